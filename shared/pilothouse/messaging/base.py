@@ -1,0 +1,179 @@
+"""The queue port: what the control plane and the runtimes ask of a message queue.
+
+The semantics are those of an SQS *standard* queue, which every adapter (in-memory, local SQLite,
+SQS, Azure Storage queues) must honour:
+
+* ``send`` makes a message visible after its ``delay_seconds`` (0 to 900).
+* ``receive`` hands out up to ``max_messages`` (1 to 10) visible messages, roughly oldest-visible
+  first, and hides each for the visibility timeout (the queue's, or the one given to ``receive``).
+  Every receive issues a fresh receipt handle and adds one to the message's ``receive_count``.
+* A message that is not deleted before its visibility timeout ends becomes visible again.
+* When a queue has a dead-letter queue and a message would be received for the
+  ``max_receive_count + 1``-th time, it is moved to the dead-letter queue instead (same id, body,
+  attributes and ``sent_at``; receive count back to 0) and is not returned.
+* ``delete`` and ``change_visibility`` take the receipt handle of the latest receive. Deleting with
+  a stale handle (the message was received again since, or is already gone) is silently ignored,
+  as on SQS; changing the visibility with one raises :class:`InvalidReceiptHandle`.
+* ``wait_seconds`` (0 to 20) long-polls: ``receive`` waits up to that many *real* seconds for a
+  message and returns as soon as one arrives. Visibility and delays follow the injected clock.
+* A message (body plus attribute names and values, UTF-8) may be at most 256 KiB.
+* Using a queue that was never declared raises :class:`QueueNotFound`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_DELAY_SECONDS = 900
+MAX_VISIBILITY_TIMEOUT = 12 * 60 * 60
+MAX_RECEIVE_MESSAGES = 10
+MAX_WAIT_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Message:
+    """One received message. ``receipt_handle`` identifies this receipt, not the message."""
+
+    id: str
+    body: str
+    receipt_handle: str
+    receive_count: int
+    sent_at: float
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue's settings. ``dead_letter_queue`` names a queue that must already be declared."""
+
+    name: str
+    visibility_timeout: int = 30
+    max_receive_count: int | None = None
+    dead_letter_queue: str | None = None
+
+
+class MessagingError(Exception):
+    """Base class of the errors of the queue port."""
+
+
+class QueueNotFound(MessagingError):
+    """The queue was never declared."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"queue {queue!r} does not exist (declare it first)")
+        self.queue = queue
+
+
+class MessageTooLarge(MessagingError):
+    """The message (body plus attributes) is larger than 256 KiB."""
+
+
+class InvalidReceiptHandle(MessagingError):
+    """The receipt handle is not the latest one of a message still in the queue."""
+
+
+class InvalidParameter(MessagingError):
+    """An argument is outside what the port allows (e.g. a delay over 900 s)."""
+
+
+class Queue(Protocol):
+    """A set of named message queues."""
+
+    def declare(self, spec: QueueSpec) -> None:
+        """Create the queue, or update its settings if it exists (idempotent)."""
+        ...
+
+    def send(
+        self,
+        queue: str,
+        body: str,
+        *,
+        delay_seconds: float = 0,
+        attributes: dict[str, str] | None = None,
+    ) -> str:
+        """Enqueue one message; returns its id."""
+        ...
+
+    def send_batch(self, queue: str, bodies: list[str], *, delay_seconds: float = 0) -> list[str]:
+        """Enqueue several messages (any number; adapters split as their service needs); ids in order."""
+        ...
+
+    def receive(
+        self,
+        queue: str,
+        *,
+        max_messages: int = 10,
+        visibility_timeout: int | None = None,
+        wait_seconds: float = 0,
+    ) -> list[Message]:
+        """Claim up to ``max_messages`` visible messages (see the module docstring)."""
+        ...
+
+    def delete(self, queue: str, receipt_handle: str) -> None:
+        """Remove a received message; a stale handle is ignored."""
+        ...
+
+    def change_visibility(self, queue: str, receipt_handle: str, timeout: float) -> None:
+        """Make a received message visible again ``timeout`` seconds from now (0: at once)."""
+        ...
+
+    def depth(self, queue: str) -> dict:
+        """Approximate counts: ``{"visible": n, "in_flight": n, "delayed": n}``."""
+        ...
+
+    def purge(self, queue: str) -> None:
+        """Delete every message of the queue."""
+        ...
+
+
+# -- checks shared by the adapters ---------------------------------------------------------------
+
+
+def check_spec(spec: QueueSpec) -> None:
+    """Raise :class:`InvalidParameter` for settings no adapter can honour."""
+    if not spec.name or len(spec.name) > 80 or not all(c.isalnum() or c in "-_" for c in spec.name):
+        raise InvalidParameter(
+            f"queue name {spec.name!r} must be 1-80 characters of letters, digits, '-' and '_'"
+        )
+    check_visibility(spec.visibility_timeout)
+    if spec.max_receive_count is not None and spec.max_receive_count < 1:
+        raise InvalidParameter(f"max_receive_count must be at least 1, got {spec.max_receive_count}")
+    if spec.dead_letter_queue is not None:
+        if spec.max_receive_count is None:
+            raise InvalidParameter(f"queue {spec.name!r}: a dead-letter queue needs a max_receive_count")
+        if spec.dead_letter_queue == spec.name:
+            raise InvalidParameter(f"queue {spec.name!r} cannot be its own dead-letter queue")
+
+
+def check_visibility(timeout: float) -> None:
+    if not 0 <= timeout <= MAX_VISIBILITY_TIMEOUT:
+        raise InvalidParameter(f"visibility timeout must be 0..{MAX_VISIBILITY_TIMEOUT} s, got {timeout}")
+
+
+def check_delay(delay_seconds: float) -> None:
+    if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+        raise InvalidParameter(f"delay_seconds must be 0..{MAX_DELAY_SECONDS}, got {delay_seconds}")
+
+
+def check_message(body: str, attributes: dict[str, str] | None) -> None:
+    """Raise :class:`MessageTooLarge` past 256 KiB (body plus attribute names and values, UTF-8)."""
+    if not isinstance(body, str):
+        raise InvalidParameter(f"message body must be a str, got {type(body).__name__}")
+    size = len(body.encode("utf-8"))
+    for name, value in (attributes or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidParameter("message attribute names and values must be str")
+        size += len(name.encode("utf-8")) + len(value.encode("utf-8"))
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} (256 KiB)")
+
+
+def check_receive(max_messages: int, visibility_timeout: int | None, wait_seconds: float) -> None:
+    if not 1 <= max_messages <= MAX_RECEIVE_MESSAGES:
+        raise InvalidParameter(f"max_messages must be 1..{MAX_RECEIVE_MESSAGES}, got {max_messages}")
+    if visibility_timeout is not None:
+        check_visibility(visibility_timeout)
+    if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
+        raise InvalidParameter(f"wait_seconds must be 0..{MAX_WAIT_SECONDS}, got {wait_seconds}")

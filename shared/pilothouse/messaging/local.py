@@ -1,0 +1,287 @@
+"""A durable queue on one SQLite file, for local runs (semantics: see :mod:`.base`).
+
+Several threads and several *processes* may share the file. Each thread of each process has its
+own connection (WAL mode, ``busy_timeout``); a receive claims its messages inside ``BEGIN
+IMMEDIATE``, which takes the database's write lock before reading, so two workers can never both
+claim a message while it is invisible. Queue settings and messages persist across restarts.
+
+Long polls sleep-poll the file every 50 ms of real time (another process's send cannot signal us).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pilothouse.clock import Clock, SystemClock
+from pilothouse.messaging.base import (
+    InvalidReceiptHandle,
+    Message,
+    QueueNotFound,
+    QueueSpec,
+    check_delay,
+    check_message,
+    check_receive,
+    check_spec,
+    check_visibility,
+)
+
+_POLL_INTERVAL = 0.05
+_BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queues (
+    name TEXT PRIMARY KEY,
+    visibility_timeout INTEGER NOT NULL,
+    max_receive_count INTEGER,
+    dead_letter_queue TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt);
+"""
+
+
+class LocalQueue:
+    """Named queues in the SQLite database at ``path`` (created with its parent directories)."""
+
+    def __init__(self, path: Path | str, clock: Clock | None = None) -> None:
+        self.path = Path(path)
+        self._clock = clock or SystemClock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._conn()
+        with self._write(conn):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (a new one after a fork: SQLite connections must not cross it)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        conn = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database lock from its first statement."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this object opened (in this process)."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:  # pragma: no cover - closing is best effort
+                pass
+        self._local = threading.local()
+
+    def __enter__(self) -> LocalQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _spec(conn: sqlite3.Connection, queue: str) -> QueueSpec:
+        row = conn.execute(
+            "SELECT name, visibility_timeout, max_receive_count, dead_letter_queue FROM queues WHERE name = ?",
+            (queue,),
+        ).fetchone()
+        if row is None:
+            raise QueueNotFound(queue)
+        return QueueSpec(*row)
+
+    def _insert(self, conn: sqlite3.Connection, queue: str, bodies: list[str], attributes: dict, delay: float):
+        now = self._clock.time()
+        ids = [str(uuid.uuid4()) for _ in bodies]
+        encoded = json.dumps(attributes, sort_keys=True)
+        conn.executemany(
+            "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(mid, queue, body, encoded, now, now + delay) for mid, body in zip(ids, bodies, strict=True)],
+        )
+        return ids
+
+    def _claim(self, queue: str, max_messages: int, visibility_timeout: int | None) -> list[Message]:
+        conn = self._conn()
+        with self._write(conn):
+            spec = self._spec(conn, queue)
+            timeout = spec.visibility_timeout if visibility_timeout is None else visibility_timeout
+            dead_letter = spec.dead_letter_queue is not None and spec.max_receive_count is not None
+            now = self._clock.time()
+            claimed: list[Message] = []
+            while len(claimed) < max_messages:
+                rows = conn.execute(
+                    "SELECT seq, id, body, attributes, sent_at, receive_count FROM messages"
+                    " WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?",
+                    (queue, now, max_messages - len(claimed)),
+                ).fetchall()
+                if not rows:
+                    break
+                for seq, message_id, body, attributes, sent_at, receive_count in rows:
+                    if dead_letter and receive_count >= spec.max_receive_count:
+                        self._spec(conn, spec.dead_letter_queue)
+                        # Re-inserted so that it gets a new seq, i.e. joins the end of the DLQ.
+                        conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+                        conn.execute(
+                            "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at)"
+                            " VALUES (?, ?, ?, ?, ?, ?)",
+                            (message_id, spec.dead_letter_queue, body, attributes, sent_at, now),
+                        )
+                        continue
+                    receipt = f"{message_id}.{secrets.token_hex(8)}"
+                    conn.execute(
+                        "UPDATE messages SET receive_count = ?, receipt = ?, visible_at = ? WHERE seq = ?",
+                        (receive_count + 1, receipt, now + timeout, seq),
+                    )
+                    claimed.append(
+                        Message(
+                            id=message_id,
+                            body=body,
+                            receipt_handle=receipt,
+                            receive_count=receive_count + 1,
+                            sent_at=sent_at,
+                            attributes=json.loads(attributes),
+                        )
+                    )
+            return claimed
+
+    # -- the port ----------------------------------------------------------------------------------
+
+    def declare(self, spec: QueueSpec) -> None:
+        check_spec(spec)
+        conn = self._conn()
+        with self._write(conn):
+            if spec.dead_letter_queue is not None:
+                self._spec(conn, spec.dead_letter_queue)
+            conn.execute(
+                "INSERT INTO queues (name, visibility_timeout, max_receive_count, dead_letter_queue)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                " visibility_timeout = excluded.visibility_timeout,"
+                " max_receive_count = excluded.max_receive_count,"
+                " dead_letter_queue = excluded.dead_letter_queue",
+                (spec.name, spec.visibility_timeout, spec.max_receive_count, spec.dead_letter_queue),
+            )
+
+    def send(
+        self,
+        queue: str,
+        body: str,
+        *,
+        delay_seconds: float = 0,
+        attributes: dict[str, str] | None = None,
+    ) -> str:
+        check_delay(delay_seconds)
+        check_message(body, attributes)
+        conn = self._conn()
+        with self._write(conn):
+            self._spec(conn, queue)
+            return self._insert(conn, queue, [body], attributes or {}, delay_seconds)[0]
+
+    def send_batch(self, queue: str, bodies: list[str], *, delay_seconds: float = 0) -> list[str]:
+        check_delay(delay_seconds)
+        for body in bodies:
+            check_message(body, None)
+        conn = self._conn()
+        with self._write(conn):
+            self._spec(conn, queue)
+            return self._insert(conn, queue, list(bodies), {}, delay_seconds)
+
+    def receive(
+        self,
+        queue: str,
+        *,
+        max_messages: int = 10,
+        visibility_timeout: int | None = None,
+        wait_seconds: float = 0,
+    ) -> list[Message]:
+        check_receive(max_messages, visibility_timeout, wait_seconds)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            claimed = self._claim(queue, max_messages, visibility_timeout)
+            remaining = deadline - time.monotonic()
+            if claimed or remaining <= 0:
+                return claimed
+            time.sleep(min(remaining, _POLL_INTERVAL))
+
+    def delete(self, queue: str, receipt_handle: str) -> None:
+        conn = self._conn()
+        with self._write(conn):
+            self._spec(conn, queue)
+            conn.execute("DELETE FROM messages WHERE queue = ? AND receipt = ?", (queue, receipt_handle))
+
+    def change_visibility(self, queue: str, receipt_handle: str, timeout: float) -> None:
+        check_visibility(timeout)
+        conn = self._conn()
+        with self._write(conn):
+            self._spec(conn, queue)
+            changed = conn.execute(
+                "UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ?",
+                (self._clock.time() + timeout, queue, receipt_handle),
+            ).rowcount
+            if changed == 0:
+                raise InvalidReceiptHandle(
+                    f"receipt handle {receipt_handle!r} is not the latest of a message in {queue!r}"
+                )
+
+    def depth(self, queue: str) -> dict:
+        conn = self._conn()
+        self._spec(conn, queue)
+        visible, in_flight, delayed = conn.execute(
+            "SELECT"
+            " COALESCE(SUM(visible_at <= :now), 0),"
+            " COALESCE(SUM(visible_at > :now AND receipt IS NOT NULL), 0),"
+            " COALESCE(SUM(visible_at > :now AND receipt IS NULL), 0)"
+            " FROM messages WHERE queue = :queue",
+            {"now": self._clock.time(), "queue": queue},
+        ).fetchone()
+        return {"visible": visible, "in_flight": in_flight, "delayed": delayed}
+
+    def purge(self, queue: str) -> None:
+        conn = self._conn()
+        with self._write(conn):
+            self._spec(conn, queue)
+            conn.execute("DELETE FROM messages WHERE queue = ?", (queue,))

@@ -1,0 +1,609 @@
+"""The queue port's contract, run against every adapter.
+
+The suite talks to the port only. Each adapter comes from the ``queue_adapter`` fixture (one
+parameter per adapter); ``advance(seconds)`` moves time for it: the injected ManualClock for the
+local adapters, a real sleep for cloud adapters added later. Queue names are unique per test so
+that shared cloud accounts do not see each other's messages.
+
+Adapter-specific checks (persistence across a reopen, several processes sharing the SQLite file)
+follow the contract suite, at the end of the file.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pilothouse.clock import ManualClock, SystemClock
+from pilothouse.messaging import (
+    InvalidReceiptHandle,
+    LocalQueue,
+    MemoryQueue,
+    MessageTooLarge,
+    MessagingError,
+    Queue,
+    QueueNotFound,
+    QueueSpec,
+)
+
+
+@dataclass
+class AdapterCase:
+    queue: Queue
+    advance: Callable[[float], None]
+    reopen: Callable[[], Queue] | None = None  # a fresh adapter on the same storage, if durable
+
+
+def _memory(tmp_path: Path) -> Iterator[AdapterCase]:
+    clock = ManualClock()
+    yield AdapterCase(MemoryQueue(clock), clock.advance)
+
+
+def _sqlite(tmp_path: Path) -> Iterator[AdapterCase]:
+    clock = ManualClock()
+    path = tmp_path / "queues.db"
+    opened = [LocalQueue(path, clock)]
+
+    def reopen() -> Queue:
+        opened[0].close()
+        opened.append(LocalQueue(path, clock))
+        return opened[-1]
+
+    yield AdapterCase(opened[0], clock.advance, reopen)
+    for queue in opened:
+        queue.close()
+
+
+# Cloud adapters (SQS, Azure Storage queues) join here.
+ADAPTERS: dict[str, Callable[[Path], Iterator[AdapterCase]]] = {"memory": _memory, "sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def adapter_case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AdapterCase]:
+    yield from ADAPTERS[request.param](tmp_path)
+
+
+@pytest.fixture
+def queue_adapter(adapter_case: AdapterCase) -> Queue:
+    return adapter_case.queue
+
+
+@pytest.fixture
+def advance(adapter_case: AdapterCase) -> Callable[[float], None]:
+    return adapter_case.advance
+
+
+@pytest.fixture
+def qname() -> Callable[[str], str]:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    return lambda name: f"{prefix}-{name}"
+
+
+@pytest.fixture
+def jobs(queue_adapter: Queue, qname: Callable[[str], str]) -> str:
+    """A declared queue with a 30 s visibility timeout."""
+    name = qname("jobs")
+    queue_adapter.declare(QueueSpec(name, visibility_timeout=30))
+    return name
+
+
+# -- send and receive ------------------------------------------------------------------------------
+
+
+def test_send_then_receive_returns_the_message(queue_adapter: Queue, jobs: str) -> None:
+    """Given a queue, when a message with attributes is sent and received,
+    then the receiver sees its id, body, attributes, a receipt handle and receive count 1."""
+    message_id = queue_adapter.send(jobs, "hello", attributes={"kind": "greeting"})
+
+    [message] = queue_adapter.receive(jobs)
+
+    assert message.id == message_id
+    assert message.body == "hello"
+    assert message.attributes == {"kind": "greeting"}
+    assert message.receive_count == 1
+    assert message.receipt_handle
+    assert message.sent_at > 0
+
+
+def test_receive_on_empty_queue_returns_nothing(queue_adapter: Queue, jobs: str) -> None:
+    """Given an empty queue, when receiving without waiting, then an empty list comes back."""
+    assert queue_adapter.receive(jobs) == []
+
+
+def test_receive_honours_max_messages_and_roughly_fifo(queue_adapter: Queue, jobs: str) -> None:
+    """Given 5 messages sent in order, when receiving 3 then 10,
+    then the first receive gets the 3 oldest and the second the remaining 2."""
+    ids = [queue_adapter.send(jobs, f"m{i}") for i in range(5)]
+
+    first = queue_adapter.receive(jobs, max_messages=3)
+    second = queue_adapter.receive(jobs, max_messages=10)
+
+    assert [m.id for m in first] == ids[:3]
+    assert [m.id for m in second] == ids[3:]
+
+
+def test_send_batch_returns_ids_in_order(queue_adapter: Queue, jobs: str) -> None:
+    """Given a queue, when a batch of 12 bodies is sent,
+    then 12 distinct ids come back and all 12 bodies can be received."""
+    bodies = [f"b{i}" for i in range(12)]
+
+    ids = queue_adapter.send_batch(jobs, bodies)
+    received = queue_adapter.receive(jobs, max_messages=10) + queue_adapter.receive(jobs, max_messages=10)
+
+    assert len(set(ids)) == 12
+    assert sorted(m.body for m in received) == sorted(bodies)
+    assert {m.id: m.body for m in received} == dict(zip(ids, bodies, strict=True))
+
+
+def test_send_batch_of_nothing_is_a_no_op(queue_adapter: Queue, jobs: str) -> None:
+    """Given a queue, when an empty batch is sent, then no ids come back and the queue stays empty."""
+    assert queue_adapter.send_batch(jobs, []) == []
+    assert queue_adapter.depth(jobs) == {"visible": 0, "in_flight": 0, "delayed": 0}
+
+
+# -- visibility ------------------------------------------------------------------------------------
+
+
+def test_received_message_is_invisible_until_the_timeout(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a received message (30 s visibility), when 29 s pass, then nobody else receives it;
+    when 2 more pass, then it is received again with receive count 2 and a new receipt handle."""
+    queue_adapter.send(jobs, "work")
+    [first] = queue_adapter.receive(jobs)
+
+    advance(29)
+    assert queue_adapter.receive(jobs) == []
+
+    advance(2)
+    [again] = queue_adapter.receive(jobs)
+    assert again.id == first.id
+    assert again.receive_count == 2
+    assert again.receipt_handle != first.receipt_handle
+
+
+def test_receive_visibility_timeout_overrides_the_queue_setting(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a queue with a 30 s timeout, when a message is received with a 5 s timeout,
+    then it is visible again after 6 s."""
+    queue_adapter.send(jobs, "work")
+    queue_adapter.receive(jobs, visibility_timeout=5)
+
+    advance(6)
+
+    assert [m.body for m in queue_adapter.receive(jobs)] == ["work"]
+
+
+def test_declare_updates_visibility_timeout(
+    queue_adapter: Queue, qname: Callable[[str], str], advance: Callable[[float], None]
+) -> None:
+    """Given a queue declared with 30 s then re-declared with 3 s,
+    when a message is received, then it is visible again 4 s later."""
+    name = qname("redeclared")
+    queue_adapter.declare(QueueSpec(name, visibility_timeout=30))
+    queue_adapter.declare(QueueSpec(name, visibility_timeout=3))
+    queue_adapter.send(name, "work")
+    queue_adapter.receive(name)
+
+    advance(4)
+
+    assert len(queue_adapter.receive(name)) == 1
+
+
+def test_change_visibility_extends_and_releases(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a received message, when its visibility is extended to 100 s, then it stays hidden past
+    the queue's 30 s; when set to 0, then it is visible at once."""
+    queue_adapter.send(jobs, "work")
+    [message] = queue_adapter.receive(jobs)
+
+    queue_adapter.change_visibility(jobs, message.receipt_handle, 100)
+    advance(60)
+    assert queue_adapter.receive(jobs) == []
+
+    queue_adapter.change_visibility(jobs, message.receipt_handle, 0)
+    assert [m.id for m in queue_adapter.receive(jobs)] == [message.id]
+
+
+def test_change_visibility_with_a_deleted_message_handle_fails(queue_adapter: Queue, jobs: str) -> None:
+    """Given a message received and deleted, when its visibility is changed with the old handle,
+    then a MessagingError is raised."""
+    queue_adapter.send(jobs, "work")
+    [message] = queue_adapter.receive(jobs)
+    queue_adapter.delete(jobs, message.receipt_handle)
+
+    with pytest.raises(MessagingError):
+        queue_adapter.change_visibility(jobs, message.receipt_handle, 10)
+
+
+def test_change_visibility_with_a_stale_handle_fails(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a message received twice, when the first receipt handle is used to change visibility,
+    then InvalidReceiptHandle is raised."""
+    queue_adapter.send(jobs, "work")
+    [first] = queue_adapter.receive(jobs)
+    advance(31)
+    queue_adapter.receive(jobs)
+
+    with pytest.raises(InvalidReceiptHandle):
+        queue_adapter.change_visibility(jobs, first.receipt_handle, 10)
+
+
+# -- delete ----------------------------------------------------------------------------------------
+
+
+def test_deleted_message_never_comes_back(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a received message, when it is deleted and the visibility timeout passes,
+    then it is not received again."""
+    queue_adapter.send(jobs, "work")
+    [message] = queue_adapter.receive(jobs)
+
+    queue_adapter.delete(jobs, message.receipt_handle)
+    advance(31)
+
+    assert queue_adapter.receive(jobs) == []
+    assert queue_adapter.depth(jobs) == {"visible": 0, "in_flight": 0, "delayed": 0}
+
+
+def test_delete_with_a_stale_handle_is_ignored(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a message received, timed out and received again, when the first (stale) handle is used
+    to delete, then nothing happens; the current handle still deletes it."""
+    queue_adapter.send(jobs, "work")
+    [first] = queue_adapter.receive(jobs)
+    advance(31)
+    [second] = queue_adapter.receive(jobs)
+
+    queue_adapter.delete(jobs, first.receipt_handle)
+    assert queue_adapter.depth(jobs)["in_flight"] == 1
+
+    queue_adapter.delete(jobs, second.receipt_handle)
+    assert queue_adapter.depth(jobs)["in_flight"] == 0
+
+
+def test_delete_twice_is_harmless(queue_adapter: Queue, jobs: str) -> None:
+    """Given a deleted message, when it is deleted again with the same handle, then no error."""
+    queue_adapter.send(jobs, "work")
+    [message] = queue_adapter.receive(jobs)
+    queue_adapter.delete(jobs, message.receipt_handle)
+
+    queue_adapter.delete(jobs, message.receipt_handle)
+
+
+def test_delete_after_visibility_expired_but_not_rereceived_works(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a received message whose visibility timed out (nobody received it since),
+    when it is deleted with its handle, then it is gone."""
+    queue_adapter.send(jobs, "work")
+    [message] = queue_adapter.receive(jobs)
+    advance(31)
+
+    queue_adapter.delete(jobs, message.receipt_handle)
+
+    assert queue_adapter.receive(jobs) == []
+
+
+# -- dead-letter queues ----------------------------------------------------------------------------
+
+
+def test_message_moves_to_dead_letter_queue_after_max_receives(
+    queue_adapter: Queue, qname: Callable[[str], str], advance: Callable[[float], None]
+) -> None:
+    """Given a queue with max_receive_count 3 and a DLQ, when a message is received 3 times without
+    being deleted, then the 4th receive gets nothing and the message is in the DLQ with its body,
+    attributes and id, receive count starting over."""
+    dlq, main = qname("dlq"), qname("main")
+    queue_adapter.declare(QueueSpec(dlq))
+    queue_adapter.declare(QueueSpec(main, visibility_timeout=10, max_receive_count=3, dead_letter_queue=dlq))
+    message_id = queue_adapter.send(main, "poison", attributes={"origin": "test"})
+
+    counts = []
+    for _ in range(3):
+        [message] = queue_adapter.receive(main)
+        counts.append(message.receive_count)
+        advance(11)
+
+    assert counts == [1, 2, 3]
+    assert queue_adapter.receive(main) == []
+    assert queue_adapter.depth(main) == {"visible": 0, "in_flight": 0, "delayed": 0}
+    [dead] = queue_adapter.receive(dlq)
+    assert (dead.id, dead.body, dead.attributes, dead.receive_count) == (
+        message_id,
+        "poison",
+        {"origin": "test"},
+        1,
+    )
+
+
+def test_dead_lettering_does_not_use_up_max_messages(
+    queue_adapter: Queue, qname: Callable[[str], str], advance: Callable[[float], None]
+) -> None:
+    """Given a poison message ahead of a fresh one (max_receive_count 1), when receiving one message,
+    then the poison goes to the DLQ and the fresh one is returned."""
+    dlq, main = qname("dlq"), qname("main")
+    queue_adapter.declare(QueueSpec(dlq))
+    queue_adapter.declare(QueueSpec(main, visibility_timeout=10, max_receive_count=1, dead_letter_queue=dlq))
+    queue_adapter.send(main, "poison")
+    queue_adapter.receive(main)
+    advance(11)
+    queue_adapter.send(main, "fresh")
+
+    assert [m.body for m in queue_adapter.receive(main, max_messages=1)] == ["fresh"]
+    assert [m.body for m in queue_adapter.receive(dlq)] == ["poison"]
+
+
+def test_without_dead_letter_queue_messages_are_redelivered_forever(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a queue without a DLQ, when a message times out 5 times, then it is still delivered."""
+    queue_adapter.send(jobs, "work")
+    for expected in range(1, 6):
+        [message] = queue_adapter.receive(jobs)
+        assert message.receive_count == expected
+        advance(31)
+
+
+def test_declaring_with_an_undeclared_dead_letter_queue_fails(
+    queue_adapter: Queue, qname: Callable[[str], str]
+) -> None:
+    """Given no DLQ declared, when a queue naming it is declared, then QueueNotFound is raised."""
+    with pytest.raises(QueueNotFound):
+        queue_adapter.declare(QueueSpec(qname("main"), max_receive_count=2, dead_letter_queue=qname("none")))
+
+
+# -- delays ----------------------------------------------------------------------------------------
+
+
+def test_delayed_message_appears_after_its_delay(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a message sent with a 60 s delay, when 59 s pass, then it is not received and counts as
+    delayed; when 2 more pass, then it is received."""
+    queue_adapter.send(jobs, "later", delay_seconds=60)
+    queue_adapter.send(jobs, "now")
+
+    [now] = queue_adapter.receive(jobs)
+    assert now.body == "now"
+    queue_adapter.delete(jobs, now.receipt_handle)
+    advance(59)
+    assert queue_adapter.receive(jobs) == []
+    assert queue_adapter.depth(jobs)["delayed"] == 1
+
+    advance(2)
+    assert [m.body for m in queue_adapter.receive(jobs)] == ["later"]
+
+
+def test_batch_delay_applies_to_every_message(
+    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+) -> None:
+    """Given a batch sent with a 10 s delay, when 11 s pass, then all are visible (none before)."""
+    queue_adapter.send_batch(jobs, ["a", "b", "c"], delay_seconds=10)
+    assert queue_adapter.depth(jobs) == {"visible": 0, "in_flight": 0, "delayed": 3}
+
+    advance(11)
+
+    assert queue_adapter.depth(jobs) == {"visible": 3, "in_flight": 0, "delayed": 0}
+
+
+# -- depth and purge -------------------------------------------------------------------------------
+
+
+def test_depth_counts_visible_in_flight_and_delayed(queue_adapter: Queue, jobs: str) -> None:
+    """Given 3 ready messages, 2 delayed, and 1 received, when depth is asked,
+    then it reports 2 visible, 1 in flight, 2 delayed."""
+    queue_adapter.send_batch(jobs, ["a", "b", "c"])
+    queue_adapter.send_batch(jobs, ["d", "e"], delay_seconds=30)
+    queue_adapter.receive(jobs, max_messages=1)
+
+    assert queue_adapter.depth(jobs) == {"visible": 2, "in_flight": 1, "delayed": 2}
+
+
+def test_purge_empties_the_queue(queue_adapter: Queue, jobs: str) -> None:
+    """Given visible, delayed and in-flight messages, when the queue is purged, then depth is all zero."""
+    queue_adapter.send_batch(jobs, ["a", "b"])
+    queue_adapter.send(jobs, "c", delay_seconds=5)
+    queue_adapter.receive(jobs, max_messages=1)
+
+    queue_adapter.purge(jobs)
+
+    assert queue_adapter.depth(jobs) == {"visible": 0, "in_flight": 0, "delayed": 0}
+    assert queue_adapter.receive(jobs) == []
+
+
+def test_queues_are_independent(queue_adapter: Queue, qname: Callable[[str], str]) -> None:
+    """Given two queues, when a message is sent to one, then the other stays empty."""
+    a, b = qname("a"), qname("b")
+    queue_adapter.declare(QueueSpec(a))
+    queue_adapter.declare(QueueSpec(b))
+    queue_adapter.send(a, "x")
+
+    assert queue_adapter.receive(b) == []
+    assert [m.body for m in queue_adapter.receive(a)] == ["x"]
+
+
+# -- long polling ----------------------------------------------------------------------------------
+
+
+def test_long_poll_returns_early_when_a_message_arrives(queue_adapter: Queue, jobs: str) -> None:
+    """Given a receiver long-polling for up to 10 s, when a message is sent 0.2 s later from another
+    thread, then the receiver gets it well before 10 s."""
+    timer = threading.Timer(0.2, lambda: queue_adapter.send(jobs, "wake"))
+    timer.start()
+    started = time.monotonic()
+    try:
+        messages = queue_adapter.receive(jobs, wait_seconds=10)
+    finally:
+        timer.cancel()
+    elapsed = time.monotonic() - started
+
+    assert [m.body for m in messages] == ["wake"]
+    assert elapsed < 3
+
+
+def test_long_poll_times_out_empty(queue_adapter: Queue, jobs: str) -> None:
+    """Given an empty queue, when long-polling for 0.3 s, then an empty list comes back after ~0.3 s."""
+    started = time.monotonic()
+
+    assert queue_adapter.receive(jobs, wait_seconds=0.3) == []
+    assert 0.25 <= time.monotonic() - started < 3
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+
+
+def test_concurrent_receivers_never_share_a_message(queue_adapter: Queue, jobs: str) -> None:
+    """Given 200 messages and 4 threads receiving until empty, when they finish,
+    then every message was received exactly once."""
+    ids = set(queue_adapter.send_batch(jobs, [str(i) for i in range(200)]))
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while batch := queue_adapter.receive(jobs, max_messages=10):
+            with lock:
+                got.extend(m.id for m in batch)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(got) == sorted(ids)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda q, n: q.send(n, "x"),
+        lambda q, n: q.send_batch(n, ["x"]),
+        lambda q, n: q.receive(n),
+        lambda q, n: q.delete(n, "nope"),
+        lambda q, n: q.change_visibility(n, "nope", 1),
+        lambda q, n: q.depth(n),
+        lambda q, n: q.purge(n),
+    ],
+    ids=["send", "send_batch", "receive", "delete", "change_visibility", "depth", "purge"],
+)
+def test_unknown_queue_raises_queue_not_found(
+    queue_adapter: Queue, qname: Callable[[str], str], call: Callable[[Queue, str], object]
+) -> None:
+    """Given a queue name never declared, when any operation uses it, then QueueNotFound (a
+    MessagingError) names the queue."""
+    name = qname("ghost")
+    with pytest.raises(QueueNotFound, match=name) as info:
+        call(queue_adapter, name)
+    assert isinstance(info.value, MessagingError)
+
+
+def test_message_over_256_kib_is_rejected(queue_adapter: Queue, jobs: str) -> None:
+    """Given a queue, when a body of 256 KiB + 1 byte is sent (alone or in a batch),
+    then MessageTooLarge is raised and nothing is enqueued; exactly 256 KiB is accepted."""
+    with pytest.raises(MessageTooLarge):
+        queue_adapter.send(jobs, "x" * (256 * 1024 + 1))
+    with pytest.raises(MessageTooLarge):
+        queue_adapter.send_batch(jobs, ["ok", "x" * (256 * 1024 + 1)])
+    assert queue_adapter.depth(jobs)["visible"] == 0
+
+    queue_adapter.send(jobs, "x" * (256 * 1024))
+    assert len(queue_adapter.receive(jobs)[0].body) == 256 * 1024
+
+
+def test_attributes_count_toward_the_size_limit(queue_adapter: Queue, jobs: str) -> None:
+    """Given a body just under the limit, when attributes push it over, then MessageTooLarge."""
+    with pytest.raises(MessageTooLarge):
+        queue_adapter.send(jobs, "x" * (256 * 1024 - 2), attributes={"ab": "cd"})
+
+
+def test_out_of_range_arguments_are_rejected(queue_adapter: Queue, jobs: str) -> None:
+    """Given a queue, when receive asks for 11 messages or send a 901 s delay,
+    then a MessagingError is raised."""
+    with pytest.raises(MessagingError):
+        queue_adapter.receive(jobs, max_messages=11)
+    with pytest.raises(MessagingError):
+        queue_adapter.send(jobs, "x", delay_seconds=901)
+
+
+# -- durability (adapters that have it) ------------------------------------------------------------
+
+
+def test_messages_and_specs_survive_a_reopen(
+    adapter_case: AdapterCase, qname: Callable[[str], str]
+) -> None:
+    """Given a durable adapter holding a queue with a DLQ, a ready, a delayed and an in-flight
+    message, when it is closed and reopened on the same storage, then all three are still there
+    and the queue still dead-letters."""
+    if adapter_case.reopen is None:
+        pytest.skip("adapter is not durable")
+    queue = adapter_case.queue
+    dlq, main = qname("dlq"), qname("main")
+    queue.declare(QueueSpec(dlq))
+    queue.declare(QueueSpec(main, visibility_timeout=10, max_receive_count=1, dead_letter_queue=dlq))
+    queue.send(main, "in-flight")
+    [received] = queue.receive(main)
+    queue.send(main, "ready", attributes={"a": "1"})
+    queue.send(main, "delayed", delay_seconds=100)
+
+    reopened = adapter_case.reopen()
+
+    assert reopened.depth(main) == {"visible": 1, "in_flight": 1, "delayed": 1}
+    [ready] = reopened.receive(main)
+    assert (ready.body, ready.attributes) == ("ready", {"a": "1"})
+    adapter_case.advance(11)
+    assert reopened.receive(main) == []  # both were received once: now dead-lettered
+    assert sorted(m.id for m in reopened.receive(dlq)) == sorted([received.id, ready.id])
+    assert reopened.depth(main) == {"visible": 0, "in_flight": 0, "delayed": 1}
+
+
+# -- several processes on one SQLite file ----------------------------------------------------------
+
+
+def _claim_all(path: str, queue: str, start: multiprocessing.synchronize.Barrier, out) -> None:
+    local = LocalQueue(Path(path), SystemClock())
+    start.wait()
+    claimed: list[str] = []
+    while batch := local.receive(queue, max_messages=10, visibility_timeout=600):
+        claimed.extend(m.id for m in batch)
+    local.close()
+    out.put(claimed)
+
+
+def test_two_processes_never_claim_the_same_message(tmp_path: Path) -> None:
+    """Given 500 messages in a SQLite queue, when two processes claim messages concurrently until the
+    queue is empty, then each message was claimed exactly once across both."""
+    path = tmp_path / "shared.db"
+    with LocalQueue(path) as queue:
+        queue.declare(QueueSpec("work", visibility_timeout=600))
+        ids = queue.send_batch("work", [f"job {i}" for i in range(500)])
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    start = ctx.Barrier(2)
+    out = ctx.Queue()
+    workers = [ctx.Process(target=_claim_all, args=(str(path), "work", start, out)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=10)
+
+    claimed = results[0] + results[1]
+    assert sorted(claimed) == sorted(ids)
+    assert len(set(results[0]) & set(results[1])) == 0
+    assert all(worker.exitcode == 0 for worker in workers)

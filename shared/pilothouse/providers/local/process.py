@@ -1,0 +1,439 @@
+"""Replica processes of the local provider: build, spawn, identify, health-check and stop them.
+
+Each replica is one OS process started in its own session (so its process group id is its pid
+and a whole tree can be signalled at once) with stdout and stderr appended to a log file. A
+replica is identified across control-plane restarts by its pid *and* an identity token (the boot
+id plus the process start time from ``/proc/<pid>/stat``, or ``ps -o lstart`` where there is no
+``/proc``), so a recycled pid is never mistaken for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pilothouse.providers.base import ProviderError
+
+DEFAULT_GRACE_SECONDS = 5.0
+LOG_TAIL_LINES = 20
+
+
+# -- identity --------------------------------------------------------------------------------------
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (field 3, the state, comes first)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def process_identity(pid: int) -> str | None:
+    """A token that changes if ``pid`` is reused by another process; None if there is no such pid."""
+    if Path("/proc/self/stat").exists():
+        fields = _proc_stat(pid)
+        if fields is None or len(fields) < 20:
+            return None
+        return f"{_boot_id()}:{fields[19]}"  # field 22: starttime in clock ticks since boot
+    try:
+        out = subprocess.run(
+            ["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"ps:{out}" if out else None
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    fields = _proc_stat(pid)
+    return not (fields is not None and fields and fields[0] in ("Z", "X"))
+
+
+def process_cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
+
+
+# -- ports -----------------------------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the OS's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# -- launch specification --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """How to start one replica of a release, with ``{port}`` still to fill in."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    grace_seconds: float
+
+
+def _to_env_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def build_launch_spec(
+    component: str, version: str, target: dict[str, Any], config: dict[str, Any], *, host: str = "127.0.0.1"
+) -> LaunchSpec:
+    """Read ``target`` (command, env, cwd, versions, grace_seconds) into a :class:`LaunchSpec`.
+
+    Raises :class:`ProviderError` when the target is not usable.
+    """
+    command = target.get("command")
+    if isinstance(command, str):
+        argv = shlex.split(command)
+    elif isinstance(command, list | tuple) and all(isinstance(a, str | int | float) for a in command):
+        argv = [str(a) for a in command]
+    else:
+        raise ProviderError("local target needs 'command': a list of strings or a command line")
+    if not argv:
+        raise ProviderError("local target 'command' is empty")
+
+    versions = target.get("versions") or {}
+    if not isinstance(versions, dict):
+        raise ProviderError("local target 'versions' must map a version to {args, env}")
+    per_version = versions.get(version) or {}
+    extra_args = per_version.get("args") or []
+    if isinstance(extra_args, str):
+        extra_args = shlex.split(extra_args)
+    argv += [str(a) for a in extra_args]
+
+    env: dict[str, str] = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # so the log shows a Python app's output as it happens
+    for source in (target.get("env") or {}, per_version.get("env") or {}):
+        if not isinstance(source, dict):
+            raise ProviderError("local target 'env' must be a mapping")
+        env.update({str(k): _to_env_value(v) for k, v in source.items()})
+    env["PILOTHOUSE_CONFIG"] = json.dumps(config or {}, sort_keys=True)
+    env["PILOTHOUSE_VERSION"] = version
+    env["PILOTHOUSE_COMPONENT"] = component
+
+    cwd_value = target.get("cwd")
+    cwd = Path(cwd_value).expanduser() if cwd_value else Path.cwd()
+    if not cwd.is_absolute():
+        cwd = Path.cwd() / cwd
+    if not cwd.is_dir():
+        raise ProviderError(f"local target 'cwd' is not a directory: {cwd}")
+
+    try:
+        grace = float(target.get("grace_seconds", DEFAULT_GRACE_SECONDS))
+    except (TypeError, ValueError) as exc:
+        raise ProviderError("local target 'grace_seconds' must be a number") from exc
+    return LaunchSpec(argv=argv, env=env, cwd=str(cwd), grace_seconds=max(0.0, grace))
+
+
+def expand(value: str, *, port: int, host: str) -> str:
+    return value.replace("{python}", sys.executable).replace("{port}", str(port)).replace("{host}", host)
+
+
+# -- replicas --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Replica:
+    """One running (or once running) process of a release."""
+
+    pid: int
+    port: int
+    version: str
+    revision: str
+    log_path: Path
+    started_at: float
+    identity: str | None
+    argv: list[str]
+    host: str = "127.0.0.1"
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+    adopted: bool = False
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pgid(self) -> int:
+        return self.pid  # start_new_session=True: the replica leads its own process group
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "pgid": self.pgid,
+            "port": self.port,
+            "url": self.url,
+            "version": self.version,
+            "revision": self.revision,
+            "log": str(self.log_path),
+            "started_at": self.started_at,
+            "identity": self.identity,
+            "argv": self.argv,
+            "grace_seconds": self.grace_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, host: str = "127.0.0.1") -> Replica:
+        return cls(
+            pid=int(data["pid"]),
+            port=int(data["port"]),
+            version=str(data.get("version", "")),
+            revision=str(data.get("revision", "")),
+            log_path=Path(data.get("log") or os.devnull),
+            started_at=float(data.get("started_at") or 0.0),
+            identity=data.get("identity"),
+            argv=list(data.get("argv") or []),
+            host=host,
+            grace_seconds=float(data.get("grace_seconds", DEFAULT_GRACE_SECONDS)),
+            adopted=True,
+        )
+
+    # state
+
+    def exit_code(self) -> int | None:
+        """The exit code if the process has ended (-1 when it ended but is not our child)."""
+        if self.popen is not None:
+            return self.popen.poll()
+        return None if self.is_same_process() else -1
+
+    def is_running(self) -> bool:
+        return self.exit_code() is None
+
+    def is_same_process(self) -> bool:
+        """True if ``pid`` is alive and still the process this replica started as."""
+        if self.popen is not None and self.popen.poll() is not None:
+            return False
+        if not pid_alive(self.pid):
+            return False
+        return self.identity is not None and process_identity(self.pid) == self.identity
+
+    def tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
+        return tail_file(self.log_path, lines)
+
+    # signals
+
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the replica's process group, only while it is still the same process
+        (an ended leader's group may still hold children: those get it too)."""
+        if self.popen is None and not self.is_same_process():
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, sig)
+
+
+def tail_file(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a text file (empty if it can't be read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", errors="replace").splitlines()[-lines:]
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(value: str) -> str:
+    return _SAFE.sub("_", value).strip("._") or "x"
+
+
+def spawn(
+    spec: LaunchSpec,
+    *,
+    component: str,
+    version: str,
+    revision: str,
+    port: int,
+    log_dir: Path,
+    now: float,
+    host: str = "127.0.0.1",
+) -> Replica:
+    """Start one replica listening (we expect) on ``port``. Raises ProviderError if exec fails."""
+    argv = [expand(a, port=port, host=host) for a in spec.argv]
+    env = {k: expand(v, port=port, host=host) for k, v in spec.env.items()}
+    env["PORT"] = str(port)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    log_path = log_dir / f"{safe_name(version)}-{port}-{stamp}.log"
+    with open(log_path, "ab") as log:
+        header = f"# pilothouse local: {component} {version} port={port} argv={json.dumps(argv)}\n"
+        log.write(header.encode())
+        log.flush()
+        try:
+            popen = subprocess.Popen(
+                argv,
+                cwd=spec.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise ProviderError(
+                f"cannot start {component} {version}: {exc}", logs=[header.strip(), str(exc)]
+            ) from exc
+    return Replica(
+        pid=popen.pid,
+        port=port,
+        version=version,
+        revision=revision,
+        log_path=log_path,
+        started_at=now,
+        identity=process_identity(popen.pid),
+        argv=argv,
+        host=host,
+        grace_seconds=spec.grace_seconds,
+        popen=popen,
+    )
+
+
+# -- health ----------------------------------------------------------------------------------------
+
+
+def probe(host: str, port: int, path: str, timeout: float = 1.0) -> tuple[bool, str]:
+    """One HTTP GET of ``path``: (answered 2xx, what happened)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path or "/", headers={"User-Agent": "pilothouse-health"})
+        resp = conn.getresponse()
+        resp.read()
+        return 200 <= resp.status < 300, f"HTTP {resp.status}"
+    except (OSError, http.client.HTTPException) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    finally:
+        conn.close()
+
+
+class StartFailure(Exception):
+    """A replica did not become healthy."""
+
+    def __init__(self, replica: Replica, reason: str) -> None:
+        super().__init__(reason)
+        self.replica = replica
+        self.reason = reason
+
+
+def wait_healthy(
+    replicas: list[Replica],
+    path: str,
+    timeout: float,
+    *,
+    interval: float = 0.15,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Poll every replica until each answers 2xx at ``path``; raise :class:`StartFailure` for the
+    first one that exits or is not healthy within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pending = list(replicas)
+    last: dict[int, str] = {}
+    while pending:
+        for r in list(pending):
+            code = r.exit_code()
+            if code is not None:
+                raise StartFailure(r, f"process {r.pid} exited with code {code} before it was healthy")
+            ok, what = probe(r.host, r.port, path, timeout=min(1.0, max(0.2, deadline - time.monotonic())))
+            if ok:
+                pending.remove(r)
+            else:
+                last[r.pid] = what
+        if not pending:
+            return
+        if cancel is not None and cancel.is_set():
+            raise StartFailure(pending[0], "cancelled: the provider is closing")
+        if time.monotonic() >= deadline:
+            r = pending[0]
+            code = r.exit_code()
+            if code is not None:
+                raise StartFailure(r, f"process {r.pid} exited with code {code} before it was healthy")
+            raise StartFailure(
+                r, f"not healthy within {timeout:g}s at {path} (last probe: {last.get(r.pid, 'none')})"
+            )
+        time.sleep(interval)
+
+
+# -- stopping --------------------------------------------------------------------------------------
+
+
+def stop_replicas(replicas: list[Replica], grace: float | None = None) -> None:
+    """SIGTERM every replica's process group, wait up to the grace period (each replica's own
+    ``grace_seconds`` unless ``grace`` is given), then SIGKILL what is left; reap our children."""
+    if not replicas:
+        return
+    for r in replicas:
+        r.signal_group(signal.SIGTERM)
+    start = time.monotonic()
+    pending = [r for r in replicas if r.is_running()]
+    while pending:
+        now = time.monotonic()
+        for r in list(pending):
+            limit = r.grace_seconds if grace is None else grace
+            if not r.is_running():
+                pending.remove(r)
+            elif now - start >= limit:
+                r.signal_group(signal.SIGKILL)
+                pending.remove(r)
+        if pending:
+            time.sleep(0.05)
+    for r in replicas:
+        # the leader is gone; make sure nothing of its group survives it
+        if r.popen is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(r.pgid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                r.popen.wait(timeout=5)
+        else:
+            deadline = time.monotonic() + 2
+            while pid_alive(r.pid) and process_identity(r.pid) == r.identity and time.monotonic() < deadline:
+                time.sleep(0.05)

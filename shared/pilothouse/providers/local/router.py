@@ -1,0 +1,501 @@
+"""An HTTP reverse proxy that spreads requests over the replicas of one or more revisions.
+
+The router owns one listening port (the component's stable URL) and forwards each request -- method,
+path, query, headers and body -- to a backend chosen in two steps:
+
+1. a *revision* by smooth weighted round robin over the revisions with a positive weight and at
+   least one backend (so weights 90/10 send exactly 9 of every 10 requests to the first), then
+2. a *backend* of that revision by plain round robin, skipping for a short while backends that
+   refused a connection (the request then fails over to the next one; nothing was sent yet).
+
+It counts per revision the requests, the errors (5xx, including its own 502s) and the latency of
+each request (kept as a bounded list of samples, summarised as p50/p99), which is what a canary
+analysis needs.
+
+    >>> router = Router().start()
+    >>> router.set_backends({"1.0.0": (["http://127.0.0.1:8001"], 1.0)})
+    >>> router.stats("1.0.0")["requests"]
+    0
+    >>> router.close()
+
+It runs in a background thread (``ThreadingHTTPServer``, one thread per client connection,
+HTTP/1.1 keep-alive to the client) of the process that owns it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["Router", "RouterError"]
+
+# Headers that concern one hop only (RFC 9110 section 7.6.1); never forwarded either way.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+REVISION_HEADER = "X-Pilothouse-Revision"
+
+
+class RouterError(Exception):
+    """The router could not start (for example its port is taken)."""
+
+
+@dataclass
+class _Revision:
+    name: str
+    backends: list[str]
+    weight: float
+    current: float = 0.0  # smooth weighted round robin state
+    next_backend: int = 0
+
+
+@dataclass
+class _Stats:
+    requests: int = 0
+    errors: int = 0
+    latencies: deque[float] = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class _Upstream:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    revision: str | None
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+class Router:
+    """A reverse proxy on ``host:port`` in front of weighted revisions of backends.
+
+    ``port=0`` picks a free port (read it back from :attr:`port` after :meth:`start`).
+    ``backend_timeout`` bounds connecting to and waiting for a backend; ``max_samples`` bounds the
+    latency samples kept per revision; ``down_seconds`` is how long a backend that refused a
+    connection is skipped (unless every backend of its revision is down).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        backend_timeout: float = 30.0,
+        max_samples: int = 10_000,
+        down_seconds: float = 1.0,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self.backend_timeout = backend_timeout
+        self.max_samples = max_samples
+        self.down_seconds = down_seconds
+        self.idle_timeout = idle_timeout
+        self._lock = threading.Lock()
+        self._revisions: dict[str, _Revision] = {}
+        self._stats: dict[str, _Stats] = {}
+        self._down_until: dict[str, float] = {}
+        self._inflight: dict[str, int] = {}
+        self._idle = threading.Condition(self._lock)
+        self._server: _ProxyServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> Router:
+        """Bind the port and serve in a daemon thread. Raises :class:`RouterError` if it can't bind."""
+        if self._server is not None:
+            return self
+        try:
+            server = _ProxyServer((self.host, self._requested_port), self)
+        except OSError as exc:
+            raise RouterError(f"cannot listen on {self.host}:{self._requested_port}: {exc}") from exc
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name=f"pilothouse-router-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self._requested_port
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def close(self) -> None:
+        """Stop accepting, drop open client connections and release the port (idempotent)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._requested_port = int(server.server_address[1])
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Router:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- backends --------------------------------------------------------------------------------
+
+    def set_backends(self, backends: Mapping[str, tuple[Sequence[str], float]]) -> None:
+        """Replace the routing table: ``revision -> (backend base URLs, weight)``.
+
+        Weights are relative (``{"A": (a, 90), "B": (b, 10)}`` sends 10% to B); a revision with
+        weight 0 or no backends gets no traffic. Statistics of revisions are kept across calls.
+        """
+        table: dict[str, _Revision] = {}
+        for name, (urls, weight) in backends.items():
+            if weight < 0:
+                raise ValueError(f"negative weight for revision {name!r}")
+            clean = []
+            for url in urls:
+                parts = urlsplit(url)
+                if parts.scheme != "http" or not parts.hostname or not parts.port:
+                    raise ValueError(f"backend must be http://host:port, got {url!r}")
+                clean.append(f"http://{parts.hostname}:{parts.port}")
+            table[name] = _Revision(name=name, backends=clean, weight=float(weight))
+        with self._lock:
+            for name, rev in table.items():
+                old = self._revisions.get(name)
+                if old is not None:
+                    rev.next_backend = old.next_backend
+                self._stats.setdefault(name, _Stats(latencies=deque(maxlen=self.max_samples)))
+            self._revisions = table
+
+    def backends(self) -> dict[str, tuple[list[str], float]]:
+        """The current routing table (a copy)."""
+        with self._lock:
+            return {n: (list(r.backends), r.weight) for n, r in self._revisions.items()}
+
+    def inflight(self, urls: Sequence[str] | None = None) -> int:
+        """How many requests are being forwarded now (to ``urls`` only, if given)."""
+        with self._lock:
+            if urls is None:
+                return sum(self._inflight.values())
+            return sum(self._inflight.get(u.rstrip("/"), 0) for u in urls)
+
+    def wait_idle(self, urls: Sequence[str], timeout: float) -> bool:
+        """Wait until no request is in flight to ``urls`` (used to drain before stopping them)."""
+        wanted = [u.rstrip("/") for u in urls]
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while any(self._inflight.get(u, 0) for u in wanted):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    # -- statistics ------------------------------------------------------------------------------
+
+    def stats(self, revision: str, *, reset: bool = False, samples: bool = False) -> dict[str, Any]:
+        """Counters of ``revision`` since the last reset.
+
+        ``{"revision", "requests", "errors", "error_rate", "samples", "p50_ms", "p99_ms"}`` plus
+        ``"latencies_ms"`` (every kept sample, oldest first) when ``samples=True``. ``reset=True``
+        reads and zeroes them atomically.
+        """
+        with self._lock:
+            st = self._stats.get(revision)
+            if st is None:
+                st = _Stats()
+            lat = list(st.latencies)
+            requests, errors = st.requests, st.errors
+            if reset and revision in self._stats:
+                self._stats[revision] = _Stats(latencies=deque(maxlen=self.max_samples))
+        ordered = sorted(lat)
+        p50, p99 = _percentile(ordered, 0.50), _percentile(ordered, 0.99)
+        out: dict[str, Any] = {
+            "revision": revision,
+            "requests": requests,
+            "errors": errors,
+            "error_rate": (errors / requests) if requests else 0.0,
+            "samples": len(lat),
+            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
+        }
+        if samples:
+            out["latencies_ms"] = [round(v * 1000, 3) for v in lat]
+        return out
+
+    def all_stats(self) -> dict[str, dict[str, Any]]:
+        """:meth:`stats` of every revision the router has seen."""
+        with self._lock:
+            names = list(self._stats)
+        return {n: self.stats(n) for n in names}
+
+    def reset_stats(self, revision: str | None = None) -> None:
+        """Zero the counters of ``revision`` (of every revision if None)."""
+        with self._lock:
+            names = [revision] if revision is not None else list(self._stats)
+            for n in names:
+                if n in self._stats:
+                    self._stats[n] = _Stats(latencies=deque(maxlen=self.max_samples))
+
+    def _record(self, revision: str | None, status: int, seconds: float) -> None:
+        if revision is None:
+            return
+        with self._lock:
+            st = self._stats.setdefault(revision, _Stats(latencies=deque(maxlen=self.max_samples)))
+            st.requests += 1
+            if status >= 500:
+                st.errors += 1
+            st.latencies.append(seconds)
+
+    # -- choosing and forwarding -----------------------------------------------------------------
+
+    def _pick_revision(self) -> _Revision | None:
+        """Smooth weighted round robin (nginx's algorithm); call with the lock held."""
+        live = [r for r in self._revisions.values() if r.weight > 0 and r.backends]
+        if not live:
+            return None
+        total = sum(r.weight for r in live)
+        best = None
+        for r in live:
+            r.current += r.weight
+            if best is None or r.current > best.current:
+                best = r
+        assert best is not None
+        best.current -= total
+        return best
+
+    def _candidates(self, rev: _Revision) -> list[str]:
+        """Backends of ``rev`` in the order to try them (round robin start; down ones last)."""
+        n = len(rev.backends)
+        start = rev.next_backend % n
+        rev.next_backend = (start + 1) % n
+        ordered = rev.backends[start:] + rev.backends[:start]
+        now = time.monotonic()
+        up = [u for u in ordered if self._down_until.get(u, 0.0) <= now]
+        down = [u for u in ordered if self._down_until.get(u, 0.0) > now]
+        return up + down
+
+    def forward(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> _Upstream:
+        """Send one request to a chosen backend and return its full response (or a 502)."""
+        started = time.perf_counter()
+        with self._lock:
+            rev = self._pick_revision()
+            candidates = self._candidates(rev) if rev is not None else []
+        if rev is None:
+            return _error_response(502, "no backend", None)
+        result: _Upstream | None = None
+        last_error = "no backend"
+        for url in candidates:
+            parts = urlsplit(url)
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.backend_timeout)
+            try:
+                conn.connect()
+            except OSError as exc:
+                conn.close()
+                last_error = f"{url}: {exc}"
+                with self._lock:
+                    self._down_until[url] = time.monotonic() + self.down_seconds
+                continue  # nothing was sent: safe to try the next backend
+            with self._lock:
+                self._down_until.pop(url, None)
+                self._inflight[url] = self._inflight.get(url, 0) + 1
+            try:
+                conn.request(method, target, body=body if body or method in _BODY_METHODS else None,
+                             headers=dict(_merge_headers(headers)))
+                resp = conn.getresponse()
+                data = resp.read()
+                result = _Upstream(resp.status, resp.reason, resp.getheaders(), data, rev.name)
+            except (OSError, http.client.HTTPException) as exc:
+                last_error = f"{url}: {type(exc).__name__}: {exc}"
+                result = _error_response(502, "bad gateway", rev.name, detail=last_error)
+            finally:
+                conn.close()
+                with self._idle:
+                    self._inflight[url] -= 1
+                    if not self._inflight[url]:
+                        del self._inflight[url]
+                        self._idle.notify_all()
+            break
+        if result is None:
+            result = _error_response(502, "no backend answered", rev.name, detail=last_error)
+        self._record(rev.name, result.status, time.perf_counter() - started)
+        return result
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _merge_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Fold repeated request headers into one comma-separated value (http.client takes a dict)."""
+    merged: dict[str, tuple[str, str]] = {}
+    for k, v in headers:
+        key = k.lower()
+        if key in merged:
+            merged[key] = (merged[key][0], f"{merged[key][1]}, {v}")
+        else:
+            merged[key] = (k, v)
+    return list(merged.values())
+
+
+def _error_response(status: int, error: str, revision: str | None, *, detail: str = "") -> _Upstream:
+    payload = {"error": error, "status": status}
+    if detail:
+        payload["detail"] = detail[:300]
+    body = json.dumps(payload).encode()
+    return _Upstream(status, http.client.responses.get(status, ""),
+                     [("Content-Type", "application/json")], body, revision)
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], router: Router) -> None:
+        self.router = router
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, _ProxyHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for sock in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "pilothouse-router"
+    server: _ProxyServer
+
+    def setup(self) -> None:
+        self.timeout = self.server.router.idle_timeout
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        pass
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _proxy(self) -> None:
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            self.send_error(400, "bad request body")
+            return
+        connection_tokens = {
+            t.strip().lower() for t in (self.headers.get("Connection") or "").split(",") if t.strip()
+        }
+        out: list[tuple[str, str]] = []
+        for k, v in self.headers.items():
+            low = k.lower()
+            if low in _HOP_BY_HOP or low in connection_tokens or low == "content-length":
+                continue
+            out.append((k, v))
+        client = self.client_address[0]
+        prior = self.headers.get("X-Forwarded-For")
+        out = [(k, v) for k, v in out if k.lower() != "x-forwarded-for"]
+        out.append(("X-Forwarded-For", f"{prior}, {client}" if prior else client))
+        if self.headers.get("Host") and not self.headers.get("X-Forwarded-Host"):
+            out.append(("X-Forwarded-Host", self.headers["Host"]))
+        out.append(("X-Forwarded-Proto", "http"))
+        if body or self.command in _BODY_METHODS:
+            out.append(("Content-Length", str(len(body))))
+
+        up = self.server.router.forward(self.command, self.path, out, body)
+
+        try:
+            self.send_response_only(up.status, up.reason)
+            upstream_length = None
+            for k, v in up.headers:
+                low = k.lower()
+                if low == "content-length":
+                    upstream_length = v
+                    continue
+                if low in _HOP_BY_HOP:
+                    continue
+                self.send_header(k, v)
+            if up.revision is not None:
+                self.send_header(REVISION_HEADER, up.revision)
+            if self.command == "HEAD" and upstream_length is not None:
+                self.send_header("Content-Length", upstream_length)
+            else:
+                self.send_header("Content-Length", str(len(up.body)))
+            self.end_headers()
+            if self.command != "HEAD" and up.status not in (204, 304) and up.status >= 200:
+                self.wfile.write(up.body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy

@@ -1,0 +1,1 @@
+"""Local stand-ins for cloud services: the schedule-expression scheduler and friends."""

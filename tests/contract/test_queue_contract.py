@@ -579,8 +579,9 @@ def _claim_all(path: str, queue: str, start: multiprocessing.synchronize.Barrier
     local = LocalQueue(Path(path), SystemClock())
     start.wait()
     claimed: list[str] = []
-    while batch := local.receive(queue, max_messages=10, visibility_timeout=600):
+    while batch := local.receive(queue, max_messages=5, visibility_timeout=600):
         claimed.extend(m.id for m in batch)
+        time.sleep(0.001)  # "process" the batch, as a worker would, letting the other one in
     local.close()
     out.put(claimed)
 
@@ -606,4 +607,5 @@ def test_two_processes_never_claim_the_same_message(tmp_path: Path) -> None:
     claimed = results[0] + results[1]
     assert sorted(claimed) == sorted(ids)
     assert len(set(results[0]) & set(results[1])) == 0
+    assert all(results), "both workers should have claimed some messages"
     assert all(worker.exitcode == 0 for worker in workers)

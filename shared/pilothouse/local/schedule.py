@@ -360,5 +360,7 @@ def parse_schedule(expression: str, *, anchor: float = 0.0) -> RateSchedule | Cr
     if match := _CRON.fullmatch(text):
         return _parse_cron(expression, match["inner"])
     if text.startswith("rate("):
-        raise ScheduleError(f"{expression!r}: a rate expression reads rate(<value> <unit>), e.g. rate(5 minutes)")
+        raise ScheduleError(
+            f"{expression!r}: a rate expression reads rate(<value> <unit>), e.g. rate(5 minutes)"
+        )
     raise ScheduleError(f"{expression!r}: a schedule expression is rate(...) or cron(...)")

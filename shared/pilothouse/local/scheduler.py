@@ -52,7 +52,9 @@ class ScheduledJob:
     callback: Callable[[dict[str, Any]], Any]
 
 
-def scheduled_event(rule: str, when: float, *, account: str = ACCOUNT, region: str = REGION) -> dict[str, Any]:
+def scheduled_event(
+    rule: str, when: float, *, account: str = ACCOUNT, region: str = REGION
+) -> dict[str, Any]:
     """The event EventBridge sends for a scheduled rule firing at ``when``."""
     return {
         "version": "0",

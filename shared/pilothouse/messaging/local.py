@@ -128,25 +128,36 @@ class LocalQueue:
     @staticmethod
     def _spec(conn: sqlite3.Connection, queue: str) -> QueueSpec:
         row = conn.execute(
-            "SELECT name, visibility_timeout, max_receive_count, dead_letter_queue FROM queues WHERE name = ?",
+            "SELECT name, visibility_timeout, max_receive_count, dead_letter_queue"
+            " FROM queues WHERE name = ?",
             (queue,),
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not row:
             raise QueueNotFound(queue)
-        return QueueSpec(*row)
+        return QueueSpec(*row[0])
 
-    def _insert(self, conn: sqlite3.Connection, queue: str, bodies: list[str], attributes: dict, delay: float):
+    def _insert(
+        self, conn: sqlite3.Connection, queue: str, bodies: list[str], attributes: dict, delay: float
+    ) -> list[str]:
         now = self._clock.time()
         ids = [str(uuid.uuid4()) for _ in bodies]
         encoded = json.dumps(attributes, sort_keys=True)
         conn.executemany(
-            "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             [(mid, queue, body, encoded, now, now + delay) for mid, body in zip(ids, bodies, strict=True)],
         )
         return ids
 
     def _claim(self, queue: str, max_messages: int, visibility_timeout: int | None) -> list[Message]:
         conn = self._conn()
+        # A cheap read first, so that idle pollers do not queue up for the write lock.
+        # fetchall() runs each statement to completion, so no read snapshot is left open.
+        if not conn.execute(
+            "SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? LIMIT 1", (queue, self._clock.time())
+        ).fetchall():
+            self._spec(conn, queue)
+            return []
         with self._write(conn):
             spec = self._spec(conn, queue)
             timeout = spec.visibility_timeout if visibility_timeout is None else visibility_timeout
@@ -277,7 +288,7 @@ class LocalQueue:
             " COALESCE(SUM(visible_at > :now AND receipt IS NULL), 0)"
             " FROM messages WHERE queue = :queue",
             {"now": self._clock.time(), "queue": queue},
-        ).fetchone()
+        ).fetchall()[0]
         return {"visible": visible, "in_flight": in_flight, "delayed": delayed}
 
     def purge(self, queue: str) -> None:

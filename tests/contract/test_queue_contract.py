@@ -609,3 +609,22 @@ def test_two_processes_never_claim_the_same_message(tmp_path: Path) -> None:
     assert len(set(results[0]) & set(results[1])) == 0
     assert all(results), "both workers should have claimed some messages"
     assert all(worker.exitcode == 0 for worker in workers)
+
+
+def _send_from_child(queue: LocalQueue) -> None:
+    queue.send("work", "from the child")
+    queue.close()
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_a_forked_child_can_use_the_parents_queue_object(tmp_path: Path) -> None:
+    """Given a LocalQueue already used in this process, when a forked child sends through the same
+    object, then the child opens its own connection, and the parent receives the message."""
+    with LocalQueue(tmp_path / "forked.db") as queue:
+        queue.declare(QueueSpec("work"))
+        child = multiprocessing.get_context("fork").Process(target=_send_from_child, args=(queue,))
+        child.start()
+        child.join(timeout=30)
+
+        assert child.exitcode == 0
+        assert [m.body for m in queue.receive("work")] == ["from the child"]

@@ -67,7 +67,7 @@ class LocalQueue:
         self.path = Path(path)
         self._clock = clock or SystemClock()
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[int, sqlite3.Connection]] = []  # (opening pid, connection)
         self._connections_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
@@ -88,11 +88,11 @@ class LocalQueue:
         )
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across process crashes
         self._local.conn = conn
         self._local.pid = os.getpid()
         with self._connections_lock:
-            self._connections.append(conn)
+            self._connections.append((os.getpid(), conn))
         return conn
 
     @contextmanager
@@ -107,10 +107,16 @@ class LocalQueue:
         conn.execute("COMMIT")
 
     def close(self) -> None:
-        """Close every connection this object opened (in this process)."""
+        """Close every connection this object opened in this process.
+
+        Connections inherited through a fork are dropped without closing: SQLite forbids using a
+        connection (closing included) in a process other than the one that opened it.
+        """
         with self._connections_lock:
             connections, self._connections = self._connections, []
-        for conn in connections:
+        for pid, conn in connections:
+            if pid != os.getpid():
+                continue
             try:
                 conn.close()
             except sqlite3.Error:  # pragma: no cover - closing is best effort

@@ -64,25 +64,34 @@ def make_handler(version: str, fail_health: bool):
                 else:
                     self._json(200, {"status": "ok", "version": version})
             elif url.path == "/echo":
-                self._json(200, {
-                    "method": self.command,
-                    "path": url.path,
-                    "query": parse_qs(url.query),
-                    "headers": dict(self.headers.items()),
-                    "body": body.decode(errors="replace"),
-                    "pid": os.getpid(),
-                    "version": version,
-                })
+                self._json(
+                    200,
+                    {
+                        "method": self.command,
+                        "path": url.path,
+                        "query": parse_qs(url.query),
+                        "headers": dict(self.headers.items()),
+                        "body": body.decode(errors="replace"),
+                        "pid": os.getpid(),
+                        "version": version,
+                    },
+                )
             elif url.path == "/":
                 who = parse_qs(url.query).get("name", ["world"])[0]
-                message = f"{greeting}, {who}" if version.startswith("1.") else f"{greeting.title()}, {who.title()}!"
-                self._json(200, {
-                    "name": NAME,
-                    "version": version,
-                    "pid": os.getpid(),
-                    "message": message,
-                    "config": config,
-                })
+                if version.startswith("1."):
+                    message = f"{greeting}, {who}"
+                else:
+                    message = f"{greeting.title()}, {who.title()}!"
+                self._json(
+                    200,
+                    {
+                        "name": NAME,
+                        "version": version,
+                        "pid": os.getpid(),
+                        "message": message,
+                        "config": config,
+                    },
+                )
             else:
                 self._json(404, {"error": "not found", "path": url.path})
 

@@ -7,6 +7,7 @@ still carries it, so nothing outlives a test even when it fails.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -63,18 +64,30 @@ def provider(tmp_path: Path, mark: str) -> Iterator[LocalProvider]:
     p.close()
 
 
-def release(example: str, version: str, mark: str, *, replicas: int = 1, timeout: float = 10.0,
-            config: dict[str, Any] | None = None, **target: Any) -> Release:
+def release(
+    example: str,
+    version: str,
+    mark: str,
+    *,
+    replicas: int = 1,
+    timeout: float = 10.0,
+    config: dict[str, Any] | None = None,
+    **target: Any,
+) -> Release:
     spec = yaml.safe_load((REPO / "examples" / example / "component.yaml").read_text())
     tgt = dict(spec["target"])
     tgt["cwd"] = str(REPO)
     tgt["env"] = {**(tgt.get("env") or {}), "PH_TEST_MARK": mark}
     tgt["grace_seconds"] = 2
     tgt.update(target)
-    return Release(component=spec["name"], version=version, target=tgt,
-                   config=config if config is not None else {"greeting_style": "plain"},
-                   health=HealthCheck(path=spec["health_check"]["path"], timeout_seconds=timeout),
-                   replicas=replicas)
+    return Release(
+        component=spec["name"],
+        version=version,
+        target=tgt,
+        config=config if config is not None else {"greeting_style": "plain"},
+        health=HealthCheck(path=spec["health_check"]["path"], timeout_seconds=timeout),
+        replicas=replicas,
+    )
 
 
 def get(url: str, path: str = "/") -> tuple[int, dict[str, Any]]:
@@ -231,8 +244,15 @@ def test_stable_port_and_relative_command_in_cwd(provider: LocalProvider, mark: 
     When it is deployed
     Then the URL uses that port and the replica runs."""
     port = free_port()
-    rel = release("counter", "2.0.0", mark, port=port, cwd=str(REPO / "examples"),
-                  command=["{python}", "counter/app.py", "--port", "{port}"], config={"step": 5})
+    rel = release(
+        "counter",
+        "2.0.0",
+        mark,
+        port=port,
+        cwd=str(REPO / "examples"),
+        command=["{python}", "counter/app.py", "--port", "{port}"],
+        config={"step": 5},
+    )
 
     placement = provider.deploy(rel)
 
@@ -334,11 +354,21 @@ def test_restore_adopts_live_replicas_after_a_control_plane_crash(tmp_path: Path
     Then it adopts the live replica (same pid), starts a replacement for the dead one, and serves
     again on the same URL; closing it stops them all."""
     rel = release("greeter", "1.0.0", mark, replicas=2)
-    payload = {"component": rel.component, "version": rel.version, "target": rel.target,
-               "config": rel.config, "health": rel.health.__dict__, "replicas": rel.replicas}
+    payload = {
+        "component": rel.component,
+        "version": rel.version,
+        "target": rel.target,
+        "config": rel.config,
+        "health": rel.health.__dict__,
+        "replicas": rel.replicas,
+    }
     env = {**os.environ, "PYTHONPATH": str(SHARED)}
-    cp = subprocess.Popen([sys.executable, "-c", _CONTROL_PLANE, str(tmp_path / "data"), json.dumps(payload)],
-                          stdout=subprocess.PIPE, env=env, cwd=str(REPO))
+    cp = subprocess.Popen(
+        [sys.executable, "-c", _CONTROL_PLANE, str(tmp_path / "data"), json.dumps(payload)],
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=str(REPO),
+    )
     try:
         line = cp.stdout.readline() if cp.stdout else b""
     finally:
@@ -373,11 +403,25 @@ def test_restore_does_not_adopt_a_recycled_pid(provider: LocalProvider, mark: st
     try:
         rel = release("greeter", "1.0.0", mark)
         port = free_port()
-        placement = Placement(url=f"http://127.0.0.1:{port}", version="1.0.0", replicas=1, details={
-            "stable_port": port, "revision": "1.0.0+old",
-            "replicas": [{"pid": other.pid, "port": free_port(), "version": "1.0.0", "identity": "bogus",
-                          "log": str(tmp_path / "gone.log"), "started_at": 0}],
-        })
+        placement = Placement(
+            url=f"http://127.0.0.1:{port}",
+            version="1.0.0",
+            replicas=1,
+            details={
+                "stable_port": port,
+                "revision": "1.0.0+old",
+                "replicas": [
+                    {
+                        "pid": other.pid,
+                        "port": free_port(),
+                        "version": "1.0.0",
+                        "identity": "bogus",
+                        "log": str(tmp_path / "gone.log"),
+                        "started_at": 0,
+                    }
+                ],
+            },
+        )
 
         restored = provider.restore(placement, rel)
 
@@ -389,7 +433,7 @@ def test_restore_does_not_adopt_a_recycled_pid(provider: LocalProvider, mark: st
         other.wait()
 
 
-def test_operations_on_a_placement_unknown_to_this_provider_restore_it_first(tmp_path: Path, mark: str) -> None:
+def test_operating_on_a_placement_unknown_to_this_provider_restores_it(tmp_path: Path, mark: str) -> None:
     """Given a placement made by one provider object that still runs
     When a second provider object (same machine) updates it after the first closed its router only
     Then the second adopts the replicas and performs the update on the same URL."""
@@ -406,3 +450,45 @@ def test_operations_on_a_placement_unknown_to_this_provider_restore_it_first(tmp
     finally:
         second.close()
         first.close()
+
+
+def test_no_failed_request_while_updating_and_scaling_under_load(provider: LocalProvider, mark: str) -> None:
+    """Given the greeter with 2 replicas and 6 clients sending requests on kept-alive connections
+    When it is updated to 2.0.0, scaled to 3 and back to 1 meanwhile
+    Then every request gets a 200 (removed replicas are drained before they are stopped)."""
+    placement = provider.deploy(release("greeter", "1.0.0", mark, replicas=2))
+    port = placement.details["stable_port"]
+    done = threading.Event()
+    statuses: list[int | str] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while not done.is_set():
+            try:
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                resp.read()
+                statuses.append(resp.status)
+            except (OSError, http.client.HTTPException) as exc:
+                statuses.append(type(exc).__name__)
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.close()
+
+    clients = [threading.Thread(target=client) for _ in range(6)]
+    for t in clients:
+        t.start()
+    try:
+        rel2 = release("greeter", "2.0.0", mark)
+        current = provider.update(placement, rel2)
+        current = provider.scale(current, rel2, 3)
+        current = provider.scale(current, rel2, 1)
+        time.sleep(0.2)
+    finally:
+        done.set()
+        for t in clients:
+            t.join(10)
+
+    assert len(statuses) > 50
+    assert set(statuses) == {200}
+    assert get(current.url)[1]["version"] == "2.0.0"

@@ -47,18 +47,29 @@ def test_launch_spec_unknown_version_string_command_and_placeholders() -> None:
     """Given a command line string and a version not in the versions map
     When the spec is built and expanded for port 1234
     Then it is split like a shell would, gets no extra args, and {python}/{port} are filled in."""
-    spec = build_launch_spec("c", "9.9.9", {"command": "{python} -m http.server '{port}'", "grace_seconds": 1},
-                             {})
+    target = {"command": "{python} -m http.server '{port}'", "grace_seconds": 1}
+    spec = build_launch_spec("c", "9.9.9", target, {})
 
     assert [expand(a, port=1234, host="127.0.0.1") for a in spec.argv] == [
-        sys.executable, "-m", "http.server", "1234"]
+        sys.executable,
+        "-m",
+        "http.server",
+        "1234",
+    ]
     assert spec.grace_seconds == 1.0
     assert spec.cwd == os.getcwd()
 
 
-@pytest.mark.parametrize("target", [{}, {"command": []}, {"command": {"x": 1}},
-                                    {"command": ["x"], "cwd": "/does/not/exist"},
-                                    {"command": ["x"], "versions": ["1"]}])
+@pytest.mark.parametrize(
+    "target",
+    [
+        {},
+        {"command": []},
+        {"command": {"x": 1}},
+        {"command": ["x"], "cwd": "/does/not/exist"},
+        {"command": ["x"], "versions": ["1"]},
+    ],
+)
 def test_launch_spec_rejects_bad_targets(target: dict) -> None:
     """Given an unusable target
     When the spec is built

@@ -37,13 +37,15 @@ class _Backend:
                 status = 200
                 if self.path.startswith("/status/"):
                     status = int(self.path.split("/")[2])
-                payload = json.dumps({
-                    "backend": backend.name,
-                    "method": self.command,
-                    "path": self.path,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": body.decode(),
-                }).encode()
+                payload = json.dumps(
+                    {
+                        "backend": backend.name,
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body.decode(),
+                    }
+                ).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Set-Cookie", "a=1")
@@ -85,8 +87,13 @@ def router() -> Iterator[Router]:
     r.close()
 
 
-def _get(router: Router, path: str = "/", method: str = "GET", body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict, http.client.HTTPResponse]:
+def _get(
+    router: Router,
+    path: str = "/",
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict, http.client.HTTPResponse]:
     conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=5)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -109,8 +116,13 @@ def test_forwards_method_path_query_headers_and_body(router: Router, backends: l
     Then the backend gets them all, and the client gets its status, headers and body back."""
     router.set_backends({"r1": ([backends[0].url], 1.0)})
 
-    status, data, resp = _get(router, "/things/7?x=1&y=two", "POST", b'{"k": 3}',
-                              {"X-Custom": "yes", "Content-Type": "application/json"})
+    status, data, resp = _get(
+        router,
+        "/things/7?x=1&y=two",
+        "POST",
+        b'{"k": 3}',
+        {"X-Custom": "yes", "Content-Type": "application/json"},
+    )
 
     assert status == 200
     assert data["method"] == "POST"
@@ -212,8 +224,15 @@ def test_stats_count_requests_errors_latency_and_reset(router: Router, backends:
 
     assert router.stats("r1", reset=True)["requests"] == 10
     assert router.stats("r1")["requests"] == 0
-    assert router.stats("unknown") == {"revision": "unknown", "requests": 0, "errors": 0, "error_rate": 0.0,
-                                       "samples": 0, "p50_ms": None, "p99_ms": None}
+    assert router.stats("unknown") == {
+        "revision": "unknown",
+        "requests": 0,
+        "errors": 0,
+        "error_rate": 0.0,
+        "samples": 0,
+        "p50_ms": None,
+        "p99_ms": None,
+    }
 
 
 def test_keep_alive_and_concurrent_load(router: Router, backends: list[_Backend]) -> None:
@@ -246,8 +265,13 @@ def test_chunked_request_body_is_forwarded(router: Router, backends: list[_Backe
     Then the backend receives the whole body with a Content-Length."""
     router.set_backends({"r1": ([backends[0].url], 1.0)})
     conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=5)
-    conn.request("POST", "/", body=iter([b"hello ", b"world"]), encode_chunked=True,
-                 headers={"Transfer-Encoding": "chunked"})
+    conn.request(
+        "POST",
+        "/",
+        body=iter([b"hello ", b"world"]),
+        encode_chunked=True,
+        headers={"Transfer-Encoding": "chunked"},
+    )
     data = json.loads(conn.getresponse().read())
     conn.close()
 

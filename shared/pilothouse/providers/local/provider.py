@@ -33,7 +33,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pilothouse.clock import Clock, SystemClock
 from pilothouse.providers.base import Placement, ProviderError, Release
@@ -109,7 +108,9 @@ class LocalProvider:
         spec = self._spec(release)
         router = self._start_router(int(release.target.get("port") or 0))
         dep = _Deployment(
-            component=release.component, version=release.version, revision=self._revision(release.version),
+            component=release.component,
+            version=release.version,
+            revision=self._revision(release.version),
             router=router,
         )
         with dep.lock:
@@ -238,8 +239,13 @@ class LocalProvider:
         except ProviderError:
             self._release_ports(adopted)
             raise
-        dep = _Deployment(component=release.component, version=release.version, revision=revision,
-                          router=router, replicas=adopted)
+        dep = _Deployment(
+            component=release.component,
+            version=release.version,
+            revision=revision,
+            router=router,
+            replicas=adopted,
+        )
         with dep.lock:
             with self._lock:
                 self._deployments[port] = dep
@@ -325,8 +331,13 @@ class LocalProvider:
     def _spec(self, release: Release) -> LaunchSpec:
         if release.replicas < 0:
             raise ProviderError(f"invalid replica count {release.replicas}")
-        return build_launch_spec(release.component, release.version, dict(release.target or {}),
-                                 dict(release.config or {}), host=self.host)
+        return build_launch_spec(
+            release.component,
+            release.version,
+            dict(release.target or {}),
+            dict(release.config or {}),
+            host=self.host,
+        )
 
     def _ensure(self, current: Placement, release: Release) -> _Deployment:
         """The managed deployment of ``current``; restored first if this object doesn't know it."""
@@ -388,16 +399,28 @@ class LocalProvider:
                 port = self._pick_port()
                 try:
                     started.append(
-                        spawn(spec, component=release.component, version=version,
-                              revision=revision or dep.revision, port=port, log_dir=log_dir,
-                              now=self.clock.time(), host=self.host)
+                        spawn(
+                            spec,
+                            component=release.component,
+                            version=version,
+                            revision=revision or dep.revision,
+                            port=port,
+                            log_dir=log_dir,
+                            now=self.clock.time(),
+                            host=self.host,
+                        )
                     )
                 except ProviderError:
                     with self._lock:
                         self._reserved_ports.discard(port)
                     raise
-            wait_healthy(started, release.health.path, release.health.timeout_seconds,
-                         interval=self.poll_interval, cancel=self._closing)
+            wait_healthy(
+                started,
+                release.health.path,
+                release.health.timeout_seconds,
+                interval=self.poll_interval,
+                cancel=self._closing,
+            )
         except StartFailure as failure:
             stop_replicas(started, grace=min(spec.grace_seconds, 2.0))
             self._release_ports(started)
@@ -438,4 +461,3 @@ class LocalProvider:
                 "replicas": [r.to_dict() for r in dep.replicas],
             },
         )
-

@@ -6,7 +6,7 @@ path, query, headers and body -- to a backend chosen in two steps:
 1. a *revision* by smooth weighted round robin over the revisions with a positive weight and at
    least one backend (so weights 90/10 send exactly 9 of every 10 requests to the first), then
 2. a *backend* of that revision by plain round robin, skipping for a short while backends that
-   refused a connection (the request then fails over to the next one; nothing was sent yet).
+   refused a connection (the request is then routed again; nothing was sent yet).
 
 It counts per revision the requests, the errors (5xx, including its own 502s) and the latency of
 each request (kept as a bounded list of samples, summarised as p50/p99), which is what a canary
@@ -24,6 +24,7 @@ HTTP/1.1 keep-alive to the client) of the process that owns it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import math
@@ -101,7 +102,8 @@ class Router:
     ``port=0`` picks a free port (read it back from :attr:`port` after :meth:`start`).
     ``backend_timeout`` bounds connecting to and waiting for a backend; ``max_samples`` bounds the
     latency samples kept per revision; ``down_seconds`` is how long a backend that refused a
-    connection is skipped (unless every backend of its revision is down).
+    connection is skipped (unless every backend of its revision is down); ``max_attempts`` bounds
+    the backends tried for one request when connections are refused.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class Router:
         max_samples: int = 10_000,
         down_seconds: float = 1.0,
         idle_timeout: float = 60.0,
+        max_attempts: int = 4,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -120,6 +123,7 @@ class Router:
         self.max_samples = max_samples
         self.down_seconds = down_seconds
         self.idle_timeout = idle_timeout
+        self.max_attempts = max(1, max_attempts)
         self._lock = threading.Lock()
         self._revisions: dict[str, _Revision] = {}
         self._stats: dict[str, _Stats] = {}
@@ -306,61 +310,84 @@ class Router:
         best.current -= total
         return best
 
-    def _candidates(self, rev: _Revision) -> list[str]:
-        """Backends of ``rev`` in the order to try them (round robin start; down ones last)."""
-        n = len(rev.backends)
-        start = rev.next_backend % n
-        rev.next_backend = (start + 1) % n
-        ordered = rev.backends[start:] + rev.backends[:start]
-        now = time.monotonic()
-        up = [u for u in ordered if self._down_until.get(u, 0.0) <= now]
-        down = [u for u in ordered if self._down_until.get(u, 0.0) > now]
-        return up + down
-
-    def forward(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> _Upstream:
-        """Send one request to a chosen backend and return its full response (or a 502)."""
-        started = time.perf_counter()
+    def _choose(self, tried: set[str]) -> tuple[_Revision | None, str | None]:
+        """Pick a revision, then its next backend not yet tried (backends recently down last), and
+        count the request in flight to it -- all under the lock, so that once :meth:`set_backends`
+        returns, every request still headed to a removed backend shows in :meth:`inflight`."""
         with self._lock:
             rev = self._pick_revision()
-            candidates = self._candidates(rev) if rev is not None else []
-        if rev is None:
-            return _error_response(502, "no backend", None)
+            if rev is None:
+                return None, None
+            n = len(rev.backends)
+            start = rev.next_backend % n
+            rev.next_backend = (start + 1) % n
+            ordered = [u for u in rev.backends[start:] + rev.backends[:start] if u not in tried]
+            if not ordered:
+                return rev, None
+            now = time.monotonic()
+            up = [u for u in ordered if self._down_until.get(u, 0.0) <= now]
+            url = (up or ordered)[0]
+            self._inflight[url] = self._inflight.get(url, 0) + 1
+            return rev, url
+
+    def _done(self, url: str) -> None:
+        with self._idle:
+            self._inflight[url] -= 1
+            if not self._inflight[url]:
+                del self._inflight[url]
+                self._idle.notify_all()
+
+    def forward(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> _Upstream:
+        """Send one request to a chosen backend and return its full response (or a 502).
+
+        A backend that refuses the connection is skipped and the choice made again (nothing was
+        sent, so this is safe for any method); an error after the request was sent is a 502.
+        """
+        started = time.perf_counter()
+        tried: set[str] = set()
+        rev: _Revision | None = None
         result: _Upstream | None = None
         last_error = "no backend"
-        for url in candidates:
+        for _attempt in range(self.max_attempts):
+            rev, url = self._choose(tried)
+            if rev is None:
+                return _error_response(502, "no backend", None)
+            if url is None:
+                break
             parts = urlsplit(url)
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.backend_timeout)
             try:
-                conn.connect()
-            except OSError as exc:
-                conn.close()
-                last_error = f"{url}: {exc}"
+                try:
+                    conn.connect()
+                except OSError as exc:
+                    last_error = f"{url}: {exc}"
+                    tried.add(url)
+                    with self._lock:
+                        self._down_until[url] = time.monotonic() + self.down_seconds
+                    continue  # nothing was sent: safe to choose again
                 with self._lock:
-                    self._down_until[url] = time.monotonic() + self.down_seconds
-                continue  # nothing was sent: safe to try the next backend
-            with self._lock:
-                self._down_until.pop(url, None)
-                self._inflight[url] = self._inflight.get(url, 0) + 1
-            try:
-                conn.request(method, target, body=body if body or method in _BODY_METHODS else None,
-                             headers=dict(_merge_headers(headers)))
-                resp = conn.getresponse()
-                data = resp.read()
-                result = _Upstream(resp.status, resp.reason, resp.getheaders(), data, rev.name)
-            except (OSError, http.client.HTTPException) as exc:
-                last_error = f"{url}: {type(exc).__name__}: {exc}"
-                result = _error_response(502, "bad gateway", rev.name, detail=last_error)
+                    self._down_until.pop(url, None)
+                try:
+                    conn.request(
+                        method,
+                        target,
+                        body=body if body or method in _BODY_METHODS else None,
+                        headers=dict(_merge_headers(headers)),
+                    )
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    result = _Upstream(resp.status, resp.reason, resp.getheaders(), data, rev.name)
+                except (OSError, http.client.HTTPException) as exc:
+                    last_error = f"{url}: {type(exc).__name__}: {exc}"
+                    result = _error_response(502, "bad gateway", rev.name, detail=last_error)
+                break
             finally:
                 conn.close()
-                with self._idle:
-                    self._inflight[url] -= 1
-                    if not self._inflight[url]:
-                        del self._inflight[url]
-                        self._idle.notify_all()
-            break
+                self._done(url)
+        name = rev.name if rev is not None else None
         if result is None:
-            result = _error_response(502, "no backend answered", rev.name, detail=last_error)
-        self._record(rev.name, result.status, time.perf_counter() - started)
+            result = _error_response(502, "no backend answered", name, detail=last_error)
+        self._record(name, result.status, time.perf_counter() - started)
         return result
 
 
@@ -384,8 +411,9 @@ def _error_response(status: int, error: str, revision: str | None, *, detail: st
     if detail:
         payload["detail"] = detail[:300]
     body = json.dumps(payload).encode()
-    return _Upstream(status, http.client.responses.get(status, ""),
-                     [("Content-Type", "application/json")], body, revision)
+    return _Upstream(
+        status, http.client.responses.get(status, ""), [("Content-Type", "application/json")], body, revision
+    )
 
 
 class _ProxyServer(ThreadingHTTPServer):
@@ -413,10 +441,8 @@ class _ProxyServer(ThreadingHTTPServer):
         with self._conns_lock:
             conns = list(self._conns)
         for sock in conns:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

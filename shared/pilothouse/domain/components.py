@@ -1,0 +1,192 @@
+"""Component specs and command requests (pydantic models, validation only: no I/O)."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+
+Provider = Literal["local", "aws-lambda", "kubernetes", "azure-functions", "cloud-run"]
+Environment = Literal["development", "staging", "production"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HealthCheckSpec(Strict):
+    """An HTTP path answered 2xx when healthy (or a provider's own check when ``path`` is None)."""
+
+    path: str | None = Field(default="/health", pattern=r"^/")
+    interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    healthy_threshold: int = Field(default=1, ge=1, le=10)
+    unhealthy_threshold: int = Field(default=3, ge=1, le=10)
+
+
+class ScalingPolicy(Strict):
+    min: int = Field(default=1, ge=0, le=1000)
+    max: int = Field(default=10, ge=1, le=1000)
+    replicas: int | None = Field(default=None, ge=0, le=1000, description="replicas at first deploy (default min)")
+    target_metric: str | None = Field(default=None, description="e.g. cpu:70 or requests_per_replica:100")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScalingPolicy:
+        if self.min > self.max:
+            raise ValueError("min must not exceed max")
+        if self.replicas is not None and not self.min <= self.replicas <= self.max:
+            raise ValueError("replicas must lie between min and max")
+        return self
+
+    @property
+    def initial(self) -> int:
+        return self.replicas if self.replicas is not None else max(self.min, 1)
+
+
+class VersionOverride(Strict):
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class LocalTarget(Strict):
+    """A process on this machine: ``command`` with ``{port}`` (and ``{python}``) placeholders."""
+
+    command: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    versions: dict[str, VersionOverride] = Field(default_factory=dict)
+    port: int | None = Field(default=None, ge=1024, le=65535)
+    grace_seconds: float = Field(default=5.0, ge=0, le=300)
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _port_placeholder(self) -> LocalTarget:
+        if not any("{port}" in part for part in self.command):
+            raise ValueError("command must contain the {port} placeholder")
+        return self
+
+
+class LambdaTarget(Strict):
+    function_name: str = Field(min_length=1, max_length=140)
+    alias: str = "live"
+    region: str | None = None
+
+
+class KubernetesTarget(Strict):
+    namespace: str = Field(min_length=1)
+    deployment: str = Field(min_length=1)
+    container: str | None = None
+    image: str | None = None
+
+
+class AzureFunctionsTarget(Strict):
+    app_name: str = Field(min_length=1)
+    resource_group: str = Field(min_length=1)
+    slot: str | None = None
+
+
+class CloudRunTarget(Strict):
+    service: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    project: str | None = None
+
+
+TARGETS: dict[str, type[Strict]] = {
+    "local": LocalTarget,
+    "aws-lambda": LambdaTarget,
+    "kubernetes": KubernetesTarget,
+    "azure-functions": AzureFunctionsTarget,
+    "cloud-run": CloudRunTarget,
+}
+
+
+class ComponentSpec(Strict):
+    """What a platform engineer registers."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="lower-case letters, digits and dashes")
+    provider: Provider
+    environment: Environment = "development"
+    version: str = Field(pattern=VERSION_PATTERN)
+    description: str = Field(default="", max_length=1000)
+    target: dict[str, Any]
+    health_check: HealthCheckSpec = Field(default_factory=HealthCheckSpec)
+    scaling: ScalingPolicy = Field(default_factory=ScalingPolicy)
+    dependencies: list[str] = Field(default_factory=list, max_length=50)
+    config_schema: dict[str, Any] | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("target")
+    @classmethod
+    def _check_target(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        provider = info.data.get("provider")
+        if provider is None:
+            return value
+        try:
+            return TARGETS[provider].model_validate(value).model_dump(exclude_none=True)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{where or 'target'}: {first['msg']} (for provider {provider})") from None
+
+    @field_validator("config")
+    @classmethod
+    def _check_config(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        check_config(info.data.get("config_schema"), value)
+        return value
+
+    @field_validator("dependencies")
+    @classmethod
+    def _no_self_dependency(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("name") in value:
+            raise ValueError("a component cannot depend on itself")
+        return value
+
+
+def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
+    """Validate ``config`` against a JSON Schema; raise ValueError naming the offending field."""
+    if schema is None:
+        return
+    import jsonschema  # imported here: only registrations with a schema pay for it
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"config_schema is not a valid JSON Schema: {exc.message}") from exc
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise ValueError(f"{where.lstrip('.') + ': ' if where else ''}{error.message}")
+
+
+class DeployRequest(Strict):
+    """Deploy a registered component (its registered version unless another is named)."""
+
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+
+
+class UpdateRequest(Strict):
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+    config: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateRequest:
+        if self.version is None and self.config is None:
+            raise ValueError("give a new version, a new config, or both")
+        return self
+
+
+class ScaleRequest(Strict):
+    replicas: int = Field(ge=0, le=1000)
+
+
+class EmptyRequest(Strict):
+    """A command without parameters (stop, retry)."""

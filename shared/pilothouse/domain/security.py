@@ -1,0 +1,57 @@
+"""Roles, permissions and principals (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class Role(IntEnum):
+    """Ordered: each role can do everything the roles below it can."""
+
+    VIEWER = 1
+    OPERATOR = 2
+    DEPLOYER = 3
+    ADMIN = 4
+
+    @classmethod
+    def parse(cls, value: str) -> Role:
+        try:
+            return cls[value.upper()]
+        except KeyError:
+            raise ValueError(f"unknown role {value!r}; one of: {', '.join(r.label for r in cls)}") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Permission(StrEnum):
+    COMPONENTS_READ = "components:read"
+    COMPONENTS_OPERATE = "components:operate"  # scale, stop, retry
+    COMPONENTS_DEPLOY = "components:deploy"  # register, deploy, update, deregister
+    KEYS_ADMIN = "keys:admin"
+    AUDIT_READ = "audit:read"
+
+
+#: the least role that holds each permission
+REQUIRED_ROLE: dict[Permission, Role] = {
+    Permission.COMPONENTS_READ: Role.VIEWER,
+    Permission.COMPONENTS_OPERATE: Role.OPERATOR,
+    Permission.COMPONENTS_DEPLOY: Role.DEPLOYER,
+    Permission.KEYS_ADMIN: Role.ADMIN,
+    Permission.AUDIT_READ: Role.ADMIN,
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an API key (id ``key:<id>``) or, later, an OIDC subject."""
+
+    id: str
+    name: str
+    role: Role
+    kind: str = "api-key"
+
+    def can(self, permission: Permission) -> bool:
+        return self.role >= REQUIRED_ROLE[permission]

@@ -1,0 +1,1 @@
+"""Deployment targets behind one port (see :mod:`pilothouse.providers.base`)."""

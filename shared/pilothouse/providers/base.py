@@ -1,0 +1,96 @@
+"""The provider port: what the deployment services ask of a deployment target.
+
+A provider turns a :class:`Release` (one version of one component, with its target settings,
+configuration, health check and replica count) into running instances, and reports where they
+serve as a :class:`Placement`. Placements are plain JSON so the services can persist them with the
+component record and hand them back after a restart of the control plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How to tell that an instance serves: an HTTP GET of ``path`` answering 2xx."""
+
+    path: str = "/health"
+    interval_seconds: float = 1.0
+    timeout_seconds: float = 30.0
+    healthy_threshold: int = 1
+    unhealthy_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class Release:
+    """One version of a component as the provider should run it."""
+
+    component: str
+    version: str
+    target: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    health: HealthCheck = field(default_factory=HealthCheck)
+    replicas: int = 1
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a release runs: a stable URL plus provider details (JSON) needed to find it again."""
+
+    url: str | None
+    version: str
+    replicas: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "version": self.version, "replicas": self.replicas, "details": self.details}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Placement:
+        return cls(
+            url=data.get("url"),
+            version=data["version"],
+            replicas=int(data.get("replicas", 1)),
+            details=dict(data.get("details") or {}),
+        )
+
+
+class ProviderError(Exception):
+    """A provider operation failed.
+
+    ``logs`` carries the last lines of output of what failed (for the event); ``placement`` is what
+    still serves after the failure (for example the old version after a failed update), or None.
+    """
+
+    def __init__(self, reason: str, *, logs: list[str] | None = None, placement: Placement | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.logs = logs or []
+        self.placement = placement
+
+
+class Provider(Protocol):
+    """A deployment target. Every method blocks until its work is done or has failed."""
+
+    name: str
+
+    def deploy(self, release: Release) -> Placement:
+        """Start ``release.replicas`` instances of the release and wait until they are healthy."""
+
+    def update(self, current: Placement, release: Release) -> Placement:
+        """Replace the instances of ``current`` with the new release; on failure keep ``current``
+        serving and raise :class:`ProviderError` with ``placement=current``."""
+
+    def scale(self, current: Placement, release: Release, replicas: int) -> Placement:
+        """Run ``replicas`` instances of the current release behind the same URL."""
+
+    def stop(self, current: Placement) -> None:
+        """Stop every instance of the placement (gracefully first)."""
+
+    def restore(self, current: Placement, release: Release) -> Placement:
+        """After a control-plane restart: adopt instances still healthy, restart the others."""
+
+    def close(self) -> None:
+        """Stop everything this provider object started (control plane shutting down)."""

@@ -1,0 +1,77 @@
+"""Settings: one pydantic model read from an injected environ, validated once per cold start.
+
+    >>> s = Settings.from_environ({"PILOTHOUSE_STORE": "memory"})
+    >>> s.store
+    'memory'
+
+Every field maps to ``PILOTHOUSE_<FIELD>`` (upper case). Nothing here is read at import time;
+:func:`get_settings` reads ``os.environ`` on first use and caches the result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pilothouse.errors import ConfigurationError
+
+PREFIX = "PILOTHOUSE_"
+
+
+class Settings(BaseModel):
+    """What a function needs to know about its environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    store: Literal["sqlite", "memory", "dynamodb"] = "sqlite"
+    queue: Literal["local", "memory", "sqs"] = "local"
+    data_dir: Path = Path(".pilothouse")
+    jobs_queue: str = "pilothouse-jobs"
+    table_name: str = "pilothouse"
+    service_name: str = "pilothouse"
+    log_level: str = "INFO"
+    admin_key: str | None = Field(default=None, repr=False)
+    idempotency_ttl_seconds: int = Field(default=3600, ge=1)
+    audit_ttl_days: int = Field(default=365, ge=1)
+    provider_timeout_seconds: float = Field(default=60.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from ``PILOTHOUSE_*`` variables; raise ConfigurationError naming bad ones."""
+        values = {
+            key[len(PREFIX) :].lower(): value
+            for key, value in environ.items()
+            if key.startswith(PREFIX) and key[len(PREFIX) :].lower() in cls.model_fields
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigurationError(f"invalid settings: {problems}") from exc
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "state.db"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+
+@lru_cache(maxsize=1)
+def _cached(items: tuple[tuple[str, str], ...]) -> Settings:
+    return Settings.from_environ(dict(items))
+
+
+def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for this process, validated once per distinct environment (once per cold start)."""
+    env = os.environ if environ is None else environ
+    return _cached(tuple(sorted((k, v) for k, v in env.items() if k.startswith(PREFIX))))

@@ -1,0 +1,225 @@
+"""The storage port (DESIGN §7) and the base class every adapter extends.
+
+Records are :class:`Item` s addressed by a partition key and a sort key, carrying a JSON document
+and a version number that the store maintains: a write creates version 1 or increments the
+current one. Conditions make optimistic concurrency possible:
+
+- ``put(item, if_absent=True)`` fails with :class:`~pilothouse.errors.AlreadyExists` if the key exists;
+- ``put(item, if_version=3)`` fails with :class:`~pilothouse.errors.VersionConflict` unless the
+  stored version is 3 (and writes version 4);
+- ``transact([...])`` applies several puts/deletes/checks all or nothing.
+
+Adapters implement only ``_get``, ``_query`` and ``_transact`` (the shape of Powertools'
+persistence layers); keys, cursors, expiry and conditions are checked here once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pilothouse.clock import Clock, SystemClock
+from pilothouse.errors import BadRequest
+
+MAX_TRANSACTION_ITEMS = 25  # DynamoDB's transaction limit is 100; we stay well below it everywhere.
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Item:
+    """One stored record. ``expires_at`` (epoch seconds) makes it disappear after that time."""
+
+    pk: str
+    sk: str
+    data: dict[str, Any]
+    version: int = 0
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Put:
+    item: Item
+    if_absent: bool = False
+    if_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    pk: str
+    sk: str
+    if_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """A condition on an item that is not written: it must exist with this version."""
+
+    pk: str
+    sk: str
+    version: int
+
+
+Operation = Put | Delete | Check
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    cursor: str | None = None
+
+
+@dataclass
+class ConditionFailure:
+    """What an adapter reports when a condition in a transaction does not hold."""
+
+    index: int
+    current_version: int | None = field(default=None)
+
+
+def encode_cursor(pk: str, sk: str) -> str:
+    raw = json.dumps([pk, sk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(pk: str, cursor: str) -> str:
+    """The sort key a cursor points after; a cursor from another partition is refused."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cpk, csk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError) as exc:
+        raise BadRequest("the cursor is not valid", extra={"field": "cursor"}) from exc
+    if cpk != pk or not isinstance(csk, str):
+        raise BadRequest("the cursor belongs to another listing", extra={"field": "cursor"})
+    return csk
+
+
+def prefix_end(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix``."""
+    return prefix + "\U0010ffff"
+
+
+class Store:
+    """Base class of the storage adapters."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+
+    # -- public API --------------------------------------------------------------------------
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        """The item, or None if absent or expired."""
+        item = self._get(pk, sk)
+        return None if item is None or self._expired(item) else item
+
+    def put(self, item: Item, *, if_absent: bool = False, if_version: int | None = None) -> Item:
+        """Write ``item``; return it with its new version."""
+        return self.transact([Put(item, if_absent=if_absent, if_version=if_version)])[0]
+
+    def delete(self, pk: str, sk: str, *, if_version: int | None = None) -> None:
+        """Remove an item (absent is fine unless ``if_version`` is given)."""
+        self.transact([Delete(pk, sk, if_version=if_version)])
+
+    def query(
+        self,
+        pk: str,
+        prefix: str = "",
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        reverse: bool = False,
+    ) -> Page:
+        """Items of partition ``pk`` whose sort key starts with ``prefix``, in sort-key order.
+
+        ``cursor`` (from a previous page) continues after the last item of that page; a page with
+        ``cursor=None`` is the last one.
+        """
+        limit = max(1, min(limit, MAX_PAGE))
+        after = decode_cursor(pk, cursor) if cursor else None
+        items: list[Item] = []
+        while len(items) <= limit:  # expired items are skipped, so a fetch may come up short
+            raw = self._query(pk, prefix, after=after, limit=limit + 1, reverse=reverse)
+            items.extend(i for i in raw if not self._expired(i))
+            if len(raw) <= limit:
+                break
+            after = raw[-1].sk
+        page, rest = items[:limit], items[limit:]
+        return Page(page, encode_cursor(pk, page[-1].sk) if rest and page else None)
+
+    def scan_all(self, pk: str, prefix: str = "", *, page_size: int = 500) -> list[Item]:
+        """Every item of a partition (for small partitions and maintenance jobs)."""
+        out: list[Item] = []
+        cursor = None
+        while True:
+            page = self.query(pk, prefix, limit=page_size, cursor=cursor)
+            out.extend(page.items)
+            if not page.cursor:
+                return out
+            cursor = page.cursor
+
+    def transact(self, operations: Sequence[Operation]) -> list[Item]:
+        """Apply all operations or none; return the written items (for each Put, in order)."""
+        if not operations:
+            return []
+        if len(operations) > MAX_TRANSACTION_ITEMS:
+            raise BadRequest(f"a transaction takes at most {MAX_TRANSACTION_ITEMS} items")
+        keys = [(op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk) for op in operations]
+        if len(set(keys)) != len(keys):
+            raise BadRequest("a transaction may touch each item only once")
+        return self._transact(list(operations), self.clock.time())
+
+    def purge_expired(self) -> int:
+        """Physically remove expired items; return how many. Adapters with native TTL may no-op."""
+        return 0
+
+    def close(self) -> None:
+        """Release connections."""
+
+    # -- adapter hooks ---------------------------------------------------------------------------
+
+    def _get(self, pk: str, sk: str) -> Item | None:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _query(self, pk: str, prefix: str, *, after: str | None, limit: int, reverse: bool) -> list[Item]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _transact(self, operations: list[Operation], now: float) -> list[Item]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    # -- helpers for adapters --------------------------------------------------------------------
+
+    def _expired(self, item: Item) -> bool:
+        return item.expires_at is not None and item.expires_at <= self.clock.time()
+
+    @staticmethod
+    def check_condition(op: Operation, current: Item | None, now: float) -> None:
+        """Raise the right Conflict if ``op``'s condition fails against ``current``."""
+        from pilothouse.errors import AlreadyExists, VersionConflict
+
+        live = current if current is not None and not (
+            current.expires_at is not None and current.expires_at <= now
+        ) else None
+        if isinstance(op, Put):
+            if op.if_absent and live is not None:
+                raise AlreadyExists(f"{op.item.pk}/{op.item.sk} already exists")
+            if op.if_version is not None and (live is None or live.version != op.if_version):
+                found = "absent" if live is None else f"version {live.version}"
+                raise VersionConflict(
+                    f"{op.item.pk}/{op.item.sk} changed: expected version {op.if_version}, found {found}"
+                )
+        elif isinstance(op, Delete):
+            if op.if_version is not None and (live is None or live.version != op.if_version):
+                found = "absent" if live is None else f"version {live.version}"
+                raise VersionConflict(f"{op.pk}/{op.sk} changed: expected version {op.if_version}, found {found}")
+        elif live is None or live.version != op.version:
+            found = "absent" if live is None else f"version {live.version}"
+            raise VersionConflict(f"{op.pk}/{op.sk} changed: expected version {op.version}, found {found}")
+
+    @staticmethod
+    def next_version(op: Put, current: Item | None, now: float) -> Item:
+        live = current if current is not None and not (
+            current.expires_at is not None and current.expires_at <= now
+        ) else None
+        return replace(op.item, version=(live.version + 1) if live else 1)

@@ -1,0 +1,116 @@
+"""The component repository: records and their event history on the storage port.
+
+Keys (single-table design, the same on every adapter):
+
+=====================  ==========================================  =============================
+partition (pk)         sort key (sk)                               what
+=====================  ==========================================  =============================
+``COMPONENT``          ``<name>``                                  the component record
+``EVENTS#<name>``      ``<epoch ms, 15 digits>#<record version>``  one event per transition
+=====================  ==========================================  =============================
+
+Every write of a record appends its event in the same transaction, conditioned on the version
+read, so of two racing writers exactly one lands (with its event) and the other gets a conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pilothouse.clock import iso
+from pilothouse.store.base import Delete, Item, Put, Store
+
+PK = "COMPONENT"
+
+
+def events_pk(name: str) -> str:
+    return f"EVENTS#{name}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A component record as read: its data and the version to condition the next write on."""
+
+    data: dict[str, Any]
+    version: int
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def state(self) -> str:
+        return self.data["state"]
+
+
+class ComponentRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, name: str) -> Record | None:
+        item = self.store.get(PK, name)
+        return Record(item.data, item.version) if item else None
+
+    def _event(self, name: str, version: int, event: dict[str, Any]) -> Item:
+        now = self.store.clock.time()
+        sk = f"{int(now * 1000):015d}#{version:010d}"
+        return Item(events_pk(name), sk, {"id": sk, "component": name, "at": iso(now), **event})
+
+    def create(self, data: dict[str, Any], event: dict[str, Any]) -> Record:
+        """Insert a new record (AlreadyExists if the name is taken) with its first event."""
+        written = self.store.transact(
+            [Put(Item(PK, data["name"], data), if_absent=True), Put(self._event(data["name"], 1, event), if_absent=True)]
+        )
+        return Record(written[0].data, written[0].version)
+
+    def update(self, record: Record, data: dict[str, Any], event: dict[str, Any]) -> Record:
+        """Replace ``record`` if nobody changed it since it was read (VersionConflict otherwise)."""
+        written = self.store.transact(
+            [
+                Put(Item(PK, record.name, data), if_version=record.version),
+                Put(self._event(record.name, record.version + 1, event), if_absent=True),
+            ]
+        )
+        return Record(written[0].data, written[0].version)
+
+    def remove(self, record: Record, event: dict[str, Any]) -> None:
+        """Delete the record (history stays) if unchanged since read."""
+        self.store.transact(
+            [
+                Delete(PK, record.name, if_version=record.version),
+                Put(self._event(record.name, record.version + 1, event), if_absent=True),
+            ]
+        )
+
+    def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        state: str | None = None,
+        environment: str | None = None,
+        name_prefix: str = "",
+    ) -> tuple[list[Record], str | None]:
+        """Records in name order, filtered; pages hold up to ``limit`` matches."""
+        out: list[Record] = []
+        while True:
+            page = self.store.query(PK, name_prefix, limit=limit - len(out), cursor=cursor)
+            for item in page.items:
+                if state and item.data["state"] != state:
+                    continue
+                if environment and item.data["spec"]["environment"] != environment:
+                    continue
+                out.append(Record(item.data, item.version))
+            cursor = page.cursor
+            if len(out) >= limit or cursor is None:
+                return out, cursor
+
+    def all(self) -> list[Record]:
+        return [Record(i.data, i.version) for i in self.store.scan_all(PK)]
+
+    def events(
+        self, name: str, *, limit: int = 50, cursor: str | None = None, newest_first: bool = False
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        page = self.store.query(events_pk(name), limit=limit, cursor=cursor, reverse=newest_first)
+        return [i.data for i in page.items], page.cursor

@@ -1,0 +1,73 @@
+"""In-memory store for unit tests: the same semantics as every other adapter, no persistence."""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import threading
+
+from pilothouse.clock import Clock
+from pilothouse.store.base import Delete, Item, Operation, Put, Store, prefix_end
+
+
+class MemoryStore(Store):
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        self._lock = threading.Lock()
+        self._items: dict[str, dict[str, Item]] = {}
+        self._keys: dict[str, list[str]] = {}
+
+    def _get(self, pk: str, sk: str) -> Item | None:
+        with self._lock:
+            item = self._items.get(pk, {}).get(sk)
+            return copy.deepcopy(item)
+
+    def _query(self, pk: str, prefix: str, *, after: str | None, limit: int, reverse: bool) -> list[Item]:
+        with self._lock:
+            keys = self._keys.get(pk, [])
+            lo = bisect.bisect_left(keys, prefix)
+            hi = bisect.bisect_left(keys, prefix_end(prefix))
+            if after is not None:
+                if reverse:
+                    hi = min(hi, bisect.bisect_left(keys, after))
+                else:
+                    lo = max(lo, bisect.bisect_right(keys, after))
+            selected = keys[lo:hi]
+            if reverse:
+                selected = selected[::-1]
+            return [copy.deepcopy(self._items[pk][k]) for k in selected[:limit]]
+
+    def _transact(self, operations: list[Operation], now: float) -> list[Item]:
+        with self._lock:
+            for op in operations:
+                pk, sk = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
+                self.check_condition(op, self._items.get(pk, {}).get(sk), now)
+            written: list[Item] = []
+            for op in operations:
+                if isinstance(op, Put):
+                    new = self.next_version(op, self._items.get(op.item.pk, {}).get(op.item.sk), now)
+                    new = Item(new.pk, new.sk, copy.deepcopy(new.data), new.version, new.expires_at)
+                    partition = self._items.setdefault(new.pk, {})
+                    if new.sk not in partition:
+                        bisect.insort(self._keys.setdefault(new.pk, []), new.sk)
+                    partition[new.sk] = new
+                    written.append(copy.deepcopy(new))
+                elif isinstance(op, Delete):
+                    partition = self._items.get(op.pk, {})
+                    if partition.pop(op.sk, None) is not None:
+                        self._keys[op.pk].remove(op.sk)
+            return written
+
+    def purge_expired(self) -> int:
+        now = self.clock.time()
+        with self._lock:
+            doomed = [
+                (pk, sk)
+                for pk, part in self._items.items()
+                for sk, item in part.items()
+                if item.expires_at is not None and item.expires_at <= now
+            ]
+            for pk, sk in doomed:
+                del self._items[pk][sk]
+                self._keys[pk].remove(sk)
+            return len(doomed)

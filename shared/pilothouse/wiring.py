@@ -1,0 +1,125 @@
+"""The one factory that names adapters: settings in, :class:`Services` out, cached per settings.
+
+    >>> from pilothouse.settings import Settings
+    >>> services = build_services(Settings(store="memory", queue="memory"))
+    >>> type(services.store).__name__
+    'MemoryStore'
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from pilothouse.clock import Clock, SystemClock
+from pilothouse.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from pilothouse.messaging.base import Queue
+    from pilothouse.providers.base import Provider
+    from pilothouse.store.base import Store
+
+
+class ProviderUnavailable(Exception):
+    """No adapter for this provider is configured in this deployment."""
+
+
+@dataclass
+class Services:
+    """Ports a service function needs, built lazily from settings (cold starts pay only for use)."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    _providers: dict[str, Provider] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def store(self) -> Store:
+        s = self.settings
+        if s.store == "memory":
+            from pilothouse.store.memory import MemoryStore
+
+            return MemoryStore(self.clock)
+        if s.store == "sqlite":
+            from pilothouse.store.sqlite import SqliteStore
+
+            return SqliteStore(s.sqlite_path, self.clock)
+        raise ProviderUnavailable(f"store {s.store!r} is not available in this build")
+
+    @cached_property
+    def queue(self) -> Queue:
+        s = self.settings
+        if s.queue == "memory":
+            from pilothouse.messaging.memory import MemoryQueue
+
+            q = MemoryQueue(self.clock)
+        elif s.queue == "local":
+            from pilothouse.messaging.local import LocalQueue
+
+            q = LocalQueue(s.queue_path, self.clock)
+        else:
+            raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
+        from pilothouse.messaging.base import QueueSpec
+
+        q.declare(QueueSpec(s.jobs_queue + "-dlq"))
+        q.declare(
+            QueueSpec(s.jobs_queue, visibility_timeout=900, max_receive_count=5, dead_letter_queue=s.jobs_queue + "-dlq")
+        )
+        return q
+
+    def provider(self, name: str) -> Provider:
+        """The adapter for a component's provider, created on first use."""
+        with self._lock:
+            if name not in self._providers:
+                self._providers[name] = self._make_provider(name)
+            return self._providers[name]
+
+    def _make_provider(self, name: str) -> Provider:
+        if name == "local":
+            from pilothouse.providers.local import LocalProvider
+
+            return LocalProvider(data_dir=self.settings.data_dir / "processes")
+        raise ProviderUnavailable(f"provider {name!r} is not available in this deployment")
+
+    def close(self) -> None:
+        """Stop what this process started (local processes) and release connections."""
+        with self._lock:
+            for provider in self._providers.values():
+                provider.close()
+            self._providers.clear()
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+_cache: dict[Settings, Services] = {}
+_cache_lock = threading.Lock()
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    return Services(settings, clock or SystemClock())
+
+
+def get_services(settings: Settings | None = None) -> Services:
+    """The services for these settings (from the environment by default), one per process."""
+    settings = settings or get_settings()
+    with _cache_lock:
+        if settings not in _cache:
+            _cache[settings] = build_services(settings)
+        return _cache[settings]
+
+
+def register_services(services: Services) -> None:
+    """Make ``services`` the ones :func:`get_services` returns for its settings (tests, dev server)."""
+    with _cache_lock:
+        _cache[services.settings] = services
+
+
+def reset_services() -> None:
+    """Close and forget every cached Services (tests, dev server shutdown)."""
+    with _cache_lock:
+        cached = list(_cache.values())
+        _cache.clear()
+    for services in cached:
+        services.close()

@@ -1,0 +1,29 @@
+"""Audit trail endpoint (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from pilothouse.domain.security import Permission
+from pilothouse.runtime.context import current
+from pilothouse.runtime.http import operation
+from pilothouse.services import audit as svc
+
+
+@operation("GET", "/v1/audit", permission=Permission.AUDIT_READ, summary="Audit records, newest first", tag="security")
+def list_audit(
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query()] = None,
+    principal: Annotated[str | None, Query()] = None,
+    operation_name: Annotated[str | None, Query(alias="operation")] = None,
+    target: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    items, next_cursor = svc.list_records(
+        current().services, limit=limit, cursor=cursor, principal=principal, operation=operation_name, target=target
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+OPERATIONS = [list_audit]

@@ -1,0 +1,53 @@
+"""API key endpoints (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from pilothouse.domain.security import Permission
+from pilothouse.runtime.context import current
+from pilothouse.runtime.http import json_response, operation
+from pilothouse.services import keys as svc
+
+TAG = "security"
+
+
+class CreateKeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    role: str = Field(pattern="^(viewer|operator|deployer|admin)$")
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+@operation("POST", "/v1/api-keys", permission=Permission.KEYS_ADMIN, summary="Create an API key (secret shown once)",
+           tag=TAG, status=201)
+def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
+    ctx = current()
+    secret, record = svc.create_key(
+        ctx.services, name=request.name, role=request.role, created_by=ctx.actor,
+        expires_in_days=request.expires_in_days,
+    )
+    ctx.target = f"api-key:{record['id']}"
+    return json_response({**record, "key": secret}, 201)
+
+
+@operation("GET", "/v1/api-keys", permission=Permission.KEYS_ADMIN, summary="List API keys", tag=TAG)
+def list_api_keys(
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    items, next_cursor = svc.list_keys(current().services, limit=limit, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@operation("DELETE", "/v1/api-keys/<key_id>", permission=Permission.KEYS_ADMIN, summary="Revoke an API key",
+           tag=TAG, target=lambda p: f"api-key:{p.get('key_id')}")
+def revoke_api_key(key_id: str) -> dict[str, Any]:
+    return svc.revoke_key(current().services, key_id)
+
+
+OPERATIONS = [create_api_key, list_api_keys, revoke_api_key]

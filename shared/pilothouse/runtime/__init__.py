@@ -1,0 +1,1 @@
+"""Trigger adapters: the only code that knows the shapes of HTTP, queue and schedule events."""

@@ -1,0 +1,308 @@
+"""HTTP functions: Powertools' HTTP API resolver around declared operations.
+
+An :class:`Operation` is a typed endpoint function plus what the platform needs to know of it
+(route, permission, whether it mutates). :func:`http_function` turns one or more operations into a
+Lambda ``handler(event, context)`` for API Gateway HTTP API (payload 2.0) events:
+
+    authenticate → authorize → validate (pydantic, by Powertools) → endpoint → problem+json on error
+    → audit record for every mutating call → Idempotency-Key replay for mutating calls.
+
+Endpoints read the request's principal and services with :func:`pilothouse.runtime.context.current`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from pilothouse.domain.security import Permission
+from pilothouse.errors import Conflict, Forbidden, PayloadTooLarge, PilothouseError, ValidationFailed
+from pilothouse.runtime.context import RequestContext, activate, deactivate
+
+PROBLEM_JSON = "application/problem+json"
+logger = Logger(service="pilothouse", use_rfc3339=True)
+_stdlog = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    method: str
+    path: str
+    func: Callable[..., Any]
+    permission: Permission | None
+    summary: str
+    tag: str
+    status: int = 200
+    mutating: bool = False
+    target: Callable[[dict[str, str]], str | None] = field(default=lambda params: None)
+
+
+def operation(
+    method: str,
+    path: str,
+    *,
+    permission: Permission | None,
+    summary: str,
+    tag: str,
+    status: int = 200,
+    target: Callable[[dict[str, str]], str | None] | None = None,
+) -> Callable[[Callable[..., Any]], Operation]:
+    """Declare an endpoint; the function's name is the operation's name."""
+
+    def wrap(func: Callable[..., Any]) -> Operation:
+        return Operation(
+            name=func.__name__,
+            method=method.upper(),
+            path=path,
+            func=func,
+            permission=permission,
+            summary=summary,
+            tag=tag,
+            status=status,
+            mutating=method.upper() not in ("GET", "HEAD", "OPTIONS"),
+            target=target or (lambda params: None),
+        )
+
+    return wrap
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer; the body stays a value so Powertools validates and serializes it."""
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers or {})
+
+
+def problem_response(error: PilothouseError, *, request_id: str, instance: str | None = None) -> Response:
+    return Response(
+        status_code=error.status,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(error.problem(instance=instance, request_id=request_id)),
+        headers=dict(error.headers),
+    )
+
+
+def validation_problem(exc: RequestValidationError) -> ValidationFailed:
+    """Powertools' validation errors as our 422 with the offending fields."""
+    errors = []
+    for e in exc.errors():
+        loc = list(e.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            source = loc.pop(0)
+        else:
+            source = "body"
+        field_name = ".".join(str(p) for p in loc) or source
+        errors.append({"field": field_name, "in": source, "message": str(e.get("msg", "")).removeprefix("Value error, "),
+                       "type": e.get("type")})
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]) or "the request is not valid"
+    return ValidationFailed(summary, errors)
+
+
+def _header(event: dict, name: str) -> str | None:
+    headers = event.get("headers") or {}
+    return headers.get(name) or headers.get(name.lower())
+
+
+def _presented_key(event: dict) -> str | None:
+    auth = _header(event, "authorization")
+    if auth and auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return _header(event, "x-api-key")
+
+
+class _Guard:
+    """The per-route middleware: context, auth, limits, idempotency, error mapping, audit."""
+
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        self.__name__ = f"guard_{op.name}"
+
+    def _begin(self, app: APIGatewayHttpResolver) -> RequestContext:
+        from pilothouse.wiring import get_services
+
+        event = app.current_event.raw_event
+        request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+        services = get_services()
+        params = event.get("pathParameters") or {}
+        return RequestContext(request_id=request_id, operation=self.op.name, services=services,
+                              target=self.op.target(params))
+
+    def _authorize(self, ctx: RequestContext, event: dict) -> None:
+        if self.op.permission is None:
+            return
+        from pilothouse.services.keys import authenticate
+
+        ctx.principal = authenticate(ctx.services, _presented_key(event))
+        if not ctx.principal.can(self.op.permission):
+            raise Forbidden(
+                f"{self.op.name} needs permission {self.op.permission.value}; "
+                f"role {ctx.principal.role.label} does not hold it",
+                extra={"required_permission": self.op.permission.value},
+            )
+
+    def __call__(self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
+        event = app.current_event.raw_event
+        ctx = self._begin(app)
+        token = activate(ctx)
+        response: Response
+        try:
+            response = self._handle(app, ctx, event, next_middleware)
+        finally:
+            deactivate(token)
+        if self.op.mutating:
+            self._audit(ctx, response.status_code)
+        response.headers["X-Request-Id"] = ctx.request_id
+        return response
+
+    def _handle(self, app, ctx: RequestContext, event: dict, next_middleware) -> Response:
+        try:
+            self._authorize(ctx, event)
+            body = event.get("body") or ""
+            if len(body) > ctx.services.settings.max_body_bytes:
+                raise PayloadTooLarge(f"the body exceeds {ctx.services.settings.max_body_bytes} bytes")
+            key = _header(event, "idempotency-key") if self.op.mutating else None
+            if key:
+                return self._idempotent(app, ctx, event, key, next_middleware)
+            return self._call(app, ctx, next_middleware)
+        except PilothouseError as exc:
+            return problem_response(exc, request_id=ctx.request_id, instance=event.get("rawPath"))
+        except RequestValidationError as exc:
+            return problem_response(validation_problem(exc), request_id=ctx.request_id, instance=event.get("rawPath"))
+        except Exception:
+            logger.exception("unhandled error", extra={"operation": self.op.name, "request_id": ctx.request_id})
+            from pilothouse.errors import PilothouseError as Base
+
+            err = Base(f"an internal error occurred; quote request id {ctx.request_id}")
+            return problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
+
+    def _call(self, app, ctx: RequestContext, next_middleware) -> Response:
+        return next_middleware(app)
+
+    def _idempotent(self, app, ctx: RequestContext, event: dict, key: str, next_middleware) -> Response:
+        from pilothouse.runtime.idempotency import payload_hash, run_once
+
+        if len(key) > 255:
+            raise ValidationFailed.field("Idempotency-Key", "at most 255 characters")
+
+        def action() -> dict[str, Any]:
+            try:
+                response = next_middleware(app)
+            except PilothouseError as exc:
+                if exc.status >= 500:
+                    raise
+                response = problem_response(exc, request_id=ctx.request_id, instance=event.get("rawPath"))
+            except RequestValidationError as exc:
+                response = problem_response(validation_problem(exc), request_id=ctx.request_id)
+            return {
+                "status": response.status_code,
+                "content_type": response.headers.get("Content-Type") or "application/json",
+                "body": response.body if isinstance(response.body, str) else (response.body or b"").decode(),
+            }
+
+        try:
+            answer, replayed = run_once(
+                ctx.services.store,
+                key=f"{ctx.actor}|{self.op.name}|{key}",
+                payload=payload_hash(event.get("rawPath"), event.get("rawQueryString"), event.get("body")),
+                ttl_seconds=ctx.services.settings.idempotency_ttl_seconds,
+                action=action,
+            )
+        except IdempotencyAlreadyInProgressError:
+            raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly") from None
+        except IdempotencyValidationError:
+            raise ValidationFailed.field(
+                "Idempotency-Key", "this key was used for a different request; use a new key"
+            ) from None
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        return Response(status_code=answer["status"], content_type=answer["content_type"], body=answer["body"],
+                        headers=headers)
+
+    def _audit(self, ctx: RequestContext, status: int) -> None:
+        from pilothouse.services import audit
+
+        try:
+            audit.record(
+                ctx.services,
+                principal=ctx.actor,
+                operation=self.op.name,
+                target=ctx.target,
+                request_id=ctx.request_id,
+                status=status,
+            )
+        except Exception:  # the answer stands; a lost audit record is logged loudly
+            logger.exception("could not write the audit record", extra={"request_id": ctx.request_id})
+
+
+def add_operations(router: Router | APIGatewayHttpResolver, operations: list[Operation]) -> None:
+    for op in operations:
+        router.route(
+            op.path,
+            op.method,
+            summary=op.summary,
+            tags=[op.tag],
+            operation_id=op.name,
+            status_code=op.status,
+            security=[{"ApiKey": []}, {"Bearer": []}] if op.permission else None,
+            middlewares=[_Guard(op)],
+        )(op.func)
+
+
+def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
+    """A resolver serving ``operations``, with problem+json for what no route guard sees."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    add_operations(app, operations)
+
+    @app.not_found
+    def _not_found(exc: Exception) -> Response:
+        from pilothouse.errors import NotFound
+
+        event = app.current_event.raw_event
+        rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+        return problem_response(NotFound(f"no route for {event.get('rawPath')}"), request_id=rid)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        # Powertools validates before route middlewares run; answer 401/403 first where due.
+        event = app.current_event.raw_event
+        route = app.context.get("_route")
+        op = next((o for o in operations if route is not None and o.func is getattr(route, "func", None)), None)
+        guard = _Guard(op) if op else None
+        if guard is None:
+            return problem_response(validation_problem(exc), request_id=uuid.uuid4().hex)
+        ctx = guard._begin(app)
+        try:
+            guard._authorize(ctx, event)
+            response = problem_response(validation_problem(exc), request_id=ctx.request_id,
+                                        instance=event.get("rawPath"))
+        except PilothouseError as err:
+            response = problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
+        if op.mutating:
+            guard._audit(ctx, response.status_code)
+        response.headers["X-Request-Id"] = ctx.request_id
+        return response
+
+    return app
+
+
+def http_function(*operations: Operation) -> Callable[[dict, Any], dict]:
+    """A Lambda handler for API Gateway HTTP API events serving ``operations``."""
+    app = build_resolver(list(operations))
+
+    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+    def handler(event: dict, context: Any) -> dict:
+        return app.resolve(event, context)
+
+    handler.resolver = app  # type: ignore[attr-defined]
+    return handler

@@ -1,0 +1,43 @@
+"""Queue-triggered functions: SQS batches with partial batch failures (Powertools batch utility).
+
+A record whose handler raises is reported in ``batchItemFailures`` and comes back after its
+visibility timeout; after the queue's maxReceiveCount it lands in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from pilothouse.runtime.http import logger
+
+
+def sqs_function(record_handler: Callable[[str], Any]) -> Callable[[dict, Any], dict]:
+    """A Lambda handler for SQS events calling ``record_handler(body)`` for each record."""
+
+    def _record(record: SQSRecord) -> Any:
+        result = record_handler(record.body)
+        logger.info("queue record handled", extra={"message_id": record.message_id, "result": str(result)})
+        return result
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict, context: Any) -> dict:
+        processor = BatchProcessor(event_type=EventType.SQS)
+        return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
+
+    return handler
+
+
+def scheduled_function(job: Callable[[dict], Any]) -> Callable[[dict, Any], Any]:
+    """A Lambda handler for EventBridge scheduled events calling ``job(event)``."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict, context: Any) -> Any:
+        result = job(event)
+        logger.info("scheduled job done", extra={"rule": (event.get("resources") or ["?"])[0], "result": result})
+        return result
+
+    return handler

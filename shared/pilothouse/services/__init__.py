@@ -1,0 +1,1 @@
+"""Business operations, one module per manager. Services depend on ports, never on adapters."""

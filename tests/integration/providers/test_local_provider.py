@@ -492,3 +492,30 @@ def test_no_failed_request_while_updating_and_scaling_under_load(provider: Local
     assert len(statuses) > 50
     assert set(statuses) == {200}
     assert get(current.url)[1]["version"] == "2.0.0"
+
+
+def test_close_during_a_deploy_cancels_it(tmp_path: Path, mark: str) -> None:
+    """Given a deploy waiting for a version that never gets healthy (20 s timeout), in a thread
+    When the provider is closed meanwhile
+    Then the deploy fails at once with ProviderError and no replica is left."""
+    p = LocalProvider(tmp_path / "data", poll_interval=0.05)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            p.deploy(release("counter", "2.1.0-unhealthy", mark, timeout=20.0))
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    deadline = time.monotonic() + 5
+    while not _marked_pids(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    p.close()
+    t.join(10)
+
+    assert time.monotonic() - started < 5
+    assert len(errors) == 1 and isinstance(errors[0], ProviderError)
+    assert _marked_pids(mark) == []

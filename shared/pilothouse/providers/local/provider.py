@@ -99,6 +99,7 @@ class LocalProvider:
         self._deployments: dict[int, _Deployment] = {}  # by stable port
         self._reserved_ports: set[int] = set()
         self._closing = threading.Event()
+        self._restore_lock = threading.Lock()  # one restore at a time (they may share a port)
 
     # -- the port --------------------------------------------------------------------------------
 
@@ -115,13 +116,13 @@ class LocalProvider:
         )
         with dep.lock:
             try:
+                self._register(dep)  # so that a concurrent close() waits for this deploy and cleans up
                 dep.replicas = self._start_healthy(dep, release, spec, release.replicas, release.version)
-            except ProviderError:
+            except BaseException:
+                self._unregister(dep)
                 router.close()
                 raise
             self._route(dep)
-            with self._lock:
-                self._deployments[dep.stable_port] = dep
             return self._placement(dep)
 
     def update(self, current: Placement, release: Release) -> Placement:
@@ -196,6 +197,10 @@ class LocalProvider:
     def restore(self, current: Placement, release: Release) -> Placement:
         """Adopt the recorded replicas that are still the same process and healthy, start
         replacements for the others, and bring the router back on the same stable port."""
+        with self._restore_lock:
+            return self._restore(current, release)
+
+    def _restore(self, current: Placement, release: Release) -> Placement:
         self._check_open()
         port = self._stable_port(current)
         if port is None:
@@ -247,8 +252,12 @@ class LocalProvider:
             replicas=adopted,
         )
         with dep.lock:
-            with self._lock:
-                self._deployments[port] = dep
+            try:
+                self._register(dep)
+            except ProviderError:
+                router.close()
+                self._release_ports(adopted)
+                raise
             missing = max(0, current.replicas - len(adopted))
             if missing:
                 try:
@@ -363,6 +372,17 @@ class LocalProvider:
                 if time.monotonic() >= deadline:
                     raise ProviderError(f"cannot open the stable port: {exc}") from exc
                 time.sleep(0.1)
+
+    def _register(self, dep: _Deployment) -> None:
+        with self._lock:
+            if self._closing.is_set():
+                raise ProviderError("the local provider is closed")
+            self._deployments[dep.stable_port] = dep
+
+    def _unregister(self, dep: _Deployment) -> None:
+        with self._lock:
+            if self._deployments.get(dep.stable_port) is dep:
+                del self._deployments[dep.stable_port]
 
     def _pick_port(self) -> int:
         with self._lock:

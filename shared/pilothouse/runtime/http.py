@@ -110,6 +110,14 @@ def validation_problem(exc: RequestValidationError) -> ValidationFailed:
     return ValidationFailed(summary, errors)
 
 
+def _body_text(body: Any) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, bytes):
+        return body.decode()
+    return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), default=str)
+
+
 def _header(event: dict, name: str) -> str | None:
     headers = event.get("headers") or {}
     return headers.get(name) or headers.get(name.lower())
@@ -208,7 +216,7 @@ class _Guard:
             return {
                 "status": response.status_code,
                 "content_type": response.headers.get("Content-Type") or "application/json",
-                "body": response.body if isinstance(response.body, str) else (response.body or b"").decode(),
+                "body": _body_text(response.body),
             }
 
         try:
@@ -218,6 +226,7 @@ class _Guard:
                 payload=payload_hash(event.get("rawPath"), event.get("rawQueryString"), event.get("body")),
                 ttl_seconds=ctx.services.settings.idempotency_ttl_seconds,
                 action=action,
+                lambda_context=app.lambda_context,
             )
         except IdempotencyAlreadyInProgressError:
             raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly") from None

@@ -101,6 +101,7 @@ def run_once(
     payload: str,
     ttl_seconds: int,
     action: Callable[[], dict[str, Any]],
+    lambda_context: Any = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run ``action`` once per ``key``; a repeat returns the stored answer. Returns (answer, replayed).
 
@@ -114,6 +115,9 @@ def run_once(
         expires_after_seconds=ttl_seconds,
         use_local_cache=False,
     )
+    if lambda_context is not None:
+        # lets Powertools expire an in-progress record when the invocation would have timed out
+        config.register_lambda_context(lambda_context)
 
     @idempotent_function(data_keyword_argument="request", persistence_store=StorePersistenceLayer(store), config=config)
     def _run(request: dict[str, str]) -> dict[str, Any]:

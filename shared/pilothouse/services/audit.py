@@ -35,8 +35,9 @@ def record(
         "detail": detail,
     }
     ttl = now + services.settings.audit_ttl_days * 86400
-    # Sort keys are time-ordered; the random tail keeps two records of one millisecond apart.
-    services.store.put(Item(PK, f"{data['at']}#{uuid.uuid4().hex[:8]}", data, expires_at=ttl), if_absent=True)
+    # Sort keys are time-ordered to the microsecond; the random tail keeps simultaneous records apart.
+    sk = f"{int(now * 1_000_000):017d}#{uuid.uuid4().hex[:8]}"
+    services.store.put(Item(PK, sk, data, expires_at=ttl), if_absent=True)
     return data
 
 

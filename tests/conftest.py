@@ -1,0 +1,110 @@
+"""Shared fixtures: an isolated control plane per test (SQLite under tmp_path), an admin key,
+functions invoked from template.yaml exactly as the local gateway invokes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pilothouse.local.functions import FunctionPool
+from pilothouse.local.gateway import LocalGateway
+from pilothouse.local.template import read_cloud
+from pilothouse.settings import get_settings
+from pilothouse.wiring import get_services, reset_services
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_KEY = "ph_0123456789ab_sample-admin-key-for-events-000"
+
+
+@pytest.fixture
+def project_dir() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A fresh embedded environment: SQLite store and queue in tmp_path."""
+    monkeypatch.setenv("PILOTHOUSE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PILOTHOUSE_STORE", "sqlite")
+    monkeypatch.setenv("PILOTHOUSE_QUEUE", "local")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.delenv("PILOTHOUSE_ADMIN_KEY", raising=False)
+    reset_services()
+    yield tmp_path
+    reset_services()
+
+
+@pytest.fixture
+def services(env):
+    return get_services(get_settings())
+
+
+@pytest.fixture
+def admin_key(services) -> str:
+    from pilothouse.services.keys import ensure_key
+
+    ensure_key(services, ADMIN_KEY, name="test admin")
+    return ADMIN_KEY
+
+
+@pytest.fixture(scope="session")
+def cloud():
+    from pilothouse.settings import Settings
+
+    return read_cloud(ROOT, Settings())
+
+
+@pytest.fixture(scope="session")
+def pool(cloud) -> FunctionPool:
+    return FunctionPool(cloud.functions)
+
+
+class Api:
+    """Calls the functions through the local gateway's converter, without a socket."""
+
+    def __init__(self, gateway: LocalGateway, key: str | None) -> None:
+        self.gateway = gateway
+        self.key = key
+
+    def call(self, method: str, path: str, body: Any = None, *, key: str | None = "default",
+             headers: dict[str, str] | None = None, query: str = "") -> tuple[int, dict[str, str], Any]:
+        h = {"content-type": "application/json", **(headers or {})}
+        key = self.key if key == "default" else key
+        if key:
+            h["authorization"] = f"Bearer {key}"
+        raw = json.dumps(body).encode() if body is not None and not isinstance(body, (bytes, str)) else body
+        if isinstance(raw, str):
+            raw = raw.encode()
+        status, out_headers, out = self.gateway.handle(method, path, query, h, raw or b"")
+        data = json.loads(out) if out else None
+        return status, out_headers, data
+
+    def get(self, path: str, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw):
+        return self.call("POST", path, body if body is not None else {}, **kw)
+
+    def delete(self, path: str, **kw):
+        return self.call("DELETE", path, **kw)
+
+
+@pytest.fixture
+def api(cloud, pool, admin_key) -> Api:
+    return Api(LocalGateway(cloud.routes, pool), admin_key)
+
+
+def run_jobs(services, pool: FunctionPool | None = None, cloud=None) -> list[str]:
+    """Drain the jobs queue through the run_job function (SQS-shaped batches), like the worker."""
+    from pilothouse.local.worker import deliver
+
+    results = []
+    source = next(s for s in cloud.queue_sources if s.queue == services.settings.jobs_queue)
+    while True:
+        messages = services.queue.receive(services.settings.jobs_queue, max_messages=10)
+        if not messages:
+            return results
+        results.extend(deliver(services.queue, source, pool, messages))

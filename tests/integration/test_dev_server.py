@@ -1,0 +1,107 @@
+"""The embedded local cloud over real HTTP, with real local processes (slow: processes start)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+import yaml
+
+from pilothouse.local.dev import DevServer
+from tests.conftest import ADMIN_KEY, ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def wait_state(client: httpx.Client, name: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/components/{name}").json()
+        if body["state"] not in ("Deploying", "Updating", "Scaling", "Stopping"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"{name} still {body['state']} after {timeout}s")
+
+
+@pytest.fixture
+def dev(env, monkeypatch):
+    monkeypatch.setenv("PILOTHOUSE_ADMIN_KEY", ADMIN_KEY)
+    servers = []
+
+    def start() -> DevServer:
+        server = DevServer("127.0.0.1", 0, env / "data", ROOT)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def client_for(server: DevServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+
+
+def test_components_over_http_with_real_processes_and_a_restart(dev):
+    """Given the local control plane, when a greeter is registered, deployed, scaled, updated, the
+    control plane restarted, a broken update tried and the component stopped, then every step shows
+    in real processes answering on one stable URL."""
+    server = dev()
+    c = client_for(server)
+    assert httpx.get(server.url + "/v1/health").json()["status"] == "ok"
+    spec = yaml.safe_load((ROOT / "examples/greeter/component.yaml").read_text())
+    assert c.post("/v1/components", json=spec).status_code == 201
+    assert c.post("/v1/components/greeter/deploy", json={}).status_code == 202
+    web = wait_state(c, "greeter")
+    assert web["state"] == "Running", web["last_error"]
+    url = web["url"]
+    assert httpx.get(url).json()["version"] == "1.0.0"
+
+    assert c.post("/v1/components/greeter/scale", json={"replicas": 3}).status_code == 202
+    assert wait_state(c, "greeter")["replicas"] == 3
+    pids = {httpx.get(url).json()["pid"] for _ in range(12)}
+    assert len(pids) == 3
+
+    assert c.post("/v1/components/greeter/update", json={"version": "2.0.0"}).status_code == 202
+    web = wait_state(c, "greeter")
+    assert (web["state"], web["version"], web["url"]) == ("Running", "2.0.0", url)
+    assert {httpx.get(url).json()["version"] for _ in range(6)} == {"2.0.0"}
+
+    # a restart of the control plane in the middle: processes stop, then come back on the same URL
+    server.stop()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(url, timeout=2)
+    server = dev()
+    c = client_for(server)
+    web = c.get("/v1/components/greeter").json()
+    assert (web["state"], web["url"], web["replicas"]) == ("Running", url, 3)
+    assert httpx.get(url).json()["version"] == "2.0.0"
+
+    # a version that crashes: the update is reverted and 2.0.0 keeps serving
+    c.post("/v1/components/greeter/update", json={"version": "3.0.0-broken"})
+    web = wait_state(c, "greeter")
+    assert (web["state"], web["version"]) == ("Running", "2.0.0")
+    assert web["last_error"]["reason"] and web["last_error"]["logs"]
+    assert httpx.get(url).json()["version"] == "2.0.0"
+
+    assert c.post("/v1/components/greeter/stop", json={}).status_code == 202
+    assert wait_state(c, "greeter")["state"] == "Stopped"
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(url, timeout=2)
+    types = [e["type"] for e in c.get("/v1/components/greeter/events", params={"limit": 100}).json()["items"]]
+    assert "restored" in types and "update.reverted" in types and types[-1] == "stop.succeeded"
+
+
+def test_a_deploy_that_never_gets_healthy_fails_with_output(dev):
+    server = dev()
+    c = client_for(server)
+    spec = yaml.safe_load((ROOT / "examples/counter/component.yaml").read_text())
+    spec["version"] = "2.1.0-unhealthy"
+    spec["health_check"] = {"path": "/health", "timeout_seconds": 2}
+    c.post("/v1/components", json=spec)
+    c.post("/v1/components/counter/deploy", json={})
+    web = wait_state(c, "counter")
+    assert web["state"] == "Failed"
+    assert "health" in web["last_error"]["reason"].lower()

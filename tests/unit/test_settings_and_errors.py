@@ -1,0 +1,52 @@
+"""Settings from an injected environ; the error family's problem+json."""
+
+import pytest
+
+from pilothouse.errors import ConfigurationError, IllegalTransition, TooManyRequests, ValidationFailed
+from pilothouse.settings import Settings, get_settings
+
+
+def test_settings_read_only_prefixed_variables():
+    s = Settings.from_environ({"PILOTHOUSE_STORE": "memory", "PILOTHOUSE_DATA_DIR": "/tmp/x", "HOME": "/root"})
+    assert s.store == "memory" and str(s.data_dir) == "/tmp/x" and s.queue == "local"
+
+
+def test_bad_settings_name_the_variable():
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_environ({"PILOTHOUSE_STORE": "oracle", "PILOTHOUSE_IDEMPOTENCY_TTL_SECONDS": "0"})
+    assert "PILOTHOUSE_STORE" in info.value.detail and "PILOTHOUSE_IDEMPOTENCY_TTL_SECONDS" in info.value.detail
+
+
+def test_settings_are_cached_per_environment():
+    a = get_settings({"PILOTHOUSE_STORE": "memory"})
+    assert get_settings({"PILOTHOUSE_STORE": "memory", "OTHER": "1"}) is a
+    assert get_settings({"PILOTHOUSE_STORE": "sqlite"}) is not a
+
+
+def test_settings_are_immutable():
+    with pytest.raises(Exception):
+        Settings().store = "memory"  # type: ignore[misc]
+
+
+def test_problem_details_shape():
+    err = ValidationFailed.field("replicas", "too many")
+    body = err.problem(instance="/v1/x", request_id="r1")
+    assert body == {
+        "type": "https://pilothouse.dev/problems/validation-error",
+        "title": "Validation failed",
+        "status": 422,
+        "detail": "replicas: too many",
+        "instance": "/v1/x",
+        "request_id": "r1",
+        "errors": [{"field": "replicas", "message": "too many"}],
+    }
+
+
+def test_conflict_names_state_and_allowed_commands():
+    body = IllegalTransition("stop", "Registered", ["deploy", "deregister"]).problem()
+    assert body["status"] == 409 and body["state"] == "Registered"
+    assert body["allowed_commands"] == ["deploy", "deregister"]
+
+
+def test_429_carries_retry_after():
+    assert TooManyRequests("slow down", retry_after=7).headers == {"Retry-After": "7"}

@@ -1,0 +1,297 @@
+"""``pilothouse components …``: register, list, get, events, the lifecycle commands, deregister."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from pilothouse.cli.client import Client
+from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.files import InputError, apply_sets, load_mapping
+from pilothouse.cli.render import (
+    component_detail,
+    components_table,
+    err,
+    event_line,
+    events_table,
+    out,
+    print_json,
+)
+from pilothouse.cli.wait import report, wait_for
+
+app = typer.Typer(help="Register, deploy and operate components.", no_args_is_help=True)
+
+STATES = ["Registered", "Deploying", "Running", "Scaling", "Updating", "Stopping", "Stopped", "Failed"]
+
+Name = Annotated[str, typer.Argument(help="the component's name")]
+Wait = Annotated[bool, typer.Option("--wait", "-w", help="follow the command until the component is at rest")]
+Timeout = Annotated[float, typer.Option("--timeout", help="seconds --wait waits at most", min=0)]
+IdemKey = Annotated[str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")]
+
+
+def _path(name: str, suffix: str = "") -> str:
+    return f"/v1/components/{name}{suffix}"
+
+
+@app.command()
+@reports_errors
+def register(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="component spec, YAML or JSON; - reads stdin")],
+    idempotency_key: IdemKey = None,
+    output: OutputOption = None,
+) -> None:
+    """Register a component from its spec file."""
+    s = settings(ctx, output)
+    spec = load_mapping(file, "a component spec")
+    with s.client() as client:
+        view = client.post("/v1/components", spec, idempotency_key=idempotency_key)
+    if s.output is Output.json:
+        print_json(view)
+    else:
+        out().print(f"[green]✓[/] registered [bold]{view['name']}[/] ({view['state']}); "
+                    f"next: pilothouse components deploy {view['name']} --wait")
+
+
+@app.command("list")
+@reports_errors
+def list_(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option("--state", help="only components in this state")] = None,
+    environment: Annotated[str | None, typer.Option("--environment", "-e", help="only this environment")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
+    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    output: OutputOption = None,
+) -> None:
+    """List components."""
+    s = settings(ctx, output)
+    if state is not None:
+        match = [st for st in STATES if st.lower() == state.lower()]
+        if not match:
+            raise typer.BadParameter(f"one of {', '.join(STATES)}", param_hint="--state")
+        state = match[0]
+    params = {"state": state, "environment": environment, "limit": limit, "cursor": cursor}
+    items, next_cursor = _collect(s.client(), "/v1/components", params, all_pages)
+    if s.output is Output.json:
+        print_json(items)
+        return
+    console = out()
+    if not items:
+        console.print("no components" + (" match" if state or environment else " yet"))
+    else:
+        console.print(components_table(items))
+    _more(next_cursor)
+
+
+def _collect(client: Client, path: str, params: dict[str, Any], all_pages: bool) -> tuple[list, str | None]:
+    items: list = []
+    cursor = None
+    with client:
+        for page, cursor in client.pages(path, params, follow=all_pages):
+            items.extend(page)
+    return items, cursor
+
+
+def _more(cursor: str | None) -> None:
+    if cursor:
+        err().print(f"[dim]more: --cursor {cursor} (or --all)[/]")
+
+
+@app.command()
+@reports_errors
+def get(ctx: typer.Context, name: Name, output: OutputOption = None) -> None:
+    """Show one component."""
+    s = settings(ctx, output)
+    with s.client() as client:
+        view = client.get(_path(name))
+    if s.output is Output.json:
+        print_json(view)
+    else:
+        component_detail(view, out())
+
+
+@app.command()
+@reports_errors
+def events(
+    ctx: typer.Context,
+    name: Name,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="how many")] = 50,
+    order: Annotated[str, typer.Option("--order", help="asc (oldest first) or desc")] = "asc",
+    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new events until Ctrl-C")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="seconds between polls with --follow", min=0.05)]
+    = 1.0,
+    output: OutputOption = None,
+) -> None:
+    """A component's history (kept after deregistration)."""
+    s = settings(ctx, output)
+    if order not in ("asc", "desc"):
+        raise typer.BadParameter("asc or desc", param_hint="--order")
+    with s.client() as client:
+        if follow:
+            follow_events(client, name, limit=limit, interval=interval, as_json=s.output is Output.json)
+            return
+        body = client.get(_path(name, "/events"), limit=limit, order=order, cursor=cursor)
+    items = body.get("items", [])
+    if s.output is Output.json:
+        print_json(items)
+        return
+    out().print(events_table(items) if items else "no events")
+    _more(body.get("next_cursor"))
+
+
+def follow_events(client: Client, name: str, *, limit: int, interval: float, as_json: bool,
+                  sleep=time.sleep, max_polls: int | None = None) -> None:
+    """Print the latest ``limit`` events, then new ones as they come, until Ctrl-C (or ``max_polls``)."""
+    import json
+
+    console = out()
+    seen: set[str] = set()
+    polls = 0
+    try:
+        while True:
+            page = client.get(_path(name, "/events"), limit=limit if polls == 0 else 100, order="desc")
+            for e in reversed(page.get("items", [])):
+                if e.get("id") in seen:
+                    continue
+                seen.add(e.get("id"))
+                if as_json:
+                    print(json.dumps(e), flush=True)
+                else:
+                    console.print(event_line(e), soft_wrap=True)
+            polls += 1
+            if max_polls is not None and polls >= max_polls:
+                return
+            sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+def _command(ctx: typer.Context, name: str, command: str, body: dict[str, Any], *, wait: bool, timeout: float,
+             idempotency_key: str | None, output: Output | None, client: Client | None = None) -> None:
+    s = settings(ctx, output)
+    client = client or s.client()
+    with client:
+        view = client.post(_path(name, f"/{command}"), body, idempotency_key=idempotency_key)
+        as_json = s.output is Output.json
+        if not wait:
+            if as_json:
+                print_json(view)
+            else:
+                out().print(f"[green]✓[/] {command} accepted: [bold]{name}[/] is {view['state']}; "
+                            f"follow with: pilothouse components events {name} --follow")
+            return
+        # progress goes to stderr when stdout carries JSON
+        console = err() if as_json else out()
+        result = wait_for(client, view, command, console=console, timeout=timeout)
+    if as_json:
+        print_json(result.view)
+    report(result, command, err() if (as_json or not result.ok) else out())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def deploy(
+    ctx: typer.Context,
+    name: Name,
+    version: Annotated[str | None, typer.Option("--version", help="deploy this version, not the spec's")] = None,
+    wait: Wait = False,
+    timeout: Timeout = 300.0,
+    idempotency_key: IdemKey = None,
+    output: OutputOption = None,
+) -> None:
+    """Deploy a registered component."""
+    body = {"version": version} if version else {}
+    _command(ctx, name, "deploy", body, wait=wait, timeout=timeout, idempotency_key=idempotency_key,
+             output=output)
+
+
+@app.command()
+@reports_errors
+def update(
+    ctx: typer.Context,
+    name: Name,
+    version: Annotated[str | None, typer.Option("--version", help="roll to this version")] = None,
+    config: Annotated[str | None, typer.Option("--config", help="the new config, a YAML or JSON file")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value on top of the config (repeatable)")]
+    = None,
+    wait: Wait = False,
+    timeout: Timeout = 300.0,
+    idempotency_key: IdemKey = None,
+    output: OutputOption = None,
+) -> None:
+    """Roll a running component to a new version and/or config.
+
+    --set without --config changes the component's current config one key at a time.
+    """
+    s = settings(ctx, output)
+    client = s.client()
+    body: dict[str, Any] = {}
+    if version:
+        body["version"] = version
+    new_config = load_mapping(config, "a config") if config else None
+    if set_:
+        if new_config is None:
+            current = client.get(_path(name))
+            new_config = (current.get("spec") or {}).get("config") or {}
+        new_config = apply_sets(new_config, set_)
+    if new_config is not None:
+        body["config"] = new_config
+    if not body:
+        raise InputError("nothing to update: give --version, --config or --set")
+    _command(ctx, name, "update", body, wait=wait, timeout=timeout, idempotency_key=idempotency_key,
+             output=output, client=client)
+
+
+@app.command()
+@reports_errors
+def scale(
+    ctx: typer.Context,
+    name: Name,
+    replicas: Annotated[int | None, typer.Argument(help="the number of replicas", min=0, show_default=False)]
+    = None,
+    replicas_opt: Annotated[int | None, typer.Option("--replicas", "-r", help="same as REPLICAS", min=0)] = None,
+    wait: Wait = False,
+    timeout: Timeout = 300.0,
+    idempotency_key: IdemKey = None,
+    output: OutputOption = None,
+) -> None:
+    """Change the number of replicas: scale NAME 3 (or --replicas 3)."""
+    if (replicas is None) == (replicas_opt is None):
+        raise typer.BadParameter("give the number of replicas once: scale NAME N or --replicas N")
+    _command(ctx, name, "scale", {"replicas": replicas if replicas is not None else replicas_opt}, wait=wait, timeout=timeout,
+             idempotency_key=idempotency_key, output=output)
+
+
+@app.command()
+@reports_errors
+def stop(ctx: typer.Context, name: Name, wait: Wait = False, timeout: Timeout = 300.0,
+         idempotency_key: IdemKey = None, output: OutputOption = None) -> None:
+    """Stop a running component."""
+    _command(ctx, name, "stop", {}, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output)
+
+
+@app.command()
+@reports_errors
+def retry(ctx: typer.Context, name: Name, wait: Wait = False, timeout: Timeout = 300.0,
+          idempotency_key: IdemKey = None, output: OutputOption = None) -> None:
+    """Deploy a failed component again."""
+    _command(ctx, name, "retry", {}, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output)
+
+
+@app.command()
+@reports_errors
+def deregister(ctx: typer.Context, name: Name, output: OutputOption = None) -> None:
+    """Remove a Registered, Stopped or Failed component (its history is kept)."""
+    s = settings(ctx, output)
+    with s.client() as client:
+        client.delete(_path(name))
+    if s.output is Output.json:
+        print_json({"name": name, "deregistered": True})
+    else:
+        out().print(f"[green]✓[/] deregistered [bold]{name}[/]")

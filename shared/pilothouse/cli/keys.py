@@ -1,0 +1,90 @@
+"""``pilothouse keys …``: create (the secret is shown once), list and revoke API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+
+from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.render import err, keys_table, out, print_json
+
+app = typer.Typer(help="Manage API keys (admin).", no_args_is_help=True)
+
+ROLES = ("viewer", "operator", "deployer", "admin")
+
+
+@app.command()
+@reports_errors
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", "-n", help="what the key is for")],
+    role: Annotated[str, typer.Option("--role", "-r", help="viewer, operator, deployer or admin")],
+    expires_in_days: Annotated[int | None, typer.Option("--expires-in-days", min=1, help="expiry")] = None,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    output: OutputOption = None,
+) -> None:
+    """Create an API key; its secret is printed this once."""
+    if role.lower() not in ROLES:
+        raise typer.BadParameter(f"one of {', '.join(ROLES)}", param_hint="--role")
+    s = settings(ctx, output)
+    body = {"name": name, "role": role.lower()}
+    if expires_in_days:
+        body["expires_in_days"] = expires_in_days
+    with s.client() as client:
+        record = client.post("/v1/api-keys", body, idempotency_key=idempotency_key)
+    if s.output is Output.json:
+        print_json(record)
+        return
+    console = out()
+    expires = record.get("expires_at") or "never"
+    console.print(Panel(
+        f"[bold yellow]{escape(str(record.get('key')))}[/]",
+        title=f"API key {escape(str(record.get('id')))} · {escape(name)} · {escape(str(record.get('role')))}",
+        subtitle=f"expires: {escape(str(expires))}",
+        expand=False,
+    ))
+    err().print("[bold]Store this key now: it is not shown again.[/] "
+                "Use it with --api-key or PILOTHOUSE_API_KEY.")
+
+
+@app.command("list")
+@reports_errors
+def list_(
+    ctx: typer.Context,
+    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    output: OutputOption = None,
+) -> None:
+    """List API keys (never their secrets)."""
+    s = settings(ctx, output)
+    items: list = []
+    cursor = None
+    with s.client() as client:
+        for page, cursor in client.pages("/v1/api-keys", {}, follow=all_pages):
+            items.extend(page)
+    if s.output is Output.json:
+        print_json(items)
+        return
+    out().print(keys_table(items) if items else "no API keys")
+    if cursor:
+        err().print("[dim]more: --all[/]")
+
+
+@app.command()
+@reports_errors
+def revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="the key's id (from keys list)")],
+    output: OutputOption = None,
+) -> None:
+    """Revoke an API key (at once, for good)."""
+    s = settings(ctx, output)
+    with s.client() as client:
+        record = client.delete(f"/v1/api-keys/{key_id}")
+    if s.output is Output.json:
+        print_json(record)
+    else:
+        out().print(f"[green]✓[/] revoked key [bold]{escape(key_id)}[/] "
+                    f"({escape(str((record or {}).get('name')))}) at {escape(str((record or {}).get('revoked_at')))}")

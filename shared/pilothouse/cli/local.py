@@ -1,0 +1,54 @@
+"""``pilothouse dev``, ``demo`` and ``invoke``: the local control plane, run in this process.
+
+Each imports its machinery only when run, so the rest of the CLI stays quick to start.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pilothouse.cli.files import InputError, load_mapping
+
+Host = Annotated[str, typer.Option("--host", help="address to listen on")]
+Port = Annotated[int, typer.Option("--port", help="port to listen on", min=0, max=65535)]
+DataDir = Annotated[Path, typer.Option("--data-dir", help="where the local store, queue and logs live")]
+ProjectDir = Annotated[Path, typer.Option("--project-dir", help="the project (examples/, functions/); default: .")]
+
+
+def dev(host: Host = "127.0.0.1", port: Port = 8080, data_dir: DataDir = Path(".pilothouse"),
+        project_dir: ProjectDir = Path(".")) -> None:
+    """Run the local control plane (gateway, worker, scheduler) until Ctrl-C."""
+    from pilothouse.local.dev import run_dev
+
+    run_dev(host=host, port=port, data_dir=data_dir, project_dir=project_dir.resolve())
+
+
+def demo(host: Host = "127.0.0.1", port: Port = 8080, data_dir: DataDir = Path(".pilothouse"),
+         project_dir: ProjectDir = Path(".")) -> None:
+    """Start the local control plane, deploy the examples, and keep serving until Ctrl-C."""
+    from pilothouse.local.demo import run_demo
+
+    code = run_demo(host=host, port=port, data_dir=data_dir, project_dir=project_dir.resolve())
+    if code:
+        raise typer.Exit(code)
+
+
+def invoke(
+    function: Annotated[str, typer.Argument(help="the function's name (a directory under functions/)")],
+    event: Annotated[str | None, typer.Option("--event", "-e", help="the event, YAML or JSON; - reads stdin")]
+    = None,
+    project_dir: ProjectDir = Path("."),
+) -> None:
+    """Invoke one of the project's functions locally with an event and print its JSON result."""
+    try:
+        payload = load_mapping(event, "an event") if event else {}
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--event") from None
+    from pilothouse.local.functions import invoke as invoke_function
+
+    result = invoke_function(project_dir.resolve(), function, payload)
+    print(json.dumps(result, indent=2, default=str))

@@ -1,0 +1,54 @@
+"""``pilothouse status`` and ``pilothouse audit``: the control plane's health and its audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.render import audit_table, err, out, print_json
+
+
+@reports_errors
+def status(ctx: typer.Context, output: OutputOption = None) -> None:
+    """Is the control plane up? (no API key needed)"""
+    s = settings(ctx, output)
+    with s.client() as client:
+        health = client.get("/v1/health")
+    if s.output is Output.json:
+        print_json(health)
+        return
+    state = str(health.get("status"))
+    colour = "green" if state.lower() in ("ok", "healthy", "up", "pass") else "yellow"
+    out().print(f"[{colour}]●[/] Pilothouse {escape(str(health.get('version')))} at {escape(s.url)}: "
+                f"[{colour}]{escape(state)}[/]")
+
+
+@reports_errors
+def audit(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
+    principal: Annotated[str | None, typer.Option("--principal", help="only this principal")] = None,
+    operation: Annotated[str | None, typer.Option("--operation", help="only this operation")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="only this target, e.g. component:greeter")]
+    = None,
+    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    output: OutputOption = None,
+) -> None:
+    """The audit trail, newest first."""
+    s = settings(ctx, output)
+    params = {"limit": limit, "principal": principal, "operation": operation, "target": target, "cursor": cursor}
+    items: list = []
+    next_cursor = None
+    with s.client() as client:
+        for page, next_cursor in client.pages("/v1/audit", params, follow=all_pages):
+            items.extend(page)
+    if s.output is Output.json:
+        print_json(items)
+        return
+    out().print(audit_table(items) if items else "no audit records")
+    if next_cursor:
+        err().print(f"[dim]more: --cursor {next_cursor} (or --all)[/]")

@@ -1,0 +1,218 @@
+"""``pilothouse demo`` (what ``make run`` runs): the local control plane with the examples deployed.
+
+:func:`run_demo` starts a :class:`~pilothouse.local.dev.DevServer`, then :func:`populate` drives it
+over HTTP exactly as a user would with the CLI (register, deploy, scale, update, each waited for),
+:func:`summary` prints where everything is, and :func:`block_until_interrupt` keeps it all serving
+until Ctrl-C. A second run finds its components from the first and leaves what is Running alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.markup import escape
+
+from pilothouse.cli.client import ApiError, Client
+from pilothouse.cli.render import components_table, print_problem
+from pilothouse.cli.wait import TRANSITIONAL, report, wait_for
+
+SCALE_TO = ("greeter", 3)
+UPDATE_TO = ("counter", "2.0.0")
+
+
+@dataclass
+class DemoRun:
+    """What :func:`populate` did: the components it found and the steps that went wrong."""
+
+    names: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Pace:
+    """How long to wait, and how often to look (tests make it quick)."""
+
+    timeout: float = 180.0
+    interval: float = 0.3
+
+
+def example_specs(project_dir: Path) -> list[dict[str, Any]]:
+    """The component specs of ``examples/*/component.yaml``, in name order."""
+    specs = []
+    for path in sorted(Path(project_dir).glob("examples/*/component.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(spec, dict) and spec.get("name"):
+            specs.append(spec)
+    return specs
+
+
+def _path(name: str, suffix: str = "") -> str:
+    return f"/v1/components/{name}{suffix}"
+
+
+def _register(client: Client, spec: dict[str, Any], console: Console) -> None:
+    try:
+        client.post("/v1/components", spec)
+        console.print(f"  registered [bold]{escape(spec['name'])}[/]")
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        console.print(f"  [dim]{escape(spec['name'])} is registered already[/]")
+
+
+def _run(client: Client, console: Console, run: DemoRun, pace: Pace, name: str, command: str,
+         body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Send one command and wait for it; None (and a noted problem) if it failed."""
+    try:
+        view = client.post(_path(name, f"/{command}"), body or {})
+    except ApiError as exc:
+        print_problem(exc.status, exc.problem, console)
+        run.problems.append(f"{command} {name}: {exc}")
+        return None
+    return _follow(client, console, run, pace, view, command)
+
+
+def _follow(client: Client, console: Console, run: DemoRun, pace: Pace, view: dict[str, Any],
+            command: str) -> dict[str, Any] | None:
+    result = wait_for(client, view, command, console=console, timeout=pace.timeout, interval=pace.interval)
+    report(result, command, console)
+    if not result.ok:
+        run.problems.append(f"{command} {view['name']}: {result.reason}")
+        return None
+    return result.view
+
+
+def _bring_up(client: Client, console: Console, run: DemoRun, pace: Pace, spec: dict[str, Any]) -> None:
+    """Get one component Running, whatever state an earlier run left it in."""
+    name = spec["name"]
+    view = client.get(_path(name))
+    state = view["state"]
+    if state == "Running":
+        console.print(f"  [dim]{escape(name)} is Running already (version {view.get('version')}); left as is[/]")
+        return
+    if state in TRANSITIONAL:
+        command = (view.get("operation") or {}).get("command", "deploy")
+        console.print(f"  {escape(name)} is {state} from before; waiting for it")
+        _follow(client, console, run, pace, view, command)
+        return
+    if state == "Stopped":
+        console.print(f"  {escape(name)} was Stopped; registering it afresh")
+        client.delete(_path(name))
+        _register(client, spec, console)
+        state = "Registered"
+    command = "retry" if state == "Failed" else "deploy"
+    console.print(f"  {command} [bold]{escape(name)}[/] …")
+    _run(client, console, run, pace, name, command)
+
+
+def populate(client: Client, console: Console, project_dir: Path, pace: Pace | None = None) -> DemoRun:
+    """Register and deploy the examples, scale greeter to 3, update counter to 2.0.0."""
+    pace = pace or Pace()
+    run = DemoRun()
+    specs = example_specs(project_dir)
+    if not specs:
+        run.problems.append(f"no examples/*/component.yaml under {project_dir}")
+        console.print(f"[red]no examples/*/component.yaml under {escape(str(project_dir))}[/]")
+        return run
+    run.names = [s["name"] for s in specs]
+    console.print(f"[bold]1.[/] registering {', '.join(run.names)}")
+    for spec in specs:
+        _register(client, spec, console)
+    console.print("[bold]2.[/] deploying")
+    for spec in specs:
+        _bring_up(client, console, run, pace, spec)
+
+    name, replicas = SCALE_TO
+    if name in run.names:
+        view = client.get(_path(name))
+        if view["state"] != "Running":
+            console.print(f"[bold]3.[/] [dim]not scaling {name}: it is {view['state']}[/]")
+        elif view.get("replicas") == replicas:
+            console.print(f"[bold]3.[/] [dim]{name} has {replicas} replicas already[/]")
+        else:
+            console.print(f"[bold]3.[/] scaling {name} to {replicas} replicas")
+            _run(client, console, run, pace, name, "scale", {"replicas": replicas})
+
+    name, version = UPDATE_TO
+    if name in run.names:
+        view = client.get(_path(name))
+        if view["state"] != "Running":
+            console.print(f"[bold]4.[/] [dim]not updating {name}: it is {view['state']}[/]")
+        elif view.get("version") == version:
+            console.print(f"[bold]4.[/] [dim]{name} is at version {version} already[/]")
+        else:
+            console.print(f"[bold]4.[/] updating {name} to version {version}")
+            _run(client, console, run, pace, name, "update", {"version": version})
+    return run
+
+
+def summary(client: Client, console: Console, api_url: str, admin_key: str) -> None:
+    """The components as they are now, and how to talk to the control plane."""
+    items: list = []
+    for page, _cursor in client.pages("/v1/components", {"limit": 100}, follow=True):
+        items.extend(page)
+    console.print()
+    console.print(components_table(items))
+    console.print()
+    console.print(f"[bold]API[/]        {escape(api_url)}")
+    console.print(f"[bold]Admin key[/]  [yellow]{escape(admin_key)}[/]")
+    console.print("[bold]Try[/]")
+    console.print(f"  curl -s -H 'Authorization: Bearer {escape(admin_key)}' {escape(api_url)}/v1/components",
+                  soft_wrap=True)
+    console.print(f"  PILOTHOUSE_URL={escape(api_url)} PILOTHOUSE_API_KEY={escape(admin_key)} "
+                  "pilothouse components list", soft_wrap=True)
+    greeter = next((c for c in items if c.get("name") == "greeter" and c.get("url")), None)
+    if greeter:
+        console.print(f"  curl -s {escape(greeter['url'])}/", soft_wrap=True)
+
+
+def block_until_interrupt() -> None:
+    from pilothouse.local.dev import wait_for_interrupt
+
+    wait_for_interrupt()
+
+
+def _demo_key(server: Any) -> str:
+    """The admin key the server made, or (a restart that printed it before) a fresh one for the demo."""
+    if server.admin_key:
+        return server.admin_key
+    from pilothouse.services.keys import create_key
+
+    secret, _record = create_key(server.services, name="demo", role="admin", created_by="demo")
+    return secret
+
+
+def run_demo(host: str, port: int, data_dir: Path, project_dir: Path, *, console: Console | None = None) -> int:
+    """Start, populate, show, serve until Ctrl-C, stop. 0 if every step went well, 1 otherwise."""
+    from pilothouse.local.dev import DevServer
+
+    console = console or Console()
+    project_dir = Path(project_dir).resolve()
+    console.print(f"starting the local control plane on {host}:{port} (data in {data_dir}) …")
+    server = DevServer(host, port, Path(data_dir), project_dir, console=Console(stderr=True))
+    server.start()
+    try:
+        key = _demo_key(server)
+        console.print(f"[green]control plane up at {escape(server.url)}[/]")
+        with Client(server.url, key) as client:
+            try:
+                run = populate(client, console, project_dir)
+                summary(client, console, server.url, key)
+            except ApiError as exc:
+                print_problem(exc.status, exc.problem, console)
+                run = DemoRun(problems=[str(exc)])
+        if run.problems:
+            console.print(f"[yellow]{len(run.problems)} step(s) did not go as planned:[/]")
+            for p in run.problems:
+                console.print(f"  [yellow]•[/] {escape(p)}")
+        console.print("\n[bold]Serving; Ctrl-C stops.[/]")
+        block_until_interrupt()
+    finally:
+        console.print("stopping …")
+        server.stop()
+        console.print("stopped")
+    return 1 if run.problems else 0

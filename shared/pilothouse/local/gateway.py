@@ -124,6 +124,7 @@ class LocalGateway:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     gateway: LocalGateway  # set on the subclass made per server
 
     def _serve(self) -> None:

@@ -23,10 +23,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from pilothouse.domain.security import Permission
 from pilothouse.errors import Conflict, Forbidden, PayloadTooLarge, PilothouseError, ValidationFailed
@@ -199,6 +195,12 @@ class _Guard:
         return next_middleware(app)
 
     def _idempotent(self, app, ctx: RequestContext, event: dict, key: str, next_middleware) -> Response:
+        # Imported here: Powertools' idempotency package pulls in boto3 (~150 ms of cold start).
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
+
         from pilothouse.runtime.idempotency import payload_hash, run_once
 
         if len(key) > 255:

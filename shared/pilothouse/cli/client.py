@@ -27,11 +27,14 @@ class ConnectionFailed(ApiError):
     """The API could not be reached at all."""
 
     def __init__(self, url: str, reason: str):
-        super().__init__(0, {
-            "title": "Cannot reach the Pilothouse API",
-            "detail": f"{url}: {reason}",
-            "hint": "is the control plane running (pilothouse dev)? is --url / PILOTHOUSE_URL right?",
-        })
+        super().__init__(
+            0,
+            {
+                "title": "Cannot reach the Pilothouse API",
+                "detail": f"{url}: {reason}",
+                "hint": "is the control plane running (pilothouse dev)? is --url / PILOTHOUSE_URL right?",
+            },
+        )
 
 
 def _problem(response: httpx.Response) -> dict[str, Any]:
@@ -42,19 +45,29 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     if isinstance(body, dict) and ("title" in body or "detail" in body):
         return body
     text = response.text.strip()
-    return {"title": response.reason_phrase or "Error", "status": response.status_code,
-            "detail": text[:500] if text else f"HTTP {response.status_code}"}
+    return {
+        "title": response.reason_phrase or "Error",
+        "status": response.status_code,
+        "detail": text[:500] if text else f"HTTP {response.status_code}",
+    }
 
 
 class Client:
-    def __init__(self, url: str | None = None, api_key: str | None = None, *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0):
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+    ):
         self.url = (url or DEFAULT_URL).rstrip("/")
         headers = {"Accept": "application/json, application/problem+json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
-                                  transport=transport or TRANSPORT)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport or TRANSPORT
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -65,8 +78,15 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, idempotency_key: str | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
         """Send one request; the decoded JSON answer (None for 204), or ApiError."""
         headers = {}
         if method == "POST":
@@ -86,7 +106,9 @@ class Client:
         return self.request("GET", path, params=params)
 
     def post(self, path: str, body: Any = None, *, idempotency_key: str | None = None) -> Any:
-        return self.request("POST", path, json=body if body is not None else {}, idempotency_key=idempotency_key)
+        return self.request(
+            "POST", path, json=body if body is not None else {}, idempotency_key=idempotency_key
+        )
 
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
@@ -101,3 +123,11 @@ class Client:
             if not follow or not cursor:
                 return
             params["cursor"] = cursor
+
+    def collect(self, path: str, params: dict[str, Any], *, follow: bool) -> tuple[list, str | None]:
+        """The items of one page (or of all pages if ``follow``) and the cursor that is left."""
+        items: list = []
+        cursor = None
+        for page, cursor in self.pages(path, params, follow=follow):  # noqa: B007 (the last one is wanted)
+            items.extend(page)
+        return items, cursor

@@ -28,7 +28,9 @@ STATES = ["Registered", "Deploying", "Running", "Scaling", "Updating", "Stopping
 Name = Annotated[str, typer.Argument(help="the component's name")]
 Wait = Annotated[bool, typer.Option("--wait", "-w", help="follow the command until the component is at rest")]
 Timeout = Annotated[float, typer.Option("--timeout", help="seconds --wait waits at most", min=0)]
-IdemKey = Annotated[str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")]
+IdemKey = Annotated[
+    str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")
+]
 
 
 def _path(name: str, suffix: str = "") -> str:
@@ -51,8 +53,10 @@ def register(
     if s.output is Output.json:
         print_json(view)
     else:
-        out().print(f"[green]✓[/] registered [bold]{view['name']}[/] ({view['state']}); "
-                    f"next: pilothouse components deploy {view['name']} --wait")
+        out().print(
+            f"[green]✓[/] registered [bold]{view['name']}[/] ({view['state']}); "
+            f"next: pilothouse components deploy {view['name']} --wait"
+        )
 
 
 @app.command("list")
@@ -60,7 +64,9 @@ def register(
 def list_(
     ctx: typer.Context,
     state: Annotated[str | None, typer.Option("--state", help="only components in this state")] = None,
-    environment: Annotated[str | None, typer.Option("--environment", "-e", help="only this environment")] = None,
+    environment: Annotated[
+        str | None, typer.Option("--environment", "-e", help="only this environment")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
     cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
@@ -74,9 +80,11 @@ def list_(
             raise typer.BadParameter(f"one of {', '.join(STATES)}", param_hint="--state")
         state = match[0]
     params = {"state": state, "environment": environment, "limit": limit, "cursor": cursor}
-    items, next_cursor = _collect(s.client(), "/v1/components", params, all_pages)
+    with s.client() as client:
+        items, next_cursor = client.collect("/v1/components", params, follow=all_pages)
     if s.output is Output.json:
         print_json(items)
+        _more(next_cursor)
         return
     console = out()
     if not items:
@@ -84,15 +92,6 @@ def list_(
     else:
         console.print(components_table(items))
     _more(next_cursor)
-
-
-def _collect(client: Client, path: str, params: dict[str, Any], all_pages: bool) -> tuple[list, str | None]:
-    items: list = []
-    cursor = None
-    with client:
-        for page, cursor in client.pages(path, params, follow=all_pages):
-            items.extend(page)
-    return items, cursor
 
 
 def _more(cursor: str | None) -> None:
@@ -121,9 +120,12 @@ def events(
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="how many")] = 50,
     order: Annotated[str, typer.Option("--order", help="asc (oldest first) or desc")] = "asc",
     cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new events until Ctrl-C")] = False,
-    interval: Annotated[float, typer.Option("--interval", help="seconds between polls with --follow", min=0.05)]
-    = 1.0,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing new events until Ctrl-C")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", help="seconds between polls with --follow", min=0.05)
+    ] = 1.0,
     output: OutputOption = None,
 ) -> None:
     """A component's history (kept after deregistration)."""
@@ -143,11 +145,20 @@ def events(
     _more(body.get("next_cursor"))
 
 
-def follow_events(client: Client, name: str, *, limit: int, interval: float, as_json: bool,
-                  sleep=time.sleep, max_polls: int | None = None) -> None:
+def follow_events(
+    client: Client,
+    name: str,
+    *,
+    limit: int,
+    interval: float,
+    as_json: bool,
+    sleep=None,
+    max_polls: int | None = None,
+) -> None:
     """Print the latest ``limit`` events, then new ones as they come, until Ctrl-C (or ``max_polls``)."""
     import json
 
+    sleep = sleep or time.sleep
     console = out()
     seen: set[str] = set()
     polls = 0
@@ -170,8 +181,18 @@ def follow_events(client: Client, name: str, *, limit: int, interval: float, as_
         return
 
 
-def _command(ctx: typer.Context, name: str, command: str, body: dict[str, Any], *, wait: bool, timeout: float,
-             idempotency_key: str | None, output: Output | None, client: Client | None = None) -> None:
+def _command(
+    ctx: typer.Context,
+    name: str,
+    command: str,
+    body: dict[str, Any],
+    *,
+    wait: bool,
+    timeout: float,
+    idempotency_key: str | None,
+    output: Output | None,
+    client: Client | None = None,
+) -> None:
     s = settings(ctx, output)
     client = client or s.client()
     with client:
@@ -181,8 +202,10 @@ def _command(ctx: typer.Context, name: str, command: str, body: dict[str, Any], 
             if as_json:
                 print_json(view)
             else:
-                out().print(f"[green]✓[/] {command} accepted: [bold]{name}[/] is {view['state']}; "
-                            f"follow with: pilothouse components events {name} --follow")
+                out().print(
+                    f"[green]✓[/] {command} accepted: [bold]{name}[/] is {view['state']}; "
+                    f"follow with: pilothouse components events {name} --follow"
+                )
             return
         # progress goes to stderr when stdout carries JSON
         console = err() if as_json else out()
@@ -199,7 +222,9 @@ def _command(ctx: typer.Context, name: str, command: str, body: dict[str, Any], 
 def deploy(
     ctx: typer.Context,
     name: Name,
-    version: Annotated[str | None, typer.Option("--version", help="deploy this version, not the spec's")] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="deploy this version, not the spec's")
+    ] = None,
     wait: Wait = False,
     timeout: Timeout = 300.0,
     idempotency_key: IdemKey = None,
@@ -207,8 +232,9 @@ def deploy(
 ) -> None:
     """Deploy a registered component."""
     body = {"version": version} if version else {}
-    _command(ctx, name, "deploy", body, wait=wait, timeout=timeout, idempotency_key=idempotency_key,
-             output=output)
+    _command(
+        ctx, name, "deploy", body, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output
+    )
 
 
 @app.command()
@@ -217,9 +243,12 @@ def update(
     ctx: typer.Context,
     name: Name,
     version: Annotated[str | None, typer.Option("--version", help="roll to this version")] = None,
-    config: Annotated[str | None, typer.Option("--config", help="the new config, a YAML or JSON file")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value on top of the config (repeatable)")]
-    = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="the new config, a YAML or JSON file")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="key=value on top of the config (repeatable)")
+    ] = None,
     wait: Wait = False,
     timeout: Timeout = 300.0,
     idempotency_key: IdemKey = None,
@@ -244,8 +273,17 @@ def update(
         body["config"] = new_config
     if not body:
         raise InputError("nothing to update: give --version, --config or --set")
-    _command(ctx, name, "update", body, wait=wait, timeout=timeout, idempotency_key=idempotency_key,
-             output=output, client=client)
+    _command(
+        ctx,
+        name,
+        "update",
+        body,
+        wait=wait,
+        timeout=timeout,
+        idempotency_key=idempotency_key,
+        output=output,
+        client=client,
+    )
 
 
 @app.command()
@@ -253,9 +291,12 @@ def update(
 def scale(
     ctx: typer.Context,
     name: Name,
-    replicas: Annotated[int | None, typer.Argument(help="the number of replicas", min=0, show_default=False)]
-    = None,
-    replicas_opt: Annotated[int | None, typer.Option("--replicas", "-r", help="same as REPLICAS", min=0)] = None,
+    replicas: Annotated[
+        int | None, typer.Argument(help="the number of replicas", min=0, show_default=False)
+    ] = None,
+    replicas_opt: Annotated[
+        int | None, typer.Option("--replicas", "-r", help="same as REPLICAS", min=0)
+    ] = None,
     wait: Wait = False,
     timeout: Timeout = 300.0,
     idempotency_key: IdemKey = None,
@@ -264,24 +305,48 @@ def scale(
     """Change the number of replicas: scale NAME 3 (or --replicas 3)."""
     if (replicas is None) == (replicas_opt is None):
         raise typer.BadParameter("give the number of replicas once: scale NAME N or --replicas N")
-    _command(ctx, name, "scale", {"replicas": replicas if replicas is not None else replicas_opt}, wait=wait, timeout=timeout,
-             idempotency_key=idempotency_key, output=output)
+    _command(
+        ctx,
+        name,
+        "scale",
+        {"replicas": replicas if replicas is not None else replicas_opt},
+        wait=wait,
+        timeout=timeout,
+        idempotency_key=idempotency_key,
+        output=output,
+    )
 
 
 @app.command()
 @reports_errors
-def stop(ctx: typer.Context, name: Name, wait: Wait = False, timeout: Timeout = 300.0,
-         idempotency_key: IdemKey = None, output: OutputOption = None) -> None:
+def stop(
+    ctx: typer.Context,
+    name: Name,
+    wait: Wait = False,
+    timeout: Timeout = 300.0,
+    idempotency_key: IdemKey = None,
+    output: OutputOption = None,
+) -> None:
     """Stop a running component."""
-    _command(ctx, name, "stop", {}, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output)
+    _command(
+        ctx, name, "stop", {}, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output
+    )
 
 
 @app.command()
 @reports_errors
-def retry(ctx: typer.Context, name: Name, wait: Wait = False, timeout: Timeout = 300.0,
-          idempotency_key: IdemKey = None, output: OutputOption = None) -> None:
+def retry(
+    ctx: typer.Context,
+    name: Name,
+    wait: Wait = False,
+    timeout: Timeout = 300.0,
+    idempotency_key: IdemKey = None,
+    output: OutputOption = None,
+) -> None:
     """Deploy a failed component again."""
-    _command(ctx, name, "retry", {}, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output)
+    _command(
+        ctx, name, "retry", {}, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output
+    )
 
 
 @app.command()

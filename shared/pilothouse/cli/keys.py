@@ -40,14 +40,17 @@ def create(
         return
     console = out()
     expires = record.get("expires_at") or "never"
-    console.print(Panel(
-        f"[bold yellow]{escape(str(record.get('key')))}[/]",
-        title=f"API key {escape(str(record.get('id')))} · {escape(name)} · {escape(str(record.get('role')))}",
-        subtitle=f"expires: {escape(str(expires))}",
-        expand=False,
-    ))
-    err().print("[bold]Store this key now: it is not shown again.[/] "
-                "Use it with --api-key or PILOTHOUSE_API_KEY.")
+    console.print(
+        Panel(
+            f"[bold yellow]{escape(str(record.get('key')))}[/]",
+            title=escape(f"API key {record.get('id')} · {name} · {record.get('role')}"),
+            subtitle=f"expires: {escape(str(expires))}",
+            expand=False,
+        )
+    )
+    err().print(
+        "[bold]Store this key now: it is not shown again.[/] Use it with --api-key or PILOTHOUSE_API_KEY."
+    )
 
 
 @app.command("list")
@@ -59,11 +62,8 @@ def list_(
 ) -> None:
     """List API keys (never their secrets)."""
     s = settings(ctx, output)
-    items: list = []
-    cursor = None
     with s.client() as client:
-        for page, cursor in client.pages("/v1/api-keys", {}, follow=all_pages):
-            items.extend(page)
+        items, cursor = client.collect("/v1/api-keys", {}, follow=all_pages)
     if s.output is Output.json:
         print_json(items)
         return
@@ -86,5 +86,8 @@ def revoke(
     if s.output is Output.json:
         print_json(record)
     else:
-        out().print(f"[green]✓[/] revoked key [bold]{escape(key_id)}[/] "
-                    f"({escape(str((record or {}).get('name')))}) at {escape(str((record or {}).get('revoked_at')))}")
+        record = record or {}
+        out().print(
+            f"[green]✓[/] revoked key [bold]{escape(key_id)}[/] ({escape(str(record.get('name')))}) "
+            f"at {escape(str(record.get('revoked_at')))}"
+        )

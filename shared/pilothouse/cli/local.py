@@ -16,19 +16,29 @@ from pilothouse.cli.files import InputError, load_mapping
 Host = Annotated[str, typer.Option("--host", help="address to listen on")]
 Port = Annotated[int, typer.Option("--port", help="port to listen on", min=0, max=65535)]
 DataDir = Annotated[Path, typer.Option("--data-dir", help="where the local store, queue and logs live")]
-ProjectDir = Annotated[Path, typer.Option("--project-dir", help="the project (examples/, functions/); default: .")]
+ProjectDir = Annotated[
+    Path, typer.Option("--project-dir", help="the project (examples/, functions/); default: .")
+]
 
 
-def dev(host: Host = "127.0.0.1", port: Port = 8080, data_dir: DataDir = Path(".pilothouse"),
-        project_dir: ProjectDir = Path(".")) -> None:
+def dev(
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    data_dir: DataDir = Path(".pilothouse"),
+    project_dir: ProjectDir = Path("."),
+) -> None:
     """Run the local control plane (gateway, worker, scheduler) until Ctrl-C."""
     from pilothouse.local.dev import run_dev
 
     run_dev(host=host, port=port, data_dir=data_dir, project_dir=project_dir.resolve())
 
 
-def demo(host: Host = "127.0.0.1", port: Port = 8080, data_dir: DataDir = Path(".pilothouse"),
-         project_dir: ProjectDir = Path(".")) -> None:
+def demo(
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    data_dir: DataDir = Path(".pilothouse"),
+    project_dir: ProjectDir = Path("."),
+) -> None:
     """Start the local control plane, deploy the examples, and keep serving until Ctrl-C."""
     from pilothouse.local.demo import run_demo
 
@@ -39,8 +49,9 @@ def demo(host: Host = "127.0.0.1", port: Port = 8080, data_dir: DataDir = Path("
 
 def invoke(
     function: Annotated[str, typer.Argument(help="the function's name (a directory under functions/)")],
-    event: Annotated[str | None, typer.Option("--event", "-e", help="the event, YAML or JSON; - reads stdin")]
-    = None,
+    event: Annotated[
+        str | None, typer.Option("--event", "-e", help="the event, YAML or JSON; - reads stdin")
+    ] = None,
     project_dir: ProjectDir = Path("."),
 ) -> None:
     """Invoke one of the project's functions locally with an event and print its JSON result."""

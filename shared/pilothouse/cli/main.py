@@ -1,6 +1,6 @@
 """The ``pilothouse`` command: global options and the command tree.
 
-    pilothouse [--url URL] [--api-key KEY] [-o table|json] COMMAND ...
+pilothouse [--url URL] [--api-key KEY] [-o table|json] COMMAND ...
 """
 
 from __future__ import annotations
@@ -40,17 +40,32 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Option("--url", envvar="PILOTHOUSE_URL", help=f"API base URL [{DEFAULT_URL}]",
-                                           show_default=False)] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="PILOTHOUSE_API_KEY", show_envvar=True,
-                                               help="API key, sent as a bearer token", show_default=False)]
-    = None,
-    output: Annotated[Output, typer.Option("--output", "-o", case_sensitive=False, help="table or json")]
-    = Output.table,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", envvar="PILOTHOUSE_URL", help=f"API base URL [{DEFAULT_URL}]", show_default=False
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="PILOTHOUSE_API_KEY",
+            show_envvar=True,
+            help="API key, sent as a bearer token",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Output, typer.Option("--output", "-o", case_sensitive=False, help="table or json")
+    ] = Output.table,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
-    ctx.obj = Settings(url=url or os.environ.get("PILOTHOUSE_URL") or DEFAULT_URL, api_key=api_key, output=output)
+    ctx.obj = Settings(
+        url=url or os.environ.get("PILOTHOUSE_URL") or DEFAULT_URL, api_key=api_key, output=output
+    )
 
 
 def main() -> None:

@@ -22,8 +22,10 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
         return
     state = str(health.get("status"))
     colour = "green" if state.lower() in ("ok", "healthy", "up", "pass") else "yellow"
-    out().print(f"[{colour}]●[/] Pilothouse {escape(str(health.get('version')))} at {escape(s.url)}: "
-                f"[{colour}]{escape(state)}[/]")
+    out().print(
+        f"[{colour}]●[/] Pilothouse {escape(str(health.get('version')))} at {escape(s.url)}: "
+        f"[{colour}]{escape(state)}[/]"
+    )
 
 
 @reports_errors
@@ -32,20 +34,24 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
     principal: Annotated[str | None, typer.Option("--principal", help="only this principal")] = None,
     operation: Annotated[str | None, typer.Option("--operation", help="only this operation")] = None,
-    target: Annotated[str | None, typer.Option("--target", help="only this target, e.g. component:greeter")]
-    = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="only this target, e.g. component:greeter")
+    ] = None,
     cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
     output: OutputOption = None,
 ) -> None:
     """The audit trail, newest first."""
     s = settings(ctx, output)
-    params = {"limit": limit, "principal": principal, "operation": operation, "target": target, "cursor": cursor}
-    items: list = []
-    next_cursor = None
+    params = {
+        "limit": limit,
+        "principal": principal,
+        "operation": operation,
+        "target": target,
+        "cursor": cursor,
+    }
     with s.client() as client:
-        for page, next_cursor in client.pages("/v1/audit", params, follow=all_pages):
-            items.extend(page)
+        items, next_cursor = client.collect("/v1/audit", params, follow=all_pages)
     if s.output is Output.json:
         print_json(items)
         return

@@ -11,8 +11,14 @@ from rich.markup import escape
 from rich.table import Table
 
 STATE_STYLES = {
-    "Running": "green", "Stopped": "dim", "Failed": "bold red", "Registered": "cyan",
-    "Deploying": "yellow", "Updating": "yellow", "Scaling": "yellow", "Stopping": "yellow",
+    "Running": "green",
+    "Stopped": "dim",
+    "Failed": "bold red",
+    "Registered": "cyan",
+    "Deploying": "yellow",
+    "Updating": "yellow",
+    "Scaling": "yellow",
+    "Stopping": "yellow",
 }
 
 
@@ -65,9 +71,15 @@ def components_table(items: list[dict[str, Any]]) -> Table:
     for col in ("NAME", "STATE", "ENV", "PROVIDER", "VERSION", "REPLICAS", "URL"):
         table.add_column(col, overflow="fold", justify="right" if col == "REPLICAS" else "left")
     for c in items:
-        table.add_row(_cell(c.get("name")), state_text(c.get("state")), _cell(c.get("environment")),
-                      _cell(c.get("provider")), _cell(c.get("version")), _cell(c.get("replicas")),
-                      _cell(c.get("url")))
+        table.add_row(
+            _cell(c.get("name")),
+            state_text(c.get("state")),
+            _cell(c.get("environment")),
+            _cell(c.get("provider")),
+            _cell(c.get("version")),
+            _cell(c.get("replicas")),
+            _cell(c.get("url")),
+        )
     return table
 
 
@@ -83,16 +95,22 @@ def component_detail(c: dict[str, Any], console: Console) -> None:
     op = c.get("operation")
     if op:
         params = json.dumps(op.get("params") or {})
-        grid.add_row("operation", escape(f"{op.get('command')} {params} requested {op.get('requested_at')} "
-                                         f"by {op.get('requested_by')}"))
+        grid.add_row(
+            "operation",
+            escape(
+                f"{op.get('command')} {params} requested {op.get('requested_at')} by {op.get('requested_by')}"
+            ),
+        )
     console.print(grid)
     if c.get("last_error"):
         print_last_error(c["last_error"], console)
 
 
 def print_last_error(error: dict[str, Any], console: Console) -> None:
-    console.print(f"[bold red]last error[/] ({escape(str(error.get('command')))}, {_cell(error.get('at'))}): "
-                  f"{escape(str(error.get('reason')))}")
+    console.print(
+        f"[bold red]last error[/] ({escape(str(error.get('command')))}, {_cell(error.get('at'))}): "
+        f"{escape(str(error.get('reason')))}"
+    )
     print_logs(error.get("logs") or [], console)
 
 
@@ -117,8 +135,10 @@ def event_line(e: dict[str, Any]) -> str:
         extra.append(f"reason: {e['reason']}")
     style = "red" if str(e.get("type", "")).endswith((".failed", ".reverted")) else "bold"
     tail = f"  {escape('; '.join(extra))}" if extra else ""
-    return (f"[dim]{_cell(e.get('at'))}[/]  [{style}]{_cell(e.get('type'))}[/]  {escape(move)}  "
-            f"[dim]{_cell(e.get('actor'))}[/]{tail}")
+    return (
+        f"[dim]{_cell(e.get('at'))}[/]  [{style}]{_cell(e.get('type'))}[/]  {escape(move)}  "
+        f"[dim]{_cell(e.get('actor'))}[/]{tail}"
+    )
 
 
 def events_table(items: list[dict[str, Any]]) -> Table:
@@ -129,8 +149,14 @@ def events_table(items: list[dict[str, Any]]) -> Table:
         detail = e.get("reason") or (f"version {e['version']}" if e.get("version") else "")
         if e.get("params"):
             detail = (detail + " " + json.dumps(e["params"])).strip()
-        table.add_row(_cell(e.get("at")), _cell(e.get("type")), _cell(e.get("from")), _cell(e.get("to")),
-                      _cell(e.get("actor")), _cell(detail))
+        table.add_row(
+            _cell(e.get("at")),
+            _cell(e.get("type")),
+            _cell(e.get("from")),
+            _cell(e.get("to")),
+            _cell(e.get("actor")),
+            _cell(detail),
+        )
     return table
 
 
@@ -139,8 +165,15 @@ def keys_table(items: list[dict[str, Any]]) -> Table:
     for col in ("ID", "NAME", "ROLE", "PREFIX", "CREATED", "EXPIRES", "REVOKED"):
         table.add_column(col, overflow="fold")
     for k in items:
-        table.add_row(_cell(k.get("id")), _cell(k.get("name")), _cell(k.get("role")), _cell(k.get("prefix")),
-                      _cell(k.get("created_at")), _cell(k.get("expires_at")), _cell(k.get("revoked_at")))
+        table.add_row(
+            _cell(k.get("id")),
+            _cell(k.get("name")),
+            _cell(k.get("role")),
+            _cell(k.get("prefix")),
+            _cell(k.get("created_at")),
+            _cell(k.get("expires_at")),
+            _cell(k.get("revoked_at")),
+        )
     return table
 
 
@@ -152,9 +185,16 @@ def audit_table(items: list[dict[str, Any]]) -> Table:
         detail = a.get("detail")
         if isinstance(detail, dict | list):
             detail = json.dumps(detail)
-        table.add_row(_cell(a.get("at")), _cell(a.get("principal")), _cell(a.get("operation")),
-                      _cell(a.get("target")), _cell(a.get("status")), _cell(a.get("outcome")),
-                      _cell(a.get("request_id")), _cell(detail))
+        table.add_row(
+            _cell(a.get("at")),
+            _cell(a.get("principal")),
+            _cell(a.get("operation")),
+            _cell(a.get("target")),
+            _cell(a.get("status")),
+            _cell(a.get("outcome")),
+            _cell(a.get("request_id")),
+            _cell(detail),
+        )
     return table
 
 
@@ -176,8 +216,10 @@ def print_problem(status: int, problem: dict[str, Any], console: Console | None 
         console.print(f"  [red]•[/] [bold]{escape(str(where))}[/]: {escape(str(e.get('message')))}")
     if "state" in problem:
         allowed = problem.get("allowed_commands") or []
-        console.print(f"  state: {state_text(problem['state'])}; allowed commands: "
-                      f"{escape(', '.join(allowed)) if allowed else 'none'}")
+        console.print(
+            f"  state: {state_text(problem['state'])}; allowed commands: "
+            f"{escape(', '.join(allowed)) if allowed else 'none'}"
+        )
     if problem.get("hint"):
         console.print(f"  [dim]{escape(str(problem['hint']))}[/]")
     if problem.get("request_id"):

@@ -62,8 +62,11 @@ class _EventFeed:
         if not self.operation_id:
             return []
         page = self.client.get(f"/v1/components/{self.name}/events", limit=20, order="desc")
-        fresh = [e for e in reversed(page.get("items", []))
-                 if e.get("operation_id") == self.operation_id and e.get("id") not in self.seen]
+        fresh = [
+            e
+            for e in reversed(page.get("items", []))
+            if e.get("operation_id") == self.operation_id and e.get("id") not in self.seen
+        ]
         for e in fresh:
             self.seen.add(e.get("id"))
         self.all.extend(fresh)
@@ -77,11 +80,14 @@ def wait_for(
     *,
     console: Console,
     timeout: float = 300.0,
-    interval: float = POLL_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
+    interval: float | None = None,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> WaitResult:
     """Poll the component from its 202 ``view`` until it leaves its transitional state or time runs out."""
+    interval = POLL_SECONDS if interval is None else interval
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
     name = view["name"]
     feed = _EventFeed(client, name, (view.get("operation") or {}).get("id"))
     deadline = clock() + timeout
@@ -92,9 +98,14 @@ def wait_for(
             if view.get("state") not in TRANSITIONAL:
                 break
             if clock() >= deadline:
-                return WaitResult(False, view, timed_out=True, events=feed.all,
-                                  reason=f"timed out after {timeout:g}s; {name} is still {view.get('state')} "
-                                         "(the operation goes on)")
+                return WaitResult(
+                    False,
+                    view,
+                    timed_out=True,
+                    events=feed.all,
+                    reason=f"timed out after {timeout:g}s; {name} is still {view.get('state')} "
+                    "(the operation goes on)",
+                )
             sleep(interval)
             view = client.get(f"/v1/components/{name}")
             status.update(_status(name, view))
@@ -113,14 +124,18 @@ def report(result: WaitResult, command: str, console: Console) -> None:
         if v.get("state") == "Stopped":
             console.print(f"[green]✓[/] {name} is {state_text('Stopped')}")
         else:
-            console.print(f"[green]✓[/] {name} is {state_text(v.get('state'))} at version "
-                          f"{escape(str(v.get('version')))} with {v.get('replicas')} replica(s): "
-                          f"{escape(str(v.get('url') or '-'))}")
+            console.print(
+                f"[green]✓[/] {name} is {state_text(v.get('state'))} at version "
+                f"{escape(str(v.get('version')))} with {v.get('replicas')} replica(s): "
+                f"{escape(str(v.get('url') or '-'))}"
+            )
         return
     if result.timed_out:
         console.print(f"[yellow]⏱[/] {escape(str(result.reason))}")
         return
-    console.print(f"[bold red]✗[/] {command} of {name} failed; it is now {state_text(v.get('state'))}"
-                  + (f" at version {escape(str(v.get('version')))}" if v.get("state") == "Running" else ""))
+    console.print(
+        f"[bold red]✗[/] {command} of {name} failed; it is now {state_text(v.get('state'))}"
+        + (f" at version {escape(str(v.get('version')))}" if v.get("state") == "Running" else "")
+    )
     console.print(f"  reason: {escape(str(result.reason))}", soft_wrap=True)
     print_logs(result.logs, console)

@@ -64,8 +64,15 @@ def _register(client: Client, spec: dict[str, Any], console: Console) -> None:
         console.print(f"  [dim]{escape(spec['name'])} is registered already[/]")
 
 
-def _run(client: Client, console: Console, run: DemoRun, pace: Pace, name: str, command: str,
-         body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def _run(
+    client: Client,
+    console: Console,
+    run: DemoRun,
+    pace: Pace,
+    name: str,
+    command: str,
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
     """Send one command and wait for it; None (and a noted problem) if it failed."""
     try:
         view = client.post(_path(name, f"/{command}"), body or {})
@@ -76,8 +83,9 @@ def _run(client: Client, console: Console, run: DemoRun, pace: Pace, name: str, 
     return _follow(client, console, run, pace, view, command)
 
 
-def _follow(client: Client, console: Console, run: DemoRun, pace: Pace, view: dict[str, Any],
-            command: str) -> dict[str, Any] | None:
+def _follow(
+    client: Client, console: Console, run: DemoRun, pace: Pace, view: dict[str, Any], command: str
+) -> dict[str, Any] | None:
     result = wait_for(client, view, command, console=console, timeout=pace.timeout, interval=pace.interval)
     report(result, command, console)
     if not result.ok:
@@ -92,7 +100,9 @@ def _bring_up(client: Client, console: Console, run: DemoRun, pace: Pace, spec: 
     view = client.get(_path(name))
     state = view["state"]
     if state == "Running":
-        console.print(f"  [dim]{escape(name)} is Running already (version {view.get('version')}); left as is[/]")
+        console.print(
+            f"  [dim]{escape(name)} is Running already (version {view.get('version')}); left as is[/]"
+        )
         return
     if state in TRANSITIONAL:
         command = (view.get("operation") or {}).get("command", "deploy")
@@ -152,19 +162,22 @@ def populate(client: Client, console: Console, project_dir: Path, pace: Pace | N
 
 def summary(client: Client, console: Console, api_url: str, admin_key: str) -> None:
     """The components as they are now, and how to talk to the control plane."""
-    items: list = []
-    for page, _cursor in client.pages("/v1/components", {"limit": 100}, follow=True):
-        items.extend(page)
+    items, _ = client.collect("/v1/components", {"limit": 100}, follow=True)
     console.print()
     console.print(components_table(items))
     console.print()
     console.print(f"[bold]API[/]        {escape(api_url)}")
     console.print(f"[bold]Admin key[/]  [yellow]{escape(admin_key)}[/]")
     console.print("[bold]Try[/]")
-    console.print(f"  curl -s -H 'Authorization: Bearer {escape(admin_key)}' {escape(api_url)}/v1/components",
-                  soft_wrap=True)
-    console.print(f"  PILOTHOUSE_URL={escape(api_url)} PILOTHOUSE_API_KEY={escape(admin_key)} "
-                  "pilothouse components list", soft_wrap=True)
+    console.print(
+        f"  curl -s -H 'Authorization: Bearer {escape(admin_key)}' {escape(api_url)}/v1/components",
+        soft_wrap=True,
+    )
+    console.print(
+        f"  PILOTHOUSE_URL={escape(api_url)} PILOTHOUSE_API_KEY={escape(admin_key)} "
+        "pilothouse components list",
+        soft_wrap=True,
+    )
     greeter = next((c for c in items if c.get("name") == "greeter" and c.get("url")), None)
     if greeter:
         console.print(f"  curl -s {escape(greeter['url'])}/", soft_wrap=True)
@@ -186,7 +199,9 @@ def _demo_key(server: Any) -> str:
     return secret
 
 
-def run_demo(host: str, port: int, data_dir: Path, project_dir: Path, *, console: Console | None = None) -> int:
+def run_demo(
+    host: str, port: int, data_dir: Path, project_dir: Path, *, console: Console | None = None
+) -> int:
     """Start, populate, show, serve until Ctrl-C, stop. 0 if every step went well, 1 otherwise."""
     from pilothouse.local.dev import DevServer
 

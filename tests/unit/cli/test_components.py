@@ -1,0 +1,192 @@
+"""``pilothouse components …`` against the fake API: parsing, output formats, errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+
+def test_register_yaml_file_sends_spec_auth_and_idempotency_key(api, cli, tmp_path):
+    spec = tmp_path / "c.yaml"
+    spec.write_text("name: greeter\nversion: '1.0.0'\nconfig: {a: 1}\n")
+    result = cli("components", "register", str(spec))
+    assert result.exit_code == 0, result.output
+    assert "registered greeter" in result.stdout
+    (req,) = api.sent("POST", "/v1/components")
+    assert json.loads(req.content) == {"name": "greeter", "version": "1.0.0", "config": {"a": 1}}
+    assert req.headers["Authorization"] == f"Bearer {api.key}"
+    uuid.UUID(req.headers["Idempotency-Key"])  # a fresh uuid4
+
+
+def test_register_json_from_stdin_with_given_idempotency_key(api, cli):
+    result = cli(
+        "-o", "json", "components", "register", "-", "--idempotency-key", "k-1", input='{"name": "counter"}'
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["name"] == "counter"
+    assert api.sent("POST", "/v1/components")[0].headers["Idempotency-Key"] == "k-1"
+
+
+def test_every_post_gets_its_own_idempotency_key(api, cli):
+    api.add("a")
+    api.add("b")
+    assert cli("components", "deploy", "a").exit_code == 0
+    assert cli("components", "deploy", "b").exit_code == 0
+    keys = {r.headers["Idempotency-Key"] for r in api.requests if r.method == "POST"}
+    assert len(keys) == 2
+
+
+def test_register_conflict_is_a_readable_problem_and_exit_1(api, cli, tmp_path):
+    api.add("greeter")
+    spec = tmp_path / "c.json"
+    spec.write_text('{"name": "greeter"}')
+    result = cli("components", "register", str(spec))
+    assert result.exit_code == 1
+    assert "Error 409" in result.stderr and "Already exists" in result.stderr
+    assert "request id: req-1" in result.stderr
+    assert result.stdout == ""
+
+
+def test_register_validation_errors_list_fields(api, cli):
+    result = cli("components", "register", "-", input="version: 1\n")
+    assert result.exit_code == 1
+    assert "Validation failed" in result.stderr
+    assert "• name (in body): Field required" in result.stderr
+
+
+def test_register_missing_or_bad_file_is_a_usage_error(api, cli, tmp_path):
+    assert cli("components", "register", str(tmp_path / "nope.yaml")).exit_code == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("[1, 2")
+    assert cli("components", "register", str(bad)).exit_code == 2
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n")
+    result = cli("components", "register", str(listy))
+    assert result.exit_code == 2
+    assert "mapping" in result.output
+    assert api.requests == []
+
+
+def test_list_table_and_json(api, cli):
+    api.add("counter", "Running", version="2.0.0", replicas=1, url="http://127.0.0.1:9700")
+    api.add("greeter", "Failed")
+    table = cli("components", "list")
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].split("┃")[0].strip() == "NAME"
+    assert any(
+        "counter" in line and "Running" in line and "2.0.0" in line and "http://127.0.0.1:9700" in line
+        for line in lines
+    )
+    as_json = cli("components", "list", "-o", "json")
+    assert [c["name"] for c in json.loads(as_json.stdout)] == ["counter", "greeter"]
+
+
+def test_list_filters_are_sent_and_state_is_case_insensitive(api, cli):
+    api.add("a", "Running")
+    api.add("b", "Failed")
+    result = cli(
+        "-o",
+        "json",
+        "components",
+        "list",
+        "--state",
+        "failed",
+        "--environment",
+        "development",
+        "--limit",
+        "7",
+    )
+    assert [c["name"] for c in json.loads(result.stdout)] == ["b"]
+    (req,) = api.sent("GET", "/v1/components")
+    assert dict(req.url.params) == {"state": "Failed", "environment": "development", "limit": "7"}
+
+
+def test_list_bad_state_is_a_usage_error(api, cli):
+    result = cli("components", "list", "--state", "Sleeping")
+    assert result.exit_code == 2
+    assert api.requests == []
+
+
+def test_list_all_follows_next_cursor(api, cli):
+    api.page_size = 2
+    for n in "abcde":
+        api.add(n)
+    one_page = cli("-o", "json", "components", "list")
+    assert [c["name"] for c in json.loads(one_page.stdout)] == ["a", "b"]
+    assert "--cursor 2" in one_page.stderr
+    every = cli("-o", "json", "components", "list", "--all")
+    assert [c["name"] for c in json.loads(every.stdout)] == list("abcde")
+    assert len(api.sent("GET", "/v1/components")) == 1 + 3
+
+
+def test_get_detail_and_json(api, cli):
+    api.add(
+        "greeter",
+        "Failed",
+        last_error={"command": "deploy", "reason": "port in use", "logs": ["oops"], "at": "t"},
+    )
+    result = cli("components", "get", "greeter")
+    assert result.exit_code == 0
+    assert "Failed" in result.stdout and "port in use" in result.stdout and "oops" in result.stdout
+    assert json.loads(cli("components", "get", "greeter", "-o", "json").stdout)["state"] == "Failed"
+
+
+def test_get_unknown_is_404_exit_1(api, cli):
+    result = cli("components", "get", "ghost")
+    assert result.exit_code == 1
+    assert "Error 404" in result.stderr and "no component named 'ghost'" in result.stderr
+
+
+def test_missing_key_is_401(api, cli, monkeypatch):
+    monkeypatch.delenv("PILOTHOUSE_API_KEY")
+    result = cli("components", "list")
+    assert result.exit_code == 1
+    assert "401" in result.stderr and "Unauthorized" in result.stderr
+
+
+def test_api_key_and_url_options_beat_the_environment(api, cli):
+    api.key = "ph_other_key"
+    result = cli("--api-key", "ph_other_key", "--url", "http://elsewhere.test", "components", "list")
+    assert result.exit_code == 0, result.output
+    assert api.requests[0].url.host == "elsewhere.test"
+
+
+def test_unreachable_api_is_reported(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = cli("--url", "http://127.0.0.1:9", "status")
+    assert result.exit_code == 1
+    assert "Cannot reach the Pilothouse API" in result.stderr
+
+
+def test_events_table_json_and_order(api, cli):
+    api.add("greeter")
+    cli("components", "deploy", "greeter")
+    table = cli("components", "events", "greeter")
+    assert table.exit_code == 0
+    assert "registered" in table.stdout and "deploy.requested" in table.stdout
+    newest_first = json.loads(cli("components", "events", "greeter", "--order", "desc", "-o", "json").stdout)
+    assert [e["type"] for e in newest_first] == ["deploy.requested", "registered"]
+    assert cli("components", "events", "greeter", "--order", "sideways").exit_code == 2
+
+
+def test_deregister(api, cli):
+    api.add("greeter", "Stopped")
+    result = cli("components", "deregister", "greeter")
+    assert result.exit_code == 0
+    assert "greeter" not in api.components
+    assert api.sent("DELETE", "/v1/components/greeter")
+
+
+def test_deregister_running_is_illegal_with_allowed_commands(api, cli):
+    api.add("greeter", "Running")
+    result = cli("components", "deregister", "greeter")
+    assert result.exit_code == 1
+    assert "Illegal transition" in result.stderr
+    assert "allowed commands: scale, update, stop" in result.stderr
+
+
+def test_help_and_unknown_options_exit_2(cli):
+    assert cli("components", "scale").exit_code == 2
+    assert cli("components", "list", "--bogus").exit_code == 2
+    assert cli("--help").exit_code == 0

@@ -88,16 +88,14 @@ class MapState(BaseState):
                 MapState._fail(it, run, st, failures)
             active = sum(1 for c in run["children"] if c["status"] == RUNNING)
             while m["next"] < total and (m["max"] == 0 or active < m["max"]):
-                index = m["next"]
-                m["next"] += 1
-                it.emit(run, "MapIterationStarted", {"name": run["state"], "index": index})
-                child = new_run(f"{run['id']}/{run['state']}#{index}", run["def"] + ["States", run["state"], proc_key],
-                                processor["StartAt"], m["inputs"][index], run["prev"])
-                child["index"] = index
-                run["children"].append(child)
-                it.drive(child, chain + [child])
-                active += 1
+                child = MapState._launch(it, run, chain, proc_key, processor)
                 changed = True
+                if child["status"] == RUNNING:
+                    active += 1
+                    continue
+                MapState._settle(it, run, child)
+                if child["status"] == FAILED:
+                    break
             if not changed:
                 break
         if m["next"] >= total and all(c["status"] != RUNNING for c in run["children"]):
@@ -106,6 +104,19 @@ class MapState(BaseState):
             it.finish_with_result(run, chain, st, list(m["results"]))
             return True
         return False
+
+    @staticmethod
+    def _launch(it: Any, run: dict, chain: list, proc_key: str, processor: dict) -> dict:
+        m = run["map"]
+        index = m["next"]
+        m["next"] += 1
+        it.emit(run, "MapIterationStarted", {"name": run["state"], "index": index})
+        child = new_run(f"{run['id']}/{run['state']}#{index}", run["def"] + ["States", run["state"], proc_key],
+                        processor["StartAt"], m["inputs"][index], run["prev"])
+        child["index"] = index
+        run["children"].append(child)
+        it.drive(child, chain + [child])
+        return child
 
     @staticmethod
     def _settle(it: Any, run: dict, child: dict) -> None:

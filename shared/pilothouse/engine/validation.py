@@ -25,7 +25,7 @@ def validate(definition: Any) -> list[ValidationError]:
         except ValueError as exc:
             return [ValidationError("$", f"definition is not valid JSON: {exc}")]
     v = _Validator(definition)
-    v.machine(definition, "$", kind="top", ql=JSONPATH)
+    v.machine(definition, "$", kind="top", ql=v.top_ql)
     return v.errors
 
 

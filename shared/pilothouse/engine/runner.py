@@ -75,7 +75,8 @@ def _answer(ex: ExecutionState, task_id: str, answer: Any, now: float) -> None:
 
 def run(definition: Any, input: Any = None, *, invoke: Invoker, clock: Any = None,
         callbacks: Optional[Callable[[str], Any]] = None, execution_name: Optional[str] = None,
-        state_machine_name: str = "StateMachine", max_steps: int = 1_000_000) -> RunResult:
+        state_machine_name: str = "StateMachine", max_steps: int = 1_000_000,
+        callback_polls: int = 100) -> RunResult:
     """Run an execution to completion on a (virtual) clock.
 
     ``invoke(resource, payload, context)`` returns the task result, raises
@@ -84,7 +85,8 @@ def run(definition: Any, input: Any = None, *, invoke: Invoker, clock: Any = Non
     the runner then asks ``callbacks(token)``, which returns the result,
     ``{"output": ...}``, ``{"error": ..., "cause": ...}`` or ``PENDING``.
     With nothing left to do but wait, the clock jumps to the next timer;
-    if there is none, the execution is stopped as deadlocked.
+    if there is none, ``callbacks`` is asked again (up to ``callback_polls``
+    fruitless rounds) before the execution is stopped as deadlocked.
     """
     clock = as_clock(clock)
     ex = api.start(definition, input, execution_name=execution_name, now=clock.now(),
@@ -92,6 +94,7 @@ def run(definition: Any, input: Any = None, *, invoke: Invoker, clock: Any = Non
     queue: deque = deque()
     waiting: dict = {}
     steps = 0
+    fruitless = 0
     while True:
         steps += 1
         if steps > max_steps:
@@ -111,9 +114,13 @@ def run(definition: Any, input: Any = None, *, invoke: Invoker, clock: Any = Non
             _invoke(ex, queue.popleft(), invoke, waiting, clock)
             continue
         if waiting and callbacks is not None and _poll_callbacks(ex, waiting, callbacks, clock):
+            fruitless = 0
             continue
         if wake is not None:
             clock.set(wake)
+            continue
+        fruitless += 1
+        if waiting and callbacks is not None and fruitless < callback_polls:
             continue
         api.stop(ex, "Runner.Deadlock", "the execution is waiting for a callback that never came", now=clock.now())
     return RunResult(ex.status, ex.output, ex.error, ex.cause, ex.history, ex)

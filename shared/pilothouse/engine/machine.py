@@ -12,7 +12,7 @@ from typing import Any, Optional
 from . import history, retry
 from .dataflow import Flow
 from .errors import DATA_LIMIT_EXCEEDED, UNCATCHABLE, StatesError
-from .fields import JSONATA, JSONPATH
+from .fields import JSONPATH
 from .model import (ABORTED, FAILED, MAX_PAYLOAD_BYTES, RUNNING, SUCCEEDED, CancelTask, ExecutionState, iso)
 from .paths import payload_size
 from .states import STATE_TYPES

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from . import intrinsics, jsonpath
 from .errors import RESULT_PATH_MATCH_FAILURE, StatesError, runtime

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from engine_testkit import T0, events, machine
-from pilothouse.engine import PENDING, TaskFailure, mock_invoker, run
+from pilothouse.engine import PENDING, mock_invoker, run
 
 
 def test_history_ids_previous_ids_and_details(go):

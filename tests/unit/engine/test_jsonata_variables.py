@@ -1,7 +1,5 @@
 """JSONata mode ($states, Arguments/Output/Assign, Condition) and workflow variables."""
-import pytest
-
-from engine_testkit import events, fails_with, machine
+from engine_testkit import fails_with, machine
 
 
 def jmachine(states, **top):

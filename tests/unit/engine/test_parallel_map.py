@@ -1,8 +1,8 @@
 """Parallel and Map states: outputs, failures, concurrency, tolerance, batching."""
 import pytest
 
-from engine_testkit import T0, echo, events, machine
-from pilothouse.engine import PENDING, TaskFailure, advance, complete_task, start
+from engine_testkit import T0, events, machine
+from pilothouse.engine import TaskFailure, advance, complete_task, start
 from pilothouse.engine.model import InvokeTask
 
 
@@ -92,7 +92,7 @@ def test_map_max_concurrency_limits_outstanding_tasks():
     st = start(mapper(MaxConcurrency=2), [1, 2, 3, 4, 5], now=T0)
     st, effects = advance(st, T0)
     outstanding = [e for e in effects if isinstance(e, InvokeTask)]
-    peak, results = len(outstanding), []
+    peak = len(outstanding)
     while outstanding:
         e = outstanding.pop(0)
         complete_task(st, e.task_id, e.payload * 10, now=T0)

@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 from . import history
 from .errors import EngineUsageError, TIMEOUT
-from .machine import Interpreter
+from .errors import RUNTIME
+from .machine import MAX_HISTORY_EVENTS, HistoryLimitExceeded, Interpreter
 from .model import (ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, ExecutionState, ResumeAt, iso, new_run,
                     to_epoch)
 from .validation import load
@@ -76,7 +77,13 @@ def advance(state: ExecutionState, now: Any) -> tuple:
         _finish(data, TIMED_OUT, ts, error=TIMEOUT, cause="The execution timed out.")
         return state, effects + it.effects
     root = data["root"]
-    it.drive(root, [root])
+    try:
+        it.drive(root, [root])
+    except HistoryLimitExceeded:
+        it.abort_run(root, "history limit exceeded")
+        _finish(data, FAILED, ts, error=RUNTIME,
+                cause=f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).")
+        return state, effects + it.effects
     if root["status"] == SUCCEEDED:
         _finish(data, SUCCEEDED, ts, output=root.get("output"))
     elif root["status"] == FAILED:

@@ -18,6 +18,12 @@ from .paths import payload_size
 from .states import STATE_TYPES
 
 ERROR_HANDLING_TYPES = frozenset({"Task", "Parallel", "Map"})
+#: Step Functions fails an execution whose history reaches this many events.
+MAX_HISTORY_EVENTS = 25000
+
+
+class HistoryLimitExceeded(Exception):
+    """The execution history grew past :data:`MAX_HISTORY_EVENTS`."""
 
 
 class Interpreter:
@@ -90,11 +96,9 @@ class Interpreter:
     # ---------------------------------------------------------------- drive
     def drive(self, run: dict, chain: list) -> None:
         """Progress ``run`` until it finishes or blocks."""
-        guard = 0
         while run["status"] == RUNNING:
-            guard += 1
-            if guard > 100000:
-                raise RuntimeError("interpreter made no progress limit (possible infinite loop)")
+            if len(self.data["history"]) >= MAX_HISTORY_EVENTS:
+                raise HistoryLimitExceeded()
             if not self.step(run, chain):
                 return
 

@@ -145,3 +145,25 @@ def test_mock_config_errors():
     bad = {"StateMachines": {"S": {"TestCases": {"C": {"A": "R"}}}}, "MockedResponses": {"R": {"0": {}}}}
     with pytest.raises(ValueError):
         mock_invoker(bad, "S", "C")
+
+
+def test_endless_loop_hits_history_limit(go):
+    """An endless Pass loop fails with States.Runtime once history reaches 25,000 events."""
+    defn = machine({"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}})
+    result = go(defn)
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert len(result.history) <= 25001
+
+
+def test_engine_import_does_not_load_jsonata():
+    """Importing the engine stays cheap: jsonata is imported only when an expression runs."""
+    import os
+    import subprocess
+    import sys
+
+    import pilothouse.engine as engine
+    shared = os.path.dirname(os.path.dirname(os.path.dirname(engine.__file__)))
+    code = "import sys, pilothouse.engine as e; print('jsonata' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": shared})
+    assert out.stdout.strip() == "False"

@@ -160,6 +160,15 @@ class ExecutionState:
             yield run
             stack.extend(reversed(run.get("children") or []))
 
+    def positions(self) -> list:
+        """Where every unfinished run stands: ``[{run, state, phase}]``.
+
+        Includes the top-level workflow (``run == "root"``) and each
+        running Parallel branch / Map iteration.
+        """
+        return [{"run": r["id"], "state": r.get("state"), "phase": r.get("phase")}
+                for r in self.runs() if r.get("status") == RUNNING]
+
     def outstanding_tasks(self) -> list:
         """Tasks requested and not yet completed: ``[{task_id, token, ...}]``."""
         out = []

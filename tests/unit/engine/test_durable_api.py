@@ -182,3 +182,13 @@ def test_effects_serialize():
     """Effects convert to plain dicts for persistence."""
     assert ResumeAt(5.0).to_dict() == {"type": "ResumeAt", "time": 5.0}
     assert InvokeTask("t", "r", {}, "S").to_dict()["type"] == "InvokeTask"
+
+
+def test_positions_show_nested_progress():
+    """positions() lists the root and every running branch with its state and phase."""
+    defn = machine({"P": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "a", "End": True}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 9, "End": True}}}]}})
+    st, _ = advance(start(defn, {}, now=T0), T0)
+    assert [(p["state"], p["phase"]) for p in st.positions()] == [
+        ("P", "CHILDREN"), ("A", "TASK_RUNNING"), ("B", "WAIT")]

@@ -34,6 +34,8 @@ def test_advance_complete_task_wait_cycle():
     assert (inv.timeout_at, inv.heartbeat_at) == (T0 + 60, T0 + 10)
     assert ResumeAt(T0 + 10) in effects
     st = roundtrip(st)
+    [pending] = st.outstanding_tasks()
+    assert (pending["task_id"], pending["payload"]) == (inv.task_id, {"x": 1})
     st = complete_task(st, inv.task_id, {"y": 2}, now=T0 + 5)
     st, effects = advance(roundtrip(st), T0 + 5)
     assert effects == [ResumeAt(T0 + 35)] and st.status == "RUNNING"

@@ -48,6 +48,7 @@ class TaskState(BaseState):
             "timeout_at": it.now + timeout if timeout else None,
             "heartbeat_at": it.now + heartbeat if heartbeat else None,
             "heartbeat_seconds": heartbeat,
+            "payload": payload,  # kept so a driver can re-issue the task after a crash
         }
         run["task"] = task
         rtype, rname = history.resource_parts(resource)

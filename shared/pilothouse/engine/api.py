@@ -1,0 +1,218 @@
+"""The durable, resumable API: start / advance / complete_task / ... / redrive.
+
+Every function takes an :class:`~pilothouse.engine.model.ExecutionState`,
+updates it in place and returns it (``advance`` also returns effects).
+Nothing here sleeps, spawns threads or calls tasks: the driver performs
+the effects and reports back.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Optional
+
+from . import history
+from .errors import EngineUsageError, TIMEOUT
+from .errors import RUNTIME
+from .machine import MAX_HISTORY_EVENTS, HistoryLimitExceeded, Interpreter
+from .model import (ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, ExecutionState, ResumeAt, iso, new_run,
+                    to_epoch)
+from .validation import load
+
+_MISSING = object()
+REGION = "local"
+ACCOUNT = "000000000000"
+
+
+def start(definition: Any, input: Any = None, *, execution_name: Optional[str] = None,
+          execution_arn: Optional[str] = None, now: Any = None, state_machine_name: str = "StateMachine",
+          state_machine_arn: Optional[str] = None, role_arn: Optional[str] = None) -> ExecutionState:
+    """Validate ``definition`` and create a RUNNING execution (nothing runs yet).
+
+    Raises :class:`~pilothouse.engine.errors.DefinitionError` for an invalid
+    definition.  ``now`` is epoch seconds or a datetime (default: wall clock).
+    """
+    definition = load(definition)
+    ts = to_epoch(now) if now is not None else time.time()
+    name = execution_name or str(uuid.uuid4())
+    sm_arn = state_machine_arn or f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{state_machine_name}"
+    ex_arn = execution_arn or f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{state_machine_name}:{name}"
+    role = role_arn or f"arn:aws:iam::{ACCOUNT}:role/pilothouse-local"
+    payload = {} if input is None else input
+    data = {
+        "version": 1,
+        "definition": definition,
+        "status": RUNNING,
+        "execution": {"Id": ex_arn, "Name": name, "Input": payload, "StartTime": iso(ts),
+                      "RoleArn": role, "RedriveCount": 0},
+        "state_machine": {"Id": sm_arn, "Name": state_machine_name},
+        "start_time": ts,
+        "timeout_at": ts + definition["TimeoutSeconds"] if "TimeoutSeconds" in definition else None,
+        "history": [],
+        "pending_effects": [],
+    }
+    history.append(data, "ExecutionStarted", ts, {
+        "input": history.dump(payload), "inputDetails": {"truncated": False}, "roleArn": role})
+    data["root"] = new_run("root", [], definition["StartAt"], payload, 1)
+    return ExecutionState(data)
+
+
+def advance(state: ExecutionState, now: Any) -> tuple:
+    """Run every step possible at time ``now``; return ``(state, effects)``.
+
+    Effects are :class:`InvokeTask` (perform, then ``complete_task``),
+    :class:`CancelTask` (best effort) and one :class:`ResumeAt` giving the
+    next time ``advance`` has timed work (Wait, retry back-off, timeouts).
+    No effects and a terminal ``state.status`` means the execution is over.
+    """
+    ts = to_epoch(now)
+    data = state.data
+    effects = [_effect(e) for e in data.pop("pending_effects", [])]
+    data["pending_effects"] = []
+    if data["status"] != RUNNING:
+        return state, effects
+    it = Interpreter(state, ts)
+    if data.get("timeout_at") is not None and ts >= data["timeout_at"]:
+        it.abort_run(data["root"], "execution timed out")
+        _finish(data, TIMED_OUT, ts, error=TIMEOUT, cause="The execution timed out.")
+        return state, effects + it.effects
+    root = data["root"]
+    try:
+        it.drive(root, [root])
+    except HistoryLimitExceeded:
+        it.abort_run(root, "history limit exceeded")
+        _finish(data, FAILED, ts, error=RUNTIME,
+                cause=f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).")
+        return state, effects + it.effects
+    if root["status"] == SUCCEEDED:
+        _finish(data, SUCCEEDED, ts, output=root.get("output"))
+    elif root["status"] == FAILED:
+        _finish(data, FAILED, ts, error=root.get("error"), cause=root.get("cause"))
+    effects.extend(it.effects)
+    if data["status"] == RUNNING:
+        wake = it.next_wakeup()
+        if wake is not None:
+            effects.append(ResumeAt(wake))
+    return state, effects
+
+
+def _effect(d: dict) -> Any:
+    from .model import CancelTask
+    return CancelTask(d["task_id"], d.get("reason", ""))
+
+
+def _finish(data: dict, status: str, ts: float, *, output: Any = None, error: Any = None, cause: Any = None) -> None:
+    data["status"] = status
+    data["stop_time"] = ts
+    if status == SUCCEEDED:
+        data["output"] = output
+        history.append(data, "ExecutionSucceeded", ts, {"output": history.dump(output),
+                                                        "outputDetails": {"truncated": False}})
+        return
+    data["error"] = error
+    data["cause"] = cause
+    event = {FAILED: "ExecutionFailed", TIMED_OUT: "ExecutionTimedOut", ABORTED: "ExecutionAborted"}[status]
+    details = {}
+    if error is not None:
+        details["error"] = error
+    if cause is not None:
+        details["cause"] = cause
+    history.append(data, event, ts, details)
+
+
+def _find_task(state: ExecutionState, task_id: str) -> Optional[dict]:
+    for run in state.runs():
+        task = run.get("task")
+        if run.get("status") == RUNNING and run.get("phase") == "TASK_RUNNING" and task \
+                and task.get("task_id") == task_id and "outcome" not in task:
+            return run
+    return None
+
+
+def complete_task(state: ExecutionState, task_id: str, output: Any = _MISSING, *, error: Optional[str] = None,
+                  cause: Optional[str] = None, now: Any = None) -> ExecutionState:
+    """Record the outcome of a task requested by an :class:`InvokeTask` effect.
+
+    Pass ``output=`` for success, or ``error=`` (and ``cause=``) for
+    failure.  Unknown or already settled task ids (e.g. a task that timed
+    out or was cancelled) are ignored.  Call :func:`advance` afterwards.
+    """
+    run = _find_task(state, task_id)
+    if run is None:
+        return state
+    ts = to_epoch(now) if now is not None else time.time()
+    it = Interpreter(state, ts)
+    task = run["task"]
+    rtype, rname = history.resource_parts(task["resource"])
+    if error is not None or output is _MISSING:
+        err = error if error is not None else "States.TaskFailed"
+        task["outcome"] = {"error": err, "cause": cause or ""}
+        it.emit(run, "TaskFailed", {"resourceType": rtype, "resource": rname, "error": err, "cause": cause or ""})
+    else:
+        task["outcome"] = {"output": output}
+        it.emit(run, "TaskSucceeded", {"resourceType": rtype, "resource": rname, "output": history.dump(output),
+                                       "outputDetails": {"truncated": False}})
+    return state
+
+
+def heartbeat(state: ExecutionState, task_id: str, now: Any = None) -> ExecutionState:
+    """Record a heartbeat for an outstanding task (restarts HeartbeatSeconds)."""
+    run = _find_task(state, task_id)
+    if run is not None and run["task"].get("heartbeat_seconds"):
+        ts = to_epoch(now) if now is not None else time.time()
+        run["task"]["heartbeat_at"] = ts + run["task"]["heartbeat_seconds"]
+    return state
+
+
+def stop(state: ExecutionState, error: Optional[str] = None, cause: Optional[str] = None,
+         now: Any = None) -> ExecutionState:
+    """Abort a RUNNING execution; outstanding tasks are reported as CancelTask
+    effects by the next :func:`advance`."""
+    if state.data["status"] != RUNNING:
+        return state
+    ts = to_epoch(now) if now is not None else time.time()
+    it = Interpreter(state, ts)
+    it.abort_run(state.data["root"], "execution aborted")
+    state.data["pending_effects"].extend(e.to_dict() for e in it.effects)
+    _finish(state.data, ABORTED, ts, error=error, cause=cause)
+    return state
+
+
+def redrive(state: ExecutionState, now: Any = None) -> ExecutionState:
+    """Restart a FAILED, TIMED_OUT or ABORTED execution from where it stopped.
+
+    Successful states are not re-run: the failed state is re-entered and,
+    for Parallel and Map states, only branches/iterations that did not
+    succeed are re-driven.  Call :func:`advance` afterwards.
+    """
+    data = state.data
+    if data["status"] not in (FAILED, TIMED_OUT, ABORTED):
+        raise EngineUsageError(f"cannot redrive an execution whose status is {data['status']}")
+    ts = to_epoch(now) if now is not None else time.time()
+    data["execution"]["RedriveCount"] = data["execution"].get("RedriveCount", 0) + 1
+    data["execution"]["RedriveTime"] = iso(ts)
+    for k in ("output", "error", "cause", "stop_time"):
+        data.pop(k, None)
+    data["status"] = RUNNING
+    if "TimeoutSeconds" in data["definition"]:
+        data["timeout_at"] = ts + data["definition"]["TimeoutSeconds"]
+    history.append(data, "ExecutionRedriven", ts, {"redriveCount": data["execution"]["RedriveCount"]})
+    _redrive_run(data["root"], data["history"][-1]["id"])
+    return state
+
+
+def _redrive_run(run: dict, prev: int) -> None:
+    if run.get("status") == SUCCEEDED:
+        return
+    run["status"] = RUNNING
+    run["prev"] = prev
+    for k in ("error", "cause", "settled"):
+        run.pop(k, None)
+    children = run.get("children")
+    if run.get("phase") == "CHILDREN" and children is not None:
+        for child in children:
+            if child.get("status") != SUCCEEDED:
+                _redrive_run(child, prev)
+        return
+    Interpreter.clear_state(run)
+    run["phase"] = "ENTER"

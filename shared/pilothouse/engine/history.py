@@ -1,0 +1,72 @@
+"""History events shaped like AWS ``GetExecutionHistory`` output."""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from .model import iso
+
+#: event type -> name of its details key
+_DETAIL_KEYS = {
+    "ExecutionStarted": "executionStartedEventDetails",
+    "ExecutionSucceeded": "executionSucceededEventDetails",
+    "ExecutionFailed": "executionFailedEventDetails",
+    "ExecutionAborted": "executionAbortedEventDetails",
+    "ExecutionTimedOut": "executionTimedOutEventDetails",
+    "ExecutionRedriven": "executionRedrivenEventDetails",
+    "TaskScheduled": "taskScheduledEventDetails",
+    "TaskStarted": "taskStartedEventDetails",
+    "TaskSucceeded": "taskSucceededEventDetails",
+    "TaskFailed": "taskFailedEventDetails",
+    "TaskTimedOut": "taskTimedOutEventDetails",
+    "MapStateStarted": "mapStateStartedEventDetails",
+    "MapIterationStarted": "mapIterationStartedEventDetails",
+    "MapIterationSucceeded": "mapIterationSucceededEventDetails",
+    "MapIterationFailed": "mapIterationFailedEventDetails",
+    "MapIterationAborted": "mapIterationAbortedEventDetails",
+}
+
+
+def details_key(event_type: str) -> Optional[str]:
+    """Return the details field name AWS uses for ``event_type``."""
+    if event_type in _DETAIL_KEYS:
+        return _DETAIL_KEYS[event_type]
+    if event_type.endswith("StateEntered"):
+        return "stateEnteredEventDetails"
+    if event_type.endswith("StateExited"):
+        return "stateExitedEventDetails"
+    return None
+
+
+def dump(value: Any) -> str:
+    """Serialize a payload the way history events carry it (JSON text)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def append(data: dict, event_type: str, now: float, details: Optional[dict] = None,
+           previous: Optional[int] = None) -> int:
+    """Append one event to ``data["history"]`` and return its id."""
+    history = data["history"]
+    event_id = len(history) + 1
+    if previous is None:
+        previous = history[-1]["id"] if history else 0
+    event = {"id": event_id, "previousEventId": previous, "type": event_type, "timestamp": iso(now)}
+    key = details_key(event_type)
+    if key is not None:
+        event[key] = details or {}
+    history.append(event)
+    return event_id
+
+
+def resource_parts(resource: str) -> tuple:
+    """Split a Task ``Resource`` ARN into AWS's ``(resourceType, resource)``."""
+    if resource.startswith("arn:") and ":states:::" in resource:
+        rest = resource.split(":states:::", 1)[1]
+        if ":" in rest:
+            typ, res = rest.split(":", 1)
+            return typ, res
+        return rest, rest
+    parts = resource.split(":")
+    if len(parts) >= 3 and parts[0] == "arn":
+        return parts[2], resource
+    return "task", resource

@@ -1,0 +1,145 @@
+"""Evaluation of ``{% ... %}`` JSONata expressions for JSONata states.
+
+The ``jsonata`` package (jsonata-python) is imported lazily on first use.
+Expressions see ``$states`` (input, result, errorOutput, context) and the
+workflow variables; Step Functions' extra functions ``$partition``,
+``$range``, ``$hash``, ``$random``, ``$uuid`` and ``$parse`` are registered.
+Any evaluation problem raises ``States.QueryEvaluationError``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import uuid
+from typing import Any, Optional
+
+from .errors import QUERY_EVALUATION_ERROR, StatesError
+
+_CACHE: dict = {}
+
+
+def is_expression(value: Any) -> bool:
+    """Return True for a string that is entirely one ``{% ... %}`` expression."""
+    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}") and len(value) >= 4
+
+
+def expression_body(value: str) -> str:
+    """Strip the ``{%`` / ``%}`` delimiters."""
+    return value[2:-2].strip()
+
+
+def _fail(msg: str) -> StatesError:
+    return StatesError(QUERY_EVALUATION_ERROR, msg)
+
+
+def _partition(arr: Any, size: Any) -> list:
+    if not isinstance(arr, list):
+        arr = [arr]
+    if not isinstance(size, (int, float)) or isinstance(size, bool) or size < 1 or int(size) != size:
+        raise _fail("$partition: size must be a positive integer")
+    n = int(size)
+    return [arr[i:i + n] for i in range(0, len(arr), n)]
+
+
+def _range(start: Any, end: Any, step: Any) -> list:
+    if any(not isinstance(v, (int, float)) or isinstance(v, bool) or int(v) != v for v in (start, end, step)):
+        raise _fail("$range: arguments must be integers")
+    if step == 0:
+        raise _fail("$range: step must not be 0")
+    s, e, st = int(start), int(end), int(step)
+    return list(range(s, e + (1 if st > 0 else -1), st))
+
+
+_ALGOS = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
+
+
+def _hash(data: Any, algorithm: Any = "SHA-256") -> str:
+    if not isinstance(data, str):
+        raise _fail("$hash: data must be a string")
+    if algorithm not in _ALGOS:
+        raise _fail(f"$hash: algorithm must be one of {', '.join(_ALGOS)}")
+    return hashlib.new(_ALGOS[algorithm], data.encode("utf-8")).hexdigest()
+
+
+def _random(seed: Any = None) -> float:
+    return random.Random(seed).random() if seed is not None else random.random()
+
+
+def _parse(text: Any) -> Any:
+    if not isinstance(text, str):
+        raise _fail("$parse: argument must be a string")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _fail(f"$parse: invalid JSON: {exc}") from None
+
+
+def _compile(body: str) -> Any:
+    expr = _CACHE.get(body)
+    if expr is None:
+        import jsonata  # lazy: keep the engine import cheap
+
+        try:
+            expr = jsonata.Jsonata(body)
+        except Exception as exc:  # jsonata raises JException subclasses
+            raise _fail(f"JSONata syntax error in '{body}': {exc}") from None
+        expr.register_lambda("partition", _partition)
+        expr.register_lambda("range", _range)
+        expr.register_lambda("hash", lambda d, a="SHA-256": _hash(d, a))
+        expr.register_lambda("random", lambda s=None: _random(s))
+        expr.register_lambda("uuid", lambda: str(uuid.uuid4()))
+        expr.register_lambda("parse", _parse)
+        if len(_CACHE) > 2048:
+            _CACHE.clear()
+        _CACHE[body] = expr
+    return expr
+
+
+def check_syntax(value: str) -> Optional[str]:
+    """Return an error message when ``{% ... %}`` does not compile, else None."""
+    try:
+        _compile(expression_body(value))
+    except StatesError as exc:
+        return exc.cause
+    return None
+
+
+def evaluate(value: str, states: dict, variables: Optional[dict] = None) -> Any:
+    """Evaluate one ``{% ... %}`` string; undefined results become None."""
+    body = expression_body(value)
+    expr = _compile(body)
+    bindings = dict(variables or {})
+    bindings["states"] = states
+    try:
+        result = expr.evaluate(states.get("input"), bindings)
+    except StatesError:
+        raise
+    except Exception as exc:
+        raise _fail(f"An error occurred while evaluating the expression '{body}': {exc}") from None
+    return _plain(result)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if callable(value):
+        raise _fail("The expression evaluated to a function, which is not a JSON value")
+    return value
+
+
+def evaluate_template(value: Any, states: dict, variables: Optional[dict] = None) -> Any:
+    """Evaluate a JSONata-mode field: every ``{% %}`` string inside is replaced."""
+    if is_expression(value):
+        return evaluate(value, states, variables)
+    if isinstance(value, dict):
+        return {k: evaluate_template(v, states, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [evaluate_template(v, states, variables) for v in value]
+    return value

@@ -1,0 +1,253 @@
+"""The interpreter core: drives runs from state to state until blocked.
+
+An :class:`Interpreter` lives for one API call (``advance``,
+``complete_task`` ...).  It never sleeps or performs I/O: outstanding work
+is reported as effects.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Optional
+
+from . import history, retry
+from .dataflow import Flow
+from .errors import DATA_LIMIT_EXCEEDED, UNCATCHABLE, StatesError
+from .fields import JSONPATH
+from .model import (ABORTED, FAILED, MAX_PAYLOAD_BYTES, RUNNING, SUCCEEDED, CancelTask, ExecutionState, iso)
+from .paths import payload_size
+from .states import STATE_TYPES
+
+ERROR_HANDLING_TYPES = frozenset({"Task", "Parallel", "Map"})
+#: Step Functions fails an execution whose history reaches this many events.
+MAX_HISTORY_EVENTS = 25000
+
+
+class HistoryLimitExceeded(Exception):
+    """The execution history grew past :data:`MAX_HISTORY_EVENTS`."""
+
+
+class Interpreter:
+    """Drives the runs of one execution state at time ``now``."""
+
+    def __init__(self, ex: ExecutionState, now: float, rng: Optional[random.Random] = None) -> None:
+        self.ex = ex
+        self.data = ex.data
+        self.now = now
+        self.effects: list = []
+        self.rng = rng or random.Random()
+
+    # ------------------------------------------------------------- lookups
+    def machine_of(self, run: dict) -> dict:
+        """The (sub) state machine definition a run executes."""
+        node: Any = self.data["definition"]
+        for key in run["def"]:
+            node = node[key]
+        return node
+
+    def state_def(self, run: dict) -> dict:
+        """Definition of the state a run is positioned at."""
+        return self.machine_of(run)["States"][run["state"]]
+
+    def query_language(self, st: dict) -> str:
+        """The query language that applies to ``st``."""
+        return st.get("QueryLanguage") or self.data["definition"].get("QueryLanguage") or JSONPATH
+
+    @staticmethod
+    def variables(chain: list) -> dict:
+        """Variables visible from the innermost run of ``chain`` (inner shadows outer)."""
+        merged: dict = {}
+        for r in chain:
+            merged.update(r.get("vars") or {})
+        return merged
+
+    def context(self, run: dict, *, token: Optional[str] = None, item: Optional[dict] = None) -> dict:
+        """The context object (``$$`` / ``$states.context``)."""
+        ctx = {
+            "Execution": self.data["execution"],
+            "StateMachine": self.data["state_machine"],
+            "State": {"Name": run["state"], "EnteredTime": iso(run.get("entered", self.now)),
+                      "RetryCount": run.get("retry_count", 0)},
+        }
+        if token is None and run.get("task"):
+            token = run["task"].get("token")
+        if token:
+            ctx["Task"] = {"Token": token}
+        if item is not None:
+            ctx["Map"] = {"Item": item}
+        return ctx
+
+    def flow(self, run: dict, chain: list, st: dict, **ctx_kw: Any) -> Flow:
+        """A :class:`Flow` for ``st`` evaluated in ``run``."""
+        return Flow(st, self.query_language(st), self.context(run, **ctx_kw), self.variables(chain))
+
+    # --------------------------------------------------------------- events
+    def emit(self, run: Optional[dict], event_type: str, details: Optional[dict] = None) -> int:
+        """Append a history event in the thread of ``run``."""
+        prev = run.get("prev") if run is not None else None
+        eid = history.append(self.data, event_type, self.now, details, prev)
+        if run is not None:
+            run["prev"] = eid
+        return eid
+
+    def cancel(self, task_id: str, reason: str) -> None:
+        """Report that an outstanding task is abandoned."""
+        self.effects.append(CancelTask(task_id, reason))
+
+    # ---------------------------------------------------------------- drive
+    def drive(self, run: dict, chain: list) -> None:
+        """Progress ``run`` until it finishes or blocks."""
+        while run["status"] == RUNNING:
+            if len(self.data["history"]) >= MAX_HISTORY_EVENTS:
+                raise HistoryLimitExceeded()
+            if not self.step(run, chain):
+                return
+
+    def step(self, run: dict, chain: list) -> bool:
+        """Do one step of ``run``; return False when it is blocked."""
+        st = self.state_def(run)
+        cls = STATE_TYPES[st["Type"]]
+        try:
+            phase = run["phase"]
+            if phase == "ENTER":
+                self.enter(run, st)
+                run["phase"] = "START"
+                return True
+            if phase == "START":
+                cls.start(self, run, chain, st)
+                return True
+            if phase == "RETRY_WAIT":
+                if self.now < run["wake_at"]:
+                    return False
+                run.pop("wake_at", None)
+                run["phase"] = "START"
+                return True
+            return cls.poll(self, run, chain, st)
+        except StatesError as err:
+            self.handle_error(run, chain, st, err.error, err.cause)
+            return True
+
+    def enter(self, run: dict, st: dict) -> None:
+        """Emit ``<Type>StateEntered`` and reset per-entry counters."""
+        run["entered"] = self.now
+        run["retry_count"] = 0
+        run["retriers"] = {}
+        self.emit(run, f"{st['Type']}StateEntered", {"name": run["state"], "input": history.dump(run["input"])})
+        self.check_size(run["input"], "state input")
+
+    @staticmethod
+    def check_size(value: Any, what: str) -> None:
+        """Raise States.DataLimitExceeded for payloads over 256 KiB."""
+        size = payload_size(value)
+        if size > MAX_PAYLOAD_BYTES:
+            raise StatesError(DATA_LIMIT_EXCEEDED,
+                              f"The {what} has a size of {size} bytes which exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes.")
+
+    # ------------------------------------------------------------ transitions
+    def exit_state(self, run: dict, st: dict, output: Any, assigns: dict, next_name: Optional[str]) -> None:
+        """Leave the current state: apply assignments, move on or end the run."""
+        self.check_size(output, "state output")
+        for name, value in (assigns or {}).items():
+            self.check_size(value, f"variable '{name}'")
+        run["vars"].update(assigns or {})
+        self.emit(run, f"{st['Type']}StateExited", {"name": run["state"], "output": history.dump(output)})
+        self.clear_state(run)
+        if next_name is None:
+            run["status"] = SUCCEEDED
+            run["output"] = output
+            return
+        run["state"] = next_name
+        run["input"] = output
+        run["phase"] = "ENTER"
+
+    @staticmethod
+    def clear_state(run: dict) -> None:
+        """Forget the per-state scratch data of a run."""
+        for k in ("task", "wake_at", "children", "map", "parallel", "retriers"):
+            run.pop(k, None)
+
+    @staticmethod
+    def next_of(st: dict) -> Optional[str]:
+        """The ``Next`` of a state, or None when it is an End state."""
+        return None if st.get("End") else st.get("Next")
+
+    def finish_with_result(self, run: dict, chain: list, st: dict, result: Any) -> None:
+        """Apply result processing to ``result`` and exit the state."""
+        flow = self.flow(run, chain, st)
+        output, assigns = flow.finish(run["input"], result)
+        self.exit_state(run, st, output, assigns, self.next_of(st))
+
+    # ---------------------------------------------------------------- errors
+    def handle_error(self, run: dict, chain: list, st: dict, error: str, cause: str) -> None:
+        """Route an error through Retry, then Catch, else fail the run."""
+        if st["Type"] in ERROR_HANDLING_TYPES and error not in UNCATCHABLE:
+            idx = retry.find_retrier(st.get("Retry"), error)
+            if idx is not None:
+                counts = run.setdefault("retriers", {})
+                done = counts.get(str(idx), 0)
+                delay = retry.retry_delay(st["Retry"][idx], done, self.rng)
+                if delay is not None:
+                    self.abandon_children(run, "retrying")
+                    counts[str(idx)] = done + 1
+                    run["retry_count"] = run.get("retry_count", 0) + 1
+                    run["wake_at"] = self.now + delay
+                    run["phase"] = "RETRY_WAIT"
+                    run.pop("task", None)
+                    return
+            cidx = retry.find_catcher(st.get("Catch"), error)
+            if cidx is not None:
+                catcher = st["Catch"][cidx]
+                err_out = retry.error_output(error, cause)
+                self.abandon_children(run, "caught")
+                try:
+                    output, assigns = self.flow(run, chain, st).catch_output(catcher, run["input"], err_out)
+                    self.exit_state(run, st, output, assigns, catcher["Next"])
+                except StatesError as err2:
+                    self.fail_run(run, err2.error, err2.cause)
+                return
+        self.abandon_children(run, "state failed")
+        self.fail_run(run, error, cause)
+
+    def fail_run(self, run: dict, error: str, cause: str) -> None:
+        """Mark ``run`` FAILED, keeping its position for a later redrive."""
+        run["status"] = FAILED
+        run["error"] = error
+        run["cause"] = cause
+        task = run.get("task")
+        if task and "outcome" not in task:
+            self.cancel(task["task_id"], "state failed")
+
+    def abandon_children(self, run: dict, reason: str) -> None:
+        """Abort every running child run (and cancel their tasks)."""
+        for child in run.get("children") or []:
+            if child.get("status") == RUNNING:
+                self.abort_run(child, reason)
+
+    def abort_run(self, run: dict, reason: str) -> None:
+        """Abort ``run`` and its descendants."""
+        task = run.get("task")
+        if run.get("phase") == "TASK_RUNNING" and task and "outcome" not in task:
+            self.cancel(task["task_id"], reason)
+        for child in run.get("children") or []:
+            if child.get("status") == RUNNING:
+                self.abort_run(child, reason)
+        run["status"] = ABORTED
+        run["error"] = "States.Aborted"
+        run["cause"] = reason
+
+    # --------------------------------------------------------------- timers
+    def next_wakeup(self) -> Optional[float]:
+        """Earliest time at which ``advance`` has timed work to do."""
+        times = []
+        if self.data.get("timeout_at") is not None:
+            times.append(self.data["timeout_at"])
+        for run in self.ex.runs():
+            if run.get("status") != RUNNING:
+                continue
+            if run.get("phase") in ("RETRY_WAIT", "WAIT") and run.get("wake_at") is not None:
+                times.append(run["wake_at"])
+            task = run.get("task")
+            if run.get("phase") == "TASK_RUNNING" and task and "outcome" not in task:
+                for k in ("timeout_at", "heartbeat_at"):
+                    if task.get(k) is not None:
+                        times.append(task[k])
+        return min(times) if times else None

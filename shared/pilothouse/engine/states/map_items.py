@@ -1,0 +1,60 @@
+"""Item batching for the Map state (``ItemBatcher``)."""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import paths
+from ..errors import QUERY_EVALUATION_ERROR, StatesError, runtime
+
+
+def _limit(flow: Any, batcher: dict, raw: Any, eff: Any, key: str) -> Any:
+    if key in batcher:
+        value = batcher[key]
+        if flow.jsonata:
+            value = flow.expr(value, raw)
+    elif key + "Path" in batcher:
+        value = paths.resolve(batcher[key + "Path"], eff, flow.env, key + "Path")
+    else:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"ItemBatcher {key} must be a positive integer, got {value!r}"
+        raise StatesError(QUERY_EVALUATION_ERROR, msg) if flow.jsonata else runtime(msg)
+    return value
+
+
+def batch_items(flow: Any, batcher: dict, items: list, raw: Any, eff: Any) -> list:
+    """Group ``items`` into ``{"BatchInput": ..., "Items": [...]}`` objects.
+
+    Batches hold at most ``MaxItemsPerBatch`` items and at most
+    ``MaxInputBytesPerBatch`` bytes of serialized JSON (a single item
+    larger than the byte limit still forms its own batch).
+    """
+    max_items = _limit(flow, batcher, raw, eff, "MaxItemsPerBatch")
+    max_bytes = _limit(flow, batcher, raw, eff, "MaxInputBytesPerBatch")
+    batch_input = None
+    if "BatchInput" in batcher:
+        if flow.jsonata:
+            batch_input = flow.expr(batcher["BatchInput"], raw)
+        else:
+            batch_input = paths.apply_template(batcher["BatchInput"], eff, flow.env, "BatchInput")
+
+    def wrap(chunk: list) -> dict:
+        out = {"Items": chunk}
+        if batch_input is not None:
+            out = {"BatchInput": batch_input, "Items": chunk}
+        return out
+
+    batches: list = []
+    current: list = []
+    for item in items:
+        candidate = current + [item]
+        too_many = max_items is not None and len(candidate) > max_items
+        too_big = max_bytes is not None and current and paths.payload_size(wrap(candidate)) > max_bytes
+        if too_many or too_big:
+            batches.append(wrap(current))
+            current = [item]
+        else:
+            current = candidate
+    if current:
+        batches.append(wrap(current))
+    return batches

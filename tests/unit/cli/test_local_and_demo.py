@@ -1,0 +1,243 @@
+"""``dev``, ``demo`` and ``invoke`` hand over to the local modules; the demo's steps against the fake API."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pilothouse.cli.client import Client
+from pilothouse.local import demo
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def fake_module(monkeypatch):
+    def install(name: str, **attrs):
+        module = types.ModuleType(name)
+        for k, v in attrs.items():
+            setattr(module, k, v)
+        monkeypatch.setitem(sys.modules, name, module)
+        parent, _, child = name.rpartition(".")
+        monkeypatch.setattr(sys.modules[parent], child, module, raising=False)
+        return module
+
+    return install
+
+
+def test_dev_passes_its_options(cli, fake_module, tmp_path):
+    calls = []
+    fake_module("pilothouse.local.dev", run_dev=lambda **kw: calls.append(kw))
+    result = cli(
+        "dev",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "9000",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--project-dir",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    assert calls == [{"host": "0.0.0.0", "port": 9000, "data_dir": tmp_path / "d", "project_dir": tmp_path}]
+
+
+def test_dev_defaults(cli, fake_module):
+    calls = []
+    fake_module("pilothouse.local.dev", run_dev=lambda **kw: calls.append(kw))
+    assert cli("dev").exit_code == 0
+    assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8080
+    assert calls[0]["data_dir"] == Path(".pilothouse") and calls[0]["project_dir"] == Path.cwd()
+
+
+def test_demo_exit_code_follows_run_demo(cli, fake_module):
+    fake_module("pilothouse.local.demo", run_demo=lambda **kw: 1)
+    assert cli("demo", "--port", "0").exit_code == 1
+    fake_module("pilothouse.local.demo", run_demo=lambda **kw: 0)
+    assert cli("demo").exit_code == 0
+
+
+def test_invoke_prints_the_json_result(cli, fake_module, tmp_path):
+    calls = []
+
+    def invoke(project_dir, function_name, event):
+        calls.append((project_dir, function_name, event))
+        return {"statusCode": 200, "body": "hi"}
+
+    fake_module("pilothouse.local.functions", invoke=invoke)
+    event = tmp_path / "e.json"
+    event.write_text('{"rawPath": "/v1/health"}')
+    result = cli("invoke", "health", "--event", str(event), "--project-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"statusCode": 200, "body": "hi"}
+    assert calls == [(tmp_path, "health", {"rawPath": "/v1/health"})]
+    assert cli("invoke", "health", "--event", str(tmp_path / "missing.json")).exit_code == 2
+
+
+# -- the demo's steps -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path):
+    for name in ("greeter", "counter"):
+        (tmp_path / "examples" / name).mkdir(parents=True)
+        shutil.copy(
+            REPO / "examples" / name / "component.yaml", tmp_path / "examples" / name / "component.yaml"
+        )
+    return tmp_path
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    buffer = io.StringIO()
+    return Console(file=buffer, width=200), buffer
+
+
+FAST = demo.Pace(timeout=5, interval=0)
+
+
+def test_populate_registers_deploys_scales_and_updates(api, project):
+    console, buffer = _console()
+    with Client("http://pilothouse.test", api.key) as client:
+        run = demo.populate(client, console, project, FAST)
+    assert run.problems == [] and run.names == ["counter", "greeter"]
+    greeter, counter = api.components["greeter"], api.components["counter"]
+    assert (greeter["state"], greeter["replicas"], greeter["version"]) == ("Running", 3, "1.0.0")
+    assert (counter["state"], counter["version"]) == ("Running", "2.0.0")
+    text = buffer.getvalue()
+    assert (
+        "registered greeter" in text
+        and "scaling greeter to 3" in text
+        and "updating counter to version 2.0.0" in text
+    )
+
+
+def test_populate_twice_leaves_running_components_alone(api, project):
+    console, _ = _console()
+    with Client("http://pilothouse.test", api.key) as client:
+        demo.populate(client, console, project, FAST)
+        posts = len([r for r in api.requests if r.method == "POST"])
+        console, buffer = _console()
+        run = demo.populate(client, console, project, FAST)
+    assert run.problems == []
+    # only the two (409) registrations were posted the second time
+    assert len([r for r in api.requests if r.method == "POST"]) == posts + 2
+    assert "is registered already" in buffer.getvalue() and "left as is" in buffer.getvalue()
+
+
+def test_populate_recovers_failed_and_stopped_components(api, project):
+    api.add("greeter", "Failed")
+    api.add("counter", "Stopped")
+    console, _ = _console()
+    with Client("http://pilothouse.test", api.key) as client:
+        run = demo.populate(client, console, project, FAST)
+    assert run.problems == []
+    assert api.sent("POST", "/v1/components/greeter/retry")
+    assert api.sent("DELETE", "/v1/components/counter")
+    assert api.components["counter"]["version"] == "2.0.0"
+
+
+def test_populate_notes_a_failed_step_and_goes_on(api, project):
+    api.outcomes[("greeter", "deploy")] = "failed"
+    console, buffer = _console()
+    with Client("http://pilothouse.test", api.key) as client:
+        run = demo.populate(client, console, project, FAST)
+    assert run.problems == ["deploy greeter: greeter deploy went wrong"]
+    assert api.components["counter"]["version"] == "2.0.0"
+    assert "not scaling greeter: it is Failed" in buffer.getvalue()
+
+
+def test_populate_without_examples(api, tmp_path):
+    console, _ = _console()
+    with Client("http://pilothouse.test", api.key) as client:
+        run = demo.populate(client, console, tmp_path, FAST)
+    assert run.problems and api.requests == []
+
+
+def test_summary_shows_table_url_key_and_curl(api, project):
+    console, buffer = _console()
+    with Client("http://pilothouse.test", api.key) as client:
+        demo.populate(client, console, project, FAST)
+        console, buffer = _console()
+        demo.summary(client, console, "http://pilothouse.test", api.key)
+    text = buffer.getvalue()
+    assert "greeter" in text and "counter" in text and "2.0.0" in text
+    assert f"curl -s -H 'Authorization: Bearer {api.key}' http://pilothouse.test/v1/components" in text
+
+
+class _FakeServer:
+    instances: list[_FakeServer] = []
+
+    def __init__(self, host, port, data_dir, project_dir, *, console=None, admin_key="ph_test_secret"):
+        self.args = (host, port, data_dir, project_dir)
+        self.admin_key = admin_key
+        self.url = "http://pilothouse.test"
+        self.services = object()
+        self.started = self.stopped = False
+        _FakeServer.instances.append(self)
+
+    def start(self):
+        self.started = True
+
+    def stop(self):
+        self.stopped = True
+
+
+def test_run_demo_starts_populates_blocks_and_stops(api, project, monkeypatch):
+    import pilothouse.local.dev as dev
+
+    _FakeServer.instances.clear()
+    monkeypatch.setattr(dev, "DevServer", _FakeServer)
+    blocked = []
+    monkeypatch.setattr(demo, "block_until_interrupt", lambda: blocked.append(True))
+    monkeypatch.setattr(demo, "Pace", lambda: FAST)
+    console, buffer = _console()
+    code = demo.run_demo("127.0.0.1", 0, project / ".ph", project, console=console)
+    assert code == 0
+    (server,) = _FakeServer.instances
+    assert server.started and server.stopped and blocked == [True]
+    assert "Admin key" in buffer.getvalue() and api.key in buffer.getvalue()
+    assert api.components["greeter"]["replicas"] == 3
+
+
+def test_run_demo_makes_a_key_when_the_server_has_none(api, project, monkeypatch):
+    import pilothouse.local.dev as dev
+    import pilothouse.services.keys as keys
+
+    class NoKey(_FakeServer):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw, admin_key=None)
+
+    monkeypatch.setattr(dev, "DevServer", NoKey)
+    made = []
+
+    def create_key(services, **kw):
+        made.append(kw)
+        return api.key, {"id": "demo"}
+
+    monkeypatch.setattr(keys, "create_key", create_key)
+    monkeypatch.setattr(demo, "block_until_interrupt", lambda: None)
+    monkeypatch.setattr(demo, "Pace", lambda: FAST)
+    console, _ = _console()
+    assert demo.run_demo("127.0.0.1", 0, project / ".ph", project, console=console) == 0
+    assert made == [{"name": "demo", "role": "admin", "created_by": "demo"}]
+
+
+def test_run_demo_stops_the_server_even_when_the_api_fails(api, project, monkeypatch):
+    import pilothouse.local.dev as dev
+
+    _FakeServer.instances.clear()
+    monkeypatch.setattr(dev, "DevServer", _FakeServer)
+    monkeypatch.setattr(demo, "block_until_interrupt", lambda: None)
+    api.key = "ph_other"  # the demo's key is refused
+    console, buffer = _console()
+    assert demo.run_demo("127.0.0.1", 0, project / ".ph", project, console=console) == 1
+    assert _FakeServer.instances[0].stopped
+    assert "Unauthorized" in buffer.getvalue()

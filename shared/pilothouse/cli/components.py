@@ -209,7 +209,11 @@ def _command(
             return
         # progress goes to stderr when stdout carries JSON
         console = err() if as_json else out()
-        result = wait_for(client, view, command, console=console, timeout=timeout)
+        try:
+            result = wait_for(client, view, command, console=console, timeout=timeout)
+        except KeyboardInterrupt:
+            err().print(f"stopped waiting; the {command} of {name} goes on (see: components get {name})")
+            raise typer.Exit(130) from None
     if as_json:
         print_json(result.view)
     report(result, command, err() if (as_json or not result.ok) else out())

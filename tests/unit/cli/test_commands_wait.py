@@ -204,3 +204,16 @@ def test_judge():
     assert not result.ok and result.reason == "bad" and result.logs == ["l"]
     failed = judge("deploy", {**running, "state": "Failed", "last_error": {"reason": "r", "logs": []}}, [])
     assert not failed.ok and failed.reason == "r"
+
+
+def test_ctrl_c_while_waiting_leaves_the_operation_running(api, cli, monkeypatch):
+    from pilothouse.cli import components
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(components, "wait_for", interrupted)
+    api.add("greeter")
+    result = cli("components", "deploy", "greeter", "--wait")
+    assert result.exit_code == 130
+    assert "the deploy of greeter goes on" in result.stderr

@@ -57,8 +57,11 @@ def start(definition: Any, input: Any = None, *, execution_name: Optional[str] =
     return ExecutionState(data)
 
 
-def advance(state: ExecutionState, now: Any) -> tuple:
+def advance(state: ExecutionState, now: Any, *, max_states: Optional[int] = None) -> tuple:
     """Run every step possible at time ``now``; return ``(state, effects)``.
+
+    With ``max_states``, stop once that many states have been left (a durable driver persists
+    after each state); a :class:`ResumeAt` at ``now`` then says there is more to do at once.
 
     Effects are :class:`InvokeTask` (perform, then ``complete_task``),
     :class:`CancelTask` (best effort) and one :class:`ResumeAt` giving the
@@ -72,6 +75,7 @@ def advance(state: ExecutionState, now: Any) -> tuple:
     if data["status"] != RUNNING:
         return state, effects
     it = Interpreter(state, ts)
+    it.budget = max_states
     if data.get("timeout_at") is not None and ts >= data["timeout_at"]:
         it.abort_run(data["root"], "execution timed out")
         _finish(data, TIMED_OUT, ts, error=TIMEOUT, cause="The execution timed out.")
@@ -91,6 +95,8 @@ def advance(state: ExecutionState, now: Any) -> tuple:
     effects.extend(it.effects)
     if data["status"] == RUNNING:
         wake = it.next_wakeup()
+        if it.yielded:
+            wake = ts
         if wake is not None:
             effects.append(ResumeAt(wake))
     return state, effects

@@ -47,7 +47,7 @@ def append(data: dict, event_type: str, now: float, details: Optional[dict] = No
            previous: Optional[int] = None) -> int:
     """Append one event to ``data["history"]`` and return its id."""
     history = data["history"]
-    event_id = len(history) + 1
+    event_id = count(data) + 1
     if previous is None:
         previous = history[-1]["id"] if history else 0
     event = {"id": event_id, "previousEventId": previous, "type": event_type, "timestamp": iso(now)}
@@ -56,6 +56,27 @@ def append(data: dict, event_type: str, now: float, details: Optional[dict] = No
         event[key] = details or {}
     history.append(event)
     return event_id
+
+
+def count(data: dict) -> int:
+    """How many events the execution has recorded, including those already drained."""
+    return data.get("history_base", 0) + len(data["history"])
+
+
+def drain(data: dict) -> list:
+    """Return the events recorded since the last drain and drop them from memory.
+
+    The last event stays (ids and ``previousEventId`` continue from it); a durable driver stores
+    the drained events elsewhere so the execution state stays small.
+    """
+    history = data["history"]
+    start = data.get("history_undrained", 0)
+    new = history[start:]
+    if history:
+        data["history_base"] = data.get("history_base", 0) + len(history) - 1
+        data["history"] = history[-1:]
+        data["history_undrained"] = 1
+    return new
 
 
 def resource_parts(resource: str) -> tuple:

@@ -35,6 +35,9 @@ class Interpreter:
         self.now = now
         self.effects: list = []
         self.rng = rng or random.Random()
+        #: state exits left before this call yields (None: run until blocked)
+        self.budget: Optional[int] = None
+        self.yielded = False
 
     # ------------------------------------------------------------- lookups
     def machine_of(self, run: dict) -> dict:
@@ -97,8 +100,11 @@ class Interpreter:
     def drive(self, run: dict, chain: list) -> None:
         """Progress ``run`` until it finishes or blocks."""
         while run["status"] == RUNNING:
-            if len(self.data["history"]) >= MAX_HISTORY_EVENTS:
+            if history.count(self.data) >= MAX_HISTORY_EVENTS:
                 raise HistoryLimitExceeded()
+            if self.budget is not None and self.budget <= 0:
+                self.yielded = True
+                return
             if not self.step(run, chain):
                 return
 
@@ -150,6 +156,8 @@ class Interpreter:
             self.check_size(value, f"variable '{name}'")
         run["vars"].update(assigns or {})
         self.emit(run, f"{st['Type']}StateExited", {"name": run["state"], "output": history.dump(output)})
+        if self.budget is not None:
+            self.budget -= 1
         self.clear_state(run)
         if next_name is None:
             run["status"] = SUCCEEDED

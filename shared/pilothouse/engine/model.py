@@ -120,6 +120,12 @@ class ExecutionState:
         """History events so far (dicts shaped like AWS GetExecutionHistory)."""
         return self.data["history"]
 
+    def drain_history(self) -> list:
+        """Events recorded since the last drain, removed from the state (see ``history.drain``)."""
+        from .history import drain
+
+        return drain(self.data)
+
     @property
     def root(self) -> dict:
         """The run of the top-level workflow."""

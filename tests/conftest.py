@@ -99,12 +99,23 @@ def api(cloud, pool, admin_key) -> Api:
 
 def run_jobs(services, pool: FunctionPool | None = None, cloud=None) -> list[str]:
     """Drain the jobs queue through the run_job function (SQS-shaped batches), like the worker."""
+    return drain(services, pool, cloud, [services.settings.jobs_queue])
+
+
+def drain(services, pool: FunctionPool, cloud, queues: list[str] | None = None, limit: int = 10_000) -> list[str]:
+    """Deliver visible messages of ``queues`` (default: all) to their functions until none are left;
+    return the ids of messages that failed."""
     from pilothouse.local.worker import deliver
 
-    results = []
-    source = next(s for s in cloud.queue_sources if s.queue == services.settings.jobs_queue)
-    while True:
-        messages = services.queue.receive(services.settings.jobs_queue, max_messages=10)
-        if not messages:
-            return results
-        results.extend(deliver(services.queue, source, pool, messages))
+    sources = [s for s in cloud.queue_sources if queues is None or s.queue in queues]
+    failed: list[str] = []
+    for _ in range(limit):
+        busy = False
+        for source in sources:
+            messages = services.queue.receive(source.queue, max_messages=source.batch_size)
+            if messages:
+                busy = True
+                failed.extend(deliver(services.queue, source, pool, messages))
+        if not busy:
+            return failed
+    raise AssertionError("queues did not drain")

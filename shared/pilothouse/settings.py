@@ -32,6 +32,11 @@ class Settings(BaseModel):
     queue: Literal["local", "memory", "sqs"] = "local"
     data_dir: Path = Path(".pilothouse")
     jobs_queue: str = "pilothouse-jobs"
+    executions_queue: str = "pilothouse-executions"
+    tasks_queue: str = "pilothouse-tasks"
+    project_dir: Path = Path(".")
+    #: states an execution step runs before it persists and hands over to the next queue message
+    workflow_states_per_step: int = Field(default=1, ge=1, le=1000)
     table_name: str = "pilothouse"
     service_name: str = "pilothouse"
     log_level: str = "INFO"

@@ -17,6 +17,7 @@ from pilothouse.clock import Clock, SystemClock
 from pilothouse.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from pilothouse.invokers.base import Invoker
     from pilothouse.messaging.base import Queue
     from pilothouse.providers.base import Provider
     from pilothouse.store.base import Store
@@ -63,11 +64,17 @@ class Services:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
         from pilothouse.messaging.base import QueueSpec
 
-        q.declare(QueueSpec(s.jobs_queue + "-dlq"))
-        q.declare(
-            QueueSpec(s.jobs_queue, visibility_timeout=900, max_receive_count=5, dead_letter_queue=s.jobs_queue + "-dlq")
-        )
+        for name, visibility in ((s.jobs_queue, 900), (s.executions_queue, 60), (s.tasks_queue, 900)):
+            q.declare(QueueSpec(name + "-dlq"))
+            q.declare(QueueSpec(name, visibility_timeout=visibility, max_receive_count=5, dead_letter_queue=name + "-dlq"))
         return q
+
+    @cached_property
+    def invoker(self) -> Invoker:
+        """Runs the functions Task states name (this project's functions, in this process)."""
+        from pilothouse.invokers.local import LocalInvoker
+
+        return LocalInvoker.from_project(self.settings.project_dir, self.settings)
 
     def provider(self, name: str) -> Provider:
         """The adapter for a component's provider, created on first use."""

@@ -242,7 +242,7 @@ def test_racing_commands_exactly_one_wins(api, provider, jobs):
 
     with ThreadPoolExecutor(50) as ex:
         statuses = list(ex.map(fire, range(50)))
-    assert statuses.count(202) == 1 and statuses.count(409) == 49
+    assert statuses.count(202) == 1 and statuses.count(409) == 49, statuses
     types = event_types(api, "web")
     assert sum(t.endswith(".requested") for t in types) == 2  # the deploy and the one winner
 

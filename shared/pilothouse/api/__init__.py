@@ -9,6 +9,6 @@ from __future__ import annotations
 
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
-    from pilothouse.api import audit, components, keys, meta
+    from pilothouse.api import audit, components, keys, meta, workflows
 
-    return [*meta.OPERATIONS, *components.OPERATIONS, *keys.OPERATIONS, *audit.OPERATIONS]
+    return [*meta.OPERATIONS, *components.OPERATIONS, *keys.OPERATIONS, *audit.OPERATIONS, *workflows.OPERATIONS]

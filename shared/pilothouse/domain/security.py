@@ -30,6 +30,9 @@ class Permission(StrEnum):
     COMPONENTS_READ = "components:read"
     COMPONENTS_OPERATE = "components:operate"  # scale, stop, retry
     COMPONENTS_DEPLOY = "components:deploy"  # register, deploy, update, deregister
+    WORKFLOWS_READ = "workflows:read"
+    EXECUTIONS_RUN = "executions:run"  # start, stop, redrive, task callbacks
+    WORKFLOWS_WRITE = "workflows:write"  # create, update, delete definitions
     KEYS_ADMIN = "keys:admin"
     AUDIT_READ = "audit:read"
 
@@ -39,6 +42,9 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.COMPONENTS_READ: Role.VIEWER,
     Permission.COMPONENTS_OPERATE: Role.OPERATOR,
     Permission.COMPONENTS_DEPLOY: Role.DEPLOYER,
+    Permission.WORKFLOWS_READ: Role.VIEWER,
+    Permission.EXECUTIONS_RUN: Role.OPERATOR,
+    Permission.WORKFLOWS_WRITE: Role.DEPLOYER,
     Permission.KEYS_ADMIN: Role.ADMIN,
     Permission.AUDIT_READ: Role.ADMIN,
 }

@@ -26,11 +26,13 @@ ACCOUNT = "000000000000"
 
 def start(definition: Any, input: Any = None, *, execution_name: Optional[str] = None,
           execution_arn: Optional[str] = None, now: Any = None, state_machine_name: str = "StateMachine",
-          state_machine_arn: Optional[str] = None, role_arn: Optional[str] = None) -> ExecutionState:
+          state_machine_arn: Optional[str] = None, role_arn: Optional[str] = None,
+          token_prefix: str = "") -> ExecutionState:
     """Validate ``definition`` and create a RUNNING execution (nothing runs yet).
 
     Raises :class:`~pilothouse.engine.errors.DefinitionError` for an invalid
-    definition.  ``now`` is epoch seconds or a datetime (default: wall clock).
+    definition.  ``token_prefix`` starts every task token of the execution (a driver can
+    encode where the execution lives, to find it again from a token alone).  ``now`` is epoch seconds or a datetime (default: wall clock).
     """
     definition = load(definition)
     ts = to_epoch(now) if now is not None else time.time()
@@ -50,6 +52,7 @@ def start(definition: Any, input: Any = None, *, execution_name: Optional[str] =
         "timeout_at": ts + definition["TimeoutSeconds"] if "TimeoutSeconds" in definition else None,
         "history": [],
         "pending_effects": [],
+        "token_prefix": token_prefix,
     }
     history.append(data, "ExecutionStarted", ts, {
         "input": history.dump(payload), "inputDetails": {"truncated": False}, "roleArn": role})

@@ -29,6 +29,7 @@ class DevServer:
 
     def _environment(self) -> None:
         os.environ["PILOTHOUSE_DATA_DIR"] = str(self.data_dir)
+        os.environ["PILOTHOUSE_PROJECT_DIR"] = str(self.project_dir)
         os.environ.setdefault("PILOTHOUSE_STORE", "sqlite")
         os.environ.setdefault("PILOTHOUSE_QUEUE", "local")
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -59,6 +60,13 @@ class DevServer:
         for name, outcome in restored.items():
             self.console.print(f"[dim]restored {name}: {outcome}[/dim]")
         self.pool = FunctionPool(cloud.functions)
+        from pilothouse.invokers.local import LocalInvoker
+        from pilothouse.services import executions
+
+        self.services.__dict__["invoker"] = LocalInvoker(self.pool)  # Task states share the gateway's pool
+        swept = executions.sweep(self.services, stale_after=0)  # pick up what the last run left in flight
+        if any(swept.values()):
+            self.console.print(f"[dim]workflow executions resumed: {swept}[/dim]")
         self.gateway = GatewayServer(LocalGateway(cloud.routes, self.pool), self.host, self.port)
         from pilothouse.local.worker import Worker
 

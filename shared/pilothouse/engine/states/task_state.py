@@ -33,7 +33,7 @@ class TaskState(BaseState):
         resource = it.flow(run, chain, st).value("Resource", raw)
         if not isinstance(resource, str) or not resource:
             raise runtime(f"Task Resource must be a non-empty string, got {resource!r}")
-        token = uuid.uuid4().hex if resource.endswith(".waitForTaskToken") else None
+        token = (it.data.get("token_prefix", "") + uuid.uuid4().hex) if resource.endswith(".waitForTaskToken") else None
         run["task"] = None
         flow = it.flow(run, chain, st, token=token)
         payload = flow.payload(raw)

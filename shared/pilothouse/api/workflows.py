@@ -1,0 +1,184 @@
+"""Workflow and execution endpoints (the Step Functions API, on the embedded engine)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from pilothouse.domain.security import Permission
+from pilothouse.runtime.context import current
+from pilothouse.runtime.http import json_response, operation
+from pilothouse.services import executions as ex
+from pilothouse.services import workflows as wf
+
+TAG = "workflows"
+NAME = r"^[A-Za-z0-9_-]{1,80}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateWorkflow(Strict):
+    name: str = Field(pattern=NAME)
+    definition: dict[str, Any] | str
+    description: str = Field(default="", max_length=1000)
+
+
+class UpdateWorkflow(Strict):
+    definition: dict[str, Any] | str
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class StartExecution(Strict):
+    name: str | None = Field(default=None, pattern=NAME)
+    input: Any = None
+
+
+class StopExecution(Strict):
+    error: str | None = Field(default=None, max_length=256)
+    cause: str | None = Field(default=None, max_length=32768)
+
+
+class TaskSuccess(Strict):
+    token: str = Field(min_length=1, max_length=1024)
+    output: Any
+
+
+class TaskFailure(Strict):
+    token: str = Field(min_length=1, max_length=1024)
+    error: str | None = Field(default=None, max_length=256)
+    cause: str | None = Field(default=None, max_length=32768)
+
+
+class TaskHeartbeat(Strict):
+    token: str = Field(min_length=1, max_length=1024)
+
+
+def _wf_target(p: dict[str, str]) -> str | None:
+    return f"workflow:{p['workflow']}" if "workflow" in p else None
+
+
+def _ex_target(p: dict[str, str]) -> str | None:
+    return f"execution:{p.get('workflow')}/{p.get('execution')}"
+
+
+@operation("POST", "/v1/workflows", permission=Permission.WORKFLOWS_WRITE, summary="Create a workflow (ASL)",
+           tag=TAG, status=201)
+def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
+    ctx = current()
+    ctx.target = f"workflow:{request.name}"
+    body = wf.create(ctx.services, request.name, request.definition, description=request.description,
+                     actor=ctx.actor)
+    return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
+
+
+@operation("PUT", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_WRITE,
+           summary="Publish a new version of a workflow", tag=TAG, target=_wf_target)
+def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
+    ctx = current()
+    return wf.update(ctx.services, workflow, request.definition, description=request.description, actor=ctx.actor)
+
+
+@operation("GET", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_READ, summary="Get a workflow",
+           tag=TAG, target=_wf_target)
+def get_workflow(workflow: str, version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+    return wf.get(current().services, workflow, version)
+
+
+@operation("GET", "/v1/workflows", permission=Permission.WORKFLOWS_READ, summary="List workflows", tag=TAG)
+def list_workflows(
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, Query()] = None
+) -> dict[str, Any]:
+    items, next_cursor = wf.list_workflows(current().services, limit=limit, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@operation("DELETE", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_WRITE,
+           summary="Delete a workflow (executions stay readable)", tag=TAG, status=204, target=_wf_target)
+def delete_workflow(workflow: str) -> Response[None]:
+    wf.delete(current().services, workflow)
+    return Response(status_code=204, body=None)
+
+
+@operation("POST", "/v1/workflows/<workflow>/executions", permission=Permission.EXECUTIONS_RUN,
+           summary="Start an execution (a name makes it idempotent)", tag=TAG, status=201, target=_wf_target)
+def start_execution(workflow: str, request: StartExecution) -> Response[dict[str, Any]]:
+    ctx = current()
+    body = ex.start(ctx.services, workflow, name=request.name, input=ex.parse_input(request.input),
+                    actor=ctx.actor, request_id=ctx.request_id)
+    ctx.target = f"execution:{workflow}/{body['name']}"
+    return json_response(body, 201, {"Location": f"/v1/workflows/{workflow}/executions/{body['name']}"})
+
+
+@operation("GET", "/v1/workflows/<workflow>/executions", permission=Permission.WORKFLOWS_READ,
+           summary="List a workflow's executions", tag=TAG, target=_wf_target)
+def list_executions(
+    workflow: str,
+    status: Annotated[str | None, Query(pattern="^(RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    items, next_cursor = ex.list_executions(current().services, workflow, status=status, limit=limit, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@operation("GET", "/v1/workflows/<workflow>/executions/<execution>", permission=Permission.WORKFLOWS_READ,
+           summary="Describe an execution", tag=TAG, target=_ex_target)
+def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
+    return ex.describe(current().services, workflow, execution)
+
+
+@operation("GET", "/v1/workflows/<workflow>/executions/<execution>/history", permission=Permission.WORKFLOWS_READ,
+           summary="An execution's history events", tag=TAG, target=_ex_target)
+def execution_history(
+    workflow: str,
+    execution: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query()] = None,
+    reverse: Annotated[bool, Query()] = False,
+) -> dict[str, Any]:
+    items, next_cursor = ex.history(current().services, workflow, execution, limit=limit, cursor=cursor,
+                                    reverse=reverse)
+    return {"events": items, "next_cursor": next_cursor}
+
+
+@operation("POST", "/v1/workflows/<workflow>/executions/<execution>/stop", permission=Permission.EXECUTIONS_RUN,
+           summary="Stop (abort) an execution", tag=TAG, target=_ex_target)
+def stop_execution(workflow: str, execution: str, request: StopExecution | None = None) -> dict[str, Any]:
+    request = request or StopExecution()
+    return ex.stop(current().services, workflow, execution, error=request.error, cause=request.cause)
+
+
+@operation("POST", "/v1/workflows/<workflow>/executions/<execution>/redrive", permission=Permission.EXECUTIONS_RUN,
+           summary="Redrive a failed execution from where it failed", tag=TAG, target=_ex_target)
+def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
+    return ex.redrive(current().services, workflow, execution)
+
+
+@operation("POST", "/v1/task-tokens/success", permission=Permission.EXECUTIONS_RUN,
+           summary="Complete a waiting task (SendTaskSuccess)", tag=TAG)
+def send_task_success(request: TaskSuccess) -> dict[str, Any]:
+    return ex.send_task_success(current().services, request.token, ex.parse_input(request.output))
+
+
+@operation("POST", "/v1/task-tokens/failure", permission=Permission.EXECUTIONS_RUN,
+           summary="Fail a waiting task (SendTaskFailure)", tag=TAG)
+def send_task_failure(request: TaskFailure) -> dict[str, Any]:
+    return ex.send_task_failure(current().services, request.token, request.error, request.cause)
+
+
+@operation("POST", "/v1/task-tokens/heartbeat", permission=Permission.EXECUTIONS_RUN,
+           summary="Report that a waiting task is alive (SendTaskHeartbeat)", tag=TAG)
+def send_task_heartbeat(request: TaskHeartbeat) -> dict[str, Any]:
+    return ex.send_task_heartbeat(current().services, request.token)
+
+
+OPERATIONS = [
+    create_workflow, update_workflow, get_workflow, list_workflows, delete_workflow, start_execution,
+    list_executions, describe_execution, execution_history, stop_execution, redrive_execution,
+    send_task_success, send_task_failure, send_task_heartbeat,
+]

@@ -1,0 +1,1 @@
+"""Invoking Pilothouse functions by name: the port Task states use (:mod:`.base`)."""

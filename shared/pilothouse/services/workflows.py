@@ -1,0 +1,111 @@
+"""Workflow definitions (ASL), versioned: each update publishes a new immutable version."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pilothouse.clock import iso
+from pilothouse.errors import AlreadyExists, NotFound, ValidationFailed, VersionConflict
+from pilothouse.store.base import Delete, Item, Put
+from pilothouse.store.workflows import WORKFLOW, version_sk, versions_pk
+from pilothouse.wiring import Services
+
+
+def check_definition(definition: Any) -> dict[str, Any]:
+    """Parse and validate an ASL definition; 422 listing every error with its JSON path."""
+    from pilothouse.engine import validate
+
+    if isinstance(definition, str):
+        try:
+            definition = json.loads(definition)
+        except json.JSONDecodeError as exc:
+            raise ValidationFailed.field("definition", f"not valid JSON: {exc.msg}") from None
+    if not isinstance(definition, dict):
+        raise ValidationFailed.field("definition", "must be a JSON object")
+    errors = validate(definition)
+    if errors:
+        raise ValidationFailed(
+            "; ".join(f"{e.path}: {e.message}" for e in errors[:5]),
+            [{"field": f"definition{e.path[1:]}", "path": e.path, "message": e.message} for e in errors],
+        )
+    return definition
+
+
+def view(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "deleted"}
+
+
+def create(services: Services, name: str, definition: Any, *, description: str = "", actor: str) -> dict:
+    definition = check_definition(definition)
+    now = iso(services.clock.time())
+    data = {"name": name, "version": 1, "definition": definition, "description": description,
+            "created_at": now, "updated_at": now, "updated_by": actor}
+    try:
+        services.store.transact([
+            Put(Item(WORKFLOW, name, data), if_absent=True),
+            Put(Item(versions_pk(name), version_sk(1), {"version": 1, "definition": definition, "created_at": now,
+                                                        "created_by": actor, "description": description}),
+                if_absent=True),
+        ])
+    except AlreadyExists:
+        raise AlreadyExists(f"a workflow named {name!r} exists already; update it instead",
+                            extra={"field": "name"}) from None
+    return view(data)
+
+
+def update(services: Services, name: str, definition: Any, *, description: str | None = None, actor: str) -> dict:
+    """Publish a new version (conditional on the version read)."""
+    definition = check_definition(definition)
+    item = services.store.get(WORKFLOW, name)
+    if item is None:
+        raise NotFound(f"no workflow named {name!r}")
+    version = item.data["version"] + 1
+    now = iso(services.clock.time())
+    data = {**item.data, "version": version, "definition": definition, "updated_at": now, "updated_by": actor}
+    if description is not None:
+        data["description"] = description
+    try:
+        services.store.transact([
+            Put(Item(WORKFLOW, name, data), if_version=item.version),
+            Put(Item(versions_pk(name), version_sk(version), {"version": version, "definition": definition,
+                                                              "created_at": now, "created_by": actor,
+                                                              "description": data["description"]}),
+                if_absent=True),
+        ])
+    except (VersionConflict, AlreadyExists):
+        raise VersionConflict(f"workflow {name!r} changed while updating; read it again") from None
+    return view(data)
+
+
+def get(services: Services, name: str, version: int | None = None) -> dict:
+    item = services.store.get(WORKFLOW, name)
+    if item is None:
+        raise NotFound(f"no workflow named {name!r}")
+    if version is None or version == item.data["version"]:
+        return view(item.data)
+    ver = services.store.get(versions_pk(name), version_sk(version))
+    if ver is None:
+        raise NotFound(f"workflow {name!r} has no version {version}")
+    return {**view(item.data), **ver.data}
+
+
+def list_workflows(services: Services, *, limit: int = 50, cursor: str | None = None):
+    page = services.store.query(WORKFLOW, limit=limit, cursor=cursor)
+    return [{k: v for k, v in i.data.items() if k != "definition"} for i in page.items], page.cursor
+
+
+def list_versions(services: Services, name: str, *, limit: int = 50, cursor: str | None = None):
+    get(services, name)
+    page = services.store.query(versions_pk(name), limit=limit, cursor=cursor, reverse=True)
+    return [{k: v for k, v in i.data.items() if k != "definition"} for i in page.items], page.cursor
+
+
+def delete(services: Services, name: str) -> None:
+    """Delete a workflow and its versions; its executions and their history stay readable."""
+    item = services.store.get(WORKFLOW, name)
+    if item is None:
+        raise NotFound(f"no workflow named {name!r}")
+    services.store.delete(WORKFLOW, name, if_version=item.version)
+    for ver in services.store.scan_all(versions_pk(name)):
+        services.store.transact([Delete(ver.pk, ver.sk)])

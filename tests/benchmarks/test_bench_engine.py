@@ -1,0 +1,112 @@
+"""States per second: the engine in memory, the durable SQLite path, and moto's Step Functions
+executor on the same definitions in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from pilothouse.engine import run
+from tests.benchmarks.conftest import report
+
+CHAIN = int(os.environ.get("BENCH_CHAIN", "100"))
+
+
+def pass_chain(n: int) -> dict:
+    states = {f"S{i}": {"Type": "Pass", "Result": i, "ResultPath": f"$.s{i % 5}", "Next": f"S{i + 1}"}
+              for i in range(n - 1)}
+    states[f"S{n - 1}"] = {"Type": "Pass", "End": True}
+    return {"StartAt": "S0", "States": states}
+
+
+def choice_loop(n: int) -> dict:
+    return {
+        "StartAt": "Init",
+        "States": {
+            "Init": {"Type": "Pass", "Result": 0, "ResultPath": "$.i", "Next": "Check"},
+            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.i", "NumericGreaterThanEquals": n,
+                                                     "Next": "Done"}], "Default": "Inc"},
+            "Inc": {"Type": "Pass", "Parameters": {"i.$": "States.MathAdd($.i, 1)"}, "Next": "Check"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+def map_of(n: int) -> dict:
+    return {
+        "StartAt": "Each",
+        "States": {"Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 0,
+                            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                            "End": True}},
+    }
+
+
+CASES = {
+    f"{CHAIN} Pass states": (pass_chain(CHAIN), {}),
+    f"Choice loop x{CHAIN // 2}": (choice_loop(CHAIN // 2), {}),
+    f"Map of {CHAIN // 2} items": (map_of(CHAIN // 2), {"items": list(range(CHAIN // 2))}),
+}
+
+
+def states_entered(history: list) -> int:
+    return sum(1 for e in history if e["type"].endswith("StateEntered"))
+
+
+def _memory(definition, payload):
+    t = time.perf_counter()
+    result = run(definition, payload, invoke=lambda *a: None)
+    return time.perf_counter() - t, result.status, states_entered(result.history)
+
+
+def _durable(services, pool, cloud, definition, payload, name):
+    from pilothouse.services import executions, workflows
+    from tests.conftest import drain
+
+    workflows.create(services, name, definition, actor="bench")
+    t = time.perf_counter()
+    executions.start(services, name, name="run", input=payload, actor="bench")
+    drain(services, pool, cloud, [services.settings.executions_queue])
+    elapsed = time.perf_counter() - t
+    done = executions.describe(services, name, "run")
+    events, _ = executions.history(services, name, "run", limit=100_000)
+    return elapsed, done["status"], states_entered(events)
+
+
+def _moto(client, definition, payload, name):
+    arn = client.create_state_machine(name=name, definition=json.dumps(definition),
+                                      roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+    t = time.perf_counter()
+    ex = client.start_execution(stateMachineArn=arn, input=json.dumps(payload))["executionArn"]
+    while client.describe_execution(executionArn=ex)["status"] == "RUNNING":
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - t
+    status = client.describe_execution(executionArn=ex)["status"]
+    events = client.get_execution_history(executionArn=ex, maxResults=1000)["events"]
+    return elapsed, status, sum(1 for e in events if e["type"].endswith("StateEntered"))
+
+
+@pytest.mark.slow
+def test_states_per_second(services, pool, cloud, monkeypatch):
+    boto3 = pytest.importorskip("boto3")
+    from moto import mock_aws
+
+    _durable(services, pool, cloud, pass_chain(5), {}, "warmup")  # first imports and SQLite pages
+    rows = {}
+    for label, (definition, payload) in CASES.items():
+        t_mem, s_mem, n_mem = _memory(definition, payload)
+        t_dur, s_dur, n_dur = _durable(services, pool, cloud, definition, payload, f"bench{len(rows)}")
+        assert s_mem == s_dur == "SUCCEEDED" and n_mem == n_dur
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            client = boto3.client("stepfunctions", region_name="us-east-1")
+            t_moto, s_moto, n_moto = _moto(client, definition, payload, f"bench{len(rows)}")
+        rows[label] = (
+            f"memory {n_mem / t_mem:8.0f}/s   durable SQLite {n_dur / t_dur:6.0f}/s "
+            f"({t_dur / n_dur * 1000:.2f} ms/state)   moto {n_moto / t_moto:6.0f}/s [{s_moto}, {n_moto} states]"
+        )
+    report("states per second (one state per durable step)", rows)

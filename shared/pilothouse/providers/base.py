@@ -94,3 +94,81 @@ class Provider(Protocol):
 
     def close(self) -> None:
         """Stop everything this provider object started (control plane shutting down)."""
+
+
+# -- progressive delivery (canary, blue-green, rolling) ---------------------------------------------
+#
+# A placement may hold several *revisions* of a component at once. ``Placement.details`` then carries
+#
+#     "revisions": {<revision id>: {"version": str, "replicas": int, "weight": int (percent)}},
+#     "stable": <revision id serving before the deployment>,
+#     "candidate": <revision id being rolled out, or None>,
+#
+# Revision ids are the provider's own (a local revision tag, a Lambda version number); the
+# deployment workflow only passes them back. Weights are whole percentages summing to 100.
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    """Whether a revision's instances pass their health check right now."""
+
+    healthy: bool
+    checked: int
+    failing: int
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "checked": self.checked, "failing": self.failing, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What a revision served over a window: the inputs of a canary analysis.
+
+    ``error_rate`` and ``p99_ms`` are None when there were no requests (no data).
+    """
+
+    requests: int
+    errors: int
+    error_rate: float | None
+    p99_ms: float | None
+    window_seconds: float
+    alarms_in_alarm: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "p99_ms": self.p99_ms,
+            "window_seconds": self.window_seconds,
+            "alarms_in_alarm": list(self.alarms_in_alarm),
+        }
+
+
+class RevisionProvider(Provider, Protocol):
+    """A provider that can run two revisions side by side and split traffic between them."""
+
+    def prepare(self, current: Placement | None, release: Release) -> Placement:
+        """Start ``release`` as a new revision (the ``candidate``) beside what serves, taking 0 % of
+        the traffic, and wait until it is healthy (ProviderError with logs otherwise; ``current``
+        keeps serving). With ``current`` None the candidate is the only revision."""
+
+    def shift(self, placement: Placement, weights: dict[str, int]) -> Placement:
+        """Route traffic by percentage between revisions (ids of ``placement``; weights sum to 100)."""
+
+    def set_replicas(self, placement: Placement, revision: str, replicas: int) -> Placement:
+        """Run ``replicas`` instances of one revision (0 stops them all but keeps the revision);
+        traffic between revisions then follows their replica counts unless ``shift`` set weights."""
+
+    def check_health(self, placement: Placement, revision: str) -> HealthResult:
+        """Health of every instance of ``revision`` now."""
+
+    def read_metrics(self, placement: Placement, revision: str, window_seconds: float) -> Metrics:
+        """Requests, errors and p99 latency of ``revision`` over the last ``window_seconds``."""
+
+    def finalize(self, placement: Placement, revision: str) -> Placement:
+        """Make ``revision`` the only one (100 %, the new ``stable``); stop the others."""
+
+    def rollback(self, placement: Placement, revision: str) -> Placement:
+        """Send all traffic back to ``revision`` (normally ``stable``) at once and stop the others."""

@@ -88,6 +88,10 @@ class Services:
             from pilothouse.providers.local import LocalProvider
 
             return LocalProvider(data_dir=self.settings.data_dir / "processes")
+        if name == "aws-lambda":
+            from pilothouse.providers.aws_lambda import LambdaProvider
+
+            return LambdaProvider(timeout_seconds=self.settings.provider_timeout_seconds)
         raise ProviderUnavailable(f"provider {name!r} is not available in this deployment")
 
     def close(self) -> None:

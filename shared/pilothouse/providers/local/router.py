@@ -9,8 +9,10 @@ path, query, headers and body -- to a backend chosen in two steps:
    refused a connection (the request is then routed again; nothing was sent yet).
 
 It counts per revision the requests, the errors (5xx, including its own 502s) and the latency of
-each request (kept as a bounded list of samples, summarised as p50/p99), which is what a canary
-analysis needs.
+each request. Counters run since the last reset (:meth:`Router.stats`); every request is also kept
+as a timestamped sample (time, latency, error) in a bounded deque, so that :meth:`Router.window`
+can summarise just the last N seconds (requests, errors, p50/p99), which is what a canary analysis
+needs.
 
     >>> router = Router().start()
     >>> router.set_backends({"1.0.0": (["http://127.0.0.1:8001"], 1.0)})
@@ -32,7 +34,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,7 +78,8 @@ class _Revision:
 class _Stats:
     requests: int = 0
     errors: int = 0
-    latencies: deque[float] = field(default_factory=deque)
+    # (clock time at completion, latency in seconds, was an error), oldest first
+    samples: deque[tuple[float, float, bool]] = field(default_factory=deque)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,9 @@ class Router:
 
     ``port=0`` picks a free port (read it back from :attr:`port` after :meth:`start`).
     ``backend_timeout`` bounds connecting to and waiting for a backend; ``max_samples`` bounds the
-    latency samples kept per revision; ``down_seconds`` is how long a backend that refused a
+    timestamped samples kept per revision (so a :meth:`window` holding more requests than that
+    counts only the latest ``max_samples``); ``clock`` (monotonic seconds) stamps the samples;
+    ``down_seconds`` is how long a backend that refused a
     connection is skipped (unless every backend of its revision is down); ``max_attempts`` bounds
     the backends tried for one request when connections are refused.
     """
@@ -112,10 +117,11 @@ class Router:
         port: int = 0,
         *,
         backend_timeout: float = 30.0,
-        max_samples: int = 10_000,
+        max_samples: int = 50_000,
         down_seconds: float = 1.0,
         idle_timeout: float = 60.0,
         max_attempts: int = 4,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -124,6 +130,7 @@ class Router:
         self.down_seconds = down_seconds
         self.idle_timeout = idle_timeout
         self.max_attempts = max(1, max_attempts)
+        self.clock = clock
         self._lock = threading.Lock()
         self._revisions: dict[str, _Revision] = {}
         self._stats: dict[str, _Stats] = {}
@@ -210,7 +217,7 @@ class Router:
                 old = self._revisions.get(name)
                 if old is not None:
                     rev.next_backend = old.next_backend
-                self._stats.setdefault(name, _Stats(latencies=deque(maxlen=self.max_samples)))
+                self._stats.setdefault(name, self._new_stats())
             self._revisions = table
 
     def backends(self) -> dict[str, tuple[list[str], float]]:
@@ -250,10 +257,10 @@ class Router:
             st = self._stats.get(revision)
             if st is None:
                 st = _Stats()
-            lat = list(st.latencies)
+            lat = [latency for _t, latency, _e in st.samples]
             requests, errors = st.requests, st.errors
             if reset and revision in self._stats:
-                self._stats[revision] = _Stats(latencies=deque(maxlen=self.max_samples))
+                self._stats[revision] = self._new_stats()
         ordered = sorted(lat)
         p50, p99 = _percentile(ordered, 0.50), _percentile(ordered, 0.99)
         out: dict[str, Any] = {
@@ -269,6 +276,43 @@ class Router:
             out["latencies_ms"] = [round(v * 1000, 3) for v in lat]
         return out
 
+    def window(self, revision: str, seconds: float) -> dict[str, Any]:
+        """What ``revision`` served over the last ``seconds`` (by the router's clock).
+
+        ``{"revision", "window_seconds", "requests", "errors", "error_rate", "p50_ms", "p99_ms",
+        "truncated"}``; ``error_rate`` and the percentiles are None without requests. ``truncated``
+        says the window reaches further back than the samples kept (``max_samples``). Resets
+        (:meth:`reset_stats`) clear the samples too.
+        """
+        if seconds <= 0:
+            raise ValueError("window must be positive")
+        with self._lock:
+            st = self._stats.get(revision)
+            since = self.clock() - seconds
+            picked: list[tuple[float, bool]] = []
+            truncated = False
+            if st is not None:
+                for t, latency, error in reversed(st.samples):  # newest first: stop at the window's start
+                    if t < since:
+                        break
+                    picked.append((latency, error))
+                else:
+                    truncated = len(st.samples) == st.samples.maxlen
+        requests = len(picked)
+        errors = sum(1 for _l, e in picked if e)
+        ordered = sorted(latency for latency, _e in picked)
+        p50, p99 = _percentile(ordered, 0.50), _percentile(ordered, 0.99)
+        return {
+            "revision": revision,
+            "window_seconds": seconds,
+            "requests": requests,
+            "errors": errors,
+            "error_rate": (errors / requests) if requests else None,
+            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
+            "truncated": truncated,
+        }
+
     def all_stats(self) -> dict[str, dict[str, Any]]:
         """:meth:`stats` of every revision the router has seen."""
         with self._lock:
@@ -281,17 +325,28 @@ class Router:
             names = [revision] if revision is not None else list(self._stats)
             for n in names:
                 if n in self._stats:
-                    self._stats[n] = _Stats(latencies=deque(maxlen=self.max_samples))
+                    self._stats[n] = self._new_stats()
+
+    def prune_stats(self, keep: Sequence[str]) -> None:
+        """Forget the statistics of revisions neither routed now nor named in ``keep``."""
+        with self._lock:
+            wanted = set(keep) | set(self._revisions)
+            for name in [n for n in self._stats if n not in wanted]:
+                del self._stats[name]
+
+    def _new_stats(self) -> _Stats:
+        return _Stats(samples=deque(maxlen=self.max_samples))
 
     def _record(self, revision: str | None, status: int, seconds: float) -> None:
         if revision is None:
             return
+        error = status >= 500
         with self._lock:
-            st = self._stats.setdefault(revision, _Stats(latencies=deque(maxlen=self.max_samples)))
+            st = self._stats.setdefault(revision, self._new_stats())
             st.requests += 1
-            if status >= 500:
+            if error:
                 st.errors += 1
-            st.latencies.append(seconds)
+            st.samples.append((self.clock(), seconds, error))
 
     # -- choosing and forwarding -----------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Commands move a component to its transitional state; each later GET of the component moves the
 job on one step (started, then finished with the outcome set in ``outcomes``), so ``--wait`` sees
-a realistic sequence. ``requests`` records everything sent.
+a realistic sequence. Workflow executions move the same way: each read of a RUNNING one takes it
+one state on, to the end set in ``execution_outcomes``. ``requests`` records everything sent.
 """
 
 from __future__ import annotations
@@ -42,8 +43,268 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> httpx.Respons
     return httpx.Response(status, json=body, headers={"Content-Type": "application/problem+json"})
 
 
+# -- workflows and executions ----------------------------------------------------------------------------
+
+STEPS = ["Prepare", "Work"]
+
+
+class _Workflows:
+    """The workflow endpoints of :class:`FakeApi` (mixed in below)."""
+
+    def add_workflow(
+        self, name: str, definition: dict | None = None, description: str = ""
+    ) -> dict[str, Any]:
+        view = {
+            "name": name,
+            "version": 1,
+            "definition": definition
+            or {"StartAt": "Prepare", "States": {"Prepare": {"Type": "Pass", "End": True}}},
+            "description": description,
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+        self.workflows[name] = view
+        self.workflow_versions[name] = [dict(view)]
+        return view
+
+    def add_execution(
+        self, workflow: str, name: str, status: str = "RUNNING", **fields: Any
+    ) -> dict[str, Any]:
+        view = {
+            "execution_arn": f"arn:aws:states:local:000000000000:execution:{workflow}:{name}",
+            "name": name,
+            "workflow": workflow,
+            "workflow_version": self.workflows.get(workflow, {}).get("version", 1),
+            "status": status,
+            "input": {},
+            "output": None,
+            "error": None,
+            "cause": None,
+            "start_date": "2026-01-01T00:00:00.000Z",
+            "stop_date": None if status == "RUNNING" else "2026-01-01T00:00:05.000Z",
+            "redrive_count": 0,
+            "step": 0,
+            "positions": [{"run": "root", "state": STEPS[0], "phase": "ENTERED"}]
+            if status == "RUNNING"
+            else [],
+            "waiting_tasks": [],
+            **fields,
+        }
+        self.executions[(workflow, name)] = view
+        return view
+
+    def _move(self, e: dict[str, Any]) -> None:
+        if e["status"] != "RUNNING":
+            return
+        outcome = self.execution_outcomes.get(e["workflow"], "SUCCEEDED")
+        if outcome == "hang" or e["waiting_tasks"]:
+            return
+        e["step"] += 1
+        if e["step"] < len(STEPS):
+            e["positions"] = [{"run": "root", "state": STEPS[e["step"]], "phase": "TASK_RUNNING"}]
+            return
+        if outcome == "callback":
+            e["positions"] = [{"run": "root", "state": "Approve", "phase": "TASK_RUNNING"}]
+            e["waiting_tasks"] = [
+                {
+                    "task_id": "task-1",
+                    "state": "Approve",
+                    "resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "callback": True,
+                }
+            ]
+            return
+        self._end(
+            e,
+            "SUCCEEDED" if outcome == "SUCCEEDED" else "FAILED",
+            output={"done": True, "input": e["input"]} if outcome == "SUCCEEDED" else None,
+            error=None if outcome == "SUCCEEDED" else "Work.Broken",
+            cause=None if outcome == "SUCCEEDED" else "the work went wrong",
+        )
+
+    @staticmethod
+    def _end(
+        e: dict[str, Any], status: str, *, output: Any = None, error: Any = None, cause: Any = None
+    ) -> None:
+        e.update(
+            status=status,
+            output=output,
+            error=error,
+            cause=cause,
+            positions=[],
+            waiting_tasks=[],
+            stop_date="2026-01-01T00:00:09.000Z",
+        )
+
+    def _history(self, e: dict[str, Any]) -> list[dict[str, Any]]:
+        events = [
+            {
+                "id": 1,
+                "previousEventId": 0,
+                "type": "ExecutionStarted",
+                "timestamp": e["start_date"],
+                "executionStartedEventDetails": {"input": json.dumps(e["input"])},
+            }
+        ]
+        for state in STEPS[: e["step"] + 1]:
+            n = len(events) + 1
+            events.append(
+                {
+                    "id": n,
+                    "previousEventId": n - 1,
+                    "type": "PassStateEntered",
+                    "timestamp": e["start_date"],
+                    "stateEnteredEventDetails": {"name": state, "input": "{}"},
+                }
+            )
+        if e["status"] == "FAILED":
+            n = len(events) + 1
+            events.append(
+                {
+                    "id": n,
+                    "previousEventId": n - 1,
+                    "type": "ExecutionFailed",
+                    "timestamp": e["stop_date"],
+                    "executionFailedEventDetails": {"error": e["error"], "cause": e["cause"]},
+                }
+            )
+        return events
+
+    def _workflows(
+        self, request: httpx.Request, rest: list[str], body: Any, q: httpx.QueryParams
+    ) -> httpx.Response:
+        m = request.method
+        if not rest:
+            if m == "POST":
+                if body["name"] in self.workflows:
+                    return problem(409, "Already exists", f"a workflow named {body['name']!r} exists already")
+                if not isinstance(body.get("definition"), dict) or "StartAt" not in body["definition"]:
+                    return problem(
+                        422,
+                        "Validation failed",
+                        "$.StartAt: is required",
+                        errors=[
+                            {"field": "definition.StartAt", "path": "$.StartAt", "message": "is required"}
+                        ],
+                    )
+                view = self.add_workflow(body["name"], body["definition"], body.get("description", ""))
+                return httpx.Response(201, json=view)
+            return self._page(sorted(self.workflows.values(), key=lambda w: w["name"]), q)
+        name, rest = rest[0], rest[1:]
+        if not rest:
+            w = self.workflows.get(name)
+            if w is None:
+                return problem(404, "Not found", f"no workflow named {name!r}")
+            if m == "DELETE":
+                del self.workflows[name]
+                return httpx.Response(204)
+            if m == "PUT":
+                w.update(
+                    version=w["version"] + 1, definition=body["definition"], updated_at="2026-01-02T00:00:00Z"
+                )
+                if body.get("description") is not None:
+                    w["description"] = body["description"]
+                self.workflow_versions[name].append(dict(w))
+                return httpx.Response(200, json=w)
+            if q.get("version"):
+                versions = self.workflow_versions[name]
+                v = int(q["version"])
+                if v > len(versions):
+                    return problem(404, "Not found", f"workflow {name!r} has no version {v}")
+                return httpx.Response(200, json=versions[v - 1])
+            return httpx.Response(200, json=w)
+        # executions
+        if len(rest) == 1:
+            if m == "POST":
+                if name not in self.workflows:
+                    return problem(404, "Not found", f"no workflow named {name!r}")
+                ex_name = body.get("name") or f"run-{len(self.executions) + 1}"
+                value = body.get("input")
+                if isinstance(value, str):
+                    value = json.loads(value)
+                e = self.add_execution(name, ex_name, input={} if value is None else value)
+                return httpx.Response(201, json=json.loads(json.dumps(e)))
+            items = [
+                {
+                    "arn": e["execution_arn"],
+                    **{
+                        k: e[k]
+                        for k in (
+                            "name",
+                            "workflow",
+                            "workflow_version",
+                            "status",
+                            "start_date",
+                            "stop_date",
+                            "redrive_count",
+                        )
+                    },
+                }
+                for (wf, _), e in self.executions.items()
+                if wf == name and (not q.get("status") or e["status"] == q["status"])
+            ]
+            return self._page(items, q)
+        e = self.executions.get((name, rest[1]))
+        if e is None:
+            return problem(404, "Not found", f"no execution {rest[1]!r} of workflow {name!r}")
+        action = rest[2] if len(rest) > 2 else None
+        if action is None:
+            self._move(e)
+            return httpx.Response(200, json=e)
+        if action == "history":
+            events = self._history(e)
+            if q.get("reverse") == "true":
+                events.reverse()
+            size = int(q.get("limit", 100))
+            start = int(q.get("cursor") or 0)
+            nxt = str(start + size) if start + size < len(events) else None
+            return httpx.Response(200, json={"events": events[start : start + size], "next_cursor": nxt})
+        if action == "stop":
+            if e["status"] == "RUNNING":
+                self._end(e, "ABORTED", error=(body or {}).get("error"), cause=(body or {}).get("cause"))
+            return httpx.Response(200, json=e)
+        if action == "redrive":
+            if e["status"] not in ("FAILED", "TIMED_OUT", "ABORTED"):
+                return problem(
+                    409,
+                    "Conflict",
+                    f"only a failed, timed-out or aborted execution can be "
+                    f"redriven; this one is {e['status']}",
+                    execution_status=e["status"],
+                )
+            self.execution_outcomes[name] = "SUCCEEDED"
+            e.update(
+                status="RUNNING",
+                step=0,
+                redrive_count=e["redrive_count"] + 1,
+                stop_date=None,
+                error=None,
+                cause=None,
+                positions=[{"run": "root", "state": STEPS[0], "phase": "ENTERED"}],
+            )
+            return httpx.Response(200, json=e)
+        return problem(404, "Not found", request.url.path)
+
+    def _task_token(self, action: str, body: Any) -> httpx.Response:
+        token = (body or {}).get("token", "")
+        workflow, _, name = token.partition("/")
+        e = self.executions.get((workflow, name))
+        if e is None or not e["waiting_tasks"]:
+            return problem(
+                404, "Not found", "no task is waiting for this token (TaskDoesNotExist or TaskTimedOut)"
+            )
+        if action == "success":
+            value = body.get("output")
+            self._end(e, "SUCCEEDED", output=json.loads(value) if isinstance(value, str) else value)
+        elif action == "failure":
+            self._end(e, "FAILED", error=body.get("error") or "States.TaskFailed", cause=body.get("cause"))
+        elif action != "heartbeat":
+            return problem(404, "Not found", action)
+        return httpx.Response(200, json=e)
+
+
 @dataclass
-class FakeApi:
+class FakeApi(_Workflows):
     key: str = "ph_test_secret"
     components: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -53,6 +314,13 @@ class FakeApi:
     audit: list[dict[str, Any]] = field(default_factory=list)
     requests: list[httpx.Request] = field(default_factory=list)
     page_size: int | None = None
+    #: workflows: name → the latest view; versions: name → every view published
+    workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workflow_versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (workflow, name) → execution view; each read of a RUNNING one moves it one state on
+    executions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: workflow → "SUCCEEDED" | "FAILED" | "callback" (waits for a task token) | "hang"
+    execution_outcomes: dict[str, str] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def transport(self) -> httpx.MockTransport:
@@ -180,6 +448,10 @@ class FakeApi:
                     k["revoked_at"] = "later"
                     return httpx.Response(200, json=k)
             return problem(404, "Not found", f"no API key with id {parts[1]!r}")
+        if parts[:1] == ["workflows"]:
+            return self._workflows(request, parts[1:], body, q)
+        if parts[:1] == ["task-tokens"] and len(parts) == 2 and request.method == "POST":
+            return self._task_token(parts[1], body)
         if parts == ["audit"]:
             items = [
                 a

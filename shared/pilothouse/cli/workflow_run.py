@@ -1,0 +1,279 @@
+"""``pilothouse workflow validate|run``: check and run an ASL definition offline, in this process.
+
+``run`` drives the embedded engine to completion on a virtual clock (Wait states, retry back-offs
+and timeouts take no real time). Task states are answered by an AWS Step Functions Local mock file
+(``--mocks``/``--test-case``) or, without one, by the project's own functions; a
+``.waitForTaskToken`` task then gets its answer from ``--callbacks``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.files import InputError, load_document, load_mapping
+from pilothouse.cli.render import err, out, print_json
+from pilothouse.cli.workflow_render import event_line
+
+app = typer.Typer(help="Validate and run workflow (ASL) definitions locally, offline.", no_args_is_help=True)
+
+#: the error a task gets when no one can answer it offline
+NO_CALLBACK = "Pilothouse.NoCallback"
+PROJECT_ERROR = "Pilothouse.ProjectError"
+
+
+def _errors(definition: Any) -> list[dict[str, str]]:
+    from pilothouse.engine import validate as engine_validate
+
+    return [{"path": e.path, "message": e.message} for e in engine_validate(definition)]
+
+
+def _print_errors(errors: list[dict[str, str]], console) -> None:
+    for e in errors:
+        console.print(f"  [red]•[/] [bold]{escape(e['path'])}[/]: {escape(e['message'])}", soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+def validate(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="the definition, JSON or YAML; - reads stdin")],
+    output: OutputOption = None,
+) -> None:
+    """Check a definition offline: every error with its JSON path (exit 1), or "valid"."""
+    s = settings(ctx, output)
+    errors = _errors(load_document(file))
+    if s.output is Output.json:
+        print_json({"valid": not errors, "errors": errors})
+    elif errors:
+        console = out()
+        console.print(f"[bold red]invalid[/]: {len(errors)} error(s)")
+        _print_errors(errors, console)
+    else:
+        out().print("[green]valid[/]")
+    if errors:
+        raise typer.Exit(1)
+
+
+# -- answering tasks ---------------------------------------------------------------------------------
+
+
+def load_callbacks(source: str) -> dict[str, dict[str, Any]]:
+    """``{state: {"output": ...}}`` or ``{state: {"error": ..., "cause": ...}}``, checked."""
+    doc = load_mapping(source, "the callbacks")
+    for state, answer in doc.items():
+        if (
+            not isinstance(answer, dict)
+            or not ({"output", "error"} & set(answer))
+            or set(answer) - {"output", "error", "cause"}
+        ):
+            raise InputError(
+                f'callbacks: the answer for state {state!r} must be {{"output": ...}} '
+                'or {"error": ..., "cause": ...}'
+            )
+        if "error" in answer and not isinstance(answer["error"], str):
+            raise InputError(f"callbacks: the error for state {state!r} must be a string")
+    return doc
+
+
+class ProjectTasks:
+    """Answers Task states with the project's functions, in this process.
+
+    The project is loaded at the first Task (a definition without one needs no project). A
+    ``.waitForTaskToken`` task has its function invoked (when it is one) and then waits for the
+    answer given for its state in the callbacks; without one, the task fails at once.
+    """
+
+    def __init__(
+        self, project_dir: Path, callbacks: dict[str, dict[str, Any]] | None = None, *, invoker: Any = None
+    ):
+        self.project_dir = project_dir
+        self.callbacks = callbacks
+        self._invoker = invoker
+        self._load_error: str | None = None
+        self._tokens: dict[str, str] = {}
+
+    def invoker(self) -> Any:
+        from pilothouse.engine import TaskFailure
+
+        if self._invoker is None and self._load_error is None:
+            from pilothouse.invokers.local import LocalInvoker
+            from pilothouse.settings import get_settings
+
+            try:
+                self._invoker = LocalInvoker.from_project(self.project_dir, get_settings())
+            except Exception as exc:
+                self._load_error = f"cannot load the functions of the project in {self.project_dir}: {exc}"
+        if self._load_error is not None:
+            raise TaskFailure(PROJECT_ERROR, self._load_error)
+        return self._invoker
+
+    def _call(self, call: Any) -> Any:
+        from pilothouse.engine import TaskFailure
+        from pilothouse.invokers.base import FunctionError, UnknownFunction, lambda_envelope
+
+        try:
+            result = self.invoker().invoke(call.function, call.payload)
+        except UnknownFunction as exc:
+            raise TaskFailure("Lambda.ResourceNotFoundException", str(exc)) from None
+        except FunctionError as exc:
+            cause = json.dumps({"errorMessage": exc.message, "errorType": exc.error_type})
+            raise TaskFailure(exc.error_type, cause) from None
+        return lambda_envelope(result) if call.lambda_envelope else result
+
+    def __call__(self, resource: str, payload: Any, ctx: Any) -> Any:
+        from pilothouse.engine import PENDING, TaskFailure
+        from pilothouse.invokers.base import task_call
+
+        waits = resource.endswith(".waitForTaskToken")
+        if waits and ctx.state_name not in (self.callbacks or {}):
+            raise TaskFailure(
+                NO_CALLBACK,
+                f"state {ctx.state_name!r} waits for a task token ({resource}) and nothing answers it "
+                f"offline: give its answer in --callbacks FILE "
+                f'({{"{ctx.state_name}": {{"output": ...}}}} or {{"error": ..., "cause": ...}}) '
+                "or mock it with --mocks",
+            )
+        try:
+            call = task_call(resource, payload)
+        except ValueError as exc:
+            if not waits:
+                raise TaskFailure("States.TaskFailed", f"{exc}; mock it with --mocks") from None
+            call = None  # a service integration that cannot run here: the callback answers it alone
+        if call is not None:
+            result = self._call(call)
+            if not waits:
+                return result
+        self._tokens[ctx.token or ctx.task_id] = ctx.state_name
+        return PENDING
+
+    def answer(self, token: str) -> Any:
+        """The callback for a waiting task (``runner.run``'s ``callbacks``)."""
+        from pilothouse.engine import PENDING
+
+        state = self._tokens.get(token)
+        if state is None:
+            return PENDING
+        return copy.deepcopy((self.callbacks or {})[state])
+
+
+def _select_machine(config: dict[str, Any], name: str | None) -> str:
+    machines = config.get("StateMachines")
+    if not isinstance(machines, dict) or not machines:
+        raise InputError("the mock file has no StateMachines")
+    if name is not None:
+        if name not in machines:
+            raise InputError(f"no state machine {name!r} in the mock file; it has: {', '.join(machines)}")
+        return name
+    if len(machines) > 1:
+        raise InputError(
+            f"the mock file has several state machines ({', '.join(machines)}): "
+            "choose one with --state-machine"
+        )
+    return next(iter(machines))
+
+
+# -- the command ---------------------------------------------------------------------------------------
+
+
+@app.command()
+@reports_errors
+def run(
+    ctx: typer.Context,
+    definition: Annotated[
+        str, typer.Option("--definition", "-d", help="the definition, JSON or YAML; - reads stdin")
+    ],
+    input_file: Annotated[
+        str | None, typer.Option("--input", "-i", help="the execution input, JSON or YAML; - reads stdin")
+    ] = None,
+    mocks: Annotated[
+        str | None, typer.Option("--mocks", help="an AWS Step Functions Local mock config (JSON or YAML)")
+    ] = None,
+    test_case: Annotated[str | None, typer.Option("--test-case", help="the mock test case to run")] = None,
+    state_machine: Annotated[
+        str | None,
+        typer.Option(
+            "--state-machine", help="the state machine's name (in the mock file; default: its only one)"
+        ),
+    ] = None,
+    callbacks: Annotated[
+        str | None,
+        typer.Option(
+            "--callbacks", help="answers for .waitForTaskToken tasks: {state: {output} | {error, cause}}"
+        ),
+    ] = None,
+    project_dir: Annotated[
+        Path, typer.Option("--project-dir", help="the project whose functions Task states invoke; default: .")
+    ] = Path("."),
+    name: Annotated[str | None, typer.Option("--name", help="the execution's name")] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="show the history events (stderr; in the JSON with -o json)")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Run a definition to completion in memory (Wait states take no time) and print its result as JSON.
+
+    Exit 0 whatever the execution's status (the JSON says it); 2 for an invalid definition or file.
+    """
+    from pilothouse import engine
+
+    s = settings(ctx, output)
+    if definition == "-" and input_file == "-":
+        raise InputError("--definition and --input cannot both read stdin")
+    document = load_document(definition)
+    errors = _errors(document)
+    if errors:
+        console = err()
+        console.print(f"[bold red]invalid definition[/] {escape(definition)}: {len(errors)} error(s)")
+        _print_errors(errors, console)
+        raise typer.Exit(2)
+    payload = load_document(input_file) if input_file else {}
+    if payload is None:
+        payload = {}
+
+    answer_callbacks = None
+    if mocks:
+        if callbacks:
+            raise InputError("--callbacks answers tasks without --mocks; with mocks, mock the state instead")
+        if not test_case:
+            raise InputError("--mocks needs --test-case NAME")
+        config = load_mapping(mocks, "a mock config")
+        machine = _select_machine(config, state_machine)
+        try:
+            invoke = engine.mock_invoker(config, machine, test_case)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{mocks}: {exc}") from None
+    else:
+        if test_case:
+            raise InputError("--test-case needs --mocks FILE")
+        machine = state_machine or (Path(definition).stem if definition != "-" else "StateMachine")
+        tasks = ProjectTasks(project_dir.resolve(), load_callbacks(callbacks) if callbacks else None)
+        invoke, answer_callbacks = tasks, tasks.answer
+
+    result = engine.run(
+        document,
+        payload,
+        invoke=invoke,
+        callbacks=answer_callbacks,
+        execution_name=name,
+        state_machine_name=machine,
+    )
+    body: dict[str, Any] = {
+        "status": result.status,
+        "output": result.output if result.status == engine.SUCCEEDED else None,
+        "error": result.error,
+        "cause": result.cause,
+    }
+    if history and s.output is Output.json:
+        body["history"] = result.history
+    elif history:
+        console = err()
+        for event in result.history:
+            console.print(event_line(event), soft_wrap=True)
+    print_json(body)

@@ -306,3 +306,89 @@ def test_set_backends_rejects_bad_input(router: Router) -> None:
         router.set_backends({"r": (["ftp://x:1"], 1)})
     with pytest.raises(ValueError):
         router.set_backends({"r": (["http://127.0.0.1:1"], -1)})
+
+
+class _FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_window_counts_only_the_last_seconds(backends: list[_Backend]) -> None:
+    """Given a router on a controllable clock
+    When 3 requests (1 failing) are served at t=0 and 2 more (1 failing) at t=20
+    Then a 10 s window at t=25 sees the last 2 only, a 30 s window sees all 5, and the cumulative
+    stats are unaffected by windows."""
+    clock = _FakeClock()
+    with Router(backend_timeout=5.0, clock=clock) as router:
+        router.set_backends({"r1": ([backends[0].url], 1.0)})
+        _get(router)
+        _get(router)
+        _get(router, "/status/503")
+        clock.now += 20
+        _get(router)
+        _get(router, "/status/500")
+        clock.now += 5
+
+        short = router.window("r1", 10)
+        long = router.window("r1", 30)
+
+    assert (short["requests"], short["errors"], short["error_rate"]) == (2, 1, 0.5)
+    assert (long["requests"], long["errors"]) == (5, 2)
+    assert long["error_rate"] == pytest.approx(0.4)
+    assert 0 < long["p50_ms"] <= long["p99_ms"]
+    assert not long["truncated"]
+    assert router.stats("r1")["requests"] == 5
+
+
+def test_window_without_requests_has_no_rates(router: Router) -> None:
+    """Given a revision that served nothing (or is unknown)
+    When its window is read
+    Then 0 requests and None for error rate and percentiles; a non-positive window is refused."""
+    router.set_backends({"r1": ([_dead_url()], 0)})
+
+    for name in ("r1", "unknown"):
+        w = router.window(name, 60)
+        assert (w["requests"], w["errors"], w["error_rate"], w["p50_ms"], w["p99_ms"]) == (
+            0,
+            0,
+            None,
+            None,
+            None,
+        )
+    with pytest.raises(ValueError):
+        router.window("r1", 0)
+
+
+def test_window_is_bounded_by_max_samples(backends: list[_Backend]) -> None:
+    """Given a router keeping 3 samples per revision
+    When 5 requests are served
+    Then a long window counts the 3 latest and says it was truncated; cumulative stats say 5."""
+    with Router(backend_timeout=5.0, max_samples=3) as router:
+        router.set_backends({"r1": ([backends[0].url], 1.0)})
+        for _ in range(5):
+            _get(router)
+
+        w = router.window("r1", 3600)
+        assert (w["requests"], w["truncated"]) == (3, True)
+        assert router.stats("r1")["requests"] == 5
+
+
+def test_reset_clears_windows_and_prune_forgets_old_revisions(
+    router: Router, backends: list[_Backend]
+) -> None:
+    """Given stats for revisions A (routed) and B (no longer routed)
+    When stats are reset for A, and pruned keeping nothing extra
+    Then A's window is empty, B's stats are gone, A is still known."""
+    router.set_backends({"A": ([backends[0].url], 1), "B": ([backends[1].url], 1)})
+    for _ in range(4):
+        _get(router)
+    router.set_backends({"A": ([backends[0].url], 1)})
+
+    router.reset_stats("A")
+    router.prune_stats(keep=[])
+
+    assert router.window("A", 60)["requests"] == 0
+    assert set(router.all_stats()) == {"A"}

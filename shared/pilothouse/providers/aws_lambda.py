@@ -342,7 +342,8 @@ class LambdaProvider:
         kwargs: dict[str, Any] = {
             "MetricDataQueries": queries,
             "StartTime": datetime.fromtimestamp(end - window_seconds, UTC),
-            "EndTime": datetime.fromtimestamp(end, UTC),
+            # one second of slack: timestamps are compared at second precision (moto truncates)
+            "EndTime": datetime.fromtimestamp(math.floor(end) + 1, UTC),
         }
         while True:
             page = self._call("cloudwatch", t.region, "GetMetricData", **kwargs)

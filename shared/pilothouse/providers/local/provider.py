@@ -81,14 +81,20 @@ HEALTH_CHECK_TIMEOUT = 2.0
 class _Revision:
     id: str
     version: str
-    release: Release  # what starts more replicas of it (version == self.version)
+    # what starts more replicas of it (version == self.version); None when adopted without one
+    release: Release | None
     replicas: list[Replica] = field(default_factory=list)
     weight: int = 0
     target_replicas: int = 0  # the count it last ran with (what a rollback to it restarts)
+    health_path: str = "/health"
 
-    @property
-    def health_path(self) -> str:
-        return self.release.health.path
+    def startable(self) -> Release:
+        if self.release is None:
+            raise ProviderError(
+                f"revision {self.id!r} was adopted without a release: restore() the placement with "
+                "one before starting replicas of it"
+            )
+        return self.release
 
 
 @dataclass
@@ -182,7 +188,13 @@ class LocalProvider:
         with dep.lock:
             self._check_live(dep)
             count = len(dep.primary.replicas)
-            rev = _Revision(self._revision(release.version), release.version, release, weight=100)
+            rev = _Revision(
+                self._revision(release.version),
+                release.version,
+                release,
+                weight=100,
+                health_path=release.health.path,
+            )
             try:
                 rev.replicas = self._start_healthy(dep, release, spec, count, rev.id)
             except ProviderError as exc:
@@ -200,6 +212,8 @@ class LocalProvider:
         with dep.lock:
             self._check_live(dep)
             rev = dep.primary
+            if rev.release is None:
+                rev.release = dataclasses.replace(release, version=rev.version)
             self._resize(dep, rev, replicas, release=dataclasses.replace(release, version=rev.version))
             return self._placement(dep)
 
@@ -267,7 +281,8 @@ class LocalProvider:
         wait until they are healthy and add it to the router at 0 % (stable at 100 %).
 
         A candidate already there is replaced (drained and stopped). With ``current`` None the
-        candidate is the only revision and takes 100 %. On failure what started is stopped and
+        candidate is the only revision and takes 100 %; so it does when the stable has no replica
+        left (scaled to 0 before, as a recreate does). On failure what started is stopped and
         :class:`ProviderError` carries the failing replica's log tail and ``placement=current``.
         """
         if current is None:
@@ -277,7 +292,9 @@ class LocalProvider:
         spec = self._spec(release)
         with dep.lock:
             self._check_live(dep)
-            rev = _Revision(self._revision(release.version), release.version, release)
+            rev = _Revision(
+                self._revision(release.version), release.version, release, health_path=release.health.path
+            )
             try:
                 rev.replicas = self._start_healthy(dep, release, spec, release.replicas, rev.id)
             except ProviderError as exc:
@@ -288,12 +305,13 @@ class LocalProvider:
                 old = dep.revisions.pop(dep.candidate)
             dep.revisions[rev.id] = rev
             dep.candidate = rev.id
-            if dep.stable in dep.revisions:
-                for r in dep.revisions.values():
-                    r.weight = 100 if r.id == dep.stable else 0
-            else:
+            if dep.stable not in dep.revisions:
                 dep.stable = None
-                rev.weight = 100
+            # the stable keeps all the traffic -- unless it has no replica left to serve it (a
+            # recreate scaled it to 0 first): then the candidate takes it
+            serving = dep.stable if dep.stable is not None and dep.revisions[dep.stable].replicas else rev.id
+            for r in dep.revisions.values():
+                r.weight = 100 if r.id == serving else 0
             dep.weights_source = FIXED
             self._route(dep)
             if old is not None:
@@ -423,9 +441,8 @@ class LocalProvider:
             if not rev.replicas:
                 count = max(1, rev.target_replicas)
                 try:
-                    rev.replicas = self._start_healthy(
-                        dep, rev.release, self._spec(rev.release), count, rev.id
-                    )
+                    release = rev.startable()
+                    rev.replicas = self._start_healthy(dep, release, self._spec(release), count, rev.id)
                 except ProviderError as exc:
                     raise ProviderError(exc.reason, logs=exc.logs, placement=self._placement(dep)) from exc
             self._make_only(dep, rev)
@@ -458,7 +475,13 @@ class LocalProvider:
         self._check_open()
         spec = self._spec(release)
         router = self._start_router(int(release.target.get("port") or 0))
-        rev = _Revision(self._revision(release.version), release.version, release, weight=100)
+        rev = _Revision(
+            self._revision(release.version),
+            release.version,
+            release,
+            weight=100,
+            health_path=release.health.path,
+        )
         dep = _Deployment(component=release.component, router=router, revisions={rev.id: rev})
         if as_candidate:
             dep.candidate = rev.id
@@ -476,11 +499,12 @@ class LocalProvider:
             self._route(dep)
             return self._placement(dep)
 
-    def _resize(self, dep: _Deployment, rev: _Revision, replicas: int, *, release: Release) -> None:
+    def _resize(self, dep: _Deployment, rev: _Revision, replicas: int, *, release: Release | None) -> None:
         """Grow or shrink one revision (lock held); reroute; drain and stop what was removed."""
         have = len(rev.replicas)
         if replicas > have:
             try:
+                release = release if release is not None else rev.startable()
                 added = self._start_healthy(dep, release, self._spec(release), replicas - have, rev.id)
             except ProviderError as exc:
                 raise ProviderError(exc.reason, logs=exc.logs, placement=self._placement(dep)) from exc
@@ -564,14 +588,17 @@ class LocalProvider:
     # -- internals: restore ----------------------------------------------------------------------
 
     def _restore_plan(
-        self, current: Placement, release: Release
+        self, current: Placement, release: Release | None
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """What to bring back: one entry per revision (id, version, replicas, weight, by_version)
-        and the deployment's stable/candidate/weights_source."""
+        """What to bring back: one entry per revision (id, version, replicas, weight, health_path,
+        by_version) and the deployment's stable/candidate/weights_source. Without a release (an
+        adoption) every recorded revision comes back as recorded."""
         details = current.details
         recorded = details.get("revisions") or {}
-        if len(recorded) > 1 or (
-            len(recorded) == 1 and next(iter(recorded.values())).get("version") == release.version
+        if recorded and (
+            release is None
+            or len(recorded) > 1
+            or next(iter(recorded.values())).get("version") == release.version
         ):
             plan = [
                 {
@@ -579,6 +606,9 @@ class LocalProvider:
                     "version": str(info.get("version")),
                     "replicas": max(0, int(info.get("replicas", 0))),
                     "weight": int(info.get("weight", 0)),
+                    "health_path": str(
+                        info.get("health_path") or (release.health.path if release else "/health")
+                    ),
                     "by_version": False,
                 }
                 for rid, info in recorded.items()
@@ -593,12 +623,22 @@ class LocalProvider:
             return plan, state
         # one revision (or a placement from before revisions): run release.version
         revision = str(details.get("revision") or "")
-        same = not recorded and revision and current.version == release.version
-        rid = revision if same else self._revision(release.version)
-        entry = {"id": rid, "version": release.version, "replicas": current.replicas, "weight": 100}
-        return [{**entry, "by_version": True}], {"stable": rid, "candidate": None, "weights_source": FIXED}
+        version = release.version if release is not None else current.version
+        same = not recorded and revision and current.version == version
+        rid = revision if same else self._revision(version)
+        entry = {
+            "id": rid,
+            "version": version,
+            "replicas": current.replicas,
+            "weight": 100,
+            "health_path": release.health.path if release is not None else "/health",
+            "by_version": True,
+        }
+        return [entry], {"stable": rid, "candidate": None, "weights_source": FIXED}
 
-    def _restore(self, current: Placement, release: Release) -> Placement:
+    def _restore(self, current: Placement, release: Release | None) -> Placement:
+        """Rebuild the deployment of ``current`` on its stable port: adopt the recorded replicas
+        still alive and healthy, and (with a release) start the missing ones."""
         self._check_open()
         port = self._stable_port(current)
         if port is None:
@@ -610,7 +650,6 @@ class LocalProvider:
                 return self._placement(known)
 
         plan, state = self._restore_plan(current, release)
-        health_path = release.health.path
         adopted: dict[str, list[Replica]] = {e["id"]: [] for e in plan}
         discard: list[Replica] = []
         for data in current.details.get("replicas") or []:
@@ -626,7 +665,7 @@ class LocalProvider:
                 continue
             healthy = False
             for _ in range(3):
-                healthy, _what = probe(r.host, r.port, health_path, timeout=1.0)
+                healthy, _what = probe(r.host, r.port, entry["health_path"], timeout=1.0)
                 if healthy:
                     break
                 time.sleep(self.poll_interval)
@@ -635,8 +674,12 @@ class LocalProvider:
                 adopted[entry["id"]].append(r)
             else:
                 discard.append(r)
-        stop_replicas(discard)
         kept = [r for rs in adopted.values() for r in rs]
+        if release is None and not kept:
+            raise ProviderError(
+                f"no live replica of the deployment on port {port} to adopt: restore() it with a release"
+            )
+        stop_replicas(discard)
         with self._lock:
             self._reserved_ports.update(r.port for r in kept)
 
@@ -646,14 +689,18 @@ class LocalProvider:
             self._release_ports(kept)
             raise
         dep = _Deployment(
-            component=release.component,
+            component=str(current.details.get("component") or (release.component if release else "")),
             router=router,
             stable=state["stable"],
             candidate=state["candidate"],
             weights_source=state["weights_source"],
         )
         for e in plan:
-            rel = dataclasses.replace(release, version=e["version"], replicas=e["replicas"])
+            rel = (
+                dataclasses.replace(release, version=e["version"], replicas=e["replicas"])
+                if release is not None
+                else None
+            )
             dep.revisions[e["id"]] = _Revision(
                 e["id"],
                 e["version"],
@@ -661,6 +708,7 @@ class LocalProvider:
                 adopted[e["id"]],
                 weight=e["weight"],
                 target_replicas=e["replicas"],
+                health_path=e["health_path"],
             )
         with dep.lock:
             try:
@@ -672,7 +720,7 @@ class LocalProvider:
             failure: ProviderError | None = None
             for rev in dep.revisions.values():
                 missing = max(0, rev.target_replicas - len(rev.replicas))
-                if not missing:
+                if not missing or rev.release is None:
                     continue
                 try:
                     rev.replicas = rev.replicas + self._start_healthy(
@@ -730,8 +778,10 @@ class LocalProvider:
         )
 
     def _managed(self, placement: Placement) -> _Deployment:
-        """The deployment of ``placement`` this object manages (operations without a release
-        cannot restore one: call :meth:`restore` first after a control-plane restart)."""
+        """The deployment of ``placement`` this object manages. One it does not know (after a
+        control-plane restart) is adopted from the placement: its live, healthy replicas and the
+        recorded weights come back, but replicas can only be started again once :meth:`restore`
+        (or an operation with a release) has supplied the release."""
         self._check_open()
         port = self._stable_port(placement)
         if port is None:
@@ -739,7 +789,12 @@ class LocalProvider:
         with self._lock:
             dep = self._deployments.get(port)
         if dep is None:
-            raise ProviderError(f"no local deployment on port {port} here: restore() it first")
+            with self._restore_lock:
+                self._restore(placement, None)
+            with self._lock:
+                dep = self._deployments.get(port)
+            if dep is None:
+                raise ProviderError(f"could not adopt the deployment on port {port}")
         return dep
 
     def _ensure(self, current: Placement, release: Release) -> _Deployment:

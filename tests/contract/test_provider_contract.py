@@ -179,10 +179,177 @@ class LocalCase(ProviderCase):
                         os.kill(int(entry.name), signal.SIGKILL)
 
 
-CASES: dict[str, type[ProviderCase]] = {"local": LocalCase}
+class LambdaCase(ProviderCase):
+    """The AWS Lambda provider against its own moto server (a subprocess on 127.0.0.1).
+
+    moto stores aliases, versions and metrics but runs no code, so ``send`` plays Lambda's part of
+    a request: it reads the alias (the provider's real routing config), picks a version by its
+    weight at random, answers as that version and records the invocation in CloudWatch
+    (``Invocations`` / ``Errors`` / ``Duration`` with ``ExecutedVersion``) as Lambda would.
+    ``release`` uploads the version's code to ``$LATEST`` first, as the build would. Health: a test
+    invoke (moto answers DryRun without code); the broken release has a ``health_url`` answering 503.
+    """
+
+    name = "aws-lambda"
+    exact_split = False  # Lambda routes each invocation at random by weight
+    fine_windows = False  # CloudWatch periods are whole minutes
+    replicas = False  # provisioned concurrency, not countable instances
+
+    FUNCTION = "contract-fn"
+
+    def __init__(self, tmp_path: Path) -> None:
+        import io
+        import random
+        import zipfile
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from pilothouse.providers.aws_lambda import LambdaProvider
+        from tests.moto_server import MotoServer
+
+        self._cls = LambdaProvider
+        self._io, self._zipfile, self._random = io, zipfile, random.Random(7)
+        self.moto = MotoServer().start()
+        self.lam, self.cw = self.moto.client("lambda"), self.moto.client("cloudwatch")
+        self._descriptions: dict[str, str] = {}
+        self._uploaded: str | None = None
+
+        class Unhealthy(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.health = ThreadingHTTPServer(("127.0.0.1", 0), Unhealthy)
+        threading.Thread(target=self.health.serve_forever, daemon=True).start()
+        role = self.moto.client("iam").create_role(RoleName="contract", AssumeRolePolicyDocument="{}")
+        self.lam.create_function(
+            FunctionName=self.FUNCTION,
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler="handler.handler",
+            Code={"ZipFile": self._zip("initial")},
+        )
+        self.provider = self._new()
+
+    def _new(self) -> RevisionProvider:
+        # moto's GetMetricData cannot compute percentiles: Maximum stands in for p99
+        return self._cls(
+            lambda_client=self.lam, cloudwatch_client=self.cw, poll_interval=0.01, latency_statistic="Maximum"
+        )
+
+    def _zip(self, version: str) -> bytes:
+        buf = self._io.BytesIO()
+        with self._zipfile.ZipFile(buf, "w") as z:
+            z.writestr("handler.py", f"def handler(event, context):\n    return {version!r}\n")
+        return buf.getvalue()
+
+    def release(self, version: str, *, replicas: int = 1, target: dict[str, Any] | None = None) -> Release:
+        from pilothouse.providers.base import HealthCheck
+
+        if version != self._uploaded:  # the build uploads the version's code before deploying it
+            self.lam.update_function_code(FunctionName=self.FUNCTION, ZipFile=self._zip(version))
+            self._uploaded = version
+        return Release(
+            component="contract",
+            version=version,
+            target={"function_name": self.FUNCTION, "alias": "live", **(target or {})},
+            health=HealthCheck(interval_seconds=0.05, timeout_seconds=5.0, unhealthy_threshold=2),
+            replicas=replicas,
+        )
+
+    def broken_release(self) -> Release:
+        url = f"http://127.0.0.1:{self.health.server_address[1]}/health/{{revision}}"
+        return self.release("9.9.9-broken", target={"health_url": url})
+
+    def _version_label(self, revision: str) -> str:
+        if revision not in self._descriptions:
+            conf = self.lam.get_function_configuration(FunctionName=self.FUNCTION, Qualifier=revision)
+            self._descriptions[revision] = conf["Description"]
+        return self._descriptions[revision]
+
+    def send(self, placement: Placement, *, fail: bool = False) -> tuple[int | str, str | None]:
+        from datetime import UTC, datetime
+
+        try:
+            alias = self.lam.get_alias(FunctionName=self.FUNCTION, Name=placement.details["alias"])
+        except Exception as exc:  # noqa: BLE001 - e.g. ResourceNotFoundException after stop
+            return type(exc).__name__, None
+        extra = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        revision = alias["FunctionVersion"]
+        roll = self._random.random()
+        for rev, weight in extra.items():
+            if roll < weight:
+                revision = rev
+                break
+            roll -= weight
+        dims = [
+            {"Name": "FunctionName", "Value": self.FUNCTION},
+            {"Name": "Resource", "Value": f"{self.FUNCTION}:{placement.details['alias']}"},
+            {"Name": "ExecutedVersion", "Value": revision},
+        ]
+        now = datetime.now(UTC)
+        self.cw.put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {
+                    "MetricName": "Invocations",
+                    "Dimensions": dims,
+                    "Timestamp": now,
+                    "Value": 1,
+                    "Unit": "Count",
+                },
+                {
+                    "MetricName": "Errors",
+                    "Dimensions": dims,
+                    "Timestamp": now,
+                    "Value": int(fail),
+                    "Unit": "Count",
+                },
+                {
+                    "MetricName": "Duration",
+                    "Dimensions": dims,
+                    "Timestamp": now,
+                    "Value": 5 + self._random.random() * 20,
+                    "Unit": "Milliseconds",
+                },
+            ],
+        )
+        return (500 if fail else 200), self._version_label(revision)
+
+    def stopped(self, placement: Placement, revision: str) -> bool:
+        """A version is "stopped" once the alias no longer routes to it (versions stay published)."""
+        try:
+            alias = self.lam.get_alias(FunctionName=self.FUNCTION, Name=placement.details["alias"])
+        except self.lam.exceptions.ResourceNotFoundException:
+            return True
+        routed = {
+            alias["FunctionVersion"],
+            *((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}),
+        }
+        return revision not in routed
+
+    def restart(self) -> RevisionProvider:
+        self.provider = self._new()  # the alias lives in "AWS": nothing to hand over
+        return self.provider
+
+    def cleanup(self) -> None:
+        self.health.shutdown()
+        self.health.server_close()
+        self.moto.stop()
 
 
-@pytest.fixture(params=[pytest.param("local", marks=pytest.mark.slow)])
+CASES: dict[str, type[ProviderCase]] = {"local": LocalCase, "aws-lambda": LambdaCase}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("local", marks=pytest.mark.slow),
+        pytest.param("aws-lambda", marks=pytest.mark.slow),  # a moto server subprocess per test
+    ]
+)
 def provider_case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProviderCase]:
     case = CASES[request.param](tmp_path)
     try:

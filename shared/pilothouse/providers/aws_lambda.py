@@ -466,8 +466,9 @@ class LambdaProvider:
         try:
             return self._call("lambda", t.region, "GetAlias", FunctionName=t.function, Name=t.alias)
         except ProviderError as exc:
-            if "ResourceNotFoundException" in exc.reason and "alias" in exc.reason.lower():
-                return None
+            message = exc.reason.split(": ", 2)[-1].lower()
+            if "ResourceNotFoundException" in exc.reason and "function not found" not in message:
+                return None  # the alias is missing (a missing function is an error)
             raise
 
     def _put_alias(self, t: _Target, primary: str, extra: dict[str, int] | None, *, exists: bool) -> None:

@@ -441,6 +441,14 @@ def test_aws_errors_become_provider_errors(provider, lam, function, health):
     assert err.value.reason.startswith("UpdateAlias: ResourceNotFoundException: ")
 
 
+def test_a_missing_function_is_not_a_missing_alias(provider, lam, function, health):
+    p = provider.deploy(release(function, "1.0.0", health))
+    gone = Placement.from_dict({**p.to_dict(), "details": {**p.details, "function_name": "gone"}})
+    with pytest.raises(ProviderError) as err:
+        provider.shift(gone, {"1": 100})
+    assert err.value.reason.startswith("GetAlias: ResourceNotFoundException: Function not found")
+
+
 def test_unreachable_endpoint_is_a_provider_error(function, health):
     import boto3
     from botocore.config import Config

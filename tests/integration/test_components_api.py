@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import run_jobs
-from tests.fakes import RecordingProvider
+from tests.conftest import drain
+from tests.fakes import RevisionFake
 
 
 def spec(name="web", **over):
@@ -28,14 +28,15 @@ def spec(name="web", **over):
 
 @pytest.fixture
 def provider(services):
-    fake = RecordingProvider()
+    fake = RevisionFake()
     services._providers["local"] = fake
     return fake
 
 
 @pytest.fixture
 def jobs(services, pool, cloud):
-    return lambda: run_jobs(services, pool, cloud)
+    """Run everything queued: jobs, and the deployment workflows they start."""
+    return lambda: drain(services, pool, cloud)
 
 
 def running(api, jobs, name="web", **over):
@@ -124,13 +125,13 @@ def test_full_lifecycle_with_events(api, provider, jobs):
     api.post("/v1/components/web/stop")
     jobs()
     assert api.get("/v1/components/web")[2]["state"] == "Stopped"
-    assert provider.calls == [("deploy", "1.0.0", 1), ("scale", "1.0.0", 3), ("update", "2.0.0", 3),
-                              ("stop", "2.0.0", 3)]
+    assert [c[0] for c in provider.calls] == ["prepare", "shift", "finalize", "scale", "replicas", "prepare",
+                                              "shift", "finalize", "stop"]
     assert event_types(api, "web") == [
         "registered",
-        "deploy.requested", "deploy.started", "deploy.succeeded",
+        "deploy.requested", "deploy.started", "deploy.deployment_started", "deploy.succeeded",
         "scale.requested", "scale.started", "scale.succeeded",
-        "update.requested", "update.started", "update.succeeded",
+        "update.requested", "update.started", "update.deployment_started", "update.succeeded",
         "stop.requested", "stop.started", "stop.succeeded",
     ]
     assert api.delete("/v1/components/web")[0] == 204
@@ -152,16 +153,16 @@ def test_illegal_commands_are_409_with_allowed_commands(api, provider, jobs):
 def test_failed_deploy_records_reason_and_retry_recovers(api, provider, jobs):
     """Given a provider that fails, then the component is Failed with the reason and output in the
     event; retry deploys again."""
-    provider.fail["deploy"] = "not healthy within 30s"
+    provider.broken_versions.add("1.0.0")
     api.post("/v1/components", spec("web"))
     api.post("/v1/components/web/deploy")
     jobs()
     web = api.get("/v1/components/web")[2]
     assert web["state"] == "Failed"
-    assert web["last_error"]["reason"] == "not healthy within 30s" and web["last_error"]["logs"] == ["line 1", "boom"]
+    assert "1.0.0 exited at start" in web["last_error"]["reason"] and "boom" in web["last_error"]["reason"]
     failed = api.get("/v1/components/web/events", query="order=desc")[2]["items"][0]
-    assert failed["type"] == "deploy.failed" and failed["reason"] == "not healthy within 30s"
-    del provider.fail["deploy"]
+    assert failed["type"] == "deploy.failed" and "exited at start" in failed["reason"]
+    provider.broken_versions.clear()
     assert api.post("/v1/components/web/retry")[0] == 202
     jobs()
     assert api.get("/v1/components/web")[2]["state"] == "Running"
@@ -169,16 +170,13 @@ def test_failed_deploy_records_reason_and_retry_recovers(api, provider, jobs):
 
 def test_failed_update_keeping_old_version_stays_running(api, provider, jobs):
     running(api, jobs)
-    provider.fail["update"] = "2.0.0 never became healthy"
+    provider.unhealthy_versions.add("2.0.0")
     api.post("/v1/components/web/update", {"version": "2.0.0"})
     jobs()
     web = api.get("/v1/components/web")[2]
     assert (web["state"], web["version"], web["spec"]["version"]) == ("Running", "1.0.0", "1.0.0")
     assert event_types(api, "web")[-1] == "update.reverted"
-    provider.keep_on_failure = False
-    api.post("/v1/components/web/update", {"version": "3.0.0"})
-    jobs()
-    assert api.get("/v1/components/web")[2]["state"] == "Failed"
+    assert "unhealthy" in web["last_error"]["reason"]
 
 
 def test_failed_scale_returns_to_running(api, provider, jobs):
@@ -210,7 +208,7 @@ def test_redelivered_job_is_applied_once(api, services, provider, jobs):
     services.queue.send(services.settings.jobs_queue, message.body)  # a duplicate
     services.queue.change_visibility(services.settings.jobs_queue, message.receipt_handle, 0)
     jobs()
-    assert [c[0] for c in provider.calls] == ["deploy"]
+    assert [c[0] for c in provider.calls].count("prepare") == 1
     assert api.get("/v1/components/web")[2]["state"] == "Running"
 
 

@@ -44,6 +44,7 @@ def test_every_state_and_command(state, command):
     [
         (State.DEPLOYING, Outcome.SUCCEEDED, State.RUNNING),
         (State.DEPLOYING, Outcome.FAILED, State.FAILED),
+        (State.DEPLOYING, Outcome.REVERTED, State.RUNNING),
         (State.SCALING, Outcome.SUCCEEDED, State.RUNNING),
         (State.SCALING, Outcome.FAILED, State.RUNNING),
         (State.UPDATING, Outcome.SUCCEEDED, State.RUNNING),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
-    from pilothouse.api import audit, components, keys, meta, workflows
+    from pilothouse.api import audit, components, deployments, keys, meta, workflows
 
-    return [*meta.OPERATIONS, *components.OPERATIONS, *keys.OPERATIONS, *audit.OPERATIONS, *workflows.OPERATIONS]
+    return [*meta.OPERATIONS, *components.OPERATIONS, *keys.OPERATIONS, *audit.OPERATIONS, *workflows.OPERATIONS,
+            *deployments.OPERATIONS]

@@ -12,6 +12,7 @@ from pilothouse.domain.components import (
     DeployRequest,
     EmptyRequest,
     Environment,
+    RetryRequest,
     ScaleRequest,
     UpdateRequest,
 )
@@ -117,8 +118,8 @@ def stop_component(name: str, request: EmptyRequest | None = None) -> Response[d
 
 @operation("POST", "/v1/components/<name>/retry", permission=Permission.COMPONENTS_OPERATE,
            summary="Deploy a failed component again", tag=TAG, status=202, target=_target)
-def retry_component(name: str, request: EmptyRequest | None = None) -> Response[dict[str, Any]]:
-    return _command(name, Command.RETRY, {})
+def retry_component(name: str, request: RetryRequest | None = None) -> Response[dict[str, Any]]:
+    return _command(name, Command.RETRY, (request or RetryRequest()).model_dump(exclude_none=True))
 
 
 OPERATIONS = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -21,6 +21,10 @@ class CreateKeyRequest(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: str = Field(pattern="^(viewer|operator|deployer|admin)$")
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    permissions: list[Literal["deployments:approve"]] = Field(
+        default_factory=list, description="grants beyond the role")
+    environments: list[Literal["development", "staging", "production"]] = Field(
+        default_factory=list, description="limit approvals to these environments")
 
 
 @operation("POST", "/v1/api-keys", permission=Permission.KEYS_ADMIN, summary="Create an API key (secret shown once)",
@@ -29,7 +33,7 @@ def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     ctx = current()
     secret, record = svc.create_key(
         ctx.services, name=request.name, role=request.role, created_by=ctx.actor,
-        expires_in_days=request.expires_in_days,
+        expires_in_days=request.expires_in_days, permissions=request.permissions, environments=request.environments,
     )
     ctx.target = f"api-key:{record['id']}"
     return json_response({**record, "key": secret}, 201)

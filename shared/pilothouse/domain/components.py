@@ -78,6 +78,8 @@ class LambdaTarget(Strict):
     function_name: str = Field(min_length=1, max_length=140)
     alias: str = "live"
     region: str | None = None
+    health_url: str | None = Field(default=None, description="GET for health; may contain {revision}")
+    alarms: list[str] = Field(default_factory=list, description="CloudWatch alarms that fail an analysis")
 
 
 class KubernetesTarget(Strict):
@@ -108,6 +110,14 @@ TARGETS: dict[str, type[Strict]] = {
 }
 
 
+class DeploymentPolicy(Strict):
+    """How this component is deployed unless a request says otherwise."""
+
+    strategy: str | dict[str, Any] | None = Field(
+        default=None, description="a preset (Canary10Percent5Minutes...), a type, or a strategy object")
+    separate_approver: bool = Field(default=False, description="the approver must not be who started the deploy")
+
+
 class ComponentSpec(Strict):
     """What a platform engineer registers."""
 
@@ -123,6 +133,7 @@ class ComponentSpec(Strict):
     config_schema: dict[str, Any] | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
+    deployment: DeploymentPolicy = Field(default_factory=DeploymentPolicy)
 
     @field_validator("target")
     @classmethod
@@ -171,11 +182,13 @@ class DeployRequest(Strict):
     """Deploy a registered component (its registered version unless another is named)."""
 
     version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+    strategy: str | dict[str, Any] | None = None
 
 
 class UpdateRequest(Strict):
     version: str | None = Field(default=None, pattern=VERSION_PATTERN)
     config: dict[str, Any] | None = None
+    strategy: str | dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _something(self) -> UpdateRequest:
@@ -189,4 +202,8 @@ class ScaleRequest(Strict):
 
 
 class EmptyRequest(Strict):
-    """A command without parameters (stop, retry)."""
+    """A command without parameters (stop)."""
+
+
+class RetryRequest(Strict):
+    strategy: str | dict[str, Any] | None = None

@@ -30,6 +30,9 @@ class Permission(StrEnum):
     COMPONENTS_READ = "components:read"
     COMPONENTS_OPERATE = "components:operate"  # scale, stop, retry
     COMPONENTS_DEPLOY = "components:deploy"  # register, deploy, update, deregister
+    DEPLOYMENTS_CONTROL = "deployments:control"  # promote, pause, resume, abort, rollback
+    DEPLOYMENTS_APPROVE = "deployments:approve"  # granted to a key explicitly (or admin)
+    FREEZE = "freeze:write"
     WORKFLOWS_READ = "workflows:read"
     EXECUTIONS_RUN = "executions:run"  # start, stop, redrive, task callbacks
     WORKFLOWS_WRITE = "workflows:write"  # create, update, delete definitions
@@ -42,6 +45,9 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.COMPONENTS_READ: Role.VIEWER,
     Permission.COMPONENTS_OPERATE: Role.OPERATOR,
     Permission.COMPONENTS_DEPLOY: Role.DEPLOYER,
+    Permission.DEPLOYMENTS_CONTROL: Role.DEPLOYER,
+    Permission.DEPLOYMENTS_APPROVE: Role.ADMIN,
+    Permission.FREEZE: Role.DEPLOYER,
     Permission.WORKFLOWS_READ: Role.VIEWER,
     Permission.EXECUTIONS_RUN: Role.OPERATOR,
     Permission.WORKFLOWS_WRITE: Role.DEPLOYER,
@@ -58,6 +64,10 @@ class Principal:
     name: str
     role: Role
     kind: str = "api-key"
+    #: permissions granted beyond the role (e.g. deployments:approve)
+    permissions: frozenset[str] = frozenset()
+    #: environments this principal's approvals are limited to (empty: all)
+    environments: tuple[str, ...] = ()
 
     def can(self, permission: Permission) -> bool:
-        return self.role >= REQUIRED_ROLE[permission]
+        return self.role >= REQUIRED_ROLE[permission] or permission.value in self.permissions

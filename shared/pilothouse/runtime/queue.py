@@ -41,3 +41,15 @@ def scheduled_function(job: Callable[[dict], Any]) -> Callable[[dict, Any], Any]
         return result
 
     return handler
+
+
+def task_function(job: Callable[[Any, dict], Any]) -> Callable[[dict, Any], Any]:
+    """A Lambda handler for a workflow Task: ``job(services, payload)``; raising fails the Task
+    with the exception's class name as the error (as Lambda reports errorType)."""
+    from pilothouse.wiring import get_services
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict, context: Any) -> Any:
+        return job(get_services(), event)
+
+    return handler

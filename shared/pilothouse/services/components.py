@@ -6,6 +6,7 @@ transitional state and enqueue a job; :mod:`pilothouse.services.jobs` carries th
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from typing import Any
@@ -160,16 +161,28 @@ def command(
     *,
     actor: str,
     request_id: str | None = None,
+    break_glass: bool = False,
 ) -> dict:
-    """Accept a long command: move to the transitional state, record the operation, enqueue its job."""
+    """Accept a long command: move to the transitional state, record the operation, enqueue its job.
+
+    Deploy, update and retry become deployments (their strategy is compiled here, so a bad one is
+    a 422 now); a freeze of the component or its environment refuses them (409) unless break-glass.
+    """
     params = params or {}
     record = get(services, name)
     new_state = _check(record, cmd)
     assert new_state is not None, "deregister goes through deregister()"
     params = _validate_params(record, cmd, params)
+    if cmd in DEPLOYING_COMMANDS:
+        from pilothouse.services import deployments
+
+        if not break_glass:
+            deployments.check_not_frozen(services, name, record.data["spec"]["environment"])
+        strategy, steps = deployments.plan_for(record.data, params)
+        params = {**{k: v for k, v in params.items() if k != "strategy"}, "_strategy": strategy, "_steps": steps}
     now = services.clock.time()
     operation = {
-        "id": uuid.uuid4().hex,
+        "id": sortable_id(now),
         "command": cmd.value,
         "params": params,
         "requested_at": iso(now),
@@ -193,6 +206,17 @@ def command(
         ) from None
     enqueue_job(services, name, operation["id"])
     return view(written)
+
+
+DEPLOYING_COMMANDS = frozenset({Command.DEPLOY, Command.UPDATE, Command.RETRY})
+
+
+_sequence = itertools.count()
+
+
+def sortable_id(now: float) -> str:
+    """An id that sorts by creation time (ms, then a per-process sequence), with a random tail."""
+    return f"{int(now * 1000):013d}{next(_sequence) % 1_000_000:06d}-{uuid.uuid4().hex[:8]}"
 
 
 def enqueue_job(services: Services, name: str, operation_id: str) -> None:

@@ -91,6 +91,8 @@ def execute(services: Services, name: str, operation_id: str) -> str:
     op = data["operation"]
     cmd = Command(op["command"])
     params = op.get("params", {})
+    if "_steps" in params:
+        return _start_deployment(services, leased)
     current = Placement.from_dict(data["placement"]) if data.get("placement") else None
     placement: Placement | None = current
     error: str | None = None
@@ -132,10 +134,27 @@ def execute(services: Services, name: str, operation_id: str) -> str:
     except Exception as exc:  # a bug or an unexpected backend error: record it, never lose the component
         log.exception("job %s for %s failed unexpectedly", operation_id, name)
         error, outcome = f"{type(exc).__name__}: {exc}", Outcome.FAILED
-    return _finish(services, leased, cmd, outcome, placement, error, logs, new_version, new_config)
+    return finish_operation(services, leased, cmd, outcome, placement, error, logs, new_version, new_config)
 
 
-def _finish(
+def _start_deployment(services: Services, record: Record) -> str:
+    """Deploy, update and retry run as a strategy workflow; the job only starts it (idempotently)."""
+    from pilothouse.services import deployments
+
+    deployments.start(services, record.data)
+    op = {**record.data["operation"], "deployment_started": True, "lease_until": None}
+    try:
+        repo(services).update(
+            record, {**record.data, "operation": op},
+            {"type": f"{op['command']}.deployment_started", "from": record.state, "to": record.state,
+             "actor": "system", "request_id": op.get("request_id"), "deployment_id": op["id"]},
+        )
+    except VersionConflict:
+        pass  # a deployment task already moved the component on
+    return "deployment.started"
+
+
+def finish_operation(
     services: Services,
     record: Record,
     cmd: Command,
@@ -151,6 +170,8 @@ def _finish(
     now = iso(services.clock.time())
     spec = dict(data["spec"])
     if outcome is Outcome.SUCCEEDED:
+        if cmd is Command.UPDATE and data.get("version") and new_version != data.get("version"):
+            data["previous_version"] = data["version"]
         if cmd in (Command.DEPLOY, Command.RETRY, Command.UPDATE) and new_version:
             spec["version"] = new_version
         if new_config is not None:
@@ -194,7 +215,7 @@ def sweep_stalled(services: Services) -> list[str]:
     requeued = []
     for record in repo(services).all():
         op = record.data.get("operation")
-        if State(record.state) not in TRANSITIONAL or not op:
+        if State(record.state) not in TRANSITIONAL or not op or op.get("deployment_started"):
             continue
         lease = op.get("lease_until")
         stalled = (lease is None and now - op["requested_epoch"] > STALLED_AFTER_SECONDS) or (

@@ -44,6 +44,8 @@ def create_key(
     created_by: str,
     expires_in_days: int | None = None,
     key: str | None = None,
+    permissions: list[str] | None = None,
+    environments: list[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Create a key; return the secret (shown once) and the stored record (without hash).
 
@@ -71,6 +73,8 @@ def create_key(
         "expires_epoch": now + expires_in_days * 86400 if expires_in_days else None,
         "revoked_at": None,
         "prefix": f"ph_{key_id}_",
+        "permissions": sorted(set(permissions or [])),
+        "environments": sorted(set(environments or [])),
     }
     services.store.put(Item(PK, key_id, data), if_absent=True)
     return key, public_view(data)
@@ -100,7 +104,13 @@ def authenticate(services: Services, key: str | None) -> Principal:
         raise Unauthorized("the API key has been revoked")
     if data.get("expires_epoch") and data["expires_epoch"] <= services.clock.time():
         raise Unauthorized("the API key has expired")
-    return Principal(id=f"key:{data['id']}", name=data["name"], role=Role.parse(data["role"]))
+    return Principal(
+        id=f"key:{data['id']}",
+        name=data["name"],
+        role=Role.parse(data["role"]),
+        permissions=frozenset(data.get("permissions") or ()),
+        environments=tuple(data.get("environments") or ()),
+    )
 
 
 def list_keys(services: Services, *, limit: int = 100, cursor: str | None = None) -> tuple[list[dict], str | None]:

@@ -1,0 +1,347 @@
+"""What the strategy workflows' Task states do: provider operations, analysis, gates, outcomes.
+
+Every function takes the Task's payload (``deployment_id`` and the plan step's ``index``), acts
+through the component's provider, records what happened on the deployment, and returns a small
+JSON result. They are safe to run again (the workflow retries a task whose worker died): a step
+already done returns at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilothouse.clock import iso
+from pilothouse.domain.deployments import FINAL, Analysis, conclude, judge
+from pilothouse.domain.lifecycle import Command, Outcome
+from pilothouse.errors import VersionConflict
+from pilothouse.providers.base import Placement, ProviderError
+from pilothouse.services import deployments as dep_svc
+from pilothouse.services.components import repo as components_repo
+from pilothouse.services.jobs import finish_operation, release_for
+from pilothouse.wiring import Services
+
+
+class DeploymentTaskError(Exception):
+    """Raised to fail a Task state; the class name is the ASL error name."""
+
+
+class HealthCheckFailed(DeploymentTaskError):
+    pass
+
+
+class AnalysisFailed(DeploymentTaskError):
+    pass
+
+
+class Aborted(DeploymentTaskError):
+    pass
+
+
+class DeploymentError(DeploymentTaskError):
+    pass
+
+
+def _dep(services: Services, deployment_id: str) -> dict[str, Any]:
+    return dep_svc.get(services, deployment_id)
+
+
+def _component(services: Services, dep: dict[str, Any]):
+    record = components_repo(services).get(dep["component"])
+    if record is None:
+        raise DeploymentError(f"component {dep['component']} is gone")
+    return record
+
+
+def _release(services: Services, dep: dict[str, Any], replicas: int | None = None):
+    record = _component(services, dep)
+    placement = dep.get("placement")
+    count = replicas if replicas is not None else (placement["replicas"] if placement else None)
+    if count is None:
+        scaling = record.data["spec"]["scaling"]
+        count = scaling["replicas"] if scaling["replicas"] is not None else max(scaling["min"], 1)
+    return release_for(record.data, version=dep["to_version"], config=dep.get("config"), replicas=count)
+
+
+def _provider(services: Services, dep: dict[str, Any]):
+    return services.provider(dep["provider"])
+
+
+def _mark(services: Services, dep_id: str, index: int | None, step_status: str, event: str, **fields) -> dict:
+    """Record a step's status (and any deployment fields) with an event."""
+
+    def change(d):
+        now = iso(services.clock.time())
+        if index is not None:
+            step = d["steps"][index]
+            if step["status"] == step_status and not fields:
+                return None
+            step["status"] = step_status
+            step.setdefault("started_at", now)
+            if step_status in ("succeeded", "failed", "skipped"):
+                step["finished_at"] = now
+            d["current_step"] = index
+        for k, v in fields.items():
+            d[k] = v
+        if d["status"] == "pending":
+            d["status"] = "in_progress"
+        return {"type": event, "step": index, **({"detail": fields.get("_detail")} if "_detail" in fields else {})}
+
+    return dep_svc.repo(services).change(dep_id, change)
+
+
+def _save_placement(services: Services, dep_id: str, index: int | None, placement: Placement, event: str,
+                    weights: dict | None = None) -> dict:
+    fields: dict[str, Any] = {"placement": placement.to_dict()}
+    if weights is not None:
+        fields["weights"] = weights
+    else:
+        revs = placement.details.get("revisions") or {}
+        fields["weights"] = {r: v.get("weight", 0) for r, v in revs.items()}
+    return _mark(services, dep_id, index, "succeeded", event, **fields)
+
+
+def _placement(dep: dict[str, Any]) -> Placement | None:
+    return Placement.from_dict(dep["placement"]) if dep.get("placement") else None
+
+
+def _revisions(dep: dict[str, Any]) -> tuple[str | None, str | None]:
+    details = (dep.get("placement") or {}).get("details") or {}
+    return details.get("stable"), details.get("candidate")
+
+
+def _provider_call(fn, *args):
+    try:
+        return fn(*args)
+    except ProviderError as exc:
+        raise DeploymentError(f"{exc.reason}" + (f"; last output: {exc.logs[-3:]}" if exc.logs else "")) from None
+
+
+# -- steps ---------------------------------------------------------------------------------------
+
+
+def prepare(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    dep_id, index = payload["deployment_id"], payload["index"]
+    dep = _dep(services, dep_id)
+    stable, candidate = _revisions(dep)
+    if candidate and dep["steps"][index]["status"] == "succeeded":
+        return {"candidate": candidate}
+    step = dep["steps"][index]
+    release = _release(services, dep, step.get("replicas"))
+    provider = _provider(services, dep)
+    try:
+        placement = provider.prepare(_placement(dep), release)
+    except ProviderError as exc:
+        _mark(services, dep_id, index, "failed", "step.failed", error={"reason": exc.reason, "logs": exc.logs[-20:]})
+        raise HealthCheckFailed(f"{exc.reason}; last output: {' | '.join(exc.logs[-5:])}") from None
+    _save_placement(services, dep_id, index, placement, "prepared")
+    return {"candidate": placement.details.get("candidate")}
+
+
+def shift(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    dep_id, index = payload["deployment_id"], payload["index"]
+    dep = _dep(services, dep_id)
+    weight = dep["steps"][index]["weight"]
+    if dep.get("promote_full"):
+        weight = 100
+    stable, candidate = _revisions(dep)
+    if candidate is None:
+        raise DeploymentError("no candidate revision to shift traffic to")
+    weights = {candidate: weight} if not stable or stable == candidate else {stable: 100 - weight, candidate: weight}
+    placement = _provider_call(_provider(services, dep).shift, _placement(dep), weights)
+    _save_placement(services, dep_id, index, placement, "traffic.shifted", weights=weights)
+    return {"weights": weights}
+
+
+def set_replicas(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    dep_id, index = payload["deployment_id"], payload["index"]
+    dep = _dep(services, dep_id)
+    step = dep["steps"][index]
+    stable, candidate = _revisions(dep)
+    revision = stable if step["revision"] == "stable" else candidate
+    if revision is None:  # e.g. scaling down a stable that does not exist (first deploy)
+        _mark(services, dep_id, index, "skipped", "step.skipped")
+        return {"skipped": True}
+    placement = _provider_call(_provider(services, dep).set_replicas, _placement(dep), revision, step["replicas"])
+    _save_placement(services, dep_id, index, placement, "replicas.set")
+    return {"revision": revision, "replicas": step["replicas"]}
+
+
+def health(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    dep_id, index = payload["deployment_id"], payload["index"]
+    dep = _dep(services, dep_id)
+    _, candidate = _revisions(dep)
+    result = _provider_call(_provider(services, dep).check_health, _placement(dep), candidate)
+    if not result.healthy:
+        _mark(services, dep_id, index, "failed", "health.failed", _detail=result.to_dict())
+        raise HealthCheckFailed(f"{result.failing} of {result.checked} instances unhealthy: {result.detail}")
+    _mark(services, dep_id, index, "succeeded", "health.passed")
+    return result.to_dict()
+
+
+def analyze(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    """One measurement of the step's analysis; says whether to measure again, pause, or go on."""
+    dep_id, index = payload["deployment_id"], payload["index"]
+    dep = _dep(services, dep_id)
+    if dep.get("promote_full"):
+        _mark(services, dep_id, index, "skipped", "analysis.skipped")
+        return {"next": "pass"}
+    analysis = Analysis.model_validate(dep["steps"][index]["analysis"])
+    _, candidate = _revisions(dep)
+    provider = _provider(services, dep)
+    metrics = _provider_call(provider.read_metrics, _placement(dep), candidate, analysis.window_seconds).to_dict()
+    health_result = _provider_call(provider.check_health, _placement(dep), candidate).to_dict() \
+        if analysis.health else None
+    verdict = judge(analysis, metrics, health_result)
+    outcome = verdict.outcome
+    if outcome == "no_data":
+        outcome = {"fail": "fail", "pass": "pass", "pause": "no_data"}[analysis.no_data]
+    measurement = {"step": index, "at": iso(services.clock.time()), "metrics": metrics, "health": health_result,
+                   "verdict": verdict.outcome, "counted_as": outcome, "reasons": verdict.reasons,
+                   "no_data_policy": analysis.no_data}
+    past = [m["counted_as"] for m in dep["analysis"] if m["step"] == index and m["counted_as"] != "no_data"]
+    if outcome == "no_data":
+        _mark(services, dep_id, index, "waiting", "analysis.no_data", analysis=dep["analysis"] + [measurement],
+              status="paused")
+        return {"next": "pause"}
+    verdicts = past + [outcome]
+    decision = conclude(analysis, verdicts)
+    status = {"fail": "failed", "pass": "succeeded", "continue": "running"}[decision]
+    _mark(services, dep_id, index, status, f"analysis.{decision if decision != 'continue' else 'measured'}",
+          analysis=dep["analysis"] + [measurement])
+    if decision == "fail":
+        raise AnalysisFailed("; ".join(verdict.reasons) or "analysis failed")
+    if decision == "continue":
+        return {"next": "continue", "wait": analysis.interval_seconds}
+    return {"next": "pass"}
+
+
+def gate(services: Services, payload: dict[str, Any]) -> None:
+    """Before each step (kind gate), a bake or an indefinite pause (kind pause), an approval: record
+    the task token; complete it at once when nothing needs to hold the deployment."""
+    from pilothouse.services import executions
+
+    dep_id, index, kind, token = payload["deployment_id"], payload["index"], payload["kind"], payload["token"]
+    dep = _dep(services, dep_id)
+    if dep.get("abort_requested"):
+        executions.send_task_failure(services, token, "Aborted", dep["abort_requested"].get("reason") or "aborted")
+        return
+    proceed = (kind == "gate" and not dep["paused"]) or (kind == "pause" and dep.get("promote_full"))
+    if proceed:
+        if kind == "gate":
+            _mark(services, dep_id, index, "running", "step.started")
+        else:
+            _mark(services, dep_id, index, "skipped", "pause.skipped")
+        executions.send_task_success(services, token, {})
+        return
+    timed = kind == "pause" and payload.get("seconds") is not None
+    status = {"gate": "paused", "approval": "awaiting_approval"}.get(kind, "in_progress" if timed else "paused")
+    _mark(services, dep_id, index, "waiting", f"{kind}.waiting", status=status,
+          pending_token={"kind": kind, "token": token, "index": index, "since": iso(services.clock.time()),
+                         "seconds": payload.get("seconds")})
+
+
+# -- outcomes ------------------------------------------------------------------------------------
+
+
+def _notify(services: Services, dep: dict[str, Any]) -> None:
+    """Tell a waiting promotion how its deployment ended."""
+    from pilothouse.errors import NotFound
+    from pilothouse.services import executions
+
+    token = dep.get("notify_token")
+    if not token:
+        return
+    try:
+        if dep["status"] == "succeeded":
+            executions.send_task_success(services, token, {"deployment_id": dep["id"], "status": dep["status"]})
+        else:
+            executions.send_task_failure(services, token, "DeploymentNotSucceeded",
+                                         f"deployment {dep['id']} ended {dep['status']}")
+    except NotFound:
+        pass
+
+
+def _finish_component(services: Services, dep: dict[str, Any], outcome: Outcome, placement: Placement | None,
+                      error: str | None) -> None:
+    for _ in range(20):
+        record = _component(services, dep)
+        op = record.data.get("operation")
+        if not op or op["id"] != dep["id"]:
+            return  # already finished (a retried task)
+        try:
+            finish_operation(services, record, Command(dep["command"]), outcome, placement, error, [],
+                             dep["to_version"], dep.get("config"))
+            return
+        except VersionConflict:
+            continue
+
+
+def _end(services: Services, dep_id: str, status: str, event: str, **fields) -> dict[str, Any]:
+    def change(d):
+        if d["status"] in FINAL:
+            return None
+        d.update(status=status, outcome=status, finished_at=iso(services.clock.time()), pending_token=None, **fields)
+        return {"type": event, "status": status}
+
+    return dep_svc.repo(services).change(dep_id, change)
+
+
+def finalize(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    dep_id = payload["deployment_id"]
+    dep = _dep(services, dep_id)
+    if dep["status"] in FINAL:
+        return {"status": dep["status"]}
+    _, candidate = _revisions(dep)
+    placement = _provider_call(_provider(services, dep).finalize, _placement(dep), candidate)
+    _save_placement(services, dep_id, None, placement, "finalized", weights={candidate: 100})
+    dep = _end(services, dep_id, "succeeded", "succeeded")
+    _finish_component(services, dep, Outcome.SUCCEEDED, placement, None)
+    _notify(services, dep)
+    return {"status": "succeeded"}
+
+
+def rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    """Back to the stable revision (restarting it if a recreate had stopped it)."""
+    dep_id = payload["deployment_id"]
+    error = payload.get("error") or {}
+    dep = _dep(services, dep_id)
+    if dep["status"] in FINAL:
+        return {"status": dep["status"]}
+    reason = f"{error.get('Error', 'Error')}: {error.get('Cause', '')}".strip()
+    aborted = error.get("Error") == "Aborted" or (dep.get("abort_requested") and not dep["abort_requested"].get(
+        "break_glass"))
+    _mark(services, dep_id, None, "", "rolling_back", status="rolling_back", error=reason)
+    dep = _dep(services, dep_id)
+    stable, candidate = _revisions(dep)
+    provider = _provider(services, dep)
+    placement = _placement(dep)
+    if stable is None or placement is None:  # a first deploy: nothing to go back to
+        if placement is not None:
+            _provider_call(provider.stop, placement)
+        dep = _end(services, dep_id, "aborted" if aborted else "failed", "failed", placement=None)
+        _finish_component(services, dep, Outcome.FAILED, None, reason)
+        _notify(services, dep)
+        return {"status": dep["status"]}
+    revs = placement.details.get("revisions") or {}
+    original = (dep.get("steps") or [{}])[0]
+    if revs.get(stable, {}).get("replicas", 1) == 0:
+        replicas = (dep.get("placement") or {}).get("replicas") or original.get("replicas") or 1
+        replicas = max(1, replicas)
+        placement = _provider_call(provider.set_replicas, placement, stable, replicas)
+    placement = _provider_call(provider.rollback, placement, stable)
+    _save_placement(services, dep_id, None, placement, "rolled_back", weights={stable: 100})
+    dep = _end(services, dep_id, "aborted" if aborted else "rolled_back", "aborted" if aborted else "rolled_back")
+    _finish_component(services, dep, Outcome.REVERTED, placement, reason)
+    _notify(services, dep)
+    return {"status": dep["status"]}
+
+
+def failed(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    """The rollback itself failed: the deployment failed and the component is Failed."""
+    dep_id = payload["deployment_id"]
+    error = payload.get("error") or {}
+    reason = f"rollback failed: {error.get('Error')}: {error.get('Cause')}"
+    dep = _end(services, dep_id, "failed", "failed", error=reason)
+    _finish_component(services, dep, Outcome.FAILED, _placement(dep), reason)
+    _notify(services, dep)
+    return {"status": "failed"}

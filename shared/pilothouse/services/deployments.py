@@ -1,0 +1,418 @@
+"""The deployment manager (DESIGN §4): deployments as strategy workflows people can steer.
+
+A deploy, update or retry of a component becomes a *deployment*: a record (status, steps, weights,
+analysis results, approvals) and an execution of its strategy's workflow (``workflows/*.asl.json``)
+on the durable engine. The workflow's Task states call the ``deployment_*`` functions
+(:mod:`pilothouse.services.deployment_tasks`); pauses and approvals are ``.waitForTaskToken``
+tasks whose tokens the controls here complete.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pilothouse.clock import iso
+from pilothouse.domain.deployments import FINAL, compile_plan, parse_strategy
+from pilothouse.domain.lifecycle import Command
+from pilothouse.domain.security import Permission, Principal
+from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from pilothouse.store.base import Item
+from pilothouse.store.deployments import FREEZE, DeploymentRepository
+from pilothouse.wiring import Services
+
+WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
+BUILTIN = {"canary": "canary", "linear": "canary", "custom": "canary", "rolling": "rolling",
+           "blue-green": "blue-green", "all-at-once": "all-at-once"}
+PREFIX = "pilothouse-"
+LOCAL_ARN = "arn:aws:lambda:local:000000000000:function:{}"
+
+
+def repo(services: Services) -> DeploymentRepository:
+    return DeploymentRepository(services.store)
+
+
+# -- built-in strategy workflows -------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def builtin_definition(name: str) -> dict[str, Any]:
+    """A shipped workflow with its ``${XArn}`` substitutions pointing at this project's functions."""
+    text = (WORKFLOWS_DIR / f"{name}.asl.json").read_text()
+    return json.loads(re.sub(r"\$\{(\w+)Arn\}", lambda m: LOCAL_ARN.format(m[1]), text))
+
+
+def ensure_workflow(services: Services, name: str) -> str:
+    """Register (or refresh) the built-in workflow ``name``; return its registered name."""
+    from pilothouse.errors import AlreadyExists
+    from pilothouse.services import workflows
+
+    wf_name = PREFIX + name
+    definition = builtin_definition(name)
+    existing = services.store.get("WORKFLOW", wf_name)
+    if existing is None:
+        try:
+            workflows.create(services, wf_name, definition, description=f"built-in: {name}", actor="system")
+        except AlreadyExists:
+            pass
+    elif existing.data["definition"] != definition:
+        workflows.update(services, wf_name, definition, actor="system")
+    return wf_name
+
+
+# -- freezes -------------------------------------------------------------------------------------
+
+
+def _freeze_key(scope: str, target: str) -> str:
+    if scope not in ("component", "environment"):
+        raise ValidationFailed.field("scope", "component or environment")
+    return f"{scope}:{target}"
+
+
+def freeze(services: Services, scope: str, target: str, reason: str, *, actor: str) -> dict[str, Any]:
+    data = {"scope": scope, "target": target, "reason": reason, "by": actor, "at": iso(services.clock.time())}
+    services.store.put(Item(FREEZE, _freeze_key(scope, target), data))
+    return data
+
+
+def unfreeze(services: Services, scope: str, target: str) -> None:
+    key = _freeze_key(scope, target)
+    if services.store.get(FREEZE, key) is None:
+        raise NotFound(f"{scope} {target!r} is not frozen")
+    services.store.delete(FREEZE, key)
+
+
+def list_freezes(services: Services) -> list[dict[str, Any]]:
+    return [i.data for i in services.store.scan_all(FREEZE)]
+
+
+def check_not_frozen(services: Services, component: str, environment: str) -> None:
+    """409 with the recorded reason if the component or its environment is frozen."""
+    for scope, target in (("component", component), ("environment", environment)):
+        item = services.store.get(FREEZE, f"{scope}:{target}")
+        if item is not None:
+            d = item.data
+            raise Conflict(f"{scope} {target!r} is frozen: {d['reason']} (by {d['by']} at {d['at']})",
+                           extra={"frozen": d})
+
+
+# -- starting ------------------------------------------------------------------------------------
+
+
+def plan_for(component: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The strategy and compiled steps for a command; 422 naming ``strategy`` when it is not valid."""
+    raw = params.get("strategy") or component["spec"].get("deployment", {}).get("strategy")
+    try:
+        strategy = parse_strategy(raw)
+    except ValidationError as exc:
+        from pilothouse.services.components import validation_failed
+
+        raise validation_failed(exc, ("strategy",)) from None
+    placement = component.get("placement")
+    replicas = placement["replicas"] if placement else (component["spec"]["scaling"]["replicas"] or max(
+        component["spec"]["scaling"]["min"], 1))
+    steps = compile_plan(strategy, replicas=max(replicas, 1), first_deploy=placement is None)
+    return strategy.model_dump(exclude_none=True), steps
+
+
+def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
+    """Create the deployment for the component's current operation and start its workflow.
+
+    Idempotent: the deployment's id is the operation's id, the execution's name the deployment's.
+    """
+    from pilothouse.errors import AlreadyExists
+    from pilothouse.services import executions
+
+    op = component["operation"]
+    dep_id = op["id"]
+    existing = services.store.get("DEPLOYMENT", dep_id)
+    if existing is None:
+        strategy, steps = op["params"]["_strategy"], op["params"]["_steps"]
+        cmd = op["command"]
+        placement = component.get("placement")
+        to_version = op["params"].get("version") or (component["spec"]["version"] if cmd != "update"
+                                                     else component["version"])
+        workflow = strategy.get("workflow") or ensure_workflow(services, BUILTIN[strategy.get("type", "all-at-once")])
+        now = iso(services.clock.time())
+        data = {
+            "id": dep_id,
+            "component": component["name"],
+            "environment": component["spec"]["environment"],
+            "provider": component["spec"]["provider"],
+            "command": cmd,
+            "from_version": component.get("version") if placement else None,
+            "to_version": to_version,
+            "config": op["params"].get("config"),
+            "strategy": strategy,
+            "workflow": workflow,
+            "execution": dep_id,
+            "status": "pending",
+            "steps": [{"index": i, **s, "status": "pending"} for i, s in enumerate(steps)],
+            "current_step": None,
+            "placement": placement,
+            "weights": ({placement["details"].get("stable") or "stable": 100} if placement else {}),
+            "analysis": [],
+            "approvals": [],
+            "pending_token": None,
+            "paused": False,
+            "abort_requested": None,
+            "promote_full": False,
+            "outcome": None,
+            "error": None,
+            "initiated_by": op.get("requested_by"),
+            "request_id": op.get("request_id"),
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+            "notify_token": op["params"].get("_notify_token"),
+            "separate_approver": component["spec"].get("deployment", {}).get("separate_approver", False),
+        }
+        try:
+            repo(services).create(data, {"type": "created", "status": "pending", "actor": data["initiated_by"]})
+        except AlreadyExists:
+            pass
+    dep = repo(services).get(dep_id).data
+    executions.start(services, dep["workflow"], name=dep["execution"],
+                     input={"deployment_id": dep_id, "steps": [_plain(s) for s in dep["steps"]]}, actor="system")
+    return dep
+
+
+def _plain(step: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in step.items() if k not in ("status", "index", "started_at", "finished_at", "detail")}
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def get(services: Services, deployment_id: str) -> dict[str, Any]:
+    return repo(services).get(deployment_id).data
+
+
+def list_deployments(services: Services, *, limit: int = 50, cursor: str | None = None,
+                     component: str | None = None, environment: str | None = None, status: str | None = None):
+    return repo(services).list(limit=limit, cursor=cursor, component=component, environment=environment,
+                               status=status)
+
+
+def events(services: Services, deployment_id: str, *, limit: int = 100, cursor: str | None = None):
+    return repo(services).events(deployment_id, limit=limit, cursor=cursor)
+
+
+# -- controls ------------------------------------------------------------------------------------
+
+
+def _live(data: dict[str, Any]) -> None:
+    if data["status"] in FINAL:
+        raise Conflict(f"deployment {data['id']} has ended ({data['status']})", extra={"status": data["status"]})
+
+
+def _token_of(data: dict[str, Any], *kinds: str) -> str:
+    pending = data.get("pending_token")
+    if not pending or pending["kind"] not in kinds:
+        raise Conflict(f"deployment {data['id']} is not waiting for that (status {data['status']})",
+                       extra={"status": data["status"]})
+    return pending["token"]
+
+
+def approve(services: Services, deployment_id: str, principal: Principal, *, comment: str = "",
+            approve: bool = True) -> dict[str, Any]:
+    """Approve (or reject) the approval gate a deployment waits at."""
+    from pilothouse.services import executions
+
+    data = get(services, deployment_id)
+    _live(data)
+    token = _token_of(data, "approval")
+    if not principal.can(Permission.DEPLOYMENTS_APPROVE):
+        raise Forbidden("approving deployments needs the deployments:approve permission",
+                        extra={"required_permission": Permission.DEPLOYMENTS_APPROVE.value})
+    if principal.environments and data["environment"] not in principal.environments:
+        raise Forbidden(f"this key may approve only in: {', '.join(principal.environments)}")
+    if data.get("separate_approver") and principal.id == data.get("initiated_by"):
+        raise Forbidden("this component requires the approver not to be who started the deployment")
+    decision = {"by": principal.id, "name": principal.name, "decision": "approved" if approve else "rejected",
+                "comment": comment, "at": iso(services.clock.time())}
+
+    def record(d):
+        d["approvals"].append(decision)
+        d["pending_token"] = None
+        d["status"] = "in_progress" if approve else "rolling_back"
+        return {"type": f"approval.{decision['decision']}", "actor": principal.id, "comment": comment}
+
+    repo(services).change(deployment_id, record)
+    if approve:
+        executions.send_task_success(services, token, {"approved_by": principal.id})
+    else:
+        executions.send_task_failure(services, token, "Rejected", comment or f"rejected by {principal.id}")
+    return get(services, deployment_id)
+
+
+def promote(services: Services, deployment_id: str, *, full: bool, actor: str) -> dict[str, Any]:
+    """End the pause the deployment waits in; ``full`` also skips every later pause and analysis."""
+    from pilothouse.services import executions
+
+    data = get(services, deployment_id)
+    _live(data)
+    pending = data.get("pending_token")
+    if not full:
+        _token_of(data, "pause")
+
+    def record(d):
+        d["promote_full"] = d["promote_full"] or full
+        if d.get("pending_token") and d["pending_token"]["kind"] == "pause":
+            d["pending_token"] = None
+            d["status"] = "in_progress"
+        return {"type": "promoted", "full": full, "actor": actor}
+
+    repo(services).change(deployment_id, record)
+    if pending and pending["kind"] == "pause":
+        executions.send_task_success(services, pending["token"], {"promoted_by": actor})
+    return get(services, deployment_id)
+
+
+def pause(services: Services, deployment_id: str, *, actor: str) -> dict[str, Any]:
+    def record(d):
+        _live(d)
+        if d["paused"]:
+            return None
+        d["paused"] = True
+        return {"type": "pause.requested", "actor": actor}
+
+    repo(services).change(deployment_id, record)
+    return get(services, deployment_id)
+
+
+def resume(services: Services, deployment_id: str, *, actor: str) -> dict[str, Any]:
+    from pilothouse.services import executions
+
+    data = get(services, deployment_id)
+    _live(data)
+    pending = data.get("pending_token")
+
+    def record(d):
+        d["paused"] = False
+        if d.get("pending_token") and d["pending_token"]["kind"] == "gate":
+            d["pending_token"] = None
+            d["status"] = "in_progress"
+        return {"type": "resumed", "actor": actor}
+
+    repo(services).change(deployment_id, record)
+    if pending and pending["kind"] == "gate":
+        executions.send_task_success(services, pending["token"], {"resumed_by": actor})
+    return get(services, deployment_id)
+
+
+def abort(services: Services, deployment_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
+    """Stop at the next opportunity and go back to the stable version."""
+    from pilothouse.services import executions
+
+    data = get(services, deployment_id)
+    _live(data)
+    pending = data.get("pending_token")
+
+    def record(d):
+        d["abort_requested"] = {"by": actor, "reason": reason, "at": iso(services.clock.time())}
+        d["pending_token"] = None
+        d["status"] = "rolling_back" if pending else d["status"]
+        return {"type": "abort.requested", "actor": actor, "reason": reason}
+
+    repo(services).change(deployment_id, record)
+    if pending:
+        executions.send_task_failure(services, pending["token"], "Aborted", reason or f"aborted by {actor}")
+    return get(services, deployment_id)
+
+
+def break_glass(services: Services, deployment_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
+    """Roll back now: stop the deployment's workflow and send all traffic to the stable version."""
+    from pilothouse.services import executions
+
+    data = get(services, deployment_id)
+    _live(data)
+    executions.stop(services, data["workflow"], data["execution"], error="BreakGlass", cause=reason or actor)
+
+    def record(d):
+        d["abort_requested"] = {"by": actor, "reason": reason or "break-glass rollback", "at": iso(
+            services.clock.time()), "break_glass": True}
+        d["pending_token"] = None
+        d["status"] = "rolling_back"
+        return {"type": "rollback.break_glass", "actor": actor, "reason": reason}
+
+    repo(services).change(deployment_id, record)
+    wf = ensure_workflow(services, "break-glass-rollback")
+    executions.start(services, wf, name=f"{deployment_id}-rollback", input={"deployment_id": deployment_id},
+                     actor=actor)
+    return get(services, deployment_id)
+
+
+def rollback_component(services: Services, name: str, *, version: str | None, actor: str,
+                       request_id: str | None) -> dict[str, Any]:
+    """Break-glass for a component: mid-deployment, roll that back; otherwise deploy the previous
+    (or named) version at once, skipping gates and analysis. Returns the component's view."""
+    from pilothouse.services import components
+
+    record = components.get(services, name)
+    op = record.data.get("operation")
+    if op and services.store.get("DEPLOYMENT", op["id"]) is not None:
+        break_glass(services, op["id"], actor=actor, reason="break-glass rollback of the component")
+        return components.view(components.get(services, name))
+    target = version or record.data.get("previous_version")
+    if not target:
+        raise Conflict(f"component {name!r} has no previous version to roll back to; name one",
+                       extra={"field": "version"})
+    return components.command(
+        services, name, Command.UPDATE,
+        {"version": target, "strategy": {"type": "custom", "steps": [{"kind": "prepare"},
+                                                                    {"kind": "set_weight", "weight": 100}]}},
+        actor=actor, request_id=request_id, break_glass=True,
+    )
+
+
+def new_promotion_id() -> str:
+    return "promo-" + uuid.uuid4().hex[:12]
+
+
+def view(data: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of a deployment (task tokens stay inside)."""
+    out = {k: v for k, v in data.items() if k not in ("notify_token",)}
+    if data.get("pending_token"):
+        out["pending_token"] = {k: v for k, v in data["pending_token"].items() if k != "token"}
+    out["waiting_for"] = (data.get("pending_token") or {}).get("kind")
+    return out
+
+
+def start_promotion(services: Services, *, source: str, target: str, strategy: Any, actor: str) -> dict[str, Any]:
+    """Deploy the version running in ``source`` to ``target`` (the next environment) with its gates."""
+    from pilothouse.services import components, executions
+
+    order = ["development", "staging", "production"]
+    src, dst = components.get(services, source).data, components.get(services, target).data
+    if src["state"] != "Running":
+        raise Conflict(f"{source} is {src['state']}; only a Running component's version can be promoted")
+    s_env, t_env = src["spec"]["environment"], dst["spec"]["environment"]
+    if order.index(t_env) != order.index(s_env) + 1:
+        raise ValidationFailed.field("target", f"promotion goes {s_env} → {order[min(order.index(s_env) + 1, 2)]}; "
+                                               f"{target} is in {t_env}")
+    wf = ensure_workflow(services, "promote-environment")
+    promotion_id = new_promotion_id()
+    return executions.start(services, wf, name=promotion_id,
+                            input={"source": source, "target": target, "strategy": strategy, "initiator": actor},
+                            actor=actor)
+
+
+def promotion_task(services: Services, payload: dict[str, Any]) -> None:
+    """The promotion workflow's task: start the target's deployment, to report back via the token."""
+    from pilothouse.services import components, executions
+
+    src = components.get(services, payload["source"]).data
+    dst = components.get(services, payload["target"]).data
+    params = {"version": src["version"], "strategy": payload.get("strategy"), "_notify_token": payload["token"]}
+    cmd = Command.DEPLOY if dst["state"] == "Registered" else Command.UPDATE
+    try:
+        components.command(services, payload["target"], cmd, params, actor=payload.get("initiator") or "system")
+    except Exception as exc:  # tell the promotion why it could not start
+        executions.send_task_failure(services, payload["token"], type(exc).__name__, str(exc))

@@ -1,0 +1,88 @@
+"""Deployment records, their events and freezes on the storage port.
+
+=====================  ======================================  ===================================
+partition (pk)         sort key (sk)                           what
+=====================  ======================================  ===================================
+``DEPLOYMENT``         ``<id>`` (time-ordered)                  a deployment record
+``DEPLOYEVENTS#<id>``  ``<epoch ms, 15 digits>#<version>``      one event per change of the record
+``FREEZE``             ``component:<name>`` / ``environment:<e>``  a freeze and its reason
+=====================  ======================================  ===================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pilothouse.clock import iso
+from pilothouse.errors import Conflict, NotFound, VersionConflict
+from pilothouse.store.base import Item, Put, Store
+
+PK = "DEPLOYMENT"
+FREEZE = "FREEZE"
+ATTEMPTS = 20
+
+
+def events_pk(deployment_id: str) -> str:
+    return f"DEPLOYEVENTS#{deployment_id}"
+
+
+class DeploymentRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, deployment_id: str) -> Item:
+        item = self.store.get(PK, deployment_id)
+        if item is None:
+            raise NotFound(f"no deployment {deployment_id!r}")
+        return item
+
+    def _event(self, deployment_id: str, version: int, event: dict[str, Any]) -> Item:
+        now = self.store.clock.time()
+        sk = f"{int(now * 1000):015d}#{version:08d}"
+        return Item(events_pk(deployment_id), sk, {"id": sk, "deployment": deployment_id, "at": iso(now), **event})
+
+    def create(self, data: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        self.store.transact([Put(Item(PK, data["id"], data), if_absent=True),
+                             Put(self._event(data["id"], 1, event), if_absent=True)])
+        return data
+
+    def change(
+        self, deployment_id: str, mutate: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any]:
+        """Apply ``mutate`` (returns the event to append, or None for no change) with a conditional
+        write, re-reading and re-applying on conflicts."""
+        for _ in range(ATTEMPTS):
+            item = self.get(deployment_id)
+            data = item.data
+            event = mutate(data)
+            if event is None:
+                return data
+            data["updated_at"] = iso(self.store.clock.time())
+            try:
+                self.store.transact([Put(Item(PK, deployment_id, data), if_version=item.version),
+                                     Put(self._event(deployment_id, item.version + 1, event), if_absent=True)])
+                return data
+            except VersionConflict:
+                continue
+        raise Conflict(f"deployment {deployment_id!r} is too busy; retry")
+
+    def list(self, *, limit: int, cursor: str | None, component: str | None, environment: str | None,
+             status: str | None) -> tuple[list[dict], str | None]:
+        out: list[dict] = []
+        while True:
+            page = self.store.query(PK, limit=limit, cursor=cursor, reverse=True)
+            for item in page.items:
+                d = item.data
+                if (component and d["component"] != component) or (environment and d["environment"] != environment) \
+                        or (status and d["status"] != status):
+                    continue
+                out.append(d)
+            cursor = page.cursor
+            if len(out) >= limit or cursor is None:
+                return out, cursor
+
+    def events(self, deployment_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+        self.get(deployment_id)
+        page = self.store.query(events_pk(deployment_id), limit=limit, cursor=cursor)
+        return [i.data for i in page.items], page.cursor

@@ -54,11 +54,7 @@ def _component(services: Services, dep: dict[str, Any]):
 
 def _release(services: Services, dep: dict[str, Any], replicas: int | None = None):
     record = _component(services, dep)
-    placement = dep.get("placement")
-    count = replicas if replicas is not None else (placement["replicas"] if placement else None)
-    if count is None:
-        scaling = record.data["spec"]["scaling"]
-        count = scaling["replicas"] if scaling["replicas"] is not None else max(scaling["min"], 1)
+    count = replicas if replicas is not None else dep["replicas"]
     return release_for(record.data, version=dep["to_version"], config=dep.get("config"), replicas=count)
 
 
@@ -131,7 +127,7 @@ def prepare(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     try:
         placement = provider.prepare(_placement(dep), release)
     except ProviderError as exc:
-        _mark(services, dep_id, index, "failed", "step.failed", error={"reason": exc.reason, "logs": exc.logs[-20:]})
+        _mark(services, dep_id, index, "failed", "step.failed", error=exc.reason, logs=exc.logs[-20:])
         raise HealthCheckFailed(f"{exc.reason}; last output: {' | '.join(exc.logs[-5:])}") from None
     _save_placement(services, dep_id, index, placement, "prepared")
     return {"candidate": placement.details.get("candidate")}
@@ -146,7 +142,8 @@ def shift(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     stable, candidate = _revisions(dep)
     if candidate is None:
         raise DeploymentError("no candidate revision to shift traffic to")
-    weights = {candidate: weight} if not stable or stable == candidate else {stable: 100 - weight, candidate: weight}
+    # the only revision (a first deploy) takes everything; otherwise split with the stable one
+    weights = {candidate: 100} if not stable or stable == candidate else {stable: 100 - weight, candidate: weight}
     placement = _provider_call(_provider(services, dep).shift, _placement(dep), weights)
     _save_placement(services, dep_id, index, placement, "traffic.shifted", weights=weights)
     return {"weights": weights}
@@ -261,6 +258,20 @@ def _notify(services: Services, dep: dict[str, Any]) -> None:
         pass
 
 
+def _reason(error: dict[str, Any]) -> str:
+    """A readable reason from a States error: the function's message rather than its JSON envelope."""
+    import json
+
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and "errorMessage" in parsed:
+            cause = parsed["errorMessage"]
+    except (TypeError, ValueError):
+        pass
+    return f"{error.get('Error', 'Error')}: {cause}".strip()
+
+
 def _finish_component(services: Services, dep: dict[str, Any], outcome: Outcome, placement: Placement | None,
                       error: str | None) -> None:
     for _ in range(20):
@@ -269,8 +280,8 @@ def _finish_component(services: Services, dep: dict[str, Any], outcome: Outcome,
         if not op or op["id"] != dep["id"]:
             return  # already finished (a retried task)
         try:
-            finish_operation(services, record, Command(dep["command"]), outcome, placement, error, [],
-                             dep["to_version"], dep.get("config"))
+            finish_operation(services, record, Command(dep["command"]), outcome, placement, error,
+                             dep.get("logs") or [], dep["to_version"], dep.get("config"))
             return
         except VersionConflict:
             continue
@@ -307,7 +318,7 @@ def rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     dep = _dep(services, dep_id)
     if dep["status"] in FINAL:
         return {"status": dep["status"]}
-    reason = f"{error.get('Error', 'Error')}: {error.get('Cause', '')}".strip()
+    reason = _reason(error)
     aborted = error.get("Error") == "Aborted" or (dep.get("abort_requested") and not dep["abort_requested"].get(
         "break_glass"))
     _mark(services, dep_id, None, "", "rolling_back", status="rolling_back", error=reason)
@@ -323,11 +334,8 @@ def rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
         _notify(services, dep)
         return {"status": dep["status"]}
     revs = placement.details.get("revisions") or {}
-    original = (dep.get("steps") or [{}])[0]
-    if revs.get(stable, {}).get("replicas", 1) == 0:
-        replicas = (dep.get("placement") or {}).get("replicas") or original.get("replicas") or 1
-        replicas = max(1, replicas)
-        placement = _provider_call(provider.set_replicas, placement, stable, replicas)
+    if revs.get(stable, {}).get("replicas", 1) == 0:  # a recreate had stopped it
+        placement = _provider_call(provider.set_replicas, placement, stable, max(1, dep["replicas"]))
     placement = _provider_call(provider.rollback, placement, stable)
     _save_placement(services, dep_id, None, placement, "rolled_back", weights={stable: 100})
     dep = _end(services, dep_id, "aborted" if aborted else "rolled_back", "aborted" if aborted else "rolled_back")
@@ -340,7 +348,7 @@ def failed(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     """The rollback itself failed: the deployment failed and the component is Failed."""
     dep_id = payload["deployment_id"]
     error = payload.get("error") or {}
-    reason = f"rollback failed: {error.get('Error')}: {error.get('Cause')}"
+    reason = f"rollback failed: {_reason(error)}"
     dep = _end(services, dep_id, "failed", "failed", error=reason)
     _finish_component(services, dep, Outcome.FAILED, _placement(dep), reason)
     _notify(services, dep)

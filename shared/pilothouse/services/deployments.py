@@ -156,6 +156,9 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
             "steps": [{"index": i, **s, "status": "pending"} for i, s in enumerate(steps)],
             "current_step": None,
             "placement": placement,
+            # how many instances the new version runs (what served before, or the initial count)
+            "replicas": placement["replicas"] if placement else (
+                component["spec"]["scaling"]["replicas"] or max(component["spec"]["scaling"]["min"], 1)),
             "weights": ({placement["details"].get("stable") or "stable": 100} if placement else {}),
             "analysis": [],
             "approvals": [],

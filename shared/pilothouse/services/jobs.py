@@ -228,10 +228,15 @@ def sweep_stalled(services: Services) -> list[str]:
 
 
 def restore_placements(services: Services) -> dict[str, str]:
-    """After a control-plane restart: bring back the instances of every Running component."""
+    """After a control-plane restart: bring back the instances of every Running component, and of
+    every component in the middle of a deployment (from the deployment's own placement)."""
     results: dict[str, str] = {}
     for record in repo(services).all():
         data = record.data
+        op = data.get("operation") or {}
+        if op.get("deployment_started"):
+            results[record.name] = _restore_deployment(services, data, op["id"])
+            continue
         if record.state != State.RUNNING.value or not data.get("placement"):
             continue
         current = Placement.from_dict(data["placement"])
@@ -253,3 +258,29 @@ def restore_placements(services: Services) -> dict[str, str]:
         except VersionConflict:
             results[record.name] = "conflict"
     return results
+
+
+def _restore_deployment(services: Services, data: dict[str, Any], deployment_id: str) -> str:
+    """Bring back both revisions of a deployment that was under way when the control plane stopped."""
+    from pilothouse.errors import NotFound
+    from pilothouse.services import deployments
+
+    try:
+        dep = deployments.get(services, deployment_id)
+    except NotFound:
+        return "no deployment"
+    if not dep.get("placement"):
+        return "nothing running yet"
+    current = Placement.from_dict(dep["placement"])
+    try:
+        placement = services.provider(data["spec"]["provider"]).restore(
+            current, release_for(data, version=dep["to_version"], config=dep.get("config"), replicas=current.replicas))
+    except (ProviderError, ProviderUnavailable) as exc:
+        return f"failed: {exc}"
+
+    def save(d):
+        d["placement"] = placement.to_dict()
+        return {"type": "restored", "actor": "system"}
+
+    deployments.repo(services).change(deployment_id, save)
+    return "restored mid-deployment"

@@ -64,16 +64,18 @@ def _import_time(code: str, runs: int = 5) -> float:
     return best
 
 
+@pytest.mark.slow
 def test_cold_import_times(cloud):
-    """Import time of each function module (best of 5 fresh interpreters) against the bare
+    """Import time of each function module (best of BENCH_RUNS fresh interpreters) against the bare
     Powertools event handler import, which every HTTP function needs anyway."""
-    base = _import_time("import aws_lambda_powertools.event_handler")
+    runs = int(os.environ.get("BENCH_RUNS", "1"))
+    base = _import_time("import aws_lambda_powertools.event_handler", runs=max(3, runs))
     rows = {"aws_lambda_powertools.event_handler": f"{base * 1000:.0f} ms"}
     for name, fn in sorted(cloud.functions.items()):
         path = fn.code_dir / "app.py"
         code = (f"import importlib.util as u;s=u.spec_from_file_location('m',{str(path)!r});"
                 "m=u.module_from_spec(s);s.loader.exec_module(m)")
-        t = _import_time(code, runs=3)
+        t = _import_time(code, runs=runs)
         rows[fn.code_dir.name] = f"{t * 1000:.0f} ms  (+{(t - base) * 1000:.0f} ms)"
     report("cold import time", rows)
 

@@ -5,7 +5,8 @@ own connection (WAL mode, ``busy_timeout``); a receive claims its messages insid
 IMMEDIATE``, which takes the database's write lock before reading, so two workers can never both
 claim a message while it is invisible. Queue settings and messages persist across restarts.
 
-Long polls sleep-poll the file every 50 ms of real time (another process's send cannot signal us).
+Long polls wake at once for a send from this process (a condition variable) and otherwise poll the
+file every 50 ms of real time (another process's send cannot signal us).
 """
 
 from __future__ import annotations
@@ -69,12 +70,19 @@ class LocalQueue:
         self._local = threading.local()
         self._connections: list[tuple[int, sqlite3.Connection]] = []  # (opening pid, connection)
         self._connections_lock = threading.Lock()
+        self._arrived = threading.Condition()
+        self._sends = 0  # bumped by every send from this process, so a waiting receive wakes at once
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
         with self._write(conn):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+
+    def _wake(self) -> None:
+        with self._arrived:
+            self._sends += 1
+            self._arrived.notify_all()
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -236,7 +244,9 @@ class LocalQueue:
         conn = self._conn()
         with self._write(conn):
             self._spec(conn, queue)
-            return self._insert(conn, queue, [body], attributes or {}, delay_seconds)[0]
+            ids = self._insert(conn, queue, [body], attributes or {}, delay_seconds)
+        self._wake()
+        return ids[0]
 
     def send_batch(self, queue: str, bodies: list[str], *, delay_seconds: float = 0) -> list[str]:
         check_delay(delay_seconds)
@@ -245,7 +255,9 @@ class LocalQueue:
         conn = self._conn()
         with self._write(conn):
             self._spec(conn, queue)
-            return self._insert(conn, queue, list(bodies), {}, delay_seconds)
+            ids = self._insert(conn, queue, list(bodies), {}, delay_seconds)
+        self._wake()
+        return ids
 
     def receive(
         self,
@@ -258,11 +270,14 @@ class LocalQueue:
         check_receive(max_messages, visibility_timeout, wait_seconds)
         deadline = time.monotonic() + wait_seconds
         while True:
+            seen = self._sends
             claimed = self._claim(queue, max_messages, visibility_timeout)
             remaining = deadline - time.monotonic()
             if claimed or remaining <= 0:
                 return claimed
-            time.sleep(min(remaining, _POLL_INTERVAL))
+            with self._arrived:
+                if self._sends == seen:
+                    self._arrived.wait(min(remaining, _POLL_INTERVAL))
 
     def delete(self, queue: str, receipt_handle: str) -> None:
         conn = self._conn()

@@ -1,0 +1,63 @@
+"""Deploy request → Running, through the gateway's converter, the worker threads and the durable
+workflow engine, on a no-op provider (the seed asks < 1 s for the Deployment Manager)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import pytest
+
+from pilothouse.local.worker import Worker
+from tests.benchmarks.conftest import report
+from tests.fakes import RevisionFake
+
+N = int(os.environ.get("BENCH_DEPLOYS", "5"))
+
+
+@pytest.fixture
+def worker(services, cloud, pool):
+    services._providers["local"] = RevisionFake()
+    w = Worker(services.queue, cloud.queue_sources, pool)
+    w.start()
+    yield w
+    w.stop()
+
+
+def spec(name):
+    return {"name": name, "provider": "local", "version": "1.0.0",
+            "target": {"command": ["{python}", "app.py", "--port", "{port}"]}}
+
+
+def wait_running(api, name, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = api.get(f"/v1/components/{name}")[2]["state"]
+        if state in ("Running", "Failed"):
+            return state
+        time.sleep(0.002)
+    raise AssertionError(f"{name} not done after {timeout}s")
+
+
+def test_deploy_to_running(api, worker):
+    first, canary = [], []
+    for i in range(N):
+        name = f"svc{i}"
+        api.post("/v1/components", spec(name))
+        t = time.perf_counter()
+        assert api.post(f"/v1/components/{name}/deploy")[0] == 202
+        assert wait_running(api, name) == "Running"
+        first.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        body = {"version": "2.0.0", "strategy": {"type": "custom", "steps": [
+            {"kind": "set_weight", "weight": 10}, {"kind": "set_weight", "weight": 50},
+            {"kind": "set_weight", "weight": 100}]}}
+        assert api.post(f"/v1/components/{name}/update", body)[0] == 202
+        assert wait_running(api, name) == "Running"
+        canary.append(time.perf_counter() - t)
+        assert api.get(f"/v1/components/{name}")[2]["version"] == "2.0.0"
+    report("deploy request → Running (no-op provider, worker threads, SQLite)", {
+        "all-at-once (first deploy)": f"median {statistics.median(first) * 1000:.0f} ms, max {max(first) * 1000:.0f} ms",
+        "3-step canary, zero bake": f"median {statistics.median(canary) * 1000:.0f} ms, max {max(canary) * 1000:.0f} ms",
+    })

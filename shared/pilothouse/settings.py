@@ -35,6 +35,10 @@ class Settings(BaseModel):
     executions_queue: str = "pilothouse-executions"
     tasks_queue: str = "pilothouse-tasks"
     project_dir: Path = Path(".")
+    #: where workflows run: Pilothouse's durable engine, or AWS Step Functions
+    orchestrator: Literal["embedded", "stepfunctions"] = "embedded"
+    sfn_role_arn: str = "arn:aws:iam::000000000000:role/pilothouse-states"
+    sfn_prefix: str = ""
     #: states an execution step runs before it persists and hands over to the next queue message
     workflow_states_per_step: int = Field(default=1, ge=1, le=1000)
     table_name: str = "pilothouse"

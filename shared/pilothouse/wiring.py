@@ -19,6 +19,7 @@ from pilothouse.settings import Settings, get_settings
 if TYPE_CHECKING:
     from pilothouse.invokers.base import Invoker
     from pilothouse.messaging.base import Queue
+    from pilothouse.orchestrators.embedded import EmbeddedOrchestrator as Orchestrator
     from pilothouse.providers.base import Provider
     from pilothouse.store.base import Store
 
@@ -68,6 +69,17 @@ class Services:
             q.declare(QueueSpec(name + "-dlq"))
             q.declare(QueueSpec(name, visibility_timeout=visibility, max_receive_count=5, dead_letter_queue=name + "-dlq"))
         return q
+
+    @cached_property
+    def orchestrator(self) -> Orchestrator:
+        """Where workflows run (settings.orchestrator): the embedded engine or AWS Step Functions."""
+        if self.settings.orchestrator == "stepfunctions":
+            from pilothouse.orchestrators.stepfunctions import StepFunctionsOrchestrator
+
+            return StepFunctionsOrchestrator(role_arn=self.settings.sfn_role_arn, prefix=self.settings.sfn_prefix)
+        from pilothouse.orchestrators.embedded import EmbeddedOrchestrator
+
+        return EmbeddedOrchestrator(self)
 
     @cached_property
     def invoker(self) -> Invoker:

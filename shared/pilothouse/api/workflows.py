@@ -71,8 +71,8 @@ def _ex_target(p: dict[str, str]) -> str | None:
 def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"workflow:{request.name}"
-    body = wf.create(ctx.services, request.name, request.definition, description=request.description,
-                     actor=ctx.actor)
+    body = ctx.services.orchestrator.create_workflow(request.name, wf.check_definition(request.definition),
+                                                     description=request.description, actor=ctx.actor)
     return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
 
 
@@ -80,27 +80,28 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
            summary="Publish a new version of a workflow", tag=TAG, target=_wf_target)
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
-    return wf.update(ctx.services, workflow, request.definition, description=request.description, actor=ctx.actor)
+    return ctx.services.orchestrator.update_workflow(workflow, wf.check_definition(request.definition),
+                                                     description=request.description, actor=ctx.actor)
 
 
 @operation("GET", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_READ, summary="Get a workflow",
            tag=TAG, target=_wf_target)
 def get_workflow(workflow: str, version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
-    return wf.get(current().services, workflow, version)
+    return current().services.orchestrator.get_workflow(workflow, version)
 
 
 @operation("GET", "/v1/workflows", permission=Permission.WORKFLOWS_READ, summary="List workflows", tag=TAG)
 def list_workflows(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, Query()] = None
 ) -> dict[str, Any]:
-    items, next_cursor = wf.list_workflows(current().services, limit=limit, cursor=cursor)
+    items, next_cursor = current().services.orchestrator.list_workflows(limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 
 @operation("DELETE", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_WRITE,
            summary="Delete a workflow (executions stay readable)", tag=TAG, status=204, target=_wf_target)
 def delete_workflow(workflow: str) -> Response[None]:
-    wf.delete(current().services, workflow)
+    current().services.orchestrator.delete_workflow(workflow)
     return Response(status_code=204, body=None)
 
 
@@ -108,8 +109,9 @@ def delete_workflow(workflow: str) -> Response[None]:
            summary="Start an execution (a name makes it idempotent)", tag=TAG, status=201, target=_wf_target)
 def start_execution(workflow: str, request: StartExecution) -> Response[dict[str, Any]]:
     ctx = current()
-    body = ex.start(ctx.services, workflow, name=request.name, input=ex.parse_input(request.input),
-                    actor=ctx.actor, request_id=ctx.request_id)
+    body = ctx.services.orchestrator.start(workflow, name=request.name or ex.new_name(),
+                                           input=ex.parse_input(request.input), actor=ctx.actor,
+                                           request_id=ctx.request_id)
     ctx.target = f"execution:{workflow}/{body['name']}"
     return json_response(body, 201, {"Location": f"/v1/workflows/{workflow}/executions/{body['name']}"})
 
@@ -122,14 +124,15 @@ def list_executions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    items, next_cursor = ex.list_executions(current().services, workflow, status=status, limit=limit, cursor=cursor)
+    items, next_cursor = current().services.orchestrator.list_executions(workflow, status=status, limit=limit,
+                                                                         cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 
 @operation("GET", "/v1/workflows/<workflow>/executions/<execution>", permission=Permission.WORKFLOWS_READ,
            summary="Describe an execution", tag=TAG, target=_ex_target)
 def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
-    return ex.describe(current().services, workflow, execution)
+    return current().services.orchestrator.describe(workflow, execution)
 
 
 @operation("GET", "/v1/workflows/<workflow>/executions/<execution>/history", permission=Permission.WORKFLOWS_READ,
@@ -141,8 +144,8 @@ def execution_history(
     cursor: Annotated[str | None, Query()] = None,
     reverse: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
-    items, next_cursor = ex.history(current().services, workflow, execution, limit=limit, cursor=cursor,
-                                    reverse=reverse)
+    items, next_cursor = current().services.orchestrator.history(workflow, execution, limit=limit, cursor=cursor,
+                                                                 reverse=reverse)
     return {"events": items, "next_cursor": next_cursor}
 
 
@@ -150,31 +153,31 @@ def execution_history(
            summary="Stop (abort) an execution", tag=TAG, target=_ex_target)
 def stop_execution(workflow: str, execution: str, request: StopExecution | None = None) -> dict[str, Any]:
     request = request or StopExecution()
-    return ex.stop(current().services, workflow, execution, error=request.error, cause=request.cause)
+    return current().services.orchestrator.stop(workflow, execution, error=request.error, cause=request.cause)
 
 
 @operation("POST", "/v1/workflows/<workflow>/executions/<execution>/redrive", permission=Permission.EXECUTIONS_RUN,
            summary="Redrive a failed execution from where it failed", tag=TAG, target=_ex_target)
 def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
-    return ex.redrive(current().services, workflow, execution)
+    return current().services.orchestrator.redrive(workflow, execution)
 
 
 @operation("POST", "/v1/task-tokens/success", permission=Permission.EXECUTIONS_RUN,
            summary="Complete a waiting task (SendTaskSuccess)", tag=TAG)
 def send_task_success(request: TaskSuccess) -> dict[str, Any]:
-    return ex.send_task_success(current().services, request.token, ex.parse_input(request.output))
+    return current().services.orchestrator.send_task_success(request.token, ex.parse_input(request.output))
 
 
 @operation("POST", "/v1/task-tokens/failure", permission=Permission.EXECUTIONS_RUN,
            summary="Fail a waiting task (SendTaskFailure)", tag=TAG)
 def send_task_failure(request: TaskFailure) -> dict[str, Any]:
-    return ex.send_task_failure(current().services, request.token, request.error, request.cause)
+    return current().services.orchestrator.send_task_failure(request.token, request.error, request.cause)
 
 
 @operation("POST", "/v1/task-tokens/heartbeat", permission=Permission.EXECUTIONS_RUN,
            summary="Report that a waiting task is alive (SendTaskHeartbeat)", tag=TAG)
 def send_task_heartbeat(request: TaskHeartbeat) -> dict[str, Any]:
-    return ex.send_task_heartbeat(current().services, request.token)
+    return current().services.orchestrator.send_task_heartbeat(request.token)
 
 
 OPERATIONS = [

@@ -215,12 +215,11 @@ def analyze(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
 def gate(services: Services, payload: dict[str, Any]) -> None:
     """Before each step (kind gate), a bake or an indefinite pause (kind pause), an approval: record
     the task token; complete it at once when nothing needs to hold the deployment."""
-    from pilothouse.services import executions
 
     dep_id, index, kind, token = payload["deployment_id"], payload["index"], payload["kind"], payload["token"]
     dep = _dep(services, dep_id)
     if dep.get("abort_requested"):
-        executions.send_task_failure(services, token, "Aborted", dep["abort_requested"].get("reason") or "aborted")
+        services.orchestrator.send_task_failure(token, "Aborted", dep["abort_requested"].get("reason") or "aborted")
         return
     proceed = (kind == "gate" and not dep["paused"]) or (kind == "pause" and dep.get("promote_full"))
     if proceed:
@@ -228,7 +227,7 @@ def gate(services: Services, payload: dict[str, Any]) -> None:
             _mark(services, dep_id, index, "running", "step.started")
         else:
             _mark(services, dep_id, index, "skipped", "pause.skipped")
-        executions.send_task_success(services, token, {})
+        services.orchestrator.send_task_success(token, {})
         return
     timed = kind == "pause" and payload.get("seconds") is not None
     status = {"gate": "paused", "approval": "awaiting_approval"}.get(kind, "in_progress" if timed else "paused")
@@ -243,16 +242,15 @@ def gate(services: Services, payload: dict[str, Any]) -> None:
 def _notify(services: Services, dep: dict[str, Any]) -> None:
     """Tell a waiting promotion how its deployment ended."""
     from pilothouse.errors import NotFound
-    from pilothouse.services import executions
 
     token = dep.get("notify_token")
     if not token:
         return
     try:
         if dep["status"] == "succeeded":
-            executions.send_task_success(services, token, {"deployment_id": dep["id"], "status": dep["status"]})
+            services.orchestrator.send_task_success(token, {"deployment_id": dep["id"], "status": dep["status"]})
         else:
-            executions.send_task_failure(services, token, "DeploymentNotSucceeded",
+            services.orchestrator.send_task_failure(token, "DeploymentNotSucceeded",
                                          f"deployment {dep['id']} ended {dep['status']}")
     except NotFound:
         pass

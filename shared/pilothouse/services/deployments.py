@@ -54,6 +54,8 @@ def ensure_workflow(services: Services, name: str) -> str:
     from pilothouse.services import workflows
 
     wf_name = PREFIX + name
+    if services.settings.orchestrator != "embedded":
+        return wf_name  # on Step Functions the state machines are deployed with the stack (template.yaml)
     definition = builtin_definition(name)
     existing = services.store.get("WORKFLOW", wf_name)
     if existing is None:
@@ -127,7 +129,6 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
     Idempotent: the deployment's id is the operation's id, the execution's name the deployment's.
     """
     from pilothouse.errors import AlreadyExists
-    from pilothouse.services import executions
 
     op = component["operation"]
     dep_id = op["id"]
@@ -181,8 +182,9 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
         except AlreadyExists:
             pass
     dep = repo(services).get(dep_id).data
-    executions.start(services, dep["workflow"], name=dep["execution"],
-                     input={"deployment_id": dep_id, "steps": [_plain(s) for s in dep["steps"]]}, actor="system")
+    services.orchestrator.start(dep["workflow"], name=dep["execution"],
+                                input={"deployment_id": dep_id, "steps": [_plain(s) for s in dep["steps"]]},
+                                actor="system")
     return dep
 
 
@@ -226,7 +228,6 @@ def _token_of(data: dict[str, Any], *kinds: str) -> str:
 def approve(services: Services, deployment_id: str, principal: Principal, *, comment: str = "",
             approve: bool = True) -> dict[str, Any]:
     """Approve (or reject) the approval gate a deployment waits at."""
-    from pilothouse.services import executions
 
     data = get(services, deployment_id)
     _live(data)
@@ -249,15 +250,14 @@ def approve(services: Services, deployment_id: str, principal: Principal, *, com
 
     repo(services).change(deployment_id, record)
     if approve:
-        executions.send_task_success(services, token, {"approved_by": principal.id})
+        services.orchestrator.send_task_success(token, {"approved_by": principal.id})
     else:
-        executions.send_task_failure(services, token, "Rejected", comment or f"rejected by {principal.id}")
+        services.orchestrator.send_task_failure(token, "Rejected", comment or f"rejected by {principal.id}")
     return get(services, deployment_id)
 
 
 def promote(services: Services, deployment_id: str, *, full: bool, actor: str) -> dict[str, Any]:
     """End the pause the deployment waits in; ``full`` also skips every later pause and analysis."""
-    from pilothouse.services import executions
 
     data = get(services, deployment_id)
     _live(data)
@@ -274,7 +274,7 @@ def promote(services: Services, deployment_id: str, *, full: bool, actor: str) -
 
     repo(services).change(deployment_id, record)
     if pending and pending["kind"] == "pause":
-        executions.send_task_success(services, pending["token"], {"promoted_by": actor})
+        services.orchestrator.send_task_success(pending["token"], {"promoted_by": actor})
     return get(services, deployment_id)
 
 
@@ -291,7 +291,6 @@ def pause(services: Services, deployment_id: str, *, actor: str) -> dict[str, An
 
 
 def resume(services: Services, deployment_id: str, *, actor: str) -> dict[str, Any]:
-    from pilothouse.services import executions
 
     data = get(services, deployment_id)
     _live(data)
@@ -306,13 +305,12 @@ def resume(services: Services, deployment_id: str, *, actor: str) -> dict[str, A
 
     repo(services).change(deployment_id, record)
     if pending and pending["kind"] == "gate":
-        executions.send_task_success(services, pending["token"], {"resumed_by": actor})
+        services.orchestrator.send_task_success(pending["token"], {"resumed_by": actor})
     return get(services, deployment_id)
 
 
 def abort(services: Services, deployment_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
     """Stop at the next opportunity and go back to the stable version."""
-    from pilothouse.services import executions
 
     data = get(services, deployment_id)
     _live(data)
@@ -326,17 +324,16 @@ def abort(services: Services, deployment_id: str, *, actor: str, reason: str = "
 
     repo(services).change(deployment_id, record)
     if pending:
-        executions.send_task_failure(services, pending["token"], "Aborted", reason or f"aborted by {actor}")
+        services.orchestrator.send_task_failure(pending["token"], "Aborted", reason or f"aborted by {actor}")
     return get(services, deployment_id)
 
 
 def break_glass(services: Services, deployment_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
     """Roll back now: stop the deployment's workflow and send all traffic to the stable version."""
-    from pilothouse.services import executions
 
     data = get(services, deployment_id)
     _live(data)
-    executions.stop(services, data["workflow"], data["execution"], error="BreakGlass", cause=reason or actor)
+    services.orchestrator.stop(data["workflow"], data["execution"], error="BreakGlass", cause=reason or actor)
 
     def record(d):
         d["abort_requested"] = {"by": actor, "reason": reason or "break-glass rollback", "at": iso(
@@ -347,8 +344,8 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
 
     repo(services).change(deployment_id, record)
     wf = ensure_workflow(services, "break-glass-rollback")
-    executions.start(services, wf, name=f"{deployment_id}-rollback", input={"deployment_id": deployment_id},
-                     actor=actor)
+    services.orchestrator.start(wf, name=f"{deployment_id}-rollback"[:80], input={"deployment_id": deployment_id},
+                                actor=actor)
     return get(services, deployment_id)
 
 
@@ -390,7 +387,7 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
 
 def start_promotion(services: Services, *, source: str, target: str, strategy: Any, actor: str) -> dict[str, Any]:
     """Deploy the version running in ``source`` to ``target`` (the next environment) with its gates."""
-    from pilothouse.services import components, executions
+    from pilothouse.services import components
 
     order = ["development", "staging", "production"]
     src, dst = components.get(services, source).data, components.get(services, target).data
@@ -402,14 +399,14 @@ def start_promotion(services: Services, *, source: str, target: str, strategy: A
                                                f"{target} is in {t_env}")
     wf = ensure_workflow(services, "promote-environment")
     promotion_id = new_promotion_id()
-    return executions.start(services, wf, name=promotion_id,
-                            input={"source": source, "target": target, "strategy": strategy, "initiator": actor},
-                            actor=actor)
+    return services.orchestrator.start(wf, name=promotion_id, input={"source": source, "target": target,
+                                                                     "strategy": strategy, "initiator": actor},
+                                       actor=actor)
 
 
 def promotion_task(services: Services, payload: dict[str, Any]) -> None:
     """The promotion workflow's task: start the target's deployment, to report back via the token."""
-    from pilothouse.services import components, executions
+    from pilothouse.services import components
 
     src = components.get(services, payload["source"]).data
     dst = components.get(services, payload["target"]).data
@@ -418,4 +415,4 @@ def promotion_task(services: Services, payload: dict[str, Any]) -> None:
     try:
         components.command(services, payload["target"], cmd, params, actor=payload.get("initiator") or "system")
     except Exception as exc:  # tell the promotion why it could not start
-        executions.send_task_failure(services, payload["token"], type(exc).__name__, str(exc))
+        services.orchestrator.send_task_failure(payload["token"], type(exc).__name__, str(exc))

@@ -244,7 +244,7 @@ def start(
     and input while it runs returns it; otherwise a used name is a 409."""
     from pilothouse.engine import start as engine_start
 
-    name = name or uuid.uuid4().hex
+    name = name or new_name()
     if not NAME_RE.match(name):
         raise ValidationFailed.field("name", "1-80 letters, digits, '-' or '_'")
     wf = workflows.get(services, workflow)
@@ -274,6 +274,11 @@ def start(
         return _existing(_load(services, workflow, name).data, payload, name)
     _send(services, data, now)
     return view(data)
+
+
+def new_name() -> str:
+    """A default execution name (Step Functions uses a UUID too)."""
+    return uuid.uuid4().hex
 
 
 def _existing(data: dict, payload: Any, name: str) -> dict:

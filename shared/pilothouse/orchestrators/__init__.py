@@ -1,0 +1,1 @@
+"""Where workflows run: the embedded durable engine, or AWS Step Functions (same API, same views)."""

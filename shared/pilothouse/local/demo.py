@@ -120,7 +120,8 @@ def _bring_up(client: Client, console: Console, run: DemoRun, pace: Pace, spec: 
 
 
 def populate(client: Client, console: Console, project_dir: Path, pace: Pace | None = None) -> DemoRun:
-    """Register and deploy the examples, scale greeter to 3, update counter to 2.0.0."""
+    """Register and deploy the examples, scale greeter to 3, roll counter to 2.0.0 as a canary, then
+    show a bad version rolled back automatically."""
     pace = pace or Pace()
     run = DemoRun()
     specs = example_specs(project_dir)
@@ -155,9 +156,90 @@ def populate(client: Client, console: Console, project_dir: Path, pace: Pace | N
         elif view.get("version") == version:
             console.print(f"[bold]4.[/] [dim]{name} is at version {version} already[/]")
         else:
-            console.print(f"[bold]4.[/] updating {name} to version {version}")
-            _run(client, console, run, pace, name, "update", {"version": version})
+            console.print(f"[bold]4.[/] canary of {name} {version}: 25 % of the traffic, bake, analysis, then 100 %")
+            with Traffic(view.get("url")):
+                _run(client, console, run, pace, name, "update", {"version": version, "strategy": CANARY})
+            _show_deployment(client, console, name)
+        _bad_version(client, console, run, pace, name)
     return run
+
+
+#: the demo's canary: a quarter of the traffic for a few seconds, judged on error rate
+CANARY = {
+    "type": "canary",
+    "percentage": 25,
+    "interval_seconds": 3,
+    "analysis": {"measurements": 2, "interval_seconds": 1, "window_seconds": 4, "max_error_rate": 0.05,
+                 "min_requests": 5, "no_data": "pass"},
+}
+BAD_VERSIONS = ("2.2.0-flaky", "2.1.0-unhealthy")
+
+
+def _bad_version(client: Client, console: Console, run: DemoRun, pace: Pace, name: str) -> None:
+    """Step 5: a version that fails its analysis is rolled back automatically; the old one keeps serving."""
+    view = client.get(_path(name))
+    versions = (view["spec"].get("target") or {}).get("versions") or {}
+    bad = next((v for v in BAD_VERSIONS if v in versions), None)
+    if view["state"] != "Running" or bad is None:
+        return
+    console.print(f"[bold]5.[/] canary of a bad version, {name} {bad}: it should be rolled back automatically")
+    try:
+        started = client.post(_path(name, "/update"), {"version": bad, "strategy": CANARY})
+    except ApiError as exc:
+        print_problem(exc.status, exc.problem, console)
+        run.problems.append(f"update {name} {bad}: {exc}")
+        return
+    with Traffic(view.get("url")):
+        result = wait_for(client, started, "update", console=console, timeout=pace.timeout, interval=pace.interval)
+    if result.view and result.view.get("state") == "Running" and result.view.get("version") == view["version"]:
+        console.print(f"  [green]rolled back: {escape(name)} still serves {escape(str(view['version']))}[/]")
+        _show_deployment(client, console, name)
+    else:
+        run.problems.append(f"the bad version {bad} of {name} was not rolled back as expected")
+
+
+def _show_deployment(client: Client, console: Console, name: str) -> None:
+    items = client.get("/v1/deployments", component=name, limit=1).get("items") or []
+    if not items:
+        return
+    dep = items[0]
+    verdicts = ", ".join(f"{m['verdict']}" + (f" ({'; '.join(m['reasons'])})" if m.get("reasons") else "")
+                         for m in dep.get("analysis", []))
+    console.print(f"  deployment {escape(dep['id'])}: [bold]{escape(dep['status'])}[/]"
+                  + (f" — analysis: {escape(verdicts)}" if verdicts else ""))
+
+
+class Traffic:
+    """Requests to a URL from a background thread while a canary bakes (so its analysis has data)."""
+
+    def __init__(self, url: str | None, *, rate: float = 40.0, limit: int = 4000) -> None:
+        import threading
+
+        self.url, self.rate, self.limit = url, rate, limit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import httpx
+
+        sent = 0
+        with httpx.Client(timeout=2.0) as http:
+            while not self._stop.wait(1 / self.rate) and sent < self.limit:
+                try:
+                    http.get(self.url)
+                except httpx.HTTPError:
+                    pass
+                sent += 1
+
+    def __enter__(self) -> Traffic:
+        if self.url:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(3)
 
 
 def summary(client: Client, console: Console, api_url: str, admin_key: str) -> None:

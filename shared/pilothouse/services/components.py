@@ -198,7 +198,7 @@ def command(
             record,
             data,
             _event(f"{cmd.value}.requested", before=record.state, after=new_state.value, actor=actor,
-                   request_id=request_id, params=params, operation_id=operation["id"]),
+                   request_id=request_id, params=_public(params), operation_id=operation["id"]),
         )
     except VersionConflict:
         now_record = repo(services).get(name)
@@ -209,6 +209,15 @@ def command(
         ) from None
     enqueue_job(services, name, operation["id"])
     return view(written)
+
+
+def _public(params: dict[str, Any]) -> dict[str, Any]:
+    """A command's parameters as its event shows them (the compiled plan stays on the deployment)."""
+    out = {k: v for k, v in params.items() if not k.startswith("_")}
+    strategy = params.get("_strategy")
+    if strategy:
+        out["strategy"] = strategy.get("preset") or strategy.get("type")
+    return out
 
 
 DEPLOYING_COMMANDS = frozenset({Command.DEPLOY, Command.UPDATE, Command.RETRY})

@@ -23,6 +23,13 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
 
 
+def _version_of(answer: dict[str, Any]) -> int | None:
+    """The version number at the end of a state machine version ARN (``...:stateMachine:name:3``)."""
+    arn = answer.get("stateMachineVersionArn") or ""
+    tail = arn.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
 def _json(text: str | None) -> Any:
     if text is None:
         return None
@@ -100,19 +107,26 @@ class StepFunctionsOrchestrator:
                          roleArn=self.role_arn, type="STANDARD", publish=True,
                          versionDescription=description[:256] if description else "")
         self._arn_base  # noqa: B018 - learn the ARN prefix now
-        return self._workflow_view(name, out["stateMachineArn"])
+        return self._workflow_view(name, out["stateMachineArn"], _version_of(out))
 
     def update_workflow(self, name: str, definition: dict, *, description: str | None = None, actor: str) -> dict:
-        self._call("update_state_machine", stateMachineArn=self._sm_arn(name), definition=json.dumps(definition),
-                   publish=True, **({"versionDescription": description[:256]} if description else {}))
-        return self._workflow_view(name, self._sm_arn(name))
+        out = self._call("update_state_machine", stateMachineArn=self._sm_arn(name),
+                         definition=json.dumps(definition), publish=True,
+                         **({"versionDescription": description[:256]} if description else {}))
+        return self._workflow_view(name, self._sm_arn(name), _version_of(out))
 
-    def _workflow_view(self, name: str, arn: str) -> dict:
+    def _latest_version(self, arn: str) -> int | None:
+        try:
+            versions = self._call("list_state_machine_versions", stateMachineArn=arn).get("stateMachineVersions", [])
+        except StoreError:  # not every Step Functions stand-in lists versions (moto does not)
+            return None
+        return max((_version_of(v) or 0 for v in versions), default=None)
+
+    def _workflow_view(self, name: str, arn: str, version: int | None = None) -> dict:
         sm = self._call("describe_state_machine", stateMachineArn=arn)
-        versions = self._call("list_state_machine_versions", stateMachineArn=arn).get("stateMachineVersions", [])
         return {
             "name": name,
-            "version": len(versions) or 1,
+            "version": version if version is not None else self._latest_version(arn),
             "definition": _json(sm["definition"]),
             "description": sm.get("description", ""),
             "created_at": _iso(sm.get("creationDate")),

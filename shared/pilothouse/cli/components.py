@@ -9,6 +9,7 @@ import typer
 
 from pilothouse.cli.client import Client
 from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.deployments import StrategyOption, strategy_value
 from pilothouse.cli.files import InputError, apply_sets, load_mapping
 from pilothouse.cli.render import (
     component_detail,
@@ -19,7 +20,7 @@ from pilothouse.cli.render import (
     out,
     print_json,
 )
-from pilothouse.cli.wait import report, wait_for
+from pilothouse.cli.wait import DEPLOYING, report, wait_for
 
 app = typer.Typer(help="Register, deploy and operate components.", no_args_is_help=True)
 
@@ -28,6 +29,10 @@ STATES = ["Registered", "Deploying", "Running", "Scaling", "Updating", "Stopping
 Name = Annotated[str, typer.Argument(help="the component's name")]
 Wait = Annotated[bool, typer.Option("--wait", "-w", help="follow the command until the component is at rest")]
 Timeout = Annotated[float, typer.Option("--timeout", help="seconds --wait waits at most", min=0)]
+#: deployments bake, analyse and wait for approvals: their --wait waits longer
+DeployTimeout = Annotated[
+    float, typer.Option("--timeout", help="seconds --wait waits at most (the deployment goes on)", min=0)
+]
 IdemKey = Annotated[
     str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")
 ]
@@ -202,10 +207,13 @@ def _command(
             if as_json:
                 print_json(view)
             else:
-                out().print(
-                    f"[green]✓[/] {command} accepted: [bold]{name}[/] is {view['state']}; "
-                    f"follow with: pilothouse components events {name} --follow"
+                op_id = (view.get("operation") or {}).get("id")
+                follow = (
+                    f"deployment {op_id}; watch it with: pilothouse deployments watch {op_id}"
+                    if command in DEPLOYING and op_id
+                    else f"follow with: pilothouse components events {name} --follow"
                 )
+                out().print(f"[green]✓[/] {command} accepted: [bold]{name}[/] is {view['state']}; {follow}")
             return
         # progress goes to stderr when stdout carries JSON
         console = err() if as_json else out()
@@ -229,13 +237,16 @@ def deploy(
     version: Annotated[
         str | None, typer.Option("--version", help="deploy this version, not the spec's")
     ] = None,
+    strategy: StrategyOption = None,
     wait: Wait = False,
-    timeout: Timeout = 300.0,
+    timeout: DeployTimeout = 3600.0,
     idempotency_key: IdemKey = None,
     output: OutputOption = None,
 ) -> None:
-    """Deploy a registered component."""
-    body = {"version": version} if version else {}
+    """Deploy a registered component (a deployment: see pilothouse deployments)."""
+    body: dict[str, Any] = {"version": version} if version else {}
+    if strategy is not None:
+        body["strategy"] = strategy_value(strategy)
     _command(
         ctx, name, "deploy", body, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output
     )
@@ -253,16 +264,18 @@ def update(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="key=value on top of the config (repeatable)")
     ] = None,
+    strategy: StrategyOption = None,
     wait: Wait = False,
-    timeout: Timeout = 300.0,
+    timeout: DeployTimeout = 3600.0,
     idempotency_key: IdemKey = None,
     output: OutputOption = None,
 ) -> None:
-    """Roll a running component to a new version and/or config.
+    """Roll a running component to a new version and/or config, by its (or --strategy's) strategy.
 
     --set without --config changes the component's current config one key at a time.
     """
     s = settings(ctx, output)
+    strategy_body = strategy_value(strategy) if strategy is not None else None
     client = s.client()
     body: dict[str, Any] = {}
     if version:
@@ -277,6 +290,8 @@ def update(
         body["config"] = new_config
     if not body:
         raise InputError("nothing to update: give --version, --config or --set")
+    if strategy_body is not None:
+        body["strategy"] = strategy_body
     _command(
         ctx,
         name,
@@ -342,14 +357,47 @@ def stop(
 def retry(
     ctx: typer.Context,
     name: Name,
+    strategy: StrategyOption = None,
     wait: Wait = False,
-    timeout: Timeout = 300.0,
+    timeout: DeployTimeout = 3600.0,
     idempotency_key: IdemKey = None,
     output: OutputOption = None,
 ) -> None:
     """Deploy a failed component again."""
+    body = {"strategy": strategy_value(strategy)} if strategy is not None else {}
     _command(
-        ctx, name, "retry", {}, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output
+        ctx, name, "retry", body, wait=wait, timeout=timeout, idempotency_key=idempotency_key, output=output
+    )
+
+
+@app.command()
+@reports_errors
+def rollback(
+    ctx: typer.Context,
+    name: Name,
+    version: Annotated[
+        str | None, typer.Option("--version", help="roll back to this version (default: the previous one)")
+    ] = None,
+    wait: Wait = False,
+    timeout: DeployTimeout = 3600.0,
+    idempotency_key: IdemKey = None,
+    output: OutputOption = None,
+) -> None:
+    """Break-glass: roll back now, skipping gates, analysis and freezes.
+
+    Mid-deployment, that deployment goes back to its stable version; otherwise the previous (or
+    --version) version is deployed at once.
+    """
+    body = {"version": version} if version else {}
+    _command(
+        ctx,
+        name,
+        "rollback",
+        body,
+        wait=wait,
+        timeout=timeout,
+        idempotency_key=idempotency_key,
+        output=output,
     )
 
 

@@ -1,9 +1,15 @@
-"""Following a long command (deploy, update, scale, stop, retry) until the component comes to rest.
+"""Following a long command (deploy, update, scale, stop, retry, rollback) until the component comes to rest.
 
 The command's 202 answer names its operation; the component's events for that operation are
 shown as they arrive. Success means the component rests in the state the command aims for and
 carries no error: a failed update or scale that left the old version serving ends Running but
 with ``last_error`` set (``update.reverted`` / ``scale.failed``), which is a failure too.
+
+Deploy, update, retry and rollback run as *deployments* whose id is the operation's id: while
+waiting, the deployment is shown live (steps, traffic, analysis, what it waits for) and the wait
+ends when both the component rests and the deployment has ended. A deployment that ends
+rolled_back, failed or aborted fails the wait. The record may appear a moment after the 202 (404
+until then); a server that keeps no deployment records is judged by the component alone.
 """
 
 from __future__ import annotations
@@ -17,10 +23,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from pilothouse.cli.client import Client
+from pilothouse.cli.deployment_follow import Tracker, live, live_view
+from pilothouse.cli.deployment_render import FINAL, status_text, strategy_text
 from pilothouse.cli.render import event_line, print_logs, state_text
 
 TRANSITIONAL = frozenset({"Deploying", "Updating", "Scaling", "Stopping"})
 POLL_SECONDS = 0.3
+#: the commands that run as deployments (the operation's id is the deployment's)
+DEPLOYING = frozenset({"deploy", "update", "retry", "rollback"})
+#: polls a component may rest while its deployment has not ended, before the component's word is taken
+SETTLE_POLLS = 20
 
 
 @dataclass
@@ -31,6 +43,7 @@ class WaitResult:
     reason: str | None = None
     logs: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    deployment: dict[str, Any] | None = None
 
 
 def goal_state(command: str) -> str:
@@ -83,33 +96,84 @@ def wait_for(
     interval: float | None = None,
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
+    deployment: bool | None = None,
 ) -> WaitResult:
-    """Poll the component from its 202 ``view`` until it leaves its transitional state or time runs out."""
+    """Poll the component from its 202 ``view`` until it leaves its transitional state (and its
+    deployment, if it has one, has ended) or time runs out.
+
+    ``deployment``: follow the operation's deployment too (default: for the commands in DEPLOYING).
+    """
     interval = POLL_SECONDS if interval is None else interval
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
     name = view["name"]
-    feed = _EventFeed(client, name, (view.get("operation") or {}).get("id"))
+    op_id = (view.get("operation") or {}).get("id")
+    feed = _EventFeed(client, name, op_id)
+    track = command in DEPLOYING if deployment is None else deployment
+    tracker = Tracker(client, op_id, console) if (track and op_id) else None
     deadline = clock() + timeout
-    with console.status(_status(name, view), spinner="dots") as status:
+    settle = 0
+    if tracker is not None:
+        area = live(console, _status(name, view))
+
+        def show() -> None:
+            area.update(live_view(_status(name, view), tracker.view))
+    else:
+        area = console.status(_status(name, view), spinner="dots")
+
+        def show() -> None:
+            area.update(_status(name, view))
+
+    with area:
         while True:
             for e in feed.poll():
                 console.print(f"  {event_line(e)}", soft_wrap=True)
-            if view.get("state") not in TRANSITIONAL:
+            dep = tracker.poll() if tracker is not None else None
+            at_rest = view.get("state") not in TRANSITIONAL
+            if at_rest and (dep is None or tracker.final or settle >= SETTLE_POLLS):
                 break
+            settle += at_rest
             if clock() >= deadline:
+                still = f"; deployment {op_id} is {dep.get('status')}" if dep else ""
                 return WaitResult(
                     False,
                     view,
                     timed_out=True,
                     events=feed.all,
-                    reason=f"timed out after {timeout:g}s; {name} is still {view.get('state')} "
+                    deployment=dep,
+                    reason=f"timed out after {timeout:g}s; {name} is still {view.get('state')}{still} "
                     "(the operation goes on)",
                 )
             sleep(interval)
-            view = client.get(f"/v1/components/{name}")
-            status.update(_status(name, view))
-    return judge(command, view, feed.all)
+            if not at_rest:
+                view = client.get(f"/v1/components/{name}")
+            show()
+    return with_deployment(command, judge(command, view, feed.all), dep)
+
+
+def with_deployment(command: str, result: WaitResult, dep: dict[str, Any] | None) -> WaitResult:
+    """The component's verdict, corrected by how its deployment ended.
+
+    A deployment that did not succeed fails the wait (even if the component serves the old version
+    without complaint); for a rollback, a deployment rolled back to the stable version is the aim.
+    """
+    if dep is None:
+        return result
+    result.deployment = dep
+    status = dep.get("status")
+    if status not in FINAL:
+        return result
+    if (
+        command == "rollback"
+        and status in ("succeeded", "rolled_back")
+        and result.view.get("state") == "Running"
+    ):
+        result.ok, result.reason, result.logs = True, None, []
+        return result
+    if status != "succeeded" and result.ok:
+        result.ok = False
+        result.reason = dep.get("error") or f"deployment {dep.get('id')} ended {status}"
+    return result
 
 
 def _status(name: str, view: dict[str, Any]) -> str:
@@ -120,6 +184,7 @@ def report(result: WaitResult, command: str, console: Console) -> None:
     """One closing line for a wait, with the reason and logs of a failure."""
     v = result.view
     name = escape(str(v.get("name")))
+    dep = result.deployment
     if result.ok:
         if v.get("state") == "Stopped":
             console.print(f"[green]✓[/] {name} is {state_text('Stopped')}")
@@ -129,13 +194,26 @@ def report(result: WaitResult, command: str, console: Console) -> None:
                 f"{escape(str(v.get('version')))} with {v.get('replicas')} replica(s): "
                 f"{escape(str(v.get('url') or '-'))}"
             )
+        if dep is not None:
+            console.print(
+                f"  deployment {escape(str(dep.get('id')))} {status_text(dep.get('status'))} "
+                f"[dim]({escape(strategy_text(dep.get('strategy')))})[/]"
+            )
         return
     if result.timed_out:
         console.print(f"[yellow]⏱[/] {escape(str(result.reason))}")
+        if dep is not None:
+            console.print(f"  follow it with: pilothouse deployments watch {escape(str(dep.get('id')))}")
         return
     console.print(
         f"[bold red]✗[/] {command} of {name} failed; it is now {state_text(v.get('state'))}"
         + (f" at version {escape(str(v.get('version')))}" if v.get("state") == "Running" else "")
     )
+    if dep is not None:
+        error = f": {escape(str(dep['error']))}" if dep.get("error") else ""
+        console.print(
+            f"  deployment {escape(str(dep.get('id')))} ended {status_text(dep.get('status'))}{error}",
+            soft_wrap=True,
+        )
     console.print(f"  reason: {escape(str(result.reason))}", soft_wrap=True)
     print_logs(result.logs, console)

@@ -303,8 +303,404 @@ class _Workflows:
         return httpx.Response(200, json=e)
 
 
+# -- deployments, freezes, promotions --------------------------------------------------------------------
+
+DEPLOYING = {"deploy", "update", "retry"}
+FINAL = {"succeeded", "rolled_back", "failed", "aborted"}
+
+
+class _Deployments:
+    """The deployment endpoints of :class:`FakeApi` (mixed in below).
+
+    With ``track_deployments`` on, a deploy, update or retry starts a deployment (its id the
+    operation's id) whose plan the real strategy compiler makes; each read of the deployment moves
+    it one step on (a pause without seconds and an approval wait for a control). Its component
+    finishes only once the deployment has ended. ``deployment_outcomes[name]``: "succeeded",
+    "rolled_back" (the first analysis, else health, step fails), "failed" (so does the rollback)
+    or "hang". ``deployment_lag``: reads that answer 404 before a new deployment shows.
+    """
+
+    def _tick(self) -> str:
+        n = next(self._ids)
+        return f"2026-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}Z"
+
+    def _dep_event(self, d: dict[str, Any], kind: str, **detail: Any) -> None:
+        events = self.deployment_events.setdefault(d["id"], [])
+        events.append(
+            {
+                "id": f"{len(events) + 1:06d}",
+                "deployment": d["id"],
+                "at": self._tick(),
+                "type": kind,
+                "actor": detail.pop("actor", "system"),
+                **detail,
+            }
+        )
+
+    def start_deployment(
+        self,
+        c: dict[str, Any],
+        op: dict[str, Any],
+        steps: list[dict] | None = None,
+        strategy: dict | None = None,
+    ) -> dict[str, Any] | None:
+        from pilothouse.domain.deployments import compile_plan, parse_strategy
+
+        params = op["params"]
+        if steps is None:
+            parsed = parse_strategy(params.get("strategy"))
+            steps = compile_plan(
+                parsed, replicas=max(c["replicas"] or 1, 1), first_deploy=c["version"] is None
+            )
+            strategy = parsed.model_dump(exclude_none=True)
+        now = self._tick()
+        from_version = c["version"]
+        d = {
+            "id": op["id"],
+            "component": c["name"],
+            "environment": c["environment"],
+            "provider": c["provider"],
+            "command": op["command"],
+            "from_version": from_version,
+            "to_version": params.get("version")
+            or (c["version"] if op["command"] == "update" else None)
+            or c["spec"]["version"],
+            "strategy": strategy,
+            "workflow": "pilothouse-"
+            + {"linear": "canary", "custom": "canary"}.get(
+                strategy.get("type", "all-at-once"), strategy.get("type", "all-at-once")
+            ),
+            "execution": op["id"],
+            "status": "pending",
+            "steps": [
+                {"index": i, **s, "status": "pending", "started_at": None, "finished_at": None}
+                for i, s in enumerate(steps)
+            ],
+            "current_step": None,
+            "weights": {from_version: 100} if from_version else {},
+            "analysis": [],
+            "approvals": [],
+            "waiting_for": None,
+            "pending_token": None,
+            "paused": False,
+            "abort_requested": None,
+            "promote_full": False,
+            "outcome": None,
+            "error": None,
+            "initiated_by": op["requested_by"],
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+            "_reads": 0,
+        }
+        self.deployments[d["id"]] = d
+        self._dep_event(d, "created", status="pending", actor=op["requested_by"])
+        return d
+
+    # -- moving on, one step per read ----------------------------------------------------------------
+    def _fails_at(self, d: dict[str, Any]) -> int:
+        kinds = [s["kind"] for s in d["steps"]]
+        for kind in ("analysis", "health"):
+            if kind in kinds:
+                return kinds.index(kind)
+        return len(kinds) - 1
+
+    def _wait(self, d: dict[str, Any], kind: str, index: int, status: str, seconds: Any = None) -> None:
+        d["pending_token"] = {"kind": kind, "index": index, "since": self._tick(), "seconds": seconds}
+        d["waiting_for"] = kind
+        d["status"] = status
+        self._dep_event(d, f"{kind}.waiting", index=index)
+
+    def _begin(self, d: dict[str, Any], index: int) -> None:
+        if index >= len(d["steps"]):
+            d.update(
+                status="succeeded",
+                outcome="succeeded",
+                finished_at=self._tick(),
+                current_step=None,
+                weights={d["to_version"]: 100},
+            )
+            self._dep_event(d, "succeeded", status="succeeded")
+            return
+        step = d["steps"][index]
+        d["current_step"] = index
+        step["started_at"] = self._tick()
+        if step["kind"] == "approval":
+            step["status"] = "waiting"
+            self._wait(d, "approval", index, "awaiting_approval")
+        elif step["kind"] == "pause" and (step.get("seconds") is None or not d["promote_full"]):
+            step["status"] = "waiting"
+            self._wait(
+                d,
+                "pause",
+                index,
+                "in_progress" if step.get("seconds") is not None else "paused",
+                step.get("seconds"),
+            )
+        else:
+            step["status"] = "running"
+            self._dep_event(d, "step.started", index=index)
+
+    def _finish_step(self, d: dict[str, Any], index: int, status: str = "succeeded") -> None:
+        step = d["steps"][index]
+        step.update(status=status, finished_at=self._tick())
+        d["pending_token"], d["waiting_for"] = None, None
+        if status == "succeeded" and step["kind"] == "set_weight":
+            w = step["weight"]
+            d["weights"] = {d["to_version"]: w}
+            if d["from_version"] and w < 100:
+                d["weights"][d["from_version"]] = 100 - w
+        self._dep_event(d, f"step.{status}", index=index)
+
+    def _roll_back(self, d: dict[str, Any], error: str) -> None:
+        d.update(status="rolling_back", error=error, pending_token=None, waiting_for=None)
+        self._dep_event(d, "rolling_back", error=error)
+
+    def _end_rollback(self, d: dict[str, Any]) -> None:
+        abort = d["abort_requested"] or {}
+        outcome = self.deployment_outcomes.get(d["component"], "succeeded")
+        if outcome == "failed" or not d["from_version"]:
+            status = "aborted" if abort and not abort.get("break_glass") and d["from_version"] else "failed"
+            if outcome == "failed":
+                d["error"] = f"rollback failed: {d['error']}"
+        else:
+            status = "aborted" if abort and not abort.get("break_glass") else "rolled_back"
+            d["weights"] = {d["from_version"]: 100}
+        d.update(status=status, outcome=status, finished_at=self._tick(), current_step=None)
+        self._dep_event(d, status, status=status)
+
+    def _move_deployment(self, d: dict[str, Any]) -> None:
+        outcome = self.deployment_outcomes.get(d["component"], "succeeded")
+        if d["status"] in FINAL or outcome == "hang":
+            return
+        if d["status"] == "rolling_back":
+            self._end_rollback(d)
+            return
+        if d["pending_token"]:
+            token = d["pending_token"]
+            if token["kind"] == "pause" and token["seconds"] is not None:  # a bake ends by itself
+                self._finish_step(d, token["index"])
+                d["status"] = "in_progress"
+                self._begin(d, token["index"] + 1)
+            return
+        if d["paused"]:
+            d["status"] = "paused"
+            self._wait(d, "gate", 0 if d["current_step"] is None else d["current_step"] + 1, "paused")
+            return
+        if d["status"] == "pending":
+            d["status"] = "in_progress"
+            self._begin(d, 0)
+            return
+        index = d["current_step"]
+        step = d["steps"][index]
+        failing = outcome in ("rolled_back", "failed") and index == self._fails_at(d)
+        if step["kind"] == "analysis":
+            if d["promote_full"]:
+                self._finish_step(d, index, "skipped")
+                self._begin(d, index + 1)
+                return
+            rate = 0.25 if failing else 0.0
+            d["analysis"].append(
+                {
+                    "step": index,
+                    "at": self._tick(),
+                    "metrics": {
+                        "requests": 120,
+                        "errors": int(120 * rate),
+                        "error_rate": rate,
+                        "p99_ms": 42.0,
+                        "window_seconds": 60,
+                        "alarms_in_alarm": [],
+                    },
+                    "health": {"healthy": True, "checked": 1, "failing": 0},
+                    "verdict": "fail" if failing else "pass",
+                    "counted_as": "fail" if failing else "pass",
+                    "reasons": ["error rate 0.250 > 0.05"] if failing else [],
+                    "no_data_policy": "pass",
+                }
+            )
+        if failing:
+            self._finish_step(d, index, "failed")
+            reason = "error rate 0.250 > 0.05" if step["kind"] == "analysis" else "1 of 1 instances unhealthy"
+            self._roll_back(d, f"AnalysisFailed: {reason}")
+            return
+        self._finish_step(d, index)
+        self._begin(d, index + 1)
+
+    # -- routing -------------------------------------------------------------------------------------
+    def _deployments(
+        self, request: httpx.Request, rest: list[str], body: Any, q: httpx.QueryParams
+    ) -> httpx.Response:
+        if not rest:
+            items = [
+                self._dep_view(d)
+                for d in sorted(self.deployments.values(), key=lambda d: d["id"], reverse=True)
+                if all(not q.get(f) or d[f] == q[f] for f in ("component", "environment", "status"))
+            ]
+            return self._page(items, q)
+        d = self.deployments.get(rest[0])
+        if d is not None and d["_reads"] < self.deployment_lag:
+            d["_reads"] += 1
+            d = None
+        if d is None:
+            return problem(404, "Not found", f"no deployment {rest[0]!r}")
+        if len(rest) == 1:
+            self._move_deployment(d)
+            return httpx.Response(200, json=self._dep_view(d))
+        action = rest[1]
+        if action == "events":
+            return self._page(self.deployment_events.get(d["id"], []), q)
+        return self._control(d, action, body or {})
+
+    @staticmethod
+    def _dep_view(d: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(json.dumps({k: v for k, v in d.items() if not k.startswith("_")}))
+
+    def _control(self, d: dict[str, Any], action: str, body: dict[str, Any]) -> httpx.Response:
+        if d["status"] in FINAL:
+            return problem(
+                409,
+                "Conflict",
+                f"deployment {d['id']} has ended ({d['status']})",
+                deployment_status=d["status"],
+            )
+        token = d["pending_token"] or {}
+
+        def not_waiting() -> httpx.Response:
+            return problem(
+                409,
+                "Conflict",
+                f"deployment {d['id']} is not waiting for that (status {d['status']})",
+                deployment_status=d["status"],
+            )
+
+        if action in ("approve", "reject"):
+            if token.get("kind") != "approval":
+                return not_waiting()
+            if not self.can_approve:
+                return problem(
+                    403,
+                    "Forbidden",
+                    "approving deployments needs the deployments:approve permission",
+                    required_permission="deployments:approve",
+                )
+            ok = action == "approve"
+            text = body.get("comment" if ok else "reason", "")
+            d["approvals"].append(
+                {
+                    "by": "key:test",
+                    "name": "tester",
+                    "decision": "approved" if ok else "rejected",
+                    "comment": text,
+                    "at": self._tick(),
+                }
+            )
+            self._dep_event(d, f"approval.{'approved' if ok else 'rejected'}", actor="key:test", comment=text)
+            if ok:
+                self._finish_step(d, token["index"])
+                d["status"] = "in_progress"
+                self._begin(d, token["index"] + 1)
+            else:
+                self._finish_step(d, token["index"], "failed")
+                self._roll_back(d, f"Rejected: {text or 'rejected by key:test'}")
+        elif action == "promote":
+            full = bool(body.get("full"))
+            if not full and token.get("kind") != "pause":
+                return not_waiting()
+            d["promote_full"] = d["promote_full"] or full
+            self._dep_event(d, "promoted", full=full, actor="key:test")
+            if token.get("kind") == "pause":
+                self._finish_step(d, token["index"], "skipped" if full else "succeeded")
+                d["status"] = "in_progress"
+                self._begin(d, token["index"] + 1)
+        elif action == "pause":
+            if not d["paused"]:
+                d["paused"] = True
+                self._dep_event(d, "pause.requested", actor="key:test")
+        elif action == "resume":
+            d["paused"] = False
+            if token.get("kind") == "gate":
+                d.update(
+                    pending_token=None,
+                    waiting_for=None,
+                    status="pending" if d["current_step"] is None else "in_progress",
+                )
+            self._dep_event(d, "resumed", actor="key:test")
+        elif action in ("abort", "rollback"):
+            reason = body.get("reason", "")
+            d["abort_requested"] = {
+                "by": "key:test",
+                "reason": reason or ("break-glass rollback" if action == "rollback" else ""),
+                "at": self._tick(),
+                **({"break_glass": True} if action == "rollback" else {}),
+            }
+            self._dep_event(
+                d,
+                "abort.requested" if action == "abort" else "rollback.break_glass",
+                actor="key:test",
+                reason=reason,
+            )
+            self._roll_back(d, f"{'Aborted' if action == 'abort' else 'BreakGlass'}: {reason or 'key:test'}")
+        else:
+            return problem(404, "Not found", action)
+        return httpx.Response(200, json=self._dep_view(d))
+
+    def _component_rollback(self, c: dict[str, Any], body: dict[str, Any]) -> httpx.Response:
+        op = c.get("operation")
+        if op and op["id"] in self.deployments:
+            d = self.deployments[op["id"]]
+            if d["status"] not in FINAL:
+                d["abort_requested"] = {
+                    "by": "key:test",
+                    "reason": "break-glass rollback of the component",
+                    "at": self._tick(),
+                    "break_glass": True,
+                }
+                self._roll_back(d, "BreakGlass: break-glass rollback of the component")
+            return httpx.Response(202, json=json.loads(json.dumps(c)))
+        target = body.get("version") or c.get("previous_version")
+        if c["state"] != "Running" or not target:
+            return problem(
+                409,
+                "Conflict",
+                f"component {c['name']!r} has no previous version to roll back to; name one",
+                field="version",
+            )
+        strategy = {"type": "custom", "steps": [{"kind": "prepare"}, {"kind": "set_weight", "weight": 100}]}
+        return self._start_command(c, "update", {"version": target, "strategy": strategy}, rollback=True)
+
+    def _freezes(self, request: httpx.Request, rest: list[str], body: Any) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"items": list(self.freezes.values())})
+        if request.method == "POST":
+            if body.get("scope") not in ("component", "environment") or not body.get("reason"):
+                return problem(
+                    422,
+                    "Validation failed",
+                    "scope: component or environment",
+                    errors=[{"field": "scope", "message": "component or environment", "in": "body"}],
+                )
+            record = {**body, "by": "key:test", "at": self._tick()}
+            self.freezes[(body["scope"], body["target"])] = record
+            return httpx.Response(201, json=record)
+        if self.freezes.pop(tuple(rest[:2]), None) is None:
+            return problem(404, "Not found", f"{rest[0]} {rest[1]!r} is not frozen")
+        return httpx.Response(204)
+
+    def _promotion(self, body: dict[str, Any]) -> httpx.Response:
+        for name in (body["source"], body["target"]):
+            if name not in self.components:
+                return problem(404, "Not found", f"no component named {name!r}")
+        workflow = "pilothouse-promote-environment"
+        if workflow not in self.workflows:
+            self.add_workflow(workflow)
+        name = f"promo-{len(self.executions) + 1:04d}"
+        e = self.add_execution(workflow, name, input={**body, "initiator": "key:test"})
+        return httpx.Response(201, json=json.loads(json.dumps(e)))
+
+
 @dataclass
-class FakeApi(_Workflows):
+class FakeApi(_Workflows, _Deployments):
     key: str = "ph_test_secret"
     components: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -321,6 +717,15 @@ class FakeApi(_Workflows):
     executions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: workflow → "SUCCEEDED" | "FAILED" | "callback" (waits for a task token) | "hang"
     execution_outcomes: dict[str, str] = field(default_factory=dict)
+    #: deployments (see :class:`_Deployments`): off by default, so components finish on their own
+    track_deployments: bool = False
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deployment_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: component → "succeeded" | "rolled_back" | "failed" | "hang"
+    deployment_outcomes: dict[str, str] = field(default_factory=dict)
+    deployment_lag: int = 0
+    can_approve: bool = True
+    freezes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def transport(self) -> httpx.MockTransport:
@@ -376,18 +781,31 @@ class FakeApi(_Workflows):
             return
         cmd = op["command"]
         outcome = self.outcomes.get((c["name"], cmd), "succeeded")
+        dep = self.deployments.get(op["id"])
+        reason = f"{c['name']} {cmd} went wrong"
         if outcome == "hang":
             return
         if not op.get("started"):
             op["started"] = True
             self._event(c["name"], f"{cmd}.started", c["state"], c["state"], operation_id=op["id"])
             return
+        if dep is not None:  # the deployment decides
+            if dep["status"] not in FINAL:
+                return
+            outcome = (
+                "succeeded"
+                if dep["status"] == "succeeded"
+                else ("reverted" if dep["from_version"] else "failed")
+            )
+            reason = dep["error"] or f"deployment {dep['id']} ended {dep['status']}"
         before = c["state"]
         params = op["params"]
         detail: dict[str, Any] = {"operation_id": op["id"]}
         if outcome == "succeeded":
             c["last_error"] = None
             if cmd in ("deploy", "retry", "update"):
+                if c["version"] and c["version"] != (params.get("version") or c["spec"]["version"]):
+                    c["previous_version"] = c["version"]
                 c["version"] = params.get("version") or c["spec"]["version"]
                 c["replicas"] = c["replicas"] or 1
                 c["url"] = f"http://127.0.0.1:9{len(c['name'])}00"
@@ -397,7 +815,6 @@ class FakeApi(_Workflows):
                 c["replicas"] = params["replicas"]
             c["state"] = "Stopped" if cmd == "stop" else "Running"
         else:
-            reason = f"{c['name']} {cmd} went wrong"
             c["last_error"] = {"command": cmd, "reason": reason, "logs": ["line one", "boom"], "at": "now"}
             c["state"] = "Running" if (outcome == "reverted" or cmd == "scale") else "Failed"
             detail.update(reason=reason, logs=["line one", "boom"])
@@ -450,6 +867,12 @@ class FakeApi(_Workflows):
             return problem(404, "Not found", f"no API key with id {parts[1]!r}")
         if parts[:1] == ["workflows"]:
             return self._workflows(request, parts[1:], body, q)
+        if parts[:1] == ["deployments"]:
+            return self._deployments(request, parts[1:], body, q)
+        if parts[:1] == ["freezes"]:
+            return self._freezes(request, parts[1:], body)
+        if parts == ["promotions"] and request.method == "POST":
+            return self._promotion(body)
         if parts[:1] == ["task-tokens"] and len(parts) == 2 and request.method == "POST":
             return self._task_token(parts[1], body)
         if parts == ["audit"]:
@@ -505,6 +928,8 @@ class FakeApi(_Workflows):
             self._advance(c)
             return httpx.Response(200, json=c)
         cmd = rest[0]
+        if cmd == "rollback":
+            return self._component_rollback(c, body or {})
         if FROM.get(cmd) != c["state"]:
             return self._illegal(cmd, c)
         if cmd == "scale" and not 1 <= body.get("replicas", 0) <= 4:
@@ -514,16 +939,52 @@ class FakeApi(_Workflows):
                 "replicas: must lie between 1 and 4",
                 errors=[{"field": "replicas", "message": "must lie between 1 and 4", "in": "body"}],
             )
+        if cmd in DEPLOYING and self.track_deployments:
+            for key in (("component", name), ("environment", c["environment"])):
+                if key in self.freezes:
+                    f = self.freezes[key]
+                    return problem(
+                        409,
+                        "Conflict",
+                        f"{key[0]} {key[1]!r} is frozen: {f['reason']} (by {f['by']} at {f['at']})",
+                        frozen=f,
+                    )
+        return self._start_command(c, cmd, body or {})
+
+    def _start_command(
+        self, c: dict[str, Any], cmd: str, body: dict[str, Any], rollback: bool = False
+    ) -> httpx.Response:
+        name = c["name"]
         op = {
-            "id": f"op{next(self._ids)}",
+            "id": f"op{next(self._ids):04d}",
             "command": cmd,
-            "params": body or {},
+            "params": body,
             "requested_at": "now",
             "requested_by": "key:test",
         }
+        if cmd in DEPLOYING and self.track_deployments:
+            from pydantic import ValidationError
+
+            try:
+                self.start_deployment(c, op)
+            except ValidationError as exc:
+                return problem(
+                    422,
+                    "Validation failed",
+                    f"strategy: {exc.errors()[0]['msg']}",
+                    errors=[{"field": "strategy", "message": exc.errors()[0]["msg"], "in": "body"}],
+                )
         before = c["state"]
         c.update(state=TRANSITIONAL[cmd], operation=op, allowed_commands=[])
-        self._event(name, f"{cmd}.requested", before, c["state"], operation_id=op["id"], params=body or {})
+        self._event(
+            name,
+            f"{cmd}.requested",
+            before,
+            c["state"],
+            operation_id=op["id"],
+            params=body,
+            **({"break_glass": True} if rollback else {}),
+        )
         return httpx.Response(202, json=json.loads(json.dumps(c)))
 
     def _illegal(self, cmd: str, c: dict[str, Any]) -> httpx.Response:

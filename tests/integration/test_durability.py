@@ -523,10 +523,6 @@ def services(env, clock):
     return s
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "executions: the record's outbox holds only the last step's new tasks, and sweep() skips the "
-    "re-send for an execution where it failed a lapsed task; a task whose message was never sent "
-    "(worker killed between the step's write and its send) is then never run"))
 def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapses(api, services, clock, pool,
                                                                                    cloud):
     """Given a Map running two tasks, where worker A took the lease of task 1 and died, and worker B

@@ -20,6 +20,9 @@ from typing import Any
 from pilothouse.local.template import FunctionDef
 
 _counter = itertools.count()
+#: Python's import machinery is not safe when several threads first-import the same packages at once
+#: (partially initialised modules, _DeadlockError); loading instances one at a time avoids that.
+_load_lock = threading.Lock()
 
 
 @dataclass
@@ -57,7 +60,8 @@ def load_module(fn: FunctionDef) -> Any:
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"cannot load {path} for function {fn.name}")
     module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with _load_lock:
+        spec.loader.exec_module(module)
     return getattr(module, attr)
 
 

@@ -11,8 +11,8 @@ each driven by a queue message and applied with a write conditioned on the recor
 * callbacks (task tokens), stop and redrive are steps too.
 
 A redelivered or duplicated message finds the step already applied (step counter or lease) and
-does nothing. A worker killed at any point loses nothing: messages not yet sent are kept in the
-record's outbox and re-sent by :func:`sweep`, and a task whose worker died fails with
+does nothing. A worker killed at any point loses nothing: :func:`sweep` re-sends the message of
+every outstanding task nobody holds a lease on and of every timer, and a task whose worker died fails with
 ``States.TaskFailed`` when its lease lapses, so Retry decides (no task runs more than its retries
 allow).
 """
@@ -473,10 +473,15 @@ def sweep(services: Services, *, stale_after: float = 60.0) -> dict[str, int]:
                 st, t, error="States.TaskFailed", cause="the worker running this task stopped before it finished",
                 now=n))
             counts["lapsed"] += 1
-        if lapsed:
-            continue
+        if lapsed:  # those steps sent their own messages; look again at what is left
+            item = services.store.get(executions_pk(workflow), name)
+            if item is None or item.data["status"] != "RUNNING":
+                continue
+            data = item.data
+            outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
         stale = now - data.get("updated_epoch", 0) >= stale_after
-        unleased = [t for t in data.get("outbox", []) if t not in data.get("task_leases", {})]
+        # every outstanding task nobody holds may have lost its message (not only the last step's)
+        unleased = sorted(t for t in outstanding if t not in data.get("task_leases", {}))
         if stale and unleased:
             _send(services, {**data, "outbox": unleased, "resume_at": None}, now)
             counts["resent"] += 1

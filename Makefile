@@ -7,7 +7,7 @@ PORT ?= 8080
 DATA_DIR ?= .pilothouse
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench setup lock lint clean
+.PHONY: run test test-fast bench setup lock lint clean layer sls-package
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,36 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 setup: $(BIN)/.installed
 
+## Node tools for the infrastructure checks (serverless@3 packages serverless.yml offline).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+## The Lambda layer serverless.yml ships: pilothouse + its dependencies for arm64/python3.13
+## (`sam build` builds template.yaml's layers itself). Needs the package index.
+LAYER_DIR := build/layer
+$(LAYER_DIR)/.built: infra/layer/requirements.txt $(shell find shared/pilothouse -name '*.py' -o -name '*.json' 2>/dev/null)
+	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
+	cp -R shared/pilothouse $(LAYER_DIR)/python/pilothouse
+	find $(LAYER_DIR) -name __pycache__ -prune -exec rm -rf {} +
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(LAYER_DIR)/python \
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all: \
+		-r infra/layer/requirements.txt
+	touch $@
+
+layer: $(LAYER_DIR)/.built
+
+## `serverless package` (or deploy) after building the layer: make sls-package STAGE=dev
+STAGE ?= dev
+sls-package: node_modules/.installed layer
+	SLS_TELEMETRY_DISABLED=1 node_modules/.bin/serverless package --stage $(STAGE)
+
 ## The main job: the local control plane on the embedded default, plus the demo.
 run: setup
 	$(BIN)/pilothouse demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 ## The whole suite, slow tests included (what CI runs).
-test: setup
+test: setup node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The quick loop: everything but the tests marked slow.
@@ -42,4 +66,4 @@ lint: setup
 	$(BIN)/ruff check shared functions tests
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache
+	rm -rf $(VENV) .tools .pytest_cache node_modules build .serverless

@@ -458,7 +458,7 @@ class _Deployments:
 
     def _end_rollback(self, d: dict[str, Any]) -> None:
         abort = d["abort_requested"] or {}
-        outcome = self.deployment_outcomes.get(d["component"], "succeeded")
+        outcome = self._outcome(d)
         if outcome == "failed" or not d["from_version"]:
             status = "aborted" if abort and not abort.get("break_glass") and d["from_version"] else "failed"
             if outcome == "failed":
@@ -469,8 +469,14 @@ class _Deployments:
         d.update(status=status, outcome=status, finished_at=self._tick(), current_step=None)
         self._dep_event(d, status, status=status)
 
+    def _outcome(self, d: dict[str, Any]) -> str:
+        """The outcome set for this component and version, else for the component (keys
+        ``(name, version)`` or ``name``)."""
+        by_version = self.deployment_outcomes.get((d["component"], d.get("to_version")))  # type: ignore[call-overload]
+        return by_version or self.deployment_outcomes.get(d["component"], "succeeded")
+
     def _move_deployment(self, d: dict[str, Any]) -> None:
-        outcome = self.deployment_outcomes.get(d["component"], "succeeded")
+        outcome = self._outcome(d)
         if d["status"] in FINAL or outcome == "hang":
             return
         if d["status"] == "rolling_back":
@@ -722,7 +728,7 @@ class FakeApi(_Workflows, _Deployments):
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     deployment_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: component → "succeeded" | "rolled_back" | "failed" | "hang"
-    deployment_outcomes: dict[str, str] = field(default_factory=dict)
+    deployment_outcomes: dict[Any, str] = field(default_factory=dict)
     deployment_lag: int = 0
     can_approve: bool = True
     freezes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)

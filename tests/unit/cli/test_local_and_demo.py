@@ -103,6 +103,14 @@ def _console() -> tuple[Console, io.StringIO]:
 FAST = demo.Pace(timeout=5, interval=0)
 
 
+@pytest.fixture(autouse=True)
+def bad_versions_roll_back(api):
+    """The demo's last step deploys a bad version and expects it rolled back."""
+    api.track_deployments = True
+    for version in demo.BAD_VERSIONS:
+        api.deployment_outcomes[("counter", version)] = "rolled_back"
+
+
 def test_populate_registers_deploys_scales_and_updates(api, project):
     console, buffer = _console()
     with Client("http://pilothouse.test", api.key) as client:
@@ -115,7 +123,8 @@ def test_populate_registers_deploys_scales_and_updates(api, project):
     assert (
         "registered greeter" in text
         and "scaling greeter to 3" in text
-        and "updating counter to version 2.0.0" in text
+        and "canary of counter 2.0.0" in text
+        and "rolled back: counter still serves 2.0.0" in text
     )
 
 
@@ -127,8 +136,8 @@ def test_populate_twice_leaves_running_components_alone(api, project):
         console, buffer = _console()
         run = demo.populate(client, console, project, FAST)
     assert run.problems == []
-    # only the two (409) registrations were posted the second time
-    assert len([r for r in api.requests if r.method == "POST"]) == posts + 2
+    # the second time: the two (409) registrations, and the bad-version canary shown again
+    assert len([r for r in api.requests if r.method == "POST"]) == posts + 3
     assert "is registered already" in buffer.getvalue() and "left as is" in buffer.getvalue()
 
 
@@ -145,11 +154,11 @@ def test_populate_recovers_failed_and_stopped_components(api, project):
 
 
 def test_populate_notes_a_failed_step_and_goes_on(api, project):
-    api.outcomes[("greeter", "deploy")] = "failed"
+    api.deployment_outcomes["greeter"] = "failed"
     console, buffer = _console()
     with Client("http://pilothouse.test", api.key) as client:
         run = demo.populate(client, console, project, FAST)
-    assert run.problems == ["deploy greeter: greeter deploy went wrong"]
+    assert len(run.problems) == 1 and run.problems[0].startswith("deploy greeter:")
     assert api.components["counter"]["version"] == "2.0.0"
     assert "not scaling greeter: it is Failed" in buffer.getvalue()
 

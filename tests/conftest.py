@@ -43,6 +43,23 @@ def services(env):
 
 
 @pytest.fixture
+def clock():
+    from pilothouse.clock import ManualClock
+
+    return ManualClock(1_800_000_000.0)
+
+
+@pytest.fixture
+def manual_services(env, clock):
+    """Services on a manual clock (queue delays, waits and leases move only when the test says)."""
+    from pilothouse.wiring import Services, register_services
+
+    s = Services(get_settings(), clock)
+    register_services(s)
+    return s
+
+
+@pytest.fixture
 def admin_key(services) -> str:
     from pilothouse.services.keys import ensure_key
 

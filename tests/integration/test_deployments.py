@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pilothouse.clock import ManualClock
-from pilothouse.settings import get_settings
-from pilothouse.wiring import Services, register_services
 from tests.conftest import drain
 from tests.fakes import RevisionFake
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(1_800_000_000.0)
-
-
-@pytest.fixture
-def services(env, clock):
-    s = Services(get_settings(), clock)
-    register_services(s)
-    return s
+def services(manual_services):
+    return manual_services
 
 
 @pytest.fixture

@@ -506,19 +506,8 @@ class _Double:
 
 
 @pytest.fixture
-def clock():
-    from pilothouse.clock import ManualClock
-
-    return ManualClock(1_800_000_000.0)
-
-
-@pytest.fixture
-def services(env, clock):
-    from pilothouse.settings import get_settings
-    from pilothouse.wiring import Services, register_services
-
-    s = Services(get_settings(), clock)
-    register_services(s)
+def services(manual_services):
+    s = manual_services
     s.__dict__["invoker"] = _Double()
     return s
 

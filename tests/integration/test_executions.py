@@ -6,10 +6,8 @@ import json
 
 import pytest
 
-from pilothouse.clock import ManualClock
 from pilothouse.invokers.base import FunctionError, UnknownFunction
 from pilothouse.settings import get_settings
-from pilothouse.wiring import Services, register_services
 from tests.conftest import ADMIN_KEY, drain
 
 
@@ -38,15 +36,8 @@ class Functions:
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(1_800_000_000.0)
-
-
-@pytest.fixture
-def services(env, clock):
-    s = Services(get_settings(), clock)
-    register_services(s)
-    return s
+def services(manual_services):
+    return manual_services
 
 
 @pytest.fixture

@@ -36,10 +36,11 @@ $(LAYER_DIR)/.built: infra/layer/requirements.txt $(shell find shared/pilothouse
 
 layer: $(LAYER_DIR)/.built
 
-## `serverless package` (or deploy) after building the layer: make sls-package STAGE=dev
+## `serverless package` of serverless.yml; LAYER_ARN = the published build/layer (see serverless.yml).
 STAGE ?= dev
-sls-package: node_modules/.installed layer
-	SLS_TELEMETRY_DISABLED=1 node_modules/.bin/serverless package --stage $(STAGE)
+LAYER_ARN ?= arn:aws:lambda:us-east-1:123456789012:layer:pilothouse-$(STAGE):1
+sls-package: node_modules/.installed
+	SLS_TELEMETRY_DISABLED=1 node_modules/.bin/serverless package --stage $(STAGE) --param="layerArn=$(LAYER_ARN)"
 
 ## The main job: the local control plane on the embedded default, plus the demo.
 run: setup

@@ -1,7 +1,7 @@
 """Queue-triggered: apply one step of a workflow execution (advance messages)."""
 
 from pilothouse.runtime.queue import sqs_function
-from pilothouse.services.executions import handle_step_message
+from pilothouse.services.execution_steps import handle_step_message
 from pilothouse.wiring import get_services
 
 

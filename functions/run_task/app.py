@@ -1,7 +1,7 @@
 """Queue-triggered: run one Task state's function (at most once) and apply its result."""
 
 from pilothouse.runtime.queue import sqs_function
-from pilothouse.services.executions import handle_task_message
+from pilothouse.services.execution_steps import handle_task_message
 from pilothouse.wiring import get_services
 
 

@@ -1,7 +1,7 @@
 """Scheduled: hand over long timers, re-send what a dead worker left, fail tasks whose lease lapsed."""
 
 from pilothouse.runtime.queue import scheduled_function
-from pilothouse.services.executions import sweep
+from pilothouse.services.execution_steps import sweep
 from pilothouse.wiring import get_services
 
 

@@ -518,7 +518,7 @@ def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapse
     completed task 2, wrote the step that starts task 3 and died before sending task 3's message,
     when the control plane comes back (sweep with stale_after=0, as `pilothouse dev` does) and runs,
     then task 3 still runs and the execution succeeds."""
-    from pilothouse.services import executions
+    from pilothouse.services import execution_steps, executions
     from tests.conftest import drain
 
     flow = {"StartAt": "Each", "States": {"Each": {
@@ -532,18 +532,18 @@ def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapse
     drain(services, pool, cloud, [s.executions_queue])
     first, second = services.queue.receive(s.tasks_queue, max_messages=10)
     task_1 = json.loads(first.body)["task_id"]
-    assert executions._lease(services, "flow", "m", task_1) is not None  # worker A ... dies
+    assert execution_steps.lease(services, "flow", "m", task_1) is not None  # worker A ... dies
     send = services.queue.send
     from pilothouse.store.workflows import executions_pk
 
     record = lambda: services.store.get(executions_pk("flow"), "m").data  # noqa: E731
     services.queue.send = lambda *a, **kw: None  # worker B: its sends never happen (it dies)...
     try:
-        assert executions.handle_task_message(services, second.body) == "applied"
+        assert execution_steps.handle_task_message(services, second.body) == "applied"
         for _ in range(5):  # ...after the write of the step that starts task 3
             if record()["outbox"]:
                 break
-            executions._apply(services, "flow", "m", None)
+            execution_steps.apply_step(services, "flow", "m", None)
     finally:
         services.queue.send = send
     [task_3] = record()["outbox"]  # kept in the record for the sweep to re-send...
@@ -551,13 +551,13 @@ def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapse
     for msg in (first, second):  # their receipts die with the workers (invisible for 900 s)
         services.queue.delete(s.tasks_queue, msg.receipt_handle)
 
-    clock.advance(5 + executions.LEASE_MARGIN_SECONDS + 1)  # task 1's lease lapses
-    executions.sweep(services, stale_after=0)  # the restart: fails task 1 (Retry), ...
+    clock.advance(5 + execution_steps.LEASE_MARGIN_SECONDS + 1)  # task 1's lease lapses
+    execution_steps.sweep(services, stale_after=0)  # the restart: fails task 1 (Retry), ...
     assert record()["outbox"] == []  # ...but that step forgot task 3
     for _ in range(5):
         drain(services, pool, cloud)
         clock.advance(2)
-        executions.sweep(services, stale_after=0)
+        execution_steps.sweep(services, stale_after=0)
     drain(services, pool, cloud)
     done = executions.describe(services, "flow", "m")
     assert done["status"] == "SUCCEEDED", done["waiting_tasks"]

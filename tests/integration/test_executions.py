@@ -365,7 +365,7 @@ def test_redrive_reruns_only_failed_iterations(api, run, fns):
 def test_a_lost_task_worker_fails_the_task_and_retry_decides(api, run, fns, services, clock, pool):
     """Given a worker that took a task's lease and died, when the lease lapses, the sweep fails the
     task with States.TaskFailed; Retry runs it again, so it runs no more than its retries allow."""
-    from pilothouse.services import executions
+    from pilothouse.services import execution_steps
 
     flow = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "double", "End": True,
                                              "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 1}]}}}
@@ -375,10 +375,10 @@ def test_a_lost_task_worker_fails_the_task_and_retry_decides(api, run, fns, serv
     drain(services, pool, _cloud(pool), [services.settings.executions_queue])
     [msg] = services.queue.receive(services.settings.tasks_queue)
     task_id = json.loads(msg.body)["task_id"]
-    assert executions._lease(services, "flow", "lost", task_id) is not None  # ...and the worker dies
+    assert execution_steps.lease(services, "flow", "lost", task_id) is not None  # ...and the worker dies
     services.queue.delete(services.settings.tasks_queue, msg.receipt_handle)
-    clock.advance(5 + executions.LEASE_MARGIN_SECONDS + 1)
-    assert executions.sweep(services)["lapsed"] == 1
+    clock.advance(5 + execution_steps.LEASE_MARGIN_SECONDS + 1)
+    assert execution_steps.sweep(services)["lapsed"] == 1
     run()
     clock.advance(2)
     run()
@@ -402,9 +402,9 @@ def test_messages_lost_before_sending_are_resent_by_the_sweep(api, services, fns
     start(api, "flow", {"value": 1}, name="o")
     drain(services, pool, _cloud(pool), [services.settings.executions_queue])
     services.queue.purge(services.settings.tasks_queue)
-    from pilothouse.services import executions
+    from pilothouse.services import execution_steps
 
-    assert executions.sweep(services, stale_after=0)["resent"] == 1
+    assert execution_steps.sweep(services, stale_after=0)["resent"] == 1
     run()
     assert describe(api, "flow", "o")["status"] == "SUCCEEDED"
 

@@ -61,10 +61,10 @@ class DevServer:
             self.console.print(f"[dim]restored {name}: {outcome}[/dim]")
         self.pool = FunctionPool(cloud.functions)
         from pilothouse.invokers.local import LocalInvoker
-        from pilothouse.services import executions
+        from pilothouse.services import execution_steps
 
         self.services.__dict__["invoker"] = LocalInvoker(self.pool)  # Task states share the gateway's pool
-        swept = executions.sweep(self.services, stale_after=0)  # pick up what the last run left in flight
+        swept = execution_steps.sweep(self.services, stale_after=0)  # pick up what the last run left in flight
         if any(swept.values()):
             self.console.print(f"[dim]workflow executions resumed: {swept}[/dim]")
         self.gateway = GatewayServer(LocalGateway(cloud.routes, self.pool), self.host, self.port)

@@ -1,20 +1,8 @@
-"""Durable workflow executions on the embedded engine (DESIGN §5).
+"""Durable workflow executions on the embedded engine (DESIGN §5): the API operations.
 
-Each execution is one record holding the engine's state and a step counter. Work happens in steps,
-each driven by a queue message and applied with a write conditioned on the record's version:
-
-* an *advance* message names the step it was sent for; a step runs ``advance`` (one state by
-  default), stores the new state and the history it produced, and hands over to the next message
-  (at once, after the queue delay of a Wait or a retry back-off, or via the sweep for long waits);
-* a *task* message names an outstanding task; the worker takes a lease on it (so a duplicate
-  message never runs it twice), invokes the function, then applies the result as a step;
-* callbacks (task tokens), stop and redrive are steps too.
-
-A redelivered or duplicated message finds the step already applied (step counter or lease) and
-does nothing. A worker killed at any point loses nothing: :func:`sweep` re-sends the message of
-every outstanding task nobody holds a lease on and of every timer, and a task whose worker died fails with
-``States.TaskFailed`` when its lease lapses, so Retry decides (no task runs more than its retries
-allow).
+Each execution is one record holding the engine's state and a step counter; how steps are applied,
+handed over and recovered is :mod:`pilothouse.services.execution_steps`. Callbacks (task tokens),
+stop and redrive are steps too.
 """
 
 from __future__ import annotations
@@ -22,28 +10,21 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-import socket
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.errors import BadRequest, Conflict, NotFound, ValidationFailed, VersionConflict
+from pilothouse.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from pilothouse.services import workflows
-from pilothouse.store.base import Delete, Item, Operation, Put
+from pilothouse.services.execution_steps import Skip, apply_step, send_followups
+from pilothouse.store.base import Item, Put
 from pilothouse.store.workflows import RUNNING, executions_pk, history_pk, history_sk, running_sk
 from pilothouse.wiring import Services
 
 log = logging.getLogger(__name__)
 
-MAX_DELAY_SECONDS = 900  # the longest delay a queue message can carry (SQS)
-SWEEP_HORIZON_SECONDS = 120  # the sweep hands over timers due within this window
-LEASE_MARGIN_SECONDS = 30
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-ATTEMPTS = 20
 
 
 # -- identity ------------------------------------------------------------------------------------
@@ -143,96 +124,6 @@ def history(
             return out, cursor
 
 
-# -- writing: one step -----------------------------------------------------------------------------
-
-
-class _Skip(Exception):
-    """Nothing to apply (stale message, finished execution, task already leased...)."""
-
-
-def _step_ops(services: Services, item: Item, data: dict, events: list, extra: list[Operation]) -> list[Operation]:
-    ops: list[Operation] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
-    if events:
-        ops.append(Put(Item(history_pk(data["workflow"], data["name"]), history_sk(events[0]["id"]),
-                            {"events": events}), if_absent=True))
-    key = running_sk(data["workflow"], data["name"])
-    if data["status"] in TERMINAL:
-        ops.append(Delete(RUNNING, key))
-    elif item.data["status"] in TERMINAL:  # redriven
-        ops.append(Put(Item(RUNNING, key, {"workflow": data["workflow"], "name": data["name"]})))
-    return ops + extra
-
-
-def _apply(
-    services: Services,
-    workflow: str,
-    name: str,
-    change: Callable[[Any, dict, float], None] | None,
-    *,
-    expect_step: int | None = None,
-) -> dict | None:
-    """Apply ``change`` (to the engine state) then advance, as one conditional write; send what
-    the step produced. Retries on conflicting writes; returns the new record data or None if skipped."""
-    from pilothouse.engine import ExecutionState, InvokeTask, ResumeAt, advance
-
-    for _ in range(ATTEMPTS):
-        item = services.store.get(executions_pk(workflow), name)
-        if item is None:
-            return None
-        data = item.data
-        if expect_step is not None and data["step"] != expect_step:
-            return None
-        now = services.clock.time()
-        st = ExecutionState(data["state"])
-        try:
-            if change is not None:
-                change(st, data, now)
-        except _Skip:
-            return None
-        st, effects = advance(st, now, max_states=services.settings.workflow_states_per_step)
-        events = st.drain_history()
-        outstanding = {t["task_id"] for t in st.outstanding_tasks()}
-        resume = [e.time for e in effects if isinstance(e, ResumeAt)]
-        new = {
-            **data,
-            "state": st.data,
-            "status": st.status,
-            "step": data["step"] + 1,
-            "updated_epoch": now,
-            "resume_at": min(resume) if resume else None,
-            "outbox": [e.task_id for e in effects if isinstance(e, InvokeTask)],
-            "task_leases": {k: v for k, v in data.get("task_leases", {}).items() if k in outstanding},
-        }
-        if st.status in TERMINAL:
-            new.update(output=st.output, error=st.error, cause=st.cause, stop_date=iso(now), resume_at=None,
-                       outbox=[])
-        try:
-            services.store.transact(_step_ops(services, item, new, events, []))
-        except VersionConflict:
-            continue
-        _send(services, new, now)
-        return new
-    raise Conflict(f"execution {name!r} is too busy; retry")
-
-
-def _send(services: Services, data: dict, now: float, *, from_sweep: bool = False) -> None:
-    """Hand the step over: task messages for new tasks, an advance message when there is a timer."""
-    s = services.settings
-    for task_id in data.get("outbox", []):
-        services.queue.send(s.tasks_queue, json.dumps(
-            {"workflow": data["workflow"], "name": data["name"], "task_id": task_id}))
-    at = data.get("resume_at")
-    if at is not None:
-        delay = max(0.0, at - now)
-        horizon = SWEEP_HORIZON_SECONDS if from_sweep else MAX_DELAY_SECONDS
-        if delay <= horizon:
-            services.queue.send(
-                s.executions_queue,
-                json.dumps({"workflow": data["workflow"], "name": data["name"], "step": data["step"]}),
-                delay_seconds=min(delay, MAX_DELAY_SECONDS),
-            )
-
-
 # -- API operations ------------------------------------------------------------------------------
 
 
@@ -272,7 +163,7 @@ def start(
         ])
     except Conflict:
         return _existing(_load(services, workflow, name).data, payload, name)
-    _send(services, data, now)
+    send_followups(services, data, now)
     return view(data)
 
 
@@ -293,11 +184,11 @@ def stop(services: Services, workflow: str, name: str, *, error: str | None = No
 
     def change(st, data, now):
         if data["status"] != "RUNNING":
-            raise _Skip
+            raise Skip
         engine_stop(st, error, cause, now=now)
 
     _load(services, workflow, name)
-    _apply(services, workflow, name, change)
+    apply_step(services, workflow, name, change)
     return describe(services, workflow, name)
 
 
@@ -311,13 +202,13 @@ def redrive(services: Services, workflow: str, name: str) -> dict:
 
     def change(st, data, now):
         if data["status"] == "RUNNING":
-            raise _Skip
+            raise Skip
         engine_redrive(st, now=now)
         data["status"] = "RUNNING"
         data["redrive_count"] = data.get("redrive_count", 0) + 1
         data["stop_date"] = None
 
-    _apply(services, workflow, name, change)
+    apply_step(services, workflow, name, change)
     return describe(services, workflow, name)
 
 
@@ -336,7 +227,7 @@ def send_task_success(services: Services, token: str, output: Any) -> dict:
     from pilothouse.engine import complete_task
 
     workflow, name, task_id = _by_token(services, token)
-    _apply(services, workflow, name, lambda st, data, now: complete_task(st, task_id, output=output, now=now))
+    apply_step(services, workflow, name, lambda st, data, now: complete_task(st, task_id, output=output, now=now))
     return describe(services, workflow, name)
 
 
@@ -344,7 +235,7 @@ def send_task_failure(services: Services, token: str, error: str | None, cause: 
     from pilothouse.engine import complete_task
 
     workflow, name, task_id = _by_token(services, token)
-    _apply(services, workflow, name,
+    apply_step(services, workflow, name,
            lambda st, data, now: complete_task(st, task_id, error=error or "States.TaskFailed", cause=cause, now=now))
     return describe(services, workflow, name)
 
@@ -353,144 +244,8 @@ def send_task_heartbeat(services: Services, token: str) -> dict:
     from pilothouse.engine import heartbeat
 
     workflow, name, task_id = _by_token(services, token)
-    _apply(services, workflow, name, lambda st, data, now: heartbeat(st, task_id, now=now))
+    apply_step(services, workflow, name, lambda st, data, now: heartbeat(st, task_id, now=now))
     return describe(services, workflow, name)
-
-
-# -- queue handlers ------------------------------------------------------------------------------
-
-
-def handle_step_message(services: Services, body: str) -> str:
-    msg = json.loads(body)
-    new = _apply(services, msg["workflow"], msg["name"], None, expect_step=msg["step"])
-    return "stale" if new is None else new["status"]
-
-
-def _lease(services: Services, workflow: str, name: str, task_id: str) -> dict | None:
-    """Take the task's lease; return the task or None if it is gone or already taken."""
-    from pilothouse.engine import ExecutionState
-    from pilothouse.invokers.base import task_call
-
-    for _ in range(ATTEMPTS):
-        item = services.store.get(executions_pk(workflow), name)
-        if item is None or item.data["status"] != "RUNNING":
-            return None
-        data = item.data
-        task = next((t for t in ExecutionState(data["state"]).outstanding_tasks() if t["task_id"] == task_id), None)
-        if task is None or task_id in data.get("task_leases", {}):
-            return None
-        now = services.clock.time()
-        try:
-            call = task_call(task["resource"], task["payload"])
-            timeout = services.invoker.timeout_of(call.function)
-        except Exception:  # unknown resource or function: the invocation reports it
-            timeout = 60.0
-        until = None if task.get("token") else now + timeout + LEASE_MARGIN_SECONDS
-        lease = {"until": until, "taken_at": now, "host": socket.gethostname(), "pid": os.getpid()}
-        leases = {**data.get("task_leases", {}), task_id: lease}
-        try:
-            services.store.put(Item(item.pk, item.sk, {**data, "task_leases": leases}), if_version=item.version)
-        except VersionConflict:
-            continue
-        return task
-    return None
-
-
-def handle_task_message(services: Services, body: str) -> str:
-    """Run one outstanding task (at most once) and apply its result."""
-    from pilothouse.engine import complete_task
-    from pilothouse.invokers.base import FunctionError, UnknownFunction, lambda_envelope, task_call
-
-    msg = json.loads(body)
-    workflow, name, task_id = msg["workflow"], msg["name"], msg["task_id"]
-    task = _lease(services, workflow, name, task_id)
-    if task is None:
-        return "stale"
-    output: Any = None
-    error = cause = None
-    try:
-        call = task_call(task["resource"], task["payload"])
-        result = services.invoker.invoke(call.function, call.payload)
-        output = lambda_envelope(result) if call.lambda_envelope else result
-        if call.wait_for_token:
-            return "waiting for callback"
-    except ValueError as exc:
-        error, cause = "States.TaskFailed", str(exc)
-    except UnknownFunction as exc:
-        error, cause = "Lambda.ResourceNotFoundException", str(exc)
-    except FunctionError as exc:
-        error, cause = exc.error_type, json.dumps({"errorMessage": exc.message, "errorType": exc.error_type})
-
-    def change(st, data, now):
-        if error is not None:
-            complete_task(st, task_id, error=error, cause=cause, now=now)
-        else:
-            complete_task(st, task_id, output=output, now=now)
-
-    new = _apply(services, workflow, name, change)
-    return "applied" if new is not None else "stale"
-
-
-def _lapsed(services: Services, lease: dict, now: float) -> bool:
-    """A lease lapses at its time; on the embedded cloud also as soon as its worker process is gone."""
-    if lease.get("until") is None:
-        return False  # a callback task: TimeoutSeconds / HeartbeatSeconds decide
-    if lease["until"] < now:
-        return True
-    if services.settings.queue == "local" and lease.get("host") == socket.gethostname():
-        return lease.get("pid") != os.getpid() and not _pid_alive(lease.get("pid", 0))
-    return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
-
-
-def sweep(services: Services, *, stale_after: float = 60.0) -> dict[str, int]:
-    """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks."""
-    from pilothouse.engine import ExecutionState, complete_task
-
-    counts = {"timers": 0, "resent": 0, "lapsed": 0}
-    now = services.clock.time()
-    for idx in services.store.scan_all(RUNNING):
-        workflow, name = idx.data["workflow"], idx.data["name"]
-        item = services.store.get(executions_pk(workflow), name)
-        if item is None or item.data["status"] != "RUNNING":
-            services.store.delete(RUNNING, idx.sk)
-            continue
-        data = item.data
-        outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
-        lapsed = [t for t, lease in data.get("task_leases", {}).items()
-                  if t in outstanding and _lapsed(services, lease, now)]
-        for task_id in lapsed:
-            _apply(services, workflow, name, lambda st, d, n, t=task_id: complete_task(
-                st, t, error="States.TaskFailed", cause="the worker running this task stopped before it finished",
-                now=n))
-            counts["lapsed"] += 1
-        if lapsed:  # those steps sent their own messages; look again at what is left
-            item = services.store.get(executions_pk(workflow), name)
-            if item is None or item.data["status"] != "RUNNING":
-                continue
-            data = item.data
-            outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
-        stale = now - data.get("updated_epoch", 0) >= stale_after
-        # every outstanding task nobody holds may have lost its message (not only the last step's)
-        unleased = sorted(t for t in outstanding if t not in data.get("task_leases", {}))
-        if stale and unleased:
-            _send(services, {**data, "outbox": unleased, "resume_at": None}, now)
-            counts["resent"] += 1
-        at = data.get("resume_at")
-        handed_over = at is not None and at - data.get("updated_epoch", now) <= MAX_DELAY_SECONDS
-        if at is not None and at - now <= SWEEP_HORIZON_SECONDS and (stale or not handed_over):
-            _send(services, {**data, "outbox": []}, now, from_sweep=True)
-            counts["timers"] += 1
-    return counts
 
 
 def parse_input(value: Any) -> Any:

@@ -2,8 +2,14 @@
 
 The suite talks to the port only. Each adapter comes from the ``queue_adapter`` fixture (one
 parameter per adapter); ``advance(seconds)`` moves time for it: the injected ManualClock for the
-local adapters, a real sleep for cloud adapters added later. Queue names are unique per test so
-that shared cloud accounts do not see each other's messages.
+local adapters, a real sleep for the cloud ones. Queue names are unique per test so that shared
+cloud accounts do not see each other's messages.
+
+Timeouts and delays are a few seconds (SQS counts them in whole seconds) so that the cloud
+adapters, which really wait, finish quickly; every wait keeps at least half a second of margin
+on each side of the deadline it tests. A cloud adapter may list contract tests its backing
+service (e.g. moto standing in for SQS) is known to fail, each with the reason: those run as
+strict xfails, so a fix upstream shows up as a failure to remove the entry.
 
 Adapter-specific checks (persistence across a reopen, several processes sharing the SQLite file)
 follow the contract suite, at the end of the file.
@@ -11,12 +17,13 @@ follow the contract suite, at the end of the file.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -34,11 +41,21 @@ from pilothouse.messaging import (
 )
 
 
+@dataclass(frozen=True)
+class Deviation:
+    """A contract test the backing service is known to fail: always (strict) or sometimes (a race)."""
+
+    reason: str
+    strict: bool = True
+
+
 @dataclass
 class AdapterCase:
     queue: Queue
     advance: Callable[[float], None]
     reopen: Callable[[], Queue] | None = None  # a fresh adapter on the same storage, if durable
+    #: contract tests (function names) the backing service is known to fail, with the reason
+    deviations: dict[str, Deviation] = field(default_factory=dict)
 
 
 def _memory(tmp_path: Path) -> Iterator[AdapterCase]:
@@ -61,13 +78,70 @@ def _sqlite(tmp_path: Path) -> Iterator[AdapterCase]:
         queue.close()
 
 
-# Cloud adapters (SQS, Azure Storage queues) join here.
-ADAPTERS: dict[str, Callable[[Path], Iterator[AdapterCase]]] = {"memory": _memory, "sqlite": _sqlite}
+_moto: list = []  # one moto server for the session, started by the first SQS case
+
+
+def _moto_server():
+    if not _moto:
+        from tests.moto_server import MotoServer
+
+        _moto.append(MotoServer().start())
+        atexit.register(_moto[0].stop)
+    return _moto[0]
+
+
+# Where moto 5.x's SQS differs from SQS and the port (see moto/sqs/models.py).
+_MOTO_SQS_DEVIATIONS = {
+    "test_delete_with_a_stale_handle_is_ignored": Deviation(
+        "moto deletes a message with any receipt handle it ever had; SQS documents that a stale handle"
+        " 'succeeds, but the message might not be deleted'"
+    ),
+    "test_change_visibility_with_a_stale_handle_fails": Deviation(
+        "moto accepts any receipt handle the message ever had for ChangeMessageVisibility"
+    ),
+    "test_message_moves_to_dead_letter_queue_after_max_receives": Deviation(
+        "moto keeps ApproximateReceiveCount when it moves a message to the DLQ (the first DLQ"
+        " receive reports max_receive_count + 1, not 1); the move itself is checked by"
+        " test_sqs_moves_to_dead_letter_queue_keeping_id_body_attributes"
+    ),
+    "test_concurrent_receivers_never_share_a_message": Deviation(
+        "moto's ReceiveMessage does not claim messages atomically across its server threads, so"
+        " concurrent receivers sometimes get the same message (SQS standard queues are"
+        " at-least-once too)",
+        strict=False,
+    ),
+}
+
+
+def _sqs(tmp_path: Path) -> Iterator[AdapterCase]:
+    from pilothouse.messaging.sqs import SqsQueue
+
+    moto = _moto_server()
+    yield AdapterCase(
+        SqsQueue(client=moto.client("sqs")),
+        time.sleep,
+        lambda: SqsQueue(client=moto.client("sqs")),
+        deviations=_MOTO_SQS_DEVIATIONS,
+    )
+
+
+# Cloud adapters (Azure Storage queues) join here.
+ADAPTERS: dict[str, Callable[[Path], Iterator[AdapterCase]]] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+    "sqs": _sqs,
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
 def adapter_case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AdapterCase]:
-    yield from ADAPTERS[request.param](tmp_path)
+    for case in ADAPTERS[request.param](tmp_path):
+        deviation = case.deviations.get(getattr(request.node, "originalname", request.node.name))
+        if deviation is not None:
+            request.applymarker(
+                pytest.mark.xfail(reason=f"{request.param}: {deviation.reason}", strict=deviation.strict)
+            )
+        yield case
 
 
 @pytest.fixture
@@ -88,9 +162,9 @@ def qname() -> Callable[[str], str]:
 
 @pytest.fixture
 def jobs(queue_adapter: Queue, qname: Callable[[str], str]) -> str:
-    """A declared queue with a 30 s visibility timeout."""
+    """A declared queue with a 2 s visibility timeout."""
     name = qname("jobs")
-    queue_adapter.declare(QueueSpec(name, visibility_timeout=30))
+    queue_adapter.declare(QueueSpec(name, visibility_timeout=2))
     return name
 
 
@@ -154,15 +228,15 @@ def test_send_batch_of_nothing_is_a_no_op(queue_adapter: Queue, jobs: str) -> No
 def test_received_message_is_invisible_until_the_timeout(
     queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
 ) -> None:
-    """Given a received message (30 s visibility), when 29 s pass, then nobody else receives it;
-    when 2 more pass, then it is received again with receive count 2 and a new receipt handle."""
+    """Given a received message (2 s visibility), when 1 s passes, then nobody else receives it;
+    when 1.5 more pass, then it is received again with receive count 2 and a new receipt handle."""
     queue_adapter.send(jobs, "work")
     [first] = queue_adapter.receive(jobs)
 
-    advance(29)
+    advance(1)
     assert queue_adapter.receive(jobs) == []
 
-    advance(2)
+    advance(1.5)
     [again] = queue_adapter.receive(jobs)
     assert again.id == first.id
     assert again.receive_count == 2
@@ -172,12 +246,12 @@ def test_received_message_is_invisible_until_the_timeout(
 def test_receive_visibility_timeout_overrides_the_queue_setting(
     queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
 ) -> None:
-    """Given a queue with a 30 s timeout, when a message is received with a 5 s timeout,
-    then it is visible again after 6 s."""
+    """Given a queue with a 2 s timeout, when a message is received with a 1 s timeout,
+    then it is visible again after 1.5 s."""
     queue_adapter.send(jobs, "work")
-    queue_adapter.receive(jobs, visibility_timeout=5)
+    queue_adapter.receive(jobs, visibility_timeout=1)
 
-    advance(6)
+    advance(1.5)
 
     assert [m.body for m in queue_adapter.receive(jobs)] == ["work"]
 
@@ -185,15 +259,15 @@ def test_receive_visibility_timeout_overrides_the_queue_setting(
 def test_declare_updates_visibility_timeout(
     queue_adapter: Queue, qname: Callable[[str], str], advance: Callable[[float], None]
 ) -> None:
-    """Given a queue declared with 30 s then re-declared with 3 s,
-    when a message is received, then it is visible again 4 s later."""
+    """Given a queue declared with 30 s then re-declared with 1 s,
+    when a message is received, then it is visible again 1.5 s later."""
     name = qname("redeclared")
     queue_adapter.declare(QueueSpec(name, visibility_timeout=30))
-    queue_adapter.declare(QueueSpec(name, visibility_timeout=3))
+    queue_adapter.declare(QueueSpec(name, visibility_timeout=1))
     queue_adapter.send(name, "work")
     queue_adapter.receive(name)
 
-    advance(4)
+    advance(1.5)
 
     assert len(queue_adapter.receive(name)) == 1
 
@@ -201,13 +275,13 @@ def test_declare_updates_visibility_timeout(
 def test_change_visibility_extends_and_releases(
     queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
 ) -> None:
-    """Given a received message, when its visibility is extended to 100 s, then it stays hidden past
-    the queue's 30 s; when set to 0, then it is visible at once."""
+    """Given a received message, when its visibility is extended to 4 s, then it stays hidden past
+    the queue's 2 s; when set to 0, then it is visible at once."""
     queue_adapter.send(jobs, "work")
     [message] = queue_adapter.receive(jobs)
 
-    queue_adapter.change_visibility(jobs, message.receipt_handle, 100)
-    advance(60)
+    queue_adapter.change_visibility(jobs, message.receipt_handle, 4)
+    advance(3)
     assert queue_adapter.receive(jobs) == []
 
     queue_adapter.change_visibility(jobs, message.receipt_handle, 0)
@@ -232,7 +306,7 @@ def test_change_visibility_with_a_stale_handle_fails(
     then InvalidReceiptHandle is raised."""
     queue_adapter.send(jobs, "work")
     [first] = queue_adapter.receive(jobs)
-    advance(31)
+    advance(2.5)
     queue_adapter.receive(jobs)
 
     with pytest.raises(InvalidReceiptHandle):
@@ -251,7 +325,7 @@ def test_deleted_message_never_comes_back(
     [message] = queue_adapter.receive(jobs)
 
     queue_adapter.delete(jobs, message.receipt_handle)
-    advance(31)
+    advance(2.5)
 
     assert queue_adapter.receive(jobs) == []
     assert queue_adapter.depth(jobs) == {"visible": 0, "in_flight": 0, "delayed": 0}
@@ -264,7 +338,7 @@ def test_delete_with_a_stale_handle_is_ignored(
     to delete, then nothing happens; the current handle still deletes it."""
     queue_adapter.send(jobs, "work")
     [first] = queue_adapter.receive(jobs)
-    advance(31)
+    advance(2.5)
     [second] = queue_adapter.receive(jobs)
 
     queue_adapter.delete(jobs, first.receipt_handle)
@@ -290,7 +364,7 @@ def test_delete_after_visibility_expired_but_not_rereceived_works(
     when it is deleted with its handle, then it is gone."""
     queue_adapter.send(jobs, "work")
     [message] = queue_adapter.receive(jobs)
-    advance(31)
+    advance(2.5)
 
     queue_adapter.delete(jobs, message.receipt_handle)
 
@@ -308,14 +382,14 @@ def test_message_moves_to_dead_letter_queue_after_max_receives(
     attributes and id, receive count starting over."""
     dlq, main = qname("dlq"), qname("main")
     queue_adapter.declare(QueueSpec(dlq))
-    queue_adapter.declare(QueueSpec(main, visibility_timeout=10, max_receive_count=3, dead_letter_queue=dlq))
+    queue_adapter.declare(QueueSpec(main, visibility_timeout=1, max_receive_count=3, dead_letter_queue=dlq))
     message_id = queue_adapter.send(main, "poison", attributes={"origin": "test"})
 
     counts = []
     for _ in range(3):
         [message] = queue_adapter.receive(main)
         counts.append(message.receive_count)
-        advance(11)
+        advance(1.5)
 
     assert counts == [1, 2, 3]
     assert queue_adapter.receive(main) == []
@@ -336,10 +410,10 @@ def test_dead_lettering_does_not_use_up_max_messages(
     then the poison goes to the DLQ and the fresh one is returned."""
     dlq, main = qname("dlq"), qname("main")
     queue_adapter.declare(QueueSpec(dlq))
-    queue_adapter.declare(QueueSpec(main, visibility_timeout=10, max_receive_count=1, dead_letter_queue=dlq))
+    queue_adapter.declare(QueueSpec(main, visibility_timeout=1, max_receive_count=1, dead_letter_queue=dlq))
     queue_adapter.send(main, "poison")
     queue_adapter.receive(main)
-    advance(11)
+    advance(1.5)
     queue_adapter.send(main, "fresh")
 
     assert [m.body for m in queue_adapter.receive(main, max_messages=1)] == ["fresh"]
@@ -347,14 +421,18 @@ def test_dead_lettering_does_not_use_up_max_messages(
 
 
 def test_without_dead_letter_queue_messages_are_redelivered_forever(
-    queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
+    queue_adapter: Queue, qname: Callable[[str], str], advance: Callable[[float], None]
 ) -> None:
-    """Given a queue without a DLQ, when a message times out 5 times, then it is still delivered."""
-    queue_adapter.send(jobs, "work")
+    """Given a queue without a DLQ (1 s visibility), when a message times out 4 times, then it is
+    still delivered, a 5th time."""
+    name = qname("forever")
+    queue_adapter.declare(QueueSpec(name, visibility_timeout=1))
+    queue_adapter.send(name, "work")
     for expected in range(1, 6):
-        [message] = queue_adapter.receive(jobs)
+        if expected > 1:
+            advance(1.5)
+        [message] = queue_adapter.receive(name)
         assert message.receive_count == expected
-        advance(31)
 
 
 def test_declaring_with_an_undeclared_dead_letter_queue_fails(
@@ -371,30 +449,30 @@ def test_declaring_with_an_undeclared_dead_letter_queue_fails(
 def test_delayed_message_appears_after_its_delay(
     queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
 ) -> None:
-    """Given a message sent with a 60 s delay, when 59 s pass, then it is not received and counts as
-    delayed; when 2 more pass, then it is received."""
-    queue_adapter.send(jobs, "later", delay_seconds=60)
+    """Given a message sent with a 2 s delay, when 1 s passes, then it is not received and counts as
+    delayed; when 1.5 more pass, then it is received."""
+    queue_adapter.send(jobs, "later", delay_seconds=2)
     queue_adapter.send(jobs, "now")
 
     [now] = queue_adapter.receive(jobs)
     assert now.body == "now"
     queue_adapter.delete(jobs, now.receipt_handle)
-    advance(59)
+    advance(1)
     assert queue_adapter.receive(jobs) == []
     assert queue_adapter.depth(jobs)["delayed"] == 1
 
-    advance(2)
+    advance(1.5)
     assert [m.body for m in queue_adapter.receive(jobs)] == ["later"]
 
 
 def test_batch_delay_applies_to_every_message(
     queue_adapter: Queue, jobs: str, advance: Callable[[float], None]
 ) -> None:
-    """Given a batch sent with a 10 s delay, when 11 s pass, then all are visible (none before)."""
-    queue_adapter.send_batch(jobs, ["a", "b", "c"], delay_seconds=10)
+    """Given a batch sent with a 1 s delay, when 1.5 s pass, then all are visible (none before)."""
+    queue_adapter.send_batch(jobs, ["a", "b", "c"], delay_seconds=1)
     assert queue_adapter.depth(jobs) == {"visible": 0, "in_flight": 0, "delayed": 3}
 
-    advance(11)
+    advance(1.5)
 
     assert queue_adapter.depth(jobs) == {"visible": 3, "in_flight": 0, "delayed": 0}
 
@@ -466,14 +544,14 @@ def test_long_poll_times_out_empty(queue_adapter: Queue, jobs: str) -> None:
 
 
 def test_concurrent_receivers_never_share_a_message(queue_adapter: Queue, jobs: str) -> None:
-    """Given 200 messages and 4 threads receiving until empty, when they finish,
+    """Given 200 messages and 4 threads receiving (for 10 minutes each) until empty, when they finish,
     then every message was received exactly once."""
     ids = set(queue_adapter.send_batch(jobs, [str(i) for i in range(200)]))
     got: list[str] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        while batch := queue_adapter.receive(jobs, max_messages=10):
+        while batch := queue_adapter.receive(jobs, max_messages=10, visibility_timeout=600):
             with lock:
                 got.extend(m.id for m in batch)
 
@@ -555,7 +633,7 @@ def test_messages_and_specs_survive_a_reopen(
     queue = adapter_case.queue
     dlq, main = qname("dlq"), qname("main")
     queue.declare(QueueSpec(dlq))
-    queue.declare(QueueSpec(main, visibility_timeout=10, max_receive_count=1, dead_letter_queue=dlq))
+    queue.declare(QueueSpec(main, visibility_timeout=1, max_receive_count=1, dead_letter_queue=dlq))
     queue.send(main, "in-flight")
     [received] = queue.receive(main)
     queue.send(main, "ready", attributes={"a": "1"})
@@ -566,7 +644,7 @@ def test_messages_and_specs_survive_a_reopen(
     assert reopened.depth(main) == {"visible": 1, "in_flight": 1, "delayed": 1}
     [ready] = reopened.receive(main)
     assert (ready.body, ready.attributes) == ("ready", {"a": "1"})
-    adapter_case.advance(11)
+    adapter_case.advance(1.5)
     assert reopened.receive(main) == []  # both were received once: now dead-lettered
     assert sorted(m.id for m in reopened.receive(dlq)) == sorted([received.id, ready.id])
     assert reopened.depth(main) == {"visible": 0, "in_flight": 0, "delayed": 1}
@@ -628,3 +706,117 @@ def test_a_forked_child_can_use_the_parents_queue_object(tmp_path: Path) -> None
 
         assert child.exitcode == 0
         assert [m.body for m in queue.receive("work")] == ["from the child"]
+
+
+# -- SQS (on moto): what the contract cannot see -------------------------------------------------
+
+
+@pytest.fixture
+def sqs(qname: Callable[[str], str]):
+    from pilothouse.messaging.sqs import SqsQueue
+
+    moto = _moto_server()
+    client = moto.client("sqs")
+    return SqsQueue(client=client), client
+
+
+def test_sqs_moves_to_dead_letter_queue_keeping_id_body_attributes(sqs, qname: Callable[[str], str]) -> None:
+    """Given an SQS queue with max_receive_count 2 and a DLQ, when a message is received twice without
+    being deleted, then the next receive gets nothing and the DLQ holds it with the same id, body,
+    attributes and sent_at (moto keeps counting receives there: see _MOTO_SQS_DEVIATIONS)."""
+    queue, client = sqs
+    dlq, main = qname("dlq"), qname("main")
+    queue.declare(QueueSpec(dlq))
+    queue.declare(QueueSpec(main, visibility_timeout=1, max_receive_count=2, dead_letter_queue=dlq))
+    message_id = queue.send(main, "poison", attributes={"origin": "test"})
+    for _ in range(2):
+        [first] = queue.receive(main)
+        time.sleep(1.5)
+
+    assert queue.receive(main) == []
+    [dead] = queue.receive(dlq)
+    assert (dead.id, dead.body, dead.attributes) == (message_id, "poison", {"origin": "test"})
+    assert dead.sent_at == first.sent_at
+    policy = client.get_queue_attributes(
+        QueueUrl=client.get_queue_url(QueueName=main)["QueueUrl"], AttributeNames=["RedrivePolicy"]
+    )["Attributes"]["RedrivePolicy"]
+    assert '"maxReceiveCount": "2"' in policy or '"maxReceiveCount": 2' in policy
+
+
+def test_sqs_declare_without_dead_letter_queue_removes_the_redrive_policy(
+    sqs, qname: Callable[[str], str]
+) -> None:
+    """Given a queue declared with a DLQ, when it is re-declared without one,
+    then SQS has no redrive policy."""
+    queue, client = sqs
+    dlq, main = qname("dlq"), qname("main")
+    queue.declare(QueueSpec(dlq))
+    queue.declare(QueueSpec(main, max_receive_count=2, dead_letter_queue=dlq))
+    queue.declare(QueueSpec(main, visibility_timeout=7))
+
+    url = client.get_queue_url(QueueName=main)["QueueUrl"]
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "7"
+    assert "RedrivePolicy" not in attributes
+
+
+def test_sqs_send_batch_splits_by_count_and_size(sqs, qname: Callable[[str], str]) -> None:
+    """Given 23 small bodies and 3 bodies of 100 KiB, when sent as one batch each, then every message
+    arrives (SendMessageBatch takes 10 entries and 256 KiB at most) and the ids keep the order."""
+    queue, _ = sqs
+    name = qname("batch")
+    queue.declare(QueueSpec(name))
+    bodies = [f"m{i}" for i in range(23)] + ["x" * (100 * 1024) + str(i) for i in range(3)]
+
+    ids = queue.send_batch(name, bodies)
+
+    received = {}
+    while batch := queue.receive(name):
+        received.update({m.id: m.body for m in batch})
+    assert received == dict(zip(ids, bodies, strict=True))
+
+
+def test_sqs_rounds_fractional_delays_up(sqs, qname: Callable[[str], str]) -> None:
+    """Given a message sent with a 0.2 s delay, when it is received at once, then it is still delayed
+    (SQS delays are whole seconds, rounded up); 1.5 s later it is there."""
+    queue, _ = sqs
+    name = qname("delay")
+    queue.declare(QueueSpec(name))
+    queue.send(name, "later", delay_seconds=0.2)
+
+    assert queue.receive(name) == []
+    time.sleep(1.5)
+    assert [m.body for m in queue.receive(name)] == ["later"]
+
+
+def test_sqs_name_prefix_and_a_queue_deleted_behind_our_back(sqs, qname: Callable[[str], str]) -> None:
+    """Given an adapter with a name prefix, when it declares a queue, then SQS names it with the prefix;
+    when the queue is deleted outside the adapter, then the cached URL gives way to QueueNotFound."""
+    from pilothouse.messaging.sqs import SqsQueue
+
+    _, client = sqs
+    prefix = qname("p") + "-"
+    queue = SqsQueue(client=client, name_prefix=prefix)
+    queue.declare(QueueSpec("jobs"))
+    queue.send("jobs", "x")
+    url = client.get_queue_url(QueueName=prefix + "jobs")["QueueUrl"]
+
+    client.delete_queue(QueueUrl=url)
+
+    with pytest.raises(QueueNotFound, match="'jobs'"):
+        queue.send("jobs", "y")
+
+
+def test_sqs_errors_carry_the_aws_code(sqs, qname: Callable[[str], str]) -> None:
+    """Given a queue, when SQS refuses a message attribute name, then an SqsError (a MessagingError)
+    carries AWS's error code."""
+    from pilothouse.messaging.sqs import SqsError
+
+    queue, _ = sqs
+    name = qname("codes")
+    queue.declare(QueueSpec(name))
+
+    with pytest.raises(SqsError) as info:
+        queue.send(name, "x", attributes={"bad name!": "v"})
+    assert isinstance(info.value, MessagingError)
+    assert info.value.code

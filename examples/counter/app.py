@@ -7,7 +7,9 @@ Endpoints: ``GET /health`` (200, or 503 with ``--fail-health``), ``GET /`` (JSON
 pid, ``PILOTHOUSE_CONFIG`` and this process's hit count), ``POST /increment`` (adds ``step``:
 1 in version 1.x, ``config["step"]`` or 2 from version 2), ``GET /fail`` (500, to exercise error
 counting), ``GET /sleep?ms=N`` (answers after N ms, to exercise latency). ``--crash`` exits at
-once. Options also come from env: ``PORT``, ``APP_VERSION``, ``FAIL_HEALTH=1``.
+once. ``--error-rate R`` (0..1, default 0) makes that share of ``GET /`` and ``/increment`` answer
+500, evenly spread (a flaky release; ``/health`` still answers 200). Options also come from env:
+``PORT``, ``APP_VERSION``, ``FAIL_HEALTH=1``, ``ERROR_RATE``.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ class State:
         self.hits = 0
         self.total = 0
         self.step = step
+        self.served = 0  # requests to / and /increment, for --error-rate
 
 
-def make_handler(version: str, fail_health: bool):
+def make_handler(version: str, fail_health: bool, error_rate: float = 0.0):
     try:
         config = json.loads(os.environ.get("PILOTHOUSE_CONFIG") or "{}")
     except ValueError:
@@ -73,6 +76,14 @@ def make_handler(version: str, fail_health: bool):
                 time.sleep(ms / 1000)
                 self._json(200, {"slept_ms": ms, "pid": os.getpid(), "version": version})
                 return
+            if error_rate and url.path in ("/", "/increment"):
+                with state.lock:
+                    state.served += 1
+                    # the n-th request fails when n * rate crosses a whole number: exactly that share
+                    failing = int(state.served * error_rate) > int((state.served - 1) * error_rate)
+                if failing:
+                    self._json(500, {"error": "flaky on purpose", "version": version, "pid": os.getpid()})
+                    return
             with state.lock:
                 if url.path == "/increment" and self.command == "POST":
                     state.total += state.step
@@ -103,13 +114,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=os.environ.get("APP_VERSION", "1.0.0"))
     parser.add_argument("--fail-health", action="store_true", default=os.environ.get("FAIL_HEALTH") == "1")
     parser.add_argument("--crash", action="store_true", help="exit at once with an error")
+    parser.add_argument(
+        "--error-rate",
+        type=float,
+        default=float(os.environ.get("ERROR_RATE") or 0),
+        help="share (0..1) of GET / and /increment answering 500",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.error_rate <= 1:
+        parser.error("--error-rate must be between 0 and 1")
 
     if args.crash:
         print(f"{NAME} {args.version}: crashing on purpose (--crash)", file=sys.stderr, flush=True)
         return 3
 
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(args.version, args.fail_health))
+    handler = make_handler(args.version, args.fail_health, args.error_rate)
+    server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
 
     def on_term(signum, frame):

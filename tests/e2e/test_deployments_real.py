@@ -838,18 +838,9 @@ def test_a_canary_killed_with_its_control_plane_ends_right_after_a_restart(env, 
     assert not left, f"example processes outlived the control plane: {left}"
 
 
-# -- product bugs found here -----------------------------------------------------------------------
+# -- product bugs found here (fixed; kept as regression tests) -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a fractional duration the API accepts (pause seconds, analysis interval_seconds, "
-        "keep_old_seconds are floats) reaches the workflow's TimeoutSecondsPath / Wait SecondsPath, which "
-        "only take whole seconds: the execution dies with States.Runtime, nothing catches it, and the "
-        "deployment stays in_progress (the component Updating) for ever"
-    ),
-)
 @pytest.mark.parametrize(
     "steps",
     [

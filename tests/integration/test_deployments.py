@@ -331,3 +331,34 @@ def test_users_can_name_their_own_strategy_workflow(api, run, provider):
     run()
     dep = deployment(api)
     assert dep["workflow"] == "my-strategy" and dep["status"] == "succeeded"
+
+
+def test_fractional_seconds_are_rounded_up_and_the_deployment_finishes(api, run, provider, clock):
+    """Given a pause of 0.5 s and an analysis interval of 0.5 s (ASL takes whole seconds), the plan
+    rounds them up and the deployment runs through."""
+    running(api, run)
+    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": [
+        {"kind": "set_weight", "weight": 20}, {"kind": "pause", "seconds": 0.5},
+        {"kind": "analysis", "analysis": {"measurements": 2, "interval_seconds": 0.5}}]}})
+    run()
+    dep = deployment(api)
+    assert [s.get("seconds") for s in dep["steps"] if s["kind"] == "pause"] == [1]
+    assert [s["analysis"]["interval_seconds"] for s in dep["steps"] if s["kind"] == "analysis"] == [1]
+    for _ in range(5):
+        clock.advance(1)
+        run()
+    assert deployment(api)["status"] == "succeeded"
+
+
+def test_a_workflow_that_dies_uncaught_still_rolls_the_deployment_back(api, run, provider, services):
+    """Given a deployment whose workflow is stopped behind its back, the deployment is rolled back
+    rather than left in progress."""
+    running(api, run)
+    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": [
+        {"kind": "set_weight", "weight": 50}, {"kind": "pause"}]}})
+    run()
+    dep = deployment(api)
+    assert api.post(f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}/stop", {})[0] == 200
+    run()
+    assert deployment(api)["status"] == "rolled_back"
+    assert (comp(api)["state"], comp(api)["version"]) == ("Running", "1.0.0")

@@ -176,7 +176,17 @@ def compile_plan(strategy: Strategy, *, replicas: int, first_deploy: bool = Fals
     for s in steps:
         if s["kind"] == "analysis" and "analysis" not in s:
             s["analysis"] = strategy.analysis.model_dump()
-    return steps
+    return [_whole_seconds(s) for s in steps if not (s["kind"] == "pause" and s.get("seconds") == 0)]
+
+
+def _whole_seconds(step: dict[str, Any]) -> dict[str, Any]:
+    """States Language takes whole seconds for Wait and TimeoutSeconds: round fractions up."""
+    if step.get("seconds") is not None:
+        step = {**step, "seconds": max(1, math.ceil(step["seconds"]))}
+    if step.get("analysis"):
+        a = step["analysis"]
+        step = {**step, "analysis": {**a, "interval_seconds": math.ceil(a["interval_seconds"])}}
+    return step
 
 
 class Verdict(BaseModel):

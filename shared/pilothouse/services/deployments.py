@@ -344,8 +344,11 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
 
     repo(services).change(deployment_id, record)
     wf = ensure_workflow(services, "break-glass-rollback")
-    services.orchestrator.start(wf, name=f"{deployment_id}-rollback"[:80], input={"deployment_id": deployment_id},
-                                actor=actor)
+    try:  # stopping the workflow may have started this rollback already (same name: idempotent)
+        services.orchestrator.start(wf, name=f"{deployment_id}-rollback"[:80],
+                                    input={"deployment_id": deployment_id}, actor=actor)
+    except Conflict:
+        pass
     return get(services, deployment_id)
 
 
@@ -370,6 +373,22 @@ def rollback_component(services: Services, name: str, *, version: str | None, ac
                                                                     {"kind": "set_weight", "weight": 100}]}},
         actor=actor, request_id=request_id, break_glass=True,
     )
+
+
+def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
+    """A deployment's workflow ended badly: roll back if the deployment is still unsettled."""
+    from pilothouse.services import deployment_tasks
+
+    dep_id = execution["input"]["deployment_id"]
+    data = services.store.get("DEPLOYMENT", dep_id)
+    if data is None or data.data["status"] in FINAL:
+        return
+    error = {"Error": execution.get("error") or "WorkflowEnded", "Cause": execution.get("cause") or ""}
+    if execution["name"] == data.data["execution"]:
+        wf = ensure_workflow(services, "break-glass-rollback")
+        services.orchestrator.start(wf, name=f"{dep_id}-rollback"[:80], input={"deployment_id": dep_id}, actor="system")
+    elif execution["name"] != data.data["execution"]:  # the rollback itself failed
+        deployment_tasks.failed(services, {"deployment_id": dep_id, "error": error})
 
 
 def new_promotion_id() -> str:

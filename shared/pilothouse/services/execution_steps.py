@@ -102,6 +102,13 @@ def apply_step(
         except VersionConflict:
             continue
         send_followups(services, new, now)
+        if new["status"] in TERMINAL and new["status"] != "SUCCEEDED" and isinstance(new.get("input"), dict) \
+                and new["input"].get("deployment_id"):
+            # a deployment's workflow that ended without settling the deployment (an uncatchable
+            # States.Runtime, a stop) must not leave the component stuck mid-way
+            from pilothouse.services.deployments import on_workflow_ended
+
+            on_workflow_ended(services, new)
         return new
     raise Conflict(f"execution {name!r} is too busy; retry")
 

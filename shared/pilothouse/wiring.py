@@ -48,6 +48,11 @@ class Services:
             from pilothouse.store.sqlite import SqliteStore
 
             return SqliteStore(s.sqlite_path, self.clock)
+        if s.store == "dynamodb":
+            from pilothouse.store.dynamodb import DynamoStore
+
+            # region and endpoint from the environment (AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)
+            return DynamoStore(s.table_name, clock=self.clock)
         raise ProviderUnavailable(f"store {s.store!r} is not available in this build")
 
     @cached_property

@@ -30,6 +30,11 @@ class Settings(BaseModel):
 
     store: Literal["sqlite", "memory", "dynamodb"] = "sqlite"
     queue: Literal["local", "memory", "sqs"] = "local"
+    blobs: Literal["local", "memory", "s3"] = "local"
+    #: the S3 bucket of the s3 blobs adapter
+    bucket_name: str = "pilothouse-backups"
+    #: KMS key (id, ARN or alias) that encrypts S3 blobs; SSE-S3 (AES256) when unset
+    kms_key_id: str | None = None
     data_dir: Path = Path(".pilothouse")
     jobs_queue: str = "pilothouse-jobs"
     executions_queue: str = "pilothouse-executions"

@@ -17,6 +17,7 @@ from pilothouse.clock import Clock, SystemClock
 from pilothouse.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from pilothouse.blobs.base import Blobs
     from pilothouse.invokers.base import Invoker
     from pilothouse.messaging.base import Queue
     from pilothouse.orchestrators.embedded import EmbeddedOrchestrator as Orchestrator
@@ -66,6 +67,11 @@ class Services:
             from pilothouse.messaging.local import LocalQueue
 
             q = LocalQueue(s.queue_path, self.clock)
+        elif s.queue == "sqs":
+            from pilothouse.messaging.sqs import SqsQueue
+
+            # The template owns the deployed queues (and their dead-letter queues): not declared here.
+            return SqsQueue()
         else:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
         from pilothouse.messaging.base import QueueSpec
@@ -85,6 +91,24 @@ class Services:
         from pilothouse.orchestrators.embedded import EmbeddedOrchestrator
 
         return EmbeddedOrchestrator(self)
+
+    @cached_property
+    def blobs(self) -> Blobs:
+        """The object store for backups and artifacts."""
+        s = self.settings
+        if s.blobs == "memory":
+            from pilothouse.blobs.memory import MemoryBlobs
+
+            return MemoryBlobs(self.clock)
+        if s.blobs == "local":
+            from pilothouse.blobs.local import LocalBlobs
+
+            return LocalBlobs(s.data_dir / "blobs")
+        if s.blobs == "s3":
+            from pilothouse.blobs.s3 import S3Blobs
+
+            return S3Blobs(s.bucket_name, kms_key_id=s.kms_key_id)
+        raise ProviderUnavailable(f"blobs {s.blobs!r} is not available in this build")
 
     @cached_property
     def invoker(self) -> Invoker:

@@ -26,39 +26,25 @@ HTTP/1.1 keep-alive to the client) of the process that owns it.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import json
-import math
-import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Router", "RouterError"]
-
-# Headers that concern one hop only (RFC 9110 section 7.6.1); never forwarded either way.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
+from pilothouse.providers.local.router_server import (
+    BODY_METHODS,
+    REVISION_HEADER,
+    ProxyServer,
+    Upstream,
+    error_response,
+    merge_headers,
 )
+from pilothouse.providers.local.router_stats import RevisionStats
 
-REVISION_HEADER = "X-Pilothouse-Revision"
+__all__ = ["REVISION_HEADER", "Router", "RouterError"]
 
 
 class RouterError(Exception):
@@ -72,31 +58,6 @@ class _Revision:
     weight: float
     current: float = 0.0  # smooth weighted round robin state
     next_backend: int = 0
-
-
-@dataclass
-class _Stats:
-    requests: int = 0
-    errors: int = 0
-    # (clock time at completion, latency in seconds, was an error), oldest first
-    samples: deque[tuple[float, float, bool]] = field(default_factory=deque)
-
-
-@dataclass(frozen=True)
-class _Upstream:
-    status: int
-    reason: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    revision: str | None
-
-
-def _percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile of already sorted values (None when empty)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 class Router:
@@ -126,18 +87,16 @@ class Router:
         self.host = host
         self._requested_port = port
         self.backend_timeout = backend_timeout
-        self.max_samples = max_samples
         self.down_seconds = down_seconds
         self.idle_timeout = idle_timeout
         self.max_attempts = max(1, max_attempts)
-        self.clock = clock
         self._lock = threading.Lock()
         self._revisions: dict[str, _Revision] = {}
-        self._stats: dict[str, _Stats] = {}
+        self._stats = RevisionStats(max_samples=max_samples, clock=clock)
         self._down_until: dict[str, float] = {}
         self._inflight: dict[str, int] = {}
         self._idle = threading.Condition(self._lock)
-        self._server: _ProxyServer | None = None
+        self._server: ProxyServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -147,7 +106,7 @@ class Router:
         if self._server is not None:
             return self
         try:
-            server = _ProxyServer((self.host, self._requested_port), self)
+            server = ProxyServer((self.host, self._requested_port), self)
         except OSError as exc:
             raise RouterError(f"cannot listen on {self.host}:{self._requested_port}: {exc}") from exc
         self._server = server
@@ -217,7 +176,7 @@ class Router:
                 old = self._revisions.get(name)
                 if old is not None:
                     rev.next_backend = old.next_backend
-                self._stats.setdefault(name, self._new_stats())
+            self._stats.ensure(table)
             self._revisions = table
 
     def backends(self) -> dict[str, tuple[list[str], float]]:
@@ -244,7 +203,17 @@ class Router:
                 self._idle.wait(remaining)
         return True
 
-    # -- statistics ------------------------------------------------------------------------------
+    # -- statistics (kept by a RevisionStats, see router_stats) ----------------------------------
+
+    @property
+    def max_samples(self) -> int:
+        """The timestamped samples kept per revision."""
+        return self._stats.max_samples
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """What stamps the samples (monotonic seconds)."""
+        return self._stats.clock
 
     def stats(self, revision: str, *, reset: bool = False, samples: bool = False) -> dict[str, Any]:
         """Counters of ``revision`` since the last reset.
@@ -253,28 +222,7 @@ class Router:
         ``"latencies_ms"`` (every kept sample, oldest first) when ``samples=True``. ``reset=True``
         reads and zeroes them atomically.
         """
-        with self._lock:
-            st = self._stats.get(revision)
-            if st is None:
-                st = _Stats()
-            lat = [latency for _t, latency, _e in st.samples]
-            requests, errors = st.requests, st.errors
-            if reset and revision in self._stats:
-                self._stats[revision] = self._new_stats()
-        ordered = sorted(lat)
-        p50, p99 = _percentile(ordered, 0.50), _percentile(ordered, 0.99)
-        out: dict[str, Any] = {
-            "revision": revision,
-            "requests": requests,
-            "errors": errors,
-            "error_rate": (errors / requests) if requests else 0.0,
-            "samples": len(lat),
-            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
-            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
-        }
-        if samples:
-            out["latencies_ms"] = [round(v * 1000, 3) for v in lat]
-        return out
+        return self._stats.since_reset(revision, reset=reset, samples=samples)
 
     def window(self, revision: str, seconds: float) -> dict[str, Any]:
         """What ``revision`` served over the last ``seconds`` (by the router's clock).
@@ -284,69 +232,20 @@ class Router:
         says the window reaches further back than the samples kept (``max_samples``). Resets
         (:meth:`reset_stats`) clear the samples too.
         """
-        if seconds <= 0:
-            raise ValueError("window must be positive")
-        with self._lock:
-            st = self._stats.get(revision)
-            since = self.clock() - seconds
-            picked: list[tuple[float, bool]] = []
-            truncated = False
-            if st is not None:
-                for t, latency, error in reversed(st.samples):  # newest first: stop at the window's start
-                    if t < since:
-                        break
-                    picked.append((latency, error))
-                else:
-                    truncated = len(st.samples) == st.samples.maxlen
-        requests = len(picked)
-        errors = sum(1 for _l, e in picked if e)
-        ordered = sorted(latency for latency, _e in picked)
-        p50, p99 = _percentile(ordered, 0.50), _percentile(ordered, 0.99)
-        return {
-            "revision": revision,
-            "window_seconds": seconds,
-            "requests": requests,
-            "errors": errors,
-            "error_rate": (errors / requests) if requests else None,
-            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
-            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
-            "truncated": truncated,
-        }
+        return self._stats.window(revision, seconds)
 
     def all_stats(self) -> dict[str, dict[str, Any]]:
         """:meth:`stats` of every revision the router has seen."""
-        with self._lock:
-            names = list(self._stats)
-        return {n: self.stats(n) for n in names}
+        return {n: self.stats(n) for n in self._stats.names()}
 
     def reset_stats(self, revision: str | None = None) -> None:
         """Zero the counters of ``revision`` (of every revision if None)."""
-        with self._lock:
-            names = [revision] if revision is not None else list(self._stats)
-            for n in names:
-                if n in self._stats:
-                    self._stats[n] = self._new_stats()
+        self._stats.reset(revision)
 
     def prune_stats(self, keep: Sequence[str]) -> None:
         """Forget the statistics of revisions neither routed now nor named in ``keep``."""
         with self._lock:
-            wanted = set(keep) | set(self._revisions)
-            for name in [n for n in self._stats if n not in wanted]:
-                del self._stats[name]
-
-    def _new_stats(self) -> _Stats:
-        return _Stats(samples=deque(maxlen=self.max_samples))
-
-    def _record(self, revision: str | None, status: int, seconds: float) -> None:
-        if revision is None:
-            return
-        error = status >= 500
-        with self._lock:
-            st = self._stats.setdefault(revision, self._new_stats())
-            st.requests += 1
-            if error:
-                st.errors += 1
-            st.samples.append((self.clock(), seconds, error))
+            self._stats.prune(set(keep) | set(self._revisions))
 
     # -- choosing and forwarding -----------------------------------------------------------------
 
@@ -392,7 +291,7 @@ class Router:
                 del self._inflight[url]
                 self._idle.notify_all()
 
-    def forward(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> _Upstream:
+    def forward(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> Upstream:
         """Send one request to a chosen backend and return its full response (or a 502).
 
         A backend that refuses the connection is skipped and the choice made again (nothing was
@@ -401,12 +300,12 @@ class Router:
         started = time.perf_counter()
         tried: set[str] = set()
         rev: _Revision | None = None
-        result: _Upstream | None = None
+        result: Upstream | None = None
         last_error = "no backend"
         for _attempt in range(self.max_attempts):
             rev, url = self._choose(tried)
             if rev is None:
-                return _error_response(502, "no backend", None)
+                return error_response(502, "no backend", None)
             if url is None:
                 break
             parts = urlsplit(url)
@@ -426,157 +325,21 @@ class Router:
                     conn.request(
                         method,
                         target,
-                        body=body if body or method in _BODY_METHODS else None,
-                        headers=dict(_merge_headers(headers)),
+                        body=body if body or method in BODY_METHODS else None,
+                        headers=dict(merge_headers(headers)),
                     )
                     resp = conn.getresponse()
                     data = resp.read()
-                    result = _Upstream(resp.status, resp.reason, resp.getheaders(), data, rev.name)
+                    result = Upstream(resp.status, resp.reason, resp.getheaders(), data, rev.name)
                 except (OSError, http.client.HTTPException) as exc:
                     last_error = f"{url}: {type(exc).__name__}: {exc}"
-                    result = _error_response(502, "bad gateway", rev.name, detail=last_error)
+                    result = error_response(502, "bad gateway", rev.name, detail=last_error)
                 break
             finally:
                 conn.close()
                 self._done(url)
         name = rev.name if rev is not None else None
         if result is None:
-            result = _error_response(502, "no backend answered", name, detail=last_error)
-        self._record(name, result.status, time.perf_counter() - started)
+            result = error_response(502, "no backend answered", name, detail=last_error)
+        self._stats.record(name, result.status, time.perf_counter() - started)
         return result
-
-
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-def _merge_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Fold repeated request headers into one comma-separated value (http.client takes a dict)."""
-    merged: dict[str, tuple[str, str]] = {}
-    for k, v in headers:
-        key = k.lower()
-        if key in merged:
-            merged[key] = (merged[key][0], f"{merged[key][1]}, {v}")
-        else:
-            merged[key] = (k, v)
-    return list(merged.values())
-
-
-def _error_response(status: int, error: str, revision: str | None, *, detail: str = "") -> _Upstream:
-    payload = {"error": error, "status": status}
-    if detail:
-        payload["detail"] = detail[:300]
-    body = json.dumps(payload).encode()
-    return _Upstream(
-        status, http.client.responses.get(status, ""), [("Content-Type", "application/json")], body, revision
-    )
-
-
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
-    def __init__(self, address: tuple[str, int], router: Router) -> None:
-        self.router = router
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(address, _ProxyHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for sock in conns:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "pilothouse-router"
-    server: _ProxyServer
-
-    def setup(self) -> None:
-        self.timeout = self.server.router.idle_timeout
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        pass
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _proxy(self) -> None:
-        try:
-            body = self._read_body()
-        except (ValueError, OSError):
-            self.send_error(400, "bad request body")
-            return
-        connection_tokens = {
-            t.strip().lower() for t in (self.headers.get("Connection") or "").split(",") if t.strip()
-        }
-        out: list[tuple[str, str]] = []
-        for k, v in self.headers.items():
-            low = k.lower()
-            if low in _HOP_BY_HOP or low in connection_tokens or low == "content-length":
-                continue
-            out.append((k, v))
-        client = self.client_address[0]
-        prior = self.headers.get("X-Forwarded-For")
-        out = [(k, v) for k, v in out if k.lower() != "x-forwarded-for"]
-        out.append(("X-Forwarded-For", f"{prior}, {client}" if prior else client))
-        if self.headers.get("Host") and not self.headers.get("X-Forwarded-Host"):
-            out.append(("X-Forwarded-Host", self.headers["Host"]))
-        out.append(("X-Forwarded-Proto", "http"))
-        if body or self.command in _BODY_METHODS:
-            out.append(("Content-Length", str(len(body))))
-
-        up = self.server.router.forward(self.command, self.path, out, body)
-
-        try:
-            self.send_response_only(up.status, up.reason)
-            upstream_length = None
-            for k, v in up.headers:
-                low = k.lower()
-                if low == "content-length":
-                    upstream_length = v
-                    continue
-                if low in _HOP_BY_HOP:
-                    continue
-                self.send_header(k, v)
-            if up.revision is not None:
-                self.send_header(REVISION_HEADER, up.revision)
-            if self.command == "HEAD" and upstream_length is not None:
-                self.send_header("Content-Length", upstream_length)
-            else:
-                self.send_header("Content-Length", str(len(up.body)))
-            self.end_headers()
-            if self.command != "HEAD" and up.status not in (204, 304) and up.status >= 200:
-                self.wfile.write(up.body)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy

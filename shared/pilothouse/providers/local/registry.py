@@ -1,0 +1,110 @@
+"""The local provider's own state: its settings, the deployments it manages (by stable port), the
+replica ports it has handed out, and whether it is closing.
+
+:class:`_Registry` is the base the provider's other parts (replica lifecycle, restore, revision
+operations) build on; it starts no process and opens no port itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pilothouse.clock import Clock, SystemClock
+from pilothouse.providers.base import Placement, ProviderError
+from pilothouse.providers.local.deployment import Deployment
+from pilothouse.providers.local.process import Replica, free_port
+
+__all__: list[str] = []
+
+
+class _Registry:
+    """Settings and bookkeeping shared by every part of :class:`LocalProvider`."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        clock: Clock | None = None,
+        host: str = "127.0.0.1",
+        poll_interval: float = 0.15,
+        drain_seconds: float = 5.0,
+        router_timeout: float = 30.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.clock: Clock = clock or SystemClock()
+        self.host = host
+        self.poll_interval = poll_interval
+        self.drain_seconds = drain_seconds
+        self.router_timeout = router_timeout
+        self._lock = threading.Lock()
+        self._deployments: dict[int, Deployment] = {}  # by stable port
+        self._reserved_ports: set[int] = set()
+        self._closing = threading.Event()
+        self._restore_lock = threading.Lock()  # one restore at a time (they may share a port)
+
+    def placement(self, component_port: int) -> Placement | None:
+        """The live placement of the deployment on ``component_port`` (None if unknown)."""
+        dep = self._deployment(component_port)
+        if dep is None:
+            return None
+        with dep.lock:
+            return self._placement(dep)
+
+    def _placement(self, dep: Deployment) -> Placement:
+        return dep.placement(provider=self.name, host=self.host, data_dir=self.data_dir)
+
+    @contextmanager
+    def _placed(self, dep: Deployment) -> Iterator[None]:
+        """A ProviderError raised inside comes out carrying the deployment's placement (as it is
+        after the failure)."""
+        try:
+            yield
+        except ProviderError as exc:
+            raise ProviderError(exc.reason, logs=exc.logs, placement=self._placement(dep)) from exc
+
+    def _deployment(self, port: int | None) -> Deployment | None:
+        """The managed deployment on ``port`` (None if there is none, or no port)."""
+        if port is None:
+            return None
+        with self._lock:
+            return self._deployments.get(port)
+
+    def _check_open(self) -> None:
+        if self._closing.is_set():
+            raise ProviderError("the local provider is closed")
+
+    def _register(self, dep: Deployment) -> None:
+        with self._lock:
+            self._check_open()
+            self._deployments[dep.stable_port] = dep
+
+    def _unregister(self, dep: Deployment) -> None:
+        with self._lock:
+            if self._deployments.get(dep.stable_port) is dep:
+                del self._deployments[dep.stable_port]
+
+    def _pick_port(self) -> int:
+        """A free port for a new replica, reserved until :meth:`_release_ports`."""
+        with self._lock:
+            for _ in range(50):
+                port = free_port(self.host)
+                if port not in self._reserved_ports and not any(
+                    d.stable_port == port for d in self._deployments.values()
+                ):
+                    self._reserved_ports.add(port)
+                    return port
+        raise ProviderError("no free port found")
+
+    def _reserve_ports(self, replicas: list[Replica]) -> None:
+        with self._lock:
+            self._reserved_ports.update(r.port for r in replicas)
+
+    def _release_ports(self, replicas: list[Replica]) -> None:
+        with self._lock:
+            for r in replicas:
+                self._reserved_ports.discard(r.port)

@@ -1,0 +1,115 @@
+"""`pilothouse dev` on AWS backends at an endpoint: DynamoDB, SQS and S3 on a moto server, with the
+foundation's scenario and the deployment scenarios on real local processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+import yaml
+
+from pilothouse.local.dev import DevServer
+from tests.conftest import ADMIN_KEY, ROOT
+from tests.moto_server import MotoServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def moto():
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def aws_dev(moto, env, monkeypatch):
+    suffix = uuid.uuid4().hex[:8]
+    for key, value in {
+        "PILOTHOUSE_STORE": "dynamodb", "PILOTHOUSE_QUEUE": "sqs", "PILOTHOUSE_BLOBS": "s3",
+        "PILOTHOUSE_TABLE_NAME": f"pilothouse-{suffix}", "PILOTHOUSE_BUCKET_NAME": f"pilothouse-{suffix}",
+        "PILOTHOUSE_JOBS_QUEUE": f"jobs-{suffix}", "PILOTHOUSE_EXECUTIONS_QUEUE": f"executions-{suffix}",
+        "PILOTHOUSE_TASKS_QUEUE": f"tasks-{suffix}", "PILOTHOUSE_ADMIN_KEY": ADMIN_KEY,
+        "AWS_ENDPOINT_URL": moto.url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    servers = []
+
+    def start() -> DevServer:
+        server = DevServer("127.0.0.1", 0, env / "data", ROOT)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def wait_state(c: httpx.Client, name: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = c.get(f"/v1/components/{name}").json()
+        if body["state"] not in ("Deploying", "Updating", "Scaling", "Stopping"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"{name} still {body['state']}")
+
+
+def test_the_control_plane_on_dynamodb_sqs_and_s3(aws_dev):
+    """Given `pilothouse dev` with the DynamoDB store, SQS queues and S3 blobs on moto, then the
+    foundation's lifecycle, a canary, an automatic rollback and a durable workflow all work, and the
+    state lives in DynamoDB (it survives a restart of the control plane)."""
+    server = aws_dev()
+    assert type(server.services.store).__name__ == "DynamoStore"
+    assert type(server.services.queue).__name__ == "SqsQueue"
+    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    spec = yaml.safe_load((ROOT / "examples/greeter/component.yaml").read_text())
+    assert c.post("/v1/components", json=spec).status_code == 201
+    assert c.post("/v1/components/greeter/deploy", json={}).status_code == 202
+    web = wait_state(c, "greeter")
+    assert web["state"] == "Running", web["last_error"]
+    url = web["url"]
+    assert httpx.get(url).json()["version"] == "1.0.0"
+
+    assert c.post("/v1/components/greeter/scale", json={"replicas": 2}).status_code == 202
+    assert wait_state(c, "greeter")["replicas"] == 2
+
+    canary = {"type": "custom", "steps": [{"kind": "set_weight", "weight": 50}, {"kind": "pause", "seconds": 1},
+                                          {"kind": "analysis", "analysis": {"no_data": "pass"}}]}
+    assert c.post("/v1/components/greeter/update", json={"version": "2.0.0", "strategy": canary}).status_code == 202
+    web = wait_state(c, "greeter")
+    assert (web["state"], web["version"], web["url"]) == ("Running", "2.0.0", url)
+    dep = c.get("/v1/deployments", params={"component": "greeter"}).json()["items"][0]
+    assert dep["status"] == "succeeded"
+
+    c.post("/v1/components/greeter/update", json={"version": "3.0.0-broken", "strategy": canary})
+    web = wait_state(c, "greeter")
+    assert (web["state"], web["version"]) == ("Running", "2.0.0")
+    assert c.get("/v1/deployments", params={"component": "greeter"}).json()["items"][0]["status"] == "rolled_back"
+
+    flow = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, "ResultPath": "$.a", "Next": "W"},
+                                       "W": {"Type": "Wait", "Seconds": 1, "End": True}}}
+    assert c.post("/v1/workflows", json={"name": "flow", "definition": flow}).status_code == 201
+    c.post("/v1/workflows/flow/executions", json={"name": "e1", "input": {"x": 1}})
+    for _ in range(100):
+        ex = c.get("/v1/workflows/flow/executions/e1").json()
+        if ex["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    assert ex["status"] == "SUCCEEDED" and ex["output"] == {"x": 1, "a": 1}
+
+    server.services.blobs.put("backups/probe.json", b"{}", content_type="application/json")
+    assert server.services.blobs.get("backups/probe.json") == b"{}"
+
+    server.stop()
+    server = aws_dev()
+    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    web = c.get("/v1/components/greeter").json()
+    assert (web["state"], web["version"], web["url"]) == ("Running", "2.0.0", url)
+    assert httpx.get(url).json()["version"] == "2.0.0"
+    assert c.post("/v1/components/greeter/stop", json={}).status_code == 202
+    assert wait_state(c, "greeter")["state"] == "Stopped"
+    assert any(a["operation"] == "update_component" for a in c.get("/v1/audit").json()["items"])

@@ -40,6 +40,9 @@ class Settings(BaseModel):
     executions_queue: str = "pilothouse-executions"
     tasks_queue: str = "pilothouse-tasks"
     project_dir: Path = Path(".")
+    #: create missing backend resources (table, bucket) on first use: `pilothouse dev` against an
+    #: endpoint such as moto or LocalStack; deployed stacks get theirs from template.yaml
+    create_resources: bool = False
     #: where workflows run: Pilothouse's durable engine, or AWS Step Functions
     orchestrator: Literal["embedded", "stepfunctions"] = "embedded"
     sfn_role_arn: str = "arn:aws:iam::000000000000:role/pilothouse-states"

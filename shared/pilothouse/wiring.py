@@ -53,7 +53,7 @@ class Services:
             from pilothouse.store.dynamodb import DynamoStore
 
             # region and endpoint from the environment (AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)
-            return DynamoStore(s.table_name, clock=self.clock)
+            return DynamoStore(s.table_name, clock=self.clock, create_table=s.create_resources)
         raise ProviderUnavailable(f"store {s.store!r} is not available in this build")
 
     @cached_property
@@ -107,7 +107,7 @@ class Services:
         if s.blobs == "s3":
             from pilothouse.blobs.s3 import S3Blobs
 
-            return S3Blobs(s.bucket_name, kms_key_id=s.kms_key_id)
+            return S3Blobs(s.bucket_name, kms_key_id=s.kms_key_id, create_bucket=s.create_resources)
         raise ProviderUnavailable(f"blobs {s.blobs!r} is not available in this build")
 
     @cached_property

@@ -32,6 +32,7 @@ class DevServer:
         os.environ["PILOTHOUSE_PROJECT_DIR"] = str(self.project_dir)
         os.environ.setdefault("PILOTHOUSE_STORE", "sqlite")
         os.environ.setdefault("PILOTHOUSE_QUEUE", "local")
+        os.environ.setdefault("PILOTHOUSE_CREATE_RESOURCES", "true")  # a table or bucket at an endpoint
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
     def start(self) -> None:

@@ -189,7 +189,8 @@ def test_cursors(store):
 
 
 def test_aws_errors_become_store_errors(moto_server, aws_env, store):
-    """A missing table is a 503 naming the AWS code; an item over 400 KB is a 413."""
+    """A missing table or an unreachable endpoint is a 503 naming the AWS/botocore error code; an
+    item over 400 KB is a 413."""
     from pilothouse.store.dynamodb import DynamoStore
 
     missing = DynamoStore("no-such-table", region=REGION, host=moto_server.url)
@@ -204,6 +205,11 @@ def test_aws_errors_become_store_errors(moto_server, aws_env, store):
         assert info.value.status == 503
         assert "ResourceNotFoundException" in info.value.detail
         assert info.value.extra == {"store_error": "ResourceNotFoundException"}
+    unreachable = DynamoStore("t", region=REGION, host="http://127.0.0.1:9")  # nothing listens there
+    unreachable._connection._max_retry_attempts_exception = 0  # fail fast: no botocore retries
+    unreachable._connection._client = None
+    with pytest.raises(StoreError, match="EndpointConnectionError"):
+        unreachable.get("P", "a")
     with pytest.raises(PayloadTooLarge):
         store.put(Item("P", "big", {"blob": "x" * 500_000}))
 

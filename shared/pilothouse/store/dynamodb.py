@@ -386,7 +386,7 @@ class DynamoStore(Store):
     # -- errors --------------------------------------------------------------------------------
 
     def _store_error(self, action: str, exc: BaseException, *, code: str | None = None) -> PilothouseError:
-        code = code or _code(exc) or type(exc).__name__
+        code = code or _code(exc) or type(getattr(exc, "cause", None) or exc).__name__
         message = _message(exc)
         if code == "ValidationException" and "size" in message.lower():
             return PayloadTooLarge(f"the record is larger than DynamoDB allows (400 KB): {message}")

@@ -123,7 +123,7 @@ SHARED_RESOURCES = {
     "Key": "AWS::KMS::Key", "KeyAlias": "AWS::KMS::Alias", "Table": "AWS::DynamoDB::Table",
     "BackupBucket": "AWS::S3::Bucket", "BackupBucketPolicy": "AWS::S3::BucketPolicy",
     "AlarmTopic": "AWS::SNS::Topic",
-    **{f"{q}{s}": t for q in ("Jobs", "Executions", "Tasks")
+    **{f"{q}{s}": t for q in ("Jobs", "Executions", "Tasks", "TaskMessages")
        for s, t in (("Queue", "AWS::SQS::Queue"), ("DeadLetterQueue", "AWS::SQS::Queue"),
                     ("DeadLetterAlarm", "AWS::CloudWatch::Alarm"))},
 }

@@ -50,7 +50,7 @@ def test_serverless_package_succeeds_offline(tmp_path):
     assert kinds.count("AWS::Lambda::Function") == len(functions)
     workflows = list((ROOT / "shared/pilothouse/workflows").glob("*.asl.json"))
     assert kinds.count("AWS::StepFunctions::StateMachine") == len(workflows)
-    assert kinds.count("AWS::Lambda::EventSourceMapping") == 3
+    assert kinds.count("AWS::Lambda::EventSourceMapping") == 4
     for res in template["Resources"].values():
         if res["Type"] == "AWS::StepFunctions::StateMachine":
             assert isinstance(res["Properties"]["Definition"], dict)  # the ASL file, parsed

@@ -64,7 +64,7 @@ def test_sam_transform_succeeds(transformed):
     assert kinds.count("AWS::Lambda::Function") == len(functions)
     workflows = list((ROOT / "shared/pilothouse/workflows").glob("*.asl.json"))
     assert kinds.count("AWS::StepFunctions::StateMachine") == len(workflows)
-    assert kinds.count("AWS::Lambda::EventSourceMapping") == 3
+    assert kinds.count("AWS::Lambda::EventSourceMapping") == 4
     assert kinds.count("AWS::Scheduler::Schedule") == 2
     assert len(resources) < 500, "CloudFormation's resource limit"
     for resource in resources.values():

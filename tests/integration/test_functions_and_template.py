@@ -34,7 +34,7 @@ def test_sample_event_invokes_the_function(name, cloud, pool, admin_key):
     result = pool.invoke(logical, event)
     if "statusCode" in (result or {}):
         assert result["statusCode"] < 500, result
-    elif name in ("run_job", "run_execution", "run_task"):
+    elif name in ("run_job", "run_execution", "run_task", "run_task_message"):
         assert result == {"batchItemFailures": []}
 
 

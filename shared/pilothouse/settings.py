@@ -47,6 +47,10 @@ class Settings(BaseModel):
     orchestrator: Literal["embedded", "stepfunctions"] = "embedded"
     sfn_role_arn: str = "arn:aws:iam::000000000000:role/pilothouse-states"
     sfn_prefix: str = ""
+    #: how Step Functions reaches Pilothouse's task functions: Lambda (deployed stacks), or messages on
+    #: the task-messages queue answered with the task token (an endpoint that runs no Lambda code)
+    sfn_task_transport: Literal["lambda", "sqs"] = "lambda"
+    task_messages_queue: str = "pilothouse-task-messages"
     #: states an execution step runs before it persists and hands over to the next queue message
     workflow_states_per_step: int = Field(default=1, ge=1, le=1000)
     table_name: str = "pilothouse"

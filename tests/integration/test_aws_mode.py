@@ -113,3 +113,52 @@ def test_the_control_plane_on_dynamodb_sqs_and_s3(aws_dev):
     assert c.post("/v1/components/greeter/stop", json={}).status_code == 202
     assert wait_state(c, "greeter")["state"] == "Stopped"
     assert any(a["operation"] == "update_component" for a in c.get("/v1/audit").json()["items"])
+
+
+def test_deployments_run_natively_on_step_functions_and_approve_completes_the_callback(aws_dev, moto, monkeypatch):
+    """Given the Step Functions orchestrator on moto (which runs no Lambda code, so the state
+    machines send their tasks as SQS messages answered with the task token), a blue-green deployment
+    with an approval gate runs natively: it waits at the gate until Pilothouse's approve operation
+    completes the callback, then finishes, and the component runs the new version."""
+    moto.configure({"stepfunctions": {"execute_state_machine": True}})
+    monkeypatch.setenv("PILOTHOUSE_ORCHESTRATOR", "stepfunctions")
+    monkeypatch.setenv("PILOTHOUSE_SFN_TASK_TRANSPORT", "sqs")
+    monkeypatch.setenv("PILOTHOUSE_SFN_ROLE_ARN", "arn:aws:iam::123456789012:role/pilothouse-states")
+    monkeypatch.setenv("PILOTHOUSE_TASK_MESSAGES_QUEUE", f"task-messages-{uuid.uuid4().hex[:8]}")
+    server = aws_dev()
+    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    spec = yaml.safe_load((ROOT / "examples/greeter/component.yaml").read_text())
+    spec["name"] = f"greeter-{uuid.uuid4().hex[:6]}"
+    name = spec["name"]
+    assert c.post("/v1/components", json=spec).status_code == 201
+    assert c.post(f"/v1/components/{name}/deploy", json={}).status_code == 202
+    web = wait_state(c, name)
+    assert web["state"] == "Running", web["last_error"]
+    url = web["url"]
+
+    body = {"version": "2.0.0", "strategy": {"type": "blue-green", "approval": True}}
+    assert c.post(f"/v1/components/{name}/update", json=body).status_code == 202
+    dep = None
+    for _ in range(300):
+        items = c.get("/v1/deployments", params={"component": name}).json()["items"]
+        dep = items[0] if items else None
+        if dep and dep["status"] == "awaiting_approval":
+            break
+        time.sleep(0.1)
+    assert dep and dep["status"] == "awaiting_approval", dep
+    execution = c.get(f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}").json()
+    assert execution["status"] == "RUNNING" and execution["execution_arn"].startswith("arn:aws:states:")
+    assert httpx.get(url).json()["version"] == "1.0.0"
+
+    assert c.post(f"/v1/deployments/{dep['id']}/approve", json={"comment": "ship it"}).status_code == 200
+    web = wait_state(c, name)
+    assert (web["state"], web["version"], web["url"]) == ("Running", "2.0.0", url)
+    assert httpx.get(url).json()["version"] == "2.0.0"
+    done = c.get(f"/v1/deployments/{dep['id']}").json()
+    assert done["status"] == "succeeded" and done["approvals"][0]["comment"] == "ship it"
+    for _ in range(50):
+        execution = c.get(f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}").json()
+        if execution["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    assert execution["status"] == "SUCCEEDED"

@@ -166,6 +166,10 @@ class SqsQueue:
             raise QueueNotFound(queue)
         return url
 
+    def url_of(self, queue: str) -> str:
+        """The queue's URL (what a state machine's ``sqs:sendMessage`` task names)."""
+        return self._url(queue)
+
     # -- the port ----------------------------------------------------------------------------------
 
     def declare(self, spec: QueueSpec) -> None:

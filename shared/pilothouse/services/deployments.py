@@ -51,20 +51,27 @@ def builtin_definition(name: str) -> dict[str, Any]:
 def ensure_workflow(services: Services, name: str) -> str:
     """Register (or refresh) the built-in workflow ``name``; return its registered name."""
     from pilothouse.errors import AlreadyExists
-    from pilothouse.services import workflows
 
     wf_name = PREFIX + name
-    if services.settings.orchestrator != "embedded":
-        return wf_name  # on Step Functions the state machines are deployed with the stack (template.yaml)
     definition = builtin_definition(name)
-    existing = services.store.get("WORKFLOW", wf_name)
-    if existing is None:
+    s = services.settings
+    if s.orchestrator != "embedded":
+        if s.sfn_task_transport == "lambda":
+            return wf_name  # deployed with the stack (template.yaml), Lambda ARNs substituted
+        from pilothouse.workflows.transforms import tasks_over_sqs
+
+        definition = tasks_over_sqs(definition, services.queue.url_of(s.task_messages_queue))
+    orchestrator = services.orchestrator
+    try:
+        current = orchestrator.get_workflow(wf_name)
+    except NotFound:
         try:
-            workflows.create(services, wf_name, definition, description=f"built-in: {name}", actor="system")
+            orchestrator.create_workflow(wf_name, definition, description=f"built-in: {name}", actor="system")
         except AlreadyExists:
             pass
-    elif existing.data["definition"] != definition:
-        workflows.update(services, wf_name, definition, actor="system")
+        return wf_name
+    if current["definition"] != definition:
+        orchestrator.update_workflow(wf_name, definition, actor="system")
     return wf_name
 
 

@@ -1,0 +1,1 @@
+"""The ASL workflows Pilothouse ships (``*.asl.json``) and transforms over definitions."""

@@ -76,7 +76,8 @@ class Services:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
         from pilothouse.messaging.base import QueueSpec
 
-        for name, visibility in ((s.jobs_queue, 900), (s.executions_queue, 60), (s.tasks_queue, 900)):
+        for name, visibility in ((s.jobs_queue, 900), (s.executions_queue, 60), (s.tasks_queue, 900),
+                                 (s.task_messages_queue, 900)):
             q.declare(QueueSpec(name + "-dlq"))
             q.declare(QueueSpec(name, visibility_timeout=visibility, max_receive_count=5, dead_letter_queue=name + "-dlq"))
         return q

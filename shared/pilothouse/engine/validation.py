@@ -122,7 +122,7 @@ class _Validator:
             else:
                 self.names[name] = spath
             transitions[name] = self.state(st, spath, ql, outer_vars, scope_vars)
-        for name, targets in transitions.items():
+        for targets in transitions.values():
             for tpath, target in targets:
                 if not isinstance(target, str) or target not in states:
                     self.report(tpath, f"'{target}' does not name a state in this scope")

@@ -182,13 +182,9 @@ class _Guard:
             return self._call(app, ctx, next_middleware)
         except PilothouseError as exc:
             return problem_response(exc, request_id=ctx.request_id, instance=event.get("rawPath"))
-        except RequestValidationError as exc:
-            return problem_response(validation_problem(exc), request_id=ctx.request_id, instance=event.get("rawPath"))
         except Exception:
             logger.exception("unhandled error", extra={"operation": self.op.name, "request_id": ctx.request_id})
-            from pilothouse.errors import PilothouseError as Base
-
-            err = Base(f"an internal error occurred; quote request id {ctx.request_id}")
+            err = PilothouseError(f"an internal error occurred; quote request id {ctx.request_id}")
             return problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
 
     def _call(self, app, ctx: RequestContext, next_middleware) -> Response:
@@ -213,8 +209,6 @@ class _Guard:
                 if exc.status >= 500:
                     raise
                 response = problem_response(exc, request_id=ctx.request_id, instance=event.get("rawPath"))
-            except RequestValidationError as exc:
-                response = problem_response(validation_problem(exc), request_id=ctx.request_id)
             return {
                 "status": response.status_code,
                 "content_type": response.headers.get("Content-Type") or "application/json",

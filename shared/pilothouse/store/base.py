@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pilothouse.clock import Clock, SystemClock
@@ -69,14 +69,6 @@ Operation = Put | Delete | Check
 class Page:
     items: list[Item]
     cursor: str | None = None
-
-
-@dataclass
-class ConditionFailure:
-    """What an adapter reports when a condition in a transaction does not hold."""
-
-    index: int
-    current_version: int | None = field(default=None)
 
 
 def encode_cursor(pk: str, sk: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -93,7 +94,7 @@ def prefix_end(prefix: str) -> str:
     return prefix + "\U0010ffff"
 
 
-class Store:
+class Store(ABC):
     """Base class of the storage adapters."""
 
     def __init__(self, clock: Clock | None = None) -> None:
@@ -171,14 +172,17 @@ class Store:
 
     # -- adapter hooks ---------------------------------------------------------------------------
 
+    @abstractmethod
     def _get(self, pk: str, sk: str) -> Item | None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The stored item, expired or not (the base class filters expiry)."""
 
+    @abstractmethod
     def _query(self, pk: str, prefix: str, *, after: str | None, limit: int, reverse: bool) -> list[Item]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Up to ``limit`` items of ``pk`` with the prefix, after ``after``, in (reverse) key order."""
 
+    @abstractmethod
     def _transact(self, operations: list[Operation], now: float) -> list[Item]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Check every condition, then apply all operations atomically; the written items."""
 
     # -- helpers for adapters --------------------------------------------------------------------
 

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from pilothouse.cli.client import Client
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import (
+    AllPages,
+    Cursor,
+    IdemKey,
+    Output,
+    OutputOption,
+    PageSize,
+    reports_errors,
+    settings,
+)
 from pilothouse.cli.deployments import StrategyOption, strategy_value
 from pilothouse.cli.files import InputError, apply_sets, load_mapping
 from pilothouse.cli.render import (
@@ -32,9 +41,6 @@ Timeout = Annotated[float, typer.Option("--timeout", help="seconds --wait waits 
 #: deployments bake, analyse and wait for approvals: their --wait waits longer
 DeployTimeout = Annotated[
     float, typer.Option("--timeout", help="seconds --wait waits at most (the deployment goes on)", min=0)
-]
-IdemKey = Annotated[
-    str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")
 ]
 
 
@@ -72,9 +78,9 @@ def list_(
     environment: Annotated[
         str | None, typer.Option("--environment", "-e", help="only this environment")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
+    all_pages: AllPages = False,
     output: OutputOption = None,
 ) -> None:
     """List components."""
@@ -124,7 +130,7 @@ def events(
     name: Name,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="how many")] = 50,
     order: Annotated[str, typer.Option("--order", help="asc (oldest first) or desc")] = "asc",
-    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
+    cursor: Cursor = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="keep printing new events until Ctrl-C")
     ] = False,

@@ -24,6 +24,14 @@ OutputOption = Annotated[
     typer.Option("--output", "-o", help="table (default) or json (the raw API answer)", case_sensitive=False),
 ]
 
+# options shared by the commands that page through a listing, or send a mutating POST
+PageSize = Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")]
+Cursor = Annotated[str | None, typer.Option("--cursor", help="from a previous page")]
+AllPages = Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")]
+IdemKey = Annotated[
+    str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")
+]
+
 
 @dataclass
 class Settings:

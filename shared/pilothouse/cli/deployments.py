@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import AllPages, Cursor, Output, OutputOption, PageSize, reports_errors, settings
 from pilothouse.cli.deployment_follow import follow
 from pilothouse.cli.deployment_render import (
     BAD_ENDS,
@@ -95,9 +95,9 @@ def list_(
         str | None, typer.Option("--environment", "-e", help="only this environment's")
     ] = None,
     status: Annotated[str | None, typer.Option("--status", help="only deployments in this status")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
+    all_pages: AllPages = False,
     output: OutputOption = None,
 ) -> None:
     """List deployments, newest first."""
@@ -142,9 +142,9 @@ def get(ctx: typer.Context, deployment_id: DeploymentId, output: OutputOption = 
 def events(
     ctx: typer.Context,
     deployment_id: DeploymentId,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 100,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    limit: PageSize = 100,
+    cursor: Cursor = None,
+    all_pages: AllPages = False,
     output: OutputOption = None,
 ) -> None:
     """A deployment's events, oldest first."""

@@ -17,7 +17,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from pilothouse.cli.client import Client
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import (
+    AllPages,
+    Cursor,
+    IdemKey,
+    Output,
+    OutputOption,
+    PageSize,
+    reports_errors,
+    settings,
+)
 from pilothouse.cli.files import InputError, load_document
 from pilothouse.cli.render import err, out, print_json
 from pilothouse.cli.workflow_render import (
@@ -43,9 +52,6 @@ Wait = Annotated[
 ]
 Timeout = Annotated[
     float | None, typer.Option("--timeout", min=0, help="seconds --wait waits at most (default: no limit)")
-]
-IdemKey = Annotated[
-    str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")
 ]
 Token = Annotated[str, typer.Argument(help="the task token (from the task's payload, $$.Task.Token)")]
 
@@ -226,9 +232,9 @@ def list_(
     status: Annotated[
         str | None, typer.Option("--status", help="only this status: " + ", ".join(STATUSES))
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
+    all_pages: AllPages = False,
     output: OutputOption = None,
 ) -> None:
     """List a workflow's executions."""
@@ -256,8 +262,8 @@ def history(
     name: Execution,
     reverse: Annotated[bool, typer.Option("--reverse", help="newest first")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="events per page")] = 100,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    cursor: Cursor = None,
+    all_pages: AllPages = False,
     output: OutputOption = None,
 ) -> None:
     """An execution's history events (as Step Functions' GetExecutionHistory has them)."""

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import AllPages, Output, OutputOption, reports_errors, settings
 from pilothouse.cli.render import err, keys_table, out, print_json
 
 app = typer.Typer(help="Manage API keys (admin).", no_args_is_help=True)
@@ -57,7 +57,7 @@ def create(
 @reports_errors
 def list_(
     ctx: typer.Context,
-    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    all_pages: AllPages = False,
     output: OutputOption = None,
 ) -> None:
     """List API keys (never their secrets)."""

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import AllPages, Cursor, Output, OutputOption, PageSize, reports_errors, settings
 from pilothouse.cli.render import audit_table, err, out, print_json
 
 
@@ -31,14 +31,14 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
 @reports_errors
 def audit(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
+    limit: PageSize = 50,
     principal: Annotated[str | None, typer.Option("--principal", help="only this principal")] = None,
     operation: Annotated[str | None, typer.Option("--operation", help="only this operation")] = None,
     target: Annotated[
         str | None, typer.Option("--target", help="only this target, e.g. component:greeter")
     ] = None,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    cursor: Cursor = None,
+    all_pages: AllPages = False,
     output: OutputOption = None,
 ) -> None:
     """The audit trail, newest first."""

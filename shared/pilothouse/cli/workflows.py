@@ -7,7 +7,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import (
+    AllPages,
+    Cursor,
+    IdemKey,
+    Output,
+    OutputOption,
+    PageSize,
+    reports_errors,
+    settings,
+)
 from pilothouse.cli.files import load_document
 from pilothouse.cli.render import err, out, print_json
 from pilothouse.cli.workflow_render import workflow_detail, workflows_table
@@ -18,9 +27,6 @@ app = typer.Typer(
 
 Name = Annotated[str, typer.Argument(help="the workflow's name")]
 File = Annotated[str, typer.Argument(help="the definition, JSON or YAML; - reads stdin")]
-IdemKey = Annotated[
-    str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")
-]
 
 
 def _path(name: str) -> str:
@@ -99,9 +105,9 @@ def get(
 @reports_errors
 def list_(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="page size")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="from a previous page")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="follow next_cursor through every page")] = False,
+    limit: PageSize = 50,
+    cursor: Cursor = None,
+    all_pages: AllPages = False,
     output: OutputOption = None,
 ) -> None:
     """List workflows."""

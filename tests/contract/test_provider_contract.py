@@ -18,8 +18,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
-import os
-import signal
 import threading
 import time
 import urllib.error
@@ -41,6 +39,7 @@ from pilothouse.providers.base import (
     Release,
     RevisionProvider,
 )
+from tests.processes import kill_marked
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,12 +170,7 @@ class LocalCase(ProviderCase):
     def cleanup(self) -> None:
         for p in self.providers:
             p.close()
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    env = (entry / "environ").read_bytes().split(b"\0")
-                    if f"PH_TEST_MARK={self.mark}".encode() in env:
-                        os.kill(int(entry.name), signal.SIGKILL)
+        kill_marked("PH_TEST_MARK", self.mark)
 
 
 class LambdaCase(ProviderCase):

@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import processes
+
 ROOT = Path(__file__).resolve().parents[2]
 PILOTHOUSE = ROOT / ".venv" / "bin" / "pilothouse"
 TRANSITIONAL = frozenset({"Deploying", "Updating", "Scaling", "Stopping"})
@@ -62,32 +64,12 @@ def refuses_connections(url: str, timeout: float = 5.0) -> bool:
 
 def marked_pids(marker: str) -> list[int]:
     """Pids of live processes whose environment carries ``PILOTHOUSE_E2E_RUN=<marker>``."""
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-            continue
-        if needle in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
+    return processes.marked_pids(MARKER_VAR, marker)
 
 
 def kill_marked(marker: str) -> list[int]:
     """SIGKILL every process group led by (or holding) a marked process; the pids that were found."""
-    pids = marked_pids(marker)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    return pids
+    return processes.kill_marked(MARKER_VAR, marker)
 
 
 # -- the control plane -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from pilothouse.local.dev import DevServer
+from tests import processes
 
 pytestmark = pytest.mark.slow
 
@@ -43,30 +44,11 @@ ANALYSIS = {"measurements": 1, "window_seconds": 3, "max_error_rate": 0.05, "min
 
 
 def marked_pids(marker: str) -> list[int]:
-    """Live processes whose environment carries our run's marker (the example processes inherit it)."""
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and needle in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
+    return processes.marked_pids(MARKER_VAR, marker)
 
 
 def kill_marked(marker: str) -> list[int]:
-    pids = marked_pids(marker)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    return pids
+    return processes.kill_marked(MARKER_VAR, marker)
 
 
 # -- the control plane -----------------------------------------------------------------------------

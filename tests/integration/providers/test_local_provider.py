@@ -6,7 +6,6 @@ still carries it, so nothing outlives a test even when it fails.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.processes import kill_marked, marked_pids
 
 from pilothouse.providers.base import HealthCheck, Placement, ProviderError, Release
 from pilothouse.providers.local import LocalProvider
@@ -36,25 +36,12 @@ REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO / "shared"
 
 
-def _marked_pids(mark: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if f"PH_TEST_MARK={mark}".encode() in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
 def mark() -> Iterator[str]:
     """A marker put in each replica's env; whatever still carries it at the end is killed."""
     value = uuid.uuid4().hex
     yield value
-    for pid in _marked_pids(value):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    kill_marked("PH_TEST_MARK", value)
 
 
 @pytest.fixture
@@ -193,7 +180,7 @@ def test_update_to_a_crashing_version_keeps_the_old_one(provider: LocalProvider,
     assert err.placement is not None and err.placement.version == "1.0.0"
     assert pids(err.placement) == pids(placement)
     assert get(placement.url)[1]["version"] == "1.0.0"
-    assert _marked_pids(mark) == sorted(pids(placement))
+    assert marked_pids("PH_TEST_MARK", mark) == sorted(pids(placement))
 
 
 def test_update_to_a_never_healthy_version_times_out(provider: LocalProvider, mark: str) -> None:
@@ -209,7 +196,7 @@ def test_update_to_a_never_healthy_version_times_out(provider: LocalProvider, ma
     assert "HTTP 503" in caught.value.reason
     assert caught.value.logs
     assert get(placement.url)[1]["version"] == "1.0.0"
-    assert _marked_pids(mark) == sorted(pids(placement))
+    assert marked_pids("PH_TEST_MARK", mark) == sorted(pids(placement))
 
 
 def test_failed_deploy_leaves_no_process(provider: LocalProvider, mark: str) -> None:
@@ -223,7 +210,7 @@ def test_failed_deploy_leaves_no_process(provider: LocalProvider, mark: str) -> 
     with pytest.raises(ProviderError, match="cannot start"):
         provider.deploy(release("greeter", "1.0.0", mark, command=["/nonexistent/binary", "{port}"]))
 
-    assert _marked_pids(mark) == []
+    assert marked_pids("PH_TEST_MARK", mark) == []
 
 
 def test_stop_closes_the_port_and_ends_the_processes(provider: LocalProvider, mark: str) -> None:
@@ -314,7 +301,7 @@ def test_parallel_deploys_from_several_threads(provider: LocalProvider, mark: st
     assert len(results) == 3
     assert len({p.url for p in results.values()}) == 3
     assert all(get(p.url)[0] == 200 for p in results.values())
-    assert len(_marked_pids(mark)) == 6
+    assert len(marked_pids("PH_TEST_MARK", mark)) == 6
 
 
 def test_close_stops_everything(tmp_path: Path, mark: str) -> None:
@@ -327,7 +314,7 @@ def test_close_stops_everything(tmp_path: Path, mark: str) -> None:
 
     p.close()
 
-    assert _marked_pids(mark) == []
+    assert marked_pids("PH_TEST_MARK", mark) == []
     assert port_closed(a.url) and port_closed(b.url)
     with pytest.raises(ProviderError):
         p.deploy(release("greeter", "1.0.0", mark))
@@ -392,7 +379,7 @@ def test_restore_adopts_live_replicas_after_a_control_plane_crash(tmp_path: Path
     finally:
         fresh.close()
     assert wait_dead({survivor["pid"]}, timeout=1.0)
-    assert _marked_pids(mark) == []
+    assert marked_pids("PH_TEST_MARK", mark) == []
 
 
 def test_restore_does_not_adopt_a_recycled_pid(provider: LocalProvider, mark: str, tmp_path: Path) -> None:
@@ -510,7 +497,7 @@ def test_close_during_a_deploy_cancels_it(tmp_path: Path, mark: str) -> None:
     t = threading.Thread(target=work)
     t.start()
     deadline = time.monotonic() + 5
-    while not _marked_pids(mark) and time.monotonic() < deadline:
+    while not marked_pids("PH_TEST_MARK", mark) and time.monotonic() < deadline:
         time.sleep(0.05)
     started = time.monotonic()
     p.close()
@@ -518,4 +505,4 @@ def test_close_during_a_deploy_cancels_it(tmp_path: Path, mark: str) -> None:
 
     assert time.monotonic() - started < 5
     assert len(errors) == 1 and isinstance(errors[0], ProviderError)
-    assert _marked_pids(mark) == []
+    assert marked_pids("PH_TEST_MARK", mark) == []

@@ -7,7 +7,6 @@ Every replica carries a marker in its environment; whatever still carries it at 
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.processes import kill_marked, marked_pids
 
 from pilothouse.providers.base import HealthCheck, Placement, ProviderError, Release
 from pilothouse.providers.local import LocalProvider
@@ -35,23 +35,11 @@ REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO / "shared"
 
 
-def _marked_pids(mark: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if f"PH_TEST_MARK={mark}".encode() in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
 def mark() -> Iterator[str]:
     value = uuid.uuid4().hex
     yield value
-    for pid in _marked_pids(value):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    kill_marked("PH_TEST_MARK", value)
 
 
 @pytest.fixture
@@ -218,7 +206,7 @@ def test_prepare_of_a_never_healthy_version_times_out_and_cleans_up(
         provider.prepare(placement, counter("2.1.0-unhealthy", mark, timeout=1.0))
 
     assert "HTTP 503" in caught.value.reason and caught.value.logs
-    assert sorted(_marked_pids(mark)) == sorted(pids_of(placement, placement.details["stable"]))
+    assert sorted(marked_pids("PH_TEST_MARK", mark)) == sorted(pids_of(placement, placement.details["stable"]))
     assert caught.value.placement is not None
     assert weights(caught.value.placement) == {placement.details["stable"]: 100}
 
@@ -372,4 +360,4 @@ def test_restore_after_a_crash_mid_deployment_brings_back_both_revisions(tmp_pat
         assert wait_dead(pids_of(placement, cand))
     finally:
         fresh.close()
-    assert _marked_pids(mark) == []
+    assert marked_pids("PH_TEST_MARK", mark) == []

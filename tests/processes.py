@@ -1,0 +1,40 @@
+"""Finding and killing the processes a test started, by a marker in their environment.
+
+Replicas and dev servers run in sessions of their own, so killing a parent does not reach them;
+each test puts ``<VAR>=<marker>`` in the environment they inherit and kills what carries it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+
+def marked_pids(var: str, marker: str) -> list[int]:
+    """Pids of live (not zombie) processes other than this one whose environment has ``var=marker``."""
+    needle = f"{var}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_marked(var: str, marker: str) -> list[int]:
+    """SIGKILL every marked process and its process group; the pids that were found."""
+    pids = marked_pids(var, marker)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return pids

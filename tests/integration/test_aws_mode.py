@@ -10,8 +10,8 @@ import httpx
 import pytest
 import yaml
 
-from pilothouse.local.dev import DevServer
-from tests.conftest import ADMIN_KEY, ROOT
+from tests.conftest import ROOT
+from tests.devserver import client_for, wait_state
 from tests.moto_server import MotoServer
 
 pytestmark = pytest.mark.slow
@@ -24,38 +24,18 @@ def moto():
 
 
 @pytest.fixture
-def aws_dev(moto, env, monkeypatch):
+def aws_dev(moto, dev, monkeypatch):
     suffix = uuid.uuid4().hex[:8]
     for key, value in {
         "PILOTHOUSE_STORE": "dynamodb", "PILOTHOUSE_QUEUE": "sqs", "PILOTHOUSE_BLOBS": "s3",
         "PILOTHOUSE_TABLE_NAME": f"pilothouse-{suffix}", "PILOTHOUSE_BUCKET_NAME": f"pilothouse-{suffix}",
         "PILOTHOUSE_JOBS_QUEUE": f"jobs-{suffix}", "PILOTHOUSE_EXECUTIONS_QUEUE": f"executions-{suffix}",
-        "PILOTHOUSE_TASKS_QUEUE": f"tasks-{suffix}", "PILOTHOUSE_ADMIN_KEY": ADMIN_KEY,
+        "PILOTHOUSE_TASKS_QUEUE": f"tasks-{suffix}",
         "AWS_ENDPOINT_URL": moto.url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }.items():
         monkeypatch.setenv(key, value)
-    servers = []
-
-    def start() -> DevServer:
-        server = DevServer("127.0.0.1", 0, env / "data", ROOT)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for s in servers:
-        s.stop()
-
-
-def wait_state(c: httpx.Client, name: str, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = c.get(f"/v1/components/{name}").json()
-        if body["state"] not in ("Deploying", "Updating", "Scaling", "Stopping"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"{name} still {body['state']}")
+    return dev
 
 
 def test_the_control_plane_on_dynamodb_sqs_and_s3(aws_dev):
@@ -65,7 +45,7 @@ def test_the_control_plane_on_dynamodb_sqs_and_s3(aws_dev):
     server = aws_dev()
     assert type(server.services.store).__name__ == "DynamoStore"
     assert type(server.services.queue).__name__ == "SqsQueue"
-    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    c = client_for(server)
     spec = yaml.safe_load((ROOT / "examples/greeter/component.yaml").read_text())
     assert c.post("/v1/components", json=spec).status_code == 201
     assert c.post("/v1/components/greeter/deploy", json={}).status_code == 202
@@ -106,7 +86,7 @@ def test_the_control_plane_on_dynamodb_sqs_and_s3(aws_dev):
 
     server.stop()
     server = aws_dev()
-    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    c = client_for(server)
     web = c.get("/v1/components/greeter").json()
     assert (web["state"], web["version"], web["url"]) == ("Running", "2.0.0", url)
     assert httpx.get(url).json()["version"] == "2.0.0"
@@ -126,7 +106,7 @@ def test_deployments_run_natively_on_step_functions_and_approve_completes_the_ca
     monkeypatch.setenv("PILOTHOUSE_SFN_ROLE_ARN", "arn:aws:iam::123456789012:role/pilothouse-states")
     monkeypatch.setenv("PILOTHOUSE_TASK_MESSAGES_QUEUE", f"task-messages-{uuid.uuid4().hex[:8]}")
     server = aws_dev()
-    c = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+    c = client_for(server)
     spec = yaml.safe_load((ROOT / "examples/greeter/component.yaml").read_text())
     spec["name"] = f"greeter-{uuid.uuid4().hex[:6]}"
     name = spec["name"]

@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 import yaml
 
-from pilothouse.local.dev import DevServer
-from tests.conftest import ADMIN_KEY, ROOT
+from tests.conftest import ROOT
+from tests.devserver import client_for, wait_state
 
 pytestmark = pytest.mark.slow
-
-
-def wait_state(client: httpx.Client, name: str, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/v1/components/{name}").json()
-        if body["state"] not in ("Deploying", "Updating", "Scaling", "Stopping"):
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"{name} still {body['state']} after {timeout}s")
-
-
-@pytest.fixture
-def dev(env, monkeypatch):
-    monkeypatch.setenv("PILOTHOUSE_ADMIN_KEY", ADMIN_KEY)
-    servers = []
-
-    def start() -> DevServer:
-        server = DevServer("127.0.0.1", 0, env / "data", ROOT)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for s in servers:
-        s.stop()
-
-
-def client_for(server: DevServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
 
 
 def test_components_over_http_with_real_processes_and_a_restart(dev):

@@ -151,10 +151,12 @@ class _Parser:
         return _selector(inner, self)
 
 
-def _find_close(t: str, start: int) -> int:
-    depth, i, quote = 0, start, None
-    while i < len(t):
-        c = t[i]
+def _scan(text: str, start: int = 0):
+    """Yield ``(index, char, depth)`` for every character outside quoted strings; ``depth`` counts
+    the ``[``/``(`` open after the character is read (escapes inside quotes are skipped)."""
+    depth, quote, i = 0, None, start
+    while i < len(text):
+        c = text[i]
         if quote:
             if c == "\\":
                 i += 1
@@ -162,42 +164,31 @@ def _find_close(t: str, start: int) -> int:
                 quote = None
         elif c in "'\"":
             quote = c
-        elif c in "[(":
-            depth += 1
-        elif c in "])":
-            depth -= 1
-            if depth == 0:
-                return i
+        else:
+            if c in "[(":
+                depth += 1
+            elif c in "])":
+                depth -= 1
+            yield i, c, depth
         i += 1
-    return -1
+
+
+def _find_close(t: str, start: int) -> int:
+    """Index of the bracket closing the one at ``start`` (-1 if none)."""
+    return next((i for i, c, depth in _scan(t, start) if c in "])" and depth == 0), -1)
 
 
 def _split_top(s: str, sep: str) -> list:
-    parts, depth, quote, cur = [], 0, None, []
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if quote:
-            if c == "\\" and i + 1 < len(s):
-                cur.append(c + s[i + 1])
-                i += 2
-                continue
-            if c == quote:
-                quote = None
-        elif c in "'\"":
-            quote = c
-        elif c in "[(":
-            depth += 1
-        elif c in "])":
-            depth -= 1
-        elif c == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-            i += 1
-            continue
-        cur.append(c)
-        i += 1
-    parts.append("".join(cur))
+    """Split on ``sep`` where it stands outside quotes and brackets."""
+    return _split_at(s, [i for i, c, depth in _scan(s) if c == sep and depth == 0], len(sep))
+
+
+def _split_at(s: str, cuts: list, width: int) -> list:
+    parts, start = [], 0
+    for i in cuts:
+        parts.append(s[start:i])
+        start = i + width
+    parts.append(s[start:])
     return parts
 
 

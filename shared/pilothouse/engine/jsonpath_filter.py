@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .jsonpath import _INT_RE, _MISSING, JsonPathSyntaxError, _find_close, _Parser, _unquote, _walk, compile_path
+from .jsonpath import (_INT_RE, _MISSING, JsonPathSyntaxError, _find_close, _Parser, _scan, _split_at, _unquote,
+                       _walk, compile_path)
 
 _CMP_RE = re.compile(r"^(.*?)\s*(==|!=|<=|>=|<|>)\s*(.*)$", re.S)
 
@@ -29,28 +30,12 @@ def parse_filter(expr: str, text: str) -> tuple:
 
 
 def _split_logic(expr: str, op: str) -> list:
-    parts, depth, quote, start, i = [], 0, None, 0, 0
-    while i < len(expr):
-        c = expr[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = None
-        elif c in "'\"":
-            quote = c
-        elif c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif depth == 0 and expr.startswith(op, i):
-            parts.append(expr[start:i].strip())
-            start = i + len(op)
-            i += len(op)
-            continue
-        i += 1
-    parts.append(expr[start:].strip())
-    return parts
+    """Split on a logical operator standing outside quotes and brackets (operands stripped)."""
+    cuts: list = []
+    for i, _c, depth in _scan(expr):
+        if depth == 0 and expr.startswith(op, i) and (not cuts or i >= cuts[-1] + len(op)):
+            cuts.append(i)
+    return [part.strip() for part in _split_at(expr, cuts, len(op))]
 
 
 def _operand(s: str, text: str) -> tuple:

@@ -9,11 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pilothouse.providers.base import HealthResult, Placement, ProviderError, Release
 from pilothouse.providers.local.deployment import Deployment, stable_port_of
+from pilothouse.providers.local.launch import LaunchSpec, build_launch_spec
 from pilothouse.providers.local.process import (
-    LaunchSpec,
     Replica,
     StartFailure,
-    build_launch_spec,
     probe,
     safe_name,
     spawn,

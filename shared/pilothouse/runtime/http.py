@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -27,9 +26,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pilothouse.domain.security import Permission
 from pilothouse.errors import Conflict, Forbidden, PayloadTooLarge, PilothouseError, ValidationFailed
 from pilothouse.runtime.context import RequestContext, activate, deactivate
+from pilothouse.runtime.logs import logger, request_id_of, with_context
 
 PROBLEM_JSON = "application/problem+json"
-logger = Logger(service="pilothouse", use_rfc3339=True)
 _stdlog = logging.getLogger(__name__)
 
 
@@ -250,6 +249,23 @@ class _Guard:
             logger.exception("could not write the audit record", extra={"request_id": ctx.request_id})
 
 
+class IsolatedHttpResolver(APIGatewayHttpResolver):
+    """Powertools' HTTP API resolver with the current event kept on the instance.
+
+    Powertools stores the event being resolved on the ``BaseRouter`` *class*, shared by every
+    resolver in the process. In Lambda one process handles one event at a time, so that is safe;
+    the embedded cloud runs many function instances as threads of one process, and there one
+    request could be validated, authorized or de-duplicated with another's body and headers. An
+    instance attribute shadows the class attribute, and each instance handles one event at a time
+    (the function pool guarantees it), so every read through ``self``/``app`` sees its own event.
+    """
+
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        self.current_event = self._to_proxy_event(event)
+        self.lambda_context = context
+        return super().resolve(event, context)
+
+
 def add_operations(router: Router | APIGatewayHttpResolver, operations: list[Operation]) -> None:
     for op in operations:
         router.route(
@@ -266,7 +282,7 @@ def add_operations(router: Router | APIGatewayHttpResolver, operations: list[Ope
 
 def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
     """A resolver serving ``operations``, with problem+json for what no route guard sees."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = IsolatedHttpResolver(enable_validation=True)
     add_operations(app, operations)
 
     @app.not_found
@@ -305,9 +321,10 @@ def http_function(*operations: Operation) -> Callable[[dict, Any], dict]:
     """A Lambda handler for API Gateway HTTP API events serving ``operations``."""
     app = build_resolver(list(operations))
 
-    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
-    def handler(event: dict, context: Any) -> dict:
+    def resolve(event: dict, context: Any) -> dict:
         return app.resolve(event, context)
+
+    handler = with_context(resolve, correlation_id=request_id_of)
 
     handler.resolver = app  # type: ignore[attr-defined]
     return handler

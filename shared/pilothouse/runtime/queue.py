@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from pilothouse.runtime.http import logger
+from pilothouse.runtime.logs import logger, with_context
 
 
 def sqs_function(record_handler: Callable[[str], Any]) -> Callable[[dict, Any], dict]:
@@ -23,24 +23,22 @@ def sqs_function(record_handler: Callable[[str], Any]) -> Callable[[dict, Any], 
         logger.info("queue record handled", extra={"message_id": record.message_id, "result": str(result)})
         return result
 
-    @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict, context: Any) -> dict:
         processor = BatchProcessor(event_type=EventType.SQS)
         return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
 
-    return handler
+    return with_context(handler)
 
 
 def scheduled_function(job: Callable[[dict], Any]) -> Callable[[dict, Any], Any]:
     """A Lambda handler for EventBridge scheduled events calling ``job(event)``."""
 
-    @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict, context: Any) -> Any:
         result = job(event)
         logger.info("scheduled job done", extra={"rule": (event.get("resources") or ["?"])[0], "result": result})
         return result
 
-    return handler
+    return with_context(handler)
 
 
 def task_function(job: Callable[[Any, dict], Any]) -> Callable[[dict, Any], Any]:
@@ -48,8 +46,7 @@ def task_function(job: Callable[[Any, dict], Any]) -> Callable[[dict, Any], Any]
     with the exception's class name as the error (as Lambda reports errorType)."""
     from pilothouse.wiring import get_services
 
-    @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict, context: Any) -> Any:
         return job(get_services(), event)
 
-    return handler
+    return with_context(handler)

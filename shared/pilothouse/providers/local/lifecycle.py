@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from pilothouse.providers.base import HealthResult, Placement, ProviderError, Release
 from pilothouse.providers.local.deployment import Deployment, stable_port_of
+from pilothouse.providers.local.journal import TaggedProcess, terminate
 from pilothouse.providers.local.launch import LaunchSpec, build_launch_spec
 from pilothouse.providers.local.process import (
     Replica,
     StartFailure,
+    pid_alive,
     probe,
+    process_identity,
     safe_name,
     spawn,
-    stop_replicas,
     wait_healthy,
 )
 from pilothouse.providers.local.registry import _Registry
@@ -25,6 +28,15 @@ from pilothouse.providers.local.router import Router, RouterError
 __all__: list[str] = []
 
 HEALTH_CHECK_TIMEOUT = 2.0
+
+
+def _recorded_alive(record: dict) -> bool:
+    """Whether the process a journal record names is still alive and the same process."""
+    pid = record.get("pid")
+    if not pid or not pid_alive(int(pid)):
+        return False
+    identity = record.get("identity")
+    return identity is not None and process_identity(int(pid)) == identity
 
 
 class _ReplicaLifecycle(_Registry):
@@ -75,19 +87,20 @@ class _ReplicaLifecycle(_Registry):
         dep = self._deployment(stable_port_of(current))
         if dep is None:
             orphans = [Replica.from_dict(d, host=self.host) for d in current.details.get("replicas") or []]
-            stop_replicas([r for r in orphans if r.is_same_process()])
+            self._stop_replicas(orphans)  # those still the recorded process; every record is dropped
             return
         with dep.lock:
             if dep.stopped:
                 return
             victims = dep.detach()
-            stop_replicas(victims)
+            self._stop_replicas(victims)
             dep.router.close()
             self._release_ports(victims)
             self._unregister(dep)
 
     def close(self) -> None:
-        """Stop every replica and router this object started or adopted (control plane exit)."""
+        """Stop every replica and router this object started or adopted (control plane exit), then
+        every other replica of this data dir the journal or a tag knows (left by a crash)."""
         self._closing.set()
         with self._lock:
             deps = list(self._deployments.values())
@@ -96,10 +109,60 @@ class _ReplicaLifecycle(_Registry):
         for dep in deps:
             with dep.lock:
                 everything += dep.detach()
-        stop_replicas(everything)
+        self._stop_replicas(everything)
         for dep in deps:
             dep.router.close()
         self._release_ports(everything)
+        self.reap_unmanaged()
+
+    def recover_journal(self) -> dict[str, int]:
+        """After a control-plane crash, before anything is restored: give each recorded intent
+        the pid of the process tagged with it (or drop it: it never started), drop records whose
+        process is gone, and stop the processes of this data dir that no record knows.
+
+        Returns counts: ``resolved`` intents, ``dropped`` records, ``killed`` unknown processes."""
+        with self._restore_lock:
+            records = self.journal.records()
+            tagged = self.journal.tagged()
+            by_id: dict[str, list[TaggedProcess]] = {}
+            for t in tagged:
+                by_id.setdefault(t.replica_id, []).append(t)
+            resolved = dropped = 0
+            for rid, rec in records.items():
+                procs = by_id.get(rid, [])
+                if rec.get("pid") is None:
+                    if procs:
+                        leader = min(procs, key=lambda t: t.pid)  # the spawned one (its children come later)
+                        self.journal.started(rid, leader.pid, leader.identity)
+                        resolved += 1
+                    else:
+                        self.journal.forget(rid)
+                        dropped += 1
+                elif not procs and not _recorded_alive(rec):
+                    self.journal.forget(rid)
+                    dropped += 1
+            unknown = [t.pid for t in tagged if t.replica_id not in records]
+            killed = terminate(unknown) if unknown else []
+        return {"resolved": resolved, "dropped": dropped, "killed": len(killed)}
+
+    def reap_unmanaged(self) -> list[int]:
+        """Stop every replica of this data dir this object does not manage -- recorded ones no
+        deployment adopted (a crash left them) and tagged ones no record knows -- and drop their
+        records. Returns the pids signalled. Never touches another data dir's processes."""
+        with self._restore_lock:
+            ids, pids = self._managed_ids()
+            records = self.journal.records()
+            unmanaged = {rid for rid, rec in records.items() if rid not in ids and rec.get("pid") not in pids}
+            keep = ids | (set(records) - unmanaged)
+            victims = {t.pid for t in self.journal.tagged() if t.replica_id not in keep}
+            for rid in unmanaged:  # a recorded process whose environment could not be read
+                rec = records[rid]
+                if rec.get("pid") and _recorded_alive(rec):
+                    victims.add(int(rec["pid"]))
+            signalled = terminate(sorted(victims)) if victims else []
+            for rid in unmanaged:
+                self.journal.forget(rid)
+        return signalled
 
     def _spec(self, release: Release) -> LaunchSpec:
         if release.replicas < 0:
@@ -136,24 +199,7 @@ class _ReplicaLifecycle(_Registry):
         log_dir = self.data_dir / "logs" / safe_name(release.component)
         try:
             for _ in range(count):
-                port = self._pick_port()
-                try:
-                    started.append(
-                        spawn(
-                            spec,
-                            component=release.component,
-                            version=release.version,
-                            revision=revision,
-                            port=port,
-                            log_dir=log_dir,
-                            now=self.clock.time(),
-                            host=self.host,
-                        )
-                    )
-                except ProviderError:
-                    with self._lock:
-                        self._reserved_ports.discard(port)
-                    raise
+                started.append(self._spawn_recorded(spec, release, revision, log_dir))
             wait_healthy(
                 started,
                 release.health.path,
@@ -162,7 +208,7 @@ class _ReplicaLifecycle(_Registry):
                 cancel=self._closing,
             )
         except StartFailure as failure:
-            stop_replicas(started, grace=min(spec.grace_seconds, 2.0))
+            self._stop_replicas(started, grace=min(spec.grace_seconds, 2.0))
             self._release_ports(started)
             r = failure.replica
             raise ProviderError(
@@ -170,15 +216,48 @@ class _ReplicaLifecycle(_Registry):
                 logs=r.tail(),
             ) from None
         except BaseException:
-            stop_replicas(started, grace=min(spec.grace_seconds, 2.0))
+            self._stop_replicas(started, grace=min(spec.grace_seconds, 2.0))
             self._release_ports(started)
             raise
         return started
+
+    def _spawn_recorded(self, spec: LaunchSpec, release: Release, revision: str, log_dir: Path) -> Replica:
+        """Spawn one replica on a fresh port: its intent is recorded durably first, its pid as
+        soon as it runs (a crash in between leaves an intent that the tag resolves)."""
+        self._check_open()
+        port = self._pick_port()
+        rid = self.journal.new_id()
+        with self._lock:
+            self._spawned.add(rid)
+        try:
+            self.journal.intend(
+                rid, component=release.component, version=release.version, revision=revision, port=port
+            )
+            replica = spawn(
+                spec,
+                component=release.component,
+                version=release.version,
+                revision=revision,
+                port=port,
+                log_dir=log_dir,
+                now=self.clock.time(),
+                host=self.host,
+                replica_id=rid,
+                tag=self.journal.env_value(rid),
+            )
+        except BaseException:
+            self.journal.forget(rid)
+            with self._lock:
+                self._reserved_ports.discard(port)
+                self._spawned.discard(rid)
+            raise
+        self.journal.started(rid, replica.pid, replica.identity)
+        return replica
 
     def _retire(self, dep: Deployment, victims: list[Replica]) -> None:
         """Replicas already out of the router: let in-flight requests finish, then stop them."""
         if not victims:
             return
         dep.router.wait_idle([r.url for r in victims], timeout=self.drain_seconds)
-        stop_replicas(victims)
+        self._stop_replicas(victims)
         self._release_ports(victims)

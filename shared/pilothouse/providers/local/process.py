@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 DEFAULT_GRACE_SECONDS = 5.0
 LOG_TAIL_LINES = 20
+#: the environment variable that tags a replica with its data dir and id (see ``journal``)
+TAG_VAR = "PILOTHOUSE_REPLICA"
 
 
 # -- identity --------------------------------------------------------------------------------------
@@ -128,6 +130,7 @@ class Replica:
     host: str = "127.0.0.1"
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     adopted: bool = False
+    replica_id: str = ""  # its record in the replica journal ("" for one started before journals)
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -140,6 +143,7 @@ class Replica:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "id": self.replica_id,
             "pid": self.pid,
             "pgid": self.pgid,
             "port": self.port,
@@ -167,6 +171,7 @@ class Replica:
             host=host,
             grace_seconds=float(data.get("grace_seconds", DEFAULT_GRACE_SECONDS)),
             adopted=True,
+            replica_id=str(data.get("id") or ""),
         )
 
     # state
@@ -232,11 +237,19 @@ def spawn(
     log_dir: Path,
     now: float,
     host: str = "127.0.0.1",
+    replica_id: str = "",
+    tag: str | None = None,
 ) -> Replica:
-    """Start one replica listening (we expect) on ``port``. Raises ProviderError if exec fails."""
+    """Start one replica listening (we expect) on ``port``. Raises ProviderError if exec fails.
+
+    ``tag`` goes into the replica's environment as ``PILOTHOUSE_REPLICA`` (what finds it again
+    after a control-plane crash); ``replica_id`` names its record in the replica journal."""
     argv = [expand(a, port=port, host=host) for a in spec.argv]
     env = {k: expand(v, port=port, host=host) for k, v in spec.env.items()}
     env["PORT"] = str(port)
+    env.pop(TAG_VAR, None)  # never pass on a tag this process inherited
+    if tag is not None:
+        env[TAG_VAR] = tag
     log_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
     log_path = log_dir / f"{safe_name(version)}-{port}-{stamp}.log"
@@ -270,6 +283,7 @@ def spawn(
         argv=argv,
         host=host,
         grace_seconds=spec.grace_seconds,
+        replica_id=replica_id,
         popen=popen,
     )
 

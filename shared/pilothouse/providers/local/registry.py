@@ -1,5 +1,5 @@
 """The local provider's own state: its settings, the deployments it manages (by stable port), the
-replica ports it has handed out, and whether it is closing.
+replica ports it has handed out, the replica journal of its data dir, and whether it is closing.
 
 :class:`_Registry` is the base the provider's other parts (replica lifecycle, restore, revision
 operations) build on; it starts no process and opens no port itself.
@@ -15,7 +15,8 @@ from pathlib import Path
 from pilothouse.clock import Clock, SystemClock
 from pilothouse.providers.base import Placement, ProviderError
 from pilothouse.providers.local.deployment import Deployment
-from pilothouse.providers.local.process import Replica, free_port
+from pilothouse.providers.local.journal import ReplicaJournal
+from pilothouse.providers.local.process import Replica, free_port, stop_replicas
 
 __all__: list[str] = []
 
@@ -46,6 +47,8 @@ class _Registry:
         self._reserved_ports: set[int] = set()
         self._closing = threading.Event()
         self._restore_lock = threading.Lock()  # one restore at a time (they may share a port)
+        self.journal = ReplicaJournal(self.data_dir)
+        self._spawned: set[str] = set()  # ids of the replicas this object started and has not stopped
 
     def placement(self, component_port: int) -> Placement | None:
         """The live placement of the deployment on ``component_port`` (None if unknown)."""
@@ -99,6 +102,30 @@ class _Registry:
                     self._reserved_ports.add(port)
                     return port
         raise ProviderError("no free port found")
+
+    def _managed_ids(self) -> tuple[set[str], set[int]]:
+        """The replica ids (and pids) this object manages: started by it and not stopped yet, or
+        adopted into one of its deployments."""
+        with self._lock:
+            deps = list(self._deployments.values())
+            ids = set(self._spawned)
+        pids: set[int] = set()
+        for dep in deps:
+            for rev in list(dep.revisions.values()):
+                for r in list(rev.replicas):
+                    ids.add(r.replica_id)
+                    pids.add(r.pid)
+        ids.discard("")
+        return ids, pids
+
+    def _stop_replicas(self, replicas: list[Replica], grace: float | None = None) -> None:
+        """Stop ``replicas`` (see :func:`stop_replicas`) and drop their journal records."""
+        stop_replicas(replicas, grace)
+        for r in replicas:
+            if r.replica_id:
+                self.journal.forget(r.replica_id)
+                with self._lock:
+                    self._spawned.discard(r.replica_id)
 
     def _reserve_ports(self, replicas: list[Replica]) -> None:
         with self._lock:

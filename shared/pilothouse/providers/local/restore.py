@@ -14,7 +14,7 @@ from typing import Any
 from pilothouse.providers.base import Placement, ProviderError, Release
 from pilothouse.providers.local.deployment import FIXED, Deployment, Revision, new_revision_id, stable_port_of
 from pilothouse.providers.local.lifecycle import _ReplicaLifecycle
-from pilothouse.providers.local.process import Replica, probe, stop_replicas
+from pilothouse.providers.local.process import Replica, probe
 
 __all__ = ["restore_plan"]
 
@@ -142,7 +142,7 @@ class _Restoring(_ReplicaLifecycle):
             raise ProviderError(
                 f"no live replica of the deployment on port {port} to adopt: restore() it with a release"
             )
-        stop_replicas(discard)
+        self._stop_replicas(discard)
         self._reserve_ports(kept)
         try:
             router = self._start_router(port, retry_seconds=3.0)

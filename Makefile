@@ -42,12 +42,19 @@ LAYER_ARN ?= arn:aws:lambda:us-east-1:123456789012:layer:pilothouse-$(STAGE):1
 sls-package: node_modules/.installed
 	SLS_TELEMETRY_DISABLED=1 node_modules/.bin/serverless package --stage $(STAGE) --param="layerArn=$(LAYER_ARN)"
 
+## checkov (IaC scanner of tests/infrastructure/test_checkov.py) in its own tool venv: its strict
+## pins would clash with the product's. Lock: tools/checkov.in -> requirements-checkov.lock.
+.tools/checkov/bin/checkov: requirements-checkov.lock
+	rm -rf .tools/checkov && $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-checkov.lock
+	touch $@
+
 ## The main job: the local control plane on the embedded default, plus the demo.
 run: setup
 	$(BIN)/pilothouse demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 ## The whole suite, slow tests included (what CI runs).
-test: setup node_modules/.installed
+test: setup node_modules/.installed .tools/checkov/bin/checkov
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The quick loop: everything but the tests marked slow.

@@ -1,0 +1,1 @@
+"""Network helpers that sit below everything else: the outbound guard (:mod:`.outbound`)."""

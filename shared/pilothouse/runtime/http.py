@@ -172,9 +172,9 @@ class _Guard:
     def _handle(self, app, ctx: RequestContext, event: dict, next_middleware) -> Response:
         try:
             self._authorize(ctx, event)
-            body = event.get("body") or ""
-            if len(body) > ctx.services.settings.max_body_bytes:
-                raise PayloadTooLarge(f"the body exceeds {ctx.services.settings.max_body_bytes} bytes")
+            problem = app.context.get("_body_problem")
+            if problem is not None:
+                raise problem
             key = _header(event, "idempotency-key") if self.op.mutating else None
             if key:
                 return self._idempotent(app, ctx, event, key, next_middleware)
@@ -261,9 +261,39 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
     """
 
     def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        problem = _body_problem(event)
+        if problem is not None:
+            # Nothing parses the body: the route's guard answers with the problem (after 401/403).
+            event = {**event, "body": None, "isBase64Encoded": False}
         self.current_event = self._to_proxy_event(event)
         self.lambda_context = context
+        self.append_context(_body_problem=problem)
         return super().resolve(event, context)
+
+
+def _body_problem(event: dict) -> PilothouseError | None:
+    """A body too large or nested too deep to parse safely, as the problem to answer, or None.
+
+    Checked on the raw text before Powertools or pydantic parse anything, so it holds behind API
+    Gateway as well as on the local gateway.
+    """
+    from pilothouse.jsonbounds import MAX_DEPTH, depth_exceeds
+    from pilothouse.settings import get_settings
+
+    body = event.get("body") if isinstance(event, dict) else None
+    if not body:
+        return None
+    limit = get_settings().max_body_bytes
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body)
+    if size > limit:
+        return PayloadTooLarge(f"the body exceeds {limit} bytes", extra={"field": "body", "limit": limit})
+    if not event.get("isBase64Encoded") and depth_exceeds(body, MAX_DEPTH):
+        return ValidationFailed(
+            f"the body nests deeper than {MAX_DEPTH} levels",
+            [{"field": "body", "in": "body", "message": f"nested deeper than {MAX_DEPTH} levels",
+              "type": "json_too_deep"}],
+        )
+    return None
 
 
 def add_operations(router: Router | APIGatewayHttpResolver, operations: list[Operation]) -> None:
@@ -305,8 +335,8 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
         ctx = guard._begin(app)
         try:
             guard._authorize(ctx, event)
-            response = problem_response(validation_problem(exc), request_id=ctx.request_id,
-                                        instance=event.get("rawPath"))
+            problem = app.context.get("_body_problem") or validation_problem(exc)
+            response = problem_response(problem, request_id=ctx.request_id, instance=event.get("rawPath"))
         except PilothouseError as err:
             response = problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
         if op.mutating:

@@ -1,0 +1,66 @@
+"""Hostile request bodies and cursors get problem+json, after authentication, and are audited
+(issue 17 §2)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+
+def _deep(depth: int) -> str:
+    return '{"name": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_body_is_422_naming_the_body(api, depth):
+    """Given an admin, when a body nests `depth` levels, then 422 problem+json names the body
+    (no RecursionError, no 5xx) and the refusal is audited."""
+    status, headers, body = api.post("/v1/components", _deep(depth))
+    assert status == 422, body
+    assert headers["content-type"] == "application/problem+json"
+    assert body["errors"][0]["field"] == "body" and "nests deeper" in body["detail"]
+    audit = api.get("/v1/audit")[2]["items"]
+    assert audit[0]["operation"] == "register_component" and audit[0]["status"] == 422
+
+
+def test_deep_body_without_a_key_is_401_first(api):
+    """Given no key, when a deep body arrives, then the answer is 401 (authentication comes first)."""
+    status, _, body = api.post("/v1/components", _deep(50_000), key=None)
+    assert status == 401, body
+
+
+def test_deep_body_from_a_viewer_is_403_first(api, services):
+    """Given a viewer, when it sends a deep body to a deployer operation, then 403."""
+    from pilothouse.services.keys import create_key
+
+    viewer = create_key(services, name="v", role="viewer", created_by="t")[0]
+    assert api.post("/v1/components", _deep(50_000), key=viewer)[0] == 403
+
+
+def test_oversized_body_is_413(api, services):
+    """Given an admin, when the body exceeds max_body_bytes, then 413 problem+json naming the body."""
+    big = '{"name": "' + "x" * (services.settings.max_body_bytes + 10) + '"}'
+    status, headers, body = api.post("/v1/components", big)
+    assert status == 413 and body["field"] == "body", body
+
+
+def test_deep_body_on_a_route_without_a_body_model(api):
+    """Given a mutating route whose body is optional, when a deep body arrives, then 422 too."""
+    status, _, body = api.post("/v1/components/ghost/stop", _deep(10_000))
+    assert status == 422 and body["errors"][0]["field"] == "body", body
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode(),
+        "A" * 100_000,
+        base64.urlsafe_b64encode(b'{"a": 1}').decode(),
+    ],
+)
+def test_hostile_cursor_is_400_naming_the_cursor(api, cursor):
+    """Given an admin, when a list gets a deep, huge or foreign cursor, then 400 names `cursor`."""
+    status, headers, body = api.get("/v1/components", query=f"cursor={cursor}")
+    assert status == 400, body
+    assert body["field"] == "cursor"

@@ -14,11 +14,14 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pilothouse.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pilothouse.net.outbound import OutboundPolicy
 
 PREFIX = "PILOTHOUSE_"
 
@@ -61,6 +64,31 @@ class Settings(BaseModel):
     audit_ttl_days: int = Field(default=365, ge=1)
     provider_timeout_seconds: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: more directories (besides the project and data dirs) a local component's ``target.cwd`` may
+    #: lie under; os.pathsep-separated in the environment (``/srv/apps:/opt/tools``)
+    local_cwd_roots: tuple[Path, ...] = ()
+    #: the port the control plane itself listens on (``pilothouse dev --port``): no spec may name it
+    control_port: int | None = Field(default=None, ge=1, le=65535)
+    #: outbound requests to spec-named URLs may reach loopback and private ranges (local components
+    #: live on 127.0.0.1); set false for cloud deployments. Link-local and metadata addresses never.
+    outbound_allow_private: bool = True
+    #: when set, outbound requests go only to these hosts (``*.example.com`` for a domain's hosts);
+    #: comma-separated in the environment
+    outbound_allow_hosts: tuple[str, ...] = ()
+
+    @field_validator("local_cwd_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p for p in value.split(os.pathsep) if p.strip())
+        return value
+
+    @field_validator("outbound_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -85,6 +113,21 @@ class Settings(BaseModel):
     @property
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
+
+    @property
+    def cwd_roots(self) -> tuple[Path, ...]:
+        """Where a local component may run: the project dir, the data dir and ``local_cwd_roots``,
+        each made absolute with symlinks resolved."""
+        roots = (self.project_dir, self.data_dir, *self.local_cwd_roots)
+        return tuple(Path(p).expanduser().resolve() for p in roots)
+
+    def outbound_policy(self) -> OutboundPolicy:
+        """The outbound guard's policy for spec-named URLs (DESIGN §9)."""
+        from pilothouse.net.outbound import OutboundPolicy
+
+        return OutboundPolicy(
+            allow_private=self.outbound_allow_private, allow_hosts=self.outbound_allow_hosts
+        )
 
 
 @lru_cache(maxsize=1)

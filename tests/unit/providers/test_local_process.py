@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pilothouse.providers.base import ProviderError
+from pilothouse.providers.local.launch import Sandbox, build_launch_spec
 from pilothouse.providers.local.process import (
-    build_launch_spec,
     expand,
     pid_alive,
     process_identity,
@@ -30,7 +30,9 @@ def test_launch_spec_merges_version_args_env_and_config(tmp_path: Path) -> None:
     """Given a target with env, a versions map and a cwd
     When the spec of version 2.0.0 is built
     Then the version's args are appended, its env wins over the target's, and the config is JSON."""
-    spec = build_launch_spec("greeter", "2.0.0", {**TARGET, "cwd": str(tmp_path)}, {"a": [1, 2]})
+    sandbox = Sandbox(roots=(tmp_path,), base=tmp_path, scratch=tmp_path / "replicas")
+    target = {**TARGET, "cwd": str(tmp_path)}
+    spec = build_launch_spec("greeter", "2.0.0", target, {"a": [1, 2]}, sandbox=sandbox)
 
     assert spec.argv == ["{python}", "app.py", "--port", "{port}", "--version", "2.0.0"]
     assert spec.env["GREETING"] == "hi"
@@ -39,7 +41,7 @@ def test_launch_spec_merges_version_args_env_and_config(tmp_path: Path) -> None:
     assert json.loads(spec.env["PILOTHOUSE_CONFIG"]) == {"a": [1, 2]}
     assert spec.env["PILOTHOUSE_VERSION"] == "2.0.0"
     assert spec.env["PATH"] == os.environ["PATH"]
-    assert spec.cwd == str(tmp_path)
+    assert spec.cwd == str(tmp_path.resolve())
     assert spec.grace_seconds == 5.0
 
 

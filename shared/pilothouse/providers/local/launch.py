@@ -2,6 +2,18 @@
 
 :func:`build_launch_spec` reads a component's local ``target`` (command, env, cwd, versions,
 grace_seconds) into a :class:`LaunchSpec`; ``{port}`` and friends are filled in at spawn time.
+
+A replica runs as the control plane's user, so what it may see is kept explicit:
+
+* **Environment.** Nothing of the control plane's environment but ``PATH``, the locale (``LANG``,
+  ``LANGUAGE``, ``LC_*``) and ``TZ`` — no ``PILOTHOUSE_*`` setting, no admin key, no cloud
+  credentials. Then a throwaway ``HOME`` and ``TMPDIR`` of the component's own under the data dir,
+  ``PYTHONUNBUFFERED=1``, the target's ``env``, the version's ``env``, and last
+  ``PILOTHOUSE_COMPONENT``/``VERSION``/``CONFIG`` (``PORT`` is added at spawn time).
+* **Working directory.** ``cwd`` (relative to the project dir; the project dir when absent) must lie,
+  after ``..`` and symlinks are resolved, under the project dir, the data dir or one of
+  ``PILOTHOUSE_LOCAL_CWD_ROOTS``. Registration checks it too (:func:`confine_cwd`); this is the
+  second check, at launch.
 """
 
 from __future__ import annotations
@@ -9,12 +21,71 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pilothouse.providers.base import ProviderError
-from pilothouse.providers.local.process import DEFAULT_GRACE_SECONDS
+from pilothouse.providers.local.process import DEFAULT_GRACE_SECONDS, safe_name
+
+if TYPE_CHECKING:
+    from pilothouse.settings import Settings
+
+#: what a replica takes from the control plane's environment (besides names starting with LC_)
+INHERITED = ("PATH", "LANG", "LANGUAGE", "TZ")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Where replicas may work: the allowed roots of ``cwd``, the base of a relative one, and the
+    directory under which each component gets its own HOME and TMPDIR."""
+
+    roots: tuple[Path, ...]
+    base: Path
+    scratch: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sandbox:
+        return cls(
+            roots=settings.cwd_roots,
+            base=Path(settings.project_dir).expanduser().resolve(),
+            scratch=Path(settings.data_dir).expanduser().resolve() / "replicas",
+        )
+
+
+def confine_cwd(value: str | None, roots: tuple[Path, ...], base: Path) -> Path:
+    """The working directory ``value`` names (relative to ``base``; ``base`` when None), resolved
+    (``..`` and symlinks); ValueError unless it lies under one of ``roots`` (resolved too)."""
+    path = Path(value).expanduser() if value else base
+    if not path.is_absolute():
+        path = base / path
+    resolved = path.resolve()
+    for root in roots:
+        root = root.resolve()
+        if resolved == root or root in resolved.parents:
+            return resolved
+    allowed = ", ".join(str(r) for r in roots)
+    raise ValueError(
+        f"{value or str(base)!r} resolves to {resolved}, outside the allowed roots ({allowed}); "
+        "PILOTHOUSE_LOCAL_CWD_ROOTS can allow more"
+    )
+
+
+def replica_environment(
+    component: str, sandbox: Sandbox, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The base environment of a component's replicas: what is inherited (:data:`INHERITED`, LC_*),
+    its own HOME and TMPDIR (created), PYTHONUNBUFFERED."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in INHERITED or k.startswith("LC_")}
+    env.setdefault("PATH", os.defpath)
+    scratch = sandbox.scratch / safe_name(component)
+    for name, sub in (("HOME", "home"), ("TMPDIR", "tmp")):
+        (scratch / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        env[name] = str(scratch / sub)
+    env["PYTHONUNBUFFERED"] = "1"  # so the log shows a Python app's output as it happens
+    return env
 
 
 @dataclass(frozen=True)
@@ -32,12 +103,23 @@ def _to_env_value(value: Any) -> str:
 
 
 def build_launch_spec(
-    component: str, version: str, target: dict[str, Any], config: dict[str, Any], *, host: str = "127.0.0.1"
+    component: str,
+    version: str,
+    target: dict[str, Any],
+    config: dict[str, Any],
+    *,
+    host: str = "127.0.0.1",
+    sandbox: Sandbox | None = None,
 ) -> LaunchSpec:
     """Read ``target`` (command, env, cwd, versions, grace_seconds) into a :class:`LaunchSpec`.
 
-    Raises :class:`ProviderError` when the target is not usable.
+    ``sandbox`` defaults to the one of this process's settings. Raises :class:`ProviderError` when
+    the target is not usable or its cwd lies outside the allowed roots.
     """
+    if sandbox is None:
+        from pilothouse.settings import get_settings
+
+        sandbox = Sandbox.from_settings(get_settings())
     command = target.get("command")
     if isinstance(command, str):
         argv = shlex.split(command)
@@ -57,8 +139,14 @@ def build_launch_spec(
         extra_args = shlex.split(extra_args)
     argv += [str(a) for a in extra_args]
 
-    env: dict[str, str] = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")  # so the log shows a Python app's output as it happens
+    try:
+        cwd = confine_cwd(target.get("cwd"), sandbox.roots, sandbox.base)
+    except ValueError as exc:
+        raise ProviderError(f"local target 'cwd' refused: {exc}") from None
+    if not cwd.is_dir():
+        raise ProviderError(f"local target 'cwd' is not a directory: {cwd}")
+
+    env = replica_environment(component, sandbox)
     for source in (target.get("env") or {}, per_version.get("env") or {}):
         if not isinstance(source, dict):
             raise ProviderError("local target 'env' must be a mapping")
@@ -66,13 +154,6 @@ def build_launch_spec(
     env["PILOTHOUSE_CONFIG"] = json.dumps(config or {}, sort_keys=True)
     env["PILOTHOUSE_VERSION"] = version
     env["PILOTHOUSE_COMPONENT"] = component
-
-    cwd_value = target.get("cwd")
-    cwd = Path(cwd_value).expanduser() if cwd_value else Path.cwd()
-    if not cwd.is_absolute():
-        cwd = Path.cwd() / cwd
-    if not cwd.is_dir():
-        raise ProviderError(f"local target 'cwd' is not a directory: {cwd}")
 
     try:
         grace = float(target.get("grace_seconds", DEFAULT_GRACE_SECONDS))

@@ -28,7 +28,7 @@ class CreateKeyRequest(BaseModel):
 
 
 @operation("POST", "/v1/api-keys", permission=Permission.KEYS_ADMIN, summary="Create an API key (secret shown once)",
-           tag=TAG, status=201)
+           tag=TAG, status=201, secret_fields=("key",))
 def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     ctx = current()
     secret, record = svc.create_key(

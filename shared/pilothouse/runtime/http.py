@@ -44,6 +44,9 @@ class Operation:
     status: int = 200
     mutating: bool = False
     target: Callable[[dict[str, str]], str | None] = field(default=lambda params: None)
+    #: top-level fields of the answer that carry a secret shown once (a new API key): they are never
+    #: kept by Idempotency-Key records, so a replay answers without them
+    secret_fields: tuple[str, ...] = ()
 
 
 def operation(
@@ -55,6 +58,7 @@ def operation(
     tag: str,
     status: int = 200,
     target: Callable[[dict[str, str]], str | None] | None = None,
+    secret_fields: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare an endpoint; the function's name is the operation's name."""
 
@@ -70,6 +74,7 @@ def operation(
             status=status,
             mutating=method.upper() not in ("GET", "HEAD", "OPTIONS"),
             target=target or (lambda params: None),
+            secret_fields=secret_fields,
         )
 
     return wrap
@@ -111,6 +116,32 @@ def _body_text(body: Any) -> str:
     if isinstance(body, bytes):
         return body.decode()
     return body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), default=str)
+
+
+#: headers of a first answer that a replay repeats (everything but what belongs to one exchange)
+_NOT_REPLAYED = frozenset({"content-type", "content-length", "x-request-id", "date", "connection"})
+
+
+def _stored_answer(response: Response, secret_fields: tuple[str, ...]) -> dict[str, Any]:
+    """What an Idempotency-Key record keeps of an answer: status, headers and body, less secrets.
+
+    A replay of an answer that carried a secret (a new API key) says the secret was shown once.
+    """
+    body = _body_text(response.body)
+    if secret_fields and response.status_code < 300:
+        data = json.loads(body)
+        if isinstance(data, dict) and any(f in data for f in secret_fields):
+            data = {k: v for k, v in data.items() if k not in secret_fields}
+            data["secret_shown_once"] = True
+            data["note"] = "the secret was shown once, in the first answer; it is not kept and cannot be shown again"
+            body = json.dumps(data)
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in _NOT_REPLAYED and isinstance(v, str)}
+    return {
+        "status": response.status_code,
+        "content_type": response.headers.get("Content-Type") or "application/json",
+        "body": body,
+        "headers": headers,
+    }
 
 
 def _header(event: dict, name: str) -> str | None:
@@ -201,6 +232,8 @@ class _Guard:
         if len(key) > 255:
             raise ValidationFailed.field("Idempotency-Key", "at most 255 characters")
 
+        first: dict[str, Any] = {}
+
         def action() -> dict[str, Any]:
             try:
                 response = next_middleware(app)
@@ -208,11 +241,8 @@ class _Guard:
                 if exc.status >= 500:
                     raise
                 response = problem_response(exc, request_id=ctx.request_id, instance=event.get("rawPath"))
-            return {
-                "status": response.status_code,
-                "content_type": response.headers.get("Content-Type") or "application/json",
-                "body": _body_text(response.body),
-            }
+            first["answer"] = _stored_answer(response, ())
+            return _stored_answer(response, self.op.secret_fields)  # what the record keeps
 
         try:
             answer, replayed = run_once(
@@ -229,7 +259,9 @@ class _Guard:
             raise ValidationFailed.field(
                 "Idempotency-Key", "this key was used for a different request; use a new key"
             ) from None
-        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        if not replayed:
+            answer = first["answer"]
+        headers = {**answer.get("headers", {}), **({"Idempotent-Replayed": "true"} if replayed else {})}
         return Response(status_code=answer["status"], content_type=answer["content_type"], body=answer["body"],
                         headers=headers)
 

@@ -93,6 +93,12 @@ class DevServer:
         seeded = os.environ.get("PILOTHOUSE_ADMIN_KEY")
         if seeded:
             keys.ensure_key(self.services, seeded, name="admin (PILOTHOUSE_ADMIN_KEY)")
+            state = keys.seeded_key_state(self.services, seeded)
+            if state != "active":
+                self.console.print(
+                    f"[bold red]PILOTHOUSE_ADMIN_KEY is {state}: it is not honoured.[/bold red] Use another admin "
+                    "key, or mint one with: pilothouse keys recover --data-dir " + str(self.data_dir)
+                )
             self.admin_key = seeded
             return
         existing, _ = keys.list_keys(self.services, limit=1)

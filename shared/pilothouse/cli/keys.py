@@ -91,3 +91,31 @@ def revoke(
             f"[green]✓[/] revoked key [bold]{escape(key_id)}[/] ({escape(str(record.get('name')))}) "
             f"at {escape(str(record.get('revoked_at')))}"
         )
+
+
+@app.command()
+def recover(
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="the control plane's data directory (embedded default)")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", "-n", help="what the new key is for")] = "recovered admin",
+) -> None:
+    """Mint a new admin key directly in the store, when no admin key works any more.
+
+    Needs direct access to the store (the data directory, or the cloud table through
+    PILOTHOUSE_STORE and its credentials), not an API key. The new key is printed this once; the
+    act is audited as system:recover.
+    """
+    import os
+
+    from pilothouse.services.keys import recover_admin
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import get_services
+
+    if data_dir:
+        os.environ["PILOTHOUSE_DATA_DIR"] = data_dir
+    services = get_services(get_settings())
+    secret, record = recover_admin(services, name=name)
+    out().print(Panel(f"[bold yellow]{escape(secret)}[/]", title=escape(f"admin key {record['id']} · {name}"),
+                      expand=False))
+    err().print("[bold]Store this key now: it is not shown again.[/] Revoke the lost keys with it.")

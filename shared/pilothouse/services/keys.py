@@ -13,8 +13,8 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.security import Principal, Role
-from pilothouse.errors import NotFound, Unauthorized, ValidationFailed
-from pilothouse.store.base import Item, Page
+from pilothouse.errors import Conflict, NotFound, Unauthorized, ValidationFailed, VersionConflict
+from pilothouse.store.base import Check, Item, Page, Put
 from pilothouse.wiring import Services
 
 PK = "APIKEY"
@@ -118,13 +118,75 @@ def list_keys(services: Services, *, limit: int = 100, cursor: str | None = None
     return [public_view(i.data) for i in page.items], page.cursor
 
 
+def _active_admin(data: dict[str, Any], now: float) -> bool:
+    return (
+        data.get("role") == Role.ADMIN.label
+        and not data.get("revoked_at")
+        and not (data.get("expires_epoch") and data["expires_epoch"] <= now)
+    )
+
+
+LAST_ADMIN = (
+    "this is the last active admin key: revoking it would lock everybody out of the keys and the audit "
+    "log. Create another admin key first, then revoke this one"
+)
+
+
 def revoke_key(services: Services, key_id: str) -> dict[str, Any]:
-    """Revoke a key (idempotent: revoking twice keeps the first time)."""
-    item = services.store.get(PK, key_id)
+    """Revoke a key (idempotent: revoking twice keeps the first time).
+
+    The last active admin key cannot be revoked (409). The check and the write are one transaction
+    that also pins another active admin key's version, so two admins revoking each other's keys at
+    once cannot both win and leave nobody in charge.
+    """
+    for _ in range(20):
+        item = services.store.get(PK, key_id)
+        if item is None:
+            raise NotFound(f"no API key with id {key_id!r}")
+        if item.data.get("revoked_at"):
+            return public_view(item.data)
+        now = services.clock.time()
+        data = {**item.data, "revoked_at": iso(now)}
+        ops: list[Put | Check] = [Put(Item(PK, key_id, data), if_version=item.version)]
+        if _active_admin(item.data, now):
+            admins = (i for i in services.store.scan_all(PK) if i.sk != key_id and _active_admin(i.data, now))
+            other = next(admins, None)
+            if other is None:
+                raise Conflict(LAST_ADMIN, extra={"field": "key_id", "reason": "last-active-admin"})
+            ops.append(Check(PK, other.sk, other.version))
+        try:
+            services.store.transact(ops)
+        except VersionConflict:
+            continue  # the key or the other admin changed meanwhile: look again
+        return public_view(data)
+    raise Conflict("the keys changed while revoking; retry")
+
+
+def recover_admin(services: Services, *, name: str = "recovered admin") -> tuple[str, dict[str, Any]]:
+    """Mint a new admin key straight in the store: the way back in when no admin key works.
+
+    Only someone who can reach the store itself (the data directory, or the cloud table with its
+    credentials) can run this, which is the same trust as owning the control plane. Audited.
+    """
+    from pilothouse.services import audit
+
+    secret, record = create_key(services, name=name, role="admin", created_by="system:recover")
+    audit.record(
+        services, principal="system:recover", operation="recover_admin_key", target=f"api-key:{record['id']}",
+        request_id=f"recover-{record['id']}", status=201,
+        detail="admin key minted with direct store access (pilothouse keys recover)",
+    )
+    return secret, record
+
+
+def seeded_key_state(services: Services, key: str) -> str:
+    """``missing``, ``active``, ``revoked`` or ``expired``: what became of a seeded admin key."""
+    parts = _split(key)
+    item = services.store.get(PK, parts[0]) if parts else None
     if item is None:
-        raise NotFound(f"no API key with id {key_id!r}")
+        return "missing"
     if item.data.get("revoked_at"):
-        return public_view(item.data)
-    data = {**item.data, "revoked_at": iso(services.clock.time())}
-    services.store.put(Item(PK, key_id, data), if_version=item.version)
-    return public_view(data)
+        return "revoked"
+    if item.data.get("expires_epoch") and item.data["expires_epoch"] <= services.clock.time():
+        return "expired"
+    return "active"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -14,12 +16,49 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 
 Provider = Literal["local", "aws-lambda", "kubernetes", "azure-functions", "cloud-run"]
 Environment = Literal["development", "staging", "production"]
+
+
+#: control characters, whitespace and backslashes: never in a URL or path a spec names
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+
+
+def check_path(value: str) -> str:
+    """An HTTP request path: starts with ``/``, printable ASCII without spaces (ValueError if not)."""
+    if not value.startswith("/"):
+        raise ValueError("must start with /")
+    bad = _UNSAFE.search(value) or re.search(r"[^\x21-\x7e]", value)
+    if bad:
+        raise ValueError(f"must not contain {bad.group()!r} (control characters, whitespace, backslashes "
+                         "and non-ASCII characters must be percent-encoded)")
+    return value
+
+
+def check_http_url(value: str) -> str:
+    """The shape of a URL a spec names: http(s), a host, no userinfo, no control characters,
+    whitespace or backslashes anywhere (ValueError if not). Which hosts and addresses it may reach
+    is the outbound guard's question (pilothouse.net.outbound), asked by the services."""
+    bad = _UNSAFE.search(value)
+    if bad:
+        raise ValueError(f"must not contain {bad.group()!r} (control characters, whitespace, backslashes)")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"is not a URL: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("must be an http or https URL")
+    if "@" in parts.netloc:
+        raise ValueError("must not carry credentials (user@host)")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    return value
 
 
 class Strict(BaseModel):
@@ -29,17 +68,23 @@ class Strict(BaseModel):
 class HealthCheckSpec(Strict):
     """An HTTP path answered 2xx when healthy (or a provider's own check when ``path`` is None)."""
 
-    path: str | None = Field(default="/health", pattern=r"^/")
+    path: str | None = Field(default="/health", max_length=1024)
     interval_seconds: float = Field(default=10.0, gt=0, le=3600)
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     healthy_threshold: int = Field(default=1, ge=1, le=10)
     unhealthy_threshold: int = Field(default=3, ge=1, le=10)
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else check_path(value)
+
 
 class ScalingPolicy(Strict):
     min: int = Field(default=1, ge=0, le=1000)
     max: int = Field(default=10, ge=1, le=1000)
-    replicas: int | None = Field(default=None, ge=0, le=1000, description="replicas at first deploy (default min)")
+    replicas: int | None = Field(default=None, ge=0, le=1000,
+                                 description="replicas at first deploy (default min)")
     target_metric: str | None = Field(default=None, description="e.g. cpu:70 or requests_per_replica:100")
 
     @model_validator(mode="after")
@@ -86,8 +131,14 @@ class LambdaTarget(Strict):
     function_name: str = Field(min_length=1, max_length=140)
     alias: str = "live"
     region: str | None = None
-    health_url: str | None = Field(default=None, description="GET for health; may contain {revision}")
+    health_url: str | None = Field(default=None, max_length=2048,
+                                   description="GET for health; may contain {revision} and {version}")
     alarms: list[str] = Field(default_factory=list, description="CloudWatch alarms that fail an analysis")
+
+    @field_validator("health_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
 
 
 class KubernetesTarget(Strict):
@@ -123,7 +174,8 @@ class DeploymentPolicy(Strict):
 
     strategy: str | dict[str, Any] | None = Field(
         default=None, description="a preset (Canary10Percent5Minutes...), a type, or a strategy object")
-    separate_approver: bool = Field(default=False, description="the approver must not be who started the deploy")
+    separate_approver: bool = Field(default=False,
+                                    description="the approver must not be who started the deploy")
 
 
 class ComponentSpec(Strict):
@@ -151,10 +203,21 @@ class ComponentSpec(Strict):
             return value
         try:
             return TARGETS[provider].model_validate(value).model_dump(exclude_none=True)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{where or 'target'}: {first['msg']} (for provider {provider})") from None
+        except ValidationError as exc:  # re-raised with each error's place inside the target
+            raise ValidationError.from_exception_data(
+                "target",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            e["type"], "{msg} (for provider {provider})",
+                            {"msg": e["msg"].removeprefix("Value error, "), "provider": provider},
+                        ),
+                        loc=tuple(e["loc"]),
+                        input=e.get("input"),
+                    )
+                    for e in exc.errors()
+                ],
+            ) from None
 
     @field_validator("config")
     @classmethod

@@ -17,7 +17,8 @@ from pilothouse.clock import iso
 from pilothouse.domain.components import ComponentSpec, check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
 from pilothouse.errors import IllegalTransition, NotFound, ValidationFailed, VersionConflict
-from pilothouse.store.components import ComponentRepository, Record
+from pilothouse.store.base import Delete, Item, Put
+from pilothouse.store.components import CLAIM_PK, ComponentRepository, Record, port_claim_sk
 from pilothouse.wiring import Services
 
 
@@ -57,8 +58,85 @@ def _event(kind: str, *, before: str | None, after: str | None, actor: str, requ
     return {"type": kind, "from": before, "to": after, "actor": actor, "request_id": request_id, **detail}
 
 
+def check_version(spec: dict[str, Any], version: str | None, field: str = "version") -> None:
+    """422 naming ``field`` when a local target's ``versions`` map exists and lacks ``version``
+    (without the map, any version runs the base command)."""
+    if version is None or spec.get("provider") != "local":
+        return
+    known = (spec.get("target") or {}).get("versions") or {}
+    if known and version not in known:
+        raise ValidationFailed(
+            f"{field}: {version!r} is not one of target.versions: {', '.join(sorted(known))}",
+            [{"field": field, "message": f"unknown version {version!r}", "known_versions": sorted(known)}],
+        )
+
+
+def _check_cwd(services: Services, spec: ComponentSpec) -> None:
+    from pilothouse.providers.local.launch import Sandbox, confine_cwd
+
+    sandbox = Sandbox.from_settings(services.settings)
+    try:
+        confine_cwd(spec.target.get("cwd"), sandbox.roots, sandbox.base)
+    except ValueError as exc:
+        raise ValidationFailed.field("target.cwd", str(exc)) from None
+
+
+def _check_urls(services: Services, spec: ComponentSpec) -> None:
+    """Spec-named URLs pass the outbound guard's checks (no lookup: names may resolve only later)."""
+    from pilothouse.net.outbound import OutboundRefused, check_url
+
+    url = spec.target.get("health_url") if spec.provider == "aws-lambda" else None
+    if url:
+        sample = url.replace("{revision}", "1").replace("{version}", "1")
+        try:
+            check_url(sample, services.settings.outbound_policy())
+        except OutboundRefused as exc:
+            raise ValidationFailed.field("target.health_url", exc.reason) from None
+
+
+def _port_taken(port: int, holder: str) -> ValidationFailed:
+    error = ValidationFailed.field("target.port", f"port {port} is taken by component {holder!r}")
+    error.extra["component"] = holder
+    return error
+
+
+def _check_port(services: Services, spec: ComponentSpec) -> int | None:
+    """The stable port a local spec names, if free: not the control plane's, nobody else's."""
+    port = spec.target.get("port") if spec.provider == "local" else None
+    if port is None:
+        return None
+    if port == services.settings.control_port:
+        raise ValidationFailed.field("target.port", f"port {port} is the control plane's own port")
+    for other in repo(services).all():  # components registered before port claims existed too
+        theirs = other.data["spec"]
+        if other.name != spec.name and theirs["provider"] == "local" and theirs["target"].get("port") == port:
+            raise _port_taken(port, other.name)
+    return int(port)
+
+
+def _claim_port(services: Services, port: int, name: str) -> Put:
+    """The write that claims ``port`` for ``name`` (taking over a stale claim of a component gone)."""
+    item = Item(CLAIM_PK, port_claim_sk(port), {"port": port, "component": name})
+    current = services.store.get(CLAIM_PK, port_claim_sk(port))
+    if current is not None and current.data["component"] != name:
+        holder = repo(services).get(current.data["component"])
+        if holder is not None and holder.data["spec"]["target"].get("port") == port:
+            raise _port_taken(port, holder.name)
+        return Put(item, if_version=current.version)
+    return Put(item, if_absent=current is None, if_version=current.version if current else None)
+
+
 def register(services: Services, spec: ComponentSpec, *, actor: str, request_id: str | None = None) -> dict:
-    """Create a component in state Registered (409 if the name is taken)."""
+    """Create a component in state Registered (409 if the name is taken; 422 naming the field when
+    a version, cwd, URL or port the spec names is not acceptable).
+
+    A stable port is claimed by an item written in the same transaction as the record, so of two
+    racing registrations of one port exactly one lands."""
+    check_version(spec.model_dump(mode="json"), spec.version)
+    if spec.provider == "local":
+        _check_cwd(services, spec)
+    _check_urls(services, spec)
+    port = _check_port(services, spec)
     now = iso(services.clock.time())
     data = {
         "name": spec.name,
@@ -76,13 +154,20 @@ def register(services: Services, spec: ComponentSpec, *, actor: str, request_id:
     }
     from pilothouse.errors import AlreadyExists
 
+    claims = [_claim_port(services, port, spec.name)] if port is not None else []
     try:
         record = repo(services).create(
             data, _event("registered", before=None, after="Registered", actor=actor, request_id=request_id,
-                         version=spec.version)
+                         version=spec.version), claims
         )
-    except AlreadyExists:
-        raise AlreadyExists(f"a component named {spec.name!r} exists already", extra={"field": "name"}) from None
+    except (AlreadyExists, VersionConflict):
+        if repo(services).get(spec.name) is not None:
+            raise AlreadyExists(f"a component named {spec.name!r} exists already",
+                                extra={"field": "name"}) from None
+        claim = services.store.get(CLAIM_PK, port_claim_sk(port)) if port is not None else None
+        if claim is not None and claim.data["component"] != spec.name:
+            raise _port_taken(port, claim.data["component"]) from None
+        raise
     return view(record)
 
 
@@ -116,10 +201,15 @@ def events(services: Services, name: str, *, limit: int = 50, cursor: str | None
 def deregister(services: Services, name: str, *, actor: str, request_id: str | None = None) -> None:
     record = get(services, name)
     _check(record, Command.DEREGISTER)
+    port = record.data["spec"]["target"].get("port") if record.data["spec"]["provider"] == "local" else None
+    claim = services.store.get(CLAIM_PK, port_claim_sk(port)) if port is not None else None
+    ours = claim is not None and claim.data["component"] == name
+    releases = [Delete(CLAIM_PK, claim.sk, if_version=claim.version)] if ours else []
     try:
         repo(services).remove(
             record,
             _event("deregistered", before=record.state, after=None, actor=actor, request_id=request_id),
+            releases,
         )
     except VersionConflict:
         raise VersionConflict(f"component {name!r} changed while deregistering; read it again") from None
@@ -135,10 +225,13 @@ def _check(record: Record, command: Command) -> State | None:
 def _validate_params(record: Record, command: Command, params: dict[str, Any]) -> dict[str, Any]:
     """Check a command's parameters against the component's spec; return what the job needs."""
     spec = record.data["spec"]
+    if command in (Command.DEPLOY, Command.UPDATE):
+        check_version(spec, params.get("version"))
     if command is Command.SCALE:
         low, high = spec["scaling"]["min"], spec["scaling"]["max"]
         if not low <= params["replicas"] <= high:
-            raise ValidationFailed.field("replicas", f"must lie between scaling.min {low} and scaling.max {high}")
+            raise ValidationFailed.field("replicas",
+                                         f"must lie between scaling.min {low} and scaling.max {high}")
     if command is Command.UPDATE:
         if params.get("config") is not None:
             try:

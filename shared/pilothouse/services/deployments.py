@@ -423,6 +423,7 @@ def start_promotion(services: Services, *, source: str, target: str, strategy: A
     if order.index(t_env) != order.index(s_env) + 1:
         raise ValidationFailed.field("target", f"promotion goes {s_env} → {order[min(order.index(s_env) + 1, 2)]}; "
                                                f"{target} is in {t_env}")
+    components.check_version(dst["spec"], src["version"])  # a version the target cannot run: 422 now
     wf = ensure_workflow(services, "promote-environment")
     promotion_id = new_promotion_id()
     return services.orchestrator.start(wf, name=promotion_id, input={"source": source, "target": target,

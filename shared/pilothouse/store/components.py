@@ -7,6 +7,7 @@ partition (pk)         sort key (sk)                               what
 =====================  ==========================================  =============================
 ``COMPONENT``          ``<name>``                                  the component record
 ``EVENTS#<name>``      ``<epoch ms, 15 digits>#<record version>``  one event per transition
+``CLAIM``              ``PORT#<port>``                             the component holding a port
 =====================  ==========================================  =============================
 
 Every write of a record appends its event in the same transaction, conditioned on the version
@@ -15,13 +16,19 @@ read, so of two racing writers exactly one lands (with its event) and the other 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.store.base import Delete, Item, Put, Store
+from pilothouse.store.base import Delete, Item, Operation, Put, Store
 
 PK = "COMPONENT"
+CLAIM_PK = "CLAIM"
+
+
+def port_claim_sk(port: int) -> str:
+    return f"PORT#{port}"
 
 
 def events_pk(name: str) -> str:
@@ -57,10 +64,15 @@ class ComponentRepository:
         sk = f"{int(now * 1000):015d}#{version:010d}"
         return Item(events_pk(name), sk, {"id": sk, "component": name, "at": iso(now), **event})
 
-    def create(self, data: dict[str, Any], event: dict[str, Any]) -> Record:
-        """Insert a new record (AlreadyExists if the name is taken) with its first event."""
+    def create(self, data: dict[str, Any], event: dict[str, Any], extra: Sequence[Operation] = ()) -> Record:
+        """Insert a new record (AlreadyExists if the name is taken) with its first event, and ``extra``
+        operations (claims) in the same transaction."""
         written = self.store.transact(
-            [Put(Item(PK, data["name"], data), if_absent=True), Put(self._event(data["name"], 1, event), if_absent=True)]
+            [
+                Put(Item(PK, data["name"], data), if_absent=True),
+                Put(self._event(data["name"], 1, event), if_absent=True),
+                *extra,
+            ]
         )
         return Record(written[0].data, written[0].version)
 
@@ -74,12 +86,14 @@ class ComponentRepository:
         )
         return Record(written[0].data, written[0].version)
 
-    def remove(self, record: Record, event: dict[str, Any]) -> None:
-        """Delete the record (history stays) if unchanged since read."""
+    def remove(self, record: Record, event: dict[str, Any], extra: Sequence[Operation] = ()) -> None:
+        """Delete the record (history stays) if unchanged since read, with ``extra`` operations
+        (releasing its claims) in the same transaction."""
         self.store.transact(
             [
                 Delete(PK, record.name, if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
+                *extra,
             ]
         )
 

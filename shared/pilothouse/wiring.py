@@ -133,7 +133,9 @@ class Services:
         if name == "aws-lambda":
             from pilothouse.providers.aws_lambda import LambdaProvider
 
-            return LambdaProvider(timeout_seconds=self.settings.provider_timeout_seconds)
+            lam = LambdaProvider(timeout_seconds=self.settings.provider_timeout_seconds)
+            lam.outbound = self.settings.outbound_policy()  # its HTTP health checks pass the guard
+            return lam
         raise ProviderUnavailable(f"provider {name!r} is not available in this deployment")
 
     def close(self) -> None:

@@ -238,3 +238,26 @@ def test_register_is_atomic_with_its_port_claim(api):
     assert api.post("/v1/components", spec("web", target={"port": 18403}))[0] == 201
     assert api.post("/v1/components", spec("web", target={"port": 18404}))[0] == 409
     assert api.post("/v1/components", spec("free", target={"port": 18404}))[0] == 201
+
+
+def test_dev_server_refuses_its_own_port(env, monkeypatch):
+    """Given `pilothouse dev` listening on a fixed port, when a spec names that port as target.port,
+    then 422 naming target.port (the dev server tells the functions which port is its own)."""
+    from pilothouse.local.dev import DevServer
+    from pilothouse.providers.local.process import free_port
+    from tests.conftest import ADMIN_KEY
+    from tests.devserver import client_for
+
+    monkeypatch.setenv("PILOTHOUSE_ADMIN_KEY", ADMIN_KEY)
+    monkeypatch.delenv("PILOTHOUSE_CONTROL_PORT", raising=False)  # restored (unset) after the test
+    port = free_port()
+    server = DevServer("127.0.0.1", port, env / "data", ROOT)
+    server.start()
+    try:
+        with client_for(server) as client:
+            response = client.post("/v1/components", json=spec(target={"port": port}))
+            assert response.status_code == 422, response.text
+            assert "target.port" in fields(response.json())
+            assert client.post("/v1/components", json=spec(target={"port": free_port()})).status_code == 201
+    finally:
+        server.stop()

@@ -19,7 +19,8 @@ from pilothouse.net.outbound import OutboundPolicy, OutboundRefused, check_url, 
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch):
-    """Any connect to a non-loopback address fails the test (before a packet leaves)."""
+    """Any connect to a non-loopback address, or lookup of a name, fails the test (before a packet
+    leaves)."""
     real_connect = socket.socket.connect
 
     def connect(self, address):
@@ -29,6 +30,17 @@ def loopback_only(monkeypatch):
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # no name lookups either: they may leave the machine
+        try:
+            ipaddress.ip_address(str(host).strip("[]"))
+        except ValueError:
+            if host != "localhost":
+                raise AssertionError(f"test tried to look up {host!r}") from None
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def fake_resolver(table: dict[str, list[str]], calls: list[str] | None = None):

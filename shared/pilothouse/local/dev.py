@@ -34,6 +34,8 @@ class DevServer:
         os.environ.setdefault("PILOTHOUSE_QUEUE", "local")
         os.environ.setdefault("PILOTHOUSE_CREATE_RESOURCES", "true")  # a table or bucket at an endpoint
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        if self.port:  # no component may name the control plane's own port (services.components)
+            os.environ["PILOTHOUSE_CONTROL_PORT"] = str(self.port)
 
     def start(self) -> None:
         from pilothouse.local.functions import FunctionPool

@@ -276,9 +276,9 @@ def request(
             content=content, extensions=extensions,
         )
         response = client.send(outgoing, stream=True)
+        body = bytearray()
         try:
-            body = bytearray()
-            for chunk in response.iter_bytes():
+            for chunk in response.iter_bytes() if max_body_bytes > 0 else ():
                 body += chunk
                 if len(body) >= max_body_bytes:
                     del body[max_body_bytes:]

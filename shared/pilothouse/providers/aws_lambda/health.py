@@ -1,16 +1,18 @@
 """Health of a Lambda revision: an HTTP GET of ``health_url`` (or of the alias's function URL when
 the revision takes all of the alias), else the version's ``State`` plus a test invoke; and the
 wait until a new revision has passed its health check often enough.
+
+Every HTTP GET goes through the outbound guard (:mod:`pilothouse.net.outbound`) with the policy in
+``outbound`` (wiring sets it from the settings): no metadata or link-local addresses, no redirects
+followed, the connection made to the address that was checked.
 """
 
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
+from pilothouse.net.outbound import OutboundPolicy, OutboundRefused, request
 from pilothouse.providers.aws_lambda.alias import _Aliases
 from pilothouse.providers.aws_lambda.target import Target
 from pilothouse.providers.base import HealthResult, Placement, ProviderError, Release
@@ -20,6 +22,9 @@ __all__: list[str] = []
 
 class _Health(_Aliases):
     """Probing a revision's health, once or until it is healthy."""
+
+    #: what the HTTP health checks may reach (loopback and private ranges allowed by default)
+    outbound: OutboundPolicy = OutboundPolicy()
 
     def check_health(self, placement: Placement, revision: str) -> HealthResult:
         """One health probe of ``revision`` (see the package docstring for which one)."""
@@ -66,17 +71,14 @@ class _Health(_Aliases):
             self._sleep(hc.interval_seconds)
 
     def _http_health(self, url: str) -> HealthResult:
-        host = urllib.parse.urlsplit(url).hostname or ""
-        handlers = [urllib.request.ProxyHandler({})] if host in ("127.0.0.1", "localhost", "::1") else []
-        opener = urllib.request.build_opener(*handlers)
+        import httpx
+
         try:
-            with opener.open(
-                urllib.request.Request(url, method="GET"), timeout=self.http_timeout
-            ) as response:
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except (OSError, ValueError) as exc:
+            status = request("GET", url, policy=self.outbound, timeout=self.http_timeout,
+                             headers={"User-Agent": "pilothouse-health"}, max_body_bytes=0).status_code
+        except OutboundRefused as exc:
+            return HealthResult(False, 1, 1, f"GET {url}: refused by the outbound guard: {exc.reason}")
+        except (httpx.HTTPError, OSError, ValueError) as exc:
             return HealthResult(False, 1, 1, f"GET {url}: {exc}")
         healthy = 200 <= status < 300
         return HealthResult(healthy, 1, 0 if healthy else 1, f"GET {url}: HTTP {status}")

@@ -261,3 +261,16 @@ def test_dev_server_refuses_its_own_port(env, monkeypatch):
             assert client.post("/v1/components", json=spec(target={"port": free_port()})).status_code == 201
     finally:
         server.stop()
+
+
+def test_a_record_from_before_the_check_cannot_deploy_an_unknown_version(api, services):
+    """Given a component stored before versions were checked (spec.version 3.0.0 outside its versions
+    map), when deployed without naming a version, then 422 naming version (not the base command)."""
+    from pilothouse.services.components import repo
+
+    body = spec("legacy", target={"versions": VERSIONS})
+    api.post("/v1/components", body)  # registered as 1.0.0, then rewritten as an old record would be
+    record = repo(services).get("legacy")
+    data = {**record.data, "spec": {**record.data["spec"], "version": "3.0.0"}}
+    repo(services).update(record, data, {"type": "test.rewrite"})
+    assert_422(api.post("/v1/components/legacy/deploy"), "version", "1.0.0")

@@ -3,7 +3,9 @@
 Both serve ``GET /v1/components/web`` in this process (the anchor reads the component through the
 same service call the function makes, without the function runtime); a load generator in another
 process drives ``BENCH_CLIENTS`` keep-alive clients for ``BENCH_SECONDS`` at each in turn. Figures
-are printed with the ratio gateway/anchor; nothing is asserted about time.
+are printed with the ratio gateway/anchor, and the cost of one call of the function itself (auth,
+Powertools, the read) in-process, which bounds what any server in front of it can do under the GIL.
+Nothing is asserted about time.
 """
 
 from __future__ import annotations
@@ -92,6 +94,13 @@ def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key)
                           http_event("POST", "/v1/components", headers=headers, body=json.dumps(spec("web"))))
     assert created["statusCode"] == 201, created
     path = "/v1/components/web"
+    event = http_event("GET", path, headers=auth, path_parameters={"name": "web"})
+    for _ in range(20):
+        pool.invoke("GetComponentFunction", event)
+    t0 = time.perf_counter()
+    for _ in range(200):
+        pool.invoke("GetComponentFunction", event)
+    function_ms = (time.perf_counter() - t0) / 200 * 1000
 
     with _Anchor(services) as anchor:
         _load(anchor.url, path, {})  # warm
@@ -107,6 +116,8 @@ def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key)
     report(f"local gateway vs anchor, GET {path} ({CLIENTS} keep-alive clients, {SECONDS:.0f} s)", {
         "anchor: uvicorn h11 + Starlette, same SQLite read": _row(anchor_fig),
         "pilothouse gateway (auth + function)": _row(gateway_fig),
+        "the function alone, in-process, one thread": (
+            f"{function_ms:.2f} ms a call (at most {1000 / function_ms:.0f} calls/s on one core)"),
         "throughput ratio gateway/anchor": f"{gateway_fig['rps'] / anchor_fig['rps']:.2f}",
         "p99 ratio gateway/anchor": f"{gateway_fig['p99_ms'] / anchor_fig['p99_ms']:.2f}",
     })

@@ -52,8 +52,69 @@ def test_binary_bodies_are_base64():
 
 
 def test_results_convert_back():
-    assert http_result({"statusCode": 201, "headers": {"X-A": "1"}, "body": "hi"}) == (201, {"x-a": "1"}, b"hi")
+    result = {"statusCode": 201, "headers": {"X-A": "1"}, "body": "hi"}
+    assert http_result(result) == (201, {"x-a": "1"}, b"hi")
     status, headers, body = http_result({"ok": True})  # a bare value: 200 JSON, as HTTP API does
     assert status == 200 and body == b'{"ok": true}'
     enc = base64.b64encode(b"\xff").decode()
     assert http_result({"statusCode": 200, "body": enc, "isBase64Encoded": True})[2] == b"\xff"
+
+
+class _RecordingPool:
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def invoke(self, name: str, event: dict) -> dict:
+        self.events.append(event)
+        return {"statusCode": 200, "body": name}
+
+
+def test_gateway_errors_are_problems_with_a_request_id():
+    """Given a gateway with a 10-byte body limit
+    When a request has no route, a wrong method, or too big a body
+    Then each answer is problem+json with X-Request-Id, the same id and the path in the body."""
+    import json
+
+    from pilothouse.local.gateway import LocalGateway
+
+    gateway = LocalGateway(ROUTES, _RecordingPool(), max_body_bytes=10)
+    for (method, path, body), expected in [
+        (("GET", "/nope", b""), 404),
+        (("PUT", "/v1/components/web", b""), 405),
+        (("DELETE", "/v1/components/web", b"x" * 11), 413),
+    ]:
+        status, headers, out = gateway.handle(method, path, "", {}, body)
+        problem = json.loads(out)
+        assert (status, problem["status"]) == (expected, expected)
+        assert headers["content-type"] == "application/problem+json"
+        assert problem["request_id"] == headers["x-request-id"] and problem["instance"] == path
+
+
+def test_head_is_served_by_the_get_route_and_trace_never_reaches_a_function():
+    """Given GET routes and an ANY route
+    When HEAD comes for a GET route, and TRACE for a GET route and for the ANY route
+    Then HEAD invokes the GET route as GET; TRACE is 405 with Allow, and no function sees it."""
+    from pilothouse.local.gateway import LocalGateway
+
+    pool = _RecordingPool()
+    gateway = LocalGateway(ROUTES, pool)
+    status, _, _ = gateway.handle("HEAD", "/v1/components/web", "", {}, b"")
+    assert status == 200 and pool.events[-1]["requestContext"]["http"]["method"] == "GET"
+    assert pool.events[-1]["pathParameters"] == {"name": "web"}
+
+    status, headers, _ = gateway.handle("TRACE", "/v1/components/web", "", {}, b"")
+    assert status == 405 and headers["allow"] == "DELETE, GET, HEAD"
+    status, headers, _ = gateway.handle("TRACE", "/files/a", "", {}, b"")
+    assert status == 405 and "TRACE" not in headers["allow"]
+    assert len(pool.events) == 1
+
+
+def test_function_answers_carry_the_request_id_of_their_event():
+    """Given a gateway
+    When a request reaches a function
+    Then the event's requestContext.requestId is the X-Request-Id of the answer."""
+    from pilothouse.local.gateway import LocalGateway
+
+    pool = _RecordingPool()
+    _, headers, _ = LocalGateway(ROUTES, pool).handle("GET", "/v1/components", "", {}, b"")
+    assert headers["x-request-id"] == pool.events[-1]["requestContext"]["requestId"]

@@ -3,23 +3,35 @@
     gateway = LocalGateway(routes, pool)
     status, headers, body = gateway.handle("GET", "/v1/health", "", {}, b"")
 
-:class:`GatewayServer` serves a gateway over real HTTP (threads); tests can call
-:meth:`LocalGateway.handle` directly and go through the very same conversion.
+:class:`GatewayServer` serves a gateway over real HTTP (uvicorn with an ASGI app, see
+:mod:`pilothouse.local.gateway_asgi`); tests can call :meth:`LocalGateway.handle` directly and go
+through the very same conversion. What the gateway answers by itself (no route, wrong method, body
+too large...) is problem+json with a request id (:mod:`pilothouse.local.gateway_problems`).
 """
 
 from __future__ import annotations
 
-import json
+import errno
+import logging
+import socket
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from pilothouse.errors import MethodNotAllowed, NotFound, PayloadTooLarge, PilothouseError
 from pilothouse.local.functions import FunctionPool
+from pilothouse.local.gateway_problems import BadGateway, new_request_id, problem_answer
 from pilothouse.local.template import HttpRoute
 from pilothouse.runtime.events import http_event, http_result
+
+logger = logging.getLogger(__name__)
+
+#: The methods an HTTP API routes (``ANY`` means these); anything else never reaches a function.
+ROUTABLE_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 class Match(Enum):
@@ -85,89 +97,217 @@ class RouteTable:
         return RouteMatch(Match.PARTIAL, allowed=allowed)
 
 
-def _problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None):
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    return status, {"content-type": "application/problem+json", **(headers or {})}, body
+
+@dataclass(frozen=True)
+class Target:
+    """Where a request goes: the route's function, its route key and path parameters, and the
+    method the function sees (a HEAD on a GET-only route is served as a GET, its body dropped)."""
+
+    function: str
+    route_key: str
+    method: str
+    params: dict[str, str] | None = None
+
+
+def _allow(methods: tuple[str, ...]) -> str:
+    expanded = set(ROUTABLE_METHODS) if "ANY" in methods else set(methods)
+    if "GET" in expanded:
+        expanded.add("HEAD")
+    return ", ".join(sorted(expanded))
 
 
 class LocalGateway:
-    def __init__(self, routes: list[HttpRoute], pool: FunctionPool, max_body_bytes: int = 10 * 1024 * 1024) -> None:
+    """Routes requests to functions the way API Gateway's HTTP API does (payload format 2.0)."""
+
+    def __init__(
+        self, routes: list[HttpRoute], pool: FunctionPool, max_body_bytes: int = 10 * 1024 * 1024
+    ) -> None:
         self.table = RouteTable(routes)
         self.pool = pool
         self.max_body_bytes = max_body_bytes
 
-    def handle(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def resolve(self, method: str, path: str) -> Target | PilothouseError:
+        """The target of ``method path``, or the error the gateway answers instead (404, 405)."""
+        method = method.upper()
         found = self.table.match(method, path)
+        if method == "HEAD" and found.match is not Match.FULL:
+            as_get = self.table.match("GET", path)
+            if as_get.match is Match.FULL:
+                found, method = as_get, "GET"
         if found.match is Match.NONE:
-            return _problem(404, "Not found", f"no route for {path}")
-        if found.match is Match.PARTIAL:
-            return _problem(405, "Method not allowed", f"{method} is not allowed on {path}",
-                            {"allow": ", ".join(found.allowed)})
-        if len(body) > self.max_body_bytes:
-            return _problem(413, "Payload too large", f"the body exceeds {self.max_body_bytes} bytes")
-        assert found.route is not None
+            return NotFound(f"no route for {path}")
+        if found.match is Match.PARTIAL or method not in ROUTABLE_METHODS:
+            allowed = found.allowed if found.match is Match.PARTIAL else ("ANY",)
+            allow = _allow(allowed)
+            return MethodNotAllowed(f"{method} is not allowed on {path}; allowed: {allow}",
+                                    headers={"Allow": allow})
+        route = found.route
+        assert route is not None
+        return Target(route.function, f"{route.method} {route.path}", method, found.params or None)
+
+    def invoke(
+        self, target: Target, path: str, query: str, headers: dict[str, str], body: bytes, *, request_id: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Call the target's function with a payload-2.0 event; its answer (or a 502 problem).
+        Blocking: the function runs in the calling thread."""
         event = http_event(
-            method, path, query=query, headers=headers, body=body,
-            route_key=f"{found.route.method} {found.route.path}", path_parameters=found.params or None,
+            target.method, path, query=query, headers=headers, body=body, route_key=target.route_key,
+            path_parameters=target.params, request_id=request_id,
         )
         try:
-            result = self.pool.invoke(found.route.function, event)
+            result = self.pool.invoke(target.function, event)
         except Exception as exc:  # what API Gateway answers when the integration fails
-            import logging
+            logger.exception("function %s failed", target.function, extra={"request_id": request_id})
+            return problem_answer(BadGateway(f"the function failed: {type(exc).__name__}"),
+                                  request_id=request_id, instance=path)
+        status, out_headers, out = http_result(result)
+        out_headers.setdefault("x-request-id", request_id)
+        return status, out_headers, out
 
-            logging.getLogger(__name__).exception("function %s failed", found.route.function)
-            return _problem(502, "Bad gateway", f"the function failed: {type(exc).__name__}")
-        return http_result(result)
+    def handle(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+        *, request_id: str | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One whole request, in the calling thread: route, check the body's size, invoke."""
+        rid = request_id or new_request_id()
+        found = self.resolve(method, path)
+        if isinstance(found, PilothouseError):
+            return problem_answer(found, request_id=rid, instance=path)
+        if len(body) > self.max_body_bytes:
+            return problem_answer(too_large(self.max_body_bytes), request_id=rid, instance=path)
+        return self.invoke(found, path, query, headers, body, request_id=rid)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
-    gateway: LocalGateway  # set on the subclass made per server
+def too_large(limit: int) -> PayloadTooLarge:
+    """The 413 problem for a body over ``limit`` bytes."""
+    return PayloadTooLarge(f"the body exceeds {limit} bytes", extra={"max_body_bytes": limit})
 
-    def _serve(self) -> None:
-        path, _, query = self.path.partition("?")
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k: v for k, v in self.headers.items()}
-        status, out_headers, out = self.gateway.handle(self.command, path, query, headers, body)
-        self.send_response(status)
-        for k, v in out_headers.items():
-            if k not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(k, v)
-        self.send_header("content-length", str(len(out)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(out)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A TCP socket listening on ``host:port`` (``port=0``: a free one), or OSError saying why not.
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: functions log structured JSON
-        pass
+    The socket names IPPROTO_TCP so that asyncio turns on TCP_NODELAY for its connections (without
+    it every kept-alive response waits for the client's delayed ACK)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebinding across TIME_WAIT only
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        why = "the port is in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {why}") from exc
+    return sock
 
 
 class GatewayServer:
-    """A threaded HTTP server in front of a :class:`LocalGateway`."""
+    """A :class:`LocalGateway` over HTTP/1.1: uvicorn (httptools) in a background thread.
 
-    def __init__(self, gateway: LocalGateway, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("GatewayHandler", (_Handler,), {"gateway": gateway})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+    Limits are enforced while reading: the request head (``max_url_bytes``, ``max_header_bytes``,
+    ``head_timeout``) by the protocol, the body (the gateway's ``max_body_bytes``, streamed and
+    refused past it; ``body_timeout`` for all of it to arrive) by the ASGI app. Idle kept-alive
+    connections close after ``keep_alive_timeout``. Functions run in a pool of ``workers`` threads
+    (each function has at most ``pool.max_instances`` instances anyway), so the event loop never
+    blocks. ``backlog`` is the listening socket's accept queue.
+    """
+
+    def __init__(
+        self,
+        gateway: LocalGateway,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        body_timeout: float = 30.0,
+        head_timeout: float = 10.0,
+        keep_alive_timeout: float = 30.0,
+        max_url_bytes: int = 8192,
+        max_header_bytes: int = 16384,
+        workers: int = 32,
+        backlog: int = 2048,
+        grace_seconds: float = 2.0,
+    ) -> None:
+        self.gateway = gateway
+        self.host = host
+        self.port = port
+        self.body_timeout = body_timeout
+        self.head_timeout = head_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.max_url_bytes = max_url_bytes
+        self.max_header_bytes = max_header_bytes
+        self.workers = workers
+        self.backlog = backlog
+        self.grace_seconds = grace_seconds
+        self._sock: socket.socket | None = None
+        self._server: Any = None
+        self._executor: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+        self._bound: tuple[str, int] | None = None  # the address actually listened on
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        host, port = self._bound or (self.host, self.port)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="gateway", daemon=True)
+        """Listen and serve; return once the socket accepts connections. OSError if the port is taken."""
+        if self._thread is not None:
+            return
+        import uvicorn
+
+        from pilothouse.local.gateway_asgi import GatewayApp
+        from pilothouse.local.gateway_http import protocol_class
+
+        sock = listen_socket(self.host, self.port, self.backlog)
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="gateway-fn")
+        app = GatewayApp(self.gateway, self._executor, body_timeout=self.body_timeout)
+        config = uvicorn.Config(
+            app,
+            http=protocol_class(max_url_bytes=self.max_url_bytes, max_header_bytes=self.max_header_bytes,
+                                head_timeout=self.head_timeout),
+            ws="none",
+            lifespan="off",
+            loop="asyncio",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            backlog=self.backlog,
+            timeout_keep_alive=int(self.keep_alive_timeout),
+            timeout_graceful_shutdown=int(self.grace_seconds) or 1,
+        )
+        self._server = uvicorn.Server(config)
+        self._sock = sock
+        self._bound = sock.getsockname()[:2]
+        self._failure = None
+        self._thread = threading.Thread(target=self._serve, name="gateway", daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the gateway did not start: {self._failure!r}")
+            time.sleep(0.005)
+
+    def _serve(self) -> None:
+        try:
+            self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # SystemExit included: uvicorn exits on startup failures
+            self._failure = exc
+            logger.exception("the gateway stopped")
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread:
-            self._thread.join(5)
+        """Stop accepting, close connections (in-flight requests get ``grace_seconds``), release the port."""
+        thread, self._thread = self._thread, None
+        if thread is not None and self._server is not None:
+            self._server.should_exit = True
+            thread.join(self.grace_seconds + 5)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        if self._sock is not None:  # uvicorn closes it on shutdown; this covers a failed start
+            self._sock.close()
+            self._sock = None

@@ -1,0 +1,143 @@
+"""The local gateway as an ASGI app: one HTTP request → one payload-2.0 event → one function.
+
+Per request: route it first (404/405 without reading the body), refuse a declared body over the
+limit at once (413), stream the body and stop at ``max_body_bytes + 1`` (413, nothing more is read),
+give up on a body that takes longer than ``body_timeout`` (408), then run the blocking function
+call in a thread pool so the event loop keeps serving other connections. The gateway's own answers
+close the connection when the body was not read to its end.
+
+A response body may be bytes or an async iterator of bytes (sent as it comes, chunked), which is
+what server-sent events will need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from pilothouse.errors import PilothouseError
+from pilothouse.local.gateway import LocalGateway, Target, too_large
+from pilothouse.local.gateway_problems import RequestTimeout, new_request_id, problem_answer
+
+__all__ = ["GatewayApp"]
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Headers of one hop (RFC 9110 section 7.6.1): the server decides them, never the function.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+                         "content-length", "proxy-connection"})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def _merged_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Request headers as one string per lower-case name (repeats joined as HTTP allows)."""
+    out: dict[str, str] = {}
+    for name, value in raw:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        if key in out:
+            out[key] = f"{out[key]}{'; ' if key == 'cookie' else ','}{text}"
+        else:
+            out[key] = text
+    return out
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing it as soon as it exceeds ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def send_answer(
+    send: Send, status: int, headers: dict[str, str], body: bytes | AsyncIterator[bytes]
+) -> None:
+    """Write one response: bytes with a Content-Length, or an async iterator of bytes chunked."""
+    raw = [(k.encode("latin-1"), str(v).encode("latin-1", "replace"))
+           for k, v in headers.items() if k.lower() not in _HOP_BY_HOP]
+    if headers.get("connection") == "close":
+        raw.append((b"connection", b"close"))
+    if isinstance(body, bytes | bytearray):
+        raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": bytes(body)})
+        return
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    async for chunk in body:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+class GatewayApp:
+    """ASGI 3 app in front of a :class:`LocalGateway`; functions run on ``executor``."""
+
+    def __init__(self, gateway: LocalGateway, executor: Executor, *, body_timeout: float) -> None:
+        self.gateway = gateway
+        self.executor = executor
+        self.body_timeout = body_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request_id = new_request_id()
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        headers = _merged_headers(scope["headers"])
+
+        def problem(error: PilothouseError, *, close: bool = False) -> Awaitable[None]:
+            answer = problem_answer(error, request_id=request_id, instance=path, close=close)
+            return send_answer(send, *answer)
+
+        found = self.gateway.resolve(scope["method"], path)
+        if isinstance(found, PilothouseError):
+            await problem(found)
+            return
+        limit = self.gateway.max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await problem(too_large(limit), close=True)
+            return
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                body = await _read_body(receive, limit)
+        except _BodyTooLarge:
+            await problem(too_large(limit), close=True)
+            return
+        except TimeoutError:
+            await problem(RequestTimeout(f"the request body did not arrive within {self.body_timeout:g} s"),
+                          close=True)
+            return
+        except _Disconnected:
+            return
+        await self._invoke(send, found, path, query, headers, body, request_id)
+
+    async def _invoke(
+        self, send: Send, target: Target, path: str, query: str, headers: dict[str, str], body: bytes,
+        request_id: str,
+    ) -> None:
+        call = functools.partial(self.gateway.invoke, target, path, query, headers, body,
+                                 request_id=request_id)
+        status, out_headers, out = await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        await send_answer(send, status, out_headers, out)

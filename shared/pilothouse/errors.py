@@ -108,6 +108,10 @@ class PayloadTooLarge(PilothouseError):
     status, code, title = 413, "payload-too-large", "Payload too large"
 
 
+class UnsupportedMediaType(PilothouseError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class TooManyRequests(PilothouseError):
     status, code, title = 429, "too-many-requests", "Too many requests"
 

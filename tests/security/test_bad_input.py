@@ -64,3 +64,39 @@ def test_hostile_cursor_is_400_naming_the_cursor(api, cursor):
     status, headers, body = api.get("/v1/components", query=f"cursor={cursor}")
     assert status == 400, body
     assert body["field"] == "cursor"
+
+
+def test_anonymous_refusals_are_counted_not_appended(api):
+    """Given no key, when 300 mutating requests are refused, then the audit trail grows by one
+    record per operation and minute, whose count says how many were refused."""
+    before = len(api.get("/v1/audit", query="limit=500")[2]["items"])
+    for i in range(300):
+        assert api.post("/v1/components", {"name": f"x{i}"}, key=None)[0] == 401
+    for i in range(20):
+        assert (
+            api.post("/v1/api-keys", {"name": "x", "role": "admin"}, key="ph_nope_forged-secret-xxxxxxx")[0]
+            == 401
+        )
+    items = api.get("/v1/audit", query="limit=500")[2]["items"]
+    added = items[: len(items) - before]
+    assert 2 <= len(added) <= 4, added  # a minute boundary may split a burst in two
+    counts = {}
+    for record in added:
+        counts[record["operation"]] = counts.get(record["operation"], 0) + record["count"]
+    assert counts == {"register_component": 300, "create_api_key": 20}, added
+
+
+def test_a_body_that_is_not_json_is_415_after_auth(api):
+    """Given form or multipart bodies (a bare `curl -d`), then 415 problem+json naming Content-Type
+    for an admin, and 401 without a key."""
+    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain"):
+        status, headers, body = api.post("/v1/components", "a=1", headers={"content-type": content_type})
+        assert status == 415 and body["field"] == "Content-Type", body
+        assert headers["content-type"] == "application/problem+json"
+        assert api.post("/v1/components", "a=1", headers={"content-type": content_type}, key=None)[0] == 401
+    assert (
+        api.post("/v1/components/ghost/stop", "{}", headers={"content-type": "application/merge-patch+json"})[
+            0
+        ]
+        == 404
+    )

@@ -26,8 +26,12 @@ def test_replayed_key_creation_does_not_show_the_secret_again(api, services):
 def test_replay_keeps_location_and_other_headers(api):
     """Given a register with an Idempotency-Key, when repeated, then the replay carries the same
     Location header as the first answer."""
-    spec = {"name": "web", "provider": "local", "version": "1.0.0",
-            "target": {"command": ["{python}", "-m", "http.server", "{port}"]}}
+    spec = {
+        "name": "web",
+        "provider": "local",
+        "version": "1.0.0",
+        "target": {"command": ["{python}", "-m", "http.server", "{port}"]},
+    }
     first = api.post("/v1/components", spec, headers={"idempotency-key": "reg-1"})
     again = api.post("/v1/components", spec, headers={"idempotency-key": "reg-1"})
     assert first[0] == again[0] == 201

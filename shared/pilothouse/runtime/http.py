@@ -24,7 +24,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from pilothouse.domain.security import Permission
-from pilothouse.errors import Conflict, Forbidden, PayloadTooLarge, PilothouseError, ValidationFailed
+from pilothouse.errors import (
+    Conflict,
+    Forbidden,
+    PayloadTooLarge,
+    PilothouseError,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from pilothouse.runtime.context import RequestContext, activate, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 
@@ -296,7 +303,8 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
         problem = _body_problem(event)
         if problem is not None:
             # Nothing parses the body: the route's guard answers with the problem (after 401/403).
-            event = {**event, "body": None, "isBase64Encoded": False}
+            headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+            event = {**event, "body": None, "isBase64Encoded": False, "headers": headers}
         self.current_event = self._to_proxy_event(event)
         self.lambda_context = context
         self.append_context(_body_problem=problem)
@@ -315,6 +323,13 @@ def _body_problem(event: dict) -> PilothouseError | None:
     body = event.get("body") if isinstance(event, dict) else None
     if not body:
         return None
+    content_type = next((str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json":
+        return UnsupportedMediaType(
+            f"the body must be JSON (Content-Type: application/json), not {media_type[:100]}",
+            extra={"field": "Content-Type"},
+        )
     limit = get_settings().max_body_bytes
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body)
     if size > limit:

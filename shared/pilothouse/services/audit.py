@@ -6,10 +6,13 @@ import uuid
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.store.base import Item
+from pilothouse.errors import Conflict
+from pilothouse.store.base import Item, Put
 from pilothouse.wiring import Services
 
 PK = "AUDIT"
+#: minute-and-operation pointers to the records that count anonymous refusals
+ANON_PK = "AUDIT-ANON"
 
 
 def record(
@@ -22,8 +25,15 @@ def record(
     status: int,
     detail: str | None = None,
 ) -> dict[str, Any]:
-    """Append an audit record; ``status`` is the HTTP status the caller got."""
+    """Append an audit record; ``status`` is the HTTP status the caller got.
+
+    Refusals of callers who presented no valid credential (401, principal ``anonymous``) are
+    counted into one record per operation and minute instead, so a flood of anonymous requests
+    cannot grow the trail without bound; every other outcome gets a record of its own.
+    """
     now = services.clock.time()
+    if principal == "anonymous" and status == 401:
+        return _count_refusal(services, operation=operation, target=target, request_id=request_id, now=now)
     data = {
         "at": iso(now),
         "principal": principal,
@@ -39,6 +49,48 @@ def record(
     sk = f"{int(now * 1_000_000):017d}#{uuid.uuid4().hex[:8]}"
     services.store.put(Item(PK, sk, data, expires_at=ttl), if_absent=True)
     return data
+
+
+def _count_refusal(
+    services: Services, *, operation: str, target: str | None, request_id: str, now: float
+) -> dict[str, Any]:
+    """One record per operation and minute for refusals of callers without a valid credential.
+
+    The record sits at the time of the minute's first refusal (so listings stay in time order); a
+    pointer item per minute and operation finds it again, and each refusal bumps its count.
+    """
+    pointer_sk = f"{int(now // 60)}#{operation}"
+    ttl = now + services.settings.audit_ttl_days * 86400
+    for _ in range(50):
+        pointer = services.store.get(ANON_PK, pointer_sk)
+        if pointer is None:
+            sk = f"{int(now * 1_000_000):017d}#{uuid.uuid4().hex[:8]}"
+            data = {
+                "at": iso(now), "principal": "anonymous", "operation": operation, "target": target,
+                "request_id": request_id, "status": 401, "outcome": "denied", "count": 1, "last_at": iso(now),
+                "detail": "requests without a valid credential, counted per operation and minute",
+            }
+            try:
+                services.store.transact([
+                    Put(Item(ANON_PK, pointer_sk, {"sk": sk}, expires_at=now + 3600), if_absent=True),
+                    Put(Item(PK, sk, data, expires_at=ttl), if_absent=True),
+                ])
+                return data
+            except Conflict:
+                continue
+        item = services.store.get(PK, pointer.data["sk"])
+        if item is None:  # expired meanwhile: start a new one
+            services.store.delete(ANON_PK, pointer_sk)
+            continue
+        data = {**item.data, "count": item.data.get("count", 1) + 1, "last_at": iso(now)}
+        if data.get("target") != target:
+            data["target"] = None  # several targets: the record names none
+        try:
+            services.store.put(Item(PK, item.sk, data, expires_at=ttl), if_version=item.version)
+            return data
+        except Conflict:
+            continue
+    raise Conflict("the refusal counter is too contended")
 
 
 def list_records(

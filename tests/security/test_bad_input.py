@@ -87,16 +87,18 @@ def test_anonymous_refusals_are_counted_not_appended(api):
 
 
 def test_a_body_that_is_not_json_is_415_after_auth(api):
-    """Given form or multipart bodies (a bare `curl -d`), then 415 problem+json naming Content-Type
-    for an admin, and 401 without a key."""
-    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain"):
+    """Given form, multipart, text or other JSON-ish media types (a bare `curl -d`), then 415
+    problem+json naming Content-Type for an admin, and 401 without a key; JSON with a charset is fine."""
+    kinds = (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "text/plain",
+        "application/merge-patch+json",
+    )
+    for content_type in kinds:
         status, headers, body = api.post("/v1/components", "a=1", headers={"content-type": content_type})
         assert status == 415 and body["field"] == "Content-Type", body
         assert headers["content-type"] == "application/problem+json"
         assert api.post("/v1/components", "a=1", headers={"content-type": content_type}, key=None)[0] == 401
-    assert (
-        api.post("/v1/components/ghost/stop", "{}", headers={"content-type": "application/merge-patch+json"})[
-            0
-        ]
-        == 404
-    )
+    charset = {"content-type": "application/json; charset=utf-8"}
+    assert api.post("/v1/components/ghost/stop", "{}", headers=charset)[0] == 404

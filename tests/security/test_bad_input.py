@@ -102,3 +102,15 @@ def test_a_body_that_is_not_json_is_415_after_auth(api):
         assert api.post("/v1/components", "a=1", headers={"content-type": content_type}, key=None)[0] == 401
     charset = {"content-type": "application/json; charset=utf-8"}
     assert api.post("/v1/components/ghost/stop", "{}", headers=charset)[0] == 404
+
+
+def test_a_function_without_the_route_answers_problem_json_with_a_request_id(pool):
+    """Given an HTTP function invoked for a path it does not serve (as API Gateway may with a
+    greedy route), then 404 problem+json with X-Request-Id, in the function runtime itself."""
+    from pilothouse.runtime.events import http_event
+
+    event = http_event("GET", "/v1/nowhere", query="", headers={}, body=b"", route_key="GET /v1/nowhere")
+    result = pool.invoke("GetComponentFunction", event)
+    assert result["statusCode"] == 404
+    headers = {k.lower(): v for k, v in result["headers"].items()}
+    assert headers["content-type"] == "application/problem+json" and headers["x-request-id"]

@@ -368,7 +368,10 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
 
         event = app.current_event.raw_event
         rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-        return problem_response(NotFound(f"no route for {event.get('rawPath')}"), request_id=rid)
+        response = problem_response(NotFound(f"no route for {event.get('rawPath')}"), request_id=rid,
+                                    instance=event.get("rawPath"))
+        response.headers["X-Request-Id"] = rid
+        return response
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
@@ -378,7 +381,10 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
         op = next((o for o in operations if route is not None and o.func is getattr(route, "func", None)), None)
         guard = _Guard(op) if op else None
         if guard is None:
-            return problem_response(validation_problem(exc), request_id=uuid.uuid4().hex)
+            rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+            response = problem_response(validation_problem(exc), request_id=rid, instance=event.get("rawPath"))
+            response.headers["X-Request-Id"] = rid
+            return response
         ctx = guard._begin(app)
         try:
             guard._authorize(ctx, event)

@@ -69,3 +69,18 @@ _CfnLoader.add_multi_constructor("!", _tag)
 def load_cfn_yaml(path: Path) -> dict:
     with open(path, encoding="utf-8") as fh:
         return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+# template.yaml's parameters and serverless.yml's params of the same meaning.
+SAM_PARAM_TO_SLS = {"LogRetentionInDays": "${param:logRetentionInDays}"}
+
+
+def sam_as_sls(value):
+    """A template.yaml value with its parameter references spelled as serverless.yml's params."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in SAM_PARAM_TO_SLS:
+            return SAM_PARAM_TO_SLS[value["Ref"]]
+        return {k: sam_as_sls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sam_as_sls(v) for v in value]
+    return value

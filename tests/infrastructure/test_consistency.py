@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 import yaml
 
-from ._tools import ROOT, SERVERLESS, TEMPLATE, load_cfn_yaml
+from ._tools import ROOT, SERVERLESS, TEMPLATE, load_cfn_yaml, sam_as_sls
 
 WORKFLOWS = ROOT / "shared/pilothouse/workflows"
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
@@ -123,6 +123,8 @@ SHARED_RESOURCES = {
     "Key": "AWS::KMS::Key", "KeyAlias": "AWS::KMS::Alias", "Table": "AWS::DynamoDB::Table",
     "BackupBucket": "AWS::S3::Bucket", "BackupBucketPolicy": "AWS::S3::BucketPolicy",
     "AlarmTopic": "AWS::SNS::Topic",
+    "AccessLogBucket": "AWS::S3::Bucket", "AccessLogBucketPolicy": "AWS::S3::BucketPolicy",
+    "SweepsDeadLetterQueue": "AWS::SQS::Queue", "SweepsDeadLetterAlarm": "AWS::CloudWatch::Alarm",
     **{f"{q}{s}": t for q in ("Jobs", "Executions", "Tasks", "TaskMessages")
        for s, t in (("Queue", "AWS::SQS::Queue"), ("DeadLetterQueue", "AWS::SQS::Queue"),
                     ("DeadLetterAlarm", "AWS::CloudWatch::Alarm"))},
@@ -135,7 +137,7 @@ def test_both_files_declare_the_same_data_resources():
         assert sam[lid]["Type"] == kind, lid
         assert sls[lid]["Type"] == kind, lid
         if lid not in ("KeyAlias", "Key"):  # names derive from the stack either way
-            assert sls[lid]["Properties"] == sam[lid]["Properties"], lid
+            assert sls[lid]["Properties"] == sam_as_sls(sam[lid]["Properties"]), lid
 
 
 def test_both_files_deploy_every_shipped_workflow():

@@ -21,11 +21,14 @@ needs.
     >>> router.close()
 
 It runs in a background thread (``ThreadingHTTPServer``, one thread per client connection,
-HTTP/1.1 keep-alive to the client) of the process that owns it.
+HTTP/1.1 keep-alive to the client, an accept backlog of 1024) of the process that owns it. Request
+bodies are bounded in size and in time (see :mod:`router_server`); a backend that does not answer
+within ``backend_timeout`` is a 504.
 """
 
 from __future__ import annotations
 
+import errno
 import http.client
 import threading
 import time
@@ -48,7 +51,7 @@ __all__ = ["REVISION_HEADER", "Router", "RouterError"]
 
 
 class RouterError(Exception):
-    """The router could not start (for example its port is taken)."""
+    """The router could not start (for example its port is in use by another process)."""
 
 
 @dataclass
@@ -69,7 +72,9 @@ class Router:
     counts only the latest ``max_samples``); ``clock`` (monotonic seconds) stamps the samples;
     ``down_seconds`` is how long a backend that refused a
     connection is skipped (unless every backend of its revision is down); ``max_attempts`` bounds
-    the backends tried for one request when connections are refused.
+    the backends tried for one request when connections are refused. ``idle_timeout`` bounds each
+    wait for a client (between requests and between reads), ``body_timeout`` the whole body of a
+    request, ``max_body_bytes`` its size (413 beyond).
     """
 
     def __init__(
@@ -83,12 +88,16 @@ class Router:
         idle_timeout: float = 60.0,
         max_attempts: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        body_timeout: float = 60.0,
+        max_body_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self.host = host
         self._requested_port = port
         self.backend_timeout = backend_timeout
         self.down_seconds = down_seconds
         self.idle_timeout = idle_timeout
+        self.body_timeout = body_timeout
+        self.max_body_bytes = max_body_bytes
         self.max_attempts = max(1, max_attempts)
         self._lock = threading.Lock()
         self._revisions: dict[str, _Revision] = {}
@@ -102,13 +111,19 @@ class Router:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> Router:
-        """Bind the port and serve in a daemon thread. Raises :class:`RouterError` if it can't bind."""
+        """Bind the port and serve in a daemon thread; return once it accepts connections.
+
+        Raises :class:`RouterError` if it can't bind -- naming the port and saying so when another
+        process listens on it, so that a deploy fails with that reason at once."""
         if self._server is not None:
             return self
         try:
             server = ProxyServer((self.host, self._requested_port), self)
         except OSError as exc:
-            raise RouterError(f"cannot listen on {self.host}:{self._requested_port}: {exc}") from exc
+            port = self._requested_port
+            if exc.errno == errno.EADDRINUSE:
+                raise RouterError(f"port {port} on {self.host} is in use by another process") from exc
+            raise RouterError(f"cannot listen on {self.host}:{port}: {exc.strerror or exc}") from exc
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -331,6 +346,9 @@ class Router:
                     resp = conn.getresponse()
                     data = resp.read()
                     result = Upstream(resp.status, resp.reason, resp.getheaders(), data, rev.name)
+                except TimeoutError:
+                    last_error = f"{url}: no answer within {self.backend_timeout:g} s"
+                    result = error_response(504, "backend timed out", rev.name, detail=last_error)
                 except (OSError, http.client.HTTPException) as exc:
                     last_error = f"{url}: {type(exc).__name__}: {exc}"
                     result = error_response(502, "bad gateway", rev.name, detail=last_error)

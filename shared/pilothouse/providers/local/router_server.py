@@ -1,7 +1,13 @@
 """The router's HTTP side: the threaded server that owns the stable port, the handler that reads a
 client's request and writes the chosen backend's response, and the header rules between them
-(hop-by-hop headers dropped, ``X-Forwarded-*`` added, the serving revision named in
-``X-Pilothouse-Revision``).
+(hop-by-hop headers dropped both ways, including those the other side names in ``Connection``;
+``X-Forwarded-*`` added; the serving revision named in ``X-Pilothouse-Revision``).
+
+A request body is read before it is forwarded, within limits: its framing must be unambiguous
+(one numeric Content-Length, or chunked as the final transfer coding -- anything else is a 400 that
+closes the connection, so nothing can be smuggled to a backend), at most ``max_body_bytes`` (413,
+refused on the declared length before reading when it can be), and all of it within
+``body_timeout`` (408). The router's own answers are RFC 9457 problem+json with a request id.
 """
 
 from __future__ import annotations
@@ -11,9 +17,13 @@ import http.client
 import json
 import socket
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
+
+from pilothouse.errors import PROBLEM_BASE
 
 if TYPE_CHECKING:
     from pilothouse.providers.local.router import Router
@@ -37,6 +47,8 @@ _HOP_BY_HOP = frozenset(
 )
 
 REVISION_HEADER = "X-Pilothouse-Revision"
+
+_HEX = b"0123456789abcdefABCDEF"
 
 
 @dataclass(frozen=True)
@@ -66,14 +78,34 @@ def merge_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def error_response(status: int, error: str, revision: str | None, *, detail: str = "") -> Upstream:
-    """The router's own JSON error response (``{"error", "status", "detail"?}``)."""
-    payload = {"error": error, "status": status}
-    if detail:
-        payload["detail"] = detail[:300]
-    body = json.dumps(payload).encode()
-    return Upstream(
-        status, http.client.responses.get(status, ""), [("Content-Type", "application/json")], body, revision
-    )
+    """The router's own answer: RFC 9457 problem+json with a request id (in ``X-Request-Id`` and the
+    body); ``error`` is kept as a short extension member."""
+    title = http.client.responses.get(status, "Error")
+    request_id = uuid.uuid4().hex
+    payload = {
+        "type": PROBLEM_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": (detail or error)[:300],
+        "error": error,
+        "request_id": request_id,
+    }
+    headers = [("Content-Type", "application/problem+json"), ("X-Request-Id", request_id)]
+    return Upstream(status, title, headers, json.dumps(payload).encode(), revision)
+
+
+class RequestRefused(Exception):
+    """The client's request cannot be forwarded; answer ``status`` and close the connection."""
+
+    def __init__(self, status: int, error: str, detail: str = "") -> None:
+        super().__init__(detail or error)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def _connection_tokens(value: str | None) -> set[str]:
+    return {t.strip().lower() for t in (value or "").split(",") if t.strip()}
 
 
 class ProxyServer(ThreadingHTTPServer):
@@ -82,7 +114,7 @@ class ProxyServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 256
+    request_queue_size = 1024  # the accept backlog: bursts of new connections wait, not time out
 
     def __init__(self, address: tuple[str, int], router: Router) -> None:
         self.router = router
@@ -120,31 +152,150 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass
 
+    # -- the router's own answers ------------------------------------------------------------------
+
+    def _answer(self, up: Upstream, *, close: bool = False) -> None:
+        """Write ``up`` to the client (the body left out for HEAD, 204, 304 and 1xx); ``close``
+        ends the connection after it."""
+        try:
+            self.send_response_only(up.status, up.reason)
+            upstream_length = None
+            for k, v in up.headers:
+                low = k.lower()
+                if low == "content-length":
+                    upstream_length = v
+                    continue
+                if low in _HOP_BY_HOP:
+                    continue
+                self.send_header(k, v)
+            if up.revision is not None:
+                self.send_header(REVISION_HEADER, up.revision)
+            if close:
+                self.send_header("Connection", "close")  # also sets close_connection
+            if self.command == "HEAD" and upstream_length is not None:
+                self.send_header("Content-Length", upstream_length)
+            else:
+                self.send_header("Content-Length", str(len(up.body)))
+            self.end_headers()
+            if self.command != "HEAD" and up.status not in (204, 304) and up.status >= 200:
+                self.wfile.write(up.body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server refuses by itself (bad request line, headers too long, unsupported
+        method...) as problem+json too."""
+        self.close_connection = True
+        if getattr(self, "command", None) is None:
+            self.command = ""
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # no HTTP/0.9 here: always a status line and headers
+        self._answer(error_response(code, message or http.client.responses.get(code, "error"), None,
+                                    detail=explain or ""), close=True)
+
+    def _refuse(self, refused: RequestRefused) -> None:
+        self.close_connection = True
+        self._answer(error_response(refused.status, refused.error, None, detail=refused.detail), close=True)
+
+    def handle_expect_100(self) -> bool:
+        """Refuse a declared body over the limit before the client sends it."""
+        try:
+            self._declared_length()
+        except RequestRefused as refused:
+            self._refuse(refused)
+            return False
+        return super().handle_expect_100()
+
+    # -- reading the request body --------------------------------------------------------------
+
+    def _declared_length(self) -> int | None:
+        """The body's length from its framing: a number, None for chunked; RequestRefused when the
+        framing is malformed or ambiguous (RFC 9112 section 6) or declares too much."""
+        codings = [t.strip().lower() for v in self.headers.get_all("Transfer-Encoding") or []
+                   for t in v.split(",") if t.strip()]
+        if codings:
+            if codings[-1] != "chunked":
+                raise RequestRefused(400, "bad request", "chunked must be the final transfer coding")
+            return None
+        values = {v.strip() for raw in self.headers.get_all("Content-Length") or [] for v in raw.split(",")}
+        if not values:
+            return 0
+        if len(values) != 1 or not next(iter(values)).isdigit():
+            raise RequestRefused(400, "bad request", "Content-Length must be one non-negative integer")
+        length = int(values.pop())
+        limit = self.server.router.max_body_bytes
+        if length > limit:
+            raise RequestRefused(413, "payload too large", f"the body exceeds {limit} bytes")
+        return length
+
+    def _read(self, n: int, deadline: float, *, line: bool = False) -> bytes:
+        """Up to ``n`` bytes (or one line of at most ``n``), each wait bounded by what is left of
+        ``deadline`` and by the idle timeout; 408 past the deadline, 400 on a closed connection."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RequestRefused(408, "request timeout", "the request body did not arrive in time")
+        self.connection.settimeout(min(self.server.router.idle_timeout, remaining))
+        try:
+            data = self.rfile.readline(n) if line else self.rfile.read1(n)
+        except TimeoutError:
+            raise RequestRefused(408, "request timeout", "the request body did not arrive in time") from None
+        if not data:
+            raise RequestRefused(400, "bad request", "the connection closed before the body was complete")
+        return data
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        parts: list[bytes] = []
+        while n > 0:
+            chunk = self._read(min(n, 65536), deadline)
+            parts.append(chunk)
+            n -= len(chunk)
+        return b"".join(parts)
+
+    def _read_chunked(self, limit: int, deadline: float) -> bytes:
+        parts: list[bytes] = []
+        size_so_far = 0
+        while True:
+            size_line = self._read(1024, deadline, line=True)
+            digits = size_line.split(b";", 1)[0].strip()
+            if not size_line.endswith(b"\n") or not digits or digits.strip(_HEX):
+                raise RequestRefused(400, "bad request", "malformed chunk size")
+            size = int(digits, 16)
+            if size == 0:
+                for _ in range(100):  # trailers, up to the blank line
+                    if self._read(8192, deadline, line=True) in (b"\r\n", b"\n"):
+                        return b"".join(parts)
+                raise RequestRefused(400, "bad request", "too many trailer fields")
+            size_so_far += size
+            if size_so_far > limit:
+                raise RequestRefused(413, "payload too large", f"the body exceeds {limit} bytes")
+            parts.append(self._read_exact(size, deadline))
+            if self._read(2, deadline, line=True) not in (b"\r\n", b"\n"):
+                raise RequestRefused(400, "bad request", "a chunk is longer than its size says")
+
     def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        router = self.server.router
+        deadline = time.monotonic() + router.body_timeout
+        try:
+            length = self._declared_length()
+            if length is None:
+                return self._read_chunked(router.max_body_bytes, deadline)
+            return self._read_exact(length, deadline) if length else b""
+        finally:
+            self.connection.settimeout(router.idle_timeout)
+
+    # -- forwarding ------------------------------------------------------------------------------
 
     def _proxy(self) -> None:
         try:
             body = self._read_body()
-        except (ValueError, OSError):
-            self.send_error(400, "bad request body")
+        except RequestRefused as refused:
+            self._refuse(refused)
             return
-        connection_tokens = {
-            t.strip().lower() for t in (self.headers.get("Connection") or "").split(",") if t.strip()
-        }
+        except OSError:
+            self.close_connection = True
+            return
+        connection_tokens = _connection_tokens(self.headers.get("Connection"))
         out: list[tuple[str, str]] = []
         for k, v in self.headers.items():
             low = k.lower()
@@ -162,29 +313,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             out.append(("Content-Length", str(len(body))))
 
         up = self.server.router.forward(self.command, self.path, out, body)
-
-        try:
-            self.send_response_only(up.status, up.reason)
-            upstream_length = None
-            for k, v in up.headers:
-                low = k.lower()
-                if low == "content-length":
-                    upstream_length = v
-                    continue
-                if low in _HOP_BY_HOP:
-                    continue
-                self.send_header(k, v)
-            if up.revision is not None:
-                self.send_header(REVISION_HEADER, up.revision)
-            if self.command == "HEAD" and upstream_length is not None:
-                self.send_header("Content-Length", upstream_length)
-            else:
-                self.send_header("Content-Length", str(len(up.body)))
-            self.end_headers()
-            if self.command != "HEAD" and up.status not in (204, 304) and up.status >= 200:
-                self.wfile.write(up.body)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
+        named = set()
+        for k, v in up.headers:
+            if k.lower() == "connection":
+                named |= _connection_tokens(v)
+        if named:  # what the backend names in Connection concerns its hop only
+            up = Upstream(up.status, up.reason, [(k, v) for k, v in up.headers if k.lower() not in named],
+                          up.body, up.revision)
+        self._answer(up)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy

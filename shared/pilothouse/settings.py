@@ -75,6 +75,10 @@ class Settings(BaseModel):
     #: when set, outbound requests go only to these hosts (``*.example.com`` for a domain's hosts);
     #: comma-separated in the environment
     outbound_allow_hosts: tuple[str, ...] = ()
+    #: functions this deployment adds (template.yaml) that user workflows' Tasks may call besides the
+    #: public operations; invoked as they are, so they authorize their callers themselves. Never one
+    #: of the control plane's internal task functions. Comma-separated in the environment
+    workflow_task_functions: tuple[str, ...] = ()
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -88,6 +92,13 @@ class Settings(BaseModel):
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("workflow_task_functions", mode="before")
+    @classmethod
+    def _split_functions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(f.strip() for f in value.split(",") if f.strip())
         return value
 
     @classmethod

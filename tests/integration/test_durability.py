@@ -242,7 +242,9 @@ class Dev:
         self.data_dir = tmp / "data"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PILOTHOUSE_")}
         self.env.update(PILOTHOUSE_ADMIN_KEY=admin_key, POWERTOOLS_LOG_LEVEL="WARNING",
-                        DURABILITY_CALLS_FILE=str(calls_file), PYTHONUNBUFFERED="1")
+                        DURABILITY_CALLS_FILE=str(calls_file), PYTHONUNBUFFERED="1",
+                        # the project's own task function, which user workflows may call
+                        PILOTHOUSE_WORKFLOW_TASK_FUNCTIONS="CountingTaskFunction")
         self.proc: subprocess.Popen | None = None
         self.groups: list[int] = []  # every process group started, for the final clean-up
         self.kills: list[tuple[int, float]] = []  # (pid, time.time()) of each SIGKILL
@@ -506,7 +508,13 @@ class _Double:
 
 
 @pytest.fixture
-def services(manual_services):
+def task_functions(env, monkeypatch):
+    """``double`` is a task function of this deployment, which user workflows may call."""
+    monkeypatch.setenv("PILOTHOUSE_WORKFLOW_TASK_FUNCTIONS", "double")
+
+
+@pytest.fixture
+def services(task_functions, manual_services):
     s = manual_services
     s.__dict__["invoker"] = _Double()
     return s

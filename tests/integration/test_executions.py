@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -11,11 +12,33 @@ from pilothouse.settings import get_settings
 from tests.conftest import ADMIN_KEY, drain
 
 
+class Registered(dict):
+    """Test functions by name; each one set is also a public operation for the test's duration
+    (a user workflow's Task may call only public operations)."""
+
+    def __init__(self, functions: Functions, monkeypatch) -> None:
+        super().__init__()
+        self.functions = functions
+        self.monkeypatch = monkeypatch
+
+    def __setitem__(self, name, fn) -> None:
+        from pydantic import RootModel
+
+        from pilothouse.domain.security import Permission
+        from pilothouse.services import workflow_operations as ops
+
+        super().__setitem__(name, fn)
+        op = ops.Operation(Permission.WORKFLOWS_READ, RootModel[Any],
+                           lambda services, principal, args, caller: self.functions.invoke(name, args.root),
+                           False, "a test function")
+        self.monkeypatch.setitem(ops.OPERATIONS, name, op)
+
+
 class Functions:
     """A test invoker: named callables, with a count of calls per function."""
 
-    def __init__(self, **fns):
-        self.fns = fns
+    def __init__(self, monkeypatch):
+        self.fns = Registered(self, monkeypatch)
         self.calls: dict[str, int] = {}
         self.payloads: dict[str, list] = {}
 
@@ -41,8 +64,8 @@ def services(manual_services):
 
 
 @pytest.fixture
-def fns(services):
-    f = Functions()
+def fns(services, monkeypatch):
+    f = Functions(monkeypatch)
     services.__dict__["invoker"] = f
     return f
 
@@ -222,12 +245,20 @@ def test_unhandled_function_errors_go_to_catch(api, run, fns):
     assert json.loads(done["output"]["error"]["Cause"])["errorType"] == "ZeroDivisionError"
 
 
-def test_a_missing_function_fails_like_lambda(api, run, fns):
-    wf(api, "flow", {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "nothing-here", "End": True}}})
+def test_a_missing_function_is_refused(api, run, fns, services):
+    """Given a Task naming no public operation, registering it is a 422 naming the state's Resource;
+    written to the store behind the API's back, it fails when it runs, with a clear error."""
+    from pilothouse.services import workflows
+
+    flow = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "nothing-here", "End": True}}}
+    status, _, problem = api.post("/v1/workflows", {"name": "flow", "definition": flow})
+    assert status == 422 and problem["errors"][0]["path"] == "$.States.T.Resource"
+    workflows.create(services, "flow", flow, actor="test", shipped=True)  # no resource check
     start(api, "flow", name="m")
     run()
     done = describe(api, "flow", "m")
-    assert (done["status"], done["error"]) == ("FAILED", "Lambda.ResourceNotFoundException")
+    assert (done["status"], done["error"]) == ("FAILED", "Pilothouse.TaskNotAllowed")
+    assert "nothing-here is not a public operation" in done["cause"]
 
 
 def test_duplicated_messages_run_no_task_twice(api, run, fns, services):

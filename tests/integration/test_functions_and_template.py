@@ -25,10 +25,10 @@ def test_sample_event_invokes_the_function(name, cloud, pool, admin_key):
     logical = next(n for n, f in cloud.functions.items() if f.code_dir.name == name)
     event = json.loads((ROOT / "events" / f"{name}.json").read_text())
     if not {"requestContext", "Records", "detail-type"} & set(event):  # a workflow task's payload: the sample's
-        # deployment does not exist here, which the task must say clearly
-        from pilothouse.errors import NotFound
+        # capability token is no deployment's (none exists here), which the task must say clearly
+        from pilothouse.services.deployment_tasks import CapabilityRefused
 
-        with pytest.raises(NotFound):
+        with pytest.raises(CapabilityRefused, match="capability token"):
             pool.invoke(logical, event)
         return
     result = pool.invoke(logical, event)

@@ -9,10 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.domain.security import Permission
+from pilothouse.errors import Forbidden, NotFound
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import executions as ex
 from pilothouse.services import workflows as wf
+from pilothouse.services.workflow_access import is_reserved
 
 TAG = "workflows"
 NAME = r"^[A-Za-z0-9_-]{1,80}$"
@@ -71,7 +73,9 @@ def _ex_target(p: dict[str, str]) -> str | None:
 def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"workflow:{request.name}"
-    body = ctx.services.orchestrator.create_workflow(request.name, wf.check_definition(request.definition),
+    wf.check_writable(request.name)
+    definition = wf.check_definition(request.definition, extra=ctx.services.settings.workflow_task_functions)
+    body = ctx.services.orchestrator.create_workflow(request.name, definition,
                                                      description=request.description, actor=ctx.actor)
     return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
 
@@ -80,7 +84,9 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
            summary="Publish a new version of a workflow", tag=TAG, target=_wf_target)
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
-    return ctx.services.orchestrator.update_workflow(workflow, wf.check_definition(request.definition),
+    wf.check_writable(workflow)
+    definition = wf.check_definition(request.definition, extra=ctx.services.settings.workflow_task_functions)
+    return ctx.services.orchestrator.update_workflow(workflow, definition,
                                                      description=request.description, actor=ctx.actor)
 
 
@@ -101,6 +107,7 @@ def list_workflows(
 @operation("DELETE", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_WRITE,
            summary="Delete a workflow (executions stay readable)", tag=TAG, status=204, target=_wf_target)
 def delete_workflow(workflow: str) -> Response[None]:
+    wf.check_writable(workflow)
     current().services.orchestrator.delete_workflow(workflow)
     return Response(status_code=204, body=None)
 
@@ -109,6 +116,9 @@ def delete_workflow(workflow: str) -> Response[None]:
            summary="Start an execution (a name makes it idempotent)", tag=TAG, status=201, target=_wf_target)
 def start_execution(workflow: str, request: StartExecution) -> Response[dict[str, Any]]:
     ctx = current()
+    if is_reserved(workflow):
+        raise Forbidden(f"{workflow} is a shipped workflow: the deployment manager starts it (deploy, "
+                        f"update, promote or roll back instead)")
     body = ctx.services.orchestrator.start(workflow, name=request.name or ex.new_name(),
                                            input=ex.parse_input(request.input), actor=ctx.actor,
                                            request_id=ctx.request_id)
@@ -162,15 +172,29 @@ def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     return current().services.orchestrator.redrive(workflow, execution)
 
 
+def _not_a_shipped_task(token: str) -> None:
+    """A shipped workflow's gates are answered by the deployment's controls (approve, promote,
+    resume, abort), which check their own permissions — not by a bare task token."""
+    try:
+        workflow, _ = ex.parse_token(token)
+    except NotFound:
+        return  # not one of the embedded engine's tokens: the orchestrator decides
+    if is_reserved(workflow):
+        raise Forbidden("this task belongs to a shipped deployment workflow; use the deployment's approve, "
+                        "promote, resume or abort instead")
+
+
 @operation("POST", "/v1/task-tokens/success", permission=Permission.EXECUTIONS_RUN,
            summary="Complete a waiting task (SendTaskSuccess)", tag=TAG)
 def send_task_success(request: TaskSuccess) -> dict[str, Any]:
+    _not_a_shipped_task(request.token)
     return current().services.orchestrator.send_task_success(request.token, ex.parse_input(request.output))
 
 
 @operation("POST", "/v1/task-tokens/failure", permission=Permission.EXECUTIONS_RUN,
            summary="Fail a waiting task (SendTaskFailure)", tag=TAG)
 def send_task_failure(request: TaskFailure) -> dict[str, Any]:
+    _not_a_shipped_task(request.token)
     return current().services.orchestrator.send_task_failure(request.token, request.error, request.cause)
 
 

@@ -228,3 +228,55 @@ def conclude(analysis: Analysis, verdicts: list[str]) -> Literal["pass", "fail",
         if run >= analysis.consecutive_failure_limit:
             return "fail"
     return "pass" if len(verdicts) >= analysis.measurements else "continue"
+
+
+# -- capability tokens -------------------------------------------------------------------------------
+#
+# A strategy workflow's internal tasks act on one deployment only with that deployment's capability:
+# a random token put into the strategy execution's input (field ``capability``), passed by the shipped
+# ASL to every internal task, and stored on the deployment record only as a SHA-256 digest.
+
+CAPABILITY_FIELD = "capability"
+REDACTED = "[redacted]"
+
+
+def new_capability() -> tuple[str, str]:
+    """A fresh capability token and the digest to store."""
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    return token, capability_digest(token)
+
+
+def capability_digest(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def capability_matches(token: Any, digests: list[str]) -> bool:
+    """Whether ``token`` is one of the capabilities stored (constant-time; every digest compared)."""
+    import hmac
+
+    if not isinstance(token, str) or not token:
+        return False
+    given = capability_digest(token)
+    found = False
+    for digest in digests:
+        found = hmac.compare_digest(given, str(digest)) | found
+    return found
+
+
+def redact(value: Any, secrets_: list[str]) -> Any:
+    """``value`` with every occurrence of each secret string replaced (also inside JSON text)."""
+    import json
+
+    wanted = [s for s in secrets_ if isinstance(s, str) and len(s) >= 8]
+    if not wanted:
+        return value
+    text = json.dumps(value)
+    if not any(s in text for s in wanted):
+        return value
+    for s in wanted:
+        text = text.replace(s, REDACTED)
+    return json.loads(text)

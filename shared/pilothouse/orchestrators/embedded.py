@@ -11,11 +11,15 @@ class EmbeddedOrchestrator:
     def __init__(self, services) -> None:
         self.services = services
 
-    def create_workflow(self, name: str, definition: Any, *, description: str = "", actor: str) -> dict:
-        return workflows.create(self.services, name, definition, description=description, actor=actor)
+    def create_workflow(self, name: str, definition: Any, *, description: str = "", actor: str,
+                        shipped: bool = False) -> dict:
+        return workflows.create(self.services, name, definition, description=description, actor=actor,
+                                shipped=shipped)
 
-    def update_workflow(self, name: str, definition: Any, *, description: str | None = None, actor: str) -> dict:
-        return workflows.update(self.services, name, definition, description=description, actor=actor)
+    def update_workflow(self, name: str, definition: Any, *, description: str | None = None, actor: str,
+                        shipped: bool = False) -> dict:
+        return workflows.update(self.services, name, definition, description=description, actor=actor,
+                                shipped=shipped)
 
     def get_workflow(self, name: str, version: int | None = None) -> dict:
         return workflows.get(self.services, name, version)
@@ -26,8 +30,11 @@ class EmbeddedOrchestrator:
     def delete_workflow(self, name: str) -> None:
         workflows.delete(self.services, name)
 
-    def start(self, workflow: str, *, name: str | None, input: Any, actor: str, request_id: str | None = None):
-        return executions.start(self.services, workflow, name=name, input=input, actor=actor, request_id=request_id)
+    def start(self, workflow: str, *, name: str | None, input: Any, actor: str, request_id: str | None = None,
+              trusted: bool = False):
+        """``trusted``: set by the deployment manager for a shipped workflow only (never from a request)."""
+        return executions.start(self.services, workflow, name=name, input=input, actor=actor, request_id=request_id,
+                                trusted=trusted)
 
     def describe(self, workflow: str, name: str) -> dict:
         return executions.describe(self.services, workflow, name)

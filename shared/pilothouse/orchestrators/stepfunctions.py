@@ -9,10 +9,24 @@ Functions; answers take the same shape as the embedded engine's (see
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from typing import Any
 
 from pilothouse.errors import AlreadyExists, Conflict, NotFound, StoreError, ValidationFailed
+
+#: a task token passed to a task function, as it appears in history parameters (JSON inside JSON)
+_TASK_TOKEN = re.compile(r'\\"token\\":\s*\\"([^"\\]{8,})\\"')
+
+
+def _hidden(d: dict[str, Any]) -> list[str]:
+    """The capability token in an execution's input (never shown back)."""
+    from pilothouse.domain.deployments import CAPABILITY_FIELD
+
+    found = _json(d.get("input"))
+    value = found.get(CAPABILITY_FIELD) if isinstance(found, dict) else None
+    return [value] if isinstance(value, str) else []
+
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 
@@ -102,14 +116,16 @@ class StepFunctionsOrchestrator:
 
     # -- workflows -----------------------------------------------------------------------------------
 
-    def create_workflow(self, name: str, definition: dict, *, description: str = "", actor: str) -> dict:
+    def create_workflow(self, name: str, definition: dict, *, description: str = "", actor: str,
+                        shipped: bool = False) -> dict:
         out = self._call("create_state_machine", name=self.prefix + name, definition=json.dumps(definition),
                          roleArn=self.role_arn, type="STANDARD", publish=True,
                          versionDescription=description[:256] if description else "")
         self._arn_base  # noqa: B018 - learn the ARN prefix now
         return self._workflow_view(name, out["stateMachineArn"], _version_of(out))
 
-    def update_workflow(self, name: str, definition: dict, *, description: str | None = None, actor: str) -> dict:
+    def update_workflow(self, name: str, definition: dict, *, description: str | None = None, actor: str,
+                        shipped: bool = False) -> dict:
         out = self._call("update_state_machine", stateMachineArn=self._sm_arn(name),
                          definition=json.dumps(definition), publish=True,
                          **({"versionDescription": description[:256]} if description else {}))
@@ -160,6 +176,11 @@ class StepFunctionsOrchestrator:
     # -- executions ----------------------------------------------------------------------------------
 
     def _view(self, workflow: str, d: dict[str, Any]) -> dict[str, Any]:
+        from pilothouse.domain.deployments import redact
+
+        return redact(self._plain_view(workflow, d), _hidden(d))
+
+    def _plain_view(self, workflow: str, d: dict[str, Any]) -> dict[str, Any]:
         return {
             "execution_arn": d["executionArn"],
             "name": d["name"],
@@ -178,7 +199,10 @@ class StepFunctionsOrchestrator:
             "waiting_tasks": [],
         }
 
-    def start(self, workflow: str, *, name: str, input: Any, actor: str, request_id: str | None = None) -> dict:
+    def start(self, workflow: str, *, name: str, input: Any, actor: str, request_id: str | None = None,
+              trusted: bool = False) -> dict:
+        """Internal tasks check the deployment's capability token themselves, so ``trusted`` needs no
+        counterpart on Step Functions."""
         payload = json.dumps({} if input is None else input)
         if len(payload) > 256 * 1024:
             raise ValidationFailed.field("input", "must not exceed 256 KiB (States.DataLimitExceeded)")
@@ -210,7 +234,17 @@ class StepFunctionsOrchestrator:
         out = self._call("get_execution_history", **kwargs)
         events = [{**{k: v for k, v in e.items() if k != "timestamp"}, "timestamp": _iso(e.get("timestamp"))}
                   for e in out.get("events", [])]
-        return events, out.get("nextToken")
+        return self._redact_history(workflow, name, events), out.get("nextToken")
+
+    def _redact_history(self, workflow: str, name: str, events: list[dict]) -> list[dict]:
+        """History without the execution's capability token, nor (for a shipped workflow) the task
+        tokens of its gates, which appear in the parameters of the task messages."""
+        from pilothouse.domain.deployments import redact
+
+        hidden = _hidden(self._call("describe_execution", executionArn=self._ex_arn(workflow, name)))
+        if workflow.startswith("pilothouse-"):
+            hidden += _TASK_TOKEN.findall(json.dumps(events))
+        return redact(events, hidden)
 
     def stop(self, workflow: str, name: str, *, error: str | None = None, cause: str | None = None) -> dict:
         kwargs: dict[str, Any] = {"executionArn": self._ex_arn(workflow, name)}

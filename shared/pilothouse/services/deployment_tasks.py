@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.domain.deployments import FINAL, Analysis, conclude, judge
+from pilothouse.domain.deployments import (
+    CAPABILITY_FIELD,
+    FINAL,
+    Analysis,
+    capability_matches,
+    conclude,
+    judge,
+)
 from pilothouse.domain.lifecycle import Command, Outcome
 from pilothouse.errors import VersionConflict
 from pilothouse.providers.base import Placement, ProviderError
@@ -23,6 +30,10 @@ from pilothouse.wiring import Services
 
 class DeploymentTaskError(Exception):
     """Raised to fail a Task state; the class name is the ASL error name."""
+
+
+class CapabilityRefused(DeploymentTaskError):
+    """The call does not carry the deployment's capability token: nothing was done."""
 
 
 class HealthCheckFailed(DeploymentTaskError):
@@ -115,7 +126,7 @@ def _provider_call(fn, *args):
 # -- steps ---------------------------------------------------------------------------------------
 
 
-def prepare(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _prepare(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
     stable, candidate = _revisions(dep)
@@ -133,7 +144,7 @@ def prepare(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"candidate": placement.details.get("candidate")}
 
 
-def shift(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _shift(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
     weight = dep["steps"][index]["weight"]
@@ -149,7 +160,7 @@ def shift(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"weights": weights}
 
 
-def set_replicas(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _set_replicas(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
     step = dep["steps"][index]
@@ -163,7 +174,7 @@ def set_replicas(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"revision": revision, "replicas": step["replicas"]}
 
 
-def health(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _health(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
     _, candidate = _revisions(dep)
@@ -175,7 +186,7 @@ def health(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return result.to_dict()
 
 
-def analyze(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _analyze(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     """One measurement of the step's analysis; says whether to measure again, pause, or go on."""
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
@@ -212,7 +223,7 @@ def analyze(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"next": "pass"}
 
 
-def gate(services: Services, payload: dict[str, Any]) -> None:
+def _gate(services: Services, payload: dict[str, Any]) -> None:
     """Before each step (kind gate), a bake or an indefinite pause (kind pause), an approval: record
     the task token; complete it at once when nothing needs to hold the deployment."""
 
@@ -295,11 +306,21 @@ def _end(services: Services, dep_id: str, status: str, event: str, **fields) -> 
     return dep_svc.repo(services).change(dep_id, change)
 
 
-def finalize(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def unapproved_steps(dep: dict[str, Any]) -> list[int]:
+    """The plan's approval steps nobody has approved (yet)."""
+    approved = {a.get("index") for a in dep.get("approvals") or [] if a.get("decision") == "approved"}
+    return [s["index"] for s in dep["steps"] if s.get("kind") == "approval" and s["index"] not in approved]
+
+
+def _finalize(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id = payload["deployment_id"]
     dep = _dep(services, dep_id)
     if dep["status"] in FINAL:
         return {"status": dep["status"]}
+    unapproved = unapproved_steps(dep)
+    if unapproved:  # whatever workflow calls this, an approval gate is never skipped
+        raise DeploymentError(f"deployment {dep_id} cannot finish: approval step(s) {unapproved} were not "
+                              f"approved")
     _, candidate = _revisions(dep)
     placement = _provider_call(_provider(services, dep).finalize, _placement(dep), candidate)
     _save_placement(services, dep_id, None, placement, "finalized", weights={candidate: 100})
@@ -309,7 +330,7 @@ def finalize(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"status": "succeeded"}
 
 
-def rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     """Back to the stable revision (restarting it if a recreate had stopped it)."""
     dep_id = payload["deployment_id"]
     error = payload.get("error") or {}
@@ -342,7 +363,7 @@ def rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"status": dep["status"]}
 
 
-def failed(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _failed(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     """The rollback itself failed: the deployment failed and the component is Failed."""
     dep_id = payload["deployment_id"]
     error = payload.get("error") or {}
@@ -351,3 +372,55 @@ def failed(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     _finish_component(services, dep, Outcome.FAILED, _placement(dep), reason)
     _notify(services, dep)
     return {"status": "failed"}
+
+
+def mark_failed(services: Services, deployment_id: str, error: dict[str, Any]) -> dict[str, Any]:
+    """Server-side: the deployment's rollback workflow ended badly (no capability needed in-process)."""
+    return _failed(services, {"deployment_id": deployment_id, "error": error})
+
+
+# -- the task functions: each checks the deployment's capability first -------------------------------
+
+
+def authorize(services: Services, payload: Any) -> dict[str, Any]:
+    """The deployment ``payload`` names, if ``payload`` carries its capability token (constant-time
+    compare against the digests on the record); :class:`CapabilityRefused` otherwise."""
+    dep_id = payload.get("deployment_id") if isinstance(payload, dict) else None
+    item = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) and dep_id else None
+    digests = (item.data.get("capabilities") or []) if item is not None else []
+    if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
+        raise CapabilityRefused(
+            f"refused: this task acts on a deployment only for the strategy workflow that owns it, and the "
+            f"call does not carry deployment {dep_id!r}'s capability token")
+    return item.data
+
+
+def _task(step):
+    def entry(services: Services, payload: dict[str, Any]) -> Any:
+        authorize(services, payload)
+        return step(services, {k: v for k, v in payload.items() if k != CAPABILITY_FIELD})
+
+    entry.__name__ = step.__name__.lstrip("_")
+    entry.__qualname__ = entry.__name__
+    entry.__doc__ = step.__doc__
+    return entry
+
+
+STEPS = {"prepare": _prepare, "shift": _shift, "replicas": _set_replicas, "health": _health,
+         "analyze": _analyze, "gate": _gate, "finalize": _finalize, "rollback": _rollback}
+
+prepare = _task(_prepare)
+shift = _task(_shift)
+set_replicas = _task(_set_replicas)
+health = _task(_health)
+analyze = _task(_analyze)
+gate = _task(_gate)
+finalize = _task(_finalize)
+rollback = _task(_rollback)
+failed = _task(_failed)
+
+
+def run_step(services: Services, action: str, payload: dict[str, Any]) -> Any:
+    """Server-side: one step for a caller the server has already bound to the deployment
+    (:mod:`pilothouse.services.workflow_operations` ``strategy_step``)."""
+    return STEPS[action](services, payload)

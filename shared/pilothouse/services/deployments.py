@@ -9,6 +9,7 @@ tasks whose tokens the controls here complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -19,7 +20,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from pilothouse.clock import iso
-from pilothouse.domain.deployments import FINAL, compile_plan, parse_strategy
+from pilothouse.domain.deployments import (
+    CAPABILITY_FIELD,
+    FINAL,
+    compile_plan,
+    new_capability,
+    parse_strategy,
+)
 from pilothouse.domain.lifecycle import Command
 from pilothouse.domain.security import Permission, Principal
 from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -31,6 +38,7 @@ WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 BUILTIN = {"canary": "canary", "linear": "canary", "custom": "canary", "rolling": "rolling",
            "blue-green": "blue-green", "all-at-once": "all-at-once"}
 PREFIX = "pilothouse-"
+PROMOTION = "PROMOTION"  # partition of promotion records (who started it, its capability digests)
 LOCAL_ARN = "arn:aws:lambda:local:000000000000:function:{}"
 
 
@@ -46,6 +54,44 @@ def builtin_definition(name: str) -> dict[str, Any]:
     """A shipped workflow with its ``${XArn}`` substitutions pointing at this project's functions."""
     text = (WORKFLOWS_DIR / f"{name}.asl.json").read_text()
     return json.loads(re.sub(r"\$\{(\w+)Arn\}", lambda m: LOCAL_ARN.format(m[1]), text))
+
+
+def user_strategy_definition(name: str) -> dict[str, Any]:
+    """A shipped strategy rewritten as a user may register it (a starting point for ``strategy.workflow``):
+    each internal task becomes the public ``strategy_step`` with its ``action``, no capability token
+    is passed, and a failed rollback simply fails (the deployment manager then rolls back itself)."""
+    import copy
+
+    from pilothouse.services.workflow_access import canonical, target_of
+
+    out = copy.deepcopy(builtin_definition(name))
+
+    def machine(m: dict[str, Any]) -> None:
+        for key, state in m["States"].items():
+            if isinstance(state.get("ItemSelector"), dict):
+                state["ItemSelector"].pop(CAPABILITY_FIELD + ".$", None)
+            for inner in [state.get("ItemProcessor"), *(state.get("Branches") or [])]:
+                if inner:
+                    machine(inner)
+            if state.get("Type") != "Task":
+                continue
+            function = canonical(target_of(state).function or "")
+            if function == "deployment_failed":  # straight on to its Fail state
+                m["States"][key] = {"Type": "Pass", "Next": state["Next"]} if "Next" in state else {
+                    "Type": "Fail"}
+                continue
+            action = {"deployment_replicas": "replicas"}.get(function, function.removeprefix("deployment_"))
+            params = state["Parameters"]
+            if "FunctionName" in params:
+                params["FunctionName"] = "strategy_step"
+                params = params["Payload"]
+            else:
+                state["Resource"] = "strategy_step"
+            params.pop(CAPABILITY_FIELD + ".$", None)
+            params["action"] = action
+
+    machine(out)
+    return out
 
 
 def ensure_workflow(services: Services, name: str) -> str:
@@ -66,12 +112,13 @@ def ensure_workflow(services: Services, name: str) -> str:
         current = orchestrator.get_workflow(wf_name)
     except NotFound:
         try:
-            orchestrator.create_workflow(wf_name, definition, description=f"built-in: {name}", actor="system")
+            orchestrator.create_workflow(wf_name, definition, description=f"built-in: {name}", actor="system",
+                                         shipped=True)
         except AlreadyExists:
             pass
         return wf_name
     if current["definition"] != definition:
-        orchestrator.update_workflow(wf_name, definition, actor="system")
+        orchestrator.update_workflow(wf_name, definition, actor="system", shipped=True)
     return wf_name
 
 
@@ -140,6 +187,7 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
     op = component["operation"]
     dep_id = op["id"]
     existing = services.store.get("DEPLOYMENT", dep_id)
+    capability: str | None = None
     if existing is None:
         strategy, steps = op["params"]["_strategy"], op["params"]["_steps"]
         cmd = op["command"]
@@ -148,6 +196,7 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
                                                      else component["version"])
         workflow = strategy.get("workflow") or ensure_workflow(services, BUILTIN[strategy.get("type", "all-at-once")])
         now = iso(services.clock.time())
+        capability, digest = new_capability()
         data = {
             "id": dep_id,
             "component": component["name"],
@@ -183,16 +232,58 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
             "finished_at": None,
             "notify_token": op["params"].get("_notify_token"),
             "separate_approver": component["spec"].get("deployment", {}).get("separate_approver", False),
+            # digests of the capability tokens of the shipped workflows acting on this deployment
+            "capabilities": [digest] if is_shipped(workflow) else [],
         }
         try:
             repo(services).create(data, {"type": "created", "status": "pending", "actor": data["initiated_by"]})
         except AlreadyExists:
-            pass
+            capability = None
     dep = repo(services).get(dep_id).data
-    services.orchestrator.start(dep["workflow"], name=dep["execution"],
-                                input={"deployment_id": dep_id, "steps": [_plain(s) for s in dep["steps"]]},
-                                actor="system")
+    if capability is None:  # started before (a retried job): start only if the execution is missing
+        try:
+            services.orchestrator.describe(dep["workflow"], dep["execution"])
+            return dep
+        except NotFound:
+            pass
+    _start_strategy(services, dep, {"deployment_id": dep_id, "steps": [_plain(s) for s in dep["steps"]]},
+                    name=dep["execution"], capability=capability)
     return dep
+
+
+def is_shipped(workflow: str) -> bool:
+    """Whether ``workflow`` is one of the shipped definitions (reserved names; users cannot register them)."""
+    from pilothouse.services.workflow_access import is_reserved
+
+    return is_reserved(workflow)
+
+
+def issue_capability(services: Services, deployment_id: str, execution: str) -> str:
+    """A new capability token for one more shipped execution acting on the deployment (its digest
+    joins the record; the token itself is returned once, for the execution's input)."""
+    token, digest = new_capability()
+
+    def change(d):
+        d["capabilities"] = [*(d.get("capabilities") or []), digest]
+        return {"type": "capability.issued", "execution": execution}
+
+    repo(services).change(deployment_id, change)
+    return token
+
+
+def _start_strategy(services: Services, dep: dict[str, Any], input: dict[str, Any], *, name: str,
+                    capability: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    """Start a workflow acting on ``dep``: a shipped one gets a capability token in its input and is
+    trusted to call the internal tasks; a user's strategy workflow gets neither and runs as the
+    deployment's initiator (its steps go through the public ``strategy_step``)."""
+    workflow = dep["workflow"] if name == dep["execution"] else None
+    if workflow is None or is_shipped(workflow):
+        workflow = workflow or ensure_workflow(services, "break-glass-rollback")
+        token = capability or issue_capability(services, dep["id"], name)
+        return services.orchestrator.start(workflow, name=name, input={**input, CAPABILITY_FIELD: token},
+                                           actor=actor or "system", trusted=True)
+    return services.orchestrator.start(workflow, name=name, input=input,
+                                       actor=dep.get("initiated_by") or "system")
 
 
 def _plain(step: dict[str, Any]) -> dict[str, Any]:
@@ -247,7 +338,8 @@ def approve(services: Services, deployment_id: str, principal: Principal, *, com
     if data.get("separate_approver") and principal.id == data.get("initiated_by"):
         raise Forbidden("this component requires the approver not to be who started the deployment")
     decision = {"by": principal.id, "name": principal.name, "decision": "approved" if approve else "rejected",
-                "comment": comment, "at": iso(services.clock.time())}
+                "comment": comment, "at": iso(services.clock.time()),
+                "index": data["pending_token"].get("index")}
 
     def record(d):
         d["approvals"].append(decision)
@@ -350,10 +442,9 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
         return {"type": "rollback.break_glass", "actor": actor, "reason": reason}
 
     repo(services).change(deployment_id, record)
-    wf = ensure_workflow(services, "break-glass-rollback")
-    try:  # stopping the workflow may have started this rollback already (same name: idempotent)
-        services.orchestrator.start(wf, name=f"{deployment_id}-rollback"[:80],
-                                    input={"deployment_id": deployment_id}, actor=actor)
+    try:  # stopping the workflow may have started this rollback already (same name)
+        _start_strategy(services, get(services, deployment_id), {"deployment_id": deployment_id},
+                        name=f"{deployment_id}-rollback"[:80], actor=actor)
     except Conflict:
         pass
     return get(services, deployment_id)
@@ -383,19 +474,24 @@ def rollback_component(services: Services, name: str, *, version: str | None, ac
 
 
 def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
-    """A deployment's workflow ended badly: roll back if the deployment is still unsettled."""
+    """A deployment's workflow ended badly: roll back if the deployment is still unsettled.
+
+    Only the executions the deployment manager started for the deployment count (its strategy
+    execution, or its trusted rollback): any other workflow whose input names a deployment id
+    changes nothing."""
     from pilothouse.services import deployment_tasks
 
     dep_id = execution["input"]["deployment_id"]
-    data = services.store.get("DEPLOYMENT", dep_id)
+    data = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) else None
     if data is None or data.data["status"] in FINAL:
         return
+    dep = data.data
     error = {"Error": execution.get("error") or "WorkflowEnded", "Cause": execution.get("cause") or ""}
-    if execution["name"] == data.data["execution"]:
-        wf = ensure_workflow(services, "break-glass-rollback")
-        services.orchestrator.start(wf, name=f"{dep_id}-rollback"[:80], input={"deployment_id": dep_id}, actor="system")
-    elif execution["name"] != data.data["execution"]:  # the rollback itself failed
-        deployment_tasks.failed(services, {"deployment_id": dep_id, "error": error})
+    if (execution.get("workflow"), execution["name"]) == (dep["workflow"], dep["execution"]):
+        with contextlib.suppress(Conflict):  # a break-glass may have started it already (same name)
+            _start_strategy(services, dep, {"deployment_id": dep_id}, name=f"{dep_id}-rollback"[:80])
+    elif execution.get("trusted") and execution["name"] == f"{dep_id}-rollback"[:80]:  # the rollback failed
+        deployment_tasks.mark_failed(services, dep_id, error)
 
 
 def new_promotion_id() -> str:
@@ -404,7 +500,7 @@ def new_promotion_id() -> str:
 
 def view(data: dict[str, Any]) -> dict[str, Any]:
     """The public shape of a deployment (task tokens stay inside)."""
-    out = {k: v for k, v in data.items() if k not in ("notify_token",)}
+    out = {k: v for k, v in data.items() if k not in ("notify_token", "capabilities")}
     if data.get("pending_token"):
         out["pending_token"] = {k: v for k, v in data["pending_token"].items() if k != "token"}
     out["waiting_for"] = (data.get("pending_token") or {}).get("kind")
@@ -426,15 +522,38 @@ def start_promotion(services: Services, *, source: str, target: str, strategy: A
     components.check_version(dst["spec"], src["version"])  # a version the target cannot run: 422 now
     wf = ensure_workflow(services, "promote-environment")
     promotion_id = new_promotion_id()
+    capability, digest = new_capability()
+    services.store.put(Item(PROMOTION, promotion_id, {"id": promotion_id, "source": source, "target": target,
+                                                      "initiator": actor, "capabilities": [digest]}))
     return services.orchestrator.start(wf, name=promotion_id, input={"source": source, "target": target,
-                                                                     "strategy": strategy, "initiator": actor},
-                                       actor=actor)
+                                                                     "strategy": strategy, "initiator": actor,
+                                                                     "promotion_id": promotion_id,
+                                                                     CAPABILITY_FIELD: capability},
+                                       actor=actor, trusted=True)
+
+
+def _authorize_promotion(services: Services, payload: Any) -> dict[str, Any]:
+    """The promotion record, if ``payload`` carries its capability (what its shipped workflow passes)."""
+    from pilothouse.domain.deployments import capability_matches
+    from pilothouse.services.deployment_tasks import CapabilityRefused
+
+    pid = payload.get("promotion_id") if isinstance(payload, dict) else None
+    item = services.store.get(PROMOTION, pid) if isinstance(pid, str) and pid else None
+    digests = (item.data.get("capabilities") or []) if item is not None else []
+    if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
+        raise CapabilityRefused(f"refused: only the promotion workflow that owns promotion {pid!r} may "
+                                f"start its deployment, and the call does not carry its capability token")
+    return item.data
 
 
 def promotion_task(services: Services, payload: dict[str, Any]) -> None:
     """The promotion workflow's task: start the target's deployment, to report back via the token."""
     from pilothouse.services import components
 
+    promotion = _authorize_promotion(services, payload)
+    # what was recorded when the promotion started wins over the payload
+    payload = {**payload, "source": promotion["source"], "target": promotion["target"],
+               "initiator": promotion["initiator"]}
     src = components.get(services, payload["source"]).data
     dst = components.get(services, payload["target"]).data
     params = {"version": src["version"], "strategy": payload.get("strategy"), "_notify_token": payload["token"]}

@@ -140,8 +140,9 @@ def handle_step_message(services: Services, body: str) -> str:
     return "stale" if new is None else new["status"]
 
 
-def lease(services: Services, workflow: str, name: str, task_id: str) -> dict | None:
-    """Take the task's lease; return the task or None if it is gone or already taken."""
+def lease(services: Services, workflow: str, name: str, task_id: str) -> tuple[dict, dict] | None:
+    """Take the task's lease; return the task and the execution's record, or None if it is gone or
+    already taken."""
     from pilothouse.engine import ExecutionState
     from pilothouse.invokers.base import task_call
 
@@ -166,7 +167,7 @@ def lease(services: Services, workflow: str, name: str, task_id: str) -> dict | 
             services.store.put(Item(item.pk, item.sk, {**data, "task_leases": leases}), if_version=item.version)
         except VersionConflict:
             continue
-        return task
+        return task, data
     return None
 
 
@@ -174,17 +175,19 @@ def handle_task_message(services: Services, body: str) -> str:
     """Run one outstanding task (at most once) and apply its result."""
     from pilothouse.engine import complete_task
     from pilothouse.invokers.base import FunctionError, UnknownFunction, lambda_envelope, task_call
+    from pilothouse.services.execution_invoker import ExecutionInvoker
 
     msg = json.loads(body)
     workflow, name, task_id = msg["workflow"], msg["name"], msg["task_id"]
-    task = lease(services, workflow, name, task_id)
-    if task is None:
+    leased = lease(services, workflow, name, task_id)
+    if leased is None:
         return "stale"
+    task, execution = leased
     output: Any = None
     error = cause = None
     try:
         call = task_call(task["resource"], task["payload"])
-        result = services.invoker.invoke(call.function, call.payload)
+        result = ExecutionInvoker(services, execution, task).invoke(call.function, call.payload)
         output = lambda_envelope(result) if call.lambda_envelope else result
         if call.wait_for_token:
             return "waiting for callback"

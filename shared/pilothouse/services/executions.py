@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from pilothouse.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from pilothouse.services import workflows
 from pilothouse.services.execution_steps import Skip, apply_step, send_followups
 from pilothouse.store.base import Item, Put
@@ -58,7 +58,27 @@ def _load(services: Services, workflow: str, name: str) -> Item:
     return item
 
 
+def hidden_values(data: dict[str, Any]) -> list[str]:
+    """What an execution's answers must not show: its capability token and, for a trusted (shipped)
+    execution, the task tokens its gates wait with (those move through the deployment's controls)."""
+    from pilothouse.domain.deployments import CAPABILITY_FIELD
+    from pilothouse.engine import ExecutionState
+
+    out = []
+    if isinstance(data.get("input"), dict) and isinstance(data["input"].get(CAPABILITY_FIELD), str):
+        out.append(data["input"][CAPABILITY_FIELD])
+    if data.get("trusted"):
+        out.extend(t["token"] for t in ExecutionState(data["state"]).outstanding_tasks() if t.get("token"))
+    return out
+
+
 def view(data: dict[str, Any]) -> dict[str, Any]:
+    from pilothouse.domain.deployments import redact
+
+    return redact(_view(data), hidden_values(data))
+
+
+def _view(data: dict[str, Any]) -> dict[str, Any]:
     from pilothouse.engine import ExecutionState
 
     st = ExecutionState(data["state"])
@@ -75,6 +95,7 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
         "start_date": data["start_date"],
         "stop_date": data.get("stop_date"),
         "redrive_count": data.get("redrive_count", 0),
+        "trusted": bool(data.get("trusted")),
         "step": data["step"],
         "positions": st.positions() if data["status"] == "RUNNING" else [],
         "waiting_tasks": [
@@ -110,8 +131,11 @@ def history(
     services: Services, workflow: str, name: str, *, limit: int = 100, cursor: str | None = None,
     reverse: bool = False,
 ) -> tuple[list[dict], str | None]:
-    """History events in id order (a page holds whole steps, at least ``limit`` events when there are)."""
-    _load(services, workflow, name)
+    """History events in id order (a page holds whole steps, at least ``limit`` events when there are);
+    the execution's hidden values (:func:`hidden_values`) redacted."""
+    from pilothouse.domain.deployments import redact
+
+    hidden = hidden_values(_load(services, workflow, name).data)
     out: list[dict] = []
     while True:
         page = services.store.query(history_pk(workflow, name), limit=max(1, limit // 4), cursor=cursor,
@@ -121,7 +145,7 @@ def history(
             out.extend(reversed(events) if reverse else events)
         cursor = page.cursor
         if len(out) >= limit or cursor is None:
-            return out, cursor
+            return redact(out, hidden), cursor
 
 
 # -- API operations ------------------------------------------------------------------------------
@@ -129,15 +153,22 @@ def history(
 
 def start(
     services: Services, workflow: str, *, name: str | None = None, input: Any = None, actor: str,
-    request_id: str | None = None,
+    request_id: str | None = None, trusted: bool = False,
 ) -> dict[str, Any]:
     """Start an execution. Like Step Functions Standard, a name makes it idempotent: the same name
-    and input while it runs returns it; otherwise a used name is a 409."""
+    and input while it runs returns it; otherwise a used name is a 409.
+
+    ``actor`` is recorded as the principal the execution acts for (its public operations run with
+    that principal's permissions). ``trusted`` — set by the deployment manager only, never from a
+    request — lets a shipped workflow's tasks call the internal task functions."""
     from pilothouse.engine import start as engine_start
+    from pilothouse.services.workflow_access import is_reserved
 
     name = name or new_name()
     if not NAME_RE.match(name):
         raise ValidationFailed.field("name", "1-80 letters, digits, '-' or '_'")
+    if trusted and not is_reserved(workflow):
+        raise Forbidden(f"only the shipped workflows run trusted; {workflow!r} is not one")
     wf = workflows.get(services, workflow)
     payload = {} if input is None else input
     if len(json.dumps(payload)) > 256 * 1024:
@@ -154,6 +185,7 @@ def start(
         "status": "RUNNING", "step": 0, "state": st.data, "input": payload, "output": None, "error": None,
         "cause": None, "start_date": iso(now), "stop_date": None, "redrive_count": 0, "updated_epoch": now,
         "resume_at": now, "outbox": [], "task_leases": {}, "started_by": actor, "request_id": request_id,
+        "trusted": trusted,
     }
     try:
         services.store.transact([

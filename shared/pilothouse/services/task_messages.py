@@ -13,6 +13,7 @@ from typing import Any
 
 from pilothouse.errors import Conflict, NotFound
 from pilothouse.invokers.base import FunctionError, UnknownFunction
+from pilothouse.services.workflow_access import INTERNAL_TASKS, canonical
 from pilothouse.wiring import Services
 
 
@@ -21,6 +22,12 @@ def handle(services: Services, body: str) -> str:
     token = msg["token"]
     orchestrator = services.orchestrator
     try:
+        if canonical(str(msg.get("function"))) not in INTERNAL_TASKS:
+            # only the shipped workflows send tasks this way, and they call only internal task
+            # functions (each of which checks its deployment's capability token)
+            orchestrator.send_task_failure(token, "Pilothouse.TaskNotAllowed",
+                                           f"{msg.get('function')} is not run from task messages")
+            return "refused"
         try:
             result = services.invoker.invoke(msg["function"], msg.get("payload"))
         except FunctionError as exc:

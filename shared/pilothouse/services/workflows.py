@@ -1,4 +1,8 @@
-"""Workflow definitions (ASL), versioned: each update publishes a new immutable version."""
+"""Workflow definitions (ASL), versioned: each update publishes a new immutable version.
+
+A user's definition may call only the public operations (:mod:`pilothouse.services.workflow_access`);
+the ``pilothouse-`` names belong to the shipped definitions the deployment manager registers.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,18 @@ import json
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.errors import AlreadyExists, NotFound, ValidationFailed, VersionConflict
+from pilothouse.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed, VersionConflict
 from pilothouse.store.base import Delete, Item, Put
 from pilothouse.store.workflows import WORKFLOW, version_sk, versions_pk
 from pilothouse.wiring import Services
 
 
-def check_definition(definition: Any) -> dict[str, Any]:
-    """Parse and validate an ASL definition; 422 listing every error with its JSON path."""
+def check_definition(definition: Any, *, shipped: bool = False, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Parse and validate an ASL definition; 422 listing every error with its JSON path. Unless
+    ``shipped``, every Task must name a public operation or one of ``extra`` (the setting
+    ``workflow_task_functions``); the 422 names the state's path."""
     from pilothouse.engine import validate
+    from pilothouse.services.workflow_access import resource_errors
 
     if isinstance(definition, str):
         try:
@@ -23,21 +30,36 @@ def check_definition(definition: Any) -> dict[str, Any]:
             raise ValidationFailed.field("definition", f"not valid JSON: {exc.msg}") from None
     if not isinstance(definition, dict):
         raise ValidationFailed.field("definition", "must be a JSON object")
-    errors = validate(definition)
+    errors = [{"path": e.path, "message": e.message} for e in validate(definition)]
+    if not shipped:
+        errors += [e for e in resource_errors(definition, extra) if e["path"] not in {x["path"] for x in errors}]
     if errors:
         raise ValidationFailed(
-            "; ".join(f"{e.path}: {e.message}" for e in errors[:5]),
-            [{"field": f"definition{e.path[1:]}", "path": e.path, "message": e.message} for e in errors],
+            "; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]),
+            [{"field": f"definition{e['path'][1:]}", **e} for e in errors],
         )
     return definition
+
+
+def check_writable(name: str) -> None:
+    """403 for the names reserved to the shipped workflows (users cannot create, change or delete them)."""
+    from pilothouse.services.workflow_access import RESERVED_PREFIX, is_reserved
+
+    if is_reserved(name):
+        raise Forbidden(f"workflow names starting with {RESERVED_PREFIX!r} are reserved for the workflows "
+                        f"Pilothouse ships", extra={"field": "name"})
 
 
 def view(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k != "deleted"}
 
 
-def create(services: Services, name: str, definition: Any, *, description: str = "", actor: str) -> dict:
-    definition = check_definition(definition)
+def create(services: Services, name: str, definition: Any, *, description: str = "", actor: str,
+           shipped: bool = False) -> dict:
+    """Register version 1 (``shipped``: by the deployment manager, under a reserved name)."""
+    if not shipped:
+        check_writable(name)
+    definition = check_definition(definition, shipped=shipped, extra=services.settings.workflow_task_functions)
     now = iso(services.clock.time())
     data = {"name": name, "version": 1, "definition": definition, "description": description,
             "created_at": now, "updated_at": now, "updated_by": actor}
@@ -54,9 +76,12 @@ def create(services: Services, name: str, definition: Any, *, description: str =
     return view(data)
 
 
-def update(services: Services, name: str, definition: Any, *, description: str | None = None, actor: str) -> dict:
+def update(services: Services, name: str, definition: Any, *, description: str | None = None, actor: str,
+           shipped: bool = False) -> dict:
     """Publish a new version (conditional on the version read)."""
-    definition = check_definition(definition)
+    if not shipped:
+        check_writable(name)
+    definition = check_definition(definition, shipped=shipped, extra=services.settings.workflow_task_functions)
     item = services.store.get(WORKFLOW, name)
     if item is None:
         raise NotFound(f"no workflow named {name!r}")
@@ -103,6 +128,7 @@ def list_versions(services: Services, name: str, *, limit: int = 50, cursor: str
 
 def delete(services: Services, name: str) -> None:
     """Delete a workflow and its versions; its executions and their history stay readable."""
+    check_writable(name)
     item = services.store.get(WORKFLOW, name)
     if item is None:
         raise NotFound(f"no workflow named {name!r}")

@@ -107,7 +107,9 @@ class DevProcess:
         )
         return env
 
-    def start(self, timeout: float = 30.0) -> DevProcess:
+    def start(self, timeout: float = 30.0, *, wait_restored: bool = True) -> DevProcess:
+        """Start it and wait until it answers; with ``wait_restored``, also until no component is
+        still being restored in the background (what the last run left)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
         self.log_path = self.log_dir / f"dev-{self.starts}.log"
@@ -136,11 +138,24 @@ class DevProcess:
                 raise AssertionError(f"pilothouse dev exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 if httpx.get(self.url + "/v1/health", timeout=1).status_code == 200:
-                    return self
+                    break
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"pilothouse dev not healthy within {timeout}s:\n{self.log()}")
+        else:
+            raise AssertionError(f"pilothouse dev not healthy within {timeout}s:\n{self.log()}")
+        while wait_restored and self._restoring():
+            if time.monotonic() >= deadline + 60:
+                raise AssertionError(f"components still restoring after {timeout + 60}s:\n{self.log()}")
+            time.sleep(0.1)
+        return self
+
+    def _restoring(self) -> list[str]:
+        """The components still being restored after a restart."""
+        headers = {"Authorization": f"Bearer {self.admin_key}"}
+        response = httpx.get(self.url + "/v1/components", params={"limit": 200}, headers=headers, timeout=5)
+        response.raise_for_status()
+        return [c["name"] for c in response.json()["items"] if c.get("restoring")]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

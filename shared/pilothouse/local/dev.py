@@ -3,10 +3,16 @@
 A :class:`DevServer` reads template.yaml and runs, in one process: the HTTP gateway, the queue
 worker, the scheduler and the functions themselves, on SQLite state and a SQLite queue under the
 data directory. Stopping it stops every local process it deployed; the next start brings them back.
+
+One control plane per data dir: :meth:`DevServer.start` takes ``<data-dir>/lock`` and checks its
+port before it touches any state. After a restart it serves the API at once and brings back what
+the last run left in the background: components still being restored say ``restoring: true`` and
+answer commands with 409 (Retry-After) until they are back.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -15,17 +21,29 @@ from pathlib import Path
 from rich.console import Console
 
 from pilothouse.clock import SystemClock
+from pilothouse.local.datadir_lock import DataDirLock, StartRefused, check_port_free
+
+log = logging.getLogger(__name__)
 
 
 class DevServer:
-    def __init__(self, host: str, port: int, data_dir: Path, project_dir: Path, *, console: Console | None = None):
+    """The local control plane: gateway, worker, scheduler and functions in this process."""
+
+    def __init__(
+        self, host: str, port: int, data_dir: Path, project_dir: Path, *, console: Console | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.data_dir = Path(data_dir).resolve()
         self.project_dir = Path(project_dir).resolve()
         self.console = console or Console(stderr=True)
         self.admin_key: str | None = None
+        self.restoring: list[str] = []
         self._started = False
+        self._stopping = threading.Event()
+        self._recovered = threading.Event()
+        self._phase = threading.Lock()  # worker/scheduler start (after the restore) vs stop
+        self._workers_started = False
 
     def _environment(self) -> None:
         os.environ["PILOTHOUSE_DATA_DIR"] = str(self.data_dir)
@@ -37,18 +55,37 @@ class DevServer:
         if self.port:  # no component may name the control plane's own port (services.components)
             os.environ["PILOTHOUSE_CONTROL_PORT"] = str(self.port)
 
-    def start(self) -> None:
+    def start(self, *, wait_restored: bool = True) -> None:
+        """Take the data dir's lock, check the port, then serve the API at once; what the last run
+        left (placements, jobs, workflow executions) is brought back in the background, and the
+        worker and scheduler start once it is (see :meth:`_recover`). With ``wait_restored`` (in
+        process: tests, the demo) this returns once that is done; ``pilothouse dev`` does not wait.
+
+        Raises :class:`StartRefused` -- having changed nothing -- when another control plane holds
+        the data dir or the port is taken."""
+        self._lock = DataDirLock(self.data_dir)
+        self._lock.acquire()
+        try:
+            check_port_free(self.host, self.port)
+            self._start()
+        except BaseException:
+            self._lock.release()
+            raise
+        if wait_restored:
+            self._recovered.wait()
+
+    def _start(self) -> None:
         from pilothouse.local.functions import FunctionPool
         from pilothouse.local.gateway import GatewayServer, LocalGateway
         from pilothouse.local.scheduler import ScheduledJob, Scheduler
         from pilothouse.local.template import read_cloud
+        from pilothouse.local.worker import Worker
         from pilothouse.messaging.base import QueueSpec
-        from pilothouse.services.jobs import restore_placements
+        from pilothouse.services.jobs import mark_restoring
         from pilothouse.settings import get_settings
         from pilothouse.wiring import get_services
 
         self._environment()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         settings = get_settings()
         self.services = get_services(settings)
         cloud = read_cloud(self.project_dir, settings)
@@ -59,29 +96,78 @@ class DevServer:
                           max_receive_count=q.max_receive_count if dlq else None, dead_letter_queue=dlq)
             )
         self._admin_key()
-        restored = restore_placements(self.services)
-        for name, outcome in restored.items():
-            self.console.print(f"[dim]restored {name}: {outcome}[/dim]")
+        self.restoring = mark_restoring(self.services)  # their GET says so; commands on them: 409
         self.pool = FunctionPool(cloud.functions)
         from pilothouse.invokers.local import LocalInvoker
-        from pilothouse.services import execution_steps
 
         self.services.__dict__["invoker"] = LocalInvoker(self.pool)  # Task states share the gateway's pool
-        swept = execution_steps.sweep(self.services, stale_after=0)  # pick up what the last run left in flight
-        if any(swept.values()):
-            self.console.print(f"[dim]workflow executions resumed: {swept}[/dim]")
         self.gateway = GatewayServer(LocalGateway(cloud.routes, self.pool), self.host, self.port)
-        from pilothouse.local.worker import Worker
-
         self.worker = Worker(self.services.queue, cloud.queue_sources, self.pool)
         self.scheduler = Scheduler(
             SystemClock(),
             [ScheduledJob(s.rule, s.expression, self._scheduled(s.function)) for s in cloud.schedules],
         )
-        self.worker.start()
-        self.scheduler.start()
+        self._stopping.clear()
+        self._recovered.clear()
         self.gateway.start()
         self._started = True
+        self._recovery = threading.Thread(target=self._recover, name="pilothouse-restore", daemon=True)
+        self._recovery.start()
+
+    def _recover(self) -> None:
+        """In the background after start: settle the replicas of this data dir the last run left
+        (intents resolved, unknown ones killed), restore the placements, stop the replicas nothing
+        adopted, re-enqueue the jobs the last run held, resume workflow executions -- then start
+        the worker and the scheduler (so no job acts on a component still being restored)."""
+        from pilothouse.services import execution_steps
+        from pilothouse.services.jobs import restore_placements, resume_operations
+
+        try:
+            provider = self._local_provider()
+            if provider is not None:
+                recovered = provider.recover_journal()
+                if any(recovered.values()):
+                    self.console.print(f"[dim]replicas left by the last run: {recovered}[/dim]")
+            restored = restore_placements(self.services, cancelled=self._stopping.is_set)
+            for name, outcome in restored.items():
+                self.console.print(f"[dim]restored {name}: {outcome}[/dim]")
+            if self._stopping.is_set():
+                return
+            if provider is not None:
+                reaped = provider.reap_unmanaged()
+                if reaped:
+                    self.console.print(f"[dim]stopped {len(reaped)} replica(s) no component knows[/dim]")
+            if self.services.settings.store == "sqlite":  # our lock covers it: no other worker holds a lease
+                requeued = resume_operations(self.services)
+                if requeued:
+                    self.console.print(f"[dim]jobs resumed: {requeued}[/dim]")
+            swept = execution_steps.sweep(self.services, stale_after=0)  # what the last run left in flight
+            if any(swept.values()):
+                self.console.print(f"[dim]workflow executions resumed: {swept}[/dim]")
+        except Exception as exc:  # a control plane that cannot restore still has to run
+            if not self._stopping.is_set():
+                log.exception("restoring after the restart failed")
+                self.console.print(f"[bold red]restoring after the restart failed: {exc}[/bold red]")
+        finally:
+            with self._phase:
+                if not self._stopping.is_set():
+                    self.worker.start()
+                    self.scheduler.start()
+                    self._workers_started = True
+            self._recovered.set()
+
+    def _local_provider(self):
+        """The local provider (None where this build has none)."""
+        from pilothouse.wiring import ProviderUnavailable
+
+        try:
+            return self.services.provider("local")
+        except ProviderUnavailable:
+            return None
+
+    def wait_recovered(self, timeout: float = 60.0) -> bool:
+        """Block until the background restore after :meth:`start` is done (True) or ``timeout``."""
+        return self._recovered.wait(timeout)
 
     def _scheduled(self, function: str):
         def fire(event: dict) -> None:
@@ -98,8 +184,8 @@ class DevServer:
             state = keys.seeded_key_state(self.services, seeded)
             if state != "active":
                 self.console.print(
-                    f"[bold red]PILOTHOUSE_ADMIN_KEY is {state}: it is not honoured.[/bold red] Use another admin "
-                    "key, or mint one with: pilothouse keys recover --data-dir " + str(self.data_dir)
+                    f"[bold red]PILOTHOUSE_ADMIN_KEY is {state}: it is not honoured.[/bold red] Use another "
+                    "admin key, or mint one with: pilothouse keys recover --data-dir " + str(self.data_dir)
                 )
             self.admin_key = seeded
             return
@@ -116,15 +202,27 @@ class DevServer:
         return self.gateway.url
 
     def stop(self) -> None:
+        """Stop serving, cancel a restore still under way (without marking anything), stop the
+        worker, the scheduler and every local process, and let go of the data dir."""
         if not self._started:
             return
         self._started = False
+        self._stopping.set()
         self.gateway.stop()
-        self.scheduler.stop()
-        self.worker.stop()
+        if not self._recovered.is_set():
+            provider = self._local_provider()
+            if provider is not None:
+                provider.close()  # ends the restore's health waits at once
+            self._recovery.join(15)
+        with self._phase:
+            if self._workers_started:
+                self.scheduler.stop()
+                self.worker.stop()
+                self._workers_started = False
         from pilothouse.wiring import reset_services
 
         reset_services()  # stops local processes (they come back on the next start)
+        self._lock.release()
 
 
 def wait_for_interrupt() -> None:
@@ -143,8 +241,14 @@ def run_dev(host: str, port: int, data_dir: Path, project_dir: Path) -> None:
     """Run the local control plane until Ctrl-C."""
     console = Console(stderr=True)
     server = DevServer(host, port, data_dir, project_dir, console=console)
-    server.start()
-    console.print(f"[green]Pilothouse is listening on {server.url}[/green] (data in {server.data_dir}); Ctrl-C stops")
+    try:
+        server.start(wait_restored=False)
+    except StartRefused as exc:
+        console.print(f"[bold red]pilothouse dev cannot start:[/bold red] {exc}", soft_wrap=True)
+        raise SystemExit(1) from None
+    console.print(
+        f"[green]Pilothouse is listening on {server.url}[/green] (data in {server.data_dir}); Ctrl-C stops"
+    )
     try:
         wait_for_interrupt()
     finally:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pilothouse.clock import iso
 from pilothouse.domain.components import ComponentSpec, check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
-from pilothouse.errors import IllegalTransition, NotFound, ValidationFailed, VersionConflict
+from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
 from pilothouse.store.base import Delete, Item, Put
 from pilothouse.store.components import CLAIM_PK, ComponentRepository, Record, port_claim_sk
 from pilothouse.wiring import Services
@@ -40,6 +40,7 @@ def view(record: Record) -> dict[str, Any]:
         "url": d.get("url"),
         "last_error": d.get("last_error"),
         "operation": d.get("operation"),
+        "restoring": bool(d.get("restoring")),
         "spec": d["spec"],
         "placement": d.get("placement"),
         "created_at": d["created_at"],
@@ -263,15 +264,20 @@ def command(
     """
     params = params or {}
     record = get(services, name)
+    _check_not_restoring(record)
     new_state = _check(record, cmd)
     assert new_state is not None, "deregister goes through deregister()"
     params = _validate_params(record, cmd, params)
+    if cmd is Command.RETRY:
+        params = _retry_params(record, params)
     if cmd in DEPLOYING_COMMANDS:
         from pilothouse.services import deployments
 
         if not break_glass:
             deployments.check_not_frozen(services, name, record.data["spec"]["environment"])
-        strategy, steps = deployments.plan_for(record.data, params)
+        # a retry starts afresh: what the failed attempt left is stopped before it deploys
+        planned = {**record.data, "placement": None} if cmd is Command.RETRY else record.data
+        strategy, steps = deployments.plan_for(planned, params)
         params = {**{k: v for k, v in params.items() if k != "strategy"}, "_strategy": strategy, "_steps": steps}
     now = services.clock.time()
     operation = {
@@ -302,6 +308,31 @@ def command(
         ) from None
     enqueue_job(services, name, operation["id"])
     return view(written)
+
+
+def _check_not_restoring(record: Record) -> None:
+    """409 (with Retry-After) while a control-plane restart is still bringing the component back:
+    answering at once lets the caller retry in a moment, where waiting would hold the request for
+    as long as the component's health checks take."""
+    if record.data.get("restoring"):
+        raise Conflict(
+            f"component {record.name!r} is being restored after a control-plane restart; retry shortly",
+            extra={"state": record.state, "restoring": True},
+            headers={"Retry-After": "2"},
+        )
+
+
+def _retry_params(record: Record, params: dict[str, Any]) -> dict[str, Any]:
+    """A retry goes back to the component's last good version -- the last one that was Running
+    and healthy, with its config -- not to whatever a failed update or rollback left recorded.
+    Without one (it never ran) it deploys the spec's version, as before."""
+    good = record.data.get("last_good") or {}
+    if params.get("version") or not good.get("version"):
+        return params
+    out = {**params, "version": good["version"]}
+    if good.get("config") is not None and good["config"] != record.data["spec"]["config"]:
+        out["config"] = good["config"]
+    return out
 
 
 def _public(params: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,10 @@ A worker that dies mid-job leaves a lapsed lease; :func:`sweep_stalled` re-enque
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pilothouse.clock import iso
@@ -128,7 +130,8 @@ def execute(services: Services, name: str, operation_id: str) -> str:
         error, logs = exc.reason, exc.logs
         # A failed scale leaves the current instances serving; a failed update says what serves.
         placement = exc.placement if exc.placement is not None or cmd is not Command.SCALE else current
-        outcome = Outcome.REVERTED if placement is not None and cmd in (Command.UPDATE, Command.SCALE) else Outcome.FAILED
+        reverted = placement is not None and cmd in (Command.UPDATE, Command.SCALE)
+        outcome = Outcome.REVERTED if reverted else Outcome.FAILED
     except ProviderUnavailable as exc:
         error, placement, outcome = str(exc), None, Outcome.FAILED
     except Exception as exc:  # a bug or an unexpected backend error: record it, never lose the component
@@ -141,17 +144,28 @@ def _start_deployment(services: Services, record: Record) -> str:
     """Deploy, update and retry run as a strategy workflow; the job only starts it (idempotently)."""
     from pilothouse.services import deployments
 
-    deployments.start(services, record.data)
-    op = {**record.data["operation"], "deployment_started": True, "lease_until": None}
-    try:
+    data = record.data
+    if data["operation"]["command"] == Command.RETRY.value and data.get("placement"):
+        data = _left_behind_stopped(services, data)
+    deployments.start(services, data)
+    op = {**data["operation"], "deployment_started": True, "lease_until": None}
+    with contextlib.suppress(VersionConflict):  # a deployment task already moved the component on
         repo(services).update(
-            record, {**record.data, "operation": op},
+            record, {**data, "operation": op},
             {"type": f"{op['command']}.deployment_started", "from": record.state, "to": record.state,
              "actor": "system", "request_id": op.get("request_id"), "deployment_id": op["id"]},
         )
-    except VersionConflict:
-        pass  # a deployment task already moved the component on
     return "deployment.started"
+
+
+def _left_behind_stopped(services: Services, data: dict[str, Any]) -> dict[str, Any]:
+    """A retry deploys afresh: stop what the failed attempt left recorded (processes that may be
+    gone already, a dead pid included) and forget it, so nothing stale can block the deploy."""
+    try:
+        services.provider(data["spec"]["provider"]).stop(Placement.from_dict(data["placement"]))
+    except (ProviderError, ProviderUnavailable) as exc:
+        log.warning("retry of %s: stopping what the failed attempt left: %s", data["name"], exc)
+    return {**data, "placement": None, "url": None, "replicas": 0}
 
 
 def finish_operation(
@@ -191,6 +205,9 @@ def finish_operation(
     )
     if placement is not None and outcome is not Outcome.SUCCEEDED:
         data["version"] = placement.version
+    if state is State.RUNNING and placement is not None:
+        # what a retry goes back to: the last version (and config) that was Running and healthy
+        data["last_good"] = {"version": data["version"], "config": spec["config"], "at": now}
     event = {
         "type": f"{cmd.value}.{outcome.value}",
         "from": record.state,
@@ -227,41 +244,153 @@ def sweep_stalled(services: Services) -> list[str]:
     return requeued
 
 
-def restore_placements(services: Services) -> dict[str, str]:
-    """After a control-plane restart: bring back the instances of every Running component, and of
-    every component in the middle of a deployment (from the deployment's own placement)."""
+RESTORING_NOTE = "being restored after a control-plane restart"
+
+
+def needs_restore(record: Record) -> bool:
+    """Whether a control-plane restart must bring this component's instances back: it serves
+    (Running, or Scaling/Updating/Deploying with a placement), or a deployment of it is under way."""
+    data = record.data
+    if (data.get("operation") or {}).get("deployment_started"):
+        return True
+    return bool(data.get("placement")) and record.state in RESTORED_STATES
+
+
+RESTORED_STATES = frozenset({State.RUNNING.value, State.SCALING.value, State.UPDATING.value,
+                             State.DEPLOYING.value})
+
+
+def mark_restoring(services: Services) -> list[str]:
+    """Before the API answers after a restart: mark every component :func:`restore_placements`
+    will bring back (``restoring``: its GET says so, commands on it answer 409 until it is done).
+    Returns their names."""
+    marked = []
+    for record in repo(services).all():
+        if record.data.get("restoring"):  # marked by a start that crashed before it was done
+            marked.append(record.name)
+            continue
+        if not needs_restore(record):
+            continue
+        marker = {"since": iso(services.clock.time()), "note": RESTORING_NOTE}
+        try:
+            repo(services).update(record, {**record.data, "restoring": marker},
+                                  {"type": "restore.started", "from": record.state, "to": record.state,
+                                   "actor": "system"})
+            marked.append(record.name)
+        except VersionConflict:
+            continue
+    return marked
+
+
+def restore_placements(services: Services, *, cancelled: Callable[[], bool] | None = None) -> dict[str, str]:
+    """After a control-plane restart: bring back the instances of every component
+    :func:`needs_restore` names (a deployment under way from the deployment's own placement) and
+    clear its ``restoring`` mark. A Running component that cannot be brought back is Failed (it
+    keeps its last good version for a retry). Stops early, writing nothing more, once
+    ``cancelled()`` is true (the control plane is stopping)."""
     results: dict[str, str] = {}
     for record in repo(services).all():
-        data = record.data
-        op = data.get("operation") or {}
-        if op.get("deployment_started"):
-            results[record.name] = _restore_deployment(services, data, op["id"])
+        if not needs_restore(record) and not record.data.get("restoring"):
             continue
-        if record.state != State.RUNNING.value or not data.get("placement"):
-            continue
-        current = Placement.from_dict(data["placement"])
+        if cancelled is not None and cancelled():
+            break
         try:
-            provider = services.provider(data["spec"]["provider"])
-            placement = provider.restore(current, release_for(data, version=current.version, replicas=current.replicas))
-            new = {**data, "placement": placement.to_dict(), "url": placement.url, "replicas": placement.replicas}
-            event = {"type": "restored", "from": "Running", "to": "Running", "actor": "system", "url": placement.url}
-            results[record.name] = "restored"
-        except (ProviderError, ProviderUnavailable) as exc:
-            new = {**data, "state": State.FAILED.value, "placement": None, "url": None, "replicas": 0,
-                   "last_error": {"command": "restore", "reason": str(exc), "logs": getattr(exc, "logs", [])}}
-            event = {"type": "restore.failed", "from": "Running", "to": "Failed", "actor": "system",
-                     "reason": str(exc)}
-            results[record.name] = "failed"
-        new["updated_at"] = iso(services.clock.time())
-        try:
-            repo(services).update(record, new, event)
-        except VersionConflict:
-            results[record.name] = "conflict"
+            results[record.name] = _restore_one(services, record, cancelled)
+        except Exception as exc:  # never leave a component marked (nor the other ones unrestored)
+            log.exception("restoring %s failed unexpectedly", record.name)
+            results[record.name] = f"error: {type(exc).__name__}: {exc}"
+        if cancelled is None or not cancelled():
+            _clear_restoring(services, record.name)
     return results
 
 
+def _restore_one(services: Services, record: Record, cancelled: Callable[[], bool] | None) -> str:
+    data = record.data
+    op = data.get("operation") or {}
+    if op.get("deployment_started"):
+        return _restore_deployment(services, data, op["id"])
+    if not needs_restore(record):
+        return "nothing to restore"
+    current = Placement.from_dict(data["placement"])
+    release = release_for(data, version=current.version, replicas=current.replicas)
+    try:
+        placement = services.provider(data["spec"]["provider"]).restore(current, release)
+    except (ProviderError, ProviderUnavailable) as exc:
+        if cancelled is not None and cancelled():
+            return "cancelled"
+        if record.state != State.RUNNING.value:
+            return f"failed: {exc}"  # its own job (re-run after the restart) decides what it becomes
+        reason, logs = str(exc), list(getattr(exc, "logs", []))
+
+        def failed(d: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+            new = {**d, "state": State.FAILED.value, "placement": None, "url": None, "replicas": 0,
+                   "last_error": {"command": "restore", "reason": reason, "logs": logs}}
+            return new, {"type": "restore.failed", "from": d["state"], "to": "Failed", "actor": "system",
+                         "reason": reason}
+
+        _change(services, record.name, failed)
+        return "failed"
+
+    def restored(d: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        new = {**d, "placement": placement.to_dict(), "url": placement.url, "replicas": placement.replicas}
+        return new, {"type": "restored", "from": d["state"], "to": d["state"], "actor": "system",
+                     "url": placement.url}
+
+    _change(services, record.name, restored)
+    return "restored"
+
+
+Change = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _change(services: Services, name: str, change: Change) -> bool:
+    """Apply ``change`` (data -> (new data, event)) to the component's latest record, clearing its
+    ``restoring`` mark; retried on a version conflict. False if the component is gone."""
+    for _ in range(20):
+        record = repo(services).get(name)
+        if record is None:
+            return False
+        new, event = change(record.data)
+        new = {k: v for k, v in new.items() if k != "restoring"}
+        new["updated_at"] = iso(services.clock.time())
+        try:
+            repo(services).update(record, new, event)
+            return True
+        except VersionConflict:
+            continue
+    return False
+
+
+def _clear_restoring(services: Services, name: str) -> None:
+    record = repo(services).get(name)
+    if record is not None and record.data.get("restoring"):
+        _change(services, name, lambda d: (d, {"type": "restore.finished", "from": d["state"],
+                                               "to": d["state"], "actor": "system"}))
+
+
+def resume_operations(services: Services) -> list[str]:
+    """After a restart (this control plane holds the data dir's lock, so no other one runs jobs):
+    re-enqueue every unfinished job at once, its lease dropped -- a lease held by the dead process
+    would otherwise keep it waiting until it lapses. Deployments resume through their workflows."""
+    requeued = []
+    for record in repo(services).all():
+        op = record.data.get("operation")
+        if State(record.state) not in TRANSITIONAL or not op or op.get("deployment_started"):
+            continue
+        try:
+            event = {"type": f"{op['command']}.resumed", "from": record.state, "to": record.state,
+                     "actor": "system", "operation_id": op["id"]}
+            repo(services).update(record, {**record.data, "operation": {**op, "lease_until": None}}, event)
+        except VersionConflict:
+            continue
+        enqueue_job(services, record.name, op["id"])
+        requeued.append(record.name)
+    return requeued
+
+
 def _restore_deployment(services: Services, data: dict[str, Any], deployment_id: str) -> str:
-    """Bring back both revisions of a deployment that was under way when the control plane stopped."""
+    """Bring back the revisions of a deployment that was under way when the control plane stopped,
+    each at the version it ran (never turning the stable one into the new version)."""
     from pilothouse.errors import NotFound
     from pilothouse.services import deployments
 
@@ -272,9 +401,11 @@ def _restore_deployment(services: Services, data: dict[str, Any], deployment_id:
     if not dep.get("placement"):
         return "nothing running yet"
     current = Placement.from_dict(dep["placement"])
+    # the recorded revisions come back as recorded, so the release's version must be the primary
+    # revision's: a release of the new version would replace a lone stable revision by it
     try:
         placement = services.provider(data["spec"]["provider"]).restore(
-            current, release_for(data, version=dep["to_version"], config=dep.get("config"), replicas=current.replicas))
+            current, release_for(data, version=current.version, replicas=current.replicas))
     except (ProviderError, ProviderUnavailable) as exc:
         return f"failed: {exc}"
 

@@ -1,4 +1,5 @@
-"""Offline infrastructure checks: finding the tools (cfn-lint, aws-sam-translator, serverless@3).
+"""Offline infrastructure checks: finding the tools (cfn-lint, aws-sam-translator, serverless@3,
+checkov).
 
 cfn-lint and aws-sam-translator belong in the project's dev dependencies; until they are there,
 a check runs them under another Python on PATH that has them (``python3``), and skips, saying
@@ -8,6 +9,7 @@ why, when none does.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -84,3 +86,45 @@ def sam_as_sls(value):
     if isinstance(value, list):
         return [sam_as_sls(v) for v in value]
     return value
+
+
+# -- checkov: its own tool venv (make .tools/checkov/bin/checkov), run offline ------------------
+CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
+
+
+def checkov_binary() -> Path:
+    """The tool venv's checkov; skip (fail under CI) when it has not been built."""
+    if not CHECKOV.exists():
+        built_by = "run `make .tools/checkov/bin/checkov` (or `make test`)"
+        message = f"{CHECKOV.relative_to(ROOT)} is missing: {built_by}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHECKOV
+
+
+def offline_env(home: Path) -> dict[str, str]:
+    """An environment without credentials, API keys or proxies; no update check, no policy download."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "BC_SKIP_MAPPING": "TRUE",
+        "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def run_checkov(path: Path, framework: str, home: Path) -> dict:
+    """checkov's JSON report of ``path`` under ``framework`` (passed, failed and skipped checks)."""
+    done = subprocess.run(
+        [str(checkov_binary()), "--file", str(path), "--framework", framework, "--output", "json",
+         "--skip-download", "--compact"],
+        cwd=path.parent, env=offline_env(home), capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode in (0, 1), f"checkov crashed ({done.returncode}):\n{done.stderr[-4000:]}"
+    report = json.loads(done.stdout)
+    reports = report if isinstance(report, list) else [report]
+    found = [r for r in reports if r.get("check_type") == framework]
+    assert found, f"no {framework} checks ran on {path.name}:\n{done.stdout[:2000]}\n{done.stderr[-2000:]}"
+    return found[0]

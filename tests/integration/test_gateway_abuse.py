@@ -119,6 +119,18 @@ def test_oversize_body_is_refused_before_it_is_read(server: GatewayServer) -> No
     assert peak - before < 20 * 1024 * 1024, f"grew by {(peak - before) / 1e6:.0f} MB"
 
 
+def test_expect_100_continue_with_an_oversize_body_gets_413_not_continue(server: GatewayServer) -> None:
+    """Given a client that declares 50 MB and waits for 100 Continue
+    When the gateway reads its head
+    Then it answers 413 problem+json at once (no 100 Continue), before any body byte."""
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: 52428800\r\n\r\n")
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        _assert_problem(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read(), 413)
+
+
 def test_chunked_body_over_the_limit_is_refused(server: GatewayServer) -> None:
     """Given a 1 MiB limit
     When a chunked body grows past it

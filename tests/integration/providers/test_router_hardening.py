@@ -180,6 +180,17 @@ def test_declared_oversize_body_is_413_before_it_is_sent(router: Router, backend
     assert backend.seen == []
 
 
+def test_expect_100_continue_with_an_oversize_body_gets_413_not_continue(router: Router) -> None:
+    """Given a client that declares 50 MB and waits for 100 Continue
+    When the router reads its head
+    Then it answers 413 problem+json at once (no 100 Continue), before any body byte."""
+    with socket.create_connection(("127.0.0.1", router.port), timeout=5) as sock:
+        sock.sendall(b"PUT / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 52428800\r\n\r\n")
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        _assert_problem(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read(), 413)
+
+
 def test_chunked_body_over_the_limit_is_413(router: Router, backend: _Backend) -> None:
     """Given a 10 MiB limit
     When a chunked body grows past it (one chunk claims 16 MiB)

@@ -274,3 +274,18 @@ def test_a_record_from_before_the_check_cannot_deploy_an_unknown_version(api, se
     data = {**record.data, "spec": {**record.data["spec"], "version": "3.0.0"}}
     repo(services).update(record, data, {"type": "test.rewrite"})
     assert_422(api.post("/v1/components/legacy/deploy"), "version", "1.0.0")
+
+
+@pytest.mark.parametrize("target, field", [
+    ({"cwd": "examples\x00/../.."}, "target.cwd"),
+    ({"cwd": "examples\n"}, "target.cwd"),
+    ({"command": ["{python}", "app\x00.py", "{port}"]}, "target.command"),
+    ({"env": {"A=B": "x"}}, "target.env"),
+    ({"env": {"OK": "nul\x00byte"}}, "target.env"),
+    ({"versions": {"../../etc": {"args": []}}}, "target.versions"),
+])
+def test_local_target_fields_without_control_characters(api, target, field):
+    """Given a local target whose cwd, command, env or versions carry NUL or control characters, an
+    env name with '=', or a version key outside the version pattern, when registered, then 422 naming
+    the field (not a 500 from the process launcher later)."""
+    assert_422(api.post("/v1/components", spec(target=target)), field)

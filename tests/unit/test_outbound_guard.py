@@ -123,6 +123,8 @@ REFUSED_STATICALLY = [
     "http://255.255.255.255/",
     "http://127.1/",
     "http://%31%36%39.254.169.254/",
+    "http://169\u3002254\u3002169\u3002254/",  # ideographic full stops
+    "http://\uff11\uff16\uff19.254.169.254/",  # full-width digits
     "http:///nohost",
     "http://example.com:99999/",
 ]

@@ -27,6 +27,7 @@ Environment = Literal["development", "staging", "production"]
 
 #: control characters, whitespace and backslashes: never in a URL or path a spec names
 _UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def check_path(value: str) -> str:
@@ -100,9 +101,28 @@ class ScalingPolicy(Strict):
         return self.replicas if self.replicas is not None else max(self.min, 1)
 
 
+def check_argv(value: list[str]) -> list[str]:
+    """Command arguments a process can be started with: no NUL characters (ValueError if any)."""
+    if any("\x00" in part for part in value):
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def check_env(value: dict[str, str]) -> dict[str, str]:
+    """Environment entries a process can be started with: names non-empty without ``=`` or NUL,
+    values without NUL (ValueError if not)."""
+    for key, item in value.items():
+        if not key or "=" in key or "\x00" in key or "\x00" in item:
+            raise ValueError(f"{key!r}: names must be non-empty without '=' or NUL; values without NUL")
+    return value
+
+
 class VersionOverride(Strict):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+
+    _args = field_validator("args")(classmethod(lambda cls, v: check_argv(v)))
+    _env = field_validator("env")(classmethod(lambda cls, v: check_env(v)))
 
 
 class LocalTarget(Strict):
@@ -119,6 +139,24 @@ class LocalTarget(Strict):
     @classmethod
     def _split(cls, value: Any) -> Any:
         return shlex.split(value) if isinstance(value, str) else value
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    _command = field_validator("command")(classmethod(lambda cls, v: check_argv(v)))
+    _env = field_validator("env")(classmethod(lambda cls, v: check_env(v)))
+
+    @field_validator("versions")
+    @classmethod
+    def _version_keys(cls, value: dict[str, VersionOverride]) -> dict[str, VersionOverride]:
+        for key in value:
+            if not re.match(VERSION_PATTERN, key):
+                raise ValueError(f"{key!r} is not a version (letters, digits and . _ + -)")
+        return value
 
     @model_validator(mode="after")
     def _port_placeholder(self) -> LocalTarget:

@@ -187,7 +187,12 @@ def check_url(url: str, policy: OutboundPolicy) -> Target:
         raise OutboundRefused("the URL names no host")
     if "%" in host:
         raise OutboundRefused("percent-encoded characters or zone ids in the host are not allowed")
-    bracketed = parts.netloc.split(":")[0].startswith("[") or parts.netloc.startswith("[")
+    bracketed = parts.netloc.startswith("[")
+    if not bracketed:
+        try:  # what the resolver will see: IDNA maps full-width digits and ideographic dots to ASCII
+            host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise OutboundRefused(f"{host!r} is not a valid host name") from None
     name = host.rstrip(".") if not bracketed else host
     if not name:
         raise OutboundRefused("the URL names no host")

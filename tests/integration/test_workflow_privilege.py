@@ -521,7 +521,9 @@ def test_task_messages_run_only_internal_task_functions(services):
     assert answered == [("tk", "Pilothouse.TaskNotAllowed")] * 3
 
 
-def test_a_deployment_may_allow_its_own_task_functions_but_never_an_internal_one(api, run, provider, services):
+def test_a_deployment_may_allow_its_own_task_functions_but_never_an_internal_one(
+    api, run, provider, services
+):
     """Given the setting workflow_task_functions naming a function the deployment adds (ping) and an
     internal one, a user workflow may call ping (through the invoker) but still not the internal one,
     neither at registration nor when it runs."""
@@ -540,7 +542,10 @@ def test_a_deployment_may_allow_its_own_task_functions_but_never_an_internal_one
         update={"workflow_task_functions": ("PingFunction", "DeploymentFinalizeFunction")}
     )
     services.__dict__["invoker"] = Invoker()
-    ping = {"StartAt": "P", "States": {"P": {"Type": "Task", "Resource": LAMBDA_ARN.format("ping"), "End": True}}}
+    ping = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Task", "Resource": LAMBDA_ARN.format("ping"), "End": True}},
+    }
     assert api.post("/v1/workflows", {"name": "ping", "definition": ping})[0] == 201
     start(api, "ping", {"n": 1})
     run()
@@ -552,3 +557,115 @@ def test_a_deployment_may_allow_its_own_task_functions_but_never_an_internal_one
     run()
     assert execution(api, "sneaky", "x")["error"] == "Pilothouse.TaskNotAllowed" and calls == ["ping"]
     unchanged(api, dep)
+
+
+def test_a_shipped_execution_cannot_be_redriven_nor_named_as_a_custom_strategy(api, run, provider):
+    """Given a shipped strategy execution that failed, a user cannot redrive it through the API (it
+    would act on the deployment again with its capability), and a deploy cannot name a shipped
+    workflow as its strategy.workflow (a 422 naming the field; strategy.type chooses those)."""
+    running(api, run)
+    dep = deployment(api)
+    assert api.post(f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}/redrive")[0] == 403
+    body = {
+        "version": "2.0.0",
+        "strategy": {
+            "type": "custom",
+            "workflow": "pilothouse-break-glass-rollback",
+            "steps": [{"kind": "set_weight", "weight": 100}],
+        },
+    }
+    status, _, problem = api.post("/v1/components/web/update", body)
+    assert status == 422 and problem["errors"][0]["field"] == "strategy.workflow"
+    assert component(api)["state"] == "Running"
+
+
+def test_step_functions_answers_hide_the_capability_and_gate_tokens():
+    """Given Step Functions answers for a shipped strategy execution (input with the capability,
+    history with a task message carrying a gate's task token), describe and history show neither."""
+    import datetime
+
+    from pilothouse.orchestrators.stepfunctions import StepFunctionsOrchestrator
+
+    capability, gate = "cap-" + "x" * 40, "AQCEAAAAKgAAAAMAAAAAAAAAAQ" + "y" * 30
+    started = datetime.datetime(2027, 1, 15, tzinfo=datetime.UTC)
+    execution_input = json.dumps({"deployment_id": "d1", "steps": [], "capability": capability})
+    message = {
+        "QueueUrl": "q",
+        "MessageBody": {
+            "function": "DeploymentGateFunction",
+            "token": gate,
+            "payload": {"deployment_id": "d1", "capability": capability},
+        },
+    }
+
+    class Client:
+        def describe_execution(self, executionArn):
+            return {
+                "executionArn": executionArn,
+                "name": "d1",
+                "status": "RUNNING",
+                "input": execution_input,
+                "startDate": started,
+            }
+
+        def get_execution_history(self, **kwargs):
+            return {
+                "events": [
+                    {
+                        "id": 1,
+                        "type": "ExecutionStarted",
+                        "timestamp": started,
+                        "executionStartedEventDetails": {"input": execution_input},
+                    },
+                    {
+                        "id": 2,
+                        "type": "TaskScheduled",
+                        "timestamp": started,
+                        "taskScheduledEventDetails": {"parameters": json.dumps(message)},
+                    },
+                ]
+            }
+
+    sfn = StepFunctionsOrchestrator(role_arn="arn:aws:iam::1:role/r", prefix="", client=Client())
+    sfn.__dict__["_arn_base"] = "arn:aws:states:us-east-1:1:"
+    described = sfn.describe("pilothouse-canary", "d1")
+    events, _ = sfn.history("pilothouse-canary", "d1")
+    text = json.dumps([described, events])
+    assert capability not in text and gate not in text and "[redacted]" in text
+    assert described["input"]["deployment_id"] == "d1"
+
+
+@pytest.mark.slow
+def test_racing_rollbacks_each_get_a_capability_that_works(api, run, provider):
+    """Given a deployment paused mid-way, when a break-glass rollback and a stop of its strategy
+    execution (whose end starts the same rollback) race, then one rollback execution runs, with a
+    capability its deployment accepts, and the deployment ends rolled back on the old version."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    running(api, run)
+    body = {
+        "version": "2.0.0",
+        "strategy": {"type": "custom", "steps": [{"kind": "set_weight", "weight": 50}, {"kind": "pause"}]},
+    }
+    assert api.post("/v1/components/web/update", body)[0] == 202
+    run()
+    dep = deployment(api)
+    barrier = threading.Barrier(2)
+    calls = [
+        lambda: api.post(f"/v1/deployments/{dep['id']}/rollback", {"reason": "race"}),
+        lambda: api.post(f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}/stop", {}),
+    ]
+
+    def fire(i):
+        barrier.wait()
+        return calls[i]()[0]
+
+    with ThreadPoolExecutor(2) as pool_:
+        statuses = list(pool_.map(fire, range(2)))
+    assert all(s in (200, 409) for s in statuses) and 200 in statuses, statuses
+    run()
+    rollback = execution(api, "pilothouse-break-glass-rollback", f"{dep['id']}-rollback"[:80])
+    assert rollback["status"] == "SUCCEEDED", rollback
+    assert deployment(api)["status"] in ("rolled_back", "aborted")
+    assert (component(api)["state"], component(api)["version"]) == ("Running", "1.0.0")

@@ -169,6 +169,8 @@ def stop_execution(workflow: str, execution: str, request: StopExecution | None 
 @operation("POST", "/v1/workflows/<workflow>/executions/<execution>/redrive", permission=Permission.EXECUTIONS_RUN,
            summary="Redrive a failed execution from where it failed", tag=TAG, target=_ex_target)
 def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
+    if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
+        raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")
     return current().services.orchestrator.redrive(workflow, execution)
 
 

@@ -194,6 +194,8 @@ class StepFunctionsOrchestrator:
             "start_date": _iso(d.get("startDate")),
             "stop_date": _iso(d.get("stopDate")),
             "redrive_count": d.get("redriveCount", 0),
+            # a shipped state machine: its tasks carry the deployment's capability
+            "trusted": workflow.startswith("pilothouse-"),
             "step": None,
             "positions": [],
             "waiting_tasks": [],

@@ -170,6 +170,9 @@ def plan_for(component: dict[str, Any], params: dict[str, Any]) -> tuple[dict[st
         from pilothouse.services.components import validation_failed
 
         raise validation_failed(exc, ("strategy",)) from None
+    if strategy.workflow and is_shipped(strategy.workflow):
+        raise ValidationFailed.field("strategy.workflow",
+                                     "names a shipped workflow; choose one of those with strategy.type")
     placement = component.get("placement")
     replicas = placement["replicas"] if placement else (component["spec"]["scaling"]["replicas"] or max(
         component["spec"]["scaling"]["min"], 1))
@@ -247,7 +250,7 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
         except NotFound:
             pass
     _start_strategy(services, dep, {"deployment_id": dep_id, "steps": [_plain(s) for s in dep["steps"]]},
-                    name=dep["execution"], capability=capability)
+                    workflow=dep["workflow"], name=dep["execution"], capability=capability)
     return dep
 
 
@@ -271,14 +274,12 @@ def issue_capability(services: Services, deployment_id: str, execution: str) -> 
     return token
 
 
-def _start_strategy(services: Services, dep: dict[str, Any], input: dict[str, Any], *, name: str,
-                    capability: str | None = None, actor: str | None = None) -> dict[str, Any]:
-    """Start a workflow acting on ``dep``: a shipped one gets a capability token in its input and is
+def _start_strategy(services: Services, dep: dict[str, Any], input: dict[str, Any], *, workflow: str,
+                    name: str, capability: str | None = None, actor: str | None = None) -> dict[str, Any]:
+    """Start ``workflow`` acting on ``dep``: a shipped one gets a capability token in its input and is
     trusted to call the internal tasks; a user's strategy workflow gets neither and runs as the
     deployment's initiator (its steps go through the public ``strategy_step``)."""
-    workflow = dep["workflow"] if name == dep["execution"] else None
-    if workflow is None or is_shipped(workflow):
-        workflow = workflow or ensure_workflow(services, "break-glass-rollback")
+    if is_shipped(workflow):
         token = capability or issue_capability(services, dep["id"], name)
         return services.orchestrator.start(workflow, name=name, input={**input, CAPABILITY_FIELD: token},
                                            actor=actor or "system", trusted=True)
@@ -444,6 +445,7 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
     repo(services).change(deployment_id, record)
     try:  # stopping the workflow may have started this rollback already (same name)
         _start_strategy(services, get(services, deployment_id), {"deployment_id": deployment_id},
+                        workflow=ensure_workflow(services, "break-glass-rollback"),
                         name=f"{deployment_id}-rollback"[:80], actor=actor)
     except Conflict:
         pass
@@ -489,7 +491,9 @@ def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
     error = {"Error": execution.get("error") or "WorkflowEnded", "Cause": execution.get("cause") or ""}
     if (execution.get("workflow"), execution["name"]) == (dep["workflow"], dep["execution"]):
         with contextlib.suppress(Conflict):  # a break-glass may have started it already (same name)
-            _start_strategy(services, dep, {"deployment_id": dep_id}, name=f"{dep_id}-rollback"[:80])
+            _start_strategy(services, dep, {"deployment_id": dep_id},
+                            workflow=ensure_workflow(services, "break-glass-rollback"),
+                            name=f"{dep_id}-rollback"[:80])
     elif execution.get("trusted") and execution["name"] == f"{dep_id}-rollback"[:80]:  # the rollback failed
         deployment_tasks.mark_failed(services, dep_id, error)
 

@@ -123,3 +123,61 @@ def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key)
     })
     assert anchor_fig["errors"] == 0 and gateway_fig["errors"] == 0
     assert anchor_fig["requests"] > 0 and gateway_fig["requests"] > 0
+
+
+_BACKEND = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def log_message(self, *a): pass
+    def do_GET(self):
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+s = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+s.daemon_threads = True
+s.serve_forever()
+"""
+
+
+@pytest.mark.slow
+def test_router_against_its_backend_direct():
+    """Given a stdlib HTTP backend in its own process and a router in front of it
+    When N keep-alive clients GET through the router, and straight from the backend (the anchor)
+    Then both answer every request 200; requests/s, p50/p99 and the ratio are printed."""
+    from pilothouse.providers.local.process import free_port
+    from pilothouse.providers.local.router import Router
+
+    port = free_port()
+    backend = subprocess.Popen([sys.executable, "-c", _BACKEND, str(port)])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the backend did not start"
+                time.sleep(0.05)
+        direct = f"http://127.0.0.1:{port}"
+        with Router() as router:
+            router.set_backends({"r1": ([direct], 1.0)})
+            _load(router.url, "/", {})  # warm
+            anchor_fig = _load(direct, "/", {})
+            router_fig = _load(router.url, "/", {})
+    finally:
+        backend.terminate()
+        backend.wait(5)
+
+    report(f"local router vs its backend, GET / ({CLIENTS} keep-alive clients, {SECONDS:.0f} s)", {
+        "anchor: the backend directly (stdlib http.server)": _row(anchor_fig),
+        "through the router": _row(router_fig),
+        "throughput ratio router/direct": f"{router_fig['rps'] / anchor_fig['rps']:.2f}",
+        "p99 ratio router/direct": f"{router_fig['p99_ms'] / anchor_fig['p99_ms']:.2f}",
+    })
+    assert anchor_fig["errors"] == 0 and router_fig["errors"] == 0

@@ -143,6 +143,9 @@ class ProxyServer(ThreadingHTTPServer):
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pilothouse-router"
+    # headers and body go out in separate writes: with Nagle on, each kept-alive answer waited for
+    # the client's delayed ACK (~40 ms a request)
+    disable_nagle_algorithm = True
     server: ProxyServer
 
     def setup(self) -> None:

@@ -67,6 +67,9 @@ class Settings(BaseModel):
     #: more directories (besides the project and data dirs) a local component's ``target.cwd`` may
     #: lie under; os.pathsep-separated in the environment (``/srv/apps:/opt/tools``)
     local_cwd_roots: tuple[Path, ...] = ()
+    #: names of more variables a local replica takes from the control plane's environment (comma-
+    #: separated; e.g. SSL_CERT_FILE,HTTP_PROXY). Pilothouse's own settings are never passed on.
+    replica_env_passthrough: tuple[str, ...] = ()
     #: the port the control plane itself listens on (``pilothouse dev --port``): no spec may name it
     control_port: int | None = Field(default=None, ge=1, le=65535)
     #: outbound requests to spec-named URLs may reach loopback and private ranges (local components
@@ -85,6 +88,13 @@ class Settings(BaseModel):
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(p for p in value.split(os.pathsep) if p.strip())
+        return value
+
+    @field_validator("replica_env_passthrough", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(n.strip() for n in value.split(",") if n.strip())
         return value
 
     @field_validator("outbound_allow_hosts", mode="before")

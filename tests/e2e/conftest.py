@@ -103,6 +103,7 @@ class DevProcess:
             PYTHONUNBUFFERED="1",
             COLUMNS="200",
             NO_COLOR="1",
+            PILOTHOUSE_REPLICA_ENV_PASSTHROUGH=MARKER_VAR,  # replicas carry the marker too
             **{MARKER_VAR: self.marker},
         )
         return env

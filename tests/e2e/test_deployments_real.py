@@ -181,6 +181,7 @@ def plane(env, monkeypatch) -> Iterator[Plane]:
     monkeypatch.setenv("PILOTHOUSE_ADMIN_KEY", ADMIN_KEY)
     monkeypatch.setenv("PILOTHOUSE_PROJECT_DIR", str(ROOT))
     monkeypatch.setenv(MARKER_VAR, marker)
+    monkeypatch.setenv("PILOTHOUSE_REPLICA_ENV_PASSTHROUGH", MARKER_VAR)  # replicas carry the marker too
     p = Plane(env / "data")
     try:
         yield p
@@ -695,6 +696,7 @@ class DevSubprocess:
             PILOTHOUSE_ADMIN_KEY=ADMIN_KEY,
             POWERTOOLS_LOG_LEVEL="WARNING",
             NO_COLOR="1",
+            PILOTHOUSE_REPLICA_ENV_PASSTHROUGH=MARKER_VAR,  # replicas carry the marker too
             **{MARKER_VAR: self.marker},
         )
         self.log_path = self.log_dir / f"dev-{self.starts}.log"

@@ -70,6 +70,8 @@ def data_dir(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("PILOTHOUSE_DATA_DIR", str(data))
     for key, value in SECRETS.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PH_EXTRA_PASSED", "yes")
+    monkeypatch.setenv("PILOTHOUSE_REPLICA_ENV_PASSTHROUGH", "PH_EXTRA_PASSED, PILOTHOUSE_ADMIN_KEY")
     return data
 
 
@@ -97,7 +99,8 @@ def test_replica_sees_no_credentials_of_the_control_plane(provider, data_dir, ma
     """Given the control plane's environment with PILOTHOUSE_ADMIN_KEY, cloud credentials and other
     settings, when a replica is deployed, then its environment holds none of them, only PATH, locale,
     its own HOME/TMPDIR under the data dir, the spec's and the version's env, its port and the
-    PILOTHOUSE_COMPONENT/VERSION/CONFIG it is meant to read."""
+    PILOTHOUSE_COMPONENT/VERSION/CONFIG it is meant to read, plus what the operator listed in
+    PILOTHOUSE_REPLICA_ENV_PASSTHROUGH (never a Pilothouse setting, even when listed)."""
     placement = provider.deploy(release(data_dir, mark))
     with urllib.request.urlopen(placement.url, timeout=5) as resp:
         seen = json.loads(resp.read())
@@ -114,6 +117,7 @@ def test_replica_sees_no_credentials_of_the_control_plane(provider, data_dir, ma
     assert env["PATH"] == os.environ["PATH"]
     assert env["PORT"] == placement.details["replicas"][0]["port"].__str__()
     assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["PH_EXTRA_PASSED"] == "yes"  # listed for passthrough (the admin key too: ignored)
     home, tmp = Path(env["HOME"]), Path(env["TMPDIR"])
     assert home.is_dir() and tmp.is_dir()
     assert data_dir.resolve() in home.resolve().parents and data_dir.resolve() in tmp.resolve().parents

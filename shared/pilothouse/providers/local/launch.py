@@ -6,8 +6,9 @@ grace_seconds) into a :class:`LaunchSpec`; ``{port}`` and friends are filled in 
 A replica runs as the control plane's user, so what it may see is kept explicit:
 
 * **Environment.** Nothing of the control plane's environment but ``PATH``, the locale (``LANG``,
-  ``LANGUAGE``, ``LC_*``) and ``TZ`` — no ``PILOTHOUSE_*`` setting, no admin key, no cloud
-  credentials. Then a throwaway ``HOME`` and ``TMPDIR`` of the component's own under the data dir,
+  ``LANGUAGE``, ``LC_*``), ``TZ`` and the names ``PILOTHOUSE_REPLICA_ENV_PASSTHROUGH`` lists — no
+  ``PILOTHOUSE_*`` setting (not even when listed), no admin key, no cloud credentials. Then a
+  throwaway ``HOME`` and ``TMPDIR`` of the component's own under the data dir,
   ``PYTHONUNBUFFERED=1``, the target's ``env``, the version's ``env``, and last
   ``PILOTHOUSE_COMPONENT``/``VERSION``/``CONFIG`` (``PORT`` is added at spawn time).
 * **Working directory.** ``cwd`` (relative to the project dir; the project dir when absent) must lie,
@@ -44,13 +45,17 @@ class Sandbox:
     roots: tuple[Path, ...]
     base: Path
     scratch: Path
+    #: more variables to take from the control plane's environment (settings.replica_env_passthrough)
+    passthrough: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sandbox:
+        own = {f"PILOTHOUSE_{name.upper()}" for name in type(settings).model_fields}
         return cls(
             roots=settings.cwd_roots,
             base=Path(settings.project_dir).expanduser().resolve(),
             scratch=Path(settings.data_dir).expanduser().resolve() / "replicas",
+            passthrough=tuple(n for n in settings.replica_env_passthrough if n not in own),
         )
 
 
@@ -75,10 +80,11 @@ def confine_cwd(value: str | None, roots: tuple[Path, ...], base: Path) -> Path:
 def replica_environment(
     component: str, sandbox: Sandbox, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The base environment of a component's replicas: what is inherited (:data:`INHERITED`, LC_*),
-    its own HOME and TMPDIR (created), PYTHONUNBUFFERED."""
+    """The base environment of a component's replicas: what is inherited (:data:`INHERITED`, LC_*,
+    the sandbox's passthrough names), its own HOME and TMPDIR (created), PYTHONUNBUFFERED."""
     environ = os.environ if environ is None else environ
-    env = {k: v for k, v in environ.items() if k in INHERITED or k.startswith("LC_")}
+    passed = set(INHERITED) | set(sandbox.passthrough)
+    env = {k: v for k, v in environ.items() if k in passed or k.startswith("LC_")}
     env.setdefault("PATH", os.defpath)
     scratch = sandbox.scratch / safe_name(component)
     for name, sub in (("HOME", "home"), ("TMPDIR", "tmp")):

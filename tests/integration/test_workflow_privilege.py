@@ -669,3 +669,23 @@ def test_racing_rollbacks_each_get_a_capability_that_works(api, run, provider):
     assert rollback["status"] == "SUCCEEDED", rollback
     assert deployment(api)["status"] in ("rolled_back", "aborted")
     assert (component(api)["state"], component(api)["version"]) == ("Running", "1.0.0")
+
+
+def test_a_user_workflow_may_not_message_the_control_planes_own_queues(api, services):
+    """Given SQS sendMessage tasks, one to a queue of the user's (approvals) is accepted, while one to
+    a queue of the control plane (task messages, jobs) or to a QueueUrl computed at run time is a 422
+    naming Parameters.QueueUrl."""
+    s = services.settings
+
+    def send(url_field, url):
+        params = {url_field: url, "MessageBody": {"token.$": "$$.Task.Token"}}
+        state = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}
+        return {"StartAt": "S", "States": {"S": {**state, "Parameters": params}}}
+
+    base = "https://sqs.us-east-1.amazonaws.com/000000000000/"
+    assert api.post("/v1/workflows", {"name": "ok", "definition": send("QueueUrl", base + "approvals")})[0] == 201
+    for i, (field, url) in enumerate(
+        [("QueueUrl", base + s.task_messages_queue), ("QueueUrl", base + s.jobs_queue), ("QueueUrl.$", "$.q")]
+    ):
+        status, _, problem = api.post("/v1/workflows", {"name": f"no{i}", "definition": send(field, url)})
+        assert status == 422 and problem["errors"][0]["path"] == f"$.States.S.Parameters.{field}", problem

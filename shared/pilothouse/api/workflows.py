@@ -74,7 +74,7 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"workflow:{request.name}"
     wf.check_writable(request.name)
-    definition = wf.check_definition(request.definition, extra=ctx.services.settings.workflow_task_functions)
+    definition = wf.check_definition(request.definition, settings=ctx.services.settings)
     body = ctx.services.orchestrator.create_workflow(request.name, definition,
                                                      description=request.description, actor=ctx.actor)
     return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
@@ -85,7 +85,7 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
     wf.check_writable(workflow)
-    definition = wf.check_definition(request.definition, extra=ctx.services.settings.workflow_task_functions)
+    definition = wf.check_definition(request.definition, settings=ctx.services.settings)
     return ctx.services.orchestrator.update_workflow(workflow, definition,
                                                      description=request.description, actor=ctx.actor)
 

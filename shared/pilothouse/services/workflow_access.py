@@ -139,15 +139,35 @@ def _extra(names: Iterable[str]) -> set[str]:
     return {canonical(n) for n in names} - INTERNAL_TASKS
 
 
-def resource_errors(definition: dict[str, Any], extra: Iterable[str] = ()) -> list[dict[str, str]]:
+def _queue_error(state: dict[str, Any], own_queues: Iterable[str]) -> dict[str, str] | None:
+    """A message may go to a queue of the user's, named literally; never to the control plane's own."""
+    params = state.get("Parameters") if isinstance(state.get("Parameters"), dict) else {}
+    if "QueueUrl" not in params:
+        return {"path": "Parameters.QueueUrl.$" if "QueueUrl.$" in params else "Parameters",
+                "message": "the queue must be named literally (Parameters.QueueUrl), not computed at run "
+                           "time"}
+    url = params["QueueUrl"]
+    if not isinstance(url, str) or url.rstrip("/").rsplit("/", 1)[-1] in set(own_queues):
+        return {"path": "Parameters.QueueUrl",
+                "message": "a user workflow may not send to the control plane's own queues"}
+    return None
+
+
+def resource_errors(definition: dict[str, Any], extra: Iterable[str] = (),
+                    own_queues: Iterable[str] = ()) -> list[dict[str, str]]:
     """Validation errors (``path``, ``message``) for each Task a user workflow may not name;
-    ``extra``: the setting ``workflow_task_functions``."""
+    ``extra``: the setting ``workflow_task_functions``; ``own_queues``: the control plane's queues."""
     allowed = public_names() + sorted(_extra(extra))
     hint = ("a user workflow's Task may call only these public operations: " + ", ".join(allowed)
             + " (by name, Lambda ARN or lambda:invoke with a literal FunctionName; or send an SQS message)")
     errors = []
     for path, state in _states(definition, "$"):
-        if state.get("Type") != "Task" or state.get("Resource") in MESSAGING:
+        if state.get("Type") != "Task":
+            continue
+        if state.get("Resource") in MESSAGING:
+            found = _queue_error(state, own_queues)
+            if found:
+                errors.append({"path": f"{path}.{found['path']}", "message": found["message"]})
             continue
         target = target_of(state)
         where = f"{path}.{target.field}"

@@ -11,15 +11,18 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed, VersionConflict
+from pilothouse.settings import Settings
 from pilothouse.store.base import Delete, Item, Put
 from pilothouse.store.workflows import WORKFLOW, version_sk, versions_pk
 from pilothouse.wiring import Services
 
 
-def check_definition(definition: Any, *, shipped: bool = False, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+def check_definition(definition: Any, *, shipped: bool = False,
+                     settings: Settings | None = None) -> dict[str, Any]:
     """Parse and validate an ASL definition; 422 listing every error with its JSON path. Unless
-    ``shipped``, every Task must name a public operation or one of ``extra`` (the setting
-    ``workflow_task_functions``); the 422 names the state's path."""
+    ``shipped``, every Task must name a public operation or a function the setting
+    ``workflow_task_functions`` allows, or send a message to a queue not the control plane's own;
+    the 422 names the state's path."""
     from pilothouse.engine import validate
     from pilothouse.services.workflow_access import resource_errors
 
@@ -32,7 +35,11 @@ def check_definition(definition: Any, *, shipped: bool = False, extra: tuple[str
         raise ValidationFailed.field("definition", "must be a JSON object")
     errors = [{"path": e.path, "message": e.message} for e in validate(definition)]
     if not shipped:
-        errors += [e for e in resource_errors(definition, extra) if e["path"] not in {x["path"] for x in errors}]
+        extra = settings.workflow_task_functions if settings else ()
+        own = (settings.jobs_queue, settings.executions_queue, settings.tasks_queue,
+               settings.task_messages_queue) if settings else ()
+        seen = {x["path"] for x in errors}
+        errors += [e for e in resource_errors(definition, extra, own) if e["path"] not in seen]
     if errors:
         raise ValidationFailed(
             "; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]),
@@ -59,7 +66,7 @@ def create(services: Services, name: str, definition: Any, *, description: str =
     """Register version 1 (``shipped``: by the deployment manager, under a reserved name)."""
     if not shipped:
         check_writable(name)
-    definition = check_definition(definition, shipped=shipped, extra=services.settings.workflow_task_functions)
+    definition = check_definition(definition, shipped=shipped, settings=services.settings)
     now = iso(services.clock.time())
     data = {"name": name, "version": 1, "definition": definition, "description": description,
             "created_at": now, "updated_at": now, "updated_by": actor}
@@ -81,7 +88,7 @@ def update(services: Services, name: str, definition: Any, *, description: str |
     """Publish a new version (conditional on the version read)."""
     if not shipped:
         check_writable(name)
-    definition = check_definition(definition, shipped=shipped, extra=services.settings.workflow_task_functions)
+    definition = check_definition(definition, shipped=shipped, settings=services.settings)
     item = services.store.get(WORKFLOW, name)
     if item is None:
         raise NotFound(f"no workflow named {name!r}")

@@ -39,15 +39,20 @@ from urllib.parse import urlsplit
 
 from pilothouse.providers.local.router_server import (
     BODY_METHODS,
+    IDEMPOTENT_METHODS,
     REVISION_HEADER,
     ProxyServer,
     Upstream,
+    UpstreamPool,
     error_response,
     merge_headers,
 )
 from pilothouse.providers.local.router_stats import RevisionStats
 
 __all__ = ["REVISION_HEADER", "Router", "RouterError"]
+
+# what sending on a kept-alive connection the backend has closed meanwhile raises
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 class RouterError(Exception):
@@ -107,6 +112,7 @@ class Router:
         self._idle = threading.Condition(self._lock)
         self._server: ProxyServer | None = None
         self._thread: threading.Thread | None = None
+        self._upstreams = UpstreamPool(backend_timeout)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -160,6 +166,7 @@ class Router:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self._upstreams.discard()
 
     def __enter__(self) -> Router:
         return self.start()
@@ -193,6 +200,7 @@ class Router:
                     rev.next_backend = old.next_backend
             self._stats.ensure(table)
             self._revisions = table
+        self._upstreams.discard(keep={u for rev in table.values() for u in rev.backends})
 
     def backends(self) -> dict[str, tuple[list[str], float]]:
         """The current routing table (a copy)."""
@@ -307,10 +315,12 @@ class Router:
                 self._idle.notify_all()
 
     def forward(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> Upstream:
-        """Send one request to a chosen backend and return its full response (or a 502).
+        """Send one request to a chosen backend and return its full response (a 502 when it fails,
+        a 504 when it does not answer within ``backend_timeout``).
 
         A backend that refuses the connection is skipped and the choice made again (nothing was
-        sent, so this is safe for any method); an error after the request was sent is a 502.
+        sent, so this is safe for any method). Connections to backends are kept alive and reused
+        for idempotent methods; one the backend had closed meanwhile is replaced by a new one.
         """
         started = time.perf_counter()
         tried: set[str] = set()
@@ -323,41 +333,59 @@ class Router:
                 return error_response(502, "no backend", None)
             if url is None:
                 break
-            parts = urlsplit(url)
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.backend_timeout)
             try:
-                try:
-                    conn.connect()
-                except OSError as exc:
-                    last_error = f"{url}: {exc}"
-                    tried.add(url)
-                    with self._lock:
-                        self._down_until[url] = time.monotonic() + self.down_seconds
-                    continue  # nothing was sent: safe to choose again
-                with self._lock:
-                    self._down_until.pop(url, None)
-                try:
-                    conn.request(
-                        method,
-                        target,
-                        body=body if body or method in BODY_METHODS else None,
-                        headers=dict(merge_headers(headers)),
-                    )
-                    resp = conn.getresponse()
-                    data = resp.read()
-                    result = Upstream(resp.status, resp.reason, resp.getheaders(), data, rev.name)
-                except TimeoutError:
-                    last_error = f"{url}: no answer within {self.backend_timeout:g} s"
-                    result = error_response(504, "backend timed out", rev.name, detail=last_error)
-                except (OSError, http.client.HTTPException) as exc:
-                    last_error = f"{url}: {type(exc).__name__}: {exc}"
-                    result = error_response(502, "bad gateway", rev.name, detail=last_error)
-                break
+                sent = self._exchange(url, method, target, headers, body, rev.name)
             finally:
-                conn.close()
                 self._done(url)
+            if isinstance(sent, str):  # could not connect: nothing was sent, choose again
+                last_error = sent
+                tried.add(url)
+                with self._lock:
+                    self._down_until[url] = time.monotonic() + self.down_seconds
+                continue
+            with self._lock:
+                self._down_until.pop(url, None)
+            result = sent
+            break
         name = rev.name if rev is not None else None
         if result is None:
             result = error_response(502, "no backend answered", name, detail=last_error)
         self._stats.record(name, result.status, time.perf_counter() - started)
         return result
+
+    def _exchange(
+        self, url: str, method: str, target: str, headers: list[tuple[str, str]], body: bytes, revision: str
+    ) -> Upstream | str:
+        """One request to ``url``: its response, the router's 502/504, or why it could not connect."""
+        parts = urlsplit(url)
+        assert parts.hostname is not None and parts.port is not None
+        payload = body if body or method in BODY_METHODS else None
+        send_headers = dict(merge_headers(headers))
+        reuse = method in IDEMPOTENT_METHODS
+        while True:
+            conn, reused = self._upstreams.take(url, parts.hostname, parts.port, reuse=reuse)
+            if not reused:
+                try:
+                    conn.connect()
+                except OSError as exc:
+                    conn.close()
+                    return f"{url}: {exc}"
+            try:
+                conn.request(method, target, body=payload, headers=send_headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except TimeoutError:
+                conn.close()
+                detail = f"{url}: no answer within {self.backend_timeout:g} s"
+                return error_response(504, "backend timed out", revision, detail=detail)
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                if reused and isinstance(exc, _STALE):
+                    continue  # the backend had closed this idle connection: a new one (idempotent methods)
+                detail = f"{url}: {type(exc).__name__}: {exc}"
+                return error_response(502, "bad gateway", revision, detail=detail)
+            if resp.will_close:
+                conn.close()
+            else:
+                self._upstreams.give(url, conn)
+            return Upstream(resp.status, resp.reason, resp.getheaders(), data, revision)

@@ -28,7 +28,15 @@ from pilothouse.errors import PROBLEM_BASE
 if TYPE_CHECKING:
     from pilothouse.providers.local.router import Router
 
-__all__ = ["REVISION_HEADER", "BODY_METHODS", "ProxyServer", "Upstream", "error_response", "merge_headers"]
+__all__ = [
+    "BODY_METHODS",
+    "REVISION_HEADER",
+    "ProxyServer",
+    "Upstream",
+    "UpstreamPool",
+    "error_response",
+    "merge_headers",
+]
 
 # Headers that concern one hop only (RFC 9110 section 7.6.1); never forwarded either way.
 _HOP_BY_HOP = frozenset(
@@ -92,6 +100,49 @@ def error_response(status: int, error: str, revision: str | None, *, detail: str
     }
     headers = [("Content-Type", "application/problem+json"), ("X-Request-Id", request_id)]
     return Upstream(status, title, headers, json.dumps(payload).encode(), revision)
+
+
+#: Methods a request may be sent again with after a kept-alive connection turned out closed.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class UpstreamPool:
+    """Kept-alive connections to backends, at most ``max_idle`` idle ones per backend.
+
+    A connection goes back after a response read to its end that does not close it; a backend
+    taken out of the routing table has its idle connections closed (:meth:`discard`).
+    """
+
+    def __init__(self, timeout: float, max_idle: int = 16) -> None:
+        self.timeout = timeout
+        self.max_idle = max_idle
+        self._idle: dict[str, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, url: str, host: str, port: int, *, reuse: bool) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection to ``url`` (``True``) when ``reuse`` allows, else a new unconnected one."""
+        if reuse:
+            with self._lock:
+                idle = self._idle.get(url)
+                if idle:
+                    return idle.pop(), True
+        return http.client.HTTPConnection(host, port, timeout=self.timeout), False
+
+    def give(self, url: str, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(url, [])
+            if len(idle) < self.max_idle:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def discard(self, keep: set[str] | None = None) -> None:
+        """Close the idle connections of every backend not in ``keep`` (all when None)."""
+        with self._lock:
+            gone = [u for u in self._idle if keep is None or u not in keep]
+            conns = [c for u in gone for c in self._idle.pop(u)]
+        for conn in conns:
+            conn.close()
 
 
 class RequestRefused(Exception):

@@ -38,3 +38,37 @@ def kill_marked(var: str, marker: str) -> list[int]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return pids
+
+
+def replica_pids(data_dir: Path) -> dict[int, str]:
+    """Live replicas a local provider on ``data_dir`` started (tagged ``PILOTHOUSE_REPLICA=<the
+    data dir's tag>:<replica id>``, whatever environment their spec gave them): pid -> replica id."""
+    from pilothouse.providers.local.journal import data_dir_tag
+
+    prefix = f"PILOTHOUSE_REPLICA={data_dir_tag(data_dir)}:".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            continue
+        for var in environ.split(b"\0"):
+            if var.startswith(prefix):
+                found[int(entry.name)] = var[len(prefix):].decode()
+    return found
+
+
+def kill_replicas(data_dir: Path) -> list[int]:
+    """SIGKILL every live replica of ``data_dir`` (and its process group); the pids that were found."""
+    pids = list(replica_pids(data_dir))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return pids

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -81,26 +82,30 @@ class ReplicaJournal:
     def _path(self, replica_id: str) -> Path:
         return self.dir / f"{replica_id}.json"
 
-    def _write(self, replica_id: str, data: dict[str, Any]) -> None:
+    def _write(self, replica_id: str, data: dict[str, Any], *, durable: bool) -> None:
+        """Replace the record atomically; ``durable`` also fsyncs the file and the directory."""
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self._path(replica_id)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         with open(tmp, "wb") as f:
             f.write(json.dumps(data, sort_keys=True).encode())
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(self.dir)
+        if durable:
+            _fsync_dir(self.dir)
 
     def intend(self, replica_id: str, **fields: Any) -> None:
         """Record, durably, that the replica ``replica_id`` is about to be started."""
         record = {**fields, "id": replica_id, "pid": None, "recorded_at": time.time()}
-        self._write(replica_id, {**record, "control_plane": os.getpid()})
+        self._write(replica_id, {**record, "control_plane": os.getpid()}, durable=True)
 
     def started(self, replica_id: str, pid: int, identity: str | None) -> None:
-        """Record the pid (and identity) the replica ``replica_id`` got."""
+        """Record the pid (and identity) the replica ``replica_id`` got. Not fsynced: should a crash
+        lose it, the durable intent is still there and its tag finds the process again."""
         data = self.get(replica_id) or {"id": replica_id}
-        self._write(replica_id, {**data, "pid": pid, "identity": identity})
+        self._write(replica_id, {**data, "pid": pid, "identity": identity}, durable=False)
 
     def forget(self, replica_id: str) -> None:
         """Drop the record of a replica whose process is gone."""
@@ -122,9 +127,10 @@ class ReplicaJournal:
             with contextlib.suppress(OSError, ValueError):
                 data = json.loads(path.read_bytes())
                 out[str(data.get("id") or path.stem)] = data
-        for tmp in self.dir.glob("*.tmp"):  # a write the crash interrupted (its rename never happened)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        for tmp in self.dir.glob("*.tmp"):  # a write a crash interrupted (its rename never happened)
+            if tmp.name.split(".")[1:2] != [str(os.getpid())]:  # not one of ours under way
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
         return out
 
     def tagged(self) -> list[TaggedProcess]:

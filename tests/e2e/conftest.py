@@ -199,6 +199,7 @@ def dev(tmp_path) -> Iterator[DevProcess]:
             client.close()
         server.kill()
         kill_marked(marker)
+        processes.kill_replicas(server.data_dir / "processes")  # replicas keep no marker of ours
 
 
 @pytest.fixture

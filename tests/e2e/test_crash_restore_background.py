@@ -3,18 +3,16 @@ a component still being restored says so, and commands on it answer 409 with Ret
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 import yaml
 
-from pilothouse.providers.local.journal import data_dir_tag
+from tests import processes
 from tests.e2e.conftest import ROOT, DevProcess, wait_at_rest
 
 pytestmark = pytest.mark.slow
@@ -24,15 +22,7 @@ SLOW_START = 8.0  # seconds a replica waits before it listens while the flag fil
 
 def replica_pids(data_dir: Path) -> list[int]:
     """Live processes tagged as replicas of ``data_dir``'s control plane."""
-    prefix = data_dir_tag(data_dir / "processes") + ":"
-    found = []
-    for p in psutil.process_iter(["pid", "status"]):
-        if p.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        with contextlib.suppress(psutil.Error):
-            if p.environ().get("PILOTHOUSE_REPLICA", "").startswith(prefix):
-                found.append(p.info["pid"])
-    return found
+    return list(processes.replica_pids(data_dir / "processes"))
 
 
 def slow_spec(flag: Path) -> dict:

@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 import yaml
 
-from pilothouse.providers.local.journal import data_dir_tag
 from tests.e2e.conftest import ROOT, TRANSITIONAL, DevProcess
+from tests.processes import replica_pids
 
 pytestmark = pytest.mark.slow
 
@@ -58,16 +57,7 @@ def spec(name: str, example: str) -> dict[str, Any]:
 
 def tagged(data_dir: Path) -> dict[int, str]:
     """Live processes tagged as replicas of the data dir: pid -> replica id."""
-    prefix = data_dir_tag(data_dir / "processes") + ":"
-    found = {}
-    for p in psutil.process_iter(["pid", "status"]):
-        if p.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        with contextlib.suppress(psutil.Error):
-            value = p.environ().get("PILOTHOUSE_REPLICA", "")
-            if value.startswith(prefix):
-                found[p.info["pid"]] = value[len(prefix):]
-    return found
+    return replica_pids(data_dir / "processes")
 
 
 def journal(data_dir: Path) -> dict[str, dict[str, Any]]:

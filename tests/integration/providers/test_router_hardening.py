@@ -360,6 +360,7 @@ class _CountingBackend:
     def __init__(self, idle: float = 30.0) -> None:
         counter = self
         self.connections = 0
+        self.open = 0
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -367,7 +368,12 @@ class _CountingBackend:
 
             def setup(self) -> None:
                 counter.connections += 1
+                counter.open += 1
                 super().setup()
+
+            def finish(self) -> None:
+                super().finish()
+                counter.open -= 1
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -435,5 +441,26 @@ def test_a_kept_alive_connection_the_backend_closed_is_not_an_error() -> None:
                 time.sleep(0.5)
             assert statuses == [200] * 5
             assert router.stats("r1")["errors"] == 0
+    finally:
+        backend.close()
+
+
+def test_a_backend_taken_out_of_the_table_keeps_no_connection_from_the_router() -> None:
+    """Given a backend the router has kept-alive connections to
+    When it is taken out of the routing table
+    Then the router closes them (so the backend can stop without waiting for them)."""
+    backend = _CountingBackend()
+    try:
+        with Router() as router:
+            router.set_backends({"r1": ([backend.url], 1.0)})
+            _get_many(router, 3)
+            assert backend.open == 1
+
+            router.set_backends({})
+
+            deadline = time.monotonic() + 5
+            while backend.open and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert backend.open == 0
     finally:
         backend.close()

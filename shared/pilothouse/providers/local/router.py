@@ -113,6 +113,7 @@ class Router:
         self._server: ProxyServer | None = None
         self._thread: threading.Thread | None = None
         self._upstreams = UpstreamPool(backend_timeout)
+        self._routed: frozenset[str] = frozenset()  # every backend URL in the table
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -200,7 +201,8 @@ class Router:
                     rev.next_backend = old.next_backend
             self._stats.ensure(table)
             self._revisions = table
-        self._upstreams.discard(keep={u for rev in table.values() for u in rev.backends})
+            self._routed = frozenset(u for rev in table.values() for u in rev.backends)
+        self._upstreams.discard(keep=set(self._routed))
 
     def backends(self) -> dict[str, tuple[list[str], float]]:
         """The current routing table (a copy)."""
@@ -384,7 +386,7 @@ class Router:
                     continue  # the backend had closed this idle connection: a new one (idempotent methods)
                 detail = f"{url}: {type(exc).__name__}: {exc}"
                 return error_response(502, "bad gateway", revision, detail=detail)
-            if resp.will_close:
+            if resp.will_close or url not in self._routed:  # no idle connection to a removed backend
                 conn.close()
             else:
                 self._upstreams.give(url, conn)

@@ -689,3 +689,22 @@ def test_a_user_workflow_may_not_message_the_control_planes_own_queues(api, serv
     ):
         status, _, problem = api.post("/v1/workflows", {"name": f"no{i}", "definition": send(field, url)})
         assert status == 422 and problem["errors"][0]["path"] == f"$.States.S.Parameters.{field}", problem
+
+
+def test_a_promotion_answer_hides_its_capability(api, run, provider, services):
+    """Given a promotion (a shipped workflow with its own capability), neither the answer to POST
+    /v1/promotions nor its execution's describe shows the capability the execution holds."""
+    running(api, run, "web-dev")
+    staging = {**spec("web-stg"), "environment": "staging"}
+    assert api.post("/v1/components", staging)[0] == 201
+    assert api.post("/v1/components/web-stg/deploy")[0] == 202
+    assert api.post("/v1/components/web-dev/update", {"version": "2.0.0"})[0] == 202
+    run()
+    status, _, answer = api.post("/v1/promotions", {"source": "web-dev", "target": "web-stg"})
+    assert status == 201, answer
+    record = services.store.get(executions_pk(answer["workflow"]), answer["name"]).data
+    token = record["input"]["capability"]
+    run()
+    described = execution(api, answer["workflow"], answer["name"])
+    assert described["status"] == "SUCCEEDED"
+    assert token not in json.dumps([answer, described]) and described["input"]["capability"] == "[redacted]"

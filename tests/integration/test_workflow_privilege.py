@@ -683,7 +683,10 @@ def test_a_user_workflow_may_not_message_the_control_planes_own_queues(api, serv
         return {"StartAt": "S", "States": {"S": {**state, "Parameters": params}}}
 
     base = "https://sqs.us-east-1.amazonaws.com/000000000000/"
-    assert api.post("/v1/workflows", {"name": "ok", "definition": send("QueueUrl", base + "approvals")})[0] == 201
+    assert (
+        api.post("/v1/workflows", {"name": "ok", "definition": send("QueueUrl", base + "approvals")})[0]
+        == 201
+    )
     for i, (field, url) in enumerate(
         [("QueueUrl", base + s.task_messages_queue), ("QueueUrl", base + s.jobs_queue), ("QueueUrl.$", "$.q")]
     ):

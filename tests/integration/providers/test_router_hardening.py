@@ -221,6 +221,25 @@ def test_malformed_framing_is_400_and_nothing_is_smuggled(
     assert backend.seen == []
 
 
+@pytest.mark.parametrize("head", [
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",  # both framings at once
+    b"Transfer-Encoding : chunked\r\n",  # whitespace before the colon
+    b"X-Folded: a\r\n b\r\n",  # obsolete line folding
+    b"X-Nul: a\x00b\r\n",
+    b"X-Cr: a\rb\r\n",
+])
+def test_ambiguous_header_fields_are_400_and_never_forwarded(
+    router: Router, backend: _Backend, head: bytes
+) -> None:
+    """Given a request with header fields backends may read differently (RFC 9112 sections 5 and 6)
+    When it reaches the router
+    Then 400 problem+json, and the backend saw nothing."""
+    request = b"POST / HTTP/1.1\r\nHost: t\r\n" + head + b"\r\n0\r\n\r\n"
+    _assert_problem(*_raw(router, request), 400)
+    time.sleep(0.2)
+    assert backend.seen == []
+
+
 def test_bad_chunk_size_is_400_problem(router: Router, backend: _Backend) -> None:
     """Given a chunked body whose chunk size is not hex
     When it reaches the router

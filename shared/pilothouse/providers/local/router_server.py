@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -57,6 +58,22 @@ _HOP_BY_HOP = frozenset(
 REVISION_HEADER = "X-Pilothouse-Revision"
 
 _HEX = b"0123456789abcdefABCDEF"
+# one header field line as RFC 9112 section 5 has it: a token, the colon right after it, a value
+# without control characters but HTAB (no obsolete folding, bare CR or NUL), CRLF (or LF)
+_FIELD_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*\r?\n")
+
+
+class _HeadRecorder:
+    """Stands in for ``rfile`` while http.server reads a request head, keeping the raw lines."""
+
+    def __init__(self, rfile: Any) -> None:
+        self.rfile = rfile
+        self.lines: list[bytes] = []
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.rfile.readline(limit)
+        self.lines.append(line)
+        return line
 
 
 @dataclass(frozen=True)
@@ -263,9 +280,31 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     # -- reading the request body --------------------------------------------------------------
 
+    def parse_request(self) -> bool:
+        """http.server's parsing, keeping the raw header lines for :meth:`_check_fields`."""
+        real, recorder = self.rfile, _HeadRecorder(self.rfile)
+        self._head_lines = recorder.lines
+        self.rfile = recorder  # type: ignore[assignment]
+        try:
+            return super().parse_request()
+        finally:
+            self.rfile = real
+
+    def _check_fields(self) -> None:
+        """Refuse header fields that backends could read differently: whitespace before the colon,
+        obsolete line folding, a bare CR, NUL... (RFC 9112 section 5); Python's parser would quietly
+        make something of them."""
+        for line in getattr(self, "_head_lines", [])[:-1]:  # the last one is the blank line
+            if not _FIELD_LINE.fullmatch(line):
+                name = line.split(b":", 1)[0][:40].decode("latin-1")
+                raise RequestRefused(400, "bad request", f"malformed header field {name!r}")
+
     def _declared_length(self) -> int | None:
         """The body's length from its framing: a number, None for chunked; RequestRefused when the
         framing is malformed or ambiguous (RFC 9112 section 6) or declares too much."""
+        self._check_fields()
+        if self.headers.get_all("Transfer-Encoding") and self.headers.get_all("Content-Length"):
+            raise RequestRefused(400, "bad request", "both Transfer-Encoding and Content-Length")
         codings = [t.strip().lower() for v in self.headers.get_all("Transfer-Encoding") or []
                    for t in v.split(",") if t.strip()]
         if codings:

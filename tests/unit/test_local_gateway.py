@@ -118,3 +118,25 @@ def test_function_answers_carry_the_request_id_of_their_event():
     pool = _RecordingPool()
     _, headers, _ = LocalGateway(ROUTES, pool).handle("GET", "/v1/components", "", {}, b"")
     assert headers["x-request-id"] == pool.events[-1]["requestContext"]["requestId"]
+
+
+def test_a_failing_function_is_a_502_problem_with_a_request_id(caplog):
+    """Given a function that raises with a secret in its message
+    When a request reaches it
+    Then 502 problem+json naming the error type, with the request id; the message is neither in
+    the answer nor in the log."""
+    import json
+
+    from pilothouse.local.gateway import LocalGateway
+
+    class Broken:
+        def invoke(self, name: str, event: dict) -> dict:
+            secret = "hunter" + "2"  # not in the source line a traceback shows
+            raise RuntimeError(f"secret={secret}")
+
+    status, headers, out = LocalGateway(ROUTES, Broken()).handle("GET", "/v1/components", "", {}, b"")
+    problem = json.loads(out)
+    assert status == 502 and headers["content-type"] == "application/problem+json"
+    assert problem["request_id"] == headers["x-request-id"]
+    assert "RuntimeError" in problem["detail"] and "hunter2" not in out.decode()
+    assert "RuntimeError" in caplog.text and "hunter2" not in caplog.text

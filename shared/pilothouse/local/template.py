@@ -15,7 +15,7 @@ import yaml
 from pilothouse.settings import Settings
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: ~10x faster on template.yaml
     pass
 
 

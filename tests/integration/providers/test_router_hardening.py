@@ -281,6 +281,36 @@ def test_a_body_trickling_in_is_dropped_after_the_body_timeout(backend: _Backend
     assert got == b"" or got.startswith(b"HTTP/1.1 408"), got[:200]
 
 
+def test_a_head_trickling_in_is_dropped_after_the_head_timeout(backend: _Backend) -> None:
+    """Given a router with a 1 s head timeout (and 5 s between reads)
+    When a client sends a header line every 0.3 s and never ends its head
+    Then the router closes the connection within a few seconds, and serves others meanwhile."""
+    with Router(head_timeout=1.0, idle_timeout=5.0) as router:
+        router.set_backends({"r1": ([backend.url], 1.0)})
+        with socket.create_connection(("127.0.0.1", router.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")
+            closed = False
+            started = time.monotonic()
+            for i in range(30):  # 9 s of trickling at most
+                try:
+                    sock.sendall(b"X-%d: a\r\n" % i)
+                except OSError:
+                    closed = True
+                    break
+                readable, _, _ = select.select([sock], [], [], 0.3)
+                if readable:
+                    try:
+                        closed = sock.recv(65536) in (b"",) or True
+                    except OSError:
+                        closed = True
+                    break
+            took = time.monotonic() - started
+            assert _raw(router, b"GET /other HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0] == 200
+
+    assert closed, "the router kept reading a head that never ends"
+    assert took < 8
+
+
 # -- backends -----------------------------------------------------------------------------------
 
 

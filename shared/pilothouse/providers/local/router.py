@@ -78,8 +78,9 @@ class Router:
     ``down_seconds`` is how long a backend that refused a
     connection is skipped (unless every backend of its revision is down); ``max_attempts`` bounds
     the backends tried for one request when connections are refused. ``idle_timeout`` bounds each
-    wait for a client (between requests and between reads), ``body_timeout`` the whole body of a
-    request, ``max_body_bytes`` its size (413 beyond).
+    wait for a client (between requests and between reads), ``head_timeout`` the whole head of a
+    request from its first byte, ``body_timeout`` its whole body, ``max_body_bytes`` its size (413
+    beyond).
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         body_timeout: float = 60.0,
         max_body_bytes: int = 10 * 1024 * 1024,
+        head_timeout: float = 10.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -102,6 +104,7 @@ class Router:
         self.down_seconds = down_seconds
         self.idle_timeout = idle_timeout
         self.body_timeout = body_timeout
+        self.head_timeout = head_timeout
         self.max_body_bytes = max_body_bytes
         self.max_attempts = max(1, max_attempts)
         self._lock = threading.Lock()

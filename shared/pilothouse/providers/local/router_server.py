@@ -63,17 +63,35 @@ _HEX = b"0123456789abcdefABCDEF"
 _FIELD_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*\r?\n")
 
 
-class _HeadRecorder:
-    """Stands in for ``rfile`` while http.server reads a request head, keeping the raw lines."""
+class _HeadReader:
+    """Stands in for ``rfile`` while http.server reads a request head (its request line and header
+    lines): every line must arrive before ``deadline`` (TimeoutError otherwise, however slowly the
+    bytes trickle in), each wait at most ``idle`` seconds; the raw lines are kept in ``lines``."""
 
-    def __init__(self, rfile: Any) -> None:
+    def __init__(self, rfile: Any, sock: socket.socket, deadline: float, idle: float) -> None:
         self.rfile = rfile
+        self.sock = sock
+        self.deadline = deadline
+        self.idle = idle
         self.lines: list[bytes] = []
 
     def readline(self, limit: int = -1) -> bytes:
-        line = self.rfile.readline(limit)
-        self.lines.append(line)
-        return line
+        limit = limit if limit >= 0 else 65537
+        line = bytearray()
+        while len(line) < limit:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the request head did not arrive in time")
+            self.sock.settimeout(min(self.idle, remaining))
+            available = self.rfile.peek(1)  # at most one read from the socket
+            if not available:
+                break
+            end = available.find(b"\n", 0, limit - len(line))
+            line += self.rfile.read(end + 1 if end >= 0 else min(len(available), limit - len(line)))
+            if end >= 0:
+                break
+        self.lines.append(bytes(line))
+        return bytes(line)
 
 
 @dataclass(frozen=True)
@@ -280,21 +298,41 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     # -- reading the request body --------------------------------------------------------------
 
+    def handle_one_request(self) -> None:
+        """Wait for a request up to the idle timeout; from its first byte, its head has
+        ``head_timeout`` to arrive (read through a :class:`_HeadReader`)."""
+        router = self.server.router
+        real = self.rfile
+        try:
+            self.connection.settimeout(router.idle_timeout)
+            if not real.peek(1):
+                self.close_connection = True
+                return
+        except OSError:  # TimeoutError included: an idle connection
+            self.close_connection = True
+            return
+        head = _HeadReader(real, self.connection, time.monotonic() + router.head_timeout, router.idle_timeout)
+        self._head_lines = head.lines
+        self.rfile = head  # type: ignore[assignment]
+        try:
+            super().handle_one_request()
+        finally:
+            self.rfile = real
+
     def parse_request(self) -> bool:
-        """http.server's parsing, keeping the raw header lines for :meth:`_check_fields`."""
-        real, recorder = self.rfile, _HeadRecorder(self.rfile)
-        self._head_lines = recorder.lines
-        self.rfile = recorder  # type: ignore[assignment]
+        """http.server's parsing of the head; then the body is read from the real stream."""
         try:
             return super().parse_request()
         finally:
-            self.rfile = real
+            if isinstance(self.rfile, _HeadReader):
+                self.rfile = self.rfile.rfile
+                self.connection.settimeout(self.server.router.idle_timeout)
 
     def _check_fields(self) -> None:
         """Refuse header fields that backends could read differently: whitespace before the colon,
         obsolete line folding, a bare CR, NUL... (RFC 9112 section 5); Python's parser would quietly
         make something of them."""
-        for line in getattr(self, "_head_lines", [])[:-1]:  # the last one is the blank line
+        for line in getattr(self, "_head_lines", [])[1:-1]:  # the request line, the fields, a blank line
             if not _FIELD_LINE.fullmatch(line):
                 name = line.split(b":", 1)[0][:40].decode("latin-1")
                 raise RequestRefused(400, "bad request", f"malformed header field {name!r}")

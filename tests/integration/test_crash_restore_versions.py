@@ -117,3 +117,22 @@ def test_commands_on_a_component_being_restored_answer_409_with_retry_after(serv
     jobs.restore_placements(services)
     accepted = components.command(services, "api", components.Command.SCALE, {"replicas": 2}, actor="test")
     assert accepted["state"] == "Scaling"
+
+
+def test_a_retry_caught_before_its_deployment_is_not_restored(services):
+    """Given a Failed component whose retry was accepted (Deploying) but whose deployment had not
+    started when the control plane stopped; its record still names the failed attempt's placement
+    When the control plane restarts
+    Then that placement is not restored (the retry stops it and deploys afresh) and the component
+    is not marked as being restored."""
+    provider = RecordingProvider()
+    services._providers["local"] = provider
+    updating_mid_deployment(services)
+    record = components.get(services, "web")
+    op = {"id": "0000000000002000000-cafebabe", "command": "retry", "params": {}, "requested_epoch": 0.0}
+    components.repo(services).update(record, {**record.data, "state": "Deploying", "operation": op},
+                                     {"type": "test.retrying"})
+
+    assert jobs.mark_restoring(services) == []
+    assert jobs.restore_placements(services) == {}
+    assert provider.restored == []

@@ -249,15 +249,15 @@ RESTORING_NOTE = "being restored after a control-plane restart"
 
 def needs_restore(record: Record) -> bool:
     """Whether a control-plane restart must bring this component's instances back: it serves
-    (Running, or Scaling/Updating/Deploying with a placement), or a deployment of it is under way."""
+    (Running, or Scaling/Updating with a placement), or a deployment of it is under way. (A retry
+    not started yet is not: it stops what its placement names and deploys afresh.)"""
     data = record.data
     if (data.get("operation") or {}).get("deployment_started"):
         return True
     return bool(data.get("placement")) and record.state in RESTORED_STATES
 
 
-RESTORED_STATES = frozenset({State.RUNNING.value, State.SCALING.value, State.UPDATING.value,
-                             State.DEPLOYING.value})
+RESTORED_STATES = frozenset({State.RUNNING.value, State.SCALING.value, State.UPDATING.value})
 
 
 def mark_restoring(services: Services) -> list[str]:

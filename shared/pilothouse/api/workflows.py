@@ -13,6 +13,7 @@ from pilothouse.errors import Forbidden, NotFound
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import executions as ex
+from pilothouse.services import workflow_operations as ops
 from pilothouse.services import workflows as wf
 from pilothouse.services.workflow_access import is_reserved
 
@@ -74,7 +75,8 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"workflow:{request.name}"
     wf.check_writable(request.name)
-    definition = wf.check_definition(request.definition, settings=ctx.services.settings)
+    definition = wf.for_orchestrator(ctx.services, wf.check_definition(request.definition,
+                                                                       settings=ctx.services.settings))
     body = ctx.services.orchestrator.create_workflow(request.name, definition,
                                                      description=request.description, actor=ctx.actor)
     return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
@@ -85,7 +87,8 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
     wf.check_writable(workflow)
-    definition = wf.check_definition(request.definition, settings=ctx.services.settings)
+    definition = wf.for_orchestrator(ctx.services, wf.check_definition(request.definition,
+                                                                       settings=ctx.services.settings))
     return ctx.services.orchestrator.update_workflow(workflow, definition,
                                                      description=request.description, actor=ctx.actor)
 
@@ -119,9 +122,10 @@ def start_execution(workflow: str, request: StartExecution) -> Response[dict[str
     if is_reserved(workflow):
         raise Forbidden(f"{workflow} is a shipped workflow: the deployment manager starts it (deploy, "
                         f"update, promote or roll back instead)")
-    body = ctx.services.orchestrator.start(workflow, name=request.name or ex.new_name(),
-                                           input=ex.parse_input(request.input), actor=ctx.actor,
-                                           request_id=ctx.request_id)
+    name = request.name or ex.new_name()
+    ops.record_starter(ctx.services, workflow, name, ctx.actor)
+    body = ctx.services.orchestrator.start(workflow, name=name, input=ex.parse_input(request.input),
+                                           actor=ctx.actor, request_id=ctx.request_id)
     ctx.target = f"execution:{workflow}/{body['name']}"
     return json_response(body, 201, {"Location": f"/v1/workflows/{workflow}/executions/{body['name']}"})
 

@@ -283,6 +283,9 @@ def _start_strategy(services: Services, dep: dict[str, Any], input: dict[str, An
         token = capability or issue_capability(services, dep["id"], name)
         return services.orchestrator.start(workflow, name=name, input={**input, CAPABILITY_FIELD: token},
                                            actor=actor or "system", trusted=True)
+    from pilothouse.services.workflow_operations import record_starter
+
+    record_starter(services, workflow, name, dep.get("initiated_by") or "system")
     return services.orchestrator.start(workflow, name=name, input=input,
                                        actor=dep.get("initiated_by") or "system")
 

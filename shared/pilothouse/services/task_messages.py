@@ -1,7 +1,10 @@
 """Tasks that arrive as queue messages: run the named function, answer Step Functions with the token.
 
 A state machine built with ``tasks_over_sqs`` sends ``{"function", "payload", "token", "callback"}``
-instead of invoking Lambda. Delivery is at least once: a repeated message runs the function again
+instead of invoking Lambda: the shipped workflows' internal task functions (each checks its
+deployment's capability). A user workflow's tasks (``user_tasks_over_sqs``) also name their
+execution; they run only as the principal recorded when it started, like on the embedded engine.
+Delivery is at least once: a repeated message runs the function again
 (the deployment task functions are safe to repeat) and its second answer is refused by Step
 Functions (the token was used) — which is ignored here.
 """
@@ -12,8 +15,8 @@ import json
 from typing import Any
 
 from pilothouse.errors import Conflict, NotFound
-from pilothouse.invokers.base import FunctionError, UnknownFunction
-from pilothouse.services.workflow_access import INTERNAL_TASKS, canonical
+from pilothouse.invokers.base import FunctionError, UnknownFunction, lambda_envelope
+from pilothouse.services.workflow_access import ERROR_NOT_ALLOWED, INTERNAL_TASKS, canonical
 from pilothouse.wiring import Services
 
 
@@ -22,24 +25,49 @@ def handle(services: Services, body: str) -> str:
     token = msg["token"]
     orchestrator = services.orchestrator
     try:
-        if canonical(str(msg.get("function"))) not in INTERNAL_TASKS:
-            # only the shipped workflows send tasks this way, and they call only internal task
-            # functions (each of which checks its deployment's capability token)
-            orchestrator.send_task_failure(token, "Pilothouse.TaskNotAllowed",
-                                           f"{msg.get('function')} is not run from task messages")
-            return "refused"
         try:
-            result = services.invoker.invoke(msg["function"], msg.get("payload"))
+            result = _run(services, msg)
         except FunctionError as exc:
             cause = json.dumps({"errorMessage": exc.message, "errorType": exc.error_type})
             orchestrator.send_task_failure(token, exc.error_type, cause)
-            return "failed"
+            return "refused" if exc.error_type == ERROR_NOT_ALLOWED else "failed"
         except UnknownFunction as exc:
             orchestrator.send_task_failure(token, "Lambda.ResourceNotFoundException", str(exc))
             return "unknown function"
         if msg.get("callback"):
             return "the function answers by itself"
-        orchestrator.send_task_success(token, result)
+        orchestrator.send_task_success(token, lambda_envelope(result) if msg.get("envelope") else result)
         return "answered"
     except (NotFound, Conflict):  # the token was answered already, or the execution has gone
         return "token no longer wanted"
+
+
+def _run(services: Services, msg: dict[str, Any]) -> Any:
+    """A shipped workflow's internal task through the invoker (the function checks the deployment's
+    capability); anything else only for a user execution whose starter was recorded, as that
+    principal (:class:`~pilothouse.services.execution_invoker.ExecutionInvoker`)."""
+    from pilothouse.services.execution_invoker import ExecutionInvoker
+    from pilothouse.services.workflow_operations import starter_of
+
+    function = str(msg.get("function"))
+    if canonical(function) in INTERNAL_TASKS:
+        return services.invoker.invoke(function, msg.get("payload"))
+    arn = msg.get("execution")
+    workflow, name = _execution(services, arn)
+    principal = starter_of(services, workflow, name) if workflow and name else None
+    if principal is None:
+        raise FunctionError(ERROR_NOT_ALLOWED, f"{function} runs from a task message only for a user "
+                                               f"workflow's execution whose starter is known")
+    execution = {"workflow": workflow, "name": name, "arn": arn, "started_by": principal, "trusted": False}
+    task = {"task_id": msg.get("state") or "task", "state_name": msg.get("state")}
+    return ExecutionInvoker(services, execution, task).invoke(function, msg.get("payload"))
+
+
+def _execution(services: Services, arn: Any) -> tuple[str | None, str | None]:
+    """(workflow, execution name) from ``arn:aws:states:<region>:<account>:execution:<machine>:<name>``."""
+    parts = arn.split(":") if isinstance(arn, str) else []
+    if len(parts) < 8 or parts[5] != "execution":
+        return None, None
+    prefix = getattr(services.orchestrator, "prefix", "")
+    machine = parts[6]
+    return (machine[len(prefix):] if machine.startswith(prefix) else None), parts[7]

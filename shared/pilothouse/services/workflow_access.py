@@ -205,3 +205,49 @@ def _route(function: str, *, trusted: bool, extra: set[str]) -> str:
         raise TaskNotAllowed(f"{function} is not a public operation; a user workflow may call only: "
                              f"{', '.join(public_names())}")
     return "public"
+
+
+# -- on Step Functions --------------------------------------------------------------------------
+
+
+SQS_CALLBACK = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+
+
+def function_tasks(machine: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Task states (nested ones included) that name a function literally."""
+    found = []
+    for _, state in _states(machine, "$"):
+        if state.get("Type") == "Task" and state.get("Resource") not in MESSAGING:
+            target = target_of(state)
+            if target.literal and target.function:
+                found.append(state)
+    return found
+
+
+def user_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    """A user definition for Step Functions: each Task naming a function (a public operation or an
+    allowed function of the deployment) becomes a message on the task-messages queue, answered with
+    its token by ``run_task_message``, which runs it as the execution's starter; the message names
+    the execution (``$$.Execution.Id``), never the principal."""
+    import copy
+
+    out = copy.deepcopy(definition)
+    for state in function_tasks(out):
+        target = target_of(state)
+        invoke = state["Resource"].startswith(LAMBDA_INVOKE)
+        params = state.get("Parameters")
+        body: dict[str, Any] = {"function": target.function, "token.$": "$$.Task.Token",
+                                "callback": state["Resource"].endswith(".waitForTaskToken"),
+                                "envelope": invoke, "execution.$": "$$.Execution.Id",
+                                "state.$": "$$.State.Name"}
+        if invoke and "Payload.$" in params:
+            body["payload.$"] = params["Payload.$"]
+        elif invoke and "Payload" in params:
+            body["payload"] = params["Payload"]
+        elif not invoke and params is not None:
+            body["payload"] = params
+        else:  # no parameters: the state's input, as Lambda would get it
+            body["payload.$"] = "$"
+        state["Resource"] = SQS_CALLBACK
+        state["Parameters"] = {"QueueUrl": queue_url, "MessageBody": body}
+    return out

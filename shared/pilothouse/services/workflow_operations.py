@@ -12,6 +12,7 @@ its initiator, and never hands the deployment's capability token out.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -222,6 +223,26 @@ OPERATIONS: dict[str, Operation] = {
 
 
 # -- running one -----------------------------------------------------------------------------------
+
+
+STARTERS = "WORKFLOW_STARTER"  # partition: who started each execution on Step Functions
+
+
+def record_starter(services: Services, workflow: str, name: str, principal_id: str) -> None:
+    """On Step Functions, remember who starts execution ``name`` (the first start wins; the engine
+    keeps it on the execution record itself)."""
+    from pilothouse.errors import AlreadyExists, VersionConflict
+    from pilothouse.store.base import Item
+
+    if services.settings.orchestrator == "embedded":
+        return
+    with contextlib.suppress(AlreadyExists, VersionConflict):
+        services.store.put(Item(STARTERS, f"{workflow}#{name}", {"principal": principal_id}), if_absent=True)
+
+
+def starter_of(services: Services, workflow: str, name: str) -> str | None:
+    item = services.store.get(STARTERS, f"{workflow}#{name}")
+    return item.data["principal"] if item is not None else None
 
 
 def principal_of(services: Services, principal_id: str) -> Principal:

@@ -48,6 +48,18 @@ def check_definition(definition: Any, *, shipped: bool = False,
     return definition
 
 
+def for_orchestrator(services: Services, definition: dict[str, Any]) -> dict[str, Any]:
+    """A checked user definition as the orchestrator runs it: as it is on the embedded engine; on
+    Step Functions with its function tasks sent over the task-messages queue (``run_task_message``
+    runs each as the execution's starter)."""
+    from pilothouse.services.workflow_access import function_tasks, user_tasks_over_sqs
+
+    url_of = getattr(services.queue, "url_of", None)  # the task messages need an SQS queue
+    if services.settings.orchestrator == "embedded" or url_of is None or not function_tasks(definition):
+        return definition
+    return user_tasks_over_sqs(definition, url_of(services.settings.task_messages_queue))
+
+
 def check_writable(name: str) -> None:
     """403 for the names reserved to the shipped workflows (users cannot create, change or delete them)."""
     from pilothouse.services.workflow_access import RESERVED_PREFIX, is_reserved

@@ -127,6 +127,7 @@ REFUSED_STATICALLY = [
     "http://\uff11\uff16\uff19.254.169.254/",  # full-width digits
     "http:///nohost",
     "http://example.com:99999/",
+    "http://example.com:0/",
 ]
 
 
@@ -219,3 +220,14 @@ def test_request_refuses_before_connecting():
     """Given the metadata URL, when requested, then OutboundRefused and no connection is tried."""
     with pytest.raises(OutboundRefused):
         request("GET", "http://169.254.169.254/latest/meta-data/", policy=OutboundPolicy(), timeout=1)
+
+
+def test_international_names_are_sent_in_their_ascii_form(server):
+    """Given a host name with non-ASCII letters, when requested, then it is looked up and sent in the
+    Host header in its IDNA form (what resolvers, virtual hosts and certificates use)."""
+    port = server.split(":")[1]
+    calls: list[str] = []
+    response = request("GET", f"http://b\u00fccher.example:{port}/", policy=OutboundPolicy(), timeout=5,
+                       resolver=fake_resolver({"xn--bcher-kva.example": ["127.0.0.1"]}, calls))
+    assert response.text == f"host=xn--bcher-kva.example:{port}"
+    assert calls == ["xn--bcher-kva.example"]

@@ -177,6 +177,8 @@ def check_url(url: str, policy: OutboundPolicy) -> Target:
         port = parts.port
     except ValueError as exc:
         raise OutboundRefused(f"the URL does not parse: {exc}") from None
+    if port == 0:
+        raise OutboundRefused("port 0 cannot be connected to")
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise OutboundRefused(f"scheme {parts.scheme or '(none)'!r} is not allowed; use http or https")
@@ -220,12 +222,14 @@ def check_url(url: str, policy: OutboundPolicy) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    # a name goes out in its ASCII (IDNA) form: what virtual hosts and certificates name
+    host_header = parts.netloc if bracketed else host + (f":{port}" if port is not None else "")
     return Target(
         scheme=scheme,
         host=str(literal) if literal is not None else name,
         port=port or DEFAULT_PORTS[scheme],
         path=path,
-        host_header=parts.netloc,  # as written (no userinfo: refused above)
+        host_header=host_header,
         literal=literal is not None,
         addresses=(str(literal),) if literal is not None else (),
     )

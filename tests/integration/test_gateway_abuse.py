@@ -352,3 +352,16 @@ def test_a_busy_port_raises_oserror_from_start() -> None:
         srv = GatewayServer(LocalGateway(ROUTES, EchoPool()), "127.0.0.1", other.getsockname()[1])
         with pytest.raises(OSError):
             srv.start()
+
+
+def test_localhost_listens_on_ipv4_as_before() -> None:
+    """Given a gateway started on the name ``localhost``
+    When a client connects to 127.0.0.1 on its port
+    Then it is answered (IPv4 is preferred, as http.server did)."""
+    srv = GatewayServer(LocalGateway(ROUTES, EchoPool()), "localhost", 0)
+    srv.start()
+    try:
+        status, _, _ = _raw(srv, b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert status == 200 and srv.url.startswith("http://127.0.0.1:")
+    finally:
+        srv.stop()

@@ -191,9 +191,10 @@ def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
 
     The socket names IPPROTO_TCP so that asyncio turns on TCP_NODELAY for its connections (without
     it every kept-alive response waits for the client's delayed ACK)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
-    )[0]
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP,
+                               flags=socket.AI_PASSIVE)
+    # IPv4 first when a name has both (``localhost``): what http.server did, and what clients try
+    family, kind, proto, _, address = min(found, key=lambda info: info[0] != socket.AF_INET)
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebinding across TIME_WAIT only

@@ -140,3 +140,29 @@ def test_a_failing_function_is_a_502_problem_with_a_request_id(caplog):
     assert problem["request_id"] == headers["x-request-id"]
     assert "RuntimeError" in problem["detail"] and "hunter2" not in out.decode()
     assert "RuntimeError" in caplog.text and "hunter2" not in caplog.text
+
+
+def test_an_answer_can_stream_its_body():
+    """Given an answer whose body is an async iterator (what server-sent events will be)
+    When the gateway's ASGI side sends it
+    Then each chunk goes out as it comes, without a Content-Length, and hop-by-hop headers are dropped."""
+    import asyncio
+
+    from pilothouse.local.gateway_asgi import send_answer
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def events():
+        for i in range(3):
+            yield f"data: {i}\n\n".encode()
+
+    headers = {"content-type": "text/event-stream", "transfer-encoding": "chunked", "x-a": "1"}
+    asyncio.run(send_answer(send, 200, headers, events()))
+
+    names = [name for name, _ in sent[0]["headers"]]
+    assert names == [b"content-type", b"x-a"]
+    assert [m["body"] for m in sent[1:]] == [b"data: 0\n\n", b"data: 1\n\n", b"data: 2\n\n", b""]
+    assert [m.get("more_body", False) for m in sent[1:]] == [True, True, True, False]

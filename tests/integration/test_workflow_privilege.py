@@ -711,3 +711,34 @@ def test_a_promotion_answer_hides_its_capability(api, run, provider, services):
     described = execution(api, answer["workflow"], answer["name"])
     assert described["status"] == "SUCCEEDED"
     assert token not in json.dumps([answer, described]) and described["input"]["capability"] == "[redacted]"
+
+
+def test_a_custom_strategy_whose_candidate_is_unhealthy_rolls_back(api, run, provider, clock):
+    """Given a user strategy (the canary through strategy_step) and a candidate that fails its health
+    check, the step fails with HealthCheckFailed (as the shipped one does), its Catch rolls back, and
+    the component keeps serving the old version."""
+    from pilothouse.services.deployments import user_strategy_definition
+
+    assert (
+        api.post("/v1/workflows", {"name": "mine", "definition": user_strategy_definition("canary")})[0]
+        == 201
+    )
+    running(api, run)
+    provider.unhealthy_versions.add("2.0.0")
+    strategy = {
+        "type": "custom",
+        "workflow": "mine",
+        "steps": [{"kind": "set_weight", "weight": 20}, {"kind": "health"}],
+    }
+    assert api.post("/v1/components/web/update", {"version": "2.0.0", "strategy": strategy})[0] == 202
+    for _ in range(5):
+        run()
+        clock.advance(10)
+    dep = deployment(api)
+    events = api.get(f"/v1/workflows/mine/executions/{dep['execution']}/history", query="limit=1000")[2][
+        "events"
+    ]
+    errors = {e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"}
+    assert errors == {"HealthCheckFailed"}, errors
+    assert dep["status"] == "rolled_back" and "HealthCheckFailed" in dep["error"]
+    assert (component(api)["state"], component(api)["version"]) == ("Running", "1.0.0")

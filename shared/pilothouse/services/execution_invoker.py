@@ -46,3 +46,7 @@ class ExecutionInvoker:
             return ops.run(self.services, caller, name, payload)
         except ops.OperationFailed as exc:
             raise FunctionError(exc.error, exc.message) from None
+        except FunctionError:
+            raise
+        except Exception as exc:  # as a Lambda function's error: its class names it (HealthCheckFailed...)
+            raise FunctionError(type(exc).__name__, str(exc)) from exc

@@ -32,12 +32,21 @@ called, :meth:`~LocalProvider.set_replicas` makes traffic follow the revisions' 
 (rolling deployments). The legacy operations (``scale``; the placement's ``version`` and
 ``replicas``) act on the *primary* revision: the stable one, or the candidate when there is none.
 
+Crash safety
+------------
+Every replica is recorded in the data dir's replica journal before it is spawned (then with its
+pid) and carries ``PILOTHOUSE_REPLICA=<data-dir tag>:<replica id>`` in its environment (see
+:mod:`~pilothouse.providers.local.journal`). After a control-plane crash,
+:meth:`~LocalProvider.recover_journal` resolves intents by their tag and kills tagged processes no
+record knows; once the placements are restored, :meth:`~LocalProvider.reap_unmanaged` stops the
+recorded replicas nothing adopted. :meth:`~LocalProvider.close` leaves no replica of the data dir.
+
 Placement details (JSON), everything :meth:`LocalProvider.restore` needs after a control-plane
 restart::
 
     provider, component, host, stable_port, data_dir,
     revision:   the primary revision's id,
-    replicas:   [every replica of every revision: pid, port, version, revision, log, identity...],
+    replicas:   [every replica of every revision: id, pid, port, version, revision, log, identity...],
     revisions:  {id: {version, replicas, weight, health_path}},
     stable, candidate,
     weights_source: "fixed" (deploy/prepare/finalize), "shift" or "replicas".

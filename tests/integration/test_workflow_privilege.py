@@ -167,7 +167,11 @@ def test_a_deployer_cannot_register_a_workflow_that_finishes_a_deployment(api, r
     expected = "$.States.Finish.Parameters.FunctionName" if "invoke" in form else "$.States.Finish.Resource"
     assert error["path"] == expected and error["field"] == "definition" + expected[1:]
     assert "internal to the control plane" in error["message"] and "scale_component" in error["message"]
-    assert api.call("PUT", "/v1/workflows/sneaky", {"definition": FORMS[form]}, key=deployer)[0] in (404, 422)
+    benign = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    assert api.post("/v1/workflows", {"name": "benign", "definition": benign}, key=deployer)[0] == 201
+    status, _, problem = api.call("PUT", "/v1/workflows/benign", {"definition": FORMS[form]}, key=deployer)
+    assert status == 422 and [e["path"] for e in problem["errors"]] == [expected]
+    assert api.get("/v1/workflows/benign")[2]["definition"] == benign
     unchanged(api, dep)
 
 

@@ -746,3 +746,20 @@ def test_a_custom_strategy_whose_candidate_is_unhealthy_rolls_back(api, run, pro
     assert errors == {"HealthCheckFailed"}, errors
     assert dep["status"] == "rolled_back" and "HealthCheckFailed" in dep["error"]
     assert (component(api)["state"], component(api)["version"]) == ("Running", "1.0.0")
+
+
+def test_a_redriven_execution_acts_as_whoever_redrove_it(api, run, provider):
+    """Given an admin's execution whose update_component failed (no such component yet), when an
+    operator redrives it, the task runs as the operator (not the admin) and fails with
+    Pilothouse.Forbidden; the component is not updated."""
+    assert api.post("/v1/workflows", {"name": "update", "definition": UPDATE})[0] == 201
+    start(api, "update", {})
+    run()
+    assert execution(api, "update", "x")["error"] == "Pilothouse.NotFound"
+    running(api, run)
+    operator = key(api, "operator")
+    assert api.post("/v1/workflows/update/executions/x/redrive", key=operator)[0] == 200
+    run()
+    done = execution(api, "update", "x")
+    assert (done["status"], done["error"]) == ("FAILED", "Pilothouse.Forbidden"), done
+    assert "components:deploy" in done["cause"] and component(api)["version"] == "1.0.0"

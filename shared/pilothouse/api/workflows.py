@@ -175,7 +175,9 @@ def stop_execution(workflow: str, execution: str, request: StopExecution | None 
 def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
         raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")
-    return current().services.orchestrator.redrive(workflow, execution)
+    ctx = current()
+    ops.record_starter(ctx.services, workflow, execution, ctx.actor, redrive=True)
+    return ctx.services.orchestrator.redrive(workflow, execution, actor=ctx.actor)
 
 
 def _not_a_shipped_task(token: str) -> None:

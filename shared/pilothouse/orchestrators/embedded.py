@@ -48,8 +48,8 @@ class EmbeddedOrchestrator:
     def stop(self, workflow: str, name: str, *, error: str | None = None, cause: str | None = None) -> dict:
         return executions.stop(self.services, workflow, name, error=error, cause=cause)
 
-    def redrive(self, workflow: str, name: str) -> dict:
-        return executions.redrive(self.services, workflow, name)
+    def redrive(self, workflow: str, name: str, *, actor: str | None = None) -> dict:
+        return executions.redrive(self.services, workflow, name, actor=actor)
 
     def send_task_success(self, token: str, output: Any) -> dict:
         return executions.send_task_success(self.services, token, output)

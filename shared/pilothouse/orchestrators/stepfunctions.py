@@ -257,7 +257,8 @@ class StepFunctionsOrchestrator:
         self._call("stop_execution", **kwargs)
         return self.describe(workflow, name)
 
-    def redrive(self, workflow: str, name: str) -> dict:
+    def redrive(self, workflow: str, name: str, *, actor: str | None = None) -> dict:
+        """``actor``: recorded by the caller (``record_starter``) before this; unused here."""
         self._call("redrive_execution", executionArn=self._ex_arn(workflow, name))
         return self.describe(workflow, name)
 

@@ -40,7 +40,8 @@ class ExecutionInvoker:
             return self.services.invoker.invoke(function, payload)
         d = self.execution
         caller = ops.Caller(workflow=d["workflow"], execution=d["name"], execution_arn=d["arn"],
-                            principal_id=d.get("started_by") or "anonymous", task_id=self.task["task_id"],
+                            principal_id=d.get("acting_as") or d.get("started_by") or "anonymous",
+                            task_id=self.task["task_id"],
                             state_name=self.task.get("state_name"))
         try:
             return ops.run(self.services, caller, name, payload)

@@ -224,7 +224,9 @@ def stop(services: Services, workflow: str, name: str, *, error: str | None = No
     return describe(services, workflow, name)
 
 
-def redrive(services: Services, workflow: str, name: str) -> dict:
+def redrive(services: Services, workflow: str, name: str, *, actor: str | None = None) -> dict:
+    """Run a failed execution again from where it failed; from then on its public operations run as
+    ``actor`` (who redrove it), not as who started it."""
     from pilothouse.engine import redrive as engine_redrive
 
     item = _load(services, workflow, name)
@@ -239,6 +241,8 @@ def redrive(services: Services, workflow: str, name: str) -> dict:
         data["status"] = "RUNNING"
         data["redrive_count"] = data.get("redrive_count", 0) + 1
         data["stop_date"] = None
+        if actor is not None:
+            data["acting_as"] = actor
 
     apply_step(services, workflow, name, change)
     return describe(services, workflow, name)

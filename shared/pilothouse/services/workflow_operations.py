@@ -228,16 +228,18 @@ OPERATIONS: dict[str, Operation] = {
 STARTERS = "WORKFLOW_STARTER"  # partition: who started each execution on Step Functions
 
 
-def record_starter(services: Services, workflow: str, name: str, principal_id: str) -> None:
-    """On Step Functions, remember who starts execution ``name`` (the first start wins; the engine
-    keeps it on the execution record itself)."""
+def record_starter(services: Services, workflow: str, name: str, principal_id: str, *,
+                   redrive: bool = False) -> None:
+    """On Step Functions, remember who starts execution ``name`` (the first start wins) or redrives
+    it (from then on it acts as them); the engine keeps this on the execution record itself."""
     from pilothouse.errors import AlreadyExists, VersionConflict
     from pilothouse.store.base import Item
 
     if services.settings.orchestrator == "embedded":
         return
     with contextlib.suppress(AlreadyExists, VersionConflict):
-        services.store.put(Item(STARTERS, f"{workflow}#{name}", {"principal": principal_id}), if_absent=True)
+        services.store.put(Item(STARTERS, f"{workflow}#{name}", {"principal": principal_id}),
+                           if_absent=not redrive)
 
 
 def starter_of(services: Services, workflow: str, name: str) -> str | None:

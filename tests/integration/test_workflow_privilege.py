@@ -763,3 +763,42 @@ def test_a_redriven_execution_acts_as_whoever_redrove_it(api, run, provider):
     done = execution(api, "update", "x")
     assert (done["status"], done["error"]) == ("FAILED", "Pilothouse.Forbidden"), done
     assert "components:deploy" in done["cause"] and component(api)["version"] == "1.0.0"
+
+
+def test_a_callback_token_shows_only_to_the_task_it_was_sent_to(api, run, provider, services):
+    """Given a user workflow waiting on a callback task, its describe and history do not show the task
+    token (only the task's recipient gets it), so whoever can read an execution cannot answer it in
+    the starter's name."""
+    tokens = []
+
+    class Invoker:
+        def timeout_of(self, name):
+            return 5.0
+
+        def invoke(self, name, payload):
+            tokens.append(payload["token"])
+
+    services.settings = services.settings.model_copy(update={"workflow_task_functions": ("notify",)})
+    services.__dict__["invoker"] = Invoker()
+    wait = {
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "End": True,
+                "Parameters": {"FunctionName": "notify", "Payload": {"token.$": "$$.Task.Token"}},
+            }
+        },
+    }
+    assert api.post("/v1/workflows", {"name": "ask", "definition": wait})[0] == 201
+    start(api, "ask", {})
+    run()
+    [token] = tokens
+    viewer = key(api, "viewer")
+    seen = [
+        api.get("/v1/workflows/ask/executions/x", key=viewer)[2],
+        api.get("/v1/workflows/ask/executions/x/history", key=viewer)[2],
+    ]
+    assert token not in json.dumps(seen) and seen[0]["status"] == "RUNNING"
+    assert api.post("/v1/task-tokens/success", {"token": token, "output": {}})[0] == 200

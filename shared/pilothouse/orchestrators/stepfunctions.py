@@ -239,14 +239,12 @@ class StepFunctionsOrchestrator:
         return self._redact_history(workflow, name, events), out.get("nextToken")
 
     def _redact_history(self, workflow: str, name: str, events: list[dict]) -> list[dict]:
-        """History without the execution's capability token, nor (for a shipped workflow) the task
-        tokens of its gates, which appear in the parameters of the task messages."""
+        """History without the execution's capability token, nor the task tokens sent to its
+        callback tasks (only the recipient gets one), which appear in the tasks' parameters."""
         from pilothouse.domain.deployments import redact
 
         hidden = _hidden(self._call("describe_execution", executionArn=self._ex_arn(workflow, name)))
-        if workflow.startswith("pilothouse-"):
-            hidden += _TASK_TOKEN.findall(json.dumps(events))
-        return redact(events, hidden)
+        return redact(events, hidden + _TASK_TOKEN.findall(json.dumps(events)))
 
     def stop(self, workflow: str, name: str, *, error: str | None = None, cause: str | None = None) -> dict:
         kwargs: dict[str, Any] = {"executionArn": self._ex_arn(workflow, name)}

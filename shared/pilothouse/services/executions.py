@@ -59,16 +59,16 @@ def _load(services: Services, workflow: str, name: str) -> Item:
 
 
 def hidden_values(data: dict[str, Any]) -> list[str]:
-    """What an execution's answers must not show: its capability token and, for a trusted (shipped)
-    execution, the task tokens its gates wait with (those move through the deployment's controls)."""
+    """What an execution's answers must not show: its capability token and the task tokens its
+    callback tasks wait with (only the task's recipient gets one; a shipped gate's moves through
+    the deployment's controls)."""
     from pilothouse.domain.deployments import CAPABILITY_FIELD
     from pilothouse.engine import ExecutionState
 
     out = []
     if isinstance(data.get("input"), dict) and isinstance(data["input"].get(CAPABILITY_FIELD), str):
         out.append(data["input"][CAPABILITY_FIELD])
-    if data.get("trusted"):
-        out.extend(t["token"] for t in ExecutionState(data["state"]).outstanding_tasks() if t.get("token"))
+    out.extend(t["token"] for t in ExecutionState(data["state"]).outstanding_tasks() if t.get("token"))
     return out
 
 

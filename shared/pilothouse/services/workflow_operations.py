@@ -248,21 +248,22 @@ def starter_of(services: Services, workflow: str, name: str) -> str | None:
 
 
 def principal_of(services: Services, principal_id: str) -> Principal:
-    """The recorded principal as it stands now; Forbidden if its key is gone, revoked or expired."""
+    """The principal an execution acts for (who started or redrove it), as it stands now; Forbidden
+    if its key is gone, revoked or expired."""
     from pilothouse.services.keys import PK as KEYS
 
     if principal_id == "system":  # recorded server-side only (the deployment manager, sweeps)
         return Principal(id="system", name="system", role=Role.ADMIN, kind="system")
     if not principal_id.startswith("key:"):
-        raise Forbidden(f"the execution was started by {principal_id!r}, who cannot be checked now")
+        raise Forbidden(f"this execution acts for {principal_id!r}, who cannot be checked now")
     item = services.store.get(KEYS, principal_id.removeprefix("key:"))
     if item is None:
-        raise Forbidden(f"the API key that started this execution ({principal_id}) no longer exists")
+        raise Forbidden(f"the API key this execution acts for ({principal_id}) no longer exists")
     data = item.data
     if data.get("revoked_at"):
-        raise Forbidden(f"the API key that started this execution ({principal_id}) has been revoked")
+        raise Forbidden(f"the API key this execution acts for ({principal_id}) has been revoked")
     if data.get("expires_epoch") and data["expires_epoch"] <= services.clock.time():
-        raise Forbidden(f"the API key that started this execution ({principal_id}) has expired")
+        raise Forbidden(f"the API key this execution acts for ({principal_id}) has expired")
     return Principal(id=principal_id, name=data["name"], role=Role.parse(data["role"]),
                      permissions=frozenset(data.get("permissions") or ()),
                      environments=tuple(data.get("environments") or ()))
@@ -289,8 +290,8 @@ def run(services: Services, caller: Caller, name: str, payload: Any) -> Any:
     try:
         principal = principal_of(services, caller.principal_id)
         if not principal.can(op.permission):
-            raise Forbidden(f"{name} needs the {op.permission.value} permission; {principal.id} "
-                            f"({principal.role.label}) started this execution and does not hold it")
+            raise Forbidden(f"{name} needs the {op.permission.value} permission, which {principal.id} "
+                            f"({principal.role.label}), for whom this execution acts, does not hold")
     except Forbidden as exc:
         _audit(services, caller, name, target, exc.status, exc.detail)
         raise OperationFailed(ERROR_FORBIDDEN, exc.detail) from None

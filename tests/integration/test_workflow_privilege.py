@@ -802,3 +802,23 @@ def test_a_callback_token_shows_only_to_the_task_it_was_sent_to(api, run, provid
     ]
     assert token not in json.dumps(seen) and seen[0]["status"] == "RUNNING"
     assert api.post("/v1/task-tokens/success", {"token": token, "output": {}})[0] == 200
+
+
+def test_stopping_a_shipped_execution_needs_the_deployment_control_permission(api, run, provider):
+    """Given a deployment paused mid-way, an operator (executions:run, but not deployments:control)
+    cannot stop its strategy execution, which would abort the deployment; a deployer can."""
+    running(api, run)
+    body = {
+        "version": "2.0.0",
+        "strategy": {"type": "custom", "steps": [{"kind": "set_weight", "weight": 50}, {"kind": "pause"}]},
+    }
+    assert api.post("/v1/components/web/update", body)[0] == 202
+    run()
+    dep = deployment(api)
+    path = f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}/stop"
+    status, _, problem = api.post(path, {}, key=key(api, "operator"))
+    assert status == 403 and "deployments:control" in problem["detail"]
+    assert deployment(api)["status"] == "paused"
+    assert api.post(path, {}, key=key(api, "deployer"))[0] == 200
+    run()
+    assert deployment(api)["status"] == "rolled_back"

@@ -166,8 +166,14 @@ def execution_history(
 @operation("POST", "/v1/workflows/<workflow>/executions/<execution>/stop", permission=Permission.EXECUTIONS_RUN,
            summary="Stop (abort) an execution", tag=TAG, target=_ex_target)
 def stop_execution(workflow: str, execution: str, request: StopExecution | None = None) -> dict[str, Any]:
+    ctx = current()
+    if is_reserved(workflow) and not (ctx.principal and ctx.principal.can(Permission.DEPLOYMENTS_CONTROL)):
+        # stopping a shipped workflow aborts (rolls back) its deployment: the deployment's control
+        raise Forbidden(f"stopping {workflow} aborts its deployment, which needs the "
+                        f"{Permission.DEPLOYMENTS_CONTROL.value} permission",
+                        extra={"required_permission": Permission.DEPLOYMENTS_CONTROL.value})
     request = request or StopExecution()
-    return current().services.orchestrator.stop(workflow, execution, error=request.error, cause=request.cause)
+    return ctx.services.orchestrator.stop(workflow, execution, error=request.error, cause=request.cause)
 
 
 @operation("POST", "/v1/workflows/<workflow>/executions/<execution>/redrive", permission=Permission.EXECUTIONS_RUN,

@@ -114,3 +114,26 @@ def test_a_function_without_the_route_answers_problem_json_with_a_request_id(poo
     assert result["statusCode"] == 404
     headers = {k.lower(): v for k, v in result["headers"].items()}
     assert headers["content-type"] == "application/problem+json" and headers["x-request-id"]
+
+
+def test_hostile_task_tokens_are_refused_cleanly(api):
+    """Given an admin, when a task token decodes to nested JSON or is huge, then 404 TaskDoesNotExist
+    (nested) or 422 naming the token (too long), never a 5xx."""
+    nested = base64.urlsafe_b64encode(b"[" * 380 + b"]" * 380).decode() + ".x"
+    status, _, body = api.post("/v1/task-tokens/heartbeat", {"token": nested})
+    assert status == 404 and "TaskDoesNotExist" in body["detail"], (status, body)
+    status, _, body = api.post("/v1/task-tokens/heartbeat", {"token": "A" * 100_000})
+    assert status == 422 and body["errors"][0]["field"] == "token", (status, body)
+
+
+def test_parse_token_bounds_what_it_decodes():
+    """Given tokens that reach the service by other paths (task messages), when one is nested
+    deeply or huge, then parse_token answers NotFound, never RecursionError."""
+    import pytest as _pytest
+
+    from pilothouse.errors import NotFound
+    from pilothouse.services.executions import parse_token
+
+    for token in (base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode() + ".x", "A" * 10_000):
+        with _pytest.raises(NotFound):
+            parse_token(token)

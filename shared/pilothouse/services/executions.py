@@ -39,10 +39,18 @@ def token_prefix(workflow: str, name: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=") + "."
 
 
+#: Step Functions' own task tokens are at most 1,024 characters; ours are far shorter
+MAX_TOKEN_CHARS = 2048
+
+
 def parse_token(token: str) -> tuple[str, str]:
+    from pilothouse.jsonbounds import loads
+
+    if len(token) > MAX_TOKEN_CHARS:
+        raise NotFound("the task token is not valid (TaskDoesNotExist)")
     try:
         head = token.rsplit(".", 1)[0]
-        workflow, name = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        workflow, name = loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)), limit=2)
         return str(workflow), str(name)
     except (ValueError, TypeError):
         raise NotFound("the task token is not valid (TaskDoesNotExist)") from None

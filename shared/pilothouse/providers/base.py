@@ -71,6 +71,10 @@ class ProviderError(Exception):
         self.placement = placement
 
 
+class PortUnavailable(ProviderError):
+    """The port a component's spec names is taken by another process: a conflict, not a health failure."""
+
+
 class Provider(Protocol):
     """A deployment target. Every method blocks until its work is done or has failed."""
 

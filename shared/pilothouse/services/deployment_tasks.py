@@ -21,7 +21,7 @@ from pilothouse.domain.deployments import (
 )
 from pilothouse.domain.lifecycle import Command, Outcome
 from pilothouse.errors import VersionConflict
-from pilothouse.providers.base import Placement, ProviderError
+from pilothouse.providers.base import Placement, PortUnavailable, ProviderError
 from pilothouse.services import deployments as dep_svc
 from pilothouse.services.components import repo as components_repo
 from pilothouse.services.jobs import finish_operation, release_for
@@ -137,6 +137,9 @@ def _prepare(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     provider = _provider(services, dep)
     try:
         placement = provider.prepare(_placement(dep), release)
+    except PortUnavailable as exc:  # a conflict with another process, not an unhealthy version
+        _mark(services, dep_id, index, "failed", "step.failed", error=exc.reason, logs=exc.logs[-20:])
+        raise DeploymentError(exc.reason) from None
     except ProviderError as exc:
         _mark(services, dep_id, index, "failed", "step.failed", error=exc.reason, logs=exc.logs[-20:])
         raise HealthCheckFailed(f"{exc.reason}; last output: {' | '.join(exc.logs[-5:])}") from None

@@ -403,6 +403,7 @@ def test_a_component_deployed_on_a_busy_port_fails_with_that_reason(api, service
     assert web["state"] == "Failed", web
     assert f"port {port}" in web["last_error"]["reason"]
     assert "in use by another process" in web["last_error"]["reason"]
+    assert "HealthCheckFailed" not in web["last_error"]["reason"], web["last_error"]
 
 
 class _CountingBackend:

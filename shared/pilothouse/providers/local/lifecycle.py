@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pilothouse.providers.base import HealthResult, Placement, ProviderError, Release
+from pilothouse.providers.base import HealthResult, Placement, PortUnavailable, ProviderError, Release
 from pilothouse.providers.local.deployment import Deployment, stable_port_of
 from pilothouse.providers.local.journal import TaggedProcess, terminate
 from pilothouse.providers.local.launch import LaunchSpec, build_launch_spec
@@ -23,7 +23,7 @@ from pilothouse.providers.local.process import (
     wait_healthy,
 )
 from pilothouse.providers.local.registry import _Registry
-from pilothouse.providers.local.router import Router, RouterError
+from pilothouse.providers.local.router import PortInUse, Router, RouterError
 
 __all__: list[str] = []
 
@@ -182,7 +182,8 @@ class _ReplicaLifecycle(_Registry):
                 return Router(self.host, port, backend_timeout=self.router_timeout).start()
             except RouterError as exc:
                 if time.monotonic() >= deadline:
-                    raise ProviderError(f"cannot open the stable port: {exc}") from exc
+                    error = PortUnavailable if isinstance(exc, PortInUse) else ProviderError
+                    raise error(f"cannot open the stable port: {exc}") from exc
                 time.sleep(0.1)
 
     def _start_healthy(

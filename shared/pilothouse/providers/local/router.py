@@ -59,6 +59,10 @@ class RouterError(Exception):
     """The router could not start (for example its port is in use by another process)."""
 
 
+class PortInUse(RouterError):
+    """Another process listens on the router's port."""
+
+
 @dataclass
 class _Revision:
     name: str
@@ -132,7 +136,7 @@ class Router:
         except OSError as exc:
             port = self._requested_port
             if exc.errno == errno.EADDRINUSE:
-                raise RouterError(f"port {port} on {self.host} is in use by another process") from exc
+                raise PortInUse(f"port {port} on {self.host} is in use by another process") from exc
             raise RouterError(f"cannot listen on {self.host}:{port}: {exc.strerror or exc}") from exc
         self._server = server
         self._thread = threading.Thread(

@@ -3,7 +3,9 @@ functions invoked from template.yaml exactly as the local gateway invokes them."
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +138,29 @@ def drain(services, pool: FunctionPool, cloud, queues: list[str] | None = None, 
         if not busy:
             return failed
     raise AssertionError("queues did not drain")
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """Any connect to a non-loopback address, or lookup of a name, fails the test (before a packet
+    leaves)."""
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+            raise AssertionError(f"test tried to connect to {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # no name lookups either: they may leave the machine
+        try:
+            ipaddress.ip_address(str(host).strip("[]"))
+        except ValueError:
+            if host != "localhost":
+                raise AssertionError(f"test tried to look up {host!r}") from None
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -7,8 +7,6 @@ No AWS call and no traffic off loopback: an autouse fixture fails any connect to
 from __future__ import annotations
 
 import http.server
-import ipaddress
-import socket
 import threading
 from collections.abc import Iterator
 
@@ -18,30 +16,7 @@ from pilothouse.net.outbound import OutboundPolicy
 from pilothouse.providers.aws_lambda import LambdaProvider
 from pilothouse.providers.base import Placement
 
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """Any connect to a non-loopback address, or lookup of a name, fails the test."""
-    real_connect = socket.socket.connect
-
-    def connect(self, address):
-        host = address[0] if isinstance(address, tuple) else None
-        if host is not None and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
-            raise AssertionError(f"test tried to connect to {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    real_getaddrinfo = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):  # no name lookups either: they may leave the machine
-        try:
-            ipaddress.ip_address(str(host).strip("[]"))
-        except ValueError:
-            if host != "localhost":
-                raise AssertionError(f"test tried to look up {host!r}") from None
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -23,8 +23,8 @@ from typing import Any
 #: interpreter's recursion limit
 MAX_DEPTH = 128
 
-# A whole JSON string (so brackets inside strings do not count), or one bracket.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+# Quotes, backslashes and brackets: everything the depth scan has to look at.
+_SIGNIFICANT = re.compile(r'[\\"\[\]{}]')
 
 
 class TooDeep(ValueError):
@@ -45,13 +45,25 @@ def depth_exceeds(text: str | bytes, limit: int = MAX_DEPTH) -> bool:
     if text.count("[") + text.count("{") <= limit:
         return False
     depth = 0
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in "[{":
+    in_string = escaped = False
+    for match in _SIGNIFICANT.finditer(text):  # one pass, whatever the text: never backtracks
+        char = match.group()
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                # the escaped character is the very next one; a quote there must not end the string
+                escaped = match.end() < len(text) and text[match.end()] in '"\\'
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "[{":
             depth += 1
             if depth > limit:
                 return True
-        elif token in "]}":
+        elif char in "]}":
             depth -= 1
     return False
 

@@ -137,3 +137,15 @@ def test_parse_token_bounds_what_it_decodes():
     for token in (base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode() + ".x", "A" * 10_000):
         with _pytest.raises(NotFound):
             parse_token(token)
+
+
+def test_json_inside_a_string_field_is_bounded_too(api):
+    """Given JSON text nested 100,000 deep inside a string field (an execution's input, a workflow
+    definition sent as text), then 422 naming the field, never a RecursionError 500."""
+    deep = "[" * 100_000 + "]" * 100_000
+    status, _, body = api.post("/v1/workflows", {"name": "deep", "definition": deep})
+    assert status == 422 and body["errors"][0]["field"] == "definition", (status, body)
+    flow = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    assert api.post("/v1/workflows", {"name": "flat", "definition": flow})[0] == 201
+    status, _, body = api.post("/v1/workflows/flat/executions", {"input": deep})
+    assert status == 422 and body["errors"][0]["field"] == "input", (status, body)

@@ -272,11 +272,11 @@ def _notify(services: Services, dep: dict[str, Any]) -> None:
 
 def _reason(error: dict[str, Any]) -> str:
     """A readable reason from a States error: the function's message rather than its JSON envelope."""
-    import json
+    from pilothouse.jsonbounds import loads
 
     cause = error.get("Cause") or ""
     try:
-        parsed = json.loads(cause)
+        parsed = loads(cause)
         if isinstance(parsed, dict) and "errorMessage" in parsed:
             cause = parsed["errorMessage"]
     except (TypeError, ValueError):

@@ -294,9 +294,13 @@ def send_task_heartbeat(services: Services, token: str) -> dict:
 
 def parse_input(value: Any) -> Any:
     """Inputs may come as JSON text (as StartExecution takes them) or as a value."""
+    from pilothouse.jsonbounds import MAX_DEPTH, TooDeep, loads
+
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return loads(value)
+        except TooDeep:
+            raise ValidationFailed.field("input", f"nested deeper than {MAX_DEPTH} levels") from None
         except json.JSONDecodeError:
             raise BadRequest("input is not valid JSON", extra={"field": "input"}) from None
     return value

@@ -27,8 +27,12 @@ def check_definition(definition: Any, *, shipped: bool = False,
     from pilothouse.services.workflow_access import resource_errors
 
     if isinstance(definition, str):
+        from pilothouse.jsonbounds import MAX_DEPTH, TooDeep, loads
+
         try:
-            definition = json.loads(definition)
+            definition = loads(definition)
+        except TooDeep:
+            raise ValidationFailed.field("definition", f"nested deeper than {MAX_DEPTH} levels") from None
         except json.JSONDecodeError as exc:
             raise ValidationFailed.field("definition", f"not valid JSON: {exc.msg}") from None
     if not isinstance(definition, dict):

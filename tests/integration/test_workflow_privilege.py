@@ -822,3 +822,27 @@ def test_stopping_a_shipped_execution_needs_the_deployment_control_permission(ap
     assert api.post(path, {}, key=key(api, "deployer"))[0] == 200
     run()
     assert deployment(api)["status"] == "rolled_back"
+
+
+def test_stopping_a_custom_strategy_execution_needs_deployment_control(api, run, provider, clock):
+    """Given a deployment driven by a user's strategy workflow and paused at an approval, when an
+    operator stops that execution (which would roll the deployment back), then 403 and the
+    deployment goes on; an admin may stop it."""
+    from pilothouse.services.deployments import user_strategy_definition
+
+    definition = user_strategy_definition("canary")
+    assert api.post("/v1/workflows", {"name": "mine", "definition": definition})[0] == 201
+    running(api, run)
+    strategy = {"type": "custom", "workflow": "mine",
+                "steps": [{"kind": "set_weight", "weight": 20}, {"kind": "pause"}]}
+    assert api.post("/v1/components/web/update", {"version": "2.0.0", "strategy": strategy})[0] == 202
+    for _ in range(3):
+        run()
+    dep = deployment(api)
+    assert dep["status"] not in ("rolled_back", "aborted", "failed", "succeeded"), dep
+    stop = f"/v1/workflows/mine/executions/{dep['execution']}/stop"
+    status, _, body = api.post(stop, {}, key=key(api, "operator"))
+    assert status == 403 and body["required_permission"] == "deployments:control", body
+    run()
+    assert deployment(api)["status"] == dep["status"]
+    assert api.post(stop, {})[0] == 200

@@ -163,11 +163,28 @@ def execution_history(
     return {"events": items, "next_cursor": next_cursor}
 
 
+def _drives_a_deployment(services: Any, workflow: str, execution: str) -> bool:
+    """Is this execution a deployment's own strategy execution (a custom ``strategy.workflow``)?
+
+    Stopping one rolls its deployment back, so it takes the deployment's control permission."""
+    from pilothouse.jsonbounds import loads
+
+    try:
+        data = services.orchestrator.describe(workflow, execution).get("input")
+        data = loads(data) if isinstance(data, str) else data
+    except (NotFound, ValueError):
+        return False
+    dep_id = data.get("deployment_id") if isinstance(data, dict) else None
+    item = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) else None
+    return item is not None and (item.data.get("workflow"), item.data.get("execution")) == (workflow, execution)
+
+
 @operation("POST", "/v1/workflows/<workflow>/executions/<execution>/stop", permission=Permission.EXECUTIONS_RUN,
            summary="Stop (abort) an execution", tag=TAG, target=_ex_target)
 def stop_execution(workflow: str, execution: str, request: StopExecution | None = None) -> dict[str, Any]:
     ctx = current()
-    if is_reserved(workflow) and not (ctx.principal and ctx.principal.can(Permission.DEPLOYMENTS_CONTROL)):
+    aborts = is_reserved(workflow) or _drives_a_deployment(ctx.services, workflow, execution)
+    if aborts and not (ctx.principal and ctx.principal.can(Permission.DEPLOYMENTS_CONTROL)):
         # stopping a shipped workflow aborts (rolls back) its deployment: the deployment's control
         raise Forbidden(f"stopping {workflow} aborts its deployment, which needs the "
                         f"{Permission.DEPLOYMENTS_CONTROL.value} permission",
@@ -215,6 +232,7 @@ def send_task_failure(request: TaskFailure) -> dict[str, Any]:
 @operation("POST", "/v1/task-tokens/heartbeat", permission=Permission.EXECUTIONS_RUN,
            summary="Report that a waiting task is alive (SendTaskHeartbeat)", tag=TAG)
 def send_task_heartbeat(request: TaskHeartbeat) -> dict[str, Any]:
+    _not_a_shipped_task(request.token)  # keeping a shipped gate alive is the deployment's business too
     return current().services.orchestrator.send_task_heartbeat(request.token)
 
 

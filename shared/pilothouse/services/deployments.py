@@ -285,9 +285,11 @@ def _start_strategy(services: Services, dep: dict[str, Any], input: dict[str, An
                                            actor=actor or "system", trusted=True)
     from pilothouse.services.workflow_operations import record_starter
 
-    record_starter(services, workflow, name, dep.get("initiated_by") or "system")
-    return services.orchestrator.start(workflow, name=name, input=input,
-                                       actor=dep.get("initiated_by") or "system")
+    # A user's workflow never runs as "system" (an admin): without a recorded initiator (records
+    # older than initiators) its tasks act for nobody and are refused.
+    initiator = dep.get("initiated_by") or "unknown"
+    record_starter(services, workflow, name, initiator)
+    return services.orchestrator.start(workflow, name=name, input=input, actor=initiator)
 
 
 def _plain(step: dict[str, Any]) -> dict[str, Any]:

@@ -231,8 +231,17 @@ def user_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str,
     the execution (``$$.Execution.Id``), never the principal."""
     import copy
 
+    from pilothouse.errors import ValidationFailed
+
     out = copy.deepcopy(definition)
+    jsonata = definition.get("QueryLanguage") == "JSONata"
     for state in function_tasks(out):
+        if state.get("QueryLanguage", "JSONata" if jsonata else "JSONPath") == "JSONata" or "Arguments" in state:
+            raise ValidationFailed.field(
+                "definition",
+                "on Step Functions a Task that calls a Pilothouse function must use JSONPath (Parameters); "
+                "JSONata (Arguments) is not supported there yet",
+            )
         target = target_of(state)
         invoke = state["Resource"].startswith(LAMBDA_INVOKE)
         params = state.get("Parameters")

@@ -231,3 +231,27 @@ def test_every_replica_is_recorded_with_its_pid_and_tagged(tmp_path: Path, mark:
         assert provider.journal.records() == {}
     finally:
         provider.close()
+
+
+def test_closing_a_second_provider_leaves_the_lock_holders_replicas_alone(tmp_path, mark):
+    """Given a control plane holding the data dir's lock with a replica running, when another
+    process's provider on the same data dir closes (a one-off command, a test), then that replica
+    is not reaped; once nobody holds the lock, a close reaps what no record knows."""
+    from pilothouse.local.datadir_lock import DataDirLock
+    from pilothouse.providers.local.process import pid_alive
+
+    lock = DataDirLock(tmp_path)
+    lock.acquire()
+    owner = LocalProvider(tmp_path, poll_interval=0.05)
+    try:
+        owner.deploy(release("1.0.0", mark))
+        pids = marked_pids(MARK_VAR, mark)
+        assert pids and all(pid_alive(p) for p in pids)
+        bystander = LocalProvider(tmp_path)
+        bystander.close()
+        time.sleep(0.5)
+        assert all(pid_alive(p) for p in pids), "a provider that does not hold the lock reaped a live replica"
+    finally:
+        lock.release()
+        owner.close()
+    assert not marked_pids(MARK_VAR, mark)

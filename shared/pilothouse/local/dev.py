@@ -125,6 +125,7 @@ class DevServer:
         try:
             provider = self._local_provider()
             if provider is not None:
+                provider.owns_data_dir = True  # we hold <data-dir>/lock: what no record knows is ours to stop
                 recovered = provider.recover_journal()
                 if any(recovered.values()):
                     self.console.print(f"[dim]replicas left by the last run: {recovered}[/dim]")

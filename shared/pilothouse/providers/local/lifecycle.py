@@ -113,7 +113,12 @@ class _ReplicaLifecycle(_Registry):
         for dep in deps:
             dep.router.close()
         self._release_ports(everything)
-        self.reap_unmanaged()
+        if self.owns_data_dir or not _data_dir_claimed(self.data_dir):
+            self.reap_unmanaged()  # never another live control plane's replicas
+
+    #: set by the control plane that holds ``<data-dir>/lock`` (``pilothouse dev``): only it, or a
+    #: process that finds the data dir unclaimed, may stop replicas it did not start itself
+    owns_data_dir: bool = False
 
     def recover_journal(self) -> dict[str, int]:
         """After a control-plane crash, before anything is restored: give each recorded intent
@@ -262,3 +267,23 @@ class _ReplicaLifecycle(_Registry):
         dep.router.wait_idle([r.url for r in victims], timeout=self.drain_seconds)
         self._stop_replicas(victims)
         self._release_ports(victims)
+
+
+def _data_dir_claimed(data_dir: Path) -> bool:
+    """Does another open of ``<data-dir>/lock`` (a running ``pilothouse dev``) hold it now?"""
+    import fcntl
+    import os
+
+    path = Path(data_dir) / "lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

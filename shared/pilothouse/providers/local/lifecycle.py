@@ -137,7 +137,7 @@ class _ReplicaLifecycle(_Registry):
                 procs = by_id.get(rid, [])
                 if rec.get("pid") is None:
                     if procs:
-                        leader = min(procs, key=lambda t: t.pid)  # the spawned one (its children come later)
+                        leader = min(procs, key=_started_at)  # the spawned one: its children came later
                         self.journal.started(rid, leader.pid, leader.identity)
                         resolved += 1
                     else:
@@ -155,11 +155,14 @@ class _ReplicaLifecycle(_Registry):
         deployment adopted (a crash left them) and tagged ones no record knows -- and drop their
         records. Returns the pids signalled. Never touches another data dir's processes."""
         with self._restore_lock:
-            ids, pids = self._managed_ids()
+            # Read the journal and the tagged processes first, what we manage last: a replica spawned
+            # meanwhile joined ``_spawned`` before its intent was written, so it counts as managed.
             records = self.journal.records()
+            tagged = self.journal.tagged()
+            ids, pids = self._managed_ids()
             unmanaged = {rid for rid, rec in records.items() if rid not in ids and rec.get("pid") not in pids}
             keep = ids | (set(records) - unmanaged)
-            victims = {t.pid for t in self.journal.tagged() if t.replica_id not in keep}
+            victims = {t.pid for t in tagged if t.replica_id not in keep}
             for rid in unmanaged:  # a recorded process whose environment could not be read
                 rec = records[rid]
                 if rec.get("pid") and _recorded_alive(rec):
@@ -287,3 +290,13 @@ def _data_dir_claimed(data_dir: Path) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def _started_at(proc: TaggedProcess) -> tuple[float, int]:
+    """When a tagged process started (pids wrap around, so the lowest pid is not always the first)."""
+    import psutil
+
+    try:
+        return psutil.Process(proc.pid).create_time(), proc.pid
+    except psutil.Error:
+        return float("inf"), proc.pid

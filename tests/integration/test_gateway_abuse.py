@@ -369,3 +369,43 @@ def test_localhost_listens_on_ipv4_as_before() -> None:
         assert status == 200 and srv.url.startswith("http://127.0.0.1:")
     finally:
         srv.stop()
+
+
+def test_slow_uploads_together_cannot_hold_more_than_the_body_budget() -> None:
+    """Given a gateway whose connections together may hold 1.5 MiB of bodies
+    When three clients each send 700 KB of a 1 MiB body and then stall
+    Then the one that would pass the budget gets 503 problem+json with Retry-After at once, and the
+    budget is given back when the others go away (a fresh request is served)."""
+    srv = GatewayServer(LocalGateway(ROUTES, EchoPool(), max_body_bytes=MAX_BODY), "127.0.0.1", 0,
+                        max_buffered_bytes=1536 * 1024)
+    srv.start()
+    socks: list[socket.socket] = []
+    try:
+        head = (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+                b"Content-Length: %d\r\n\r\n" % MAX_BODY)
+        answers = []
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", _port(srv)), timeout=10)
+            socks.append(sock)
+            sock.sendall(head + b"x" * (700 * 1024))
+            time.sleep(0.3)
+            readable, _, _ = select.select([sock], [], [], 0.5)
+            if readable:
+                resp = http.client.HTTPResponse(sock)
+                resp.begin()
+                answers.append((resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()))
+        assert len(answers) == 1, answers
+        status, headers, body = answers[0]
+        _assert_problem(status, headers, body, 503)
+        assert headers["retry-after"]
+        for sock in socks:
+            sock.close()
+        socks.clear()
+        time.sleep(0.5)
+        _assert_problem(*_raw(srv, b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n"), 404)
+        status, _, _ = _raw(srv, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+        assert status == 200
+    finally:
+        for sock in socks:
+            sock.close()
+        srv.stop()

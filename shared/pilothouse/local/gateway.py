@@ -232,8 +232,11 @@ class GatewayServer:
         workers: int = 32,
         backlog: int = 2048,
         grace_seconds: float = 2.0,
+        max_buffered_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.gateway = gateway
+        #: request bodies all connections together may hold in memory (503 past it)
+        self.max_buffered_bytes = max_buffered_bytes
         self.host = host
         self.port = port
         self.body_timeout = body_timeout
@@ -267,7 +270,8 @@ class GatewayServer:
 
         sock = listen_socket(self.host, self.port, self.backlog)
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="gateway-fn")
-        app = GatewayApp(self.gateway, self._executor, body_timeout=self.body_timeout)
+        app = GatewayApp(self.gateway, self._executor, body_timeout=self.body_timeout,
+                         max_buffered_bytes=self.max_buffered_bytes)
         config = uvicorn.Config(
             app,
             http=protocol_class(max_url_bytes=self.max_url_bytes, max_header_bytes=self.max_header_bytes,

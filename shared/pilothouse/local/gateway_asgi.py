@@ -20,7 +20,7 @@ from typing import Any
 
 from pilothouse.errors import PilothouseError
 from pilothouse.local.gateway import LocalGateway, Target, too_large
-from pilothouse.local.gateway_problems import RequestTimeout, new_request_id, problem_answer
+from pilothouse.local.gateway_problems import Overloaded, RequestTimeout, new_request_id, problem_answer
 
 __all__ = ["GatewayApp"]
 
@@ -41,6 +41,29 @@ class _Disconnected(Exception):
     pass
 
 
+class _OverBudget(Exception):
+    pass
+
+
+class _BodyBudget:
+    """Bytes of request bodies held in memory by all connections together (one event loop: no lock).
+
+    Each connection may hold up to the body limit for up to the body timeout; without a shared
+    budget, a few thousand slow anonymous uploads would hold gigabytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> None:
+        if self.used + size > self.limit:
+            raise _OverBudget
+        self.used += size
+
+    def give(self, size: int) -> None:
+        self.used -= size
+
+
 def _merged_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Request headers as one string per lower-case name (repeats joined as HTTP allows)."""
     out: dict[str, str] = {}
@@ -53,8 +76,9 @@ def _merged_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return out
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body, refusing it as soon as it exceeds ``limit`` bytes."""
+async def _read_body(receive: Receive, limit: int, budget: _BodyBudget, held: list[int]) -> bytes:
+    """The whole request body, refusing it as soon as it exceeds ``limit`` bytes or the shared
+    ``budget``; ``held[0]`` says how much of the budget it holds (the caller gives it back)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -66,6 +90,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         if size > limit:
             raise _BodyTooLarge
         if chunk:
+            budget.take(len(chunk))
+            held[0] += len(chunk)
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -93,10 +119,14 @@ async def send_answer(
 class GatewayApp:
     """ASGI 3 app in front of a :class:`LocalGateway`; functions run on ``executor``."""
 
-    def __init__(self, gateway: LocalGateway, executor: Executor, *, body_timeout: float) -> None:
+    def __init__(
+        self, gateway: LocalGateway, executor: Executor, *, body_timeout: float,
+        max_buffered_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.gateway = gateway
         self.executor = executor
         self.body_timeout = body_timeout
+        self.budget = _BodyBudget(max_buffered_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,19 +149,26 @@ class GatewayApp:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await problem(too_large(limit), close=True)
             return
+        held = [0]
         try:
-            async with asyncio.timeout(self.body_timeout):
-                body = await _read_body(receive, limit)
-        except _BodyTooLarge:
-            await problem(too_large(limit), close=True)
-            return
-        except TimeoutError:
-            await problem(RequestTimeout(f"the request body did not arrive within {self.body_timeout:g} s"),
-                          close=True)
-            return
-        except _Disconnected:
-            return
-        await self._invoke(send, found, path, query, headers, body, request_id)
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    body = await _read_body(receive, limit, self.budget, held)
+            except _BodyTooLarge:
+                await problem(too_large(limit), close=True)
+                return
+            except _OverBudget:
+                await problem(Overloaded("too many request bodies are in flight; retry shortly"), close=True)
+                return
+            except TimeoutError:
+                late = RequestTimeout(f"the request body did not arrive within {self.body_timeout:g} s")
+                await problem(late, close=True)
+                return
+            except _Disconnected:
+                return
+            await self._invoke(send, found, path, query, headers, body, request_id)
+        finally:
+            self.budget.give(held[0])
 
     async def _invoke(
         self, send: Send, target: Target, path: str, query: str, headers: dict[str, str], body: bytes,

@@ -17,6 +17,7 @@ __all__ = [
     "BadGateway",
     "HeadersTooLarge",
     "MethodNotImplemented",
+    "Overloaded",
     "RequestTimeout",
     "UriTooLong",
     "new_request_id",
@@ -42,6 +43,15 @@ class MethodNotImplemented(PilothouseError):
     """A request method the gateway does not recognise at all (RFC 9110 section 9.1)."""
 
     status, code, title = 501, "not-implemented", "Not implemented"
+
+
+class Overloaded(PilothouseError):
+    """Too many request bodies are held in memory at once; the client should come back shortly."""
+
+    status, code, title = 503, "overloaded", "Service unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 class BadGateway(PilothouseError):

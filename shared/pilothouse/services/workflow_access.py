@@ -146,8 +146,15 @@ def _queue_error(state: dict[str, Any], own_queues: Iterable[str]) -> dict[str, 
         return {"path": "Parameters.QueueUrl.$" if "QueueUrl.$" in params else "Parameters",
                 "message": "the queue must be named literally (Parameters.QueueUrl), not computed at run "
                            "time"}
+    from urllib.parse import urlsplit
+
     url = params["QueueUrl"]
-    if not isinstance(url, str) or url.rstrip("/").rsplit("/", 1)[-1] in set(own_queues):
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or parts.query or parts.fragment or "%" in url \
+            or any(ord(c) < 33 or ord(c) == 127 for c in url):
+        return {"path": "Parameters.QueueUrl",
+                "message": "a queue URL is https://<host>/<account>/<queue>: no query, fragment or escapes"}
+    if parts.path.rstrip("/").rsplit("/", 1)[-1].lower() in {q.lower() for q in own_queues}:
         return {"path": "Parameters.QueueUrl",
                 "message": "a user workflow may not send to the control plane's own queues"}
     return None
@@ -236,7 +243,8 @@ def user_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str,
     out = copy.deepcopy(definition)
     jsonata = definition.get("QueryLanguage") == "JSONata"
     for state in function_tasks(out):
-        if state.get("QueryLanguage", "JSONata" if jsonata else "JSONPath") == "JSONata" or "Arguments" in state:
+        language = state.get("QueryLanguage", "JSONata" if jsonata else "JSONPath")
+        if language == "JSONata" or "Arguments" in state:
             raise ValidationFailed.field(
                 "definition",
                 "on Step Functions a Task that calls a Pilothouse function must use JSONPath (Parameters); "

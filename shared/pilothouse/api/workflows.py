@@ -111,7 +111,9 @@ def list_workflows(
            summary="Delete a workflow (executions stay readable)", tag=TAG, status=204, target=_wf_target)
 def delete_workflow(workflow: str) -> Response[None]:
     wf.check_writable(workflow)
-    current().services.orchestrator.delete_workflow(workflow)
+    services = current().services
+    services.orchestrator.delete_workflow(workflow)
+    ops.forget_starters(services, workflow)
     return Response(status_code=204, body=None)
 
 
@@ -123,9 +125,9 @@ def start_execution(workflow: str, request: StartExecution) -> Response[dict[str
         raise Forbidden(f"{workflow} is a shipped workflow: the deployment manager starts it (deploy, "
                         f"update, promote or roll back instead)")
     name = request.name or ex.new_name()
-    ops.record_starter(ctx.services, workflow, name, ctx.actor)
-    body = ctx.services.orchestrator.start(workflow, name=name, input=ex.parse_input(request.input),
-                                           actor=ctx.actor, request_id=ctx.request_id)
+    with ops.starting(ctx.services, workflow, name, ctx.actor):
+        body = ctx.services.orchestrator.start(workflow, name=name, input=ex.parse_input(request.input),
+                                               actor=ctx.actor, request_id=ctx.request_id)
     ctx.target = f"execution:{workflow}/{body['name']}"
     return json_response(body, 201, {"Location": f"/v1/workflows/{workflow}/executions/{body['name']}"})
 
@@ -199,8 +201,8 @@ def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
         raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")
     ctx = current()
-    ops.record_starter(ctx.services, workflow, execution, ctx.actor, redrive=True)
-    return ctx.services.orchestrator.redrive(workflow, execution, actor=ctx.actor)
+    with ops.starting(ctx.services, workflow, execution, ctx.actor, redrive=True):
+        return ctx.services.orchestrator.redrive(workflow, execution, actor=ctx.actor)
 
 
 def _not_a_shipped_task(token: str) -> None:

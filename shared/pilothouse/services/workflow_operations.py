@@ -242,6 +242,32 @@ def record_starter(services: Services, workflow: str, name: str, principal_id: s
                            if_absent=not redrive)
 
 
+@contextlib.contextmanager
+def starting(services: Services, workflow: str, name: str, principal_id: str, *, redrive: bool = False):
+    """Record the starter (see :func:`record_starter`) around a start or redrive: if the call
+    fails, the record is put back as it was, so a refused redrive or a failed start changes
+    nobody's permissions."""
+    if services.settings.orchestrator == "embedded":
+        yield
+        return
+    before = services.store.get(STARTERS, f"{workflow}#{name}")
+    record_starter(services, workflow, name, principal_id, redrive=redrive)
+    try:
+        yield
+    except BaseException:
+        if before is None:
+            services.store.delete(STARTERS, f"{workflow}#{name}")
+        else:
+            services.store.put(before.__class__(STARTERS, before.sk, before.data))
+        raise
+
+
+def forget_starters(services: Services, workflow: str) -> None:
+    """A deleted workflow's executions act for nobody any more (a new one may reuse their names)."""
+    for item in services.store.scan_all(STARTERS, f"{workflow}#"):
+        services.store.delete(STARTERS, item.sk)
+
+
 def starter_of(services: Services, workflow: str, name: str) -> str | None:
     item = services.store.get(STARTERS, f"{workflow}#{name}")
     return item.data["principal"] if item is not None else None

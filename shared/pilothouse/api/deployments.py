@@ -13,6 +13,7 @@ from pilothouse.domain.security import Permission
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import deployments as svc
+from pilothouse.services import freezes, promotions
 
 TAG = "deployments"
 
@@ -149,7 +150,7 @@ def rollback_component(name: str, request: RollbackComponent | None = None) -> R
 @operation("GET", "/v1/freezes", permission=Permission.COMPONENTS_READ, summary="Frozen components and environments",
            tag=TAG)
 def list_freezes() -> dict[str, Any]:
-    return {"items": svc.list_freezes(current().services)}
+    return {"items": freezes.list_freezes(current().services)}
 
 
 @operation("POST", "/v1/freezes", permission=Permission.FREEZE, summary="Freeze a component or an environment",
@@ -157,13 +158,13 @@ def list_freezes() -> dict[str, Any]:
 def freeze(request: FreezeRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"{request.scope}:{request.target}"
-    return json_response(svc.freeze(ctx.services, request.scope, request.target, request.reason, actor=ctx.actor), 201)
+    return json_response(freezes.freeze(ctx.services, request.scope, request.target, request.reason, actor=ctx.actor), 201)
 
 
 @operation("DELETE", "/v1/freezes/<scope>/<target>", permission=Permission.FREEZE, summary="Unfreeze", tag=TAG,
            status=204, target=lambda p: f"{p.get('scope')}:{p.get('target')}")
 def unfreeze(scope: str, target: str) -> Response[None]:
-    svc.unfreeze(current().services, scope, target)
+    freezes.unfreeze(current().services, scope, target)
     return Response(status_code=204, body=None)
 
 
@@ -172,8 +173,8 @@ def unfreeze(scope: str, target: str) -> Response[None]:
 def start_promotion(request: PromotionRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"component:{request.target}"
-    body = svc.start_promotion(ctx.services, source=request.source, target=request.target,
-                               strategy=request.strategy, actor=ctx.actor)
+    body = promotions.start_promotion(ctx.services, source=request.source, target=request.target,
+                                      strategy=request.strategy, actor=ctx.actor)
     return json_response(body, 201)
 
 

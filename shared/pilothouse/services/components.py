@@ -271,10 +271,10 @@ def command(
     if cmd is Command.RETRY:
         params = _retry_params(record, params)
     if cmd in DEPLOYING_COMMANDS:
-        from pilothouse.services import deployments
+        from pilothouse.services import deployments, freezes
 
         if not break_glass:
-            deployments.check_not_frozen(services, name, record.data["spec"]["environment"])
+            freezes.check_not_frozen(services, name, record.data["spec"]["environment"])
         # a retry starts afresh: what the failed attempt left is stopped before it deploys
         planned = {**record.data, "placement": None} if cmd is Command.RETRY else record.data
         strategy, steps = deployments.plan_for(planned, params)

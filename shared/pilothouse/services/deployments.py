@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import uuid
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,13 @@ from pilothouse.domain.deployments import (
 from pilothouse.domain.lifecycle import Command
 from pilothouse.domain.security import Permission, Principal
 from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from pilothouse.store.base import Item
-from pilothouse.store.deployments import FREEZE, DeploymentRepository
+from pilothouse.store.deployments import DeploymentRepository
 from pilothouse.wiring import Services
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 BUILTIN = {"canary": "canary", "linear": "canary", "custom": "canary", "rolling": "rolling",
            "blue-green": "blue-green", "all-at-once": "all-at-once"}
 PREFIX = "pilothouse-"
-PROMOTION = "PROMOTION"  # partition of promotion records (who started it, its capability digests)
 LOCAL_ARN = "arn:aws:lambda:local:000000000000:function:{}"
 
 
@@ -49,7 +46,7 @@ def repo(services: Services) -> DeploymentRepository:
 # -- built-in strategy workflows -------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def builtin_definition(name: str) -> dict[str, Any]:
     """A shipped workflow with its ``${XArn}`` substitutions pointing at this project's functions."""
     text = (WORKFLOWS_DIR / f"{name}.asl.json").read_text()
@@ -120,42 +117,6 @@ def ensure_workflow(services: Services, name: str) -> str:
     if current["definition"] != definition:
         orchestrator.update_workflow(wf_name, definition, actor="system", shipped=True)
     return wf_name
-
-
-# -- freezes -------------------------------------------------------------------------------------
-
-
-def _freeze_key(scope: str, target: str) -> str:
-    if scope not in ("component", "environment"):
-        raise ValidationFailed.field("scope", "component or environment")
-    return f"{scope}:{target}"
-
-
-def freeze(services: Services, scope: str, target: str, reason: str, *, actor: str) -> dict[str, Any]:
-    data = {"scope": scope, "target": target, "reason": reason, "by": actor, "at": iso(services.clock.time())}
-    services.store.put(Item(FREEZE, _freeze_key(scope, target), data))
-    return data
-
-
-def unfreeze(services: Services, scope: str, target: str) -> None:
-    key = _freeze_key(scope, target)
-    if services.store.get(FREEZE, key) is None:
-        raise NotFound(f"{scope} {target!r} is not frozen")
-    services.store.delete(FREEZE, key)
-
-
-def list_freezes(services: Services) -> list[dict[str, Any]]:
-    return [i.data for i in services.store.scan_all(FREEZE)]
-
-
-def check_not_frozen(services: Services, component: str, environment: str) -> None:
-    """409 with the recorded reason if the component or its environment is frozen."""
-    for scope, target in (("component", component), ("environment", environment)):
-        item = services.store.get(FREEZE, f"{scope}:{target}")
-        if item is not None:
-            d = item.data
-            raise Conflict(f"{scope} {target!r} is frozen: {d['reason']} (by {d['by']} at {d['at']})",
-                           extra={"frozen": d})
 
 
 # -- starting ------------------------------------------------------------------------------------
@@ -503,10 +464,6 @@ def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
         deployment_tasks.mark_failed(services, dep_id, error)
 
 
-def new_promotion_id() -> str:
-    return "promo-" + uuid.uuid4().hex[:12]
-
-
 def view(data: dict[str, Any]) -> dict[str, Any]:
     """The public shape of a deployment (task tokens stay inside)."""
     out = {k: v for k, v in data.items() if k not in ("notify_token", "capabilities")}
@@ -514,60 +471,3 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
         out["pending_token"] = {k: v for k, v in data["pending_token"].items() if k != "token"}
     out["waiting_for"] = (data.get("pending_token") or {}).get("kind")
     return out
-
-
-def start_promotion(services: Services, *, source: str, target: str, strategy: Any, actor: str) -> dict[str, Any]:
-    """Deploy the version running in ``source`` to ``target`` (the next environment) with its gates."""
-    from pilothouse.services import components
-
-    order = ["development", "staging", "production"]
-    src, dst = components.get(services, source).data, components.get(services, target).data
-    if src["state"] != "Running":
-        raise Conflict(f"{source} is {src['state']}; only a Running component's version can be promoted")
-    s_env, t_env = src["spec"]["environment"], dst["spec"]["environment"]
-    if order.index(t_env) != order.index(s_env) + 1:
-        raise ValidationFailed.field("target", f"promotion goes {s_env} → {order[min(order.index(s_env) + 1, 2)]}; "
-                                               f"{target} is in {t_env}")
-    components.check_version(dst["spec"], src["version"])  # a version the target cannot run: 422 now
-    wf = ensure_workflow(services, "promote-environment")
-    promotion_id = new_promotion_id()
-    capability, digest = new_capability()
-    services.store.put(Item(PROMOTION, promotion_id, {"id": promotion_id, "source": source, "target": target,
-                                                      "initiator": actor, "capabilities": [digest]}))
-    return services.orchestrator.start(wf, name=promotion_id, input={"source": source, "target": target,
-                                                                     "strategy": strategy, "initiator": actor,
-                                                                     "promotion_id": promotion_id,
-                                                                     CAPABILITY_FIELD: capability},
-                                       actor=actor, trusted=True)
-
-
-def _authorize_promotion(services: Services, payload: Any) -> dict[str, Any]:
-    """The promotion record, if ``payload`` carries its capability (what its shipped workflow passes)."""
-    from pilothouse.domain.deployments import capability_matches
-    from pilothouse.services.deployment_tasks import CapabilityRefused
-
-    pid = payload.get("promotion_id") if isinstance(payload, dict) else None
-    item = services.store.get(PROMOTION, pid) if isinstance(pid, str) and pid else None
-    digests = (item.data.get("capabilities") or []) if item is not None else []
-    if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
-        raise CapabilityRefused(f"refused: only the promotion workflow that owns promotion {pid!r} may "
-                                f"start its deployment, and the call does not carry its capability token")
-    return item.data
-
-
-def promotion_task(services: Services, payload: dict[str, Any]) -> None:
-    """The promotion workflow's task: start the target's deployment, to report back via the token."""
-    from pilothouse.services import components
-
-    promotion = _authorize_promotion(services, payload)
-    # what was recorded when the promotion started wins over the payload
-    payload = {**payload, "source": promotion["source"], "target": promotion["target"],
-               "initiator": promotion["initiator"]}
-    src = components.get(services, payload["source"]).data
-    dst = components.get(services, payload["target"]).data
-    params = {"version": src["version"], "strategy": payload.get("strategy"), "_notify_token": payload["token"]}
-    cmd = Command.DEPLOY if dst["state"] == "Registered" else Command.UPDATE
-    try:
-        components.command(services, payload["target"], cmd, params, actor=payload.get("initiator") or "system")
-    except Exception as exc:  # tell the promotion why it could not start
-        services.orchestrator.send_task_failure(payload["token"], type(exc).__name__, str(exc))

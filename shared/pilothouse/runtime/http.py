@@ -305,10 +305,21 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
             # Nothing parses the body: the route's guard answers with the problem (after 401/403).
             headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
             event = {**event, "body": None, "isBase64Encoded": False, "headers": headers}
-        self.current_event = self._to_proxy_event(event)
+        self.current_event = self._wrapped = super()._to_proxy_event(event)
         self.lambda_context = context
         self.append_context(_body_problem=problem)
-        return super().resolve(event, context)
+        try:
+            return super().resolve(event, context)
+        finally:
+            self._wrapped = None
+
+    _wrapped: Any = None
+
+    def _to_proxy_event(self, event: dict) -> Any:
+        # Powertools' resolve wraps the event once more: during resolve(), reuse the wrapper made above
+        if self._wrapped is not None and self._wrapped.raw_event is event:
+            return self._wrapped
+        return super()._to_proxy_event(event)
 
 
 def _body_problem(event: dict) -> PilothouseError | None:

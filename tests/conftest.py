@@ -88,8 +88,16 @@ class Api:
         self.gateway = gateway
         self.key = key
 
-    def call(self, method: str, path: str, body: Any = None, *, key: str | None = "default",
-             headers: dict[str, str] | None = None, query: str = "") -> tuple[int, dict[str, str], Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = "default",
+        headers: dict[str, str] | None = None,
+        query: str = "",
+    ) -> tuple[int, dict[str, str], Any]:
         h = {"content-type": "application/json", **(headers or {})}
         key = self.key if key == "default" else key
         if key:
@@ -121,7 +129,9 @@ def run_jobs(services, pool: FunctionPool | None = None, cloud=None) -> list[str
     return drain(services, pool, cloud, [services.settings.jobs_queue])
 
 
-def drain(services, pool: FunctionPool, cloud, queues: list[str] | None = None, limit: int = 10_000) -> list[str]:
+def drain(
+    services, pool: FunctionPool, cloud, queues: list[str] | None = None, limit: int = 10_000
+) -> list[str]:
     """Deliver visible messages of ``queues`` (default: all) to their functions until none are left;
     return the ids of messages that failed."""
     from pilothouse.local.worker import deliver

@@ -21,8 +21,12 @@ class RecordingProvider:
             self.calls.append((op, version, replicas))
 
     def _placement(self, release: Release, replicas: int) -> Placement:
-        return Placement(url=f"http://127.0.0.1:9/{release.component}", version=release.version, replicas=replicas,
-                         details={"fake": True})
+        return Placement(
+            url=f"http://127.0.0.1:9/{release.component}",
+            version=release.version,
+            replicas=replicas,
+            details={"fake": True},
+        )
 
     def deploy(self, release: Release) -> Placement:
         self._record("deploy", release.version, release.replicas)
@@ -33,8 +37,9 @@ class RecordingProvider:
     def update(self, current: Placement, release: Release) -> Placement:
         self._record("update", release.version, release.replicas)
         if "update" in self.fail:
-            raise ProviderError(self.fail["update"], logs=["unhealthy"],
-                                placement=current if self.keep_on_failure else None)
+            raise ProviderError(
+                self.fail["update"], logs=["unhealthy"], placement=current if self.keep_on_failure else None
+            )
         return self._placement(release, current.replicas)
 
     def scale(self, current: Placement, release: Release, replicas: int) -> Placement:
@@ -73,25 +78,36 @@ class RevisionFake(RecordingProvider):
     @staticmethod
     def _with(placement: Placement, revisions: dict, **details) -> Placement:
         total = sum(r["replicas"] for r in revisions.values())
-        serving = max(revisions.items(), key=lambda kv: kv[1]["weight"])[1]["version"] if revisions else placement.version
+        serving = (
+            max(revisions.items(), key=lambda kv: kv[1]["weight"])[1]["version"]
+            if revisions
+            else placement.version
+        )
         d = {**placement.details, "revisions": revisions, **details}
         return Placement(url=placement.url, version=serving, replicas=total, details=d)
 
     def deploy(self, release: Release) -> Placement:
         placement = super().deploy(release)
         rev = self._rev(release.version)
-        return self._with(placement, {rev: {"version": release.version, "replicas": release.replicas, "weight": 100}},
-                          stable=rev, candidate=None)
+        return self._with(
+            placement,
+            {rev: {"version": release.version, "replicas": release.replicas, "weight": 100}},
+            stable=rev,
+            candidate=None,
+        )
 
     def prepare(self, current, release):
         self._record("prepare", release.version, release.replicas)
         if release.version in self.broken_versions:
-            raise ProviderError(f"{release.version} exited at start", logs=["Traceback", "boom"], placement=current)
+            raise ProviderError(
+                f"{release.version} exited at start", logs=["Traceback", "boom"], placement=current
+            )
         rev = self._rev(release.version)
         entry = {"version": release.version, "replicas": release.replicas, "weight": 0}
         if current is None:
-            base = Placement(url=f"http://127.0.0.1:9/{release.component}", version=release.version, replicas=0,
-                             details={})
+            base = Placement(
+                url=f"http://127.0.0.1:9/{release.component}", version=release.version, replicas=0, details={}
+            )
             return self._with(base, {rev: entry}, stable=None, candidate=rev)
         revisions = {**current.details["revisions"], rev: entry}
         return self._with(current, revisions, candidate=rev)
@@ -104,8 +120,10 @@ class RevisionFake(RecordingProvider):
 
     def set_replicas(self, placement, revision, replicas):
         self._record("replicas", revision, replicas)
-        revisions = {k: ({**v, "replicas": replicas} if k == revision else v)
-                     for k, v in placement.details["revisions"].items()}
+        revisions = {
+            k: ({**v, "replicas": replicas} if k == revision else v)
+            for k, v in placement.details["revisions"].items()
+        }
         return self._with(placement, revisions)
 
     def check_health(self, placement, revision):
@@ -122,9 +140,14 @@ class RevisionFake(RecordingProvider):
         version = placement.details["revisions"][revision]["version"]
         m = self.metrics.get(version, {"requests": 100, "errors": 0})
         rate = (m["errors"] / m["requests"]) if m["requests"] else None
-        return Metrics(requests=m["requests"], errors=m["errors"], error_rate=rate,
-                       p99_ms=m.get("p99_ms", 20.0) if m["requests"] else None, window_seconds=window_seconds,
-                       alarms_in_alarm=tuple(m.get("alarms", ())))
+        return Metrics(
+            requests=m["requests"],
+            errors=m["errors"],
+            error_rate=rate,
+            p99_ms=m.get("p99_ms", 20.0) if m["requests"] else None,
+            window_seconds=window_seconds,
+            alarms_in_alarm=tuple(m.get("alarms", ())),
+        )
 
     def finalize(self, placement, revision):
         self._record("finalize", revision, 0)
@@ -141,6 +164,8 @@ class RevisionFake(RecordingProvider):
         if "scale" in self.fail:
             raise ProviderError(self.fail["scale"], placement=current)
         stable = current.details["stable"]
-        revisions = {k: ({**v, "replicas": replicas} if k == stable else v)
-                     for k, v in current.details["revisions"].items()}
+        revisions = {
+            k: ({**v, "replicas": replicas} if k == stable else v)
+            for k, v in current.details["revisions"].items()
+        }
         return self._with(current, revisions)

@@ -59,7 +59,7 @@ def replica_pids(data_dir: Path) -> dict[int, str]:
             continue
         for var in environ.split(b"\0"):
             if var.startswith(prefix):
-                found[int(entry.name)] = var[len(prefix):].decode()
+                found[int(entry.name)] = var[len(prefix) :].decode()
     return found
 
 

@@ -1,8 +1,8 @@
 """Clocks, injected everywhere time matters so tests can control it.
 
-    >>> clock = ManualClock(1_700_000_000.0)
-    >>> clock.advance(5); clock.time()
-    1700000005.0
+>>> clock = ManualClock(1_700_000_000.0)
+>>> clock.advance(5); clock.time()
+1700000005.0
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ class PilothouseError(Exception):
     code = "internal-error"
     title = "Internal error"
 
-    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, detail: str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra or {}

@@ -1,9 +1,9 @@
 """The one factory that names adapters: settings in, :class:`Services` out, cached per settings.
 
-    >>> from pilothouse.settings import Settings
-    >>> services = build_services(Settings(store="memory", queue="memory"))
-    >>> type(services.store).__name__
-    'MemoryStore'
+>>> from pilothouse.settings import Settings
+>>> services = build_services(Settings(store="memory", queue="memory"))
+>>> type(services.store).__name__
+'MemoryStore'
 """
 
 from __future__ import annotations
@@ -76,10 +76,18 @@ class Services:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
         from pilothouse.messaging.base import QueueSpec
 
-        for name, visibility in ((s.jobs_queue, 900), (s.executions_queue, 60), (s.tasks_queue, 900),
-                                 (s.task_messages_queue, 900)):
+        for name, visibility in (
+            (s.jobs_queue, 900),
+            (s.executions_queue, 60),
+            (s.tasks_queue, 900),
+            (s.task_messages_queue, 900),
+        ):
             q.declare(QueueSpec(name + "-dlq"))
-            q.declare(QueueSpec(name, visibility_timeout=visibility, max_receive_count=5, dead_letter_queue=name + "-dlq"))
+            q.declare(
+                QueueSpec(
+                    name, visibility_timeout=visibility, max_receive_count=5, dead_letter_queue=name + "-dlq"
+                )
+            )
         return q
 
     @cached_property
@@ -88,7 +96,9 @@ class Services:
         if self.settings.orchestrator == "stepfunctions":
             from pilothouse.orchestrators.stepfunctions import StepFunctionsOrchestrator
 
-            return StepFunctionsOrchestrator(role_arn=self.settings.sfn_role_arn, prefix=self.settings.sfn_prefix)
+            return StepFunctionsOrchestrator(
+                role_arn=self.settings.sfn_role_arn, prefix=self.settings.sfn_prefix
+            )
         from pilothouse.orchestrators.embedded import EmbeddedOrchestrator
 
         return EmbeddedOrchestrator(self)

@@ -62,8 +62,13 @@ def run(url: str, path: str, clients: int, seconds: float, headers: dict[str, st
     def pct(q: float) -> float:
         return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000 if ordered else float("nan")
 
-    return {"requests": len(ordered), "errors": errors[0], "rps": len(ordered) / elapsed,
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+    return {
+        "requests": len(ordered),
+        "errors": errors[0],
+        "rps": len(ordered) / elapsed,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    }
 
 
 if __name__ == "__main__":

@@ -41,9 +41,17 @@ def moto():
 
 
 def _aws_env(moto, table):
-    return {**os.environ, "PILOTHOUSE_STORE": "dynamodb", "PILOTHOUSE_TABLE_NAME": table,
-            "PILOTHOUSE_QUEUE": "memory", "AWS_ENDPOINT_URL": moto.url, "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    return {
+        **os.environ,
+        "PILOTHOUSE_STORE": "dynamodb",
+        "PILOTHOUSE_TABLE_NAME": table,
+        "PILOTHOUSE_QUEUE": "memory",
+        "AWS_ENDPOINT_URL": moto.url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
 
 
 def test_cold_start_and_latency_on_dynamodb(moto, cloud, monkeypatch, tmp_path):
@@ -65,19 +73,33 @@ def test_cold_start_and_latency_on_dynamodb(moto, cloud, monkeypatch, tmp_path):
     auth = {"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"}
     get_ev = http_event("GET", "/v1/components/seed", headers=auth, path_parameters={"name": "seed"})
     rows = {}
-    for fn, event in (("GetComponentFunction", get_ev),
-                      ("RegisterComponentFunction", http_event("POST", "/v1/components", headers=auth,
-                                                               body=json.dumps(spec("cold"))))):
+    for fn, event in (
+        ("GetComponentFunction", get_ev),
+        (
+            "RegisterComponentFunction",
+            http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec("cold"))),
+        ),
+    ):
         path = cloud.functions[fn].code_dir / "app.py"
-        out = subprocess.run([sys.executable, "-c", COLD, str(path), json.dumps(event)], env=env,
-                             capture_output=True, text=True, cwd=ROOT, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", COLD, str(path), json.dumps(event)],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
         fig = json.loads(out.stdout.strip().splitlines()[-1])
-        rows[f"cold {fn} (DynamoDB)"] = (f"import {fig['import'] * 1000:.0f} ms + first request "
-                                         f"{fig['first'] * 1000:.0f} ms (status {fig['status']})")
+        rows[f"cold {fn} (DynamoDB)"] = (
+            f"import {fig['import'] * 1000:.0f} ms + first request "
+            f"{fig['first'] * 1000:.0f} ms (status {fig['status']})"
+        )
 
     pool = FunctionPool(cloud.functions)
-    pool.invoke("RegisterComponentFunction", http_event("POST", "/v1/components", headers=auth,
-                                                        body=json.dumps(spec("seed"))))
+    pool.invoke(
+        "RegisterComponentFunction",
+        http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec("seed"))),
+    )
 
     def measure(label: str, make) -> None:
         samples = []
@@ -88,20 +110,34 @@ def test_cold_start_and_latency_on_dynamodb(moto, cloud, monkeypatch, tmp_path):
             samples.append(time.perf_counter() - t)
             assert result["statusCode"] in (200, 201), result
         samples.sort()
-        rows[label] = f"p50 {samples[len(samples) // 2] * 1000:.2f} ms   p99 {samples[int(len(samples) * .99)] * 1000:.2f} ms"
+        rows[label] = (
+            f"p50 {samples[len(samples) // 2] * 1000:.2f} ms   p99 {samples[int(len(samples) * 0.99)] * 1000:.2f} ms"
+        )
 
     measure("get on DynamoDB-on-moto", lambda i: ("GetComponentFunction", get_ev))
-    measure("register on DynamoDB-on-moto", lambda i: ("RegisterComponentFunction", http_event(
-        "POST", "/v1/components", headers=auth, body=json.dumps(spec(f"d{i:05d}")))))
+    measure(
+        "register on DynamoDB-on-moto",
+        lambda i: (
+            "RegisterComponentFunction",
+            http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec(f"d{i:05d}"))),
+        ),
+    )
     reset_services()
     monkeypatch.setenv("PILOTHOUSE_STORE", "sqlite")
     monkeypatch.setenv("PILOTHOUSE_DATA_DIR", str(tmp_path / "sqlite"))
     services = get_services(get_settings())
     ensure_key(services, ADMIN_KEY, name="bench")
-    pool.invoke("RegisterComponentFunction", http_event("POST", "/v1/components", headers=auth,
-                                                        body=json.dumps(spec("seed"))))
+    pool.invoke(
+        "RegisterComponentFunction",
+        http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec("seed"))),
+    )
     measure("get on SQLite", lambda i: ("GetComponentFunction", get_ev))
-    measure("register on SQLite", lambda i: ("RegisterComponentFunction", http_event(
-        "POST", "/v1/components", headers=auth, body=json.dumps(spec(f"s{i:05d}")))))
+    measure(
+        "register on SQLite",
+        lambda i: (
+            "RegisterComponentFunction",
+            http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec(f"s{i:05d}"))),
+        ),
+    )
     reset_services()
     report("DynamoDB (moto server on loopback) beside SQLite", rows)

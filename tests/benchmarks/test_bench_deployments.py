@@ -26,8 +26,12 @@ def worker(services, cloud, pool):
 
 
 def spec(name):
-    return {"name": name, "provider": "local", "version": "1.0.0",
-            "target": {"command": ["{python}", "app.py", "--port", "{port}"]}}
+    return {
+        "name": name,
+        "provider": "local",
+        "version": "1.0.0",
+        "target": {"command": ["{python}", "app.py", "--port", "{port}"]},
+    }
 
 
 def wait_running(api, name, timeout=30.0):
@@ -50,14 +54,25 @@ def test_deploy_to_running(api, worker):
         assert wait_running(api, name) == "Running"
         first.append(time.perf_counter() - t)
         t = time.perf_counter()
-        body = {"version": "2.0.0", "strategy": {"type": "custom", "steps": [
-            {"kind": "set_weight", "weight": 10}, {"kind": "set_weight", "weight": 50},
-            {"kind": "set_weight", "weight": 100}]}}
+        body = {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "custom",
+                "steps": [
+                    {"kind": "set_weight", "weight": 10},
+                    {"kind": "set_weight", "weight": 50},
+                    {"kind": "set_weight", "weight": 100},
+                ],
+            },
+        }
         assert api.post(f"/v1/components/{name}/update", body)[0] == 202
         assert wait_running(api, name) == "Running"
         canary.append(time.perf_counter() - t)
         assert api.get(f"/v1/components/{name}")[2]["version"] == "2.0.0"
-    report("deploy request → Running (no-op provider, worker threads, SQLite)", {
-        "all-at-once (first deploy)": f"median {statistics.median(first) * 1000:.0f} ms, max {max(first) * 1000:.0f} ms",
-        "3-step canary, zero bake": f"median {statistics.median(canary) * 1000:.0f} ms, max {max(canary) * 1000:.0f} ms",
-    })
+    report(
+        "deploy request → Running (no-op provider, worker threads, SQLite)",
+        {
+            "all-at-once (first deploy)": f"median {statistics.median(first) * 1000:.0f} ms, max {max(first) * 1000:.0f} ms",
+            "3-step canary, zero bake": f"median {statistics.median(canary) * 1000:.0f} ms, max {max(canary) * 1000:.0f} ms",
+        },
+    )

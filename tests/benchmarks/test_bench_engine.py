@@ -16,8 +16,10 @@ CHAIN = int(os.environ.get("BENCH_CHAIN", "100"))
 
 
 def pass_chain(n: int) -> dict:
-    states = {f"S{i}": {"Type": "Pass", "Result": i, "ResultPath": f"$.s{i % 5}", "Next": f"S{i + 1}"}
-              for i in range(n - 1)}
+    states = {
+        f"S{i}": {"Type": "Pass", "Result": i, "ResultPath": f"$.s{i % 5}", "Next": f"S{i + 1}"}
+        for i in range(n - 1)
+    }
     states[f"S{n - 1}"] = {"Type": "Pass", "End": True}
     return {"StartAt": "S0", "States": states}
 
@@ -27,8 +29,11 @@ def choice_loop(n: int) -> dict:
         "StartAt": "Init",
         "States": {
             "Init": {"Type": "Pass", "Result": 0, "ResultPath": "$.i", "Next": "Check"},
-            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.i", "NumericGreaterThanEquals": n,
-                                                     "Next": "Done"}], "Default": "Inc"},
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.i", "NumericGreaterThanEquals": n, "Next": "Done"}],
+                "Default": "Inc",
+            },
             "Inc": {"Type": "Pass", "Parameters": {"i.$": "States.MathAdd($.i, 1)"}, "Next": "Check"},
             "Done": {"Type": "Succeed"},
         },
@@ -38,9 +43,15 @@ def choice_loop(n: int) -> dict:
 def map_of(n: int) -> dict:
     return {
         "StartAt": "Each",
-        "States": {"Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 0,
-                            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
-                            "End": True}},
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 0,
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
     }
 
 
@@ -76,8 +87,9 @@ def _durable(services, pool, cloud, definition, payload, name):
 
 
 def _moto(client, definition, payload, name):
-    arn = client.create_state_machine(name=name, definition=json.dumps(definition),
-                                      roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+    arn = client.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
     t = time.perf_counter()
     ex = client.start_execution(stateMachineArn=arn, input=json.dumps(payload))["executionArn"]
     while client.describe_execution(executionArn=ex)["status"] == "RUNNING":

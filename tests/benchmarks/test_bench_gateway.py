@@ -49,8 +49,9 @@ class _Anchor:
         # delayed-ACK stalls on every keep-alive response)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.bind(("127.0.0.1", 0))
-        self.server = uvicorn.Server(uvicorn.Config(app, http="h11", loop="asyncio", log_level="warning",
-                                                    lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, http="h11", loop="asyncio", log_level="warning", lifespan="off")
+        )
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
@@ -73,14 +74,20 @@ def _load(url: str, path: str, headers: dict[str, str]) -> dict[str, float]:
     args = [f"{k}: {v}" for k, v in headers.items()]
     out = subprocess.run(
         [sys.executable, "-m", "tests.benchmarks.loadgen", url, path, str(CLIENTS), str(SECONDS), *args],
-        capture_output=True, text=True, cwd=ROOT, check=True, timeout=SECONDS + 60,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=SECONDS + 60,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _row(r: dict[str, float]) -> str:
-    return (f"{r['rps']:7.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
-            f"   ({r['errors']:.0f} errors)")
+    return (
+        f"{r['rps']:7.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
+        f"   ({r['errors']:.0f} errors)"
+    )
 
 
 @pytest.mark.slow
@@ -90,8 +97,10 @@ def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key)
     Then both answer every request 200; requests/s, p50/p99 and the ratio are printed."""
     auth = {"Authorization": f"Bearer {admin_key}"}
     headers = {**auth, "content-type": "application/json"}
-    created = pool.invoke("RegisterComponentFunction",
-                          http_event("POST", "/v1/components", headers=headers, body=json.dumps(spec("web"))))
+    created = pool.invoke(
+        "RegisterComponentFunction",
+        http_event("POST", "/v1/components", headers=headers, body=json.dumps(spec("web"))),
+    )
     assert created["statusCode"] == 201, created
     path = "/v1/components/web"
     event = http_event("GET", path, headers=auth, path_parameters={"name": "web"})
@@ -113,14 +122,18 @@ def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key)
     finally:
         server.stop()
 
-    report(f"local gateway vs anchor, GET {path} ({CLIENTS} keep-alive clients, {SECONDS:.0f} s)", {
-        "anchor: uvicorn h11 + Starlette, same SQLite read": _row(anchor_fig),
-        "pilothouse gateway (auth + function)": _row(gateway_fig),
-        "the function alone, in-process, one thread": (
-            f"{function_ms:.2f} ms a call (at most {1000 / function_ms:.0f} calls/s on one core)"),
-        "throughput ratio gateway/anchor": f"{gateway_fig['rps'] / anchor_fig['rps']:.2f}",
-        "p99 ratio gateway/anchor": f"{gateway_fig['p99_ms'] / anchor_fig['p99_ms']:.2f}",
-    })
+    report(
+        f"local gateway vs anchor, GET {path} ({CLIENTS} keep-alive clients, {SECONDS:.0f} s)",
+        {
+            "anchor: uvicorn h11 + Starlette, same SQLite read": _row(anchor_fig),
+            "pilothouse gateway (auth + function)": _row(gateway_fig),
+            "the function alone, in-process, one thread": (
+                f"{function_ms:.2f} ms a call (at most {1000 / function_ms:.0f} calls/s on one core)"
+            ),
+            "throughput ratio gateway/anchor": f"{gateway_fig['rps'] / anchor_fig['rps']:.2f}",
+            "p99 ratio gateway/anchor": f"{gateway_fig['p99_ms'] / anchor_fig['p99_ms']:.2f}",
+        },
+    )
     assert anchor_fig["errors"] == 0 and gateway_fig["errors"] == 0
     assert anchor_fig["requests"] > 0 and gateway_fig["requests"] > 0
 
@@ -174,10 +187,13 @@ def test_router_against_its_backend_direct():
         backend.terminate()
         backend.wait(5)
 
-    report(f"local router vs its backend, GET / ({CLIENTS} keep-alive clients, {SECONDS:.0f} s)", {
-        "anchor: the backend directly (stdlib http.server)": _row(anchor_fig),
-        "through the router": _row(router_fig),
-        "throughput ratio router/direct": f"{router_fig['rps'] / anchor_fig['rps']:.2f}",
-        "p99 ratio router/direct": f"{router_fig['p99_ms'] / anchor_fig['p99_ms']:.2f}",
-    })
+    report(
+        f"local router vs its backend, GET / ({CLIENTS} keep-alive clients, {SECONDS:.0f} s)",
+        {
+            "anchor: the backend directly (stdlib http.server)": _row(anchor_fig),
+            "through the router": _row(router_fig),
+            "throughput ratio router/direct": f"{router_fig['rps'] / anchor_fig['rps']:.2f}",
+            "p99 ratio router/direct": f"{router_fig['p99_ms'] / anchor_fig['p99_ms']:.2f}",
+        },
+    )
     assert anchor_fig["errors"] == 0 and router_fig["errors"] == 0

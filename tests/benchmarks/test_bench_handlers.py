@@ -30,15 +30,27 @@ def test_handler_latency(pool, cloud, admin_key):
     """p50/p99 of get, list and register invoked in-process with API Gateway events (SQLite store)."""
     auth = {"authorization": f"Bearer {admin_key}", "content-type": "application/json"}
     for i in range(50):
-        pool.invoke("RegisterComponentFunction", http_event("POST", "/v1/components", headers=auth,
-                    body=json.dumps(spec(f"seed{i:03d}"))))
+        pool.invoke(
+            "RegisterComponentFunction",
+            http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec(f"seed{i:03d}"))),
+        )
     cases = {
-        "get": ("GetComponentFunction", lambda i: http_event("GET", "/v1/components/seed001", headers=auth,
-                                                             path_parameters={"name": "seed001"})),
-        "list (50 items)": ("ListComponentsFunction", lambda i: http_event("GET", "/v1/components", headers=auth,
-                                                                        query="limit=50")),
-        "register": ("RegisterComponentFunction", lambda i: http_event(
-            "POST", "/v1/components", headers=auth, body=json.dumps(spec(f"bench{i:05d}")))),
+        "get": (
+            "GetComponentFunction",
+            lambda i: http_event(
+                "GET", "/v1/components/seed001", headers=auth, path_parameters={"name": "seed001"}
+            ),
+        ),
+        "list (50 items)": (
+            "ListComponentsFunction",
+            lambda i: http_event("GET", "/v1/components", headers=auth, query="limit=50"),
+        ),
+        "register": (
+            "RegisterComponentFunction",
+            lambda i: http_event(
+                "POST", "/v1/components", headers=auth, body=json.dumps(spec(f"bench{i:05d}"))
+            ),
+        ),
     }
     rows = {}
     for label, (fn, make) in cases.items():
@@ -50,16 +62,20 @@ def test_handler_latency(pool, cloud, admin_key):
             result = pool.invoke(fn, ev)
             samples.append(time.perf_counter() - t)
             assert result["statusCode"] in (200, 201), result
-        rows[label] = f"p50 {pct(samples, .5)}   p99 {pct(samples, .99)}   ({N} calls)"
+        rows[label] = f"p50 {pct(samples, 0.5)}   p99 {pct(samples, 0.99)}   ({N} calls)"
     report("in-process handler latency (SQLite, WAL)", rows)
 
 
 def _import_time(code: str, runs: int = 5) -> float:
     best = float("inf")
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", f"import time;t=time.perf_counter();{code};"
-                              "print(time.perf_counter()-t)"], capture_output=True, text=True, cwd=ROOT,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", f"import time;t=time.perf_counter();{code};print(time.perf_counter()-t)"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
         best = min(best, float(out.stdout.strip().splitlines()[-1]))
     return best
 
@@ -73,8 +89,10 @@ def test_cold_import_times(cloud):
     rows = {"aws_lambda_powertools.event_handler": f"{base * 1000:.0f} ms"}
     for name, fn in sorted(cloud.functions.items()):
         path = fn.code_dir / "app.py"
-        code = (f"import importlib.util as u;s=u.spec_from_file_location('m',{str(path)!r});"
-                "m=u.module_from_spec(s);s.loader.exec_module(m)")
+        code = (
+            f"import importlib.util as u;s=u.spec_from_file_location('m',{str(path)!r});"
+            "m=u.module_from_spec(s);s.loader.exec_module(m)"
+        )
         t = _import_time(code, runs=runs)
         rows[fn.code_dir.name] = f"{t * 1000:.0f} ms  (+{(t - base) * 1000:.0f} ms)"
     report("cold import time", rows)
@@ -89,7 +107,11 @@ def test_gateway_throughput(pool, cloud, admin_key):
         rows = {}
         for label, path, headers in [
             ("GET /v1/health", "/v1/health", {}),
-            ("GET /v1/components (auth)", "/v1/components?limit=10", {"Authorization": f"Bearer {admin_key}"}),
+            (
+                "GET /v1/components (auth)",
+                "/v1/components?limit=10",
+                {"Authorization": f"Bearer {admin_key}"},
+            ),
         ]:
             count = [0]
             errors = [0]

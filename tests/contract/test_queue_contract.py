@@ -622,9 +622,7 @@ def test_out_of_range_arguments_are_rejected(queue_adapter: Queue, jobs: str) ->
 # -- durability (adapters that have it) ------------------------------------------------------------
 
 
-def test_messages_and_specs_survive_a_reopen(
-    adapter_case: AdapterCase, qname: Callable[[str], str]
-) -> None:
+def test_messages_and_specs_survive_a_reopen(adapter_case: AdapterCase, qname: Callable[[str], str]) -> None:
     """Given a durable adapter holding a queue with a DLQ, a ready, a delayed and an in-flight
     message, when it is closed and reopened on the same storage, then all three are still there
     and the queue still dead-letters."""

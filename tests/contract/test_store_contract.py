@@ -134,7 +134,11 @@ def test_transaction_all_or_nothing(store):
     assert store.get("P", "a").data == {"v": 1}
     assert store.get("P", "b") is None
     written = store.transact(
-        [Put(Item("P", "a", {"v": 2}), if_version=1), Put(Item("P", "b", {}), if_absent=True), Delete("P", "c")]
+        [
+            Put(Item("P", "a", {"v": 2}), if_version=1),
+            Put(Item("P", "b", {}), if_absent=True),
+            Delete("P", "c"),
+        ]
     )
     assert [w.version for w in written] == [2, 1]
     assert store.get("P", "c") is None

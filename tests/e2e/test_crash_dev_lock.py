@@ -23,8 +23,15 @@ def run_second(
     """``pilothouse dev`` on ``data_dir`` and ``port`` with the first one's environment; it must
     exit by itself within ``timeout`` (the test fails otherwise, after killing it)."""
     argv = [str(PILOTHOUSE), "dev", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=dev.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=dev.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -69,7 +76,10 @@ def test_a_second_dev_on_a_data_dir_in_use_exits_and_changes_nothing(dev: DevPro
     assert client.get("/v1/health").status_code == 200
     after = client.get("/v1/components/greeter").json()
     assert (after["state"], after["record_version"], after["placement"]) == (
-        "Running", before["record_version"], before["placement"])
+        "Running",
+        before["record_version"],
+        before["placement"],
+    )
     assert events_of(client, "greeter") == events_before
     assert httpx.get(after["url"], timeout=5).json()["version"] == "1.0.0"
 

@@ -28,8 +28,10 @@ def replica_pids(data_dir: Path) -> list[int]:
 def slow_spec(flag: Path) -> dict:
     """The greeter, started through a shell that first sleeps while ``flag`` exists."""
     spec = yaml.safe_load((ROOT / "examples" / "greeter" / "component.yaml").read_text())
-    script = (f"if [ -e '{flag}' ]; then sleep {SLOW_START}; fi; "
-              "exec {python} examples/greeter/app.py --port {port}")
+    script = (
+        f"if [ -e '{flag}' ]; then sleep {SLOW_START}; fi; "
+        "exec {python} examples/greeter/app.py --port {port}"
+    )
     spec.update(name="slow", version="1.0.0")
     spec["target"] = {"command": ["sh", "-c", script], "grace_seconds": 2}
     spec["health_check"] = {"path": "/health", "timeout_seconds": 30}

@@ -88,8 +88,9 @@ class Traffic:
         self.thread.join(30)
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.dev.url, headers={"Authorization": f"Bearer {self.dev.admin_key}"},
-                          timeout=10) as client:
+        with httpx.Client(
+            base_url=self.dev.url, headers={"Authorization": f"Bearer {self.dev.admin_key}"}, timeout=10
+        ) as client:
             while not self.stopping.is_set():
                 name = self.rng.choice(sorted(COMPONENTS))
                 with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
@@ -207,5 +208,6 @@ def test_sigkill_at_random_moments_leaves_no_orphan_and_no_component_stuck_or_wi
     assert tagged(dev.data_dir) == {}
     took = time.monotonic() - started
     kinds = sorted({what for what, _path, status in traffic.sent if status == 202})
-    print(f"seed {SEED}: {KILLS} kills, {len(traffic.sent)} commands ({kinds} accepted), {took:.1f}s",
-          end=" ")
+    print(
+        f"seed {SEED}: {KILLS} kills, {len(traffic.sent)} commands ({kinds} accepted), {took:.1f}s", end=" "
+    )

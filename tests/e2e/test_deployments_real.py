@@ -855,7 +855,10 @@ def test_fractional_seconds_in_a_strategy_do_not_strand_the_deployment(cp: Plane
     path = f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}"
     deadline = time.monotonic() + 15
     # the record may be written a moment before its workflow starts (404 until then)
-    while (execution := cp.api.get(path).json())["status"] in ("RUNNING", 404) and time.monotonic() < deadline:
+    while (execution := cp.api.get(path).json())["status"] in (
+        "RUNNING",
+        404,
+    ) and time.monotonic() < deadline:
         time.sleep(0.1)
     # the workflow has ended (or 15 s passed): the deployment must have ended too, one way or another
     deadline = time.monotonic() + 3

@@ -44,8 +44,9 @@ def require_python_with(module: str, package: str) -> str:
 
 def run_python(python: str, script: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "AWS_DEFAULT_REGION": REGION}
-    return subprocess.run([python, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, cwd=ROOT)
+    return subprocess.run(
+        [python, "-c", script, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -118,9 +119,22 @@ def offline_env(home: Path) -> dict[str, str]:
 def run_checkov(path: Path, framework: str, home: Path) -> dict:
     """checkov's JSON report of ``path`` under ``framework`` (passed, failed and skipped checks)."""
     done = subprocess.run(
-        [str(checkov_binary()), "--file", str(path), "--framework", framework, "--output", "json",
-         "--skip-download", "--compact"],
-        cwd=path.parent, env=offline_env(home), capture_output=True, text=True, timeout=300,
+        [
+            str(checkov_binary()),
+            "--file",
+            str(path),
+            "--framework",
+            framework,
+            "--output",
+            "json",
+            "--skip-download",
+            "--compact",
+        ],
+        cwd=path.parent,
+        env=offline_env(home),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode in (0, 1), f"checkov crashed ({done.returncode}):\n{done.stderr[-4000:]}"
     report = json.loads(done.stdout)

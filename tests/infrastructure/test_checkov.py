@@ -25,8 +25,10 @@ def report(tmp_path_factory):
 
     @functools.cache
     def scan(name: str) -> dict:
-        path, framework = {"template.yaml": (TEMPLATE, "cloudformation"),
-                           "serverless.yml": (SERVERLESS, "serverless")}[name]
+        path, framework = {
+            "template.yaml": (TEMPLATE, "cloudformation"),
+            "serverless.yml": (SERVERLESS, "serverless"),
+        }[name]
         return run_checkov(path, framework, home)
 
     return scan
@@ -70,8 +72,11 @@ def test_every_skipped_check_says_why(report, name):
     skipped = report(name)["results"]["skipped_checks"]
     for check in skipped:
         comment = (check.get("check_result") or {}).get("suppress_comment") or ""
-        assert len(comment.strip()) >= 20 and comment != "No comment provided", (check["check_id"],
-                                                                                 check["resource"], comment)
+        assert len(comment.strip()) >= 20 and comment != "No comment provided", (
+            check["check_id"],
+            check["resource"],
+            comment,
+        )
 
 
 def test_make_test_builds_checkov_from_the_hashed_lock():

@@ -44,8 +44,15 @@ def _sam_triggers() -> set[tuple]:
             if ev["Type"] == "HttpApi":
                 triggers.add((folder, "http", p["Method"].upper(), p["Path"]))
             elif ev["Type"] == "SQS":
-                triggers.add((folder, "sqs", p["Queue"]["Fn::GetAtt"][0], p["BatchSize"],
-                              tuple(p.get("FunctionResponseTypes") or ())))
+                triggers.add(
+                    (
+                        folder,
+                        "sqs",
+                        p["Queue"]["Fn::GetAtt"][0],
+                        p["BatchSize"],
+                        tuple(p.get("FunctionResponseTypes") or ()),
+                    )
+                )
             elif ev["Type"] == "ScheduleV2":
                 triggers.add((folder, "schedule", p["ScheduleExpression"]))
             else:
@@ -57,14 +64,14 @@ def _sls_triggers() -> set[tuple]:
     triggers = set()
     for folder, fn in _sls()["functions"].items():
         for ev in fn.get("events") or []:
-            (kind, p), = ev.items()
+            ((kind, p),) = ev.items()
             if kind == "httpApi":
                 triggers.add((folder, "http", p["method"].upper(), p["path"]))
             elif kind == "sqs":
                 types = (p["functionResponseType"],) if p.get("functionResponseType") else ()
                 triggers.add((folder, "sqs", p["arn"]["Fn::GetAtt"][0], p["batchSize"], types))
             elif kind == "schedule":
-                for expr in (p["rate"] if isinstance(p, dict) else [p]):
+                for expr in p["rate"] if isinstance(p, dict) else [p]:
                     triggers.add((folder, "schedule", expr))
             else:
                 triggers.add((folder, kind))
@@ -114,20 +121,32 @@ def test_the_jwt_authorizer_guards_exactly_the_routes():
     in_body = {(m.upper(), path) for path, ops in body["paths"].items() for m in ops}
     routed = {(t[2], t[3]) for t in _sam_triggers() if t[1] == "http"}
     assert in_body == routed
-    public = {(m.upper(), p) for p, ops in body["paths"].items()
-              for m, op in ops.items() if op["security"] == []}
+    public = {
+        (m.upper(), p) for p, ops in body["paths"].items() for m, op in ops.items() if op["security"] == []
+    }
     assert public == {("GET", "/v1/health"), ("GET", "/v1/openapi.json")}
 
 
 SHARED_RESOURCES = {
-    "Key": "AWS::KMS::Key", "KeyAlias": "AWS::KMS::Alias", "Table": "AWS::DynamoDB::Table",
-    "BackupBucket": "AWS::S3::Bucket", "BackupBucketPolicy": "AWS::S3::BucketPolicy",
+    "Key": "AWS::KMS::Key",
+    "KeyAlias": "AWS::KMS::Alias",
+    "Table": "AWS::DynamoDB::Table",
+    "BackupBucket": "AWS::S3::Bucket",
+    "BackupBucketPolicy": "AWS::S3::BucketPolicy",
     "AlarmTopic": "AWS::SNS::Topic",
-    "AccessLogBucket": "AWS::S3::Bucket", "AccessLogBucketPolicy": "AWS::S3::BucketPolicy",
-    "SweepsDeadLetterQueue": "AWS::SQS::Queue", "SweepsDeadLetterAlarm": "AWS::CloudWatch::Alarm",
-    **{f"{q}{s}": t for q in ("Jobs", "Executions", "Tasks", "TaskMessages")
-       for s, t in (("Queue", "AWS::SQS::Queue"), ("DeadLetterQueue", "AWS::SQS::Queue"),
-                    ("DeadLetterAlarm", "AWS::CloudWatch::Alarm"))},
+    "AccessLogBucket": "AWS::S3::Bucket",
+    "AccessLogBucketPolicy": "AWS::S3::BucketPolicy",
+    "SweepsDeadLetterQueue": "AWS::SQS::Queue",
+    "SweepsDeadLetterAlarm": "AWS::CloudWatch::Alarm",
+    **{
+        f"{q}{s}": t
+        for q in ("Jobs", "Executions", "Tasks", "TaskMessages")
+        for s, t in (
+            ("Queue", "AWS::SQS::Queue"),
+            ("DeadLetterQueue", "AWS::SQS::Queue"),
+            ("DeadLetterAlarm", "AWS::CloudWatch::Alarm"),
+        )
+    },
 }
 
 
@@ -142,11 +161,16 @@ def test_both_files_declare_the_same_data_resources():
 
 def test_both_files_deploy_every_shipped_workflow():
     shipped = sorted(p.name.removesuffix(".asl.json") for p in WORKFLOWS.glob("*.asl.json"))
-    sam = sorted(r["Properties"]["DefinitionUri"].rsplit("/", 1)[-1].removesuffix(".asl.json")
-                 for r in _sam()["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine")
-    sls = sorted(r["Properties"]["Definition"].split("/")[-1].removesuffix(".asl.json)}")
-                 for r in _sls()["resources"]["Resources"].values()
-                 if r["Type"] == "AWS::StepFunctions::StateMachine")
+    sam = sorted(
+        r["Properties"]["DefinitionUri"].rsplit("/", 1)[-1].removesuffix(".asl.json")
+        for r in _sam()["Resources"].values()
+        if r["Type"] == "AWS::Serverless::StateMachine"
+    )
+    sls = sorted(
+        r["Properties"]["Definition"].split("/")[-1].removesuffix(".asl.json)}")
+        for r in _sls()["resources"]["Resources"].values()
+        if r["Type"] == "AWS::StepFunctions::StateMachine"
+    )
     assert sam == shipped and sls == shipped
 
 

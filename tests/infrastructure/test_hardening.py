@@ -26,8 +26,11 @@ def _sls() -> dict:
 
 
 def _sam_functions() -> dict[str, dict]:
-    return {lid: r["Properties"] for lid, r in _sam()["Resources"].items()
-            if r["Type"] == "AWS::Serverless::Function"}
+    return {
+        lid: r["Properties"]
+        for lid, r in _sam()["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
 
 
 def _sam_trigger_kinds(props: dict) -> set[str]:
@@ -109,8 +112,10 @@ def test_backup_bucket_access_is_logged_to_a_log_bucket():
     delivery = next(s for s in statements if s["Sid"] == "S3ServerAccessLogDelivery")
     assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert delivery["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::GetAtt": ["BackupBucket", "Arn"]}
-    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-               for s in statements)
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
     sls = _sls()["resources"]["Resources"]
     for lid in ("BackupBucket", "AccessLogBucket", "AccessLogBucketPolicy"):
         assert sls[lid]["Properties"] == sam_as_sls(res[lid]["Properties"]), lid
@@ -121,17 +126,22 @@ def test_queue_and_schedule_consumers_are_capped_and_dead_lettered():
     dead-letter queue of the stack (encrypted, alarmed); an SQS trigger never scales past the
     function's reservation (MaximumConcurrency), so throttling cannot push messages to the DLQ."""
     res = _sam()["Resources"]
-    consumers = {lid: p for lid, p in _sam_functions().items()
-                 if _sam_trigger_kinds(p) & {"SQS", "ScheduleV2"}}
+    consumers = {
+        lid: p for lid, p in _sam_functions().items() if _sam_trigger_kinds(p) & {"SQS", "ScheduleV2"}
+    }
     assert len(consumers) == 6
     for lid, props in consumers.items():
         assert "ReservedConcurrentExecutions" in props, lid
         target = props["DeadLetterQueue"]["TargetArn"]["Fn::GetAtt"][0]
         assert props["DeadLetterQueue"]["Type"] == "SQS"
         assert res[target]["Type"] == "AWS::SQS::Queue" and res[target]["Properties"]["KmsMasterKeyId"] == {
-            "Ref": "Key"}, lid
-        alarmed = {r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
-                   for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+            "Ref": "Key"
+        }, lid
+        alarmed = {
+            r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+            for r in res.values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+        }
         assert target in alarmed, lid
         for ev in props["Events"].values():
             if ev["Type"] == "SQS":
@@ -156,8 +166,10 @@ def test_vpc_is_optional_by_parameters():
     assert "HasVpc" in _sam()["Conditions"]
     vpc = _sam()["Globals"]["Function"]["VpcConfig"]["Fn::If"]
     assert vpc[0] == "HasVpc"
-    assert vpc[1] == {"SubnetIds": {"Ref": "VpcSubnetIds"},
-                      "SecurityGroupIds": {"Ref": "VpcSecurityGroupIds"}}
+    assert vpc[1] == {
+        "SubnetIds": {"Ref": "VpcSubnetIds"},
+        "SecurityGroupIds": {"Ref": "VpcSecurityGroupIds"},
+    }
     assert vpc[2] == {"Ref": "AWS::NoValue"}
 
 
@@ -175,7 +187,8 @@ def test_serverless_extends_every_function_and_log_group_it_generates():
     sls = _sls()
     extensions = sls["resources"]["extensions"]
     assert sls["resources"]["Conditions"]["HasVpc"] == {
-        "Fn::Not": [{"Fn::Equals": ["${param:vpcSubnetIds}", ""]}]}
+        "Fn::Not": [{"Fn::Equals": ["${param:vpcSubnetIds}", ""]}]
+    }
     for folder, fn in sls["functions"].items():
         lid = _sls_logical_id(folder)
         function = extensions[f"{lid}LambdaFunction"]

@@ -30,15 +30,24 @@ def package(tmp_path, *params: str) -> dict:
     shutil.copytree(ROOT / "functions", work / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "shared/pilothouse/workflows", work / "shared/pilothouse/workflows")
     env = {
-        "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-        "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off", "SLS_DEPRECATION_DISABLE": "*",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "SLS_TELEMETRY_DISABLED": "1",
+        "SLS_NOTIFICATIONS_MODE": "off",
+        "SLS_DEPRECATION_DISABLE": "*",
     }
     started = time.monotonic()
     args = [f"--param=layerArn={LAYER}", *(f"--param={p}" for p in params)]
     done = subprocess.run(
         [str(SLS), "package", "--stage", "test", *args],
-        cwd=work, env=env, capture_output=True, text=True, timeout=240,
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     took = time.monotonic() - started
     assert done.returncode == 0, f"serverless package failed after {took:.0f}s:\n{done.stdout}\n{done.stderr}"
@@ -94,7 +103,9 @@ def test_serverless_functions_join_the_vpc_only_when_its_params_are_set(tmp_path
     for lid, fn in functions.items():
         branch = fn["Properties"]["VpcConfig"]["Fn::If"]
         assert branch[0] == "HasVpc", lid
-        assert branch[1] == {"SubnetIds": {"Fn::Split": [",", "subnet-1,subnet-2"]},
-                             "SecurityGroupIds": {"Fn::Split": [",", "sg-1"]}}, lid
+        assert branch[1] == {
+            "SubnetIds": {"Fn::Split": [",", "subnet-1,subnet-2"]},
+            "SecurityGroupIds": {"Fn::Split": [",", "sg-1"]},
+        }, lid
     role = template["Resources"]["IamRoleLambdaExecution"]["Properties"]
     assert role["ManagedPolicyArns"]["Fn::If"][0] == "HasVpc"

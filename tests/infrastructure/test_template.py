@@ -84,8 +84,9 @@ def test_transformed_template_lints_clean(transformed, tmp_path):
 
 def _state_machines() -> dict[str, dict]:
     resources = load_cfn_yaml(TEMPLATE)["Resources"]
-    return {lid: r["Properties"] for lid, r in resources.items()
-            if r["Type"] == "AWS::Serverless::StateMachine"}
+    return {
+        lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"
+    }
 
 
 def test_every_shipped_workflow_is_a_state_machine():
@@ -107,8 +108,9 @@ def test_state_machine_substitutions_and_policies_cover_the_definition(logical_i
         target = key.removesuffix("Arn")
         assert value == {"Fn::GetAtt": [target, "Arn"]}
         assert resources[target]["Type"] == "AWS::Serverless::Function"
-    invokable = {p["LambdaInvokePolicy"]["FunctionName"]["Ref"]
-                 for p in props["Policies"] if "LambdaInvokePolicy" in p}
+    invokable = {
+        p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in props["Policies"] if "LambdaInvokePolicy" in p
+    }
     assert invokable == {k.removesuffix("Arn") for k in subs}
 
 

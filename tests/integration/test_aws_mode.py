@@ -27,11 +27,17 @@ def moto():
 def aws_dev(moto, dev, monkeypatch):
     suffix = uuid.uuid4().hex[:8]
     for key, value in {
-        "PILOTHOUSE_STORE": "dynamodb", "PILOTHOUSE_QUEUE": "sqs", "PILOTHOUSE_BLOBS": "s3",
-        "PILOTHOUSE_TABLE_NAME": f"pilothouse-{suffix}", "PILOTHOUSE_BUCKET_NAME": f"pilothouse-{suffix}",
-        "PILOTHOUSE_JOBS_QUEUE": f"jobs-{suffix}", "PILOTHOUSE_EXECUTIONS_QUEUE": f"executions-{suffix}",
+        "PILOTHOUSE_STORE": "dynamodb",
+        "PILOTHOUSE_QUEUE": "sqs",
+        "PILOTHOUSE_BLOBS": "s3",
+        "PILOTHOUSE_TABLE_NAME": f"pilothouse-{suffix}",
+        "PILOTHOUSE_BUCKET_NAME": f"pilothouse-{suffix}",
+        "PILOTHOUSE_JOBS_QUEUE": f"jobs-{suffix}",
+        "PILOTHOUSE_EXECUTIONS_QUEUE": f"executions-{suffix}",
         "PILOTHOUSE_TASKS_QUEUE": f"tasks-{suffix}",
-        "AWS_ENDPOINT_URL": moto.url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_ENDPOINT_URL": moto.url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }.items():
         monkeypatch.setenv(key, value)
@@ -57,9 +63,18 @@ def test_the_control_plane_on_dynamodb_sqs_and_s3(aws_dev):
     assert c.post("/v1/components/greeter/scale", json={"replicas": 2}).status_code == 202
     assert wait_state(c, "greeter")["replicas"] == 2
 
-    canary = {"type": "custom", "steps": [{"kind": "set_weight", "weight": 50}, {"kind": "pause", "seconds": 1},
-                                          {"kind": "analysis", "analysis": {"no_data": "pass"}}]}
-    assert c.post("/v1/components/greeter/update", json={"version": "2.0.0", "strategy": canary}).status_code == 202
+    canary = {
+        "type": "custom",
+        "steps": [
+            {"kind": "set_weight", "weight": 50},
+            {"kind": "pause", "seconds": 1},
+            {"kind": "analysis", "analysis": {"no_data": "pass"}},
+        ],
+    }
+    assert (
+        c.post("/v1/components/greeter/update", json={"version": "2.0.0", "strategy": canary}).status_code
+        == 202
+    )
     web = wait_state(c, "greeter")
     assert (web["state"], web["version"], web["url"]) == ("Running", "2.0.0", url)
     dep = c.get("/v1/deployments", params={"component": "greeter"}).json()["items"][0]
@@ -68,10 +83,18 @@ def test_the_control_plane_on_dynamodb_sqs_and_s3(aws_dev):
     c.post("/v1/components/greeter/update", json={"version": "3.0.0-broken", "strategy": canary})
     web = wait_state(c, "greeter")
     assert (web["state"], web["version"]) == ("Running", "2.0.0")
-    assert c.get("/v1/deployments", params={"component": "greeter"}).json()["items"][0]["status"] == "rolled_back"
+    assert (
+        c.get("/v1/deployments", params={"component": "greeter"}).json()["items"][0]["status"]
+        == "rolled_back"
+    )
 
-    flow = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1, "ResultPath": "$.a", "Next": "W"},
-                                       "W": {"Type": "Wait", "Seconds": 1, "End": True}}}
+    flow = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Result": 1, "ResultPath": "$.a", "Next": "W"},
+            "W": {"Type": "Wait", "Seconds": 1, "End": True},
+        },
+    }
     assert c.post("/v1/workflows", json={"name": "flow", "definition": flow}).status_code == 201
     c.post("/v1/workflows/flow/executions", json={"name": "e1", "input": {"x": 1}})
     for _ in range(100):
@@ -95,7 +118,9 @@ def test_the_control_plane_on_dynamodb_sqs_and_s3(aws_dev):
     assert any(a["operation"] == "update_component" for a in c.get("/v1/audit").json()["items"])
 
 
-def test_deployments_run_natively_on_step_functions_and_approve_completes_the_callback(aws_dev, moto, monkeypatch):
+def test_deployments_run_natively_on_step_functions_and_approve_completes_the_callback(
+    aws_dev, moto, monkeypatch
+):
     """Given the Step Functions orchestrator on moto (which runs no Lambda code, so the state
     machines send their tasks as SQS messages answered with the task token), a blue-green deployment
     with an approval gate runs natively: it waits at the gate until Pilothouse's approve operation

@@ -117,7 +117,9 @@ def test_full_lifecycle_with_events(api, provider, jobs):
     assert status == 202 and body["state"] == "Scaling"
     jobs()
     assert api.get("/v1/components/web")[2]["replicas"] == 3
-    status, _, body = api.post("/v1/components/web/update", {"version": "2.0.0", "config": {"greeting": "yo"}})
+    status, _, body = api.post(
+        "/v1/components/web/update", {"version": "2.0.0", "config": {"greeting": "yo"}}
+    )
     assert status == 202 and body["state"] == "Updating"
     jobs()
     web = api.get("/v1/components/web")[2]
@@ -125,14 +127,33 @@ def test_full_lifecycle_with_events(api, provider, jobs):
     api.post("/v1/components/web/stop")
     jobs()
     assert api.get("/v1/components/web")[2]["state"] == "Stopped"
-    assert [c[0] for c in provider.calls] == ["prepare", "shift", "finalize", "scale", "replicas", "prepare",
-                                              "shift", "finalize", "stop"]
+    assert [c[0] for c in provider.calls] == [
+        "prepare",
+        "shift",
+        "finalize",
+        "scale",
+        "replicas",
+        "prepare",
+        "shift",
+        "finalize",
+        "stop",
+    ]
     assert event_types(api, "web") == [
         "registered",
-        "deploy.requested", "deploy.started", "deploy.deployment_started", "deploy.succeeded",
-        "scale.requested", "scale.started", "scale.succeeded",
-        "update.requested", "update.started", "update.deployment_started", "update.succeeded",
-        "stop.requested", "stop.started", "stop.succeeded",
+        "deploy.requested",
+        "deploy.started",
+        "deploy.deployment_started",
+        "deploy.succeeded",
+        "scale.requested",
+        "scale.started",
+        "scale.succeeded",
+        "update.requested",
+        "update.started",
+        "update.deployment_started",
+        "update.succeeded",
+        "stop.requested",
+        "stop.started",
+        "stop.succeeded",
     ]
     assert api.delete("/v1/components/web")[0] == 204
     assert api.get("/v1/components/web")[0] == 404

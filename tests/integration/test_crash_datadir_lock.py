@@ -27,8 +27,11 @@ time.sleep(60)
 
 
 def hold_in_another_process(data_dir: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(data_dir)], stdout=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(SHARED)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(data_dir)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(SHARED)},
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"held"
     return proc
 

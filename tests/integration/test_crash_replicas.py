@@ -53,8 +53,14 @@ def release(version: str, mark: str, *, name: str = "greeter", replicas: int = 1
 
 
 def _payload(rel: Release) -> dict:
-    return {"component": rel.component, "version": rel.version, "target": rel.target, "config": rel.config,
-            "health": rel.health.__dict__, "replicas": rel.replicas}
+    return {
+        "component": rel.component,
+        "version": rel.version,
+        "target": rel.target,
+        "config": rel.config,
+        "health": rel.health.__dict__,
+        "replicas": rel.replicas,
+    }
 
 
 # deploys every release given, prints only the first placement (as if it had crashed before it
@@ -106,8 +112,11 @@ def tagged_pids(tag_prefix: str) -> list[int]:
 
 def sleeper(env: dict[str, str]) -> subprocess.Popen:
     """A process that only waits (in a session of its own), with ``env`` added to ours."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
-                            env={**os.environ, **env}, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"],
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
 
 
 def wait_until(check, timeout: float = 10.0) -> bool:
@@ -127,8 +136,9 @@ def test_replicas_no_placement_records_are_stopped_by_the_next_clean_shutdown(tm
     Then the restore adopts the recorded replicas, and after the close not one process of the test
     is left (the unrecorded replicas included)."""
     data = tmp_path / "data"
-    placement = crashed_control_plane(data, [release("1.0.0", mark, replicas=2),
-                                            release("1.0.0", mark, name="lost", replicas=2)])
+    placement = crashed_control_plane(
+        data, [release("1.0.0", mark, replicas=2), release("1.0.0", mark, name="lost", replicas=2)]
+    )
     assert len(marked_pids(MARK_VAR, mark)) == 4
 
     fresh = LocalProvider(data, poll_interval=0.05)

@@ -32,34 +32,77 @@ class RecordingProvider:
 
 
 def placement(version: str) -> Placement:
-    return Placement(url="http://127.0.0.1:40001", version=version, replicas=1, details={
-        "provider": "local", "component": "web", "stable_port": 40001, "revision": STABLE,
-        "replicas": [], "revisions": {STABLE: {"version": version, "replicas": 1, "weight": 100,
-                                               "health_path": "/health"}},
-        "stable": STABLE, "candidate": None, "weights_source": "fixed"})
+    return Placement(
+        url="http://127.0.0.1:40001",
+        version=version,
+        replicas=1,
+        details={
+            "provider": "local",
+            "component": "web",
+            "stable_port": 40001,
+            "revision": STABLE,
+            "replicas": [],
+            "revisions": {
+                STABLE: {"version": version, "replicas": 1, "weight": 100, "health_path": "/health"}
+            },
+            "stable": STABLE,
+            "candidate": None,
+            "weights_source": "fixed",
+        },
+    )
 
 
 def updating_mid_deployment(services) -> dict[str, Any]:
     """web Running 1.0.0, then an update to 3.0.0-broken whose deployment started but had not
     prepared its candidate yet (its placement: the stable revision alone)."""
-    spec = ComponentSpec.model_validate({
-        "name": "web", "provider": "local", "environment": "development", "version": "1.0.0",
-        "target": {"command": ["serve", "{port}"]}, "health_check": {"path": "/health"}})
+    spec = ComponentSpec.model_validate(
+        {
+            "name": "web",
+            "provider": "local",
+            "environment": "development",
+            "version": "1.0.0",
+            "target": {"command": ["serve", "{port}"]},
+            "health_check": {"path": "/health"},
+        }
+    )
     components.register(services, spec, actor="test")
     record = components.get(services, "web")
     current = placement("1.0.0").to_dict()
-    running = {**record.data, "state": "Running", "version": "1.0.0", "placement": current, "replicas": 1,
-               "url": current["url"]}
+    running = {
+        **record.data,
+        "state": "Running",
+        "version": "1.0.0",
+        "placement": current,
+        "replicas": 1,
+        "url": current["url"],
+    }
     record = components.repo(services).update(record, running, {"type": "test.running"})
-    op = {"id": "0000000000001000000-deadbeef", "command": "update", "params": {"version": "3.0.0-broken"},
-          "deployment_started": True, "requested_epoch": 0.0}
-    components.repo(services).update(record, {**running, "state": "Updating", "operation": op},
-                                     {"type": "test.updating"})
+    op = {
+        "id": "0000000000001000000-deadbeef",
+        "command": "update",
+        "params": {"version": "3.0.0-broken"},
+        "deployment_started": True,
+        "requested_epoch": 0.0,
+    }
+    components.repo(services).update(
+        record, {**running, "state": "Updating", "operation": op}, {"type": "test.updating"}
+    )
     deployments.repo(services).create(
-        {"id": op["id"], "component": "web", "environment": "development", "provider": "local",
-         "command": "update", "from_version": "1.0.0", "to_version": "3.0.0-broken", "config": None,
-         "status": "in_progress", "placement": current, "steps": []},
-        {"type": "created"})
+        {
+            "id": op["id"],
+            "component": "web",
+            "environment": "development",
+            "provider": "local",
+            "command": "update",
+            "from_version": "1.0.0",
+            "to_version": "3.0.0-broken",
+            "config": None,
+            "status": "in_progress",
+            "placement": current,
+            "steps": [],
+        },
+        {"type": "created"},
+    )
     return op
 
 
@@ -74,7 +117,7 @@ def test_a_deployment_caught_before_its_candidate_keeps_its_stable_version(servi
 
     assert jobs.restore_placements(services) == {"web": "restored mid-deployment"}
 
-    (current, release), = provider.restored
+    ((current, release),) = provider.restored
     assert (current.version, release.version) == ("1.0.0", "1.0.0")
 
 
@@ -98,15 +141,25 @@ def test_commands_on_a_component_being_restored_answer_409_with_retry_after(serv
     restore is done."""
     provider = RecordingProvider()
     services._providers["local"] = provider
-    spec = ComponentSpec.model_validate({
-        "name": "api", "provider": "local", "environment": "development", "version": "1.0.0",
-        "target": {"command": ["serve", "{port}"]}, "health_check": {"path": "/health"},
-        "scaling": {"min": 1, "max": 3}})
+    spec = ComponentSpec.model_validate(
+        {
+            "name": "api",
+            "provider": "local",
+            "environment": "development",
+            "version": "1.0.0",
+            "target": {"command": ["serve", "{port}"]},
+            "health_check": {"path": "/health"},
+            "scaling": {"min": 1, "max": 3},
+        }
+    )
     components.register(services, spec, actor="test")
     record = components.get(services, "api")
     current = placement("1.0.0").to_dict()
-    components.repo(services).update(record, {**record.data, "state": "Running", "version": "1.0.0",
-                                              "placement": current, "replicas": 1}, {"type": "test.running"})
+    components.repo(services).update(
+        record,
+        {**record.data, "state": "Running", "version": "1.0.0", "placement": current, "replicas": 1},
+        {"type": "test.running"},
+    )
     jobs.mark_restoring(services)
 
     with pytest.raises(Conflict) as refused:
@@ -130,8 +183,9 @@ def test_a_retry_caught_before_its_deployment_is_not_restored(services):
     updating_mid_deployment(services)
     record = components.get(services, "web")
     op = {"id": "0000000000002000000-cafebabe", "command": "retry", "params": {}, "requested_epoch": 0.0}
-    components.repo(services).update(record, {**record.data, "state": "Deploying", "operation": op},
-                                     {"type": "test.retrying"})
+    components.repo(services).update(
+        record, {**record.data, "state": "Deploying", "operation": op}, {"type": "test.retrying"}
+    )
 
     assert jobs.mark_restoring(services) == []
     assert jobs.restore_placements(services) == {}

@@ -47,9 +47,15 @@ def test_retry_after_a_failed_rollback_returns_to_the_last_good_version(dev):
     try:
         record = repo(services).get("greeter")
         broken = dict(record.data)
-        broken.update(state="Failed", version="3.0.0-broken", replicas=0, url=None, operation=None,
-                      spec={**record.data["spec"], "version": "3.0.0-broken"},
-                      last_error={"command": "update", "reason": "rollback failed", "logs": []})
+        broken.update(
+            state="Failed",
+            version="3.0.0-broken",
+            replicas=0,
+            url=None,
+            operation=None,
+            spec={**record.data["spec"], "version": "3.0.0-broken"},
+            last_error={"command": "update", "reason": "rollback failed", "logs": []},
+        )
         repo(services).update(record, broken, {"type": "test.crash_damage", "actor": "test"})
     finally:
         services.close()

@@ -26,8 +26,14 @@ def run(services, pool, cloud):
 
 
 def spec(name="web", **over):
-    s = {"name": name, "provider": "local", "environment": "development", "version": "1.0.0",
-         "target": {"command": ["{python}", "app.py", "--port", "{port}"]}, "scaling": {"min": 1, "max": 5}}
+    s = {
+        "name": name,
+        "provider": "local",
+        "environment": "development",
+        "version": "1.0.0",
+        "target": {"command": ["{python}", "app.py", "--port", "{port}"]},
+        "scaling": {"min": 1, "max": 5},
+    }
     s.update(over)
     return s
 
@@ -74,8 +80,18 @@ def test_first_deploy_is_a_deployment_record(api, run, provider):
 
 def test_canary_with_bake_and_analysis_succeeds(api, run, provider, clock):
     running(api, run)
-    update(api, {"version": "2.0.0", "strategy": {"type": "canary", "percentage": 20, "interval_seconds": 60,
-                                                  "analysis": GOOD_ANALYSIS}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "canary",
+                "percentage": 20,
+                "interval_seconds": 60,
+                "analysis": GOOD_ANALYSIS,
+            },
+        },
+    )
     run()
     dep = deployment(api)
     assert dep["status"] == "in_progress" and dep["weights"] == {k: v for k, v in dep["weights"].items()}
@@ -97,8 +113,18 @@ def test_failed_analysis_rolls_back_and_keeps_the_old_version(api, run, provider
     the deployment is rolled_back and the component stays Running on 1.0.0."""
     running(api, run)
     provider.metrics["2.0.0"] = {"requests": 100, "errors": 30}
-    update(api, {"version": "2.0.0", "strategy": {"type": "canary", "percentage": 10, "interval_seconds": 0,
-                                                  "analysis": {"max_error_rate": 0.05}}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "canary",
+                "percentage": 10,
+                "interval_seconds": 0,
+                "analysis": {"max_error_rate": 0.05},
+            },
+        },
+    )
     run()
     dep = deployment(api)
     assert dep["status"] == "rolled_back", dep
@@ -145,11 +171,19 @@ def test_blue_green_approval_gate(api, run, provider, services):
     # the initiator (the admin key) may not approve its own deployment here
     status, _, problem = api.post(f"/v1/deployments/{dep['id']}/approve")
     assert status == 403 and "not to be who started" in problem["detail"]
-    prod_only = api.post("/v1/api-keys", {"name": "p", "role": "operator", "permissions": ["deployments:approve"],
-                                          "environments": ["production"]})[2]["key"]
+    prod_only = api.post(
+        "/v1/api-keys",
+        {
+            "name": "p",
+            "role": "operator",
+            "permissions": ["deployments:approve"],
+            "environments": ["production"],
+        },
+    )[2]["key"]
     assert api.post(f"/v1/deployments/{dep['id']}/approve", key=prod_only)[0] == 403
-    approver = api.post("/v1/api-keys", {"name": "a", "role": "operator",
-                                         "permissions": ["deployments:approve"]})[2]["key"]
+    approver = api.post(
+        "/v1/api-keys", {"name": "a", "role": "operator", "permissions": ["deployments:approve"]}
+    )[2]["key"]
     status, _, body = api.post(f"/v1/deployments/{dep['id']}/approve", {"comment": "lgtm"}, key=approver)
     assert status == 200 and body["approvals"][0]["decision"] == "approved"
     run()
@@ -170,12 +204,20 @@ def test_rejection_rolls_back(api, run, provider):
 
 def test_pause_until_promoted_and_promote(api, run, provider):
     running(api, run)
-    steps = [{"kind": "set_weight", "weight": 25}, {"kind": "pause"}, {"kind": "set_weight", "weight": 50},
-             {"kind": "pause"}]
+    steps = [
+        {"kind": "set_weight", "weight": 25},
+        {"kind": "pause"},
+        {"kind": "set_weight", "weight": 50},
+        {"kind": "pause"},
+    ]
     update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": steps}})
     run()
     dep = deployment(api)
-    assert dep["status"] == "paused" and dep["waiting_for"] == "pause" and sorted(dep["weights"].values()) == [25, 75]
+    assert (
+        dep["status"] == "paused"
+        and dep["waiting_for"] == "pause"
+        and sorted(dep["weights"].values()) == [25, 75]
+    )
     assert api.post(f"/v1/deployments/{dep['id']}/promote")[0] == 200
     run()
     dep = deployment(api)
@@ -187,8 +229,18 @@ def test_pause_until_promoted_and_promote(api, run, provider):
 
 def test_pause_resume_and_abort(api, run, provider, clock):
     running(api, run)
-    update(api, {"version": "2.0.0", "strategy": {"type": "linear", "percentage": 25, "interval_seconds": 30,
-                                                  "analysis": {"no_data": "pass"}}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "linear",
+                "percentage": 25,
+                "interval_seconds": 30,
+                "analysis": {"no_data": "pass"},
+            },
+        },
+    )
     run()
     dep = deployment(api)
     assert api.post(f"/v1/deployments/{dep['id']}/pause")[0] == 200
@@ -215,8 +267,16 @@ def test_pause_resume_and_abort(api, run, provider, clock):
 
 def test_break_glass_rollback_mid_way(api, run, provider):
     running(api, run)
-    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": [
-        {"kind": "set_weight", "weight": 50}, {"kind": "pause"}]}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "custom",
+                "steps": [{"kind": "set_weight", "weight": 50}, {"kind": "pause"}],
+            },
+        },
+    )
     run()
     status, _, body = api.post("/v1/components/web/rollback")
     assert status == 202 and body["state"] == "Updating"
@@ -241,8 +301,9 @@ def test_break_glass_to_the_previous_version(api, run, provider):
 
 def test_freeze_refuses_deploys_with_the_reason(api, run, provider):
     running(api, run)
-    status, _, _ = api.post("/v1/freezes", {"scope": "environment", "target": "development",
-                                            "reason": "holiday freeze"})
+    status, _, _ = api.post(
+        "/v1/freezes", {"scope": "environment", "target": "development", "reason": "holiday freeze"}
+    )
     assert status == 201
     status, _, problem = api.post("/v1/components/web/update", {"version": "2.0.0"})
     assert status == 409 and "holiday freeze" in problem["detail"]
@@ -276,8 +337,18 @@ def test_recreate_failure_restarts_the_old_version(api, run, provider):
 def test_no_data_can_pause_for_a_person(api, run, provider):
     running(api, run)
     provider.metrics["2.0.0"] = {"requests": 0, "errors": 0}
-    update(api, {"version": "2.0.0", "strategy": {"type": "canary", "percentage": 10, "interval_seconds": 0,
-                                                  "analysis": {"no_data": "pause", "health": False}}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "canary",
+                "percentage": 10,
+                "interval_seconds": 0,
+                "analysis": {"no_data": "pause", "health": False},
+            },
+        },
+    )
     run()
     dep = deployment(api)
     assert dep["status"] == "paused" and dep["analysis"][0]["verdict"] == "no_data"
@@ -290,8 +361,18 @@ def test_no_data_can_pause_for_a_person(api, run, provider):
 def test_no_data_fail_policy_rolls_back(api, run, provider):
     running(api, run)
     provider.metrics["2.0.0"] = {"requests": 0, "errors": 0}
-    update(api, {"version": "2.0.0", "strategy": {"type": "canary", "percentage": 10, "interval_seconds": 0,
-                                                  "analysis": {"no_data": "fail", "health": False}}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "canary",
+                "percentage": 10,
+                "interval_seconds": 0,
+                "analysis": {"no_data": "fail", "health": False},
+            },
+        },
+    )
     run()
     assert deployment(api)["status"] == "rolled_back"
 
@@ -329,8 +410,17 @@ def test_users_can_name_their_own_strategy_workflow(api, run, provider):
     mine = {**user_strategy_definition("canary"), "Comment": "my strategy"}
     assert api.post("/v1/workflows", {"name": "my-strategy", "definition": mine})[0] == 201
     running(api, run)
-    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "workflow": "my-strategy",
-                                                  "steps": [{"kind": "set_weight", "weight": 100}]}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "custom",
+                "workflow": "my-strategy",
+                "steps": [{"kind": "set_weight", "weight": 100}],
+            },
+        },
+    )
     run()
     dep = deployment(api)
     assert dep["workflow"] == "my-strategy" and dep["status"] == "succeeded"
@@ -340,9 +430,20 @@ def test_fractional_seconds_are_rounded_up_and_the_deployment_finishes(api, run,
     """Given a pause of 0.5 s and an analysis interval of 0.5 s (ASL takes whole seconds), the plan
     rounds them up and the deployment runs through."""
     running(api, run)
-    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": [
-        {"kind": "set_weight", "weight": 20}, {"kind": "pause", "seconds": 0.5},
-        {"kind": "analysis", "analysis": {"measurements": 2, "interval_seconds": 0.5}}]}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "custom",
+                "steps": [
+                    {"kind": "set_weight", "weight": 20},
+                    {"kind": "pause", "seconds": 0.5},
+                    {"kind": "analysis", "analysis": {"measurements": 2, "interval_seconds": 0.5}},
+                ],
+            },
+        },
+    )
     run()
     dep = deployment(api)
     assert [s.get("seconds") for s in dep["steps"] if s["kind"] == "pause"] == [1]
@@ -357,8 +458,16 @@ def test_a_workflow_that_dies_uncaught_still_rolls_the_deployment_back(api, run,
     """Given a deployment whose workflow is stopped behind its back, the deployment is rolled back
     rather than left in progress."""
     running(api, run)
-    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": [
-        {"kind": "set_weight", "weight": 50}, {"kind": "pause"}]}})
+    update(
+        api,
+        {
+            "version": "2.0.0",
+            "strategy": {
+                "type": "custom",
+                "steps": [{"kind": "set_weight", "weight": 50}, {"kind": "pause"}],
+            },
+        },
+    )
     run()
     dep = deployment(api)
     assert api.post(f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}/stop", {})[0] == 200

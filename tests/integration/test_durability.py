@@ -53,31 +53,52 @@ MAX_ATTEMPTS = 8
 # whose worker died (States.TaskFailed, which as a wildcard would also match Fatal) are retried.
 RETRY = [
     {"ErrorEquals": ["Fatal"], "MaxAttempts": 0},
-    {"ErrorEquals": ["Flaky", "States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": MAX_ATTEMPTS,
-     "BackoffRate": 1.0},
+    {
+        "ErrorEquals": ["Flaky", "States.TaskFailed"],
+        "IntervalSeconds": 1,
+        "MaxAttempts": MAX_ATTEMPTS,
+        "BackoffRate": 1.0,
+    },
 ]
-IDENTITY = {"execution.$": "$$.Execution.Name", "state.$": "$$.State.Name",
-            "attempt.$": "$$.State.RetryCount"}
+IDENTITY = {
+    "execution.$": "$$.Execution.Name",
+    "state.$": "$$.State.Name",
+    "attempt.$": "$$.State.RetryCount",
+}
 
 CHAIN = {
     "Comment": "Task (Retry, Catch) -> Wait -> Choice",
     "StartAt": "Work",
     "States": {
         "Work": {
-            "Type": "Task", "Resource": TASK,
-            "Parameters": {**IDENTITY, "unit": "main", "value.$": "$.value", "fail_times.$": "$.fail_times",
-                           "fatal.$": "$.fatal", "sleep.$": "$.sleep"},
-            "ResultPath": "$.work", "Retry": RETRY,
+            "Type": "Task",
+            "Resource": TASK,
+            "Parameters": {
+                **IDENTITY,
+                "unit": "main",
+                "value.$": "$.value",
+                "fail_times.$": "$.fail_times",
+                "fatal.$": "$.fatal",
+                "sleep.$": "$.sleep",
+            },
+            "ResultPath": "$.work",
+            "Retry": RETRY,
             "Catch": [{"ErrorEquals": ["Fatal"], "ResultPath": "$.error", "Next": "Rescue"}],
             "Next": "Pause",
         },
         "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Size"},
-        "Size": {"Type": "Choice", "Choices": [{"Variable": "$.work.value", "NumericGreaterThanEquals": 50,
-                                                "Next": "Big"}], "Default": "Small"},
+        "Size": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.work.value", "NumericGreaterThanEquals": 50, "Next": "Big"}],
+            "Default": "Small",
+        },
         "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
         "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
-        "Rescue": {"Type": "Choice", "Default": "Rescued",
-                   "Choices": [{"Variable": "$.strict", "BooleanEquals": True, "Next": "GiveUp"}]},
+        "Rescue": {
+            "Type": "Choice",
+            "Default": "Rescued",
+            "Choices": [{"Variable": "$.strict", "BooleanEquals": True, "Next": "GiveUp"}],
+        },
         "Rescued": {"Type": "Pass", "Result": "rescued", "ResultPath": "$.size", "End": True},
         "GiveUp": {"Type": "Fail", "Error": "GaveUp", "Cause": "the task was fatal"},
     },
@@ -88,28 +109,73 @@ FANOUT = {
     "StartAt": "Fan",
     "States": {
         "Fan": {
-            "Type": "Parallel", "ResultPath": "$.branches", "Next": "Total",
+            "Type": "Parallel",
+            "ResultPath": "$.branches",
+            "Next": "Total",
             "Branches": [
-                {"StartAt": "Left", "States": {"Left": {
-                    "Type": "Task", "Resource": TASK, "Retry": RETRY, "End": True,
-                    "Parameters": {**IDENTITY, "unit": "left", "value.$": "$.value",
-                                   "fail_times.$": "$.fail_left", "sleep.$": "$.sleep"}}}},
-                {"StartAt": "Shift", "States": {
-                    "Shift": {"Type": "Pass", "Next": "Right",
-                              "Parameters": {"value.$": "States.MathAdd($.value, 100)", "sleep.$": "$.sleep",
-                                             "fail_right.$": "$.fail_right"}},
-                    "Right": {"Type": "Task", "Resource": TASK, "Retry": RETRY, "End": True,
-                              "Parameters": {**IDENTITY, "unit": "right", "value.$": "$.value",
-                                             "fail_times.$": "$.fail_right", "sleep.$": "$.sleep"},
-                              "ResultSelector": {"right.$": "$.value"}}}},
-                {"StartAt": "Nap", "States": {
-                    "Nap": {"Type": "Wait", "Seconds": 2, "Next": "Woke"},
-                    "Woke": {"Type": "Pass", "Result": "rested", "End": True}}},
+                {
+                    "StartAt": "Left",
+                    "States": {
+                        "Left": {
+                            "Type": "Task",
+                            "Resource": TASK,
+                            "Retry": RETRY,
+                            "End": True,
+                            "Parameters": {
+                                **IDENTITY,
+                                "unit": "left",
+                                "value.$": "$.value",
+                                "fail_times.$": "$.fail_left",
+                                "sleep.$": "$.sleep",
+                            },
+                        }
+                    },
+                },
+                {
+                    "StartAt": "Shift",
+                    "States": {
+                        "Shift": {
+                            "Type": "Pass",
+                            "Next": "Right",
+                            "Parameters": {
+                                "value.$": "States.MathAdd($.value, 100)",
+                                "sleep.$": "$.sleep",
+                                "fail_right.$": "$.fail_right",
+                            },
+                        },
+                        "Right": {
+                            "Type": "Task",
+                            "Resource": TASK,
+                            "Retry": RETRY,
+                            "End": True,
+                            "Parameters": {
+                                **IDENTITY,
+                                "unit": "right",
+                                "value.$": "$.value",
+                                "fail_times.$": "$.fail_right",
+                                "sleep.$": "$.sleep",
+                            },
+                            "ResultSelector": {"right.$": "$.value"},
+                        },
+                    },
+                },
+                {
+                    "StartAt": "Nap",
+                    "States": {
+                        "Nap": {"Type": "Wait", "Seconds": 2, "Next": "Woke"},
+                        "Woke": {"Type": "Pass", "Result": "rested", "End": True},
+                    },
+                },
             ],
         },
-        "Total": {"Type": "Pass", "End": True,
-                  "Parameters": {"sum.$": "States.MathAdd($.branches[0].value, $.branches[1].right)",
-                                 "branches.$": "$.branches"}},
+        "Total": {
+            "Type": "Pass",
+            "End": True,
+            "Parameters": {
+                "sum.$": "States.MathAdd($.branches[0].value, $.branches[1].right)",
+                "branches.$": "$.branches",
+            },
+        },
     },
 }
 
@@ -118,20 +184,43 @@ EACH = {
     "StartAt": "Each",
     "States": {
         "Each": {
-            "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 3, "ResultPath": "$.results",
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "MaxConcurrency": 3,
+            "ResultPath": "$.results",
             "Next": "Cool",
-            "ItemSelector": {"index.$": "$$.Map.Item.Index", "n.$": "$$.Map.Item.Value.n",
-                             "fail_times.$": "$$.Map.Item.Value.fail_times", "sleep.$": "$.sleep"},
-            "ItemProcessor": {"StartAt": "Item", "States": {
-                "Item": {"Type": "Task", "Resource": TASK, "Retry": RETRY, "Next": "Bucket",
-                         "Parameters": {**IDENTITY, "index.$": "$.index", "value.$": "$.n",
-                                        "fail_times.$": "$.fail_times", "sleep.$": "$.sleep"},
-                         "ResultSelector": {"v.$": "$.value"}},
-                "Bucket": {"Type": "Choice", "Choices": [{"Variable": "$.v", "NumericGreaterThanEquals": 10,
-                                                          "Next": "Large"}], "Default": "Little"},
-                "Large": {"Type": "Pass", "Parameters": {"large.$": "$.v"}, "End": True},
-                "Little": {"Type": "Pass", "Parameters": {"little.$": "$.v"}, "End": True},
-            }},
+            "ItemSelector": {
+                "index.$": "$$.Map.Item.Index",
+                "n.$": "$$.Map.Item.Value.n",
+                "fail_times.$": "$$.Map.Item.Value.fail_times",
+                "sleep.$": "$.sleep",
+            },
+            "ItemProcessor": {
+                "StartAt": "Item",
+                "States": {
+                    "Item": {
+                        "Type": "Task",
+                        "Resource": TASK,
+                        "Retry": RETRY,
+                        "Next": "Bucket",
+                        "Parameters": {
+                            **IDENTITY,
+                            "index.$": "$.index",
+                            "value.$": "$.n",
+                            "fail_times.$": "$.fail_times",
+                            "sleep.$": "$.sleep",
+                        },
+                        "ResultSelector": {"v.$": "$.value"},
+                    },
+                    "Bucket": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.v", "NumericGreaterThanEquals": 10, "Next": "Large"}],
+                        "Default": "Little",
+                    },
+                    "Large": {"Type": "Pass", "Parameters": {"large.$": "$.v"}, "End": True},
+                    "Little": {"Type": "Pass", "Parameters": {"little.$": "$.v"}, "End": True},
+                },
+            },
         },
         "Cool": {"Type": "Wait", "Seconds": 1, "End": True},
     },
@@ -165,33 +254,61 @@ def plan(rng: random.Random) -> list[Expected]:
     for i in range(9):
         name = f"chain-{i:02d}"
         fatal, strict = i in (3, 7), i == 3
-        inp = {"value": rng.randint(1, 40), "fail_times": rng.choice([0, 0, 1, 2]), "fatal": fatal,
-               "strict": strict, "sleep": rng.choice(sleeps)}
+        inp = {
+            "value": rng.randint(1, 40),
+            "fail_times": rng.choice([0, 0, 1, 2]),
+            "fatal": fatal,
+            "strict": strict,
+            "sleep": rng.choice(sleeps),
+        }
         if fatal and strict:
             exp = Expected("chain", name, inp, "FAILED", error="GaveUp", cause="the task was fatal")
         elif fatal:
-            exp = Expected("chain", name, inp, "SUCCEEDED", output={
-                **inp, "error": {"Error": "Fatal", "Cause": _fatal_cause("main")}, "size": "rescued"})
+            exp = Expected(
+                "chain",
+                name,
+                inp,
+                "SUCCEEDED",
+                output={**inp, "error": {"Error": "Fatal", "Cause": _fatal_cause("main")}, "size": "rescued"},
+            )
         else:
             doubled = 2 * inp["value"]
             size = "big" if doubled >= 50 else "small"
-            exp = Expected("chain", name, inp, "SUCCEEDED",
-                           output={**inp, "work": {"unit": "main", "value": doubled}, "size": size})
+            exp = Expected(
+                "chain",
+                name,
+                inp,
+                "SUCCEEDED",
+                output={**inp, "work": {"unit": "main", "value": doubled}, "size": size},
+            )
         exp.units = {("Work", "main"): None if fatal else inp["fail_times"]}
         out.append(exp)
     for i in range(8):
         name = f"fanout-{i:02d}"
-        inp = {"value": rng.randint(0, 50), "fail_left": rng.choice([0, 1]),
-               "fail_right": rng.choice([0, 1, 2]), "sleep": rng.choice(sleeps)}
+        inp = {
+            "value": rng.randint(0, 50),
+            "fail_left": rng.choice([0, 1]),
+            "fail_right": rng.choice([0, 1, 2]),
+            "sleep": rng.choice(sleeps),
+        }
         left, right = 2 * inp["value"], 2 * (inp["value"] + 100)
-        exp = Expected("fanout", name, inp, "SUCCEEDED", output={
-            "sum": left + right, "branches": [{"unit": "left", "value": left}, {"right": right}, "rested"]})
+        exp = Expected(
+            "fanout",
+            name,
+            inp,
+            "SUCCEEDED",
+            output={
+                "sum": left + right,
+                "branches": [{"unit": "left", "value": left}, {"right": right}, "rested"],
+            },
+        )
         exp.units = {("Left", "left"): inp["fail_left"], ("Right", "right"): inp["fail_right"]}
         out.append(exp)
     for i in range(8):
         name = f"each-{i:02d}"
-        items = [{"n": rng.randint(1, 9), "fail_times": rng.choice([0, 0, 0, 1])}
-                 for _ in range(rng.randint(5, 8))]
+        items = [
+            {"n": rng.randint(1, 9), "fail_times": rng.choice([0, 0, 0, 1])} for _ in range(rng.randint(5, 8))
+        ]
         inp = {"items": items, "sleep": rng.choice(sleeps)}
         results = [{"large": 2 * it["n"]} if 2 * it["n"] >= 10 else {"little": 2 * it["n"]} for it in items]
         exp = Expected("each", name, inp, "SUCCEEDED", output={**inp, "results": results})
@@ -241,10 +358,14 @@ class Dev:
         self.admin_key = admin_key
         self.data_dir = tmp / "data"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PILOTHOUSE_")}
-        self.env.update(PILOTHOUSE_ADMIN_KEY=admin_key, POWERTOOLS_LOG_LEVEL="WARNING",
-                        DURABILITY_CALLS_FILE=str(calls_file), PYTHONUNBUFFERED="1",
-                        # the project's own task function, which user workflows may call
-                        PILOTHOUSE_WORKFLOW_TASK_FUNCTIONS="CountingTaskFunction")
+        self.env.update(
+            PILOTHOUSE_ADMIN_KEY=admin_key,
+            POWERTOOLS_LOG_LEVEL="WARNING",
+            DURABILITY_CALLS_FILE=str(calls_file),
+            PYTHONUNBUFFERED="1",
+            # the project's own task function, which user workflows may call
+            PILOTHOUSE_WORKFLOW_TASK_FUNCTIONS="CountingTaskFunction",
+        )
         self.proc: subprocess.Popen | None = None
         self.groups: list[int] = []  # every process group started, for the final clean-up
         self.kills: list[tuple[int, float]] = []  # (pid, time.time()) of each SIGKILL
@@ -259,9 +380,23 @@ class Dev:
         log = open(self.tmp / f"dev-{self.runs}.log", "wb")  # noqa: SIM115 - the child owns it
         try:
             self.proc = subprocess.Popen(
-                [str(ROOT / ".venv/bin/pilothouse"), "dev", "--host", "127.0.0.1", "--port", str(port),
-                 "--data-dir", str(self.data_dir), "--project-dir", str(self.project)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    str(ROOT / ".venv/bin/pilothouse"),
+                    "dev",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--project-dir",
+                    str(self.project),
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         finally:
@@ -378,11 +513,14 @@ def wait_finished(dev: Dev, plans: list[Expected], timeout: float) -> dict[str, 
             time.sleep(0.3)
     stuck = {
         name: {k: d.get(k) for k in ("status", "step", "positions", "waiting_tasks")}
-        for name, d in last.items() if name not in done
+        for name, d in last.items()
+        if name not in done
     }
     lines = "".join(f"\n  {name}: {json.dumps(v)}" for name, v in stuck.items())
-    raise AssertionError(f"{len(stuck)} executions still RUNNING after {timeout}s:{lines}\n"
-                         f"--- failures logged by the dev runs ---\n{dev.errors()}")
+    raise AssertionError(
+        f"{len(stuck)} executions still RUNNING after {timeout}s:{lines}\n"
+        f"--- failures logged by the dev runs ---\n{dev.errors()}"
+    )
 
 
 # -- the test ------------------------------------------------------------------------------------
@@ -437,8 +575,10 @@ def test_executions_survive_repeated_sigkill_of_the_dev_process(dev):
         for exp in plans:
             got = finals[exp.name]
             if (got["status"], got.get("error"), got.get("cause")) != (exp.status, exp.error, exp.cause):
-                problems.append(f"{exp.name}: ended {got['status']} {got.get('error')!r} "
-                                f"{got.get('cause')!r}, expected {exp.status} {exp.error!r} {exp.cause!r}")
+                problems.append(
+                    f"{exp.name}: ended {got['status']} {got.get('error')!r} "
+                    f"{got.get('cause')!r}, expected {exp.status} {exp.error!r} {exp.cause!r}"
+                )
             if exp.status == "SUCCEEDED" and got["output"] != exp.output:
                 problems.append(f"{exp.name}: output {json.dumps(got['output'])} != {json.dumps(exp.output)}")
 
@@ -456,8 +596,10 @@ def test_executions_survive_repeated_sigkill_of_the_dev_process(dev):
             scheduled = types.count("TaskScheduled")
             succeeded_units = sum(1 for fails in exp.units.values() if fails is not None)
             if types.count("TaskSucceeded") != succeeded_units:
-                problems.append(f"{exp.name}: {types.count('TaskSucceeded')} TaskSucceeded events for "
-                                f"{succeeded_units} tasks")
+                problems.append(
+                    f"{exp.name}: {types.count('TaskSucceeded')} TaskSucceeded events for "
+                    f"{succeeded_units} tasks"
+                )
 
             ran = {(state, unit) for (ex, state, unit) in by_unit if ex == exp.name}
             if ran != set(exp.units):
@@ -476,16 +618,20 @@ def test_executions_survive_repeated_sigkill_of_the_dev_process(dev):
                 if len(unit_calls) > 1 + MAX_ATTEMPTS:
                     problems.append(f"{where}: {len(unit_calls)} calls > 1 + MaxAttempts ({MAX_ATTEMPTS})")
                 if len(unit_calls) > planned + hit_by:
-                    problems.append(f"{where}: {len(unit_calls)} calls, but {planned} planned and only "
-                                    f"{hit_by} crashes hit it: {unit_calls}")
+                    problems.append(
+                        f"{where}: {len(unit_calls)} calls, but {planned} planned and only "
+                        f"{hit_by} crashes hit it: {unit_calls}"
+                    )
                 if fails is not None and not any(a >= fails for a in attempts):
                     problems.append(f"{where}: no call was meant to succeed ({attempts}, fails {fails})")
             if total_calls > scheduled:
                 problems.append(f"{exp.name}: {total_calls} calls for {scheduled} TaskScheduled events")
 
-    summary = (f"durability (seed {SEED}): {len(plans)} executions, {len(dev.kills)} SIGKILLs, "
-               f"{dev.runs} dev starts, {len(calls)} task calls ({extra_calls} extra because of crashes), "
-               f"wall {wall:.1f}s")
+    summary = (
+        f"durability (seed {SEED}): {len(plans)} executions, {len(dev.kills)} SIGKILLs, "
+        f"{dev.runs} dev starts, {len(calls)} task calls ({extra_calls} extra because of crashes), "
+        f"wall {wall:.1f}s"
+    )
     print(summary)
     assert not problems, summary + "\n" + "\n".join(problems)
 
@@ -520,8 +666,9 @@ def services(task_functions, manual_services):
     return s
 
 
-def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapses(api, services, clock, pool,
-                                                                                   cloud):
+def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapses(
+    api, services, clock, pool, cloud
+):
     """Given a Map running two tasks, where worker A took the lease of task 1 and died, and worker B
     completed task 2, wrote the step that starts task 3 and died before sending task 3's message,
     when the control plane comes back (sweep with stale_after=0, as `pilothouse dev` does) and runs,
@@ -529,11 +676,30 @@ def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapse
     from pilothouse.services import execution_steps, executions
     from tests.conftest import drain
 
-    flow = {"StartAt": "Each", "States": {"Each": {
-        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2, "End": True,
-        "ItemProcessor": {"StartAt": "T", "States": {"T": {
-            "Type": "Task", "Resource": "double", "End": True,
-            "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 3}]}}}}}}
+    flow = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 2,
+                "End": True,
+                "ItemProcessor": {
+                    "StartAt": "T",
+                    "States": {
+                        "T": {
+                            "Type": "Task",
+                            "Resource": "double",
+                            "End": True,
+                            "Retry": [
+                                {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 3}
+                            ],
+                        }
+                    },
+                },
+            }
+        },
+    }
     assert api.post("/v1/workflows", {"name": "flow", "definition": flow})[0] == 201
     assert api.post("/v1/workflows/flow/executions", {"name": "m", "input": {"items": [1, 2, 3]}})[0] == 201
     s = services.settings

@@ -28,9 +28,13 @@ class Registered(dict):
         from pilothouse.services import workflow_operations as ops
 
         super().__setitem__(name, fn)
-        op = ops.Operation(Permission.WORKFLOWS_READ, RootModel[Any],
-                           lambda services, principal, args, caller: self.functions.invoke(name, args.root),
-                           False, "a test function")
+        op = ops.Operation(
+            Permission.WORKFLOWS_READ,
+            RootModel[Any],
+            lambda services, principal, args, caller: self.functions.invoke(name, args.root),
+            False,
+            "a test function",
+        )
         self.monkeypatch.setitem(ops.OPERATIONS, name, op)
 
 
@@ -102,8 +106,11 @@ PASS_CHAIN = {
     "StartAt": "A",
     "States": {
         "A": {"Type": "Pass", "Result": {"greeting": "hi"}, "ResultPath": "$.a", "Next": "B"},
-        "B": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
-              "Default": "Small"},
+        "B": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
+            "Default": "Small",
+        },
         "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
         "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
     },
@@ -145,8 +152,13 @@ def test_pass_and_choice_run_one_state_per_step(api, run, services):
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
     assert [e["type"] for e in events if e["type"].endswith("Entered")] == [
-        "PassStateEntered", "ChoiceStateEntered", "PassStateEntered"]
-    assert api.get("/v1/workflows/flow/executions", query="status=SUCCEEDED")[2]["items"][0]["name"] == "first"
+        "PassStateEntered",
+        "ChoiceStateEntered",
+        "PassStateEntered",
+    ]
+    assert (
+        api.get("/v1/workflows/flow/executions", query="status=SUCCEEDED")[2]["items"][0]["name"] == "first"
+    )
 
 
 def test_start_is_idempotent_by_name(api, run):
@@ -162,8 +174,14 @@ def test_start_is_idempotent_by_name(api, run):
 def test_wait_states_resume_from_the_queue_without_sleeping(api, run, clock):
     """Given a 30 s Wait, the step is handed over as a delayed message: nothing happens until the
     clock passes it, then the execution goes on."""
-    wf(api, "flow", {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "Next": "D"},
-                                                "D": {"Type": "Succeed"}}})
+    wf(
+        api,
+        "flow",
+        {
+            "StartAt": "W",
+            "States": {"W": {"Type": "Wait", "Seconds": 30, "Next": "D"}, "D": {"Type": "Succeed"}},
+        },
+    )
     start(api, "flow", name="w")
     run()
     assert describe(api, "flow", "w")["status"] == "RUNNING"
@@ -288,7 +306,10 @@ CALLBACK_FLOW = {
         "Approve": {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-            "Parameters": {"FunctionName": "notify", "Payload": {"token.$": "$$.Task.Token", "what.$": "$.what"}},
+            "Parameters": {
+                "FunctionName": "notify",
+                "Payload": {"token.$": "$$.Task.Token", "what.$": "$.what"},
+            },
             "HeartbeatSeconds": 600,
             "Catch": [{"ErrorEquals": ["Rejected"], "ResultPath": "$.why", "Next": "No"}],
             "Next": "Yes",
@@ -358,8 +379,10 @@ MAP_FLOW = {
             "Type": "Map",
             "ItemsPath": "$.items",
             "MaxConcurrency": 2,
-            "ItemProcessor": {"StartAt": "Sq", "States": {
-                "Sq": {"Type": "Task", "Resource": "square", "End": True}}},
+            "ItemProcessor": {
+                "StartAt": "Sq",
+                "States": {"Sq": {"Type": "Task", "Resource": "square", "End": True}},
+            },
             "End": True,
         }
     },
@@ -398,8 +421,17 @@ def test_a_lost_task_worker_fails_the_task_and_retry_decides(api, run, fns, serv
     task with States.TaskFailed; Retry runs it again, so it runs no more than its retries allow."""
     from pilothouse.services import execution_steps
 
-    flow = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "double", "End": True,
-                                             "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 1}]}}}
+    flow = {
+        "StartAt": "T",
+        "States": {
+            "T": {
+                "Type": "Task",
+                "Resource": "double",
+                "End": True,
+                "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 1}],
+            }
+        },
+    }
     fns.fns["double"] = lambda p: "done"
     wf(api, "flow", flow)
     start(api, "flow", name="lost")

@@ -24,7 +24,9 @@ def test_sample_event_invokes_the_function(name, cloud, pool, admin_key):
     """Given the function's sample event, when invoked as Lambda would, then it answers without a 5xx."""
     logical = next(n for n, f in cloud.functions.items() if f.code_dir.name == name)
     event = json.loads((ROOT / "events" / f"{name}.json").read_text())
-    if not {"requestContext", "Records", "detail-type"} & set(event):  # a workflow task's payload: the sample's
+    if not {"requestContext", "Records", "detail-type"} & set(
+        event
+    ):  # a workflow task's payload: the sample's
         # capability token is no deployment's (none exists here), which the task must say clearly
         from pilothouse.services.deployment_tasks import CapabilityRefused
 

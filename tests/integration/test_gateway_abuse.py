@@ -42,8 +42,14 @@ class EchoPool:
         return {
             "statusCode": 200,
             "headers": {"content-type": "application/json"},
-            "body": json.dumps({"function": name, "method": event["requestContext"]["http"]["method"],
-                                "length": len(body), "sha256": hashlib.sha256(body).hexdigest()}),
+            "body": json.dumps(
+                {
+                    "function": name,
+                    "method": event["requestContext"]["http"]["method"],
+                    "length": len(body),
+                    "sha256": hashlib.sha256(body).hexdigest(),
+                }
+            ),
         }
 
 
@@ -92,8 +98,10 @@ def test_oversize_body_is_refused_before_it_is_read(server: GatewayServer) -> No
     chunk = b"x" * 65536
     sent = 0
     with socket.create_connection(("127.0.0.1", _port(server)), timeout=10) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
-                     b"Content-Length: %d\r\n\r\n" % total)
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: %d\r\n\r\n" % total
+        )
         sock.setblocking(False)
         deadline = time.monotonic() + 30
         while sent < total and time.monotonic() < deadline:
@@ -125,8 +133,9 @@ def test_expect_100_continue_with_an_oversize_body_gets_413_not_continue(server:
     When the gateway reads its head
     Then it answers 413 problem+json at once (no 100 Continue), before any body byte."""
     with socket.create_connection(("127.0.0.1", _port(server)), timeout=5) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-                     b"Content-Length: 52428800\r\n\r\n")
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 52428800\r\n\r\n"
+        )
         resp = http.client.HTTPResponse(sock)
         resp.begin()
         _assert_problem(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read(), 413)
@@ -138,8 +147,11 @@ def test_chunked_body_over_the_limit_is_refused(server: GatewayServer) -> None:
     Then 413 problem+json, and the function never ran."""
     chunk = b"y" * 65536
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
-    status, headers, out = _raw(server, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
-                                        b"Content-Type: application/octet-stream\r\n\r\n" + body)
+    status, headers, out = _raw(
+        server,
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/octet-stream\r\n\r\n" + body,
+    )
     _assert_problem(status, headers, out, 413)
 
 
@@ -149,8 +161,13 @@ def test_chunked_body_arrives_intact(server: GatewayServer) -> None:
     Then the function sees every byte, in order."""
     parts = [bytes(range(256)) * 40, b"\x00middle\xff", b"z" * 70000]
     conn = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=5)
-    conn.request("POST", "/echo", body=iter(parts), encode_chunked=True,
-                 headers={"Transfer-Encoding": "chunked", "Content-Type": "application/octet-stream"})
+    conn.request(
+        "POST",
+        "/echo",
+        body=iter(parts),
+        encode_chunked=True,
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/octet-stream"},
+    )
     resp = conn.getresponse()
     data = json.loads(resp.read())
     conn.close()
@@ -170,8 +187,9 @@ def test_slow_loris_body_is_dropped_and_others_are_served() -> None:
     try:
         with socket.create_connection(("127.0.0.1", _port(srv)), timeout=10) as sock:
             sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789")
-            others = [_raw(srv, b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0]
-                      for _ in range(5)]
+            others = [
+                _raw(srv, b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0] for _ in range(5)
+            ]
             assert others == [200] * 5
             got = b""
             try:
@@ -308,11 +326,14 @@ def test_huge_headers_are_431_problem(server: GatewayServer) -> None:
     _assert_problem(status, headers, body, 431)
 
 
-@pytest.mark.parametrize(("request_bytes", "expected"), [
-    (b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n", 404),
-    (b"DELETE /hello HTTP/1.1\r\nHost: t\r\n\r\n", 405),
-    (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413),
-])
+@pytest.mark.parametrize(
+    ("request_bytes", "expected"),
+    [
+        (b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n", 404),
+        (b"DELETE /hello HTTP/1.1\r\nHost: t\r\n\r\n", 405),
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413),
+    ],
+)
 def test_every_gateway_error_is_a_problem_with_a_request_id(
     server: GatewayServer, request_bytes: bytes, expected: int
 ) -> None:
@@ -376,13 +397,19 @@ def test_slow_uploads_together_cannot_hold_more_than_the_body_budget() -> None:
     When three clients each send 700 KB of a 1 MiB body and then stall
     Then the one that would pass the budget gets 503 problem+json with Retry-After at once, and the
     budget is given back when the others go away (a fresh request is served)."""
-    srv = GatewayServer(LocalGateway(ROUTES, EchoPool(), max_body_bytes=MAX_BODY), "127.0.0.1", 0,
-                        max_buffered_bytes=1536 * 1024)
+    srv = GatewayServer(
+        LocalGateway(ROUTES, EchoPool(), max_body_bytes=MAX_BODY),
+        "127.0.0.1",
+        0,
+        max_buffered_bytes=1536 * 1024,
+    )
     srv.start()
     socks: list[socket.socket] = []
     try:
-        head = (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
-                b"Content-Length: %d\r\n\r\n" % MAX_BODY)
+        head = (
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: %d\r\n\r\n" % MAX_BODY
+        )
         answers = []
         for _ in range(3):
             sock = socket.create_connection(("127.0.0.1", _port(srv)), timeout=10)

@@ -52,7 +52,9 @@ def test_keys_are_stored_hashed_listed_and_revocable(api, services):
     stored = services.store.get("APIKEY", created["id"]).data
     assert secret not in json.dumps(stored) and stored["hash"]
     listed = api.get("/v1/api-keys")[2]["items"]
-    assert {k["id"] for k in listed} >= {created["id"]} and all("hash" not in k and "key" not in k for k in listed)
+    assert {k["id"] for k in listed} >= {created["id"]} and all(
+        "hash" not in k and "key" not in k for k in listed
+    )
     assert api.get("/v1/components", key=secret)[0] == 200
     status, _, revoked = api.delete(f"/v1/api-keys/{created['id']}")
     assert status == 200 and revoked["revoked_at"]
@@ -64,7 +66,9 @@ def test_keys_are_stored_hashed_listed_and_revocable(api, services):
 def test_expired_key_is_401(api, services):
     secret = make_key(api, "viewer", expires_in_days=1)["key"]
     assert api.get("/v1/components", key=secret)[0] == 200
-    services.clock = type("Later", (), {"time": staticmethod(lambda: __import__("time").time() + 2 * 86400)})()
+    services.clock = type(
+        "Later", (), {"time": staticmethod(lambda: __import__("time").time() + 2 * 86400)}
+    )()
     status, _, problem = api.get("/v1/components", key=secret)
     assert status == 401 and "expired" in problem["detail"]
 

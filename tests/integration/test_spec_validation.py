@@ -30,8 +30,12 @@ def spec(name="web", target=None, **over):
 
 
 def lambda_spec(name="fn", **target):
-    return {"name": name, "provider": "aws-lambda", "version": "1",
-            "target": {"function_name": "f", **target}}
+    return {
+        "name": name,
+        "provider": "aws-lambda",
+        "version": "1",
+        "target": {"function_name": "f", **target},
+    }
 
 
 @pytest.fixture
@@ -122,8 +126,12 @@ def test_health_check_path_without_control_characters(api, path):
 def test_registered_version_must_be_among_versions(api):
     """Given a local target with a versions map, when spec.version is not in it, then 422 naming
     version and listing the known ones."""
-    assert_422(api.post("/v1/components", spec(version="3.0.0", target={"versions": VERSIONS})),
-               "version", "1.0.0", "2.0.0")
+    assert_422(
+        api.post("/v1/components", spec(version="3.0.0", target={"versions": VERSIONS})),
+        "version",
+        "1.0.0",
+        "2.0.0",
+    )
 
 
 def test_update_deploy_and_rollback_to_unknown_versions_are_422(api, provider, jobs):
@@ -276,14 +284,17 @@ def test_a_record_from_before_the_check_cannot_deploy_an_unknown_version(api, se
     assert_422(api.post("/v1/components/legacy/deploy"), "version", "1.0.0")
 
 
-@pytest.mark.parametrize("target, field", [
-    ({"cwd": "examples\x00/../.."}, "target.cwd"),
-    ({"cwd": "examples\n"}, "target.cwd"),
-    ({"command": ["{python}", "app\x00.py", "{port}"]}, "target.command"),
-    ({"env": {"A=B": "x"}}, "target.env"),
-    ({"env": {"OK": "nul\x00byte"}}, "target.env"),
-    ({"versions": {"../../etc": {"args": []}}}, "target.versions"),
-])
+@pytest.mark.parametrize(
+    "target, field",
+    [
+        ({"cwd": "examples\x00/../.."}, "target.cwd"),
+        ({"cwd": "examples\n"}, "target.cwd"),
+        ({"command": ["{python}", "app\x00.py", "{port}"]}, "target.command"),
+        ({"env": {"A=B": "x"}}, "target.env"),
+        ({"env": {"OK": "nul\x00byte"}}, "target.env"),
+        ({"versions": {"../../etc": {"args": []}}}, "target.versions"),
+    ],
+)
 def test_local_target_fields_without_control_characters(api, target, field):
     """Given a local target whose cwd, command, env or versions carry NUL or control characters, an
     env name with '=', or a version key outside the version pattern, when registered, then 422 naming

@@ -16,12 +16,22 @@ FLOW = {
     "StartAt": "Init",
     "States": {
         "Init": {"Type": "Pass", "Parameters": {"n.$": "$.n", "items": [1, 2, 3]}, "Next": "Check"},
-        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 2, "Next": "Big"}],
-                  "Default": "Small"},
+        "Check": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericGreaterThan": 2, "Next": "Big"}],
+            "Default": "Small",
+        },
         "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "Next": "Sum"},
         "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "Next": "Sum"},
-        "Sum": {"Type": "Pass", "Parameters": {"size.$": "$.size", "count.$": "States.ArrayLength($.items)",
-                                               "greeting.$": "States.Format('hello {}', $.size)"}, "End": True},
+        "Sum": {
+            "Type": "Pass",
+            "Parameters": {
+                "size.$": "$.size",
+                "count.$": "States.ArrayLength($.items)",
+                "greeting.$": "States.Format('hello {}', $.size)",
+            },
+            "End": True,
+        },
     },
 }
 
@@ -76,10 +86,24 @@ def test_a_workflow_runs_natively_and_matches_the_engine(sfn_env, api):
 
 
 def test_update_publishes_versions_and_stop_aborts(sfn_env, api):
-    api.post("/v1/workflows", {"name": "waiter", "definition": {
-        "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}})
-    status, _, body = api.call("PUT", "/v1/workflows/waiter", {"definition": {
-        "Comment": "v2", "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}})
+    api.post(
+        "/v1/workflows",
+        {
+            "name": "waiter",
+            "definition": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}},
+        },
+    )
+    status, _, body = api.call(
+        "PUT",
+        "/v1/workflows/waiter",
+        {
+            "definition": {
+                "Comment": "v2",
+                "StartAt": "W",
+                "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}},
+            }
+        },
+    )
     assert status == 200 and body["definition"]["Comment"] == "v2"
     api.post("/v1/workflows/waiter/executions", {"name": "w1", "input": {}})
     status, _, body = api.post("/v1/workflows/waiter/executions/w1/stop", {"error": "Manual", "cause": "ops"})
@@ -100,7 +124,10 @@ def test_a_callback_task_is_completed_through_the_api(sfn_env, api):
             "Approval": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token", "what.$": "$.what"}},
+                "Parameters": {
+                    "QueueUrl": queue_url,
+                    "MessageBody": {"token.$": "$$.Task.Token", "what.$": "$.what"},
+                },
                 "ResultPath": "$.approval",
                 "End": True,
             }
@@ -116,7 +143,9 @@ def test_a_callback_task_is_completed_through_the_api(sfn_env, api):
     body = json.loads(messages[0]["Body"])
     assert body["what"] == "deploy 2.0.0"
     assert api.get("/v1/workflows/gate/executions/g1")[2]["status"] == "RUNNING"
-    status, _, _ = api.post("/v1/task-tokens/success", {"token": body["token"], "output": {"approved_by": "ana"}})
+    status, _, _ = api.post(
+        "/v1/task-tokens/success", {"token": body["token"], "output": {"approved_by": "ana"}}
+    )
     assert status == 200
     done = wait_done(api, "gate", "g1")
     assert done["status"] == "SUCCEEDED" and done["output"]["approval"] == {"approved_by": "ana"}

@@ -833,8 +833,11 @@ def test_stopping_a_custom_strategy_execution_needs_deployment_control(api, run,
     definition = user_strategy_definition("canary")
     assert api.post("/v1/workflows", {"name": "mine", "definition": definition})[0] == 201
     running(api, run)
-    strategy = {"type": "custom", "workflow": "mine",
-                "steps": [{"kind": "set_weight", "weight": 20}, {"kind": "pause"}]}
+    strategy = {
+        "type": "custom",
+        "workflow": "mine",
+        "steps": [{"kind": "set_weight", "weight": 20}, {"kind": "pause"}],
+    }
     assert api.post("/v1/components/web/update", {"version": "2.0.0", "strategy": strategy})[0] == 202
     for _ in range(3):
         run()

@@ -36,8 +36,14 @@ def test_greedy_proxy_and_any_method():
 
 
 def test_http_event_is_payload_2_0():
-    ev = http_event("post", "/v1/x", query="a=1&a=2&b=", headers={"Content-Type": "application/json",
-                    "X-Multi": "1", "Cookie": "s=1; t=2"}, body=b'{"k": 1}', route_key="POST /v1/x")
+    ev = http_event(
+        "post",
+        "/v1/x",
+        query="a=1&a=2&b=",
+        headers={"Content-Type": "application/json", "X-Multi": "1", "Cookie": "s=1; t=2"},
+        body=b'{"k": 1}',
+        route_key="POST /v1/x",
+    )
     assert ev["version"] == "2.0" and ev["routeKey"] == "POST /v1/x"
     assert ev["queryStringParameters"] == {"a": "1,2", "b": ""}
     assert ev["headers"]["content-type"] == "application/json" and "cookie" not in ev["headers"]

@@ -118,8 +118,13 @@ def test_bad_urls_are_refused_without_resolving(url):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8080/health", "https://example.com/health?x=1", "http://[::1]:9000/",
-     "http://10.0.0.5/", "https://fn.lambda-url.us-east-1.on.aws/health"],
+    [
+        "http://127.0.0.1:8080/health",
+        "https://example.com/health?x=1",
+        "http://[::1]:9000/",
+        "http://10.0.0.5/",
+        "https://fn.lambda-url.us-east-1.on.aws/health",
+    ],
 )
 def test_ordinary_urls_pass_the_static_check(url):
     """Given ordinary http(s) URLs (loopback and private allowed by default), when checked, then accepted."""
@@ -146,8 +151,15 @@ def test_private_and_loopback_can_be_forbidden():
     public addresses still pass."""
     policy = OutboundPolicy(allow_private=False)
     table = {"internal.example": ["10.1.2.3"], "public.example": ["93.184.215.14"]}
-    for url in ("http://127.0.0.1/", "http://[::1]/", "http://192.168.1.1/", "http://internal.example/",
-                "http://[::ffff:127.0.0.1]/", "http://100.64.0.1/", "http://[fc00::1]/"):
+    for url in (
+        "http://127.0.0.1/",
+        "http://[::1]/",
+        "http://192.168.1.1/",
+        "http://internal.example/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://100.64.0.1/",
+        "http://[fc00::1]/",
+    ):
         with pytest.raises(OutboundRefused):
             resolve(url, policy, resolver=fake_resolver(table))
     target = resolve("http://public.example/x", policy, resolver=fake_resolver(table))
@@ -157,8 +169,11 @@ def test_private_and_loopback_can_be_forbidden():
 def test_allow_list_of_hosts():
     """Given an allow-list, when a host is not on it (nor under a listed *.suffix), then refused."""
     policy = OutboundPolicy(allow_hosts=("api.example.com", "*.on.aws"))
-    table = {"api.example.com": ["10.0.0.1"], "x.lambda-url.us-east-1.on.aws": ["10.0.0.2"],
-             "other.example.com": ["10.0.0.3"]}
+    table = {
+        "api.example.com": ["10.0.0.1"],
+        "x.lambda-url.us-east-1.on.aws": ["10.0.0.2"],
+        "other.example.com": ["10.0.0.3"],
+    }
     resolve("https://api.example.com/", policy, resolver=fake_resolver(table))
     resolve("https://x.lambda-url.us-east-1.on.aws/", policy, resolver=fake_resolver(table))
     with pytest.raises(OutboundRefused, match="allow"):
@@ -177,8 +192,9 @@ def test_request_connects_to_the_checked_address(server):
         return fake_resolver({host: next(answers)})(host, port)
 
     port = server.split(":")[1]
-    response = request("GET", f"http://rebind.example:{port}/", policy=OutboundPolicy(), timeout=5,
-                       resolver=rebinding)
+    response = request(
+        "GET", f"http://rebind.example:{port}/", policy=OutboundPolicy(), timeout=5, resolver=rebinding
+    )
     assert response.status_code == 200
     assert response.text == f"host=rebind.example:{port}"
     assert calls == ["rebind.example"]
@@ -202,7 +218,12 @@ def test_international_names_are_sent_in_their_ascii_form(server):
     Host header in its IDNA form (what resolvers, virtual hosts and certificates use)."""
     port = server.split(":")[1]
     calls: list[str] = []
-    response = request("GET", f"http://b\u00fccher.example:{port}/", policy=OutboundPolicy(), timeout=5,
-                       resolver=fake_resolver({"xn--bcher-kva.example": ["127.0.0.1"]}, calls))
+    response = request(
+        "GET",
+        f"http://b\u00fccher.example:{port}/",
+        policy=OutboundPolicy(),
+        timeout=5,
+        resolver=fake_resolver({"xn--bcher-kva.example": ["127.0.0.1"]}, calls),
+    )
     assert response.text == f"host=xn--bcher-kva.example:{port}"
     assert calls == ["xn--bcher-kva.example"]

@@ -7,14 +7,18 @@ from pilothouse.settings import Settings, get_settings
 
 
 def test_settings_read_only_prefixed_variables():
-    s = Settings.from_environ({"PILOTHOUSE_STORE": "memory", "PILOTHOUSE_DATA_DIR": "/tmp/x", "HOME": "/root"})
+    s = Settings.from_environ(
+        {"PILOTHOUSE_STORE": "memory", "PILOTHOUSE_DATA_DIR": "/tmp/x", "HOME": "/root"}
+    )
     assert s.store == "memory" and str(s.data_dir) == "/tmp/x" and s.queue == "local"
 
 
 def test_bad_settings_name_the_variable():
     with pytest.raises(ConfigurationError) as info:
         Settings.from_environ({"PILOTHOUSE_STORE": "oracle", "PILOTHOUSE_IDEMPOTENCY_TTL_SECONDS": "0"})
-    assert "PILOTHOUSE_STORE" in info.value.detail and "PILOTHOUSE_IDEMPOTENCY_TTL_SECONDS" in info.value.detail
+    assert (
+        "PILOTHOUSE_STORE" in info.value.detail and "PILOTHOUSE_IDEMPOTENCY_TTL_SECONDS" in info.value.detail
+    )
 
 
 def test_settings_are_cached_per_environment():

@@ -11,5 +11,11 @@ def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
     from pilothouse.api import audit, components, deployments, keys, meta, workflows
 
-    return [*meta.OPERATIONS, *components.OPERATIONS, *keys.OPERATIONS, *audit.OPERATIONS, *workflows.OPERATIONS,
-            *deployments.OPERATIONS]
+    return [
+        *meta.OPERATIONS,
+        *components.OPERATIONS,
+        *keys.OPERATIONS,
+        *audit.OPERATIONS,
+        *workflows.OPERATIONS,
+        *deployments.OPERATIONS,
+    ]

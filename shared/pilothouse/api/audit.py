@@ -12,7 +12,13 @@ from pilothouse.runtime.http import operation
 from pilothouse.services import audit as svc
 
 
-@operation("GET", "/v1/audit", permission=Permission.AUDIT_READ, summary="Audit records, newest first", tag="security")
+@operation(
+    "GET",
+    "/v1/audit",
+    permission=Permission.AUDIT_READ,
+    summary="Audit records, newest first",
+    tag="security",
+)
 def list_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query()] = None,
@@ -21,7 +27,12 @@ def list_audit(
     target: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
     items, next_cursor = svc.list_records(
-        current().services, limit=limit, cursor=cursor, principal=principal, operation=operation_name, target=target
+        current().services,
+        limit=limit,
+        cursor=cursor,
+        principal=principal,
+        operation=operation_name,
+        target=target,
     )
     return {"items": items, "next_cursor": next_cursor}
 

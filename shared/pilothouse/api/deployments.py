@@ -54,8 +54,13 @@ def _target(p: dict[str, str]) -> str | None:
     return f"deployment:{p['deployment_id']}" if "deployment_id" in p else None
 
 
-@operation("GET", "/v1/deployments", permission=Permission.COMPONENTS_READ, summary="List deployments, newest first",
-           tag=TAG)
+@operation(
+    "GET",
+    "/v1/deployments",
+    permission=Permission.COMPONENTS_READ,
+    summary="List deployments, newest first",
+    tag=TAG,
+)
 def list_deployments(
     component: Annotated[str | None, Query()] = None,
     environment: Annotated[str | None, Query()] = None,
@@ -63,19 +68,37 @@ def list_deployments(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    items, next_cursor = svc.list_deployments(current().services, limit=limit, cursor=cursor, component=component,
-                                              environment=environment, status=status)
+    items, next_cursor = svc.list_deployments(
+        current().services,
+        limit=limit,
+        cursor=cursor,
+        component=component,
+        environment=environment,
+        status=status,
+    )
     return {"items": [svc.view(d) for d in items], "next_cursor": next_cursor}
 
 
-@operation("GET", "/v1/deployments/<deployment_id>", permission=Permission.COMPONENTS_READ,
-           summary="A deployment: steps, weights, analysis, approvals", tag=TAG, target=_target)
+@operation(
+    "GET",
+    "/v1/deployments/<deployment_id>",
+    permission=Permission.COMPONENTS_READ,
+    summary="A deployment: steps, weights, analysis, approvals",
+    tag=TAG,
+    target=_target,
+)
 def get_deployment(deployment_id: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, deployment_id))
 
 
-@operation("GET", "/v1/deployments/<deployment_id>/events", permission=Permission.COMPONENTS_READ,
-           summary="A deployment's events", tag=TAG, target=_target)
+@operation(
+    "GET",
+    "/v1/deployments/<deployment_id>/events",
+    permission=Permission.COMPONENTS_READ,
+    summary="A deployment's events",
+    tag=TAG,
+    target=_target,
+)
 def deployment_events(
     deployment_id: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -85,101 +108,201 @@ def deployment_events(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation("POST", "/v1/deployments/<deployment_id>/approve", permission=Permission.DEPLOYMENTS_APPROVE,
-           summary="Approve the gate a deployment waits at", tag=TAG, target=_target)
+@operation(
+    "POST",
+    "/v1/deployments/<deployment_id>/approve",
+    permission=Permission.DEPLOYMENTS_APPROVE,
+    summary="Approve the gate a deployment waits at",
+    tag=TAG,
+    target=_target,
+)
 def approve_deployment(deployment_id: str, request: Comment | None = None) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.approve(ctx.services, deployment_id, ctx.principal, comment=(request or Comment()).comment))
+    return svc.view(
+        svc.approve(ctx.services, deployment_id, ctx.principal, comment=(request or Comment()).comment)
+    )
 
 
-@operation("POST", "/v1/deployments/<deployment_id>/reject", permission=Permission.DEPLOYMENTS_APPROVE,
-           summary="Reject the gate a deployment waits at (it rolls back)", tag=TAG, target=_target)
+@operation(
+    "POST",
+    "/v1/deployments/<deployment_id>/reject",
+    permission=Permission.DEPLOYMENTS_APPROVE,
+    summary="Reject the gate a deployment waits at (it rolls back)",
+    tag=TAG,
+    target=_target,
+)
 def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.approve(ctx.services, deployment_id, ctx.principal, comment=(request or Reason()).reason,
-                                approve=False))
+    return svc.view(
+        svc.approve(
+            ctx.services, deployment_id, ctx.principal, comment=(request or Reason()).reason, approve=False
+        )
+    )
 
 
-@operation("POST", "/v1/deployments/<deployment_id>/promote", permission=Permission.DEPLOYMENTS_CONTROL,
-           summary="End the current pause (or, full, skip all remaining pauses and analyses)", tag=TAG,
-           target=_target)
+@operation(
+    "POST",
+    "/v1/deployments/<deployment_id>/promote",
+    permission=Permission.DEPLOYMENTS_CONTROL,
+    summary="End the current pause (or, full, skip all remaining pauses and analyses)",
+    tag=TAG,
+    target=_target,
+)
 def promote_deployment(deployment_id: str, request: Promote | None = None) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.promote(ctx.services, deployment_id, full=(request or Promote()).full, actor=ctx.actor))
+    return svc.view(
+        svc.promote(ctx.services, deployment_id, full=(request or Promote()).full, actor=ctx.actor)
+    )
 
 
-@operation("POST", "/v1/deployments/<deployment_id>/pause", permission=Permission.DEPLOYMENTS_CONTROL,
-           summary="Hold the deployment before its next step", tag=TAG, target=_target)
+@operation(
+    "POST",
+    "/v1/deployments/<deployment_id>/pause",
+    permission=Permission.DEPLOYMENTS_CONTROL,
+    summary="Hold the deployment before its next step",
+    tag=TAG,
+    target=_target,
+)
 def pause_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
     return svc.view(svc.pause(ctx.services, deployment_id, actor=ctx.actor))
 
 
-@operation("POST", "/v1/deployments/<deployment_id>/resume", permission=Permission.DEPLOYMENTS_CONTROL,
-           summary="Resume a paused deployment", tag=TAG, target=_target)
+@operation(
+    "POST",
+    "/v1/deployments/<deployment_id>/resume",
+    permission=Permission.DEPLOYMENTS_CONTROL,
+    summary="Resume a paused deployment",
+    tag=TAG,
+    target=_target,
+)
 def resume_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
     return svc.view(svc.resume(ctx.services, deployment_id, actor=ctx.actor))
 
 
-@operation("POST", "/v1/deployments/<deployment_id>/abort", permission=Permission.DEPLOYMENTS_CONTROL,
-           summary="Abort: go back to the stable version at the next opportunity", tag=TAG, target=_target)
+@operation(
+    "POST",
+    "/v1/deployments/<deployment_id>/abort",
+    permission=Permission.DEPLOYMENTS_CONTROL,
+    summary="Abort: go back to the stable version at the next opportunity",
+    tag=TAG,
+    target=_target,
+)
 def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.abort(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason))
+    return svc.view(
+        svc.abort(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason)
+    )
 
 
-@operation("POST", "/v1/deployments/<deployment_id>/rollback", permission=Permission.DEPLOYMENTS_CONTROL,
-           summary="Break-glass rollback: now, skipping gates and analysis", tag=TAG, target=_target)
+@operation(
+    "POST",
+    "/v1/deployments/<deployment_id>/rollback",
+    permission=Permission.DEPLOYMENTS_CONTROL,
+    summary="Break-glass rollback: now, skipping gates and analysis",
+    tag=TAG,
+    target=_target,
+)
 def rollback_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.break_glass(ctx.services, deployment_id, actor=ctx.actor,
-                                    reason=(request or Reason()).reason))
+    return svc.view(
+        svc.break_glass(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason)
+    )
 
 
-@operation("POST", "/v1/components/<name>/rollback", permission=Permission.DEPLOYMENTS_CONTROL,
-           summary="Break-glass rollback of a component to its previous (or a named) version", tag=TAG,
-           target=lambda p: f"component:{p.get('name')}")
+@operation(
+    "POST",
+    "/v1/components/<name>/rollback",
+    permission=Permission.DEPLOYMENTS_CONTROL,
+    summary="Break-glass rollback of a component to its previous (or a named) version",
+    tag=TAG,
+    target=lambda p: f"component:{p.get('name')}",
+)
 def rollback_component(name: str, request: RollbackComponent | None = None) -> Response[dict[str, Any]]:
     ctx = current()
-    component = svc.rollback_component(ctx.services, name, version=(request or RollbackComponent()).version,
-                                       actor=ctx.actor, request_id=ctx.request_id)
+    component = svc.rollback_component(
+        ctx.services,
+        name,
+        version=(request or RollbackComponent()).version,
+        actor=ctx.actor,
+        request_id=ctx.request_id,
+    )
     return json_response(component, 202)
 
 
-@operation("GET", "/v1/freezes", permission=Permission.COMPONENTS_READ, summary="Frozen components and environments",
-           tag=TAG)
+@operation(
+    "GET",
+    "/v1/freezes",
+    permission=Permission.COMPONENTS_READ,
+    summary="Frozen components and environments",
+    tag=TAG,
+)
 def list_freezes() -> dict[str, Any]:
     return {"items": freezes.list_freezes(current().services)}
 
 
-@operation("POST", "/v1/freezes", permission=Permission.FREEZE, summary="Freeze a component or an environment",
-           tag=TAG, status=201)
+@operation(
+    "POST",
+    "/v1/freezes",
+    permission=Permission.FREEZE,
+    summary="Freeze a component or an environment",
+    tag=TAG,
+    status=201,
+)
 def freeze(request: FreezeRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"{request.scope}:{request.target}"
-    return json_response(freezes.freeze(ctx.services, request.scope, request.target, request.reason, actor=ctx.actor), 201)
+    return json_response(
+        freezes.freeze(ctx.services, request.scope, request.target, request.reason, actor=ctx.actor), 201
+    )
 
 
-@operation("DELETE", "/v1/freezes/<scope>/<target>", permission=Permission.FREEZE, summary="Unfreeze", tag=TAG,
-           status=204, target=lambda p: f"{p.get('scope')}:{p.get('target')}")
+@operation(
+    "DELETE",
+    "/v1/freezes/<scope>/<target>",
+    permission=Permission.FREEZE,
+    summary="Unfreeze",
+    tag=TAG,
+    status=204,
+    target=lambda p: f"{p.get('scope')}:{p.get('target')}",
+)
 def unfreeze(scope: str, target: str) -> Response[None]:
     freezes.unfreeze(current().services, scope, target)
     return Response(status_code=204, body=None)
 
 
-@operation("POST", "/v1/promotions", permission=Permission.COMPONENTS_DEPLOY,
-           summary="Promote the version running in one environment to the next", tag=TAG, status=201)
+@operation(
+    "POST",
+    "/v1/promotions",
+    permission=Permission.COMPONENTS_DEPLOY,
+    summary="Promote the version running in one environment to the next",
+    tag=TAG,
+    status=201,
+)
 def start_promotion(request: PromotionRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"component:{request.target}"
-    body = promotions.start_promotion(ctx.services, source=request.source, target=request.target,
-                                      strategy=request.strategy, actor=ctx.actor)
+    body = promotions.start_promotion(
+        ctx.services, source=request.source, target=request.target, strategy=request.strategy, actor=ctx.actor
+    )
     return json_response(body, 201)
 
 
 OPERATIONS = [
-    list_deployments, get_deployment, deployment_events, approve_deployment, reject_deployment, promote_deployment,
-    pause_deployment, resume_deployment, abort_deployment, rollback_deployment, rollback_component, list_freezes,
-    freeze, unfreeze, start_promotion,
+    list_deployments,
+    get_deployment,
+    deployment_events,
+    approve_deployment,
+    reject_deployment,
+    promote_deployment,
+    pause_deployment,
+    resume_deployment,
+    abort_deployment,
+    rollback_deployment,
+    rollback_component,
+    list_freezes,
+    freeze,
+    unfreeze,
+    start_promotion,
 ]

@@ -22,18 +22,32 @@ class CreateKeyRequest(BaseModel):
     role: str = Field(pattern="^(viewer|operator|deployer|admin)$")
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     permissions: list[Literal["deployments:approve"]] = Field(
-        default_factory=list, description="grants beyond the role")
+        default_factory=list, description="grants beyond the role"
+    )
     environments: list[Literal["development", "staging", "production"]] = Field(
-        default_factory=list, description="limit approvals to these environments")
+        default_factory=list, description="limit approvals to these environments"
+    )
 
 
-@operation("POST", "/v1/api-keys", permission=Permission.KEYS_ADMIN, summary="Create an API key (secret shown once)",
-           tag=TAG, status=201, secret_fields=("key",))
+@operation(
+    "POST",
+    "/v1/api-keys",
+    permission=Permission.KEYS_ADMIN,
+    summary="Create an API key (secret shown once)",
+    tag=TAG,
+    status=201,
+    secret_fields=("key",),
+)
 def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     ctx = current()
     secret, record = svc.create_key(
-        ctx.services, name=request.name, role=request.role, created_by=ctx.actor,
-        expires_in_days=request.expires_in_days, permissions=request.permissions, environments=request.environments,
+        ctx.services,
+        name=request.name,
+        role=request.role,
+        created_by=ctx.actor,
+        expires_in_days=request.expires_in_days,
+        permissions=request.permissions,
+        environments=request.environments,
     )
     ctx.target = f"api-key:{record['id']}"
     return json_response({**record, "key": secret}, 201)
@@ -48,8 +62,14 @@ def list_api_keys(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation("DELETE", "/v1/api-keys/<key_id>", permission=Permission.KEYS_ADMIN, summary="Revoke an API key",
-           tag=TAG, target=lambda p: f"api-key:{p.get('key_id')}")
+@operation(
+    "DELETE",
+    "/v1/api-keys/<key_id>",
+    permission=Permission.KEYS_ADMIN,
+    summary="Revoke an API key",
+    tag=TAG,
+    target=lambda p: f"api-key:{p.get('key_id')}",
+)
 def revoke_api_key(key_id: str) -> dict[str, Any]:
     return svc.revoke_key(current().services, key_id)
 

@@ -50,7 +50,4 @@ def openapi_document() -> dict[str, Any]:
     return _document
 
 
-
-
-
 OPERATIONS = [health, openapi]

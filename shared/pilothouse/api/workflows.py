@@ -69,32 +69,54 @@ def _ex_target(p: dict[str, str]) -> str | None:
     return f"execution:{p.get('workflow')}/{p.get('execution')}"
 
 
-@operation("POST", "/v1/workflows", permission=Permission.WORKFLOWS_WRITE, summary="Create a workflow (ASL)",
-           tag=TAG, status=201)
+@operation(
+    "POST",
+    "/v1/workflows",
+    permission=Permission.WORKFLOWS_WRITE,
+    summary="Create a workflow (ASL)",
+    tag=TAG,
+    status=201,
+)
 def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"workflow:{request.name}"
     wf.check_writable(request.name)
-    definition = wf.for_orchestrator(ctx.services, wf.check_definition(request.definition,
-                                                                       settings=ctx.services.settings))
-    body = ctx.services.orchestrator.create_workflow(request.name, definition,
-                                                     description=request.description, actor=ctx.actor)
+    definition = wf.for_orchestrator(
+        ctx.services, wf.check_definition(request.definition, settings=ctx.services.settings)
+    )
+    body = ctx.services.orchestrator.create_workflow(
+        request.name, definition, description=request.description, actor=ctx.actor
+    )
     return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
 
 
-@operation("PUT", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_WRITE,
-           summary="Publish a new version of a workflow", tag=TAG, target=_wf_target)
+@operation(
+    "PUT",
+    "/v1/workflows/<workflow>",
+    permission=Permission.WORKFLOWS_WRITE,
+    summary="Publish a new version of a workflow",
+    tag=TAG,
+    target=_wf_target,
+)
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
     wf.check_writable(workflow)
-    definition = wf.for_orchestrator(ctx.services, wf.check_definition(request.definition,
-                                                                       settings=ctx.services.settings))
-    return ctx.services.orchestrator.update_workflow(workflow, definition,
-                                                     description=request.description, actor=ctx.actor)
+    definition = wf.for_orchestrator(
+        ctx.services, wf.check_definition(request.definition, settings=ctx.services.settings)
+    )
+    return ctx.services.orchestrator.update_workflow(
+        workflow, definition, description=request.description, actor=ctx.actor
+    )
 
 
-@operation("GET", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_READ, summary="Get a workflow",
-           tag=TAG, target=_wf_target)
+@operation(
+    "GET",
+    "/v1/workflows/<workflow>",
+    permission=Permission.WORKFLOWS_READ,
+    summary="Get a workflow",
+    tag=TAG,
+    target=_wf_target,
+)
 def get_workflow(workflow: str, version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
     return current().services.orchestrator.get_workflow(workflow, version)
 
@@ -107,8 +129,15 @@ def list_workflows(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation("DELETE", "/v1/workflows/<workflow>", permission=Permission.WORKFLOWS_WRITE,
-           summary="Delete a workflow (executions stay readable)", tag=TAG, status=204, target=_wf_target)
+@operation(
+    "DELETE",
+    "/v1/workflows/<workflow>",
+    permission=Permission.WORKFLOWS_WRITE,
+    summary="Delete a workflow (executions stay readable)",
+    tag=TAG,
+    status=204,
+    target=_wf_target,
+)
 def delete_workflow(workflow: str) -> Response[None]:
     wf.check_writable(workflow)
     services = current().services
@@ -117,42 +146,75 @@ def delete_workflow(workflow: str) -> Response[None]:
     return Response(status_code=204, body=None)
 
 
-@operation("POST", "/v1/workflows/<workflow>/executions", permission=Permission.EXECUTIONS_RUN,
-           summary="Start an execution (a name makes it idempotent)", tag=TAG, status=201, target=_wf_target)
+@operation(
+    "POST",
+    "/v1/workflows/<workflow>/executions",
+    permission=Permission.EXECUTIONS_RUN,
+    summary="Start an execution (a name makes it idempotent)",
+    tag=TAG,
+    status=201,
+    target=_wf_target,
+)
 def start_execution(workflow: str, request: StartExecution) -> Response[dict[str, Any]]:
     ctx = current()
     if is_reserved(workflow):
-        raise Forbidden(f"{workflow} is a shipped workflow: the deployment manager starts it (deploy, "
-                        f"update, promote or roll back instead)")
+        raise Forbidden(
+            f"{workflow} is a shipped workflow: the deployment manager starts it (deploy, "
+            f"update, promote or roll back instead)"
+        )
     name = request.name or ex.new_name()
     with ops.starting(ctx.services, workflow, name, ctx.actor):
-        body = ctx.services.orchestrator.start(workflow, name=name, input=ex.parse_input(request.input),
-                                               actor=ctx.actor, request_id=ctx.request_id)
+        body = ctx.services.orchestrator.start(
+            workflow,
+            name=name,
+            input=ex.parse_input(request.input),
+            actor=ctx.actor,
+            request_id=ctx.request_id,
+        )
     ctx.target = f"execution:{workflow}/{body['name']}"
     return json_response(body, 201, {"Location": f"/v1/workflows/{workflow}/executions/{body['name']}"})
 
 
-@operation("GET", "/v1/workflows/<workflow>/executions", permission=Permission.WORKFLOWS_READ,
-           summary="List a workflow's executions", tag=TAG, target=_wf_target)
+@operation(
+    "GET",
+    "/v1/workflows/<workflow>/executions",
+    permission=Permission.WORKFLOWS_READ,
+    summary="List a workflow's executions",
+    tag=TAG,
+    target=_wf_target,
+)
 def list_executions(
     workflow: str,
     status: Annotated[str | None, Query(pattern="^(RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    items, next_cursor = current().services.orchestrator.list_executions(workflow, status=status, limit=limit,
-                                                                         cursor=cursor)
+    items, next_cursor = current().services.orchestrator.list_executions(
+        workflow, status=status, limit=limit, cursor=cursor
+    )
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation("GET", "/v1/workflows/<workflow>/executions/<execution>", permission=Permission.WORKFLOWS_READ,
-           summary="Describe an execution", tag=TAG, target=_ex_target)
+@operation(
+    "GET",
+    "/v1/workflows/<workflow>/executions/<execution>",
+    permission=Permission.WORKFLOWS_READ,
+    summary="Describe an execution",
+    tag=TAG,
+    target=_ex_target,
+)
 def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
     return current().services.orchestrator.describe(workflow, execution)
 
 
-@operation("GET", "/v1/workflows/<workflow>/executions/<execution>/history", permission=Permission.WORKFLOWS_READ,
-           summary="An execution's history events", tag=TAG, target=_ex_target)
+@operation(
+    "GET",
+    "/v1/workflows/<workflow>/executions/<execution>/history",
+    permission=Permission.WORKFLOWS_READ,
+    summary="An execution's history events",
+    tag=TAG,
+    target=_ex_target,
+)
 def execution_history(
     workflow: str,
     execution: str,
@@ -160,8 +222,9 @@ def execution_history(
     cursor: Annotated[str | None, Query()] = None,
     reverse: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
-    items, next_cursor = current().services.orchestrator.history(workflow, execution, limit=limit, cursor=cursor,
-                                                                 reverse=reverse)
+    items, next_cursor = current().services.orchestrator.history(
+        workflow, execution, limit=limit, cursor=cursor, reverse=reverse
+    )
     return {"events": items, "next_cursor": next_cursor}
 
 
@@ -178,25 +241,42 @@ def _drives_a_deployment(services: Any, workflow: str, execution: str) -> bool:
         return False
     dep_id = data.get("deployment_id") if isinstance(data, dict) else None
     item = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) else None
-    return item is not None and (item.data.get("workflow"), item.data.get("execution")) == (workflow, execution)
+    return item is not None and (item.data.get("workflow"), item.data.get("execution")) == (
+        workflow,
+        execution,
+    )
 
 
-@operation("POST", "/v1/workflows/<workflow>/executions/<execution>/stop", permission=Permission.EXECUTIONS_RUN,
-           summary="Stop (abort) an execution", tag=TAG, target=_ex_target)
+@operation(
+    "POST",
+    "/v1/workflows/<workflow>/executions/<execution>/stop",
+    permission=Permission.EXECUTIONS_RUN,
+    summary="Stop (abort) an execution",
+    tag=TAG,
+    target=_ex_target,
+)
 def stop_execution(workflow: str, execution: str, request: StopExecution | None = None) -> dict[str, Any]:
     ctx = current()
     aborts = is_reserved(workflow) or _drives_a_deployment(ctx.services, workflow, execution)
     if aborts and not (ctx.principal and ctx.principal.can(Permission.DEPLOYMENTS_CONTROL)):
         # stopping a shipped workflow aborts (rolls back) its deployment: the deployment's control
-        raise Forbidden(f"stopping {workflow} aborts its deployment, which needs the "
-                        f"{Permission.DEPLOYMENTS_CONTROL.value} permission",
-                        extra={"required_permission": Permission.DEPLOYMENTS_CONTROL.value})
+        raise Forbidden(
+            f"stopping {workflow} aborts its deployment, which needs the "
+            f"{Permission.DEPLOYMENTS_CONTROL.value} permission",
+            extra={"required_permission": Permission.DEPLOYMENTS_CONTROL.value},
+        )
     request = request or StopExecution()
     return ctx.services.orchestrator.stop(workflow, execution, error=request.error, cause=request.cause)
 
 
-@operation("POST", "/v1/workflows/<workflow>/executions/<execution>/redrive", permission=Permission.EXECUTIONS_RUN,
-           summary="Redrive a failed execution from where it failed", tag=TAG, target=_ex_target)
+@operation(
+    "POST",
+    "/v1/workflows/<workflow>/executions/<execution>/redrive",
+    permission=Permission.EXECUTIONS_RUN,
+    summary="Redrive a failed execution from where it failed",
+    tag=TAG,
+    target=_ex_target,
+)
 def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
         raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")
@@ -213,33 +293,61 @@ def _not_a_shipped_task(token: str) -> None:
     except NotFound:
         return  # not one of the embedded engine's tokens: the orchestrator decides
     if is_reserved(workflow):
-        raise Forbidden("this task belongs to a shipped deployment workflow; use the deployment's approve, "
-                        "promote, resume or abort instead")
+        raise Forbidden(
+            "this task belongs to a shipped deployment workflow; use the deployment's approve, "
+            "promote, resume or abort instead"
+        )
 
 
-@operation("POST", "/v1/task-tokens/success", permission=Permission.EXECUTIONS_RUN,
-           summary="Complete a waiting task (SendTaskSuccess)", tag=TAG)
+@operation(
+    "POST",
+    "/v1/task-tokens/success",
+    permission=Permission.EXECUTIONS_RUN,
+    summary="Complete a waiting task (SendTaskSuccess)",
+    tag=TAG,
+)
 def send_task_success(request: TaskSuccess) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
     return current().services.orchestrator.send_task_success(request.token, ex.parse_input(request.output))
 
 
-@operation("POST", "/v1/task-tokens/failure", permission=Permission.EXECUTIONS_RUN,
-           summary="Fail a waiting task (SendTaskFailure)", tag=TAG)
+@operation(
+    "POST",
+    "/v1/task-tokens/failure",
+    permission=Permission.EXECUTIONS_RUN,
+    summary="Fail a waiting task (SendTaskFailure)",
+    tag=TAG,
+)
 def send_task_failure(request: TaskFailure) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
     return current().services.orchestrator.send_task_failure(request.token, request.error, request.cause)
 
 
-@operation("POST", "/v1/task-tokens/heartbeat", permission=Permission.EXECUTIONS_RUN,
-           summary="Report that a waiting task is alive (SendTaskHeartbeat)", tag=TAG)
+@operation(
+    "POST",
+    "/v1/task-tokens/heartbeat",
+    permission=Permission.EXECUTIONS_RUN,
+    summary="Report that a waiting task is alive (SendTaskHeartbeat)",
+    tag=TAG,
+)
 def send_task_heartbeat(request: TaskHeartbeat) -> dict[str, Any]:
     _not_a_shipped_task(request.token)  # keeping a shipped gate alive is the deployment's business too
     return current().services.orchestrator.send_task_heartbeat(request.token)
 
 
 OPERATIONS = [
-    create_workflow, update_workflow, get_workflow, list_workflows, delete_workflow, start_execution,
-    list_executions, describe_execution, execution_history, stop_execution, redrive_execution,
-    send_task_success, send_task_failure, send_task_heartbeat,
+    create_workflow,
+    update_workflow,
+    get_workflow,
+    list_workflows,
+    delete_workflow,
+    start_execution,
+    list_executions,
+    describe_execution,
+    execution_history,
+    stop_execution,
+    redrive_execution,
+    send_task_success,
+    send_task_failure,
+    send_task_heartbeat,
 ]

@@ -116,6 +116,11 @@ def recover(
         os.environ["PILOTHOUSE_DATA_DIR"] = data_dir
     services = get_services(get_settings())
     secret, record = recover_admin(services, name=name)
-    out().print(Panel(f"[bold yellow]{escape(secret)}[/]", title=escape(f"admin key {record['id']} · {name}"),
-                      expand=False))
+    out().print(
+        Panel(
+            f"[bold yellow]{escape(secret)}[/]",
+            title=escape(f"admin key {record['id']} · {name}"),
+            expand=False,
+        )
+    )
     err().print("[bold]Store this key now: it is not shown again.[/] Revoke the lost keys with it.")

@@ -36,8 +36,10 @@ def check_path(value: str) -> str:
         raise ValueError("must start with /")
     bad = _UNSAFE.search(value) or re.search(r"[^\x21-\x7e]", value)
     if bad:
-        raise ValueError(f"must not contain {bad.group()!r} (control characters, whitespace, backslashes "
-                         "and non-ASCII characters must be percent-encoded)")
+        raise ValueError(
+            f"must not contain {bad.group()!r} (control characters, whitespace, backslashes "
+            "and non-ASCII characters must be percent-encoded)"
+        )
     return value
 
 
@@ -84,8 +86,9 @@ class HealthCheckSpec(Strict):
 class ScalingPolicy(Strict):
     min: int = Field(default=1, ge=0, le=1000)
     max: int = Field(default=10, ge=1, le=1000)
-    replicas: int | None = Field(default=None, ge=0, le=1000,
-                                 description="replicas at first deploy (default min)")
+    replicas: int | None = Field(
+        default=None, ge=0, le=1000, description="replicas at first deploy (default min)"
+    )
     target_metric: str | None = Field(default=None, description="e.g. cpu:70 or requests_per_replica:100")
 
     @model_validator(mode="after")
@@ -169,8 +172,9 @@ class LambdaTarget(Strict):
     function_name: str = Field(min_length=1, max_length=140)
     alias: str = "live"
     region: str | None = None
-    health_url: str | None = Field(default=None, max_length=2048,
-                                   description="GET for health; may contain {revision} and {version}")
+    health_url: str | None = Field(
+        default=None, max_length=2048, description="GET for health; may contain {revision} and {version}"
+    )
     alarms: list[str] = Field(default_factory=list, description="CloudWatch alarms that fail an analysis")
 
     @field_validator("health_url")
@@ -211,9 +215,11 @@ class DeploymentPolicy(Strict):
     """How this component is deployed unless a request says otherwise."""
 
     strategy: str | dict[str, Any] | None = Field(
-        default=None, description="a preset (Canary10Percent5Minutes...), a type, or a strategy object")
-    separate_approver: bool = Field(default=False,
-                                    description="the approver must not be who started the deploy")
+        default=None, description="a preset (Canary10Percent5Minutes...), a type, or a strategy object"
+    )
+    separate_approver: bool = Field(
+        default=False, description="the approver must not be who started the deploy"
+    )
 
 
 class ComponentSpec(Strict):
@@ -247,7 +253,8 @@ class ComponentSpec(Strict):
                 [
                     InitErrorDetails(
                         type=PydanticCustomError(
-                            e["type"], "{msg} (for provider {provider})",
+                            e["type"],
+                            "{msg} (for provider {provider})",
                             {"msg": e["msg"].removeprefix("Value error, "), "provider": provider},
                         ),
                         loc=tuple(e["loc"]),

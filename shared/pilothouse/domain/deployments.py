@@ -27,8 +27,15 @@ CANARY_RE = re.compile(r"^Canary(\d{1,2})Percent(\d{1,3})Minutes$")
 LINEAR_RE = re.compile(r"^Linear(\d{1,2})PercentEvery(\d{1,3})Minutes?$")
 
 STATUSES = (
-    "pending", "in_progress", "paused", "awaiting_approval", "succeeded", "rolling_back", "rolled_back",
-    "failed", "aborted",
+    "pending",
+    "in_progress",
+    "paused",
+    "awaiting_approval",
+    "succeeded",
+    "rolling_back",
+    "rolled_back",
+    "failed",
+    "aborted",
 )
 FINAL = frozenset({"succeeded", "rolled_back", "failed", "aborted"})
 
@@ -42,7 +49,9 @@ class Analysis(Strict):
 
     measurements: int = Field(default=1, ge=1, le=100, description="how many times to measure")
     interval_seconds: float = Field(default=0, ge=0, le=3600, description="between measurements")
-    window_seconds: float = Field(default=60, gt=0, le=86400, description="what each measurement looks back over")
+    window_seconds: float = Field(
+        default=60, gt=0, le=86400, description="what each measurement looks back over"
+    )
     failure_limit: int = Field(default=0, ge=0, description="failed measurements tolerated")
     consecutive_failure_limit: int | None = Field(default=None, ge=1)
     max_error_rate: float | None = Field(default=0.05, ge=0, le=1)
@@ -79,7 +88,9 @@ class Strategy(Strict):
     percentage: int | None = Field(default=None, ge=1, le=99)
     interval_seconds: float | None = Field(default=None, ge=0, le=86400)
     # rolling
-    batch_size: int | str | None = Field(default=None, description="replicas per batch, or a percentage like '25%'")
+    batch_size: int | str | None = Field(
+        default=None, description="replicas per batch, or a percentage like '25%'"
+    )
     max_unavailable: int = Field(default=0, ge=0)
     # blue-green
     approval: bool = False
@@ -88,7 +99,9 @@ class Strategy(Strict):
     steps: list[Step] | None = None
     # every strategy
     analysis: Analysis = Field(default_factory=Analysis)
-    workflow: str | None = Field(default=None, description="a registered workflow to run instead of the built-in one")
+    workflow: str | None = Field(
+        default=None, description="a registered workflow to run instead of the built-in one"
+    )
     preset: str | None = None
 
     @model_validator(mode="after")
@@ -135,8 +148,12 @@ def compile_plan(strategy: Strategy, *, replicas: int, first_deploy: bool = Fals
         return [{"kind": "prepare"}, {"kind": "set_weight", "weight": 100}, {"kind": "health"}]
     if strategy.type == "all-at-once":
         # recreate: stop the old instances first, then start the new ones
-        steps = [{"kind": "replicas", "revision": "stable", "replicas": 0}, {"kind": "prepare"},
-                 {"kind": "set_weight", "weight": 100}, {"kind": "health"}]
+        steps = [
+            {"kind": "replicas", "revision": "stable", "replicas": 0},
+            {"kind": "prepare"},
+            {"kind": "set_weight", "weight": 100},
+            {"kind": "health"},
+        ]
     elif strategy.type in ("canary", "linear"):
         pct, wait = strategy.percentage or 10, strategy.interval_seconds or 0
         weights = [pct] if strategy.type == "canary" else list(range(pct, 100, pct))
@@ -162,9 +179,14 @@ def compile_plan(strategy: Strategy, *, replicas: int, first_deploy: bool = Fals
         while new < replicas:
             nxt = min(replicas, new + batch)
             shrink = {"kind": "replicas", "revision": "stable", "replicas": replicas - nxt}
-            grow = {"kind": "prepare", "replicas": nxt} if new == 0 else {
-                "kind": "replicas", "revision": "candidate", "replicas": nxt}
-            steps += [shrink, grow, {"kind": "health"}] if shrink_first else [grow, {"kind": "health"}, shrink]
+            grow = (
+                {"kind": "prepare", "replicas": nxt}
+                if new == 0
+                else {"kind": "replicas", "revision": "candidate", "replicas": nxt}
+            )
+            steps += (
+                [shrink, grow, {"kind": "health"}] if shrink_first else [grow, {"kind": "health"}, shrink]
+            )
             new = nxt
         steps.append(analysis)
     else:  # custom
@@ -209,7 +231,11 @@ def judge(analysis: Analysis, metrics: dict[str, Any], health: dict[str, Any] | 
         return Verdict(outcome="no_data", reasons=[f"{metrics['requests']} requests in the window"])
     if analysis.max_error_rate is not None and metrics["error_rate"] > analysis.max_error_rate:
         reasons.append(f"error rate {metrics['error_rate']:.3f} > {analysis.max_error_rate}")
-    if analysis.max_p99_ms is not None and metrics.get("p99_ms") is not None and metrics["p99_ms"] > analysis.max_p99_ms:
+    if (
+        analysis.max_p99_ms is not None
+        and metrics.get("p99_ms") is not None
+        and metrics["p99_ms"] > analysis.max_p99_ms
+    ):
         reasons.append(f"p99 {metrics['p99_ms']:.1f} ms > {analysis.max_p99_ms} ms")
     return Verdict(outcome="fail" if reasons else "pass", reasons=reasons)
 

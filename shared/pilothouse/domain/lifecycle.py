@@ -54,9 +54,21 @@ TRANSITIONS: dict[Command, dict[State, State | None]] = {
 #: transitional state → outcome of its job → resting state
 OUTCOMES: dict[State, dict[Outcome, State]] = {
     # REVERTED: a retry whose deployment rolled back to the version that still serves
-    State.DEPLOYING: {Outcome.SUCCEEDED: State.RUNNING, Outcome.FAILED: State.FAILED, Outcome.REVERTED: State.RUNNING},
-    State.SCALING: {Outcome.SUCCEEDED: State.RUNNING, Outcome.FAILED: State.RUNNING, Outcome.REVERTED: State.RUNNING},
-    State.UPDATING: {Outcome.SUCCEEDED: State.RUNNING, Outcome.FAILED: State.FAILED, Outcome.REVERTED: State.RUNNING},
+    State.DEPLOYING: {
+        Outcome.SUCCEEDED: State.RUNNING,
+        Outcome.FAILED: State.FAILED,
+        Outcome.REVERTED: State.RUNNING,
+    },
+    State.SCALING: {
+        Outcome.SUCCEEDED: State.RUNNING,
+        Outcome.FAILED: State.RUNNING,
+        Outcome.REVERTED: State.RUNNING,
+    },
+    State.UPDATING: {
+        Outcome.SUCCEEDED: State.RUNNING,
+        Outcome.FAILED: State.FAILED,
+        Outcome.REVERTED: State.RUNNING,
+    },
     State.STOPPING: {Outcome.SUCCEEDED: State.STOPPED, Outcome.FAILED: State.FAILED},
 }
 

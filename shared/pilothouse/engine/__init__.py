@@ -12,21 +12,56 @@ Convenience: :func:`run` drives an execution to completion on a
 Functions Local mock configuration files; :func:`validate` / :func:`load`
 check definitions.
 """
+
 from .api import advance, complete_task, heartbeat, redrive, start, stop
 from .clock import VirtualClock, WallClock
 from .errors import DefinitionError, EngineUsageError, StatesError, ValidationError
 from .mocks import mock_invoker
-from .model import (ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, CancelTask, ExecutionState, InvokeTask,
-                    ResumeAt)
+from .model import (
+    ABORTED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    TIMED_OUT,
+    CancelTask,
+    ExecutionState,
+    InvokeTask,
+    ResumeAt,
+)
 from .runner import PENDING, InvokeContext, RunResult, TaskFailure, run
 from .validation import load, validate
 
 parse = load
 
 __all__ = [
-    "ABORTED", "FAILED", "RUNNING", "SUCCEEDED", "TIMED_OUT", "PENDING",
-    "CancelTask", "DefinitionError", "EngineUsageError", "ExecutionState", "InvokeContext", "InvokeTask",
-    "ResumeAt", "RunResult", "StatesError", "TaskFailure", "ValidationError", "VirtualClock", "WallClock",
-    "advance", "complete_task", "heartbeat", "load", "mock_invoker", "parse", "redrive", "run", "start",
-    "stop", "validate",
+    "ABORTED",
+    "FAILED",
+    "RUNNING",
+    "SUCCEEDED",
+    "TIMED_OUT",
+    "PENDING",
+    "CancelTask",
+    "DefinitionError",
+    "EngineUsageError",
+    "ExecutionState",
+    "InvokeContext",
+    "InvokeTask",
+    "ResumeAt",
+    "RunResult",
+    "StatesError",
+    "TaskFailure",
+    "ValidationError",
+    "VirtualClock",
+    "WallClock",
+    "advance",
+    "complete_task",
+    "heartbeat",
+    "load",
+    "mock_invoker",
+    "parse",
+    "redrive",
+    "run",
+    "start",
+    "stop",
+    "validate",
 ]

@@ -5,18 +5,28 @@ updates it in place and returns it (``advance`` also returns effects).
 Nothing here sleeps, spawns threads or calls tasks: the driver performs
 the effects and reports back.
 """
+
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Optional
+from typing import Any
 
 from . import history
-from .errors import EngineUsageError, TIMEOUT
-from .errors import RUNTIME
+from .errors import RUNTIME, TIMEOUT, EngineUsageError
 from .machine import MAX_HISTORY_EVENTS, HistoryLimitExceeded, Interpreter
-from .model import (ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, ExecutionState, ResumeAt, iso, new_run,
-                    to_epoch)
+from .model import (
+    ABORTED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    TIMED_OUT,
+    ExecutionState,
+    ResumeAt,
+    iso,
+    new_run,
+    to_epoch,
+)
 from .validation import load
 
 _MISSING = object()
@@ -24,10 +34,18 @@ REGION = "local"
 ACCOUNT = "000000000000"
 
 
-def start(definition: Any, input: Any = None, *, execution_name: Optional[str] = None,
-          execution_arn: Optional[str] = None, now: Any = None, state_machine_name: str = "StateMachine",
-          state_machine_arn: Optional[str] = None, role_arn: Optional[str] = None,
-          token_prefix: str = "") -> ExecutionState:
+def start(
+    definition: Any,
+    input: Any = None,
+    *,
+    execution_name: str | None = None,
+    execution_arn: str | None = None,
+    now: Any = None,
+    state_machine_name: str = "StateMachine",
+    state_machine_arn: str | None = None,
+    role_arn: str | None = None,
+    token_prefix: str = "",
+) -> ExecutionState:
     """Validate ``definition`` and create a RUNNING execution (nothing runs yet).
 
     Raises :class:`~pilothouse.engine.errors.DefinitionError` for an invalid
@@ -45,8 +63,14 @@ def start(definition: Any, input: Any = None, *, execution_name: Optional[str] =
         "version": 1,
         "definition": definition,
         "status": RUNNING,
-        "execution": {"Id": ex_arn, "Name": name, "Input": payload, "StartTime": iso(ts),
-                      "RoleArn": role, "RedriveCount": 0},
+        "execution": {
+            "Id": ex_arn,
+            "Name": name,
+            "Input": payload,
+            "StartTime": iso(ts),
+            "RoleArn": role,
+            "RedriveCount": 0,
+        },
         "state_machine": {"Id": sm_arn, "Name": state_machine_name},
         "start_time": ts,
         "timeout_at": ts + definition["TimeoutSeconds"] if "TimeoutSeconds" in definition else None,
@@ -54,13 +78,17 @@ def start(definition: Any, input: Any = None, *, execution_name: Optional[str] =
         "pending_effects": [],
         "token_prefix": token_prefix,
     }
-    history.append(data, "ExecutionStarted", ts, {
-        "input": history.dump(payload), "inputDetails": {"truncated": False}, "roleArn": role})
+    history.append(
+        data,
+        "ExecutionStarted",
+        ts,
+        {"input": history.dump(payload), "inputDetails": {"truncated": False}, "roleArn": role},
+    )
     data["root"] = new_run("root", [], definition["StartAt"], payload, 1)
     return ExecutionState(data)
 
 
-def advance(state: ExecutionState, now: Any, *, max_states: Optional[int] = None) -> tuple:
+def advance(state: ExecutionState, now: Any, *, max_states: int | None = None) -> tuple:
     """Run every step possible at time ``now``; return ``(state, effects)``.
 
     With ``max_states``, stop once that many states have been left (a durable driver persists
@@ -88,8 +116,13 @@ def advance(state: ExecutionState, now: Any, *, max_states: Optional[int] = None
         it.drive(root, [root])
     except HistoryLimitExceeded:
         it.abort_run(root, "history limit exceeded")
-        _finish(data, FAILED, ts, error=RUNTIME,
-                cause=f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).")
+        _finish(
+            data,
+            FAILED,
+            ts,
+            error=RUNTIME,
+            cause=f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS}).",
+        )
         return state, effects + it.effects
     if root["status"] == SUCCEEDED:
         _finish(data, SUCCEEDED, ts, output=root.get("output"))
@@ -107,16 +140,23 @@ def advance(state: ExecutionState, now: Any, *, max_states: Optional[int] = None
 
 def _effect(d: dict) -> Any:
     from .model import CancelTask
+
     return CancelTask(d["task_id"], d.get("reason", ""))
 
 
-def _finish(data: dict, status: str, ts: float, *, output: Any = None, error: Any = None, cause: Any = None) -> None:
+def _finish(
+    data: dict, status: str, ts: float, *, output: Any = None, error: Any = None, cause: Any = None
+) -> None:
     data["status"] = status
     data["stop_time"] = ts
     if status == SUCCEEDED:
         data["output"] = output
-        history.append(data, "ExecutionSucceeded", ts, {"output": history.dump(output),
-                                                        "outputDetails": {"truncated": False}})
+        history.append(
+            data,
+            "ExecutionSucceeded",
+            ts,
+            {"output": history.dump(output), "outputDetails": {"truncated": False}},
+        )
         return
     data["error"] = error
     data["cause"] = cause
@@ -129,17 +169,29 @@ def _finish(data: dict, status: str, ts: float, *, output: Any = None, error: An
     history.append(data, event, ts, details)
 
 
-def _find_task(state: ExecutionState, task_id: str) -> Optional[dict]:
+def _find_task(state: ExecutionState, task_id: str) -> dict | None:
     for run in state.runs():
         task = run.get("task")
-        if run.get("status") == RUNNING and run.get("phase") == "TASK_RUNNING" and task \
-                and task.get("task_id") == task_id and "outcome" not in task:
+        if (
+            run.get("status") == RUNNING
+            and run.get("phase") == "TASK_RUNNING"
+            and task
+            and task.get("task_id") == task_id
+            and "outcome" not in task
+        ):
             return run
     return None
 
 
-def complete_task(state: ExecutionState, task_id: str, output: Any = _MISSING, *, error: Optional[str] = None,
-                  cause: Optional[str] = None, now: Any = None) -> ExecutionState:
+def complete_task(
+    state: ExecutionState,
+    task_id: str,
+    output: Any = _MISSING,
+    *,
+    error: str | None = None,
+    cause: str | None = None,
+    now: Any = None,
+) -> ExecutionState:
     """Record the outcome of a task requested by an :class:`InvokeTask` effect.
 
     Pass ``output=`` for success, or ``error=`` (and ``cause=``) for
@@ -156,11 +208,21 @@ def complete_task(state: ExecutionState, task_id: str, output: Any = _MISSING, *
     if error is not None or output is _MISSING:
         err = error if error is not None else "States.TaskFailed"
         task["outcome"] = {"error": err, "cause": cause or ""}
-        it.emit(run, "TaskFailed", {"resourceType": rtype, "resource": rname, "error": err, "cause": cause or ""})
+        it.emit(
+            run, "TaskFailed", {"resourceType": rtype, "resource": rname, "error": err, "cause": cause or ""}
+        )
     else:
         task["outcome"] = {"output": output}
-        it.emit(run, "TaskSucceeded", {"resourceType": rtype, "resource": rname, "output": history.dump(output),
-                                       "outputDetails": {"truncated": False}})
+        it.emit(
+            run,
+            "TaskSucceeded",
+            {
+                "resourceType": rtype,
+                "resource": rname,
+                "output": history.dump(output),
+                "outputDetails": {"truncated": False},
+            },
+        )
     return state
 
 
@@ -173,8 +235,9 @@ def heartbeat(state: ExecutionState, task_id: str, now: Any = None) -> Execution
     return state
 
 
-def stop(state: ExecutionState, error: Optional[str] = None, cause: Optional[str] = None,
-         now: Any = None) -> ExecutionState:
+def stop(
+    state: ExecutionState, error: str | None = None, cause: str | None = None, now: Any = None
+) -> ExecutionState:
     """Abort a RUNNING execution; outstanding tasks are reported as CancelTask
     effects by the next :func:`advance`."""
     if state.data["status"] != RUNNING:

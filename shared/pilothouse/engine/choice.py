@@ -1,9 +1,10 @@
 """Choice rules of JSONPath states (comparison operators, And/Or/Not)."""
+
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from . import jsonpath
 from .errors import runtime
@@ -19,12 +20,10 @@ TYPE_TESTS = frozenset({"IsPresent", "IsNull", "IsNumeric", "IsString", "IsBoole
 LOGICAL = frozenset({"And", "Or", "Not"})
 ALL_OPERATORS = COMPARISON_OPERATORS | TYPE_TESTS | LOGICAL
 
-_TS_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
-)
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
-def parse_timestamp(value: Any) -> Optional[datetime]:
+def parse_timestamp(value: Any) -> datetime | None:
     """Parse an RFC 3339 timestamp as Step Functions accepts it, else None.
 
     An uppercase ``T`` separator and a ``Z`` or numeric offset are required.
@@ -56,7 +55,7 @@ def string_matches(value: str, pattern: str) -> bool:
     return re.fullmatch("".join(out), value, re.S) is not None
 
 
-def operator_of(rule: dict) -> Optional[str]:
+def operator_of(rule: dict) -> str | None:
     """Return the single operator key of a choice rule (or None)."""
     found = [k for k in rule if k in ALL_OPERATORS]
     return found[0] if len(found) == 1 else None
@@ -80,8 +79,11 @@ def _cmp(kind: str, op: str, a: Any, b: Any) -> bool:
         if a is None or b is None:
             return False
     return {
-        "Equals": a == b, "LessThan": a < b, "GreaterThan": a > b,
-        "LessThanEquals": a <= b, "GreaterThanEquals": a >= b,
+        "Equals": a == b,
+        "LessThan": a < b,
+        "GreaterThan": a > b,
+        "LessThanEquals": a <= b,
+        "GreaterThanEquals": a >= b,
     }[op]
 
 
@@ -101,7 +103,9 @@ def evaluate_rule(rule: dict, data: Any, env: Env) -> bool:
     if op == "IsPresent":
         return present == bool(rule[op])
     if not present:
-        raise runtime(f"Invalid path '{variable}': The choice state's condition path references an invalid value.")
+        raise runtime(
+            f"Invalid path '{variable}': The choice state's condition path references an invalid value."
+        )
     if op in TYPE_TESTS:
         actual = {
             "IsNull": value is None,
@@ -119,9 +123,11 @@ def evaluate_rule(rule: dict, data: Any, env: Env) -> bool:
         base = op[:-4]
         ok, expected = _lookup(expected, data, env)
         if not ok:
-            raise runtime(f"Invalid path '{rule[op]}': The choice state's condition path references an invalid value.")
+            raise runtime(
+                f"Invalid path '{rule[op]}': The choice state's condition path references an invalid value."
+            )
     kind = next(t for t in _TYPES if base.startswith(t))
-    return _cmp(kind, base[len(kind):], value, expected)
+    return _cmp(kind, base[len(kind) :], value, expected)
 
 
 def _lookup(path: Any, data: Any, env: Env) -> tuple:

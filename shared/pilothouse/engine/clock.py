@@ -1,9 +1,10 @@
 """A virtual clock so the synchronous runner can skip waits instantly."""
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from .model import to_epoch
 
@@ -24,7 +25,7 @@ class VirtualClock:
 
     def now_datetime(self) -> datetime:
         """Current virtual time as an aware UTC datetime."""
-        return datetime.fromtimestamp(self._now, tz=timezone.utc)
+        return datetime.fromtimestamp(self._now, tz=UTC)
 
     def advance(self, seconds: float) -> float:
         """Move forward by ``seconds`` and return the new time."""
@@ -62,6 +63,6 @@ class WallClock:
         return time.time()
 
 
-def as_clock(clock: Optional[Any]) -> Any:
+def as_clock(clock: Any | None) -> Any:
     """Return ``clock`` or a new :class:`VirtualClock`."""
     return clock if clock is not None else VirtualClock()

@@ -5,9 +5,10 @@ ResultPath → OutputPath.  JSONata: Arguments → (work) → Assign / Output,
 both seeing ``$states.input``, ``$states.result`` and the variables as
 they were when the state was entered.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import jsonata_bridge, paths
 from .errors import QUERY_EVALUATION_ERROR, StatesError
@@ -122,7 +123,7 @@ class Flow:
             raise StatesError(QUERY_EVALUATION_ERROR, "Assign must evaluate to a JSON object")
         return value
 
-    def _assign_jsonpath(self, assign: Optional[dict], data: Any) -> dict:
+    def _assign_jsonpath(self, assign: dict | None, data: Any) -> dict:
         if not assign:
             return {}
         out = {}

@@ -4,6 +4,7 @@ Error names follow the Amazon States Language / AWS Step Functions
 vocabulary.  Runtime failures inside the interpreter are raised as
 :class:`StatesError` and then routed through Retry/Catch handling.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Which fields each state type accepts, per query language."""
+
 from __future__ import annotations
 
 JSONPATH = "JSONPath"
@@ -12,17 +13,37 @@ _TIMEOUTS = {"TimeoutSeconds", "HeartbeatSeconds"}
 
 #: fields only meaningful in JSONPath states (rejected in JSONata states)
 JSONPATH_ONLY = {
-    "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector",
-    "TimeoutSecondsPath", "HeartbeatSecondsPath", "SecondsPath", "TimestampPath",
-    "ErrorPath", "CausePath", "ItemsPath", "MaxConcurrencyPath",
-    "ToleratedFailurePercentagePath", "ToleratedFailureCountPath", "Result", "Iterator",
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "Parameters",
+    "ResultSelector",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "SecondsPath",
+    "TimestampPath",
+    "ErrorPath",
+    "CausePath",
+    "ItemsPath",
+    "MaxConcurrencyPath",
+    "ToleratedFailurePercentagePath",
+    "ToleratedFailureCountPath",
+    "Result",
+    "Iterator",
 }
 #: fields only meaningful in JSONata states (rejected in JSONPath states)
 JSONATA_ONLY = {"Arguments", "Output", "Items"}
 
 _MAP_COMMON = {
-    "ItemProcessor", "ItemSelector", "ItemReader", "ItemBatcher", "ResultWriter",
-    "MaxConcurrency", "ToleratedFailurePercentage", "ToleratedFailureCount", "Label",
+    "ItemProcessor",
+    "ItemSelector",
+    "ItemReader",
+    "ItemBatcher",
+    "ResultWriter",
+    "MaxConcurrency",
+    "ToleratedFailurePercentage",
+    "ToleratedFailureCount",
+    "Label",
 }
 
 FIELDS = {
@@ -31,9 +52,20 @@ FIELDS = {
         JSONATA: _FLOW | {"Output", "Assign"},
     },
     "Task": {
-        JSONPATH: _FLOW | _JP_IO | _ERR | _TIMEOUTS | {
-            "Resource", "ResultPath", "Parameters", "ResultSelector", "TimeoutSecondsPath",
-            "HeartbeatSecondsPath", "Credentials", "Assign"},
+        JSONPATH: _FLOW
+        | _JP_IO
+        | _ERR
+        | _TIMEOUTS
+        | {
+            "Resource",
+            "ResultPath",
+            "Parameters",
+            "ResultSelector",
+            "TimeoutSecondsPath",
+            "HeartbeatSecondsPath",
+            "Credentials",
+            "Assign",
+        },
         JSONATA: _FLOW | _ERR | _TIMEOUTS | {"Resource", "Arguments", "Output", "Assign", "Credentials"},
     },
     "Choice": {
@@ -47,13 +79,28 @@ FIELDS = {
     "Succeed": {JSONPATH: set(_JP_IO), JSONATA: {"Output"}},
     "Fail": {JSONPATH: {"Error", "ErrorPath", "Cause", "CausePath"}, JSONATA: {"Error", "Cause"}},
     "Parallel": {
-        JSONPATH: _FLOW | _JP_IO | _ERR | {"Branches", "ResultPath", "Parameters", "ResultSelector", "Assign"},
+        JSONPATH: _FLOW
+        | _JP_IO
+        | _ERR
+        | {"Branches", "ResultPath", "Parameters", "ResultSelector", "Assign"},
         JSONATA: _FLOW | _ERR | {"Branches", "Arguments", "Output", "Assign"},
     },
     "Map": {
-        JSONPATH: _FLOW | _JP_IO | _ERR | _MAP_COMMON | {
-            "Iterator", "ItemsPath", "Parameters", "ResultPath", "ResultSelector", "MaxConcurrencyPath",
-            "ToleratedFailurePercentagePath", "ToleratedFailureCountPath", "Assign"},
+        JSONPATH: _FLOW
+        | _JP_IO
+        | _ERR
+        | _MAP_COMMON
+        | {
+            "Iterator",
+            "ItemsPath",
+            "Parameters",
+            "ResultPath",
+            "ResultSelector",
+            "MaxConcurrencyPath",
+            "ToleratedFailurePercentagePath",
+            "ToleratedFailureCountPath",
+            "Assign",
+        },
         JSONATA: _FLOW | _ERR | _MAP_COMMON | {"Items", "Output", "Assign"},
     },
 }
@@ -71,12 +118,28 @@ TOP_LEVEL = {"StartAt", "States", "Comment", "Version", "TimeoutSeconds", "Query
 SUB_MACHINE = {"StartAt", "States", "Comment"}
 ITEM_PROCESSOR = SUB_MACHINE | {"ProcessorConfig"}
 
-RETRIER = {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds",
-           "JitterStrategy", "Comment"}
-CATCHER = {JSONPATH: {"ErrorEquals", "Next", "ResultPath", "Assign", "Comment"},
-           JSONATA: {"ErrorEquals", "Next", "Output", "Assign", "Comment"}}
-ITEM_BATCHER = {JSONPATH: {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch",
-                           "MaxInputBytesPerBatchPath", "BatchInput"},
-                JSONATA: {"MaxItemsPerBatch", "MaxInputBytesPerBatch", "BatchInput"}}
+RETRIER = {
+    "ErrorEquals",
+    "IntervalSeconds",
+    "MaxAttempts",
+    "BackoffRate",
+    "MaxDelaySeconds",
+    "JitterStrategy",
+    "Comment",
+}
+CATCHER = {
+    JSONPATH: {"ErrorEquals", "Next", "ResultPath", "Assign", "Comment"},
+    JSONATA: {"ErrorEquals", "Next", "Output", "Assign", "Comment"},
+}
+ITEM_BATCHER = {
+    JSONPATH: {
+        "MaxItemsPerBatch",
+        "MaxItemsPerBatchPath",
+        "MaxInputBytesPerBatch",
+        "MaxInputBytesPerBatchPath",
+        "BatchInput",
+    },
+    JSONATA: {"MaxItemsPerBatch", "MaxInputBytesPerBatch", "BatchInput"},
+}
 
 MAX_NAME = 80

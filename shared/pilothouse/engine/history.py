@@ -1,8 +1,9 @@
 """History events shaped like AWS ``GetExecutionHistory`` output."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 from .model import iso
 
@@ -27,7 +28,7 @@ _DETAIL_KEYS = {
 }
 
 
-def details_key(event_type: str) -> Optional[str]:
+def details_key(event_type: str) -> str | None:
     """Return the details field name AWS uses for ``event_type``."""
     if event_type in _DETAIL_KEYS:
         return _DETAIL_KEYS[event_type]
@@ -43,8 +44,9 @@ def dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def append(data: dict, event_type: str, now: float, details: Optional[dict] = None,
-           previous: Optional[int] = None) -> int:
+def append(
+    data: dict, event_type: str, now: float, details: dict | None = None, previous: int | None = None
+) -> int:
     """Append one event to ``data["history"]`` and return its id."""
     history = data["history"]
     event_id = count(data) + 1

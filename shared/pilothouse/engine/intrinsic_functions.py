@@ -1,4 +1,5 @@
 """Implementations of the ``States.*`` intrinsic functions and their argument checks."""
+
 from __future__ import annotations
 
 import base64
@@ -8,7 +9,8 @@ import json
 import random
 import re
 import uuid
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .errors import intrinsic_failure
 
@@ -16,12 +18,24 @@ MAX_STRING = 10000
 _ESCAPES = {"'": "'", "{": "{", "}": "}", "\\": "\\"}
 
 _ARITY = {
-    "States.StringToJson": (1, 1), "States.JsonToString": (1, 1), "States.Array": (0, None),
-    "States.ArrayPartition": (2, 2), "States.ArrayContains": (2, 2), "States.ArrayRange": (3, 3),
-    "States.ArrayGetItem": (2, 2), "States.ArrayLength": (1, 1), "States.ArrayUnique": (1, 1),
-    "States.Base64Encode": (1, 1), "States.Base64Decode": (1, 1), "States.Hash": (2, 2),
-    "States.JsonMerge": (3, 3), "States.MathRandom": (2, 3), "States.MathAdd": (2, 2),
-    "States.StringSplit": (2, 2), "States.UUID": (0, 0), "States.Format": (1, None),
+    "States.StringToJson": (1, 1),
+    "States.JsonToString": (1, 1),
+    "States.Array": (0, None),
+    "States.ArrayPartition": (2, 2),
+    "States.ArrayContains": (2, 2),
+    "States.ArrayRange": (3, 3),
+    "States.ArrayGetItem": (2, 2),
+    "States.ArrayLength": (1, 1),
+    "States.ArrayUnique": (1, 1),
+    "States.Base64Encode": (1, 1),
+    "States.Base64Decode": (1, 1),
+    "States.Hash": (2, 2),
+    "States.JsonMerge": (3, 3),
+    "States.MathRandom": (2, 3),
+    "States.MathAdd": (2, 2),
+    "States.StringSplit": (2, 2),
+    "States.UUID": (0, 0),
+    "States.Format": (1, None),
 }
 
 
@@ -48,7 +62,7 @@ def _fmt_value(v: Any) -> str:
     raise intrinsic_failure("States.Format arguments must be strings, numbers, booleans or null")
 
 
-def _format(values: list, raw: Optional[str]) -> str:
+def _format(values: list, raw: str | None) -> str:
     _need(len(values) >= 1, "States.Format expects at least 1 argument")
     template = values[0]
     _need(isinstance(template, str), "States.Format first argument must be a string")
@@ -93,7 +107,7 @@ def _partition(arr: Any, size: Any) -> list:
     _need(isinstance(arr, list), "States.ArrayPartition first argument must be an array")
     _need(_is_int(size) and size > 0, "States.ArrayPartition chunk size must be a positive integer")
     n = int(size)
-    return [arr[i:i + n] for i in range(0, len(arr), n)]
+    return [arr[i : i + n] for i in range(0, len(arr), n)]
 
 
 def _contains(arr: Any, value: Any) -> bool:
@@ -182,7 +196,9 @@ INT_MIN, INT_MAX = -2147483648, 2147483647
 
 def _math_add(a: Any, b: Any) -> int:
     _need(_is_int(a) and _is_int(b), "States.MathAdd arguments must be integers")
-    _need(all(INT_MIN <= int(v) <= INT_MAX for v in (a, b)), "States.MathAdd arguments must be 32-bit integers")
+    _need(
+        all(INT_MIN <= int(v) <= INT_MAX for v in (a, b)), "States.MathAdd arguments must be 32-bit integers"
+    )
     return int(a) + int(b)
 
 

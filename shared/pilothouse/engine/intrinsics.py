@@ -5,11 +5,12 @@
 it.  Argument problems raise ``States.IntrinsicFailure``; a path argument
 that selects nothing raises ``States.Runtime``.
 """
+
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any
 
 from . import jsonpath
 from .errors import intrinsic_failure, runtime
@@ -118,7 +119,7 @@ class _Parser:
         while i < len(t):
             c = t[i]
             if c == "\\" and i + 1 < len(t):
-                raw.append(t[i:i + 2])
+                raw.append(t[i : i + 2])
                 i += 2
                 continue
             if c == "'":
@@ -149,7 +150,7 @@ class _Parser:
             elif c == "," and depth == 0:
                 break
             i += 1
-        text = t[self.pos:i].strip()
+        text = t[self.pos : i].strip()
         self.pos = i
         try:
             jsonpath.compile_path(text)
@@ -158,21 +159,20 @@ class _Parser:
         return ("path", text)
 
 
-
-
 def _unescape(raw: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), raw)
 
 
 # ---------------------------------------------------------------- evaluation
-def evaluate(text_or_ast: "str | tuple", data: Any, *, context: Any = None,
-             variables: Optional[dict] = None) -> Any:
+def evaluate(
+    text_or_ast: str | tuple, data: Any, *, context: Any = None, variables: dict | None = None
+) -> Any:
     """Evaluate an intrinsic call against ``data`` (the ``$`` document)."""
     ast = parse(text_or_ast) if isinstance(text_or_ast, str) else text_or_ast
     return _eval(ast, data, context, variables)
 
 
-def _eval(node: tuple, data: Any, context: Any, variables: Optional[dict]) -> Any:
+def _eval(node: tuple, data: Any, context: Any, variables: dict | None) -> Any:
     kind = node[0]
     if kind == "lit":
         return node[1]
@@ -180,7 +180,9 @@ def _eval(node: tuple, data: Any, context: Any, variables: Optional[dict]) -> An
         try:
             return jsonpath.evaluate(node[1], data, context=context, variables=variables)
         except jsonpath.PathNotFound as exc:
-            raise runtime(f"The JsonPath argument '{node[1]}' for an intrinsic function could not be found: {exc}") from None
+            raise runtime(
+                f"The JsonPath argument '{node[1]}' for an intrinsic function could not be found: {exc}"
+            ) from None
     name, args = node[1], node[2]
     values = [_eval(a, data, context, variables) for a in args]
     if name == "States.Format":
@@ -195,5 +197,3 @@ def _check_count(name: str, values: list) -> list:
         want = f"{lo}" if lo == hi else f"{lo}..{hi if hi is not None else 'n'}"
         raise intrinsic_failure(f"{name} expects {want} argument(s) but received {len(values)}")
     return values
-
-

@@ -6,13 +6,14 @@ workflow variables; Step Functions' extra functions ``$partition``,
 ``$range``, ``$hash``, ``$random``, ``$uuid`` and ``$parse`` are registered.
 Any evaluation problem raises ``States.QueryEvaluationError``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import random
 import uuid
-from typing import Any, Optional
+from typing import Any
 
 from .errors import QUERY_EVALUATION_ERROR, StatesError
 
@@ -39,7 +40,7 @@ def _partition(arr: Any, size: Any) -> list:
     if not isinstance(size, (int, float)) or isinstance(size, bool) or size < 1 or int(size) != size:
         raise _fail("$partition: size must be a positive integer")
     n = int(size)
-    return [arr[i:i + n] for i in range(0, len(arr), n)]
+    return [arr[i : i + n] for i in range(0, len(arr), n)]
 
 
 def _range(start: Any, end: Any, step: Any) -> list:
@@ -96,7 +97,7 @@ def _compile(body: str) -> Any:
     return expr
 
 
-def check_syntax(value: str) -> Optional[str]:
+def check_syntax(value: str) -> str | None:
     """Return an error message when ``{% ... %}`` does not compile, else None."""
     try:
         _compile(expression_body(value))
@@ -105,7 +106,7 @@ def check_syntax(value: str) -> Optional[str]:
     return None
 
 
-def evaluate(value: str, states: dict, variables: Optional[dict] = None) -> Any:
+def evaluate(value: str, states: dict, variables: dict | None = None) -> Any:
     """Evaluate one ``{% ... %}`` string; undefined results become None."""
     body = expression_body(value)
     expr = _compile(body)
@@ -134,7 +135,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def evaluate_template(value: Any, states: dict, variables: Optional[dict] = None) -> Any:
+def evaluate_template(value: Any, states: dict, variables: dict | None = None) -> Any:
     """Evaluate a JSONata-mode field: every ``{% %}`` string inside is replaced."""
     if is_expression(value):
         return evaluate(value, states, variables)

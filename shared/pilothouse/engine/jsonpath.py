@@ -11,12 +11,13 @@ A path is *definite* when it selects at most one node (no wildcard,
 slice, union, filter or descent); definite paths evaluate to a value,
 indefinite paths always evaluate to a list of matches.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any
 
 _MISSING = object()
 
@@ -43,7 +44,7 @@ class CompiledPath:
 
     text: str
     root: str  # "$", "$$" or "var"
-    var: Optional[str]
+    var: str | None
     steps: tuple
     definite: bool
 
@@ -135,12 +136,13 @@ class _Parser:
         end = _find_close(t, self.pos)
         if end < 0:
             raise self.error("unclosed '['")
-        inner = t[self.pos + 1:end].strip()
+        inner = t[self.pos + 1 : end].strip()
         self.pos = end + 1
         if inner == "*":
             return Step("wild")
         if inner.startswith("?"):
             from .jsonpath_filter import parse_filter
+
             body = inner[1:].strip()
             if not (body.startswith("(") and body.endswith(")")):
                 raise self.error("filter must be ?(...)")
@@ -268,14 +270,16 @@ def _apply(step: Step, node: Any, root: Any) -> list:
         return out
     if k == "filter":
         from .jsonpath_filter import filter_ok
+
         return [c for c in _children(node) if filter_ok(step.arg, c, root)]
     if k == "descent":
         return _descendants(node)
     raise AssertionError(k)
 
 
-def select(path: "str | CompiledPath", data: Any, *, context: Any = None,
-           variables: Optional[dict] = None) -> list:
+def select(
+    path: str | CompiledPath, data: Any, *, context: Any = None, variables: dict | None = None
+) -> list:
     """Return every node that ``path`` selects (a list, maybe empty).
 
     ``context`` is the ``$$`` context object and ``variables`` maps
@@ -294,8 +298,9 @@ def select(path: "str | CompiledPath", data: Any, *, context: Any = None,
     return _walk([base], p.steps, base)
 
 
-def evaluate(path: "str | CompiledPath", data: Any, *, context: Any = None,
-             variables: Optional[dict] = None) -> Any:
+def evaluate(
+    path: str | CompiledPath, data: Any, *, context: Any = None, variables: dict | None = None
+) -> Any:
     """Evaluate ``path`` the way Step Functions does.
 
     A definite path returns the selected value or raises
@@ -310,7 +315,7 @@ def evaluate(path: "str | CompiledPath", data: Any, *, context: Any = None,
     return found
 
 
-def exists(path: str, data: Any, *, context: Any = None, variables: Optional[dict] = None) -> bool:
+def exists(path: str, data: Any, *, context: Any = None, variables: dict | None = None) -> bool:
     """Return True when ``path`` selects at least one node."""
     try:
         return bool(select(path, data, context=context, variables=variables))

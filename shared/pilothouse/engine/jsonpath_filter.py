@@ -1,11 +1,22 @@
 """Filter expressions ``[?(...)]`` of the JSONPath implementation."""
+
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from .jsonpath import (_INT_RE, _MISSING, JsonPathSyntaxError, _find_close, _Parser, _scan, _split_at, _unquote,
-                       _walk, compile_path)
+from .jsonpath import (
+    _INT_RE,
+    _MISSING,
+    JsonPathSyntaxError,
+    _find_close,
+    _Parser,
+    _scan,
+    _split_at,
+    _unquote,
+    _walk,
+    compile_path,
+)
 
 _CMP_RE = re.compile(r"^(.*?)\s*(==|!=|<=|>=|<|>)\s*(.*)$", re.S)
 

@@ -4,16 +4,17 @@ An :class:`Interpreter` lives for one API call (``advance``,
 ``complete_task`` ...).  It never sleeps or performs I/O: outstanding work
 is reported as effects.
 """
+
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+from typing import Any
 
 from . import history, retry
 from .dataflow import Flow
 from .errors import DATA_LIMIT_EXCEEDED, UNCATCHABLE, StatesError
 from .fields import JSONPATH
-from .model import (ABORTED, FAILED, MAX_PAYLOAD_BYTES, RUNNING, SUCCEEDED, CancelTask, ExecutionState, iso)
+from .model import ABORTED, FAILED, MAX_PAYLOAD_BYTES, RUNNING, SUCCEEDED, CancelTask, ExecutionState, iso
 from .paths import payload_size
 from .states import STATE_TYPES
 
@@ -29,14 +30,14 @@ class HistoryLimitExceeded(Exception):
 class Interpreter:
     """Drives the runs of one execution state at time ``now``."""
 
-    def __init__(self, ex: ExecutionState, now: float, rng: Optional[random.Random] = None) -> None:
+    def __init__(self, ex: ExecutionState, now: float, rng: random.Random | None = None) -> None:
         self.ex = ex
         self.data = ex.data
         self.now = now
         self.effects: list = []
         self.rng = rng or random.Random()
         #: state exits left before this call yields (None: run until blocked)
-        self.budget: Optional[int] = None
+        self.budget: int | None = None
         self.yielded = False
 
     # ------------------------------------------------------------- lookups
@@ -63,13 +64,16 @@ class Interpreter:
             merged.update(r.get("vars") or {})
         return merged
 
-    def context(self, run: dict, *, token: Optional[str] = None, item: Optional[dict] = None) -> dict:
+    def context(self, run: dict, *, token: str | None = None, item: dict | None = None) -> dict:
         """The context object (``$$`` / ``$states.context``)."""
         ctx = {
             "Execution": self.data["execution"],
             "StateMachine": self.data["state_machine"],
-            "State": {"Name": run["state"], "EnteredTime": iso(run.get("entered", self.now)),
-                      "RetryCount": run.get("retry_count", 0)},
+            "State": {
+                "Name": run["state"],
+                "EnteredTime": iso(run.get("entered", self.now)),
+                "RetryCount": run.get("retry_count", 0),
+            },
         }
         if token is None and run.get("task"):
             token = run["task"].get("token")
@@ -84,7 +88,7 @@ class Interpreter:
         return Flow(st, self.query_language(st), self.context(run, **ctx_kw), self.variables(chain))
 
     # --------------------------------------------------------------- events
-    def emit(self, run: Optional[dict], event_type: str, details: Optional[dict] = None) -> int:
+    def emit(self, run: dict | None, event_type: str, details: dict | None = None) -> int:
         """Append a history event in the thread of ``run``."""
         prev = run.get("prev") if run is not None else None
         eid = history.append(self.data, event_type, self.now, details, prev)
@@ -137,7 +141,9 @@ class Interpreter:
         run["entered"] = self.now
         run["retry_count"] = 0
         run["retriers"] = {}
-        self.emit(run, f"{st['Type']}StateEntered", {"name": run["state"], "input": history.dump(run["input"])})
+        self.emit(
+            run, f"{st['Type']}StateEntered", {"name": run["state"], "input": history.dump(run["input"])}
+        )
         self.check_size(run["input"], "state input")
 
     @staticmethod
@@ -145,11 +151,13 @@ class Interpreter:
         """Raise States.DataLimitExceeded for payloads over 256 KiB."""
         size = payload_size(value)
         if size > MAX_PAYLOAD_BYTES:
-            raise StatesError(DATA_LIMIT_EXCEEDED,
-                              f"The {what} has a size of {size} bytes which exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes.")
+            raise StatesError(
+                DATA_LIMIT_EXCEEDED,
+                f"The {what} has a size of {size} bytes which exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes.",
+            )
 
     # ------------------------------------------------------------ transitions
-    def exit_state(self, run: dict, st: dict, output: Any, assigns: dict, next_name: Optional[str]) -> None:
+    def exit_state(self, run: dict, st: dict, output: Any, assigns: dict, next_name: str | None) -> None:
         """Leave the current state: apply assignments, move on or end the run."""
         self.check_size(output, "state output")
         for name, value in (assigns or {}).items():
@@ -174,7 +182,7 @@ class Interpreter:
             run.pop(k, None)
 
     @staticmethod
-    def next_of(st: dict) -> Optional[str]:
+    def next_of(st: dict) -> str | None:
         """The ``Next`` of a state, or None when it is an End state."""
         return None if st.get("End") else st.get("Next")
 
@@ -243,7 +251,7 @@ class Interpreter:
         run["cause"] = reason
 
     # --------------------------------------------------------------- timers
-    def next_wakeup(self) -> Optional[float]:
+    def next_wakeup(self) -> float | None:
         """Earliest time at which ``advance`` has timed work to do."""
         times = []
         if self.data.get("timeout_at") is not None:

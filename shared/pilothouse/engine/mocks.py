@@ -10,12 +10,14 @@ Invocations of a state are counted from 0 (retries and Map iterations
 included); a key ``"1-2"`` covers invocations 1 and 2.  Past the last
 defined invocation the last response is reused.
 """
+
 from __future__ import annotations
 
 import copy
 import json
 import os
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .runner import InvokeContext, TaskFailure
 
@@ -64,8 +66,12 @@ def _pick(ranges: list, n: int) -> dict:
     return ranges[-1][2]
 
 
-def mock_invoker(config: Any, state_machine_name: str, test_case: str,
-                 fallback: Optional[Callable[[str, Any, InvokeContext], Any]] = None) -> Callable:
+def mock_invoker(
+    config: Any,
+    state_machine_name: str,
+    test_case: str,
+    fallback: Callable[[str, Any, InvokeContext], Any] | None = None,
+) -> Callable:
     """Return an invoker for :func:`~pilothouse.engine.runner.run` answering from mocks.
 
     States without a mock are passed to ``fallback`` when given, otherwise
@@ -75,12 +81,16 @@ def mock_invoker(config: Any, state_machine_name: str, test_case: str,
     try:
         case = cfg["StateMachines"][state_machine_name]["TestCases"][test_case]
     except KeyError:
-        raise ValueError(f"no test case '{test_case}' for state machine '{state_machine_name}' in the mock config") from None
+        raise ValueError(
+            f"no test case '{test_case}' for state machine '{state_machine_name}' in the mock config"
+        ) from None
     responses = cfg.get("MockedResponses", {})
     compiled = {}
     for state, response_name in case.items():
         if response_name not in responses:
-            raise ValueError(f"test case '{test_case}' maps state '{state}' to unknown response '{response_name}'")
+            raise ValueError(
+                f"test case '{test_case}' maps state '{state}' to unknown response '{response_name}'"
+            )
         compiled[state] = _compile_response(response_name, responses[response_name])
     counts: dict = {}
 
@@ -89,7 +99,9 @@ def mock_invoker(config: Any, state_machine_name: str, test_case: str,
         if name not in compiled:
             if fallback is not None:
                 return fallback(resource, payload, ctx)
-            raise TaskFailure(MOCK_NOT_FOUND, f"no mocked response for state '{name}' in test case '{test_case}'")
+            raise TaskFailure(
+                MOCK_NOT_FOUND, f"no mocked response for state '{name}' in test case '{test_case}'"
+            )
         n = counts.get(name, 0)
         counts[name] = n + 1
         answer = _pick(compiled[name], n)

@@ -5,13 +5,15 @@ definition, the tree of *runs* (the top-level workflow, Parallel branches
 and Map iterations, each with its own position), variables, retry
 counters, outstanding tasks, history and the final result.
 """
+
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterator, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
@@ -28,14 +30,14 @@ def to_epoch(now: Any) -> float:
     """Accept ``now`` as epoch seconds or a datetime; return epoch seconds."""
     if isinstance(now, datetime):
         if now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
+            now = now.replace(tzinfo=UTC)
         return now.timestamp()
     return float(now)
 
 
 def iso(ts: float) -> str:
     """Format epoch seconds the way Step Functions shows timestamps."""
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ts, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
@@ -48,10 +50,10 @@ class InvokeTask:
     payload: Any
     state_name: str
     retry_count: int = 0
-    token: Optional[str] = None
-    timeout_at: Optional[float] = None
-    heartbeat_at: Optional[float] = None
-    credentials: Optional[dict] = None
+    token: str | None = None
+    timeout_at: float | None = None
+    heartbeat_at: float | None = None
+    credentials: dict | None = None
 
     def to_dict(self) -> dict:
         """Return the effect as a JSON-serializable dict."""
@@ -106,12 +108,12 @@ class ExecutionState:
         return self.data.get("output")
 
     @property
-    def error(self) -> Optional[str]:
+    def error(self) -> str | None:
         """The error name of a failed/timed out/aborted execution."""
         return self.data.get("error")
 
     @property
-    def cause(self) -> Optional[str]:
+    def cause(self) -> str | None:
         """The cause of a failed/timed out/aborted execution."""
         return self.data.get("cause")
 
@@ -141,7 +143,7 @@ class ExecutionState:
         return copy.deepcopy(self.data)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ExecutionState":
+    def from_dict(cls, data: dict) -> ExecutionState:
         """Rebuild a state from :meth:`to_dict` output."""
         return cls(copy.deepcopy(data))
 
@@ -150,11 +152,11 @@ class ExecutionState:
         return json.dumps(self.data, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "ExecutionState":
+    def from_json(cls, text: str) -> ExecutionState:
         """Parse :meth:`to_json` output."""
         return cls(json.loads(text))
 
-    def copy(self) -> "ExecutionState":
+    def copy(self) -> ExecutionState:
         """Return an independent copy."""
         return ExecutionState(copy.deepcopy(self.data))
 
@@ -172,8 +174,11 @@ class ExecutionState:
         Includes the top-level workflow (``run == "root"``) and each
         running Parallel branch / Map iteration.
         """
-        return [{"run": r["id"], "state": r.get("state"), "phase": r.get("phase")}
-                for r in self.runs() if r.get("status") == RUNNING]
+        return [
+            {"run": r["id"], "state": r.get("state"), "phase": r.get("phase")}
+            for r in self.runs()
+            if r.get("status") == RUNNING
+        ]
 
     def outstanding_tasks(self) -> list:
         """Tasks requested and not yet completed: ``[{task_id, token, ...}]``."""
@@ -184,7 +189,7 @@ class ExecutionState:
                 out.append(dict(task))
         return out
 
-    def find_task_by_token(self, token: str) -> Optional[str]:
+    def find_task_by_token(self, token: str) -> str | None:
         """Return the task id waiting for callback ``token`` (or None)."""
         for task in self.outstanding_tasks():
             if task.get("token") == token:

@@ -2,6 +2,7 @@
 
 All functions are pure: they never mutate their arguments.
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,7 +32,9 @@ def resolve(path: str, data: Any, env: Env, what: str = "path") -> Any:
     try:
         return jsonpath.evaluate(path, data, context=env.context, variables=env.variables)
     except jsonpath.PathNotFound:
-        raise runtime(f"Invalid {what}: the JSONPath '{path}' could not be found in the input '{_short(data)}'") from None
+        raise runtime(
+            f"Invalid {what}: the JSONPath '{path}' could not be found in the input '{_short(data)}'"
+        ) from None
     except jsonpath.JsonPathSyntaxError as exc:
         raise runtime(f"Invalid {what}: {exc}") from None
 

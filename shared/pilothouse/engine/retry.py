@@ -1,8 +1,9 @@
 """Retry and Catch decisions (pure functions)."""
+
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
+from typing import Any
 
 from .errors import UNCATCHABLE, error_matches
 
@@ -16,7 +17,7 @@ def matches(error_equals: list, error: str) -> bool:
     return any(error_matches(p, error) for p in error_equals)
 
 
-def find_retrier(retriers: Optional[list], error: str) -> Optional[int]:
+def find_retrier(retriers: list | None, error: str) -> int | None:
     """Index of the first retrier whose ErrorEquals matches ``error``."""
     if error in UNCATCHABLE:
         return None
@@ -26,7 +27,7 @@ def find_retrier(retriers: Optional[list], error: str) -> Optional[int]:
     return None
 
 
-def retry_delay(retrier: dict, attempts_so_far: int, rng: Optional[random.Random] = None) -> Optional[float]:
+def retry_delay(retrier: dict, attempts_so_far: int, rng: random.Random | None = None) -> float | None:
     """Seconds to wait before the next attempt, or None when retries are exhausted.
 
     ``attempts_so_far`` counts retries already made by this retrier.  The
@@ -47,7 +48,7 @@ def retry_delay(retrier: dict, attempts_so_far: int, rng: Optional[random.Random
     return delay
 
 
-def find_catcher(catchers: Optional[list], error: str) -> Optional[int]:
+def find_catcher(catchers: list | None, error: str) -> int | None:
     """Index of the first catcher whose ErrorEquals matches ``error``."""
     if error in UNCATCHABLE:
         return None

@@ -4,11 +4,13 @@ It loops ``advance`` / ``complete_task`` in-process, calling ``invoke``
 for every task and fast-forwarding a virtual clock through Wait states,
 retry back-offs and timeouts.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from . import api
 from .clock import as_clock
@@ -40,12 +42,12 @@ class InvokeContext:
     state_name: str
     retry_count: int
     task_id: str
-    token: Optional[str]
+    token: str | None
     execution_name: str
     execution_id: str
     resource: str
-    timeout_at: Optional[float] = None
-    heartbeat_at: Optional[float] = None
+    timeout_at: float | None = None
+    heartbeat_at: float | None = None
 
 
 @dataclass
@@ -54,8 +56,8 @@ class RunResult:
 
     status: str
     output: Any
-    error: Optional[str]
-    cause: Optional[str]
+    error: str | None
+    cause: str | None
     history: list
     state: ExecutionState = field(repr=False, default=None)
 
@@ -64,7 +66,11 @@ Invoker = Callable[[str, Any, InvokeContext], Any]
 
 
 def _answer(ex: ExecutionState, task_id: str, answer: Any, now: float) -> None:
-    if isinstance(answer, dict) and ("error" in answer or "output" in answer) and set(answer) <= {"output", "error", "cause"}:
+    if (
+        isinstance(answer, dict)
+        and ("error" in answer or "output" in answer)
+        and set(answer) <= {"output", "error", "cause"}
+    ):
         if answer.get("error") is not None:
             api.complete_task(ex, task_id, error=answer["error"], cause=answer.get("cause"), now=now)
         else:
@@ -73,10 +79,18 @@ def _answer(ex: ExecutionState, task_id: str, answer: Any, now: float) -> None:
         api.complete_task(ex, task_id, answer, now=now)
 
 
-def run(definition: Any, input: Any = None, *, invoke: Invoker, clock: Any = None,
-        callbacks: Optional[Callable[[str], Any]] = None, execution_name: Optional[str] = None,
-        state_machine_name: str = "StateMachine", max_steps: int = 1_000_000,
-        callback_polls: int = 100) -> RunResult:
+def run(
+    definition: Any,
+    input: Any = None,
+    *,
+    invoke: Invoker,
+    clock: Any = None,
+    callbacks: Callable[[str], Any] | None = None,
+    execution_name: str | None = None,
+    state_machine_name: str = "StateMachine",
+    max_steps: int = 1_000_000,
+    callback_polls: int = 100,
+) -> RunResult:
     """Run an execution to completion on a (virtual) clock.
 
     ``invoke(resource, payload, context)`` returns the task result, raises
@@ -89,8 +103,13 @@ def run(definition: Any, input: Any = None, *, invoke: Invoker, clock: Any = Non
     fruitless rounds) before the execution is stopped as deadlocked.
     """
     clock = as_clock(clock)
-    ex = api.start(definition, input, execution_name=execution_name, now=clock.now(),
-                   state_machine_name=state_machine_name)
+    ex = api.start(
+        definition,
+        input,
+        execution_name=execution_name,
+        now=clock.now(),
+        state_machine_name=state_machine_name,
+    )
     queue: deque = deque()
     waiting: dict = {}
     steps = 0
@@ -122,7 +141,9 @@ def run(definition: Any, input: Any = None, *, invoke: Invoker, clock: Any = Non
         fruitless += 1
         if waiting and callbacks is not None and fruitless < callback_polls:
             continue
-        api.stop(ex, "Runner.Deadlock", "the execution is waiting for a callback that never came", now=clock.now())
+        api.stop(
+            ex, "Runner.Deadlock", "the execution is waiting for a callback that never came", now=clock.now()
+        )
     return RunResult(ex.status, ex.output, ex.error, ex.cause, ex.history, ex)
 
 
@@ -130,9 +151,17 @@ def _invoke(ex: ExecutionState, effect: InvokeTask, invoke: Invoker, waiting: di
     outstanding = {t["task_id"] for t in ex.outstanding_tasks()}
     if effect.task_id not in outstanding:
         return
-    ctx = InvokeContext(effect.state_name, effect.retry_count, effect.task_id, effect.token,
-                        ex.data["execution"]["Name"], ex.data["execution"]["Id"], effect.resource,
-                        effect.timeout_at, effect.heartbeat_at)
+    ctx = InvokeContext(
+        effect.state_name,
+        effect.retry_count,
+        effect.task_id,
+        effect.token,
+        ex.data["execution"]["Name"],
+        ex.data["execution"]["Id"],
+        effect.resource,
+        effect.timeout_at,
+        effect.heartbeat_at,
+    )
     try:
         result = invoke(effect.resource, effect.payload, ctx)
     except TaskFailure as failure:

@@ -5,6 +5,7 @@
 the offending field (``$.States.Check.Choices[1].Next``); :func:`load`
 raises :class:`~pilothouse.engine.errors.DefinitionError` instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,20 @@ from typing import Any
 
 from . import validation_parts as vp
 from .errors import DefinitionError, ValidationError
-from .fields import (FIELDS, FLOW_STATES, ITEM_BATCHER, ITEM_PROCESSOR, JSONATA, JSONATA_ONLY, JSONPATH,
-                     JSONPATH_ONLY, MAX_NAME, REQUIRED, SUB_MACHINE, TOP_LEVEL)
+from .fields import (
+    FIELDS,
+    FLOW_STATES,
+    ITEM_BATCHER,
+    ITEM_PROCESSOR,
+    JSONATA,
+    JSONATA_ONLY,
+    JSONPATH,
+    JSONPATH_ONLY,
+    MAX_NAME,
+    REQUIRED,
+    SUB_MACHINE,
+    TOP_LEVEL,
+)
 from .jsonata_bridge import is_expression
 
 
@@ -99,7 +112,9 @@ class _Validator:
                 if pc.get("Mode", "INLINE") not in ("INLINE", "DISTRIBUTED"):
                     self.report(f"{path}.ProcessorConfig.Mode", "Mode must be INLINE or DISTRIBUTED")
                 if "ExecutionType" in pc and pc["ExecutionType"] not in ("STANDARD", "EXPRESS"):
-                    self.report(f"{path}.ProcessorConfig.ExecutionType", "ExecutionType must be STANDARD or EXPRESS")
+                    self.report(
+                        f"{path}.ProcessorConfig.ExecutionType", "ExecutionType must be STANDARD or EXPRESS"
+                    )
         states = d.get("States")
         if "StartAt" not in d:
             self.report(f"{path}.StartAt", "StartAt is required")
@@ -145,7 +160,9 @@ class _Validator:
             return nexts
         typ = st.get("Type")
         if typ not in FIELDS:
-            self.report(f"{p}.Type", f"Type must be one of {', '.join(FIELDS)}" if typ else "Type is required")
+            self.report(
+                f"{p}.Type", f"Type must be one of {', '.join(FIELDS)}" if typ else "Type is required"
+            )
             return nexts
         ql = st.get("QueryLanguage", inherited)
         if "QueryLanguage" in st:
@@ -153,7 +170,9 @@ class _Validator:
                 self.report(f"{p}.QueryLanguage", "QueryLanguage must be JSONPath or JSONata")
                 ql = inherited
             elif self.top_ql == JSONATA and ql == JSONPATH:
-                self.report(f"{p}.QueryLanguage", "a state cannot use JSONPath when the state machine uses JSONata")
+                self.report(
+                    f"{p}.QueryLanguage", "a state cannot use JSONPath when the state machine uses JSONata"
+                )
         allowed = FIELDS[typ][ql] | {"Type", "Comment", "QueryLanguage"}
         for k in st:
             if k in allowed:
@@ -181,7 +200,10 @@ class _Validator:
         if "Assign" in st:
             names = vp.check_assign(st["Assign"], f"{p}.Assign", ql, self.report)
             for n in names & outer_vars:
-                self.report(f"{p}.Assign.{n}", f"variable '{n}' is declared in an outer scope and cannot be assigned here")
+                self.report(
+                    f"{p}.Assign.{n}",
+                    f"variable '{n}' is declared in an outer scope and cannot be assigned here",
+                )
         getattr(self, "s_" + typ.lower())(st, p, ql, nexts, outer_vars | scope_vars)
         if "Retry" in st:
             vp.check_retry(st["Retry"], f"{p}.Retry", self.report)
@@ -227,7 +249,11 @@ class _Validator:
 
     def s_task(self, st: dict, p: str, ql: str, nexts: list, vars_: frozenset) -> None:
         res = st.get("Resource")
-        if "Resource" in st and not (isinstance(res, str) and res) and not (ql == JSONATA and is_expression(res)):
+        if (
+            "Resource" in st
+            and not (isinstance(res, str) and res)
+            and not (ql == JSONATA and is_expression(res))
+        ):
             self.report(f"{p}.Resource", "Resource must be a non-empty string")
         self.exclusive(st, p, "TimeoutSeconds", "TimeoutSecondsPath")
         self.exclusive(st, p, "HeartbeatSeconds", "HeartbeatSecondsPath")
@@ -264,13 +290,17 @@ class _Validator:
     def s_wait(self, st: dict, p: str, ql: str, nexts: list, vars_: frozenset) -> None:
         present = [k for k in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if k in st]
         if len(present) != 1:
-            self.report(p, "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
-                        + (f" (found {', '.join(present)})" if present else ""))
+            self.report(
+                p,
+                "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
+                + (f" (found {', '.join(present)})" if present else ""),
+            )
         self.number(st, "Seconds", p, ql)
         if "Timestamp" in st:
             ts = st["Timestamp"]
             if not (ql == JSONATA and is_expression(ts)):
                 from .choice import parse_timestamp
+
                 if parse_timestamp(ts) is None:
                     self.report(f"{p}.Timestamp", "Timestamp must be an RFC 3339 timestamp")
             else:
@@ -324,7 +354,12 @@ class _Validator:
         tfp = st.get("ToleratedFailurePercentage")
         if vp.is_num(tfp) and tfp > 100:
             self.report(f"{p}.ToleratedFailurePercentage", "must be a number between 0 and 100")
-        for k in ("ItemsPath", "MaxConcurrencyPath", "ToleratedFailurePercentagePath", "ToleratedFailureCountPath"):
+        for k in (
+            "ItemsPath",
+            "MaxConcurrencyPath",
+            "ToleratedFailurePercentagePath",
+            "ToleratedFailureCountPath",
+        ):
             if k in st:
                 vp.check_path(st[k], f"{p}.{k}", self.report, nullable=False)
         if "ItemSelector" in st:
@@ -355,7 +390,9 @@ class _Validator:
         self.exclusive(b, p, "MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath")
         for k in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
             if k in b:
-                vp.check_number_or_expr(b[k], f"{p}.{k}", ql, self.report, minimum=1, what="a positive integer")
+                vp.check_number_or_expr(
+                    b[k], f"{p}.{k}", ql, self.report, minimum=1, what="a positive integer"
+                )
         if "BatchInput" in b:
             if not isinstance(b["BatchInput"], dict) and not is_expression(b["BatchInput"]):
                 self.report(f"{p}.BatchInput", "BatchInput must be an object")

@@ -1,8 +1,10 @@
 """Field-level checks used by :mod:`validation` (values, rules, retriers)."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import choice, intrinsics, jsonata_bridge, jsonpath
 from .fields import CATCHER, JSONATA, RETRIER
@@ -21,8 +23,15 @@ def is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def check_path(value: Any, path: str, report: Report, *, nullable: bool = True, reference: bool = False,
-               allow_context: bool = True) -> None:
+def check_path(
+    value: Any,
+    path: str,
+    report: Report,
+    *,
+    nullable: bool = True,
+    reference: bool = False,
+    allow_context: bool = True,
+) -> None:
     """Check a JSONPath-valued field (InputPath, ResultPath, ...)."""
     if value is None:
         if not nullable:
@@ -113,8 +122,16 @@ def check_assign(assign: Any, path: str, ql: str, report: Report) -> set:
     return names
 
 
-def check_number_or_expr(value: Any, path: str, ql: str, report: Report, *, minimum: float = 0,
-                         integer: bool = True, what: str = "a non-negative integer") -> None:
+def check_number_or_expr(
+    value: Any,
+    path: str,
+    ql: str,
+    report: Report,
+    *,
+    minimum: float = 0,
+    integer: bool = True,
+    what: str = "a non-negative integer",
+) -> None:
     """Check a numeric field that may also be a JSONata expression."""
     if ql == JSONATA and jsonata_bridge.is_expression(value):
         check_jsonata_value(value, path, report)

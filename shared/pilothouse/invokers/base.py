@@ -1,8 +1,8 @@
 """The function-invoker port, and how an ASL Task resource names a function.
 
-    >>> call = task_call("arn:aws:lambda:us-east-1:123456789012:function:deploy_task:live", {"x": 1})
-    >>> (call.function, call.payload, call.lambda_envelope)
-    ('deploy_task', {'x': 1}, False)
+>>> call = task_call("arn:aws:lambda:us-east-1:123456789012:function:deploy_task:live", {"x": 1})
+>>> (call.function, call.payload, call.lambda_envelope)
+('deploy_task', {'x': 1}, False)
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def task_call(resource: str, payload: Any) -> TaskCall:
         )
     if resource.startswith("arn:aws:states:::"):
         raise ValueError(f"the service integration {resource} is not available on the embedded engine")
-    return TaskCall(function=_function_name(resource), payload=payload, lambda_envelope=False, wait_for_token=False)
+    return TaskCall(
+        function=_function_name(resource), payload=payload, lambda_envelope=False, wait_for_token=False
+    )
 
 
 def lambda_envelope(result: Any) -> dict[str, Any]:

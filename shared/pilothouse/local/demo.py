@@ -156,7 +156,9 @@ def populate(client: Client, console: Console, project_dir: Path, pace: Pace | N
         elif view.get("version") == version:
             console.print(f"[bold]4.[/] [dim]{name} is at version {version} already[/]")
         else:
-            console.print(f"[bold]4.[/] canary of {name} {version}: 25 % of the traffic, bake, analysis, then 100 %")
+            console.print(
+                f"[bold]4.[/] canary of {name} {version}: 25 % of the traffic, bake, analysis, then 100 %"
+            )
             with Traffic(view.get("url")):
                 _run(client, console, run, pace, name, "update", {"version": version, "strategy": CANARY})
             _show_deployment(client, console, name)
@@ -169,8 +171,14 @@ CANARY = {
     "type": "canary",
     "percentage": 25,
     "interval_seconds": 3,
-    "analysis": {"measurements": 2, "interval_seconds": 1, "window_seconds": 4, "max_error_rate": 0.05,
-                 "min_requests": 5, "no_data": "pass"},
+    "analysis": {
+        "measurements": 2,
+        "interval_seconds": 1,
+        "window_seconds": 4,
+        "max_error_rate": 0.05,
+        "min_requests": 5,
+        "no_data": "pass",
+    },
 }
 BAD_VERSIONS = ("2.2.0-flaky", "2.1.0-unhealthy")
 
@@ -182,7 +190,9 @@ def _bad_version(client: Client, console: Console, run: DemoRun, pace: Pace, nam
     bad = next((v for v in BAD_VERSIONS if v in versions), None)
     if view["state"] != "Running" or bad is None:
         return
-    console.print(f"[bold]5.[/] canary of a bad version, {name} {bad}: it should be rolled back automatically")
+    console.print(
+        f"[bold]5.[/] canary of a bad version, {name} {bad}: it should be rolled back automatically"
+    )
     try:
         started = client.post(_path(name, "/update"), {"version": bad, "strategy": CANARY})
     except ApiError as exc:
@@ -190,8 +200,14 @@ def _bad_version(client: Client, console: Console, run: DemoRun, pace: Pace, nam
         run.problems.append(f"update {name} {bad}: {exc}")
         return
     with Traffic(view.get("url")):
-        result = wait_for(client, started, "update", console=console, timeout=pace.timeout, interval=pace.interval)
-    if result.view and result.view.get("state") == "Running" and result.view.get("version") == view["version"]:
+        result = wait_for(
+            client, started, "update", console=console, timeout=pace.timeout, interval=pace.interval
+        )
+    if (
+        result.view
+        and result.view.get("state") == "Running"
+        and result.view.get("version") == view["version"]
+    ):
         console.print(f"  [green]rolled back: {escape(name)} still serves {escape(str(view['version']))}[/]")
         _show_deployment(client, console, name)
     else:
@@ -203,10 +219,14 @@ def _show_deployment(client: Client, console: Console, name: str) -> None:
     if not items:
         return
     dep = items[0]
-    verdicts = ", ".join(f"{m['verdict']}" + (f" ({'; '.join(m['reasons'])})" if m.get("reasons") else "")
-                         for m in dep.get("analysis", []))
-    console.print(f"  deployment {escape(dep['id'])}: [bold]{escape(dep['status'])}[/]"
-                  + (f" — analysis: {escape(verdicts)}" if verdicts else ""))
+    verdicts = ", ".join(
+        f"{m['verdict']}" + (f" ({'; '.join(m['reasons'])})" if m.get("reasons") else "")
+        for m in dep.get("analysis", [])
+    )
+    console.print(
+        f"  deployment {escape(dep['id'])}: [bold]{escape(dep['status'])}[/]"
+        + (f" — analysis: {escape(verdicts)}" if verdicts else "")
+    )
 
 
 class Traffic:

@@ -92,8 +92,12 @@ class DevServer:
         for q in sorted(cloud.queues.values(), key=lambda q: q.dead_letter is not None):
             dlq = cloud.queues[q.dead_letter].name if q.dead_letter in cloud.queues else None
             self.services.queue.declare(
-                QueueSpec(q.name, visibility_timeout=q.visibility_timeout,
-                          max_receive_count=q.max_receive_count if dlq else None, dead_letter_queue=dlq)
+                QueueSpec(
+                    q.name,
+                    visibility_timeout=q.visibility_timeout,
+                    max_receive_count=q.max_receive_count if dlq else None,
+                    dead_letter_queue=dlq,
+                )
             )
         self._admin_key()
         self.restoring = mark_restoring(self.services)  # their GET says so; commands on them: 409

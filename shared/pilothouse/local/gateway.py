@@ -98,7 +98,6 @@ class RouteTable:
         return RouteMatch(Match.PARTIAL, allowed=allowed)
 
 
-
 @dataclass(frozen=True)
 class Target:
     """Where a request goes: the route's function, its route key and path parameters, and the
@@ -140,8 +139,9 @@ class LocalGateway:
         if found.match is Match.PARTIAL or method not in ROUTABLE_METHODS:
             allowed = found.allowed if found.match is Match.PARTIAL else ("ANY",)
             allow = _allow(allowed)
-            return MethodNotAllowed(f"{method} is not allowed on {path}; allowed: {allow}",
-                                    headers={"Allow": allow})
+            return MethodNotAllowed(
+                f"{method} is not allowed on {path}; allowed: {allow}", headers={"Allow": allow}
+            )
         route = found.route
         assert route is not None
         return Target(route.function, f"{route.method} {route.path}", method, found.params or None)
@@ -152,24 +152,42 @@ class LocalGateway:
         """Call the target's function with a payload-2.0 event; its answer (or a 502 problem).
         Blocking: the function runs in the calling thread."""
         event = http_event(
-            target.method, path, query=query, headers=headers, body=body, route_key=target.route_key,
-            path_parameters=target.params, request_id=request_id,
+            target.method,
+            path,
+            query=query,
+            headers=headers,
+            body=body,
+            route_key=target.route_key,
+            path_parameters=target.params,
+            request_id=request_id,
         )
         try:
             result = self.pool.invoke(target.function, event)
         except Exception as exc:  # what API Gateway answers when the integration fails
             # the type and where, never the message: it may carry a secret
-            logger.error("function %s failed: %s\n%s", target.function, type(exc).__name__,
-                         "".join(traceback.format_tb(exc.__traceback__)), extra={"request_id": request_id})
-            return problem_answer(BadGateway(f"the function failed: {type(exc).__name__}"),
-                                  request_id=request_id, instance=path)
+            logger.error(
+                "function %s failed: %s\n%s",
+                target.function,
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+                extra={"request_id": request_id},
+            )
+            return problem_answer(
+                BadGateway(f"the function failed: {type(exc).__name__}"), request_id=request_id, instance=path
+            )
         status, out_headers, out = http_result(result)
         out_headers.setdefault("x-request-id", request_id)
         return status, out_headers, out
 
     def handle(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-        *, request_id: str | None = None,
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        request_id: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One whole request, in the calling thread: route, check the body's size, invoke."""
         rid = request_id or new_request_id()
@@ -191,8 +209,9 @@ def listen_socket(host: str, port: int, backlog: int) -> socket.socket:
 
     The socket names IPPROTO_TCP so that asyncio turns on TCP_NODELAY for its connections (without
     it every kept-alive response waits for the client's delayed ACK)."""
-    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP,
-                               flags=socket.AI_PASSIVE)
+    found = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )
     # IPv4 first when a name has both (``localhost``): what http.server did, and what clients try
     family, kind, proto, _, address = min(found, key=lambda info: info[0] != socket.AF_INET)
     sock = socket.socket(family, kind, proto)
@@ -270,12 +289,19 @@ class GatewayServer:
 
         sock = listen_socket(self.host, self.port, self.backlog)
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="gateway-fn")
-        app = GatewayApp(self.gateway, self._executor, body_timeout=self.body_timeout,
-                         max_buffered_bytes=self.max_buffered_bytes)
+        app = GatewayApp(
+            self.gateway,
+            self._executor,
+            body_timeout=self.body_timeout,
+            max_buffered_bytes=self.max_buffered_bytes,
+        )
         config = uvicorn.Config(
             app,
-            http=protocol_class(max_url_bytes=self.max_url_bytes, max_header_bytes=self.max_header_bytes,
-                                head_timeout=self.head_timeout),
+            http=protocol_class(
+                max_url_bytes=self.max_url_bytes,
+                max_header_bytes=self.max_header_bytes,
+                head_timeout=self.head_timeout,
+            ),
             ws="none",
             lifespan="off",
             loop="asyncio",

@@ -29,8 +29,18 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # Headers of one hop (RFC 9110 section 7.6.1): the server decides them, never the function.
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-                         "content-length", "proxy-connection"})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+        "proxy-connection",
+    }
+)
 
 
 class _BodyTooLarge(Exception):
@@ -101,8 +111,11 @@ async def send_answer(
     send: Send, status: int, headers: dict[str, str], body: bytes | AsyncIterator[bytes]
 ) -> None:
     """Write one response: bytes with a Content-Length, or an async iterator of bytes chunked."""
-    raw = [(k.encode("latin-1"), str(v).encode("latin-1", "replace"))
-           for k, v in headers.items() if k.lower() not in _HOP_BY_HOP]
+    raw = [
+        (k.encode("latin-1"), str(v).encode("latin-1", "replace"))
+        for k, v in headers.items()
+        if k.lower() not in _HOP_BY_HOP
+    ]
     if headers.get("connection") == "close":
         raw.append((b"connection", b"close"))
     if isinstance(body, bytes | bytearray):
@@ -120,7 +133,11 @@ class GatewayApp:
     """ASGI 3 app in front of a :class:`LocalGateway`; functions run on ``executor``."""
 
     def __init__(
-        self, gateway: LocalGateway, executor: Executor, *, body_timeout: float,
+        self,
+        gateway: LocalGateway,
+        executor: Executor,
+        *,
+        body_timeout: float,
         max_buffered_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.gateway = gateway
@@ -171,10 +188,17 @@ class GatewayApp:
             self.budget.give(held[0])
 
     async def _invoke(
-        self, send: Send, target: Target, path: str, query: str, headers: dict[str, str], body: bytes,
+        self,
+        send: Send,
+        target: Target,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
         request_id: str,
     ) -> None:
-        call = functools.partial(self.gateway.invoke, target, path, query, headers, body,
-                                 request_id=request_id)
+        call = functools.partial(
+            self.gateway.invoke, target, path, query, headers, body, request_id=request_id
+        )
         status, out_headers, out = await asyncio.get_running_loop().run_in_executor(self.executor, call)
         await send_answer(send, status, out_headers, out)

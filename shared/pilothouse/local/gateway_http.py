@@ -143,8 +143,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         if self.transport.is_closing():
             return
-        status, headers, body = problem_answer(error, request_id=new_request_id(), instance=self._instance(),
-                                               close=True)
+        status, headers, body = problem_answer(
+            error, request_id=new_request_id(), instance=self._instance(), close=True
+        )
         lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()]
         lines += [name + b": " + value for name, value in self.server_state.default_headers]
         lines += [f"{k}: {v}".encode("latin-1") for k, v in headers.items()]

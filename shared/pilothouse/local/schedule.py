@@ -44,9 +44,12 @@ from typing import Protocol
 
 MIN_YEAR, MAX_YEAR = 1970, 2199
 
-_MONTHS = {name: i for i, name in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1
-)}
+_MONTHS = {
+    name: i
+    for i, name in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1
+    )
+}
 _DAYS = {name: i for i, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
 
 
@@ -92,9 +95,7 @@ def _parse_rate(expression: str, body: re.Match[str], anchor: float) -> RateSche
     value = int(raw_value)
     singular = unit[:-1] if unit.endswith("s") else unit
     if singular not in _UNIT_SECONDS:
-        raise ScheduleError(
-            f"{expression!r}: unknown rate unit {unit!r} (use minute(s), hour(s) or day(s))"
-        )
+        raise ScheduleError(f"{expression!r}: unknown rate unit {unit!r} (use minute(s), hour(s) or day(s))")
     if value == 1 and unit != singular:
         raise ScheduleError(f"{expression!r}: a rate of 1 takes the singular unit {singular!r}")
     if value > 1 and unit == singular:
@@ -127,8 +128,11 @@ def _value(field: _Field, text: str, expression: str) -> int:
     if field.names and upper in field.names:
         return field.names[upper]
     if not text.isdigit():
-        names = f" or {min(field.names, key=field.names.get)}-{max(field.names, key=field.names.get)}" \
-            if field.names else ""
+        names = (
+            f" or {min(field.names, key=field.names.get)}-{max(field.names, key=field.names.get)}"
+            if field.names
+            else ""
+        )
         raise ScheduleError(
             f"{expression!r}: {field.name} value {text!r} is not a number in {field.low}-{field.high}{names}"
         )

@@ -94,7 +94,9 @@ class LocalCloud:
 def _queue_names(template: dict[str, Any], settings: Settings) -> dict[str, str]:
     """Local names: a queue whose name a PILOTHOUSE_* variable receives gets that setting's value."""
     names: dict[str, str] = {}
-    env = (((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get("Variables") or {}
+    env = (((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get(
+        "Variables"
+    ) or {}
     for key, value in env.items():
         if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "QueueName":
             field_name = key.removeprefix("PILOTHOUSE_").lower()
@@ -131,8 +133,9 @@ def read_cloud(project_dir: Path, settings: Settings, template_name: str = "temp
     for q in list(queues.values()):
         if q.dead_letter and q.dead_letter in queues and q.dead_letter not in names:
             d = queues[q.dead_letter]
-            queues[q.dead_letter] = QueueDef(d.logical_id, f"{q.name}-dlq", d.visibility_timeout, d.dead_letter,
-                                             d.max_receive_count)
+            queues[q.dead_letter] = QueueDef(
+                d.logical_id, f"{q.name}-dlq", d.visibility_timeout, d.dead_letter, d.max_receive_count
+            )
     functions: dict[str, FunctionDef] = {}
     routes: list[HttpRoute] = []
     sources: list[QueueSource] = []
@@ -141,8 +144,10 @@ def read_cloud(project_dir: Path, settings: Settings, template_name: str = "temp
         if res.get("Type") != "AWS::Serverless::Function":
             continue
         props = res.get("Properties") or {}
-        env = {**((globals_fn.get("Environment") or {}).get("Variables") or {}),
-               **((props.get("Environment") or {}).get("Variables") or {})}
+        env = {
+            **((globals_fn.get("Environment") or {}).get("Variables") or {}),
+            **((props.get("Environment") or {}).get("Variables") or {}),
+        }
         functions[lid] = FunctionDef(
             name=lid,
             code_dir=(project_dir / props["CodeUri"]).resolve(),
@@ -153,7 +158,9 @@ def read_cloud(project_dir: Path, settings: Settings, template_name: str = "temp
         for ev_name, ev in (props.get("Events") or {}).items():
             kind, ev_props = ev.get("Type"), ev.get("Properties") or {}
             if kind == "HttpApi":
-                routes.append(HttpRoute(lid, str(ev_props.get("Method", "ANY")).upper(), ev_props.get("Path", "/")))
+                routes.append(
+                    HttpRoute(lid, str(ev_props.get("Method", "ANY")).upper(), ev_props.get("Path", "/"))
+                )
             elif kind == "SQS":
                 target = _arn_target(ev_props.get("Queue"))
                 sources.append(
@@ -161,7 +168,8 @@ def read_cloud(project_dir: Path, settings: Settings, template_name: str = "temp
                         function=lid,
                         queue=queues[target].name if target in queues else str(target),
                         batch_size=int(ev_props.get("BatchSize", 10)),
-                        report_failures="ReportBatchItemFailures" in (ev_props.get("FunctionResponseTypes") or []),
+                        report_failures="ReportBatchItemFailures"
+                        in (ev_props.get("FunctionResponseTypes") or []),
                     )
                 )
             elif kind in ("Schedule", "ScheduleV2"):

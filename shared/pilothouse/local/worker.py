@@ -22,8 +22,15 @@ log = logging.getLogger(__name__)
 def deliver(queue: Queue, source: QueueSource, pool: FunctionPool, messages: list[Message]) -> list[str]:
     """Invoke the function with one batch; delete what succeeded; return the ids that failed."""
     event = sqs_event(
-        sqs_record(source.queue, message_id=m.id, receipt_handle=m.receipt_handle, body=m.body,
-                   receive_count=m.receive_count, sent_at=m.sent_at, attributes=m.attributes)
+        sqs_record(
+            source.queue,
+            message_id=m.id,
+            receipt_handle=m.receipt_handle,
+            body=m.body,
+            receive_count=m.receive_count,
+            sent_at=m.sent_at,
+            attributes=m.attributes,
+        )
         for m in messages
     )
     try:
@@ -43,7 +50,9 @@ def deliver(queue: Queue, source: QueueSource, pool: FunctionPool, messages: lis
 class Worker:
     """Poller threads per queue source; ``stop()`` lets in-flight batches finish."""
 
-    def __init__(self, queue: Queue, sources: list[QueueSource], pool: FunctionPool, pollers: int = 4) -> None:
+    def __init__(
+        self, queue: Queue, sources: list[QueueSource], pool: FunctionPool, pollers: int = 4
+    ) -> None:
         self.queue = queue
         self.sources = sources
         self.pool = pool
@@ -54,15 +63,18 @@ class Worker:
     def start(self) -> None:
         for source in self.sources:
             for i in range(self.pollers):
-                t = threading.Thread(target=self._poll, args=(source,), name=f"worker-{source.function}-{i}",
-                                     daemon=True)
+                t = threading.Thread(
+                    target=self._poll, args=(source,), name=f"worker-{source.function}-{i}", daemon=True
+                )
                 t.start()
                 self._threads.append(t)
 
     def _poll(self, source: QueueSource) -> None:
         while not self._stopping.is_set():
             try:
-                messages = self.queue.receive(source.queue, max_messages=min(source.batch_size, 10), wait_seconds=0.5)
+                messages = self.queue.receive(
+                    source.queue, max_messages=min(source.batch_size, 10), wait_seconds=0.5
+                )
                 if messages:
                     deliver(self.queue, source, self.pool, messages)
             except Exception:

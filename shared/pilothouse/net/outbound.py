@@ -34,8 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["OutboundPolicy", "OutboundRefused", "OutboundResponse", "Target", "check_address", "check_url",
-           "request", "resolve"]
+__all__ = [
+    "OutboundPolicy",
+    "OutboundRefused",
+    "OutboundResponse",
+    "Target",
+    "check_address",
+    "check_url",
+    "request",
+    "resolve",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list[tuple[Any, ...]]]
@@ -43,19 +51,29 @@ Resolver = Callable[..., list[tuple[Any, ...]]]
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048
 #: names of instance-metadata services (a trailing dot and case do not matter)
-METADATA_HOSTS = frozenset({
-    "metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal",
-    "metadata.azure.com", "metadata.platformequinix.com",
-})
+METADATA_HOSTS = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.com",
+        "metadata.platformequinix.com",
+    }
+)
 #: addresses of instance-metadata and similar host services, outside link-local too
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254",  # AWS, GCP, Azure, Oracle, DigitalOcean...
-    "169.254.170.2",  # ECS task credentials
-    "fd00:ec2::254",  # AWS IMDS over IPv6
-    "fd00:ec2::23",  # AWS Time Sync / DNS on Nitro
-    "100.100.100.200",  # Alibaba Cloud
-    "168.63.129.16",  # Azure WireServer
-))
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, Oracle, DigitalOcean...
+        "169.254.170.2",  # ECS task credentials
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+        "fd00:ec2::23",  # AWS Time Sync / DNS on Nitro
+        "100.100.100.200",  # Alibaba Cloud
+        "168.63.129.16",  # Azure WireServer
+    )
+)
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: private for our purposes
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -156,7 +174,9 @@ def check_address(ip: IPAddress, policy: OutboundPolicy) -> None:
     if isinstance(ip, ipaddress.IPv4Address) and (ip.is_reserved or int(ip) == 0xFFFFFFFF):
         raise OutboundRefused(f"{ip} is a reserved address")
     if not policy.allow_private and (
-        ip.is_loopback or ip.is_private or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED)
+        ip.is_loopback
+        or ip.is_private
+        or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED)
         or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
     ):
         raise OutboundRefused(f"{ip} is a loopback or private address, which this deployment does not allow")
@@ -170,8 +190,10 @@ def check_url(url: str, policy: OutboundPolicy) -> Target:
         raise OutboundRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
     bad = _BAD_CHARS.search(url)
     if bad:
-        raise OutboundRefused(f"the URL contains {bad.group()!r} (control characters, whitespace and "
-                              "backslashes are not allowed)")
+        raise OutboundRefused(
+            f"the URL contains {bad.group()!r} (control characters, whitespace and "
+            "backslashes are not allowed)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -281,8 +303,11 @@ def request(
     client = httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout, transport=transport)
     with client:
         outgoing = client.build_request(
-            method, f"{target.scheme}://{netloc}:{target.port}{target.path}", headers=sent_headers,
-            content=content, extensions=extensions,
+            method,
+            f"{target.scheme}://{netloc}:{target.port}{target.path}",
+            headers=sent_headers,
+            content=content,
+            extensions=extensions,
         )
         response = client.send(outgoing, stream=True)
         body = bytearray()

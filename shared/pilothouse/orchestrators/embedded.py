@@ -11,15 +11,19 @@ class EmbeddedOrchestrator:
     def __init__(self, services) -> None:
         self.services = services
 
-    def create_workflow(self, name: str, definition: Any, *, description: str = "", actor: str,
-                        shipped: bool = False) -> dict:
-        return workflows.create(self.services, name, definition, description=description, actor=actor,
-                                shipped=shipped)
+    def create_workflow(
+        self, name: str, definition: Any, *, description: str = "", actor: str, shipped: bool = False
+    ) -> dict:
+        return workflows.create(
+            self.services, name, definition, description=description, actor=actor, shipped=shipped
+        )
 
-    def update_workflow(self, name: str, definition: Any, *, description: str | None = None, actor: str,
-                        shipped: bool = False) -> dict:
-        return workflows.update(self.services, name, definition, description=description, actor=actor,
-                                shipped=shipped)
+    def update_workflow(
+        self, name: str, definition: Any, *, description: str | None = None, actor: str, shipped: bool = False
+    ) -> dict:
+        return workflows.update(
+            self.services, name, definition, description=description, actor=actor, shipped=shipped
+        )
 
     def get_workflow(self, name: str, version: int | None = None) -> dict:
         return workflows.get(self.services, name, version)
@@ -30,19 +34,38 @@ class EmbeddedOrchestrator:
     def delete_workflow(self, name: str) -> None:
         workflows.delete(self.services, name)
 
-    def start(self, workflow: str, *, name: str | None, input: Any, actor: str, request_id: str | None = None,
-              trusted: bool = False):
+    def start(
+        self,
+        workflow: str,
+        *,
+        name: str | None,
+        input: Any,
+        actor: str,
+        request_id: str | None = None,
+        trusted: bool = False,
+    ):
         """``trusted``: set by the deployment manager for a shipped workflow only (never from a request)."""
-        return executions.start(self.services, workflow, name=name, input=input, actor=actor, request_id=request_id,
-                                trusted=trusted)
+        return executions.start(
+            self.services,
+            workflow,
+            name=name,
+            input=input,
+            actor=actor,
+            request_id=request_id,
+            trusted=trusted,
+        )
 
     def describe(self, workflow: str, name: str) -> dict:
         return executions.describe(self.services, workflow, name)
 
-    def list_executions(self, workflow: str, *, status: str | None = None, limit: int = 50, cursor: str | None = None):
+    def list_executions(
+        self, workflow: str, *, status: str | None = None, limit: int = 50, cursor: str | None = None
+    ):
         return executions.list_executions(self.services, workflow, status=status, limit=limit, cursor=cursor)
 
-    def history(self, workflow: str, name: str, *, limit: int = 100, cursor: str | None = None, reverse=False):
+    def history(
+        self, workflow: str, name: str, *, limit: int = 100, cursor: str | None = None, reverse=False
+    ):
         return executions.history(self.services, workflow, name, limit=limit, cursor=cursor, reverse=reverse)
 
     def stop(self, workflow: str, name: str, *, error: str | None = None, cause: str | None = None) -> dict:

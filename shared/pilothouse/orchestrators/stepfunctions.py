@@ -54,8 +54,15 @@ def _json(text: str | None) -> Any:
 
 
 class StepFunctionsOrchestrator:
-    def __init__(self, *, role_arn: str, prefix: str = "", client: Any = None, region: str | None = None,
-                 endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        role_arn: str,
+        prefix: str = "",
+        client: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
         self.role_arn = role_arn
         self.prefix = prefix
         self._client = client
@@ -80,17 +87,33 @@ class StepFunctionsOrchestrator:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             message = exc.response.get("Error", {}).get("Message", str(exc))
-            if code in ("StateMachineDoesNotExist", "ExecutionDoesNotExist", "TaskDoesNotExist", "InvalidToken",
-                        "ResourceNotFound"):
+            if code in (
+                "StateMachineDoesNotExist",
+                "ExecutionDoesNotExist",
+                "TaskDoesNotExist",
+                "InvalidToken",
+                "ResourceNotFound",
+            ):
                 raise NotFound(f"{code}: {message}") from None
             if code in ("StateMachineAlreadyExists",):
                 raise AlreadyExists(f"{code}: {message}", extra={"field": "name"}) from None
-            if code in ("ExecutionAlreadyExists", "ExecutionNotRedrivable", "TaskTimedOut", "ConflictException"):
+            if code in (
+                "ExecutionAlreadyExists",
+                "ExecutionNotRedrivable",
+                "TaskTimedOut",
+                "ConflictException",
+            ):
                 raise Conflict(f"{code}: {message}") from None
-            if code in ("InvalidDefinition", "InvalidName", "InvalidExecutionInput", "ValidationException",
-                        "InvalidOutput"):
-                raise ValidationFailed.field("definition" if "Definition" in code else "input", f"{code}: {message}") \
-                    from None
+            if code in (
+                "InvalidDefinition",
+                "InvalidName",
+                "InvalidExecutionInput",
+                "ValidationException",
+                "InvalidOutput",
+            ):
+                raise ValidationFailed.field(
+                    "definition" if "Definition" in code else "input", f"{code}: {message}"
+                ) from None
             raise StoreError(f"Step Functions {operation}: {code}: {message}") from None
 
     # -- naming --------------------------------------------------------------------------------------
@@ -116,24 +139,44 @@ class StepFunctionsOrchestrator:
 
     # -- workflows -----------------------------------------------------------------------------------
 
-    def create_workflow(self, name: str, definition: dict, *, description: str = "", actor: str,
-                        shipped: bool = False) -> dict:
-        out = self._call("create_state_machine", name=self.prefix + name, definition=json.dumps(definition),
-                         roleArn=self.role_arn, type="STANDARD", publish=True,
-                         versionDescription=description[:256] if description else "")
+    def create_workflow(
+        self, name: str, definition: dict, *, description: str = "", actor: str, shipped: bool = False
+    ) -> dict:
+        out = self._call(
+            "create_state_machine",
+            name=self.prefix + name,
+            definition=json.dumps(definition),
+            roleArn=self.role_arn,
+            type="STANDARD",
+            publish=True,
+            versionDescription=description[:256] if description else "",
+        )
         self._arn_base  # noqa: B018 - learn the ARN prefix now
         return self._workflow_view(name, out["stateMachineArn"], _version_of(out))
 
-    def update_workflow(self, name: str, definition: dict, *, description: str | None = None, actor: str,
-                        shipped: bool = False) -> dict:
-        out = self._call("update_state_machine", stateMachineArn=self._sm_arn(name),
-                         definition=json.dumps(definition), publish=True,
-                         **({"versionDescription": description[:256]} if description else {}))
+    def update_workflow(
+        self,
+        name: str,
+        definition: dict,
+        *,
+        description: str | None = None,
+        actor: str,
+        shipped: bool = False,
+    ) -> dict:
+        out = self._call(
+            "update_state_machine",
+            stateMachineArn=self._sm_arn(name),
+            definition=json.dumps(definition),
+            publish=True,
+            **({"versionDescription": description[:256]} if description else {}),
+        )
         return self._workflow_view(name, self._sm_arn(name), _version_of(out))
 
     def _latest_version(self, arn: str) -> int | None:
         try:
-            versions = self._call("list_state_machine_versions", stateMachineArn=arn).get("stateMachineVersions", [])
+            versions = self._call("list_state_machine_versions", stateMachineArn=arn).get(
+                "stateMachineVersions", []
+            )
         except StoreError:  # not every Step Functions stand-in lists versions (moto does not)
             return None
         return max((_version_of(v) or 0 for v in versions), default=None)
@@ -165,9 +208,15 @@ class StepFunctionsOrchestrator:
         if cursor:
             kwargs["nextToken"] = cursor
         out = self._call("list_state_machines", **kwargs)
-        items = [{"name": sm["name"][len(self.prefix):], "state_machine_arn": sm["stateMachineArn"],
-                  "created_at": _iso(sm.get("creationDate"))}
-                 for sm in out.get("stateMachines", []) if sm["name"].startswith(self.prefix)]
+        items = [
+            {
+                "name": sm["name"][len(self.prefix) :],
+                "state_machine_arn": sm["stateMachineArn"],
+                "created_at": _iso(sm.get("creationDate")),
+            }
+            for sm in out.get("stateMachines", [])
+            if sm["name"].startswith(self.prefix)
+        ]
         return items, out.get("nextToken")
 
     def delete_workflow(self, name: str) -> None:
@@ -201,8 +250,16 @@ class StepFunctionsOrchestrator:
             "waiting_tasks": [],
         }
 
-    def start(self, workflow: str, *, name: str, input: Any, actor: str, request_id: str | None = None,
-              trusted: bool = False) -> dict:
+    def start(
+        self,
+        workflow: str,
+        *,
+        name: str,
+        input: Any,
+        actor: str,
+        request_id: str | None = None,
+        trusted: bool = False,
+    ) -> dict:
         """Internal tasks check the deployment's capability token themselves, so ``trusted`` needs no
         counterpart on Step Functions."""
         payload = json.dumps({} if input is None else input)
@@ -212,30 +269,49 @@ class StepFunctionsOrchestrator:
         return self.describe(workflow, name)
 
     def describe(self, workflow: str, name: str) -> dict:
-        return self._view(workflow, self._call("describe_execution", executionArn=self._ex_arn(workflow, name)))
+        return self._view(
+            workflow, self._call("describe_execution", executionArn=self._ex_arn(workflow, name))
+        )
 
-    def list_executions(self, workflow: str, *, status: str | None = None, limit: int = 50,
-                        cursor: str | None = None) -> tuple[list[dict], str | None]:
+    def list_executions(
+        self, workflow: str, *, status: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]:
         kwargs: dict[str, Any] = {"stateMachineArn": self._sm_arn(workflow), "maxResults": limit}
         if status:
             kwargs["statusFilter"] = status
         if cursor:
             kwargs["nextToken"] = cursor
         out = self._call("list_executions", **kwargs)
-        items = [{"arn": e["executionArn"], "name": e["name"], "workflow": workflow, "workflow_version": None,
-                  "status": e["status"], "start_date": _iso(e.get("startDate")), "stop_date": _iso(e.get("stopDate")),
-                  "redrive_count": e.get("redriveCount", 0)} for e in out.get("executions", [])]
+        items = [
+            {
+                "arn": e["executionArn"],
+                "name": e["name"],
+                "workflow": workflow,
+                "workflow_version": None,
+                "status": e["status"],
+                "start_date": _iso(e.get("startDate")),
+                "stop_date": _iso(e.get("stopDate")),
+                "redrive_count": e.get("redriveCount", 0),
+            }
+            for e in out.get("executions", [])
+        ]
         return items, out.get("nextToken")
 
-    def history(self, workflow: str, name: str, *, limit: int = 100, cursor: str | None = None,
-                reverse: bool = False) -> tuple[list[dict], str | None]:
-        kwargs: dict[str, Any] = {"executionArn": self._ex_arn(workflow, name), "maxResults": min(limit, 1000),
-                                  "reverseOrder": reverse}
+    def history(
+        self, workflow: str, name: str, *, limit: int = 100, cursor: str | None = None, reverse: bool = False
+    ) -> tuple[list[dict], str | None]:
+        kwargs: dict[str, Any] = {
+            "executionArn": self._ex_arn(workflow, name),
+            "maxResults": min(limit, 1000),
+            "reverseOrder": reverse,
+        }
         if cursor:
             kwargs["nextToken"] = cursor
         out = self._call("get_execution_history", **kwargs)
-        events = [{**{k: v for k, v in e.items() if k != "timestamp"}, "timestamp": _iso(e.get("timestamp"))}
-                  for e in out.get("events", [])]
+        events = [
+            {**{k: v for k, v in e.items() if k != "timestamp"}, "timestamp": _iso(e.get("timestamp"))}
+            for e in out.get("events", [])
+        ]
         return self._redact_history(workflow, name, events), out.get("nextToken")
 
     def _redact_history(self, workflow: str, name: str, events: list[dict]) -> list[dict]:
@@ -276,5 +352,3 @@ class StepFunctionsOrchestrator:
     def send_task_heartbeat(self, token: str) -> dict:
         self._call("send_task_heartbeat", taskToken=token)
         return {"token_accepted": True}
-
-

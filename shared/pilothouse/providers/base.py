@@ -122,7 +122,12 @@ class HealthResult:
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "checked": self.checked, "failing": self.failing, "detail": self.detail}
+        return {
+            "healthy": self.healthy,
+            "checked": self.checked,
+            "failing": self.failing,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)

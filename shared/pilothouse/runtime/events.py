@@ -14,8 +14,14 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-TEXT_TYPES = ("application/json", "application/problem+json", "application/x-www-form-urlencoded",
-              "application/xml", "application/yaml", "application/x-yaml")
+TEXT_TYPES = (
+    "application/json",
+    "application/problem+json",
+    "application/x-www-form-urlencoded",
+    "application/xml",
+    "application/yaml",
+    "application/x-yaml",
+)
 
 
 def _is_text(content_type: str | None) -> bool:

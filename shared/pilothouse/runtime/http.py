@@ -111,8 +111,14 @@ def validation_problem(exc: RequestValidationError) -> ValidationFailed:
         else:
             source = "body"
         field_name = ".".join(str(p) for p in loc) or source
-        errors.append({"field": field_name, "in": source, "message": str(e.get("msg", "")).removeprefix("Value error, "),
-                       "type": e.get("type")})
+        errors.append(
+            {
+                "field": field_name,
+                "in": source,
+                "message": str(e.get("msg", "")).removeprefix("Value error, "),
+                "type": e.get("type"),
+            }
+        )
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]) or "the request is not valid"
     return ValidationFailed(summary, errors)
 
@@ -140,9 +146,13 @@ def _stored_answer(response: Response, secret_fields: tuple[str, ...]) -> dict[s
         if isinstance(data, dict) and any(f in data for f in secret_fields):
             data = {k: v for k, v in data.items() if k not in secret_fields}
             data["secret_shown_once"] = True
-            data["note"] = "the secret was shown once, in the first answer; it is not kept and cannot be shown again"
+            data["note"] = (
+                "the secret was shown once, in the first answer; it is not kept and cannot be shown again"
+            )
             body = json.dumps(data)
-    headers = {k: v for k, v in response.headers.items() if k.lower() not in _NOT_REPLAYED and isinstance(v, str)}
+    headers = {
+        k: v for k, v in response.headers.items() if k.lower() not in _NOT_REPLAYED and isinstance(v, str)
+    }
     return {
         "status": response.status_code,
         "content_type": response.headers.get("Content-Type") or "application/json",
@@ -177,8 +187,9 @@ class _Guard:
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
         services = get_services()
         params = event.get("pathParameters") or {}
-        return RequestContext(request_id=request_id, operation=self.op.name, services=services,
-                              target=self.op.target(params))
+        return RequestContext(
+            request_id=request_id, operation=self.op.name, services=services, target=self.op.target(params)
+        )
 
     def _authorize(self, ctx: RequestContext, event: dict) -> None:
         if self.op.permission is None:
@@ -220,7 +231,9 @@ class _Guard:
         except PilothouseError as exc:
             return problem_response(exc, request_id=ctx.request_id, instance=event.get("rawPath"))
         except Exception:
-            logger.exception("unhandled error", extra={"operation": self.op.name, "request_id": ctx.request_id})
+            logger.exception(
+                "unhandled error", extra={"operation": self.op.name, "request_id": ctx.request_id}
+            )
             err = PilothouseError(f"an internal error occurred; quote request id {ctx.request_id}")
             return problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
 
@@ -261,7 +274,9 @@ class _Guard:
                 lambda_context=app.lambda_context,
             )
         except IdempotencyAlreadyInProgressError:
-            raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly") from None
+            raise Conflict(
+                "a request with this Idempotency-Key is still in progress; retry shortly"
+            ) from None
         except IdempotencyValidationError:
             raise ValidationFailed.field(
                 "Idempotency-Key", "this key was used for a different request; use a new key"
@@ -269,8 +284,12 @@ class _Guard:
         if not replayed:
             answer = first["answer"]
         headers = {**answer.get("headers", {}), **({"Idempotent-Replayed": "true"} if replayed else {})}
-        return Response(status_code=answer["status"], content_type=answer["content_type"], body=answer["body"],
-                        headers=headers)
+        return Response(
+            status_code=answer["status"],
+            content_type=answer["content_type"],
+            body=answer["body"],
+            headers=headers,
+        )
 
     def _audit(self, ctx: RequestContext, status: int) -> None:
         from pilothouse.services import audit
@@ -334,7 +353,9 @@ def _body_problem(event: dict) -> PilothouseError | None:
     body = event.get("body") if isinstance(event, dict) else None
     if not body:
         return None
-    content_type = next((str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
+    content_type = next(
+        (str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), ""
+    )
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type and media_type != "application/json":
         return UnsupportedMediaType(
@@ -348,8 +369,14 @@ def _body_problem(event: dict) -> PilothouseError | None:
     if not event.get("isBase64Encoded") and depth_exceeds(body, MAX_DEPTH):
         return ValidationFailed(
             f"the body nests deeper than {MAX_DEPTH} levels",
-            [{"field": "body", "in": "body", "message": f"nested deeper than {MAX_DEPTH} levels",
-              "type": "json_too_deep"}],
+            [
+                {
+                    "field": "body",
+                    "in": "body",
+                    "message": f"nested deeper than {MAX_DEPTH} levels",
+                    "type": "json_too_deep",
+                }
+            ],
         )
     return None
 
@@ -379,8 +406,9 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
 
         event = app.current_event.raw_event
         rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-        response = problem_response(NotFound(f"no route for {event.get('rawPath')}"), request_id=rid,
-                                    instance=event.get("rawPath"))
+        response = problem_response(
+            NotFound(f"no route for {event.get('rawPath')}"), request_id=rid, instance=event.get("rawPath")
+        )
         response.headers["X-Request-Id"] = rid
         return response
 
@@ -389,11 +417,15 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
         # Powertools validates before route middlewares run; answer 401/403 first where due.
         event = app.current_event.raw_event
         route = app.context.get("_route")
-        op = next((o for o in operations if route is not None and o.func is getattr(route, "func", None)), None)
+        op = next(
+            (o for o in operations if route is not None and o.func is getattr(route, "func", None)), None
+        )
         guard = _Guard(op) if op else None
         if guard is None:
             rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-            response = problem_response(validation_problem(exc), request_id=rid, instance=event.get("rawPath"))
+            response = problem_response(
+                validation_problem(exc), request_id=rid, instance=event.get("rawPath")
+            )
             response.headers["X-Request-Id"] = rid
             return response
         ctx = guard._begin(app)

@@ -119,7 +119,9 @@ def run_once(
         # lets Powertools expire an in-progress record when the invocation would have timed out
         config.register_lambda_context(lambda_context)
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=StorePersistenceLayer(store), config=config)
+    @idempotent_function(
+        data_keyword_argument="request", persistence_store=StorePersistenceLayer(store), config=config
+    )
     def _run(request: dict[str, str]) -> dict[str, Any]:
         nonlocal ran
         ran = True

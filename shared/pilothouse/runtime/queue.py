@@ -25,7 +25,9 @@ def sqs_function(record_handler: Callable[[str], Any]) -> Callable[[dict, Any], 
 
     def handler(event: dict, context: Any) -> dict:
         processor = BatchProcessor(event_type=EventType.SQS)
-        return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)
+        return process_partial_response(
+            event=event, record_handler=_record, processor=processor, context=context
+        )
 
     return with_context(handler)
 
@@ -35,7 +37,9 @@ def scheduled_function(job: Callable[[dict], Any]) -> Callable[[dict, Any], Any]
 
     def handler(event: dict, context: Any) -> Any:
         result = job(event)
-        logger.info("scheduled job done", extra={"rule": (event.get("resources") or ["?"])[0], "result": result})
+        logger.info(
+            "scheduled job done", extra={"rule": (event.get("resources") or ["?"])[0], "result": result}
+        )
         return result
 
     return with_context(handler)

@@ -66,15 +66,24 @@ def _count_refusal(
         if pointer is None:
             sk = f"{int(now * 1_000_000):017d}#{uuid.uuid4().hex[:8]}"
             data = {
-                "at": iso(now), "principal": "anonymous", "operation": operation, "target": target,
-                "request_id": request_id, "status": 401, "outcome": "denied", "count": 1, "last_at": iso(now),
+                "at": iso(now),
+                "principal": "anonymous",
+                "operation": operation,
+                "target": target,
+                "request_id": request_id,
+                "status": 401,
+                "outcome": "denied",
+                "count": 1,
+                "last_at": iso(now),
                 "detail": "requests without a valid credential, counted per operation and minute",
             }
             try:
-                services.store.transact([
-                    Put(Item(ANON_PK, pointer_sk, {"sk": sk}, expires_at=now + 3600), if_absent=True),
-                    Put(Item(PK, sk, data, expires_at=ttl), if_absent=True),
-                ])
+                services.store.transact(
+                    [
+                        Put(Item(ANON_PK, pointer_sk, {"sk": sk}, expires_at=now + 3600), if_absent=True),
+                        Put(Item(PK, sk, data, expires_at=ttl), if_absent=True),
+                    ]
+                )
                 return data
             except Conflict:
                 continue

@@ -55,7 +55,9 @@ def _allowed(state: str) -> list[str]:
     return allowed_commands(State(state))
 
 
-def _event(kind: str, *, before: str | None, after: str | None, actor: str, request_id: str | None, **detail) -> dict:
+def _event(
+    kind: str, *, before: str | None, after: str | None, actor: str, request_id: str | None, **detail
+) -> dict:
     return {"type": kind, "from": before, "to": after, "actor": actor, "request_id": request_id, **detail}
 
 
@@ -158,13 +160,22 @@ def register(services: Services, spec: ComponentSpec, *, actor: str, request_id:
     claims = [_claim_port(services, port, spec.name)] if port is not None else []
     try:
         record = repo(services).create(
-            data, _event("registered", before=None, after="Registered", actor=actor, request_id=request_id,
-                         version=spec.version), claims
+            data,
+            _event(
+                "registered",
+                before=None,
+                after="Registered",
+                actor=actor,
+                request_id=request_id,
+                version=spec.version,
+            ),
+            claims,
         )
     except (AlreadyExists, VersionConflict):
         if repo(services).get(spec.name) is not None:
-            raise AlreadyExists(f"a component named {spec.name!r} exists already",
-                                extra={"field": "name"}) from None
+            raise AlreadyExists(
+                f"a component named {spec.name!r} exists already", extra={"field": "name"}
+            ) from None
         claim = services.store.get(CLAIM_PK, port_claim_sk(port)) if port is not None else None
         if claim is not None and claim.data["component"] != spec.name:
             raise _port_taken(port, claim.data["component"]) from None
@@ -187,7 +198,9 @@ def list_components(
     state: str | None = None,
     environment: str | None = None,
 ) -> tuple[list[dict], str | None]:
-    records, next_cursor = repo(services).list(limit=limit, cursor=cursor, state=state, environment=environment)
+    records, next_cursor = repo(services).list(
+        limit=limit, cursor=cursor, state=state, environment=environment
+    )
     return [view(r) for r in records], next_cursor
 
 
@@ -231,8 +244,9 @@ def _validate_params(record: Record, command: Command, params: dict[str, Any]) -
     if command is Command.SCALE:
         low, high = spec["scaling"]["min"], spec["scaling"]["max"]
         if not low <= params["replicas"] <= high:
-            raise ValidationFailed.field("replicas",
-                                         f"must lie between scaling.min {low} and scaling.max {high}")
+            raise ValidationFailed.field(
+                "replicas", f"must lie between scaling.min {low} and scaling.max {high}"
+            )
     if command is Command.UPDATE:
         if params.get("config") is not None:
             try:
@@ -278,7 +292,11 @@ def command(
         # a retry starts afresh: what the failed attempt left is stopped before it deploys
         planned = {**record.data, "placement": None} if cmd is Command.RETRY else record.data
         strategy, steps = deployments.plan_for(planned, params)
-        params = {**{k: v for k, v in params.items() if k != "strategy"}, "_strategy": strategy, "_steps": steps}
+        params = {
+            **{k: v for k, v in params.items() if k != "strategy"},
+            "_strategy": strategy,
+            "_steps": steps,
+        }
     now = services.clock.time()
     operation = {
         "id": sortable_id(now),
@@ -296,8 +314,15 @@ def command(
         written = repo(services).update(
             record,
             data,
-            _event(f"{cmd.value}.requested", before=record.state, after=new_state.value, actor=actor,
-                   request_id=request_id, params=_public(params), operation_id=operation["id"]),
+            _event(
+                f"{cmd.value}.requested",
+                before=record.state,
+                after=new_state.value,
+                actor=actor,
+                request_id=request_id,
+                params=_public(params),
+                operation_id=operation["id"],
+            ),
         )
     except VersionConflict:
         now_record = repo(services).get(name)

@@ -91,13 +91,23 @@ def _mark(services: Services, dep_id: str, index: int | None, step_status: str, 
             d[k] = v
         if d["status"] == "pending":
             d["status"] = "in_progress"
-        return {"type": event, "step": index, **({"detail": fields.get("_detail")} if "_detail" in fields else {})}
+        return {
+            "type": event,
+            "step": index,
+            **({"detail": fields.get("_detail")} if "_detail" in fields else {}),
+        }
 
     return dep_svc.repo(services).change(dep_id, change)
 
 
-def _save_placement(services: Services, dep_id: str, index: int | None, placement: Placement, event: str,
-                    weights: dict | None = None) -> dict:
+def _save_placement(
+    services: Services,
+    dep_id: str,
+    index: int | None,
+    placement: Placement,
+    event: str,
+    weights: dict | None = None,
+) -> dict:
     fields: dict[str, Any] = {"placement": placement.to_dict()}
     if weights is not None:
         fields["weights"] = weights
@@ -120,7 +130,9 @@ def _provider_call(fn, *args):
     try:
         return fn(*args)
     except ProviderError as exc:
-        raise DeploymentError(f"{exc.reason}" + (f"; last output: {exc.logs[-3:]}" if exc.logs else "")) from None
+        raise DeploymentError(
+            f"{exc.reason}" + (f"; last output: {exc.logs[-3:]}" if exc.logs else "")
+        ) from None
 
 
 # -- steps ---------------------------------------------------------------------------------------
@@ -157,7 +169,9 @@ def _shift(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     if candidate is None:
         raise DeploymentError("no candidate revision to shift traffic to")
     # the only revision (a first deploy) takes everything; otherwise split with the stable one
-    weights = {candidate: 100} if not stable or stable == candidate else {stable: 100 - weight, candidate: weight}
+    weights = (
+        {candidate: 100} if not stable or stable == candidate else {stable: 100 - weight, candidate: weight}
+    )
     placement = _provider_call(_provider(services, dep).shift, _placement(dep), weights)
     _save_placement(services, dep_id, index, placement, "traffic.shifted", weights=weights)
     return {"weights": weights}
@@ -172,7 +186,9 @@ def _set_replicas(services: Services, payload: dict[str, Any]) -> dict[str, Any]
     if revision is None:  # e.g. scaling down a stable that does not exist (first deploy)
         _mark(services, dep_id, index, "skipped", "step.skipped")
         return {"skipped": True}
-    placement = _provider_call(_provider(services, dep).set_replicas, _placement(dep), revision, step["replicas"])
+    placement = _provider_call(
+        _provider(services, dep).set_replicas, _placement(dep), revision, step["replicas"]
+    )
     _save_placement(services, dep_id, index, placement, "replicas.set")
     return {"revision": revision, "replicas": step["replicas"]}
 
@@ -199,26 +215,51 @@ def _analyze(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     analysis = Analysis.model_validate(dep["steps"][index]["analysis"])
     _, candidate = _revisions(dep)
     provider = _provider(services, dep)
-    metrics = _provider_call(provider.read_metrics, _placement(dep), candidate, analysis.window_seconds).to_dict()
-    health_result = _provider_call(provider.check_health, _placement(dep), candidate).to_dict() \
-        if analysis.health else None
+    metrics = _provider_call(
+        provider.read_metrics, _placement(dep), candidate, analysis.window_seconds
+    ).to_dict()
+    health_result = (
+        _provider_call(provider.check_health, _placement(dep), candidate).to_dict()
+        if analysis.health
+        else None
+    )
     verdict = judge(analysis, metrics, health_result)
     outcome = verdict.outcome
     if outcome == "no_data":
         outcome = {"fail": "fail", "pass": "pass", "pause": "no_data"}[analysis.no_data]
-    measurement = {"step": index, "at": iso(services.clock.time()), "metrics": metrics, "health": health_result,
-                   "verdict": verdict.outcome, "counted_as": outcome, "reasons": verdict.reasons,
-                   "no_data_policy": analysis.no_data}
+    measurement = {
+        "step": index,
+        "at": iso(services.clock.time()),
+        "metrics": metrics,
+        "health": health_result,
+        "verdict": verdict.outcome,
+        "counted_as": outcome,
+        "reasons": verdict.reasons,
+        "no_data_policy": analysis.no_data,
+    }
     past = [m["counted_as"] for m in dep["analysis"] if m["step"] == index and m["counted_as"] != "no_data"]
     if outcome == "no_data":
-        _mark(services, dep_id, index, "waiting", "analysis.no_data", analysis=dep["analysis"] + [measurement],
-              status="paused")
+        _mark(
+            services,
+            dep_id,
+            index,
+            "waiting",
+            "analysis.no_data",
+            analysis=dep["analysis"] + [measurement],
+            status="paused",
+        )
         return {"next": "pause"}
     verdicts = past + [outcome]
     decision = conclude(analysis, verdicts)
     status = {"fail": "failed", "pass": "succeeded", "continue": "running"}[decision]
-    _mark(services, dep_id, index, status, f"analysis.{decision if decision != 'continue' else 'measured'}",
-          analysis=dep["analysis"] + [measurement])
+    _mark(
+        services,
+        dep_id,
+        index,
+        status,
+        f"analysis.{decision if decision != 'continue' else 'measured'}",
+        analysis=dep["analysis"] + [measurement],
+    )
     if decision == "fail":
         raise AnalysisFailed("; ".join(verdict.reasons) or "analysis failed")
     if decision == "continue":
@@ -233,7 +274,9 @@ def _gate(services: Services, payload: dict[str, Any]) -> None:
     dep_id, index, kind, token = payload["deployment_id"], payload["index"], payload["kind"], payload["token"]
     dep = _dep(services, dep_id)
     if dep.get("abort_requested"):
-        services.orchestrator.send_task_failure(token, "Aborted", dep["abort_requested"].get("reason") or "aborted")
+        services.orchestrator.send_task_failure(
+            token, "Aborted", dep["abort_requested"].get("reason") or "aborted"
+        )
         return
     proceed = (kind == "gate" and not dep["paused"]) or (kind == "pause" and dep.get("promote_full"))
     if proceed:
@@ -244,10 +287,24 @@ def _gate(services: Services, payload: dict[str, Any]) -> None:
         services.orchestrator.send_task_success(token, {})
         return
     timed = kind == "pause" and payload.get("seconds") is not None
-    status = {"gate": "paused", "approval": "awaiting_approval"}.get(kind, "in_progress" if timed else "paused")
-    _mark(services, dep_id, index, "waiting", f"{kind}.waiting", status=status,
-          pending_token={"kind": kind, "token": token, "index": index, "since": iso(services.clock.time()),
-                         "seconds": payload.get("seconds")})
+    status = {"gate": "paused", "approval": "awaiting_approval"}.get(
+        kind, "in_progress" if timed else "paused"
+    )
+    _mark(
+        services,
+        dep_id,
+        index,
+        "waiting",
+        f"{kind}.waiting",
+        status=status,
+        pending_token={
+            "kind": kind,
+            "token": token,
+            "index": index,
+            "since": iso(services.clock.time()),
+            "seconds": payload.get("seconds"),
+        },
+    )
 
 
 # -- outcomes ------------------------------------------------------------------------------------
@@ -262,10 +319,13 @@ def _notify(services: Services, dep: dict[str, Any]) -> None:
         return
     try:
         if dep["status"] == "succeeded":
-            services.orchestrator.send_task_success(token, {"deployment_id": dep["id"], "status": dep["status"]})
+            services.orchestrator.send_task_success(
+                token, {"deployment_id": dep["id"], "status": dep["status"]}
+            )
         else:
-            services.orchestrator.send_task_failure(token, "DeploymentNotSucceeded",
-                                         f"deployment {dep['id']} ended {dep['status']}")
+            services.orchestrator.send_task_failure(
+                token, "DeploymentNotSucceeded", f"deployment {dep['id']} ended {dep['status']}"
+            )
     except NotFound:
         pass
 
@@ -284,16 +344,26 @@ def _reason(error: dict[str, Any]) -> str:
     return f"{error.get('Error', 'Error')}: {cause}".strip()
 
 
-def _finish_component(services: Services, dep: dict[str, Any], outcome: Outcome, placement: Placement | None,
-                      error: str | None) -> None:
+def _finish_component(
+    services: Services, dep: dict[str, Any], outcome: Outcome, placement: Placement | None, error: str | None
+) -> None:
     for _ in range(20):
         record = _component(services, dep)
         op = record.data.get("operation")
         if not op or op["id"] != dep["id"]:
             return  # already finished (a retried task)
         try:
-            finish_operation(services, record, Command(dep["command"]), outcome, placement, error,
-                             dep.get("logs") or [], dep["to_version"], dep.get("config"))
+            finish_operation(
+                services,
+                record,
+                Command(dep["command"]),
+                outcome,
+                placement,
+                error,
+                dep.get("logs") or [],
+                dep["to_version"],
+                dep.get("config"),
+            )
             return
         except VersionConflict:
             continue
@@ -303,7 +373,13 @@ def _end(services: Services, dep_id: str, status: str, event: str, **fields) -> 
     def change(d):
         if d["status"] in FINAL:
             return None
-        d.update(status=status, outcome=status, finished_at=iso(services.clock.time()), pending_token=None, **fields)
+        d.update(
+            status=status,
+            outcome=status,
+            finished_at=iso(services.clock.time()),
+            pending_token=None,
+            **fields,
+        )
         return {"type": event, "status": status}
 
     return dep_svc.repo(services).change(dep_id, change)
@@ -322,8 +398,9 @@ def _finalize(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
         return {"status": dep["status"]}
     unapproved = unapproved_steps(dep)
     if unapproved:  # whatever workflow calls this, an approval gate is never skipped
-        raise DeploymentError(f"deployment {dep_id} cannot finish: approval step(s) {unapproved} were not "
-                              f"approved")
+        raise DeploymentError(
+            f"deployment {dep_id} cannot finish: approval step(s) {unapproved} were not approved"
+        )
     _, candidate = _revisions(dep)
     placement = _provider_call(_provider(services, dep).finalize, _placement(dep), candidate)
     _save_placement(services, dep_id, None, placement, "finalized", weights={candidate: 100})
@@ -341,8 +418,9 @@ def _rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     if dep["status"] in FINAL:
         return {"status": dep["status"]}
     reason = _reason(error)
-    aborted = error.get("Error") == "Aborted" or (dep.get("abort_requested") and not dep["abort_requested"].get(
-        "break_glass"))
+    aborted = error.get("Error") == "Aborted" or (
+        dep.get("abort_requested") and not dep["abort_requested"].get("break_glass")
+    )
     _mark(services, dep_id, None, "", "rolling_back", status="rolling_back", error=reason)
     dep = _dep(services, dep_id)
     stable, candidate = _revisions(dep)
@@ -360,7 +438,9 @@ def _rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
         placement = _provider_call(provider.set_replicas, placement, stable, max(1, dep["replicas"]))
     placement = _provider_call(provider.rollback, placement, stable)
     _save_placement(services, dep_id, None, placement, "rolled_back", weights={stable: 100})
-    dep = _end(services, dep_id, "aborted" if aborted else "rolled_back", "aborted" if aborted else "rolled_back")
+    dep = _end(
+        services, dep_id, "aborted" if aborted else "rolled_back", "aborted" if aborted else "rolled_back"
+    )
     _finish_component(services, dep, Outcome.REVERTED, placement, reason)
     _notify(services, dep)
     return {"status": dep["status"]}
@@ -394,7 +474,8 @@ def authorize(services: Services, payload: Any) -> dict[str, Any]:
     if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
         raise CapabilityRefused(
             f"refused: this task acts on a deployment only for the strategy workflow that owns it, and the "
-            f"call does not carry deployment {dep_id!r}'s capability token")
+            f"call does not carry deployment {dep_id!r}'s capability token"
+        )
     return item.data
 
 
@@ -409,8 +490,16 @@ def _task(step):
     return entry
 
 
-STEPS = {"prepare": _prepare, "shift": _shift, "replicas": _set_replicas, "health": _health,
-         "analyze": _analyze, "gate": _gate, "finalize": _finalize, "rollback": _rollback}
+STEPS = {
+    "prepare": _prepare,
+    "shift": _shift,
+    "replicas": _set_replicas,
+    "health": _health,
+    "analyze": _analyze,
+    "gate": _gate,
+    "finalize": _finalize,
+    "rollback": _rollback,
+}
 
 prepare = _task(_prepare)
 shift = _task(_shift)

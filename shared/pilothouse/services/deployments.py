@@ -33,8 +33,14 @@ from pilothouse.store.deployments import DeploymentRepository
 from pilothouse.wiring import Services
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
-BUILTIN = {"canary": "canary", "linear": "canary", "custom": "canary", "rolling": "rolling",
-           "blue-green": "blue-green", "all-at-once": "all-at-once"}
+BUILTIN = {
+    "canary": "canary",
+    "linear": "canary",
+    "custom": "canary",
+    "rolling": "rolling",
+    "blue-green": "blue-green",
+    "all-at-once": "all-at-once",
+}
 PREFIX = "pilothouse-"
 LOCAL_ARN = "arn:aws:lambda:local:000000000000:function:{}"
 
@@ -74,8 +80,9 @@ def user_strategy_definition(name: str) -> dict[str, Any]:
                 continue
             function = canonical(target_of(state).function or "")
             if function == "deployment_failed":  # straight on to its Fail state
-                m["States"][key] = {"Type": "Pass", "Next": state["Next"]} if "Next" in state else {
-                    "Type": "Fail"}
+                m["States"][key] = (
+                    {"Type": "Pass", "Next": state["Next"]} if "Next" in state else {"Type": "Fail"}
+                )
                 continue
             action = {"deployment_replicas": "replicas"}.get(function, function.removeprefix("deployment_"))
             params = state["Parameters"]
@@ -109,8 +116,9 @@ def ensure_workflow(services: Services, name: str) -> str:
         current = orchestrator.get_workflow(wf_name)
     except NotFound:
         try:
-            orchestrator.create_workflow(wf_name, definition, description=f"built-in: {name}", actor="system",
-                                         shipped=True)
+            orchestrator.create_workflow(
+                wf_name, definition, description=f"built-in: {name}", actor="system", shipped=True
+            )
         except AlreadyExists:
             pass
         return wf_name
@@ -122,7 +130,9 @@ def ensure_workflow(services: Services, name: str) -> str:
 # -- starting ------------------------------------------------------------------------------------
 
 
-def plan_for(component: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def plan_for(
+    component: dict[str, Any], params: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The strategy and compiled steps for a command; 422 naming ``strategy`` when it is not valid."""
     raw = params.get("strategy") or component["spec"].get("deployment", {}).get("strategy")
     try:
@@ -132,11 +142,15 @@ def plan_for(component: dict[str, Any], params: dict[str, Any]) -> tuple[dict[st
 
         raise validation_failed(exc, ("strategy",)) from None
     if strategy.workflow and is_shipped(strategy.workflow):
-        raise ValidationFailed.field("strategy.workflow",
-                                     "names a shipped workflow; choose one of those with strategy.type")
+        raise ValidationFailed.field(
+            "strategy.workflow", "names a shipped workflow; choose one of those with strategy.type"
+        )
     placement = component.get("placement")
-    replicas = placement["replicas"] if placement else (component["spec"]["scaling"]["replicas"] or max(
-        component["spec"]["scaling"]["min"], 1))
+    replicas = (
+        placement["replicas"]
+        if placement
+        else (component["spec"]["scaling"]["replicas"] or max(component["spec"]["scaling"]["min"], 1))
+    )
     steps = compile_plan(strategy, replicas=max(replicas, 1), first_deploy=placement is None)
     return strategy.model_dump(exclude_none=True), steps
 
@@ -156,9 +170,12 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
         strategy, steps = op["params"]["_strategy"], op["params"]["_steps"]
         cmd = op["command"]
         placement = component.get("placement")
-        to_version = op["params"].get("version") or (component["spec"]["version"] if cmd != "update"
-                                                     else component["version"])
-        workflow = strategy.get("workflow") or ensure_workflow(services, BUILTIN[strategy.get("type", "all-at-once")])
+        to_version = op["params"].get("version") or (
+            component["spec"]["version"] if cmd != "update" else component["version"]
+        )
+        workflow = strategy.get("workflow") or ensure_workflow(
+            services, BUILTIN[strategy.get("type", "all-at-once")]
+        )
         now = iso(services.clock.time())
         capability, digest = new_capability()
         data = {
@@ -178,8 +195,9 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
             "current_step": None,
             "placement": placement,
             # how many instances the new version runs (what served before, or the initial count)
-            "replicas": placement["replicas"] if placement else (
-                component["spec"]["scaling"]["replicas"] or max(component["spec"]["scaling"]["min"], 1)),
+            "replicas": placement["replicas"]
+            if placement
+            else (component["spec"]["scaling"]["replicas"] or max(component["spec"]["scaling"]["min"], 1)),
             "weights": ({placement["details"].get("stable") or "stable": 100} if placement else {}),
             "analysis": [],
             "approvals": [],
@@ -200,7 +218,9 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
             "capabilities": [digest] if is_shipped(workflow) else [],
         }
         try:
-            repo(services).create(data, {"type": "created", "status": "pending", "actor": data["initiated_by"]})
+            repo(services).create(
+                data, {"type": "created", "status": "pending", "actor": data["initiated_by"]}
+            )
         except AlreadyExists:
             capability = None
     dep = repo(services).get(dep_id).data
@@ -210,8 +230,14 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
             return dep
         except NotFound:
             pass
-    _start_strategy(services, dep, {"deployment_id": dep_id, "steps": [_plain(s) for s in dep["steps"]]},
-                    workflow=dep["workflow"], name=dep["execution"], capability=capability)
+    _start_strategy(
+        services,
+        dep,
+        {"deployment_id": dep_id, "steps": [_plain(s) for s in dep["steps"]]},
+        workflow=dep["workflow"],
+        name=dep["execution"],
+        capability=capability,
+    )
     return dep
 
 
@@ -235,15 +261,28 @@ def issue_capability(services: Services, deployment_id: str, execution: str) -> 
     return token
 
 
-def _start_strategy(services: Services, dep: dict[str, Any], input: dict[str, Any], *, workflow: str,
-                    name: str, capability: str | None = None, actor: str | None = None) -> dict[str, Any]:
+def _start_strategy(
+    services: Services,
+    dep: dict[str, Any],
+    input: dict[str, Any],
+    *,
+    workflow: str,
+    name: str,
+    capability: str | None = None,
+    actor: str | None = None,
+) -> dict[str, Any]:
     """Start ``workflow`` acting on ``dep``: a shipped one gets a capability token in its input and is
     trusted to call the internal tasks; a user's strategy workflow gets neither and runs as the
     deployment's initiator (its steps go through the public ``strategy_step``)."""
     if is_shipped(workflow):
         token = capability or issue_capability(services, dep["id"], name)
-        return services.orchestrator.start(workflow, name=name, input={**input, CAPABILITY_FIELD: token},
-                                           actor=actor or "system", trusted=True)
+        return services.orchestrator.start(
+            workflow,
+            name=name,
+            input={**input, CAPABILITY_FIELD: token},
+            actor=actor or "system",
+            trusted=True,
+        )
     from pilothouse.services.workflow_operations import record_starter
 
     # A user's workflow never runs as "system" (an admin): without a recorded initiator (records
@@ -254,7 +293,9 @@ def _start_strategy(services: Services, dep: dict[str, Any], input: dict[str, An
 
 
 def _plain(step: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in step.items() if k not in ("status", "index", "started_at", "finished_at", "detail")}
+    return {
+        k: v for k, v in step.items() if k not in ("status", "index", "started_at", "finished_at", "detail")
+    }
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -264,10 +305,18 @@ def get(services: Services, deployment_id: str) -> dict[str, Any]:
     return repo(services).get(deployment_id).data
 
 
-def list_deployments(services: Services, *, limit: int = 50, cursor: str | None = None,
-                     component: str | None = None, environment: str | None = None, status: str | None = None):
-    return repo(services).list(limit=limit, cursor=cursor, component=component, environment=environment,
-                               status=status)
+def list_deployments(
+    services: Services,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    component: str | None = None,
+    environment: str | None = None,
+    status: str | None = None,
+):
+    return repo(services).list(
+        limit=limit, cursor=cursor, component=component, environment=environment, status=status
+    )
 
 
 def events(services: Services, deployment_id: str, *, limit: int = 100, cursor: str | None = None):
@@ -279,34 +328,46 @@ def events(services: Services, deployment_id: str, *, limit: int = 100, cursor: 
 
 def _live(data: dict[str, Any]) -> None:
     if data["status"] in FINAL:
-        raise Conflict(f"deployment {data['id']} has ended ({data['status']})", extra={"status": data["status"]})
+        raise Conflict(
+            f"deployment {data['id']} has ended ({data['status']})", extra={"status": data["status"]}
+        )
 
 
 def _token_of(data: dict[str, Any], *kinds: str) -> str:
     pending = data.get("pending_token")
     if not pending or pending["kind"] not in kinds:
-        raise Conflict(f"deployment {data['id']} is not waiting for that (status {data['status']})",
-                       extra={"status": data["status"]})
+        raise Conflict(
+            f"deployment {data['id']} is not waiting for that (status {data['status']})",
+            extra={"status": data["status"]},
+        )
     return pending["token"]
 
 
-def approve(services: Services, deployment_id: str, principal: Principal, *, comment: str = "",
-            approve: bool = True) -> dict[str, Any]:
+def approve(
+    services: Services, deployment_id: str, principal: Principal, *, comment: str = "", approve: bool = True
+) -> dict[str, Any]:
     """Approve (or reject) the approval gate a deployment waits at."""
 
     data = get(services, deployment_id)
     _live(data)
     token = _token_of(data, "approval")
     if not principal.can(Permission.DEPLOYMENTS_APPROVE):
-        raise Forbidden("approving deployments needs the deployments:approve permission",
-                        extra={"required_permission": Permission.DEPLOYMENTS_APPROVE.value})
+        raise Forbidden(
+            "approving deployments needs the deployments:approve permission",
+            extra={"required_permission": Permission.DEPLOYMENTS_APPROVE.value},
+        )
     if principal.environments and data["environment"] not in principal.environments:
         raise Forbidden(f"this key may approve only in: {', '.join(principal.environments)}")
     if data.get("separate_approver") and principal.id == data.get("initiated_by"):
         raise Forbidden("this component requires the approver not to be who started the deployment")
-    decision = {"by": principal.id, "name": principal.name, "decision": "approved" if approve else "rejected",
-                "comment": comment, "at": iso(services.clock.time()),
-                "index": data["pending_token"].get("index")}
+    decision = {
+        "by": principal.id,
+        "name": principal.name,
+        "decision": "approved" if approve else "rejected",
+        "comment": comment,
+        "at": iso(services.clock.time()),
+        "index": data["pending_token"].get("index"),
+    }
 
     def record(d):
         d["approvals"].append(decision)
@@ -402,24 +463,34 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
     services.orchestrator.stop(data["workflow"], data["execution"], error="BreakGlass", cause=reason or actor)
 
     def record(d):
-        d["abort_requested"] = {"by": actor, "reason": reason or "break-glass rollback", "at": iso(
-            services.clock.time()), "break_glass": True}
+        d["abort_requested"] = {
+            "by": actor,
+            "reason": reason or "break-glass rollback",
+            "at": iso(services.clock.time()),
+            "break_glass": True,
+        }
         d["pending_token"] = None
         d["status"] = "rolling_back"
         return {"type": "rollback.break_glass", "actor": actor, "reason": reason}
 
     repo(services).change(deployment_id, record)
     try:  # stopping the workflow may have started this rollback already (same name)
-        _start_strategy(services, get(services, deployment_id), {"deployment_id": deployment_id},
-                        workflow=ensure_workflow(services, "break-glass-rollback"),
-                        name=f"{deployment_id}-rollback"[:80], actor=actor)
+        _start_strategy(
+            services,
+            get(services, deployment_id),
+            {"deployment_id": deployment_id},
+            workflow=ensure_workflow(services, "break-glass-rollback"),
+            name=f"{deployment_id}-rollback"[:80],
+            actor=actor,
+        )
     except Conflict:
         pass
     return get(services, deployment_id)
 
 
-def rollback_component(services: Services, name: str, *, version: str | None, actor: str,
-                       request_id: str | None) -> dict[str, Any]:
+def rollback_component(
+    services: Services, name: str, *, version: str | None, actor: str, request_id: str | None
+) -> dict[str, Any]:
     """Break-glass for a component: mid-deployment, roll that back; otherwise deploy the previous
     (or named) version at once, skipping gates and analysis. Returns the component's view."""
     from pilothouse.services import components
@@ -431,13 +502,24 @@ def rollback_component(services: Services, name: str, *, version: str | None, ac
         return components.view(components.get(services, name))
     target = version or record.data.get("previous_version")
     if not target:
-        raise Conflict(f"component {name!r} has no previous version to roll back to; name one",
-                       extra={"field": "version"})
+        raise Conflict(
+            f"component {name!r} has no previous version to roll back to; name one",
+            extra={"field": "version"},
+        )
     return components.command(
-        services, name, Command.UPDATE,
-        {"version": target, "strategy": {"type": "custom", "steps": [{"kind": "prepare"},
-                                                                    {"kind": "set_weight", "weight": 100}]}},
-        actor=actor, request_id=request_id, break_glass=True,
+        services,
+        name,
+        Command.UPDATE,
+        {
+            "version": target,
+            "strategy": {
+                "type": "custom",
+                "steps": [{"kind": "prepare"}, {"kind": "set_weight", "weight": 100}],
+            },
+        },
+        actor=actor,
+        request_id=request_id,
+        break_glass=True,
     )
 
 
@@ -457,9 +539,13 @@ def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
     error = {"Error": execution.get("error") or "WorkflowEnded", "Cause": execution.get("cause") or ""}
     if (execution.get("workflow"), execution["name"]) == (dep["workflow"], dep["execution"]):
         with contextlib.suppress(Conflict):  # a break-glass may have started it already (same name)
-            _start_strategy(services, dep, {"deployment_id": dep_id},
-                            workflow=ensure_workflow(services, "break-glass-rollback"),
-                            name=f"{dep_id}-rollback"[:80])
+            _start_strategy(
+                services,
+                dep,
+                {"deployment_id": dep_id},
+                workflow=ensure_workflow(services, "break-glass-rollback"),
+                name=f"{dep_id}-rollback"[:80],
+            )
     elif execution.get("trusted") and execution["name"] == f"{dep_id}-rollback"[:80]:  # the rollback failed
         deployment_tasks.mark_failed(services, dep_id, error)
 

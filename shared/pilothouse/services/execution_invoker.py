@@ -32,17 +32,24 @@ class ExecutionInvoker:
         from pilothouse.services import workflow_operations as ops
 
         try:
-            route, name = check_call(function, trusted=bool(self.execution.get("trusted")),
-                                     extra=self.services.settings.workflow_task_functions)
+            route, name = check_call(
+                function,
+                trusted=bool(self.execution.get("trusted")),
+                extra=self.services.settings.workflow_task_functions,
+            )
         except TaskNotAllowed as exc:
             raise FunctionError(ERROR_NOT_ALLOWED, str(exc)) from None
         if route in ("internal", "project"):
             return self.services.invoker.invoke(function, payload)
         d = self.execution
-        caller = ops.Caller(workflow=d["workflow"], execution=d["name"], execution_arn=d["arn"],
-                            principal_id=d.get("acting_as") or d.get("started_by") or "anonymous",
-                            task_id=self.task["task_id"],
-                            state_name=self.task.get("state_name"))
+        caller = ops.Caller(
+            workflow=d["workflow"],
+            execution=d["name"],
+            execution_arn=d["arn"],
+            principal_id=d.get("acting_as") or d.get("started_by") or "anonymous",
+            task_id=self.task["task_id"],
+            state_name=self.task.get("state_name"),
+        )
         try:
             return ops.run(self.services, caller, name, payload)
         except ops.OperationFailed as exc:

@@ -41,11 +41,21 @@ class Skip(Exception):
     """Nothing to apply (stale message, finished execution, task already leased...)."""
 
 
-def _step_ops(services: Services, item: Item, data: dict, events: list, extra: list[Operation]) -> list[Operation]:
+def _step_ops(
+    services: Services, item: Item, data: dict, events: list, extra: list[Operation]
+) -> list[Operation]:
     ops: list[Operation] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
     if events:
-        ops.append(Put(Item(history_pk(data["workflow"], data["name"]), history_sk(events[0]["id"]),
-                            {"events": events}), if_absent=True))
+        ops.append(
+            Put(
+                Item(
+                    history_pk(data["workflow"], data["name"]),
+                    history_sk(events[0]["id"]),
+                    {"events": events},
+                ),
+                if_absent=True,
+            )
+        )
     key = running_sk(data["workflow"], data["name"])
     if data["status"] in TERMINAL:
         ops.append(Delete(RUNNING, key))
@@ -95,15 +105,25 @@ def apply_step(
             "task_leases": {k: v for k, v in data.get("task_leases", {}).items() if k in outstanding},
         }
         if st.status in TERMINAL:
-            new.update(output=st.output, error=st.error, cause=st.cause, stop_date=iso(now), resume_at=None,
-                       outbox=[])
+            new.update(
+                output=st.output,
+                error=st.error,
+                cause=st.cause,
+                stop_date=iso(now),
+                resume_at=None,
+                outbox=[],
+            )
         try:
             services.store.transact(_step_ops(services, item, new, events, []))
         except VersionConflict:
             continue
         send_followups(services, new, now)
-        if new["status"] in TERMINAL and new["status"] != "SUCCEEDED" and isinstance(new.get("input"), dict) \
-                and new["input"].get("deployment_id"):
+        if (
+            new["status"] in TERMINAL
+            and new["status"] != "SUCCEEDED"
+            and isinstance(new.get("input"), dict)
+            and new["input"].get("deployment_id")
+        ):
             # a deployment's workflow that ended without settling the deployment (an uncatchable
             # States.Runtime, a stop) must not leave the component stuck mid-way
             from pilothouse.services.deployments import on_workflow_ended
@@ -117,8 +137,10 @@ def send_followups(services: Services, data: dict, now: float, *, from_sweep: bo
     """Hand the step over: task messages for new tasks, an advance message when there is a timer."""
     s = services.settings
     for task_id in data.get("outbox", []):
-        services.queue.send(s.tasks_queue, json.dumps(
-            {"workflow": data["workflow"], "name": data["name"], "task_id": task_id}))
+        services.queue.send(
+            s.tasks_queue,
+            json.dumps({"workflow": data["workflow"], "name": data["name"], "task_id": task_id}),
+        )
     at = data.get("resume_at")
     if at is not None:
         delay = max(0.0, at - now)
@@ -151,7 +173,9 @@ def lease(services: Services, workflow: str, name: str, task_id: str) -> tuple[d
         if item is None or item.data["status"] != "RUNNING":
             return None
         data = item.data
-        task = next((t for t in ExecutionState(data["state"]).outstanding_tasks() if t["task_id"] == task_id), None)
+        task = next(
+            (t for t in ExecutionState(data["state"]).outstanding_tasks() if t["task_id"] == task_id), None
+        )
         if task is None or task_id in data.get("task_leases", {}):
             return None
         now = services.clock.time()
@@ -164,7 +188,9 @@ def lease(services: Services, workflow: str, name: str, task_id: str) -> tuple[d
         lease = {"until": until, "taken_at": now, "host": socket.gethostname(), "pid": os.getpid()}
         leases = {**data.get("task_leases", {}), task_id: lease}
         try:
-            services.store.put(Item(item.pk, item.sk, {**data, "task_leases": leases}), if_version=item.version)
+            services.store.put(
+                Item(item.pk, item.sk, {**data, "task_leases": leases}), if_version=item.version
+            )
         except VersionConflict:
             continue
         return task, data
@@ -243,12 +269,24 @@ def sweep(services: Services, *, stale_after: float = 60.0) -> dict[str, int]:
             continue
         data = item.data
         outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
-        lapsed = [t for t, lease in data.get("task_leases", {}).items()
-                  if t in outstanding and _lapsed(services, lease, now)]
+        lapsed = [
+            t
+            for t, lease in data.get("task_leases", {}).items()
+            if t in outstanding and _lapsed(services, lease, now)
+        ]
         for task_id in lapsed:
-            apply_step(services, workflow, name, lambda st, d, n, t=task_id: complete_task(
-                st, t, error="States.TaskFailed", cause="the worker running this task stopped before it finished",
-                now=n))
+            apply_step(
+                services,
+                workflow,
+                name,
+                lambda st, d, n, t=task_id: complete_task(
+                    st,
+                    t,
+                    error="States.TaskFailed",
+                    cause="the worker running this task stopped before it finished",
+                    now=n,
+                ),
+            )
             counts["lapsed"] += 1
         if lapsed:  # those steps sent their own messages; look again at what is left
             item = services.store.get(executions_pk(workflow), name)
@@ -268,5 +306,3 @@ def sweep(services: Services, *, stale_after: float = 60.0) -> dict[str, int]:
             send_followups(services, {**data, "outbox": []}, now, from_sweep=True)
             counts["timers"] += 1
     return counts
-
-

@@ -107,8 +107,12 @@ def _view(data: dict[str, Any]) -> dict[str, Any]:
         "step": data["step"],
         "positions": st.positions() if data["status"] == "RUNNING" else [],
         "waiting_tasks": [
-            {"task_id": t["task_id"], "state": t.get("state_name"), "resource": t.get("resource"),
-             "callback": bool(t.get("token"))}
+            {
+                "task_id": t["task_id"],
+                "state": t.get("state_name"),
+                "resource": t.get("resource"),
+                "callback": bool(t.get("token")),
+            }
             for t in (st.outstanding_tasks() if data["status"] == "RUNNING" else [])
         ],
     }
@@ -119,7 +123,12 @@ def describe(services: Services, workflow: str, name: str) -> dict[str, Any]:
 
 
 def list_executions(
-    services: Services, workflow: str, *, status: str | None = None, limit: int = 50, cursor: str | None = None
+    services: Services,
+    workflow: str,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> tuple[list[dict], str | None]:
     out: list[dict] = []
     while True:
@@ -128,15 +137,33 @@ def list_executions(
             if status and item.data["status"] != status:
                 continue
             d = item.data
-            out.append({k: d.get(k) for k in ("arn", "name", "workflow", "workflow_version", "status",
-                                             "start_date", "stop_date", "redrive_count")})
+            out.append(
+                {
+                    k: d.get(k)
+                    for k in (
+                        "arn",
+                        "name",
+                        "workflow",
+                        "workflow_version",
+                        "status",
+                        "start_date",
+                        "stop_date",
+                        "redrive_count",
+                    )
+                }
+            )
         cursor = page.cursor
         if len(out) >= limit or cursor is None:
             return out, cursor
 
 
 def history(
-    services: Services, workflow: str, name: str, *, limit: int = 100, cursor: str | None = None,
+    services: Services,
+    workflow: str,
+    name: str,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
     reverse: bool = False,
 ) -> tuple[list[dict], str | None]:
     """History events in id order (a page holds whole steps, at least ``limit`` events when there are);
@@ -146,8 +173,9 @@ def history(
     hidden = hidden_values(_load(services, workflow, name).data)
     out: list[dict] = []
     while True:
-        page = services.store.query(history_pk(workflow, name), limit=max(1, limit // 4), cursor=cursor,
-                                    reverse=reverse)
+        page = services.store.query(
+            history_pk(workflow, name), limit=max(1, limit // 4), cursor=cursor, reverse=reverse
+        )
         for item in page.items:
             events = item.data["events"]
             out.extend(reversed(events) if reverse else events)
@@ -160,8 +188,14 @@ def history(
 
 
 def start(
-    services: Services, workflow: str, *, name: str | None = None, input: Any = None, actor: str,
-    request_id: str | None = None, trusted: bool = False,
+    services: Services,
+    workflow: str,
+    *,
+    name: str | None = None,
+    input: Any = None,
+    actor: str,
+    request_id: str | None = None,
+    trusted: bool = False,
 ) -> dict[str, Any]:
     """Start an execution. Like Step Functions Standard, a name makes it idempotent: the same name
     and input while it runs returns it; otherwise a used name is a 409.
@@ -185,22 +219,50 @@ def start(
     if existing is not None:
         return _existing(existing.data, payload, name)
     now = services.clock.time()
-    st = engine_start(wf["definition"], payload, execution_name=name, execution_arn=arn(workflow, name), now=now,
-                      state_machine_name=workflow, token_prefix=token_prefix(workflow, name))
+    st = engine_start(
+        wf["definition"],
+        payload,
+        execution_name=name,
+        execution_arn=arn(workflow, name),
+        now=now,
+        state_machine_name=workflow,
+        token_prefix=token_prefix(workflow, name),
+    )
     events = st.drain_history()
     data = {
-        "arn": arn(workflow, name), "name": name, "workflow": workflow, "workflow_version": wf["version"],
-        "status": "RUNNING", "step": 0, "state": st.data, "input": payload, "output": None, "error": None,
-        "cause": None, "start_date": iso(now), "stop_date": None, "redrive_count": 0, "updated_epoch": now,
-        "resume_at": now, "outbox": [], "task_leases": {}, "started_by": actor, "request_id": request_id,
+        "arn": arn(workflow, name),
+        "name": name,
+        "workflow": workflow,
+        "workflow_version": wf["version"],
+        "status": "RUNNING",
+        "step": 0,
+        "state": st.data,
+        "input": payload,
+        "output": None,
+        "error": None,
+        "cause": None,
+        "start_date": iso(now),
+        "stop_date": None,
+        "redrive_count": 0,
+        "updated_epoch": now,
+        "resume_at": now,
+        "outbox": [],
+        "task_leases": {},
+        "started_by": actor,
+        "request_id": request_id,
         "trusted": trusted,
     }
     try:
-        services.store.transact([
-            Put(Item(executions_pk(workflow), name, data), if_absent=True),
-            Put(Item(history_pk(workflow, name), history_sk(events[0]["id"]), {"events": events}), if_absent=True),
-            Put(Item(RUNNING, running_sk(workflow, name), {"workflow": workflow, "name": name})),
-        ])
+        services.store.transact(
+            [
+                Put(Item(executions_pk(workflow), name, data), if_absent=True),
+                Put(
+                    Item(history_pk(workflow, name), history_sk(events[0]["id"]), {"events": events}),
+                    if_absent=True,
+                ),
+                Put(Item(RUNNING, running_sk(workflow, name), {"workflow": workflow, "name": name})),
+            ]
+        )
     except Conflict:
         return _existing(_load(services, workflow, name).data, payload, name)
     send_followups(services, data, now)
@@ -215,8 +277,10 @@ def new_name() -> str:
 def _existing(data: dict, payload: Any, name: str) -> dict:
     if data["status"] == "RUNNING" and data["input"] == payload:
         return view(data)
-    raise Conflict(f"an execution named {name!r} exists already (ExecutionAlreadyExists)",
-                   extra={"field": "name", "execution_arn": data["arn"]})
+    raise Conflict(
+        f"an execution named {name!r} exists already (ExecutionAlreadyExists)",
+        extra={"field": "name", "execution_arn": data["arn"]},
+    )
 
 
 def stop(services: Services, workflow: str, name: str, *, error: str | None = None, cause: str | None = None):
@@ -239,8 +303,11 @@ def redrive(services: Services, workflow: str, name: str, *, actor: str | None =
 
     item = _load(services, workflow, name)
     if item.data["status"] not in ("FAILED", "TIMED_OUT", "ABORTED"):
-        raise Conflict(f"only a failed, timed-out or aborted execution can be redriven; this one is "
-                       f"{item.data['status']}", extra={"status": item.data["status"]})
+        raise Conflict(
+            f"only a failed, timed-out or aborted execution can be redriven; this one is "
+            f"{item.data['status']}",
+            extra={"status": item.data["status"]},
+        )
 
     def change(st, data, now):
         if data["status"] == "RUNNING":
@@ -271,7 +338,9 @@ def send_task_success(services: Services, token: str, output: Any) -> dict:
     from pilothouse.engine import complete_task
 
     workflow, name, task_id = _by_token(services, token)
-    apply_step(services, workflow, name, lambda st, data, now: complete_task(st, task_id, output=output, now=now))
+    apply_step(
+        services, workflow, name, lambda st, data, now: complete_task(st, task_id, output=output, now=now)
+    )
     return describe(services, workflow, name)
 
 
@@ -279,8 +348,14 @@ def send_task_failure(services: Services, token: str, error: str | None, cause: 
     from pilothouse.engine import complete_task
 
     workflow, name, task_id = _by_token(services, token)
-    apply_step(services, workflow, name,
-           lambda st, data, now: complete_task(st, task_id, error=error or "States.TaskFailed", cause=cause, now=now))
+    apply_step(
+        services,
+        workflow,
+        name,
+        lambda st, data, now: complete_task(
+            st, task_id, error=error or "States.TaskFailed", cause=cause, now=now
+        ),
+    )
     return describe(services, workflow, name)
 
 

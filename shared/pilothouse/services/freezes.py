@@ -40,5 +40,7 @@ def check_not_frozen(services: Services, component: str, environment: str) -> No
         item = services.store.get(FREEZE, f"{scope}:{target}")
         if item is not None:
             d = item.data
-            raise Conflict(f"{scope} {target!r} is frozen: {d['reason']} (by {d['by']} at {d['at']})",
-                           extra={"frozen": d})
+            raise Conflict(
+                f"{scope} {target!r} is frozen: {d['reason']} (by {d['by']} at {d['at']})",
+                extra={"frozen": d},
+            )

@@ -151,9 +151,16 @@ def _start_deployment(services: Services, record: Record) -> str:
     op = {**data["operation"], "deployment_started": True, "lease_until": None}
     with contextlib.suppress(VersionConflict):  # a deployment task already moved the component on
         repo(services).update(
-            record, {**data, "operation": op},
-            {"type": f"{op['command']}.deployment_started", "from": record.state, "to": record.state,
-             "actor": "system", "request_id": op.get("request_id"), "deployment_id": op["id"]},
+            record,
+            {**data, "operation": op},
+            {
+                "type": f"{op['command']}.deployment_started",
+                "from": record.state,
+                "to": record.state,
+                "actor": "system",
+                "request_id": op.get("request_id"),
+                "deployment_id": op["id"],
+            },
         )
     return "deployment.started"
 
@@ -273,9 +280,11 @@ def mark_restoring(services: Services) -> list[str]:
             continue
         marker = {"since": iso(services.clock.time()), "note": RESTORING_NOTE}
         try:
-            repo(services).update(record, {**record.data, "restoring": marker},
-                                  {"type": "restore.started", "from": record.state, "to": record.state,
-                                   "actor": "system"})
+            repo(services).update(
+                record,
+                {**record.data, "restoring": marker},
+                {"type": "restore.started", "from": record.state, "to": record.state, "actor": "system"},
+            )
             marked.append(record.name)
         except VersionConflict:
             continue
@@ -323,18 +332,34 @@ def _restore_one(services: Services, record: Record, cancelled: Callable[[], boo
         reason, logs = str(exc), list(getattr(exc, "logs", []))
 
         def failed(d: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-            new = {**d, "state": State.FAILED.value, "placement": None, "url": None, "replicas": 0,
-                   "last_error": {"command": "restore", "reason": reason, "logs": logs}}
-            return new, {"type": "restore.failed", "from": d["state"], "to": "Failed", "actor": "system",
-                         "reason": reason}
+            new = {
+                **d,
+                "state": State.FAILED.value,
+                "placement": None,
+                "url": None,
+                "replicas": 0,
+                "last_error": {"command": "restore", "reason": reason, "logs": logs},
+            }
+            return new, {
+                "type": "restore.failed",
+                "from": d["state"],
+                "to": "Failed",
+                "actor": "system",
+                "reason": reason,
+            }
 
         _change(services, record.name, failed)
         return "failed"
 
     def restored(d: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         new = {**d, "placement": placement.to_dict(), "url": placement.url, "replicas": placement.replicas}
-        return new, {"type": "restored", "from": d["state"], "to": d["state"], "actor": "system",
-                     "url": placement.url}
+        return new, {
+            "type": "restored",
+            "from": d["state"],
+            "to": d["state"],
+            "actor": "system",
+            "url": placement.url,
+        }
 
     _change(services, record.name, restored)
     return "restored"
@@ -364,8 +389,14 @@ def _change(services: Services, name: str, change: Change) -> bool:
 def _clear_restoring(services: Services, name: str) -> None:
     record = repo(services).get(name)
     if record is not None and record.data.get("restoring"):
-        _change(services, name, lambda d: (d, {"type": "restore.finished", "from": d["state"],
-                                               "to": d["state"], "actor": "system"}))
+        _change(
+            services,
+            name,
+            lambda d: (
+                d,
+                {"type": "restore.finished", "from": d["state"], "to": d["state"], "actor": "system"},
+            ),
+        )
 
 
 def resume_operations(services: Services) -> list[str]:
@@ -378,8 +409,13 @@ def resume_operations(services: Services) -> list[str]:
         if State(record.state) not in TRANSITIONAL or not op or op.get("deployment_started"):
             continue
         try:
-            event = {"type": f"{op['command']}.resumed", "from": record.state, "to": record.state,
-                     "actor": "system", "operation_id": op["id"]}
+            event = {
+                "type": f"{op['command']}.resumed",
+                "from": record.state,
+                "to": record.state,
+                "actor": "system",
+                "operation_id": op["id"],
+            }
             repo(services).update(record, {**record.data, "operation": {**op, "lease_until": None}}, event)
         except VersionConflict:
             continue
@@ -405,7 +441,8 @@ def _restore_deployment(services: Services, data: dict[str, Any], deployment_id:
     # revision's: a release of the new version would replace a lone stable revision by it
     try:
         placement = services.provider(data["spec"]["provider"]).restore(
-            current, release_for(data, version=current.version, replicas=current.replicas))
+            current, release_for(data, version=current.version, replicas=current.replicas)
+        )
     except (ProviderError, ProviderUnavailable) as exc:
         return f"failed: {exc}"
 

@@ -113,7 +113,9 @@ def authenticate(services: Services, key: str | None) -> Principal:
     )
 
 
-def list_keys(services: Services, *, limit: int = 100, cursor: str | None = None) -> tuple[list[dict], str | None]:
+def list_keys(
+    services: Services, *, limit: int = 100, cursor: str | None = None
+) -> tuple[list[dict], str | None]:
     page: Page = services.store.query(PK, limit=limit, cursor=cursor)
     return [public_view(i.data) for i in page.items], page.cursor
 
@@ -172,8 +174,12 @@ def recover_admin(services: Services, *, name: str = "recovered admin") -> tuple
 
     secret, record = create_key(services, name=name, role="admin", created_by="system:recover")
     audit.record(
-        services, principal="system:recover", operation="recover_admin_key", target=f"api-key:{record['id']}",
-        request_id=f"recover-{record['id']}", status=201,
+        services,
+        principal="system:recover",
+        operation="recover_admin_key",
+        target=f"api-key:{record['id']}",
+        request_id=f"recover-{record['id']}",
+        status=201,
         detail="admin key minted with direct store access (pilothouse keys recover)",
     )
     return secret, record

@@ -24,7 +24,9 @@ def new_promotion_id() -> str:
     return "promo-" + uuid.uuid4().hex[:12]
 
 
-def start_promotion(services: Services, *, source: str, target: str, strategy: Any, actor: str) -> dict[str, Any]:
+def start_promotion(
+    services: Services, *, source: str, target: str, strategy: Any, actor: str
+) -> dict[str, Any]:
     """Deploy the version running in ``source`` to ``target`` (the next environment) with its gates."""
     from pilothouse.services import components
 
@@ -34,19 +36,41 @@ def start_promotion(services: Services, *, source: str, target: str, strategy: A
         raise Conflict(f"{source} is {src['state']}; only a Running component's version can be promoted")
     s_env, t_env = src["spec"]["environment"], dst["spec"]["environment"]
     if order.index(t_env) != order.index(s_env) + 1:
-        raise ValidationFailed.field("target", f"promotion goes {s_env} → {order[min(order.index(s_env) + 1, 2)]}; "
-                                               f"{target} is in {t_env}")
+        raise ValidationFailed.field(
+            "target",
+            f"promotion goes {s_env} → {order[min(order.index(s_env) + 1, 2)]}; {target} is in {t_env}",
+        )
     components.check_version(dst["spec"], src["version"])  # a version the target cannot run: 422 now
     wf = ensure_workflow(services, "promote-environment")
     promotion_id = new_promotion_id()
     capability, digest = new_capability()
-    services.store.put(Item(PROMOTION, promotion_id, {"id": promotion_id, "source": source, "target": target,
-                                                      "initiator": actor, "capabilities": [digest]}))
-    return services.orchestrator.start(wf, name=promotion_id, input={"source": source, "target": target,
-                                                                     "strategy": strategy, "initiator": actor,
-                                                                     "promotion_id": promotion_id,
-                                                                     CAPABILITY_FIELD: capability},
-                                       actor=actor, trusted=True)
+    services.store.put(
+        Item(
+            PROMOTION,
+            promotion_id,
+            {
+                "id": promotion_id,
+                "source": source,
+                "target": target,
+                "initiator": actor,
+                "capabilities": [digest],
+            },
+        )
+    )
+    return services.orchestrator.start(
+        wf,
+        name=promotion_id,
+        input={
+            "source": source,
+            "target": target,
+            "strategy": strategy,
+            "initiator": actor,
+            "promotion_id": promotion_id,
+            CAPABILITY_FIELD: capability,
+        },
+        actor=actor,
+        trusted=True,
+    )
 
 
 def _authorize_promotion(services: Services, payload: Any) -> dict[str, Any]:
@@ -58,8 +82,10 @@ def _authorize_promotion(services: Services, payload: Any) -> dict[str, Any]:
     item = services.store.get(PROMOTION, pid) if isinstance(pid, str) and pid else None
     digests = (item.data.get("capabilities") or []) if item is not None else []
     if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
-        raise CapabilityRefused(f"refused: only the promotion workflow that owns promotion {pid!r} may "
-                                f"start its deployment, and the call does not carry its capability token")
+        raise CapabilityRefused(
+            f"refused: only the promotion workflow that owns promotion {pid!r} may "
+            f"start its deployment, and the call does not carry its capability token"
+        )
     return item.data
 
 
@@ -69,13 +95,23 @@ def promotion_task(services: Services, payload: dict[str, Any]) -> None:
 
     promotion = _authorize_promotion(services, payload)
     # what was recorded when the promotion started wins over the payload
-    payload = {**payload, "source": promotion["source"], "target": promotion["target"],
-               "initiator": promotion["initiator"]}
+    payload = {
+        **payload,
+        "source": promotion["source"],
+        "target": promotion["target"],
+        "initiator": promotion["initiator"],
+    }
     src = components.get(services, payload["source"]).data
     dst = components.get(services, payload["target"]).data
-    params = {"version": src["version"], "strategy": payload.get("strategy"), "_notify_token": payload["token"]}
+    params = {
+        "version": src["version"],
+        "strategy": payload.get("strategy"),
+        "_notify_token": payload["token"],
+    }
     cmd = Command.DEPLOY if dst["state"] == "Registered" else Command.UPDATE
     try:
-        components.command(services, payload["target"], cmd, params, actor=payload.get("initiator") or "system")
+        components.command(
+            services, payload["target"], cmd, params, actor=payload.get("initiator") or "system"
+        )
     except Exception as exc:  # tell the promotion why it could not start
         services.orchestrator.send_task_failure(payload["token"], type(exc).__name__, str(exc))

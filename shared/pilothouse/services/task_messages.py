@@ -56,8 +56,11 @@ def _run(services: Services, msg: dict[str, Any]) -> Any:
     workflow, name = _execution(services, arn)
     principal = starter_of(services, workflow, name) if workflow and name else None
     if principal is None:
-        raise FunctionError(ERROR_NOT_ALLOWED, f"{function} runs from a task message only for a user "
-                                               f"workflow's execution whose starter is known")
+        raise FunctionError(
+            ERROR_NOT_ALLOWED,
+            f"{function} runs from a task message only for a user "
+            f"workflow's execution whose starter is known",
+        )
     execution = {"workflow": workflow, "name": name, "arn": arn, "started_by": principal, "trusted": False}
     task = {"task_id": msg.get("state") or "task", "state_name": msg.get("state")}
     return ExecutionInvoker(services, execution, task).invoke(function, msg.get("payload"))
@@ -70,4 +73,4 @@ def _execution(services: Services, arn: Any) -> tuple[str | None, str | None]:
         return None, None
     prefix = getattr(services.orchestrator, "prefix", "")
     machine = parts[6]
-    return (machine[len(prefix):] if machine.startswith(prefix) else None), parts[7]
+    return (machine[len(prefix) :] if machine.startswith(prefix) else None), parts[7]

@@ -30,17 +30,27 @@ from typing import Any
 RESERVED_PREFIX = "pilothouse-"
 
 #: the functions only shipped strategy workflows call (each checks the deployment's capability)
-INTERNAL_TASKS = frozenset({
-    "deployment_prepare", "deployment_shift", "deployment_replicas", "deployment_health",
-    "deployment_analyze", "deployment_gate", "deployment_finalize", "deployment_rollback",
-    "deployment_failed", "promotion_start",
-})
+INTERNAL_TASKS = frozenset(
+    {
+        "deployment_prepare",
+        "deployment_shift",
+        "deployment_replicas",
+        "deployment_health",
+        "deployment_analyze",
+        "deployment_gate",
+        "deployment_finalize",
+        "deployment_rollback",
+        "deployment_failed",
+        "promotion_start",
+    }
+)
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 #: service integrations a user workflow may use besides the public operations: sending a message
 #: (e.g. to a people's approval queue, answered with the task token) invokes no function of ours
-MESSAGING = frozenset({"arn:aws:states:::sqs:sendMessage",
-                       "arn:aws:states:::sqs:sendMessage.waitForTaskToken"})
+MESSAGING = frozenset(
+    {"arn:aws:states:::sqs:sendMessage", "arn:aws:states:::sqs:sendMessage.waitForTaskToken"}
+)
 ERROR_NOT_ALLOWED = "Pilothouse.TaskNotAllowed"
 
 
@@ -143,30 +153,45 @@ def _queue_error(state: dict[str, Any], own_queues: Iterable[str]) -> dict[str, 
     """A message may go to a queue of the user's, named literally; never to the control plane's own."""
     params = state.get("Parameters") if isinstance(state.get("Parameters"), dict) else {}
     if "QueueUrl" not in params:
-        return {"path": "Parameters.QueueUrl.$" if "QueueUrl.$" in params else "Parameters",
-                "message": "the queue must be named literally (Parameters.QueueUrl), not computed at run "
-                           "time"}
+        return {
+            "path": "Parameters.QueueUrl.$" if "QueueUrl.$" in params else "Parameters",
+            "message": "the queue must be named literally (Parameters.QueueUrl), not computed at run time",
+        }
     from urllib.parse import urlsplit
 
     url = params["QueueUrl"]
     parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or parts.query or parts.fragment or "%" in url \
-            or any(ord(c) < 33 or ord(c) == 127 for c in url):
-        return {"path": "Parameters.QueueUrl",
-                "message": "a queue URL is https://<host>/<account>/<queue>: no query, fragment or escapes"}
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or parts.query
+        or parts.fragment
+        or "%" in url
+        or any(ord(c) < 33 or ord(c) == 127 for c in url)
+    ):
+        return {
+            "path": "Parameters.QueueUrl",
+            "message": "a queue URL is https://<host>/<account>/<queue>: no query, fragment or escapes",
+        }
     if parts.path.rstrip("/").rsplit("/", 1)[-1].lower() in {q.lower() for q in own_queues}:
-        return {"path": "Parameters.QueueUrl",
-                "message": "a user workflow may not send to the control plane's own queues"}
+        return {
+            "path": "Parameters.QueueUrl",
+            "message": "a user workflow may not send to the control plane's own queues",
+        }
     return None
 
 
-def resource_errors(definition: dict[str, Any], extra: Iterable[str] = (),
-                    own_queues: Iterable[str] = ()) -> list[dict[str, str]]:
+def resource_errors(
+    definition: dict[str, Any], extra: Iterable[str] = (), own_queues: Iterable[str] = ()
+) -> list[dict[str, str]]:
     """Validation errors (``path``, ``message``) for each Task a user workflow may not name;
     ``extra``: the setting ``workflow_task_functions``; ``own_queues``: the control plane's queues."""
     allowed = public_names() + sorted(_extra(extra))
-    hint = ("a user workflow's Task may call only these public operations: " + ", ".join(allowed)
-            + " (by name, Lambda ARN or lambda:invoke with a literal FunctionName; or send an SQS message)")
+    hint = (
+        "a user workflow's Task may call only these public operations: "
+        + ", ".join(allowed)
+        + " (by name, Lambda ARN or lambda:invoke with a literal FunctionName; or send an SQS message)"
+    )
     errors = []
     for path, state in _states(definition, "$"):
         if state.get("Type") != "Task":
@@ -204,13 +229,17 @@ def _route(function: str, *, trusted: bool, extra: set[str]) -> str:
             return "internal"
         raise TaskNotAllowed(f"{function} is not one of the control plane's internal task functions")
     if function in INTERNAL_TASKS:
-        raise TaskNotAllowed(f"{function} is internal to the control plane; a user workflow may call only "
-                             f"the public operations ({', '.join(public_names())})")
+        raise TaskNotAllowed(
+            f"{function} is internal to the control plane; a user workflow may call only "
+            f"the public operations ({', '.join(public_names())})"
+        )
     if function in extra:
         return "project"
     if function not in public_names():
-        raise TaskNotAllowed(f"{function} is not a public operation; a user workflow may call only: "
-                             f"{', '.join(public_names())}")
+        raise TaskNotAllowed(
+            f"{function} is not a public operation; a user workflow may call only: "
+            f"{', '.join(public_names())}"
+        )
     return "public"
 
 
@@ -253,10 +282,14 @@ def user_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str,
         target = target_of(state)
         invoke = state["Resource"].startswith(LAMBDA_INVOKE)
         params = state.get("Parameters")
-        body: dict[str, Any] = {"function": target.function, "token.$": "$$.Task.Token",
-                                "callback": state["Resource"].endswith(".waitForTaskToken"),
-                                "envelope": invoke, "execution.$": "$$.Execution.Id",
-                                "state.$": "$$.State.Name"}
+        body: dict[str, Any] = {
+            "function": target.function,
+            "token.$": "$$.Task.Token",
+            "callback": state["Resource"].endswith(".waitForTaskToken"),
+            "envelope": invoke,
+            "execution.$": "$$.Execution.Id",
+            "state.$": "$$.State.Name",
+        }
         if invoke and "Payload.$" in params:
             body["payload.$"] = params["Payload.$"]
         elif invoke and "Payload" in params:

@@ -133,8 +133,14 @@ def _command(cmd: Command, exclude: set[str] | None = None):
         from pilothouse.services import components
 
         params = args.model_dump(exclude={"name", *(exclude or set())}, exclude_none=True)
-        return components.command(services, args.name, cmd, params, actor=principal.id,
-                                  request_id=f"{caller.execution_arn}#{caller.task_id}")
+        return components.command(
+            services,
+            args.name,
+            cmd,
+            params,
+            actor=principal.id,
+            request_id=f"{caller.execution_arn}#{caller.task_id}",
+        )
 
     return run
 
@@ -182,43 +188,106 @@ def _strategy_step(services, principal, args, caller):
 
     dep = deployments.get(services, args.deployment_id)
     if (dep.get("workflow"), dep.get("execution")) != (caller.workflow, caller.execution):
-        raise Forbidden(f"strategy_step acts only on the deployment its strategy execution was started "
-                        f"for; {caller.workflow}/{caller.execution} was not started for deployment "
-                        f"{args.deployment_id}")
+        raise Forbidden(
+            f"strategy_step acts only on the deployment its strategy execution was started "
+            f"for; {caller.workflow}/{caller.execution} was not started for deployment "
+            f"{args.deployment_id}"
+        )
     payload = args.model_dump(exclude={"action"}, exclude_none=True)
     return deployment_tasks.run_step(services, args.action, payload)
 
 
 OPERATIONS: dict[str, Operation] = {
-    "get_component": Operation(Permission.COMPONENTS_READ, ComponentArgs, _get_component, False,
-                               "a component ({name})"),
-    "list_components": Operation(Permission.COMPONENTS_READ, ListComponentsArgs, _list_components, False,
-                                 "components ({state, environment, limit, cursor})"),
-    "deploy_component": Operation(Permission.COMPONENTS_DEPLOY, DeployArgs, _command(Command.DEPLOY), True,
-                                  "deploy a registered component ({name, version, strategy})"),
-    "update_component": Operation(Permission.COMPONENTS_DEPLOY, UpdateArgs, _command(Command.UPDATE), True,
-                                  "roll to a new version/config ({name, version, config, strategy})"),
-    "scale_component": Operation(Permission.COMPONENTS_OPERATE, ScaleArgs, _command(Command.SCALE), True,
-                                 "change replicas ({name, replicas})"),
-    "stop_component": Operation(Permission.COMPONENTS_OPERATE, ComponentArgs, _command(Command.STOP), True,
-                                "stop a running component ({name})"),
-    "retry_component": Operation(Permission.COMPONENTS_OPERATE, RetryArgs, _command(Command.RETRY), True,
-                                 "deploy a failed component again ({name, strategy})"),
-    "get_deployment": Operation(Permission.COMPONENTS_READ, DeploymentArgs, _get_deployment, False,
-                                "a deployment ({deployment_id})"),
-    "list_deployments": Operation(Permission.COMPONENTS_READ, ListDeploymentsArgs, _list_deployments, False,
-                                  "deployments ({component, environment, status, limit, cursor})"),
-    "pause_deployment": Operation(Permission.DEPLOYMENTS_CONTROL, DeploymentArgs, _control("pause"), True,
-                                  "pause before the next step ({deployment_id})"),
-    "resume_deployment": Operation(Permission.DEPLOYMENTS_CONTROL, DeploymentArgs, _control("resume"), True,
-                                   "resume a paused deployment ({deployment_id})"),
-    "promote_deployment": Operation(Permission.DEPLOYMENTS_CONTROL, PromoteArgs, _control("promote"), True,
-                                    "end the current pause ({deployment_id, full})"),
-    "abort_deployment": Operation(Permission.DEPLOYMENTS_CONTROL, AbortArgs, _control("abort"), True,
-                                  "abort and roll back ({deployment_id, reason})"),
-    "strategy_step": Operation(Permission.COMPONENTS_DEPLOY, StrategyStepArgs, _strategy_step, True,
-                               "a step of the deployment this strategy workflow runs ({deployment_id, "
-                               "action, index, kind, token})"),
+    "get_component": Operation(
+        Permission.COMPONENTS_READ, ComponentArgs, _get_component, False, "a component ({name})"
+    ),
+    "list_components": Operation(
+        Permission.COMPONENTS_READ,
+        ListComponentsArgs,
+        _list_components,
+        False,
+        "components ({state, environment, limit, cursor})",
+    ),
+    "deploy_component": Operation(
+        Permission.COMPONENTS_DEPLOY,
+        DeployArgs,
+        _command(Command.DEPLOY),
+        True,
+        "deploy a registered component ({name, version, strategy})",
+    ),
+    "update_component": Operation(
+        Permission.COMPONENTS_DEPLOY,
+        UpdateArgs,
+        _command(Command.UPDATE),
+        True,
+        "roll to a new version/config ({name, version, config, strategy})",
+    ),
+    "scale_component": Operation(
+        Permission.COMPONENTS_OPERATE,
+        ScaleArgs,
+        _command(Command.SCALE),
+        True,
+        "change replicas ({name, replicas})",
+    ),
+    "stop_component": Operation(
+        Permission.COMPONENTS_OPERATE,
+        ComponentArgs,
+        _command(Command.STOP),
+        True,
+        "stop a running component ({name})",
+    ),
+    "retry_component": Operation(
+        Permission.COMPONENTS_OPERATE,
+        RetryArgs,
+        _command(Command.RETRY),
+        True,
+        "deploy a failed component again ({name, strategy})",
+    ),
+    "get_deployment": Operation(
+        Permission.COMPONENTS_READ, DeploymentArgs, _get_deployment, False, "a deployment ({deployment_id})"
+    ),
+    "list_deployments": Operation(
+        Permission.COMPONENTS_READ,
+        ListDeploymentsArgs,
+        _list_deployments,
+        False,
+        "deployments ({component, environment, status, limit, cursor})",
+    ),
+    "pause_deployment": Operation(
+        Permission.DEPLOYMENTS_CONTROL,
+        DeploymentArgs,
+        _control("pause"),
+        True,
+        "pause before the next step ({deployment_id})",
+    ),
+    "resume_deployment": Operation(
+        Permission.DEPLOYMENTS_CONTROL,
+        DeploymentArgs,
+        _control("resume"),
+        True,
+        "resume a paused deployment ({deployment_id})",
+    ),
+    "promote_deployment": Operation(
+        Permission.DEPLOYMENTS_CONTROL,
+        PromoteArgs,
+        _control("promote"),
+        True,
+        "end the current pause ({deployment_id, full})",
+    ),
+    "abort_deployment": Operation(
+        Permission.DEPLOYMENTS_CONTROL,
+        AbortArgs,
+        _control("abort"),
+        True,
+        "abort and roll back ({deployment_id, reason})",
+    ),
+    "strategy_step": Operation(
+        Permission.COMPONENTS_DEPLOY,
+        StrategyStepArgs,
+        _strategy_step,
+        True,
+        "a step of the deployment this strategy workflow runs ({deployment_id, action, index, kind, token})",
+    ),
 }
 
 
@@ -228,8 +297,9 @@ OPERATIONS: dict[str, Operation] = {
 STARTERS = "WORKFLOW_STARTER"  # partition: who started each execution on Step Functions
 
 
-def record_starter(services: Services, workflow: str, name: str, principal_id: str, *,
-                   redrive: bool = False) -> None:
+def record_starter(
+    services: Services, workflow: str, name: str, principal_id: str, *, redrive: bool = False
+) -> None:
     """On Step Functions, remember who starts execution ``name`` (the first start wins) or redrives
     it (from then on it acts as them); the engine keeps this on the execution record itself."""
     from pilothouse.errors import AlreadyExists, VersionConflict
@@ -238,8 +308,9 @@ def record_starter(services: Services, workflow: str, name: str, principal_id: s
     if services.settings.orchestrator == "embedded":
         return
     with contextlib.suppress(AlreadyExists, VersionConflict):
-        services.store.put(Item(STARTERS, f"{workflow}#{name}", {"principal": principal_id}),
-                           if_absent=not redrive)
+        services.store.put(
+            Item(STARTERS, f"{workflow}#{name}", {"principal": principal_id}), if_absent=not redrive
+        )
 
 
 @contextlib.contextmanager
@@ -290,18 +361,29 @@ def principal_of(services: Services, principal_id: str) -> Principal:
         raise Forbidden(f"the API key this execution acts for ({principal_id}) has been revoked")
     if data.get("expires_epoch") and data["expires_epoch"] <= services.clock.time():
         raise Forbidden(f"the API key this execution acts for ({principal_id}) has expired")
-    return Principal(id=principal_id, name=data["name"], role=Role.parse(data["role"]),
-                     permissions=frozenset(data.get("permissions") or ()),
-                     environments=tuple(data.get("environments") or ()))
+    return Principal(
+        id=principal_id,
+        name=data["name"],
+        role=Role.parse(data["role"]),
+        permissions=frozenset(data.get("permissions") or ()),
+        environments=tuple(data.get("environments") or ()),
+    )
 
 
-def _audit(services: Services, caller: Caller, name: str, target: str | None, status: int,
-           detail: str) -> None:
+def _audit(
+    services: Services, caller: Caller, name: str, target: str | None, status: int, detail: str
+) -> None:
     from pilothouse.services import audit
 
-    audit.record(services, principal=caller.principal_id, operation=name, target=target,
-                 request_id=f"{caller.execution_arn}#{caller.task_id}", status=status,
-                 detail=f"workflow task {caller.workflow}/{caller.execution} ({caller.state_name}): {detail}")
+    audit.record(
+        services,
+        principal=caller.principal_id,
+        operation=name,
+        target=target,
+        request_id=f"{caller.execution_arn}#{caller.task_id}",
+        status=status,
+        detail=f"workflow task {caller.workflow}/{caller.execution} ({caller.state_name}): {detail}",
+    )
 
 
 def run(services: Services, caller: Caller, name: str, payload: Any) -> Any:
@@ -316,8 +398,10 @@ def run(services: Services, caller: Caller, name: str, payload: Any) -> Any:
     try:
         principal = principal_of(services, caller.principal_id)
         if not principal.can(op.permission):
-            raise Forbidden(f"{name} needs the {op.permission.value} permission, which {principal.id} "
-                            f"({principal.role.label}), for whom this execution acts, does not hold")
+            raise Forbidden(
+                f"{name} needs the {op.permission.value} permission, which {principal.id} "
+                f"({principal.role.label}), for whom this execution acts, does not hold"
+            )
     except Forbidden as exc:
         _audit(services, caller, name, target, exc.status, exc.detail)
         raise OperationFailed(ERROR_FORBIDDEN, exc.detail) from None

@@ -17,8 +17,9 @@ from pilothouse.store.workflows import WORKFLOW, version_sk, versions_pk
 from pilothouse.wiring import Services
 
 
-def check_definition(definition: Any, *, shipped: bool = False,
-                     settings: Settings | None = None) -> dict[str, Any]:
+def check_definition(
+    definition: Any, *, shipped: bool = False, settings: Settings | None = None
+) -> dict[str, Any]:
     """Parse and validate an ASL definition; 422 listing every error with its JSON path. Unless
     ``shipped``, every Task must name a public operation or a function the setting
     ``workflow_task_functions`` allows, or send a message to a queue not the control plane's own;
@@ -40,8 +41,16 @@ def check_definition(definition: Any, *, shipped: bool = False,
     errors = [{"path": e.path, "message": e.message} for e in validate(definition)]
     if not shipped:
         extra = settings.workflow_task_functions if settings else ()
-        own = (settings.jobs_queue, settings.executions_queue, settings.tasks_queue,
-               settings.task_messages_queue) if settings else ()
+        own = (
+            (
+                settings.jobs_queue,
+                settings.executions_queue,
+                settings.tasks_queue,
+                settings.task_messages_queue,
+            )
+            if settings
+            else ()
+        )
         seen = {x["path"] for x in errors}
         errors += [e for e in resource_errors(definition, extra, own) if e["path"] not in seen]
     if errors:
@@ -69,38 +78,76 @@ def check_writable(name: str) -> None:
     from pilothouse.services.workflow_access import RESERVED_PREFIX, is_reserved
 
     if is_reserved(name):
-        raise Forbidden(f"workflow names starting with {RESERVED_PREFIX!r} are reserved for the workflows "
-                        f"Pilothouse ships", extra={"field": "name"})
+        raise Forbidden(
+            f"workflow names starting with {RESERVED_PREFIX!r} are reserved for the workflows "
+            f"Pilothouse ships",
+            extra={"field": "name"},
+        )
 
 
 def view(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k != "deleted"}
 
 
-def create(services: Services, name: str, definition: Any, *, description: str = "", actor: str,
-           shipped: bool = False) -> dict:
+def create(
+    services: Services,
+    name: str,
+    definition: Any,
+    *,
+    description: str = "",
+    actor: str,
+    shipped: bool = False,
+) -> dict:
     """Register version 1 (``shipped``: by the deployment manager, under a reserved name)."""
     if not shipped:
         check_writable(name)
     definition = check_definition(definition, shipped=shipped, settings=services.settings)
     now = iso(services.clock.time())
-    data = {"name": name, "version": 1, "definition": definition, "description": description,
-            "created_at": now, "updated_at": now, "updated_by": actor}
+    data = {
+        "name": name,
+        "version": 1,
+        "definition": definition,
+        "description": description,
+        "created_at": now,
+        "updated_at": now,
+        "updated_by": actor,
+    }
     try:
-        services.store.transact([
-            Put(Item(WORKFLOW, name, data), if_absent=True),
-            Put(Item(versions_pk(name), version_sk(1), {"version": 1, "definition": definition, "created_at": now,
-                                                        "created_by": actor, "description": description}),
-                if_absent=True),
-        ])
+        services.store.transact(
+            [
+                Put(Item(WORKFLOW, name, data), if_absent=True),
+                Put(
+                    Item(
+                        versions_pk(name),
+                        version_sk(1),
+                        {
+                            "version": 1,
+                            "definition": definition,
+                            "created_at": now,
+                            "created_by": actor,
+                            "description": description,
+                        },
+                    ),
+                    if_absent=True,
+                ),
+            ]
+        )
     except AlreadyExists:
-        raise AlreadyExists(f"a workflow named {name!r} exists already; update it instead",
-                            extra={"field": "name"}) from None
+        raise AlreadyExists(
+            f"a workflow named {name!r} exists already; update it instead", extra={"field": "name"}
+        ) from None
     return view(data)
 
 
-def update(services: Services, name: str, definition: Any, *, description: str | None = None, actor: str,
-           shipped: bool = False) -> dict:
+def update(
+    services: Services,
+    name: str,
+    definition: Any,
+    *,
+    description: str | None = None,
+    actor: str,
+    shipped: bool = False,
+) -> dict:
     """Publish a new version (conditional on the version read)."""
     if not shipped:
         check_writable(name)
@@ -114,13 +161,25 @@ def update(services: Services, name: str, definition: Any, *, description: str |
     if description is not None:
         data["description"] = description
     try:
-        services.store.transact([
-            Put(Item(WORKFLOW, name, data), if_version=item.version),
-            Put(Item(versions_pk(name), version_sk(version), {"version": version, "definition": definition,
-                                                              "created_at": now, "created_by": actor,
-                                                              "description": data["description"]}),
-                if_absent=True),
-        ])
+        services.store.transact(
+            [
+                Put(Item(WORKFLOW, name, data), if_version=item.version),
+                Put(
+                    Item(
+                        versions_pk(name),
+                        version_sk(version),
+                        {
+                            "version": version,
+                            "definition": definition,
+                            "created_at": now,
+                            "created_by": actor,
+                            "description": data["description"],
+                        },
+                    ),
+                    if_absent=True,
+                ),
+            ]
+        )
     except (VersionConflict, AlreadyExists):
         raise VersionConflict(f"workflow {name!r} changed while updating; read it again") from None
     return view(data)

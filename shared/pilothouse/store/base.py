@@ -202,9 +202,11 @@ class Store(ABC):
         """Raise the right Conflict if ``op``'s condition fails against ``current``."""
         from pilothouse.errors import AlreadyExists, VersionConflict
 
-        live = current if current is not None and not (
-            current.expires_at is not None and current.expires_at <= now
-        ) else None
+        live = (
+            current
+            if current is not None and not (current.expires_at is not None and current.expires_at <= now)
+            else None
+        )
         if isinstance(op, Put):
             if op.if_absent and live is not None:
                 raise AlreadyExists(f"{op.item.pk}/{op.item.sk} already exists")
@@ -216,14 +218,18 @@ class Store(ABC):
         elif isinstance(op, Delete):
             if op.if_version is not None and (live is None or live.version != op.if_version):
                 found = "absent" if live is None else f"version {live.version}"
-                raise VersionConflict(f"{op.pk}/{op.sk} changed: expected version {op.if_version}, found {found}")
+                raise VersionConflict(
+                    f"{op.pk}/{op.sk} changed: expected version {op.if_version}, found {found}"
+                )
         elif live is None or live.version != op.version:
             found = "absent" if live is None else f"version {live.version}"
             raise VersionConflict(f"{op.pk}/{op.sk} changed: expected version {op.version}, found {found}")
 
     @staticmethod
     def next_version(op: Put, current: Item | None, now: float) -> Item:
-        live = current if current is not None and not (
-            current.expires_at is not None and current.expires_at <= now
-        ) else None
+        live = (
+            current
+            if current is not None and not (current.expires_at is not None and current.expires_at <= now)
+            else None
+        )
         return replace(op.item, version=(live.version + 1) if live else 1)

@@ -40,11 +40,17 @@ class DeploymentRepository:
     def _event(self, deployment_id: str, version: int, event: dict[str, Any]) -> Item:
         now = self.store.clock.time()
         sk = f"{int(now * 1000):015d}#{version:08d}"
-        return Item(events_pk(deployment_id), sk, {"id": sk, "deployment": deployment_id, "at": iso(now), **event})
+        return Item(
+            events_pk(deployment_id), sk, {"id": sk, "deployment": deployment_id, "at": iso(now), **event}
+        )
 
     def create(self, data: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        self.store.transact([Put(Item(PK, data["id"], data), if_absent=True),
-                             Put(self._event(data["id"], 1, event), if_absent=True)])
+        self.store.transact(
+            [
+                Put(Item(PK, data["id"], data), if_absent=True),
+                Put(self._event(data["id"], 1, event), if_absent=True),
+            ]
+        )
         return data
 
     def change(
@@ -60,22 +66,36 @@ class DeploymentRepository:
                 return data
             data["updated_at"] = iso(self.store.clock.time())
             try:
-                self.store.transact([Put(Item(PK, deployment_id, data), if_version=item.version),
-                                     Put(self._event(deployment_id, item.version + 1, event), if_absent=True)])
+                self.store.transact(
+                    [
+                        Put(Item(PK, deployment_id, data), if_version=item.version),
+                        Put(self._event(deployment_id, item.version + 1, event), if_absent=True),
+                    ]
+                )
                 return data
             except VersionConflict:
                 continue
         raise Conflict(f"deployment {deployment_id!r} is too busy; retry")
 
-    def list(self, *, limit: int, cursor: str | None, component: str | None, environment: str | None,
-             status: str | None) -> tuple[list[dict], str | None]:
+    def list(
+        self,
+        *,
+        limit: int,
+        cursor: str | None,
+        component: str | None,
+        environment: str | None,
+        status: str | None,
+    ) -> tuple[list[dict], str | None]:
         out: list[dict] = []
         while True:
             page = self.store.query(PK, limit=limit, cursor=cursor, reverse=True)
             for item in page.items:
                 d = item.data
-                if (component and d["component"] != component) or (environment and d["environment"] != environment) \
-                        or (status and d["status"] != status):
+                if (
+                    (component and d["component"] != component)
+                    or (environment and d["environment"] != environment)
+                    or (status and d["status"] != status)
+                ):
                     continue
                 out.append(d)
             cursor = page.cursor

@@ -63,9 +63,11 @@ class SqliteStore(Store):
         return Item(pk, sk, json.loads(data), version, expires_at)
 
     def _get(self, pk: str, sk: str) -> Item | None:
-        row = self._conn().execute(
-            "SELECT pk, sk, version, data, expires_at FROM items WHERE pk = ? AND sk = ?", (pk, sk)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT pk, sk, version, data, expires_at FROM items WHERE pk = ? AND sk = ?", (pk, sk))
+            .fetchone()
+        )
         return self._row(row) if row else None
 
     def _query(self, pk: str, prefix: str, *, after: str | None, limit: int, reverse: bool) -> list[Item]:
@@ -99,7 +101,13 @@ class SqliteStore(Store):
                     new = self.next_version(op, found, now)
                     conn.execute(
                         "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
-                        (new.pk, new.sk, new.version, json.dumps(new.data, separators=(",", ":")), new.expires_at),
+                        (
+                            new.pk,
+                            new.sk,
+                            new.version,
+                            json.dumps(new.data, separators=(",", ":")),
+                            new.expires_at,
+                        ),
                     )
                     written.append(new)
                 elif isinstance(op, Delete):

@@ -206,7 +206,9 @@ def test_prepare_of_a_never_healthy_version_times_out_and_cleans_up(
         provider.prepare(placement, counter("2.1.0-unhealthy", mark, timeout=1.0))
 
     assert "HTTP 503" in caught.value.reason and caught.value.logs
-    assert sorted(marked_pids("PH_TEST_MARK", mark)) == sorted(pids_of(placement, placement.details["stable"]))
+    assert sorted(marked_pids("PH_TEST_MARK", mark)) == sorted(
+        pids_of(placement, placement.details["stable"])
+    )
     assert caught.value.placement is not None
     assert weights(caught.value.placement) == {placement.details["stable"]: 100}
 

@@ -22,7 +22,7 @@ from pilothouse.providers.local import LocalProvider
 
 pytestmark = pytest.mark.slow  # real processes
 
-APP = '''
+APP = """
 import http.server, json, os, sys
 
 class H(http.server.BaseHTTPRequestHandler):
@@ -38,7 +38,7 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-'''
+"""
 
 SECRETS = {
     "PILOTHOUSE_ADMIN_KEY": "ph_0123456789ab_admin-secret",
@@ -91,8 +91,13 @@ def release(data_dir: Path, mark: str, **target) -> Release:
         "grace_seconds": 1,
         **target,
     }
-    return Release(component="envy", version="1.0.0", target=t, config={"a": 1},
-                   health=HealthCheck(path="/", timeout_seconds=10))
+    return Release(
+        component="envy",
+        version="1.0.0",
+        target=t,
+        config={"a": 1},
+        health=HealthCheck(path="/", timeout_seconds=10),
+    )
 
 
 def test_replica_sees_no_credentials_of_the_control_plane(provider, data_dir, mark):
@@ -108,8 +113,12 @@ def test_replica_sees_no_credentials_of_the_control_plane(provider, data_dir, ma
     for key in SECRETS:
         assert key not in env, key
     assert not any(k.startswith(("AWS_", "AZURE_", "GOOGLE_", "GCP_")) for k in env), sorted(env)
-    own = {"PILOTHOUSE_COMPONENT", "PILOTHOUSE_VERSION", "PILOTHOUSE_CONFIG",
-           "PILOTHOUSE_REPLICA"}  # the last: spawn()'s reaping marker
+    own = {
+        "PILOTHOUSE_COMPONENT",
+        "PILOTHOUSE_VERSION",
+        "PILOTHOUSE_CONFIG",
+        "PILOTHOUSE_REPLICA",
+    }  # the last: spawn()'s reaping marker
     assert not {k for k in env if k.startswith("PILOTHOUSE_")} - own, sorted(env)
     assert env["PILOTHOUSE_COMPONENT"] == "envy" and env["PILOTHOUSE_VERSION"] == "1.0.0"
     assert json.loads(env["PILOTHOUSE_CONFIG"]) == {"a": 1}

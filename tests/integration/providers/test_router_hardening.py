@@ -125,7 +125,10 @@ def test_deploying_on_a_busy_port_fails_with_that_reason_before_any_replica(tmp_
     with _listening() as other, LocalProvider(tmp_path / "data", poll_interval=0.05) as provider:
         port = other.getsockname()[1]
         release = Release(
-            component="web", version="1.0.0", replicas=1, config={},
+            component="web",
+            version="1.0.0",
+            replicas=1,
+            config={},
             target={"command": ["/bin/sh", "-c", "sleep 30"], "port": port, "grace_seconds": 1},
             health=HealthCheck(path="/health", timeout_seconds=2),
         )
@@ -187,18 +190,22 @@ def test_chunked_body_over_the_limit_is_413(router: Router, backend: _Backend) -
     """Given a 10 MiB limit
     When a chunked body grows past it (one chunk claims 16 MiB)
     Then 413 problem+json, and the backend saw nothing."""
-    status, headers, body = _raw(router, b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                         b"1000000\r\n" + b"z" * 1000)
+    status, headers, body = _raw(
+        router, b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1000000\r\n" + b"z" * 1000
+    )
     _assert_problem(status, headers, body, 413)
     assert backend.seen == []
 
 
-@pytest.mark.parametrize("framing", [
-    b"Content-Length: abc\r\n",
-    b"Content-Length: -1\r\n",
-    b"Content-Length: 5\r\nContent-Length: 6\r\n",
-    b"Transfer-Encoding: gzip\r\n",
-])
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: abc\r\n",
+        b"Content-Length: -1\r\n",
+        b"Content-Length: 5\r\nContent-Length: 6\r\n",
+        b"Transfer-Encoding: gzip\r\n",
+    ],
+)
 def test_malformed_framing_is_400_and_nothing_is_smuggled(
     router: Router, backend: _Backend, framing: bytes
 ) -> None:
@@ -213,13 +220,16 @@ def test_malformed_framing_is_400_and_nothing_is_smuggled(
     assert backend.seen == []
 
 
-@pytest.mark.parametrize("head", [
-    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",  # both framings at once
-    b"Transfer-Encoding : chunked\r\n",  # whitespace before the colon
-    b"X-Folded: a\r\n b\r\n",  # obsolete line folding
-    b"X-Nul: a\x00b\r\n",
-    b"X-Cr: a\rb\r\n",
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",  # both framings at once
+        b"Transfer-Encoding : chunked\r\n",  # whitespace before the colon
+        b"X-Folded: a\r\n b\r\n",  # obsolete line folding
+        b"X-Nul: a\x00b\r\n",
+        b"X-Cr: a\rb\r\n",
+    ],
+)
 def test_ambiguous_header_fields_are_400_and_never_forwarded(
     router: Router, backend: _Backend, head: bytes
 ) -> None:
@@ -236,8 +246,9 @@ def test_bad_chunk_size_is_400_problem(router: Router, backend: _Backend) -> Non
     """Given a chunked body whose chunk size is not hex
     When it reaches the router
     Then 400 problem+json."""
-    status, headers, body = _raw(router, b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                         b"zz\r\nhello\r\n0\r\n\r\n")
+    status, headers, body = _raw(
+        router, b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+    )
     _assert_problem(status, headers, body, 400)
     assert backend.seen == []
 
@@ -353,8 +364,9 @@ def test_a_burst_of_200_new_connections_is_all_answered(router: Router) -> None:
     When 200 clients each open a fresh connection at the same moment
     Then every one is answered 200, and the listening socket queues at least 1024 connections."""
     if shutil.which("ss"):  # iproute2 shows the accept-queue capacity as Send-Q
-        out = subprocess.run(["ss", "-Hltn", f"sport = :{router.port}"], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            ["ss", "-Hltn", f"sport = :{router.port}"], capture_output=True, text=True, check=True
+        )
         assert int(out.stdout.split()[2]) >= 1024
     barrier = threading.Barrier(200)
 

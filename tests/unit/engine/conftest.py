@@ -1,9 +1,10 @@
 """Fixtures for the engine conformance tests."""
+
 from __future__ import annotations
 
 import pytest
-
 from engine_testkit import T0, echo
+
 from pilothouse.engine import VirtualClock, run
 
 
@@ -16,6 +17,8 @@ def clock():
 @pytest.fixture
 def go(clock):
     """Run a definition on the virtual clock: go(defn, input, invoke=...)."""
+
     def _go(definition, input=None, invoke=echo, **kw):
         return run(definition, input, invoke=invoke, clock=clock, **kw)
+
     return _go

@@ -1,4 +1,5 @@
 """Helpers shared by the engine conformance tests (importable by name)."""
+
 from __future__ import annotations
 
 from pilothouse.engine import TaskFailure
@@ -18,8 +19,10 @@ def echo(resource, payload, ctx):
 
 def fails_with(error, cause=""):
     """An invoker that always fails."""
+
     def invoke(resource, payload, ctx):
         raise TaskFailure(error, cause)
+
     return invoke
 
 

@@ -1,24 +1,38 @@
 """JSONPath input/output processing: InputPath, Parameters, ResultSelector, ResultPath, OutputPath."""
+
 import pytest
+from engine_testkit import machine
 
 from pilothouse.engine import paths
 from pilothouse.engine.errors import StatesError
 
-from engine_testkit import machine
-
 
 def task(**fields):
-    return machine({"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123:function:f", "End": True, **fields}})
+    return machine(
+        {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123:function:f", "End": True, **fields}}
+    )
 
 
 def test_aws_worked_example_full_pipeline(go):
     """Given the AWS input/output example, When all five filters apply, Then the documented output results."""
-    payload = {"comment": "Example for Parameters", "product": {"details": {"color": "blue", "size": "small",
-               "material": "cotton"}, "availability": "in stock", "sku": "2317", "cost": "$23"}}
-    defn = task(InputPath="$.product", Parameters={"MyDetails": {"size.$": "$.details.size",
-                "exists.$": "$.availability", "StaticValue": "foo"}},
-                ResultSelector={"sizeCopy.$": "$.MyDetails.size", "static": 1},
-                ResultPath="$.taskresult", OutputPath="$.taskresult")
+    payload = {
+        "comment": "Example for Parameters",
+        "product": {
+            "details": {"color": "blue", "size": "small", "material": "cotton"},
+            "availability": "in stock",
+            "sku": "2317",
+            "cost": "$23",
+        },
+    }
+    defn = task(
+        InputPath="$.product",
+        Parameters={
+            "MyDetails": {"size.$": "$.details.size", "exists.$": "$.availability", "StaticValue": "foo"}
+        },
+        ResultSelector={"sizeCopy.$": "$.MyDetails.size", "static": 1},
+        ResultPath="$.taskresult",
+        OutputPath="$.taskresult",
+    )
     seen = []
 
     def invoke(resource, p, ctx):
@@ -47,25 +61,49 @@ def test_null_paths(go):
 
 def test_result_path_creates_nested_fields(go):
     """ResultPath $.a.b.c creates the missing objects."""
-    assert go(task(ResultPath="$.a.b.c"), {"x": 1}, invoke=lambda r, p, c: 7).output == {"x": 1, "a": {"b": {"c": 7}}}
+    assert go(task(ResultPath="$.a.b.c"), {"x": 1}, invoke=lambda r, p, c: 7).output == {
+        "x": 1,
+        "a": {"b": {"c": 7}},
+    }
 
 
 def test_result_path_match_failure(go):
     """Writing through a non-object → States.ResultPathMatchFailure (catchable)."""
     result = go(task(ResultPath="$.a.b"), {"a": "text"})
     assert (result.status, result.error) == ("FAILED", "States.ResultPathMatchFailure")
-    caught = go(machine({"T": {"Type": "Task", "Resource": "r", "ResultPath": "$.a.b", "Next": "X",
-                               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}]},
-                         "X": {"Type": "Succeed"}, "Done": {"Type": "Pass", "Result": "caught", "End": True}}),
-                {"a": "text"})
+    caught = go(
+        machine(
+            {
+                "T": {
+                    "Type": "Task",
+                    "Resource": "r",
+                    "ResultPath": "$.a.b",
+                    "Next": "X",
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done"}],
+                },
+                "X": {"Type": "Succeed"},
+                "Done": {"Type": "Pass", "Result": "caught", "End": True},
+            }
+        ),
+        {"a": "text"},
+    )
     assert caught.output == "caught"
 
 
 def test_missing_parameter_path_is_runtime_error_not_catchable(go):
     """A Parameters path that selects nothing → States.Runtime, which States.ALL does not catch."""
-    defn = machine({"T": {"Type": "Task", "Resource": "r", "Parameters": {"x.$": "$.missing"}, "End": True,
-                          "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "C"}]},
-                    "C": {"Type": "Succeed"}})
+    defn = machine(
+        {
+            "T": {
+                "Type": "Task",
+                "Resource": "r",
+                "Parameters": {"x.$": "$.missing"},
+                "End": True,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "C"}],
+            },
+            "C": {"Type": "Succeed"},
+        }
+    )
     result = go(defn, {})
     assert (result.status, result.error) == ("FAILED", "States.Runtime")
     assert "$.missing" in result.cause
@@ -73,9 +111,16 @@ def test_missing_parameter_path_is_runtime_error_not_catchable(go):
 
 def test_pass_state_result_and_parameters(go):
     """Pass: Result replaces the result; Parameters build it; ResultPath merges it."""
-    defn = machine({"P1": {"Type": "Pass", "Result": {"r": 1}, "ResultPath": "$.res", "Next": "P2"},
-                    "P2": {"Type": "Pass", "Parameters": {"copy.$": "$.res.r", "ctx.$": "$$.State.Name",
-                                                          "list": [{"n.$": "$.res.r"}]}, "End": True}})
+    defn = machine(
+        {
+            "P1": {"Type": "Pass", "Result": {"r": 1}, "ResultPath": "$.res", "Next": "P2"},
+            "P2": {
+                "Type": "Pass",
+                "Parameters": {"copy.$": "$.res.r", "ctx.$": "$$.State.Name", "list": [{"n.$": "$.res.r"}]},
+                "End": True,
+            },
+        }
+    )
     assert go(defn, {"in": 0}).output == {"copy": 1, "ctx": "P2", "list": [{"n": 1}]}
 
 
@@ -100,8 +145,10 @@ def test_indefinite_parameter_paths_yield_arrays(go):
 
 def test_intrinsic_in_parameters_and_result_selector(go):
     """Intrinsics work in Parameters and ResultSelector."""
-    defn = task(Parameters={"greeting.$": "States.Format('Hi {}', $.name)"},
-                ResultSelector={"len.$": "States.ArrayLength(States.StringSplit($.greeting, ' '))"})
+    defn = task(
+        Parameters={"greeting.$": "States.Format('Hi {}', $.name)"},
+        ResultSelector={"len.$": "States.ArrayLength(States.StringSplit($.greeting, ' '))"},
+    )
     assert go(defn, {"name": "Ann"}).output == {"len": 2}
 
 

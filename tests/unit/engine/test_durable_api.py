@@ -1,11 +1,23 @@
 """The resumable step-machine API: start/advance/complete_task/heartbeat/stop/redrive."""
+
 import json
 
 import pytest
-
 from engine_testkit import T0, events, machine
-from pilothouse.engine import (CancelTask, EngineUsageError, ExecutionState, InvokeTask, ResumeAt, advance,
-                               complete_task, heartbeat, redrive, start, stop)
+
+from pilothouse.engine import (
+    CancelTask,
+    EngineUsageError,
+    ExecutionState,
+    InvokeTask,
+    ResumeAt,
+    advance,
+    complete_task,
+    heartbeat,
+    redrive,
+    start,
+    stop,
+)
 
 
 def invokes(effects):
@@ -17,11 +29,19 @@ def roundtrip(state):
     return ExecutionState.from_json(json.dumps(state.to_dict()))
 
 
-TASK_THEN_WAIT = machine({
-    "T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:f", "Next": "W",
-          "Parameters": {"x.$": "$.x"}, "TimeoutSeconds": 60, "HeartbeatSeconds": 10},
-    "W": {"Type": "Wait", "Seconds": 30, "End": True},
-})
+TASK_THEN_WAIT = machine(
+    {
+        "T": {
+            "Type": "Task",
+            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:f",
+            "Next": "W",
+            "Parameters": {"x.$": "$.x"},
+            "TimeoutSeconds": 60,
+            "HeartbeatSeconds": 10,
+        },
+        "W": {"Type": "Wait", "Seconds": 30, "End": True},
+    }
+)
 
 
 def test_advance_complete_task_wait_cycle():
@@ -30,7 +50,11 @@ def test_advance_complete_task_wait_cycle():
     st, effects = advance(st, T0)
     [inv] = invokes(effects)
     assert (inv.resource, inv.payload, inv.state_name, inv.retry_count) == (
-        "arn:aws:lambda:us-east-1:123456789012:function:f", {"x": 1}, "T", 0)
+        "arn:aws:lambda:us-east-1:123456789012:function:f",
+        {"x": 1},
+        "T",
+        0,
+    )
     assert (inv.timeout_at, inv.heartbeat_at) == (T0 + 60, T0 + 10)
     assert ResumeAt(T0 + 10) in effects
     st = roundtrip(st)
@@ -81,8 +105,16 @@ def test_stop_aborts_and_cancels_outstanding_tasks():
 
 def test_wait_for_task_token_exposes_token():
     """A .waitForTaskToken task carries a token, visible as $$.Task.Token in Parameters."""
-    defn = machine({"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                          "Parameters": {"token.$": "$$.Task.Token"}, "End": True}})
+    defn = machine(
+        {
+            "T": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"token.$": "$$.Task.Token"},
+                "End": True,
+            }
+        }
+    )
     st = start(defn, {}, now=T0)
     st, effects = advance(st, T0)
     [inv] = invokes(effects)
@@ -95,8 +127,16 @@ def test_wait_for_task_token_exposes_token():
 
 def test_retry_backoff_yields_resume_at():
     """A failed attempt with a retrier yields ResumeAt for the back-off, then a new InvokeTask."""
-    defn = machine({"T": {"Type": "Task", "Resource": "r", "End": True,
-                          "Retry": [{"ErrorEquals": ["E"], "IntervalSeconds": 3}]}})
+    defn = machine(
+        {
+            "T": {
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Retry": [{"ErrorEquals": ["E"], "IntervalSeconds": 3}],
+            }
+        }
+    )
     st = start(defn, {}, now=T0)
     st, effects = advance(st, T0)
     complete_task(st, invokes(effects)[0].task_id, error="E", cause="c", now=T0)
@@ -109,9 +149,19 @@ def test_retry_backoff_yields_resume_at():
 
 def test_redrive_reruns_only_failed_map_iterations():
     """Given a Map where one iteration failed, When redriven, Then only that iteration runs again."""
-    defn = machine({"Before": {"Type": "Task", "Resource": "before", "Next": "M"},
-                    "M": {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "W", "States": {
-                        "W": {"Type": "Task", "Resource": "work", "End": True}}}}})
+    defn = machine(
+        {
+            "Before": {"Type": "Task", "Resource": "before", "Next": "M"},
+            "M": {
+                "Type": "Map",
+                "End": True,
+                "ItemProcessor": {
+                    "StartAt": "W",
+                    "States": {"W": {"Type": "Task", "Resource": "work", "End": True}},
+                },
+            },
+        }
+    )
     st = start(defn, [1, 2, 3], now=T0)
     st, effects = advance(st, T0)
     complete_task(st, invokes(effects)[0].task_id, [1, 2, 3], now=T0)
@@ -136,10 +186,24 @@ def test_redrive_reruns_only_failed_map_iterations():
 
 def test_redrive_reruns_only_failed_parallel_branch():
     """Redrive of a failed Parallel re-runs only the failed branch, from its failed state."""
-    defn = machine({"P": {"Type": "Parallel", "End": True, "Branches": [
-        {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "a", "End": True}}},
-        {"StartAt": "B1", "States": {"B1": {"Type": "Task", "Resource": "b1", "Next": "B2"},
-                                     "B2": {"Type": "Task", "Resource": "b2", "End": True}}}]}})
+    defn = machine(
+        {
+            "P": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "a", "End": True}}},
+                    {
+                        "StartAt": "B1",
+                        "States": {
+                            "B1": {"Type": "Task", "Resource": "b1", "Next": "B2"},
+                            "B2": {"Type": "Task", "Resource": "b2", "End": True},
+                        },
+                    },
+                ],
+            }
+        }
+    )
     st = start(defn, {}, now=T0)
     st, effects = advance(st, T0)
     a, b1 = invokes(effects)
@@ -168,8 +232,19 @@ def test_redrive_requires_a_failed_execution():
 
 def test_state_is_json_serializable_mid_flight():
     """ExecutionState survives a JSON round trip at every step."""
-    defn = machine({"M": {"Type": "Map", "End": True, "MaxConcurrency": 1, "ItemProcessor": {
-        "StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "r", "End": True}}}}})
+    defn = machine(
+        {
+            "M": {
+                "Type": "Map",
+                "End": True,
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "StartAt": "T",
+                    "States": {"T": {"Type": "Task", "Resource": "r", "End": True}},
+                },
+            }
+        }
+    )
     st = start(defn, [1, 2], now=T0)
     outputs = []
     while st.status == "RUNNING":
@@ -188,9 +263,21 @@ def test_effects_serialize():
 
 def test_positions_show_nested_progress():
     """positions() lists the root and every running branch with its state and phase."""
-    defn = machine({"P": {"Type": "Parallel", "End": True, "Branches": [
-        {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "a", "End": True}}},
-        {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 9, "End": True}}}]}})
+    defn = machine(
+        {
+            "P": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "a", "End": True}}},
+                    {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 9, "End": True}}},
+                ],
+            }
+        }
+    )
     st, _ = advance(start(defn, {}, now=T0), T0)
     assert [(p["state"], p["phase"]) for p in st.positions()] == [
-        ("P", "CHILDREN"), ("A", "TASK_RUNNING"), ("B", "WAIT")]
+        ("P", "CHILDREN"),
+        ("A", "TASK_RUNNING"),
+        ("B", "WAIT"),
+    ]

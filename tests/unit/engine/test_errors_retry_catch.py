@@ -1,5 +1,7 @@
 """Retry timing on the virtual clock, Catch ordering, error name matching, timeouts."""
+
 from engine_testkit import T0, events, fails_with, machine
+
 from pilothouse.engine import TaskFailure
 from pilothouse.engine.errors import error_matches
 from pilothouse.engine.retry import retry_delay
@@ -14,6 +16,7 @@ def flaky(failures, error="Boom"):
         if len(calls) <= failures:
             raise TaskFailure(error, f"attempt {len(calls)}")
         return {"ok": len(calls)}
+
     invoke.calls = calls
     return invoke
 
@@ -34,8 +37,12 @@ def task(retry=None, catch=None, **kw):
 def test_retry_backoff_timing(go, clock):
     """IntervalSeconds 1 and BackoffRate 2 → attempts at t+0, +1, +3, +7."""
     inv = flaky(3)
-    result = go(machine({"T": task([{"ErrorEquals": ["Boom"], "IntervalSeconds": 1, "BackoffRate": 2,
-                                     "MaxAttempts": 3}])}), invoke=inv)
+    result = go(
+        machine(
+            {"T": task([{"ErrorEquals": ["Boom"], "IntervalSeconds": 1, "BackoffRate": 2, "MaxAttempts": 3}])}
+        ),
+        invoke=inv,
+    )
     assert result.status == "SUCCEEDED" and result.output == {"ok": 4}
     assert [t[17:19] for t in scheduled_times(result)] == ["20", "21", "23", "27"]
     assert inv.calls == [0, 1, 2, 3]
@@ -60,7 +67,13 @@ def test_max_attempts_zero_never_retries(go):
 
 def test_max_delay_seconds_caps_backoff():
     """MaxDelaySeconds caps the exponential delay; FULL jitter stays within [0, cap]."""
-    r = {"ErrorEquals": ["X"], "IntervalSeconds": 3, "BackoffRate": 10, "MaxAttempts": 5, "MaxDelaySeconds": 20}
+    r = {
+        "ErrorEquals": ["X"],
+        "IntervalSeconds": 3,
+        "BackoffRate": 10,
+        "MaxAttempts": 5,
+        "MaxDelaySeconds": 20,
+    }
     assert [retry_delay(r, n) for n in range(5)] == [3, 20, 20, 20, 20]
     assert retry_delay(r, 5) is None
     jitter = dict(r, JitterStrategy="FULL")
@@ -75,8 +88,11 @@ def test_first_matching_retrier_is_used_with_own_counter(go, clock):
         if errors:
             raise TaskFailure(errors.pop(0))
         return "done"
-    retry = [{"ErrorEquals": ["A"], "IntervalSeconds": 10, "MaxAttempts": 2, "BackoffRate": 1},
-             {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}]
+
+    retry = [
+        {"ErrorEquals": ["A"], "IntervalSeconds": 10, "MaxAttempts": 2, "BackoffRate": 1},
+        {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1},
+    ]
     result = go(machine({"T": task(retry)}), invoke=invoke)
     assert result.output == "done"
     assert clock.now() == T0 + 10 + 1 + 10
@@ -91,33 +107,56 @@ def test_retry_count_in_context(go):
         if len(seen) < 3:
             raise TaskFailure("E")
         return 1
-    go(machine({"T": task([{"ErrorEquals": ["E"]}], Parameters={"n.$": "$$.State.RetryCount"})}), invoke=invoke)
+
+    go(
+        machine({"T": task([{"ErrorEquals": ["E"]}], Parameters={"n.$": "$$.State.RetryCount"})}),
+        invoke=invoke,
+    )
     assert seen == [0, 1, 2]
 
 
 def test_catch_first_matching_catcher_wins(go):
     """Catchers are tried in order; ResultPath places the error output."""
-    defn = machine({
-        "T": task(catch=[{"ErrorEquals": ["Other"], "Next": "Wrong"},
-                         {"ErrorEquals": ["Boom", "Other2"], "ResultPath": "$.err", "Next": "Right"},
-                         {"ErrorEquals": ["States.ALL"], "Next": "Wrong"}], End=None),
-        "Wrong": {"Type": "Fail", "Error": "wrong"},
-        "Right": {"Type": "Pass", "End": True},
-    })
+    defn = machine(
+        {
+            "T": task(
+                catch=[
+                    {"ErrorEquals": ["Other"], "Next": "Wrong"},
+                    {"ErrorEquals": ["Boom", "Other2"], "ResultPath": "$.err", "Next": "Right"},
+                    {"ErrorEquals": ["States.ALL"], "Next": "Wrong"},
+                ],
+                End=None,
+            ),
+            "Wrong": {"Type": "Fail", "Error": "wrong"},
+            "Right": {"Type": "Pass", "End": True},
+        }
+    )
     del defn["States"]["T"]["End"]
     defn["States"]["T"]["Next"] = "Right"
     result = go(defn, {"in": 1}, invoke=fails_with("Boom", "bad"))
     assert result.output == {"in": 1, "err": {"Error": "Boom", "Cause": "bad"}}
     assert events(result, "TaskFailed", "TaskStateExited", "PassStateEntered") == [
-        "TaskFailed", "TaskStateExited", "PassStateEntered"]
+        "TaskFailed",
+        "TaskStateExited",
+        "PassStateEntered",
+    ]
 
 
 def test_retry_then_catch_after_exhaustion(go, clock):
     """When retries are exhausted, Catch handles the error."""
-    defn = machine({"T": {"Type": "Task", "Resource": "r", "Next": "S",
-                          "Retry": [{"ErrorEquals": ["Boom"], "MaxAttempts": 2}],
-                          "Catch": [{"ErrorEquals": ["Boom"], "Next": "C"}]},
-                    "S": {"Type": "Succeed"}, "C": {"Type": "Pass", "Result": "caught", "End": True}})
+    defn = machine(
+        {
+            "T": {
+                "Type": "Task",
+                "Resource": "r",
+                "Next": "S",
+                "Retry": [{"ErrorEquals": ["Boom"], "MaxAttempts": 2}],
+                "Catch": [{"ErrorEquals": ["Boom"], "Next": "C"}],
+            },
+            "S": {"Type": "Succeed"},
+            "C": {"Type": "Pass", "Result": "caught", "End": True},
+        }
+    )
     inv = flaky(5)
     result = go(defn, invoke=inv)
     assert result.output == "caught" and len(inv.calls) == 3
@@ -136,6 +175,7 @@ def test_task_failed_wildcard_does_not_match_timeout():
 def test_task_timeout(go, clock):
     """A task that never answers times out after TimeoutSeconds with States.Timeout."""
     from pilothouse.engine import PENDING
+
     result = go(machine({"T": task(TimeoutSeconds=30)}), invoke=lambda r, p, c: PENDING)
     assert (result.status, result.error) == ("FAILED", "States.Timeout")
     assert "TaskTimedOut" in events(result)
@@ -145,9 +185,18 @@ def test_task_timeout(go, clock):
 def test_heartbeat_timeout_and_timeout_seconds_path(go, clock):
     """HeartbeatSeconds without heartbeats → States.HeartbeatTimeout; TimeoutSecondsPath read from input."""
     from pilothouse.engine import PENDING
-    defn = machine({"T": task(TimeoutSecondsPath="$.t", HeartbeatSeconds=5,
-                              Catch=[{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "C"}], End=None),
-                    "C": {"Type": "Pass", "End": True}})
+
+    defn = machine(
+        {
+            "T": task(
+                TimeoutSecondsPath="$.t",
+                HeartbeatSeconds=5,
+                Catch=[{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "C"}],
+                End=None,
+            ),
+            "C": {"Type": "Pass", "End": True},
+        }
+    )
     del defn["States"]["T"]["End"]
     defn["States"]["T"]["Next"] = "C"
     result = go(defn, {"t": 100}, invoke=lambda r, p, c: PENDING)
@@ -158,17 +207,21 @@ def test_heartbeat_timeout_and_timeout_seconds_path(go, clock):
 def test_timeout_is_retriable(go, clock):
     """States.Timeout can be retried by name."""
     from pilothouse.engine import PENDING
+
     answers = [PENDING, "ok"]
-    result = go(machine({"T": task([{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 2}], TimeoutSeconds=10)}),
-                invoke=lambda r, p, c: answers.pop(0))
+    result = go(
+        machine({"T": task([{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 2}], TimeoutSeconds=10)}),
+        invoke=lambda r, p, c: answers.pop(0),
+    )
     assert result.output == "ok" and clock.now() == T0 + 12
 
 
 def test_data_limit_exceeded_not_caught_by_all(go):
     """A result over 256 KiB → States.DataLimitExceeded, which States.ALL does not catch."""
     big = "x" * (256 * 1024 + 1)
-    defn = machine({"T": task(catch=[{"ErrorEquals": ["States.ALL"], "Next": "C"}], End=None),
-                    "C": {"Type": "Succeed"}})
+    defn = machine(
+        {"T": task(catch=[{"ErrorEquals": ["States.ALL"], "Next": "C"}], End=None), "C": {"Type": "Succeed"}}
+    )
     del defn["States"]["T"]["End"]
     defn["States"]["T"]["Next"] = "C"
     result = go(defn, invoke=lambda r, p, c: big)
@@ -188,15 +241,19 @@ def test_fail_state_error_and_cause(go):
     result = go(machine({"F": {"Type": "Fail", "Error": "MyError", "Cause": "because"}}))
     assert (result.status, result.error, result.cause) == ("FAILED", "MyError", "because")
     assert events(result)[-2:] == ["FailStateEntered", "ExecutionFailed"]
-    dyn = go(machine({"F": {"Type": "Fail", "ErrorPath": "$.e", "CausePath": "States.Format('code {}', $.c)"}}),
-             {"e": "Dyn", "c": 7})
+    dyn = go(
+        machine({"F": {"Type": "Fail", "ErrorPath": "$.e", "CausePath": "States.Format('code {}', $.c)"}}),
+        {"e": "Dyn", "c": 7},
+    )
     assert (dyn.error, dyn.cause) == ("Dyn", "code 7")
 
 
 def test_invoker_exception_becomes_error_name(go):
     """A Python exception from the invoker fails the task with the exception's class name."""
+
     def invoke(resource, payload, ctx):
         raise ValueError("nope")
+
     result = go(machine({"T": task()}), invoke=invoke)
     assert (result.error, result.cause) == ("ValueError", "nope")
 

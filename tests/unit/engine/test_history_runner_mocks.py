@@ -1,28 +1,45 @@
 """History event shapes, the synchronous runner (callbacks, waits) and Step Functions Local mocks."""
+
 import json
 
 import pytest
-
 from engine_testkit import T0, events, machine
+
 from pilothouse.engine import PENDING, mock_invoker, run
 
 
 def test_history_ids_previous_ids_and_details(go):
     """Events have sequential ids, previousEventId links and AWS detail fields."""
-    defn = machine({"P": {"Type": "Pass", "Result": {"r": 1}, "Next": "T"},
-                    "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}})
+    defn = machine(
+        {
+            "P": {"Type": "Pass", "Result": {"r": 1}, "Next": "T"},
+            "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True},
+        }
+    )
     result = go(defn, {"in": 1})
     h = result.history
     assert [e["id"] for e in h] == list(range(1, len(h) + 1))
     assert all(e["previousEventId"] == e["id"] - 1 for e in h)
-    assert events(result) == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "TaskStateEntered",
-                              "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited",
-                              "ExecutionSucceeded"]
+    assert events(result) == [
+        "ExecutionStarted",
+        "PassStateEntered",
+        "PassStateExited",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSucceeded",
+        "TaskStateExited",
+        "ExecutionSucceeded",
+    ]
     assert json.loads(h[0]["executionStartedEventDetails"]["input"]) == {"in": 1}
     assert h[1]["stateEnteredEventDetails"] == {"name": "P", "input": '{"in":1}'}
     assert h[2]["stateExitedEventDetails"] == {"name": "P", "output": '{"r":1}'}
     sched = h[4]["taskScheduledEventDetails"]
-    assert (sched["resourceType"], sched["resource"], json.loads(sched["parameters"])) == ("lambda", "invoke", {"r": 1})
+    assert (sched["resourceType"], sched["resource"], json.loads(sched["parameters"])) == (
+        "lambda",
+        "invoke",
+        {"r": 1},
+    )
     assert json.loads(h[-1]["executionSucceededEventDetails"]["output"]) == {"r": 1}
     assert h[0]["timestamp"] == "2023-11-14T22:13:20.000Z"
 
@@ -30,6 +47,7 @@ def test_history_ids_previous_ids_and_details(go):
 def test_failure_history_details(go):
     """TaskFailed and ExecutionFailed carry error and cause."""
     from engine_testkit import fails_with
+
     result = go(machine({"T": {"Type": "Task", "Resource": "r", "End": True}}), invoke=fails_with("E", "why"))
     failed = next(e for e in result.history if e["type"] == "TaskFailed")["taskFailedEventDetails"]
     assert (failed["error"], failed["cause"]) == ("E", "why")
@@ -38,10 +56,14 @@ def test_failure_history_details(go):
 
 def test_wait_variants(go, clock):
     """Wait supports Seconds, SecondsPath, Timestamp and TimestampPath on the virtual clock."""
-    defn = machine({"A": {"Type": "Wait", "Seconds": 5, "Next": "B"},
-                    "B": {"Type": "Wait", "SecondsPath": "$.s", "Next": "C"},
-                    "C": {"Type": "Wait", "TimestampPath": "$.until", "Next": "D"},
-                    "D": {"Type": "Wait", "Timestamp": "2000-01-01T00:00:00Z", "End": True}})
+    defn = machine(
+        {
+            "A": {"Type": "Wait", "Seconds": 5, "Next": "B"},
+            "B": {"Type": "Wait", "SecondsPath": "$.s", "Next": "C"},
+            "C": {"Type": "Wait", "TimestampPath": "$.until", "Next": "D"},
+            "D": {"Type": "Wait", "Timestamp": "2000-01-01T00:00:00Z", "End": True},
+        }
+    )
     result = go(defn, {"s": 10, "until": "2023-11-14T22:15:00Z"})
     assert result.status == "SUCCEEDED"
     assert clock.now() == T0 + 100  # 22:13:20 + 100 s = 22:15:00; a past timestamp does not wait
@@ -56,19 +78,29 @@ def test_wait_seconds_path_must_be_non_negative_integer(go):
 
 def test_callback_pattern_with_pending_and_callbacks(go):
     """An invoker returns PENDING; the runner asks callbacks(token) for the answer."""
-    defn = machine({"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                          "Parameters": {"MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}})
+    defn = machine(
+        {
+            "T": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"MessageBody": {"token.$": "$$.Task.Token"}},
+                "End": True,
+            }
+        }
+    )
     tokens = []
 
     def invoke(resource, payload, ctx):
         tokens.append(payload["MessageBody"]["token"])
         assert ctx.token == tokens[-1]
         return PENDING
+
     answers = {}
 
     def callbacks(token):
         answers[token] = answers.get(token, 0) + 1
         return PENDING if answers[token] < 2 else {"output": {"approved": True}}
+
     result = go(defn, invoke=invoke, callbacks=callbacks)
     assert result.output == {"approved": True} and answers == {tokens[0]: 2}
 
@@ -85,30 +117,51 @@ def test_callback_failure_and_deadlock(go):
 def test_succeed_state_and_output_path(go):
     """Succeed ends the execution with its filtered input."""
     result = go(machine({"S": {"Type": "Succeed", "InputPath": "$.a", "OutputPath": "$.b"}}), {"a": {"b": 3}})
-    assert result.output == 3 and events(result)[-3:] == ["SucceedStateEntered", "SucceedStateExited",
-                                                         "ExecutionSucceeded"]
+    assert result.output == 3 and events(result)[-3:] == [
+        "SucceedStateEntered",
+        "SucceedStateExited",
+        "ExecutionSucceeded",
+    ]
 
 
 MOCK_CONFIG = {
-    "StateMachines": {"Order": {"TestCases": {
-        "HappyPath": {"Charge": "ChargeOk", "Approve": "Approved"},
-        "RetryPath": {"Charge": "ChargeFlaky", "Approve": "Approved"},
-    }}},
+    "StateMachines": {
+        "Order": {
+            "TestCases": {
+                "HappyPath": {"Charge": "ChargeOk", "Approve": "Approved"},
+                "RetryPath": {"Charge": "ChargeFlaky", "Approve": "Approved"},
+            }
+        }
+    },
     "MockedResponses": {
         "ChargeOk": {"0": {"Return": {"charged": True}}},
-        "ChargeFlaky": {"0": {"Throw": {"Error": "Charge.Busy", "Cause": "busy"}},
-                        "1-2": {"Throw": {"Error": "Charge.Busy", "Cause": "still busy"}},
-                        "3": {"Return": {"charged": "late"}}},
+        "ChargeFlaky": {
+            "0": {"Throw": {"Error": "Charge.Busy", "Cause": "busy"}},
+            "1-2": {"Throw": {"Error": "Charge.Busy", "Cause": "still busy"}},
+            "3": {"Return": {"charged": "late"}},
+        },
         "Approved": {"0": {"Return": {"approved": True}}},
     },
 }
 
-ORDER = machine({
-    "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Next": "Approve", "ResultPath": "$.charge",
-               "Retry": [{"ErrorEquals": ["Charge.Busy"], "IntervalSeconds": 1, "MaxAttempts": 3}]},
-    "Approve": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {"token.$": "$$.Task.Token"}, "ResultPath": "$.approval", "End": True},
-})
+ORDER = machine(
+    {
+        "Charge": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Next": "Approve",
+            "ResultPath": "$.charge",
+            "Retry": [{"ErrorEquals": ["Charge.Busy"], "IntervalSeconds": 1, "MaxAttempts": 3}],
+        },
+        "Approve": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"},
+            "ResultPath": "$.approval",
+            "End": True,
+        },
+    }
+)
 
 
 def test_mock_happy_path_including_wait_for_task_token(clock):
@@ -162,8 +215,14 @@ def test_engine_import_does_not_load_jsonata():
     import sys
 
     import pilothouse.engine as engine
+
     shared = os.path.dirname(os.path.dirname(os.path.dirname(engine.__file__)))
     code = "import sys, pilothouse.engine as e; print('jsonata' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": shared})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": shared},
+    )
     assert out.stdout.strip() == "False"

@@ -1,4 +1,5 @@
 """Every intrinsic function, with AWS's argument validation."""
+
 import base64
 import hashlib
 import uuid
@@ -22,7 +23,9 @@ def fails(text, data=None, error="States.IntrinsicFailure"):
 
 def test_format_interpolates_in_order():
     """States.Format fills {} placeholders in order, with numbers/booleans/null as JSON text."""
-    assert ev("States.Format('Hello, my name is {}.', $.name)", {"name": "Arnav"}) == "Hello, my name is Arnav."
+    assert (
+        ev("States.Format('Hello, my name is {}.', $.name)", {"name": "Arnav"}) == "Hello, my name is Arnav."
+    )
     assert ev("States.Format('{}-{}-{}-{}', 1, 2.5, true, null)") == "1-2.5-true-null"
 
 
@@ -40,7 +43,7 @@ def test_format_argument_count_must_match():
 
 def test_string_to_json_and_back():
     """StringToJson parses, JsonToString serializes compactly."""
-    assert ev("States.StringToJson($.s)", {"s": "{\"number\": 20}"}) == {"number": 20}
+    assert ev("States.StringToJson($.s)", {"s": '{"number": 20}'}) == {"number": 20}
     assert ev("States.JsonToString($.o)", {"o": {"a": [1, 2], "b": "x"}}) == '{"a":[1,2],"b":"x"}'
     fails("States.StringToJson('{not json')")
 
@@ -48,7 +51,11 @@ def test_string_to_json_and_back():
 def test_array_functions():
     """Array, ArrayPartition, ArrayContains, ArrayRange, ArrayGetItem, ArrayLength, ArrayUnique."""
     assert ev("States.Array('Foo', 2020, $.x, null)", {"x": {"a": 1}}) == ["Foo", 2020, {"a": 1}, None]
-    assert ev("States.ArrayPartition($.a, 4)", {"a": [1, 2, 3, 4, 5, 6, 7, 8, 9]}) == [[1, 2, 3, 4], [5, 6, 7, 8], [9]]
+    assert ev("States.ArrayPartition($.a, 4)", {"a": [1, 2, 3, 4, 5, 6, 7, 8, 9]}) == [
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+        [9],
+    ]
     assert ev("States.ArrayContains($.a, 3)", {"a": [1, 2, 3]}) is True
     assert ev("States.ArrayContains($.a, true)", {"a": [1, 2, 3]}) is False
     assert ev("States.ArrayRange(1, 9, 2)") == [1, 3, 5, 7, 9]
@@ -58,18 +65,21 @@ def test_array_functions():
     assert ev("States.ArrayUnique($.a)", {"a": [1, 2, 3, 3, 3, 3, 3, 3, 4, True, 1]}) == [1, 2, 3, 4, True]
 
 
-@pytest.mark.parametrize("text", [
-    "States.ArrayPartition($.a, 0)",
-    "States.ArrayPartition($.s, 2)",
-    "States.ArrayRange(1, 2000, 1)",
-    "States.ArrayRange(1, 5, 0)",
-    "States.ArrayRange(1.5, 5, 1)",
-    "States.ArrayGetItem($.a, 5)",
-    "States.ArrayGetItem($.a, -1)",
-    "States.ArrayLength($.s)",
-    "States.ArrayUnique($.s)",
-    "States.ArrayContains($.s, 1)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "States.ArrayPartition($.a, 0)",
+        "States.ArrayPartition($.s, 2)",
+        "States.ArrayRange(1, 2000, 1)",
+        "States.ArrayRange(1, 5, 0)",
+        "States.ArrayRange(1.5, 5, 1)",
+        "States.ArrayGetItem($.a, 5)",
+        "States.ArrayGetItem($.a, -1)",
+        "States.ArrayLength($.s)",
+        "States.ArrayUnique($.s)",
+        "States.ArrayContains($.s, 1)",
+    ],
+)
 def test_array_argument_validation(text):
     """Invalid array arguments fail with States.IntrinsicFailure."""
     fails(text, {"a": [1, 2], "s": "str"})
@@ -77,14 +87,25 @@ def test_array_argument_validation(text):
 
 def test_base64_round_trip_and_limits():
     """Base64Encode/Decode round-trip; inputs over 10,000 characters are rejected."""
-    assert ev("States.Base64Encode($.s)", {"s": "Data to encode"}) == base64.b64encode(b"Data to encode").decode()
+    assert (
+        ev("States.Base64Encode($.s)", {"s": "Data to encode"})
+        == base64.b64encode(b"Data to encode").decode()
+    )
     assert ev("States.Base64Decode($.s)", {"s": "RGF0YSB0byBlbmNvZGU="}) == "Data to encode"
     fails("States.Base64Encode($.s)", {"s": "x" * 10001})
     fails("States.Base64Decode($.s)", {"s": "!!!"})
 
 
-@pytest.mark.parametrize("algo,fn", [("MD5", hashlib.md5), ("SHA-1", hashlib.sha1), ("SHA-256", hashlib.sha256),
-                                     ("SHA-384", hashlib.sha384), ("SHA-512", hashlib.sha512)])
+@pytest.mark.parametrize(
+    "algo,fn",
+    [
+        ("MD5", hashlib.md5),
+        ("SHA-1", hashlib.sha1),
+        ("SHA-256", hashlib.sha256),
+        ("SHA-384", hashlib.sha384),
+        ("SHA-512", hashlib.sha512),
+    ],
+)
 def test_hash_algorithms(algo, fn):
     """States.Hash supports the five AWS algorithms."""
     assert ev(f"States.Hash($.d, '{algo}')", {"d": "input data"}) == fn(b"input data").hexdigest()
@@ -139,10 +160,16 @@ def test_missing_path_argument_is_runtime_error():
     fails("States.ArrayLength($.nope)", {}, error="States.Runtime")
 
 
-@pytest.mark.parametrize("text", [
-    "States.Nope(1)", "States.Format('x'", "States.Format('x') trailing", "States.Array(1,,2)",
-    "States.Array(" + "States.Array(" * 10 + ")" * 11,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "States.Nope(1)",
+        "States.Format('x'",
+        "States.Format('x') trailing",
+        "States.Array(1,,2)",
+        "States.Array(" + "States.Array(" * 10 + ")" * 11,
+    ],
+)
 def test_syntax_errors_are_detected(text):
     """Bad syntax, unknown functions and more than 10 nested calls fail to parse."""
     with pytest.raises(intrinsics.IntrinsicSyntaxError):

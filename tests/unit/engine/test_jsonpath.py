@@ -1,4 +1,5 @@
 """JSONPath selection as Step Functions supports it."""
+
 import pytest
 
 from pilothouse.engine import jsonpath as jp
@@ -8,8 +9,20 @@ STORE = {
         "book": [
             {"category": "reference", "author": "Nigel Rees", "title": "Sayings", "price": 8.95},
             {"category": "fiction", "author": "Evelyn Waugh", "title": "Sword", "price": 12.99},
-            {"category": "fiction", "author": "Herman Melville", "title": "Moby Dick", "isbn": "0-553", "price": 8.99},
-            {"category": "fiction", "author": "J. R. R. Tolkien", "title": "LOTR", "isbn": "0-395", "price": 22.99},
+            {
+                "category": "fiction",
+                "author": "Herman Melville",
+                "title": "Moby Dick",
+                "isbn": "0-553",
+                "price": 8.99,
+            },
+            {
+                "category": "fiction",
+                "author": "J. R. R. Tolkien",
+                "title": "LOTR",
+                "isbn": "0-395",
+                "price": 22.99,
+            },
         ],
         "bicycle": {"color": "red", "price": 19.95},
         "odd key": 1,
@@ -17,34 +30,40 @@ STORE = {
 }
 
 
-@pytest.mark.parametrize("path,expected", [
-    ("$.store.bicycle.color", "red"),
-    ("$['store']['bicycle']['price']", 19.95),
-    ("$.store.book[0].author", "Nigel Rees"),
-    ("$.store.book[-1].title", "LOTR"),
-    ("$.store['odd key']", 1),
-    ("$", STORE),
-])
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("$.store.bicycle.color", "red"),
+        ("$['store']['bicycle']['price']", 19.95),
+        ("$.store.book[0].author", "Nigel Rees"),
+        ("$.store.book[-1].title", "LOTR"),
+        ("$.store['odd key']", 1),
+        ("$", STORE),
+    ],
+)
 def test_definite_paths_return_the_value(path, expected):
     """Given a definite path, When evaluated, Then the single value is returned."""
     assert jp.evaluate(path, STORE) == expected
 
 
-@pytest.mark.parametrize("path,expected", [
-    ("$.store.book[*].author", ["Nigel Rees", "Evelyn Waugh", "Herman Melville", "J. R. R. Tolkien"]),
-    ("$..author", ["Nigel Rees", "Evelyn Waugh", "Herman Melville", "J. R. R. Tolkien"]),
-    ("$.store.book[0:2].title", ["Sayings", "Sword"]),
-    ("$.store.book[::2].title", ["Sayings", "Moby Dick"]),
-    ("$.store.book[-2:].title", ["Moby Dick", "LOTR"]),
-    ("$.store.book[0,3].title", ["Sayings", "LOTR"]),
-    ("$.store.book[?(@.isbn)].title", ["Moby Dick", "LOTR"]),
-    ("$.store.book[?(@.price < 10)].title", ["Sayings", "Moby Dick"]),
-    ("$.store.book[?(@.category == 'fiction' && @.price > 20)].title", ["LOTR"]),
-    ("$.store.book[?(@.price < 9 || @.price > 20)].title", ["Sayings", "Moby Dick", "LOTR"]),
-    ("$.store.book[?(@.author != 'Nigel Rees')].price", [12.99, 8.99, 22.99]),
-    ("$.store.bicycle.*", ["red", 19.95]),
-    ("$.nothing[*]", []),
-])
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("$.store.book[*].author", ["Nigel Rees", "Evelyn Waugh", "Herman Melville", "J. R. R. Tolkien"]),
+        ("$..author", ["Nigel Rees", "Evelyn Waugh", "Herman Melville", "J. R. R. Tolkien"]),
+        ("$.store.book[0:2].title", ["Sayings", "Sword"]),
+        ("$.store.book[::2].title", ["Sayings", "Moby Dick"]),
+        ("$.store.book[-2:].title", ["Moby Dick", "LOTR"]),
+        ("$.store.book[0,3].title", ["Sayings", "LOTR"]),
+        ("$.store.book[?(@.isbn)].title", ["Moby Dick", "LOTR"]),
+        ("$.store.book[?(@.price < 10)].title", ["Sayings", "Moby Dick"]),
+        ("$.store.book[?(@.category == 'fiction' && @.price > 20)].title", ["LOTR"]),
+        ("$.store.book[?(@.price < 9 || @.price > 20)].title", ["Sayings", "Moby Dick", "LOTR"]),
+        ("$.store.book[?(@.author != 'Nigel Rees')].price", [12.99, 8.99, 22.99]),
+        ("$.store.bicycle.*", ["red", 19.95]),
+        ("$.nothing[*]", []),
+    ],
+)
 def test_indefinite_paths_return_lists(path, expected):
     """Given wildcards, slices, unions, filters or descent, Then a list of matches is returned."""
     assert jp.evaluate(path, STORE) == expected

@@ -1,7 +1,8 @@
 """Parallel and Map states: outputs, failures, concurrency, tolerance, batching."""
-import pytest
 
+import pytest
 from engine_testkit import T0, events, machine
+
 from pilothouse.engine import TaskFailure, advance, complete_task, start
 from pilothouse.engine.model import InvokeTask
 
@@ -22,30 +23,61 @@ def branch(*states):
 
 
 def mapper(**fields):
-    body = {"Type": "Map", "ItemProcessor": branch(("Work", {"Type": "Task", "Resource": "work"})), "End": True}
+    body = {
+        "Type": "Map",
+        "ItemProcessor": branch(("Work", {"Type": "Task", "Resource": "work"})),
+        "End": True,
+    }
     body.update(fields)
     return machine({"M": body})
 
 
 def test_parallel_collects_branch_outputs_in_order(go):
     """Parallel output is the array of branch outputs, in branch order."""
-    defn = machine({"P": {"Type": "Parallel", "End": True, "Branches": [
-        branch(("A", {"Type": "Pass", "Result": "a"})),
-        branch(("B", {"Type": "Task", "Resource": "b"}), ("B2", {"Type": "Pass", "Parameters": {"v.$": "$.v"}})),
-    ], "ResultSelector": {"first.$": "$[0]", "second.$": "$[1].v"}}})
+    defn = machine(
+        {
+            "P": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    branch(("A", {"Type": "Pass", "Result": "a"})),
+                    branch(
+                        ("B", {"Type": "Task", "Resource": "b"}),
+                        ("B2", {"Type": "Pass", "Parameters": {"v.$": "$.v"}}),
+                    ),
+                ],
+                "ResultSelector": {"first.$": "$[0]", "second.$": "$[1].v"},
+            }
+        }
+    )
     result = go(defn, {"v": 3})
     assert result.output == {"first": "a", "second": 3}
-    assert events(result, "ParallelStateEntered", "ParallelStateStarted", "ParallelStateSucceeded",
-                  "ParallelStateExited") == ["ParallelStateEntered", "ParallelStateStarted",
-                                             "ParallelStateSucceeded", "ParallelStateExited"]
+    assert events(
+        result,
+        "ParallelStateEntered",
+        "ParallelStateStarted",
+        "ParallelStateSucceeded",
+        "ParallelStateExited",
+    ) == ["ParallelStateEntered", "ParallelStateStarted", "ParallelStateSucceeded", "ParallelStateExited"]
 
 
 def test_parallel_branch_failure_fails_state_and_is_catchable(go):
     """A failing branch fails the Parallel with the branch's error; Catch handles it."""
-    defn = machine({"P": {"Type": "Parallel", "Next": "Done", "Branches": [
-        branch(("Ok", {"Type": "Pass"})), branch(("Bad", {"Type": "Fail", "Error": "BranchErr", "Cause": "c"}))],
-        "Catch": [{"ErrorEquals": ["BranchErr"], "ResultPath": "$.error", "Next": "Handled"}]},
-        "Done": {"Type": "Succeed"}, "Handled": {"Type": "Pass", "End": True}})
+    defn = machine(
+        {
+            "P": {
+                "Type": "Parallel",
+                "Next": "Done",
+                "Branches": [
+                    branch(("Ok", {"Type": "Pass"})),
+                    branch(("Bad", {"Type": "Fail", "Error": "BranchErr", "Cause": "c"})),
+                ],
+                "Catch": [{"ErrorEquals": ["BranchErr"], "ResultPath": "$.error", "Next": "Handled"}],
+            },
+            "Done": {"Type": "Succeed"},
+            "Handled": {"Type": "Pass", "End": True},
+        }
+    )
     result = go(defn, {"x": 1})
     assert result.output == {"x": 1, "error": {"Error": "BranchErr", "Cause": "c"}}
     assert "ParallelStateFailed" in events(result)
@@ -53,8 +85,18 @@ def test_parallel_branch_failure_fails_state_and_is_catchable(go):
 
 def test_parallel_uncaught_failure_aborts_other_branches():
     """Given two branches with outstanding tasks, When one fails, Then the other task is cancelled."""
-    defn = machine({"P": {"Type": "Parallel", "End": True, "Branches": [
-        branch(("T1", {"Type": "Task", "Resource": "one"})), branch(("T2", {"Type": "Task", "Resource": "two"}))]}})
+    defn = machine(
+        {
+            "P": {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [
+                    branch(("T1", {"Type": "Task", "Resource": "one"})),
+                    branch(("T2", {"Type": "Task", "Resource": "two"})),
+                ],
+            }
+        }
+    )
     st = start(defn, {}, now=T0)
     st, effects = advance(st, T0)
     tasks = [e for e in effects if isinstance(e, InvokeTask)]
@@ -67,16 +109,27 @@ def test_parallel_uncaught_failure_aborts_other_branches():
 
 def test_map_items_path_and_item_selector_with_context(go):
     """ItemsPath selects items; ItemSelector sees $$.Map.Item.Index/Value and the state input."""
-    defn = mapper(ItemsPath="$.list", ItemSelector={"i.$": "$$.Map.Item.Index", "v.$": "$$.Map.Item.Value",
-                                                     "shared.$": "$.shared"}, ResultPath="$.out")
+    defn = mapper(
+        ItemsPath="$.list",
+        ItemSelector={"i.$": "$$.Map.Item.Index", "v.$": "$$.Map.Item.Value", "shared.$": "$.shared"},
+        ResultPath="$.out",
+    )
     result = go(defn, {"list": ["a", "b"], "shared": 9})
     assert result.output["out"] == [{"i": 0, "v": "a", "shared": 9}, {"i": 1, "v": "b", "shared": 9}]
 
 
 def test_map_legacy_iterator_and_parameters(go):
     """Iterator and Parameters are the legacy names of ItemProcessor and ItemSelector."""
-    defn = machine({"M": {"Type": "Map", "Iterator": branch(("P", {"Type": "Pass"})),
-                          "Parameters": {"x.$": "$$.Map.Item.Value.n"}, "End": True}})
+    defn = machine(
+        {
+            "M": {
+                "Type": "Map",
+                "Iterator": branch(("P", {"Type": "Pass"})),
+                "Parameters": {"x.$": "$$.Map.Item.Value.n"},
+                "End": True,
+            }
+        }
+    )
     assert go(defn, [{"n": 1}, {"n": 2}]).output == [{"x": 1}, {"x": 2}]
 
 
@@ -131,27 +184,33 @@ def test_map_iteration_failure_fails_map_without_tolerance(go):
     assert "MapIterationFailed" in events(result) and "MapStateFailed" in events(result)
 
 
-@pytest.mark.parametrize("fields,items,ok", [
-    ({"ToleratedFailureCount": 1}, [1, 2, 4], True),
-    ({"ToleratedFailureCount": 1}, [1, 3, 4], False),
-    ({"ToleratedFailurePercentage": 50}, [1, 2, 3, 4], True),
-    ({"ToleratedFailurePercentage": 40}, [1, 2, 3, 4], False),
-    ({"ToleratedFailureCount": 0}, [2], True),
-])
+@pytest.mark.parametrize(
+    "fields,items,ok",
+    [
+        ({"ToleratedFailureCount": 1}, [1, 2, 4], True),
+        ({"ToleratedFailureCount": 1}, [1, 3, 4], False),
+        ({"ToleratedFailurePercentage": 50}, [1, 2, 3, 4], True),
+        ({"ToleratedFailurePercentage": 40}, [1, 2, 3, 4], False),
+        ({"ToleratedFailureCount": 0}, [2], True),
+    ],
+)
 def test_map_tolerated_failures(go, fields, items, ok):
     """Failures within ToleratedFailureCount/Percentage are tolerated; beyond → ExceedToleratedFailureThreshold."""
     result = go(mapper(**fields), items, invoke=fail_odd)
     if ok:
         assert result.status == "SUCCEEDED"
         assert [r if not isinstance(r, dict) else r["Error"] for r in result.output] == [
-            i if i % 2 == 0 else "Odd" for i in items]
+            i if i % 2 == 0 else "Odd" for i in items
+        ]
     else:
         assert (result.status, result.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
 
 
 def test_map_tolerated_failure_count_path(go):
     """ToleratedFailureCountPath reads the threshold from the input."""
-    defn = mapper(ItemsPath="$.items", ItemSelector={"v.$": "$$.Map.Item.Value"}, ToleratedFailureCountPath="$.tol")
+    defn = mapper(
+        ItemsPath="$.items", ItemSelector={"v.$": "$$.Map.Item.Value"}, ToleratedFailureCountPath="$.tol"
+    )
     result = go(defn, {"items": [1, 3], "tol": 2}, invoke=lambda r, p, c: fail_odd(r, p["v"], c))
     assert result.status == "SUCCEEDED"
 
@@ -160,7 +219,10 @@ def test_map_item_batcher(go):
     """ItemBatcher groups items into {BatchInput, Items} inputs."""
     defn = mapper(ItemBatcher={"MaxItemsPerBatch": 2, "BatchInput": {"job.$": "$.job"}}, ItemsPath="$.items")
     result = go(defn, {"items": [1, 2, 3], "job": "j"})
-    assert result.output == [{"BatchInput": {"job": "j"}, "Items": [1, 2]}, {"BatchInput": {"job": "j"}, "Items": [3]}]
+    assert result.output == [
+        {"BatchInput": {"job": "j"}, "Items": [1, 2]},
+        {"BatchInput": {"job": "j"}, "Items": [3]},
+    ]
 
 
 def test_map_item_batcher_byte_limit(go):
@@ -177,8 +239,15 @@ def test_map_event_sequence(go):
     defn = machine({"M": {"Type": "Map", "ItemProcessor": branch(("P", {"Type": "Pass"})), "End": True}})
     result = go(defn, [1, 2])
     assert [e for e in events(result) if e.startswith("Map")] == [
-        "MapStateEntered", "MapStateStarted", "MapIterationStarted", "MapIterationSucceeded",
-        "MapIterationStarted", "MapIterationSucceeded", "MapStateSucceeded", "MapStateExited"]
+        "MapStateEntered",
+        "MapStateStarted",
+        "MapIterationStarted",
+        "MapIterationSucceeded",
+        "MapIterationStarted",
+        "MapIterationSucceeded",
+        "MapStateSucceeded",
+        "MapStateExited",
+    ]
     started = next(e for e in result.history if e["type"] == "MapStateStarted")
     assert started["mapStateStartedEventDetails"] == {"length": 2}
 
@@ -192,15 +261,32 @@ def test_map_retry_reruns_all_iterations(go):
         if len(calls) == 1:
             raise TaskFailure("Flaky")
         return payload
+
     result = go(mapper(Retry=[{"ErrorEquals": ["Flaky"]}], MaxConcurrency=1), [1, 2], invoke=invoke)
     assert result.output == [1, 2] and calls == [1, 1, 2]
 
 
 def test_nested_map_in_parallel(go):
     """Map inside Parallel inside Map works with nested context."""
-    inner = {"StartAt": "In", "States": {"In": {"Type": "Map", "ItemsPath": "$.xs", "End": True,
-                                                "ItemProcessor": branch(("Dbl", {"Type": "Task", "Resource": "dbl"}))}}}
-    defn = machine({"P": {"Type": "Parallel", "Branches": [inner, branch(("K", {"Type": "Pass", "Result": "k"}))],
-                          "End": True}})
+    inner = {
+        "StartAt": "In",
+        "States": {
+            "In": {
+                "Type": "Map",
+                "ItemsPath": "$.xs",
+                "End": True,
+                "ItemProcessor": branch(("Dbl", {"Type": "Task", "Resource": "dbl"})),
+            }
+        },
+    }
+    defn = machine(
+        {
+            "P": {
+                "Type": "Parallel",
+                "Branches": [inner, branch(("K", {"Type": "Pass", "Result": "k"}))],
+                "End": True,
+            }
+        }
+    )
     result = go(defn, {"xs": [1, 2]}, invoke=lambda r, p, c: p * 2)
     assert result.output == [[2, 4], "k"]

@@ -1,6 +1,5 @@
 """advance(max_states=1) and drained history: what the durable executor relies on."""
 
-
 from pilothouse.engine import ResumeAt, advance, complete_task, start
 from pilothouse.engine.model import InvokeTask
 
@@ -11,7 +10,10 @@ DEFINITION = {
         "P": {
             "Type": "Parallel",
             "Branches": [
-                {"StartAt": "B1", "States": {"B1": {"Type": "Pass", "Next": "B2"}, "B2": {"Type": "Pass", "End": True}}},
+                {
+                    "StartAt": "B1",
+                    "States": {"B1": {"Type": "Pass", "Next": "B2"}, "B2": {"Type": "Pass", "End": True}},
+                },
                 {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "fn", "End": True}}},
             ],
             "Next": "M",

@@ -1,4 +1,5 @@
 """Definition validation: every error names the JSON path of the offending field."""
+
 import pytest
 
 from pilothouse.engine import DefinitionError, load, validate
@@ -19,6 +20,7 @@ def test_valid_definition_has_no_errors():
     """A correct machine validates cleanly, as dict or JSON text."""
     ok(GOOD)
     import json
+
     assert validate(json.dumps(GOOD)) == []
     assert load(json.dumps(GOOD)) == GOOD
 
@@ -31,48 +33,71 @@ def test_start_at_missing_and_unknown():
 
 def test_bad_next_target_in_choice_rule_names_its_path():
     """A Next naming no state is reported at $.States.<name>.Choices[i].Next."""
-    defn = {"StartAt": "Check", "States": {"Check": {"Type": "Choice", "Choices": [
-        {"Variable": "$.a", "StringEquals": "x", "Next": "Done"},
-        {"Variable": "$.a", "StringEquals": "y", "Next": "Missing"}], "Default": "Done"},
-        "Done": {"Type": "Succeed"}}}
+    defn = {
+        "StartAt": "Check",
+        "States": {
+            "Check": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.a", "StringEquals": "x", "Next": "Done"},
+                    {"Variable": "$.a", "StringEquals": "y", "Next": "Missing"},
+                ],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
     assert paths_of(defn) == ["$.States.Check.Choices[1].Next"]
 
 
 def test_all_errors_are_returned_not_just_the_first():
     """Several independent problems are all reported."""
-    defn = {"StartAt": "A", "States": {
-        "A": {"Type": "Pass", "Next": "B", "End": True, "Bogus": 1},
-        "B": {"Type": "Wait", "Seconds": 1, "SecondsPath": "$.s", "Next": "C"},
-        "C": {"Type": "Fail", "Parameters": {}},
-        "Orphan": {"Type": "Succeed"}}}
+    defn = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Next": "B", "End": True, "Bogus": 1},
+            "B": {"Type": "Wait", "Seconds": 1, "SecondsPath": "$.s", "Next": "C"},
+            "C": {"Type": "Fail", "Parameters": {}},
+            "Orphan": {"Type": "Succeed"},
+        },
+    }
     found = paths_of(defn)
     assert "$.States.A" in found and "$.States.A.Bogus" in found
     assert "$.States.B" in found and "$.States.C.Parameters" in found and "$.States.Orphan" in found
 
 
-@pytest.mark.parametrize("state,path", [
-    ({"Type": "Pass"}, "$.States.A"),  # neither Next nor End
-    ({"Type": "Pass", "End": False}, "$.States.A.End"),
-    ({"Type": "Nope", "End": True}, "$.States.A.Type"),
-    ({"End": True}, "$.States.A.Type"),
-    ({"Type": "Task", "End": True}, "$.States.A.Resource"),
-    ({"Type": "Task", "Resource": "r", "End": True, "TimeoutSeconds": 5, "TimeoutSecondsPath": "$.t"}, "$.States.A"),
-    ({"Type": "Task", "Resource": "r", "End": True, "TimeoutSeconds": 5, "HeartbeatSeconds": 5}, "$.States.A.HeartbeatSeconds"),
-    ({"Type": "Task", "Resource": "r", "End": True, "TimeoutSeconds": 0}, "$.States.A.TimeoutSeconds"),
-    ({"Type": "Pass", "End": True, "InputPath": "not a path"}, "$.States.A.InputPath"),
-    ({"Type": "Pass", "End": True, "ResultPath": "$.a[*]"}, "$.States.A.ResultPath"),
-    ({"Type": "Pass", "End": True, "Parameters": {"x.$": "$.a["}}, "$.States.A.Parameters.x.$"),
-    ({"Type": "Pass", "End": True, "Parameters": {"x.$": "States.Nope(1)"}}, "$.States.A.Parameters.x.$"),
-    ({"Type": "Pass", "End": True, "Output": {}}, "$.States.A.Output"),
-    ({"Type": "Wait", "End": True}, "$.States.A"),
-    ({"Type": "Wait", "End": True, "Timestamp": "yesterday"}, "$.States.A.Timestamp"),
-    ({"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}, "$.States.A"),
-    ({"Type": "Succeed", "Next": "A"}, "$.States.A.Next"),
-    ({"Type": "Choice", "Choices": []}, "$.States.A.Choices"),
-    ({"Type": "Parallel", "End": True, "Branches": []}, "$.States.A.Branches"),
-    ({"Type": "Map", "End": True}, "$.States.A.ItemProcessor"),
-    ({"Type": "Pass", "End": True, "Assign": {"bad-name": 1}}, "$.States.A.Assign.bad-name"),
-])
+@pytest.mark.parametrize(
+    "state,path",
+    [
+        ({"Type": "Pass"}, "$.States.A"),  # neither Next nor End
+        ({"Type": "Pass", "End": False}, "$.States.A.End"),
+        ({"Type": "Nope", "End": True}, "$.States.A.Type"),
+        ({"End": True}, "$.States.A.Type"),
+        ({"Type": "Task", "End": True}, "$.States.A.Resource"),
+        (
+            {"Type": "Task", "Resource": "r", "End": True, "TimeoutSeconds": 5, "TimeoutSecondsPath": "$.t"},
+            "$.States.A",
+        ),
+        (
+            {"Type": "Task", "Resource": "r", "End": True, "TimeoutSeconds": 5, "HeartbeatSeconds": 5},
+            "$.States.A.HeartbeatSeconds",
+        ),
+        ({"Type": "Task", "Resource": "r", "End": True, "TimeoutSeconds": 0}, "$.States.A.TimeoutSeconds"),
+        ({"Type": "Pass", "End": True, "InputPath": "not a path"}, "$.States.A.InputPath"),
+        ({"Type": "Pass", "End": True, "ResultPath": "$.a[*]"}, "$.States.A.ResultPath"),
+        ({"Type": "Pass", "End": True, "Parameters": {"x.$": "$.a["}}, "$.States.A.Parameters.x.$"),
+        ({"Type": "Pass", "End": True, "Parameters": {"x.$": "States.Nope(1)"}}, "$.States.A.Parameters.x.$"),
+        ({"Type": "Pass", "End": True, "Output": {}}, "$.States.A.Output"),
+        ({"Type": "Wait", "End": True}, "$.States.A"),
+        ({"Type": "Wait", "End": True, "Timestamp": "yesterday"}, "$.States.A.Timestamp"),
+        ({"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}, "$.States.A"),
+        ({"Type": "Succeed", "Next": "A"}, "$.States.A.Next"),
+        ({"Type": "Choice", "Choices": []}, "$.States.A.Choices"),
+        ({"Type": "Parallel", "End": True, "Branches": []}, "$.States.A.Branches"),
+        ({"Type": "Map", "End": True}, "$.States.A.ItemProcessor"),
+        ({"Type": "Pass", "End": True, "Assign": {"bad-name": 1}}, "$.States.A.Assign.bad-name"),
+    ],
+)
 def test_state_level_errors(state, path):
     """Illegal fields and combinations are reported at their JSON path."""
     assert path in paths_of({"StartAt": "A", "States": {"A": state}})
@@ -80,70 +105,133 @@ def test_state_level_errors(state, path):
 
 def test_jsonpath_fields_rejected_in_jsonata_state():
     """JSONPath-only fields in a JSONata state are errors."""
-    defn = {"StartAt": "A", "QueryLanguage": "JSONata", "States": {
-        "A": {"Type": "Task", "Resource": "r", "End": True, "Parameters": {}, "ResultPath": "$.x"}}}
+    defn = {
+        "StartAt": "A",
+        "QueryLanguage": "JSONata",
+        "States": {
+            "A": {"Type": "Task", "Resource": "r", "End": True, "Parameters": {}, "ResultPath": "$.x"}
+        },
+    }
     assert set(paths_of(defn)) == {"$.States.A.Parameters", "$.States.A.ResultPath"}
 
 
 def test_jsonpath_state_not_allowed_in_jsonata_machine():
     """A state cannot opt back into JSONPath when the machine uses JSONata."""
-    defn = {"StartAt": "A", "QueryLanguage": "JSONata", "States": {"A": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}}}
+    defn = {
+        "StartAt": "A",
+        "QueryLanguage": "JSONata",
+        "States": {"A": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}},
+    }
     assert paths_of(defn) == ["$.States.A.QueryLanguage"]
 
 
 def test_jsonata_syntax_errors_and_partial_expressions():
     """Expressions must compile and fill the whole string."""
-    defn = {"StartAt": "A", "QueryLanguage": "JSONata", "States": {"A": {"Type": "Pass", "End": True,
-            "Output": {"a": "{% $states.input.( %}", "b": "x {% 1 %}"}}}}
+    defn = {
+        "StartAt": "A",
+        "QueryLanguage": "JSONata",
+        "States": {
+            "A": {"Type": "Pass", "End": True, "Output": {"a": "{% $states.input.( %}", "b": "x {% 1 %}"}}
+        },
+    }
     assert set(paths_of(defn)) == {"$.States.A.Output.a", "$.States.A.Output.b"}
 
 
 def test_states_all_must_be_alone_and_last():
     """States.ALL must be alone in ErrorEquals and in the last retrier/catcher."""
-    defn = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "r", "End": True,
-            "Retry": [{"ErrorEquals": ["States.ALL", "X"]}],
-            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "A"}, {"ErrorEquals": ["X"], "Next": "A"}]}}}
+    defn = {
+        "StartAt": "A",
+        "States": {
+            "A": {
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Retry": [{"ErrorEquals": ["States.ALL", "X"]}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "A"}, {"ErrorEquals": ["X"], "Next": "A"}],
+            }
+        },
+    }
     assert set(paths_of(defn)) == {"$.States.A.Retry[0].ErrorEquals", "$.States.A.Catch[0].ErrorEquals"}
 
 
-@pytest.mark.parametrize("retrier,field", [
-    ({"ErrorEquals": []}, "ErrorEquals"), ({"ErrorEquals": ["X"], "MaxAttempts": -1}, "MaxAttempts"),
-    ({"ErrorEquals": ["X"], "BackoffRate": 0.5}, "BackoffRate"), ({"ErrorEquals": ["X"], "IntervalSeconds": 0}, "IntervalSeconds"),
-    ({"ErrorEquals": ["X"], "JitterStrategy": "SOME"}, "JitterStrategy"), ({"ErrorEquals": ["X"], "MaxDelaySeconds": 0}, "MaxDelaySeconds"),
-    ({"ErrorEquals": ["X"], "Extra": 1}, "Extra"),
-])
+@pytest.mark.parametrize(
+    "retrier,field",
+    [
+        ({"ErrorEquals": []}, "ErrorEquals"),
+        ({"ErrorEquals": ["X"], "MaxAttempts": -1}, "MaxAttempts"),
+        ({"ErrorEquals": ["X"], "BackoffRate": 0.5}, "BackoffRate"),
+        ({"ErrorEquals": ["X"], "IntervalSeconds": 0}, "IntervalSeconds"),
+        ({"ErrorEquals": ["X"], "JitterStrategy": "SOME"}, "JitterStrategy"),
+        ({"ErrorEquals": ["X"], "MaxDelaySeconds": 0}, "MaxDelaySeconds"),
+        ({"ErrorEquals": ["X"], "Extra": 1}, "Extra"),
+    ],
+)
 def test_retrier_fields(retrier, field):
     """Retrier field values are checked."""
-    defn = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "r", "End": True, "Retry": [retrier]}}}
+    defn = {
+        "StartAt": "A",
+        "States": {"A": {"Type": "Task", "Resource": "r", "End": True, "Retry": [retrier]}},
+    }
     assert paths_of(defn) == [f"$.States.A.Retry[0].{field}"]
 
 
 def test_catcher_requires_next_and_valid_target():
     """A catcher needs Next naming a state."""
-    defn = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "r", "End": True,
-            "Catch": [{"ErrorEquals": ["X"]}, {"ErrorEquals": ["Y"], "Next": "Gone"}]}}}
+    defn = {
+        "StartAt": "A",
+        "States": {
+            "A": {
+                "Type": "Task",
+                "Resource": "r",
+                "End": True,
+                "Catch": [{"ErrorEquals": ["X"]}, {"ErrorEquals": ["Y"], "Next": "Gone"}],
+            }
+        },
+    }
     assert set(paths_of(defn)) == {"$.States.A.Catch[0].Next", "$.States.A.Catch[1].Next"}
 
 
 def test_choice_rule_shapes():
     """Top-level rules need Next; nested rules must not have it; one operator per rule."""
-    defn = {"StartAt": "C", "States": {"C": {"Type": "Choice", "Default": "E", "Choices": [
-        {"Variable": "$.a", "StringEquals": "x"},
-        {"Not": {"Variable": "$.a", "StringEquals": "x", "Next": "E"}, "Next": "E"},
-        {"Variable": "$.a", "StringEquals": "x", "NumericEquals": 1, "Next": "E"},
-        {"Variable": "$.a", "NumericEquals": "one", "Next": "E"},
-        {"StringEquals": "x", "Next": "E"},
-    ]}, "E": {"Type": "Succeed"}}}
-    assert set(paths_of(defn)) == {"$.States.C.Choices[0].Next", "$.States.C.Choices[1].Not.Next",
-                                   "$.States.C.Choices[2]", "$.States.C.Choices[3].NumericEquals",
-                                   "$.States.C.Choices[4].Variable"}
+    defn = {
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "Default": "E",
+                "Choices": [
+                    {"Variable": "$.a", "StringEquals": "x"},
+                    {"Not": {"Variable": "$.a", "StringEquals": "x", "Next": "E"}, "Next": "E"},
+                    {"Variable": "$.a", "StringEquals": "x", "NumericEquals": 1, "Next": "E"},
+                    {"Variable": "$.a", "NumericEquals": "one", "Next": "E"},
+                    {"StringEquals": "x", "Next": "E"},
+                ],
+            },
+            "E": {"Type": "Succeed"},
+        },
+    }
+    assert set(paths_of(defn)) == {
+        "$.States.C.Choices[0].Next",
+        "$.States.C.Choices[1].Not.Next",
+        "$.States.C.Choices[2]",
+        "$.States.C.Choices[3].NumericEquals",
+        "$.States.C.Choices[4].Variable",
+    }
 
 
 def test_state_names_length_and_uniqueness_across_nested_machines():
     """Names are at most 80 characters and unique in the whole machine."""
     long = "N" * 81
-    defn = {"StartAt": long, "States": {long: {"Type": "Parallel", "End": True, "Branches": [
-        {"StartAt": long, "States": {long: {"Type": "Succeed"}}}]}}}
+    defn = {
+        "StartAt": long,
+        "States": {
+            long: {
+                "Type": "Parallel",
+                "End": True,
+                "Branches": [{"StartAt": long, "States": {long: {"Type": "Succeed"}}}],
+            }
+        },
+    }
     found = paths_of(defn)
     assert f"$.States.{long}" in found
     assert f"$.States.{long}.Branches[0].States.{long}" in found
@@ -151,11 +239,23 @@ def test_state_names_length_and_uniqueness_across_nested_machines():
 
 def test_nested_machines_are_validated_recursively():
     """Errors inside Parallel branches and Map processors carry the nested path."""
-    defn = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Next": "M", "Branches": [
-        {"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Outside"}}}]},
-        "M": {"Type": "Map", "End": True, "MaxConcurrency": -1, "ItemProcessor": {"StartAt": "Y", "States": {
-            "Y": {"Type": "Pass"}}}},
-        "Outside": {"Type": "Succeed"}}}
+    defn = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Parallel",
+                "Next": "M",
+                "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Pass", "Next": "Outside"}}}],
+            },
+            "M": {
+                "Type": "Map",
+                "End": True,
+                "MaxConcurrency": -1,
+                "ItemProcessor": {"StartAt": "Y", "States": {"Y": {"Type": "Pass"}}},
+            },
+            "Outside": {"Type": "Succeed"},
+        },
+    }
     found = paths_of(defn)
     assert "$.States.P.Branches[0].States.X.Next" in found
     assert "$.States.M.ItemProcessor.States.Y" in found
@@ -165,21 +265,46 @@ def test_nested_machines_are_validated_recursively():
 
 def test_map_exclusive_fields_and_batcher():
     """Map mutually exclusive fields and ItemBatcher fields."""
-    defn = {"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, "Iterator": {"StartAt": "A", "States": {
-        "A": {"Type": "Succeed"}}}, "ItemProcessor": {"StartAt": "B", "States": {"B": {"Type": "Succeed"}}},
-        "ItemSelector": {}, "Parameters": {}, "ToleratedFailurePercentage": 120,
-        "ItemBatcher": {"MaxItemsPerBatch": 0, "Nope": 1}}}}
+    defn = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "End": True,
+                "Iterator": {"StartAt": "A", "States": {"A": {"Type": "Succeed"}}},
+                "ItemProcessor": {"StartAt": "B", "States": {"B": {"Type": "Succeed"}}},
+                "ItemSelector": {},
+                "Parameters": {},
+                "ToleratedFailurePercentage": 120,
+                "ItemBatcher": {"MaxItemsPerBatch": 0, "Nope": 1},
+            }
+        },
+    }
     found = paths_of(defn)
     assert found.count("$.States.M") == 2
-    assert {"$.States.M.ToleratedFailurePercentage", "$.States.M.ItemBatcher.MaxItemsPerBatch",
-            "$.States.M.ItemBatcher.Nope"} <= set(found)
+    assert {
+        "$.States.M.ToleratedFailurePercentage",
+        "$.States.M.ItemBatcher.MaxItemsPerBatch",
+        "$.States.M.ItemBatcher.Nope",
+    } <= set(found)
 
 
 def test_inner_scope_cannot_assign_outer_variable():
     """A Map iteration may read but not assign a variable of an outer scope."""
-    defn = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Assign": {"total": 0}, "Next": "M"},
-            "M": {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "I", "States": {
-                "I": {"Type": "Pass", "Assign": {"total": 1}, "End": True}}}}}}
+    defn = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Assign": {"total": 0}, "Next": "M"},
+            "M": {
+                "Type": "Map",
+                "End": True,
+                "ItemProcessor": {
+                    "StartAt": "I",
+                    "States": {"I": {"Type": "Pass", "Assign": {"total": 1}, "End": True}},
+                },
+            },
+        },
+    }
     assert paths_of(defn) == ["$.States.M.ItemProcessor.States.I.Assign.total"]
 
 

@@ -48,19 +48,30 @@ def provider() -> LambdaProvider:
 
 
 def placement(health_url: str) -> Placement:
-    return Placement(url=None, version="1.0.0", replicas=1,
-                     details={"function_name": "f", "alias": "live", "health_url": health_url,
-                              "revisions": {"1": {"version": "1.0.0", "weight": 100}}})
+    return Placement(
+        url=None,
+        version="1.0.0",
+        replicas=1,
+        details={
+            "function_name": "f",
+            "alias": "live",
+            "health_url": health_url,
+            "revisions": {"1": {"version": "1.0.0", "weight": 100}},
+        },
+    )
 
 
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data/{revision}",
-    "http://2852039166/",
-    "http://0251.0376.0251.0376/",
-    "http://[::ffff:169.254.169.254]/",
-    "http://metadata.google.internal/computeMetadata/v1/",
-    "file:///etc/passwd",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/{revision}",
+        "http://2852039166/",
+        "http://0251.0376.0251.0376/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "file:///etc/passwd",
+    ],
+)
 def test_forbidden_health_urls_are_unhealthy_without_a_connection(provider, url):
     """Given a placement whose health_url names a metadata, link-local or oddly encoded address (one
     recorded before validation existed), when its health is checked, then it is unhealthy with the
@@ -97,7 +108,10 @@ def test_wiring_gives_the_provider_the_settings_policy():
     from pilothouse.settings import Settings
     from pilothouse.wiring import build_services
 
-    services = build_services(Settings(store="memory", queue="memory", outbound_allow_private=False,
-                                       outbound_allow_hosts=("*.on.aws",)))
+    services = build_services(
+        Settings(
+            store="memory", queue="memory", outbound_allow_private=False, outbound_allow_hosts=("*.on.aws",)
+        )
+    )
     policy = services.provider("aws-lambda").outbound
     assert policy == OutboundPolicy(allow_private=False, allow_hosts=("*.on.aws",))

@@ -8,6 +8,7 @@ waiting; return False while blocked).  ``it`` is the
 at the state, ``chain`` the runs from the root down to ``run`` and ``st``
 the state's definition.
 """
+
 from .choice_state import ChoiceState
 from .fail_state import FailState
 from .map_state import MapState

@@ -1,4 +1,5 @@
 """Shared base for state classes."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

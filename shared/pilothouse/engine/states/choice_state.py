@@ -1,4 +1,5 @@
 """The Choice state: picks the next state from rules."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,8 +23,10 @@ class ChoiceState(BaseState):
                 cond = rule["Condition"]
                 value = flow.expr(cond, raw) if jsonata_bridge.is_expression(cond) else cond
                 if not isinstance(value, bool):
-                    raise StatesError(QUERY_EVALUATION_ERROR,
-                                      f"The Condition '{cond}' returned {value!r}, which is not a boolean")
+                    raise StatesError(
+                        QUERY_EVALUATION_ERROR,
+                        f"The Condition '{cond}' returned {value!r}, which is not a boolean",
+                    )
                 if value:
                     output, assigns = flow.rule_output(rule, raw)
                     it.exit_state(run, st, output, assigns, rule["Next"])

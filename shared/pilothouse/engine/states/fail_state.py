@@ -1,4 +1,5 @@
 """The Fail state: stops its (sub) workflow with an error."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Item batching for the Map state (``ItemBatcher``)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,17 +1,23 @@
 """The Map state (inline processing, with optional batching and tolerance)."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .. import paths
-from ..errors import (EXCEED_TOLERATED_FAILURE_THRESHOLD, ITEM_READER_FAILED, QUERY_EVALUATION_ERROR,
-                      StatesError, runtime)
+from ..errors import (
+    EXCEED_TOLERATED_FAILURE_THRESHOLD,
+    ITEM_READER_FAILED,
+    QUERY_EVALUATION_ERROR,
+    StatesError,
+    runtime,
+)
 from ..model import ABORTED, FAILED, RUNNING, SUCCEEDED, new_run
 from .base import BaseState
 from .map_items import batch_items
 
 
-def _num(flow: Any, st: dict, raw: Any, eff: Any, key: str, *, integer: bool = True) -> Optional[float]:
+def _num(flow: Any, st: dict, raw: Any, eff: Any, key: str, *, integer: bool = True) -> float | None:
     if key in st:
         value = flow.value(key, raw)
     elif key + "Path" in st:
@@ -41,12 +47,16 @@ class MapState(BaseState):
         if flow.jsonata:
             items = flow.value("Items", raw) if "Items" in st else raw
             if not isinstance(items, list):
-                raise StatesError(QUERY_EVALUATION_ERROR, f"The Items field must evaluate to a JSON array, got {items!r}")
+                raise StatesError(
+                    QUERY_EVALUATION_ERROR, f"The Items field must evaluate to a JSON array, got {items!r}"
+                )
         else:
             items = paths.resolve(st.get("ItemsPath", "$"), eff, flow.env, "ItemsPath")
             if not isinstance(items, list):
                 raise runtime(f"The ItemsPath '{st.get('ItemsPath', '$')}' must select a JSON array")
-        selector_key = "ItemSelector" if "ItemSelector" in st else ("Parameters" if "Parameters" in st else None)
+        selector_key = (
+            "ItemSelector" if "ItemSelector" in st else ("Parameters" if "Parameters" in st else None)
+        )
         inputs = []
         for index, value in enumerate(items):
             if selector_key is None:
@@ -63,8 +73,14 @@ class MapState(BaseState):
         tol_count = _num(flow, st, raw, eff, "ToleratedFailureCount")
         tol_pct = _num(flow, st, raw, eff, "ToleratedFailurePercentage", integer=False)
         it.emit(run, "MapStateStarted", {"length": len(inputs)})
-        run["map"] = {"inputs": inputs, "results": [None] * len(inputs), "next": 0,
-                      "max": int(max_conc or 0), "tol_count": tol_count, "tol_pct": tol_pct}
+        run["map"] = {
+            "inputs": inputs,
+            "results": [None] * len(inputs),
+            "next": 0,
+            "max": int(max_conc or 0),
+            "tol_count": tol_count,
+            "tol_pct": tol_pct,
+        }
         run["children"] = []
         run["phase"] = "CHILDREN"
 
@@ -111,8 +127,13 @@ class MapState(BaseState):
         index = m["next"]
         m["next"] += 1
         it.emit(run, "MapIterationStarted", {"name": run["state"], "index": index})
-        child = new_run(f"{run['id']}/{run['state']}#{index}", run["def"] + ["States", run["state"], proc_key],
-                        processor["StartAt"], m["inputs"][index], run["prev"])
+        child = new_run(
+            f"{run['id']}/{run['state']}#{index}",
+            run["def"] + ["States", run["state"], proc_key],
+            processor["StartAt"],
+            m["inputs"][index],
+            run["prev"],
+        )
         child["index"] = index
         run["children"].append(child)
         it.drive(child, chain + [child])
@@ -153,5 +174,7 @@ class MapState(BaseState):
         if m["tol_count"] is None and m["tol_pct"] is None:
             first = next(c for c in run["children"] if c["status"] == FAILED)
             raise StatesError(first.get("error") or "", first.get("cause") or "")
-        raise StatesError(EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                          f"The specified tolerated failure threshold was exceeded ({failures} failed item(s)).")
+        raise StatesError(
+            EXCEED_TOLERATED_FAILURE_THRESHOLD,
+            f"The specified tolerated failure threshold was exceeded ({failures} failed item(s)).",
+        )

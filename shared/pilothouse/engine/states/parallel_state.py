@@ -1,4 +1,5 @@
 """The Parallel state: runs every branch and collects their outputs."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,7 +21,9 @@ class ParallelState(BaseState):
         it.emit(run, "ParallelStateStarted")
         base = run["def"] + ["States", run["state"], "Branches"]
         run["children"] = [
-            new_run(f"{run['id']}/{run['state']}[{i}]", base + [i], branch["StartAt"], branch_input, run["prev"])
+            new_run(
+                f"{run['id']}/{run['state']}[{i}]", base + [i], branch["StartAt"], branch_input, run["prev"]
+            )
             for i, branch in enumerate(st["Branches"])
         ]
         run["phase"] = "CHILDREN"

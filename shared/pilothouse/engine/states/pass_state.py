@@ -1,4 +1,5 @@
 """The Pass state: passes (or injects) data without doing work."""
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """The Succeed state: ends its (sub) workflow successfully."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,8 +1,9 @@
 """The Task state: asks the driver to run work and waits for its outcome."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Any, Optional
+from typing import Any
 
 from .. import history, paths
 from ..errors import HEARTBEAT_TIMEOUT, QUERY_EVALUATION_ERROR, TIMEOUT, StatesError, runtime
@@ -10,7 +11,7 @@ from ..model import InvokeTask
 from .base import BaseState
 
 
-def _seconds(it: Any, flow: Any, st: dict, raw: Any, key: str) -> Optional[int]:
+def _seconds(it: Any, flow: Any, st: dict, raw: Any, key: str) -> int | None:
     if key in st:
         value = flow.value(key, raw)
     elif key + "Path" in st:
@@ -33,7 +34,11 @@ class TaskState(BaseState):
         resource = it.flow(run, chain, st).value("Resource", raw)
         if not isinstance(resource, str) or not resource:
             raise runtime(f"Task Resource must be a non-empty string, got {resource!r}")
-        token = (it.data.get("token_prefix", "") + uuid.uuid4().hex) if resource.endswith(".waitForTaskToken") else None
+        token = (
+            (it.data.get("token_prefix", "") + uuid.uuid4().hex)
+            if resource.endswith(".waitForTaskToken")
+            else None
+        )
         run["task"] = None
         flow = it.flow(run, chain, st, token=token)
         payload = flow.payload(raw)
@@ -43,7 +48,10 @@ class TaskState(BaseState):
         it.data["task_counter"] = it.data.get("task_counter", 0) + 1
         task_id = f"task-{it.data['task_counter']}"
         task = {
-            "task_id": task_id, "resource": resource, "token": token, "state_name": run["state"],
+            "task_id": task_id,
+            "resource": resource,
+            "token": token,
+            "state_name": run["state"],
             "retry_count": run.get("retry_count", 0),
             "timeout_at": it.now + timeout if timeout else None,
             "heartbeat_at": it.now + heartbeat if heartbeat else None,
@@ -52,7 +60,12 @@ class TaskState(BaseState):
         }
         run["task"] = task
         rtype, rname = history.resource_parts(resource)
-        sched = {"resourceType": rtype, "resource": rname, "region": "local", "parameters": history.dump(payload)}
+        sched = {
+            "resourceType": rtype,
+            "resource": rname,
+            "region": "local",
+            "parameters": history.dump(payload),
+        }
         if timeout:
             sched["timeoutInSeconds"] = timeout
         if heartbeat:
@@ -60,10 +73,19 @@ class TaskState(BaseState):
         it.emit(run, "TaskScheduled", sched)
         it.emit(run, "TaskStarted", {"resourceType": rtype, "resource": rname})
         credentials = st.get("Credentials")
-        it.effects.append(InvokeTask(
-            task_id=task_id, resource=resource, payload=payload, state_name=run["state"],
-            retry_count=run.get("retry_count", 0), token=token, timeout_at=task["timeout_at"],
-            heartbeat_at=task["heartbeat_at"], credentials=credentials))
+        it.effects.append(
+            InvokeTask(
+                task_id=task_id,
+                resource=resource,
+                payload=payload,
+                state_name=run["state"],
+                retry_count=run.get("retry_count", 0),
+                token=token,
+                timeout_at=task["timeout_at"],
+                heartbeat_at=task["heartbeat_at"],
+                credentials=credentials,
+            )
+        )
         run["phase"] = "TASK_RUNNING"
 
     @staticmethod
@@ -76,8 +98,11 @@ class TaskState(BaseState):
                 if task.get(key) is not None and it.now >= task[key]:
                     cause = "Task timed out." if error == TIMEOUT else "Task heartbeat timed out."
                     rtype, rname = history.resource_parts(task["resource"])
-                    it.emit(run, "TaskTimedOut", {"resourceType": rtype, "resource": rname,
-                                                  "error": error, "cause": cause})
+                    it.emit(
+                        run,
+                        "TaskTimedOut",
+                        {"resourceType": rtype, "resource": rname, "error": error, "cause": cause},
+                    )
                     task["outcome"] = {"error": error, "cause": cause}
                     it.cancel(task["task_id"], "timed out")
                     raise StatesError(error, cause)

@@ -1,4 +1,5 @@
 """The Wait state: delays for a duration or until a timestamp."""
+
 from __future__ import annotations
 
 from typing import Any

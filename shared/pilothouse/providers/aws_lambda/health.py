@@ -74,8 +74,14 @@ class _Health(_Aliases):
         import httpx
 
         try:
-            status = request("GET", url, policy=self.outbound, timeout=self.http_timeout,
-                             headers={"User-Agent": "pilothouse-health"}, max_body_bytes=0).status_code
+            status = request(
+                "GET",
+                url,
+                policy=self.outbound,
+                timeout=self.http_timeout,
+                headers={"User-Agent": "pilothouse-health"},
+                max_body_bytes=0,
+            ).status_code
         except OutboundRefused as exc:
             return HealthResult(False, 1, 1, f"GET {url}: refused by the outbound guard: {exc.reason}")
         except (httpx.HTTPError, OSError, ValueError) as exc:

@@ -166,5 +166,3 @@ def build_launch_spec(
     except (TypeError, ValueError) as exc:
         raise ProviderError("local target 'grace_seconds' must be a number") from exc
     return LaunchSpec(argv=argv, env=env, cwd=str(cwd), grace_seconds=max(0.0, grace))
-
-

@@ -280,8 +280,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.command = ""
         if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
             self.request_version = "HTTP/1.1"  # no HTTP/0.9 here: always a status line and headers
-        self._answer(error_response(code, message or http.client.responses.get(code, "error"), None,
-                                    detail=explain or ""), close=True)
+        self._answer(
+            error_response(
+                code, message or http.client.responses.get(code, "error"), None, detail=explain or ""
+            ),
+            close=True,
+        )
 
     def _refuse(self, refused: RequestRefused) -> None:
         self.close_connection = True
@@ -343,8 +347,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._check_fields()
         if self.headers.get_all("Transfer-Encoding") and self.headers.get_all("Content-Length"):
             raise RequestRefused(400, "bad request", "both Transfer-Encoding and Content-Length")
-        codings = [t.strip().lower() for v in self.headers.get_all("Transfer-Encoding") or []
-                   for t in v.split(",") if t.strip()]
+        codings = [
+            t.strip().lower()
+            for v in self.headers.get_all("Transfer-Encoding") or []
+            for t in v.split(",")
+            if t.strip()
+        ]
         if codings:
             if codings[-1] != "chunked":
                 raise RequestRefused(400, "bad request", "chunked must be the final transfer coding")
@@ -449,8 +457,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if k.lower() == "connection":
                 named |= _connection_tokens(v)
         if named:  # what the backend names in Connection concerns its hop only
-            up = Upstream(up.status, up.reason, [(k, v) for k, v in up.headers if k.lower() not in named],
-                          up.body, up.revision)
+            up = Upstream(
+                up.status,
+                up.reason,
+                [(k, v) for k, v in up.headers if k.lower() not in named],
+                up.body,
+                up.revision,
+            )
         self._answer(up)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy

@@ -9,34 +9,77 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from pilothouse.clock import Clock, SystemClock
+from pilothouse.clock import SystemClock
+from pilothouse.ports import ProviderUnavailable
 from pilothouse.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from pilothouse.blobs.base import Blobs
-    from pilothouse.invokers.base import Invoker
-    from pilothouse.messaging.base import Queue
-    from pilothouse.orchestrators.embedded import EmbeddedOrchestrator as Orchestrator
-    from pilothouse.providers.base import Provider
-    from pilothouse.store.base import Store
+    from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
+    from pilothouse.services.context import ServiceContext
+
+    def _implements(services: Services) -> ServiceContext:  # checked by type checkers only
+        return services
 
 
-class ProviderUnavailable(Exception):
-    """No adapter for this provider is configured in this deployment."""
+__all__ = [
+    "ProviderUnavailable",
+    "Services",
+    "build_services",
+    "get_services",
+    "register_services",
+    "reset_services",
+]
+
+_PORTS = ("store", "queue", "blobs", "orchestrator", "invoker")
 
 
-@dataclass
 class Services:
-    """Ports a service function needs, built lazily from settings (cold starts pay only for use)."""
+    """The ports a service function needs (a :class:`~pilothouse.services.context.ServiceContext`),
+    built lazily from settings so cold starts pay only for what they use.
 
-    settings: Settings
-    clock: Clock = field(default_factory=SystemClock)
-    _providers: dict[str, Provider] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    Any port can be given instead of built (tests, the dev server), and so can providers by name:
+
+    >>> from pilothouse.settings import Settings
+    >>> class Fake:
+    ...     name = "local"
+    >>> services = Services(Settings(store="memory"), providers={"local": Fake()})
+    >>> type(services.provider("local")).__name__
+    'Fake'
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        store: Store | None = None,
+        queue: Queue | None = None,
+        blobs: Blobs | None = None,
+        orchestrator: Orchestrator | None = None,
+        invoker: Invoker | None = None,
+        providers: dict[str, Provider] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        given = {
+            "store": store,
+            "queue": queue,
+            "blobs": blobs,
+            "orchestrator": orchestrator,
+            "invoker": invoker,
+        }
+        for port, adapter in given.items():
+            if adapter is not None:
+                self.__dict__[port] = adapter  # takes the place of the cached_property below
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        built = [p for p in _PORTS if p in self.__dict__]
+        return f"Services(settings={self.settings!r}, built={built}, providers={sorted(self._providers)})"
 
     @cached_property
     def store(self) -> Store:
@@ -99,7 +142,8 @@ class Services:
             return StepFunctionsOrchestrator(
                 role_arn=self.settings.sfn_role_arn, prefix=self.settings.sfn_prefix
             )
-        from pilothouse.orchestrators.embedded import EmbeddedOrchestrator
+        # The embedded engine is the services' own work, hence imported from there (and only here).
+        from pilothouse.services.embedded_orchestrator import EmbeddedOrchestrator
 
         return EmbeddedOrchestrator(self)
 
@@ -124,7 +168,7 @@ class Services:
     @cached_property
     def invoker(self) -> Invoker:
         """Runs the functions Task states name (this project's functions, in this process)."""
-        from pilothouse.invokers.local import LocalInvoker
+        from pilothouse.local.invoker import LocalInvoker
 
         return LocalInvoker.from_project(self.settings.project_dir, self.settings)
 
@@ -163,7 +207,7 @@ _cache_lock = threading.Lock()
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
-    return Services(settings, clock or SystemClock())
+    return Services(settings, clock)
 
 
 def get_services(settings: Settings | None = None) -> Services:

@@ -10,6 +10,8 @@ import time
 import pytest
 
 from pilothouse.local.worker import Worker
+from pilothouse.settings import get_settings
+from pilothouse.wiring import Services, register_services
 from tests.benchmarks.conftest import report
 from tests.fakes import RevisionFake
 
@@ -17,8 +19,15 @@ N = int(os.environ.get("BENCH_DEPLOYS", "5"))
 
 
 @pytest.fixture
+def services(env):
+    """The services, on a no-op local provider."""
+    s = Services(get_settings(), providers={"local": RevisionFake()})
+    register_services(s)
+    return s
+
+
+@pytest.fixture
 def worker(services, cloud, pool):
-    services._providers["local"] = RevisionFake()
     w = Worker(services.queue, cloud.queue_sources, pool)
     w.start()
     yield w

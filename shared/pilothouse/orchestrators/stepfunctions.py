@@ -54,6 +54,11 @@ def _json(text: str | None) -> Any:
 
 
 class StepFunctionsOrchestrator:
+    """Implements :class:`pilothouse.ports.Orchestrator` with AWS Step Functions.
+
+    ``arn_base`` (``arn:aws:states:<region>:<account>:``) is learned from the service when not given.
+    """
+
     def __init__(
         self,
         *,
@@ -62,12 +67,15 @@ class StepFunctionsOrchestrator:
         client: Any = None,
         region: str | None = None,
         endpoint_url: str | None = None,
+        arn_base: str | None = None,
     ) -> None:
         self.role_arn = role_arn
         self.prefix = prefix
         self._client = client
         self._region = region
         self._endpoint = endpoint_url
+        if arn_base is not None:
+            self.__dict__["_arn_base"] = arn_base  # takes the place of the cached_property
 
     @cached_property
     def client(self) -> Any:

@@ -7,8 +7,8 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict
-from pilothouse.store.base import Item, Put
-from pilothouse.wiring import Services
+from pilothouse.ports import Item, Put
+from pilothouse.services.context import ServiceContext
 
 PK = "AUDIT"
 #: minute-and-operation pointers to the records that count anonymous refusals
@@ -16,7 +16,7 @@ ANON_PK = "AUDIT-ANON"
 
 
 def record(
-    services: Services,
+    services: ServiceContext,
     *,
     principal: str,
     operation: str,
@@ -52,7 +52,7 @@ def record(
 
 
 def _count_refusal(
-    services: Services, *, operation: str, target: str | None, request_id: str, now: float
+    services: ServiceContext, *, operation: str, target: str | None, request_id: str, now: float
 ) -> dict[str, Any]:
     """One record per operation and minute for refusals of callers without a valid credential.
 
@@ -103,7 +103,7 @@ def _count_refusal(
 
 
 def list_records(
-    services: Services,
+    services: ServiceContext,
     *,
     limit: int = 50,
     cursor: str | None = None,

@@ -17,12 +17,12 @@ from pilothouse.clock import iso
 from pilothouse.domain.components import ComponentSpec, check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
-from pilothouse.store.base import Delete, Item, Put
+from pilothouse.ports import Delete, Item, Put
+from pilothouse.services.context import ServiceContext
 from pilothouse.store.components import CLAIM_PK, ComponentRepository, Record, port_claim_sk
-from pilothouse.wiring import Services
 
 
-def repo(services: Services) -> ComponentRepository:
+def repo(services: ServiceContext) -> ComponentRepository:
     return ComponentRepository(services.store)
 
 
@@ -74,7 +74,7 @@ def check_version(spec: dict[str, Any], version: str | None, field: str = "versi
         )
 
 
-def _check_cwd(services: Services, spec: ComponentSpec) -> None:
+def _check_cwd(services: ServiceContext, spec: ComponentSpec) -> None:
     from pilothouse.providers.local.launch import Sandbox, confine_cwd
 
     sandbox = Sandbox.from_settings(services.settings)
@@ -84,7 +84,7 @@ def _check_cwd(services: Services, spec: ComponentSpec) -> None:
         raise ValidationFailed.field("target.cwd", str(exc)) from None
 
 
-def _check_urls(services: Services, spec: ComponentSpec) -> None:
+def _check_urls(services: ServiceContext, spec: ComponentSpec) -> None:
     """Spec-named URLs pass the outbound guard's checks (no lookup: names may resolve only later)."""
     from pilothouse.net.outbound import OutboundRefused, check_url
 
@@ -103,7 +103,7 @@ def _port_taken(port: int, holder: str) -> ValidationFailed:
     return error
 
 
-def _check_port(services: Services, spec: ComponentSpec) -> int | None:
+def _check_port(services: ServiceContext, spec: ComponentSpec) -> int | None:
     """The stable port a local spec names, if free: not the control plane's, nobody else's."""
     port = spec.target.get("port") if spec.provider == "local" else None
     if port is None:
@@ -117,7 +117,7 @@ def _check_port(services: Services, spec: ComponentSpec) -> int | None:
     return int(port)
 
 
-def _claim_port(services: Services, port: int, name: str) -> Put:
+def _claim_port(services: ServiceContext, port: int, name: str) -> Put:
     """The write that claims ``port`` for ``name`` (taking over a stale claim of a component gone)."""
     item = Item(CLAIM_PK, port_claim_sk(port), {"port": port, "component": name})
     current = services.store.get(CLAIM_PK, port_claim_sk(port))
@@ -129,7 +129,9 @@ def _claim_port(services: Services, port: int, name: str) -> Put:
     return Put(item, if_absent=current is None, if_version=current.version if current else None)
 
 
-def register(services: Services, spec: ComponentSpec, *, actor: str, request_id: str | None = None) -> dict:
+def register(
+    services: ServiceContext, spec: ComponentSpec, *, actor: str, request_id: str | None = None
+) -> dict:
     """Create a component in state Registered (409 if the name is taken; 422 naming the field when
     a version, cwd, URL or port the spec names is not acceptable).
 
@@ -183,7 +185,7 @@ def register(services: Services, spec: ComponentSpec, *, actor: str, request_id:
     return view(record)
 
 
-def get(services: Services, name: str) -> Record:
+def get(services: ServiceContext, name: str) -> Record:
     record = repo(services).get(name)
     if record is None:
         raise NotFound(f"no component named {name!r}")
@@ -191,7 +193,7 @@ def get(services: Services, name: str) -> Record:
 
 
 def list_components(
-    services: Services,
+    services: ServiceContext,
     *,
     limit: int = 50,
     cursor: str | None = None,
@@ -204,7 +206,9 @@ def list_components(
     return [view(r) for r in records], next_cursor
 
 
-def events(services: Services, name: str, *, limit: int = 50, cursor: str | None = None, newest_first=False):
+def events(
+    services: ServiceContext, name: str, *, limit: int = 50, cursor: str | None = None, newest_first=False
+):
     """A component's history; kept after deregistration (404 only if there never was one)."""
     items, next_cursor = repo(services).events(name, limit=limit, cursor=cursor, newest_first=newest_first)
     if not items and cursor is None and repo(services).get(name) is None:
@@ -212,7 +216,7 @@ def events(services: Services, name: str, *, limit: int = 50, cursor: str | None
     return items, next_cursor
 
 
-def deregister(services: Services, name: str, *, actor: str, request_id: str | None = None) -> None:
+def deregister(services: ServiceContext, name: str, *, actor: str, request_id: str | None = None) -> None:
     record = get(services, name)
     _check(record, Command.DEREGISTER)
     port = record.data["spec"]["target"].get("port") if record.data["spec"]["provider"] == "local" else None
@@ -262,7 +266,7 @@ def _validate_params(record: Record, command: Command, params: dict[str, Any]) -
 
 
 def command(
-    services: Services,
+    services: ServiceContext,
     name: str,
     cmd: Command,
     params: dict[str, Any] | None = None,
@@ -380,7 +384,7 @@ def sortable_id(now: float) -> str:
     return f"{int(now * 1000):013d}{next(_sequence) % 1_000_000:06d}-{uuid.uuid4().hex[:8]}"
 
 
-def enqueue_job(services: Services, name: str, operation_id: str) -> None:
+def enqueue_job(services: ServiceContext, name: str, operation_id: str) -> None:
     services.queue.send(
         services.settings.jobs_queue, json.dumps({"component": name, "operation_id": operation_id})
     )

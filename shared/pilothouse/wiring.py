@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pilothouse.clock import SystemClock
 from pilothouse.ports import ProviderUnavailable
 from pilothouse.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from pilothouse.domain.security import Principal
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
     from pilothouse.services.context import ServiceContext
 
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ProviderUnavailable",
+    "ServiceHooks",
     "Services",
     "build_services",
     "get_services",
     "register_services",
+    "request_hooks",
     "reset_services",
 ]
 
@@ -232,3 +235,42 @@ def reset_services() -> None:
         _cache.clear()
     for services in cached:
         services.close()
+
+
+class ServiceHooks:
+    """The HTTP runtime's :class:`~pilothouse.runtime.http.RequestHooks`: the services of this
+    process, API-key authentication and the audit log."""
+
+    def services(self) -> Services:
+        return get_services()
+
+    def authenticate(self, services: Services, key: str | None) -> Principal:
+        from pilothouse.services.keys import authenticate
+
+        return authenticate(services, key)
+
+    def audit(
+        self,
+        services: Services,
+        *,
+        principal: str,
+        operation: str,
+        target: str | None,
+        request_id: str,
+        status: int,
+    ) -> dict[str, Any]:
+        from pilothouse.services.audit import record
+
+        return record(
+            services,
+            principal=principal,
+            operation=operation,
+            target=target,
+            request_id=request_id,
+            status=status,
+        )
+
+
+def request_hooks() -> ServiceHooks:
+    """The hooks the HTTP runtime uses unless given others."""
+    return ServiceHooks()

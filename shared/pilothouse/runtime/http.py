@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -34,6 +34,10 @@ from pilothouse.errors import (
 )
 from pilothouse.runtime.context import RequestContext, activate, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
+
+if TYPE_CHECKING:
+    from pilothouse.domain.security import Principal
+    from pilothouse.wiring import Services
 
 PROBLEM_JSON = "application/problem+json"
 _stdlog = logging.getLogger(__name__)
@@ -173,19 +177,52 @@ def _presented_key(event: dict) -> str | None:
     return _header(event, "x-api-key")
 
 
+class RequestHooks(Protocol):
+    """What the HTTP runtime asks of the layers below it, injected so that it imports no service.
+
+    The wiring's :class:`pilothouse.wiring.ServiceHooks` is the real one; a test may pass its own.
+    """
+
+    def services(self) -> Services:
+        """The services of this process."""
+        ...
+
+    def authenticate(self, services: Services, key: str | None) -> Principal:
+        """The principal a presented key stands for (Unauthorized if none does)."""
+        ...
+
+    def audit(
+        self,
+        services: Services,
+        *,
+        principal: str,
+        operation: str,
+        target: str | None,
+        request_id: str,
+        status: int,
+    ) -> Any:
+        """Record a mutating call and the HTTP status its caller got."""
+        ...
+
+
+def _default_hooks() -> RequestHooks:
+    from pilothouse.wiring import request_hooks
+
+    return request_hooks()
+
+
 class _Guard:
     """The per-route middleware: context, auth, limits, idempotency, error mapping, audit."""
 
-    def __init__(self, op: Operation) -> None:
+    def __init__(self, op: Operation, hooks: RequestHooks) -> None:
         self.op = op
+        self.hooks = hooks
         self.__name__ = f"guard_{op.name}"
 
     def _begin(self, app: APIGatewayHttpResolver) -> RequestContext:
-        from pilothouse.wiring import get_services
-
         event = app.current_event.raw_event
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-        services = get_services()
+        services = self.hooks.services()
         params = event.get("pathParameters") or {}
         return RequestContext(
             request_id=request_id, operation=self.op.name, services=services, target=self.op.target(params)
@@ -194,9 +231,7 @@ class _Guard:
     def _authorize(self, ctx: RequestContext, event: dict) -> None:
         if self.op.permission is None:
             return
-        from pilothouse.services.keys import authenticate
-
-        ctx.principal = authenticate(ctx.services, _presented_key(event))
+        ctx.principal = self.hooks.authenticate(ctx.services, _presented_key(event))
         if not ctx.principal.can(self.op.permission):
             raise Forbidden(
                 f"{self.op.name} needs permission {self.op.permission.value}; "
@@ -292,10 +327,8 @@ class _Guard:
         )
 
     def _audit(self, ctx: RequestContext, status: int) -> None:
-        from pilothouse.services import audit
-
         try:
-            audit.record(
+            self.hooks.audit(
                 ctx.services,
                 principal=ctx.actor,
                 operation=self.op.name,
@@ -381,7 +414,10 @@ def _body_problem(event: dict) -> PilothouseError | None:
     return None
 
 
-def add_operations(router: Router | APIGatewayHttpResolver, operations: list[Operation]) -> None:
+def add_operations(
+    router: Router | APIGatewayHttpResolver, operations: list[Operation], hooks: RequestHooks | None = None
+) -> None:
+    hooks = hooks or _default_hooks()
     for op in operations:
         router.route(
             op.path,
@@ -391,14 +427,15 @@ def add_operations(router: Router | APIGatewayHttpResolver, operations: list[Ope
             operation_id=op.name,
             status_code=op.status,
             security=[{"ApiKey": []}, {"Bearer": []}] if op.permission else None,
-            middlewares=[_Guard(op)],
+            middlewares=[_Guard(op, hooks)],
         )(op.func)
 
 
-def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
+def build_resolver(operations: list[Operation], hooks: RequestHooks | None = None) -> APIGatewayHttpResolver:
     """A resolver serving ``operations``, with problem+json for what no route guard sees."""
+    hooks = hooks or _default_hooks()
     app = IsolatedHttpResolver(enable_validation=True)
-    add_operations(app, operations)
+    add_operations(app, operations, hooks)
 
     @app.not_found
     def _not_found(exc: Exception) -> Response:
@@ -420,7 +457,7 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
         op = next(
             (o for o in operations if route is not None and o.func is getattr(route, "func", None)), None
         )
-        guard = _Guard(op) if op else None
+        guard = _Guard(op, hooks) if op else None
         if guard is None:
             rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
             response = problem_response(
@@ -443,9 +480,10 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
     return app
 
 
-def http_function(*operations: Operation) -> Callable[[dict, Any], dict]:
-    """A Lambda handler for API Gateway HTTP API events serving ``operations``."""
-    app = build_resolver(list(operations))
+def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> Callable[[dict, Any], dict]:
+    """A Lambda handler for API Gateway HTTP API events serving ``operations`` (``hooks``: the
+    services, authentication and audit it uses; the wiring's by default)."""
+    app = build_resolver(list(operations), hooks)
 
     def resolve(event: dict, context: Any) -> dict:
         return app.resolve(event, context)

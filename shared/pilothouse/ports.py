@@ -83,6 +83,9 @@ class Store(Protocol):
     ``pilothouse.errors.VersionConflict``.
     """
 
+    #: the clock that decides expiry (``Item.expires_at``)
+    clock: Clock
+
     def get(self, pk: str, sk: str) -> Item | None: ...
 
     def put(self, item: Item, *, if_absent: bool = False, if_version: int | None = None) -> Item: ...

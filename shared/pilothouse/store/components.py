@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.store.base import Delete, Item, Operation, Put, Store
+from pilothouse.ports import Delete, Item, Operation, Put, Store
 
 PK = "COMPONENT"
 CLAIM_PK = "CLAIM"

@@ -263,9 +263,8 @@ def check_choice_rule(rule: Any, path: str, report: Report, top: bool) -> None:
     elif op.startswith("Boolean"):
         if not isinstance(val, bool):
             report(f"{path}.{op}", f"{op} must be a boolean")
-    elif op.startswith("Timestamp"):
-        if choice.parse_timestamp(val) is None:
-            report(f"{path}.{op}", f"{op} must be an RFC 3339 timestamp")
+    elif op.startswith("Timestamp") and choice.parse_timestamp(val) is None:
+        report(f"{path}.{op}", f"{op} must be an RFC 3339 timestamp")
 
 
 def check_jsonata_rule(rule: Any, path: str, report: Report) -> None:

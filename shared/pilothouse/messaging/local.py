@@ -11,6 +11,7 @@ file every 50 ms of real time (another process's send cannot signal us).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -125,10 +126,8 @@ class LocalQueue:
         for pid, conn in connections:
             if pid != os.getpid():
                 continue
-            try:
+            with contextlib.suppress(sqlite3.Error):  # closing is best effort
                 conn.close()
-            except sqlite3.Error:  # pragma: no cover - closing is best effort
-                pass
         self._local = threading.local()
 
     def __enter__(self) -> LocalQueue:

@@ -106,10 +106,7 @@ def validation_problem(exc: RequestValidationError) -> ValidationFailed:
     errors = []
     for e in exc.errors():
         loc = list(e.get("loc", ()))
-        if loc and loc[0] in ("body", "query", "path", "header"):
-            source = loc.pop(0)
-        else:
-            source = "body"
+        source = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else "body"
         field_name = ".".join(str(p) for p in loc) or source
         errors.append(
             {

@@ -115,12 +115,10 @@ def ensure_workflow(services: Services, name: str) -> str:
     try:
         current = orchestrator.get_workflow(wf_name)
     except NotFound:
-        try:
+        with contextlib.suppress(AlreadyExists):
             orchestrator.create_workflow(
                 wf_name, definition, description=f"built-in: {name}", actor="system", shipped=True
             )
-        except AlreadyExists:
-            pass
         return wf_name
     if current["definition"] != definition:
         orchestrator.update_workflow(wf_name, definition, actor="system", shipped=True)
@@ -474,7 +472,7 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
         return {"type": "rollback.break_glass", "actor": actor, "reason": reason}
 
     repo(services).change(deployment_id, record)
-    try:  # stopping the workflow may have started this rollback already (same name)
+    with contextlib.suppress(Conflict):  # stopping the workflow may have started this rollback already
         _start_strategy(
             services,
             get(services, deployment_id),
@@ -483,8 +481,6 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
             name=f"{deployment_id}-rollback"[:80],
             actor=actor,
         )
-    except Conflict:
-        pass
     return get(services, deployment_id)
 
 

@@ -18,7 +18,6 @@ from pilothouse.cli.context import (
     reports_errors,
     settings,
 )
-from pilothouse.cli.deployments import StrategyOption, strategy_value
 from pilothouse.cli.files import InputError, apply_sets, load_mapping
 from pilothouse.cli.render import (
     component_detail,
@@ -29,6 +28,7 @@ from pilothouse.cli.render import (
     out,
     print_json,
 )
+from pilothouse.cli.strategies import StrategyOption, strategy_value
 from pilothouse.cli.wait import DEPLOYING, report, wait_for
 
 app = typer.Typer(help="Register, deploy and operate components.", no_args_is_help=True)

@@ -14,12 +14,12 @@ from rich.markup import escape
 
 from pilothouse.cli.context import AllPages, Cursor, Output, OutputOption, PageSize, reports_errors, settings
 from pilothouse.cli.deployment_follow import follow
-from pilothouse.cli.deployment_render import (
+from pilothouse.cli.deployment_render import deployment_detail, deployment_event_line, deployments_table
+from pilothouse.cli.deployment_text import (
     BAD_ENDS,
+    FINAL,
     STATUSES,
-    deployment_detail,
-    deployment_event_line,
-    deployments_table,
+    DeploymentStatus,
     status_text,
     waiting_text,
 )
@@ -174,7 +174,7 @@ def _conclude(view: dict[str, Any] | None, timed_out: bool, timeout: float | Non
             "(it goes on)"
         )
         raise typer.Exit(1)
-    if status == "succeeded":
+    if status == DeploymentStatus.SUCCEEDED:
         err().print(f"[green]✓[/] deployment {dep_id} {status_text(status)}")
         return
     error = (view or {}).get("error")
@@ -208,7 +208,7 @@ def _control(
         f"({escape(str(view.get('component')))}); it is now {status_text(view.get('status'))}"
     )
     waiting = waiting_text(view)
-    if waiting and view.get("status") not in BAD_ENDS | {"succeeded"}:
+    if waiting and view.get("status") not in FINAL:
         console.print(f"  {waiting}", soft_wrap=True)
     console.print(
         f"  [dim]watch it with: pilothouse deployments watch {escape(str(view.get('id', deployment_id)))}[/]"

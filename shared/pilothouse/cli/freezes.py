@@ -3,13 +3,14 @@ environment while it is frozen."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
-from pilothouse.cli.deployment_render import freezes_table
+from pilothouse.cli.deployment_text import cell, new_table
 from pilothouse.cli.render import out, print_json
 
 FreezeComponent = Annotated[str | None, typer.Option("--component", "-c", help="the component")]
@@ -74,3 +75,16 @@ def freezes(ctx: typer.Context, output: OutputOption = None) -> None:
         print_json(items)
     else:
         out().print(freezes_table(items) if items else "nothing is frozen")
+
+
+def freezes_table(items: list[dict[str, Any]]) -> Table:
+    table = new_table("SCOPE", "TARGET", "REASON", "BY", "AT")
+    for f in items:
+        table.add_row(
+            cell(f.get("scope")),
+            cell(f.get("target")),
+            cell(f.get("reason")),
+            cell(f.get("by")),
+            cell(f.get("at")),
+        )
+    return table

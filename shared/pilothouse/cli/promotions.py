@@ -12,6 +12,7 @@ from pilothouse.cli.context import Output, OutputOption, reports_errors, setting
 from pilothouse.cli.render import err, out, print_json
 from pilothouse.cli.strategies import StrategyOption, strategy_value
 from pilothouse.cli.workflow_render import status_text as execution_status
+from pilothouse.engine.model import SUCCEEDED
 
 PROMOTION_WORKFLOW = "pilothouse-promote-environment"
 
@@ -83,7 +84,7 @@ def promote_environment(
         "deployment"
     )
     dep_id = (deployment or {}).get("deployment_id")
-    if status == "SUCCEEDED":
+    if status == SUCCEEDED:
         console.print(
             f"[green]✓[/] promoted [bold]{escape(source)}[/] → [bold]{escape(target)}[/]"
             + (f" (deployment {escape(str(dep_id))})" if dep_id else "")

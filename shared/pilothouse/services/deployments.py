@@ -1,8 +1,9 @@
 """The deployment manager (DESIGN §4): deployments as strategy workflows people can steer.
 
 A deploy, update or retry of a component becomes a *deployment*: a record (status, steps, weights,
-analysis results, approvals) and an execution of its strategy's workflow (``workflows/*.asl.json``)
-on the durable engine. The workflow's Task states call the ``deployment_*`` functions
+analysis results, approvals) and an execution that carries out the plan its strategy compiles to:
+the shipped ``workflows/deployment-plan.asl.json`` (or the user's own ``strategy.workflow``) on the
+durable engine. The workflow's Task states call the ``deployment_*`` functions
 (:mod:`pilothouse.services.deployment_tasks`); pauses and approvals are ``.waitForTaskToken``
 tasks whose tokens the controls here complete.
 """
@@ -33,14 +34,14 @@ from pilothouse.store.deployments import DeploymentRepository
 from pilothouse.wiring import Services
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
-BUILTIN = {
-    "canary": "canary",
-    "linear": "canary",
-    "custom": "canary",
-    "rolling": "rolling",
-    "blue-green": "blue-green",
-    "all-at-once": "all-at-once",
-}
+#: the one shipped workflow every strategy runs on: a strategy is a plan (the steps
+#: :func:`~pilothouse.domain.deployments.compile_plan` makes of it), which this workflow carries out
+PLAN_WORKFLOW = "deployment-plan"
+#: the per-strategy workflows of earlier releases (one definition under four names). Deployments
+#: they started keep their name on the record (``pilothouse-canary``…) and run to their end on it:
+#: the registration stays where it is (the embedded store; state machines kept in template.yaml and
+#: serverless.yml), nothing here starts a new execution of them.
+RETIRED_STRATEGY_WORKFLOWS = frozenset({"all-at-once", "blue-green", "canary", "rolling"})
 PREFIX = "pilothouse-"
 LOCAL_ARN = "arn:aws:lambda:local:000000000000:function:{}"
 
@@ -171,9 +172,7 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
         to_version = op["params"].get("version") or (
             component["spec"]["version"] if cmd != "update" else component["version"]
         )
-        workflow = strategy.get("workflow") or ensure_workflow(
-            services, BUILTIN[strategy.get("type", "all-at-once")]
-        )
+        workflow = strategy.get("workflow") or ensure_workflow(services, PLAN_WORKFLOW)
         now = iso(services.clock.time())
         capability, digest = new_capability()
         data = {

@@ -2,8 +2,9 @@
 
 The rule (template.yaml / serverless.yml) matches ``source: aws.states``, ``detail-type: Step
 Functions Execution Status Change`` for the stack's own state machines (``PILOTHOUSE_SFN_PREFIX``)
-and the end statuses. The event is only a hint: the execution is described again through the
-orchestrator and announced as Step Functions reports it
+and the bad end statuses (no listener needs SUCCEEDED today; add it to both rules when one does).
+The event is only a hint: the execution is described again through the orchestrator and
+announced as Step Functions reports it
 (:func:`pilothouse.services.execution_listeners.announce_from_orchestrator`), so the deployment
 manager settles a deployment whose state machine stopped or failed uncaught, as on the embedded
 engine. A malformed, oversized, foreign or forged event is ignored with a log line and never raises;
@@ -32,7 +33,8 @@ class ExecutionStatusDetail(BaseModel):
 
     execution_arn: str = Field(alias="executionArn", min_length=1, max_length=2048)
     state_machine_arn: str = Field(alias="stateMachineArn", min_length=1, max_length=2048)
-    name: str = Field(min_length=1, max_length=80)
+    #: the names Pilothouse gives executions (see ``executions.NAME_RE``); no other is one of ours
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")
     status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
 
 

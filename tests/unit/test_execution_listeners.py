@@ -144,6 +144,9 @@ FORGED = {
     "no execution ARN": _without("executionArn"),
     "unknown status": _event(status="EXPLODED"),
     "name too long": _event(name="x" * 81),
+    "name no execution of ours has": _event(
+        name="a b", executionArn="arn:aws:states:us-east-1:000000000000:execution:stack-pilothouse-canary:a b"
+    ),
     "huge input": _event(input="x" * 300_000),
     "foreign state machine": _event(
         executionArn="arn:aws:states:us-east-1:000000000000:execution:other-pilothouse-canary:e1",

@@ -48,7 +48,8 @@ class ExecutionEnded(BaseModel):
     status: EndStatus
     error: str | None = None
     cause: str | None = None
-    #: the execution's input (a shipped workflow's capability token redacted on Step Functions)
+    #: the execution's input; on the embedded engine it holds a shipped workflow's capability token
+    #: (Step Functions' view redacts it): a listener never logs or returns it
     input: Any = None
     #: started trusted by the deployment manager (a shipped workflow acting on a deployment)
     trusted: bool = False
@@ -91,13 +92,13 @@ class ExecutionListeners:
     def names(self) -> list[str]:
         return [n for n, _ in self._listeners]
 
-    def announce(self, services: Services | None, ended: ExecutionEnded) -> list[str]:
+    def announce(self, services: Services, ended: ExecutionEnded) -> list[str]:
         """Tell every listener, in order; return the names of those that failed (each is logged,
         none stops the others nor reaches the announcer)."""
         failed: list[str] = []
         for name, listener in list(self._listeners):
             try:
-                listener(services, ended)  # type: ignore[arg-type]
+                listener(services, ended)
             except Exception:
                 failed.append(name)
                 log.exception(
@@ -123,15 +124,16 @@ def default_listeners() -> ExecutionListeners:
 def announce_from_orchestrator(services: Services, workflow: str, name: str, *, arn: str) -> str:
     """Announce the end of ``workflow``/``name`` as the orchestrator itself describes it (never as a
     notification claims it): an unknown execution, one whose ARN is not ``arn``, or one still
-    running is ignored. Returns what happened, for the log."""
-    from pilothouse.errors import NotFound, PilothouseError
+    running is ignored. Returns what happened, for the log. An orchestrator that cannot answer
+    (throttled, unreachable) raises: the caller's retries try again."""
+    from pilothouse.errors import NotFound, ValidationFailed
 
     try:
         execution = services.orchestrator.describe(workflow, name)
     except NotFound:
         return "ignored: unknown execution"
-    except PilothouseError as exc:
-        return f"ignored: the orchestrator did not describe it ({type(exc).__name__})"
+    except ValidationFailed:
+        return "ignored: not a valid execution name"
     if execution.get("execution_arn") != arn:
         return "ignored: not this orchestrator's execution"
     if execution.get("status") not in END_STATUSES:

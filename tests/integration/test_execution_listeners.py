@@ -90,12 +90,10 @@ def test_an_end_announced_twice_rolls_the_deployment_back_once(services, run, ap
     run()
     assert api.get(f"/v1/deployments/{dep['id']}")[2]["status"] == "rolled_back"
     events = api.get(f"/v1/deployments/{dep['id']}/events")[2]["items"]
-    rollbacks = services.orchestrator.describe(
-        dep["workflow"].replace("canary", "break-glass-rollback"), f"{dep['id']}-rollback"
-    )
+    rollback = services.orchestrator.describe("pilothouse-break-glass-rollback", f"{dep['id']}-rollback")
 
     assert services.listeners.announce(services, ExecutionEnded.of(stopped)) == []
     run()
     assert api.get(f"/v1/deployments/{dep['id']}")[2]["status"] == "rolled_back"
     assert api.get(f"/v1/deployments/{dep['id']}/events")[2]["items"] == events
-    assert services.orchestrator.describe(rollbacks["workflow"], rollbacks["name"]) == rollbacks
+    assert services.orchestrator.describe(rollback["workflow"], rollback["name"]) == rollback

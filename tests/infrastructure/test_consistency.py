@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 
 import pytest
 import yaml
@@ -55,6 +56,8 @@ def _sam_triggers() -> set[tuple]:
                 )
             elif ev["Type"] == "ScheduleV2":
                 triggers.add((folder, "schedule", p["ScheduleExpression"]))
+            elif ev["Type"] == "EventBridgeRule":
+                triggers.add((folder, "eventbridge", json.dumps(p["Pattern"], sort_keys=True)))
             else:
                 triggers.add((folder, ev["Type"]))
     return triggers
@@ -73,6 +76,8 @@ def _sls_triggers() -> set[tuple]:
             elif kind == "schedule":
                 for expr in p["rate"] if isinstance(p, dict) else [p]:
                     triggers.add((folder, "schedule", expr))
+            elif kind == "eventBridge":
+                triggers.add((folder, "eventbridge", json.dumps(p["pattern"], sort_keys=True)))
             else:
                 triggers.add((folder, kind))
     return triggers

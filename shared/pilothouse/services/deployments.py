@@ -30,6 +30,7 @@ from pilothouse.domain.deployments import (
 from pilothouse.domain.lifecycle import Command
 from pilothouse.domain.security import Permission, Principal
 from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from pilothouse.services.execution_listeners import ExecutionEnded
 from pilothouse.store.deployments import DeploymentRepository
 from pilothouse.wiring import Services
 
@@ -518,21 +519,27 @@ def rollback_component(
     )
 
 
-def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
-    """A deployment's workflow ended badly: roll back if the deployment is still unsettled.
+def on_execution_ended(services: Services, ended: ExecutionEnded) -> None:
+    """Listener (:mod:`pilothouse.services.execution_listeners`): a deployment's workflow ended
+    badly (an uncatchable ``States.Runtime``, a stop, a timeout) without settling the deployment:
+    roll back if the deployment is still unsettled; if that rollback itself ended badly, the
+    deployment failed.
 
     Only the executions the deployment manager started for the deployment count (its strategy
     execution, or its trusted rollback): any other workflow whose input names a deployment id
-    changes nothing."""
+    changes nothing. Idempotent: a settled deployment is left alone, and the rollback has a fixed
+    name, so an end announced twice starts it once."""
     from pilothouse.services import deployment_tasks
 
-    dep_id = execution["input"]["deployment_id"]
-    data = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) else None
+    if ended.status == "SUCCEEDED" or not isinstance(ended.input, dict):
+        return
+    dep_id = ended.input.get("deployment_id")
+    data = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) and dep_id else None
     if data is None or data.data["status"] in FINAL:
         return
     dep = data.data
-    error = {"Error": execution.get("error") or "WorkflowEnded", "Cause": execution.get("cause") or ""}
-    if (execution.get("workflow"), execution["name"]) == (dep["workflow"], dep["execution"]):
+    error = {"Error": ended.error or "WorkflowEnded", "Cause": ended.cause or ""}
+    if (ended.workflow, ended.name) == (dep["workflow"], dep["execution"]):
         with contextlib.suppress(Conflict):  # a break-glass may have started it already (same name)
             _start_strategy(
                 services,
@@ -541,7 +548,7 @@ def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
                 workflow=ensure_workflow(services, "break-glass-rollback"),
                 name=f"{dep_id}-rollback"[:80],
             )
-    elif execution.get("trusted") and execution["name"] == f"{dep_id}-rollback"[:80]:  # the rollback failed
+    elif ended.trusted and ended.name == f"{dep_id}-rollback"[:80]:  # the rollback failed
         deployment_tasks.mark_failed(services, dep_id, error)
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import psutil
 
-from pilothouse.providers.local.process import TAG_VAR, process_identity
+from pilothouse.providers.local.process import TAG_VAR, identity_of
 
 __all__ = ["ReplicaJournal", "TaggedProcess", "data_dir_tag", "terminate"]
 
@@ -150,7 +150,7 @@ class ReplicaJournal:
             except (psutil.Error, OSError):
                 continue
             if value.startswith(prefix):
-                found.append(TaggedProcess(info["pid"], value[len(prefix) :], process_identity(info["pid"])))
+                found.append(TaggedProcess(info["pid"], value[len(prefix) :], identity_of(proc)))
         return found
 
 

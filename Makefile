@@ -73,5 +73,8 @@ lock:
 lint: setup
 	$(BIN)/ruff check shared functions tests
 
+typecheck: setup
+	$(BIN)/mypy shared/pilothouse
+
 clean:
 	rm -rf $(VENV) .tools .pytest_cache node_modules build .serverless

@@ -33,7 +33,7 @@ HEALTH_CHECK_TIMEOUT = 2.0
 def _recorded_alive(record: dict) -> bool:
     """Whether the process a journal record names is still alive and the same process."""
     pid = record.get("pid")
-    return bool(pid) and same_process(int(pid), record.get("identity"))
+    return isinstance(pid, int) and same_process(pid, record.get("identity"))
 
 
 class _ReplicaLifecycle(_Registry):

@@ -7,7 +7,7 @@ PORT ?= 8080
 DATA_DIR ?= .pilothouse
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench setup lock lint clean layer sls-package
+.PHONY: run test test-fast bench setup lock lint typecheck clean layer sls-package
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)

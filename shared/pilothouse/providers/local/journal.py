@@ -14,7 +14,7 @@ Records are one JSON file each under ``<data_dir>/replicas/``, written atomicall
     >>> journal = ReplicaJournal(Path("/tmp/data"))     # doctest: +SKIP
     >>> rid = journal.new_id()
     >>> journal.intend(rid, component="greeter", version="1.0.0", revision="1.0.0+ab12cd", port=4100)
-    >>> journal.started(rid, pid=1234, identity="boot:5678")
+    >>> journal.started(rid, pid=1234, identity="psutil:1764581000.250000")
     >>> journal.forget(rid)
 """
 

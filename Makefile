@@ -7,7 +7,7 @@ PORT ?= 8080
 DATA_DIR ?= .pilothouse
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench setup lock lint clean layer sls-package infra
+.PHONY: run test test-fast bench setup lock lint typecheck clean layer sls-package infra
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,9 @@ infra: setup
 
 lint: setup
 	$(BIN)/ruff check shared functions tests
+
+typecheck: setup
+	$(BIN)/mypy shared/pilothouse
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache node_modules build .serverless

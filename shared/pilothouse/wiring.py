@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pilothouse.domain.security import Principal
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
     from pilothouse.services.context import ServiceContext
+    from pilothouse.services.execution_listeners import ExecutionListeners
 
     def _implements(services: Services) -> ServiceContext:  # checked by type checkers only
         return services
@@ -36,7 +37,7 @@ __all__ = [
     "reset_services",
 ]
 
-_PORTS = ("store", "queue", "blobs", "orchestrator", "invoker")
+_PORTS = ("store", "queue", "blobs", "orchestrator", "invoker", "listeners")
 
 
 class Services:
@@ -63,6 +64,7 @@ class Services:
         blobs: Blobs | None = None,
         orchestrator: Orchestrator | None = None,
         invoker: Invoker | None = None,
+        listeners: ExecutionListeners | None = None,
         providers: dict[str, Provider] | None = None,
     ) -> None:
         self.settings = settings
@@ -73,6 +75,7 @@ class Services:
             "blobs": blobs,
             "orchestrator": orchestrator,
             "invoker": invoker,
+            "listeners": listeners,
         }
         for port, adapter in given.items():
             if adapter is not None:
@@ -108,7 +111,7 @@ class Services:
         if s.queue == "memory":
             from pilothouse.messaging.memory import MemoryQueue
 
-            q = MemoryQueue(self.clock)
+            q: Queue = MemoryQueue(self.clock)
         elif s.queue == "local":
             from pilothouse.messaging.local import LocalQueue
 
@@ -149,6 +152,14 @@ class Services:
         from pilothouse.services.embedded_orchestrator import EmbeddedOrchestrator
 
         return EmbeddedOrchestrator(self)
+
+    @cached_property
+    def listeners(self) -> ExecutionListeners:
+        """Who hears that an execution ended (the deployment manager among them), whichever
+        orchestrator ran it."""
+        from pilothouse.services.execution_listeners import default_listeners
+
+        return default_listeners()
 
     @cached_property
     def blobs(self) -> Blobs:

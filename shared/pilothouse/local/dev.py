@@ -163,7 +163,7 @@ class DevServer:
 
     def _local_provider(self):
         """The local provider (None where this build has none)."""
-        from pilothouse.wiring import ProviderUnavailable
+        from pilothouse.ports import ProviderUnavailable
 
         try:
             return self.services.provider("local")

@@ -262,17 +262,22 @@ class StepFunctionsOrchestrator:
         self,
         workflow: str,
         *,
-        name: str,
+        name: str | None,
         input: Any,
         actor: str,
         request_id: str | None = None,
         trusted: bool = False,
     ) -> dict:
         """Internal tasks check the deployment's capability token themselves, so ``trusted`` needs no
-        counterpart on Step Functions."""
+        counterpart on Step Functions. Without ``name``, Step Functions picks one."""
         payload = json.dumps({} if input is None else input)
         if len(payload) > 256 * 1024:
             raise ValidationFailed.field("input", "must not exceed 256 KiB (States.DataLimitExceeded)")
+        if name is None:
+            started = self._call("start_execution", stateMachineArn=self._sm_arn(workflow), input=payload)
+            return self._view(
+                workflow, self._call("describe_execution", executionArn=started["executionArn"])
+            )
         self._call("start_execution", stateMachineArn=self._sm_arn(workflow), name=name, input=payload)
         return self.describe(workflow, name)
 

@@ -7,10 +7,13 @@ object with these attributes. Services never import :mod:`pilothouse.wiring` nor
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
 from pilothouse.settings import Settings
+
+if TYPE_CHECKING:
+    from pilothouse.services.execution_listeners import ExecutionListeners
 
 
 class ServiceContext(Protocol):
@@ -36,6 +39,11 @@ class ServiceContext(Protocol):
 
     @property
     def invoker(self) -> Invoker: ...
+
+    @property
+    def listeners(self) -> ExecutionListeners:
+        """Who hears that an execution ended."""
+        ...
 
     def provider(self, name: str) -> Provider:
         """The adapter for a component's provider (``ProviderUnavailable`` if none is configured)."""

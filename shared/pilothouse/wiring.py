@@ -123,7 +123,7 @@ class Services:
             return SqsQueue()
         else:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
-        from pilothouse.messaging.base import QueueSpec
+        from pilothouse.ports import QueueSpec
 
         for name, visibility in (
             (s.jobs_queue, 900),

@@ -81,7 +81,7 @@ class DevServer:
         from pilothouse.local.scheduler import ScheduledJob, Scheduler
         from pilothouse.local.template import read_cloud
         from pilothouse.local.worker import Worker
-        from pilothouse.messaging.base import QueueSpec
+        from pilothouse.ports import QueueSpec
         from pilothouse.services.jobs import mark_restoring
         from pilothouse.settings import get_settings
         from pilothouse.wiring import Services, register_services

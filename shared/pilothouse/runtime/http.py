@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -36,6 +36,8 @@ from pilothouse.runtime.context import RequestContext, activate, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
     from pilothouse.domain.security import Principal
     from pilothouse.wiring import Services
 
@@ -356,7 +358,8 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
             # Nothing parses the body: the route's guard answers with the problem (after 401/403).
             headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
             event = {**event, "body": None, "isBase64Encoded": False, "headers": headers}
-        self.current_event = self._wrapped = super()._to_proxy_event(event)
+        # an HTTP API resolver wraps every event as a payload-2.0 event
+        self.current_event = self._wrapped = cast("APIGatewayProxyEventV2", super()._to_proxy_event(event))
         self.lambda_context = context
         self.append_context(_body_problem=problem)
         try:
@@ -457,7 +460,7 @@ def build_resolver(operations: list[Operation], hooks: RequestHooks | None = Non
             (o for o in operations if route is not None and o.func is getattr(route, "func", None)), None
         )
         guard = _Guard(op, hooks) if op else None
-        if guard is None:
+        if op is None or guard is None:
             rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
             response = problem_response(
                 validation_problem(exc), request_id=rid, instance=event.get("rawPath")

@@ -159,10 +159,10 @@ class LocalCase(ProviderCase):
 
     def restart(self) -> RevisionProvider:
         old = self.provider
-        for port, dep in list(old._deployments.items()):  # the old control plane "dies": routers go
-            dep.router.close()
+        for port, rset in list(old._sets.items()):  # the old control plane "dies": routers go
+            rset.router.close()
             with old._lock:
-                old._deployments.pop(port, None)
+                old._sets.pop(port, None)
         self.provider = self._cls(self.tmp_path / "data", poll_interval=0.05, drain_seconds=3.0)
         self.providers.append(self.provider)
         return self.provider

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pilothouse.clock import iso
 from pilothouse.domain.components import ComponentSpec, check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
+from pilothouse.domain.records import PendingOperation, public_operation
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
 from pilothouse.store.base import Delete, Item, Put
 from pilothouse.store.components import CLAIM_PK, ComponentRepository, Record, port_claim_sk
@@ -39,7 +40,7 @@ def view(record: Record) -> dict[str, Any]:
         "replicas": d.get("replicas", 0),
         "url": d.get("url"),
         "last_error": d.get("last_error"),
-        "operation": d.get("operation"),
+        "operation": public_operation(d["operation"]) if d.get("operation") else d.get("operation"),
         "restoring": bool(d.get("restoring")),
         "spec": d["spec"],
         "placement": d.get("placement"),
@@ -270,11 +271,13 @@ def command(
     actor: str,
     request_id: str | None = None,
     break_glass: bool = False,
+    notify_token: str | None = None,
 ) -> dict:
     """Accept a long command: move to the transitional state, record the operation, enqueue its job.
 
     Deploy, update and retry become deployments (their strategy is compiled here, so a bad one is
     a 422 now); a freeze of the component or its environment refuses them (409) unless break-glass.
+    ``notify_token`` is the task token of a promotion waiting for the deployment's end.
     """
     params = params or {}
     record = get(services, name)
@@ -292,24 +295,24 @@ def command(
         # a retry starts afresh: what the failed attempt left is stopped before it deploys
         planned = {**record.data, "placement": None} if cmd is Command.RETRY else record.data
         strategy, steps = deployments.plan_for(planned, params)
-        params = {
-            **{k: v for k, v in params.items() if k != "strategy"},
-            "_strategy": strategy,
-            "_steps": steps,
-        }
+        params = {k: v for k, v in params.items() if k != "strategy"}
+    else:
+        strategy = steps = None
     now = services.clock.time()
-    operation = {
-        "id": sortable_id(now),
-        "command": cmd.value,
-        "params": params,
-        "requested_at": iso(now),
-        "requested_epoch": now,
-        "requested_by": actor,
-        "request_id": request_id,
-        "attempt": 0,
-        "lease_until": None,
-    }
-    data = {**record.data, "state": new_state.value, "operation": operation, "updated_at": iso(now)}
+    operation = PendingOperation(
+        id=sortable_id(now),
+        command=cmd.value,
+        params=params,
+        **({"strategy": strategy, "steps": steps} if steps is not None else {}),
+        **({"notify_token": notify_token} if notify_token is not None else {}),
+        requested_at=iso(now),
+        requested_epoch=now,
+        requested_by=actor,
+        request_id=request_id,
+        attempt=0,
+        lease_until=None,
+    )
+    data = {**record.data, "state": new_state.value, "operation": operation.stored(), "updated_at": iso(now)}
     try:
         written = repo(services).update(
             record,
@@ -320,8 +323,8 @@ def command(
                 after=new_state.value,
                 actor=actor,
                 request_id=request_id,
-                params=_public(params),
-                operation_id=operation["id"],
+                params=operation.event_params(),
+                operation_id=operation.id,
             ),
         )
     except VersionConflict:
@@ -331,7 +334,7 @@ def command(
             f"component {name!r} changed while this {cmd.value} was being accepted (now {state}); read it again",
             extra={"state": state, "allowed_commands": _allowed(state) if state else []},
         ) from None
-    enqueue_job(services, name, operation["id"])
+    enqueue_job(services, name, operation.id)
     return view(written)
 
 
@@ -357,15 +360,6 @@ def _retry_params(record: Record, params: dict[str, Any]) -> dict[str, Any]:
     out = {**params, "version": good["version"]}
     if good.get("config") is not None and good["config"] != record.data["spec"]["config"]:
         out["config"] = good["config"]
-    return out
-
-
-def _public(params: dict[str, Any]) -> dict[str, Any]:
-    """A command's parameters as its event shows them (the compiled plan stays on the deployment)."""
-    out = {k: v for k, v in params.items() if not k.startswith("_")}
-    strategy = params.get("_strategy")
-    if strategy:
-        out["strategy"] = strategy.get("preset") or strategy.get("type")
     return out
 
 

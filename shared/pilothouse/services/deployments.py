@@ -27,6 +27,7 @@ from pilothouse.domain.deployments import (
     parse_strategy,
 )
 from pilothouse.domain.lifecycle import Command
+from pilothouse.domain.records import PendingOperation
 from pilothouse.domain.security import Permission, Principal
 from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pilothouse.store.deployments import DeploymentRepository
@@ -162,15 +163,15 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
     """
     from pilothouse.errors import AlreadyExists
 
-    op = component["operation"]
-    dep_id = op["id"]
+    pending = PendingOperation.model_validate(component["operation"])
+    dep_id = pending.id
     existing = services.store.get("DEPLOYMENT", dep_id)
     capability: str | None = None
     if existing is None:
-        strategy, steps = op["params"]["_strategy"], op["params"]["_steps"]
-        cmd = op["command"]
+        strategy, steps = pending.strategy or {}, pending.steps or []
+        cmd = pending.command
         placement = component.get("placement")
-        to_version = op["params"].get("version") or (
+        to_version = pending.params.get("version") or (
             component["spec"]["version"] if cmd != "update" else component["version"]
         )
         workflow = strategy.get("workflow") or ensure_workflow(
@@ -186,7 +187,7 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
             "command": cmd,
             "from_version": component.get("version") if placement else None,
             "to_version": to_version,
-            "config": op["params"].get("config"),
+            "config": pending.params.get("config"),
             "strategy": strategy,
             "workflow": workflow,
             "execution": dep_id,
@@ -207,12 +208,12 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
             "promote_full": False,
             "outcome": None,
             "error": None,
-            "initiated_by": op.get("requested_by"),
-            "request_id": op.get("request_id"),
+            "initiated_by": pending.requested_by,
+            "request_id": pending.request_id,
             "created_at": now,
             "updated_at": now,
             "finished_at": None,
-            "notify_token": op["params"].get("_notify_token"),
+            "notify_token": pending.notify_token,
             "separate_approver": component["spec"].get("deployment", {}).get("separate_approver", False),
             # digests of the capability tokens of the shipped workflows acting on this deployment
             "capabilities": [digest] if is_shipped(workflow) else [],

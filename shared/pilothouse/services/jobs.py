@@ -20,6 +20,7 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, Outcome, State, complete
+from pilothouse.domain.records import PendingOperation
 from pilothouse.errors import VersionConflict
 from pilothouse.providers.base import HealthCheck, Placement, ProviderError, Release
 from pilothouse.services.components import enqueue_job, repo
@@ -93,7 +94,7 @@ def execute(services: Services, name: str, operation_id: str) -> str:
     op = data["operation"]
     cmd = Command(op["command"])
     params = op.get("params", {})
-    if "_steps" in params:
+    if PendingOperation.model_validate(op).runs_as_deployment:
         return _start_deployment(services, leased)
     current = Placement.from_dict(data["placement"]) if data.get("placement") else None
     placement: Placement | None = current

@@ -103,15 +103,16 @@ def promotion_task(services: Services, payload: dict[str, Any]) -> None:
     }
     src = components.get(services, payload["source"]).data
     dst = components.get(services, payload["target"]).data
-    params = {
-        "version": src["version"],
-        "strategy": payload.get("strategy"),
-        "_notify_token": payload["token"],
-    }
+    params = {"version": src["version"], "strategy": payload.get("strategy")}
     cmd = Command.DEPLOY if dst["state"] == "Registered" else Command.UPDATE
     try:
         components.command(
-            services, payload["target"], cmd, params, actor=payload.get("initiator") or "system"
+            services,
+            payload["target"],
+            cmd,
+            params,
+            actor=payload.get("initiator") or "system",
+            notify_token=payload["token"],
         )
     except Exception as exc:  # tell the promotion why it could not start
         services.orchestrator.send_task_failure(payload["token"], type(exc).__name__, str(exc))

@@ -7,7 +7,7 @@ PORT ?= 8080
 DATA_DIR ?= .pilothouse
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench setup lock lint clean layer sls-package
+.PHONY: run test test-fast bench setup lock lint typecheck clean layer sls-package infra
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,8 +70,15 @@ lock:
 	.tools/bin/uv lock --upgrade
 	.tools/bin/uv export --frozen --extra dev --extra aws --no-emit-project --no-header -o requirements.lock
 
+## The function entries of template.yaml and serverless.yml, from shared/pilothouse/catalogue.py.
+infra: setup
+	$(BIN)/python tools/gen_infra.py
+
 lint: setup
 	$(BIN)/ruff check shared functions tests
+
+typecheck: setup
+	$(BIN)/mypy shared/pilothouse
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache node_modules build .serverless

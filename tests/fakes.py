@@ -13,7 +13,6 @@ class RecordingProvider:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, int]] = []
         self.fail: dict[str, str] = {}  # operation → reason
-        self.keep_on_failure = True
         self._lock = threading.Lock()
 
     def _record(self, op: str, version: str, replicas: int) -> None:
@@ -33,14 +32,6 @@ class RecordingProvider:
         if "deploy" in self.fail:
             raise ProviderError(self.fail["deploy"], logs=["line 1", "boom"])
         return self._placement(release, release.replicas)
-
-    def update(self, current: Placement, release: Release) -> Placement:
-        self._record("update", release.version, release.replicas)
-        if "update" in self.fail:
-            raise ProviderError(
-                self.fail["update"], logs=["unhealthy"], placement=current if self.keep_on_failure else None
-            )
-        return self._placement(release, current.replicas)
 
     def scale(self, current: Placement, release: Release, replicas: int) -> Placement:
         self._record("scale", release.version, replicas)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pilothouse.messaging.base import Queue
     from pilothouse.orchestrators.embedded import EmbeddedOrchestrator as Orchestrator
     from pilothouse.providers.base import Provider
+    from pilothouse.services.execution_listeners import ExecutionListeners
     from pilothouse.store.base import Store
 
 
@@ -102,6 +103,14 @@ class Services:
         from pilothouse.orchestrators.embedded import EmbeddedOrchestrator
 
         return EmbeddedOrchestrator(self)
+
+    @cached_property
+    def listeners(self) -> ExecutionListeners:
+        """Who hears that an execution ended (the deployment manager among them), whichever
+        orchestrator ran it."""
+        from pilothouse.services.execution_listeners import default_listeners
+
+        return default_listeners()
 
     @cached_property
     def blobs(self) -> Blobs:

@@ -111,7 +111,8 @@ def test_cold_start_and_latency_on_dynamodb(moto, cloud, monkeypatch, tmp_path):
             assert result["statusCode"] in (200, 201), result
         samples.sort()
         rows[label] = (
-            f"p50 {samples[len(samples) // 2] * 1000:.2f} ms   p99 {samples[int(len(samples) * 0.99)] * 1000:.2f} ms"
+            f"p50 {samples[len(samples) // 2] * 1000:.2f} ms   "
+            f"p99 {samples[int(len(samples) * 0.99)] * 1000:.2f} ms"
         )
 
     measure("get on DynamoDB-on-moto", lambda i: ("GetComponentFunction", get_ev))

@@ -17,6 +17,10 @@ N = int(os.environ.get("BENCH_DEPLOYS", "5"))
 
 
 @pytest.fixture
+def _median_max(samples: list[float]) -> str:
+    return f"median {statistics.median(samples) * 1000:.0f} ms, max {max(samples) * 1000:.0f} ms"
+
+
 def worker(services, cloud, pool):
     services._providers["local"] = RevisionFake()
     w = Worker(services.queue, cloud.queue_sources, pool)
@@ -72,7 +76,7 @@ def test_deploy_to_running(api, worker):
     report(
         "deploy request → Running (no-op provider, worker threads, SQLite)",
         {
-            "all-at-once (first deploy)": f"median {statistics.median(first) * 1000:.0f} ms, max {max(first) * 1000:.0f} ms",
-            "3-step canary, zero bake": f"median {statistics.median(canary) * 1000:.0f} ms, max {max(canary) * 1000:.0f} ms",
+            "all-at-once (first deploy)": _median_max(first),
+            "3-step canary, zero bake": _median_max(canary),
         },
     )

@@ -119,6 +119,7 @@ def test_states_per_second(services, pool, cloud, monkeypatch):
             t_moto, s_moto, n_moto = _moto(client, definition, payload, f"bench{len(rows)}")
         rows[label] = (
             f"memory {n_mem / t_mem:8.0f}/s   durable SQLite {n_dur / t_dur:6.0f}/s "
-            f"({t_dur / n_dur * 1000:.2f} ms/state)   moto {n_moto / t_moto:6.0f}/s [{s_moto}, {n_moto} states]"
+            f"({t_dur / n_dur * 1000:.2f} ms/state)   "
+            f"moto {n_moto / t_moto:6.0f}/s [{s_moto}, {n_moto} states]"
         )
     report("states per second (one state per durable step)", rows)

@@ -87,7 +87,7 @@ def test_cold_import_times(cloud):
     runs = int(os.environ.get("BENCH_RUNS", "1"))
     base = _import_time("import aws_lambda_powertools.event_handler", runs=max(3, runs))
     rows = {"aws_lambda_powertools.event_handler": f"{base * 1000:.0f} ms"}
-    for name, fn in sorted(cloud.functions.items()):
+    for _name, fn in sorted(cloud.functions.items()):
         path = fn.code_dir / "app.py"
         code = (
             f"import importlib.util as u;s=u.spec_from_file_location('m',{str(path)!r});"
@@ -118,7 +118,7 @@ def test_gateway_throughput(pool, cloud, admin_key):
             stop = time.monotonic() + 3.0
             lock = threading.Lock()
 
-            def client():
+            def client(headers=headers, path=path, stop=stop, lock=lock, count=count, errors=errors):
                 with httpx.Client(base_url=server.url, headers=headers) as c:
                     while time.monotonic() < stop:
                         r = c.get(path)

@@ -2,7 +2,7 @@
 
 Every test takes ``provider_case``: an object made by a per-provider *case class* that knows how to
 build that provider, releases of versions "1.0.0" / "2.0.0" / a broken one, how to send a request
-to a placement's URL and how to clean up. The tests below use the port only (deploy, update,
+to a placement's URL and how to clean up. The tests below use the port only (deploy,
 scale, stop, restore, prepare, shift, set_replicas, check_health, read_metrics, finalize,
 rollback) plus the case's helpers -- never a provider's internals.
 
@@ -617,10 +617,10 @@ def test_no_failed_request_during_shift_finalize_and_rollback(provider_case: Pro
     assert load.versions[-1] == V2
 
 
-def test_legacy_operations_work_on_revision_placements(provider_case: ProviderCase) -> None:
+def test_scale_and_stop_work_on_revision_placements(provider_case: ProviderCase) -> None:
     """Given a deployment finalized to 2.0.0 (so its placement carries revisions)
-    When it is scaled to 2, updated to 1.0.0 and stopped
-    Then each step serves as before: 2 instances of 2.0.0, then 1.0.0 only, then nothing."""
+    When it is scaled to 2 and stopped (the two commands a job carries out without a deployment)
+    Then each step serves as before: 2 instances of 2.0.0, then nothing."""
     p = provider_case.provider
     placement, _stable, candidate = deploy_and_prepare(provider_case)
     final = p.finalize(placement, candidate)
@@ -632,15 +632,10 @@ def test_legacy_operations_work_on_revision_placements(provider_case: ProviderCa
         assert versions(provider_case, scaled, 6) == {V2: 6}
         final = scaled
 
-    updated = p.update(final, provider_case.release(V1))
-    assert updated.version == V1
-    (only,) = updated.details["revisions"]
-    assert updated.details["stable"] == only and updated.details["candidate"] is None
-    assert versions(provider_case, updated, 6) == {V1: 6}
-
-    p.stop(updated)
-    assert provider_case.send(updated)[0] != 200
-    assert provider_case.stopped(updated, only)
+    (only,) = final.details["revisions"]
+    p.stop(final)
+    assert provider_case.send(final)[0] != 200
+    assert provider_case.stopped(final, only)
 
 
 def test_restore_mid_deployment_brings_back_both_revisions(provider_case: ProviderCase) -> None:

@@ -822,7 +822,7 @@ def test_a_canary_killed_with_its_control_plane_ends_right_after_a_restart(env, 
     assert not left, f"example processes outlived the control plane: {left}"
 
 
-# -- product bugs found here (fixed; kept as regression tests) -----------------------------------------------------------------------
+# -- product bugs found here (fixed; kept as regression tests) ---------------------------------------
 
 
 @pytest.mark.parametrize(

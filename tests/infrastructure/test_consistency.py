@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 
 import pytest
 import yaml
@@ -55,6 +56,8 @@ def _sam_triggers() -> set[tuple]:
                 )
             elif ev["Type"] == "ScheduleV2":
                 triggers.add((folder, "schedule", p["ScheduleExpression"]))
+            elif ev["Type"] == "EventBridgeRule":
+                triggers.add((folder, "eventbridge", json.dumps(p["Pattern"], sort_keys=True)))
             else:
                 triggers.add((folder, ev["Type"]))
     return triggers
@@ -73,6 +76,8 @@ def _sls_triggers() -> set[tuple]:
             elif kind == "schedule":
                 for expr in p["rate"] if isinstance(p, dict) else [p]:
                     triggers.add((folder, "schedule", expr))
+            elif kind == "eventBridge":
+                triggers.add((folder, "eventbridge", json.dumps(p["pattern"], sort_keys=True)))
             else:
                 triggers.add((folder, kind))
     return triggers
@@ -159,19 +164,46 @@ def test_both_files_declare_the_same_data_resources():
             assert sls[lid]["Properties"] == sam_as_sls(sam[lid]["Properties"]), lid
 
 
+def _machines(resources: dict, kind: str, name_key: str, definition) -> dict[str, tuple[str, str]]:
+    """logical id -> (state machine name without the stack, definition file's stem)"""
+    out = {}
+    for lid, r in resources.items():
+        if r["Type"] == kind:
+            name = r["Properties"][name_key]
+            name = (name if isinstance(name, str) else name["Fn::Sub"]).split("}-", 1)[-1].strip('"')
+            out[lid] = (name, definition(r["Properties"]))
+    return out
+
+
 def test_both_files_deploy_every_shipped_workflow():
+    """Each shipped definition is the state machine ``pilothouse-<file>``, in both files alike; the
+    only others are the retired per-strategy machines, kept (retained, on the plan definition) for
+    executions an earlier release started on them."""
+    from pilothouse.services.deployments import PLAN_WORKFLOW, RETIRED_STRATEGY_WORKFLOWS
+
     shipped = sorted(p.name.removesuffix(".asl.json") for p in WORKFLOWS.glob("*.asl.json"))
-    sam = sorted(
-        r["Properties"]["DefinitionUri"].rsplit("/", 1)[-1].removesuffix(".asl.json")
-        for r in _sam()["Resources"].values()
-        if r["Type"] == "AWS::Serverless::StateMachine"
+    sam = _machines(
+        _sam()["Resources"],
+        "AWS::Serverless::StateMachine",
+        "Name",
+        lambda p: p["DefinitionUri"].rsplit("/", 1)[-1].removesuffix(".asl.json"),
     )
-    sls = sorted(
-        r["Properties"]["Definition"].split("/")[-1].removesuffix(".asl.json)}")
-        for r in _sls()["resources"]["Resources"].values()
-        if r["Type"] == "AWS::StepFunctions::StateMachine"
+    sls = _machines(
+        _sls()["resources"]["Resources"],
+        "AWS::StepFunctions::StateMachine",
+        "StateMachineName",
+        lambda p: p["Definition"].split("/")[-1].removesuffix(".asl.json)}"),
     )
-    assert sam == shipped and sls == shipped
+    assert sam == sls
+    expected = {f"pilothouse-{w}": w for w in shipped} | {
+        f"pilothouse-{w}": PLAN_WORKFLOW for w in RETIRED_STRATEGY_WORKFLOWS
+    }
+    assert dict(sam.values()) == expected
+    for lid, (name, _) in sam.items():
+        retired = name.removeprefix("pilothouse-") in RETIRED_STRATEGY_WORKFLOWS
+        for resource in (_sam()["Resources"][lid], _sls()["resources"]["Resources"][lid]):
+            policies = (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy"))
+            assert policies == (("Retain", "Retain") if retired else (None, None)), lid
 
 
 def test_data_at_rest_is_encrypted_with_the_stacks_key():

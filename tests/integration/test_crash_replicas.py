@@ -265,3 +265,55 @@ def test_closing_a_second_provider_leaves_the_lock_holders_replicas_alone(tmp_pa
         lock.release()
         owner.close()
     assert not marked_pids(MARK_VAR, mark)
+
+
+def _previous_release_identity(pid: int, *, tick_offset: int = 0) -> str:
+    """The identity token the release before psutil wrote: ``<boot id>:<start time in clock ticks>``."""
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    ticks = int(stat[stat.rfind(")") + 2 :].split()[19])
+    return f"{boot_id}:{ticks + tick_offset}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the previous release's token was /proc's")
+@pytest.mark.parametrize("recycled", [False, True])
+def test_a_journal_record_of_the_previous_release_is_still_recognised(
+    tmp_path: Path, mark: str, recycled: bool
+) -> None:
+    """Given a journal record written by the previous release (its literal JSON, with the
+    ``<boot id>:<ticks>`` identity of that time) for a live process whose environment carries no tag
+    When a provider of this release recovers the journal and reaps what it does not manage
+    Then the record is recognised as that process and the process is stopped with it; had the pid
+    been recycled (another start tick), the record is dropped and the stranger left alone."""
+    from pilothouse.providers.local.process import Replica
+
+    data = tmp_path / "data"
+    provider = LocalProvider(data, poll_interval=0.05)
+    proc = sleeper({MARK_VAR: mark})
+    try:
+        identity = _previous_release_identity(proc.pid, tick_offset=1 if recycled else 0)
+        (data / "replicas").mkdir(parents=True)
+        (data / "replicas" / "0123456789abcdef.json").write_text(
+            '{"component": "greeter", "control_plane": 4242, "id": "0123456789abcdef", '
+            f'"identity": "{identity}", "pid": {proc.pid}, "port": 4100, "recorded_at": 1764581000.5, '
+            '"revision": "1.0.0+ab12cd", "version": "1.0.0"}'
+        )
+        record = provider.journal.get("0123456789abcdef")
+        assert record is not None
+        assert Replica.from_dict(record).is_same_process() is not recycled
+
+        counts = provider.recover_journal()
+
+        if recycled:
+            assert counts == {"resolved": 0, "dropped": 1, "killed": 0}
+            assert provider.reap_unmanaged() == []
+            assert proc.poll() is None
+        else:
+            assert counts == {"resolved": 0, "dropped": 0, "killed": 0}
+            assert provider.reap_unmanaged() == [proc.pid]
+            assert proc.wait(5) is not None
+        assert provider.journal.records() == {}
+    finally:
+        provider.close()
+        proc.kill()
+        proc.wait()

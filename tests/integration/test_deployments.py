@@ -400,14 +400,14 @@ def test_promotion_across_environments(api, run, provider):
 
 
 def test_users_can_name_their_own_strategy_workflow(api, run, provider):
-    """Given a workflow registered by a user (here: the built-in canary as a user may write it, its
+    """Given a workflow registered by a user (here: the shipped plan workflow as a user may write it, its
     steps through the public strategy_step, plus a Comment), a deploy request naming it runs it;
     the shipped definition itself, which calls internal functions, cannot be registered by a user."""
     from pilothouse.services.deployments import builtin_definition, user_strategy_definition
 
-    shipped = builtin_definition("canary")
+    shipped = builtin_definition("deployment-plan")
     assert api.post("/v1/workflows", {"name": "my-strategy", "definition": shipped})[0] == 422
-    mine = {**user_strategy_definition("canary"), "Comment": "my strategy"}
+    mine = {**user_strategy_definition("deployment-plan"), "Comment": "my strategy"}
     assert api.post("/v1/workflows", {"name": "my-strategy", "definition": mine})[0] == 201
     running(api, run)
     update(

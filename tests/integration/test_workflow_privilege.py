@@ -461,7 +461,9 @@ def test_strategy_step_acts_only_on_the_deployment_its_execution_was_started_for
 
     dep = awaiting_approval(api, run)
     assert (
-        api.post("/v1/workflows", {"name": "mine", "definition": user_strategy_definition("canary")})[0]
+        api.post(
+            "/v1/workflows", {"name": "mine", "definition": user_strategy_definition("deployment-plan")}
+        )[0]
         == 201
     )
     start(api, "mine", {"deployment_id": dep["id"], "steps": [{"kind": "set_weight", "weight": 100}]})
@@ -724,7 +726,9 @@ def test_a_custom_strategy_whose_candidate_is_unhealthy_rolls_back(api, run, pro
     from pilothouse.services.deployments import user_strategy_definition
 
     assert (
-        api.post("/v1/workflows", {"name": "mine", "definition": user_strategy_definition("canary")})[0]
+        api.post(
+            "/v1/workflows", {"name": "mine", "definition": user_strategy_definition("deployment-plan")}
+        )[0]
         == 201
     )
     running(api, run)
@@ -830,7 +834,7 @@ def test_stopping_a_custom_strategy_execution_needs_deployment_control(api, run,
     deployment goes on; an admin may stop it."""
     from pilothouse.services.deployments import user_strategy_definition
 
-    definition = user_strategy_definition("canary")
+    definition = user_strategy_definition("deployment-plan")
     assert api.post("/v1/workflows", {"name": "mine", "definition": definition})[0] == 201
     running(api, run)
     strategy = {

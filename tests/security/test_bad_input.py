@@ -72,7 +72,7 @@ def test_anonymous_refusals_are_counted_not_appended(api):
     before = len(api.get("/v1/audit", query="limit=500")[2]["items"])
     for i in range(300):
         assert api.post("/v1/components", {"name": f"x{i}"}, key=None)[0] == 401
-    for i in range(20):
+    for _ in range(20):
         assert (
             api.post("/v1/api-keys", {"name": "x", "role": "admin"}, key="ph_nope_forged-secret-xxxxxxx")[0]
             == 401

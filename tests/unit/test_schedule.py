@@ -216,3 +216,26 @@ def test_schedule_error_is_a_value_error() -> None:
     """Given a bad expression, when parsed, then the error can also be caught as ValueError."""
     with pytest.raises(ValueError):
         parse_schedule("cron(nonsense)")
+
+
+def test_a_schedule_event_without_an_expression_is_refused_when_the_template_is_read(tmp_path) -> None:
+    """Given a template whose function has a Schedule event with no expression
+    When the embedded cloud reads it
+    Then it raises ScheduleError naming the function and the event (not a scheduler given None)."""
+    from pilothouse.local.template import read_cloud
+    from pilothouse.settings import Settings
+
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n"
+        "  Tick:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties:\n"
+        "      CodeUri: functions/tick/\n"
+        "      Handler: app.handler\n"
+        "      Events:\n"
+        "        Every:\n"
+        "          Type: Schedule\n"
+        "          Properties: {}\n"
+    )
+    with pytest.raises(ScheduleError, match=r"Tick\.Every: a schedule expression must be a string"):
+        read_cloud(tmp_path, Settings())

@@ -1,5 +1,6 @@
 """Settings from an injected environ; the error family's problem+json."""
 
+import pydantic
 import pytest
 
 from pilothouse.errors import ConfigurationError, IllegalTransition, TooManyRequests, ValidationFailed
@@ -28,7 +29,7 @@ def test_settings_are_cached_per_environment():
 
 
 def test_settings_are_immutable():
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         Settings().store = "memory"  # type: ignore[misc]
 
 

@@ -16,14 +16,7 @@ def _tasks(machine):
 
 
 def test_every_shipped_workflow_still_validates_and_sends_all_its_tasks():
-    for name in (
-        "canary",
-        "rolling",
-        "blue-green",
-        "all-at-once",
-        "break-glass-rollback",
-        "promote-environment",
-    ):
+    for name in ("deployment-plan", "break-glass-rollback", "promote-environment"):
         original = builtin_definition(name)
         changed = tasks_over_sqs(original, "https://sqs.local/000000000000/tm")
         assert validate(changed) == []
@@ -35,9 +28,9 @@ def test_every_shipped_workflow_still_validates_and_sends_all_its_tasks():
 
 
 def test_callback_tasks_keep_their_payload_and_say_so():
-    gate = tasks_over_sqs(builtin_definition("canary"), "q")["States"]["Steps"]["ItemProcessor"]["States"][
-        "Gate"
-    ]
+    gate = tasks_over_sqs(builtin_definition("deployment-plan"), "q")["States"]["Steps"]["ItemProcessor"][
+        "States"
+    ]["Gate"]
     body = gate["Parameters"]["MessageBody"]
     assert body["function"] == "DeploymentGateFunction" and body["callback"] is True
     assert body["payload"]["token.$"] == "$$.Task.Token" and body["payload"]["kind"] == "gate"

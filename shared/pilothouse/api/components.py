@@ -17,7 +17,6 @@ from pilothouse.domain.components import (
     UpdateRequest,
 )
 from pilothouse.domain.lifecycle import Command, State
-from pilothouse.domain.security import Permission
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import components as svc
@@ -33,14 +32,7 @@ def _page(items: list, cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": cursor}
 
 
-@operation(
-    "POST",
-    "/v1/components",
-    permission=Permission.COMPONENTS_DEPLOY,
-    summary="Register a component",
-    tag=TAG,
-    status=201,
-)
+@operation(summary="Register a component", tag=TAG, status=201)
 def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"component:{spec.name}"
@@ -48,7 +40,7 @@ def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
     return json_response(body, 201, {"Location": f"/v1/components/{spec.name}"})
 
 
-@operation("GET", "/v1/components", permission=Permission.COMPONENTS_READ, summary="List components", tag=TAG)
+@operation(summary="List components", tag=TAG)
 def list_components(
     state: Annotated[State | None, Query(description="only components in this state")] = None,
     environment: Annotated[Environment | None, Query(description="only this environment")] = None,
@@ -65,26 +57,12 @@ def list_components(
     return _page(items, next_cursor)
 
 
-@operation(
-    "GET",
-    "/v1/components/<name>",
-    permission=Permission.COMPONENTS_READ,
-    summary="Get a component",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="Get a component", tag=TAG, target=_target)
 def get_component(name: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, name))
 
 
-@operation(
-    "GET",
-    "/v1/components/<name>/events",
-    permission=Permission.COMPONENTS_READ,
-    summary="A component's history",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="A component's history", tag=TAG, target=_target)
 def component_events(
     name: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -97,15 +75,7 @@ def component_events(
     return _page(items, next_cursor)
 
 
-@operation(
-    "DELETE",
-    "/v1/components/<name>",
-    permission=Permission.COMPONENTS_DEPLOY,
-    summary="Deregister a component (history is kept)",
-    tag=TAG,
-    status=204,
-    target=_target,
-)
+@operation(summary="Deregister a component (history is kept)", tag=TAG, status=204, target=_target)
 def deregister_component(name: str) -> Response[None]:
     ctx = current()
     svc.deregister(ctx.services, name, actor=ctx.actor, request_id=ctx.request_id)
@@ -118,67 +88,29 @@ def _command(name: str, cmd: Command, params: dict[str, Any]) -> Response[dict[s
     return json_response(body, 202, {"Location": f"/v1/components/{name}"})
 
 
-@operation(
-    "POST",
-    "/v1/components/<name>/deploy",
-    permission=Permission.COMPONENTS_DEPLOY,
-    summary="Deploy a registered component",
-    tag=TAG,
-    status=202,
-    target=_target,
-)
+@operation(summary="Deploy a registered component", tag=TAG, status=202, target=_target)
 def deploy_component(name: str, request: DeployRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.DEPLOY, (request or DeployRequest()).model_dump())
 
 
 @operation(
-    "POST",
-    "/v1/components/<name>/update",
-    permission=Permission.COMPONENTS_DEPLOY,
-    summary="Roll a running component to a new version and/or config",
-    tag=TAG,
-    status=202,
-    target=_target,
+    summary="Roll a running component to a new version and/or config", tag=TAG, status=202, target=_target
 )
 def update_component(name: str, request: UpdateRequest) -> Response[dict[str, Any]]:
     return _command(name, Command.UPDATE, request.model_dump())
 
 
-@operation(
-    "POST",
-    "/v1/components/<name>/scale",
-    permission=Permission.COMPONENTS_OPERATE,
-    summary="Change the number of replicas",
-    tag=TAG,
-    status=202,
-    target=_target,
-)
+@operation(summary="Change the number of replicas", tag=TAG, status=202, target=_target)
 def scale_component(name: str, request: ScaleRequest) -> Response[dict[str, Any]]:
     return _command(name, Command.SCALE, request.model_dump())
 
 
-@operation(
-    "POST",
-    "/v1/components/<name>/stop",
-    permission=Permission.COMPONENTS_OPERATE,
-    summary="Stop a running component",
-    tag=TAG,
-    status=202,
-    target=_target,
-)
+@operation(summary="Stop a running component", tag=TAG, status=202, target=_target)
 def stop_component(name: str, request: EmptyRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.STOP, {})
 
 
-@operation(
-    "POST",
-    "/v1/components/<name>/retry",
-    permission=Permission.COMPONENTS_OPERATE,
-    summary="Deploy a failed component again",
-    tag=TAG,
-    status=202,
-    target=_target,
-)
+@operation(summary="Deploy a failed component again", tag=TAG, status=202, target=_target)
 def retry_component(name: str, request: RetryRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.RETRY, (request or RetryRequest()).model_dump(exclude_none=True))
 

@@ -9,7 +9,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.domain.deployments import STATUSES
-from pilothouse.domain.security import Permission
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import deployments as svc
@@ -54,13 +53,7 @@ def _target(p: dict[str, str]) -> str | None:
     return f"deployment:{p['deployment_id']}" if "deployment_id" in p else None
 
 
-@operation(
-    "GET",
-    "/v1/deployments",
-    permission=Permission.COMPONENTS_READ,
-    summary="List deployments, newest first",
-    tag=TAG,
-)
+@operation(summary="List deployments, newest first", tag=TAG)
 def list_deployments(
     component: Annotated[str | None, Query()] = None,
     environment: Annotated[str | None, Query()] = None,
@@ -79,26 +72,12 @@ def list_deployments(
     return {"items": [svc.view(d) for d in items], "next_cursor": next_cursor}
 
 
-@operation(
-    "GET",
-    "/v1/deployments/<deployment_id>",
-    permission=Permission.COMPONENTS_READ,
-    summary="A deployment: steps, weights, analysis, approvals",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="A deployment: steps, weights, analysis, approvals", tag=TAG, target=_target)
 def get_deployment(deployment_id: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, deployment_id))
 
 
-@operation(
-    "GET",
-    "/v1/deployments/<deployment_id>/events",
-    permission=Permission.COMPONENTS_READ,
-    summary="A deployment's events",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="A deployment's events", tag=TAG, target=_target)
 def deployment_events(
     deployment_id: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -108,14 +87,7 @@ def deployment_events(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(
-    "POST",
-    "/v1/deployments/<deployment_id>/approve",
-    permission=Permission.DEPLOYMENTS_APPROVE,
-    summary="Approve the gate a deployment waits at",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="Approve the gate a deployment waits at", tag=TAG, target=_target)
 def approve_deployment(deployment_id: str, request: Comment | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
@@ -123,14 +95,7 @@ def approve_deployment(deployment_id: str, request: Comment | None = None) -> di
     )
 
 
-@operation(
-    "POST",
-    "/v1/deployments/<deployment_id>/reject",
-    permission=Permission.DEPLOYMENTS_APPROVE,
-    summary="Reject the gate a deployment waits at (it rolls back)",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="Reject the gate a deployment waits at (it rolls back)", tag=TAG, target=_target)
 def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
@@ -141,9 +106,6 @@ def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict
 
 
 @operation(
-    "POST",
-    "/v1/deployments/<deployment_id>/promote",
-    permission=Permission.DEPLOYMENTS_CONTROL,
     summary="End the current pause (or, full, skip all remaining pauses and analyses)",
     tag=TAG,
     target=_target,
@@ -155,40 +117,19 @@ def promote_deployment(deployment_id: str, request: Promote | None = None) -> di
     )
 
 
-@operation(
-    "POST",
-    "/v1/deployments/<deployment_id>/pause",
-    permission=Permission.DEPLOYMENTS_CONTROL,
-    summary="Hold the deployment before its next step",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="Hold the deployment before its next step", tag=TAG, target=_target)
 def pause_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
     return svc.view(svc.pause(ctx.services, deployment_id, actor=ctx.actor))
 
 
-@operation(
-    "POST",
-    "/v1/deployments/<deployment_id>/resume",
-    permission=Permission.DEPLOYMENTS_CONTROL,
-    summary="Resume a paused deployment",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="Resume a paused deployment", tag=TAG, target=_target)
 def resume_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
     return svc.view(svc.resume(ctx.services, deployment_id, actor=ctx.actor))
 
 
-@operation(
-    "POST",
-    "/v1/deployments/<deployment_id>/abort",
-    permission=Permission.DEPLOYMENTS_CONTROL,
-    summary="Abort: go back to the stable version at the next opportunity",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="Abort: go back to the stable version at the next opportunity", tag=TAG, target=_target)
 def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
@@ -196,14 +137,7 @@ def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[
     )
 
 
-@operation(
-    "POST",
-    "/v1/deployments/<deployment_id>/rollback",
-    permission=Permission.DEPLOYMENTS_CONTROL,
-    summary="Break-glass rollback: now, skipping gates and analysis",
-    tag=TAG,
-    target=_target,
-)
+@operation(summary="Break-glass rollback: now, skipping gates and analysis", tag=TAG, target=_target)
 def rollback_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
@@ -212,9 +146,6 @@ def rollback_deployment(deployment_id: str, request: Reason | None = None) -> di
 
 
 @operation(
-    "POST",
-    "/v1/components/<name>/rollback",
-    permission=Permission.DEPLOYMENTS_CONTROL,
     summary="Break-glass rollback of a component to its previous (or a named) version",
     tag=TAG,
     target=lambda p: f"component:{p.get('name')}",
@@ -231,25 +162,12 @@ def rollback_component(name: str, request: RollbackComponent | None = None) -> R
     return json_response(component, 202)
 
 
-@operation(
-    "GET",
-    "/v1/freezes",
-    permission=Permission.COMPONENTS_READ,
-    summary="Frozen components and environments",
-    tag=TAG,
-)
+@operation(summary="Frozen components and environments", tag=TAG)
 def list_freezes() -> dict[str, Any]:
     return {"items": freezes.list_freezes(current().services)}
 
 
-@operation(
-    "POST",
-    "/v1/freezes",
-    permission=Permission.FREEZE,
-    summary="Freeze a component or an environment",
-    tag=TAG,
-    status=201,
-)
+@operation(summary="Freeze a component or an environment", tag=TAG, status=201)
 def freeze(request: FreezeRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"{request.scope}:{request.target}"
@@ -258,28 +176,13 @@ def freeze(request: FreezeRequest) -> Response[dict[str, Any]]:
     )
 
 
-@operation(
-    "DELETE",
-    "/v1/freezes/<scope>/<target>",
-    permission=Permission.FREEZE,
-    summary="Unfreeze",
-    tag=TAG,
-    status=204,
-    target=lambda p: f"{p.get('scope')}:{p.get('target')}",
-)
+@operation(summary="Unfreeze", tag=TAG, status=204, target=lambda p: f"{p.get('scope')}:{p.get('target')}")
 def unfreeze(scope: str, target: str) -> Response[None]:
     freezes.unfreeze(current().services, scope, target)
     return Response(status_code=204, body=None)
 
 
-@operation(
-    "POST",
-    "/v1/promotions",
-    permission=Permission.COMPONENTS_DEPLOY,
-    summary="Promote the version running in one environment to the next",
-    tag=TAG,
-    status=201,
-)
+@operation(summary="Promote the version running in one environment to the next", tag=TAG, status=201)
 def start_promotion(request: PromotionRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"component:{request.target}"

@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilothouse.domain.security import Permission
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import keys as svc
@@ -29,15 +28,7 @@ class CreateKeyRequest(BaseModel):
     )
 
 
-@operation(
-    "POST",
-    "/v1/api-keys",
-    permission=Permission.KEYS_ADMIN,
-    summary="Create an API key (secret shown once)",
-    tag=TAG,
-    status=201,
-    secret_fields=("key",),
-)
+@operation(summary="Create an API key (secret shown once)", tag=TAG, status=201, secret_fields=("key",))
 def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     ctx = current()
     secret, record = svc.create_key(
@@ -53,7 +44,7 @@ def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     return json_response({**record, "key": secret}, 201)
 
 
-@operation("GET", "/v1/api-keys", permission=Permission.KEYS_ADMIN, summary="List API keys", tag=TAG)
+@operation(summary="List API keys", tag=TAG)
 def list_api_keys(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
@@ -62,14 +53,7 @@ def list_api_keys(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(
-    "DELETE",
-    "/v1/api-keys/<key_id>",
-    permission=Permission.KEYS_ADMIN,
-    summary="Revoke an API key",
-    tag=TAG,
-    target=lambda p: f"api-key:{p.get('key_id')}",
-)
+@operation(summary="Revoke an API key", tag=TAG, target=lambda p: f"api-key:{p.get('key_id')}")
 def revoke_api_key(key_id: str) -> dict[str, Any]:
     return svc.revoke_key(current().services, key_id)
 

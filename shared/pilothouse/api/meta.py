@@ -12,12 +12,12 @@ from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 
 
-@operation("GET", "/v1/health", permission=None, summary="Liveness (no auth)", tag="meta")
+@operation(summary="Liveness (no auth)", tag="meta")
 def health() -> dict[str, Any]:
     return {"status": "ok", "version": pilothouse.__version__, "request_id": current().request_id}
 
 
-@operation("GET", "/v1/openapi.json", permission=None, summary="This API's OpenAPI 3.1 document", tag="meta")
+@operation(summary="This API's OpenAPI 3.1 document", tag="meta")
 def openapi() -> Response[dict[str, Any]]:
     return json_response(openapi_document())
 

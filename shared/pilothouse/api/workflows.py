@@ -69,14 +69,7 @@ def _ex_target(p: dict[str, str]) -> str | None:
     return f"execution:{p.get('workflow')}/{p.get('execution')}"
 
 
-@operation(
-    "POST",
-    "/v1/workflows",
-    permission=Permission.WORKFLOWS_WRITE,
-    summary="Create a workflow (ASL)",
-    tag=TAG,
-    status=201,
-)
+@operation(summary="Create a workflow (ASL)", tag=TAG, status=201)
 def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"workflow:{request.name}"
@@ -90,14 +83,7 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
 
 
-@operation(
-    "PUT",
-    "/v1/workflows/<workflow>",
-    permission=Permission.WORKFLOWS_WRITE,
-    summary="Publish a new version of a workflow",
-    tag=TAG,
-    target=_wf_target,
-)
+@operation(summary="Publish a new version of a workflow", tag=TAG, target=_wf_target)
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
     wf.check_writable(workflow)
@@ -109,19 +95,12 @@ def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     )
 
 
-@operation(
-    "GET",
-    "/v1/workflows/<workflow>",
-    permission=Permission.WORKFLOWS_READ,
-    summary="Get a workflow",
-    tag=TAG,
-    target=_wf_target,
-)
+@operation(summary="Get a workflow", tag=TAG, target=_wf_target)
 def get_workflow(workflow: str, version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
     return current().services.orchestrator.get_workflow(workflow, version)
 
 
-@operation("GET", "/v1/workflows", permission=Permission.WORKFLOWS_READ, summary="List workflows", tag=TAG)
+@operation(summary="List workflows", tag=TAG)
 def list_workflows(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, Query()] = None
 ) -> dict[str, Any]:
@@ -129,15 +108,7 @@ def list_workflows(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(
-    "DELETE",
-    "/v1/workflows/<workflow>",
-    permission=Permission.WORKFLOWS_WRITE,
-    summary="Delete a workflow (executions stay readable)",
-    tag=TAG,
-    status=204,
-    target=_wf_target,
-)
+@operation(summary="Delete a workflow (executions stay readable)", tag=TAG, status=204, target=_wf_target)
 def delete_workflow(workflow: str) -> Response[None]:
     wf.check_writable(workflow)
     services = current().services
@@ -146,15 +117,7 @@ def delete_workflow(workflow: str) -> Response[None]:
     return Response(status_code=204, body=None)
 
 
-@operation(
-    "POST",
-    "/v1/workflows/<workflow>/executions",
-    permission=Permission.EXECUTIONS_RUN,
-    summary="Start an execution (a name makes it idempotent)",
-    tag=TAG,
-    status=201,
-    target=_wf_target,
-)
+@operation(summary="Start an execution (a name makes it idempotent)", tag=TAG, status=201, target=_wf_target)
 def start_execution(workflow: str, request: StartExecution) -> Response[dict[str, Any]]:
     ctx = current()
     if is_reserved(workflow):
@@ -175,14 +138,7 @@ def start_execution(workflow: str, request: StartExecution) -> Response[dict[str
     return json_response(body, 201, {"Location": f"/v1/workflows/{workflow}/executions/{body['name']}"})
 
 
-@operation(
-    "GET",
-    "/v1/workflows/<workflow>/executions",
-    permission=Permission.WORKFLOWS_READ,
-    summary="List a workflow's executions",
-    tag=TAG,
-    target=_wf_target,
-)
+@operation(summary="List a workflow's executions", tag=TAG, target=_wf_target)
 def list_executions(
     workflow: str,
     status: Annotated[str | None, Query(pattern="^(RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED)$")] = None,
@@ -195,26 +151,12 @@ def list_executions(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(
-    "GET",
-    "/v1/workflows/<workflow>/executions/<execution>",
-    permission=Permission.WORKFLOWS_READ,
-    summary="Describe an execution",
-    tag=TAG,
-    target=_ex_target,
-)
+@operation(summary="Describe an execution", tag=TAG, target=_ex_target)
 def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
     return current().services.orchestrator.describe(workflow, execution)
 
 
-@operation(
-    "GET",
-    "/v1/workflows/<workflow>/executions/<execution>/history",
-    permission=Permission.WORKFLOWS_READ,
-    summary="An execution's history events",
-    tag=TAG,
-    target=_ex_target,
-)
+@operation(summary="An execution's history events", tag=TAG, target=_ex_target)
 def execution_history(
     workflow: str,
     execution: str,
@@ -247,14 +189,7 @@ def _drives_a_deployment(services: Any, workflow: str, execution: str) -> bool:
     )
 
 
-@operation(
-    "POST",
-    "/v1/workflows/<workflow>/executions/<execution>/stop",
-    permission=Permission.EXECUTIONS_RUN,
-    summary="Stop (abort) an execution",
-    tag=TAG,
-    target=_ex_target,
-)
+@operation(summary="Stop (abort) an execution", tag=TAG, target=_ex_target)
 def stop_execution(workflow: str, execution: str, request: StopExecution | None = None) -> dict[str, Any]:
     ctx = current()
     aborts = is_reserved(workflow) or _drives_a_deployment(ctx.services, workflow, execution)
@@ -269,14 +204,7 @@ def stop_execution(workflow: str, execution: str, request: StopExecution | None 
     return ctx.services.orchestrator.stop(workflow, execution, error=request.error, cause=request.cause)
 
 
-@operation(
-    "POST",
-    "/v1/workflows/<workflow>/executions/<execution>/redrive",
-    permission=Permission.EXECUTIONS_RUN,
-    summary="Redrive a failed execution from where it failed",
-    tag=TAG,
-    target=_ex_target,
-)
+@operation(summary="Redrive a failed execution from where it failed", tag=TAG, target=_ex_target)
 def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
         raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")
@@ -299,37 +227,19 @@ def _not_a_shipped_task(token: str) -> None:
         )
 
 
-@operation(
-    "POST",
-    "/v1/task-tokens/success",
-    permission=Permission.EXECUTIONS_RUN,
-    summary="Complete a waiting task (SendTaskSuccess)",
-    tag=TAG,
-)
+@operation(summary="Complete a waiting task (SendTaskSuccess)", tag=TAG)
 def send_task_success(request: TaskSuccess) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
     return current().services.orchestrator.send_task_success(request.token, ex.parse_input(request.output))
 
 
-@operation(
-    "POST",
-    "/v1/task-tokens/failure",
-    permission=Permission.EXECUTIONS_RUN,
-    summary="Fail a waiting task (SendTaskFailure)",
-    tag=TAG,
-)
+@operation(summary="Fail a waiting task (SendTaskFailure)", tag=TAG)
 def send_task_failure(request: TaskFailure) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
     return current().services.orchestrator.send_task_failure(request.token, request.error, request.cause)
 
 
-@operation(
-    "POST",
-    "/v1/task-tokens/heartbeat",
-    permission=Permission.EXECUTIONS_RUN,
-    summary="Report that a waiting task is alive (SendTaskHeartbeat)",
-    tag=TAG,
-)
+@operation(summary="Report that a waiting task is alive (SendTaskHeartbeat)", tag=TAG)
 def send_task_heartbeat(request: TaskHeartbeat) -> dict[str, Any]:
     _not_a_shipped_task(request.token)  # keeping a shipped gate alive is the deployment's business too
     return current().services.orchestrator.send_task_heartbeat(request.token)

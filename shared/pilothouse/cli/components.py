@@ -18,7 +18,6 @@ from pilothouse.cli.context import (
     reports_errors,
     settings,
 )
-from pilothouse.cli.deployments import StrategyOption, strategy_value
 from pilothouse.cli.files import InputError, apply_sets, load_mapping
 from pilothouse.cli.render import (
     component_detail,
@@ -29,11 +28,13 @@ from pilothouse.cli.render import (
     out,
     print_json,
 )
+from pilothouse.cli.strategies import StrategyOption, strategy_value
 from pilothouse.cli.wait import DEPLOYING, report, wait_for
+from pilothouse.domain.lifecycle import State
 
 app = typer.Typer(help="Register, deploy and operate components.", no_args_is_help=True)
 
-STATES = ["Registered", "Deploying", "Running", "Scaling", "Updating", "Stopping", "Stopped", "Failed"]
+STATES = [s.value for s in State]
 
 Name = Annotated[str, typer.Argument(help="the component's name")]
 Wait = Annotated[bool, typer.Option("--wait", "-w", help="follow the command until the component is at rest")]

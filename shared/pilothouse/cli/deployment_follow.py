@@ -19,9 +19,9 @@ from rich.markup import escape
 from rich.spinner import Spinner
 
 from pilothouse.cli.client import ApiError, Client
-from pilothouse.cli.deployment_render import (
+from pilothouse.cli.deployment_render import deployment_live
+from pilothouse.cli.deployment_text import (
     FINAL,
-    deployment_live,
     measurement_text,
     status_text,
     step_status,

@@ -1,10 +1,10 @@
 """How deployments are shown: the list table, the detail view (steps, weights, analysis, approvals,
-what the deployment waits for), the compact live view of ``watch`` / ``--wait``, and freezes."""
+what the deployment waits for) and the compact live view of ``watch`` / ``--wait``; built from the
+pieces in :mod:`pilothouse.cli.deployment_text`."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -12,243 +12,29 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-FINAL = frozenset({"succeeded", "rolled_back", "failed", "aborted"})
-BAD_ENDS = frozenset({"rolled_back", "failed", "aborted"})
-STATUSES = (
-    "pending",
-    "in_progress",
-    "paused",
-    "awaiting_approval",
-    "succeeded",
-    "rolling_back",
-    "rolled_back",
-    "failed",
-    "aborted",
+from pilothouse.cli.deployment_text import (
+    FINAL,
+    LIVE_STEPS,
+    DeploymentStatus,
+    cell,
+    duration,
+    measurement_text,
+    new_table,
+    status_text,
+    step_status,
+    step_text,
+    strategy_text,
+    verdict_text,
+    versions_text,
+    waiting_text,
+    weights_bar,
 )
-
-STATUS_STYLES = {
-    "pending": "cyan",
-    "in_progress": "yellow",
-    "paused": "magenta",
-    "awaiting_approval": "bold magenta",
-    "succeeded": "green",
-    "rolling_back": "bold yellow",
-    "rolled_back": "bold red",
-    "failed": "bold red",
-    "aborted": "red",
-}
-#: step status → (icon, style)
-STEP_ICONS = {
-    "pending": ("○", "dim"),
-    "running": ("▶", "yellow"),
-    "waiting": ("⏸", "magenta"),
-    "succeeded": ("✓", "green"),
-    "failed": ("✗", "bold red"),
-    "skipped": ("↷", "dim"),
-}
-BAR_WIDTH = 30
-#: the most steps the live view shows (a window around the current one)
-LIVE_STEPS = 10
-
-
-def cell(value: Any) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, dict | list):
-        value = json.dumps(value, separators=(",", ":"))
-    return escape(str(value))
-
-
-def status_text(status: str | None) -> str:
-    if not status:
-        return "-"
-    return f"[{STATUS_STYLES.get(status, 'white')}]{escape(status)}[/]"
-
-
-def _table(*columns: str) -> Table:
-    table = Table(show_edge=False, pad_edge=False)
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    return table
-
-
-# -- pieces ------------------------------------------------------------------------------------------
-
-
-def seconds_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:g}s"
-    minutes, rest = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def _parse(at: str | None) -> datetime | None:
-    if not at:
-        return None
-    try:
-        return datetime.fromisoformat(str(at).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def duration(started: str | None, finished: str | None) -> str:
-    a, b = _parse(started), _parse(finished)
-    if a is None or b is None:
-        return "-"
-    return seconds_text(max((b - a).total_seconds(), 0))
-
-
-def strategy_text(strategy: Any) -> str:
-    """``Canary10Percent5Minutes`` for a preset, else the type with its parameters: ``canary 10% / 5m``."""
-    if not strategy:
-        return "-"
-    if isinstance(strategy, str):
-        return strategy
-    if strategy.get("preset"):
-        return str(strategy["preset"])
-    kind = str(strategy.get("type") or "all-at-once")
-    params = []
-    if strategy.get("percentage") is not None:
-        params.append(f"{strategy['percentage']}%")
-    if strategy.get("interval_seconds"):
-        params.append(seconds_text(strategy["interval_seconds"]))
-    if strategy.get("batch_size") is not None:
-        params.append(f"batch {strategy['batch_size']}")
-    if strategy.get("approval"):
-        params.append("approval")
-    if kind == "custom" and strategy.get("steps"):
-        params.append(f"{len(strategy['steps'])} steps")
-    if strategy.get("workflow"):
-        params.append(f"workflow {strategy['workflow']}")
-    return f"{kind} {' / '.join(params)}".strip()
-
-
-def versions_text(d: dict[str, Any]) -> str:
-    return f"{d.get('from_version') or '∅'} → {d.get('to_version') or '∅'}"
-
-
-def step_text(s: dict[str, Any]) -> str:
-    """What a step does, in words."""
-    kind = s.get("kind")
-    if kind == "set_weight":
-        return f"set weight {s.get('weight')}%"
-    if kind == "pause":
-        return (
-            f"pause {seconds_text(s['seconds'])}" if s.get("seconds") is not None else "pause until promoted"
-        )
-    if kind == "replicas":
-        return f"{s.get('revision')} replicas → {s.get('replicas')}"
-    if kind == "prepare":
-        return f"prepare ({s['replicas']} replicas)" if s.get("replicas") is not None else "prepare"
-    if kind == "approval":
-        return "approval"
-    if kind == "analysis":
-        a = s.get("analysis") or {}
-        limits = []
-        if a.get("max_error_rate") is not None:
-            limits.append(f"errors ≤ {float(a['max_error_rate']):.1%}")
-        if a.get("max_p99_ms") is not None:
-            limits.append(f"p99 ≤ {a['max_p99_ms']:g} ms")
-        if a.get("measurements", 1) > 1:
-            limits.append(f"{a['measurements']}×")
-        return "analysis" + (f" ({', '.join(limits)})" if limits else "")
-    return str(kind)
-
-
-def step_status(status: str | None) -> str:
-    icon, style = STEP_ICONS.get(status or "pending", ("?", "white"))
-    return f"[{style}]{icon} {escape(status or 'pending')}[/]"
-
-
-def weights_bar(weights: dict[str, Any] | None, to_version: str | None = None) -> RenderableType:
-    """One bar per revision, the new one first: ``rev  ██████░░░░  60%``."""
-    if not weights:
-        return Text("no traffic yet", style="dim")
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold")
-    grid.add_column()
-    grid.add_column(justify="right")
-    for rev, pct in sorted(weights.items(), key=lambda kv: (-float(kv[1] or 0), str(kv[0]))):
-        pct = float(pct or 0)
-        full = int(round(BAR_WIDTH * pct / 100))
-        style = "green" if to_version and str(rev).startswith(str(to_version)) else "cyan"
-        bar = f"[{style}]{'█' * full}[/][dim]{'░' * (BAR_WIDTH - full)}[/]"
-        grid.add_row(escape(str(rev)), bar, f"{pct:g}%")
-    return grid
-
-
-def weights_line(weights: dict[str, Any] | None) -> str:
-    if not weights:
-        return "no traffic yet"
-    parts = sorted(weights.items(), key=lambda kv: -float(kv[1] or 0))
-    return " · ".join(f"{rev} {float(p or 0):g}%" for rev, p in parts)
-
-
-def measurement_text(m: dict[str, Any]) -> str:
-    metrics = m.get("metrics") or {}
-    parts = [f"{metrics.get('requests', 0)} req"]
-    if metrics.get("error_rate") is not None:
-        parts.append(f"errors {float(metrics['error_rate']):.1%}")
-    if metrics.get("p99_ms") is not None:
-        parts.append(f"p99 {float(metrics['p99_ms']):.0f} ms")
-    health = m.get("health")
-    if health is not None:
-        parts.append(
-            "healthy"
-            if health.get("healthy")
-            else f"{health.get('failing')}/{health.get('checked')} unhealthy"
-        )
-    if metrics.get("alarms_in_alarm"):
-        parts.append("alarms: " + ", ".join(metrics["alarms_in_alarm"]))
-    return ", ".join(parts)
-
-
-def verdict_text(m: dict[str, Any]) -> str:
-    verdict = m.get("verdict") or "-"
-    style = {"pass": "green", "fail": "bold red", "no_data": "yellow"}.get(verdict, "white")
-    counted = m.get("counted_as")
-    extra = f" [dim](counted as {escape(str(counted))})[/]" if counted and counted != verdict else ""
-    return f"[{style}]{escape(str(verdict))}[/]{extra}"
-
-
-def waiting_text(d: dict[str, Any]) -> str | None:
-    """What the deployment waits for and the command that moves it on (None if it waits for nothing)."""
-    waiting = d.get("waiting_for")
-    token = d.get("pending_token") or {}
-    dep_id = escape(str(d.get("id")))
-    since = f" since {escape(str(token['since']))}" if token.get("since") else ""
-    if waiting == "approval":
-        return (
-            f"[bold magenta]⏸ waiting for approval[/]{since} — run: pilothouse deployments approve {dep_id} "
-            f"(or reject {dep_id})"
-        )
-    if waiting == "pause":
-        if token.get("seconds") is not None:
-            return (
-                f"[magenta]⏸ baking for {seconds_text(token['seconds'])}[/]{since} — to skip it: "
-                f"pilothouse deployments promote {dep_id}"
-            )
-        return (
-            f"[bold magenta]⏸ paused until promoted[/]{since} — run: pilothouse deployments promote {dep_id}"
-        )
-    if waiting == "gate":
-        return f"[bold magenta]⏸ paused[/]{since} — run: pilothouse deployments resume {dep_id}"
-    if waiting:
-        return f"[magenta]⏸ waiting for {escape(str(waiting))}[/]{since}"
-    return None
-
 
 # -- tables and views --------------------------------------------------------------------------------
 
 
 def deployments_table(items: list[dict[str, Any]]) -> Table:
-    table = _table("ID", "COMPONENT", "ENV", "VERSION", "STRATEGY", "STATUS", "CREATED")
+    table = new_table("ID", "COMPONENT", "ENV", "VERSION", "STRATEGY", "STATUS", "CREATED")
     for d in items:
         table.add_row(
             cell(d.get("id")),
@@ -264,7 +50,7 @@ def deployments_table(items: list[dict[str, Any]]) -> Table:
 
 def steps_table(d: dict[str, Any], window: int | None = None) -> Table:
     """The steps, the current one marked; ``window``: at most that many rows, around the current step."""
-    table = _table("", "#", "STEP", "STATUS", "STARTED", "FINISHED", "TOOK")
+    table = new_table("", "#", "STEP", "STATUS", "STARTED", "FINISHED", "TOOK")
     current = d.get("current_step")
     steps = d.get("steps") or []
     if window is not None and len(steps) > window:
@@ -287,7 +73,7 @@ def steps_table(d: dict[str, Any], window: int | None = None) -> Table:
 
 
 def analysis_table(measurements: list[dict[str, Any]]) -> Table:
-    table = _table("STEP", "AT", "REQUESTS", "ERROR RATE", "P99", "HEALTH", "VERDICT", "REASONS")
+    table = new_table("STEP", "AT", "REQUESTS", "ERROR RATE", "P99", "HEALTH", "VERDICT", "REASONS")
     for m in measurements:
         metrics = m.get("metrics") or {}
         health = m.get("health")
@@ -333,7 +119,7 @@ def header(d: dict[str, Any]) -> Table:
     grid.add_row("workflow", cell(d.get("workflow")))
     status = status_text(d.get("status"))
     flags = []
-    if d.get("paused") and d.get("status") != "paused":
+    if d.get("paused") and d.get("status") != DeploymentStatus.PAUSED:
         flags.append("pause requested")
     if d.get("promote_full"):
         flags.append("fully promoted")
@@ -416,16 +202,3 @@ def deployment_event_line(e: dict[str, Any]) -> str:
     style = "red" if bad else "bold"
     actor = f"[dim]{cell(e.get('actor'))}[/]"
     return f"[dim]{cell(e.get('at'))}[/]  [{style}]{cell(e.get('type'))}[/]  {actor}{tail}"
-
-
-def freezes_table(items: list[dict[str, Any]]) -> Table:
-    table = _table("SCOPE", "TARGET", "REASON", "BY", "AT")
-    for f in items:
-        table.add_row(
-            cell(f.get("scope")),
-            cell(f.get("target")),
-            cell(f.get("reason")),
-            cell(f.get("by")),
-            cell(f.get("at")),
-        )
-    return table

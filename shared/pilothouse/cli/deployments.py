@@ -1,13 +1,12 @@
-"""``pilothouse deployments …`` (list, get, events, watch and the controls: approve, reject, promote,
-pause, resume, abort, rollback), ``pilothouse freeze / unfreeze / freezes`` and ``pilothouse promote``
-(a version from one environment to the next).
+"""``pilothouse deployments …``: list, get, events, watch and the controls (approve, reject, promote,
+pause, resume, abort, rollback). Freezes are in :mod:`pilothouse.cli.freezes`, promotions across
+environments in :mod:`pilothouse.cli.promotions`, ``--strategy`` in :mod:`pilothouse.cli.strategies`.
 
 A deploy, update or retry of a component is a deployment; its id is the component's operation id.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import typer
@@ -15,63 +14,27 @@ from rich.markup import escape
 
 from pilothouse.cli.context import AllPages, Cursor, Output, OutputOption, PageSize, reports_errors, settings
 from pilothouse.cli.deployment_follow import follow
-from pilothouse.cli.deployment_render import (
+from pilothouse.cli.deployment_render import deployment_detail, deployment_event_line, deployments_table
+from pilothouse.cli.deployment_text import (
     BAD_ENDS,
+    FINAL,
     STATUSES,
-    deployment_detail,
-    deployment_event_line,
-    deployments_table,
-    freezes_table,
+    DeploymentStatus,
     status_text,
     waiting_text,
 )
-from pilothouse.cli.files import InputError, load_mapping
 from pilothouse.cli.render import err, out, print_json
-from pilothouse.cli.workflow_render import status_text as execution_status
 
 #: seconds between reads while watching
 WATCH_SECONDS = 0.5
 #: seconds ``watch`` waits for a deployment that does not exist (yet) before it reports the 404
 WATCH_MISSING_GRACE = 10.0
-PROMOTION_WORKFLOW = "pilothouse-promote-environment"
-STRATEGY_TYPES = ("canary", "linear", "rolling", "blue-green", "all-at-once", "custom")
-PRESET_RE = re.compile(
-    r"^(CodeDeployDefault\.Lambda)?(AllAtOnce|Canary\d{1,2}Percent\d{1,3}Minutes|Linear\d{1,2}PercentEvery\d{1,3}Minutes?)$"
-)
-
 app = typer.Typer(
     help="Follow and steer deployments: approve, promote, pause, resume, abort, roll back.",
     no_args_is_help=True,
 )
 
 DeploymentId = Annotated[str, typer.Argument(help="the deployment's id (the component's operation id)")]
-StrategyOption = Annotated[
-    str | None,
-    typer.Option(
-        "--strategy",
-        "-s",
-        help="a preset (Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce, …), a type "
-        "(canary, linear, rolling, blue-green, all-at-once) or @FILE with a full strategy (YAML or JSON)",
-        show_default=False,
-    ),
-]
-
-
-def strategy_value(text: str) -> str | dict[str, Any]:
-    """What ``--strategy`` sends: a preset or type name as it is, or the mapping in ``@file``."""
-    text = text.strip()
-    if text.startswith("@"):
-        if len(text) == 1:
-            raise InputError("--strategy @FILE needs a file name")
-        return load_mapping(text[1:], "a strategy")
-    if not text:
-        raise InputError("--strategy is empty")
-    if text not in STRATEGY_TYPES and not PRESET_RE.match(text):
-        raise InputError(
-            f"--strategy {text!r} is neither a preset (Canary10Percent5Minutes, Linear10PercentEvery1Minute, "
-            f"AllAtOnce, …) nor a type ({', '.join(STRATEGY_TYPES)}); a full strategy goes as @file.yaml"
-        )
-    return text
 
 
 def _path(deployment_id: str, suffix: str = "") -> str:
@@ -211,7 +174,7 @@ def _conclude(view: dict[str, Any] | None, timed_out: bool, timeout: float | Non
             "(it goes on)"
         )
         raise typer.Exit(1)
-    if status == "succeeded":
+    if status == DeploymentStatus.SUCCEEDED:
         err().print(f"[green]✓[/] deployment {dep_id} {status_text(status)}")
         return
     error = (view or {}).get("error")
@@ -245,7 +208,7 @@ def _control(
         f"({escape(str(view.get('component')))}); it is now {status_text(view.get('status'))}"
     )
     waiting = waiting_text(view)
-    if waiting and view.get("status") not in BAD_ENDS | {"succeeded"}:
+    if waiting and view.get("status") not in FINAL:
         console.print(f"  {waiting}", soft_wrap=True)
     console.print(
         f"  [dim]watch it with: pilothouse deployments watch {escape(str(view.get('id', deployment_id)))}[/]"
@@ -322,156 +285,3 @@ def rollback(
 ) -> None:
     """Break-glass rollback: all traffic back to the stable version now, skipping gates and analysis."""
     _control(ctx, deployment_id, "rollback", _text("reason", reason), output, "rolling back")
-
-
-# -- freezes -----------------------------------------------------------------------------------------
-
-FreezeComponent = Annotated[str | None, typer.Option("--component", "-c", help="the component")]
-FreezeEnvironment = Annotated[str | None, typer.Option("--environment", "-e", help="the environment")]
-
-
-def _scope(component: str | None, environment: str | None) -> tuple[str, str]:
-    if (component is None) == (environment is None):
-        raise typer.BadParameter("give --component NAME or --environment ENV (one of them)")
-    return ("component", component) if component is not None else ("environment", environment)  # type: ignore[return-value]
-
-
-@reports_errors
-def freeze(
-    ctx: typer.Context,
-    component: FreezeComponent = None,
-    environment: FreezeEnvironment = None,
-    reason: Annotated[str, typer.Option("--reason", "-m", help="why (shown to whoever is refused)")] = "",
-    output: OutputOption = None,
-) -> None:
-    """Freeze a component or an environment: no deploys, updates or retries until unfrozen.
-
-    Break-glass rollbacks still go.
-    """
-    scope, target = _scope(component, environment)
-    if not reason.strip():
-        raise typer.BadParameter("say why: --reason TEXT")
-    s = settings(ctx, output)
-    with s.client() as client:
-        view = client.post("/v1/freezes", {"scope": scope, "target": target, "reason": reason})
-    if s.output is Output.json:
-        print_json(view)
-    else:
-        out().print(f"[green]✓[/] froze {scope} [bold]{escape(target)}[/]: {escape(reason)}")
-
-
-@reports_errors
-def unfreeze(
-    ctx: typer.Context,
-    component: FreezeComponent = None,
-    environment: FreezeEnvironment = None,
-    output: OutputOption = None,
-) -> None:
-    """Lift the freeze of a component or an environment."""
-    scope, target = _scope(component, environment)
-    s = settings(ctx, output)
-    with s.client() as client:
-        client.delete(f"/v1/freezes/{scope}/{target}")
-    if s.output is Output.json:
-        print_json({"scope": scope, "target": target, "frozen": False})
-    else:
-        out().print(f"[green]✓[/] unfroze {scope} [bold]{escape(target)}[/]")
-
-
-@reports_errors
-def freezes(ctx: typer.Context, output: OutputOption = None) -> None:
-    """List the frozen components and environments."""
-    s = settings(ctx, output)
-    with s.client() as client:
-        items = client.get("/v1/freezes").get("items", [])
-    if s.output is Output.json:
-        print_json(items)
-    else:
-        out().print(freezes_table(items) if items else "nothing is frozen")
-
-
-# -- promotions --------------------------------------------------------------------------------------
-
-
-@reports_errors
-def promote_environment(
-    ctx: typer.Context,
-    source: Annotated[str, typer.Option("--from", help="the component whose running version goes on")],
-    target: Annotated[str, typer.Option("--to", help="the component in the next environment")],
-    strategy: StrategyOption = None,
-    wait: Annotated[
-        bool,
-        typer.Option("--wait", "-w", help="follow the promotion until it ends; exit 1 unless it SUCCEEDED"),
-    ] = False,
-    timeout: Annotated[
-        float | None,
-        typer.Option("--timeout", min=0, help="seconds --wait waits at most (default: no limit)"),
-    ] = None,
-    idempotency_key: Annotated[
-        str | None, typer.Option("--idempotency-key", help="reuse a key to make a retried call safe")
-    ] = None,
-    output: OutputOption = None,
-) -> None:
-    """Promote the version a component runs to the next environment's component.
-
-    development → staging → production, through the target's strategy and gates.
-    """
-    from pilothouse.cli import executions
-
-    s = settings(ctx, output)
-    body: dict[str, Any] = {"source": source, "target": target}
-    if strategy is not None:
-        body["strategy"] = strategy_value(strategy)
-    as_json = s.output is Output.json
-    with s.client() as client:
-        view = client.post("/v1/promotions", body, idempotency_key=idempotency_key)
-        workflow = view.get("workflow") or PROMOTION_WORKFLOW
-        name = escape(str(view.get("name")))
-        if not wait:
-            if as_json:
-                print_json(view)
-            else:
-                out().print(
-                    f"[green]✓[/] promoting [bold]{escape(source)}[/] → [bold]{escape(target)}[/]: execution "
-                    f"{name} ({execution_status(view.get('status'))}); follow with: pilothouse "
-                    f"executions describe {escape(workflow)} {name}; the deployment: pilothouse deployments "
-                    f"list --component {escape(target)}"
-                )
-            return
-        console = err() if as_json else out()
-        console.print(f"promoting [bold]{escape(source)}[/] → [bold]{escape(target)}[/] (execution {name})")
-        try:
-            view, timed_out = executions.follow(
-                client, {**view, "workflow": workflow}, console=console, timeout=timeout
-            )
-        except KeyboardInterrupt:
-            err().print(f"stopped waiting; the promotion {name} goes on")
-            raise typer.Exit(130) from None
-    if as_json:
-        print_json(view)
-    status = view.get("status")
-    if timed_out:
-        err().print(
-            f"[yellow]⏱[/] timed out after {timeout:g}s; promotion {name} is still "
-            f"{execution_status(status)} (it goes on)"
-        )
-        raise typer.Exit(1)
-    deployment = ((view.get("output") or {}) if isinstance(view.get("output"), dict) else {}).get(
-        "deployment"
-    )
-    dep_id = (deployment or {}).get("deployment_id")
-    if status == "SUCCEEDED":
-        console.print(
-            f"[green]✓[/] promoted [bold]{escape(source)}[/] → [bold]{escape(target)}[/]"
-            + (f" (deployment {escape(str(dep_id))})" if dep_id else "")
-        )
-        return
-    report = err()
-    report.print(f"[bold red]✗[/] promotion {name} {execution_status(status)}")
-    if view.get("error") or view.get("cause"):
-        report.print(
-            f"  {escape(str(view.get('error') or '-'))}: {escape(str(view.get('cause') or '-'))}",
-            soft_wrap=True,
-        )
-    report.print(f"  [dim]see: pilothouse deployments list --component {escape(target)}[/]")
-    raise typer.Exit(1)

@@ -38,9 +38,11 @@ from pilothouse.cli.workflow_render import (
     status_text,
     waiting_text,
 )
+from pilothouse.engine.model import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT
 
 POLL_SECONDS = 0.3
-STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+#: what ``--status`` filters by: the engine's execution statuses (Step Functions' own)
+STATUSES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
 
 app = typer.Typer(help="Start and follow workflow executions.", no_args_is_help=True)
 tasks = typer.Typer(help="Answer tasks waiting for a callback (.waitForTaskToken).", no_args_is_help=True)
@@ -107,7 +109,7 @@ def follow(
     with console.status(_status(view), spinner="dots") as status:
         while True:
             positions = [(p.get("run"), p.get("state"), p.get("phase")) for p in view.get("positions") or []]
-            if view.get("status") == "RUNNING" and positions and positions != shown_at:
+            if view.get("status") == RUNNING and positions and positions != shown_at:
                 shown_at = positions
                 where = ", ".join(position_text(p) for p in view["positions"])
                 console.print(f"  [dim]→[/] {where}", soft_wrap=True)
@@ -119,7 +121,7 @@ def follow(
                         "TOKEN (or failure)",
                         soft_wrap=True,
                     )
-            if view.get("status") != "RUNNING":
+            if view.get("status") != RUNNING:
                 return view, False
             if deadline is not None and clock() >= deadline:
                 return view, True
@@ -153,7 +155,7 @@ def _finish(client: Client, view: dict[str, Any], *, as_json: bool, timeout: flo
             "(the execution goes on)"
         )
         raise typer.Exit(1)
-    if status == "SUCCEEDED":
+    if status == SUCCEEDED:
         console.print(f"[green]✓[/] execution {name} {status_text(status)}")
         if not as_json:
             console.print(f"  output: {escape(short(view.get('output'), 2000))}", soft_wrap=True)

@@ -11,7 +11,18 @@ from typing import Annotated
 import typer
 
 from pilothouse import __version__
-from pilothouse.cli import components, deployments, executions, keys, local, meta, workflow_run, workflows
+from pilothouse.cli import (
+    components,
+    deployments,
+    executions,
+    freezes,
+    keys,
+    local,
+    meta,
+    promotions,
+    workflow_run,
+    workflows,
+)
 from pilothouse.cli.client import DEFAULT_URL
 from pilothouse.cli.context import Output, Settings
 
@@ -29,10 +40,10 @@ app.add_typer(workflows.app, name="workflows")
 app.add_typer(executions.app, name="executions")
 app.add_typer(executions.tasks, name="tasks")
 app.add_typer(workflow_run.app, name="workflow")
-app.command("promote")(deployments.promote_environment)
-app.command("freeze")(deployments.freeze)
-app.command("unfreeze")(deployments.unfreeze)
-app.command("freezes")(deployments.freezes)
+app.command("promote")(promotions.promote_environment)
+app.command("freeze")(freezes.freeze)
+app.command("unfreeze")(freezes.unfreeze)
+app.command("freezes")(freezes.freezes)
 app.command("status")(meta.status)
 app.command("audit")(meta.audit)
 app.command("dev")(local.dev)

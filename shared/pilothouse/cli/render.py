@@ -10,15 +10,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pilothouse.domain.lifecycle import State
+
 STATE_STYLES = {
-    "Running": "green",
-    "Stopped": "dim",
-    "Failed": "bold red",
-    "Registered": "cyan",
-    "Deploying": "yellow",
-    "Updating": "yellow",
-    "Scaling": "yellow",
-    "Stopping": "yellow",
+    State.RUNNING: "green",
+    State.STOPPED: "dim",
+    State.FAILED: "bold red",
+    State.REGISTERED: "cyan",
+    State.DEPLOYING: "yellow",
+    State.UPDATING: "yellow",
+    State.SCALING: "yellow",
+    State.STOPPING: "yellow",
 }
 
 

@@ -24,13 +24,13 @@ from rich.markup import escape
 
 from pilothouse.cli.client import Client
 from pilothouse.cli.deployment_follow import Tracker, live, live_view
-from pilothouse.cli.deployment_render import FINAL, status_text, strategy_text
+from pilothouse.cli.deployment_text import FINAL, DeploymentStatus, status_text, strategy_text
 from pilothouse.cli.render import event_line, print_logs, state_text
+from pilothouse.domain.lifecycle import TRANSITIONAL, Command, State
 
-TRANSITIONAL = frozenset({"Deploying", "Updating", "Scaling", "Stopping"})
 POLL_SECONDS = 0.3
 #: the commands that run as deployments (the operation's id is the deployment's)
-DEPLOYING = frozenset({"deploy", "update", "retry", "rollback"})
+DEPLOYING = frozenset({Command.DEPLOY, Command.UPDATE, Command.RETRY, "rollback"})
 #: polls a component may rest while its deployment has not ended, before the component's word is taken
 SETTLE_POLLS = 20
 
@@ -47,7 +47,7 @@ class WaitResult:
 
 
 def goal_state(command: str) -> str:
-    return "Stopped" if command == "stop" else "Running"
+    return State.STOPPED if command == Command.STOP else State.RUNNING
 
 
 def judge(command: str, view: dict[str, Any], events: list[dict[str, Any]]) -> WaitResult:
@@ -165,12 +165,12 @@ def with_deployment(command: str, result: WaitResult, dep: dict[str, Any] | None
         return result
     if (
         command == "rollback"
-        and status in ("succeeded", "rolled_back")
-        and result.view.get("state") == "Running"
+        and status in (DeploymentStatus.SUCCEEDED, DeploymentStatus.ROLLED_BACK)
+        and result.view.get("state") == State.RUNNING
     ):
         result.ok, result.reason, result.logs = True, None, []
         return result
-    if status != "succeeded" and result.ok:
+    if status != DeploymentStatus.SUCCEEDED and result.ok:
         result.ok = False
         result.reason = dep.get("error") or f"deployment {dep.get('id')} ended {status}"
     return result
@@ -186,7 +186,7 @@ def report(result: WaitResult, command: str, console: Console) -> None:
     name = escape(str(v.get("name")))
     dep = result.deployment
     if result.ok:
-        if v.get("state") == "Stopped":
+        if v.get("state") == State.STOPPED:
             console.print(f"[green]✓[/] {name} is {state_text('Stopped')}")
         else:
             console.print(
@@ -207,7 +207,7 @@ def report(result: WaitResult, command: str, console: Console) -> None:
         return
     console.print(
         f"[bold red]✗[/] {command} of {name} failed; it is now {state_text(v.get('state'))}"
-        + (f" at version {escape(str(v.get('version')))}" if v.get("state") == "Running" else "")
+        + (f" at version {escape(str(v.get('version')))}" if v.get("state") == State.RUNNING else "")
     )
     if dep is not None:
         error = f": {escape(str(dep['error']))}" if dep.get("error") else ""

@@ -9,12 +9,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pilothouse.engine.model import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT
+
+#: an execution's status (the engine's, which are Step Functions') → its style
 STATUS_STYLES = {
-    "RUNNING": "yellow",
-    "SUCCEEDED": "green",
-    "FAILED": "bold red",
-    "TIMED_OUT": "bold red",
-    "ABORTED": "dim",
+    RUNNING: "yellow",
+    SUCCEEDED: "green",
+    FAILED: "bold red",
+    TIMED_OUT: "bold red",
+    ABORTED: "dim",
 }
 #: event types whose name says something went wrong
 _BAD = ("Failed", "TimedOut", "Aborted")
@@ -95,7 +98,7 @@ def execution_detail(e: dict[str, Any], console: Console) -> None:
     if e.get("redrive_count"):
         grid.add_row("redrives", cell(e.get("redrive_count")))
     grid.add_row("input", cell(e.get("input")))
-    if e.get("status") == "SUCCEEDED":
+    if e.get("status") == SUCCEEDED:
         grid.add_row("output", cell(e.get("output")))
     if e.get("error") or e.get("cause"):
         grid.add_row("error", f"[red]{cell(e.get('error'))}[/]")

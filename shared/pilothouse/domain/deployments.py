@@ -22,22 +22,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# re-exported: a deployment's statuses live in a module of their own (the CLI reads them without pydantic)
+from pilothouse.domain.statuses import FINAL as FINAL
+from pilothouse.domain.statuses import STATUSES as STATUSES
+
 PRESETS_CANARY = {5, 10, 15, 30}  # CodeDeploy: CanaryXPercent{5,10,15,30}Minutes with X = 10
 CANARY_RE = re.compile(r"^Canary(\d{1,2})Percent(\d{1,3})Minutes$")
 LINEAR_RE = re.compile(r"^Linear(\d{1,2})PercentEvery(\d{1,3})Minutes?$")
-
-STATUSES = (
-    "pending",
-    "in_progress",
-    "paused",
-    "awaiting_approval",
-    "succeeded",
-    "rolling_back",
-    "rolled_back",
-    "failed",
-    "aborted",
-)
-FINAL = frozenset({"succeeded", "rolled_back", "failed", "aborted"})
 
 
 class Strict(BaseModel):

@@ -50,7 +50,8 @@ def start(
 
     Raises :class:`~pilothouse.engine.errors.DefinitionError` for an invalid
     definition.  ``token_prefix`` starts every task token of the execution (a driver can
-    encode where the execution lives, to find it again from a token alone).  ``now`` is epoch seconds or a datetime (default: wall clock).
+    encode where the execution lives, to find it again from a token alone).
+    ``now`` is epoch seconds or a datetime (default: wall clock).
     """
     definition = load(definition)
     ts = to_epoch(now) if now is not None else time.time()

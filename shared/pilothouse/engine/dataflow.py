@@ -80,10 +80,7 @@ class Flow:
             extra = {} if result is _NO_RESULT else {"result": result}
             assigns = self._assign_jsonata(self.st.get("Assign"), raw, extra)
             default = raw if result is _NO_RESULT else result
-            if "Output" in self.st:
-                output = self.expr(self.st["Output"], raw, **extra)
-            else:
-                output = default
+            output = self.expr(self.st["Output"], raw, **extra) if "Output" in self.st else default
             return output, assigns
         if result is _NO_RESULT:
             eff = self.effective_input(raw)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from .jsonpath import (
     _INT_RE,
@@ -19,6 +19,8 @@ from .jsonpath import (
 )
 
 _CMP_RE = re.compile(r"^(.*?)\s*(==|!=|<=|>=|<|>)\s*(.*)$", re.S)
+#: what the filter orders: two strings or two numbers, never one of each
+_Ordered = TypeVar("_Ordered", str, float)
 
 
 def parse_filter(expr: str, text: str) -> tuple:
@@ -86,11 +88,17 @@ def _compare(op: str, a: Any, b: Any) -> bool:
         return _json_eq(a, b)
     if op == "!=":
         return not _json_eq(a, b)
-    num = (int, float)
     if isinstance(a, bool) or isinstance(b, bool):
         return False
-    if not ((isinstance(a, num) and isinstance(b, num)) or (isinstance(a, str) and isinstance(b, str))):
-        return False
+    if isinstance(a, str) and isinstance(b, str):
+        return _ordered(op, a, b)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return _ordered(op, a, b)
+    return False
+
+
+def _ordered(op: str, a: _Ordered, b: _Ordered) -> bool:
+    """``a op b`` for two strings or two numbers (``op`` one of ``< <= > >=``)."""
     return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 

@@ -153,7 +153,8 @@ class Interpreter:
         if size > MAX_PAYLOAD_BYTES:
             raise StatesError(
                 DATA_LIMIT_EXCEEDED,
-                f"The {what} has a size of {size} bytes which exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes.",
+                f"The {what} has a size of {size} bytes which exceeds the maximum of "
+                f"{MAX_PAYLOAD_BYTES} bytes.",
             )
 
     # ------------------------------------------------------------ transitions

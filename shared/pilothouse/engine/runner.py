@@ -59,7 +59,7 @@ class RunResult:
     error: str | None
     cause: str | None
     history: list
-    state: ExecutionState = field(repr=False, default=None)
+    state: ExecutionState = field(repr=False)
 
 
 Invoker = Callable[[str, Any, InvokeContext], Any]

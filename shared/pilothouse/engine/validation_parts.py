@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from . import choice, intrinsics, jsonata_bridge, jsonpath
 from .fields import CATCHER, JSONATA, RETRIER
@@ -13,12 +13,12 @@ Report = Callable[[str, str], None]
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def is_int(v: Any) -> bool:
+def is_int(v: Any) -> TypeGuard[int]:
     """True for a JSON integer (bools excluded)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def is_num(v: Any) -> bool:
+def is_num(v: Any) -> TypeGuard[float]:
     """True for a JSON number (bools excluded)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -263,9 +263,8 @@ def check_choice_rule(rule: Any, path: str, report: Report, top: bool) -> None:
     elif op.startswith("Boolean"):
         if not isinstance(val, bool):
             report(f"{path}.{op}", f"{op} must be a boolean")
-    elif op.startswith("Timestamp"):
-        if choice.parse_timestamp(val) is None:
-            report(f"{path}.{op}", f"{op} must be an RFC 3339 timestamp")
+    elif op.startswith("Timestamp") and choice.parse_timestamp(val) is None:
+        report(f"{path}.{op}", f"{op} must be an RFC 3339 timestamp")
 
 
 def check_jsonata_rule(rule: Any, path: str, report: Report) -> None:

@@ -8,6 +8,7 @@ until Ctrl-C. A second run finds its components from the first and leaves what i
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,10 +246,8 @@ class Traffic:
         sent = 0
         with httpx.Client(timeout=2.0) as http:
             while not self._stop.wait(1 / self.rate) and sent < self.limit:
-                try:
+                with contextlib.suppress(httpx.HTTPError):
                     http.get(self.url)
-                except httpx.HTTPError:
-                    pass
                 sent += 1
 
     def __enter__(self) -> Traffic:

@@ -128,9 +128,10 @@ def _value(field: _Field, text: str, expression: str) -> int:
     if field.names and upper in field.names:
         return field.names[upper]
     if not text.isdigit():
+        by_name = field.names or {}
         names = (
-            f" or {min(field.names, key=field.names.get)}-{max(field.names, key=field.names.get)}"
-            if field.names
+            f" or {min(by_name, key=by_name.__getitem__)}-{max(by_name, key=by_name.__getitem__)}"
+            if by_name
             else ""
         )
         raise ScheduleError(

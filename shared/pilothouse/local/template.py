@@ -8,18 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pilothouse.local.schedule import ScheduleError
 from pilothouse.settings import Settings
 
+if TYPE_CHECKING:
+    _SafeLoader = yaml.SafeLoader
+else:  # libyaml's loader where it is built in: ~10x faster on template.yaml
+    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: ~10x faster on template.yaml
+
+class _CfnLoader(_SafeLoader):
     pass
 
 
-def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
@@ -28,6 +34,7 @@ def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode)  # YAML has no fourth kind of node
         value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
@@ -174,5 +181,9 @@ def read_cloud(project_dir: Path, settings: Settings, template_name: str = "temp
                 )
             elif kind in ("Schedule", "ScheduleV2"):
                 expr = ev_props.get("Schedule") or ev_props.get("ScheduleExpression")
+                if not isinstance(expr, str):
+                    raise ScheduleError(
+                        f"{lid}.{ev_name}: a schedule expression must be a string, got {type(expr).__name__}"
+                    )
                 schedules.append(ScheduleSource(lid, f"{lid}-{ev_name}", expr))
     return LocalCloud(functions, routes, sources, schedules, queues)

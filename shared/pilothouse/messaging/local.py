@@ -11,6 +11,7 @@ file every 50 ms of real time (another process's send cannot signal us).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -125,10 +126,8 @@ class LocalQueue:
         for pid, conn in connections:
             if pid != os.getpid():
                 continue
-            try:
+            with contextlib.suppress(sqlite3.Error):  # closing is best effort
                 conn.close()
-            except sqlite3.Error:  # pragma: no cover - closing is best effort
-                pass
         self._local = threading.local()
 
     def __enter__(self) -> LocalQueue:
@@ -175,7 +174,7 @@ class LocalQueue:
         with self._write(conn):
             spec = self._spec(conn, queue)
             timeout = spec.visibility_timeout if visibility_timeout is None else visibility_timeout
-            dead_letter = spec.dead_letter_queue is not None and spec.max_receive_count is not None
+            dead_letter_queue, max_receives = spec.dead_letter_queue, spec.max_receive_count
             now = self._clock.time()
             claimed: list[Message] = []
             while len(claimed) < max_messages:
@@ -187,14 +186,18 @@ class LocalQueue:
                 if not rows:
                     break
                 for seq, message_id, body, attributes, sent_at, receive_count in rows:
-                    if dead_letter and receive_count >= spec.max_receive_count:
-                        self._spec(conn, spec.dead_letter_queue)
+                    if (
+                        dead_letter_queue is not None
+                        and max_receives is not None
+                        and receive_count >= max_receives
+                    ):
+                        self._spec(conn, dead_letter_queue)
                         # Re-inserted so that it gets a new seq, i.e. joins the end of the DLQ.
                         conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
                         conn.execute(
                             "INSERT INTO messages (id, queue, body, attributes, sent_at, visible_at)"
                             " VALUES (?, ?, ?, ?, ?, ?)",
-                            (message_id, spec.dead_letter_queue, body, attributes, sent_at, now),
+                            (message_id, dead_letter_queue, body, attributes, sent_at, now),
                         )
                         continue
                     receipt = f"{message_id}.{secrets.token_hex(8)}"

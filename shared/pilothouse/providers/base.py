@@ -83,10 +83,6 @@ class Provider(Protocol):
     def deploy(self, release: Release) -> Placement:
         """Start ``release.replicas`` instances of the release and wait until they are healthy."""
 
-    def update(self, current: Placement, release: Release) -> Placement:
-        """Replace the instances of ``current`` with the new release; on failure keep ``current``
-        serving and raise :class:`ProviderError` with ``placement=current``."""
-
     def scale(self, current: Placement, release: Release, replicas: int) -> Placement:
         """Run ``replicas`` instances of the current release behind the same URL."""
 

@@ -57,29 +57,31 @@ class Operation:
 
 
 def operation(
-    method: str,
-    path: str,
     *,
-    permission: Permission | None,
     summary: str,
     tag: str,
     status: int = 200,
     target: Callable[[dict[str, str]], str | None] | None = None,
     secret_fields: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Operation]:
-    """Declare an endpoint; the function's name is the operation's name."""
+    """Declare an endpoint. The function's name is the operation's name; its method, route and
+    permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there."""
+    from pilothouse.catalogue import Http, entry
 
     def wrap(func: Callable[..., Any]) -> Operation:
+        trigger = entry(func.__name__).trigger
+        if not isinstance(trigger, Http):
+            raise TypeError(f"{func.__name__} is not an HTTP operation in the catalogue")
         return Operation(
             name=func.__name__,
-            method=method.upper(),
-            path=path,
+            method=trigger.method,
+            path=trigger.resolver_route,
             func=func,
-            permission=permission,
+            permission=trigger.permission,
             summary=summary,
             tag=tag,
             status=status,
-            mutating=method.upper() not in ("GET", "HEAD", "OPTIONS"),
+            mutating=trigger.method not in ("GET", "HEAD", "OPTIONS"),
             target=target or (lambda params: None),
             secret_fields=secret_fields,
         )
@@ -106,10 +108,7 @@ def validation_problem(exc: RequestValidationError) -> ValidationFailed:
     errors = []
     for e in exc.errors():
         loc = list(e.get("loc", ()))
-        if loc and loc[0] in ("body", "query", "path", "header"):
-            source = loc.pop(0)
-        else:
-            source = "body"
+        source = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else "body"
         field_name = ".".join(str(p) for p in loc) or source
         errors.append(
             {

@@ -331,7 +331,8 @@ def command(
         now_record = repo(services).get(name)
         state = now_record.state if now_record else None
         raise VersionConflict(
-            f"component {name!r} changed while this {cmd.value} was being accepted (now {state}); read it again",
+            f"component {name!r} changed while this {cmd.value} was being accepted (now {state}); "
+            "read it again",
             extra={"state": state, "allowed_commands": _allowed(state) if state else []},
         ) from None
     enqueue_job(services, name, operation.id)

@@ -1,8 +1,9 @@
 """The deployment manager (DESIGN §4): deployments as strategy workflows people can steer.
 
 A deploy, update or retry of a component becomes a *deployment*: a record (status, steps, weights,
-analysis results, approvals) and an execution of its strategy's workflow (``workflows/*.asl.json``)
-on the durable engine. The workflow's Task states call the ``deployment_*`` functions
+analysis results, approvals) and an execution that carries out the plan its strategy compiles to:
+the shipped ``workflows/deployment-plan.asl.json`` (or the user's own ``strategy.workflow``) on the
+durable engine. The workflow's Task states call the ``deployment_*`` functions
 (:mod:`pilothouse.services.deployment_tasks`); pauses and approvals are ``.waitForTaskToken``
 tasks whose tokens the controls here complete.
 """
@@ -30,18 +31,19 @@ from pilothouse.domain.lifecycle import Command
 from pilothouse.domain.records import PendingOperation
 from pilothouse.domain.security import Permission, Principal
 from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from pilothouse.services.execution_listeners import ExecutionEnded
 from pilothouse.store.deployments import DeploymentRepository
 from pilothouse.wiring import Services
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
-BUILTIN = {
-    "canary": "canary",
-    "linear": "canary",
-    "custom": "canary",
-    "rolling": "rolling",
-    "blue-green": "blue-green",
-    "all-at-once": "all-at-once",
-}
+#: the one shipped workflow every strategy runs on: a strategy is a plan (the steps
+#: :func:`~pilothouse.domain.deployments.compile_plan` makes of it), which this workflow carries out
+PLAN_WORKFLOW = "deployment-plan"
+#: the per-strategy workflows of earlier releases (one definition under four names). Deployments
+#: they started keep their name on the record (``pilothouse-canary``…) and run to their end on it:
+#: the registration stays where it is (the embedded store; state machines kept in template.yaml and
+#: serverless.yml), nothing here starts a new execution of them.
+RETIRED_STRATEGY_WORKFLOWS = frozenset({"all-at-once", "blue-green", "canary", "rolling"})
 PREFIX = "pilothouse-"
 LOCAL_ARN = "arn:aws:lambda:local:000000000000:function:{}"
 
@@ -116,12 +118,10 @@ def ensure_workflow(services: Services, name: str) -> str:
     try:
         current = orchestrator.get_workflow(wf_name)
     except NotFound:
-        try:
+        with contextlib.suppress(AlreadyExists):
             orchestrator.create_workflow(
                 wf_name, definition, description=f"built-in: {name}", actor="system", shipped=True
             )
-        except AlreadyExists:
-            pass
         return wf_name
     if current["definition"] != definition:
         orchestrator.update_workflow(wf_name, definition, actor="system", shipped=True)
@@ -174,9 +174,7 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
         to_version = pending.params.get("version") or (
             component["spec"]["version"] if cmd != "update" else component["version"]
         )
-        workflow = strategy.get("workflow") or ensure_workflow(
-            services, BUILTIN[strategy.get("type", "all-at-once")]
-        )
+        workflow = strategy.get("workflow") or ensure_workflow(services, PLAN_WORKFLOW)
         now = iso(services.clock.time())
         capability, digest = new_capability()
         data = {
@@ -475,7 +473,7 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
         return {"type": "rollback.break_glass", "actor": actor, "reason": reason}
 
     repo(services).change(deployment_id, record)
-    try:  # stopping the workflow may have started this rollback already (same name)
+    with contextlib.suppress(Conflict):  # stopping the workflow may have started this rollback already
         _start_strategy(
             services,
             get(services, deployment_id),
@@ -484,8 +482,6 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
             name=f"{deployment_id}-rollback"[:80],
             actor=actor,
         )
-    except Conflict:
-        pass
     return get(services, deployment_id)
 
 
@@ -524,21 +520,27 @@ def rollback_component(
     )
 
 
-def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
-    """A deployment's workflow ended badly: roll back if the deployment is still unsettled.
+def on_execution_ended(services: Services, ended: ExecutionEnded) -> None:
+    """Listener (:mod:`pilothouse.services.execution_listeners`): a deployment's workflow ended
+    badly (an uncatchable ``States.Runtime``, a stop, a timeout) without settling the deployment:
+    roll back if the deployment is still unsettled; if that rollback itself ended badly, the
+    deployment failed.
 
     Only the executions the deployment manager started for the deployment count (its strategy
     execution, or its trusted rollback): any other workflow whose input names a deployment id
-    changes nothing."""
+    changes nothing. Idempotent: a settled deployment is left alone, and the rollback has a fixed
+    name, so an end announced twice starts it once."""
     from pilothouse.services import deployment_tasks
 
-    dep_id = execution["input"]["deployment_id"]
-    data = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) else None
+    if ended.status == "SUCCEEDED" or not isinstance(ended.input, dict):
+        return
+    dep_id = ended.input.get("deployment_id")
+    data = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) and dep_id else None
     if data is None or data.data["status"] in FINAL:
         return
     dep = data.data
-    error = {"Error": execution.get("error") or "WorkflowEnded", "Cause": execution.get("cause") or ""}
-    if (execution.get("workflow"), execution["name"]) == (dep["workflow"], dep["execution"]):
+    error = {"Error": ended.error or "WorkflowEnded", "Cause": ended.cause or ""}
+    if (ended.workflow, ended.name) == (dep["workflow"], dep["execution"]):
         with contextlib.suppress(Conflict):  # a break-glass may have started it already (same name)
             _start_strategy(
                 services,
@@ -547,7 +549,7 @@ def on_workflow_ended(services: Services, execution: dict[str, Any]) -> None:
                 workflow=ensure_workflow(services, "break-glass-rollback"),
                 name=f"{dep_id}-rollback"[:80],
             )
-    elif execution.get("trusted") and execution["name"] == f"{dep_id}-rollback"[:80]:  # the rollback failed
+    elif ended.trusted and ended.name == f"{dep_id}-rollback"[:80]:  # the rollback failed
         deployment_tasks.mark_failed(services, dep_id, error)
 
 

@@ -118,19 +118,24 @@ def apply_step(
         except VersionConflict:
             continue
         send_followups(services, new, now)
-        if (
-            new["status"] in TERMINAL
-            and new["status"] != "SUCCEEDED"
-            and isinstance(new.get("input"), dict)
-            and new["input"].get("deployment_id")
-        ):
-            # a deployment's workflow that ended without settling the deployment (an uncatchable
-            # States.Runtime, a stop) must not leave the component stuck mid-way
-            from pilothouse.services.deployments import on_workflow_ended
-
-            on_workflow_ended(services, new)
+        if new["status"] in TERMINAL:
+            announce_end(services, new)
         return new
     raise Conflict(f"execution {name!r} is too busy; retry")
+
+
+def announce_end(services: Services, data: dict) -> None:
+    """Tell the registered listeners (:mod:`pilothouse.services.execution_listeners`) that the
+    execution ended; they run after the step is stored, and none of their errors reaches the step.
+    Listeners are idempotent, so an end announced twice is harmless."""
+    from pilothouse.services.execution_listeners import ExecutionEnded
+
+    try:
+        ended = ExecutionEnded.of(data)
+    except ValueError:
+        log.exception("execution %s/%s ended but cannot be announced", data.get("workflow"), data.get("name"))
+        return
+    services.listeners.announce(services, ended)
 
 
 def send_followups(services: Services, data: dict, now: float, *, from_sweep: bool = False) -> None:

@@ -4,7 +4,9 @@ A job message names a component and the id of the operation its command recorded
 
 1. takes a lease on the operation (a conditional write), so a redelivered or duplicated message
    for an operation that is being carried out, or is already finished, does nothing;
-2. asks the provider to do the work (blocking until healthy or failed);
+2. a deploy, update or retry starts its deployment (the workflow that carries out its plan, which
+   settles the operation when it ends); a scale or stop asks the provider to do the work (blocking
+   until done or failed) and
 3. writes the outcome with the resting state the lifecycle table gives, plus an event.
 
 A worker that dies mid-job leaves a lapsed lease; :func:`sweep_stalled` re-enqueues such operations.
@@ -21,9 +23,9 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, Outcome, State, complete
 from pilothouse.domain.records import PendingOperation
-from pilothouse.errors import VersionConflict
+from pilothouse.errors import ValidationFailed, VersionConflict
 from pilothouse.providers.base import HealthCheck, Placement, ProviderError, Release
-from pilothouse.services.components import enqueue_job, repo
+from pilothouse.services.components import DEPLOYING_COMMANDS, enqueue_job, repo
 from pilothouse.store.components import Record
 from pilothouse.wiring import ProviderUnavailable, Services
 
@@ -96,29 +98,16 @@ def execute(services: Services, name: str, operation_id: str) -> str:
     params = op.get("params", {})
     if PendingOperation.model_validate(op).runs_as_deployment:
         return _start_deployment(services, leased)
+    if cmd in DEPLOYING_COMMANDS:  # stored by a release from before deployments (no plan)
+        return _plan_stored_operation(services, leased)
+    # scale and stop: the provider carries them out here, no deployment
     current = Placement.from_dict(data["placement"]) if data.get("placement") else None
     placement: Placement | None = current
     error: str | None = None
     logs: list[str] = []
-    new_version = data.get("version")
-    new_config = None
     try:
         provider = services.provider(data["spec"]["provider"])
-        if cmd in (Command.DEPLOY, Command.RETRY):
-            new_version = params.get("version") or data["spec"]["version"]
-            if current is not None:
-                provider.stop(current)
-                placement = None
-            replicas = data["spec"]["scaling"]["replicas"]
-            replicas = replicas if replicas is not None else max(data["spec"]["scaling"]["min"], 1)
-            placement = provider.deploy(release_for(data, version=new_version, replicas=replicas))
-        elif cmd is Command.UPDATE:
-            assert current is not None
-            new_version = params.get("version") or data["version"]
-            new_config = params.get("config")
-            release = release_for(data, version=new_version, config=new_config, replicas=current.replicas)
-            placement = provider.update(current, release)
-        elif cmd is Command.SCALE:
+        if cmd is Command.SCALE:
             assert current is not None
             release = release_for(data, version=data["version"], replicas=current.replicas)
             placement = provider.scale(current, release, params["replicas"])
@@ -129,16 +118,16 @@ def execute(services: Services, name: str, operation_id: str) -> str:
         outcome = Outcome.SUCCEEDED
     except ProviderError as exc:
         error, logs = exc.reason, exc.logs
-        # A failed scale leaves the current instances serving; a failed update says what serves.
+        # a failed scale leaves the current instances serving
         placement = exc.placement if exc.placement is not None or cmd is not Command.SCALE else current
-        reverted = placement is not None and cmd in (Command.UPDATE, Command.SCALE)
+        reverted = placement is not None and cmd is Command.SCALE
         outcome = Outcome.REVERTED if reverted else Outcome.FAILED
     except ProviderUnavailable as exc:
         error, placement, outcome = str(exc), None, Outcome.FAILED
     except Exception as exc:  # a bug or an unexpected backend error: record it, never lose the component
         log.exception("job %s for %s failed unexpectedly", operation_id, name)
         error, outcome = f"{type(exc).__name__}: {exc}", Outcome.FAILED
-    return finish_operation(services, leased, cmd, outcome, placement, error, logs, new_version, new_config)
+    return finish_operation(services, leased, cmd, outcome, placement, error, logs, data.get("version"), None)
 
 
 def _start_deployment(services: Services, record: Record) -> str:
@@ -164,6 +153,52 @@ def _start_deployment(services: Services, record: Record) -> str:
             },
         )
     return "deployment.started"
+
+
+def _plan_stored_operation(services: Services, record: Record) -> str:
+    """A deploy, update or retry an older release queued without a plan (it ran them through the
+    provider directly) runs as a deployment, planned now as its command is planned today: the
+    requested or the component's strategy, else all-at-once. A strategy that no longer validates
+    ends the operation as a failed one, with the reason (what serves keeps serving)."""
+    from pilothouse.services import deployments
+
+    data = record.data
+    op = data["operation"]
+    cmd = Command(op["command"])
+    params = op.get("params") or {}
+    try:
+        strategy, steps = deployments.plan_for(
+            {**data, "placement": None} if cmd is Command.RETRY else data, params
+        )
+    except ValidationFailed as exc:
+        current = Placement.from_dict(data["placement"]) if data.get("placement") else None
+        outcome = Outcome.REVERTED if cmd is Command.UPDATE and current else Outcome.FAILED
+        reason = f"queued by an earlier release without a plan, and it cannot be planned now: {exc.detail}"
+        return finish_operation(
+            services, record, cmd, outcome, current, reason, [], data.get("version"), None
+        )
+    planned = PendingOperation.model_validate(
+        {
+            **op,
+            "params": {k: v for k, v in params.items() if k != "strategy"},
+            "strategy": strategy,
+            "steps": steps,
+        }
+    )
+    event = {
+        "type": f"{cmd.value}.planned",
+        "from": record.state,
+        "to": record.state,
+        "actor": "system",
+        "request_id": op.get("request_id"),
+        "operation_id": op["id"],
+        "strategy": strategy.get("preset") or strategy.get("type"),
+    }
+    try:
+        record = repo(services).update(record, {**data, "operation": planned.stored()}, event)
+    except VersionConflict:
+        return "stale"
+    return _start_deployment(services, record)
 
 
 def _left_behind_stopped(services: Services, data: dict[str, Any]) -> dict[str, Any]:

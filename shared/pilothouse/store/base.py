@@ -175,7 +175,7 @@ class Store(ABC):
         """Physically remove expired items; return how many. Adapters with native TTL may no-op."""
         return 0
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: adapters without connections keep this no-op
         """Release connections."""
 
     # -- adapter hooks ---------------------------------------------------------------------------

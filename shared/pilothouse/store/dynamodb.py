@@ -128,8 +128,10 @@ class _Contention(Exception):
     """A retryable cancellation (a concurrent transaction on the same item, throttling)."""
 
 
-def _model_class(table_name: str, region: str | None, host: str | None) -> type:
-    """A PynamoDB model bound to ``table_name`` (PynamoDB binds tables per class)."""
+def _model_class(table_name: str, region: str | None, host: str | None) -> Any:
+    """A PynamoDB model bound to ``table_name`` (PynamoDB binds tables per class).
+
+    Typed ``Any``: the class is built at run time, so a type checker cannot know its attributes."""
     from pynamodb.attributes import NumberAttribute, UnicodeAttribute
     from pynamodb.models import Model
 
@@ -302,9 +304,10 @@ class DynamoStore(Store):
                 condition = conditions[0] if len(conditions) == 1 else conditions[0] & conditions[1]
                 version = op.if_version + 1 if op.if_version is not None and not op.if_absent else 1
             else:  # unconditional: conditioned on the state just read, so the version is exact
-                live = current is not None and (current.expires_at is None or current.expires_at > now)
-                condition = at(current.version) if live else absent
-                version = current.version + 1 if live else 1
+                if current is not None and (current.expires_at is None or current.expires_at > now):
+                    condition, version = at(current.version), current.version + 1
+                else:
+                    condition, version = absent, 1
             item = Item(op.item.pk, op.item.sk, op.item.data, version, op.item.expires_at)
             return item, condition
         if isinstance(op, Delete):
@@ -355,6 +358,7 @@ class DynamoStore(Store):
                     elif isinstance(op, Delete):
                         tx.delete(self._Model(op.pk, op.sk), condition=condition)
                     else:
+                        assert new is not None  # _plan gives every Put its new item
                         tx.save(self._record(new), condition=condition)
         except self._PynamoDBException as exc:
             code = _code(exc)

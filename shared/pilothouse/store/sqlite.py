@@ -7,6 +7,7 @@ conditional write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -100,7 +101,8 @@ class SqliteStore(Store):
                 if isinstance(op, Put):
                     new = self.next_version(op, found, now)
                     conn.execute(
-                        "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
+                        "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         (
                             new.pk,
                             new.sk,
@@ -127,9 +129,7 @@ class SqliteStore(Store):
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:
-                    pass
             self._all.clear()
         self._local = threading.local()

@@ -12,7 +12,7 @@ from pilothouse.cli import deployments as deployments_module
 from pilothouse.cli import executions as executions_module
 from pilothouse.cli.client import Client
 from pilothouse.cli.deployment_follow import changes
-from pilothouse.cli.deployment_render import strategy_text
+from pilothouse.cli.deployment_text import strategy_text
 from pilothouse.cli.wait import WaitResult, wait_for, with_deployment
 
 

@@ -195,7 +195,8 @@ def test_map_iteration_failure_fails_map_without_tolerance(go):
     ],
 )
 def test_map_tolerated_failures(go, fields, items, ok):
-    """Failures within ToleratedFailureCount/Percentage are tolerated; beyond → ExceedToleratedFailureThreshold."""
+    """Failures within ToleratedFailureCount/Percentage are tolerated; beyond them the Map fails with
+    ExceedToleratedFailureThreshold."""
     result = go(mapper(**fields), items, invoke=fail_odd)
     if ok:
         assert result.status == "SUCCEEDED"
@@ -235,7 +236,8 @@ def test_map_item_batcher_byte_limit(go):
 
 
 def test_map_event_sequence(go):
-    """MapStateEntered, MapStateStarted, MapIterationStarted/Succeeded per item, MapStateSucceeded, MapStateExited."""
+    """MapStateEntered, MapStateStarted, MapIterationStarted/Succeeded per item, MapStateSucceeded,
+    MapStateExited."""
     defn = machine({"M": {"Type": "Map", "ItemProcessor": branch(("P", {"Type": "Pass"})), "End": True}})
     result = go(defn, [1, 2])
     assert [e for e in events(result) if e.startswith("Map")] == [

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ from pilothouse.providers.local.process import (
     expand,
     pid_alive,
     process_identity,
+    process_start_time,
+    same_process,
     tail_file,
 )
 
@@ -95,6 +100,83 @@ def test_identity_distinguishes_processes_and_ends_with_them() -> None:
         child.wait()
     assert not pid_alive(child.pid)
     assert process_identity(child.pid) is None
+
+
+@pytest.fixture
+def child() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_same_process_matches_its_own_token_only(child: subprocess.Popen[bytes]) -> None:
+    """Given a live child and its identity token
+    When the token is checked against the child's pid, against another pid, and shifted in time
+    (what a recycled pid looks like: same number, another creation time)
+    Then only the child's own token matches its pid; nothing matches an absent token or pid."""
+    ident = process_identity(child.pid)
+    assert ident is not None and ident.startswith("psutil:")
+    started = process_start_time(child.pid)
+    assert started is not None and abs(started - time.time()) < 60
+
+    assert same_process(child.pid, ident)
+    assert not same_process(os.getpid(), ident)
+    assert not same_process(child.pid, f"psutil:{started + 1:.6f}")
+    assert not same_process(child.pid, f"psutil:{started - 0.01:.6f}")
+    for bad in (None, "", "psutil:", "psutil:nan-ish", "bogus", 12345):
+        assert not same_process(child.pid, bad)
+    assert not same_process(0, ident) and not same_process(-1, ident)
+    assert not pid_alive(0) and process_identity(0) is None
+
+
+def test_a_zombie_is_dead_and_no_longer_the_same_process() -> None:
+    """Given a child that has exited but was not reaped yet (a zombie)
+    When its liveness and identity are checked
+    Then it is not alive and no longer matches the token it had while running."""
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    ident = process_identity(zombie.pid)
+    try:
+        deadline = time.monotonic() + 10
+        while pid_alive(zombie.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None  # unreaped
+        assert not pid_alive(zombie.pid)
+        assert not same_process(zombie.pid, ident)
+    finally:
+        zombie.wait()
+
+
+def _proc_ticks(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat: what the previous release stored (clock ticks since boot)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    return raw[raw.rfind(")") + 2 :].split()[19]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the /proc token was Linux only")
+def test_tokens_of_the_previous_release_are_recognised(child: subprocess.Popen[bytes]) -> None:
+    """Given tokens the previous release wrote for a live child (``<boot id>:<start ticks>``)
+    When they are checked against the child's pid
+    Then the child's own token matches; one of another start tick or another boot does not."""
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    ticks = int(_proc_ticks(child.pid))
+
+    assert same_process(child.pid, f"{boot_id}:{ticks}")
+    assert not same_process(child.pid, f"{boot_id}:{ticks + 1}")
+    assert not same_process(child.pid, f"00000000-0000-0000-0000-000000000000:{ticks}")
+    assert not same_process(os.getpid(), f"{boot_id}:{ticks}")
+
+
+@pytest.mark.skipif(shutil.which("ps") is None, reason="no ps")
+def test_ps_tokens_of_the_previous_release_are_recognised(child: subprocess.Popen[bytes]) -> None:
+    """Given the ``ps:<lstart>`` token the previous release wrote where there was no /proc
+    When it is checked against the child's pid
+    Then it matches the child and not a process that started at another second."""
+    lstart = subprocess.run(
+        ["ps", "-o", "lstart=", "-p", str(child.pid)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert same_process(child.pid, f"ps:{lstart}")
+    assert not same_process(child.pid, "ps:Thu Jan  1 00:00:00 1970")
 
 
 def test_tail_file_keeps_last_lines(tmp_path: Path) -> None:

@@ -64,10 +64,6 @@ class _Aliases(_AwsCalls):
                 kwargs["RoutingConfig"] = routing
             self._lambda(t, "CreateAlias", **kwargs)
 
-    def _restore_alias(self, t: Target, alias: dict[str, Any]) -> None:
-        """Point the alias back where ``alias`` (as read before) pointed."""
-        self._put_alias(t, str(alias["FunctionVersion"]), extra_weights(alias), exists=True)
-
     def _publish(self, t: Target, version: str, *, current: Placement | None = None) -> tuple[str, str]:
         """Wait until ``$LATEST`` is not being updated, publish it, wait until the version is active."""
         with carrying(current):

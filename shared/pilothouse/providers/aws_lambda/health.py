@@ -107,7 +107,11 @@ class _Health(_Aliases):
         error = answer.get("FunctionError")
         if error or not 200 <= status < 300:
             payload = answer.get("Payload")
-            text = payload.read(500).decode("utf-8", "replace") if hasattr(payload, "read") else ""
+            text = (
+                payload.read(500).decode("utf-8", "replace")
+                if payload is not None and hasattr(payload, "read")
+                else ""
+            )
             return HealthResult(
                 False,
                 1,

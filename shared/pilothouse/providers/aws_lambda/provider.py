@@ -14,7 +14,6 @@ from pilothouse.providers.aws_lambda.target import (
     Target,
     copy_revisions,
     placement_of,
-    replicas_of,
     revision_info,
     unqualified_arn,
 )
@@ -49,31 +48,6 @@ class LambdaProvider(_MetricsAndAlarms):
             )
             placement = placement_of(details)
             self._wait_healthy(placement, rev, release)
-            return placement
-
-    def update(self, current: Placement, release: Release) -> Placement:
-        """Publish and point the alias at the new version at once; on failure point it back."""
-        t = Target.of(release)
-        with self._function_lock(t):
-            before = self._get_alias(t)
-            rev, arn = self._publish(t, release.version, current=current)
-            self._put_alias(t, rev, None, exists=before is not None)
-            details = self._details(
-                t,
-                release,
-                arn,
-                {rev: revision_info(release.version, 100, replicas_of(current))},
-                stable=rev,
-                candidate=None,
-            )
-            placement = placement_of(details)
-            with carrying(current):
-                try:
-                    self._wait_healthy(placement, rev, release)
-                except ProviderError:
-                    if before is not None:
-                        self._restore_alias(t, before)
-                    raise
             return placement
 
     def scale(self, current: Placement, release: Release, replicas: int) -> Placement:

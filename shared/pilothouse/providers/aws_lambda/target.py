@@ -9,7 +9,7 @@ from typing import Any
 
 from pilothouse.providers.base import Placement, ProviderError, Release
 
-__all__ = ["Target", "copy_revisions", "placement_of", "replicas_of", "revision_info", "unqualified_arn"]
+__all__ = ["Target", "copy_revisions", "placement_of", "revision_info", "unqualified_arn"]
 
 
 class Target:
@@ -65,11 +65,6 @@ class Target:
 def revision_info(version: str, weight: int, replicas: int = 1) -> dict[str, Any]:
     """What the details record of one revision."""
     return {"version": version, "replicas": replicas, "weight": weight}
-
-
-def replicas_of(current: Placement | None) -> int:
-    """The replica count of ``current`` (1 without a placement)."""
-    return current.replicas if current is not None else 1
 
 
 def copy_revisions(d: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ Records are one JSON file each under ``<data_dir>/replicas/``, written atomicall
     >>> journal = ReplicaJournal(Path("/tmp/data"))     # doctest: +SKIP
     >>> rid = journal.new_id()
     >>> journal.intend(rid, component="greeter", version="1.0.0", revision="1.0.0+ab12cd", port=4100)
-    >>> journal.started(rid, pid=1234, identity="boot:5678")
+    >>> journal.started(rid, pid=1234, identity="psutil:1764581000.250000")
     >>> journal.forget(rid)
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import psutil
 
-from pilothouse.providers.local.process import TAG_VAR, process_identity
+from pilothouse.providers.local.process import TAG_VAR, identity_of
 
 __all__ = ["ReplicaJournal", "TaggedProcess", "data_dir_tag", "terminate"]
 
@@ -150,7 +150,7 @@ class ReplicaJournal:
             except (psutil.Error, OSError):
                 continue
             if value.startswith(prefix):
-                found.append(TaggedProcess(info["pid"], value[len(prefix) :], process_identity(info["pid"])))
+                found.append(TaggedProcess(info["pid"], value[len(prefix) :], identity_of(proc)))
         return found
 
 

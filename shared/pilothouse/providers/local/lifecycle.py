@@ -15,10 +15,10 @@ from pilothouse.providers.local.launch import LaunchSpec, build_launch_spec
 from pilothouse.providers.local.process import (
     Replica,
     StartFailure,
-    pid_alive,
     probe,
-    process_identity,
+    process_start_time,
     safe_name,
+    same_process,
     spawn,
     wait_healthy,
 )
@@ -33,10 +33,7 @@ HEALTH_CHECK_TIMEOUT = 2.0
 def _recorded_alive(record: dict) -> bool:
     """Whether the process a journal record names is still alive and the same process."""
     pid = record.get("pid")
-    if not pid or not pid_alive(int(pid)):
-        return False
-    identity = record.get("identity")
-    return identity is not None and process_identity(int(pid)) == identity
+    return isinstance(pid, int) and same_process(pid, record.get("identity"))
 
 
 class _ReplicaLifecycle(_Registry):
@@ -294,9 +291,5 @@ def _data_dir_claimed(data_dir: Path) -> bool:
 
 def _started_at(proc: TaggedProcess) -> tuple[float, int]:
     """When a tagged process started (pids wrap around, so the lowest pid is not always the first)."""
-    import psutil
-
-    try:
-        return psutil.Process(proc.pid).create_time(), proc.pid
-    except psutil.Error:
-        return float("inf"), proc.pid
+    started = process_start_time(proc.pid)
+    return (float("inf") if started is None else started), proc.pid

@@ -2,9 +2,14 @@
 
 Each replica is one OS process started in its own session (so its process group id is its pid
 and a whole tree can be signalled at once) with stdout and stderr appended to a log file. A
-replica is identified across control-plane restarts by its pid *and* an identity token (the boot
-id plus the process start time from ``/proc/<pid>/stat``, or ``ps -o lstart`` where there is no
-``/proc``), so a recycled pid is never mistaken for it.
+replica is identified across control-plane restarts by its pid *and* an identity token, its
+creation time as psutil reports it (``psutil.Process(pid).create_time()``), so a recycled pid is
+never mistaken for it. Tokens written by earlier releases (a ``/proc`` start time in clock ticks,
+or ``ps -o lstart``) are still recognised: see :func:`same_process`.
+
+The creation time is wall-clock based: should the system clock be *stepped* between a replica's
+start and a later control plane's look at it, the replica is no longer recognised and is treated
+as not ours (never signalled through this identity; the journal's tag still finds it).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from pilothouse.providers.base import ProviderError
 
 if TYPE_CHECKING:
@@ -38,56 +45,110 @@ TAG_VAR = "PILOTHOUSE_REPLICA"
 # -- identity --------------------------------------------------------------------------------------
 
 
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
+#: the prefix of an identity token of this release: ``psutil:<creation time, seconds since the epoch>``
+_PREFIX = "psutil:"
+#: creation times closer than this are the same (Linux counts in clock ticks of 10 ms; macOS in µs)
+_SAME_START = 1e-3
 
 
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (field 3, the state, comes first)."""
+def _create_time(proc: psutil.Process) -> float | None:
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return proc.create_time()
+    except psutil.Error:
         return None
-    return raw[raw.rfind(")") + 2 :].split()
+
+
+def identity_of(proc: psutil.Process) -> str | None:
+    """The identity token of ``proc`` (None if it is gone)."""
+    created = _create_time(proc)
+    return None if created is None else f"{_PREFIX}{created:.6f}"
 
 
 def process_identity(pid: int) -> str | None:
     """A token that changes if ``pid`` is reused by another process; None if there is no such pid."""
-    if Path("/proc/self/stat").exists():
-        fields = _proc_stat(pid)
-        if fields is None or len(fields) < 20:
-            return None
-        return f"{_boot_id()}:{fields[19]}"  # field 22: starttime in clock ticks since boot
-    try:
-        out = subprocess.run(
-            ["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    if pid <= 0:
         return None
-    return f"ps:{out}" if out else None
+    try:
+        return identity_of(psutil.Process(pid))
+    except psutil.Error:
+        return None
+
+
+def process_start_time(pid: int) -> float | None:
+    """When ``pid`` was created (seconds since the epoch); None if there is no such pid."""
+    if pid <= 0:
+        return None
+    try:
+        return _create_time(psutil.Process(pid))
+    except psutil.Error:
+        return None
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.AccessDenied:
+        return True  # it exists; we may not read its state
+    except psutil.Error:  # NoSuchProcess, ZombieProcess
+        return False
 
 
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if pid <= 0:
         return False
-    except PermissionError:
-        pass
-    fields = _proc_stat(pid)
-    return not (fields is not None and fields and fields[0] in ("Z", "X"))
-
-
-def process_cmdline(pid: int) -> list[str] | None:
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return _alive(psutil.Process(pid))
+    except psutil.AccessDenied:
+        return True
+    except psutil.Error:
+        return False
+
+
+def same_process(pid: int, identity: object) -> bool:
+    """True if ``pid`` is alive (not a zombie) and is the process whose token is ``identity``.
+
+    Tokens of earlier releases match as they did then: ``<boot id>:<start time in clock ticks
+    since boot>`` (Linux) by the same boot and tick, ``ps:<lstart>`` by the same second. A token
+    this release cannot read never matches (the process is treated as not ours)."""
+    if not isinstance(identity, str) or pid <= 0:
+        return False
+    try:
+        proc = psutil.Process(pid)
+    except psutil.Error:
+        return False
+    if not _alive(proc):
+        return False
+    created = _create_time(proc)
+    if created is None:
+        return False
+    if identity.startswith(_PREFIX):
+        try:
+            recorded = float(identity[len(_PREFIX) :])
+        except ValueError:
+            return False
+        return abs(recorded - created) < _SAME_START
+    if identity.startswith("ps:"):
+        return identity[3:].split() == time.ctime(int(created)).split()
+    return _legacy_proc_token(created) == identity
+
+
+def _legacy_proc_token(created: float) -> str | None:
+    """The token an earlier release wrote on Linux for a process created at ``created``:
+    ``<boot id>:<clock ticks from boot to its start>`` (None where there are no clock ticks)."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
         return None
-    return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
+    return f"{_boot_id()}:{round((created - psutil.boot_time()) * ticks)}"
+
+
+def _boot_id() -> str:
+    """This boot's id (Linux), part of the tokens earlier releases wrote."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
 # -- ports -----------------------------------------------------------------------------------------
@@ -189,9 +250,7 @@ class Replica:
         """True if ``pid`` is alive and still the process this replica started as."""
         if self.popen is not None and self.popen.poll() is not None:
             return False
-        if not pid_alive(self.pid):
-            return False
-        return self.identity is not None and process_identity(self.pid) == self.identity
+        return same_process(self.pid, self.identity)
 
     def tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
         return tail_file(self.log_path, lines)
@@ -384,5 +443,5 @@ def stop_replicas(replicas: list[Replica], grace: float | None = None) -> None:
                 r.popen.wait(timeout=5)
         else:
             deadline = time.monotonic() + 2
-            while pid_alive(r.pid) and process_identity(r.pid) == r.identity and time.monotonic() < deadline:
+            while same_process(r.pid, r.identity) and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -1,5 +1,5 @@
 """Revision operations of the local provider: the port's operations that add, resize, weigh and
-retire revisions of a deployment (update, scale, prepare, shift, set_replicas, read_metrics,
+retire revisions of a deployment (scale, prepare, shift, set_replicas, read_metrics,
 finalize, rollback). How revisions and weights are kept is in
 :mod:`pilothouse.providers.local.deployment`.
 """
@@ -19,15 +19,7 @@ __all__: list[str] = []
 
 
 class _RevisionOps(_Restoring):
-    """Operations on the revisions of a deployment (progressive delivery and the legacy ones)."""
-
-    def update(self, current: Placement, release: Release) -> Placement:
-        """Start the new version's replicas (as many as the primary revision has now), switch the
-        router once they are all healthy, then drain and stop every other revision's replicas. On
-        failure what served keeps serving."""
-        with self._new_revision(current, release, weight=100, count=None) as (dep, rev):
-            self._make_only(dep, rev)
-            return self._placement(dep)
+    """Operations on the revisions of a deployment (progressive delivery, and scale)."""
 
     def scale(self, current: Placement, release: Release, replicas: int) -> Placement:
         """Run ``replicas`` replicas of the primary revision behind the same URL."""
@@ -187,22 +179,20 @@ class _RevisionOps(_Restoring):
 
     @contextmanager
     def _new_revision(
-        self, current: Placement, release: Release, *, weight: int, count: int | None
+        self, current: Placement, release: Release, *, weight: int, count: int
     ) -> Iterator[tuple[Deployment, Revision]]:
         """With the deployment of ``current`` locked, a new revision of ``release`` (at
-        ``weight``, not routed yet) whose ``count`` replicas (None: as many as the primary
-        revision has) were started and are healthy. A failure to start them carries the
-        deployment's placement."""
+        ``weight``, not routed yet) whose ``count`` replicas were started and are healthy. A failure
+        to start them carries the deployment's placement."""
         self._check_open()
         dep = self._ensure(current, release)
         spec = self._spec(release)
         with dep.lock:
             dep.check_live()
             rev = Revision.new(release, weight=weight)
-            n = len(dep.primary.replicas) if count is None else count
             with self._placed(dep):
-                rev.replicas = self._start_healthy(dep, release, spec, n, rev.id)
-            rev.target_replicas = n
+                rev.replicas = self._start_healthy(dep, release, spec, count, rev.id)
+            rev.target_replicas = count
             yield dep, rev
 
     def _resize(self, dep: Deployment, rev: Revision, replicas: int, *, release: Release | None) -> None:

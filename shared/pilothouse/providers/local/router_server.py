@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import re
 import socket
@@ -233,9 +234,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     # the client's delayed ACK (~40 ms a request)
     disable_nagle_algorithm = True
     server: ProxyServer
+    #: buffered (StreamRequestHandler's default ``rbufsize`` of -1), so it can ``peek``
+    rfile: io.BufferedReader
 
     def setup(self) -> None:
-        self.timeout = self.server.router.idle_timeout
+        # typeshed declares ``timeout`` a ClassVar; socketserver reads it per instance in setup()
+        self.timeout = self.server.router.idle_timeout  # type: ignore[misc]
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet

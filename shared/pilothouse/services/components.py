@@ -18,8 +18,8 @@ from pilothouse.domain.components import ComponentSpec, check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
 from pilothouse.domain.records import PendingOperation, public_operation
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
-from pilothouse.store.base import Delete, Item, Put
-from pilothouse.store.components import CLAIM_PK, ComponentRepository, Record, port_claim_sk
+from pilothouse.store.base import Put
+from pilothouse.store.components import ComponentRepository, Record
 from pilothouse.wiring import Services
 
 
@@ -120,14 +120,12 @@ def _check_port(services: Services, spec: ComponentSpec) -> int | None:
 
 def _claim_port(services: Services, port: int, name: str) -> Put:
     """The write that claims ``port`` for ``name`` (taking over a stale claim of a component gone)."""
-    item = Item(CLAIM_PK, port_claim_sk(port), {"port": port, "component": name})
-    current = services.store.get(CLAIM_PK, port_claim_sk(port))
+    current = repo(services).port_claim(port)
     if current is not None and current.data["component"] != name:
         holder = repo(services).get(current.data["component"])
         if holder is not None and holder.data["spec"]["target"].get("port") == port:
             raise _port_taken(port, holder.name)
-        return Put(item, if_version=current.version)
-    return Put(item, if_absent=current is None, if_version=current.version if current else None)
+    return repo(services).claim_port(port, name, current)
 
 
 def register(services: Services, spec: ComponentSpec, *, actor: str, request_id: str | None = None) -> dict:
@@ -177,7 +175,7 @@ def register(services: Services, spec: ComponentSpec, *, actor: str, request_id:
             raise AlreadyExists(
                 f"a component named {spec.name!r} exists already", extra={"field": "name"}
             ) from None
-        claim = services.store.get(CLAIM_PK, port_claim_sk(port)) if port is not None else None
+        claim = repo(services).port_claim(port) if port is not None else None
         if claim is not None and claim.data["component"] != spec.name:
             raise _port_taken(port, claim.data["component"]) from None
         raise
@@ -185,10 +183,7 @@ def register(services: Services, spec: ComponentSpec, *, actor: str, request_id:
 
 
 def get(services: Services, name: str) -> Record:
-    record = repo(services).get(name)
-    if record is None:
-        raise NotFound(f"no component named {name!r}")
-    return record
+    return repo(services).require(name)
 
 
 def list_components(
@@ -217,9 +212,10 @@ def deregister(services: Services, name: str, *, actor: str, request_id: str | N
     record = get(services, name)
     _check(record, Command.DEREGISTER)
     port = record.data["spec"]["target"].get("port") if record.data["spec"]["provider"] == "local" else None
-    claim = services.store.get(CLAIM_PK, port_claim_sk(port)) if port is not None else None
-    ours = claim is not None and claim.data["component"] == name
-    releases = [Delete(CLAIM_PK, claim.sk, if_version=claim.version)] if ours else []
+    claim = repo(services).port_claim(port) if port is not None else None
+    releases = (
+        [repo(services).release_port(claim)] if claim is not None and claim.data["component"] == name else []
+    )
     try:
         repo(services).remove(
             record,

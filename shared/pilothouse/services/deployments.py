@@ -165,7 +165,7 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
 
     pending = PendingOperation.model_validate(component["operation"])
     dep_id = pending.id
-    existing = services.store.get("DEPLOYMENT", dep_id)
+    existing = repo(services).get(dep_id)
     capability: str | None = None
     if existing is None:
         strategy, steps = pending.strategy or {}, pending.steps or []
@@ -222,7 +222,7 @@ def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
             )
         except AlreadyExists:
             capability = None
-    dep = repo(services).get(dep_id).data
+    dep = repo(services).require(dep_id).data
     if capability is None:  # started before (a retried job): start only if the execution is missing
         try:
             services.orchestrator.describe(dep["workflow"], dep["execution"])
@@ -301,7 +301,7 @@ def _plain(step: dict[str, Any]) -> dict[str, Any]:
 
 
 def get(services: Services, deployment_id: str) -> dict[str, Any]:
-    return repo(services).get(deployment_id).data
+    return repo(services).require(deployment_id).data
 
 
 def list_deployments(
@@ -494,7 +494,7 @@ def rollback_component(
 
     record = components.get(services, name)
     op = record.data.get("operation")
-    if op and services.store.get("DEPLOYMENT", op["id"]) is not None:
+    if op and repo(services).get(op["id"]) is not None:
         break_glass(services, op["id"], actor=actor, reason="break-glass rollback of the component")
         return components.view(components.get(services, name))
     target = version or record.data.get("previous_version")
@@ -535,7 +535,7 @@ def on_execution_ended(services: Services, ended: ExecutionEnded) -> None:
     if ended.status == "SUCCEEDED" or not isinstance(ended.input, dict):
         return
     dep_id = ended.input.get("deployment_id")
-    data = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) and dep_id else None
+    data = repo(services).get(dep_id) if isinstance(dep_id, str) and dep_id else None
     if data is None or data.data["status"] in FINAL:
         return
     dep = data.data

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
+from pilothouse.errors import NotFound
 from pilothouse.store.base import Delete, Item, Operation, Put, Store
 
 PK = "COMPONENT"
@@ -52,12 +53,40 @@ class Record:
 
 
 class ComponentRepository:
+    """Component records, their events and port claims. ``get`` answers None for an unknown name,
+    ``require`` raises NotFound."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def get(self, name: str) -> Record | None:
         item = self.store.get(PK, name)
         return Record(item.data, item.version) if item else None
+
+    def require(self, name: str) -> Record:
+        record = self.get(name)
+        if record is None:
+            raise NotFound(f"no component named {name!r}")
+        return record
+
+    # -- port claims: written in the same transaction as the record they belong to ---------------
+
+    def port_claim(self, port: int) -> Item | None:
+        """The claim on ``port`` (its data names the ``component``), if any."""
+        return self.store.get(CLAIM_PK, port_claim_sk(port))
+
+    @staticmethod
+    def claim_port(port: int, name: str, current: Item | None) -> Put:
+        """The write that claims ``port`` for ``name`` over the claim ``current`` read (None: free)."""
+        item = Item(CLAIM_PK, port_claim_sk(port), {"port": port, "component": name})
+        if current is not None and current.data["component"] != name:
+            return Put(item, if_version=current.version)
+        return Put(item, if_absent=current is None, if_version=current.version if current else None)
+
+    @staticmethod
+    def release_port(claim: Item) -> Delete:
+        """The write that releases ``claim`` if it is unchanged since read."""
+        return Delete(CLAIM_PK, claim.sk, if_version=claim.version)
 
     def _event(self, name: str, version: int, event: dict[str, Any]) -> Item:
         now = self.store.clock.time()

@@ -9,8 +9,10 @@ import pytest
 
 from pilothouse.clock import ManualClock
 from pilothouse.errors import NotFound
+from pilothouse.store.audit import AuditRepository
 from pilothouse.store.components import ComponentRepository
-from pilothouse.store.deployments import DeploymentRepository, FreezeRepository
+from pilothouse.store.deployments import DeploymentRepository, FreezeRepository, PromotionRepository
+from pilothouse.store.keys import ApiKeyRepository
 from pilothouse.store.memory import MemoryStore
 
 SERVICES = Path(__file__).resolve().parents[2] / "shared" / "pilothouse" / "services"
@@ -28,7 +30,12 @@ def test_get_answers_none_and_require_raises_not_found(store):
         components.require("nope")
     with pytest.raises(NotFound, match="no deployment 'nope'"):
         deployments.require("nope")
+    with pytest.raises(NotFound, match="no API key with id 'nope'"):
+        ApiKeyRepository(store).require("nope")
+    assert ApiKeyRepository(store).get("nope") is None
     assert FreezeRepository(store).get("component", "nope") is None
+    assert PromotionRepository(store).get("nope") is None
+    assert AuditRepository(store).get("nope") is None
 
 
 def test_freezes_round_trip(store):

@@ -6,6 +6,7 @@ partition (pk)         sort key (sk)                           what
 ``DEPLOYMENT``         ``<id>`` (time-ordered)                  a deployment record
 ``DEPLOYEVENTS#<id>``  ``<epoch ms, 15 digits>#<version>``      one event per change of the record
 ``FREEZE``             ``component:<name>`` / ``environment:<e>``  a freeze and its reason
+``PROMOTION``          ``<promotion id>``                       who started it, its capability digests
 =====================  ======================================  ===================================
 """
 
@@ -20,6 +21,7 @@ from pilothouse.store.base import Item, Put, Store
 
 PK = "DEPLOYMENT"
 FREEZE = "FREEZE"
+PROMOTION = "PROMOTION"
 ATTEMPTS = 20
 
 
@@ -135,3 +137,18 @@ class FreezeRepository:
 
     def all(self) -> list[dict[str, Any]]:
         return [i.data for i in self.store.scan_all(FREEZE)]
+
+
+class PromotionRepository:
+    """Promotion records (who started one, the digests of its capability token). ``get`` answers
+    None for an unknown id."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, promotion_id: str) -> dict[str, Any] | None:
+        item = self.store.get(PROMOTION, promotion_id)
+        return item.data if item is not None else None
+
+    def put(self, data: dict[str, Any]) -> None:
+        self.store.put(Item(PROMOTION, data["id"], data))

@@ -14,6 +14,11 @@ partition (pk)             sort key (sk)                what
 
 from __future__ import annotations
 
+from typing import Any
+
+from pilothouse.errors import NotFound
+from pilothouse.store.base import Delete, Item, Page, Put, Store
+
 WORKFLOW = "WORKFLOW"
 RUNNING = "EXECRUNNING"
 TOKEN = "TASKTOKEN"
@@ -41,3 +46,55 @@ def history_sk(event_id: int) -> str:
 
 def running_sk(workflow: str, name: str) -> str:
     return f"{workflow}#{name}"
+
+
+class WorkflowRepository:
+    """Workflows and their published versions. ``get`` answers None for an unknown name,
+    ``require`` raises NotFound."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, name: str) -> Item | None:
+        return self.store.get(WORKFLOW, name)
+
+    def require(self, name: str) -> Item:
+        item = self.store.get(WORKFLOW, name)
+        if item is None:
+            raise NotFound(f"no workflow named {name!r}")
+        return item
+
+    def create(self, data: dict[str, Any], version: dict[str, Any]) -> None:
+        """Insert the workflow and its first version (AlreadyExists if the name is taken)."""
+        self.store.transact(
+            [
+                Put(Item(WORKFLOW, data["name"], data), if_absent=True),
+                Put(Item(versions_pk(data["name"]), version_sk(version["version"]), version), if_absent=True),
+            ]
+        )
+
+    def publish(self, item: Item, data: dict[str, Any], version: dict[str, Any]) -> None:
+        """Replace the workflow read as ``item`` and add ``version`` (VersionConflict or
+        AlreadyExists if someone published meanwhile)."""
+        self.store.transact(
+            [
+                Put(Item(WORKFLOW, item.sk, data), if_version=item.version),
+                Put(Item(versions_pk(item.sk), version_sk(version["version"]), version), if_absent=True),
+            ]
+        )
+
+    def version(self, name: str, version: int) -> Item | None:
+        return self.store.get(versions_pk(name), version_sk(version))
+
+    def page(self, *, limit: int, cursor: str | None) -> Page:
+        return self.store.query(WORKFLOW, limit=limit, cursor=cursor)
+
+    def versions(self, name: str, *, limit: int, cursor: str | None) -> Page:
+        """Newest first."""
+        return self.store.query(versions_pk(name), limit=limit, cursor=cursor, reverse=True)
+
+    def delete(self, item: Item) -> None:
+        """Delete the workflow read as ``item`` (if unchanged) and then its versions."""
+        self.store.delete(WORKFLOW, item.sk, if_version=item.version)
+        for ver in self.store.scan_all(versions_pk(item.sk)):
+            self.store.transact([Delete(ver.pk, ver.sk)])

@@ -13,7 +13,7 @@ from pilothouse.store.audit import AuditRepository
 from pilothouse.store.components import ComponentRepository
 from pilothouse.store.deployments import DeploymentRepository, FreezeRepository, PromotionRepository
 from pilothouse.store.keys import ApiKeyRepository
-from pilothouse.store.workflows import WorkflowRepository
+from pilothouse.store.workflows import ExecutionRepository, WorkflowRepository
 from pilothouse.store.memory import MemoryStore
 
 SERVICES = Path(__file__).resolve().parents[2] / "shared" / "pilothouse" / "services"
@@ -36,6 +36,9 @@ def test_get_answers_none_and_require_raises_not_found(store):
     assert ApiKeyRepository(store).get("nope") is None
     assert FreezeRepository(store).get("component", "nope") is None
     assert WorkflowRepository(store).get("nope") is None
+    assert ExecutionRepository(store).get("wf", "nope") is None
+    with pytest.raises(NotFound, match="no execution 'nope' of workflow 'wf'"):
+        ExecutionRepository(store).require("wf", "nope")
     with pytest.raises(NotFound, match="no workflow named 'nope'"):
         WorkflowRepository(store).require("nope")
     assert PromotionRepository(store).get("nope") is None

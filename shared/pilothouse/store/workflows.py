@@ -98,3 +98,47 @@ class WorkflowRepository:
         self.store.delete(WORKFLOW, item.sk, if_version=item.version)
         for ver in self.store.scan_all(versions_pk(item.sk)):
             self.store.transact([Delete(ver.pk, ver.sk)])
+
+
+class ExecutionRepository:
+    """Executions of the embedded engine and their history. ``get`` answers None for an unknown
+    execution, ``require`` raises NotFound. (Advancing a running execution is the executor's
+    conditional write in :mod:`pilothouse.services.execution_steps`.)"""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, workflow: str, name: str) -> Item | None:
+        return self.store.get(executions_pk(workflow), name)
+
+    def require(self, workflow: str, name: str) -> Item:
+        item = self.store.get(executions_pk(workflow), name)
+        if item is None:
+            raise NotFound(f"no execution {name!r} of workflow {workflow!r}")
+        return item
+
+    def create(self, data: dict[str, Any], first_events: list[dict[str, Any]]) -> None:
+        """Insert the execution, its first history events and its running marker (Conflict if the
+        name is taken)."""
+        workflow, name = data["workflow"], data["name"]
+        self.store.transact(
+            [
+                Put(Item(executions_pk(workflow), name, data), if_absent=True),
+                Put(
+                    Item(
+                        history_pk(workflow, name),
+                        history_sk(first_events[0]["id"]),
+                        {"events": first_events},
+                    ),
+                    if_absent=True,
+                ),
+                Put(Item(RUNNING, running_sk(workflow, name), {"workflow": workflow, "name": name})),
+            ]
+        )
+
+    def page(self, workflow: str, *, limit: int, cursor: str | None) -> Page:
+        return self.store.query(executions_pk(workflow), limit=limit, cursor=cursor)
+
+    def history(self, workflow: str, name: str, *, limit: int, cursor: str | None, reverse: bool) -> Page:
+        """History items, each holding the ``events`` of one step."""
+        return self.store.query(history_pk(workflow, name), limit=limit, cursor=cursor, reverse=reverse)

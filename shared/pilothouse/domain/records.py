@@ -109,3 +109,112 @@ def operation_of(data: dict[str, Any]) -> PendingOperation | None:
     """The typed pending operation of a stored component record (None when idle)."""
     op = data.get("operation")
     return PendingOperation.model_validate(op) if op else None
+
+
+# -- what the API answers -------------------------------------------------------------------------
+# These document the answers in the OpenAPI document (GET /v1/openapi.json). The services build the
+# answers as plain JSON values; these models are not run on each request (a test checks that real
+# answers validate against them). Unnamed keys are allowed, as answers may grow.
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class OperationAnswer(Answer):
+    """The long command a component is carrying out (the plan under ``params._strategy``/``_steps``)."""
+
+    id: str
+    command: str
+    params: dict[str, Any]
+    requested_at: str | None = None
+    requested_by: str | None = None
+    request_id: str | None = None
+    attempt: int = 0
+    lease_until: float | None = None
+
+
+class ComponentAnswer(Answer):
+    """A component as the API shows it."""
+
+    name: str
+    state: str
+    allowed_commands: list[str]
+    environment: str
+    provider: str
+    version: str | None
+    replicas: int
+    url: str | None
+    last_error: dict[str, Any] | None
+    operation: OperationAnswer | None
+    restoring: bool
+    spec: dict[str, Any]
+    placement: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    record_version: int
+
+
+class ComponentPage(Answer):
+    items: list[ComponentAnswer]
+    next_cursor: str | None
+
+
+class ComponentEvent(Answer):
+    """One transition of a component (``from``/``to`` states, who, and the command's details)."""
+
+    id: str
+    component: str
+    at: str
+    type: str
+    actor: str | None = None
+    request_id: str | None = None
+
+
+class ComponentEventPage(Answer):
+    items: list[ComponentEvent]
+    next_cursor: str | None
+
+
+class ApiKeyAnswer(Answer):
+    """An API key's record: never its secret nor its hash, only the prefix it starts with."""
+
+    id: str
+    name: str
+    role: str
+    prefix: str
+    created_at: str
+    created_by: str
+    expires_at: str | None
+    revoked_at: str | None
+    permissions: list[str]
+    environments: list[str]
+
+
+class NewApiKeyAnswer(ApiKeyAnswer):
+    key: str  # the secret, shown this once
+
+
+class ApiKeyPage(Answer):
+    items: list[ApiKeyAnswer]
+    next_cursor: str | None
+
+
+class AuditRecord(Answer):
+    """One mutating call and its outcome (anonymous refusals are counted per operation and minute)."""
+
+    at: str
+    principal: str
+    operation: str
+    target: str | None
+    request_id: str
+    status: int
+    outcome: str
+    detail: str | None
+    count: int | None = None
+    last_at: str | None = None
+
+
+class AuditPage(Answer):
+    items: list[AuditRecord]
+    next_cursor: str | None

@@ -12,6 +12,11 @@ from pilothouse.domain.records import (
     ComponentAnswer,
     ComponentEventPage,
     ComponentPage,
+    DeploymentAnswer,
+    DeploymentEventPage,
+    DeploymentPage,
+    ExecutionAnswer,
+    FreezeList,
     NewApiKeyAnswer,
 )
 from tests.integration.test_deployments import comp, running, update
@@ -51,6 +56,21 @@ def test_component_answers_validate_against_their_models(api, run, provider):
     ComponentEventPage.model_validate(api.get("/v1/components/web/events")[2])
 
 
+def test_deployment_execution_and_freeze_answers_validate_against_their_models(api, run, provider):
+    running(api, run)
+    update(api, {"version": "2.0.0", "strategy": {"type": "canary", "percentage": 25, "interval_seconds": 0}})
+    run()
+    page = DeploymentPage.model_validate(api.get("/v1/deployments")[2])
+    dep = page.items[0]
+    DeploymentAnswer.model_validate(api.get(f"/v1/deployments/{dep.id}")[2])
+    DeploymentEventPage.model_validate(api.get(f"/v1/deployments/{dep.id}/events")[2])
+    status, _, execution = api.get(f"/v1/workflows/{dep.workflow}/executions/{dep.execution}")
+    assert status == 200, execution
+    ExecutionAnswer.model_validate(execution)
+    assert api.post("/v1/freezes", {"scope": "environment", "target": "production", "reason": "r"})[0] == 201
+    FreezeList.model_validate(api.get("/v1/freezes")[2])
+
+
 def test_key_and_audit_answers_validate_against_their_models(api):
     status, _, created = api.post("/v1/api-keys", {"name": "ci", "role": "viewer"})
     assert status == 201, created
@@ -71,6 +91,9 @@ def test_key_and_audit_answers_validate_against_their_models(api):
         ("/v1/components/{name}/events", "get", "200", "ComponentEventPage"),
         ("/v1/api-keys", "get", "200", "ApiKeyPage"),
         ("/v1/audit", "get", "200", "AuditPage"),
+        ("/v1/deployments/{deployment_id}", "get", "200", "DeploymentAnswer"),
+        ("/v1/deployments", "get", "200", "DeploymentPage"),
+        ("/v1/workflows/{workflow}/executions/{execution}", "get", "200", "ExecutionAnswer"),
     ],
 )
 def test_the_openapi_document_shows_the_answer_models(path, method, status, model):

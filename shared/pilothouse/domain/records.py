@@ -218,3 +218,102 @@ class AuditRecord(Answer):
 class AuditPage(Answer):
     items: list[AuditRecord]
     next_cursor: str | None
+
+
+class DeploymentStep(Answer):
+    index: int
+    kind: str
+    status: str
+
+
+class DeploymentAnswer(Answer):
+    """A deployment as the API shows it (its task tokens and capability digests stay inside)."""
+
+    id: str
+    component: str
+    environment: str
+    provider: str
+    command: str
+    from_version: str | None
+    to_version: str | None
+    config: dict[str, Any] | None
+    strategy: dict[str, Any]
+    workflow: str
+    execution: str
+    status: str
+    steps: list[DeploymentStep]
+    current_step: int | None
+    placement: dict[str, Any] | None
+    replicas: int
+    weights: dict[str, Any]
+    analysis: list[dict[str, Any]]
+    approvals: list[dict[str, Any]]
+    pending_token: dict[str, Any] | None
+    waiting_for: str | None
+    paused: bool
+    abort_requested: Any = None
+    promote_full: bool
+    outcome: str | None
+    error: Any = None
+    initiated_by: str | None
+    request_id: str | None
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+
+
+class DeploymentPage(Answer):
+    items: list[DeploymentAnswer]
+    next_cursor: str | None
+
+
+class DeploymentEvent(Answer):
+    id: str
+    deployment: str
+    at: str
+    type: str
+
+
+class DeploymentEventPage(Answer):
+    items: list[DeploymentEvent]
+    next_cursor: str | None
+
+
+class Freeze(Answer):
+    scope: str
+    target: str
+    reason: str
+    by: str
+    at: str
+
+
+class FreezeList(Answer):
+    items: list[Freeze]
+
+
+class WaitingTask(Answer):
+    task_id: str
+    state: str | None
+    resource: str | None
+    callback: bool
+
+
+class ExecutionAnswer(Answer):
+    """An execution of a workflow (capability and task tokens redacted)."""
+
+    execution_arn: str
+    name: str
+    workflow: str
+    workflow_version: int | None  # None on Step Functions
+    status: str
+    input: Any
+    output: Any = None
+    error: str | None
+    cause: str | None
+    start_date: str
+    stop_date: str | None
+    redrive_count: int
+    trusted: bool
+    step: int | None  # None on Step Functions
+    positions: list[Any]
+    waiting_tasks: list[WaitingTask]

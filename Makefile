@@ -53,8 +53,8 @@ sls-package: node_modules/.installed
 run: setup
 	$(BIN)/pilothouse demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-## The whole suite, slow tests included (what CI runs).
-test: setup node_modules/.installed .tools/checkov/bin/checkov
+## The whole suite, slow tests included (what CI runs); the lint checks first.
+test: lint node_modules/.installed .tools/checkov/bin/checkov
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The quick loop: everything but the tests marked slow.
@@ -74,8 +74,11 @@ lock:
 infra: setup
 	$(BIN)/python tools/gen_infra.py
 
+## Lint: ruff's rules and formatting, and the import layers (pyproject.toml [tool.importlinter]).
 lint: setup
 	$(BIN)/ruff check shared functions tests
+	$(BIN)/ruff format --check shared functions tests
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy shared/pilothouse

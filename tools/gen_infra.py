@@ -28,6 +28,7 @@ from pilothouse.catalogue import (  # noqa: E402 - the package lives in shared/
     Function,
     Http,
     Invoke,
+    OnEvent,
     Policy,
     Task,
 )
@@ -41,7 +42,11 @@ QUEUES = {
     "tasks": "TasksQueue",
     "task_messages": "TaskMessagesQueue",
 }
-#: what every schedule's failed runs dead-letter to
+#: the ARNs of this stack's own state machines start so
+STATE_MACHINE_PREFIX = (
+    "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-"
+)
+#: what every schedule's (and event rule's) failed runs dead-letter to
 SWEEPS_DLQ = "SweepsDeadLetterQueue"
 
 CHECKOV_HTTP = (
@@ -75,7 +80,7 @@ def logical_id(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_")) + "Function"
 
 
-def dead_letter_queue(trigger: Consume | Every) -> str:
+def dead_letter_queue(trigger: Consume | Every | OnEvent) -> str:
     if isinstance(trigger, Consume):
         return QUEUES[trigger.queue].removesuffix("Queue") + "DeadLetterQueue"
     return SWEEPS_DLQ
@@ -142,6 +147,16 @@ def _sam_function(fn: Function) -> list[str]:
             "        MaximumRetryAttempts: 0",
             "        MaximumEventAgeInSeconds: 120",
         ]
+    elif isinstance(t, OnEvent):
+        out += [
+            "      ReservedConcurrentExecutions: 2  # ends are rare; throttled async events wait and retry",
+            "      DeadLetterQueue:  # async events that still fail after the retries below",
+            "        Type: SQS",
+            f"        TargetArn: !GetAtt {dead_letter_queue(t)}.Arn",
+            "      EventInvokeConfig:  # the listeners are idempotent: retrying a failed event is harmless",
+            "        MaximumRetryAttempts: 2",
+            "        MaximumEventAgeInSeconds: 3600",
+        ]
     if fn.timeout is not None:
         out.append(f"      Timeout: {fn.timeout}")
     if fn.policies:
@@ -181,6 +196,23 @@ def _sam_function(fn: Function) -> list[str]:
             "            State: ENABLED",
             "            DeadLetterConfig:",
             f"              Arn: !GetAtt {dead_letter_queue(t)}.Arn",
+        ]
+    elif isinstance(t, OnEvent):
+        out += [
+            "      Events:",
+            f"        {t.event}:",
+            "          Type: EventBridgeRule",
+            "          Properties:",
+            "            Pattern:",
+            "              source: [aws.states]",
+            f"              detail-type: [{t.detail_type}]",
+            "              detail:",
+            f"                status: [{', '.join(t.statuses)}]",
+            "                stateMachineArn:",
+            f'                  - prefix: !Sub "{STATE_MACHINE_PREFIX}"',
+            "            RetryPolicy:",
+            "              MaximumRetryAttempts: 10",
+            "              MaximumEventAgeInSeconds: 3600",
         ]
     return out
 
@@ -229,7 +261,14 @@ def _sls_function(fn: Function) -> list[str]:
             "    maximumEventAge: 120",
             "    onError:",
         ]
-    if isinstance(t, Consume | Every):
+    elif isinstance(t, OnEvent):
+        out += [
+            "    reservedConcurrency: 2  # ends are rare; throttled async events wait and retry",
+            "    maximumRetryAttempts: 2  # the listeners are idempotent: a retried event is harmless",
+            "    maximumEventAge: 3600",
+            "    onError:",
+        ]
+    if isinstance(t, Consume | Every | OnEvent):
         out += ["      Fn::GetAtt:", f"      - {dead_letter_queue(t)}", "      - Arn"]
     if isinstance(t, Http):
         out += ["    events:", "    - httpApi:", f"        method: {t.method}", f"        path: {t.route}"]
@@ -252,6 +291,25 @@ def _sls_function(fn: Function) -> list[str]:
             "        method: scheduler",
             "        rate:",
             f"        - {t.expression}",
+        ]
+    elif isinstance(t, OnEvent):
+        out += [
+            "    events:",
+            "    - eventBridge:",
+            "        pattern:",
+            "          source:",
+            "          - aws.states",
+            "          detail-type:",
+            f"          - {t.detail_type}",
+            "          detail:",
+            "            status:",
+            *[f"            - {status}" for status in t.statuses],
+            "            stateMachineArn:",
+            "            - prefix:",
+            f"                Fn::Sub: {STATE_MACHINE_PREFIX}",
+            "        retryPolicy:",
+            "          maximumRetryAttempts: 10",
+            "          maximumEventAge: 3600",
         ]
     return out
 

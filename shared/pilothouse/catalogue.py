@@ -82,11 +82,21 @@ class Every:
 
 
 @dataclass(frozen=True)
+class OnEvent:
+    """An EventBridge rule on events about this stack's own state machines (``source`` aws.states):
+    asynchronous, retried, dead-lettered like a schedule's failed runs."""
+
+    detail_type: str
+    statuses: tuple[str, ...]
+    event: str
+
+
+@dataclass(frozen=True)
 class Task:
     """No trigger: a workflow's Task state (Step Functions or run_task) invokes it by name."""
 
 
-Trigger = Http | Consume | Every | Task
+Trigger = Http | Consume | Every | OnEvent | Task
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,11 @@ def consume(queue: str, *, batch_size: int, event: str) -> Consume:
 
 def every(expression: str, *, event: str) -> Every:
     return Every(expression, event)
+
+
+def on_execution_status(*statuses: str, event: str) -> OnEvent:
+    """Step Functions executions of this stack that end with one of ``statuses``."""
+    return OnEvent("Step Functions Execution Status Change", statuses, event)
 
 
 def invoke(function: str) -> Invoke:
@@ -312,6 +327,17 @@ FUNCTIONS: tuple[Function, ...] = (
         every("rate(1 minute)", event="EveryMinute"),
         policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS),
         timeout=120,
+    ),
+    Function(
+        "execution_status_changed",
+        on_execution_status("FAILED", "TIMED_OUT", "ABORTED", event="ExecutionEnded"),
+        policies=(TABLE_WRITE, STATES_READ, STATES_RUN),
+        timeout=60,
+        note=(
+            "A Step Functions execution of this stack ended badly: the execution listeners (the deployment\n"
+            "manager) settle what it left unsettled, as the embedded executor does itself. The rule matches\n"
+            "the stack's own state machines only; the function describes the execution again before it acts."
+        ),
     ),
     Function(
         "list_deployments", http("GET", "/v1/deployments", Permission.COMPONENTS_READ), policies=(TABLE_READ,)

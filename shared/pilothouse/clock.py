@@ -10,13 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Protocol
 
+from pilothouse.ports import Clock
 
-class Clock(Protocol):
-    """Wall-clock time in seconds since the epoch (UTC)."""
-
-    def time(self) -> float: ...
+__all__ = ["Clock", "ManualClock", "SystemClock", "iso", "parse_iso"]  # Clock is the port's
 
 
 class SystemClock:

@@ -9,35 +9,83 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pilothouse.clock import Clock, SystemClock
+from pilothouse.clock import SystemClock
+from pilothouse.ports import ProviderUnavailable
 from pilothouse.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from pilothouse.blobs.base import Blobs
-    from pilothouse.invokers.base import Invoker
-    from pilothouse.messaging.base import Queue
-    from pilothouse.orchestrators.embedded import EmbeddedOrchestrator as Orchestrator
-    from pilothouse.providers.base import Provider
+    from pilothouse.domain.security import Principal
+    from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
+    from pilothouse.services.context import ServiceContext
     from pilothouse.services.execution_listeners import ExecutionListeners
-    from pilothouse.store.base import Store
+
+    def _implements(services: Services) -> ServiceContext:  # checked by type checkers only
+        return services
 
 
-class ProviderUnavailable(Exception):
-    """No adapter for this provider is configured in this deployment."""
+__all__ = [
+    "ProviderUnavailable",
+    "ServiceHooks",
+    "Services",
+    "build_services",
+    "get_services",
+    "register_services",
+    "request_hooks",
+    "reset_services",
+]
+
+_PORTS = ("store", "queue", "blobs", "orchestrator", "invoker", "listeners")
 
 
-@dataclass
 class Services:
-    """Ports a service function needs, built lazily from settings (cold starts pay only for use)."""
+    """The ports a service function needs (a :class:`~pilothouse.services.context.ServiceContext`),
+    built lazily from settings so cold starts pay only for what they use.
 
-    settings: Settings
-    clock: Clock = field(default_factory=SystemClock)
-    _providers: dict[str, Provider] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    Any port can be given instead of built (tests, the dev server), and so can providers by name:
+
+    >>> from pilothouse.settings import Settings
+    >>> class Fake:
+    ...     name = "local"
+    >>> services = Services(Settings(store="memory"), providers={"local": Fake()})
+    >>> type(services.provider("local")).__name__
+    'Fake'
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        store: Store | None = None,
+        queue: Queue | None = None,
+        blobs: Blobs | None = None,
+        orchestrator: Orchestrator | None = None,
+        invoker: Invoker | None = None,
+        listeners: ExecutionListeners | None = None,
+        providers: dict[str, Provider] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        given = {
+            "store": store,
+            "queue": queue,
+            "blobs": blobs,
+            "orchestrator": orchestrator,
+            "invoker": invoker,
+            "listeners": listeners,
+        }
+        for port, adapter in given.items():
+            if adapter is not None:
+                self.__dict__[port] = adapter  # takes the place of the cached_property below
+        self._providers: dict[str, Provider] = dict(providers or {})
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        built = [p for p in _PORTS if p in self.__dict__]
+        return f"Services(settings={self.settings!r}, built={built}, providers={sorted(self._providers)})"
 
     @cached_property
     def store(self) -> Store:
@@ -63,7 +111,7 @@ class Services:
         if s.queue == "memory":
             from pilothouse.messaging.memory import MemoryQueue
 
-            q = MemoryQueue(self.clock)
+            q: Queue = MemoryQueue(self.clock)
         elif s.queue == "local":
             from pilothouse.messaging.local import LocalQueue
 
@@ -75,7 +123,7 @@ class Services:
             return SqsQueue()
         else:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
-        from pilothouse.messaging.base import QueueSpec
+        from pilothouse.ports import QueueSpec
 
         for name, visibility in (
             (s.jobs_queue, 900),
@@ -100,7 +148,8 @@ class Services:
             return StepFunctionsOrchestrator(
                 role_arn=self.settings.sfn_role_arn, prefix=self.settings.sfn_prefix
             )
-        from pilothouse.orchestrators.embedded import EmbeddedOrchestrator
+        # The embedded engine is the services' own work, hence imported from there (and only here).
+        from pilothouse.services.embedded_orchestrator import EmbeddedOrchestrator
 
         return EmbeddedOrchestrator(self)
 
@@ -133,7 +182,7 @@ class Services:
     @cached_property
     def invoker(self) -> Invoker:
         """Runs the functions Task states name (this project's functions, in this process)."""
-        from pilothouse.invokers.local import LocalInvoker
+        from pilothouse.local.invoker import LocalInvoker
 
         return LocalInvoker.from_project(self.settings.project_dir, self.settings)
 
@@ -172,7 +221,7 @@ _cache_lock = threading.Lock()
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
-    return Services(settings, clock or SystemClock())
+    return Services(settings, clock)
 
 
 def get_services(settings: Settings | None = None) -> Services:
@@ -197,3 +246,42 @@ def reset_services() -> None:
         _cache.clear()
     for services in cached:
         services.close()
+
+
+class ServiceHooks:
+    """The HTTP runtime's :class:`~pilothouse.runtime.http.RequestHooks`: the services of this
+    process, API-key authentication and the audit log."""
+
+    def services(self) -> Services:
+        return get_services()
+
+    def authenticate(self, services: Services, key: str | None) -> Principal:
+        from pilothouse.services.keys import authenticate
+
+        return authenticate(services, key)
+
+    def audit(
+        self,
+        services: Services,
+        *,
+        principal: str,
+        operation: str,
+        target: str | None,
+        request_id: str,
+        status: int,
+    ) -> dict[str, Any]:
+        from pilothouse.services.audit import record
+
+        return record(
+            services,
+            principal=principal,
+            operation=operation,
+            target=target,
+            request_id=request_id,
+            status=status,
+        )
+
+
+def request_hooks() -> ServiceHooks:
+    """The hooks the HTTP runtime uses unless given others."""
+    return ServiceHooks()

@@ -10,19 +10,28 @@ import time
 import pytest
 
 from pilothouse.local.worker import Worker
+from pilothouse.settings import get_settings
+from pilothouse.wiring import Services, register_services
 from tests.benchmarks.conftest import report
 from tests.fakes import RevisionFake
 
 N = int(os.environ.get("BENCH_DEPLOYS", "5"))
 
 
-@pytest.fixture
 def _median_max(samples: list[float]) -> str:
     return f"median {statistics.median(samples) * 1000:.0f} ms, max {max(samples) * 1000:.0f} ms"
 
 
+@pytest.fixture
+def services(env):
+    """The services, on a no-op local provider."""
+    s = Services(get_settings(), providers={"local": RevisionFake()})
+    register_services(s)
+    return s
+
+
+@pytest.fixture
 def worker(services, cloud, pool):
-    services._providers["local"] = RevisionFake()
     w = Worker(services.queue, cloud.queue_sources, pool)
     w.start()
     yield w

@@ -11,6 +11,8 @@ from pilothouse.domain.components import ComponentSpec
 from pilothouse.errors import Conflict
 from pilothouse.providers.base import Placement, Release
 from pilothouse.services import components, deployments, jobs
+from pilothouse.settings import get_settings
+from pilothouse.wiring import Services, register_services
 
 STABLE = "1.0.0+aaaaaa"
 
@@ -50,6 +52,19 @@ def placement(version: str) -> Placement:
             "weights_source": "fixed",
         },
     )
+
+
+@pytest.fixture
+def provider() -> RecordingProvider:
+    return RecordingProvider()
+
+
+@pytest.fixture
+def services(env, provider):
+    """The services, with a recording local provider."""
+    s = Services(get_settings(), providers={"local": provider})
+    register_services(s)
+    return s
 
 
 def updating_mid_deployment(services) -> dict[str, Any]:
@@ -106,13 +121,11 @@ def updating_mid_deployment(services) -> dict[str, Any]:
     return op
 
 
-def test_a_deployment_caught_before_its_candidate_keeps_its_stable_version(services):
+def test_a_deployment_caught_before_its_candidate_keeps_its_stable_version(services, provider):
     """Given an update to 3.0.0-broken whose deployment recorded only the stable 1.0.0 revision
     When the control plane restarts and restores placements
     Then the stable revision is restored at 1.0.0 (not turned into 3.0.0-broken, which would lose
     the working version)."""
-    provider = RecordingProvider()
-    services._providers["local"] = provider
     updating_mid_deployment(services)
 
     assert jobs.restore_placements(services) == {"web": "restored mid-deployment"}
@@ -121,11 +134,10 @@ def test_a_deployment_caught_before_its_candidate_keeps_its_stable_version(servi
     assert (current.version, release.version) == ("1.0.0", "1.0.0")
 
 
-def test_a_component_is_marked_while_it_is_restored(services):
+def test_a_component_is_marked_while_it_is_restored(services, provider):
     """Given a component caught mid-deployment by a restart
     When the restart marks what it will restore, then restores it
     Then its view says restoring: true in between, and false after."""
-    services._providers["local"] = RecordingProvider()
     updating_mid_deployment(services)
 
     assert jobs.mark_restoring(services) == ["web"]
@@ -134,13 +146,11 @@ def test_a_component_is_marked_while_it_is_restored(services):
     assert components.view(components.get(services, "web"))["restoring"] is False
 
 
-def test_commands_on_a_component_being_restored_answer_409_with_retry_after(services):
+def test_commands_on_a_component_being_restored_answer_409_with_retry_after(services, provider):
     """Given a Running component marked as being restored
     When it is scaled
     Then the command is refused with 409, Retry-After and restoring: true -- and accepted once the
     restore is done."""
-    provider = RecordingProvider()
-    services._providers["local"] = provider
     spec = ComponentSpec.model_validate(
         {
             "name": "api",
@@ -172,14 +182,12 @@ def test_commands_on_a_component_being_restored_answer_409_with_retry_after(serv
     assert accepted["state"] == "Scaling"
 
 
-def test_a_retry_caught_before_its_deployment_is_not_restored(services):
+def test_a_retry_caught_before_its_deployment_is_not_restored(services, provider):
     """Given a Failed component whose retry was accepted (Deploying) but whose deployment had not
     started when the control plane stopped; its record still names the failed attempt's placement
     When the control plane restarts
     Then that placement is not restored (the retry stops it and deploys afresh) and the component
     is not marked as being restored."""
-    provider = RecordingProvider()
-    services._providers["local"] = provider
     updating_mid_deployment(services)
     record = components.get(services, "web")
     op = {"id": "0000000000002000000-cafebabe", "command": "retry", "params": {}, "requested_epoch": 0.0}

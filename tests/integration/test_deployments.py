@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import pytest
 
+from pilothouse.settings import get_settings
+from pilothouse.wiring import Services, register_services
 from tests.conftest import drain
 from tests.fakes import RevisionFake
 
 
 @pytest.fixture
-def services(manual_services):
-    return manual_services
+def services(env, clock, request):
+    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
+    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
+    s = Services(get_settings(), clock, providers=providers)
+    register_services(s)
+    return s
 
 
 @pytest.fixture
-def provider(services):
-    fake = RevisionFake()
-    services._providers["local"] = fake
-    return fake
+def provider():
+    return RevisionFake()
 
 
 @pytest.fixture

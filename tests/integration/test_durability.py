@@ -660,9 +660,12 @@ def task_functions(env, monkeypatch):
 
 
 @pytest.fixture
-def services(task_functions, manual_services):
-    s = manual_services
-    s.__dict__["invoker"] = _Double()
+def services(task_functions, env, clock):
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
+
+    s = Services(get_settings(), clock, invoker=_Double())
+    register_services(s)
     return s
 
 

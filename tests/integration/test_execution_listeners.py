@@ -17,8 +17,20 @@ FLOWS = {
 
 
 @pytest.fixture
-def services(manual_services):
-    return manual_services
+def services(env, clock, request):
+    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
+
+    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
+    s = Services(get_settings(), clock, providers=providers)
+    register_services(s)
+    return s
+
+
+@pytest.fixture
+def provider():
+    return RevisionFake()
 
 
 @pytest.fixture
@@ -66,11 +78,10 @@ def test_every_end_reaches_every_listener_even_past_a_failing_one(services, run,
     }[status]
 
 
-def test_an_end_announced_twice_rolls_the_deployment_back_once(services, run, api):
+def test_an_end_announced_twice_rolls_the_deployment_back_once(services, provider, run, api):
     """Given a deployment whose workflow was stopped behind its back and rolled back, when the same
     end is announced again (a crash and a redelivery), then nothing more happens: no second
     rollback, no new event on the deployment."""
-    services._providers["local"] = RevisionFake()
     spec = {
         "name": "web",
         "provider": "local",

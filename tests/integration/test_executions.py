@@ -9,6 +9,7 @@ import pytest
 
 from pilothouse.invokers.base import FunctionError, UnknownFunction
 from pilothouse.settings import get_settings
+from pilothouse.wiring import Services, register_services
 from tests.conftest import ADMIN_KEY, drain
 
 
@@ -63,15 +64,17 @@ class Functions:
 
 
 @pytest.fixture
-def services(manual_services):
-    return manual_services
+def services(env, clock, request):
+    """Services on a manual clock; a test that asks for ``fns`` gets them as the invoker."""
+    invoker = request.getfixturevalue("fns") if "fns" in request.fixturenames else None
+    s = Services(get_settings(), clock, invoker=invoker)
+    register_services(s)
+    return s
 
 
 @pytest.fixture
-def fns(services, monkeypatch):
-    f = Functions(monkeypatch)
-    services.__dict__["invoker"] = f
-    return f
+def fns(monkeypatch):
+    return Functions(monkeypatch)
 
 
 @pytest.fixture

@@ -18,17 +18,22 @@ PAUSED = {"type": "custom", "steps": [{"kind": "set_weight", "weight": 50}, {"ki
 
 
 @pytest.fixture
-def services(manual_services):
-    return manual_services
+def services(env, clock, request):
+    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
+
+    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
+    s = Services(get_settings(), clock, providers=providers)
+    register_services(s)
+    return s
 
 
 @pytest.fixture
-def provider(services):
+def provider():
     from tests.fakes import RevisionFake
 
-    fake = RevisionFake()
-    services._providers["local"] = fake
-    return fake
+    return RevisionFake()
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from pilothouse.settings import get_settings
+from pilothouse.wiring import Services, register_services
 from tests.conftest import ROOT, drain
 from tests.fakes import RevisionFake
 
@@ -39,10 +41,17 @@ def lambda_spec(name="fn", **target):
 
 
 @pytest.fixture
-def provider(services):
-    fake = RevisionFake()
-    services._providers["local"] = fake
-    return fake
+def services(env, request):
+    """The services; a test that asks for ``provider`` gets it as the local provider."""
+    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
+    s = Services(get_settings(), providers=providers)
+    register_services(s)
+    return s
+
+
+@pytest.fixture
+def provider():
+    return RevisionFake()
 
 
 @pytest.fixture

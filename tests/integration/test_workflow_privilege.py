@@ -11,7 +11,9 @@ import json
 
 import pytest
 
+from pilothouse.settings import get_settings
 from pilothouse.store.workflows import executions_pk
+from pilothouse.wiring import Services, register_services
 from tests.conftest import drain
 from tests.fakes import RevisionFake
 
@@ -19,15 +21,17 @@ LAMBDA_ARN = "arn:aws:lambda:us-east-1:000000000000:function:{}"
 
 
 @pytest.fixture
-def services(manual_services):
-    return manual_services
+def services(env, clock, request):
+    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
+    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
+    s = Services(get_settings(), clock, providers=providers)
+    register_services(s)
+    return s
 
 
 @pytest.fixture
-def provider(services):
-    fake = RevisionFake()
-    services._providers["local"] = fake
-    return fake
+def provider():
+    return RevisionFake()
 
 
 @pytest.fixture
@@ -519,8 +523,7 @@ def test_task_messages_run_only_internal_task_functions(services):
         def invoke(self, function, payload):
             raise AssertionError(f"{function} must not be invoked")
 
-    services.__dict__["orchestrator"] = Orchestrator()
-    services.__dict__["invoker"] = Invoker()
+    services = Services(services.settings, services.clock, orchestrator=Orchestrator(), invoker=Invoker())
     for function in ("scale_component", "run_job", "SweepFunction"):
         body = json.dumps({"function": function, "payload": {}, "token": "tk", "callback": False})
         assert task_messages.handle(services, body) == "refused"
@@ -547,7 +550,7 @@ def test_a_deployment_may_allow_its_own_task_functions_but_never_an_internal_one
     services.settings = services.settings.model_copy(
         update={"workflow_task_functions": ("PingFunction", "DeploymentFinalizeFunction")}
     )
-    services.__dict__["invoker"] = Invoker()
+    services.invoker = Invoker()  # from here on (the deployment before ran on the real one)
     ping = {
         "StartAt": "P",
         "States": {"P": {"Type": "Task", "Resource": LAMBDA_ARN.format("ping"), "End": True}},
@@ -632,8 +635,9 @@ def test_step_functions_answers_hide_the_capability_and_gate_tokens():
                 ]
             }
 
-    sfn = StepFunctionsOrchestrator(role_arn="arn:aws:iam::1:role/r", prefix="", client=Client())
-    sfn.__dict__["_arn_base"] = "arn:aws:states:us-east-1:1:"
+    sfn = StepFunctionsOrchestrator(
+        role_arn="arn:aws:iam::1:role/r", prefix="", client=Client(), arn_base="arn:aws:states:us-east-1:1:"
+    )
     described = sfn.describe("pilothouse-canary", "d1")
     events, _ = sfn.history("pilothouse-canary", "d1")
     text = json.dumps([described, events])
@@ -783,7 +787,7 @@ def test_a_callback_token_shows_only_to_the_task_it_was_sent_to(api, run, provid
             tokens.append(payload["token"])
 
     services.settings = services.settings.model_copy(update={"workflow_task_functions": ("notify",)})
-    services.__dict__["invoker"] = Invoker()
+    services.invoker = Invoker()  # from here on (the deployment before ran on the real one)
     wait = {
         "StartAt": "Ask",
         "States": {

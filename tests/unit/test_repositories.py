@@ -13,8 +13,8 @@ from pilothouse.store.audit import AuditRepository
 from pilothouse.store.components import ComponentRepository
 from pilothouse.store.deployments import DeploymentRepository, FreezeRepository, PromotionRepository
 from pilothouse.store.keys import ApiKeyRepository
-from pilothouse.store.workflows import ExecutionRepository, WorkflowRepository
 from pilothouse.store.memory import MemoryStore
+from pilothouse.store.workflows import ExecutionRepository, WorkflowRepository
 
 SERVICES = Path(__file__).resolve().parents[2] / "shared" / "pilothouse" / "services"
 

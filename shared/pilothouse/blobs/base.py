@@ -1,4 +1,4 @@
-"""The blobs port: a small object store for backups and artifacts.
+"""The blobs port's rules (the interface is :class:`pilothouse.ports.Blobs`): a small object store.
 
 Every adapter (in-memory, local directory, S3; Azure Blob and GCS later) honours the same rules:
 
@@ -19,72 +19,33 @@ Every adapter (in-memory, local directory, S3; Azure Blob and GCS later) honours
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
+
+from pilothouse.ports import (
+    DEFAULT_CONTENT_TYPE,
+    BlobError,
+    BlobInfo,
+    BlobNotFound,
+    Blobs,
+    InvalidBlobArgument,
+    InvalidKey,
+)
+
+# The interface, its values and errors are the port's (pilothouse.ports); re-exported for the adapters.
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "BlobError",
+    "BlobInfo",
+    "BlobNotFound",
+    "Blobs",
+    "InvalidBlobArgument",
+    "InvalidKey",
+]
 
 MAX_KEY_BYTES = 1024
 MAX_METADATA_BYTES = 2048
 MAX_LIST_LIMIT = 1000
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 _METADATA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-@dataclass(frozen=True)
-class BlobInfo:
-    """What is known of a stored object; ``modified`` is seconds since the epoch."""
-
-    key: str
-    size: int
-    etag: str
-    modified: float
-    content_type: str | None = None
-    metadata: dict[str, str] | None = None
-
-
-class BlobError(Exception):
-    """Base class of the errors of the blobs port."""
-
-
-class BlobNotFound(BlobError):
-    """No object has this key."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"no blob with key {key!r}")
-        self.key = key
-
-
-class InvalidKey(BlobError, ValueError):
-    """The key breaks the rules of :mod:`pilothouse.blobs.base`."""
-
-
-class InvalidBlobArgument(BlobError, ValueError):
-    """An argument other than the key is outside what the port allows."""
-
-
-class Blobs(Protocol):
-    """An object store: bytes under '/'-separated keys, with a content type and metadata."""
-
-    def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        content_type: str = DEFAULT_CONTENT_TYPE,
-        metadata: dict[str, str] | None = None,
-    ) -> BlobInfo: ...
-
-    def get(self, key: str) -> bytes: ...
-
-    def head(self, key: str) -> BlobInfo: ...
-
-    def delete(self, key: str) -> None: ...
-
-    def list(
-        self, prefix: str = "", *, limit: int = 1000, cursor: str | None = None
-    ) -> tuple[list[BlobInfo], str | None]: ...
-
-    def exists(self, key: str) -> bool: ...
 
 
 # -- checks shared by the adapters ---------------------------------------------------------------

@@ -20,7 +20,7 @@ __all__ = ["BAD_ENDS", "FINAL", "STATUSES", "DeploymentStatus"]
 #: the statuses a deployment ends in without succeeding
 BAD_ENDS = FINAL - {DeploymentStatus.SUCCEEDED}
 
-STATUS_STYLES = {
+STATUS_STYLES: dict[str, str] = {
     DeploymentStatus.PENDING: "cyan",
     DeploymentStatus.IN_PROGRESS: "yellow",
     DeploymentStatus.PAUSED: "magenta",

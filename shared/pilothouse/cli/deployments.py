@@ -160,7 +160,7 @@ def watch(
     if as_json:
         print_json(view)
     else:
-        console.print(deployment_detail(view))
+        console.print(deployment_detail(view or {}))
     _conclude(view, timed_out, timeout)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -30,7 +30,7 @@ def create(
     if role.lower() not in ROLES:
         raise typer.BadParameter(f"one of {', '.join(ROLES)}", param_hint="--role")
     s = settings(ctx, output)
-    body = {"name": name, "role": role.lower()}
+    body: dict[str, Any] = {"name": name, "role": role.lower()}
     if expires_in_days:
         body["expires_in_days"] = expires_in_days
     with s.client() as client:

@@ -40,7 +40,7 @@ def demo(
     project_dir: ProjectDir = Path("."),
 ) -> None:
     """Start the local control plane, deploy the examples, and keep serving until Ctrl-C."""
-    from pilothouse.local.demo import run_demo
+    from pilothouse.cli.demo import run_demo
 
     code = run_demo(host=host, port=port, data_dir=data_dir, project_dir=project_dir.resolve())
     if code:

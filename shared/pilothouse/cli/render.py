@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pilothouse.domain.lifecycle import State
 
-STATE_STYLES = {
+STATE_STYLES: dict[str, str] = {
     State.RUNNING: "green",
     State.STOPPED: "dim",
     State.FAILED: "bold red",

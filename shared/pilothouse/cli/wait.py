@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,6 +27,10 @@ from pilothouse.cli.deployment_follow import Tracker, live, live_view
 from pilothouse.cli.deployment_text import FINAL, DeploymentStatus, status_text, strategy_text
 from pilothouse.cli.render import event_line, print_logs, state_text
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, State
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.status import Status
 
 POLL_SECONDS = 0.3
 #: the commands that run as deployments (the operation's id is the deployment's)
@@ -113,6 +117,7 @@ def wait_for(
     tracker = Tracker(client, op_id, console) if (track and op_id) else None
     deadline = clock() + timeout
     settle = 0
+    area: Live | Status
     if tracker is not None:
         area = live(console, _status(name, view))
 
@@ -130,7 +135,7 @@ def wait_for(
                 console.print(f"  {event_line(e)}", soft_wrap=True)
             dep = tracker.poll() if tracker is not None else None
             at_rest = view.get("state") not in TRANSITIONAL
-            if at_rest and (dep is None or tracker.final or settle >= SETTLE_POLLS):
+            if at_rest and (dep is None or (tracker is not None and tracker.final) or settle >= SETTLE_POLLS):
                 break
             settle += at_rest
             if clock() >= deadline:

@@ -103,7 +103,7 @@ class ProjectTasks:
         from pilothouse.engine import TaskFailure
 
         if self._invoker is None and self._load_error is None:
-            from pilothouse.invokers.local import LocalInvoker
+            from pilothouse.local.invoker import LocalInvoker
             from pilothouse.settings import get_settings
 
             try:
@@ -116,7 +116,7 @@ class ProjectTasks:
 
     def _call(self, call: Any) -> Any:
         from pilothouse.engine import TaskFailure
-        from pilothouse.invokers.base import FunctionError, UnknownFunction, lambda_envelope
+        from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope
 
         try:
             result = self.invoker().invoke(call.function, call.payload)
@@ -129,7 +129,7 @@ class ProjectTasks:
 
     def __call__(self, resource: str, payload: Any, ctx: Any) -> Any:
         from pilothouse.engine import PENDING, TaskFailure
-        from pilothouse.invokers.base import task_call
+        from pilothouse.ports import task_call
 
         waits = resource.endswith(".waitForTaskToken")
         if waits and ctx.state_name not in (self.callbacks or {}):

@@ -77,18 +77,22 @@ class DevServer:
     def _start(self) -> None:
         from pilothouse.local.functions import FunctionPool
         from pilothouse.local.gateway import GatewayServer, LocalGateway
+        from pilothouse.local.invoker import LocalInvoker
         from pilothouse.local.scheduler import ScheduledJob, Scheduler
         from pilothouse.local.template import read_cloud
         from pilothouse.local.worker import Worker
-        from pilothouse.messaging.base import QueueSpec
+        from pilothouse.ports import QueueSpec
         from pilothouse.services.jobs import mark_restoring
         from pilothouse.settings import get_settings
-        from pilothouse.wiring import get_services
+        from pilothouse.wiring import Services, register_services
 
         self._environment()
         settings = get_settings()
-        self.services = get_services(settings)
         cloud = read_cloud(self.project_dir, settings)
+        self.pool = FunctionPool(cloud.functions)
+        # Task states share the gateway's pool; the functions the pool runs find these services.
+        self.services = Services(settings, invoker=LocalInvoker(self.pool))
+        register_services(self.services)
         for q in sorted(cloud.queues.values(), key=lambda q: q.dead_letter is not None):
             dlq = cloud.queues[q.dead_letter].name if q.dead_letter in cloud.queues else None
             self.services.queue.declare(
@@ -101,10 +105,6 @@ class DevServer:
             )
         self._admin_key()
         self.restoring = mark_restoring(self.services)  # their GET says so; commands on them: 409
-        self.pool = FunctionPool(cloud.functions)
-        from pilothouse.invokers.local import LocalInvoker
-
-        self.services.__dict__["invoker"] = LocalInvoker(self.pool)  # Task states share the gateway's pool
         self.gateway = GatewayServer(LocalGateway(cloud.routes, self.pool), self.host, self.port)
         self.worker = Worker(self.services.queue, cloud.queue_sources, self.pool)
         self.scheduler = Scheduler(
@@ -163,7 +163,7 @@ class DevServer:
 
     def _local_provider(self):
         """The local provider (None where this build has none)."""
-        from pilothouse.wiring import ProviderUnavailable
+        from pilothouse.ports import ProviderUnavailable
 
         try:
             return self.services.provider("local")

@@ -99,7 +99,7 @@ class RouteTable:
 
 
 @dataclass(frozen=True)
-class Target:
+class Dispatch:
     """Where a request goes: the route's function, its route key and path parameters, and the
     method the function sees (a HEAD on a GET-only route is served as a GET, its body dropped)."""
 
@@ -126,8 +126,8 @@ class LocalGateway:
         self.pool = pool
         self.max_body_bytes = max_body_bytes
 
-    def resolve(self, method: str, path: str) -> Target | PilothouseError:
-        """The target of ``method path``, or the error the gateway answers instead (404, 405)."""
+    def resolve(self, method: str, path: str) -> Dispatch | PilothouseError:
+        """Where ``method path`` goes, or the error the gateway answers instead (404, 405)."""
         method = method.upper()
         found = self.table.match(method, path)
         if method == "HEAD" and found.match is not Match.FULL:
@@ -144,30 +144,37 @@ class LocalGateway:
             )
         route = found.route
         assert route is not None
-        return Target(route.function, f"{route.method} {route.path}", method, found.params or None)
+        return Dispatch(route.function, f"{route.method} {route.path}", method, found.params or None)
 
     def invoke(
-        self, target: Target, path: str, query: str, headers: dict[str, str], body: bytes, *, request_id: str
+        self,
+        dispatch: Dispatch,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        request_id: str,
     ) -> tuple[int, dict[str, str], bytes]:
-        """Call the target's function with a payload-2.0 event; its answer (or a 502 problem).
+        """Call the dispatch's function with a payload-2.0 event; its answer (or a 502 problem).
         Blocking: the function runs in the calling thread."""
         event = http_event(
-            target.method,
+            dispatch.method,
             path,
             query=query,
             headers=headers,
             body=body,
-            route_key=target.route_key,
-            path_parameters=target.params,
+            route_key=dispatch.route_key,
+            path_parameters=dispatch.params,
             request_id=request_id,
         )
         try:
-            result = self.pool.invoke(target.function, event)
+            result = self.pool.invoke(dispatch.function, event)
         except Exception as exc:  # what API Gateway answers when the integration fails
             # the type and where, never the message: it may carry a secret
             logger.error(
                 "function %s failed: %s\n%s",
-                target.function,
+                dispatch.function,
                 type(exc).__name__,
                 "".join(traceback.format_tb(exc.__traceback__)),
                 extra={"request_id": request_id},

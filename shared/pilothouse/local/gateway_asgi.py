@@ -19,7 +19,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from pilothouse.errors import PilothouseError
-from pilothouse.local.gateway import LocalGateway, Target, too_large
+from pilothouse.local.gateway import Dispatch, LocalGateway, too_large
 from pilothouse.local.gateway_problems import Overloaded, RequestTimeout, new_request_id, problem_answer
 
 __all__ = ["GatewayApp"]
@@ -190,7 +190,7 @@ class GatewayApp:
     async def _invoke(
         self,
         send: Send,
-        target: Target,
+        dispatch: Dispatch,
         path: str,
         query: str,
         headers: dict[str, str],
@@ -198,7 +198,7 @@ class GatewayApp:
         request_id: str,
     ) -> None:
         call = functools.partial(
-            self.gateway.invoke, target, path, query, headers, body, request_id=request_id
+            self.gateway.invoke, dispatch, path, query, headers, body, request_id=request_id
         )
         status, out_headers, out = await asyncio.get_running_loop().run_in_executor(self.executor, call)
         await send_answer(send, status, out_headers, out)

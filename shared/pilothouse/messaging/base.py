@@ -1,4 +1,4 @@
-"""The queue port: what the control plane and the runtimes ask of a message queue.
+"""The queue port's rules (the interface is :class:`pilothouse.ports.Queue`) and checks the adapters share.
 
 The semantics are those of an SQS *standard* queue, which every adapter (in-memory, local SQLite,
 SQS, Azure Storage queues) must honour:
@@ -22,110 +22,34 @@ SQS, Azure Storage queues) must honour:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from pilothouse.ports import (
+    InvalidParameter,
+    InvalidReceiptHandle,
+    Message,
+    MessageTooLarge,
+    MessagingError,
+    Queue,
+    QueueNotFound,
+    QueueSpec,
+)
+
+# The interface, its values and errors are the port's (pilothouse.ports); re-exported for the adapters.
+__all__ = [
+    "InvalidParameter",
+    "InvalidReceiptHandle",
+    "Message",
+    "MessageTooLarge",
+    "MessagingError",
+    "Queue",
+    "QueueNotFound",
+    "QueueSpec",
+]
 
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_TIMEOUT = 12 * 60 * 60
 MAX_RECEIVE_MESSAGES = 10
 MAX_WAIT_SECONDS = 20
-
-
-@dataclass(frozen=True)
-class Message:
-    """One received message. ``receipt_handle`` identifies this receipt, not the message."""
-
-    id: str
-    body: str
-    receipt_handle: str
-    receive_count: int
-    sent_at: float
-    attributes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class QueueSpec:
-    """A queue's settings. ``dead_letter_queue`` names a queue that must already be declared."""
-
-    name: str
-    visibility_timeout: int = 30
-    max_receive_count: int | None = None
-    dead_letter_queue: str | None = None
-
-
-class MessagingError(Exception):
-    """Base class of the errors of the queue port."""
-
-
-class QueueNotFound(MessagingError):
-    """The queue was never declared."""
-
-    def __init__(self, queue: str) -> None:
-        super().__init__(f"queue {queue!r} does not exist (declare it first)")
-        self.queue = queue
-
-
-class MessageTooLarge(MessagingError):
-    """The message (body plus attributes) is larger than 256 KiB."""
-
-
-class InvalidReceiptHandle(MessagingError):
-    """The receipt handle is not the latest one of a message still in the queue."""
-
-
-class InvalidParameter(MessagingError):
-    """An argument is outside what the port allows (e.g. a delay over 900 s)."""
-
-
-class Queue(Protocol):
-    """A set of named message queues."""
-
-    def declare(self, spec: QueueSpec) -> None:
-        """Create the queue, or update its settings if it exists (idempotent)."""
-        ...
-
-    def send(
-        self,
-        queue: str,
-        body: str,
-        *,
-        delay_seconds: float = 0,
-        attributes: dict[str, str] | None = None,
-    ) -> str:
-        """Enqueue one message; returns its id."""
-        ...
-
-    def send_batch(self, queue: str, bodies: list[str], *, delay_seconds: float = 0) -> list[str]:
-        """Enqueue several messages (any number; adapters split as their service needs); ids in order."""
-        ...
-
-    def receive(
-        self,
-        queue: str,
-        *,
-        max_messages: int = 10,
-        visibility_timeout: int | None = None,
-        wait_seconds: float = 0,
-    ) -> list[Message]:
-        """Claim up to ``max_messages`` visible messages (see the module docstring)."""
-        ...
-
-    def delete(self, queue: str, receipt_handle: str) -> None:
-        """Remove a received message; a stale handle is ignored."""
-        ...
-
-    def change_visibility(self, queue: str, receipt_handle: str, timeout: float) -> None:
-        """Make a received message visible again ``timeout`` seconds from now (0: at once)."""
-        ...
-
-    def depth(self, queue: str) -> dict:
-        """Approximate counts: ``{"visible": n, "in_flight": n, "delayed": n}``."""
-        ...
-
-    def purge(self, queue: str) -> None:
-        """Delete every message of the queue."""
-        ...
 
 
 # -- checks shared by the adapters ---------------------------------------------------------------

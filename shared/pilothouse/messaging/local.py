@@ -219,6 +219,10 @@ class LocalQueue:
 
     # -- the port ----------------------------------------------------------------------------------
 
+    def url_of(self, queue: str) -> str | None:
+        """None: these queues have no URL a state machine could name."""
+        return None
+
     def declare(self, spec: QueueSpec) -> None:
         check_spec(spec)
         conn = self._conn()

@@ -129,6 +129,10 @@ class MemoryQueue:
 
     # -- the port ----------------------------------------------------------------------------------
 
+    def url_of(self, queue: str) -> str | None:
+        """None: these queues have no URL a state machine could name."""
+        return None
+
     def declare(self, spec: QueueSpec) -> None:
         check_spec(spec)
         with self._cond:

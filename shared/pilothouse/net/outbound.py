@@ -38,7 +38,7 @@ __all__ = [
     "OutboundPolicy",
     "OutboundRefused",
     "OutboundResponse",
-    "Target",
+    "Destination",
     "check_address",
     "check_url",
     "request",
@@ -100,7 +100,7 @@ class OutboundPolicy:
 
 
 @dataclass(frozen=True)
-class Target:
+class Destination:
     """A checked URL: where to connect (``address``) and what to tell the server (``host_header``)."""
 
     scheme: str
@@ -182,8 +182,8 @@ def check_address(ip: IPAddress, policy: OutboundPolicy) -> None:
         raise OutboundRefused(f"{ip} is a loopback or private address, which this deployment does not allow")
 
 
-def check_url(url: str, policy: OutboundPolicy) -> Target:
-    """Check ``url`` without any I/O; the :class:`Target` it names (no addresses yet for a name)."""
+def check_url(url: str, policy: OutboundPolicy) -> Destination:
+    """Check ``url`` without any I/O; the :class:`Destination` it names (no addresses yet for a name)."""
     if not isinstance(url, str) or not url:
         raise OutboundRefused("the URL is empty")
     if len(url) > MAX_URL_LENGTH:
@@ -246,7 +246,7 @@ def check_url(url: str, policy: OutboundPolicy) -> Target:
         path += "?" + parts.query
     # a name goes out in its ASCII (IDNA) form: what virtual hosts and certificates name
     host_header = parts.netloc if bracketed else host + (f":{port}" if port is not None else "")
-    return Target(
+    return Destination(
         scheme=scheme,
         host=str(literal) if literal is not None else name,
         port=port or DEFAULT_PORTS[scheme],
@@ -257,15 +257,15 @@ def check_url(url: str, policy: OutboundPolicy) -> Target:
     )
 
 
-def resolve(url: str, policy: OutboundPolicy, *, resolver: Resolver | None = None) -> Target:
+def resolve(url: str, policy: OutboundPolicy, *, resolver: Resolver | None = None) -> Destination:
     """:func:`check_url`, then one name lookup whose every answer must pass :func:`check_address`.
 
     OutboundRefused when refused; OSError (socket.gaierror) when the name does not resolve.
     """
-    target = check_url(url, policy)
-    if target.literal:
-        return target
-    infos = (resolver or socket.getaddrinfo)(target.host, target.port, 0, socket.SOCK_STREAM)
+    dest = check_url(url, policy)
+    if dest.literal:
+        return dest
+    infos = (resolver or socket.getaddrinfo)(dest.host, dest.port, 0, socket.SOCK_STREAM)
     addresses: list[str] = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
@@ -273,8 +273,8 @@ def resolve(url: str, policy: OutboundPolicy, *, resolver: Resolver | None = Non
         if str(ip) not in addresses:
             addresses.append(str(ip))
     if not addresses:
-        raise OSError(f"{target.host} resolves to no address")
-    return Target(**{**target.__dict__, "addresses": tuple(addresses)})
+        raise OSError(f"{dest.host} resolves to no address")
+    return Destination(**{**dest.__dict__, "addresses": tuple(addresses)})
 
 
 def request(
@@ -293,18 +293,18 @@ def request(
     as they are. OutboundRefused before any connection when refused; httpx errors for I/O failures."""
     import httpx  # only callers that send requests pay for it
 
-    target = resolve(url, policy, resolver=resolver)
-    address = target.address
+    dest = resolve(url, policy, resolver=resolver)
+    address = dest.address
     netloc = f"[{address}]" if ":" in address else address
     extensions: dict[str, Any] = {}
-    if target.scheme == "https" and not target.literal:
-        extensions["sni_hostname"] = target.host  # TLS checks the certificate against the name
-    sent_headers = {**(headers or {}), "Host": target.host_header}
+    if dest.scheme == "https" and not dest.literal:
+        extensions["sni_hostname"] = dest.host  # TLS checks the certificate against the name
+    sent_headers = {**(headers or {}), "Host": dest.host_header}
     client = httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout, transport=transport)
     with client:
         outgoing = client.build_request(
             method,
-            f"{target.scheme}://{netloc}:{target.port}{target.path}",
+            f"{dest.scheme}://{netloc}:{dest.port}{dest.path}",
             headers=sent_headers,
             content=content,
             extensions=extensions,

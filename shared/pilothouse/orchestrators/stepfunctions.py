@@ -54,6 +54,11 @@ def _json(text: str | None) -> Any:
 
 
 class StepFunctionsOrchestrator:
+    """Implements :class:`pilothouse.ports.Orchestrator` with AWS Step Functions.
+
+    ``arn_base`` (``arn:aws:states:<region>:<account>:``) is learned from the service when not given.
+    """
+
     def __init__(
         self,
         *,
@@ -62,12 +67,15 @@ class StepFunctionsOrchestrator:
         client: Any = None,
         region: str | None = None,
         endpoint_url: str | None = None,
+        arn_base: str | None = None,
     ) -> None:
         self.role_arn = role_arn
         self.prefix = prefix
         self._client = client
         self._region = region
         self._endpoint = endpoint_url
+        if arn_base is not None:
+            self.__dict__["_arn_base"] = arn_base  # takes the place of the cached_property
 
     @cached_property
     def client(self) -> Any:
@@ -254,17 +262,22 @@ class StepFunctionsOrchestrator:
         self,
         workflow: str,
         *,
-        name: str,
+        name: str | None,
         input: Any,
         actor: str,
         request_id: str | None = None,
         trusted: bool = False,
     ) -> dict:
         """Internal tasks check the deployment's capability token themselves, so ``trusted`` needs no
-        counterpart on Step Functions."""
+        counterpart on Step Functions. Without ``name``, Step Functions picks one."""
         payload = json.dumps({} if input is None else input)
         if len(payload) > 256 * 1024:
             raise ValidationFailed.field("input", "must not exceed 256 KiB (States.DataLimitExceeded)")
+        if name is None:
+            started = self._call("start_execution", stateMachineArn=self._sm_arn(workflow), input=payload)
+            return self._view(
+                workflow, self._call("describe_execution", executionArn=started["executionArn"])
+            )
         self._call("start_execution", stateMachineArn=self._sm_arn(workflow), name=name, input=payload)
         return self.describe(workflow, name)
 

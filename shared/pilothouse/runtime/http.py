@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -34,6 +34,12 @@ from pilothouse.errors import (
 )
 from pilothouse.runtime.context import RequestContext, activate, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    from pilothouse.domain.security import Principal
+    from pilothouse.wiring import Services
 
 PROBLEM_JSON = "application/problem+json"
 _stdlog = logging.getLogger(__name__)
@@ -176,19 +182,52 @@ def _presented_key(event: dict) -> str | None:
     return _header(event, "x-api-key")
 
 
+class RequestHooks(Protocol):
+    """What the HTTP runtime asks of the layers below it, injected so that it imports no service.
+
+    The wiring's :class:`pilothouse.wiring.ServiceHooks` is the real one; a test may pass its own.
+    """
+
+    def services(self) -> Services:
+        """The services of this process."""
+        ...
+
+    def authenticate(self, services: Services, key: str | None) -> Principal:
+        """The principal a presented key stands for (Unauthorized if none does)."""
+        ...
+
+    def audit(
+        self,
+        services: Services,
+        *,
+        principal: str,
+        operation: str,
+        target: str | None,
+        request_id: str,
+        status: int,
+    ) -> Any:
+        """Record a mutating call and the HTTP status its caller got."""
+        ...
+
+
+def _default_hooks() -> RequestHooks:
+    from pilothouse.wiring import request_hooks
+
+    return request_hooks()
+
+
 class _Guard:
     """The per-route middleware: context, auth, limits, idempotency, error mapping, audit."""
 
-    def __init__(self, op: Operation) -> None:
+    def __init__(self, op: Operation, hooks: RequestHooks) -> None:
         self.op = op
+        self.hooks = hooks
         self.__name__ = f"guard_{op.name}"
 
     def _begin(self, app: APIGatewayHttpResolver) -> RequestContext:
-        from pilothouse.wiring import get_services
-
         event = app.current_event.raw_event
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-        services = get_services()
+        services = self.hooks.services()
         params = event.get("pathParameters") or {}
         return RequestContext(
             request_id=request_id, operation=self.op.name, services=services, target=self.op.target(params)
@@ -197,9 +236,7 @@ class _Guard:
     def _authorize(self, ctx: RequestContext, event: dict) -> None:
         if self.op.permission is None:
             return
-        from pilothouse.services.keys import authenticate
-
-        ctx.principal = authenticate(ctx.services, _presented_key(event))
+        ctx.principal = self.hooks.authenticate(ctx.services, _presented_key(event))
         if not ctx.principal.can(self.op.permission):
             raise Forbidden(
                 f"{self.op.name} needs permission {self.op.permission.value}; "
@@ -295,10 +332,8 @@ class _Guard:
         )
 
     def _audit(self, ctx: RequestContext, status: int) -> None:
-        from pilothouse.services import audit
-
         try:
-            audit.record(
+            self.hooks.audit(
                 ctx.services,
                 principal=ctx.actor,
                 operation=self.op.name,
@@ -327,7 +362,8 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
             # Nothing parses the body: the route's guard answers with the problem (after 401/403).
             headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
             event = {**event, "body": None, "isBase64Encoded": False, "headers": headers}
-        self.current_event = self._wrapped = super()._to_proxy_event(event)
+        # an HTTP API resolver wraps every event as a payload-2.0 event
+        self.current_event = self._wrapped = cast("APIGatewayProxyEventV2", super()._to_proxy_event(event))
         self.lambda_context = context
         self.append_context(_body_problem=problem)
         try:
@@ -384,7 +420,10 @@ def _body_problem(event: dict) -> PilothouseError | None:
     return None
 
 
-def add_operations(router: Router | APIGatewayHttpResolver, operations: list[Operation]) -> None:
+def add_operations(
+    router: Router | APIGatewayHttpResolver, operations: list[Operation], hooks: RequestHooks | None = None
+) -> None:
+    hooks = hooks or _default_hooks()
     for op in operations:
         router.route(
             op.path,
@@ -394,7 +433,7 @@ def add_operations(router: Router | APIGatewayHttpResolver, operations: list[Ope
             operation_id=op.name,
             status_code=op.status,
             security=[{"ApiKey": []}, {"Bearer": []}] if op.permission else None,
-            middlewares=[_Guard(op)],
+            middlewares=[_Guard(op, hooks)],
             responses=_documented(op),
         )(op.func)
 
@@ -407,10 +446,11 @@ def _documented(op: Operation) -> dict[int, Any] | None:
     return {op.status: {"description": op.summary, "content": {"application/json": {"model": op.response}}}}
 
 
-def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
+def build_resolver(operations: list[Operation], hooks: RequestHooks | None = None) -> APIGatewayHttpResolver:
     """A resolver serving ``operations``, with problem+json for what no route guard sees."""
+    hooks = hooks or _default_hooks()
     app = IsolatedHttpResolver(enable_validation=True)
-    add_operations(app, operations)
+    add_operations(app, operations, hooks)
 
     @app.not_found
     def _not_found(exc: Exception) -> Response:
@@ -432,8 +472,8 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
         op = next(
             (o for o in operations if route is not None and o.func is getattr(route, "func", None)), None
         )
-        guard = _Guard(op) if op else None
-        if guard is None:
+        guard = _Guard(op, hooks) if op else None
+        if op is None or guard is None:
             rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
             response = problem_response(
                 validation_problem(exc), request_id=rid, instance=event.get("rawPath")
@@ -455,9 +495,10 @@ def build_resolver(operations: list[Operation]) -> APIGatewayHttpResolver:
     return app
 
 
-def http_function(*operations: Operation) -> Callable[[dict, Any], dict]:
-    """A Lambda handler for API Gateway HTTP API events serving ``operations``."""
-    app = build_resolver(list(operations))
+def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> Callable[[dict, Any], dict]:
+    """A Lambda handler for API Gateway HTTP API events serving ``operations`` (``hooks``: the
+    services, authentication and audit it uses; the wiring's by default)."""
+    app = build_resolver(list(operations), hooks)
 
     def resolve(event: dict, context: Any) -> dict:
         return app.resolve(event, context)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from pilothouse.errors import AlreadyExists, VersionConflict
-from pilothouse.store.base import Item, Store
+from pilothouse.ports import Item, Store
 
 PK = "IDEMPOTENCY"
 

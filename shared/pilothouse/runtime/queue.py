@@ -25,8 +25,10 @@ def sqs_function(record_handler: Callable[[str], Any]) -> Callable[[dict, Any], 
 
     def handler(event: dict, context: Any) -> dict:
         processor = BatchProcessor(event_type=EventType.SQS)
-        return process_partial_response(
-            event=event, record_handler=_record, processor=processor, context=context
+        return dict(
+            process_partial_response(
+                event=event, record_handler=_record, processor=processor, context=context
+            )
         )
 
     return with_context(handler)

@@ -6,16 +6,16 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict
+from pilothouse.services.context import ServiceContext
 from pilothouse.store.audit import AuditRepository, record_sk
-from pilothouse.wiring import Services
 
 
-def repo(services: Services) -> AuditRepository:
+def repo(services: ServiceContext) -> AuditRepository:
     return AuditRepository(services.store)
 
 
 def record(
-    services: Services,
+    services: ServiceContext,
     *,
     principal: str,
     operation: str,
@@ -49,7 +49,7 @@ def record(
 
 
 def _count_refusal(
-    services: Services, *, operation: str, target: str | None, request_id: str, now: float
+    services: ServiceContext, *, operation: str, target: str | None, request_id: str, now: float
 ) -> dict[str, Any]:
     """One record per operation and minute for refusals of callers without a valid credential.
 
@@ -94,7 +94,7 @@ def _count_refusal(
 
 
 def list_records(
-    services: Services,
+    services: ServiceContext,
     *,
     limit: int = 50,
     cursor: str | None = None,

@@ -18,12 +18,12 @@ from pilothouse.domain.components import ComponentSpec, check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
 from pilothouse.domain.records import PendingOperation, public_operation
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
-from pilothouse.store.base import Put
+from pilothouse.ports import Put
+from pilothouse.services.context import ServiceContext
 from pilothouse.store.components import ComponentRepository, Record
-from pilothouse.wiring import Services
 
 
-def repo(services: Services) -> ComponentRepository:
+def repo(services: ServiceContext) -> ComponentRepository:
     return ComponentRepository(services.store)
 
 
@@ -75,7 +75,7 @@ def check_version(spec: dict[str, Any], version: str | None, field: str = "versi
         )
 
 
-def _check_cwd(services: Services, spec: ComponentSpec) -> None:
+def _check_cwd(services: ServiceContext, spec: ComponentSpec) -> None:
     from pilothouse.providers.local.launch import Sandbox, confine_cwd
 
     sandbox = Sandbox.from_settings(services.settings)
@@ -85,7 +85,7 @@ def _check_cwd(services: Services, spec: ComponentSpec) -> None:
         raise ValidationFailed.field("target.cwd", str(exc)) from None
 
 
-def _check_urls(services: Services, spec: ComponentSpec) -> None:
+def _check_urls(services: ServiceContext, spec: ComponentSpec) -> None:
     """Spec-named URLs pass the outbound guard's checks (no lookup: names may resolve only later)."""
     from pilothouse.net.outbound import OutboundRefused, check_url
 
@@ -104,7 +104,7 @@ def _port_taken(port: int, holder: str) -> ValidationFailed:
     return error
 
 
-def _check_port(services: Services, spec: ComponentSpec) -> int | None:
+def _check_port(services: ServiceContext, spec: ComponentSpec) -> int | None:
     """The stable port a local spec names, if free: not the control plane's, nobody else's."""
     port = spec.target.get("port") if spec.provider == "local" else None
     if port is None:
@@ -118,7 +118,7 @@ def _check_port(services: Services, spec: ComponentSpec) -> int | None:
     return int(port)
 
 
-def _claim_port(services: Services, port: int, name: str) -> Put:
+def _claim_port(services: ServiceContext, port: int, name: str) -> Put:
     """The write that claims ``port`` for ``name`` (taking over a stale claim of a component gone)."""
     current = repo(services).port_claim(port)
     if current is not None and current.data["component"] != name:
@@ -128,7 +128,9 @@ def _claim_port(services: Services, port: int, name: str) -> Put:
     return repo(services).claim_port(port, name, current)
 
 
-def register(services: Services, spec: ComponentSpec, *, actor: str, request_id: str | None = None) -> dict:
+def register(
+    services: ServiceContext, spec: ComponentSpec, *, actor: str, request_id: str | None = None
+) -> dict:
     """Create a component in state Registered (409 if the name is taken; 422 naming the field when
     a version, cwd, URL or port the spec names is not acceptable).
 
@@ -182,12 +184,12 @@ def register(services: Services, spec: ComponentSpec, *, actor: str, request_id:
     return view(record)
 
 
-def get(services: Services, name: str) -> Record:
+def get(services: ServiceContext, name: str) -> Record:
     return repo(services).require(name)
 
 
 def list_components(
-    services: Services,
+    services: ServiceContext,
     *,
     limit: int = 50,
     cursor: str | None = None,
@@ -200,7 +202,9 @@ def list_components(
     return [view(r) for r in records], next_cursor
 
 
-def events(services: Services, name: str, *, limit: int = 50, cursor: str | None = None, newest_first=False):
+def events(
+    services: ServiceContext, name: str, *, limit: int = 50, cursor: str | None = None, newest_first=False
+):
     """A component's history; kept after deregistration (404 only if there never was one)."""
     items, next_cursor = repo(services).events(name, limit=limit, cursor=cursor, newest_first=newest_first)
     if not items and cursor is None and repo(services).get(name) is None:
@@ -208,7 +212,7 @@ def events(services: Services, name: str, *, limit: int = 50, cursor: str | None
     return items, next_cursor
 
 
-def deregister(services: Services, name: str, *, actor: str, request_id: str | None = None) -> None:
+def deregister(services: ServiceContext, name: str, *, actor: str, request_id: str | None = None) -> None:
     record = get(services, name)
     _check(record, Command.DEREGISTER)
     port = record.data["spec"]["target"].get("port") if record.data["spec"]["provider"] == "local" else None
@@ -259,7 +263,7 @@ def _validate_params(record: Record, command: Command, params: dict[str, Any]) -
 
 
 def command(
-    services: Services,
+    services: ServiceContext,
     name: str,
     cmd: Command,
     params: dict[str, Any] | None = None,
@@ -281,6 +285,8 @@ def command(
     new_state = _check(record, cmd)
     assert new_state is not None, "deregister goes through deregister()"
     params = _validate_params(record, cmd, params)
+    strategy: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] | None = None
     if cmd is Command.RETRY:
         params = _retry_params(record, params)
     if cmd in DEPLOYING_COMMANDS:
@@ -292,8 +298,6 @@ def command(
         planned = {**record.data, "placement": None} if cmd is Command.RETRY else record.data
         strategy, steps = deployments.plan_for(planned, params)
         params = {k: v for k, v in params.items() if k != "strategy"}
-    else:
-        strategy = steps = None
     now = services.clock.time()
     operation = PendingOperation(
         id=sortable_id(now),
@@ -371,7 +375,7 @@ def sortable_id(now: float) -> str:
     return f"{int(now * 1000):013d}{next(_sequence) % 1_000_000:06d}-{uuid.uuid4().hex[:8]}"
 
 
-def enqueue_job(services: Services, name: str, operation_id: str) -> None:
+def enqueue_job(services: ServiceContext, name: str, operation_id: str) -> None:
     services.queue.send(
         services.settings.jobs_queue, json.dumps({"component": name, "operation_id": operation_id})
     )

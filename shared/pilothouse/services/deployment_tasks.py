@@ -21,11 +21,11 @@ from pilothouse.domain.deployments import (
 )
 from pilothouse.domain.lifecycle import Command, Outcome
 from pilothouse.errors import VersionConflict
-from pilothouse.providers.base import Placement, PortUnavailable, ProviderError
+from pilothouse.ports import Placement, PortUnavailable, ProviderError
 from pilothouse.services import deployments as dep_svc
 from pilothouse.services.components import repo as components_repo
+from pilothouse.services.context import ServiceContext
 from pilothouse.services.jobs import finish_operation, release_for
-from pilothouse.wiring import Services
 
 
 class DeploymentTaskError(Exception):
@@ -52,28 +52,30 @@ class DeploymentError(DeploymentTaskError):
     pass
 
 
-def _dep(services: Services, deployment_id: str) -> dict[str, Any]:
+def _dep(services: ServiceContext, deployment_id: str) -> dict[str, Any]:
     return dep_svc.get(services, deployment_id)
 
 
-def _component(services: Services, dep: dict[str, Any]):
+def _component(services: ServiceContext, dep: dict[str, Any]):
     record = components_repo(services).get(dep["component"])
     if record is None:
         raise DeploymentError(f"component {dep['component']} is gone")
     return record
 
 
-def _release(services: Services, dep: dict[str, Any], replicas: int | None = None):
+def _release(services: ServiceContext, dep: dict[str, Any], replicas: int | None = None):
     record = _component(services, dep)
     count = replicas if replicas is not None else dep["replicas"]
     return release_for(record.data, version=dep["to_version"], config=dep.get("config"), replicas=count)
 
 
-def _provider(services: Services, dep: dict[str, Any]):
+def _provider(services: ServiceContext, dep: dict[str, Any]):
     return services.provider(dep["provider"])
 
 
-def _mark(services: Services, dep_id: str, index: int | None, step_status: str, event: str, **fields) -> dict:
+def _mark(
+    services: ServiceContext, dep_id: str, index: int | None, step_status: str, event: str, **fields
+) -> dict:
     """Record a step's status (and any deployment fields) with an event."""
 
     def change(d):
@@ -101,7 +103,7 @@ def _mark(services: Services, dep_id: str, index: int | None, step_status: str, 
 
 
 def _save_placement(
-    services: Services,
+    services: ServiceContext,
     dep_id: str,
     index: int | None,
     placement: Placement,
@@ -138,7 +140,7 @@ def _provider_call(fn, *args):
 # -- steps ---------------------------------------------------------------------------------------
 
 
-def _prepare(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _prepare(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
     stable, candidate = _revisions(dep)
@@ -159,7 +161,7 @@ def _prepare(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"candidate": placement.details.get("candidate")}
 
 
-def _shift(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _shift(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
     weight = dep["steps"][index]["weight"]
@@ -177,7 +179,7 @@ def _shift(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"weights": weights}
 
 
-def _set_replicas(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _set_replicas(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
     step = dep["steps"][index]
@@ -193,7 +195,7 @@ def _set_replicas(services: Services, payload: dict[str, Any]) -> dict[str, Any]
     return {"revision": revision, "replicas": step["replicas"]}
 
 
-def _health(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _health(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
     _, candidate = _revisions(dep)
@@ -205,7 +207,7 @@ def _health(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return result.to_dict()
 
 
-def _analyze(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _analyze(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     """One measurement of the step's analysis; says whether to measure again, pause, or go on."""
     dep_id, index = payload["deployment_id"], payload["index"]
     dep = _dep(services, dep_id)
@@ -267,7 +269,7 @@ def _analyze(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"next": "pass"}
 
 
-def _gate(services: Services, payload: dict[str, Any]) -> None:
+def _gate(services: ServiceContext, payload: dict[str, Any]) -> None:
     """Before each step (kind gate), a bake or an indefinite pause (kind pause), an approval: record
     the task token; complete it at once when nothing needs to hold the deployment."""
 
@@ -310,7 +312,7 @@ def _gate(services: Services, payload: dict[str, Any]) -> None:
 # -- outcomes ------------------------------------------------------------------------------------
 
 
-def _notify(services: Services, dep: dict[str, Any]) -> None:
+def _notify(services: ServiceContext, dep: dict[str, Any]) -> None:
     """Tell a waiting promotion how its deployment ended."""
     from pilothouse.errors import NotFound
 
@@ -345,7 +347,11 @@ def _reason(error: dict[str, Any]) -> str:
 
 
 def _finish_component(
-    services: Services, dep: dict[str, Any], outcome: Outcome, placement: Placement | None, error: str | None
+    services: ServiceContext,
+    dep: dict[str, Any],
+    outcome: Outcome,
+    placement: Placement | None,
+    error: str | None,
 ) -> None:
     for _ in range(20):
         record = _component(services, dep)
@@ -369,7 +375,7 @@ def _finish_component(
             continue
 
 
-def _end(services: Services, dep_id: str, status: str, event: str, **fields) -> dict[str, Any]:
+def _end(services: ServiceContext, dep_id: str, status: str, event: str, **fields) -> dict[str, Any]:
     def change(d):
         if d["status"] in FINAL:
             return None
@@ -391,7 +397,7 @@ def unapproved_steps(dep: dict[str, Any]) -> list[int]:
     return [s["index"] for s in dep["steps"] if s.get("kind") == "approval" and s["index"] not in approved]
 
 
-def _finalize(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _finalize(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id = payload["deployment_id"]
     dep = _dep(services, dep_id)
     if dep["status"] in FINAL:
@@ -410,7 +416,7 @@ def _finalize(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"status": "succeeded"}
 
 
-def _rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _rollback(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Back to the stable revision (restarting it if a recreate had stopped it)."""
     dep_id = payload["deployment_id"]
     error = payload.get("error") or {}
@@ -446,7 +452,7 @@ def _rollback(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"status": dep["status"]}
 
 
-def _failed(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def _failed(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     """The rollback itself failed: the deployment failed and the component is Failed."""
     dep_id = payload["deployment_id"]
     error = payload.get("error") or {}
@@ -457,7 +463,7 @@ def _failed(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     return {"status": "failed"}
 
 
-def mark_failed(services: Services, deployment_id: str, error: dict[str, Any]) -> dict[str, Any]:
+def mark_failed(services: ServiceContext, deployment_id: str, error: dict[str, Any]) -> dict[str, Any]:
     """Server-side: the deployment's rollback workflow ended badly (no capability needed in-process)."""
     return _failed(services, {"deployment_id": deployment_id, "error": error})
 
@@ -465,7 +471,7 @@ def mark_failed(services: Services, deployment_id: str, error: dict[str, Any]) -
 # -- the task functions: each checks the deployment's capability first -------------------------------
 
 
-def authorize(services: Services, payload: Any) -> dict[str, Any]:
+def authorize(services: ServiceContext, payload: Any) -> dict[str, Any]:
     """The deployment ``payload`` names, if ``payload`` carries its capability token (constant-time
     compare against the digests on the record); :class:`CapabilityRefused` otherwise."""
     dep_id = payload.get("deployment_id") if isinstance(payload, dict) else None
@@ -480,7 +486,7 @@ def authorize(services: Services, payload: Any) -> dict[str, Any]:
 
 
 def _task(step):
-    def entry(services: Services, payload: dict[str, Any]) -> Any:
+    def entry(services: ServiceContext, payload: dict[str, Any]) -> Any:
         authorize(services, payload)
         return step(services, {k: v for k, v in payload.items() if k != CAPABILITY_FIELD})
 
@@ -512,7 +518,7 @@ rollback = _task(_rollback)
 failed = _task(_failed)
 
 
-def run_step(services: Services, action: str, payload: dict[str, Any]) -> Any:
+def run_step(services: ServiceContext, action: str, payload: dict[str, Any]) -> Any:
     """Server-side: one step for a caller the server has already bound to the deployment
     (:mod:`pilothouse.services.workflow_operations` ``strategy_step``)."""
     return STEPS[action](services, payload)

@@ -31,9 +31,9 @@ from pilothouse.domain.lifecycle import Command
 from pilothouse.domain.records import PendingOperation
 from pilothouse.domain.security import Permission, Principal
 from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_listeners import ExecutionEnded
 from pilothouse.store.deployments import DeploymentRepository
-from pilothouse.wiring import Services
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 #: the one shipped workflow every strategy runs on: a strategy is a plan (the steps
@@ -48,7 +48,7 @@ PREFIX = "pilothouse-"
 LOCAL_ARN = "arn:aws:lambda:local:000000000000:function:{}"
 
 
-def repo(services: Services) -> DeploymentRepository:
+def repo(services: ServiceContext) -> DeploymentRepository:
     return DeploymentRepository(services.store)
 
 
@@ -101,7 +101,7 @@ def user_strategy_definition(name: str) -> dict[str, Any]:
     return out
 
 
-def ensure_workflow(services: Services, name: str) -> str:
+def ensure_workflow(services: ServiceContext, name: str) -> str:
     """Register (or refresh) the built-in workflow ``name``; return its registered name."""
     from pilothouse.errors import AlreadyExists
 
@@ -113,7 +113,10 @@ def ensure_workflow(services: Services, name: str) -> str:
             return wf_name  # deployed with the stack (template.yaml), Lambda ARNs substituted
         from pilothouse.workflows.transforms import tasks_over_sqs
 
-        definition = tasks_over_sqs(definition, services.queue.url_of(s.task_messages_queue))
+        url = services.queue.url_of(s.task_messages_queue)
+        if url is None:
+            raise RuntimeError(f"queue {s.task_messages_queue!r} has no URL: Step Functions tasks need SQS")
+        definition = tasks_over_sqs(definition, url)
     orchestrator = services.orchestrator
     try:
         current = orchestrator.get_workflow(wf_name)
@@ -156,7 +159,7 @@ def plan_for(
     return strategy.model_dump(exclude_none=True), steps
 
 
-def start(services: Services, component: dict[str, Any]) -> dict[str, Any]:
+def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]:
     """Create the deployment for the component's current operation and start its workflow.
 
     Idempotent: the deployment's id is the operation's id, the execution's name the deployment's.
@@ -247,7 +250,7 @@ def is_shipped(workflow: str) -> bool:
     return is_reserved(workflow)
 
 
-def issue_capability(services: Services, deployment_id: str, execution: str) -> str:
+def issue_capability(services: ServiceContext, deployment_id: str, execution: str) -> str:
     """A new capability token for one more shipped execution acting on the deployment (its digest
     joins the record; the token itself is returned once, for the execution's input)."""
     token, digest = new_capability()
@@ -261,7 +264,7 @@ def issue_capability(services: Services, deployment_id: str, execution: str) -> 
 
 
 def _start_strategy(
-    services: Services,
+    services: ServiceContext,
     dep: dict[str, Any],
     input: dict[str, Any],
     *,
@@ -300,12 +303,12 @@ def _plain(step: dict[str, Any]) -> dict[str, Any]:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def get(services: Services, deployment_id: str) -> dict[str, Any]:
+def get(services: ServiceContext, deployment_id: str) -> dict[str, Any]:
     return repo(services).require(deployment_id).data
 
 
 def list_deployments(
-    services: Services,
+    services: ServiceContext,
     *,
     limit: int = 50,
     cursor: str | None = None,
@@ -318,7 +321,7 @@ def list_deployments(
     )
 
 
-def events(services: Services, deployment_id: str, *, limit: int = 100, cursor: str | None = None):
+def events(services: ServiceContext, deployment_id: str, *, limit: int = 100, cursor: str | None = None):
     return repo(services).events(deployment_id, limit=limit, cursor=cursor)
 
 
@@ -343,7 +346,12 @@ def _token_of(data: dict[str, Any], *kinds: str) -> str:
 
 
 def approve(
-    services: Services, deployment_id: str, principal: Principal, *, comment: str = "", approve: bool = True
+    services: ServiceContext,
+    deployment_id: str,
+    principal: Principal,
+    *,
+    comment: str = "",
+    approve: bool = True,
 ) -> dict[str, Any]:
     """Approve (or reject) the approval gate a deployment waits at."""
 
@@ -382,7 +390,7 @@ def approve(
     return get(services, deployment_id)
 
 
-def promote(services: Services, deployment_id: str, *, full: bool, actor: str) -> dict[str, Any]:
+def promote(services: ServiceContext, deployment_id: str, *, full: bool, actor: str) -> dict[str, Any]:
     """End the pause the deployment waits in; ``full`` also skips every later pause and analysis."""
 
     data = get(services, deployment_id)
@@ -404,7 +412,7 @@ def promote(services: Services, deployment_id: str, *, full: bool, actor: str) -
     return get(services, deployment_id)
 
 
-def pause(services: Services, deployment_id: str, *, actor: str) -> dict[str, Any]:
+def pause(services: ServiceContext, deployment_id: str, *, actor: str) -> dict[str, Any]:
     def record(d):
         _live(d)
         if d["paused"]:
@@ -416,7 +424,7 @@ def pause(services: Services, deployment_id: str, *, actor: str) -> dict[str, An
     return get(services, deployment_id)
 
 
-def resume(services: Services, deployment_id: str, *, actor: str) -> dict[str, Any]:
+def resume(services: ServiceContext, deployment_id: str, *, actor: str) -> dict[str, Any]:
 
     data = get(services, deployment_id)
     _live(data)
@@ -435,7 +443,7 @@ def resume(services: Services, deployment_id: str, *, actor: str) -> dict[str, A
     return get(services, deployment_id)
 
 
-def abort(services: Services, deployment_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
+def abort(services: ServiceContext, deployment_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
     """Stop at the next opportunity and go back to the stable version."""
 
     data = get(services, deployment_id)
@@ -454,7 +462,9 @@ def abort(services: Services, deployment_id: str, *, actor: str, reason: str = "
     return get(services, deployment_id)
 
 
-def break_glass(services: Services, deployment_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
+def break_glass(
+    services: ServiceContext, deployment_id: str, *, actor: str, reason: str = ""
+) -> dict[str, Any]:
     """Roll back now: stop the deployment's workflow and send all traffic to the stable version."""
 
     data = get(services, deployment_id)
@@ -486,7 +496,7 @@ def break_glass(services: Services, deployment_id: str, *, actor: str, reason: s
 
 
 def rollback_component(
-    services: Services, name: str, *, version: str | None, actor: str, request_id: str | None
+    services: ServiceContext, name: str, *, version: str | None, actor: str, request_id: str | None
 ) -> dict[str, Any]:
     """Break-glass for a component: mid-deployment, roll that back; otherwise deploy the previous
     (or named) version at once, skipping gates and analysis. Returns the component's view."""
@@ -520,7 +530,7 @@ def rollback_component(
     )
 
 
-def on_execution_ended(services: Services, ended: ExecutionEnded) -> None:
+def on_execution_ended(services: ServiceContext, ended: ExecutionEnded) -> None:
     """Listener (:mod:`pilothouse.services.execution_listeners`): a deployment's workflow ended
     badly (an uncatchable ``States.Runtime``, a stop, a timeout) without settling the deployment:
     roll back if the deployment is still unsettled; if that rollback itself ended badly, the

@@ -10,20 +10,20 @@ states cannot slip through, nor can a definition written to the store behind the
   started it (:mod:`pilothouse.services.workflow_operations`), and the functions the deployment
   allows in the setting ``workflow_task_functions``, through the invoker.
 
-A refusal raises :class:`~pilothouse.invokers.base.FunctionError` ``Pilothouse.TaskNotAllowed``.
+A refusal raises :class:`~pilothouse.ports.FunctionError` ``Pilothouse.TaskNotAllowed``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pilothouse.invokers.base import FunctionError
+from pilothouse.ports import FunctionError
+from pilothouse.services.context import ServiceContext
 from pilothouse.services.workflow_access import ERROR_NOT_ALLOWED, TaskNotAllowed, check_call
-from pilothouse.wiring import Services
 
 
 class ExecutionInvoker:
-    def __init__(self, services: Services, execution: dict[str, Any], task: dict[str, Any]) -> None:
+    def __init__(self, services: ServiceContext, execution: dict[str, Any], task: dict[str, Any]) -> None:
         self.services = services
         self.execution = execution
         self.task = task

@@ -5,7 +5,7 @@ The embedded executor announces every execution that reaches a terminal status
 "Execution Status Change" events calls ``functions/execution_status_changed``, which announces the
 same thing through :func:`announce_from_orchestrator`. The executor knows no listener by name: the
 deployment manager is one, registered here in :func:`default_listeners` (the one place that says
-who listens), and :class:`pilothouse.wiring.Services` holds the registry its orchestrator uses.
+who listens), and the services (:class:`pilothouse.wiring.Services`) hold the registry its orchestrator uses.
 
 A listener must be idempotent: an end can be announced twice (a worker killed after its write, a
 redelivered EventBridge event). A listener that raises is logged and the others still run.
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from pilothouse.wiring import Services
+    from pilothouse.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class ExecutionEnded(BaseModel):
         )
 
 
-Listener = Callable[["Services", ExecutionEnded], None]
+Listener = Callable[["ServiceContext", ExecutionEnded], None]
 
 
 class ExecutionListeners:
@@ -92,7 +92,7 @@ class ExecutionListeners:
     def names(self) -> list[str]:
         return [n for n, _ in self._listeners]
 
-    def announce(self, services: Services, ended: ExecutionEnded) -> list[str]:
+    def announce(self, services: ServiceContext, ended: ExecutionEnded) -> list[str]:
         """Tell every listener, in order; return the names of those that failed (each is logged,
         none stops the others nor reaches the announcer)."""
         failed: list[str] = []
@@ -121,7 +121,7 @@ def default_listeners() -> ExecutionListeners:
     return registry
 
 
-def announce_from_orchestrator(services: Services, workflow: str, name: str, *, arn: str) -> str:
+def announce_from_orchestrator(services: ServiceContext, workflow: str, name: str, *, arn: str) -> str:
     """Announce the end of ``workflow``/``name`` as the orchestrator itself describes it (never as a
     notification claims it): an unknown execution, one whose ARN is not ``arn``, or one still
     running is ignored. Returns what happened, for the log. An orchestrator that cannot answer

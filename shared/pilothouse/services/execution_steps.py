@@ -24,9 +24,9 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
-from pilothouse.store.base import Delete, Item, Operation, Put
+from pilothouse.ports import Delete, Item, Operation, Put
+from pilothouse.services.context import ServiceContext
 from pilothouse.store.workflows import RUNNING, executions_pk, history_pk, history_sk, running_sk
-from pilothouse.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Skip(Exception):
 
 
 def _step_ops(
-    services: Services, item: Item, data: dict, events: list, extra: list[Operation]
+    services: ServiceContext, item: Item, data: dict, events: list, extra: list[Operation]
 ) -> list[Operation]:
     ops: list[Operation] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
     if events:
@@ -65,7 +65,7 @@ def _step_ops(
 
 
 def apply_step(
-    services: Services,
+    services: ServiceContext,
     workflow: str,
     name: str,
     change: Callable[[Any, dict, float], None] | None,
@@ -124,7 +124,7 @@ def apply_step(
     raise Conflict(f"execution {name!r} is too busy; retry")
 
 
-def announce_end(services: Services, data: dict) -> None:
+def announce_end(services: ServiceContext, data: dict) -> None:
     """Tell the registered listeners (:mod:`pilothouse.services.execution_listeners`) that the
     execution ended; they run after the step is stored, and none of their errors reaches the step.
     Listeners are idempotent, so an end announced twice is harmless."""
@@ -138,7 +138,7 @@ def announce_end(services: Services, data: dict) -> None:
     services.listeners.announce(services, ended)
 
 
-def send_followups(services: Services, data: dict, now: float, *, from_sweep: bool = False) -> None:
+def send_followups(services: ServiceContext, data: dict, now: float, *, from_sweep: bool = False) -> None:
     """Hand the step over: task messages for new tasks, an advance message when there is a timer."""
     s = services.settings
     for task_id in data.get("outbox", []):
@@ -161,17 +161,17 @@ def send_followups(services: Services, data: dict, now: float, *, from_sweep: bo
 # -- queue handlers ------------------------------------------------------------------------------
 
 
-def handle_step_message(services: Services, body: str) -> str:
+def handle_step_message(services: ServiceContext, body: str) -> str:
     msg = json.loads(body)
     new = apply_step(services, msg["workflow"], msg["name"], None, expect_step=msg["step"])
     return "stale" if new is None else new["status"]
 
 
-def lease(services: Services, workflow: str, name: str, task_id: str) -> tuple[dict, dict] | None:
+def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> tuple[dict, dict] | None:
     """Take the task's lease; return the task and the execution's record, or None if it is gone or
     already taken."""
     from pilothouse.engine import ExecutionState
-    from pilothouse.invokers.base import task_call
+    from pilothouse.ports import task_call
 
     for _ in range(ATTEMPTS):
         item = services.store.get(executions_pk(workflow), name)
@@ -202,10 +202,10 @@ def lease(services: Services, workflow: str, name: str, task_id: str) -> tuple[d
     return None
 
 
-def handle_task_message(services: Services, body: str) -> str:
+def handle_task_message(services: ServiceContext, body: str) -> str:
     """Run one outstanding task (at most once) and apply its result."""
     from pilothouse.engine import complete_task
-    from pilothouse.invokers.base import FunctionError, UnknownFunction, lambda_envelope, task_call
+    from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope, task_call
     from pilothouse.services.execution_invoker import ExecutionInvoker
 
     msg = json.loads(body)
@@ -239,7 +239,7 @@ def handle_task_message(services: Services, body: str) -> str:
     return "applied" if new is not None else "stale"
 
 
-def _lapsed(services: Services, lease: dict, now: float) -> bool:
+def _lapsed(services: ServiceContext, lease: dict, now: float) -> bool:
     """A lease lapses at its time; on the embedded cloud also as soon as its worker process is gone."""
     if lease.get("until") is None:
         return False  # a callback task: TimeoutSeconds / HeartbeatSeconds decide
@@ -260,7 +260,7 @@ def _pid_alive(pid: int) -> bool:
     return pid > 0
 
 
-def sweep(services: Services, *, stale_after: float = 60.0) -> dict[str, int]:
+def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, int]:
     """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks."""
     from pilothouse.engine import ExecutionState, complete_task
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from pilothouse.ports import Item
 from pilothouse.services import workflows
+from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_steps import Skip, apply_step, send_followups
-from pilothouse.store.base import Item
 from pilothouse.store.workflows import ExecutionRepository
-from pilothouse.wiring import Services
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 # -- identity ------------------------------------------------------------------------------------
 
 
-def repo(services: Services) -> ExecutionRepository:
+def repo(services: ServiceContext) -> ExecutionRepository:
     return ExecutionRepository(services.store)
 
 
@@ -63,7 +63,7 @@ def parse_token(token: str) -> tuple[str, str]:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def _load(services: Services, workflow: str, name: str) -> Item:
+def _load(services: ServiceContext, workflow: str, name: str) -> Item:
     return repo(services).require(workflow, name)
 
 
@@ -119,12 +119,12 @@ def _view(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def describe(services: Services, workflow: str, name: str) -> dict[str, Any]:
+def describe(services: ServiceContext, workflow: str, name: str) -> dict[str, Any]:
     return view(_load(services, workflow, name).data)
 
 
 def list_executions(
-    services: Services,
+    services: ServiceContext,
     workflow: str,
     *,
     status: str | None = None,
@@ -159,7 +159,7 @@ def list_executions(
 
 
 def history(
-    services: Services,
+    services: ServiceContext,
     workflow: str,
     name: str,
     *,
@@ -189,7 +189,7 @@ def history(
 
 
 def start(
-    services: Services,
+    services: ServiceContext,
     workflow: str,
     *,
     name: str | None = None,
@@ -275,7 +275,9 @@ def _existing(data: dict, payload: Any, name: str) -> dict:
     )
 
 
-def stop(services: Services, workflow: str, name: str, *, error: str | None = None, cause: str | None = None):
+def stop(
+    services: ServiceContext, workflow: str, name: str, *, error: str | None = None, cause: str | None = None
+):
     from pilothouse.engine import stop as engine_stop
 
     def change(st, data, now):
@@ -288,7 +290,7 @@ def stop(services: Services, workflow: str, name: str, *, error: str | None = No
     return describe(services, workflow, name)
 
 
-def redrive(services: Services, workflow: str, name: str, *, actor: str | None = None) -> dict:
+def redrive(services: ServiceContext, workflow: str, name: str, *, actor: str | None = None) -> dict:
     """Run a failed execution again from where it failed; from then on its public operations run as
     ``actor`` (who redrove it), not as who started it."""
     from pilothouse.engine import redrive as engine_redrive
@@ -315,7 +317,7 @@ def redrive(services: Services, workflow: str, name: str, *, actor: str | None =
     return describe(services, workflow, name)
 
 
-def _by_token(services: Services, token: str) -> tuple[str, str, str]:
+def _by_token(services: ServiceContext, token: str) -> tuple[str, str, str]:
     from pilothouse.engine import ExecutionState
 
     workflow, name = parse_token(token)
@@ -326,7 +328,7 @@ def _by_token(services: Services, token: str) -> tuple[str, str, str]:
     return workflow, name, task_id
 
 
-def send_task_success(services: Services, token: str, output: Any) -> dict:
+def send_task_success(services: ServiceContext, token: str, output: Any) -> dict:
     from pilothouse.engine import complete_task
 
     workflow, name, task_id = _by_token(services, token)
@@ -336,7 +338,7 @@ def send_task_success(services: Services, token: str, output: Any) -> dict:
     return describe(services, workflow, name)
 
 
-def send_task_failure(services: Services, token: str, error: str | None, cause: str | None) -> dict:
+def send_task_failure(services: ServiceContext, token: str, error: str | None, cause: str | None) -> dict:
     from pilothouse.engine import complete_task
 
     workflow, name, task_id = _by_token(services, token)
@@ -351,7 +353,7 @@ def send_task_failure(services: Services, token: str, error: str | None, cause: 
     return describe(services, workflow, name)
 
 
-def send_task_heartbeat(services: Services, token: str) -> dict:
+def send_task_heartbeat(services: ServiceContext, token: str) -> dict:
     from pilothouse.engine import heartbeat
 
     workflow, name, task_id = _by_token(services, token)

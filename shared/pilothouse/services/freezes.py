@@ -6,11 +6,11 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, NotFound, ValidationFailed
+from pilothouse.services.context import ServiceContext
 from pilothouse.store.deployments import FreezeRepository
-from pilothouse.wiring import Services
 
 
-def repo(services: Services) -> FreezeRepository:
+def repo(services: ServiceContext) -> FreezeRepository:
     return FreezeRepository(services.store)
 
 
@@ -19,25 +19,25 @@ def _check_scope(scope: str) -> None:
         raise ValidationFailed.field("scope", "component or environment")
 
 
-def freeze(services: Services, scope: str, target: str, reason: str, *, actor: str) -> dict[str, Any]:
+def freeze(services: ServiceContext, scope: str, target: str, reason: str, *, actor: str) -> dict[str, Any]:
     data = {"scope": scope, "target": target, "reason": reason, "by": actor, "at": iso(services.clock.time())}
     _check_scope(scope)
     repo(services).put(data)
     return data
 
 
-def unfreeze(services: Services, scope: str, target: str) -> None:
+def unfreeze(services: ServiceContext, scope: str, target: str) -> None:
     _check_scope(scope)
     if repo(services).get(scope, target) is None:
         raise NotFound(f"{scope} {target!r} is not frozen")
     repo(services).delete(scope, target)
 
 
-def list_freezes(services: Services) -> list[dict[str, Any]]:
+def list_freezes(services: ServiceContext) -> list[dict[str, Any]]:
     return repo(services).all()
 
 
-def check_not_frozen(services: Services, component: str, environment: str) -> None:
+def check_not_frozen(services: ServiceContext, component: str, environment: str) -> None:
     """409 with the recorded reason if the component or its environment is frozen."""
     for scope, target in (("component", component), ("environment", environment)):
         d = repo(services).get(scope, target)

@@ -24,10 +24,10 @@ from pilothouse.clock import iso
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, Outcome, State, complete
 from pilothouse.domain.records import PendingOperation
 from pilothouse.errors import ValidationFailed, VersionConflict
-from pilothouse.providers.base import HealthCheck, Placement, ProviderError, Release
+from pilothouse.ports import HealthCheck, Placement, ProviderError, ProviderUnavailable, Release
 from pilothouse.services.components import DEPLOYING_COMMANDS, enqueue_job, repo
+from pilothouse.services.context import ServiceContext
 from pilothouse.store.components import Record
-from pilothouse.wiring import ProviderUnavailable, Services
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,13 @@ def release_for(data: dict[str, Any], *, version: str, config: dict | None = Non
     )
 
 
-def handle_message(services: Services, body: str) -> str:
+def handle_message(services: ServiceContext, body: str) -> str:
     """Run the job a queue message names; return what happened (for logs and tests)."""
     message = json.loads(body)
     return execute(services, message["component"], message["operation_id"])
 
 
-def _lease(services: Services, record: Record, operation_id: str) -> Record | None:
+def _lease(services: ServiceContext, record: Record, operation_id: str) -> Record | None:
     """Take the operation's lease, or None if the job is stale or someone else holds a live lease."""
     op = record.data.get("operation")
     if State(record.state) not in TRANSITIONAL or not op or op["id"] != operation_id:
@@ -85,7 +85,7 @@ def _lease(services: Services, record: Record, operation_id: str) -> Record | No
         return None
 
 
-def execute(services: Services, name: str, operation_id: str) -> str:
+def execute(services: ServiceContext, name: str, operation_id: str) -> str:
     record = repo(services).get(name)
     if record is None:
         return "stale"
@@ -130,7 +130,7 @@ def execute(services: Services, name: str, operation_id: str) -> str:
     return finish_operation(services, leased, cmd, outcome, placement, error, logs, data.get("version"), None)
 
 
-def _start_deployment(services: Services, record: Record) -> str:
+def _start_deployment(services: ServiceContext, record: Record) -> str:
     """Deploy, update and retry run as a strategy workflow; the job only starts it (idempotently)."""
     from pilothouse.services import deployments
 
@@ -155,7 +155,7 @@ def _start_deployment(services: Services, record: Record) -> str:
     return "deployment.started"
 
 
-def _plan_stored_operation(services: Services, record: Record) -> str:
+def _plan_stored_operation(services: ServiceContext, record: Record) -> str:
     """A deploy, update or retry an older release queued without a plan (it ran them through the
     provider directly) runs as a deployment, planned now as its command is planned today: the
     requested or the component's strategy, else all-at-once. A strategy that no longer validates
@@ -201,7 +201,7 @@ def _plan_stored_operation(services: Services, record: Record) -> str:
     return _start_deployment(services, record)
 
 
-def _left_behind_stopped(services: Services, data: dict[str, Any]) -> dict[str, Any]:
+def _left_behind_stopped(services: ServiceContext, data: dict[str, Any]) -> dict[str, Any]:
     """A retry deploys afresh: stop what the failed attempt left recorded (processes that may be
     gone already, a dead pid included) and forget it, so nothing stale can block the deploy."""
     try:
@@ -212,7 +212,7 @@ def _left_behind_stopped(services: Services, data: dict[str, Any]) -> dict[str, 
 
 
 def finish_operation(
-    services: Services,
+    services: ServiceContext,
     record: Record,
     cmd: Command,
     outcome: Outcome,
@@ -269,7 +269,7 @@ def finish_operation(
     return f"{cmd.value}.{outcome.value}"
 
 
-def sweep_stalled(services: Services) -> list[str]:
+def sweep_stalled(services: ServiceContext) -> list[str]:
     """Re-enqueue operations whose job was lost (never started, or its worker died)."""
     now = services.clock.time()
     requeued = []
@@ -303,7 +303,7 @@ def needs_restore(record: Record) -> bool:
 RESTORED_STATES = frozenset({State.RUNNING.value, State.SCALING.value, State.UPDATING.value})
 
 
-def mark_restoring(services: Services) -> list[str]:
+def mark_restoring(services: ServiceContext) -> list[str]:
     """Before the API answers after a restart: mark every component :func:`restore_placements`
     will bring back (``restoring``: its GET says so, commands on it answer 409 until it is done).
     Returns their names."""
@@ -327,7 +327,9 @@ def mark_restoring(services: Services) -> list[str]:
     return marked
 
 
-def restore_placements(services: Services, *, cancelled: Callable[[], bool] | None = None) -> dict[str, str]:
+def restore_placements(
+    services: ServiceContext, *, cancelled: Callable[[], bool] | None = None
+) -> dict[str, str]:
     """After a control-plane restart: bring back the instances of every component
     :func:`needs_restore` names (a deployment under way from the deployment's own placement) and
     clear its ``restoring`` mark. A Running component that cannot be brought back is Failed (it
@@ -349,7 +351,7 @@ def restore_placements(services: Services, *, cancelled: Callable[[], bool] | No
     return results
 
 
-def _restore_one(services: Services, record: Record, cancelled: Callable[[], bool] | None) -> str:
+def _restore_one(services: ServiceContext, record: Record, cancelled: Callable[[], bool] | None) -> str:
     data = record.data
     op = data.get("operation") or {}
     if op.get("deployment_started"):
@@ -404,7 +406,7 @@ def _restore_one(services: Services, record: Record, cancelled: Callable[[], boo
 Change = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
 
 
-def _change(services: Services, name: str, change: Change) -> bool:
+def _change(services: ServiceContext, name: str, change: Change) -> bool:
     """Apply ``change`` (data -> (new data, event)) to the component's latest record, clearing its
     ``restoring`` mark; retried on a version conflict. False if the component is gone."""
     for _ in range(20):
@@ -422,7 +424,7 @@ def _change(services: Services, name: str, change: Change) -> bool:
     return False
 
 
-def _clear_restoring(services: Services, name: str) -> None:
+def _clear_restoring(services: ServiceContext, name: str) -> None:
     record = repo(services).get(name)
     if record is not None and record.data.get("restoring"):
         _change(
@@ -435,7 +437,7 @@ def _clear_restoring(services: Services, name: str) -> None:
         )
 
 
-def resume_operations(services: Services) -> list[str]:
+def resume_operations(services: ServiceContext) -> list[str]:
     """After a restart (this control plane holds the data dir's lock, so no other one runs jobs):
     re-enqueue every unfinished job at once, its lease dropped -- a lease held by the dead process
     would otherwise keep it waiting until it lapses. Deployments resume through their workflows."""
@@ -460,7 +462,7 @@ def resume_operations(services: Services) -> list[str]:
     return requeued
 
 
-def _restore_deployment(services: Services, data: dict[str, Any], deployment_id: str) -> str:
+def _restore_deployment(services: ServiceContext, data: dict[str, Any], deployment_id: str) -> str:
     """Bring back the revisions of a deployment that was under way when the control plane stopped,
     each at the version it ran (never turning the stable one into the new version)."""
     from pilothouse.errors import NotFound

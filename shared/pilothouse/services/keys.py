@@ -14,12 +14,12 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.domain.security import Principal, Role
 from pilothouse.errors import Conflict, Unauthorized, ValidationFailed, VersionConflict
-from pilothouse.store.base import Check, Page, Put
+from pilothouse.ports import Check, Page, Put
+from pilothouse.services.context import ServiceContext
 from pilothouse.store.keys import ApiKeyRepository
-from pilothouse.wiring import Services
 
 
-def repo(services: Services) -> ApiKeyRepository:
+def repo(services: ServiceContext) -> ApiKeyRepository:
     return ApiKeyRepository(services.store)
 
 
@@ -40,7 +40,7 @@ def public_view(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_key(
-    services: Services,
+    services: ServiceContext,
     *,
     name: str,
     role: str,
@@ -83,7 +83,7 @@ def create_key(
     return key, public_view(data)
 
 
-def ensure_key(services: Services, key: str, *, name: str, role: str = "admin") -> bool:
+def ensure_key(services: ServiceContext, key: str, *, name: str, role: str = "admin") -> bool:
     """Store ``key`` unless a key with its id exists already; True if it was created."""
     parts = _split(key)
     if parts and repo(services).get(parts[0]) is not None:
@@ -92,7 +92,7 @@ def ensure_key(services: Services, key: str, *, name: str, role: str = "admin") 
     return True
 
 
-def authenticate(services: Services, key: str | None) -> Principal:
+def authenticate(services: ServiceContext, key: str | None) -> Principal:
     """The principal a presented key stands for, or Unauthorized (no hint as to why)."""
     if not key:
         raise Unauthorized()
@@ -117,7 +117,7 @@ def authenticate(services: Services, key: str | None) -> Principal:
 
 
 def list_keys(
-    services: Services, *, limit: int = 100, cursor: str | None = None
+    services: ServiceContext, *, limit: int = 100, cursor: str | None = None
 ) -> tuple[list[dict], str | None]:
     page: Page = repo(services).page(limit=limit, cursor=cursor)
     return [public_view(i.data) for i in page.items], page.cursor
@@ -137,7 +137,7 @@ LAST_ADMIN = (
 )
 
 
-def revoke_key(services: Services, key_id: str) -> dict[str, Any]:
+def revoke_key(services: ServiceContext, key_id: str) -> dict[str, Any]:
     """Revoke a key (idempotent: revoking twice keeps the first time).
 
     The last active admin key cannot be revoked (409). The check and the write are one transaction
@@ -165,7 +165,7 @@ def revoke_key(services: Services, key_id: str) -> dict[str, Any]:
     raise Conflict("the keys changed while revoking; retry")
 
 
-def recover_admin(services: Services, *, name: str = "recovered admin") -> tuple[str, dict[str, Any]]:
+def recover_admin(services: ServiceContext, *, name: str = "recovered admin") -> tuple[str, dict[str, Any]]:
     """Mint a new admin key straight in the store: the way back in when no admin key works.
 
     Only someone who can reach the store itself (the data directory, or the cloud table with its
@@ -186,7 +186,7 @@ def recover_admin(services: Services, *, name: str = "recovered admin") -> tuple
     return secret, record
 
 
-def seeded_key_state(services: Services, key: str) -> str:
+def seeded_key_state(services: ServiceContext, key: str) -> str:
     """``missing``, ``active``, ``revoked`` or ``expired``: what became of a seeded admin key."""
     parts = _split(key)
     item = repo(services).get(parts[0]) if parts else None

@@ -13,12 +13,12 @@ from typing import Any
 from pilothouse.domain.deployments import CAPABILITY_FIELD, new_capability
 from pilothouse.domain.lifecycle import Command
 from pilothouse.errors import Conflict, ValidationFailed
+from pilothouse.services.context import ServiceContext
 from pilothouse.services.deployments import ensure_workflow
 from pilothouse.store.deployments import PromotionRepository
-from pilothouse.wiring import Services
 
 
-def repo(services: Services) -> PromotionRepository:
+def repo(services: ServiceContext) -> PromotionRepository:
     return PromotionRepository(services.store)
 
 
@@ -27,7 +27,7 @@ def new_promotion_id() -> str:
 
 
 def start_promotion(
-    services: Services, *, source: str, target: str, strategy: Any, actor: str
+    services: ServiceContext, *, source: str, target: str, strategy: Any, actor: str
 ) -> dict[str, Any]:
     """Deploy the version running in ``source`` to ``target`` (the next environment) with its gates."""
     from pilothouse.services import components
@@ -65,7 +65,7 @@ def start_promotion(
     )
 
 
-def _authorize_promotion(services: Services, payload: Any) -> dict[str, Any]:
+def _authorize_promotion(services: ServiceContext, payload: Any) -> dict[str, Any]:
     """The promotion record, if ``payload`` carries its capability (what its shipped workflow passes)."""
     from pilothouse.domain.deployments import capability_matches
     from pilothouse.services.deployment_tasks import CapabilityRefused
@@ -82,7 +82,7 @@ def _authorize_promotion(services: Services, payload: Any) -> dict[str, Any]:
     return promotion
 
 
-def promotion_task(services: Services, payload: dict[str, Any]) -> None:
+def promotion_task(services: ServiceContext, payload: dict[str, Any]) -> None:
     """The promotion workflow's task: start the target's deployment, to report back via the token."""
     from pilothouse.services import components
 

@@ -15,12 +15,12 @@ import json
 from typing import Any
 
 from pilothouse.errors import Conflict, NotFound
-from pilothouse.invokers.base import FunctionError, UnknownFunction, lambda_envelope
+from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope
+from pilothouse.services.context import ServiceContext
 from pilothouse.services.workflow_access import ERROR_NOT_ALLOWED, INTERNAL_TASKS, canonical
-from pilothouse.wiring import Services
 
 
-def handle(services: Services, body: str) -> str:
+def handle(services: ServiceContext, body: str) -> str:
     msg: dict[str, Any] = json.loads(body)
     token = msg["token"]
     orchestrator = services.orchestrator
@@ -42,7 +42,7 @@ def handle(services: Services, body: str) -> str:
         return "token no longer wanted"
 
 
-def _run(services: Services, msg: dict[str, Any]) -> Any:
+def _run(services: ServiceContext, msg: dict[str, Any]) -> Any:
     """A shipped workflow's internal task through the invoker (the function checks the deployment's
     capability); anything else only for a user execution whose starter was recorded, as that
     principal (:class:`~pilothouse.services.execution_invoker.ExecutionInvoker`)."""
@@ -66,7 +66,7 @@ def _run(services: Services, msg: dict[str, Any]) -> Any:
     return ExecutionInvoker(services, execution, task).invoke(function, msg.get("payload"))
 
 
-def _execution(services: Services, arn: Any) -> tuple[str | None, str | None]:
+def _execution(services: ServiceContext, arn: Any) -> tuple[str | None, str | None]:
     """(workflow, execution name) from ``arn:aws:states:<region>:<account>:execution:<machine>:<name>``."""
     parts = arn.split(":") if isinstance(arn, str) else []
     if len(parts) < 8 or parts[5] != "execution":

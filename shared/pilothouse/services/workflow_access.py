@@ -151,7 +151,8 @@ def _extra(names: Iterable[str]) -> set[str]:
 
 def _queue_error(state: dict[str, Any], own_queues: Iterable[str]) -> dict[str, str] | None:
     """A message may go to a queue of the user's, named literally; never to the control plane's own."""
-    params = state.get("Parameters") if isinstance(state.get("Parameters"), dict) else {}
+    raw = state.get("Parameters")
+    params: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if "QueueUrl" not in params:
         return {
             "path": "Parameters.QueueUrl.$" if "QueueUrl.$" in params else "Parameters",
@@ -281,7 +282,8 @@ def user_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str,
             )
         target = target_of(state)
         invoke = state["Resource"].startswith(LAMBDA_INVOKE)
-        params = state.get("Parameters")
+        raw = state.get("Parameters")
+        params: dict[str, Any] | None = raw if isinstance(raw, dict) else None
         body: dict[str, Any] = {
             "function": target.function,
             "token.$": "$$.Task.Token",
@@ -290,9 +292,9 @@ def user_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str,
             "execution.$": "$$.Execution.Id",
             "state.$": "$$.State.Name",
         }
-        if invoke and "Payload.$" in params:
+        if invoke and params is not None and "Payload.$" in params:
             body["payload.$"] = params["Payload.$"]
-        elif invoke and "Payload" in params:
+        elif invoke and params is not None and "Payload" in params:
             body["payload"] = params["Payload"]
         elif not invoke and params is not None:
             body["payload"] = params

@@ -23,7 +23,7 @@ from pilothouse.domain.components import DeployRequest, RetryRequest, ScaleReque
 from pilothouse.domain.lifecycle import Command
 from pilothouse.domain.security import Permission, Principal, Role
 from pilothouse.errors import Forbidden, PilothouseError
-from pilothouse.wiring import Services
+from pilothouse.services.context import ServiceContext
 
 ERROR_FORBIDDEN = "Pilothouse.Forbidden"
 
@@ -113,7 +113,7 @@ class StrategyStepArgs(DeploymentArgs):
 class Operation:
     permission: Permission
     args: type[BaseModel]
-    run: Callable[[Services, Principal, Any, Caller], Any]
+    run: Callable[[ServiceContext, Principal, Any, Caller], Any]
     mutating: bool
     summary: str
 
@@ -129,7 +129,7 @@ class Operation:
 
 
 def _command(cmd: Command, exclude: set[str] | None = None):
-    def run(services: Services, principal: Principal, args: Any, caller: Caller) -> dict:
+    def run(services: ServiceContext, principal: Principal, args: Any, caller: Caller) -> dict:
         from pilothouse.services import components
 
         params = args.model_dump(exclude={"name", *(exclude or set())}, exclude_none=True)
@@ -298,12 +298,12 @@ STARTERS = "WORKFLOW_STARTER"  # partition: who started each execution on Step F
 
 
 def record_starter(
-    services: Services, workflow: str, name: str, principal_id: str, *, redrive: bool = False
+    services: ServiceContext, workflow: str, name: str, principal_id: str, *, redrive: bool = False
 ) -> None:
     """On Step Functions, remember who starts execution ``name`` (the first start wins) or redrives
     it (from then on it acts as them); the engine keeps this on the execution record itself."""
     from pilothouse.errors import AlreadyExists, VersionConflict
-    from pilothouse.store.base import Item
+    from pilothouse.ports import Item
 
     if services.settings.orchestrator == "embedded":
         return
@@ -314,7 +314,7 @@ def record_starter(
 
 
 @contextlib.contextmanager
-def starting(services: Services, workflow: str, name: str, principal_id: str, *, redrive: bool = False):
+def starting(services: ServiceContext, workflow: str, name: str, principal_id: str, *, redrive: bool = False):
     """Record the starter (see :func:`record_starter`) around a start or redrive: if the call
     fails, the record is put back as it was, so a refused redrive or a failed start changes
     nobody's permissions."""
@@ -333,18 +333,18 @@ def starting(services: Services, workflow: str, name: str, principal_id: str, *,
         raise
 
 
-def forget_starters(services: Services, workflow: str) -> None:
+def forget_starters(services: ServiceContext, workflow: str) -> None:
     """A deleted workflow's executions act for nobody any more (a new one may reuse their names)."""
     for item in services.store.scan_all(STARTERS, f"{workflow}#"):
         services.store.delete(STARTERS, item.sk)
 
 
-def starter_of(services: Services, workflow: str, name: str) -> str | None:
+def starter_of(services: ServiceContext, workflow: str, name: str) -> str | None:
     item = services.store.get(STARTERS, f"{workflow}#{name}")
     return item.data["principal"] if item is not None else None
 
 
-def principal_of(services: Services, principal_id: str) -> Principal:
+def principal_of(services: ServiceContext, principal_id: str) -> Principal:
     """The principal an execution acts for (who started or redrove it), as it stands now; Forbidden
     if its key is gone, revoked or expired."""
     from pilothouse.services import keys
@@ -371,7 +371,7 @@ def principal_of(services: Services, principal_id: str) -> Principal:
 
 
 def _audit(
-    services: Services, caller: Caller, name: str, target: str | None, status: int, detail: str
+    services: ServiceContext, caller: Caller, name: str, target: str | None, status: int, detail: str
 ) -> None:
     from pilothouse.services import audit
 
@@ -386,7 +386,7 @@ def _audit(
     )
 
 
-def run(services: Services, caller: Caller, name: str, payload: Any) -> Any:
+def run(services: ServiceContext, caller: Caller, name: str, payload: Any) -> Any:
     """Run public operation ``name`` for ``caller``; :class:`OperationFailed` if refused or failed."""
     op = OPERATIONS[name]
     try:

@@ -11,12 +11,12 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed, VersionConflict
+from pilothouse.services.context import ServiceContext
 from pilothouse.settings import Settings
 from pilothouse.store.workflows import WorkflowRepository
-from pilothouse.wiring import Services
 
 
-def repo(services: Services) -> WorkflowRepository:
+def repo(services: ServiceContext) -> WorkflowRepository:
     return WorkflowRepository(services.store)
 
 
@@ -64,16 +64,16 @@ def check_definition(
     return definition
 
 
-def for_orchestrator(services: Services, definition: dict[str, Any]) -> dict[str, Any]:
+def for_orchestrator(services: ServiceContext, definition: dict[str, Any]) -> dict[str, Any]:
     """A checked user definition as the orchestrator runs it: as it is on the embedded engine; on
     Step Functions with its function tasks sent over the task-messages queue (``run_task_message``
     runs each as the execution's starter)."""
     from pilothouse.services.workflow_access import function_tasks, user_tasks_over_sqs
 
-    url_of = getattr(services.queue, "url_of", None)  # the task messages need an SQS queue
-    if services.settings.orchestrator == "embedded" or url_of is None or not function_tasks(definition):
+    if services.settings.orchestrator == "embedded" or not function_tasks(definition):
         return definition
-    return user_tasks_over_sqs(definition, url_of(services.settings.task_messages_queue))
+    url = services.queue.url_of(services.settings.task_messages_queue)  # the task messages need SQS
+    return definition if url is None else user_tasks_over_sqs(definition, url)
 
 
 def check_writable(name: str) -> None:
@@ -93,7 +93,7 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def create(
-    services: Services,
+    services: ServiceContext,
     name: str,
     definition: Any,
     *,
@@ -132,7 +132,7 @@ def create(
 
 
 def update(
-    services: Services,
+    services: ServiceContext,
     name: str,
     definition: Any,
     *,
@@ -164,7 +164,7 @@ def update(
     return view(data)
 
 
-def get(services: Services, name: str, version: int | None = None) -> dict:
+def get(services: ServiceContext, name: str, version: int | None = None) -> dict:
     item = repo(services).require(name)
     if version is None or version == item.data["version"]:
         return view(item.data)
@@ -174,18 +174,18 @@ def get(services: Services, name: str, version: int | None = None) -> dict:
     return {**view(item.data), **ver.data}
 
 
-def list_workflows(services: Services, *, limit: int = 50, cursor: str | None = None):
+def list_workflows(services: ServiceContext, *, limit: int = 50, cursor: str | None = None):
     page = repo(services).page(limit=limit, cursor=cursor)
     return [{k: v for k, v in i.data.items() if k != "definition"} for i in page.items], page.cursor
 
 
-def list_versions(services: Services, name: str, *, limit: int = 50, cursor: str | None = None):
+def list_versions(services: ServiceContext, name: str, *, limit: int = 50, cursor: str | None = None):
     get(services, name)
     page = repo(services).versions(name, limit=limit, cursor=cursor)
     return [{k: v for k, v in i.data.items() if k != "definition"} for i in page.items], page.cursor
 
 
-def delete(services: Services, name: str) -> None:
+def delete(services: ServiceContext, name: str) -> None:
     """Delete a workflow and its versions; its executions and their history stay readable."""
     check_writable(name)
     repo(services).delete(repo(services).require(name))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pilothouse.store.base import Item, Page, Put, Store
+from pilothouse.ports import Item, Page, Put, Store
 
 PK = "AUDIT"
 ANON_PK = "AUDIT-ANON"

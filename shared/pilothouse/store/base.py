@@ -1,4 +1,6 @@
-"""The storage port (DESIGN §7) and the base class every adapter extends.
+"""The storage port's rules (DESIGN §7) and the base class every store adapter extends.
+
+The interface and its value types live in :mod:`pilothouse.ports`.
 
 Records are :class:`Item` s addressed by a partition key and a sort key, carrying a JSON document
 and a version number that the store maintains: a write creates version 1 or increments the
@@ -19,57 +21,17 @@ import base64
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
-from pilothouse.clock import Clock, SystemClock
+from pilothouse.clock import SystemClock
 from pilothouse.errors import BadRequest
+from pilothouse.ports import Check, Clock, Delete, Item, Operation, Page, Put
+
+# The value types are the port's (pilothouse.ports); they stay importable from here for the adapters.
+__all__ = ["Check", "Delete", "Item", "Operation", "Page", "Put", "Store"]
 
 MAX_TRANSACTION_ITEMS = 25  # DynamoDB's transaction limit is 100; we stay well below it everywhere.
 MAX_PAGE = 1000
-
-
-@dataclass(frozen=True)
-class Item:
-    """One stored record. ``expires_at`` (epoch seconds) makes it disappear after that time."""
-
-    pk: str
-    sk: str
-    data: dict[str, Any]
-    version: int = 0
-    expires_at: float | None = None
-
-
-@dataclass(frozen=True)
-class Put:
-    item: Item
-    if_absent: bool = False
-    if_version: int | None = None
-
-
-@dataclass(frozen=True)
-class Delete:
-    pk: str
-    sk: str
-    if_version: int | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    """A condition on an item that is not written: it must exist with this version."""
-
-    pk: str
-    sk: str
-    version: int
-
-
-Operation = Put | Delete | Check
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Item]
-    cursor: str | None = None
 
 
 #: cursors we hand out are a partition and a sort key; anything much longer is not one of ours
@@ -103,7 +65,7 @@ def prefix_end(prefix: str) -> str:
 
 
 class Store(ABC):
-    """Base class of the storage adapters."""
+    """Base class of the storage adapters (it implements :class:`pilothouse.ports.Store`)."""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()

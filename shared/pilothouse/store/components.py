@@ -22,7 +22,7 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import NotFound
-from pilothouse.store.base import Delete, Item, Operation, Put, Store
+from pilothouse.ports import Delete, Item, Operation, Put, Store
 
 PK = "COMPONENT"
 CLAIM_PK = "CLAIM"

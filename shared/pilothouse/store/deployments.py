@@ -17,7 +17,7 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, NotFound, VersionConflict
-from pilothouse.store.base import Item, Put, Store
+from pilothouse.ports import Item, Put, Store
 
 PK = "DEPLOYMENT"
 FREEZE = "FREEZE"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pilothouse.errors import NotFound
-from pilothouse.store.base import Check, Item, Page, Put, Store
+from pilothouse.ports import Check, Item, Page, Put, Store
 
 PK = "APIKEY"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilothouse.errors import NotFound
-from pilothouse.store.base import Delete, Item, Page, Put, Store
+from pilothouse.ports import Delete, Item, Page, Put, Store
 
 WORKFLOW = "WORKFLOW"
 RUNNING = "EXECRUNNING"

@@ -254,21 +254,6 @@ def test_unhealthy_candidate_keeps_current_serving(provider, lam, function, heal
     assert alias_of(lam, function) == ("1", {})
 
 
-def test_update_moves_the_alias_at_once_and_back_on_failure(provider, lam, function, health):
-    p = provider.deploy(release(function, "1.0.0", health))
-    upload(lam, function)
-    p = provider.update(p, release(function, "2.0.0", health))
-    assert alias_of(lam, function) == ("2", {})
-    assert p.details["stable"] == "2" and p.version == "2.0.0"
-
-    upload(lam, function)
-    health.failing.add("3")
-    with pytest.raises(ProviderError) as err:
-        provider.update(p, release(function, "3.0.0", health))
-    assert err.value.placement == p
-    assert alias_of(lam, function) == ("2", {})  # pointed back
-
-
 def test_shift_validates_weights(provider, lam, function, health):
     p = provider.deploy(release(function, "1.0.0", health))
     with pytest.raises(ProviderError, match="unknown revisions"):

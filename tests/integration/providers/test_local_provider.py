@@ -6,6 +6,7 @@ still carries it, so nothing outlives a test even when it fails.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -147,13 +148,20 @@ def test_scale_spreads_requests_and_shrinks(provider: LocalProvider, mark: str) 
     assert wait_dead(pids(bigger) - pids(smaller))
 
 
+def replace_all(provider: LocalProvider, placement: Placement, rel: Release) -> Placement:
+    """The all-at-once strategy's provider calls: start ``rel`` beside what serves (with as many
+    replicas), wait until it is healthy, then make it the only revision."""
+    prepared = provider.prepare(placement, dataclasses.replace(rel, replicas=placement.replicas))
+    return provider.finalize(prepared, prepared.details["candidate"])
+
+
 def test_update_switches_every_answer_to_the_new_version(provider: LocalProvider, mark: str) -> None:
     """Given the greeter at 1.0.0 with 2 replicas
     When it is updated to 2.0.0
     Then every answer on the same URL says 2.0.0 from 2 new processes and the old ones end."""
     placement = provider.deploy(release("greeter", "1.0.0", mark, replicas=2))
 
-    updated = provider.update(placement, release("greeter", "2.0.0", mark))
+    updated = replace_all(provider, placement, release("greeter", "2.0.0", mark))
     answers = [get(updated.url)[1] for _ in range(6)]
 
     assert updated.url == placement.url
@@ -172,7 +180,7 @@ def test_update_to_a_crashing_version_keeps_the_old_one(provider: LocalProvider,
     placement = provider.deploy(release("greeter", "1.0.0", mark))
 
     with pytest.raises(ProviderError) as caught:
-        provider.update(placement, release("greeter", "3.0.0-broken", mark))
+        replace_all(provider, placement, release("greeter", "3.0.0-broken", mark))
 
     err = caught.value
     assert "exited with code 3" in err.reason
@@ -190,7 +198,7 @@ def test_update_to_a_never_healthy_version_times_out(provider: LocalProvider, ma
     placement = provider.deploy(release("counter", "1.0.0", mark))
 
     with pytest.raises(ProviderError) as caught:
-        provider.update(placement, release("counter", "2.1.0-unhealthy", mark, timeout=1.0))
+        replace_all(provider, placement, release("counter", "2.1.0-unhealthy", mark, timeout=1.0))
 
     assert "not healthy within 1s" in caught.value.reason
     assert "HTTP 503" in caught.value.reason
@@ -430,7 +438,7 @@ def test_operating_on_a_placement_unknown_to_this_provider_restores_it(tmp_path:
         placement = first.deploy(release("greeter", "1.0.0", mark))
         first.router(placement).close()  # as if the first control plane died (its replicas live on)
 
-        updated = second.update(placement, release("greeter", "2.0.0", mark))
+        updated = replace_all(second, placement, release("greeter", "2.0.0", mark))
 
         assert updated.url == placement.url
         assert get(updated.url)[1]["version"] == "2.0.0"
@@ -467,7 +475,7 @@ def test_no_failed_request_while_updating_and_scaling_under_load(provider: Local
         t.start()
     try:
         rel2 = release("greeter", "2.0.0", mark)
-        current = provider.update(placement, rel2)
+        current = replace_all(provider, placement, rel2)
         current = provider.scale(current, rel2, 3)
         current = provider.scale(current, rel2, 1)
         time.sleep(0.2)

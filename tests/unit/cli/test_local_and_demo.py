@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from pilothouse.cli import demo
 from pilothouse.cli.client import Client
-from pilothouse.local import demo
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -59,9 +59,9 @@ def test_dev_defaults(cli, fake_module):
 
 
 def test_demo_exit_code_follows_run_demo(cli, fake_module):
-    fake_module("pilothouse.local.demo", run_demo=lambda **kw: 1)
+    fake_module("pilothouse.cli.demo", run_demo=lambda **kw: 1)
     assert cli("demo", "--port", "0").exit_code == 1
-    fake_module("pilothouse.local.demo", run_demo=lambda **kw: 0)
+    fake_module("pilothouse.cli.demo", run_demo=lambda **kw: 0)
     assert cli("demo").exit_code == 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pilothouse.providers.local.deployment import proportional as _proportional
+from pilothouse.providers.local.revision_set import proportional as _proportional
 
 
 @pytest.mark.parametrize(

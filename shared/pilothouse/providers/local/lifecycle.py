@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pilothouse.providers.base import HealthResult, Placement, PortUnavailable, ProviderError, Release
-from pilothouse.providers.local.deployment import Deployment, stable_port_of
 from pilothouse.providers.local.journal import TaggedProcess, terminate
 from pilothouse.providers.local.launch import LaunchSpec, build_launch_spec
 from pilothouse.providers.local.process import (
@@ -23,6 +22,7 @@ from pilothouse.providers.local.process import (
     wait_healthy,
 )
 from pilothouse.providers.local.registry import _Registry
+from pilothouse.providers.local.revision_set import RevisionSet, stable_port_of
 from pilothouse.providers.local.router import PortInUse, Router, RouterError
 
 __all__: list[str] = []
@@ -43,10 +43,10 @@ class _ReplicaLifecycle(_Registry):
         """GET the health path of every replica of ``revision`` now (short timeout, in parallel).
 
         Works on placements this object does not manage too (from the recorded replicas)."""
-        dep = self._deployment(stable_port_of(placement))
-        if dep is not None:
-            with dep.lock:
-                rev = dep.known(revision)
+        rset = self._revision_set(stable_port_of(placement))
+        if rset is not None:
+            with rset.lock:
+                rev = rset.known(revision)
                 replicas, path = list(rev.replicas), rev.health_path
         else:
             info = (placement.details.get("revisions") or {}).get(revision)
@@ -81,34 +81,34 @@ class _ReplicaLifecycle(_Registry):
         """Take every revision's replicas out of the router, stop them (SIGTERM, SIGKILL after the
         grace) and close the router's port. Also stops recorded replicas of a placement this object
         does not manage (if they are still the recorded processes)."""
-        dep = self._deployment(stable_port_of(current))
-        if dep is None:
+        rset = self._revision_set(stable_port_of(current))
+        if rset is None:
             orphans = [Replica.from_dict(d, host=self.host) for d in current.details.get("replicas") or []]
             self._stop_replicas(orphans)  # those still the recorded process; every record is dropped
             return
-        with dep.lock:
-            if dep.stopped:
+        with rset.lock:
+            if rset.stopped:
                 return
-            victims = dep.detach()
+            victims = rset.detach()
             self._stop_replicas(victims)
-            dep.router.close()
+            rset.router.close()
             self._release_ports(victims)
-            self._unregister(dep)
+            self._unregister(rset)
 
     def close(self) -> None:
         """Stop every replica and router this object started or adopted (control plane exit), then
         every other replica of this data dir the journal or a tag knows (left by a crash)."""
         self._closing.set()
         with self._lock:
-            deps = list(self._deployments.values())
-            self._deployments.clear()
+            rsets = list(self._sets.values())
+            self._sets.clear()
         everything: list[Replica] = []
-        for dep in deps:
-            with dep.lock:
-                everything += dep.detach()
+        for rset in rsets:
+            with rset.lock:
+                everything += rset.detach()
         self._stop_replicas(everything)
-        for dep in deps:
-            dep.router.close()
+        for rset in rsets:
+            rset.router.close()
         self._release_ports(everything)
         if self.owns_data_dir or not _data_dir_claimed(self.data_dir):
             self.reap_unmanaged()  # never another live control plane's replicas
@@ -193,7 +193,7 @@ class _ReplicaLifecycle(_Registry):
 
     def _start_healthy(
         self,
-        dep: Deployment,
+        rset: RevisionSet,
         release: Release,
         spec: LaunchSpec,
         count: int,
@@ -260,11 +260,11 @@ class _ReplicaLifecycle(_Registry):
         self.journal.started(rid, replica.pid, replica.identity)
         return replica
 
-    def _retire(self, dep: Deployment, victims: list[Replica]) -> None:
+    def _retire(self, rset: RevisionSet, victims: list[Replica]) -> None:
         """Replicas already out of the router: let in-flight requests finish, then stop them."""
         if not victims:
             return
-        dep.router.wait_idle([r.url for r in victims], timeout=self.drain_seconds)
+        rset.router.wait_idle([r.url for r in victims], timeout=self.drain_seconds)
         self._stop_replicas(victims)
         self._release_ports(victims)
 

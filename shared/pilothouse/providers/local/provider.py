@@ -23,7 +23,7 @@ Every replica also gets ``PORT``, ``PILOTHOUSE_VERSION``, ``PILOTHOUSE_COMPONENT
 
 Revisions
 ---------
-A deployment holds one or more *revisions* (``"<version>+<6 hex>"``), each with its own replicas
+A revision set holds one or more *revisions* (``"<version>+<6 hex>"``), each with its own replicas
 and a whole-percent weight in the router. :meth:`LocalProvider.deploy` and
 :meth:`~LocalProvider.update` leave exactly one (the ``stable``); :meth:`~LocalProvider.prepare`
 adds a ``candidate`` at 0 %, :meth:`~LocalProvider.shift` moves traffic, and
@@ -70,7 +70,7 @@ class LocalProvider(_RevisionOps):
     signalled. Safe to call from several threads; operations on one component are serialised.
 
     The operations live by idea in sibling modules: bookkeeping in ``registry`` and
-    ``deployment``, replica lifecycle (health, stop, close) in ``lifecycle``, restore and adoption
+    ``revision_set``, replica lifecycle (health, stop, close) in ``lifecycle``, restore and adoption
     in ``restore``, revision operations in ``revisions``.
     """
 
@@ -78,7 +78,7 @@ class LocalProvider(_RevisionOps):
 
     def deploy(self, release: Release) -> Placement:
         """Start ``release.replicas`` replicas, wait until each is healthy, put the router in front."""
-        return self._new_deployment(release, as_candidate=False)
+        return self._new_revision_set(release, as_candidate=False)
 
     def router(self, placement: Placement) -> Router:
         """The router serving ``placement`` (for weighted/canary routing and its statistics)."""

@@ -1,4 +1,4 @@
-"""The local provider's own state: its settings, the deployments it manages (by stable port), the
+"""The local provider's own state: its settings, the revision sets it manages (by stable port), the
 replica ports it has handed out, the replica journal of its data dir, and whether it is closing.
 
 :class:`_Registry` is the base the provider's other parts (replica lifecycle, restore, revision
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pilothouse.clock import Clock, SystemClock
 from pilothouse.providers.base import Placement, ProviderError
-from pilothouse.providers.local.deployment import Deployment
 from pilothouse.providers.local.journal import ReplicaJournal
 from pilothouse.providers.local.process import Replica, free_port, stop_replicas
+from pilothouse.providers.local.revision_set import RevisionSet
 
 __all__: list[str] = []
 
@@ -43,7 +43,7 @@ class _Registry:
         self.drain_seconds = drain_seconds
         self.router_timeout = router_timeout
         self._lock = threading.Lock()
-        self._deployments: dict[int, Deployment] = {}  # by stable port
+        self._sets: dict[int, RevisionSet] = {}  # by stable port
         self._reserved_ports: set[int] = set()
         self._closing = threading.Event()
         self._restore_lock = threading.Lock()  # one restore at a time (they may share a port)
@@ -52,44 +52,44 @@ class _Registry:
 
     def placement(self, component_port: int) -> Placement | None:
         """The live placement of the deployment on ``component_port`` (None if unknown)."""
-        dep = self._deployment(component_port)
-        if dep is None:
+        rset = self._revision_set(component_port)
+        if rset is None:
             return None
-        with dep.lock:
-            return self._placement(dep)
+        with rset.lock:
+            return self._placement(rset)
 
-    def _placement(self, dep: Deployment) -> Placement:
-        return dep.placement(provider=self.name, host=self.host, data_dir=self.data_dir)
+    def _placement(self, rset: RevisionSet) -> Placement:
+        return rset.placement(provider=self.name, host=self.host, data_dir=self.data_dir)
 
     @contextmanager
-    def _placed(self, dep: Deployment) -> Iterator[None]:
-        """A ProviderError raised inside comes out carrying the deployment's placement (as it is
+    def _placed(self, rset: RevisionSet) -> Iterator[None]:
+        """A ProviderError raised inside comes out carrying the revision set's placement (as it is
         after the failure)."""
         try:
             yield
         except ProviderError as exc:
-            raise ProviderError(exc.reason, logs=exc.logs, placement=self._placement(dep)) from exc
+            raise ProviderError(exc.reason, logs=exc.logs, placement=self._placement(rset)) from exc
 
-    def _deployment(self, port: int | None) -> Deployment | None:
-        """The managed deployment on ``port`` (None if there is none, or no port)."""
+    def _revision_set(self, port: int | None) -> RevisionSet | None:
+        """The managed revision set on ``port`` (None if there is none, or no port)."""
         if port is None:
             return None
         with self._lock:
-            return self._deployments.get(port)
+            return self._sets.get(port)
 
     def _check_open(self) -> None:
         if self._closing.is_set():
             raise ProviderError("the local provider is closed")
 
-    def _register(self, dep: Deployment) -> None:
+    def _register(self, rset: RevisionSet) -> None:
         with self._lock:
             self._check_open()
-            self._deployments[dep.stable_port] = dep
+            self._sets[rset.stable_port] = rset
 
-    def _unregister(self, dep: Deployment) -> None:
+    def _unregister(self, rset: RevisionSet) -> None:
         with self._lock:
-            if self._deployments.get(dep.stable_port) is dep:
-                del self._deployments[dep.stable_port]
+            if self._sets.get(rset.stable_port) is rset:
+                del self._sets[rset.stable_port]
 
     def _pick_port(self) -> int:
         """A free port for a new replica, reserved until :meth:`_release_ports`."""
@@ -97,7 +97,7 @@ class _Registry:
             for _ in range(50):
                 port = free_port(self.host)
                 if port not in self._reserved_ports and not any(
-                    d.stable_port == port for d in self._deployments.values()
+                    d.stable_port == port for d in self._sets.values()
                 ):
                     self._reserved_ports.add(port)
                     return port
@@ -105,13 +105,13 @@ class _Registry:
 
     def _managed_ids(self) -> tuple[set[str], set[int]]:
         """The replica ids (and pids) this object manages: started by it and not stopped yet, or
-        adopted into one of its deployments."""
+        adopted into one of its revision sets."""
         with self._lock:
-            deps = list(self._deployments.values())
+            rsets = list(self._sets.values())
             ids = set(self._spawned)
         pids: set[int] = set()
-        for dep in deps:
-            for rev in list(dep.revisions.values()):
+        for rset in rsets:
+            for rev in list(rset.revisions.values()):
                 for r in list(rev.replicas):
                     ids.add(r.replica_id)
                     pids.add(r.pid)

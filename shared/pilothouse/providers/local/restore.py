@@ -1,4 +1,4 @@
-"""Restore and adoption for the local provider: bring a deployment recorded in a placement back
+"""Restore and adoption for the local provider: bring a revision set recorded in a placement back
 under management after a control-plane restart -- adopt the recorded replicas that are still the
 same process and healthy, start the missing ones (given a release), and reopen the router on the
 same stable port.
@@ -12,9 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from pilothouse.providers.base import Placement, ProviderError, Release
-from pilothouse.providers.local.deployment import FIXED, Deployment, Revision, new_revision_id, stable_port_of
 from pilothouse.providers.local.lifecycle import _ReplicaLifecycle
 from pilothouse.providers.local.process import Replica, probe
+from pilothouse.providers.local.revision_set import (
+    FIXED,
+    Revision,
+    RevisionSet,
+    new_revision_id,
+    stable_port_of,
+)
 
 __all__ = ["restore_plan"]
 
@@ -23,7 +29,7 @@ ADOPT_PROBES = 3  # health probes of a recorded replica before it is given up
 
 def restore_plan(current: Placement, release: Release | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """What to bring back of ``current``: one entry per revision (id, version, replicas, weight,
-    health_path, by_version) and the deployment's stable/candidate/weights_source.
+    health_path, by_version) and the revision set's stable/candidate/weights_source.
 
     Without a release (an adoption) every recorded revision comes back as recorded; so it does
     with a release when several revisions were recorded or the one recorded runs
@@ -75,7 +81,7 @@ def restore_plan(current: Placement, release: Release | None) -> tuple[list[dict
 
 
 class _Restoring(_ReplicaLifecycle):
-    """Bringing recorded deployments back under management (restore, adoption)."""
+    """Bringing recorded revision sets back under management (restore, adoption)."""
 
     def restore(self, current: Placement, release: Release) -> Placement:
         """Adopt the recorded replicas that are still the same process and healthy, start
@@ -89,8 +95,8 @@ class _Restoring(_ReplicaLifecycle):
         with self._restore_lock:
             return self._restore(current, release)
 
-    def _managed(self, placement: Placement) -> Deployment:
-        """The deployment of ``placement`` this object manages. One it does not know (after a
+    def _managed(self, placement: Placement) -> RevisionSet:
+        """The revision set of ``placement`` this object manages. One it does not know (after a
         control-plane restart) is adopted from the placement: its live, healthy replicas and the
         recorded weights come back, but replicas can only be started again once :meth:`restore`
         (or an operation with a release) has supplied the release."""
@@ -102,35 +108,35 @@ class _Restoring(_ReplicaLifecycle):
 
         return self._found_or(placement, adopt, "adopt")
 
-    def _ensure(self, current: Placement, release: Release) -> Deployment:
-        """The managed deployment of ``current``; restored first if this object doesn't know it."""
+    def _ensure(self, current: Placement, release: Release) -> RevisionSet:
+        """The managed revision set of ``current``; restored first if this object doesn't know it."""
         return self._found_or(
             current,
             lambda: self.restore(current, dataclasses.replace(release, version=current.version)),
             "restore",
         )
 
-    def _found_or(self, placement: Placement, bring_back: Callable[[], object], verb: str) -> Deployment:
-        """The managed deployment of ``placement``, after ``bring_back()`` if there is none yet."""
+    def _found_or(self, placement: Placement, bring_back: Callable[[], object], verb: str) -> RevisionSet:
+        """The managed revision set of ``placement``, after ``bring_back()`` if there is none yet."""
         port = stable_port_of(placement)
         if port is None:
             raise ProviderError("placement has no stable_port: not a local placement")
-        dep = self._deployment(port)
-        if dep is None:
+        rset = self._revision_set(port)
+        if rset is None:
             bring_back()
-            dep = self._deployment(port)
-            if dep is None:
-                raise ProviderError(f"could not {verb} the deployment on port {port}")
-        return dep
+            rset = self._revision_set(port)
+            if rset is None:
+                raise ProviderError(f"could not {verb} the revision set on port {port}")
+        return rset
 
     def _restore(self, current: Placement, release: Release | None) -> Placement:
-        """Rebuild the deployment of ``current`` on its stable port: adopt the recorded replicas
+        """Rebuild the revision set of ``current`` on its stable port: adopt the recorded replicas
         still alive and healthy, and (with a release) start the missing ones."""
         self._check_open()
         port = stable_port_of(current)
         if port is None:
             raise ProviderError("placement has no stable_port: nothing to restore")
-        known = self._deployment(port)
+        known = self._revision_set(port)
         if known is not None:
             with known.lock:
                 return self._placement(known)
@@ -140,7 +146,7 @@ class _Restoring(_ReplicaLifecycle):
         kept = [r for rs in adopted.values() for r in rs]
         if release is None and not kept:
             raise ProviderError(
-                f"no live replica of the deployment on port {port} to adopt: restore() it with a release"
+                f"no live replica of the revision set on port {port} to adopt: restore() it with a release"
             )
         self._stop_replicas(discard)
         self._reserve_ports(kept)
@@ -149,7 +155,7 @@ class _Restoring(_ReplicaLifecycle):
         except ProviderError:
             self._release_ports(kept)
             raise
-        dep = Deployment(
+        rset = RevisionSet(
             component=str(current.details.get("component") or (release.component if release else "")),
             router=router,
             stable=state["stable"],
@@ -162,7 +168,7 @@ class _Restoring(_ReplicaLifecycle):
                 if release is not None
                 else None
             )
-            dep.revisions[e["id"]] = Revision(
+            rset.revisions[e["id"]] = Revision(
                 e["id"],
                 e["version"],
                 rel,
@@ -171,14 +177,14 @@ class _Restoring(_ReplicaLifecycle):
                 target_replicas=e["replicas"],
                 health_path=e["health_path"],
             )
-        with dep.lock:
+        with rset.lock:
             try:
-                self._register(dep)
+                self._register(rset)
             except ProviderError:
                 router.close()
                 self._release_ports(kept)
                 raise
-            return self._start_missing(dep)
+            return self._start_missing(rset)
 
     def _adopt_recorded(
         self, current: Placement, plan: list[dict[str, Any]]
@@ -211,28 +217,28 @@ class _Restoring(_ReplicaLifecycle):
             time.sleep(self.poll_interval)
         return False
 
-    def _start_missing(self, dep: Deployment) -> Placement:
+    def _start_missing(self, rset: RevisionSet) -> Placement:
         """Start what each revision lacks of its recorded replica count (those with a release),
         then route (lock held). A failure still routes what runs; with nothing running at all the
-        deployment is stopped and the failure raised as is."""
+        revision set is stopped and the failure raised as is."""
         failure: ProviderError | None = None
-        for rev in dep.revisions.values():
+        for rev in rset.revisions.values():
             missing = max(0, rev.target_replicas - len(rev.replicas))
             if not missing or rev.release is None:
                 continue
             try:
                 rev.replicas = rev.replicas + self._start_healthy(
-                    dep, rev.release, self._spec(rev.release), missing, rev.id
+                    rset, rev.release, self._spec(rev.release), missing, rev.id
                 )
             except ProviderError as exc:
                 failure = failure or exc
-        dep.rebalance()
-        dep.route()
+        rset.rebalance()
+        rset.route()
         if failure is not None:
-            if not dep.all_replicas():
-                self.stop(self._placement(dep))
+            if not rset.all_replicas():
+                self.stop(self._placement(rset))
                 raise failure
             raise ProviderError(
-                failure.reason, logs=failure.logs, placement=self._placement(dep)
+                failure.reason, logs=failure.logs, placement=self._placement(rset)
             ) from failure
-        return self._placement(dep)
+        return self._placement(rset)

@@ -1,11 +1,12 @@
-"""Invoking the project's functions in this process (the embedded cloud), by logical id or folder."""
+"""The embedded cloud's :class:`~pilothouse.ports.Invoker`: the project's functions, in this process,
+by logical id or folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from pilothouse.invokers.base import FunctionError, UnknownFunction
+from pilothouse.ports import FunctionError, UnknownFunction
 
 
 class LocalInvoker:

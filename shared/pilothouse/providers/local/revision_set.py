@@ -21,7 +21,7 @@ __all__ = [
     "BY_REPLICAS",
     "FIXED",
     "SHIFT",
-    "Deployment",
+    "RevisionSet",
     "Revision",
     "new_revision_id",
     "proportional",
@@ -59,7 +59,7 @@ def proportional(counts: dict[str, int]) -> dict[str, int] | None:
 
 @dataclass
 class Revision:
-    """One revision of a deployment: its replicas and its share of the router's traffic."""
+    """One revision of a revision set: its replicas and its share of the router's traffic."""
 
     id: str
     version: str
@@ -92,7 +92,7 @@ class Revision:
 
 
 @dataclass
-class Deployment:
+class RevisionSet:
     """Every revision of one component behind its router; ``lock`` serialises operations on it."""
 
     component: str
@@ -107,7 +107,7 @@ class Deployment:
 
     @property
     def stable_port(self) -> int:
-        """The router's port: the component's stable URL, and the deployment's key."""
+        """The router's port: the component's stable URL, and the revision set's key."""
         return self.router.port
 
     @property
@@ -123,7 +123,7 @@ class Deployment:
         return [r for rev in self.revisions.values() for r in rev.replicas]
 
     def check_live(self) -> None:
-        """ProviderError if the deployment was stopped."""
+        """ProviderError if the revision set was stopped."""
         if self.stopped:
             raise ProviderError(f"{self.component} was stopped")
 
@@ -150,7 +150,7 @@ class Deployment:
         )
 
     def detach(self) -> list[Replica]:
-        """Take every replica out of the router and out of its revision; mark the deployment
+        """Take every replica out of the router and out of its revision; mark the revision set
         stopped. Returns the replicas (for the caller to stop)."""
         self.router.set_backends({})
         victims = self.all_replicas()
@@ -160,7 +160,7 @@ class Deployment:
         return victims
 
     def placement(self, *, provider: str, host: str, data_dir: Path) -> Placement:
-        """The placement of this deployment now, with the details :meth:`LocalProvider.restore`
+        """The placement of this revision set now, with the details :meth:`LocalProvider.restore`
         reads back (see the provider module's docstring)."""
         primary = self.primary
         return Placement(

@@ -1,14 +1,22 @@
-"""The embedded durable engine behind the orchestrator interface (the services do the work)."""
+"""The embedded durable engine behind the :class:`~pilothouse.ports.Orchestrator` port.
+
+It lives with the services because the services do its work (the workflow registry and the
+execution engine run over the store); :mod:`pilothouse.wiring` imports it only when
+``settings.orchestrator`` is ``embedded``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pilothouse.services import executions, workflows
+from pilothouse.services.context import ServiceContext
 
 
 class EmbeddedOrchestrator:
-    def __init__(self, services) -> None:
+    """Implements :class:`pilothouse.ports.Orchestrator` with the services of ``services``."""
+
+    def __init__(self, services: ServiceContext) -> None:
         self.services = services
 
     def create_workflow(
@@ -28,7 +36,7 @@ class EmbeddedOrchestrator:
     def get_workflow(self, name: str, version: int | None = None) -> dict:
         return workflows.get(self.services, name, version)
 
-    def list_workflows(self, *, limit: int = 50, cursor: str | None = None):
+    def list_workflows(self, *, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
         return workflows.list_workflows(self.services, limit=limit, cursor=cursor)
 
     def delete_workflow(self, name: str) -> None:
@@ -43,7 +51,7 @@ class EmbeddedOrchestrator:
         actor: str,
         request_id: str | None = None,
         trusted: bool = False,
-    ):
+    ) -> dict[str, Any]:
         """``trusted``: set by the deployment manager for a shipped workflow only (never from a request)."""
         return executions.start(
             self.services,
@@ -60,12 +68,12 @@ class EmbeddedOrchestrator:
 
     def list_executions(
         self, workflow: str, *, status: str | None = None, limit: int = 50, cursor: str | None = None
-    ):
+    ) -> tuple[list[dict], str | None]:
         return executions.list_executions(self.services, workflow, status=status, limit=limit, cursor=cursor)
 
     def history(
-        self, workflow: str, name: str, *, limit: int = 100, cursor: str | None = None, reverse=False
-    ):
+        self, workflow: str, name: str, *, limit: int = 100, cursor: str | None = None, reverse: bool = False
+    ) -> tuple[list[dict], str | None]:
         return executions.history(self.services, workflow, name, limit=limit, cursor=cursor, reverse=reverse)
 
     def stop(self, workflow: str, name: str, *, error: str | None = None, cause: str | None = None) -> dict:

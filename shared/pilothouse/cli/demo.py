@@ -245,7 +245,7 @@ class Traffic:
 
         sent = 0
         with httpx.Client(timeout=2.0) as http:
-            while not self._stop.wait(1 / self.rate) and sent < self.limit:
+            while self.url and not self._stop.wait(1 / self.rate) and sent < self.limit:
                 with contextlib.suppress(httpx.HTTPError):
                     http.get(self.url)
                 sent += 1

@@ -1,0 +1,50 @@
+"""What a service function receives: the ports, the settings and the clock, as one typed argument.
+
+Service functions take a :class:`ServiceContext` as their first argument. The concrete one is
+the wiring's :class:`pilothouse.wiring.Services` (assembled from settings); tests may pass any
+object with these attributes. Services never import :mod:`pilothouse.wiring` nor an adapter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
+from pilothouse.settings import Settings
+
+if TYPE_CHECKING:
+    from pilothouse.services.execution_listeners import ExecutionListeners
+
+
+class ServiceContext(Protocol):
+    """The ports a service function may use."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def queue(self) -> Queue: ...
+
+    @property
+    def blobs(self) -> Blobs: ...
+
+    @property
+    def orchestrator(self) -> Orchestrator: ...
+
+    @property
+    def invoker(self) -> Invoker: ...
+
+    @property
+    def listeners(self) -> ExecutionListeners:
+        """Who hears that an execution ended."""
+        ...
+
+    def provider(self, name: str) -> Provider:
+        """The adapter for a component's provider (``ProviderUnavailable`` if none is configured)."""
+        ...

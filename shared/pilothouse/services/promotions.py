@@ -14,7 +14,7 @@ from pilothouse.domain.deployments import CAPABILITY_FIELD, new_capability
 from pilothouse.domain.lifecycle import Command
 from pilothouse.errors import Conflict, ValidationFailed
 from pilothouse.services.context import ServiceContext
-from pilothouse.services.deployments import ensure_workflow
+from pilothouse.services.strategy_workflows import ensure_workflow
 from pilothouse.store.deployments import PromotionRepository
 
 

@@ -18,6 +18,7 @@ from pilothouse.domain.records import (
 )
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
+from pilothouse.services import deployment_controls as controls
 from pilothouse.services import deployments as svc
 from pilothouse.services import freezes, promotions
 
@@ -105,7 +106,7 @@ def deployment_events(
 def approve_deployment(deployment_id: str, request: Comment | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.approve(ctx.services, deployment_id, ctx.principal, comment=(request or Comment()).comment)
+        controls.approve(ctx.services, deployment_id, ctx.principal, comment=(request or Comment()).comment)
     )
 
 
@@ -118,7 +119,7 @@ def approve_deployment(deployment_id: str, request: Comment | None = None) -> di
 def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.approve(
+        controls.approve(
             ctx.services, deployment_id, ctx.principal, comment=(request or Reason()).reason, approve=False
         )
     )
@@ -133,7 +134,7 @@ def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict
 def promote_deployment(deployment_id: str, request: Promote | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.promote(ctx.services, deployment_id, full=(request or Promote()).full, actor=ctx.actor)
+        controls.promote(ctx.services, deployment_id, full=(request or Promote()).full, actor=ctx.actor)
     )
 
 
@@ -142,13 +143,13 @@ def promote_deployment(deployment_id: str, request: Promote | None = None) -> di
 )
 def pause_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.pause(ctx.services, deployment_id, actor=ctx.actor))
+    return svc.view(controls.pause(ctx.services, deployment_id, actor=ctx.actor))
 
 
 @operation(summary="Resume a paused deployment", tag=TAG, target=_target, response=DeploymentAnswer)
 def resume_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.resume(ctx.services, deployment_id, actor=ctx.actor))
+    return svc.view(controls.resume(ctx.services, deployment_id, actor=ctx.actor))
 
 
 @operation(
@@ -160,7 +161,7 @@ def resume_deployment(deployment_id: str) -> dict[str, Any]:
 def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.abort(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason)
+        controls.abort(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason)
     )
 
 
@@ -173,7 +174,9 @@ def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[
 def rollback_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.break_glass(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason)
+        controls.break_glass(
+            ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason
+        )
     )
 
 
@@ -184,7 +187,7 @@ def rollback_deployment(deployment_id: str, request: Reason | None = None) -> di
 )
 def rollback_component(name: str, request: RollbackComponent | None = None) -> Response[dict[str, Any]]:
     ctx = current()
-    component = svc.rollback_component(
+    component = controls.rollback_component(
         ctx.services,
         name,
         version=(request or RollbackComponent()).version,

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from pilothouse.ports import Item
 from pilothouse.services import components
 from tests.integration.test_deployments import comp, running
 
@@ -54,8 +55,10 @@ def stored_by_the_previous_release(services, extra_params: dict) -> str:
         "attempt": 0,
         "lease_until": None,
     }
-    components.repo(services).update(
-        record, {**record.data, "state": "Updating", "operation": op}, {"type": "update.requested"}
+    # written straight to the store, as the previous release left it (the repository would migrate it)
+    services.store.put(
+        Item("COMPONENT", "web", {**record.data, "state": "Updating", "operation": op}),
+        if_version=record.version,
     )
     components.enqueue_job(services, "web", op["id"])
     return op["id"]
@@ -67,6 +70,7 @@ def test_an_operation_with_the_old_hidden_keys_runs_its_stored_plan(api, run, pr
     Then the deployment carries out exactly that stored plan (not a fresh one) and ends Running."""
     running(api, run)
     op_id = stored_by_the_previous_release(services, {})
+    assert "_steps" in services.store.get("COMPONENT", "web").data["operation"]["params"]
     run()
 
     dep = api.get(f"/v1/deployments/{op_id}")[2]
@@ -74,6 +78,21 @@ def test_an_operation_with_the_old_hidden_keys_runs_its_stored_plan(api, run, pr
     assert dep["strategy"] == {"type": "custom", "steps": STEPS[1:]}
     assert [{k: s.get(k) for k in ("kind", "weight") if k in s} for s in dep["steps"]] == STEPS
     assert (comp(api)["state"], comp(api)["version"]) == ("Running", "2.0.0")
+
+
+def test_the_next_write_stores_the_operation_in_todays_spelling(api, run, provider, services):
+    """Given an operation in the previous release's spelling, when the job's lease rewrites the
+    record, then the plan is in the operation's fields and no hidden key is left in params."""
+    from pilothouse.services import jobs
+
+    running(api, run)
+    op_id = stored_by_the_previous_release(services, {"_notify_token": "tok-prev"})
+    record = components.get(services, "web")
+    jobs._lease(services, record, op_id)
+    stored = services.store.get("COMPONENT", "web").data["operation"]
+    assert stored["params"] == {"version": "2.0.0"}
+    assert stored["steps"] == STEPS and stored["strategy"]["type"] == "custom"
+    assert stored["notify_token"] == "tok-prev" and stored["attempt"] == 1
 
 
 def test_the_component_answer_never_shows_a_promotions_task_token(api, run, provider, services):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
+from pilothouse.domain.records import PendingOperation
 from pilothouse.errors import NotFound
 from pilothouse.ports import Delete, Item, Operation, Put, Store
 
@@ -34,6 +35,15 @@ def port_claim_sk(port: int) -> str:
 
 def events_pk(name: str) -> str:
     return f"EVENTS#{name}"
+
+
+def _stored(data: dict[str, Any]) -> dict[str, Any]:
+    """The record as written: its pending operation validated, in today's spelling (an operation an
+    older release stored with hidden keys in its params is rewritten on its next write)."""
+    op = data.get("operation")
+    if not op:
+        return data
+    return {**data, "operation": PendingOperation.model_validate(op).stored()}
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ class ComponentRepository:
         operations (claims) in the same transaction."""
         written = self.store.transact(
             [
-                Put(Item(PK, data["name"], data), if_absent=True),
+                Put(Item(PK, data["name"], _stored(data)), if_absent=True),
                 Put(self._event(data["name"], 1, event), if_absent=True),
                 *extra,
             ]
@@ -109,7 +119,7 @@ class ComponentRepository:
         """Replace ``record`` if nobody changed it since it was read (VersionConflict otherwise)."""
         written = self.store.transact(
             [
-                Put(Item(PK, record.name, data), if_version=record.version),
+                Put(Item(PK, record.name, _stored(data)), if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
             ]
         )

@@ -178,7 +178,7 @@ def register(
                 f"a component named {spec.name!r} exists already", extra={"field": "name"}
             ) from None
         claim = repo(services).port_claim(port) if port is not None else None
-        if claim is not None and claim.data["component"] != spec.name:
+        if port is not None and claim is not None and claim.data["component"] != spec.name:
             raise _port_taken(port, claim.data["component"]) from None
         raise
     return view(record)

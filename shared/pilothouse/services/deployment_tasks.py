@@ -482,6 +482,7 @@ def authorize(services: ServiceContext, payload: Any) -> dict[str, Any]:
             f"refused: this task acts on a deployment only for the strategy workflow that owns it, and the "
             f"call does not carry deployment {dep_id!r}'s capability token"
         )
+    assert item is not None  # a capability matched its digests
     return item.data
 
 

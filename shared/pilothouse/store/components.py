@@ -16,6 +16,7 @@ read, so of two racing writers exactly one lands (with its event) and the other 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -159,11 +160,11 @@ class ComponentRepository:
             if len(out) >= limit or cursor is None:
                 return out, cursor
 
-    def all(self) -> list[Record]:
+    def all(self) -> builtins.list[Record]:
         return [Record(i.data, i.version) for i in self.store.scan_all(PK)]
 
     def events(
         self, name: str, *, limit: int = 50, cursor: str | None = None, newest_first: bool = False
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         page = self.store.query(events_pk(name), limit=limit, cursor=cursor, reverse=newest_first)
         return [i.data for i in page.items], page.cursor

@@ -17,6 +17,7 @@ from pilothouse.domain.components import (
     UpdateRequest,
 )
 from pilothouse.domain.lifecycle import Command, State
+from pilothouse.domain.records import ComponentAnswer, ComponentEventPage, ComponentPage
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import components as svc
@@ -32,7 +33,7 @@ def _page(items: list, cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": cursor}
 
 
-@operation(summary="Register a component", tag=TAG, status=201)
+@operation(summary="Register a component", tag=TAG, status=201, response=ComponentAnswer)
 def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"component:{spec.name}"
@@ -40,7 +41,7 @@ def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
     return json_response(body, 201, {"Location": f"/v1/components/{spec.name}"})
 
 
-@operation(summary="List components", tag=TAG)
+@operation(summary="List components", tag=TAG, response=ComponentPage)
 def list_components(
     state: Annotated[State | None, Query(description="only components in this state")] = None,
     environment: Annotated[Environment | None, Query(description="only this environment")] = None,
@@ -57,12 +58,12 @@ def list_components(
     return _page(items, next_cursor)
 
 
-@operation(summary="Get a component", tag=TAG, target=_target)
+@operation(summary="Get a component", tag=TAG, target=_target, response=ComponentAnswer)
 def get_component(name: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, name))
 
 
-@operation(summary="A component's history", tag=TAG, target=_target)
+@operation(summary="A component's history", tag=TAG, target=_target, response=ComponentEventPage)
 def component_events(
     name: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -88,29 +89,39 @@ def _command(name: str, cmd: Command, params: dict[str, Any]) -> Response[dict[s
     return json_response(body, 202, {"Location": f"/v1/components/{name}"})
 
 
-@operation(summary="Deploy a registered component", tag=TAG, status=202, target=_target)
+@operation(
+    summary="Deploy a registered component", tag=TAG, status=202, target=_target, response=ComponentAnswer
+)
 def deploy_component(name: str, request: DeployRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.DEPLOY, (request or DeployRequest()).model_dump())
 
 
 @operation(
-    summary="Roll a running component to a new version and/or config", tag=TAG, status=202, target=_target
+    summary="Roll a running component to a new version and/or config",
+    tag=TAG,
+    status=202,
+    target=_target,
+    response=ComponentAnswer,
 )
 def update_component(name: str, request: UpdateRequest) -> Response[dict[str, Any]]:
     return _command(name, Command.UPDATE, request.model_dump())
 
 
-@operation(summary="Change the number of replicas", tag=TAG, status=202, target=_target)
+@operation(
+    summary="Change the number of replicas", tag=TAG, status=202, target=_target, response=ComponentAnswer
+)
 def scale_component(name: str, request: ScaleRequest) -> Response[dict[str, Any]]:
     return _command(name, Command.SCALE, request.model_dump())
 
 
-@operation(summary="Stop a running component", tag=TAG, status=202, target=_target)
+@operation(summary="Stop a running component", tag=TAG, status=202, target=_target, response=ComponentAnswer)
 def stop_component(name: str, request: EmptyRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.STOP, {})
 
 
-@operation(summary="Deploy a failed component again", tag=TAG, status=202, target=_target)
+@operation(
+    summary="Deploy a failed component again", tag=TAG, status=202, target=_target, response=ComponentAnswer
+)
 def retry_component(name: str, request: RetryRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.RETRY, (request or RetryRequest()).model_dump(exclude_none=True))
 

@@ -9,8 +9,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.domain.deployments import STATUSES
+from pilothouse.domain.records import (
+    DeploymentAnswer,
+    DeploymentEventPage,
+    DeploymentPage,
+    Freeze,
+    FreezeList,
+)
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
+from pilothouse.services import deployment_controls as controls
 from pilothouse.services import deployments as svc
 from pilothouse.services import freezes, promotions
 
@@ -53,7 +61,7 @@ def _target(p: dict[str, str]) -> str | None:
     return f"deployment:{p['deployment_id']}" if "deployment_id" in p else None
 
 
-@operation(summary="List deployments, newest first", tag=TAG)
+@operation(summary="List deployments, newest first", tag=TAG, response=DeploymentPage)
 def list_deployments(
     component: Annotated[str | None, Query()] = None,
     environment: Annotated[str | None, Query()] = None,
@@ -72,12 +80,17 @@ def list_deployments(
     return {"items": [svc.view(d) for d in items], "next_cursor": next_cursor}
 
 
-@operation(summary="A deployment: steps, weights, analysis, approvals", tag=TAG, target=_target)
+@operation(
+    summary="A deployment: steps, weights, analysis, approvals",
+    tag=TAG,
+    target=_target,
+    response=DeploymentAnswer,
+)
 def get_deployment(deployment_id: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, deployment_id))
 
 
-@operation(summary="A deployment's events", tag=TAG, target=_target)
+@operation(summary="A deployment's events", tag=TAG, target=_target, response=DeploymentEventPage)
 def deployment_events(
     deployment_id: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -87,19 +100,26 @@ def deployment_events(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(summary="Approve the gate a deployment waits at", tag=TAG, target=_target)
+@operation(
+    summary="Approve the gate a deployment waits at", tag=TAG, target=_target, response=DeploymentAnswer
+)
 def approve_deployment(deployment_id: str, request: Comment | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.approve(ctx.services, deployment_id, ctx.principal, comment=(request or Comment()).comment)
+        controls.approve(ctx.services, deployment_id, ctx.principal, comment=(request or Comment()).comment)
     )
 
 
-@operation(summary="Reject the gate a deployment waits at (it rolls back)", tag=TAG, target=_target)
+@operation(
+    summary="Reject the gate a deployment waits at (it rolls back)",
+    tag=TAG,
+    target=_target,
+    response=DeploymentAnswer,
+)
 def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.approve(
+        controls.approve(
             ctx.services, deployment_id, ctx.principal, comment=(request or Reason()).reason, approve=False
         )
     )
@@ -109,39 +129,54 @@ def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict
     summary="End the current pause (or, full, skip all remaining pauses and analyses)",
     tag=TAG,
     target=_target,
+    response=DeploymentAnswer,
 )
 def promote_deployment(deployment_id: str, request: Promote | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.promote(ctx.services, deployment_id, full=(request or Promote()).full, actor=ctx.actor)
+        controls.promote(ctx.services, deployment_id, full=(request or Promote()).full, actor=ctx.actor)
     )
 
 
-@operation(summary="Hold the deployment before its next step", tag=TAG, target=_target)
+@operation(
+    summary="Hold the deployment before its next step", tag=TAG, target=_target, response=DeploymentAnswer
+)
 def pause_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.pause(ctx.services, deployment_id, actor=ctx.actor))
+    return svc.view(controls.pause(ctx.services, deployment_id, actor=ctx.actor))
 
 
-@operation(summary="Resume a paused deployment", tag=TAG, target=_target)
+@operation(summary="Resume a paused deployment", tag=TAG, target=_target, response=DeploymentAnswer)
 def resume_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
-    return svc.view(svc.resume(ctx.services, deployment_id, actor=ctx.actor))
+    return svc.view(controls.resume(ctx.services, deployment_id, actor=ctx.actor))
 
 
-@operation(summary="Abort: go back to the stable version at the next opportunity", tag=TAG, target=_target)
+@operation(
+    summary="Abort: go back to the stable version at the next opportunity",
+    tag=TAG,
+    target=_target,
+    response=DeploymentAnswer,
+)
 def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.abort(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason)
+        controls.abort(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason)
     )
 
 
-@operation(summary="Break-glass rollback: now, skipping gates and analysis", tag=TAG, target=_target)
+@operation(
+    summary="Break-glass rollback: now, skipping gates and analysis",
+    tag=TAG,
+    target=_target,
+    response=DeploymentAnswer,
+)
 def rollback_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        svc.break_glass(ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason)
+        controls.break_glass(
+            ctx.services, deployment_id, actor=ctx.actor, reason=(request or Reason()).reason
+        )
     )
 
 
@@ -152,7 +187,7 @@ def rollback_deployment(deployment_id: str, request: Reason | None = None) -> di
 )
 def rollback_component(name: str, request: RollbackComponent | None = None) -> Response[dict[str, Any]]:
     ctx = current()
-    component = svc.rollback_component(
+    component = controls.rollback_component(
         ctx.services,
         name,
         version=(request or RollbackComponent()).version,
@@ -162,12 +197,12 @@ def rollback_component(name: str, request: RollbackComponent | None = None) -> R
     return json_response(component, 202)
 
 
-@operation(summary="Frozen components and environments", tag=TAG)
+@operation(summary="Frozen components and environments", tag=TAG, response=FreezeList)
 def list_freezes() -> dict[str, Any]:
     return {"items": freezes.list_freezes(current().services)}
 
 
-@operation(summary="Freeze a component or an environment", tag=TAG, status=201)
+@operation(summary="Freeze a component or an environment", tag=TAG, status=201, response=Freeze)
 def freeze(request: FreezeRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.target = f"{request.scope}:{request.target}"

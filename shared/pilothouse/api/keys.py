@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from pilothouse.domain.records import ApiKeyAnswer, ApiKeyPage, NewApiKeyAnswer
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import keys as svc
@@ -28,7 +29,13 @@ class CreateKeyRequest(BaseModel):
     )
 
 
-@operation(summary="Create an API key (secret shown once)", tag=TAG, status=201, secret_fields=("key",))
+@operation(
+    summary="Create an API key (secret shown once)",
+    tag=TAG,
+    status=201,
+    secret_fields=("key",),
+    response=NewApiKeyAnswer,
+)
 def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     ctx = current()
     secret, record = svc.create_key(
@@ -44,7 +51,7 @@ def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     return json_response({**record, "key": secret}, 201)
 
 
-@operation(summary="List API keys", tag=TAG)
+@operation(summary="List API keys", tag=TAG, response=ApiKeyPage)
 def list_api_keys(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
@@ -53,7 +60,9 @@ def list_api_keys(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(summary="Revoke an API key", tag=TAG, target=lambda p: f"api-key:{p.get('key_id')}")
+@operation(
+    summary="Revoke an API key", tag=TAG, target=lambda p: f"api-key:{p.get('key_id')}", response=ApiKeyAnswer
+)
 def revoke_api_key(key_id: str) -> dict[str, Any]:
     return svc.revoke_key(current().services, key_id)
 

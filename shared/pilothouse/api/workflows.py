@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from pilothouse.domain.records import ExecutionAnswer
 from pilothouse.domain.security import Permission
 from pilothouse.errors import Forbidden, NotFound
 from pilothouse.runtime.context import current
@@ -151,7 +152,7 @@ def list_executions(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(summary="Describe an execution", tag=TAG, target=_ex_target)
+@operation(summary="Describe an execution", tag=TAG, target=_ex_target, response=ExecutionAnswer)
 def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
     return current().services.orchestrator.describe(workflow, execution)
 

@@ -60,6 +60,8 @@ class Operation:
     #: top-level fields of the answer that carry a secret shown once (a new API key): they are never
     #: kept by Idempotency-Key records, so a replay answers without them
     secret_fields: tuple[str, ...] = ()
+    #: the model of a successful answer, for the OpenAPI document only (answers are not run through it)
+    response: type | None = None
 
 
 def operation(
@@ -69,6 +71,7 @@ def operation(
     status: int = 200,
     target: Callable[[dict[str, str]], str | None] | None = None,
     secret_fields: tuple[str, ...] = (),
+    response: type | None = None,
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare an endpoint. The function's name is the operation's name; its method, route and
     permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there."""
@@ -90,6 +93,7 @@ def operation(
             mutating=trigger.method not in ("GET", "HEAD", "OPTIONS"),
             target=target or (lambda params: None),
             secret_fields=secret_fields,
+            response=response,
         )
 
     return wrap
@@ -430,7 +434,16 @@ def add_operations(
             status_code=op.status,
             security=[{"ApiKey": []}, {"Bearer": []}] if op.permission else None,
             middlewares=[_Guard(op, hooks)],
+            responses=_documented(op),
         )(op.func)
+
+
+def _documented(op: Operation) -> dict[int, Any] | None:
+    """The OpenAPI responses entry naming the answer's model (Powertools documents it, and does not
+    validate answers against it: the return annotation stays what runs)."""
+    if op.response is None:
+        return None
+    return {op.status: {"description": op.summary, "content": {"application/json": {"model": op.response}}}}
 
 
 def build_resolver(operations: list[Operation], hooks: RequestHooks | None = None) -> APIGatewayHttpResolver:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict
-from pilothouse.ports import Item, Put
 from pilothouse.services.context import ServiceContext
+from pilothouse.store.audit import AuditRepository, record_sk
 
-PK = "AUDIT"
-#: minute-and-operation pointers to the records that count anonymous refusals
-ANON_PK = "AUDIT-ANON"
+
+def repo(services: ServiceContext) -> AuditRepository:
+    return AuditRepository(services.store)
 
 
 def record(
@@ -45,9 +44,7 @@ def record(
         "detail": detail,
     }
     ttl = now + services.settings.audit_ttl_days * 86400
-    # Sort keys are time-ordered to the microsecond; the random tail keeps simultaneous records apart.
-    sk = f"{int(now * 1_000_000):017d}#{uuid.uuid4().hex[:8]}"
-    services.store.put(Item(PK, sk, data, expires_at=ttl), if_absent=True)
+    repo(services).append(record_sk(now), data, expires_at=ttl)
     return data
 
 
@@ -59,12 +56,11 @@ def _count_refusal(
     The record sits at the time of the minute's first refusal (so listings stay in time order); a
     pointer item per minute and operation finds it again, and each refusal bumps its count.
     """
-    pointer_sk = f"{int(now // 60)}#{operation}"
     ttl = now + services.settings.audit_ttl_days * 86400
     for _ in range(50):
-        pointer = services.store.get(ANON_PK, pointer_sk)
+        pointer = repo(services).refusal_pointer(operation, now)
         if pointer is None:
-            sk = f"{int(now * 1_000_000):017d}#{uuid.uuid4().hex[:8]}"
+            sk = record_sk(now)
             data = {
                 "at": iso(now),
                 "principal": "anonymous",
@@ -78,24 +74,19 @@ def _count_refusal(
                 "detail": "requests without a valid credential, counted per operation and minute",
             }
             try:
-                services.store.transact(
-                    [
-                        Put(Item(ANON_PK, pointer_sk, {"sk": sk}, expires_at=now + 3600), if_absent=True),
-                        Put(Item(PK, sk, data, expires_at=ttl), if_absent=True),
-                    ]
-                )
+                repo(services).start_refusal_count(operation, now, sk, data, expires_at=ttl)
                 return data
             except Conflict:
                 continue
-        item = services.store.get(PK, pointer.data["sk"])
+        item = repo(services).get(pointer.data["sk"])
         if item is None:  # expired meanwhile: start a new one
-            services.store.delete(ANON_PK, pointer_sk)
+            repo(services).drop_refusal_pointer(operation, now)
             continue
         data = {**item.data, "count": item.data.get("count", 1) + 1, "last_at": iso(now)}
         if data.get("target") != target:
             data["target"] = None  # several targets: the record names none
         try:
-            services.store.put(Item(PK, item.sk, data, expires_at=ttl), if_version=item.version)
+            repo(services).replace(item, data, expires_at=ttl)
             return data
         except Conflict:
             continue
@@ -114,7 +105,7 @@ def list_records(
     """Newest first, optionally filtered; the cursor continues after the last record returned."""
     out: list[dict[str, Any]] = []
     while True:
-        page = services.store.query(PK, limit=limit, cursor=cursor, reverse=True)
+        page = repo(services).page(limit=limit, cursor=cursor)
         for item in page.items:
             d = item.data
             if principal and d["principal"] != principal:

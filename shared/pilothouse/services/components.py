@@ -16,10 +16,11 @@ from pydantic import ValidationError
 from pilothouse.clock import iso
 from pilothouse.domain.components import ComponentSpec, check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
+from pilothouse.domain.records import PendingOperation, public_operation
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
-from pilothouse.ports import Delete, Item, Put
+from pilothouse.ports import Put
 from pilothouse.services.context import ServiceContext
-from pilothouse.store.components import CLAIM_PK, ComponentRepository, Record, port_claim_sk
+from pilothouse.store.components import ComponentRepository, Record
 
 
 def repo(services: ServiceContext) -> ComponentRepository:
@@ -39,7 +40,7 @@ def view(record: Record) -> dict[str, Any]:
         "replicas": d.get("replicas", 0),
         "url": d.get("url"),
         "last_error": d.get("last_error"),
-        "operation": d.get("operation"),
+        "operation": public_operation(d["operation"]) if d.get("operation") else d.get("operation"),
         "restoring": bool(d.get("restoring")),
         "spec": d["spec"],
         "placement": d.get("placement"),
@@ -119,14 +120,12 @@ def _check_port(services: ServiceContext, spec: ComponentSpec) -> int | None:
 
 def _claim_port(services: ServiceContext, port: int, name: str) -> Put:
     """The write that claims ``port`` for ``name`` (taking over a stale claim of a component gone)."""
-    item = Item(CLAIM_PK, port_claim_sk(port), {"port": port, "component": name})
-    current = services.store.get(CLAIM_PK, port_claim_sk(port))
+    current = repo(services).port_claim(port)
     if current is not None and current.data["component"] != name:
         holder = repo(services).get(current.data["component"])
         if holder is not None and holder.data["spec"]["target"].get("port") == port:
             raise _port_taken(port, holder.name)
-        return Put(item, if_version=current.version)
-    return Put(item, if_absent=current is None, if_version=current.version if current else None)
+    return repo(services).claim_port(port, name, current)
 
 
 def register(
@@ -178,18 +177,15 @@ def register(
             raise AlreadyExists(
                 f"a component named {spec.name!r} exists already", extra={"field": "name"}
             ) from None
-        claim = services.store.get(CLAIM_PK, port_claim_sk(port)) if port is not None else None
-        if claim is not None and claim.data["component"] != spec.name:
+        claim = repo(services).port_claim(port) if port is not None else None
+        if port is not None and claim is not None and claim.data["component"] != spec.name:
             raise _port_taken(port, claim.data["component"]) from None
         raise
     return view(record)
 
 
 def get(services: ServiceContext, name: str) -> Record:
-    record = repo(services).get(name)
-    if record is None:
-        raise NotFound(f"no component named {name!r}")
-    return record
+    return repo(services).require(name)
 
 
 def list_components(
@@ -220,9 +216,10 @@ def deregister(services: ServiceContext, name: str, *, actor: str, request_id: s
     record = get(services, name)
     _check(record, Command.DEREGISTER)
     port = record.data["spec"]["target"].get("port") if record.data["spec"]["provider"] == "local" else None
-    claim = services.store.get(CLAIM_PK, port_claim_sk(port)) if port is not None else None
-    ours = claim is not None and claim.data["component"] == name
-    releases = [Delete(CLAIM_PK, claim.sk, if_version=claim.version)] if ours else []
+    claim = repo(services).port_claim(port) if port is not None else None
+    releases = (
+        [repo(services).release_port(claim)] if claim is not None and claim.data["component"] == name else []
+    )
     try:
         repo(services).remove(
             record,
@@ -274,11 +271,13 @@ def command(
     actor: str,
     request_id: str | None = None,
     break_glass: bool = False,
+    notify_token: str | None = None,
 ) -> dict:
     """Accept a long command: move to the transitional state, record the operation, enqueue its job.
 
     Deploy, update and retry become deployments (their strategy is compiled here, so a bad one is
     a 422 now); a freeze of the component or its environment refuses them (409) unless break-glass.
+    ``notify_token`` is the task token of a promotion waiting for the deployment's end.
     """
     params = params or {}
     record = get(services, name)
@@ -286,6 +285,8 @@ def command(
     new_state = _check(record, cmd)
     assert new_state is not None, "deregister goes through deregister()"
     params = _validate_params(record, cmd, params)
+    strategy: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] | None = None
     if cmd is Command.RETRY:
         params = _retry_params(record, params)
     if cmd in DEPLOYING_COMMANDS:
@@ -296,24 +297,22 @@ def command(
         # a retry starts afresh: what the failed attempt left is stopped before it deploys
         planned = {**record.data, "placement": None} if cmd is Command.RETRY else record.data
         strategy, steps = deployments.plan_for(planned, params)
-        params = {
-            **{k: v for k, v in params.items() if k != "strategy"},
-            "_strategy": strategy,
-            "_steps": steps,
-        }
+        params = {k: v for k, v in params.items() if k != "strategy"}
     now = services.clock.time()
-    operation = {
-        "id": sortable_id(now),
-        "command": cmd.value,
-        "params": params,
-        "requested_at": iso(now),
-        "requested_epoch": now,
-        "requested_by": actor,
-        "request_id": request_id,
-        "attempt": 0,
-        "lease_until": None,
-    }
-    data = {**record.data, "state": new_state.value, "operation": operation, "updated_at": iso(now)}
+    operation = PendingOperation(
+        id=sortable_id(now),
+        command=cmd.value,
+        params=params,
+        **({"strategy": strategy, "steps": steps} if steps is not None else {}),
+        **({"notify_token": notify_token} if notify_token is not None else {}),
+        requested_at=iso(now),
+        requested_epoch=now,
+        requested_by=actor,
+        request_id=request_id,
+        attempt=0,
+        lease_until=None,
+    )
+    data = {**record.data, "state": new_state.value, "operation": operation.stored(), "updated_at": iso(now)}
     try:
         written = repo(services).update(
             record,
@@ -324,8 +323,8 @@ def command(
                 after=new_state.value,
                 actor=actor,
                 request_id=request_id,
-                params=_public(params),
-                operation_id=operation["id"],
+                params=operation.event_params(),
+                operation_id=operation.id,
             ),
         )
     except VersionConflict:
@@ -336,7 +335,7 @@ def command(
             "read it again",
             extra={"state": state, "allowed_commands": _allowed(state) if state else []},
         ) from None
-    enqueue_job(services, name, operation["id"])
+    enqueue_job(services, name, operation.id)
     return view(written)
 
 
@@ -362,15 +361,6 @@ def _retry_params(record: Record, params: dict[str, Any]) -> dict[str, Any]:
     out = {**params, "version": good["version"]}
     if good.get("config") is not None and good["config"] != record.data["spec"]["config"]:
         out["config"] = good["config"]
-    return out
-
-
-def _public(params: dict[str, Any]) -> dict[str, Any]:
-    """A command's parameters as its event shows them (the compiled plan stays on the deployment)."""
-    out = {k: v for k, v in params.items() if not k.startswith("_")}
-    strategy = params.get("_strategy")
-    if strategy:
-        out["strategy"] = strategy.get("preset") or strategy.get("type")
     return out
 
 

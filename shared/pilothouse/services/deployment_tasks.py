@@ -475,13 +475,14 @@ def authorize(services: ServiceContext, payload: Any) -> dict[str, Any]:
     """The deployment ``payload`` names, if ``payload`` carries its capability token (constant-time
     compare against the digests on the record); :class:`CapabilityRefused` otherwise."""
     dep_id = payload.get("deployment_id") if isinstance(payload, dict) else None
-    item = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) and dep_id else None
+    item = dep_svc.repo(services).get(dep_id) if isinstance(dep_id, str) and dep_id else None
     digests = (item.data.get("capabilities") or []) if item is not None else []
     if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
         raise CapabilityRefused(
             f"refused: this task acts on a deployment only for the strategy workflow that owns it, and the "
             f"call does not carry deployment {dep_id!r}'s capability token"
         )
+    assert item is not None  # a capability matched its digests
     return item.data
 
 

@@ -3,18 +3,15 @@
 A deploy, update or retry of a component becomes a *deployment*: a record (status, steps, weights,
 analysis results, approvals) and an execution that carries out the plan its strategy compiles to:
 the shipped ``workflows/deployment-plan.asl.json`` (or the user's own ``strategy.workflow``) on the
-durable engine. The workflow's Task states call the ``deployment_*`` functions
+durable engine (:mod:`pilothouse.services.strategy_workflows` ships and registers it). The
+workflow's Task states call the ``deployment_*`` functions
 (:mod:`pilothouse.services.deployment_tasks`); pauses and approvals are ``.waitForTaskToken``
-tasks whose tokens the controls here complete.
+tasks whose tokens the controls (:mod:`pilothouse.services.deployment_controls`) complete.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import re
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,107 +24,25 @@ from pilothouse.domain.deployments import (
     new_capability,
     parse_strategy,
 )
-from pilothouse.domain.lifecycle import Command
-from pilothouse.domain.security import Permission, Principal
-from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from pilothouse.domain.records import PendingOperation
+from pilothouse.errors import Conflict, NotFound, ValidationFailed
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_listeners import ExecutionEnded
+from pilothouse.services.strategy_workflows import (  # noqa: F401 -- these names were this module's
+    LOCAL_ARN,
+    PLAN_WORKFLOW,
+    PREFIX,
+    RETIRED_STRATEGY_WORKFLOWS,
+    WORKFLOWS_DIR,
+    builtin_definition,
+    ensure_workflow,
+    user_strategy_definition,
+)
 from pilothouse.store.deployments import DeploymentRepository
-
-WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
-#: the one shipped workflow every strategy runs on: a strategy is a plan (the steps
-#: :func:`~pilothouse.domain.deployments.compile_plan` makes of it), which this workflow carries out
-PLAN_WORKFLOW = "deployment-plan"
-#: the per-strategy workflows of earlier releases (one definition under four names). Deployments
-#: they started keep their name on the record (``pilothouse-canary``…) and run to their end on it:
-#: the registration stays where it is (the embedded store; state machines kept in template.yaml and
-#: serverless.yml), nothing here starts a new execution of them.
-RETIRED_STRATEGY_WORKFLOWS = frozenset({"all-at-once", "blue-green", "canary", "rolling"})
-PREFIX = "pilothouse-"
-LOCAL_ARN = "arn:aws:lambda:local:000000000000:function:{}"
 
 
 def repo(services: ServiceContext) -> DeploymentRepository:
     return DeploymentRepository(services.store)
-
-
-# -- built-in strategy workflows -------------------------------------------------------------------
-
-
-@cache
-def builtin_definition(name: str) -> dict[str, Any]:
-    """A shipped workflow with its ``${XArn}`` substitutions pointing at this project's functions."""
-    text = (WORKFLOWS_DIR / f"{name}.asl.json").read_text()
-    return json.loads(re.sub(r"\$\{(\w+)Arn\}", lambda m: LOCAL_ARN.format(m[1]), text))
-
-
-def user_strategy_definition(name: str) -> dict[str, Any]:
-    """A shipped strategy rewritten as a user may register it (a starting point for ``strategy.workflow``):
-    each internal task becomes the public ``strategy_step`` with its ``action``, no capability token
-    is passed, and a failed rollback simply fails (the deployment manager then rolls back itself)."""
-    import copy
-
-    from pilothouse.services.workflow_access import canonical, target_of
-
-    out = copy.deepcopy(builtin_definition(name))
-
-    def machine(m: dict[str, Any]) -> None:
-        for key, state in m["States"].items():
-            if isinstance(state.get("ItemSelector"), dict):
-                state["ItemSelector"].pop(CAPABILITY_FIELD + ".$", None)
-            for inner in [state.get("ItemProcessor"), *(state.get("Branches") or [])]:
-                if inner:
-                    machine(inner)
-            if state.get("Type") != "Task":
-                continue
-            function = canonical(target_of(state).function or "")
-            if function == "deployment_failed":  # straight on to its Fail state
-                m["States"][key] = (
-                    {"Type": "Pass", "Next": state["Next"]} if "Next" in state else {"Type": "Fail"}
-                )
-                continue
-            action = {"deployment_replicas": "replicas"}.get(function, function.removeprefix("deployment_"))
-            params = state["Parameters"]
-            if "FunctionName" in params:
-                params["FunctionName"] = "strategy_step"
-                params = params["Payload"]
-            else:
-                state["Resource"] = "strategy_step"
-            params.pop(CAPABILITY_FIELD + ".$", None)
-            params["action"] = action
-
-    machine(out)
-    return out
-
-
-def ensure_workflow(services: ServiceContext, name: str) -> str:
-    """Register (or refresh) the built-in workflow ``name``; return its registered name."""
-    from pilothouse.errors import AlreadyExists
-
-    wf_name = PREFIX + name
-    definition = builtin_definition(name)
-    s = services.settings
-    if s.orchestrator != "embedded":
-        if s.sfn_task_transport == "lambda":
-            return wf_name  # deployed with the stack (template.yaml), Lambda ARNs substituted
-        from pilothouse.workflows.transforms import tasks_over_sqs
-
-        url = services.queue.url_of(s.task_messages_queue)
-        if url is None:
-            raise RuntimeError(f"queue {s.task_messages_queue!r} has no URL: Step Functions tasks need SQS")
-        definition = tasks_over_sqs(definition, url)
-    orchestrator = services.orchestrator
-    try:
-        current = orchestrator.get_workflow(wf_name)
-    except NotFound:
-        with contextlib.suppress(AlreadyExists):
-            orchestrator.create_workflow(
-                wf_name, definition, description=f"built-in: {name}", actor="system", shipped=True
-            )
-        return wf_name
-    if current["definition"] != definition:
-        orchestrator.update_workflow(wf_name, definition, actor="system", shipped=True)
-    return wf_name
 
 
 # -- starting ------------------------------------------------------------------------------------
@@ -165,15 +80,15 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
     """
     from pilothouse.errors import AlreadyExists
 
-    op = component["operation"]
-    dep_id = op["id"]
-    existing = services.store.get("DEPLOYMENT", dep_id)
+    pending = PendingOperation.model_validate(component["operation"])
+    dep_id = pending.id
+    existing = repo(services).get(dep_id)
     capability: str | None = None
     if existing is None:
-        strategy, steps = op["params"]["_strategy"], op["params"]["_steps"]
-        cmd = op["command"]
+        strategy, steps = pending.strategy or {}, pending.steps or []
+        cmd = pending.command
         placement = component.get("placement")
-        to_version = op["params"].get("version") or (
+        to_version = pending.params.get("version") or (
             component["spec"]["version"] if cmd != "update" else component["version"]
         )
         workflow = strategy.get("workflow") or ensure_workflow(services, PLAN_WORKFLOW)
@@ -187,7 +102,7 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
             "command": cmd,
             "from_version": component.get("version") if placement else None,
             "to_version": to_version,
-            "config": op["params"].get("config"),
+            "config": pending.params.get("config"),
             "strategy": strategy,
             "workflow": workflow,
             "execution": dep_id,
@@ -208,12 +123,12 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
             "promote_full": False,
             "outcome": None,
             "error": None,
-            "initiated_by": op.get("requested_by"),
-            "request_id": op.get("request_id"),
+            "initiated_by": pending.requested_by,
+            "request_id": pending.request_id,
             "created_at": now,
             "updated_at": now,
             "finished_at": None,
-            "notify_token": op["params"].get("_notify_token"),
+            "notify_token": pending.notify_token,
             "separate_approver": component["spec"].get("deployment", {}).get("separate_approver", False),
             # digests of the capability tokens of the shipped workflows acting on this deployment
             "capabilities": [digest] if is_shipped(workflow) else [],
@@ -224,7 +139,7 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
             )
         except AlreadyExists:
             capability = None
-    dep = repo(services).get(dep_id).data
+    dep = repo(services).require(dep_id).data
     if capability is None:  # started before (a retried job): start only if the execution is missing
         try:
             services.orchestrator.describe(dep["workflow"], dep["execution"])
@@ -303,7 +218,7 @@ def _plain(step: dict[str, Any]) -> dict[str, Any]:
 
 
 def get(services: ServiceContext, deployment_id: str) -> dict[str, Any]:
-    return repo(services).get(deployment_id).data
+    return repo(services).require(deployment_id).data
 
 
 def list_deployments(
@@ -324,211 +239,6 @@ def events(services: ServiceContext, deployment_id: str, *, limit: int = 100, cu
     return repo(services).events(deployment_id, limit=limit, cursor=cursor)
 
 
-# -- controls ------------------------------------------------------------------------------------
-
-
-def _live(data: dict[str, Any]) -> None:
-    if data["status"] in FINAL:
-        raise Conflict(
-            f"deployment {data['id']} has ended ({data['status']})", extra={"status": data["status"]}
-        )
-
-
-def _token_of(data: dict[str, Any], *kinds: str) -> str:
-    pending = data.get("pending_token")
-    if not pending or pending["kind"] not in kinds:
-        raise Conflict(
-            f"deployment {data['id']} is not waiting for that (status {data['status']})",
-            extra={"status": data["status"]},
-        )
-    return pending["token"]
-
-
-def approve(
-    services: ServiceContext,
-    deployment_id: str,
-    principal: Principal,
-    *,
-    comment: str = "",
-    approve: bool = True,
-) -> dict[str, Any]:
-    """Approve (or reject) the approval gate a deployment waits at."""
-
-    data = get(services, deployment_id)
-    _live(data)
-    token = _token_of(data, "approval")
-    if not principal.can(Permission.DEPLOYMENTS_APPROVE):
-        raise Forbidden(
-            "approving deployments needs the deployments:approve permission",
-            extra={"required_permission": Permission.DEPLOYMENTS_APPROVE.value},
-        )
-    if principal.environments and data["environment"] not in principal.environments:
-        raise Forbidden(f"this key may approve only in: {', '.join(principal.environments)}")
-    if data.get("separate_approver") and principal.id == data.get("initiated_by"):
-        raise Forbidden("this component requires the approver not to be who started the deployment")
-    decision = {
-        "by": principal.id,
-        "name": principal.name,
-        "decision": "approved" if approve else "rejected",
-        "comment": comment,
-        "at": iso(services.clock.time()),
-        "index": data["pending_token"].get("index"),
-    }
-
-    def record(d):
-        d["approvals"].append(decision)
-        d["pending_token"] = None
-        d["status"] = "in_progress" if approve else "rolling_back"
-        return {"type": f"approval.{decision['decision']}", "actor": principal.id, "comment": comment}
-
-    repo(services).change(deployment_id, record)
-    if approve:
-        services.orchestrator.send_task_success(token, {"approved_by": principal.id})
-    else:
-        services.orchestrator.send_task_failure(token, "Rejected", comment or f"rejected by {principal.id}")
-    return get(services, deployment_id)
-
-
-def promote(services: ServiceContext, deployment_id: str, *, full: bool, actor: str) -> dict[str, Any]:
-    """End the pause the deployment waits in; ``full`` also skips every later pause and analysis."""
-
-    data = get(services, deployment_id)
-    _live(data)
-    pending = data.get("pending_token")
-    if not full:
-        _token_of(data, "pause")
-
-    def record(d):
-        d["promote_full"] = d["promote_full"] or full
-        if d.get("pending_token") and d["pending_token"]["kind"] == "pause":
-            d["pending_token"] = None
-            d["status"] = "in_progress"
-        return {"type": "promoted", "full": full, "actor": actor}
-
-    repo(services).change(deployment_id, record)
-    if pending and pending["kind"] == "pause":
-        services.orchestrator.send_task_success(pending["token"], {"promoted_by": actor})
-    return get(services, deployment_id)
-
-
-def pause(services: ServiceContext, deployment_id: str, *, actor: str) -> dict[str, Any]:
-    def record(d):
-        _live(d)
-        if d["paused"]:
-            return None
-        d["paused"] = True
-        return {"type": "pause.requested", "actor": actor}
-
-    repo(services).change(deployment_id, record)
-    return get(services, deployment_id)
-
-
-def resume(services: ServiceContext, deployment_id: str, *, actor: str) -> dict[str, Any]:
-
-    data = get(services, deployment_id)
-    _live(data)
-    pending = data.get("pending_token")
-
-    def record(d):
-        d["paused"] = False
-        if d.get("pending_token") and d["pending_token"]["kind"] == "gate":
-            d["pending_token"] = None
-            d["status"] = "in_progress"
-        return {"type": "resumed", "actor": actor}
-
-    repo(services).change(deployment_id, record)
-    if pending and pending["kind"] == "gate":
-        services.orchestrator.send_task_success(pending["token"], {"resumed_by": actor})
-    return get(services, deployment_id)
-
-
-def abort(services: ServiceContext, deployment_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
-    """Stop at the next opportunity and go back to the stable version."""
-
-    data = get(services, deployment_id)
-    _live(data)
-    pending = data.get("pending_token")
-
-    def record(d):
-        d["abort_requested"] = {"by": actor, "reason": reason, "at": iso(services.clock.time())}
-        d["pending_token"] = None
-        d["status"] = "rolling_back" if pending else d["status"]
-        return {"type": "abort.requested", "actor": actor, "reason": reason}
-
-    repo(services).change(deployment_id, record)
-    if pending:
-        services.orchestrator.send_task_failure(pending["token"], "Aborted", reason or f"aborted by {actor}")
-    return get(services, deployment_id)
-
-
-def break_glass(
-    services: ServiceContext, deployment_id: str, *, actor: str, reason: str = ""
-) -> dict[str, Any]:
-    """Roll back now: stop the deployment's workflow and send all traffic to the stable version."""
-
-    data = get(services, deployment_id)
-    _live(data)
-    services.orchestrator.stop(data["workflow"], data["execution"], error="BreakGlass", cause=reason or actor)
-
-    def record(d):
-        d["abort_requested"] = {
-            "by": actor,
-            "reason": reason or "break-glass rollback",
-            "at": iso(services.clock.time()),
-            "break_glass": True,
-        }
-        d["pending_token"] = None
-        d["status"] = "rolling_back"
-        return {"type": "rollback.break_glass", "actor": actor, "reason": reason}
-
-    repo(services).change(deployment_id, record)
-    with contextlib.suppress(Conflict):  # stopping the workflow may have started this rollback already
-        _start_strategy(
-            services,
-            get(services, deployment_id),
-            {"deployment_id": deployment_id},
-            workflow=ensure_workflow(services, "break-glass-rollback"),
-            name=f"{deployment_id}-rollback"[:80],
-            actor=actor,
-        )
-    return get(services, deployment_id)
-
-
-def rollback_component(
-    services: ServiceContext, name: str, *, version: str | None, actor: str, request_id: str | None
-) -> dict[str, Any]:
-    """Break-glass for a component: mid-deployment, roll that back; otherwise deploy the previous
-    (or named) version at once, skipping gates and analysis. Returns the component's view."""
-    from pilothouse.services import components
-
-    record = components.get(services, name)
-    op = record.data.get("operation")
-    if op and services.store.get("DEPLOYMENT", op["id"]) is not None:
-        break_glass(services, op["id"], actor=actor, reason="break-glass rollback of the component")
-        return components.view(components.get(services, name))
-    target = version or record.data.get("previous_version")
-    if not target:
-        raise Conflict(
-            f"component {name!r} has no previous version to roll back to; name one",
-            extra={"field": "version"},
-        )
-    return components.command(
-        services,
-        name,
-        Command.UPDATE,
-        {
-            "version": target,
-            "strategy": {
-                "type": "custom",
-                "steps": [{"kind": "prepare"}, {"kind": "set_weight", "weight": 100}],
-            },
-        },
-        actor=actor,
-        request_id=request_id,
-        break_glass=True,
-    )
-
-
 def on_execution_ended(services: ServiceContext, ended: ExecutionEnded) -> None:
     """Listener (:mod:`pilothouse.services.execution_listeners`): a deployment's workflow ended
     badly (an uncatchable ``States.Runtime``, a stop, a timeout) without settling the deployment:
@@ -544,7 +254,7 @@ def on_execution_ended(services: ServiceContext, ended: ExecutionEnded) -> None:
     if ended.status == "SUCCEEDED" or not isinstance(ended.input, dict):
         return
     dep_id = ended.input.get("deployment_id")
-    data = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) and dep_id else None
+    data = repo(services).get(dep_id) if isinstance(dep_id, str) and dep_id else None
     if data is None or data.data["status"] in FINAL:
         return
     dep = data.data

@@ -16,11 +16,11 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
-from pilothouse.ports import Item, Put
+from pilothouse.ports import Item
 from pilothouse.services import workflows
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_steps import Skip, apply_step, send_followups
-from pilothouse.store.workflows import RUNNING, executions_pk, history_pk, history_sk, running_sk
+from pilothouse.store.workflows import ExecutionRepository
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
 # -- identity ------------------------------------------------------------------------------------
+
+
+def repo(services: ServiceContext) -> ExecutionRepository:
+    return ExecutionRepository(services.store)
 
 
 def arn(workflow: str, name: str) -> str:
@@ -60,10 +64,7 @@ def parse_token(token: str) -> tuple[str, str]:
 
 
 def _load(services: ServiceContext, workflow: str, name: str) -> Item:
-    item = services.store.get(executions_pk(workflow), name)
-    if item is None:
-        raise NotFound(f"no execution {name!r} of workflow {workflow!r}")
-    return item
+    return repo(services).require(workflow, name)
 
 
 def hidden_values(data: dict[str, Any]) -> list[str]:
@@ -132,7 +133,7 @@ def list_executions(
 ) -> tuple[list[dict], str | None]:
     out: list[dict] = []
     while True:
-        page = services.store.query(executions_pk(workflow), limit=limit, cursor=cursor)
+        page = repo(services).page(workflow, limit=limit, cursor=cursor)
         for item in page.items:
             if status and item.data["status"] != status:
                 continue
@@ -173,8 +174,8 @@ def history(
     hidden = hidden_values(_load(services, workflow, name).data)
     out: list[dict] = []
     while True:
-        page = services.store.query(
-            history_pk(workflow, name), limit=max(1, limit // 4), cursor=cursor, reverse=reverse
+        page = repo(services).history(
+            workflow, name, limit=max(1, limit // 4), cursor=cursor, reverse=reverse
         )
         for item in page.items:
             events = item.data["events"]
@@ -215,7 +216,7 @@ def start(
     payload = {} if input is None else input
     if len(json.dumps(payload)) > 256 * 1024:
         raise ValidationFailed.field("input", "must not exceed 256 KiB (States.DataLimitExceeded)")
-    existing = services.store.get(executions_pk(workflow), name)
+    existing = repo(services).get(workflow, name)
     if existing is not None:
         return _existing(existing.data, payload, name)
     now = services.clock.time()
@@ -253,16 +254,7 @@ def start(
         "trusted": trusted,
     }
     try:
-        services.store.transact(
-            [
-                Put(Item(executions_pk(workflow), name, data), if_absent=True),
-                Put(
-                    Item(history_pk(workflow, name), history_sk(events[0]["id"]), {"events": events}),
-                    if_absent=True,
-                ),
-                Put(Item(RUNNING, running_sk(workflow, name), {"workflow": workflow, "name": name})),
-            ]
-        )
+        repo(services).create(data, events)
     except Conflict:
         return _existing(_load(services, workflow, name).data, payload, name)
     send_followups(services, data, now)
@@ -329,7 +321,7 @@ def _by_token(services: ServiceContext, token: str) -> tuple[str, str, str]:
     from pilothouse.engine import ExecutionState
 
     workflow, name = parse_token(token)
-    item = services.store.get(executions_pk(workflow), name)
+    item = repo(services).get(workflow, name)
     task_id = ExecutionState(item.data["state"]).find_task_by_token(token) if item else None
     if task_id is None:
         raise NotFound("no task is waiting for this token (TaskDoesNotExist or TaskTimedOut)")

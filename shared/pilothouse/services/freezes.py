@@ -6,40 +6,42 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, NotFound, ValidationFailed
-from pilothouse.ports import Item
 from pilothouse.services.context import ServiceContext
-from pilothouse.store.deployments import FREEZE
+from pilothouse.store.deployments import FreezeRepository
 
 
-def _freeze_key(scope: str, target: str) -> str:
+def repo(services: ServiceContext) -> FreezeRepository:
+    return FreezeRepository(services.store)
+
+
+def _check_scope(scope: str) -> None:
     if scope not in ("component", "environment"):
         raise ValidationFailed.field("scope", "component or environment")
-    return f"{scope}:{target}"
 
 
 def freeze(services: ServiceContext, scope: str, target: str, reason: str, *, actor: str) -> dict[str, Any]:
     data = {"scope": scope, "target": target, "reason": reason, "by": actor, "at": iso(services.clock.time())}
-    services.store.put(Item(FREEZE, _freeze_key(scope, target), data))
+    _check_scope(scope)
+    repo(services).put(data)
     return data
 
 
 def unfreeze(services: ServiceContext, scope: str, target: str) -> None:
-    key = _freeze_key(scope, target)
-    if services.store.get(FREEZE, key) is None:
+    _check_scope(scope)
+    if repo(services).get(scope, target) is None:
         raise NotFound(f"{scope} {target!r} is not frozen")
-    services.store.delete(FREEZE, key)
+    repo(services).delete(scope, target)
 
 
 def list_freezes(services: ServiceContext) -> list[dict[str, Any]]:
-    return [i.data for i in services.store.scan_all(FREEZE)]
+    return repo(services).all()
 
 
 def check_not_frozen(services: ServiceContext, component: str, environment: str) -> None:
     """409 with the recorded reason if the component or its environment is frozen."""
     for scope, target in (("component", component), ("environment", environment)):
-        item = services.store.get(FREEZE, f"{scope}:{target}")
-        if item is not None:
-            d = item.data
+        d = repo(services).get(scope, target)
+        if d is not None:
             raise Conflict(
                 f"{scope} {target!r} is frozen: {d['reason']} (by {d['by']} at {d['at']})",
                 extra={"frozen": d},

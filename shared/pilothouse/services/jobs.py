@@ -22,6 +22,7 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, Outcome, State, complete
+from pilothouse.domain.records import PendingOperation
 from pilothouse.errors import ValidationFailed, VersionConflict
 from pilothouse.ports import HealthCheck, Placement, ProviderError, ProviderUnavailable, Release
 from pilothouse.services.components import DEPLOYING_COMMANDS, enqueue_job, repo
@@ -95,7 +96,7 @@ def execute(services: ServiceContext, name: str, operation_id: str) -> str:
     op = data["operation"]
     cmd = Command(op["command"])
     params = op.get("params", {})
-    if "_steps" in params:
+    if PendingOperation.model_validate(op).runs_as_deployment:
         return _start_deployment(services, leased)
     if cmd in DEPLOYING_COMMANDS:  # stored by a release from before deployments (no plan)
         return _plan_stored_operation(services, leased)
@@ -176,7 +177,14 @@ def _plan_stored_operation(services: ServiceContext, record: Record) -> str:
         return finish_operation(
             services, record, cmd, outcome, current, reason, [], data.get("version"), None
         )
-    planned = {k: v for k, v in params.items() if k != "strategy"} | {"_strategy": strategy, "_steps": steps}
+    planned = PendingOperation.model_validate(
+        {
+            **op,
+            "params": {k: v for k, v in params.items() if k != "strategy"},
+            "strategy": strategy,
+            "steps": steps,
+        }
+    )
     event = {
         "type": f"{cmd.value}.planned",
         "from": record.state,
@@ -187,7 +195,7 @@ def _plan_stored_operation(services: ServiceContext, record: Record) -> str:
         "strategy": strategy.get("preset") or strategy.get("type"),
     }
     try:
-        record = repo(services).update(record, {**data, "operation": {**op, "params": planned}}, event)
+        record = repo(services).update(record, {**data, "operation": planned.stored()}, event)
     except VersionConflict:
         return "stale"
     return _start_deployment(services, record)

@@ -13,11 +13,14 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.security import Principal, Role
-from pilothouse.errors import Conflict, NotFound, Unauthorized, ValidationFailed, VersionConflict
-from pilothouse.ports import Check, Item, Page, Put
+from pilothouse.errors import Conflict, Unauthorized, ValidationFailed, VersionConflict
+from pilothouse.ports import Check, Page, Put
 from pilothouse.services.context import ServiceContext
+from pilothouse.store.keys import ApiKeyRepository
 
-PK = "APIKEY"
+
+def repo(services: ServiceContext) -> ApiKeyRepository:
+    return ApiKeyRepository(services.store)
 
 
 def _hash(key: str) -> str:
@@ -76,14 +79,14 @@ def create_key(
         "permissions": sorted(set(permissions or [])),
         "environments": sorted(set(environments or [])),
     }
-    services.store.put(Item(PK, key_id, data), if_absent=True)
+    repo(services).create(data)
     return key, public_view(data)
 
 
 def ensure_key(services: ServiceContext, key: str, *, name: str, role: str = "admin") -> bool:
     """Store ``key`` unless a key with its id exists already; True if it was created."""
     parts = _split(key)
-    if parts and services.store.get(PK, parts[0]) is not None:
+    if parts and repo(services).get(parts[0]) is not None:
         return False
     create_key(services, name=name, role=role, created_by="system", key=key)
     return True
@@ -96,7 +99,7 @@ def authenticate(services: ServiceContext, key: str | None) -> Principal:
     parts = _split(key)
     if parts is None:
         raise Unauthorized("the API key is not valid")
-    item = services.store.get(PK, parts[0])
+    item = repo(services).get(parts[0])
     if item is None or not hmac.compare_digest(item.data["hash"], _hash(key)):
         raise Unauthorized("the API key is not valid")
     data = item.data
@@ -116,7 +119,7 @@ def authenticate(services: ServiceContext, key: str | None) -> Principal:
 def list_keys(
     services: ServiceContext, *, limit: int = 100, cursor: str | None = None
 ) -> tuple[list[dict], str | None]:
-    page: Page = services.store.query(PK, limit=limit, cursor=cursor)
+    page: Page = repo(services).page(limit=limit, cursor=cursor)
     return [public_view(i.data) for i in page.items], page.cursor
 
 
@@ -142,22 +145,20 @@ def revoke_key(services: ServiceContext, key_id: str) -> dict[str, Any]:
     once cannot both win and leave nobody in charge.
     """
     for _ in range(20):
-        item = services.store.get(PK, key_id)
-        if item is None:
-            raise NotFound(f"no API key with id {key_id!r}")
+        item = repo(services).require(key_id)
         if item.data.get("revoked_at"):
             return public_view(item.data)
         now = services.clock.time()
         data = {**item.data, "revoked_at": iso(now)}
-        ops: list[Put | Check] = [Put(Item(PK, key_id, data), if_version=item.version)]
+        ops: list[Put | Check] = [repo(services).replace(item, data)]
         if _active_admin(item.data, now):
-            admins = (i for i in services.store.scan_all(PK) if i.sk != key_id and _active_admin(i.data, now))
+            admins = (i for i in repo(services).all() if i.sk != key_id and _active_admin(i.data, now))
             other = next(admins, None)
             if other is None:
                 raise Conflict(LAST_ADMIN, extra={"field": "key_id", "reason": "last-active-admin"})
-            ops.append(Check(PK, other.sk, other.version))
+            ops.append(repo(services).unchanged(other))
         try:
-            services.store.transact(ops)
+            repo(services).transact(ops)
         except VersionConflict:
             continue  # the key or the other admin changed meanwhile: look again
         return public_view(data)
@@ -188,7 +189,7 @@ def recover_admin(services: ServiceContext, *, name: str = "recovered admin") ->
 def seeded_key_state(services: ServiceContext, key: str) -> str:
     """``missing``, ``active``, ``revoked`` or ``expired``: what became of a seeded admin key."""
     parts = _split(key)
-    item = services.store.get(PK, parts[0]) if parts else None
+    item = repo(services).get(parts[0]) if parts else None
     if item is None:
         return "missing"
     if item.data.get("revoked_at"):

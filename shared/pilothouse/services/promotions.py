@@ -13,11 +13,13 @@ from typing import Any
 from pilothouse.domain.deployments import CAPABILITY_FIELD, new_capability
 from pilothouse.domain.lifecycle import Command
 from pilothouse.errors import Conflict, ValidationFailed
-from pilothouse.ports import Item
 from pilothouse.services.context import ServiceContext
-from pilothouse.services.deployments import ensure_workflow
+from pilothouse.services.strategy_workflows import ensure_workflow
+from pilothouse.store.deployments import PromotionRepository
 
-PROMOTION = "PROMOTION"  # partition of promotion records (who started it, its capability digests)
+
+def repo(services: ServiceContext) -> PromotionRepository:
+    return PromotionRepository(services.store)
 
 
 def new_promotion_id() -> str:
@@ -44,18 +46,8 @@ def start_promotion(
     wf = ensure_workflow(services, "promote-environment")
     promotion_id = new_promotion_id()
     capability, digest = new_capability()
-    services.store.put(
-        Item(
-            PROMOTION,
-            promotion_id,
-            {
-                "id": promotion_id,
-                "source": source,
-                "target": target,
-                "initiator": actor,
-                "capabilities": [digest],
-            },
-        )
+    repo(services).put(
+        {"id": promotion_id, "source": source, "target": target, "initiator": actor, "capabilities": [digest]}
     )
     return services.orchestrator.start(
         wf,
@@ -79,14 +71,15 @@ def _authorize_promotion(services: ServiceContext, payload: Any) -> dict[str, An
     from pilothouse.services.deployment_tasks import CapabilityRefused
 
     pid = payload.get("promotion_id") if isinstance(payload, dict) else None
-    item = services.store.get(PROMOTION, pid) if isinstance(pid, str) and pid else None
-    digests = (item.data.get("capabilities") or []) if item is not None else []
+    promotion = repo(services).get(pid) if isinstance(pid, str) and pid else None
+    digests = (promotion.get("capabilities") or []) if promotion is not None else []
     if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
         raise CapabilityRefused(
             f"refused: only the promotion workflow that owns promotion {pid!r} may "
             f"start its deployment, and the call does not carry its capability token"
         )
-    return item.data
+    assert promotion is not None  # a capability matched its digests
+    return promotion
 
 
 def promotion_task(services: ServiceContext, payload: dict[str, Any]) -> None:
@@ -103,15 +96,16 @@ def promotion_task(services: ServiceContext, payload: dict[str, Any]) -> None:
     }
     src = components.get(services, payload["source"]).data
     dst = components.get(services, payload["target"]).data
-    params = {
-        "version": src["version"],
-        "strategy": payload.get("strategy"),
-        "_notify_token": payload["token"],
-    }
+    params = {"version": src["version"], "strategy": payload.get("strategy")}
     cmd = Command.DEPLOY if dst["state"] == "Registered" else Command.UPDATE
     try:
         components.command(
-            services, payload["target"], cmd, params, actor=payload.get("initiator") or "system"
+            services,
+            payload["target"],
+            cmd,
+            params,
+            actor=payload.get("initiator") or "system",
+            notify_token=payload["token"],
         )
     except Exception as exc:  # tell the promotion why it could not start
         services.orchestrator.send_task_failure(payload["token"], type(exc).__name__, str(exc))

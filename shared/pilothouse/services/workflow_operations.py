@@ -347,13 +347,13 @@ def starter_of(services: ServiceContext, workflow: str, name: str) -> str | None
 def principal_of(services: ServiceContext, principal_id: str) -> Principal:
     """The principal an execution acts for (who started or redrove it), as it stands now; Forbidden
     if its key is gone, revoked or expired."""
-    from pilothouse.services.keys import PK as KEYS
+    from pilothouse.services import keys
 
     if principal_id == "system":  # recorded server-side only (the deployment manager, sweeps)
         return Principal(id="system", name="system", role=Role.ADMIN, kind="system")
     if not principal_id.startswith("key:"):
         raise Forbidden(f"this execution acts for {principal_id!r}, who cannot be checked now")
-    item = services.store.get(KEYS, principal_id.removeprefix("key:"))
+    item = keys.repo(services).get(principal_id.removeprefix("key:"))
     if item is None:
         raise Forbidden(f"the API key this execution acts for ({principal_id}) no longer exists")
     data = item.data

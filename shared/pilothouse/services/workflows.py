@@ -11,10 +11,13 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed, VersionConflict
-from pilothouse.ports import Delete, Item, Put
 from pilothouse.services.context import ServiceContext
 from pilothouse.settings import Settings
-from pilothouse.store.workflows import WORKFLOW, version_sk, versions_pk
+from pilothouse.store.workflows import WorkflowRepository
+
+
+def repo(services: ServiceContext) -> WorkflowRepository:
+    return WorkflowRepository(services.store)
 
 
 def check_definition(
@@ -112,26 +115,15 @@ def create(
         "updated_at": now,
         "updated_by": actor,
     }
+    version = {
+        "version": 1,
+        "definition": definition,
+        "created_at": now,
+        "created_by": actor,
+        "description": description,
+    }
     try:
-        services.store.transact(
-            [
-                Put(Item(WORKFLOW, name, data), if_absent=True),
-                Put(
-                    Item(
-                        versions_pk(name),
-                        version_sk(1),
-                        {
-                            "version": 1,
-                            "definition": definition,
-                            "created_at": now,
-                            "created_by": actor,
-                            "description": description,
-                        },
-                    ),
-                    if_absent=True,
-                ),
-            ]
-        )
+        repo(services).create(data, version)
     except AlreadyExists:
         raise AlreadyExists(
             f"a workflow named {name!r} exists already; update it instead", extra={"field": "name"}
@@ -152,68 +144,48 @@ def update(
     if not shipped:
         check_writable(name)
     definition = check_definition(definition, shipped=shipped, settings=services.settings)
-    item = services.store.get(WORKFLOW, name)
-    if item is None:
-        raise NotFound(f"no workflow named {name!r}")
+    item = repo(services).require(name)
     version = item.data["version"] + 1
     now = iso(services.clock.time())
     data = {**item.data, "version": version, "definition": definition, "updated_at": now, "updated_by": actor}
     if description is not None:
         data["description"] = description
+    published = {
+        "version": version,
+        "definition": definition,
+        "created_at": now,
+        "created_by": actor,
+        "description": data["description"],
+    }
     try:
-        services.store.transact(
-            [
-                Put(Item(WORKFLOW, name, data), if_version=item.version),
-                Put(
-                    Item(
-                        versions_pk(name),
-                        version_sk(version),
-                        {
-                            "version": version,
-                            "definition": definition,
-                            "created_at": now,
-                            "created_by": actor,
-                            "description": data["description"],
-                        },
-                    ),
-                    if_absent=True,
-                ),
-            ]
-        )
+        repo(services).publish(item, data, published)
     except (VersionConflict, AlreadyExists):
         raise VersionConflict(f"workflow {name!r} changed while updating; read it again") from None
     return view(data)
 
 
 def get(services: ServiceContext, name: str, version: int | None = None) -> dict:
-    item = services.store.get(WORKFLOW, name)
-    if item is None:
-        raise NotFound(f"no workflow named {name!r}")
+    item = repo(services).require(name)
     if version is None or version == item.data["version"]:
         return view(item.data)
-    ver = services.store.get(versions_pk(name), version_sk(version))
+    ver = repo(services).version(name, version)
     if ver is None:
         raise NotFound(f"workflow {name!r} has no version {version}")
     return {**view(item.data), **ver.data}
 
 
 def list_workflows(services: ServiceContext, *, limit: int = 50, cursor: str | None = None):
-    page = services.store.query(WORKFLOW, limit=limit, cursor=cursor)
+    page = repo(services).page(limit=limit, cursor=cursor)
     return [{k: v for k, v in i.data.items() if k != "definition"} for i in page.items], page.cursor
 
 
 def list_versions(services: ServiceContext, name: str, *, limit: int = 50, cursor: str | None = None):
     get(services, name)
-    page = services.store.query(versions_pk(name), limit=limit, cursor=cursor, reverse=True)
+    page = repo(services).versions(name, limit=limit, cursor=cursor)
     return [{k: v for k, v in i.data.items() if k != "definition"} for i in page.items], page.cursor
 
 
 def delete(services: ServiceContext, name: str) -> None:
     """Delete a workflow and its versions; its executions and their history stay readable."""
     check_writable(name)
-    item = services.store.get(WORKFLOW, name)
-    if item is None:
-        raise NotFound(f"no workflow named {name!r}")
-    services.store.delete(WORKFLOW, name, if_version=item.version)
-    for ver in services.store.scan_all(versions_pk(name)):
-        services.store.transact([Delete(ver.pk, ver.sk)])
+    repo(services).delete(repo(services).require(name))

@@ -16,11 +16,14 @@ read, so of two racing writers exactly one lands (with its event) and the other 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
+from pilothouse.domain.records import PendingOperation
+from pilothouse.errors import NotFound
 from pilothouse.ports import Delete, Item, Operation, Put, Store
 
 PK = "COMPONENT"
@@ -33,6 +36,15 @@ def port_claim_sk(port: int) -> str:
 
 def events_pk(name: str) -> str:
     return f"EVENTS#{name}"
+
+
+def _stored(data: dict[str, Any]) -> dict[str, Any]:
+    """The record as written: its pending operation validated, in today's spelling (an operation an
+    older release stored with hidden keys in its params is rewritten on its next write)."""
+    op = data.get("operation")
+    if not op:
+        return data
+    return {**data, "operation": PendingOperation.model_validate(op).stored()}
 
 
 @dataclass(frozen=True)
@@ -52,12 +64,40 @@ class Record:
 
 
 class ComponentRepository:
+    """Component records, their events and port claims. ``get`` answers None for an unknown name,
+    ``require`` raises NotFound."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def get(self, name: str) -> Record | None:
         item = self.store.get(PK, name)
         return Record(item.data, item.version) if item else None
+
+    def require(self, name: str) -> Record:
+        record = self.get(name)
+        if record is None:
+            raise NotFound(f"no component named {name!r}")
+        return record
+
+    # -- port claims: written in the same transaction as the record they belong to ---------------
+
+    def port_claim(self, port: int) -> Item | None:
+        """The claim on ``port`` (its data names the ``component``), if any."""
+        return self.store.get(CLAIM_PK, port_claim_sk(port))
+
+    @staticmethod
+    def claim_port(port: int, name: str, current: Item | None) -> Put:
+        """The write that claims ``port`` for ``name`` over the claim ``current`` read (None: free)."""
+        item = Item(CLAIM_PK, port_claim_sk(port), {"port": port, "component": name})
+        if current is not None and current.data["component"] != name:
+            return Put(item, if_version=current.version)
+        return Put(item, if_absent=current is None, if_version=current.version if current else None)
+
+    @staticmethod
+    def release_port(claim: Item) -> Delete:
+        """The write that releases ``claim`` if it is unchanged since read."""
+        return Delete(CLAIM_PK, claim.sk, if_version=claim.version)
 
     def _event(self, name: str, version: int, event: dict[str, Any]) -> Item:
         now = self.store.clock.time()
@@ -69,7 +109,7 @@ class ComponentRepository:
         operations (claims) in the same transaction."""
         written = self.store.transact(
             [
-                Put(Item(PK, data["name"], data), if_absent=True),
+                Put(Item(PK, data["name"], _stored(data)), if_absent=True),
                 Put(self._event(data["name"], 1, event), if_absent=True),
                 *extra,
             ]
@@ -80,7 +120,7 @@ class ComponentRepository:
         """Replace ``record`` if nobody changed it since it was read (VersionConflict otherwise)."""
         written = self.store.transact(
             [
-                Put(Item(PK, record.name, data), if_version=record.version),
+                Put(Item(PK, record.name, _stored(data)), if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
             ]
         )
@@ -120,11 +160,11 @@ class ComponentRepository:
             if len(out) >= limit or cursor is None:
                 return out, cursor
 
-    def all(self) -> list[Record]:
+    def all(self) -> builtins.list[Record]:
         return [Record(i.data, i.version) for i in self.store.scan_all(PK)]
 
     def events(
         self, name: str, *, limit: int = 50, cursor: str | None = None, newest_first: bool = False
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         page = self.store.query(events_pk(name), limit=limit, cursor=cursor, reverse=newest_first)
         return [i.data for i in page.items], page.cursor

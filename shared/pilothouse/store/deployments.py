@@ -6,6 +6,7 @@ partition (pk)         sort key (sk)                           what
 ``DEPLOYMENT``         ``<id>`` (time-ordered)                  a deployment record
 ``DEPLOYEVENTS#<id>``  ``<epoch ms, 15 digits>#<version>``      one event per change of the record
 ``FREEZE``             ``component:<name>`` / ``environment:<e>``  a freeze and its reason
+``PROMOTION``          ``<promotion id>``                       who started it, its capability digests
 =====================  ======================================  ===================================
 """
 
@@ -20,6 +21,7 @@ from pilothouse.ports import Item, Put, Store
 
 PK = "DEPLOYMENT"
 FREEZE = "FREEZE"
+PROMOTION = "PROMOTION"
 ATTEMPTS = 20
 
 
@@ -28,10 +30,15 @@ def events_pk(deployment_id: str) -> str:
 
 
 class DeploymentRepository:
+    """Deployment records. ``get`` answers None for an unknown id, ``require`` raises NotFound."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def get(self, deployment_id: str) -> Item:
+    def get(self, deployment_id: str) -> Item | None:
+        return self.store.get(PK, deployment_id)
+
+    def require(self, deployment_id: str) -> Item:
         item = self.store.get(PK, deployment_id)
         if item is None:
             raise NotFound(f"no deployment {deployment_id!r}")
@@ -59,7 +66,7 @@ class DeploymentRepository:
         """Apply ``mutate`` (returns the event to append, or None for no change) with a conditional
         write, re-reading and re-applying on conflicts."""
         for _ in range(ATTEMPTS):
-            item = self.get(deployment_id)
+            item = self.require(deployment_id)
             data = item.data
             event = mutate(data)
             if event is None:
@@ -103,6 +110,45 @@ class DeploymentRepository:
                 return out, cursor
 
     def events(self, deployment_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-        self.get(deployment_id)
+        self.require(deployment_id)
         page = self.store.query(events_pk(deployment_id), limit=limit, cursor=cursor)
         return [i.data for i in page.items], page.cursor
+
+
+class FreezeRepository:
+    """Freezes, one per frozen component or environment. ``get`` answers None when not frozen."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @staticmethod
+    def _sk(scope: str, target: str) -> str:
+        return f"{scope}:{target}"
+
+    def get(self, scope: str, target: str) -> dict[str, Any] | None:
+        item = self.store.get(FREEZE, self._sk(scope, target))
+        return item.data if item is not None else None
+
+    def put(self, data: dict[str, Any]) -> None:
+        self.store.put(Item(FREEZE, self._sk(data["scope"], data["target"]), data))
+
+    def delete(self, scope: str, target: str) -> None:
+        self.store.delete(FREEZE, self._sk(scope, target))
+
+    def all(self) -> list[dict[str, Any]]:
+        return [i.data for i in self.store.scan_all(FREEZE)]
+
+
+class PromotionRepository:
+    """Promotion records (who started one, the digests of its capability token). ``get`` answers
+    None for an unknown id."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, promotion_id: str) -> dict[str, Any] | None:
+        item = self.store.get(PROMOTION, promotion_id)
+        return item.data if item is not None else None
+
+    def put(self, data: dict[str, Any]) -> None:
+        self.store.put(Item(PROMOTION, data["id"], data))

@@ -1,0 +1,71 @@
+"""One convention for "not found" across the repositories, and partition names only in them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pilothouse.clock import ManualClock
+from pilothouse.errors import NotFound
+from pilothouse.store.audit import AuditRepository
+from pilothouse.store.components import ComponentRepository
+from pilothouse.store.deployments import DeploymentRepository, FreezeRepository, PromotionRepository
+from pilothouse.store.keys import ApiKeyRepository
+from pilothouse.store.memory import MemoryStore
+from pilothouse.store.workflows import ExecutionRepository, WorkflowRepository
+
+SERVICES = Path(__file__).resolve().parents[2] / "shared" / "pilothouse" / "services"
+
+
+@pytest.fixture
+def store():
+    return MemoryStore(ManualClock(0))
+
+
+def test_get_answers_none_and_require_raises_not_found(store):
+    components, deployments = ComponentRepository(store), DeploymentRepository(store)
+    assert components.get("nope") is None and deployments.get("nope") is None
+    with pytest.raises(NotFound, match="no component named 'nope'"):
+        components.require("nope")
+    with pytest.raises(NotFound, match="no deployment 'nope'"):
+        deployments.require("nope")
+    with pytest.raises(NotFound, match="no API key with id 'nope'"):
+        ApiKeyRepository(store).require("nope")
+    assert ApiKeyRepository(store).get("nope") is None
+    assert FreezeRepository(store).get("component", "nope") is None
+    assert WorkflowRepository(store).get("nope") is None
+    assert ExecutionRepository(store).get("wf", "nope") is None
+    with pytest.raises(NotFound, match="no execution 'nope' of workflow 'wf'"):
+        ExecutionRepository(store).require("wf", "nope")
+    with pytest.raises(NotFound, match="no workflow named 'nope'"):
+        WorkflowRepository(store).require("nope")
+    assert PromotionRepository(store).get("nope") is None
+    assert AuditRepository(store).get("nope") is None
+
+
+def test_freezes_round_trip(store):
+    freezes = FreezeRepository(store)
+    data = {"scope": "environment", "target": "prod", "reason": "r", "by": "a", "at": "t"}
+    freezes.put(data)
+    assert freezes.get("environment", "prod") == data and freezes.all() == [data]
+    freezes.delete("environment", "prod")
+    assert freezes.get("environment", "prod") is None
+
+
+def test_port_claims_live_in_the_component_repository(store):
+    components = ComponentRepository(store)
+    assert components.port_claim(8080) is None
+    store.transact([components.claim_port(8080, "web", None)])
+    claim = components.port_claim(8080)
+    assert claim is not None and claim.data == {"port": 8080, "component": "web"}
+    store.transact([components.release_port(claim)])
+    assert components.port_claim(8080) is None
+
+
+def test_no_service_names_a_partition_literally():
+    """Partition and sort-key spelling lives in the repository modules (store/), not in services."""
+    literal = re.compile(r"""store\.\w+\(\s*["'][A-Z]""")
+    offenders = [p.name for p in SERVICES.glob("*.py") if literal.search(p.read_text())]
+    assert offenders == []

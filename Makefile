@@ -53,8 +53,9 @@ sls-package: node_modules/.installed
 run: setup
 	$(BIN)/pilothouse demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-## The whole suite, slow tests included (what CI runs); the lint checks first.
-test: lint node_modules/.installed .tools/checkov/bin/checkov
+## The whole suite, slow tests included (what CI runs), after lint, format, the import-layer
+## contract and the type check.
+test: lint typecheck node_modules/.installed .tools/checkov/bin/checkov
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## The quick loop: everything but the tests marked slow.
@@ -76,8 +77,8 @@ infra: setup
 
 ## Lint: ruff's rules and formatting, and the import layers (pyproject.toml [tool.importlinter]).
 lint: setup
-	$(BIN)/ruff check shared functions tests
-	$(BIN)/ruff format --check shared functions tests
+	$(BIN)/ruff check shared functions tests tools
+	$(BIN)/ruff format --check shared functions tests tools
 	$(BIN)/lint-imports
 
 typecheck: setup

@@ -106,7 +106,7 @@ def deployment_events(
 def approve_deployment(deployment_id: str, request: Comment | None = None) -> dict[str, Any]:
     ctx = current()
     return svc.view(
-        controls.approve(ctx.services, deployment_id, ctx.principal, comment=(request or Comment()).comment)
+        controls.approve(ctx.services, deployment_id, ctx.caller, comment=(request or Comment()).comment)
     )
 
 
@@ -120,7 +120,7 @@ def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict
     ctx = current()
     return svc.view(
         controls.approve(
-            ctx.services, deployment_id, ctx.principal, comment=(request or Reason()).reason, approve=False
+            ctx.services, deployment_id, ctx.caller, comment=(request or Reason()).reason, approve=False
         )
     )
 

@@ -22,6 +22,15 @@ class RequestContext:
     notes: dict = field(default_factory=dict)
 
     @property
+    def caller(self) -> Principal:
+        """The authenticated principal: an endpoint that declares a permission always has one."""
+        if self.principal is None:
+            from pilothouse.errors import Unauthorized
+
+            raise Unauthorized("authentication required")
+        return self.principal
+
+    @property
     def actor(self) -> str:
         return self.principal.id if self.principal else "anonymous"
 

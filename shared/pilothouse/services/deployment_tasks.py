@@ -226,7 +226,7 @@ def _analyze(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any
         else None
     )
     verdict = judge(analysis, metrics, health_result)
-    outcome = verdict.outcome
+    outcome: str = verdict.outcome
     if outcome == "no_data":
         outcome = {"fail": "fail", "pass": "pass", "pause": "no_data"}[analysis.no_data]
     measurement = {

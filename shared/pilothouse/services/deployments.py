@@ -254,7 +254,9 @@ def on_execution_ended(services: ServiceContext, ended: ExecutionEnded) -> None:
     if ended.status == "SUCCEEDED" or not isinstance(ended.input, dict):
         return
     dep_id = ended.input.get("deployment_id")
-    data = repo(services).get(dep_id) if isinstance(dep_id, str) and dep_id else None
+    if not isinstance(dep_id, str) or not dep_id:
+        return
+    data = repo(services).get(dep_id)
     if data is None or data.data["status"] in FINAL:
         return
     dep = data.data

@@ -68,7 +68,7 @@ def apply_step(
     services: ServiceContext,
     workflow: str,
     name: str,
-    change: Callable[[Any, dict, float], None] | None,
+    change: Callable[[Any, dict, float], object] | None,
     *,
     expect_step: int | None = None,
 ) -> dict | None:
@@ -260,9 +260,26 @@ def _pid_alive(pid: int) -> bool:
     return pid > 0
 
 
+def _lapse(task_id: str) -> Callable[[Any, dict, float], object]:
+    """The change that fails a task whose worker stopped before it finished."""
+
+    def change(state: Any, data: dict, now: float) -> object:
+        from pilothouse.engine import complete_task
+
+        return complete_task(
+            state,
+            task_id,
+            error="States.TaskFailed",
+            cause="the worker running this task stopped before it finished",
+            now=now,
+        )
+
+    return change
+
+
 def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, int]:
     """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks."""
-    from pilothouse.engine import ExecutionState, complete_task
+    from pilothouse.engine import ExecutionState
 
     counts = {"timers": 0, "resent": 0, "lapsed": 0}
     now = services.clock.time()
@@ -280,18 +297,7 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, i
             if t in outstanding and _lapsed(services, lease, now)
         ]
         for task_id in lapsed:
-            apply_step(
-                services,
-                workflow,
-                name,
-                lambda st, d, n, t=task_id: complete_task(
-                    st,
-                    t,
-                    error="States.TaskFailed",
-                    cause="the worker running this task stopped before it finished",
-                    now=n,
-                ),
-            )
+            apply_step(services, workflow, name, _lapse(task_id))
             counts["lapsed"] += 1
         if lapsed:  # those steps sent their own messages; look again at what is left
             item = services.store.get(executions_pk(workflow), name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from pilothouse.clock import iso
@@ -47,8 +48,8 @@ def create_key(
     created_by: str,
     expires_in_days: int | None = None,
     key: str | None = None,
-    permissions: list[str] | None = None,
-    environments: list[str] | None = None,
+    permissions: Sequence[str] | None = None,
+    environments: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Create a key; return the secret (shown once) and the stored record (without hash).
 

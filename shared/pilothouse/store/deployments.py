@@ -12,6 +12,7 @@ partition (pk)         sort key (sk)                           what
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -109,7 +110,9 @@ class DeploymentRepository:
             if len(out) >= limit or cursor is None:
                 return out, cursor
 
-    def events(self, deployment_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    def events(
+        self, deployment_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[builtins.list[dict], str | None]:
         self.require(deployment_id)
         page = self.store.query(events_pk(deployment_id), limit=limit, cursor=cursor)
         return [i.data for i in page.items], page.cursor

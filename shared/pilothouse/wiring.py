@@ -266,7 +266,7 @@ class ServiceHooks:
         *,
         principal: str,
         operation: str,
-        target: str | None,
+        resource: str | None,
         request_id: str,
         status: int,
     ) -> dict[str, Any]:
@@ -276,7 +276,7 @@ class ServiceHooks:
             services,
             principal=principal,
             operation=operation,
-            target=target,
+            target=resource,
             request_id=request_id,
             status=status,
         )

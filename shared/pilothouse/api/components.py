@@ -25,7 +25,7 @@ from pilothouse.services import components as svc
 TAG = "components"
 
 
-def _target(params: dict[str, str]) -> str | None:
+def _resource(params: dict[str, str]) -> str | None:
     return f"component:{params['name']}" if "name" in params else None
 
 
@@ -36,7 +36,7 @@ def _page(items: list, cursor: str | None) -> dict[str, Any]:
 @operation(summary="Register a component", tag=TAG, status=201, response=ComponentAnswer)
 def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
     ctx = current()
-    ctx.target = f"component:{spec.name}"
+    ctx.resource = f"component:{spec.name}"
     body = svc.register(ctx.services, spec, actor=ctx.actor, request_id=ctx.request_id)
     return json_response(body, 201, {"Location": f"/v1/components/{spec.name}"})
 
@@ -58,12 +58,12 @@ def list_components(
     return _page(items, next_cursor)
 
 
-@operation(summary="Get a component", tag=TAG, target=_target, response=ComponentAnswer)
+@operation(summary="Get a component", tag=TAG, resource=_resource, response=ComponentAnswer)
 def get_component(name: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, name))
 
 
-@operation(summary="A component's history", tag=TAG, target=_target, response=ComponentEventPage)
+@operation(summary="A component's history", tag=TAG, resource=_resource, response=ComponentEventPage)
 def component_events(
     name: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -76,7 +76,7 @@ def component_events(
     return _page(items, next_cursor)
 
 
-@operation(summary="Deregister a component (history is kept)", tag=TAG, status=204, target=_target)
+@operation(summary="Deregister a component (history is kept)", tag=TAG, status=204, resource=_resource)
 def deregister_component(name: str) -> Response[None]:
     ctx = current()
     svc.deregister(ctx.services, name, actor=ctx.actor, request_id=ctx.request_id)
@@ -90,7 +90,7 @@ def _command(name: str, cmd: Command, params: dict[str, Any]) -> Response[dict[s
 
 
 @operation(
-    summary="Deploy a registered component", tag=TAG, status=202, target=_target, response=ComponentAnswer
+    summary="Deploy a registered component", tag=TAG, status=202, resource=_resource, response=ComponentAnswer
 )
 def deploy_component(name: str, request: DeployRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.DEPLOY, (request or DeployRequest()).model_dump())
@@ -100,7 +100,7 @@ def deploy_component(name: str, request: DeployRequest | None = None) -> Respons
     summary="Roll a running component to a new version and/or config",
     tag=TAG,
     status=202,
-    target=_target,
+    resource=_resource,
     response=ComponentAnswer,
 )
 def update_component(name: str, request: UpdateRequest) -> Response[dict[str, Any]]:
@@ -108,19 +108,25 @@ def update_component(name: str, request: UpdateRequest) -> Response[dict[str, An
 
 
 @operation(
-    summary="Change the number of replicas", tag=TAG, status=202, target=_target, response=ComponentAnswer
+    summary="Change the number of replicas", tag=TAG, status=202, resource=_resource, response=ComponentAnswer
 )
 def scale_component(name: str, request: ScaleRequest) -> Response[dict[str, Any]]:
     return _command(name, Command.SCALE, request.model_dump())
 
 
-@operation(summary="Stop a running component", tag=TAG, status=202, target=_target, response=ComponentAnswer)
+@operation(
+    summary="Stop a running component", tag=TAG, status=202, resource=_resource, response=ComponentAnswer
+)
 def stop_component(name: str, request: EmptyRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.STOP, {})
 
 
 @operation(
-    summary="Deploy a failed component again", tag=TAG, status=202, target=_target, response=ComponentAnswer
+    summary="Deploy a failed component again",
+    tag=TAG,
+    status=202,
+    resource=_resource,
+    response=ComponentAnswer,
 )
 def retry_component(name: str, request: RetryRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.RETRY, (request or RetryRequest()).model_dump(exclude_none=True))

@@ -57,7 +57,7 @@ class PromotionRequest(Strict):
     strategy: str | dict[str, Any] | None = None
 
 
-def _target(p: dict[str, str]) -> str | None:
+def _resource(p: dict[str, str]) -> str | None:
     return f"deployment:{p['deployment_id']}" if "deployment_id" in p else None
 
 
@@ -83,14 +83,14 @@ def list_deployments(
 @operation(
     summary="A deployment: steps, weights, analysis, approvals",
     tag=TAG,
-    target=_target,
+    resource=_resource,
     response=DeploymentAnswer,
 )
 def get_deployment(deployment_id: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, deployment_id))
 
 
-@operation(summary="A deployment's events", tag=TAG, target=_target, response=DeploymentEventPage)
+@operation(summary="A deployment's events", tag=TAG, resource=_resource, response=DeploymentEventPage)
 def deployment_events(
     deployment_id: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -101,7 +101,7 @@ def deployment_events(
 
 
 @operation(
-    summary="Approve the gate a deployment waits at", tag=TAG, target=_target, response=DeploymentAnswer
+    summary="Approve the gate a deployment waits at", tag=TAG, resource=_resource, response=DeploymentAnswer
 )
 def approve_deployment(deployment_id: str, request: Comment | None = None) -> dict[str, Any]:
     ctx = current()
@@ -113,7 +113,7 @@ def approve_deployment(deployment_id: str, request: Comment | None = None) -> di
 @operation(
     summary="Reject the gate a deployment waits at (it rolls back)",
     tag=TAG,
-    target=_target,
+    resource=_resource,
     response=DeploymentAnswer,
 )
 def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict
 @operation(
     summary="End the current pause (or, full, skip all remaining pauses and analyses)",
     tag=TAG,
-    target=_target,
+    resource=_resource,
     response=DeploymentAnswer,
 )
 def promote_deployment(deployment_id: str, request: Promote | None = None) -> dict[str, Any]:
@@ -139,14 +139,14 @@ def promote_deployment(deployment_id: str, request: Promote | None = None) -> di
 
 
 @operation(
-    summary="Hold the deployment before its next step", tag=TAG, target=_target, response=DeploymentAnswer
+    summary="Hold the deployment before its next step", tag=TAG, resource=_resource, response=DeploymentAnswer
 )
 def pause_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
     return svc.view(controls.pause(ctx.services, deployment_id, actor=ctx.actor))
 
 
-@operation(summary="Resume a paused deployment", tag=TAG, target=_target, response=DeploymentAnswer)
+@operation(summary="Resume a paused deployment", tag=TAG, resource=_resource, response=DeploymentAnswer)
 def resume_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
     return svc.view(controls.resume(ctx.services, deployment_id, actor=ctx.actor))
@@ -155,7 +155,7 @@ def resume_deployment(deployment_id: str) -> dict[str, Any]:
 @operation(
     summary="Abort: go back to the stable version at the next opportunity",
     tag=TAG,
-    target=_target,
+    resource=_resource,
     response=DeploymentAnswer,
 )
 def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
@@ -168,7 +168,7 @@ def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[
 @operation(
     summary="Break-glass rollback: now, skipping gates and analysis",
     tag=TAG,
-    target=_target,
+    resource=_resource,
     response=DeploymentAnswer,
 )
 def rollback_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
@@ -183,7 +183,7 @@ def rollback_deployment(deployment_id: str, request: Reason | None = None) -> di
 @operation(
     summary="Break-glass rollback of a component to its previous (or a named) version",
     tag=TAG,
-    target=lambda p: f"component:{p.get('name')}",
+    resource=lambda p: f"component:{p.get('name')}",
 )
 def rollback_component(name: str, request: RollbackComponent | None = None) -> Response[dict[str, Any]]:
     ctx = current()
@@ -205,13 +205,13 @@ def list_freezes() -> dict[str, Any]:
 @operation(summary="Freeze a component or an environment", tag=TAG, status=201, response=Freeze)
 def freeze(request: FreezeRequest) -> Response[dict[str, Any]]:
     ctx = current()
-    ctx.target = f"{request.scope}:{request.target}"
+    ctx.resource = f"{request.scope}:{request.target}"
     return json_response(
         freezes.freeze(ctx.services, request.scope, request.target, request.reason, actor=ctx.actor), 201
     )
 
 
-@operation(summary="Unfreeze", tag=TAG, status=204, target=lambda p: f"{p.get('scope')}:{p.get('target')}")
+@operation(summary="Unfreeze", tag=TAG, status=204, resource=lambda p: f"{p.get('scope')}:{p.get('target')}")
 def unfreeze(scope: str, target: str) -> Response[None]:
     freezes.unfreeze(current().services, scope, target)
     return Response(status_code=204, body=None)
@@ -220,7 +220,7 @@ def unfreeze(scope: str, target: str) -> Response[None]:
 @operation(summary="Promote the version running in one environment to the next", tag=TAG, status=201)
 def start_promotion(request: PromotionRequest) -> Response[dict[str, Any]]:
     ctx = current()
-    ctx.target = f"component:{request.target}"
+    ctx.resource = f"component:{request.target}"
     body = promotions.start_promotion(
         ctx.services, source=request.source, target=request.target, strategy=request.strategy, actor=ctx.actor
     )

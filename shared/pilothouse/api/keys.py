@@ -47,7 +47,7 @@ def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
         permissions=request.permissions,
         environments=request.environments,
     )
-    ctx.target = f"api-key:{record['id']}"
+    ctx.resource = f"api-key:{record['id']}"
     return json_response({**record, "key": secret}, 201)
 
 
@@ -61,7 +61,10 @@ def list_api_keys(
 
 
 @operation(
-    summary="Revoke an API key", tag=TAG, target=lambda p: f"api-key:{p.get('key_id')}", response=ApiKeyAnswer
+    summary="Revoke an API key",
+    tag=TAG,
+    resource=lambda p: f"api-key:{p.get('key_id')}",
+    response=ApiKeyAnswer,
 )
 def revoke_api_key(key_id: str) -> dict[str, Any]:
     return svc.revoke_key(current().services, key_id)

@@ -62,18 +62,18 @@ class TaskHeartbeat(Strict):
     token: str = Field(min_length=1, max_length=1024)
 
 
-def _wf_target(p: dict[str, str]) -> str | None:
+def _wf_resource(p: dict[str, str]) -> str | None:
     return f"workflow:{p['workflow']}" if "workflow" in p else None
 
 
-def _ex_target(p: dict[str, str]) -> str | None:
+def _ex_resource(p: dict[str, str]) -> str | None:
     return f"execution:{p.get('workflow')}/{p.get('execution')}"
 
 
 @operation(summary="Create a workflow (ASL)", tag=TAG, status=201)
 def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
-    ctx.target = f"workflow:{request.name}"
+    ctx.resource = f"workflow:{request.name}"
     wf.check_writable(request.name)
     definition = wf.for_orchestrator(
         ctx.services, wf.check_definition(request.definition, settings=ctx.services.settings)
@@ -84,7 +84,7 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
 
 
-@operation(summary="Publish a new version of a workflow", tag=TAG, target=_wf_target)
+@operation(summary="Publish a new version of a workflow", tag=TAG, resource=_wf_resource)
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
     wf.check_writable(workflow)
@@ -96,7 +96,7 @@ def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     )
 
 
-@operation(summary="Get a workflow", tag=TAG, target=_wf_target)
+@operation(summary="Get a workflow", tag=TAG, resource=_wf_resource)
 def get_workflow(workflow: str, version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
     return current().services.orchestrator.get_workflow(workflow, version)
 
@@ -109,7 +109,7 @@ def list_workflows(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(summary="Delete a workflow (executions stay readable)", tag=TAG, status=204, target=_wf_target)
+@operation(summary="Delete a workflow (executions stay readable)", tag=TAG, status=204, resource=_wf_resource)
 def delete_workflow(workflow: str) -> Response[None]:
     wf.check_writable(workflow)
     services = current().services
@@ -118,7 +118,9 @@ def delete_workflow(workflow: str) -> Response[None]:
     return Response(status_code=204, body=None)
 
 
-@operation(summary="Start an execution (a name makes it idempotent)", tag=TAG, status=201, target=_wf_target)
+@operation(
+    summary="Start an execution (a name makes it idempotent)", tag=TAG, status=201, resource=_wf_resource
+)
 def start_execution(workflow: str, request: StartExecution) -> Response[dict[str, Any]]:
     ctx = current()
     if is_reserved(workflow):
@@ -135,11 +137,11 @@ def start_execution(workflow: str, request: StartExecution) -> Response[dict[str
             actor=ctx.actor,
             request_id=ctx.request_id,
         )
-    ctx.target = f"execution:{workflow}/{body['name']}"
+    ctx.resource = f"execution:{workflow}/{body['name']}"
     return json_response(body, 201, {"Location": f"/v1/workflows/{workflow}/executions/{body['name']}"})
 
 
-@operation(summary="List a workflow's executions", tag=TAG, target=_wf_target)
+@operation(summary="List a workflow's executions", tag=TAG, resource=_wf_resource)
 def list_executions(
     workflow: str,
     status: Annotated[str | None, Query(pattern="^(RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED)$")] = None,
@@ -152,12 +154,12 @@ def list_executions(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(summary="Describe an execution", tag=TAG, target=_ex_target, response=ExecutionAnswer)
+@operation(summary="Describe an execution", tag=TAG, resource=_ex_resource, response=ExecutionAnswer)
 def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
     return current().services.orchestrator.describe(workflow, execution)
 
 
-@operation(summary="An execution's history events", tag=TAG, target=_ex_target)
+@operation(summary="An execution's history events", tag=TAG, resource=_ex_resource)
 def execution_history(
     workflow: str,
     execution: str,
@@ -190,7 +192,7 @@ def _drives_a_deployment(services: Any, workflow: str, execution: str) -> bool:
     )
 
 
-@operation(summary="Stop (abort) an execution", tag=TAG, target=_ex_target)
+@operation(summary="Stop (abort) an execution", tag=TAG, resource=_ex_resource)
 def stop_execution(workflow: str, execution: str, request: StopExecution | None = None) -> dict[str, Any]:
     ctx = current()
     aborts = is_reserved(workflow) or _drives_a_deployment(ctx.services, workflow, execution)
@@ -205,7 +207,7 @@ def stop_execution(workflow: str, execution: str, request: StopExecution | None 
     return ctx.services.orchestrator.stop(workflow, execution, error=request.error, cause=request.cause)
 
 
-@operation(summary="Redrive a failed execution from where it failed", tag=TAG, target=_ex_target)
+@operation(summary="Redrive a failed execution from where it failed", tag=TAG, resource=_ex_resource)
 def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
         raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")

@@ -18,7 +18,7 @@ class RequestContext:
     services: Services
     principal: Principal | None = None
     #: what the call acts on, for the audit record (endpoints may refine it)
-    target: str | None = None
+    resource: str | None = None
     notes: dict = field(default_factory=dict)
 
     @property

@@ -56,7 +56,8 @@ class Operation:
     tag: str
     status: int = 200
     mutating: bool = False
-    target: Callable[[dict[str, str]], str | None] = field(default=lambda params: None)
+    #: what a call acts on, from its path parameters (the audit record's ``target``)
+    resource: Callable[[dict[str, str]], str | None] = field(default=lambda params: None)
     #: top-level fields of the answer that carry a secret shown once (a new API key): they are never
     #: kept by Idempotency-Key records, so a replay answers without them
     secret_fields: tuple[str, ...] = ()
@@ -69,7 +70,7 @@ def operation(
     summary: str,
     tag: str,
     status: int = 200,
-    target: Callable[[dict[str, str]], str | None] | None = None,
+    resource: Callable[[dict[str, str]], str | None] | None = None,
     secret_fields: tuple[str, ...] = (),
     response: type | None = None,
 ) -> Callable[[Callable[..., Any]], Operation]:
@@ -91,7 +92,7 @@ def operation(
             tag=tag,
             status=status,
             mutating=trigger.method not in ("GET", "HEAD", "OPTIONS"),
-            target=target or (lambda params: None),
+            resource=resource or (lambda params: None),
             secret_fields=secret_fields,
             response=response,
         )
@@ -202,7 +203,7 @@ class RequestHooks(Protocol):
         *,
         principal: str,
         operation: str,
-        target: str | None,
+        resource: str | None,
         request_id: str,
         status: int,
     ) -> Any:
@@ -230,7 +231,10 @@ class _Guard:
         services = self.hooks.services()
         params = event.get("pathParameters") or {}
         return RequestContext(
-            request_id=request_id, operation=self.op.name, services=services, target=self.op.target(params)
+            request_id=request_id,
+            operation=self.op.name,
+            services=services,
+            resource=self.op.resource(params),
         )
 
     def _authorize(self, ctx: RequestContext, event: dict) -> None:
@@ -337,7 +341,7 @@ class _Guard:
                 ctx.services,
                 principal=ctx.actor,
                 operation=self.op.name,
-                target=ctx.target,
+                resource=ctx.resource,
                 request_id=ctx.request_id,
                 status=status,
             )

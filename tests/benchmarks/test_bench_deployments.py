@@ -10,8 +10,8 @@ import time
 import pytest
 
 from pilothouse.local.worker import Worker
-from tests.benchmarks.conftest import report
-from tests.fakes import RevisionFake
+from tests.support.bench import report
+from tests.support.fakes import RevisionFake
 
 N = int(os.environ.get("BENCH_DEPLOYS", "5"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import drain
-from tests.fakes import RevisionFake
+from tests.support.controlplane import drain
+from tests.support.fakes import RevisionFake
 
 
 @pytest.fixture

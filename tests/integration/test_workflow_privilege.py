@@ -12,8 +12,8 @@ import json
 import pytest
 
 from pilothouse.store.workflows import executions_pk
-from tests.conftest import drain
-from tests.fakes import RevisionFake
+from tests.support.controlplane import drain
+from tests.support.fakes import RevisionFake
 
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:000000000000:function:{}"
 

@@ -6,8 +6,7 @@ from typer.testing import CliRunner
 from pilothouse.cli import client as client_module
 from pilothouse.cli import wait as wait_module
 from pilothouse.cli.main import app
-
-from .fakeapi import FakeApi
+from tests.support.fakeapi import FakeApi
 
 
 @pytest.fixture

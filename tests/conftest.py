@@ -16,6 +16,16 @@ from pilothouse.settings import get_settings
 from pilothouse.wiring import get_services, reset_services
 from tests.support.controlplane import ADMIN_KEY, ROOT, Api
 
+BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Benchmarks run only when asked for by path (`make bench`): the default run skips them."""
+    if collection_path != BENCHMARKS:
+        return None
+    asked = [Path(a.split("::")[0]).resolve() for a in config.args]
+    return not any(a == BENCHMARKS or BENCHMARKS in a.parents for a in asked)
+
 
 @pytest.fixture
 def project_dir() -> Path:

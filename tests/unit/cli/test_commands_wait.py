@@ -11,6 +11,12 @@ from pilothouse.cli.client import Client
 from pilothouse.cli.wait import judge, wait_for
 
 
+@pytest.fixture
+def api(fake_api):
+    """These tests still run against the scripted fake API (tests/support/fakeapi.py)."""
+    return fake_api
+
+
 def _body(api, path):
     (req,) = api.sent("POST", path)
     return json.loads(req.content)

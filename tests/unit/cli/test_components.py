@@ -5,6 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
+
+
+@pytest.fixture
+def api(fake_api):
+    """These tests still run against the scripted fake API (tests/support/fakeapi.py)."""
+    return fake_api
+
 
 def test_register_yaml_file_sends_spec_auth_and_idempotency_key(api, cli, tmp_path):
     spec = tmp_path / "c.yaml"

@@ -17,6 +17,12 @@ from pilothouse.cli.wait import WaitResult, wait_for, with_deployment
 
 
 @pytest.fixture
+def api(fake_api):
+    """These tests still run against the scripted fake API (tests/support/fakeapi.py)."""
+    return fake_api
+
+
+@pytest.fixture
 def dapi(api, monkeypatch):
     """The fake API with deployments on, and every poll at once."""
     api.track_deployments = True

@@ -6,7 +6,15 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from pilothouse.cli import components
+
+
+@pytest.fixture
+def api(fake_api):
+    """These tests still run against the scripted fake API (tests/support/fakeapi.py)."""
+    return fake_api
 
 
 def test_keys_create_prints_the_secret_once_prominently(api, cli):

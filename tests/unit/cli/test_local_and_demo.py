@@ -19,6 +19,12 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
+def api(fake_api):
+    """These tests still run against the scripted fake API (tests/support/fakeapi.py)."""
+    return fake_api
+
+
+@pytest.fixture
 def fake_module(monkeypatch):
     def install(name: str, **attrs):
         module = types.ModuleType(name)

@@ -14,6 +14,12 @@ from pilothouse.cli.client import Client
 DEFINITION = {"StartAt": "Prepare", "States": {"Prepare": {"Type": "Pass", "End": True}}}
 
 
+@pytest.fixture
+def api(fake_api):
+    """These tests still run against the scripted fake API (tests/support/fakeapi.py)."""
+    return fake_api
+
+
 @pytest.fixture(autouse=True)
 def no_polling_delay(monkeypatch):
     monkeypatch.setattr(executions_module, "POLL_SECONDS", 0)

@@ -1,0 +1,111 @@
+"""The real HTTP API in process, for clients that speak httpx (the CLI).
+
+:class:`InProcessApi` is an ``httpx.BaseTransport``: each request becomes an API Gateway HTTP API
+payload-2.0 event, answered by the resolver of every operation (``pilothouse.api.all_operations`` through
+``runtime.http.build_resolver``), on whatever services are registered (the tests use the memory
+store and queue and a fake provider). Before it answers a read, it delivers one batch of every
+queue to its function, the way the embedded cloud's worker does (jobs, executions, tasks), so a
+client that polls (``--wait``) sees the real transitions one step at a time. ``requests`` records
+what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from pilothouse.api import all_operations
+from pilothouse.local.functions import FunctionPool
+from pilothouse.local.worker import deliver
+from pilothouse.runtime.events import http_event
+from pilothouse.runtime.http import http_function
+
+
+class InProcessApi(httpx.BaseTransport):
+    def __init__(self, services: Any, pool: FunctionPool, cloud: Any, key: str) -> None:
+        self.services = services
+        self.pool = pool
+        self.cloud = cloud
+        self.key = key
+        self.requests: list[httpx.Request] = []
+        self._handler = http_function(*all_operations())
+
+    # -- the transport -----------------------------------------------------------------------------
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        self.requests.append(request)
+        if request.method == "GET":
+            self.step()
+        event = http_event(
+            request.method,
+            request.url.path,
+            query=request.url.query.decode(),
+            headers=dict(request.headers),
+            body=body,
+        )
+        out = self._handler(event, None)
+        headers = dict(out.get("headers") or {})
+        for name, values in (out.get("multiValueHeaders") or {}).items():
+            headers.setdefault(name, ", ".join(values))
+        raw = out.get("body") or ""
+        if out.get("isBase64Encoded"):
+            import base64
+
+            content = base64.b64decode(raw)
+        else:
+            content = raw.encode()
+        headers.pop("content-length", None)
+        headers.pop("Content-Length", None)
+        return httpx.Response(out["statusCode"], headers=headers, content=content, request=request)
+
+    # -- the worker --------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Deliver one batch of every queue (whatever is visible); True when something was."""
+        busy = False
+        for source in self.cloud.queue_sources:
+            messages = self.services.queue.receive(source.queue, max_messages=source.batch_size)
+            if messages:
+                busy = True
+                deliver(self.services.queue, source, self.pool, messages)
+        return busy
+
+    def settle(self, limit: int = 10_000) -> None:
+        """Deliver until every queue is empty (what a test does to set a scene up)."""
+        for _ in range(limit):
+            if not self.step():
+                return
+        raise AssertionError("queues did not drain")
+
+    # -- for tests ---------------------------------------------------------------------------------
+
+    def sent(self, method: str, path: str) -> list[httpx.Request]:
+        return [r for r in self.requests if r.method == method and r.url.path == path]
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """A call as the admin (not recorded in ``requests``), for setting a scene up."""
+        with httpx.Client(
+            transport=_Unrecorded(self),
+            base_url="http://pilothouse.test",
+            headers={"Authorization": f"Bearer {self.key}"},
+        ) as client:
+            response = client.request(method, path, json=body)
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else None
+
+
+class _Unrecorded(httpx.BaseTransport):
+    def __init__(self, api: InProcessApi) -> None:
+        self.api = api
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.api.handle_request(request)
+        self.api.requests.pop()
+        return response
+
+
+def json_of(request: httpx.Request) -> Any:
+    return json.loads(request.content)

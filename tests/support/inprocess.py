@@ -15,9 +15,10 @@ import json
 from typing import Any
 
 import httpx
+from tests.support.specs import spec
 
 from pilothouse.api import all_operations
-from pilothouse.local.functions import FunctionPool
+from pilothouse.local.functions import FunctionPool, LambdaContext
 from pilothouse.local.worker import deliver
 from pilothouse.runtime.events import http_event
 from pilothouse.runtime.http import http_function
@@ -31,6 +32,7 @@ class InProcessApi(httpx.BaseTransport):
         self.key = key
         self.requests: list[httpx.Request] = []
         self._handler = http_function(*all_operations())
+        self.provider: Any = None  # the fake provider, set by the fixture
 
     # -- the transport -----------------------------------------------------------------------------
 
@@ -46,7 +48,7 @@ class InProcessApi(httpx.BaseTransport):
             headers=dict(request.headers),
             body=body,
         )
-        out = self._handler(event, None)
+        out = self._handler(event, LambdaContext("api", 30.0))
         headers = dict(out.get("headers") or {})
         for name, values in (out.get("multiValueHeaders") or {}).items():
             headers.setdefault(name, ", ".join(values))
@@ -84,6 +86,24 @@ class InProcessApi(httpx.BaseTransport):
 
     def sent(self, method: str, path: str) -> list[httpx.Request]:
         return [r for r in self.requests if r.method == method and r.url.path == path]
+
+    def add(self, name: str, state: str = "Registered", **over: Any) -> dict:
+        """Register ``name`` (the greeter spec with ``over``) and bring it to ``state`` through the
+        real lifecycle: Failed is a first deploy whose version the fake provider cannot start."""
+        body = spec(name, **over)
+        self.call("POST", "/v1/components", body)
+        if state in ("Running", "Stopped", "Failed"):
+            if state == "Failed":
+                self.provider.broken_versions.add(body["version"])
+            self.call("POST", f"/v1/components/{name}/deploy", {})
+            self.settle()
+            self.provider.broken_versions.discard(body["version"])
+        if state == "Stopped":
+            self.call("POST", f"/v1/components/{name}/stop", {})
+            self.settle()
+        view = self.call("GET", f"/v1/components/{name}")
+        assert view["state"] == state, view
+        return view
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """A call as the admin (not recorded in ``requests``), for setting a scene up."""

@@ -33,6 +33,7 @@ class InProcessApi(httpx.BaseTransport):
         self.requests: list[httpx.Request] = []
         self._handler = http_function(*all_operations())
         self.provider: Any = None  # the fake provider, set by the fixture
+        self.working = True  # False: nothing is delivered (every operation hangs where it is)
 
     # -- the transport -----------------------------------------------------------------------------
 
@@ -68,6 +69,8 @@ class InProcessApi(httpx.BaseTransport):
     def step(self) -> bool:
         """Deliver one batch of every queue (whatever is visible); True when something was."""
         busy = False
+        if not self.working:
+            return False
         for source in self.cloud.queue_sources:
             messages = self.services.queue.receive(source.queue, max_messages=source.batch_size)
             if messages:
@@ -104,6 +107,10 @@ class InProcessApi(httpx.BaseTransport):
         view = self.call("GET", f"/v1/components/{name}")
         assert view["state"] == state, view
         return view
+
+    def view(self, name: str) -> dict:
+        """The component as the API shows it now."""
+        return self.call("GET", f"/v1/components/{name}")
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """A call as the admin (not recorded in ``requests``), for setting a scene up."""

@@ -136,3 +136,22 @@ class _Unrecorded(httpx.BaseTransport):
 
 def json_of(request: httpx.Request) -> Any:
     return json.loads(request.content)
+
+
+def task_operation(monkeypatch: Any, name: str, fn: Any = None) -> list[Any]:
+    """Make ``name`` a public operation a workflow's Task may call for the test's duration; it runs
+    ``fn(payload)`` (default: returns nothing). Returns the list of payloads it is called with."""
+    from pydantic import RootModel
+
+    from pilothouse.domain.security import Permission
+    from pilothouse.services import workflow_operations as ops
+
+    payloads: list[Any] = []
+
+    def run(services: Any, principal: Any, args: Any, caller: Any) -> Any:
+        payloads.append(args.root)
+        return fn(args.root) if fn else None
+
+    op = ops.Operation(Permission.WORKFLOWS_READ, RootModel[Any], run, False, "a test operation")
+    monkeypatch.setitem(ops.OPERATIONS, name, op)
+    return payloads

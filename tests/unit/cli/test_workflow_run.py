@@ -102,12 +102,6 @@ JSONATA = {
 
 
 @pytest.fixture
-def api(fake_api):
-    """These tests still run against the scripted fake API (tests/support/fakeapi.py)."""
-    return fake_api
-
-
-@pytest.fixture
 def write(tmp_path):
     def write(name: str, doc, fmt: str = "json") -> str:
         path = tmp_path / name

@@ -23,10 +23,15 @@ from pilothouse.local.worker import deliver
 from pilothouse.runtime.events import http_event
 from pilothouse.runtime.http import http_function
 
+#: how far a manual clock jumps when only delayed messages are left, and how many jumps one step takes
+LEAP_SECONDS = 30.0
+LEAPS = 200
+
 
 class InProcessApi(httpx.BaseTransport):
-    def __init__(self, services: Any, pool: FunctionPool, cloud: Any, key: str) -> None:
+    def __init__(self, services: Any, pool: FunctionPool, cloud: Any, key: str, clock: Any = None) -> None:
         self.services = services
+        self.clock = clock
         self.pool = pool
         self.cloud = cloud
         self.key = key
@@ -67,16 +72,30 @@ class InProcessApi(httpx.BaseTransport):
     # -- the worker --------------------------------------------------------------------------------
 
     def step(self) -> bool:
-        """Deliver one batch of every queue (whatever is visible); True when something was."""
-        busy = False
+        """Deliver one batch of every queue (whatever is visible); True when something was. When
+        nothing is visible but messages wait for their delay (a pause, a retry's interval) and the
+        services run on a manual clock, the clock jumps forward until one is."""
         if not self.working:
             return False
+        for _ in range(LEAPS):
+            if self._deliver_once():
+                return True
+            if self.clock is None or not self._delayed():
+                return False
+            self.clock.advance(LEAP_SECONDS)
+        return False
+
+    def _deliver_once(self) -> bool:
+        busy = False
         for source in self.cloud.queue_sources:
             messages = self.services.queue.receive(source.queue, max_messages=source.batch_size)
             if messages:
                 busy = True
                 deliver(self.services.queue, source, self.pool, messages)
         return busy
+
+    def _delayed(self) -> bool:
+        return any(self.services.queue.depth(s.queue)["delayed"] for s in self.cloud.queue_sources)
 
     def settle(self, limit: int = 10_000) -> None:
         """Deliver until every queue is empty (what a test does to set a scene up)."""

@@ -4,14 +4,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from typer.testing import CliRunner
 
 from pilothouse.cli import client as client_module
 from pilothouse.cli import wait as wait_module
 from pilothouse.cli.main import app
+from pilothouse.clock import ManualClock
 from pilothouse.settings import get_settings
-from pilothouse.wiring import get_services, reset_services
+from pilothouse.wiring import Services, register_services, reset_services
 from tests.support.controlplane import ADMIN_KEY
 from tests.support.fakeapi import FakeApi
 from tests.support.fakes import RevisionFake
@@ -28,7 +31,8 @@ def _point_the_cli_at(monkeypatch: pytest.MonkeyPatch, transport, key: str) -> N
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch, tmp_path, cloud, pool):
-    """The real API in process (memory store and queue, a RevisionFake as the local provider)."""
+    """The real API in process (memory store and queue, a RevisionFake as the local provider), on a
+    manual clock that jumps over pauses and retry intervals when nothing else is left to do."""
     from pilothouse.services.keys import ensure_key
 
     monkeypatch.setenv("PILOTHOUSE_DATA_DIR", str(tmp_path / "data"))
@@ -38,11 +42,13 @@ def api(monkeypatch: pytest.MonkeyPatch, tmp_path, cloud, pool):
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     monkeypatch.delenv("PILOTHOUSE_ADMIN_KEY", raising=False)
     reset_services()
-    services = get_services(get_settings())
+    clock = ManualClock(time.time())
+    services = Services(get_settings(), clock)
+    register_services(services)
     provider = RevisionFake()
     services._providers["local"] = provider
     ensure_key(services, ADMIN_KEY, name="test admin")
-    served = InProcessApi(services, pool, cloud, ADMIN_KEY)
+    served = InProcessApi(services, pool, cloud, ADMIN_KEY, clock)
     served.provider = provider
     _point_the_cli_at(monkeypatch, served, ADMIN_KEY)
     yield served

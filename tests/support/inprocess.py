@@ -39,14 +39,23 @@ class InProcessApi(httpx.BaseTransport):
         self._handler = http_function(*all_operations())
         self.provider: Any = None  # the fake provider, set by the fixture
         self.working = True  # False: nothing is delivered (every operation hangs where it is)
+        self.idle_reads = 0  # this many reads pass before the worker takes its next step
+        self.hidden: tuple[str, ...] = ()  # path prefixes answered 404 (an older server)
+        self.scene_deployments: set[str] = set()  # deployments begun by :meth:`add`
 
     # -- the transport -----------------------------------------------------------------------------
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
         self.requests.append(request)
+        if self.hidden and request.url.path.startswith(self.hidden):
+            problem = {"title": "Not found", "status": 404, "detail": f"no route for {request.url.path}"}
+            return httpx.Response(404, json=problem, request=request)
         if request.method == "GET":
-            self.step()
+            if self.idle_reads:
+                self.idle_reads -= 1
+            else:
+                self.step()
         event = http_event(
             request.method,
             request.url.path,
@@ -125,6 +134,8 @@ class InProcessApi(httpx.BaseTransport):
             self.settle()
         view = self.call("GET", f"/v1/components/{name}")
         assert view["state"] == state, view
+        listed = self.call("GET", "/v1/deployments?limit=100")["items"]
+        self.scene_deployments.update(d["id"] for d in listed if d["component"] == name)
         return view
 
     def view(self, name: str) -> dict:

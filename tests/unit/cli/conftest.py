@@ -1,6 +1,5 @@
 """Fixtures of the CLI tests: the CLI runs in process against the real API (``api``), served by
-:class:`tests.support.inprocess.InProcessApi` on the memory store and queue and a fake provider.
-``fake_api`` is the scripted stand-in, for the modules not yet moved to the real API."""
+:class:`tests.support.inprocess.InProcessApi` on the memory store and queue and a fake provider."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from pilothouse.clock import ManualClock
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services, reset_services
 from tests.support.controlplane import ADMIN_KEY
-from tests.support.fakeapi import FakeApi
 from tests.support.fakes import RevisionFake
 from tests.support.inprocess import InProcessApi
 
@@ -53,13 +51,6 @@ def api(monkeypatch: pytest.MonkeyPatch, tmp_path, cloud, pool):
     _point_the_cli_at(monkeypatch, served, ADMIN_KEY)
     yield served
     reset_services()
-
-
-@pytest.fixture
-def fake_api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
-    fake = FakeApi()
-    _point_the_cli_at(monkeypatch, fake.transport(), fake.key)
-    return fake
 
 
 @pytest.fixture

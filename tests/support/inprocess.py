@@ -11,7 +11,7 @@ what was sent.
 
 from __future__ import annotations
 
-import json
+import base64
 from typing import Any
 
 import httpx
@@ -29,6 +29,8 @@ LEAPS = 200
 
 
 class InProcessApi(httpx.BaseTransport):
+    """The real API as an httpx transport, with the embedded cloud's worker stepped by reads."""
+
     def __init__(self, services: Any, pool: FunctionPool, cloud: Any, key: str, clock: Any = None) -> None:
         self.services = services
         self.clock = clock
@@ -50,7 +52,8 @@ class InProcessApi(httpx.BaseTransport):
         self.requests.append(request)
         if self.hidden and request.url.path.startswith(self.hidden):
             problem = {"title": "Not found", "status": 404, "detail": f"no route for {request.url.path}"}
-            return httpx.Response(404, json=problem, request=request)
+            headers = {"Content-Type": "application/problem+json"}
+            return httpx.Response(404, json=problem, headers=headers, request=request)
         if request.method == "GET":
             if self.idle_reads:
                 self.idle_reads -= 1
@@ -68,12 +71,7 @@ class InProcessApi(httpx.BaseTransport):
         for name, values in (out.get("multiValueHeaders") or {}).items():
             headers.setdefault(name, ", ".join(values))
         raw = out.get("body") or ""
-        if out.get("isBase64Encoded"):
-            import base64
-
-            content = base64.b64decode(raw)
-        else:
-            content = raw.encode()
+        content = base64.b64decode(raw) if out.get("isBase64Encoded") else raw.encode()
         headers.pop("content-length", None)
         headers.pop("Content-Length", None)
         return httpx.Response(out["statusCode"], headers=headers, content=content, request=request)
@@ -143,7 +141,8 @@ class InProcessApi(httpx.BaseTransport):
         return self.call("GET", f"/v1/components/{name}")
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        """A call as the admin (not recorded in ``requests``), for setting a scene up."""
+        """A call as the admin (not recorded in ``requests``), for setting a scene up; a read lets the
+        worker take a step, like any read."""
         with httpx.Client(
             transport=_Unrecorded(self),
             base_url="http://pilothouse.test",
@@ -162,10 +161,6 @@ class _Unrecorded(httpx.BaseTransport):
         response = self.api.handle_request(request)
         self.api.requests.pop()
         return response
-
-
-def json_of(request: httpx.Request) -> Any:
-    return json.loads(request.content)
 
 
 def task_operation(monkeypatch: Any, name: str, fn: Any = None) -> list[Any]:

@@ -27,6 +27,22 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return not any(a == BENCHMARKS or BENCHMARKS in a.parents for a in asked)
 
 
+#: under pytest-xdist (`--dist loadgroup`), the tests of these directories run one after another on
+#: one worker: each starts real processes and servers and is timing-sensitive, so two at once on a
+#: small machine only make them slower and flakier (they share no state: ports are free ones, data
+#: lives under tmp_path)
+SERIAL_GROUPS = {"e2e": "processes", "infrastructure": "infrastructure"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        path = item.path.resolve()
+        parts = path.relative_to(tests).parts if path.is_relative_to(tests) else ()
+        if len(parts) > 1 and parts[0] in SERIAL_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[parts[0]]))
+
+
 @pytest.fixture
 def project_dir() -> Path:
     return ROOT

@@ -6,6 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= .pilothouse
 PYTEST_ARGS ?=
+## pytest-xdist: two workers; the e2e and infrastructure tests keep to one (tests/conftest.py). XDIST= runs serially.
+XDIST ?= -n 2 --dist loadgroup
 
 .PHONY: run test test-fast bench setup lock lint typecheck clean layer sls-package infra
 
@@ -56,11 +58,11 @@ run: setup
 ## The whole suite, slow tests included (what CI runs), after lint, format, the import-layer
 ## contract and the type check.
 test: lint typecheck node_modules/.installed .tools/checkov/bin/checkov
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## The quick loop: everything but the tests marked slow.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m pytest tests/benchmarks -m benchmark -s $(PYTEST_ARGS)

@@ -4,10 +4,8 @@ functions invoked from template.yaml exactly as the local gateway invokes them."
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,9 +14,33 @@ from pilothouse.local.gateway import LocalGateway
 from pilothouse.local.template import read_cloud
 from pilothouse.settings import get_settings
 from pilothouse.wiring import get_services, reset_services
+from tests.support.controlplane import ADMIN_KEY, ROOT, Api
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN_KEY = "ph_0123456789ab_sample-admin-key-for-events-000"
+BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Benchmarks run only when asked for by path (`make bench`): the default run skips them."""
+    if collection_path != BENCHMARKS:
+        return None
+    asked = [Path(a.split("::")[0]).resolve() for a in config.args]
+    return not any(a == BENCHMARKS or BENCHMARKS in a.parents for a in asked)
+
+
+#: under pytest-xdist (`--dist loadgroup`), the tests of these directories run one after another on
+#: one worker: each starts real processes and servers and is timing-sensitive, so two at once on a
+#: small machine only make them slower and flakier (they share no state: ports are free ones, data
+#: lives under tmp_path)
+SERIAL_GROUPS = {"e2e": "processes", "infrastructure": "infrastructure"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        path = item.path.resolve()
+        parts = path.relative_to(tests).parts if path.is_relative_to(tests) else ()
+        if len(parts) > 1 and parts[0] in SERIAL_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[parts[0]]))
 
 
 @pytest.fixture
@@ -81,73 +103,9 @@ def pool(cloud) -> FunctionPool:
     return FunctionPool(cloud.functions)
 
 
-class Api:
-    """Calls the functions through the local gateway's converter, without a socket."""
-
-    def __init__(self, gateway: LocalGateway, key: str | None) -> None:
-        self.gateway = gateway
-        self.key = key
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        key: str | None = "default",
-        headers: dict[str, str] | None = None,
-        query: str = "",
-    ) -> tuple[int, dict[str, str], Any]:
-        h = {"content-type": "application/json", **(headers or {})}
-        key = self.key if key == "default" else key
-        if key:
-            h["authorization"] = f"Bearer {key}"
-        raw = json.dumps(body).encode() if body is not None and not isinstance(body, (bytes, str)) else body
-        if isinstance(raw, str):
-            raw = raw.encode()
-        status, out_headers, out = self.gateway.handle(method, path, query, h, raw or b"")
-        data = json.loads(out) if out else None
-        return status, out_headers, data
-
-    def get(self, path: str, **kw):
-        return self.call("GET", path, **kw)
-
-    def post(self, path: str, body: Any = None, **kw):
-        return self.call("POST", path, body if body is not None else {}, **kw)
-
-    def delete(self, path: str, **kw):
-        return self.call("DELETE", path, **kw)
-
-
 @pytest.fixture
 def api(cloud, pool, admin_key) -> Api:
     return Api(LocalGateway(cloud.routes, pool), admin_key)
-
-
-def run_jobs(services, pool: FunctionPool | None = None, cloud=None) -> list[str]:
-    """Drain the jobs queue through the run_job function (SQS-shaped batches), like the worker."""
-    return drain(services, pool, cloud, [services.settings.jobs_queue])
-
-
-def drain(
-    services, pool: FunctionPool, cloud, queues: list[str] | None = None, limit: int = 10_000
-) -> list[str]:
-    """Deliver visible messages of ``queues`` (default: all) to their functions until none are left;
-    return the ids of messages that failed."""
-    from pilothouse.local.worker import deliver
-
-    sources = [s for s in cloud.queue_sources if queues is None or s.queue in queues]
-    failed: list[str] = []
-    for _ in range(limit):
-        busy = False
-        for source in sources:
-            messages = services.queue.receive(source.queue, max_messages=source.batch_size)
-            if messages:
-                busy = True
-                failed.extend(deliver(services.queue, source, pool, messages))
-        if not busy:
-            return failed
-    raise AssertionError("queues did not drain")
 
 
 @pytest.fixture

@@ -7,10 +7,3 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "benchmarks" in str(item.fspath):
             item.add_marker(pytest.mark.benchmark)
-
-
-def report(title: str, rows: dict) -> None:
-    width = max(len(k) for k in rows)
-    print(f"\n== {title}")
-    for k, v in rows.items():
-        print(f"   {k:<{width}}  {v}")

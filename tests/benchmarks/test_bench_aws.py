@@ -13,10 +13,10 @@ import pytest
 
 from pilothouse.local.functions import FunctionPool
 from pilothouse.runtime.events import http_event
-from tests.benchmarks.conftest import report
-from tests.conftest import ADMIN_KEY, ROOT
-from tests.integration.test_components_api import spec
-from tests.moto_server import MotoServer
+from tests.support.bench import report
+from tests.support.controlplane import ADMIN_KEY, ROOT
+from tests.support.moto_server import MotoServer
+from tests.support.specs import spec
 
 pytestmark = pytest.mark.slow
 N = int(os.environ.get("BENCH_N", "200"))

@@ -12,8 +12,8 @@ import pytest
 from pilothouse.local.worker import Worker
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services
-from tests.benchmarks.conftest import report
-from tests.fakes import RevisionFake
+from tests.support.bench import report
+from tests.support.fakes import RevisionFake
 
 N = int(os.environ.get("BENCH_DEPLOYS", "5"))
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pilothouse.engine import run
-from tests.benchmarks.conftest import report
+from tests.support.bench import report
 
 CHAIN = int(os.environ.get("BENCH_CHAIN", "100"))
 
@@ -74,7 +74,7 @@ def _memory(definition, payload):
 
 def _durable(services, pool, cloud, definition, payload, name):
     from pilothouse.services import executions, workflows
-    from tests.conftest import drain
+    from tests.support.controlplane import drain
 
     workflows.create(services, name, definition, actor="bench")
     t = time.perf_counter()

@@ -14,9 +14,9 @@ import pytest
 
 from pilothouse.local.gateway import GatewayServer, LocalGateway
 from pilothouse.runtime.events import http_event
-from tests.benchmarks.conftest import report
-from tests.conftest import ROOT
-from tests.integration.test_components_api import spec
+from tests.support.bench import report
+from tests.support.controlplane import ROOT
+from tests.support.specs import spec
 
 N = int(os.environ.get("BENCH_N", "300"))
 

@@ -53,7 +53,7 @@ _moto: list = []  # [server, kms key arn], started by the first S3 case
 
 def _moto_s3() -> tuple[Any, str]:
     if not _moto:
-        from tests.moto_server import MotoServer
+        from tests.support.moto_server import MotoServer
 
         server = MotoServer().start()
         atexit.register(server.stop)

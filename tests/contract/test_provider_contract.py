@@ -39,7 +39,7 @@ from pilothouse.providers.base import (
     Release,
     RevisionProvider,
 )
-from tests.processes import kill_marked
+from tests.support.processes import kill_marked
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -198,7 +198,7 @@ class LambdaCase(ProviderCase):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         from pilothouse.providers.aws_lambda import LambdaProvider
-        from tests.moto_server import MotoServer
+        from tests.support.moto_server import MotoServer
 
         self._cls = LambdaProvider
         self._io, self._zipfile, self._random = io, zipfile, random.Random(7)

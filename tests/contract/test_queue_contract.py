@@ -83,7 +83,7 @@ _moto: list = []  # one moto server for the session, started by the first SQS ca
 
 def _moto_server():
     if not _moto:
-        from tests.moto_server import MotoServer
+        from tests.support.moto_server import MotoServer
 
         _moto.append(MotoServer().start())
         atexit.register(_moto[0].stop)

@@ -26,7 +26,7 @@ def dynamodb_endpoint():
     executes requests on several threads without DynamoDB's per-item atomicity (see
     ``test_racing_conditional_writes_exactly_one_wins``).
     """
-    from tests.moto_server import MotoServer
+    from tests.support.moto_server import MotoServer
 
     with MotoServer() as server:
         yield server.url

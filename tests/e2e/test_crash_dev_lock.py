@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.conftest import PILOTHOUSE, ROOT, DevProcess, events_of, free_port, wait_at_rest
+from tests.support.e2e import PILOTHOUSE, ROOT, DevProcess, events_of, free_port, wait_at_rest
 
 pytestmark = pytest.mark.slow
 

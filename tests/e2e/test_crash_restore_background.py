@@ -12,8 +12,8 @@ import httpx
 import pytest
 import yaml
 
-from tests import processes
-from tests.e2e.conftest import ROOT, DevProcess, wait_at_rest
+from tests.support import processes
+from tests.support.e2e import ROOT, DevProcess, wait_at_rest
 
 pytestmark = pytest.mark.slow
 

@@ -33,8 +33,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.conftest import ROOT, TRANSITIONAL, DevProcess
-from tests.processes import replica_pids
+from tests.support.e2e import ROOT, TRANSITIONAL, DevProcess
+from tests.support.processes import replica_pids
 
 pytestmark = pytest.mark.slow
 

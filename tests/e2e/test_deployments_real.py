@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from pilothouse.local.dev import DevServer
-from tests import processes
+from tests.support import processes
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.conftest import (
+from tests.support.e2e import (
     ROOT,
     Cli,
     DevProcess,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pilothouse.local.dev import DevServer
-from tests.conftest import ADMIN_KEY, ROOT
+from tests.support.controlplane import ADMIN_KEY, ROOT
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pilothouse.domain.records import (
     FreezeList,
     NewApiKeyAnswer,
 )
-from tests.integration.test_deployments import comp, running, update
+from tests.support.deploying import comp, running, update
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def services(manual_services):
 
 @pytest.fixture
 def provider(services):
-    from tests.fakes import RevisionFake
+    from tests.support.fakes import RevisionFake
 
     fake = RevisionFake()
     services._providers["local"] = fake
@@ -38,7 +38,7 @@ def provider(services):
 
 @pytest.fixture
 def run(services, pool, cloud):
-    from tests.conftest import drain
+    from tests.support.controlplane import drain
 
     return lambda: drain(services, pool, cloud)
 

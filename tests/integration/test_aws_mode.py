@@ -10,9 +10,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-from tests.devserver import client_for, wait_state
-from tests.moto_server import MotoServer
+from tests.support.controlplane import ROOT
+from tests.support.devserver import client_for, wait_state
+from tests.support.moto_server import MotoServer
 
 pytestmark = pytest.mark.slow
 

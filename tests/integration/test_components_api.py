@@ -9,23 +9,9 @@ import pytest
 
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services
-from tests.conftest import drain
-from tests.fakes import RevisionFake
-
-
-def spec(name="web", **over):
-    s = {
-        "name": name,
-        "provider": "local",
-        "environment": "development",
-        "version": "1.0.0",
-        "target": {"command": ["{python}", "examples/greeter/app.py", "--port", "{port}"]},
-        "scaling": {"min": 1, "max": 5},
-        "config_schema": {"type": "object", "properties": {"greeting": {"type": "string"}}},
-        "config": {"greeting": "hi"},
-    }
-    s.update(over)
-    return s
+from tests.support.controlplane import drain
+from tests.support.fakes import RevisionFake
+from tests.support.specs import spec
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from pilothouse.local.datadir_lock import DataDirLock, StartRefused, check_port_free
 from pilothouse.local.dev import DevServer
-from tests.conftest import ROOT
+from tests.support.controlplane import ROOT
 
 SHARED = ROOT / "shared"
 

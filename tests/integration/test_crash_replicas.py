@@ -21,7 +21,7 @@ import yaml
 
 from pilothouse.providers.base import HealthCheck, Placement, Release
 from pilothouse.providers.local import LocalProvider
-from tests.processes import kill_marked, marked_pids
+from tests.support.processes import kill_marked, marked_pids
 
 pytestmark = pytest.mark.slow  # real processes
 

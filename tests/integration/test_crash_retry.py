@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from pilothouse.services.components import repo
-from tests.conftest import ROOT
-from tests.devserver import client_for, wait_state
+from tests.support.controlplane import ROOT
+from tests.support.devserver import client_for, wait_state
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,9 @@ import pytest
 
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services
-from tests.conftest import drain
-from tests.fakes import RevisionFake
+from tests.support.controlplane import drain
+from tests.support.deploying import GOOD_ANALYSIS, comp, deployment, running, update
+from tests.support.fakes import RevisionFake
 
 
 @pytest.fixture
@@ -27,46 +28,6 @@ def provider():
 @pytest.fixture
 def run(services, pool, cloud):
     return lambda: drain(services, pool, cloud)
-
-
-def spec(name="web", **over):
-    s = {
-        "name": name,
-        "provider": "local",
-        "environment": "development",
-        "version": "1.0.0",
-        "target": {"command": ["{python}", "app.py", "--port", "{port}"]},
-        "scaling": {"min": 1, "max": 5},
-    }
-    s.update(over)
-    return s
-
-
-def comp(api, name="web"):
-    return api.get(f"/v1/components/{name}")[2]
-
-
-def deployment(api, name="web"):
-    items = api.get("/v1/deployments", query=f"component={name}")[2]["items"]
-    return items[0]
-
-
-def running(api, run, name="web", **over):
-    assert api.post("/v1/components", spec(name, **over))[0] == 201
-    assert api.post(f"/v1/components/{name}/deploy")[0] == 202
-    run()
-    c = comp(api, name)
-    assert c["state"] == "Running", (c, deployment(api, name))
-    return c
-
-
-def update(api, body, name="web"):
-    status, _, out = api.post(f"/v1/components/{name}/update", body)
-    assert status == 202, out
-    return out
-
-
-GOOD_ANALYSIS = {"measurements": 2, "interval_seconds": 10, "window_seconds": 30, "max_error_rate": 0.05}
 
 
 def test_first_deploy_is_a_deployment_record(api, run, provider):

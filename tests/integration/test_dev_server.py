@@ -6,8 +6,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-from tests.devserver import client_for, wait_state
+from tests.support.controlplane import ROOT
+from tests.support.devserver import client_for, wait_state
 
 pytestmark = pytest.mark.slow
 

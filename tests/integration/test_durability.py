@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.controlplane import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -677,7 +677,7 @@ def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapse
     when the control plane comes back (sweep with stale_after=0, as `pilothouse dev` does) and runs,
     then task 3 still runs and the execution succeeds."""
     from pilothouse.services import execution_steps, executions
-    from tests.conftest import drain
+    from tests.support.controlplane import drain
 
     flow = {
         "StartAt": "Each",

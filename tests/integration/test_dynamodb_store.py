@@ -27,7 +27,7 @@ from pilothouse.clock import ManualClock
 from pilothouse.errors import AlreadyExists, BadRequest, PayloadTooLarge, StoreError, VersionConflict
 from pilothouse.store import Check, Delete, Item, Put
 from pilothouse.store.base import encode_cursor
-from tests.moto_server import REGION, MotoServer
+from tests.support.moto_server import REGION, MotoServer
 
 
 @pytest.fixture(scope="module")

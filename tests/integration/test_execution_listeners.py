@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pilothouse.services.execution_listeners import ExecutionEnded
-from tests.conftest import drain
-from tests.fakes import RevisionFake
+from tests.support.controlplane import drain
+from tests.support.fakes import RevisionFake
 
 FLOWS = {
     "SUCCEEDED": {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}},

@@ -15,9 +15,9 @@ import yaml
 
 from pilothouse.local.functions import load_module
 from pilothouse.local.template import FunctionDef
-from tests.conftest import ROOT
-from tests.devserver import client_for, wait_state
-from tests.moto_server import MotoServer
+from tests.support.controlplane import ROOT
+from tests.support.devserver import client_for, wait_state
+from tests.support.moto_server import MotoServer
 
 pytestmark = pytest.mark.slow
 

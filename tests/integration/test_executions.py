@@ -10,7 +10,7 @@ import pytest
 from pilothouse.invokers.base import FunctionError, UnknownFunction
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services
-from tests.conftest import ADMIN_KEY, drain
+from tests.support.controlplane import ADMIN_KEY, drain
 
 
 class Registered(dict):
@@ -455,7 +455,7 @@ def test_a_lost_task_worker_fails_the_task_and_retry_decides(api, run, fns, serv
 
 def _cloud(pool):
     from pilothouse.local.template import read_cloud
-    from tests.conftest import ROOT
+    from tests.support.controlplane import ROOT
 
     return read_cloud(ROOT, get_settings())
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.controlplane import ROOT
 
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pilothouse.services import components
-from tests.integration.test_deployments import comp, running
+from tests.support.deploying import comp, running
 
 
 @pytest.fixture
@@ -23,14 +23,14 @@ def services(env, clock, request):
 
 @pytest.fixture
 def provider():
-    from tests.fakes import RevisionFake
+    from tests.support.fakes import RevisionFake
 
     return RevisionFake()
 
 
 @pytest.fixture
 def run(services, pool, cloud):
-    from tests.conftest import drain
+    from tests.support.controlplane import drain
 
     return lambda: drain(services, pool, cloud)
 

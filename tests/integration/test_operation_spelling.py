@@ -10,7 +10,7 @@ import pytest
 
 from pilothouse.ports import Item
 from pilothouse.services import components
-from tests.integration.test_deployments import comp, running
+from tests.support.deploying import comp, running
 
 STEPS = [{"kind": "prepare"}, {"kind": "set_weight", "weight": 40}, {"kind": "set_weight", "weight": 100}]
 
@@ -22,7 +22,7 @@ def services(manual_services):
 
 @pytest.fixture
 def provider(services):
-    from tests.fakes import RevisionFake
+    from tests.support.fakes import RevisionFake
 
     fake = RevisionFake()
     services._providers["local"] = fake
@@ -31,7 +31,7 @@ def provider(services):
 
 @pytest.fixture
 def run(services, pool, cloud):
-    from tests.conftest import drain
+    from tests.support.controlplane import drain
 
     return lambda: drain(services, pool, cloud)
 

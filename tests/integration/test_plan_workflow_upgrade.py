@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pilothouse.services import deployments
-from tests.integration.test_deployments import comp, deployment, running, update
+from tests.support.deploying import comp, deployment, running, update
 
 # the previous release's canary workflow: the plan definition under its own name and Comment
 OLD_COMMENT = (
@@ -31,14 +31,14 @@ def services(env, clock, request):
 
 @pytest.fixture
 def provider():
-    from tests.fakes import RevisionFake
+    from tests.support.fakes import RevisionFake
 
     return RevisionFake()
 
 
 @pytest.fixture
 def run(services, pool, cloud):
-    from tests.conftest import drain
+    from tests.support.controlplane import drain
 
     return lambda: drain(services, pool, cloud)
 

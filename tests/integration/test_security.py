@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.integration.test_components_api import spec
+from tests.support.specs import spec
 
 
 def make_key(api, role, **extra):

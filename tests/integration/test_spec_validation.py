@@ -11,8 +11,8 @@ import pytest
 
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services
-from tests.conftest import ROOT, drain
-from tests.fakes import RevisionFake
+from tests.support.controlplane import ROOT, drain
+from tests.support.fakes import RevisionFake
 
 COMMAND = ["{python}", "examples/greeter/app.py", "--port", "{port}"]
 VERSIONS = {"1.0.0": {"args": ["--version", "1.0.0"]}, "2.0.0": {"args": ["--version", "2.0.0"]}}
@@ -262,8 +262,8 @@ def test_dev_server_refuses_its_own_port(env, monkeypatch):
     then 422 naming target.port (the dev server tells the functions which port is its own)."""
     from pilothouse.local.dev import DevServer
     from pilothouse.providers.local.process import free_port
-    from tests.conftest import ADMIN_KEY
-    from tests.devserver import client_for
+    from tests.support.controlplane import ADMIN_KEY
+    from tests.support.devserver import client_for
 
     monkeypatch.setenv("PILOTHOUSE_ADMIN_KEY", ADMIN_KEY)
     monkeypatch.delenv("PILOTHOUSE_CONTROL_PORT", raising=False)  # restored (unset) after the test

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from pilothouse.engine import run
-from tests.moto_server import MotoServer
+from tests.support.moto_server import MotoServer
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import pytest
 from pilothouse.settings import get_settings
 from pilothouse.store.workflows import executions_pk
 from pilothouse.wiring import Services, register_services
-from tests.conftest import drain
-from tests.fakes import RevisionFake
+from tests.support.controlplane import drain
+from tests.support.fakes import RevisionFake
 
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:000000000000:function:{}"
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.moto_server import MotoServer
+from tests.support.moto_server import MotoServer
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import threading
 from typer.testing import CliRunner
 
 from pilothouse.services.keys import authenticate, create_key, revoke_key
-from tests.conftest import ADMIN_KEY
+from tests.support.controlplane import ADMIN_KEY
 
 
 def _id(key: str) -> str:

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from pilothouse.local.dev import DevServer
-from tests.conftest import ADMIN_KEY, ROOT
+from tests.support.controlplane import ADMIN_KEY, ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pilothouse.services.execution_listeners import ExecutionEnded, ExecutionListeners, default_listeners
-from tests.conftest import ROOT
+from tests.support.controlplane import ROOT
 
 ENDED = ExecutionEnded(
     workflow="w", name="e1", arn="arn:aws:states:local:000000000000:execution:w:e1", status="FAILED"

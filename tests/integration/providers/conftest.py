@@ -1,6 +1,6 @@
 """Fixtures for provider tests against real servers: a moto server (one per session, reset per test).
 
-The server itself lives in :mod:`tests.moto_server` so that other test packages (the provider
+The server itself lives in :mod:`tests.support.moto_server` so that other test packages (the provider
 contract tests) can start one the same way.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.moto_server import MotoServer
+from tests.support.moto_server import MotoServer
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from tests.moto_server import REGION, MotoServer
+from tests.support.moto_server import REGION, MotoServer
 
 from pilothouse.providers.aws_lambda import LambdaProvider
 from pilothouse.providers.base import HealthCheck, Placement, ProviderError, Release

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.processes import kill_marked, marked_pids
+from tests.support.processes import kill_marked, marked_pids
 
 from pilothouse.providers.base import HealthCheck, Placement, ProviderError, Release
 from pilothouse.providers.local import LocalProvider

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.processes import kill_marked
+from tests.support.processes import kill_marked
 
 from pilothouse.providers.base import HealthCheck, ProviderError, Release
 from pilothouse.providers.local import LocalProvider

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from tests.httpservers import ThreadedServer
+from tests.support.httpservers import ThreadedServer
 
 from pilothouse.providers.base import HealthCheck, ProviderError, Release
 from pilothouse.providers.local import LocalProvider
@@ -390,8 +390,8 @@ def test_a_component_deployed_on_a_busy_port_fails_with_that_reason(api, service
     When it is deployed through the API (the real local provider)
     Then it ends Failed, its last error naming the port and saying it is in use by another process
     (the ASL error name is the deployment tasks' choice, see services/deployment_tasks.py)."""
-    from tests.conftest import drain
-    from tests.integration.test_components_api import spec
+    from tests.support.controlplane import drain
+    from tests.support.specs import spec
 
     with _listening() as other:
         port = other.getsockname()[1]

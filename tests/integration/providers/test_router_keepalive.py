@@ -7,7 +7,7 @@ import http.client
 import time
 from http.server import BaseHTTPRequestHandler
 
-from tests.httpservers import ThreadedServer
+from tests.support.httpservers import ThreadedServer
 
 from pilothouse.providers.local.router import Router
 

@@ -1,4 +1,5 @@
-"""The lifecycle commands: their bodies, and ``--wait`` following them to success, failure or timeout."""
+"""The lifecycle commands against the real API in process: their bodies, and ``--wait`` following
+them to success, failure (the fake provider fails) or timeout (nothing is delivered)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from rich.console import Console
 
 from pilothouse.cli.client import Client
 from pilothouse.cli.wait import judge, wait_for
+
+CONFIG = {"step": 2, "color": "blue"}
 
 
 def _body(api, path):
@@ -22,7 +25,8 @@ def test_deploy_without_wait_returns_at_once(api, cli):
     assert result.exit_code == 0, result.output
     assert "Deploying" in result.stdout
     assert _body(api, "/v1/components/greeter/deploy") == {"version": "2.0.0"}
-    assert api.components["greeter"]["state"] == "Deploying"
+    api.working = False  # the job waits in the queue
+    assert api.view("greeter")["state"] == "Deploying"
 
 
 def test_deploy_wait_success_shows_events_and_exits_0(api, cli):
@@ -36,39 +40,40 @@ def test_deploy_wait_success_shows_events_and_exits_0(api, cli):
 
 def test_deploy_wait_failure_exits_1_with_reason_and_logs(api, cli):
     api.add("greeter")
-    api.outcomes[("greeter", "deploy")] = "failed"
+    api.provider.broken_versions.add("1.0.0")
     result = cli("components", "deploy", "greeter", "--wait")
     assert result.exit_code == 1
     assert "deploy of greeter failed; it is now Failed" in result.stderr
-    assert "reason: greeter deploy went wrong" in result.stderr
+    assert "reason: " in result.stderr and "1.0.0 exited at start" in result.stderr
     assert "boom" in result.stderr
 
 
 def test_update_reverted_exits_1_though_running(api, cli):
-    api.add("counter", "Running", version="1.0.0", replicas=1)
-    api.outcomes[("counter", "update")] = "reverted"
+    api.add("counter", "Running", version="1.0.0")
+    api.provider.unhealthy_versions.add("3.0.0")
     result = cli("components", "update", "counter", "--version", "3.0.0", "--wait")
     assert result.exit_code == 1
     assert "update.reverted" in result.stdout
     assert "it is now Running at version 1.0.0" in result.stderr
-    assert "counter update went wrong" in result.stderr
+    assert "unhealthy" in result.stderr
 
 
 def test_scale_failed_exits_1(api, cli):
-    api.add("greeter", "Running", version="1.0.0", replicas=1)
-    api.outcomes[("greeter", "scale")] = "failed"
+    api.add("greeter", "Running", version="1.0.0")
+    api.provider.fail["scale"] = "no room for greeter"
     result = cli("components", "scale", "greeter", "3", "--wait")
     assert result.exit_code == 1
-    assert "greeter scale went wrong" in result.stderr
+    assert "no room for greeter" in result.stderr
+    assert api.view("greeter")["replicas"] == 1
 
 
 @pytest.mark.parametrize("args", [["3"], ["--replicas", "3"], ["-r", "3"]])
 def test_scale_takes_replicas_as_argument_or_option(api, cli, args):
-    api.add("greeter", "Running", version="1.0.0", replicas=1)
+    api.add("greeter", "Running", version="1.0.0")
     result = cli("components", "scale", "greeter", *args, "--wait")
     assert result.exit_code == 0, result.output
     assert _body(api, "/v1/components/greeter/scale") == {"replicas": 3}
-    assert api.components["greeter"]["replicas"] == 3
+    assert api.view("greeter")["replicas"] == 3
 
 
 def test_scale_needs_exactly_one_count(api, cli):
@@ -80,14 +85,14 @@ def test_scale_needs_exactly_one_count(api, cli):
 
 
 def test_scale_validation_error_exits_1(api, cli):
-    api.add("greeter", "Running")
+    api.add("greeter", "Running", scaling={"min": 1, "max": 4})
     result = cli("components", "scale", "greeter", "9")
     assert result.exit_code == 1
-    assert "replicas (in body): must lie between 1 and 4" in result.stderr
+    assert "• replicas: must lie between scaling.min 1 and scaling.max 4" in result.stderr
 
 
 def test_stop_wait_ends_stopped_exit_0(api, cli):
-    api.add("greeter", "Running", version="1.0.0", replicas=2)
+    api.add("greeter", "Running", version="1.0.0", scaling={"min": 1, "max": 5, "replicas": 2})
     result = cli("components", "stop", "greeter", "--wait")
     assert result.exit_code == 0, result.output
     assert "greeter is Stopped" in result.stdout
@@ -98,7 +103,7 @@ def test_retry_wait(api, cli):
     api.add("greeter", "Failed")
     result = cli("components", "retry", "greeter", "--wait")
     assert result.exit_code == 0, result.output
-    assert api.components["greeter"]["state"] == "Running"
+    assert api.view("greeter")["state"] == "Running"
 
 
 def test_illegal_command_shows_allowed_commands(api, cli):
@@ -111,7 +116,7 @@ def test_illegal_command_shows_allowed_commands(api, cli):
 
 def test_wait_timeout_exits_1(api, cli):
     api.add("greeter")
-    api.outcomes[("greeter", "deploy")] = "hang"
+    api.working = False
     result = cli("components", "deploy", "greeter", "--wait", "--timeout", "0")
     assert result.exit_code == 1
     assert "timed out after 0s; greeter is still Deploying" in result.stderr
@@ -126,7 +131,7 @@ def test_wait_with_json_prints_final_view_on_stdout_and_progress_on_stderr(api, 
 
 
 def test_update_set_merges_into_current_config(api, cli):
-    api.add("counter", "Running", version="1.0.0", replicas=1)
+    api.add("counter", "Running", version="1.0.0", config_schema={"type": "object"}, config=CONFIG)
     result = cli(
         "components", "update", "counter", "--set", "step=5", "--set", "db.host=x", "--set", "tag='007'"
     )
@@ -137,7 +142,7 @@ def test_update_set_merges_into_current_config(api, cli):
 
 
 def test_update_config_file_plus_set_and_version(api, cli, tmp_path):
-    api.add("counter", "Running", version="1.0.0", replicas=1)
+    api.add("counter", "Running", version="1.0.0", config_schema={"type": "object"}, config=CONFIG)
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("step: 3\n")
     result = cli(
@@ -157,7 +162,8 @@ def test_update_config_file_plus_set_and_version(api, cli, tmp_path):
         "version": "2.0.0",
         "config": {"step": 3, "on": True},
     }
-    assert api.components["counter"]["version"] == "2.0.0"
+    assert api.view("counter")["version"] == "2.0.0"
+    assert api.view("counter")["spec"]["config"] == {"step": 3, "on": True}
 
 
 def test_update_needs_something_to_change(api, cli):
@@ -172,7 +178,7 @@ def test_update_needs_something_to_change(api, cli):
 
 def test_wait_for_times_out_on_the_clock(api):
     api.add("greeter")
-    api.outcomes[("greeter", "deploy")] = "hang"
+    api.working = False
     now = [0.0]
 
     def sleep(seconds: float) -> None:

@@ -1,26 +1,51 @@
-"""``pilothouse components …`` against the fake API: parsing, output formats, errors, exit codes."""
+"""``pilothouse components …`` against the real API in process: parsing, output formats, errors, exit
+codes."""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
+
+from tests.support.specs import spec
+
+GREETER_YAML = """\
+name: greeter
+provider: local
+version: '1.0.0'
+target: {command: ['{python}', examples/greeter/app.py, --port, '{port}']}
+config: {a: 1}
+"""
 
 
 def test_register_yaml_file_sends_spec_auth_and_idempotency_key(api, cli, tmp_path):
     spec = tmp_path / "c.yaml"
-    spec.write_text("name: greeter\nversion: '1.0.0'\nconfig: {a: 1}\n")
+    spec.write_text(GREETER_YAML)
     result = cli("components", "register", str(spec))
     assert result.exit_code == 0, result.output
     assert "registered greeter" in result.stdout
     (req,) = api.sent("POST", "/v1/components")
-    assert json.loads(req.content) == {"name": "greeter", "version": "1.0.0", "config": {"a": 1}}
+    assert json.loads(req.content) == {
+        "name": "greeter",
+        "provider": "local",
+        "version": "1.0.0",
+        "target": {"command": ["{python}", "examples/greeter/app.py", "--port", "{port}"]},
+        "config": {"a": 1},
+    }
     assert req.headers["Authorization"] == f"Bearer {api.key}"
     uuid.UUID(req.headers["Idempotency-Key"])  # a fresh uuid4
 
 
 def test_register_json_from_stdin_with_given_idempotency_key(api, cli):
     result = cli(
-        "-o", "json", "components", "register", "-", "--idempotency-key", "k-1", input='{"name": "counter"}'
+        "-o",
+        "json",
+        "components",
+        "register",
+        "-",
+        "--idempotency-key",
+        "k-1",
+        input=json.dumps(spec("counter")),
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["name"] == "counter"
@@ -38,12 +63,12 @@ def test_every_post_gets_its_own_idempotency_key(api, cli):
 
 def test_register_conflict_is_a_readable_problem_and_exit_1(api, cli, tmp_path):
     api.add("greeter")
-    spec = tmp_path / "c.json"
-    spec.write_text('{"name": "greeter"}')
-    result = cli("components", "register", str(spec))
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(spec("greeter")))
+    result = cli("components", "register", str(path))
     assert result.exit_code == 1
     assert "Error 409" in result.stderr and "Already exists" in result.stderr
-    assert "request id: req-1" in result.stderr
+    assert re.search(r"request id: \w+", result.stderr)
     assert result.stdout == ""
 
 
@@ -68,14 +93,14 @@ def test_register_missing_or_bad_file_is_a_usage_error(api, cli, tmp_path):
 
 
 def test_list_table_and_json(api, cli):
-    api.add("counter", "Running", version="2.0.0", replicas=1, url="http://127.0.0.1:9700")
+    api.add("counter", "Running", version="2.0.0")
     api.add("greeter", "Failed")
     table = cli("components", "list")
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
     assert lines[0].split("┃")[0].strip() == "NAME"
     assert any(
-        "counter" in line and "Running" in line and "2.0.0" in line and "http://127.0.0.1:9700" in line
+        "counter" in line and "Running" in line and "2.0.0" in line and "http://127.0.0.1:9/counter" in line
         for line in lines
     )
     as_json = cli("components", "list", "-o", "json")
@@ -109,26 +134,26 @@ def test_list_bad_state_is_a_usage_error(api, cli):
 
 
 def test_list_all_follows_next_cursor(api, cli):
-    api.page_size = 2
     for n in "abcde":
         api.add(n)
-    one_page = cli("-o", "json", "components", "list")
+    one_page = cli("-o", "json", "components", "list", "--limit", "2")
     assert [c["name"] for c in json.loads(one_page.stdout)] == ["a", "b"]
-    assert "--cursor 2" in one_page.stderr
-    every = cli("-o", "json", "components", "list", "--all")
+    assert "more: --cursor " in one_page.stderr
+    cursor = one_page.stderr.split("--cursor ")[1].split()[0]
+    rest = cli("-o", "json", "components", "list", "--limit", "2", "--cursor", cursor)
+    assert [c["name"] for c in json.loads(rest.stdout)] == ["c", "d"]
+    api.requests.clear()
+    every = cli("-o", "json", "components", "list", "--all", "--limit", "2")
     assert [c["name"] for c in json.loads(every.stdout)] == list("abcde")
-    assert len(api.sent("GET", "/v1/components")) == 1 + 3
+    assert len(api.sent("GET", "/v1/components")) == 3  # pages of 2, 2 and 1
 
 
 def test_get_detail_and_json(api, cli):
-    api.add(
-        "greeter",
-        "Failed",
-        last_error={"command": "deploy", "reason": "port in use", "logs": ["oops"], "at": "t"},
-    )
+    view = api.add("greeter", "Failed")
+    reason = view["last_error"]["reason"]
     result = cli("components", "get", "greeter")
     assert result.exit_code == 0
-    assert "Failed" in result.stdout and "port in use" in result.stdout and "oops" in result.stdout
+    assert "Failed" in result.stdout and reason[:40] in result.stdout
     assert json.loads(cli("components", "get", "greeter", "-o", "json").stdout)["state"] == "Failed"
 
 
@@ -146,10 +171,11 @@ def test_missing_key_is_401(api, cli, monkeypatch):
 
 
 def test_api_key_and_url_options_beat_the_environment(api, cli):
-    api.key = "ph_other_key"
-    result = cli("--api-key", "ph_other_key", "--url", "http://elsewhere.test", "components", "list")
+    other = api.call("POST", "/v1/api-keys", {"name": "other", "role": "viewer"})["key"]
+    result = cli("--api-key", other, "--url", "http://elsewhere.test", "components", "list")
     assert result.exit_code == 0, result.output
     assert api.requests[0].url.host == "elsewhere.test"
+    assert api.requests[0].headers["Authorization"] == f"Bearer {other}"
 
 
 def test_unreachable_api_is_reported(cli, monkeypatch):
@@ -165,8 +191,10 @@ def test_events_table_json_and_order(api, cli):
     table = cli("components", "events", "greeter")
     assert table.exit_code == 0
     assert "registered" in table.stdout and "deploy.requested" in table.stdout
+    oldest_first = json.loads(cli("components", "events", "greeter", "-o", "json").stdout)
+    assert [e["type"] for e in oldest_first][:2] == ["registered", "deploy.requested"]
     newest_first = json.loads(cli("components", "events", "greeter", "--order", "desc", "-o", "json").stdout)
-    assert [e["type"] for e in newest_first] == ["deploy.requested", "registered"]
+    assert newest_first[-2:] == oldest_first[1::-1]
     assert cli("components", "events", "greeter", "--order", "sideways").exit_code == 2
 
 
@@ -174,8 +202,8 @@ def test_deregister(api, cli):
     api.add("greeter", "Stopped")
     result = cli("components", "deregister", "greeter")
     assert result.exit_code == 0
-    assert "greeter" not in api.components
     assert api.sent("DELETE", "/v1/components/greeter")
+    assert cli("components", "get", "greeter").exit_code == 1
 
 
 def test_deregister_running_is_illegal_with_allowed_commands(api, cli):

@@ -1,9 +1,11 @@
 """Deployments in the CLI: --strategy, the live --wait, deployments list/get/watch and their controls,
-components rollback, freezes and promotions across environments."""
+components rollback, freezes and promotions across environments, against the real API in process
+(outcomes come from the fake provider: its metrics fail an analysis, a broken version fails a deploy)."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -18,8 +20,7 @@ from pilothouse.cli.wait import WaitResult, wait_for, with_deployment
 
 @pytest.fixture
 def dapi(api, monkeypatch):
-    """The fake API with deployments on, and every poll at once."""
-    api.track_deployments = True
+    """The API with every poll of the CLI at once."""
     monkeypatch.setattr(deployments_module, "WATCH_SECONDS", 0)
     monkeypatch.setattr(deployments_module, "WATCH_MISSING_GRACE", 0)
     monkeypatch.setattr(executions_module, "POLL_SECONDS", 0)
@@ -32,12 +33,27 @@ def _body(api, path):
 
 
 def _running(api, name="greeter", version="1.0.0", **fields):
-    return api.add(name, "Running", version=version, replicas=2, url="http://x", **fields)
+    return api.add(name, "Running", version=version, scaling={"min": 1, "max": 5, "replicas": 2}, **fields)
+
+
+def _deployment(api, dep_id: str) -> dict:
+    return api.call("GET", f"/v1/deployments/{dep_id}")
 
 
 def _only_deployment(api) -> dict:
-    (dep,) = api.deployments.values()
+    """The one deployment begun after the scene was set (the scene's own first deploys aside)."""
+    items = api.call("GET", "/v1/deployments?limit=100")["items"]
+    (dep,) = [d for d in items if d["id"] not in api.scene_deployments]
     return dep
+
+
+def _only_deployment_of(api, component: str) -> dict:
+    items = api.call("GET", f"/v1/deployments?component={component}")["items"]
+    (dep,) = [d for d in items if d["id"] not in api.scene_deployments]
+    return dep
+
+
+BAD_METRICS = {"requests": 100, "errors": 25}  # an error rate of 0.25: the analysis fails
 
 
 def _strategy_file(tmp_path, text: str, name: str = "strategy.yaml") -> str:
@@ -55,12 +71,17 @@ def _start_update(cli, api, *args: str) -> dict:
     return _only_deployment(api)
 
 
-def _advance_to(cli, dep: dict, status: str, reads: int = 20) -> None:
+def _advance_to(cli, dep: dict, status: str, reads: int = 50) -> dict:
+    """Read the deployment through the CLI (each read lets the worker take a step) until ``status``."""
+    seen = dep
     for _ in range(reads):
-        if dep["status"] == status:
-            return
-        assert cli("deployments", "get", dep["id"], "-o", "json").exit_code == 0
-    assert dep["status"] == status
+        if seen["status"] == status:
+            return seen
+        result = cli("deployments", "get", dep["id"], "-o", "json")
+        assert result.exit_code == 0, result.output
+        seen = json.loads(result.stdout)
+    assert seen["status"] == status
+    return seen
 
 
 # -- --strategy ---------------------------------------------------------------------------------------
@@ -83,8 +104,11 @@ def _advance_to(cli, dep: dict, status: str, reads: int = 20) -> None:
 def test_deploy_sends_a_preset_or_type_as_strategy(api, cli, value):
     api.add("greeter")
     result = cli("components", "deploy", "greeter", "--strategy", value)
-    assert result.exit_code == 0, result.output
     assert _body(api, "/v1/components/greeter/deploy") == {"strategy": value}
+    if value in ("canary", "linear"):  # the type alone lacks its parameters: the server says so
+        assert result.exit_code == 1 and "needs percentage and interval_seconds" in result.stderr
+    else:
+        assert result.exit_code == 0, result.output
 
 
 def test_strategy_from_a_file_goes_as_an_object(api, cli, tmp_path):
@@ -159,8 +183,8 @@ def test_update_wait_shows_the_deployment_and_succeeds(dapi, cli):
     out = result.stdout
     assert f"deployment {dep['id']}: in_progress" in out
     assert "step 1 set weight 10%: ✓ succeeded" in out
-    assert "traffic: 1.0.0 90% · 2.0.0 10%" in out
-    assert "analysis (step 3): pass — 120 req, errors 0.0%" in out
+    assert re.search(r"traffic: 1\.0\.0\S* 90% · 2\.0\.0\S* 10%", out)
+    assert "analysis (step 3): pass — 100 req, errors 0.0%" in out
     assert "in_progress → succeeded" in out
     assert (
         out.index("update.requested")
@@ -173,7 +197,7 @@ def test_update_wait_shows_the_deployment_and_succeeds(dapi, cli):
 
 def test_wait_exits_1_when_the_deployment_rolls_back(dapi, cli):
     _running(dapi)
-    dapi.deployment_outcomes["greeter"] = "rolled_back"
+    dapi.provider.metrics["2.0.0"] = BAD_METRICS
     result = cli(
         "components",
         "update",
@@ -197,7 +221,7 @@ def test_wait_exits_1_when_the_deployment_rolls_back(dapi, cli):
 
 def test_wait_exits_1_when_a_first_deploy_fails(dapi, cli):
     dapi.add("greeter")
-    dapi.deployment_outcomes["greeter"] = "failed"
+    dapi.provider.broken_versions.add("1.0.0")
     result = cli("components", "deploy", "greeter", "--wait")
     assert result.exit_code == 1
     assert "ended failed" in result.stderr
@@ -206,7 +230,7 @@ def test_wait_exits_1_when_a_first_deploy_fails(dapi, cli):
 
 def test_wait_keeps_polling_while_the_deployment_is_not_there_yet(dapi, cli):
     dapi.add("greeter")
-    dapi.deployment_lag = 3
+    dapi.idle_reads = 3  # the job (which begins the deployment) waits for three reads
     result = cli("components", "deploy", "greeter", "--wait")
     assert result.exit_code == 0, result.output
     dep = _only_deployment(dapi)
@@ -217,7 +241,8 @@ def test_wait_keeps_polling_while_the_deployment_is_not_there_yet(dapi, cli):
 
 
 def test_wait_without_deployment_records_judges_the_component(api, cli):
-    api.add("greeter")  # track_deployments off: every read of the deployment is a 404
+    api.add("greeter")
+    api.hidden = ("/v1/deployments/",)  # a server without deployment records: every read is a 404
     result = cli("components", "deploy", "greeter", "--wait")
     assert result.exit_code == 0, result.output
     assert "✓ greeter is Running" in result.stdout
@@ -245,14 +270,14 @@ def test_wait_shows_the_approval_gate_and_goes_on_once_approved(dapi):
         approved = []
 
         def sleep(_: float) -> None:
-            if dapi.deployments[dep_id]["waiting_for"] == "approval" and not approved:
+            if _deployment(dapi, dep_id)["waiting_for"] == "approval" and not approved:
                 approved.append(client.post(f"/v1/deployments/{dep_id}/approve", {"comment": "lgtm"}))
 
         result = wait_for(client, view, "update", console=console, interval=0, sleep=sleep)
     text = console.export_text()
     assert "⏸ waiting for approval since" in text
     assert f"run: pilothouse deployments approve {dep_id}" in text
-    assert "approved by tester" in text
+    assert "approved by test admin" in text
     assert result.ok and result.deployment["status"] == "succeeded"
 
 
@@ -308,6 +333,9 @@ def test_list_shows_a_table_and_filters(dapi, cli):
     assert (
         cli("components", "update", "counter", "--version", "3.0.0", "--strategy", "rolling").exit_code == 0
     )
+    dapi.settle()
+    status = _only_deployment_of(dapi, "counter")["status"]
+    assert status == "succeeded"
     result = cli("deployments", "list")
     assert result.exit_code == 0, result.output
     for text in (
@@ -321,12 +349,12 @@ def test_list_shows_a_table_and_filters(dapi, cli):
         "1.0.0 → 2.0.0",
         "Linear10PercentEvery1Minute",
         "rolling",
-        "pending",
+        status,
     ):
         assert text in result.stdout
     assert result.stdout.index("counter") < result.stdout.index("greeter")  # newest first
     result = cli(
-        "deployments", "list", "--component", "counter", "--environment", "staging", "--status", "pending"
+        "deployments", "list", "--component", "counter", "--environment", "staging", "--status", status
     )
     assert result.exit_code == 0
     assert "greeter" not in result.stdout and "counter" in result.stdout
@@ -334,7 +362,7 @@ def test_list_shows_a_table_and_filters(dapi, cli):
     assert dict(req.url.params) == {
         "component": "counter",
         "environment": "staging",
-        "status": "pending",
+        "status": status,
         "limit": "50",
     }
 
@@ -343,11 +371,11 @@ def test_list_all_pages_json_and_bad_status(dapi, cli):
     for n in range(3):
         _running(dapi, f"c{n}")
         assert cli("components", "update", f"c{n}", "--version", "2.0.0").exit_code == 0
-    dapi.page_size = 2
-    result = cli("deployments", "list", "-o", "json")
-    assert len(json.loads(result.stdout)) == 2 and "--cursor 2" in result.stderr
-    result = cli("deployments", "list", "--all", "-o", "json")
-    assert [d["component"] for d in json.loads(result.stdout)] == ["c2", "c1", "c0"]
+    result = cli("deployments", "list", "-o", "json", "--limit", "2")
+    assert len(json.loads(result.stdout)) == 2 and "more: --cursor " in result.stderr
+    result = cli("deployments", "list", "--all", "--limit", "2", "-o", "json")
+    updates = [d["component"] for d in json.loads(result.stdout) if d["id"] not in dapi.scene_deployments]
+    assert updates == ["c2", "c1", "c0"]
     assert cli("deployments", "list", "--status", "sideways").exit_code == 2
     assert cli("deployments", "list", "--status", "rolled-back").exit_code == 0
     assert cli("deployments", "list", "--status", "failed").stdout.strip() == "no deployments match"
@@ -355,6 +383,7 @@ def test_list_all_pages_json_and_bad_status(dapi, cli):
 
 def test_get_shows_steps_traffic_analysis_approvals_and_the_wait(dapi, cli, tmp_path):
     _running(dapi)
+    dapi.provider.metrics["2.0.0"] = {"requests": 120, "errors": 0, "p99_ms": 42}
     dep = _start_update(
         cli,
         dapi,
@@ -393,7 +422,7 @@ def test_get_shows_steps_traffic_analysis_approvals_and_the_wait(dapi, cli, tmp_
     assert cli("deployments", "approve", dep["id"], "--comment", "ship it").exit_code == 0
     _advance_to(cli, dep, "succeeded")
     out = cli("deployments", "get", dep["id"]).stdout
-    assert "✓ approved by tester (key:test)" in out and "ship it" in out
+    assert "✓ approved by test admin (key:" in out and "ship it" in out
     assert "waiting for approval" not in out
     assert json.loads(cli("deployments", "get", dep["id"], "-o", "json").stdout)["status"] == "succeeded"
 
@@ -423,20 +452,31 @@ def test_watch_exits_0_when_it_succeeds(dapi, cli):
     dep = _start_update(cli, dapi, "--strategy", "Canary10Percent5Minutes")
     result = cli("deployments", "watch", dep["id"])
     assert result.exit_code == 0, result.output
-    assert "step 2 pause 5m: ✓ succeeded" in result.stdout
+    assert "step 2 pause 5m: ▶ running" in result.stdout and "⏸ baking for 5m" in result.stdout
+    assert "step 4 set weight 100%: ✓ succeeded" in result.stdout
     assert "steps" in result.stdout and "traffic" in result.stdout  # the full view at the end
     assert f"✓ deployment {dep['id']} succeeded" in result.stderr
 
 
-@pytest.mark.parametrize("outcome", ["rolled_back", "failed"])
-def test_watch_exits_1_when_it_does_not_succeed(dapi, cli, outcome):
+def test_watch_exits_1_when_it_rolls_back(dapi, cli):
     _running(dapi)
-    dapi.deployment_outcomes["greeter"] = outcome
+    dapi.provider.metrics["2.0.0"] = BAD_METRICS
     dep = _start_update(cli, dapi, "--strategy", "Canary10Percent5Minutes")
     result = cli("deployments", "watch", dep["id"])
     assert result.exit_code == 1
-    assert f"✗ deployment {dep['id']} ended {outcome}" in result.stderr
+    assert f"✗ deployment {dep['id']} ended rolled_back" in result.stderr
     assert "AnalysisFailed: error rate 0.250 > 0.05" in result.stderr
+
+
+def test_watch_exits_1_when_it_fails(dapi, cli):
+    dapi.add("greeter")
+    dapi.provider.broken_versions.add("1.0.0")
+    assert cli("components", "deploy", "greeter").exit_code == 0
+    dep = _only_deployment(dapi)
+    result = cli("deployments", "watch", dep["id"])
+    assert result.exit_code == 1
+    assert f"✗ deployment {dep['id']} ended failed" in result.stderr
+    assert "1.0.0 exited at start" in result.stderr
 
 
 def test_watch_an_aborted_deployment_exits_1(dapi, cli):
@@ -508,15 +548,15 @@ def test_approve_sends_the_comment_with_an_idempotency_key(dapi, cli, tmp_path):
     (req,) = dapi.sent("POST", f"/v1/deployments/{dep['id']}/approve")
     assert json.loads(req.content) == {"comment": "looks good"}
     assert req.headers["Idempotency-Key"]
-    assert dep["approvals"][0]["decision"] == "approved"
+    assert _deployment(dapi, dep["id"])["approvals"][0]["decision"] == "approved"
 
 
 def test_approve_without_permission_is_a_403(dapi, cli, tmp_path):
     _running(dapi)
-    dapi.can_approve = False
+    deployer = dapi.call("POST", "/v1/api-keys", {"name": "ci", "role": "deployer"})["key"]
     dep = _start_update(cli, dapi, "--strategy", _strategy_file(tmp_path, BLUE_GREEN_APPROVAL))
     _advance_to(cli, dep, "awaiting_approval")
-    result = cli("deployments", "approve", dep["id"])
+    result = cli("--api-key", deployer, "deployments", "approve", dep["id"])
     assert result.exit_code == 1
     assert "Error 403" in result.stderr and "deployments:approve" in result.stderr
 
@@ -560,22 +600,32 @@ def test_promote_ends_a_pause_and_full_skips_the_rest(dapi, cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "fully promoted deployment" in result.stdout
     assert _body(dapi, f"/v1/deployments/{dep['id']}/promote") == {"full": True}
-    _advance_to(cli, dep, "succeeded")
-    assert [s["status"] for s in dep["steps"]] == [
-        "succeeded",
-        "succeeded",
-        "skipped",
-        "skipped",
-        "succeeded",
-    ]
+    done = _advance_to(cli, dep, "succeeded")
+    statuses = [s["status"] for s in done["steps"]]
+    # the pause (index 2) is test_an_ended_pause_step_does_not_stay_waiting's
+    assert statuses[:2] + statuses[3:] == ["succeeded", "succeeded", "skipped", "succeeded"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product: a pause step that ends (its bake elapsed, or promoted) stays 'waiting' in the "
+    "deployment record after the deployment succeeded (found when the CLI tests moved to the real API)",
+)
+def test_an_ended_pause_step_does_not_stay_waiting(dapi, cli):
+    _running(dapi)
+    dep = _start_update(cli, dapi, "--strategy", "Canary10Percent5Minutes")
+    done = _advance_to(cli, dep, "succeeded")
+    assert done["steps"][2]["kind"] == "pause"
+    assert done["steps"][2]["status"] == "succeeded"
 
 
 def test_promote_without_full_sends_false(dapi, cli):
     _running(dapi)
     dep = _start_update(cli, dapi, "--strategy", "Canary10Percent5Minutes")
     _advance_to(cli, dep, "in_progress")
-    while dep["waiting_for"] != "pause":
-        cli("deployments", "get", dep["id"])
+    for _ in range(50):
+        if json.loads(cli("deployments", "get", dep["id"], "-o", "json").stdout)["waiting_for"] == "pause":
+            break
     result = cli("deployments", "promote", dep["id"])
     assert result.exit_code == 0, result.output
     assert _body(dapi, f"/v1/deployments/{dep['id']}/promote") == {"full": False}
@@ -602,8 +652,8 @@ def test_abort_and_break_glass_rollback_send_reasons(dapi, cli):
     _running(dapi, "counter")
     assert cli("components", "update", "greeter", "--version", "2.0.0").exit_code == 0
     assert cli("components", "update", "counter", "--version", "2.0.0").exit_code == 0
-    g = dapi.deployments[dapi.components["greeter"]["operation"]["id"]]
-    c = dapi.deployments[dapi.components["counter"]["operation"]["id"]]
+    g = _deployment(dapi, dapi.view("greeter")["operation"]["id"])
+    c = _deployment(dapi, dapi.view("counter")["operation"]["id"])
     assert cli("deployments", "abort", g["id"]).exit_code == 0
     assert _body(dapi, f"/v1/deployments/{g['id']}/abort") == {}
     result = cli("deployments", "rollback", c["id"], "--reason", "pager")
@@ -622,10 +672,11 @@ def test_component_rollback_mid_deployment_rolls_that_back(dapi, cli):
     dep = _start_update(cli, dapi, "--strategy", "Canary10Percent5Minutes")
     result = cli("components", "rollback", "greeter", "--wait")
     assert result.exit_code == 0, result.output
+    dep = _deployment(dapi, dep["id"])
     assert dep["status"] == "rolled_back"
     assert dep["abort_requested"]["break_glass"]
     assert _body(dapi, "/v1/components/greeter/rollback") == {}
-    assert dapi.components["greeter"]["version"] == "1.0.0"
+    assert dapi.view("greeter")["version"] == "1.0.0"
 
 
 def test_component_rollback_to_the_previous_version(dapi, cli):
@@ -633,7 +684,7 @@ def test_component_rollback_to_the_previous_version(dapi, cli):
     assert cli("components", "update", "greeter", "--version", "2.0.0", "--wait").exit_code == 0
     result = cli("components", "rollback", "greeter", "--wait")
     assert result.exit_code == 0, result.output
-    assert dapi.components["greeter"]["version"] == "1.0.0"
+    assert dapi.view("greeter")["version"] == "1.0.0"
     assert "✓ greeter is Running at version 1.0.0" in result.stdout
 
 
@@ -713,13 +764,14 @@ def test_promote_starts_a_promotion(dapi, cli):
 
 def test_promote_wait_exit_codes(dapi, cli):
     _running(dapi, "a", environment="staging")
-    _running(dapi, "b", environment="production")
+    _running(dapi, "b", "0.9.0", environment="production")
     result = cli("promote", "--from", "a", "--to", "b", "--wait")
     assert result.exit_code == 0, result.output
     assert "✓ promoted a → b" in result.stdout
-    (name,) = [n for (wf, n) in dapi.executions if wf == "pilothouse-promote-environment"]
+    executions = dapi.call("GET", "/v1/workflows/pilothouse-promote-environment/executions")["items"]
+    (name,) = [e["name"] for e in executions]
     assert dapi.sent("GET", f"/v1/workflows/pilothouse-promote-environment/executions/{name}")
-    dapi.execution_outcomes["pilothouse-promote-environment"] = "FAILED"
+    # b now runs a's version: a second promotion has nothing to do and fails
     result = cli("promote", "--from", "a", "--to", "b", "--wait", "-o", "json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["status"] == "FAILED"

@@ -1,84 +1,84 @@
-"""``keys``, ``audit``, ``status`` and ``components events --follow``."""
+"""``keys``, ``audit``, ``status`` and ``components events --follow``, against the real API in process."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
+import httpx
+
+import pilothouse
 from pilothouse.cli import components
+
+
+def _works(api, secret: str) -> bool:
+    """Whether ``secret`` authenticates against the API."""
+    with httpx.Client(transport=api, base_url="http://pilothouse.test") as client:
+        status = client.get("/v1/components", headers={"Authorization": f"Bearer {secret}"}).status_code
+    api.requests.pop()
+    return status == 200
 
 
 def test_keys_create_prints_the_secret_once_prominently(api, cli):
     result = cli("keys", "create", "--name", "ci", "--role", "Deployer", "--expires-in-days", "30")
     assert result.exit_code == 0, result.output
-    assert "ph_k1_SECRETSECRETSECRET" in result.stdout
-    assert "not shown again" in result.stderr
     (req,) = api.sent("POST", "/v1/api-keys")
     assert json.loads(req.content) == {"name": "ci", "role": "deployer", "expires_in_days": 30}
     assert "Idempotency-Key" in req.headers
+    secret = re.search(r"ph_\S+", result.stdout)[0]
+    assert "not shown again" in result.stderr
+    assert _works(api, secret)
 
 
 def test_keys_create_json_and_bad_role(api, cli):
     result = cli("keys", "create", "-n", "ci", "-r", "viewer", "-o", "json")
-    assert json.loads(result.stdout)["key"] == "ph_k1_SECRETSECRETSECRET"
+    assert _works(api, json.loads(result.stdout)["key"])
     assert cli("keys", "create", "--name", "x", "--role", "root").exit_code == 2
     assert cli("keys", "create", "--role", "admin").exit_code == 2  # --name is required
 
 
 def test_keys_list_never_shows_secrets_and_revoke(api, cli):
-    cli("keys", "create", "--name", "ci", "--role", "viewer")
+    created = json.loads(cli("keys", "create", "--name", "ci", "--role", "viewer", "-o", "json").stdout)
+    secret, kid = created["key"], created["id"]
     listed = cli("keys", "list")
     assert listed.exit_code == 0
-    assert "ci" in listed.stdout and "SECRET" not in listed.stdout
-    assert [k["id"] for k in json.loads(cli("keys", "list", "-o", "json").stdout)] == ["k1"]
-    revoked = cli("keys", "revoke", "k1")
-    assert revoked.exit_code == 0 and "revoked key k1" in revoked.stdout
-    assert api.keys[0]["revoked_at"] == "later"
+    assert (
+        "ci" in listed.stdout and secret not in listed.stdout and secret.split("_")[-1] not in listed.stdout
+    )
+    keys = json.loads(cli("keys", "list", "-o", "json").stdout)
+    assert kid in [k["id"] for k in keys] and secret not in json.dumps(keys)
+    revoked = cli("keys", "revoke", kid)
+    assert revoked.exit_code == 0 and f"revoked key {kid}" in revoked.stdout
+    assert not _works(api, secret)
     missing = cli("keys", "revoke", "nope")
     assert missing.exit_code == 1 and "no API key with id 'nope'" in missing.stderr
 
 
 def test_audit_filters_and_formats(api, cli):
-    api.audit = [
-        {
-            "at": "t2",
-            "principal": "key:a",
-            "operation": "deploy_component",
-            "target": "component:greeter",
-            "request_id": "r2",
-            "status": 202,
-            "outcome": "success",
-            "detail": None,
-        },
-        {
-            "at": "t1",
-            "principal": "key:b",
-            "operation": "create_api_key",
-            "target": "apikey:k1",
-            "request_id": "r1",
-            "status": 201,
-            "outcome": "success",
-            "detail": {"role": "viewer"},
-        },
-    ]
+    api.add("greeter", "Running")  # register and deploy: audited as the admin key
+    cli("keys", "create", "--name", "ci", "--role", "viewer")
     table = cli("audit")
-    assert table.exit_code == 0
+    assert table.exit_code == 0, table.output
     assert "deploy_component" in table.stdout and "create_api_key" in table.stdout
+    principal = json.loads(cli("audit", "-o", "json").stdout)[0]["principal"]
     filtered = cli(
-        "audit", "--principal", "key:a", "--operation", "deploy_component", "--limit", "5", "-o", "json"
+        "audit", "--principal", principal, "--operation", "deploy_component", "--limit", "5", "-o", "json"
     )
-    assert [a["request_id"] for a in json.loads(filtered.stdout)] == ["r2"]
+    assert [(a["operation"], a["principal"]) for a in json.loads(filtered.stdout)] == [
+        ("deploy_component", principal)
+    ]
     req = api.sent("GET", "/v1/audit")[-1]
-    assert dict(req.url.params) == {"limit": "5", "principal": "key:a", "operation": "deploy_component"}
+    assert dict(req.url.params) == {"limit": "5", "principal": principal, "operation": "deploy_component"}
 
 
 def test_status_needs_no_key(api, cli, monkeypatch):
     monkeypatch.delenv("PILOTHOUSE_API_KEY")
     result = cli("status")
-    assert result.exit_code == 0
-    assert "Pilothouse 9.9.9 at http://pilothouse.test: ok" in result.stdout
-    assert json.loads(cli("status", "-o", "json").stdout) == {"status": "ok", "version": "9.9.9"}
+    assert result.exit_code == 0, result.output
+    assert f"Pilothouse {pilothouse.__version__} at http://pilothouse.test: ok" in result.stdout
+    assert json.loads(cli("status", "-o", "json").stdout)["status"] == "ok"
     assert "Authorization" not in api.requests[0].headers
 
 
@@ -105,10 +105,12 @@ def test_events_follow_prints_new_events_once_until_ctrl_c(api, cli, monkeypatch
     api.add("greeter")
     happened = []
 
+    api.working = False  # the deploy is requested, not carried out
+
     def between():
         if not happened:
             happened.append(1)
-            api._event("greeter", "deploy.requested", "Registered", "Deploying")
+            api.call("POST", "/v1/components/greeter/deploy", {})
 
     monkeypatch.setattr(components, "time", _StopAfter(api, 3, between))
     result = cli("components", "events", "greeter", "--follow")

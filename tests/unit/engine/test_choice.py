@@ -1,7 +1,7 @@
 """Choice state rules (JSONPath operators, logic, Default, NoChoiceMatched)."""
 
 import pytest
-from engine_testkit import events, machine
+from tests.support.engine import events, machine
 
 from pilothouse.engine.choice import evaluate_rule, parse_timestamp, string_matches
 from pilothouse.engine.errors import StatesError

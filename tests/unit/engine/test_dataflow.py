@@ -1,7 +1,7 @@
 """JSONPath input/output processing: InputPath, Parameters, ResultSelector, ResultPath, OutputPath."""
 
 import pytest
-from engine_testkit import machine
+from tests.support.engine import machine
 
 from pilothouse.engine import paths
 from pilothouse.engine.errors import StatesError

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from engine_testkit import T0, events, machine
+from tests.support.engine import T0, events, machine
 
 from pilothouse.engine import (
     CancelTask,

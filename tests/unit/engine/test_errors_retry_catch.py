@@ -1,6 +1,6 @@
 """Retry timing on the virtual clock, Catch ordering, error name matching, timeouts."""
 
-from engine_testkit import T0, events, fails_with, machine
+from tests.support.engine import T0, events, fails_with, machine
 
 from pilothouse.engine import TaskFailure
 from pilothouse.engine.errors import error_matches

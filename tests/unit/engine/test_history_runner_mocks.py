@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from engine_testkit import T0, events, machine
+from tests.support.engine import T0, events, machine
 
 from pilothouse.engine import PENDING, mock_invoker, run
 
@@ -46,7 +46,7 @@ def test_history_ids_previous_ids_and_details(go):
 
 def test_failure_history_details(go):
     """TaskFailed and ExecutionFailed carry error and cause."""
-    from engine_testkit import fails_with
+    from tests.support.engine import fails_with
 
     result = go(machine({"T": {"Type": "Task", "Resource": "r", "End": True}}), invoke=fails_with("E", "why"))
     failed = next(e for e in result.history if e["type"] == "TaskFailed")["taskFailedEventDetails"]

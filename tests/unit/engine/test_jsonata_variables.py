@@ -1,6 +1,6 @@
 """JSONata mode ($states, Arguments/Output/Assign, Condition) and workflow variables."""
 
-from engine_testkit import fails_with, machine
+from tests.support.engine import fails_with, machine
 
 
 def jmachine(states, **top):

@@ -1,7 +1,7 @@
 """Parallel and Map states: outputs, failures, concurrency, tolerance, batching."""
 
 import pytest
-from engine_testkit import T0, events, machine
+from tests.support.engine import T0, events, machine
 
 from pilothouse.engine import TaskFailure, advance, complete_task, start
 from pilothouse.engine.model import InvokeTask

@@ -1,8 +1,8 @@
 """Property-based checks of the pure building blocks."""
 
-from engine_testkit import T0, machine
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.engine import T0, machine
 
 from pilothouse.engine import InvokeTask, advance, intrinsics, jsonpath, paths, start
 

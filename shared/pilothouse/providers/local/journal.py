@@ -11,11 +11,18 @@ another data dir and untagged processes are never touched.
 Records are one JSON file each under ``<data_dir>/replicas/``, written atomically and fsynced
 (file and directory) before the process they announce is started::
 
-    >>> journal = ReplicaJournal(Path("/tmp/data"))     # doctest: +SKIP
+    >>> import tempfile
+    >>> data_dir = tempfile.TemporaryDirectory()
+    >>> journal = ReplicaJournal(Path(data_dir.name))
     >>> rid = journal.new_id()
     >>> journal.intend(rid, component="greeter", version="1.0.0", revision="1.0.0+ab12cd", port=4100)
     >>> journal.started(rid, pid=1234, identity="psutil:1764581000.250000")
+    >>> journal.get(rid)["pid"]
+    1234
     >>> journal.forget(rid)
+    >>> journal.get(rid) is None
+    True
+    >>> data_dir.cleanup()
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import httpx
+from tests.support.controlplane import ADMIN_KEY
 
 from pilothouse.local.dev import DevServer
-from tests.conftest import ADMIN_KEY
 
 
 def wait_state(client: httpx.Client, name: str, timeout: float = 60.0) -> dict:

@@ -59,6 +59,7 @@ class RevisionFake(RecordingProvider):
         super().__init__()
         self.unhealthy_versions: set[str] = set()
         self.broken_versions: set[str] = set()
+        self.broken_components: set[str] = set()  # every version of these exits at start
         self.metrics: dict[str, dict] = {}  # version → Metrics fields
         self._n = 0
 
@@ -89,7 +90,7 @@ class RevisionFake(RecordingProvider):
 
     def prepare(self, current, release):
         self._record("prepare", release.version, release.replicas)
-        if release.version in self.broken_versions:
+        if release.version in self.broken_versions or release.component in self.broken_components:
             raise ProviderError(
                 f"{release.version} exited at start", logs=["Traceback", "boom"], placement=current
             )

@@ -84,6 +84,7 @@ def _mark(
             step = d["steps"][index]
             if step["status"] == step_status and not fields:
                 return None
+            _close_waits(d, before=index, now=now)
             step["status"] = step_status
             step.setdefault("started_at", now)
             if step_status in ("succeeded", "failed", "skipped"):
@@ -375,10 +376,21 @@ def _finish_component(
             continue
 
 
+def _close_waits(d: dict[str, Any], *, before: int, now: str) -> None:
+    """A step that waited (a bake, a pause until promoted, a gate) has ended once a later step
+    starts or the deployment succeeds: it is succeeded, not waiting for ever."""
+    for step in d["steps"][:before]:
+        if step["status"] == "waiting":
+            step["status"] = "succeeded"
+            step["finished_at"] = now
+
+
 def _end(services: ServiceContext, dep_id: str, status: str, event: str, **fields) -> dict[str, Any]:
     def change(d):
         if d["status"] in FINAL:
             return None
+        if status == "succeeded":
+            _close_waits(d, before=len(d["steps"]), now=iso(services.clock.time()))
         d.update(
             status=status,
             outcome=status,

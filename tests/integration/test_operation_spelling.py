@@ -16,17 +16,21 @@ STEPS = [{"kind": "prepare"}, {"kind": "set_weight", "weight": 40}, {"kind": "se
 
 
 @pytest.fixture
-def services(manual_services):
-    return manual_services
+def provider():
+    from tests.support.fakes import RevisionFake
+
+    return RevisionFake()
 
 
 @pytest.fixture
-def provider(services):
-    from tests.support.fakes import RevisionFake
+def services(env, clock, provider):
+    """Services on a manual clock with the fake revision provider as the local provider."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
 
-    fake = RevisionFake()
-    services._providers["local"] = fake
-    return fake
+    s = Services(get_settings(), clock, providers={"local": provider})
+    register_services(s)
+    return s
 
 
 @pytest.fixture

@@ -41,10 +41,9 @@ def api(monkeypatch: pytest.MonkeyPatch, tmp_path, cloud, pool):
     monkeypatch.delenv("PILOTHOUSE_ADMIN_KEY", raising=False)
     reset_services()
     clock = ManualClock(time.time())
-    services = Services(get_settings(), clock)
-    register_services(services)
     provider = RevisionFake()
-    services._providers["local"] = provider
+    services = Services(get_settings(), clock, providers={"local": provider})
+    register_services(services)
     ensure_key(services, ADMIN_KEY, name="test admin")
     served = InProcessApi(services, pool, cloud, ADMIN_KEY, clock)
     served.provider = provider

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pilothouse.local.functions import FunctionPool
-from pilothouse.local.gateway import LocalGateway
-from pilothouse.local.template import read_cloud
+from pilothouse.embedded.functions import FunctionPool
+from pilothouse.embedded.gateway import LocalGateway
+from pilothouse.embedded.template import read_cloud
 from pilothouse.settings import get_settings
 from pilothouse.wiring import get_services, reset_services
 from tests.support.controlplane import ADMIN_KEY, ROOT, Api

@@ -182,7 +182,7 @@ class Services:
     @cached_property
     def invoker(self) -> Invoker:
         """Runs the functions Task states name (this project's functions, in this process)."""
-        from pilothouse.local.invoker import LocalInvoker
+        from pilothouse.embedded.invoker import LocalInvoker
 
         return LocalInvoker.from_project(self.settings.project_dir, self.settings)
 

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from pilothouse.local.functions import FunctionPool
+from pilothouse.embedded.functions import FunctionPool
 from pilothouse.runtime.events import http_event
 from tests.support.bench import report
 from tests.support.controlplane import ADMIN_KEY, ROOT
@@ -27,7 +27,7 @@ t0 = time.perf_counter()
 import importlib.util as u
 s = u.spec_from_file_location('fn', sys.argv[1]); m = u.module_from_spec(s); s.loader.exec_module(m)
 t1 = time.perf_counter()
-from pilothouse.local.functions import LambdaContext
+from pilothouse.embedded.functions import LambdaContext
 r = m.handler(json.loads(sys.argv[2]), LambdaContext('fn', 30))
 t2 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "first": t2 - t1, "status": r.get("statusCode")}))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pilothouse.local.worker import Worker
+from pilothouse.embedded.worker import Worker
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services
 from tests.support.bench import report

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from pilothouse.local.gateway import GatewayServer, LocalGateway
+from pilothouse.embedded.gateway import GatewayServer, LocalGateway
 from pilothouse.runtime.events import http_event
 from tests.support.bench import report
 from tests.support.controlplane import ROOT

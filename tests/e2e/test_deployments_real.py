@@ -27,7 +27,7 @@ import httpx
 import pytest
 import yaml
 
-from pilothouse.local.dev import DevServer
+from pilothouse.embedded.dev import DevServer
 from tests.support import processes
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pilothouse.local.dev import DevServer
+from pilothouse.embedded.dev import DevServer
 from tests.support.controlplane import ADMIN_KEY, ROOT
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pilothouse.local.datadir_lock import DataDirLock, StartRefused, check_port_free
-from pilothouse.local.dev import DevServer
+from pilothouse.embedded.datadir_lock import DataDirLock, StartRefused, check_port_free
+from pilothouse.embedded.dev import DevServer
 from tests.support.controlplane import ROOT
 
 SHARED = ROOT / "shared"
@@ -19,7 +19,7 @@ SHARED = ROOT / "shared"
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from pilothouse.local.datadir_lock import DataDirLock
+from pilothouse.embedded.datadir_lock import DataDirLock
 DataDirLock(Path(sys.argv[1])).acquire()
 print("held", flush=True)
 time.sleep(60)

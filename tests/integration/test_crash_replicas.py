@@ -247,7 +247,7 @@ def test_closing_a_second_provider_leaves_the_lock_holders_replicas_alone(tmp_pa
     """Given a control plane holding the data dir's lock with a replica running, when another
     process's provider on the same data dir closes (a one-off command, a test), then that replica
     is not reaped; once nobody holds the lock, a close reaps what no record knows."""
-    from pilothouse.local.datadir_lock import DataDirLock
+    from pilothouse.embedded.datadir_lock import DataDirLock
     from pilothouse.providers.local.process import pid_alive
 
     lock = DataDirLock(tmp_path)

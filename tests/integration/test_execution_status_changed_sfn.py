@@ -13,8 +13,8 @@ import boto3
 import pytest
 import yaml
 
-from pilothouse.local.functions import load_module
-from pilothouse.local.template import FunctionDef
+from pilothouse.embedded.functions import load_module
+from pilothouse.embedded.template import FunctionDef
 from tests.support.controlplane import ROOT
 from tests.support.devserver import client_for, wait_state
 from tests.support.moto_server import MotoServer

@@ -454,7 +454,7 @@ def test_a_lost_task_worker_fails_the_task_and_retry_decides(api, run, fns, serv
 
 
 def _cloud(pool):
-    from pilothouse.local.template import read_cloud
+    from pilothouse.embedded.template import read_cloud
     from tests.support.controlplane import ROOT
 
     return read_cloud(ROOT, get_settings())

@@ -23,8 +23,8 @@ from typing import Any
 import psutil
 import pytest
 
-from pilothouse.local.gateway import GatewayServer, LocalGateway
-from pilothouse.local.template import HttpRoute
+from pilothouse.embedded.gateway import GatewayServer, LocalGateway
+from pilothouse.embedded.template import HttpRoute
 
 MAX_BODY = 1024 * 1024
 

@@ -260,7 +260,7 @@ def test_register_is_atomic_with_its_port_claim(api):
 def test_dev_server_refuses_its_own_port(env, monkeypatch):
     """Given `pilothouse dev` listening on a fixed port, when a spec names that port as target.port,
     then 422 naming target.port (the dev server tells the functions which port is its own)."""
-    from pilothouse.local.dev import DevServer
+    from pilothouse.embedded.dev import DevServer
     from pilothouse.providers.local.process import free_port
     from tests.support.controlplane import ADMIN_KEY
     from tests.support.devserver import client_for

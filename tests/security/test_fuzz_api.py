@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from pilothouse.local.dev import DevServer
+from pilothouse.embedded.dev import DevServer
 from tests.support.controlplane import ADMIN_KEY, ROOT
 
 pytestmark = pytest.mark.slow

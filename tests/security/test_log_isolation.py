@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 
-from pilothouse.local.functions import LambdaContext
+from pilothouse.embedded.functions import LambdaContext
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pilothouse.local.functions import FunctionPool
-from pilothouse.local.gateway import LocalGateway
+from pilothouse.embedded.functions import FunctionPool
+from pilothouse.embedded.gateway import LocalGateway
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "ph_0123456789ab_sample-admin-key-for-events-000"
@@ -61,7 +61,7 @@ def drain(
 ) -> list[str]:
     """Deliver visible messages of ``queues`` (default: all) to their functions until none are left;
     return the ids of messages that failed."""
-    from pilothouse.local.worker import deliver
+    from pilothouse.embedded.worker import deliver
 
     sources = [s for s in cloud.queue_sources if queues is None or s.queue in queues]
     failed: list[str] = []

@@ -7,7 +7,7 @@ import time
 import httpx
 from tests.support.controlplane import ADMIN_KEY
 
-from pilothouse.local.dev import DevServer
+from pilothouse.embedded.dev import DevServer
 
 
 def wait_state(client: httpx.Client, name: str, timeout: float = 60.0) -> dict:

@@ -18,8 +18,8 @@ import httpx
 from tests.support.specs import spec
 
 from pilothouse.api import all_operations
-from pilothouse.local.functions import FunctionPool, LambdaContext
-from pilothouse.local.worker import deliver
+from pilothouse.embedded.functions import FunctionPool, LambdaContext
+from pilothouse.embedded.worker import deliver
 from pilothouse.runtime.events import http_event
 from pilothouse.runtime.http import http_function
 

@@ -2,8 +2,8 @@
 
 import base64
 
-from pilothouse.local.gateway import Match, RouteTable
-from pilothouse.local.template import HttpRoute
+from pilothouse.embedded.gateway import Match, RouteTable
+from pilothouse.embedded.template import HttpRoute
 from pilothouse.runtime.events import http_event, http_result
 
 ROUTES = [
@@ -81,7 +81,7 @@ def test_gateway_errors_are_problems_with_a_request_id():
     Then each answer is problem+json with X-Request-Id, the same id and the path in the body."""
     import json
 
-    from pilothouse.local.gateway import LocalGateway
+    from pilothouse.embedded.gateway import LocalGateway
 
     gateway = LocalGateway(ROUTES, _RecordingPool(), max_body_bytes=10)
     for (method, path, body), expected in [
@@ -100,7 +100,7 @@ def test_head_is_served_by_the_get_route_and_trace_never_reaches_a_function():
     """Given GET routes and an ANY route
     When HEAD comes for a GET route, and TRACE for a GET route and for the ANY route
     Then HEAD invokes the GET route as GET; TRACE is 405 with Allow, and no function sees it."""
-    from pilothouse.local.gateway import LocalGateway
+    from pilothouse.embedded.gateway import LocalGateway
 
     pool = _RecordingPool()
     gateway = LocalGateway(ROUTES, pool)
@@ -119,7 +119,7 @@ def test_function_answers_carry_the_request_id_of_their_event():
     """Given a gateway
     When a request reaches a function
     Then the event's requestContext.requestId is the X-Request-Id of the answer."""
-    from pilothouse.local.gateway import LocalGateway
+    from pilothouse.embedded.gateway import LocalGateway
 
     pool = _RecordingPool()
     _, headers, _ = LocalGateway(ROUTES, pool).handle("GET", "/v1/components", "", {}, b"")
@@ -133,7 +133,7 @@ def test_a_failing_function_is_a_502_problem_with_a_request_id(caplog):
     the answer nor in the log."""
     import json
 
-    from pilothouse.local.gateway import LocalGateway
+    from pilothouse.embedded.gateway import LocalGateway
 
     class Broken:
         def invoke(self, name: str, event: dict) -> dict:
@@ -154,7 +154,7 @@ def test_an_answer_can_stream_its_body():
     Then each chunk goes out as it comes, without a Content-Length, and hop-by-hop headers are dropped."""
     import asyncio
 
-    from pilothouse.local.gateway_asgi import send_answer
+    from pilothouse.embedded.gateway_asgi import send_answer
 
     sent: list[dict] = []
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pilothouse.local.schedule import CronSchedule, RateSchedule, ScheduleError, parse_schedule
+from pilothouse.embedded.schedule import CronSchedule, RateSchedule, ScheduleError, parse_schedule
 
 
 def at(text: str) -> float:
@@ -222,7 +222,7 @@ def test_a_schedule_event_without_an_expression_is_refused_when_the_template_is_
     """Given a template whose function has a Schedule event with no expression
     When the embedded cloud reads it
     Then it raises ScheduleError naming the function and the event (not a scheduler given None)."""
-    from pilothouse.local.template import read_cloud
+    from pilothouse.embedded.template import read_cloud
     from pilothouse.settings import Settings
 
     (tmp_path / "template.yaml").write_text(

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from pilothouse.clock import ManualClock
-from pilothouse.local.schedule import ScheduleError
-from pilothouse.local.scheduler import ScheduledJob, Scheduler, scheduled_event
+from pilothouse.embedded.schedule import ScheduleError
+from pilothouse.embedded.scheduler import ScheduledJob, Scheduler, scheduled_event
 
 START = datetime(2024, 3, 1, 9, 30, tzinfo=UTC).timestamp()  # a Friday
 
@@ -124,7 +124,7 @@ def test_a_failing_callback_is_logged_and_does_not_stop_others(caplog: pytest.Lo
         max_workers=0,
     )
 
-    with caplog.at_level(logging.ERROR, logger="pilothouse.local.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="pilothouse.embedded.scheduler"):
         assert sorted(scheduler.tick(START + 60)) == ["broken", "fine"]
         assert sorted(scheduler.tick(START + 120)) == ["broken", "fine"]
 

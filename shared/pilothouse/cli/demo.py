@@ -1,6 +1,6 @@
 """``pilothouse demo`` (what ``make run`` runs): the local control plane with the examples deployed.
 
-:func:`run_demo` starts a :class:`~pilothouse.local.dev.DevServer`, then :func:`populate` drives it
+:func:`run_demo` starts a :class:`~pilothouse.embedded.dev.DevServer`, then :func:`populate` drives it
 over HTTP exactly as a user would with the CLI (register, deploy, scale, update, each waited for),
 :func:`summary` prints where everything is, and :func:`block_until_interrupt` keeps it all serving
 until Ctrl-C. A second run finds its components from the first and leaves what is Running alone.
@@ -285,7 +285,7 @@ def summary(client: Client, console: Console, api_url: str, admin_key: str) -> N
 
 
 def block_until_interrupt() -> None:
-    from pilothouse.local.dev import wait_for_interrupt
+    from pilothouse.embedded.dev import wait_for_interrupt
 
     wait_for_interrupt()
 
@@ -304,7 +304,7 @@ def run_demo(
     host: str, port: int, data_dir: Path, project_dir: Path, *, console: Console | None = None
 ) -> int:
     """Start, populate, show, serve until Ctrl-C, stop. 0 if every step went well, 1 otherwise."""
-    from pilothouse.local.dev import DevServer
+    from pilothouse.embedded.dev import DevServer
 
     console = console or Console()
     project_dir = Path(project_dir).resolve()

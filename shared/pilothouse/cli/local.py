@@ -28,7 +28,7 @@ def dev(
     project_dir: ProjectDir = Path("."),
 ) -> None:
     """Run the local control plane (gateway, worker, scheduler) until Ctrl-C."""
-    from pilothouse.local.dev import run_dev
+    from pilothouse.embedded.dev import run_dev
 
     run_dev(host=host, port=port, data_dir=data_dir, project_dir=project_dir.resolve())
 
@@ -59,7 +59,7 @@ def invoke(
         payload = load_mapping(event, "an event") if event else {}
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="--event") from None
-    from pilothouse.local.functions import invoke as invoke_function
+    from pilothouse.embedded.functions import invoke as invoke_function
 
     result = invoke_function(project_dir.resolve(), function, payload)
     print(json.dumps(result, indent=2, default=str))

@@ -103,7 +103,7 @@ class ProjectTasks:
         from pilothouse.engine import TaskFailure
 
         if self._invoker is None and self._load_error is None:
-            from pilothouse.local.invoker import LocalInvoker
+            from pilothouse.embedded.invoker import LocalInvoker
             from pilothouse.settings import get_settings
 
             try:

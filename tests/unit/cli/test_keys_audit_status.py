@@ -131,7 +131,7 @@ def test_events_follow_json_is_one_event_per_line(api, cli, monkeypatch):
 def test_importing_the_cli_stays_light():
     code = (
         "import sys, pilothouse.cli.main; "
-        "heavy = ('boto3', 'botocore', 'aws_lambda_powertools', 'pydantic', 'pilothouse.local.dev', "
+        "heavy = ('boto3', 'botocore', 'aws_lambda_powertools', 'pydantic', 'pilothouse.embedded.dev', "
         "'pilothouse.wiring'); print([m for m in heavy if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -37,7 +37,7 @@ def fake_module(monkeypatch):
 
 def test_dev_passes_its_options(cli, fake_module, tmp_path):
     calls = []
-    fake_module("pilothouse.local.dev", run_dev=lambda **kw: calls.append(kw))
+    fake_module("pilothouse.embedded.dev", run_dev=lambda **kw: calls.append(kw))
     result = cli(
         "dev",
         "--host",
@@ -55,7 +55,7 @@ def test_dev_passes_its_options(cli, fake_module, tmp_path):
 
 def test_dev_defaults(cli, fake_module):
     calls = []
-    fake_module("pilothouse.local.dev", run_dev=lambda **kw: calls.append(kw))
+    fake_module("pilothouse.embedded.dev", run_dev=lambda **kw: calls.append(kw))
     assert cli("dev").exit_code == 0
     assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8080
     assert calls[0]["data_dir"] == Path(".pilothouse") and calls[0]["project_dir"] == Path.cwd()
@@ -75,7 +75,7 @@ def test_invoke_prints_the_json_result(cli, fake_module, tmp_path):
         calls.append((project_dir, function_name, event))
         return {"statusCode": 200, "body": "hi"}
 
-    fake_module("pilothouse.local.functions", invoke=invoke)
+    fake_module("pilothouse.embedded.functions", invoke=invoke)
     event = tmp_path / "e.json"
     event.write_text('{"rawPath": "/v1/health"}')
     result = cli("invoke", "health", "--event", str(event), "--project-dir", str(tmp_path))
@@ -233,7 +233,7 @@ class _FakeServer:
 
 
 def test_run_demo_starts_populates_blocks_and_stops(api, project, monkeypatch):
-    import pilothouse.local.dev as dev
+    import pilothouse.embedded.dev as dev
 
     _FakeServer.instances.clear()
     monkeypatch.setattr(dev, "DevServer", _FakeServer)
@@ -250,7 +250,7 @@ def test_run_demo_starts_populates_blocks_and_stops(api, project, monkeypatch):
 
 
 def test_run_demo_makes_a_key_when_the_server_has_none(api, project, monkeypatch):
-    import pilothouse.local.dev as dev
+    import pilothouse.embedded.dev as dev
     import pilothouse.services.keys as keys
 
     class NoKey(_FakeServer):
@@ -273,7 +273,7 @@ def test_run_demo_makes_a_key_when_the_server_has_none(api, project, monkeypatch
 
 
 def test_run_demo_stops_the_server_even_when_the_api_fails(api, project, monkeypatch):
-    import pilothouse.local.dev as dev
+    import pilothouse.embedded.dev as dev
 
     class WrongKey(_FakeServer):
         def __init__(self, *a, **kw):

@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from pilothouse.embedded.gateway import Dispatch, LocalGateway, too_large
+from pilothouse.embedded.gateway_problems import Overloaded, RequestTimeout, new_request_id, problem_answer
 from pilothouse.errors import PilothouseError
-from pilothouse.local.gateway import Dispatch, LocalGateway, too_large
-from pilothouse.local.gateway_problems import Overloaded, RequestTimeout, new_request_id, problem_answer
 
 __all__ = ["GatewayApp"]
 

@@ -10,7 +10,8 @@ from pilothouse.ports import FunctionError, UnknownFunction
 
 
 class LocalInvoker:
-    """Functions from template.yaml, invoked through a :class:`~pilothouse.local.functions.FunctionPool`."""
+    """Functions from template.yaml, invoked through a
+    :class:`~pilothouse.embedded.functions.FunctionPool`."""
 
     def __init__(self, pool) -> None:
         self.pool = pool
@@ -22,8 +23,8 @@ class LocalInvoker:
 
     @classmethod
     def from_project(cls, project_dir: Path, settings) -> LocalInvoker:
-        from pilothouse.local.functions import FunctionPool
-        from pilothouse.local.template import read_cloud
+        from pilothouse.embedded.functions import FunctionPool
+        from pilothouse.embedded.template import read_cloud
 
         return cls(FunctionPool(read_cloud(project_dir, settings).functions))
 

@@ -23,8 +23,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from pilothouse.errors import BadRequest, PilothouseError
-from pilothouse.local.gateway_problems import (
+from pilothouse.embedded.gateway_problems import (
     HeadersTooLarge,
     MethodNotImplemented,
     RequestTimeout,
@@ -32,6 +31,7 @@ from pilothouse.local.gateway_problems import (
     new_request_id,
     problem_answer,
 )
+from pilothouse.errors import BadRequest, PilothouseError
 
 __all__ = ["GatewayHttpProtocol", "protocol_class"]
 

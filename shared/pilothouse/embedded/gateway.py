@@ -4,9 +4,9 @@
     status, headers, body = gateway.handle("GET", "/v1/health", "", {}, b"")
 
 :class:`GatewayServer` serves a gateway over real HTTP (uvicorn with an ASGI app, see
-:mod:`pilothouse.local.gateway_asgi`); tests can call :meth:`LocalGateway.handle` directly and go
+:mod:`pilothouse.embedded.gateway_asgi`); tests can call :meth:`LocalGateway.handle` directly and go
 through the very same conversion. What the gateway answers by itself (no route, wrong method, body
-too large...) is problem+json with a request id (:mod:`pilothouse.local.gateway_problems`).
+too large...) is problem+json with a request id (:mod:`pilothouse.embedded.gateway_problems`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from enum import Enum
 from typing import Any
 from urllib.parse import unquote
 
+from pilothouse.embedded.functions import FunctionPool
+from pilothouse.embedded.gateway_problems import BadGateway, new_request_id, problem_answer
+from pilothouse.embedded.template import HttpRoute
 from pilothouse.errors import MethodNotAllowed, NotFound, PayloadTooLarge, PilothouseError
-from pilothouse.local.functions import FunctionPool
-from pilothouse.local.gateway_problems import BadGateway, new_request_id, problem_answer
-from pilothouse.local.template import HttpRoute
 from pilothouse.runtime.events import http_event, http_result
 
 logger = logging.getLogger(__name__)
@@ -291,8 +291,8 @@ class GatewayServer:
             return
         import uvicorn
 
-        from pilothouse.local.gateway_asgi import GatewayApp
-        from pilothouse.local.gateway_http import protocol_class
+        from pilothouse.embedded.gateway_asgi import GatewayApp
+        from pilothouse.embedded.gateway_http import protocol_class
 
         sock = listen_socket(self.host, self.port, self.backlog)
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="gateway-fn")

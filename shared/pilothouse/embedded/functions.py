@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pilothouse.local.template import FunctionDef
+from pilothouse.embedded.template import FunctionDef
 
 _counter = itertools.count()
 #: Python's import machinery is not safe when several threads first-import the same packages at once
@@ -109,7 +109,7 @@ class FunctionPool:
 
 def invoke(project_dir: Path, function_name: str, event: dict[str, Any]) -> Any:
     """Invoke one function of the project once (``pilothouse invoke``)."""
-    from pilothouse.local.template import read_cloud
+    from pilothouse.embedded.template import read_cloud
     from pilothouse.settings import get_settings
 
     cloud = read_cloud(project_dir, get_settings())

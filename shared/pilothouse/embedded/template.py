@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pilothouse.local.schedule import ScheduleError
+from pilothouse.embedded.schedule import ScheduleError
 from pilothouse.settings import Settings
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import logging
 import threading
 from typing import Any
 
-from pilothouse.local.functions import FunctionPool
-from pilothouse.local.template import QueueSource
+from pilothouse.embedded.functions import FunctionPool
+from pilothouse.embedded.template import QueueSource
 from pilothouse.messaging.base import Message, Queue
 from pilothouse.runtime.events import sqs_event, sqs_record
 

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pilothouse.clock import Clock
-from pilothouse.local.schedule import parse_schedule
+from pilothouse.embedded.schedule import parse_schedule
 
 log = logging.getLogger(__name__)
 

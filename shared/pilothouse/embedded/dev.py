@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from pilothouse.clock import SystemClock
-from pilothouse.local.datadir_lock import DataDirLock, StartRefused, check_port_free
+from pilothouse.embedded.datadir_lock import DataDirLock, StartRefused, check_port_free
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,12 @@ class DevServer:
             self._recovered.wait()
 
     def _start(self) -> None:
-        from pilothouse.local.functions import FunctionPool
-        from pilothouse.local.gateway import GatewayServer, LocalGateway
-        from pilothouse.local.invoker import LocalInvoker
-        from pilothouse.local.scheduler import ScheduledJob, Scheduler
-        from pilothouse.local.template import read_cloud
-        from pilothouse.local.worker import Worker
+        from pilothouse.embedded.functions import FunctionPool
+        from pilothouse.embedded.gateway import GatewayServer, LocalGateway
+        from pilothouse.embedded.invoker import LocalInvoker
+        from pilothouse.embedded.scheduler import ScheduledJob, Scheduler
+        from pilothouse.embedded.template import read_cloud
+        from pilothouse.embedded.worker import Worker
         from pilothouse.ports import QueueSpec
         from pilothouse.services.jobs import mark_restoring
         from pilothouse.settings import get_settings

@@ -219,7 +219,13 @@ def test_repository_on_dynamodb(store):
     from pilothouse.repositories.components import ComponentRepository
 
     repo = ComponentRepository(store)
-    data = {"name": "web", "state": "Pending", "spec": {"environment": "dev"}}
+    data = {
+        "name": "web",
+        "state": "Pending",
+        "spec": {"environment": "dev"},
+        "created_at": "t",
+        "updated_at": "t",
+    }
     rec = repo.create(data, {"type": "created"})
     rec2 = repo.update(rec, {**rec.data, "state": "Running"}, {"type": "started"})
     with pytest.raises(VersionConflict):

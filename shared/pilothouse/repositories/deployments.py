@@ -12,10 +12,12 @@ partition (pk)         sort key (sk)                           what
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
 from pilothouse.clock import iso
+from pilothouse.domain.records import DeploymentRecord, stored
 from pilothouse.errors import Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
 
@@ -54,7 +56,7 @@ class DeploymentRepository:
     def create(self, data: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         self.store.transact(
             [
-                Put(Item(PK, data["id"], data), if_absent=True),
+                Put(Item(PK, data["id"], stored(DeploymentRecord, data)), if_absent=True),
                 Put(self._event(data["id"], 1, event), if_absent=True),
             ]
         )
@@ -75,7 +77,7 @@ class DeploymentRepository:
             try:
                 self.store.transact(
                     [
-                        Put(Item(PK, deployment_id, data), if_version=item.version),
+                        Put(Item(PK, deployment_id, stored(DeploymentRecord, data)), if_version=item.version),
                         Put(self._event(deployment_id, item.version + 1, event), if_absent=True),
                     ]
                 )
@@ -109,7 +111,9 @@ class DeploymentRepository:
             if len(out) >= limit or cursor is None:
                 return out, cursor
 
-    def events(self, deployment_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    def events(
+        self, deployment_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[builtins.list[dict], str | None]:
         self.require(deployment_id)
         page = self.store.query(events_pk(deployment_id), limit=limit, cursor=cursor)
         return [i.data for i in page.items], page.cursor

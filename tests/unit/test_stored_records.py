@@ -14,6 +14,7 @@ from pilothouse.domain.records import (
     AuditEntry,
     ComponentEventRecord,
     ComponentRecord,
+    DeploymentEventRecord,
     DeploymentRecord,
     stored,
 )
@@ -54,6 +55,10 @@ DEPLOYMENT = (
     '"notify_token":null,"separate_approver":false,"capabilities":["abc"],"_detail":{"healthy":false},'
     '"logs":["boom"]}'
 )
+DEPLOYMENT_EVENT = (
+    '{"id":"000000001000000#00000003","deployment":"0001-ab","at":"1970-01-01T00:16:40Z",'
+    '"type":"health.failed","step":2,"detail":{"healthy":false}}'
+)
 API_KEY = (
     '{"id":"k1","name":"ci","role":"deployer","hash":"'
     + "0" * 64
@@ -81,6 +86,7 @@ def dumped(data: dict) -> str:
         (ComponentRecord, COMPONENT),
         (ComponentEventRecord, EVENT),
         (DeploymentRecord, DEPLOYMENT),
+        (DeploymentEventRecord, DEPLOYMENT_EVENT),
         (ApiKeyRecord, API_KEY),
         (AuditEntry, AUDIT),
         (AuditEntry, AUDIT_REFUSALS),
@@ -157,3 +163,10 @@ def test_a_key_record_holds_a_hash_never_the_secret(store):
 def test_an_audit_record_with_a_mistyped_status_fails(store):
     with pytest.raises(ValidationError):
         AuditRepository(store).append("s", {**json.loads(AUDIT), "status": "202"}, expires_at=2000.0)
+
+
+def test_a_deployment_event_with_a_mistyped_field_fails(store):
+    repo = DeploymentRepository(store)
+    with pytest.raises(ValidationError):
+        repo.create(json.loads(DEPLOYMENT), {"type": "created", "step": "2"})
+    assert store.get("DEPLOYMENT", "0001-ab") is None

@@ -214,6 +214,24 @@ class DeploymentRecord(Stored):
     capabilities: list[str] = []
 
 
+class DeploymentEventRecord(Stored):
+    """One change of a deployment's record (partition ``DEPLOYEVENTS#<id>``); the detail keys depend
+    on the event's type."""
+
+    id: str
+    deployment: str
+    at: str
+    type: str
+    status: str | None = None
+    actor: str | None = None
+    step: int | None = None
+    detail: dict[str, Any] | None = None
+    comment: str | None = None
+    full: bool | None = None
+    reason: str | None = None
+    execution: str | None = None
+
+
 class ApiKeyRecord(Stored):
     """An API key's record (partition ``APIKEY``): the SHA-256 of the key, never the key."""
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.domain.records import DeploymentRecord, stored
+from pilothouse.domain.records import DeploymentEventRecord, DeploymentRecord, stored
 from pilothouse.errors import Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
 
@@ -49,9 +49,8 @@ class DeploymentRepository:
     def _event(self, deployment_id: str, version: int, event: dict[str, Any]) -> Item:
         now = self.store.clock.time()
         sk = f"{int(now * 1000):015d}#{version:08d}"
-        return Item(
-            events_pk(deployment_id), sk, {"id": sk, "deployment": deployment_id, "at": iso(now), **event}
-        )
+        data = {"id": sk, "deployment": deployment_id, "at": iso(now), **event}
+        return Item(events_pk(deployment_id), sk, stored(DeploymentEventRecord, data))
 
     def create(self, data: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         self.store.transact(

@@ -112,9 +112,13 @@ def updating_mid_deployment(services) -> dict[str, Any]:
             "from_version": "1.0.0",
             "to_version": "3.0.0-broken",
             "config": None,
+            "workflow": "pilothouse-all-at-once",
+            "execution": op["id"],
             "status": "in_progress",
             "placement": current,
             "steps": [],
+            "created_at": "1970-01-01T00:00:00Z",
+            "updated_at": "1970-01-01T00:00:00Z",
         },
         {"type": "created"},
     )

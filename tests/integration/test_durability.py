@@ -711,7 +711,7 @@ def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapse
     task_1 = json.loads(first.body)["task_id"]
     assert execution_steps.lease(services, "flow", "m", task_1) is not None  # worker A ... dies
     send = services.queue.send
-    from pilothouse.store.workflows import executions_pk
+    from pilothouse.repositories.workflows import executions_pk
 
     record = lambda: services.store.get(executions_pk("flow"), "m").data  # noqa: E731
     services.queue.send = lambda *a, **kw: None  # worker B: its sends never happen (it dies)...

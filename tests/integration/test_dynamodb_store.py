@@ -216,10 +216,16 @@ def test_aws_errors_become_store_errors(moto_server, aws_env, store):
 
 def test_repository_on_dynamodb(store):
     """The component repository (record + event in one transaction) works unchanged."""
-    from pilothouse.store.components import ComponentRepository
+    from pilothouse.repositories.components import ComponentRepository
 
     repo = ComponentRepository(store)
-    data = {"name": "web", "state": "Pending", "spec": {"environment": "dev"}}
+    data = {
+        "name": "web",
+        "state": "Pending",
+        "spec": {"environment": "dev"},
+        "created_at": "t",
+        "updated_at": "t",
+    }
     rec = repo.create(data, {"type": "created"})
     rec2 = repo.update(rec, {**rec.data, "state": "Running"}, {"type": "started"})
     with pytest.raises(VersionConflict):

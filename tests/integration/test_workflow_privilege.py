@@ -11,8 +11,8 @@ import json
 
 import pytest
 
+from pilothouse.repositories.workflows import executions_pk
 from pilothouse.settings import get_settings
-from pilothouse.store.workflows import executions_pk
 from pilothouse.wiring import Services, register_services
 from tests.support.controlplane import drain
 from tests.support.fakes import RevisionFake
@@ -91,8 +91,8 @@ def finish(resource, **params):
 
 def bypass(services, name, definition):
     """Write a definition straight to the store, behind the API's back (no validation)."""
+    from pilothouse.repositories.workflows import WORKFLOW, version_sk, versions_pk
     from pilothouse.store.base import Item
-    from pilothouse.store.workflows import WORKFLOW, version_sk, versions_pk
 
     data = {
         "name": name,

@@ -9,12 +9,12 @@ import pytest
 
 from pilothouse.clock import ManualClock
 from pilothouse.errors import NotFound
-from pilothouse.store.audit import AuditRepository
-from pilothouse.store.components import ComponentRepository
-from pilothouse.store.deployments import DeploymentRepository, FreezeRepository, PromotionRepository
-from pilothouse.store.keys import ApiKeyRepository
+from pilothouse.repositories.audit import AuditRepository
+from pilothouse.repositories.components import ComponentRepository
+from pilothouse.repositories.deployments import DeploymentRepository, FreezeRepository, PromotionRepository
+from pilothouse.repositories.keys import ApiKeyRepository
+from pilothouse.repositories.workflows import ExecutionRepository, WorkflowRepository
 from pilothouse.store.memory import MemoryStore
-from pilothouse.store.workflows import ExecutionRepository, WorkflowRepository
 
 SERVICES = Path(__file__).resolve().parents[2] / "shared" / "pilothouse" / "services"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict
+from pilothouse.repositories.audit import AuditRepository, record_sk
 from pilothouse.services.context import ServiceContext
-from pilothouse.store.audit import AuditRepository, record_sk
 
 
 def repo(services: ServiceContext) -> AuditRepository:

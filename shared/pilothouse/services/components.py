@@ -19,8 +19,8 @@ from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
 from pilothouse.domain.records import PendingOperation, public_operation
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
 from pilothouse.ports import Put
+from pilothouse.repositories.components import ComponentRepository, Record
 from pilothouse.services.context import ServiceContext
-from pilothouse.store.components import ComponentRepository, Record
 
 
 def repo(services: ServiceContext) -> ComponentRepository:

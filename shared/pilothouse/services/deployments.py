@@ -26,6 +26,7 @@ from pilothouse.domain.deployments import (
 )
 from pilothouse.domain.records import PendingOperation
 from pilothouse.errors import Conflict, NotFound, ValidationFailed
+from pilothouse.repositories.deployments import DeploymentRepository
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_listeners import ExecutionEnded
 from pilothouse.services.strategy_workflows import (  # noqa: F401 -- these names were this module's
@@ -38,7 +39,6 @@ from pilothouse.services.strategy_workflows import (  # noqa: F401 -- these name
     ensure_workflow,
     user_strategy_definition,
 )
-from pilothouse.store.deployments import DeploymentRepository
 
 
 def repo(services: ServiceContext) -> DeploymentRepository:

@@ -25,8 +25,8 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
 from pilothouse.ports import Delete, Item, Operation, Put
+from pilothouse.repositories.workflows import RUNNING, executions_pk, history_pk, history_sk, running_sk
 from pilothouse.services.context import ServiceContext
-from pilothouse.store.workflows import RUNNING, executions_pk, history_pk, history_sk, running_sk
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from pilothouse.ports import Item
+from pilothouse.repositories.workflows import ExecutionRepository
 from pilothouse.services import workflows
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_steps import Skip, apply_step, send_followups
-from pilothouse.store.workflows import ExecutionRepository
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, NotFound, ValidationFailed
+from pilothouse.repositories.deployments import FreezeRepository
 from pilothouse.services.context import ServiceContext
-from pilothouse.store.deployments import FreezeRepository
 
 
 def repo(services: ServiceContext) -> FreezeRepository:

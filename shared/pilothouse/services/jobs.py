@@ -25,9 +25,9 @@ from pilothouse.domain.lifecycle import TRANSITIONAL, Command, Outcome, State, c
 from pilothouse.domain.records import PendingOperation
 from pilothouse.errors import ValidationFailed, VersionConflict
 from pilothouse.ports import HealthCheck, Placement, ProviderError, ProviderUnavailable, Release
+from pilothouse.repositories.components import Record
 from pilothouse.services.components import DEPLOYING_COMMANDS, enqueue_job, repo
 from pilothouse.services.context import ServiceContext
-from pilothouse.store.components import Record
 
 log = logging.getLogger(__name__)
 

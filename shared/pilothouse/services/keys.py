@@ -16,8 +16,8 @@ from pilothouse.clock import iso
 from pilothouse.domain.security import Principal, Role
 from pilothouse.errors import Conflict, Unauthorized, ValidationFailed, VersionConflict
 from pilothouse.ports import Check, Page, Put
+from pilothouse.repositories.keys import ApiKeyRepository
 from pilothouse.services.context import ServiceContext
-from pilothouse.store.keys import ApiKeyRepository
 
 
 def repo(services: ServiceContext) -> ApiKeyRepository:

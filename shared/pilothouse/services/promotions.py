@@ -13,9 +13,9 @@ from typing import Any
 from pilothouse.domain.deployments import CAPABILITY_FIELD, new_capability
 from pilothouse.domain.lifecycle import Command
 from pilothouse.errors import Conflict, ValidationFailed
+from pilothouse.repositories.deployments import PromotionRepository
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.strategy_workflows import ensure_workflow
-from pilothouse.store.deployments import PromotionRepository
 
 
 def repo(services: ServiceContext) -> PromotionRepository:

@@ -11,9 +11,9 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import AlreadyExists, Forbidden, NotFound, ValidationFailed, VersionConflict
+from pilothouse.repositories.workflows import WorkflowRepository
 from pilothouse.services.context import ServiceContext
 from pilothouse.settings import Settings
-from pilothouse.store.workflows import WorkflowRepository
 
 
 def repo(services: ServiceContext) -> WorkflowRepository:

@@ -1,4 +1,6 @@
-"""The repository layer: one small storage port, an adapter per backend, entity repositories on top."""
+"""The storage adapters: the Store port's base and one adapter per backend (memory, sqlite, dynamodb).
+
+The entity repositories over the port live in :mod:`pilothouse.repositories`."""
 
 from pilothouse.store.base import Check, Delete, Item, Page, Put, Store
 

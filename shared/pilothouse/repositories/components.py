@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.domain.records import PendingOperation
+from pilothouse.domain.records import ComponentEventRecord, ComponentRecord, stored
 from pilothouse.errors import NotFound
 from pilothouse.ports import Delete, Item, Operation, Put, Store
 
@@ -39,12 +39,10 @@ def events_pk(name: str) -> str:
 
 
 def _stored(data: dict[str, Any]) -> dict[str, Any]:
-    """The record as written: its pending operation validated, in today's spelling (an operation an
-    older release stored with hidden keys in its params is rewritten on its next write)."""
-    op = data.get("operation")
-    if not op:
-        return data
-    return {**data, "operation": PendingOperation.model_validate(op).stored()}
+    """The record as written, validated by :class:`ComponentRecord`: its pending operation in
+    today's spelling (an operation an older release stored with hidden keys in its params is
+    rewritten on its next write)."""
+    return stored(ComponentRecord, data)
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,8 @@ class ComponentRepository:
     def _event(self, name: str, version: int, event: dict[str, Any]) -> Item:
         now = self.store.clock.time()
         sk = f"{int(now * 1000):015d}#{version:010d}"
-        return Item(events_pk(name), sk, {"id": sk, "component": name, "at": iso(now), **event})
+        data = stored(ComponentEventRecord, {"id": sk, "component": name, "at": iso(now), **event})
+        return Item(events_pk(name), sk, data)
 
     def create(self, data: dict[str, Any], event: dict[str, Any], extra: Sequence[Operation] = ()) -> Record:
         """Insert a new record (AlreadyExists if the name is taken) with its first event, and ``extra``

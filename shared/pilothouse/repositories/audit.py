@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pilothouse.domain.records import AuditEntry, stored
 from pilothouse.ports import Item, Page, Put, Store
 
 PK = "AUDIT"
@@ -35,14 +36,16 @@ class AuditRepository:
         self.store = store
 
     def append(self, sk: str, data: dict[str, Any], *, expires_at: float) -> None:
-        self.store.put(Item(PK, sk, data, expires_at=expires_at), if_absent=True)
+        self.store.put(Item(PK, sk, stored(AuditEntry, data), expires_at=expires_at), if_absent=True)
 
     def get(self, sk: str) -> Item | None:
         return self.store.get(PK, sk)
 
     def replace(self, item: Item, data: dict[str, Any], *, expires_at: float) -> None:
         """Replace ``item`` if unchanged since read (Conflict otherwise)."""
-        self.store.put(Item(PK, item.sk, data, expires_at=expires_at), if_version=item.version)
+        self.store.put(
+            Item(PK, item.sk, stored(AuditEntry, data), expires_at=expires_at), if_version=item.version
+        )
 
     def refusal_pointer(self, operation: str, now: float) -> Item | None:
         """The pointer (``data["sk"]``) to the record counting this minute's refusals of ``operation``."""
@@ -58,7 +61,7 @@ class AuditRepository:
                     Item(ANON_PK, refusal_sk(now, operation), {"sk": sk}, expires_at=now + 3600),
                     if_absent=True,
                 ),
-                Put(Item(PK, sk, data, expires_at=expires_at), if_absent=True),
+                Put(Item(PK, sk, stored(AuditEntry, data), expires_at=expires_at), if_absent=True),
             ]
         )
 

@@ -67,7 +67,8 @@ class Check:
     version: int
 
 
-Operation = Put | Delete | Check
+#: one write of a transaction (Store.transact)
+Write = Put | Delete | Check
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Store(Protocol):
 
     def scan_all(self, pk: str, prefix: str = "", *, page_size: int = 500) -> list[Item]: ...
 
-    def transact(self, operations: Sequence[Operation]) -> list[Item]: ...
+    def transact(self, operations: Sequence[Write]) -> list[Item]: ...
 
     def purge_expired(self) -> int: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pilothouse.domain.records import PendingOperation, public_operation
+from pilothouse.domain.records import PendingCommand, public_operation
 
 OLD = {
     "id": "0000000001000000001-abcdef12",
@@ -24,7 +24,7 @@ OLD = {
 
 
 def test_the_old_hidden_keys_become_fields():
-    op = PendingOperation.model_validate(OLD)
+    op = PendingCommand.model_validate(OLD)
     assert op.params == {"version": "v2"}
     assert op.strategy == {"type": "canary", "percentage": 10}
     assert op.steps == [{"kind": "prepare"}]
@@ -33,19 +33,19 @@ def test_the_old_hidden_keys_become_fields():
 
 
 def test_stored_keeps_every_key_and_value_and_adds_none():
-    op = PendingOperation.model_validate(OLD)
+    op = PendingCommand.model_validate(OLD)
     stored = op.stored()
     assert "_steps" not in stored["params"] and stored["steps"] == [{"kind": "prepare"}]
     assert stored["started_at"] == "2026-11-30T10:00:01Z"  # keys the model does not name stay
     assert stored["requested_epoch"] == 1700000000 and isinstance(stored["requested_epoch"], int)
-    assert PendingOperation.model_validate(stored).stored() == stored
+    assert PendingCommand.model_validate(stored).stored() == stored
     scale = {"id": "1", "command": "scale", "params": {"replicas": 2}, "attempt": 0, "lease_until": None}
-    assert PendingOperation.model_validate(scale).stored() == scale
-    assert not PendingOperation.model_validate(scale).runs_as_deployment
+    assert PendingCommand.model_validate(scale).stored() == scale
+    assert not PendingCommand.model_validate(scale).runs_as_deployment
 
 
 def test_public_shape_is_the_old_one_without_the_token():
-    new = PendingOperation.model_validate(OLD).stored()
+    new = PendingCommand.model_validate(OLD).stored()
     expected = {k: v for k, v in OLD.items()} | {
         "params": {k: v for k, v in OLD["params"].items() if k != "_notify_token"}
     }
@@ -56,5 +56,5 @@ def test_public_shape_is_the_old_one_without_the_token():
 
 
 def test_event_params_name_the_strategy():
-    op = PendingOperation.model_validate(OLD)
+    op = PendingCommand.model_validate(OLD)
     assert op.event_params() == {"version": "v2", "strategy": "canary"}

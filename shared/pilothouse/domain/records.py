@@ -1,13 +1,13 @@
 """Typed models of what the control plane stores.
 
-A component's pending operation carries the compiled strategy plan and the promotion's
-notification token as fields of their own. Releases before this one kept them as hidden keys
-inside the command's parameters (``_strategy``, ``_steps``, ``_notify_token``); reading an
+A component's pending command (its record's ``operation``) carries the compiled strategy plan
+and the promotion's notification token as fields of their own. Releases before this one kept them
+as hidden keys inside the command's parameters (``_strategy``, ``_steps``, ``_notify_token``); reading an
 operation maps that old spelling onto the fields, so records written by an older release stay
 readable. For example::
 
     >>> old = {"id": "1", "command": "deploy", "params": {"version": "v2", "_steps": []}}
-    >>> op = PendingOperation.model_validate(old)
+    >>> op = PendingCommand.model_validate(old)
     >>> op.params, op.steps
     ({'version': 'v2'}, [])
 """
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 LEGACY_PARAM_FIELDS = {"_strategy": "strategy", "_steps": "steps", "_notify_token": "notify_token"}
 
 
-class PendingOperation(BaseModel):
+class PendingCommand(BaseModel):
     """The long command a component is carrying out (its record's ``operation``).
 
     ``params`` hold only what the caller asked for (version, config, replicas); what the control
@@ -105,10 +105,10 @@ def public_operation(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def operation_of(data: dict[str, Any]) -> PendingOperation | None:
-    """The typed pending operation of a stored component record (None when idle)."""
+def operation_of(data: dict[str, Any]) -> PendingCommand | None:
+    """The typed pending command of a stored component record (None when idle)."""
     op = data.get("operation")
-    return PendingOperation.model_validate(op) if op else None
+    return PendingCommand.model_validate(op) if op else None
 
 
 # -- what is stored -------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ class ComponentRecord(Stored):
     url: str | None = None
     placement: dict[str, Any] | None = None
     last_error: dict[str, Any] | None = None
-    operation: PendingOperation | None = None
+    operation: PendingCommand | None = None
     created_at: str
     updated_at: str
     created_by: str | None = None

@@ -24,7 +24,7 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.domain.records import ComponentEventRecord, ComponentRecord, stored
 from pilothouse.errors import NotFound
-from pilothouse.ports import Delete, Item, Operation, Put, Store
+from pilothouse.ports import Delete, Item, Put, Store, Write
 
 PK = "COMPONENT"
 CLAIM_PK = "CLAIM"
@@ -103,7 +103,7 @@ class ComponentRepository:
         data = stored(ComponentEventRecord, {"id": sk, "component": name, "at": iso(now), **event})
         return Item(events_pk(name), sk, data)
 
-    def create(self, data: dict[str, Any], event: dict[str, Any], extra: Sequence[Operation] = ()) -> Record:
+    def create(self, data: dict[str, Any], event: dict[str, Any], extra: Sequence[Write] = ()) -> Record:
         """Insert a new record (AlreadyExists if the name is taken) with its first event, and ``extra``
         operations (claims) in the same transaction."""
         written = self.store.transact(
@@ -125,7 +125,7 @@ class ComponentRepository:
         )
         return Record(written[0].data, written[0].version)
 
-    def remove(self, record: Record, event: dict[str, Any], extra: Sequence[Operation] = ()) -> None:
+    def remove(self, record: Record, event: dict[str, Any], extra: Sequence[Write] = ()) -> None:
         """Delete the record (history stays) if unchanged since read, with ``extra`` operations
         (releasing its claims) in the same transaction."""
         self.store.transact(

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pilothouse.clock import iso
 from pilothouse.domain.components import ComponentSpec, check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
-from pilothouse.domain.records import PendingOperation, public_operation
+from pilothouse.domain.records import PendingCommand, public_operation
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
 from pilothouse.ports import Put
 from pilothouse.repositories.components import ComponentRepository, Record
@@ -299,7 +299,7 @@ def command(
         strategy, steps = deployments.plan_for(planned, params)
         params = {k: v for k, v in params.items() if k != "strategy"}
     now = services.clock.time()
-    operation = PendingOperation(
+    operation = PendingCommand(
         id=sortable_id(now),
         command=cmd.value,
         params=params,

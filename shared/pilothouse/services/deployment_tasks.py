@@ -22,8 +22,8 @@ from pilothouse.domain.deployments import (
 from pilothouse.domain.lifecycle import Command, Outcome
 from pilothouse.errors import VersionConflict
 from pilothouse.ports import Placement, PortUnavailable, ProviderError
-from pilothouse.services import deployments as dep_svc
-from pilothouse.services.components import repo as components_repo
+from pilothouse.repositories.components import ComponentRepository
+from pilothouse.repositories.deployments import DeploymentRepository
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.jobs import finish_operation, release_for
 
@@ -52,12 +52,16 @@ class DeploymentError(DeploymentTaskError):
     pass
 
 
+def _deployments(services: ServiceContext) -> DeploymentRepository:
+    return DeploymentRepository(services.store)
+
+
 def _dep(services: ServiceContext, deployment_id: str) -> dict[str, Any]:
-    return dep_svc.get(services, deployment_id)
+    return _deployments(services).require(deployment_id).data
 
 
 def _component(services: ServiceContext, dep: dict[str, Any]):
-    record = components_repo(services).get(dep["component"])
+    record = ComponentRepository(services.store).get(dep["component"])
     if record is None:
         raise DeploymentError(f"component {dep['component']} is gone")
     return record
@@ -100,7 +104,7 @@ def _mark(
             **({"detail": fields.get("_detail")} if "_detail" in fields else {}),
         }
 
-    return dep_svc.repo(services).change(dep_id, change)
+    return _deployments(services).change(dep_id, change)
 
 
 def _save_placement(
@@ -400,7 +404,7 @@ def _end(services: ServiceContext, dep_id: str, status: str, event: str, **field
         )
         return {"type": event, "status": status}
 
-    return dep_svc.repo(services).change(dep_id, change)
+    return _deployments(services).change(dep_id, change)
 
 
 def unapproved_steps(dep: dict[str, Any]) -> list[int]:
@@ -487,7 +491,7 @@ def authorize(services: ServiceContext, payload: Any) -> dict[str, Any]:
     """The deployment ``payload`` names, if ``payload`` carries its capability token (constant-time
     compare against the digests on the record); :class:`CapabilityRefused` otherwise."""
     dep_id = payload.get("deployment_id") if isinstance(payload, dict) else None
-    item = dep_svc.repo(services).get(dep_id) if isinstance(dep_id, str) and dep_id else None
+    item = _deployments(services).get(dep_id) if isinstance(dep_id, str) and dep_id else None
     digests = (item.data.get("capabilities") or []) if item is not None else []
     if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
         raise CapabilityRefused(

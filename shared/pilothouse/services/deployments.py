@@ -24,7 +24,7 @@ from pilothouse.domain.deployments import (
     new_capability,
     parse_strategy,
 )
-from pilothouse.domain.records import PendingOperation
+from pilothouse.domain.records import PendingCommand
 from pilothouse.errors import Conflict, NotFound, ValidationFailed
 from pilothouse.repositories.deployments import DeploymentRepository
 from pilothouse.services.context import ServiceContext
@@ -80,7 +80,7 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
     """
     from pilothouse.errors import AlreadyExists
 
-    pending = PendingOperation.model_validate(component["operation"])
+    pending = PendingCommand.model_validate(component["operation"])
     dep_id = pending.id
     existing = repo(services).get(dep_id)
     capability: str | None = None

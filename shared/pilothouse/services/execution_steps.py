@@ -24,7 +24,7 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
-from pilothouse.ports import Delete, Item, Operation, Put
+from pilothouse.ports import Delete, Item, Put, Write
 from pilothouse.repositories.workflows import RUNNING, executions_pk, history_pk, history_sk, running_sk
 from pilothouse.services.context import ServiceContext
 
@@ -42,9 +42,9 @@ class Skip(Exception):
 
 
 def _step_ops(
-    services: ServiceContext, item: Item, data: dict, events: list, extra: list[Operation]
-) -> list[Operation]:
-    ops: list[Operation] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
+    services: ServiceContext, item: Item, data: dict, events: list, extra: list[Write]
+) -> list[Write]:
+    ops: list[Write] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
     if events:
         ops.append(
             Put(

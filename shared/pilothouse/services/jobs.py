@@ -22,7 +22,7 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, Outcome, State, complete
-from pilothouse.domain.records import PendingOperation
+from pilothouse.domain.records import PendingCommand
 from pilothouse.errors import ValidationFailed, VersionConflict
 from pilothouse.ports import HealthCheck, Placement, ProviderError, ProviderUnavailable, Release
 from pilothouse.repositories.components import Record
@@ -96,7 +96,7 @@ def execute(services: ServiceContext, name: str, operation_id: str) -> str:
     op = data["operation"]
     cmd = Command(op["command"])
     params = op.get("params", {})
-    if PendingOperation.model_validate(op).runs_as_deployment:
+    if PendingCommand.model_validate(op).runs_as_deployment:
         return _start_deployment(services, leased)
     if cmd in DEPLOYING_COMMANDS:  # stored by a release from before deployments (no plan)
         return _plan_stored_operation(services, leased)
@@ -177,7 +177,7 @@ def _plan_stored_operation(services: ServiceContext, record: Record) -> str:
         return finish_operation(
             services, record, cmd, outcome, current, reason, [], data.get("version"), None
         )
-    planned = PendingOperation.model_validate(
+    planned = PendingCommand.model_validate(
         {
             **op,
             "params": {k: v for k, v in params.items() if k != "strategy"},

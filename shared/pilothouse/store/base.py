@@ -25,10 +25,10 @@ from dataclasses import replace
 
 from pilothouse.clock import SystemClock
 from pilothouse.errors import BadRequest
-from pilothouse.ports import Check, Clock, Delete, Item, Operation, Page, Put
+from pilothouse.ports import Check, Clock, Delete, Item, Page, Put, Write
 
 # The value types are the port's (pilothouse.ports); they stay importable from here for the adapters.
-__all__ = ["Check", "Delete", "Item", "Operation", "Page", "Put", "Store"]
+__all__ = ["Check", "Delete", "Item", "Page", "Put", "Store", "Write"]
 
 MAX_TRANSACTION_ITEMS = 25  # DynamoDB's transaction limit is 100; we stay well below it everywhere.
 MAX_PAGE = 1000
@@ -122,7 +122,7 @@ class Store(ABC):
                 return out
             cursor = page.cursor
 
-    def transact(self, operations: Sequence[Operation]) -> list[Item]:
+    def transact(self, operations: Sequence[Write]) -> list[Item]:
         """Apply all operations or none; return the written items (for each Put, in order)."""
         if not operations:
             return []
@@ -151,7 +151,7 @@ class Store(ABC):
         """Up to ``limit`` items of ``pk`` with the prefix, after ``after``, in (reverse) key order."""
 
     @abstractmethod
-    def _transact(self, operations: list[Operation], now: float) -> list[Item]:
+    def _transact(self, operations: list[Write], now: float) -> list[Item]:
         """Check every condition, then apply all operations atomically; the written items."""
 
     # -- helpers for adapters --------------------------------------------------------------------
@@ -160,7 +160,7 @@ class Store(ABC):
         return item.expires_at is not None and item.expires_at <= self.clock.time()
 
     @staticmethod
-    def check_condition(op: Operation, current: Item | None, now: float) -> None:
+    def check_condition(op: Write, current: Item | None, now: float) -> None:
         """Raise the right Conflict if ``op``'s condition fails against ``current``."""
         from pilothouse.errors import AlreadyExists, VersionConflict
 

@@ -101,7 +101,7 @@ from typing import Any
 
 from pilothouse.clock import Clock
 from pilothouse.errors import PayloadTooLarge, PilothouseError, StoreError
-from pilothouse.store.base import Check, Delete, Item, Operation, Put, Store
+from pilothouse.store.base import Check, Delete, Item, Put, Store, Write
 
 TTL_ATTRIBUTE = "expires_at"
 MAX_ATTEMPTS = 8  # optimistic retries of unconditional puts and of contended transactions
@@ -254,7 +254,7 @@ class DynamoStore(Store):
         except self._PynamoDBException as exc:
             raise self._store_error("Query", exc) from exc
 
-    def _transact(self, operations: list[Operation], now: float) -> list[Item]:
+    def _transact(self, operations: list[Write], now: float) -> list[Item]:
         for attempt in range(MAX_ATTEMPTS):
             current = self._read_unconditional_puts(operations)
             plan = [self._plan(op, current.get(i), now) for i, op in enumerate(operations)]
@@ -279,14 +279,14 @@ class DynamoStore(Store):
 
     # -- writes --------------------------------------------------------------------------------
 
-    def _read_unconditional_puts(self, operations: list[Operation]) -> dict[int, Item | None]:
+    def _read_unconditional_puts(self, operations: list[Write]) -> dict[int, Item | None]:
         return {
             i: self._get(op.item.pk, op.item.sk)
             for i, op in enumerate(operations)
             if isinstance(op, Put) and not op.if_absent and op.if_version is None
         }
 
-    def _plan(self, op: Operation, current: Item | None, now: float) -> tuple[Item | None, Any]:
+    def _plan(self, op: Write, current: Item | None, now: float) -> tuple[Item | None, Any]:
         """The item a Put writes (None otherwise) and the condition expression of the operation."""
         M = self._Model
         absent = M.pk.does_not_exist() | (M.expires_at <= now)
@@ -323,7 +323,7 @@ class DynamoStore(Store):
             expires_at=item.expires_at,
         )
 
-    def _write_one(self, op: Operation, new: Item | None, condition: Any, now: float) -> None:
+    def _write_one(self, op: Write, new: Item | None, condition: Any, now: float) -> None:
         try:
             if isinstance(op, Put):
                 assert new is not None
@@ -341,7 +341,7 @@ class DynamoStore(Store):
                 raise _Contention from exc
             raise self._store_error("PutItem" if isinstance(op, Put) else "DeleteItem", exc) from exc
 
-    def _write_many(self, operations: list[Operation], plan: list[tuple[Item | None, Any]]) -> None:
+    def _write_many(self, operations: list[Write], plan: list[tuple[Item | None, Any]]) -> None:
         # PynamoDB sends condition checks, then deletes, then puts; keep that order to map the
         # cancellation reasons (one per transaction item, in request order) back to operations.
         order = (
@@ -378,7 +378,7 @@ class DynamoStore(Store):
                 raise _Contention from exc
             raise self._store_error("TransactWriteItems", exc) from exc
 
-    def _raise_conflict(self, operations: list[Operation], indexes: list[int], now: float) -> None:
+    def _raise_conflict(self, operations: list[Write], indexes: list[int], now: float) -> None:
         """Raise the Conflict the base class would, from a fresh read of the failed items; return
         (to retry) if only the implicit "unchanged since read" condition of an unconditional put
         failed, or if the item has since returned to the expected state."""

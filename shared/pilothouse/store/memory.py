@@ -7,7 +7,7 @@ import copy
 import threading
 
 from pilothouse.clock import Clock
-from pilothouse.store.base import Delete, Item, Operation, Put, Store, prefix_end
+from pilothouse.store.base import Delete, Item, Put, Store, Write, prefix_end
 
 
 class MemoryStore(Store):
@@ -37,7 +37,7 @@ class MemoryStore(Store):
                 selected = selected[::-1]
             return [copy.deepcopy(self._items[pk][k]) for k in selected[:limit]]
 
-    def _transact(self, operations: list[Operation], now: float) -> list[Item]:
+    def _transact(self, operations: list[Write], now: float) -> list[Item]:
         with self._lock:
             for op in operations:
                 pk, sk = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)

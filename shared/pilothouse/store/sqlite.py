@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pilothouse.clock import Clock
 from pilothouse.errors import StoreError
-from pilothouse.store.base import Delete, Item, Operation, Put, Store, prefix_end
+from pilothouse.store.base import Delete, Item, Put, Store, Write, prefix_end
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -83,7 +83,7 @@ class SqliteStore(Store):
         args.append(limit)
         return [self._row(r) for r in self._conn().execute(sql, args).fetchall()]
 
-    def _transact(self, operations: list[Operation], now: float) -> list[Item]:
+    def _transact(self, operations: list[Write], now: float) -> list[Item]:
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
-from pilothouse.settings import get_settings
-from pilothouse.wiring import Services, register_services
-from tests.support.controlplane import drain
+from tests.support import deploying
 from tests.support.deploying import GOOD_ANALYSIS, comp, deployment, running, update
-from tests.support.fakes import RevisionFake
 
-
-@pytest.fixture
-def services(env, clock, request):
-    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
-    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
-    s = Services(get_settings(), clock, providers=providers)
-    register_services(s)
-    return s
-
-
-@pytest.fixture
-def provider():
-    return RevisionFake()
-
-
-@pytest.fixture
-def run(services, pool, cloud):
-    return lambda: drain(services, pool, cloud)
+# the shared deployment fixtures (manual clock, fake revision provider, drain)
+services, provider, run = deploying.services, deploying.provider, deploying.run
 
 
 def test_first_deploy_is_a_deployment_record(api, run, provider):

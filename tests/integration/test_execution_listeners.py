@@ -6,36 +6,16 @@ from __future__ import annotations
 import pytest
 
 from pilothouse.services.execution_listeners import ExecutionEnded
-from tests.support.controlplane import drain
-from tests.support.fakes import RevisionFake
+from tests.support import deploying
+
+# the shared deployment fixtures (manual clock, fake revision provider, drain)
+services, provider, run = deploying.services, deploying.provider, deploying.run
 
 FLOWS = {
     "SUCCEEDED": {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}},
     "FAILED": {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Boom", "Cause": "on purpose"}}},
     "ABORTED": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}},
 }
-
-
-@pytest.fixture
-def services(env, clock, request):
-    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
-    from pilothouse.settings import get_settings
-    from pilothouse.wiring import Services, register_services
-
-    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
-    s = Services(get_settings(), clock, providers=providers)
-    register_services(s)
-    return s
-
-
-@pytest.fixture
-def provider():
-    return RevisionFake()
-
-
-@pytest.fixture
-def run(services, pool, cloud):
-    return lambda: drain(services, pool, cloud)
 
 
 @pytest.mark.parametrize("status", sorted(FLOWS))

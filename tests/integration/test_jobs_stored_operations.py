@@ -3,36 +3,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pilothouse.services import components
+from tests.support import deploying
 from tests.support.deploying import comp, running
 
-
-@pytest.fixture
-def services(env, clock, request):
-    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
-    from pilothouse.settings import get_settings
-    from pilothouse.wiring import Services, register_services
-
-    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
-    s = Services(get_settings(), clock, providers=providers)
-    register_services(s)
-    return s
-
-
-@pytest.fixture
-def provider():
-    from tests.support.fakes import RevisionFake
-
-    return RevisionFake()
-
-
-@pytest.fixture
-def run(services, pool, cloud):
-    from tests.support.controlplane import drain
-
-    return lambda: drain(services, pool, cloud)
+# the shared deployment fixtures (manual clock, fake revision provider, drain)
+services, provider, run = deploying.services, deploying.provider, deploying.run
 
 
 def queued_by_the_older_release(services, params: dict) -> str:

@@ -3,10 +3,12 @@ workflows (``pilothouse-canary``, ...) keep running there, and their controls ke
 
 from __future__ import annotations
 
-import pytest
-
 from pilothouse.services import deployments
+from tests.support import deploying
 from tests.support.deploying import comp, deployment, running, update
+
+# the shared deployment fixtures (manual clock, fake revision provider, drain)
+services, provider, run = deploying.services, deploying.provider, deploying.run
 
 # the previous release's canary workflow: the plan definition under its own name and Comment
 OLD_COMMENT = (
@@ -15,32 +17,6 @@ OLD_COMMENT = (
     "Input: {deployment_id, steps, capability}."
 )
 PAUSED = {"type": "custom", "steps": [{"kind": "set_weight", "weight": 50}, {"kind": "pause"}]}
-
-
-@pytest.fixture
-def services(env, clock, request):
-    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
-    from pilothouse.settings import get_settings
-    from pilothouse.wiring import Services, register_services
-
-    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
-    s = Services(get_settings(), clock, providers=providers)
-    register_services(s)
-    return s
-
-
-@pytest.fixture
-def provider():
-    from tests.support.fakes import RevisionFake
-
-    return RevisionFake()
-
-
-@pytest.fixture
-def run(services, pool, cloud):
-    from tests.support.controlplane import drain
-
-    return lambda: drain(services, pool, cloud)
 
 
 def started_by_the_previous_release(api, run, services, monkeypatch, name="web"):

@@ -12,31 +12,13 @@ import json
 import pytest
 
 from pilothouse.repositories.workflows import executions_pk
-from pilothouse.settings import get_settings
-from pilothouse.wiring import Services, register_services
-from tests.support.controlplane import drain
-from tests.support.fakes import RevisionFake
+from pilothouse.wiring import Services
+from tests.support import deploying
+
+# the shared deployment fixtures (manual clock, fake revision provider, drain)
+services, provider, run = deploying.services, deploying.provider, deploying.run
 
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:000000000000:function:{}"
-
-
-@pytest.fixture
-def services(env, clock, request):
-    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
-    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
-    s = Services(get_settings(), clock, providers=providers)
-    register_services(s)
-    return s
-
-
-@pytest.fixture
-def provider():
-    return RevisionFake()
-
-
-@pytest.fixture
-def run(services, pool, cloud):
-    return lambda: drain(services, pool, cloud)
 
 
 def spec(name="web"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def spec(name="web", **over):
     s = {
@@ -41,3 +43,33 @@ def update(api, body, name="web"):
 
 
 GOOD_ANALYSIS = {"measurements": 2, "interval_seconds": 10, "window_seconds": 30, "max_error_rate": 0.05}
+
+
+# -- fixtures: a module imports them by name (``from tests.support.deploying import provider, run,
+# services``) to run deployments on a manual clock with the fake revision provider ----------------
+
+
+@pytest.fixture
+def services(env, clock, request):
+    """Services on a manual clock; a test that asks for ``provider`` gets it as the local provider."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
+
+    providers = {"local": request.getfixturevalue("provider")} if "provider" in request.fixturenames else {}
+    s = Services(get_settings(), clock, providers=providers)
+    register_services(s)
+    return s
+
+
+@pytest.fixture
+def provider():
+    from tests.support.fakes import RevisionFake
+
+    return RevisionFake()
+
+
+@pytest.fixture
+def run(services, pool, cloud):
+    from tests.support.controlplane import drain
+
+    return lambda: drain(services, pool, cloud)

@@ -29,10 +29,10 @@ from pathlib import Path
 import pytest
 
 from pilothouse.clock import ManualClock, SystemClock
-from pilothouse.messaging import (
+from pilothouse.messaging.local import LocalQueue
+from pilothouse.messaging.memory import MemoryQueue
+from pilothouse.ports import (
     InvalidReceiptHandle,
-    LocalQueue,
-    MemoryQueue,
     MessageTooLarge,
     MessagingError,
     Queue,

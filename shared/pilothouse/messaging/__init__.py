@@ -1,27 +1,4 @@
-"""Messaging: the queue port (:mod:`.base`) and its local adapters (:mod:`.memory`, :mod:`.local`)."""
+"""Queue adapters (the port is :class:`pilothouse.ports.Queue`): memory, local (SQLite) and sqs.
 
-from pilothouse.messaging.base import (
-    InvalidParameter,
-    InvalidReceiptHandle,
-    Message,
-    MessageTooLarge,
-    MessagingError,
-    Queue,
-    QueueNotFound,
-    QueueSpec,
-)
-from pilothouse.messaging.local import LocalQueue
-from pilothouse.messaging.memory import MemoryQueue
-
-__all__ = [
-    "InvalidParameter",
-    "InvalidReceiptHandle",
-    "LocalQueue",
-    "MemoryQueue",
-    "Message",
-    "MessageTooLarge",
-    "MessagingError",
-    "Queue",
-    "QueueNotFound",
-    "QueueSpec",
-]
+Nothing is imported here, so loading one adapter (sqs on Lambda) loads no other.
+"""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.support import deploying
-from tests.support.deploying import GOOD_ANALYSIS, comp, deployment, running, update
+from tests.support.deploying import GOOD_ANALYSIS, comp, deployment, running, spec, update
 
 # the shared deployment fixtures (manual clock, fake revision provider, drain)
 services, provider, run = deploying.services, deploying.provider, deploying.run
@@ -418,3 +418,14 @@ def test_a_workflow_that_dies_uncaught_still_rolls_the_deployment_back(api, run,
     run()
     assert deployment(api)["status"] == "rolled_back"
     assert (comp(api)["state"], comp(api)["version"]) == ("Running", "1.0.0")
+
+
+def test_a_name_registered_again_in_the_same_millisecond_keeps_both_histories(api, services):
+    """Given a component registered and deregistered while the clock stands still (a fast script)
+    When the same name is registered again
+    Then it is created (201), and its events follow the first record's instead of colliding."""
+    assert api.post("/v1/components", spec("again"))[0] == 201
+    assert api.delete("/v1/components/again")[0] == 204
+    assert api.post("/v1/components", spec("again"))[0] == 201
+    types = [e["type"] for e in api.get("/v1/components/again/events", query="limit=10")[2]["items"]]
+    assert sorted(types) == ["deregistered", "registered", "registered"]

@@ -6,7 +6,7 @@ Keys (single-table design, the same on every adapter):
 partition (pk)         sort key (sk)                               what
 =====================  ==========================================  =============================
 ``COMPONENT``          ``<name>``                                  the component record
-``EVENTS#<name>``      ``<epoch ms, 15 digits>#<record version>``  one event per transition
+``EVENTS#<name>``      ``<epoch ms, 15 digits>#<version>#<hex>``   one event per transition
 ``CLAIM``              ``PORT#<port>``                             the component holding a port
 =====================  ==========================================  =============================
 
@@ -17,6 +17,7 @@ read, so of two racing writers exactly one lands (with its event) and the other 
 from __future__ import annotations
 
 import builtins
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,10 @@ class ComponentRepository:
 
     def _event(self, name: str, version: int, event: dict[str, Any]) -> Item:
         now = self.store.clock.time()
-        sk = f"{int(now * 1000):015d}#{version:010d}"
+        # A name can be registered again after it was deregistered, and the new record's versions
+        # start again at 1: the random tail keeps its events apart from the old ones (same
+        # millisecond included), while time and version still order them.
+        sk = f"{int(now * 1000):015d}#{version:010d}#{secrets.token_hex(3)}"
         data = stored(ComponentEventRecord, {"id": sk, "component": name, "at": iso(now), **event})
         return Item(events_pk(name), sk, data)
 

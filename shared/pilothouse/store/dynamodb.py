@@ -29,7 +29,7 @@ Key layouts (every partition the repositories use)
 partition (pk)             sort key (sk)                               TTL
 =========================  ==========================================  ==========================
 ``COMPONENT``              ``<name>``                                  no
-``EVENTS#<name>``          ``<epoch ms, 15 digits>#<version>``         no (history stays)
+``EVENTS#<name>``          ``<epoch ms, 15 digits>#<version>#<hex>``   no (history stays)
 ``APIKEY``                 ``<key id>``                                no (expiry is in the data;
                                                                        revoked keys are kept)
 ``AUDIT``                  ``<epoch µs, 17 digits>#<random>``          yes: ``audit_ttl_days``

@@ -170,12 +170,6 @@ def test_populate_retries_a_failed_component(api, project):
     assert api.view("greeter")["state"] == "Running"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product: the demo recovers a Stopped component by deregistering and registering it again, "
-    "but the API keeps the deregistered name (409), so the demo then finds no component (404) "
-    "(found when the CLI tests moved to the real API; the scripted fake deleted for good)",
-)
 def test_populate_registers_a_stopped_component_afresh(api, project):
     _add_example(api, project, "counter", "Stopped")
     console, _ = _console()

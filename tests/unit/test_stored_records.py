@@ -170,3 +170,40 @@ def test_a_deployment_event_with_a_mistyped_field_fails(store):
     with pytest.raises(ValidationError):
         repo.create(json.loads(DEPLOYMENT), {"type": "created", "step": "2"})
     assert store.get("DEPLOYMENT", "0001-ab") is None
+
+
+EXECUTION = {
+    "arn": "arn:aws:states:local:000000000000:execution:wf:e1",
+    "name": "e1",
+    "workflow": "wf",
+    "workflow_version": 1,
+    "status": "RUNNING",
+    "step": 0,
+    "state": {"positions": []},
+    "input": {"n": 1},
+    "output": None,
+    "error": None,
+    "cause": None,
+    "start_date": "1970-01-01T00:16:40Z",
+    "stop_date": None,
+    "redrive_count": 0,
+    "updated_epoch": 1000.0,
+    "resume_at": 1000.0,
+    "outbox": [],
+    "task_leases": {},
+    "started_by": "admin",
+    "request_id": "r-1",
+    "trusted": False,
+}
+
+
+def test_an_execution_starts_as_the_engine_wrote_it_and_refuses_unknown_fields(store):
+    from pilothouse.repositories.workflows import ExecutionRepository, executions_pk
+
+    repo = ExecutionRepository(store)
+    repo.create(dict(EXECUTION), [{"id": 1, "type": "ExecutionStarted"}])
+    assert json.dumps(store.get(executions_pk("wf"), "e1").data) == json.dumps(EXECUTION)
+    with pytest.raises(ValidationError):
+        repo.create({**EXECUTION, "name": "e2", "secret": "x"}, [{"id": 1, "type": "ExecutionStarted"}])
+    with pytest.raises(ValidationError):
+        repo.create({**EXECUTION, "name": "e3", "step": "0"}, [{"id": 1, "type": "ExecutionStarted"}])

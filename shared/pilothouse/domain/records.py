@@ -265,6 +265,36 @@ class AuditEntry(Stored):
     last_at: str | None = None
 
 
+class ExecutionRecord(Stored):
+    """An execution of the embedded engine as it starts (partition ``EXEC#<workflow>``). Each step
+    then rewrites it in :mod:`pilothouse.services.execution_steps` without a model: ``state`` is the
+    engine's own typed :class:`~pilothouse.engine.ExecutionState`, and the step write is the
+    engine's hot path (validating the whole record there would cost every state transition)."""
+
+    arn: str
+    name: str
+    workflow: str
+    workflow_version: int
+    status: str
+    step: int
+    state: dict[str, Any]
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    start_date: str
+    stop_date: str | None = None
+    redrive_count: int = 0
+    updated_epoch: Number
+    resume_at: Number | None = None
+    outbox: list[Any] = []
+    task_leases: dict[str, Any] = {}
+    started_by: str | None = None
+    request_id: str | None = None
+    trusted: bool = False
+    acting_as: Any = None
+
+
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` validated by ``model``, as the record keeps it: the keys in the writer's order, the
     values as validated (a pending operation in today's spelling). ValidationError names a key the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pilothouse.api.meta import openapi_document
-from pilothouse.domain.records import (
+from pilothouse.domain.answers import (
     ApiKeyAnswer,
     ApiKeyPage,
     AuditPage,

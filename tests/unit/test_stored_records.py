@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from pilothouse.clock import ManualClock
-from pilothouse.domain.records import (
+from pilothouse.domain.stored_models import (
     ApiKeyRecord,
     AuditEntry,
     ComponentEventRecord,

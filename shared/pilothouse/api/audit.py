@@ -6,13 +6,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from pilothouse.domain.records import AuditPage
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import operation
 from pilothouse.services import audit as svc
 
 
-@operation(summary="Audit records, newest first", tag="security", response=AuditPage)
+@operation(summary="Audit records, newest first", tag="security", response="AuditPage")
 def list_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query()] = None,

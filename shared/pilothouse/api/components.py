@@ -17,7 +17,6 @@ from pilothouse.domain.components import (
     UpdateRequest,
 )
 from pilothouse.domain.lifecycle import Command, State
-from pilothouse.domain.records import ComponentAnswer, ComponentEventPage, ComponentPage
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import components as svc
@@ -33,7 +32,7 @@ def _page(items: list, cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": cursor}
 
 
-@operation(summary="Register a component", tag=TAG, status=201, response=ComponentAnswer)
+@operation(summary="Register a component", tag=TAG, status=201, response="ComponentAnswer")
 def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = f"component:{spec.name}"
@@ -41,7 +40,7 @@ def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
     return json_response(body, 201, {"Location": f"/v1/components/{spec.name}"})
 
 
-@operation(summary="List components", tag=TAG, response=ComponentPage)
+@operation(summary="List components", tag=TAG, response="ComponentPage")
 def list_components(
     state: Annotated[State | None, Query(description="only components in this state")] = None,
     environment: Annotated[Environment | None, Query(description="only this environment")] = None,
@@ -58,12 +57,12 @@ def list_components(
     return _page(items, next_cursor)
 
 
-@operation(summary="Get a component", tag=TAG, resource=_resource, response=ComponentAnswer)
+@operation(summary="Get a component", tag=TAG, resource=_resource, response="ComponentAnswer")
 def get_component(name: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, name))
 
 
-@operation(summary="A component's history", tag=TAG, resource=_resource, response=ComponentEventPage)
+@operation(summary="A component's history", tag=TAG, resource=_resource, response="ComponentEventPage")
 def component_events(
     name: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -90,7 +89,11 @@ def _command(name: str, cmd: Command, params: dict[str, Any]) -> Response[dict[s
 
 
 @operation(
-    summary="Deploy a registered component", tag=TAG, status=202, resource=_resource, response=ComponentAnswer
+    summary="Deploy a registered component",
+    tag=TAG,
+    status=202,
+    resource=_resource,
+    response="ComponentAnswer",
 )
 def deploy_component(name: str, request: DeployRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.DEPLOY, (request or DeployRequest()).model_dump())
@@ -101,21 +104,25 @@ def deploy_component(name: str, request: DeployRequest | None = None) -> Respons
     tag=TAG,
     status=202,
     resource=_resource,
-    response=ComponentAnswer,
+    response="ComponentAnswer",
 )
 def update_component(name: str, request: UpdateRequest) -> Response[dict[str, Any]]:
     return _command(name, Command.UPDATE, request.model_dump())
 
 
 @operation(
-    summary="Change the number of replicas", tag=TAG, status=202, resource=_resource, response=ComponentAnswer
+    summary="Change the number of replicas",
+    tag=TAG,
+    status=202,
+    resource=_resource,
+    response="ComponentAnswer",
 )
 def scale_component(name: str, request: ScaleRequest) -> Response[dict[str, Any]]:
     return _command(name, Command.SCALE, request.model_dump())
 
 
 @operation(
-    summary="Stop a running component", tag=TAG, status=202, resource=_resource, response=ComponentAnswer
+    summary="Stop a running component", tag=TAG, status=202, resource=_resource, response="ComponentAnswer"
 )
 def stop_component(name: str, request: EmptyRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.STOP, {})
@@ -126,7 +133,7 @@ def stop_component(name: str, request: EmptyRequest | None = None) -> Response[d
     tag=TAG,
     status=202,
     resource=_resource,
-    response=ComponentAnswer,
+    response="ComponentAnswer",
 )
 def retry_component(name: str, request: RetryRequest | None = None) -> Response[dict[str, Any]]:
     return _command(name, Command.RETRY, (request or RetryRequest()).model_dump(exclude_none=True))

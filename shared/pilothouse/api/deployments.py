@@ -9,13 +9,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.domain.deployments import STATUSES
-from pilothouse.domain.records import (
-    DeploymentAnswer,
-    DeploymentEventPage,
-    DeploymentPage,
-    Freeze,
-    FreezeList,
-)
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import deployment_controls as controls
@@ -61,7 +54,7 @@ def _resource(p: dict[str, str]) -> str | None:
     return f"deployment:{p['deployment_id']}" if "deployment_id" in p else None
 
 
-@operation(summary="List deployments, newest first", tag=TAG, response=DeploymentPage)
+@operation(summary="List deployments, newest first", tag=TAG, response="DeploymentPage")
 def list_deployments(
     component: Annotated[str | None, Query()] = None,
     environment: Annotated[str | None, Query()] = None,
@@ -84,13 +77,13 @@ def list_deployments(
     summary="A deployment: steps, weights, analysis, approvals",
     tag=TAG,
     resource=_resource,
-    response=DeploymentAnswer,
+    response="DeploymentAnswer",
 )
 def get_deployment(deployment_id: str) -> dict[str, Any]:
     return svc.view(svc.get(current().services, deployment_id))
 
 
-@operation(summary="A deployment's events", tag=TAG, resource=_resource, response=DeploymentEventPage)
+@operation(summary="A deployment's events", tag=TAG, resource=_resource, response="DeploymentEventPage")
 def deployment_events(
     deployment_id: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -101,7 +94,7 @@ def deployment_events(
 
 
 @operation(
-    summary="Approve the gate a deployment waits at", tag=TAG, resource=_resource, response=DeploymentAnswer
+    summary="Approve the gate a deployment waits at", tag=TAG, resource=_resource, response="DeploymentAnswer"
 )
 def approve_deployment(deployment_id: str, request: Comment | None = None) -> dict[str, Any]:
     ctx = current()
@@ -114,7 +107,7 @@ def approve_deployment(deployment_id: str, request: Comment | None = None) -> di
     summary="Reject the gate a deployment waits at (it rolls back)",
     tag=TAG,
     resource=_resource,
-    response=DeploymentAnswer,
+    response="DeploymentAnswer",
 )
 def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
@@ -129,7 +122,7 @@ def reject_deployment(deployment_id: str, request: Reason | None = None) -> dict
     summary="End the current pause (or, full, skip all remaining pauses and analyses)",
     tag=TAG,
     resource=_resource,
-    response=DeploymentAnswer,
+    response="DeploymentAnswer",
 )
 def promote_deployment(deployment_id: str, request: Promote | None = None) -> dict[str, Any]:
     ctx = current()
@@ -139,14 +132,17 @@ def promote_deployment(deployment_id: str, request: Promote | None = None) -> di
 
 
 @operation(
-    summary="Hold the deployment before its next step", tag=TAG, resource=_resource, response=DeploymentAnswer
+    summary="Hold the deployment before its next step",
+    tag=TAG,
+    resource=_resource,
+    response="DeploymentAnswer",
 )
 def pause_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
     return svc.view(controls.pause(ctx.services, deployment_id, actor=ctx.actor))
 
 
-@operation(summary="Resume a paused deployment", tag=TAG, resource=_resource, response=DeploymentAnswer)
+@operation(summary="Resume a paused deployment", tag=TAG, resource=_resource, response="DeploymentAnswer")
 def resume_deployment(deployment_id: str) -> dict[str, Any]:
     ctx = current()
     return svc.view(controls.resume(ctx.services, deployment_id, actor=ctx.actor))
@@ -156,7 +152,7 @@ def resume_deployment(deployment_id: str) -> dict[str, Any]:
     summary="Abort: go back to the stable version at the next opportunity",
     tag=TAG,
     resource=_resource,
-    response=DeploymentAnswer,
+    response="DeploymentAnswer",
 )
 def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
@@ -169,7 +165,7 @@ def abort_deployment(deployment_id: str, request: Reason | None = None) -> dict[
     summary="Break-glass rollback: now, skipping gates and analysis",
     tag=TAG,
     resource=_resource,
-    response=DeploymentAnswer,
+    response="DeploymentAnswer",
 )
 def rollback_deployment(deployment_id: str, request: Reason | None = None) -> dict[str, Any]:
     ctx = current()
@@ -197,12 +193,12 @@ def rollback_component(name: str, request: RollbackComponent | None = None) -> R
     return json_response(component, 202)
 
 
-@operation(summary="Frozen components and environments", tag=TAG, response=FreezeList)
+@operation(summary="Frozen components and environments", tag=TAG, response="FreezeList")
 def list_freezes() -> dict[str, Any]:
     return {"items": freezes.list_freezes(current().services)}
 
 
-@operation(summary="Freeze a component or an environment", tag=TAG, status=201, response=Freeze)
+@operation(summary="Freeze a component or an environment", tag=TAG, status=201, response="Freeze")
 def freeze(request: FreezeRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = f"{request.scope}:{request.target}"

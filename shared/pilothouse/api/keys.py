@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilothouse.domain.records import ApiKeyAnswer, ApiKeyPage, NewApiKeyAnswer
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response, operation
 from pilothouse.services import keys as svc
@@ -34,7 +33,7 @@ class CreateKeyRequest(BaseModel):
     tag=TAG,
     status=201,
     secret_fields=("key",),
-    response=NewApiKeyAnswer,
+    response="NewApiKeyAnswer",
 )
 def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     ctx = current()
@@ -51,7 +50,7 @@ def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
     return json_response({**record, "key": secret}, 201)
 
 
-@operation(summary="List API keys", tag=TAG, response=ApiKeyPage)
+@operation(summary="List API keys", tag=TAG, response="ApiKeyPage")
 def list_api_keys(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query()] = None,
@@ -64,7 +63,7 @@ def list_api_keys(
     summary="Revoke an API key",
     tag=TAG,
     resource=lambda p: f"api-key:{p.get('key_id')}",
-    response=ApiKeyAnswer,
+    response="ApiKeyAnswer",
 )
 def revoke_api_key(key_id: str) -> dict[str, Any]:
     return svc.revoke_key(current().services, key_id)

@@ -34,7 +34,7 @@ def openapi_document() -> dict[str, Any]:
         from pilothouse.api import all_operations
         from pilothouse.runtime.http import build_resolver
 
-        resolver = build_resolver(all_operations())
+        resolver = build_resolver(all_operations(), document=True)
         doc = json.loads(
             resolver.get_openapi_json_schema(
                 title="Pilothouse",

@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilothouse.domain.records import ExecutionAnswer
 from pilothouse.domain.security import Permission
 from pilothouse.errors import Forbidden, NotFound
 from pilothouse.runtime.context import current
@@ -154,7 +153,7 @@ def list_executions(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@operation(summary="Describe an execution", tag=TAG, resource=_ex_resource, response=ExecutionAnswer)
+@operation(summary="Describe an execution", tag=TAG, resource=_ex_resource, response="ExecutionAnswer")
 def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
     return current().services.orchestrator.describe(workflow, execution)
 

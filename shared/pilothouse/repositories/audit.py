@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pilothouse.domain.records import AuditEntry, stored
+from pilothouse.domain.records import stored
 from pilothouse.ports import Item, Page, Put, Store
 
 PK = "AUDIT"
@@ -36,7 +36,7 @@ class AuditRepository:
         self.store = store
 
     def append(self, sk: str, data: dict[str, Any], *, expires_at: float) -> None:
-        self.store.put(Item(PK, sk, stored(AuditEntry, data), expires_at=expires_at), if_absent=True)
+        self.store.put(Item(PK, sk, stored("AuditEntry", data), expires_at=expires_at), if_absent=True)
 
     def get(self, sk: str) -> Item | None:
         return self.store.get(PK, sk)
@@ -44,7 +44,7 @@ class AuditRepository:
     def replace(self, item: Item, data: dict[str, Any], *, expires_at: float) -> None:
         """Replace ``item`` if unchanged since read (Conflict otherwise)."""
         self.store.put(
-            Item(PK, item.sk, stored(AuditEntry, data), expires_at=expires_at), if_version=item.version
+            Item(PK, item.sk, stored("AuditEntry", data), expires_at=expires_at), if_version=item.version
         )
 
     def refusal_pointer(self, operation: str, now: float) -> Item | None:
@@ -61,7 +61,7 @@ class AuditRepository:
                     Item(ANON_PK, refusal_sk(now, operation), {"sk": sk}, expires_at=now + 3600),
                     if_absent=True,
                 ),
-                Put(Item(PK, sk, stored(AuditEntry, data), expires_at=expires_at), if_absent=True),
+                Put(Item(PK, sk, stored("AuditEntry", data), expires_at=expires_at), if_absent=True),
             ]
         )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.domain.records import ComponentEventRecord, ComponentRecord, stored
+from pilothouse.domain.records import stored
 from pilothouse.errors import NotFound
 from pilothouse.ports import Delete, Item, Put, Store, Write
 
@@ -43,7 +43,7 @@ def _stored(data: dict[str, Any]) -> dict[str, Any]:
     """The record as written, validated by :class:`ComponentRecord`: its pending operation in
     today's spelling (an operation an older release stored with hidden keys in its params is
     rewritten on its next write)."""
-    return stored(ComponentRecord, data)
+    return stored("ComponentRecord", data)
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class ComponentRepository:
         # start again at 1: the random tail keeps its events apart from the old ones (same
         # millisecond included), while time and version still order them.
         sk = f"{int(now * 1000):015d}#{version:010d}#{secrets.token_hex(3)}"
-        data = stored(ComponentEventRecord, {"id": sk, "component": name, "at": iso(now), **event})
+        data = stored("ComponentEventRecord", {"id": sk, "component": name, "at": iso(now), **event})
         return Item(events_pk(name), sk, data)
 
     def create(self, data: dict[str, Any], event: dict[str, Any], extra: Sequence[Write] = ()) -> Record:

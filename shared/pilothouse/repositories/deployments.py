@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.domain.records import DeploymentEventRecord, DeploymentRecord, stored
+from pilothouse.domain.records import stored
 from pilothouse.errors import Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
 
@@ -50,12 +50,12 @@ class DeploymentRepository:
         now = self.store.clock.time()
         sk = f"{int(now * 1000):015d}#{version:08d}"
         data = {"id": sk, "deployment": deployment_id, "at": iso(now), **event}
-        return Item(events_pk(deployment_id), sk, stored(DeploymentEventRecord, data))
+        return Item(events_pk(deployment_id), sk, stored("DeploymentEventRecord", data))
 
     def create(self, data: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         self.store.transact(
             [
-                Put(Item(PK, data["id"], stored(DeploymentRecord, data)), if_absent=True),
+                Put(Item(PK, data["id"], stored("DeploymentRecord", data)), if_absent=True),
                 Put(self._event(data["id"], 1, event), if_absent=True),
             ]
         )
@@ -76,7 +76,9 @@ class DeploymentRepository:
             try:
                 self.store.transact(
                     [
-                        Put(Item(PK, deployment_id, stored(DeploymentRecord, data)), if_version=item.version),
+                        Put(
+                            Item(PK, deployment_id, stored("DeploymentRecord", data)), if_version=item.version
+                        ),
                         Put(self._event(deployment_id, item.version + 1, event), if_absent=True),
                     ]
                 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pilothouse.domain.records import ApiKeyRecord, stored
+from pilothouse.domain.records import stored
 from pilothouse.errors import NotFound
 from pilothouse.ports import Check, Item, Page, Put, Store
 
@@ -36,7 +36,7 @@ class ApiKeyRepository:
 
     def create(self, data: dict[str, Any]) -> None:
         """Insert a key's record (AlreadyExists if its id is taken)."""
-        self.store.put(Item(PK, data["id"], stored(ApiKeyRecord, data)), if_absent=True)
+        self.store.put(Item(PK, data["id"], stored("ApiKeyRecord", data)), if_absent=True)
 
     def page(self, *, limit: int, cursor: str | None) -> Page:
         return self.store.query(PK, limit=limit, cursor=cursor)
@@ -47,7 +47,7 @@ class ApiKeyRepository:
     @staticmethod
     def replace(item: Item, data: dict[str, Any]) -> Put:
         """The write that replaces ``item`` with ``data`` if it is unchanged since read."""
-        return Put(Item(PK, item.sk, stored(ApiKeyRecord, data)), if_version=item.version)
+        return Put(Item(PK, item.sk, stored("ApiKeyRecord", data)), if_version=item.version)
 
     @staticmethod
     def unchanged(item: Item) -> Check:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilothouse.domain.records import ExecutionRecord, stored
+from pilothouse.domain.records import stored
 from pilothouse.errors import NotFound
 from pilothouse.ports import Delete, Item, Page, Put, Store
 
@@ -124,7 +124,7 @@ class ExecutionRepository:
         workflow, name = data["workflow"], data["name"]
         self.store.transact(
             [
-                Put(Item(executions_pk(workflow), name, stored(ExecutionRecord, data)), if_absent=True),
+                Put(Item(executions_pk(workflow), name, stored("ExecutionRecord", data)), if_absent=True),
                 Put(
                     Item(
                         history_pk(workflow, name),

@@ -61,8 +61,9 @@ class Operation:
     #: top-level fields of the answer that carry a secret shown once (a new API key): they are never
     #: kept by Idempotency-Key records, so a replay answers without them
     secret_fields: tuple[str, ...] = ()
-    #: the model of a successful answer, for the OpenAPI document only (answers are not run through it)
-    response: type | None = None
+    #: the name of the model of a successful answer in :mod:`pilothouse.domain.answers`, for the
+    #: OpenAPI document only (answers are not run through it; only the OpenAPI function loads it)
+    response: str | None = None
 
 
 def operation(
@@ -72,7 +73,7 @@ def operation(
     status: int = 200,
     resource: Callable[[dict[str, str]], str | None] | None = None,
     secret_fields: tuple[str, ...] = (),
-    response: type | None = None,
+    response: str | None = None,
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare an endpoint. The function's name is the operation's name; its method, route and
     permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there."""
@@ -425,8 +426,13 @@ def _body_problem(event: dict) -> PilothouseError | None:
 
 
 def add_operations(
-    router: Router | APIGatewayHttpResolver, operations: list[Operation], hooks: RequestHooks | None = None
+    router: Router | APIGatewayHttpResolver,
+    operations: list[Operation],
+    hooks: RequestHooks | None = None,
+    *,
+    document: bool = False,
 ) -> None:
+    """Route ``operations``; ``document`` adds their answer models (for the OpenAPI document)."""
     hooks = hooks or _default_hooks()
     for op in operations:
         router.route(
@@ -438,7 +444,7 @@ def add_operations(
             status_code=op.status,
             security=[{"ApiKey": []}, {"Bearer": []}] if op.permission else None,
             middlewares=[_Guard(op, hooks)],
-            responses=_documented(op),
+            responses=_documented(op) if document else None,
         )(op.func)
 
 
@@ -447,14 +453,20 @@ def _documented(op: Operation) -> dict[int, Any] | None:
     validate answers against it: the return annotation stays what runs)."""
     if op.response is None:
         return None
-    return {op.status: {"description": op.summary, "content": {"application/json": {"model": op.response}}}}
+    from pilothouse.domain import answers
+
+    model = getattr(answers, op.response)
+    return {op.status: {"description": op.summary, "content": {"application/json": {"model": model}}}}
 
 
-def build_resolver(operations: list[Operation], hooks: RequestHooks | None = None) -> APIGatewayHttpResolver:
-    """A resolver serving ``operations``, with problem+json for what no route guard sees."""
+def build_resolver(
+    operations: list[Operation], hooks: RequestHooks | None = None, *, document: bool = False
+) -> APIGatewayHttpResolver:
+    """A resolver serving ``operations``, with problem+json for what no route guard sees
+    (``document``: with the answer models, for the OpenAPI document)."""
     hooks = hooks or _default_hooks()
     app = IsolatedHttpResolver(enable_validation=True)
-    add_operations(app, operations, hooks)
+    add_operations(app, operations, hooks, document=document)
 
     @app.not_found
     def _not_found(exc: Exception) -> Response:

@@ -1,0 +1,219 @@
+"""The models of what the API answers, as the OpenAPI document (GET /v1/openapi.json) shows them.
+
+Only the OpenAPI function (and the tests) import this module: endpoints name their answer model by
+name (``@operation(response="ComponentAnswer")``), so no other function pays for building these
+models at cold start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+# -- what the API answers -------------------------------------------------------------------------
+# These document the answers in the OpenAPI document (GET /v1/openapi.json). The services build the
+# answers as plain JSON values; these models are not run on each request (a test checks that real
+# answers validate against them). Unnamed keys are allowed, as answers may grow.
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class OperationAnswer(Answer):
+    """The long command a component is carrying out (the plan under ``params._strategy``/``_steps``)."""
+
+    id: str
+    command: str
+    params: dict[str, Any]
+    requested_at: str | None = None
+    requested_by: str | None = None
+    request_id: str | None = None
+    attempt: int = 0
+    lease_until: float | None = None
+
+
+class ComponentAnswer(Answer):
+    """A component as the API shows it."""
+
+    name: str
+    state: str
+    allowed_commands: list[str]
+    environment: str
+    provider: str
+    version: str | None
+    replicas: int
+    url: str | None
+    last_error: dict[str, Any] | None
+    operation: OperationAnswer | None
+    restoring: bool
+    spec: dict[str, Any]
+    placement: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    record_version: int
+
+
+class ComponentPage(Answer):
+    items: list[ComponentAnswer]
+    next_cursor: str | None
+
+
+class ComponentEvent(Answer):
+    """One transition of a component (``from``/``to`` states, who, and the command's details)."""
+
+    id: str
+    component: str
+    at: str
+    type: str
+    actor: str | None = None
+    request_id: str | None = None
+
+
+class ComponentEventPage(Answer):
+    items: list[ComponentEvent]
+    next_cursor: str | None
+
+
+class ApiKeyAnswer(Answer):
+    """An API key's record: never its secret nor its hash, only the prefix it starts with."""
+
+    id: str
+    name: str
+    role: str
+    prefix: str
+    created_at: str
+    created_by: str
+    expires_at: str | None
+    revoked_at: str | None
+    permissions: list[str]
+    environments: list[str]
+
+
+class NewApiKeyAnswer(ApiKeyAnswer):
+    key: str  # the secret, shown this once
+
+
+class ApiKeyPage(Answer):
+    items: list[ApiKeyAnswer]
+    next_cursor: str | None
+
+
+class AuditRecord(Answer):
+    """One mutating call and its outcome (anonymous refusals are counted per operation and minute)."""
+
+    at: str
+    principal: str
+    operation: str
+    target: str | None
+    request_id: str
+    status: int
+    outcome: str
+    detail: str | None
+    count: int | None = None
+    last_at: str | None = None
+
+
+class AuditPage(Answer):
+    items: list[AuditRecord]
+    next_cursor: str | None
+
+
+class DeploymentStep(Answer):
+    index: int
+    kind: str
+    status: str
+
+
+class DeploymentAnswer(Answer):
+    """A deployment as the API shows it (its task tokens and capability digests stay inside)."""
+
+    id: str
+    component: str
+    environment: str
+    provider: str
+    command: str
+    from_version: str | None
+    to_version: str | None
+    config: dict[str, Any] | None
+    strategy: dict[str, Any]
+    workflow: str
+    execution: str
+    status: str
+    steps: list[DeploymentStep]
+    current_step: int | None
+    placement: dict[str, Any] | None
+    replicas: int
+    weights: dict[str, Any]
+    analysis: list[dict[str, Any]]
+    approvals: list[dict[str, Any]]
+    pending_token: dict[str, Any] | None
+    waiting_for: str | None
+    paused: bool
+    abort_requested: Any = None
+    promote_full: bool
+    outcome: str | None
+    error: Any = None
+    initiated_by: str | None
+    request_id: str | None
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+
+
+class DeploymentPage(Answer):
+    items: list[DeploymentAnswer]
+    next_cursor: str | None
+
+
+class DeploymentEvent(Answer):
+    id: str
+    deployment: str
+    at: str
+    type: str
+
+
+class DeploymentEventPage(Answer):
+    items: list[DeploymentEvent]
+    next_cursor: str | None
+
+
+class Freeze(Answer):
+    scope: str
+    target: str
+    reason: str
+    by: str
+    at: str
+
+
+class FreezeList(Answer):
+    items: list[Freeze]
+
+
+class WaitingTask(Answer):
+    task_id: str
+    state: str | None
+    resource: str | None
+    callback: bool
+
+
+class ExecutionAnswer(Answer):
+    """An execution of a workflow (capability and task tokens redacted)."""
+
+    execution_arn: str
+    name: str
+    workflow: str
+    workflow_version: int | None  # None on Step Functions
+    status: str
+    input: Any
+    output: Any = None
+    error: str | None
+    cause: str | None
+    start_date: str
+    stop_date: str | None
+    redrive_count: int
+    trusted: bool
+    step: int | None  # None on Step Functions
+    positions: list[Any]
+    waiting_tasks: list[WaitingTask]

@@ -10,34 +10,15 @@ import pytest
 
 from pilothouse.ports import Item
 from pilothouse.services import components
+from tests.support import deploying
 from tests.support.deploying import comp, running
 
 STEPS = [{"kind": "prepare"}, {"kind": "set_weight", "weight": 40}, {"kind": "set_weight", "weight": 100}]
 
 
-@pytest.fixture
-def provider():
-    from tests.support.fakes import RevisionFake
-
-    return RevisionFake()
-
-
-@pytest.fixture
-def services(env, clock, provider):
-    """Services on a manual clock with the fake revision provider as the local provider."""
-    from pilothouse.settings import get_settings
-    from pilothouse.wiring import Services, register_services
-
-    s = Services(get_settings(), clock, providers={"local": provider})
-    register_services(s)
-    return s
-
-
-@pytest.fixture
-def run(services, pool, cloud):
-    from tests.support.controlplane import drain
-
-    return lambda: drain(services, pool, cloud)
+# the shared deployment fixtures; every test here runs on the fake revision provider
+services, provider, run = deploying.services, deploying.provider, deploying.run
+pytestmark = pytest.mark.usefixtures("provider")
 
 
 def stored_by_the_previous_release(services, extra_params: dict) -> str:

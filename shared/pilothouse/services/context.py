@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
-from pilothouse.settings import Settings
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: a function loads the ports it uses, not all of them
+    from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
     from pilothouse.services.execution_listeners import ExecutionListeners
+    from pilothouse.settings import Settings
 
 
 class ServiceContext(Protocol):

@@ -1,0 +1,83 @@
+"""The store port (see :mod:`pilothouse.ports`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pilothouse.ports.clock import Clock
+
+
+@dataclass(frozen=True)
+class Item:
+    """One stored record. ``expires_at`` (epoch seconds) makes it disappear after that time."""
+
+    pk: str
+    sk: str
+    data: dict[str, Any]
+    version: int = 0
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Put:
+    item: Item
+    if_absent: bool = False
+    if_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    pk: str
+    sk: str
+    if_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """A condition on an item that is not written: it must exist with this version."""
+
+    pk: str
+    sk: str
+    version: int
+
+
+#: one write of a transaction (Store.transact)
+Write = Put | Delete | Check
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    cursor: str | None = None
+
+
+class Store(Protocol):
+    """Versioned items by partition and sort key, with conditional writes (see :mod:`pilothouse.store.base`).
+
+    A failed ``if_absent`` raises ``pilothouse.errors.AlreadyExists``, a failed ``if_version``
+    ``pilothouse.errors.VersionConflict``.
+    """
+
+    #: the clock that decides expiry (``Item.expires_at``)
+    clock: Clock
+
+    def get(self, pk: str, sk: str) -> Item | None: ...
+
+    def put(self, item: Item, *, if_absent: bool = False, if_version: int | None = None) -> Item: ...
+
+    def delete(self, pk: str, sk: str, *, if_version: int | None = None) -> None: ...
+
+    def query(
+        self, pk: str, prefix: str = "", *, limit: int = 100, cursor: str | None = None, reverse: bool = False
+    ) -> Page: ...
+
+    def scan_all(self, pk: str, prefix: str = "", *, page_size: int = 500) -> list[Item]: ...
+
+    def transact(self, operations: Sequence[Write]) -> list[Item]: ...
+
+    def purge_expired(self) -> int: ...
+
+    def close(self) -> None: ...

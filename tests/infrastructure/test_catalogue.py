@@ -70,7 +70,7 @@ def test_every_api_operation_takes_method_route_and_permission_from_the_catalogu
 
 
 def test_an_endpoint_missing_from_the_catalogue_is_refused_at_import():
-    from pilothouse.runtime.http import operation
+    from pilothouse.runtime.operations import operation
 
     def not_catalogued() -> None: ...
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from pilothouse.runtime.context import current
-from pilothouse.runtime.http import operation
+from pilothouse.runtime.operations import operation
 from pilothouse.services import audit as svc
 
 

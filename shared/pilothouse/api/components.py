@@ -18,7 +18,8 @@ from pilothouse.domain.components import (
 )
 from pilothouse.domain.lifecycle import Command, State
 from pilothouse.runtime.context import current
-from pilothouse.runtime.http import json_response, operation
+from pilothouse.runtime.http import json_response
+from pilothouse.runtime.operations import operation
 from pilothouse.services import components as svc
 
 TAG = "components"

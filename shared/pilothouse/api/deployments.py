@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.domain.deployments import STATUSES
 from pilothouse.runtime.context import current
-from pilothouse.runtime.http import json_response, operation
+from pilothouse.runtime.http import json_response
+from pilothouse.runtime.operations import operation
 from pilothouse.services import deployment_controls as controls
 from pilothouse.services import deployments as svc
 from pilothouse.services import freezes, promotions

@@ -9,7 +9,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.runtime.context import current
-from pilothouse.runtime.http import json_response, operation
+from pilothouse.runtime.http import json_response
+from pilothouse.runtime.operations import operation
 from pilothouse.services import keys as svc
 
 TAG = "security"

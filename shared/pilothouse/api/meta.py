@@ -9,7 +9,8 @@ from aws_lambda_powertools.event_handler import Response
 
 import pilothouse
 from pilothouse.runtime.context import current
-from pilothouse.runtime.http import json_response, operation
+from pilothouse.runtime.http import json_response
+from pilothouse.runtime.operations import operation
 
 
 @operation(summary="Liveness (no auth)", tag="meta")

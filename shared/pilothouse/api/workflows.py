@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pilothouse.domain.security import Permission
 from pilothouse.errors import Forbidden, NotFound
 from pilothouse.runtime.context import current
-from pilothouse.runtime.http import json_response, operation
+from pilothouse.runtime.http import json_response
+from pilothouse.runtime.operations import operation
 from pilothouse.services import executions as ex
 from pilothouse.services import workflow_operations as ops
 from pilothouse.services import workflows as wf

@@ -16,14 +16,12 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from pilothouse.domain.security import Permission
 from pilothouse.errors import (
     Conflict,
     Forbidden,
@@ -34,6 +32,7 @@ from pilothouse.errors import (
 )
 from pilothouse.runtime.context import RequestContext, activate, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
+from pilothouse.runtime.operations import Operation, documented_responses
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -43,62 +42,6 @@ if TYPE_CHECKING:
 
 PROBLEM_JSON = "application/problem+json"
 _stdlog = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    method: str
-    path: str
-    func: Callable[..., Any]
-    permission: Permission | None
-    summary: str
-    tag: str
-    status: int = 200
-    mutating: bool = False
-    #: what a call acts on, from its path parameters (the audit record's ``target``)
-    resource: Callable[[dict[str, str]], str | None] = field(default=lambda params: None)
-    #: top-level fields of the answer that carry a secret shown once (a new API key): they are never
-    #: kept by Idempotency-Key records, so a replay answers without them
-    secret_fields: tuple[str, ...] = ()
-    #: the name of the model of a successful answer in :mod:`pilothouse.domain.answers`, for the
-    #: OpenAPI document only (answers are not run through it; only the OpenAPI function loads it)
-    response: str | None = None
-
-
-def operation(
-    *,
-    summary: str,
-    tag: str,
-    status: int = 200,
-    resource: Callable[[dict[str, str]], str | None] | None = None,
-    secret_fields: tuple[str, ...] = (),
-    response: str | None = None,
-) -> Callable[[Callable[..., Any]], Operation]:
-    """Declare an endpoint. The function's name is the operation's name; its method, route and
-    permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there."""
-    from pilothouse.catalogue import Http, entry
-
-    def wrap(func: Callable[..., Any]) -> Operation:
-        trigger = entry(func.__name__).trigger
-        if not isinstance(trigger, Http):
-            raise TypeError(f"{func.__name__} is not an HTTP operation in the catalogue")
-        return Operation(
-            name=func.__name__,
-            method=trigger.method,
-            path=trigger.resolver_route,
-            func=func,
-            permission=trigger.permission,
-            summary=summary,
-            tag=tag,
-            status=status,
-            mutating=trigger.method not in ("GET", "HEAD", "OPTIONS"),
-            resource=resource or (lambda params: None),
-            secret_fields=secret_fields,
-            response=response,
-        )
-
-    return wrap
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -444,19 +387,8 @@ def add_operations(
             status_code=op.status,
             security=[{"ApiKey": []}, {"Bearer": []}] if op.permission else None,
             middlewares=[_Guard(op, hooks)],
-            responses=_documented(op) if document else None,
+            responses=documented_responses(op) if document else None,
         )(op.func)
-
-
-def _documented(op: Operation) -> dict[int, Any] | None:
-    """The OpenAPI responses entry naming the answer's model (Powertools documents it, and does not
-    validate answers against it: the return annotation stays what runs)."""
-    if op.response is None:
-        return None
-    from pilothouse.domain import answers
-
-    model = getattr(answers, op.response)
-    return {op.status: {"description": op.summary, "content": {"application/json": {"model": model}}}}
 
 
 def build_resolver(

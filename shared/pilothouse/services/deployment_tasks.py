@@ -22,211 +22,103 @@ from pilothouse.domain.deployments import (
 from pilothouse.domain.lifecycle import Command, Outcome
 from pilothouse.errors import VersionConflict
 from pilothouse.ports import Placement, PortUnavailable, ProviderError
-from pilothouse.repositories.components import ComponentRepository
-from pilothouse.repositories.deployments import DeploymentRepository
+from pilothouse.services import deployment_records as records
 from pilothouse.services.context import ServiceContext
-from pilothouse.services.jobs import finish_operation, release_for
-
-
-class DeploymentTaskError(Exception):
-    """Raised to fail a Task state; the class name is the ASL error name."""
-
-
-class CapabilityRefused(DeploymentTaskError):
-    """The call does not carry the deployment's capability token: nothing was done."""
-
-
-class HealthCheckFailed(DeploymentTaskError):
-    pass
-
-
-class AnalysisFailed(DeploymentTaskError):
-    pass
-
-
-class Aborted(DeploymentTaskError):
-    pass
-
-
-class DeploymentError(DeploymentTaskError):
-    pass
-
-
-def _deployments(services: ServiceContext) -> DeploymentRepository:
-    return DeploymentRepository(services.store)
-
-
-def _dep(services: ServiceContext, deployment_id: str) -> dict[str, Any]:
-    return _deployments(services).require(deployment_id).data
-
-
-def _component(services: ServiceContext, dep: dict[str, Any]):
-    record = ComponentRepository(services.store).get(dep["component"])
-    if record is None:
-        raise DeploymentError(f"component {dep['component']} is gone")
-    return record
-
-
-def _release(services: ServiceContext, dep: dict[str, Any], replicas: int | None = None):
-    record = _component(services, dep)
-    count = replicas if replicas is not None else dep["replicas"]
-    return release_for(record.data, version=dep["to_version"], config=dep.get("config"), replicas=count)
-
-
-def _provider(services: ServiceContext, dep: dict[str, Any]):
-    return services.provider(dep["provider"])
-
-
-def _mark(
-    services: ServiceContext, dep_id: str, index: int | None, step_status: str, event: str, **fields
-) -> dict:
-    """Record a step's status (and any deployment fields) with an event."""
-
-    def change(d):
-        now = iso(services.clock.time())
-        if index is not None:
-            step = d["steps"][index]
-            if step["status"] == step_status and not fields:
-                return None
-            _close_waits(d, before=index, now=now)
-            step["status"] = step_status
-            step.setdefault("started_at", now)
-            if step_status in ("succeeded", "failed", "skipped"):
-                step["finished_at"] = now
-            d["current_step"] = index
-        for k, v in fields.items():
-            d[k] = v
-        if d["status"] == "pending":
-            d["status"] = "in_progress"
-        return {
-            "type": event,
-            "step": index,
-            **({"detail": fields.get("_detail")} if "_detail" in fields else {}),
-        }
-
-    return _deployments(services).change(dep_id, change)
-
-
-def _save_placement(
-    services: ServiceContext,
-    dep_id: str,
-    index: int | None,
-    placement: Placement,
-    event: str,
-    weights: dict | None = None,
-) -> dict:
-    fields: dict[str, Any] = {"placement": placement.to_dict()}
-    if weights is not None:
-        fields["weights"] = weights
-    else:
-        revs = placement.details.get("revisions") or {}
-        fields["weights"] = {r: v.get("weight", 0) for r, v in revs.items()}
-    return _mark(services, dep_id, index, "succeeded", event, **fields)
-
-
-def _placement(dep: dict[str, Any]) -> Placement | None:
-    return Placement.from_dict(dep["placement"]) if dep.get("placement") else None
-
-
-def _revisions(dep: dict[str, Any]) -> tuple[str | None, str | None]:
-    details = (dep.get("placement") or {}).get("details") or {}
-    return details.get("stable"), details.get("candidate")
-
-
-def _provider_call(fn, *args):
-    try:
-        return fn(*args)
-    except ProviderError as exc:
-        raise DeploymentError(
-            f"{exc.reason}" + (f"; last output: {exc.logs[-3:]}" if exc.logs else "")
-        ) from None
-
+from pilothouse.services.deployment_records import (
+    AnalysisFailed,
+    CapabilityRefused,
+    DeploymentError,
+    HealthCheckFailed,
+)
+from pilothouse.services.jobs import finish_operation
 
 # -- steps ---------------------------------------------------------------------------------------
 
 
 def _prepare(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = _dep(services, dep_id)
-    stable, candidate = _revisions(dep)
+    dep = records.dep(services, dep_id)
+    stable, candidate = records.revisions(dep)
     if candidate and dep["steps"][index]["status"] == "succeeded":
         return {"candidate": candidate}
     step = dep["steps"][index]
-    release = _release(services, dep, step.get("replicas"))
-    provider = _provider(services, dep)
+    release = records.release(services, dep, step.get("replicas"))
+    provider = records.provider(services, dep)
     try:
-        placement = provider.prepare(_placement(dep), release)
+        placement = provider.prepare(records.placement(dep), release)
     except PortUnavailable as exc:  # a conflict with another process, not an unhealthy version
-        _mark(services, dep_id, index, "failed", "step.failed", error=exc.reason, logs=exc.logs[-20:])
+        records.mark(services, dep_id, index, "failed", "step.failed", error=exc.reason, logs=exc.logs[-20:])
         raise DeploymentError(exc.reason) from None
     except ProviderError as exc:
-        _mark(services, dep_id, index, "failed", "step.failed", error=exc.reason, logs=exc.logs[-20:])
+        records.mark(services, dep_id, index, "failed", "step.failed", error=exc.reason, logs=exc.logs[-20:])
         raise HealthCheckFailed(f"{exc.reason}; last output: {' | '.join(exc.logs[-5:])}") from None
-    _save_placement(services, dep_id, index, placement, "prepared")
+    records.save_placement(services, dep_id, index, placement, "prepared")
     return {"candidate": placement.details.get("candidate")}
 
 
 def _shift(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = _dep(services, dep_id)
+    dep = records.dep(services, dep_id)
     weight = dep["steps"][index]["weight"]
     if dep.get("promote_full"):
         weight = 100
-    stable, candidate = _revisions(dep)
+    stable, candidate = records.revisions(dep)
     if candidate is None:
         raise DeploymentError("no candidate revision to shift traffic to")
     # the only revision (a first deploy) takes everything; otherwise split with the stable one
     weights = (
         {candidate: 100} if not stable or stable == candidate else {stable: 100 - weight, candidate: weight}
     )
-    placement = _provider_call(_provider(services, dep).shift, _placement(dep), weights)
-    _save_placement(services, dep_id, index, placement, "traffic.shifted", weights=weights)
+    placement = records.provider_call(records.provider(services, dep).shift, records.placement(dep), weights)
+    records.save_placement(services, dep_id, index, placement, "traffic.shifted", weights=weights)
     return {"weights": weights}
 
 
 def _set_replicas(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = _dep(services, dep_id)
+    dep = records.dep(services, dep_id)
     step = dep["steps"][index]
-    stable, candidate = _revisions(dep)
+    stable, candidate = records.revisions(dep)
     revision = stable if step["revision"] == "stable" else candidate
     if revision is None:  # e.g. scaling down a stable that does not exist (first deploy)
-        _mark(services, dep_id, index, "skipped", "step.skipped")
+        records.mark(services, dep_id, index, "skipped", "step.skipped")
         return {"skipped": True}
-    placement = _provider_call(
-        _provider(services, dep).set_replicas, _placement(dep), revision, step["replicas"]
+    placement = records.provider_call(
+        records.provider(services, dep).set_replicas, records.placement(dep), revision, step["replicas"]
     )
-    _save_placement(services, dep_id, index, placement, "replicas.set")
+    records.save_placement(services, dep_id, index, placement, "replicas.set")
     return {"revision": revision, "replicas": step["replicas"]}
 
 
 def _health(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = _dep(services, dep_id)
-    _, candidate = _revisions(dep)
-    result = _provider_call(_provider(services, dep).check_health, _placement(dep), candidate)
+    dep = records.dep(services, dep_id)
+    _, candidate = records.revisions(dep)
+    result = records.provider_call(
+        records.provider(services, dep).check_health, records.placement(dep), candidate
+    )
     if not result.healthy:
-        _mark(services, dep_id, index, "failed", "health.failed", _detail=result.to_dict())
+        records.mark(services, dep_id, index, "failed", "health.failed", _detail=result.to_dict())
         raise HealthCheckFailed(f"{result.failing} of {result.checked} instances unhealthy: {result.detail}")
-    _mark(services, dep_id, index, "succeeded", "health.passed")
+    records.mark(services, dep_id, index, "succeeded", "health.passed")
     return result.to_dict()
 
 
 def _analyze(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     """One measurement of the step's analysis; says whether to measure again, pause, or go on."""
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = _dep(services, dep_id)
+    dep = records.dep(services, dep_id)
     if dep.get("promote_full"):
-        _mark(services, dep_id, index, "skipped", "analysis.skipped")
+        records.mark(services, dep_id, index, "skipped", "analysis.skipped")
         return {"next": "pass"}
     analysis = Analysis.model_validate(dep["steps"][index]["analysis"])
-    _, candidate = _revisions(dep)
-    provider = _provider(services, dep)
-    metrics = _provider_call(
-        provider.read_metrics, _placement(dep), candidate, analysis.window_seconds
+    _, candidate = records.revisions(dep)
+    provider = records.provider(services, dep)
+    metrics = records.provider_call(
+        provider.read_metrics, records.placement(dep), candidate, analysis.window_seconds
     ).to_dict()
     health_result = (
-        _provider_call(provider.check_health, _placement(dep), candidate).to_dict()
+        records.provider_call(provider.check_health, records.placement(dep), candidate).to_dict()
         if analysis.health
         else None
     )
@@ -246,7 +138,7 @@ def _analyze(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any
     }
     past = [m["counted_as"] for m in dep["analysis"] if m["step"] == index and m["counted_as"] != "no_data"]
     if outcome == "no_data":
-        _mark(
+        records.mark(
             services,
             dep_id,
             index,
@@ -259,7 +151,7 @@ def _analyze(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any
     verdicts = past + [outcome]
     decision = conclude(analysis, verdicts)
     status = {"fail": "failed", "pass": "succeeded", "continue": "running"}[decision]
-    _mark(
+    records.mark(
         services,
         dep_id,
         index,
@@ -279,7 +171,7 @@ def _gate(services: ServiceContext, payload: dict[str, Any]) -> None:
     the task token; complete it at once when nothing needs to hold the deployment."""
 
     dep_id, index, kind, token = payload["deployment_id"], payload["index"], payload["kind"], payload["token"]
-    dep = _dep(services, dep_id)
+    dep = records.dep(services, dep_id)
     if dep.get("abort_requested"):
         services.orchestrator.send_task_failure(
             token, "Aborted", dep["abort_requested"].get("reason") or "aborted"
@@ -288,16 +180,16 @@ def _gate(services: ServiceContext, payload: dict[str, Any]) -> None:
     proceed = (kind == "gate" and not dep["paused"]) or (kind == "pause" and dep.get("promote_full"))
     if proceed:
         if kind == "gate":
-            _mark(services, dep_id, index, "running", "step.started")
+            records.mark(services, dep_id, index, "running", "step.started")
         else:
-            _mark(services, dep_id, index, "skipped", "pause.skipped")
+            records.mark(services, dep_id, index, "skipped", "pause.skipped")
         services.orchestrator.send_task_success(token, {})
         return
     timed = kind == "pause" and payload.get("seconds") is not None
     status = {"gate": "paused", "approval": "awaiting_approval"}.get(
         kind, "in_progress" if timed else "paused"
     )
-    _mark(
+    records.mark(
         services,
         dep_id,
         index,
@@ -359,7 +251,7 @@ def _finish_component(
     error: str | None,
 ) -> None:
     for _ in range(20):
-        record = _component(services, dep)
+        record = records.component(services, dep)
         op = record.data.get("operation")
         if not op or op["id"] != dep["id"]:
             return  # already finished (a retried task)
@@ -380,21 +272,12 @@ def _finish_component(
             continue
 
 
-def _close_waits(d: dict[str, Any], *, before: int, now: str) -> None:
-    """A step that waited (a bake, a pause until promoted, a gate) has ended once a later step
-    starts or the deployment succeeds: it is succeeded, not waiting for ever."""
-    for step in d["steps"][:before]:
-        if step["status"] == "waiting":
-            step["status"] = "succeeded"
-            step["finished_at"] = now
-
-
 def _end(services: ServiceContext, dep_id: str, status: str, event: str, **fields) -> dict[str, Any]:
     def change(d):
         if d["status"] in FINAL:
             return None
         if status == "succeeded":
-            _close_waits(d, before=len(d["steps"]), now=iso(services.clock.time()))
+            records.close_waits(d, before=len(d["steps"]), now=iso(services.clock.time()))
         d.update(
             status=status,
             outcome=status,
@@ -404,7 +287,7 @@ def _end(services: ServiceContext, dep_id: str, status: str, event: str, **field
         )
         return {"type": event, "status": status}
 
-    return _deployments(services).change(dep_id, change)
+    return records.deployments(services).change(dep_id, change)
 
 
 def unapproved_steps(dep: dict[str, Any]) -> list[int]:
@@ -415,7 +298,7 @@ def unapproved_steps(dep: dict[str, Any]) -> list[int]:
 
 def _finalize(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     dep_id = payload["deployment_id"]
-    dep = _dep(services, dep_id)
+    dep = records.dep(services, dep_id)
     if dep["status"] in FINAL:
         return {"status": dep["status"]}
     unapproved = unapproved_steps(dep)
@@ -423,9 +306,11 @@ def _finalize(services: ServiceContext, payload: dict[str, Any]) -> dict[str, An
         raise DeploymentError(
             f"deployment {dep_id} cannot finish: approval step(s) {unapproved} were not approved"
         )
-    _, candidate = _revisions(dep)
-    placement = _provider_call(_provider(services, dep).finalize, _placement(dep), candidate)
-    _save_placement(services, dep_id, None, placement, "finalized", weights={candidate: 100})
+    _, candidate = records.revisions(dep)
+    placement = records.provider_call(
+        records.provider(services, dep).finalize, records.placement(dep), candidate
+    )
+    records.save_placement(services, dep_id, None, placement, "finalized", weights={candidate: 100})
     dep = _end(services, dep_id, "succeeded", "succeeded")
     _finish_component(services, dep, Outcome.SUCCEEDED, placement, None)
     _notify(services, dep)
@@ -436,30 +321,30 @@ def _rollback(services: ServiceContext, payload: dict[str, Any]) -> dict[str, An
     """Back to the stable revision (restarting it if a recreate had stopped it)."""
     dep_id = payload["deployment_id"]
     error = payload.get("error") or {}
-    dep = _dep(services, dep_id)
+    dep = records.dep(services, dep_id)
     if dep["status"] in FINAL:
         return {"status": dep["status"]}
     reason = _reason(error)
     aborted = error.get("Error") == "Aborted" or (
         dep.get("abort_requested") and not dep["abort_requested"].get("break_glass")
     )
-    _mark(services, dep_id, None, "", "rolling_back", status="rolling_back", error=reason)
-    dep = _dep(services, dep_id)
-    stable, candidate = _revisions(dep)
-    provider = _provider(services, dep)
-    placement = _placement(dep)
+    records.mark(services, dep_id, None, "", "rolling_back", status="rolling_back", error=reason)
+    dep = records.dep(services, dep_id)
+    stable, candidate = records.revisions(dep)
+    provider = records.provider(services, dep)
+    placement = records.placement(dep)
     if stable is None or placement is None:  # a first deploy: nothing to go back to
         if placement is not None:
-            _provider_call(provider.stop, placement)
+            records.provider_call(provider.stop, placement)
         dep = _end(services, dep_id, "aborted" if aborted else "failed", "failed", placement=None)
         _finish_component(services, dep, Outcome.FAILED, None, reason)
         _notify(services, dep)
         return {"status": dep["status"]}
     revs = placement.details.get("revisions") or {}
     if revs.get(stable, {}).get("replicas", 1) == 0:  # a recreate had stopped it
-        placement = _provider_call(provider.set_replicas, placement, stable, max(1, dep["replicas"]))
-    placement = _provider_call(provider.rollback, placement, stable)
-    _save_placement(services, dep_id, None, placement, "rolled_back", weights={stable: 100})
+        placement = records.provider_call(provider.set_replicas, placement, stable, max(1, dep["replicas"]))
+    placement = records.provider_call(provider.rollback, placement, stable)
+    records.save_placement(services, dep_id, None, placement, "rolled_back", weights={stable: 100})
     dep = _end(
         services, dep_id, "aborted" if aborted else "rolled_back", "aborted" if aborted else "rolled_back"
     )
@@ -474,7 +359,7 @@ def _failed(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]
     error = payload.get("error") or {}
     reason = f"rollback failed: {_reason(error)}"
     dep = _end(services, dep_id, "failed", "failed", error=reason)
-    _finish_component(services, dep, Outcome.FAILED, _placement(dep), reason)
+    _finish_component(services, dep, Outcome.FAILED, records.placement(dep), reason)
     _notify(services, dep)
     return {"status": "failed"}
 
@@ -491,7 +376,7 @@ def authorize(services: ServiceContext, payload: Any) -> dict[str, Any]:
     """The deployment ``payload`` names, if ``payload`` carries its capability token (constant-time
     compare against the digests on the record); :class:`CapabilityRefused` otherwise."""
     dep_id = payload.get("deployment_id") if isinstance(payload, dict) else None
-    item = _deployments(services).get(dep_id) if isinstance(dep_id, str) and dep_id else None
+    item = records.deployments(services).get(dep_id) if isinstance(dep_id, str) and dep_id else None
     digests = (item.data.get("capabilities") or []) if item is not None else []
     if not capability_matches(payload.get(CAPABILITY_FIELD) if isinstance(payload, dict) else None, digests):
         raise CapabilityRefused(

@@ -9,15 +9,23 @@ PYTEST_ARGS ?=
 ## pytest-xdist: two workers; the e2e and infrastructure tests keep to one (tests/conftest.py). XDIST= runs serially.
 XDIST ?= -n 2 --dist loadgroup
 
-.PHONY: run test test-fast bench setup lock lint typecheck clean layer sls-package infra
+.PHONY: run test test-fast bench setup setup-dev lock lint typecheck clean layer sls-package infra
 
+## Two locks from one resolution: requirements.lock is what the product needs (all `make run`
+## installs); requirements-dev.lock adds the AWS SDKs and the test, lint and type-check tools.
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
+$(BIN)/.dev-installed: $(BIN)/.installed requirements-dev.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	touch $@
+
 setup: $(BIN)/.installed
+
+setup-dev: $(BIN)/.dev-installed
 
 ## Node tools for the infrastructure checks (serverless@3 packages serverless.yml offline).
 node_modules/.installed: package.json package-lock.json
@@ -61,29 +69,30 @@ test: lint typecheck node_modules/.installed .tools/checkov/bin/checkov
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## The quick loop: everything but the tests marked slow.
-test-fast: setup
+test-fast: setup-dev
 	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
-bench: setup
+bench: setup-dev
 	$(BIN)/python -m pytest tests/benchmarks -m benchmark -s $(PYTEST_ARGS)
 
 ## Re-resolve the lock file after changing dependencies in pyproject.toml.
 lock:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
 	.tools/bin/uv lock --upgrade
-	.tools/bin/uv export --frozen --extra dev --extra aws --no-emit-project --no-header -o requirements.lock
+	.tools/bin/uv export --frozen --no-emit-project --no-header -o requirements.lock
+	.tools/bin/uv export --frozen --extra dev --extra aws --no-emit-project --no-header -o requirements-dev.lock
 
 ## The function entries of template.yaml and serverless.yml, from shared/pilothouse/catalogue.py.
-infra: setup
+infra: setup-dev
 	$(BIN)/python tools/gen_infra.py
 
 ## Lint: ruff's rules and formatting, and the import layers (pyproject.toml [tool.importlinter]).
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check shared functions tests tools
 	$(BIN)/ruff format --check shared functions tests tools
 	$(BIN)/lint-imports
 
-typecheck: setup
+typecheck: setup-dev
 	$(BIN)/mypy shared/pilothouse
 
 clean:

@@ -191,6 +191,13 @@ def _bad_version(client: Client, console: Console, run: DemoRun, pace: Pace, nam
     bad = next((v for v in BAD_VERSIONS if v in versions), None)
     if view["state"] != "Running" or bad is None:
         return
+    shown = _rolled_back_before(client, name, bad)
+    if shown is not None:
+        console.print(
+            f"[bold]5.[/] [dim]{escape(name)} {escape(bad)} was rolled back in an earlier run "
+            f"(deployment {escape(shown)}); not again[/]"
+        )
+        return
     console.print(
         f"[bold]5.[/] canary of a bad version, {name} {bad}: it should be rolled back automatically"
     )
@@ -213,6 +220,15 @@ def _bad_version(client: Client, console: Console, run: DemoRun, pace: Pace, nam
         _show_deployment(client, console, name)
     else:
         run.problems.append(f"the bad version {bad} of {name} was not rolled back as expected")
+
+
+def _rolled_back_before(client: Client, name: str, version: str) -> str | None:
+    """The id of an earlier run's rolled-back deployment of ``version``, if there is one."""
+    items, _ = client.collect("/v1/deployments", {"component": name, "limit": 100}, follow=True)
+    return next(
+        (d["id"] for d in items if d.get("to_version") == version and d.get("status") == "rolled_back"),
+        None,
+    )
 
 
 def _show_deployment(client: Client, console: Console, name: str) -> None:
@@ -261,7 +277,19 @@ class Traffic:
             self._thread.join(3)
 
 
-def summary(client: Client, console: Console, api_url: str, admin_key: str) -> None:
+def cli_command(project_dir: Path) -> str:
+    """How to run the CLI from the project dir: the ``./pilothouse`` wrapper when it is there."""
+    wrapper = Path(project_dir) / "pilothouse"
+    if wrapper.is_file() and Path.cwd().resolve() == Path(project_dir).resolve():
+        return "./pilothouse"
+    import sys
+
+    return str(Path(sys.argv[0]).resolve()) if sys.argv and sys.argv[0] else "pilothouse"
+
+
+def summary(
+    client: Client, console: Console, api_url: str, admin_key: str, command: str = "./pilothouse"
+) -> None:
     """The components as they are now, and how to talk to the control plane."""
     items, _ = client.collect("/v1/components", {"limit": 100}, follow=True)
     console.print()
@@ -276,12 +304,18 @@ def summary(client: Client, console: Console, api_url: str, admin_key: str) -> N
     )
     console.print(
         f"  PILOTHOUSE_URL={escape(api_url)} PILOTHOUSE_API_KEY={escape(admin_key)} "
-        "pilothouse components list",
+        f"{escape(command)} components list",
         soft_wrap=True,
     )
     greeter = next((c for c in items if c.get("name") == "greeter" and c.get("url")), None)
     if greeter:
         console.print(f"  curl -s {escape(greeter['url'])}/", soft_wrap=True)
+
+
+def _stderr() -> Console:
+    from pilothouse.cli.render import err
+
+    return err()
 
 
 def block_until_interrupt() -> None:
@@ -290,14 +324,46 @@ def block_until_interrupt() -> None:
     wait_for_interrupt()
 
 
-def _demo_key(server: Any) -> str:
-    """The admin key the server made, or (a restart that printed it before) a fresh one for the demo."""
+DEMO_KEY_FILE = "demo-key"
+
+
+def _demo_key(server: Any, data_dir: Path) -> str:
+    """One admin key for the demo, kept in ``<data-dir>/demo-key`` (mode 0600) and reused by later
+    runs: the key the first start made, or (a data dir from ``pilothouse dev``, or a key that was
+    revoked since) one made for the demo then."""
+    path = Path(data_dir) / DEMO_KEY_FILE
     if server.admin_key:
+        _keep(path, server.admin_key)
         return server.admin_key
+    if path.is_file():
+        kept = path.read_text(encoding="utf-8").strip()
+        if kept and _works(server.url, kept):
+            return kept
     from pilothouse.services.keys import create_key
 
     secret, _record = create_key(server.services, name="demo", role="admin", created_by="demo")
+    _keep(path, secret)
     return secret
+
+
+def _keep(path: Path, secret: str) -> None:
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+    os.chmod(path, 0o600)
+
+
+def _works(url: str, key: str) -> bool:
+    """Does the control plane still take ``key`` as an admin (a revoked or demoted key does not)?"""
+    with Client(url, key) as client:
+        try:
+            client.get("/v1/api-keys", limit=1)
+        except ApiError:
+            return False
+    return True
 
 
 def run_demo(
@@ -306,18 +372,21 @@ def run_demo(
     """Start, populate, show, serve until Ctrl-C, stop. 0 if every step went well, 1 otherwise."""
     from pilothouse.embedded.dev import DevServer
 
-    console = console or Console()
+    if console is None:
+        from pilothouse.cli.render import out
+
+        console = out()  # as wide as the output when it is not a terminal: URLs are never wrapped
     project_dir = Path(project_dir).resolve()
     console.print(f"starting the local control plane on {host}:{port} (data in {data_dir}) …")
-    server = DevServer(host, port, Path(data_dir), project_dir, console=Console(stderr=True))
+    server = DevServer(host, port, Path(data_dir), project_dir, console=_stderr())
     server.start()
     try:
-        key = _demo_key(server)
+        key = _demo_key(server, Path(data_dir))
         console.print(f"[green]control plane up at {escape(server.url)}[/]")
         with Client(server.url, key) as client:
             try:
                 run = populate(client, console, project_dir)
-                summary(client, console, server.url, key)
+                summary(client, console, server.url, key, cli_command(project_dir))
             except ApiError as exc:
                 print_problem(exc.status, exc.problem, console)
                 run = DemoRun(problems=[str(exc)])

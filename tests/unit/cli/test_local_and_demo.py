@@ -155,9 +155,13 @@ def test_populate_twice_leaves_running_components_alone(api, project):
         console, buffer = _console()
         run = demo.populate(client, console, project, FAST)
     assert run.problems == []
-    # the second time: the two (409) registrations, and the bad-version canary shown again
-    assert len([r for r in api.requests if r.method == "POST"]) == posts + 3
-    assert "is registered already" in buffer.getvalue() and "left as is" in buffer.getvalue()
+    # the second time: only the two (409) registrations; the bad version was rolled back already
+    assert len([r for r in api.requests if r.method == "POST"]) == posts + 2
+    text = buffer.getvalue()
+    assert "is registered already" in text and "left as is" in text
+    assert "was rolled back in an earlier run" in text
+    deployments = api.call("GET", "/v1/deployments?component=counter&limit=100")["items"]
+    assert [d["status"] for d in deployments].count("rolled_back") == 1
 
 
 def test_populate_retries_a_failed_component(api, project):
@@ -280,3 +284,79 @@ def test_run_demo_stops_the_server_even_when_the_api_fails(api, project, monkeyp
     assert demo.run_demo("127.0.0.1", 0, project / ".ph", project, console=console) == 1
     assert _FakeServer.instances[0].stopped
     assert "Unauthorized" in buffer.getvalue()
+
+
+def test_run_demo_keeps_one_key_across_runs(api, project, monkeypatch):
+    """Given a first run that printed the server's admin key
+    When the demo runs again on the same data dir (the server makes no key then)
+    Then it reuses the kept key (mode 0600) and mints none."""
+    import pilothouse.embedded.dev as dev
+    import pilothouse.services.keys as keys
+
+    class NoKey(_FakeServer):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw, admin_key=None)
+
+    data_dir = project / ".ph"
+    monkeypatch.setattr(dev, "DevServer", _FakeServer)
+    monkeypatch.setattr(demo, "block_until_interrupt", lambda: None)
+    monkeypatch.setattr(demo, "Pace", lambda: FAST)
+    assert demo.run_demo("127.0.0.1", 0, data_dir, project, console=_console()[0]) == 0
+    kept = data_dir / demo.DEMO_KEY_FILE
+    assert kept.read_text().strip() == api.key and (kept.stat().st_mode & 0o777) == 0o600
+
+    monkeypatch.setattr(dev, "DevServer", NoKey)
+    monkeypatch.setattr(keys, "create_key", lambda *a, **kw: pytest.fail("a second key was minted"))
+    console, buffer = _console()
+    assert demo.run_demo("127.0.0.1", 0, data_dir, project, console=console) == 0
+    assert api.key in buffer.getvalue()
+
+
+def test_run_demo_replaces_a_kept_key_that_no_longer_works(api, project, monkeypatch):
+    import pilothouse.embedded.dev as dev
+    import pilothouse.services.keys as keys
+
+    class NoKey(_FakeServer):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw, admin_key=None)
+
+    data_dir = project / ".ph"
+    data_dir.mkdir()
+    (data_dir / demo.DEMO_KEY_FILE).write_text("ph_revoked_not-a-key\n")
+    made = []
+
+    def create_key(services, **kw):
+        made.append(kw)
+        return api.key, {"id": "demo"}
+
+    monkeypatch.setattr(dev, "DevServer", NoKey)
+    monkeypatch.setattr(keys, "create_key", create_key)
+    monkeypatch.setattr(demo, "block_until_interrupt", lambda: None)
+    monkeypatch.setattr(demo, "Pace", lambda: FAST)
+    assert demo.run_demo("127.0.0.1", 0, data_dir, project, console=_console()[0]) == 0
+    assert len(made) == 1 and (data_dir / demo.DEMO_KEY_FILE).read_text().strip() == api.key
+
+
+def test_try_commands_use_the_wrapper_from_the_project_dir(project, monkeypatch, tmp_path):
+    (project / "pilothouse").write_text("#!/bin/sh\n")
+    monkeypatch.chdir(project)
+    assert demo.cli_command(project) == "./pilothouse"
+    monkeypatch.chdir("/")  # elsewhere: the full path of the running CLI, never a bare name
+    monkeypatch.setattr("sys.argv", ["/opt/x/.venv/bin/pilothouse", "demo"])
+    assert demo.cli_command(project) == "/opt/x/.venv/bin/pilothouse"
+
+
+def test_demo_output_is_not_wrapped_when_it_is_not_a_terminal(api, project, monkeypatch, capsys):
+    import pilothouse.embedded.dev as dev
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(dev, "DevServer", _FakeServer)
+    monkeypatch.setattr(demo, "block_until_interrupt", lambda: None)
+    monkeypatch.setattr(demo, "Pace", lambda: FAST)
+    assert demo.run_demo("127.0.0.1", 0, project / ".ph", project) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.endswith("it should be rolled back automatically") for line in lines)
+    assert any(
+        f"curl -s -H 'Authorization: Bearer {api.key}' http://pilothouse.test/v1/components" in line
+        for line in lines
+    )

@@ -145,6 +145,11 @@ def populate(client: Client, console: Console, project_dir: Path, pace: Pace | N
             console.print(f"[bold]3.[/] [dim]not scaling {name}: it is {view['state']}[/]")
         elif view.get("replicas") == replicas:
             console.print(f"[bold]3.[/] [dim]{name} has {replicas} replicas already[/]")
+        elif _scaled_before(client, name):
+            console.print(
+                f"[bold]3.[/] [dim]{name} was scaled in an earlier run; left at {view.get('replicas')} "
+                "replica(s)[/]"
+            )
         else:
             console.print(f"[bold]3.[/] scaling {name} to {replicas} replicas")
             _run(client, console, run, pace, name, "scale", {"replicas": replicas})
@@ -152,10 +157,16 @@ def populate(client: Client, console: Console, project_dir: Path, pace: Pace | N
     name, version = UPDATE_TO
     if name in run.names:
         view = client.get(_path(name))
+        earlier = _deployment_of(client, name, version)
         if view["state"] != "Running":
             console.print(f"[bold]4.[/] [dim]not updating {name}: it is {view['state']}[/]")
         elif view.get("version") == version:
             console.print(f"[bold]4.[/] [dim]{name} is at version {version} already[/]")
+        elif earlier is not None:
+            console.print(
+                f"[bold]4.[/] [dim]{name} was updated to {version} in an earlier run (deployment "
+                f"{escape(earlier)}); left at {escape(str(view.get('version')))}[/]"
+            )
         else:
             console.print(
                 f"[bold]4.[/] canary of {name} {version}: 25 % of the traffic, bake, analysis, then 100 %"
@@ -222,13 +233,30 @@ def _bad_version(client: Client, console: Console, run: DemoRun, pace: Pace, nam
         run.problems.append(f"the bad version {bad} of {name} was not rolled back as expected")
 
 
-def _rolled_back_before(client: Client, name: str, version: str) -> str | None:
-    """The id of an earlier run's rolled-back deployment of ``version``, if there is one."""
+def _deployment_of(client: Client, name: str, version: str, status: str | None = None) -> str | None:
+    """The id of an earlier deployment of ``name`` to ``version`` (with ``status``), if there is one:
+    what a second run does not do again."""
     items, _ = client.collect("/v1/deployments", {"component": name, "limit": 100}, follow=True)
     return next(
-        (d["id"] for d in items if d.get("to_version") == version and d.get("status") == "rolled_back"),
+        (
+            d["id"]
+            for d in items
+            if d.get("to_version") == version
+            and d.get("command") == "update"
+            and status in (None, d.get("status"))
+        ),
         None,
     )
+
+
+def _rolled_back_before(client: Client, name: str, version: str) -> str | None:
+    return _deployment_of(client, name, version, "rolled_back")
+
+
+def _scaled_before(client: Client, name: str) -> bool:
+    """Was ``name`` ever scaled (by an earlier run, or by its user since)?"""
+    events, _ = client.collect(_path(name, "/events"), {"limit": 100}, follow=True)
+    return any(e.get("type") == "scale.succeeded" for e in events)
 
 
 def _show_deployment(client: Client, console: Console, name: str) -> None:

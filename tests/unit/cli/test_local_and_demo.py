@@ -360,3 +360,23 @@ def test_demo_output_is_not_wrapped_when_it_is_not_a_terminal(api, project, monk
         f"curl -s -H 'Authorization: Bearer {api.key}' http://pilothouse.test/v1/components" in line
         for line in lines
     )
+
+
+def test_a_second_run_leaves_what_the_user_changed_since(api, project):
+    """Given a demo run, then the user scales greeter to 2 and takes counter back to 1.0.0
+    When the demo runs again
+    Then it changes neither: only what is missing is created."""
+    console, _ = _console()
+    with Client("http://pilothouse.test", api.key) as client:
+        demo.populate(client, console, project, FAST)
+        api.call("POST", "/v1/components/greeter/scale", {"replicas": 2})
+        api.call("POST", "/v1/components/counter/update", {"version": "1.0.0"})
+        api.settle()
+        posts = len([r for r in api.requests if r.method == "POST"])
+        console, buffer = _console()
+        run = demo.populate(client, console, project, FAST)
+    assert run.problems == []
+    assert len([r for r in api.requests if r.method == "POST"]) == posts + 2  # the two 409 registrations
+    assert api.view("greeter")["replicas"] == 2 and api.view("counter")["version"] == "1.0.0"
+    text = buffer.getvalue()
+    assert "was scaled in an earlier run" in text and "was updated to 2.0.0 in an earlier run" in text

@@ -43,13 +43,45 @@ def _partition(arr: Any, size: Any) -> list:
     return [arr[i : i + n] for i in range(0, len(arr), n)]
 
 
-def _range(start: Any, end: Any, step: Any) -> list:
+def _range(start: Any, end: Any, step: Any = 1) -> list:
     if any(not isinstance(v, (int, float)) or isinstance(v, bool) or int(v) != v for v in (start, end, step)):
         raise _fail("$range: arguments must be integers")
     if step == 0:
         raise _fail("$range: step must not be 0")
     s, e, st = int(start), int(end), int(step)
-    return list(range(s, e + (1 if st > 0 else -1), st))
+    return _sequence(range(s, e + (1 if st > 0 else -1), st))
+
+
+def _sequence(items: Any) -> list:
+    """A JSONata *sequence*: as in JSONata, one of a single element stands for the element
+    (``$range(1, 1)`` is ``1``), an empty one for undefined."""
+    from jsonata.utils import Utils
+
+    return Utils.create_sequence_from_iter(items)
+
+
+_STRICT_ROOT: Any = None
+
+
+def _strict_root() -> Any:
+    """The outermost frame of every compiled expression: it answers JSONata's built-in functions
+    and raises States.QueryEvaluationError for a variable nothing binds, as Step Functions does
+    (plain JSONata would yield undefined)."""
+    global _STRICT_ROOT
+    if _STRICT_ROOT is None:
+        from jsonata import Jsonata
+
+        class StrictRoot(Jsonata.Frame):
+            def lookup(self, name: str) -> Any:
+                builtins = Jsonata.static_frame.bindings
+                if name in builtins:
+                    return builtins[name]
+                if name.startswith("__"):  # the evaluator's own hooks (__evaluate_entry ...)
+                    return None
+                raise _fail(f"Undefined variable: ${name}")
+
+        _STRICT_ROOT = StrictRoot(None)
+    return _STRICT_ROOT
 
 
 _ALGOS = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
@@ -91,6 +123,7 @@ def _compile(body: str) -> Any:
         expr.register_lambda("random", lambda s=None: _random(s))
         expr.register_lambda("uuid", lambda: str(uuid.uuid4()))
         expr.register_lambda("parse", _parse)
+        expr.environment.parent = _strict_root()
         if len(_CACHE) > 2048:
             _CACHE.clear()
         _CACHE[body] = expr

@@ -76,7 +76,7 @@ class Interpreter:
             },
         }
         if token is None and run.get("task"):
-            token = run["task"].get("token")
+            token = run["task"].get("token") or run["task"].get("context_token")
         if token:
             ctx["Task"] = {"Token": token}
         if item is not None:
@@ -133,7 +133,7 @@ class Interpreter:
                 return True
             return cls.poll(self, run, chain, st)
         except StatesError as err:
-            self.handle_error(run, chain, st, err.error, err.cause)
+            self.handle_error(run, chain, st, err.error, err.cause, by_task=err.by_task)
             return True
 
     def enter(self, run: dict, st: dict) -> None:
@@ -194,10 +194,12 @@ class Interpreter:
         self.exit_state(run, st, output, assigns, self.next_of(st))
 
     # ---------------------------------------------------------------- errors
-    def handle_error(self, run: dict, chain: list, st: dict, error: str, cause: str) -> None:
+    def handle_error(
+        self, run: dict, chain: list, st: dict, error: str, cause: str, *, by_task: bool = False
+    ) -> None:
         """Route an error through Retry, then Catch, else fail the run."""
         if st["Type"] in ERROR_HANDLING_TYPES and error not in UNCATCHABLE:
-            idx = retry.find_retrier(st.get("Retry"), error)
+            idx = retry.find_retrier(st.get("Retry"), error, by_task=by_task)
             if idx is not None:
                 counts = run.setdefault("retriers", {})
                 done = counts.get(str(idx), 0)
@@ -210,7 +212,7 @@ class Interpreter:
                     run["phase"] = "RETRY_WAIT"
                     run.pop("task", None)
                     return
-            cidx = retry.find_catcher(st.get("Catch"), error)
+            cidx = retry.find_catcher(st.get("Catch"), error, by_task=by_task)
             if cidx is not None:
                 catcher = st["Catch"][cidx]
                 err_out = retry.error_output(error, cause)

@@ -115,6 +115,7 @@ def advance(state: ExecutionState, now: Any, *, max_states: int | None = None) -
         _finish(data, TIMED_OUT, ts, error=TIMEOUT, cause="The execution timed out.")
         return state, effects + it.effects
     root = data["root"]
+    it.guard_history = True
     try:
         it.drive(root, [root])
     except HistoryLimitExceeded:

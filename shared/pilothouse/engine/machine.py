@@ -19,7 +19,10 @@ from .paths import payload_size
 from .states import STATE_TYPES
 
 ERROR_HANDLING_TYPES = frozenset({"Task", "Parallel", "Map"})
-#: Step Functions fails an execution whose history reaches this many events.
+#: Step Functions' hard quota of events in an execution's history. As the developer guide
+#: ("Avoid reaching the history quota") says: once an execution has 24,999 events, event 25,000 is
+#: ``ExecutionSucceeded`` if that is what comes next, else it is an ``ExecutionFailed`` (cause "The
+#: execution reached the maximum number of history events (25000).") and the execution fails.
 MAX_HISTORY_EVENTS = 25000
 
 
@@ -39,6 +42,8 @@ class Interpreter:
         #: state exits left before this call yields (None: run until blocked)
         self.budget: int | None = None
         self.yielded = False
+        #: while driving, an event that would be the last one the quota allows fails the execution
+        self.guard_history = False
 
     # ------------------------------------------------------------- lookups
     def machine_of(self, run: dict) -> dict:
@@ -91,6 +96,8 @@ class Interpreter:
     def emit(self, run: dict | None, event_type: str, details: dict | None = None) -> int:
         """Append a history event in the thread of ``run``."""
         prev = run.get("prev") if run is not None else None
+        if self.guard_history and history.count(self.data) >= MAX_HISTORY_EVENTS - 1:
+            raise HistoryLimitExceeded()  # event 25,000 is then the ExecutionFailed
         eid = history.append(self.data, event_type, self.now, details, prev)
         if run is not None:
             run["prev"] = eid
@@ -104,7 +111,7 @@ class Interpreter:
     def drive(self, run: dict, chain: list) -> None:
         """Progress ``run`` until it finishes or blocks."""
         while run["status"] == RUNNING:
-            if history.count(self.data) >= MAX_HISTORY_EVENTS:
+            if history.count(self.data) >= MAX_HISTORY_EVENTS - 1:
                 raise HistoryLimitExceeded()
             if self.budget is not None and self.budget <= 0:
                 self.yielded = True

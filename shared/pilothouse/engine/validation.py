@@ -110,6 +110,10 @@ def _assigned_names(states: dict) -> set:
     return names
 
 
+def _is_terminal(st: Any) -> bool:
+    return isinstance(st, dict) and (st.get("End") is True or st.get("Type") in ("Succeed", "Fail"))
+
+
 class _Validator:
     def __init__(self, root: Any) -> None:
         self.errors: list[ValidationError] = []
@@ -179,6 +183,9 @@ class _Validator:
             for tpath, target in targets:
                 if not isinstance(target, str) or target not in states:
                     self.report(tpath, f"'{target}' does not name a state in this scope")
+        if not any(_is_terminal(st) for st in states.values()):
+            # AWS: MISSING_END_STATE ("The workflow does not have a terminal state")
+            self.report(f"{path}.States", "no state ends the workflow (End: true, Succeed or Fail)")
         if isinstance(start, str) and start in states:
             seen, todo = {start}, [start]
             while todo:

@@ -147,7 +147,7 @@ def test_validate_json_output_and_stdin(cli):
     result = cli("workflow", "validate", "-", "-o", "json", input=json.dumps(WAIT_AN_HOUR))
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"valid": True, "errors": [], "warnings": []}
-    bad = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}
+    bad = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}, "Z": {"Type": "Succeed"}}}
     result = cli("-o", "json", "workflow", "validate", "-", input=json.dumps(bad))
     assert result.exit_code == 1
     body = json.loads(result.stdout)

@@ -191,7 +191,8 @@ def _merge(a: Any, b: Any, deep: Any) -> dict:
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A JSON number (NaN and infinities, which Python's json module lets in, are not)."""
+    return isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and math.isfinite(v)
 
 
 def _round(v: float) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import uuid
 from typing import Any
@@ -43,13 +44,23 @@ def _partition(arr: Any, size: Any) -> list:
     return [arr[i : i + n] for i in range(0, len(arr), n)]
 
 
+#: the most numbers ``$range`` makes (a guard of this engine: far more than fits in a payload)
+MAX_RANGE = 1_000_000
+
+
 def _range(start: Any, end: Any, step: Any = 1) -> list:
-    if any(not isinstance(v, (int, float)) or isinstance(v, bool) or int(v) != v for v in (start, end, step)):
+    if any(
+        not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or int(v) != v
+        for v in (start, end, step)
+    ):
         raise _fail("$range: arguments must be integers")
     if step == 0:
         raise _fail("$range: step must not be 0")
     s, e, st = int(start), int(end), int(step)
-    return _sequence(range(s, e + (1 if st > 0 else -1), st))
+    numbers = range(s, e + (1 if st > 0 else -1), st)
+    if len(numbers) > MAX_RANGE:
+        raise _fail(f"$range: more than {MAX_RANGE} numbers")
+    return _sequence(numbers)
 
 
 def _sequence(items: Any) -> list:

@@ -396,3 +396,20 @@ def test_history_quota_event_25000_is_the_end(go):
     assert over.history[-1]["type"] == "ExecutionFailed"
     assert over.cause == "The execution reached the maximum number of history events (25000)."
     assert [e["id"] for e in over.history[-2:]] == [MAX_HISTORY_EVENTS - 1, MAX_HISTORY_EVENTS]
+
+
+# -- hostile inputs ------------------------------------------------------------------------------------
+
+
+def test_non_finite_numbers_and_huge_ranges_are_state_errors_not_crashes():
+    """NaN and infinities (Python's json lets them in) and a $range of a billion numbers fail the
+    state with the function's error instead of raising out of the interpreter."""
+    for text in ("States.MathAdd($.a, 1)", "States.MathRandom($.a, 5)"):
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            with pytest.raises(StatesError) as info:
+                ev(text, {"a": bad})
+            assert info.value.error == "States.IntrinsicFailure"
+    for expr in ("$range(1, 1e9)", "$range(1, $states.input.inf)", "$range(1, 3, 0)"):
+        with pytest.raises(StatesError) as info:
+            j(expr, {"inf": float("inf")})
+        assert info.value.error == "States.QueryEvaluationError"

@@ -59,21 +59,21 @@ class Diagnosis:
         return not self.errors
 
 
-def diagnose(definition: Any) -> Diagnosis:
-    """Return the errors and the warnings of ``definition`` (dict or JSON text)."""
+def diagnose(definition: Any, *, warnings: bool = True) -> Diagnosis:
+    """Return the errors and (unless ``warnings=False``) the warnings of ``definition``."""
     if isinstance(definition, str):
         try:
             definition = json.loads(definition)
         except ValueError as exc:
             return Diagnosis([ValidationError("$", f"definition is not valid JSON: {exc}")])
-    v = _Validator(definition)
+    v = _Validator(definition, warnings=warnings)
     v.machine(definition, "$", kind="top", ql=v.top_ql)
     return Diagnosis(v.errors, v.warnings)
 
 
 def validate(definition: Any) -> list[ValidationError]:
     """Return all validation errors of ``definition`` (dict or JSON text); warnings aside."""
-    return diagnose(definition).errors
+    return diagnose(definition, warnings=False).errors
 
 
 def load(definition: Any) -> dict:
@@ -115,9 +115,10 @@ def _is_terminal(st: Any) -> bool:
 
 
 class _Validator:
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, *, warnings: bool = True) -> None:
         self.errors: list[ValidationError] = []
         self.warnings: list[ValidationError] = []
+        self.with_warnings = warnings
         self.names: dict[str, str] = {}
         self.top_ql = JSONPATH
         if isinstance(root, dict) and root.get("QueryLanguage") == JSONATA:
@@ -127,7 +128,8 @@ class _Validator:
         self.errors.append(ValidationError(path, message))
 
     def warn(self, path: str, message: str) -> None:
-        self.warnings.append(ValidationError(path, message))
+        if self.with_warnings:
+            self.warnings.append(ValidationError(path, message))
 
     # ----------------------------------------------------------- machines
     def machine(self, d: Any, path: str, kind: str, ql: str, outer_vars: frozenset = frozenset()) -> None:
@@ -243,7 +245,8 @@ class _Validator:
             if has_next:
                 nexts.append((f"{p}.Next", st["Next"]))
         self.common_io(st, p, ql)
-        self.style_warnings(st, p, typ, ql)
+        if self.with_warnings:
+            self.style_warnings(st, p, typ, ql)
         if "Assign" in st:
             names = vp.check_assign(st["Assign"], f"{p}.Assign", ql, self.report)
             for n in names & outer_vars:

@@ -213,6 +213,21 @@ def test_bracket_keys_with_escaped_quotes_everywhere_a_path_goes(go):
     assert go(defn, QUOTED).output == {"plain": 1, "dq": 2, "fmt": "1-3", "arr": [{"x": 1}, 2]}
 
 
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("States.ArrayLength($.items[?(@['it\\'s'] == 'a\\'b')])", 1),
+        ("States.Array($['a,b'], 1)", [7, 1]),
+        ("States.Array($['p)q'], $['a,b'])", [8, 7]),
+        ("States.Format('{}', $.items[?(@['it\\'s'] == 'x')].v)", "[2]"),
+    ],
+)
+def test_intrinsic_path_arguments_with_quoted_keys(text, expected):
+    """Commas, parentheses and escaped quotes inside a bracketed key end no argument."""
+    data = {"items": [{"it's": "a'b", "v": 1}, {"it's": "x", "v": 2}], "a,b": 7, "p)q": 8}
+    assert ev(text, data) == expected
+
+
 # -- JSONata -------------------------------------------------------------------------------------------
 
 

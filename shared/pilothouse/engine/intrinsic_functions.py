@@ -97,6 +97,8 @@ def _format(values: list, raw: str | None) -> str:
 
 def _string_to_json(s: Any) -> Any:
     _need(isinstance(s, str), "States.StringToJson argument must be a string")
+    if not s.strip():
+        return None  # recorded on AWS: "" and " " give null
     try:
         return json.loads(s)
     except ValueError as exc:

@@ -174,9 +174,9 @@ def _plain(value: Any) -> Any:
         return int(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if callable(value):
-        raise _fail("The expression evaluated to a function, which is not a JSON value")
-    return value
+    # a function (a lambda, a built-in) or anything else that is no JSON value: AWS answers
+    # "returned an unsupported result type"
+    raise _fail("The expression returned an unsupported result type (a function is not a JSON value)")
 
 
 def evaluate_template(value: Any, states: dict, variables: dict | None = None) -> Any:

@@ -213,6 +213,16 @@ def test_bracket_keys_with_escaped_quotes_everywhere_a_path_goes(go):
     assert go(defn, QUOTED).output == {"plain": 1, "dq": 2, "fmt": "1-3", "arr": [{"x": 1}, 2]}
 
 
+def test_a_backslash_before_another_quote_is_part_of_the_key(go):
+    """Recorded on AWS (test_base_scenarios.snapshot.json, test_escape_sequence_parsing
+    [ESCAPE_SEQUENCES_JSONPATH]): the input key ``Test\\""Name"`` is selected by
+    ``$['Test\\""Name"']``: inside single quotes only ``\\'`` and ``\\\\`` are escapes."""
+    key = 'Test\\""Name"'
+    defn = machine({"P": {"Type": "Pass", "Parameters": {"value.$": '$[\'Test\\""Name"\']'}, "End": True}})
+    assert defn["States"]["P"]["Parameters"]["value.$"] == "$['" + key + "']"
+    assert go(defn, {key: 'Value"\\'}).output == {"value": 'Value"\\'}
+
+
 @pytest.mark.parametrize(
     "text,expected",
     [
@@ -428,3 +438,28 @@ def test_non_finite_numbers_and_huge_ranges_are_state_errors_not_crashes():
         with pytest.raises(StatesError) as info:
             j(expr, {"inf": float("inf")})
         assert info.value.error == "States.QueryEvaluationError"
+
+
+@pytest.mark.parametrize(
+    "items", ["1", "'string'", "true", "{'foo': 'bar'}", "null", "$fn := function($x){$x}"]
+)
+def test_map_items_of_the_wrong_type_fail_the_state(go, items):
+    """Recorded on AWS (test_base_scenarios.snapshot.json, test_map_state_items_eval_jsonata_fail):
+    Items that is no array, a function included, is a States.QueryEvaluationError."""
+    defn = jmachine(
+        {
+            "M": {
+                "Type": "Map",
+                "Items": "{% " + items + " %}",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        }
+    )
+    result = go(defn, {})
+    assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+
+
+def test_a_function_is_no_json_value(go):
+    defn = jmachine({"P": {"Type": "Pass", "Output": {"f": "{% $sum %}"}, "End": True}})
+    assert go(defn).error == "States.QueryEvaluationError"

@@ -336,8 +336,25 @@ class _Validator:
         t, h = st.get("TimeoutSeconds"), st.get("HeartbeatSeconds")
         if vp.is_int(t) and vp.is_int(h) and h >= t:
             self.report(f"{p}.HeartbeatSeconds", "HeartbeatSeconds must be smaller than TimeoutSeconds")
-        if "Credentials" in st and not isinstance(st["Credentials"], dict):
-            self.report(f"{p}.Credentials", "Credentials must be an object")
+        if "Credentials" in st:
+            self.credentials(st["Credentials"], f"{p}.Credentials", ql)
+
+    def credentials(self, creds: Any, p: str, ql: str) -> None:
+        """``Credentials``: an object with ``RoleArn`` (or ``RoleArn.$`` in JSONPath), as AWS
+        requires (recorded: ``{}`` and an unknown field are refused, "RoleArn is required")."""
+        if not isinstance(creds, dict):
+            self.report(p, "Credentials must be an object")
+            return
+        allowed = ("RoleArn",) if ql == JSONATA else ("RoleArn", "RoleArn.$")
+        for k in creds:
+            if k not in allowed:
+                self.report(f"{p}.{k}", f"field '{k}' is not supported in Credentials")
+        if not any(k in creds for k in allowed):
+            self.report(f"{p}.RoleArn", "RoleArn is required in Credentials")
+        elif "RoleArn.$" in creds:
+            vp.check_dynamic(creds["RoleArn.$"], f"{p}.RoleArn.$", self.report)
+        elif ql == JSONATA:
+            self.jsonata(creds["RoleArn"], f"{p}.RoleArn")
 
     def s_choice(self, st: dict, p: str, ql: str, nexts: list, vars_: frozenset) -> None:
         choices = st.get("Choices")

@@ -463,3 +463,39 @@ def test_map_items_of_the_wrong_type_fail_the_state(go, items):
 def test_a_function_is_no_json_value(go):
     defn = jmachine({"P": {"Type": "Pass", "Output": {"f": "{% $sum %}"}, "End": True}})
     assert go(defn).error == "States.QueryEvaluationError"
+
+
+@pytest.mark.parametrize(
+    "creds,ql,errors",
+    [
+        # recorded on AWS (test_credentials_base.snapshot.json, test_invalid_credentials_field)
+        ({}, "JSONata", ["$.States.T.Credentials.RoleArn"]),
+        (
+            {"InvalidField": "invalid"},
+            "JSONata",
+            ["$.States.T.Credentials.InvalidField", "$.States.T.Credentials.RoleArn"],
+        ),
+        ({"RoleArn": "arn:aws:iam::111111111111:role/r"}, "JSONata", []),
+        ({"RoleArn": "{% $states.input.role %}"}, "JSONata", []),
+        ({"RoleArn.$": "$.role"}, "JSONPath", []),
+        (
+            {"RoleArn.$": "$.role"},
+            "JSONata",
+            ["$.States.T.Credentials.RoleArn.$", "$.States.T.Credentials.RoleArn"],
+        ),
+        ({"RoleArn.$": "not a path"}, "JSONPath", ["$.States.T.Credentials.RoleArn.$"]),
+    ],
+)
+def test_task_credentials_need_a_role_arn(creds, ql, errors):
+    defn = machine(
+        {
+            "T": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Credentials": creds,
+                "End": True,
+            }
+        },
+        QueryLanguage=ql,
+    )
+    assert [e.path for e in validate(defn)] == errors

@@ -71,30 +71,6 @@ def _sequence(items: Any) -> list:
     return Utils.create_sequence_from_iter(items)
 
 
-_STRICT_ROOT: Any = None
-
-
-def _strict_root() -> Any:
-    """The outermost frame of every compiled expression: it answers JSONata's built-in functions
-    and raises States.QueryEvaluationError for a variable nothing binds, as Step Functions does
-    (plain JSONata would yield undefined)."""
-    global _STRICT_ROOT
-    if _STRICT_ROOT is None:
-        from jsonata import Jsonata
-
-        class StrictRoot(Jsonata.Frame):
-            def lookup(self, name: str) -> Any:
-                builtins = Jsonata.static_frame.bindings
-                if name in builtins:
-                    return builtins[name]
-                if name.startswith("__"):  # the evaluator's own hooks (__evaluate_entry ...)
-                    return None
-                raise _fail(f"Undefined variable: ${name}")
-
-        _STRICT_ROOT = StrictRoot(None)
-    return _STRICT_ROOT
-
-
 _ALGOS = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
 
 
@@ -134,7 +110,8 @@ def _compile(body: str) -> Any:
         expr.register_lambda("random", lambda s=None: _random(s))
         expr.register_lambda("uuid", lambda: str(uuid.uuid4()))
         expr.register_lambda("parse", _parse)
-        expr.environment.parent = _strict_root()
+        # keep JSONata's null apart from undefined: an expression that returns nothing is an error
+        expr.set_output_convert_nulls(False)
         if len(_CACHE) > 2048:
             _CACHE.clear()
         _CACHE[body] = expr
@@ -150,11 +127,18 @@ def check_syntax(value: str) -> str | None:
     return None
 
 
-def evaluate(value: str, states: dict, variables: dict | None = None) -> Any:
-    """Evaluate one ``{% ... %}`` string; undefined results become None."""
+def evaluate(value: str, states: dict, variables: dict | None = None, field: str = "") -> Any:
+    """Evaluate one ``{% ... %}`` string of the field ``field`` (``Output/result``).
+
+    As on AWS, an expression that returns nothing (JSONata's *undefined*: an unknown variable, a
+    missing field) fails with States.QueryEvaluationError; JSONata's ``null`` is JSON null.
+    """
+    from jsonata.utils import Utils
+
     body = expression_body(value)
     expr = _compile(body)
-    bindings = dict(variables or {})
+    # a variable holding JSON null is null to JSONata (Python None would read as undefined)
+    bindings = {k: Utils.NULL_VALUE if v is None else v for k, v in (variables or {}).items()}
     bindings["states"] = states
     try:
         result = expr.evaluate(states.get("input"), bindings)
@@ -162,7 +146,10 @@ def evaluate(value: str, states: dict, variables: dict | None = None) -> Any:
         raise
     except Exception as exc:
         raise _fail(f"An error occurred while evaluating the expression '{body}': {exc}") from None
-    return _plain(result)
+    if result is None:
+        where = f" specified for the field '{field}'" if field else ""
+        raise _fail(f"The JSONata expression '{body}'{where} returned nothing (undefined).")
+    return _plain(Utils.convert_nulls(result))
 
 
 def _plain(value: Any) -> Any:
@@ -179,12 +166,19 @@ def _plain(value: Any) -> Any:
     raise _fail("The expression returned an unsupported result type (a function is not a JSON value)")
 
 
-def evaluate_template(value: Any, states: dict, variables: dict | None = None) -> Any:
-    """Evaluate a JSONata-mode field: every ``{% %}`` string inside is replaced."""
+def evaluate_template(value: Any, states: dict, variables: dict | None = None, field: str = "") -> Any:
+    """Evaluate a JSONata-mode field: every ``{% %}`` string inside is replaced (``field`` names
+    where, as AWS does in its errors: ``Arguments/FunctionName``)."""
     if is_expression(value):
-        return evaluate(value, states, variables)
+        return evaluate(value, states, variables, field)
     if isinstance(value, dict):
-        return {k: evaluate_template(v, states, variables) for k, v in value.items()}
+        return {
+            k: evaluate_template(v, states, variables, f"{field}/{k}" if field else k)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [evaluate_template(v, states, variables) for v in value]
+        return [
+            evaluate_template(v, states, variables, f"{field}/{i}" if field else str(i))
+            for i, v in enumerate(value)
+        ]
     return value

@@ -256,33 +256,47 @@ def test_jsonata_one_element_sequences_give_the_element():
     assert j("$partition([1], 1)") == [[1]]
 
 
-def test_an_undefined_variable_is_a_query_evaluation_error(go):
-    """Referencing a variable nothing assigned fails the state with States.QueryEvaluationError
-    (plain JSONata would give undefined); lambda parameters, := bindings and null values work."""
+def test_an_expression_that_returns_nothing_is_a_query_evaluation_error(go):
+    """Recorded on AWS (test_assign_reference_variables.snapshot.json, test_undefined_reference):
+    "The JSONata expression '$doesNotExist' specified for the field 'Output/result' returned
+    nothing (undefined)." It is the *result* that matters, as in JSONata: $exists($nope) is false,
+    an object constructor drops an undefined value, and a variable holding null is null."""
     with pytest.raises(StatesError) as info:
         j("$nope + 1")
-    assert info.value.error == "States.QueryEvaluationError" and "$nope" in info.value.cause
+    assert info.value.error == "States.QueryEvaluationError"
+    assert info.value.cause == "The JSONata expression '$nope + 1' returned nothing (undefined)."
     with pytest.raises(StatesError):
-        j("{'a': $nope}")
+        j("$states.input.missing", {"present": 1})
+    assert j("$exists($nope)") is False
+    assert j("{'a': $nope, 'b': 1}") == {"b": 1}
+    assert j("$k", variables={"k": None}) is None
+    assert j("$states.input.n", {"n": None}) is None
+    assert j("[null, $k]", variables={"k": None}) == [None, None]
     assert j("$map([1, 2], function($v) { $v * $k })", variables={"k": 3}) == [3, 6]
     assert j("($y := 2; $y * $k)", variables={"k": 3}) == 6
-    assert j("$k", variables={"k": None}) is None
-    assert j("$sum([1, 2]) + $length('ab')") == 5
-    defn = jmachine({"P": {"Type": "Pass", "Output": "{% $missing %}", "End": True}})
-    result = go(defn)
-    assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+    for field, where in (
+        ("{% $doesNotExist %}", "Output"),
+        ({"result": "{% $doesNotExist %}"}, "Output/result"),
+        ({"list": [1, "{% $doesNotExist %}"]}, "Output/list/1"),
+    ):
+        result = go(jmachine({"P": {"Type": "Pass", "Output": field, "End": True}}))
+        assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+        assert f"specified for the field '{where}' returned nothing (undefined)" in result.cause
+    result = go(jmachine({"P": {"Type": "Pass", "Assign": {"result": "{% $doesNotExist %}"}, "End": True}}))
+    assert "for the field 'Assign/result'" in result.cause
 
 
 def test_arguments_with_an_undefined_variable_fail_before_the_task_is_invoked(go):
-    """The state fails with States.QueryEvaluationError; the task is never scheduled, and a
-    catcher handles it like any other state error."""
+    """Recorded on AWS (test_undefined_reference[BASE_UNDEFINED_ARGUMENTS_FIELD]): the state fails
+    with States.QueryEvaluationError ('Arguments/FunctionName' returned nothing); the task is never
+    scheduled, and a catcher handles it like any other state error."""
     calls = []
     defn = jmachine(
         {
             "T": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
-                "Arguments": {"Payload": "{% $notAssigned %}"},
+                "Arguments": {"FunctionName": "{% $notAssigned %}"},
                 "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "Handled"}],
                 "Next": "Handled",
             },
@@ -296,6 +310,7 @@ def test_arguments_with_an_undefined_variable_fail_before_the_task_is_invoked(go
     del defn["States"]["T"]["Catch"]
     result = go(defn, invoke=lambda r, p, c: calls.append(p))
     assert (result.status, result.error, calls) == ("FAILED", "States.QueryEvaluationError", [])
+    assert "specified for the field 'Arguments/FunctionName' returned nothing (undefined)" in result.cause
 
 
 # -- Task states ---------------------------------------------------------------------------------------

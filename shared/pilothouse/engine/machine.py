@@ -233,7 +233,7 @@ class Interpreter:
         self.abandon_children(run, "state failed")
         self.fail_run(run, error, cause)
 
-    def fail_run(self, run: dict, error: str, cause: str) -> None:
+    def fail_run(self, run: dict, error: str | None, cause: str | None) -> None:
         """Mark ``run`` FAILED, keeping its position for a later redrive."""
         run["status"] = FAILED
         run["error"] = error

@@ -514,3 +514,21 @@ def test_task_credentials_need_a_role_arn(creds, ql, errors):
         QueryLanguage=ql,
     )
     assert [e.path for e in validate(defn)] == errors
+
+
+def test_a_fail_state_without_error_or_cause_reports_none(go):
+    """Recorded on AWS (test_base.snapshot.json, test_state_fail_empty): the ExecutionFailed event
+    has no error and no cause; inside a Parallel the branch failure still propagates."""
+    result = go(machine({"F": {"Type": "Fail"}}))
+    assert (result.status, result.error, result.cause) == ("FAILED", None, None)
+    assert result.history[-1] == {**result.history[-1], "executionFailedEventDetails": {}}
+    par = machine(
+        {
+            "P": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "F", "States": {"F": {"Type": "Fail"}}}],
+                "End": True,
+            }
+        }
+    )
+    assert go(par).status == "FAILED"

@@ -151,9 +151,10 @@ def test_math_add_rounds_non_integers_as_aws(a, b, total):
 
 
 def test_math_random_end_is_exclusive_and_bounds_may_be_non_integers():
-    """Developer guide (intrinsic functions, States.MathRandom): a random number between the start
-    (inclusive) and the end (exclusive); non-integer bounds are rounded (AWS ran 12.5..44.51 in
-    test_math_random). A seed makes it repeatable."""
+    """The developer guide's States.MathRandom entry: start inclusive, end exclusive (as recalled:
+    the page is not in the stored corpus, and AWS's recordings mask the value, so the end bound is
+    kept, not re-verified); non-integer bounds are rounded (AWS ran 12.5..44.51 in
+    test_math_random, test_math_operations.snapshot.json). A seed makes it repeatable."""
     seen = {ev("States.MathRandom(1, 3)") for _ in range(300)}
     assert seen == {1, 2}
     assert all(13 <= ev("States.MathRandom($.a, $.b)", {"a": 12.5, "b": 44.51}) < 45 for _ in range(200))

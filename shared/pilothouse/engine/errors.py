@@ -37,10 +37,14 @@ class StatesError(Exception):
     a human readable explanation, exactly as they appear in history events.
     """
 
-    def __init__(self, error: str, cause: str = "", *, by_task: bool = False) -> None:
+    def __init__(
+        self, error: str, cause: str = "", *, by_task: bool = False, location: str | None = None
+    ) -> None:
         super().__init__(f"{error}: {cause}")
         self.error = error
         self.cause = cause
+        #: the field an evaluation failed in (``Output/result``), for the EvaluationFailed event
+        self.location = location
         #: reported by a task (a TaskFailed/TaskTimedOut event) rather than raised by the
         #: interpreter about a state's data: then even States.DataLimitExceeded is a task failure
         #: that ``States.ALL`` matches (see :func:`error_matches`)

@@ -140,16 +140,21 @@ def evaluate(value: str, states: dict, variables: dict | None = None, field: str
     # a variable holding JSON null is null to JSONata (Python None would read as undefined)
     bindings = {k: Utils.NULL_VALUE if v is None else v for k, v in (variables or {}).items()}
     bindings["states"] = states
+    where = f" specified for the field '{field}'" if field else ""
     try:
         result = expr.evaluate(states.get("input"), bindings)
-    except StatesError:
+        if result is None:
+            raise _fail(f"The JSONata expression '{body}'{where} returned nothing (undefined).")
+        return _plain(Utils.convert_nulls(result))
+    except StatesError as exc:
+        exc.location = exc.location or field or None
         raise
     except Exception as exc:
-        raise _fail(f"An error occurred while evaluating the expression '{body}': {exc}") from None
-    if result is None:
-        where = f" specified for the field '{field}'" if field else ""
-        raise _fail(f"The JSONata expression '{body}'{where} returned nothing (undefined).")
-    return _plain(Utils.convert_nulls(result))
+        raise StatesError(
+            QUERY_EVALUATION_ERROR,
+            f"The JSONata expression '{body}'{where} threw an error during evaluation. {exc}",
+            location=field or None,
+        ) from None
 
 
 def _plain(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import history, retry
 from .dataflow import Flow
-from .errors import DATA_LIMIT_EXCEEDED, UNCATCHABLE, StatesError
+from .errors import DATA_LIMIT_EXCEEDED, QUERY_EVALUATION_ERROR, UNCATCHABLE, StatesError
 from .fields import JSONPATH
 from .model import ABORTED, FAILED, MAX_PAYLOAD_BYTES, RUNNING, SUCCEEDED, CancelTask, ExecutionState, iso
 from .paths import payload_size
@@ -140,7 +140,9 @@ class Interpreter:
                 return True
             return cls.poll(self, run, chain, st)
         except StatesError as err:
-            self.handle_error(run, chain, st, err.error, err.cause, by_task=err.by_task)
+            self.handle_error(
+                run, chain, st, err.error, err.cause, by_task=err.by_task, location=err.location
+            )
             return True
 
     def enter(self, run: dict, st: dict) -> None:
@@ -148,7 +150,7 @@ class Interpreter:
         run["entered"] = self.now
         run["retry_count"] = 0
         run["retriers"] = {}
-        self.emit(
+        run["entered_id"] = self.emit(
             run, f"{st['Type']}StateEntered", {"name": run["state"], "input": history.dump(run["input"])}
         )
         self.check_size(run["input"], "state input")
@@ -202,7 +204,15 @@ class Interpreter:
 
     # ---------------------------------------------------------------- errors
     def handle_error(
-        self, run: dict, chain: list, st: dict, error: str, cause: str, *, by_task: bool = False
+        self,
+        run: dict,
+        chain: list,
+        st: dict,
+        error: str,
+        cause: str,
+        *,
+        by_task: bool = False,
+        location: str | None = None,
     ) -> None:
         """Route an error through Retry, then Catch, else fail the run."""
         if st["Type"] in ERROR_HANDLING_TYPES and error not in UNCATCHABLE:
@@ -231,7 +241,22 @@ class Interpreter:
                     self.fail_run(run, err2.error, err2.cause)
                 return
         self.abandon_children(run, "state failed")
+        if error == QUERY_EVALUATION_ERROR:
+            cause = self.evaluation_failed(run, cause, location)
         self.fail_run(run, error, cause)
+
+    def evaluation_failed(self, run: dict, cause: str, location: str | None) -> str:
+        """Emit AWS's ``EvaluationFailed`` event for an uncaught States.QueryEvaluationError and
+        return the cause as AWS words it ("An error occurred while executing the state ...")."""
+        cause = (
+            f"An error occurred while executing the state '{run['state']}' "
+            f"(entered at the event id #{run.get('entered_id', 0)}). {cause}"
+        )
+        details = {"cause": cause, "error": QUERY_EVALUATION_ERROR, "state": run["state"]}
+        if location:
+            details["location"] = location
+        self.emit(run, "EvaluationFailed", details)
+        return cause
 
     def fail_run(self, run: dict, error: str | None, cause: str | None) -> None:
         """Mark ``run`` FAILED, keeping its position for a later redrive."""

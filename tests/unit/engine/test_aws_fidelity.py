@@ -533,3 +533,27 @@ def test_a_fail_state_without_error_or_cause_reports_none(go):
         }
     )
     assert go(par).status == "FAILED"
+
+
+def test_an_uncaught_evaluation_error_is_recorded_as_aws_does(go):
+    """Recorded on AWS (test_assign_reference_variables.snapshot.json,
+    test_undefined_reference[BASE_UNDEFINED_OUTPUT_FIELD]): PassStateEntered (#2), then an
+    EvaluationFailed event naming the state and the field, then ExecutionFailed with its cause."""
+    result = go(
+        jmachine({"State0": {"Type": "Pass", "Output": {"result": "{% $doesNotExist %}"}, "End": True}})
+    )
+    cause = (
+        "An error occurred while executing the state 'State0' (entered at the event id #2). The JSONata "
+        "expression '$doesNotExist' specified for the field 'Output/result' returned nothing (undefined)."
+    )
+    assert events(result) == ["ExecutionStarted", "PassStateEntered", "EvaluationFailed", "ExecutionFailed"]
+    assert result.history[2]["evaluationFailedEventDetails"] == {
+        "cause": cause,
+        "error": "States.QueryEvaluationError",
+        "location": "Output/result",
+        "state": "State0",
+    }
+    assert result.history[3]["executionFailedEventDetails"] == {
+        "error": "States.QueryEvaluationError",
+        "cause": cause,
+    }

@@ -142,7 +142,8 @@ def evaluate(value: str, states: dict, variables: dict | None = None, field: str
     bindings["states"] = states
     where = f" specified for the field '{field}'" if field else ""
     try:
-        result = expr.evaluate(states.get("input"), bindings)
+        data = states.get("input")
+        result = expr.evaluate(Utils.NULL_VALUE if data is None else data, bindings)
         if result is None:
             raise _fail(f"The JSONata expression '{body}'{where} returned nothing (undefined).")
         return _plain(Utils.convert_nulls(result))

@@ -63,7 +63,10 @@ MOCKED_FLOW = {
 MOCKS = {
     "StateMachines": {"mocked": {"TestCases": {"FlakyThenOk": {"Call": "R"}, "Broken": {"Call": "B"}}}},
     "MockedResponses": {
-        "R": {"0-1": {"Throw": {"Error": "Flaky", "Cause": "try again"}}, "2": {"Return": {"Payload": {"ok": 1}}}},
+        "R": {
+            "0-1": {"Throw": {"Error": "Flaky", "Cause": "try again"}},
+            "2": {"Return": {"Payload": {"ok": 1}}},
+        },
         "B": {"0": {"Throw": {"Error": "Boom", "Cause": "mocked"}}},
     },
 }
@@ -140,7 +143,12 @@ def test_state_machines_are_created_described_listed_updated_published_and_delet
     arn = made["stateMachineArn"]
     assert arn == "arn:aws:states:us-east-1:123456789012:stateMachine:life"
     # the same create again answers the same machine (Step Functions is idempotent here)
-    assert sfn.create_state_machine(name="life", definition=json.dumps(PASS_FLOW), roleArn=ROLE)["stateMachineArn"] == arn
+    assert (
+        sfn.create_state_machine(name="life", definition=json.dumps(PASS_FLOW), roleArn=ROLE)[
+            "stateMachineArn"
+        ]
+        == arn
+    )
     with pytest.raises(ClientError) as err:
         sfn.create_state_machine(name="life", definition=json.dumps(PASS_FLOW), roleArn=ROLE + "2")
     assert code(err) == "StateMachineAlreadyExists"
@@ -188,7 +196,9 @@ def test_bad_definitions_names_and_arns_get_aws_errors(sfn):
 
 
 def test_executions_run_on_the_durable_engine_and_page_their_history(sfn):
-    arn = sfn.create_state_machine(name="runs", definition=json.dumps(PASS_FLOW), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.create_state_machine(name="runs", definition=json.dumps(PASS_FLOW), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     started = sfn.start_execution(stateMachineArn=arn, name="big", input=json.dumps({"n": 5}))
     assert started["executionArn"] == "arn:aws:states:us-east-1:123456789012:execution:runs:big"
     done = finished(sfn, started["executionArn"])
@@ -215,7 +225,9 @@ def test_executions_run_on_the_durable_engine_and_page_their_history(sfn):
         if not token:
             break
     assert [e["id"] for e in paged] == [e["id"] for e in whole]
-    backwards = sfn.get_execution_history(executionArn=started["executionArn"], reverseOrder=True, maxResults=3)
+    backwards = sfn.get_execution_history(
+        executionArn=started["executionArn"], reverseOrder=True, maxResults=3
+    )
     assert [e["id"] for e in backwards["events"]] == [e["id"] for e in whole][::-1][:3]
     assert all(isinstance(e["timestamp"].timestamp(), float) for e in whole)
     bare = sfn.get_execution_history(executionArn=started["executionArn"], includeExecutionData=False)
@@ -236,7 +248,9 @@ def test_callback_tasks_answer_through_task_tokens_and_stop(server, sfn):
     from pilothouse.engine import ExecutionState
     from pilothouse.repositories.workflows import executions_pk
 
-    arn = sfn.create_state_machine(name="cb", definition=json.dumps(CALLBACK_FLOW), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.create_state_machine(name="cb", definition=json.dumps(CALLBACK_FLOW), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
 
     def waiting_token(name: str) -> str:
         deadline = time.monotonic() + 30
@@ -287,7 +301,9 @@ def test_express_machines_run_synchronously(sfn):
 def test_mock_test_cases_answer_task_states(sfn):
     """Given SFN_MOCK_CONFIG, `arn#TestCase` answers Task states from the case, counting invocations
     across retries as Step Functions Local does."""
-    arn = sfn.create_state_machine(name="mocked", definition=json.dumps(MOCKED_FLOW), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.create_state_machine(name="mocked", definition=json.dumps(MOCKED_FLOW), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     ok = sfn.start_execution(stateMachineArn=f"{arn}#FlakyThenOk", input="{}")["executionArn"]
     done = finished(sfn, ok)
     assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", {"ok": 1})
@@ -304,7 +320,11 @@ def test_test_state_runs_one_state(sfn):
         roleArn=ROLE,
         input=json.dumps({"a": 1}),
     )
-    assert (passed["status"], json.loads(passed["output"]), passed["nextState"]) == ("SUCCEEDED", {"a": 1, "x": 1}, "After")
+    assert (passed["status"], json.loads(passed["output"]), passed["nextState"]) == (
+        "SUCCEEDED",
+        {"a": 1, "x": 1},
+        "After",
+    )
     task = {
         "Type": "Task",
         "Resource": "arn:aws:states:::lambda:invoke",
@@ -332,7 +352,10 @@ def _raw(server: DevServer, body: bytes, headers: dict[str, str]) -> tuple[int, 
 
 
 def test_unsigned_unknown_or_wrong_callers_get_aws_errors(server, sfn):
-    target = {"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"}
+    target = {
+        "X-Amz-Target": "AWSStepFunctions.ListStateMachines",
+        "Content-Type": "application/x-amz-json-1.0",
+    }
     status, body = _raw(server, b"{}", target)
     assert status == 403 and body["__type"] == "com.amazonaws.states#MissingAuthenticationTokenException"
 
@@ -357,7 +380,9 @@ def test_unsigned_unknown_or_wrong_callers_get_aws_errors(server, sfn):
     assert code(err) == "InvalidSignatureException"
 
     viewer = client(server, new_key(server, "viewer"))
-    arn = sfn.create_state_machine(name="guarded", definition=json.dumps(PASS_FLOW), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.create_state_machine(name="guarded", definition=json.dumps(PASS_FLOW), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     viewer.describe_state_machine(stateMachineArn=arn)  # a viewer reads
     with pytest.raises(ClientError) as err:
         viewer.start_execution(stateMachineArn=arn)
@@ -372,8 +397,14 @@ def test_unsigned_unknown_or_wrong_callers_get_aws_errors(server, sfn):
     # audited like the HTTP API, never with a secret
     from pilothouse.services import audit
 
-    records = json.dumps(audit.query(server.services, limit=500)[0] if hasattr(audit, "query") else "")
-    assert ADMIN_KEY not in records
+    records, _ = audit.list_records(server.services, limit=500)
+    refused = [r for r in records if r["operation"] == "start_execution" and r["status"] == 400]
+    assert refused  # the viewer's refused start is audited too
+    started = [r for r in records if r["operation"] == "start_execution" and r["status"] == 200]
+    assert any(r["target"].startswith("execution:guarded/") for r in started)
+    assert any(r["operation"] == "create_workflow" and r["target"] == "workflow:guarded" for r in records)
+    text = json.dumps(records)
+    assert ADMIN_KEY not in text and ADMIN_KEY.split("_")[2] not in text
 
 
 def test_malformed_bodies_and_unknown_targets_get_aws_errors(server):
@@ -410,5 +441,7 @@ def test_malformed_bodies_and_unknown_targets_get_aws_errors(server):
 
     huge = "x" * (5 * 1024 * 1024)
     with pytest.raises(ClientError) as err:
-        signed.start_execution(stateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:x", input=huge)
+        signed.start_execution(
+            stateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:x", input=huge
+        )
     assert code(err) == "ValidationException"

@@ -18,7 +18,10 @@ def _signed(secret: str = "s3cret", path: str = "/sfn/", body: bytes = b'{"a":1}
         method="POST",
         url=f"http://127.0.0.1:8080{path}",
         data=body,
-        headers={"X-Amz-Target": "AWSStepFunctions.ListStateMachines", "Content-Type": "application/x-amz-json-1.0"},
+        headers={
+            "X-Amz-Target": "AWSStepFunctions.ListStateMachines",
+            "Content-Type": "application/x-amz-json-1.0",
+        },
     )
     SigV4Auth(Credentials("AKID", secret, token), "states", "us-east-1").add_auth(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -36,7 +39,9 @@ def test_a_botocore_signature_verifies_with_its_secret():
     auth = sigv4.parse_authorization(headers["authorization"])
     assert (auth.access_key_id, auth.region, auth.service) == ("AKID", "us-east-1", "states")
     assert "x-amz-security-token" in auth.signed_headers
-    sigv4.verify(auth, "s3cret", method="POST", path="/sfn/", query="", headers=headers, body=body, now=_now(headers))
+    sigv4.verify(
+        auth, "s3cret", method="POST", path="/sfn/", query="", headers=headers, body=body, now=_now(headers)
+    )
 
 
 @pytest.mark.parametrize(
@@ -50,11 +55,22 @@ def test_a_changed_request_or_another_secret_fails(change):
     headers, body = _signed()
     auth = sigv4.parse_authorization(headers["authorization"])
     with pytest.raises(sigv4.SignatureError) as err:
-        sigv4.verify(auth, "other", method="POST", path="/sfn/", query="", headers=headers, body=body, now=_now(headers))
+        sigv4.verify(
+            auth,
+            "other",
+            method="POST",
+            path="/sfn/",
+            query="",
+            headers=headers,
+            body=body,
+            now=_now(headers),
+        )
     assert err.value.code == "InvalidSignatureException"
     h2, b2 = change(headers, body)
     with pytest.raises(sigv4.SignatureError):
-        sigv4.verify(auth, "s3cret", method="POST", path="/sfn/", query="", headers=h2, body=b2, now=_now(headers))
+        sigv4.verify(
+            auth, "s3cret", method="POST", path="/sfn/", query="", headers=h2, body=b2, now=_now(headers)
+        )
 
 
 def test_a_stale_signature_is_refused():
@@ -62,7 +78,14 @@ def test_a_stale_signature_is_refused():
     auth = sigv4.parse_authorization(headers["authorization"])
     with pytest.raises(sigv4.SignatureError, match="expired"):
         sigv4.verify(
-            auth, "s3cret", method="POST", path="/sfn/", query="", headers=headers, body=body, now=_now(headers) + 3600
+            auth,
+            "s3cret",
+            method="POST",
+            path="/sfn/",
+            query="",
+            headers=headers,
+            body=body,
+            now=_now(headers) + 3600,
         )
 
 

@@ -123,7 +123,9 @@ def _str(p: dict, key: str, *, required: bool = False, max_len: int | None = Non
     if not isinstance(value, str):
         raise SfnError("SerializationException", f"{key} must be a string")
     if max_len is not None and len(value) > max_len:
-        raise _invalid(key, f"failed to satisfy constraint: Member must have length less than or equal to {max_len}")
+        raise _invalid(
+            key, f"failed to satisfy constraint: Member must have length less than or equal to {max_len}"
+        )
     return value
 
 
@@ -156,7 +158,9 @@ def _enum(p: dict, key: str, allowed: tuple[str, ...], default: str | None = Non
     if value is None:
         return default
     if value not in allowed:
-        raise _invalid(key, f"failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(allowed)}]")
+        raise _invalid(
+            key, f"failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
+        )
     return value
 
 
@@ -212,7 +216,9 @@ def parse_sm_arn(req: Request, arn: str, *, test_case: bool = False) -> tuple[st
     version = None
     if len(parts) == 8:
         if not parts[7].isdigit():  # an alias
-            raise SfnError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}' (no aliases here)")
+            raise SfnError(
+                "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}' (no aliases here)"
+            )
         version = int(parts[7])
     if case is not None and not case:
         raise SfnError("InvalidArn", "Invalid Arn: the test case after '#' is empty")
@@ -233,7 +239,9 @@ def _epoch(value: str | None) -> float | None:
 
 
 def _role(req: Request, meta: dict[str, Any]) -> str:
-    return meta.get("role_arn") or f"arn:aws:iam::{req.ctx.services.settings.sfn_account}:role/pilothouse-local"
+    return (
+        meta.get("role_arn") or f"arn:aws:iam::{req.ctx.services.settings.sfn_account}:role/pilothouse-local"
+    )
 
 
 # -- paging --------------------------------------------------------------------------------------
@@ -328,9 +336,14 @@ def create_state_machine(req: Request) -> dict[str, Any]:
     except AlreadyExists:
         existing = services.orchestrator.get_workflow(name)
         meta = machines.get(services, name)
-        if _same_definition(definition, existing["definition"]) and (meta["type"], meta["role_arn"]) == (kind, role):
+        if _same_definition(definition, existing["definition"]) and (meta["type"], meta["role_arn"]) == (
+            kind,
+            role,
+        ):
             return {"stateMachineArn": sm_arn(req, name), "creationDate": _epoch(existing["created_at"])}
-        raise SfnError("StateMachineAlreadyExists", f"State Machine Already Exists: '{sm_arn(req, name)}'") from None
+        raise SfnError(
+            "StateMachineAlreadyExists", f"State Machine Already Exists: '{sm_arn(req, name)}'"
+        ) from None
     except ValidationFailed as exc:
         raise SfnError("InvalidDefinition", f"Invalid State Machine Definition: '{exc.detail}'") from None
     machines.record_new(services, name, fields)
@@ -399,7 +412,9 @@ def update_state_machine(req: Request) -> dict[str, Any]:
     arn = _need(p, "stateMachineArn", max_len=2048)
     name, number, _ = parse_sm_arn(req, arn)
     if number is not None:
-        raise SfnError("ValidationException", "a published version cannot be updated; update the state machine")
+        raise SfnError(
+            "ValidationException", "a published version cannot be updated; update the state machine"
+        )
     definition = _str(p, "definition", max_len=1024 * 1024)
     role = _str(p, "roleArn", max_len=256)
     logging, tracing = _object(p, "loggingConfiguration"), _object(p, "tracingConfiguration")
@@ -416,7 +431,9 @@ def update_state_machine(req: Request) -> dict[str, Any]:
             try:
                 body = _call(wfapi.update_workflow, name, _model(wfapi.UpdateWorkflow, definition=definition))
             except ValidationFailed as exc:
-                raise SfnError("InvalidDefinition", f"Invalid State Machine Definition: '{exc.detail}'") from None
+                raise SfnError(
+                    "InvalidDefinition", f"Invalid State Machine Definition: '{exc.detail}'"
+                ) from None
     changes = {
         k: v for k, v in (("role_arn", role), ("logging", logging), ("tracing", tracing)) if v is not None
     }
@@ -425,7 +442,9 @@ def update_state_machine(req: Request) -> dict[str, Any]:
     out: dict[str, Any] = {"updateDate": _epoch(body.get("updated_at")) or services.clock.time()}
     out["revisionId"] = str(body["version"])
     if _bool(p, "publish"):
-        out["stateMachineVersionArn"] = _publish(req, name, body["version"], _str(p, "versionDescription", max_len=256))
+        out["stateMachineVersionArn"] = _publish(
+            req, name, body["version"], _str(p, "versionDescription", max_len=256)
+        )
     return out
 
 
@@ -458,9 +477,16 @@ def publish_state_machine_version(req: Request) -> dict[str, Any]:
             f"Machine revision is {wf['version']}.",
         )
     entry = machines.publish(
-        services, name, wf["version"], description=_str(p, "description", max_len=256), now=services.clock.time()
+        services,
+        name,
+        wf["version"],
+        description=_str(p, "description", max_len=256),
+        now=services.clock.time(),
     )
-    return {"creationDate": entry["created_epoch"], "stateMachineVersionArn": sm_arn(req, name, entry["version"])}
+    return {
+        "creationDate": entry["created_epoch"],
+        "stateMachineVersionArn": sm_arn(req, name, entry["version"]),
+    }
 
 
 # -- executions ----------------------------------------------------------------------------------
@@ -489,7 +515,9 @@ def _start(req: Request) -> tuple[str, dict[str, Any], dict[str, Any]]:
             raise SfnError("StateMachineDoesNotExist", missing)
         revision = version["revision"]
     if is_reserved(workflow):
-        raise SfnError("AccessDeniedException", f"{workflow} is a shipped workflow: the deployment manager starts it")
+        raise SfnError(
+            "AccessDeniedException", f"{workflow} is a shipped workflow: the deployment manager starts it"
+        )
     if case is not None:
         from pilothouse.services.execution_mocks import check_case
 
@@ -545,14 +573,18 @@ def start_sync_execution(req: Request) -> dict[str, Any]:
     with _missing("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}'"):
         services.orchestrator.get_workflow(workflow)
     if machines.get(services, workflow)["type"] != "EXPRESS":
-        raise SfnError("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
+        raise SfnError(
+            "StateMachineTypeNotSupported", "This operation is not supported by this type of state machine"
+        )
     workflow, _, body = _start(req)
     started = time.monotonic()
     delay = 0.002
     d = body
     while d["status"] == "RUNNING":
         if time.monotonic() - started > SYNC_TIMEOUT_SECONDS:
-            d = services.orchestrator.stop(workflow, body["name"], error="States.Timeout", cause="StartSyncExecution")
+            d = services.orchestrator.stop(
+                workflow, body["name"], error="States.Timeout", cause="StartSyncExecution"
+            )
             d = {**d, "status": "TIMED_OUT"}
             break
         time.sleep(delay)  # the worker runs the steps; this call only waits for the end
@@ -593,7 +625,9 @@ def list_executions(req: Request) -> dict[str, Any]:
     if arn is None:
         raise SfnError("ValidationException", "stateMachineArn is required (Map Runs are not served here)")
     workflow, number, _ = parse_sm_arn(req, arn)
-    status = _enum(p, "statusFilter", ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"))
+    status = _enum(
+        p, "statusFilter", ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+    )
     redrive = _enum(p, "redriveFilter", ("REDRIVEN", "NOT_REDRIVEN"))
     limit = _int(p, "maxResults", low=0, high=1000, default=100) or 100
     with _missing("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}'"):
@@ -607,9 +641,8 @@ def list_executions(req: Request) -> dict[str, Any]:
 
     def keep(e: dict[str, Any]) -> bool:
         redriven = (e.get("redrive_count") or 0) > 0
-        return (
-            (revision is None or e.get("workflow_version") == revision)
-            and (redrive is None or redriven == (redrive == "REDRIVEN"))
+        return (revision is None or e.get("workflow_version") == revision) and (
+            redrive is None or redriven == (redrive == "REDRIVEN")
         )
 
     def fetch(cursor: str | None, n: int) -> tuple[list[Any], str | None]:
@@ -777,7 +810,9 @@ def test_state(req: Request) -> dict[str, Any]:
     return run(req)
 
 
-def _op(name: str, endpoint: Any, run: Callable[[Request], dict[str, Any]], audit: str | None = None) -> SfnOperation:
+def _op(
+    name: str, endpoint: Any, run: Callable[[Request], dict[str, Any]], audit: str | None = None
+) -> SfnOperation:
     return SfnOperation(name, endpoint.permission, endpoint.mutating, audit or endpoint.name, run)
 
 
@@ -789,7 +824,12 @@ OPERATIONS: dict[str, SfnOperation] = {
         _op("DescribeStateMachine", wfapi.get_workflow, describe_state_machine),
         _op("ListStateMachines", wfapi.list_workflows, list_state_machines),
         _op("DeleteStateMachine", wfapi.delete_workflow, delete_state_machine),
-        _op("PublishStateMachineVersion", wfapi.update_workflow, publish_state_machine_version, "publish_workflow_version"),
+        _op(
+            "PublishStateMachineVersion",
+            wfapi.update_workflow,
+            publish_state_machine_version,
+            "publish_workflow_version",
+        ),
         _op("StartExecution", wfapi.start_execution, start_execution),
         _op("StartSyncExecution", wfapi.start_execution, start_sync_execution),
         _op("DescribeExecution", wfapi.describe_execution, describe_execution),

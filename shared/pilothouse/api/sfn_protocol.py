@@ -196,7 +196,9 @@ def handle(event: dict[str, Any], hooks: Any = None) -> dict[str, Any]:
         if op is not None and op.mutating and services is not None:  # refused callers are audited too
             _audit(hooks, services, "anonymous", op.audit_name, None, request_id, exc.status)
         return error_answer(exc, request_id)
-    ctx = RequestContext(request_id=request_id, operation=op.audit_name, services=services, principal=principal)
+    ctx = RequestContext(
+        request_id=request_id, operation=op.audit_name, services=services, principal=principal
+    )
     token = activate(ctx)
     status = 200
     try:
@@ -214,7 +216,9 @@ def handle(event: dict[str, Any], hooks: Any = None) -> dict[str, Any]:
     except Exception:
         log.exception("the Step Functions endpoint failed", extra={"request_id": request_id})
         status = 500
-        return error_answer(SfnError("InternalFailure", f"an internal error occurred ({request_id})", 500), request_id)
+        return error_answer(
+            SfnError("InternalFailure", f"an internal error occurred ({request_id})", 500), request_id
+        )
     finally:
         deactivate(token)
         if op.mutating:

@@ -53,7 +53,9 @@ def test_state(req: Request) -> dict[str, Any]:
     level = _enum(p, "inspectionLevel", ("INFO", "DEBUG", "TRACE"), "INFO")
     retriers = state.pop("Retry", None) or []
     if state.get("Type") == "Task" and not mock:
-        raise SfnError("ValidationException", "TestState runs a Task state here only with a mock (result or errorOutput)")
+        raise SfnError(
+            "ValidationException", "TestState runs a Task state here only with a mock (result or errorOutput)"
+        )
     states = {name: state}
     for target in _targets(state):
         states.setdefault(target, dict(PLACEHOLDER))
@@ -70,7 +72,12 @@ def test_state(req: Request) -> dict[str, Any]:
 
     try:
         result = engine.run(
-            definition, payload, invoke=invoke, clock=engine.VirtualClock(), execution_name="TestState", max_steps=1000
+            definition,
+            payload,
+            invoke=invoke,
+            clock=engine.VirtualClock(),
+            execution_name="TestState",
+            max_steps=1000,
         )
     except engine.DefinitionError as exc:
         raise SfnError("InvalidDefinition", f"Invalid State Machine Definition: '{exc}'") from None
@@ -80,7 +87,9 @@ def test_state(req: Request) -> dict[str, Any]:
     if level != "INFO":
         out["inspectionData"] = {"input": json.dumps(payload)}
     if result.status == "SUCCEEDED":
-        failed = any(str(e.get("type", "")).endswith("Failed") for e in result.history[: len(result.history) - 1])
+        failed = any(
+            str(e.get("type", "")).endswith("Failed") for e in result.history[: len(result.history) - 1]
+        )
         caught = failed and next_state in [c.get("Next") for c in state.get("Catch") or []]
         out.update(status="CAUGHT_ERROR" if caught else "SUCCEEDED", output=json.dumps(result.output))
         if next_state:

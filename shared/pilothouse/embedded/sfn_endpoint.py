@@ -43,7 +43,10 @@ def prepare_environment(host: str) -> str | None:
         os.environ["PILOTHOUSE_SFN_MOCK_CONFIG"] = os.environ["SFN_MOCK_CONFIG"]
     if os.environ.get("PILOTHOUSE_SFN_AUTH") == "local" and not is_loopback(host):
         os.environ["PILOTHOUSE_SFN_AUTH"] = "keys"
-        return f"PILOTHOUSE_SFN_AUTH=local ignored: the server listens on {host}, not loopback; API keys sign requests"
+        return (
+            f"PILOTHOUSE_SFN_AUTH=local ignored: the server listens on {host}, not loopback; "
+            "API keys sign requests"
+        )
     return None
 
 

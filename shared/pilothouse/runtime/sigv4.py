@@ -58,7 +58,9 @@ def parse_authorization(value: str | None) -> Authorization:
         raise SignatureError("MissingAuthenticationTokenException", "Missing Authentication Token")
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise SignatureError("IncompleteSignatureException", f"unsupported signature algorithm; use {ALGORITHM}")
+        raise SignatureError(
+            "IncompleteSignatureException", f"unsupported signature algorithm; use {ALGORITHM}"
+        )
     fields: dict[str, str] = {}
     for part in rest.split(","):
         m = _FIELD.fullmatch(part)
@@ -77,7 +79,9 @@ def parse_authorization(value: str | None) -> Authorization:
         )
     signed = tuple(fields["SignedHeaders"].split(";"))
     if "host" not in signed or any(h != h.lower() or not h for h in signed):
-        raise SignatureError("IncompleteSignatureException", "SignedHeaders must be lower case and include host")
+        raise SignatureError(
+            "IncompleteSignatureException", "SignedHeaders must be lower case and include host"
+        )
     if not re.fullmatch(r"[0-9a-f]{64}", fields["Signature"]):
         raise SignatureError("IncompleteSignatureException", "Signature must be 64 hexadecimal digits")
     return Authorization(scope[0], scope[1], scope[2], scope[3], signed, fields["Signature"])
@@ -133,7 +137,9 @@ def request_time(headers: dict[str, str]) -> tuple[str, float]:
     try:
         parsed = time.strptime(stamp, "%Y%m%dT%H%M%SZ")
     except ValueError:
-        raise SignatureError("IncompleteSignatureException", "X-Amz-Date must read YYYYMMDDTHHMMSSZ") from None
+        raise SignatureError(
+            "IncompleteSignatureException", "X-Amz-Date must read YYYYMMDDTHHMMSSZ"
+        ) from None
     return stamp, float(calendar.timegm(parsed))
 
 
@@ -146,7 +152,8 @@ def check_fresh(auth: Authorization, headers: dict[str, str], now: float) -> str
     if abs(epoch - now) > MAX_SKEW_SECONDS:
         raise SignatureError(
             "InvalidSignatureException",
-            f"Signature expired: {stamp} is more than {MAX_SKEW_SECONDS // 60} minutes from the server's time",
+            f"Signature expired: {stamp} is more than {MAX_SKEW_SECONDS // 60} minutes from the "
+            "server's time",
         )
     return stamp
 

@@ -54,7 +54,9 @@ def config(services: ServiceContext) -> dict[str, Any]:
     try:
         return _load(str(path), os.stat(path).st_mtime)
     except (OSError, ValueError) as exc:
-        raise ValidationFailed.field("stateMachineArn", f"the mock configuration cannot be read: {exc}") from None
+        raise ValidationFailed.field(
+            "stateMachineArn", f"the mock configuration cannot be read: {exc}"
+        ) from None
 
 
 def check_case(services: ServiceContext, workflow: str, case: str) -> None:
@@ -67,7 +69,8 @@ def check_case(services: ServiceContext, workflow: str, case: str) -> None:
         states = cfg["StateMachines"][workflow]["TestCases"][case]
     except (KeyError, TypeError):
         raise ValidationFailed.field(
-            "stateMachineArn", f"the mock configuration has no test case {case!r} for state machine {workflow!r}"
+            "stateMachineArn",
+            f"the mock configuration has no test case {case!r} for state machine {workflow!r}",
         ) from None
     responses = cfg.get("MockedResponses") or {}
     for state, response in (states or {}).items():
@@ -93,7 +96,9 @@ def _invocation(services: ServiceContext, execution: dict, state: str, task_id: 
             return seen.index(task_id)
         seen.append(task_id)
         try:
-            services.store.put(Item(item.pk, item.sk, {**item.data, "mock_calls": calls}), if_version=item.version)
+            services.store.put(
+                Item(item.pk, item.sk, {**item.data, "mock_calls": calls}), if_version=item.version
+            )
         except VersionConflict:
             continue
         return len(seen) - 1
@@ -121,4 +126,3 @@ def answer(services: ServiceContext, execution: dict, task: dict) -> Any:
         throw = picked["Throw"] or {}
         raise MockedFailure(str(throw.get("Error", "States.TaskFailed")), str(throw.get("Cause", "")))
     return copy.deepcopy(picked["Return"])
-

@@ -46,7 +46,9 @@ def state_machine_arn(workflow: str, settings: Settings | None = None) -> str:
 
 def arn_prefix(settings: Settings | None = None) -> str:
     """``arn:aws:states:<region>:<account>:`` of this control plane's executions."""
-    region, account = (settings.sfn_region, settings.sfn_account) if settings else ("us-east-1", "123456789012")
+    region, account = (
+        (settings.sfn_region, settings.sfn_account) if settings else ("us-east-1", "123456789012")
+    )
     return f"arn:aws:states:{region}:{account}:"
 
 

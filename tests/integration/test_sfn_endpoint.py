@@ -7,6 +7,9 @@ key id: the key's id; secret access key and session token: the key).
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
 import urllib.request
 from typing import Any
@@ -445,3 +448,79 @@ def test_malformed_bodies_and_unknown_targets_get_aws_errors(server):
             stateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:x", input=huge
         )
     assert code(err) == "ValidationException"
+
+
+def test_the_context_object_names_the_arns_clients_see_and_versions_run_their_own_definition(sfn):
+    """Given a machine whose state reads $$.Execution.Id, the execution sees the ARN the client got;
+    an execution of published version 1 runs version 1's definition after an update."""
+    flow = {
+        "StartAt": "Who",
+        "States": {
+            "Who": {
+                "Type": "Pass",
+                "Parameters": {"ex.$": "$$.Execution.Id", "sm.$": "$$.StateMachine.Id", "v": 1},
+                "End": True,
+            }
+        },
+    }
+    made = sfn.create_state_machine(name="ctx", definition=json.dumps(flow), roleArn=ROLE, publish=True)
+    assert made["stateMachineVersionArn"].endswith(":ctx:1")
+    flow["States"]["Who"]["Parameters"]["v"] = 2
+    sfn.update_state_machine(stateMachineArn=made["stateMachineArn"], definition=json.dumps(flow))
+    latest = sfn.start_execution(stateMachineArn=made["stateMachineArn"])
+    out = json.loads(finished(sfn, latest["executionArn"])["output"])
+    assert out == {"ex": latest["executionArn"], "sm": made["stateMachineArn"], "v": 2}
+    first = sfn.start_execution(stateMachineArn=made["stateMachineVersionArn"])
+    assert json.loads(finished(sfn, first["executionArn"])["output"])["v"] == 1
+    only_v1 = sfn.list_executions(stateMachineArn=made["stateMachineVersionArn"])["executions"]
+    assert [e["executionArn"] for e in only_v1] == [first["executionArn"]]
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_the_aws_cli_works_against_the_endpoint(server, sfn, tmp_path):
+    """Given the AWS CLI with an API key as its credentials, it creates, starts and describes."""
+    key_id = ADMIN_KEY.split("_")[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": ADMIN_KEY,
+        "AWS_SESSION_TOKEN": ADMIN_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "NO_PROXY": "127.0.0.1",
+    }
+
+    def aws(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            ["aws", "stepfunctions", *args, "--endpoint-url", f"{server.url}/sfn", "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
+    arn = aws(
+        "create-state-machine", "--name", "cli", "--definition", json.dumps(PASS_FLOW), "--role-arn", ROLE
+    )["stateMachineArn"]
+    started = aws("start-execution", "--state-machine-arn", arn, "--input", '{"n": 9}')
+    assert finished(sfn, started["executionArn"])["status"] == "SUCCEEDED"
+    assert aws("describe-execution", "--execution-arn", started["executionArn"])["status"] == "SUCCEEDED"
+    missing = subprocess.run(
+        [
+            "aws",
+            "stepfunctions",
+            "describe-execution",
+            "--execution-arn",
+            started["executionArn"] + "x",
+            "--endpoint-url",
+            f"{server.url}/sfn",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode != 0 and "ExecutionDoesNotExist" in missing.stderr

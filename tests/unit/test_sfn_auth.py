@@ -70,3 +70,12 @@ def test_local_mode_is_turned_off_off_loopback(monkeypatch):
 
     assert os.environ["PILOTHOUSE_SFN_AUTH"] == "keys"
     assert is_loopback("::1") and is_loopback("localhost") and not is_loopback("192.168.1.4")
+
+
+def test_a_local_caller_is_never_recorded_with_a_secret():
+    """Given an API key pasted as the access key id in local mode, only its id is recorded."""
+    from pilothouse.api.sfn_protocol import _local_name
+
+    assert _local_name("ph_0123456789ab_secret-part-here") == "0123456789ab"
+    assert _local_name("AKIDEXAMPLE") == "AKIDEXAMPLE"
+    assert _local_name("has/slash") == "unnamed" and _local_name("x" * 100) == "unnamed"

@@ -114,6 +114,14 @@ def _loopback(address: str | None) -> bool:
     return bool(address) and any(str(address).startswith(p) for p in LOOPBACK)
 
 
+def _local_name(access_key_id: str) -> str:
+    """What a local-mode caller is recorded as: its access key id, unless that is no plain id (an
+    API key pasted there by mistake gives only its id; anything else is ``unnamed``)."""
+    if access_key_id.startswith("ph_") and access_key_id.count("_") >= 2:
+        access_key_id = access_key_id.split("_")[1]
+    return access_key_id if access_key_id.isalnum() and len(access_key_id) <= 64 else "unnamed"
+
+
 def authenticate(services: Any, event: dict[str, Any], raw: bytes, *, hooks: Any) -> Principal:
     """The caller of a signed request (see the module's docstring), or :class:`SfnError`."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -127,7 +135,7 @@ def authenticate(services: Any, event: dict[str, Any], raw: bytes, *, hooks: Any
                 raise SfnError("UnrecognizedClientException", "local authentication answers loopback only")
             sigv4.check_fresh(auth, headers, services.clock.time())
             return Principal(
-                id=f"sfn-local:{auth.access_key_id[:64]}",
+                id=f"sfn-local:{_local_name(auth.access_key_id)}",
                 name="Step Functions local mode",
                 role=Role.parse(settings.sfn_local_role),
                 kind="sfn-local",

@@ -524,3 +524,20 @@ def test_the_aws_cli_works_against_the_endpoint(server, sfn, tmp_path):
         timeout=120,
     )
     assert missing.returncode != 0 and "ExecutionDoesNotExist" in missing.stderr
+
+
+def test_test_state_reports_a_caught_error_and_a_state_that_goes_to_itself(sfn):
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Handle"}],
+        "Next": "Done",
+    }
+    caught = sfn.test_state(
+        definition=json.dumps(task), roleArn=ROLE, mock={"errorOutput": {"error": "Boom", "cause": "c"}}
+    )
+    assert (caught["status"], caught["nextState"], caught.get("error")) == ("CAUGHT_ERROR", "Handle", "Boom")
+    again = sfn.test_state(
+        definition=json.dumps({"Type": "Pass", "Next": "Loop"}), roleArn=ROLE, stateName="Loop"
+    )
+    assert (again["status"], again["nextState"]) == ("SUCCEEDED", "Loop")

@@ -439,7 +439,8 @@ def update_state_machine(req: Request) -> dict[str, Any]:
     }
     if changes:
         machines.change(services, name, changes)
-    out: dict[str, Any] = {"updateDate": _epoch(body.get("updated_at")) or services.clock.time()}
+    when = _epoch(body.get("updated_at")) if definition is not None else None
+    out: dict[str, Any] = {"updateDate": when or services.clock.time()}
     out["revisionId"] = str(body["version"])
     if _bool(p, "publish"):
         out["stateMachineVersionArn"] = _publish(

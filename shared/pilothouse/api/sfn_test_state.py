@@ -26,6 +26,20 @@ def _targets(state: dict[str, Any]) -> list[str]:
     return [n for n in names if isinstance(n, str)]
 
 
+def _retarget(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """``state`` with its transitions to ``old`` sent to ``new`` (a state that goes to itself)."""
+    out = dict(state)
+    for key in ("Next", "Default"):
+        if out.get(key) == old:
+            out[key] = new
+    for key in ("Choices", "Catch"):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                {**c, "Next": new} if isinstance(c, dict) and c.get("Next") == old else c for c in out[key]
+            ]
+    return out
+
+
 def _matches(error: str, equals: list[Any]) -> bool:
     return any(e == error or (e == "States.ALL" and not error.startswith("States.Runtime")) for e in equals)
 
@@ -52,10 +66,14 @@ def test_state(req: Request) -> dict[str, Any]:
     mock = _object(p, "mock")
     level = _enum(p, "inspectionLevel", ("INFO", "DEBUG", "TRACE"), "INFO")
     retriers = state.pop("Retry", None) or []
+    given_catch = [c for c in state.get("Catch") or [] if isinstance(c, dict)]
     if state.get("Type") == "Task" and not mock:
         raise SfnError(
             "ValidationException", "TestState runs a Task state here only with a mock (result or errorOutput)"
         )
+    itself = f"{name[:60]} (again)"  # where a state that goes to itself goes, named apart
+    if name in _targets(state):
+        state = _retarget(state, name, itself)
     states = {name: state}
     for target in _targets(state):
         states.setdefault(target, dict(PLACEHOLDER))
@@ -83,6 +101,8 @@ def test_state(req: Request) -> dict[str, Any]:
         raise SfnError("InvalidDefinition", f"Invalid State Machine Definition: '{exc}'") from None
     entered = [e for e in result.history if str(e.get("type", "")).endswith("StateEntered")]
     next_state = entered[1]["stateEnteredEventDetails"]["name"] if len(entered) > 1 else None
+    if next_state == itself:
+        next_state = name
     out: dict[str, Any] = {}
     if level != "INFO":
         out["inspectionData"] = {"input": json.dumps(payload)}
@@ -90,8 +110,16 @@ def test_state(req: Request) -> dict[str, Any]:
         failed = any(
             str(e.get("type", "")).endswith("Failed") for e in result.history[: len(result.history) - 1]
         )
-        caught = failed and next_state in [c.get("Next") for c in state.get("Catch") or []]
+        caught = failed and next_state in [c.get("Next") for c in given_catch]
         out.update(status="CAUGHT_ERROR" if caught else "SUCCEEDED", output=json.dumps(result.output))
+        if caught:
+            failure: dict[str, Any] = next(
+                (e for e in reversed(result.history) if str(e.get("type", "")).endswith("Failed")), {}
+            )
+            details: Any = next((v for k, v in failure.items() if k.endswith("EventDetails")), {})
+            out.update(
+                {k: details[k] for k in ("error", "cause") if isinstance(details, dict) and k in details}
+            )
         if next_state:
             out["nextState"] = next_state
         return out

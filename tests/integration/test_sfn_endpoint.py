@@ -240,6 +240,10 @@ def test_executions_run_on_the_durable_engine_and_page_their_history(sfn):
 
     listed = sfn.list_executions(stateMachineArn=arn, statusFilter="FAILED")["executions"]
     assert [e["name"] for e in listed] == ["small"]
+    newest = sfn.list_executions(stateMachineArn=arn, maxResults=1)  # the most recent first, as on AWS
+    assert [e["name"] for e in newest["executions"]] == ["small"] and newest["nextToken"]
+    rest = sfn.list_executions(stateMachineArn=arn, maxResults=1, nextToken=newest["nextToken"])
+    assert [e["name"] for e in rest["executions"]] == ["big"] and "nextToken" not in rest
 
     # redrive: a failed one only
     with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):

@@ -647,8 +647,19 @@ def list_executions(req: Request) -> dict[str, Any]:
         )
 
     def fetch(cursor: str | None, n: int) -> tuple[list[Any], str | None]:
-        items, after = services.orchestrator.list_executions(workflow, status=status, limit=n, cursor=cursor)
-        return [e for e in items if keep(e)], after
+        # Step Functions lists the most recent first (``maxResults=1`` is "the latest run"); the
+        # store pages by name, so the listing is read whole and sorted, and a token is an offset
+        out: list[Any] = []
+        after: str | None = None
+        while True:
+            items, after = services.orchestrator.list_executions(
+                workflow, status=status, limit=500, cursor=after
+            )
+            out += [e for e in items if keep(e)]
+            if after is None:
+                break
+        out.sort(key=lambda e: (e.get("start_date") or "", e.get("name") or ""), reverse=True)
+        return out, None
 
     items, token = _page(fetch, limit, _str(p, "nextToken", max_len=3096))
     return {

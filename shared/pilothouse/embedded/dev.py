@@ -261,6 +261,7 @@ def run_dev(host: str, port: int, data_dir: Path, project_dir: Path) -> None:
     console.print(
         f"[green]Pilothouse is listening on {server.url}[/green] (data in {server.data_dir}); Ctrl-C stops"
     )
+    console.print(f"[dim]Step Functions API (boto3/AWS CLI endpoint_url): {server.url}/sfn[/dim]")
     try:
         wait_for_interrupt()
     finally:

@@ -82,6 +82,18 @@ class Settings(BaseModel):
     #: public operations; invoked as they are, so they authorize their callers themselves. Never one
     #: of the control plane's internal task functions. Comma-separated in the environment
     workflow_task_functions: tuple[str, ...] = ()
+    #: the Step Functions-compatible endpoint of ``pilothouse dev`` (``POST /sfn``): the region and
+    #: account its ARNs name (``arn:aws:states:<region>:<account>:stateMachine:<name>``)
+    sfn_region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$|^local$")
+    sfn_account: str = Field(default="123456789012", pattern=r"^\d{12}$")
+    #: how it authenticates: ``keys`` (a SigV4 signature made with an API key, the key as session
+    #: token) or ``local`` (any well-formed SigV4 signature, accepted only while the dev server
+    #: listens on loopback; the caller acts with ``sfn_local_role``)
+    sfn_auth: Literal["keys", "local"] = "keys"
+    sfn_local_role: Literal["viewer", "operator", "deployer", "admin"] = "deployer"
+    #: a Step Functions Local mock configuration file (``SFN_MOCK_CONFIG`` is read too): executions
+    #: started as ``<stateMachineArn>#<TestCase>`` answer their Task states from it
+    sfn_mock_config: Path | None = None
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

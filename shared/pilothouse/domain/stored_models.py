@@ -191,6 +191,8 @@ class ExecutionRecord(Stored):
     request_id: str | None = None
     trusted: bool = False
     acting_as: Any = None
+    #: a test case of the mock configuration answering the execution's Task states
+    mock_case: str | None = None
 
 
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,11 @@ class DevServer:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         if self.port:  # no component may name the control plane's own port (services.components)
             os.environ["PILOTHOUSE_CONTROL_PORT"] = str(self.port)
+        from pilothouse.embedded.sfn_endpoint import prepare_environment
+
+        warning = prepare_environment(self.host)
+        if warning:
+            self.console.print(f"[bold yellow]{warning}[/bold yellow]")
 
     def start(self, *, wait_restored: bool = True) -> None:
         """Take the data dir's lock, check the port, then serve the API at once; what the last run
@@ -79,6 +84,7 @@ class DevServer:
         from pilothouse.embedded.gateway import GatewayServer, LocalGateway
         from pilothouse.embedded.invoker import LocalInvoker
         from pilothouse.embedded.scheduler import ScheduledJob, Scheduler
+        from pilothouse.embedded.sfn_endpoint import mount as mount_sfn
         from pilothouse.embedded.template import read_cloud
         from pilothouse.embedded.worker import Worker
         from pilothouse.ports import QueueSpec
@@ -89,6 +95,7 @@ class DevServer:
         self._environment()
         settings = get_settings()
         cloud = read_cloud(self.project_dir, settings)
+        mount_sfn(cloud)  # the Step Functions-compatible endpoint, POST /sfn
         self.pool = FunctionPool(cloud.functions)
         # Task states share the gateway's pool; the functions the pool runs find these services.
         self.services = Services(settings, invoker=LocalInvoker(self.pool))
@@ -254,6 +261,7 @@ def run_dev(host: str, port: int, data_dir: Path, project_dir: Path) -> None:
     console.print(
         f"[green]Pilothouse is listening on {server.url}[/green] (data in {server.data_dir}); Ctrl-C stops"
     )
+    console.print(f"[dim]Step Functions API (boto3/AWS CLI endpoint_url): {server.url}/sfn[/dim]")
     try:
         wait_for_interrupt()
     finally:

@@ -21,6 +21,7 @@ from pilothouse.repositories.workflows import ExecutionRepository
 from pilothouse.services import workflows
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_steps import Skip, apply_step, send_followups
+from pilothouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,21 @@ def repo(services: ServiceContext) -> ExecutionRepository:
     return ExecutionRepository(services.store)
 
 
-def arn(workflow: str, name: str) -> str:
-    return f"arn:aws:states:local:000000000000:execution:{workflow}:{name}"
+def arn(workflow: str, name: str, settings: Settings | None = None) -> str:
+    """An execution's ARN, in the region and account of the settings (``sfn_region``, ``sfn_account``)."""
+    return f"{arn_prefix(settings)}execution:{workflow}:{name}"
+
+
+def state_machine_arn(workflow: str, settings: Settings | None = None) -> str:
+    return f"{arn_prefix(settings)}stateMachine:{workflow}"
+
+
+def arn_prefix(settings: Settings | None = None) -> str:
+    """``arn:aws:states:<region>:<account>:`` of this control plane's executions."""
+    region, account = (
+        (settings.sfn_region, settings.sfn_account) if settings else ("us-east-1", "123456789012")
+    )
+    return f"arn:aws:states:{region}:{account}:"
 
 
 def token_prefix(workflow: str, name: str) -> str:
@@ -197,13 +211,18 @@ def start(
     actor: str,
     request_id: str | None = None,
     trusted: bool = False,
+    version: int | None = None,
+    mock_case: str | None = None,
 ) -> dict[str, Any]:
-    """Start an execution. Like Step Functions Standard, a name makes it idempotent: the same name
-    and input while it runs returns it; otherwise a used name is a 409.
+    """Start an execution (of the workflow's latest version, or of ``version``). Like Step Functions
+    Standard, a name makes it idempotent: the same name and input while it runs returns it;
+    otherwise a used name is a 409.
 
     ``actor`` is recorded as the principal the execution acts for (its public operations run with
     that principal's permissions). ``trusted`` — set by the deployment manager only, never from a
-    request — lets a shipped workflow's tasks call the internal task functions."""
+    request — lets a shipped workflow's tasks call the internal task functions.
+    ``mock_case`` names a test case of the mock configuration (setting ``sfn_mock_config``): the
+    execution's Task states are answered from it instead of being invoked."""
     from pilothouse.engine import start as engine_start
     from pilothouse.services.workflow_access import is_reserved
 
@@ -212,7 +231,7 @@ def start(
         raise ValidationFailed.field("name", "1-80 letters, digits, '-' or '_'")
     if trusted and not is_reserved(workflow):
         raise Forbidden(f"only the shipped workflows run trusted; {workflow!r} is not one")
-    wf = workflows.get(services, workflow)
+    wf = workflows.get(services, workflow, version)
     payload = {} if input is None else input
     if len(json.dumps(payload)) > 256 * 1024:
         raise ValidationFailed.field("input", "must not exceed 256 KiB (States.DataLimitExceeded)")
@@ -224,14 +243,15 @@ def start(
         wf["definition"],
         payload,
         execution_name=name,
-        execution_arn=arn(workflow, name),
+        execution_arn=arn(workflow, name, services.settings),
+        state_machine_arn=state_machine_arn(workflow, services.settings),
         now=now,
         state_machine_name=workflow,
         token_prefix=token_prefix(workflow, name),
     )
     events = st.drain_history()
     data = {
-        "arn": arn(workflow, name),
+        "arn": arn(workflow, name, services.settings),
         "name": name,
         "workflow": workflow,
         "workflow_version": wf["version"],
@@ -253,6 +273,8 @@ def start(
         "request_id": request_id,
         "trusted": trusted,
     }
+    if mock_case is not None:
+        data["mock_case"] = mock_case
     try:
         repo(services).create(data, events)
     except Conflict:

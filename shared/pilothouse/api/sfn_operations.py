@@ -793,7 +793,7 @@ def validate_state_machine_definition(req: Request) -> dict[str, Any]:
     limit = _int(p, "maxResults", low=0, high=100, default=100) or 100
     diagnostics: list[dict[str, Any]] = []
     try:
-        json.loads(definition)
+        parsed = json.loads(definition)
     except ValueError as exc:
         diagnostics.append({"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": str(exc)})
     else:
@@ -809,8 +809,21 @@ def validate_state_machine_definition(req: Request) -> dict[str, Any]:
                         "location": _location(str(e.get("path") or "$")),
                     }
                 )
+        else:
+            # AWS's severity is the lowest level answered: WARNING (its default) answers both
+            if p.get("severity", "WARNING") == "WARNING" and isinstance(parsed, dict):
+                for w in workflows.definition_warnings(parsed):
+                    diagnostics.append(
+                        {
+                            "severity": "WARNING",
+                            "code": "SCHEMA_VALIDATION_WARNING",
+                            "message": w["message"],
+                            "location": _location(w["path"]),
+                        }
+                    )
+    errors = [d for d in diagnostics if d["severity"] == "ERROR"]
     return {
-        "result": "FAIL" if diagnostics else "OK",
+        "result": "FAIL" if errors else "OK",
         "diagnostics": diagnostics[:limit],
         "truncated": len(diagnostics) > limit,
     }

@@ -208,33 +208,45 @@ def handle(event: dict[str, Any], hooks: Any = None) -> dict[str, Any]:
         request_id=request_id, operation=op.audit_name, services=services, principal=principal
     )
     token = activate(ctx)
-    status = 200
+    status, reason = 200, None
     try:
         body = run_operation(op, Request(ctx, params))
         return answer(200, body, request_id)
     except SfnError as exc:
-        status = exc.status
+        status, reason = exc.status, _reason(exc)
         return error_answer(exc, request_id)
     except PilothouseError as exc:  # what the operations do not map themselves
         from pilothouse.api.sfn_operations import generic_error
 
         mapped = generic_error(exc)
-        status = mapped.status
+        status, reason = mapped.status, _reason(mapped)
         return error_answer(mapped, request_id)
     except Exception:
         log.exception("the Step Functions endpoint failed", extra={"request_id": request_id})
-        status = 500
+        status, reason = 500, "InternalFailure"
         return error_answer(
             SfnError("InternalFailure", f"an internal error occurred ({request_id})", 500), request_id
         )
     finally:
         deactivate(token)
         if op.mutating:
-            _audit(hooks, services, ctx.actor, ctx.operation, ctx.resource, request_id, status)
+            _audit(hooks, services, ctx.actor, ctx.operation, ctx.resource, request_id, status, reason)
+
+
+def _reason(exc: SfnError) -> str:
+    """Why a call failed, for its audit record: AWS's error type and the message the caller got."""
+    return f"{exc.code}: {exc.message}"[:500]
 
 
 def _audit(
-    hooks: Any, services: Any, actor: str, operation: str, resource: str | None, request_id: str, status: int
+    hooks: Any,
+    services: Any,
+    actor: str,
+    operation: str,
+    resource: str | None,
+    request_id: str,
+    status: int,
+    detail: str | None = None,
 ) -> None:
     try:
         hooks.audit(
@@ -244,6 +256,7 @@ def _audit(
             resource=resource,
             request_id=request_id,
             status=status,
+            detail=detail,
         )
     except Exception:  # the answer stands; a lost audit record is logged loudly
         log.exception("could not write the audit record", extra={"request_id": request_id})

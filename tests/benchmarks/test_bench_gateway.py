@@ -1,11 +1,14 @@
 """The local gateway against an anchor: uvicorn (h11) + Starlette doing the same SQLite read.
 
-Both serve ``GET /v1/components/web`` in this process (the anchor reads the component through the
-same service call the function makes, without the function runtime); a load generator in another
-process drives ``BENCH_CLIENTS`` keep-alive clients for ``BENCH_SECONDS`` at each in turn. Figures
-are printed with the ratio gateway/anchor, and the cost of one call of the function itself (auth,
-Powertools, the read) in-process, which bounds what any server in front of it can do under the GIL.
-Nothing is asserted about time.
+Both serve ``GET /v1/components/web`` (the anchor reads the component through the same service
+call the function makes, without the function runtime); a load generator in another process drives
+``BENCH_CLIENTS`` keep-alive clients at each in turn, for ``BENCH_ROUNDS`` rounds of
+``BENCH_SECONDS`` each, alternating which goes first (so load from outside the benchmark on a shared
+machine falls on both alike). Printed: requests/s, p50/p99, the server's CPU per request (its
+process's CPU time over the round, which outside load hardly changes), and the ratios
+gateway/anchor (throughput: the median of the rounds' ratios). Two set-ups: the gateway alone in
+this process (its own ceiling), and the real ``pilothouse dev`` in its own process (gateway, queue
+worker and scheduler). Nothing is asserted about time.
 """
 
 from __future__ import annotations
@@ -13,21 +16,26 @@ from __future__ import annotations
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
+import psutil
 import pytest
 
 from pilothouse.embedded.gateway import GatewayServer, LocalGateway
 from pilothouse.runtime.events import http_event
 from tests.support.bench import report
 from tests.support.controlplane import ROOT
+from tests.support.e2e import DevProcess, make_admin_key
 from tests.support.specs import spec
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
 
 
 class _Anchor:
@@ -70,15 +78,15 @@ class _Anchor:
         self.sock.close()
 
 
-def _load(url: str, path: str, headers: dict[str, str]) -> dict[str, float]:
+def _load(url: str, path: str, headers: dict[str, str], seconds: float = SECONDS) -> dict[str, float]:
     args = [f"{k}: {v}" for k, v in headers.items()]
     out = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.loadgen", url, path, str(CLIENTS), str(SECONDS), *args],
+        [sys.executable, "-m", "tests.benchmarks.loadgen", url, path, str(CLIENTS), str(seconds), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         check=True,
-        timeout=SECONDS + 60,
+        timeout=seconds + 60,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -90,11 +98,84 @@ def _row(r: dict[str, float]) -> str:
     )
 
 
+class _Side:
+    """One server under test: where it listens, what to send, whose CPU to count."""
+
+    def __init__(self, label: str, url: str, headers: dict[str, str], cpu: Callable[[], float]) -> None:
+        self.label, self.url, self.headers, self.cpu = label, url, headers, cpu
+        self.rounds: list[dict[str, float]] = []
+
+    def run(self, path: str) -> dict[str, float]:
+        before = self.cpu()
+        fig = _load(self.url, path, self.headers)
+        fig["cpu_s"] = self.cpu() - before
+        self.rounds.append(fig)
+        return fig
+
+    def row(self) -> str:
+        requests = sum(r["requests"] for r in self.rounds)
+        errors = sum(r["errors"] for r in self.rounds)
+        return (
+            f"{statistics.mean(r['rps'] for r in self.rounds):7.0f} req/s"
+            f"   p50 {statistics.median(r['p50_ms'] for r in self.rounds):6.2f} ms"
+            f"   p99 {statistics.median(r['p99_ms'] for r in self.rounds):6.2f} ms"
+            f"   CPU {self.cpu_us():5.0f} us/req   ({errors:.0f} errors in {requests:.0f})"
+        )
+
+    def cpu_us(self) -> float:
+        return sum(r["cpu_s"] for r in self.rounds) / max(1, sum(r["requests"] for r in self.rounds)) * 1e6
+
+
+def _process_cpu(pid: int | None = None) -> Callable[[], float]:
+    proc = psutil.Process(pid)
+
+    def cpu() -> float:
+        t = proc.cpu_times()
+        return t.user + t.system
+
+    return cpu
+
+
+def _p99(side: _Side) -> float:
+    return statistics.median(r["p99_ms"] for r in side.rounds)
+
+
+def _compare(title: str, path: str, anchor: _Side, gateway: _Side, extra: dict[str, str]) -> None:
+    """Warm both, run the alternating rounds, print the figures and ratios, check every answer."""
+    for side in (anchor, gateway):
+        _load(side.url, path, side.headers, seconds=1)  # warm: connections, function instances
+    ratios = []
+    for i in range(ROUNDS):
+        first, second = (anchor, gateway) if i % 2 == 0 else (gateway, anchor)
+        first.run(path)
+        second.run(path)
+        ratios.append(gateway.rounds[-1]["rps"] / anchor.rounds[-1]["rps"])
+    report(
+        f"{title}, GET {path} ({CLIENTS} keep-alive clients, {ROUNDS} alternating rounds of {SECONDS:g} s)",
+        {
+            anchor.label: anchor.row(),
+            gateway.label: gateway.row(),
+            **extra,
+            "throughput ratio gateway/anchor (median of rounds)": (
+                f"{statistics.median(ratios):.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+            ),
+            "CPU per request ratio gateway/anchor": f"{gateway.cpu_us() / anchor.cpu_us():.2f}",
+            "p99 ratio gateway/anchor (medians)": f"{_p99(gateway) / _p99(anchor):.2f}",
+        },
+    )
+    for side in (anchor, gateway):
+        assert all(r["errors"] == 0 and r["requests"] > 0 for r in side.rounds), side.rounds
+
+
+ANCHOR_LABEL = "anchor: uvicorn h11 + Starlette, same SQLite read"
+
+
 @pytest.mark.slow
 def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key):
     """Given a registered component and an admin key
-    When N keep-alive clients GET it through the anchor and then through the local gateway
-    Then both answer every request 200; requests/s, p50/p99 and the ratio are printed."""
+    When N keep-alive clients GET it through the anchor and through the local gateway (alone in
+    this process: no queue worker, no scheduler), in alternating rounds
+    Then both answer every request 200; requests/s, p50/p99, CPU per request and ratios are printed."""
     auth = {"Authorization": f"Bearer {admin_key}"}
     headers = {**auth, "content-type": "application/json"}
     created = pool.invoke(
@@ -106,36 +187,78 @@ def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key)
     event = http_event("GET", path, headers=auth, path_parameters={"name": "web"})
     for _ in range(20):
         pool.invoke("GetComponentFunction", event)
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU, not wall: the machine may be shared
     for _ in range(200):
         pool.invoke("GetComponentFunction", event)
-    function_ms = (time.perf_counter() - t0) / 200 * 1000
+    function_ms = (time.process_time() - t0) / 200 * 1000
 
-    with _Anchor(services) as anchor:
-        _load(anchor.url, path, {})  # warm
-        anchor_fig = _load(anchor.url, path, {})
     server = GatewayServer(LocalGateway(cloud.routes, pool), "127.0.0.1", 0)
-    server.start()
-    try:
-        _load(server.url, path, auth)  # warm: function instances loaded
-        gateway_fig = _load(server.url, path, auth)
-    finally:
-        server.stop()
+    bare = GatewayServer(LocalGateway(cloud.routes, _AtOnce()), "127.0.0.1", 0)  # type: ignore[arg-type]
+    with _Anchor(services) as anchor:
+        server.start()
+        bare.start()
+        try:
+            own = _Side("the gateway, a function answering at once", bare.url, auth, _process_cpu())
+            for _ in range(ROUNDS // 2 or 1):
+                own.run(path)
+            _compare(
+                "local gateway alone vs anchor",
+                path,
+                _Side(ANCHOR_LABEL, anchor.url, {}, _process_cpu()),
+                _Side("pilothouse gateway (auth + function)", server.url, auth, _process_cpu()),
+                {
+                    own.label + " (its own cost)": own.row(),
+                    "the function alone, in-process, one thread": (
+                        f"{function_ms:.2f} ms CPU a call ({1000 / function_ms:.0f} calls/s a core at most)"
+                    ),
+                },
+            )
+        finally:
+            bare.stop()
+            server.stop()
 
-    report(
-        f"local gateway vs anchor, GET {path} ({CLIENTS} keep-alive clients, {SECONDS:.0f} s)",
-        {
-            "anchor: uvicorn h11 + Starlette, same SQLite read": _row(anchor_fig),
-            "pilothouse gateway (auth + function)": _row(gateway_fig),
-            "the function alone, in-process, one thread": (
-                f"{function_ms:.2f} ms a call (at most {1000 / function_ms:.0f} calls/s on one core)"
-            ),
-            "throughput ratio gateway/anchor": f"{gateway_fig['rps'] / anchor_fig['rps']:.2f}",
-            "p99 ratio gateway/anchor": f"{gateway_fig['p99_ms'] / anchor_fig['p99_ms']:.2f}",
-        },
-    )
-    assert anchor_fig["errors"] == 0 and gateway_fig["errors"] == 0
-    assert anchor_fig["requests"] > 0 and gateway_fig["requests"] > 0
+
+class _AtOnce:
+    """Stands in for the function pool: answers every invocation at once, as a function would."""
+
+    def invoke(self, name: str, event: dict) -> dict:
+        return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
+
+
+@pytest.mark.slow
+def test_pilothouse_dev_against_uvicorn_h11_starlette(tmp_path, services):
+    """Given the real ``pilothouse dev`` (gateway, queue worker, scheduler) in its own process on
+    the data dir this test's services read, and a component registered through it
+    When N keep-alive clients GET it through the anchor (in this process) and through
+    ``pilothouse dev``, in alternating rounds
+    Then both answer every request 200; the figures are printed, the dev process's CPU counted
+    (its idle CPU, the pollers', is printed on its own)."""
+    import httpx
+
+    key = make_admin_key()
+    data_dir = services.settings.data_dir
+    dev = DevProcess(data_dir, tmp_path, key, marker=f"bench-{os.getpid()}")
+    dev.start()
+    try:
+        auth = {"Authorization": f"Bearer {key}"}
+        created = httpx.post(dev.url + "/v1/components", json=spec("web"), headers=auth, timeout=30)
+        assert created.status_code == 201, created.text
+        assert dev.proc is not None
+        dev_cpu = _process_cpu(dev.proc.pid)
+        before = dev_cpu()
+        time.sleep(2)
+        idle = (dev_cpu() - before) / 2
+        path = "/v1/components/web"
+        with _Anchor(services) as anchor:
+            _compare(
+                "pilothouse dev vs anchor",
+                path,
+                _Side(ANCHOR_LABEL, anchor.url, {}, _process_cpu()),
+                _Side("pilothouse dev (gateway + worker + scheduler)", dev.url, auth, dev_cpu),
+                {"pilothouse dev idle, before the load": f"{idle * 100:.1f}% of a core"},
+            )
+    finally:
+        dev.interrupt()
 
 
 _BACKEND = """

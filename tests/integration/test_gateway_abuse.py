@@ -282,6 +282,32 @@ def test_keep_alive_serves_many_requests_on_one_connection(server: GatewayServer
     conn.close()
 
 
+def test_pipelined_requests_with_and_without_bodies_keep_their_own_bodies(server: GatewayServer) -> None:
+    """Given one connection that sends, without waiting, a GET (no body), a POST with a body, a
+    POST that declares no body (neither Content-Length nor Transfer-Encoding) and a chunked POST
+    When the gateway answers them
+    Then four answers come back in order, each function saw exactly its own request's body."""
+    requests = (
+        b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+        b"POST /echo HTTP/1.1\r\nHost: t\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=5) as sock:
+        sock.sendall(requests)
+        answers = []
+        for _ in range(4):
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            assert resp.status == 200, resp.read()
+            answers.append(json.loads(resp.read()))
+    assert [a["method"] for a in answers] == ["GET", "POST", "POST", "POST"]
+    assert [a["length"] for a in answers] == [0, 5, 0, 3]
+    assert answers[1]["sha256"] == hashlib.sha256(b"hello").hexdigest()
+    assert answers[3]["sha256"] == hashlib.sha256(b"abc").hexdigest()
+
+
 def test_malformed_content_length_is_400_problem(server: GatewayServer) -> None:
     """Given a request whose Content-Length is not a number
     When it reaches the gateway

@@ -19,12 +19,11 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
-from urllib.parse import unquote
 
 from pilothouse.embedded.functions import FunctionPool
 from pilothouse.embedded.gateway_problems import BadGateway, new_request_id, problem_answer
+from pilothouse.embedded.gateway_routes import Match, RouteTable
 from pilothouse.embedded.template import HttpRoute
 from pilothouse.errors import MethodNotAllowed, NotFound, PayloadTooLarge, PilothouseError
 from pilothouse.runtime.events import http_event, http_result
@@ -33,69 +32,6 @@ logger = logging.getLogger(__name__)
 
 #: The methods an HTTP API routes (``ANY`` means these); anything else never reaches a function.
 ROUTABLE_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
-
-
-class Match(Enum):
-    NONE = 0
-    PARTIAL = 1  # the path matches a route, the method does not → 405
-    FULL = 2
-
-
-@dataclass(frozen=True)
-class RouteMatch:
-    match: Match
-    route: HttpRoute | None = None
-    params: dict[str, str] | None = None
-    allowed: tuple[str, ...] = ()
-
-
-def _segments(path: str) -> list[str]:
-    return [s for s in path.split("/") if s]
-
-
-def _match_path(pattern: str, path: str) -> tuple[dict[str, str], int] | None:
-    """Path parameters and a specificity score (literal segments count most), or None."""
-    pat, segs = _segments(pattern), _segments(path)
-    params: dict[str, str] = {}
-    score = 0
-    for i, p in enumerate(pat):
-        if p.startswith("{") and p.endswith("+}"):
-            if i >= len(segs):
-                return None
-            params[p[1:-2]] = "/".join(segs[i:])
-            return params, score
-        if i >= len(segs):
-            return None
-        if p.startswith("{") and p.endswith("}"):
-            params[p[1:-1]] = unquote(segs[i])
-        elif p == segs[i]:
-            score += 1
-        else:
-            return None
-    if len(pat) != len(segs):
-        return None
-    return params, score
-
-
-class RouteTable:
-    def __init__(self, routes: list[HttpRoute]) -> None:
-        self.routes = routes
-
-    def match(self, method: str, path: str) -> RouteMatch:
-        candidates = []
-        for route in self.routes:
-            found = _match_path(route.path, path)
-            if found is not None:
-                candidates.append((found[1], route, found[0]))
-        if not candidates:
-            return RouteMatch(Match.NONE)
-        candidates.sort(key=lambda c: -c[0])
-        best_score = candidates[0][0]
-        for score, route, params in candidates:
-            if score == best_score and route.method in (method.upper(), "ANY"):
-                return RouteMatch(Match.FULL, route, params)
-        allowed = tuple(sorted({r.method for s, r, _ in candidates if s == best_score}))
-        return RouteMatch(Match.PARTIAL, allowed=allowed)
 
 
 @dataclass(frozen=True)

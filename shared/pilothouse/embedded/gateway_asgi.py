@@ -1,7 +1,8 @@
 """The local gateway as an ASGI app: one HTTP request → one payload-2.0 event → one function.
 
-Per request: route it first (404/405 without reading the body), refuse a declared body over the
-limit at once (413), stream the body and stop at ``max_body_bytes + 1`` (413, nothing more is read),
+Per request: route it first (404/405 without reading the body), call the function at once when the
+head declares no body (neither Content-Length nor Transfer-Encoding), refuse a declared body over
+the limit at once (413), stream the body and stop at ``max_body_bytes + 1`` (413, nothing more is read),
 give up on a body that takes longer than ``body_timeout`` (408), then run the blocking function
 call in a thread pool so the event loop keeps serving other connections. The gateway's own answers
 close the connection when the body was not read to its end.
@@ -160,6 +161,10 @@ class GatewayApp:
         found = self.gateway.resolve(scope["method"], path)
         if isinstance(found, PilothouseError):
             await problem(found)
+            return
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            # no body (RFC 9112 section 6.3): nothing to read, no timer to arm, no budget to hold
+            await self._invoke(send, found, path, query, headers, b"", request_id)
             return
         limit = self.gateway.max_body_bytes
         declared = headers.get("content-length")

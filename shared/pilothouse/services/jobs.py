@@ -270,10 +270,11 @@ def finish_operation(
 
 
 def sweep_stalled(services: ServiceContext) -> list[str]:
-    """Re-enqueue operations whose job was lost (never started, or its worker died)."""
+    """Re-enqueue operations whose job was lost (never started, or its worker died). Reads only the
+    components with a pending command (the repository's in-flight index), not every component."""
     now = services.clock.time()
     requeued = []
-    for record in repo(services).all():
+    for record in repo(services).in_flight():
         op = record.data.get("operation")
         if State(record.state) not in TRANSITIONAL or not op or op.get("deployment_started"):
             continue
@@ -308,7 +309,7 @@ def mark_restoring(services: ServiceContext) -> list[str]:
     will bring back (``restoring``: its GET says so, commands on it answer 409 until it is done).
     Returns their names."""
     marked = []
-    for record in repo(services).all():
+    for record in repo(services).each():
         if record.data.get("restoring"):  # marked by a start that crashed before it was done
             marked.append(record.name)
             continue
@@ -336,7 +337,7 @@ def restore_placements(
     keeps its last good version for a retry). Stops early, writing nothing more, once
     ``cancelled()`` is true (the control plane is stopping)."""
     results: dict[str, str] = {}
-    for record in repo(services).all():
+    for record in repo(services).each():
         if not needs_restore(record) and not record.data.get("restoring"):
             continue
         if cancelled is not None and cancelled():
@@ -442,7 +443,7 @@ def resume_operations(services: ServiceContext) -> list[str]:
     re-enqueue every unfinished job at once, its lease dropped -- a lease held by the dead process
     would otherwise keep it waiting until it lapses. Deployments resume through their workflows."""
     requeued = []
-    for record in repo(services).all():
+    for record in repo(services).in_flight():
         op = record.data.get("operation")
         if State(record.state) not in TRANSITIONAL or not op or op.get("deployment_started"):
             continue

@@ -1,8 +1,8 @@
 """At scale (issue 9): `pilothouse dev` on a data dir holding 10,000 components.
 
 The components are seeded straight through the component repository (no API, no processes): a
-resting fleet of Registered, Stopped and Failed components, plus a few with a pending command
-whose job is held by a live lease (so the sweeps find them in flight and leave them be). Then
+resting fleet of Registered, Stopped and Failed components, plus 20 Deploying whose deployment has
+started (in flight: the sweeps read them through the index and leave them be). Then
 `pilothouse dev` runs as a subprocess on that data dir, and beside it, in the same run, the anchor:
 the same command on a data dir with 0 components. For each the benchmark prints
 
@@ -51,18 +51,19 @@ def _record(i: int, now: float) -> dict:
     name = f"svc-{i:05d}"
     state = ("Registered", "Registered", "Registered", "Stopped", "Failed")[i % 5]
     op = None
-    if i < IN_FLIGHT:  # a stop whose worker holds a live lease: in flight, not stalled
-        state = "Stopping"
+    if i < IN_FLIGHT:  # a deploy whose deployment has started: in flight, never stalled
+        state = "Deploying"
         op = {
             "id": f"{int(now * 1000):015d}-{i:05d}",
-            "command": "stop",
+            "command": "deploy",
             "params": {},
+            "deployment_started": True,
             "requested_at": iso(now),
             "requested_epoch": now,
             "requested_by": "bench",
             "request_id": None,
             "attempt": 1,
-            "lease_until": now + 10 * 86400,
+            "lease_until": None,
         }
     return {
         "name": name,

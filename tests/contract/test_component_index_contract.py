@@ -20,7 +20,24 @@ from pilothouse.repositories.components import (
     ComponentRepository,
 )
 from pilothouse.store import Item
-from tests.contract.test_store_contract import dynamodb_endpoint, store  # noqa: F401 - fixtures
+from tests.support.stores import KINDS, make_store
+
+
+@pytest.fixture(scope="module")
+def dynamodb_endpoint():
+    """One moto server (a subprocess on 127.0.0.1) for this module's DynamoDB stores."""
+    from tests.support.moto_server import MotoServer
+
+    with MotoServer() as server:
+        yield server.url
+
+
+@pytest.fixture(params=KINDS)
+def store(request, tmp_path, monkeypatch):
+    endpoint = request.getfixturevalue("dynamodb_endpoint") if request.param == "dynamodb" else None
+    s = make_store(request.param, tmp_path, monkeypatch, endpoint)
+    yield s
+    s.close()
 
 
 def record(name: str, *, op: str | None = None, state: str | None = None) -> dict:
@@ -56,11 +73,11 @@ def record(name: str, *, op: str | None = None, state: str | None = None) -> dic
 EVENT = {"type": "t", "from": None, "to": "Registered", "actor": "t"}
 
 
-def indexed(store) -> list[str]:  # noqa: F811 - the fixture's name
+def indexed(store) -> list[str]:
     return [i.sk for i in store.scan_all(INFLIGHT_PK)]
 
 
-def test_the_entry_follows_the_pending_command_in_the_same_transaction(store):  # noqa: F811
+def test_the_entry_follows_the_pending_command_in_the_same_transaction(store):
     """Given a registered component, when a command is recorded, then it is indexed; when a write
     conditioned on a stale version fails, then the index is unchanged; when the command ends,
     then the entry is gone, and deregistering leaves none."""
@@ -81,7 +98,7 @@ def test_the_entry_follows_the_pending_command_in_the_same_transaction(store):  
     assert indexed(store) == []
 
 
-def test_records_from_before_the_index_are_backfilled_once(store):  # noqa: F811
+def test_records_from_before_the_index_are_backfilled_once(store):
     """Given records with pending commands written before the index existed (straight to the
     store), when the in-flight components are first read, then they are found and the store is
     marked indexed; a second read uses the index alone."""
@@ -96,7 +113,7 @@ def test_records_from_before_the_index_are_backfilled_once(store):  # noqa: F811
     assert [x.name for x in repo.in_flight()] == ["a", "c"]
 
 
-def test_a_stale_entry_is_dropped_on_read(store):  # noqa: F811
+def test_a_stale_entry_is_dropped_on_read(store):
     """Given an entry whose record no longer has a pending command (a write that bypassed the
     repository), when the in-flight components are read, then it is not one and its entry goes."""
     repo = ComponentRepository(store)
@@ -110,7 +127,7 @@ def test_a_stale_entry_is_dropped_on_read(store):  # noqa: F811
 
 
 @pytest.mark.parametrize("rounds", [3])
-def test_backfill_racing_writers_leaves_the_index_exact(store, rounds):  # noqa: F811
+def test_backfill_racing_writers_leaves_the_index_exact(store, rounds):
     """Given 40 unindexed records, when a backfill runs while writers start and end commands on
     them, then afterwards the index names exactly the records that have a pending command."""
     if type(store).__name__ == "DynamoStore":

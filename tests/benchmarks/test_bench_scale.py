@@ -173,6 +173,7 @@ def _wait_listening(devs: list[Dev], timeout: float = 120.0) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.timeout(IDLE_SECONDS + WARMUP_SECONDS + 600)  # the window, plus seeding and starting
 def test_idle_dev_server_with_10000_components(tmp_path):
     """Given 10,000 components and, beside it, 0, when `pilothouse dev` runs idle on each, then
     both answer, and the figures are printed (listening time, idle CPU, RSS over time)."""

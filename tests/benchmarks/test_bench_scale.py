@@ -12,7 +12,8 @@ the same command on a data dir with 0 components. For each the benchmark prints
   15-minute figure) and its drift from the first sample after warm-up to the last.
 
 And in process: one stalled-job sweep (``services.maintenance.sweep``) over the seeded store
-against the same sweep over an empty store.
+against the same sweep over an empty store, and ``DevServer.start`` until its gateway listens
+(10,000 against 0; the subprocess figure above also holds the interpreter's start and imports).
 
     BENCH_IDLE_SECONDS=900 .venv/bin/python -m pytest tests/benchmarks/test_bench_scale.py -m benchmark -s
 

@@ -5,9 +5,10 @@ worker, the scheduler and the functions themselves, on SQLite state and a SQLite
 data directory. Stopping it stops every local process it deployed; the next start brings them back.
 
 One control plane per data dir: :meth:`DevServer.start` takes ``<data-dir>/lock`` and checks its
-port before it touches any state. After a restart it serves the API at once and brings back what
-the last run left in the background: components still being restored say ``restoring: true`` and
-answer commands with 409 (Retry-After) until they are back.
+port before it touches any state. After a restart it serves the API at once -- before it has read
+a single component, so its start does not grow with their number -- and brings back what the last
+run left in the background: components still being restored say ``restoring: true`` and answer
+commands with 409 (Retry-After) until they are back (:mod:`pilothouse.services.restoring`).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class DevServer:
         from pilothouse.embedded.template import read_cloud
         from pilothouse.embedded.worker import Worker
         from pilothouse.ports import QueueSpec
-        from pilothouse.services.jobs import mark_restoring
+        from pilothouse.services import restoring
         from pilothouse.settings import get_settings
         from pilothouse.wiring import Services, register_services
 
@@ -111,7 +112,9 @@ class DevServer:
                 )
             )
         self._admin_key()
-        self.restoring = mark_restoring(self.services)  # their GET says so; commands on them: 409
+        # listen at once: until the restore has marked what it brings back, the gate answers for it
+        # (their GET says restoring, commands on them 409), however many components there are
+        restoring.begin(self.services)
         self.gateway = GatewayServer(LocalGateway(cloud.routes, self.pool), self.host, self.port)
         self.worker = Worker(self.services.queue, cloud.queue_sources, self.pool)
         self.scheduler = Scheduler(
@@ -130,17 +133,20 @@ class DevServer:
         (intents resolved, unknown ones killed), restore the placements, stop the replicas nothing
         adopted, re-enqueue the jobs the last run held, resume workflow executions -- then start
         the worker and the scheduler (so no job acts on a component still being restored)."""
-        from pilothouse.services import execution_steps
-        from pilothouse.services.jobs import restore_placements, resume_operations
+        from pilothouse.services import execution_steps, restoring
+        from pilothouse.services.jobs import mark_restoring, restore_placements, resume_operations
 
         try:
+            self.restoring = mark_restoring(self.services)  # lifts the gate once they are marked
             provider = self._local_provider()
             if provider is not None:
                 provider.owns_data_dir = True  # we hold <data-dir>/lock: what no record knows is ours to stop
                 recovered = provider.recover_journal()
                 if any(recovered.values()):
                     self.console.print(f"[dim]replicas left by the last run: {recovered}[/dim]")
-            restored = restore_placements(self.services, cancelled=self._stopping.is_set)
+            restored = restore_placements(
+                self.services, cancelled=self._stopping.is_set, names=self.restoring
+            )
             for name, outcome in restored.items():
                 self.console.print(f"[dim]restored {name}: {outcome}[/dim]")
             if self._stopping.is_set():
@@ -161,6 +167,7 @@ class DevServer:
                 log.exception("restoring after the restart failed")
                 self.console.print(f"[bold red]restoring after the restart failed: {exc}[/bold red]")
         finally:
+            restoring.end(self.services)
             with self._phase:
                 if not self._stopping.is_set():
                     self.worker.start()

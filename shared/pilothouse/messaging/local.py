@@ -5,8 +5,12 @@ own connection (WAL mode, ``busy_timeout``); a receive claims its messages insid
 IMMEDIATE``, which takes the database's write lock before reading, so two workers can never both
 claim a message while it is invisible. Queue settings and messages persist across restarts.
 
-Long polls wake at once for a send from this process (a condition variable) and otherwise poll the
-file every 50 ms of real time (another process's send cannot signal us).
+Long polls sleep until there is work. A send (or a change of visibility, or a move to a
+dead-letter queue) from this process wakes the receivers of that queue at once, through a condition
+variable per (file, queue) that every :class:`LocalQueue` of the process on that file shares. A
+receiver otherwise sleeps until the queue's next message comes due (a delay or a visibility timeout
+ending; to the millisecond on the system clock), or at most ``cross_process_poll`` seconds (default
+1 s), the slow poll that notices a send from *another* process (which cannot signal us).
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ from pilothouse.messaging.base import (
     check_visibility,
 )
 
-_POLL_INTERVAL = 0.05
+#: the slow poll: how often a long poll looks at the file for another process's sends (seconds)
+CROSS_PROCESS_POLL = 1.0
+#: on a clock other than the system's (a test's manual clock) a due time cannot be turned into a
+#: real wait: look this often instead while a message is waiting to come due
+_MANUAL_CLOCK_POLL = 0.05
+#: never sleep less than this (a wait that rounds down to zero would spin)
+_MIN_WAIT = 0.001
 _BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
@@ -62,28 +72,85 @@ CREATE UNIQUE INDEX IF NOT EXISTS messages_by_receipt ON messages (receipt);
 """
 
 
-class LocalQueue:
-    """Named queues in the SQLite database at ``path`` (created with its parent directories)."""
+class _Signal:
+    """What the long polls of one queue of one file wait on, in this process.
 
-    def __init__(self, path: Path | str, clock: Clock | None = None) -> None:
+    ``generation`` counts the changes that may have made a message visible sooner (sends, visibility
+    changes, dead-letter moves); ``interrupts`` counts :meth:`LocalQueue.interrupt_receives` calls."""
+
+    __slots__ = ("cond", "generation", "interrupts")
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.generation = 0
+        self.interrupts = 0
+
+
+_signals: dict[tuple[str, str], _Signal] = {}  # by (resolved file, queue name)
+_signals_lock = threading.Lock()
+
+
+def _signal(path: str, queue: str) -> _Signal:
+    key = (path, queue)
+    signal = _signals.get(key)
+    if signal is None:
+        with _signals_lock:
+            signal = _signals.setdefault(key, _Signal())
+    return signal
+
+
+def _forget_signals_after_fork() -> None:
+    """A forked child starts with fresh signals: a lock another thread held at the fork stays held."""
+    global _signals_lock
+    _signals.clear()
+    _signals_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_signals_after_fork)
+
+
+class LocalQueue:
+    """Named queues in the SQLite database at ``path`` (created with its parent directories).
+
+    ``cross_process_poll`` (seconds) bounds how long a long poll sleeps without looking at the file:
+    the latency of a message another process sends (this process's sends wake receivers at once)."""
+
+    def __init__(
+        self, path: Path | str, clock: Clock | None = None, *, cross_process_poll: float = CROSS_PROCESS_POLL
+    ) -> None:
+        if not cross_process_poll > 0:
+            raise ValueError(f"cross_process_poll must be positive, got {cross_process_poll}")
         self.path = Path(path)
         self._clock = clock or SystemClock()
+        self._real_clock = isinstance(self._clock, SystemClock)
+        self.cross_process_poll = cross_process_poll
         self._local = threading.local()
         self._connections: list[tuple[int, sqlite3.Connection]] = []  # (opening pid, connection)
         self._connections_lock = threading.Lock()
-        self._arrived = threading.Condition()
-        self._sends = 0  # bumped by every send from this process, so a waiting receive wakes at once
+        self._declared: set[str] = set()  # queues seen declared (queues are never removed)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._key = str(self.path.resolve())
         conn = self._conn()
         with self._write(conn):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
 
-    def _wake(self) -> None:
-        with self._arrived:
-            self._sends += 1
-            self._arrived.notify_all()
+    def _wake(self, queue: str) -> None:
+        """Tell this process's long polls on ``queue`` to look again now."""
+        signal = _signal(self._key, queue)
+        with signal.cond:
+            signal.generation += 1
+            signal.cond.notify_all()
+
+    def interrupt_receives(self, queue: str) -> None:
+        """End every long poll on ``queue`` in this process now: each returns what it has (nothing).
+
+        For a worker that is stopping; the next receive waits as usual."""
+        signal = _signal(self._key, queue)
+        with signal.cond:
+            signal.interrupts += 1
+            signal.cond.notify_all()
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -162,15 +229,21 @@ class LocalQueue:
         )
         return ids
 
-    def _claim(self, queue: str, max_messages: int, visibility_timeout: int | None) -> list[Message]:
+    def _claim(
+        self, queue: str, max_messages: int, visibility_timeout: int | None
+    ) -> tuple[list[Message], float | None]:
+        """Claim up to ``max_messages`` visible messages; with none, also say when the queue's next
+        message comes due (clock time; None for an empty queue)."""
         conn = self._conn()
-        # A cheap read first, so that idle pollers do not queue up for the write lock.
-        # fetchall() runs each statement to completion, so no read snapshot is left open.
-        if not conn.execute(
-            "SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? LIMIT 1", (queue, self._clock.time())
-        ).fetchall():
-            self._spec(conn, queue)
-            return []
+        # A cheap read first (one step down the visibility index), so that idle pollers do not queue
+        # up for the write lock. fetchall() runs it to completion: no read snapshot is left open.
+        [(due,)] = conn.execute("SELECT MIN(visible_at) FROM messages WHERE queue = ?", (queue,)).fetchall()
+        if due is None or due > self._clock.time():
+            if queue not in self._declared:
+                self._spec(conn, queue)
+                self._declared.add(queue)
+            return [], due
+        dead_lettered: set[str] = set()
         with self._write(conn):
             spec = self._spec(conn, queue)
             timeout = spec.visibility_timeout if visibility_timeout is None else visibility_timeout
@@ -192,6 +265,7 @@ class LocalQueue:
                         and receive_count >= max_receives
                     ):
                         self._spec(conn, dead_letter_queue)
+                        dead_lettered.add(dead_letter_queue)
                         # Re-inserted so that it gets a new seq, i.e. joins the end of the DLQ.
                         conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
                         conn.execute(
@@ -215,7 +289,13 @@ class LocalQueue:
                             attributes=json.loads(attributes),
                         )
                     )
-            return claimed
+            if not claimed:  # another receiver was first: when is the next one due?
+                [(due,)] = conn.execute(
+                    "SELECT MIN(visible_at) FROM messages WHERE queue = ?", (queue,)
+                ).fetchall()
+        for dead_letter_queue in dead_lettered:
+            self._wake(dead_letter_queue)
+        return claimed, (None if claimed else due)
 
     # -- the port ----------------------------------------------------------------------------------
 
@@ -237,6 +317,7 @@ class LocalQueue:
                 " dead_letter_queue = excluded.dead_letter_queue",
                 (spec.name, spec.visibility_timeout, spec.max_receive_count, spec.dead_letter_queue),
             )
+        self._declared.add(spec.name)
 
     def send(
         self,
@@ -252,7 +333,7 @@ class LocalQueue:
         with self._write(conn):
             self._spec(conn, queue)
             ids = self._insert(conn, queue, [body], attributes or {}, delay_seconds)
-        self._wake()
+        self._wake(queue)
         return ids[0]
 
     def send_batch(self, queue: str, bodies: list[str], *, delay_seconds: float = 0) -> list[str]:
@@ -263,7 +344,7 @@ class LocalQueue:
         with self._write(conn):
             self._spec(conn, queue)
             ids = self._insert(conn, queue, list(bodies), {}, delay_seconds)
-        self._wake()
+        self._wake(queue)
         return ids
 
     def receive(
@@ -276,15 +357,30 @@ class LocalQueue:
     ) -> list[Message]:
         check_receive(max_messages, visibility_timeout, wait_seconds)
         deadline = time.monotonic() + wait_seconds
+        signal = _signal(self._key, queue)
+        interrupts = signal.interrupts
         while True:
-            seen = self._sends
-            claimed = self._claim(queue, max_messages, visibility_timeout)
+            seen = signal.generation
+            claimed, due = self._claim(queue, max_messages, visibility_timeout)
             remaining = deadline - time.monotonic()
             if claimed or remaining <= 0:
                 return claimed
-            with self._arrived:
-                if self._sends == seen:
-                    self._arrived.wait(min(remaining, _POLL_INTERVAL))
+            sleep = min(remaining, self.cross_process_poll)
+            if due is not None:
+                sleep = min(sleep, self._until(due))
+            with signal.cond:
+                if signal.interrupts != interrupts:
+                    return []
+                if signal.generation == seen:
+                    signal.cond.wait(max(sleep, _MIN_WAIT))
+                if signal.interrupts != interrupts:
+                    return []
+
+    def _until(self, due: float) -> float:
+        """Real seconds until the clock reads ``due`` (a short poll on a clock other than the system's)."""
+        if self._real_clock:
+            return due - self._clock.time()
+        return _MANUAL_CLOCK_POLL
 
     def delete(self, queue: str, receipt_handle: str) -> None:
         conn = self._conn()
@@ -305,6 +401,7 @@ class LocalQueue:
                 raise InvalidReceiptHandle(
                     f"receipt handle {receipt_handle!r} is not the latest of a message in {queue!r}"
                 )
+        self._wake(queue)  # it may be visible sooner than a waiting receive planned for
 
     def depth(self, queue: str) -> dict:
         conn = self._conn()

@@ -8,27 +8,39 @@ partition (pk)         sort key (sk)                               what
 ``COMPONENT``          ``<name>``                                  the component record
 ``EVENTS#<name>``      ``<epoch ms, 15 digits>#<version>#<hex>``   one event per transition
 ``CLAIM``              ``PORT#<port>``                             the component holding a port
+``COMPONENT_INFLIGHT`` ``<name>``                                  a component with a pending
+                                                                   command (for the sweeps)
+``MIGRATION``          ``component-inflight-index``                the index above is complete
 =====================  ==========================================  =============================
 
 Every write of a record appends its event in the same transaction, conditioned on the version
 read, so of two racing writers exactly one lands (with its event) and the other gets a conflict.
+The same transaction writes the record's in-flight index entry while it has a pending command
+(``operation``) and deletes it when the command ends, so the sweeps read the few components in
+flight instead of every component. Records written before the index existed are indexed once, by
+:meth:`ComponentRepository.in_flight`'s first call on a store (a backfill), which then writes the
+``MIGRATION`` marker.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.records import stored
-from pilothouse.errors import NotFound
-from pilothouse.ports import Delete, Item, Put, Store, Write
+from pilothouse.errors import AlreadyExists, NotFound, VersionConflict
+from pilothouse.ports import Check, Delete, Item, Put, Store, Write
 
 PK = "COMPONENT"
 CLAIM_PK = "CLAIM"
+INFLIGHT_PK = "COMPONENT_INFLIGHT"
+MIGRATION_PK = "MIGRATION"
+INFLIGHT_INDEXED = "component-inflight-index"
 
 
 def port_claim_sk(port: int) -> str:
@@ -60,6 +72,17 @@ class Record:
     @property
     def state(self) -> str:
         return self.data["state"]
+
+
+def _index_write(name: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[Write]:
+    """The in-flight index write that goes with a record moving from ``before`` to ``after``
+    (None: absent): the entry while a pending command is recorded, none once it has ended."""
+    op = (after or {}).get("operation")
+    if op:
+        return [Put(Item(INFLIGHT_PK, name, {"component": name, "operation_id": op["id"]}))]
+    if (before or {}).get("operation"):
+        return [Delete(INFLIGHT_PK, name)]
+    return []
 
 
 class ComponentRepository:
@@ -114,6 +137,7 @@ class ComponentRepository:
             [
                 Put(Item(PK, data["name"], _stored(data)), if_absent=True),
                 Put(self._event(data["name"], 1, event), if_absent=True),
+                *_index_write(data["name"], None, data),
                 *extra,
             ]
         )
@@ -125,6 +149,7 @@ class ComponentRepository:
             [
                 Put(Item(PK, record.name, _stored(data)), if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
+                *_index_write(record.name, record.data, data),
             ]
         )
         return Record(written[0].data, written[0].version)
@@ -136,6 +161,7 @@ class ComponentRepository:
             [
                 Delete(PK, record.name, if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
+                *_index_write(record.name, record.data, None),
                 *extra,
             ]
         )
@@ -165,6 +191,61 @@ class ComponentRepository:
 
     def all(self) -> builtins.list[Record]:
         return [Record(i.data, i.version) for i in self.store.scan_all(PK)]
+
+    def each(self, *, page_size: int = 200) -> Iterator[Record]:
+        """Every record, one page in memory at a time (for the rare passes over all of them)."""
+        cursor = None
+        while True:
+            page = self.store.query(PK, limit=page_size, cursor=cursor)
+            for item in page.items:
+                yield Record(item.data, item.version)
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    # -- the in-flight index ---------------------------------------------------------------------
+
+    def in_flight(self) -> builtins.list[Record]:
+        """The components with a pending command, read through the index (a stale entry, which
+        only a write that bypassed this repository leaves, is dropped on the way). On a store
+        never indexed, the index is first built from every record (once; see :meth:`backfill`)."""
+        if self.store.get(MIGRATION_PK, INFLIGHT_INDEXED) is None:
+            self.backfill()
+        out: builtins.list[Record] = []
+        for entry in self.store.scan_all(INFLIGHT_PK):
+            record = self.get(entry.sk)
+            if record is not None and record.data.get("operation"):
+                out.append(record)
+                continue
+            # the record moved on without its entry: drop it, unless a writer rewrote it since
+            with contextlib.suppress(VersionConflict):
+                self.store.delete(INFLIGHT_PK, entry.sk, if_version=entry.version)
+        return out
+
+    def backfill(self) -> int:
+        """Index every record with a pending command that has no entry (records written before
+        the index existed), then mark the store indexed. Each entry is written on the condition
+        that its record is unchanged since read: a writer that changed it wrote its own entry.
+        Safe to run twice or from two processes at once. Returns how many entries it wrote."""
+        written = 0
+        have = {entry.sk for entry in self.store.scan_all(INFLIGHT_PK)}
+        for record in self.each():
+            if not record.data.get("operation") or record.name in have:
+                continue
+            entry = _index_write(record.name, None, record.data)
+            for _ in range(5):
+                try:
+                    self.store.transact([Check(PK, record.name, record.version), *entry])
+                    written += 1
+                    break
+                except VersionConflict:  # changed since read: its writer indexed it; look again
+                    latest = self.get(record.name)
+                    if latest is None or not latest.data.get("operation"):
+                        break
+                    record, entry = latest, _index_write(latest.name, None, latest.data)
+        with contextlib.suppress(AlreadyExists):
+            self.store.put(Item(MIGRATION_PK, INFLIGHT_INDEXED, {"indexed": True}), if_absent=True)
+        return written
 
     def events(
         self, name: str, *, limit: int = 50, cursor: str | None = None, newest_first: bool = False

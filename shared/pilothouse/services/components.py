@@ -185,7 +185,10 @@ def register(
 
 
 def get(services: ServiceContext, name: str) -> Record:
-    return repo(services).require(name)
+    """The component (NotFound if none), marked ``restoring`` while a restart brings it back."""
+    from pilothouse.services import restoring
+
+    return restoring.seen(services, repo(services).require(name))
 
 
 def list_components(
@@ -199,7 +202,9 @@ def list_components(
     records, next_cursor = repo(services).list(
         limit=limit, cursor=cursor, state=state, environment=environment
     )
-    return [view(r) for r in records], next_cursor
+    from pilothouse.services import restoring
+
+    return [view(restoring.seen(services, r)) for r in records], next_cursor
 
 
 def events(

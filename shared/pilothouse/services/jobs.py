@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pilothouse.clock import iso
@@ -26,6 +26,7 @@ from pilothouse.domain.records import PendingCommand
 from pilothouse.errors import ValidationFailed, VersionConflict
 from pilothouse.ports import HealthCheck, Placement, ProviderError, ProviderUnavailable, Release
 from pilothouse.repositories.components import Record
+from pilothouse.services import restoring
 from pilothouse.services.components import DEPLOYING_COMMANDS, enqueue_job, repo
 from pilothouse.services.context import ServiceContext
 
@@ -274,10 +275,11 @@ def finish_operation(
 
 
 def sweep_stalled(services: ServiceContext) -> list[str]:
-    """Re-enqueue operations whose job was lost (never started, or its worker died)."""
+    """Re-enqueue operations whose job was lost (never started, or its worker died). Reads only the
+    components with a pending command (the repository's in-flight index), not every component."""
     now = services.clock.time()
     requeued = []
-    for record in repo(services).all():
+    for record in repo(services).in_flight():
         op = record.data.get("operation")
         if State(record.state) not in TRANSITIONAL or not op or op.get("deployment_started"):
             continue
@@ -291,56 +293,53 @@ def sweep_stalled(services: ServiceContext) -> list[str]:
     return requeued
 
 
-RESTORING_NOTE = "being restored after a control-plane restart"
-
-
-def needs_restore(record: Record) -> bool:
-    """Whether a control-plane restart must bring this component's instances back: it serves
-    (Running, or Scaling/Updating with a placement), or a deployment of it is under way. (A retry
-    not started yet is not: it stops what its placement names and deploys afresh.)"""
-    data = record.data
-    if (data.get("operation") or {}).get("deployment_started"):
-        return True
-    return bool(data.get("placement")) and record.state in RESTORED_STATES
-
-
-RESTORED_STATES = frozenset({State.RUNNING.value, State.SCALING.value, State.UPDATING.value})
+RESTORING_NOTE = restoring.NOTE
+RESTORED_STATES = restoring.RESTORED_STATES
+needs_restore = restoring.needs_restore
 
 
 def mark_restoring(services: ServiceContext) -> list[str]:
-    """Before the API answers after a restart: mark every component :func:`restore_placements`
-    will bring back (``restoring``: its GET says so, commands on it answer 409 until it is done).
-    Returns their names."""
+    """After a restart: mark every component :func:`restore_placements` will bring back
+    (``restoring``: its GET says so, commands on it answer 409 until it is done), then lift the
+    restart's gate (:mod:`pilothouse.services.restoring`), which answered the same for them until
+    their mark was written. Returns their names."""
     marked = []
-    for record in repo(services).all():
-        if record.data.get("restoring"):  # marked by a start that crashed before it was done
-            marked.append(record.name)
-            continue
-        if not needs_restore(record):
-            continue
-        marker = {"since": iso(services.clock.time()), "note": RESTORING_NOTE}
-        try:
-            repo(services).update(
-                record,
-                {**record.data, "restoring": marker},
-                {"type": "restore.started", "from": record.state, "to": record.state, "actor": "system"},
-            )
-            marked.append(record.name)
-        except VersionConflict:
-            continue
+    try:
+        for record in repo(services).each():
+            if record.data.get("restoring"):  # marked by a start that crashed before it was done
+                marked.append(record.name)
+                continue
+            if not needs_restore(record):
+                continue
+            try:
+                repo(services).update(
+                    record,
+                    {**record.data, "restoring": restoring.marker(services)},
+                    {"type": "restore.started", "from": record.state, "to": record.state, "actor": "system"},
+                )
+                marked.append(record.name)
+            except VersionConflict:
+                continue
+    finally:
+        restoring.end(services)
     return marked
 
 
 def restore_placements(
-    services: ServiceContext, *, cancelled: Callable[[], bool] | None = None
+    services: ServiceContext,
+    *,
+    cancelled: Callable[[], bool] | None = None,
+    names: Iterable[str] | None = None,
 ) -> dict[str, str]:
     """After a control-plane restart: bring back the instances of every component
     :func:`needs_restore` names (a deployment under way from the deployment's own placement) and
     clear its ``restoring`` mark. A Running component that cannot be brought back is Failed (it
     keeps its last good version for a retry). Stops early, writing nothing more, once
-    ``cancelled()`` is true (the control plane is stopping)."""
+    ``cancelled()`` is true (the control plane is stopping). ``names`` (what
+    :func:`mark_restoring` marked) spares a second pass over every component."""
     results: dict[str, str] = {}
-    for record in repo(services).all():
+    records = repo(services).each() if names is None else _records(services, names)
+    for record in records:
         if not needs_restore(record) and not record.data.get("restoring"):
             continue
         if cancelled is not None and cancelled():
@@ -353,6 +352,13 @@ def restore_placements(
         if cancelled is None or not cancelled():
             _clear_restoring(services, record.name)
     return results
+
+
+def _records(services: ServiceContext, names: Iterable[str]) -> Iterator[Record]:
+    for name in names:
+        record = repo(services).get(name)
+        if record is not None:
+            yield record
 
 
 def _restore_one(services: ServiceContext, record: Record, cancelled: Callable[[], bool] | None) -> str:
@@ -446,7 +452,7 @@ def resume_operations(services: ServiceContext) -> list[str]:
     re-enqueue every unfinished job at once, its lease dropped -- a lease held by the dead process
     would otherwise keep it waiting until it lapses. Deployments resume through their workflows."""
     requeued = []
-    for record in repo(services).all():
+    for record in repo(services).in_flight():
         op = record.data.get("operation")
         if State(record.state) not in TRANSITIONAL or not op or op.get("deployment_started"):
             continue

@@ -1,0 +1,161 @@
+"""The in-flight index of the component repository, on every store of the store contract.
+
+A component with a pending command has an entry in ``COMPONENT_INFLIGHT``, written in the same
+transaction as its record; the sweeps read that index instead of every component. Records written
+before the index existed are indexed once by a backfill.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pilothouse.errors import VersionConflict
+from pilothouse.repositories.components import (
+    INFLIGHT_INDEXED,
+    INFLIGHT_PK,
+    MIGRATION_PK,
+    PK,
+    ComponentRepository,
+)
+from pilothouse.store import Item
+from tests.support.stores import KINDS, make_store
+
+
+@pytest.fixture(scope="module")
+def dynamodb_endpoint():
+    """One moto server (a subprocess on 127.0.0.1) for this module's DynamoDB stores."""
+    from tests.support.moto_server import MotoServer
+
+    with MotoServer() as server:
+        yield server.url
+
+
+@pytest.fixture(params=KINDS)
+def store(request, tmp_path, monkeypatch):
+    endpoint = request.getfixturevalue("dynamodb_endpoint") if request.param == "dynamodb" else None
+    s = make_store(request.param, tmp_path, monkeypatch, endpoint)
+    yield s
+    s.close()
+
+
+def record(name: str, *, op: str | None = None, state: str | None = None) -> dict:
+    """A component record as the repository stores it (Deploying with ``op``, else Registered)."""
+    return {
+        "name": name,
+        "spec": {
+            "name": name,
+            "provider": "local",
+            "environment": "development",
+            "version": "1.0.0",
+            "target": {"command": ["x"]},
+            "scaling": {"min": 1, "max": 1, "replicas": None},
+            "config": {},
+        },
+        "state": state or ("Deploying" if op else "Registered"),
+        "version": None,
+        "replicas": 0,
+        "url": None,
+        "placement": None,
+        "last_error": None,
+        "operation": (
+            {"id": op, "command": "deploy", "params": {}, "requested_epoch": 0.0, "attempt": 0}
+            if op
+            else None
+        ),
+        "created_at": "1970-01-01T00:00:00Z",
+        "updated_at": "1970-01-01T00:00:00Z",
+        "created_by": "t",
+    }
+
+
+EVENT = {"type": "t", "from": None, "to": "Registered", "actor": "t"}
+
+
+def indexed(store) -> list[str]:
+    return [i.sk for i in store.scan_all(INFLIGHT_PK)]
+
+
+def test_the_entry_follows_the_pending_command_in_the_same_transaction(store):
+    """Given a registered component, when a command is recorded, then it is indexed; when a write
+    conditioned on a stale version fails, then the index is unchanged; when the command ends,
+    then the entry is gone, and deregistering leaves none."""
+    repo = ComponentRepository(store)
+    r = repo.create(record("web"), EVENT)
+    repo.create(record("db"), EVENT)
+    assert indexed(store) == []
+    busy = repo.update(r, record("web", op="op-1"), EVENT)
+    assert indexed(store) == ["web"]
+    assert store.get(INFLIGHT_PK, "web").data == {"component": "web", "operation_id": "op-1"}
+    with pytest.raises(VersionConflict):
+        repo.update(r, record("web"), EVENT)  # stale: nothing of it lands
+    assert indexed(store) == ["web"]
+    assert [x.name for x in repo.in_flight()] == ["web"]
+    done = repo.update(busy, record("web", state="Running"), EVENT)
+    assert indexed(store) == [] and repo.in_flight() == []
+    repo.remove(done, EVENT)
+    assert indexed(store) == []
+
+
+def test_records_from_before_the_index_are_backfilled_once(store):
+    """Given records with pending commands written before the index existed (straight to the
+    store), when the in-flight components are first read, then they are found and the store is
+    marked indexed; a second read uses the index alone."""
+    repo = ComponentRepository(store)
+    for name, op in (("a", "op-a"), ("b", None), ("c", "op-c")):
+        store.put(Item(PK, name, record(name, op=op)))
+    assert store.get(MIGRATION_PK, INFLIGHT_INDEXED) is None
+    assert [x.name for x in repo.in_flight()] == ["a", "c"]
+    assert indexed(store) == ["a", "c"]
+    assert store.get(MIGRATION_PK, INFLIGHT_INDEXED) is not None
+    assert repo.backfill() == 0  # nothing left to index; running it again is harmless
+    assert [x.name for x in repo.in_flight()] == ["a", "c"]
+
+
+def test_a_stale_entry_is_dropped_on_read(store):
+    """Given an entry whose record no longer has a pending command (a write that bypassed the
+    repository), when the in-flight components are read, then it is not one and its entry goes."""
+    repo = ComponentRepository(store)
+    repo.backfill()
+    r = repo.create(record("web"), EVENT)
+    repo.update(r, record("web", op="op-1"), EVENT)
+    store.put(Item(PK, "web", record("web", state="Running")))  # bypasses the repository
+    store.put(Item(INFLIGHT_PK, "gone", {"component": "gone", "operation_id": "x"}))
+    assert repo.in_flight() == []
+    assert indexed(store) == []
+
+
+@pytest.mark.parametrize("rounds", [3])
+def test_backfill_racing_writers_leaves_the_index_exact(store, rounds):
+    """Given 40 unindexed records, when a backfill runs while writers start and end commands on
+    them, then afterwards the index names exactly the records that have a pending command."""
+    if type(store).__name__ == "DynamoStore":
+        pytest.skip("moto applies transactions without DynamoDB's atomicity (see the store contract)")
+    repo = ComponentRepository(store)
+    names = [f"c{i:02d}" for i in range(40)]
+    for i, name in enumerate(names):
+        store.put(Item(PK, name, record(name, op=f"op-{i}" if i % 2 else None)))
+    go = threading.Barrier(3)
+
+    def writer(offset: int) -> None:
+        go.wait()
+        for r in range(rounds):
+            for name in names[offset::2]:
+                current = repo.get(name)
+                assert current is not None
+                new = record(name, op=None if current.data["operation"] else f"{name}-{r}")
+                try:
+                    repo.update(current, new, EVENT)
+                except VersionConflict:
+                    continue
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    go.wait()
+    repo.backfill()
+    for t in threads:
+        t.join()
+    expected = sorted(x.name for x in repo.all() if x.data["operation"])
+    assert indexed(store) == expected

@@ -25,6 +25,22 @@ def load_document(source: str) -> Any:
         raise InputError(f"{'stdin' if source == '-' else source} is neither YAML nor JSON: {exc}") from None
 
 
+def load_inline_or_file(source: str) -> Any:
+    """Inline JSON (``'{"n": 1}'``, ``'[1, 2]'``, ``'"text"'``, a number, ``true``/``false``/``null``)
+    when ``source`` reads as JSON and no file has that name; otherwise the document in file ``source``
+    (``-`` reads standard input)."""
+    import json
+
+    if source != "-" and not Path(source).exists():
+        text = source.strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            if text[:1] in ("{", "[", '"'):
+                raise InputError(f"{source!r} is neither a file nor valid JSON") from None
+    return load_document(source)
+
+
 def load_mapping(source: str, what: str) -> dict[str, Any]:
     doc = load_document(source)
     if not isinstance(doc, dict):

@@ -1,0 +1,43 @@
+"""Help text reads like a CLI's, not like Python: click's metavars (TEXT, INTEGER, NAME), no type on
+a flag, no ``list[...]`` (typer 0.27 changed all three; pyproject pins the release before it)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from pilothouse.cli.main import app
+
+PYTHONIC = re.compile(r"<(str|bool|int|float|list\[[a-z]+\])[^>]*>")
+BRACED_NAME = re.compile(r"Usage:.*\{[a-z_]+\}")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("components", "update"),
+        ("components", "deploy"),
+        ("deployments", "promote"),
+        ("workflow", "run"),
+    ],
+)
+def test_help_shows_no_python_types(args, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert not PYTHONIC.search(result.stdout), result.stdout
+    assert not BRACED_NAME.search(result.stdout), result.stdout
+
+
+def test_update_help_names_arguments_and_types_the_click_way(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    text = CliRunner().invoke(app, ["components", "update", "--help"]).stdout
+    assert "[OPTIONS] NAME" in text
+    assert "the component's name" in text  # argument help is shown
+    set_line = next(line for line in text.splitlines() if "--set" in line)
+    assert "TEXT" in set_line
+    wait_line = next(line for line in text.splitlines() if "--wait" in line)
+    assert "TEXT" not in wait_line and "BOOL" not in wait_line.upper().replace("--WAIT", "")

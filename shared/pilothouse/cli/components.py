@@ -176,10 +176,12 @@ def follow_events(
     polls = 0
     try:
         while True:
-            page = client.get(_path(name, "/events"), limit=limit if polls == 0 else 100, order="desc")
-            for e in reversed(page.get("items", [])):
-                if e.get("id") in seen:
-                    continue
+            if polls == 0:
+                page = client.get(_path(name, "/events"), limit=limit, order="desc")
+                fresh = page.get("items", [])
+            else:
+                fresh = _newer_than(client, name, seen)
+            for e in reversed(fresh):
                 seen.add(e.get("id"))
                 if as_json:
                     print(json.dumps(e), flush=True)
@@ -191,6 +193,21 @@ def follow_events(
             sleep(interval)
     except KeyboardInterrupt:
         return
+
+
+def _newer_than(client: Client, name: str, seen: set[str]) -> list[dict[str, Any]]:
+    """The events after the newest one seen, newest first: pages back until a seen one (or the start)."""
+    newer: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.get(_path(name, "/events"), limit=100, order="desc", cursor=cursor)
+        for e in page.get("items", []):
+            if e.get("id") in seen:
+                return newer
+            newer.append(e)
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return newer
 
 
 def _command(

@@ -121,6 +121,32 @@ def test_events_follow_prints_new_events_once_until_ctrl_c(api, cli, monkeypatch
     assert len(api.sent("GET", "/v1/components/greeter/events")) == 3
 
 
+def test_events_follow_with_a_limit_prints_only_what_is_new_on_later_polls(api, cli, monkeypatch):
+    api.add("greeter")
+    api.call("POST", "/v1/components/greeter/deploy", {})
+    api.settle()
+    for n in (2, 3, 1):  # a long history: registered, deploy ..., scale ... events
+        api.call("POST", "/v1/components/greeter/scale", {"replicas": n})
+        api.settle()
+    history = api.call("GET", "/v1/components/greeter/events?limit=500")["items"]
+    assert len(history) > 6
+    happened = []
+
+    def between():
+        if not happened:
+            happened.append(1)
+            api.call("POST", "/v1/components/greeter/scale", {"replicas": 2})
+            api.settle()
+
+    monkeypatch.setattr(components, "time", _StopAfter(api, 3, between))
+    result = cli("components", "events", "greeter", "--follow", "--limit", "3", "-o", "json")
+    assert result.exit_code == 0, result.output
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    after = api.call("GET", "/v1/components/greeter/events?limit=500")["items"]
+    new = after[len(history) :]
+    assert [e["id"] for e in printed] == [e["id"] for e in history[-3:] + new]
+
+
 def test_events_follow_json_is_one_event_per_line(api, cli, monkeypatch):
     api.add("greeter")
     monkeypatch.setattr(components, "time", _StopAfter(api, 1))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # httpx loads with the first Client: --help and offline commands never need it
+    import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -61,6 +62,8 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
     ):
+        import httpx
+
         self.url = (url or DEFAULT_URL).rstrip("/")
         headers = {"Accept": "application/json, application/problem+json"}
         if api_key:
@@ -88,6 +91,8 @@ class Client:
         idempotency_key: str | None = None,
     ) -> Any:
         """Send one request; the decoded JSON answer (None for 204), or ApiError."""
+        import httpx
+
         headers = {}
         if method == "POST":
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())

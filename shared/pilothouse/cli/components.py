@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from pilothouse.cli.client import Client
+from pilothouse.cli.completion import complete_component
 from pilothouse.cli.context import (
     AllPages,
     Cursor,
@@ -36,7 +37,7 @@ app = typer.Typer(help="Register, deploy and operate components.", no_args_is_he
 
 STATES = [s.value for s in State]
 
-Name = Annotated[str, typer.Argument(help="the component's name")]
+Name = Annotated[str, typer.Argument(help="the component's name", autocompletion=complete_component)]
 Wait = Annotated[bool, typer.Option("--wait", "-w", help="follow the command until the component is at rest")]
 Timeout = Annotated[float, typer.Option("--timeout", help="seconds --wait waits at most", min=0)]
 #: deployments bake, analyse and wait for approvals: their --wait waits longer

@@ -5,7 +5,6 @@ pilothouse [--url URL] [--api-key KEY] [-o table|json] COMMAND ...
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -13,6 +12,7 @@ import typer
 from pilothouse import __version__
 from pilothouse.cli import (
     components,
+    config,
     deployments,
     executions,
     freezes,
@@ -23,8 +23,7 @@ from pilothouse.cli import (
     workflow_run,
     workflows,
 )
-from pilothouse.cli.client import DEFAULT_URL
-from pilothouse.cli.context import Output, Settings
+from pilothouse.cli.context import Output, Root
 
 app = typer.Typer(
     name="pilothouse",
@@ -36,6 +35,7 @@ app = typer.Typer(
 app.add_typer(components.app, name="components")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(keys.app, name="keys")
+app.add_typer(config.app, name="config")
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(executions.app, name="executions")
 app.add_typer(executions.tasks, name="tasks")
@@ -63,16 +63,25 @@ def root(
     url: Annotated[
         str | None,
         typer.Option(
-            "--url", envvar="PILOTHOUSE_URL", help=f"API base URL [{DEFAULT_URL}]", show_default=False
+            "--url",
+            help="API base URL [env PILOTHOUSE_URL, else the context's, else http://127.0.0.1:8080]",
+            show_default=False,
         ),
     ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
             "--api-key",
-            envvar="PILOTHOUSE_API_KEY",
-            show_envvar=True,
-            help="API key, sent as a bearer token",
+            help="API key, sent as a bearer token [env PILOTHOUSE_API_KEY, else the context's]",
+            show_default=False,
+        ),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            envvar="PILOTHOUSE_CONTEXT",
+            help="use this context's URL and key (pilothouse config get-contexts)",
             show_default=False,
         ),
     ] = None,
@@ -83,9 +92,7 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
     ] = False,
 ) -> None:
-    ctx.obj = Settings(
-        url=url or os.environ.get("PILOTHOUSE_URL") or DEFAULT_URL, api_key=api_key, output=output
-    )
+    ctx.obj = Root(url=url, api_key=api_key, context=context, output=output)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ BRACED_NAME = re.compile(r"Usage:.*\{[a-z_]+\}")
         ("components", "deploy"),
         ("deployments", "promote"),
         ("workflow", "run"),
+        ("config", "set-context"),
     ],
 )
 def test_help_shows_no_python_types(args, monkeypatch):

@@ -28,6 +28,7 @@ from pilothouse.cli.render import (
     events_table,
     out,
     print_json,
+    print_page,
 )
 from pilothouse.cli.strategies import StrategyOption, strategy_value
 from pilothouse.cli.wait import DEPLOYING, report, wait_for
@@ -96,7 +97,7 @@ def list_(
     with s.client() as client:
         items, next_cursor = client.collect("/v1/components", params, follow=all_pages)
     if s.output is Output.json:
-        print_json(items)
+        print_page(items, next_cursor)
         _more(next_cursor)
         return
     console = out()
@@ -152,9 +153,9 @@ def events(
         body = client.get(_path(name, "/events"), limit=limit, order=order, cursor=cursor)
     items = body.get("items", [])
     if s.output is Output.json:
-        print_json(items)
-        return
-    out().print(events_table(items) if items else "no events")
+        print_json(body)
+    else:
+        out().print(events_table(items) if items else "no events")
     _more(body.get("next_cursor"))
 
 

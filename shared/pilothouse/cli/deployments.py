@@ -25,7 +25,7 @@ from pilothouse.cli.deployment_text import (
     waiting_text,
 )
 from pilothouse.cli.refs import resolve_deployment
-from pilothouse.cli.render import err, out, print_json
+from pilothouse.cli.render import err, out, print_json, print_page
 
 #: seconds between reads while watching
 WATCH_SECONDS = 0.5
@@ -88,7 +88,7 @@ def list_(
     with s.client() as client:
         items, next_cursor = client.collect("/v1/deployments", params, follow=all_pages)
     if s.output is Output.json:
-        print_json(items)
+        print_page(items, next_cursor)
     elif not items:
         out().print("no deployments" + (" match" if component or environment or status else " yet"))
     else:
@@ -127,7 +127,7 @@ def events(
             _path(deployment_id, "/events"), {"limit": limit, "cursor": cursor}, follow=all_pages
         )
     if s.output is Output.json:
-        print_json(items)
+        print_page(items, next_cursor)
     else:
         console = out()
         if not items:

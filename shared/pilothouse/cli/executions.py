@@ -28,7 +28,7 @@ from pilothouse.cli.context import (
     settings,
 )
 from pilothouse.cli.files import InputError, load_document
-from pilothouse.cli.render import err, out, print_json
+from pilothouse.cli.render import err, out, print_json, print_page
 from pilothouse.cli.workflow_render import (
     execution_detail,
     executions_table,
@@ -249,7 +249,7 @@ def list_(
     with s.client() as client:
         items, next_cursor = client.collect(_path(workflow), params, follow=all_pages)
     if s.output is Output.json:
-        print_json(items)
+        print_page(items, next_cursor)
     else:
         out().print(executions_table(items) if items else "no executions" + (" match" if status else " yet"))
     if next_cursor:
@@ -281,7 +281,7 @@ def history(
                 break
             params["cursor"] = next_cursor
     if s.output is Output.json:
-        print_json(events)
+        print_json({"events": events, "next_cursor": next_cursor})
     else:
         out().print(history_table(events) if events else "no events")
     if next_cursor:

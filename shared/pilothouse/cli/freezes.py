@@ -70,9 +70,10 @@ def freezes(ctx: typer.Context, output: OutputOption = None) -> None:
     """List the frozen components and environments."""
     s = settings(ctx, output)
     with s.client() as client:
-        items = client.get("/v1/freezes").get("items", [])
+        body = client.get("/v1/freezes")
+    items = body.get("items", [])
     if s.output is Output.json:
-        print_json(items)
+        print_json(body)
     else:
         out().print(freezes_table(items) if items else "nothing is frozen")
 

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from pilothouse.cli.context import AllPages, Output, OutputOption, reports_errors, settings
-from pilothouse.cli.render import err, keys_table, out, print_json
+from pilothouse.cli.render import err, keys_table, out, print_json, print_page
 
 app = typer.Typer(help="Manage API keys (admin).", no_args_is_help=True)
 
@@ -65,9 +65,9 @@ def list_(
     with s.client() as client:
         items, cursor = client.collect("/v1/api-keys", {}, follow=all_pages)
     if s.output is Output.json:
-        print_json(items)
-        return
-    out().print(keys_table(items) if items else "no API keys")
+        print_page(items, cursor)
+    else:
+        out().print(keys_table(items) if items else "no API keys")
     if cursor:
         err().print("[dim]more: --all[/]")
 

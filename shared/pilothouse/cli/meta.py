@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from pilothouse.cli.context import AllPages, Cursor, Output, OutputOption, PageSize, reports_errors, settings
-from pilothouse.cli.render import audit_table, err, out, print_json
+from pilothouse.cli.render import audit_table, err, out, print_json, print_page
 
 
 @reports_errors
@@ -53,7 +53,7 @@ def audit(
     with s.client() as client:
         items, next_cursor = client.collect("/v1/audit", params, follow=all_pages)
     if s.output is Output.json:
-        print_json(items)
+        print_page(items, next_cursor)
         return
     out().print(audit_table(items) if items else "no audit records")
     if next_cursor:

@@ -58,6 +58,18 @@ def print_json(data: Any, console: Console | None = None) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+def print_page(items: list[Any], next_cursor: str | None) -> None:
+    """A listing with ``-o json``: the API's own answer, ``{"items": [...], "next_cursor": ...}`` (with
+    ``--all``, every page's items and no cursor left). One rule for every list command."""
+    print_json({"items": items, "next_cursor": next_cursor})
+
+
+def more_hint(cursor: str | None) -> None:
+    """Where the next page starts, on stderr (in every output format)."""
+    if cursor:
+        err().print(f"[dim]more: --cursor {cursor} (or --all)[/]")
+
+
 def state_text(state: str | None) -> str:
     if not state:
         return "-"

@@ -18,7 +18,7 @@ from pilothouse.cli.context import (
     settings,
 )
 from pilothouse.cli.files import load_document
-from pilothouse.cli.render import err, out, print_json
+from pilothouse.cli.render import err, out, print_json, print_page
 from pilothouse.cli.workflow_render import workflow_detail, workflows_table
 
 app = typer.Typer(
@@ -117,7 +117,7 @@ def list_(
             "/v1/workflows", {"limit": limit, "cursor": cursor}, follow=all_pages
         )
     if s.output is Output.json:
-        print_json(items)
+        print_page(items, next_cursor)
     else:
         out().print(workflows_table(items) if items else "no workflows yet")
     if next_cursor:

@@ -374,7 +374,9 @@ def test_list_all_pages_json_and_bad_status(dapi, cli):
     result = cli("deployments", "list", "-o", "json", "--limit", "2")
     assert len(json.loads(result.stdout)) == 2 and "more: --cursor " in result.stderr
     result = cli("deployments", "list", "--all", "--limit", "2", "-o", "json")
-    updates = [d["component"] for d in json.loads(result.stdout) if d["id"] not in dapi.scene_deployments]
+    updates = [
+        d["component"] for d in json.loads(result.stdout)["items"] if d["id"] not in dapi.scene_deployments
+    ]
     assert updates == ["c2", "c1", "c0"]
     assert cli("deployments", "list", "--status", "sideways").exit_code == 2
     assert cli("deployments", "list", "--status", "rolled-back").exit_code == 0
@@ -440,7 +442,7 @@ def test_events(dapi, cli):
     result = cli("deployments", "events", dep["id"])
     assert result.exit_code == 0, result.output
     assert "created" in result.stdout and "succeeded" in result.stdout
-    items = json.loads(cli("deployments", "events", dep["id"], "-o", "json").stdout)
+    items = json.loads(cli("deployments", "events", dep["id"], "-o", "json").stdout)["items"]
     assert items[0]["type"] == "created"
 
 
@@ -706,7 +708,7 @@ def test_freeze_refuses_deploys_until_unfrozen(dapi, cli):
     assert "Error 409" in result.stderr and "is frozen: incident 42" in result.stderr
     result = cli("freezes")
     assert "SCOPE" in result.stdout and "incident 42" in result.stdout and "greeter" in result.stdout
-    assert json.loads(cli("freezes", "-o", "json").stdout)[0]["target"] == "greeter"
+    assert json.loads(cli("freezes", "-o", "json").stdout)["items"][0]["target"] == "greeter"
     result = cli("unfreeze", "--component", "greeter")
     assert result.exit_code == 0, result.output
     assert dapi.sent("DELETE", "/v1/freezes/component/greeter")

@@ -47,7 +47,7 @@ def test_keys_list_never_shows_secrets_and_revoke(api, cli):
     assert (
         "ci" in listed.stdout and secret not in listed.stdout and secret.split("_")[-1] not in listed.stdout
     )
-    keys = json.loads(cli("keys", "list", "-o", "json").stdout)
+    keys = json.loads(cli("keys", "list", "-o", "json").stdout)["items"]
     assert kid in [k["id"] for k in keys] and secret not in json.dumps(keys)
     revoked = cli("keys", "revoke", kid)
     assert revoked.exit_code == 0 and f"revoked key {kid}" in revoked.stdout
@@ -62,11 +62,11 @@ def test_audit_filters_and_formats(api, cli):
     table = cli("audit")
     assert table.exit_code == 0, table.output
     assert "deploy_component" in table.stdout and "create_api_key" in table.stdout
-    principal = json.loads(cli("audit", "-o", "json").stdout)[0]["principal"]
+    principal = json.loads(cli("audit", "-o", "json").stdout)["items"][0]["principal"]
     filtered = cli(
         "audit", "--principal", principal, "--operation", "deploy_component", "--limit", "5", "-o", "json"
     )
-    assert [(a["operation"], a["principal"]) for a in json.loads(filtered.stdout)] == [
+    assert [(a["operation"], a["principal"]) for a in json.loads(filtered.stdout)["items"]] == [
         ("deploy_component", principal)
     ]
     req = api.sent("GET", "/v1/audit")[-1]

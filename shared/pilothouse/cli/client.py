@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from pilothouse.cli.prog import program
+
 if TYPE_CHECKING:  # httpx loads with the first Client: --help and offline commands never need it
     import httpx
 
@@ -33,7 +35,7 @@ class ConnectionFailed(ApiError):
             {
                 "title": "Cannot reach the Pilothouse API",
                 "detail": f"{url}: {reason}",
-                "hint": "is the control plane running (pilothouse dev)? is --url / PILOTHOUSE_URL right?",
+                "hint": f"is the control plane running ({program()} dev)? is --url / PILOTHOUSE_URL right?",
             },
         )
 

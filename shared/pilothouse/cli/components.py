@@ -20,6 +20,7 @@ from pilothouse.cli.context import (
     settings,
 )
 from pilothouse.cli.files import InputError, apply_sets, load_mapping
+from pilothouse.cli.prog import program
 from pilothouse.cli.render import (
     component_detail,
     components_table,
@@ -69,7 +70,7 @@ def register(
     else:
         out().print(
             f"[green]✓[/] registered [bold]{view['name']}[/] ({view['state']}); "
-            f"next: pilothouse components deploy {view['name']} --wait"
+            f"next: {program()} components deploy {view['name']} --wait"
         )
 
 
@@ -235,9 +236,9 @@ def _command(
             else:
                 op_id = (view.get("operation") or {}).get("id")
                 follow = (
-                    f"deployment {op_id}; watch it with: pilothouse deployments watch {op_id}"
+                    f"deployment {op_id}; watch it with: {program()} deployments watch {op_id}"
                     if command in DEPLOYING and op_id
-                    else f"follow with: pilothouse components events {name} --follow"
+                    else f"follow with: {program()} components events {name} --follow"
                 )
                 out().print(f"[green]✓[/] {command} accepted: [bold]{name}[/] is {view['state']}; {follow}")
             return

@@ -9,6 +9,7 @@ import typer
 
 from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
 from pilothouse.cli.files import InputError
+from pilothouse.cli.prog import program
 
 app = typer.Typer(help="Contexts: which API (URL and key) the CLI talks to.", no_args_is_help=True)
 
@@ -117,7 +118,7 @@ def get_contexts(ctx: typer.Context, output: OutputOption = None) -> None:
         print_json({"current_context": config.current, "contexts": rows})
         return
     if not rows:
-        out().print("no contexts yet: pilothouse config set-context NAME --url URL --key KEY")
+        out().print(f"no contexts yet: {program()} config set-context NAME --url URL --key KEY")
         return
     table = Table(show_edge=False, pad_edge=False)
     for col in ("CURRENT", "NAME", "URL", "KEY"):
@@ -136,6 +137,6 @@ def current_context() -> None:
 
     config = userconfig.load()
     if not config.current:
-        err().print("no current context (pilothouse config use-context NAME)")
+        err().print(f"no current context ({program()} config use-context NAME)")
         raise typer.Exit(1)
     print(config.current)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from pilothouse.cli.files import InputError
+from pilothouse.cli.prog import program as program
 
 if TYPE_CHECKING:
     from pilothouse.cli.client import Client
@@ -83,25 +84,6 @@ def _root_from_params(params: dict[str, Any]) -> Root:
         context=params.get("context"),
         output=Output(out) if out else Output.table,
     )
-
-
-def program() -> str:
-    """The command the user ran, for "next: …" hints: ``./pilothouse`` (the wrapper says so in
-    PILOTHOUSE_PROG), the path given (``.venv/bin/pilothouse``), else ``pilothouse``."""
-    import os
-    import shutil
-    import sys
-
-    given = os.environ.get("PILOTHOUSE_PROG")
-    if given:
-        return given
-    argv0 = sys.argv[0] if sys.argv else ""
-    if os.path.basename(argv0) != "pilothouse":
-        return "pilothouse"
-    on_path = shutil.which("pilothouse")
-    if "/" not in argv0 or (on_path and os.path.realpath(on_path) == os.path.realpath(argv0)):
-        return "pilothouse"
-    return argv0
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,6 +24,7 @@ from pilothouse.cli.deployment_text import (
     status_text,
     waiting_text,
 )
+from pilothouse.cli.prog import program
 from pilothouse.cli.refs import resolve_deployment
 from pilothouse.cli.render import err, out, print_json, print_page
 
@@ -223,7 +224,7 @@ def _control(
     if waiting and view.get("status") not in FINAL:
         console.print(f"  {waiting}", soft_wrap=True)
     console.print(
-        f"  [dim]watch it with: pilothouse deployments watch {escape(str(view.get('id', deployment_id)))}[/]"
+        f"  [dim]watch it with: {program()} deployments watch {escape(str(view.get('id', deployment_id)))}[/]"
     )
 
 

@@ -28,6 +28,7 @@ from pilothouse.cli.context import (
     settings,
 )
 from pilothouse.cli.files import InputError, load_document
+from pilothouse.cli.prog import program
 from pilothouse.cli.render import err, out, print_json, print_page
 from pilothouse.cli.workflow_render import (
     execution_detail,
@@ -97,8 +98,13 @@ def follow(
     interval: float | None = None,
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
+    answered_by: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Poll the execution until it is no longer RUNNING: (its last view, whether time ran out)."""
+    """Poll the execution until it is no longer RUNNING: (its last view, whether time ran out).
+
+    A task waiting for a callback is shown with how to answer it, unless ``answered_by`` says what
+    answers it by itself (a line to print instead; None: the user answers it).
+    """
     interval = POLL_SECONDS if interval is None else interval
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
@@ -116,8 +122,12 @@ def follow(
             for t in view.get("waiting_tasks") or []:
                 if t.get("callback") and t.get("task_id") not in shown_waiting:
                     shown_waiting.add(t.get("task_id"))
+                    instead = answered_by(t) if answered_by else None
+                    if instead:
+                        console.print(f"  [yellow]⏸[/] {instead}", soft_wrap=True)
+                        continue
                     console.print(
-                        f"  [yellow]⏸[/] {waiting_text(t)}; answer with: pilothouse tasks success "
+                        f"  [yellow]⏸[/] {waiting_text(t)}; answer with: {program()} tasks success "
                         "TOKEN (or failure)",
                         soft_wrap=True,
                     )
@@ -143,7 +153,7 @@ def _finish(client: Client, view: dict[str, Any], *, as_json: bool, timeout: flo
     except KeyboardInterrupt:
         err().print(
             f"stopped waiting; execution {name} goes on "
-            f"(see: pilothouse executions describe {escape(str(view.get('workflow')))} {name})"
+            f"(see: {program()} executions describe {escape(str(view.get('workflow')))} {name})"
         )
         raise typer.Exit(130) from None
     if as_json:
@@ -175,7 +185,7 @@ def _accepted(view: dict[str, Any], verb: str, as_json: bool) -> None:
     wf, name = escape(str(view.get("workflow"))), escape(str(view.get("name")))
     out().print(
         f"[green]✓[/] {verb} execution [bold]{name}[/] of {wf} ({status_text(view.get('status'))}); "
-        f"follow with: pilothouse executions describe {wf} {name}"
+        f"follow with: {program()} executions describe {wf} {name}"
     )
 
 

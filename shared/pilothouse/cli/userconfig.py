@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pilothouse.cli.files import InputError
+from pilothouse.cli.prog import program
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 KEY_SHAPE = re.compile(r"^(ph_[0-9a-f]+_)(.+)$")
@@ -161,7 +162,7 @@ def resolve(
         if named is None:
             known = (
                 ", ".join(sorted(config.contexts))
-                or "none yet (pilothouse config set-context NAME --url URL)"
+                or f"none yet ({program()} config set-context NAME --url URL)"
             )
             raise InputError(f"no context {context!r}; contexts: {known}")
     elif not ((url or env_url) and (api_key or env_key)):

@@ -18,6 +18,7 @@ from pilothouse.cli.context import (
     settings,
 )
 from pilothouse.cli.files import load_document
+from pilothouse.cli.prog import program
 from pilothouse.cli.render import err, out, print_json, print_page
 from pilothouse.cli.workflow_render import workflow_detail, workflows_table
 
@@ -40,7 +41,7 @@ def _saved(view: dict[str, Any], verb: str, as_json: bool) -> None:
     name = escape(str(view.get("name")))
     out().print(
         f"[green]✓[/] {verb} workflow [bold]{name}[/] version {escape(str(view.get('version')))}; "
-        f"next: pilothouse executions start {name} --wait"
+        f"next: {program()} executions start {name} --wait"
     )
 
 

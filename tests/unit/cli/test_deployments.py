@@ -764,6 +764,10 @@ def test_promote_wait_exit_codes(dapi, cli):
     result = cli("promote", "--from", "a", "--to", "b", "--wait")
     assert result.exit_code == 0, result.output
     assert "✓ promoted a → b" in result.stdout
+    # the promotion's callback is answered by the deployment it starts, not by the user
+    assert "tasks success" not in result.stdout
+    dep_id = dapi.call("GET", "/v1/deployments?component=b&limit=1")["items"][0]["id"]
+    assert f"waiting for the deployment {dep_id} of b" in result.stdout
     executions = dapi.call("GET", "/v1/workflows/pilothouse-promote-environment/executions")["items"]
     (name,) = [e["name"] for e in executions]
     assert dapi.sent("GET", f"/v1/workflows/pilothouse-promote-environment/executions/{name}")
@@ -772,6 +776,21 @@ def test_promote_wait_exit_codes(dapi, cli):
     assert result.exit_code == 1
     assert json.loads(result.stdout)["status"] == "FAILED"
     assert "promotion promo-" in result.stderr and "FAILED" in result.stderr
+
+
+def test_hints_name_the_program_the_user_ran(dapi, cli, monkeypatch):
+    from pilothouse.cli import prog
+
+    dapi.add("greeter")
+    monkeypatch.setenv("PILOTHOUSE_PROG", "./pilothouse")
+    result = cli("components", "deploy", "greeter")
+    assert result.exit_code == 0, result.output
+    assert "watch it with: ./pilothouse deployments watch" in result.stdout
+    monkeypatch.delenv("PILOTHOUSE_PROG")
+    monkeypatch.setattr(prog.sys, "argv", [".venv/bin/pilothouse"])
+    assert prog.program() == ".venv/bin/pilothouse"
+    monkeypatch.setattr(prog.sys, "argv", ["/usr/bin/python3"])
+    assert prog.program() == "pilothouse"
 
 
 def test_promote_of_an_unknown_component_is_a_404(dapi, cli):

@@ -32,12 +32,17 @@ from pilothouse.cli.render import (
     print_page,
 )
 from pilothouse.cli.strategies import StrategyOption, strategy_value
-from pilothouse.cli.wait import DEPLOYING, report, wait_for
-from pilothouse.domain.lifecycle import State
 
-app = typer.Typer(help="Register, deploy and operate components.", no_args_is_help=True)
+app = typer.Typer(
+    help="Register, deploy and operate components.", no_args_is_help=True, rich_markup_mode=None
+)
 
-STATES = [s.value for s in State]
+
+def _states() -> list[str]:
+    from pilothouse.domain.lifecycle import State
+
+    return [s.value for s in State]
+
 
 Name = Annotated[str, typer.Argument(help="the component's name", autocompletion=complete_component)]
 Wait = Annotated[bool, typer.Option("--wait", "-w", help="follow the command until the component is at rest")]
@@ -90,9 +95,10 @@ def list_(
     """List components."""
     s = settings(ctx, output)
     if state is not None:
-        match = [st for st in STATES if st.lower() == state.lower()]
+        states = _states()
+        match = [st for st in states if st.lower() == state.lower()]
         if not match:
-            raise typer.BadParameter(f"one of {', '.join(STATES)}", param_hint="--state")
+            raise typer.BadParameter(f"one of {', '.join(states)}", param_hint="--state")
         state = match[0]
     params = {"state": state, "environment": environment, "limit": limit, "cursor": cursor}
     with s.client() as client:
@@ -225,6 +231,8 @@ def _command(
     output: Output | None,
     client: Client | None = None,
 ) -> None:
+    from pilothouse.cli.wait import DEPLOYING, report, wait_for
+
     s = settings(ctx, output)
     client = client or s.client()
     with client:

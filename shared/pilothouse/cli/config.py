@@ -11,7 +11,9 @@ from pilothouse.cli.context import Output, OutputOption, reports_errors, setting
 from pilothouse.cli.files import InputError
 from pilothouse.cli.prog import program
 
-app = typer.Typer(help="Contexts: which API (URL and key) the CLI talks to.", no_args_is_help=True)
+app = typer.Typer(
+    help="Contexts: which API (URL and key) the CLI talks to.", no_args_is_help=True, rich_markup_mode=None
+)
 
 ContextName = Annotated[str, typer.Argument(help="the context's name")]
 

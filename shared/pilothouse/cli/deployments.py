@@ -36,6 +36,7 @@ WATCH_MISSING_GRACE = 0.0
 app = typer.Typer(
     help="Follow and steer deployments: approve, promote, pause, resume, abort, roll back.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 DeploymentId = Annotated[

@@ -45,8 +45,12 @@ POLL_SECONDS = 0.3
 #: what ``--status`` filters by: the engine's execution statuses (Step Functions' own)
 STATUSES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
 
-app = typer.Typer(help="Start and follow workflow executions.", no_args_is_help=True)
-tasks = typer.Typer(help="Answer tasks waiting for a callback (.waitForTaskToken).", no_args_is_help=True)
+app = typer.Typer(help="Start and follow workflow executions.", no_args_is_help=True, rich_markup_mode=None)
+tasks = typer.Typer(
+    help="Answer tasks waiting for a callback (.waitForTaskToken).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 Workflow = Annotated[str, typer.Argument(help="the workflow's name")]
 Execution = Annotated[str, typer.Argument(help="the execution's name")]

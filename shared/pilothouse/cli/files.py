@@ -6,8 +6,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 class InputError(Exception):
     """A file or argument the user gave cannot be used (reported as a usage error)."""
@@ -19,6 +17,8 @@ def load_document(source: str) -> Any:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+    import yaml  # loaded with the first document: --help never needs it
+
     try:
         return yaml.safe_load(text)  # JSON is YAML too
     except yaml.YAMLError as exc:
@@ -54,6 +54,8 @@ def apply_sets(config: dict[str, Any], assignments: list[str]) -> dict[str, Any]
     Values are read as YAML scalars, so ``replicas=3`` is a number and ``on=true`` a boolean;
     quote to keep a string (``tag='007'``).
     """
+    import yaml
+
     result = _copy(config)
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from pilothouse.cli.context import AllPages, Output, OutputOption, reports_errors, settings
 from pilothouse.cli.render import err, keys_table, out, print_json, print_page
 
-app = typer.Typer(help="Manage API keys (admin).", no_args_is_help=True)
+app = typer.Typer(help="Manage API keys (admin).", no_args_is_help=True, rich_markup_mode=None)
 
 ROLES = ("viewer", "operator", "deployer", "admin")
 

@@ -21,7 +21,11 @@ from pilothouse.cli.files import InputError, load_document, load_inline_or_file,
 from pilothouse.cli.render import err, out, print_json
 from pilothouse.cli.workflow_render import event_line
 
-app = typer.Typer(help="Validate and run workflow (ASL) definitions locally, offline.", no_args_is_help=True)
+app = typer.Typer(
+    help="Validate and run workflow (ASL) definitions locally, offline.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 #: the error a task gets when no one can answer it offline
 NO_CALLBACK = "Pilothouse.NoCallback"

@@ -23,7 +23,9 @@ from pilothouse.cli.render import err, out, print_json, print_page
 from pilothouse.cli.workflow_render import workflow_detail, workflows_table
 
 app = typer.Typer(
-    help="Manage workflows (Amazon States Language definitions, versioned).", no_args_is_help=True
+    help="Manage workflows (Amazon States Language definitions, versioned).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 Name = Annotated[str, typer.Argument(help="the workflow's name")]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pilothouse.cli import component_files
 from pilothouse.cli.client import Client
 from pilothouse.cli.completion import complete_component
 from pilothouse.cli.context import (
@@ -51,6 +52,10 @@ Timeout = Annotated[float, typer.Option("--timeout", help="seconds --wait waits 
 DeployTimeout = Annotated[
     float, typer.Option("--timeout", help="seconds --wait waits at most (the deployment goes on)", min=0)
 ]
+
+
+app.command()(component_files.validate)
+app.command()(component_files.apply)
 
 
 def _path(name: str, suffix: str = "") -> str:

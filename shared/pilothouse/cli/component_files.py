@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import OutputOption, reports_errors, settings
 from pilothouse.cli.files import InputError, load_mapping
 from pilothouse.cli.prog import program
 
@@ -68,7 +68,7 @@ def validate(
         spec, errors = spec_errors(load_document(file))
     except InputError as exc:
         raise typer.BadParameter(str(exc)) from None
-    if s.output is Output.json:
+    if s.structured:
         print_json({"valid": not errors, "errors": errors})
     elif errors:
         _print_errors(errors, file)
@@ -135,7 +135,7 @@ def apply(
                 console.print(f"would register [bold]{name}[/] (it does not exist yet)")
                 return
             view = client.post("/v1/components", raw)
-            if s.output is Output.json:
+            if s.structured:
                 print_json(view)
             else:
                 console.print(
@@ -163,7 +163,7 @@ def apply(
             console.print(f"would update [bold]{name}[/]: {', '.join(body)}")
             return
         view = client.post(f"/v1/components/{name}/update", body)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         op_id = (view.get("operation") or {}).get("id")

@@ -23,7 +23,6 @@ from pilothouse.cli.context import (
 from pilothouse.cli.files import InputError, apply_sets, load_mapping
 from pilothouse.cli.prog import program
 from pilothouse.cli.render import (
-    component_detail,
     components_table,
     err,
     event_line,
@@ -75,13 +74,30 @@ def register(
     spec = load_mapping(file, "a component spec")
     with s.client() as client:
         view = client.post("/v1/components", spec, idempotency_key=idempotency_key)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         out().print(
             f"[green]✓[/] registered [bold]{view['name']}[/] ({view['state']}); "
             f"next: {program()} components deploy {view['name']} --wait"
         )
+
+
+Selector = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--selector",
+        "-l",
+        help="only components whose spec labels match: key=value, key!=value or key (repeatable or "
+        "comma-separated; filtered here, the API has no selector: every page is read)",
+    ),
+]
+WatchOption = Annotated[
+    bool,
+    typer.Option("--watch", "-w", help="after the list, print each component that changes, until Ctrl-C"),
+]
+#: seconds between reads of ``list --watch``
+WATCH_SECONDS = 2.0
 
 
 @app.command("list")
@@ -92,12 +108,16 @@ def list_(
     environment: Annotated[
         str | None, typer.Option("--environment", "-e", help="only this environment")
     ] = None,
+    selector: Selector = None,
     limit: PageSize = 50,
     cursor: Cursor = None,
     all_pages: AllPages = False,
+    watch: WatchOption = False,
     output: OutputOption = None,
 ) -> None:
-    """List components."""
+    """List components (-o wide: more columns; -l team=web: by label; --watch: then their changes)."""
+    from pilothouse.cli.listing import matches, parse_selector
+
     s = settings(ctx, output)
     if state is not None:
         states = _states()
@@ -105,19 +125,37 @@ def list_(
         if not match:
             raise typer.BadParameter(f"one of {', '.join(states)}", param_hint="--state")
         state = match[0]
+    wanted = parse_selector(selector or [])
     params = {"state": state, "environment": environment, "limit": limit, "cursor": cursor}
+
+    def read(client: Client) -> tuple[list[dict[str, Any]], str | None]:
+        items, next_cursor = client.collect("/v1/components", params, follow=all_pages or bool(wanted))
+        return [c for c in items if matches(c, wanted)], next_cursor
+
     with s.client() as client:
-        items, next_cursor = client.collect("/v1/components", params, follow=all_pages)
-    if s.output is Output.json:
-        print_page(items, next_cursor)
+        items, next_cursor = read(client)
+        if s.structured:
+            print_page(items, next_cursor)
+        else:
+            console = out()
+            if not items:
+                console.print("no components" + (" match" if state or environment or wanted else " yet"))
+            else:
+                console.print(components_table(items, wide=s.output is Output.wide))
         _more(next_cursor)
-        return
-    console = out()
-    if not items:
-        console.print("no components" + (" match" if state or environment else " yet"))
-    else:
-        console.print(components_table(items))
-    _more(next_cursor)
+        if watch:
+            from pilothouse.cli.listing import watch_changes
+
+            watch_changes(
+                lambda: read(client)[0],
+                items,
+                key="name",
+                fields=("state", "version", "replicas", "url", "updated_at"),
+                structured=s.structured,
+                line=lambda c: components_table([c], wide=s.output is Output.wide, header=False),
+                interval=WATCH_SECONDS,
+                sleep=time.sleep,
+            )
 
 
 def _more(cursor: str | None) -> None:
@@ -127,15 +165,26 @@ def _more(cursor: str | None) -> None:
 
 @app.command()
 @reports_errors
-def get(ctx: typer.Context, name: Name, output: OutputOption = None) -> None:
-    """Show one component."""
+def get(
+    ctx: typer.Context,
+    name: Name,
+    health: Annotated[
+        bool, typer.Option("--health/--no-health", help="ask each local replica for its health")
+    ] = True,
+    output: OutputOption = None,
+) -> None:
+    """Show one component as a tree: revisions and weights, replicas, the current or last deployment."""
     s = settings(ctx, output)
     with s.client() as client:
         view = client.get(_path(name))
-    if s.output is Output.json:
-        print_json(view)
-    else:
-        component_detail(view, out())
+        if s.structured:
+            print_json(view)
+            return
+        latest = (client.get("/v1/deployments", component=name, limit=1).get("items") or [None])[0]
+        deployment = client.get(f"/v1/deployments/{latest['id']}") if latest else None
+    from pilothouse.cli.component_tree import print_component
+
+    print_component(view, deployment, out(), health=health)
 
 
 @app.command()
@@ -160,11 +209,11 @@ def events(
         raise typer.BadParameter("asc or desc", param_hint="--order")
     with s.client() as client:
         if follow:
-            follow_events(client, name, limit=limit, interval=interval, as_json=s.output is Output.json)
+            follow_events(client, name, limit=limit, interval=interval, as_json=s.structured)
             return
         body = client.get(_path(name, "/events"), limit=limit, order=order, cursor=cursor)
     items = body.get("items", [])
-    if s.output is Output.json:
+    if s.structured:
         print_json(body)
     else:
         out().print(events_table(items) if items else "no events")
@@ -242,7 +291,7 @@ def _command(
     client = client or s.client()
     with client:
         view = client.post(_path(name, f"/{command}"), body, idempotency_key=idempotency_key)
-        as_json = s.output is Output.json
+        as_json = s.structured
         if not wait:
             if as_json:
                 print_json(view)
@@ -448,7 +497,7 @@ def deregister(ctx: typer.Context, name: Name, output: OutputOption = None) -> N
     s = settings(ctx, output)
     with s.client() as client:
         client.delete(_path(name))
-    if s.output is Output.json:
+    if s.structured:
         print_json({"name": name, "deregistered": True})
     else:
         out().print(f"[green]✓[/] deregistered [bold]{name}[/]")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import OutputOption, reports_errors, settings
 from pilothouse.cli.files import InputError
 from pilothouse.cli.prog import program
 
@@ -116,7 +116,7 @@ def get_contexts(ctx: typer.Context, output: OutputOption = None) -> None:
 
     config = userconfig.load()
     rows = [c.shown() | {"current": c.name == config.current} for c in config.contexts.values()]
-    if settings(ctx, output, connect=False).output is Output.json:
+    if settings(ctx, output, connect=False).structured:
         print_json({"current_context": config.current, "contexts": rows})
         return
     if not rows:

@@ -19,12 +19,19 @@ if TYPE_CHECKING:
 
 class Output(StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
+    yaml = "yaml"
 
 
 OutputOption = Annotated[
     Output | None,
-    typer.Option("--output", "-o", help="table (default) or json (the raw API answer)", case_sensitive=False),
+    typer.Option(
+        "--output",
+        "-o",
+        help="table (default), wide (more columns), json or yaml (the raw API answer)",
+        case_sensitive=False,
+    ),
 ]
 
 # options shared by the commands that page through a listing, or send a mutating POST
@@ -41,6 +48,16 @@ class Settings:
     url: str
     api_key: str | None
     output: Output = Output.table
+
+    def __post_init__(self) -> None:
+        from pilothouse.cli import render_format
+
+        render_format.STRUCTURED = self.output if self.structured else None
+
+    @property
+    def structured(self) -> bool:
+        """JSON or YAML: the API's answer as data, not a table."""
+        return self.output in (Output.json, Output.yaml)
 
     def client(self) -> Client:
         from pilothouse.cli.client import Client

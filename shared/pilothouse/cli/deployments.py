@@ -89,7 +89,7 @@ def list_(
     }
     with s.client() as client:
         items, next_cursor = client.collect("/v1/deployments", params, follow=all_pages)
-    if s.output is Output.json:
+    if s.structured:
         print_page(items, next_cursor)
     elif not items:
         out().print("no deployments" + (" match" if component or environment or status else " yet"))
@@ -105,7 +105,7 @@ def get(ctx: typer.Context, deployment_id: DeploymentId, output: OutputOption = 
     s = settings(ctx, output)
     with s.client() as client:
         view = client.get(_path(resolve_deployment(client, deployment_id)))
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         out().print(deployment_detail(view))
@@ -128,7 +128,7 @@ def events(
         items, next_cursor = client.collect(
             _path(deployment_id, "/events"), {"limit": limit, "cursor": cursor}, follow=all_pages
         )
-    if s.output is Output.json:
+    if s.structured:
         print_page(items, next_cursor)
     else:
         console = out()
@@ -154,7 +154,7 @@ def watch(
     Exit 0 if it succeeded, 1 if it rolled back, failed or was aborted.
     """
     s = settings(ctx, output)
-    as_json = s.output is Output.json
+    as_json = s.structured
     console = err() if as_json else out()
     with s.client() as client:
         deployment_id = resolve_deployment(client, deployment_id)
@@ -213,7 +213,7 @@ def _control(
     with s.client() as client:
         deployment_id = resolve_deployment(client, deployment_id)
         view = client.post(_path(deployment_id, f"/{action}"), body)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
         return
     console = out()

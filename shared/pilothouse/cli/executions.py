@@ -21,7 +21,6 @@ from pilothouse.cli.context import (
     AllPages,
     Cursor,
     IdemKey,
-    Output,
     OutputOption,
     PageSize,
     reports_errors,
@@ -222,9 +221,9 @@ def start(
     with s.client() as client:
         view = client.post(_path(workflow), body, idempotency_key=idempotency_key)
         if wait:
-            _finish(client, view, as_json=s.output is Output.json, timeout=timeout)
+            _finish(client, view, as_json=s.structured, timeout=timeout)
             return
-    _accepted(view, "started", s.output is Output.json)
+    _accepted(view, "started", s.structured)
 
 
 @app.command()
@@ -234,7 +233,7 @@ def describe(ctx: typer.Context, workflow: Workflow, name: Execution, output: Ou
     s = settings(ctx, output)
     with s.client() as client:
         view = client.get(_path(workflow, name))
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         execution_detail(view, out())
@@ -262,7 +261,7 @@ def list_(
     params = {"status": status, "limit": limit, "cursor": cursor}
     with s.client() as client:
         items, next_cursor = client.collect(_path(workflow), params, follow=all_pages)
-    if s.output is Output.json:
+    if s.structured:
         print_page(items, next_cursor)
     else:
         out().print(executions_table(items) if items else "no executions" + (" match" if status else " yet"))
@@ -294,7 +293,7 @@ def history(
             if not all_pages or not next_cursor:
                 break
             params["cursor"] = next_cursor
-    if s.output is Output.json:
+    if s.structured:
         print_json({"events": events, "next_cursor": next_cursor})
     else:
         out().print(history_table(events) if events else "no events")
@@ -318,7 +317,7 @@ def stop(
     body = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
     with s.client() as client:
         view = client.post(_path(workflow, name, "/stop"), body, idempotency_key=idempotency_key)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         out().print(f"[green]✓[/] execution [bold]{escape(name)}[/] is {status_text(view.get('status'))}")
@@ -340,9 +339,9 @@ def redrive(
     with s.client() as client:
         view = client.post(_path(workflow, name, "/redrive"), {}, idempotency_key=idempotency_key)
         if wait:
-            _finish(client, view, as_json=s.output is Output.json, timeout=timeout)
+            _finish(client, view, as_json=s.structured, timeout=timeout)
             return
-    _accepted(view, "redrove", s.output is Output.json)
+    _accepted(view, "redrove", s.structured)
 
 
 # -- task tokens -----------------------------------------------------------------------------------------
@@ -382,7 +381,7 @@ def success(
             {"token": token, "output": _wire(value)},
             idempotency_key=idempotency_key,
         )
-    _sent(view, "task succeeded", s.output is Output.json)
+    _sent(view, "task succeeded", s.structured)
 
 
 @tasks.command()
@@ -403,7 +402,7 @@ def failure(
     body.update({k: v for k, v in (("error", error), ("cause", cause)) if v is not None})
     with s.client() as client:
         view = client.post("/v1/task-tokens/failure", body, idempotency_key=idempotency_key)
-    _sent(view, "task failed", s.output is Output.json)
+    _sent(view, "task failed", s.structured)
 
 
 @tasks.command()
@@ -418,4 +417,4 @@ def heartbeat(
     s = settings(ctx, output)
     with s.client() as client:
         view = client.post("/v1/task-tokens/heartbeat", {"token": token}, idempotency_key=idempotency_key)
-    _sent(view, "heartbeat sent", s.output is Output.json)
+    _sent(view, "heartbeat sent", s.structured)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import OutputOption, reports_errors, settings
 from pilothouse.cli.deployment_text import cell, new_table
 from pilothouse.cli.render import out, print_json
 
@@ -41,7 +41,7 @@ def freeze(
     s = settings(ctx, output)
     with s.client() as client:
         view = client.post("/v1/freezes", {"scope": scope, "target": target, "reason": reason})
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         out().print(f"[green]✓[/] froze {scope} [bold]{escape(target)}[/]: {escape(reason)}")
@@ -59,7 +59,7 @@ def unfreeze(
     s = settings(ctx, output)
     with s.client() as client:
         client.delete(f"/v1/freezes/{scope}/{target}")
-    if s.output is Output.json:
+    if s.structured:
         print_json({"scope": scope, "target": target, "frozen": False})
     else:
         out().print(f"[green]✓[/] unfroze {scope} [bold]{escape(target)}[/]")
@@ -72,7 +72,7 @@ def freezes(ctx: typer.Context, output: OutputOption = None) -> None:
     with s.client() as client:
         body = client.get("/v1/freezes")
     items = body.get("items", [])
-    if s.output is Output.json:
+    if s.structured:
         print_json(body)
     else:
         out().print(freezes_table(items) if items else "nothing is frozen")

@@ -143,7 +143,7 @@ def root(
         ),
     ] = None,
     output: Annotated[
-        Output, typer.Option("--output", "-o", case_sensitive=False, help="table or json")
+        Output, typer.Option("--output", "-o", case_sensitive=False, help="table, wide, json or yaml")
     ] = Output.table,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import OutputOption, reports_errors, settings
 from pilothouse.cli.prog import program
 from pilothouse.cli.render import err, out, print_json
 from pilothouse.cli.strategies import StrategyOption, strategy_value
@@ -63,7 +63,7 @@ def promote_environment(
     body: dict[str, Any] = {"source": source, "target": target}
     if strategy is not None:
         body["strategy"] = strategy_value(strategy)
-    as_json = s.output is Output.json
+    as_json = s.structured
     with s.client() as client:
         view = client.post("/v1/promotions", body, idempotency_key=idempotency_key)
         workflow = view.get("workflow") or PROMOTION_WORKFLOW

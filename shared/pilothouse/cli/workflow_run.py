@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import OutputOption, reports_errors, settings
 from pilothouse.cli.files import InputError, load_document, load_inline_or_file, load_mapping
 from pilothouse.cli.render import err, out, print_json
 from pilothouse.cli.workflow_render import event_line
@@ -53,7 +53,7 @@ def validate(
     """Check a definition offline: every error with its JSON path (exit 1), or "valid"."""
     s = settings(ctx, output)
     errors = _errors(load_document(file))
-    if s.output is Output.json:
+    if s.structured:
         print_json({"valid": not errors, "errors": errors})
     elif errors:
         console = out()
@@ -282,7 +282,7 @@ def run(
         "error": result.error,
         "cause": result.cause,
     }
-    if history and s.output is Output.json:
+    if history and s.structured:
         body["history"] = result.history
     elif history:
         console = err()

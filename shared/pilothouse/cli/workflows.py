@@ -11,7 +11,6 @@ from pilothouse.cli.context import (
     AllPages,
     Cursor,
     IdemKey,
-    Output,
     OutputOption,
     PageSize,
     reports_errors,
@@ -62,7 +61,7 @@ def create(
     body = {"name": name, "definition": load_document(file), "description": description}
     with s.client() as client:
         view = client.post("/v1/workflows", body, idempotency_key=idempotency_key)
-    _saved(view, "created", s.output is Output.json)
+    _saved(view, "created", s.structured)
 
 
 @app.command()
@@ -83,7 +82,7 @@ def update(
         body["description"] = description
     with s.client() as client:
         view = client.request("PUT", _path(name), json=body)
-    _saved(view, "updated", s.output is Output.json)
+    _saved(view, "updated", s.structured)
 
 
 @app.command()
@@ -98,7 +97,7 @@ def get(
     s = settings(ctx, output)
     with s.client() as client:
         view = client.get(_path(name), version=version)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         workflow_detail(view, out())
@@ -119,7 +118,7 @@ def list_(
         items, next_cursor = client.collect(
             "/v1/workflows", {"limit": limit, "cursor": cursor}, follow=all_pages
         )
-    if s.output is Output.json:
+    if s.structured:
         print_page(items, next_cursor)
     else:
         out().print(workflows_table(items) if items else "no workflows yet")
@@ -134,7 +133,7 @@ def delete(ctx: typer.Context, name: Name, output: OutputOption = None) -> None:
     s = settings(ctx, output)
     with s.client() as client:
         client.delete(_path(name))
-    if s.output is Output.json:
+    if s.structured:
         print_json({"name": name, "deleted": True})
     else:
         out().print(f"[green]✓[/] deleted workflow [bold]{escape(name)}[/]")

@@ -109,18 +109,20 @@ def component_tree(
         f"[bold]⟳ {escape(str(view.get('name')))}[/]  [dim]Component[/]  {state_text(view.get('state'))}"
     )
     revisions = revisions_of(view, deployment)
+    number = 0  # replicas are numbered across revisions, as `components logs --replica N` takes them
     for rev in revisions:
         role = f" [cyan]({rev['role']})[/]" if rev["role"] else ""
         weight = f"  weight {rev['weight']}%" if rev.get("weight") is not None else ""
         branch = tree.add(
             f"[bold]# revision {escape(str(rev['id']))}[/]{role}  {escape(str(rev.get('version')))}{weight}"
         )
-        for i, r in enumerate(rev["replicas"]):
+        for r in rev["replicas"]:
             checked = probe(r.get("url"), rev.get("health_path")) if health else None
             branch.add(
-                f"□ replica {i}  [dim]pid[/] {r.get('pid')}  [dim]port[/] {r.get('port')}  "
+                f"□ replica {number}  [dim]pid[/] {r.get('pid')}  [dim]port[/] {r.get('port')}  "
                 f"{_health_text(checked)}"
             )
+            number += 1
     if not revisions:
         tree.add("[dim]no revisions running[/]")
     parts: list[RenderableType] = [grid, "", tree]

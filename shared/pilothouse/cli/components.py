@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pilothouse.cli import component_files
+from pilothouse.cli import component_files, component_logs
 from pilothouse.cli.client import Client
 from pilothouse.cli.completion import complete_component
 from pilothouse.cli.context import (
@@ -55,6 +55,7 @@ DeployTimeout = Annotated[
 
 app.command()(component_files.validate)
 app.command()(component_files.apply)
+app.command()(component_logs.logs)
 
 
 def _path(name: str, suffix: str = "") -> str:

@@ -173,6 +173,6 @@ def resolve(
         return next((v for v in values if v), None)
 
     return (
-        first(url, named and named.url, env_url, current and current.url) or default_url,
-        first(api_key, named and named.api_key, env_key, current and current.api_key),
+        first(url, named.url if named else None, env_url, current.url if current else None) or default_url,
+        first(api_key, named.api_key if named else None, env_key, current.api_key if current else None),
     )

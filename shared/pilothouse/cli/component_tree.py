@@ -30,13 +30,18 @@ def probe(url: str | None, path: str | None) -> str | None:
     """ "healthy", "unhealthy (503)", "unreachable", or None when not asked (not on this machine)."""
     if not url or urlsplit(url).hostname not in LOOPBACK:
         return None
-    import httpx
+    import urllib.error
+    import urllib.request
 
     try:
-        response = httpx.get(url.rstrip("/") + (path or "/"), timeout=HEALTH_TIMEOUT)
-    except httpx.HTTPError:
+        with urllib.request.urlopen(url.rstrip("/") + (path or "/"), timeout=HEALTH_TIMEOUT) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        status = exc.code
+    except (OSError, ValueError):
         return "unreachable"
-    return "healthy" if response.status_code < 400 else f"unhealthy ({response.status_code})"
+    return "healthy" if status < 400 else f"unhealthy ({status})"
 
 
 def _health_text(health: str | None) -> str:

@@ -269,6 +269,7 @@ class ServiceHooks:
         resource: str | None,
         request_id: str,
         status: int,
+        detail: str | None = None,
     ) -> dict[str, Any]:
         from pilothouse.services.audit import record
 
@@ -279,6 +280,7 @@ class ServiceHooks:
             target=resource,
             request_id=request_id,
             status=status,
+            detail=detail,
         )
 
 

@@ -120,6 +120,7 @@ def test_states_per_second(services, pool, cloud, monkeypatch):
         rows[label] = (
             f"memory {n_mem / t_mem:8.0f}/s   durable SQLite {n_dur / t_dur:6.0f}/s "
             f"({t_dur / n_dur * 1000:.2f} ms/state)   "
-            f"moto {n_moto / t_moto:6.0f}/s [{s_moto}, {n_moto} states]"
+            f"moto {n_moto / t_moto:6.0f}/s [{s_moto}, {n_moto} states]   "
+            f"memory = {(n_mem / t_mem) / (n_moto / t_moto):.0f}x moto"
         )
     report("states per second (one state per durable step)", rows)

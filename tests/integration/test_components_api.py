@@ -264,3 +264,21 @@ def test_racing_commands_exactly_one_wins(api, provider, jobs):
 def test_events_404_for_unknown_component(api):
     assert api.get("/v1/components/ghost/events")[0] == 404
     assert api.get("/v1/components/ghost")[0] == 404
+
+
+def test_racing_freezes_of_one_target_keep_exactly_one_reason(api):
+    """Given 20 callers freezing the same environment with their own reasons at once
+    Then exactly one freeze is made (201), the other 19 are answered with it (200), and it stays."""
+    barrier = threading.Barrier(20)
+
+    def fire(i):
+        barrier.wait()
+        return api.post("/v1/freezes", {"scope": "environment", "target": "prod", "reason": f"r{i}"})
+
+    with ThreadPoolExecutor(20) as ex:
+        answers = list(ex.map(fire, range(20)))
+    statuses = [a[0] for a in answers]
+    assert statuses.count(201) == 1 and statuses.count(200) == 19, statuses
+    winner = next(a[2] for a in answers if a[0] == 201)
+    assert all(a[2] == winner for a in answers)
+    assert api.get("/v1/freezes")[2]["items"] == [winner]

@@ -429,3 +429,132 @@ def test_a_name_registered_again_in_the_same_millisecond_keeps_both_histories(ap
     assert api.post("/v1/components", spec("again"))[0] == 201
     types = [e["type"] for e in api.get("/v1/components/again/events", query="limit=10")[2]["items"]]
     assert sorted(types) == ["deregistered", "registered", "registered"]
+
+
+def _open_steps(dep):
+    """Steps of an ended deployment still waiting, running or pending, or ended without a time."""
+    return [
+        (s["index"], s["kind"], s["status"])
+        for s in dep["steps"]
+        if s["status"] not in ("succeeded", "failed", "skipped") or not s.get("finished_at")
+    ]
+
+
+def test_every_step_ends_with_a_time_whatever_answered_it(api, run, provider):
+    """Given deployments answered by approve, reject, promote, promote --full, abort and break-glass
+    When each has ended
+    Then no step is left waiting or pending, and the answered step ended when it was answered."""
+    running(api, run)
+    update(api, {"version": "2.0.0", "strategy": {"type": "blue-green", "approval": True}})
+    run()
+    dep = deployment(api)
+    approver = api.post(
+        "/v1/api-keys", {"name": "a", "role": "operator", "permissions": ["deployments:approve"]}
+    )[2]["key"]
+    status, _, body = api.post(f"/v1/deployments/{dep['id']}/approve", key=approver)
+    gate = next(s for s in body["steps"] if s["kind"] == "approval")
+    assert status == 200 and gate["status"] == "succeeded" and gate["finished_at"]
+    run()
+    dep = deployment(api)
+    assert dep["status"] == "succeeded" and _open_steps(dep) == []
+
+    update(api, {"version": "1.0.0", "strategy": {"type": "blue-green", "approval": True}})
+    run()
+    dep = deployment(api)
+    status, _, body = api.post(f"/v1/deployments/{dep['id']}/reject", {"reason": "not now"})
+    gate = next(s for s in body["steps"] if s["kind"] == "approval")
+    assert status == 200 and gate["status"] == "failed" and gate["finished_at"]
+    run()
+    dep = deployment(api)
+    assert dep["status"] == "rolled_back" and _open_steps(dep) == []
+
+    steps = [{"kind": "set_weight", "weight": 25}, {"kind": "pause"}, {"kind": "set_weight", "weight": 50}]
+    steps += [{"kind": "pause"}, {"kind": "set_weight", "weight": 75}, {"kind": "pause"}]
+    update(api, {"version": "1.0.0", "strategy": {"type": "custom", "steps": steps}})
+    run()
+    dep = deployment(api)
+    status, _, body = api.post(f"/v1/deployments/{dep['id']}/promote")
+    first_pause = next(s for s in body["steps"] if s["kind"] == "pause")
+    assert status == 200 and first_pause["status"] == "succeeded" and first_pause["finished_at"]
+    run()
+    assert api.post(f"/v1/deployments/{dep['id']}/promote", {"full": True})[0] == 200
+    run()
+    dep = deployment(api)
+    assert dep["status"] == "succeeded" and _open_steps(dep) == []
+    assert [s["status"] for s in dep["steps"] if s["kind"] == "pause"] == [
+        "succeeded",
+        "succeeded",
+        "skipped",
+    ]
+
+    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": steps}})
+    run()
+    dep = deployment(api)
+    assert api.post(f"/v1/deployments/{dep['id']}/abort", {"reason": "smells"})[0] == 200
+    run()
+    dep = deployment(api)
+    assert dep["status"] == "aborted" and _open_steps(dep) == []
+    assert {s["status"] for s in dep["steps"][2:]} == {"skipped"}  # never carried out
+
+    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": steps}})
+    run()
+    assert api.post("/v1/components/web/rollback")[0] == 202
+    run()
+    dep = deployment(api)
+    assert dep["status"] == "rolled_back" and _open_steps(dep) == []
+
+
+def test_a_rollback_is_recorded_as_a_rollback(api, run, provider):
+    """Given a component updated to 2.0.0
+    When it is rolled back (break-glass, no deployment in flight)
+    Then the deployment and the component's events say rollback, not update."""
+    running(api, run)
+    update(api, {"version": "2.0.0"})
+    run()
+    assert api.post("/v1/components/web/rollback")[0] == 202
+    run()
+    dep = deployment(api)
+    assert (dep["command"], dep["strategy"]["preset"], dep["to_version"]) == ("rollback", "rollback", "1.0.0")
+    events = api.get("/v1/components/web/events", query="limit=100")[2]["items"]
+    assert {"rollback.requested", "rollback.succeeded"} <= {e["type"] for e in events}
+    assert comp(api)["version"] == "1.0.0"
+
+
+def test_a_control_at_the_wrong_gate_says_what_the_deployment_waits_for(api, run, provider):
+    running(api, run)
+    update(api, {"version": "2.0.0", "strategy": {"type": "custom", "steps": [{"kind": "pause"}]}})
+    run()
+    dep = deployment(api)
+    status, _, problem = api.post(f"/v1/deployments/{dep['id']}/approve")
+    assert status == 409
+    assert problem["waiting_for"] == "pause" and problem["answered_by"] == ["promote"]
+    assert f"pilothouse deployments promote {dep['id']}" in problem["detail"]
+
+
+def test_scaling_to_the_count_it_has_is_answered_without_a_transition(api, run, provider):
+    running(api, run)
+    before = api.get("/v1/components/web/events", query="limit=100")[2]["items"]
+    status, _, body = api.post("/v1/components/web/scale", {"replicas": 1})
+    assert status == 200 and body["state"] == "Running" and body["replicas"] == 1
+    assert api.get("/v1/components/web/events", query="limit=100")[2]["items"] == before
+    assert api.post("/v1/components/web/scale", {"replicas": 2})[0] == 202  # a real change still runs
+
+
+def test_freezing_a_frozen_target_keeps_its_reason_unless_replaced(api, run, provider):
+    body = {"scope": "environment", "target": "production", "reason": "end-of-year freeze"}
+    status, _, first = api.post("/v1/freezes", body)
+    assert status == 201
+    status, _, again = api.post("/v1/freezes", {**body, "reason": "something else"})
+    assert status == 200 and again == first  # the first reason, who and when stay
+    status, _, replaced = api.post("/v1/freezes", {**body, "reason": "something else", "replace": True})
+    assert status == 201 and replaced["reason"] == "something else"
+    assert [f["reason"] for f in api.get("/v1/freezes")[2]["items"]] == ["something else"]
+
+
+def test_a_failed_call_says_why_in_its_audit_record(api, run, provider):
+    running(api, run)
+    assert api.post("/v1/components/web/deploy")[0] == 409
+    records = api.get("/v1/audit", query="limit=5")[2]["items"]
+    failed = next(r for r in records if r["operation"] == "deploy_component" and r["status"] == 409)
+    assert failed["outcome"] == "failure"
+    assert "cannot deploy a component in state Running" in failed["detail"]

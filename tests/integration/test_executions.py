@@ -140,6 +140,17 @@ def test_workflow_crud_and_validation(api):
     assert api.get("/v1/workflows/flow")[0] == 404
 
 
+def test_definition_warnings_are_answered_apart_from_errors(api):
+    """AWS accepts an unreachable state: the workflow is created (201) and the answer carries the
+    warning apart; a definition without warnings answers as before (no "warnings" key)."""
+    orphan = {**PASS_CHAIN, "States": {**PASS_CHAIN["States"], "Orphan": {"Type": "Succeed"}}}
+    body = wf(api, "orphaned", orphan)
+    assert body["version"] == 1
+    assert [w["path"] for w in body["warnings"]] == ["$.States.Orphan"]
+    status, _, body = api.call("PUT", "/v1/workflows/orphaned", {"definition": PASS_CHAIN})
+    assert status == 200 and "warnings" not in body
+
+
 def test_pass_and_choice_run_one_state_per_step(api, run, services):
     """Given a workflow of Pass and Choice states, when started, then every state is its own
     persisted step and the execution succeeds with the right output and an AWS-shaped history."""

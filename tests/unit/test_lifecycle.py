@@ -17,6 +17,7 @@ EXPECTED = {
     (State.REGISTERED, Command.DEREGISTER): None,
     (State.RUNNING, Command.SCALE): State.SCALING,
     (State.RUNNING, Command.UPDATE): State.UPDATING,
+    (State.RUNNING, Command.ROLLBACK): State.UPDATING,
     (State.RUNNING, Command.STOP): State.STOPPING,
     (State.FAILED, Command.RETRY): State.DEPLOYING,
     (State.FAILED, Command.DEREGISTER): None,

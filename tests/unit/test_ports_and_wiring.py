@@ -67,7 +67,7 @@ def test_the_http_runtime_authenticates_and_audits_through_the_hooks_it_is_given
             seen["key"] = key
             return Principal(id="tester", name="tester", role=Role.VIEWER)
 
-        def audit(self, services, *, principal, operation, resource, request_id, status):
+        def audit(self, services, *, principal, operation, resource, request_id, status, detail=None):
             seen["audit"] = (principal, operation, status)
 
     handler = http_function(revoke_api_key, hooks=Hooks())

@@ -112,13 +112,18 @@ def update_component(name: str, request: UpdateRequest) -> Response[dict[str, An
 
 
 @operation(
-    summary="Change the number of replicas",
+    summary="Change the number of replicas (200 and no transition when it has that many already)",
     tag=TAG,
     status=202,
     resource=_resource,
     response="ComponentAnswer",
+    also=(200,),
 )
 def scale_component(name: str, request: ScaleRequest) -> Response[dict[str, Any]]:
+    ctx = current()
+    record = svc.get(ctx.services, name)
+    if svc.scaled_already(record, request.replicas):  # nothing to do: no transition, no event
+        return json_response(svc.view(record), 200, {"Location": f"/v1/components/{name}"})
     return _command(name, Command.SCALE, request.model_dump())
 
 

@@ -43,6 +43,9 @@ class FreezeRequest(Strict):
     scope: Literal["component", "environment"]
     target: str = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=2000)
+    replace: bool = Field(
+        default=False, description="a target frozen already gets this reason (else its freeze stays as it is)"
+    )
 
 
 class PromotionRequest(Strict):
@@ -199,13 +202,20 @@ def list_freezes() -> dict[str, Any]:
     return {"items": freezes.list_freezes(current().services)}
 
 
-@operation(summary="Freeze a component or an environment", tag=TAG, status=201, response="Freeze")
+@operation(
+    summary="Freeze a component or an environment (200 with the freeze that stays if it is frozen already)",
+    tag=TAG,
+    status=201,
+    response="Freeze",
+    also=(200,),
+)
 def freeze(request: FreezeRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = f"{request.scope}:{request.target}"
-    return json_response(
-        freezes.freeze(ctx.services, request.scope, request.target, request.reason, actor=ctx.actor), 201
+    data, changed = freezes.freeze(
+        ctx.services, request.scope, request.target, request.reason, actor=ctx.actor, replace=request.replace
     )
+    return json_response(data, 201 if changed else 200)
 
 
 @operation(summary="Unfreeze", tag=TAG, status=204, resource=lambda p: f"{p.get('scope')}:{p.get('target')}")

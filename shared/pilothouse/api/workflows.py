@@ -70,30 +70,36 @@ def _ex_resource(p: dict[str, str]) -> str | None:
     return f"execution:{p.get('workflow')}/{p.get('execution')}"
 
 
+def _with_warnings(body: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
+    """The answer, plus the definition's warnings (accepted, as AWS accepts them) when it has any:
+    apart from the errors, which refuse the definition with a 422."""
+    warnings = wf.definition_warnings(definition)
+    return {**body, "warnings": warnings} if warnings else body
+
+
 @operation(summary="Create a workflow (ASL)", tag=TAG, status=201)
 def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = f"workflow:{request.name}"
     wf.check_writable(request.name)
-    definition = wf.for_orchestrator(
-        ctx.services, wf.check_definition(request.definition, settings=ctx.services.settings)
-    )
+    checked = wf.check_definition(request.definition, settings=ctx.services.settings)
+    definition = wf.for_orchestrator(ctx.services, checked)
     body = ctx.services.orchestrator.create_workflow(
         request.name, definition, description=request.description, actor=ctx.actor
     )
-    return json_response(body, 201, {"Location": f"/v1/workflows/{request.name}"})
+    return json_response(_with_warnings(body, checked), 201, {"Location": f"/v1/workflows/{request.name}"})
 
 
 @operation(summary="Publish a new version of a workflow", tag=TAG, resource=_wf_resource)
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
     wf.check_writable(workflow)
-    definition = wf.for_orchestrator(
-        ctx.services, wf.check_definition(request.definition, settings=ctx.services.settings)
-    )
-    return ctx.services.orchestrator.update_workflow(
+    checked = wf.check_definition(request.definition, settings=ctx.services.settings)
+    definition = wf.for_orchestrator(ctx.services, checked)
+    body = ctx.services.orchestrator.update_workflow(
         workflow, definition, description=request.description, actor=ctx.actor
     )
+    return _with_warnings(body, checked)
 
 
 @operation(summary="Get a workflow", tag=TAG, resource=_wf_resource)

@@ -29,20 +29,31 @@ def freeze(
     component: FreezeComponent = None,
     environment: FreezeEnvironment = None,
     reason: Annotated[str, typer.Option("--reason", "-m", help="why (shown to whoever is refused)")] = "",
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="a target frozen already gets this reason instead of keeping its own"),
+    ] = False,
     output: OutputOption = None,
 ) -> None:
     """Freeze a component or an environment: no deploys, updates or retries until unfrozen.
 
-    Break-glass rollbacks still go.
+    Break-glass rollbacks still go. A target frozen already keeps its freeze unless --replace.
     """
     scope, target = _scope(component, environment)
     if not reason.strip():
         raise typer.BadParameter("say why: --reason TEXT")
     s = settings(ctx, output)
     with s.client() as client:
-        view = client.post("/v1/freezes", {"scope": scope, "target": target, "reason": reason})
+        body = {"scope": scope, "target": target, "reason": reason, **({"replace": True} if replace else {})}
+        view = client.post("/v1/freezes", body)
     if s.structured:
         print_json(view)
+    elif view.get("reason") != reason:
+        by, at, kept = (escape(str(view.get(k))) for k in ("by", "at", "reason"))
+        out().print(
+            f"[yellow]{scope} [bold]{escape(target)}[/] is frozen already[/] (by {by} at {at}): {kept}"
+            " — kept; --replace gives it your reason"
+        )
     else:
         out().print(f"[green]✓[/] froze {scope} [bold]{escape(target)}[/]: {escape(reason)}")
 

@@ -32,15 +32,26 @@ NO_CALLBACK = "Pilothouse.NoCallback"
 PROJECT_ERROR = "Pilothouse.ProjectError"
 
 
+def _diagnose(definition: Any) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """``(errors, warnings)``: errors are what AWS refuses too, warnings what it accepts."""
+    from pilothouse.engine import diagnose
+
+    found = diagnose(definition)
+    return (
+        [{"path": e.path, "message": e.message} for e in found.errors],
+        [{"path": w.path, "message": w.message} for w in found.warnings],
+    )
+
+
 def _errors(definition: Any) -> list[dict[str, str]]:
-    from pilothouse.engine import validate as engine_validate
-
-    return [{"path": e.path, "message": e.message} for e in engine_validate(definition)]
+    return _diagnose(definition)[0]
 
 
-def _print_errors(errors: list[dict[str, str]], console) -> None:
+def _print_errors(errors: list[dict[str, str]], console, colour: str = "red") -> None:
     for e in errors:
-        console.print(f"  [red]•[/] [bold]{escape(e['path'])}[/]: {escape(e['message'])}", soft_wrap=True)
+        console.print(
+            f"  [{colour}]•[/] [bold]{escape(e['path'])}[/]: {escape(e['message'])}", soft_wrap=True
+        )
 
 
 @app.command()
@@ -48,20 +59,42 @@ def _print_errors(errors: list[dict[str, str]], console) -> None:
 def validate(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="the definition, JSON or YAML; - reads stdin")],
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="also show the warnings (what AWS accepts but is likely a mistake, such as an "
+            "unreachable state) and exit 1 when there is any",
+        ),
+    ] = False,
     output: OutputOption = None,
 ) -> None:
-    """Check a definition offline: every error with its JSON path (exit 1), or "valid"."""
+    """Check a definition offline: every error with its JSON path (exit 1), or "valid".
+
+    Errors are what AWS Step Functions refuses too. What AWS accepts but is likely a mistake (an
+    unreachable state, a path-looking value without '.$' ...) is a warning, shown with --strict.
+    """
     s = settings(ctx, output)
-    errors = _errors(load_document(file))
+    errors, warnings = _diagnose(load_document(file))
+    failed = bool(errors) or (strict and bool(warnings))
     if s.structured:
-        print_json({"valid": not errors, "errors": errors})
-    elif errors:
-        console = out()
-        console.print(f"[bold red]invalid[/]: {len(errors)} error(s)")
-        _print_errors(errors, console)
+        print_json({"valid": not errors, "errors": errors, "warnings": warnings})
     else:
-        out().print("[green]valid[/]")
-    if errors:
+        console = out()
+        if errors:
+            console.print(f"[bold red]invalid[/]: {len(errors)} error(s)")
+            _print_errors(errors, console)
+        elif strict and warnings:
+            console.print(f"[bold yellow]valid, with warnings[/]: {len(warnings)} warning(s)")
+        else:
+            console.print("[green]valid[/]")
+        if strict and warnings:
+            if errors:
+                console.print(f"{len(warnings)} warning(s):")
+            _print_errors(warnings, console, "yellow")
+        elif warnings:
+            err().print(f"{len(warnings)} warning(s): --strict shows them")
+    if failed:
         raise typer.Exit(1)
 
 

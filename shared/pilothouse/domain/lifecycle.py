@@ -28,6 +28,8 @@ class State(StrEnum):
 class Command(StrEnum):
     DEPLOY = "deploy"
     UPDATE = "update"
+    #: break-glass: back to the previous (or a named) version at once, skipping gates and analysis
+    ROLLBACK = "rollback"
     SCALE = "scale"
     STOP = "stop"
     RETRY = "retry"
@@ -47,6 +49,7 @@ TRANSITIONS: dict[Command, dict[State, State | None]] = {
     Command.RETRY: {State.FAILED: State.DEPLOYING},
     Command.SCALE: {State.RUNNING: State.SCALING},
     Command.UPDATE: {State.RUNNING: State.UPDATING},
+    Command.ROLLBACK: {State.RUNNING: State.UPDATING},
     Command.STOP: {State.RUNNING: State.STOPPING},
     Command.DEREGISTER: {State.REGISTERED: None, State.STOPPED: None, State.FAILED: None},
 }

@@ -10,7 +10,7 @@ Durable API (no sleeping, no threads, no I/O)::
 Convenience: :func:`run` drives an execution to completion on a
 :class:`VirtualClock`; :func:`mock_invoker` answers tasks from AWS Step
 Functions Local mock configuration files; :func:`validate` / :func:`load`
-check definitions.
+check definitions (:func:`diagnose` adds the warnings AWS would give).
 """
 
 from .api import advance, complete_task, heartbeat, redrive, start, stop
@@ -29,7 +29,7 @@ from .model import (
     ResumeAt,
 )
 from .runner import PENDING, InvokeContext, RunResult, TaskFailure, run
-from .validation import load, validate
+from .validation import Diagnosis, diagnose, load, validate
 
 parse = load
 
@@ -42,6 +42,7 @@ __all__ = [
     "PENDING",
     "CancelTask",
     "DefinitionError",
+    "Diagnosis",
     "EngineUsageError",
     "ExecutionState",
     "InvokeContext",
@@ -55,6 +56,7 @@ __all__ = [
     "WallClock",
     "advance",
     "complete_task",
+    "diagnose",
     "heartbeat",
     "load",
     "mock_invoker",

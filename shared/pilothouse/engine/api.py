@@ -13,11 +13,12 @@ import uuid
 from typing import Any
 
 from . import history
-from .errors import RUNTIME, TIMEOUT, EngineUsageError
+from .errors import DATA_LIMIT_EXCEEDED, RUNTIME, TIMEOUT, EngineUsageError
 from .machine import MAX_HISTORY_EVENTS, HistoryLimitExceeded, Interpreter
 from .model import (
     ABORTED,
     FAILED,
+    MAX_PAYLOAD_BYTES,
     RUNNING,
     SUCCEEDED,
     TIMED_OUT,
@@ -27,6 +28,7 @@ from .model import (
     new_run,
     to_epoch,
 )
+from .paths import payload_size
 from .validation import load
 
 _MISSING = object()
@@ -113,6 +115,7 @@ def advance(state: ExecutionState, now: Any, *, max_states: int | None = None) -
         _finish(data, TIMED_OUT, ts, error=TIMEOUT, cause="The execution timed out.")
         return state, effects + it.effects
     root = data["root"]
+    it.guard_history = True
     try:
         it.drive(root, [root])
     except HistoryLimitExceeded:
@@ -206,6 +209,15 @@ def complete_task(
     it = Interpreter(state, ts)
     task = run["task"]
     rtype, rname = history.resource_parts(task["resource"])
+    if error is None and output is not _MISSING and payload_size(output) > MAX_PAYLOAD_BYTES:
+        # as AWS records it: the task fails with States.DataLimitExceeded (a TaskFailed event,
+        # which a States.ALL catcher handles), and the oversized result is not kept
+        subject = rtype if ":states:::" in task["resource"] else task["resource"]
+        error = DATA_LIMIT_EXCEEDED
+        cause = (
+            f"The state/task '{subject}' returned a result with a size exceeding the maximum number "
+            f"of bytes service limit."
+        )
     if error is not None or output is _MISSING:
         err = error if error is not None else "States.TaskFailed"
         task["outcome"] = {"error": err, "cause": cause or ""}

@@ -41,15 +41,16 @@ class Flow:
             s["errorOutput"] = error_output
         return s
 
-    def expr(self, value: Any, raw: Any, **extra: Any) -> Any:
-        """Evaluate a JSONata-mode field value (templates with ``{% %}``)."""
-        return jsonata_bridge.evaluate_template(value, self.states(raw, **extra), self.variables)
+    def expr(self, value: Any, raw: Any, field: str = "", **extra: Any) -> Any:
+        """Evaluate a JSONata-mode field value (templates with ``{% %}``); ``field`` names it in
+        errors."""
+        return jsonata_bridge.evaluate_template(value, self.states(raw, **extra), self.variables, field)
 
     def value(self, key: str, raw: Any, default: Any = None) -> Any:
         """Field value, evaluated when it is a JSONata expression."""
         v = self.st.get(key, default)
         if self.jsonata and isinstance(v, (str, dict, list)):
-            return self.expr(v, raw)
+            return self.expr(v, raw, key)
         return v
 
     # ------------------------------------------------------------------ input
@@ -63,7 +64,7 @@ class Flow:
         """The payload sent to the work: Parameters (JSONPath) / Arguments (JSONata)."""
         if self.jsonata:
             if "Arguments" in self.st:
-                return self.expr(self.st["Arguments"], raw)
+                return self.expr(self.st["Arguments"], raw, "Arguments")
             return raw
         eff = self.effective_input(raw)
         if template_key in self.st:
@@ -80,7 +81,7 @@ class Flow:
             extra = {} if result is _NO_RESULT else {"result": result}
             assigns = self._assign_jsonata(self.st.get("Assign"), raw, extra)
             default = raw if result is _NO_RESULT else result
-            output = self.expr(self.st["Output"], raw, **extra) if "Output" in self.st else default
+            output = self.expr(self.st["Output"], raw, "Output", **extra) if "Output" in self.st else default
             return output, assigns
         if result is _NO_RESULT:
             eff = self.effective_input(raw)
@@ -98,7 +99,9 @@ class Flow:
         if self.jsonata:
             extra = {"error_output": error_out}
             assigns = self._assign_jsonata(catcher.get("Assign"), raw, extra)
-            output = self.expr(catcher["Output"], raw, **extra) if "Output" in catcher else error_out
+            output = (
+                self.expr(catcher["Output"], raw, "Output", **extra) if "Output" in catcher else error_out
+            )
             return output, assigns
         assigns = self._assign_jsonpath(catcher.get("Assign"), error_out)
         return paths.apply_result_path(raw, error_out, catcher.get("ResultPath", "$")), assigns
@@ -115,7 +118,7 @@ class Flow:
     def _assign_jsonata(self, assign: Any, raw: Any, extra: dict) -> dict:
         if assign is None:
             return {}
-        value = self.expr(assign, raw, **extra)
+        value = self.expr(assign, raw, "Assign", **extra)
         if not isinstance(value, dict):
             raise StatesError(QUERY_EVALUATION_ERROR, "Assign must evaluate to a JSON object")
         return value

@@ -37,10 +37,18 @@ class StatesError(Exception):
     a human readable explanation, exactly as they appear in history events.
     """
 
-    def __init__(self, error: str, cause: str = "") -> None:
+    def __init__(
+        self, error: str, cause: str = "", *, by_task: bool = False, location: str | None = None
+    ) -> None:
         super().__init__(f"{error}: {cause}")
         self.error = error
         self.cause = cause
+        #: the field an evaluation failed in (``Output/result``), for the EvaluationFailed event
+        self.location = location
+        #: reported by a task (a TaskFailed/TaskTimedOut event) rather than raised by the
+        #: interpreter about a state's data: then even States.DataLimitExceeded is a task failure
+        #: that ``States.ALL`` matches (see :func:`error_matches`)
+        self.by_task = by_task
 
 
 def runtime(cause: str) -> StatesError:
@@ -77,17 +85,26 @@ class EngineUsageError(RuntimeError):
     """Raised when the engine API is driven incorrectly (e.g. unknown task id)."""
 
 
-def error_matches(pattern: str, error: str) -> bool:
+def error_matches(pattern: str, error: str, *, by_task: bool = False) -> bool:
     """Return True when one ``ErrorEquals`` entry matches ``error``.
 
     ``States.ALL`` matches every error except the terminal ones
     (``States.Runtime``, ``States.DataLimitExceeded``); ``States.TaskFailed``
     matches the same set minus ``States.Timeout``.
+
+    An error a *task* reported (``by_task``) is a task failure: ``States.ALL``
+    matches it even when it is ``States.DataLimitExceeded``. The developer guide
+    says States.ALL cannot catch States.DataLimitExceeded, but AWS's recorded
+    executions of a Lambda task whose result is over the payload limit show a
+    ``TaskFailed`` event with that error, handled by a ``States.ALL`` catcher;
+    only the interpreter's own limit checks (a state's input or output) stay
+    terminal.
     """
+    terminal = UNCATCHABLE if by_task else NOT_MATCHED_BY_ALL
     if pattern == ALL:
-        return error not in NOT_MATCHED_BY_ALL
+        return error not in terminal
     if pattern == TASK_FAILED:
         # AWS: in Retry/Catch, States.TaskFailed acts as a wildcard matching
         # any known error except States.Timeout (and the terminal errors).
-        return error not in NOT_MATCHED_BY_ALL and error != TIMEOUT
+        return error not in terminal and error != TIMEOUT
     return pattern == error

@@ -20,6 +20,7 @@ _DETAIL_KEYS = {
     "TaskSucceeded": "taskSucceededEventDetails",
     "TaskFailed": "taskFailedEventDetails",
     "TaskTimedOut": "taskTimedOutEventDetails",
+    "EvaluationFailed": "evaluationFailedEventDetails",
     "MapStateStarted": "mapStateStartedEventDetails",
     "MapIterationStarted": "mapIterationStartedEventDetails",
     "MapIterationSucceeded": "mapIterationSucceededEventDetails",

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import random
 import re
 import uuid
@@ -51,6 +52,9 @@ def _need(cond: bool, msg: str) -> None:
 
 
 def _fmt_value(v: Any) -> str:
+    """One States.Format argument as AWS renders it: strings as they are, JSON literals as JSON,
+    objects and arrays the way Java prints maps and lists (recorded on AWS:
+    ``{"Arg1": 1, "Arg2": []}`` → ``{Arg1=1, Arg2=[]}``)."""
     if isinstance(v, str):
         return v
     if isinstance(v, bool):
@@ -59,7 +63,11 @@ def _fmt_value(v: Any) -> str:
         return "null"
     if isinstance(v, (int, float)):
         return json.dumps(v)
-    raise intrinsic_failure("States.Format arguments must be strings, numbers, booleans or null")
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={_fmt_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
+    raise intrinsic_failure(f"States.Format cannot format a {type(v).__name__}")
 
 
 def _format(values: list, raw: str | None) -> str:
@@ -89,6 +97,8 @@ def _format(values: list, raw: str | None) -> str:
 
 def _string_to_json(s: Any) -> Any:
     _need(isinstance(s, str), "States.StringToJson argument must be a string")
+    if not s.strip():
+        return None  # recorded on AWS: "" and " " give null
     try:
         return json.loads(s)
     except ValueError as exc:
@@ -182,10 +192,22 @@ def _merge(a: Any, b: Any, deep: Any) -> dict:
     return out
 
 
+def _is_num(v: Any) -> bool:
+    """A JSON number (NaN and infinities, which Python's json module lets in, are not)."""
+    return isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and math.isfinite(v)
+
+
+def _round(v: float) -> int:
+    """Round to the nearest integer, halves up, as Java's ``Math.round`` (AWS: 2.5 → 3, -2.5 → -2)."""
+    return int(v) if isinstance(v, int) else math.floor(v + 0.5)
+
+
 def _math_random(start: Any, end: Any, seed: Any = None) -> int:
-    _need(_is_int(start) and _is_int(end), "States.MathRandom start and end must be integers")
+    """A random integer from ``start`` (inclusive) to ``end`` (exclusive); non-integer bounds are
+    rounded to the nearest integer, as the AWS developer guide documents for States.MathRandom."""
+    _need(_is_num(start) and _is_num(end), "States.MathRandom start and end must be numbers")
     _need(seed is None or _is_int(seed), "States.MathRandom seed must be an integer")
-    lo, hi = int(start), int(end)
+    lo, hi = _round(start), _round(end)
     _need(lo <= hi, "States.MathRandom start must not be greater than end")
     rng = random.Random(int(seed)) if seed is not None else random.SystemRandom()
     return lo if lo == hi else rng.randrange(lo, hi)
@@ -195,11 +217,12 @@ INT_MIN, INT_MAX = -2147483648, 2147483647
 
 
 def _math_add(a: Any, b: Any) -> int:
-    _need(_is_int(a) and _is_int(b), "States.MathAdd arguments must be integers")
-    _need(
-        all(INT_MIN <= int(v) <= INT_MAX for v in (a, b)), "States.MathAdd arguments must be 32-bit integers"
-    )
-    return int(a) + int(b)
+    """The sum of two numbers, each first rounded to the nearest integer (AWS: ``MathAdd(1.49, 1.5)``
+    is 3, ``MathAdd(-1.5, 0)`` is -1; the developer guide: non-integers are rounded off)."""
+    _need(_is_num(a) and _is_num(b), "States.MathAdd arguments must be numbers")
+    x, y = _round(a), _round(b)
+    _need(all(INT_MIN <= v <= INT_MAX for v in (x, y)), "States.MathAdd arguments must be 32-bit integers")
+    return x + y
 
 
 def _split(s: Any, delims: Any) -> list:

@@ -137,7 +137,9 @@ class _Parser:
         while i < len(t):
             c = t[i]
             if quote:
-                if c == quote:
+                if c == "\\":
+                    i += 1  # an escaped character (\' or \\) never ends the quoted key
+                elif c == quote:
                     quote = None
             elif c in "'\"" and depth > 0:
                 quote = c

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import uuid
 from typing import Any
@@ -43,13 +44,31 @@ def _partition(arr: Any, size: Any) -> list:
     return [arr[i : i + n] for i in range(0, len(arr), n)]
 
 
-def _range(start: Any, end: Any, step: Any) -> list:
-    if any(not isinstance(v, (int, float)) or isinstance(v, bool) or int(v) != v for v in (start, end, step)):
+#: the most numbers ``$range`` makes (a guard of this engine: far more than fits in a payload)
+MAX_RANGE = 1_000_000
+
+
+def _range(start: Any, end: Any, step: Any = 1) -> list:
+    if any(
+        not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or int(v) != v
+        for v in (start, end, step)
+    ):
         raise _fail("$range: arguments must be integers")
     if step == 0:
         raise _fail("$range: step must not be 0")
     s, e, st = int(start), int(end), int(step)
-    return list(range(s, e + (1 if st > 0 else -1), st))
+    numbers = range(s, e + (1 if st > 0 else -1), st)
+    if len(numbers) > MAX_RANGE:
+        raise _fail(f"$range: more than {MAX_RANGE} numbers")
+    return _sequence(numbers)
+
+
+def _sequence(items: Any) -> list:
+    """A JSONata *sequence*: as in JSONata, one of a single element stands for the element
+    (``$range(1, 1)`` is ``1``), an empty one for undefined."""
+    from jsonata.utils import Utils
+
+    return Utils.create_sequence_from_iter(items)
 
 
 _ALGOS = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
@@ -91,6 +110,8 @@ def _compile(body: str) -> Any:
         expr.register_lambda("random", lambda s=None: _random(s))
         expr.register_lambda("uuid", lambda: str(uuid.uuid4()))
         expr.register_lambda("parse", _parse)
+        # keep JSONata's null apart from undefined: an expression that returns nothing is an error
+        expr.set_output_convert_nulls(False)
         if len(_CACHE) > 2048:
             _CACHE.clear()
         _CACHE[body] = expr
@@ -106,19 +127,35 @@ def check_syntax(value: str) -> str | None:
     return None
 
 
-def evaluate(value: str, states: dict, variables: dict | None = None) -> Any:
-    """Evaluate one ``{% ... %}`` string; undefined results become None."""
+def evaluate(value: str, states: dict, variables: dict | None = None, field: str = "") -> Any:
+    """Evaluate one ``{% ... %}`` string of the field ``field`` (``Output/result``).
+
+    As on AWS, an expression that returns nothing (JSONata's *undefined*: an unknown variable, a
+    missing field) fails with States.QueryEvaluationError; JSONata's ``null`` is JSON null.
+    """
+    from jsonata.utils import Utils
+
     body = expression_body(value)
     expr = _compile(body)
-    bindings = dict(variables or {})
+    # a variable holding JSON null is null to JSONata (Python None would read as undefined)
+    bindings = {k: Utils.NULL_VALUE if v is None else v for k, v in (variables or {}).items()}
     bindings["states"] = states
+    where = f" specified for the field '{field}'" if field else ""
     try:
-        result = expr.evaluate(states.get("input"), bindings)
-    except StatesError:
+        data = states.get("input")
+        result = expr.evaluate(Utils.NULL_VALUE if data is None else data, bindings)
+        if result is None:
+            raise _fail(f"The JSONata expression '{body}'{where} returned nothing (undefined).")
+        return _plain(Utils.convert_nulls(result))
+    except StatesError as exc:
+        exc.location = exc.location or field or None
         raise
     except Exception as exc:
-        raise _fail(f"An error occurred while evaluating the expression '{body}': {exc}") from None
-    return _plain(result)
+        raise StatesError(
+            QUERY_EVALUATION_ERROR,
+            f"The JSONata expression '{body}'{where} threw an error during evaluation. {exc}",
+            location=field or None,
+        ) from None
 
 
 def _plain(value: Any) -> Any:
@@ -130,17 +167,24 @@ def _plain(value: Any) -> Any:
         return int(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if callable(value):
-        raise _fail("The expression evaluated to a function, which is not a JSON value")
-    return value
+    # a function (a lambda, a built-in) or anything else that is no JSON value: AWS answers
+    # "returned an unsupported result type"
+    raise _fail("The expression returned an unsupported result type (a function is not a JSON value)")
 
 
-def evaluate_template(value: Any, states: dict, variables: dict | None = None) -> Any:
-    """Evaluate a JSONata-mode field: every ``{% %}`` string inside is replaced."""
+def evaluate_template(value: Any, states: dict, variables: dict | None = None, field: str = "") -> Any:
+    """Evaluate a JSONata-mode field: every ``{% %}`` string inside is replaced (``field`` names
+    where, as AWS does in its errors: ``Arguments/FunctionName``)."""
     if is_expression(value):
-        return evaluate(value, states, variables)
+        return evaluate(value, states, variables, field)
     if isinstance(value, dict):
-        return {k: evaluate_template(v, states, variables) for k, v in value.items()}
+        return {
+            k: evaluate_template(v, states, variables, f"{field}/{k}" if field else k)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [evaluate_template(v, states, variables) for v in value]
+        return [
+            evaluate_template(v, states, variables, f"{field}/{i}" if field else str(i))
+            for i, v in enumerate(value)
+        ]
     return value

@@ -195,8 +195,11 @@ def _split_at(s: str, cuts: list, width: int) -> list:
 
 
 def _unquote(s: str) -> str:
-    body = s[1:-1]
-    return re.sub(r"\\(.)", r"\1", body)
+    """The key of a quoted bracket selector. Only the opening quote and the backslash itself are
+    escaped; any other backslash is the key's own, as AWS reads it (recorded: the key
+    ``Test\\""Name"`` is selected by ``$['Test\\""Name"']``)."""
+    quote, body = s[0], s[1:-1]
+    return re.sub(r"\\(.)", lambda m: m.group(1) if m.group(1) in (quote, "\\") else m.group(0), body)
 
 
 _INT_RE = re.compile(r"^-?\d+$")

@@ -12,14 +12,17 @@ from typing import Any
 
 from . import history, retry
 from .dataflow import Flow
-from .errors import DATA_LIMIT_EXCEEDED, UNCATCHABLE, StatesError
+from .errors import DATA_LIMIT_EXCEEDED, QUERY_EVALUATION_ERROR, UNCATCHABLE, StatesError
 from .fields import JSONPATH
 from .model import ABORTED, FAILED, MAX_PAYLOAD_BYTES, RUNNING, SUCCEEDED, CancelTask, ExecutionState, iso
 from .paths import payload_size
 from .states import STATE_TYPES
 
 ERROR_HANDLING_TYPES = frozenset({"Task", "Parallel", "Map"})
-#: Step Functions fails an execution whose history reaches this many events.
+#: Step Functions' hard quota of events in an execution's history. As the developer guide
+#: ("Avoid reaching the history quota") says: once an execution has 24,999 events, event 25,000 is
+#: ``ExecutionSucceeded`` if that is what comes next, else it is an ``ExecutionFailed`` (cause "The
+#: execution reached the maximum number of history events (25000).") and the execution fails.
 MAX_HISTORY_EVENTS = 25000
 
 
@@ -39,6 +42,8 @@ class Interpreter:
         #: state exits left before this call yields (None: run until blocked)
         self.budget: int | None = None
         self.yielded = False
+        #: while driving, an event that would be the last one the quota allows fails the execution
+        self.guard_history = False
 
     # ------------------------------------------------------------- lookups
     def machine_of(self, run: dict) -> dict:
@@ -76,7 +81,7 @@ class Interpreter:
             },
         }
         if token is None and run.get("task"):
-            token = run["task"].get("token")
+            token = run["task"].get("token") or run["task"].get("context_token")
         if token:
             ctx["Task"] = {"Token": token}
         if item is not None:
@@ -91,6 +96,8 @@ class Interpreter:
     def emit(self, run: dict | None, event_type: str, details: dict | None = None) -> int:
         """Append a history event in the thread of ``run``."""
         prev = run.get("prev") if run is not None else None
+        if self.guard_history and history.count(self.data) >= MAX_HISTORY_EVENTS - 1:
+            raise HistoryLimitExceeded()  # event 25,000 is then the ExecutionFailed
         eid = history.append(self.data, event_type, self.now, details, prev)
         if run is not None:
             run["prev"] = eid
@@ -104,7 +111,7 @@ class Interpreter:
     def drive(self, run: dict, chain: list) -> None:
         """Progress ``run`` until it finishes or blocks."""
         while run["status"] == RUNNING:
-            if history.count(self.data) >= MAX_HISTORY_EVENTS:
+            if history.count(self.data) >= MAX_HISTORY_EVENTS - 1:
                 raise HistoryLimitExceeded()
             if self.budget is not None and self.budget <= 0:
                 self.yielded = True
@@ -133,7 +140,9 @@ class Interpreter:
                 return True
             return cls.poll(self, run, chain, st)
         except StatesError as err:
-            self.handle_error(run, chain, st, err.error, err.cause)
+            self.handle_error(
+                run, chain, st, err.error, err.cause, by_task=err.by_task, location=err.location
+            )
             return True
 
     def enter(self, run: dict, st: dict) -> None:
@@ -141,7 +150,7 @@ class Interpreter:
         run["entered"] = self.now
         run["retry_count"] = 0
         run["retriers"] = {}
-        self.emit(
+        run["entered_id"] = self.emit(
             run, f"{st['Type']}StateEntered", {"name": run["state"], "input": history.dump(run["input"])}
         )
         self.check_size(run["input"], "state input")
@@ -194,10 +203,20 @@ class Interpreter:
         self.exit_state(run, st, output, assigns, self.next_of(st))
 
     # ---------------------------------------------------------------- errors
-    def handle_error(self, run: dict, chain: list, st: dict, error: str, cause: str) -> None:
+    def handle_error(
+        self,
+        run: dict,
+        chain: list,
+        st: dict,
+        error: str,
+        cause: str,
+        *,
+        by_task: bool = False,
+        location: str | None = None,
+    ) -> None:
         """Route an error through Retry, then Catch, else fail the run."""
         if st["Type"] in ERROR_HANDLING_TYPES and error not in UNCATCHABLE:
-            idx = retry.find_retrier(st.get("Retry"), error)
+            idx = retry.find_retrier(st.get("Retry"), error, by_task=by_task)
             if idx is not None:
                 counts = run.setdefault("retriers", {})
                 done = counts.get(str(idx), 0)
@@ -210,7 +229,7 @@ class Interpreter:
                     run["phase"] = "RETRY_WAIT"
                     run.pop("task", None)
                     return
-            cidx = retry.find_catcher(st.get("Catch"), error)
+            cidx = retry.find_catcher(st.get("Catch"), error, by_task=by_task)
             if cidx is not None:
                 catcher = st["Catch"][cidx]
                 err_out = retry.error_output(error, cause)
@@ -222,9 +241,24 @@ class Interpreter:
                     self.fail_run(run, err2.error, err2.cause)
                 return
         self.abandon_children(run, "state failed")
+        if error == QUERY_EVALUATION_ERROR:
+            cause = self.evaluation_failed(run, cause, location)
         self.fail_run(run, error, cause)
 
-    def fail_run(self, run: dict, error: str, cause: str) -> None:
+    def evaluation_failed(self, run: dict, cause: str, location: str | None) -> str:
+        """Emit AWS's ``EvaluationFailed`` event for an uncaught States.QueryEvaluationError and
+        return the cause as AWS words it ("An error occurred while executing the state ...")."""
+        cause = (
+            f"An error occurred while executing the state '{run['state']}' "
+            f"(entered at the event id #{run.get('entered_id', 0)}). {cause}"
+        )
+        details = {"cause": cause, "error": QUERY_EVALUATION_ERROR, "state": run["state"]}
+        if location:
+            details["location"] = location
+        self.emit(run, "EvaluationFailed", details)
+        return cause
+
+    def fail_run(self, run: dict, error: str | None, cause: str | None) -> None:
         """Mark ``run`` FAILED, keeping its position for a later redrive."""
         run["status"] = FAILED
         run["error"] = error

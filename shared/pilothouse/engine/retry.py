@@ -12,17 +12,17 @@ DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_BACKOFF = 2.0
 
 
-def matches(error_equals: list, error: str) -> bool:
-    """True when any entry of ``ErrorEquals`` matches ``error``."""
-    return any(error_matches(p, error) for p in error_equals)
+def matches(error_equals: list, error: str, *, by_task: bool = False) -> bool:
+    """True when any entry of ``ErrorEquals`` matches ``error`` (see :func:`error_matches`)."""
+    return any(error_matches(p, error, by_task=by_task) for p in error_equals)
 
 
-def find_retrier(retriers: list | None, error: str) -> int | None:
+def find_retrier(retriers: list | None, error: str, *, by_task: bool = False) -> int | None:
     """Index of the first retrier whose ErrorEquals matches ``error``."""
     if error in UNCATCHABLE:
         return None
     for i, r in enumerate(retriers or []):
-        if matches(r.get("ErrorEquals", []), error):
+        if matches(r.get("ErrorEquals", []), error, by_task=by_task):
             return i
     return None
 
@@ -48,12 +48,12 @@ def retry_delay(retrier: dict, attempts_so_far: int, rng: random.Random | None =
     return delay
 
 
-def find_catcher(catchers: list | None, error: str) -> int | None:
+def find_catcher(catchers: list | None, error: str, *, by_task: bool = False) -> int | None:
     """Index of the first catcher whose ErrorEquals matches ``error``."""
     if error in UNCATCHABLE:
         return None
     for i, c in enumerate(catchers or []):
-        if matches(c.get("ErrorEquals", []), error):
+        if matches(c.get("ErrorEquals", []), error, by_task=by_task):
             return i
     return None
 

@@ -4,11 +4,26 @@
 :class:`~pilothouse.engine.errors.ValidationError` naming the JSON path of
 the offending field (``$.States.Check.Choices[1].Next``); :func:`load`
 raises :class:`~pilothouse.engine.errors.DefinitionError` instead.
+
+Errors are what AWS Step Functions refuses too; what AWS accepts but is
+likely a mistake is a *warning* (:func:`diagnose`), never an error, the
+way ``ValidateStateMachineDefinition`` answers ``OK`` with WARNING
+diagnostics:
+
+- a state that cannot be reached from ``StartAt`` (AWS creates and runs
+  such a machine);
+- in a JSONPath state, a field whose value looks like a path or an
+  intrinsic function but whose name lacks ``.$`` (AWS: ``NO_DOLLAR``);
+- a Pass state's ``Result`` with ``.$`` keys, which stay static
+  (AWS: ``PASS_RESULT_IS_STATIC``);
+- in a JSONata state, an ``Arguments``/``Output``/``Assign`` key ending in
+  ``.$``: an ordinary key there, sent as written.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import validation_parts as vp
@@ -30,16 +45,35 @@ from .fields import (
 from .jsonata_bridge import is_expression
 
 
-def validate(definition: Any) -> list[ValidationError]:
-    """Return all validation errors of ``definition`` (dict or JSON text)."""
+@dataclass(frozen=True)
+class Diagnosis:
+    """What :func:`diagnose` found: ``errors`` refuse the definition (as AWS does); ``warnings``
+    are accepted by AWS and only reported (``workflow validate --strict``)."""
+
+    errors: list[ValidationError] = field(default_factory=list)
+    warnings: list[ValidationError] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """True when there is no error (warnings do not count)."""
+        return not self.errors
+
+
+def diagnose(definition: Any, *, warnings: bool = True) -> Diagnosis:
+    """Return the errors and (unless ``warnings=False``) the warnings of ``definition``."""
     if isinstance(definition, str):
         try:
             definition = json.loads(definition)
         except ValueError as exc:
-            return [ValidationError("$", f"definition is not valid JSON: {exc}")]
-    v = _Validator(definition)
+            return Diagnosis([ValidationError("$", f"definition is not valid JSON: {exc}")])
+    v = _Validator(definition, warnings=warnings)
     v.machine(definition, "$", kind="top", ql=v.top_ql)
-    return v.errors
+    return Diagnosis(v.errors, v.warnings)
+
+
+def validate(definition: Any) -> list[ValidationError]:
+    """Return all validation errors of ``definition`` (dict or JSON text); warnings aside."""
+    return diagnose(definition, warnings=False).errors
 
 
 def load(definition: Any) -> dict:
@@ -76,9 +110,15 @@ def _assigned_names(states: dict) -> set:
     return names
 
 
+def _is_terminal(st: Any) -> bool:
+    return isinstance(st, dict) and (st.get("End") is True or st.get("Type") in ("Succeed", "Fail"))
+
+
 class _Validator:
-    def __init__(self, root: Any) -> None:
+    def __init__(self, root: Any, *, warnings: bool = True) -> None:
         self.errors: list[ValidationError] = []
+        self.warnings: list[ValidationError] = []
+        self.with_warnings = warnings
         self.names: dict[str, str] = {}
         self.top_ql = JSONPATH
         if isinstance(root, dict) and root.get("QueryLanguage") == JSONATA:
@@ -86,6 +126,10 @@ class _Validator:
 
     def report(self, path: str, message: str) -> None:
         self.errors.append(ValidationError(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        if self.with_warnings:
+            self.warnings.append(ValidationError(path, message))
 
     # ----------------------------------------------------------- machines
     def machine(self, d: Any, path: str, kind: str, ql: str, outer_vars: frozenset = frozenset()) -> None:
@@ -141,6 +185,9 @@ class _Validator:
             for tpath, target in targets:
                 if not isinstance(target, str) or target not in states:
                     self.report(tpath, f"'{target}' does not name a state in this scope")
+        if not any(_is_terminal(st) for st in states.values()):
+            # AWS: MISSING_END_STATE ("The workflow does not have a terminal state")
+            self.report(f"{path}.States", "no state ends the workflow (End: true, Succeed or Fail)")
         if isinstance(start, str) and start in states:
             seen, todo = {start}, [start]
             while todo:
@@ -150,7 +197,8 @@ class _Validator:
                         todo.append(t)
             for name in states:
                 if name not in seen:
-                    self.report(f"{path}.States.{name}", f"state '{name}' is not reachable from StartAt")
+                    # AWS accepts (and runs) a machine with unreachable states: a warning only
+                    self.warn(f"{path}.States.{name}", f"state '{name}' is not reachable from StartAt")
 
     # ------------------------------------------------------------- states
     def state(self, st: Any, p: str, inherited: str, outer_vars: frozenset, scope_vars: frozenset) -> list:
@@ -197,6 +245,8 @@ class _Validator:
             if has_next:
                 nexts.append((f"{p}.Next", st["Next"]))
         self.common_io(st, p, ql)
+        if self.with_warnings:
+            self.style_warnings(st, p, typ, ql)
         if "Assign" in st:
             names = vp.check_assign(st["Assign"], f"{p}.Assign", ql, self.report)
             for n in names & outer_vars:
@@ -228,6 +278,26 @@ class _Validator:
                     self.report(f"{p}.{k}", f"{k} must be a JSON object")
                 else:
                     vp.check_template(st[k], f"{p}.{k}", self.report)
+
+    def style_warnings(self, st: dict, p: str, typ: str, ql: str) -> None:
+        """The warnings AWS gives for definitions it accepts (see the module docstring)."""
+        if ql == JSONATA:
+            for k in ("Arguments", "Output", "Assign", "ItemSelector"):
+                for kp in vp.dollar_keys(st.get(k), f"{p}.{k}"):
+                    self.warn(
+                        kp, "in a JSONata state a key ending in '.$' is an ordinary key, sent as written"
+                    )
+            return
+        for k in ("Parameters", "ResultSelector", "ItemSelector", "Assign"):
+            for kp in vp.undollared_paths(st.get(k), f"{p}.{k}"):
+                self.warn(
+                    kp,
+                    "the value looks like a JSONPath or an intrinsic function but the field name does "
+                    "not end in '.$', so it is used as a literal string",
+                )
+        if typ == "Pass":
+            for kp in vp.dollar_keys(st.get("Result"), f"{p}.Result"):
+                self.warn(kp, "Result is static: a key ending in '.$' is not evaluated (use Parameters)")
 
     def jsonata(self, value: Any, p: str) -> None:
         vp.check_jsonata_value(value, p, self.report)
@@ -261,12 +331,30 @@ class _Validator:
         self.number(st, "HeartbeatSeconds", p, ql, minimum=1, what="a positive integer")
         for k in ("TimeoutSecondsPath", "HeartbeatSecondsPath"):
             if k in st:
-                vp.check_path(st[k], f"{p}.{k}", self.report, nullable=False, reference=True)
+                # AWS accepts a variable ($timeout) or the context ($$...) as well as the input
+                vp.check_path(st[k], f"{p}.{k}", self.report, nullable=False, definite=True)
         t, h = st.get("TimeoutSeconds"), st.get("HeartbeatSeconds")
         if vp.is_int(t) and vp.is_int(h) and h >= t:
             self.report(f"{p}.HeartbeatSeconds", "HeartbeatSeconds must be smaller than TimeoutSeconds")
-        if "Credentials" in st and not isinstance(st["Credentials"], dict):
-            self.report(f"{p}.Credentials", "Credentials must be an object")
+        if "Credentials" in st:
+            self.credentials(st["Credentials"], f"{p}.Credentials", ql)
+
+    def credentials(self, creds: Any, p: str, ql: str) -> None:
+        """``Credentials``: an object with ``RoleArn`` (or ``RoleArn.$`` in JSONPath), as AWS
+        requires (recorded: ``{}`` and an unknown field are refused, "RoleArn is required")."""
+        if not isinstance(creds, dict):
+            self.report(p, "Credentials must be an object")
+            return
+        allowed = ("RoleArn",) if ql == JSONATA else ("RoleArn", "RoleArn.$")
+        for k in creds:
+            if k not in allowed:
+                self.report(f"{p}.{k}", f"field '{k}' is not supported in Credentials")
+        if not any(k in creds for k in allowed):
+            self.report(f"{p}.RoleArn", "RoleArn is required in Credentials")
+        elif "RoleArn.$" in creds:
+            vp.check_dynamic(creds["RoleArn.$"], f"{p}.RoleArn.$", self.report)
+        elif ql == JSONATA:
+            self.jsonata(creds["RoleArn"], f"{p}.RoleArn")
 
     def s_choice(self, st: dict, p: str, ql: str, nexts: list, vars_: frozenset) -> None:
         choices = st.get("Choices")

@@ -30,6 +30,7 @@ def check_path(
     *,
     nullable: bool = True,
     reference: bool = False,
+    definite: bool = False,
     allow_context: bool = True,
 ) -> None:
     """Check a JSONPath-valued field (InputPath, ResultPath, ...)."""
@@ -47,6 +48,8 @@ def check_path(
         return
     if reference and (not p.definite or p.root != "$"):
         report(path, f"'{value}' must be a reference path (definite, rooted at '$')")
+    elif definite and not p.definite:
+        report(path, f"'{value}' must select a single value (no wildcards, filters or slices)")
     elif p.root == "$$" and not allow_context:
         report(path, "the context object ($$) is not allowed here")
 
@@ -90,13 +93,51 @@ def check_jsonata_value(value: Any, path: str, report: Report) -> None:
             if msg:
                 report(path, msg)
     elif isinstance(value, dict):
+        # a key ending in '.$' is an ordinary key in JSONata states (a warning, see validation)
         for k, v in value.items():
-            if isinstance(k, str) and k.endswith(".$"):
-                report(f"{path}.{k}", "fields ending in '.$' are not supported in JSONata states")
             check_jsonata_value(v, f"{path}.{k}", report)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             check_jsonata_value(v, f"{path}[{i}]", report)
+
+
+def dollar_keys(value: Any, path: str) -> list[str]:
+    """Paths of every object key ending in ``.$`` inside ``value``."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and k.endswith(".$"):
+                found.append(f"{path}.{k}")
+            found += dollar_keys(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found += dollar_keys(v, f"{path}[{i}]")
+    return found
+
+
+def _looks_dynamic(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if intrinsics.looks_like_intrinsic(value):
+        return True
+    return value in ("$", "$$") or value.startswith(("$.", "$$.", "$["))
+
+
+def undollared_paths(tpl: Any, path: str) -> list[str]:
+    """Paths of template fields without ``.$`` whose value looks like a path or intrinsic."""
+    found: list[str] = []
+    if isinstance(tpl, dict):
+        for k, v in tpl.items():
+            if isinstance(k, str) and k.endswith(".$"):
+                continue
+            if _looks_dynamic(v):
+                found.append(f"{path}.{k}")
+            else:
+                found += undollared_paths(v, f"{path}.{k}")
+    elif isinstance(tpl, list):
+        for i, v in enumerate(tpl):
+            found += undollared_paths(v, f"{path}[{i}]")
+    return found
 
 
 def check_assign(assign: Any, path: str, ql: str, report: Report) -> set:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.records import stored
-from pilothouse.errors import Conflict, NotFound, VersionConflict
+from pilothouse.errors import AlreadyExists, Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
 
 PK = "DEPLOYMENT"
@@ -136,6 +136,18 @@ class FreezeRepository:
 
     def put(self, data: dict[str, Any]) -> None:
         self.store.put(Item(FREEZE, self._sk(data["scope"], data["target"]), data))
+
+    def add(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Freeze if not frozen yet (a conditional write, so of racing freezes one wins); None
+        then, else the freeze that is there and stays."""
+        while True:
+            try:
+                self.store.put(Item(FREEZE, self._sk(data["scope"], data["target"]), data), if_absent=True)
+                return None
+            except AlreadyExists:
+                kept = self.get(data["scope"], data["target"])
+                if kept is not None:
+                    return kept
 
     def delete(self, scope: str, target: str) -> None:
         self.store.delete(FREEZE, self._sk(scope, target))

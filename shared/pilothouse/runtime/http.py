@@ -150,8 +150,9 @@ class RequestHooks(Protocol):
         resource: str | None,
         request_id: str,
         status: int,
+        detail: str | None = None,
     ) -> Any:
-        """Record a mutating call and the HTTP status its caller got."""
+        """Record a mutating call, the HTTP status its caller got and, when it failed, why."""
         ...
 
 
@@ -202,7 +203,7 @@ class _Guard:
         finally:
             deactivate(token)
         if self.op.mutating:
-            self._audit(ctx, response.status_code)
+            self._audit(ctx, response.status_code, _failure_reason(response))
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 
@@ -279,7 +280,7 @@ class _Guard:
             headers=headers,
         )
 
-    def _audit(self, ctx: RequestContext, status: int) -> None:
+    def _audit(self, ctx: RequestContext, status: int, detail: str | None = None) -> None:
         try:
             self.hooks.audit(
                 ctx.services,
@@ -288,9 +289,25 @@ class _Guard:
                 resource=ctx.resource,
                 request_id=ctx.request_id,
                 status=status,
+                detail=detail,
             )
         except Exception:  # the answer stands; a lost audit record is logged loudly
             logger.exception("could not write the audit record", extra={"request_id": ctx.request_id})
+
+
+def _failure_reason(response: Response) -> str | None:
+    """Why a call failed, for its audit record: the problem's title and detail (texts the caller
+    was shown, which name fields and never echo values), at most 500 characters."""
+    if response.status_code < 400 or not isinstance(response.body, (str, bytes)):
+        return None
+    try:
+        problem = json.loads(response.body)
+    except ValueError:
+        return None
+    if not isinstance(problem, dict):
+        return None
+    reason = ": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k))
+    return reason[:500] or None
 
 
 class IsolatedHttpResolver(APIGatewayHttpResolver):
@@ -436,7 +453,7 @@ def build_resolver(
         except PilothouseError as err:
             response = problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
         if op.mutating:
-            guard._audit(ctx, response.status_code)
+            guard._audit(ctx, response.status_code, _failure_reason(response))
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 

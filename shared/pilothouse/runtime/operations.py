@@ -30,6 +30,8 @@ class Operation:
     #: the name of the model of a successful answer in :mod:`pilothouse.domain.answers`, for the
     #: OpenAPI document only (answers are not run through it; only the OpenAPI function loads it)
     response: str | None = None
+    #: other success statuses the answer may have (the same model), e.g. 200 for a no-op scale
+    also: tuple[int, ...] = ()
 
 
 def operation(
@@ -40,6 +42,7 @@ def operation(
     resource: Callable[[dict[str, str]], str | None] | None = None,
     secret_fields: tuple[str, ...] = (),
     response: str | None = None,
+    also: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare an endpoint. The function's name is the operation's name; its method, route and
     permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there."""
@@ -62,6 +65,7 @@ def operation(
             resource=resource or (lambda params: None),
             secret_fields=secret_fields,
             response=response,
+            also=also,
         )
 
     return wrap
@@ -75,4 +79,7 @@ def documented_responses(op: Operation) -> dict[int, Any] | None:
     from pilothouse.domain import answers
 
     model = getattr(answers, op.response)
-    return {op.status: {"description": op.summary, "content": {"application/json": {"model": model}}}}
+    return {
+        status: {"description": op.summary, "content": {"application/json": {"model": model}}}
+        for status in (op.status, *op.also)
+    }

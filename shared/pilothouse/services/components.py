@@ -240,8 +240,10 @@ def _check(record: Record, command: Command) -> State | None:
 def _validate_params(record: Record, command: Command, params: dict[str, Any]) -> dict[str, Any]:
     """Check a command's parameters against the component's spec; return what the job needs."""
     spec = record.data["spec"]
-    if command in (Command.DEPLOY, Command.UPDATE, Command.RETRY):  # retry and a plain deploy run
-        check_version(spec, params.get("version") or (None if command is Command.UPDATE else spec["version"]))
+    if command in (Command.DEPLOY, Command.UPDATE, Command.RETRY, Command.ROLLBACK):
+        # retry and a plain deploy run the spec's version; update and rollback name theirs
+        named = command in (Command.UPDATE, Command.ROLLBACK)
+        check_version(spec, params.get("version") or (None if named else spec["version"]))
     if command is Command.SCALE:
         low, high = spec["scaling"]["min"], spec["scaling"]["max"]
         if not low <= params["replicas"] <= high:
@@ -260,6 +262,17 @@ def _validate_params(record: Record, command: Command, params: dict[str, Any]) -
         ):
             raise ValidationFailed.field("version", "nothing to update: same version and config as running")
     return {k: v for k, v in params.items() if v is not None}
+
+
+def scaled_already(record: Record, replicas: int) -> bool:
+    """A Running component with no operation in flight already has ``replicas``: scaling to that
+    count changes nothing, so it is answered as it is (200) rather than run as a transition."""
+    return (
+        record.state == "Running"
+        and not record.data.get("operation")
+        and not record.data.get("restoring")
+        and record.data.get("replicas") == replicas
+    )
 
 
 def command(
@@ -364,7 +377,7 @@ def _retry_params(record: Record, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-DEPLOYING_COMMANDS = frozenset({Command.DEPLOY, Command.UPDATE, Command.RETRY})
+DEPLOYING_COMMANDS = frozenset({Command.DEPLOY, Command.UPDATE, Command.RETRY, Command.ROLLBACK})
 
 
 _sequence = itertools.count()

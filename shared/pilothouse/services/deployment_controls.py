@@ -16,6 +16,7 @@ from pilothouse.domain.lifecycle import Command
 from pilothouse.domain.security import Permission, Principal
 from pilothouse.errors import Conflict, Forbidden
 from pilothouse.services.context import ServiceContext
+from pilothouse.services.deployment_records import end_step
 from pilothouse.services.deployments import _start_strategy, get, repo
 from pilothouse.services.strategy_workflows import ensure_workflow
 
@@ -27,14 +28,43 @@ def _live(data: dict[str, Any]) -> None:
         )
 
 
+#: what a deployment waits for (the kind of its pending token), and the controls that answer it
+WAITS = {
+    "approval": ("an approval", ("approve", "reject")),
+    "pause": ("a promotion past its pause", ("promote",)),
+    "gate": ("a resume (it was paused)", ("resume",)),
+}
+
+
 def _token_of(data: dict[str, Any], *kinds: str) -> str:
     pending = data.get("pending_token")
     if not pending or pending["kind"] not in kinds:
-        raise Conflict(
-            f"deployment {data['id']} is not waiting for that (status {data['status']})",
-            extra={"status": data["status"]},
-        )
+        wanted = " or ".join(WAITS[k][0] for k in kinds)
+        extra: dict[str, Any] = {
+            "status": data["status"],
+            "waiting_for": pending["kind"] if pending else None,
+        }
+        if pending and pending["kind"] in WAITS:
+            what, controls = WAITS[pending["kind"]]
+            extra["answered_by"] = list(controls)
+            detail = (
+                f"deployment {data['id']} is not waiting for {wanted}: it waits for {what}; answer it with: "
+                + " or ".join(f"pilothouse deployments {c} {data['id']}" for c in controls)
+            )
+        else:
+            detail = (
+                f"deployment {data['id']} is not waiting for {wanted}: it waits for nothing now "
+                f"(status {data['status']}); pilothouse deployments get {data['id']} shows where it is"
+            )
+        raise Conflict(detail, extra=extra)
     return pending["token"]
+
+
+def _end_waiting_step(d: dict[str, Any], status: str, now: str) -> None:
+    """The step the answered token belonged to has ended now (approved, rejected, promoted past)."""
+    index = (d.get("pending_token") or {}).get("index")
+    if isinstance(index, int) and 0 <= index < len(d["steps"]) and d["steps"][index]["status"] == "waiting":
+        end_step(d["steps"][index], status, now)
 
 
 def approve(
@@ -70,6 +100,7 @@ def approve(
 
     def record(d):
         d["approvals"].append(decision)
+        _end_waiting_step(d, "succeeded" if approve else "failed", decision["at"])
         d["pending_token"] = None
         d["status"] = "in_progress" if approve else "rolling_back"
         return {"type": f"approval.{decision['decision']}", "actor": principal.id, "comment": comment}
@@ -94,6 +125,7 @@ def promote(services: ServiceContext, deployment_id: str, *, full: bool, actor: 
     def record(d):
         d["promote_full"] = d["promote_full"] or full
         if d.get("pending_token") and d["pending_token"]["kind"] == "pause":
+            _end_waiting_step(d, "succeeded", iso(services.clock.time()))
             d["pending_token"] = None
             d["status"] = "in_progress"
         return {"type": "promoted", "full": full, "actor": actor}
@@ -208,11 +240,12 @@ def rollback_component(
     return components.command(
         services,
         name,
-        Command.UPDATE,
+        Command.ROLLBACK,
         {
             "version": target,
             "strategy": {
                 "type": "custom",
+                "preset": "rollback",
                 "steps": [{"kind": "prepare"}, {"kind": "set_weight", "weight": 100}],
             },
         },

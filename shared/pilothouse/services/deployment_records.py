@@ -46,6 +46,22 @@ def close_waits(d: dict[str, Any], *, before: int, now: str) -> None:
             step["finished_at"] = now
 
 
+def end_step(step: dict[str, Any], status: str, now: str) -> None:
+    """A step that has ended: its status and when (once)."""
+    step["status"] = status
+    step.setdefault("finished_at", now)
+
+
+def close_steps(d: dict[str, Any], *, status: str, now: str) -> None:
+    """The deployment has ended (``status``): no step is left waiting, running or pending. In a
+    deployment that succeeded they succeeded; in one that did not, the steps it never carried out
+    (or gave up waiting in) were skipped."""
+    for step in d["steps"]:
+        if step["status"] in ("succeeded", "failed", "skipped"):
+            continue
+        end_step(step, "succeeded" if status == "succeeded" else "skipped", now)
+
+
 def deployments(services: ServiceContext) -> DeploymentRepository:
     return DeploymentRepository(services.store)
 

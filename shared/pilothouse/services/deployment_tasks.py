@@ -276,8 +276,7 @@ def _end(services: ServiceContext, dep_id: str, status: str, event: str, **field
     def change(d):
         if d["status"] in FINAL:
             return None
-        if status == "succeeded":
-            records.close_waits(d, before=len(d["steps"]), now=iso(services.clock.time()))
+        records.close_steps(d, status=status, now=iso(services.clock.time()))
         d.update(
             status=status,
             outcome=status,

@@ -19,11 +19,18 @@ def _check_scope(scope: str) -> None:
         raise ValidationFailed.field("scope", "component or environment")
 
 
-def freeze(services: ServiceContext, scope: str, target: str, reason: str, *, actor: str) -> dict[str, Any]:
+def freeze(
+    services: ServiceContext, scope: str, target: str, reason: str, *, actor: str, replace: bool = False
+) -> tuple[dict[str, Any], bool]:
+    """Freeze ``target``; the freeze and whether this call made (or, with ``replace``, rewrote) it.
+    A target frozen already keeps its freeze (its reason, who and when) unless ``replace``."""
     data = {"scope": scope, "target": target, "reason": reason, "by": actor, "at": iso(services.clock.time())}
     _check_scope(scope)
-    repo(services).put(data)
-    return data
+    if replace:
+        repo(services).put(data)
+        return data, True
+    kept = repo(services).add(data)
+    return (kept, False) if kept is not None else (data, True)
 
 
 def unfreeze(services: ServiceContext, scope: str, target: str) -> None:

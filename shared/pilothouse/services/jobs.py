@@ -172,7 +172,7 @@ def _plan_stored_operation(services: ServiceContext, record: Record) -> str:
         )
     except ValidationFailed as exc:
         current = Placement.from_dict(data["placement"]) if data.get("placement") else None
-        outcome = Outcome.REVERTED if cmd is Command.UPDATE and current else Outcome.FAILED
+        outcome = Outcome.REVERTED if cmd in CHANGES_VERSION and current else Outcome.FAILED
         reason = f"queued by an earlier release without a plan, and it cannot be planned now: {exc.detail}"
         return finish_operation(
             services, record, cmd, outcome, current, reason, [], data.get("version"), None
@@ -211,6 +211,10 @@ def _left_behind_stopped(services: ServiceContext, data: dict[str, Any]) -> dict
     return {**data, "placement": None, "url": None, "replicas": 0}
 
 
+#: the commands that move a Running component from one version to another
+CHANGES_VERSION = (Command.UPDATE, Command.ROLLBACK)
+
+
 def finish_operation(
     services: ServiceContext,
     record: Record,
@@ -227,9 +231,9 @@ def finish_operation(
     now = iso(services.clock.time())
     spec = dict(data["spec"])
     if outcome is Outcome.SUCCEEDED:
-        if cmd is Command.UPDATE and data.get("version") and new_version != data.get("version"):
+        if cmd in CHANGES_VERSION and data.get("version") and new_version != data.get("version"):
             data["previous_version"] = data["version"]
-        if cmd in (Command.DEPLOY, Command.RETRY, Command.UPDATE) and new_version:
+        if cmd in (Command.DEPLOY, Command.RETRY, *CHANGES_VERSION) and new_version:
             spec["version"] = new_version
         if new_config is not None:
             spec["config"] = new_config

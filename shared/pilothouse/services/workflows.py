@@ -64,6 +64,14 @@ def check_definition(
     return definition
 
 
+def definition_warnings(definition: dict[str, Any]) -> list[dict[str, str]]:
+    """What AWS accepts in a (checked) definition but is likely a mistake: an unreachable state,
+    a path-looking value without ``.$`` ... (``workflow validate --strict`` shows the same)."""
+    from pilothouse.engine import diagnose
+
+    return [{"path": w.path, "message": w.message} for w in diagnose(definition).warnings]
+
+
 def for_orchestrator(services: ServiceContext, definition: dict[str, Any]) -> dict[str, Any]:
     """A checked user definition as the orchestrator runs it: as it is on the embedded engine; on
     Step Functions with its function tasks sent over the task-messages queue (``run_task_message``

@@ -111,7 +111,7 @@ def test_illegal_command_shows_allowed_commands(api, cli):
     result = cli("components", "deploy", "greeter", "--wait")
     assert result.exit_code == 1
     assert "cannot deploy a component in state Running" in result.stderr
-    assert "allowed commands: scale, update, stop" in result.stderr
+    assert "allowed commands: scale, update, rollback, stop" in result.stderr
 
 
 def test_wait_timeout_exits_1(api, cli):

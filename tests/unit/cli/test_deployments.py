@@ -568,7 +568,10 @@ def test_a_control_that_does_not_fit_is_a_409(dapi, cli):
     dep = _start_update(cli, dapi)
     result = cli("deployments", "approve", dep["id"])
     assert result.exit_code == 1
-    assert "Error 409" in result.stderr and "is not waiting for that" in result.stderr
+    assert (
+        "Error 409" in result.stderr
+        and "is not waiting for an approval: it waits for nothing now" in result.stderr
+    )
     _advance_to(cli, dep, "succeeded")
     result = cli("deployments", "abort", dep["id"])
     assert result.exit_code == 1 and "has ended (succeeded)" in result.stderr

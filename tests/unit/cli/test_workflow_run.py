@@ -146,14 +146,42 @@ def test_validate_reports_every_error_with_its_path(cli, write):
 def test_validate_json_output_and_stdin(cli):
     result = cli("workflow", "validate", "-", "-o", "json", input=json.dumps(WAIT_AN_HOUR))
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"valid": True, "errors": []}
-    bad = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}
+    assert json.loads(result.stdout) == {"valid": True, "errors": [], "warnings": []}
+    bad = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}, "Z": {"Type": "Succeed"}}}
     result = cli("-o", "json", "workflow", "validate", "-", input=json.dumps(bad))
     assert result.exit_code == 1
     body = json.loads(result.stdout)
     assert body["valid"] is False
     assert [e["path"] for e in body["errors"]] == ["$.States.A.Next"]
     assert set(body["errors"][0]) == {"path", "message"}
+
+
+def test_validate_warnings_are_apart_from_errors_and_strict_shows_them(cli, write):
+    """AWS accepts an unreachable state: valid (exit 0), a warning --strict shows (and fails on)."""
+    orphan = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Succeed"},
+            "Orphan": {"Type": "Pass", "Parameters": {"x": "$.y"}, "End": True},
+        },
+    }
+    path = write("orphan.json", orphan)
+    result = cli("workflow", "validate", path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "valid"
+    assert "2 warning(s)" in result.stderr and "--strict" in result.stderr
+    result = cli("workflow", "validate", path, "--strict")
+    assert result.exit_code == 1
+    assert "valid, with warnings" in result.stdout
+    assert "$.States.Orphan" in result.stdout and "$.States.Orphan.Parameters.x" in result.stdout
+    body = json.loads(cli("workflow", "validate", path, "-o", "json").stdout)
+    assert body["valid"] is True and body["errors"] == []
+    assert [w["path"] for w in body["warnings"]] == ["$.States.Orphan.Parameters.x", "$.States.Orphan"]
+    # errors and warnings together: both listed, apart
+    orphan["States"]["A"] = {"Type": "Pass", "Next": "Missing"}
+    result = cli("workflow", "validate", write("both.json", orphan), "--strict")
+    assert result.exit_code == 1
+    assert "invalid" in result.stdout and "2 warning(s):" in result.stdout
 
 
 def test_validate_unreadable_file_is_a_usage_error(cli, tmp_path):

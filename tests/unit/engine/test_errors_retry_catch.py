@@ -216,8 +216,10 @@ def test_timeout_is_retriable(go, clock):
     assert result.output == "ok" and clock.now() == T0 + 12
 
 
-def test_data_limit_exceeded_not_caught_by_all(go):
-    """A result over 256 KiB → States.DataLimitExceeded, which States.ALL does not catch."""
+def test_data_limit_exceeded_from_a_task_is_a_task_failure(go):
+    """A task result over 256 KiB → a TaskFailed with States.DataLimitExceeded, which a States.ALL
+    catcher handles (as AWS's recorded executions show); a state *output* over the limit stays
+    terminal: States.ALL does not catch it, an explicit States.DataLimitExceeded catcher does."""
     big = "x" * (256 * 1024 + 1)
     defn = machine(
         {"T": task(catch=[{"ErrorEquals": ["States.ALL"], "Next": "C"}], End=None), "C": {"Type": "Succeed"}}
@@ -225,9 +227,16 @@ def test_data_limit_exceeded_not_caught_by_all(go):
     del defn["States"]["T"]["End"]
     defn["States"]["T"]["Next"] = "C"
     result = go(defn, invoke=lambda r, p, c: big)
+    assert result.status == "SUCCEEDED"
+    assert result.output["Error"] == "States.DataLimitExceeded"
+    assert "TaskFailed" in events(result) and "TaskSucceeded" not in events(result)
+    # the result fits, but the state's output (input + result) does not: terminal
+    half = "y" * (150 * 1024)
+    defn["States"]["T"]["ResultPath"] = "$.r"
+    result = go(defn, {"in": half}, invoke=lambda r, p, c: half)
     assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
     defn["States"]["T"]["Catch"] = [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "C"}]
-    assert go(defn, invoke=lambda r, p, c: big).status == "SUCCEEDED"
+    assert go(defn, {"in": half}, invoke=lambda r, p, c: half).status == "SUCCEEDED"
 
 
 def test_oversized_execution_input_fails(go):

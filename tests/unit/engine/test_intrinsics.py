@@ -38,7 +38,8 @@ def test_format_argument_count_must_match():
     """Too few or too many arguments → States.IntrinsicFailure."""
     fails("States.Format('{} {}', 'a')")
     fails("States.Format('{}', 'a', 'b')")
-    fails("States.Format('{}', $.obj)", {"obj": {"a": 1}})
+    # an object is an argument as any other (AWS prints it as a Java map: see test_aws_fidelity)
+    assert ev("States.Format('{}', $.obj)", {"obj": {"a": 1}}) == "{a=1}"
 
 
 def test_string_to_json_and_back():
@@ -132,7 +133,7 @@ def test_math_functions():
         assert 1 <= ev("States.MathRandom(1, 999)") < 999
     assert ev("States.MathRandom(1, 999, 7)") == ev("States.MathRandom(1, 999, 7)")
     assert ev("States.MathAdd($.v, -1)", {"v": 111}) == 110
-    fails("States.MathAdd(1.5, 1)")
+    assert ev("States.MathAdd(1.5, 1)") == 3  # AWS rounds non-integers (see test_aws_fidelity)
     fails("States.MathAdd(2147483648, 1)")
     fails("States.MathRandom('a', 2)")
 

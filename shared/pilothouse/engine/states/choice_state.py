@@ -21,7 +21,7 @@ class ChoiceState(BaseState):
         if flow.jsonata:
             for rule in st["Choices"]:
                 cond = rule["Condition"]
-                value = flow.expr(cond, raw) if jsonata_bridge.is_expression(cond) else cond
+                value = flow.expr(cond, raw, "Condition") if jsonata_bridge.is_expression(cond) else cond
                 if not isinstance(value, bool):
                     raise StatesError(
                         QUERY_EVALUATION_ERROR,

@@ -28,4 +28,5 @@ class FailState(BaseState):
             if value is not None and not isinstance(value, str):
                 raise runtime(f"The {key} of Fail state '{run['state']}' must be a string, got {value!r}")
             values[key] = value
-        it.fail_run(run, values["Error"] or "", values["Cause"] or "")
+        # no Error/Cause: none in the ExecutionFailed event either, as AWS records it
+        it.fail_run(run, values["Error"], values["Cause"])

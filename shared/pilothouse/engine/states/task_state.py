@@ -24,6 +24,11 @@ def _seconds(it: Any, flow: Any, st: dict, raw: Any, key: str) -> int | None:
     return int(value)
 
 
+def _is_sync(resource: str) -> bool:
+    """True for the run-a-job pattern: ``...:startExecution.sync``, ``.sync:2``."""
+    return resource.endswith(".sync") or ".sync:" in resource.rsplit("/", 1)[-1]
+
+
 class TaskState(BaseState):
     """Emits :class:`~pilothouse.engine.model.InvokeTask` and handles timeouts."""
 
@@ -39,8 +44,13 @@ class TaskState(BaseState):
             if resource.endswith(".waitForTaskToken")
             else None
         )
+        # a .sync task has a task token on AWS too ($$.Task.Token resolves); it is not a
+        # callback token: the driver still answers the task with the job's outcome
+        context_token = token or (
+            (it.data.get("token_prefix", "") + uuid.uuid4().hex) if _is_sync(resource) else None
+        )
         run["task"] = None
-        flow = it.flow(run, chain, st, token=token)
+        flow = it.flow(run, chain, st, token=context_token)
         payload = flow.payload(raw)
         it.check_size(payload, "task input")
         timeout = _seconds(it, flow, st, raw, "TimeoutSeconds")
@@ -51,6 +61,7 @@ class TaskState(BaseState):
             "task_id": task_id,
             "resource": resource,
             "token": token,
+            "context_token": context_token,
             "state_name": run["state"],
             "retry_count": run.get("retry_count", 0),
             "timeout_at": it.now + timeout if timeout else None,
@@ -108,8 +119,6 @@ class TaskState(BaseState):
                     raise StatesError(error, cause)
             return False
         if "error" in outcome:
-            raise StatesError(outcome["error"], outcome.get("cause") or "")
-        result = outcome.get("output")
-        it.check_size(result, "task result")
-        it.finish_with_result(run, chain, st, result)
+            raise StatesError(outcome["error"], outcome.get("cause") or "", by_task=True)
+        it.finish_with_result(run, chain, st, outcome.get("output"))
         return True

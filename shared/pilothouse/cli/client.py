@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from pilothouse.cli.prog import program
+
+if TYPE_CHECKING:  # httpx loads only for a test transport
+    import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 #: tests set this to an ``httpx.MockTransport`` so every client the CLI builds talks to it
 TRANSPORT: httpx.BaseTransport | None = None
+
+
+def _param(value: Any) -> str:
+    """A query parameter as httpx writes one (booleans as true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class ApiError(Exception):
@@ -32,27 +42,34 @@ class ConnectionFailed(ApiError):
             {
                 "title": "Cannot reach the Pilothouse API",
                 "detail": f"{url}: {reason}",
-                "hint": "is the control plane running (pilothouse dev)? is --url / PILOTHOUSE_URL right?",
+                "hint": f"is the control plane running ({program()} dev)? is --url / PILOTHOUSE_URL right?",
             },
         )
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
+def _problem(status: int, reason: str, content: bytes) -> dict[str, Any]:
+    import json
+
     try:
-        body = response.json()
+        body = json.loads(content) if content else None
     except ValueError:
         body = None
     if isinstance(body, dict) and ("title" in body or "detail" in body):
         return body
-    text = response.text.strip()
+    text = content.decode("utf-8", "replace").strip()
     return {
-        "title": response.reason_phrase or "Error",
-        "status": response.status_code,
-        "detail": text[:500] if text else f"HTTP {response.status_code}",
+        "title": reason or "Error",
+        "status": status,
+        "detail": text[:500] if text else f"HTTP {status}",
     }
 
 
 class Client:
+    """Requests go out with the standard library's ``urllib`` (it starts in a few milliseconds;
+    httpx and its CLI extras take a tenth of a second to import, longer than the rest of a command),
+    or through ``transport``/:data:`TRANSPORT`, an httpx transport, which is how the tests serve the
+    real API in process."""
+
     def __init__(
         self,
         url: str | None = None,
@@ -62,15 +79,22 @@ class Client:
         timeout: float = 30.0,
     ):
         self.url = (url or DEFAULT_URL).rstrip("/")
-        headers = {"Accept": "application/json, application/problem+json"}
+        self.timeout = timeout
+        self.headers = {"Accept": "application/json, application/problem+json"}
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport or TRANSPORT
-        )
+            self.headers["Authorization"] = f"Bearer {api_key}"
+        self._http: httpx.Client | None = None
+        transport = transport or TRANSPORT
+        if transport is not None:
+            import httpx
+
+            self._http = httpx.Client(
+                base_url=self.url, headers=self.headers, timeout=timeout, transport=transport
+            )
 
     def close(self) -> None:
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
 
     def __enter__(self) -> Client:
         return self
@@ -88,19 +112,56 @@ class Client:
         idempotency_key: str | None = None,
     ) -> Any:
         """Send one request; the decoded JSON answer (None for 204), or ApiError."""
+        import json as jsonlib
+
         headers = {}
         if method == "POST":
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        send = self._send_httpx if self._http is not None else self._send_urllib
+        status, reason, content = send(method, path, clean, json, headers)
+        if status >= 400:
+            raise ApiError(status, _problem(status, reason, content))
+        if status == 204 or not content:
+            return None
+        return jsonlib.loads(content)
+
+    def _send_httpx(
+        self, method: str, path: str, params: dict[str, str], body: Any, headers: dict[str, str]
+    ) -> tuple[int, str, bytes]:
+        import httpx
+
+        assert self._http is not None
         try:
-            response = self._http.request(method, path, params=clean, json=json, headers=headers)
+            response = self._http.request(method, path, params=params, json=body, headers=headers)
         except httpx.TransportError as exc:
             raise ConnectionFailed(self.url, str(exc) or type(exc).__name__) from None
-        if response.status_code >= 400:
-            raise ApiError(response.status_code, _problem(response))
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response.status_code, response.reason_phrase, response.content
+
+    def _send_urllib(
+        self, method: str, path: str, params: dict[str, str], body: Any, headers: dict[str, str]
+    ) -> tuple[int, str, bytes]:
+        import json
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        url = self.url + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        data = None
+        all_headers = {**self.headers, **headers}
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            all_headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
+                return response.status, response.reason or "", response.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, str(exc.reason or ""), exc.read()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ConnectionFailed(self.url, str(reason) or type(exc).__name__) from None
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from pilothouse.cli import component_files, component_logs
 from pilothouse.cli.client import Client
+from pilothouse.cli.completion import complete_component
 from pilothouse.cli.context import (
     AllPages,
     Cursor,
@@ -19,30 +21,41 @@ from pilothouse.cli.context import (
     settings,
 )
 from pilothouse.cli.files import InputError, apply_sets, load_mapping
+from pilothouse.cli.prog import program
 from pilothouse.cli.render import (
-    component_detail,
     components_table,
     err,
     event_line,
     events_table,
     out,
     print_json,
+    print_page,
 )
 from pilothouse.cli.strategies import StrategyOption, strategy_value
-from pilothouse.cli.wait import DEPLOYING, report, wait_for
-from pilothouse.domain.lifecycle import State
 
-app = typer.Typer(help="Register, deploy and operate components.", no_args_is_help=True)
+app = typer.Typer(
+    help="Register, deploy and operate components.", no_args_is_help=True, rich_markup_mode=None
+)
 
-STATES = [s.value for s in State]
 
-Name = Annotated[str, typer.Argument(help="the component's name")]
+def _states() -> list[str]:
+    from pilothouse.domain.lifecycle import State
+
+    return [s.value for s in State]
+
+
+Name = Annotated[str, typer.Argument(help="the component's name", autocompletion=complete_component)]
 Wait = Annotated[bool, typer.Option("--wait", "-w", help="follow the command until the component is at rest")]
 Timeout = Annotated[float, typer.Option("--timeout", help="seconds --wait waits at most", min=0)]
 #: deployments bake, analyse and wait for approvals: their --wait waits longer
 DeployTimeout = Annotated[
     float, typer.Option("--timeout", help="seconds --wait waits at most (the deployment goes on)", min=0)
 ]
+
+
+app.command()(component_files.validate)
+app.command()(component_files.apply)
+app.command()(component_logs.logs)
 
 
 def _path(name: str, suffix: str = "") -> str:
@@ -62,13 +75,30 @@ def register(
     spec = load_mapping(file, "a component spec")
     with s.client() as client:
         view = client.post("/v1/components", spec, idempotency_key=idempotency_key)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         out().print(
             f"[green]✓[/] registered [bold]{view['name']}[/] ({view['state']}); "
-            f"next: pilothouse components deploy {view['name']} --wait"
+            f"next: {program()} components deploy {view['name']} --wait"
         )
+
+
+Selector = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--selector",
+        "-l",
+        help="only components whose spec labels match: key=value, key!=value or key (repeatable or "
+        "comma-separated; filtered here, the API has no selector: every page is read)",
+    ),
+]
+WatchOption = Annotated[
+    bool,
+    typer.Option("--watch", "-w", help="after the list, print each component that changes, until Ctrl-C"),
+]
+#: seconds between reads of ``list --watch``
+WATCH_SECONDS = 2.0
 
 
 @app.command("list")
@@ -79,31 +109,54 @@ def list_(
     environment: Annotated[
         str | None, typer.Option("--environment", "-e", help="only this environment")
     ] = None,
+    selector: Selector = None,
     limit: PageSize = 50,
     cursor: Cursor = None,
     all_pages: AllPages = False,
+    watch: WatchOption = False,
     output: OutputOption = None,
 ) -> None:
-    """List components."""
+    """List components (-o wide: more columns; -l team=web: by label; --watch: then their changes)."""
+    from pilothouse.cli.listing import matches, parse_selector
+
     s = settings(ctx, output)
     if state is not None:
-        match = [st for st in STATES if st.lower() == state.lower()]
+        states = _states()
+        match = [st for st in states if st.lower() == state.lower()]
         if not match:
-            raise typer.BadParameter(f"one of {', '.join(STATES)}", param_hint="--state")
+            raise typer.BadParameter(f"one of {', '.join(states)}", param_hint="--state")
         state = match[0]
+    wanted = parse_selector(selector or [])
     params = {"state": state, "environment": environment, "limit": limit, "cursor": cursor}
+
+    def read(client: Client) -> tuple[list[dict[str, Any]], str | None]:
+        items, next_cursor = client.collect("/v1/components", params, follow=all_pages or bool(wanted))
+        return [c for c in items if matches(c, wanted)], next_cursor
+
     with s.client() as client:
-        items, next_cursor = client.collect("/v1/components", params, follow=all_pages)
-    if s.output is Output.json:
-        print_json(items)
+        items, next_cursor = read(client)
+        if s.structured:
+            print_page(items, next_cursor)
+        else:
+            console = out()
+            if not items:
+                console.print("no components" + (" match" if state or environment or wanted else " yet"))
+            else:
+                console.print(components_table(items, wide=s.output is Output.wide))
         _more(next_cursor)
-        return
-    console = out()
-    if not items:
-        console.print("no components" + (" match" if state or environment else " yet"))
-    else:
-        console.print(components_table(items))
-    _more(next_cursor)
+        if watch:
+            from pilothouse.cli.listing import watch_changes
+
+            watch_changes(
+                lambda: read(client)[0],
+                items,
+                key="name",
+                fields=("state", "version", "replicas", "url", "updated_at"),
+                structured=s.structured,
+                line=lambda c: components_table([c], wide=s.output is Output.wide, header=False),
+                interval=WATCH_SECONDS,
+                sleep=time.sleep,
+            )
 
 
 def _more(cursor: str | None) -> None:
@@ -113,15 +166,26 @@ def _more(cursor: str | None) -> None:
 
 @app.command()
 @reports_errors
-def get(ctx: typer.Context, name: Name, output: OutputOption = None) -> None:
-    """Show one component."""
+def get(
+    ctx: typer.Context,
+    name: Name,
+    health: Annotated[
+        bool, typer.Option("--health/--no-health", help="ask each local replica for its health")
+    ] = True,
+    output: OutputOption = None,
+) -> None:
+    """Show one component as a tree: revisions and weights, replicas, the current or last deployment."""
     s = settings(ctx, output)
     with s.client() as client:
         view = client.get(_path(name))
-    if s.output is Output.json:
-        print_json(view)
-    else:
-        component_detail(view, out())
+        if s.structured:
+            print_json(view)
+            return
+        latest = (client.get("/v1/deployments", component=name, limit=1).get("items") or [None])[0]
+        deployment = client.get(f"/v1/deployments/{latest['id']}") if latest else None
+    from pilothouse.cli.component_tree import print_component
+
+    print_component(view, deployment, out(), health=health)
 
 
 @app.command()
@@ -146,14 +210,14 @@ def events(
         raise typer.BadParameter("asc or desc", param_hint="--order")
     with s.client() as client:
         if follow:
-            follow_events(client, name, limit=limit, interval=interval, as_json=s.output is Output.json)
+            follow_events(client, name, limit=limit, interval=interval, as_json=s.structured)
             return
         body = client.get(_path(name, "/events"), limit=limit, order=order, cursor=cursor)
     items = body.get("items", [])
-    if s.output is Output.json:
-        print_json(items)
-        return
-    out().print(events_table(items) if items else "no events")
+    if s.structured:
+        print_json(body)
+    else:
+        out().print(events_table(items) if items else "no events")
     _more(body.get("next_cursor"))
 
 
@@ -176,10 +240,12 @@ def follow_events(
     polls = 0
     try:
         while True:
-            page = client.get(_path(name, "/events"), limit=limit if polls == 0 else 100, order="desc")
-            for e in reversed(page.get("items", [])):
-                if e.get("id") in seen:
-                    continue
+            if polls == 0:
+                page = client.get(_path(name, "/events"), limit=limit, order="desc")
+                fresh = page.get("items", [])
+            else:
+                fresh = _newer_than(client, name, seen)
+            for e in reversed(fresh):
                 seen.add(e.get("id"))
                 if as_json:
                     print(json.dumps(e), flush=True)
@@ -191,6 +257,21 @@ def follow_events(
             sleep(interval)
     except KeyboardInterrupt:
         return
+
+
+def _newer_than(client: Client, name: str, seen: set[str]) -> list[dict[str, Any]]:
+    """The events after the newest one seen, newest first: pages back until a seen one (or the start)."""
+    newer: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.get(_path(name, "/events"), limit=100, order="desc", cursor=cursor)
+        for e in page.get("items", []):
+            if e.get("id") in seen:
+                return newer
+            newer.append(e)
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return newer
 
 
 def _command(
@@ -205,20 +286,22 @@ def _command(
     output: Output | None,
     client: Client | None = None,
 ) -> None:
+    from pilothouse.cli.wait import DEPLOYING, report, wait_for
+
     s = settings(ctx, output)
     client = client or s.client()
     with client:
         view = client.post(_path(name, f"/{command}"), body, idempotency_key=idempotency_key)
-        as_json = s.output is Output.json
+        as_json = s.structured
         if not wait:
             if as_json:
                 print_json(view)
             else:
                 op_id = (view.get("operation") or {}).get("id")
                 follow = (
-                    f"deployment {op_id}; watch it with: pilothouse deployments watch {op_id}"
+                    f"deployment {op_id}; watch it with: {program()} deployments watch {op_id}"
                     if command in DEPLOYING and op_id
-                    else f"follow with: pilothouse components events {name} --follow"
+                    else f"follow with: {program()} components events {name} --follow"
                 )
                 out().print(f"[green]✓[/] {command} accepted: [bold]{name}[/] is {view['state']}; {follow}")
             return
@@ -415,7 +498,7 @@ def deregister(ctx: typer.Context, name: Name, output: OutputOption = None) -> N
     s = settings(ctx, output)
     with s.client() as client:
         client.delete(_path(name))
-    if s.output is Output.json:
+    if s.structured:
         print_json({"name": name, "deregistered": True})
     else:
         out().print(f"[green]✓[/] deregistered [bold]{name}[/]")

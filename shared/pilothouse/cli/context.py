@@ -6,22 +6,32 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from pilothouse.cli.client import ApiError, Client
 from pilothouse.cli.files import InputError
+from pilothouse.cli.prog import program as program
+
+if TYPE_CHECKING:
+    from pilothouse.cli.client import Client
 
 
 class Output(StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
+    yaml = "yaml"
 
 
 OutputOption = Annotated[
     Output | None,
-    typer.Option("--output", "-o", help="table (default) or json (the raw API answer)", case_sensitive=False),
+    typer.Option(
+        "--output",
+        "-o",
+        help="table (default), wide (more columns), json or yaml (the raw API answer)",
+        case_sensitive=False,
+    ),
 ]
 
 # options shared by the commands that page through a listing, or send a mutating POST
@@ -39,14 +49,58 @@ class Settings:
     api_key: str | None
     output: Output = Output.table
 
+    def __post_init__(self) -> None:
+        from pilothouse.cli import render_format
+
+        render_format.STRUCTURED = self.output if self.structured else None
+
+    @property
+    def structured(self) -> bool:
+        """JSON or YAML: the API's answer as data, not a table."""
+        return self.output in (Output.json, Output.yaml)
+
     def client(self) -> Client:
+        from pilothouse.cli.client import Client
+
         return Client(self.url, self.api_key)
 
 
-def settings(ctx: typer.Context, output: Output | None = None) -> Settings:
-    """The root options, with a command's own ``--output`` taking precedence."""
-    root: Settings = ctx.find_root().obj or Settings(url="", api_key=None)
-    return Settings(root.url, root.api_key, output or root.output)
+@dataclass
+class Root:
+    """The root options as given; the URL and key are resolved (flags, context, env) when needed."""
+
+    url: str | None = None
+    api_key: str | None = None
+    context: str | None = None
+    output: Output = Output.table
+
+    def settings(self, output: Output | None = None) -> Settings:
+        from pilothouse.cli.client import DEFAULT_URL
+        from pilothouse.cli.userconfig import resolve
+
+        url, key = resolve(self.url, self.api_key, self.context, DEFAULT_URL)
+        return Settings(url, key, output or self.output)
+
+
+def settings(ctx: typer.Context, output: Output | None = None, *, connect: bool = True) -> Settings:
+    """The root options, with a command's own ``--output`` taking precedence (``connect=False``: the
+    output format only, without resolving the URL and key)."""
+    root = ctx.find_root()
+    obj = root.obj if isinstance(root.obj, Root) else _root_from_params(root.params)
+    if not connect:
+        return Settings("", None, output or obj.output)
+    return obj.settings(output)
+
+
+def _root_from_params(params: dict[str, Any]) -> Root:
+    """The root options from parsed parameters (shell completion runs no callback)."""
+    out = params.get("output")
+    return Root(
+        url=params.get("url"),
+        api_key=params.get("api_key"),
+        context=params.get("context"),
+        output=Output(out) if out else Output.table,
+    )
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,6 +111,7 @@ def reports_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pilothouse.cli.client import ApiError
         from pilothouse.cli.render import print_problem
 
         try:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from pilothouse.cli.prog import program
 from pilothouse.domain.statuses import FINAL, STATUSES, DeploymentStatus
 
 __all__ = ["BAD_ENDS", "FINAL", "STATUSES", "DeploymentStatus"]
@@ -219,20 +220,20 @@ def waiting_text(d: dict[str, Any]) -> str | None:
     since = f" since {escape(str(token['since']))}" if token.get("since") else ""
     if waiting == "approval":
         return (
-            f"[bold magenta]⏸ waiting for approval[/]{since} — run: pilothouse deployments approve {dep_id} "
+            f"[bold magenta]⏸ waiting for approval[/]{since} — run: {program()} deployments approve {dep_id} "
             f"(or reject {dep_id})"
         )
     if waiting == "pause":
         if token.get("seconds") is not None:
             return (
                 f"[magenta]⏸ baking for {seconds_text(token['seconds'])}[/]{since} — to skip it: "
-                f"pilothouse deployments promote {dep_id}"
+                f"{program()} deployments promote {dep_id}"
             )
         return (
-            f"[bold magenta]⏸ paused until promoted[/]{since} — run: pilothouse deployments promote {dep_id}"
+            f"[bold magenta]⏸ paused until promoted[/]{since} — run: {program()} deployments promote {dep_id}"
         )
     if waiting == "gate":
-        return f"[bold magenta]⏸ paused[/]{since} — run: pilothouse deployments resume {dep_id}"
+        return f"[bold magenta]⏸ paused[/]{since} — run: {program()} deployments resume {dep_id}"
     if waiting:
         return f"[magenta]⏸ waiting for {escape(str(waiting))}[/]{since}"
     return None

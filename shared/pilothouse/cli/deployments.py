@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from pilothouse.cli.completion import complete_deployment
 from pilothouse.cli.context import AllPages, Cursor, Output, OutputOption, PageSize, reports_errors, settings
 from pilothouse.cli.deployment_follow import follow
 from pilothouse.cli.deployment_render import deployment_detail, deployment_event_line, deployments_table
@@ -23,18 +24,28 @@ from pilothouse.cli.deployment_text import (
     status_text,
     waiting_text,
 )
-from pilothouse.cli.render import err, out, print_json
+from pilothouse.cli.prog import program
+from pilothouse.cli.refs import resolve_deployment
+from pilothouse.cli.render import err, out, print_json, print_page
 
 #: seconds between reads while watching
 WATCH_SECONDS = 0.5
-#: seconds ``watch`` waits for a deployment that does not exist (yet) before it reports the 404
-WATCH_MISSING_GRACE = 10.0
+#: seconds ``watch`` waits for a deployment that does not exist (yet) before it reports the 404: none,
+#: the id was resolved first (only ``--wait`` right after a command gives a new record a moment)
+WATCH_MISSING_GRACE = 0.0
 app = typer.Typer(
     help="Follow and steer deployments: approve, promote, pause, resume, abort, roll back.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
-DeploymentId = Annotated[str, typer.Argument(help="the deployment's id (the component's operation id)")]
+DeploymentId = Annotated[
+    str,
+    typer.Argument(
+        help="the deployment's id, a unique start of it, or a component's name (its latest deployment)",
+        autocompletion=complete_deployment,
+    ),
+]
 
 
 def _path(deployment_id: str, suffix: str = "") -> str:
@@ -78,8 +89,8 @@ def list_(
     }
     with s.client() as client:
         items, next_cursor = client.collect("/v1/deployments", params, follow=all_pages)
-    if s.output is Output.json:
-        print_json(items)
+    if s.structured:
+        print_page(items, next_cursor)
     elif not items:
         out().print("no deployments" + (" match" if component or environment or status else " yet"))
     else:
@@ -93,8 +104,8 @@ def get(ctx: typer.Context, deployment_id: DeploymentId, output: OutputOption = 
     """Show a deployment: its steps, traffic, analysis, approvals and what it waits for."""
     s = settings(ctx, output)
     with s.client() as client:
-        view = client.get(_path(deployment_id))
-    if s.output is Output.json:
+        view = client.get(_path(resolve_deployment(client, deployment_id)))
+    if s.structured:
         print_json(view)
     else:
         out().print(deployment_detail(view))
@@ -113,11 +124,12 @@ def events(
     """A deployment's events, oldest first."""
     s = settings(ctx, output)
     with s.client() as client:
+        deployment_id = resolve_deployment(client, deployment_id)
         items, next_cursor = client.collect(
             _path(deployment_id, "/events"), {"limit": limit, "cursor": cursor}, follow=all_pages
         )
-    if s.output is Output.json:
-        print_json(items)
+    if s.structured:
+        print_page(items, next_cursor)
     else:
         console = out()
         if not items:
@@ -142,9 +154,10 @@ def watch(
     Exit 0 if it succeeded, 1 if it rolled back, failed or was aborted.
     """
     s = settings(ctx, output)
-    as_json = s.output is Output.json
+    as_json = s.structured
     console = err() if as_json else out()
     with s.client() as client:
+        deployment_id = resolve_deployment(client, deployment_id)
         try:
             view, timed_out = follow(
                 client,
@@ -198,8 +211,9 @@ def _control(
 ) -> None:
     s = settings(ctx, output)
     with s.client() as client:
+        deployment_id = resolve_deployment(client, deployment_id)
         view = client.post(_path(deployment_id, f"/{action}"), body)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
         return
     console = out()
@@ -211,7 +225,7 @@ def _control(
     if waiting and view.get("status") not in FINAL:
         console.print(f"  {waiting}", soft_wrap=True)
     console.print(
-        f"  [dim]watch it with: pilothouse deployments watch {escape(str(view.get('id', deployment_id)))}[/]"
+        f"  [dim]watch it with: {program()} deployments watch {escape(str(view.get('id', deployment_id)))}[/]"
     )
 
 

@@ -21,14 +21,14 @@ from pilothouse.cli.context import (
     AllPages,
     Cursor,
     IdemKey,
-    Output,
     OutputOption,
     PageSize,
     reports_errors,
     settings,
 )
 from pilothouse.cli.files import InputError, load_document
-from pilothouse.cli.render import err, out, print_json
+from pilothouse.cli.prog import program
+from pilothouse.cli.render import err, out, print_json, print_page
 from pilothouse.cli.workflow_render import (
     execution_detail,
     executions_table,
@@ -44,8 +44,12 @@ POLL_SECONDS = 0.3
 #: what ``--status`` filters by: the engine's execution statuses (Step Functions' own)
 STATUSES = (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
 
-app = typer.Typer(help="Start and follow workflow executions.", no_args_is_help=True)
-tasks = typer.Typer(help="Answer tasks waiting for a callback (.waitForTaskToken).", no_args_is_help=True)
+app = typer.Typer(help="Start and follow workflow executions.", no_args_is_help=True, rich_markup_mode=None)
+tasks = typer.Typer(
+    help="Answer tasks waiting for a callback (.waitForTaskToken).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 Workflow = Annotated[str, typer.Argument(help="the workflow's name")]
 Execution = Annotated[str, typer.Argument(help="the execution's name")]
@@ -97,8 +101,13 @@ def follow(
     interval: float | None = None,
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
+    answered_by: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Poll the execution until it is no longer RUNNING: (its last view, whether time ran out)."""
+    """Poll the execution until it is no longer RUNNING: (its last view, whether time ran out).
+
+    A task waiting for a callback is shown with how to answer it, unless ``answered_by`` says what
+    answers it by itself (a line to print instead; None: the user answers it).
+    """
     interval = POLL_SECONDS if interval is None else interval
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
@@ -116,8 +125,12 @@ def follow(
             for t in view.get("waiting_tasks") or []:
                 if t.get("callback") and t.get("task_id") not in shown_waiting:
                     shown_waiting.add(t.get("task_id"))
+                    instead = answered_by(t) if answered_by else None
+                    if instead:
+                        console.print(f"  [yellow]⏸[/] {instead}", soft_wrap=True)
+                        continue
                     console.print(
-                        f"  [yellow]⏸[/] {waiting_text(t)}; answer with: pilothouse tasks success "
+                        f"  [yellow]⏸[/] {waiting_text(t)}; answer with: {program()} tasks success "
                         "TOKEN (or failure)",
                         soft_wrap=True,
                     )
@@ -143,7 +156,7 @@ def _finish(client: Client, view: dict[str, Any], *, as_json: bool, timeout: flo
     except KeyboardInterrupt:
         err().print(
             f"stopped waiting; execution {name} goes on "
-            f"(see: pilothouse executions describe {escape(str(view.get('workflow')))} {name})"
+            f"(see: {program()} executions describe {escape(str(view.get('workflow')))} {name})"
         )
         raise typer.Exit(130) from None
     if as_json:
@@ -175,7 +188,7 @@ def _accepted(view: dict[str, Any], verb: str, as_json: bool) -> None:
     wf, name = escape(str(view.get("workflow"))), escape(str(view.get("name")))
     out().print(
         f"[green]✓[/] {verb} execution [bold]{name}[/] of {wf} ({status_text(view.get('status'))}); "
-        f"follow with: pilothouse executions describe {wf} {name}"
+        f"follow with: {program()} executions describe {wf} {name}"
     )
 
 
@@ -208,9 +221,9 @@ def start(
     with s.client() as client:
         view = client.post(_path(workflow), body, idempotency_key=idempotency_key)
         if wait:
-            _finish(client, view, as_json=s.output is Output.json, timeout=timeout)
+            _finish(client, view, as_json=s.structured, timeout=timeout)
             return
-    _accepted(view, "started", s.output is Output.json)
+    _accepted(view, "started", s.structured)
 
 
 @app.command()
@@ -220,7 +233,7 @@ def describe(ctx: typer.Context, workflow: Workflow, name: Execution, output: Ou
     s = settings(ctx, output)
     with s.client() as client:
         view = client.get(_path(workflow, name))
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         execution_detail(view, out())
@@ -248,8 +261,8 @@ def list_(
     params = {"status": status, "limit": limit, "cursor": cursor}
     with s.client() as client:
         items, next_cursor = client.collect(_path(workflow), params, follow=all_pages)
-    if s.output is Output.json:
-        print_json(items)
+    if s.structured:
+        print_page(items, next_cursor)
     else:
         out().print(executions_table(items) if items else "no executions" + (" match" if status else " yet"))
     if next_cursor:
@@ -280,8 +293,8 @@ def history(
             if not all_pages or not next_cursor:
                 break
             params["cursor"] = next_cursor
-    if s.output is Output.json:
-        print_json(events)
+    if s.structured:
+        print_json({"events": events, "next_cursor": next_cursor})
     else:
         out().print(history_table(events) if events else "no events")
     if next_cursor:
@@ -304,7 +317,7 @@ def stop(
     body = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
     with s.client() as client:
         view = client.post(_path(workflow, name, "/stop"), body, idempotency_key=idempotency_key)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         out().print(f"[green]✓[/] execution [bold]{escape(name)}[/] is {status_text(view.get('status'))}")
@@ -326,9 +339,9 @@ def redrive(
     with s.client() as client:
         view = client.post(_path(workflow, name, "/redrive"), {}, idempotency_key=idempotency_key)
         if wait:
-            _finish(client, view, as_json=s.output is Output.json, timeout=timeout)
+            _finish(client, view, as_json=s.structured, timeout=timeout)
             return
-    _accepted(view, "redrove", s.output is Output.json)
+    _accepted(view, "redrove", s.structured)
 
 
 # -- task tokens -----------------------------------------------------------------------------------------
@@ -368,7 +381,7 @@ def success(
             {"token": token, "output": _wire(value)},
             idempotency_key=idempotency_key,
         )
-    _sent(view, "task succeeded", s.output is Output.json)
+    _sent(view, "task succeeded", s.structured)
 
 
 @tasks.command()
@@ -389,7 +402,7 @@ def failure(
     body.update({k: v for k, v in (("error", error), ("cause", cause)) if v is not None})
     with s.client() as client:
         view = client.post("/v1/task-tokens/failure", body, idempotency_key=idempotency_key)
-    _sent(view, "task failed", s.output is Output.json)
+    _sent(view, "task failed", s.structured)
 
 
 @tasks.command()
@@ -404,4 +417,4 @@ def heartbeat(
     s = settings(ctx, output)
     with s.client() as client:
         view = client.post("/v1/task-tokens/heartbeat", {"token": token}, idempotency_key=idempotency_key)
-    _sent(view, "heartbeat sent", s.output is Output.json)
+    _sent(view, "heartbeat sent", s.structured)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import OutputOption, reports_errors, settings
 from pilothouse.cli.deployment_text import cell, new_table
 from pilothouse.cli.render import out, print_json
 
@@ -46,7 +46,7 @@ def freeze(
     with s.client() as client:
         body = {"scope": scope, "target": target, "reason": reason, **({"replace": True} if replace else {})}
         view = client.post("/v1/freezes", body)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     elif view.get("reason") != reason:
         by, at, kept = (escape(str(view.get(k))) for k in ("by", "at", "reason"))
@@ -70,7 +70,7 @@ def unfreeze(
     s = settings(ctx, output)
     with s.client() as client:
         client.delete(f"/v1/freezes/{scope}/{target}")
-    if s.output is Output.json:
+    if s.structured:
         print_json({"scope": scope, "target": target, "frozen": False})
     else:
         out().print(f"[green]✓[/] unfroze {scope} [bold]{escape(target)}[/]")
@@ -81,9 +81,10 @@ def freezes(ctx: typer.Context, output: OutputOption = None) -> None:
     """List the frozen components and environments."""
     s = settings(ctx, output)
     with s.client() as client:
-        items = client.get("/v1/freezes").get("items", [])
-    if s.output is Output.json:
-        print_json(items)
+        body = client.get("/v1/freezes")
+    items = body.get("items", [])
+    if s.structured:
+        print_json(body)
     else:
         out().print(freezes_table(items) if items else "nothing is frozen")
 

@@ -8,10 +8,10 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
-from pilothouse.cli.context import AllPages, Output, OutputOption, reports_errors, settings
-from pilothouse.cli.render import err, keys_table, out, print_json
+from pilothouse.cli.context import AllPages, OutputOption, reports_errors, settings
+from pilothouse.cli.render import err, keys_table, out, print_json, print_page
 
-app = typer.Typer(help="Manage API keys (admin).", no_args_is_help=True)
+app = typer.Typer(help="Manage API keys (admin).", no_args_is_help=True, rich_markup_mode=None)
 
 ROLES = ("viewer", "operator", "deployer", "admin")
 
@@ -35,7 +35,7 @@ def create(
         body["expires_in_days"] = expires_in_days
     with s.client() as client:
         record = client.post("/v1/api-keys", body, idempotency_key=idempotency_key)
-    if s.output is Output.json:
+    if s.structured:
         print_json(record)
         return
     console = out()
@@ -64,10 +64,10 @@ def list_(
     s = settings(ctx, output)
     with s.client() as client:
         items, cursor = client.collect("/v1/api-keys", {}, follow=all_pages)
-    if s.output is Output.json:
-        print_json(items)
-        return
-    out().print(keys_table(items) if items else "no API keys")
+    if s.structured:
+        print_page(items, cursor)
+    else:
+        out().print(keys_table(items) if items else "no API keys")
     if cursor:
         err().print("[dim]more: --all[/]")
 
@@ -83,7 +83,7 @@ def revoke(
     s = settings(ctx, output)
     with s.client() as client:
         record = client.delete(f"/v1/api-keys/{key_id}")
-    if s.output is Output.json:
+    if s.structured:
         print_json(record)
     else:
         record = record or {}

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from pilothouse.cli.context import AllPages, Cursor, Output, OutputOption, PageSize, reports_errors, settings
-from pilothouse.cli.render import audit_table, err, out, print_json
+from pilothouse.cli.context import AllPages, Cursor, OutputOption, PageSize, reports_errors, settings
+from pilothouse.cli.render import audit_table, err, out, print_json, print_page
 
 
 @reports_errors
@@ -17,7 +17,7 @@ def status(ctx: typer.Context, output: OutputOption = None) -> None:
     s = settings(ctx, output)
     with s.client() as client:
         health = client.get("/v1/health")
-    if s.output is Output.json:
+    if s.structured:
         print_json(health)
         return
     state = str(health.get("status"))
@@ -52,8 +52,8 @@ def audit(
     }
     with s.client() as client:
         items, next_cursor = client.collect("/v1/audit", params, follow=all_pages)
-    if s.output is Output.json:
-        print_json(items)
+    if s.structured:
+        print_page(items, next_cursor)
         return
     out().print(audit_table(items) if items else "no audit records")
     if next_cursor:

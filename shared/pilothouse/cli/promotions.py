@@ -8,13 +8,30 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
+from pilothouse.cli.context import OutputOption, reports_errors, settings
+from pilothouse.cli.prog import program
 from pilothouse.cli.render import err, out, print_json
 from pilothouse.cli.strategies import StrategyOption, strategy_value
 from pilothouse.cli.workflow_render import status_text as execution_status
 from pilothouse.engine.model import SUCCEEDED
 
 PROMOTION_WORKFLOW = "pilothouse-promote-environment"
+#: the promotion's task that the deployment it starts answers (not the user)
+START_DEPLOYMENT = "StartDeployment"
+
+
+def _deployment_answers(client: Any, task: dict[str, Any], target: str) -> str | None:
+    """The line for the promotion's StartDeployment callback: the deployment answers it when it ends."""
+    if task.get("state") != START_DEPLOYMENT:
+        return None
+    latest = (client.get("/v1/deployments", component=target, limit=1).get("items") or [None])[0]
+    if not latest:
+        return f"waiting for the deployment of [bold]{escape(target)}[/] to start"
+    dep_id = escape(str(latest.get("id")))
+    return (
+        f"waiting for the deployment {dep_id} of [bold]{escape(target)}[/] "
+        f"(watch it: {program()} deployments watch {dep_id})"
+    )
 
 
 @reports_errors
@@ -46,7 +63,7 @@ def promote_environment(
     body: dict[str, Any] = {"source": source, "target": target}
     if strategy is not None:
         body["strategy"] = strategy_value(strategy)
-    as_json = s.output is Output.json
+    as_json = s.structured
     with s.client() as client:
         view = client.post("/v1/promotions", body, idempotency_key=idempotency_key)
         workflow = view.get("workflow") or PROMOTION_WORKFLOW
@@ -57,8 +74,8 @@ def promote_environment(
             else:
                 out().print(
                     f"[green]✓[/] promoting [bold]{escape(source)}[/] → [bold]{escape(target)}[/]: execution "
-                    f"{name} ({execution_status(view.get('status'))}); follow with: pilothouse "
-                    f"executions describe {escape(workflow)} {name}; the deployment: pilothouse deployments "
+                    f"{name} ({execution_status(view.get('status'))}); follow with: {program()} "
+                    f"executions describe {escape(workflow)} {name}; the deployment: {program()} deployments "
                     f"list --component {escape(target)}"
                 )
             return
@@ -66,7 +83,11 @@ def promote_environment(
         console.print(f"promoting [bold]{escape(source)}[/] → [bold]{escape(target)}[/] (execution {name})")
         try:
             view, timed_out = executions.follow(
-                client, {**view, "workflow": workflow}, console=console, timeout=timeout
+                client,
+                {**view, "workflow": workflow},
+                console=console,
+                timeout=timeout,
+                answered_by=lambda task: _deployment_answers(client, task, target),
             )
         except KeyboardInterrupt:
             err().print(f"stopped waiting; the promotion {name} goes on")
@@ -97,5 +118,5 @@ def promote_environment(
             f"  {escape(str(view.get('error') or '-'))}: {escape(str(view.get('cause') or '-'))}",
             soft_wrap=True,
         )
-    report.print(f"  [dim]see: pilothouse deployments list --component {escape(target)}[/]")
+    report.print(f"  [dim]see: {program()} deployments list --component {escape(target)}[/]")
     raise typer.Exit(1)

@@ -50,12 +50,32 @@ def _table() -> Table:
 
 
 def print_json(data: Any, console: Console | None = None) -> None:
-    """Raw JSON on stdout (plain print: no wrapping, no colour, safe to pipe into jq)."""
-    text = json.dumps(data, indent=2, sort_keys=False, default=str)
+    """Raw JSON on stdout (plain print: no wrapping, no colour, safe to pipe into jq); YAML with
+    ``-o yaml``."""
+    from pilothouse.cli import render_format
+
+    if render_format.STRUCTURED == "yaml":
+        import yaml
+
+        text = yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False).rstrip("\n")
+    else:
+        text = json.dumps(data, indent=2, sort_keys=False, default=str)
     if console is None:
         print(text)
     else:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_page(items: list[Any], next_cursor: str | None) -> None:
+    """A listing with ``-o json``: the API's own answer, ``{"items": [...], "next_cursor": ...}`` (with
+    ``--all``, every page's items and no cursor left). One rule for every list command."""
+    print_json({"items": items, "next_cursor": next_cursor})
+
+
+def more_hint(cursor: str | None) -> None:
+    """Where the next page starts, on stderr (in every output format)."""
+    if cursor:
+        err().print(f"[dim]more: --cursor {cursor} (or --all)[/]")
 
 
 def state_text(state: str | None) -> str:
@@ -68,12 +88,18 @@ def _cell(value: Any) -> str:
     return "-" if value is None or value == "" else escape(str(value))
 
 
-def components_table(items: list[dict[str, Any]]) -> Table:
+def components_table(items: list[dict[str, Any]], *, wide: bool = False, header: bool = True) -> Table:
+    from pilothouse.cli.listing import age
+
     table = _table()
-    for col in ("NAME", "STATE", "ENV", "PROVIDER", "VERSION", "REPLICAS", "URL"):
+    table.show_header = header
+    columns = ["NAME", "STATE", "ENV", "PROVIDER", "VERSION", "REPLICAS", "URL", "AGE"]
+    if wide:
+        columns += ["LABELS", "OPERATION", "UPDATED"]
+    for col in columns:
         table.add_column(col, overflow="fold", justify="right" if col == "REPLICAS" else "left")
     for c in items:
-        table.add_row(
+        row = [
             _cell(c.get("name")),
             state_text(c.get("state")),
             _cell(c.get("environment")),
@@ -81,7 +107,17 @@ def components_table(items: list[dict[str, Any]]) -> Table:
             _cell(c.get("version")),
             _cell(c.get("replicas")),
             _cell(c.get("url")),
-        )
+            age(c.get("created_at")),
+        ]
+        if wide:
+            labels = (c.get("spec") or {}).get("labels") or {}
+            op = c.get("operation") or {}
+            row += [
+                _cell(",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None),
+                _cell(" ".join(str(x) for x in (op.get("command"), op.get("id")) if x) or None),
+                _cell(c.get("updated_at")),
+            ]
+        table.add_row(*row)
     return table
 
 

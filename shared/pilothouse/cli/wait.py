@@ -25,6 +25,7 @@ from rich.markup import escape
 from pilothouse.cli.client import Client
 from pilothouse.cli.deployment_follow import Tracker, live, live_view
 from pilothouse.cli.deployment_text import FINAL, DeploymentStatus, status_text, strategy_text
+from pilothouse.cli.prog import program
 from pilothouse.cli.render import event_line, print_logs, state_text
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, State
 
@@ -208,7 +209,7 @@ def report(result: WaitResult, command: str, console: Console) -> None:
     if result.timed_out:
         console.print(f"[yellow]⏱[/] {escape(str(result.reason))}")
         if dep is not None:
-            console.print(f"  follow it with: pilothouse deployments watch {escape(str(dep.get('id')))}")
+            console.print(f"  follow it with: {program()} deployments watch {escape(str(dep.get('id')))}")
         return
     console.print(
         f"[bold red]✗[/] {command} of {name} failed; it is now {state_text(v.get('state'))}"

@@ -16,12 +16,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from pilothouse.cli.context import Output, OutputOption, reports_errors, settings
-from pilothouse.cli.files import InputError, load_document, load_mapping
+from pilothouse.cli.context import OutputOption, reports_errors, settings
+from pilothouse.cli.files import InputError, load_document, load_inline_or_file, load_mapping
 from pilothouse.cli.render import err, out, print_json
 from pilothouse.cli.workflow_render import event_line
 
-app = typer.Typer(help="Validate and run workflow (ASL) definitions locally, offline.", no_args_is_help=True)
+app = typer.Typer(
+    help="Validate and run workflow (ASL) definitions locally, offline.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 #: the error a task gets when no one can answer it offline
 NO_CALLBACK = "Pilothouse.NoCallback"
@@ -73,7 +77,7 @@ def validate(
     s = settings(ctx, output)
     errors, warnings = _diagnose(load_document(file))
     failed = bool(errors) or (strict and bool(warnings))
-    if s.output is Output.json:
+    if s.structured:
         print_json({"valid": not errors, "errors": errors, "warnings": warnings})
     else:
         console = out()
@@ -223,7 +227,10 @@ def run(
         str, typer.Option("--definition", "-d", help="the definition, JSON or YAML; - reads stdin")
     ],
     input_file: Annotated[
-        str | None, typer.Option("--input", "-i", help="the execution input, JSON or YAML; - reads stdin")
+        str | None,
+        typer.Option(
+            "--input", "-i", help="the execution input: inline JSON, or a JSON or YAML file; - reads stdin"
+        ),
     ] = None,
     mocks: Annotated[
         str | None, typer.Option("--mocks", help="an AWS Step Functions Local mock config (JSON or YAML)")
@@ -248,11 +255,16 @@ def run(
     history: Annotated[
         bool, typer.Option("--history", help="show the history events (stderr; in the JSON with -o json)")
     ] = False,
+    fail_on_error: Annotated[
+        bool,
+        typer.Option("--fail-on-error", help="exit 1 when the execution does not succeed (for CI)"),
+    ] = False,
     output: OutputOption = None,
 ) -> None:
     """Run a definition to completion in memory (Wait states take no time) and print its result as JSON.
 
-    Exit 0 whatever the execution's status (the JSON says it); 2 for an invalid definition or file.
+    Exit 0 whatever the execution's status (the JSON says it) unless --fail-on-error (then 1 when it
+    did not succeed); 2 for an invalid definition or file.
     """
     from pilothouse import engine
 
@@ -266,7 +278,7 @@ def run(
         console.print(f"[bold red]invalid definition[/] {escape(definition)}: {len(errors)} error(s)")
         _print_errors(errors, console)
         raise typer.Exit(2)
-    payload = load_document(input_file) if input_file else {}
+    payload = load_inline_or_file(input_file) if input_file else {}
     if payload is None:
         payload = {}
 
@@ -303,10 +315,12 @@ def run(
         "error": result.error,
         "cause": result.cause,
     }
-    if history and s.output is Output.json:
+    if history and s.structured:
         body["history"] = result.history
     elif history:
         console = err()
         for event in result.history:
             console.print(event_line(event), soft_wrap=True)
     print_json(body)
+    if fail_on_error and result.status != engine.SUCCEEDED:
+        raise typer.Exit(1)

@@ -11,18 +11,20 @@ from pilothouse.cli.context import (
     AllPages,
     Cursor,
     IdemKey,
-    Output,
     OutputOption,
     PageSize,
     reports_errors,
     settings,
 )
 from pilothouse.cli.files import load_document
-from pilothouse.cli.render import err, out, print_json
+from pilothouse.cli.prog import program
+from pilothouse.cli.render import err, out, print_json, print_page
 from pilothouse.cli.workflow_render import workflow_detail, workflows_table
 
 app = typer.Typer(
-    help="Manage workflows (Amazon States Language definitions, versioned).", no_args_is_help=True
+    help="Manage workflows (Amazon States Language definitions, versioned).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 Name = Annotated[str, typer.Argument(help="the workflow's name")]
@@ -40,7 +42,7 @@ def _saved(view: dict[str, Any], verb: str, as_json: bool) -> None:
     name = escape(str(view.get("name")))
     out().print(
         f"[green]✓[/] {verb} workflow [bold]{name}[/] version {escape(str(view.get('version')))}; "
-        f"next: pilothouse executions start {name} --wait"
+        f"next: {program()} executions start {name} --wait"
     )
 
 
@@ -59,7 +61,7 @@ def create(
     body = {"name": name, "definition": load_document(file), "description": description}
     with s.client() as client:
         view = client.post("/v1/workflows", body, idempotency_key=idempotency_key)
-    _saved(view, "created", s.output is Output.json)
+    _saved(view, "created", s.structured)
 
 
 @app.command()
@@ -80,7 +82,7 @@ def update(
         body["description"] = description
     with s.client() as client:
         view = client.request("PUT", _path(name), json=body)
-    _saved(view, "updated", s.output is Output.json)
+    _saved(view, "updated", s.structured)
 
 
 @app.command()
@@ -95,7 +97,7 @@ def get(
     s = settings(ctx, output)
     with s.client() as client:
         view = client.get(_path(name), version=version)
-    if s.output is Output.json:
+    if s.structured:
         print_json(view)
     else:
         workflow_detail(view, out())
@@ -116,8 +118,8 @@ def list_(
         items, next_cursor = client.collect(
             "/v1/workflows", {"limit": limit, "cursor": cursor}, follow=all_pages
         )
-    if s.output is Output.json:
-        print_json(items)
+    if s.structured:
+        print_page(items, next_cursor)
     else:
         out().print(workflows_table(items) if items else "no workflows yet")
     if next_cursor:
@@ -131,7 +133,7 @@ def delete(ctx: typer.Context, name: Name, output: OutputOption = None) -> None:
     s = settings(ctx, output)
     with s.client() as client:
         client.delete(_path(name))
-    if s.output is Output.json:
+    if s.structured:
         print_json({"name": name, "deleted": True})
     else:
         out().print(f"[green]✓[/] deleted workflow [bold]{escape(name)}[/]")

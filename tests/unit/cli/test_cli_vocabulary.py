@@ -11,7 +11,7 @@ from pilothouse.engine import model
 
 
 def test_component_states_and_their_styles_are_the_lifecycles():
-    assert [s.value for s in lifecycle.State] == components.STATES
+    assert [s.value for s in lifecycle.State] == components._states()
     assert set(render.STATE_STYLES) == set(lifecycle.State)
     assert wait.TRANSITIONAL is lifecycle.TRANSITIONAL
 

@@ -213,12 +213,13 @@ def test_judge():
 
 
 def test_ctrl_c_while_waiting_leaves_the_operation_running(api, cli, monkeypatch):
-    from pilothouse.cli import components
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(components, "wait_for", interrupted)
+    from pilothouse.cli import wait
+
+    monkeypatch.setattr(wait, "wait_for", interrupted)  # components imports it when it waits
     api.add("greeter")
     result = cli("components", "deploy", "greeter", "--wait")
     assert result.exit_code == 130

@@ -104,7 +104,7 @@ def test_list_table_and_json(api, cli):
         for line in lines
     )
     as_json = cli("components", "list", "-o", "json")
-    assert [c["name"] for c in json.loads(as_json.stdout)] == ["counter", "greeter"]
+    assert [c["name"] for c in json.loads(as_json.stdout)["items"]] == ["counter", "greeter"]
 
 
 def test_list_filters_are_sent_and_state_is_case_insensitive(api, cli):
@@ -122,7 +122,7 @@ def test_list_filters_are_sent_and_state_is_case_insensitive(api, cli):
         "--limit",
         "7",
     )
-    assert [c["name"] for c in json.loads(result.stdout)] == ["b"]
+    assert [c["name"] for c in json.loads(result.stdout)["items"]] == ["b"]
     (req,) = api.sent("GET", "/v1/components")
     assert dict(req.url.params) == {"state": "Failed", "environment": "development", "limit": "7"}
 
@@ -137,14 +137,14 @@ def test_list_all_follows_next_cursor(api, cli):
     for n in "abcde":
         api.add(n)
     one_page = cli("-o", "json", "components", "list", "--limit", "2")
-    assert [c["name"] for c in json.loads(one_page.stdout)] == ["a", "b"]
+    assert [c["name"] for c in json.loads(one_page.stdout)["items"]] == ["a", "b"]
     assert "more: --cursor " in one_page.stderr
     cursor = one_page.stderr.split("--cursor ")[1].split()[0]
     rest = cli("-o", "json", "components", "list", "--limit", "2", "--cursor", cursor)
-    assert [c["name"] for c in json.loads(rest.stdout)] == ["c", "d"]
+    assert [c["name"] for c in json.loads(rest.stdout)["items"]] == ["c", "d"]
     api.requests.clear()
     every = cli("-o", "json", "components", "list", "--all", "--limit", "2")
-    assert [c["name"] for c in json.loads(every.stdout)] == list("abcde")
+    assert [c["name"] for c in json.loads(every.stdout)["items"]] == list("abcde")
     assert len(api.sent("GET", "/v1/components")) == 3  # pages of 2, 2 and 1
 
 
@@ -191,9 +191,10 @@ def test_events_table_json_and_order(api, cli):
     table = cli("components", "events", "greeter")
     assert table.exit_code == 0
     assert "registered" in table.stdout and "deploy.requested" in table.stdout
-    oldest_first = json.loads(cli("components", "events", "greeter", "-o", "json").stdout)
+    oldest_first = json.loads(cli("components", "events", "greeter", "-o", "json").stdout)["items"]
     assert [e["type"] for e in oldest_first][:2] == ["registered", "deploy.requested"]
-    newest_first = json.loads(cli("components", "events", "greeter", "--order", "desc", "-o", "json").stdout)
+    newest = cli("components", "events", "greeter", "--order", "desc", "-o", "json")
+    newest_first = json.loads(newest.stdout)["items"]
     assert newest_first[-2:] == oldest_first[1::-1]
     assert cli("components", "events", "greeter", "--order", "sideways").exit_code == 2
 
@@ -218,3 +219,17 @@ def test_help_and_unknown_options_exit_2(cli):
     assert cli("components", "scale").exit_code == 2
     assert cli("components", "list", "--bogus").exit_code == 2
     assert cli("--help").exit_code == 0
+
+
+def test_json_lists_are_the_raw_api_answer_and_events_keep_the_paging_hint(api, cli):
+    for n in "abc":
+        api.add(n)
+    page = json.loads(cli("components", "list", "--limit", "2", "-o", "json").stdout)
+    assert set(page) == {"items", "next_cursor"} and page["next_cursor"]
+    every = json.loads(cli("components", "list", "--all", "--limit", "2", "-o", "json").stdout)
+    assert [c["name"] for c in every["items"]] == ["a", "b", "c"] and every["next_cursor"] is None
+    api.call("POST", "/v1/components/a/deploy", {})
+    events = cli("components", "events", "a", "--limit", "1", "-o", "json")
+    body = json.loads(events.stdout)
+    assert set(body) == {"items", "next_cursor"} and len(body["items"]) == 1
+    assert f"more: --cursor {body['next_cursor']}" in events.stderr

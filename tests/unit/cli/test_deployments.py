@@ -374,7 +374,9 @@ def test_list_all_pages_json_and_bad_status(dapi, cli):
     result = cli("deployments", "list", "-o", "json", "--limit", "2")
     assert len(json.loads(result.stdout)) == 2 and "more: --cursor " in result.stderr
     result = cli("deployments", "list", "--all", "--limit", "2", "-o", "json")
-    updates = [d["component"] for d in json.loads(result.stdout) if d["id"] not in dapi.scene_deployments]
+    updates = [
+        d["component"] for d in json.loads(result.stdout)["items"] if d["id"] not in dapi.scene_deployments
+    ]
     assert updates == ["c2", "c1", "c0"]
     assert cli("deployments", "list", "--status", "sideways").exit_code == 2
     assert cli("deployments", "list", "--status", "rolled-back").exit_code == 0
@@ -440,7 +442,7 @@ def test_events(dapi, cli):
     result = cli("deployments", "events", dep["id"])
     assert result.exit_code == 0, result.output
     assert "created" in result.stdout and "succeeded" in result.stdout
-    items = json.loads(cli("deployments", "events", dep["id"], "-o", "json").stdout)
+    items = json.loads(cli("deployments", "events", dep["id"], "-o", "json").stdout)["items"]
     assert items[0]["type"] == "created"
 
 
@@ -709,7 +711,7 @@ def test_freeze_refuses_deploys_until_unfrozen(dapi, cli):
     assert "Error 409" in result.stderr and "is frozen: incident 42" in result.stderr
     result = cli("freezes")
     assert "SCOPE" in result.stdout and "incident 42" in result.stdout and "greeter" in result.stdout
-    assert json.loads(cli("freezes", "-o", "json").stdout)[0]["target"] == "greeter"
+    assert json.loads(cli("freezes", "-o", "json").stdout)["items"][0]["target"] == "greeter"
     result = cli("unfreeze", "--component", "greeter")
     assert result.exit_code == 0, result.output
     assert dapi.sent("DELETE", "/v1/freezes/component/greeter")
@@ -765,6 +767,10 @@ def test_promote_wait_exit_codes(dapi, cli):
     result = cli("promote", "--from", "a", "--to", "b", "--wait")
     assert result.exit_code == 0, result.output
     assert "✓ promoted a → b" in result.stdout
+    # the promotion's callback is answered by the deployment it starts, not by the user
+    assert "tasks success" not in result.stdout
+    dep_id = dapi.call("GET", "/v1/deployments?component=b&limit=1")["items"][0]["id"]
+    assert f"waiting for the deployment {dep_id} of b" in result.stdout
     executions = dapi.call("GET", "/v1/workflows/pilothouse-promote-environment/executions")["items"]
     (name,) = [e["name"] for e in executions]
     assert dapi.sent("GET", f"/v1/workflows/pilothouse-promote-environment/executions/{name}")
@@ -773,6 +779,21 @@ def test_promote_wait_exit_codes(dapi, cli):
     assert result.exit_code == 1
     assert json.loads(result.stdout)["status"] == "FAILED"
     assert "promotion promo-" in result.stderr and "FAILED" in result.stderr
+
+
+def test_hints_name_the_program_the_user_ran(dapi, cli, monkeypatch):
+    from pilothouse.cli import prog
+
+    dapi.add("greeter")
+    monkeypatch.setenv("PILOTHOUSE_PROG", "./pilothouse")
+    result = cli("components", "deploy", "greeter")
+    assert result.exit_code == 0, result.output
+    assert "watch it with: ./pilothouse deployments watch" in result.stdout
+    monkeypatch.delenv("PILOTHOUSE_PROG")
+    monkeypatch.setattr(prog.sys, "argv", [".venv/bin/pilothouse"])
+    assert prog.program() == ".venv/bin/pilothouse"
+    monkeypatch.setattr(prog.sys, "argv", ["/usr/bin/python3"])
+    assert prog.program() == "pilothouse"
 
 
 def test_promote_of_an_unknown_component_is_a_404(dapi, cli):

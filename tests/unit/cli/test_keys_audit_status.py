@@ -47,7 +47,7 @@ def test_keys_list_never_shows_secrets_and_revoke(api, cli):
     assert (
         "ci" in listed.stdout and secret not in listed.stdout and secret.split("_")[-1] not in listed.stdout
     )
-    keys = json.loads(cli("keys", "list", "-o", "json").stdout)
+    keys = json.loads(cli("keys", "list", "-o", "json").stdout)["items"]
     assert kid in [k["id"] for k in keys] and secret not in json.dumps(keys)
     revoked = cli("keys", "revoke", kid)
     assert revoked.exit_code == 0 and f"revoked key {kid}" in revoked.stdout
@@ -62,11 +62,11 @@ def test_audit_filters_and_formats(api, cli):
     table = cli("audit")
     assert table.exit_code == 0, table.output
     assert "deploy_component" in table.stdout and "create_api_key" in table.stdout
-    principal = json.loads(cli("audit", "-o", "json").stdout)[0]["principal"]
+    principal = json.loads(cli("audit", "-o", "json").stdout)["items"][0]["principal"]
     filtered = cli(
         "audit", "--principal", principal, "--operation", "deploy_component", "--limit", "5", "-o", "json"
     )
-    assert [(a["operation"], a["principal"]) for a in json.loads(filtered.stdout)] == [
+    assert [(a["operation"], a["principal"]) for a in json.loads(filtered.stdout)["items"]] == [
         ("deploy_component", principal)
     ]
     req = api.sent("GET", "/v1/audit")[-1]
@@ -119,6 +119,32 @@ def test_events_follow_prints_new_events_once_until_ctrl_c(api, cli, monkeypatch
     assert result.stdout.count("deploy.requested") == 1
     assert result.stdout.index("registered") < result.stdout.index("deploy.requested")
     assert len(api.sent("GET", "/v1/components/greeter/events")) == 3
+
+
+def test_events_follow_with_a_limit_prints_only_what_is_new_on_later_polls(api, cli, monkeypatch):
+    api.add("greeter")
+    api.call("POST", "/v1/components/greeter/deploy", {})
+    api.settle()
+    for n in (2, 3, 1):  # a long history: registered, deploy ..., scale ... events
+        api.call("POST", "/v1/components/greeter/scale", {"replicas": n})
+        api.settle()
+    history = api.call("GET", "/v1/components/greeter/events?limit=500")["items"]
+    assert len(history) > 6
+    happened = []
+
+    def between():
+        if not happened:
+            happened.append(1)
+            api.call("POST", "/v1/components/greeter/scale", {"replicas": 2})
+            api.settle()
+
+    monkeypatch.setattr(components, "time", _StopAfter(api, 3, between))
+    result = cli("components", "events", "greeter", "--follow", "--limit", "3", "-o", "json")
+    assert result.exit_code == 0, result.output
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    after = api.call("GET", "/v1/components/greeter/events?limit=500")["items"]
+    new = after[len(history) :]
+    assert [e["id"] for e in printed] == [e["id"] for e in history[-3:] + new]
 
 
 def test_events_follow_json_is_one_event_per_line(api, cli, monkeypatch):

@@ -261,6 +261,29 @@ def test_run_failed_execution_exits_0_and_says_so(cli, write):
     assert body == {"status": "FAILED", "output": None, "error": "Oops", "cause": "on purpose"}
 
 
+def test_run_fail_on_error_exits_1_with_the_json_still_printed(cli, write):
+    fail = write("fail.json", {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Oops"}}})
+    result = cli("workflow", "run", "-d", fail, "--fail-on-error")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["status"] == "FAILED"
+    ok = write("ok.json", {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}})
+    assert cli("workflow", "run", "-d", ok, "--fail-on-error").exit_code == 0
+
+
+def test_run_input_inline_json_or_a_file(cli, write, tmp_path, monkeypatch):
+    definition = write("echo.json", {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}})
+    assert _result(cli("workflow", "run", "-d", definition, "-i", '{"n": 3}'))["output"] == {"n": 3}
+    assert _result(cli("workflow", "run", "-d", definition, "-i", "[1, 2]"))["output"] == [1, 2]
+    assert _result(cli("workflow", "run", "-d", definition, "-i", "7"))["output"] == 7
+    # a file wins over the same text read as JSON
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "7").write_text('{"from": "file"}')
+    assert _result(cli("workflow", "run", "-d", definition, "-i", "7"))["output"] == {"from": "file"}
+    broken = cli("workflow", "run", "-d", definition, "-i", '{"n": ')
+    assert broken.exit_code == 2
+    assert "neither a file nor valid JSON" in _flat(broken.output)
+
+
 def test_run_jsonata_definition(cli, write):
     order = {"items": [{"price": 7}, {"price": 8}]}
     body = _result(cli("workflow", "run", "-d", write("j.json", JSONATA), "-i", write("o.json", order)))

@@ -169,10 +169,10 @@ def test_list_table_json_and_pages(api, cli):
     lines = result.stdout.splitlines()
     assert "NAME" in lines[0] and "the a flow" in result.stdout
     result = cli("workflows", "list", "-o", "json", "--limit", "2")
-    assert [w["name"] for w in json.loads(result.stdout)] == ["a", "b"]
+    assert [w["name"] for w in json.loads(result.stdout)["items"]] == ["a", "b"]
     assert "more: --cursor " in result.stderr
     result = cli("workflows", "list", "-o", "json", "--limit", "2", "--all")
-    assert [w["name"] for w in json.loads(result.stdout)] == ["a", "b", "c"]
+    assert [w["name"] for w in json.loads(result.stdout)["items"]] == ["a", "b", "c"]
 
 
 def test_delete(api, cli):
@@ -310,7 +310,7 @@ def test_list_filters_by_status(api, cli):
     (req,) = api.sent("GET", "/v1/workflows/orders/executions")
     assert req.url.params["status"] == "FAILED"
     result = cli("executions", "list", "orders", "-o", "json")
-    assert [e["name"] for e in json.loads(result.stdout)] == ["o-1", "o-2"]
+    assert [e["name"] for e in json.loads(result.stdout)["items"]] == ["o-1", "o-2"]
     assert cli("executions", "list", "orders", "--status", "weird").exit_code == 2
     assert "no executions match" in cli("executions", "list", "orders", "--status", "aborted").stdout
 
@@ -326,12 +326,14 @@ def test_history_in_order_reversed_and_paged(api, cli):
     assert out.index("ExecutionStarted") < out.index("PassStateEntered") < out.index("ExecutionFailed")
     assert "Work.Broken: bad" in out
     result = cli("executions", "history", "orders", "o-1", "--reverse", "-o", "json")
-    assert [e["id"] for e in json.loads(result.stdout)] == ids[::-1]
+    assert [e["id"] for e in json.loads(result.stdout)["events"]] == ids[::-1]
     assert api.sent("GET", "/v1/workflows/orders/executions/o-1/history")[-1].url.params["reverse"] == "true"
     result = cli("executions", "history", "orders", "o-1", "--limit", "3", "-o", "json")
-    assert [e["id"] for e in json.loads(result.stdout)] == ids[:3] and "more: --cursor " in result.stderr
+    assert [e["id"] for e in json.loads(result.stdout)["events"]] == ids[
+        :3
+    ] and "more: --cursor " in result.stderr
     result = cli("executions", "history", "orders", "o-1", "--limit", "3", "--all", "-o", "json")
-    assert [e["id"] for e in json.loads(result.stdout)] == ids
+    assert [e["id"] for e in json.loads(result.stdout)["events"]] == ids
 
 
 def test_stop_sends_error_and_cause(api, cli, notify):

@@ -41,7 +41,7 @@ def deployments_table(items: list[dict[str, Any]]) -> Table:
             cell(d.get("component")),
             cell(d.get("environment")),
             escape(versions_text(d)),
-            escape(strategy_text(d.get("strategy"))),
+            escape(strategy_text(d.get("strategy"), d.get("steps"))),
             status_text(d.get("status")),
             cell(d.get("created_at")),
         )
@@ -115,7 +115,7 @@ def header(d: dict[str, Any]) -> Table:
     grid.add_row("component", f"{cell(d.get('component'))} [dim]({cell(d.get('environment'))})[/]")
     grid.add_row("command", cell(d.get("command")))
     grid.add_row("version", escape(versions_text(d)))
-    grid.add_row("strategy", escape(strategy_text(d.get("strategy"))))
+    grid.add_row("strategy", escape(strategy_text(d.get("strategy"), d.get("steps"))))
     grid.add_row("workflow", cell(d.get("workflow")))
     status = status_text(d.get("status"))
     flags = []
@@ -172,7 +172,7 @@ def deployment_live(d: dict[str, Any]) -> RenderableType:
     measurement and what it waits for."""
     title = (
         f"[bold]deployment {cell(d.get('id'))}[/]  {cell(d.get('component'))} {escape(versions_text(d))}  "
-        f"[dim]{escape(strategy_text(d.get('strategy')))}[/]  {status_text(d.get('status'))}"
+        f"[dim]{escape(strategy_text(d.get('strategy'), d.get('steps')))}[/]  {status_text(d.get('status'))}"
     )
     parts: list[RenderableType] = [Text.from_markup(title)]
     if d.get("steps"):

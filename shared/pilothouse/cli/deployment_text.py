@@ -99,8 +99,10 @@ def duration(started: str | None, finished: str | None) -> str:
     return seconds_text(max((b - a).total_seconds(), 0))
 
 
-def strategy_text(strategy: Any) -> str:
-    """``Canary10Percent5Minutes`` for a preset, else the type with its parameters: ``canary 10% / 5m``."""
+def strategy_text(strategy: Any, plan: list[Any] | None = None) -> str:
+    """``Canary10Percent5Minutes`` for a preset, else the type with its parameters: ``canary 10% / 5m``.
+    A custom strategy counts the steps of its ``plan`` (the deployment's steps, ``prepare``
+    included) when given, else the steps it names."""
     if not strategy:
         return "-"
     if isinstance(strategy, str):
@@ -117,8 +119,8 @@ def strategy_text(strategy: Any) -> str:
         params.append(f"batch {strategy['batch_size']}")
     if strategy.get("approval"):
         params.append("approval")
-    if kind == "custom" and strategy.get("steps"):
-        params.append(f"{len(strategy['steps'])} steps")
+    if kind == "custom" and (plan or strategy.get("steps")):
+        params.append(f"{len(plan or strategy['steps'])} steps")
     if strategy.get("workflow"):
         params.append(f"workflow {strategy['workflow']}")
     return f"{kind} {' / '.join(params)}".strip()

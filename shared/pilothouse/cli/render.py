@@ -252,7 +252,7 @@ def print_problem(status: int, problem: dict[str, Any], console: Console | None 
         if e.get("in"):
             where = f"{where} (in {e['in']})"
         console.print(f"  [red]•[/] [bold]{escape(str(where))}[/]: {escape(str(e.get('message')))}")
-    if "state" in problem:
+    if "state" in problem and "allowed in" not in str(detail):  # the detail names them already
         allowed = problem.get("allowed_commands") or []
         console.print(
             f"  state: {state_text(problem['state'])}; allowed commands: "

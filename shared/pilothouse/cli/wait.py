@@ -203,7 +203,7 @@ def report(result: WaitResult, command: str, console: Console) -> None:
         if dep is not None:
             console.print(
                 f"  deployment {escape(str(dep.get('id')))} {status_text(dep.get('status'))} "
-                f"[dim]({escape(strategy_text(dep.get('strategy')))})[/]"
+                f"[dim]({escape(strategy_text(dep.get('strategy'), dep.get('steps')))})[/]"
             )
         return
     if result.timed_out:
@@ -221,5 +221,6 @@ def report(result: WaitResult, command: str, console: Console) -> None:
             f"  deployment {escape(str(dep.get('id')))} ended {status_text(dep.get('status'))}{error}",
             soft_wrap=True,
         )
-    console.print(f"  reason: {escape(str(result.reason))}", soft_wrap=True)
+    if dep is None or not dep.get("error") or str(result.reason) not in str(dep["error"]):
+        console.print(f"  reason: {escape(str(result.reason))}", soft_wrap=True)  # once, not again
     print_logs(result.logs, console)

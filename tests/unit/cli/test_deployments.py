@@ -403,7 +403,7 @@ def test_get_shows_steps_traffic_analysis_approvals_and_the_wait(dapi, cli, tmp_
         f"deployment  {dep['id']}",
         "greeter (development)",
         "1.0.0 → 2.0.0",
-        "custom 3 steps",
+        "custom 5 steps",  # as many as the steps shown: prepare, the three it names, the final shift
         "awaiting_approval",
         "set weight 25%",
         "✓ succeeded",

@@ -1,5 +1,7 @@
 """Settings from an injected environ; the error family's problem+json."""
 
+import os
+
 import pydantic
 import pytest
 
@@ -26,6 +28,27 @@ def test_settings_are_cached_per_environment():
     a = get_settings({"PILOTHOUSE_STORE": "memory"})
     assert get_settings({"PILOTHOUSE_STORE": "memory", "OTHER": "1"}) is a
     assert get_settings({"PILOTHOUSE_STORE": "sqlite"}) is not a
+
+
+def test_process_settings_follow_the_environment_as_it_is_now(monkeypatch):
+    # Given settings read from os.environ (and cached)
+    monkeypatch.setenv("PILOTHOUSE_STORE", "memory")
+    monkeypatch.setenv("PILOTHOUSE_DATA_DIR", "/tmp/daten-é")
+    first = get_settings()
+    assert get_settings() is first and first.store == "memory" and str(first.data_dir) == "/tmp/daten-é"
+    # When a variable changes, appears or goes away, Then the next call sees it
+    monkeypatch.setenv("PILOTHOUSE_STORE", "sqlite")
+    assert get_settings().store == "sqlite"
+    monkeypatch.setenv("PILOTHOUSE_MAX_BODY_BYTES", "2048")
+    assert get_settings().max_body_bytes == 2048
+    monkeypatch.delenv("PILOTHOUSE_MAX_BODY_BYTES")
+    assert get_settings().max_body_bytes == 1_048_576
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")  # others do not matter
+    assert get_settings() is get_settings(dict(os.environ))
+    # And a bad value still names the variable
+    monkeypatch.setenv("PILOTHOUSE_STORE", "oracle")
+    with pytest.raises(ConfigurationError, match="PILOTHOUSE_STORE"):
+        get_settings()
 
 
 def test_settings_are_immutable():

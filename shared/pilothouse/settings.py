@@ -64,6 +64,10 @@ class Settings(BaseModel):
     audit_ttl_days: int = Field(default=365, ge=1)
     provider_timeout_seconds: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: check each HTTP answer against its endpoint's return annotation (Powertools' response
+    #: validation) before it is sent; off in production (answers are built by our own code), on
+    #: under the test suite (tests/conftest.py), where a wrong answer should fail loudly
+    response_validation: bool = False
     #: more directories (besides the project and data dirs) a local component's ``target.cwd`` may
     #: lie under; os.pathsep-separated in the environment (``/srv/apps:/opt/tools``)
     local_cwd_roots: tuple[Path, ...] = ()

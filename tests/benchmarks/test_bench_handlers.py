@@ -57,7 +57,7 @@ def ratio_rows(samples: dict[str, list[float]], anchor: str) -> dict[str, str]:
     return rows
 
 
-def handler_latency(pool, admin_key: str) -> dict[str, list[float]]:
+def handler_latency(pool, admin_key: str, prefix: str = "bench") -> dict[str, list[float]]:
     """Interleaved samples of the anchor, get, list and register, invoked in-process with API
     Gateway events on the SQLite store (each handler called directly: no pool bookkeeping)."""
     from pilothouse.embedded.functions import LambdaContext, load_module
@@ -84,7 +84,7 @@ def handler_latency(pool, admin_key: str) -> dict[str, list[float]]:
         "register": (
             load_module(pool.functions["RegisterComponentFunction"]),
             lambda i: http_event(
-                "POST", "/v1/components", headers=auth, body=json.dumps(spec(f"bench{i:05d}"))
+                "POST", "/v1/components", headers=auth, body=json.dumps(spec(f"{prefix}{i:05d}"))
             ),
         ),
     }
@@ -103,44 +103,16 @@ def handler_latency(pool, admin_key: str) -> dict[str, list[float]]:
 
 
 def test_handler_latency(pool, cloud, admin_key, monkeypatch):
-    """p50/p99 of get, list and register against the bare Powertools hello route (same run)."""
-    samples = handler_latency(pool, admin_key)
-    report(
-        f"in-process handler latency (SQLite, WAL), {N} interleaved calls each",
-        ratio_rows(samples, "anchor: bare Powertools hello"),
-    )
-
-
-def _import_time(code: str, runs: int = 5) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", f"import time;t=time.perf_counter();{code};print(time.perf_counter()-t)"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=True,
+    """p50/p99 of get, list and register against the bare Powertools hello route (same run), with
+    response validation off (production default) and on (the test suite's setting)."""
+    for validation in ("false", "true"):
+        monkeypatch.setenv("PILOTHOUSE_RESPONSE_VALIDATION", validation)
+        samples = handler_latency(pool, admin_key, prefix=f"v{validation}")
+        report(
+            f"in-process handler latency (SQLite, WAL), response validation {validation}, "
+            f"{N} interleaved calls each",
+            ratio_rows(samples, "anchor: bare Powertools hello"),
         )
-        best = min(best, float(out.stdout.strip().splitlines()[-1]))
-    return best
-
-
-@pytest.mark.slow
-def test_cold_import_times(cloud):
-    """Import time of each function module (best of BENCH_RUNS fresh interpreters) against the bare
-    Powertools event handler import, which every HTTP function needs anyway."""
-    runs = int(os.environ.get("BENCH_RUNS", "1"))
-    base = _import_time("import aws_lambda_powertools.event_handler", runs=max(3, runs))
-    rows = {"aws_lambda_powertools.event_handler": f"{base * 1000:.0f} ms"}
-    for _name, fn in sorted(cloud.functions.items()):
-        path = fn.code_dir / "app.py"
-        code = (
-            f"import importlib.util as u;s=u.spec_from_file_location('m',{str(path)!r});"
-            "m=u.module_from_spec(s);s.loader.exec_module(m)"
-        )
-        t = _import_time(code, runs=runs)
-        rows[fn.code_dir.name] = f"{t * 1000:.0f} ms  (+{(t - base) * 1000:.0f} ms)"
-    report("cold import time", rows)
 
 
 #: one cold start in a fresh interpreter: import + first call, in seconds, printed as JSON.

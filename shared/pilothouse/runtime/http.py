@@ -30,7 +30,7 @@ from pilothouse.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from pilothouse.runtime.context import RequestContext, activate, deactivate
+from pilothouse.runtime.context import RequestContext, activate, current, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 from pilothouse.runtime.operations import Operation, documented_responses
 
@@ -391,6 +391,38 @@ def add_operations(
         )(op.func)
 
 
+class _ResponseValidation:
+    """Powertools' response validation, run only when the settings ask for it
+    (``PILOTHOUSE_RESPONSE_VALIDATION``).
+
+    Off, the answer goes out as the endpoint built it: Powertools serializes a JSON body with the
+    resolver's serializer, as it does after validating it, so the bytes are the same for the plain
+    JSON values our endpoints answer; what is skipped is the check of the value against the return
+    annotation and ``jsonable_encoder``'s walk over it.
+    """
+
+    __name__ = "response_validation"
+
+    def __init__(self, validate: Callable[..., Response]) -> None:
+        self.validate = validate
+
+    def __call__(self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
+        if current().services.settings.response_validation:
+            return self.validate(app, next_middleware)
+        return next_middleware(app)
+
+
+def _optional_response_validation(app: APIGatewayHttpResolver) -> None:
+    """Put :class:`_ResponseValidation` in the place of the resolver's response validation.
+
+    Powertools (3.x) builds each route's middleware stack from the resolver's
+    ``_response_validation_middleware``; a version without it fails here, at cold start, and in
+    the unit test that checks the switch, rather than silently validating every answer.
+    """
+    inner = app.__dict__["_response_validation_middleware"]
+    app._response_validation_middleware = _ResponseValidation(inner)  # type: ignore[attr-defined]
+
+
 def build_resolver(
     operations: list[Operation], hooks: RequestHooks | None = None, *, document: bool = False
 ) -> APIGatewayHttpResolver:
@@ -398,6 +430,7 @@ def build_resolver(
     (``document``: with the answer models, for the OpenAPI document)."""
     hooks = hooks or _default_hooks()
     app = IsolatedHttpResolver(enable_validation=True)
+    _optional_response_validation(app)
     add_operations(app, operations, hooks, document=document)
 
     @app.not_found

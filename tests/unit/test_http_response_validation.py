@@ -72,10 +72,29 @@ def test_a_good_answer_is_the_same_bytes_either_way():
     assert answers[0] == answers[1]
 
 
+def _paged_answer(limit: int = 5) -> dict[str, Any]:
+    return {"limit": limit}
+
+
 def test_the_resolver_runs_our_switch_in_place_of_powertools_response_validation():
-    # Given the resolver of an HTTP function (a Powertools upgrade that renames the hook fails here)
-    handler = http_function(_op(_good_answer), hooks=_hooks(Settings(store="memory", queue="memory")))
+    # Given the resolver of an HTTP function whose route Powertools validates (a query parameter)
+    # (a Powertools upgrade that renames the hook fails here)
+    handler = http_function(_op(_paged_answer), hooks=_hooks(Settings(store="memory", queue="memory")))
     assert isinstance(handler.resolver._response_validation_middleware, _ResponseValidation)
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("func", [_good_answer, _paged_answer])
+def test_with_and_without_powertools_request_validation_the_answers_agree(func, validate):
+    # Given an endpoint without parameters (served without Powertools' validation) and one with a
+    # query parameter (served with it)
+    settings = Settings(store="memory", queue="memory", response_validation=validate)
+    handler = http_function(_op(func), hooks=_hooks(settings))
+    # When called, Then it answers as it would with validation on every route
+    result = handler(http_event("GET", "/x", query="limit=7", request_id="r1"), None)
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"]) == (func(7) if func is _paged_answer else func())
+    assert result["headers"]["Content-Type"] == "application/json"
 
 
 def test_settings_default_off_and_the_suite_turns_it_on():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -139,10 +139,12 @@ class Settings(BaseModel):
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
 
-    @property
+    @cached_property
     def cwd_roots(self) -> tuple[Path, ...]:
         """Where a local component may run: the project dir, the data dir and ``local_cwd_roots``,
-        each made absolute with symlinks resolved."""
+        each made absolute with symlinks resolved (once per settings: every registration asks, and
+        resolving costs a system call per path component; a check against them resolves them
+        again, see ``providers.local.launch.confine_cwd``)."""
         roots = (self.project_dir, self.data_dir, *self.local_cwd_roots)
         return tuple(Path(p).expanduser().resolve() for p in roots)
 

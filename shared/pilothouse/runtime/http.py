@@ -428,8 +428,8 @@ class _ResponseValidation:
 
     __name__ = "response_validation"
 
-    def __init__(self, validate: Callable[..., Response] | None) -> None:
-        self.validate = validate
+    def __init__(self, validate: Any) -> None:
+        self.validate = validate  # Powertools' OpenAPIResponseValidationMiddleware, or None
 
     def __call__(self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
         if not current().services.settings.response_validation:
@@ -451,7 +451,7 @@ def _optional_response_validation(app: APIGatewayHttpResolver) -> None:
     the unit test that checks the switch, rather than silently validating every answer.
     """
     inner = app.__dict__["_response_validation_middleware"]
-    app._response_validation_middleware = _ResponseValidation(inner)  # type: ignore[attr-defined]
+    app._response_validation_middleware = _ResponseValidation(inner)  # type: ignore[assignment]
 
 
 def build_resolver(

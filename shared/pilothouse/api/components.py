@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 
 from pilothouse.api import lazy
+from pilothouse.api.component_reads import _resource, get_component
 from pilothouse.domain.components import (
     ComponentSpec,
     DeployRequest,
@@ -23,10 +24,6 @@ from pilothouse.runtime.operations import operation
 from pilothouse.services import components as svc
 
 TAG = "components"
-
-
-def _resource(params: dict[str, str]) -> str | None:
-    return f"component:{params['name']}" if "name" in params else None
 
 
 def _page(items: list, cursor: str | None) -> dict[str, Any]:
@@ -56,11 +53,6 @@ def list_components(
         environment=environment,
     )
     return _page(items, next_cursor)
-
-
-@operation(summary="Get a component", tag=TAG, resource=_resource, response="ComponentAnswer")
-def get_component(name: str) -> dict[str, Any]:
-    return svc.view(svc.get(current().services, name))
 
 
 @operation(summary="A component's history", tag=TAG, resource=_resource, response="ComponentEventPage")

@@ -9,18 +9,21 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from pilothouse.clock import iso
-from pilothouse.domain.components import ComponentSpec, check_config
+from pilothouse.domain.config_schema import check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
 from pilothouse.domain.records import PendingCommand, public_operation
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
 from pilothouse.ports import Put
 from pilothouse.repositories.components import ComponentRepository, Record
 from pilothouse.services.context import ServiceContext
+
+if TYPE_CHECKING:  # the spec models load with the endpoints that parse specs, not with every reader
+    from pilothouse.domain.components import ComponentSpec
 
 
 def repo(services: ServiceContext) -> ComponentRepository:
@@ -383,6 +386,8 @@ def enqueue_job(services: ServiceContext, name: str, operation_id: str) -> None:
 
 def parse_spec(payload: Any) -> ComponentSpec:
     """A spec from decoded JSON/YAML, with 422 naming the offending fields."""
+    from pilothouse.domain.components import ComponentSpec
+
     try:
         return ComponentSpec.model_validate(payload)
     except ValidationError as exc:

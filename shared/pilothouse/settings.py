@@ -178,10 +178,13 @@ def _os_environ_items() -> tuple[tuple[Any, Any], ...] | None:
     if not isinstance(data, dict):
         return None
     prefix: Any = PREFIX.encode() if os.name != "nt" else PREFIX
+    keys = list(data)  # one atomic snapshot (as os.environ's own iteration takes): another thread
+    # may set or unset a variable meanwhile
     try:
-        return tuple(sorted([(k, data[k]) for k in data if k.startswith(prefix)]))
+        found = [(k, v) for k in keys if k.startswith(prefix) and (v := data.get(k)) is not None]
     except TypeError:  # keys not of the type expected
         return None
+    return tuple(sorted(found))
 
 
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:

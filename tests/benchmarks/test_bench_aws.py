@@ -11,7 +11,7 @@ import pytest
 
 from pilothouse.embedded.functions import FunctionPool
 from pilothouse.runtime.events import http_event
-from tests.benchmarks.test_bench_handlers import cold_rows, production
+from tests.benchmarks.test_bench_handlers import cold_report, http_cases, production
 from tests.support.bench import report
 from tests.support.controlplane import ADMIN_KEY
 from tests.support.moto_server import MotoServer
@@ -64,31 +64,16 @@ def test_cold_start_and_latency_on_dynamodb(moto, cloud, monkeypatch, tmp_path):
         "RegisterComponentFunction",
         http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec("seed"))),
     )
-    names = iter(range(10**6))
-
-    def app(fn: str) -> str:
-        return str(cloud.functions[fn].code_dir / "app.py")
-
-    def register() -> list[str]:  # a fresh name per run (a second register of one name is a 409)
-        body = json.dumps(spec(f"cold{next(names)}"))
-        ev = http_event("POST", "/v1/components", headers=auth, body=body)
-        return ["function", app("RegisterComponentFunction"), json.dumps(ev)]
-
     # the anchor reads the very item get_component reads (the component record)
     key = json.dumps({"pk": {"S": "COMPONENT"}, "sk": {"S": "seed"}})
-    anchor = "anchor: bare Powertools + boto3 GetItem"
-    cases = {
-        anchor: (lambda: ["hello+getitem", table, key], 200),
-        "get_component (DynamoDB)": (
-            lambda: ["function", app("GetComponentFunction"), json.dumps(get_ev)],
-            200,
-        ),
-        "register_component (DynamoDB)": (register, 201),
-    }
     runs = int(os.environ.get("BENCH_RUNS", "5"))
-    report(
-        f"cold start, import + first call on DynamoDB (moto on loopback), best of {runs}",
-        cold_rows(cases, anchor, production(env), runs),
+    cold_report(
+        "cold start, import + first call on DynamoDB (moto on loopback)",
+        lambda root: http_cases(root, cloud, auth, get_ev, anchor=(["hello+getitem", table, key], 200)),
+        "anchor: bare Powertools + boto3 GetItem",
+        production(env),
+        tmp_path,
+        runs,
     )
     rows = {}
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -209,8 +211,34 @@ def cold_rows(
     return rows
 
 
+def code_copy(dest: Path, *, compiled: bool) -> Path:
+    """A copy of Pilothouse's code (shared/pilothouse and functions/) under ``dest``, with bytecode
+    compiled ahead or without any: how a cold start runs depends on it. Without, every module of
+    Pilothouse is compiled from source at each cold start (as under PYTHONDONTWRITEBYTECODE, or
+    from a read-only Lambda layer or package shipped without .pyc files), while the installed
+    libraries (the anchor's) load their bytecode."""
+    for part in ("shared/pilothouse", "functions"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if compiled:
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(dest / "shared"), str(dest / "functions")],
+            check=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+        )
+    return dest
+
+
+def cold_report(title: str, cases_for, anchor: str, env: dict[str, str], tmp: Path, runs: int) -> None:
+    """Report cold starts (``cases_for(code_root)`` names the cases) from a copy of the code without
+    bytecode and from one with it compiled ahead."""
+    for compiled, how in ((False, "Pilothouse compiled from source"), (True, "with .pyc compiled ahead")):
+        root = code_copy(tmp / ("pyc" if compiled else "src"), compiled=compiled)
+        copy_env = {**env, "PYTHONPATH": str(root / "shared")}
+        report(f"{title}, {how}, best of {runs}", cold_rows(cases_for(root), anchor, copy_env, runs))
+
+
 @pytest.mark.slow
-def test_cold_start_http_function(cloud, admin_key, env):
+def test_cold_start_http_function(cloud, admin_key, env, tmp_path):
     """Import + first call of get_component and register_component in a fresh interpreter (SQLite)
     against bare Powertools import + hello, best of BENCH_RUNS (default 7), interleaved."""
     runs = int(os.environ.get("BENCH_RUNS", "7"))
@@ -220,25 +248,40 @@ def test_cold_start_http_function(cloud, admin_key, env):
         http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec("seed"))),
     )
     get_ev = http_event("GET", "/v1/components/seed", headers=auth, path_parameters={"name": "seed"})
+    anchor = "anchor: bare Powertools import + hello"
+    cold_report(
+        "cold start, import + first call (SQLite)",
+        lambda root: http_cases(root, cloud, auth, get_ev, anchor=(["hello"], 200)),
+        anchor,
+        production(dict(os.environ)),
+        tmp_path,
+        runs,
+    )
+
+
+def http_cases(root: Path, cloud, auth: dict[str, str], get_ev: dict, *, anchor: tuple[list[str], int]):
+    """The anchor, a cold get_component and a cold register_component (a fresh name each run), the
+    functions loaded from the code copy at ``root``."""
     names = iter(range(10**6))
+    label = (
+        "anchor: bare Powertools import + hello"
+        if anchor[0] == ["hello"]
+        else ("anchor: bare Powertools + boto3 GetItem")
+    )
 
     def app(fn: str) -> str:
-        return str(cloud.functions[fn].code_dir / "app.py")
+        return str(root / "functions" / cloud.functions[fn].code_dir.name / "app.py")
 
     def register() -> list[str]:  # a fresh name per run (a second register of one name is a 409)
-        body = json.dumps(spec(f"cold{next(names)}"))
+        body = json.dumps(spec(f"cold{root.name}{next(names)}"))
         ev = http_event("POST", "/v1/components", headers=auth, body=body)
         return ["function", app("RegisterComponentFunction"), json.dumps(ev)]
 
-    cases = {
-        "anchor: bare Powertools import + hello": (lambda: ["hello"], 200),
+    return {
+        label: (lambda: anchor[0], anchor[1]),
         "get_component": (lambda: ["function", app("GetComponentFunction"), json.dumps(get_ev)], 200),
         "register_component": (register, 201),
     }
-    report(
-        f"cold start, import + first call (SQLite), best of {runs}",
-        cold_rows(cases, "anchor: bare Powertools import + hello", production(dict(os.environ)), runs),
-    )
 
 
 @pytest.mark.slow

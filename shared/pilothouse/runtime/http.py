@@ -334,12 +334,12 @@ def _body_problem(event: dict) -> PilothouseError | None:
     Checked on the raw text before Powertools or pydantic parse anything, so it holds behind API
     Gateway as well as on the local gateway.
     """
-    from pilothouse.jsonbounds import MAX_DEPTH, depth_exceeds
-    from pilothouse.settings import get_settings
-
     body = event.get("body") if isinstance(event, dict) else None
     if not body:
         return None
+    from pilothouse.jsonbounds import MAX_DEPTH, depth_exceeds
+    from pilothouse.settings import get_settings
+
     content_type = next(
         (str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), ""
     )

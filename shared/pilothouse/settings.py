@@ -115,6 +115,16 @@ class Settings(BaseModel):
             return tuple(f.strip() for f in value.split(",") if f.strip())
         return value
 
+    def __hash__(self) -> int:
+        # the services of a process are looked up by their settings on every request: hash the
+        # ~35 fields once (they are frozen), not at each lookup
+        return self.fields_hash
+
+    @cached_property
+    def fields_hash(self) -> int:
+        """The hash of the fields' values (what equality compares), computed once."""
+        return hash(tuple(getattr(self, name) for name in type(self).model_fields))
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from ``PILOTHOUSE_*`` variables; raise ConfigurationError naming bad ones."""

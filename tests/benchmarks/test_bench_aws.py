@@ -11,8 +11,8 @@ import pytest
 
 from pilothouse.embedded.functions import FunctionPool
 from pilothouse.runtime.events import http_event
-from tests.benchmarks.test_bench_handlers import cold_report, http_cases, production
 from tests.support.bench import report
+from tests.support.coldstart import cold_report, http_cases, production
 from tests.support.controlplane import ADMIN_KEY
 from tests.support.moto_server import MotoServer
 from tests.support.specs import spec

@@ -79,11 +79,15 @@ def check_version(spec: dict[str, Any], version: str | None, field: str = "versi
 
 
 def _check_cwd(services: ServiceContext, spec: ComponentSpec) -> None:
-    from pilothouse.providers.local.launch import Sandbox, confine_cwd
+    from pathlib import Path
 
-    sandbox = Sandbox.from_settings(services.settings)
+    from pilothouse.providers.local.launch import confine_cwd
+
+    # the roots and base a replica's Sandbox gets (Sandbox.from_settings), without its other paths
+    settings = services.settings
+    base = Path(settings.project_dir).expanduser().resolve()
     try:
-        confine_cwd(spec.target.get("cwd"), sandbox.roots, sandbox.base)
+        confine_cwd(spec.target.get("cwd"), settings.cwd_roots, base)
     except ValueError as exc:
         raise ValidationFailed.field("target.cwd", str(exc)) from None
 
@@ -139,7 +143,8 @@ def register(
 
     A stable port is claimed by an item written in the same transaction as the record, so of two
     racing registrations of one port exactly one lands."""
-    check_version(spec.model_dump(mode="json"), spec.version)
+    spec_json = spec.model_dump(mode="json")
+    check_version(spec_json, spec.version)
     if spec.provider == "local":
         _check_cwd(services, spec)
     _check_urls(services, spec)
@@ -147,7 +152,7 @@ def register(
     now = iso(services.clock.time())
     data = {
         "name": spec.name,
-        "spec": spec.model_dump(mode="json"),
+        "spec": spec_json,
         "state": State.REGISTERED.value,
         "version": None,
         "replicas": 0,

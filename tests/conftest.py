@@ -4,6 +4,7 @@ functions invoked from template.yaml exactly as the local gateway invokes them."
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from pathlib import Path
 
@@ -17,6 +18,11 @@ from pilothouse.wiring import get_services, reset_services
 from tests.support.controlplane import ADMIN_KEY, ROOT, Api
 
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+
+#: under the test suite every HTTP answer is checked against its endpoint's return annotation
+#: (off by default in production, see Settings.response_validation); processes the tests start
+#: inherit it
+os.environ.setdefault("PILOTHOUSE_RESPONSE_VALIDATION", "true")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -64,6 +64,10 @@ class Settings(BaseModel):
     audit_ttl_days: int = Field(default=365, ge=1)
     provider_timeout_seconds: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: check each HTTP answer against its endpoint's return annotation (Powertools' response
+    #: validation) before it is sent; off in production (answers are built by our own code), on
+    #: under the test suite (tests/conftest.py), where a wrong answer should fail loudly
+    response_validation: bool = False
     #: more directories (besides the project and data dirs) a local component's ``target.cwd`` may
     #: lie under; os.pathsep-separated in the environment (``/srv/apps:/opt/tools``)
     local_cwd_roots: tuple[Path, ...] = ()
@@ -123,6 +127,16 @@ class Settings(BaseModel):
             return tuple(f.strip() for f in value.split(",") if f.strip())
         return value
 
+    def __hash__(self) -> int:
+        # the services of a process are looked up by their settings on every request: hash the
+        # ~35 fields once (they are frozen), not at each lookup
+        return self.fields_hash
+
+    @cached_property
+    def fields_hash(self) -> int:
+        """The hash of the fields' values (what equality compares), computed once."""
+        return hash(tuple(getattr(self, name) for name in type(self).model_fields))
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from ``PILOTHOUSE_*`` variables; raise ConfigurationError naming bad ones."""
@@ -147,10 +161,12 @@ class Settings(BaseModel):
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
 
-    @property
+    @cached_property
     def cwd_roots(self) -> tuple[Path, ...]:
         """Where a local component may run: the project dir, the data dir and ``local_cwd_roots``,
-        each made absolute with symlinks resolved."""
+        each made absolute with symlinks resolved (once per settings: every registration asks, and
+        resolving costs a system call per path component; a check against them resolves them
+        again, see ``providers.local.launch.confine_cwd``)."""
         roots = (self.project_dir, self.data_dir, *self.local_cwd_roots)
         return tuple(Path(p).expanduser().resolve() for p in roots)
 
@@ -163,12 +179,45 @@ class Settings(BaseModel):
         )
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=8)
 def _cached(items: tuple[tuple[str, str], ...]) -> Settings:
     return Settings.from_environ(dict(items))
 
 
+@lru_cache(maxsize=8)
+def _cached_raw(items: tuple[tuple[Any, Any], ...]) -> Settings:
+    return _cached(tuple((os.fsdecode(k), os.fsdecode(v)) for k, v in items))
+
+
+def _os_environ_items() -> tuple[tuple[Any, Any], ...] | None:
+    """The ``PILOTHOUSE_*`` entries of ``os.environ`` as it stores them (bytes on POSIX, upper-cased
+    text on Windows), sorted; None where ``os.environ`` keeps no such store.
+
+    This is the cheap fingerprint of the process's environment: it reads the mapping's own store,
+    without decoding every variable as iterating ``os.environ`` does (that cost ~30 µs a call).
+    """
+    data = getattr(os.environ, "_data", None)
+    if not isinstance(data, dict):
+        return None
+    prefix: Any = PREFIX.encode() if os.name != "nt" else PREFIX
+    keys = list(data)  # one atomic snapshot (as os.environ's own iteration takes): another thread
+    # may set or unset a variable meanwhile
+    try:
+        found = [(k, v) for k in keys if k.startswith(prefix) and (v := data.get(k)) is not None]
+    except TypeError:  # keys not of the type expected
+        return None
+    return tuple(sorted(found))
+
+
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings for this process, validated once per distinct environment (once per cold start)."""
-    env = os.environ if environ is None else environ
-    return _cached(tuple(sorted((k, v) for k, v in env.items() if k.startswith(PREFIX))))
+    """Settings for this process, validated once per distinct environment (once per cold start).
+
+    Every call sees the environment as it is now (a test that sets a variable gets settings with
+    it): the cache is keyed by the ``PILOTHOUSE_*`` variables themselves.
+    """
+    if environ is None or environ is os.environ:
+        raw = _os_environ_items()
+        if raw is not None:
+            return _cached_raw(raw)
+        environ = os.environ
+    return _cached(tuple(sorted((k, v) for k, v in environ.items() if k.startswith(PREFIX))))

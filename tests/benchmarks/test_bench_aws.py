@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -14,24 +12,13 @@ import pytest
 from pilothouse.embedded.functions import FunctionPool
 from pilothouse.runtime.events import http_event
 from tests.support.bench import report
-from tests.support.controlplane import ADMIN_KEY, ROOT
+from tests.support.coldstart import cold_report, http_cases, production
+from tests.support.controlplane import ADMIN_KEY
 from tests.support.moto_server import MotoServer
 from tests.support.specs import spec
 
 pytestmark = pytest.mark.slow
 N = int(os.environ.get("BENCH_N", "200"))
-
-COLD = """
-import json, sys, time
-t0 = time.perf_counter()
-import importlib.util as u
-s = u.spec_from_file_location('fn', sys.argv[1]); m = u.module_from_spec(s); s.loader.exec_module(m)
-t1 = time.perf_counter()
-from pilothouse.embedded.functions import LambdaContext
-r = m.handler(json.loads(sys.argv[2]), LambdaContext('fn', 30))
-t2 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "first": t2 - t1, "status": r.get("statusCode")}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -72,34 +59,23 @@ def test_cold_start_and_latency_on_dynamodb(moto, cloud, monkeypatch, tmp_path):
     ensure_key(services, ADMIN_KEY, name="bench")
     auth = {"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"}
     get_ev = http_event("GET", "/v1/components/seed", headers=auth, path_parameters={"name": "seed"})
-    rows = {}
-    for fn, event in (
-        ("GetComponentFunction", get_ev),
-        (
-            "RegisterComponentFunction",
-            http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec("cold"))),
-        ),
-    ):
-        path = cloud.functions[fn].code_dir / "app.py"
-        out = subprocess.run(
-            [sys.executable, "-c", COLD, str(path), json.dumps(event)],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=True,
-        )
-        fig = json.loads(out.stdout.strip().splitlines()[-1])
-        rows[f"cold {fn} (DynamoDB)"] = (
-            f"import {fig['import'] * 1000:.0f} ms + first request "
-            f"{fig['first'] * 1000:.0f} ms (status {fig['status']})"
-        )
-
     pool = FunctionPool(cloud.functions)
     pool.invoke(
         "RegisterComponentFunction",
         http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec("seed"))),
     )
+    # the anchor reads the very item get_component reads (the component record)
+    key = json.dumps({"pk": {"S": "COMPONENT"}, "sk": {"S": "seed"}})
+    runs = int(os.environ.get("BENCH_RUNS", "5"))
+    cold_report(
+        "cold start, import + first call on DynamoDB (moto on loopback)",
+        lambda root: http_cases(root, cloud, auth, get_ev, anchor=(["hello+getitem", table, key], 200)),
+        "anchor: bare Powertools + boto3 GetItem",
+        production(env),
+        tmp_path,
+        runs,
+    )
+    rows = {}
 
     def measure(label: str, make) -> None:
         samples = []

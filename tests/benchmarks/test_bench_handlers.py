@@ -12,58 +12,112 @@ import time
 import httpx
 import pytest
 
+from pilothouse.embedded.functions import FunctionPool
 from pilothouse.embedded.gateway import GatewayServer, LocalGateway
 from pilothouse.runtime.events import http_event
 from tests.support.bench import report
+from tests.support.coldstart import cold_report, http_cases, production
 from tests.support.controlplane import ROOT
 from tests.support.specs import spec
 
 N = int(os.environ.get("BENCH_N", "300"))
 
 
-def pct(samples: list[float], p: float) -> str:
+def quantile(samples: list[float], p: float) -> float:
     s = sorted(samples)
-    return f"{s[min(len(s) - 1, int(len(s) * p))] * 1000:.2f} ms"
+    return s[min(len(s) - 1, int(len(s) * p))]
 
 
-def test_handler_latency(pool, cloud, admin_key):
-    """p50/p99 of get, list and register invoked in-process with API Gateway events (SQLite store)."""
+def bare_hello():
+    """The anchor: a bare Powertools HTTP API resolver with one hello route, as a handler."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    app = APIGatewayHttpResolver()
+
+    @app.get("/hello")
+    def hello() -> dict:
+        return {"message": "hello"}
+
+    return app.resolve, http_event("GET", "/hello")
+
+
+def ratio_rows(samples: dict[str, list[float]], anchor: str, cpu: dict[str, list[float]]) -> dict[str, str]:
+    """p50/p99 of each case (wall, and the CPU time of the calling thread, steadier on a busy
+    machine) and their ratios to the anchor's (same run, interleaved samples)."""
+    rows = {}
+    for label in samples:
+        figures = []
+        for kind, table in (("wall", samples), ("cpu", cpu)):
+            p50, p99 = quantile(table[label], 0.5), quantile(table[label], 0.99)
+            figure = f"{kind} p50 {p50 * 1000:.3f} ms p99 {p99 * 1000:.3f} ms"
+            if label != anchor:
+                a50, a99 = quantile(table[anchor], 0.5), quantile(table[anchor], 0.99)
+                figure += f" ({p50 / a50:.1f}x, p99 {p99 / a99:.1f}x)"
+            figures.append(figure)
+        rows[label] = "   ".join(figures)
+    return rows
+
+
+def handler_latency(
+    pool, admin_key: str, prefix: str = "bench"
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Interleaved samples of the anchor, get, list and register, invoked in-process with API
+    Gateway events on the SQLite store (each handler called directly: no pool bookkeeping)."""
+    from pilothouse.embedded.functions import LambdaContext, load_module
+
     auth = {"authorization": f"Bearer {admin_key}", "content-type": "application/json"}
     for i in range(50):
         pool.invoke(
             "RegisterComponentFunction",
             http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec(f"seed{i:03d}"))),
         )
+    anchor, hello = bare_hello()
     cases = {
+        "anchor: bare Powertools hello": (anchor, lambda i: hello),
         "get": (
-            "GetComponentFunction",
+            load_module(pool.functions["GetComponentFunction"]),
             lambda i: http_event(
                 "GET", "/v1/components/seed001", headers=auth, path_parameters={"name": "seed001"}
             ),
         ),
         "list (50 items)": (
-            "ListComponentsFunction",
+            load_module(pool.functions["ListComponentsFunction"]),
             lambda i: http_event("GET", "/v1/components", headers=auth, query="limit=50"),
         ),
         "register": (
-            "RegisterComponentFunction",
+            load_module(pool.functions["RegisterComponentFunction"]),
             lambda i: http_event(
-                "POST", "/v1/components", headers=auth, body=json.dumps(spec(f"bench{i:05d}"))
+                "POST", "/v1/components", headers=auth, body=json.dumps(spec(f"{prefix}{i:05d}"))
             ),
         ),
     }
-    rows = {}
-    for label, (fn, make) in cases.items():
-        pool.invoke(fn, make(-1))  # warm
-        samples = []
-        for i in range(N):
-            ev = make(i)
-            t = time.perf_counter()
-            result = pool.invoke(fn, ev)
-            samples.append(time.perf_counter() - t)
+    samples: dict[str, list[float]] = {label: [] for label in cases}
+    cpu: dict[str, list[float]] = {label: [] for label in cases}
+    for label, (fn, make) in cases.items():  # warm
+        for _ in range(5):
+            fn(make(-1), LambdaContext(label, 30))
+    for i in range(N):
+        for label, (fn, make) in cases.items():
+            ev, ctx = make(i), LambdaContext(label, 30)
+            t, c = time.perf_counter(), time.thread_time()
+            result = fn(ev, ctx)
+            cpu[label].append(time.thread_time() - c)
+            samples[label].append(time.perf_counter() - t)
             assert result["statusCode"] in (200, 201), result
-        rows[label] = f"p50 {pct(samples, 0.5)}   p99 {pct(samples, 0.99)}   ({N} calls)"
-    report("in-process handler latency (SQLite, WAL)", rows)
+    return samples, cpu
+
+
+def test_handler_latency(pool, cloud, admin_key, monkeypatch):
+    """p50/p99 of get, list and register against the bare Powertools hello route (same run), with
+    response validation off (production default) and on (the test suite's setting)."""
+    for validation in ("false", "true"):
+        monkeypatch.setenv("PILOTHOUSE_RESPONSE_VALIDATION", validation)
+        samples, cpu = handler_latency(pool, admin_key, prefix=f"v{validation}")
+        report(
+            f"in-process handler latency (SQLite, WAL), response validation {validation}, "
+            f"{N} interleaved calls each",
+            ratio_rows(samples, "anchor: bare Powertools hello", cpu),
+        )
 
 
 def _import_time(code: str, runs: int = 5) -> float:
@@ -96,6 +150,28 @@ def test_cold_import_times(cloud):
         t = _import_time(code, runs=runs)
         rows[fn.code_dir.name] = f"{t * 1000:.0f} ms  (+{(t - base) * 1000:.0f} ms)"
     report("cold import time", rows)
+
+
+@pytest.mark.slow
+def test_cold_start_http_function(cloud, admin_key, env, tmp_path):
+    """Import + first call of get_component and register_component in a fresh interpreter (SQLite)
+    against bare Powertools import + hello, best of BENCH_RUNS (default 7), interleaved."""
+    runs = int(os.environ.get("BENCH_RUNS", "7"))
+    auth = {"authorization": f"Bearer {admin_key}", "content-type": "application/json"}
+    FunctionPool(cloud.functions).invoke(
+        "RegisterComponentFunction",
+        http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec("seed"))),
+    )
+    get_ev = http_event("GET", "/v1/components/seed", headers=auth, path_parameters={"name": "seed"})
+    anchor = "anchor: bare Powertools import + hello"
+    cold_report(
+        "cold start, import + first call (SQLite)",
+        lambda root: http_cases(root, cloud, auth, get_ev, anchor=(["hello"], 200)),
+        anchor,
+        production(dict(os.environ)),
+        tmp_path,
+        runs,
+    )
 
 
 @pytest.mark.slow

@@ -1,5 +1,8 @@
 """Settings from an injected environ; the error family's problem+json."""
 
+import os
+import threading
+
 import pydantic
 import pytest
 
@@ -26,6 +29,67 @@ def test_settings_are_cached_per_environment():
     a = get_settings({"PILOTHOUSE_STORE": "memory"})
     assert get_settings({"PILOTHOUSE_STORE": "memory", "OTHER": "1"}) is a
     assert get_settings({"PILOTHOUSE_STORE": "sqlite"}) is not a
+
+
+def test_process_settings_follow_the_environment_as_it_is_now(monkeypatch):
+    # Given settings read from os.environ (and cached)
+    monkeypatch.setenv("PILOTHOUSE_STORE", "memory")
+    monkeypatch.setenv("PILOTHOUSE_DATA_DIR", "/tmp/daten-é")
+    first = get_settings()
+    assert get_settings() is first and first.store == "memory" and str(first.data_dir) == "/tmp/daten-é"
+    # When a variable changes, appears or goes away, Then the next call sees it
+    monkeypatch.setenv("PILOTHOUSE_STORE", "sqlite")
+    assert get_settings().store == "sqlite"
+    monkeypatch.setenv("PILOTHOUSE_MAX_BODY_BYTES", "2048")
+    assert get_settings().max_body_bytes == 2048
+    monkeypatch.delenv("PILOTHOUSE_MAX_BODY_BYTES")
+    assert get_settings().max_body_bytes == 1_048_576
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")  # others do not matter
+    assert get_settings() is get_settings(dict(os.environ))
+    # And a bad value still names the variable
+    monkeypatch.setenv("PILOTHOUSE_STORE", "oracle")
+    with pytest.raises(ConfigurationError, match="PILOTHOUSE_STORE"):
+        get_settings()
+
+
+def test_settings_read_while_other_threads_change_the_environment(monkeypatch):
+    # Given threads reading settings while another sets and unsets variables (ours and others)
+    monkeypatch.setenv("PILOTHOUSE_STORE", "memory")
+    monkeypatch.delenv("PILOTHOUSE_MAX_BODY_BYTES", raising=False)
+    stop = threading.Event()
+    seen: list[object] = []
+
+    def churn() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            os.environ[f"PH_TEST_CHURN_{i % 50}"] = str(i)
+            os.environ["PILOTHOUSE_MAX_BODY_BYTES"] = "2048" if i % 2 else "4096"
+            os.environ.pop(f"PH_TEST_CHURN_{(i + 25) % 50}", None)
+            os.environ.pop("PILOTHOUSE_MAX_BODY_BYTES", None)
+
+    def read() -> None:
+        try:
+            for _ in range(3000):
+                s = get_settings()
+                assert s.store == "memory" and s.max_body_bytes in (2048, 4096, 1_048_576)
+        except Exception as exc:  # pragma: no cover - the failure being tested for
+            seen.append(exc)
+
+    writer = threading.Thread(target=churn)
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    writer.start()
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join()
+    stop.set()
+    writer.join()
+    for i in range(50):
+        os.environ.pop(f"PH_TEST_CHURN_{i}", None)
+    os.environ.pop("PILOTHOUSE_MAX_BODY_BYTES", None)
+    # Then no read failed (no "dictionary changed size", no KeyError), each saw a whole environment
+    assert seen == []
 
 
 def test_settings_are_immutable():

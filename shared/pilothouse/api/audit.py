@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
+from pilothouse.api import lazy
 from pilothouse.runtime.context import current
 from pilothouse.runtime.operations import operation
 from pilothouse.services import audit as svc
@@ -13,11 +12,11 @@ from pilothouse.services import audit as svc
 
 @operation(summary="Audit records, newest first", tag="security", response="AuditPage")
 def list_audit(
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query()] = None,
-    principal: Annotated[str | None, Query()] = None,
-    operation_name: Annotated[str | None, Query(alias="operation")] = None,
-    target: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, lazy.Query()] = None,
+    principal: Annotated[str | None, lazy.Query()] = None,
+    operation_name: Annotated[str | None, lazy.Query(alias="operation")] = None,
+    target: Annotated[str | None, lazy.Query()] = None,
 ) -> dict[str, Any]:
     items, next_cursor = svc.list_records(
         current().services,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from pilothouse.api import lazy
+from pilothouse.api.component_reads import _resource, get_component
 from pilothouse.domain.components import (
     ComponentSpec,
     DeployRequest,
@@ -25,10 +26,6 @@ from pilothouse.services import components as svc
 TAG = "components"
 
 
-def _resource(params: dict[str, str]) -> str | None:
-    return f"component:{params['name']}" if "name" in params else None
-
-
 def _page(items: list, cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": cursor}
 
@@ -43,10 +40,10 @@ def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
 
 @operation(summary="List components", tag=TAG, response="ComponentPage")
 def list_components(
-    state: Annotated[State | None, Query(description="only components in this state")] = None,
-    environment: Annotated[Environment | None, Query(description="only this environment")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(description="from next_cursor of the previous page")] = None,
+    state: Annotated[State | None, lazy.Query(description="only components in this state")] = None,
+    environment: Annotated[Environment | None, lazy.Query(description="only this environment")] = None,
+    limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, lazy.Query(description="from next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     items, next_cursor = svc.list_components(
         current().services,
@@ -58,17 +55,12 @@ def list_components(
     return _page(items, next_cursor)
 
 
-@operation(summary="Get a component", tag=TAG, resource=_resource, response="ComponentAnswer")
-def get_component(name: str) -> dict[str, Any]:
-    return svc.view(svc.get(current().services, name))
-
-
 @operation(summary="A component's history", tag=TAG, resource=_resource, response="ComponentEventPage")
 def component_events(
     name: str,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query()] = None,
-    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+    limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, lazy.Query()] = None,
+    order: Annotated[str, lazy.Query(pattern="^(asc|desc)$")] = "asc",
 ) -> dict[str, Any]:
     items, next_cursor = svc.events(
         current().services, name, limit=limit, cursor=cursor, newest_first=order == "desc"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from pilothouse.api import lazy
 from pilothouse.domain.deployments import STATUSES
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response
@@ -60,11 +60,11 @@ def _resource(p: dict[str, str]) -> str | None:
 
 @operation(summary="List deployments, newest first", tag=TAG, response="DeploymentPage")
 def list_deployments(
-    component: Annotated[str | None, Query()] = None,
-    environment: Annotated[str | None, Query()] = None,
-    status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query()] = None,
+    component: Annotated[str | None, lazy.Query()] = None,
+    environment: Annotated[str | None, lazy.Query()] = None,
+    status: Annotated[str | None, lazy.Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
+    limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, lazy.Query()] = None,
 ) -> dict[str, Any]:
     items, next_cursor = svc.list_deployments(
         current().services,
@@ -90,8 +90,8 @@ def get_deployment(deployment_id: str) -> dict[str, Any]:
 @operation(summary="A deployment's events", tag=TAG, resource=_resource, response="DeploymentEventPage")
 def deployment_events(
     deployment_id: str,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, lazy.Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, lazy.Query()] = None,
 ) -> dict[str, Any]:
     items, next_cursor = svc.events(current().services, deployment_id, limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from pilothouse.api import lazy
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response
 from pilothouse.runtime.operations import operation
@@ -53,8 +53,8 @@ def create_api_key(request: CreateKeyRequest) -> Response[dict[str, Any]]:
 
 @operation(summary="List API keys", tag=TAG, response="ApiKeyPage")
 def list_api_keys(
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, lazy.Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, lazy.Query()] = None,
 ) -> dict[str, Any]:
     items, next_cursor = svc.list_keys(current().services, limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from pilothouse.api import lazy
 from pilothouse.domain.security import Permission
 from pilothouse.errors import Forbidden, NotFound
 from pilothouse.runtime.context import current
@@ -103,13 +103,13 @@ def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
 
 
 @operation(summary="Get a workflow", tag=TAG, resource=_wf_resource)
-def get_workflow(workflow: str, version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+def get_workflow(workflow: str, version: Annotated[int | None, lazy.Query(ge=1)] = None) -> dict[str, Any]:
     return current().services.orchestrator.get_workflow(workflow, version)
 
 
 @operation(summary="List workflows", tag=TAG)
 def list_workflows(
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, Query()] = None
+    limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, lazy.Query()] = None
 ) -> dict[str, Any]:
     items, next_cursor = current().services.orchestrator.list_workflows(limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}
@@ -150,9 +150,11 @@ def start_execution(workflow: str, request: StartExecution) -> Response[dict[str
 @operation(summary="List a workflow's executions", tag=TAG, resource=_wf_resource)
 def list_executions(
     workflow: str,
-    status: Annotated[str | None, Query(pattern="^(RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query()] = None,
+    status: Annotated[
+        str | None, lazy.Query(pattern="^(RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED)$")
+    ] = None,
+    limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, lazy.Query()] = None,
 ) -> dict[str, Any]:
     items, next_cursor = current().services.orchestrator.list_executions(
         workflow, status=status, limit=limit, cursor=cursor
@@ -169,9 +171,9 @@ def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
 def execution_history(
     workflow: str,
     execution: str,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query()] = None,
-    reverse: Annotated[bool, Query()] = False,
+    limit: Annotated[int, lazy.Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, lazy.Query()] = None,
+    reverse: Annotated[bool, lazy.Query()] = False,
 ) -> dict[str, Any]:
     items, next_cursor = current().services.orchestrator.history(
         workflow, execution, limit=limit, cursor=cursor, reverse=reverse

@@ -18,6 +18,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pilothouse.domain.config_schema import check_config
+
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 
@@ -276,22 +278,6 @@ class ComponentSpec(Strict):
         if info.data.get("name") in value:
             raise ValueError("a component cannot depend on itself")
         return value
-
-
-def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
-    """Validate ``config`` against a JSON Schema; raise ValueError naming the offending field."""
-    if schema is None:
-        return
-    import jsonschema  # imported here: only registrations with a schema pay for it
-
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise ValueError(f"config_schema is not a valid JSON Schema: {exc.message}") from exc
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
-    if error is not None:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise ValueError(f"{where.lstrip('.') + ': ' if where else ''}{error.message}")
 
 
 class DeployRequest(Strict):

@@ -30,7 +30,7 @@ from pilothouse.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from pilothouse.runtime.context import RequestContext, activate, deactivate
+from pilothouse.runtime.context import RequestContext, activate, current, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 from pilothouse.runtime.operations import Operation, documented_responses
 
@@ -351,12 +351,12 @@ def _body_problem(event: dict) -> PilothouseError | None:
     Checked on the raw text before Powertools or pydantic parse anything, so it holds behind API
     Gateway as well as on the local gateway.
     """
-    from pilothouse.jsonbounds import MAX_DEPTH, depth_exceeds
-    from pilothouse.settings import get_settings
-
     body = event.get("body") if isinstance(event, dict) else None
     if not body:
         return None
+    from pilothouse.jsonbounds import MAX_DEPTH, depth_exceeds
+    from pilothouse.settings import get_settings
+
     content_type = next(
         (str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), ""
     )
@@ -385,6 +385,24 @@ def _body_problem(event: dict) -> PilothouseError | None:
     return None
 
 
+def _needs_request_validation(op: Operation) -> bool:
+    """Whether Powertools' request validation can refuse a call of ``op``: not when the endpoint
+    takes only text path parameters (a route's captures are always non-empty text, and an
+    endpoint that declares no body, query, header or cookie parameter never has one parsed).
+
+    Such a route is served without Powertools' validation middlewares, with the same answers; the
+    OpenAPI document (``document``) still describes every route with validation on.
+    """
+    import inspect
+
+    captures = {part[1:-1] for part in op.path.split("/") if part.startswith("<") and part.endswith(">")}
+    for param in inspect.signature(op.func, eval_str=False).parameters.values():
+        plain = param.kind is param.POSITIONAL_OR_KEYWORD and param.default is param.empty
+        if not (plain and param.name in captures and param.annotation in ("str", str)):
+            return True
+    return False
+
+
 def add_operations(
     router: Router | APIGatewayHttpResolver,
     operations: list[Operation],
@@ -395,6 +413,11 @@ def add_operations(
     """Route ``operations``; ``document`` adds their answer models (for the OpenAPI document)."""
     hooks = hooks or _default_hooks()
     for op in operations:
+        middlewares: list[Callable[..., Any]] = [_Guard(op, hooks)]
+        validation = None  # the resolver's
+        if not document and not _needs_request_validation(op):
+            validation = False
+            middlewares.append(_ResponseValidation(None))  # validated answers when the settings say
         router.route(
             op.path,
             op.method,
@@ -403,9 +426,49 @@ def add_operations(
             operation_id=op.name,
             status_code=op.status,
             security=[{"ApiKey": []}, {"Bearer": []}] if op.permission else None,
-            middlewares=[_Guard(op, hooks)],
+            middlewares=middlewares,
             responses=documented_responses(op) if document else None,
+            enable_validation=validation,
         )(op.func)
+
+
+class _ResponseValidation:
+    """Powertools' response validation, run only when the settings ask for it
+    (``PILOTHOUSE_RESPONSE_VALIDATION``).
+
+    Off, the answer goes out as the endpoint built it: Powertools serializes a JSON body with the
+    resolver's serializer, as it does after validating it, so the bytes are the same for the plain
+    JSON values our endpoints answer; what is skipped is the check of the value against the return
+    annotation and ``jsonable_encoder``'s walk over it. ``validate`` None: Powertools' middleware
+    is made on first use (a route served without Powertools' validation loads it only then).
+    """
+
+    __name__ = "response_validation"
+
+    def __init__(self, validate: Any) -> None:
+        self.validate = validate  # Powertools' OpenAPIResponseValidationMiddleware, or None
+
+    def __call__(self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
+        if not current().services.settings.response_validation:
+            return next_middleware(app)
+        if self.validate is None:
+            from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+                OpenAPIResponseValidationMiddleware,
+            )
+
+            self.validate = OpenAPIResponseValidationMiddleware()  # as the resolver makes its own
+        return self.validate(app, next_middleware)
+
+
+def _optional_response_validation(app: APIGatewayHttpResolver) -> None:
+    """Put :class:`_ResponseValidation` in the place of the resolver's response validation.
+
+    Powertools (3.x) builds each route's middleware stack from the resolver's
+    ``_response_validation_middleware``; a version without it fails here, at cold start, and in
+    the unit test that checks the switch, rather than silently validating every answer.
+    """
+    inner = app.__dict__["_response_validation_middleware"]
+    app._response_validation_middleware = _ResponseValidation(inner)  # type: ignore[assignment]
 
 
 def build_resolver(
@@ -414,7 +477,11 @@ def build_resolver(
     """A resolver serving ``operations``, with problem+json for what no route guard sees
     (``document``: with the answer models, for the OpenAPI document)."""
     hooks = hooks or _default_hooks()
-    app = IsolatedHttpResolver(enable_validation=True)
+    # Powertools' validation is loaded (a good part of a cold start) only where a route needs it
+    validating = document or any(_needs_request_validation(op) for op in operations)
+    app = IsolatedHttpResolver(enable_validation=validating)
+    if validating:
+        _optional_response_validation(app)
     add_operations(app, operations, hooks, document=document)
 
     @app.not_found

@@ -9,18 +9,21 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from pilothouse.clock import iso
-from pilothouse.domain.components import ComponentSpec, check_config
+from pilothouse.domain.config_schema import check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
 from pilothouse.domain.records import PendingCommand, public_operation
 from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
 from pilothouse.ports import Put
 from pilothouse.repositories.components import ComponentRepository, Record
 from pilothouse.services.context import ServiceContext
+
+if TYPE_CHECKING:  # the spec models load with the endpoints that parse specs, not with every reader
+    from pilothouse.domain.components import ComponentSpec
 
 
 def repo(services: ServiceContext) -> ComponentRepository:
@@ -76,11 +79,15 @@ def check_version(spec: dict[str, Any], version: str | None, field: str = "versi
 
 
 def _check_cwd(services: ServiceContext, spec: ComponentSpec) -> None:
-    from pilothouse.providers.local.launch import Sandbox, confine_cwd
+    from pathlib import Path
 
-    sandbox = Sandbox.from_settings(services.settings)
+    from pilothouse.providers.local.launch import confine_cwd
+
+    # the roots and base a replica's Sandbox gets (Sandbox.from_settings), without its other paths
+    settings = services.settings
+    base = Path(settings.project_dir).expanduser().resolve()
     try:
-        confine_cwd(spec.target.get("cwd"), sandbox.roots, sandbox.base)
+        confine_cwd(spec.target.get("cwd"), settings.cwd_roots, base)
     except ValueError as exc:
         raise ValidationFailed.field("target.cwd", str(exc)) from None
 
@@ -136,7 +143,8 @@ def register(
 
     A stable port is claimed by an item written in the same transaction as the record, so of two
     racing registrations of one port exactly one lands."""
-    check_version(spec.model_dump(mode="json"), spec.version)
+    spec_json = spec.model_dump(mode="json")
+    check_version(spec_json, spec.version)
     if spec.provider == "local":
         _check_cwd(services, spec)
     _check_urls(services, spec)
@@ -144,7 +152,7 @@ def register(
     now = iso(services.clock.time())
     data = {
         "name": spec.name,
-        "spec": spec.model_dump(mode="json"),
+        "spec": spec_json,
         "state": State.REGISTERED.value,
         "version": None,
         "replicas": 0,
@@ -401,6 +409,8 @@ def enqueue_job(services: ServiceContext, name: str, operation_id: str) -> None:
 
 def parse_spec(payload: Any) -> ComponentSpec:
     """A spec from decoded JSON/YAML, with 422 naming the offending fields."""
+    from pilothouse.domain.components import ComponentSpec
+
     try:
         return ComponentSpec.model_validate(payload)
     except ValidationError as exc:

@@ -1,0 +1,133 @@
+"""A component's config schema is checked and compiled once, and answers exactly as before."""
+
+from __future__ import annotations
+
+import threading
+
+import jsonschema
+import pytest
+
+from pilothouse.domain import config_schema
+from pilothouse.domain.config_schema import check_config
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"greeting": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
+    "required": ["greeting"],
+    "additionalProperties": False,
+}
+
+
+def uncached(schema, config) -> str | None:
+    """What check_config said before the cache (the metaschema check and a fresh validator)."""
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"config_schema is not a valid JSON Schema: {exc.message}"
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"{where.lstrip('.') + ': ' if where else ''}{error.message}"
+
+
+def said(schema, config) -> str | None:
+    try:
+        check_config(schema, config)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    config_schema._compiled.cache_clear()
+    yield
+    config_schema._compiled.cache_clear()
+
+
+CASES = [
+    (SCHEMA, {"greeting": "hi"}),
+    (SCHEMA, {"greeting": 5}),
+    (SCHEMA, {"n": 0}),
+    (SCHEMA, {"greeting": "hi", "extra": 1}),
+    (
+        {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}}},
+        {"a": [1, "x"]},
+    ),
+    ({"$defs": {"p": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/p"}}}, {"a": "x"}),
+    ({"type": "nonsense"}, {}),
+    ({"properties": {"a": {"minimum": "one"}}}, {"a": 1}),
+    ({"required": ("a",)}, {}),  # a tuple is no JSON array: the metaschema refuses it, as before
+    ({"properties": {1: {"type": "string"}}}, {"1": 2}),  # a non-text key, checked as it is
+]
+
+
+@pytest.mark.parametrize(("schema", "config"), CASES)
+def test_same_answer_as_without_the_cache_first_and_second_time(schema, config):
+    # Given a schema and a config; When checked twice (the second from the cache)
+    # Then each answer is the one the uncached check gives
+    expected = uncached(schema, config)
+    assert said(schema, config) == expected
+    assert said(schema, config) == expected
+
+
+def test_a_schema_is_checked_and_compiled_once():
+    # Given one schema used by many registrations
+    calls = []
+    real = jsonschema.Draft202012Validator.check_schema
+
+    def counting(schema, *args, **kwargs):
+        calls.append(schema)
+        return real(schema, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(jsonschema.Draft202012Validator, "check_schema", counting)
+        for i in range(20):
+            # When each checks its config (an equal schema, a new dict each time)
+            assert said(dict(SCHEMA), {"greeting": f"hi {i}"}) is None
+    # Then the metaschema check ran once
+    assert len(calls) == 1
+    assert config_schema._compiled.cache_info().hits == 19
+
+
+def test_the_cache_keeps_its_own_copy_of_a_schema():
+    # Given a schema checked once (and so cached)
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    assert said(schema, {"a": "x"}) is None
+    # When the caller mutates its dict afterwards
+    schema["properties"]["a"]["type"] = "integer"
+    # Then the mutated schema is a new key, and the first one still answers as it did
+    assert said(schema, {"a": "x"}) == "a: 'x' is not of type 'integer'"
+    assert said({"type": "object", "properties": {"a": {"type": "string"}}}, {"a": "x"}) is None
+
+
+def test_the_cache_is_bounded():
+    # Given more distinct schemas than the cache holds
+    for i in range(config_schema.CACHE_SIZE + 50):
+        assert said({"type": "object", "properties": {f"p{i}": {"type": "string"}}}, {f"p{i}": 1})
+    # Then it keeps at most CACHE_SIZE of them
+    assert config_schema._compiled.cache_info().currsize == config_schema.CACHE_SIZE
+
+
+def test_threads_share_the_compiled_validators():
+    # Given 8 threads checking good and bad configs against the same schemas at once
+    schemas = [{"type": "object", "properties": {"a": {"type": "integer", "maximum": i}}} for i in range(5)]
+    wrong: list[str] = []
+    start = threading.Barrier(8)
+
+    def worker(t: int) -> None:
+        start.wait()
+        for i in range(200):
+            schema = schemas[(t + i) % 5]
+            good, bad = {"a": 0}, {"a": 100}
+            if said(schema, good) is not None or said(schema, bad) != uncached(schema, bad):
+                wrong.append(f"thread {t} call {i}")
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then every answer is the uncached one
+    assert wrong == []

@@ -282,3 +282,16 @@ def test_racing_freezes_of_one_target_keep_exactly_one_reason(api):
     winner = next(a[2] for a in answers if a[0] == 201)
     assert all(a[2] == winner for a in answers)
     assert api.get("/v1/freezes")[2]["items"] == [winner]
+
+
+def test_spec_mistakes_are_named_as_the_mistakes_people_make(api):
+    """Given a spec with a typo'd key and an unquoted YAML version
+    Then the 422 names the key as unknown and says to quote the version, each with its field."""
+    body = spec("typo")
+    body["target"] = {"comand": ["x"]}
+    body["version"] = 1.0
+    status, _, problem = api.post("/v1/components", body)
+    assert status == 422
+    by_field = {e["field"]: e["message"] for e in problem["errors"]}
+    assert by_field["target.comand"].startswith("unknown key 'comand'")
+    assert "put the value in quotes" in by_field["version"]

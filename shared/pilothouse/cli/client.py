@@ -31,6 +31,8 @@ class ApiError(Exception):
         super().__init__(problem.get("detail") or problem.get("title") or f"HTTP {status}")
         self.status = status
         self.problem = problem
+        #: where the request's body came from (a file name), to name it instead of "body"
+        self.body_source: str | None = None
 
 
 class ConnectionFailed(ApiError):

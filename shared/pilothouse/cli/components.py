@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from pilothouse.cli import component_files, component_logs
-from pilothouse.cli.client import Client
+from pilothouse.cli.client import ApiError, Client
 from pilothouse.cli.completion import complete_component
 from pilothouse.cli.context import (
     AllPages,
@@ -74,7 +74,11 @@ def register(
     s = settings(ctx, output)
     spec = load_mapping(file, "a component spec")
     with s.client() as client:
-        view = client.post("/v1/components", spec, idempotency_key=idempotency_key)
+        try:
+            view = client.post("/v1/components", spec, idempotency_key=idempotency_key)
+        except ApiError as exc:
+            exc.body_source = "stdin" if file == "-" else file
+            raise
     if s.structured:
         print_json(view)
     else:

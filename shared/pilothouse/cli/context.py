@@ -117,7 +117,7 @@ def reports_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ApiError as exc:
-            print_problem(exc.status, exc.problem)
+            print_problem(exc.status, exc.problem, source=exc.body_source)
             raise typer.Exit(1) from None
         except InputError as exc:
             raise typer.BadParameter(str(exc)) from None

@@ -236,8 +236,10 @@ def audit_table(items: list[dict[str, Any]]) -> Table:
     return table
 
 
-def print_problem(status: int, problem: dict[str, Any], console: Console | None = None) -> None:
-    """An RFC 9457 problem, readably, on stderr."""
+def print_problem(
+    status: int, problem: dict[str, Any], console: Console | None = None, *, source: str | None = None
+) -> None:
+    """An RFC 9457 problem, readably, on stderr; ``source`` names where the body came from (a file)."""
     console = console or err()
     title = problem.get("title") or "Error"
     code = f" {status}" if status else ""
@@ -249,7 +251,9 @@ def print_problem(status: int, problem: dict[str, Any], console: Console | None 
         console.print(f"  {escape(str(detail))}")
     for e in errors:
         where = e.get("field") or "body"
-        if e.get("in"):
+        if e.get("in") == "body" and source:
+            where = f"{where} (in {source})"
+        elif e.get("in"):
             where = f"{where} (in {e['in']})"
         console.print(f"  [red]•[/] [bold]{escape(str(where))}[/]: {escape(str(e.get('message')))}")
     if "state" in problem and "allowed in" not in str(detail):  # the detail names them already

@@ -58,6 +58,18 @@ def problem_response(error: PilothouseError, *, request_id: str, instance: str |
     )
 
 
+def _message(error: dict[str, Any], field_name: str) -> str:
+    """A validation error in the words of the mistake people make: a key the model does not know is
+    named as unknown; a number where text belongs (YAML's ``version: 1.0``) says to quote it."""
+    kind, message = error.get("type"), str(error.get("msg", "")).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return f"unknown key {field_name.rsplit('.', 1)[-1]!r}: no such field here (a typo?)"
+    value = error.get("input")
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"must be a string, and YAML read {value} as a number: put the value in quotes"
+    return message
+
+
 def validation_problem(exc: RequestValidationError) -> ValidationFailed:
     """Powertools' validation errors as our 422 with the offending fields."""
     errors = []
@@ -66,12 +78,7 @@ def validation_problem(exc: RequestValidationError) -> ValidationFailed:
         source = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else "body"
         field_name = ".".join(str(p) for p in loc) or source
         errors.append(
-            {
-                "field": field_name,
-                "in": source,
-                "message": str(e.get("msg", "")).removeprefix("Value error, "),
-                "type": e.get("type"),
-            }
+            {"field": field_name, "in": source, "message": _message(e, field_name), "type": e.get("type")}
         )
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]) or "the request is not valid"
     return ValidationFailed(summary, errors)

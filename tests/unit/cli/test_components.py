@@ -234,3 +234,13 @@ def test_json_lists_are_the_raw_api_answer_and_events_keep_the_paging_hint(api, 
     body = json.loads(events.stdout)
     assert set(body) == {"items", "next_cursor"} and len(body["items"]) == 1
     assert f"more: --cursor {body['next_cursor']}" in events.stderr
+
+
+def test_register_mistakes_name_the_file_and_the_mistake(api, cli, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(GREETER_YAML.replace("version: ", "version: 1.0\n# was: ").replace("command:", "comand:"))
+    result = cli("components", "register", str(path))
+    assert result.exit_code == 1, result.output
+    assert f"target.comand (in {path})" in result.stderr and "unknown key 'comand'" in result.stderr
+    assert f"version (in {path})" in result.stderr and "put the value in quotes" in result.stderr
+    assert "(in body)" not in result.stderr

@@ -13,7 +13,7 @@ Functions Local mock configuration files; :func:`validate` / :func:`load`
 check definitions.
 """
 
-from .api import advance, complete_task, heartbeat, redrive, start, stop
+from .api import advance, complete_child, complete_task, heartbeat, pending_children, redrive, start, stop
 from .clock import VirtualClock, WallClock
 from .errors import DefinitionError, EngineUsageError, StatesError, ValidationError
 from .mocks import mock_invoker
@@ -27,6 +27,8 @@ from .model import (
     ExecutionState,
     InvokeTask,
     ResumeAt,
+    StartChild,
+    StopChild,
 )
 from .runner import PENDING, InvokeContext, RunResult, TaskFailure, run
 from .validation import load, validate
@@ -47,6 +49,8 @@ __all__ = [
     "InvokeContext",
     "InvokeTask",
     "ResumeAt",
+    "StartChild",
+    "StopChild",
     "RunResult",
     "StatesError",
     "TaskFailure",
@@ -54,11 +58,13 @@ __all__ = [
     "VirtualClock",
     "WallClock",
     "advance",
+    "complete_child",
     "complete_task",
     "heartbeat",
     "load",
     "mock_invoker",
     "parse",
+    "pending_children",
     "redrive",
     "run",
     "start",

@@ -191,6 +191,8 @@ class ExecutionRecord(Stored):
     request_id: str | None = None
     trusted: bool = False
     acting_as: Any = None
+    #: a Distributed Map's child execution: its parent {workflow, name, map_run, map_run_arn, index}
+    parent: dict[str, Any] | None = None
 
 
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:

@@ -213,10 +213,10 @@ def _run_child(
 def _invoke(
     ex: ExecutionState, effect: InvokeTask, invoke: Invoker, waiting: dict, clock: Any, blobs: Any = None
 ) -> None:
-    outstanding = {t["task_id"] for t in ex.outstanding_tasks()}
+    outstanding = {t["task_id"]: t for t in ex.outstanding_tasks()}
     if effect.task_id not in outstanding:
         return
-    if blobs is not None and is_internal(effect.resource):
+    if blobs is not None and outstanding[effect.task_id].get("internal") and is_internal(effect.resource):
         try:
             result = perform(blobs, effect.resource, effect.payload)
         except S3CallFailed as failure:

@@ -6,7 +6,7 @@ driver answers them with :func:`perform`, given anything with the blobs port's `
 and ``list`` (duck-typed: the engine imports nothing else of Pilothouse).
 
 The blobs port is one flat store; an S3 object ``s3://<Bucket>/<Key>`` is its blob
-``<Bucket>/<Key>``.
+``<root><Bucket>/<Key>`` (a driver confines workflows to the blobs under ``root``).
 """
 
 from __future__ import annotations
@@ -37,28 +37,29 @@ def is_internal(resource: str) -> bool:
     return resource in INTERNAL
 
 
-def blob_key(bucket: Any, key: Any) -> str:
+def blob_key(bucket: Any, key: Any, root: str = "") -> str:
     """The blob holding ``s3://bucket/key`` (S3.InvalidBucketName for a bucket S3 would refuse)."""
     if not isinstance(bucket, str) or not _BUCKET.match(bucket) or ".." in bucket:
         raise S3CallFailed("S3.InvalidBucketName", f"invalid bucket name {bucket!r}")
     if not isinstance(key, str):
         raise S3CallFailed("S3.InvalidKey", f"invalid key {key!r}")
-    return f"{bucket}/{key}"
+    return f"{root}{bucket}/{key}"
 
 
-def perform(blobs: Any, resource: str, payload: Any) -> Any:
-    """Do the S3 call ``resource`` with ``payload`` on ``blobs``; raise :class:`S3CallFailed`."""
+def perform(blobs: Any, resource: str, payload: Any, root: str = "") -> Any:
+    """Do the S3 call ``resource`` with ``payload`` on the blobs under ``root`` of ``blobs``;
+    raise :class:`S3CallFailed`."""
     if not isinstance(payload, dict):
         raise S3CallFailed("S3.InvalidRequest", "the parameters must be an object")
     try:
         if resource == GET_OBJECT:
-            return blobs.get(blob_key(payload.get("Bucket"), payload.get("Key"))).decode("utf-8")
+            return blobs.get(blob_key(payload.get("Bucket"), payload.get("Key"), root)).decode("utf-8")
         if resource == LIST_OBJECTS:
-            return _list(blobs, payload)
+            return _list(blobs, payload, root)
         if resource == PUT_OBJECTS:
             for obj in payload.get("Objects", []):
                 blobs.put(
-                    blob_key(payload.get("Bucket"), obj["Key"]),
+                    blob_key(payload.get("Bucket"), obj["Key"], root),
                     obj["Body"].encode("utf-8"),
                     content_type="application/json",
                 )
@@ -74,12 +75,12 @@ def perform(blobs: Any, resource: str, payload: Any) -> Any:
     raise S3CallFailed("S3.InvalidRequest", f"unsupported resource {resource!r}")
 
 
-def _list(blobs: Any, payload: dict) -> dict:
+def _list(blobs: Any, payload: dict, root: str) -> dict:
     bucket = payload.get("Bucket")
     prefix = payload.get("Prefix", "") or ""
     if not isinstance(prefix, str):
         raise S3CallFailed("S3.InvalidRequest", "Prefix must be a string")
-    root = blob_key(bucket, "")
+    root = blob_key(bucket, "", root)
     infos, cursor = blobs.list(root + prefix, limit=LIST_PAGE, cursor=payload.get("ContinuationToken"))
     page: dict = {
         "Contents": [

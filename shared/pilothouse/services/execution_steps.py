@@ -74,7 +74,7 @@ def apply_step(
 ) -> dict | None:
     """Apply ``change`` (to the engine state) then advance, as one conditional write; send what
     the step produced. Retries on conflicting writes; returns the new record data or None if skipped."""
-    from pilothouse.engine import ExecutionState, InvokeTask, ResumeAt, advance
+    from pilothouse.engine import ExecutionState, InvokeTask, ResumeAt, StartChild, StopChild, advance
 
     for _ in range(ATTEMPTS):
         item = services.store.get(executions_pk(workflow), name)
@@ -118,10 +118,32 @@ def apply_step(
         except VersionConflict:
             continue
         send_followups(services, new, now)
+        children = [e for e in effects if isinstance(e, (StartChild, StopChild))]
+        if children:
+            from pilothouse.services.map_runs import follow
+
+            follow(services, new, children)
         if new["status"] in TERMINAL:
-            announce_end(services, new)
+            if new.get("parent"):
+                _report_to_parent(services, new)
+            else:
+                announce_end(services, new)
         return new
     raise Conflict(f"execution {name!r} is too busy; retry")
+
+
+def _report_to_parent(services: ServiceContext, data: dict) -> None:
+    """A Distributed Map's child ended: its parent counts it (the sweep does if this fails)."""
+    from pilothouse.services.map_runs import report_end
+
+    try:
+        report_end(services, data)
+    except Exception:
+        log.exception(
+            "child execution %s/%s ended; its parent will hear it from the sweep",
+            data["workflow"],
+            data["name"],
+        )
 
 
 def announce_end(services: ServiceContext, data: dict) -> None:
@@ -205,8 +227,6 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
 def handle_task_message(services: ServiceContext, body: str) -> str:
     """Run one outstanding task (at most once) and apply its result."""
     from pilothouse.engine import complete_task
-    from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope, task_call
-    from pilothouse.services.execution_invoker import ExecutionInvoker
 
     msg = json.loads(body)
     workflow, name, task_id = msg["workflow"], msg["name"], msg["task_id"]
@@ -216,18 +236,12 @@ def handle_task_message(services: ServiceContext, body: str) -> str:
     task, execution = leased
     output: Any = None
     error = cause = None
-    try:
-        call = task_call(task["resource"], task["payload"])
-        result = ExecutionInvoker(services, execution, task).invoke(call.function, call.payload)
-        output = lambda_envelope(result) if call.lambda_envelope else result
-        if call.wait_for_token:
+    if task.get("internal"):  # a Distributed Map's S3 call, never a Task state's
+        output, error, cause = _s3_call(services, task)
+    else:
+        output, error, cause, waiting = _invoke(services, execution, task)
+        if waiting:
             return "waiting for callback"
-    except ValueError as exc:
-        error, cause = "States.TaskFailed", str(exc)
-    except UnknownFunction as exc:
-        error, cause = "Lambda.ResourceNotFoundException", str(exc)
-    except FunctionError as exc:
-        error, cause = exc.error_type, json.dumps({"errorMessage": exc.message, "errorType": exc.error_type})
 
     def change(st, data, now):
         if error is not None:
@@ -237,6 +251,41 @@ def handle_task_message(services: ServiceContext, body: str) -> str:
 
     new = apply_step(services, workflow, name, change)
     return "applied" if new is not None else "stale"
+
+
+def _s3_call(services: ServiceContext, task: dict) -> tuple[Any, str | None, str | None]:
+    """A Distributed Map's ItemReader / ResultWriter call, on the blobs port."""
+    from pilothouse.engine.s3io import S3CallFailed
+    from pilothouse.services.map_runs import s3_call
+
+    try:
+        return s3_call(services, task["resource"], task["payload"]), None, None
+    except S3CallFailed as exc:
+        return None, exc.error, exc.cause
+
+
+def _invoke(
+    services: ServiceContext, execution: dict, task: dict
+) -> tuple[Any, str | None, str | None, bool]:
+    """Run a Task's function; ``(output, error, cause, waiting for a callback)``."""
+    from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope, task_call
+    from pilothouse.services.execution_invoker import ExecutionInvoker
+
+    output: Any = None
+    error = cause = None
+    try:
+        call = task_call(task["resource"], task["payload"])
+        result = ExecutionInvoker(services, execution, task).invoke(call.function, call.payload)
+        output = lambda_envelope(result) if call.lambda_envelope else result
+        if call.wait_for_token:
+            return None, None, None, True
+    except ValueError as exc:
+        error, cause = "States.TaskFailed", str(exc)
+    except UnknownFunction as exc:
+        error, cause = "Lambda.ResourceNotFoundException", str(exc)
+    except FunctionError as exc:
+        error, cause = exc.error_type, json.dumps({"errorMessage": exc.message, "errorType": exc.error_type})
+    return output, error, cause, False
 
 
 def _lapsed(services: ServiceContext, lease: dict, now: float) -> bool:
@@ -277,6 +326,12 @@ def _lapse(task_id: str) -> Callable[[Any, dict, float], object]:
     return change
 
 
+def _has_map_run(data: dict) -> bool:
+    from pilothouse.engine import ExecutionState
+
+    return any(r.get("dmap") for r in ExecutionState(data["state"]).runs())
+
+
 def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, int]:
     """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks."""
     from pilothouse.engine import ExecutionState
@@ -305,6 +360,11 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, i
                 continue
             data = item.data
             outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
+        if _has_map_run(data):
+            from pilothouse.services.map_runs import recover
+
+            moved = recover(services, data)
+            counts["children"] = counts.get("children", 0) + sum(moved.values())
         stale = now - data.get("updated_epoch", 0) >= stale_after
         # every outstanding task nobody holds may have lost its message (not only the last step's)
         unleased = sorted(t for t in outstanding if t not in data.get("task_leases", {}))

@@ -1,0 +1,212 @@
+"""Distributed Map on the durable executor: map runs of child executions, and their S3 calls.
+
+The engine asks for a child execution with a :class:`~pilothouse.engine.StartChild` effect; the
+step that produced it is stored first, then :func:`follow` creates the child as an execution of
+its own (partition ``EXEC#<workflow>:<map run id>``, with its own steps and history) under a name
+that is unique to the item, so asking twice never runs an item twice. When a child ends, the step
+that ended it reports it to its parent (:func:`report_end`, a parent step through
+``complete_child``, which ignores a child it already counted). MaxConcurrency holds because the
+engine starts a new child only after one it counted as running has been reported ended.
+
+A process killed between those writes loses nothing: :func:`recover` (run by the sweep for every
+running execution) starts again each child the parent waits for that does not exist, and reports
+each that ended.
+
+The S3 calls of ItemReader and ResultWriter go to the blobs port, confined to the blobs under
+:data:`S3_ROOT` (``s3://bucket/key`` is the blob ``s3/bucket/key``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pilothouse.clock import iso
+from pilothouse.errors import Conflict
+from pilothouse.repositories.workflows import ExecutionRepository
+from pilothouse.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+#: the blobs a workflow's S3 calls may read and write
+S3_ROOT = "s3/"
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def children_workflow(workflow: str, map_run: str) -> str:
+    """Where the child executions of a map run are stored (their ``workflow``)."""
+    return f"{workflow}:{map_run}"
+
+
+def s3_call(services: ServiceContext, resource: str, payload: Any) -> Any:
+    """Perform a Distributed Map's S3 call on the blobs port (raises ``S3CallFailed``)."""
+    from pilothouse.engine.s3io import perform
+
+    return perform(services.blobs, resource, payload, S3_ROOT)
+
+
+def follow(services: ServiceContext, parent: dict, effects: list) -> None:
+    """Perform the child effects of a stored step of ``parent``: start and stop children."""
+    from pilothouse.engine import StartChild, StopChild
+
+    for effect in effects:
+        try:
+            if isinstance(effect, StartChild):
+                start_child(services, parent, effect)
+            elif isinstance(effect, StopChild):
+                stop_child(services, parent, effect.map_run, effect.name, effect.reason)
+        except Exception:  # the sweep starts (or stops) it again
+            log.exception("map run %s: child %s not handled yet", getattr(effect, "map_run", "?"), effect)
+
+
+def start_child(services: ServiceContext, parent: dict, effect: Any) -> bool:
+    """Create the child execution of ``effect`` unless it exists; True if created."""
+    from pilothouse.engine import start as engine_start
+    from pilothouse.services.execution_steps import send_followups
+    from pilothouse.services.executions import token_prefix
+
+    workflow = children_workflow(parent["workflow"], effect.map_run)
+    repo = ExecutionRepository(services.store)
+    if repo.get(workflow, effect.name) is not None:
+        return False
+    now = services.clock.time()
+    st = engine_start(
+        effect.definition,
+        effect.input,
+        execution_name=effect.name,
+        execution_arn=effect.arn,
+        now=now,
+        state_machine_name=effect.state_machine_arn.rsplit(":", 1)[-1],
+        state_machine_arn=effect.state_machine_arn,
+        token_prefix=token_prefix(workflow, effect.name),
+    )
+    events = st.drain_history()
+    data = {
+        "arn": effect.arn,
+        "name": effect.name,
+        "workflow": workflow,
+        "workflow_version": parent["workflow_version"],
+        "status": "RUNNING",
+        "step": 0,
+        "state": st.data,
+        "input": effect.input,
+        "output": None,
+        "error": None,
+        "cause": None,
+        "start_date": iso(now),
+        "stop_date": None,
+        "redrive_count": 0,
+        "updated_epoch": now,
+        "resume_at": now,
+        "outbox": [],
+        "task_leases": {},
+        "started_by": parent.get("started_by"),
+        "request_id": parent.get("request_id"),
+        "trusted": bool(parent.get("trusted")),
+        "acting_as": parent.get("acting_as"),
+        "parent": {
+            "workflow": parent["workflow"],
+            "name": parent["name"],
+            "map_run": effect.map_run,
+            "map_run_arn": effect.map_run_arn,
+            "index": effect.index,
+        },
+    }
+    try:
+        repo.create(data, events)
+    except Conflict:
+        return False
+    send_followups(services, data, now)
+    return True
+
+
+def stop_child(services: ServiceContext, parent: dict, map_run: str, name: str, reason: str) -> None:
+    """Stop a child execution that is no longer wanted (nothing if it ended or never started)."""
+    from pilothouse.engine import stop as engine_stop
+    from pilothouse.services.execution_steps import Skip, apply_step
+
+    def change(st: Any, data: dict, now: float) -> None:
+        if data["status"] != "RUNNING":
+            raise Skip
+        engine_stop(st, "States.Aborted", reason, now=now)
+
+    apply_step(services, children_workflow(parent["workflow"], map_run), name, change)
+
+
+def report_end(services: ServiceContext, child: dict) -> None:
+    """Tell the parent of ``child`` (a record that just ended) how it ended."""
+    from pilothouse.engine import complete_child
+    from pilothouse.services.execution_steps import Skip, apply_step
+
+    link = child["parent"]
+
+    def change(st: Any, data: dict, now: float) -> None:
+        if not complete_child(
+            st,
+            link["map_run"],
+            link["index"],
+            child["status"],
+            child.get("output"),
+            error=child.get("error"),
+            cause=child.get("cause"),
+            start_date=child.get("start_date"),
+            stop_date=child.get("stop_date"),
+        ):
+            raise Skip  # counted already (a duplicate report)
+
+    apply_step(services, link["workflow"], link["name"], change)
+
+
+def recover(services: ServiceContext, parent: dict) -> dict[str, int]:
+    """Start the children ``parent`` waits for that do not exist; report those that ended."""
+    from pilothouse.engine import ExecutionState, pending_children
+
+    counts = {"started": 0, "reported": 0}
+    repo = ExecutionRepository(services.store)
+    for effect in pending_children(ExecutionState(parent["state"])):
+        item = repo.get(children_workflow(parent["workflow"], effect.map_run), effect.name)
+        if item is None:
+            counts["started"] += int(start_child(services, parent, effect))
+        elif item.data["status"] in TERMINAL:
+            report_end(services, item.data)
+            counts["reported"] += 1
+    return counts
+
+
+def describe_map_runs(services: ServiceContext, workflow: str, name: str) -> list[dict]:
+    """The map runs of an execution as AWS's DescribeMapRun shows them (those still in its state:
+    the running Distributed Map states')."""
+    from pilothouse.engine import ExecutionState
+
+    item = ExecutionRepository(services.store).require(workflow, name)
+    out = []
+    for run in ExecutionState(item.data["state"]).runs():
+        d = run.get("dmap")
+        if not d:
+            continue
+        results = d.get("results") or []
+        done = [r for r in results if r is not None]
+        counts = {
+            "pending": len(results) - len(done) - len(d.get("running") or []),
+            "running": len(d.get("running") or []),
+            "succeeded": sum(1 for r in done if r["s"] == "SUCCEEDED"),
+            "failed": sum(1 for r in done if r["s"] == "FAILED"),
+            "timedOut": sum(1 for r in done if r["s"] == "TIMED_OUT"),
+            "aborted": sum(1 for r in done if r["s"] == "ABORTED"),
+            "total": len(results),
+        }
+        out.append(
+            {
+                "mapRunArn": d["arn"],
+                "executionArn": item.data["arn"],
+                "status": "RUNNING",
+                "startDate": d.get("started"),
+                "maxConcurrency": d.get("max", 0),
+                "toleratedFailurePercentage": d.get("tol_pct") or 0,
+                "toleratedFailureCount": d.get("tol_count") or 0,
+                "itemCounts": counts,
+                "executionCounts": counts,
+                "childrenWorkflow": children_workflow(workflow, d["id"]),
+            }
+        )
+    return out

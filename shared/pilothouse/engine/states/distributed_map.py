@@ -203,6 +203,7 @@ class DistributedMap:
         if d.get("fail"):
             error, cause = d["fail"]
             it.emit(run, "MapRunFailed", {"error": error, "cause": cause})
+            it.emit(run, "MapStateFailed")
             raise StatesError(error, cause)
         DistributedMap._finish(it, run, chain, st, d["result"])
         return True
@@ -315,6 +316,7 @@ class DistributedMap:
             return
         if fail:
             it.emit(run, "MapRunFailed", {"error": fail[0], "cause": fail[1]})
+            it.emit(run, "MapStateFailed")
             raise StatesError(*fail)
         if spec is not None:
             result = result_writer.transform(spec, entries)

@@ -216,12 +216,14 @@ def test_workflows_cannot_read_blobs_outside_their_root(api, run, fns, services)
 
 def test_a_crash_between_writes_loses_no_child_and_runs_none_twice(api, run, fns, services, monkeypatch):
     """Given a process that dies after the parent's step is stored but before its children are
-    created, and again after a child ended but before its parent heard it, the sweep starts the
-    missing children and reports the ended ones: every item runs exactly once."""
+    created, and again after a child ended but before it asked its parent to count it, the sweep
+    starts the missing children and harvests the ended ones: every item runs exactly once."""
     put_items(services, [{"n": i} for i in range(6)])
     fns.fns["work"] = lambda p: p
     wf(api, "fan", dmap(MaxConcurrency=2))
-    real_start, real_report = map_runs.start_child, map_runs.report_end
+    from pilothouse.services import execution_steps
+
+    real_start, real_report = map_runs.start_child, execution_steps._report_to_parent
     crashes = {"start": 2, "report": 2}
 
     def flaky_start(*a, **kw):
@@ -233,11 +235,11 @@ def test_a_crash_between_writes_loses_no_child_and_runs_none_twice(api, run, fns
     def flaky_report(*a, **kw):
         if crashes["report"]:
             crashes["report"] -= 1
-            raise RuntimeError("killed before the parent heard")
+            return None  # killed after the child's last step, before the harvest was asked for
         return real_report(*a, **kw)
 
     monkeypatch.setattr(map_runs, "start_child", flaky_start)
-    monkeypatch.setattr(map_runs, "report_end", flaky_report)
+    monkeypatch.setattr(execution_steps, "_report_to_parent", flaky_report)
     start(api, "fan", {}, name="one")
     for _ in range(20):
         run()
@@ -253,7 +255,7 @@ def test_a_crash_between_writes_loses_no_child_and_runs_none_twice(api, run, fns
     # a duplicated report (a redelivered end) changes nothing
     kid = children(services, "fan", map_run)[0]
     before = describe(api, "fan", "one")["step"]
-    real_report(services, kid)
+    map_runs.report_end(services, kid)
     assert describe(api, "fan", "one")["step"] == before
 
 

@@ -71,9 +71,11 @@ def apply_step(
     change: Callable[[Any, dict, float], object] | None,
     *,
     expect_step: int | None = None,
+    extra: list[Write] | None = None,
 ) -> dict | None:
     """Apply ``change`` (to the engine state) then advance, as one conditional write; send what
-    the step produced. Retries on conflicting writes; returns the new record data or None if skipped."""
+    the step produced. Retries on conflicting writes; returns the new record data or None if skipped.
+    ``extra``: more writes of the same transaction (``change`` may fill the list: it is read after)."""
     from pilothouse.engine import ExecutionState, InvokeTask, ResumeAt, StartChild, StopChild, advance
 
     for _ in range(ATTEMPTS):
@@ -113,8 +115,13 @@ def apply_step(
                 resume_at=None,
                 outbox=[],
             )
+        ops = list(extra or [])
+        if new["status"] in TERMINAL and new.get("parent") and data["status"] not in TERMINAL:
+            from pilothouse.services.map_runs import end_marker
+
+            ops.append(end_marker(new))
         try:
-            services.store.transact(_step_ops(services, item, new, events, []))
+            services.store.transact(_step_ops(services, item, new, events, ops))
         except VersionConflict:
             continue
         send_followups(services, new, now)
@@ -133,11 +140,15 @@ def apply_step(
 
 
 def _report_to_parent(services: ServiceContext, data: dict) -> None:
-    """A Distributed Map's child ended: its parent counts it (the sweep does if this fails)."""
-    from pilothouse.services.map_runs import report_end
-
+    """A Distributed Map's child ended (its end marker is stored with its last step): ask for a
+    harvest of its parent (one parent step counts every child that ended meanwhile); the sweep
+    does if this fails."""
     try:
-        report_end(services, data)
+        link = data["parent"]
+        services.queue.send(
+            services.settings.executions_queue,
+            json.dumps({"workflow": link["workflow"], "name": link["name"], "harvest": True}),
+        )
     except Exception:
         log.exception(
             "child execution %s/%s ended; its parent will hear it from the sweep",
@@ -185,6 +196,10 @@ def send_followups(services: ServiceContext, data: dict, now: float, *, from_swe
 
 def handle_step_message(services: ServiceContext, body: str) -> str:
     msg = json.loads(body)
+    if msg.get("harvest"):
+        from pilothouse.services.map_runs import harvest
+
+        return "harvested" if harvest(services, msg["workflow"], msg["name"]) else "stale"
     new = apply_step(services, msg["workflow"], msg["name"], None, expect_step=msg["step"])
     return "stale" if new is None else new["status"]
 

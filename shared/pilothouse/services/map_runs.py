@@ -4,8 +4,9 @@ The engine asks for a child execution with a :class:`~pilothouse.engine.StartChi
 step that produced it is stored first, then :func:`follow` creates the child as an execution of
 its own (partition ``EXEC#<workflow>:<map run id>``, with its own steps and history) under a name
 that is unique to the item, so asking twice never runs an item twice. When a child ends, the step
-that ended it reports it to its parent (:func:`report_end`, a parent step through
-``complete_child``, which ignores a child it already counted). MaxConcurrency holds because the
+that ended it also stores an end marker for its parent and asks for a :func:`harvest`: one parent
+step counts every child that ended meanwhile (``complete_child`` ignores a child it already
+counted) and drops their markers in the same transaction. MaxConcurrency holds because the
 engine starts a new child only after one it counted as running has been reported ended.
 
 A process killed between those writes loses nothing: :func:`recover` (run by the sweep for every
@@ -18,11 +19,13 @@ The S3 calls of ItemReader and ResultWriter go to the blobs port, confined to th
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict
+from pilothouse.ports import Delete, Item, Put, Write
 from pilothouse.repositories.workflows import ExecutionRepository
 from pilothouse.services.context import ServiceContext
 
@@ -31,6 +34,73 @@ log = logging.getLogger(__name__)
 #: the blobs a workflow's S3 calls may read and write
 S3_ROOT = "s3/"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+#: ended children not yet counted by their parent: ``MAPDONE#<workflow>#<name>`` / child name
+HARVEST_PAGE = 1000
+
+
+def ended_pk(workflow: str, name: str) -> str:
+    """The partition of the end markers of a parent's children."""
+    return f"MAPDONE#{workflow}#{name}"
+
+
+def end_marker(child: dict) -> Put:
+    """The write (in the child's last step) that tells its parent how it ended."""
+    link = child["parent"]
+    return Put(
+        Item(
+            ended_pk(link["workflow"], link["name"]),
+            child["name"],
+            {
+                "map_run": link["map_run"],
+                "index": link["index"],
+                "status": child["status"],
+                "output": child.get("output"),
+                "error": child.get("error"),
+                "cause": child.get("cause"),
+                "start_date": child.get("start_date"),
+                "stop_date": child.get("stop_date"),
+            },
+        )
+    )
+
+
+def harvest(services: ServiceContext, workflow: str, name: str) -> bool:
+    """Count, in one step of the parent, every child that ended (and drop their markers)."""
+    from pilothouse.engine import complete_child
+    from pilothouse.services.execution_steps import Skip, apply_step
+
+    ops: list[Write] = []
+
+    def change(st: Any, data: dict, now: float) -> None:
+        ops.clear()
+        page = services.store.query(ended_pk(workflow, name), limit=HARVEST_PAGE)
+        if not page.items:
+            raise Skip
+        for marker in page.items:
+            m = marker.data
+            complete_child(
+                st,
+                m["map_run"],
+                m["index"],
+                m["status"],
+                m.get("output"),
+                error=m.get("error"),
+                cause=m.get("cause"),
+                start_date=m.get("start_date"),
+                stop_date=m.get("stop_date"),
+            )
+            ops.append(Delete(marker.pk, marker.sk))
+        if page.cursor:  # more than a page ended: another harvest takes the rest
+            services.queue.send(
+                services.settings.executions_queue,
+                json.dumps({"workflow": workflow, "name": name, "harvest": True}),
+            )
+
+    if services.store.query(ended_pk(workflow, name), limit=1).items == []:
+        return False
+    return apply_step(services, workflow, name, change, extra=ops) is not None
 
 
 def children_workflow(workflow: str, map_run: str) -> str:
@@ -162,6 +232,12 @@ def recover(services: ServiceContext, parent: dict) -> dict[str, int]:
     from pilothouse.engine import ExecutionState, pending_children
 
     counts = {"started": 0, "reported": 0}
+    if harvest(services, parent["workflow"], parent["name"]):
+        counts["reported"] += 1
+        item = ExecutionRepository(services.store).get(parent["workflow"], parent["name"])
+        if item is None or item.data["status"] != "RUNNING":
+            return counts
+        parent = item.data
     repo = ExecutionRepository(services.store)
     for effect in pending_children(ExecutionState(parent["state"])):
         item = repo.get(children_workflow(parent["workflow"], effect.map_run), effect.name)

@@ -233,9 +233,8 @@ class DistributedMap:
     def _poll_children(it: Any, run: dict, chain: list, st: dict) -> bool:
         d = run["dmap"]
         total = len(d["inputs"])
-        results = d["results"]
         changed = False
-        failures = sum(1 for r in results if r is not None and r["s"] != SUCCEEDED)
+        failures = d.get("failed", 0)
         if failures and DistributedMap._exceeded(d, failures, total):
             DistributedMap._fail(
                 it,
@@ -378,4 +377,6 @@ def complete_child(
     else:
         entry.update(e=error, c=cause)
     d["results"][index] = entry
+    if status != SUCCEEDED:
+        d["failed"] = d.get("failed", 0) + 1
     return True

@@ -37,7 +37,7 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 #: ended children not yet counted by their parent: ``MAPDONE#<workflow>#<name>`` / child name
-HARVEST_PAGE = 1000
+HARVEST_PAGE = 500
 
 
 def ended_pk(workflow: str, name: str) -> str:
@@ -67,7 +67,8 @@ def end_marker(child: dict) -> Put:
 
 
 def harvest(services: ServiceContext, workflow: str, name: str) -> bool:
-    """Count, in one step of the parent, every child that ended (and drop their markers)."""
+    """Count, in one step of the parent, every child that ended, then drop their markers (a marker
+    left by a crash is harvested again and ignored: ``complete_child`` counts a child once)."""
     from pilothouse.engine import complete_child
     from pilothouse.services.execution_steps import Skip, apply_step
 
@@ -100,7 +101,10 @@ def harvest(services: ServiceContext, workflow: str, name: str) -> bool:
 
     if services.store.query(ended_pk(workflow, name), limit=1).items == []:
         return False
-    return apply_step(services, workflow, name, change, extra=ops) is not None
+    new = apply_step(services, workflow, name, change)
+    for start in range(0, len(ops), 25):  # the store's largest transaction
+        services.store.transact(ops[start : start + 25])
+    return new is not None
 
 
 def children_workflow(workflow: str, map_run: str) -> str:

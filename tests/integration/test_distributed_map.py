@@ -286,3 +286,57 @@ def test_stopping_the_parent_stops_its_children(api, run, fns, services):
     assert describe(api, "fan", "one")["status"] == "ABORTED"
     kids = children(services, "fan", map_run)
     assert len(kids) == 2 and {k["status"] for k in kids} == {"ABORTED"}
+
+
+def test_max_concurrency_holds_with_workers_in_parallel(api, fns, services, pool, cloud):
+    """Given 4 workers draining the queues at once and MaxConcurrency 3 over 24 items, no more
+    than 3 children ever run a task at the same time (a counter under a lock), and every item
+    runs exactly once."""
+    import threading
+    import time
+
+    put_items(services, [{"n": i} for i in range(24)])
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+    seen: list[int] = []
+
+    def work(payload):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+            seen.append(payload["n"])
+        time.sleep(0.002)
+        with lock:
+            state["now"] -= 1
+        return payload
+
+    fns.fns["work"] = work
+    wf(api, "fan", dmap(MaxConcurrency=3))
+    start(api, "fan", {}, name="one")
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            for _ in range(200):
+                drain(services, pool, cloud)
+                if describe(api, "fan", "one")["status"] != "RUNNING":
+                    return
+                time.sleep(0.005)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for _ in range(20):  # a step that lost a race is picked up by the sweep
+        if describe(api, "fan", "one")["status"] != "RUNNING":
+            break
+        sweep(services, stale_after=0)
+        drain(services, pool, cloud)
+    assert not errors, errors
+    done = describe(api, "fan", "one")
+    assert done["status"] == "SUCCEEDED", done
+    assert 1 <= state["max"] <= 3, state
+    assert sorted(seen) == list(range(24))

@@ -90,8 +90,10 @@ def resolve(flow: Any, reader: dict, raw: Any, eff: Any) -> ReadRequest:
     if not isinstance(prefix, str):
         raise _fail("ItemReader Prefix must be a string")
     cfg = reader.get("ReaderConfig") or {}
-    if flow.jsonata and isinstance(cfg, (dict, str)):
-        cfg = {k: (flow.expr(v, raw) if k == "MaxItems" else v) for k, v in dict(cfg).items()}
+    if not isinstance(cfg, dict):
+        raise _fail("ReaderConfig must be a JSON object")
+    if flow.jsonata:
+        cfg = {k: (flow.expr(v, raw) if k == "MaxItems" else v) for k, v in cfg.items()}
     input_type = cfg.get("InputType", "JSON")
     if resource == LIST_OBJECTS:
         input_type = "JSON"
@@ -169,7 +171,7 @@ def _csv_items(req: ReadRequest, body: str, where: str) -> list:
         headers = list(req.headers) if req.header_location == "GIVEN" and req.headers else next(rows, None)
         if not headers:
             raise _fail(f"{where} has no header row")
-        items = []
+        items: list = []
         for row in rows:
             if not row:
                 continue

@@ -308,6 +308,7 @@ class DistributedMap:
         d = run["dmap"]
         spec = result_writer.WriterSpec.from_dict(d["writer"]) if d.get("writer") else None
         entries = DistributedMap.entries(d) if spec is not None else []
+        result: Any
         if spec is not None and spec.exports:
             objects, result = result_writer.files(spec, d["id"], d["arn"], entries)
             d.update(stage="write", result=result, fail=list(fail) if fail else None)

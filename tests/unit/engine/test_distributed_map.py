@@ -236,3 +236,37 @@ def test_the_durable_api_asks_for_children_and_honours_max_concurrency():
         f"{starts[0].map_run}_2",
     }
     assert ex.status == "ABORTED"
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"ItemReader": {"Parameters": {}}}, "$.States.M.ItemReader.Resource"),
+        ({"ResultWriter": {}}, "$.States.M.ResultWriter"),
+        ({"ResultWriter": "s3"}, "$.States.M.ResultWriter"),
+    ],
+)
+def test_validation_names_a_malformed_reader_or_writer(fields, path):
+    from pilothouse.engine import validate
+
+    assert path in [e.path for e in validate(machine(**fields))]
+
+
+def test_validation_accepts_the_distributed_map_fields():
+    from pilothouse.engine import validate
+
+    d = machine(
+        ItemReader=reader(
+            Key="a.csv", config={"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW", "MaxItems": 5}
+        ),
+        ItemBatcher={"MaxItemsPerBatch": 2, "MaxInputBytesPerBatch": 1024, "BatchInput": {"a": 1}},
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "b", "Prefix": "p"},
+        },
+        MaxConcurrency=10,
+        ToleratedFailurePercentage=5,
+        ToleratedFailureCount=2,
+        Label="Fan",
+    )
+    assert validate(d) == []

@@ -340,3 +340,40 @@ def test_max_concurrency_holds_with_workers_in_parallel(api, fns, services, pool
     assert done["status"] == "SUCCEEDED", done
     assert 1 <= state["max"] <= 3, state
     assert sorted(seen) == list(range(24))
+
+
+def test_redrive_reruns_only_the_children_that_did_not_succeed(api, run, fns, services):
+    """Given a map run that failed because 2 of 8 children failed, when the execution is redriven
+    (the cause fixed), only those 2 items run again, as new child executions, and it succeeds with
+    every result."""
+    put_items(services, [{"n": i} for i in range(8)])
+    broken = {"on": True}
+    succeeded: list[int] = []
+
+    def work(payload):
+        if broken["on"] and payload["n"] in (3, 6):
+            raise ValueError("not yet")
+        succeeded.append(payload["n"])
+        return {"n": payload["n"]}
+
+    fns.fns["work"] = work
+    wf(api, "fan", dmap(ToleratedFailureCount=1, MaxConcurrency=2))
+    start(api, "fan", {}, name="one")
+    run()
+    failed = describe(api, "fan", "one")
+    assert failed["error"] == "States.ExceedToleratedFailureThreshold", failed
+    first_calls = fns.calls["work"]
+    broken["on"] = False
+    status, _, body = api.post("/v1/workflows/fan/executions/one/redrive", {})
+    assert status == 200, body
+    run()
+    done = describe(api, "fan", "one")
+    assert done["status"] == "SUCCEEDED", done
+    assert sorted(succeeded) == list(range(8))  # no child that succeeded ran again
+    assert first_calls < fns.calls["work"] < first_calls + 8
+    manifest = blob_json(services, done["output"]["ResultWriterDetails"]["Key"])
+    entries = blob_json(services, manifest["ResultFiles"]["SUCCEEDED"][0]["Key"])
+    assert sorted(json.loads(e["Output"])["n"] for e in entries) == list(range(8))
+    assert manifest["ResultFiles"]["FAILED"] == []
+    redriven = {int(e["Name"].split("_")[1]) for e in entries if e["Name"].endswith("_r1")}
+    assert {3, 6} <= redriven  # (and any child the failure aborted)

@@ -332,6 +332,10 @@ def _redrive_run(run: dict, prev: int) -> None:
     run["prev"] = prev
     for k in ("error", "cause", "settled"):
         run.pop(k, None)
+    from .states.distributed_map import redrive as redrive_map_run
+
+    if redrive_map_run(run):
+        return
     children = run.get("children")
     if run.get("phase") == "CHILDREN" and children is not None:
         for child in children:

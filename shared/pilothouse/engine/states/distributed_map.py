@@ -245,21 +245,25 @@ class DistributedMap:
                 f"The specified tolerated failure threshold was exceeded ({failures} failed item(s)).",
             )
             return True
-        while d["next"] < total and (d["max"] == 0 or len(d["running"]) < d["max"]):
-            index = d["next"]
-            d["next"] += 1
+        while (d.get("redo") or d["next"] < total) and (d["max"] == 0 or len(d["running"]) < d["max"]):
+            if d.get("redo"):
+                index = d["redo"].pop(0)
+            else:
+                index = d["next"]
+                d["next"] += 1
             d["running"].append(index)
             it.effects.append(DistributedMap.start_child(it, run, st, index))
             changed = True
-        if d["next"] >= total and not d["running"]:
+        if d["next"] >= total and not d.get("redo") and not d["running"]:
             DistributedMap._settle(it, run, chain, st, None)
             return True
         return changed
 
     @staticmethod
     def child_name(d: dict, index: int) -> str:
-        """The name of the child execution of item ``index``."""
-        return f"{d['id']}_{index}"
+        """The name of the child execution of item ``index`` (a new one each redrive of it)."""
+        attempt = (d.get("attempts") or {}).get(str(index))
+        return f"{d['id']}_{index}_r{attempt}" if attempt else f"{d['id']}_{index}"
 
     @staticmethod
     def start_child(it: Any, run: dict, st: dict, index: int) -> StartChild:
@@ -300,6 +304,7 @@ class DistributedMap:
         DistributedMap.stop_children(it, run, "map run failed")
         d = run["dmap"]
         d["next"] = len(d["inputs"])
+        d["redo"] = []
         DistributedMap._settle(it, run, chain, st, (error, cause))
 
     @staticmethod
@@ -355,6 +360,27 @@ class DistributedMap:
                 )
             )
         return out
+
+
+def redrive(run: dict) -> bool:
+    """Make a failed map run start again only its children that did not succeed (as AWS redrives
+    a Map Run); False if ``run`` has no map run that can go on."""
+    d = run.get("dmap")
+    if not d or d.get("stage") not in ("children", "write") or "inputs" not in d:
+        return False
+    redo = [i for i, r in enumerate(d["results"]) if r is None or r["s"] != SUCCEEDED]
+    d["redrives"] = d.get("redrives", 0) + 1
+    attempts = d.setdefault("attempts", {})
+    for i in redo:
+        if d["results"][i] is not None:
+            attempts[str(i)] = d["redrives"]
+        d["results"][i] = None
+    d.update(stage="children", running=[], redo=redo, next=len(d["inputs"]), failed=0)
+    for k in ("fail", "result"):
+        d.pop(k, None)
+    run.pop("task", None)
+    run["phase"] = "DMAP_CHILDREN"
+    return True
 
 
 def complete_child(

@@ -113,7 +113,13 @@ def test_items_from_blobs_run_as_child_executions_with_results_in_aws_layout(api
     assert fns.calls["work"] == 7
     kids = children(services, "fan", map_run)
     assert len(kids) == 7 and {k["status"] for k in kids} == {"SUCCEEDED"}
-    kid_history = history(api, map_runs.children_workflow("fan", map_run), kids[0]["name"])
+    child_wf = map_runs.children_workflow("fan", map_run)
+    status, _, listed = api.get(f"/v1/workflows/{child_wf}/executions", query="limit=50")
+    assert status == 200 and len(listed["items"]) == 7, listed
+    assert {i["status"] for i in listed["items"]} == {"SUCCEEDED"}
+    kid_view = describe(api, child_wf, kids[0]["name"])
+    assert kid_view["execution_arn"] == kids[0]["arn"] and kid_view["status"] == "SUCCEEDED"
+    kid_history = history(api, child_wf, kids[0]["name"])
     assert kid_history[0]["type"] == "ExecutionStarted" and kid_history[-1]["type"] == "ExecutionSucceeded"
     assert "TaskScheduled" in [e["type"] for e in kid_history]
     parent_types = [e["type"] for e in history(api, "fan", "one")]

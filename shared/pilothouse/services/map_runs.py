@@ -79,9 +79,10 @@ def harvest(services: ServiceContext, workflow: str, name: str) -> bool:
         page = services.store.query(ended_pk(workflow, name), limit=HARVEST_PAGE)
         if not page.items:
             raise Skip
+        counted = False
         for marker in page.items:
             m = marker.data
-            complete_child(
+            counted |= complete_child(
                 st,
                 m["map_run"],
                 m["index"],
@@ -98,6 +99,8 @@ def harvest(services: ServiceContext, workflow: str, name: str) -> bool:
                 services.settings.executions_queue,
                 json.dumps({"workflow": workflow, "name": name, "harvest": True}),
             )
+        if not counted:
+            raise Skip  # all counted already (or the parent moved on): only the markers go
 
     if services.store.query(ended_pk(workflow, name), limit=1).items == []:
         return False

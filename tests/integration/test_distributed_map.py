@@ -113,6 +113,10 @@ def test_items_from_blobs_run_as_child_executions_with_results_in_aws_layout(api
     assert fns.calls["work"] == 7
     kids = children(services, "fan", map_run)
     assert len(kids) == 7 and {k["status"] for k in kids} == {"SUCCEEDED"}
+    [described] = map_runs.describe_map_runs(services, "fan", "one")
+    assert described["mapRunArn"] == map_run_arn and described["status"] == "SUCCEEDED"
+    assert described["itemCounts"]["succeeded"] == 7 and described["maxConcurrency"] == 3
+    assert described["stopDate"] and described["childrenWorkflow"] == f"fan:{map_run}"
     child_wf = map_runs.children_workflow("fan", map_run)
     status, _, listed = api.get(f"/v1/workflows/{child_wf}/executions", query="limit=50")
     assert status == 200 and len(listed["items"]) == 7, listed

@@ -257,39 +257,21 @@ def recover(services: ServiceContext, parent: dict) -> dict[str, int]:
 
 
 def describe_map_runs(services: ServiceContext, workflow: str, name: str) -> list[dict]:
-    """The map runs of an execution as AWS's DescribeMapRun shows them (those still in its state:
-    the running Distributed Map states')."""
+    """The map runs of an execution as AWS's ListMapRuns / DescribeMapRun show them: those that
+    ended (the last 100) and those running now, each with the workflow its children are listed
+    under."""
     from pilothouse.engine import ExecutionState
+    from pilothouse.engine.states.distributed_map import map_run_summary
 
     item = ExecutionRepository(services.store).require(workflow, name)
-    out = []
-    for run in ExecutionState(item.data["state"]).runs():
+    state = ExecutionState(item.data["state"])
+    out = [dict(m) for m in state.data.get("map_runs", [])]
+    ended = {m["mapRunArn"] for m in out}
+    for run in state.runs():
         d = run.get("dmap")
-        if not d:
-            continue
-        results = d.get("results") or []
-        done = [r for r in results if r is not None]
-        counts = {
-            "pending": len(results) - len(done) - len(d.get("running") or []),
-            "running": len(d.get("running") or []),
-            "succeeded": sum(1 for r in done if r["s"] == "SUCCEEDED"),
-            "failed": sum(1 for r in done if r["s"] == "FAILED"),
-            "timedOut": sum(1 for r in done if r["s"] == "TIMED_OUT"),
-            "aborted": sum(1 for r in done if r["s"] == "ABORTED"),
-            "total": len(results),
-        }
-        out.append(
-            {
-                "mapRunArn": d["arn"],
-                "executionArn": item.data["arn"],
-                "status": "RUNNING",
-                "startDate": d.get("started"),
-                "maxConcurrency": d.get("max", 0),
-                "toleratedFailurePercentage": d.get("tol_pct") or 0,
-                "toleratedFailureCount": d.get("tol_count") or 0,
-                "itemCounts": counts,
-                "executionCounts": counts,
-                "childrenWorkflow": children_workflow(workflow, d["id"]),
-            }
-        )
+        if d and d["arn"] not in ended and run.get("status") == "RUNNING":
+            out.append(map_run_summary(d, "RUNNING"))
+    for m in out:
+        m["executionArn"] = item.data["arn"]
+        m["childrenWorkflow"] = children_workflow(workflow, m["mapRunArn"].rsplit(":", 1)[1])
     return out

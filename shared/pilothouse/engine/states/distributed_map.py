@@ -203,6 +203,7 @@ class DistributedMap:
         if d.get("fail"):
             error, cause = d["fail"]
             it.emit(run, "MapRunFailed", {"error": error, "cause": cause})
+            record_map_run(it, run, "FAILED")
             it.emit(run, "MapStateFailed")
             raise StatesError(error, cause)
         DistributedMap._finish(it, run, chain, st, d["result"])
@@ -321,6 +322,7 @@ class DistributedMap:
             return
         if fail:
             it.emit(run, "MapRunFailed", {"error": fail[0], "cause": fail[1]})
+            record_map_run(it, run, "FAILED")
             it.emit(run, "MapStateFailed")
             raise StatesError(*fail)
         if spec is not None:
@@ -334,6 +336,7 @@ class DistributedMap:
 
     @staticmethod
     def _finish(it: Any, run: dict, chain: list, st: dict, result: Any) -> None:
+        record_map_run(it, run, "SUCCEEDED")
         it.emit(run, "MapRunSucceeded")
         it.emit(run, "MapStateSucceeded")
         it.finish_with_result(run, chain, st, result)
@@ -360,6 +363,47 @@ class DistributedMap:
                 )
             )
         return out
+
+
+def map_run_summary(d: dict, status: str) -> dict:
+    """A map run as AWS's DescribeMapRun shows it (without the execution ARN)."""
+    results = d.get("results") or []
+    running = len(d.get("running") or [])
+    done = [r for r in results if r is not None]
+    counts = {
+        "pending": len(results) - len(done) - running,
+        "running": running,
+        "succeeded": sum(1 for r in done if r["s"] == SUCCEEDED),
+        "failed": sum(1 for r in done if r["s"] == "FAILED"),
+        "timedOut": sum(1 for r in done if r["s"] == "TIMED_OUT"),
+        "aborted": sum(1 for r in done if r["s"] == "ABORTED"),
+        "total": len(results),
+    }
+    return {
+        "mapRunArn": d["arn"],
+        "status": status,
+        "startDate": d.get("started"),
+        "stopDate": d.get("stopped"),
+        "maxConcurrency": d.get("max", 0),
+        "toleratedFailurePercentage": d.get("tol_pct") or 0,
+        "toleratedFailureCount": d.get("tol_count") or 0,
+        "itemCounts": counts,
+        "executionCounts": counts,
+        "redriveCount": d.get("redrives", 0),
+    }
+
+
+#: finished map runs an execution keeps (newest last) for DescribeMapRun / ListMapRuns
+MAX_MAP_RUNS_KEPT = 100
+
+
+def record_map_run(it: Any, run: dict, status: str) -> None:
+    """Keep the summary of a map run that ended (the state's scratch data goes when it exits)."""
+    d = run["dmap"]
+    d["stopped"] = iso(it.now)
+    kept = [m for m in it.data.get("map_runs", []) if m["mapRunArn"] != d["arn"]]
+    kept.append(map_run_summary(d, status))
+    it.data["map_runs"] = kept[-MAX_MAP_RUNS_KEPT:]
 
 
 def redrive(run: dict) -> bool:

@@ -270,3 +270,9 @@ def test_validation_accepts_the_distributed_map_fields():
         Label="Fan",
     )
     assert validate(d) == []
+
+
+def test_no_items_succeed_at_once_with_an_empty_result(blobs):
+    blobs.put("src/empty.json", b"[]")
+    out = go(machine(ItemReader=reader(Key="empty.json")), blobs)
+    assert (out.status, out.output, out.children) == ("SUCCEEDED", [], {})

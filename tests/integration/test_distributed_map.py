@@ -387,3 +387,28 @@ def test_redrive_reruns_only_the_children_that_did_not_succeed(api, run, fns, se
     assert manifest["ResultFiles"]["FAILED"] == []
     redriven = {int(e["Name"].split("_")[1]) for e in entries if e["Name"].endswith("_r1")}
     assert {3, 6} <= redriven  # (and any child the failure aborted)
+
+
+def test_an_item_read_whose_worker_died_is_read_again(api, run, fns, services, clock, pool, cloud):
+    """Given a worker that took the lease of the ItemReader's S3 call and died (its message gone),
+    when its lease lapses the sweep issues the call again (reading is idempotent) instead of
+    failing the map run, and the execution succeeds."""
+    from pilothouse.services import execution_steps
+
+    put_items(services, [{"n": i} for i in range(3)])
+    fns.fns["work"] = lambda p: p
+    wf(api, "fan", dmap())
+    start(api, "fan", {}, name="one")
+    drain(services, pool, cloud, [services.settings.executions_queue])
+    q = services.settings.tasks_queue
+    [msg] = services.queue.receive(q, max_messages=10)
+    task_id = json.loads(msg.body)["task_id"]
+    assert execution_steps.lease(services, "fan", "one", task_id) is not None
+    services.queue.delete(q, msg.receipt_handle)  # the worker died holding it
+    clock.advance(600)
+    counts = sweep(services)
+    assert counts["lapsed"] == 1
+    run()
+    done = describe(api, "fan", "one")
+    assert done["status"] == "SUCCEEDED", done
+    assert fns.calls["work"] == 3

@@ -96,7 +96,7 @@ def test_sigkilled_workers_lose_no_item_and_rerun_no_completed_child(env, monkey
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     done = executions.describe(services, "fan", "one")
-    assert done["status"] == "SUCCEEDED", done
+    assert done["status"] == "SUCCEEDED", (done["error"], done["cause"])
     map_run = done["output"]["MapRunArn"].rsplit(":", 1)[1]
     kids = services.store.scan_all("EXEC#" + map_runs.children_workflow("fan", map_run))
     assert len(kids) == ITEMS and {k.data["status"] for k in kids} == {"SUCCEEDED"}

@@ -324,6 +324,18 @@ def _pid_alive(pid: int) -> bool:
     return pid > 0
 
 
+def _release(task_id: str) -> Callable[[Any, dict, float], object]:
+    """The change that drops the lease of an idempotent task whose worker stopped (it runs again)."""
+
+    def change(state: Any, data: dict, now: float) -> object:
+        if task_id not in data.get("task_leases", {}):
+            raise Skip
+        data["task_leases"] = {k: v for k, v in data["task_leases"].items() if k != task_id}
+        return None
+
+    return change
+
+
 def _lapse(task_id: str) -> Callable[[Any, dict, float], object]:
     """The change that fails a task whose worker stopped before it finished."""
 
@@ -360,14 +372,19 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, i
             services.store.delete(RUNNING, idx.sk)
             continue
         data = item.data
-        outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
+        tasks = {t["task_id"]: t for t in ExecutionState(data["state"]).outstanding_tasks()}
+        outstanding = set(tasks)
         lapsed = [
             t
             for t, lease in data.get("task_leases", {}).items()
             if t in outstanding and _lapsed(services, lease, now)
         ]
         for task_id in lapsed:
-            apply_step(services, workflow, name, _lapse(task_id))
+            if tasks[task_id].get("internal"):  # a Distributed Map's S3 call: safe to do again
+                if apply_step(services, workflow, name, _release(task_id)) is not None:
+                    send_followups(services, {**data, "outbox": [task_id], "resume_at": None}, now)
+            else:
+                apply_step(services, workflow, name, _lapse(task_id))
             counts["lapsed"] += 1
         if lapsed:  # those steps sent their own messages; look again at what is left
             item = services.store.get(executions_pk(workflow), name)

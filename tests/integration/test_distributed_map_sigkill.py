@@ -80,7 +80,12 @@ def test_sigkilled_workers_lose_no_item_and_rerun_no_completed_child(env, monkey
         while time.monotonic() < deadline:
             proc = subprocess.Popen([sys.executable, str(WORKER)], env=child_env, start_new_session=True)
             if len(killed) < 5:
-                time.sleep(rng.uniform(1.5, 4.0))
+                # kill it mid-run: once it has started a few more task calls (or after a while)
+                target = calls.read_text().count('"start"') + rng.randint(1, 8)
+                until = time.monotonic() + rng.uniform(2.0, 8.0)
+                while time.monotonic() < until and calls.read_text().count('"start"') < target:
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0, 0.05))
                 os.killpg(proc.pid, signal.SIGKILL)
                 progress.append(calls.read_text().count('"start"'))
                 proc.wait()

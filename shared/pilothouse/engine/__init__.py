@@ -7,6 +7,11 @@ Durable API (no sleeping, no threads, no I/O)::
     state = complete_task(state, task_id, output={...}, now=t1)   # or error=..., cause=...
     state, effects = advance(state, t1)
 
+A Distributed Map asks for its S3 calls as internal ``InvokeTask`` effects (answer them with
+:func:`pilothouse.engine.s3io.perform`) and for its child executions with ``StartChild`` /
+``StopChild`` effects; report each child's end with :func:`complete_child` (and ask
+:func:`pending_children` again after a crash).
+
 Convenience: :func:`run` drives an execution to completion on a
 :class:`VirtualClock`; :func:`mock_invoker` answers tasks from AWS Step
 Functions Local mock configuration files; :func:`validate` / :func:`load`

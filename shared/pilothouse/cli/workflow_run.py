@@ -219,6 +219,58 @@ def _select_machine(config: dict[str, Any], name: str | None) -> str:
 # -- the command ---------------------------------------------------------------------------------------
 
 
+class PlainFiles:
+    """The blobs a Distributed Map reads and writes under ``workflow run --s3-dir``: plain files
+    (``s3://bucket/key`` is ``DIR/bucket/key``), so items are files you wrote and results files you
+    can open. Keys follow the blobs port's rules (no ``..`` segment: nothing outside DIR)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        from pilothouse.blobs.base import check_key
+
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def get(self, key: str) -> bytes:
+        from pilothouse.ports import BlobNotFound
+
+        path = self._path(key)
+        if not path.is_file():
+            raise BlobNotFound(key)
+        return path.read_bytes()
+
+    def put(self, key: str, data: bytes, **_: Any) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def list(
+        self, prefix: str = "", *, limit: int = 1000, cursor: str | None = None
+    ) -> tuple[list, str | None]:
+        import hashlib
+
+        from pilothouse.ports import BlobInfo
+
+        keys = sorted(
+            "/".join(p.relative_to(self.root).parts)
+            for p in self.root.rglob("*")
+            if p.is_file() and "/".join(p.relative_to(self.root).parts).startswith(prefix)
+        )
+        keys = [k for k in keys if cursor is None or k > cursor]
+        page = keys[:limit]
+        infos = []
+        for k in page:
+            path = self._path(k)
+            data = path.read_bytes()
+            infos.append(
+                BlobInfo(
+                    k, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest(), path.stat().st_mtime
+                )
+            )
+        return infos, (page[-1] if len(keys) > limit else None)
+
+
 @app.command()
 @reports_errors
 def run(
@@ -252,6 +304,13 @@ def run(
         Path, typer.Option("--project-dir", help="the project whose functions Task states invoke; default: .")
     ] = Path("."),
     name: Annotated[str | None, typer.Option("--name", help="the execution's name")] = None,
+    s3_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--s3-dir",
+            help="a directory standing for S3 in Distributed Map states (s3://bucket/key is DIR/bucket/key)",
+        ),
+    ] = None,
     history: Annotated[
         bool, typer.Option("--history", help="show the history events (stderr; in the JSON with -o json)")
     ] = False,
@@ -301,6 +360,7 @@ def run(
         tasks = ProjectTasks(project_dir.resolve(), load_callbacks(callbacks) if callbacks else None)
         invoke, answer_callbacks = tasks, tasks.answer
 
+    blobs = PlainFiles(s3_dir.resolve()) if s3_dir is not None else None
     result = engine.run(
         document,
         payload,
@@ -308,6 +368,7 @@ def run(
         callbacks=answer_callbacks,
         execution_name=name,
         state_machine_name=machine,
+        blobs=blobs,
     )
     body: dict[str, Any] = {
         "status": result.status,

@@ -193,6 +193,8 @@ class ExecutionRecord(Stored):
     acting_as: Any = None
     #: a test case of the mock configuration answering the execution's Task states
     mock_case: str | None = None
+    #: a Distributed Map's child execution: its parent {workflow, name, map_run, map_run_arn, index}
+    parent: dict[str, Any] | None = None
 
 
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:

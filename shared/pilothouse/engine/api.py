@@ -143,8 +143,10 @@ def advance(state: ExecutionState, now: Any, *, max_states: int | None = None) -
 
 
 def _effect(d: dict) -> Any:
-    from .model import CancelTask
+    from .model import CancelTask, StopChild
 
+    if d.get("type") == "StopChild":
+        return StopChild(d["name"], d["map_run"], d.get("reason", ""))
     return CancelTask(d["task_id"], d.get("reason", ""))
 
 
@@ -208,6 +210,12 @@ def complete_task(
     ts = to_epoch(now) if now is not None else time.time()
     it = Interpreter(state, ts)
     task = run["task"]
+    if task.get("internal"):  # a Distributed Map's S3 call: no Task events, the state reads it
+        failed = error is not None or output is _MISSING
+        task["outcome"] = (
+            {"error": error or "States.TaskFailed", "cause": cause or ""} if failed else {"output": output}
+        )
+        return state
     rtype, rname = history.resource_parts(task["resource"])
     if error is None and output is not _MISSING and payload_size(output) > MAX_PAYLOAD_BYTES:
         # as AWS records it: the task fails with States.DataLimitExceeded (a TaskFailed event,
@@ -237,6 +245,49 @@ def complete_task(
             },
         )
     return state
+
+
+def complete_child(
+    state: ExecutionState,
+    map_run: str,
+    index: int,
+    status: str,
+    output: Any = None,
+    *,
+    error: str | None = None,
+    cause: str | None = None,
+    start_date: str | None = None,
+    stop_date: str | None = None,
+) -> bool:
+    """Record the end of a Distributed Map's child execution (asked for by a
+    :class:`~pilothouse.engine.model.StartChild` effect): its ``status`` (SUCCEEDED, FAILED,
+    TIMED_OUT or ABORTED) and ``output`` or ``error``/``cause``; ``start_date``/``stop_date`` are
+    its ISO times (for the result files). Idempotent: returns False (and changes nothing) when that
+    child is not running any more. Call :func:`advance` afterwards."""
+    from .states.distributed_map import complete_child as record
+
+    for run in state.runs():
+        d = run.get("dmap")
+        if run.get("status") == RUNNING and d and d.get("id") == map_run:
+            return record(run, index, status, output, error, cause, start_date, stop_date)
+    return False
+
+
+def pending_children(state: ExecutionState) -> list:
+    """The :class:`~pilothouse.engine.model.StartChild` of every child execution the execution is
+    waiting for (a driver that may have lost some starts asks again: names are stable)."""
+    from .states.distributed_map import DistributedMap
+
+    out: list = []
+    if state.data["status"] != RUNNING:
+        return out
+    it = Interpreter(state, 0.0)
+    for run in state.runs():
+        d = run.get("dmap")
+        if run.get("status") == RUNNING and d and d.get("stage") == "children":
+            st = it.state_def(run)
+            out.extend(DistributedMap.start_child(it, run, st, index) for index in d["running"])
+    return out
 
 
 def heartbeat(state: ExecutionState, task_id: str, now: Any = None) -> ExecutionState:
@@ -293,6 +344,10 @@ def _redrive_run(run: dict, prev: int) -> None:
     run["prev"] = prev
     for k in ("error", "cause", "settled"):
         run.pop(k, None)
+    from .states.distributed_map import redrive as redrive_map_run
+
+    if redrive_map_run(run):
+        return
     children = run.get("children")
     if run.get("phase") == "CHILDREN" and children is not None:
         for child in children:

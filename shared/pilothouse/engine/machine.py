@@ -17,6 +17,7 @@ from .fields import JSONPATH
 from .model import ABORTED, FAILED, MAX_PAYLOAD_BYTES, RUNNING, SUCCEEDED, CancelTask, ExecutionState, iso
 from .paths import payload_size
 from .states import STATE_TYPES
+from .states.distributed_map import DistributedMap
 
 ERROR_HANDLING_TYPES = frozenset({"Task", "Parallel", "Map"})
 #: Step Functions' hard quota of events in an execution's history. As the developer guide
@@ -188,7 +189,7 @@ class Interpreter:
     @staticmethod
     def clear_state(run: dict) -> None:
         """Forget the per-state scratch data of a run."""
-        for k in ("task", "wake_at", "children", "map", "parallel", "retriers"):
+        for k in ("task", "wake_at", "children", "map", "parallel", "retriers", "dmap"):
             run.pop(k, None)
 
     @staticmethod
@@ -268,7 +269,9 @@ class Interpreter:
             self.cancel(task["task_id"], "state failed")
 
     def abandon_children(self, run: dict, reason: str) -> None:
-        """Abort every running child run (and cancel their tasks)."""
+        """Abort every running child run (and cancel their tasks) and stop child executions."""
+        if run.get("dmap"):
+            DistributedMap.stop_children(self, run, reason)
         for child in run.get("children") or []:
             if child.get("status") == RUNNING:
                 self.abort_run(child, reason)
@@ -278,6 +281,8 @@ class Interpreter:
         task = run.get("task")
         if run.get("phase") == "TASK_RUNNING" and task and "outcome" not in task:
             self.cancel(task["task_id"], reason)
+        if run.get("dmap"):
+            DistributedMap.stop_children(self, run, reason)
         for child in run.get("children") or []:
             if child.get("status") == RUNNING:
                 self.abort_run(child, reason)

@@ -83,7 +83,39 @@ class CancelTask:
         return {"type": "CancelTask", "task_id": self.task_id, "reason": self.reason}
 
 
-Effect = Any  # InvokeTask | ResumeAt | CancelTask
+@dataclass(frozen=True)
+class StartChild:
+    """Ask the driver to start (once: ``name`` is unique) a child execution of a Distributed Map
+    and to report its end with ``complete_child``."""
+
+    name: str
+    arn: str
+    state_machine_arn: str
+    map_run: str
+    map_run_arn: str
+    index: int
+    definition: dict
+    input: Any
+
+    def to_dict(self) -> dict:
+        """Return the effect as a JSON-serializable dict."""
+        return {"type": "StartChild", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class StopChild:
+    """A child execution of a Distributed Map is no longer wanted: stop it (best effort)."""
+
+    name: str
+    map_run: str
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        """Return the effect as a JSON-serializable dict."""
+        return {"type": "StopChild", "name": self.name, "map_run": self.map_run, "reason": self.reason}
+
+
+Effect = Any  # InvokeTask | ResumeAt | CancelTask | StartChild | StopChild
 
 
 @dataclass

@@ -14,7 +14,8 @@ from typing import Any
 
 from . import api
 from .clock import as_clock
-from .model import RUNNING, CancelTask, ExecutionState, InvokeTask, ResumeAt
+from .model import RUNNING, CancelTask, ExecutionState, InvokeTask, ResumeAt, StartChild, iso
+from .s3io import S3CallFailed, is_internal, perform
 
 
 class _Pending:
@@ -60,6 +61,10 @@ class RunResult:
     cause: str | None
     history: list
     state: ExecutionState = field(repr=False)
+    #: the child executions of Distributed Map states, by name (each with its own history)
+    children: dict = field(default_factory=dict, repr=False)
+    start_date: str | None = None
+    stop_date: str | None = None
 
 
 Invoker = Callable[[str, Any, InvokeContext], Any]
@@ -90,6 +95,9 @@ def run(
     state_machine_name: str = "StateMachine",
     max_steps: int = 1_000_000,
     callback_polls: int = 100,
+    blobs: Any = None,
+    execution_arn: str | None = None,
+    state_machine_arn: str | None = None,
 ) -> RunResult:
     """Run an execution to completion on a (virtual) clock.
 
@@ -101,15 +109,23 @@ def run(
     With nothing left to do but wait, the clock jumps to the next timer;
     if there is none, ``callbacks`` is asked again (up to ``callback_polls``
     fruitless rounds) before the execution is stopped as deadlocked.
+
+    A Distributed Map's S3 calls (ItemReader, ResultWriter) go to ``blobs`` (anything with the
+    blobs port's ``get``/``put``/``list``; without it, to ``invoke``) and its child executions run
+    here one after the other; they are in :attr:`RunResult.children`.
     """
     clock = as_clock(clock)
     ex = api.start(
         definition,
         input,
         execution_name=execution_name,
+        execution_arn=execution_arn,
         now=clock.now(),
         state_machine_name=state_machine_name,
+        state_machine_arn=state_machine_arn,
     )
+    children: dict = {}
+    start_date = iso(clock.now())
     queue: deque = deque()
     waiting: dict = {}
     steps = 0
@@ -120,6 +136,7 @@ def run(
             api.stop(ex, "Runner.StepLimit", f"more than {max_steps} runner steps", now=clock.now())
         ex, effects = api.advance(ex, clock.now())
         wake = None
+        ran_children = False
         for effect in effects:
             if isinstance(effect, InvokeTask):
                 queue.append(effect)
@@ -127,10 +144,15 @@ def run(
                 waiting = {t: tid for t, tid in waiting.items() if tid != effect.task_id}
             elif isinstance(effect, ResumeAt):
                 wake = effect.time
+            elif isinstance(effect, StartChild):
+                _run_child(ex, effect, children, invoke, clock, callbacks, blobs)
+                ran_children = True
         if ex.status != RUNNING:
             break
+        if ran_children:
+            continue
         if queue:
-            _invoke(ex, queue.popleft(), invoke, waiting, clock)
+            _invoke(ex, queue.popleft(), invoke, waiting, clock, blobs)
             continue
         if waiting and callbacks is not None and _poll_callbacks(ex, waiting, callbacks, clock):
             fruitless = 0
@@ -144,12 +166,63 @@ def run(
         api.stop(
             ex, "Runner.Deadlock", "the execution is waiting for a callback that never came", now=clock.now()
         )
-    return RunResult(ex.status, ex.output, ex.error, ex.cause, ex.history, ex)
+    return RunResult(
+        ex.status, ex.output, ex.error, ex.cause, ex.history, ex, children, start_date, iso(clock.now())
+    )
 
 
-def _invoke(ex: ExecutionState, effect: InvokeTask, invoke: Invoker, waiting: dict, clock: Any) -> None:
-    outstanding = {t["task_id"] for t in ex.outstanding_tasks()}
+def _run_child(
+    ex: ExecutionState,
+    effect: StartChild,
+    children: dict,
+    invoke: Invoker,
+    clock: Any,
+    callbacks: Callable[[str], Any] | None,
+    blobs: Any,
+) -> None:
+    """Run a Distributed Map's child execution to its end and report it to the parent."""
+    if effect.name not in children:
+        child = run(
+            effect.definition,
+            effect.input,
+            invoke=invoke,
+            clock=clock,
+            callbacks=callbacks,
+            execution_name=effect.name,
+            execution_arn=effect.arn,
+            state_machine_name=effect.state_machine_arn.rsplit(":", 1)[-1],
+            state_machine_arn=effect.state_machine_arn,
+            blobs=blobs,
+        )
+        children[effect.name] = child
+        children.update(child.children)
+    child = children[effect.name]
+    api.complete_child(
+        ex,
+        effect.map_run,
+        effect.index,
+        child.status,
+        child.output,
+        error=child.error,
+        cause=child.cause,
+        start_date=child.start_date,
+        stop_date=child.stop_date,
+    )
+
+
+def _invoke(
+    ex: ExecutionState, effect: InvokeTask, invoke: Invoker, waiting: dict, clock: Any, blobs: Any = None
+) -> None:
+    outstanding = {t["task_id"]: t for t in ex.outstanding_tasks()}
     if effect.task_id not in outstanding:
+        return
+    if blobs is not None and outstanding[effect.task_id].get("internal") and is_internal(effect.resource):
+        try:
+            result = perform(blobs, effect.resource, effect.payload)
+        except S3CallFailed as failure:
+            api.complete_task(ex, effect.task_id, error=failure.error, cause=failure.cause, now=clock.now())
+            return
+        api.complete_task(ex, effect.task_id, result, now=clock.now())
         return
     ctx = InvokeContext(
         effect.state_name,

@@ -466,6 +466,15 @@ class _Validator:
             self.batcher(st["ItemBatcher"], f"{p}.ItemBatcher", ql)
         if "ItemReader" in st and not isinstance(st["ItemReader"], dict):
             self.report(f"{p}.ItemReader", "ItemReader must be an object")
+        elif "ItemReader" in st and not isinstance(st["ItemReader"].get("Resource"), str):
+            self.report(f"{p}.ItemReader.Resource", "ItemReader requires a Resource")
+        rw = st.get("ResultWriter")
+        if "ResultWriter" in st and (
+            not isinstance(rw, dict) or not ("Resource" in rw or "WriterConfig" in rw)
+        ):
+            self.report(
+                f"{p}.ResultWriter", "ResultWriter must be an object with a Resource or a WriterConfig"
+            )
 
     def batcher(self, b: Any, p: str, ql: str) -> None:
         if not isinstance(b, dict):

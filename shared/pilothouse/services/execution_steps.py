@@ -71,10 +71,12 @@ def apply_step(
     change: Callable[[Any, dict, float], object] | None,
     *,
     expect_step: int | None = None,
+    extra: list[Write] | None = None,
 ) -> dict | None:
     """Apply ``change`` (to the engine state) then advance, as one conditional write; send what
-    the step produced. Retries on conflicting writes; returns the new record data or None if skipped."""
-    from pilothouse.engine import ExecutionState, InvokeTask, ResumeAt, advance
+    the step produced. Retries on conflicting writes; returns the new record data or None if skipped.
+    ``extra``: more writes of the same transaction (``change`` may fill the list: it is read after)."""
+    from pilothouse.engine import ExecutionState, InvokeTask, ResumeAt, StartChild, StopChild, advance
 
     for _ in range(ATTEMPTS):
         item = services.store.get(executions_pk(workflow), name)
@@ -113,15 +115,46 @@ def apply_step(
                 resume_at=None,
                 outbox=[],
             )
+        ops = list(extra or [])
+        if new["status"] in TERMINAL and new.get("parent") and data["status"] not in TERMINAL:
+            from pilothouse.services.map_runs import end_marker
+
+            ops.append(end_marker(new))
         try:
-            services.store.transact(_step_ops(services, item, new, events, []))
+            services.store.transact(_step_ops(services, item, new, events, ops))
         except VersionConflict:
             continue
         send_followups(services, new, now)
+        children = [e for e in effects if isinstance(e, (StartChild, StopChild))]
+        if children:
+            from pilothouse.services.map_runs import follow
+
+            follow(services, new, children)
         if new["status"] in TERMINAL:
-            announce_end(services, new)
+            if new.get("parent"):
+                _report_to_parent(services, new)
+            else:
+                announce_end(services, new)
         return new
     raise Conflict(f"execution {name!r} is too busy; retry")
+
+
+def _report_to_parent(services: ServiceContext, data: dict) -> None:
+    """A Distributed Map's child ended (its end marker is stored with its last step): ask for a
+    harvest of its parent (one parent step counts every child that ended meanwhile); the sweep
+    does if this fails."""
+    try:
+        link = data["parent"]
+        services.queue.send(
+            services.settings.executions_queue,
+            json.dumps({"workflow": link["workflow"], "name": link["name"], "harvest": True}),
+        )
+    except Exception:
+        log.exception(
+            "child execution %s/%s ended; its parent will hear it from the sweep",
+            data["workflow"],
+            data["name"],
+        )
 
 
 def announce_end(services: ServiceContext, data: dict) -> None:
@@ -163,6 +196,10 @@ def send_followups(services: ServiceContext, data: dict, now: float, *, from_swe
 
 def handle_step_message(services: ServiceContext, body: str) -> str:
     msg = json.loads(body)
+    if msg.get("harvest"):
+        from pilothouse.services.map_runs import harvest
+
+        return "harvested" if harvest(services, msg["workflow"], msg["name"]) else "stale"
     new = apply_step(services, msg["workflow"], msg["name"], None, expect_step=msg["step"])
     return "stale" if new is None else new["status"]
 
@@ -205,9 +242,6 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
 def handle_task_message(services: ServiceContext, body: str) -> str:
     """Run one outstanding task (at most once) and apply its result."""
     from pilothouse.engine import complete_task
-    from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope, task_call
-    from pilothouse.services import execution_mocks
-    from pilothouse.services.execution_invoker import ExecutionInvoker
 
     msg = json.loads(body)
     workflow, name, task_id = msg["workflow"], msg["name"], msg["task_id"]
@@ -217,23 +251,12 @@ def handle_task_message(services: ServiceContext, body: str) -> str:
     task, execution = leased
     output: Any = None
     error = cause = None
-    try:
-        if execution.get("mock_case"):  # answered from the mock configuration, callbacks included
-            output = execution_mocks.answer(services, execution, task)
-        else:
-            call = task_call(task["resource"], task["payload"])
-            result = ExecutionInvoker(services, execution, task).invoke(call.function, call.payload)
-            output = lambda_envelope(result) if call.lambda_envelope else result
-            if call.wait_for_token:
-                return "waiting for callback"
-    except execution_mocks.MockedFailure as exc:
-        error, cause = exc.error, exc.cause
-    except ValueError as exc:
-        error, cause = "States.TaskFailed", str(exc)
-    except UnknownFunction as exc:
-        error, cause = "Lambda.ResourceNotFoundException", str(exc)
-    except FunctionError as exc:
-        error, cause = exc.error_type, json.dumps({"errorMessage": exc.message, "errorType": exc.error_type})
+    if task.get("internal"):  # a Distributed Map's S3 call, never a Task state's
+        output, error, cause = _s3_call(services, task)
+    else:
+        output, error, cause, waiting = _invoke(services, execution, task)
+        if waiting:
+            return "waiting for callback"
 
     def change(st, data, now):
         if error is not None:
@@ -243,6 +266,46 @@ def handle_task_message(services: ServiceContext, body: str) -> str:
 
     new = apply_step(services, workflow, name, change)
     return "applied" if new is not None else "stale"
+
+
+def _s3_call(services: ServiceContext, task: dict) -> tuple[Any, str | None, str | None]:
+    """A Distributed Map's ItemReader / ResultWriter call, on the blobs port."""
+    from pilothouse.engine.s3io import S3CallFailed
+    from pilothouse.services.map_runs import s3_call
+
+    try:
+        return s3_call(services, task["resource"], task["payload"]), None, None
+    except S3CallFailed as exc:
+        return None, exc.error, exc.cause
+
+
+def _invoke(
+    services: ServiceContext, execution: dict, task: dict
+) -> tuple[Any, str | None, str | None, bool]:
+    """Run a Task's function; ``(output, error, cause, waiting for a callback)``."""
+    from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope, task_call
+    from pilothouse.services import execution_mocks
+    from pilothouse.services.execution_invoker import ExecutionInvoker
+
+    output: Any = None
+    error = cause = None
+    try:
+        if execution.get("mock_case"):  # answered from the mock configuration, callbacks included
+            return execution_mocks.answer(services, execution, task), None, None, False
+        call = task_call(task["resource"], task["payload"])
+        result = ExecutionInvoker(services, execution, task).invoke(call.function, call.payload)
+        output = lambda_envelope(result) if call.lambda_envelope else result
+        if call.wait_for_token:
+            return None, None, None, True
+    except execution_mocks.MockedFailure as exc:
+        error, cause = exc.error, exc.cause
+    except ValueError as exc:
+        error, cause = "States.TaskFailed", str(exc)
+    except UnknownFunction as exc:
+        error, cause = "Lambda.ResourceNotFoundException", str(exc)
+    except FunctionError as exc:
+        error, cause = exc.error_type, json.dumps({"errorMessage": exc.message, "errorType": exc.error_type})
+    return output, error, cause, False
 
 
 def _lapsed(services: ServiceContext, lease: dict, now: float) -> bool:
@@ -266,6 +329,18 @@ def _pid_alive(pid: int) -> bool:
     return pid > 0
 
 
+def _release(task_id: str) -> Callable[[Any, dict, float], object]:
+    """The change that drops the lease of an idempotent task whose worker stopped (it runs again)."""
+
+    def change(state: Any, data: dict, now: float) -> object:
+        if task_id not in data.get("task_leases", {}):
+            raise Skip
+        data["task_leases"] = {k: v for k, v in data["task_leases"].items() if k != task_id}
+        return None
+
+    return change
+
+
 def _lapse(task_id: str) -> Callable[[Any, dict, float], object]:
     """The change that fails a task whose worker stopped before it finished."""
 
@@ -283,6 +358,12 @@ def _lapse(task_id: str) -> Callable[[Any, dict, float], object]:
     return change
 
 
+def _has_map_run(data: dict) -> bool:
+    from pilothouse.engine import ExecutionState
+
+    return any(r.get("dmap") for r in ExecutionState(data["state"]).runs())
+
+
 def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, int]:
     """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks."""
     from pilothouse.engine import ExecutionState
@@ -296,14 +377,19 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, i
             services.store.delete(RUNNING, idx.sk)
             continue
         data = item.data
-        outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
+        tasks = {t["task_id"]: t for t in ExecutionState(data["state"]).outstanding_tasks()}
+        outstanding = set(tasks)
         lapsed = [
             t
             for t, lease in data.get("task_leases", {}).items()
             if t in outstanding and _lapsed(services, lease, now)
         ]
         for task_id in lapsed:
-            apply_step(services, workflow, name, _lapse(task_id))
+            if tasks[task_id].get("internal"):  # a Distributed Map's S3 call: safe to do again
+                if apply_step(services, workflow, name, _release(task_id)) is not None:
+                    send_followups(services, {**data, "outbox": [task_id], "resume_at": None}, now)
+            else:
+                apply_step(services, workflow, name, _lapse(task_id))
             counts["lapsed"] += 1
         if lapsed:  # those steps sent their own messages; look again at what is left
             item = services.store.get(executions_pk(workflow), name)
@@ -311,6 +397,11 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, i
                 continue
             data = item.data
             outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
+        if _has_map_run(data):
+            from pilothouse.services.map_runs import recover
+
+            moved = recover(services, data)
+            counts["children"] = counts.get("children", 0) + sum(moved.values())
         stale = now - data.get("updated_epoch", 0) >= stale_after
         # every outstanding task nobody holds may have lost its message (not only the last step's)
         unleased = sorted(t for t in outstanding if t not in data.get("task_leases", {}))

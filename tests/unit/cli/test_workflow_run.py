@@ -660,3 +660,42 @@ def test_callbacks_file_is_checked(cli, write, project):
     )
     assert result.exit_code == 2
     assert "must be" in result.output
+
+
+def test_run_a_distributed_map_over_a_directory_standing_for_s3(cli, write, tmp_path):
+    """Given items in DIR/data/items.csv, `workflow run --s3-dir DIR` reads them, runs each as a
+    child execution and writes AWS's result files as plain files under DIR."""
+    s3 = tmp_path / "s3"
+    (s3 / "data").mkdir(parents=True)
+    (s3 / "data" / "items.csv").write_text("id,name\n1,a\n2,b\n", encoding="utf-8")
+    flow = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "Parameters": {"Bucket": "data", "Key": "items.csv"},
+                    "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+                },
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": True}},
+                },
+                "ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket": "data", "Prefix": "out"},
+                },
+                "End": True,
+            }
+        },
+    }
+    body = _result(cli("workflow", "run", "-d", write("fan.json", flow), "--s3-dir", str(s3), "-o", "json"))
+    assert body["status"] == "SUCCEEDED", body
+    manifest = json.loads((s3 / "data" / body["output"]["ResultWriterDetails"]["Key"]).read_text())
+    entries = json.loads((s3 / "data" / manifest["ResultFiles"]["SUCCEEDED"][0]["Key"]).read_text())
+    assert [json.loads(e["Output"]) for e in entries] == [{"id": "1", "name": "a"}, {"id": "2", "name": "b"}]
+    flow["States"]["Fan"]["ItemReader"]["Parameters"]["Key"] = "../../etc/passwd"
+    body = _result(cli("workflow", "run", "-d", write("fan.json", flow), "--s3-dir", str(s3), "-o", "json"))
+    assert body["error"] == "States.ItemReaderFailed"

@@ -1,4 +1,5 @@
-"""The Map state (inline processing, with optional batching and tolerance)."""
+"""The Map state (inline processing, with optional batching and tolerance; distributed mode in
+:mod:`pilothouse.engine.states.distributed_map`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from typing import Any
 from .. import paths
 from ..errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
-    ITEM_READER_FAILED,
     QUERY_EVALUATION_ERROR,
     StatesError,
     runtime,
 )
 from ..model import ABORTED, FAILED, RUNNING, SUCCEEDED, new_run
 from .base import BaseState
+from .distributed_map import DistributedMap, is_distributed
 from .map_items import batch_items
 
 
@@ -39,10 +40,11 @@ class MapState(BaseState):
     @staticmethod
     def start(it: Any, run: dict, chain: list, st: dict) -> None:
         """Resolve the items and the processing limits."""
+        if is_distributed(st):
+            DistributedMap.start(it, run, chain, st)
+            return
         flow = it.flow(run, chain, st)
         raw = run["input"]
-        if "ItemReader" in st:
-            raise StatesError(ITEM_READER_FAILED, "ItemReader is not supported by the local engine")
         eff = flow.effective_input(raw)
         if flow.jsonata:
             items = flow.value("Items", raw) if "Items" in st else raw
@@ -87,6 +89,8 @@ class MapState(BaseState):
     @staticmethod
     def poll(it: Any, run: dict, chain: list, st: dict) -> bool:
         """Start iterations within MaxConcurrency, drive them, settle the outcome."""
+        if "dmap" in run:
+            return DistributedMap.poll(it, run, chain, st)
         m = run["map"]
         total = len(m["inputs"])
         proc_key = "ItemProcessor" if "ItemProcessor" in st else "Iterator"

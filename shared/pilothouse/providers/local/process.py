@@ -375,21 +375,27 @@ class StartFailure(Exception):
 
 
 #: the first pause between two health probes of a starting replica; each next one doubles, up to
-#: the caller's ``interval`` (so a service ready in 70 ms is seen at about 70 ms, not at 150)
+#: :data:`MAX_PROBE_PAUSE` (so a service ready in 70 ms is seen at about 70 ms, not at 150)
 FIRST_PROBE_PAUSE = 0.01
+#: the longest pause between two probes of a starting replica: a refused connect costs ~0.1 ms,
+#: and a slow start (a loaded machine, a big app) is seen within 50 ms of its readiness
+MAX_PROBE_PAUSE = 0.05
 
 
-def probe_pauses(interval: float, first: float = FIRST_PROBE_PAUSE) -> Iterator[float]:
-    """The pauses between health probes: ``first``, doubling, capped at ``interval``.
+def probe_pauses(
+    interval: float, first: float = FIRST_PROBE_PAUSE, most: float = MAX_PROBE_PAUSE
+) -> Iterator[float]:
+    """The pauses between health probes: ``first``, doubling, capped at ``most`` or ``interval``.
 
     >>> from itertools import islice
     >>> [round(p, 3) for p in islice(probe_pauses(0.15), 6)]
-    [0.01, 0.02, 0.04, 0.08, 0.15, 0.15]
+    [0.01, 0.02, 0.04, 0.05, 0.05, 0.05]
     """
-    pause = min(first, interval)
+    cap = min(interval, most)
+    pause = min(first, cap)
     while True:
         yield pause
-        pause = min(pause * 2, interval)
+        pause = min(pause * 2, cap)
 
 
 def wait_healthy(
@@ -403,8 +409,8 @@ def wait_healthy(
     """Poll every replica until each answers 2xx at ``path``; raise :class:`StartFailure` for the
     first one that exits or is not healthy within ``timeout`` seconds.
 
-    The first probe goes at once, the next after 10 ms, then the pauses double up to ``interval``
-    (:func:`probe_pauses`). ``cancel`` being set ends the wait at once with a StartFailure."""
+    The first probe goes at once, the next after 10 ms, then the pauses double up to 50 ms or
+    ``interval`` (:func:`probe_pauses`). ``cancel`` being set ends the wait at once with a StartFailure."""
     deadline = time.monotonic() + timeout
     pending = list(replicas)
     last: dict[int, str] = {}

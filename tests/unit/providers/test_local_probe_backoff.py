@@ -1,4 +1,4 @@
-"""A starting replica is probed at once, then after 10, 20, 40, 50, 50 ms ... (at most the provider's
+"""A starting replica is probed at once, then after 10, 20, 25, 25 ms ... (at most the provider's
 interval), so a service that needs 70 ms is seen healthy soon after, not at the second 150 ms tick."""
 
 from __future__ import annotations
@@ -50,22 +50,22 @@ def _probes(monkeypatch, answers: list[bool]) -> list[str]:
     return calls
 
 
-def test_the_pauses_start_at_10_ms_and_double_up_to_50_ms_or_the_interval():
-    assert [round(p, 3) for p in islice(probe_pauses(0.15), 7)] == [0.01, 0.02, 0.04, 0.05, 0.05, 0.05, 0.05]
-    assert [round(p, 3) for p in islice(probe_pauses(0.03), 4)] == [0.01, 0.02, 0.03, 0.03]
+def test_the_pauses_start_at_10_ms_and_double_up_to_25_ms_or_the_interval():
+    assert [round(p, 3) for p in islice(probe_pauses(0.15), 5)] == [0.01, 0.02, 0.025, 0.025, 0.025]
+    assert [round(p, 3) for p in islice(probe_pauses(0.015), 4)] == [0.01, 0.015, 0.015, 0.015]
     assert list(islice(probe_pauses(0.005), 3)) == [0.005, 0.005, 0.005]
 
 
 def test_a_replica_is_probed_at_once_then_with_a_doubling_back_off(monkeypatch, tmp_path):
     """Given a replica that answers its sixth probe, when the provider waits for it with a 150 ms
-    interval, then the probes are separated by 10, 20, 40, 50 and 50 ms and the wait ends at the sixth."""
+    interval, then the probes are separated by 10, 20, 25, 25 and 25 ms and the wait ends at the sixth."""
     calls = _probes(monkeypatch, [False, False, False, False, False, True])
     cancel = RecordingCancel()
 
     wait_healthy([_replica(tmp_path)], "/health", 20, interval=0.15, cancel=cancel)
 
     assert calls == ["/health"] * 6
-    assert cancel.pauses == [0.01, 0.02, 0.04, 0.05, 0.05]
+    assert cancel.pauses == [0.01, 0.02, 0.025, 0.025, 0.025]
 
 
 def test_a_replica_healthy_at_once_is_not_waited_for(monkeypatch, tmp_path):

@@ -378,8 +378,8 @@ class StartFailure(Exception):
 #: :data:`MAX_PROBE_PAUSE` (so a service ready in 70 ms is seen at about 70 ms, not at 150)
 FIRST_PROBE_PAUSE = 0.01
 #: the longest pause between two probes of a starting replica: a refused connect costs ~0.1 ms,
-#: and a slow start (a loaded machine, a big app) is seen within 50 ms of its readiness
-MAX_PROBE_PAUSE = 0.05
+#: and a slow start (a loaded machine, a big app) is seen within 25 ms of its readiness
+MAX_PROBE_PAUSE = 0.025
 
 
 def probe_pauses(
@@ -389,7 +389,7 @@ def probe_pauses(
 
     >>> from itertools import islice
     >>> [round(p, 3) for p in islice(probe_pauses(0.15), 6)]
-    [0.01, 0.02, 0.04, 0.05, 0.05, 0.05]
+    [0.01, 0.02, 0.025, 0.025, 0.025, 0.025]
     """
     cap = min(interval, most)
     pause = min(first, cap)
@@ -409,7 +409,7 @@ def wait_healthy(
     """Poll every replica until each answers 2xx at ``path``; raise :class:`StartFailure` for the
     first one that exits or is not healthy within ``timeout`` seconds.
 
-    The first probe goes at once, the next after 10 ms, then the pauses double up to 50 ms or
+    The first probe goes at once, the next after 10 ms, then the pauses double up to 25 ms or
     ``interval`` (:func:`probe_pauses`). ``cancel`` being set ends the wait at once with a StartFailure."""
     deadline = time.monotonic() + timeout
     pending = list(replicas)

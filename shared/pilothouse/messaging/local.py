@@ -88,6 +88,9 @@ class _Signal:
 
 _signals: dict[tuple[str, str], _Signal] = {}  # by (resolved file, queue name)
 _signals_lock = threading.Lock()
+#: one writer at a time per file in this process: a thread waiting for another's write is woken
+#: the moment it commits, where SQLite's busy handler would sleep 1, 2, 5, 10 ... ms between tries
+_write_locks: dict[str, threading.Lock] = {}
 
 
 def _signal(path: str, queue: str) -> _Signal:
@@ -99,10 +102,20 @@ def _signal(path: str, queue: str) -> _Signal:
     return signal
 
 
+def _write_lock(path: str) -> threading.Lock:
+    lock = _write_locks.get(path)
+    if lock is None:
+        with _signals_lock:
+            lock = _write_locks.setdefault(path, threading.Lock())
+    return lock
+
+
 def _forget_signals_after_fork() -> None:
-    """A forked child starts with fresh signals: a lock another thread held at the fork stays held."""
+    """A forked child starts with fresh signals and locks: one another thread held at the fork
+    would stay held for ever."""
     global _signals_lock
     _signals.clear()
+    _write_locks.clear()
     _signals_lock = threading.Lock()
 
 
@@ -173,14 +186,16 @@ class LocalQueue:
 
     @contextmanager
     def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding the database lock from its first statement."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        """A write transaction holding the database lock from its first statement (and this
+        process's write lock of the file around it: see ``_write_locks``)."""
+        with _write_lock(self._key):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close every connection this object opened in this process.

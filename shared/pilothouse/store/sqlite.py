@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -30,6 +31,29 @@ CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at I
 """
 
 
+#: one writer at a time per database file in this process: a thread waiting for another thread's
+#: write is woken the moment it commits, where SQLite's busy handler would sleep 1, 2, 5, 10 ... ms
+#: between tries (other processes still meet the busy handler)
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_lock = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    key = str(path.resolve())
+    with _write_locks_lock:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
+def _forget_write_locks_after_fork() -> None:
+    """A forked child starts with fresh locks (one another thread held at the fork stays held)."""
+    global _write_locks_lock
+    _write_locks.clear()
+    _write_locks_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_write_locks_after_fork)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection tuned for many short transactions from several threads and processes."""
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -47,7 +71,13 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._key = str(self.path.resolve())
         self._conn().executescript(SCHEMA)
+
+    def _writing(self) -> threading.Lock:
+        """This process's write lock of the database file (see ``_write_locks``)."""
+        lock = _write_locks.get(self._key)
+        return lock if lock is not None else _write_lock(self.path)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -84,6 +114,10 @@ class SqliteStore(Store):
         return [self._row(r) for r in self._conn().execute(sql, args).fetchall()]
 
     def _transact(self, operations: list[Write], now: float) -> list[Item]:
+        with self._writing():
+            return self._transact_locked(operations, now)
+
+    def _transact_locked(self, operations: list[Write], now: float) -> list[Item]:
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -121,9 +155,10 @@ class SqliteStore(Store):
             raise
 
     def purge_expired(self) -> int:
-        cur = self._conn().execute(
-            "DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?", (self.clock.time(),)
-        )
+        with self._writing():
+            cur = self._conn().execute(
+                "DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?", (self.clock.time(),)
+            )
         return cur.rowcount
 
     def close(self) -> None:

@@ -4,6 +4,8 @@ their health, drain and stop them, open and close the routers in front of them.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,8 +69,11 @@ class _ReplicaLifecycle(_Registry):
             ok, what = probe(r.host, r.port, path, timeout=HEALTH_CHECK_TIMEOUT)
             return ok, f"pid {r.pid} port {r.port}: {what}"
 
-        with ThreadPoolExecutor(max_workers=min(8, len(replicas))) as pool:
-            results = list(pool.map(one, replicas))
+        if len(replicas) == 1:  # no thread to start for the common case
+            results = [one(replicas[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, len(replicas))) as pool:
+                results = list(pool.map(one, replicas))
         failing = [what for ok, what in results if not ok]
         return HealthResult(
             healthy=not failing,
@@ -94,6 +99,7 @@ class _ReplicaLifecycle(_Registry):
             rset.router.close()
             self._release_ports(victims)
             self._unregister(rset)
+        self._join_reapers(rset.stable_port)  # old revisions still on their way out
 
     def close(self) -> None:
         """Stop every replica and router this object started or adopted (control plane exit), then
@@ -110,6 +116,7 @@ class _ReplicaLifecycle(_Registry):
         for rset in rsets:
             rset.router.close()
         self._release_ports(everything)
+        self._join_reapers()
         if self.owns_data_dir or not _data_dir_claimed(self.data_dir):
             self.reap_unmanaged()  # never another live control plane's replicas
 
@@ -260,13 +267,44 @@ class _ReplicaLifecycle(_Registry):
         self.journal.started(rid, replica.pid, replica.identity)
         return replica
 
-    def _retire(self, rset: RevisionSet, victims: list[Replica]) -> None:
-        """Replicas already out of the router: let in-flight requests finish, then stop them."""
+    def _retire(self, rset: RevisionSet, victims: list[Replica], *, wait: bool = True) -> None:
+        """Replicas already out of the router: let in-flight requests finish, then stop them.
+
+        Without ``wait`` (the old revisions once a new one serves everything) they get SIGTERM now
+        and a reaper thread waits for them to exit (SIGKILL after their grace), drops their journal
+        records and frees their ports; :meth:`stop` of the deployment and :meth:`close` wait for it.
+        A crash meanwhile leaves records the next start resolves (``recover_journal``, then
+        ``reap_unmanaged``), as for any replica."""
         if not victims:
             return
         rset.router.wait_idle([r.url for r in victims], timeout=self.drain_seconds)
-        self._stop_replicas(victims)
-        self._release_ports(victims)
+        if wait:
+            self._stop_replicas(victims)
+            self._release_ports(victims)
+            return
+        for r in victims:
+            r.signal_group(signal.SIGTERM)
+        reaper = threading.Thread(
+            target=self._reap, args=(victims,), name=f"local-reaper-{rset.stable_port}", daemon=True
+        )
+        with self._lock:
+            self._reapers[reaper] = rset.stable_port
+        reaper.start()
+
+    def _reap(self, victims: list[Replica]) -> None:
+        try:
+            self._stop_replicas(victims, signalled=True)
+            self._release_ports(victims)
+        finally:
+            with self._lock:
+                self._reapers.pop(threading.current_thread(), None)
+
+    def _join_reapers(self, port: int | None = None, timeout: float | None = None) -> None:
+        """Wait for the reapers of the deployment on ``port`` (every one, with None) to finish."""
+        with self._lock:
+            reapers = [t for t, p in self._reapers.items() if port is None or p == port]
+        for t in reapers:
+            t.join(timeout)
 
 
 def _data_dir_claimed(data_dir: Path) -> bool:

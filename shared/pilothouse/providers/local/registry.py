@@ -49,6 +49,8 @@ class _Registry:
         self._restore_lock = threading.Lock()  # one restore at a time (they may share a port)
         self.journal = ReplicaJournal(self.data_dir)
         self._spawned: set[str] = set()  # ids of the replicas this object started and has not stopped
+        #: threads stopping replicas already out of their router, by the stable port they served
+        self._reapers: dict[threading.Thread, int] = {}
 
     def placement(self, component_port: int) -> Placement | None:
         """The live placement of the deployment on ``component_port`` (None if unknown)."""
@@ -118,9 +120,11 @@ class _Registry:
         ids.discard("")
         return ids, pids
 
-    def _stop_replicas(self, replicas: list[Replica], grace: float | None = None) -> None:
+    def _stop_replicas(
+        self, replicas: list[Replica], grace: float | None = None, *, signalled: bool = False
+    ) -> None:
         """Stop ``replicas`` (see :func:`stop_replicas`) and drop their journal records."""
-        stop_replicas(replicas, grace)
+        stop_replicas(replicas, grace, signalled=signalled)
         for r in replicas:
             if r.replica_id:
                 self.journal.forget(r.replica_id)

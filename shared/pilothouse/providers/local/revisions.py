@@ -228,5 +228,5 @@ class _RevisionOps(_Restoring):
         for o in others:
             rset.retired.append(o.id)
             o.replicas = []
-        self._retire(rset, victims)
+        self._retire(rset, victims, wait=False)  # out of the router already: no need to wait for the exit
         rset.router.prune_stats(list(rset.retired))

@@ -75,8 +75,8 @@ class CountingStore:
 def _anchor(services, pool, cloud) -> float:
     """Seconds per state of a 100-state Pass chain on the durable executor."""
     from pilothouse.services import executions, workflows
-    from tests.benchmarks.test_bench_engine import pass_chain
     from tests.support.controlplane import drain
+    from tests.support.executions import pass_chain
 
     workflows.create(services, "anchor", pass_chain(100), actor="bench")
     t = time.perf_counter()
@@ -91,7 +91,7 @@ def test_distributed_map_over_10k_items(services, pool, cloud):
     from tests.support.controlplane import drain
 
     anchor = _anchor(services, pool, cloud)
-    from tests.benchmarks.test_bench_engine import pass_chain
+    from tests.support.executions import pass_chain
 
     t = time.perf_counter()
     run(pass_chain(100), {}, invoke=lambda *a: None)

@@ -11,17 +11,9 @@ import pytest
 
 from pilothouse.engine import run
 from tests.support.bench import report
+from tests.support.executions import pass_chain
 
 CHAIN = int(os.environ.get("BENCH_CHAIN", "100"))
-
-
-def pass_chain(n: int) -> dict:
-    states = {
-        f"S{i}": {"Type": "Pass", "Result": i, "ResultPath": f"$.s{i % 5}", "Next": f"S{i + 1}"}
-        for i in range(n - 1)
-    }
-    states[f"S{n - 1}"] = {"Type": "Pass", "End": True}
-    return {"StartAt": "S0", "States": states}
 
 
 def choice_loop(n: int) -> dict:

@@ -10,8 +10,8 @@ import pytest
 from pilothouse.repositories.workflows import executions_pk
 from pilothouse.services import map_runs
 from pilothouse.services.execution_steps import sweep
-from tests.integration.test_executions import Functions, describe, history, start, wf
 from tests.support.controlplane import drain
+from tests.support.executions import Functions, describe, history, start, wf
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -107,7 +107,8 @@ def test_items_from_blobs_run_as_child_executions_with_results_in_aws_layout(api
     assert [json.loads(e["Output"]) for e in entries] == [{"double": i * 2} for i in range(7)]
     assert {e["Status"] for e in entries} == {"SUCCEEDED"}
     assert all(
-        e["ExecutionArn"].startswith("arn:aws:states:local:000000000000:execution:fan/Fan:") for e in entries
+        e["ExecutionArn"].startswith("arn:aws:states:us-east-1:123456789012:execution:fan/Fan:")
+        for e in entries
     )
     assert max(in_flight) == 3 and len(in_flight) == 7
     assert fns.calls["work"] == 7

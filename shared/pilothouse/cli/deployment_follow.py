@@ -35,9 +35,12 @@ from pilothouse.cli.deployment_text import (
 class Tracker:
     """The latest view of one deployment and the lines its changes deserve."""
 
-    def __init__(self, client: Client, deployment_id: str, console: Console):
+    def __init__(self, client: Client, deployment_id: str, console: Console, *, errors: bool = True):
         self.client, self.id, self.console = client, deployment_id, console
         self.view: dict[str, Any] | None = None
+        #: print the error a deployment ended with (a component's wait does not: its event and its
+        #: closing report say it already)
+        self.errors = errors
 
     @property
     def final(self) -> bool:
@@ -51,13 +54,13 @@ class Tracker:
             if exc.status == 404:
                 return self.view
             raise
-        for line in changes(self.view, view):
+        for line in changes(self.view, view, errors=self.errors):
             self.console.print(f"  {line}", soft_wrap=True)
         self.view = view
         return view
 
 
-def changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+def changes(old: dict[str, Any] | None, new: dict[str, Any], *, errors: bool = True) -> list[str]:
     """Lines for what differs between two views of a deployment (all of it if ``old`` is None)."""
     lines: list[str] = []
     dep = escape(str(new.get("id")))
@@ -84,7 +87,8 @@ def changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     waiting = new.get("waiting_for")
     if waiting and (old is None or old.get("waiting_for") != waiting) and new.get("status") not in FINAL:
         lines.append(waiting_text(new) or "")
-    if new.get("status") in FINAL and new.get("error") and (old or {}).get("error") != new.get("error"):
+    ended_badly = new.get("status") in FINAL and new.get("error")
+    if errors and ended_badly and (old or {}).get("error") != new.get("error"):
         lines.append(f"[bold red]error:[/] {escape(str(new['error']))}")
     return lines
 

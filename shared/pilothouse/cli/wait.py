@@ -115,7 +115,7 @@ def wait_for(
     op_id = (view.get("operation") or {}).get("id")
     feed = _EventFeed(client, name, op_id)
     track = command in DEPLOYING if deployment is None else deployment
-    tracker = Tracker(client, op_id, console) if (track and op_id) else None
+    tracker = Tracker(client, op_id, console, errors=False) if (track and op_id) else None
     deadline = clock() + timeout
     settle = 0
     area: Live | Status

@@ -76,7 +76,7 @@ def test_register_validation_errors_list_fields(api, cli):
     result = cli("components", "register", "-", input="version: 1\n")
     assert result.exit_code == 1
     assert "Validation failed" in result.stderr
-    assert "• name (in body): Field required" in result.stderr
+    assert "• name (in stdin): Field required" in result.stderr
 
 
 def test_register_missing_or_bad_file_is_a_usage_error(api, cli, tmp_path):

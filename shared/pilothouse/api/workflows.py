@@ -133,7 +133,6 @@ def delete_workflow(workflow: str) -> Response[None]:
     status=201,
     resource=_wf_resource,
     response="ExecutionAnswer",
-    errors=(400,),  # an input given as JSON text that does not parse
 )
 def start_execution(workflow: str, request: StartExecution) -> Response[dict[str, Any]]:
     ctx = current()
@@ -257,7 +256,7 @@ def _not_a_shipped_task(token: str) -> None:
     summary="Complete a waiting task (SendTaskSuccess)",
     tag=TAG,
     response="ExecutionAnswer",
-    errors=(400, 404),
+    errors=(404,),  # no task waits for this token
 )
 def send_task_success(request: TaskSuccess) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
@@ -265,7 +264,10 @@ def send_task_success(request: TaskSuccess) -> dict[str, Any]:
 
 
 @operation(
-    summary="Fail a waiting task (SendTaskFailure)", tag=TAG, response="ExecutionAnswer", errors=(404,)
+    summary="Fail a waiting task (SendTaskFailure)",
+    tag=TAG,
+    response="ExecutionAnswer",
+    errors=(404,),  # ditto
 )
 def send_task_failure(request: TaskFailure) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
@@ -276,7 +278,7 @@ def send_task_failure(request: TaskFailure) -> dict[str, Any]:
     summary="Report that a waiting task is alive (SendTaskHeartbeat)",
     tag=TAG,
     response="ExecutionAnswer",
-    errors=(404,),
+    errors=(404,),  # no task waits for this token
 )
 def send_task_heartbeat(request: TaskHeartbeat) -> dict[str, Any]:
     _not_a_shipped_task(request.token)  # keeping a shipped gate alive is the deployment's business too

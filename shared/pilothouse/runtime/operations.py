@@ -84,16 +84,17 @@ def path_parameters(op: Operation) -> list[str]:
 def error_statuses(op: Operation) -> list[int]:
     """The 4xx statuses a call of ``op`` can be answered with (always as problem+json).
 
-    Implied by its shape: an authenticated operation answers 401 (no valid key), 403 (a role
-    without the permission) and 429 (the gateway's throttling); a route naming a resource 404; one
-    taking a query or a body 422 (input the models refuse), with a cursor 400 (a cursor it did
-    not issue); a mutating one 409 (a conflicting state, or an Idempotency-Key still in
-    progress), 413 and 415 (a body too large, or not JSON) and 422 (an Idempotency-Key reused for
-    another request). ``op.errors`` adds what the operation's service answers beyond these.
+    Implied by its shape: any operation answers 400 to a malformed HTTP request (the gateway's);
+    an authenticated one 401 (no valid key), 403 (a role without the permission) and 429 (the
+    gateway's throttling); a route naming a resource 404; one taking a query or a body 422 (input
+    the models refuse; a cursor it did not issue is a 400); a mutating one 409 (a conflicting
+    state, or an Idempotency-Key still in progress), 413 and 415 (a body too large, or not JSON)
+    and 422 (an Idempotency-Key reused for another request). ``op.errors`` adds what the
+    operation's service answers beyond these.
     """
     import inspect
 
-    statuses = set(op.errors)
+    statuses = {400, *op.errors}
     captures = set(path_parameters(op))
     inputs = set(inspect.signature(op.func, eval_str=False).parameters) - captures
     if op.permission is not None:
@@ -102,8 +103,6 @@ def error_statuses(op: Operation) -> list[int]:
         statuses.add(404)
     if inputs:
         statuses.add(422)
-    if "cursor" in inputs:
-        statuses.add(400)
     if op.mutating:
         statuses |= {409, 413, 415, 422}
     return sorted(statuses)

@@ -25,6 +25,11 @@ def openapi() -> Response[dict[str, Any]]:
 
 _document: dict[str, Any] | None = None
 
+CURSOR = (
+    "the next_cursor of the previous page: an opaque string, accepted whenever the server issued it "
+    "for this listing (with any page size); any other is a 400"
+)
+
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document of every operation (built once per process)."""
@@ -79,14 +84,17 @@ def _refine(doc: dict[str, Any]) -> dict[str, Any]:
                 schema = param.get("schema", {})
                 if param["in"] == "path":
                     schema["pattern"] = patterns[param["name"]]
-                elif "anyOf" in schema:  # X | None: a query parameter is given, or left out
+                    continue
+                if "anyOf" in schema:  # X | None: a query parameter is given, or left out
                     kinds = [s for s in schema.pop("anyOf") if s.get("type") != "null"]
                     schema.update(kinds[0] if len(kinds) == 1 else {"anyOf": kinds})
+                if param["name"] == "cursor":
+                    param["description"] = CURSOR
             responses = op.get("responses", {})
             for status, response in list(responses.items()):
                 if status == "204":
                     response.pop("content", None)
-                elif "application/problem+json" not in response.get("content", {}) and status >= "400":
+                elif "application/problem+json" not in response.get("content", {}) and int(status) >= 400:
                     del responses[status]  # Powertools' 422 of a route it does not validate
     schemas = doc.get("components", {}).get("schemas", {})
     text = json.dumps(doc.get("paths", {}))

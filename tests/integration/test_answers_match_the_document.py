@@ -111,3 +111,10 @@ def test_component_key_freeze_and_meta_answers_match_the_document(api):
 @pytest.mark.parametrize("body", ["{", "[]", '{"name": 1}'])
 def test_malformed_bodies_are_documented_problems(api, body):
     conforms("POST", "/v1/components", api.call("POST", "/v1/components", body))
+
+
+def test_a_replayed_key_creation_matches_the_document_without_its_secret(api):
+    body, headers = {"name": "ci", "role": "viewer"}, {"Idempotency-Key": "k-1"}
+    first = conforms("POST", "/v1/api-keys", api.post("/v1/api-keys", body, headers=headers))
+    replay = conforms("POST", "/v1/api-keys", api.post("/v1/api-keys", body, headers=headers))
+    assert first["key"] and "key" not in replay and replay["secret_shown_once"] is True

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.api import lazy
 from pilothouse.domain.security import Permission
-from pilothouse.errors import Forbidden, NotFound
+from pilothouse.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response
 from pilothouse.runtime.operations import operation
@@ -260,7 +260,18 @@ def _not_a_shipped_task(token: str) -> None:
 )
 def send_task_success(request: TaskSuccess) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
-    return current().services.orchestrator.send_task_success(request.token, ex.parse_input(request.output))
+    return current().services.orchestrator.send_task_success(request.token, _output(request.output))
+
+
+def _output(value: Any) -> Any:
+    """A task's output, parsed as the execution's input is (JSON text or a value): its problem
+    names the field ``output``."""
+    try:
+        return ex.parse_input(value)
+    except BadRequest:
+        raise BadRequest("output is not valid JSON", extra={"field": "output"}) from None
+    except ValidationFailed as exc:
+        raise ValidationFailed.field("output", exc.errors[0]["message"]) from None
 
 
 @operation(

@@ -92,7 +92,11 @@ class ApiKeyAnswer(Answer):
 
 
 class NewApiKeyAnswer(ApiKeyAnswer):
-    key: str  # the secret, shown this once
+    """A new key's record and its secret, shown this once. A replay of the call with the same
+    Idempotency-Key answers without it (the secret is not kept) and says so."""
+
+    key: str | None = Field(default=None, description="the secret (absent from a replay)")
+    secret_shown_once: bool | None = Field(default=None, description="true in a replay, which has no key")
 
 
 class ApiKeyPage(Answer):

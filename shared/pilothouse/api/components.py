@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from pilothouse.api import lazy
 from pilothouse.api.component_reads import _resource, get_component
 from pilothouse.domain.components import (
+    NAME_PATTERN,
     ComponentSpec,
     DeployRequest,
     EmptyRequest,
@@ -18,6 +20,7 @@ from pilothouse.domain.components import (
     UpdateRequest,
 )
 from pilothouse.domain.lifecycle import Command, State
+from pilothouse.errors import NotFound
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response
 from pilothouse.runtime.operations import operation
@@ -62,6 +65,8 @@ def component_events(
     cursor: Annotated[str | None, lazy.Query()] = None,
     order: Annotated[str, lazy.Query(pattern="^(asc|desc)$")] = "asc",
 ) -> dict[str, Any]:
+    if not re.match(NAME_PATTERN, name):  # no component has such a name (a deregistered one's history stays)
+        raise NotFound(f"no component is named {name[:100]!r}")
     items, next_cursor = svc.events(
         current().services, name, limit=limit, cursor=cursor, newest_first=order == "desc"
     )

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.api import lazy
+from pilothouse.domain.components import NAME_PATTERN
 from pilothouse.domain.deployments import STATUSES
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response
@@ -41,7 +42,7 @@ class RollbackComponent(Strict):
 
 class FreezeRequest(Strict):
     scope: Literal["component", "environment"]
-    target: str = Field(min_length=1, max_length=100)
+    target: str = Field(pattern=NAME_PATTERN, description="a component's or an environment's name")
     reason: str = Field(min_length=1, max_length=2000)
     replace: bool = Field(
         default=False, description="a target frozen already gets this reason (else its freeze stays as it is)"
@@ -184,6 +185,8 @@ def rollback_deployment(deployment_id: str, request: Reason | None = None) -> di
     summary="Break-glass rollback of a component to its previous (or a named) version",
     tag=TAG,
     resource=lambda p: f"component:{p.get('name')}",
+    status=202,
+    response="ComponentAnswer",
 )
 def rollback_component(name: str, request: RollbackComponent | None = None) -> Response[dict[str, Any]]:
     ctx = current()
@@ -224,7 +227,13 @@ def unfreeze(scope: str, target: str) -> Response[None]:
     return Response(status_code=204, body=None)
 
 
-@operation(summary="Promote the version running in one environment to the next", tag=TAG, status=201)
+@operation(
+    summary="Promote the version running in one environment to the next",
+    tag=TAG,
+    status=201,
+    response="ExecutionAnswer",  # the promotion's execution
+    errors=(404,),  # no such source or target component
+)
 def start_promotion(request: PromotionRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = f"component:{request.target}"

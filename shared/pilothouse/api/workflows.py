@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.api import lazy
 from pilothouse.domain.security import Permission
-from pilothouse.errors import Forbidden, NotFound
+from pilothouse.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response
 from pilothouse.runtime.operations import operation
@@ -77,7 +78,7 @@ def _with_warnings(body: dict[str, Any], definition: dict[str, Any]) -> dict[str
     return {**body, "warnings": warnings} if warnings else body
 
 
-@operation(summary="Create a workflow (ASL)", tag=TAG, status=201)
+@operation(summary="Create a workflow (ASL)", tag=TAG, status=201, response="WorkflowAnswer")
 def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = f"workflow:{request.name}"
@@ -90,7 +91,9 @@ def create_workflow(request: CreateWorkflow) -> Response[dict[str, Any]]:
     return json_response(_with_warnings(body, checked), 201, {"Location": f"/v1/workflows/{request.name}"})
 
 
-@operation(summary="Publish a new version of a workflow", tag=TAG, resource=_wf_resource)
+@operation(
+    summary="Publish a new version of a workflow", tag=TAG, resource=_wf_resource, response="WorkflowAnswer"
+)
 def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     ctx = current()
     wf.check_writable(workflow)
@@ -102,12 +105,12 @@ def update_workflow(workflow: str, request: UpdateWorkflow) -> dict[str, Any]:
     return _with_warnings(body, checked)
 
 
-@operation(summary="Get a workflow", tag=TAG, resource=_wf_resource)
+@operation(summary="Get a workflow", tag=TAG, resource=_wf_resource, response="WorkflowAnswer")
 def get_workflow(workflow: str, version: Annotated[int | None, lazy.Query(ge=1)] = None) -> dict[str, Any]:
     return current().services.orchestrator.get_workflow(workflow, version)
 
 
-@operation(summary="List workflows", tag=TAG)
+@operation(summary="List workflows", tag=TAG, response="WorkflowPage")
 def list_workflows(
     limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50, cursor: Annotated[str | None, lazy.Query()] = None
 ) -> dict[str, Any]:
@@ -125,7 +128,11 @@ def delete_workflow(workflow: str) -> Response[None]:
 
 
 @operation(
-    summary="Start an execution (a name makes it idempotent)", tag=TAG, status=201, resource=_wf_resource
+    summary="Start an execution (a name makes it idempotent)",
+    tag=TAG,
+    status=201,
+    resource=_wf_resource,
+    response="ExecutionAnswer",
 )
 def start_execution(workflow: str, request: StartExecution) -> Response[dict[str, Any]]:
     ctx = current()
@@ -147,7 +154,7 @@ def start_execution(workflow: str, request: StartExecution) -> Response[dict[str
     return json_response(body, 201, {"Location": f"/v1/workflows/{workflow}/executions/{body['name']}"})
 
 
-@operation(summary="List a workflow's executions", tag=TAG, resource=_wf_resource)
+@operation(summary="List a workflow's executions", tag=TAG, resource=_wf_resource, response="ExecutionPage")
 def list_executions(
     workflow: str,
     status: Annotated[
@@ -156,6 +163,8 @@ def list_executions(
     limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, lazy.Query()] = None,
 ) -> dict[str, Any]:
+    if not re.match(NAME, workflow):  # no workflow has such a name (a deleted one's executions stay listed)
+        raise NotFound(f"no workflow is named {workflow[:100]!r}")
     items, next_cursor = current().services.orchestrator.list_executions(
         workflow, status=status, limit=limit, cursor=cursor
     )
@@ -167,7 +176,7 @@ def describe_execution(workflow: str, execution: str) -> dict[str, Any]:
     return current().services.orchestrator.describe(workflow, execution)
 
 
-@operation(summary="An execution's history events", tag=TAG, resource=_ex_resource)
+@operation(summary="An execution's history events", tag=TAG, resource=_ex_resource, response="HistoryPage")
 def execution_history(
     workflow: str,
     execution: str,
@@ -200,7 +209,7 @@ def _drives_a_deployment(services: Any, workflow: str, execution: str) -> bool:
     )
 
 
-@operation(summary="Stop (abort) an execution", tag=TAG, resource=_ex_resource)
+@operation(summary="Stop (abort) an execution", tag=TAG, resource=_ex_resource, response="ExecutionAnswer")
 def stop_execution(workflow: str, execution: str, request: StopExecution | None = None) -> dict[str, Any]:
     ctx = current()
     aborts = is_reserved(workflow) or _drives_a_deployment(ctx.services, workflow, execution)
@@ -215,7 +224,12 @@ def stop_execution(workflow: str, execution: str, request: StopExecution | None 
     return ctx.services.orchestrator.stop(workflow, execution, error=request.error, cause=request.cause)
 
 
-@operation(summary="Redrive a failed execution from where it failed", tag=TAG, resource=_ex_resource)
+@operation(
+    summary="Redrive a failed execution from where it failed",
+    tag=TAG,
+    resource=_ex_resource,
+    response="ExecutionAnswer",
+)
 def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
         raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")
@@ -238,19 +252,45 @@ def _not_a_shipped_task(token: str) -> None:
         )
 
 
-@operation(summary="Complete a waiting task (SendTaskSuccess)", tag=TAG)
+@operation(
+    summary="Complete a waiting task (SendTaskSuccess)",
+    tag=TAG,
+    response="ExecutionAnswer",
+    errors=(404,),  # no task waits for this token
+)
 def send_task_success(request: TaskSuccess) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
-    return current().services.orchestrator.send_task_success(request.token, ex.parse_input(request.output))
+    return current().services.orchestrator.send_task_success(request.token, _output(request.output))
 
 
-@operation(summary="Fail a waiting task (SendTaskFailure)", tag=TAG)
+def _output(value: Any) -> Any:
+    """A task's output, parsed as the execution's input is (JSON text or a value): its problem
+    names the field ``output``."""
+    try:
+        return ex.parse_input(value)
+    except BadRequest:
+        raise BadRequest("output is not valid JSON", extra={"field": "output"}) from None
+    except ValidationFailed as exc:
+        raise ValidationFailed.field("output", exc.errors[0]["message"]) from None
+
+
+@operation(
+    summary="Fail a waiting task (SendTaskFailure)",
+    tag=TAG,
+    response="ExecutionAnswer",
+    errors=(404,),  # ditto
+)
 def send_task_failure(request: TaskFailure) -> dict[str, Any]:
     _not_a_shipped_task(request.token)
     return current().services.orchestrator.send_task_failure(request.token, request.error, request.cause)
 
 
-@operation(summary="Report that a waiting task is alive (SendTaskHeartbeat)", tag=TAG)
+@operation(
+    summary="Report that a waiting task is alive (SendTaskHeartbeat)",
+    tag=TAG,
+    response="ExecutionAnswer",
+    errors=(404,),  # no task waits for this token
+)
 def send_task_heartbeat(request: TaskHeartbeat) -> dict[str, Any]:
     _not_a_shipped_task(request.token)  # keeping a shipped gate alive is the deployment's business too
     return current().services.orchestrator.send_task_heartbeat(request.token)

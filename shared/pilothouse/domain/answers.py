@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # -- what the API answers -------------------------------------------------------------------------
 # These document the answers in the OpenAPI document (GET /v1/openapi.json). The services build the
@@ -92,7 +92,11 @@ class ApiKeyAnswer(Answer):
 
 
 class NewApiKeyAnswer(ApiKeyAnswer):
-    key: str  # the secret, shown this once
+    """A new key's record and its secret, shown this once. A replay of the call with the same
+    Idempotency-Key answers without it (the secret is not kept) and says so."""
+
+    key: str | None = Field(default=None, description="the secret (absent from a replay)")
+    secret_shown_once: bool | None = Field(default=None, description="true in a replay, which has no key")
 
 
 class ApiKeyPage(Answer):
@@ -217,3 +221,100 @@ class ExecutionAnswer(Answer):
     step: int | None  # None on Step Functions
     positions: list[Any]
     waiting_tasks: list[WaitingTask]
+
+
+class ExecutionSummary(Answer):
+    """An execution in a listing (``describe`` shows the rest)."""
+
+    arn: str
+    name: str
+    workflow: str
+    workflow_version: int | None  # None on Step Functions
+    status: str
+    start_date: str | None
+    stop_date: str | None
+    redrive_count: int
+
+
+class ExecutionPage(Answer):
+    items: list[ExecutionSummary]
+    next_cursor: str | None
+
+
+class HistoryEvent(Answer):
+    """One history event of an execution (Step Functions' shape: its details under ``*EventDetails``)."""
+
+    id: int
+    type: str
+    timestamp: str | None
+
+
+class HistoryPage(Answer):
+    """A page of an execution's history (under ``events``, as Step Functions' GetExecutionHistory)."""
+
+    events: list[HistoryEvent]
+    next_cursor: str | None
+
+
+class WorkflowAnswer(Answer):
+    """A workflow (a version of it when asked for one): its ASL definition, and the warnings a
+    definition accepted on create or update has."""
+
+    name: str
+    version: int | None
+    definition: dict[str, Any]
+    description: str | None
+    created_at: str | None
+    updated_at: str | None = None
+    warnings: list[Any] | None = None
+
+
+class WorkflowSummary(Answer):
+    """A workflow in a listing (without its definition)."""
+
+    name: str
+    created_at: str | None
+
+
+class WorkflowPage(Answer):
+    items: list[WorkflowSummary]
+    next_cursor: str | None
+
+
+class Health(Answer):
+    status: str
+    version: str
+    request_id: str
+
+
+class OpenApiDocument(Answer):
+    """This document."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+
+
+# -- what the API answers when it refuses ----------------------------------------------------------
+
+
+class ProblemField(Answer):
+    """What is wrong with one field of the request."""
+
+    field: str
+    in_: str | None = Field(default=None, alias="in", description="body, query, path or header")
+    message: str
+    type: str | None = None
+
+
+class Problem(Answer):
+    """An RFC 9457 problem: every 4xx and 5xx answer, as ``application/problem+json``. Problems may
+    carry more members (``required_permission``, ``allowed_commands``, ...)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ProblemField] | None = None

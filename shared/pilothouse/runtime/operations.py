@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from pilothouse.domain.security import Permission
@@ -32,6 +33,8 @@ class Operation:
     response: str | None = None
     #: other success statuses the answer may have (the same model), e.g. 200 for a no-op scale
     also: tuple[int, ...] = ()
+    #: error statuses the operation may answer beyond those its shape implies (:func:`error_statuses`)
+    errors: tuple[int, ...] = ()
 
 
 def operation(
@@ -43,6 +46,7 @@ def operation(
     secret_fields: tuple[str, ...] = (),
     response: str | None = None,
     also: tuple[int, ...] = (),
+    errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare an endpoint. The function's name is the operation's name; its method, route and
     permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there."""
@@ -66,20 +70,60 @@ def operation(
             secret_fields=secret_fields,
             response=response,
             also=also,
+            errors=errors,
         )
 
     return wrap
 
 
-def documented_responses(op: Operation) -> dict[int, Any] | None:
-    """The OpenAPI responses entry naming the answer's model (Powertools documents it, and does not
-    validate answers against it: the return annotation stays what runs)."""
-    if op.response is None:
-        return None
+def path_parameters(op: Operation) -> list[str]:
+    """The names of the parameters in the operation's route (``/v1/components/<name>``)."""
+    return [part[1:-1] for part in op.path.split("/") if part.startswith("<") and part.endswith(">")]
+
+
+def error_statuses(op: Operation) -> list[int]:
+    """The 4xx statuses a call of ``op`` can be answered with (always as problem+json).
+
+    Implied by its shape: any operation answers 400 to a malformed HTTP request (the gateway's);
+    an authenticated one 401 (no valid key), 403 (a role without the permission) and 429 (the
+    gateway's throttling); a route naming a resource 404; one taking a query or a body 422 (input
+    the models refuse; a cursor it did not issue is a 400); a mutating one 409 (a conflicting
+    state, or an Idempotency-Key still in progress), 413 and 415 (a body too large, or not JSON)
+    and 422 (an Idempotency-Key reused for another request). ``op.errors`` adds what the
+    operation's service answers beyond these.
+    """
+    import inspect
+
+    statuses = {400, *op.errors}
+    captures = set(path_parameters(op))
+    inputs = set(inspect.signature(op.func, eval_str=False).parameters) - captures
+    if op.permission is not None:
+        statuses |= {401, 403, 429}
+    if captures:
+        statuses.add(404)
+    if inputs:
+        statuses.add(422)
+    if op.mutating:
+        statuses |= {409, 413, 415, 422}
+    return sorted(statuses)
+
+
+def documented_responses(op: Operation) -> dict[int, Any]:
+    """The OpenAPI responses of ``op``: its answer's model (Powertools documents it, and does not
+    validate answers against it: the return annotation stays what runs) and its error statuses,
+    each with the one :class:`~pilothouse.domain.answers.Problem` model."""
     from pilothouse.domain import answers
 
-    model = getattr(answers, op.response)
-    return {
-        status: {"description": op.summary, "content": {"application/json": {"model": model}}}
-        for status in (op.status, *op.also)
-    }
+    responses: dict[int, Any] = {}
+    for status in (op.status, *op.also):
+        if status == 204:
+            responses[status] = {"description": op.summary, "content": {}}
+        elif op.response is not None:
+            model = getattr(answers, op.response)
+            responses[status] = {"description": op.summary, "content": {"application/json": {"model": model}}}
+    for status in error_statuses(op):
+        responses[status] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {"application/problem+json": {"model": answers.Problem}},
+        }
+    return responses

@@ -92,6 +92,10 @@ def _moto(client, definition, payload, name):
     return elapsed, status, sum(1 for e in events if e["type"].endswith("StateEntered"))
 
 
+#: each side's best run counts (the first run of either pays imports and compilation)
+ROUNDS_MEMORY, ROUNDS_MOTO = 20, 3
+
+
 @pytest.mark.slow
 def test_states_per_second(services, pool, cloud, monkeypatch):
     boto3 = pytest.importorskip("boto3")
@@ -100,7 +104,8 @@ def test_states_per_second(services, pool, cloud, monkeypatch):
     _durable(services, pool, cloud, pass_chain(5), {}, "warmup")  # first imports and SQLite pages
     rows = {}
     for label, (definition, payload) in CASES.items():
-        t_mem, s_mem, n_mem = _memory(definition, payload)
+        _memory(definition, payload)  # warm: first compilation of paths and templates
+        t_mem, s_mem, n_mem = min(_memory(definition, payload) for _ in range(ROUNDS_MEMORY))
         t_dur, s_dur, n_dur = _durable(services, pool, cloud, definition, payload, f"bench{len(rows)}")
         assert s_mem == s_dur == "SUCCEEDED" and n_mem == n_dur
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -108,11 +113,17 @@ def test_states_per_second(services, pool, cloud, monkeypatch):
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             client = boto3.client("stepfunctions", region_name="us-east-1")
-            t_moto, s_moto, n_moto = _moto(client, definition, payload, f"bench{len(rows)}")
+            t_moto, s_moto, n_moto = min(
+                _moto(client, definition, payload, f"bench{len(rows)}-{i}") for i in range(ROUNDS_MOTO)
+            )
         rows[label] = (
             f"memory {n_mem / t_mem:8.0f}/s   durable SQLite {n_dur / t_dur:6.0f}/s "
             f"({t_dur / n_dur * 1000:.2f} ms/state)   "
             f"moto {n_moto / t_moto:6.0f}/s [{s_moto}, {n_moto} states]   "
             f"memory = {(n_mem / t_mem) / (n_moto / t_moto):.0f}x moto"
         )
-    report("states per second (one state per durable step)", rows)
+    report(
+        f"states per second (one state per durable step; best of {ROUNDS_MEMORY} in memory, "
+        f"{ROUNDS_MOTO} on moto)",
+        rows,
+    )

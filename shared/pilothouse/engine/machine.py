@@ -15,7 +15,6 @@ from .dataflow import Flow
 from .errors import DATA_LIMIT_EXCEEDED, QUERY_EVALUATION_ERROR, UNCATCHABLE, StatesError
 from .fields import JSONPATH
 from .model import ABORTED, FAILED, MAX_PAYLOAD_BYTES, RUNNING, SUCCEEDED, CancelTask, ExecutionState, iso
-from .paths import payload_size
 from .states import STATE_TYPES
 from .states.distributed_map import DistributedMap
 
@@ -33,6 +32,9 @@ class HistoryLimitExceeded(Exception):
 
 class Interpreter:
     """Drives the runs of one execution state at time ``now``."""
+
+    #: the last state output and its JSON text (the next state's entered event carries the same)
+    _last_output: tuple[Any, str] | None = None
 
     def __init__(self, ex: ExecutionState, now: float, rng: random.Random | None = None) -> None:
         self.ex = ex
@@ -151,15 +153,23 @@ class Interpreter:
         run["entered"] = self.now
         run["retry_count"] = 0
         run["retriers"] = {}
-        run["entered_id"] = self.emit(
-            run, f"{st['Type']}StateEntered", {"name": run["state"], "input": history.dump(run["input"])}
-        )
-        self.check_size(run["input"], "state input")
+        last = self._last_output
+        # once: the event carries it and its size is checked; the state before dumped it already
+        text = last[1] if last is not None and last[0] is run["input"] else history.dump(run["input"])
+        run["entered_id"] = self.emit(run, f"{st['Type']}StateEntered", {"name": run["state"], "input": text})
+        self.check_dumped(text, "state input")
 
     @staticmethod
     def check_size(value: Any, what: str) -> None:
         """Raise States.DataLimitExceeded for payloads over 256 KiB."""
-        size = payload_size(value)
+        Interpreter.check_dumped(history.dump(value), what)
+
+    @staticmethod
+    def check_dumped(text: str, what: str) -> None:
+        """:meth:`check_size` of a payload serialized already (as :func:`history.dump` does)."""
+        if len(text) * 4 <= MAX_PAYLOAD_BYTES:  # no UTF-8 character takes more than 4 bytes
+            return
+        size = len(text.encode("utf-8"))
         if size > MAX_PAYLOAD_BYTES:
             raise StatesError(
                 DATA_LIMIT_EXCEEDED,
@@ -170,11 +180,13 @@ class Interpreter:
     # ------------------------------------------------------------ transitions
     def exit_state(self, run: dict, st: dict, output: Any, assigns: dict, next_name: str | None) -> None:
         """Leave the current state: apply assignments, move on or end the run."""
-        self.check_size(output, "state output")
+        text = history.dump(output)  # once: the event carries it, and its size is checked
+        self._last_output = (output, text)  # the next state's input, unless something replaces it
+        self.check_dumped(text, "state output")
         for name, value in (assigns or {}).items():
             self.check_size(value, f"variable '{name}'")
         run["vars"].update(assigns or {})
-        self.emit(run, f"{st['Type']}StateExited", {"name": run["state"], "output": history.dump(output)})
+        self.emit(run, f"{st['Type']}StateExited", {"name": run["state"], "output": text})
         if self.budget is not None:
             self.budget -= 1
         self.clear_state(run)

@@ -35,10 +35,20 @@ def to_epoch(now: Any) -> float:
     return float(now)
 
 
+_last_iso: tuple[float, str] = (float("nan"), "")
+
+
 def iso(ts: float) -> str:
-    """Format epoch seconds the way Step Functions shows timestamps."""
+    """Format epoch seconds the way Step Functions shows timestamps (the last one is remembered: a
+    step stamps all its events with one time)."""
+    global _last_iso
+    last = _last_iso
+    if last[0] == ts:
+        return last[1]
     dt = datetime.fromtimestamp(ts, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    _last_iso = (ts, text)
+    return text
 
 
 @dataclass(frozen=True)

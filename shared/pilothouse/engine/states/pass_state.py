@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from .. import paths
 from .base import BaseState
 
 
@@ -19,6 +19,6 @@ class PassState(BaseState):
         if flow.jsonata:
             output, assigns = flow.finish(raw)
         else:
-            result = copy.deepcopy(st["Result"]) if "Result" in st else flow.payload(raw)
+            result = paths.copy_json(st["Result"]) if "Result" in st else flow.payload(raw)
             output, assigns = flow.finish(raw, result)
         it.exit_state(run, st, output, assigns, it.next_of(st))

@@ -59,14 +59,14 @@ def openapi_document() -> dict[str, Any]:
 def path_patterns() -> dict[str, str]:
     """The pattern of each path parameter, by its name: what the server ever names a resource by
     (a value outside it names nothing, and is answered 404)."""
-    from pilothouse.api.workflows import NAME
+    from pilothouse.api.workflows import EXECUTIONS_OF, NAME
     from pilothouse.domain.components import NAME_PATTERN
 
     return {
         "name": NAME_PATTERN,  # a component
         "deployment_id": r"^[0-9]{19}-[0-9a-f]{8}$",  # services.components.sortable_id
         "key_id": r"^[A-Za-z0-9-]{1,64}$",  # the <id> of ph_<id>_<secret>
-        "workflow": NAME,
+        "workflow": EXECUTIONS_OF,  # a workflow, or a Distributed Map run's children
         "execution": NAME,
         "scope": r"^(component|environment)$",
         "target": NAME_PATTERN,  # a component's or an environment's name

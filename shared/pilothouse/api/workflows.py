@@ -21,6 +21,9 @@ from pilothouse.services.workflow_access import is_reserved
 
 TAG = "workflows"
 NAME = r"^[A-Za-z0-9_-]{1,80}$"
+#: a workflow as executions name it: a workflow, or a Distributed Map run's children
+#: (``<workflow>:<map run>``, services.map_runs.children_workflow)
+EXECUTIONS_OF = r"^[A-Za-z0-9_-]{1,80}(:[A-Za-z0-9_-]{1,80})?$"
 
 
 class Strict(BaseModel):
@@ -163,7 +166,7 @@ def list_executions(
     limit: Annotated[int, lazy.Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, lazy.Query()] = None,
 ) -> dict[str, Any]:
-    if not re.match(NAME, workflow):  # no workflow has such a name (a deleted one's executions stay listed)
+    if not re.match(EXECUTIONS_OF, workflow):  # no workflow has such a name (a deleted one's stay listed)
         raise NotFound(f"no workflow is named {workflow[:100]!r}")
     items, next_cursor = current().services.orchestrator.list_executions(
         workflow, status=status, limit=limit, cursor=cursor

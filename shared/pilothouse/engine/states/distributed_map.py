@@ -37,7 +37,7 @@ from ..errors import (
 from ..fields import JSONPATH
 from ..model import InvokeTask, StartChild, StopChild, iso
 from ..s3io import PUT_OBJECTS
-from .map_items import batch_items
+from .map_items import item_inputs
 
 SUCCEEDED = "SUCCEEDED"
 FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -164,21 +164,7 @@ class DistributedMap:
         flow = it.flow(run, chain, st)
         raw = run["input"]
         eff = flow.effective_input(raw)
-        selector_key = (
-            "ItemSelector" if "ItemSelector" in st else ("Parameters" if "Parameters" in st else None)
-        )
-        inputs = []
-        for index, value in enumerate(items):
-            if selector_key is None:
-                inputs.append(value)
-                continue
-            iflow = it.flow(run, chain, st, item={"Index": index, "Value": value})
-            if iflow.jsonata:
-                inputs.append(iflow.expr(st[selector_key], raw))
-            else:
-                inputs.append(paths.apply_template(st[selector_key], eff, iflow.env, selector_key))
-        if "ItemBatcher" in st:
-            inputs = batch_items(flow, st["ItemBatcher"], inputs, raw, eff)
+        inputs = item_inputs(it, run, chain, st, flow, items, raw, eff)
         for value in inputs:
             it.check_size(value, "child execution input")
         d.update(stage="children", inputs=inputs, results=[None] * len(inputs), running=[], next=0)

@@ -59,3 +59,24 @@ def batch_items(flow: Any, batcher: dict, items: list, raw: Any, eff: Any) -> li
     if current:
         batches.append(wrap(current))
     return batches
+
+
+def item_inputs(
+    it: Any, run: dict, chain: list, st: dict, flow: Any, items: list, raw: Any, eff: Any
+) -> list:
+    """The input of each iteration (inline Map) or child (Distributed Map): each item through
+    ``ItemSelector`` (``Parameters`` in older definitions) with ``$$.Map.Item``, then ``ItemBatcher``."""
+    key = "ItemSelector" if "ItemSelector" in st else ("Parameters" if "Parameters" in st else None)
+    inputs = []
+    for index, value in enumerate(items):
+        if key is None:
+            inputs.append(value)
+            continue
+        iflow = it.flow(run, chain, st, item={"Index": index, "Value": value})
+        if iflow.jsonata:
+            inputs.append(iflow.expr(st[key], raw))
+        else:
+            inputs.append(paths.apply_template(st[key], eff, iflow.env, key))
+    if "ItemBatcher" in st:
+        inputs = batch_items(flow, st["ItemBatcher"], inputs, raw, eff)
+    return inputs

@@ -15,7 +15,7 @@ from ..errors import (
 from ..model import ABORTED, FAILED, RUNNING, SUCCEEDED, new_run
 from .base import BaseState
 from .distributed_map import DistributedMap, is_distributed
-from .map_items import batch_items
+from .map_items import item_inputs
 
 
 def _num(flow: Any, st: dict, raw: Any, eff: Any, key: str, *, integer: bool = True) -> float | None:
@@ -56,21 +56,7 @@ class MapState(BaseState):
             items = paths.resolve(st.get("ItemsPath", "$"), eff, flow.env, "ItemsPath")
             if not isinstance(items, list):
                 raise runtime(f"The ItemsPath '{st.get('ItemsPath', '$')}' must select a JSON array")
-        selector_key = (
-            "ItemSelector" if "ItemSelector" in st else ("Parameters" if "Parameters" in st else None)
-        )
-        inputs = []
-        for index, value in enumerate(items):
-            if selector_key is None:
-                inputs.append(value)
-                continue
-            iflow = it.flow(run, chain, st, item={"Index": index, "Value": value})
-            if iflow.jsonata:
-                inputs.append(iflow.expr(st[selector_key], raw))
-            else:
-                inputs.append(paths.apply_template(st[selector_key], eff, iflow.env, selector_key))
-        if "ItemBatcher" in st:
-            inputs = batch_items(flow, st["ItemBatcher"], inputs, raw, eff)
+        inputs = item_inputs(it, run, chain, st, flow, items, raw, eff)
         max_conc = _num(flow, st, raw, eff, "MaxConcurrency")
         tol_count = _num(flow, st, raw, eff, "ToleratedFailureCount")
         tol_pct = _num(flow, st, raw, eff, "ToleratedFailurePercentage", integer=False)

@@ -38,6 +38,7 @@ from ..fields import JSONPATH
 from ..model import InvokeTask, StartChild, StopChild, iso
 from ..s3io import PUT_OBJECTS
 from .map_items import item_inputs
+from .map_items import number_field as _num
 
 SUCCEEDED = "SUCCEEDED"
 FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -48,22 +49,6 @@ def is_distributed(st: dict) -> bool:
     proc = st.get("ItemProcessor") or {}
     mode = (proc.get("ProcessorConfig") or {}).get("Mode") if isinstance(proc, dict) else None
     return "ItemReader" in st or "ResultWriter" in st or mode == "DISTRIBUTED"
-
-
-def _num(flow: Any, st: dict, raw: Any, eff: Any, key: str, *, integer: bool = True) -> float | None:
-    if key in st:
-        value = flow.value(key, raw)
-    elif key + "Path" in st:
-        value = paths.resolve(st[key + "Path"], eff, flow.env, key + "Path")
-    else:
-        return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    if ok and integer:
-        ok = int(value) == value
-    if not ok:
-        msg = f"{key} must be a non-negative {'integer' if integer else 'number'}, got {value!r}"
-        raise StatesError(QUERY_EVALUATION_ERROR, msg) if flow.jsonata else runtime(msg)
-    return value
 
 
 def _request(it: Any, run: dict, resource: str, payload: Any) -> None:

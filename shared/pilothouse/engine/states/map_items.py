@@ -80,3 +80,21 @@ def item_inputs(
     if "ItemBatcher" in st:
         inputs = batch_items(flow, st["ItemBatcher"], inputs, raw, eff)
     return inputs
+
+
+def number_field(flow: Any, st: dict, raw: Any, eff: Any, key: str, *, integer: bool = True) -> float | None:
+    """A Map field given as ``key`` or ``key + "Path"`` (MaxConcurrency, ToleratedFailureCount ...):
+    a non-negative number (integer unless told), or None when the state does not set it."""
+    if key in st:
+        value = flow.value(key, raw)
+    elif key + "Path" in st:
+        value = paths.resolve(st[key + "Path"], eff, flow.env, key + "Path")
+    else:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    if ok and integer:
+        ok = int(value) == value
+    if not ok:
+        msg = f"{key} must be a non-negative {'integer' if integer else 'number'}, got {value!r}"
+        raise StatesError(QUERY_EVALUATION_ERROR, msg) if flow.jsonata else runtime(msg)
+    return value

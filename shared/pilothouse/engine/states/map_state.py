@@ -16,22 +16,7 @@ from ..model import ABORTED, FAILED, RUNNING, SUCCEEDED, new_run
 from .base import BaseState
 from .distributed_map import DistributedMap, is_distributed
 from .map_items import item_inputs
-
-
-def _num(flow: Any, st: dict, raw: Any, eff: Any, key: str, *, integer: bool = True) -> float | None:
-    if key in st:
-        value = flow.value(key, raw)
-    elif key + "Path" in st:
-        value = paths.resolve(st[key + "Path"], eff, flow.env, key + "Path")
-    else:
-        return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    if ok and integer:
-        ok = int(value) == value
-    if not ok:
-        msg = f"{key} must be a non-negative {'integer' if integer else 'number'}, got {value!r}"
-        raise StatesError(QUERY_EVALUATION_ERROR, msg) if flow.jsonata else runtime(msg)
-    return value
+from .map_items import number_field as _num
 
 
 class MapState(BaseState):

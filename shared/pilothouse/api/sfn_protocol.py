@@ -216,7 +216,7 @@ def handle(event: dict[str, Any], hooks: Any = None) -> dict[str, Any]:
         status, reason = exc.status, _reason(exc)
         return error_answer(exc, request_id)
     except PilothouseError as exc:  # what the operations do not map themselves
-        from pilothouse.api.sfn_operations import generic_error
+        from pilothouse.api.sfn_params import generic_error
 
         mapped = generic_error(exc)
         status, reason = mapped.status, _reason(mapped)

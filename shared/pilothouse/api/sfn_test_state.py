@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pilothouse.api.sfn_operations import _enum, _json, _need, _object, _str
+from pilothouse.api.sfn_params import _enum, _json, _need, _object, _str
 from pilothouse.api.sfn_protocol import Request, SfnError
 
 PLACEHOLDER = {"Type": "Pass", "End": True}

@@ -25,14 +25,18 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pilothouse.errors import (
     Conflict,
     Forbidden,
-    PayloadTooLarge,
     PilothouseError,
-    UnsupportedMediaType,
     ValidationFailed,
 )
 from pilothouse.runtime.context import RequestContext, activate, current, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 from pilothouse.runtime.operations import Operation, documented_responses
+from pilothouse.runtime.problems import (
+    body_problem,
+    failure_reason,
+    problem_response,
+    validation_problem,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -40,48 +44,12 @@ if TYPE_CHECKING:
     from pilothouse.domain.security import Principal
     from pilothouse.wiring import Services
 
-PROBLEM_JSON = "application/problem+json"
 _stdlog = logging.getLogger(__name__)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer; the body stays a value so Powertools validates and serializes it."""
     return Response(status_code=status, content_type="application/json", body=body, headers=headers or {})
-
-
-def problem_response(error: PilothouseError, *, request_id: str, instance: str | None = None) -> Response:
-    return Response(
-        status_code=error.status,
-        content_type=PROBLEM_JSON,
-        body=json.dumps(error.problem(instance=instance, request_id=request_id)),
-        headers=dict(error.headers),
-    )
-
-
-def _message(error: dict[str, Any], field_name: str) -> str:
-    """A validation error in the words of the mistake people make: a key the model does not know is
-    named as unknown; a number where text belongs (YAML's ``version: 1.0``) says to quote it."""
-    kind, message = error.get("type"), str(error.get("msg", "")).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        return f"unknown key {field_name.rsplit('.', 1)[-1]!r}: no such field here (a typo?)"
-    value = error.get("input")
-    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
-        return f"must be a string, and YAML read {value} as a number: put the value in quotes"
-    return message
-
-
-def validation_problem(exc: RequestValidationError) -> ValidationFailed:
-    """Powertools' validation errors as our 422 with the offending fields."""
-    errors = []
-    for e in exc.errors():
-        loc = list(e.get("loc", ()))
-        source = loc.pop(0) if loc and loc[0] in ("body", "query", "path", "header") else "body"
-        field_name = ".".join(str(p) for p in loc) or source
-        errors.append(
-            {"field": field_name, "in": source, "message": _message(e, field_name), "type": e.get("type")}
-        )
-    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]) or "the request is not valid"
-    return ValidationFailed(summary, errors)
 
 
 def _body_text(body: Any) -> str:
@@ -210,7 +178,7 @@ class _Guard:
         finally:
             deactivate(token)
         if self.op.mutating:
-            self._audit(ctx, response.status_code, _failure_reason(response))
+            self._audit(ctx, response.status_code, failure_reason(response))
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 
@@ -302,21 +270,6 @@ class _Guard:
             logger.exception("could not write the audit record", extra={"request_id": ctx.request_id})
 
 
-def _failure_reason(response: Response) -> str | None:
-    """Why a call failed, for its audit record: the problem's title and detail (texts the caller
-    was shown, which name fields and never echo values), at most 500 characters."""
-    if response.status_code < 400 or not isinstance(response.body, (str, bytes)):
-        return None
-    try:
-        problem = json.loads(response.body)
-    except ValueError:
-        return None
-    if not isinstance(problem, dict):
-        return None
-    reason = ": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k))
-    return reason[:500] or None
-
-
 class IsolatedHttpResolver(APIGatewayHttpResolver):
     """Powertools' HTTP API resolver with the current event kept on the instance.
 
@@ -329,7 +282,7 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
     """
 
     def resolve(self, event: Any, context: Any) -> dict[str, Any]:
-        problem = _body_problem(event)
+        problem = body_problem(event)
         if problem is not None:
             # Nothing parses the body: the route's guard answers with the problem (after 401/403).
             headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
@@ -350,46 +303,6 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
         if self._wrapped is not None and self._wrapped.raw_event is event:
             return self._wrapped
         return super()._to_proxy_event(event)
-
-
-def _body_problem(event: dict) -> PilothouseError | None:
-    """A body too large or nested too deep to parse safely, as the problem to answer, or None.
-
-    Checked on the raw text before Powertools or pydantic parse anything, so it holds behind API
-    Gateway as well as on the local gateway.
-    """
-    body = event.get("body") if isinstance(event, dict) else None
-    if not body:
-        return None
-    from pilothouse.jsonbounds import MAX_DEPTH, depth_exceeds
-    from pilothouse.settings import get_settings
-
-    content_type = next(
-        (str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), ""
-    )
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type and media_type != "application/json":
-        return UnsupportedMediaType(
-            f"the body must be JSON (Content-Type: application/json), not {media_type[:100]}",
-            extra={"field": "Content-Type"},
-        )
-    limit = get_settings().max_body_bytes
-    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body)
-    if size > limit:
-        return PayloadTooLarge(f"the body exceeds {limit} bytes", extra={"field": "body", "limit": limit})
-    if not event.get("isBase64Encoded") and depth_exceeds(body, MAX_DEPTH):
-        return ValidationFailed(
-            f"the body nests deeper than {MAX_DEPTH} levels",
-            [
-                {
-                    "field": "body",
-                    "in": "body",
-                    "message": f"nested deeper than {MAX_DEPTH} levels",
-                    "type": "json_too_deep",
-                }
-            ],
-        )
-    return None
 
 
 def _needs_request_validation(op: Operation) -> bool:
@@ -527,7 +440,7 @@ def build_resolver(
         except PilothouseError as err:
             response = problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
         if op.mutating:
-            guard._audit(ctx, response.status_code, _failure_reason(response))
+            guard._audit(ctx, response.status_code, failure_reason(response))
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 

@@ -10,7 +10,7 @@ import sys
 import httpx
 
 import pilothouse
-from pilothouse.cli import components
+from pilothouse.cli import component_events
 
 
 def _works(api, secret: str) -> bool:
@@ -112,7 +112,7 @@ def test_events_follow_prints_new_events_once_until_ctrl_c(api, cli, monkeypatch
             happened.append(1)
             api.call("POST", "/v1/components/greeter/deploy", {})
 
-    monkeypatch.setattr(components, "time", _StopAfter(api, 3, between))
+    monkeypatch.setattr(component_events, "time", _StopAfter(api, 3, between))
     result = cli("components", "events", "greeter", "--follow")
     assert result.exit_code == 0, result.output
     assert result.stdout.count("registered") == 1
@@ -138,7 +138,7 @@ def test_events_follow_with_a_limit_prints_only_what_is_new_on_later_polls(api, 
             api.call("POST", "/v1/components/greeter/scale", {"replicas": 2})
             api.settle()
 
-    monkeypatch.setattr(components, "time", _StopAfter(api, 3, between))
+    monkeypatch.setattr(component_events, "time", _StopAfter(api, 3, between))
     result = cli("components", "events", "greeter", "--follow", "--limit", "3", "-o", "json")
     assert result.exit_code == 0, result.output
     printed = [json.loads(line) for line in result.stdout.splitlines()]
@@ -149,7 +149,7 @@ def test_events_follow_with_a_limit_prints_only_what_is_new_on_later_polls(api, 
 
 def test_events_follow_json_is_one_event_per_line(api, cli, monkeypatch):
     api.add("greeter")
-    monkeypatch.setattr(components, "time", _StopAfter(api, 1))
+    monkeypatch.setattr(component_events, "time", _StopAfter(api, 1))
     result = cli("components", "events", "greeter", "-f", "-o", "json")
     assert [json.loads(line)["type"] for line in result.stdout.splitlines()] == ["registered"]
 

@@ -61,7 +61,7 @@ sls-package: node_modules/.installed
 
 ## The main job: the local control plane on the embedded default, plus the demo.
 run: setup
-	$(BIN)/pilothouse demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+	PILOTHOUSE_PROG=./pilothouse $(BIN)/pilothouse demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 ## The whole suite, slow tests included (what CI runs), after lint, format, the import-layer
 ## contract and the type check.

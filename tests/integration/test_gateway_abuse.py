@@ -294,18 +294,37 @@ def test_pipelined_requests_with_and_without_bodies_keep_their_own_bodies(server
         b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\nabc\r\n0\r\n\r\n"
     )
-    with socket.create_connection(("127.0.0.1", _port(server)), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=10) as sock:
         sock.sendall(requests)
+        # one buffered reader for the four answers: answers that arrive together stay in its buffer
+        # (a reader per answer, as http.client makes, would swallow the next one's bytes)
+        reader = sock.makefile("rb")
         answers = []
         for _ in range(4):
-            resp = http.client.HTTPResponse(sock)
-            resp.begin()
-            assert resp.status == 200, resp.read()
-            answers.append(json.loads(resp.read()))
+            status, body = _read_answer(reader)
+            assert status == 200, body
+            answers.append(json.loads(body))
     assert [a["method"] for a in answers] == ["GET", "POST", "POST", "POST"]
     assert [a["length"] for a in answers] == [0, 5, 0, 3]
     assert answers[1]["sha256"] == hashlib.sha256(b"hello").hexdigest()
     assert answers[3]["sha256"] == hashlib.sha256(b"abc").hexdigest()
+
+
+def _read_answer(reader: Any) -> tuple[int, bytes]:
+    """One HTTP/1.1 answer from ``reader``: its status and body (Content-Length or chunked)."""
+    status = int(reader.readline().split()[1])
+    headers = {}
+    while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        return status, reader.read(int(headers["content-length"]))
+    body = b""
+    while (size := int(reader.readline().strip(), 16)) > 0:
+        body += reader.read(size)
+        reader.readline()
+    reader.readline()
+    return status, body
 
 
 def test_malformed_content_length_is_400_problem(server: GatewayServer) -> None:

@@ -270,7 +270,9 @@ def test_follow_polls_every_interval_until_done(api):
 
 def test_start_wait_on_a_callback_task_says_what_it_waits_for(api, cli, notify):
     add_workflow(api, "orders", CALLBACK)
-    result = cli("executions", "start", "orders", "--name", "o-1", "--wait", "--timeout", "0.2")
+    result = cli(
+        "executions", "start", "orders", "--name", "o-1", "--wait", "--timeout", "3"
+    )  # long enough under load to reach the task
     assert result.exit_code == 1
     assert "Approve waits for a task token" in result.stdout
     assert "pilothouse tasks success" in result.stdout

@@ -26,18 +26,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from .. import item_reader, paths, result_writer
+from .. import item_reader, result_writer
 from ..errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
     ITEM_READER_FAILED,
-    QUERY_EVALUATION_ERROR,
     StatesError,
-    runtime,
 )
 from ..fields import JSONPATH
 from ..model import InvokeTask, StartChild, StopChild, iso
 from ..s3io import PUT_OBJECTS
-from .map_items import item_inputs
+from .map_items import inline_items, item_inputs
 from .map_items import number_field as _num
 
 SUCCEEDED = "SUCCEEDED"
@@ -131,16 +129,7 @@ class DistributedMap:
             d["read"] = []
             _request(it, run, req.resource, req.payload())
             return
-        if flow.jsonata:
-            items = flow.value("Items", raw) if "Items" in st else raw
-            if not isinstance(items, list):
-                raise StatesError(
-                    QUERY_EVALUATION_ERROR, f"The Items field must evaluate to a JSON array, got {items!r}"
-                )
-        else:
-            items = paths.resolve(st.get("ItemsPath", "$"), eff, flow.env, "ItemsPath")
-            if not isinstance(items, list):
-                raise runtime(f"The ItemsPath '{st.get('ItemsPath', '$')}' must select a JSON array")
+        items = inline_items(flow, st, raw, eff)
         DistributedMap._begin(it, run, chain, st, items)
 
     @staticmethod

@@ -98,3 +98,18 @@ def number_field(flow: Any, st: dict, raw: Any, eff: Any, key: str, *, integer: 
         msg = f"{key} must be a non-negative {'integer' if integer else 'number'}, got {value!r}"
         raise StatesError(QUERY_EVALUATION_ERROR, msg) if flow.jsonata else runtime(msg)
     return value
+
+
+def inline_items(flow: Any, st: dict, raw: Any, eff: Any) -> list:
+    """The items a Map takes from its input: ``Items`` (JSONata) or ``ItemsPath`` (JSONPath), an array."""
+    if flow.jsonata:
+        items = flow.value("Items", raw) if "Items" in st else raw
+        if not isinstance(items, list):
+            raise StatesError(
+                QUERY_EVALUATION_ERROR, f"The Items field must evaluate to a JSON array, got {items!r}"
+            )
+        return items
+    items = paths.resolve(st.get("ItemsPath", "$"), eff, flow.env, "ItemsPath")
+    if not isinstance(items, list):
+        raise runtime(f"The ItemsPath '{st.get('ItemsPath', '$')}' must select a JSON array")
+    return items

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import paths
 from ..errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
-    QUERY_EVALUATION_ERROR,
     StatesError,
-    runtime,
 )
 from ..model import ABORTED, FAILED, RUNNING, SUCCEEDED, new_run
 from .base import BaseState
 from .distributed_map import DistributedMap, is_distributed
-from .map_items import item_inputs
+from .map_items import inline_items, item_inputs
 from .map_items import number_field as _num
 
 
@@ -31,16 +28,7 @@ class MapState(BaseState):
         flow = it.flow(run, chain, st)
         raw = run["input"]
         eff = flow.effective_input(raw)
-        if flow.jsonata:
-            items = flow.value("Items", raw) if "Items" in st else raw
-            if not isinstance(items, list):
-                raise StatesError(
-                    QUERY_EVALUATION_ERROR, f"The Items field must evaluate to a JSON array, got {items!r}"
-                )
-        else:
-            items = paths.resolve(st.get("ItemsPath", "$"), eff, flow.env, "ItemsPath")
-            if not isinstance(items, list):
-                raise runtime(f"The ItemsPath '{st.get('ItemsPath', '$')}' must select a JSON array")
+        items = inline_items(flow, st, raw, eff)
         inputs = item_inputs(it, run, chain, st, flow, items, raw, eff)
         max_conc = _num(flow, st, raw, eff, "MaxConcurrency")
         tol_count = _num(flow, st, raw, eff, "ToleratedFailureCount")

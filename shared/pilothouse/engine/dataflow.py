@@ -108,6 +108,8 @@ class Flow:
 
     def rule_output(self, rule: dict, raw: Any) -> tuple:
         """JSONata Choice rule: its own Output/Assign override the state's."""
+        if "Output" not in rule and "Assign" not in rule:
+            return self.finish(raw)
         st = dict(self.st)
         for k in ("Output", "Assign"):
             if k in rule:

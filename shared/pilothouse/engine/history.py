@@ -31,15 +31,26 @@ _DETAIL_KEYS = {
 }
 
 
+#: details keys worked out once per event type (an execution asks for the same few types all along)
+_KEY_CACHE: dict[str, str | None] = {}
+
+
 def details_key(event_type: str) -> str | None:
     """Return the details field name AWS uses for ``event_type``."""
+    try:
+        return _KEY_CACHE[event_type]
+    except KeyError:
+        pass
+    key: str | None = None
     if event_type in _DETAIL_KEYS:
-        return _DETAIL_KEYS[event_type]
-    if event_type.endswith("StateEntered"):
-        return "stateEnteredEventDetails"
-    if event_type.endswith("StateExited"):
-        return "stateExitedEventDetails"
-    return None
+        key = _DETAIL_KEYS[event_type]
+    elif event_type.endswith("StateEntered"):
+        key = "stateEnteredEventDetails"
+    elif event_type.endswith("StateExited"):
+        key = "stateExitedEventDetails"
+    if len(_KEY_CACHE) < 512:  # event types are a closed set; never grow without bound
+        _KEY_CACHE[event_type] = key
+    return key
 
 
 def dump(value: Any) -> str:
@@ -48,14 +59,26 @@ def dump(value: Any) -> str:
 
 
 def append(
-    data: dict, event_type: str, now: float, details: dict | None = None, previous: int | None = None
+    data: dict,
+    event_type: str,
+    now: float,
+    details: dict | None = None,
+    previous: int | None = None,
+    *,
+    stamp: str | None = None,
 ) -> int:
-    """Append one event to ``data["history"]`` and return its id."""
+    """Append one event to ``data["history"]`` and return its id (``stamp``: ``now`` formatted
+    already, by a caller that stamps many events with one time)."""
     history = data["history"]
-    event_id = count(data) + 1
+    event_id = data.get("history_base", 0) + len(history) + 1
     if previous is None:
         previous = history[-1]["id"] if history else 0
-    event = {"id": event_id, "previousEventId": previous, "type": event_type, "timestamp": iso(now)}
+    event = {
+        "id": event_id,
+        "previousEventId": previous,
+        "type": event_type,
+        "timestamp": stamp if stamp is not None else iso(now),
+    }
     key = details_key(event_type)
     if key is not None:
         event[key] = details or {}

@@ -26,6 +26,10 @@ ERROR_HANDLING_TYPES = frozenset({"Task", "Parallel", "Map"})
 MAX_HISTORY_EVENTS = 25000
 
 
+#: a run's per-state scratch data, forgotten when it leaves a state
+_SCRATCH = frozenset({"task", "wake_at", "children", "map", "parallel", "retriers", "dmap"})
+
+
 class HistoryLimitExceeded(Exception):
     """The execution history grew past :data:`MAX_HISTORY_EVENTS`."""
 
@@ -40,6 +44,8 @@ class Interpreter:
         self.ex = ex
         self.data = ex.data
         self.now = now
+        #: ``now`` as history events and the context object show it (one time for the whole call)
+        self.stamp = iso(now)
         self.effects: list = []
         self.rng = rng or random.Random()
         #: state exits left before this call yields (None: run until blocked)
@@ -79,7 +85,9 @@ class Interpreter:
             "StateMachine": self.data["state_machine"],
             "State": {
                 "Name": run["state"],
-                "EnteredTime": iso(run.get("entered", self.now)),
+                "EnteredTime": self.stamp
+                if run.get("entered", self.now) == self.now
+                else iso(run["entered"]),
                 "RetryCount": run.get("retry_count", 0),
             },
         }
@@ -99,9 +107,13 @@ class Interpreter:
     def emit(self, run: dict | None, event_type: str, details: dict | None = None) -> int:
         """Append a history event in the thread of ``run``."""
         prev = run.get("prev") if run is not None else None
-        if self.guard_history and history.count(self.data) >= MAX_HISTORY_EVENTS - 1:
+        data = self.data
+        if (
+            self.guard_history
+            and data.get("history_base", 0) + len(data["history"]) >= MAX_HISTORY_EVENTS - 1
+        ):
             raise HistoryLimitExceeded()  # event 25,000 is then the ExecutionFailed
-        eid = history.append(self.data, event_type, self.now, details, prev)
+        eid = history.append(data, event_type, self.now, details, prev, stamp=self.stamp)
         if run is not None:
             run["prev"] = eid
         return eid
@@ -113,8 +125,9 @@ class Interpreter:
     # ---------------------------------------------------------------- drive
     def drive(self, run: dict, chain: list) -> None:
         """Progress ``run`` until it finishes or blocks."""
+        data = self.data
         while run["status"] == RUNNING:
-            if history.count(self.data) >= MAX_HISTORY_EVENTS - 1:
+            if data.get("history_base", 0) + len(data["history"]) >= MAX_HISTORY_EVENTS - 1:
                 raise HistoryLimitExceeded()
             if self.budget is not None and self.budget <= 0:
                 self.yielded = True
@@ -130,8 +143,10 @@ class Interpreter:
             phase = run["phase"]
             if phase == "ENTER":
                 self.enter(run, st)
-                run["phase"] = "START"
-                return True
+                run["phase"] = phase = "START"
+                data = self.data
+                if data.get("history_base", 0) + len(data["history"]) >= MAX_HISTORY_EVENTS - 1:
+                    return True  # drive stops at the quota before the state starts
             if phase == "START":
                 cls.start(self, run, chain, st)
                 return True
@@ -201,8 +216,8 @@ class Interpreter:
     @staticmethod
     def clear_state(run: dict) -> None:
         """Forget the per-state scratch data of a run."""
-        for k in ("task", "wake_at", "children", "map", "parallel", "retriers", "dmap"):
-            run.pop(k, None)
+        for k in _SCRATCH.intersection(run):
+            del run[k]
 
     @staticmethod
     def next_of(st: dict) -> str | None:

@@ -43,6 +43,8 @@ def apply_input_path(data: Any, path: Any, env: Env) -> Any:
     """Apply ``InputPath``: absent → all of ``data``; ``null`` → ``{}``."""
     if path is None:
         return {}
+    if path == "$":  # the default: all of ``data`` (what evaluating ``$`` gives, without the walk)
+        return data
     return resolve(path, data, env, "InputPath")
 
 
@@ -50,6 +52,8 @@ def apply_output_path(data: Any, path: Any, env: Env) -> Any:
     """Apply ``OutputPath``: absent → all of ``data``; ``null`` → ``{}``."""
     if path is None:
         return {}
+    if path == "$":  # the default: all of ``data`` (what evaluating ``$`` gives, without the walk)
+        return data
     return resolve(path, data, env, "OutputPath")
 
 

@@ -101,6 +101,16 @@ class SqliteStore(Store):
         )
         return self._row(row) if row else None
 
+    @staticmethod
+    def _stamp(conn: sqlite3.Connection, pk: str, sk: str) -> Item | None:
+        """The stored item's version and expiry without its document (conditions and the next
+        version need no more; decoding a large record only to check its version cost most of a
+        write)."""
+        row = conn.execute(
+            "SELECT version, expires_at FROM items WHERE pk = ? AND sk = ?", (pk, sk)
+        ).fetchone()
+        return Item(pk, sk, {}, row[0], row[1]) if row else None
+
     def _query(self, pk: str, prefix: str, *, after: str | None, limit: int, reverse: bool) -> list[Item]:
         lo, hi = prefix, prefix_end(prefix)
         sql = "SELECT pk, sk, version, data, expires_at FROM items WHERE pk = ? AND sk >= ? AND sk < ?"
@@ -128,7 +138,7 @@ class SqliteStore(Store):
             current: list[Item | None] = []
             for op in operations:
                 pk, sk = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
-                found = self._get(pk, sk)
+                found = self._stamp(conn, pk, sk)
                 self.check_condition(op, found, now)
                 current.append(found)
             for op, found in zip(operations, current, strict=True):

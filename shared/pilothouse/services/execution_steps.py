@@ -76,10 +76,29 @@ def apply_step(
     """Apply ``change`` (to the engine state) then advance, as one conditional write; send what
     the step produced. Retries on conflicting writes; returns the new record data or None if skipped.
     ``extra``: more writes of the same transaction (``change`` may fill the list: it is read after)."""
+    written = step_once(services, workflow, name, change, expect_step=expect_step, extra=extra)
+    return None if written is None else written.data
+
+
+def step_once(
+    services: ServiceContext,
+    workflow: str,
+    name: str,
+    change: Callable[[Any, dict, float], object] | None,
+    *,
+    expect_step: int | None = None,
+    extra: list[Write] | None = None,
+    known: Item | None = None,
+    hand_over_now: bool = True,
+) -> Item | None:
+    """:func:`apply_step`, returning the stored record (with its version). ``known``: the record
+    as this worker stored it a moment ago (read again only if it changed since); with
+    ``hand_over_now=False`` a step due again at once sends no message: the caller applies it
+    (:mod:`pilothouse.services.execution_chain`)."""
     from pilothouse.engine import ExecutionState, InvokeTask, ResumeAt, StartChild, StopChild, advance
 
     for _ in range(ATTEMPTS):
-        item = services.store.get(executions_pk(workflow), name)
+        item, known = known or services.store.get(executions_pk(workflow), name), None
         if item is None:
             return None
         data = item.data
@@ -121,10 +140,10 @@ def apply_step(
 
             ops.append(end_marker(new))
         try:
-            services.store.transact(_step_ops(services, item, new, events, ops))
+            written = services.store.transact(_step_ops(services, item, new, events, ops))[0]
         except VersionConflict:
             continue
-        send_followups(services, new, now)
+        send_followups(services, new, now, advance=hand_over_now or not due_at_once(new))
         children = [e for e in effects if isinstance(e, (StartChild, StopChild))]
         if children:
             from pilothouse.services.map_runs import follow
@@ -135,8 +154,14 @@ def apply_step(
                 _report_to_parent(services, new)
             else:
                 announce_end(services, new)
-        return new
+        return written
     raise Conflict(f"execution {name!r} is too busy; retry")
+
+
+def due_at_once(data: dict) -> bool:
+    """The execution has more to do at once (its step stopped at the state budget)."""
+    at = data.get("resume_at")
+    return data["status"] == "RUNNING" and at is not None and at <= data["updated_epoch"]
 
 
 def _report_to_parent(services: ServiceContext, data: dict) -> None:
@@ -171,8 +196,11 @@ def announce_end(services: ServiceContext, data: dict) -> None:
     services.listeners.announce(services, ended)
 
 
-def send_followups(services: ServiceContext, data: dict, now: float, *, from_sweep: bool = False) -> None:
-    """Hand the step over: task messages for new tasks, an advance message when there is a timer."""
+def send_followups(
+    services: ServiceContext, data: dict, now: float, *, from_sweep: bool = False, advance: bool = True
+) -> None:
+    """Hand the step over: task messages for new tasks, an advance message when there is a timer
+    (``advance=False``: the tasks only; the caller goes on with the execution itself)."""
     s = services.settings
     for task_id in data.get("outbox", []):
         services.queue.send(
@@ -180,7 +208,7 @@ def send_followups(services: ServiceContext, data: dict, now: float, *, from_swe
             json.dumps({"workflow": data["workflow"], "name": data["name"], "task_id": task_id}),
         )
     at = data.get("resume_at")
-    if at is not None:
+    if at is not None and advance:
         delay = max(0.0, at - now)
         horizon = SWEEP_HORIZON_SECONDS if from_sweep else MAX_DELAY_SECONDS
         if delay <= horizon:
@@ -200,8 +228,14 @@ def handle_step_message(services: ServiceContext, body: str) -> str:
         from pilothouse.services.map_runs import harvest
 
         return "harvested" if harvest(services, msg["workflow"], msg["name"]) else "stale"
-    new = apply_step(services, msg["workflow"], msg["name"], None, expect_step=msg["step"])
-    return "stale" if new is None else new["status"]
+    from pilothouse.services.execution_chain import chain
+
+    written = step_once(
+        services, msg["workflow"], msg["name"], None, expect_step=msg["step"], hand_over_now=False
+    )
+    if written is None:
+        return "stale"
+    return str(chain(services, written).data["status"])
 
 
 def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> tuple[dict, dict] | None:
@@ -264,8 +298,13 @@ def handle_task_message(services: ServiceContext, body: str) -> str:
         else:
             complete_task(st, task_id, output=output, now=now)
 
-    new = apply_step(services, workflow, name, change)
-    return "applied" if new is not None else "stale"
+    from pilothouse.services.execution_chain import chain
+
+    written = step_once(services, workflow, name, change, hand_over_now=False)
+    if written is None:
+        return "stale"
+    chain(services, written)
+    return "applied"
 
 
 def _s3_call(services: ServiceContext, task: dict) -> tuple[Any, str | None, str | None]:
@@ -308,109 +347,9 @@ def _invoke(
     return output, error, cause, False
 
 
-def _lapsed(services: ServiceContext, lease: dict, now: float) -> bool:
-    """A lease lapses at its time; on the embedded cloud also as soon as its worker process is gone."""
-    if lease.get("until") is None:
-        return False  # a callback task: TimeoutSeconds / HeartbeatSeconds decide
-    if lease["until"] < now:
-        return True
-    if services.settings.queue == "local" and lease.get("host") == socket.gethostname():
-        return lease.get("pid") != os.getpid() and not _pid_alive(lease.get("pid", 0))
-    return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
-
-
-def _release(task_id: str) -> Callable[[Any, dict, float], object]:
-    """The change that drops the lease of an idempotent task whose worker stopped (it runs again)."""
-
-    def change(state: Any, data: dict, now: float) -> object:
-        if task_id not in data.get("task_leases", {}):
-            raise Skip
-        data["task_leases"] = {k: v for k, v in data["task_leases"].items() if k != task_id}
-        return None
-
-    return change
-
-
-def _lapse(task_id: str) -> Callable[[Any, dict, float], object]:
-    """The change that fails a task whose worker stopped before it finished."""
-
-    def change(state: Any, data: dict, now: float) -> object:
-        from pilothouse.engine import complete_task
-
-        return complete_task(
-            state,
-            task_id,
-            error="States.TaskFailed",
-            cause="the worker running this task stopped before it finished",
-            now=now,
-        )
-
-    return change
-
-
-def _has_map_run(data: dict) -> bool:
-    from pilothouse.engine import ExecutionState
-
-    return any(r.get("dmap") for r in ExecutionState(data["state"]).runs())
-
-
 def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, int]:
-    """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks."""
-    from pilothouse.engine import ExecutionState
+    """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks
+    (:mod:`pilothouse.services.execution_sweep`)."""
+    from pilothouse.services.execution_sweep import sweep as sweep_executions
 
-    counts = {"timers": 0, "resent": 0, "lapsed": 0}
-    now = services.clock.time()
-    for idx in services.store.scan_all(RUNNING):
-        workflow, name = idx.data["workflow"], idx.data["name"]
-        item = services.store.get(executions_pk(workflow), name)
-        if item is None or item.data["status"] != "RUNNING":
-            services.store.delete(RUNNING, idx.sk)
-            continue
-        data = item.data
-        tasks = {t["task_id"]: t for t in ExecutionState(data["state"]).outstanding_tasks()}
-        outstanding = set(tasks)
-        lapsed = [
-            t
-            for t, lease in data.get("task_leases", {}).items()
-            if t in outstanding and _lapsed(services, lease, now)
-        ]
-        for task_id in lapsed:
-            if tasks[task_id].get("internal"):  # a Distributed Map's S3 call: safe to do again
-                if apply_step(services, workflow, name, _release(task_id)) is not None:
-                    send_followups(services, {**data, "outbox": [task_id], "resume_at": None}, now)
-            else:
-                apply_step(services, workflow, name, _lapse(task_id))
-            counts["lapsed"] += 1
-        if lapsed:  # those steps sent their own messages; look again at what is left
-            item = services.store.get(executions_pk(workflow), name)
-            if item is None or item.data["status"] != "RUNNING":
-                continue
-            data = item.data
-            outstanding = {t["task_id"] for t in ExecutionState(data["state"]).outstanding_tasks()}
-        if _has_map_run(data):
-            from pilothouse.services.map_runs import recover
-
-            moved = recover(services, data)
-            counts["children"] = counts.get("children", 0) + sum(moved.values())
-        stale = now - data.get("updated_epoch", 0) >= stale_after
-        # every outstanding task nobody holds may have lost its message (not only the last step's)
-        unleased = sorted(t for t in outstanding if t not in data.get("task_leases", {}))
-        if stale and unleased:
-            send_followups(services, {**data, "outbox": unleased, "resume_at": None}, now)
-            counts["resent"] += 1
-        at = data.get("resume_at")
-        handed_over = at is not None and at - data.get("updated_epoch", now) <= MAX_DELAY_SECONDS
-        if at is not None and at - now <= SWEEP_HORIZON_SECONDS and (stale or not handed_over):
-            send_followups(services, {**data, "outbox": []}, now, from_sweep=True)
-            counts["timers"] += 1
-    return counts
+    return sweep_executions(services, stale_after=stale_after)

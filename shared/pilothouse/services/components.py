@@ -6,9 +6,11 @@ transitional state and enqueue a job; :mod:`pilothouse.services.jobs` carries th
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -78,14 +80,19 @@ def check_version(spec: dict[str, Any], version: str | None, field: str = "versi
         )
 
 
-def _check_cwd(services: ServiceContext, spec: ComponentSpec) -> None:
-    from pathlib import Path
+@functools.lru_cache(maxsize=8)
+def _project_base(project_dir: str) -> Path:
+    """The project directory resolved, once per setting (a register resolves only its own cwd;
+    the launch resolves everything again)."""
+    return Path(project_dir).expanduser().resolve()
 
+
+def _check_cwd(services: ServiceContext, spec: ComponentSpec) -> None:
     from pilothouse.providers.local.launch import confine_cwd
 
     # the roots and base a replica's Sandbox gets (Sandbox.from_settings), without its other paths
     settings = services.settings
-    base = Path(settings.project_dir).expanduser().resolve()
+    base = _project_base(str(settings.project_dir))
     try:
         confine_cwd(spec.target.get("cwd"), settings.cwd_roots, base)
     except ValueError as exc:

@@ -3,6 +3,8 @@
 * an *advance* message names the step it was sent for; a step runs ``advance`` (one state by
   default), stores the new state and the history it produced, and hands over to the next message
   (at once, after the queue delay of a Wait or a retry back-off, or via the sweep for long waits);
+  a step due at once is applied by the same worker instead, up to a bound
+  (:mod:`pilothouse.services.execution_chain`);
 * a *task* message names an outstanding task; the worker takes a lease on it (so a duplicate
   message never runs it twice), invokes the function, then applies the result as a step.
 

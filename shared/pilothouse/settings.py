@@ -98,6 +98,18 @@ class Settings(BaseModel):
     #: a Step Functions Local mock configuration file (``SFN_MOCK_CONFIG`` is read too): executions
     #: started as ``<stateMachineArn>#<TestCase>`` answer their Task states from it
     sfn_mock_config: Path | None = None
+    #: who wraps the data keys of envelope encryption (backups, secrets): a local keyring
+    #: (``master_keys`` or the key file) or AWS KMS (``envelope_kms_key_id``)
+    key_provider: Literal["local", "kms"] = "local"
+    #: the local keyring's master keys, ``id:base64-32-bytes`` comma-separated (never logged);
+    #: unset: the key file, created with mode 0600 on first use
+    master_keys: str | None = Field(default=None, repr=False)
+    #: which of them wraps new data keys (default: the last listed, or the key file's current)
+    master_key_id: str | None = None
+    #: the local keyring's key file (default ``<data_dir>/keys/master.json``)
+    key_file: Path | None = None
+    #: the KMS key (id, ARN or alias) of ``key_provider=kms`` (default: ``kms_key_id``)
+    envelope_kms_key_id: str | None = None
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -160,6 +172,11 @@ class Settings(BaseModel):
     @property
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
+
+    @property
+    def key_file_path(self) -> Path:
+        """The local keyring's key file."""
+        return self.key_file or self.data_dir / "keys" / "master.json"
 
     @cached_property
     def cwd_roots(self) -> tuple[Path, ...]:

@@ -19,6 +19,7 @@ from pilothouse.settings import Settings, get_settings
 if TYPE_CHECKING:
     from pilothouse.domain.security import Principal
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
+    from pilothouse.ports.keys import KeyWrapper
     from pilothouse.services.context import ServiceContext
     from pilothouse.services.execution_listeners import ExecutionListeners
 
@@ -37,7 +38,7 @@ __all__ = [
     "reset_services",
 ]
 
-_PORTS = ("store", "queue", "blobs", "orchestrator", "invoker", "listeners")
+_PORTS = ("store", "queue", "blobs", "orchestrator", "invoker", "listeners", "master_keys")
 
 
 class Services:
@@ -66,6 +67,7 @@ class Services:
         invoker: Invoker | None = None,
         listeners: ExecutionListeners | None = None,
         providers: dict[str, Provider] | None = None,
+        master_keys: KeyWrapper | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -76,6 +78,7 @@ class Services:
             "orchestrator": orchestrator,
             "invoker": invoker,
             "listeners": listeners,
+            "master_keys": master_keys,
         }
         for port, adapter in given.items():
             if adapter is not None:
@@ -185,6 +188,23 @@ class Services:
         from pilothouse.embedded.invoker import LocalInvoker
 
         return LocalInvoker.from_project(self.settings.project_dir, self.settings)
+
+    @cached_property
+    def master_keys(self) -> KeyWrapper:
+        """The master keys of envelope encryption (settings.key_provider): the local keyring or KMS."""
+        s = self.settings
+        if s.key_provider == "kms":
+            from pilothouse.keyring.kms import KmsKeyWrapper
+
+            key_id = s.envelope_kms_key_id or s.kms_key_id
+            if not key_id:
+                from pilothouse.errors import ConfigurationError
+
+                raise ConfigurationError("key_provider=kms needs PILOTHOUSE_ENVELOPE_KMS_KEY_ID")
+            return KmsKeyWrapper(key_id)
+        from pilothouse.keyring.local import LocalKeyring
+
+        return LocalKeyring.from_settings(s.master_keys, s.master_key_id, s.key_file_path)
 
     def provider(self, name: str) -> Provider:
         """The adapter for a component's provider, created on first use."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # annotations only: a function loads the ports it uses, not all of them
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
+    from pilothouse.ports.keys import KeyWrapper
     from pilothouse.services.execution_listeners import ExecutionListeners
     from pilothouse.settings import Settings
 
@@ -42,6 +43,11 @@ class ServiceContext(Protocol):
     @property
     def listeners(self) -> ExecutionListeners:
         """Who hears that an execution ended."""
+        ...
+
+    @property
+    def master_keys(self) -> KeyWrapper:
+        """The master keys that wrap envelope encryption's data keys (``pilothouse.crypto.envelope``)."""
         ...
 
     def provider(self, name: str) -> Provider:

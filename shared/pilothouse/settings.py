@@ -110,6 +110,19 @@ class Settings(BaseModel):
     key_file: Path | None = None
     #: the KMS key (id, ARN or alias) of ``key_provider=kms`` (default: ``kms_key_id``)
     envelope_kms_key_id: str | None = None
+    #: backups (issue 12): the uncompressed JSON a chunk holds at most
+    backup_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=4096, le=256 * 1024 * 1024)
+    #: the backup sweep (hourly) takes a backup when the newest is older than this (default: daily)
+    backup_interval_seconds: int = Field(default=86_400, ge=60)
+    #: retention: the newest N, then the newest of each of the last days / ISO weeks / months
+    backup_keep_last: int = Field(default=7, ge=1)
+    backup_keep_daily: int = Field(default=7, ge=0)
+    backup_keep_weekly: int = Field(default=4, ge=0)
+    backup_keep_monthly: int = Field(default=6, ge=0)
+    #: the recovery point objective: a newest backup older than this raises an event
+    backup_rpo_seconds: int = Field(default=2 * 86_400, ge=60)
+    #: the drill sweep (daily) drills when the last drill is older than this (default: weekly)
+    backup_drill_interval_seconds: int = Field(default=7 * 86_400, ge=60)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

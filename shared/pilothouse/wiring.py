@@ -8,8 +8,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import threading
+from collections.abc import Iterator
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.clock import SystemClock
@@ -205,6 +209,25 @@ class Services:
         from pilothouse.keyring.local import LocalKeyring
 
         return LocalKeyring.from_settings(s.master_keys, s.master_key_id, s.key_file_path)
+
+    @contextlib.contextmanager
+    def scratch_store(self, clock: Clock | None = None) -> Iterator[Store]:
+        """A new empty store removed on exit (backup drills): in memory under the memory store,
+        else SQLite in a temporary directory (on Lambda, /tmp). A drill proves the backup restores
+        through the storage port; the port is the same whatever the store."""
+        if self.settings.store == "memory":
+            from pilothouse.store.memory import MemoryStore
+
+            yield MemoryStore(clock or self.clock)
+            return
+        from pilothouse.store.sqlite import SqliteStore
+
+        with tempfile.TemporaryDirectory(prefix="pilothouse-drill-") as scratch_dir:
+            store = SqliteStore(Path(scratch_dir) / "scratch.db", clock or self.clock)
+            try:
+                yield store
+            finally:
+                store.close()
 
     def provider(self, name: str) -> Provider:
         """The adapter for a component's provider, created on first use."""

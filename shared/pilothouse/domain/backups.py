@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilothouse.errors import ValidationFailed
+from pilothouse.errors import PilothouseError, ValidationFailed
 
 FORMAT = "pilothouse-backup"
 FORMAT_VERSION = 1
@@ -34,6 +34,18 @@ ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 MANIFEST = "manifest.json"
 #: the largest manifest read (a manifest lists its chunks: ~200 bytes each)
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+#: the store's partitions of the backups' own bookkeeping: never in a backup, never replaced by a
+#: restore (operations and their progress, the unfinished-restore marker, events, verification)
+BOOKKEEPING = frozenset({"BACKUPOP", "BACKUPRESTORE", "BACKUPEVENTS", "BACKUPSTATUS"})
+
+
+class BackupRefused(PilothouseError):
+    """A backup that will not be restored or verified: changed, truncated, under another key, of an
+    unknown format, or incomplete. Nothing has been written when this is raised."""
+
+    status, code, title = 422, "backup-refused", "Backup refused"
 
 
 def new_id(now: float) -> str:

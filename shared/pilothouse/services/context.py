@@ -7,6 +7,7 @@ object with these attributes. Services never import :mod:`pilothouse.wiring` nor
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # annotations only: a function loads the ports it uses, not all of them
@@ -48,6 +49,11 @@ class ServiceContext(Protocol):
     @property
     def master_keys(self) -> KeyWrapper:
         """The master keys that wrap envelope encryption's data keys (``pilothouse.crypto.envelope``)."""
+        ...
+
+    def scratch_store(self, clock: Clock | None = None) -> AbstractContextManager[Store]:
+        """A new empty store, removed on exit (backup drills restore into one); ``clock`` decides
+        its items' expiry (the context's clock by default)."""
         ...
 
     def provider(self, name: str) -> Provider:

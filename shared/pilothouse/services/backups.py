@@ -45,7 +45,8 @@ def item_line(pk: str, sk: str, version: int, expires_at: float | None, data: di
     """One item as a JSON line (the chunk format; ``e`` is absent when the item never expires)."""
     record: dict[str, Any] = {"pk": pk, "sk": sk, "v": version}
     if expires_at is not None:
-        record["e"] = expires_at
+        # one spelling whatever the store gave back (SQLite REAL 5.0, DynamoDB/memory 5)
+        record["e"] = int(expires_at) if float(expires_at).is_integer() else expires_at
     record["d"] = data
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
 

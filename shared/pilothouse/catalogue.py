@@ -205,7 +205,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "run_job",
         consume("jobs", batch_size=10, event="Jobs"),
-        # BACKUPS: it also carries out backup operations (create, verify, restore, drill)
+        # BACKUPS: it also carries out backup runs (create, verify, restore, drill)
         policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, LAMBDA_PROVIDER, STATES_RUN, BACKUPS),
         timeout=900,
     ),
@@ -473,8 +473,8 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, BACKUPS),
     ),
     Function(
-        "get_backup_operation",
-        http("GET", "/v1/backup-operations/{operation_id}", Permission.BACKUPS_ADMIN),
+        "get_backup_run",
+        http("GET", "/v1/backup-runs/{run_id}", Permission.BACKUPS_ADMIN),
         policies=(TABLE_READ,),
     ),
     Function(

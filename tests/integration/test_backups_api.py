@@ -20,14 +20,14 @@ def _op(api, services, pool, cloud, path, body=None):
     assert status == 202, op
     assert op["status"] == "queued"
     assert run_jobs(services, pool, cloud) == []
-    status, _, done = api.get(f"/v1/backup-operations/{op['id']}")
+    status, _, done = api.get(f"/v1/backup-runs/{op['id']}")
     assert status == 200
     return done
 
 
 def test_backup_lifecycle_through_the_api(api, services, pool, cloud):
     """Given an admin and two registered components, When a backup is taken, verified, drilled and
-    restored with force after a change, Then each operation succeeds with progress, the backup is
+    restored with force after a change, Then each run succeeds with progress, the backup is
     listed with its counts, the change is undone, events record the drill's RPO/RTO, and the audit
     trail names every mutation."""
     for name in ("web", "api"):
@@ -70,7 +70,7 @@ def test_backup_lifecycle_through_the_api(api, services, pool, cloud):
 
 
 def test_backups_are_admin_only(api):
-    """Given a deployer and an operator key, Then every backup operation answers 403 naming
+    """Given a deployer and an operator key, Then every backup endpoint answers 403 naming
     backups:admin, and no key answers 401."""
     for role in ("viewer", "operator", "deployer"):
         key = _key(api, role)

@@ -1,7 +1,7 @@
 """Backup endpoints (admin): list, get, take, verify, restore, drill, delete; operations and events.
 
-Taking, verifying, restoring and drilling answer 202 with an *operation* the job worker carries
-out; ``GET /v1/backup-operations/{id}`` follows its progress (what ``--wait`` polls).
+Taking, verifying, restoring and drilling answer 202 with a *backup run* the job worker carries
+out; ``GET /v1/backup-runs/{run_id}`` follows its progress (what ``--wait`` polls).
 """
 
 from __future__ import annotations
@@ -48,39 +48,39 @@ def get_backup(backup_id: str) -> dict[str, Any]:
     return backups.get(current().services, backup_id)
 
 
-@operation(summary="Take a backup now (an operation)", tag=TAG, status=202, response="BackupOperationAnswer")
+@operation(summary="Take a backup now (a backup run)", tag=TAG, status=202, response="BackupRunAnswer")
 def create_backup(request: CreateBackupRequest | None = None) -> Response[dict[str, Any]]:
-    from pilothouse.services import backup_operations as ops
+    from pilothouse.services import backup_runs as ops
 
     ctx = current()
     op = ops.start(ctx.services, "create", requested_by=ctx.actor)
-    ctx.resource = f"backup-operation:{op['id']}"
+    ctx.resource = f"backup-run:{op['id']}"
     return json_response(op, 202)
 
 
 @operation(
-    summary="Check every chunk of a backup against its manifest (an operation)",
+    summary="Check every chunk of a backup against its manifest (a backup run)",
     tag=TAG,
     status=202,
     resource=_backup,
-    response="BackupOperationAnswer",
+    response="BackupRunAnswer",
 )
 def verify_backup(backup_id: str) -> Response[dict[str, Any]]:
-    from pilothouse.services import backup_operations as ops
+    from pilothouse.services import backup_runs as ops
 
     ctx = current()
     return json_response(ops.start(ctx.services, "verify", requested_by=ctx.actor, backup_id=backup_id), 202)
 
 
 @operation(
-    summary="Restore a backup into this control plane's store (an operation; force replaces)",
+    summary="Restore a backup into this control plane's store (a backup run; force replaces)",
     tag=TAG,
     status=202,
     resource=_backup,
-    response="BackupOperationAnswer",
+    response="BackupRunAnswer",
 )
 def restore_backup(backup_id: str, request: RestoreRequest | None = None) -> Response[dict[str, Any]]:
-    from pilothouse.services import backup_operations as ops
+    from pilothouse.services import backup_runs as ops
 
     ctx = current()
     force = bool(request and request.force)
@@ -89,14 +89,14 @@ def restore_backup(backup_id: str, request: RestoreRequest | None = None) -> Res
 
 
 @operation(
-    summary="Drill: restore a backup (or `latest`) into a scratch store and compare (an operation)",
+    summary="Drill: restore a backup (or `latest`) into a scratch store and compare (a backup run)",
     tag=TAG,
     status=202,
     resource=_backup,
-    response="BackupOperationAnswer",
+    response="BackupRunAnswer",
 )
 def drill_backup(backup_id: str) -> Response[dict[str, Any]]:
-    from pilothouse.services import backup_operations as ops
+    from pilothouse.services import backup_runs as ops
 
     ctx = current()
     chosen = None if backup_id == "latest" else backup_id
@@ -113,15 +113,15 @@ def delete_backup(backup_id: str) -> dict[str, Any]:
 
 
 @operation(
-    summary="A backup operation: status, progress (items, bytes), result or error",
+    summary="A backup run: status, progress (items, bytes), result or error",
     tag=TAG,
-    resource=lambda p: f"backup-operation:{p.get('operation_id')}",
-    response="BackupOperationAnswer",
+    resource=lambda p: f"backup-run:{p.get('run_id')}",
+    response="BackupRunAnswer",
 )
-def get_backup_operation(operation_id: str) -> dict[str, Any]:
-    from pilothouse.services import backup_operations as ops
+def get_backup_run(run_id: str) -> dict[str, Any]:
+    from pilothouse.services import backup_runs as ops
 
-    return ops.get(current().services, operation_id)
+    return ops.get(current().services, run_id)
 
 
 @operation(
@@ -143,6 +143,6 @@ OPERATIONS = [
     restore_backup,
     drill_backup,
     delete_backup,
-    get_backup_operation,
+    get_backup_run,
     list_backup_events,
 ]

@@ -1,6 +1,6 @@
 """``pilothouse backups …``: list, get, create, verify, restore, drill and delete backups (admin).
 
-create, verify, restore and drill start an operation the control plane carries out; ``--wait``
+create, verify, restore and drill start a backup run the control plane carries out; ``--wait``
 follows it with a progress bar (items and bytes) until it ends, and exits 1 if it failed.
 """
 
@@ -20,7 +20,7 @@ app = typer.Typer(
     help="Backups: take, verify, restore, drill (admin).", no_args_is_help=True, rich_markup_mode=None
 )
 
-WaitOption = Annotated[bool, typer.Option("--wait", "-w", help="follow the operation with a progress bar")]
+WaitOption = Annotated[bool, typer.Option("--wait", "-w", help="follow the run with a progress bar")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", min=1, help="seconds --wait waits at most")]
 BackupId = Annotated[str, typer.Argument(metavar="ID", help="the backup's id (from backups list)")]
 POLL_SECONDS = 0.3
@@ -58,7 +58,7 @@ def _table(items: list[dict[str, Any]]) -> Table:
 
 
 def follow(client: Any, op: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-    """Poll an operation until it ends, drawing a progress bar on stderr; answer its last state."""
+    """Poll a backup run until it ends, drawing a progress bar on stderr; answer its last state."""
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 
     deadline = time.monotonic() + timeout
@@ -87,7 +87,7 @@ def follow(client: Any, op: dict[str, Any], *, timeout: float) -> dict[str, Any]
                 err().print(f"[yellow]still {escape(str(op.get('status')))} after {timeout:.0f}s[/]")
                 return op
             time.sleep(POLL_SECONDS)
-            op = client.get(f"/v1/backup-operations/{op['id']}")
+            op = client.get(f"/v1/backup-runs/{op['id']}")
 
 
 def _finish(s: Any, client: Any, op: dict[str, Any], wait: bool, timeout: float) -> None:
@@ -97,8 +97,8 @@ def _finish(s: Any, client: Any, op: dict[str, Any], wait: bool, timeout: float)
         print_json(op)
     elif not wait:
         out().print(
-            f"{escape(op['kind'])} queued as operation [bold]{escape(op['id'])}[/] "
-            f"(follow: pilothouse backups operation {escape(op['id'])})"
+            f"{escape(op['kind'])} queued as run [bold]{escape(op['id'])}[/] "
+            f"(follow: pilothouse backups run {escape(op['id'])} --wait)"
         )
     elif op.get("status") == "succeeded":
         result = op.get("result") or {}
@@ -235,17 +235,17 @@ def delete(
 
 @app.command()
 @reports_errors
-def operation(
+def run(
     ctx: typer.Context,
-    operation_id: Annotated[str, typer.Argument(metavar="OPERATION_ID")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
     wait: WaitOption = False,
     timeout: TimeoutOption = 3600,
     output: OutputOption = None,
 ) -> None:
-    """Show (or --wait for) a backup operation."""
+    """Show (or --wait for) a backup run."""
     s = settings(ctx, output)
     with s.client() as client:
-        op = client.get(f"/v1/backup-operations/{operation_id}")
+        op = client.get(f"/v1/backup-runs/{run_id}")
         if not wait and not s.structured:
             p = op.get("progress") or {}
             items, size = p.get("items", 0), _size(p.get("bytes"))

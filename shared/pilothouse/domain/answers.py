@@ -357,8 +357,8 @@ class BackupDeleted(Answer):
     deleted_objects: int
 
 
-class BackupOperationAnswer(Answer):
-    """An asynchronous backup operation: create, verify, restore or drill."""
+class BackupRunAnswer(Answer):
+    """A backup run: a create, verify, restore or drill carried out asynchronously."""
 
     id: str
     kind: str

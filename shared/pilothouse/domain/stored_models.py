@@ -212,8 +212,8 @@ def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
 # -- backups (issue 12) ---------------------------------------------------------------------------
 
 
-class BackupOperationRecord(Stored):
-    """An asynchronous backup operation (partition ``BACKUPOP``): create, verify, restore or drill."""
+class BackupRunRecord(Stored):
+    """A backup run (partition ``BACKUPRUN``): a create, verify, restore or drill, and its progress."""
 
     id: str
     kind: str

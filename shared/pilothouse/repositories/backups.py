@@ -4,7 +4,7 @@
 ===================  =======================================  =========================================
 partition            sort key                                 what
 ===================  =======================================  =========================================
-``BACKUPOP``         ``<epoch ms, 15 digits>-<hex>``          an asynchronous operation and its progress
+``BACKUPRUN``         ``<epoch ms, 15 digits>-<hex>``          a backup run (create, verify, restore, drill)
 ``BACKUPRESTORE``    ``current``                              an unfinished restore (resumed by a re-run)
 ``BACKUPSTATUS``     ``<backup id>``                          a backup's last verification and drill
 ``BACKUPEVENTS``     ``<epoch µs, 17 digits>#<hex>``          events: drills (RPO, RTO), failures, RPO
@@ -19,7 +19,7 @@ from typing import Any
 from pilothouse.domain.records import stored
 from pilothouse.ports import Item, Store
 
-OPS = "BACKUPOP"
+RUNS = "BACKUPRUN"
 RESTORE = "BACKUPRESTORE"
 STATUS = "BACKUPSTATUS"
 EVENTS = "BACKUPEVENTS"
@@ -28,7 +28,7 @@ RESTORE_SK = "current"
 EVENT_TTL_SECONDS = 365 * 86_400
 
 
-def operation_id(now: float) -> str:
+def run_id(now: float) -> str:
     return f"{int(now * 1000):015d}-{secrets.token_hex(4)}"
 
 
@@ -38,20 +38,18 @@ class BackupRepository:
 
     # -- operations ------------------------------------------------------------------------------
 
-    def get_operation(self, op_id: str) -> Item | None:
-        return self.store.get(OPS, op_id)
+    def get_run(self, rid: str) -> Item | None:
+        return self.store.get(RUNS, rid)
 
-    def create_operation(self, data: dict[str, Any]) -> Item:
-        return self.store.put(Item(OPS, data["id"], stored("BackupOperationRecord", data)), if_absent=True)
+    def create_run(self, data: dict[str, Any]) -> Item:
+        return self.store.put(Item(RUNS, data["id"], stored("BackupRunRecord", data)), if_absent=True)
 
-    def replace_operation(self, item: Item, data: dict[str, Any]) -> Item:
+    def replace_run(self, item: Item, data: dict[str, Any]) -> Item:
         """Replace if unchanged since read (VersionConflict otherwise)."""
-        return self.store.put(
-            Item(OPS, item.sk, stored("BackupOperationRecord", data)), if_version=item.version
-        )
+        return self.store.put(Item(RUNS, item.sk, stored("BackupRunRecord", data)), if_version=item.version)
 
-    def operations(self, *, limit: int) -> list[Item]:
-        return self.store.query(OPS, limit=limit, reverse=True).items
+    def runs(self, *, limit: int) -> list[Item]:
+        return self.store.query(RUNS, limit=limit, reverse=True).items
 
     # -- the restore marker ----------------------------------------------------------------------
 

@@ -1,13 +1,13 @@
-"""Backup work as asynchronous operations: create, verify, restore and drill.
+"""Backup runs: a create, verify, restore or drill of backups, carried out asynchronously.
 
-The API records an operation (``queued``) and sends a job message (``{"kind": "backup-operation",
-"operation_id": ...}``) on the jobs queue; the job worker (``run_job``) leases it (a conditional
-write: a redelivered message for an operation under way or finished does nothing), runs it, writes
+The API records a run (``queued``) and sends a job message (``{"kind": "backup-run",
+"run_id": ...}``) on the jobs queue; the job worker (``run_job``) leases it (a conditional
+write: a redelivered message for a run under way or finished does nothing), runs it, writes
 its progress (items and bytes, at most twice a second) and its outcome. ``pilothouse backups ...
---wait`` polls the operation and draws the progress bar.
+--wait`` polls the run and draws the progress bar.
 
-A worker killed mid-operation leaves it ``running`` with a lapsed lease, shown as ``interrupted``;
-running the same command again starts a new operation (a restore resumes where the killed one
+A worker killed mid-run leaves it ``running`` with a lapsed lease, shown as ``interrupted``;
+running the same command again starts a new run (a restore resumes where the killed one
 stopped: see :mod:`pilothouse.services.backup_restore`).
 """
 
@@ -23,7 +23,7 @@ from pilothouse.clock import iso
 from pilothouse.domain import backups as dom
 from pilothouse.errors import NotFound, PilothouseError, ValidationFailed, VersionConflict
 from pilothouse.ports import Item
-from pilothouse.repositories.backups import BackupRepository, operation_id
+from pilothouse.repositories.backups import BackupRepository, run_id
 from pilothouse.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 KINDS = ("create", "verify", "restore", "drill")
 LEASE_SECONDS = 900.0
 PROGRESS_EVERY_SECONDS = 0.5
-MESSAGE_KIND = "backup-operation"
+MESSAGE_KIND = "backup-run"
 
 
 def _repo(ctx: ServiceContext) -> BackupRepository:
@@ -39,7 +39,7 @@ def _repo(ctx: ServiceContext) -> BackupRepository:
 
 
 def public(ctx: ServiceContext, data: dict[str, Any]) -> dict[str, Any]:
-    """The operation as callers see it: a running one whose lease lapsed is ``interrupted``."""
+    """The run as callers see it: a running one whose lease lapsed is ``interrupted``."""
     out = {k: v for k, v in data.items() if k != "lease_until"}
     lease = data.get("lease_until")
     if data.get("status") == "running" and lease is not None and lease < ctx.clock.time():
@@ -56,7 +56,7 @@ def start(
     force: bool = False,
     trigger: str = "manual",
 ) -> dict[str, Any]:
-    """Record an operation and hand it to the job worker; answer it (status ``queued``)."""
+    """Record a run and hand it to the job worker; answer it (status ``queued``)."""
     if kind not in KINDS:
         raise ValidationFailed.field("kind", f"one of {', '.join(KINDS)}")
     if backup_id is not None:
@@ -67,7 +67,7 @@ def start(
         raise ValidationFailed.field("backup_id", "required")
     now = ctx.clock.time()
     data: dict[str, Any] = {
-        "id": operation_id(now),
+        "id": run_id(now),
         "kind": kind,
         "status": "queued",
         "force": force,
@@ -78,20 +78,20 @@ def start(
     }
     if backup_id is not None:
         data["backup_id"] = backup_id
-    _repo(ctx).create_operation(data)
-    ctx.queue.send(ctx.settings.jobs_queue, json.dumps({"kind": MESSAGE_KIND, "operation_id": data["id"]}))
+    _repo(ctx).create_run(data)
+    ctx.queue.send(ctx.settings.jobs_queue, json.dumps({"kind": MESSAGE_KIND, "run_id": data["id"]}))
     return public(ctx, data)
 
 
-def get(ctx: ServiceContext, op_id: str) -> dict[str, Any]:
-    item = _repo(ctx).get_operation(op_id)
+def get(ctx: ServiceContext, rid: str) -> dict[str, Any]:
+    item = _repo(ctx).get_run(rid)
     if item is None:
-        raise NotFound(f"no backup operation {op_id!r}")
+        raise NotFound(f"no backup run {rid!r}")
     return public(ctx, item.data)
 
 
-def list_operations(ctx: ServiceContext, *, limit: int = 20) -> list[dict[str, Any]]:
-    return [public(ctx, i.data) for i in _repo(ctx).operations(limit=limit)]
+def list_runs(ctx: ServiceContext, *, limit: int = 20) -> list[dict[str, Any]]:
+    return [public(ctx, i.data) for i in _repo(ctx).runs(limit=limit)]
 
 
 def _lease(ctx: ServiceContext, item: Item) -> Item | None:
@@ -101,7 +101,7 @@ def _lease(ctx: ServiceContext, item: Item) -> Item | None:
         return None
     now = ctx.clock.time()
     try:
-        return _repo(ctx).replace_operation(
+        return _repo(ctx).replace_run(
             item,
             {**data, "status": "running", "started_at": iso(now), "lease_until": now + LEASE_SECONDS},
         )
@@ -109,15 +109,15 @@ def _lease(ctx: ServiceContext, item: Item) -> Item | None:
         return None
 
 
-def run(ctx: ServiceContext, op_id: str) -> str:
-    """Carry out a queued operation (the job worker's entry point); answer what happened."""
+def run(ctx: ServiceContext, rid: str) -> str:
+    """Carry out a queued run (the job worker's entry point); answer what happened."""
     repo = _repo(ctx)
-    item = repo.get_operation(op_id)
+    item = repo.get_run(rid)
     if item is None:
-        return f"backup operation {op_id}: unknown"
+        return f"backup run {rid}: unknown"
     leased = _lease(ctx, item)
     if leased is None:
-        return f"backup operation {op_id}: {item.data.get('status')}, nothing to do"
+        return f"backup run {rid}: {item.data.get('status')}, nothing to do"
     state = _Tracked(leased)
 
     def progress(p: dict[str, Any]) -> None:
@@ -127,7 +127,7 @@ def run(ctx: ServiceContext, op_id: str) -> str:
         state.last = now
         # a conflict: someone else wrote the record (a newer lease): leave it to them
         with contextlib.suppress(VersionConflict):
-            state.item = repo.replace_operation(state.item, {**state.item.data, "progress": p})
+            state.item = repo.replace_run(state.item, {**state.item.data, "progress": p})
 
     data = leased.data
     try:
@@ -136,8 +136,8 @@ def run(ctx: ServiceContext, op_id: str) -> str:
     except PilothouseError as exc:
         status, result = "failed", None
         error = {"type": exc.code, "status": exc.status, "detail": exc.detail}
-    except Exception as exc:  # noqa: BLE001 - recorded on the operation, not lost in a retry loop
-        log.exception("backup operation %s failed", op_id)
+    except Exception as exc:  # noqa: BLE001 - recorded on the run, not lost in a retry loop
+        log.exception("backup run %s failed", rid)
         status, result = "failed", None
         error = {"type": "internal-error", "status": 500, "detail": type(exc).__name__}
     for _ in range(5):
@@ -153,18 +153,18 @@ def run(ctx: ServiceContext, op_id: str) -> str:
         if result is not None:
             final["progress"] = {**current.data.get("progress", {}), **_final_progress(result)}
         try:
-            repo.replace_operation(current, final)
+            repo.replace_run(current, final)
             break
         except VersionConflict:
-            fresh = repo.get_operation(op_id)
+            fresh = repo.get_run(rid)
             if fresh is None:
                 break
             state.item = fresh
-    return f"backup operation {op_id} ({data['kind']}): {status}"
+    return f"backup run {rid} ({data['kind']}): {status}"
 
 
 class _Tracked:
-    """The operation's record as last written, and when progress was last written."""
+    """The run's record as last written, and when progress was last written."""
 
     def __init__(self, item: Item) -> None:
         self.item = item

@@ -257,3 +257,37 @@ def test_ids_are_validated(tmp_path):
             backup_restore.restore(s, bad)
     with pytest.raises(NotFound):
         backup_restore.restore(s, "20261202T030000Z-a1b2c3")
+
+
+def test_racing_restores_of_one_backup_leave_one_correct_store(tmp_path):
+    """Given a backup and an empty SQLite store, When two restores of it start at the same moment,
+    Then each either finishes or stops with 409 (never another error), at least one finishes, no
+    restore marker is left and the store equals the source item for item."""
+    import threading
+
+    s = _services(tmp_path / "s", store="sqlite", backup_chunk_bytes=4096)
+    _fill(s.store, 150)
+    backup_id = backups.create(s)["id"]
+    target = _services(tmp_path / "t", store="sqlite", ring=s.master_keys, clock=s.clock)
+    target.__dict__["blobs"] = s.blobs
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def go() -> None:
+        barrier.wait()
+        try:
+            backup_restore.restore(target, backup_id, reconcile_providers=False)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("409")
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            outcomes.append(repr(exc))
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) in (["409", "ok"], ["ok", "ok"]), outcomes
+    assert target.store.get("BACKUPRESTORE", "current") is None
+    assert _dump(target.store) == _dump(s.store)

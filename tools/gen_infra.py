@@ -103,6 +103,14 @@ def _sam_policy(policy: Policy | Invoke) -> list[str]:
         Policy.STATES_READ: "- !If [UseStepFunctions, !Ref StatesReadPolicy, !Ref AWS::NoValue]",
         Policy.STATES_WRITE: "- !If [UseStepFunctions, !Ref StatesWritePolicy, !Ref AWS::NoValue]",
     }
+    if policy is Policy.BACKUPS:
+        return [
+            "- S3CrudPolicy: {BucketName: !Ref BackupBucket}",
+            "- Statement:",
+            "    - Effect: Allow  # the bucket's SSE-KMS and the backups' envelope (data keys)",
+            "      Action: [kms:Encrypt, kms:Decrypt, kms:GenerateDataKey]",
+            "      Resource: !GetAtt Key.Arn",
+        ]
     if policy is Policy.TASK_TOKENS:
         return [
             "- Statement:",

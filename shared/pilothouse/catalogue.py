@@ -41,6 +41,8 @@ class Policy(StrEnum):
     STATES_WRITE = "states:write"
     #: answer a Step Functions task token (success, failure, heartbeat)
     TASK_TOKENS = "states:task-tokens"
+    #: read, write and delete backups in the backup bucket; wrap and unwrap data keys with the key
+    BACKUPS = "backups:read-write"
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ TABLE_READ, TABLE_WRITE = Policy.TABLE_READ, Policy.TABLE_WRITE
 SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS = Policy.SEND_JOBS, Policy.SEND_EXECUTIONS, Policy.SEND_TASKS
 LAMBDA_PROVIDER, TASK_TOKENS = Policy.LAMBDA_PROVIDER, Policy.TASK_TOKENS
 STATES_RUN, STATES_READ, STATES_WRITE = Policy.STATES_RUN, Policy.STATES_READ, Policy.STATES_WRITE
+BACKUPS = Policy.BACKUPS
 
 
 #: every function, in the order the generated files list them
@@ -202,7 +205,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "run_job",
         consume("jobs", batch_size=10, event="Jobs"),
-        policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, LAMBDA_PROVIDER, STATES_RUN),
+        # BACKUPS: it also carries out backup runs (create, verify, restore, drill)
+        policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, LAMBDA_PROVIDER, STATES_RUN, BACKUPS),
         timeout=900,
     ),
     Function(
@@ -433,6 +437,70 @@ FUNCTIONS: tuple[Function, ...] = (
         TASK,
         policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
         timeout=300,
+    ),
+    # -- backups (issue 12): the long work runs as operations on the jobs queue (run_job) --------
+    Function(
+        "list_backups", http("GET", "/v1/backups", Permission.BACKUPS_ADMIN), policies=(TABLE_READ, BACKUPS)
+    ),
+    Function(
+        "get_backup",
+        http("GET", "/v1/backups/{backup_id}", Permission.BACKUPS_ADMIN),
+        policies=(TABLE_READ, BACKUPS),
+    ),
+    Function(
+        "create_backup",
+        http("POST", "/v1/backups", Permission.BACKUPS_ADMIN),
+        policies=(TABLE_WRITE, SEND_JOBS, BACKUPS),
+    ),
+    Function(
+        "verify_backup",
+        http("POST", "/v1/backups/{backup_id}/verify", Permission.BACKUPS_ADMIN),
+        policies=(TABLE_WRITE, SEND_JOBS, BACKUPS),
+    ),
+    Function(
+        "restore_backup",
+        http("POST", "/v1/backups/{backup_id}/restore", Permission.BACKUPS_ADMIN),
+        policies=(TABLE_WRITE, SEND_JOBS, BACKUPS),
+    ),
+    Function(
+        "drill_backup",
+        http("POST", "/v1/backups/{backup_id}/drill", Permission.BACKUPS_ADMIN),
+        policies=(TABLE_WRITE, SEND_JOBS, BACKUPS),
+    ),
+    Function(
+        "delete_backup",
+        http("DELETE", "/v1/backups/{backup_id}", Permission.BACKUPS_ADMIN),
+        policies=(TABLE_WRITE, BACKUPS),
+    ),
+    Function(
+        "get_backup_run",
+        http("GET", "/v1/backup-runs/{run_id}", Permission.BACKUPS_ADMIN),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "list_backup_events",
+        http("GET", "/v1/backup-events", Permission.BACKUPS_ADMIN),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "backup_sweep",
+        every("rate(1 hour)", event="EveryHour"),
+        policies=(TABLE_WRITE, BACKUPS),
+        timeout=900,
+        note=(
+            "Takes a backup when the newest is older than PILOTHOUSE_BACKUP_INTERVAL_SECONDS (daily by\n"
+            "default), applies retention, and records an event when the RPO target is missed."
+        ),
+    ),
+    Function(
+        "backup_drill_sweep",
+        every("rate(1 day)", event="EveryDay"),
+        policies=(TABLE_WRITE, BACKUPS),
+        timeout=900,
+        note=(
+            "Restores the newest backup into a scratch store (in /tmp) when the last drill is older than\n"
+            "PILOTHOUSE_BACKUP_DRILL_INTERVAL_SECONDS (weekly by default); records RPO and RTO as an event."
+        ),
     ),
 )
 

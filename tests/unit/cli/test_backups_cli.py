@@ -1,0 +1,68 @@
+"""``pilothouse backups …`` against the real API in process (memory store, queue and blobs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pilothouse.cli import backups as backups_cli
+from tests.support.specs import spec
+
+
+def _register(api, name: str) -> None:
+    import httpx
+
+    from tests.support.controlplane import ADMIN_KEY
+
+    with httpx.Client(transport=api, base_url="http://pilothouse.test") as client:
+        answer = client.post(
+            "/v1/components", json=spec(name), headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+    assert answer.status_code == 201, answer.text
+
+
+@pytest.fixture(autouse=True)
+def _fast_polls(monkeypatch):
+    monkeypatch.setattr(backups_cli, "POLL_SECONDS", 0)
+
+
+def test_create_wait_list_get_drill_and_events(api, cli):
+    """Given two components, When `backups create --wait` runs, Then it ends with a check mark and
+    the item count; `list` and `get` show the backup, `drill --wait` prints RPO and RTO, and
+    `events` lists the backup and the drill."""
+    for name in ("web", "api"):
+        _register(api, name)
+    created = cli("backups", "create", "--wait")
+    assert created.exit_code == 0, created.output
+    assert "✓ create" in created.stdout and "items" in created.stdout
+    listed = json.loads(cli("backups", "list", "-o", "json").stdout)
+    (backup,) = listed["items"]
+    assert backup["counts"]["component"] == 2
+    table = cli("backups", "list")
+    assert backup["id"] in table.stdout
+    got = cli("backups", "get", backup["id"])
+    assert got.exit_code == 0 and "component 2" in got.stdout
+    drilled = cli("backups", "drill", "--wait")
+    assert drilled.exit_code == 0, drilled.output
+    assert "RPO" in drilled.stdout and "RTO" in drilled.stdout
+    events = cli("backups", "events")
+    assert "drill ok" in events.stdout and "backup ok" in events.stdout
+
+
+def test_restore_needs_force_then_replaces_and_bad_ids_exit_nonzero(api, cli):
+    """Given a backup and a component registered after it, When `restore --wait` runs without
+    --force, Then it fails (exit 1) naming --force; with --force it succeeds and the late component
+    is gone; an id with '..' exits non-zero and nothing is queued."""
+    _register(api, "web")
+    created = json.loads(cli("backups", "create", "--wait", "-o", "json").stdout)
+    backup_id = created["result"]["id"]
+    _register(api, "late")
+    refused = cli("backups", "restore", backup_id, "--wait")
+    assert refused.exit_code == 1 and "force" in refused.stderr
+    done = cli("backups", "restore", backup_id, "--force", "--wait")
+    assert done.exit_code == 0, done.output
+    assert "late" not in cli("components", "list").stdout
+    assert cli("backups", "verify", "..%2F..%2Fetc", "--wait").exit_code != 0
+    assert cli("backups", "delete", backup_id, "--yes").exit_code == 0
+    assert cli("backups", "get", backup_id).exit_code == 1

@@ -434,6 +434,53 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
         timeout=300,
     ),
+    # -- configuration (issue 13) --
+    Function(
+        "get_component_config",
+        http("GET", "/v1/components/{name}/config", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+        timeout=30,
+    ),
+    Function(
+        "set_component_config",
+        http("PUT", "/v1/components/{name}/config", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "component_config_history",
+        http("GET", "/v1/components/{name}/config/versions", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "component_config_diff",
+        http("GET", "/v1/components/{name}/config/diff", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "rollback_component_config",
+        http("POST", "/v1/components/{name}/config/rollback", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "put_config_set",
+        http("PUT", "/v1/config-sets/{set_name}", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "get_config_set",
+        http("GET", "/v1/config-sets/{set_name}", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "put_environment_config",
+        http("PUT", "/v1/environments/{environment}/config", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "get_environment_config",
+        http("GET", "/v1/environments/{environment}/config", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FUNCTIONS}

@@ -98,6 +98,11 @@ class Settings(BaseModel):
     #: a Step Functions Local mock configuration file (``SFN_MOCK_CONFIG`` is read too): executions
     #: started as ``<stateMachineArn>#<TestCase>`` answer their Task states from it
     sfn_mock_config: Path | None = None
+    #: the ``PILOTHOUSE_CONFIG_<COMPONENT>__<KEY>`` variables: the strongest layer of the control
+    #: plane's own components' config (issue 13), as (name, value) pairs
+    component_config_env: tuple[tuple[str, str], ...] = ()
+    #: config watches: how long a function instance trusts the config version it read (seconds)
+    config_cache_seconds: float = Field(default=0.5, ge=0, le=60)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -145,6 +150,9 @@ class Settings(BaseModel):
             for key, value in environ.items()
             if key.startswith(PREFIX) and key[len(PREFIX) :].lower() in cls.model_fields
         }
+        config_env = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(f"{PREFIX}CONFIG_")))
+        if config_env:
+            values["component_config_env"] = config_env  # type: ignore[assignment]
         try:
             return cls.model_validate(values)
         except ValidationError as exc:

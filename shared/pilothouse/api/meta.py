@@ -70,6 +70,8 @@ def path_patterns() -> dict[str, str]:
         "execution": NAME,
         "scope": r"^(component|environment)$",
         "target": NAME_PATTERN,  # a component's or an environment's name
+        "set_name": NAME_PATTERN,  # a shared config set
+        "environment": r"^(development|staging|production)$",
     }
 
 

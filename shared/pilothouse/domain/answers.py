@@ -318,3 +318,68 @@ class Problem(Answer):
     instance: str | None = None
     request_id: str | None = None
     errors: list[ProblemField] | None = None
+
+
+# -- configuration (issue 13) ------------------------------------------------------------------------
+
+
+class ResolvedConfig(Answer):
+    """A component's resolved config in an environment (secret references stay references)."""
+
+    component: str
+    environment: str
+    version: int = Field(description="0 before the first version: what the spec's config resolves to")
+    config: dict[str, Any]
+    sources: dict[str, int] = Field(description="the version of each shared layer it was resolved from")
+    includes: list[str]
+    author: str | None
+    message: str | None
+    created_at: str | None
+
+
+class ConfigVersion(Answer):
+    """One immutable version of a config scope."""
+
+    scope: str
+    version: int
+    kind: str = Field(description="set, import, rollback, propagated, reverted (a rolled-back deployment)")
+    author: str | None = None
+    message: str | None = None
+    created_at: str | None = None
+    values: dict[str, Any]
+    includes: list[str]
+    resolved: dict[str, Any] | None = None
+    sources: dict[str, int] | None = None
+    restored_from: int | None = None
+    deployment_id: str | None = None
+
+
+class ConfigVersionPage(Answer):
+    items: list[ConfigVersion]
+    next_cursor: str | None
+
+
+class ConfigChangeAnswer(Answer):
+    """A component's config change: its version and how it reaches the component."""
+
+    changed: bool
+    version: ConfigVersion
+    deployment: dict[str, Any] | None = Field(
+        description="{status: started, operation_id} for a Running component; kept_for_next_deploy"
+    )
+
+
+class ConfigDiffAnswer(Answer):
+    from_: int = Field(alias="from")
+    to: int
+    changes: list[dict[str, Any]] = Field(description="path, op (added, removed, changed), from, to")
+    overrides: list[dict[str, Any]]
+    includes: dict[str, list[str]]
+
+
+class SharedConfigChangeAnswer(Answer):
+    """A shared set's or an environment's change, and what it did to each component it reaches."""
+
+    changed: bool
+    version: ConfigVersion
+    components: list[dict[str, Any]]

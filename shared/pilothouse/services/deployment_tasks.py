@@ -267,9 +267,13 @@ def _finish_component(
                 dep["to_version"],
                 dep.get("config"),
             )
-            return
+            break
         except VersionConflict:
             continue
+    if outcome is not Outcome.SUCCEEDED and dep.get("config_version"):
+        from pilothouse.services import config
+
+        config.deployment_reverted(services, dep)  # the stored config goes back to what runs
 
 
 def _end(services: ServiceContext, dep_id: str, status: str, event: str, **fields) -> dict[str, Any]:

@@ -98,6 +98,31 @@ class Settings(BaseModel):
     #: a Step Functions Local mock configuration file (``SFN_MOCK_CONFIG`` is read too): executions
     #: started as ``<stateMachineArn>#<TestCase>`` answer their Task states from it
     sfn_mock_config: Path | None = None
+    #: who wraps the data keys of envelope encryption (backups, secrets): a local keyring
+    #: (``master_keys`` or the key file) or AWS KMS (``envelope_kms_key_id``)
+    key_provider: Literal["local", "kms"] = "local"
+    #: the local keyring's master keys, ``id:base64-32-bytes`` comma-separated (never logged);
+    #: unset: the key file, created with mode 0600 on first use
+    master_keys: str | None = Field(default=None, repr=False)
+    #: which of them wraps new data keys (default: the last listed, or the key file's current)
+    master_key_id: str | None = None
+    #: the local keyring's key file (default ``<data_dir>/keys/master.json``)
+    key_file: Path | None = None
+    #: the KMS key (id, ARN or alias) of ``key_provider=kms`` (default: ``kms_key_id``)
+    envelope_kms_key_id: str | None = None
+    #: backups (issue 12): the uncompressed JSON a chunk holds at most
+    backup_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=4096, le=256 * 1024 * 1024)
+    #: the backup sweep (hourly) takes a backup when the newest is older than this (default: daily)
+    backup_interval_seconds: int = Field(default=86_400, ge=60)
+    #: retention: the newest N, then the newest of each of the last days / ISO weeks / months
+    backup_keep_last: int = Field(default=7, ge=1)
+    backup_keep_daily: int = Field(default=7, ge=0)
+    backup_keep_weekly: int = Field(default=4, ge=0)
+    backup_keep_monthly: int = Field(default=6, ge=0)
+    #: the recovery point objective: a newest backup older than this raises an event
+    backup_rpo_seconds: int = Field(default=2 * 86_400, ge=60)
+    #: the drill sweep (daily) drills when the last drill is older than this (default: weekly)
+    backup_drill_interval_seconds: int = Field(default=7 * 86_400, ge=60)
     #: the ``PILOTHOUSE_CONFIG_<COMPONENT>__<KEY>`` variables: the strongest layer of the control
     #: plane's own components' config (issue 13), as (name, value) pairs
     component_config_env: tuple[tuple[str, str], ...] = ()
@@ -168,6 +193,11 @@ class Settings(BaseModel):
     @property
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
+
+    @property
+    def key_file_path(self) -> Path:
+        """The local keyring's key file."""
+        return self.key_file or self.data_dir / "keys" / "master.json"
 
     @cached_property
     def cwd_roots(self) -> tuple[Path, ...]:

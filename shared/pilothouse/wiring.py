@@ -8,8 +8,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import threading
+from collections.abc import Iterator
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.clock import SystemClock
@@ -19,6 +23,7 @@ from pilothouse.settings import Settings, get_settings
 if TYPE_CHECKING:
     from pilothouse.domain.security import Principal
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
+    from pilothouse.ports.keys import KeyWrapper
     from pilothouse.services.context import ServiceContext
     from pilothouse.services.execution_listeners import ExecutionListeners
 
@@ -37,7 +42,7 @@ __all__ = [
     "reset_services",
 ]
 
-_PORTS = ("store", "queue", "blobs", "orchestrator", "invoker", "listeners")
+_PORTS = ("store", "queue", "blobs", "orchestrator", "invoker", "listeners", "master_keys")
 
 
 class Services:
@@ -66,6 +71,7 @@ class Services:
         invoker: Invoker | None = None,
         listeners: ExecutionListeners | None = None,
         providers: dict[str, Provider] | None = None,
+        master_keys: KeyWrapper | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -76,6 +82,7 @@ class Services:
             "orchestrator": orchestrator,
             "invoker": invoker,
             "listeners": listeners,
+            "master_keys": master_keys,
         }
         for port, adapter in given.items():
             if adapter is not None:
@@ -185,6 +192,42 @@ class Services:
         from pilothouse.embedded.invoker import LocalInvoker
 
         return LocalInvoker.from_project(self.settings.project_dir, self.settings)
+
+    @cached_property
+    def master_keys(self) -> KeyWrapper:
+        """The master keys of envelope encryption (settings.key_provider): the local keyring or KMS."""
+        s = self.settings
+        if s.key_provider == "kms":
+            from pilothouse.keyring.kms import KmsKeyWrapper
+
+            key_id = s.envelope_kms_key_id or s.kms_key_id
+            if not key_id:
+                from pilothouse.errors import ConfigurationError
+
+                raise ConfigurationError("key_provider=kms needs PILOTHOUSE_ENVELOPE_KMS_KEY_ID")
+            return KmsKeyWrapper(key_id)
+        from pilothouse.keyring.local import LocalKeyring
+
+        return LocalKeyring.from_settings(s.master_keys, s.master_key_id, s.key_file_path)
+
+    @contextlib.contextmanager
+    def scratch_store(self, clock: Clock | None = None) -> Iterator[Store]:
+        """A new empty store removed on exit (backup drills): in memory under the memory store,
+        else SQLite in a temporary directory (on Lambda, /tmp). A drill proves the backup restores
+        through the storage port; the port is the same whatever the store."""
+        if self.settings.store == "memory":
+            from pilothouse.store.memory import MemoryStore
+
+            yield MemoryStore(clock or self.clock)
+            return
+        from pilothouse.store.sqlite import SqliteStore
+
+        with tempfile.TemporaryDirectory(prefix="pilothouse-drill-") as scratch_dir:
+            store = SqliteStore(Path(scratch_dir) / "scratch.db", clock or self.clock)
+            try:
+                yield store
+            finally:
+                store.close()
 
     def provider(self, name: str) -> Provider:
         """The adapter for a component's provider, created on first use."""

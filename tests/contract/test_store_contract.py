@@ -212,3 +212,53 @@ def test_sqlite_processes_lose_no_update(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     assert s.get("C", "counter").data["n"] == 200
+
+
+def test_scan_streams_every_live_item_of_every_partition(store):
+    """Given items in three partitions (one expired, one updated twice), When the store is scanned
+    in small pages, Then every live item comes back once with its data, version and expiry."""
+    store.put(Item("A", "1", {"a": [1, {"b": None}]}))
+    store.put(Item("A", "1", {"a": 2}))
+    for i in range(7):
+        store.put(Item("B#x", f"{i:02d}", {"i": i}, expires_at=store.clock.time() + 3600))
+    store.put(Item("C", "gone", {}, expires_at=store.clock.time() + 1))
+    store.clock.advance(5)
+    got = sorted(store.scan(page_size=3), key=lambda i: (i.pk, i.sk))
+    assert [(i.pk, i.sk) for i in got] == [("A", "1")] + [("B#x", f"{i:02d}") for i in range(7)]
+    assert got[0] == Item("A", "1", {"a": 2}, 2, None)
+    assert got[1].expires_at == store.clock.time() - 5 + 3600
+
+
+def test_load_writes_items_as_given_and_is_repeatable(store):
+    """Given an item at version 1, When items are loaded with versions 5 and 3 (one replacing it),
+    Then they read back exactly, loading again changes nothing, and the next conditional write
+    continues from the loaded version."""
+    store.put(Item("A", "1", {"old": True}))
+    items = [Item("A", "1", {"new": True}, 5, None), Item("E#c", "0001", {"n": 1}, 3, 4_000_000_000.0)]
+    store.load(items)
+    store.load(items)
+    assert store.get("A", "1") == items[0]
+    assert store.get("E#c", "0001") == items[1]
+    assert store.put(Item("A", "1", {"newer": True}), if_version=5).version == 6
+    with pytest.raises(BadRequest):
+        store.load([Item("A", "2", {}, 0, None)])
+
+
+def test_sqlite_scan_is_one_snapshot(tmp_path):
+    """Given a SQLite store of 50 items, When another writer adds and changes items while a scan is
+    half way, Then the scan sees the store exactly as it was when it began."""
+    s = SqliteStore(tmp_path / "state.db")
+    other = SqliteStore(tmp_path / "state.db")
+    for i in range(50):
+        s.put(Item("P", f"{i:03d}", {"i": i}))
+    scan = s.scan(page_size=10)
+    first = [next(scan) for _ in range(5)]
+    other.put(Item("P", "000", {"i": "changed"}))
+    other.put(Item("P", "049", {"i": "changed"}))
+    other.put(Item("Q", "new", {}))
+    rest = list(scan)
+    seen = first + rest
+    assert len(seen) == 50 and all(i.data["i"] == int(i.sk) for i in seen)
+    assert s.get("P", "049").data == {"i": "changed"}
+    s.close()
+    other.close()

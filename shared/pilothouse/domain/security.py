@@ -38,6 +38,7 @@ class Permission(StrEnum):
     WORKFLOWS_WRITE = "workflows:write"  # create, update, delete definitions
     KEYS_ADMIN = "keys:admin"
     AUDIT_READ = "audit:read"
+    BACKUPS_ADMIN = "backups:admin"  # list, take, verify, restore, drill, delete backups
 
 
 #: the least role that holds each permission
@@ -53,6 +54,7 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.WORKFLOWS_WRITE: Role.DEPLOYER,
     Permission.KEYS_ADMIN: Role.ADMIN,
     Permission.AUDIT_READ: Role.ADMIN,
+    Permission.BACKUPS_ADMIN: Role.ADMIN,
 }
 
 

@@ -240,3 +240,59 @@ def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
     """
     dumped = model.model_validate(data).model_dump(mode="json", exclude_unset=True, by_alias=True)
     return {key: dumped[key] for key in data}
+
+
+# -- backups (issue 12) ---------------------------------------------------------------------------
+
+
+class BackupOperationRecord(Stored):
+    """An asynchronous backup operation (partition ``BACKUPOP``): create, verify, restore or drill."""
+
+    id: str
+    kind: str
+    status: str
+    backup_id: str | None = None
+    force: bool = False
+    trigger: str = "manual"
+    requested_by: str
+    requested_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    lease_until: Number | None = None
+    progress: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class RestoreMarkerRecord(Stored):
+    """An unfinished restore (partition ``BACKUPRESTORE``, key ``current``): what a re-run resumes."""
+
+    backup_id: str
+    phase: str
+    force: bool
+    chunks_done: int
+    items_done: int
+    started_at: str
+    updated_at: str
+
+
+class BackupStatusRecord(Stored):
+    """What is known of one backup beyond its manifest (partition ``BACKUPSTATUS``): its last
+    verification and drill."""
+
+    backup_id: str
+    verified_at: str | None = None
+    verify_outcome: str | None = None
+    drilled_at: str | None = None
+    drill_outcome: str | None = None
+
+
+class BackupEventRecord(Stored):
+    """A backup event (partition ``BACKUPEVENTS``): a backup taken, a drill's RPO/RTO, a failure,
+    an RPO target missed, a retention sweep."""
+
+    type: str
+    at: str
+    backup_id: str | None = None
+    outcome: str
+    detail: dict[str, Any] = Field(default_factory=dict)

@@ -11,7 +11,7 @@ The rules every adapter honours are written next to its helpers: :mod:`pilothous
 :mod:`pilothouse.messaging.base`, :mod:`pilothouse.blobs.base`, :mod:`pilothouse.providers.base`.
 
 Each port lives in a module of its own (``pilothouse.ports.store``, ``.queue``, ``.blobs``,
-``.invoker``, ``.orchestrator``, ``.providers``, ``.clock``); this package names them all and loads
+``.invoker``, ``.orchestrator``, ``.providers``, ``.clock``, ``.keys``); this package names them all and loads
 a module only when one of its names is first used, so a function pays only for the ports it uses.
 """
 
@@ -65,6 +65,21 @@ if TYPE_CHECKING:
     )
     from pilothouse.ports.invoker import (
         task_call as task_call,
+    )
+    from pilothouse.ports.keys import (
+        KeyError_ as KeyError_,
+    )
+    from pilothouse.ports.keys import (
+        KeyWrapper as KeyWrapper,
+    )
+    from pilothouse.ports.keys import (
+        UnknownKey as UnknownKey,
+    )
+    from pilothouse.ports.keys import (
+        UnwrapFailed as UnwrapFailed,
+    )
+    from pilothouse.ports.keys import (
+        WrappedKey as WrappedKey,
     )
     from pilothouse.ports.orchestrator import (
         Orchestrator as Orchestrator,
@@ -188,6 +203,11 @@ _HOME = {
     "Write": "store",
     "lambda_envelope": "invoker",
     "task_call": "invoker",
+    "KeyError_": "keys",
+    "KeyWrapper": "keys",
+    "UnknownKey": "keys",
+    "UnwrapFailed": "keys",
+    "WrappedKey": "keys",
 }
 
 __all__ = sorted(_HOME)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -77,6 +77,19 @@ class Store(Protocol):
     def scan_all(self, pk: str, prefix: str = "", *, page_size: int = 500) -> list[Item]: ...
 
     def transact(self, operations: Sequence[Write]) -> list[Item]: ...
+
+    #: what a :meth:`scan` promises about concurrent writes (backup manifests record it)
+    scan_consistency: str
+
+    def scan(self, *, page_size: int = 500) -> Iterator[Item]:
+        """Every live item of every partition, streamed (backups). Close the iterator (or exhaust
+        it) to release what it holds (SQLite: its read transaction)."""
+        ...
+
+    def load(self, items: Sequence[Item]) -> None:
+        """Write ``items`` exactly as given, versions included, replacing what is there under their
+        keys, unconditionally (restore). Not atomic across items; re-running it is harmless."""
+        ...
 
     def purge_expired(self) -> int: ...
 

@@ -7,10 +7,12 @@ object with these attributes. Services never import :mod:`pilothouse.wiring` nor
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # annotations only: a function loads the ports it uses, not all of them
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
+    from pilothouse.ports.keys import KeyWrapper
     from pilothouse.services.execution_listeners import ExecutionListeners
     from pilothouse.settings import Settings
 
@@ -42,6 +44,16 @@ class ServiceContext(Protocol):
     @property
     def listeners(self) -> ExecutionListeners:
         """Who hears that an execution ended."""
+        ...
+
+    @property
+    def master_keys(self) -> KeyWrapper:
+        """The master keys that wrap envelope encryption's data keys (``pilothouse.crypto.envelope``)."""
+        ...
+
+    def scratch_store(self, clock: Clock | None = None) -> AbstractContextManager[Store]:
+        """A new empty store, removed on exit (backup drills restore into one); ``clock`` decides
+        its items' expiry (the context's clock by default)."""
         ...
 
     def provider(self, name: str) -> Provider:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from pilothouse.clock import SystemClock
@@ -137,6 +137,24 @@ class Store(ABC):
         """Physically remove expired items; return how many. Adapters with native TTL may no-op."""
         return 0
 
+    #: what :meth:`scan` promises (each adapter says; recorded in backup manifests)
+    scan_consistency = "a snapshot of the whole store"
+
+    def scan(self, *, page_size: int = 500) -> Iterator[Item]:
+        """Every live item of every partition, streamed in pages of ``page_size`` (backups)."""
+        page_size = max(1, min(page_size, 10_000))
+        for item in self._scan(page_size):
+            if not self._expired(item):
+                yield item
+
+    def load(self, items: Sequence[Item]) -> None:
+        """Write ``items`` as given (versions included), replacing; re-running is harmless (restore)."""
+        for item in items:
+            if item.version < 1:
+                raise BadRequest(f"{item.pk}/{item.sk}: a loaded item needs a version >= 1")
+        if items:
+            self._load(list(items))
+
     def close(self) -> None:  # noqa: B027 - optional hook: adapters without connections keep this no-op
         """Release connections."""
 
@@ -153,6 +171,14 @@ class Store(ABC):
     @abstractmethod
     def _transact(self, operations: list[Write], now: float) -> list[Item]:
         """Check every condition, then apply all operations atomically; the written items."""
+
+    @abstractmethod
+    def _scan(self, page_size: int) -> Iterator[Item]:
+        """Every stored item, expired or not, of every partition (see :attr:`scan_consistency`)."""
+
+    @abstractmethod
+    def _load(self, items: list[Item]) -> None:
+        """Write these items as they are, unconditionally."""
 
     # -- helpers for adapters --------------------------------------------------------------------
 

@@ -97,6 +97,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pilothouse.clock import Clock
@@ -270,6 +271,28 @@ class DynamoStore(Store):
                 pass
             time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())
         raise StoreError(f"the store is busy: {len(operations)} operation(s) kept conflicting; retry")
+
+    scan_consistency = (
+        "a paginated Scan with strongly consistent reads: each item as it was when its page was read, "
+        "not one point in time (a write during the scan may be in the copy or not); DynamoDB's "
+        "point-in-time export (ExportTableToPointInTime, the table has PITR) is the snapshot"
+    )
+
+    def _scan(self, page_size: int) -> Iterator[Item]:
+        try:
+            for record in self._Model.scan(consistent_read=True, page_size=page_size):
+                yield _to_item(record)
+        except self._PynamoDBException as exc:
+            raise self._store_error("Scan", exc) from exc
+
+    def _load(self, items: list[Item]) -> None:
+        # BatchWriteItem, 25 items a request; PynamoDB resends unprocessed items with back-off
+        try:
+            with self._Model.batch_write() as batch:
+                for item in items:
+                    batch.save(self._record(item))
+        except self._PynamoDBException as exc:
+            raise self._store_error("BatchWriteItem", exc) from exc
 
     def purge_expired(self) -> int:
         return 0  # DynamoDB TTL deletes expired items; reads already ignore them.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import copy
 import threading
+from collections.abc import Iterator
 
 from pilothouse.clock import Clock
 from pilothouse.store.base import Delete, Item, Put, Store, Write, prefix_end
@@ -57,6 +58,23 @@ class MemoryStore(Store):
                     if partition.pop(op.sk, None) is not None:
                         self._keys[op.pk].remove(op.sk)
             return written
+
+    scan_consistency = "a snapshot: the whole store copied under its lock"
+
+    def _scan(self, page_size: int) -> Iterator[Item]:
+        with self._lock:
+            snapshot = [
+                copy.deepcopy(self._items[pk][sk]) for pk in sorted(self._keys) for sk in self._keys[pk]
+            ]
+        yield from snapshot
+
+    def _load(self, items: list[Item]) -> None:
+        with self._lock:
+            for item in items:
+                partition = self._items.setdefault(item.pk, {})
+                if item.sk not in partition:
+                    bisect.insort(self._keys.setdefault(item.pk, []), item.sk)
+                partition[item.sk] = copy.deepcopy(item)
 
     def purge_expired(self) -> int:
         now = self.clock.time()

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from pilothouse.clock import Clock
@@ -153,6 +154,45 @@ class SqliteStore(Store):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    scan_consistency = (
+        "a point-in-time snapshot: one SQLite read transaction over the WAL (writes committed after "
+        "it began are not in the copy; none is half in it)"
+    )
+
+    def _scan(self, page_size: int) -> Iterator[Item]:
+        # A connection of its own: its read transaction (BEGIN, then the first SELECT) pins one WAL
+        # snapshot for as long as the scan runs, while writers go on committing past it.
+        conn = connect(self.path)
+        try:
+            conn.execute("BEGIN")
+            cursor = conn.execute("SELECT pk, sk, version, data, expires_at FROM items ORDER BY pk, sk")
+            while rows := cursor.fetchmany(page_size):
+                for row in rows:
+                    yield self._row(row)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def _load(self, items: list[Item]) -> None:
+        rows = [
+            (i.pk, i.sk, i.version, json.dumps(i.data, separators=(",", ":")), i.expires_at) for i in items
+        ]
+        with self._writing():
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"the store is busy: {exc}") from exc
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def purge_expired(self) -> int:
         with self._writing():

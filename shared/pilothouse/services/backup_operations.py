@@ -1,0 +1,201 @@
+"""Backup work as asynchronous operations: create, verify, restore and drill.
+
+The API records an operation (``queued``) and sends a job message (``{"kind": "backup-operation",
+"operation_id": ...}``) on the jobs queue; the job worker (``run_job``) leases it (a conditional
+write: a redelivered message for an operation under way or finished does nothing), runs it, writes
+its progress (items and bytes, at most twice a second) and its outcome. ``pilothouse backups ...
+--wait`` polls the operation and draws the progress bar.
+
+A worker killed mid-operation leaves it ``running`` with a lapsed lease, shown as ``interrupted``;
+running the same command again starts a new operation (a restore resumes where the killed one
+stopped: see :mod:`pilothouse.services.backup_restore`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from pilothouse.clock import iso
+from pilothouse.domain import backups as dom
+from pilothouse.errors import NotFound, PilothouseError, ValidationFailed, VersionConflict
+from pilothouse.ports import Item
+from pilothouse.repositories.backups import BackupRepository, operation_id
+from pilothouse.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
+
+KINDS = ("create", "verify", "restore", "drill")
+LEASE_SECONDS = 900.0
+PROGRESS_EVERY_SECONDS = 0.5
+MESSAGE_KIND = "backup-operation"
+
+
+def _repo(ctx: ServiceContext) -> BackupRepository:
+    return BackupRepository(ctx.store)
+
+
+def public(ctx: ServiceContext, data: dict[str, Any]) -> dict[str, Any]:
+    """The operation as callers see it: a running one whose lease lapsed is ``interrupted``."""
+    out = {k: v for k, v in data.items() if k != "lease_until"}
+    lease = data.get("lease_until")
+    if data.get("status") == "running" and lease is not None and lease < ctx.clock.time():
+        out["status"] = "interrupted"
+    return out
+
+
+def start(
+    ctx: ServiceContext,
+    kind: str,
+    *,
+    requested_by: str,
+    backup_id: str | None = None,
+    force: bool = False,
+    trigger: str = "manual",
+) -> dict[str, Any]:
+    """Record an operation and hand it to the job worker; answer it (status ``queued``)."""
+    if kind not in KINDS:
+        raise ValidationFailed.field("kind", f"one of {', '.join(KINDS)}")
+    if backup_id is not None:
+        dom.check_id(backup_id)
+        if not ctx.blobs.exists(dom.manifest_key(backup_id)):
+            raise NotFound(f"no complete backup {backup_id!r}")
+    elif kind in ("verify", "restore"):
+        raise ValidationFailed.field("backup_id", "required")
+    now = ctx.clock.time()
+    data: dict[str, Any] = {
+        "id": operation_id(now),
+        "kind": kind,
+        "status": "queued",
+        "force": force,
+        "trigger": trigger,
+        "requested_by": requested_by,
+        "requested_at": iso(now),
+        "progress": {},
+    }
+    if backup_id is not None:
+        data["backup_id"] = backup_id
+    _repo(ctx).create_operation(data)
+    ctx.queue.send(ctx.settings.jobs_queue, json.dumps({"kind": MESSAGE_KIND, "operation_id": data["id"]}))
+    return public(ctx, data)
+
+
+def get(ctx: ServiceContext, op_id: str) -> dict[str, Any]:
+    item = _repo(ctx).get_operation(op_id)
+    if item is None:
+        raise NotFound(f"no backup operation {op_id!r}")
+    return public(ctx, item.data)
+
+
+def list_operations(ctx: ServiceContext, *, limit: int = 20) -> list[dict[str, Any]]:
+    return [public(ctx, i.data) for i in _repo(ctx).operations(limit=limit)]
+
+
+def _lease(ctx: ServiceContext, item: Item) -> Item | None:
+    data = item.data
+    lapsed = data.get("status") == "running" and (data.get("lease_until") or 0) < ctx.clock.time()
+    if data.get("status") != "queued" and not lapsed:
+        return None
+    now = ctx.clock.time()
+    try:
+        return _repo(ctx).replace_operation(
+            item,
+            {**data, "status": "running", "started_at": iso(now), "lease_until": now + LEASE_SECONDS},
+        )
+    except VersionConflict:
+        return None
+
+
+def run(ctx: ServiceContext, op_id: str) -> str:
+    """Carry out a queued operation (the job worker's entry point); answer what happened."""
+    repo = _repo(ctx)
+    item = repo.get_operation(op_id)
+    if item is None:
+        return f"backup operation {op_id}: unknown"
+    leased = _lease(ctx, item)
+    if leased is None:
+        return f"backup operation {op_id}: {item.data.get('status')}, nothing to do"
+    state = _Tracked(leased)
+
+    def progress(p: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - state.last < PROGRESS_EVERY_SECONDS:
+            return
+        state.last = now
+        # a conflict: someone else wrote the record (a newer lease): leave it to them
+        with contextlib.suppress(VersionConflict):
+            state.item = repo.replace_operation(state.item, {**state.item.data, "progress": p})
+
+    data = leased.data
+    try:
+        result = _dispatch(ctx, data, progress)
+        status, error = "succeeded", None
+    except PilothouseError as exc:
+        status, result = "failed", None
+        error = {"type": exc.code, "status": exc.status, "detail": exc.detail}
+    except Exception as exc:  # noqa: BLE001 - recorded on the operation, not lost in a retry loop
+        log.exception("backup operation %s failed", op_id)
+        status, result = "failed", None
+        error = {"type": "internal-error", "status": 500, "detail": type(exc).__name__}
+    for _ in range(5):
+        current = state.item
+        final = {
+            **current.data,
+            "status": status,
+            "finished_at": iso(ctx.clock.time()),
+            "lease_until": None,
+            "result": result,
+            "error": error,
+        }
+        if result is not None:
+            final["progress"] = {**current.data.get("progress", {}), **_final_progress(result)}
+        try:
+            repo.replace_operation(current, final)
+            break
+        except VersionConflict:
+            fresh = repo.get_operation(op_id)
+            if fresh is None:
+                break
+            state.item = fresh
+    return f"backup operation {op_id} ({data['kind']}): {status}"
+
+
+class _Tracked:
+    """The operation's record as last written, and when progress was last written."""
+
+    def __init__(self, item: Item) -> None:
+        self.item = item
+        self.last = 0.0
+
+
+def _final_progress(result: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key in ("items", "bytes"):
+        if isinstance(result.get(key), int):
+            out[key] = result[key]
+            out[f"{key}_total"] = result[key]
+    return out
+
+
+def _dispatch(ctx: ServiceContext, data: dict[str, Any], progress: Any) -> dict[str, Any]:
+    kind, backup_id = data["kind"], data.get("backup_id")
+    if kind == "create":
+        from pilothouse.services import backup_schedule, backups
+
+        summary = backups.create(ctx, trigger=data.get("trigger", "manual"), progress=progress)
+        backup_schedule.after_backup(ctx, summary)
+        return summary
+    if kind == "verify":
+        from pilothouse.services import backup_reader
+
+        return backup_reader.verify(ctx, str(backup_id), progress=progress)
+    if kind == "restore":
+        from pilothouse.services import backup_restore
+
+        return backup_restore.restore(ctx, str(backup_id), force=bool(data.get("force")), progress=progress)
+    from pilothouse.services import backup_drill
+
+    return backup_drill.drill(ctx, backup_id, progress=progress)

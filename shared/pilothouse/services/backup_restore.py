@@ -1,0 +1,184 @@
+"""Restoring a backup into a store: verified first, written in batches, resumable after a crash.
+
+1. :func:`~pilothouse.services.backup_reader.verify` reads and checks every chunk: a changed,
+   truncated, foreign-key or unknown-format backup is refused before anything is written.
+2. The target must be *empty* (no partition but the kept ones, :data:`KEPT`) unless ``force``.
+   A restore marker (``BACKUPRESTORE/current``) is written first: it names the backup, the phase
+   and how many chunks are in. Two restores racing meet on its conditional writes; one gets 409.
+3. ``force`` first clears the target (every partition but :data:`KEPT`), phase ``clearing``.
+4. Each chunk's items are written with ``Store.load`` (versions as in the backup, replacing,
+   ``BATCH`` at a time), then the marker records the chunk as done.
+5. The marker is removed; the providers reconcile (:func:`reconcile`).
+
+Killed at any point, the same restore again finds the marker, skips the chunks already in (a chunk
+half in is written again: ``load`` replaces, so that is harmless) and ends with the full backup.
+
+Kept partitions: API keys (so the caller keeps access; the backup's keys are added), the audit trail
+(history is appended to, never rewritten) and idempotency records, plus the backups' bookkeeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pilothouse.clock import iso
+from pilothouse.domain import backups as dom
+from pilothouse.errors import AlreadyExists, Conflict, VersionConflict
+from pilothouse.ports import Delete, Item, Store
+from pilothouse.repositories.backups import BackupRepository
+from pilothouse.services import backup_reader
+from pilothouse.services.context import ServiceContext
+
+BATCH = 500
+KEPT = dom.BOOKKEEPING | {"APIKEY", "AUDIT", "AUDIT-ANON", "IDEMPOTENCY"}
+
+
+def is_empty(store: Store) -> bool:
+    """Whether ``store`` holds nothing a restore would replace (only :data:`KEPT` partitions)."""
+    scan = store.scan(page_size=200)
+    try:
+        return not any(item.pk not in KEPT for item in scan)
+    finally:
+        close = getattr(scan, "close", None)
+        if close:
+            close()
+
+
+def clear(store: Store, *, progress: Callable[[int], None] | None = None) -> int:
+    """Delete every item outside :data:`KEPT`, 25 to a transaction; answer how many."""
+    doomed: list[Delete] = []
+    removed = 0
+    scan = store.scan(page_size=1000)
+    try:
+        for item in scan:
+            if item.pk in KEPT:
+                continue
+            doomed.append(Delete(item.pk, item.sk))
+            if len(doomed) == 25:
+                store.transact(doomed)
+                removed += len(doomed)
+                doomed = []
+                if progress and removed % 5000 == 0:
+                    progress(removed)
+    finally:
+        close = getattr(scan, "close", None)
+        if close:
+            close()
+    if doomed:
+        store.transact(doomed)
+        removed += len(doomed)
+    return removed
+
+
+def restore(
+    ctx: ServiceContext,
+    backup_id: str,
+    *,
+    force: bool = False,
+    store: Store | None = None,
+    reconcile_providers: bool = True,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Restore backup ``backup_id`` into ``store`` (the control plane's own by default)."""
+    target = store if store is not None else ctx.store
+    began = time.monotonic()
+    verified = backup_reader.verify(ctx, backup_id, progress=progress)
+    opened = backup_reader.open_backup(ctx, backup_id)
+    m = opened.manifest
+    repo = BackupRepository(ctx.store)
+    now = iso(ctx.clock.time())
+    marker = repo.restore_marker(target)
+    resumed = marker is not None and marker.data.get("backup_id") == backup_id
+    if marker is not None and not resumed and not force:
+        raise Conflict(
+            f"a restore of backup {marker.data.get('backup_id')} is unfinished in this store: run that "
+            "restore again to finish it, or restore with force to replace the store",
+            extra={"field": "force"},
+        )
+    if not resumed:
+        if not force and not is_empty(target):
+            raise Conflict(
+                "the store is not empty: restore with force to replace its contents with the backup",
+                extra={"field": "force"},
+            )
+        data = {
+            "backup_id": backup_id,
+            "phase": "clearing" if force else "loading",
+            "force": force,
+            "chunks_done": 0,
+            "items_done": 0,
+            "started_at": now,
+            "updated_at": now,
+        }
+        try:
+            marker = repo.put_restore_marker(target, data, previous=marker)
+        except (AlreadyExists, VersionConflict) as exc:
+            raise Conflict("another restore started in this store at the same moment") from exc
+    assert marker is not None
+    cleared = 0
+    if marker.data["phase"] == "clearing":
+        cleared = clear(target)
+        marker = _advance(ctx, repo, target, marker, phase="loading")
+    start = int(marker.data["chunks_done"])
+    items_done = int(marker.data["items_done"])
+    bytes_done = sum(c.bytes for c in m.chunks[:start])
+    for entry, items in backup_reader.chunks(ctx, opened, start=start):
+        for i in range(0, len(items), BATCH):
+            target.load(items[i : i + BATCH])
+        items_done += len(items)
+        bytes_done += entry.bytes
+        marker = _advance(ctx, repo, target, marker, chunks_done=entry.index + 1, items_done=items_done)
+        if progress:
+            progress(
+                {
+                    "phase": "restore",
+                    "items": items_done,
+                    "bytes": bytes_done,
+                    "chunks": entry.index + 1,
+                    "items_total": m.items,
+                    "bytes_total": m.bytes,
+                }
+            )
+    try:
+        repo.drop_restore_marker(target, marker)
+    except VersionConflict as exc:
+        raise Conflict("another restore of this backup moved the marker: it finishes the job") from exc
+    result: dict[str, Any] = {
+        "backup_id": backup_id,
+        "items": m.items,
+        "chunks": len(m.chunks),
+        "bytes": m.bytes,
+        "counts": m.counts,
+        "resumed_from_chunk": start if resumed else None,
+        "cleared": cleared,
+        "verified": verified["ok"],
+        "seconds": round(time.monotonic() - began, 3),
+    }
+    if reconcile_providers and target is ctx.store:
+        result["reconciled"] = reconcile(ctx)
+    return result
+
+
+def _advance(ctx: ServiceContext, repo: BackupRepository, store: Store, marker: Item, **changes: Any) -> Item:
+    data = {**marker.data, **changes, "updated_at": iso(ctx.clock.time())}
+    try:
+        return repo.put_restore_marker(store, data, previous=marker)
+    except VersionConflict as exc:
+        raise Conflict(
+            "another restore of this backup is writing the same store: it finishes the job"
+        ) from exc
+
+
+def reconcile(ctx: ServiceContext) -> dict[str, str]:
+    """After a restore: the providers take back what the restored records say runs. Local processes
+    that still run are adopted, missing ones started (or the component reported Failed); commands
+    that were under way are resumed (:mod:`pilothouse.services.jobs`)."""
+    from pilothouse.services.jobs import mark_restoring, restore_placements, resume_operations
+
+    marked = mark_restoring(ctx)
+    outcome = dict(restore_placements(ctx, names=marked))
+    for name in resume_operations(ctx):
+        outcome.setdefault(name, "resumed")
+    return outcome

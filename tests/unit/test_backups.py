@@ -1,0 +1,259 @@
+"""Backups through the services: take, verify, restore (resumable), refuse bad backups, drill,
+retention. Memory and SQLite stores, memory blobs, an in-memory keyring."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pilothouse.clock import ManualClock
+from pilothouse.domain import backups as dom
+from pilothouse.domain.backups import BackupRefused
+from pilothouse.errors import Conflict, NotFound, ValidationFailed
+from pilothouse.keyring.local import LocalKeyring
+from pilothouse.ports import Item
+from pilothouse.services import backup_drill, backup_reader, backup_restore, backup_schedule, backups
+from pilothouse.settings import Settings
+from pilothouse.wiring import Services
+
+
+def _services(tmp_path, *, store="memory", ring=None, clock=None, **settings):
+    from pilothouse.blobs.memory import MemoryBlobs
+
+    clock = clock or ManualClock(1_790_000_000.0)
+    s = Settings(store=store, queue="memory", blobs="memory", data_dir=tmp_path, **settings)
+    return Services(s, clock, blobs=MemoryBlobs(clock), master_keys=ring or LocalKeyring.generate())
+
+
+def _fill(store, n=120):
+    for i in range(n):
+        store.put(Item("COMPONENT", f"c{i:04d}", {"name": f"c{i}", "nested": {"list": [i, None, "é"]}}))
+    store.put(Item("EVENTS#c0001", "000000000000001#1", {"type": "registered"}))
+    store.put(Item("EVENTS#c0001", "000000000000001#1", {"type": "registered", "again": True}))  # version 2
+    store.put(Item("AUDIT", "0001", {"status": 200}, expires_at=store.clock.time() + 86_400))
+
+
+def _dump(store):
+    return sorted(
+        (i.pk, i.sk, i.version, i.expires_at, json.dumps(i.data, sort_keys=True))
+        for i in store.scan()
+        if i.pk not in dom.BOOKKEEPING
+    )
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_backup_then_restore_into_an_empty_store_item_for_item(tmp_path, kind):
+    """Given a store of 123 items, When it is backed up in small chunks and restored into an empty
+    store, Then the restored store holds the same items, versions and expiries, and the manifest
+    counts every kind."""
+    src = _services(tmp_path / "a", store=kind, backup_chunk_bytes=4096)
+    _fill(src.store)
+    summary = backups.create(src)
+    assert summary["items"] == 122 and summary["chunks"] >= 3
+    assert summary["counts"] == {"audit": 1, "component": 120, "events": 1}
+    assert summary["compression_ratio"] > 1
+    dst = _services(tmp_path / "b", store=kind, ring=src.master_keys, clock=src.clock)
+    dst.__dict__["blobs"] = src.blobs
+    result = backup_restore.restore(dst, summary["id"], reconcile_providers=False)
+    assert result["items"] == 122
+    assert _dump(dst.store) == _dump(src.store)
+    assert dst.store.get("EVENTS#c0001", "000000000000001#1").version == 2
+    assert dst.store.get("BACKUPRESTORE", "current") is None
+
+
+def test_manifest_written_last_and_listed_only_when_complete(tmp_path):
+    """Given a backup whose blobs writer fails on the manifest, Then its chunks exist, it is listed
+    as incomplete, and restore refuses it as incomplete."""
+    s = _services(tmp_path)
+    _fill(s.store, 10)
+    real_put = s.blobs.put
+
+    def failing_put(key, data, **kw):
+        if key.endswith("manifest.json"):
+            raise RuntimeError("killed")
+        return real_put(key, data, **kw)
+
+    s.blobs.put = failing_put  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        backups.create(s)
+    listing = backups.list_backups(s)
+    assert listing["items"] == [] and len(listing["incomplete"]) == 1
+    with pytest.raises(BackupRefused, match="incomplete"):
+        backup_restore.restore(s, listing["incomplete"][0])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["flip chunk byte", "truncate chunk", "drop chunk", "edit manifest count", "unknown format", "other id"],
+)
+def test_damaged_backups_are_refused_before_a_single_item_is_written(tmp_path, damage):
+    """Given a good backup, When one of its blobs is damaged, Then verify and restore refuse it with
+    a clear error and the empty target store stays empty."""
+    s = _services(tmp_path, backup_chunk_bytes=4096)
+    _fill(s.store, 60)
+    backup_id = backups.create(s)["id"]
+    chunk1 = dom.chunk_key(backup_id, 1)
+    mkey = dom.manifest_key(backup_id)
+    manifest = json.loads(s.blobs.get(mkey))
+    if damage == "flip chunk byte":
+        data = bytearray(s.blobs.get(chunk1))
+        data[len(data) // 2] ^= 0x01
+        s.blobs.put(chunk1, bytes(data))
+    elif damage == "truncate chunk":
+        s.blobs.put(chunk1, s.blobs.get(chunk1)[:-10])
+    elif damage == "drop chunk":
+        s.blobs.delete(chunk1)
+    elif damage == "edit manifest count":
+        manifest["counts"]["component"] += 1
+        s.blobs.put(mkey, json.dumps(manifest).encode())
+    elif damage == "unknown format":
+        manifest["format_version"] = 99
+        s.blobs.put(mkey, json.dumps(manifest).encode())
+    else:
+        other = backups.create(s)["id"]
+        s.blobs.put(mkey, s.blobs.get(dom.manifest_key(other)))
+    with pytest.raises(BackupRefused) as verify_error:
+        backup_reader.verify(s, backup_id)
+    with s.scratch_store() as target:
+        with pytest.raises(BackupRefused):
+            backup_restore.restore(s, backup_id, store=target)
+        assert list(target.scan()) == []
+    expected = {
+        "flip chunk byte": "changed",
+        "truncate chunk": "truncated",
+        "drop chunk": "missing",
+        "edit manifest count": "HMAC",
+        "unknown format": "format version 99",
+        "other id": "the manifest is that of backup",
+    }[damage]
+    assert expected in verify_error.value.detail
+
+
+def test_a_backup_under_another_key_is_refused_and_rotation_keeps_old_backups(tmp_path):
+    """Given a backup under keyring A, Then a control plane with keyring B refuses it before
+    writing; Given a key file rotated after a backup, Then the old backup still restores and the
+    new backup names the new key."""
+    a = _services(tmp_path / "a")
+    _fill(a.store, 5)
+    backup_id = backups.create(a)["id"]
+    b = _services(tmp_path / "b")
+    b.__dict__["blobs"] = a.blobs
+    with pytest.raises(BackupRefused, match="another key"):
+        backup_restore.restore(b, backup_id)
+    assert list(b.store.scan()) == []
+
+    ring = LocalKeyring.open_file(tmp_path / "keys" / "master.json")
+    c = _services(tmp_path / "c", ring=ring)
+    _fill(c.store, 5)
+    old = backups.create(c)
+    ring.rotate()
+    c.clock.advance(5)
+    new = backups.create(c)
+    assert old["key_id"] != new["key_id"] == ring.current_key_id()
+    reopened = _services(tmp_path / "d", ring=LocalKeyring.open_file(tmp_path / "keys" / "master.json"))
+    reopened.__dict__["blobs"] = c.blobs
+    assert backup_restore.restore(reopened, old["id"], reconcile_providers=False)["items"] == 7
+
+
+def test_non_empty_store_needs_force_and_force_replaces(tmp_path):
+    """Given a backup and a store holding other items (and an API key), When restored without force,
+    Then 409 naming force; With force, Then the store equals the backup apart from the kept API key."""
+    s = _services(tmp_path, backup_chunk_bytes=4096)
+    _fill(s.store, 30)
+    backup_id = backups.create(s)["id"]
+    s.store.put(Item("COMPONENT", "zz-new", {"name": "new"}))
+    s.store.delete("COMPONENT", "c0003")
+    s.store.put(Item("APIKEY", "k1", {"id": "k1"}))
+    with pytest.raises(Conflict) as info:
+        backup_restore.restore(s, backup_id, reconcile_providers=False)
+    assert info.value.extra["field"] == "force"
+    backup_restore.restore(s, backup_id, force=True, reconcile_providers=False)
+    assert s.store.get("COMPONENT", "zz-new") is None
+    assert s.store.get("COMPONENT", "c0003") is not None
+    assert s.store.get("APIKEY", "k1") is not None
+
+
+def test_restore_interrupted_mid_way_is_finished_by_running_it_again(tmp_path):
+    """Given a restore that dies after two chunks (the store fails), When the same restore runs
+    again, Then it resumes at the third chunk without needing force and ends with every item."""
+    s = _services(tmp_path, store="sqlite", backup_chunk_bytes=4096)
+    _fill(s.store, 200)
+    summary = backups.create(s)
+    target = _services(tmp_path / "t", store="sqlite", ring=s.master_keys, clock=s.clock)
+    target.__dict__["blobs"] = s.blobs
+    real_load = target.store.load
+    calls = {"n": 0}
+
+    def dying_load(items):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("SIGKILL stand-in")
+        real_load(items)
+
+    target.store.load = dying_load  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        backup_restore.restore(target, summary["id"], reconcile_providers=False)
+    marker = target.store.get("BACKUPRESTORE", "current")
+    assert marker.data["chunks_done"] == 2
+    target.store.load = real_load  # type: ignore[method-assign]
+    other = backups.create(s)["id"]
+    with pytest.raises(Conflict, match="unfinished"):
+        backup_restore.restore(target, other, reconcile_providers=False)
+    result = backup_restore.restore(target, summary["id"], reconcile_providers=False)
+    assert result["resumed_from_chunk"] == 2
+    assert _dump(target.store) == _dump(s.store)
+
+
+def test_drill_records_rpo_and_rto_and_detects_a_stale_backup(tmp_path):
+    """Given a backup taken 3 days ago (RPO target 2 days), When drilled, Then the drill event has
+    RPO ~3 days and an RTO, the drill succeeded, and an RPO failure event is recorded."""
+    from pilothouse.services import backup_status
+
+    s = _services(tmp_path)
+    _fill(s.store, 20)
+    backup_id = backups.create(s)["id"]
+    s.clock.advance(3 * 86_400)
+    event = backup_drill.drill(s)
+    assert event["outcome"] == "ok" and event["backup_id"] == backup_id
+    assert event["detail"]["rpo_seconds"] >= 3 * 86_400 and event["detail"]["rto_seconds"] >= 0
+    types = [(e["type"], e["outcome"]) for e in backup_status.events(s)]
+    assert ("rpo", "failed") in types and ("drill", "ok") in types
+    assert backup_status.of(s, backup_id)["drill_outcome"] == "ok"
+
+
+def test_retention_keeps_generations_and_the_newest_verified(tmp_path):
+    """Given 40 daily backups of which an old one is the only verified, When retention runs
+    (last 3, daily 5, weekly 2, monthly 2), Then the newest 5 days, the weekly and monthly picks and
+    the verified one stay, the rest go, and incomplete leftovers older than a day go too."""
+    s = _services(
+        tmp_path,
+        backup_keep_last=3,
+        backup_keep_daily=5,
+        backup_keep_weekly=2,
+        backup_keep_monthly=2,
+    )
+    ids = []
+    for _ in range(40):
+        ids.append(backups.create(s)["id"])
+        s.clock.advance(86_400)
+    from pilothouse.services import backup_status
+
+    backup_status.mark(s, ids[3], verify_outcome="ok", verified_at="x")
+    s.blobs.put(dom.chunk_key(dom.new_id(s.clock.time() - 3 * 86_400), 0), b"orphan")
+    out = backup_schedule.apply_retention(s)
+    complete, incomplete = backups.backup_ids(s)
+    assert incomplete == [] and len(out["deleted_incomplete"]) == 1
+    assert set(ids[-5:]) <= set(complete)
+    assert ids[3] in complete and "newest verified" in out["kept"][ids[3]]
+    assert len(complete) < 12 and set(out["deleted"]).isdisjoint(complete)
+
+
+def test_ids_are_validated(tmp_path):
+    """Given ids with traversal, absolute paths or control characters, Then each is refused 422."""
+    s = _services(tmp_path)
+    for bad in ("../etc", "/abs", "20261202T030000Z-a1b2c3/../x", "20261202T030000Z-a1b2c\x00", ""):
+        with pytest.raises(ValidationFailed):
+            backup_restore.restore(s, bad)
+    with pytest.raises(NotFound):
+        backup_restore.restore(s, "20261202T030000Z-a1b2c3")

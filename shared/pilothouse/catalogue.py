@@ -41,6 +41,8 @@ class Policy(StrEnum):
     STATES_WRITE = "states:write"
     #: answer a Step Functions task token (success, failure, heartbeat)
     TASK_TOKENS = "states:task-tokens"
+    #: write, read and delete secret values in Secrets Manager / SSM under Pilothouse's prefix
+    SECRET_VALUES = "secrets:values"
 
 
 @dataclass(frozen=True)
@@ -480,6 +482,32 @@ FUNCTIONS: tuple[Function, ...] = (
         "get_environment_config",
         http("GET", "/v1/environments/{environment}/config", Permission.COMPONENTS_READ),
         policies=(TABLE_READ,),
+    ),
+    # -- secrets (issue 13) --
+    Function(
+        "create_secret",
+        http("POST", "/v1/secrets", Permission.SECRETS_WRITE),
+        policies=(TABLE_WRITE, Policy.SECRET_VALUES),
+    ),
+    Function(
+        "list_secrets",
+        http("GET", "/v1/secrets", Permission.SECRETS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "describe_secret",
+        http("GET", "/v1/secrets/{secret_name}", Permission.SECRETS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "rotate_secret",
+        http("POST", "/v1/secrets/{secret_name}/rotate", Permission.SECRETS_WRITE),
+        policies=(TABLE_WRITE, SEND_JOBS, Policy.SECRET_VALUES),
+    ),
+    Function(
+        "delete_secret",
+        http("DELETE", "/v1/secrets/{secret_name}", Permission.SECRETS_WRITE),
+        policies=(TABLE_WRITE, Policy.SECRET_VALUES),
     ),
 )
 

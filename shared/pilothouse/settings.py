@@ -128,6 +128,12 @@ class Settings(BaseModel):
     component_config_env: tuple[tuple[str, str], ...] = ()
     #: config watches: how long a function instance trusts the config version it read (seconds)
     config_cache_seconds: float = Field(default=0.5, ge=0, le=60)
+    #: where secret values live (issue 13): the built-in encrypted store, AWS Secrets Manager or SSM
+    secret_backend: Literal["builtin", "secretsmanager", "ssm"] = "builtin"
+    #: the name prefix of secrets in Secrets Manager / parameters in SSM
+    secrets_prefix: str = "/pilothouse/secrets/"
+    #: how long a secret's superseded version stays available for rollback (default: 7 days)
+    secret_retention_seconds: int = Field(default=7 * 86_400, ge=0)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

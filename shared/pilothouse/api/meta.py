@@ -71,6 +71,7 @@ def path_patterns() -> dict[str, str]:
         "scope": r"^(component|environment)$",
         "target": NAME_PATTERN,  # a component's or an environment's name
         "set_name": NAME_PATTERN,  # a shared config set
+        "secret_name": NAME_PATTERN,  # a secret
         "environment": r"^(development|staging|production)$",
     }
 

@@ -383,3 +383,30 @@ class SharedConfigChangeAnswer(Answer):
     changed: bool
     version: ConfigVersion
     components: list[dict[str, Any]]
+
+
+class SecretVersion(Answer):
+    version: int
+    created_at: str
+    created_by: str
+    superseded_at: str | None = None
+    keep_until: float | None = Field(default=None, description="epoch seconds: kept for rollback until then")
+
+
+class SecretAnswer(Answer):
+    """A secret's metadata: never its value."""
+
+    name: str
+    description: str
+    backend: str
+    current_version: int
+    versions: list[SecretVersion]
+    created_at: str
+    created_by: str
+    updated_at: str
+    deployments: list[dict[str, Any]] | None = Field(default=None, description="what a rotation started")
+
+
+class SecretPage(Answer):
+    items: list[SecretAnswer]
+    next_cursor: str | None

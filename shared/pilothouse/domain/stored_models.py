@@ -230,6 +230,31 @@ class ConfigVersionRecord(Stored):
     deployment_id: str | None = None
 
 
+class SecretVersionEntry(Stored):
+    """One version of a secret: the backend's reference to its value, never the value."""
+
+    version: int
+    ref: str
+    created_at: str
+    created_by: str
+    #: when a newer version replaced it, and until when it stays available for rollback
+    superseded_at: str | None = None
+    keep_until: Number | None = None
+
+
+class SecretRecord(Stored):
+    """A secret's metadata (partition ``SECRET``); its values live in the backend it names."""
+
+    name: str
+    description: str = ""
+    backend: str
+    current_version: int
+    versions: list[SecretVersionEntry]
+    created_at: str
+    created_by: str
+    updated_at: str
+
+
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` validated by ``model``, as the record keeps it: the keys in the writer's order, the
     values as validated (a pending operation in today's spelling). ValidationError names a key the

@@ -89,6 +89,7 @@ def resolve(
     found, sources = _layers(services, environment, includes, values)
     resolved = layers.resolve(spec.get("config_schema"), found)
     _check_refs(resolved)
+    _check_secrets_exist(services, resolved)
     errors = layers.validation_errors(spec.get("config_schema"), resolved)
     if errors:
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
@@ -109,6 +110,25 @@ def _check_refs(config: Any, path: tuple = ()) -> None:
     elif isinstance(config, list):
         for i, value in enumerate(config):
             _check_refs(value, (*path, i))
+
+
+def _check_secrets_exist(services: ServiceContext, config: dict[str, Any]) -> None:
+    """Each referenced secret (and pinned version) exists: 422 naming the JSON path otherwise."""
+    from pilothouse.repositories.secrets import SecretRepository
+
+    errors = []
+    for path, ref in layers.secret_refs(config):
+        item = SecretRepository(services.store).get(ref[layers.SECRET])
+        versions = {v["version"] for v in item.data["versions"]} if item else set()
+        if item is None:
+            errors.append(
+                {"field": layers.json_path(path), "message": f"no secret named {ref[layers.SECRET]!r}"}
+            )
+        elif ref.get("version") and ref["version"] not in versions:
+            message = f"secret {ref[layers.SECRET]!r} keeps no version {ref['version']}"
+            errors.append({"field": layers.json_path(path), "message": message})
+    if errors:
+        raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 
 def current(services: ServiceContext, name: str, environment: str | None = None) -> dict[str, Any]:

@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "executions": ("executions", "app", "Start and follow workflow executions."),
     "tasks": ("executions", "tasks", "Answer tasks waiting for a callback (.waitForTaskToken)."),
     "workflow": ("workflow_run", "app", "Validate and run workflow (ASL) definitions locally, offline."),
+    "secrets": ("secrets", "app", "Secrets: write-only values config references."),
 }
 
 

@@ -63,3 +63,23 @@ def test_watch_prints_the_current_version(api, cli, tmp_path):
     result = cli("config", "watch", "web", "--count", "1")
     assert result.exit_code == 0 and json.loads(result.stdout) == {"version": 1, "config": {"a": 1}}
     assert cli("config", "get-contexts").exit_code == 0
+
+
+def test_secrets_commands_never_print_a_value(api, cli, tmp_path, monkeypatch):
+    """Given a value in a file and one in an environment variable, set, rotate, list and describe
+    work and print no value; the value was never on the command line."""
+    value_file = tmp_path / "value"
+    value_file.write_text("file-s3cret-9d1\n")
+    result = cli("secrets", "set", "db", "--value-file", str(value_file), "-d", "the db")
+    assert result.exit_code == 0 and "v1" in result.stdout, result.output
+    (req,) = api.sent("POST", "/v1/secrets")
+    assert json.loads(req.content)["value"] == "file-s3cret-9d1"
+    monkeypatch.setenv("NEW_DB_VALUE", "env-s3cret-77a")
+    result = cli("secrets", "rotate", "db", "--from-env", "NEW_DB_VALUE")
+    assert result.exit_code == 0 and "v2" in result.stdout, result.output
+    listing = cli("secrets", "list").stdout + cli("secrets", "describe", "db").stdout
+    assert "db" in listing and "v2" in listing
+    for output in (result.output, listing):
+        assert "s3cret" not in output
+    assert cli("secrets", "set", "x", "--from-env", "UNSET_VARIABLE_X").exit_code != 0
+    assert cli("secrets", "delete", "db", "--yes").exit_code == 0

@@ -206,18 +206,43 @@ def parse_document(content: str, fmt: str) -> dict[str, Any]:
         except ValueError as exc:
             raise ValueError(f"not JSON: {exc}") from None
     elif fmt == "yaml":
-        import yaml
-
-        try:
-            data = yaml.safe_load(content)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"not YAML: {str(exc).splitlines()[0]}") from None
-        data = {} if data is None else data
+        data = _yaml(content)
     else:
         raise ValueError(f"unknown format {fmt!r}; one of: {', '.join(FORMATS)}")
     if not isinstance(data, dict):
         raise ValueError("the document must be an object (a map of keys to values)")
+    if _deeper_than(data, MAX_DEPTH):
+        raise ValueError(f"the document nests deeper than {MAX_DEPTH} levels")
     return data
+
+
+#: the deepest a config document may nest
+MAX_DEPTH = 32
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    if limit < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_deeper_than(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_deeper_than(v, limit - 1) for v in value)
+    return False
+
+
+def _yaml(content: str) -> Any:
+    """YAML without aliases (``*name`` expands a small text into a huge document: refused)."""
+    import yaml
+
+    try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(content, Loader=yaml.SafeLoader)):
+            raise ValueError("YAML aliases (*name) are not accepted in config")
+        data = yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise ValueError(f"the document nests deeper than {MAX_DEPTH} levels") from None
+    return {} if data is None else data
 
 
 def env_key(component: str) -> str:

@@ -288,3 +288,23 @@ def test_control_plane_variables_are_the_strongest_layer(monkeypatch, env):
     components.register(s, components.parse_spec(spec("web", config_schema=SCHEMA)), actor="test")
     config.set_config(s, "web", values={"db": {"pool": 3, "host": "h"}}, message="m", actor="test")
     assert config_watch.read(s, "web", "development").body["config"]["db"] == {"host": "h", "pool": 7}
+
+
+def test_a_change_during_a_deployment_is_queued_and_rolled_out_after_it(api, run, provider, clock):
+    """Given a config deployment paused mid-way, a second change is stored and queued; when the
+    first deployment ends, the newest version rolls out by itself and the component runs it."""
+    running(api, run, config_schema=SCHEMA)
+    slow = {"type": "canary", "percentage": 20, "interval_seconds": 60, "analysis": {"no_data": "pass"}}
+    put(api, "/v1/components/web/config", {"values": {"greeting": "first"}, "strategy": slow})
+    run()
+    assert comp(api)["state"] == "Updating"
+    status, _, out = put(api, "/v1/components/web/config", {"values": {"greeting": "second"}})
+    assert status == 200 and out["deployment"]["status"] == "queued", out
+    clock.advance(61)
+    run()
+    clock.advance(61)
+    run()
+    web = comp(api)
+    assert web["state"] == "Running" and web["spec"]["config"]["greeting"] == "second", web
+    dep = deployment(api)
+    assert dep["config_version"] == 2 and dep["status"] == "succeeded" and dep["initiated_by"] == "system"

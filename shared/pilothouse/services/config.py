@@ -16,7 +16,7 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.domain import config_layers as layers
 from pilothouse.domain.lifecycle import Command
-from pilothouse.errors import Conflict, NotFound, ValidationFailed, VersionConflict
+from pilothouse.errors import Conflict, NotFound, PilothouseError, ValidationFailed, VersionConflict
 from pilothouse.ports import Item
 from pilothouse.repositories.config import (
     ConfigRepository,
@@ -33,6 +33,8 @@ SHARED_KINDS = ("set", "environment")
 ROLLOUT_STATES = ("Running",)
 #: states in which the change is kept for the next deploy (written into the spec's config)
 KEPT_STATES = ("Registered", "Stopped", "Failed")
+#: states of a deployment in flight: a change is stored and queued, rolled out when it ends
+QUEUED_STATES = ("Deploying", "Updating")
 
 
 def repo(services: ServiceContext) -> ConfigRepository:
@@ -194,7 +196,7 @@ def set_config(
     new_includes = list(includes) if includes is not None else list(before.get("includes", []))
     resolved, sources = resolve(services, spec, env, new_includes, new_values)
     own = env == spec["environment"]
-    if own and record.state not in (*ROLLOUT_STATES, *KEPT_STATES):
+    if own and record.state not in (*ROLLOUT_STATES, *KEPT_STATES, *QUEUED_STATES):
         raise Conflict(
             f"component {name!r} is {record.state}; change its config once the running command ends",
             extra={"state": record.state},
@@ -266,30 +268,51 @@ def _rollout(
     strategy: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
     """Move the component to the version's resolved config: a deployment when it runs, the spec's
-    config when it does not (its next deploy takes it). None when it already has that config."""
-    record = components.get(services, name)
+    config when it does not (its next deploy takes it). None when it already has that config.
+
+    A deployment that cannot start now (another command won the race) leaves the version
+    ``queued``: when the deployment in flight ends, :func:`deployment_ended` rolls the newest
+    version out."""
     resolved = version.data["resolved"]
-    if record.data["spec"].get("config") == resolved:
-        return None
-    if record.state in ROLLOUT_STATES:
-        params: dict[str, Any] = {"config": resolved, "config_version": version.data["version"]}
-        if strategy is not None:
-            params["strategy"] = strategy
-        answer = components.command(
-            services, name, Command.UPDATE, params, actor=actor, request_id=request_id
-        )
-        return {"operation_id": answer["operation"]["id"], "status": "started"}
-    data = {**record.data, "spec": {**record.data["spec"], "config": resolved}}
-    event = {
-        "type": "config.changed",
-        "from": record.state,
-        "to": record.state,
-        "actor": actor,
-        "request_id": request_id,
-        "params": {"config_version": version.data["version"]},
-    }
-    components.repo(services).update(record, data, event)
-    return {"status": "kept_for_next_deploy"}
+    for _ in range(10):
+        record = components.get(services, name)
+        if record.data["spec"].get("config") == resolved:
+            return None
+        if _newer_exists(services, version):
+            return {"status": "superseded"}
+        if record.state in ROLLOUT_STATES and not record.data.get("operation"):
+            params: dict[str, Any] = {"config": resolved, "config_version": version.data["version"]}
+            if strategy is not None:
+                params["strategy"] = strategy
+            try:
+                answer = components.command(
+                    services, name, Command.UPDATE, params, actor=actor, request_id=request_id
+                )
+            except PilothouseError as exc:
+                return {"status": "queued", "reason": exc.detail}
+            return {"operation_id": answer["operation"]["id"], "status": "started"}
+        if record.state not in KEPT_STATES:
+            return {"status": "queued", "reason": f"component is {record.state}"}
+        data = {**record.data, "spec": {**record.data["spec"], "config": resolved}}
+        event = {
+            "type": "config.changed",
+            "from": record.state,
+            "to": record.state,
+            "actor": actor,
+            "request_id": request_id,
+            "params": {"config_version": version.data["version"]},
+        }
+        try:
+            components.repo(services).update(record, data, event)
+        except VersionConflict:
+            continue  # another writer changed the record: read it again
+        return {"status": "kept_for_next_deploy"}
+    return {"status": "queued", "reason": "the component kept changing"}
+
+
+def _newer_exists(services: ServiceContext, version: Item) -> bool:
+    head = repo(services).head(version.data["scope"])
+    return head is not None and head.data["version"] > version.data["version"]
 
 
 def history(
@@ -354,18 +377,38 @@ def rollback(
     )
 
 
-def deployment_reverted(services: ServiceContext, deployment: dict[str, Any]) -> None:
-    """A config change's deployment did not succeed: if the config is still at the version it
-    rolled out, write a version restoring the one before (so the stored and served config is what
-    runs). Called by the deployment manager when the deployment ends."""
-    number = deployment.get("config_version")
-    if not number:
-        return
+def deployment_ended(services: ServiceContext, deployment: dict[str, Any], succeeded: bool) -> None:
+    """An update deployment ended. If it rolled out a config version and did not succeed, and that
+    version is still the newest, write a version restoring the config that runs (so the stored and
+    served config is what runs). Then, if a newer version is waiting (written while the deployment
+    ran), roll it out. Called by the deployment manager."""
     scope = component_scope(deployment["component"], deployment["environment"])
     head = repo(services).head(scope)
-    if head is None or head.data["version"] != number or number < 2:
+    if head is None:
         return
-    before = repo(services).version(scope, number - 1)
+    number = deployment.get("config_version")
+    if number and not succeeded and head.data["version"] == number:
+        _revert(services, deployment, head)
+        return
+    latest = repo(services).version(scope, head.data["version"])
+    if latest is not None and latest.data.get("resolved") is not None:
+        _rollout(services, deployment["component"], latest, actor="system", request_id=None, strategy=None)
+
+
+def _revert(services: ServiceContext, deployment: dict[str, Any], head: Item) -> None:
+    scope, number = head.data["scope"], head.data["version"]
+    record = components.repo(services).get(deployment["component"])
+    running = record.data["spec"].get("config") if record else None
+    before = None  # the newest version of what runs (else the one just before)
+    for candidate in range(number - 1, max(0, number - 21), -1):
+        item = repo(services).version(scope, candidate)
+        if item is None:
+            continue
+        if before is None:
+            before = item
+        if item.data.get("resolved") == running:
+            before = item
+            break
     if before is None:
         return
     try:
@@ -380,7 +423,7 @@ def deployment_reverted(services: ServiceContext, deployment: dict[str, Any]) ->
             kind="reverted",
             actor="system",
             message=f"deployment {deployment['id']} was {deployment.get('status') or 'rolled back'}",
-            restored_from=number - 1,
+            restored_from=before.data["version"],
             deployment_id=deployment["id"],
         )
     except VersionConflict:  # someone else wrote a newer version meanwhile: theirs stands

@@ -270,10 +270,11 @@ def _finish_component(
             break
         except VersionConflict:
             continue
-    if outcome is not Outcome.SUCCEEDED and dep.get("config_version"):
+    if dep["command"] in ("deploy", "update", "retry", "rollback"):
         from pilothouse.services import config
 
-        config.deployment_reverted(services, dep)  # the stored config goes back to what runs
+        # a failed config change's stored config goes back to what runs; a waiting one rolls out
+        config.deployment_ended(services, dep, outcome is Outcome.SUCCEEDED)
 
 
 def _end(services: ServiceContext, dep_id: str, status: str, event: str, **fields) -> dict[str, Any]:

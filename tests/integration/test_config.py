@@ -308,3 +308,37 @@ def test_a_change_during_a_deployment_is_queued_and_rolled_out_after_it(api, run
     assert web["state"] == "Running" and web["spec"]["config"]["greeting"] == "second", web
     dep = deployment(api)
     assert dep["config_version"] == 2 and dep["status"] == "succeeded" and dep["initiated_by"] == "system"
+
+
+def test_a_rollout_its_writer_never_started_is_done_by_the_sweep(api, run, provider, services, clock):
+    """Given a Running component and a version stored by a writer that died before starting its
+    deployment, the next sweep (30 s later) rolls it out; settled rollouts leave no marker."""
+    from pilothouse.repositories.config import component_scope
+    from pilothouse.services import config
+    from pilothouse.services.maintenance import sweep
+
+    running(api, run, config_schema=SCHEMA)
+    put(api, "/v1/components/web/config", {"values": {"greeting": "one"}})
+    run()
+    assert config.repo(services).pending() == []
+    scope = component_scope("web", "development")
+    head = config.repo(services).head(scope)
+    resolved, sources = config.resolve(services, comp(api)["spec"], "development", [], {"greeting": "two"})
+    config._append(  # what set_config stores before its rollout: the writer dies here
+        services,
+        head,
+        scope,
+        values={"greeting": "two"},
+        resolved=resolved,
+        sources=sources,
+        kind="set",
+        actor="key:test",
+        message="m",
+    )
+    assert [m.data["version"] for m in config.repo(services).pending()] == [2]
+    assert "config_rollouts" not in sweep(services)  # not yet: the writer may still be at it
+    clock.advance(31)
+    assert sweep(services)["config_rollouts"] == [scope]
+    run()
+    assert comp(api)["spec"]["config"]["greeting"] == "two" and deployment(api)["config_version"] == 2
+    assert config.repo(services).pending() == []

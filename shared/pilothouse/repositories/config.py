@@ -9,6 +9,8 @@ partition (pk)      sort key (sk)   what
 ==================  ==============  ====================================================
 ``CONFIG``          ``<scope>``     the head: the scope's newest version (and includes)
 ``CONFIGV#<scope>`` ``<version:010>`` one immutable version
+``CONFIG_PENDING``  ``<scope>``     a component version not rolled out yet (the sweep's
+                                    worklist: a writer that died before its rollout)
 ==================  ==============  ====================================================
 
 A new version is written with its head in one transaction, conditioned on the head read, so of
@@ -17,12 +19,15 @@ two racing writers exactly one lands and the other gets VersionConflict.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pilothouse.domain.records import stored
+from pilothouse.errors import VersionConflict
 from pilothouse.ports import Item, Page, Put, Store
 
 HEAD_PK = "CONFIG"
+PENDING_PK = "CONFIG_PENDING"
 
 
 def component_scope(name: str, environment: str) -> str:
@@ -90,5 +95,21 @@ class ConfigRepository:
             if head is not None
             else Put(Item(HEAD_PK, scope, head_data), if_absent=True)
         )
-        written = self.store.transact([head_put, Put(record, if_absent=True)])
+        ops = [head_put, Put(record, if_absent=True)]
+        if scope.startswith("component:"):  # its rollout is owed until done()
+            marker = {"scope": scope, "version": data["version"], "at": now}
+            ops.append(Put(Item(PENDING_PK, scope, marker)))
+        written = self.store.transact(ops)
         return written[1] if len(written) > 1 else record
+
+    def pending(self) -> list[Item]:
+        """The component scopes whose newest version's rollout is owed."""
+        return list(self.store.scan_all(PENDING_PK))
+
+    def done(self, scope: str, version: int) -> None:
+        """The rollout of ``version`` (or a newer one) is settled: drop the marker if it is not newer."""
+        marker = self.store.get(PENDING_PK, scope)
+        if marker is not None and marker.data["version"] <= version:
+            # a newer version's marker may have replaced it meanwhile: that one stays
+            with contextlib.suppress(VersionConflict):
+                self.store.delete(PENDING_PK, scope, if_version=marker.version)

@@ -11,6 +11,7 @@ deployment that is rolled back writes a version restoring the config that ran be
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pilothouse.clock import iso
@@ -26,6 +27,8 @@ from pilothouse.repositories.config import (
 )
 from pilothouse.services import components
 from pilothouse.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
 
 #: the kinds of shared scopes (``PUT /v1/config-sets/{name}``, ``PUT /v1/environments/{env}/config``)
 SHARED_KINDS = ("set", "environment")
@@ -222,11 +225,11 @@ def set_config(
         request_id=request_id,
         restored_from=restored_from,
     )
-    rollout = (
-        _rollout(services, name, written, actor=actor, request_id=request_id, strategy=strategy)
-        if own
-        else None
-    )
+    if own:
+        rollout = _rollout(services, name, written, actor=actor, request_id=request_id, strategy=strategy)
+    else:  # another environment's config: it reaches the component when promoted there
+        rollout = None
+        repo(services).done(scope, written.data["version"])
     return {"changed": True, "version": version_view(written), "deployment": rollout}
 
 
@@ -258,7 +261,7 @@ def _append(services: ServiceContext, head: Item | None, scope: str, *, actor: s
     return written
 
 
-def _rollout(
+def _rollout_now(
     services: ServiceContext,
     name: str,
     version: Item,
@@ -308,6 +311,47 @@ def _rollout(
             continue  # another writer changed the record: read it again
         return {"status": "kept_for_next_deploy"}
     return {"status": "queued", "reason": "the component kept changing"}
+
+
+def _rollout(
+    services: ServiceContext,
+    name: str,
+    version: Item,
+    *,
+    actor: str,
+    request_id: str | None,
+    strategy: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """:func:`_rollout_now`, then the version's pending marker is settled unless it is queued."""
+    outcome = _rollout_now(services, name, version, actor=actor, request_id=request_id, strategy=strategy)
+    if outcome is None or outcome["status"] != "queued":
+        repo(services).done(version.data["scope"], version.data["version"])
+    return outcome
+
+
+def sweep_pending(services: ServiceContext, *, older_than: float = 30.0) -> list[str]:
+    """Roll out the versions whose writer did not (it died between storing and rolling out, or
+    its change was queued behind a deployment that never told its end). Answers the scopes."""
+    from pilothouse.clock import parse_iso
+
+    done = []
+    now = services.clock.time()
+    for marker in repo(services).pending():
+        if now - parse_iso(marker.data["at"]) < older_than:
+            continue
+        scope = marker.data["scope"]
+        latest = repo(services).latest(scope)
+        component, _, _env = scope.removeprefix("component:").rpartition("@")
+        if latest is None or components.repo(services).get(component) is None:
+            repo(services).done(scope, marker.data["version"])
+            continue
+        try:
+            _rollout(services, component, latest, actor="system", request_id=None, strategy=None)
+        except PilothouseError as exc:
+            log.warning("config rollout of %s still owed: %s", scope, exc.detail)
+            continue
+        done.append(scope)
+    return done
 
 
 def _newer_exists(services: ServiceContext, version: Item) -> bool:
@@ -428,3 +472,4 @@ def _revert(services: ServiceContext, deployment: dict[str, Any], head: Item) ->
         )
     except VersionConflict:  # someone else wrote a newer version meanwhile: theirs stands
         return
+    repo(services).done(scope, number + 1)  # it restores what runs: nothing to roll out

@@ -230,6 +230,21 @@ class ConfigVersionRecord(Stored):
     deployment_id: str | None = None
 
 
+class ConfigPendingRecord(Stored):
+    """A component config version whose rollout is owed (partition ``CONFIG_PENDING``)."""
+
+    scope: str
+    version: int
+    at: str
+
+
+class SecretValueRecord(Stored):
+    """One sealed secret value of the built-in backend (partition ``SECRETVAL#<name>``): the
+    AES-256-GCM envelope, base64; never the value."""
+
+    sealed: str
+
+
 class SecretVersionEntry(Stored):
     """One version of a secret: the backend's reference to its value, never the value."""
 

@@ -98,7 +98,7 @@ class ConfigRepository:
         ops = [head_put, Put(record, if_absent=True)]
         if scope.startswith("component:"):  # its rollout is owed until done()
             marker = {"scope": scope, "version": data["version"], "at": now}
-            ops.append(Put(Item(PENDING_PK, scope, marker)))
+            ops.append(Put(Item(PENDING_PK, scope, stored("ConfigPendingRecord", marker))))
         written = self.store.transact(ops)
         return written[1] if len(written) > 1 else record
 

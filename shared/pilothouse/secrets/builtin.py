@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 
 from pilothouse.crypto.envelope import EnvelopeError, open_sealed, seal
+from pilothouse.domain.records import stored
 from pilothouse.ports.keys import KeyWrapper
 from pilothouse.ports.secrets import SecretBackendError
 from pilothouse.ports.store import Item, Store
@@ -45,7 +46,7 @@ class BuiltinSecrets:
 
     def put(self, secret: str, version: int, value: str) -> str:
         sealed = seal(self.keys, value.encode("utf-8"), aad=_aad(secret, version))
-        data = {"sealed": base64.b64encode(sealed).decode("ascii")}
+        data = stored("SecretValueRecord", {"sealed": base64.b64encode(sealed).decode("ascii")})
         self.store.put(Item(_pk(secret), _sk(version), data), if_absent=True)
         return f"builtin:{secret}:{version}"
 

@@ -118,6 +118,19 @@ def _sam_policy(policy: Policy | Invoke) -> list[str]:
             "      Action: [states:SendTaskSuccess, states:SendTaskFailure, states:SendTaskHeartbeat]",
             '      Resource: "*"',
         ]
+    if policy is Policy.SECRET_VALUES:
+        return [
+            "- Statement:",
+            "    - Effect: Allow  # secret values under the prefix (secret_backend secretsmanager/ssm)",
+            "      Action: [secretsmanager:CreateSecret, secretsmanager:PutSecretValue,"
+            " secretsmanager:GetSecretValue, secretsmanager:DeleteSecret]",
+            '      Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}'
+            ':secret:pilothouse/*"',
+            "    - Effect: Allow",
+            "      Action: [ssm:PutParameter, ssm:GetParameter, ssm:DeleteParameter]",
+            '      Resource: !Sub "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}'
+            ':parameter/pilothouse/secrets/*"',
+        ]
     return [table[policy]]
 
 

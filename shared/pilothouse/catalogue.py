@@ -43,6 +43,8 @@ class Policy(StrEnum):
     TASK_TOKENS = "states:task-tokens"
     #: read, write and delete backups in the backup bucket; wrap and unwrap data keys with the key
     BACKUPS = "backups:read-write"
+    #: write, read and delete secret values in Secrets Manager / SSM under Pilothouse's prefix
+    SECRET_VALUES = "secrets:values"
 
 
 @dataclass(frozen=True)
@@ -501,6 +503,79 @@ FUNCTIONS: tuple[Function, ...] = (
             "Restores the newest backup into a scratch store (in /tmp) when the last drill is older than\n"
             "PILOTHOUSE_BACKUP_DRILL_INTERVAL_SECONDS (weekly by default); records RPO and RTO as an event."
         ),
+    ),
+    # -- configuration (issue 13) --
+    Function(
+        "get_component_config",
+        http("GET", "/v1/components/{name}/config", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+        timeout=30,
+    ),
+    Function(
+        "set_component_config",
+        http("PUT", "/v1/components/{name}/config", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "component_config_history",
+        http("GET", "/v1/components/{name}/config/versions", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "component_config_diff",
+        http("GET", "/v1/components/{name}/config/diff", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "rollback_component_config",
+        http("POST", "/v1/components/{name}/config/rollback", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "put_config_set",
+        http("PUT", "/v1/config-sets/{set_name}", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "get_config_set",
+        http("GET", "/v1/config-sets/{set_name}", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "put_environment_config",
+        http("PUT", "/v1/environments/{environment}/config", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "get_environment_config",
+        http("GET", "/v1/environments/{environment}/config", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    # -- secrets (issue 13) --
+    Function(
+        "create_secret",
+        http("POST", "/v1/secrets", Permission.SECRETS_WRITE),
+        policies=(TABLE_WRITE, Policy.SECRET_VALUES),
+    ),
+    Function(
+        "list_secrets",
+        http("GET", "/v1/secrets", Permission.SECRETS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "describe_secret",
+        http("GET", "/v1/secrets/{secret_name}", Permission.SECRETS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "rotate_secret",
+        http("POST", "/v1/secrets/{secret_name}/rotate", Permission.SECRETS_WRITE),
+        policies=(TABLE_WRITE, SEND_JOBS, Policy.SECRET_VALUES),
+    ),
+    Function(
+        "delete_secret",
+        http("DELETE", "/v1/secrets/{secret_name}", Permission.SECRETS_WRITE),
+        policies=(TABLE_WRITE, Policy.SECRET_VALUES),
     ),
 )
 

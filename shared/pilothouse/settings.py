@@ -123,6 +123,17 @@ class Settings(BaseModel):
     backup_rpo_seconds: int = Field(default=2 * 86_400, ge=60)
     #: the drill sweep (daily) drills when the last drill is older than this (default: weekly)
     backup_drill_interval_seconds: int = Field(default=7 * 86_400, ge=60)
+    #: the ``PILOTHOUSE_CONFIG_<COMPONENT>__<KEY>`` variables: the strongest layer of the control
+    #: plane's own components' config (issue 13), as (name, value) pairs
+    component_config_env: tuple[tuple[str, str], ...] = ()
+    #: config watches: how long a function instance trusts the config version it read (seconds)
+    config_cache_seconds: float = Field(default=0.5, ge=0, le=60)
+    #: where secret values live (issue 13): the built-in encrypted store, AWS Secrets Manager or SSM
+    secret_backend: Literal["builtin", "secretsmanager", "ssm"] = "builtin"
+    #: the name prefix of secrets in Secrets Manager / parameters in SSM
+    secrets_prefix: str = "/pilothouse/secrets/"
+    #: how long a secret's superseded version stays available for rollback (default: 7 days)
+    secret_retention_seconds: int = Field(default=7 * 86_400, ge=0)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -170,6 +181,9 @@ class Settings(BaseModel):
             for key, value in environ.items()
             if key.startswith(PREFIX) and key[len(PREFIX) :].lower() in cls.model_fields
         }
+        config_env = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(f"{PREFIX}CONFIG_")))
+        if config_env:
+            values["component_config_env"] = config_env  # type: ignore[assignment]
         try:
             return cls.model_validate(values)
         except ValidationError as exc:

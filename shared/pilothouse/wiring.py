@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pilothouse.domain.security import Principal
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
     from pilothouse.ports.keys import KeyWrapper
+    from pilothouse.ports.secrets import SecretBackend
     from pilothouse.services.context import ServiceContext
     from pilothouse.services.execution_listeners import ExecutionListeners
 
@@ -72,6 +73,7 @@ class Services:
         listeners: ExecutionListeners | None = None,
         providers: dict[str, Provider] | None = None,
         master_keys: KeyWrapper | None = None,
+        secrets: SecretBackend | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -83,6 +85,7 @@ class Services:
             "invoker": invoker,
             "listeners": listeners,
             "master_keys": master_keys,
+            "secrets": secrets,
         }
         for port, adapter in given.items():
             if adapter is not None:
@@ -209,6 +212,22 @@ class Services:
         from pilothouse.keyring.local import LocalKeyring
 
         return LocalKeyring.from_settings(s.master_keys, s.master_key_id, s.key_file_path)
+
+    @cached_property
+    def secrets(self) -> SecretBackend:
+        """Where secret values live (settings.secret_backend)."""
+        s = self.settings
+        if s.secret_backend == "secretsmanager":
+            from pilothouse.secrets.aws import SecretsManagerSecrets
+
+            return SecretsManagerSecrets(s.secrets_prefix.strip("/") + "/")
+        if s.secret_backend == "ssm":
+            from pilothouse.secrets.aws import SsmSecrets
+
+            return SsmSecrets("/" + s.secrets_prefix.strip("/") + "/")
+        from pilothouse.secrets.builtin import BuiltinSecrets
+
+        return BuiltinSecrets(self.store, self.master_keys)
 
     @contextlib.contextmanager
     def scratch_store(self, clock: Clock | None = None) -> Iterator[Store]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
-    from pilothouse.api import audit, backups, components, deployments, keys, meta, workflows
+    from pilothouse.api import audit, backups, components, config, deployments, keys, meta, secrets, workflows
 
     return [
         *meta.OPERATIONS,
@@ -19,4 +19,6 @@ def all_operations():
         *workflows.OPERATIONS,
         *deployments.OPERATIONS,
         *backups.OPERATIONS,
+        *config.OPERATIONS,
+        *secrets.OPERATIONS,
     ]

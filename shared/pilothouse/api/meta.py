@@ -72,6 +72,9 @@ def path_patterns() -> dict[str, str]:
         "target": NAME_PATTERN,  # a component's or an environment's name
         "backup_id": r"^([0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}|latest)$",  # domain.backups.ID_RE (drill: latest)
         "run_id": r"^[0-9]{15}-[0-9a-f]{8}$",  # repositories.backups.run_id
+        "set_name": NAME_PATTERN,  # a shared config set
+        "secret_name": NAME_PATTERN,  # a secret
+        "environment": r"^(development|staging|production)$",
     }
 
 

@@ -12,7 +12,10 @@ from pilothouse.cli.files import InputError
 from pilothouse.cli.prog import program
 
 app = typer.Typer(
-    help="Contexts: which API (URL and key) the CLI talks to.", no_args_is_help=True, rich_markup_mode=None
+    help="Contexts (which API the CLI talks to) and components' config: get, set, import, diff,"
+    " history, rollback, watch.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 ContextName = Annotated[str, typer.Argument(help="the context's name")]
@@ -142,3 +145,14 @@ def current_context() -> None:
         err().print(f"no current context ({program()} config use-context NAME)")
         raise typer.Exit(1)
     print(config.current)
+
+
+def _with_component_config() -> None:
+    """The components' config commands (get, set, import, diff, history, rollback, watch) join the
+    contexts commands in this group."""
+    from pilothouse.cli import component_config
+
+    component_config.register(app)
+
+
+_with_component_config()

@@ -49,12 +49,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Follow and steer deployments: approve, promote, pause, resume, abort, roll back.",
     ),
     "keys": ("keys", "app", "Manage API keys (admin)."),
-    "config": ("config", "app", "Contexts: which API (URL and key) the CLI talks to."),
+    "config": (
+        "config",
+        "app",
+        "Contexts (which API the CLI talks to) and components' config: get, set, import, diff,"
+        " history, rollback, watch.",
+    ),
     "workflows": ("workflows", "app", "Manage workflows (Amazon States Language definitions, versioned)."),
     "executions": ("executions", "app", "Start and follow workflow executions."),
     "tasks": ("executions", "tasks", "Answer tasks waiting for a callback (.waitForTaskToken)."),
     "workflow": ("workflow_run", "app", "Validate and run workflow (ASL) definitions locally, offline."),
     "backups": ("backups", "app", "Backups: take, verify, restore, drill (admin)."),
+    "secrets": ("secrets", "app", "Secrets: write-only values config references."),
 }
 
 

@@ -58,16 +58,26 @@ def _validator(schema: Any) -> Validator | str:
     return _compiled(key)
 
 
+def compiled(schema: Any) -> Validator | str:
+    """The cached validator of ``schema``, or the message saying why it is not a JSON Schema."""
+    return _validator(schema)
+
+
 def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
-    """Validate ``config`` against a JSON Schema; raise ValueError naming the offending field."""
+    """Validate ``config`` against a JSON Schema; raise ValueError naming the offending field. A
+    ``{"$secret": name}`` reference stands for a value that is not there yet: nothing at or under
+    one is reported."""
     if schema is None:
         return
     import jsonschema
 
+    from pilothouse.domain.config_layers import under_secret_ref
+
     validator = _validator(schema)
     if isinstance(validator, str):
         raise ValueError(validator)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    errors = (e for e in validator.iter_errors(config) if not under_secret_ref(config, list(e.absolute_path)))
+    error = jsonschema.exceptions.best_match(errors)
     if error is not None:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise ValueError(f"{where.lstrip('.') + ': ' if where else ''}{error.message}")

@@ -39,6 +39,8 @@ class Permission(StrEnum):
     KEYS_ADMIN = "keys:admin"
     AUDIT_READ = "audit:read"
     BACKUPS_ADMIN = "backups:admin"  # list, take, verify, restore, drill, delete backups
+    SECRETS_READ = "secrets:read"  # list and describe secrets (names and versions, never values)
+    SECRETS_WRITE = "secrets:write"  # set, rotate, delete secrets
 
 
 #: the least role that holds each permission
@@ -55,6 +57,8 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.KEYS_ADMIN: Role.ADMIN,
     Permission.AUDIT_READ: Role.ADMIN,
     Permission.BACKUPS_ADMIN: Role.ADMIN,
+    Permission.SECRETS_READ: Role.OPERATOR,
+    Permission.SECRETS_WRITE: Role.DEPLOYER,
 }
 
 

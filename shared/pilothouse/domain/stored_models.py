@@ -110,6 +110,8 @@ class DeploymentRecord(Stored):
     notify_token: str | None = None
     separate_approver: bool = False
     capabilities: list[str] = []
+    #: the config version a config change rolled out (issue 13)
+    config_version: int | None = None
 
 
 class DeploymentEventRecord(Stored):
@@ -195,6 +197,77 @@ class ExecutionRecord(Stored):
     mock_case: str | None = None
     #: a Distributed Map's child execution: its parent {workflow, name, map_run, map_run_arn, index}
     parent: dict[str, Any] | None = None
+
+
+class ConfigHeadRecord(Stored):
+    """The newest version of a config scope (partition ``CONFIG``): a component in an environment,
+    an environment's overrides or a shared set; a component's head also names the sets it includes."""
+
+    scope: str
+    version: int
+    includes: list[str] = []
+    updated_at: str
+
+
+class ConfigVersionRecord(Stored):
+    """One immutable version of a config scope (partition ``CONFIGV#<scope>``). A component's
+    version keeps its own overrides, the sets it includes and the config they resolved to (secret
+    references as references, never values)."""
+
+    scope: str
+    version: int
+    values: dict[str, Any]
+    includes: list[str] = []
+    resolved: dict[str, Any] | None = None
+    sources: dict[str, int] = {}
+    kind: str
+    author: str
+    message: str
+    created_at: str
+    request_id: str | None = None
+    #: a rollback's version it copied; a reverted deployment's id
+    restored_from: int | None = None
+    deployment_id: str | None = None
+
+
+class ConfigPendingRecord(Stored):
+    """A component config version whose rollout is owed (partition ``CONFIG_PENDING``)."""
+
+    scope: str
+    version: int
+    at: str
+
+
+class SecretValueRecord(Stored):
+    """One sealed secret value of the built-in backend (partition ``SECRETVAL#<name>``): the
+    AES-256-GCM envelope, base64; never the value."""
+
+    sealed: str
+
+
+class SecretVersionEntry(Stored):
+    """One version of a secret: the backend's reference to its value, never the value."""
+
+    version: int
+    ref: str
+    created_at: str
+    created_by: str
+    #: when a newer version replaced it, and until when it stays available for rollback
+    superseded_at: str | None = None
+    keep_until: Number | None = None
+
+
+class SecretRecord(Stored):
+    """A secret's metadata (partition ``SECRET``); its values live in the backend it names."""
+
+    name: str
+    description: str = ""
+    backend: str
+    current_version: int
+    versions: list[SecretVersionEntry]
+    created_at: str
+    created_by: str
+    updated_at: str
 
 
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:

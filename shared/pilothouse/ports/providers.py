@@ -31,6 +31,10 @@ class Release:
     config: dict[str, Any] = field(default_factory=dict)
     health: HealthCheck = field(default_factory=HealthCheck)
     replicas: int = 1
+    #: environment variables carrying the secrets the config references, resolved when the
+    #: revision starts (values for local processes; Powertools Parameters references for Lambda).
+    #: Never logged, never stored (kept out of repr and comparisons)
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

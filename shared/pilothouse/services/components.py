@@ -276,9 +276,10 @@ def _validate_params(record: Record, command: Command, params: dict[str, Any]) -
                 check_config(spec.get("config_schema"), params["config"])
             except ValueError as exc:
                 raise ValidationFailed.field("config", str(exc)) from None
-        if params.get("version") in (None, record.data.get("version")) and params.get("config") in (
-            None,
-            spec["config"],
+        if (
+            params.get("version") in (None, record.data.get("version"))
+            and params.get("config") in (None, spec["config"])
+            and not params.get("secret_rotation")  # a rotated secret: same config, new value
         ):
             raise ValidationFailed.field("version", "nothing to update: same version and config as running")
     return {k: v for k, v in params.items() if v is not None}

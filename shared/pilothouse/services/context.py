@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:  # annotations only: a function loads the ports it uses, not all of them
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
     from pilothouse.ports.keys import KeyWrapper
+    from pilothouse.ports.secrets import SecretBackend
     from pilothouse.services.execution_listeners import ExecutionListeners
     from pilothouse.settings import Settings
 
@@ -49,6 +50,11 @@ class ServiceContext(Protocol):
     @property
     def master_keys(self) -> KeyWrapper:
         """The master keys that wrap envelope encryption's data keys (``pilothouse.crypto.envelope``)."""
+        ...
+
+    @property
+    def secrets(self) -> SecretBackend:
+        """Where secret values live (built-in encrypted store, Secrets Manager or SSM)."""
         ...
 
     def scratch_store(self, clock: Clock | None = None) -> AbstractContextManager[Store]:

@@ -80,7 +80,10 @@ def component(services: ServiceContext, dep: dict[str, Any]):
 def release(services: ServiceContext, dep: dict[str, Any], replicas: int | None = None):
     record = component(services, dep)
     count = replicas if replicas is not None else dep["replicas"]
-    return release_for(record.data, version=dep["to_version"], config=dep.get("config"), replicas=count)
+    from pilothouse.services import secrets
+
+    release = release_for(record.data, version=dep["to_version"], config=dep.get("config"), replicas=count)
+    return secrets.bind(services, release, dep["provider"])  # secrets resolve as the revision starts
 
 
 def provider(services: ServiceContext, dep: dict[str, Any]):

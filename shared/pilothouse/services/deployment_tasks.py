@@ -267,9 +267,14 @@ def _finish_component(
                 dep["to_version"],
                 dep.get("config"),
             )
-            return
+            break
         except VersionConflict:
             continue
+    if dep["command"] in ("deploy", "update", "retry", "rollback"):
+        from pilothouse.services import config
+
+        # a failed config change's stored config goes back to what runs; a waiting one rolls out
+        config.deployment_ended(services, dep, outcome is Outcome.SUCCEEDED)
 
 
 def _end(services: ServiceContext, dep_id: str, status: str, event: str, **fields) -> dict[str, Any]:

@@ -133,6 +133,8 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
             # digests of the capability tokens of the shipped workflows acting on this deployment
             "capabilities": [digest] if is_shipped(workflow) else [],
         }
+        if pending.params.get("config_version") is not None:
+            data["config_version"] = pending.params["config_version"]
         try:
             repo(services).create(
                 data, {"type": "created", "status": "pending", "actor": data["initiated_by"]}

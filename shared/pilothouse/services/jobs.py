@@ -54,6 +54,13 @@ def release_for(data: dict[str, Any], *, version: str, config: dict | None = Non
     )
 
 
+def _bound(services: ServiceContext, data: dict[str, Any], release: Release) -> Release:
+    """The release with the secrets its config references (replicas started again need them)."""
+    from pilothouse.services import secrets
+
+    return secrets.bind(services, release, data["spec"]["provider"])
+
+
 def handle_message(services: ServiceContext, body: str) -> str:
     """Run the job a queue message names; return what happened (for logs and tests)."""
     message = json.loads(body)
@@ -114,7 +121,9 @@ def execute(services: ServiceContext, name: str, operation_id: str) -> str:
         provider = services.provider(data["spec"]["provider"])
         if cmd is Command.SCALE:
             assert current is not None
-            release = release_for(data, version=data["version"], replicas=current.replicas)
+            release = _bound(
+                services, data, release_for(data, version=data["version"], replicas=current.replicas)
+            )
             placement = provider.scale(current, release, params["replicas"])
         elif cmd is Command.STOP:
             if current is not None:
@@ -373,8 +382,10 @@ def _restore_one(services: ServiceContext, record: Record, cancelled: Callable[[
     if not needs_restore(record):
         return "nothing to restore"
     current = Placement.from_dict(data["placement"])
-    release = release_for(data, version=current.version, replicas=current.replicas)
     try:
+        release = _bound(
+            services, data, release_for(data, version=current.version, replicas=current.replicas)
+        )
         placement = services.provider(data["spec"]["provider"]).restore(current, release)
     except (ProviderError, ProviderUnavailable) as exc:
         if cancelled is not None and cancelled():
@@ -492,9 +503,10 @@ def _restore_deployment(services: ServiceContext, data: dict[str, Any], deployme
     # the recorded revisions come back as recorded, so the release's version must be the primary
     # revision's: a release of the new version would replace a lone stable revision by it
     try:
-        placement = services.provider(data["spec"]["provider"]).restore(
-            current, release_for(data, version=current.version, replicas=current.replicas)
+        release = _bound(
+            services, data, release_for(data, version=current.version, replicas=current.replicas)
         )
+        placement = services.provider(data["spec"]["provider"]).restore(current, release)
     except (ProviderError, ProviderUnavailable) as exc:
         return f"failed: {exc}"
 

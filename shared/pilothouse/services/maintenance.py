@@ -9,5 +9,13 @@ from pilothouse.services.jobs import sweep_stalled
 
 
 def sweep(services: ServiceContext) -> dict[str, Any]:
-    """Re-enqueue stalled jobs and purge expired records (idempotency keys, old audit)."""
-    return {"requeued": sweep_stalled(services), "purged": services.store.purge_expired()}
+    """Re-enqueue stalled jobs, roll out config versions whose rollout is owed, and purge expired
+    records (idempotency keys, old audit)."""
+    from pilothouse.services.config import sweep_pending
+
+    requeued = sweep_stalled(services)
+    rolled_out = sweep_pending(services)
+    out: dict[str, Any] = {"requeued": requeued, "purged": services.store.purge_expired()}
+    if rolled_out:
+        out["config_rollouts"] = rolled_out
+    return out

@@ -23,7 +23,7 @@ import json
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +99,7 @@ class LaunchSpec:
     """How to start one replica of a release, with ``{port}`` still to fill in."""
 
     argv: list[str]
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # may carry resolved secrets: never in a repr
     cwd: str
     grace_seconds: float
 
@@ -116,6 +116,7 @@ def build_launch_spec(
     *,
     host: str = "127.0.0.1",
     sandbox: Sandbox | None = None,
+    secret_env: dict[str, str] | None = None,
 ) -> LaunchSpec:
     """Read ``target`` (command, env, cwd, versions, grace_seconds) into a :class:`LaunchSpec`.
 
@@ -157,6 +158,7 @@ def build_launch_spec(
         if not isinstance(source, dict):
             raise ProviderError("local target 'env' must be a mapping")
         env.update({str(k): _to_env_value(v) for k, v in source.items()})
+    env.update(secret_env or {})  # the config's secret references, resolved as the revision starts
     env["PILOTHOUSE_CONFIG"] = json.dumps(config or {}, sort_keys=True)
     env["PILOTHOUSE_VERSION"] = version
     env["PILOTHOUSE_COMPONENT"] = component

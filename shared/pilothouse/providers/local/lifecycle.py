@@ -185,6 +185,7 @@ class _ReplicaLifecycle(_Registry):
             dict(release.target or {}),
             dict(release.config or {}),
             host=self.host,
+            secret_env=release.secret_env,
         )
 
     def _start_router(self, port: int, *, retry_seconds: float = 0.0) -> Router:

@@ -1,0 +1,142 @@
+"""Config reads (issue 13): the resolved config read warm in process, and reads/s through the local
+gateway, each against an anchor run in the same session.
+
+* In process: ``config_watch.read`` (the in-instance cache) against the anchor
+  ``components.get`` + ``view`` (one SQLite point read, what ``GET /v1/components/{name}`` does),
+  alternating batches; p50/p99 and the ratio are printed. Target (issue 13): p99 <= 5 ms.
+* Through the local gateway: ``GET /v1/components/web/config`` on the gateway (auth + function)
+  against uvicorn h11 + Starlette answering the same cached read, with the gateway benchmark's
+  alternating rounds. Target (issue 13): >= 2,000 reads/s.
+
+Nothing is asserted about time.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from pilothouse.embedded.gateway import GatewayServer, LocalGateway
+from tests.benchmarks.test_bench_gateway import ROUNDS, _compare, _process_cpu, _Side
+from tests.support.bench import report
+from tests.support.specs import spec
+
+BATCH = 2000
+
+
+def _setup(services):
+    from pilothouse.services import components, config, config_watch
+
+    config_watch.clear()
+    schema = {"type": "object", "properties": {"port": {"type": "integer", "default": 80}}}
+    components.register(services, components.parse_spec(spec("web", config_schema=schema)), actor="bench")
+    values = {"port": 8080, "features": {f"flag{i}": i % 2 == 0 for i in range(40)}, "name": "x" * 200}
+    config.set_config(services, "web", values=values, message="bench", actor="bench")
+
+
+def _timed(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def _p(samples: list[float], q: float) -> float:
+    return sorted(samples)[min(len(samples) - 1, int(len(samples) * q))]
+
+
+def test_resolved_config_read_in_process(services):
+    """Given a component with a config version, when its resolved config is read warm in process in
+    alternating batches with the anchor (a component read), then p50/p99 of both are printed."""
+    from pilothouse.services import components, config_watch
+
+    _setup(services)
+    read = lambda: config_watch.read(services, "web", "development")  # noqa: E731
+    anchor = lambda: components.view(components.get(services, "web"))  # noqa: E731
+    assert read().body["config"]["port"] == 8080
+    for fn in (read, anchor):
+        _timed(fn, 200)  # warm
+    ours: list[float] = []
+    theirs: list[float] = []
+    for i in range(4):
+        for fn, into in ((read, ours), (anchor, theirs)) if i % 2 == 0 else ((anchor, theirs), (read, ours)):
+            into += _timed(fn, BATCH)
+    report(
+        f"resolved config read, warm, in process ({len(ours)} reads each, alternating batches)",
+        {
+            "config_watch.read (in-instance cache)": (
+                f"p50 {_p(ours, 0.5):.4f} ms   p99 {_p(ours, 0.99):.4f} ms"
+            ),
+            "anchor: components.get + view (SQLite read)": (
+                f"p50 {_p(theirs, 0.5):.4f} ms   p99 {_p(theirs, 0.99):.4f} ms"
+            ),
+            "p99 ratio config/anchor": f"{_p(ours, 0.99) / _p(theirs, 0.99):.2f}",
+            "target (issue 13)": "p99 <= 5 ms",
+        },
+    )
+
+
+class _Anchor:
+    """uvicorn (h11) + Starlette answering the same cached resolved-config read."""
+
+    def __init__(self, services) -> None:
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        from pilothouse.services import config_watch
+
+        def get_config(request):
+            served = config_watch.read(services, request.path_params["name"], "development")
+            return JSONResponse(served.body, headers={"ETag": served.etag})
+
+        app = Starlette(routes=[Route("/v1/components/{name}/config", get_config)])
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, http="h11", loop="asyncio", log_level="warning", lifespan="off")
+        )
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __enter__(self) -> _Anchor:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.slow
+def test_config_reads_through_the_local_gateway(pool, cloud, services, admin_key):
+    """Given a component with a config version, when keep-alive clients GET its config through the
+    gateway and through the anchor in alternating rounds, then every answer is 200 and reads/s,
+    p50/p99, CPU per request and the ratios are printed."""
+    _setup(services)
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    server = GatewayServer(LocalGateway(cloud.routes, pool), "127.0.0.1", 0)
+    with _Anchor(services) as anchor:
+        server.start()
+        try:
+            _compare(
+                "config reads: local gateway vs anchor",
+                "/v1/components/web/config",
+                _Side("anchor: uvicorn h11 + Starlette, same cached read", anchor.url, {}, _process_cpu()),
+                _Side("pilothouse gateway (auth + get_component_config)", server.url, auth, _process_cpu()),
+                {"target (issue 13)": ">= 2,000 reads/s through the local gateway", "rounds": str(ROUNDS)},
+            )
+        finally:
+            server.stop()

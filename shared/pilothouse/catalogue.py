@@ -434,6 +434,17 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
         timeout=300,
     ),
+    Function("put_metrics", http("POST", "/v1/metrics", Permission.METRICS_WRITE), policies=(TABLE_WRITE,)),
+    Function(
+        "component_metrics",
+        http("GET", "/v1/components/{name}/metrics", Permission.METRICS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "prometheus_metrics",
+        http("GET", "/v1/metrics/prometheus", Permission.METRICS_READ),
+        policies=(TABLE_READ,),
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FUNCTIONS}

@@ -38,6 +38,8 @@ class Permission(StrEnum):
     WORKFLOWS_WRITE = "workflows:write"  # create, update, delete definitions
     KEYS_ADMIN = "keys:admin"
     AUDIT_READ = "audit:read"
+    METRICS_READ = "metrics:read"  # query metrics, the Prometheus exposition
+    METRICS_WRITE = "metrics:write"  # ingest datapoints
 
 
 #: the least role that holds each permission
@@ -53,6 +55,8 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.WORKFLOWS_WRITE: Role.DEPLOYER,
     Permission.KEYS_ADMIN: Role.ADMIN,
     Permission.AUDIT_READ: Role.ADMIN,
+    Permission.METRICS_READ: Role.VIEWER,
+    Permission.METRICS_WRITE: Role.OPERATOR,
 }
 
 

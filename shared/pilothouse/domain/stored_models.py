@@ -206,14 +206,14 @@ class MetricSeriesRecord(Stored):
     dimensions: dict[str, str]
     unit: str
     first_at: int
+    #: hour rollups are written for every hour before this one (epoch seconds)
+    compacted_until: int
 
 
 class MetricRollupRecord(Stored):
-    """A minute or hour rollup of one series (partitions ``METRIC_MIN#...``, ``METRIC_HOUR#...``)."""
+    """A minute or hour rollup of one series (partitions ``METRIC_MIN#...``, ``METRIC_HOUR#...``,
+    which name the series)."""
 
-    component: str
-    name: str
-    key: str
     start: int
     period: int
     count: int
@@ -221,8 +221,8 @@ class MetricRollupRecord(Stored):
     min: Number | None
     max: Number | None
     hist: dict[str, int]
-    #: the last batches folded in (a retried batch is not counted twice)
-    batches: list[str]
+    #: the last batches folded in, comma-separated (a retried batch is not counted twice)
+    batches: str
 
 
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:

@@ -142,7 +142,9 @@ def test_query_24h_at_one_minute_p99(tmp_path):
         "metrics query: 24 h at 1-minute resolution, p99 statistic (SQLite)",
         {
             "pilothouse p50 / p99": f"{_p(times, 0.5) * 1000:.1f} ms / {_p(times, 0.99) * 1000:.1f} ms",
-            "anchor: sqlite3 1,440 rows + json p50 / p99": f"{_p(anchor, 0.5) * 1000:.1f} ms / {_p(anchor, 0.99) * 1000:.1f} ms",
+            "anchor: sqlite3 1,440 rows + json p50 / p99": (
+                f"{_p(anchor, 0.5) * 1000:.1f} ms / {_p(anchor, 0.99) * 1000:.1f} ms"
+            ),
             "ratio p99 (pilothouse / anchor)": f"{_p(times, 0.99) / _p(anchor, 0.99):.1f}x",
         },
     )

@@ -151,7 +151,8 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
             fold(rollup, value)
     for (component, name, key), (dimensions, unit, first) in fresh.items():
         if not repo.has_series(component, name, key):
-            record = {"component": component, "name": name, "key": key, "dimensions": dict(dimensions)}
+            record: dict[str, Any] = {"component": component, "name": name, "key": key}
+            record["dimensions"] = dict(dimensions)
             record.update({"unit": unit, "first_at": first, "compacted_until": compacted_from(now)})
             repo.add_series(record)
     apply(repo, partial, bid)

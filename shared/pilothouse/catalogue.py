@@ -445,6 +445,16 @@ FUNCTIONS: tuple[Function, ...] = (
         http("GET", "/v1/metrics/prometheus", Permission.METRICS_READ),
         policies=(TABLE_READ,),
     ),
+    Function(
+        "collect_metrics",
+        every("rate(1 minute)", event="EveryMinute"),
+        policies=(TABLE_WRITE, LAMBDA_PROVIDER),
+        timeout=120,
+        note=(
+            "Measures every running component (the local router, CloudWatch for Lambda, Prometheus scrapes\n"
+            "of specs that declare metrics), ingests the embedded default's own EMF, compacts hour rollups."
+        ),
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FUNCTIONS}

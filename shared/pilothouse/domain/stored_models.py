@@ -225,6 +225,13 @@ class MetricRollupRecord(Stored):
     batches: str
 
 
+class MetricCollectCursorRecord(Stored):
+    """How far the collection sweep measured a component (partition ``METRIC_COLLECT``)."""
+
+    component: str
+    until: Number
+
+
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` validated by ``model``, as the record keeps it: the keys in the writer's order, the
     values as validated (a pending operation in today's spelling). ValidationError names a key the

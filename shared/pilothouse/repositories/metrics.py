@@ -2,6 +2,7 @@
 
 - ``METRIC_SERIES`` / ``<component>#<metric>#<key>``: a series (component, name, dimensions, unit);
 - ``METRIC_MIN#<component>#<metric>#<key>#<YYYY-MM-DD>`` / ``HH:MM``: a minute rollup (15 days);
+- ``METRIC_COLLECT`` / ``<component>``: how far the collection sweep measured the component;
 - ``METRIC_HOUR#<component>#<metric>#<key>#<YYYY-MM>`` / ``DDTHH``: an hour rollup (400 days).
 
 Rollups are partitioned per series and per day (minutes) or month (hours), so the fleet's writes
@@ -23,6 +24,7 @@ from pilothouse.errors import AlreadyExists, VersionConflict
 from pilothouse.ports import Item, Put, Store
 
 SERIES = "METRIC_SERIES"
+COLLECTED = "METRIC_COLLECT"
 
 #: the series each store is known to hold already, so an ingest reads the index only for new ones
 #: (an entry is only ever added after the series record is there; a forgotten series leaves it)
@@ -131,3 +133,25 @@ class MetricRepository:
                     out.append(item.data)
             cursor += block
         return out
+
+    # -- the collection sweep's cursor ------------------------------------------------------------
+
+    def cursor(self, component: str) -> Item | None:
+        return self.store.get(COLLECTED, component)
+
+    def advance_cursor(self, component: str, until: float, current: Item | None) -> bool:
+        """Record that the component was measured up to ``until``; False if another sweep moved
+        the cursor meanwhile (its datapoints and these were the same batches)."""
+        item = Item(
+            COLLECTED,
+            component,
+            stored("MetricCollectCursorRecord", {"component": component, "until": until}),
+        )
+        try:
+            if current is None:
+                self.store.put(item, if_absent=True)
+            else:
+                self.store.put(item, if_version=current.version)
+        except (AlreadyExists, VersionConflict):
+            return False
+        return True

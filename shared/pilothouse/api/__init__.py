@@ -10,6 +10,7 @@ from __future__ import annotations
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
     from pilothouse.api import audit, components, deployments, keys, meta, workflows
+    from pilothouse.api import autoscaling as autoscaling_ops
     from pilothouse.api import metrics as metric_ops
 
     return [
@@ -20,4 +21,5 @@ def all_operations():
         *workflows.OPERATIONS,
         *deployments.OPERATIONS,
         *metric_ops.OPERATIONS,
+        *autoscaling_ops.OPERATIONS,
     ]

@@ -331,6 +331,21 @@ class PrometheusExposition(RootModel[str]):
     """The Prometheus text exposition format, version 0.0.4."""
 
 
+class AutoscalingAnswer(Answer):
+    """A component's autoscaling policy (None: it has none), bounds, last scalings and decisions."""
+
+    component: str
+    policy: dict[str, Any] | None
+    min: int
+    max: int
+    replicas: int
+    updated_at: str | None = None
+    updated_by: str | None = None
+    last_scale_out: float | None = None
+    last_scale_in: float | None = None
+    decisions: list[dict[str, Any]]
+
+
 # -- what the API answers when it refuses ----------------------------------------------------------
 
 

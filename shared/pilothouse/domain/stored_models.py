@@ -232,6 +232,33 @@ class MetricCollectCursorRecord(Stored):
     until: Number
 
 
+class AutoscalePolicyRecord(Stored):
+    """A component's auto scaling policy (partition ``AUTOSCALE``)."""
+
+    component: str
+    policy: dict[str, Any]
+    updated_at: str
+    updated_by: str
+    last_scale_out: Number | None = None
+    last_scale_in: Number | None = None
+
+
+class AutoscaleDecisionRecord(Stored):
+    """One evaluation of the auto scaler (partition ``AUTOSCALE_DECISIONS#<component>``)."""
+
+    at: str
+    component: str
+    action: str
+    current: int
+    desired: int
+    low: int
+    high: int
+    reason: str
+    recommendations: list[dict[str, Any]]
+    readings: dict[str, Number | None]
+    outcome: str | None = None
+
+
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` validated by ``model``, as the record keeps it: the keys in the writer's order, the
     values as validated (a pending operation in today's spelling). ValidationError names a key the

@@ -92,19 +92,22 @@ class _MetricsAndAlarms(_Health):
                         found.append(alarm["AlarmName"])
         return tuple(sorted(set(found)))
 
-    #: (query id, CloudWatch metric, statistic, our metric name, unit) collected every minute
-    COLLECTED = (
-        ("requests", "Invocations", "Sum", "requests", "Count"),
-        ("errors", "Errors", "Sum", "errors", "Count"),
-        ("throttles", "Throttles", "Sum", "throttles", "Count"),
-        ("durationavg", "Duration", "Average", "duration_ms_avg", "Milliseconds"),
-        ("durationp99", "Duration", "p99", "duration_ms_p99", "Milliseconds"),
-        ("concurrency", "ConcurrentExecutions", "Maximum", "concurrency", "Count"),
-    )
+    def collected(self) -> tuple[tuple[str, str, str, str, str], ...]:
+        """(query id, CloudWatch metric, statistic, our metric name, unit) collected every minute;
+        the latency statistic is the provider's (p99 on AWS)."""
+        tail = self.latency_statistic.lower().replace(".", "_")
+        return (
+            ("requests", "Invocations", "Sum", "requests", "Count"),
+            ("errors", "Errors", "Sum", "errors", "Count"),
+            ("throttles", "Throttles", "Sum", "throttles", "Count"),
+            ("durationavg", "Duration", "Average", "duration_ms_avg", "Milliseconds"),
+            ("durationtail", "Duration", self.latency_statistic, f"duration_ms_{tail}", "Milliseconds"),
+            ("concurrency", "ConcurrentExecutions", "Maximum", "concurrency", "Count"),
+        )
 
     def collect_metrics(self, placement: Placement, since: float, until: float) -> list[dict[str, Any]]:
         """CloudWatch's per-minute figures of the function behind the alias over [since, until)
-        (GetMetricData), as datapoints named as :data:`COLLECTED` says."""
+        (GetMetricData), as datapoints named as :meth:`collected` says."""
         t = Target.of_details(placement.details)
         dims = [
             {"Name": "FunctionName", "Value": t.bare_function},
@@ -120,9 +123,9 @@ class _MetricsAndAlarms(_Health):
                 },
                 "ReturnData": True,
             }
-            for qid, metric, stat, _name, _unit in self.COLLECTED
+            for qid, metric, stat, _name, _unit in self.collected()
         ]
-        named = {qid: (name, unit) for qid, _m, _s, name, unit in self.COLLECTED}
+        named = {qid: (name, unit) for qid, _m, _s, name, unit in self.collected()}
         out: list[dict[str, Any]] = []
         pages = self._pages(
             "cloudwatch",

@@ -58,3 +58,26 @@ def test_autoscale_set_get_disable(api, cli):
     assert cli("autoscale", "set", "web").exit_code == 2
     bad = cli("autoscale", "set", "web", "--schedule", "0 25 * * *=1:")
     assert bad.exit_code == 1 and "scheduled" in bad.output
+
+
+def test_the_demo_sets_greeter_s_policy_and_sends_traffic(api, monkeypatch):
+    """Given greeter Running, When the demo's autoscaler step runs, Then greeter has the demo's
+    policy, the traffic starts, and the hint names the commands to watch it with."""
+    import io
+
+    from rich.console import Console
+
+    from pilothouse.cli import demo_autoscale
+    from pilothouse.cli.client import Client
+    from pilothouse.cli.demo import DemoRun
+
+    started = []
+    monkeypatch.setattr(demo_autoscale, "start_load", started.append)
+    api.add("greeter", "Running")
+    buffer = io.StringIO()
+    with Client("http://pilothouse.test", api.key) as client:
+        run = DemoRun(names=["greeter"])
+        demo_autoscale.show_autoscaler(client, Console(file=buffer, width=200), run, "./pilothouse")
+        policy = client.get("/v1/components/greeter/autoscaling")["policy"]
+    assert run.problems == [] and policy["target_tracking"][0]["metric"] == "requests_per_replica"
+    assert len(started) == 1 and "autoscale get greeter" in buffer.getvalue()

@@ -75,5 +75,5 @@ def test_load_scales_greeter_out_and_back_in(dev: DevProcess, cli: Cli):
     assert back["replicas"] == 1
     shown = cli.ok("autoscale", "get", "greeter").output
     assert "scale_in" in shown
-    metrics = cli.ok("metrics", "greeter", "--metric", "requests", "--since", "15m", "-o", "json").json
+    metrics = cli.ok("metrics", "greeter", "--metric", "requests", "--since", "15m", "-o", "json").json()
     assert sum(p["value"] or 0 for p in metrics["points"]) > 300

@@ -152,3 +152,27 @@ def test_prometheus_exposition_parses(api, services):
     p99 = [s for s in samples if s.name == "pilothouse_metric" and s.labels.get("stat") == "p99"]
     assert p99 and p99[0].labels["component"] == "greeter" and p99[0].labels["service_name"] == "x"
     assert abs(p99[0].value - 42.0) < 1e-9
+
+
+def test_forged_and_hostile_requests(api):
+    """Deeply nested EMF, a traversal in the component name, a forged statistic, a metrics path that
+    is a URL, and a dimension named like a key separator are all refused without a write."""
+    nested = '{"emf": [' + '{"x": ' * 5000 + "{}" + "}" * 5000 + "]}"
+    status, _, problem = api.post("/v1/metrics", nested)
+    assert status in (400, 413, 422), problem
+    assert api.get("/v1/components/..%2F..%2Fetc/metrics")[0] == 404
+    status, _, problem = api.get("/v1/components/greeter/metrics", query="metric=n&stat=p99%3Bdrop")
+    assert status == 422 and problem["errors"][0]["field"] == "stat"
+    bad_spec = {
+        "name": "web", "provider": "local", "version": "1.0.0",
+        "target": {"command": ["{python}", "examples/greeter/app.py", "--port", "{port}"]},
+        "metrics": {"path": "http://169.254.169.254/latest/meta-data/"},
+    }  # fmt: skip
+    status, _, problem = api.post("/v1/components", bad_spec)
+    assert status == 422 and problem["errors"][0]["field"].startswith("metrics")
+    status, _, problem = api.post(
+        "/v1/metrics",
+        {"datapoints": [{"component": "greeter", "name": "n", "value": 1, "dimensions": {"a#b": "v"}}]},
+    )
+    assert status == 422 and problem["errors"][0]["field"] == "datapoints.0.dimensions.a#b"
+    assert api.get("/v1/components/greeter/metrics")[2]["metrics"] == []

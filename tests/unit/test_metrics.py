@@ -215,3 +215,64 @@ def test_concurrent_writers_of_one_rollup_lose_nothing(sqlite_ctx):
         end=T0,
     )
     assert point.value == 400.0
+
+
+def test_a_batch_interrupted_midway_completes_on_retry_without_counting_twice(ctx, monkeypatch):
+    """Given a batch whose writes die after the first transaction (a killed process), When the same
+    batch is sent again, Then every datapoint is counted exactly once."""
+    from pilothouse.services import metric_rollups
+
+    batch = [dp(1, minutes_ago=m, name=f"m{m % 40}") for m in range(120)]  # > 25 rollups: several chunks
+    real, calls = metric_rollups._apply_chunk, []
+
+    def dying(repo, chunk, bid):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SystemExit("killed")
+        return real(repo, chunk, bid)
+
+    monkeypatch.setattr(metric_rollups, "_apply_chunk", dying)
+    with pytest.raises(SystemExit):
+        metrics.ingest(ctx, batch)
+    monkeypatch.setattr(metric_rollups, "_apply_chunk", real)
+    metrics.ingest(ctx, batch)
+    counted = sum(
+        p.value or 0
+        for m in range(40)
+        for p in metrics.query(
+            ctx,
+            "greeter",
+            f"m{m}",
+            stat="SampleCount",
+            period=3600,
+            start=T0 - timedelta(hours=3),
+            end=T0 + timedelta(hours=1),
+        )
+    )
+    assert counted == 120
+
+
+def test_a_range_of_decades_reads_only_what_is_kept(ctx):
+    """Given a query from the epoch at hourly resolution, Then it is refused as too many periods,
+    and 400 days of hours answer without reading beyond retention."""
+    with pytest.raises(ValidationFailed, match="periods"):
+        metrics.query(
+            ctx,
+            "greeter",
+            "latency_ms",
+            stat="Sum",
+            period=3600,
+            start=datetime(1970, 1, 1, tzinfo=UTC),
+            end=T0,
+        )
+    metrics.ingest(ctx, [dp(3)])
+    got = metrics.query(
+        ctx,
+        "greeter",
+        "latency_ms",
+        stat="Sum",
+        period=86400,
+        start=T0 - timedelta(days=400),
+        end=T0 + timedelta(days=1),
+    )
+    assert sum(p.value or 0 for p in got) == 3.0

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pilothouse.domain.metrics import (
     COMPONENT_NAME,
     DIMENSION_NAME,
+    HOUR_RETENTION_S,
     MAX_AGE_S,
     MAX_DIMENSIONS,
     MAX_FUTURE_S,
@@ -206,8 +207,10 @@ def query(
     ]
     buckets: dict[int, dict[str, Any]] = {}
     shared = len(chosen) > 1 or period != MINUTE  # a bucket merges several rollups
+    kept = int(ctx.clock.time()) - (HOUR_RETENTION_S if old else MINUTE_RETENTION_S) - HOUR
+    first = max(lo, kept - kept % granularity)  # nothing older is stored: no reads for it
     for s in chosen:
-        for rollup in _rollups(repo, s, lo, hi, hours=old):
+        for rollup in _rollups(repo, s, first, hi, hours=old) if first < hi else ():
             slot = lo + (rollup["start"] - lo) // period * period
             into = buckets.get(slot)
             if into is None:

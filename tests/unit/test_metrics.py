@@ -276,3 +276,22 @@ def test_a_range_of_decades_reads_only_what_is_kept(ctx):
         end=T0 + timedelta(days=1),
     )
     assert sum(p.value or 0 for p in got) == 3.0
+
+
+def test_prometheus_text_becomes_datapoints_and_oddities_are_skipped():
+    """Given an exposition with a counter, a histogram, a NaN gauge and a sample with 11 labels,
+    Then the counter and the histogram's samples are datapoints, the rest skipped; garbage is an error."""
+    from pilothouse.services.metric_scrape import parse
+
+    many = ",".join(f'l{i}="v"' for i in range(11))
+    text = (
+        '# TYPE hits_total counter\nhits_total{path="/"} 7\n'
+        '# TYPE lat histogram\nlat_bucket{le="0.1"} 1\nlat_bucket{le="+Inf"} 2\nlat_sum 0.3\nlat_count 2\n'
+        "# TYPE odd gauge\nodd NaN\n"
+        f"# TYPE wide gauge\nwide{{{many}}} 1\n"
+    )
+    found = parse("web", text, NOW)
+    names = [(d.name, dict(d.dimensions)) for d in found.datapoints]
+    assert ("hits_total", {"path": "/"}) in names and ("lat_count", {}) in names
+    assert found.skipped == 2 and found.error is None
+    assert parse("web", "this is { not prometheus", NOW).error.startswith("not Prometheus text")

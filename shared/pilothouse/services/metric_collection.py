@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.domain.metrics import Datapoint
-from pilothouse.errors import PilothouseError
 from pilothouse.repositories.components import ComponentRepository
 from pilothouse.repositories.metrics import MetricRepository
 from pilothouse.services import metrics
@@ -98,7 +97,7 @@ def collect(ctx: ServiceContext, *, own: Sequence[dict[str, Any]] = ()) -> dict[
             continue
         try:
             outcome = collect_component(ctx, data, until)
-        except (PilothouseError, Exception) as exc:  # noqa: BLE001 - one component never stops the sweep
+        except Exception as exc:  # noqa: BLE001 - one component never stops the sweep
             logger.warning("metrics collection failed", extra={"component": data["name"], "error": str(exc)})
             report["failed"].append(
                 {"component": data["name"], "error": f"{type(exc).__name__}: {str(exc)[:200]}"}

@@ -457,7 +457,8 @@ def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> 
     def resolve(event: dict, context: Any) -> dict:
         started = time.perf_counter()
         result = app.resolve(event, context)
-        emf.record(operations[0].name, int(result.get("statusCode") or 500), time.perf_counter() - started)
+        name = operations[0].name if len(operations) == 1 else str(event.get("routeKey") or "api")
+        emf.record(name, int(result.get("statusCode") or 500), time.perf_counter() - started)
         return result
 
     handler = with_context(resolve, correlation_id=request_id_of)

@@ -18,7 +18,7 @@ def sparkline(values: list[float | None]) -> str:
     """One character per value, scaled between the smallest and largest; a gap for no data.
 
     >>> sparkline([0, 1, 2, None, 4])
-    '▁▂▄ █'
+    '▁▃▅ █'
     """
     known = [v for v in values if v is not None]
     if not known:

@@ -67,7 +67,7 @@ def test_sam_transform_succeeds(transformed):
     retired = len(RETIRED_STRATEGY_WORKFLOWS)  # kept for executions an earlier release started
     assert kinds.count("AWS::StepFunctions::StateMachine") == len(workflows) + retired
     assert kinds.count("AWS::Lambda::EventSourceMapping") == 4
-    assert kinds.count("AWS::Scheduler::Schedule") == 4  # + the backup and drill sweeps
+    assert kinds.count("AWS::Scheduler::Schedule") == 6  # sweeps, backup, drill, collect_metrics, autoscale
     assert len(resources) < 500, "CloudFormation's resource limit"
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":

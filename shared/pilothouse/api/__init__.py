@@ -10,6 +10,8 @@ from __future__ import annotations
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
     from pilothouse.api import audit, backups, components, config, deployments, keys, meta, secrets, workflows
+    from pilothouse.api import autoscaling as autoscaling_ops
+    from pilothouse.api import metrics as metric_ops
 
     return [
         *meta.OPERATIONS,
@@ -21,4 +23,6 @@ def all_operations():
         *backups.OPERATIONS,
         *config.OPERATIONS,
         *secrets.OPERATIONS,
+        *metric_ops.OPERATIONS,
+        *autoscaling_ops.OPERATIONS,
     ]

@@ -61,6 +61,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "workflow": ("workflow_run", "app", "Validate and run workflow (ASL) definitions locally, offline."),
     "backups": ("backups", "app", "Backups: take, verify, restore, drill (admin)."),
     "secrets": ("secrets", "app", "Secrets: write-only values config references."),
+    "metrics": ("metrics", "metrics", "A component's metrics over time, with sparklines."),
+    "autoscale": ("autoscale", "app", "A component's autoscaling policy: get, set, disable."),
 }
 
 

@@ -41,6 +41,8 @@ class Permission(StrEnum):
     BACKUPS_ADMIN = "backups:admin"  # list, take, verify, restore, drill, delete backups
     SECRETS_READ = "secrets:read"  # list and describe secrets (names and versions, never values)
     SECRETS_WRITE = "secrets:write"  # set, rotate, delete secrets
+    METRICS_READ = "metrics:read"  # query metrics, the Prometheus exposition
+    METRICS_WRITE = "metrics:write"  # ingest datapoints
 
 
 #: the least role that holds each permission
@@ -59,6 +61,8 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.BACKUPS_ADMIN: Role.ADMIN,
     Permission.SECRETS_READ: Role.OPERATOR,
     Permission.SECRETS_WRITE: Role.DEPLOYER,
+    Permission.METRICS_READ: Role.VIEWER,
+    Permission.METRICS_WRITE: Role.OPERATOR,
 }
 
 

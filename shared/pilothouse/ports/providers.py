@@ -183,3 +183,12 @@ class RevisionProvider(Provider, Protocol):
     def rollback(self, placement: Placement, revision: str) -> Placement:
         """Send all traffic back to ``revision`` (normally ``stable``) at once and stop the others."""
         ...
+
+
+class MetricsSource(Protocol):
+    """A provider that measures what its components serve without their help (issue 11 §1)."""
+
+    def collect_metrics(self, placement: Placement, since: float, until: float) -> list[dict[str, Any]]:
+        """Datapoints of [since, until) (epoch seconds) as dicts: ``name``, ``value``, ``timestamp``
+        (epoch seconds), ``unit``, ``dimensions``."""
+        ...

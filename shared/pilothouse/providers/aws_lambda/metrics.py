@@ -91,3 +91,63 @@ class _MetricsAndAlarms(_Health):
                     if alarm.get("StateValue") == "ALARM":
                         found.append(alarm["AlarmName"])
         return tuple(sorted(set(found)))
+
+    def collected(self) -> tuple[tuple[str, str, str, str, str], ...]:
+        """(query id, CloudWatch metric, statistic, our metric name, unit) collected every minute;
+        the latency statistic is the provider's (p99 on AWS)."""
+        tail = self.latency_statistic.lower().replace(".", "_")
+        return (
+            ("requests", "Invocations", "Sum", "requests", "Count"),
+            ("errors", "Errors", "Sum", "errors", "Count"),
+            ("throttles", "Throttles", "Sum", "throttles", "Count"),
+            ("durationavg", "Duration", "Average", "duration_ms_avg", "Milliseconds"),
+            ("durationtail", "Duration", self.latency_statistic, f"duration_ms_{tail}", "Milliseconds"),
+            ("concurrency", "ConcurrentExecutions", "Maximum", "concurrency", "Count"),
+        )
+
+    def collect_metrics(self, placement: Placement, since: float, until: float) -> list[dict[str, Any]]:
+        """CloudWatch's per-minute figures of the function behind the alias over [since, until)
+        (GetMetricData), as datapoints named as :meth:`collected` says."""
+        t = Target.of_details(placement.details)
+        dims = [
+            {"Name": "FunctionName", "Value": t.bare_function},
+            {"Name": "Resource", "Value": f"{t.bare_function}:{t.alias}"},
+        ]
+        queries = [
+            {
+                "Id": qid,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dims},
+                    "Period": 60,
+                    "Stat": stat,
+                },
+                "ReturnData": True,
+            }
+            for qid, metric, stat, _name, _unit in self.collected()
+        ]
+        named = {qid: (name, unit) for qid, _m, _s, name, unit in self.collected()}
+        out: list[dict[str, Any]] = []
+        pages = self._pages(
+            "cloudwatch",
+            t.region,
+            "GetMetricData",
+            MetricDataQueries=queries,
+            StartTime=datetime.fromtimestamp(since, UTC),
+            EndTime=datetime.fromtimestamp(until, UTC),
+        )
+        for page in pages:
+            for result in page.get("MetricDataResults", []):
+                name, unit = named[result["Id"]]
+                for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                    when = stamp.timestamp() if isinstance(stamp, datetime) else float(stamp)
+                    if value is not None and since <= when < until:
+                        out.append(
+                            {
+                                "name": name,
+                                "value": float(value),
+                                "timestamp": when,
+                                "unit": unit,
+                                "dimensions": {"alias": t.alias},
+                            }
+                        )
+        return out

@@ -1,0 +1,238 @@
+"""The Monitoring System: ingest datapoints into rollups, and query statistics back (issue 11 §1).
+
+    ingest(ctx, [Datapoint("greeter", "latency_ms", 12.5, now)])      # -> 1
+    query(ctx, "greeter", "latency_ms", stat="p99", period=60, start=now - 1h, end=now)
+    # -> [MetricPoint(timestamp, value | None), ...] one per period of [start, end)
+
+A batch is checked whole before anything is written (a 422 names every bad index). It is then
+folded into per-minute and per-hour rollups of each series with conditional writes: a concurrent
+writer of the same rollup makes this one re-read and merge again, and a batch carries an id (the
+digest of its content) that each rollup remembers, so a batch retried after a crash or a lost
+answer is not counted twice where it already landed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pilothouse.domain.metrics import (
+    COMPONENT_NAME,
+    DIMENSION_NAME,
+    HOUR_RETENTION_S,
+    MAX_AGE_S,
+    MAX_DIMENSIONS,
+    MAX_FUTURE_S,
+    METRIC_NAME,
+    MINUTE_RETENTION_S,
+    UNITS,
+    Datapoint,
+    MetricPoint,
+    at,
+    check_stat,
+    combine,
+    epoch,
+    fold,
+    new_rollup,
+    series_key,
+    statistic_of,
+)
+from pilothouse.errors import ValidationFailed
+from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository
+from pilothouse.services.metric_rollups import LATE_AFTER_S, apply, compacted_from
+
+if TYPE_CHECKING:
+    from pilothouse.services.context import ServiceContext
+
+__all__ = ["Datapoint", "MetricPoint", "ingest", "query", "series"]
+
+MAX_BATCH = 1000
+#: the longest range one query may cover, in periods (CloudWatch answers 100,800 datapoints)
+MAX_POINTS = 100_800
+
+
+def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
+    """Each datapoint's epoch second; ValidationFailed naming every offending index
+    (``datapoints.3.value``) and why."""
+    errors: list[dict[str, Any]] = []
+
+    def bad(index: int, field: str, message: str) -> None:
+        errors.append({"field": f"datapoints.{index}.{field}", "index": index, "message": message})
+
+    if len(datapoints) > MAX_BATCH:
+        raise ValidationFailed.field("datapoints", f"at most {MAX_BATCH} datapoints per request")
+    stamps: list[int] = []
+    good_names: set[tuple[str, str]] = set()
+    oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
+    for i, dp in enumerate(datapoints):
+        if (dp.component, dp.name) not in good_names:
+            if not COMPONENT_NAME.match(dp.component):
+                bad(i, "component", "lower-case letters, digits and dashes, starting with a letter")
+            elif not METRIC_NAME.match(dp.name):
+                bad(i, "name", "letters, digits and _.:/- (at most 255), starting with a letter or _")
+            else:
+                good_names.add((dp.component, dp.name))
+        value = dp.value
+        if not isinstance(value, float | int) or not math.isfinite(value):
+            bad(i, "value", "must be a finite number")
+        if dp.unit not in UNITS:
+            bad(i, "unit", f"one of {', '.join(UNITS)}")
+        ts = epoch(dp.timestamp)
+        stamps.append(ts)
+        if ts < oldest or ts > newest:
+            bad(i, "timestamp", "must lie within the last 14 days and the next 2 hours")
+        if dp.dimensions:
+            if len(dp.dimensions) > MAX_DIMENSIONS:
+                bad(i, "dimensions", f"at most {MAX_DIMENSIONS} dimensions")
+            for key, dim in dp.dimensions.items():
+                if not DIMENSION_NAME.match(key) or not isinstance(dim, str) or not 0 < len(dim) <= 256:
+                    bad(
+                        i,
+                        f"dimensions.{key[:64]}",
+                        "a name of letters, digits and _.:- and a value of 1-256 characters",
+                    )
+                    break
+    if errors:
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise ValidationFailed(f"{len(errors)} datapoint(s) refused, none written: {summary}", errors)
+    return stamps
+
+
+def batch_id(datapoints: Sequence[Datapoint], stamps: Sequence[int]) -> str:
+    """The digest of a batch's content: a retry of the same batch has the same id."""
+    text = "\n".join(
+        f"{dp.component}|{dp.name}|{dp.value!r}|{ts}|{sorted(dp.dimensions.items()) if dp.dimensions else ''}"
+        for dp, ts in zip(datapoints, stamps, strict=True)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
+    """Fold a batch of datapoints into the rollups; the number of datapoints written.
+
+    All or nothing as far as the caller can tell: a bad datapoint refuses the batch before any write,
+    and a retried batch only completes what an interrupted one left undone. Fresh datapoints land in
+    minute rollups (the sweep compacts finished hours into hour rollups,
+    :func:`pilothouse.services.metric_rollups.compact`); a late one, whose hour was compacted
+    already, lands in both.
+    """
+    if not datapoints:
+        return 0
+    now = ctx.clock.time()
+    stamps = check(datapoints, now)
+    repo = MetricRepository(ctx.store)
+    bid = batch_id(datapoints, stamps)
+    late = int(now) - LATE_AFTER_S
+    partial: dict[tuple[int, str, str, str, int], dict[str, Any]] = {}
+    keys: dict[tuple[str, str, tuple], str] = {}
+    fresh: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
+    for dp, ts in zip(datapoints, stamps, strict=True):
+        memo = (dp.component, dp.name, tuple(dp.dimensions.items()))
+        key = keys.get(memo)
+        if key is None:
+            key = keys[memo] = series_key(dp.component, dp.name, dp.dimensions)
+            ident = (dp.component, dp.name, key)
+            if ident not in fresh:
+                fresh[ident] = (dp.dimensions, dp.unit, ts)
+        value = float(dp.value)
+        slot = (MINUTE, dp.component, dp.name, key, ts - ts % MINUTE)
+        rollup = partial.get(slot)
+        if rollup is None:
+            rollup = partial[slot] = new_rollup()
+        fold(rollup, value)
+        hour = ts - ts % HOUR
+        if hour + HOUR <= late:
+            slot = (HOUR, dp.component, dp.name, key, hour)
+            rollup = partial.get(slot)
+            if rollup is None:
+                rollup = partial[slot] = new_rollup()
+            fold(rollup, value)
+    for (component, name, key), (dimensions, unit, first) in fresh.items():
+        if not repo.has_series(component, name, key):
+            record: dict[str, Any] = {"component": component, "name": name, "key": key}
+            record["dimensions"] = dict(dimensions)
+            record.update({"unit": unit, "first_at": first, "compacted_until": compacted_from(now)})
+            repo.add_series(record)
+    apply(repo, partial, bid)
+    return len(datapoints)
+
+
+def series(
+    ctx: ServiceContext, component: str | None = None, metric: str | None = None
+) -> list[dict[str, Any]]:
+    """The series known for a component (and metric), or for the fleet: name, dimensions, unit."""
+    return MetricRepository(ctx.store).series(component, metric)
+
+
+def query(
+    ctx: ServiceContext,
+    component: str,
+    metric: str,
+    *,
+    stat: str,
+    period: int,
+    start: datetime,
+    end: datetime,
+    dimensions: Mapping[str, str] | None = None,
+) -> list[MetricPoint]:
+    """One statistic of a component's metric per ``period`` seconds of [start, end).
+
+    Buckets start at ``start`` rounded down to the minute (to the hour when the period is whole
+    hours, or when ``start`` is older than the minute data's 15 days) and have ``value`` None when no
+    datapoint fell in them. ``dimensions`` selects the series that carry those dimension values
+    (all series of the metric when None); their rollups merge, percentiles included.
+    """
+    check_stat(stat)
+    if period < 60 or period % 60:
+        raise ValidationFailed.field("period", "seconds, a positive multiple of 60")
+    lo, hi = epoch(start), epoch(end)
+    if hi <= lo:
+        raise ValidationFailed.field("end", "must be later than start")
+    old = lo < ctx.clock.time() - MINUTE_RETENTION_S
+    granularity = HOUR if old else MINUTE
+    if period % granularity:
+        raise ValidationFailed.field("period", "a multiple of 3600 for data older than 15 days")
+    lo -= lo % granularity
+    if (hi - lo) // period > MAX_POINTS:
+        raise ValidationFailed.field("period", f"the range holds more than {MAX_POINTS} periods")
+    repo = MetricRepository(ctx.store)
+    wanted = dict(dimensions or {})
+    chosen = [
+        s
+        for s in repo.series(component, metric)
+        if s["name"] == metric and all(s["dimensions"].get(k) == v for k, v in wanted.items())
+    ]
+    buckets: dict[int, dict[str, Any]] = {}
+    shared = len(chosen) > 1 or period != MINUTE  # a bucket merges several rollups
+    kept = int(ctx.clock.time()) - (HOUR_RETENTION_S if old else MINUTE_RETENTION_S) - HOUR
+    first = max(lo, kept - kept % granularity)  # nothing older is stored: no reads for it
+    for s in chosen:
+        for rollup in _rollups(repo, s, first, hi, hours=old) if first < hi else ():
+            slot = lo + (rollup["start"] - lo) // period * period
+            into = buckets.get(slot)
+            if into is None:
+                if not shared:
+                    rollup["ordered"] = True  # as stored: its histogram in value order
+                    buckets[slot] = rollup
+                    continue
+                into = buckets[slot] = new_rollup()
+            combine(into, rollup)
+    read = statistic_of(stat)
+    out = []
+    for slot in range(lo, hi, period):
+        merged = buckets.get(slot)
+        out.append(MetricPoint(at(slot), read(merged) if merged else None))
+    return out
+
+
+def _rollups(repo: MetricRepository, s: dict[str, Any], lo: int, hi: int, *, hours: bool) -> list[dict]:
+    """The rollups of one series over [lo, hi): hour rollups where the sweep wrote them (``hours``),
+    minute rollups after that."""
+    c, n, k = s["component"], s["name"], s["key"]
+    if not hours:
+        return repo.rollups(MINUTE, c, n, k, lo, hi)
+    until = max(lo, min(hi, s["compacted_until"]))
+    return repo.rollups(HOUR, c, n, k, lo, until) + repo.rollups(MINUTE, c, n, k, until, hi)

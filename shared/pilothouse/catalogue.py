@@ -41,6 +41,7 @@ class Policy(StrEnum):
     STATES_WRITE = "states:write"
     #: answer a Step Functions task token (success, failure, heartbeat)
     TASK_TOKENS = "states:task-tokens"
+    SEND_HEALTH = "queue:health:send"
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ TABLE_READ, TABLE_WRITE = Policy.TABLE_READ, Policy.TABLE_WRITE
 SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS = Policy.SEND_JOBS, Policy.SEND_EXECUTIONS, Policy.SEND_TASKS
 LAMBDA_PROVIDER, TASK_TOKENS = Policy.LAMBDA_PROVIDER, Policy.TASK_TOKENS
 STATES_RUN, STATES_READ, STATES_WRITE = Policy.STATES_RUN, Policy.STATES_READ, Policy.STATES_WRITE
+SEND_HEALTH = Policy.SEND_HEALTH
 
 
 #: every function, in the order the generated files list them
@@ -433,6 +435,20 @@ FUNCTIONS: tuple[Function, ...] = (
         TASK,
         policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
         timeout=300,
+    ),
+    Function(
+        "health_sweep",
+        every("rate(1 minute)", event="EveryMinute"),
+        policies=(TABLE_WRITE, SEND_HEALTH, LAMBDA_PROVIDER),
+        timeout=120,
+        note="Fans the health check out: one health-queue message per batch of Running components.",
+    ),
+    Function(
+        "health_check",
+        consume("health", batch_size=1, event="HealthBatches"),
+        policies=(TABLE_WRITE, LAMBDA_PROVIDER),
+        timeout=120,
+        note="Probes one batch of components, replaces dead or failing replicas, records health.",
     ),
 )
 

@@ -98,6 +98,10 @@ class Settings(BaseModel):
     #: a Step Functions Local mock configuration file (``SFN_MOCK_CONFIG`` is read too): executions
     #: started as ``<stateMachineArn>#<TestCase>`` answer their Task states from it
     sfn_mock_config: Path | None = None
+    #: the health sweep's queue: one message per batch of components to check
+    health_queue: str = "pilothouse-health"
+    #: components per health-queue message (a consumer checks a batch within its minute)
+    health_batch_size: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

@@ -129,7 +129,7 @@ def test_queue_and_schedule_consumers_are_capped_and_dead_lettered():
     consumers = {
         lid: p for lid, p in _sam_functions().items() if _sam_trigger_kinds(p) & {"SQS", "ScheduleV2"}
     }
-    assert len(consumers) == 6
+    assert len(consumers) == 8  # + health_sweep, health_check (issue 11)
     for lid, props in consumers.items():
         assert "ReservedConcurrentExecutions" in props, lid
         target = props["DeadLetterQueue"]["TargetArn"]["Fn::GetAtt"][0]

@@ -414,6 +414,9 @@ def run_demo(
         with Client(server.url, key) as client:
             try:
                 run = populate(client, console, project_dir)
+                from pilothouse.cli.demo_health import self_healing
+
+                self_healing(server, client, console, run.problems)
                 summary(client, console, server.url, key, cli_command(project_dir))
             except ApiError as exc:
                 print_problem(exc.status, exc.problem, console)

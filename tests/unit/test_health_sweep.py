@@ -318,3 +318,87 @@ def test_a_stopped_component_shows_unknown_health(services, fake):
         record, {**record.data, "state": "Stopped"}, {"type": "t", "from": "Running", "to": "Stopped"}
     )
     assert components.view(repo.require("web"))["health"]["status"] == "Unknown"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[]",
+        '{"components": "web"}',
+        '{"components": [1, 2]}',
+        '{"not_after": 1}',
+        '{"components": [""]}',
+    ],
+)
+def test_a_malformed_batch_message_is_dropped_not_retried(services, fake, body):
+    """Given a health-queue message that is not a batch of names, when handled, then it is dropped
+    (no exception: retrying cannot fix it) and nothing is checked."""
+    running(services, fake)
+    assert health_sweep.handle_message(services, body) == {"invalid": 1}
+    assert view(services, "web")["health"]["status"] == "Unknown"
+
+
+class RevisionsOnly:
+    """A provider without replicas of its own (as a Lambda): only ``check_health`` per revision."""
+
+    name = "aws-lambda"
+
+    def __init__(self) -> None:
+        self.healthy = {"3": True}
+        self.asked: list[str] = []
+
+    def check_health(self, placement, revision):
+        from pilothouse.ports import HealthResult
+
+        self.asked.append(revision)
+        ok = self.healthy.get(revision, False)
+        return HealthResult(ok, 1, 0 if ok else 1, "" if ok else "GET https://fn.example/health: HTTP 500")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_provider_without_replicas_is_probed_per_revision_taking_traffic(env, clock):
+    """Given a Lambda-like component whose placement has revision 3 at 100 % and 2 at 0 %, when
+    checked, then only revision 3 is probed (Healthy); when it fails past its threshold, the
+    component is Unhealthy, and nothing is replaced (the provider cannot)."""
+    lam = RevisionsOnly()
+    services = Services(get_settings(), clock, providers={"aws-lambda": lam})
+    s = spec("fn", provider="aws-lambda", target={"function_name": "fn"})
+    s["health_check"] = {"interval_seconds": 1, "unhealthy_threshold": 1}
+    components.register(services, ComponentSpec.model_validate(s), actor="t")
+    repo = components.repo(services)
+    record = repo.require("fn")
+    placement = {
+        "url": None,
+        "version": "1.0.0",
+        "replicas": 1,
+        "details": {"revisions": {"2": {"weight": 0}, "3": {"weight": 100}}},
+    }
+    repo.update(record, {**record.data, "state": "Running", "placement": placement}, {"type": "t"})
+    assert health.check(services, "fn") == "Healthy" and lam.asked == ["3"]
+    lam.healthy["3"] = False
+    clock.advance(60)
+    assert health.check(services, "fn") == "Unhealthy"
+    (r,) = view(services, "fn")["health"]["replicas"]
+    assert r["id"] == "3" and r["pid"] is None and "HTTP 500" in r["last_error"]
+
+
+def test_a_provider_not_configured_here_gives_unknown(env, clock):
+    """Given a Running component whose provider this deployment has no adapter for, when checked,
+    then its health is Unknown (no replica), not an error."""
+    services = Services(get_settings(), clock, providers={})
+    s = spec("k", provider="kubernetes", target={"namespace": "default", "deployment": "k"})
+    components.register(services, ComponentSpec.model_validate(s), actor="t")
+    repo = components.repo(services)
+    record = repo.require("k")
+    placement = {"url": None, "version": "1.0.0", "replicas": 1, "details": {}}
+    repo.update(record, {**record.data, "state": "Running", "placement": placement}, {"type": "t"})
+    assert health.check(services, "k") == "Unknown"
+    assert view(services, "k")["health"] == {
+        "status": "Unknown",
+        "since": view(services, "k")["health"]["since"],
+        "checked_at": view(services, "k")["health"]["checked_at"],
+        "replicas": [],
+    }

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: a sweep's batches are worth checking until the next sweep starts
 SWEEP_PERIOD_SECONDS = 60.0
+#: most components one message may name (a larger one is cut: the next sweep covers the rest)
+MAX_BATCH = 1000
 #: components checked at once within one batch (their probes mostly wait on the network)
 BATCH_THREADS = 8
 
@@ -62,9 +64,16 @@ def sweep(services: ServiceContext) -> dict[str, Any]:
 
 def handle_message(services: ServiceContext, body: str) -> dict[str, Any]:
     """Check the batch a health-queue message names; what each component came to."""
-    message = json.loads(body)
-    names = [str(n) for n in message.get("components") or []]
-    not_after = float(message.get("not_after") or 0)
+    try:
+        message = json.loads(body)
+        names = message["components"]
+        not_after = float(message.get("not_after") or 0)
+        if not isinstance(names, list) or not all(isinstance(n, str) and 0 < len(n) <= 256 for n in names):
+            raise TypeError("components must be a list of names")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("health: a malformed batch message was dropped: %s", exc)
+        return {"invalid": 1}  # retrying cannot fix it; the next sweep sends well-formed batches
+    names = names[:MAX_BATCH]
     left = not_after - services.clock.time() if not_after else SWEEP_PERIOD_SECONDS
     if left <= 0:
         return {"dropped": len(names)}  # the next sweep has these already

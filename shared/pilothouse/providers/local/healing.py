@@ -44,13 +44,10 @@ class _Healing(_RevisionOps):
 
     def probe_replicas(self, placement: Placement, timeout_seconds: float) -> list[ReplicaProbe]:
         """Probe every replica of every revision of ``placement`` (in parallel, ``timeout_seconds``
-        each). A placement this object does not manage yet is adopted first; one with no live
-        replica left to adopt is probed from its record (every replica then reports exited)."""
+        each). A placement this object does not manage (a restore that failed) is probed from its
+        record, so a dead replica reports exited and :meth:`replace_replicas` restores it."""
         targets: list[tuple[Replica, str]] = []
-        try:
-            rset = self._managed(placement)
-        except ProviderError:
-            rset = None
+        rset = self._revision_set(stable_port_of(placement))
         if rset is not None:
             with rset.lock:
                 targets = [(r, rev.health_path) for rev in rset.revisions.values() for r in rev.replicas]
@@ -156,7 +153,3 @@ class _Healing(_RevisionOps):
                 if rid in records:
                     self.journal.forget(rid)
         return [r for r in reaped.values() if r.get("pid") in signalled]
-
-    def managed_port(self, placement: Placement) -> bool:
-        """Whether this object manages the revision set of ``placement`` now."""
-        return self._revision_set(stable_port_of(placement)) is not None

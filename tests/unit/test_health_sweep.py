@@ -39,10 +39,13 @@ class HealingFake:
             self._new(component)
         return self.placement(component)
 
-    def _new(self, component: str) -> str:
-        with self._lock:
+    def _new(self, component: str, *, locked: bool = False) -> str:
+        if not locked:
+            with self._lock:
+                self._n += 1
+        else:
             self._n += 1
-            rid = f"{component}-r{self._n}"
+        rid = f"{component}-r{self._n}"
         self.replicas.setdefault(component, {})[rid] = {"alive": True, "ok": True, "port": 9000 + self._n}
         return rid
 
@@ -77,10 +80,12 @@ class HealingFake:
             raise ProviderError("cannot start")
         comp = placement.details["component"]
         done = []
-        for rid in replica_ids:
-            self.replicas[comp].pop(rid)
-            self.replaced.append(rid)
-            done.append(Replacement(rid, self._new(comp)))
+        with self._lock:  # as the local provider holds the revision set's lock
+            for rid in replica_ids:
+                if self.replicas[comp].pop(rid, None) is None:
+                    continue  # replaced already (a concurrent check)
+                self.replaced.append(rid)
+                done.append(Replacement(rid, self._new(comp, locked=True)))
         return self.placement(comp), done
 
     def reap_orphans(self, keep):
@@ -402,3 +407,39 @@ def test_a_provider_not_configured_here_gives_unknown(env, clock):
         "checked_at": view(services, "k")["health"]["checked_at"],
         "replicas": [],
     }
+
+
+def test_two_checks_racing_on_one_component_replace_once_and_agree(services, fake):
+    """Given a dead replica and two checks of the same component at once (a redelivered batch
+    beside the next sweep's), when both run, then the replica is replaced once, the provider runs
+    two replicas, and the record names exactly those two, with one replica.replaced event."""
+    running(services, fake)
+    health.check(services, "web")
+    dead = next(iter(fake.replicas["web"]))
+    fake.replicas["web"][dead]["alive"] = False
+    barrier = threading.Barrier(2)
+    real = health.probe
+
+    def together(svc, record):
+        out = real(svc, record)
+        try:
+            barrier.wait(timeout=5)  # both have probed before either heals
+        except threading.BrokenBarrierError:
+            pass
+        return out
+
+    health.probe = together  # type: ignore[assignment]
+    try:
+        threads = [threading.Thread(target=health.check, args=(services, "web")) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        health.probe = real  # type: ignore[assignment]
+    assert fake.replaced == [dead] and len(fake.replicas["web"]) == 2
+    health.check(services, "web")  # whatever lost the race is recorded by the next check
+    c = view(services, "web")
+    assert {r["id"] for r in c["placement"]["details"]["replicas"]} == set(fake.replicas["web"])
+    assert c["health"]["status"] == "Healthy"
+    assert len(events(services, "web", "replica.replaced")) == 1

@@ -226,14 +226,38 @@ def _record(
     events = _events(record, health, old_status, replaced)
     if not events and rules.material(stored) == rules.material(health):
         return status
-    data = {**record.data, "health": health}
-    if placement is not None:
-        data.update(placement=placement.to_dict(), url=placement.url, replicas=placement.replicas)
-    try:
-        repo(services).update_with_events(record, data, events)
-    except VersionConflict:  # a command changed the record since read: the next sweep records health
-        log.info("health: %s changed while it was checked; its health is recorded next sweep", record.name)
+    _write(services, record, health, events, placement)
     return status + (f"+replaced {len(replaced)}" if replaced else "")
+
+
+def _write(
+    services: ServiceContext,
+    record: Record,
+    health: dict[str, Any],
+    events: list[dict[str, Any]],
+    placement: Placement | None,
+) -> None:
+    """Write the health (and a new placement) with the events, on the condition that the record is
+    the version read. Lost to a concurrent writer: written again over the latest record while the
+    component is still eligible; once a command owns it, only the events (what happened to the
+    replicas stays in the history) -- the command writes its own placement."""
+    for _ in range(3):
+        data = None
+        if eligible(record):
+            data = {**record.data, "health": health}
+            if placement is not None:
+                data.update(placement=placement.to_dict(), url=placement.url, replicas=placement.replicas)
+        if data is None and not events:
+            return
+        try:
+            repo(services).update_with_events(record, data, events)
+            return
+        except VersionConflict:
+            latest = repo(services).get(record.name)
+            if latest is None:
+                return
+            record = latest
+    log.info("health: %s kept changing while it was checked; its health is recorded next sweep", record.name)
 
 
 def _events(

@@ -6,6 +6,7 @@ e2e tests); the store and queue are the embedded SQLite ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 
@@ -422,10 +423,8 @@ def test_two_checks_racing_on_one_component_replace_once_and_agree(services, fak
 
     def together(svc, record):
         out = real(svc, record)
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=5)  # both have probed before either heals
-        except threading.BrokenBarrierError:
-            pass
         return out
 
     health.probe = together  # type: ignore[assignment]

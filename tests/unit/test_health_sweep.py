@@ -442,3 +442,15 @@ def test_two_checks_racing_on_one_component_replace_once_and_agree(services, fak
     assert {r["id"] for r in c["placement"]["details"]["replicas"]} == set(fake.replicas["web"])
     assert c["health"]["status"] == "Healthy"
     assert len(events(services, "web", "replica.replaced")) == 1
+
+
+def test_an_interval_longer_than_the_sweep_is_honoured(services, fake, clock):
+    """Given interval_seconds 300, when sweeps come every minute, then the component is probed
+    again only once its interval has passed."""
+    running(services, fake, interval_seconds=300)
+    assert health.check(services, "web") == "Healthy"
+    for _ in range(4):
+        clock.advance(60)
+        assert health.check(services, "web") == "skipped"
+    clock.advance(60)
+    assert health.check(services, "web") == "Healthy"

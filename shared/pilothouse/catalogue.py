@@ -45,6 +45,7 @@ class Policy(StrEnum):
     BACKUPS = "backups:read-write"
     #: write, read and delete secret values in Secrets Manager / SSM under Pilothouse's prefix
     SECRET_VALUES = "secrets:values"
+    SEND_HEALTH = "queue:health:send"
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS = Policy.SEND_JOBS, Policy.SEND_EXECUTION
 LAMBDA_PROVIDER, TASK_TOKENS = Policy.LAMBDA_PROVIDER, Policy.TASK_TOKENS
 STATES_RUN, STATES_READ, STATES_WRITE = Policy.STATES_RUN, Policy.STATES_READ, Policy.STATES_WRITE
 BACKUPS = Policy.BACKUPS
+SEND_HEALTH = Policy.SEND_HEALTH
 
 
 #: every function, in the order the generated files list them
@@ -619,6 +621,20 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, SEND_JOBS),
         timeout=120,
         note="Evaluates every enabled autoscaling policy and acts through the lifecycle's Scale command.",
+    ),
+    Function(
+        "health_sweep",
+        every("rate(1 minute)", event="EveryMinute"),
+        policies=(TABLE_WRITE, SEND_HEALTH, LAMBDA_PROVIDER),
+        timeout=120,
+        note="Fans the health check out: one health-queue message per batch of Running components.",
+    ),
+    Function(
+        "health_check",
+        consume("health", batch_size=1, event="HealthBatches"),
+        policies=(TABLE_WRITE, LAMBDA_PROVIDER),
+        timeout=120,
+        note="Probes one batch of components, replaces dead or failing replicas, records health.",
     ),
 )
 

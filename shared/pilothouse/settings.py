@@ -134,6 +134,10 @@ class Settings(BaseModel):
     secrets_prefix: str = "/pilothouse/secrets/"
     #: how long a secret's superseded version stays available for rollback (default: 7 days)
     secret_retention_seconds: int = Field(default=7 * 86_400, ge=0)
+    #: the health sweep's queue: one message per batch of components to check
+    health_queue: str = "pilothouse-health"
+    #: components per health-queue message (a consumer checks a batch within its minute)
+    health_batch_size: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

@@ -129,9 +129,8 @@ def test_queue_and_schedule_consumers_are_capped_and_dead_lettered():
     consumers = {
         lid: p for lid, p in _sam_functions().items() if _sam_trigger_kinds(p) & {"SQS", "ScheduleV2"}
     }
-    assert (
-        len(consumers) == 10
-    )  # + backup_sweep, backup_drill_sweep (issue 12), collect_metrics, autoscale (11)
+    # + backup and drill sweeps (issue 12); collect_metrics, autoscale, health_sweep, health_check (11)
+    assert len(consumers) == 12
     for lid, props in consumers.items():
         assert "ReservedConcurrentExecutions" in props, lid
         target = props["DeadLetterQueue"]["TargetArn"]["Fn::GetAtt"][0]

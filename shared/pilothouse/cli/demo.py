@@ -417,6 +417,9 @@ def run_demo(
                 from pilothouse.cli.demo_autoscale import show_autoscaler
 
                 show_autoscaler(client, console, run, cli_command(project_dir))
+                from pilothouse.cli.demo_health import self_healing
+
+                self_healing(server, client, console, run.problems)
                 summary(client, console, server.url, key, cli_command(project_dir))
             except ApiError as exc:
                 print_problem(exc.status, exc.problem, console)

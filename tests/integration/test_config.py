@@ -342,3 +342,16 @@ def test_a_rollout_its_writer_never_started_is_done_by_the_sweep(api, run, provi
     run()
     assert comp(api)["spec"]["config"]["greeting"] == "two" and deployment(api)["config_version"] == 2
     assert config.repo(services).pending() == []
+
+
+def test_an_update_with_a_whole_config_becomes_a_version(api, run, provider):
+    """Given a Running component, POST .../update with a config deploys it (as before) and, once
+    it succeeded, the config it runs is a version (kind update) the watch serves."""
+    running(api, run, config_schema=SCHEMA)
+    status, _, _ = api.post("/v1/components/web/update", {"config": {"greeting": "direct"}})
+    assert status == 202
+    run()
+    body = resolved(api)
+    assert body["config"] == {"greeting": "direct"} and body["version"] == 1
+    latest = api.get("/v1/components/web/config/versions")[2]["items"][0]
+    assert latest["kind"] == "update" and latest["deployment_id"] == deployment(api)["id"]

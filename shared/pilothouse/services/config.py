@@ -428,15 +428,45 @@ def deployment_ended(services: ServiceContext, deployment: dict[str, Any], succe
     ran), roll it out. Called by the deployment manager."""
     scope = component_scope(deployment["component"], deployment["environment"])
     head = repo(services).head(scope)
-    if head is None:
+    if head is None and not (succeeded and deployment.get("config") is not None):
         return
     number = deployment.get("config_version")
-    if number and not succeeded and head.data["version"] == number:
+    if number and not succeeded and head is not None and head.data["version"] == number:
         _revert(services, deployment, head)
         return
-    latest = repo(services).version(scope, head.data["version"])
+    if succeeded and not number and deployment.get("config") is not None:
+        _record_update(services, deployment, head)
+        return
+    latest = repo(services).version(scope, head.data["version"]) if head is not None else None
     if latest is not None and latest.data.get("resolved") is not None:
         _rollout(services, deployment["component"], latest, actor="system", request_id=None, strategy=None)
+
+
+def _record_update(services: ServiceContext, deployment: dict[str, Any], head: Item | None) -> None:
+    """An ``update`` given a whole config (``POST /v1/components/{name}/update``) succeeded: the
+    config it runs becomes a version (its overrides, no included sets), so history, diff and watch
+    show what runs."""
+    scope = component_scope(deployment["component"], deployment["environment"])
+    latest = repo(services).version(scope, head.data["version"]) if head is not None else None
+    if latest is not None and latest.data.get("resolved") == deployment["config"]:
+        return
+    try:
+        _append(
+            services,
+            head,
+            scope,
+            values=deployment["config"],
+            includes=[],
+            resolved=deployment["config"],
+            sources={},
+            kind="update",
+            actor=deployment.get("initiated_by") or "system",
+            message=f"update deployment {deployment['id']}",
+            deployment_id=deployment["id"],
+        )
+    except VersionConflict:
+        return
+    repo(services).done(scope, (head.data["version"] if head is not None else 0) + 1)
 
 
 def _revert(services: ServiceContext, deployment: dict[str, Any], head: Item) -> None:

@@ -99,8 +99,7 @@ def drill_backup(backup_id: str) -> Response[dict[str, Any]]:
     from pilothouse.services import backup_runs as ops
 
     ctx = current()
-    chosen = None if backup_id == "latest" else backup_id
-    return json_response(ops.start(ctx.services, "drill", requested_by=ctx.actor, backup_id=chosen), 202)
+    return json_response(ops.start(ctx.services, "drill", requested_by=ctx.actor, backup_id=backup_id), 202)
 
 
 @operation(

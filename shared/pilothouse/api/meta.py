@@ -70,7 +70,7 @@ def path_patterns() -> dict[str, str]:
         "execution": NAME,
         "scope": r"^(component|environment)$",
         "target": NAME_PATTERN,  # a component's or an environment's name
-        "backup_id": r"^([0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}|latest)$",  # domain.backups.ID_RE (drill: latest)
+        "backup_id": r"^([0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}|latest)$",  # domain.backups.ID_RE, or latest
         "run_id": r"^[0-9]{15}-[0-9a-f]{8}$",  # repositories.backups.run_id
         "set_name": NAME_PATTERN,  # a shared config set
         "secret_name": NAME_PATTERN,  # a secret

@@ -22,7 +22,7 @@ app = typer.Typer(
 
 WaitOption = Annotated[bool, typer.Option("--wait", "-w", help="follow the run with a progress bar")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", min=1, help="seconds --wait waits at most")]
-BackupId = Annotated[str, typer.Argument(metavar="ID", help="the backup's id (from backups list)")]
+BackupId = Annotated[str, typer.Argument(metavar="ID", help="the backup's id (from backups list), or latest")]
 POLL_SECONDS = 0.3
 FINAL = {"succeeded", "failed", "interrupted"}
 

@@ -60,7 +60,9 @@ def start(
     if kind not in KINDS:
         raise ValidationFailed.field("kind", f"one of {', '.join(KINDS)}")
     if backup_id is not None:
-        dom.check_id(backup_id)
+        from pilothouse.services.backups import resolve
+
+        backup_id = resolve(ctx, backup_id)
         if not ctx.blobs.exists(dom.manifest_key(backup_id)):
             raise NotFound(f"no complete backup {backup_id!r}")
     elif kind in ("verify", "restore"):

@@ -228,7 +228,7 @@ def get(ctx: ServiceContext, backup_id: str) -> dict[str, Any]:
     """One complete backup's summary with its per-chunk listing; NotFound if none is complete."""
     from pilothouse.services import backup_status
 
-    dom.check_id(backup_id)
+    backup_id = resolve(ctx, backup_id)
     try:
         body = _manifest_json(ctx, backup_id)
     except BlobNotFound:
@@ -243,6 +243,11 @@ def get(ctx: ServiceContext, backup_id: str) -> dict[str, Any]:
     return out
 
 
+def resolve(ctx: ServiceContext, backup_id: str) -> str:
+    """``backup_id`` checked, with ``latest`` standing for the newest complete backup (NotFound if none)."""
+    return newest(ctx) if backup_id == "latest" else dom.check_id(backup_id)
+
+
 def newest(ctx: ServiceContext) -> str:
     """The id of the newest complete backup; NotFound when there is none."""
     complete, _ = backup_ids(ctx)
@@ -255,7 +260,7 @@ def delete(ctx: ServiceContext, backup_id: str) -> dict[str, Any]:
     """Remove a backup's objects, manifest first (so a half-deleted backup is never offered)."""
     from pilothouse.services import backup_status
 
-    dom.check_id(backup_id)
+    backup_id = resolve(ctx, backup_id)
     keys: list[str] = []
     cursor: str | None = None
     while True:

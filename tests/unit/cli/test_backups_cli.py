@@ -66,3 +66,27 @@ def test_restore_needs_force_then_replaces_and_bad_ids_exit_nonzero(api, cli):
     assert cli("backups", "verify", "..%2F..%2Fetc", "--wait").exit_code != 0
     assert cli("backups", "delete", backup_id, "--yes").exit_code == 0
     assert cli("backups", "get", backup_id).exit_code == 1
+
+
+def test_restore_reconciles_the_providers(api, cli):
+    """Given a deployed (Running) component and a backup, When the backup is restored with --force,
+    Then the run's result says the provider took the component back (restored) and the component
+    is Running again, without a restoring mark."""
+    import httpx
+
+    from tests.support.controlplane import ADMIN_KEY
+
+    _register(api, "web")
+    with httpx.Client(transport=api, base_url="http://pilothouse.test") as client:
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        assert client.post("/v1/components/web/deploy", json={}, headers=headers).status_code == 202
+        api.settle()
+        assert client.get("/v1/components/web", headers=headers).json()["state"] == "Running"
+    created = json.loads(cli("backups", "create", "--wait", "-o", "json").stdout)
+    restored = cli("backups", "restore", created["result"]["id"], "--force", "--wait", "-o", "json")
+    assert restored.exit_code == 0, restored.output
+    run = json.loads(restored.stdout)
+    assert run["result"]["reconciled"] == {"web": "restored"}
+    with httpx.Client(transport=api, base_url="http://pilothouse.test") as client:
+        view = client.get("/v1/components/web", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
+    assert view["state"] == "Running" and not view.get("restoring")

@@ -20,8 +20,8 @@ import time
 import pytest
 
 from pilothouse.embedded.gateway import GatewayServer, LocalGateway
-from tests.benchmarks.test_bench_gateway import ROUNDS, _compare, _process_cpu, _Side
 from tests.support.bench import report
+from tests.support.load_rounds import ROUNDS, Side, compare, process_cpu
 from tests.support.specs import spec
 
 BATCH = 2000
@@ -131,11 +131,11 @@ def test_config_reads_through_the_local_gateway(pool, cloud, services, admin_key
     with _Anchor(services) as anchor:
         server.start()
         try:
-            _compare(
+            compare(
                 "config reads: local gateway vs anchor",
                 "/v1/components/web/config",
-                _Side("anchor: uvicorn h11 + Starlette, same cached read", anchor.url, {}, _process_cpu()),
-                _Side("pilothouse gateway (auth + get_component_config)", server.url, auth, _process_cpu()),
+                Side("anchor: uvicorn h11 + Starlette, same cached read", anchor.url, {}, process_cpu()),
+                Side("pilothouse gateway (auth + get_component_config)", server.url, auth, process_cpu()),
                 {"target (issue 13)": ">= 2,000 reads/s through the local gateway", "rounds": str(ROUNDS)},
             )
         finally:

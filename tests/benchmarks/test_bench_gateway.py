@@ -16,26 +16,19 @@ from __future__ import annotations
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
-import psutil
 import pytest
 
 from pilothouse.embedded.gateway import GatewayServer, LocalGateway
 from pilothouse.runtime.events import http_event
 from tests.support.bench import report
-from tests.support.controlplane import ROOT
 from tests.support.e2e import DevProcess, make_admin_key
+from tests.support.load_rounds import CLIENTS, ROUNDS, SECONDS, Side, compare, load, process_cpu, row_of
 from tests.support.specs import spec
-
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "2"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
 
 
 class _Anchor:
@@ -78,95 +71,6 @@ class _Anchor:
         self.sock.close()
 
 
-def _load(url: str, path: str, headers: dict[str, str], seconds: float = SECONDS) -> dict[str, float]:
-    args = [f"{k}: {v}" for k, v in headers.items()]
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.loadgen", url, path, str(CLIENTS), str(seconds), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-        timeout=seconds + 60,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _row(r: dict[str, float]) -> str:
-    return (
-        f"{r['rps']:7.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
-        f"   ({r['errors']:.0f} errors)"
-    )
-
-
-class _Side:
-    """One server under test: where it listens, what to send, whose CPU to count."""
-
-    def __init__(self, label: str, url: str, headers: dict[str, str], cpu: Callable[[], float]) -> None:
-        self.label, self.url, self.headers, self.cpu = label, url, headers, cpu
-        self.rounds: list[dict[str, float]] = []
-
-    def run(self, path: str) -> dict[str, float]:
-        before = self.cpu()
-        fig = _load(self.url, path, self.headers)
-        fig["cpu_s"] = self.cpu() - before
-        self.rounds.append(fig)
-        return fig
-
-    def row(self) -> str:
-        requests = sum(r["requests"] for r in self.rounds)
-        errors = sum(r["errors"] for r in self.rounds)
-        return (
-            f"{statistics.mean(r['rps'] for r in self.rounds):7.0f} req/s"
-            f"   p50 {statistics.median(r['p50_ms'] for r in self.rounds):6.2f} ms"
-            f"   p99 {statistics.median(r['p99_ms'] for r in self.rounds):6.2f} ms"
-            f"   CPU {self.cpu_us():5.0f} us/req   ({errors:.0f} errors in {requests:.0f})"
-        )
-
-    def cpu_us(self) -> float:
-        return sum(r["cpu_s"] for r in self.rounds) / max(1, sum(r["requests"] for r in self.rounds)) * 1e6
-
-
-def _process_cpu(pid: int | None = None) -> Callable[[], float]:
-    proc = psutil.Process(pid)
-
-    def cpu() -> float:
-        t = proc.cpu_times()
-        return t.user + t.system
-
-    return cpu
-
-
-def _p99(side: _Side) -> float:
-    return statistics.median(r["p99_ms"] for r in side.rounds)
-
-
-def _compare(title: str, path: str, anchor: _Side, gateway: _Side, extra: dict[str, str]) -> None:
-    """Warm both, run the alternating rounds, print the figures and ratios, check every answer."""
-    for side in (anchor, gateway):
-        _load(side.url, path, side.headers, seconds=1)  # warm: connections, function instances
-    ratios = []
-    for i in range(ROUNDS):
-        first, second = (anchor, gateway) if i % 2 == 0 else (gateway, anchor)
-        first.run(path)
-        second.run(path)
-        ratios.append(gateway.rounds[-1]["rps"] / anchor.rounds[-1]["rps"])
-    report(
-        f"{title}, GET {path} ({CLIENTS} keep-alive clients, {ROUNDS} alternating rounds of {SECONDS:g} s)",
-        {
-            anchor.label: anchor.row(),
-            gateway.label: gateway.row(),
-            **extra,
-            "throughput ratio gateway/anchor (median of rounds)": (
-                f"{statistics.median(ratios):.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
-            ),
-            "CPU per request ratio gateway/anchor": f"{gateway.cpu_us() / anchor.cpu_us():.2f}",
-            "p99 ratio gateway/anchor (medians)": f"{_p99(gateway) / _p99(anchor):.2f}",
-        },
-    )
-    for side in (anchor, gateway):
-        assert all(r["errors"] == 0 and r["requests"] > 0 for r in side.rounds), side.rounds
-
-
 ANCHOR_LABEL = "anchor: uvicorn h11 + Starlette, same SQLite read"
 
 
@@ -198,14 +102,14 @@ def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key)
         server.start()
         bare.start()
         try:
-            own = _Side("the gateway, a function answering at once", bare.url, auth, _process_cpu())
+            own = Side("the gateway, a function answering at once", bare.url, auth, process_cpu())
             for _ in range(ROUNDS // 2 or 1):
                 own.run(path)
-            _compare(
+            compare(
                 "local gateway alone vs anchor",
                 path,
-                _Side(ANCHOR_LABEL, anchor.url, {}, _process_cpu()),
-                _Side("pilothouse gateway (auth + function)", server.url, auth, _process_cpu()),
+                Side(ANCHOR_LABEL, anchor.url, {}, process_cpu()),
+                Side("pilothouse gateway (auth + function)", server.url, auth, process_cpu()),
                 {
                     own.label + " (its own cost)": own.row(),
                     "the function alone, in-process, one thread": (
@@ -244,17 +148,17 @@ def test_pilothouse_dev_against_uvicorn_h11_starlette(tmp_path, services):
         created = httpx.post(dev.url + "/v1/components", json=spec("web"), headers=auth, timeout=30)
         assert created.status_code == 201, created.text
         assert dev.proc is not None
-        dev_cpu = _process_cpu(dev.proc.pid)
+        dev_cpu = process_cpu(dev.proc.pid)
         before = dev_cpu()
         time.sleep(2)
         idle = (dev_cpu() - before) / 2
         path = "/v1/components/web"
         with _Anchor(services) as anchor:
-            _compare(
+            compare(
                 "pilothouse dev vs anchor",
                 path,
-                _Side(ANCHOR_LABEL, anchor.url, {}, _process_cpu()),
-                _Side("pilothouse dev (gateway + worker + scheduler)", dev.url, auth, dev_cpu),
+                Side(ANCHOR_LABEL, anchor.url, {}, process_cpu()),
+                Side("pilothouse dev (gateway + worker + scheduler)", dev.url, auth, dev_cpu),
                 {"pilothouse dev idle, before the load": f"{idle * 100:.1f}% of a core"},
             )
     finally:
@@ -303,9 +207,9 @@ def test_router_against_its_backend_direct():
         direct = f"http://127.0.0.1:{port}"
         with Router() as router:
             router.set_backends({"r1": ([direct], 1.0)})
-            _load(router.url, "/", {})  # warm
-            anchor_fig = _load(direct, "/", {})
-            router_fig = _load(router.url, "/", {})
+            load(router.url, "/", {})  # warm
+            anchor_fig = load(direct, "/", {})
+            router_fig = load(router.url, "/", {})
     finally:
         backend.terminate()
         backend.wait(5)
@@ -313,8 +217,8 @@ def test_router_against_its_backend_direct():
     report(
         f"local router vs its backend, GET / ({CLIENTS} keep-alive clients, {SECONDS:.0f} s)",
         {
-            "anchor: the backend directly (stdlib http.server)": _row(anchor_fig),
-            "through the router": _row(router_fig),
+            "anchor: the backend directly (stdlib http.server)": row_of(anchor_fig),
+            "through the router": row_of(router_fig),
             "throughput ratio router/direct": f"{router_fig['rps'] / anchor_fig['rps']:.2f}",
             "p99 ratio router/direct": f"{router_fig['p99_ms'] / anchor_fig['p99_ms']:.2f}",
         },

@@ -125,3 +125,26 @@ def test_disable_stops_evaluation_and_permissions_hold(api, services, running):
     load(services, 600)
     assert autoscaler.sweep(services) == {"evaluated": 0, "scaled": [], "failed": []}
     assert api.get("/v1/components/web")[2]["replicas"] == 1
+
+
+def test_p99_and_error_rate_readings_come_from_the_rollups(api, services, running):
+    """Given latencies and errors in the current minute, When a p99 and an error-rate policy is
+    evaluated, Then the decision's readings are the rollups' p99 and errors/requests."""
+    policy = {
+        "target_tracking": [{"metric": "p99_latency_ms", "target": 1000}],
+        "step_scaling": [
+            {"metric": "error_rate", "steps": [{"lower": 0.5, "change": 1}, {"upper": 0.5, "change": 0}]}
+        ],
+    }
+    assert api.call("PUT", "/v1/components/web/autoscaling", policy)[0] == 200
+    now = datetime.now(UTC)
+    points = [Datapoint("web", "latency_ms", float(v), now, "Milliseconds") for v in range(1, 101)]
+    points += [
+        Datapoint("web", "requests", 100.0, now, "Count"),
+        Datapoint("web", "errors", 10.0, now, "Count"),
+    ]
+    metrics.ingest(services, points)
+    decision = autoscaler.evaluate(services, "web")
+    assert decision["readings"]["p99_latency_ms"] == pytest.approx(99, rel=0.03)
+    assert decision["readings"]["error_rate"] == pytest.approx(0.1)
+    assert decision["action"] == "hold" and decision["desired"] == 1  # at the spec's min already

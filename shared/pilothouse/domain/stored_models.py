@@ -350,7 +350,7 @@ class MetricRollupRecord(Stored):
 
 
 class MetricCollectCursorRecord(Stored):
-    """How far the collection sweep measured a component (partition ``METRIC_COLLECT``)."""
+    """How far the collection sweep measured a component (partition ``METRIC_COLLECT#<component>``)."""
 
     component: str
     until: Number

@@ -2,7 +2,8 @@
 
 - ``METRIC_SERIES`` / ``<component>#<metric>#<key>``: a series (component, name, dimensions, unit);
 - ``METRIC_MIN#<component>#<metric>#<key>#<YYYY-MM-DD>`` / ``HH:MM``: a minute rollup (15 days);
-- ``METRIC_COLLECT`` / ``<component>``: how far the collection sweep measured the component;
+- ``METRIC_COLLECT#<component>`` / ``cursor``: how far the collection sweep measured the component
+  (a partition per component: the sweep's writes spread like the fleet);
 - ``METRIC_HOUR#<component>#<metric>#<key>#<YYYY-MM>`` / ``DDTHH``: an hour rollup (400 days).
 
 Rollups are partitioned per series and per day (minutes) or month (hours), so the fleet's writes
@@ -137,16 +138,13 @@ class MetricRepository:
     # -- the collection sweep's cursor ------------------------------------------------------------
 
     def cursor(self, component: str) -> Item | None:
-        return self.store.get(COLLECTED, component)
+        return self.store.get(f"{COLLECTED}#{component}", "cursor")
 
     def advance_cursor(self, component: str, until: float, current: Item | None) -> bool:
         """Record that the component was measured up to ``until``; False if another sweep moved
         the cursor meanwhile (its datapoints and these were the same batches)."""
-        item = Item(
-            COLLECTED,
-            component,
-            stored("MetricCollectCursorRecord", {"component": component, "until": until}),
-        )
+        data = stored("MetricCollectCursorRecord", {"component": component, "until": until})
+        item = Item(f"{COLLECTED}#{component}", "cursor", data)
         try:
             if current is None:
                 self.store.put(item, if_absent=True)

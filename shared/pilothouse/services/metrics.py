@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["Datapoint", "MetricPoint", "ingest", "query", "series"]
 
 MAX_BATCH = 1000
+_UNITS = frozenset(UNITS)
 #: the longest range one query may cover, in periods (CloudWatch answers 100,800 datapoints)
 MAX_POINTS = 100_800
 
@@ -66,6 +67,7 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
         raise ValidationFailed.field("datapoints", f"at most {MAX_BATCH} datapoints per request")
     stamps: list[int] = []
     good_names: set[tuple[str, str]] = set()
+    good_dimensions: set[tuple[tuple[str, str], ...]] = set()
     oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
     for i, dp in enumerate(datapoints):
         if (dp.component, dp.name) not in good_names:
@@ -78,13 +80,14 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
         value = dp.value
         if not isinstance(value, float | int) or not math.isfinite(value):
             bad(i, "value", "must be a finite number")
-        if dp.unit not in UNITS:
+        if dp.unit not in _UNITS:
             bad(i, "unit", f"one of {', '.join(UNITS)}")
-        ts = epoch(dp.timestamp)
+        moment = dp.timestamp
+        ts = int(moment.timestamp()) if moment.tzinfo is not None else epoch(moment)
         stamps.append(ts)
         if ts < oldest or ts > newest:
             bad(i, "timestamp", "must lie within the last 14 days and the next 2 hours")
-        if dp.dimensions:
+        if dp.dimensions and tuple(dp.dimensions.items()) not in good_dimensions:
             if len(dp.dimensions) > MAX_DIMENSIONS:
                 bad(i, "dimensions", f"at most {MAX_DIMENSIONS} dimensions")
             for key, dim in dp.dimensions.items():
@@ -95,19 +98,18 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
                         "a name of letters, digits and _.:- and a value of 1-256 characters",
                     )
                     break
+            else:
+                good_dimensions.add(tuple(dp.dimensions.items()))
     if errors:
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         raise ValidationFailed(f"{len(errors)} datapoint(s) refused, none written: {summary}", errors)
     return stamps
 
 
-def batch_id(datapoints: Sequence[Datapoint], stamps: Sequence[int]) -> str:
-    """The digest of a batch's content: a retry of the same batch has the same id."""
-    text = "\n".join(
-        f"{dp.component}|{dp.name}|{dp.value!r}|{ts}|{sorted(dp.dimensions.items()) if dp.dimensions else ''}"
-        for dp, ts in zip(datapoints, stamps, strict=True)
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+def batch_id(lines: Sequence[str]) -> str:
+    """The digest of a batch's content (a line per datapoint: series key, value, second): a retry of
+    the same batch has the same id."""
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
 
 
 def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
@@ -124,11 +126,11 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
     now = ctx.clock.time()
     stamps = check(datapoints, now)
     repo = MetricRepository(ctx.store)
-    bid = batch_id(datapoints, stamps)
     late = int(now) - LATE_AFTER_S
     partial: dict[tuple[int, str, str, str, int], dict[str, Any]] = {}
     keys: dict[tuple[str, str, tuple], str] = {}
     fresh: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
+    lines: list[str] = []
     for dp, ts in zip(datapoints, stamps, strict=True):
         memo = (dp.component, dp.name, tuple(dp.dimensions.items()))
         key = keys.get(memo)
@@ -138,6 +140,7 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
             if ident not in fresh:
                 fresh[ident] = (dp.dimensions, dp.unit, ts)
         value = float(dp.value)
+        lines.append(f"{dp.component}|{dp.name}|{key}|{value!r}|{ts}")
         slot = (MINUTE, dp.component, dp.name, key, ts - ts % MINUTE)
         rollup = partial.get(slot)
         if rollup is None:
@@ -156,7 +159,7 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
             record["dimensions"] = dict(dimensions)
             record.update({"unit": unit, "first_at": first, "compacted_until": compacted_from(now)})
             repo.add_series(record)
-    apply(repo, partial, bid)
+    apply(repo, partial, batch_id(lines))
     return len(datapoints)
 
 

@@ -98,6 +98,15 @@ class Settings(BaseModel):
     #: a Step Functions Local mock configuration file (``SFN_MOCK_CONFIG`` is read too): executions
     #: started as ``<stateMachineArn>#<TestCase>`` answer their Task states from it
     sfn_mock_config: Path | None = None
+    #: the key (32 bytes, base64) that seals notification channels' URLs and signing secrets at
+    #: rest (AES-GCM). Unset on the embedded default: a key file under ``data_dir`` (mode 0600) is
+    #: made on first use; a deployed stack must set it (from its secret store)
+    sealing_key: str | None = Field(default=None, repr=False)
+    #: the queue notification deliveries run from
+    notifications_queue: str = "pilothouse-notifications"
+    #: hosts in private ranges notification channels may reach anyway (exact names or literals, or
+    #: ``*.corp.example``); comma-separated in the environment. Link-local and metadata never
+    notifications_private_hosts: tuple[str, ...] = ()
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -113,7 +122,7 @@ class Settings(BaseModel):
             return tuple(n.strip() for n in value.split(",") if n.strip())
         return value
 
-    @field_validator("outbound_allow_hosts", mode="before")
+    @field_validator("outbound_allow_hosts", "notifications_private_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):

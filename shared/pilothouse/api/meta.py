@@ -70,6 +70,7 @@ def path_patterns() -> dict[str, str]:
         "execution": NAME,
         "scope": r"^(component|environment)$",
         "target": NAME_PATTERN,  # a component's or an environment's name
+        "delivery": r"^[0-9]{15}-[0-9a-f]{16}$",  # repositories.notifications.delivery_id
     }
 
 

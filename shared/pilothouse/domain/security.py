@@ -38,6 +38,12 @@ class Permission(StrEnum):
     WORKFLOWS_WRITE = "workflows:write"  # create, update, delete definitions
     KEYS_ADMIN = "keys:admin"
     AUDIT_READ = "audit:read"
+    ALERTS_READ = "alerts:read"  # rules, alerts and their history
+    ALERTS_OPERATE = "alerts:operate"  # acknowledge, silence
+    ALERTS_WRITE = "alerts:write"  # create and delete rules
+    NOTIFICATIONS_READ = "notifications:read"  # channels (no URL path, no secret), delivery logs
+    NOTIFICATIONS_SEND = "notifications:send"  # test a channel, redeliver
+    NOTIFICATIONS_WRITE = "notifications:write"  # create and delete channels: data leaves the system
 
 
 #: the least role that holds each permission
@@ -53,6 +59,12 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.WORKFLOWS_WRITE: Role.DEPLOYER,
     Permission.KEYS_ADMIN: Role.ADMIN,
     Permission.AUDIT_READ: Role.ADMIN,
+    Permission.ALERTS_READ: Role.VIEWER,
+    Permission.ALERTS_OPERATE: Role.OPERATOR,
+    Permission.ALERTS_WRITE: Role.DEPLOYER,
+    Permission.NOTIFICATIONS_READ: Role.OPERATOR,
+    Permission.NOTIFICATIONS_SEND: Role.OPERATOR,
+    Permission.NOTIFICATIONS_WRITE: Role.ADMIN,
 }
 
 

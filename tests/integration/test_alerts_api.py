@@ -1,0 +1,220 @@
+"""Alert rules and alerts through the functions: validation, event and backup-age rules moving
+OK → FIRING → RESOLVED with history, acknowledge, silences, notifications of transitions, roles."""
+
+from __future__ import annotations
+
+import pytest
+from tests.support.controlplane import drain
+from tests.support.receivers import Receiver
+
+from pilothouse.services.alert_sweep import sweep
+from pilothouse.services.event_feed import dispatch, publish
+
+QUEUE = "pilothouse-notifications"
+EVENT_RULE = {"name": "rollbacks", "kind": "event", "component": "web", "severity": "critical"}
+
+
+def make_key(api, role):
+    return api.post("/v1/api-keys", {"name": f"{role}-key", "role": role})[2]["key"]
+
+
+def rolled_back(services, component="web"):
+    publish(
+        services,
+        {
+            "source": "deployment",
+            "type": "deployment.rolled_back",
+            "component": component,
+            "environment": "production",
+            "deployment": "0000000000000000001-0000abcd",
+            "summary": "2.0.0 → 1.0.0: analysis failed",
+        },
+        subject=component,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "kind": "metric", "component": "web", "metric": "m", "threshold": 1}, "comparator"),
+        (
+            {
+                "name": "x",
+                "kind": "metric",
+                "component": "web",
+                "metric": "m",
+                "comparator": "GreaterThanThreshold",
+                "threshold": 1,
+                "evaluation_periods": 2,
+                "datapoints_to_alarm": 3,
+            },
+            "",
+        ),
+        ({"name": "x", "kind": "health", "component": "web", "for_minutes": -1}, "for_minutes"),
+        ({"name": "x", "kind": "nope"}, ""),
+        ({"name": "Bad Name", "kind": "event"}, "name"),
+        ({"name": "rules", "kind": "event"}, "name"),
+        ({"name": "x", "kind": "event", "events": ["not a pattern"]}, ""),
+        ({"name": "x", "kind": "backup_age"}, "rpo_minutes"),
+        ({"name": "x", "kind": "event", "surprise": 1}, "surprise"),
+    ],
+)
+def test_a_bad_rule_is_a_422_naming_the_field(api, body, field):
+    """Given a rule with a mistake
+    When it is created
+    Then the answer is 422 problem+json whose errors name the field."""
+    status, headers, problem = api.post("/v1/alerts/rules", body)
+    assert status == 422, problem
+    assert headers["content-type"].startswith("application/problem+json")
+    assert any(field in e["field"] for e in problem["errors"]), problem
+
+
+def test_an_event_rule_fires_on_a_rollback_notifies_and_resolves(api, services, pool, cloud, loopback_only):
+    """Given an event rule on web's rollbacks and a channel subscribed to alert.*
+    When a deployment.rolled_back event of web (and one of another component) is dispatched, and
+    later a deployment.succeeded
+    Then the alert goes OK → FIRING (deciding values: the event) → RESOLVED, with history, and
+    alert.firing then alert.resolved reach the receiver."""
+    receiver = Receiver()
+    try:
+        created = api.post(
+            "/v1/notifications/channels",
+            {
+                "name": "pager",
+                "kind": "webhook",
+                "url": receiver.url,
+                "subscriptions": [{"events": ["alert.*"]}],
+            },
+        )[2]
+        receiver.secret = created["secret"]
+        status, _, rule = api.post("/v1/alerts/rules", EVENT_RULE)
+        assert status == 201, rule
+        assert rule["rule"]["events"] == ["deployment.rolled_back", "deployment.failed"]
+        assert api.get("/v1/alerts/rollbacks")[2]["state"] == "OK"
+        rolled_back(services, "other")
+        dispatch(services)
+        assert api.get("/v1/alerts/rollbacks")[2]["state"] == "OK"  # another component's
+        rolled_back(services)
+        sweep(services)  # dispatches the rollback, then the alert's own firing
+        alert = api.get("/v1/alerts/rollbacks")[2]
+        assert alert["state"] == "FIRING" and alert["last_values"]["type"] == "deployment.rolled_back"
+        assert [a["rule"] for a in api.get("/v1/alerts", query="state=FIRING")[2]["items"]] == ["rollbacks"]
+        drain(services, pool, cloud, [QUEUE])
+        assert [r["body"]["type"] for r in receiver.received] == ["alert.firing"] and all(receiver.verified)
+        assert receiver.received[0]["body"]["detail"]["rule"] == "rollbacks"
+        publish(
+            services,
+            {"source": "deployment", "type": "deployment.succeeded", "component": "web"},
+            subject="web",
+        )
+        sweep(services)
+        drain(services, pool, cloud, [QUEUE])
+        alert = api.get("/v1/alerts/rollbacks")[2]
+        assert alert["state"] == "RESOLVED"
+        assert [(h["from"], h["to"]) for h in alert["history"] if h["type"] == "state"] == [
+            ("FIRING", "RESOLVED"),
+            ("OK", "FIRING"),
+        ]
+        assert [r["body"]["type"] for r in receiver.received] == ["alert.firing", "alert.resolved"]
+    finally:
+        receiver.close()
+
+
+def test_ack_and_silence(api, services, pool, cloud, loopback_only):
+    """Given a firing alert
+    When an operator acknowledges it and silences it, and it fires again while silenced
+    Then both are recorded with who and why, a viewer may do neither, an OK alert cannot be
+    acknowledged, and the silenced firing sends no notification."""
+    receiver = Receiver()
+    try:
+        api.post(
+            "/v1/notifications/channels",
+            {
+                "name": "pager",
+                "kind": "slack",
+                "url": receiver.url,
+                "subscriptions": [{"events": ["alert.*"]}],
+            },
+        )
+        api.post("/v1/alerts/rules", {**EVENT_RULE, "resolve_on": ["deployment.succeeded"]})
+        viewer, operator = make_key(api, "viewer"), make_key(api, "operator")
+        assert api.post("/v1/alerts/rollbacks/ack", {}, key=operator)[0] == 409  # OK: nothing to ack
+        rolled_back(services)
+        sweep(services)
+        assert api.post("/v1/alerts/rollbacks/ack", {}, key=viewer)[0] == 403
+        status, _, acked = api.post("/v1/alerts/rollbacks/ack", {"comment": "on it"}, key=operator)
+        assert status == 200 and acked["acknowledged"]["comment"] == "on it"
+        status, _, silenced = api.post(
+            "/v1/alerts/rollbacks/silence", {"minutes": 30, "reason": "rolling out a fix"}, key=operator
+        )
+        assert status == 200 and silenced["silenced"]["reason"] == "rolling out a fix"
+        assert api.post("/v1/alerts/rollbacks/silence", {"minutes": 30}, key=operator)[0] == 422  # a reason
+        publish(
+            services,
+            {"source": "deployment", "type": "deployment.succeeded", "component": "web"},
+            subject="web",
+        )
+        sweep(services)
+        assert api.get("/v1/alerts/rollbacks")[2]["acknowledged"] is None  # cleared on resolve
+        rolled_back(services)
+        sweep(services)
+        drain(services, pool, cloud, [QUEUE])
+        assert api.get("/v1/alerts/rollbacks")[2]["state"] == "FIRING"
+        # one Slack message: the first firing; the resolve and the second firing were silenced
+        assert [r["body"]["text"].split("]")[0] for r in receiver.received] == ["[alert.firing"]
+        history = api.get("/v1/alerts/rollbacks")[2]["history"]
+        assert {"acknowledged", "silenced", "state"} <= {h["type"] for h in history}
+    finally:
+        receiver.close()
+
+
+def test_a_backup_older_than_its_rpo_fires(manual_services, clock, api):
+    """Given a backup_age rule with an RPO of 60 minutes
+    When no backup was ever seen, then one is, then 61 minutes pass without another
+    Then the alert stays OK (no data), stays OK, then fires with the backup's age."""
+    api.post("/v1/alerts/rules", {"name": "rpo", "kind": "backup_age", "rpo_minutes": 60})
+    sweep(manual_services)
+    assert api.get("/v1/alerts/rpo")[2]["state"] == "OK"
+    publish(manual_services, {"source": "backups", "type": "backup.succeeded"}, subject="backups")
+    sweep(manual_services)
+    assert api.get("/v1/alerts/rpo")[2]["state"] == "OK"
+    clock.advance(61 * 60)
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/rpo")[2]
+    assert alert["state"] == "FIRING" and alert["last_values"]["backup_age_minutes"] >= 61
+    publish(manual_services, {"source": "backups", "type": "backup.succeeded"}, subject="backups")
+    sweep(manual_services)
+    assert api.get("/v1/alerts/rpo")[2]["state"] == "RESOLVED"
+
+
+def test_an_event_rule_resolves_by_itself_after_its_time(manual_services, clock, api):
+    """Given a firing event rule with resolve_after_minutes 10
+    When 10 minutes pass with no matching event
+    Then the sweep resolves it, saying why."""
+    api.post("/v1/alerts/rules", {**EVENT_RULE, "resolve_after_minutes": 10})
+    rolled_back(manual_services)
+    sweep(manual_services)
+    assert api.get("/v1/alerts/rollbacks")[2]["state"] == "FIRING"
+    clock.advance(601)
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/rollbacks")[2]
+    assert alert["state"] == "RESOLVED" and "10" in alert["last_values"]["reason"]
+
+
+def test_rules_crud_and_roles(api):
+    """Given keys of each role
+    Then reading rules needs viewer, creating and deleting need deployer; names are unique; a
+    deleted rule's alert is gone."""
+    viewer, operator, deployer = (make_key(api, r) for r in ("viewer", "operator", "deployer"))
+    health = {"name": "web-down", "kind": "health", "component": "web", "for_minutes": 3}
+    status, _, problem = api.post("/v1/alerts/rules", health, key=operator)
+    assert status == 403 and problem["required_permission"] == "alerts:write"
+    assert api.post("/v1/alerts/rules", health, key=deployer)[0] == 201
+    assert api.post("/v1/alerts/rules", health, key=deployer)[0] == 409
+    assert [r["name"] for r in api.get("/v1/alerts/rules", key=viewer)[2]["items"]] == ["web-down"]
+    assert api.get("/v1/alerts/rules/web-down", key=viewer)[2]["rule"]["for_minutes"] == 3
+    assert api.get("/v1/alerts/web-down", key=viewer)[2]["state"] == "OK"
+    assert api.delete("/v1/alerts/rules/web-down", key=viewer)[0] == 403
+    assert api.delete("/v1/alerts/rules/web-down", key=deployer)[0] == 204
+    assert api.get("/v1/alerts/web-down")[0] == 404
+    assert api.get("/v1/alerts/rules/web-down")[0] == 404

@@ -522,6 +522,17 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, SEND_NOTIFICATIONS, LAMBDA_PROVIDER),
         timeout=120,
     ),
+    Function("put_metrics", http("POST", "/v1/metrics", Permission.METRICS_WRITE), policies=(TABLE_WRITE,)),
+    Function(
+        "component_metrics",
+        http("GET", "/v1/components/{name}/metrics", Permission.METRICS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "prometheus_metrics",
+        http("GET", "/v1/metrics/prometheus", Permission.METRICS_READ),
+        policies=(TABLE_READ,),
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FUNCTIONS}

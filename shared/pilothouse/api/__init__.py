@@ -10,6 +10,7 @@ from __future__ import annotations
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
     from pilothouse.api import alerts, audit, components, deployments, keys, meta, notifications, workflows
+    from pilothouse.api import metrics as metric_ops
 
     return [
         *meta.OPERATIONS,
@@ -18,6 +19,7 @@ def all_operations():
         *audit.OPERATIONS,
         *workflows.OPERATIONS,
         *deployments.OPERATIONS,
+        *metric_ops.OPERATIONS,
         *notifications.OPERATIONS,
         *alerts.OPERATIONS,
     ]

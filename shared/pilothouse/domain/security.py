@@ -44,6 +44,8 @@ class Permission(StrEnum):
     NOTIFICATIONS_READ = "notifications:read"  # channels (no URL path, no secret), delivery logs
     NOTIFICATIONS_SEND = "notifications:send"  # test a channel, redeliver
     NOTIFICATIONS_WRITE = "notifications:write"  # create and delete channels: data leaves the system
+    METRICS_READ = "metrics:read"  # query metrics, the Prometheus exposition
+    METRICS_WRITE = "metrics:write"  # ingest datapoints
 
 
 #: the least role that holds each permission
@@ -65,6 +67,8 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.NOTIFICATIONS_READ: Role.OPERATOR,
     Permission.NOTIFICATIONS_SEND: Role.OPERATOR,
     Permission.NOTIFICATIONS_WRITE: Role.ADMIN,
+    Permission.METRICS_READ: Role.VIEWER,
+    Permission.METRICS_WRITE: Role.OPERATOR,
 }
 
 

@@ -197,6 +197,34 @@ class ExecutionRecord(Stored):
     parent: dict[str, Any] | None = None
 
 
+class MetricSeriesRecord(Stored):
+    """One metric series of a component (partition ``METRIC_SERIES``)."""
+
+    component: str
+    name: str
+    key: str
+    dimensions: dict[str, str]
+    unit: str
+    first_at: int
+
+
+class MetricRollupRecord(Stored):
+    """A minute or hour rollup of one series (partitions ``METRIC_MIN#...``, ``METRIC_HOUR#...``)."""
+
+    component: str
+    name: str
+    key: str
+    start: int
+    period: int
+    count: int
+    sum: Number
+    min: Number | None
+    max: Number | None
+    hist: dict[str, int]
+    #: the last batches folded in (a retried batch is not counted twice)
+    batches: list[str]
+
+
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` validated by ``model``, as the record keeps it: the keys in the writer's order, the
     values as validated (a pending operation in today's spelling). ValidationError names a key the

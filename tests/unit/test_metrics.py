@@ -1,0 +1,194 @@
+"""The Monitoring System's ingest and query (issue 11 §1): rollups, statistics, batches."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pilothouse.clock import ManualClock
+from pilothouse.errors import ValidationFailed
+from pilothouse.services import metrics
+from pilothouse.services.metrics import Datapoint, MetricPoint
+from pilothouse.settings import Settings
+from pilothouse.wiring import Services
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z, on a whole hour
+T0 = datetime.fromtimestamp(NOW, UTC)
+
+
+@pytest.fixture
+def ctx():
+    return Services(Settings(store="memory"), ManualClock(NOW))
+
+
+@pytest.fixture
+def sqlite_ctx(tmp_path):
+    return Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW))
+
+
+def dp(value, *, minutes_ago=0.0, name="latency_ms", component="greeter", **dims) -> Datapoint:
+    return Datapoint(component, name, value, T0 - timedelta(minutes=minutes_ago), "Milliseconds", dims)
+
+
+def test_statistics_per_minute_bucket_with_gaps_as_none(ctx):
+    """Given datapoints in two of three minutes, When queried per minute, Then each minute answers
+    its own statistics and the empty one None."""
+    metrics.ingest(ctx, [dp(10, minutes_ago=3), dp(30, minutes_ago=2.5), dp(5, minutes_ago=1)])
+    start, end = T0 - timedelta(minutes=3), T0
+    got = {
+        s: [
+            p.value
+            for p in metrics.query(ctx, "greeter", "latency_ms", stat=s, period=60, start=start, end=end)
+        ]
+        for s in ("Sum", "Average", "Minimum", "Maximum", "SampleCount")
+    }
+    assert got["Sum"] == [40.0, None, 5.0]
+    assert got["Average"] == [20.0, None, 5.0]
+    assert got["Minimum"] == [10.0, None, 5.0] and got["Maximum"] == [30.0, None, 5.0]
+    assert got["SampleCount"] == [2.0, None, 1.0]
+    points = metrics.query(ctx, "greeter", "latency_ms", stat="Sum", period=60, start=start, end=end)
+    assert points[0] == MetricPoint(start, 40.0)
+
+
+def test_percentiles_come_from_rollups_within_two_percent(ctx):
+    """Given 6,000 latencies spread over 60 minutes, When p50/p90/p99 are asked for the hour,
+    Then each is within 2 % of the exact percentile of the raw values."""
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 1) for _ in range(6000)]
+    for offset in range(0, 6000, 1000):
+        metrics.ingest(
+            ctx,
+            [
+                dp(v, minutes_ago=(offset + i) % 60 + 0.5)
+                for i, v in enumerate(values[offset : offset + 1000])
+            ],
+        )
+    exact = sorted(values)
+    for q in (50, 90, 99):
+        [point] = metrics.query(
+            ctx, "greeter", "latency_ms", stat=f"p{q}", period=3600, start=T0 - timedelta(hours=1), end=T0
+        )
+        truth = exact[int(q / 100 * (len(exact) - 1))]
+        assert point.value == pytest.approx(truth, rel=0.021)
+
+
+def test_hourly_rollups_answer_whole_hour_periods(ctx):
+    """Given datapoints in two hours, When the period is 3600, Then the hour rollups answer."""
+    metrics.ingest(ctx, [dp(1, minutes_ago=90), dp(2, minutes_ago=70), dp(4, minutes_ago=10)])
+    got = metrics.query(
+        ctx, "greeter", "latency_ms", stat="Sum", period=3600, start=T0 - timedelta(hours=2), end=T0
+    )
+    assert [p.value for p in got] == [3.0, 4.0]
+
+
+def test_dimensions_select_and_merge_series(ctx):
+    """Given two revisions' series, When queried with and without a dimension, Then one or both count."""
+    metrics.ingest(
+        ctx,
+        [
+            dp(1, name="requests", revision="1"),
+            dp(2, name="requests", revision="2"),
+            dp(4, name="requests", revision="2"),
+        ],
+    )
+    window = dict(period=60, start=T0, end=T0 + timedelta(minutes=1))
+    assert metrics.query(ctx, "greeter", "requests", stat="Sum", **window)[0].value == 7.0
+    both = metrics.query(ctx, "greeter", "requests", stat="Sum", dimensions={"revision": "2"}, **window)
+    assert both[0].value == 6.0
+    assert (
+        metrics.query(ctx, "greeter", "requests", stat="Sum", dimensions={"revision": "9"}, **window)[0].value
+        is None
+    )
+    assert {s["dimensions"]["revision"] for s in metrics.series(ctx, "greeter")} == {"1", "2"}
+
+
+def test_a_bad_batch_names_every_index_and_writes_nothing(ctx):
+    """Given a batch with two bad datapoints, When ingested, Then a 422 names both and nothing lands."""
+    batch = [dp(1), dp(float("nan")), dp(2, component="Bad Name"), dp(3)]
+    with pytest.raises(ValidationFailed) as caught:
+        metrics.ingest(ctx, batch)
+    fields = [e["field"] for e in caught.value.errors]
+    assert fields == ["datapoints.1.value", "datapoints.2.component"]
+    assert metrics.series(ctx) == []
+
+
+def test_old_and_future_timestamps_are_refused(ctx):
+    """Given a datapoint 15 days old and one 3 hours ahead, Then both are refused by index."""
+    with pytest.raises(ValidationFailed) as caught:
+        metrics.ingest(ctx, [dp(1, minutes_ago=15 * 1440), dp(1, minutes_ago=-180)])
+    assert [e["index"] for e in caught.value.errors] == [0, 1]
+
+
+def test_a_retried_batch_is_not_counted_twice(ctx):
+    """Given a batch already ingested, When the same batch comes again, Then the sums stay."""
+    batch = [dp(5, minutes_ago=m) for m in range(30)]
+    metrics.ingest(ctx, batch)
+    metrics.ingest(ctx, batch)
+    got = metrics.query(
+        ctx,
+        "greeter",
+        "latency_ms",
+        stat="Sum",
+        period=3600,
+        start=T0 - timedelta(hours=1),
+        end=T0 + timedelta(hours=1),
+    )
+    assert [p.value for p in got] == [145.0, 5.0]
+
+
+def test_rollups_expire_after_their_retention(ctx):
+    """Given a minute rollup, When 15 days pass, Then minute data is gone and the hour stays."""
+    metrics.ingest(ctx, [dp(2)])
+    ctx.clock.advance(15 * 86400 + 60)
+    start = T0
+    with pytest.raises(ValidationFailed, match="3600"):
+        metrics.query(
+            ctx, "greeter", "latency_ms", stat="Sum", period=60, start=start, end=start + timedelta(hours=1)
+        )
+    [hour] = metrics.query(
+        ctx, "greeter", "latency_ms", stat="Sum", period=3600, start=start, end=start + timedelta(hours=1)
+    )
+    assert hour.value == 2.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"stat": "p101"}, None), ({"period": 90}, "period"), ({"period": 0}, "period")],
+)
+def test_bad_query_parameters_are_refused(ctx, kwargs, field):
+    """Given a bad statistic or period, Then the query is refused naming it."""
+    args = {"stat": "Sum", "period": 60, "start": T0, "end": T0 + timedelta(hours=1)} | kwargs
+    with pytest.raises((ValidationFailed, ValueError)) as caught:
+        metrics.query(ctx, "greeter", "latency_ms", **args)
+    if field:
+        assert caught.value.errors[0]["field"] == field
+
+
+def test_concurrent_writers_of_one_rollup_lose_nothing(sqlite_ctx):
+    """Given eight threads ingesting different batches into the same minute on SQLite, Then every
+    datapoint is counted once."""
+    barrier = threading.Barrier(8)
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        for b in range(5):
+            metrics.ingest(sqlite_ctx, [dp(n * 1000 + b * 10 + i, minutes_ago=0.1) for i in range(10)])
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    [point] = metrics.query(
+        sqlite_ctx,
+        "greeter",
+        "latency_ms",
+        stat="SampleCount",
+        period=60,
+        start=T0 - timedelta(minutes=1),
+        end=T0,
+    )
+    assert point.value == 400.0

@@ -34,6 +34,27 @@ class OperationAnswer(Answer):
     lease_until: float | None = None
 
 
+class ReplicaHealthAnswer(Answer):
+    """One replica as the last health sweep saw it."""
+
+    id: str
+    pid: int | None = None
+    port: int | None = None
+    revision: str | None = None
+    healthy: bool
+    last_probe: str | None = None
+    last_error: str | None = None
+
+
+class HealthAnswer(Answer):
+    """A component's health (``Healthy | Degraded | Unhealthy | Unknown``) and its replicas."""
+
+    status: str
+    since: str | None = None
+    checked_at: str | None = None
+    replicas: list[ReplicaHealthAnswer] = []
+
+
 class ComponentAnswer(Answer):
     """A component as the API shows it."""
 
@@ -53,6 +74,7 @@ class ComponentAnswer(Answer):
     created_at: str
     updated_at: str
     record_version: int
+    health: HealthAnswer
 
 
 class ComponentPage(Answer):

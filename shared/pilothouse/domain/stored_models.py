@@ -25,6 +25,49 @@ class Stored(BaseModel):
 Number = int | float
 
 
+class ReplicaHealth(Stored):
+    """One replica as the health sweep saw it (pid and port are null where the provider has none,
+    a Lambda's revision for instance)."""
+
+    id: str
+    pid: int | None = None
+    port: int | None = None
+    revision: str | None = None
+    healthy: bool
+    last_probe: str | None = None
+    last_error: str | None = None
+
+
+class ComponentHealth(Stored):
+    """A component's health: ``Healthy`` (every replica), ``Degraded`` (some), ``Unhealthy``
+    (none), ``Unknown`` (not probed, or the provider cannot say); ``since`` the status began."""
+
+    status: str = Field(pattern=r"^(Healthy|Degraded|Unhealthy|Unknown)$")
+    since: str
+    checked_at: str
+    replicas: list[ReplicaHealth] = []
+
+
+class ReplicaProbeState(ReplicaHealth):
+    """A replica's probe counters between sweeps (consecutive successes and failures)."""
+
+    successes: int = 0
+    failures: int = 0
+
+
+class HealthProbeRecord(Stored):
+    """The health sweep's latest probe of one component (partition ``HEALTH``): rewritten on every
+    sweep without touching the component record, whose ``health`` changes only when the status
+    or a replica's health does (so a sweep never makes a user's command lose a version race)."""
+
+    component: str
+    status: str = Field(pattern=r"^(Healthy|Degraded|Unhealthy|Unknown)$")
+    since: str
+    checked_at: str
+    replicas: list[ReplicaProbeState] = []
+    detail: str | None = None
+
+
 class ComponentRecord(Stored):
     """A component's record (partition ``COMPONENT``)."""
 
@@ -45,6 +88,8 @@ class ComponentRecord(Stored):
     last_good: dict[str, Any] | None = None
     # set while a control-plane restart brings the component's instances back
     restoring: dict[str, Any] | None = None
+    # what the health sweep last found (written when it changes; see ComponentHealth)
+    health: ComponentHealth | None = None
 
 
 class ComponentEventRecord(Stored):
@@ -69,6 +114,12 @@ class ComponentEventRecord(Stored):
     url: str | None = None
     reason: str | None = None
     logs: list[str] | None = None
+    # the replica a replica.replaced / replica.reaped event is about (and its replacement)
+    replica: ReplicaHealth | None = None
+    replacement: ReplicaHealth | None = None
+    # what a health event found (component.health, component.unhealthy)
+    healthy_replicas: int | None = None
+    total_replicas: int | None = None
 
 
 class DeploymentRecord(Stored):

@@ -179,3 +179,49 @@ class RevisionProvider(Provider, Protocol):
     def rollback(self, placement: Placement, revision: str) -> Placement:
         """Send all traffic back to ``revision`` (normally ``stable``) at once and stop the others."""
         ...
+
+
+# -- health sweep and self-healing (optional: a provider without them is probed by check_health) ---
+
+
+@dataclass(frozen=True)
+class ReplicaProbe:
+    """One instance probed now. ``alive`` False: its process is gone (no request was sent);
+    ``ok``: it answered its health check. ``pid``/``port`` are None where the provider has none."""
+
+    id: str
+    alive: bool
+    ok: bool
+    error: str | None = None
+    pid: int | None = None
+    port: int | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A replica stopped and the one started in its place (``new`` None: none could start)."""
+
+    old: str
+    new: str | None
+    error: str | None = None
+
+
+class ReplicaHealing(Protocol):
+    """A provider whose instances the health sweep probes one by one and replaces (self-healing)."""
+
+    def probe_replicas(self, placement: Placement, timeout_seconds: float) -> list[ReplicaProbe]:
+        """Probe every instance of every revision of ``placement`` now."""
+        ...
+
+    def replace_replicas(
+        self, placement: Placement, release: Release, replica_ids: list[str]
+    ) -> tuple[Placement, list[Replacement]]:
+        """Stop the named instances (those still running) and start one healthy instance of the
+        same revision in place of each; the placement after, and what was replaced."""
+        ...
+
+    def reap_orphans(self, keep: set[str]) -> list[dict[str, Any]]:
+        """Stop the instances this provider started that no placement records (a control plane
+        killed between starting and recording them) and that are not in ``keep``; their records."""
+        ...

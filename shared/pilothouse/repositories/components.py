@@ -261,3 +261,22 @@ class ComponentRepository:
     ) -> tuple[builtins.list[dict[str, Any]], str | None]:
         page = self.store.query(events_pk(name), limit=limit, cursor=cursor, reverse=newest_first)
         return [i.data for i in page.items], page.cursor
+
+    # -- the health sweep: several events with one write, or an event alone ------------------------
+
+    def update_with_events(
+        self, record: Record, data: dict[str, Any] | None, events: Sequence[dict[str, Any]]
+    ) -> Record:
+        """Replace ``record`` by ``data`` (None: leave it as it is, but still on the condition that
+        nobody changed it since read) and append ``events``, in one transaction."""
+        writes: builtins.list[Write] = []
+        if data is None:
+            writes.append(Check(PK, record.name, record.version))
+        else:
+            writes.append(Put(Item(PK, record.name, _stored(data)), if_version=record.version))
+            writes += _index_write(record.name, record.data, data)
+        writes += [
+            Put(self._event(record.name, record.version + 1, event), if_absent=True) for event in events
+        ]
+        written = self.store.transact(writes)
+        return Record(written[0].data, written[0].version) if data is not None else record

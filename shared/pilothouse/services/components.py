@@ -50,7 +50,21 @@ def view(record: Record) -> dict[str, Any]:
         "created_at": d["created_at"],
         "updated_at": d["updated_at"],
         "record_version": record.version,
+        "health": health_view(d),
     }
+
+
+#: the states in which a component's replicas serve (and the health sweep looks at them)
+SERVING_STATES = frozenset({State.RUNNING.value, State.SCALING.value, State.UPDATING.value})
+
+
+def health_view(d: dict[str, Any]) -> dict[str, Any]:
+    """The component's health as views show it: what the sweep last found while it serves,
+    ``Unknown`` (no replica) before the first sweep and in states where nothing serves."""
+    health = d.get("health")
+    if health and d["state"] in SERVING_STATES:
+        return health
+    return {"status": "Unknown", "since": None, "checked_at": None, "replicas": []}
 
 
 def _allowed(state: str) -> list[str]:
@@ -195,8 +209,9 @@ def register(
 def get(services: ServiceContext, name: str) -> Record:
     """The component (NotFound if none), marked ``restoring`` while a restart brings it back."""
     from pilothouse.services import restoring
+    from pilothouse.services.health_view import fresh
 
-    return restoring.seen(services, repo(services).require(name))
+    return fresh(services, restoring.seen(services, repo(services).require(name)))
 
 
 def list_components(
@@ -211,8 +226,9 @@ def list_components(
         limit=limit, cursor=cursor, state=state, environment=environment
     )
     from pilothouse.services import restoring
+    from pilothouse.services.health_view import fresh
 
-    return [view(restoring.seen(services, r)) for r in records], next_cursor
+    return [view(fresh(services, restoring.seen(services, r))) for r in records], next_cursor
 
 
 def events(

@@ -55,13 +55,13 @@ restart::
 from __future__ import annotations
 
 from pilothouse.providers.base import Placement, Release
-from pilothouse.providers.local.revisions import _RevisionOps
+from pilothouse.providers.local.healing import _Healing
 from pilothouse.providers.local.router import Router
 
 __all__ = ["LocalProvider"]
 
 
-class LocalProvider(_RevisionOps):
+class LocalProvider(_Healing):
     """A :class:`~pilothouse.providers.base.RevisionProvider` running replicas as local processes.
 
     ``data_dir`` holds the replicas' logs. ``host`` is where replicas and routers listen
@@ -71,7 +71,7 @@ class LocalProvider(_RevisionOps):
 
     The operations live by idea in sibling modules: bookkeeping in ``registry`` and
     ``revision_set``, replica lifecycle (health, stop, close) in ``lifecycle``, restore and adoption
-    in ``restore``, revision operations in ``revisions``.
+    in ``restore``, revision operations in ``revisions``, self-healing in ``healing``.
     """
 
     name = "local"

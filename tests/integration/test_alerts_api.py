@@ -4,11 +4,11 @@ OK → FIRING → RESOLVED with history, acknowledge, silences, notifications of
 from __future__ import annotations
 
 import pytest
-from tests.support.controlplane import drain
-from tests.support.receivers import Receiver
 
 from pilothouse.services.alert_sweep import sweep
 from pilothouse.services.event_feed import dispatch, publish
+from tests.support.controlplane import drain
+from tests.support.receivers import Receiver
 
 QUEUE = "pilothouse-notifications"
 EVENT_RULE = {"name": "rollbacks", "kind": "event", "component": "web", "severity": "critical"}
@@ -218,3 +218,113 @@ def test_rules_crud_and_roles(api):
     assert api.delete("/v1/alerts/rules/web-down", key=deployer)[0] == 204
     assert api.get("/v1/alerts/web-down")[0] == 404
     assert api.get("/v1/alerts/rules/web-down")[0] == 404
+
+
+def _ingest(services, clock, values, metric="error_rate", component="web"):
+    """One datapoint per minute ending now-ish: values oldest first, None for a minute without one."""
+    from pilothouse.domain.metrics import Datapoint, at
+    from pilothouse.services.metrics import ingest
+
+    points = []
+    for value in values:
+        clock.advance(60)
+        if value is not None:
+            points.append(Datapoint(component, metric, float(value), at(clock.time() - 30)))
+    if points:
+        ingest(services, points)
+
+
+def test_a_metric_rule_moves_ok_pending_firing_resolved_with_m_of_n(manual_services, clock, api):
+    """Given an error-rate rule: Average > 0.05 in 2 of the last 3 one-minute periods
+    When one period breaches, then a second, then three are fine
+    Then the alert is PENDING, then FIRING (values: the window), then RESOLVED; its history has
+    each change with the values that decided it."""
+    rule = {
+        "name": "web-errors",
+        "kind": "metric",
+        "component": "web",
+        "metric": "error_rate",
+        "stat": "Average",
+        "comparator": "GreaterThanThreshold",
+        "threshold": 0.05,
+        "period": 60,
+        "evaluation_periods": 3,
+        "datapoints_to_alarm": 2,
+    }
+    assert api.post("/v1/alerts/rules", rule)[0] == 201
+    clock.set(clock.time() // 60 * 60)
+    _ingest(manual_services, clock, [0.01, 0.2])
+    clock.advance(1)
+    sweep(manual_services)
+    assert api.get("/v1/alerts/web-errors")[2]["state"] == "PENDING"
+    _ingest(manual_services, clock, [0.5])
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/web-errors")[2]
+    assert alert["state"] == "FIRING", alert
+    assert alert["last_values"]["values"] == [0.01, 0.2, 0.5] and alert["last_values"]["breaching"] == 2
+    _ingest(manual_services, clock, [0.0, 0.0, 0.0])
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/web-errors")[2]
+    assert alert["state"] == "RESOLVED"
+    changes = [
+        (h["from"], h["to"], h["values"]["breaching"]) for h in alert["history"] if h["type"] == "state"
+    ]
+    assert changes == [("FIRING", "RESOLVED", 0), ("PENDING", "FIRING", 2), ("OK", "PENDING", 1)]
+
+
+@pytest.mark.parametrize(
+    ("treatment", "state"),
+    [("missing", "OK"), ("ignore", "OK"), ("breaching", "FIRING"), ("not_breaching", "OK")],
+)
+def test_missing_data_is_treated_as_the_rule_says(manual_services, clock, api, treatment, state):
+    """Given a rule over a metric with no data at all
+    When it is evaluated
+    Then missing/ignore keep the state, breaching fires it, not_breaching keeps it OK."""
+    rule = {
+        "name": "quiet",
+        "kind": "metric",
+        "component": "web",
+        "metric": "requests",
+        "stat": "Sum",
+        "comparator": "LessThanThreshold",
+        "threshold": 1,
+        "evaluation_periods": 2,
+        "missing_data": treatment,
+    }
+    assert api.post("/v1/alerts/rules", rule)[0] == 201
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/quiet")[2]
+    assert alert["state"] == state and alert["last_values"]["values"] == [None, None]
+
+
+def test_a_health_rule_fires_after_unhealthy_for_its_minutes(manual_services, clock, api):
+    """Given a health rule (Unhealthy for 3 minutes) and a component whose health the sweep
+    records as Unhealthy
+    When 1, then 3 minutes pass, then it is Healthy again
+    Then the alert is PENDING, FIRING, RESOLVED."""
+    from tests.support.specs import spec
+
+    from pilothouse.clock import iso
+    from pilothouse.repositories.components import ComponentRepository
+
+    assert api.post("/v1/components", spec("web"))[0] == 201
+    api.post("/v1/alerts/rules", {"name": "web-down", "kind": "health", "component": "web", "for_minutes": 3})
+    repo = ComponentRepository(manual_services.store)
+
+    def set_health(status):
+        record = repo.require("web")
+        now = iso(clock.time())
+        health = {"status": status, "since": now, "checked_at": now, "replicas": []}
+        repo.update(record, {**record.data, "health": health}, {"type": "component.health", "reason": status})
+
+    set_health("Unhealthy")
+    clock.advance(60)
+    sweep(manual_services)
+    assert api.get("/v1/alerts/web-down")[2]["state"] == "PENDING"
+    clock.advance(120)
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/web-down")[2]
+    assert alert["state"] == "FIRING" and alert["last_values"]["unhealthy_minutes"] == 3
+    set_health("Healthy")
+    sweep(manual_services)
+    assert api.get("/v1/alerts/web-down")[2]["state"] == "RESOLVED"

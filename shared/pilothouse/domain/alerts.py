@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pilothouse.domain.metrics import check_stat
 from pilothouse.domain.notifications import Subscription
 
 State = Literal["OK", "PENDING", "FIRING", "RESOLVED"]
@@ -66,9 +67,7 @@ class MetricRule(_Rule):
     component: str = Field(pattern=_NAME)
     metric: str = Field(min_length=1, max_length=200, description="e.g. error_rate, requests, latency_ms")
     stat: str = Field(
-        default="Average",
-        pattern=r"^(Average|Sum|Minimum|Maximum|SampleCount|p(50|90|95|99|99\.9))$",
-        description="Average, Sum, Minimum, Maximum, SampleCount, p50, p90, p95, p99",
+        default="Average", description="Average, Sum, Minimum, Maximum, SampleCount, p50, p99.9..."
     )
     comparator: Literal[
         "GreaterThanThreshold",
@@ -84,6 +83,11 @@ class MetricRule(_Rule):
     )
     missing_data: Literal["missing", "ignore", "breaching", "not_breaching"] = "missing"
     dimensions: dict[str, str] = Field(default_factory=dict, max_length=10)
+
+    @field_validator("stat")
+    @classmethod
+    def _stat(cls, value: str) -> str:
+        return check_stat(value)
 
     @model_validator(mode="after")
     def _m_of_n(self) -> MetricRule:

@@ -15,19 +15,18 @@ from typing import Any
 
 from pilothouse.clock import parse_iso
 from pilothouse.domain.alerts import evaluate_backup_age, evaluate_health, evaluate_metric
+from pilothouse.domain.metrics import at, epoch
 from pilothouse.errors import NotFound
 from pilothouse.repositories.components import ComponentRepository
-from pilothouse.services import alerts
+from pilothouse.services import alerts, metrics
 from pilothouse.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
 
 def metric_values(services: ServiceContext, rule: dict[str, Any], now: float) -> list[float | None]:
-    """The rule's datapoints, oldest first, one per period (None where there is no data)."""
-    import importlib
-
-    metrics: Any = importlib.import_module("pilothouse.services.metrics")  # the metrics store (issue 11 §1)
+    """The rule's datapoints, oldest first, one per period (None where there is no data): the
+    ``evaluation_periods`` whole periods that ended by ``now``."""
     period = rule["period"]
     end = math.floor(now / period) * period
     start = end - period * rule["evaluation_periods"]
@@ -37,14 +36,11 @@ def metric_values(services: ServiceContext, rule: dict[str, Any], now: float) ->
         rule["metric"],
         stat=rule["stat"],
         period=period,
-        start=start,
-        end=end,
+        start=at(start),
+        end=at(end),
         dimensions=rule.get("dimensions") or None,
     )
-    by_time: dict[int, float | None] = {}
-    for p in points:
-        ts = p.timestamp if isinstance(p.timestamp, (int, float)) else parse_iso(str(p.timestamp))
-        by_time[int(ts // period * period)] = p.value
+    by_time = {epoch(p.timestamp) // period * period: p.value for p in points}
     return [by_time.get(int(start + i * period)) for i in range(rule["evaluation_periods"])]
 
 

@@ -302,10 +302,9 @@ def test_a_health_rule_fires_after_unhealthy_for_its_minutes(manual_services, cl
     records as Unhealthy
     When 1, then 3 minutes pass, then it is Healthy again
     Then the alert is PENDING, FIRING, RESOLVED."""
-    from tests.support.specs import spec
-
     from pilothouse.clock import iso
     from pilothouse.repositories.components import ComponentRepository
+    from tests.support.specs import spec
 
     assert api.post("/v1/components", spec("web"))[0] == 201
     api.post("/v1/alerts/rules", {"name": "web-down", "kind": "health", "component": "web", "for_minutes": 3})

@@ -54,6 +54,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "executions": ("executions", "app", "Start and follow workflow executions."),
     "tasks": ("executions", "tasks", "Answer tasks waiting for a callback (.waitForTaskToken)."),
     "workflow": ("workflow_run", "app", "Validate and run workflow (ASL) definitions locally, offline."),
+    "notifications": (
+        "notifications",
+        "app",
+        "Notification channels (webhook, Slack, Teams) and deliveries.",
+    ),
+    "alerts": ("alerts", "app", "Alert rules and the alerts they raise: list, ack, silence."),
 }
 
 

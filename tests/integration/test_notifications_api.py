@@ -197,3 +197,50 @@ def _epoch(value: str) -> float:
     from pilothouse.clock import parse_iso
 
     return parse_iso(value)
+
+
+def test_a_redirect_is_not_followed(api, services, pool, cloud, loopback_only):
+    """Given a receiver that answers 302 pointing at a second receiver
+    When a test notification is delivered
+    Then the redirect is not followed: the second receiver gets nothing and the attempt is a
+    failure to retry (302 is not a 2xx)."""
+    target = Receiver()
+    bouncer = Receiver(status=302)
+    try:
+        created = api.post("/v1/notifications/channels", channel("bounce", bouncer.url))[2]
+        bouncer.secret = created["secret"]
+        delivery = api.post("/v1/notifications/channels/bounce/test")[2]
+        drain(services, pool, cloud, [QUEUE])
+        d = services.store.get("NOTIFY_DELIVERY#bounce", delivery["id"]).data
+        assert d["status"] == "retrying" and d["last_status_code"] == 302
+        assert len(bouncer.received) == 1 and target.received == []
+    finally:
+        target.close()
+        bouncer.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        channel("x", "https://example.com/" + "a" * 3000),
+        {**channel("x", "https://example.com/"), "subscriptions": [{"events": ["*"]}] * 21},
+        {**channel("x", "https://example.com/"), "subscriptions": [{"events": ["a" * 101]}]},
+        {**channel("x", "https://example.com/"), "subscriptions": []},
+        {**channel("x", "https://example.com/"), "kind": "pagerduty"},
+        {**channel("x", "https://example.com/"), "secret": "mine"},
+        channel("../../etc", "https://example.com/"),
+    ],
+)
+def test_bad_channel_bodies_are_422(api, body, loopback_only):
+    status, _, problem = api.post("/v1/notifications/channels", body)
+    assert status == 422, problem
+
+
+def test_unknown_names_are_404_not_traversal(api):
+    assert api.get("/v1/notifications/channels/..%2F..%2Fetc")[0] == 404
+    assert api.get("/v1/notifications/channels/nope/deliveries")[0] == 404
+    assert (
+        api.post("/v1/notifications/channels/nope/deliveries/001764115200000-0123456789abcdef/redeliver")[0]
+        == 404
+    )
+    assert api.get("/v1/alerts/..%2Fx")[0] == 404

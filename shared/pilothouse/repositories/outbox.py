@@ -19,12 +19,14 @@ shard, in time order) so that no single partition takes every write of the fleet
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import zlib
 from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.records import stored
+from pilothouse.errors import VersionConflict
 from pilothouse.ports import Delete, Item, Put, Store
 
 PREFIX = "OUTBOX#"
@@ -62,8 +64,10 @@ class OutboxRepository:
         return self.store.query(shard_pk(shard), limit=limit).items
 
     def done(self, item: Item) -> None:
-        """Drop a dispatched event (if it is still the one read)."""
-        self.store.transact([Delete(item.pk, item.sk, if_version=item.version)])
+        """Drop a dispatched event (if it is still the one read; a racing dispatcher that dropped
+        it first is fine: it dispatched the same event to the same delivery ids)."""
+        with contextlib.suppress(VersionConflict):
+            self.store.transact([Delete(item.pk, item.sk, if_version=item.version)])
 
     def publish(self, event: dict[str, Any], *, subject: str) -> dict[str, Any]:
         """Queue an event that goes with no other write (a test delivery, an event of a service
@@ -83,11 +87,27 @@ def component_feed(name: str, environment: str | None, event: dict[str, Any]) ->
     name their family, such as ``component.health`` or ``replica.replaced``, stay as they are)."""
     kind = str(event["type"])
     feed_type = kind if kind.startswith(_OWN_PREFIXES) else f"component.{kind}"
-    moved = f"{event.get('from')} → {event.get('to')}" if event.get("from") != event.get("to") else ""
+    moved = (
+        f"{event.get('from') or '—'} → {event['to']}"
+        if event.get("to") and event.get("from") != event["to"]
+        else ""
+    )
     summary = "; ".join(str(s) for s in (moved, event.get("reason")) if s)
     detail = {
         k: event[k]
-        for k in ("from", "to", "actor", "version", "replicas", "deployment_id", "reason", "status", "since")
+        for k in (
+            "from",
+            "to",
+            "actor",
+            "version",
+            "replicas",
+            "deployment_id",
+            "reason",
+            "replica",
+            "replacement",
+            "healthy_replicas",
+            "total_replicas",
+        )
         if event.get(k) is not None
     }
     out: dict[str, Any] = {"source": "component", "type": feed_type, "component": name, "detail": detail}

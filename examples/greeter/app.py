@@ -4,7 +4,8 @@
     python examples/greeter/app.py --port 8080 --version 2.0.0
 
 Endpoints: ``GET /health`` (200, or 503 with ``--fail-health``), ``GET /`` (JSON: name, version,
-pid, the greeting and the ``PILOTHOUSE_CONFIG`` it got), ``/echo`` (any method: what it received).
+pid, the greeting and the ``PILOTHOUSE_CONFIG`` it got), ``/echo`` (any method: what it received),
+``GET /metrics`` (Prometheus text: the requests this process answered).
 Version 1.0.0 says "hello, world"; version 2.0.0 says "Hello, World!". ``--crash`` exits at once
 (a broken release). Options also come from env: ``PORT``, ``APP_VERSION``, ``GREETING``,
 ``FAIL_HEALTH=1``.
@@ -34,6 +35,8 @@ def _config() -> dict:
 def make_handler(version: str, fail_health: bool):
     greeting = os.environ.get("GREETING", "hello")
     config = _config()
+    served = {"count": 0}
+    served_lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -58,7 +61,20 @@ def make_handler(version: str, fail_health: bool):
         def _handle(self) -> None:
             url = urlsplit(self.path)
             body = self._body()
-            if url.path == "/health":
+            with served_lock:
+                served["count"] += 1
+            if url.path == "/metrics":
+                text = (
+                    "# HELP greeter_requests_total Requests this process answered.\n"
+                    "# TYPE greeter_requests_total counter\n"
+                    f'greeter_requests_total{{version="{version}"}} {served["count"]}\n'
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+            elif url.path == "/health":
                 if fail_health:
                     self._json(503, {"status": "failing", "version": version})
                 else:

@@ -533,6 +533,38 @@ FUNCTIONS: tuple[Function, ...] = (
         http("GET", "/v1/metrics/prometheus", Permission.METRICS_READ),
         policies=(TABLE_READ,),
     ),
+    Function(
+        "collect_metrics",
+        every("rate(1 minute)", event="EveryMinute"),
+        policies=(TABLE_WRITE, LAMBDA_PROVIDER),
+        timeout=120,
+        note=(
+            "Measures every running component (the local router, CloudWatch for Lambda, Prometheus scrapes\n"
+            "of specs that declare metrics), ingests the embedded default's own EMF, compacts hour rollups."
+        ),
+    ),
+    Function(
+        "get_autoscaling",
+        http("GET", "/v1/components/{name}/autoscaling", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "set_autoscaling",
+        http("PUT", "/v1/components/{name}/autoscaling", Permission.COMPONENTS_OPERATE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "disable_autoscaling",
+        http("DELETE", "/v1/components/{name}/autoscaling", Permission.COMPONENTS_OPERATE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "autoscale",
+        every("rate(1 minute)", event="EveryMinute"),
+        policies=(TABLE_WRITE, SEND_JOBS),
+        timeout=120,
+        note="Evaluates every enabled autoscaling policy and acts through the lifecycle's Scale command.",
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FUNCTIONS}

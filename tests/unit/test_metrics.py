@@ -139,10 +139,16 @@ def test_a_retried_batch_is_not_counted_twice(ctx):
     assert [p.value for p in got] == [145.0, 5.0]
 
 
-def test_rollups_expire_after_their_retention(ctx):
-    """Given a minute rollup, When 15 days pass, Then minute data is gone and the hour stays."""
-    metrics.ingest(ctx, [dp(2)])
-    ctx.clock.advance(15 * 86400 + 60)
+def test_the_sweep_compacts_hours_and_minutes_expire_after_their_retention(ctx):
+    """Given a minute rollup, When 3 hours pass and the sweep compacts, Then an hour rollup exists;
+    When 15 days pass, Then minute data is gone and the hour answers."""
+    from pilothouse.services.metric_rollups import compact
+
+    metrics.ingest(ctx, [dp(2), dp(3, minutes_ago=-30)])
+    assert compact(ctx) == 0  # the hour has not ended 2 h ago yet
+    ctx.clock.advance(3 * 3600)
+    assert compact(ctx) == 1 and compact(ctx) == 0
+    ctx.clock.advance(15 * 86400)
     start = T0
     with pytest.raises(ValidationFailed, match="3600"):
         metrics.query(
@@ -151,7 +157,24 @@ def test_rollups_expire_after_their_retention(ctx):
     [hour] = metrics.query(
         ctx, "greeter", "latency_ms", stat="Sum", period=3600, start=start, end=start + timedelta(hours=1)
     )
-    assert hour.value == 2.0
+    assert hour.value == 5.0
+
+
+def test_a_late_datapoint_reaches_a_compacted_hour(ctx):
+    """Given an hour compacted by the sweep, When a datapoint of that hour arrives late, Then the
+    hour rollup counts it once, before and after the next compaction."""
+    from pilothouse.services.metric_rollups import compact
+
+    metrics.ingest(ctx, [dp(1)])
+    ctx.clock.advance(3 * 3600)
+    compact(ctx)
+    metrics.ingest(ctx, [dp(10, minutes_ago=-5)])
+    compact(ctx)
+    ctx.clock.advance(15 * 86400)
+    [hour] = metrics.query(
+        ctx, "greeter", "latency_ms", stat="Sum", period=3600, start=T0, end=T0 + timedelta(hours=1)
+    )
+    assert hour.value == 11.0
 
 
 @pytest.mark.parametrize(

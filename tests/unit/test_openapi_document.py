@@ -43,7 +43,9 @@ def test_every_operation_has_a_success_schema(path, method, op):
         if status == "204":
             assert "content" not in response
             continue
-        schema = response["content"]["application/json"]["schema"]
+        [(media_type, content)] = response["content"].items()  # JSON, or the Prometheus text format
+        assert media_type in ("application/json", "text/plain"), media_type
+        schema = content["schema"]
         assert schema.get("$ref", "").startswith("#/components/schemas/"), (status, schema)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
     from pilothouse.api import alerts, audit, components, deployments, keys, meta, notifications, workflows
+    from pilothouse.api import autoscaling as autoscaling_ops
     from pilothouse.api import metrics as metric_ops
 
     return [
@@ -20,6 +21,7 @@ def all_operations():
         *workflows.OPERATIONS,
         *deployments.OPERATIONS,
         *metric_ops.OPERATIONS,
+        *autoscaling_ops.OPERATIONS,
         *notifications.OPERATIONS,
         *alerts.OPERATIONS,
     ]

@@ -46,7 +46,9 @@ def _datapoints(body: MetricsRequest, now: datetime) -> list[Datapoint]:
     return out
 
 
-@operation(summary="Ingest metric datapoints and EMF documents", tag=TAG, status=202)
+@operation(
+    summary="Ingest metric datapoints and EMF documents", tag=TAG, status=202, response="MetricsAccepted"
+)
 def put_metrics(body: MetricsRequest) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = "metrics"
@@ -72,7 +74,7 @@ def _moment(value: str | None, field: str, default: datetime, now: datetime) -> 
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@operation(summary="A component's metrics", tag=TAG, resource=_resource)
+@operation(summary="A component's metrics", tag=TAG, resource=_resource, response="ComponentMetrics")
 def component_metrics(
     name: str,
     metric: Annotated[
@@ -121,7 +123,12 @@ def component_metrics(
     }
 
 
-@operation(summary="The fleet's metrics in Prometheus exposition format", tag=TAG)
+@operation(
+    summary="The fleet's metrics in Prometheus exposition format",
+    tag=TAG,
+    response="PrometheusExposition",
+    media_type="text/plain",
+)
 def prometheus_metrics() -> Response[str]:
     from pilothouse.services.metrics_exposition import exposition
 

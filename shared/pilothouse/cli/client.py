@@ -176,6 +176,9 @@ class Client:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
+    def put(self, path: str, body: Any) -> Any:
+        return self.request("PUT", path, json=body)
+
     def pages(self, path: str, params: dict[str, Any], *, follow: bool) -> Iterator[tuple[list, str | None]]:
         """Pages of a list endpoint as (items, next_cursor); all of them if ``follow``."""
         params = dict(params)

@@ -54,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "executions": ("executions", "app", "Start and follow workflow executions."),
     "tasks": ("executions", "tasks", "Answer tasks waiting for a callback (.waitForTaskToken)."),
     "workflow": ("workflow_run", "app", "Validate and run workflow (ASL) definitions locally, offline."),
+    "metrics": ("metrics", "metrics", "A component's metrics over time, with sparklines."),
+    "autoscale": ("autoscale", "app", "A component's autoscaling policy: get, set, disable."),
     "notifications": (
         "notifications",
         "app",

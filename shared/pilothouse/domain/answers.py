@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 # -- what the API answers -------------------------------------------------------------------------
 # These document the answers in the OpenAPI document (GET /v1/openapi.json). The services build the
@@ -315,6 +315,57 @@ class OpenApiDocument(Answer):
     openapi: str
     info: dict[str, Any]
     paths: dict[str, Any]
+
+
+class MetricsAccepted(Answer):
+    """How many datapoints a batch wrote."""
+
+    accepted: int
+
+
+class MetricPointAnswer(Answer):
+    timestamp: str
+    value: float | None
+
+
+class MetricSeriesAnswer(Answer):
+    component: str
+    name: str
+    key: str
+    dimensions: dict[str, str]
+    unit: str
+
+
+class ComponentMetrics(Answer):
+    """A component's series (no ``metric`` asked), or one statistic of a metric per period."""
+
+    component: str
+    metrics: list[MetricSeriesAnswer] | None = None
+    metric: str | None = None
+    stat: str | None = None
+    period: int | None = None
+    start: str | None = None
+    end: str | None = None
+    points: list[MetricPointAnswer] | None = None
+
+
+class PrometheusExposition(RootModel[str]):
+    """The Prometheus text exposition format, version 0.0.4."""
+
+
+class AutoscalingAnswer(Answer):
+    """A component's autoscaling policy (None: it has none), bounds, last scalings and decisions."""
+
+    component: str
+    policy: dict[str, Any] | None
+    min: int
+    max: int
+    replicas: int
+    updated_at: str | None = None
+    updated_by: str | None = None
+    last_scale_out: float | None = None
+    last_scale_in: float | None = None
+    decisions: list[dict[str, Any]]
 
 
 # -- what the API answers when it refuses ----------------------------------------------------------

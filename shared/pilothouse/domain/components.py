@@ -85,6 +85,18 @@ class HealthCheckSpec(Strict):
         return None if value is None else check_path(value)
 
 
+class MetricsScrapeSpec(Strict):
+    """Where a component serves Prometheus text metrics, scraped on every collection sweep."""
+
+    path: str = Field(default="/metrics", max_length=1024)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_path(value)
+
+
 class ScalingPolicy(Strict):
     min: int = Field(default=1, ge=0, le=1000)
     max: int = Field(default=10, ge=1, le=1000)
@@ -240,6 +252,7 @@ class ComponentSpec(Strict):
     config: dict[str, Any] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     deployment: DeploymentPolicy = Field(default_factory=DeploymentPolicy)
+    metrics: MetricsScrapeSpec | None = Field(default=None, description="scrape Prometheus text metrics")
 
     @field_validator("target")
     @classmethod

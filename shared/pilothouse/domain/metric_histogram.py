@@ -63,13 +63,26 @@ def _representative(key: str) -> float:
     return -value if negative else value
 
 
-def _order(key: str) -> float:
-    return _representative(key)
+def _order(key: str) -> tuple[int, int]:
+    """Sorts keys by the values they hold: negatives (largest index first), zero, positives."""
+    if key == "z":
+        return (1, 0)
+    if key[0] == "-":
+        return (0, -int(key[1:]))
+    return (2, int(key))
 
 
-def percentile(buckets: Mapping[str, int], q: float, *, low: float, high: float) -> float | None:
+def ordered(buckets: Mapping[str, int]) -> Buckets:
+    """The buckets in the order of the values they hold (how rollups are stored, so that reading a
+    percentile of one stored rollup needs no sort)."""
+    return {key: buckets[key] for key in sorted(buckets, key=_order)}
+
+
+def percentile(
+    buckets: Mapping[str, int], q: float, *, low: float, high: float, in_order: bool = False
+) -> float | None:
     """The ``q``-th percentile (0..100) of the counted values, clamped to the exact ``low``/``high``
-    the rollup kept; None when nothing was counted."""
+    the rollup kept; None when nothing was counted. ``in_order``: the keys are :func:`ordered`."""
     total = sum(buckets.values())
     if total <= 0:
         return None
@@ -79,7 +92,7 @@ def percentile(buckets: Mapping[str, int], q: float, *, low: float, high: float)
         return high
     rank = q / 100 * (total - 1)
     seen = 0
-    for key in sorted(buckets, key=_order):
+    for key in buckets if in_order else sorted(buckets, key=_order):
         seen += buckets[key]
         if seen > rank:
             return min(max(_representative(key), low), high)

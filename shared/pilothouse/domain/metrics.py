@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -124,18 +124,27 @@ def combine(into: dict[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
 
 def statistic(rollup: Mapping[str, Any], stat: str) -> float | None:
     """The statistic of a rollup; None when it counted nothing."""
-    count = rollup.get("count") or 0
-    if count <= 0:
-        return None
+    return statistic_of(stat)(rollup)
+
+
+def statistic_of(stat: str) -> Callable[[Mapping[str, Any]], float | None]:
+    """The function that reads ``stat`` from a rollup (None when it counted nothing). A rollup with
+    ``"ordered": True`` has its histogram keys in value order (stored rollups do)."""
     if stat == "Sum":
-        return float(rollup["sum"])
+        return lambda r: float(r["sum"]) if r["count"] else None
     if stat == "Average":
-        return float(rollup["sum"]) / count
+        return lambda r: float(r["sum"]) / r["count"] if r["count"] else None
     if stat == "Minimum":
-        return float(rollup["min"])
+        return lambda r: float(r["min"]) if r["count"] else None
     if stat == "Maximum":
-        return float(rollup["max"])
+        return lambda r: float(r["max"]) if r["count"] else None
     if stat == "SampleCount":
-        return float(count)
+        return lambda r: float(r["count"]) if r["count"] else None
     q = float(check_stat(stat)[1:])
-    return metric_histogram.percentile(rollup["hist"], q, low=rollup["min"], high=rollup["max"])
+    return lambda r: (
+        metric_histogram.percentile(
+            r["hist"], q, low=r["min"], high=r["max"], in_order=r.get("ordered", False)
+        )
+        if r["count"]
+        else None
+    )

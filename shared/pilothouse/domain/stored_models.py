@@ -257,14 +257,14 @@ class MetricSeriesRecord(Stored):
     dimensions: dict[str, str]
     unit: str
     first_at: int
+    #: hour rollups are written for every hour before this one (epoch seconds)
+    compacted_until: int
 
 
 class MetricRollupRecord(Stored):
-    """A minute or hour rollup of one series (partitions ``METRIC_MIN#...``, ``METRIC_HOUR#...``)."""
+    """A minute or hour rollup of one series (partitions ``METRIC_MIN#...``, ``METRIC_HOUR#...``,
+    which name the series)."""
 
-    component: str
-    name: str
-    key: str
     start: int
     period: int
     count: int
@@ -272,8 +272,42 @@ class MetricRollupRecord(Stored):
     min: Number | None
     max: Number | None
     hist: dict[str, int]
-    #: the last batches folded in (a retried batch is not counted twice)
-    batches: list[str]
+    #: the last batches folded in, comma-separated (a retried batch is not counted twice)
+    batches: str
+
+
+class MetricCollectCursorRecord(Stored):
+    """How far the collection sweep measured a component (partition ``METRIC_COLLECT``)."""
+
+    component: str
+    until: Number
+
+
+class AutoscalePolicyRecord(Stored):
+    """A component's auto scaling policy (partition ``AUTOSCALE``)."""
+
+    component: str
+    policy: dict[str, Any]
+    updated_at: str
+    updated_by: str
+    last_scale_out: Number | None = None
+    last_scale_in: Number | None = None
+
+
+class AutoscaleDecisionRecord(Stored):
+    """One evaluation of the auto scaler (partition ``AUTOSCALE_DECISIONS#<component>``)."""
+
+    at: str
+    component: str
+    action: str
+    current: int
+    desired: int
+    low: int
+    high: int
+    reason: str
+    recommendations: list[dict[str, Any]]
+    readings: dict[str, Number | None]
+    outcome: str | None = None
 
 
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:

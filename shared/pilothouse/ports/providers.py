@@ -225,3 +225,12 @@ class ReplicaHealing(Protocol):
         """Stop the instances this provider started that no placement records (a control plane
         killed between starting and recording them) and that are not in ``keep``; their records."""
         ...
+
+
+class MetricsSource(Protocol):
+    """A provider that measures what its components serve without their help (issue 11 §1)."""
+
+    def collect_metrics(self, placement: Placement, since: float, until: float) -> list[dict[str, Any]]:
+        """Datapoints of [since, until) (epoch seconds) as dicts: ``name``, ``value``, ``timestamp``
+        (epoch seconds), ``unit``, ``dimensions``."""
+        ...

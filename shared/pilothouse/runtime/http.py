@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -28,6 +29,7 @@ from pilothouse.errors import (
     PilothouseError,
     ValidationFailed,
 )
+from pilothouse.runtime import emf
 from pilothouse.runtime.context import RequestContext, activate, current, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 from pilothouse.runtime.operations import Operation, documented_responses
@@ -453,7 +455,10 @@ def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> 
     app = build_resolver(list(operations), hooks)
 
     def resolve(event: dict, context: Any) -> dict:
-        return app.resolve(event, context)
+        started = time.perf_counter()
+        result = app.resolve(event, context)
+        emf.record(operations[0].name, int(result.get("statusCode") or 500), time.perf_counter() - started)
+        return result
 
     handler = with_context(resolve, correlation_id=request_id_of)
 

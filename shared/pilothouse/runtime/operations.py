@@ -35,6 +35,8 @@ class Operation:
     also: tuple[int, ...] = ()
     #: error statuses the operation may answer beyond those its shape implies (:func:`error_statuses`)
     errors: tuple[int, ...] = ()
+    #: the media type of a successful answer
+    media_type: str = "application/json"
 
 
 def operation(
@@ -47,6 +49,7 @@ def operation(
     response: str | None = None,
     also: tuple[int, ...] = (),
     errors: tuple[int, ...] = (),
+    media_type: str = "application/json",
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare an endpoint. The function's name is the operation's name; its method, route and
     permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there."""
@@ -71,6 +74,7 @@ def operation(
             response=response,
             also=also,
             errors=errors,
+            media_type=media_type,
         )
 
     return wrap
@@ -120,7 +124,7 @@ def documented_responses(op: Operation) -> dict[int, Any]:
             responses[status] = {"description": op.summary, "content": {}}
         elif op.response is not None:
             model = getattr(answers, op.response)
-            responses[status] = {"description": op.summary, "content": {"application/json": {"model": model}}}
+            responses[status] = {"description": op.summary, "content": {op.media_type: {"model": model}}}
     for status in error_statuses(op):
         responses[status] = {
             "description": HTTPStatus(status).phrase,

@@ -37,10 +37,11 @@ from pilothouse.domain.metrics import (
     fold,
     new_rollup,
     series_key,
-    statistic,
+    statistic_of,
 )
-from pilothouse.errors import AlreadyExists, ValidationFailed, VersionConflict
-from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository, rollup_key
+from pilothouse.errors import ValidationFailed
+from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository
+from pilothouse.services.metric_rollups import LATE_AFTER_S, apply, compacted_from
 
 if TYPE_CHECKING:
     from pilothouse.services.context import ServiceContext
@@ -48,16 +49,13 @@ if TYPE_CHECKING:
 __all__ = ["Datapoint", "MetricPoint", "ingest", "query", "series"]
 
 MAX_BATCH = 1000
-#: the batch ids a rollup remembers
-_REMEMBERED = 16
-_CHUNK = 25
-_TRIES = 8
 #: the longest range one query may cover, in periods (CloudWatch answers 100,800 datapoints)
 MAX_POINTS = 100_800
 
 
-def check(datapoints: Sequence[Datapoint], now: float) -> None:
-    """ValidationFailed naming every offending index (``datapoints.3.value``) and why."""
+def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
+    """Each datapoint's epoch second; ValidationFailed naming every offending index
+    (``datapoints.3.value``) and why."""
     errors: list[dict[str, Any]] = []
 
     def bad(index: int, field: str, message: str) -> None:
@@ -65,120 +63,100 @@ def check(datapoints: Sequence[Datapoint], now: float) -> None:
 
     if len(datapoints) > MAX_BATCH:
         raise ValidationFailed.field("datapoints", f"at most {MAX_BATCH} datapoints per request")
+    stamps: list[int] = []
+    good_names: set[tuple[str, str]] = set()
+    oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
     for i, dp in enumerate(datapoints):
-        if not COMPONENT_NAME.match(dp.component):
-            bad(i, "component", "lower-case letters, digits and dashes, starting with a letter")
-        if not METRIC_NAME.match(dp.name):
-            bad(i, "name", "letters, digits and _.:/- (at most 255), starting with a letter or _")
-        if not math.isfinite(dp.value):
+        if (dp.component, dp.name) not in good_names:
+            if not COMPONENT_NAME.match(dp.component):
+                bad(i, "component", "lower-case letters, digits and dashes, starting with a letter")
+            elif not METRIC_NAME.match(dp.name):
+                bad(i, "name", "letters, digits and _.:/- (at most 255), starting with a letter or _")
+            else:
+                good_names.add((dp.component, dp.name))
+        value = dp.value
+        if not isinstance(value, float | int) or not math.isfinite(value):
             bad(i, "value", "must be a finite number")
         if dp.unit not in UNITS:
             bad(i, "unit", f"one of {', '.join(UNITS)}")
-        ts = dp.timestamp.timestamp() if dp.timestamp.tzinfo else epoch(dp.timestamp)
-        if ts < now - MAX_AGE_S or ts > now + MAX_FUTURE_S:
+        ts = epoch(dp.timestamp)
+        stamps.append(ts)
+        if ts < oldest or ts > newest:
             bad(i, "timestamp", "must lie within the last 14 days and the next 2 hours")
-        if len(dp.dimensions) > MAX_DIMENSIONS:
-            bad(i, "dimensions", f"at most {MAX_DIMENSIONS} dimensions")
-        for key, value in dp.dimensions.items():
-            if not DIMENSION_NAME.match(key) or not isinstance(value, str) or not 0 < len(value) <= 256:
-                bad(
-                    i,
-                    f"dimensions.{key[:64]}",
-                    "a name of letters, digits and _.:- and a value of 1-256 characters",
-                )
-                break
+        if dp.dimensions:
+            if len(dp.dimensions) > MAX_DIMENSIONS:
+                bad(i, "dimensions", f"at most {MAX_DIMENSIONS} dimensions")
+            for key, dim in dp.dimensions.items():
+                if not DIMENSION_NAME.match(key) or not isinstance(dim, str) or not 0 < len(dim) <= 256:
+                    bad(
+                        i,
+                        f"dimensions.{key[:64]}",
+                        "a name of letters, digits and _.:- and a value of 1-256 characters",
+                    )
+                    break
     if errors:
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         raise ValidationFailed(f"{len(errors)} datapoint(s) refused, none written: {summary}", errors)
+    return stamps
 
 
-def batch_id(datapoints: Sequence[Datapoint]) -> str:
+def batch_id(datapoints: Sequence[Datapoint], stamps: Sequence[int]) -> str:
     """The digest of a batch's content: a retry of the same batch has the same id."""
-    digest = hashlib.sha256()
-    for dp in datapoints:
-        dims = ",".join(f"{k}={v}" for k, v in sorted(dp.dimensions.items()))
-        digest.update(f"{dp.component}|{dp.name}|{dp.value!r}|{epoch(dp.timestamp)}|{dims}\n".encode())
-    return digest.hexdigest()[:24]
+    text = "\n".join(
+        f"{dp.component}|{dp.name}|{dp.value!r}|{ts}|{sorted(dp.dimensions.items()) if dp.dimensions else ''}"
+        for dp, ts in zip(datapoints, stamps, strict=True)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
     """Fold a batch of datapoints into the rollups; the number of datapoints written.
 
     All or nothing as far as the caller can tell: a bad datapoint refuses the batch before any write,
-    and a retried batch only completes what an interrupted one left undone.
+    and a retried batch only completes what an interrupted one left undone. Fresh datapoints land in
+    minute rollups (the sweep compacts finished hours into hour rollups,
+    :func:`pilothouse.services.metric_rollups.compact`); a late one, whose hour was compacted
+    already, lands in both.
     """
     if not datapoints:
         return 0
-    check(datapoints, ctx.clock.time())
+    now = ctx.clock.time()
+    stamps = check(datapoints, now)
     repo = MetricRepository(ctx.store)
-    bid = batch_id(datapoints)
+    bid = batch_id(datapoints, stamps)
+    late = int(now) - LATE_AFTER_S
     partial: dict[tuple[int, str, str, str, int], dict[str, Any]] = {}
-    units: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
-    for dp in datapoints:
-        key = series_key(dp.component, dp.name, dp.dimensions)
-        ts = epoch(dp.timestamp)
-        ident = (dp.component, dp.name, key)
-        if ident not in units:
-            units[ident] = (dp.dimensions, dp.unit, ts)
-        for period in (MINUTE, HOUR):
-            slot = (period, dp.component, dp.name, key, ts - ts % period)
+    keys: dict[tuple[str, str, tuple], str] = {}
+    fresh: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
+    for dp, ts in zip(datapoints, stamps, strict=True):
+        memo = (dp.component, dp.name, tuple(dp.dimensions.items()))
+        key = keys.get(memo)
+        if key is None:
+            key = keys[memo] = series_key(dp.component, dp.name, dp.dimensions)
+            ident = (dp.component, dp.name, key)
+            if ident not in fresh:
+                fresh[ident] = (dp.dimensions, dp.unit, ts)
+        value = float(dp.value)
+        slot = (MINUTE, dp.component, dp.name, key, ts - ts % MINUTE)
+        rollup = partial.get(slot)
+        if rollup is None:
+            rollup = partial[slot] = new_rollup()
+        fold(rollup, value)
+        hour = ts - ts % HOUR
+        if hour + HOUR <= late:
+            slot = (HOUR, dp.component, dp.name, key, hour)
             rollup = partial.get(slot)
             if rollup is None:
                 rollup = partial[slot] = new_rollup()
-            fold(rollup, float(dp.value))
-    for (component, name, key), (dimensions, unit, first) in units.items():
+            fold(rollup, value)
+    for (component, name, key), (dimensions, unit, first) in fresh.items():
         if not repo.has_series(component, name, key):
-            repo.add_series(
-                {
-                    "component": component,
-                    "name": name,
-                    "key": key,
-                    "dimensions": dict(dimensions),
-                    "unit": unit,
-                    "first_at": first,
-                }
-            )
-    slots = list(partial.items())
-    for offset in range(0, len(slots), _CHUNK):
-        _apply(repo, slots[offset : offset + _CHUNK], bid)
+            record: dict[str, Any] = {"component": component, "name": name, "key": key}
+            record["dimensions"] = dict(dimensions)
+            record.update({"unit": unit, "first_at": first, "compacted_until": compacted_from(now)})
+            repo.add_series(record)
+    apply(repo, partial, bid)
     return len(datapoints)
-
-
-def _apply(repo: MetricRepository, chunk: list, bid: str) -> None:
-    """Merge one chunk of partial rollups into the stored ones, in one conditional transaction."""
-    keys = [rollup_key(period, c, n, k, start) for (period, c, n, k, start), _ in chunk]
-    for attempt in range(_TRIES):
-        found = repo.current(keys)
-        ops = []
-        for ((period, component, name, key, start), part), (pk, sk), item in zip(
-            chunk, keys, found, strict=True
-        ):
-            if item is not None and bid in item.data["batches"]:
-                continue  # this batch already landed here
-            base = dict(item.data) if item is not None else None
-            merged = combine(
-                {
-                    "count": base["count"] if base else 0,
-                    "sum": base["sum"] if base else 0.0,
-                    "min": base["min"] if base else None,
-                    "max": base["max"] if base else None,
-                    "hist": dict(base["hist"]) if base else {},
-                },
-                part,
-            )
-            batches = ([*base["batches"], bid] if base else [bid])[-_REMEMBERED:]
-            data = {"component": component, "name": name, "key": key, "start": start, "period": period}
-            data.update(merged)
-            data["batches"] = batches
-            ops.append(repo.write(period, pk, sk, data, item))
-        if not ops:
-            return
-        try:
-            repo.transact(ops)
-            return
-        except (VersionConflict, AlreadyExists):
-            if attempt == _TRIES - 1:
-                raise
 
 
 def series(
@@ -213,7 +191,7 @@ def query(
     if hi <= lo:
         raise ValidationFailed.field("end", "must be later than start")
     old = lo < ctx.clock.time() - MINUTE_RETENTION_S
-    granularity = HOUR if period % HOUR == 0 or old else MINUTE
+    granularity = HOUR if old else MINUTE
     if period % granularity:
         raise ValidationFailed.field("period", "a multiple of 3600 for data older than 15 days")
     lo -= lo % granularity
@@ -227,15 +205,31 @@ def query(
         if s["name"] == metric and all(s["dimensions"].get(k) == v for k, v in wanted.items())
     ]
     buckets: dict[int, dict[str, Any]] = {}
+    shared = len(chosen) > 1 or period != MINUTE  # a bucket merges several rollups
     for s in chosen:
-        for rollup in repo.rollups(granularity, component, metric, s["key"], lo, hi):
+        for rollup in _rollups(repo, s, lo, hi, hours=old):
             slot = lo + (rollup["start"] - lo) // period * period
             into = buckets.get(slot)
             if into is None:
+                if not shared:
+                    rollup["ordered"] = True  # as stored: its histogram in value order
+                    buckets[slot] = rollup
+                    continue
                 into = buckets[slot] = new_rollup()
             combine(into, rollup)
+    read = statistic_of(stat)
     out = []
     for slot in range(lo, hi, period):
         merged = buckets.get(slot)
-        out.append(MetricPoint(at(slot), statistic(merged, stat) if merged else None))
+        out.append(MetricPoint(at(slot), read(merged) if merged else None))
     return out
+
+
+def _rollups(repo: MetricRepository, s: dict[str, Any], lo: int, hi: int, *, hours: bool) -> list[dict]:
+    """The rollups of one series over [lo, hi): hour rollups where the sweep wrote them (``hours``),
+    minute rollups after that."""
+    c, n, k = s["component"], s["name"], s["key"]
+    if not hours:
+        return repo.rollups(MINUTE, c, n, k, lo, hi)
+    until = max(lo, min(hi, s["compacted_until"]))
+    return repo.rollups(HOUR, c, n, k, lo, until) + repo.rollups(MINUTE, c, n, k, until, hi)

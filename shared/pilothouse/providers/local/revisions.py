@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from pilothouse.providers.base import Metrics, Placement, ProviderError, Release
 from pilothouse.providers.local.process import Replica
@@ -123,6 +124,13 @@ class _RevisionOps(_Restoring):
             p99_ms=w["p99_ms"],
             window_seconds=float(window_seconds),
         )
+
+    def collect_metrics(self, placement: Placement, since: float, until: float) -> list[dict[str, Any]]:
+        """What the router measured of every revision over [since, until) (epoch seconds), as
+        datapoints (:mod:`pilothouse.providers.local.metric_samples`)."""
+        from pilothouse.providers.local.metric_samples import router_datapoints
+
+        return router_datapoints(self._managed(placement), since, until)
 
     def finalize(self, placement: Placement, revision: str) -> Placement:
         """Make ``revision`` the only one (100 %, the new stable); drain and stop the others."""

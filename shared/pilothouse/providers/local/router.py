@@ -274,6 +274,10 @@ class Router:
         """Zero the counters of ``revision`` (of every revision if None)."""
         self._stats.reset(revision)
 
+    def samples_between(self, revision: str, since: float, until: float) -> list[tuple[float, float, bool]]:
+        """The samples of ``revision`` stamped in [since, until) by the router's clock (monitoring)."""
+        return self._stats.between(revision, since, until)
+
     def prune_stats(self, keep: Sequence[str]) -> None:
         """Forget the statistics of revisions neither routed now nor named in ``keep``."""
         with self._lock:

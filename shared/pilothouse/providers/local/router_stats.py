@@ -142,3 +142,19 @@ class RevisionStats:
             **_latency_summary(latency for latency, _e in picked),
             "truncated": truncated,
         }
+
+    def between(self, revision: str, since: float, until: float) -> list[tuple[float, float, bool]]:
+        """The samples (clock time, latency in seconds, was an error) of ``revision`` stamped in
+        [since, until), oldest first (only those still kept: see ``max_samples``)."""
+        with self._lock:
+            st = self._by_revision.get(revision)
+            if st is None:
+                return []
+            picked = []
+            for sample in reversed(st.samples):
+                if sample[0] < since:
+                    break
+                if sample[0] < until:
+                    picked.append(sample)
+        picked.reverse()
+        return picked

@@ -1,0 +1,56 @@
+"""What the router measured, as datapoints (issue 11 §1: collection without the component's help).
+
+For each revision of a revision set, over [since, until): one ``requests`` and one ``errors``
+datapoint per minute (Count), and every request's ``latency_ms`` (Milliseconds), each with the
+dimensions ``revision`` (the version) and ``revision_id``. The router stamps samples with a
+monotonic clock; they are placed on the wall clock by the distance from now.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pilothouse.providers.local.revision_set import RevisionSet
+
+
+def router_datapoints(rset: RevisionSet, since: float, until: float) -> list[dict[str, Any]]:
+    """The router's samples of every revision of ``rset`` in [since, until) (epoch seconds)."""
+    router = rset.router
+    offset = time.time() - router.clock()  # wall = monotonic + offset
+    out: list[dict[str, Any]] = []
+    with rset.lock:
+        revisions = [(rid, rev.version) for rid, rev in rset.revisions.items()]
+    for rid, version in revisions:
+        dims = {"revision": version, "revision_id": rid}
+        minutes: dict[int, list[int]] = {}
+        for t, latency, error in router.samples_between(rid, since - offset, until - offset):
+            wall = t + offset
+            counts = minutes.setdefault(int(wall) - int(wall) % 60, [0, 0])
+            counts[0] += 1
+            counts[1] += error
+            out.append(
+                {
+                    "name": "latency_ms",
+                    "value": latency * 1000,
+                    "timestamp": wall,
+                    "unit": "Milliseconds",
+                    "dimensions": dims,
+                }
+            )
+        for minute in range(int(since) - int(since) % 60, int(until), 60):
+            if minute < since:
+                continue
+            requests, errors = minutes.get(minute, [0, 0])
+            for name, value in (("requests", requests), ("errors", errors)):
+                out.append(
+                    {
+                        "name": name,
+                        "value": float(value),
+                        "timestamp": float(minute),
+                        "unit": "Count",
+                        "dimensions": dims,
+                    }
+                )
+    return out

@@ -1,0 +1,128 @@
+"""Writing rollups: merging a batch's partial rollups into the stored ones, and compacting finished
+hours of minute rollups into hour rollups (the sweep's part).
+
+Every write is conditional (created if absent, replaced if unchanged since read): a concurrent
+writer of the same rollup makes this one read and merge again. A rollup remembers the last batches
+folded into it, so a retried batch is not counted twice where it landed already.
+
+Hour rollups: the sweep writes the hour H (ending at E) once E + 2 h has passed, as the merge of its
+minute rollups (an overwrite, so running it twice is harmless). A datapoint of H that arrives after
+E + 90 min is folded into the hour rollup directly as well: one arriving before the compaction is
+part of the minutes the compaction merges, one arriving after it adds to the compacted hour.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pilothouse.domain.metric_histogram import ordered
+from pilothouse.domain.metrics import combine, new_rollup
+from pilothouse.errors import AlreadyExists, VersionConflict
+from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository, rollup_key
+
+if TYPE_CHECKING:
+    from pilothouse.services.context import ServiceContext
+
+#: a datapoint whose hour ended this long ago also goes straight into the hour rollup
+LATE_AFTER_S = 90 * 60
+#: the sweep compacts an hour once it ended this long ago
+COMPACT_AFTER_S = 2 * 3600
+#: hours one sweep compacts per series at most (a long outage catches up over several sweeps)
+CATCH_UP_HOURS = 48
+#: the batch ids a rollup remembers
+REMEMBERED = 8
+#: rollups per transaction (the store takes 25)
+CHUNK = 25
+TRIES = 8
+
+Slot = tuple[int, str, str, str, int]  # period, component, name, series key, start
+
+
+def apply(repo: MetricRepository, partial: dict[Slot, dict[str, Any]], batch: str) -> None:
+    """Merge partial rollups into the stored ones, ``CHUNK`` per conditional transaction."""
+    slots = list(partial.items())
+    for offset in range(0, len(slots), CHUNK):
+        _apply_chunk(repo, slots[offset : offset + CHUNK], batch)
+
+
+def _merged(base: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
+    if base is None:
+        return part
+    into = {"count": base["count"], "sum": base["sum"], "min": base["min"], "max": base["max"]}
+    into["hist"] = dict(base["hist"])
+    return combine(into, part)
+
+
+def _apply_chunk(repo: MetricRepository, chunk: list[tuple[Slot, dict[str, Any]]], batch: str) -> None:
+    keys = [rollup_key(period, c, n, k, start) for (period, c, n, k, start), _ in chunk]
+    for attempt in range(TRIES):
+        found = repo.current(keys, cached=attempt == 0)
+        ops = []
+        for ((period, _c, _n, _k, start), part), (pk, sk), item in zip(chunk, keys, found, strict=True):
+            base = item.data if item is not None else None
+            seen = base["batches"].split(",") if base and base["batches"] else []
+            if batch in seen:
+                continue  # this batch landed here already
+            data: dict[str, Any] = {"start": start, "period": period}
+            data.update(_merged(base, part))
+            data["hist"] = ordered(data["hist"])
+            data["batches"] = ",".join([*seen, batch][-REMEMBERED:])
+            ops.append(repo.write(period, pk, sk, data, item))
+        if not ops:
+            return
+        try:
+            repo.transact(ops)
+            return
+        except (VersionConflict, AlreadyExists):
+            if attempt == TRIES - 1:
+                raise
+
+
+def compacted_from(now: float) -> int:
+    """Where a new series' compaction starts: the first hour a datapoint arriving now or later could
+    reach without going straight into its hour rollup (see :data:`LATE_AFTER_S`)."""
+    first = int(now) - LATE_AFTER_S - HOUR
+    return first - first % HOUR
+
+
+def compact(ctx: ServiceContext, *, component: str | None = None) -> int:
+    """Write the hour rollups of every finished hour not compacted yet; how many were written."""
+    repo = MetricRepository(ctx.store)
+    now = int(ctx.clock.time())
+    ready = (now - COMPACT_AFTER_S) // HOUR * HOUR  # every hour before this ended 2 h ago or more
+    written = 0
+    for series in repo.series(component):
+        hour = series["compacted_until"]
+        stop = min(ready, hour + CATCH_UP_HOURS * HOUR)
+        while hour < stop:
+            written += _compact_hour(repo, series, hour)
+            hour += HOUR
+        if hour > series["compacted_until"]:
+            repo.mark_compacted(series, hour)
+    return written
+
+
+def _compact_hour(repo: MetricRepository, series: dict[str, Any], hour: int) -> int:
+    """The hour rollup as the merge of its minutes. The hour's version is read first, so a late
+    datapoint written into the hour meanwhile makes this read the minutes again."""
+    c, n, k = series["component"], series["name"], series["key"]
+    pk, sk = rollup_key(HOUR, c, n, k, hour)
+    for attempt in range(TRIES):
+        [item] = repo.current([(pk, sk)])
+        minutes = repo.rollups(MINUTE, c, n, k, hour, hour + HOUR)
+        if not minutes:
+            return 0
+        total = new_rollup()
+        for m in minutes:
+            combine(total, m)
+        data: dict[str, Any] = {"start": hour, "period": HOUR}
+        data.update(total)
+        data["hist"] = ordered(total["hist"])
+        data["batches"] = item.data["batches"] if item is not None else ""
+        try:
+            repo.transact([repo.write(HOUR, pk, sk, data, item)])
+            return 1
+        except (VersionConflict, AlreadyExists):
+            if attempt == TRIES - 1:
+                raise
+    return 0

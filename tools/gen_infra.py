@@ -42,6 +42,7 @@ QUEUES = {
     "tasks": "TasksQueue",
     "task_messages": "TaskMessagesQueue",
     "notifications": "NotificationsQueue",
+    "health": "HealthQueue",
 }
 #: the ARNs of this stack's own state machines start so
 STATE_MACHINE_PREFIX = (
@@ -102,6 +103,7 @@ def _sam_policy(policy: Policy | Invoke) -> list[str]:
         Policy.SEND_NOTIFICATIONS: (
             "- SQSSendMessagePolicy: {QueueName: !GetAtt NotificationsQueue.QueueName}"
         ),
+        Policy.SEND_HEALTH: "- SQSSendMessagePolicy: {QueueName: !GetAtt HealthQueue.QueueName}",
         Policy.LAMBDA_PROVIDER: "- !Ref LambdaProviderPolicy",
         Policy.STATES_RUN: "- !If [UseStepFunctions, !Ref StatesRunPolicy, !Ref AWS::NoValue]",
         Policy.STATES_READ: "- !If [UseStepFunctions, !Ref StatesReadPolicy, !Ref AWS::NoValue]",

@@ -42,6 +42,7 @@ class Policy(StrEnum):
     STATES_WRITE = "states:write"
     #: answer a Step Functions task token (success, failure, heartbeat)
     TASK_TOKENS = "states:task-tokens"
+    SEND_HEALTH = "queue:health:send"
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS = Policy.SEND_JOBS, Policy.SEND_EXECUTION
 SEND_NOTIFICATIONS = Policy.SEND_NOTIFICATIONS
 LAMBDA_PROVIDER, TASK_TOKENS = Policy.LAMBDA_PROVIDER, Policy.TASK_TOKENS
 STATES_RUN, STATES_READ, STATES_WRITE = Policy.STATES_RUN, Policy.STATES_READ, Policy.STATES_WRITE
+SEND_HEALTH = Policy.SEND_HEALTH
 
 
 #: every function, in the order the generated files list them
@@ -564,6 +566,20 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, SEND_JOBS),
         timeout=120,
         note="Evaluates every enabled autoscaling policy and acts through the lifecycle's Scale command.",
+    ),
+    Function(
+        "health_sweep",
+        every("rate(1 minute)", event="EveryMinute"),
+        policies=(TABLE_WRITE, SEND_HEALTH, LAMBDA_PROVIDER),
+        timeout=120,
+        note="Fans the health check out: one health-queue message per batch of Running components.",
+    ),
+    Function(
+        "health_check",
+        consume("health", batch_size=1, event="HealthBatches"),
+        policies=(TABLE_WRITE, LAMBDA_PROVIDER),
+        timeout=120,
+        note="Probes one batch of components, replaces dead or failing replicas, records health.",
     ),
 )
 

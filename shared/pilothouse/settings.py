@@ -107,6 +107,10 @@ class Settings(BaseModel):
     #: hosts in private ranges notification channels may reach anyway (exact names or literals, or
     #: ``*.corp.example``); comma-separated in the environment. Link-local and metadata never
     notifications_private_hosts: tuple[str, ...] = ()
+    #: the health sweep's queue: one message per batch of components to check
+    health_queue: str = "pilothouse-health"
+    #: components per health-queue message (a consumer checks a batch within its minute)
+    health_batch_size: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

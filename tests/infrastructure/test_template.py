@@ -66,8 +66,10 @@ def test_sam_transform_succeeds(transformed):
     workflows = list((ROOT / "shared/pilothouse/workflows").glob("*.asl.json"))
     retired = len(RETIRED_STRATEGY_WORKFLOWS)  # kept for executions an earlier release started
     assert kinds.count("AWS::StepFunctions::StateMachine") == len(workflows) + retired
-    assert kinds.count("AWS::Lambda::EventSourceMapping") == 4
-    assert kinds.count("AWS::Scheduler::Schedule") == 2
+    assert (
+        kinds.count("AWS::Lambda::EventSourceMapping") == 5
+    )  # jobs, executions, tasks, task messages, health
+    assert kinds.count("AWS::Scheduler::Schedule") == 3  # sweep, workflow_sweep, health_sweep
     assert len(resources) < 500, "CloudFormation's resource limit"
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":

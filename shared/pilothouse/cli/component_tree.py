@@ -19,7 +19,7 @@ from rich.tree import Tree
 
 from pilothouse.cli.deployment_text import FINAL, status_text, step_status, step_text, waiting_text
 from pilothouse.cli.listing import age
-from pilothouse.cli.render import print_last_error, state_text
+from pilothouse.cli.render import health_text, print_last_error, state_text
 
 #: seconds a replica's health check may take
 HEALTH_TIMEOUT = 0.5
@@ -98,6 +98,9 @@ def component_tree(
         version += f"  [dim](spec {escape(str(spec['version']))})[/]"
     grid.add_row("Version:", version)
     grid.add_row("Replicas:", escape(str(view.get("replicas"))))
+    h = view.get("health") or {}
+    swept = f"  [dim]since {escape(str(h.get('since')))}, checked {escape(str(h.get('checked_at')))}[/]"
+    grid.add_row("Health:", health_text(view) + (swept if h.get("since") else ""))
     grid.add_row("URL:", escape(str(view.get("url") or "-")))
     labels = spec.get("labels") or {}
     if labels:
@@ -114,6 +117,9 @@ def component_tree(
         f"[bold]⟳ {escape(str(view.get('name')))}[/]  [dim]Component[/]  {state_text(view.get('state'))}"
     )
     revisions = revisions_of(view, deployment)
+    swept_errors = {
+        str(r.get("id")): r.get("last_error") for r in h.get("replicas") or [] if r.get("last_error")
+    }
     number = 0  # replicas are numbered across revisions, as `components logs --replica N` takes them
     for rev in revisions:
         role = f" [cyan]({rev['role']})[/]" if rev["role"] else ""
@@ -123,9 +129,10 @@ def component_tree(
         )
         for r in rev["replicas"]:
             checked = probe(r.get("url"), rev.get("health_path")) if health else None
+            error = swept_errors.get(str(r.get("id")))
             branch.add(
                 f"□ replica {number}  [dim]pid[/] {r.get('pid')}  [dim]port[/] {r.get('port')}  "
-                f"{_health_text(checked)}"
+                f"{_health_text(checked)}" + (f"  [red]sweep: {escape(str(error))}[/]" if error else "")
             )
             number += 1
     if not revisions:

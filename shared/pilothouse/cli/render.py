@@ -24,6 +24,24 @@ STATE_STYLES: dict[str, str] = {
 }
 
 
+HEALTH_STYLES: dict[str, str] = {
+    "Healthy": "green",
+    "Degraded": "yellow",
+    "Unhealthy": "bold red",
+    "Unknown": "dim",
+}
+
+
+def health_text(c: dict[str, Any]) -> str:
+    """The HEALTH cell: the status, and ``healthy/total`` replicas when some are not."""
+    h = c.get("health") or {}
+    status = str(h.get("status") or "Unknown")
+    replicas = h.get("replicas") or []
+    healthy = sum(1 for r in replicas if r.get("healthy"))
+    count = f" {healthy}/{len(replicas)}" if replicas and healthy != len(replicas) else ""
+    return f"[{HEALTH_STYLES.get(status, 'white')}]{escape(status)}{count}[/]"
+
+
 def _width(console: Console) -> int | None:
     """Not a terminal and no COLUMNS: wide enough that tables never hide what they hold."""
     if console.is_terminal or os.environ.get("COLUMNS"):
@@ -93,7 +111,7 @@ def components_table(items: list[dict[str, Any]], *, wide: bool = False, header:
 
     table = _table()
     table.show_header = header
-    columns = ["NAME", "STATE", "ENV", "PROVIDER", "VERSION", "REPLICAS", "URL", "AGE"]
+    columns = ["NAME", "STATE", "HEALTH", "ENV", "PROVIDER", "VERSION", "REPLICAS", "URL", "AGE"]
     if wide:
         columns += ["LABELS", "OPERATION", "UPDATED"]
     for col in columns:
@@ -102,6 +120,7 @@ def components_table(items: list[dict[str, Any]], *, wide: bool = False, header:
         row = [
             _cell(c.get("name")),
             state_text(c.get("state")),
+            health_text(c),
             _cell(c.get("environment")),
             _cell(c.get("provider")),
             _cell(c.get("version")),
@@ -139,9 +158,33 @@ def component_detail(c: dict[str, Any], console: Console) -> None:
                 f"{op.get('command')} {params} requested {op.get('requested_at')} by {op.get('requested_by')}"
             ),
         )
+    h = c.get("health") or {}
+    checked = f" (since {h['since']}, checked {h.get('checked_at') or '-'})" if h.get("since") else ""
+    grid.add_row("health", health_text(c) + escape(checked))
     console.print(grid)
+    if h.get("replicas"):
+        console.print(replicas_table(h["replicas"]))
     if c.get("last_error"):
         print_last_error(c["last_error"], console)
+
+
+def replicas_table(replicas: list[dict[str, Any]]) -> Table:
+    """Each replica as the last health sweep saw it."""
+    table = _table()
+    for col in ("REPLICA", "PID", "PORT", "REVISION", "HEALTHY", "LAST PROBE", "LAST ERROR"):
+        table.add_column(col, overflow="fold")
+    for r in replicas:
+        ok = "[green]yes[/]" if r.get("healthy") else "[bold red]no[/]"
+        table.add_row(
+            _cell(r.get("id")),
+            _cell(r.get("pid")),
+            _cell(r.get("port")),
+            _cell(r.get("revision")),
+            ok,
+            _cell(r.get("last_probe")),
+            _cell(r.get("last_error")),
+        )
+    return table
 
 
 def print_last_error(error: dict[str, Any], console: Console) -> None:

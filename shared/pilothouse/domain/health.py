@@ -124,9 +124,9 @@ def advance(
     }
 
 
-def to_replace(state: dict[str, Any], probe: Probe) -> str | None:
+def to_replace(state: dict[str, Any], alive: bool) -> str | None:
     """Why this replica is to be replaced (:data:`EXITED` or :data:`FAILING`), or None."""
-    if not probe.alive:
+    if not alive:
         return EXITED
     if not state["healthy"]:
         return FAILING

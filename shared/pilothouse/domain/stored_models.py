@@ -64,8 +64,8 @@ class HealthProbeRecord(Stored):
     status: str = Field(pattern=r"^(Healthy|Degraded|Unhealthy|Unknown)$")
     since: str
     checked_at: str
+    checked_epoch: Number
     replicas: list[ReplicaProbeState] = []
-    detail: str | None = None
 
 
 class ComponentRecord(Stored):

@@ -1,0 +1,133 @@
+"""The health sweep: every minute, one message per batch of Running components on the health
+queue (so a large fleet is checked by many consumers at once), each batch checked component by
+component (:func:`pilothouse.services.health.check`), and the local replicas nothing records
+reaped (:func:`reap`).
+
+    sweep(services)            # scheduled: fan out, reap orphans
+    handle_message(services, body)   # the health queue's consumer: check one batch
+
+A batch names when it stops being worth checking (``not_after``, the next sweep's time): a
+message that waited longer, behind a backlog, is dropped, as the next sweep covers its components.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pilothouse.errors import VersionConflict
+from pilothouse.repositories.components import Record
+from pilothouse.services.components import repo
+from pilothouse.services.context import ServiceContext
+from pilothouse.services.health import check, eligible
+
+log = logging.getLogger(__name__)
+
+#: a sweep's batches are worth checking until the next sweep starts
+SWEEP_PERIOD_SECONDS = 60.0
+#: components checked at once within one batch (their probes mostly wait on the network)
+BATCH_THREADS = 8
+
+
+def sweep(services: ServiceContext) -> dict[str, Any]:
+    """Send one health-queue message per batch of eligible components and reap orphaned local
+    replicas; counts of what it did."""
+    settings = services.settings
+    names: list[str] = []
+    keep: set[str] = set()
+    local = False
+    restoring = False
+    for record in repo(services).each(page_size=500):
+        if eligible(record):
+            names.append(record.name)
+        if record.data["spec"].get("provider") == "local":
+            local = True
+            restoring = restoring or bool(record.data.get("restoring"))
+            placement = record.data.get("placement") or {}
+            keep.update(str(r.get("id")) for r in (placement.get("details") or {}).get("replicas") or [])
+    size = settings.health_batch_size
+    batches = [names[i : i + size] for i in range(0, len(names), size)]
+    not_after = services.clock.time() + SWEEP_PERIOD_SECONDS
+    if batches:
+        services.queue.send_batch(
+            settings.health_queue,
+            [json.dumps({"components": batch, "not_after": not_after}) for batch in batches],
+        )
+    reaped = reap(services, keep) if local and not restoring else []
+    return {"components": len(names), "batches": len(batches), "reaped": len(reaped)}
+
+
+def handle_message(services: ServiceContext, body: str) -> dict[str, Any]:
+    """Check the batch a health-queue message names; what each component came to."""
+    message = json.loads(body)
+    names = [str(n) for n in message.get("components") or []]
+    not_after = float(message.get("not_after") or 0)
+    left = not_after - services.clock.time() if not_after else SWEEP_PERIOD_SECONDS
+    if left <= 0:
+        return {"dropped": len(names)}  # the next sweep has these already
+    confirm_until = time.monotonic() + max(0.0, left - 5.0)
+    return check_batch(services, names, confirm_until=confirm_until)
+
+
+def check_batch(services: ServiceContext, names: list[str], *, confirm_until: float | None = None) -> dict:
+    """Check each component of ``names`` (a few at once); one that fails is logged and left to the
+    next sweep, the others go on."""
+
+    def one(name: str) -> str:
+        try:
+            return check(services, name, confirm_until=confirm_until)
+        except Exception as exc:  # one component's failure must not cost the others their check
+            log.exception("health: checking %s failed", name)
+            return f"error: {type(exc).__name__}"
+
+    if len(names) <= 1:
+        return {n: one(n) for n in names}
+    with ThreadPoolExecutor(max_workers=min(BATCH_THREADS, len(names))) as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))
+
+
+def reap(services: ServiceContext, keep: set[str]) -> list[dict[str, Any]]:
+    """Stop the local replicas that no component record names and no deployment under way
+    started (what a killed control plane left), with a ``replica.reaped`` event on the component
+    each belonged to (if it still exists). Only the control plane that owns the data dir reaps."""
+    provider: Any = services.provider("local")
+    if not hasattr(provider, "reap_orphans"):
+        return []
+    reaped: list[dict[str, Any]] = provider.reap_orphans(keep)
+    components = repo(services)
+    for orphan in reaped:
+        name = orphan.get("component")
+        record = components.get(str(name)) if name else None
+        if record is not None:
+            _reaped_event(services, record, orphan)
+    return reaped
+
+
+def _reaped_event(services: ServiceContext, record: Record, orphan: dict[str, Any]) -> None:
+    replica = {
+        "id": str(orphan["id"]),
+        "pid": orphan.get("pid"),
+        "port": orphan.get("port"),
+        "revision": orphan.get("revision"),
+        "healthy": False,
+        "last_probe": None,
+        "last_error": None,
+    }
+    event = {
+        "type": "replica.reaped",
+        "actor": "system",
+        "reason": "started by a control plane that stopped before recording it",
+        "replica": replica,
+    }
+    for _ in range(3):
+        try:
+            repo(services).update_with_events(record, None, [event])
+            return
+        except VersionConflict:
+            latest = repo(services).get(record.name)
+            if latest is None:
+                return
+            record = latest

@@ -327,3 +327,37 @@ def test_a_health_rule_fires_after_unhealthy_for_its_minutes(manual_services, cl
     set_health("Healthy")
     sweep(manual_services)
     assert api.get("/v1/alerts/web-down")[2]["state"] == "RESOLVED"
+
+
+def test_an_error_rate_rule_divides_errors_by_requests(manual_services, clock, api):
+    """Given a rule Sum(errors) / Sum(requests) > 0.1 over one minute
+    When a minute has 100 requests and 30 errors, then one with 100 requests and no errors, then
+    one with no requests at all
+    Then the alert fires (0.3), resolves (0.0), and stays as it is (no data: missing)."""
+    rule = {
+        "name": "web-error-rate",
+        "kind": "metric",
+        "component": "web",
+        "metric": "errors",
+        "denominator": "requests",
+        "stat": "Sum",
+        "comparator": "GreaterThanThreshold",
+        "threshold": 0.1,
+    }
+    assert api.post("/v1/alerts/rules", rule)[0] == 201
+    clock.set(clock.time() // 60 * 60)
+    _ingest(manual_services, clock, [100], metric="requests")
+    clock.advance(-60)
+    _ingest(manual_services, clock, [30], metric="errors")
+    clock.advance(1)
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/web-error-rate")[2]
+    assert alert["state"] == "FIRING" and alert["last_values"]["values"] == [0.3]
+    _ingest(manual_services, clock, [100], metric="requests")
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/web-error-rate")[2]
+    assert alert["state"] == "RESOLVED" and alert["last_values"]["values"] == [0.0]
+    clock.advance(60)
+    sweep(manual_services)
+    alert = api.get("/v1/alerts/web-error-rate")[2]
+    assert alert["state"] == "RESOLVED" and alert["last_values"]["values"] == [None]

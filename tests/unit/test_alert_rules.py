@@ -4,7 +4,7 @@ age, and rule validation."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -66,6 +66,7 @@ def test_comparators(comparator, value, breaches):
     assert (evaluate_metric(rule, [value])[0] == "breaching") is breaches
 
 
+@settings(deadline=None)  # the machine is shared: no per-example time limit
 @given(st.lists(st.one_of(st.none(), st.floats(-100, 100)), min_size=0, max_size=12), st.integers(1, 6))
 def test_the_window_is_always_the_last_n_periods(values, n):
     """Whatever the series, the judged window has exactly N values: the last N (missing ones None)."""

@@ -2,7 +2,8 @@
 
 Four kinds of rule, one state machine:
 
-* ``metric`` — CloudWatch alarm semantics: a statistic of a metric per ``period``, compared with a
+* ``metric`` — CloudWatch alarm semantics: a statistic of a metric per ``period`` (or the ratio of
+  two metrics' statistics, ``errors`` / ``requests``, as CloudWatch metric math), compared with a
   threshold; of the last ``evaluation_periods`` datapoints, ``datapoints_to_alarm`` breaching fire
   it. Missing datapoints count as the rule's ``missing_data`` says (``missing``: left out, and
   with none at all the state stays; ``ignore``: the state stays; ``breaching``; ``not_breaching``).
@@ -66,6 +67,13 @@ class MetricRule(_Rule):
     kind: Literal["metric"]
     component: str = Field(pattern=_NAME)
     metric: str = Field(min_length=1, max_length=200, description="e.g. error_rate, requests, latency_ms")
+    denominator: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="metric math: divide by this metric's same statistic per period (errors / requests: "
+        "the error rate); a period where it is 0 or missing is missing",
+    )
     stat: str = Field(
         default="Average", description="Average, Sum, Minimum, Maximum, SampleCount, p50, p99.9..."
     )

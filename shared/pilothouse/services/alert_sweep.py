@@ -24,16 +24,14 @@ from pilothouse.services.context import ServiceContext
 log = logging.getLogger(__name__)
 
 
-def metric_values(services: ServiceContext, rule: dict[str, Any], now: float) -> list[float | None]:
-    """The rule's datapoints, oldest first, one per period (None where there is no data): the
-    ``evaluation_periods`` whole periods that ended by ``now``."""
+def _series(services: ServiceContext, rule: dict[str, Any], metric: str, now: float) -> list[float | None]:
     period = rule["period"]
     end = math.floor(now / period) * period
     start = end - period * rule["evaluation_periods"]
     points = metrics.query(
         services,
         rule["component"],
-        rule["metric"],
+        metric,
         stat=rule["stat"],
         period=period,
         start=at(start),
@@ -42,6 +40,20 @@ def metric_values(services: ServiceContext, rule: dict[str, Any], now: float) ->
     )
     by_time = {epoch(p.timestamp) // period * period: p.value for p in points}
     return [by_time.get(int(start + i * period)) for i in range(rule["evaluation_periods"])]
+
+
+def metric_values(services: ServiceContext, rule: dict[str, Any], now: float) -> list[float | None]:
+    """The rule's datapoints, oldest first, one per period (None where there is no data): the
+    ``evaluation_periods`` whole periods that ended by ``now``; with a ``denominator``, each the
+    ratio of the two metrics' statistics (None where the denominator is 0 or missing)."""
+    values = _series(services, rule, rule["metric"], now)
+    if not rule.get("denominator"):
+        return values
+    below = _series(services, rule, rule["denominator"], now)
+    return [
+        (v or 0.0) / d if d else None  # a period with requests and no errors datapoint: a 0 rate
+        for v, d in zip(values, below, strict=True)
+    ]
 
 
 def evaluate(

@@ -107,6 +107,10 @@ class Settings(BaseModel):
     #: hosts in private ranges notification channels may reach anyway (exact names or literals, or
     #: ``*.corp.example``); comma-separated in the environment. Link-local and metadata never
     notifications_private_hosts: tuple[str, ...] = ()
+    #: attempts of a notification delivery before it is dead-lettered, and the first retry's delay
+    #: (each next one doubles, with jitter, up to 900 s)
+    notifications_max_attempts: int = Field(default=6, ge=1, le=20)
+    notifications_retry_base_seconds: float = Field(default=10.0, gt=0, le=900)
     #: the health sweep's queue: one message per batch of components to check
     health_queue: str = "pilothouse-health"
     #: components per health-queue message (a consumer checks a batch within its minute)

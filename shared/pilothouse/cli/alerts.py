@@ -45,6 +45,10 @@ def create(
     ] = None,
     component: Annotated[str | None, typer.Option("--component", "-c")] = None,
     metric: Annotated[str | None, typer.Option("--metric", "-m", help="metric rules: the metric")] = None,
+    denominator: Annotated[
+        str | None,
+        typer.Option("--denominator", help="metric rules: divide by this metric (errors/requests)"),
+    ] = None,
     stat: Annotated[str | None, typer.Option("--stat", help="Average, Sum, Maximum, p99...")] = None,
     comparator: Annotated[
         str | None, typer.Option("--comparator", help="> >= < <= (or CloudWatch's names)")
@@ -78,6 +82,7 @@ def create(
         "kind": kind,
         "component": component,
         "metric": metric,
+        "denominator": denominator,
         "stat": stat,
         "comparator": COMPARATORS.get(comparator or "", comparator),
         "threshold": threshold,
@@ -224,8 +229,11 @@ def _condition(rule: dict[str, Any]) -> str:
     if kind == "metric":
         sign = {v: k for k, v in COMPARATORS.items()}.get(rule["comparator"], rule["comparator"])
         m = rule.get("datapoints_to_alarm") or rule["evaluation_periods"]
+        measured = f"{rule['stat']}({rule['metric']})"
+        if rule.get("denominator"):
+            measured += f" / {rule['stat']}({rule['denominator']})"
         return (
-            f"{rule['stat']}({rule['metric']}) {sign} {rule['threshold']} "
+            f"{measured} {sign} {rule['threshold']} "
             f"in {m} of {rule['evaluation_periods']} × {rule['period']}s"
         )
     if kind == "health":

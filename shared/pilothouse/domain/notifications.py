@@ -131,10 +131,12 @@ def verify_signature(
     return any(hmac.compare_digest(expected, v) for v in parts.get("v1", []))
 
 
-def backoff_seconds(attempt: int, *, rng: random.Random | None = None) -> float:
-    """The delay before retry number ``attempt`` (1: the first retry): exponential with full jitter
+def backoff_seconds(
+    attempt: int, *, base: float = BACKOFF_BASE_SECONDS, rng: random.Random | None = None
+) -> float:
+    """The delay before retry number ``attempt`` (1: the first retry): exponential with jitter
     over [base * 2^(attempt-1) / 2, base * 2^(attempt-1)], capped at 900 s."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    ceiling = min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempt - 1))
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 

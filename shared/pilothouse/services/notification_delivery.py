@@ -5,9 +5,9 @@ conditional write (status ``sending`` with a lease), POSTs through the outbound 
 the attempt (status code, latency, error) in the delivery's log. A failure schedules the next
 attempt by *sending its message first* (delayed by exponential back-off with jitter) and then
 recording ``retrying``: a crash between the two leaves a message that finds an expired lease and
-proceeds, never a delivery nobody will retry. After :data:`MAX_ATTEMPTS` the delivery is
-dead-lettered (status ``dead_lettered``; ``redeliver`` sends it again). A duplicate message finds
-the delivery finished, or leased by another worker, and does nothing.
+proceeds, never a delivery nobody will retry. After ``settings.notifications_max_attempts`` (6)
+the delivery is dead-lettered (status ``dead_lettered``; ``redeliver`` sends it again). A
+duplicate message finds the delivery finished, or leased by another worker, and does nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 
 from pilothouse.clock import iso, parse_iso
 from pilothouse.domain.notifications import (
-    MAX_ATTEMPTS,
     SIGNATURE_HEADER,
     backoff_seconds,
     render,
@@ -103,10 +102,11 @@ def handle_message(services: ServiceContext, body: str) -> str:
     if error:
         entry["error"] = error[:300]
     ok = code is not None and 200 <= code < 300
+    settings = services.settings
     retry_in = (
         None
-        if ok or attempt >= MAX_ATTEMPTS or (error or "").startswith("refused")
-        else backoff_seconds(attempt)
+        if ok or attempt >= settings.notifications_max_attempts or (error or "").startswith("refused")
+        else backoff_seconds(attempt, base=settings.notifications_retry_base_seconds)
     )
     if retry_in is not None:
         send_message(services, d["channel"], d["id"], delay=retry_in)

@@ -84,3 +84,12 @@ def test_bodies_per_kind():
     card = render("teams", event, "d1")
     assert card["@type"] == "MessageCard" and card["themeColor"] == "d63333"
     assert {"name": "component", "value": "web"} in card["sections"][0]["facts"]
+
+
+def test_an_error_text_loses_the_url_path_and_query():
+    from pilothouse.services.notification_delivery import _scrubbed
+
+    url = "https://hooks.slack.com/services/T0/B0/s3cret?token=abc"
+    text = f"ConnectError: could not reach {url} (/services/T0/B0/s3cret)"
+    scrubbed = _scrubbed(text, url)
+    assert "s3cret" not in scrubbed and "token=abc" not in scrubbed

@@ -145,6 +145,18 @@ def _dead(services: ServiceContext, data: dict[str, Any], reason: str) -> bool:
     return True
 
 
+def _scrubbed(text: str, url: str) -> str:
+    """An error's text without the channel URL's path and query (Slack's and Teams' URLs are
+    credentials): what the delivery log and the logs may keep."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    for secret in (url, parts.path + ("?" + parts.query if parts.query else ""), parts.path, parts.query):
+        if len(secret) > 1:
+            text = text.replace(secret, "…")
+    return text
+
+
 def _post(
     services: ServiceContext, channel: dict[str, Any], delivery: dict[str, Any]
 ) -> tuple[int | None, float, str | None]:
@@ -184,5 +196,9 @@ def _post(
     except OutboundRefused as exc:
         return None, 0.0, f"refused: {exc.reason}"
     except (httpx.HTTPError, OSError) as exc:
-        return None, round((time.perf_counter() - started) * 1000, 1), f"{type(exc).__name__}: {exc}"
+        return (
+            None,
+            round((time.perf_counter() - started) * 1000, 1),
+            _scrubbed(f"{type(exc).__name__}: {exc}", url),
+        )
     return response.status_code, round((time.perf_counter() - started) * 1000, 1), None

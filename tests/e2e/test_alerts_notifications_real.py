@@ -81,6 +81,7 @@ class Traffic:
         self.thread.join(10)
 
 
+@pytest.mark.timeout(720)  # minute schedules: dispatch, metric collection and the alert sweep
 def test_error_rate_alert_signed_notification_dead_letter_and_crash(dev, tmp_path):
     """Given pilothouse dev, a verifying receiver for alert.* and a receiver that answers 500
     When channels are created, counter is registered (and dev is SIGKILLed before its dispatcher
@@ -132,8 +133,8 @@ def test_error_rate_alert_signed_notification_dead_letter_and_crash(dev, tmp_pat
                 (a := cli.ok("-o", "json", "alerts", "get", "counter-errors").json())["state"] == "FIRING"
                 and a
             ),
-            300,
-            step=5,
+            420,
+            step=10,
         )
         assert alert["last_values"]["values"][0] > 0.2, alert
         firing = until(lambda: [r for r in good.received if r["body"]["type"] == "alert.firing"], 120)

@@ -250,6 +250,7 @@ def test_a_metric_rule_moves_ok_pending_firing_resolved_with_m_of_n(manual_servi
         "period": 60,
         "evaluation_periods": 3,
         "datapoints_to_alarm": 2,
+        "delay_seconds": 0,  # the datapoints are in at once here (ingested by the test)
     }
     assert api.post("/v1/alerts/rules", rule)[0] == 201
     clock.set(clock.time() // 60 * 60)
@@ -333,7 +334,8 @@ def test_an_error_rate_rule_divides_errors_by_requests(manual_services, clock, a
     """Given a rule Sum(errors) / Sum(requests) > 0.1 over one minute
     When a minute has 100 requests and 30 errors, then one with 100 requests and no errors, then
     one with no requests at all
-    Then the alert fires (0.3), resolves (0.0), and stays as it is (no data: missing)."""
+    Then the alert fires (0.3), resolves (0.0), and stays as it is (no data: missing); with the
+    default delay of 60 s, the same minute is judged a minute later."""
     rule = {
         "name": "web-error-rate",
         "kind": "metric",
@@ -343,6 +345,7 @@ def test_an_error_rate_rule_divides_errors_by_requests(manual_services, clock, a
         "stat": "Sum",
         "comparator": "GreaterThanThreshold",
         "threshold": 0.1,
+        "delay_seconds": 0,
     }
     assert api.post("/v1/alerts/rules", rule)[0] == 201
     clock.set(clock.time() // 60 * 60)
@@ -361,3 +364,7 @@ def test_an_error_rate_rule_divides_errors_by_requests(manual_services, clock, a
     sweep(manual_services)
     alert = api.get("/v1/alerts/web-error-rate")[2]
     assert alert["state"] == "RESOLVED" and alert["last_values"]["values"] == [None]
+    late = {**rule, "name": "late", "delay_seconds": 60}
+    assert api.post("/v1/alerts/rules", late)[0] == 201
+    sweep(manual_services)  # judges the minute before the last: 100 requests, no errors
+    assert api.get("/v1/alerts/late")[2]["last_values"]["values"] == [0.0]

@@ -90,6 +90,13 @@ class MetricRule(_Rule):
         default=None, ge=1, le=100, description="default: evaluation_periods"
     )
     missing_data: Literal["missing", "ignore", "breaching", "not_breaching"] = "missing"
+    delay_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="how late datapoints may arrive: the window ends this long before now, at a whole "
+        "period (collection runs every minute, so the last minute is complete only after it)",
+    )
     dimensions: dict[str, str] = Field(default_factory=dict, max_length=10)
 
     @field_validator("stat")

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def _series(services: ServiceContext, rule: dict[str, Any], metric: str, now: float) -> list[float | None]:
     period = rule["period"]
-    end = math.floor(now / period) * period
+    end = math.floor((now - rule.get("delay_seconds", 0)) / period) * period
     start = end - period * rule["evaluation_periods"]
     points = metrics.query(
         services,
@@ -44,8 +44,9 @@ def _series(services: ServiceContext, rule: dict[str, Any], metric: str, now: fl
 
 def metric_values(services: ServiceContext, rule: dict[str, Any], now: float) -> list[float | None]:
     """The rule's datapoints, oldest first, one per period (None where there is no data): the
-    ``evaluation_periods`` whole periods that ended by ``now``; with a ``denominator``, each the
-    ratio of the two metrics' statistics (None where the denominator is 0 or missing)."""
+    ``evaluation_periods`` whole periods that ended ``delay_seconds`` before ``now``; with a
+    ``denominator``, each the ratio of the two metrics' statistics (None where the denominator is 0
+    or missing)."""
     values = _series(services, rule, rule["metric"], now)
     if not rule.get("denominator"):
         return values

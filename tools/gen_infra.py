@@ -41,6 +41,7 @@ QUEUES = {
     "executions": "ExecutionsQueue",
     "tasks": "TasksQueue",
     "task_messages": "TaskMessagesQueue",
+    "notifications": "NotificationsQueue",
     "health": "HealthQueue",
 }
 #: the ARNs of this stack's own state machines start so
@@ -99,6 +100,9 @@ def _sam_policy(policy: Policy | Invoke) -> list[str]:
         Policy.SEND_JOBS: "- SQSSendMessagePolicy: {QueueName: !GetAtt JobsQueue.QueueName}",
         Policy.SEND_EXECUTIONS: "- SQSSendMessagePolicy: {QueueName: !GetAtt ExecutionsQueue.QueueName}",
         Policy.SEND_TASKS: "- SQSSendMessagePolicy: {QueueName: !GetAtt TasksQueue.QueueName}",
+        Policy.SEND_NOTIFICATIONS: (
+            "- SQSSendMessagePolicy: {QueueName: !GetAtt NotificationsQueue.QueueName}"
+        ),
         Policy.SEND_HEALTH: "- SQSSendMessagePolicy: {QueueName: !GetAtt HealthQueue.QueueName}",
         Policy.LAMBDA_PROVIDER: "- !Ref LambdaProviderPolicy",
         Policy.STATES_RUN: "- !If [UseStepFunctions, !Ref StatesRunPolicy, !Ref AWS::NoValue]",

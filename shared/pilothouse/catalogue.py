@@ -33,6 +33,7 @@ class Policy(StrEnum):
     SEND_JOBS = "queue:jobs:send"
     SEND_EXECUTIONS = "queue:executions:send"
     SEND_TASKS = "queue:tasks:send"
+    SEND_NOTIFICATIONS = "queue:notifications:send"
     #: operate the components deployed with provider aws-lambda (versions, aliases, metrics...)
     LAMBDA_PROVIDER = "provider:aws-lambda"
     #: Step Functions, only where the orchestrator is Step Functions
@@ -140,6 +141,7 @@ TASK = Task()
 PUBLIC = None
 TABLE_READ, TABLE_WRITE = Policy.TABLE_READ, Policy.TABLE_WRITE
 SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS = Policy.SEND_JOBS, Policy.SEND_EXECUTIONS, Policy.SEND_TASKS
+SEND_NOTIFICATIONS = Policy.SEND_NOTIFICATIONS
 LAMBDA_PROVIDER, TASK_TOKENS = Policy.LAMBDA_PROVIDER, Policy.TASK_TOKENS
 STATES_RUN, STATES_READ, STATES_WRITE = Policy.STATES_RUN, Policy.STATES_READ, Policy.STATES_WRITE
 BACKUPS = Policy.BACKUPS
@@ -578,6 +580,92 @@ FUNCTIONS: tuple[Function, ...] = (
         "delete_secret",
         http("DELETE", "/v1/secrets/{secret_name}", Permission.SECRETS_WRITE),
         policies=(TABLE_WRITE, Policy.SECRET_VALUES),
+    ),
+    # -- notifications and alerts (issue 11 §3, §4) ---------------------------------------------
+    Function(
+        "create_notification_channel",
+        http("POST", "/v1/notifications/channels", Permission.NOTIFICATIONS_WRITE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "list_notification_channels",
+        http("GET", "/v1/notifications/channels", Permission.NOTIFICATIONS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "get_notification_channel",
+        http("GET", "/v1/notifications/channels/{name}", Permission.NOTIFICATIONS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "delete_notification_channel",
+        http("DELETE", "/v1/notifications/channels/{name}", Permission.NOTIFICATIONS_WRITE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "test_notification_channel",
+        http("POST", "/v1/notifications/channels/{name}/test", Permission.NOTIFICATIONS_SEND),
+        policies=(TABLE_WRITE, SEND_NOTIFICATIONS),
+    ),
+    Function(
+        "list_notification_deliveries",
+        http("GET", "/v1/notifications/channels/{name}/deliveries", Permission.NOTIFICATIONS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "redeliver_notification",
+        http(
+            "POST",
+            "/v1/notifications/channels/{name}/deliveries/{delivery}/redeliver",
+            Permission.NOTIFICATIONS_SEND,
+        ),
+        policies=(TABLE_WRITE, SEND_NOTIFICATIONS),
+    ),
+    Function(
+        "deliver_notifications",
+        consume("notifications", batch_size=10, event="Notifications"),
+        policies=(TABLE_WRITE, SEND_NOTIFICATIONS),
+        timeout=60,
+    ),
+    Function(
+        "dispatch_events",
+        every("rate(1 minute)", event="EveryMinute"),
+        policies=(TABLE_WRITE, SEND_NOTIFICATIONS),
+        timeout=120,
+    ),
+    Function(
+        "create_alert_rule",
+        http("POST", "/v1/alerts/rules", Permission.ALERTS_WRITE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "list_alert_rules", http("GET", "/v1/alerts/rules", Permission.ALERTS_READ), policies=(TABLE_READ,)
+    ),
+    Function(
+        "get_alert_rule",
+        http("GET", "/v1/alerts/rules/{name}", Permission.ALERTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "delete_alert_rule",
+        http("DELETE", "/v1/alerts/rules/{name}", Permission.ALERTS_WRITE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function("list_alerts", http("GET", "/v1/alerts", Permission.ALERTS_READ), policies=(TABLE_READ,)),
+    Function("get_alert", http("GET", "/v1/alerts/{name}", Permission.ALERTS_READ), policies=(TABLE_READ,)),
+    Function(
+        "ack_alert", http("POST", "/v1/alerts/{name}/ack", Permission.ALERTS_OPERATE), policies=(TABLE_WRITE,)
+    ),
+    Function(
+        "silence_alert",
+        http("POST", "/v1/alerts/{name}/silence", Permission.ALERTS_OPERATE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "alert_sweep",
+        every("rate(1 minute)", event="EveryMinute"),
+        policies=(TABLE_WRITE, SEND_NOTIFICATIONS, LAMBDA_PROVIDER),
+        timeout=120,
     ),
     Function("put_metrics", http("POST", "/v1/metrics", Permission.METRICS_WRITE), policies=(TABLE_WRITE,)),
     Function(

@@ -134,6 +134,19 @@ class Settings(BaseModel):
     secrets_prefix: str = "/pilothouse/secrets/"
     #: how long a secret's superseded version stays available for rollback (default: 7 days)
     secret_retention_seconds: int = Field(default=7 * 86_400, ge=0)
+    #: the key (32 bytes, base64) that seals notification channels' URLs and signing secrets at
+    #: rest (AES-GCM). Unset on the embedded default: a key file under ``data_dir`` (mode 0600) is
+    #: made on first use; a deployed stack must set it (from its secret store)
+    sealing_key: str | None = Field(default=None, repr=False)
+    #: the queue notification deliveries run from
+    notifications_queue: str = "pilothouse-notifications"
+    #: hosts in private ranges notification channels may reach anyway (exact names or literals, or
+    #: ``*.corp.example``); comma-separated in the environment. Link-local and metadata never
+    notifications_private_hosts: tuple[str, ...] = ()
+    #: attempts of a notification delivery before it is dead-lettered, and the first retry's delay
+    #: (each next one doubles, with jitter, up to 900 s)
+    notifications_max_attempts: int = Field(default=6, ge=1, le=20)
+    notifications_retry_base_seconds: float = Field(default=10.0, gt=0, le=900)
     #: the health sweep's queue: one message per batch of components to check
     health_queue: str = "pilothouse-health"
     #: components per health-queue message (a consumer checks a batch within its minute)
@@ -153,7 +166,7 @@ class Settings(BaseModel):
             return tuple(n.strip() for n in value.split(",") if n.strip())
         return value
 
-    @field_validator("outbound_allow_hosts", mode="before")
+    @field_validator("outbound_allow_hosts", "notifications_private_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):

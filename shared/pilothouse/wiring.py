@@ -140,6 +140,7 @@ class Services:
             (s.executions_queue, 60),
             (s.tasks_queue, 900),
             (s.task_messages_queue, 900),
+            (s.notifications_queue, 360),
             (s.health_queue, 180),
         ):
             q.declare(QueueSpec(name + "-dlq"))

@@ -129,8 +129,9 @@ def test_queue_and_schedule_consumers_are_capped_and_dead_lettered():
     consumers = {
         lid: p for lid, p in _sam_functions().items() if _sam_trigger_kinds(p) & {"SQS", "ScheduleV2"}
     }
-    # + backup and drill sweeps (issue 12); collect_metrics, autoscale, health_sweep, health_check (11)
-    assert len(consumers) == 12
+    # + backup and drill sweeps (issue 12); health_sweep, health_check, collect_metrics, autoscale,
+    # deliver_notifications, dispatch_events, alert_sweep (issue 11)
+    assert len(consumers) == 15
     for lid, props in consumers.items():
         assert "ReservedConcurrentExecutions" in props, lid
         target = props["DeadLetterQueue"]["TargetArn"]["Fn::GetAtt"][0]

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
-    from pilothouse.api import audit, backups, components, config, deployments, keys, meta, secrets, workflows
+    from pilothouse.api import (
+        alerts,
+        audit,
+        backups,
+        components,
+        config,
+        deployments,
+        keys,
+        meta,
+        notifications,
+        secrets,
+        workflows,
+    )
     from pilothouse.api import autoscaling as autoscaling_ops
     from pilothouse.api import metrics as metric_ops
 
@@ -25,4 +37,6 @@ def all_operations():
         *secrets.OPERATIONS,
         *metric_ops.OPERATIONS,
         *autoscaling_ops.OPERATIONS,
+        *notifications.OPERATIONS,
+        *alerts.OPERATIONS,
     ]

@@ -75,6 +75,7 @@ def path_patterns() -> dict[str, str]:
         "set_name": NAME_PATTERN,  # a shared config set
         "secret_name": NAME_PATTERN,  # a secret
         "environment": r"^(development|staging|production)$",
+        "delivery": r"^[0-9]{15}-[0-9a-f]{16}$",  # repositories.notifications.delivery_id
     }
 
 

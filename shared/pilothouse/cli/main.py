@@ -63,6 +63,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "secrets": ("secrets", "app", "Secrets: write-only values config references."),
     "metrics": ("metrics", "metrics", "A component's metrics over time, with sparklines."),
     "autoscale": ("autoscale", "app", "A component's autoscaling policy: get, set, disable."),
+    "notifications": (
+        "notifications",
+        "app",
+        "Notification channels (webhook, Slack, Teams) and deliveries.",
+    ),
+    "alerts": ("alerts", "app", "Alert rules and the alerts they raise: list, ack, silence."),
 }
 
 

@@ -51,6 +51,11 @@ class Analysis(Strict):
     no_data: Literal["fail", "pause", "pass"] = "pass"
     health: bool = True
     alarms: list[str] = Field(default_factory=list)
+    alerts: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Pilothouse alert rules: the step fails while one fires",
+    )
 
 
 class Step(Strict):
@@ -216,6 +221,8 @@ def judge(analysis: Analysis, metrics: dict[str, Any], health: dict[str, Any] | 
         reasons.append(f"{health['failing']} of {health['checked']} instances unhealthy")
     if metrics.get("alarms_in_alarm"):
         reasons.append("alarms in ALARM: " + ", ".join(metrics["alarms_in_alarm"]))
+    if metrics.get("alerts_firing"):
+        reasons.append("alert rules firing: " + ", ".join(metrics["alerts_firing"]))
     if metrics["requests"] < analysis.min_requests or metrics.get("error_rate") is None:
         if reasons:
             return Verdict(outcome="fail", reasons=reasons)

@@ -41,6 +41,12 @@ class Permission(StrEnum):
     BACKUPS_ADMIN = "backups:admin"  # list, take, verify, restore, drill, delete backups
     SECRETS_READ = "secrets:read"  # list and describe secrets (names and versions, never values)
     SECRETS_WRITE = "secrets:write"  # set, rotate, delete secrets
+    ALERTS_READ = "alerts:read"  # rules, alerts and their history
+    ALERTS_OPERATE = "alerts:operate"  # acknowledge, silence
+    ALERTS_WRITE = "alerts:write"  # create and delete rules
+    NOTIFICATIONS_READ = "notifications:read"  # channels (no URL path, no secret), delivery logs
+    NOTIFICATIONS_SEND = "notifications:send"  # test a channel, redeliver
+    NOTIFICATIONS_WRITE = "notifications:write"  # create and delete channels: data leaves the system
     METRICS_READ = "metrics:read"  # query metrics, the Prometheus exposition
     METRICS_WRITE = "metrics:write"  # ingest datapoints
 
@@ -61,6 +67,12 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.BACKUPS_ADMIN: Role.ADMIN,
     Permission.SECRETS_READ: Role.OPERATOR,
     Permission.SECRETS_WRITE: Role.DEPLOYER,
+    Permission.ALERTS_READ: Role.VIEWER,
+    Permission.ALERTS_OPERATE: Role.OPERATOR,
+    Permission.ALERTS_WRITE: Role.DEPLOYER,
+    Permission.NOTIFICATIONS_READ: Role.OPERATOR,
+    Permission.NOTIFICATIONS_SEND: Role.OPERATOR,
+    Permission.NOTIFICATIONS_WRITE: Role.ADMIN,
     Permission.METRICS_READ: Role.VIEWER,
     Permission.METRICS_WRITE: Role.OPERATOR,
 }

@@ -449,3 +449,100 @@ class BackupEventRecord(Stored):
     backup_id: str | None = None
     outcome: str
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- the event feed, notifications and alerts (issue 11 §3, §4) -----------------------------------
+
+
+class OutboxRecord(Stored):
+    """One event waiting for the dispatcher (partition ``OUTBOX#<shard>``), written in the same
+    transaction as the change it reports; deleted once dispatched."""
+
+    id: str
+    source: str
+    type: str
+    at: str
+    component: str | None = None
+    environment: str | None = None
+    deployment: str | None = None
+    summary: str | None = None
+    detail: dict[str, Any] = {}
+
+
+class NotificationChannelRecord(Stored):
+    """A notification channel (partition ``NOTIFY_CHANNEL``): its URL and signing secret sealed
+    (AES-GCM), never in clear."""
+
+    id: str
+    name: str
+    kind: str
+    url_sealed: str
+    url_display: str
+    secret_sealed: str | None = None
+    subscriptions: list[dict[str, Any]]
+    description: str = ""
+    created_at: str
+    created_by: str
+
+
+class NotificationDeliveryRecord(Stored):
+    """One event's delivery to one channel (partition ``NOTIFY_DELIVERY#<channel id>``)."""
+
+    id: str
+    channel: str
+    event: dict[str, Any]
+    status: str
+    attempts: int
+    created_at: str
+    updated_at: str
+    last_status_code: int | None = None
+    last_latency_ms: Number | None = None
+    last_error: str | None = None
+    next_attempt_at: str | None = None
+    delivered_at: str | None = None
+    dead_lettered_at: str | None = None
+    redelivered_by: str | None = None
+    log: list[dict[str, Any]] = []
+
+
+class AlertRuleRecord(Stored):
+    """An alert rule (partition ``ALERT_RULE``, key its name)."""
+
+    name: str
+    rule: dict[str, Any]
+    created_at: str
+    created_by: str
+
+
+class AlertRecord(Stored):
+    """The state of one rule's alert (partition ``ALERT``, key the rule's name)."""
+
+    rule: str
+    kind: str
+    state: str
+    since: str
+    component: str | None = None
+    severity: str = "warning"
+    evaluated_at: str | None = None
+    last_values: dict[str, Any] | None = None
+    fired_at: str | None = None
+    resolved_at: str | None = None
+    acknowledged: dict[str, Any] | None = None
+    silenced: dict[str, Any] | None = None
+    event_seen_at: str | None = None
+    newest_backup_at: str | None = None
+    history_count: int = 0
+
+
+class AlertHistoryRecord(Stored):
+    """One change of an alert's state (partition ``ALERT_HISTORY#<rule>``)."""
+
+    rule: str
+    at: str
+    type: str
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    values: dict[str, Any] | None = None
+    actor: str | None = None
+    reason: str | None = None
+    until: str | None = None

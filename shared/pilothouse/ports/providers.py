@@ -185,14 +185,6 @@ class RevisionProvider(Provider, Protocol):
         ...
 
 
-class MetricsSource(Protocol):
-    """A provider that measures what its components serve without their help (issue 11 §1)."""
-
-    def collect_metrics(self, placement: Placement, since: float, until: float) -> list[dict[str, Any]]:
-        """Datapoints of [since, until) (epoch seconds) as dicts: ``name``, ``value``, ``timestamp``
-        (epoch seconds), ``unit``, ``dimensions``."""
-
-
 # -- health sweep and self-healing (optional: a provider without them is probed by check_health) ---
 
 
@@ -236,4 +228,13 @@ class ReplicaHealing(Protocol):
     def reap_orphans(self, keep: set[str]) -> list[dict[str, Any]]:
         """Stop the instances this provider started that no placement records (a control plane
         killed between starting and recording them) and that are not in ``keep``; their records."""
+        ...
+
+
+class MetricsSource(Protocol):
+    """A provider that measures what its components serve without their help (issue 11 §1)."""
+
+    def collect_metrics(self, placement: Placement, since: float, until: float) -> list[dict[str, Any]]:
+        """Datapoints of [since, until) (epoch seconds) as dicts: ``name``, ``value``, ``timestamp``
+        (epoch seconds), ``unit``, ``dimensions``."""
         ...

@@ -35,6 +35,7 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound, VersionConflict
 from pilothouse.ports import Check, Delete, Item, Put, Store, Write
+from pilothouse.repositories.outbox import component_feed, outbox_put
 
 PK = "COMPONENT"
 CLAIM_PK = "CLAIM"
@@ -130,6 +131,11 @@ class ComponentRepository:
         data = stored("ComponentEventRecord", {"id": sk, "component": name, "at": iso(now), **event})
         return Item(events_pk(name), sk, data)
 
+    def _feed(self, data: dict[str, Any], event: dict[str, Any]) -> Put:
+        """The event's outbox entry for the dispatcher (same transaction; see repositories.outbox)."""
+        environment = (data.get("spec") or {}).get("environment")
+        return outbox_put(self.store, component_feed(data["name"], environment, event), subject=data["name"])
+
     def create(self, data: dict[str, Any], event: dict[str, Any], extra: Sequence[Write] = ()) -> Record:
         """Insert a new record (AlreadyExists if the name is taken) with its first event, and ``extra``
         operations (claims) in the same transaction."""
@@ -137,6 +143,7 @@ class ComponentRepository:
             [
                 Put(Item(PK, data["name"], _stored(data)), if_absent=True),
                 Put(self._event(data["name"], 1, event), if_absent=True),
+                self._feed(data, event),
                 *_index_write(data["name"], None, data),
                 *extra,
             ]
@@ -149,6 +156,7 @@ class ComponentRepository:
             [
                 Put(Item(PK, record.name, _stored(data)), if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
+                self._feed(data, event),
                 *_index_write(record.name, record.data, data),
             ]
         )
@@ -161,6 +169,7 @@ class ComponentRepository:
             [
                 Delete(PK, record.name, if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
+                self._feed(record.data, event),
                 *_index_write(record.name, record.data, None),
                 *extra,
             ]

@@ -20,6 +20,7 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
+from pilothouse.repositories.outbox import deployment_feed, outbox_put
 
 PK = "DEPLOYMENT"
 FREEZE = "FREEZE"
@@ -57,6 +58,7 @@ class DeploymentRepository:
             [
                 Put(Item(PK, data["id"], stored("DeploymentRecord", data)), if_absent=True),
                 Put(self._event(data["id"], 1, event), if_absent=True),
+                outbox_put(self.store, deployment_feed(data, event), subject=data["component"]),
             ]
         )
         return data
@@ -80,6 +82,7 @@ class DeploymentRepository:
                             Item(PK, deployment_id, stored("DeploymentRecord", data)), if_version=item.version
                         ),
                         Put(self._event(deployment_id, item.version + 1, event), if_absent=True),
+                        outbox_put(self.store, deployment_feed(data, event), subject=data["component"]),
                     ]
                 )
                 return data

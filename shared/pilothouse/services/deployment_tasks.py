@@ -117,6 +117,10 @@ def _analyze(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any
     metrics = records.provider_call(
         provider.read_metrics, records.placement(dep), candidate, analysis.window_seconds
     ).to_dict()
+    if analysis.alerts:  # "fail the step while this rule fires" (CodeDeploy's alarms)
+        from pilothouse.services.alerts import firing
+
+        metrics["alerts_firing"] = firing(services, analysis.alerts)
     health_result = (
         records.provider_call(provider.check_health, records.placement(dep), candidate).to_dict()
         if analysis.health

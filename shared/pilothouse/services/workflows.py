@@ -42,6 +42,7 @@ def check_definition(
     if not isinstance(definition, dict):
         raise ValidationFailed.field("definition", "must be a JSON object")
     errors = [{"path": e.path, "message": e.message} for e in validate(definition)]
+    errors += http_task_errors(definition, settings)
     if not shipped:
         extra = settings.workflow_task_functions if settings else ()
         own = (
@@ -62,6 +63,15 @@ def check_definition(
             [{"field": f"definition{e['path'][1:]}", **e} for e in errors],
         )
     return definition
+
+
+def http_task_errors(definition: dict[str, Any], settings: Settings | None) -> list[dict[str, str]]:
+    """The HTTP tasks' endpoints checked by the outbound guard (shipped definitions too)."""
+    from pilothouse.services.http_tasks import definition_errors
+
+    hosts = settings.http_task_allow_hosts if settings else ()
+    private = settings.outbound_allow_private if settings else True
+    return definition_errors(definition, hosts, private)
 
 
 def definition_warnings(definition: dict[str, Any]) -> list[dict[str, str]]:

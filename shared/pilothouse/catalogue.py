@@ -301,6 +301,7 @@ FUNCTIONS: tuple[Function, ...] = (
             invoke("deployment_rollback"),
             invoke("deployment_failed"),
             invoke("promotion_start"),
+            invoke("system_advance"),
         ),
         timeout=900,
     ),
@@ -430,6 +431,55 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         "promotion_start",
+        TASK,
+        policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+        timeout=300,
+    ),
+    # -- systems (issue 14) --
+    Function(
+        "create_system", http("POST", "/v1/systems", Permission.COMPONENTS_DEPLOY), policies=(TABLE_WRITE,)
+    ),
+    Function("list_systems", http("GET", "/v1/systems", Permission.COMPONENTS_READ), policies=(TABLE_READ,)),
+    Function(
+        "get_system", http("GET", "/v1/systems/{name}", Permission.COMPONENTS_READ), policies=(TABLE_READ,)
+    ),
+    Function(
+        "update_system",
+        http("PUT", "/v1/systems/{name}", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "delete_system",
+        http("DELETE", "/v1/systems/{name}", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "system_rollouts",
+        http("GET", "/v1/systems/{name}/rollouts", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "deploy_system",
+        http("POST", "/v1/systems/{name}/deploy", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+    ),
+    Function(
+        "rollout_system",
+        http("POST", "/v1/systems/{name}/update", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+    ),
+    Function(
+        "promote_system",
+        http("POST", "/v1/systems/{name}/promote", Permission.DEPLOYMENTS_CONTROL),
+        policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+    ),
+    Function(
+        "stop_system",
+        http("POST", "/v1/systems/{name}/stop", Permission.COMPONENTS_OPERATE),
+        policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+    ),
+    Function(
+        "system_advance",
         TASK,
         policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
         timeout=300,

@@ -207,3 +207,36 @@ def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
     """
     dumped = model.model_validate(data).model_dump(mode="json", exclude_unset=True, by_alias=True)
     return {key: dumped[key] for key in data}
+
+
+class SystemRecord(Stored):
+    """A system (partition ``SYSTEM``): its spec and its latest rollout's id and status."""
+
+    name: str
+    spec: dict[str, Any]
+    created_at: str
+    updated_at: str
+    created_by: str | None = None
+    rollout: dict[str, Any] | None = None
+
+
+class SystemRolloutRecord(Stored):
+    """One rollout of a system (partition ``SYSROLLOUT#<system>``): what it does to each member,
+    each member's step, and the workflow execution that runs it."""
+
+    id: str
+    system: str
+    action: str
+    status: str
+    waves: list[list[str]]
+    max_parallel: int
+    members: dict[str, dict[str, Any]]
+    rollback_order: list[str] = []
+    started_at: str
+    started_by: str
+    updated_at: str
+    finished_at: str | None = None
+    execution: str | None = None
+    capabilities: list[str] = []
+    source: str | None = None
+    error: str | None = None

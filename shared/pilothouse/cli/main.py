@@ -54,6 +54,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "executions": ("executions", "app", "Start and follow workflow executions."),
     "tasks": ("executions", "tasks", "Answer tasks waiting for a callback (.waitForTaskToken)."),
     "workflow": ("workflow_run", "app", "Validate and run workflow (ASL) definitions locally, offline."),
+    "systems": (
+        "systems",
+        "app",
+        "Systems: components deployed, promoted and stopped together in dependency order.",
+    ),
 }
 
 

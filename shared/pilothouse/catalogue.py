@@ -478,6 +478,53 @@ FUNCTIONS: tuple[Function, ...] = (
         http("POST", "/v1/systems/{name}/stop", Permission.COMPONENTS_OPERATE),
         policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
     ),
+    # -- inbound webhooks (issue 14): deliveries are processed by run_job from the jobs queue --
+    Function(
+        "receive_webhook",
+        http("POST", "/v1/webhooks/{source}", PUBLIC),
+        policies=(TABLE_WRITE, SEND_JOBS),
+        note="public: a delivery proves itself by its signature",
+    ),
+    Function(
+        "create_webhook_source",
+        http("POST", "/v1/webhook-sources", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "list_webhook_sources",
+        http("GET", "/v1/webhook-sources", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "get_webhook_source",
+        http("GET", "/v1/webhook-sources/{name}", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "update_webhook_source",
+        http("PUT", "/v1/webhook-sources/{name}", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "delete_webhook_source",
+        http("DELETE", "/v1/webhook-sources/{name}", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "rotate_webhook_secret",
+        http("POST", "/v1/webhook-sources/{name}/rotate", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "list_webhook_deliveries",
+        http("GET", "/v1/webhook-sources/{name}/deliveries", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "replay_webhook_delivery",
+        http("POST", "/v1/webhook-sources/{name}/deliveries/{delivery_id}/replay", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
     Function(
         "system_advance",
         TASK,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
-    from pilothouse.api import audit, components, deployments, keys, meta, systems, workflows
+    from pilothouse.api import audit, components, deployments, keys, meta, systems, webhooks, workflows
 
     return [
         *meta.OPERATIONS,
@@ -19,4 +19,5 @@ def all_operations():
         *workflows.OPERATIONS,
         *deployments.OPERATIONS,
         *systems.OPERATIONS,
+        *webhooks.OPERATIONS,
     ]

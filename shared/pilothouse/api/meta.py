@@ -70,6 +70,8 @@ def path_patterns() -> dict[str, str]:
         "execution": NAME,
         "scope": r"^(component|environment)$",
         "target": NAME_PATTERN,  # a component's or an environment's name
+        "source": NAME_PATTERN,  # a webhook source
+        "delivery_id": r"^[A-Za-z0-9._:-]{1,128}$",  # a webhook sender's delivery id
     }
 
 

@@ -373,3 +373,48 @@ class SystemPage(Answer):
 class SystemRolloutPage(Answer):
     items: list[SystemRolloutAnswer]
     next_cursor: str | None
+
+
+class WebhookReceipt(Answer):
+    """What a webhook sender gets: its delivery id and whether it was new."""
+
+    delivery: str
+    status: str
+    event: str | None = None
+
+
+class WebhookSourceAnswer(Answer):
+    """A webhook source (never its secret after creation)."""
+
+    name: str
+    kind: str
+    description: str
+    rules: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+
+
+class NewWebhookSourceAnswer(WebhookSourceAnswer):
+    """A source as created or rotated: the secret, shown this once."""
+
+    secret: str
+
+
+class WebhookSourcePage(Answer):
+    items: list[WebhookSourceAnswer]
+    next_cursor: str | None
+
+
+class WebhookDeliveryAnswer(Answer):
+    id: str
+    source: str
+    received_at: str
+    status: str
+    event: dict[str, Any]
+    attempts: int
+    outcomes: list[dict[str, Any]] = []
+
+
+class WebhookDeliveryPage(Answer):
+    items: list[WebhookDeliveryAnswer]
+    next_cursor: str | None

@@ -240,3 +240,42 @@ class SystemRolloutRecord(Stored):
     capabilities: list[str] = []
     source: str | None = None
     error: str | None = None
+
+
+class WebhookSourceRecord(Stored):
+    """An inbound webhook source (partition ``WEBHOOKSOURCE``): its kind and trigger rules; its
+    secret is kept apart (``WebhookSecretRecord``) and never answered after creation."""
+
+    name: str
+    kind: str
+    description: str = ""
+    rules: list[dict[str, Any]] = []
+    created_at: str
+    updated_at: str
+    created_by: str | None = None
+    secret_rotated_at: str | None = None
+
+
+class WebhookSecretRecord(Stored):
+    """A webhook source's signing secret (partition ``WEBHOOKSECRET``), read only to verify."""
+
+    source: str
+    secret: str
+    created_at: str
+
+
+class WebhookDeliveryRecord(Stored):
+    """One delivery a source sent (partition ``WEBHOOKDELIVERY#<source>``, key its delivery id):
+    the payload as received, the event in one shape, and the outcome of each rule."""
+
+    id: str
+    source: str
+    received_at: str
+    received_epoch: Number
+    status: str
+    event: dict[str, Any]
+    payload: Any = None
+    attempts: int = 0
+    outcomes: list[dict[str, Any]] = []
+    processed_at: str | None = None
+    replayed_by: str | None = None

@@ -57,6 +57,10 @@ def release_for(data: dict[str, Any], *, version: str, config: dict | None = Non
 def handle_message(services: ServiceContext, body: str) -> str:
     """Run the job a queue message names; return what happened (for logs and tests)."""
     message = json.loads(body)
+    if message.get("kind") == "webhook_delivery":  # an inbound webhook's delivery (issue 14)
+        from pilothouse.services.webhook_actions import handle
+
+        return handle(services, message)
     return execute(services, message["component"], message["operation_id"])
 
 

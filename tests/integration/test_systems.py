@@ -160,3 +160,29 @@ def test_promote_moves_the_whole_version_set_to_the_next_environment(api, run, c
     staged = api.get("/v1/systems/shop-staging")[2]
     assert staged["rollout"]["action"] == "promote" and staged["rollout"]["source"] == "shop"
     assert staged["version_set"] == {"db-staging": "2.0.0", "api-staging": "2.0.0"}
+
+
+def test_racing_deploys_start_one_rollout(api, run, clock, provider):
+    """Given six threads deploying the same system at once, exactly one gets 202 and the others 409
+    (a conflict or a rollout in progress); one rollout and one execution exist, and it succeeds."""
+    import threading
+
+    register(api, {"db": [], "api": ["db"]})
+    assert create_system(api, members=["db", "api"])[0] == 201
+    statuses: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def deploy() -> None:
+        barrier.wait()
+        statuses.append(api.post("/v1/systems/shop/deploy")[0])
+
+    threads = [threading.Thread(target=deploy) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [202] + [409] * 5
+    tick_until_done(api, run, clock)
+    assert len(api.get("/v1/systems/shop/rollouts")[2]["items"]) == 1
+    executions = api.get("/v1/workflows/pilothouse-system-rollout/executions")[2]["items"]
+    assert [e["status"] for e in executions] == ["SUCCEEDED"]

@@ -186,3 +186,24 @@ def test_racing_deploys_start_one_rollout(api, run, clock, provider):
     assert len(api.get("/v1/systems/shop/rollouts")[2]["items"]) == 1
     executions = api.get("/v1/workflows/pilothouse-system-rollout/executions")[2]["items"]
     assert [e["status"] for e in executions] == ["SUCCEEDED"]
+
+
+def test_stopping_the_rollout_execution_aborts_the_rollout(api, run, clock, provider):
+    """Given a rollout in progress, when an admin stops its execution, then the rollout ends
+    aborted (its reason kept) and the system takes a new deploy, which succeeds."""
+    register(api, {"db": [], "api": ["db"]})
+    assert create_system(api, members=["db", "api"], max_parallel=1)[0] == 201
+    api.post("/v1/systems/shop/deploy")
+    run()
+    rollout = api.get("/v1/systems/shop")[2]["rollout"]
+    assert rollout["status"] == "in_progress"
+    status, _, body = api.post(
+        f"/v1/workflows/pilothouse-system-rollout/executions/{rollout['execution']}/stop", {}
+    )
+    assert status == 200, body
+    run()
+    rollout = api.get("/v1/systems/shop")[2]["rollout"]
+    assert rollout["status"] == "aborted" and "ABORTED" in rollout["error"]
+    assert api.post("/v1/systems/shop/deploy")[0] == 202
+    tick_until_done(api, run, clock)
+    assert api.get("/v1/systems/shop")[2]["rollout"]["status"] == "succeeded"

@@ -94,6 +94,40 @@ def advance(services: ServiceContext, system: str, rollout_id: str) -> dict[str,
     return {"done": False, "status": "in_progress"}
 
 
+def on_execution_ended(services: ServiceContext, ended: Any) -> None:
+    """An execution listener: a system-rollout execution that ended (stopped, timed out, failed)
+    while its rollout was still in flight leaves the rollout ``aborted``, so the system takes a new
+    rollout; its members keep what they have (their own deployments settle themselves)."""
+    from pilothouse.services.systems import WORKFLOW
+
+    if ended.workflow != "pilothouse-" + WORKFLOW or ended.status == "SUCCEEDED" or not ended.trusted:
+        return
+    given = ended.input if isinstance(ended.input, dict) else {}
+    system, rollout_id = given.get("system"), given.get("rollout_id")
+    if not isinstance(system, str) or not isinstance(rollout_id, str):
+        return
+    repo = SystemRepository(services.store)
+    for _ in range(ATTEMPTS):
+        item = repo.rollout(system, rollout_id)
+        if item is None or item.data["status"] in ROLLOUT_DONE:
+            return
+        now = iso(services.clock.time())
+        reason = f"its execution ended {ended.status}: {ended.error or ''} {ended.cause or ''}".strip()
+        data = {
+            **_copy(item.data),
+            "status": "aborted",
+            "error": reason[:500],
+            "finished_at": now,
+            "updated_at": now,
+        }
+        try:
+            repo.save_rollout(item, data)
+        except VersionConflict:
+            continue
+        _settle_system(services, system, data)
+        return
+
+
 def _copy(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "members": {k: dict(v) for k, v in data["members"].items()}}
 

@@ -56,7 +56,7 @@ def test_the_deployment_manager_is_the_registered_listener():
 
     assert default_listeners().names() == ["deployments", "system-rollouts"]
     services = build_services(Settings(store="memory", queue="memory"))
-    assert services.listeners.names() == ["deployments"]
+    assert services.listeners.names() == ["deployments", "system-rollouts"]
     assert services.listeners._listeners[0][1] is on_execution_ended
 
 

@@ -264,16 +264,27 @@ def _send(services: ServiceContext, data: dict[str, Any], name: str) -> None:
     rid = request_id(data["id"], name, rollback)
     cmd, params = _command(member, rollback)
     error = None
-    record = components.repo(services).get(name)
-    mine = bool(record and (record.data.get("operation") or {}).get("request_id") == rid)
-    if not mine:
+    if not _already_sent(services, name, rid):
         try:
             components.command(services, name, cmd, params, actor=data["started_by"], request_id=rid)
         except PilothouseError as exc:
-            now = components.repo(services).get(name)
-            if not (now and (now.data.get("operation") or {}).get("request_id") == rid):
+            if not _already_sent(services, name, rid):
                 error = f"{cmd.value} refused: {exc}"
     _mark_sent(services, data["system"], data["id"], name, error, rollback)
+
+
+def _already_sent(services: ServiceContext, name: str, rid: str) -> bool:
+    """Did the component get the command of request id ``rid`` (running now, or in its recent
+    history)? What makes sending again after a crash harmless."""
+    from pilothouse.services import components
+
+    record = components.repo(services).get(name)
+    if record is None:
+        return False
+    if (record.data.get("operation") or {}).get("request_id") == rid:
+        return True
+    recent, _ = components.repo(services).events(name, limit=50, cursor=None, newest_first=True)
+    return any(event.get("request_id") == rid for event in recent)
 
 
 def _command(member: dict[str, Any], rollback: bool) -> tuple[Command, dict[str, Any]]:

@@ -161,7 +161,10 @@ def receive(services: ServiceContext, source: str, headers: dict[str, str], body
         raise Unauthorized(f"the delivery's signature does not check: {exc}") from None
     delivery = delivery_id(kind, headers)
     if delivery is None:
-        raise ValidationFailed.field("headers", f"a {kind} delivery needs its delivery id header")
+        raise ValidationFailed.field(
+            "headers",
+            f"a {kind} delivery needs its delivery id header (letters, digits, . _ : -; at most 128)",
+        )
     try:
         payload = json.loads(body) if body.strip() else None
     except ValueError:

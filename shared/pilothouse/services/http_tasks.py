@@ -23,7 +23,7 @@ metadata address is refused before anything runs; computed ones (``ApiEndpoint.$
     >>> [e["message"][:40] for e in definition_errors({"StartAt": "T", "States": {"T": {
     ...     "Type": "Task", "Resource": HTTP_INVOKE, "End": True, "Parameters": {
     ...     "ApiEndpoint": "http://169.254.169.254/latest", "Method": "GET"}}}}, ("*",))]
-    ['169.254.169.254 is a cloud metadata addre']
+    ['169.254.169.254 is a cloud metadata addr']
 """
 
 from __future__ import annotations

@@ -207,3 +207,34 @@ def test_stopping_the_rollout_execution_aborts_the_rollout(api, run, clock, prov
     assert api.post("/v1/systems/shop/deploy")[0] == 202
     tick_until_done(api, run, clock)
     assert api.get("/v1/systems/shop")[2]["rollout"]["status"] == "succeeded"
+
+
+def test_racing_advances_start_each_member_once(api, services, provider):
+    """Given a rollout whose workflow step is delivered to eight workers at once (a redelivered
+    task), when they all advance it together, then each startable member gets exactly one deploy
+    command and none is marked failed."""
+    import threading
+
+    from pilothouse.services import system_rollouts
+
+    register(api, {"db": [], "cache": [], "api": ["db"]})
+    assert create_system(api, members=["db", "cache", "api"], max_parallel=2)[0] == 201
+    rollout = api.post("/v1/systems/shop/deploy")[2]["rollout"]
+    barrier = threading.Barrier(8)
+    answers: list[dict] = []
+
+    def advance() -> None:
+        barrier.wait()
+        answers.append(system_rollouts.advance(services, "shop", rollout["id"]))
+
+    threads = [threading.Thread(target=advance) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 8 and not any(a["done"] for a in answers)
+    steps = {n: m["step"] for n, m in api.get("/v1/systems/shop")[2]["rollout"]["members"].items()}
+    assert steps == {"db": "in_progress", "cache": "in_progress", "api": "pending"}
+    for name in ("db", "cache", "api"):
+        events = api.get(f"/v1/components/{name}/events")[2]["items"]
+        assert [e["type"] for e in events].count("deploy.requested") == (0 if name == "api" else 1)

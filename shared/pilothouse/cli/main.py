@@ -59,6 +59,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Systems: components deployed, promoted and stopped together in dependency order.",
     ),
+    "webhooks": (
+        "webhooks",
+        "app",
+        "Inbound webhook sources (GitHub, GitLab, generic) and their deliveries.",
+    ),
 }
 
 

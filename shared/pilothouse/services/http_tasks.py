@@ -287,3 +287,47 @@ def invoke(services: ServiceContext, execution: dict[str, Any], args: Any, *, tr
             f"{method.upper()} {url} answered {answer.status_code} {reason}: {detail[:500]}",
         )
     return {"StatusCode": answer.status_code, "StatusText": reason, "Headers": headers, "ResponseBody": body}
+
+
+# -- on Step Functions ----------------------------------------------------------------------------
+
+
+def http_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    """A user definition for Step Functions: each HTTP task becomes a message on the task-messages
+    queue (``run_task_message`` sends the request here, resolving ``component://`` and passing the
+    outbound guard, and answers the task token: a non-2xx status fails it with
+    ``States.Http.StatusCode.<code>`` as Step Functions' own HTTP task does). JSONPath only."""
+    import copy
+
+    from pilothouse.errors import ValidationFailed
+
+    out = copy.deepcopy(definition)
+    jsonata = definition.get("QueryLanguage") == "JSONata"
+    for _, state in _states(out, "$"):
+        if state.get("Type") != "Task" or state.get("Resource") != HTTP_INVOKE:
+            continue
+        if (
+            state.get("QueryLanguage", "JSONata" if jsonata else "JSONPath") == "JSONata"
+            or "Arguments" in state
+        ):
+            raise ValidationFailed.field(
+                "definition", "on Step Functions an HTTP task must use JSONPath (Parameters), not JSONata"
+            )
+        body: dict[str, Any] = {
+            "function": HTTP_INVOKE,
+            "payload": state.get("Parameters") or {},
+            "token.$": "$$.Task.Token",
+            "callback": False,
+            "envelope": False,
+            "execution.$": "$$.Execution.Id",
+            "state.$": "$$.State.Name",
+        }
+        state["Resource"] = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+        state["Parameters"] = {"QueueUrl": queue_url, "MessageBody": body}
+    return out
+
+
+def has_http_tasks(definition: dict[str, Any]) -> bool:
+    return any(
+        s.get("Type") == "Task" and s.get("Resource") == HTTP_INVOKE for _, s in _states(definition, "$")
+    )

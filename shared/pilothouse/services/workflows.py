@@ -86,12 +86,17 @@ def for_orchestrator(services: ServiceContext, definition: dict[str, Any]) -> di
     """A checked user definition as the orchestrator runs it: as it is on the embedded engine; on
     Step Functions with its function tasks sent over the task-messages queue (``run_task_message``
     runs each as the execution's starter)."""
+    from pilothouse.services.http_tasks import has_http_tasks, http_tasks_over_sqs
     from pilothouse.services.workflow_access import function_tasks, user_tasks_over_sqs
 
-    if services.settings.orchestrator == "embedded" or not function_tasks(definition):
+    if services.settings.orchestrator == "embedded" or not (
+        function_tasks(definition) or has_http_tasks(definition)
+    ):
         return definition
     url = services.queue.url_of(services.settings.task_messages_queue)  # the task messages need SQS
-    return definition if url is None else user_tasks_over_sqs(definition, url)
+    if url is None:
+        return definition
+    return http_tasks_over_sqs(user_tasks_over_sqs(definition, url), url)
 
 
 def check_writable(name: str) -> None:

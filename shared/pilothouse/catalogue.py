@@ -311,6 +311,7 @@ FUNCTIONS: tuple[Function, ...] = (
             invoke("deployment_rollback"),
             invoke("deployment_failed"),
             invoke("promotion_start"),
+            invoke("system_advance"),
         ),
         timeout=900,
     ),
@@ -723,6 +724,102 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, LAMBDA_PROVIDER),
         timeout=120,
         note="Probes one batch of components, replaces dead or failing replicas, records health.",
+    ),
+    # -- systems (issue 14) --
+    Function(
+        "create_system", http("POST", "/v1/systems", Permission.COMPONENTS_DEPLOY), policies=(TABLE_WRITE,)
+    ),
+    Function("list_systems", http("GET", "/v1/systems", Permission.COMPONENTS_READ), policies=(TABLE_READ,)),
+    Function(
+        "get_system", http("GET", "/v1/systems/{name}", Permission.COMPONENTS_READ), policies=(TABLE_READ,)
+    ),
+    Function(
+        "update_system",
+        http("PUT", "/v1/systems/{name}", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "delete_system",
+        http("DELETE", "/v1/systems/{name}", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "system_rollouts",
+        http("GET", "/v1/systems/{name}/rollouts", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "deploy_system",
+        http("POST", "/v1/systems/{name}/deploy", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+    ),
+    Function(
+        "rollout_system",
+        http("POST", "/v1/systems/{name}/update", Permission.COMPONENTS_DEPLOY),
+        policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+    ),
+    Function(
+        "promote_system",
+        http("POST", "/v1/systems/{name}/promote", Permission.DEPLOYMENTS_CONTROL),
+        policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+    ),
+    Function(
+        "stop_system",
+        http("POST", "/v1/systems/{name}/stop", Permission.COMPONENTS_OPERATE),
+        policies=(TABLE_WRITE, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+    ),
+    # -- inbound webhooks (issue 14): deliveries are processed by run_job from the jobs queue --
+    Function(
+        "receive_webhook",
+        http("POST", "/v1/webhooks/{source}", PUBLIC),
+        policies=(TABLE_WRITE, SEND_JOBS),
+        note="public: a delivery proves itself by its signature",
+    ),
+    Function(
+        "create_webhook_source",
+        http("POST", "/v1/webhook-sources", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "list_webhook_sources",
+        http("GET", "/v1/webhook-sources", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "get_webhook_source",
+        http("GET", "/v1/webhook-sources/{name}", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "update_webhook_source",
+        http("PUT", "/v1/webhook-sources/{name}", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "delete_webhook_source",
+        http("DELETE", "/v1/webhook-sources/{name}", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "rotate_webhook_secret",
+        http("POST", "/v1/webhook-sources/{name}/rotate", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "list_webhook_deliveries",
+        http("GET", "/v1/webhook-sources/{name}/deliveries", Permission.COMPONENTS_READ),
+        policies=(TABLE_READ,),
+    ),
+    Function(
+        "replay_webhook_delivery",
+        http("POST", "/v1/webhook-sources/{name}/deliveries/{delivery_id}/replay", Permission.KEYS_ADMIN),
+        policies=(TABLE_WRITE, SEND_JOBS),
+    ),
+    Function(
+        "system_advance",
+        TASK,
+        policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
+        timeout=300,
     ),
 )
 

@@ -151,6 +151,15 @@ class Settings(BaseModel):
     health_queue: str = "pilothouse-health"
     #: components per health-queue message (a consumer checks a batch within its minute)
     health_batch_size: int = Field(default=50, ge=1, le=1000)
+    #: hosts a workflow's HTTP task (``arn:aws:states:::http:invoke``) may call by a plain URL
+    #: (``*.example.com`` for a domain's hosts; comma-separated in the environment); empty: only
+    #: ``component://<name>/<path>`` endpoints. The outbound guard applies to both.
+    http_task_allow_hosts: tuple[str, ...] = ()
+    #: how long an HTTP task waits for its answer, and how much of the answer it keeps
+    http_task_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    http_task_max_body_bytes: int = Field(default=262_144, ge=1024, le=4_194_304)
+    #: how long a system's rollout waits between two looks at its members
+    system_poll_seconds: int = Field(default=2, ge=1, le=300)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -169,6 +178,13 @@ class Settings(BaseModel):
     @field_validator("outbound_allow_hosts", "notifications_private_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("http_task_allow_hosts", mode="before")
+    @classmethod
+    def _split_http_hosts(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(h.strip().lower() for h in value.split(",") if h.strip())
         return value

@@ -120,8 +120,9 @@ def test_workflow_task_functions_have_no_trigger():
 
 
 def test_the_jwt_authorizer_guards_exactly_the_routes():
-    """The HttpApi body (optional JWT authorizer) names every route and no other; only health and
-    the OpenAPI document stay public."""
+    """The HttpApi body (optional JWT authorizer) names every route and no other; only health,
+    the OpenAPI document and the webhook receiver (a delivery proves itself by its signature) stay
+    public."""
     body = _sam()["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]
     in_body = {(m.upper(), path) for path, ops in body["paths"].items() for m in ops}
     routed = {(t[2], t[3]) for t in _sam_triggers() if t[1] == "http"}
@@ -129,7 +130,7 @@ def test_the_jwt_authorizer_guards_exactly_the_routes():
     public = {
         (m.upper(), p) for p, ops in body["paths"].items() for m, op in ops.items() if op["security"] == []
     }
-    assert public == {("GET", "/v1/health"), ("GET", "/v1/openapi.json")}
+    assert public == {("GET", "/v1/health"), ("GET", "/v1/openapi.json"), ("POST", "/v1/webhooks/{source}")}
 
 
 SHARED_RESOURCES = {

@@ -69,7 +69,7 @@ def test_serverless_package_succeeds_offline(tmp_path):
     workflows = list((ROOT / "shared/pilothouse/workflows").glob("*.asl.json"))
     retired = len(RETIRED_STRATEGY_WORKFLOWS)  # kept for executions an earlier release started
     assert kinds.count("AWS::StepFunctions::StateMachine") == len(workflows) + retired
-    assert kinds.count("AWS::Lambda::EventSourceMapping") == 4
+    assert kinds.count("AWS::Lambda::EventSourceMapping") == 6  # + the health and notifications queues
     for res in template["Resources"].values():
         if res["Type"] == "AWS::StepFunctions::StateMachine":
             assert isinstance(res["Properties"]["Definition"], dict)  # the ASL file, parsed

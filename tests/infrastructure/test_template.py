@@ -66,10 +66,11 @@ def test_sam_transform_succeeds(transformed):
     workflows = list((ROOT / "shared/pilothouse/workflows").glob("*.asl.json"))
     retired = len(RETIRED_STRATEGY_WORKFLOWS)  # kept for executions an earlier release started
     assert kinds.count("AWS::StepFunctions::StateMachine") == len(workflows) + retired
-    # jobs, executions, tasks, task messages, health
-    assert kinds.count("AWS::Lambda::EventSourceMapping") == 5
-    # sweep, workflow_sweep, backup, drill, collect_metrics, autoscale, health_sweep
-    assert kinds.count("AWS::Scheduler::Schedule") == 7
+    # jobs, executions, tasks, task messages, health, notifications
+    assert kinds.count("AWS::Lambda::EventSourceMapping") == 6
+    # sweep, workflow_sweep, backup, drill, collect_metrics, autoscale, health_sweep, dispatch_events,
+    # alert_sweep
+    assert kinds.count("AWS::Scheduler::Schedule") == 9
     assert len(resources) < 500, "CloudFormation's resource limit"
     for resource in resources.values():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":

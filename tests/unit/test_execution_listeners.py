@@ -47,15 +47,16 @@ def test_registering_a_name_again_replaces_it_in_place():
 
 
 def test_the_deployment_manager_is_the_registered_listener():
-    """The one place that says who listens registers the deployment manager, and a control plane's
-    services carry that registry."""
+    """The one place that says who listens registers the deployment manager (then the system
+    manager, which aborts a rollout whose execution ended early), and a control plane's services
+    carry that registry."""
     from pilothouse.services.deployments import on_execution_ended
     from pilothouse.settings import Settings
     from pilothouse.wiring import build_services
 
-    assert default_listeners().names() == ["deployments"]
+    assert default_listeners().names() == ["deployments", "system-rollouts"]
     services = build_services(Settings(store="memory", queue="memory"))
-    assert services.listeners.names() == ["deployments"]
+    assert services.listeners.names() == ["deployments", "system-rollouts"]
     assert services.listeners._listeners[0][1] is on_execution_ended
 
 

@@ -20,6 +20,8 @@ def all_operations():
         meta,
         notifications,
         secrets,
+        systems,
+        webhooks,
         workflows,
     )
     from pilothouse.api import autoscaling as autoscaling_ops
@@ -39,4 +41,6 @@ def all_operations():
         *autoscaling_ops.OPERATIONS,
         *notifications.OPERATIONS,
         *alerts.OPERATIONS,
+        *systems.OPERATIONS,
+        *webhooks.OPERATIONS,
     ]

@@ -76,6 +76,8 @@ def path_patterns() -> dict[str, str]:
         "secret_name": NAME_PATTERN,  # a secret
         "environment": r"^(development|staging|production)$",
         "delivery": r"^[0-9]{15}-[0-9a-f]{16}$",  # repositories.notifications.delivery_id
+        "source": NAME_PATTERN,  # a webhook source
+        "delivery_id": r"^[A-Za-z0-9._:-]{1,128}$",  # a webhook sender's delivery id
     }
 
 

@@ -394,6 +394,15 @@ def _works(url: str, key: str) -> bool:
     return True
 
 
+def _platform(client: Client, console: Console, project_dir: Path, server: Any) -> list[str]:
+    """Step 6-8: the readme-to-cicd platform (:mod:`pilothouse.cli.demo_platform`), when shipped."""
+    from pilothouse.cli.demo_platform import EXAMPLE, run_platform
+
+    if not (project_dir / EXAMPLE / "system.yaml").is_file():
+        return []
+    return run_platform(client, console, project_dir, server.services.blobs.get)
+
+
 def run_demo(
     host: str, port: int, data_dir: Path, project_dir: Path, *, console: Console | None = None
 ) -> int:
@@ -420,6 +429,7 @@ def run_demo(
                 from pilothouse.cli.demo_health import self_healing
 
                 self_healing(server, client, console, run.problems)
+                run.problems += _platform(client, console, project_dir, server)
                 summary(client, console, server.url, key, cli_command(project_dir))
             except ApiError as exc:
                 print_problem(exc.status, exc.problem, console)

@@ -69,6 +69,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Notification channels (webhook, Slack, Teams) and deliveries.",
     ),
     "alerts": ("alerts", "app", "Alert rules and the alerts they raise: list, ack, silence."),
+    "systems": (
+        "systems",
+        "app",
+        "Systems: components deployed, promoted and stopped together in dependency order.",
+    ),
+    "webhooks": (
+        "webhooks",
+        "app",
+        "Inbound webhook sources (GitHub, GitLab, generic) and their deliveries.",
+    ),
 }
 
 

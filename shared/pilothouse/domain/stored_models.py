@@ -546,3 +546,75 @@ class AlertHistoryRecord(Stored):
     actor: str | None = None
     reason: str | None = None
     until: str | None = None
+
+
+class SystemRecord(Stored):
+    """A system (partition ``SYSTEM``): its spec and its latest rollout's id and status."""
+
+    name: str
+    spec: dict[str, Any]
+    created_at: str
+    updated_at: str
+    created_by: str | None = None
+    rollout: dict[str, Any] | None = None
+
+
+class SystemRolloutRecord(Stored):
+    """One rollout of a system (partition ``SYSROLLOUT#<system>``): what it does to each member,
+    each member's step, and the workflow execution that runs it."""
+
+    id: str
+    system: str
+    action: str
+    status: str
+    waves: list[list[str]]
+    max_parallel: int
+    members: dict[str, dict[str, Any]]
+    rollback_order: list[str] = []
+    started_at: str
+    started_by: str
+    updated_at: str
+    finished_at: str | None = None
+    execution: str | None = None
+    capabilities: list[str] = []
+    source: str | None = None
+    error: str | None = None
+
+
+class WebhookSourceRecord(Stored):
+    """An inbound webhook source (partition ``WEBHOOKSOURCE``): its kind and trigger rules; its
+    secret is kept apart (``WebhookSecretRecord``) and never answered after creation."""
+
+    name: str
+    kind: str
+    description: str = ""
+    rules: list[dict[str, Any]] = []
+    created_at: str
+    updated_at: str
+    created_by: str | None = None
+    secret_rotated_at: str | None = None
+
+
+class WebhookSecretRecord(Stored):
+    """A webhook source's signing secret (partition ``WEBHOOKSECRET``), read only to verify."""
+
+    source: str
+    secret: str
+    created_at: str
+
+
+class WebhookDeliveryRecord(Stored):
+    """One delivery a source sent (partition ``WEBHOOKDELIVERY#<source>``, key its delivery id):
+    the payload as received, the event in one shape, and the outcome of each rule."""
+
+    id: str
+    source: str
+    received_at: str
+    received_epoch: Number
+    status: str
+    event: dict[str, Any]
+    payload: Any = None
+    attempts: int = 0
+    outcomes: list[dict[str, Any]] = []
+    processed_at: str | None = None
+    replayed_by: str | None = None

@@ -157,6 +157,7 @@ class _Guard:
             operation=self.op.name,
             services=services,
             resource=self.op.resource(params),
+            notes={"event": event},  # the raw event, for an endpoint that reads its bytes (webhooks)
         )
 
     def _authorize(self, ctx: RequestContext, event: dict) -> None:

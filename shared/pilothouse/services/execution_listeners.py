@@ -118,6 +118,9 @@ def default_listeners() -> ExecutionListeners:
 
     registry = ExecutionListeners()
     registry.register("deployments", on_execution_ended)
+    from pilothouse.services.system_rollouts import on_execution_ended as system_rollout_ended
+
+    registry.register("system-rollouts", system_rollout_ended)
     return registry
 
 

@@ -325,7 +325,7 @@ def _invoke(
 ) -> tuple[Any, str | None, str | None, bool]:
     """Run a Task's function; ``(output, error, cause, waiting for a callback)``."""
     from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope, task_call
-    from pilothouse.services import execution_mocks
+    from pilothouse.services import execution_mocks, http_tasks
     from pilothouse.services.execution_invoker import ExecutionInvoker
 
     output: Any = None
@@ -333,6 +333,8 @@ def _invoke(
     try:
         if execution.get("mock_case"):  # answered from the mock configuration, callbacks included
             return execution_mocks.answer(services, execution, task), None, None, False
+        if http_tasks.is_http_task(task["resource"]):  # Step Functions' HTTP task, through the guard
+            return http_tasks.invoke(services, execution, task["payload"]), None, None, False
         call = task_call(task["resource"], task["payload"])
         result = ExecutionInvoker(services, execution, task).invoke(call.function, call.payload)
         output = lambda_envelope(result) if call.lambda_envelope else result

@@ -68,6 +68,10 @@ def handle_message(services: ServiceContext, body: str) -> str:
         from pilothouse.services.backup_runs import run
 
         return run(services, message["run_id"])
+    if message.get("kind") == "webhook_delivery":  # an inbound webhook's delivery (issue 14)
+        from pilothouse.services.webhook_actions import handle
+
+        return handle(services, message)
     return execute(services, message["component"], message["operation_id"])
 
 

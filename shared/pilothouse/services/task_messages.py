@@ -17,7 +17,7 @@ from typing import Any
 from pilothouse.errors import Conflict, NotFound
 from pilothouse.ports import FunctionError, UnknownFunction, lambda_envelope
 from pilothouse.services.context import ServiceContext
-from pilothouse.services.workflow_access import ERROR_NOT_ALLOWED, INTERNAL_TASKS, canonical
+from pilothouse.services.workflow_access import ERROR_NOT_ALLOWED, HTTP_INVOKE, INTERNAL_TASKS, canonical
 
 
 def handle(services: ServiceContext, body: str) -> str:
@@ -50,6 +50,13 @@ def _run(services: ServiceContext, msg: dict[str, Any]) -> Any:
     from pilothouse.services.workflow_operations import starter_of
 
     function = str(msg.get("function"))
+    if function == HTTP_INVOKE:  # a user workflow's HTTP task (services.http_tasks), guarded here
+        from pilothouse.services.http_tasks import invoke
+
+        workflow, _ = _execution(services, msg.get("execution"))
+        if workflow is None:
+            raise FunctionError(ERROR_NOT_ALLOWED, "an HTTP task message must name its execution")
+        return invoke(services, {"workflow": workflow}, msg.get("payload"))
     if canonical(function) in INTERNAL_TASKS:
         return services.invoker.invoke(function, msg.get("payload"))
     arn = msg.get("execution")

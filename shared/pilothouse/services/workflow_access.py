@@ -42,6 +42,7 @@ INTERNAL_TASKS = frozenset(
         "deployment_rollback",
         "deployment_failed",
         "promotion_start",
+        "system_advance",
     }
 )
 
@@ -52,6 +53,8 @@ MESSAGING = frozenset(
     {"arn:aws:states:::sqs:sendMessage", "arn:aws:states:::sqs:sendMessage.waitForTaskToken"}
 )
 ERROR_NOT_ALLOWED = "Pilothouse.TaskNotAllowed"
+#: Step Functions' HTTP task (services.http_tasks): calls a URL, never a function of ours
+HTTP_INVOKE = "arn:aws:states:::http:invoke"
 
 
 class TaskNotAllowed(Exception):
@@ -197,6 +200,8 @@ def resource_errors(
     for path, state in _states(definition, "$"):
         if state.get("Type") != "Task":
             continue
+        if isinstance(state.get("Resource"), str) and state["Resource"].startswith(HTTP_INVOKE):
+            continue  # an HTTP task: its endpoint is checked by services.http_tasks.definition_errors
         if state.get("Resource") in MESSAGING:
             found = _queue_error(state, own_queues)
             if found:

@@ -291,6 +291,45 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+def _check_pipeline(services, principal, args, caller):
+    from pilothouse.services.artifacts import ERROR_INVALID, PipelineInvalid, check_pipeline
+
+    try:
+        return check_pipeline(args.yaml)
+    except PipelineInvalid as exc:
+        raise OperationFailed(ERROR_INVALID, str(exc)) from None
+
+
+def _put_artifact(services, principal, args, caller):
+    from pilothouse.services.artifacts import put_artifact
+
+    return put_artifact(services, caller.workflow, caller.execution, args)
+
+
+def _artifact_operations() -> dict[str, Operation]:
+    from pilothouse.services.artifacts import CheckPipelineArgs, PutArtifactArgs
+
+    return {
+        "check_pipeline": Operation(
+            Permission.WORKFLOWS_READ,
+            CheckPipelineArgs,
+            _check_pipeline,
+            False,
+            "check GitHub Actions YAML: its jobs and step names ({yaml}); Pipeline.Invalid if not",
+        ),
+        "put_artifact": Operation(
+            Permission.EXECUTIONS_RUN,
+            PutArtifactArgs,
+            _put_artifact,
+            True,
+            "keep a result as a blob under artifacts/<workflow>/<execution>/ ({filename, content})",
+        ),
+    }
+
+
+OPERATIONS.update(_artifact_operations())
+
+
 # -- running one -----------------------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ def check_definition(
     if not isinstance(definition, dict):
         raise ValidationFailed.field("definition", "must be a JSON object")
     errors = [{"path": e.path, "message": e.message} for e in validate(definition)]
+    errors += http_task_errors(definition, settings)
     if not shipped:
         extra = settings.workflow_task_functions if settings else ()
         own = (
@@ -64,6 +65,15 @@ def check_definition(
     return definition
 
 
+def http_task_errors(definition: dict[str, Any], settings: Settings | None) -> list[dict[str, str]]:
+    """The HTTP tasks' endpoints checked by the outbound guard (shipped definitions too)."""
+    from pilothouse.services.http_tasks import definition_errors
+
+    hosts = settings.http_task_allow_hosts if settings else ()
+    private = settings.outbound_allow_private if settings else True
+    return definition_errors(definition, hosts, private)
+
+
 def definition_warnings(definition: dict[str, Any]) -> list[dict[str, str]]:
     """What AWS accepts in a (checked) definition but is likely a mistake: an unreachable state,
     a path-looking value without ``.$`` ... (``workflow validate --strict`` shows the same)."""
@@ -76,12 +86,17 @@ def for_orchestrator(services: ServiceContext, definition: dict[str, Any]) -> di
     """A checked user definition as the orchestrator runs it: as it is on the embedded engine; on
     Step Functions with its function tasks sent over the task-messages queue (``run_task_message``
     runs each as the execution's starter)."""
+    from pilothouse.services.http_tasks import has_http_tasks, http_tasks_over_sqs
     from pilothouse.services.workflow_access import function_tasks, user_tasks_over_sqs
 
-    if services.settings.orchestrator == "embedded" or not function_tasks(definition):
+    if services.settings.orchestrator == "embedded" or not (
+        function_tasks(definition) or has_http_tasks(definition)
+    ):
         return definition
     url = services.queue.url_of(services.settings.task_messages_queue)  # the task messages need SQS
-    return definition if url is None else user_tasks_over_sqs(definition, url)
+    if url is None:
+        return definition
+    return http_tasks_over_sqs(user_tasks_over_sqs(definition, url), url)
 
 
 def check_writable(name: str) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pilothouse.domain.identity import OidcIssuer
 from pilothouse.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -98,6 +99,14 @@ class Settings(BaseModel):
     #: a Step Functions Local mock configuration file (``SFN_MOCK_CONFIG`` is read too): executions
     #: started as ``<stateMachineArn>#<TestCase>`` answer their Task states from it
     sfn_mock_config: Path | None = None
+    #: trusted OpenID Connect issuers whose bearer tokens authenticate callers (a JSON list of
+    #: objects: issuer, audience, algorithms, clock_skew_seconds, role_claim, roles, approvers...;
+    #: see ``pilothouse.domain.identity.OidcIssuer``)
+    oidc_issuers: tuple[OidcIssuer, ...] = ()
+    #: API Gateway's JWT authorizer checks tokens before the function runs (template.yaml's optional
+    #: authorizer): trust the claims it puts in the request context. Only when that authorizer is
+    #: configured; everywhere else the function verifies the token itself
+    oidc_gateway_authorizer: bool = False
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -125,6 +134,18 @@ class Settings(BaseModel):
     def _split_functions(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(f.strip() for f in value.split(",") if f.strip())
+        return value
+
+    @field_validator("oidc_issuers", mode="before")
+    @classmethod
+    def _parse_issuers(cls, value: object) -> object:
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value) if value.strip() else ()
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list of issuers: {exc.msg}") from None
         return value
 
     def __hash__(self) -> int:

@@ -17,7 +17,8 @@ from pilothouse.ports import ProviderUnavailable
 from pilothouse.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from pilothouse.domain.security import Principal
+    from pilothouse.domain.security import Permission, Principal
+    from pilothouse.identity.oidc import OidcVerifier
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
     from pilothouse.services.context import ServiceContext
     from pilothouse.services.execution_listeners import ExecutionListeners
@@ -186,6 +187,16 @@ class Services:
 
         return LocalInvoker.from_project(self.settings.project_dir, self.settings)
 
+    @cached_property
+    def oidc(self) -> OidcVerifier:
+        """The verifier of bearer tokens from the trusted OIDC issuers (keys fetched on first use,
+        through the outbound guard, and cached for this process)."""
+        from pilothouse.identity.jwks import guarded_fetch
+        from pilothouse.identity.oidc import OidcVerifier
+
+        fetch = guarded_fetch(self.settings.outbound_policy())
+        return OidcVerifier(self.settings.oidc_issuers, fetch=fetch, now=self.clock.time)
+
     def provider(self, name: str) -> Provider:
         """The adapter for a component's provider, created on first use."""
         with self._lock:
@@ -256,9 +267,42 @@ class ServiceHooks:
         return get_services()
 
     def authenticate(self, services: Services, key: str | None) -> Principal:
+        from pilothouse.identity.oidc import looks_like_jwt
+
+        if key and services.settings.oidc_issuers and looks_like_jwt(key):
+            from pilothouse.domain.identity import principal_from_claims
+
+            issuer, claims = services.oidc.verify(key)
+            return principal_from_claims(issuer, claims)
         from pilothouse.services.keys import authenticate
 
         return authenticate(services, key)
+
+    def authenticate_claims(self, services: Services, claims: dict[str, Any]) -> Principal:
+        from pilothouse.domain.identity import principal_from_claims
+        from pilothouse.errors import Unauthorized
+
+        issuer = next((i for i in services.settings.oidc_issuers if i.issuer == claims.get("iss")), None)
+        if issuer is None:
+            raise Unauthorized("the token's issuer is not trusted here")
+        return principal_from_claims(issuer, claims)
+
+    def admit(
+        self,
+        services: Services,
+        principal: Principal,
+        *,
+        operation: str,
+        permission: Permission,
+        params: dict[str, str],
+        body: Any,
+    ) -> dict[str, Any]:
+        """Admission of a mutating request (environment roles, deployment policies)."""
+        from pilothouse.services.admission import admit
+
+        return admit(
+            services, principal, operation=operation, permission=permission, params=params, body=body
+        )
 
     def audit(
         self,
@@ -270,6 +314,7 @@ class ServiceHooks:
         request_id: str,
         status: int,
         detail: str | None = None,
+        actor: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         from pilothouse.services.audit import record
 
@@ -281,6 +326,7 @@ class ServiceHooks:
             request_id=request_id,
             status=status,
             detail=detail,
+            actor=actor,
         )
 
 

@@ -54,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "executions": ("executions", "app", "Start and follow workflow executions."),
     "tasks": ("executions", "tasks", "Answer tasks waiting for a callback (.waitForTaskToken)."),
     "workflow": ("workflow_run", "app", "Validate and run workflow (ASL) definitions locally, offline."),
+    "login": ("login", "login", "Sign in with your identity provider (OIDC device code)."),
+    "logout": ("login", "logout", "Forget the sign-in kept for this API URL."),
 }
 
 

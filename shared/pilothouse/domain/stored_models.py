@@ -161,6 +161,8 @@ class AuditEntry(Stored):
     detail: str | None = None
     count: int | None = None
     last_at: str | None = None
+    #: who an OIDC principal is: id, kind, name, issuer, subject, email
+    actor: dict[str, str] | None = None
 
 
 class ExecutionRecord(Stored):

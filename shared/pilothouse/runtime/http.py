@@ -102,6 +102,24 @@ def _presented_key(event: dict) -> str | None:
     return _header(event, "x-api-key")
 
 
+def _authorizer_claims(event: dict) -> dict[str, Any] | None:
+    """The claims API Gateway's JWT authorizer verified, from the request context (None: none).
+
+    HTTP APIs pass every claim as text and a list as ``"[a b c]"``: lists are split back.
+    """
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims") if isinstance(authorizer, dict) else None
+    if not isinstance(claims, dict) or not claims:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in claims.items():
+        if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+            out[name] = value[1:-1].split()
+        else:
+            out[name] = value
+    return out
+
+
 class RequestHooks(Protocol):
     """What the HTTP runtime asks of the layers below it, injected so that it imports no service.
 
@@ -113,7 +131,12 @@ class RequestHooks(Protocol):
         ...
 
     def authenticate(self, services: Services, key: str | None) -> Principal:
-        """The principal a presented key stands for (Unauthorized if none does)."""
+        """The principal a presented key or bearer token stands for (Unauthorized if none does)."""
+        ...
+
+    def authenticate_claims(self, services: Services, claims: dict[str, Any]) -> Principal:
+        """The principal of claims API Gateway's JWT authorizer verified (only when the settings
+        say that authorizer guards the routes)."""
         ...
 
     def audit(
@@ -126,8 +149,10 @@ class RequestHooks(Protocol):
         request_id: str,
         status: int,
         detail: str | None = None,
+        actor: dict[str, Any] | None = None,
     ) -> Any:
-        """Record a mutating call, the HTTP status its caller got and, when it failed, why."""
+        """Record a mutating (or refused) call, the HTTP status its caller got and, when it failed,
+        why; ``actor``: who an OIDC principal is."""
         ...
 
 
@@ -160,7 +185,11 @@ class _Guard:
     def _authorize(self, ctx: RequestContext, event: dict) -> None:
         if self.op.permission is None:
             return
-        ctx.principal = self.hooks.authenticate(ctx.services, _presented_key(event))
+        claims = _authorizer_claims(event) if ctx.services.settings.oidc_gateway_authorizer else None
+        if claims is not None:
+            ctx.principal = self.hooks.authenticate_claims(ctx.services, claims)
+        else:
+            ctx.principal = self.hooks.authenticate(ctx.services, _presented_key(event))
         if not ctx.principal.can(self.op.permission):
             raise Forbidden(
                 f"{self.op.name} needs permission {self.op.permission.value}; "
@@ -177,7 +206,7 @@ class _Guard:
             response = self._handle(app, ctx, event, next_middleware)
         finally:
             deactivate(token)
-        if self.op.mutating:
+        if self.op.mutating or response.status_code in (401, 403):  # refused reads are audited too
             self._audit(ctx, response.status_code, failure_reason(response))
         response.headers["X-Request-Id"] = ctx.request_id
         return response
@@ -188,6 +217,7 @@ class _Guard:
             problem = app.context.get("_body_problem")
             if problem is not None:
                 raise problem
+            self._admit(app, ctx, event)
             key = _header(event, "idempotency-key") if self.op.mutating else None
             if key:
                 return self._idempotent(app, ctx, event, key, next_middleware)
@@ -200,6 +230,24 @@ class _Guard:
             )
             err = PilothouseError(f"an internal error occurred; quote request id {ctx.request_id}")
             return problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
+
+    def _admit(self, app: APIGatewayHttpResolver, ctx: RequestContext, event: dict) -> None:
+        """A mutating request passes admission (environment roles, deployment policies)."""
+        admit = getattr(self.hooks, "admit", None)
+        if not self.op.mutating or self.op.permission is None or ctx.principal is None or admit is None:
+            return
+        try:
+            body = app.current_event.json_body if event.get("body") else None
+        except ValueError:
+            body = None  # the endpoint's validation names what is wrong with it
+        admit(
+            ctx.services,
+            ctx.principal,
+            operation=self.op.name,
+            permission=self.op.permission,
+            params=event.get("pathParameters") or {},
+            body=body,
+        )
 
     def _call(self, app, ctx: RequestContext, next_middleware) -> Response:
         return next_middleware(app)
@@ -256,6 +304,8 @@ class _Guard:
         )
 
     def _audit(self, ctx: RequestContext, status: int, detail: str | None = None) -> None:
+        # who an OIDC principal is (issuer, subject, e-mail, name) goes with the record
+        actor = ctx.principal.audit_view() if ctx.principal and ctx.principal.kind == "oidc" else None
         try:
             self.hooks.audit(
                 ctx.services,
@@ -265,6 +315,7 @@ class _Guard:
                 request_id=ctx.request_id,
                 status=status,
                 detail=detail,
+                **({"actor": actor} if actor else {}),
             )
         except Exception:  # the answer stands; a lost audit record is logged loudly
             logger.exception("could not write the audit record", extra={"request_id": ctx.request_id})

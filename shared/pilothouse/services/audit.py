@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pilothouse.clock import iso
@@ -23,8 +24,10 @@ def record(
     request_id: str,
     status: int,
     detail: str | None = None,
+    actor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Append an audit record; ``status`` is the HTTP status the caller got.
+    """Append an audit record; ``status`` is the HTTP status the caller got; ``actor``: who an
+    OIDC principal is (issuer, subject, e-mail, name).
 
     Refusals of callers who presented no valid credential (401, principal ``anonymous``) are
     counted into one record per operation and minute instead, so a flood of anonymous requests
@@ -32,8 +35,10 @@ def record(
     """
     now = services.clock.time()
     if principal == "anonymous" and status == 401:
-        return _count_refusal(services, operation=operation, target=target, request_id=request_id, now=now)
-    data = {
+        return _count_refusal(
+            services, operation=operation, target=target, request_id=request_id, now=now, detail=detail
+        )
+    data: dict[str, Any] = {
         "at": iso(now),
         "principal": principal,
         "operation": operation,
@@ -43,22 +48,33 @@ def record(
         "outcome": "success" if status < 400 else ("denied" if status in (401, 403) else "failure"),
         "detail": detail,
     }
+    if actor:
+        data["actor"] = {k: v for k, v in actor.items() if v is not None}
     ttl = now + services.settings.audit_ttl_days * 86400
     repo(services).append(record_sk(now), data, expires_at=ttl)
     return data
 
 
 def _count_refusal(
-    services: ServiceContext, *, operation: str, target: str | None, request_id: str, now: float
+    services: ServiceContext,
+    *,
+    operation: str,
+    target: str | None,
+    request_id: str,
+    now: float,
+    detail: str | None = None,
 ) -> dict[str, Any]:
-    """One record per operation and minute for refusals of callers without a valid credential.
+    """One record per operation, reason and minute for refusals of callers without a valid
+    credential (the reason: the refusal's detail, e.g. "the token has expired").
 
     The record sits at the time of the minute's first refusal (so listings stay in time order); a
     pointer item per minute and operation finds it again, and each refusal bumps its count.
     """
     ttl = now + services.settings.audit_ttl_days * 86400
+    reason = (detail or "no credential")[:300]
+    counted = f"{operation}#{hashlib.sha256(reason.encode()).hexdigest()[:12]}" if detail else operation
     for _ in range(50):
-        pointer = repo(services).refusal_pointer(operation, now)
+        pointer = repo(services).refusal_pointer(counted, now)
         if pointer is None:
             sk = record_sk(now)
             data = {
@@ -71,16 +87,17 @@ def _count_refusal(
                 "outcome": "denied",
                 "count": 1,
                 "last_at": iso(now),
-                "detail": "requests without a valid credential, counted per operation and minute",
+                "detail": f"{reason} (requests without a valid credential, counted per operation, "
+                "reason and minute)",
             }
             try:
-                repo(services).start_refusal_count(operation, now, sk, data, expires_at=ttl)
+                repo(services).start_refusal_count(counted, now, sk, data, expires_at=ttl)
                 return data
             except Conflict:
                 continue
         item = repo(services).get(pointer.data["sk"])
         if item is None:  # expired meanwhile: start a new one
-            repo(services).drop_refusal_pointer(operation, now)
+            repo(services).drop_refusal_pointer(counted, now)
             continue
         data = {**item.data, "count": item.data.get("count", 1) + 1, "last_at": iso(now)}
         if data.get("target") != target:

@@ -434,6 +434,8 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
         timeout=300,
     ),
+    Function("verify_audit", http("GET", "/v1/audit/verify", Permission.AUDIT_READ), policies=(TABLE_READ,)),
+    Function("export_audit", http("GET", "/v1/audit/export", Permission.AUDIT_READ), policies=(TABLE_READ,)),
 )
 
 _BY_NAME = {f.name: f for f in FUNCTIONS}

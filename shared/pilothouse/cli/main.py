@@ -30,7 +30,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "unfreeze": ("freezes", "unfreeze", "Lift the freeze of a component or an environment."),
     "freezes": ("freezes", "freezes", "List the frozen components and environments."),
     "status": ("meta", "status", "Is the control plane up? (no API key needed)"),
-    "audit": ("meta", "audit", "The audit trail, newest first."),
+    "audit": (
+        "audit",
+        "app",
+        "The audit trail, newest first (verify: check its hash chain; export: JSON Lines).",
+    ),
     "dev": ("local", "dev", "Run the local control plane (gateway, worker, scheduler) until Ctrl-C."),
     "demo": (
         "local",

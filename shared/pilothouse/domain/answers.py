@@ -318,3 +318,29 @@ class Problem(Answer):
     instance: str | None = None
     request_id: str | None = None
     errors: list[ProblemField] | None = None
+
+
+class AuditProblem(Answer):
+    """One break in the audit hash chain."""
+
+    shard: str
+    seq: int | None
+    problem: str = Field(description="changed, deleted, reordered, inserted, head-missing or head-mismatch")
+    detail: str
+
+
+class AuditVerification(Answer):
+    """What ``GET /v1/audit/verify`` found: ``ok`` when no record was deleted, changed or reordered."""
+
+    ok: bool
+    since: str | None
+    days: int
+    records: int
+    problems: list[AuditProblem]
+
+
+class AuditExportPage(Answer):
+    """Audit records oldest first, in chain order (the CLI writes them as JSON Lines)."""
+
+    items: list[AuditRecord]
+    next_cursor: str | None

@@ -163,6 +163,13 @@ class AuditEntry(Stored):
     last_at: str | None = None
     #: who an OIDC principal is: id, kind, name, issuer, subject, email
     actor: dict[str, str] | None = None
+    #: its place in the day's hash chain (domain/audit_chain.py): day, sequence number, the hash of
+    #: the record before it, its own hash; a day's first record anchors the day before
+    shard: str | None = None
+    seq: int | None = None
+    prev: str | None = None
+    hash: str | None = None
+    anchor: dict[str, Any] | None = None
 
 
 class ExecutionRecord(Stored):

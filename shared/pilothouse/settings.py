@@ -16,9 +16,10 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from pilothouse.domain.identity import OidcIssuer
+from pilothouse.domain.ratelimits import RateLimits
 from pilothouse.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ class Settings(BaseModel):
     #: authorizer): trust the claims it puts in the request context. Only when that authorizer is
     #: configured; everywhere else the function verifies the token itself
     oidc_gateway_authorizer: bool = False
+    #: token buckets per principal and operation class (reads, mutations, workflow_starts,
+    #: webhooks), JSON: ``{"enabled": true, "rules": [{"operation_class": "mutations", "role":
+    #: "viewer", "rate": 1, "burst": 10}, {"operation_class": "reads", "principal": "key:ab12",
+    #: "rate": 100, "burst": 1000}]}``; see ``pilothouse.domain.ratelimits``
+    rate_limits: RateLimits = RateLimits()
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -136,16 +142,18 @@ class Settings(BaseModel):
             return tuple(f.strip() for f in value.split(",") if f.strip())
         return value
 
-    @field_validator("oidc_issuers", mode="before")
+    @field_validator("oidc_issuers", "rate_limits", mode="before")
     @classmethod
-    def _parse_issuers(cls, value: object) -> object:
+    def _parse_json(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             import json
 
+            if not value.strip():
+                return () if info.field_name == "oidc_issuers" else {}
             try:
-                return json.loads(value) if value.strip() else ()
+                return json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"not a JSON list of issuers: {exc.msg}") from None
+                raise ValueError(f"not JSON: {exc.msg}") from None
         return value
 
     def __hash__(self) -> int:

@@ -287,6 +287,14 @@ class ServiceHooks:
             raise Unauthorized("the token's issuer is not trusted here")
         return principal_from_claims(issuer, claims)
 
+    def limit(
+        self, services: Services, principal: Principal, *, operation: str, method: str
+    ) -> dict[str, str]:
+        """The rate limiter (token buckets in the store)."""
+        from pilothouse.services.ratelimits import limit
+
+        return limit(services, principal, operation=operation, method=method)
+
     def admit(
         self,
         services: Services,

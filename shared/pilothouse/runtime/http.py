@@ -139,6 +139,13 @@ class RequestHooks(Protocol):
         say that authorizer guards the routes)."""
         ...
 
+    def limit(
+        self, services: Services, principal: Principal, *, operation: str, method: str
+    ) -> dict[str, str]:
+        """Take a token from the principal's bucket for this operation's class; the RateLimit
+        headers, or TooManyRequests (429)."""
+        ...
+
     def audit(
         self,
         services: Services,
@@ -190,6 +197,11 @@ class _Guard:
             ctx.principal = self.hooks.authenticate_claims(ctx.services, claims)
         else:
             ctx.principal = self.hooks.authenticate(ctx.services, _presented_key(event))
+        limit = getattr(self.hooks, "limit", None)
+        if limit is not None:  # a token from the caller's bucket (429 when it is empty)
+            ctx.notes["rate_headers"] = limit(
+                ctx.services, ctx.principal, operation=self.op.name, method=self.op.method
+            )
         if not ctx.principal.can(self.op.permission):
             raise Forbidden(
                 f"{self.op.name} needs permission {self.op.permission.value}; "
@@ -208,6 +220,7 @@ class _Guard:
             deactivate(token)
         if self.op.mutating or response.status_code in (401, 403):  # refused reads are audited too
             self._audit(ctx, response.status_code, failure_reason(response))
+        response.headers.update(ctx.notes.get("rate_headers") or {})
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 
@@ -490,8 +503,9 @@ def build_resolver(
             response = problem_response(problem, request_id=ctx.request_id, instance=event.get("rawPath"))
         except PilothouseError as err:
             response = problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
-        if op.mutating:
+        if op.mutating or response.status_code in (401, 403):
             guard._audit(ctx, response.status_code, failure_reason(response))
+        response.headers.update(ctx.notes.get("rate_headers") or {})
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 

@@ -304,12 +304,19 @@ class ServiceHooks:
         permission: Permission,
         params: dict[str, str],
         body: Any,
+        break_glass: str | None = None,
     ) -> dict[str, Any]:
         """Admission of a mutating request (environment roles, deployment policies)."""
         from pilothouse.services.admission import admit
 
         return admit(
-            services, principal, operation=operation, permission=permission, params=params, body=body
+            services,
+            principal,
+            operation=operation,
+            permission=permission,
+            params=params,
+            body=body,
+            break_glass=break_glass,
         )
 
     def audit(
@@ -323,6 +330,8 @@ class ServiceHooks:
         status: int,
         detail: str | None = None,
         actor: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+        policies: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         from pilothouse.services.audit import record
 
@@ -335,6 +344,8 @@ class ServiceHooks:
             status=status,
             detail=detail,
             actor=actor,
+            request=request,
+            policies=policies,
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def all_operations():
     """Every operation (imported on demand: only the OpenAPI function needs them all)."""
-    from pilothouse.api import audit, components, deployments, keys, meta, workflows
+    from pilothouse.api import audit, components, deployments, keys, meta, policies, workflows
 
     return [
         *meta.OPERATIONS,
@@ -18,4 +18,5 @@ def all_operations():
         *audit.OPERATIONS,
         *workflows.OPERATIONS,
         *deployments.OPERATIONS,
+        *policies.OPERATIONS,
     ]

@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "workflow": ("workflow_run", "app", "Validate and run workflow (ASL) definitions locally, offline."),
     "login": ("login", "login", "Sign in with your identity provider (OIDC device code)."),
     "logout": ("login", "logout", "Forget the sign-in kept for this API URL."),
+    "policies": ("policies", "app", "Deployment policies (CEL rules checked before a change is accepted)."),
 }
 
 

@@ -344,3 +344,32 @@ class AuditExportPage(Answer):
 
     items: list[AuditRecord]
     next_cursor: str | None
+
+
+class PolicyAnswer(Answer):
+    """A deployment policy as stored: its definition, version and who wrote it."""
+
+    name: str
+    description: str
+    match: dict[str, Any]
+    rule: str
+    message: str
+    type: str
+    mode: str
+    version: int
+    created_at: str
+    created_by: str
+    updated_at: str
+    updated_by: str
+
+
+class PolicyList(Answer):
+    items: list[dict[str, Any]]
+
+
+class PolicyTestAnswer(Answer):
+    """What the policies tried would decide on each request (``denied_by``: the policies refusing it)."""
+
+    evaluated: int
+    denied: int
+    results: list[dict[str, Any]]

@@ -38,6 +38,7 @@ class Permission(StrEnum):
     WORKFLOWS_WRITE = "workflows:write"  # create, update, delete definitions
     KEYS_ADMIN = "keys:admin"
     AUDIT_READ = "audit:read"
+    POLICIES_WRITE = "policies:write"  # create, update, delete and test deployment policies
 
 
 #: the least role that holds each permission
@@ -53,6 +54,7 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.WORKFLOWS_WRITE: Role.DEPLOYER,
     Permission.KEYS_ADMIN: Role.ADMIN,
     Permission.AUDIT_READ: Role.ADMIN,
+    Permission.POLICIES_WRITE: Role.ADMIN,
 }
 
 

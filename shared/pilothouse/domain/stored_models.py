@@ -170,6 +170,9 @@ class AuditEntry(Stored):
     prev: str | None = None
     hash: str | None = None
     anchor: dict[str, Any] | None = None
+    #: the facts admission judged the request on, and each matching policy's decision
+    request: dict[str, Any] | None = None
+    policies: list[dict[str, Any]] | None = None
 
 
 class ExecutionRecord(Stored):
@@ -204,6 +207,38 @@ class ExecutionRecord(Stored):
     mock_case: str | None = None
     #: a Distributed Map's child execution: its parent {workflow, name, map_run, map_run_arn, index}
     parent: dict[str, Any] | None = None
+
+
+class AuditChainHead(Stored):
+    """The head of one day's audit chain (partition ``AUDIT-HEAD``, sort key the day)."""
+
+    seq: int
+    hash: str
+
+
+class RateBucketRecord(Stored):
+    """A rate limiter's token bucket (partition ``RATE``): tokens left at epoch time ``at``."""
+
+    tokens: Number
+    at: Number
+
+
+class PolicyRecord(Stored):
+    """A deployment policy (partition ``POLICY``, and each version in ``POLICY-VERSION``)."""
+
+    name: str
+    description: str
+    match: dict[str, Any]
+    rule: str
+    message: str
+    type: str
+    mode: str
+    version: int
+    created_at: str
+    created_by: str
+    updated_at: str
+    updated_by: str
+    deleted: bool = False
 
 
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,12 @@ class AuditRepository:
         """Write record ``data`` (its ``seq`` and ``hash`` set) and move the head to it, or raise
         Conflict when another record took that place first."""
         record = Item(day_pk(day), seq_sk(data["seq"]), stored("AuditEntry", data), expires_at=expires_at)
-        new_head = Item(HEAD_PK, day, {"seq": data["seq"], "hash": data["hash"]}, expires_at=expires_at)
+        new_head = Item(
+            HEAD_PK,
+            day,
+            stored("AuditChainHead", {"seq": data["seq"], "hash": data["hash"]}),
+            expires_at=expires_at,
+        )
         self.store.transact(
             [
                 Put(record, if_absent=True),
@@ -126,7 +131,12 @@ class AuditRepository:
         """Append the minute's counting record to the chain with its pointer (Conflict if either
         was taken meanwhile)."""
         record = Item(day_pk(day), seq_sk(data["seq"]), stored("AuditEntry", data), expires_at=expires_at)
-        new_head = Item(HEAD_PK, day, {"seq": data["seq"], "hash": data["hash"]}, expires_at=expires_at)
+        new_head = Item(
+            HEAD_PK,
+            day,
+            stored("AuditChainHead", {"seq": data["seq"], "hash": data["hash"]}),
+            expires_at=expires_at,
+        )
         pointer = {"day": day, "sk": seq_sk(data["seq"])}
         self.store.transact(
             [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pilothouse.domain.records import stored
 from pilothouse.ports import Item, Store
 
 PK = "RATE"
@@ -36,7 +37,9 @@ class RateBucketRepository:
         expires_at: float,
     ) -> None:
         """Write the bucket if it is as read (absent, or at ``before``'s version); Conflict otherwise."""
-        item = Item(PK, f"{principal}#{operation_class}", data, expires_at=expires_at)
+        item = Item(
+            PK, f"{principal}#{operation_class}", stored("RateBucketRecord", data), expires_at=expires_at
+        )
         if before is None:
             self.store.put(item, if_absent=True)
         else:

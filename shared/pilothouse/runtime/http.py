@@ -157,9 +157,12 @@ class RequestHooks(Protocol):
         status: int,
         detail: str | None = None,
         actor: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+        policies: list[dict[str, Any]] | None = None,
     ) -> Any:
         """Record a mutating (or refused) call, the HTTP status its caller got and, when it failed,
-        why; ``actor``: who an OIDC principal is."""
+        why; ``actor``: who an OIDC principal is; ``request``: the facts policies judged it on;
+        ``policies``: each matching policy's decision."""
         ...
 
 
@@ -253,14 +256,22 @@ class _Guard:
             body = app.current_event.json_body if event.get("body") else None
         except ValueError:
             body = None  # the endpoint's validation names what is wrong with it
-        admit(
-            ctx.services,
-            ctx.principal,
-            operation=self.op.name,
-            permission=self.op.permission,
-            params=event.get("pathParameters") or {},
-            body=body,
-        )
+        try:
+            judged = admit(
+                ctx.services,
+                ctx.principal,
+                operation=self.op.name,
+                permission=self.op.permission,
+                params=event.get("pathParameters") or {},
+                body=body,
+                break_glass=_header(event, "break-glass"),
+            )
+        except PilothouseError as exc:  # the refusal names the policy; the record keeps the decisions
+            ctx.notes["audit"] = (
+                {"policies": exc.extra.get("decisions")} if exc.extra.get("decisions") else {}
+            )
+            raise
+        ctx.notes["audit"] = {k: v for k, v in (judged or {}).items() if v}
 
     def _call(self, app, ctx: RequestContext, next_middleware) -> Response:
         return next_middleware(app)
@@ -319,6 +330,9 @@ class _Guard:
     def _audit(self, ctx: RequestContext, status: int, detail: str | None = None) -> None:
         # who an OIDC principal is (issuer, subject, e-mail, name) goes with the record
         actor = ctx.principal.audit_view() if ctx.principal and ctx.principal.kind == "oidc" else None
+        more = dict(ctx.notes.get("audit") or {})  # the request's facts and its policy decisions
+        if actor:
+            more["actor"] = actor
         try:
             self.hooks.audit(
                 ctx.services,
@@ -328,7 +342,7 @@ class _Guard:
                 request_id=ctx.request_id,
                 status=status,
                 detail=detail,
-                **({"actor": actor} if actor else {}),
+                **more,
             )
         except Exception:  # the answer stands; a lost audit record is logged loudly
             logger.exception("could not write the audit record", extra={"request_id": ctx.request_id})

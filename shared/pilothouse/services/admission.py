@@ -65,6 +65,7 @@ def request_facts(
     operation: str,
     params: dict[str, str],
     body: Any,
+    break_glass: str | None = None,
 ) -> dict[str, Any]:
     """What a policy may look at: ``principal``, ``operation``, ``component``, ``environment``,
     ``request`` (the body, with ``strategy`` and ``replicas`` spelled out) and ``deployment``."""
@@ -98,7 +99,12 @@ def request_facts(
         "component": component or {},
         "deployment": deployment or {},
         "environment": environment,
-        "request": {**body, **_strategy_facts(body)},
+        "request": {
+            **body,
+            **_strategy_facts(body),
+            "break_glass": bool(break_glass),
+            "break_glass_reason": (break_glass or "")[:300],
+        },
     }
 
 
@@ -111,9 +117,8 @@ def _strategy_facts(body: dict[str, Any]) -> dict[str, Any]:
 
     try:
         strategy = parse_strategy(raw)
-        kinds = [
-            s["kind"] for s in compile_plan(strategy, replicas=max(1, int(body.get("replicas", 1) or 1)))
-        ]
+        plan = compile_plan(strategy, replicas=max(1, int(body.get("replicas", 1) or 1)))
+        kinds = [s["kind"] for s in plan]
     except Exception:  # the endpoint refuses a bad strategy with the field named; policies see it raw
         return {"strategy": {"type": str(raw) if isinstance(raw, str) else "", "steps": []}}
     return {
@@ -121,6 +126,8 @@ def _strategy_facts(body: dict[str, Any]) -> dict[str, Any]:
             "type": strategy.type,
             "preset": raw if isinstance(raw, str) else "",
             "steps": kinds,
+            # traffic shifted in part before all of it: a canary (or linear, or custom weights)
+            "canary": any(s["kind"] == "set_weight" and 0 < s.get("weight", 100) < 100 for s in plan),
             "analysis": "analysis" in kinds,
             "approval": "approval" in kinds,
         }
@@ -149,9 +156,34 @@ def admit(
     permission: Permission,
     params: dict[str, str],
     body: Any,
+    break_glass: str | None = None,
 ) -> dict[str, Any]:
     """Refuse (403/409) a mutating request its principal's environment roles or the deployment
-    policies do not allow; answer the facts it was judged on."""
-    facts = request_facts(services, principal, operation=operation, params=params, body=body)
+    policies do not allow; answer what the audit record keeps of it: ``request`` (the facts it
+    was judged on, less the body's other fields) and ``policies`` (each matching policy's decision).
+    """
+    from pilothouse.services import policies
+
+    facts = request_facts(
+        services, principal, operation=operation, params=params, body=body, break_glass=break_glass
+    )
     check_environment_role(principal, permission, facts)
-    return facts
+    decisions = policies.enforce(services, facts)
+    return {"request": audit_facts(facts), "policies": decisions}
+
+
+#: what the audit record keeps of a request's body (enough to replay it against a new policy)
+KEPT_FIELDS = ("strategy", "replicas", "version", "break_glass", "break_glass_reason", "environment")
+
+
+def audit_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts as the audit record keeps them: no config values, no other body field."""
+    p = facts["principal"]
+    return {
+        "principal": {k: p[k] for k in ("id", "kind", "role", "environment_roles", "groups", "issuer")},
+        "operation": facts["operation"],
+        "component": facts["component"],
+        "deployment": facts["deployment"],
+        "environment": facts["environment"],
+        "request": {k: facts["request"][k] for k in KEPT_FIELDS if k in facts["request"]},
+    }

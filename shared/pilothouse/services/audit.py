@@ -48,6 +48,8 @@ def record(
     status: int,
     detail: str | None = None,
     actor: dict[str, Any] | None = None,
+    request: dict[str, Any] | None = None,
+    policies: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Append an audit record; ``status`` is the HTTP status the caller got; ``actor``: who an
     OIDC principal is (issuer, subject, e-mail, name).
@@ -73,6 +75,10 @@ def record(
     }
     if actor:
         data["actor"] = {k: v for k, v in actor.items() if v is not None}
+    if request:
+        data["request"] = request  # the facts policies judged it on (policies test replays them)
+    if policies:
+        data["policies"] = policies  # every matching policy's decision
     ttl = now + services.settings.audit_ttl_days * 86400
     for _ in range(100):
         day = day_of(now)

@@ -34,7 +34,9 @@ def list_audit(
     tag="security",
     response="AuditVerification",
 )
-def verify_audit(since: Annotated[str | None, lazy.Query(max_length=10)] = None) -> dict[str, Any]:
+def verify_audit(
+    since: Annotated[str | None, lazy.Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+) -> dict[str, Any]:
     from pilothouse.services import audit_verify
 
     return audit_verify.verify(current().services, since=since)
@@ -46,7 +48,7 @@ def verify_audit(since: Annotated[str | None, lazy.Query(max_length=10)] = None)
     response="AuditExportPage",
 )
 def export_audit(
-    since: Annotated[str | None, lazy.Query(max_length=10)] = None,
+    since: Annotated[str | None, lazy.Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
     limit: Annotated[int, lazy.Query(ge=1, le=1000)] = 500,
     cursor: Annotated[str | None, lazy.Query()] = None,
 ) -> dict[str, Any]:

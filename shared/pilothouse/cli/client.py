@@ -31,6 +31,22 @@ RETRIES_WHEN_TOLD = 3
 MAX_WAIT_SECONDS = 60.0
 #: how the CLI waits (tests replace it)
 SLEEP = time.sleep
+#: a CA bundle (PEM) trusted besides the system's for https:// URLs (``--ca-file``)
+CA_FILE: str | None = None
+
+
+def tls_context() -> Any:
+    """The context https:// requests verify the server with: the system's CAs, and ``CA_FILE``'s.
+    Certificates and host names are always checked."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    if CA_FILE:
+        try:
+            ctx.load_verify_locations(cafile=CA_FILE)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectionFailed(CA_FILE, f"--ca-file cannot be read: {exc}") from None
+    return ctx
 
 
 def _retry_after(status: int, headers: dict[str, str]) -> float | None:
@@ -191,7 +207,8 @@ class Client:
             all_headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
+            context = tls_context() if url.startswith("https:") else None
+            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:  # noqa: S310
                 return response.status, response.reason or "", response.read(), dict(response.headers)
         except urllib.error.HTTPError as exc:
             with exc:

@@ -152,11 +152,24 @@ def root(
     output: Annotated[
         Output, typer.Option("--output", "-o", case_sensitive=False, help="table, wide, json or yaml")
     ] = Output.table,
+    ca_file: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-file",
+            envvar="PILOTHOUSE_CA_FILE",
+            help="trust this CA (PEM) for an https:// URL besides the system's (pilothouse dev --tls-*)",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
     ] = False,
 ) -> None:
     ctx.obj = Root(url=url, api_key=api_key, context=context, output=output)
+    if ca_file:
+        from pilothouse.cli import client
+
+        client.CA_FILE = ca_file
 
 
 def main() -> None:

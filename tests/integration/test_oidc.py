@@ -43,6 +43,14 @@ def oidc_api(issuer, api):
     return api
 
 
+def _later(services, seconds: float) -> None:
+    """Time passes for the verifier and its key cache (the tokens were minted on the real clock)."""
+    import time
+
+    verifier = services.oidc
+    verifier._now = verifier.keys._now = lambda: time.time() + seconds
+
+
 def _refused(oidc_api, token, status, reason_text, path="/v1/components", body=None):
     got, headers, problem = oidc_api.post(path, body or spec("web"), key=token)
     assert got == status, problem
@@ -145,12 +153,11 @@ def test_missing_role_claim(issuer, oidc_api):
 def test_a_key_removed_from_the_jwks(issuer, oidc_api, services):
     """Given a token whose key the issuer then removed, When the cached keys expire, Then 401."""
     issuer.add_key("RS256", "rsa-2")
-    token = issuer.mint({"groups": ["sre"]}, kid="rsa-2")
+    token = issuer.mint({"groups": ["sre"]}, kid="rsa-2", lifetime=3600)
     assert oidc_api.get("/v1/components", key=token)[0] == 200
     issuer.published.discard("rsa-2")
-    state = services.oidc.keys._issuers[issuer.url]
-    state.fetched_at -= 400  # the cache's time-to-live (300 s) has passed
-    state.attempted_at -= 400
+    assert oidc_api.get("/v1/components", key=token)[0] == 200  # cached keys, a recently verified token
+    _later(services, 400)  # past the keys' time-to-live (300 s) and the verified-token memory (30 s)
     _refused(oidc_api, token, 401, "signing key (kid) is not one of")
 
 
@@ -169,15 +176,16 @@ def test_a_token_for_another_environment(issuer, oidc_api):
 def test_cached_keys_survive_an_unreachable_issuer(issuer, oidc_api, services):
     """Given warm keys, When the issuer goes down and the cache expires, Then known keys still
     pass and an unknown one is refused."""
-    good = issuer.mint({"groups": ["readers"]})
+    good = issuer.mint({"groups": ["readers"]}, lifetime=3600)
     assert oidc_api.get("/v1/components", key=good)[0] == 200
     issuer.down = True
-    state = services.oidc.keys._issuers[issuer.url]
-    state.fetched_at -= 400
-    state.attempted_at -= 400
+    _later(services, 400)
+    fetches = len(issuer.requests)
     assert oidc_api.get("/v1/components", key=good)[0] == 200
+    assert len(issuer.requests) == fetches + 1  # it tried the JWKS again, failed, kept its keys
     issuer.add_key("RS256", "new", publish=True)
-    assert oidc_api.get("/v1/components", key=issuer.mint({"groups": ["readers"]}, kid="new"))[0] == 401
+    fresh = issuer.mint({"groups": ["readers"]}, kid="new", lifetime=3600)
+    assert oidc_api.get("/v1/components", key=fresh)[0] == 401
 
 
 def test_api_keys_still_work_beside_tokens(issuer, oidc_api):

@@ -241,6 +241,12 @@ class PolicyRecord(Stored):
     deleted: bool = False
 
 
+class PolicySetGeneration(Stored):
+    """A fresh token on every policy write (partition ``POLICY-SET``): readers' caches check it."""
+
+    token: str
+
+
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:
     """``data`` validated by ``model``, as the record keeps it: the keys in the writer's order, the
     values as validated (a pending operation in today's spelling). ValidationError names a key the

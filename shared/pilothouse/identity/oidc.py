@@ -27,6 +27,10 @@ from pilothouse.errors import Unauthorized
 from pilothouse.identity.jwks import Fetch, KeyCache
 
 MAX_TOKEN_BYTES = 16 * 1024
+#: a token verified once is taken as verified again for this long (at most until it expires):
+#: the signature check is the cost of a request, and a client sends one token many times
+VERIFIED_SECONDS = 30.0
+VERIFIED_MAX = 4096
 
 
 def _b64json(part: str) -> dict[str, Any] | None:
@@ -58,9 +62,24 @@ class OidcVerifier:
     def __init__(self, issuers: tuple[OidcIssuer, ...], *, fetch: Fetch, now: Callable[[], float]) -> None:
         self.keys = KeyCache(issuers, fetch=fetch, now=now)
         self._now = now
+        #: token -> (issuer, claims, verified until): recently verified tokens
+        self._verified: dict[str, tuple[OidcIssuer, dict[str, Any], float]] = {}
 
     def verify(self, token: str) -> tuple[OidcIssuer, dict[str, Any]]:
-        """The issuer and the claims of a valid token; :class:`TokenRefused` otherwise."""
+        """The issuer and the claims of a valid token; :class:`TokenRefused` otherwise.
+
+        A token verified in the last :data:`VERIFIED_SECONDS` (and not expired since) is answered
+        from memory: a key removed from the JWKS stops working for it that much later at most."""
+        hit = self._verified.get(token)
+        if hit is not None and self._now() < hit[2]:
+            return hit[0], hit[1]
+        config, claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (config, claims, min(float(claims["exp"]), self._now() + VERIFIED_SECONDS))
+        return config, claims
+
+    def _verify(self, token: str) -> tuple[OidcIssuer, dict[str, Any]]:
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRefused("malformed", "the bearer token is too long")
         parts = token.split(".")

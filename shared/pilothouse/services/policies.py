@@ -7,7 +7,9 @@ it, and ``test`` reports what it would refuse.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -182,7 +184,28 @@ def decide(policies: list[tuple[Policy, int]], facts: dict[str, Any], *, now: fl
     return out
 
 
+#: the policies each store held at a generation, kept per process: store -> (generation, policies)
+_cache: weakref.WeakKeyDictionary[Any, tuple[str, list[tuple[Policy, int]]]] = weakref.WeakKeyDictionary()
+
+
 def stored_policies(services: ServiceContext) -> list[tuple[Policy, int]]:
+    """The stored policies (parsed), read again only when the policy set's generation changed."""
+    generation = repo(services).generation()
+    if generation is None:
+        return []
+    try:
+        cached = _cache.get(services.store)
+    except TypeError:  # a store that cannot be weakly referenced: no cache
+        cached = None
+    if cached is not None and cached[0] == generation:
+        return cached[1]
+    policies = _read_policies(services)
+    with contextlib.suppress(TypeError):
+        _cache[services.store] = (generation, policies)
+    return policies
+
+
+def _read_policies(services: ServiceContext) -> list[tuple[Policy, int]]:
     out = []
     for item in repo(services).all():
         d = item.data

@@ -190,3 +190,27 @@ def test_a_rule_that_fails_to_evaluate_denies(api, rule):
     api.post("/v1/policies", {**DEV_REPLICAS, "rule": rule})
     api.post("/v1/components", spec("web"))
     _deny(api, "POST", "/v1/components/web/scale", {"replicas": 1}, DEV_REPLICAS)
+
+
+def test_racing_updates_of_one_version_leave_exactly_one_winner(services):
+    """Given a policy at version 1, When 6 updates that all expect version 1 race, Then exactly one
+    wins (version 2) and the others are 409; the history holds versions 1 and 2 only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pilothouse.errors import Conflict
+    from pilothouse.services import policies
+
+    policies.create(services, DEV_REPLICAS, actor="a")
+
+    def update(n: int) -> str:
+        body = {"match": DEV_REPLICAS["match"], "rule": f"request.replicas <= {n}"}
+        try:
+            policies.update(services, "dev-replicas", body, actor=f"u{n}", expected_version=1)
+            return "won"
+        except Conflict:
+            return "409"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(update, range(6)))
+    assert outcomes.count("won") == 1, outcomes
+    assert [v["version"] for v in policies.repo(services).versions("dev-replicas")] == [1, 2]

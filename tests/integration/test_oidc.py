@@ -221,3 +221,11 @@ def test_gateway_authorizer_claims_are_trusted_only_when_configured(issuer, monk
     monkeypatch.setenv("PILOTHOUSE_OIDC_GATEWAY_AUTHORIZER", "true")
     reset_services()
     assert http_result(handler(event, None))[0] == 200
+
+
+def test_huge_or_deeply_nested_tokens_are_refused_not_crashed(issuer, oidc_api):
+    """Given a 20 KiB token and one whose payload nests 5000 lists deep, Then 401, never 500."""
+    header = _b64(json.dumps({"alg": "RS256", "kid": "rsa-1"}).encode())
+    nested = _b64(b"[" * 5000 + b"]" * 5000)
+    _refused(oidc_api, f"{header}.{nested}.c2ln", 401, "not a JWT")
+    _refused(oidc_api, f"{header}.{'a' * 20000}.c2ln", 401, "too long")

@@ -37,7 +37,7 @@ def _b64json(part: str) -> dict[str, Any] | None:
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         value = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: a deeply nested payload
         return None
     return value if isinstance(value, dict) else None
 

@@ -57,7 +57,7 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
     description: str = Field(default="", max_length=1000)
     match: PolicyMatch = PolicyMatch()
     #: a CEL expression that must be true for the request to be accepted

@@ -23,6 +23,9 @@ BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
 #: (off by default in production, see Settings.response_validation); processes the tests start
 #: inherit it
 os.environ.setdefault("PILOTHOUSE_RESPONSE_VALIDATION", "true")
+#: the rate limiter (on by default in a deployment) is off under the suite, so load-shaped tests and
+#: benchmarks measure what they name; tests/integration/test_rate_limits.py turns it on
+os.environ.setdefault("PILOTHOUSE_RATE_LIMITS", '{"enabled": false}')
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -821,6 +821,30 @@ FUNCTIONS: tuple[Function, ...] = (
         policies=(TABLE_WRITE, SEND_JOBS, SEND_EXECUTIONS, SEND_TASKS, STATES_RUN),
         timeout=300,
     ),
+    Function("verify_audit", http("GET", "/v1/audit/verify", Permission.AUDIT_READ), policies=(TABLE_READ,)),
+    Function("export_audit", http("GET", "/v1/audit/export", Permission.AUDIT_READ), policies=(TABLE_READ,)),
+    Function(
+        "create_policy", http("POST", "/v1/policies", Permission.POLICIES_WRITE), policies=(TABLE_WRITE,)
+    ),
+    Function(
+        "list_policies", http("GET", "/v1/policies", Permission.COMPONENTS_READ), policies=(TABLE_READ,)
+    ),
+    Function(
+        "get_policy", http("GET", "/v1/policies/{name}", Permission.COMPONENTS_READ), policies=(TABLE_READ,)
+    ),
+    Function(
+        "update_policy",
+        http("PUT", "/v1/policies/{name}", Permission.POLICIES_WRITE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "delete_policy",
+        http("DELETE", "/v1/policies/{name}", Permission.POLICIES_WRITE),
+        policies=(TABLE_WRITE,),
+    ),
+    Function(
+        "test_policy", http("POST", "/v1/policies/test", Permission.POLICIES_WRITE), policies=(TABLE_READ,)
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FUNCTIONS}

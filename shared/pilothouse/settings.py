@@ -16,8 +16,10 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from pilothouse.domain.identity import OidcIssuer
+from pilothouse.domain.ratelimits import RateLimits
 from pilothouse.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -160,6 +162,19 @@ class Settings(BaseModel):
     http_task_max_body_bytes: int = Field(default=262_144, ge=1024, le=4_194_304)
     #: how long a system's rollout waits between two looks at its members
     system_poll_seconds: int = Field(default=2, ge=1, le=300)
+    #: trusted OpenID Connect issuers whose bearer tokens authenticate callers (a JSON list of
+    #: objects: issuer, audience, algorithms, clock_skew_seconds, role_claim, roles, approvers...;
+    #: see ``pilothouse.domain.identity.OidcIssuer``)
+    oidc_issuers: tuple[OidcIssuer, ...] = ()
+    #: API Gateway's JWT authorizer checks tokens before the function runs (template.yaml's optional
+    #: authorizer): trust the claims it puts in the request context. Only when that authorizer is
+    #: configured; everywhere else the function verifies the token itself
+    oidc_gateway_authorizer: bool = False
+    #: token buckets per principal and operation class (reads, mutations, workflow_starts,
+    #: webhooks), JSON: ``{"enabled": true, "rules": [{"operation_class": "mutations", "role":
+    #: "viewer", "rate": 1, "burst": 10}, {"operation_class": "reads", "principal": "key:ab12",
+    #: "rate": 100, "burst": 1000}]}``; see ``pilothouse.domain.ratelimits``
+    rate_limits: RateLimits = RateLimits()
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod
@@ -194,6 +209,20 @@ class Settings(BaseModel):
     def _split_functions(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(f.strip() for f in value.split(",") if f.strip())
+        return value
+
+    @field_validator("oidc_issuers", "rate_limits", mode="before")
+    @classmethod
+    def _parse_json(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            import json
+
+            if not value.strip():
+                return () if info.field_name == "oidc_issuers" else {}
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON: {exc.msg}") from None
         return value
 
     def __hash__(self) -> int:

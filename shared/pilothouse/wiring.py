@@ -21,7 +21,8 @@ from pilothouse.ports import ProviderUnavailable
 from pilothouse.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from pilothouse.domain.security import Principal
+    from pilothouse.domain.security import Permission, Principal
+    from pilothouse.identity.oidc import OidcVerifier
     from pilothouse.ports import Blobs, Clock, Invoker, Orchestrator, Provider, Queue, Store
     from pilothouse.ports.keys import KeyWrapper
     from pilothouse.ports.secrets import SecretBackend
@@ -250,6 +251,16 @@ class Services:
             finally:
                 store.close()
 
+    @cached_property
+    def oidc(self) -> OidcVerifier:
+        """The verifier of bearer tokens from the trusted OIDC issuers (keys fetched on first use,
+        through the outbound guard, and cached for this process)."""
+        from pilothouse.identity.jwks import guarded_fetch
+        from pilothouse.identity.oidc import OidcVerifier
+
+        fetch = guarded_fetch(self.settings.outbound_policy())
+        return OidcVerifier(self.settings.oidc_issuers, fetch=fetch, now=self.clock.time)
+
     def provider(self, name: str) -> Provider:
         """The adapter for a component's provider, created on first use."""
         with self._lock:
@@ -320,9 +331,57 @@ class ServiceHooks:
         return get_services()
 
     def authenticate(self, services: Services, key: str | None) -> Principal:
+        from pilothouse.identity.oidc import looks_like_jwt
+
+        if key and services.settings.oidc_issuers and looks_like_jwt(key):
+            from pilothouse.domain.identity import principal_from_claims
+
+            issuer, claims = services.oidc.verify(key)
+            return principal_from_claims(issuer, claims)
         from pilothouse.services.keys import authenticate
 
         return authenticate(services, key)
+
+    def authenticate_claims(self, services: Services, claims: dict[str, Any]) -> Principal:
+        from pilothouse.domain.identity import principal_from_claims
+        from pilothouse.errors import Unauthorized
+
+        issuer = next((i for i in services.settings.oidc_issuers if i.issuer == claims.get("iss")), None)
+        if issuer is None:
+            raise Unauthorized("the token's issuer is not trusted here")
+        return principal_from_claims(issuer, claims)
+
+    def limit(
+        self, services: Services, principal: Principal, *, operation: str, method: str
+    ) -> dict[str, str]:
+        """The rate limiter (token buckets in the store)."""
+        from pilothouse.services.ratelimits import limit
+
+        return limit(services, principal, operation=operation, method=method)
+
+    def admit(
+        self,
+        services: Services,
+        principal: Principal,
+        *,
+        operation: str,
+        permission: Permission,
+        params: dict[str, str],
+        body: Any,
+        break_glass: str | None = None,
+    ) -> dict[str, Any]:
+        """Admission of a mutating request (environment roles, deployment policies)."""
+        from pilothouse.services.admission import admit
+
+        return admit(
+            services,
+            principal,
+            operation=operation,
+            permission=permission,
+            params=params,
+            body=body,
+            break_glass=break_glass,
+        )
 
     def audit(
         self,
@@ -334,6 +393,9 @@ class ServiceHooks:
         request_id: str,
         status: int,
         detail: str | None = None,
+        actor: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+        policies: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         from pilothouse.services.audit import record
 
@@ -345,6 +407,9 @@ class ServiceHooks:
             request_id=request_id,
             status=status,
             detail=detail,
+            actor=actor,
+            request=request,
+            policies=policies,
         )
 
 

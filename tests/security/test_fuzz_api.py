@@ -58,6 +58,10 @@ CHECKED_BEYOND_THE_SCHEMA = frozenset(
         "create_workflow",
         "update_workflow",
         "start_promotion",
+        # a policy's rule is CEL: it must compile (a 422 naming the rule)
+        "create_policy",
+        "update_policy",
+        "test_policy",
     }
 )
 

@@ -42,7 +42,7 @@ def test_get_answers_none_and_require_raises_not_found(store):
     with pytest.raises(NotFound, match="no workflow named 'nope'"):
         WorkflowRepository(store).require("nope")
     assert PromotionRepository(store).get("nope") is None
-    assert AuditRepository(store).get("nope") is None
+    assert AuditRepository(store).get("2026-01-01", "nope") is None
 
 
 def test_freezes_round_trip(store):

@@ -162,7 +162,8 @@ def test_a_key_record_holds_a_hash_never_the_secret(store):
 
 def test_an_audit_record_with_a_mistyped_status_fails(store):
     with pytest.raises(ValidationError):
-        AuditRepository(store).append("s", {**json.loads(AUDIT), "status": "202"}, expires_at=2000.0)
+        record = {**json.loads(AUDIT), "status": "202", "seq": 1, "hash": "h"}
+        AuditRepository(store).append("2026-01-01", record, None, expires_at=2000.0)
 
 
 def test_a_deployment_event_with_a_mistyped_field_fails(store):

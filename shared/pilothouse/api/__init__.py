@@ -19,6 +19,7 @@ def all_operations():
         keys,
         meta,
         notifications,
+        policies,
         secrets,
         systems,
         webhooks,
@@ -43,4 +44,5 @@ def all_operations():
         *alerts.OPERATIONS,
         *systems.OPERATIONS,
         *webhooks.OPERATIONS,
+        *policies.OPERATIONS,
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,48 @@ def _param(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+#: how often a request is sent again when the API says when to retry (429 / 503 + Retry-After)
+RETRIES_WHEN_TOLD = 3
+#: the longest Retry-After the CLI waits out by itself (longer: the error is shown)
+MAX_WAIT_SECONDS = 60.0
+#: how the CLI waits (tests replace it)
+SLEEP = time.sleep
+#: a CA bundle (PEM) trusted besides the system's for https:// URLs (``--ca-file``)
+CA_FILE: str | None = None
+
+
+def tls_context() -> Any:
+    """The context https:// requests verify the server with: the system's CAs, and ``CA_FILE``'s.
+    Certificates and host names are always checked."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    if CA_FILE:
+        try:
+            ctx.load_verify_locations(cafile=CA_FILE)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectionFailed(CA_FILE, f"--ca-file cannot be read: {exc}") from None
+    return ctx
+
+
+def _retry_after(status: int, headers: dict[str, str]) -> float | None:
+    """Seconds to wait before sending again, when the answer says so; None: do not retry."""
+    if status not in (429, 503):
+        return None
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        wait = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return wait if wait is not None and 0 <= wait <= MAX_WAIT_SECONDS else None
+
+
+def _notice(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr)
 
 
 class ApiError(Exception):
@@ -121,7 +164,15 @@ class Client:
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         send = self._send_httpx if self._http is not None else self._send_urllib
-        status, reason, content = send(method, path, clean, json, headers)
+        for attempt in range(RETRIES_WHEN_TOLD + 1):
+            status, reason, content, answer_headers = send(method, path, clean, json, headers)
+            wait = _retry_after(status, answer_headers)
+            if wait is None or attempt == RETRIES_WHEN_TOLD:
+                break
+            # told to come back later (429, or 503 with Retry-After): wait as told, then send again
+            # (a POST keeps its Idempotency-Key, so the retry cannot act twice)
+            _notice(f"{status} from the API: retrying in {wait:g} s (Retry-After)")
+            SLEEP(wait)
         if status >= 400:
             raise ApiError(status, _problem(status, reason, content))
         if status == 204 or not content:
@@ -130,7 +181,7 @@ class Client:
 
     def _send_httpx(
         self, method: str, path: str, params: dict[str, str], body: Any, headers: dict[str, str]
-    ) -> tuple[int, str, bytes]:
+    ) -> tuple[int, str, bytes, dict[str, str]]:
         import httpx
 
         assert self._http is not None
@@ -138,11 +189,11 @@ class Client:
             response = self._http.request(method, path, params=params, json=body, headers=headers)
         except httpx.TransportError as exc:
             raise ConnectionFailed(self.url, str(exc) or type(exc).__name__) from None
-        return response.status_code, response.reason_phrase, response.content
+        return response.status_code, response.reason_phrase, response.content, dict(response.headers)
 
     def _send_urllib(
         self, method: str, path: str, params: dict[str, str], body: Any, headers: dict[str, str]
-    ) -> tuple[int, str, bytes]:
+    ) -> tuple[int, str, bytes, dict[str, str]]:
         import json
         import urllib.error
         import urllib.parse
@@ -156,11 +207,12 @@ class Client:
             all_headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only)
-                return response.status, response.reason or "", response.read()
+            context = tls_context() if url.startswith("https:") else None
+            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:  # noqa: S310
+                return response.status, response.reason or "", response.read(), dict(response.headers)
         except urllib.error.HTTPError as exc:
             with exc:
-                return exc.code, str(exc.reason or ""), exc.read()
+                return exc.code, str(exc.reason or ""), exc.read(), dict(exc.headers or {})
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise ConnectionFailed(self.url, str(reason) or type(exc).__name__) from None

@@ -62,7 +62,12 @@ class Settings:
     def client(self) -> Client:
         from pilothouse.cli.client import Client
 
-        return Client(self.url, self.api_key)
+        key = self.api_key
+        if not key:  # no API key: the token `pilothouse login` kept for this URL, if any
+            from pilothouse.cli.tokens import bearer_for
+
+            key = bearer_for(self.url)
+        return Client(self.url, key)
 
 
 @dataclass

@@ -26,11 +26,36 @@ def dev(
     port: Port = 8080,
     data_dir: DataDir = Path(".pilothouse"),
     project_dir: ProjectDir = Path("."),
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="serve HTTPS (TLS 1.3+) with this PEM certificate chain")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="the PEM private key of --tls-cert")
+    ] = None,
+    tls_self_signed: Annotated[
+        bool,
+        typer.Option("--tls-self-signed", help="serve HTTPS with a certificate made for development"),
+    ] = False,
 ) -> None:
     """Run the local control plane (gateway, worker, scheduler) until Ctrl-C."""
     from pilothouse.embedded.dev import run_dev
+    from pilothouse.embedded.tls import TlsFiles, self_signed
 
-    run_dev(host=host, port=port, data_dir=data_dir, project_dir=project_dir.resolve())
+    tls = None
+    if tls_self_signed:
+        if tls_cert or tls_key:
+            raise typer.BadParameter("--tls-self-signed makes its own certificate: no --tls-cert/--tls-key")
+        tls = self_signed(data_dir.resolve() / "tls", host)
+        typer.echo(f"TLS: self-signed certificate {tls.cert} (clients: --ca-file {tls.cert})", err=True)
+    elif tls_cert or tls_key:
+        if not (tls_cert and tls_key):
+            raise typer.BadParameter("give both --tls-cert and --tls-key")
+        tls = TlsFiles(tls_cert.resolve(), tls_key.resolve())
+        try:
+            tls.check()
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    run_dev(host=host, port=port, data_dir=data_dir, project_dir=project_dir.resolve(), tls=tls)
 
 
 def demo(

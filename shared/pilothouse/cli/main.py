@@ -30,7 +30,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "unfreeze": ("freezes", "unfreeze", "Lift the freeze of a component or an environment."),
     "freezes": ("freezes", "freezes", "List the frozen components and environments."),
     "status": ("meta", "status", "Is the control plane up? (no API key needed)"),
-    "audit": ("meta", "audit", "The audit trail, newest first."),
+    "audit": (
+        "audit",
+        "app",
+        "The audit trail, newest first (verify: check its hash chain; export: JSON Lines).",
+    ),
     "dev": ("local", "dev", "Run the local control plane (gateway, worker, scheduler) until Ctrl-C."),
     "demo": (
         "local",
@@ -79,6 +83,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Inbound webhook sources (GitHub, GitLab, generic) and their deliveries.",
     ),
+    "login": ("login", "login", "Sign in with your identity provider (OIDC device code)."),
+    "logout": ("login", "logout", "Forget the sign-in kept for this API URL."),
+    "policies": ("policies", "app", "Deployment policies (CEL rules checked before a change is accepted)."),
 }
 
 
@@ -170,11 +177,24 @@ def root(
     output: Annotated[
         Output, typer.Option("--output", "-o", case_sensitive=False, help="table, wide, json or yaml")
     ] = Output.table,
+    ca_file: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-file",
+            envvar="PILOTHOUSE_CA_FILE",
+            help="trust this CA (PEM) for an https:// URL besides the system's (pilothouse dev --tls-*)",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
     ] = False,
 ) -> None:
     ctx.obj = Root(url=url, api_key=api_key, context=context, output=output)
+    if ca_file:
+        from pilothouse.cli import client
+
+        client.CA_FILE = ca_file
 
 
 def main() -> None:

@@ -729,3 +729,58 @@ class WebhookDeliveryAnswer(Answer):
 class WebhookDeliveryPage(Answer):
     items: list[WebhookDeliveryAnswer]
     next_cursor: str | None
+
+
+class AuditProblem(Answer):
+    """One break in the audit hash chain."""
+
+    shard: str
+    seq: int | None
+    problem: str = Field(description="changed, deleted, reordered, inserted, head-missing or head-mismatch")
+    detail: str
+
+
+class AuditVerification(Answer):
+    """What ``GET /v1/audit/verify`` found: ``ok`` when no record was deleted, changed or reordered."""
+
+    ok: bool
+    since: str | None
+    days: int
+    records: int
+    problems: list[AuditProblem]
+
+
+class AuditExportPage(Answer):
+    """Audit records oldest first, in chain order (the CLI writes them as JSON Lines)."""
+
+    items: list[AuditRecord]
+    next_cursor: str | None
+
+
+class PolicyAnswer(Answer):
+    """A deployment policy as stored: its definition, version and who wrote it."""
+
+    name: str
+    description: str
+    match: dict[str, Any]
+    rule: str
+    message: str
+    type: str
+    mode: str
+    version: int
+    created_at: str
+    created_by: str
+    updated_at: str
+    updated_by: str
+
+
+class PolicyList(Answer):
+    items: list[dict[str, Any]]
+
+
+class PolicyTestAnswer(Answer):
+    """What the policies tried would decide on each request (``denied_by``: the policies refusing it)."""
+
+    evaluated: int
+    denied: int
+    results: list[dict[str, Any]]

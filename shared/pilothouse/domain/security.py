@@ -49,6 +49,7 @@ class Permission(StrEnum):
     NOTIFICATIONS_WRITE = "notifications:write"  # create and delete channels: data leaves the system
     METRICS_READ = "metrics:read"  # query metrics, the Prometheus exposition
     METRICS_WRITE = "metrics:write"  # ingest datapoints
+    POLICIES_WRITE = "policies:write"  # create, update, delete and test deployment policies
 
 
 #: the least role that holds each permission
@@ -75,12 +76,18 @@ REQUIRED_ROLE: dict[Permission, Role] = {
     Permission.NOTIFICATIONS_WRITE: Role.ADMIN,
     Permission.METRICS_READ: Role.VIEWER,
     Permission.METRICS_WRITE: Role.OPERATOR,
+    Permission.POLICIES_WRITE: Role.ADMIN,
 }
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: an API key (id ``key:<id>``) or, later, an OIDC subject."""
+    """Who is calling: an API key (id ``key:<id>``) or an OIDC subject (id ``oidc:<issuer>#<sub>``).
+
+    ``role`` holds everywhere; ``environment_roles`` raise it in named environments only (an OIDC
+    group mapped to ``deployer`` in ``development``): :meth:`can` answers whether the permission is
+    held somewhere, :meth:`can_in` whether it is held for one environment's resources.
+    """
 
     id: str
     name: str
@@ -90,6 +97,39 @@ class Principal:
     permissions: frozenset[str] = frozenset()
     #: environments this principal's approvals are limited to (empty: all)
     environments: tuple[str, ...] = ()
+    #: roles held in one environment only, as (environment, role) pairs
+    environment_roles: tuple[tuple[str, Role], ...] = ()
+    #: for an OIDC principal: the token's issuer, subject, e-mail and groups
+    issuer: str | None = None
+    subject: str | None = None
+    email: str | None = None
+    groups: tuple[str, ...] = ()
 
     def can(self, permission: Permission) -> bool:
-        return self.role >= REQUIRED_ROLE[permission] or permission.value in self.permissions
+        """Whether the permission is held in at least one environment."""
+        if permission.value in self.permissions:
+            return True
+        best = max([self.role, *(r for _, r in self.environment_roles)])
+        return best >= REQUIRED_ROLE[permission]
+
+    def role_in(self, environment: str | None) -> Role:
+        """The role that holds for a resource of ``environment`` (None: no environment)."""
+        roles = [self.role, *(r for env, r in self.environment_roles if env == environment)]
+        return max(roles)
+
+    def can_in(self, permission: Permission, environment: str | None) -> bool:
+        """Whether the permission is held for a resource of ``environment``."""
+        if permission.value in self.permissions:
+            return True
+        return self.role_in(environment) >= REQUIRED_ROLE[permission]
+
+    def audit_view(self) -> dict[str, str | None]:
+        """Who this is, as an audit record names them (no credential, only identifiers)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "email": self.email,
+        }

@@ -214,6 +214,18 @@ class AuditEntry(Stored):
     detail: str | None = None
     count: int | None = None
     last_at: str | None = None
+    #: who an OIDC principal is: id, kind, name, issuer, subject, email
+    actor: dict[str, str] | None = None
+    #: its place in the day's hash chain (domain/audit_chain.py): day, sequence number, the hash of
+    #: the record before it, its own hash; a day's first record anchors the day before
+    shard: str | None = None
+    seq: int | None = None
+    prev: str | None = None
+    hash: str | None = None
+    anchor: dict[str, Any] | None = None
+    #: the facts admission judged the request on, and each matching policy's decision
+    request: dict[str, Any] | None = None
+    policies: list[dict[str, Any]] | None = None
 
 
 class ExecutionRecord(Stored):
@@ -381,6 +393,44 @@ class AutoscaleDecisionRecord(Stored):
     recommendations: list[dict[str, Any]]
     readings: dict[str, Number | None]
     outcome: str | None = None
+
+
+class AuditChainHead(Stored):
+    """The head of one day's audit chain (partition ``AUDIT-HEAD``, sort key the day)."""
+
+    seq: int
+    hash: str
+
+
+class RateBucketRecord(Stored):
+    """A rate limiter's token bucket (partition ``RATE``): tokens left at epoch time ``at``."""
+
+    tokens: Number
+    at: Number
+
+
+class PolicyRecord(Stored):
+    """A deployment policy (partition ``POLICY``, and each version in ``POLICY-VERSION``)."""
+
+    name: str
+    description: str
+    match: dict[str, Any]
+    rule: str
+    message: str
+    type: str
+    mode: str
+    version: int
+    created_at: str
+    created_by: str
+    updated_at: str
+    updated_by: str
+    deleted: bool = False
+
+
+class PolicySetGeneration(Stored):
+    """A fresh token on every policy write (partition ``POLICY-SET``): readers' caches check it."""
+
+    token: str
 
 
 def stored(model: type[Stored], data: dict[str, Any]) -> dict[str, Any]:

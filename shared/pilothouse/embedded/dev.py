@@ -23,6 +23,7 @@ from rich.console import Console
 
 from pilothouse.clock import SystemClock
 from pilothouse.embedded.datadir_lock import DataDirLock, StartRefused, check_port_free
+from pilothouse.embedded.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,17 @@ class DevServer:
     """The local control plane: gateway, worker, scheduler and functions in this process."""
 
     def __init__(
-        self, host: str, port: int, data_dir: Path, project_dir: Path, *, console: Console | None = None
+        self,
+        host: str,
+        port: int,
+        data_dir: Path,
+        project_dir: Path,
+        *,
+        console: Console | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
+        #: serve HTTPS (TLS 1.3 at least) with this certificate and key
+        self.tls = tls
         self.host = host
         self.port = port
         self.data_dir = Path(data_dir).resolve()
@@ -115,7 +125,9 @@ class DevServer:
         # listen at once: until the restore has marked what it brings back, the gate answers for it
         # (their GET says restoring, commands on them 409), however many components there are
         restoring.begin(self.services)
-        self.gateway = GatewayServer(LocalGateway(cloud.routes, self.pool), self.host, self.port)
+        self.gateway = GatewayServer(
+            LocalGateway(cloud.routes, self.pool), self.host, self.port, tls=self.tls
+        )
         self.worker = Worker(self.services.queue, cloud.queue_sources, self.pool)
         self.scheduler = Scheduler(
             SystemClock(),
@@ -256,10 +268,10 @@ def wait_for_interrupt() -> None:
             signal.signal(s, handler)
 
 
-def run_dev(host: str, port: int, data_dir: Path, project_dir: Path) -> None:
-    """Run the local control plane until Ctrl-C."""
+def run_dev(host: str, port: int, data_dir: Path, project_dir: Path, *, tls: TlsFiles | None = None) -> None:
+    """Run the local control plane until Ctrl-C (over HTTPS with ``tls``)."""
     console = Console(stderr=True)
-    server = DevServer(host, port, data_dir, project_dir, console=console)
+    server = DevServer(host, port, data_dir, project_dir, console=console, tls=tls)
     try:
         server.start(wait_restored=False)
     except StartRefused as exc:

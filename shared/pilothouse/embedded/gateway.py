@@ -19,7 +19,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pilothouse.embedded.functions import FunctionPool
 from pilothouse.embedded.gateway_problems import BadGateway, new_request_id, problem_answer
@@ -27,6 +27,9 @@ from pilothouse.embedded.gateway_routes import Match, RouteTable
 from pilothouse.embedded.template import HttpRoute
 from pilothouse.errors import MethodNotAllowed, NotFound, PayloadTooLarge, PilothouseError
 from pilothouse.runtime.events import http_event, http_result
+
+if TYPE_CHECKING:
+    from pilothouse.embedded.tls import TlsFiles
 
 logger = logging.getLogger(__name__)
 
@@ -195,8 +198,11 @@ class GatewayServer:
         backlog: int = 2048,
         grace_seconds: float = 2.0,
         max_buffered_bytes: int = 64 * 1024 * 1024,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.gateway = gateway
+        #: serve HTTPS (TLS 1.3 at least, ``embedded.tls``) with this certificate and key
+        self.tls = tls
         #: request bodies all connections together may hold in memory (503 past it)
         self.max_buffered_bytes = max_buffered_bytes
         self.host = host
@@ -219,7 +225,8 @@ class GatewayServer:
     @property
     def url(self) -> str:
         host, port = self._bound or (self.host, self.port)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     def start(self) -> None:
         """Listen and serve; return once the socket accepts connections. OSError if the port is taken."""
@@ -256,6 +263,11 @@ class GatewayServer:
             timeout_keep_alive=int(self.keep_alive_timeout),
             timeout_graceful_shutdown=int(self.grace_seconds) or 1,
         )
+        if self.tls is not None:
+            from pilothouse.embedded.tls import server_context
+
+            config.load()
+            config.ssl = server_context(self.tls)  # TLS 1.3 as the minimum (uvicorn's own allows 1.2)
         self._server = uvicorn.Server(config)
         self._sock = sock
         self._bound = sock.getsockname()[:2]

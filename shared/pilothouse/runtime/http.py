@@ -104,6 +104,24 @@ def _presented_key(event: dict) -> str | None:
     return _header(event, "x-api-key")
 
 
+def _authorizer_claims(event: dict) -> dict[str, Any] | None:
+    """The claims API Gateway's JWT authorizer verified, from the request context (None: none).
+
+    HTTP APIs pass every claim as text and a list as ``"[a b c]"``: lists are split back.
+    """
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims") if isinstance(authorizer, dict) else None
+    if not isinstance(claims, dict) or not claims:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in claims.items():
+        if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+            out[name] = value[1:-1].split()
+        else:
+            out[name] = value
+    return out
+
+
 class RequestHooks(Protocol):
     """What the HTTP runtime asks of the layers below it, injected so that it imports no service.
 
@@ -115,7 +133,19 @@ class RequestHooks(Protocol):
         ...
 
     def authenticate(self, services: Services, key: str | None) -> Principal:
-        """The principal a presented key stands for (Unauthorized if none does)."""
+        """The principal a presented key or bearer token stands for (Unauthorized if none does)."""
+        ...
+
+    def authenticate_claims(self, services: Services, claims: dict[str, Any]) -> Principal:
+        """The principal of claims API Gateway's JWT authorizer verified (only when the settings
+        say that authorizer guards the routes)."""
+        ...
+
+    def limit(
+        self, services: Services, principal: Principal, *, operation: str, method: str
+    ) -> dict[str, str]:
+        """Take a token from the principal's bucket for this operation's class; the RateLimit
+        headers, or TooManyRequests (429)."""
         ...
 
     def audit(
@@ -128,8 +158,13 @@ class RequestHooks(Protocol):
         request_id: str,
         status: int,
         detail: str | None = None,
+        actor: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+        policies: list[dict[str, Any]] | None = None,
     ) -> Any:
-        """Record a mutating call, the HTTP status its caller got and, when it failed, why."""
+        """Record a mutating (or refused) call, the HTTP status its caller got and, when it failed,
+        why; ``actor``: who an OIDC principal is; ``request``: the facts policies judged it on;
+        ``policies``: each matching policy's decision."""
         ...
 
 
@@ -163,7 +198,16 @@ class _Guard:
     def _authorize(self, ctx: RequestContext, event: dict) -> None:
         if self.op.permission is None:
             return
-        ctx.principal = self.hooks.authenticate(ctx.services, _presented_key(event))
+        claims = _authorizer_claims(event) if ctx.services.settings.oidc_gateway_authorizer else None
+        if claims is not None:
+            ctx.principal = self.hooks.authenticate_claims(ctx.services, claims)
+        else:
+            ctx.principal = self.hooks.authenticate(ctx.services, _presented_key(event))
+        limit = getattr(self.hooks, "limit", None)
+        if limit is not None:  # a token from the caller's bucket (429 when it is empty)
+            ctx.notes["rate_headers"] = limit(
+                ctx.services, ctx.principal, operation=self.op.name, method=self.op.method
+            )
         if not ctx.principal.can(self.op.permission):
             raise Forbidden(
                 f"{self.op.name} needs permission {self.op.permission.value}; "
@@ -180,8 +224,9 @@ class _Guard:
             response = self._handle(app, ctx, event, next_middleware)
         finally:
             deactivate(token)
-        if self.op.mutating:
+        if self.op.mutating or response.status_code in (401, 403):  # refused reads are audited too
             self._audit(ctx, response.status_code, failure_reason(response))
+        response.headers.update(ctx.notes.get("rate_headers") or {})
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 
@@ -191,6 +236,7 @@ class _Guard:
             problem = app.context.get("_body_problem")
             if problem is not None:
                 raise problem
+            self._admit(app, ctx, event)
             key = _header(event, "idempotency-key") if self.op.mutating else None
             if key:
                 return self._idempotent(app, ctx, event, key, next_middleware)
@@ -203,6 +249,32 @@ class _Guard:
             )
             err = PilothouseError(f"an internal error occurred; quote request id {ctx.request_id}")
             return problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
+
+    def _admit(self, app: APIGatewayHttpResolver, ctx: RequestContext, event: dict) -> None:
+        """A mutating request passes admission (environment roles, deployment policies)."""
+        admit = getattr(self.hooks, "admit", None)
+        if not self.op.mutating or self.op.permission is None or ctx.principal is None or admit is None:
+            return
+        try:
+            body = app.current_event.json_body if event.get("body") else None
+        except ValueError:
+            body = None  # the endpoint's validation names what is wrong with it
+        try:
+            judged = admit(
+                ctx.services,
+                ctx.principal,
+                operation=self.op.name,
+                permission=self.op.permission,
+                params=event.get("pathParameters") or {},
+                body=body,
+                break_glass=_header(event, "break-glass"),
+            )
+        except PilothouseError as exc:  # the refusal names the policy; the record keeps the decisions
+            ctx.notes["audit"] = (
+                {"policies": exc.extra.get("decisions")} if exc.extra.get("decisions") else {}
+            )
+            raise
+        ctx.notes["audit"] = {k: v for k, v in (judged or {}).items() if v}
 
     def _call(self, app, ctx: RequestContext, next_middleware) -> Response:
         return next_middleware(app)
@@ -259,6 +331,11 @@ class _Guard:
         )
 
     def _audit(self, ctx: RequestContext, status: int, detail: str | None = None) -> None:
+        # who an OIDC principal is (issuer, subject, e-mail, name) goes with the record
+        actor = ctx.principal.audit_view() if ctx.principal and ctx.principal.kind == "oidc" else None
+        more = dict(ctx.notes.get("audit") or {})  # the request's facts and its policy decisions
+        if actor:
+            more["actor"] = actor
         try:
             self.hooks.audit(
                 ctx.services,
@@ -268,6 +345,7 @@ class _Guard:
                 request_id=ctx.request_id,
                 status=status,
                 detail=detail,
+                **more,
             )
         except Exception:  # the answer stands; a lost audit record is logged loudly
             logger.exception("could not write the audit record", extra={"request_id": ctx.request_id})
@@ -442,8 +520,9 @@ def build_resolver(
             response = problem_response(problem, request_id=ctx.request_id, instance=event.get("rawPath"))
         except PilothouseError as err:
             response = problem_response(err, request_id=ctx.request_id, instance=event.get("rawPath"))
-        if op.mutating:
+        if op.mutating or response.status_code in (401, 403):
             guard._audit(ctx, response.status_code, failure_reason(response))
+        response.headers.update(ctx.notes.get("rate_headers") or {})
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 

@@ -1,17 +1,41 @@
-"""The audit trail: one record per mutating call, whatever its outcome."""
+"""The audit trail: one record per mutating (or refused) call, whatever its outcome, appended to
+the day's hash chain (:mod:`pilothouse.domain.audit_chain`, :mod:`pilothouse.repositories.audit`)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import time
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.errors import Conflict
-from pilothouse.repositories.audit import AuditRepository, record_sk
+from pilothouse.domain.audit_chain import genesis, seal
+from pilothouse.errors import BadRequest, Conflict
+from pilothouse.ports import Item
+from pilothouse.repositories.audit import AuditRepository
 from pilothouse.services.context import ServiceContext
 
 
 def repo(services: ServiceContext) -> AuditRepository:
     return AuditRepository(services.store)
+
+
+def day_of(now: float) -> str:
+    """The UTC day a record made at ``now`` belongs to (its shard)."""
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
+
+
+def _placed(services: ServiceContext, data: dict[str, Any], day: str) -> tuple[dict[str, Any], Item | None]:
+    """``data`` sealed at the next place of its day's chain, and the head it follows."""
+    head = repo(services).head(day)
+    if head is None:
+        data = dict(data)
+        before = repo(services).latest_head()
+        if before is not None and before.sk < day:  # the first record of a day anchors the day before
+            data["anchor"] = {"shard": before.sk, "seq": before.data["seq"], "hash": before.data["hash"]}
+        return seal(data, day=day, seq=1, prev=genesis(day)), None
+    return seal(data, day=day, seq=head.data["seq"] + 1, prev=head.data["hash"]), head
 
 
 def record(
@@ -23,8 +47,12 @@ def record(
     request_id: str,
     status: int,
     detail: str | None = None,
+    actor: dict[str, Any] | None = None,
+    request: dict[str, Any] | None = None,
+    policies: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Append an audit record; ``status`` is the HTTP status the caller got.
+    """Append an audit record; ``status`` is the HTTP status the caller got; ``actor``: who an
+    OIDC principal is (issuer, subject, e-mail, name).
 
     Refusals of callers who presented no valid credential (401, principal ``anonymous``) are
     counted into one record per operation and minute instead, so a flood of anonymous requests
@@ -32,8 +60,10 @@ def record(
     """
     now = services.clock.time()
     if principal == "anonymous" and status == 401:
-        return _count_refusal(services, operation=operation, target=target, request_id=request_id, now=now)
-    data = {
+        return _count_refusal(
+            services, operation=operation, target=target, request_id=request_id, now=now, detail=detail
+        )
+    data: dict[str, Any] = {
         "at": iso(now),
         "principal": principal,
         "operation": operation,
@@ -43,25 +73,48 @@ def record(
         "outcome": "success" if status < 400 else ("denied" if status in (401, 403) else "failure"),
         "detail": detail,
     }
+    if actor:
+        data["actor"] = {k: v for k, v in actor.items() if v is not None}
+    if request:
+        data["request"] = request  # the facts policies judged it on (policies test replays them)
+    if policies:
+        data["policies"] = policies  # every matching policy's decision
     ttl = now + services.settings.audit_ttl_days * 86400
-    repo(services).append(record_sk(now), data, expires_at=ttl)
-    return data
+    for _ in range(100):
+        day = day_of(now)
+        sealed, head = _placed(services, data, day)
+        try:
+            repo(services).append(day, sealed, head, expires_at=ttl)
+            return sealed
+        except Conflict:  # another record took this place: follow the new head
+            now = services.clock.time()
+            continue
+    raise Conflict("the audit chain is too contended; retry")
 
 
 def _count_refusal(
-    services: ServiceContext, *, operation: str, target: str | None, request_id: str, now: float
+    services: ServiceContext,
+    *,
+    operation: str,
+    target: str | None,
+    request_id: str,
+    now: float,
+    detail: str | None = None,
 ) -> dict[str, Any]:
-    """One record per operation and minute for refusals of callers without a valid credential.
+    """One record per operation, reason and minute for refusals of callers without a valid
+    credential (the reason: the refusal's detail, e.g. "the token has expired").
 
     The record sits at the time of the minute's first refusal (so listings stay in time order); a
     pointer item per minute and operation finds it again, and each refusal bumps its count.
     """
     ttl = now + services.settings.audit_ttl_days * 86400
+    reason = (detail or "no credential")[:300]
+    counted = f"{operation}#{hashlib.sha256(reason.encode()).hexdigest()[:12]}" if detail else operation
     for _ in range(50):
-        pointer = repo(services).refusal_pointer(operation, now)
+        pointer = repo(services).refusal_pointer(counted, now)
         if pointer is None:
-            sk = record_sk(now)
-            data = {
+            day = day_of(now)
+            data: dict[str, Any] = {
                 "at": iso(now),
                 "principal": "anonymous",
                 "operation": operation,
@@ -71,26 +124,48 @@ def _count_refusal(
                 "outcome": "denied",
                 "count": 1,
                 "last_at": iso(now),
-                "detail": "requests without a valid credential, counted per operation and minute",
+                "detail": f"{reason} (requests without a valid credential, counted per operation, "
+                "reason and minute)",
             }
+            sealed, head = _placed(services, data, day)
             try:
-                repo(services).start_refusal_count(operation, now, sk, data, expires_at=ttl)
-                return data
+                repo(services).start_refusal_count(counted, now, day, sealed, head, expires_at=ttl)
+                return sealed
             except Conflict:
                 continue
-        item = repo(services).get(pointer.data["sk"])
+        pointed_day = str(pointer.data.get("day", ""))
+        item = repo(services).get(pointed_day, pointer.data["sk"])
         if item is None:  # expired meanwhile: start a new one
-            repo(services).drop_refusal_pointer(operation, now)
+            repo(services).drop_refusal_pointer(counted, now)
             continue
+        # only count and last_at change (the hash leaves them out); the record names the first target
         data = {**item.data, "count": item.data.get("count", 1) + 1, "last_at": iso(now)}
-        if data.get("target") != target:
-            data["target"] = None  # several targets: the record names none
         try:
-            repo(services).replace(item, data, expires_at=ttl)
+            repo(services).replace(pointed_day, item, data, expires_at=ttl)
             return data
         except Conflict:
             continue
     raise Conflict("the refusal counter is too contended")
+
+
+def _cursor(day: str, inner: str | None) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"d": day, "c": inner}).encode()).decode()
+
+
+def _uncursor(cursor: str) -> tuple[str, str | None]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        day, inner = value["d"], value["c"]
+        if not isinstance(day, str) or not (inner is None or isinstance(inner, str)):
+            raise ValueError
+        return day, inner
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("the cursor is not one this listing gave out", extra={"field": "cursor"}) from None
+
+
+def shards(services: ServiceContext) -> list[str]:
+    """The days that have records, newest first, then ``""`` (records from before the chain)."""
+    return [*repo(services).all_days(), ""]
 
 
 def list_records(
@@ -102,10 +177,18 @@ def list_records(
     operation: str | None = None,
     target: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first, optionally filtered; the cursor continues after the last record returned."""
+    """Newest first (day by day, each in chain order), optionally filtered; the cursor continues
+    after the last record returned."""
+    days = shards(services)
+    day, inner = _uncursor(cursor) if cursor else (days[0], None)
+    index = days.index(day) if day in days else len(days)
     out: list[dict[str, Any]] = []
-    while True:
-        page = repo(services).page(limit=limit, cursor=cursor)
+    while index < len(days):
+        day = days[index]
+        if day:
+            page = repo(services).page_day(day, limit=limit, cursor=inner)
+        else:
+            page = repo(services).page_legacy(limit=limit, cursor=inner)
         for item in page.items:
             d = item.data
             if principal and d["principal"] != principal:
@@ -115,6 +198,11 @@ def list_records(
             if target and d.get("target") != target:
                 continue
             out.append(d)
-        cursor = page.cursor
-        if len(out) >= limit or cursor is None:
-            return out, cursor
+        inner = page.cursor
+        if inner is None:
+            index, inner = index + 1, None
+        if len(out) >= limit:
+            break
+    if index >= len(days):
+        return out, None
+    return out, _cursor(days[index], inner)

@@ -50,7 +50,9 @@ def test_dev_passes_its_options(cli, fake_module, tmp_path):
         str(tmp_path),
     )
     assert result.exit_code == 0, result.output
-    assert calls == [{"host": "0.0.0.0", "port": 9000, "data_dir": tmp_path / "d", "project_dir": tmp_path}]
+    assert calls == [
+        {"host": "0.0.0.0", "port": 9000, "data_dir": tmp_path / "d", "project_dir": tmp_path, "tls": None}
+    ]
 
 
 def test_dev_defaults(cli, fake_module):

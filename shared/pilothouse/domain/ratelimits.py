@@ -1,0 +1,116 @@
+"""Rate limits (pure): token buckets per principal and operation class, configurable per role and
+per principal (an API key ``key:<id>`` or an OIDC subject), and the IETF RateLimit headers.
+
+    >>> limits = RateLimits(rules=(RateRule(operation_class="mutations", role="viewer", rate=1, burst=2),))
+    >>> limits.bucket("key:k1", "viewer", "mutations")
+    Bucket(rate=1.0, burst=2)
+    >>> state, ok, wait = take(None, Bucket(rate=1, burst=2), now=100.0)
+    >>> ok, state["tokens"], wait
+    (True, 1.0, 0)
+    >>> take({"tokens": 0.25, "at": 100.0}, Bucket(rate=1, burst=2), now=100.0)[1:]
+    (False, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OperationClass = Literal["reads", "mutations", "workflow_starts", "webhooks"]
+CLASSES: tuple[str, ...] = ("reads", "mutations", "workflow_starts", "webhooks")
+
+#: operations that start (or restart) workflow executions
+WORKFLOW_STARTS = frozenset({"start_execution", "redrive_execution", "start_promotion"})
+
+
+class Bucket(BaseModel):
+    """A token bucket: ``burst`` tokens at most, refilled at ``rate`` tokens a second."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate: float = Field(gt=0, le=100_000)
+    burst: int = Field(ge=1, le=1_000_000)
+
+    @property
+    def window(self) -> int:
+        """The seconds an empty bucket takes to fill (the policy's window)."""
+        return max(1, math.ceil(self.burst / self.rate))
+
+
+DEFAULTS: dict[str, Bucket] = {
+    "reads": Bucket(rate=20, burst=200),
+    "mutations": Bucket(rate=5, burst=60),
+    "workflow_starts": Bucket(rate=2, burst=30),
+    "webhooks": Bucket(rate=10, burst=100),
+}
+
+
+class RateRule(BaseModel):
+    """One limit: for a class of operations, for a role or one principal (or everyone)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operation_class: OperationClass
+    role: Literal["viewer", "operator", "deployer", "admin"] | None = None
+    #: ``key:<id>`` or ``oidc:<issuer>#<subject>``; takes precedence over a role's rule
+    principal: str | None = Field(default=None, max_length=600)
+    rate: float = Field(gt=0, le=100_000)
+    burst: int = Field(ge=1, le=1_000_000)
+
+
+class RateLimits(BaseModel):
+    """The limits in force (``PILOTHOUSE_RATE_LIMITS``, JSON): defaults per class, then rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    rules: tuple[RateRule, ...] = ()
+
+    def bucket(self, principal: str, role: str, operation_class: str) -> Bucket:
+        """The bucket for ``principal`` of ``role``: its own rule, else its role's, else the default."""
+        by_role = None
+        for rule in self.rules:
+            if rule.operation_class != operation_class:
+                continue
+            if rule.principal == principal:
+                return Bucket(rate=rule.rate, burst=rule.burst)
+            if rule.principal is None and rule.role in (role, None) and (by_role is None or rule.role):
+                by_role = rule
+        if by_role is not None:
+            return Bucket(rate=by_role.rate, burst=by_role.burst)
+        return DEFAULTS[operation_class]
+
+
+def operation_class(name: str, method: str) -> str:
+    """The class an operation's requests count against."""
+    if "webhook" in name:
+        return "webhooks"
+    if name in WORKFLOW_STARTS:
+        return "workflow_starts"
+    return "reads" if method in ("GET", "HEAD", "OPTIONS") else "mutations"
+
+
+def take(state: dict[str, Any] | None, bucket: Bucket, *, now: float) -> tuple[dict[str, Any], bool, int]:
+    """Take one token: the bucket's new state, whether the request may go on, and (if not) the
+    whole seconds to wait for a token."""
+    if state is None:
+        tokens = float(bucket.burst)
+    else:
+        elapsed = max(0.0, now - float(state["at"]))
+        tokens = min(float(bucket.burst), float(state["tokens"]) + elapsed * bucket.rate)
+    if tokens >= 1.0:
+        return {"tokens": tokens - 1.0, "at": now}, True, 0
+    return {"tokens": tokens, "at": now}, False, max(1, math.ceil((1.0 - tokens) / bucket.rate))
+
+
+def headers(operation_class: str, bucket: Bucket, state: dict[str, Any]) -> dict[str, str]:
+    """The IETF ``RateLimit-Policy`` and ``RateLimit`` headers (draft-ietf-httpapi-ratelimit-headers):
+    quota ``q`` per window ``w``; remaining ``r`` and seconds ``t`` until the bucket is full again."""
+    remaining = max(0, math.floor(state["tokens"]))
+    full_in = max(0, math.ceil((bucket.burst - state["tokens"]) / bucket.rate))
+    return {
+        "RateLimit-Policy": f'"{operation_class}";q={bucket.burst};w={bucket.window}',
+        "RateLimit": f'"{operation_class}";r={remaining};t={full_in}',
+    }

@@ -1,0 +1,1 @@
+"""Identity adapters: verification of OpenID Connect bearer tokens against their issuers' keys."""

@@ -11,9 +11,8 @@ import time
 import uuid
 
 from pilothouse.runtime.events import http_event
-from tests.benchmarks.test_bench_handlers import bare_hello, ratio_rows
 from tests.support import deploying
-from tests.support.bench import report
+from tests.support.bench import bare_hello, ratio_rows, report
 from tests.support.deploying import spec
 
 services, provider, run = deploying.services, deploying.provider, deploying.run

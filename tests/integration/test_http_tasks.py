@@ -4,7 +4,6 @@ server on 127.0.0.1; errors are ``States.Http.StatusCode.<code>`` so Retry and C
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -12,43 +11,7 @@ from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services
 from tests.support.controlplane import drain
 from tests.support.executions import describe, history, start, wf
-from tests.support.httpservers import ThreadedServer
-
-
-class Scripted(ThreadedServer):
-    """Answers each request with the next (status, body) of ``script`` (the last one repeats) and
-    records what it was sent."""
-
-    def __init__(self, script: list[tuple[int, object]]) -> None:
-        self.script = list(script)
-        self.seen: list[dict] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                outer.seen.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "body": self.rfile.read(length).decode(),
-                    }
-                )
-                status, body = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = _answer  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        super().__init__(Handler)
+from tests.support.http_tasks import Scripted, running_component
 
 
 @pytest.fixture
@@ -61,30 +24,6 @@ def services(env, clock):
 @pytest.fixture
 def run(services, pool, cloud):
     return lambda: drain(services, pool, cloud)
-
-
-def _component(services, name: str, url: str, environment: str = "development") -> None:
-    """A Running component whose stable URL is ``url`` (as a finished deployment leaves it)."""
-    from pilothouse.repositories.components import ComponentRepository
-
-    spec = {
-        "name": name,
-        "provider": "local",
-        "environment": environment,
-        "version": "1.0.0",
-        "target": {"command": ["true"]},
-    }
-    data = {
-        "name": name,
-        "spec": spec,
-        "state": "Running",
-        "version": "1.0.0",
-        "replicas": 1,
-        "url": url,
-        "created_at": "2027-01-01T00:00:00Z",
-        "updated_at": "2027-01-01T00:00:00Z",
-    }
-    ComponentRepository(services.store).create(data, {"type": "registered", "to": "Registered"})
 
 
 def _flow(endpoint: str, *, retry: list | None = None, catch: bool = False, **params) -> dict:
@@ -115,7 +54,7 @@ def test_an_http_task_calls_a_component_and_returns_the_aws_shape(api, run, serv
     receives exactly that and the task's result is StatusCode/StatusText/Headers/ResponseBody."""
     server = Scripted([(200, {"sections": 3})])
     try:
-        _component(services, "parser", server.url)
+        running_component(services, "parser", server.url)
         flow = _flow(
             "component://parser/parse",
             Headers={"X-Request-Kind": "demo"},
@@ -145,7 +84,7 @@ def test_a_503_is_retried_and_then_succeeds(api, run, services, clock):
     server = Scripted([(503, {"busy": True}), (503, {"busy": True}), (200, {"ok": 1})])
     retry = [{"ErrorEquals": ["States.Http.StatusCode.503"], "IntervalSeconds": 1, "MaxAttempts": 3}]
     try:
-        _component(services, "detector", server.url)
+        running_component(services, "detector", server.url)
         wf(api, "retrying", _flow("component://detector/detect", retry=retry, RequestBody={"a": 1}))
         start(api, "retrying", name="r")
         run()
@@ -166,7 +105,7 @@ def test_a_404_goes_to_catch(api, run, services):
     execution takes the Catch branch and records the error."""
     server = Scripted([(404, {"message": "no such route"})])
     try:
-        _component(services, "generator", server.url)
+        running_component(services, "generator", server.url)
         wf(api, "catching", _flow("component://generator/missing", catch=True, RequestBody={}))
         start(api, "catching", {"x": 1}, name="c")
         run()

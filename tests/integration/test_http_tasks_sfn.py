@@ -10,7 +10,7 @@ import json
 from pilothouse.services.http_tasks import HTTP_INVOKE, http_tasks_over_sqs
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services
-from tests.integration.test_http_tasks import Scripted, _component
+from tests.support.http_tasks import Scripted, running_component
 
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/pilothouse-task-messages"
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:calls:x"
@@ -63,7 +63,7 @@ def test_task_messages_answer_http_tasks_with_the_response_or_the_status_error(e
     services = Services(get_settings(), orchestrator=tokens)  # type: ignore[arg-type]
     server = Scripted([(200, {"ok": 1}), (404, {"message": "gone"})])
     try:
-        _component(services, "api", server.url)
+        running_component(services, "api", server.url)
         for token, endpoint in (
             ("t1", "component://api/x"),
             ("t2", "component://api/y"),

@@ -22,8 +22,10 @@ def test_get_shows_revisions_weights_and_the_latest_deployment(api, cli):
         ).exit_code
         == 0
     )
-    for _ in range(10):  # let the canary reach its first pause (each read lets the worker step)
-        api.view("greeter")
+    api.clock = None  # reads never leap the clock over the pause: the canary stays at its first bake
+    for _ in range(30):
+        if not api.step():
+            break
     result = cli("components", "get", "greeter", "--no-health")
     assert result.exit_code == 0, result.output
     text = result.stdout

@@ -136,10 +136,6 @@ class Settings(BaseModel):
     secrets_prefix: str = "/pilothouse/secrets/"
     #: how long a secret's superseded version stays available for rollback (default: 7 days)
     secret_retention_seconds: int = Field(default=7 * 86_400, ge=0)
-    #: the key (32 bytes, base64) that seals notification channels' URLs and signing secrets at
-    #: rest (AES-GCM). Unset on the embedded default: a key file under ``data_dir`` (mode 0600) is
-    #: made on first use; a deployed stack must set it (from its secret store)
-    sealing_key: str | None = Field(default=None, repr=False)
     #: the queue notification deliveries run from
     notifications_queue: str = "pilothouse-notifications"
     #: hosts in private ranges notification channels may reach anyway (exact names or literals, or

@@ -9,7 +9,12 @@ import json
 import threading
 import uuid
 
+import pytest
+
 from pilothouse.domain.webhooks import sign_generic
+from pilothouse.errors import ConfigurationError
+from pilothouse.repositories.webhooks import SECRETS
+from pilothouse.services import sealing
 from tests.support import deploying
 from tests.support.deploying import comp, running, spec
 
@@ -289,3 +294,15 @@ def test_deliveries_are_acknowledged_before_they_are_processed(api, run):
     run()
     kept = deliveries(api)
     assert len(kept) == 20 and {(d["status"], d["attempts"]) for d in kept} == {("ignored", 1)}
+
+
+def test_a_sources_secret_is_sealed_at_rest_and_bound_to_its_source(api, services):
+    """Given a webhook source, when its stored secret record is read raw, then the secret is not
+    in it (envelope-sealed under the master keys), and a sealed value copied onto another source
+    does not open there."""
+    secret = source(api, name="sealed")
+    raw = services.store.get(SECRETS, "sealed")
+    assert raw is not None and secret not in json.dumps(raw.data)
+    assert sealing.unseal(services, raw.data["secret"], context="webhook:sealed") == secret
+    with pytest.raises(ConfigurationError):
+        sealing.unseal(services, raw.data["secret"], context="webhook:other")

@@ -25,6 +25,7 @@ from pilothouse.domain.webhooks import (
 )
 from pilothouse.errors import AlreadyExists, NotFound, Unauthorized, ValidationFailed, VersionConflict
 from pilothouse.repositories.webhooks import WebhookRepository
+from pilothouse.services import sealing
 from pilothouse.services.context import ServiceContext
 
 MESSAGE_KIND = "webhook_delivery"
@@ -96,7 +97,7 @@ def create(services: ServiceContext, spec: SourceSpec, *, actor: str) -> dict[st
     data = {**spec.model_dump(mode="json"), "created_at": now, "updated_at": now, "created_by": actor}
     secret = new_secret()
     try:
-        repo(services).create(data, {"source": spec.name, "secret": secret, "created_at": now})
+        repo(services).create(data, _sealed(services, spec.name, secret, now))
     except AlreadyExists:
         raise AlreadyExists(
             f"a webhook source named {spec.name!r} exists already", extra={"field": "name"}
@@ -123,10 +124,20 @@ def rotate(services: ServiceContext, name: str, *, actor: str) -> dict[str, Any]
     secret = new_secret()
     data = {**item.data, "updated_at": now, "secret_rotated_at": now}
     try:
-        repo(services).save(item, data, {"source": name, "secret": secret, "created_at": now})
+        repo(services).save(item, data, _sealed(services, name, secret, now))
     except VersionConflict:
         raise VersionConflict(f"webhook source {name!r} changed meanwhile; rotate again") from None
     return {**view(data), "secret": secret}
+
+
+def _sealed(services: ServiceContext, name: str, secret: str, now: str) -> dict[str, Any]:
+    """The secret record: the value sealed at rest (envelope encryption under the master keys), bound
+    to its source so that a sealed value copied onto another source does not open."""
+    return {
+        "source": name,
+        "secret": sealing.seal(services, secret, context=f"webhook:{name}"),
+        "created_at": now,
+    }
 
 
 def get(services: ServiceContext, name: str) -> dict[str, Any]:
@@ -150,7 +161,8 @@ def receive(services: ServiceContext, source: str, headers: dict[str, str], body
     id seen before (not processed again). Unauthorized when the source is unknown or the signature
     does not check (the answer does not say which)."""
     item = repo(services).get(source)
-    secret = repo(services).secret(source) if item is not None else None
+    sealed = repo(services).secret(source) if item is not None else None
+    secret = sealing.unseal(services, sealed, context=f"webhook:{source}") if sealed else None
     now = services.clock.time()
     if item is None or secret is None:
         raise Unauthorized("the delivery's signature does not check")

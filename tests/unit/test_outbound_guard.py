@@ -85,6 +85,7 @@ REFUSED_STATICALLY = [
     "http://metadata.google.internal./",
     "http://METADATA.GOOGLE.INTERNAL/",
     "http://100.100.100.200/latest/meta-data/",
+    "http://192.0.0.192/latest/",
     "http://2852039166/",
     "http://0251.0376.0251.0376/",
     "http://0xa9.0xfe.0xa9.0xfe/",

@@ -72,6 +72,7 @@ METADATA_ADDRESSES = frozenset(
         "fd00:ec2::23",  # AWS Time Sync / DNS on Nitro
         "100.100.100.200",  # Alibaba Cloud
         "168.63.129.16",  # Azure WireServer
+        "192.0.0.192",  # Oracle Cloud Infrastructure Classic
     )
 )
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: private for our purposes

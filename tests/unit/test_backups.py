@@ -291,3 +291,23 @@ def test_racing_restores_of_one_backup_leave_one_correct_store(tmp_path):
     assert sorted(outcomes) in (["409", "ok"], ["ok", "ok"]), outcomes
     assert target.store.get("BACKUPRESTORE", "current") is None
     assert _dump(target.store) == _dump(s.store)
+
+
+def test_a_key_revoked_after_the_backup_stays_revoked_after_a_forced_restore(tmp_path):
+    """Given two admin keys and a backup taken while both were active, When one key is revoked and
+    the backup is restored with force, Then the revoked key is still refused (the backup's key
+    records never overwrite the store's) and the other key still works."""
+    from pilothouse.errors import Unauthorized
+    from pilothouse.services import keys
+
+    s = _services(tmp_path)
+    _fill(s.store, 5)
+    revoked, record = keys.create_key(s, name="a", role="admin", created_by="t")
+    kept, _ = keys.create_key(s, name="b", role="admin", created_by="t")
+    backup_id = backups.create(s)["id"]
+    keys.revoke_key(s, record["id"])
+    backup_restore.restore(s, backup_id, force=True, reconcile_providers=False)
+    with pytest.raises(Unauthorized):
+        keys.authenticate(s, revoked)
+    assert keys.authenticate(s, kept) is not None
+    assert s.store.get("APIKEY", record["id"]).data["revoked_at"] is not None

@@ -18,6 +18,8 @@ half in is written again: ``load`` replaces, so that is harmless) and ends with 
 
 Kept partitions: API keys (so the caller keeps access; the backup's keys are added), the audit trail
 (history is appended to, never rewritten) and idempotency records, plus the backups' bookkeeping.
+A kept record already in the store is never overwritten by the backup's copy (a key revoked after
+the backup stays revoked).
 """
 
 from __future__ import annotations
@@ -128,8 +130,9 @@ def restore(
     items_done = int(marker.data["items_done"])
     bytes_done = sum(c.bytes for c in m.chunks[:start])
     for entry, items in backup_reader.chunks(ctx, opened, start=start):
-        for i in range(0, len(items), BATCH):
-            target.load(items[i : i + BATCH])
+        fresh = _without_kept_records(target, items)
+        for i in range(0, len(fresh), BATCH):
+            target.load(fresh[i : i + BATCH])
         items_done += len(items)
         bytes_done += entry.bytes
         marker = _advance(ctx, repo, target, marker, chunks_done=entry.index + 1, items_done=items_done)
@@ -162,6 +165,12 @@ def restore(
     if reconcile_providers and target is ctx.store:
         result["reconciled"] = reconcile(ctx)
     return result
+
+
+def _without_kept_records(store: Store, items: list[Item]) -> list[Item]:
+    """``items`` less those of a :data:`KEPT` partition already in ``store``: the store's own API key,
+    audit and idempotency records win (a key revoked after the backup stays revoked)."""
+    return [i for i in items if i.pk not in KEPT or store.get(i.pk, i.sk) is None]
 
 
 def _advance(ctx: ServiceContext, repo: BackupRepository, store: Store, marker: Item, **changes: Any) -> Item:

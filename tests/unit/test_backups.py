@@ -376,3 +376,20 @@ def test_a_forced_restore_whose_lease_lapsed_is_interrupted_not_replayed(tmp_pat
     assert s.store.get("COMPONENT", "newer") is not None
     s.clock.advance(backup_runs.LEASE_SECONDS + 1)
     assert "nothing to do" in backup_runs.run(s, rid)
+
+
+def test_a_forced_restore_keeps_the_chained_audit_trail(tmp_path):
+    """Given a backup, then audit records of the hash chain written after it (day partitions
+    ``AUDIT#<day>`` and their heads), When the backup is restored with force, Then the later
+    records and the chain head are still there: the audit trail is appended to, never rolled back."""
+    s = _services(tmp_path)
+    _fill(s.store, 5)
+    s.store.put(Item("AUDIT#2026-12-01", "000000000001", {"operation": "before"}))
+    s.store.put(Item("AUDIT-HEAD", "2026-12-01", {"seq": 1}))
+    backup_id = backups.create(s)["id"]
+    s.store.put(Item("AUDIT#2026-12-01", "000000000002", {"operation": "after"}))
+    s.store.put(Item("AUDIT-HEAD", "2026-12-01", {"seq": 2}))
+    backup_restore.restore(s, backup_id, force=True, reconcile_providers=False)
+    assert s.store.get("AUDIT#2026-12-01", "000000000002") is not None
+    assert s.store.get("AUDIT-HEAD", "2026-12-01").data["seq"] == 2
+    assert s.store.get("AUDIT#2026-12-01", "000000000001") is not None

@@ -291,3 +291,105 @@ def test_racing_restores_of_one_backup_leave_one_correct_store(tmp_path):
     assert sorted(outcomes) in (["409", "ok"], ["ok", "ok"]), outcomes
     assert target.store.get("BACKUPRESTORE", "current") is None
     assert _dump(target.store) == _dump(s.store)
+
+
+def test_a_key_revoked_after_the_backup_stays_revoked_after_a_forced_restore(tmp_path):
+    """Given two admin keys and a backup taken while both were active, When one key is revoked and
+    the backup is restored with force, Then the revoked key is still refused (the backup's key
+    records never overwrite the store's) and the other key still works."""
+    from pilothouse.errors import Unauthorized
+    from pilothouse.services import keys
+
+    s = _services(tmp_path)
+    _fill(s.store, 5)
+    revoked, record = keys.create_key(s, name="a", role="admin", created_by="t")
+    kept, _ = keys.create_key(s, name="b", role="admin", created_by="t")
+    backup_id = backups.create(s)["id"]
+    keys.revoke_key(s, record["id"])
+    backup_restore.restore(s, backup_id, force=True, reconcile_providers=False)
+    with pytest.raises(Unauthorized):
+        keys.authenticate(s, revoked)
+    assert keys.authenticate(s, kept) is not None
+    assert s.store.get("APIKEY", record["id"]).data["revoked_at"] is not None
+
+
+class _Killed(BaseException):
+    """SIGKILL stand-in: not an Exception, so the run records nothing and keeps its lease."""
+
+
+def _crash_restore_run(s, rid):
+    from pilothouse.services import backup_runs
+
+    real_load = s.store.load
+
+    def dying_load(items):
+        raise _Killed()
+
+    s.store.load = dying_load  # type: ignore[method-assign]
+    with pytest.raises(_Killed):
+        backup_runs.run(s, rid)
+    s.store.load = real_load  # type: ignore[method-assign]
+
+
+def test_a_crashed_forced_restore_is_never_replayed_over_newer_data(tmp_path):
+    """Given two forced restore runs of a backup, the first killed mid-way (the second still
+    queued), When a plain restore finishes the job, new data is written, and the old runs' job
+    messages come back after their leases lapse, Then neither old run clears the store or reloads the
+    backup: both end interrupted and the new data stays."""
+    from pilothouse.services import backup_runs
+
+    s = _services(tmp_path, backup_chunk_bytes=4096)
+    _fill(s.store, 60)
+    backup_id = backups.create(s)["id"]
+    s.store.put(Item("COMPONENT", "before", {"name": "before"}))
+    first = backup_runs.start(s, "restore", requested_by="t", backup_id=backup_id, force=True)["id"]
+    s.clock.advance(1)
+    second = backup_runs.start(s, "restore", requested_by="t", backup_id=backup_id, force=True)["id"]
+    _crash_restore_run(s, first)
+    s.clock.advance(1)
+    finisher = backup_runs.start(s, "restore", requested_by="t", backup_id=backup_id)["id"]
+    assert "succeeded" in backup_runs.run(s, finisher)
+    s.store.put(Item("COMPONENT", "newer", {"name": "newer"}))
+    s.clock.advance(backup_runs.LEASE_SECONDS + 1)
+    for rid in (first, second):
+        backup_runs.run(s, rid)
+        assert backup_runs.get(s, rid)["status"] == "interrupted"
+    assert s.store.get("COMPONENT", "newer") is not None
+    assert s.store.get("BACKUPRESTORE", "current") is None
+
+
+def test_a_forced_restore_whose_lease_lapsed_is_interrupted_not_replayed(tmp_path):
+    """Given a forced restore run killed mid-way, When its job message comes back after the lease
+    lapsed, Then the run ends interrupted without touching the store (a new request is needed)."""
+    from pilothouse.services import backup_runs
+
+    s = _services(tmp_path, backup_chunk_bytes=4096)
+    _fill(s.store, 30)
+    backup_id = backups.create(s)["id"]
+    rid = backup_runs.start(s, "restore", requested_by="t", backup_id=backup_id, force=True)["id"]
+    _crash_restore_run(s, rid)
+    s.store.put(Item("COMPONENT", "newer", {"name": "newer"}))
+    s.clock.advance(backup_runs.LEASE_SECONDS + 1)
+    backup_runs.run(s, rid)
+    run = backup_runs.get(s, rid)
+    assert run["status"] == "interrupted" and run["finished_at"]
+    assert s.store.get("COMPONENT", "newer") is not None
+    s.clock.advance(backup_runs.LEASE_SECONDS + 1)
+    assert "nothing to do" in backup_runs.run(s, rid)
+
+
+def test_a_forced_restore_keeps_the_chained_audit_trail(tmp_path):
+    """Given a backup, then audit records of the hash chain written after it (day partitions
+    ``AUDIT#<day>`` and their heads), When the backup is restored with force, Then the later
+    records and the chain head are still there: the audit trail is appended to, never rolled back."""
+    s = _services(tmp_path)
+    _fill(s.store, 5)
+    s.store.put(Item("AUDIT#2026-12-01", "000000000001", {"operation": "before"}))
+    s.store.put(Item("AUDIT-HEAD", "2026-12-01", {"seq": 1}))
+    backup_id = backups.create(s)["id"]
+    s.store.put(Item("AUDIT#2026-12-01", "000000000002", {"operation": "after"}))
+    s.store.put(Item("AUDIT-HEAD", "2026-12-01", {"seq": 2}))
+    backup_restore.restore(s, backup_id, force=True, reconcile_providers=False)
+    assert s.store.get("AUDIT#2026-12-01", "000000000002") is not None
+    assert s.store.get("AUDIT-HEAD", "2026-12-01").data["seq"] == 2
+    assert s.store.get("AUDIT#2026-12-01", "000000000001") is not None

@@ -17,7 +17,10 @@ Killed at any point, the same restore again finds the marker, skips the chunks a
 half in is written again: ``load`` replaces, so that is harmless) and ends with the full backup.
 
 Kept partitions: API keys (so the caller keeps access; the backup's keys are added), the audit trail
-(history is appended to, never rewritten) and idempotency records, plus the backups' bookkeeping.
+(its chained day partitions and heads too: history is appended to, never rewritten) and
+idempotency records, plus the backups' bookkeeping.
+A kept record already in the store is never overwritten by the backup's copy (a key revoked after
+the backup stays revoked).
 """
 
 from __future__ import annotations
@@ -35,14 +38,21 @@ from pilothouse.services import backup_reader
 from pilothouse.services.context import ServiceContext
 
 BATCH = 500
-KEPT = dom.BOOKKEEPING | {"APIKEY", "AUDIT", "AUDIT-ANON", "IDEMPOTENCY"}
+KEPT = dom.BOOKKEEPING | {"APIKEY", "AUDIT", "AUDIT-ANON", "AUDIT-HEAD", "IDEMPOTENCY"}
+#: partitions kept by prefix: the audit chain's day partitions (``AUDIT#<YYYY-MM-DD>``)
+KEPT_PREFIXES = ("AUDIT#",)
+
+
+def is_kept(pk: str) -> bool:
+    """Whether partition ``pk`` is kept by a restore (:data:`KEPT`, :data:`KEPT_PREFIXES`)."""
+    return pk in KEPT or pk.startswith(KEPT_PREFIXES)
 
 
 def is_empty(store: Store) -> bool:
     """Whether ``store`` holds nothing a restore would replace (only :data:`KEPT` partitions)."""
     scan = store.scan(page_size=200)
     try:
-        return not any(item.pk not in KEPT for item in scan)
+        return not any(not is_kept(item.pk) for item in scan)
     finally:
         close = getattr(scan, "close", None)
         if close:
@@ -56,7 +66,7 @@ def clear(store: Store, *, progress: Callable[[int], None] | None = None) -> int
     scan = store.scan(page_size=1000)
     try:
         for item in scan:
-            if item.pk in KEPT:
+            if is_kept(item.pk):
                 continue
             doomed.append(Delete(item.pk, item.sk))
             if len(doomed) == 25:
@@ -128,8 +138,9 @@ def restore(
     items_done = int(marker.data["items_done"])
     bytes_done = sum(c.bytes for c in m.chunks[:start])
     for entry, items in backup_reader.chunks(ctx, opened, start=start):
-        for i in range(0, len(items), BATCH):
-            target.load(items[i : i + BATCH])
+        fresh = _without_kept_records(target, items)
+        for i in range(0, len(fresh), BATCH):
+            target.load(fresh[i : i + BATCH])
         items_done += len(items)
         bytes_done += entry.bytes
         marker = _advance(ctx, repo, target, marker, chunks_done=entry.index + 1, items_done=items_done)
@@ -162,6 +173,12 @@ def restore(
     if reconcile_providers and target is ctx.store:
         result["reconciled"] = reconcile(ctx)
     return result
+
+
+def _without_kept_records(store: Store, items: list[Item]) -> list[Item]:
+    """``items`` less those of a :data:`KEPT` partition already in ``store``: the store's own API key,
+    audit and idempotency records win (a key revoked after the backup stays revoked)."""
+    return [i for i in items if not is_kept(i.pk) or store.get(i.pk, i.sk) is None]
 
 
 def _advance(ctx: ServiceContext, repo: BackupRepository, store: Store, marker: Item, **changes: Any) -> Item:

@@ -9,6 +9,11 @@ its progress (items and bytes, at most twice a second) and its outcome. ``piloth
 A worker killed mid-run leaves it ``running`` with a lapsed lease, shown as ``interrupted``;
 running the same command again starts a new run (a restore resumes where the killed one
 stopped: see :mod:`pilothouse.services.backup_restore`).
+
+Restores are never replayed behind the caller's back: a forced restore whose lease lapsed ends
+``interrupted`` when its message comes back (it would clear the store again), and once a restore
+run succeeds, every older restore run still queued or running ends (``interrupted``, error type
+``superseded``); a restore run never starts once a newer one has succeeded.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain import backups as dom
 from pilothouse.errors import NotFound, PilothouseError, ValidationFailed, VersionConflict
 from pilothouse.ports import Item
-from pilothouse.repositories.backups import BackupRepository, run_id
+from pilothouse.repositories.backups import RUNS, BackupRepository, run_id
 from pilothouse.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -101,6 +107,19 @@ def _lease(ctx: ServiceContext, item: Item) -> Item | None:
     lapsed = data.get("status") == "running" and (data.get("lease_until") or 0) < ctx.clock.time()
     if data.get("status") != "queued" and not lapsed:
         return None
+    if data.get("kind") == "restore":
+        later = _later_finished_restore(ctx, item.sk)
+        if later is not None:
+            _end(ctx, item, "superseded", f"restore run {later} finished after this one was requested")
+            return None
+        if lapsed and data.get("force"):
+            _end(
+                ctx,
+                item,
+                "interrupted",
+                "the worker stopped during this forced restore; it is not replayed: request it again",
+            )
+            return None
     now = ctx.clock.time()
     try:
         return _repo(ctx).replace_run(
@@ -162,7 +181,51 @@ def run(ctx: ServiceContext, rid: str) -> str:
             if fresh is None:
                 break
             state.item = fresh
+    if data["kind"] == "restore" and status == "succeeded":
+        _end_older_restores(ctx, rid)
     return f"backup run {rid} ({data['kind']}): {status}"
+
+
+def _restore_runs(ctx: ServiceContext) -> Iterator[Item]:
+    """The restore runs, newest first."""
+    cursor: str | None = None
+    while True:
+        page = ctx.store.query(RUNS, limit=200, cursor=cursor, reverse=True)
+        yield from (i for i in page.items if i.data.get("kind") == "restore")
+        cursor = page.cursor
+        if not cursor:
+            return
+
+
+def _later_finished_restore(ctx: ServiceContext, rid: str) -> str | None:
+    """The id of a restore run requested after run ``rid`` that succeeded, if any."""
+    for other in _restore_runs(ctx):
+        if other.sk <= rid:
+            return None
+        if other.data.get("status") == "succeeded":
+            return other.sk
+    return None
+
+
+def _end(ctx: ServiceContext, item: Item, reason: str, detail: str) -> None:
+    """End a run that will not (or no longer) run: status ``interrupted``, the reason as its error."""
+    data = {
+        **item.data,
+        "status": "interrupted",
+        "finished_at": iso(ctx.clock.time()),
+        "lease_until": None,
+        "error": {"type": reason, "status": 409, "detail": detail},
+    }
+    # a conflict: someone else wrote the record since (a lease, an outcome): theirs stands
+    with contextlib.suppress(VersionConflict):
+        _repo(ctx).replace_run(item, data)
+
+
+def _end_older_restores(ctx: ServiceContext, rid: str) -> None:
+    """After restore run ``rid`` succeeded: the older restore runs still queued or running end."""
+    for other in _restore_runs(ctx):
+        if other.sk < rid and other.data.get("status") in ("queued", "running"):
+            _end(ctx, other, "superseded", f"restore run {rid} finished after this one was requested")
 
 
 class _Tracked:

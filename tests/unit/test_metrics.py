@@ -115,6 +115,17 @@ def test_a_bad_batch_names_every_index_and_writes_nothing(ctx):
     assert metrics.series(ctx) == []
 
 
+def test_values_beyond_cloudwatchs_magnitudes_are_refused(ctx):
+    """Given values of 1e308, -2^361 and 1e-100 (beside fine 0 and 2^360), When ingested, Then a 422
+    names each bad index's value and nothing lands, so no sum can overflow to inf or NaN."""
+    batch = [dp(1e308), dp(0.0), dp(-(2.0**361)), dp(2.0**360), dp(1e-100)]
+    with pytest.raises(ValidationFailed) as caught:
+        metrics.ingest(ctx, batch)
+    fields = [e["field"] for e in caught.value.errors]
+    assert fields == ["datapoints.0.value", "datapoints.2.value", "datapoints.4.value"]
+    assert metrics.series(ctx, "greeter") == []
+
+
 def test_old_and_future_timestamps_are_refused(ctx):
     """Given a datapoint 15 days old and one 3 hours ahead, Then both are refused by index."""
     with pytest.raises(ValidationFailed) as caught:

@@ -53,6 +53,10 @@ MAX_BATCH = 1000
 _UNITS = frozenset(UNITS)
 #: the longest range one query may cover, in periods (CloudWatch answers 100,800 datapoints)
 MAX_POINTS = 100_800
+#: CloudWatch's bounds of a value's magnitude: larger ones (and non-zero smaller ones) are refused,
+#: so a sum of a batch's values stays finite
+MAX_MAGNITUDE = 2.0**360
+MIN_MAGNITUDE = 2.0**-260
 
 
 def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
@@ -80,6 +84,8 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
         value = dp.value
         if not isinstance(value, float | int) or not math.isfinite(value):
             bad(i, "value", "must be a finite number")
+        elif abs(value) > MAX_MAGNITUDE or 0 < abs(value) < MIN_MAGNITUDE:
+            bad(i, "value", "must be 0 or of a magnitude between 2^-260 and 2^360")
         if dp.unit not in _UNITS:
             bad(i, "unit", f"one of {', '.join(UNITS)}")
         moment = dp.timestamp

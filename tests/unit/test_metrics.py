@@ -133,11 +133,23 @@ def test_old_and_future_timestamps_are_refused(ctx):
     assert [e["index"] for e in caught.value.errors] == [0, 1]
 
 
+def test_identical_unnamed_batches_all_count(ctx):
+    """Given three senders posting the same datapoint without naming their batches, When each is
+    ingested, Then the minute's SampleCount is 3 (none is taken for a retry of another)."""
+    for _ in range(3):
+        assert metrics.ingest(ctx, [dp(7)]) == 1
+    [point] = metrics.query(
+        ctx, "greeter", "latency_ms", stat="SampleCount", period=60, start=T0, end=T0 + timedelta(minutes=1)
+    )
+    assert point.value == 3.0
+
+
 def test_a_retried_batch_is_not_counted_twice(ctx):
-    """Given a batch already ingested, When the same batch comes again, Then the sums stay."""
+    """Given a batch already ingested under a name (an Idempotency-Key), When the same batch comes
+    again under that name, Then the sums stay."""
     batch = [dp(5, minutes_ago=m) for m in range(30)]
-    metrics.ingest(ctx, batch)
-    metrics.ingest(ctx, batch)
+    metrics.ingest(ctx, batch, batch="key-1")
+    metrics.ingest(ctx, batch, batch="key-1")
     got = metrics.query(
         ctx,
         "greeter",
@@ -244,9 +256,9 @@ def test_a_batch_interrupted_midway_completes_on_retry_without_counting_twice(ct
 
     monkeypatch.setattr(metric_rollups, "_apply_chunk", dying)
     with pytest.raises(SystemExit):
-        metrics.ingest(ctx, batch)
+        metrics.ingest(ctx, batch, batch="b-1")
     monkeypatch.setattr(metric_rollups, "_apply_chunk", real)
-    metrics.ingest(ctx, batch)
+    metrics.ingest(ctx, batch, batch="b-1")
     counted = sum(
         p.value or 0
         for m in range(40)

@@ -6,15 +6,18 @@
 
 A batch is checked whole before anything is written (a 422 names every bad index). It is then
 folded into per-minute and per-hour rollups of each series with conditional writes: a concurrent
-writer of the same rollup makes this one re-read and merge again, and a batch carries an id (the
-digest of its content) that each rollup remembers, so a batch retried after a crash or a lost
-answer is not counted twice where it already landed.
+writer of the same rollup makes this one re-read and merge again. A batch whose sender names it (the
+request's Idempotency-Key, the collection sweep's own id) carries that id, which each rollup
+remembers, so a batch retried after a crash or a lost answer is not counted twice where it already
+landed; an unnamed batch always counts, even when its content equals another's (independent
+senders of the same value).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -112,17 +115,18 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
     return stamps
 
 
-def batch_id(lines: Sequence[str]) -> str:
-    """The digest of a batch's content (a line per datapoint: series key, value, second): a retry of
-    the same batch has the same id."""
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
+def batch_id(*parts: str) -> str:
+    """A short id of a batch named by its sender (an Idempotency-Key and its caller, the sweep's
+    component and minute): a retry of the same named batch has the same id."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
+def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str | None = None) -> int:
     """Fold a batch of datapoints into the rollups; the number of datapoints written.
 
     All or nothing as far as the caller can tell: a bad datapoint refuses the batch before any write,
-    and a retried batch only completes what an interrupted one left undone. Fresh datapoints land in
+    and a retried batch named by the same ``batch`` id only completes what an interrupted one left
+    undone (no ``batch``: the batch always counts, as a new one). Fresh datapoints land in
     minute rollups (the sweep compacts finished hours into hour rollups,
     :func:`pilothouse.services.metric_rollups.compact`); a late one, whose hour was compacted
     already, lands in both.
@@ -136,7 +140,6 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
     partial: dict[tuple[int, str, str, str, int], dict[str, Any]] = {}
     keys: dict[tuple[str, str, tuple], str] = {}
     fresh: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
-    lines: list[str] = []
     for dp, ts in zip(datapoints, stamps, strict=True):
         memo = (dp.component, dp.name, tuple(dp.dimensions.items()))
         key = keys.get(memo)
@@ -146,7 +149,6 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
             if ident not in fresh:
                 fresh[ident] = (dp.dimensions, dp.unit, ts)
         value = float(dp.value)
-        lines.append(f"{dp.component}|{dp.name}|{key}|{value!r}|{ts}")
         slot = (MINUTE, dp.component, dp.name, key, ts - ts % MINUTE)
         rollup = partial.get(slot)
         if rollup is None:
@@ -165,7 +167,7 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
             record["dimensions"] = dict(dimensions)
             record.update({"unit": unit, "first_at": first, "compacted_until": compacted_from(now)})
             repo.add_series(record)
-    apply(repo, partial, batch_id(lines))
+    apply(repo, partial, batch if batch is not None else uuid.uuid4().hex[:16])
     return len(datapoints)
 
 

@@ -6,7 +6,17 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.specs import spec
+
+
+@pytest.fixture(autouse=True)
+def greeter(api):
+    """Datapoints are taken only for registered components: register the one these tests measure."""
+    status, _, body = api.post("/v1/components", spec("greeter"))
+    assert status == 201, body
 
 
 def make_key(api, role: str) -> dict:
@@ -205,3 +215,20 @@ def test_a_value_beyond_cloudwatchs_bounds_is_refused(api):
     status, _, problem = api.post("/v1/metrics", body)
     assert status == 422 and [e["field"] for e in problem["errors"]] == ["datapoints.0.value"]
     assert api.get("/v1/components/greeter/metrics")[2]["metrics"] == []
+
+
+def test_datapoints_of_an_unregistered_component_are_refused(api):
+    """Given one request naming a registered component, an unknown one and the control plane's own,
+    Then 422 names the unknown one's index and component, and no series is created."""
+    body = {
+        "datapoints": [
+            {"component": "greeter", "name": "n", "value": 1},
+            {"component": "nobody-here", "name": "n", "value": 1},
+            {"component": "pilothouse", "name": "n", "value": 1},
+        ]
+    }
+    status, _, problem = api.post("/v1/metrics", body)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["datapoints.1.component"]
+    assert api.get("/v1/components/greeter/metrics")[2]["metrics"] == []
+    del body["datapoints"][1]
+    assert api.post("/v1/metrics", body)[::2] == (202, {"accepted": 2})

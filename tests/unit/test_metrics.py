@@ -9,24 +9,31 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pilothouse.clock import ManualClock
+from pilothouse.domain.components import ComponentSpec
 from pilothouse.errors import ValidationFailed
-from pilothouse.services import metrics
+from pilothouse.services import components, metrics
 from pilothouse.services.metrics import Datapoint, MetricPoint
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
+from tests.support.specs import spec
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z, on a whole hour
 T0 = datetime.fromtimestamp(NOW, UTC)
 
 
+def registered(services: Services, name: str = "greeter") -> Services:
+    components.register(services, ComponentSpec.model_validate(spec(name)), actor="t")
+    return services
+
+
 @pytest.fixture
 def ctx():
-    return Services(Settings(store="memory"), ManualClock(NOW))
+    return registered(Services(Settings(store="memory"), ManualClock(NOW)))
 
 
 @pytest.fixture
 def sqlite_ctx(tmp_path):
-    return Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW))
+    return registered(Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW)))
 
 
 def dp(value, *, minutes_ago=0.0, name="latency_ms", component="greeter", **dims) -> Datapoint:
@@ -124,6 +131,17 @@ def test_values_beyond_cloudwatchs_magnitudes_are_refused(ctx):
     fields = [e["field"] for e in caught.value.errors]
     assert fields == ["datapoints.0.value", "datapoints.2.value", "datapoints.4.value"]
     assert metrics.series(ctx, "greeter") == []
+
+
+def test_datapoints_of_an_unregistered_component_are_refused(ctx):
+    """Given a batch naming a registered component, two unknown ones and the control plane's own,
+    When ingested, Then a 422 names each unknown one's index and component and nothing lands."""
+    batch = [dp(1), dp(2, component="ghost-1"), dp(3, component="pilothouse"), dp(4, component="ghost-2")]
+    with pytest.raises(ValidationFailed) as caught:
+        metrics.ingest(ctx, batch)
+    assert [e["field"] for e in caught.value.errors] == ["datapoints.1.component", "datapoints.3.component"]
+    assert "ghost-1" in caught.value.errors[0]["message"] and metrics.series(ctx) == []
+    assert metrics.ingest(ctx, [dp(1), dp(3, component="pilothouse")]) == 2
 
 
 def test_old_and_future_timestamps_are_refused(ctx):

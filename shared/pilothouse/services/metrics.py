@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ from pilothouse.domain.metrics import (
     statistic_of,
 )
 from pilothouse.errors import ValidationFailed
+from pilothouse.repositories.components import ComponentRepository
 from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository
 from pilothouse.services.metric_rollups import LATE_AFTER_S, apply, compacted_from
 
@@ -60,11 +61,15 @@ MAX_POINTS = 100_800
 #: so a sum of a batch's values stays finite
 MAX_MAGNITUDE = 2.0**360
 MIN_MAGNITUDE = 2.0**-260
+#: the control plane's own component: its metrics need no registered component
+OWN = "pilothouse"
 
 
-def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
+def check(
+    datapoints: Sequence[Datapoint], now: float, registered: Callable[[str], bool] = lambda _: True
+) -> list[int]:
     """Each datapoint's epoch second; ValidationFailed naming every offending index
-    (``datapoints.3.value``) and why."""
+    (``datapoints.3.value``) and why. ``registered`` tells whether a component exists."""
     errors: list[dict[str, Any]] = []
 
     def bad(index: int, field: str, message: str) -> None:
@@ -75,11 +80,16 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
     stamps: list[int] = []
     good_names: set[tuple[str, str]] = set()
     good_dimensions: set[tuple[tuple[str, str], ...]] = set()
+    known: dict[str, bool] = {OWN: True}
     oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
     for i, dp in enumerate(datapoints):
         if (dp.component, dp.name) not in good_names:
+            if dp.component not in known and COMPONENT_NAME.match(dp.component):
+                known[dp.component] = registered(dp.component)
             if not COMPONENT_NAME.match(dp.component):
                 bad(i, "component", "lower-case letters, digits and dashes, starting with a letter")
+            elif not known[dp.component]:
+                bad(i, "component", f"no component is named {dp.component!r}")
             elif not METRIC_NAME.match(dp.name):
                 bad(i, "name", "letters, digits and _.:/- (at most 255), starting with a letter or _")
             else:
@@ -134,7 +144,8 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str |
     if not datapoints:
         return 0
     now = ctx.clock.time()
-    stamps = check(datapoints, now)
+    components = ComponentRepository(ctx.store)
+    stamps = check(datapoints, now, lambda name: components.get(name) is not None)
     repo = MetricRepository(ctx.store)
     late = int(now) - LATE_AFTER_S
     partial: dict[tuple[int, str, str, str, int], dict[str, Any]] = {}

@@ -60,10 +60,21 @@ def _anchor_ingest(path, batches) -> float:
     return elapsed
 
 
+def _register(ctx: Services, *names: str) -> None:
+    """Datapoints are taken only for registered components."""
+    from pilothouse.domain.components import ComponentSpec
+    from pilothouse.services import components
+    from tests.support.specs import spec
+
+    for name in names:
+        components.register(ctx, ComponentSpec.model_validate(spec(name)), actor="t")
+
+
 def test_ingest_datapoints_per_second(tmp_path):
     """Given 100 batches of 1,000 datapoints, When ingested on SQLite, Then every one is counted."""
     batches = _batches(random.Random(1))
     ctx = Services(Settings(store="sqlite", data_dir=tmp_path / "m"), ManualClock(NOW))
+    _register(ctx, *(f"svc-{n}" for n in range(20)))
     t = time.perf_counter()
     for batch in batches:
         metrics.ingest(ctx, batch)
@@ -122,6 +133,7 @@ def test_query_24h_at_one_minute_p99(tmp_path):
     p99, Then 1,440 points answer."""
     clock = ManualClock(NOW)
     ctx = Services(Settings(store="sqlite", data_dir=tmp_path / "q"), clock)
+    _register(ctx, "greeter")
     rng = random.Random(2)
     points = [
         Datapoint("greeter", "latency_ms", rng.lognormvariate(3, 1), T0 - timedelta(minutes=m, seconds=s * 6))

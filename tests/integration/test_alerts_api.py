@@ -231,6 +231,13 @@ def _ingest(services, clock, values, metric="error_rate", component="web"):
         if value is not None:
             points.append(Datapoint(component, metric, float(value), at(clock.time() - 30)))
     if points:
+        from pilothouse.domain.components import ComponentSpec
+        from pilothouse.repositories.components import ComponentRepository
+        from pilothouse.services import components
+        from tests.support.specs import spec
+
+        if ComponentRepository(services.store).get(component) is None:  # only registered ones are measured
+            components.register(services, ComponentSpec.model_validate(spec(component)), actor="t")
         ingest(services, points)
 
 

@@ -6,7 +6,17 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.specs import spec
+
+
+@pytest.fixture(autouse=True)
+def greeter(api):
+    """Datapoints are taken only for registered components: register the one these tests measure."""
+    status, _, body = api.post("/v1/components", spec("greeter"))
+    assert status == 201, body
 
 
 def make_key(api, role: str) -> dict:
@@ -176,3 +186,49 @@ def test_forged_and_hostile_requests(api):
     )
     assert status == 422 and problem["errors"][0]["field"] == "datapoints.0.dimensions.a#b"
     assert api.get("/v1/components/greeter/metrics")[2]["metrics"] == []
+
+
+def sample_count(api, metric: str) -> float:
+    status, _, got = api.get(
+        "/v1/components/greeter/metrics", query=f"metric={metric}&stat=SampleCount&start=5m"
+    )
+    assert status == 200, got
+    return sum(p["value"] or 0 for p in got["points"])
+
+
+def test_identical_posts_all_count_unless_they_share_an_idempotency_key(api):
+    """Given the same datapoint posted three times without a key, Then SampleCount is 3; When one is
+    posted twice with the same Idempotency-Key, Then it is counted once."""
+    body = {"datapoints": [{"component": "greeter", "name": "same", "value": 5}]}
+    for _ in range(3):
+        assert api.post("/v1/metrics", body)[::2] == (202, {"accepted": 1})
+    assert sample_count(api, "same") == 3.0
+    keyed = {"datapoints": [{"component": "greeter", "name": "keyed", "value": 1}]}
+    for _ in range(2):
+        assert api.post("/v1/metrics", keyed, headers={"Idempotency-Key": "batch-7"})[0] == 202
+    assert sample_count(api, "keyed") == 1.0
+
+
+def test_a_value_beyond_cloudwatchs_bounds_is_refused(api):
+    """Given a datapoint of 1e308, When posted, Then 422 names datapoints.0.value and nothing lands."""
+    body = {"datapoints": [{"component": "greeter", "name": "huge", "value": 1e308}]}
+    status, _, problem = api.post("/v1/metrics", body)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["datapoints.0.value"]
+    assert api.get("/v1/components/greeter/metrics")[2]["metrics"] == []
+
+
+def test_datapoints_of_an_unregistered_component_are_refused(api):
+    """Given one request naming a registered component, an unknown one and the control plane's own,
+    Then 422 names the unknown one's index and component, and no series is created."""
+    body = {
+        "datapoints": [
+            {"component": "greeter", "name": "n", "value": 1},
+            {"component": "nobody-here", "name": "n", "value": 1},
+            {"component": "pilothouse", "name": "n", "value": 1},
+        ]
+    }
+    status, _, problem = api.post("/v1/metrics", body)
+    assert status == 422 and [e["field"] for e in problem["errors"]] == ["datapoints.1.component"]
+    assert api.get("/v1/components/greeter/metrics")[2]["metrics"] == []
+    del body["datapoints"][1]
+    assert api.post("/v1/metrics", body)[::2] == (202, {"accepted": 2})

@@ -133,3 +133,16 @@ def test_bad_policies_are_refused(body):
     steps or an unknown field, Then validation refuses it."""
     with pytest.raises(ValidationError):
         AutoscalePolicy.model_validate(body)
+
+
+@pytest.mark.parametrize("reading", [float("inf"), float("nan"), 1e308])
+def test_a_reading_that_is_not_finite_is_missing_data_not_an_error(reading):
+    """Given a target of 0.5 and a reading that is infinite, NaN or so large its ratio overflows,
+    When the auto scaler decides, Then it holds, saying the reading was treated as missing data."""
+    p = policy(
+        target_tracking=[{"metric": "requests_per_replica", "target": 0.5}],
+        step_scaling=[{"metric": "p99_latency_ms", "steps": [{"lower": 500, "change": 3}]}],
+    )
+    d = run(p, requests_per_replica=reading, p99_latency_ms=float("inf"))
+    assert d.action == "hold" and d.desired == 2 and d.recommendations == []
+    assert "treated as missing data: requests_per_replica, p99_latency_ms" in d.reason

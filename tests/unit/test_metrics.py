@@ -9,24 +9,31 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pilothouse.clock import ManualClock
+from pilothouse.domain.components import ComponentSpec
 from pilothouse.errors import ValidationFailed
-from pilothouse.services import metrics
+from pilothouse.services import components, metrics
 from pilothouse.services.metrics import Datapoint, MetricPoint
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
+from tests.support.specs import spec
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z, on a whole hour
 T0 = datetime.fromtimestamp(NOW, UTC)
 
 
+def registered(services: Services, name: str = "greeter") -> Services:
+    components.register(services, ComponentSpec.model_validate(spec(name)), actor="t")
+    return services
+
+
 @pytest.fixture
 def ctx():
-    return Services(Settings(store="memory"), ManualClock(NOW))
+    return registered(Services(Settings(store="memory"), ManualClock(NOW)))
 
 
 @pytest.fixture
 def sqlite_ctx(tmp_path):
-    return Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW))
+    return registered(Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW)))
 
 
 def dp(value, *, minutes_ago=0.0, name="latency_ms", component="greeter", **dims) -> Datapoint:
@@ -115,6 +122,28 @@ def test_a_bad_batch_names_every_index_and_writes_nothing(ctx):
     assert metrics.series(ctx) == []
 
 
+def test_values_beyond_cloudwatchs_magnitudes_are_refused(ctx):
+    """Given values of 1e308, -2^361 and 1e-100 (beside fine 0 and 2^360), When ingested, Then a 422
+    names each bad index's value and nothing lands, so no sum can overflow to inf or NaN."""
+    batch = [dp(1e308), dp(0.0), dp(-(2.0**361)), dp(2.0**360), dp(1e-100)]
+    with pytest.raises(ValidationFailed) as caught:
+        metrics.ingest(ctx, batch)
+    fields = [e["field"] for e in caught.value.errors]
+    assert fields == ["datapoints.0.value", "datapoints.2.value", "datapoints.4.value"]
+    assert metrics.series(ctx, "greeter") == []
+
+
+def test_datapoints_of_an_unregistered_component_are_refused(ctx):
+    """Given a batch naming a registered component, two unknown ones and the control plane's own,
+    When ingested, Then a 422 names each unknown one's index and component and nothing lands."""
+    batch = [dp(1), dp(2, component="ghost-1"), dp(3, component="pilothouse"), dp(4, component="ghost-2")]
+    with pytest.raises(ValidationFailed) as caught:
+        metrics.ingest(ctx, batch)
+    assert [e["field"] for e in caught.value.errors] == ["datapoints.1.component", "datapoints.3.component"]
+    assert "ghost-1" in caught.value.errors[0]["message"] and metrics.series(ctx) == []
+    assert metrics.ingest(ctx, [dp(1), dp(3, component="pilothouse")]) == 2
+
+
 def test_old_and_future_timestamps_are_refused(ctx):
     """Given a datapoint 15 days old and one 3 hours ahead, Then both are refused by index."""
     with pytest.raises(ValidationFailed) as caught:
@@ -122,11 +151,23 @@ def test_old_and_future_timestamps_are_refused(ctx):
     assert [e["index"] for e in caught.value.errors] == [0, 1]
 
 
+def test_identical_unnamed_batches_all_count(ctx):
+    """Given three senders posting the same datapoint without naming their batches, When each is
+    ingested, Then the minute's SampleCount is 3 (none is taken for a retry of another)."""
+    for _ in range(3):
+        assert metrics.ingest(ctx, [dp(7)]) == 1
+    [point] = metrics.query(
+        ctx, "greeter", "latency_ms", stat="SampleCount", period=60, start=T0, end=T0 + timedelta(minutes=1)
+    )
+    assert point.value == 3.0
+
+
 def test_a_retried_batch_is_not_counted_twice(ctx):
-    """Given a batch already ingested, When the same batch comes again, Then the sums stay."""
+    """Given a batch already ingested under a name (an Idempotency-Key), When the same batch comes
+    again under that name, Then the sums stay."""
     batch = [dp(5, minutes_ago=m) for m in range(30)]
-    metrics.ingest(ctx, batch)
-    metrics.ingest(ctx, batch)
+    metrics.ingest(ctx, batch, batch="key-1")
+    metrics.ingest(ctx, batch, batch="key-1")
     got = metrics.query(
         ctx,
         "greeter",
@@ -233,9 +274,9 @@ def test_a_batch_interrupted_midway_completes_on_retry_without_counting_twice(ct
 
     monkeypatch.setattr(metric_rollups, "_apply_chunk", dying)
     with pytest.raises(SystemExit):
-        metrics.ingest(ctx, batch)
+        metrics.ingest(ctx, batch, batch="b-1")
     monkeypatch.setattr(metric_rollups, "_apply_chunk", real)
-    metrics.ingest(ctx, batch)
+    metrics.ingest(ctx, batch, batch="b-1")
     counted = sum(
         p.value or 0
         for m in range(40)

@@ -49,11 +49,20 @@ def _datapoints(body: MetricsRequest, now: datetime) -> list[Datapoint]:
 @operation(
     summary="Ingest metric datapoints and EMF documents", tag=TAG, status=202, response="MetricsAccepted"
 )
-def put_metrics(body: MetricsRequest) -> Response[dict[str, Any]]:
+def put_metrics(
+    body: MetricsRequest,
+    idempotency_key: Annotated[
+        str | None,
+        lazy.Header(alias="idempotency-key", max_length=255, description="names the batch for retries"),
+    ] = None,
+) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = "metrics"
     now = datetime.fromtimestamp(ctx.services.clock.time(), UTC)
-    written = svc.ingest(ctx.services, _datapoints(body, now))
+    # only a batch its sender names is de-duplicated on retry: identical datapoints of
+    # independent senders all count
+    batch = svc.batch_id("request", ctx.actor, idempotency_key) if idempotency_key else None
+    written = svc.ingest(ctx.services, _datapoints(body, now), batch=batch)
     return json_response({"accepted": written}, 202)
 
 

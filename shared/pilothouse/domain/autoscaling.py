@@ -185,12 +185,17 @@ def bounds(policy: AutoscalePolicy, low: int, high: int, now: float) -> tuple[in
     return new_low, new_high, action.name or action.cron
 
 
-def _tracked(t: TargetTracking, current: int, value: float) -> tuple[int, str]:
+def _tracked(t: TargetTracking, current: int, value: float) -> tuple[int, str] | None:
+    """The desired count, or None when the reading (or its ratio to the target) is not finite."""
     ratio = value / t.target
+    if not math.isfinite(ratio):
+        return None
     if abs(ratio - 1) <= t.tolerance:
         return current, f"{t.metric} {value:.3g} is within {t.tolerance:.0%} of its target {t.target:g}"
-    desired = math.ceil(max(current, 1) * ratio) if ratio > 1 else math.ceil(current * ratio)
-    return desired, f"{t.metric} {value:.3g} against a target of {t.target:g}"
+    scaled = max(current, 1) * ratio if ratio > 1 else current * ratio
+    if not math.isfinite(scaled):
+        return None
+    return math.ceil(scaled), f"{t.metric} {value:.3g} against a target of {t.target:g}"
 
 
 def _stepped(s: StepScaling, current: int, value: float) -> tuple[int, str] | None:
@@ -224,10 +229,14 @@ def decide(
     """What to do now. ``readings`` holds each metric's value (None: no data, no opinion)."""
     low, high, schedule = bounds(policy, low, high, now)
     recs: list[dict[str, Any]] = []
+    unusable: list[str] = []  # readings that are not finite numbers: no data, said so
     for t in policy.target_tracking:
         value = readings.get(t.reading)
-        if value is not None:
-            desired, why = _tracked(t, current, value)
+        tracked = _tracked(t, current, value) if value is not None and math.isfinite(value) else None
+        if value is not None and tracked is None:
+            unusable.append(t.reading)
+        if tracked is not None:
+            desired, why = tracked
             recs.append(
                 {
                     "policy": "target_tracking",
@@ -239,6 +248,9 @@ def decide(
             )
     for s in policy.step_scaling:
         value = readings.get(s.reading)
+        if value is not None and not math.isfinite(value):
+            unusable.append(s.reading)
+            value = None
         found = _stepped(s, current, value) if value is not None else None
         if found is not None:
             recs.append(
@@ -255,6 +267,8 @@ def decide(
         wanted, reason = best["desired"], best["reason"]
     else:
         wanted, reason = current, "no metric data: holding"
+    if unusable:
+        reason += f"; not a finite number, treated as missing data: {', '.join(unusable)}"
     desired = min(max(wanted, low), high)
     if desired != wanted:
         reason += f"; kept within [{low}, {high}]"

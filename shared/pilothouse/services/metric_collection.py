@@ -79,8 +79,8 @@ def collect_component(ctx: ServiceContext, data: dict[str, Any], until: float) -
             outcome["scrape_error"] = found.error
         if found.skipped:
             outcome["scrape_skipped"] = found.skipped
-    for batch in _batches(points):
-        metrics.ingest(ctx, batch)
+    for i, batch in enumerate(_batches(points)):  # a redo of this sweep names its batches alike
+        metrics.ingest(ctx, batch, batch=metrics.batch_id("collect", name, repr(since), repr(until), str(i)))
     repo.advance_cursor(name, until, cursor)
     outcome["datapoints"] = len(points)
     return outcome
@@ -127,6 +127,9 @@ def ingest_own(ctx: ServiceContext, documents: Sequence[dict[str, Any]]) -> int:
             logger.warning("dropped an EMF document of our own", extra={"error": str(exc)})
     now = ctx.clock.time()
     fresh = [p for p in points if now - metrics.MAX_AGE_S < p.timestamp.timestamp() <= now + 60]
-    for batch in _batches(fresh):
-        metrics.ingest(ctx, batch)
+    for batch in _batches(fresh):  # the same documents again (a redelivery) make the same batches
+        lines = [
+            f"{p.component}|{p.name}|{sorted(p.dimensions.items())}|{p.value!r}|{p.timestamp}" for p in batch
+        ]
+        metrics.ingest(ctx, batch, batch=metrics.batch_id("own", *lines))
     return len(fresh)

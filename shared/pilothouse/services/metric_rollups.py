@@ -2,8 +2,9 @@
 hours of minute rollups into hour rollups (the sweep's part).
 
 Every write is conditional (created if absent, replaced if unchanged since read): a concurrent
-writer of the same rollup makes this one read and merge again. A rollup remembers the last batches
-folded into it, so a retried batch is not counted twice where it landed already.
+writer of the same rollup makes this one read and merge again. A rollup remembers the ids of the
+last batches folded into it, so a retried batch (one its sender named with the same id) is not
+counted twice where it landed already.
 
 Hour rollups: the sweep writes the hour H (ending at E) once E + 2 h has passed, as the merge of its
 minute rollups (an overwrite, so running it twice is harmless). A datapoint of H that arrives after

@@ -6,16 +6,19 @@
 
 A batch is checked whole before anything is written (a 422 names every bad index). It is then
 folded into per-minute and per-hour rollups of each series with conditional writes: a concurrent
-writer of the same rollup makes this one re-read and merge again, and a batch carries an id (the
-digest of its content) that each rollup remembers, so a batch retried after a crash or a lost
-answer is not counted twice where it already landed.
+writer of the same rollup makes this one re-read and merge again. A batch whose sender names it (the
+request's Idempotency-Key, the collection sweep's own id) carries that id, which each rollup
+remembers, so a batch retried after a crash or a lost answer is not counted twice where it already
+landed; an unnamed batch always counts, even when its content equals another's (independent
+senders of the same value).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +44,7 @@ from pilothouse.domain.metrics import (
     statistic_of,
 )
 from pilothouse.errors import ValidationFailed
+from pilothouse.repositories.components import ComponentRepository
 from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository
 from pilothouse.services.metric_rollups import LATE_AFTER_S, apply, compacted_from
 
@@ -53,11 +57,19 @@ MAX_BATCH = 1000
 _UNITS = frozenset(UNITS)
 #: the longest range one query may cover, in periods (CloudWatch answers 100,800 datapoints)
 MAX_POINTS = 100_800
+#: CloudWatch's bounds of a value's magnitude: larger ones (and non-zero smaller ones) are refused,
+#: so a sum of a batch's values stays finite
+MAX_MAGNITUDE = 2.0**360
+MIN_MAGNITUDE = 2.0**-260
+#: the control plane's own component: its metrics need no registered component
+OWN = "pilothouse"
 
 
-def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
+def check(
+    datapoints: Sequence[Datapoint], now: float, registered: Callable[[str], bool] = lambda _: True
+) -> list[int]:
     """Each datapoint's epoch second; ValidationFailed naming every offending index
-    (``datapoints.3.value``) and why."""
+    (``datapoints.3.value``) and why. ``registered`` tells whether a component exists."""
     errors: list[dict[str, Any]] = []
 
     def bad(index: int, field: str, message: str) -> None:
@@ -68,11 +80,16 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
     stamps: list[int] = []
     good_names: set[tuple[str, str]] = set()
     good_dimensions: set[tuple[tuple[str, str], ...]] = set()
+    known: dict[str, bool] = {OWN: True}
     oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
     for i, dp in enumerate(datapoints):
         if (dp.component, dp.name) not in good_names:
+            if dp.component not in known and COMPONENT_NAME.match(dp.component):
+                known[dp.component] = registered(dp.component)
             if not COMPONENT_NAME.match(dp.component):
                 bad(i, "component", "lower-case letters, digits and dashes, starting with a letter")
+            elif not known[dp.component]:
+                bad(i, "component", f"no component is named {dp.component!r}")
             elif not METRIC_NAME.match(dp.name):
                 bad(i, "name", "letters, digits and _.:/- (at most 255), starting with a letter or _")
             else:
@@ -80,6 +97,8 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
         value = dp.value
         if not isinstance(value, float | int) or not math.isfinite(value):
             bad(i, "value", "must be a finite number")
+        elif abs(value) > MAX_MAGNITUDE or 0 < abs(value) < MIN_MAGNITUDE:
+            bad(i, "value", "must be 0 or of a magnitude between 2^-260 and 2^360")
         if dp.unit not in _UNITS:
             bad(i, "unit", f"one of {', '.join(UNITS)}")
         moment = dp.timestamp
@@ -106,17 +125,18 @@ def check(datapoints: Sequence[Datapoint], now: float) -> list[int]:
     return stamps
 
 
-def batch_id(lines: Sequence[str]) -> str:
-    """The digest of a batch's content (a line per datapoint: series key, value, second): a retry of
-    the same batch has the same id."""
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
+def batch_id(*parts: str) -> str:
+    """A short id of a batch named by its sender (an Idempotency-Key and its caller, the sweep's
+    component and minute): a retry of the same named batch has the same id."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
+def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str | None = None) -> int:
     """Fold a batch of datapoints into the rollups; the number of datapoints written.
 
     All or nothing as far as the caller can tell: a bad datapoint refuses the batch before any write,
-    and a retried batch only completes what an interrupted one left undone. Fresh datapoints land in
+    and a retried batch named by the same ``batch`` id only completes what an interrupted one left
+    undone (no ``batch``: the batch always counts, as a new one). Fresh datapoints land in
     minute rollups (the sweep compacts finished hours into hour rollups,
     :func:`pilothouse.services.metric_rollups.compact`); a late one, whose hour was compacted
     already, lands in both.
@@ -124,13 +144,13 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
     if not datapoints:
         return 0
     now = ctx.clock.time()
-    stamps = check(datapoints, now)
+    components = ComponentRepository(ctx.store)
+    stamps = check(datapoints, now, lambda name: components.get(name) is not None)
     repo = MetricRepository(ctx.store)
     late = int(now) - LATE_AFTER_S
     partial: dict[tuple[int, str, str, str, int], dict[str, Any]] = {}
     keys: dict[tuple[str, str, tuple], str] = {}
     fresh: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
-    lines: list[str] = []
     for dp, ts in zip(datapoints, stamps, strict=True):
         memo = (dp.component, dp.name, tuple(dp.dimensions.items()))
         key = keys.get(memo)
@@ -140,7 +160,6 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
             if ident not in fresh:
                 fresh[ident] = (dp.dimensions, dp.unit, ts)
         value = float(dp.value)
-        lines.append(f"{dp.component}|{dp.name}|{key}|{value!r}|{ts}")
         slot = (MINUTE, dp.component, dp.name, key, ts - ts % MINUTE)
         rollup = partial.get(slot)
         if rollup is None:
@@ -159,7 +178,7 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint]) -> int:
             record["dimensions"] = dict(dimensions)
             record.update({"unit": unit, "first_at": first, "compacted_until": compacted_from(now)})
             repo.add_series(record)
-    apply(repo, partial, batch_id(lines))
+    apply(repo, partial, batch if batch is not None else uuid.uuid4().hex[:16])
     return len(datapoints)
 
 

@@ -67,6 +67,12 @@ def test_cloudwatch_minutes_become_datapoints(provider, cw, tmp_path):
     ctx = Services(
         Settings(store="sqlite", data_dir=tmp_path), SystemClock(), providers={"aws-lambda": provider}
     )
+    from tests.support.specs import spec
+
+    from pilothouse.domain.components import ComponentSpec
+    from pilothouse.services import components
+
+    components.register(ctx, ComponentSpec.model_validate(spec("orders")), actor="t")  # only known ones
     record = {
         "name": "orders",
         "spec": {"provider": "aws-lambda"},

@@ -57,6 +57,27 @@ def test_racing_unconditional_writes_all_land_in_order(api):
     assert versions == list(range(statuses.count(200), 0, -1))
 
 
+def test_racing_first_versions_lose_with_a_version_conflict(api):
+    """Given a component with no config version yet, when 20 writers set its config at once,
+    then each loser gets the same 409 version-conflict as any lost race, not the store's raw
+    "already exists" message."""
+    api.post("/v1/components", spec("web"))
+    barrier = threading.Barrier(20)
+
+    def write(i: int) -> tuple[int, dict]:
+        barrier.wait()
+        status, _, body = api.call("PUT", "/v1/components/web/config", {"values": {"n": i}})
+        return status, body
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(write, range(20)))
+    assert 200 in [status for status, _ in answers]
+    for status, body in answers:
+        if status != 200:
+            assert status == 409, body
+            assert body["type"].endswith("version-conflict") and "already exists" not in body["detail"], body
+
+
 def _get(url: str, path: str, key: str, timeout: float = 30) -> tuple[int, dict]:
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)

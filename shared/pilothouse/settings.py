@@ -130,6 +130,10 @@ class Settings(BaseModel):
     component_config_env: tuple[tuple[str, str], ...] = ()
     #: config watches: how long a function instance trusts the config version it read (seconds)
     config_cache_seconds: float = Field(default=0.5, ge=0, le=60)
+    #: config watches: the most long polls one process holds at once; one more answers 429 at
+    #: once (with Retry-After). Below the embedded pool's 8 instances of a function, so waiting
+    #: watches never take every instance (nor, queued behind them, every gateway thread)
+    config_max_watchers: int = Field(default=4, ge=1, le=1000)
     #: where secret values live (issue 13): the built-in encrypted store, AWS Secrets Manager or SSM
     secret_backend: Literal["builtin", "secretsmanager", "ssm"] = "builtin"
     #: the name prefix of secrets in Secrets Manager / parameters in SSM

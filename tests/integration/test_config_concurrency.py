@@ -57,6 +57,27 @@ def test_racing_unconditional_writes_all_land_in_order(api):
     assert versions == list(range(statuses.count(200), 0, -1))
 
 
+def test_racing_first_versions_lose_with_a_version_conflict(api):
+    """Given a component with no config version yet, when 20 writers set its config at once,
+    then each loser gets the same 409 version-conflict as any lost race, not the store's raw
+    "already exists" message."""
+    api.post("/v1/components", spec("web"))
+    barrier = threading.Barrier(20)
+
+    def write(i: int) -> tuple[int, dict]:
+        barrier.wait()
+        status, _, body = api.call("PUT", "/v1/components/web/config", {"values": {"n": i}})
+        return status, body
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(write, range(20)))
+    assert 200 in [status for status, _ in answers]
+    for status, body in answers:
+        if status != 200:
+            assert status == 409, body
+            assert body["type"].endswith("version-conflict") and "already exists" not in body["detail"], body
+
+
 def _get(url: str, path: str, key: str, timeout: float = 30) -> tuple[int, dict]:
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
@@ -68,8 +89,8 @@ def _get(url: str, path: str, key: str, timeout: float = 30) -> tuple[int, dict]
         conn.close()
 
 
-def test_long_polls_do_not_hold_up_other_requests(api, cloud, pool, admin_key):
-    """Given as many watches as the config function has instances, held on the real gateway, other
+def test_long_polls_do_not_hold_up_other_requests(api, cloud, pool, admin_key, services):
+    """Given as many watches as a process holds at once, held on the real gateway, other
     requests (another component read, a config change) are answered while they wait, and the change
     releases every watch with the new version."""
     api.post("/v1/components", spec("web"))
@@ -77,7 +98,8 @@ def test_long_polls_do_not_hold_up_other_requests(api, cloud, pool, admin_key):
     server = GatewayServer(LocalGateway(cloud.routes, pool), "127.0.0.1", 0)
     server.start()
     try:
-        watchers = pool.max_instances
+        watchers = services.settings.config_max_watchers
+        assert watchers < pool.max_instances  # watches never hold every instance of the function
         with ThreadPoolExecutor(watchers) as ex:
             watches = [
                 ex.submit(_get, server.url, "/v1/components/web/config?wait=20&after_version=1", admin_key)
@@ -88,5 +110,61 @@ def test_long_polls_do_not_hold_up_other_requests(api, cloud, pool, admin_key):
             api.call("PUT", "/v1/components/web/config", {"values": {"n": 2}})
             answers = [w.result(timeout=15) for w in watches]
         assert all(status == 200 and body["version"] == 2 for status, body in answers), answers
+    finally:
+        server.stop()
+
+
+def test_watches_over_the_cap_answer_429_at_once(api, services):
+    """Given the cap of long polls a process holds, when 3 more watchers than the cap ask at once,
+    then the cap's worth wait and the rest are answered at once with 429 and Retry-After; a change
+    then releases every waiting one with the new version."""
+    import time
+
+    api.post("/v1/components", spec("web"))
+    api.call("PUT", "/v1/components/web/config", {"values": {"n": 1}})
+    cap = services.settings.config_max_watchers
+    barrier = threading.Barrier(cap + 3)
+
+    def watch(_: int) -> tuple[int, dict[str, str], float]:
+        barrier.wait()
+        started = time.monotonic()
+        status, headers, _body = api.call("GET", "/v1/components/web/config", query="wait=20&after_version=1")
+        return status, {k.lower(): v for k, v in headers.items()}, time.monotonic() - started
+
+    with ThreadPoolExecutor(cap + 3) as ex:
+        watches = [ex.submit(watch, i) for i in range(cap + 3)]
+        deadline = time.monotonic() + 10
+        while sum(w.done() for w in watches) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        refused = [w.result() for w in watches if w.done()]
+        assert len(refused) == 3, refused
+        assert all(status == 429 and int(h["retry-after"]) >= 1 and took < 5 for status, h, took in refused)
+        api.call("PUT", "/v1/components/web/config", {"values": {"n": 2}})
+        answers = [w.result(timeout=15) for w in watches]
+    assert sorted(status for status, _, _ in answers) == [200] * cap + [429] * 3
+
+
+def test_many_watchers_do_not_stall_the_gateway(api, cloud, pool, admin_key):
+    """Given 40 viewers long-polling one component's config on the real gateway (32 workers),
+    when the health endpoint is asked, then it answers within seconds, not after the polls end."""
+    import time
+
+    api.post("/v1/components", spec("web"))
+    api.call("PUT", "/v1/components/web/config", {"values": {"n": 1}})
+    server = GatewayServer(LocalGateway(cloud.routes, pool), "127.0.0.1", 0)
+    server.start()
+    try:
+        with ThreadPoolExecutor(40) as ex:
+            watches = [
+                ex.submit(_get, server.url, "/v1/components/web/config?wait=15&after_version=1", admin_key)
+                for _ in range(40)
+            ]
+            time.sleep(1)
+            started = time.monotonic()
+            status, _ = _get(server.url, "/v1/health", admin_key, timeout=10)
+            assert status == 200 and time.monotonic() - started < 5
+            api.call("PUT", "/v1/components/web/config", {"values": {"n": 2}})
+            answers = [w.result(timeout=30) for w in watches]
+        assert {status for status, _ in answers} <= {200, 429}
     finally:
         server.stop()

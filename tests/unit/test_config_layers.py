@@ -75,3 +75,44 @@ def test_diff_names_added_removed_and_changed_leaves():
         {"path": "$.e", "op": "added", "to": [1]},
     ]
     assert layers.diff({"a": 1}, {"a": 1.0}) == [{"path": "$.a", "op": "changed", "from": 1, "to": 1.0}]
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt"),
+    [
+        ("[" * 50000 + "]" * 50000, "yaml"),
+        ("a: " + "{x: " * 70 + "1" + "}" * 70, "yaml"),
+        ("".join(" " * i + f"k{i}:\n" for i in range(70)) + " " * 70 + "v: 1\n", "yaml"),
+        ("- " * 70 + "x\n", "yaml"),
+        ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "json"),
+    ],
+)
+def test_deeply_nested_text_is_refused_before_it_is_parsed(content, fmt, monkeypatch):
+    """Given a document whose text nests far deeper than allowed (flow, indentation or markers),
+    when it is parsed, then a ValueError says it is too deep and no parser ever sees it."""
+    import json
+
+    import yaml
+
+    def never(*_a, **_k):
+        raise AssertionError("the parser saw a too-deep document")
+
+    monkeypatch.setattr(yaml, "parse", never)
+    monkeypatch.setattr(json, "loads", never)
+    with pytest.raises(ValueError, match="deeper"):
+        layers.parse_document(content, fmt)
+
+
+def test_ordinary_documents_pass_the_depth_scan():
+    """Given documents with brackets in strings, comments and block scalars, when parsed, then
+    they are accepted as before."""
+    text = 'a: "[[[["\nb: |\n  {{{{{{\n    [[[[\n# [[[[\nc:\n  d: [1, {e: 2}]\n'
+    assert layers.parse_document(text, "yaml") == {
+        "a": "[[[[",
+        "b": "{{{{{{\n  [[[[\n",
+        "c": {"d": [1, {"e": 2}]},
+    }
+    assert layers.parse_document('{"a": "[[[[[[\\"[[[", "b": [[1]]}', "json") == {
+        "a": '[[[[[["[[[',
+        "b": [[1]],
+    }

@@ -200,6 +200,9 @@ def parse_document(content: str, fmt: str) -> dict[str, Any]:
     """A config document in ``fmt`` (yaml, json, env); ValueError saying what is wrong with it."""
     if fmt == "env":
         return parse_env_file(content)
+    if fmt in ("json", "yaml") and _text_deeper_than(content, fmt, MAX_TEXT_DEPTH):
+        # refused before parsing: PyYAML takes quadratic time (and json recursion) on deep nesting
+        raise ValueError(f"the document nests deeper than {MAX_DEPTH} levels")
     if fmt == "json":
         try:
             data = json.loads(content)
@@ -218,6 +221,65 @@ def parse_document(content: str, fmt: str) -> dict[str, Any]:
 
 #: the deepest a config document may nest
 MAX_DEPTH = 32
+#: the deepest nesting a document's text may show before it is parsed (a generous upper bound)
+MAX_TEXT_DEPTH = 64
+_BLOCK_SCALAR = re.compile(r"^\s*(?:-\s+)*(?:[^#'\"]*:\s+)?[|>][-+0-9]*\s*$")
+
+
+def _text_deeper_than(content: str, fmt: str, limit: int) -> bool:
+    """Whether the text of a JSON or YAML document may nest deeper than ``limit``: one linear scan
+    of brackets and braces (and, for YAML, indentation and ``- `` / ``? `` markers). For YAML it
+    over-counts (brackets in strings and comments count too) so nothing deep gets past it."""
+    if fmt == "json":
+        depth, in_string, escaped = 0, False, False
+        for ch in content:
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch in "[{":
+                depth += 1
+                if depth > limit:
+                    return True
+            elif ch in "]}":
+                depth = max(depth - 1, 0)
+        return False
+    indents: list[int] = []
+    flow = 0
+    block: int | None = None  # the indentation of a block scalar's header: deeper lines are text
+    for line in content.splitlines():
+        text = line.lstrip(" ")
+        indent = len(line) - len(text)
+        if block is not None:
+            if not text.strip() or indent > block:
+                continue
+            block = None
+        if not text.strip():
+            continue
+        while indents and indents[-1] >= indent:
+            indents.pop()
+        indents.append(indent)
+        markers = 0
+        while text[:2] in ("- ", "? ", "-\t", "?\t"):
+            markers += 1
+            text = text[2:].lstrip(" \t")
+        for ch in text:
+            if ch in "[{":
+                flow += 1
+                if len(indents) + markers + flow > limit:
+                    return True
+            elif ch in "]}":
+                flow = max(flow - 1, 0)
+        if len(indents) + markers + flow > limit:
+            return True
+        if flow == 0 and _BLOCK_SCALAR.match(line):
+            block = indent
+    return False
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -17,7 +17,14 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.domain import config_layers as layers
 from pilothouse.domain.lifecycle import Command
-from pilothouse.errors import Conflict, NotFound, PilothouseError, ValidationFailed, VersionConflict
+from pilothouse.errors import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    PilothouseError,
+    ValidationFailed,
+    VersionConflict,
+)
 from pilothouse.ports import Item
 from pilothouse.repositories.config import (
     ConfigRepository,
@@ -253,7 +260,7 @@ def _append(services: ServiceContext, head: Item | None, scope: str, *, actor: s
             data[key] = fields[key]
     try:
         written = repo(services).append(head, data, data["created_at"])
-    except VersionConflict:
+    except (VersionConflict, AlreadyExists):  # AlreadyExists: another writer took version 1 first
         raise VersionConflict(
             f"another change of {scope} landed first; read it again", extra={"field": "base_version"}
         ) from None

@@ -6,6 +6,11 @@ A read looks up the scope's head (the newest version number) at most once per
 its answer and ETag, so warm reads do not touch the store. A write in this process wakes its long
 polls at once (and drops what it cached); a write elsewhere is seen at the next head lookup (a
 long poll looks every ``POLL_SECONDS``).
+
+A process holds at most ``settings.config_max_watchers`` long polls at once: one more is answered
+at once with 429 and ``Retry-After`` (not with the current version, which would send a client
+straight back into a busy loop), so waiting watches cannot hold every function instance and every
+gateway thread behind them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.domain.config_layers import env_layer, merge
+from pilothouse.errors import TooManyRequests
 from pilothouse.repositories.config import ConfigRepository, component_scope
 from pilothouse.services.context import ServiceContext
 
@@ -40,6 +46,10 @@ _changed = threading.Condition(_lock)
 _answers: dict[tuple[int, str], Served] = {}
 #: (store, scope) → (monotonic time of the lookup, the head's version)
 _heads: dict[tuple[int, str], tuple[float, int]] = {}
+#: the long polls this process holds now (at most ``settings.config_max_watchers``)
+_watchers = 0
+#: what an over-the-cap watcher is told to wait before trying again (seconds)
+RETRY_AFTER_SECONDS = 2
 
 
 def changed(services: ServiceContext, scope: str, version: int) -> None:
@@ -114,7 +124,25 @@ def wait_newer(
     services: ServiceContext, name: str, environment: str, after_version: int, wait_seconds: float
 ) -> Served:
     """The config once its version passes ``after_version``, or as it is when ``wait_seconds``
-    (at most MAX_WAIT_SECONDS) have passed."""
+    (at most MAX_WAIT_SECONDS) have passed. TooManyRequests (at once) when this process already
+    holds ``settings.config_max_watchers`` long polls."""
+    global _watchers
+    with _lock:
+        if _watchers >= services.settings.config_max_watchers:
+            raise TooManyRequests(
+                "too many config watches are waiting here; try again shortly", RETRY_AFTER_SECONDS
+            )
+        _watchers += 1
+    try:
+        return _wait_newer(services, name, environment, after_version, wait_seconds)
+    finally:
+        with _lock:
+            _watchers -= 1
+
+
+def _wait_newer(
+    services: ServiceContext, name: str, environment: str, after_version: int, wait_seconds: float
+) -> Served:
     deadline = time.monotonic() + min(max(wait_seconds, 0.0), MAX_WAIT_SECONDS)
     key = (id(services.store), component_scope(name, environment))
     served = read(services, name, environment, fresh=True)

@@ -14,6 +14,8 @@ part of the minutes the compaction merges, one arriving after it adds to the com
 
 from __future__ import annotations
 
+import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.domain.metric_histogram import ordered
@@ -34,7 +36,10 @@ CATCH_UP_HOURS = 48
 REMEMBERED = 8
 #: rollups per transaction (the store takes 25)
 CHUNK = 25
-TRIES = 8
+#: attempts of one chunk's transaction against concurrent writers of the same rollups, each after a
+#: jittered, growing pause (many writers of one hot minute otherwise keep beating each other)
+TRIES = 40
+MAX_PAUSE_S = 0.05
 
 Slot = tuple[int, str, str, str, int]  # period, component, name, series key, start
 
@@ -77,6 +82,7 @@ def _apply_chunk(repo: MetricRepository, chunk: list[tuple[Slot, dict[str, Any]]
         except (VersionConflict, AlreadyExists):
             if attempt == TRIES - 1:
                 raise
+            time.sleep(random.uniform(0, min(MAX_PAUSE_S, 0.001 * 2**attempt)))
 
 
 def compacted_from(now: float) -> int:
@@ -126,4 +132,5 @@ def _compact_hour(repo: MetricRepository, series: dict[str, Any], hour: int) -> 
         except (VersionConflict, AlreadyExists):
             if attempt == TRIES - 1:
                 raise
+            time.sleep(random.uniform(0, min(MAX_PAUSE_S, 0.001 * 2**attempt)))
     return 0

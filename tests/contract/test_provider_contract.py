@@ -375,6 +375,10 @@ def deploy_and_prepare(case: ProviderCase, *, replicas: int = 1) -> tuple[Placem
     return placement, placement.details["stable"], placement.details["candidate"]
 
 
+#: requests a Load sends at least (it keeps going after its block until it has)
+MIN_REQUESTS = 30
+
+
 class Load:
     """A few clients sending requests until stopped; collects every status."""
 
@@ -399,7 +403,12 @@ class Load:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        # a little more load after the last change, and enough requests in all to mean something
+        # however slow a loaded machine sends them (up to 20 s more)
         time.sleep(0.2)
+        deadline = time.monotonic() + 20
+        while len(self.statuses) <= MIN_REQUESTS and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._done.set()
         for t in self._threads:
             t.join(15)
@@ -611,7 +620,7 @@ def test_no_failed_request_during_shift_finalize_and_rollback(provider_case: Pro
         current = p.shift(current, {current.details["stable"]: 0, current.details["candidate"]: 100})
         current = p.finalize(current, current.details["candidate"])
 
-    assert len(load.statuses) > 30
+    assert len(load.statuses) > MIN_REQUESTS
     assert set(load.statuses) == {200}
     assert set(load.versions) == {V1, V2}
     assert load.versions[-1] == V2

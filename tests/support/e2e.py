@@ -100,6 +100,9 @@ class DevProcess:
             COLUMNS="200",
             NO_COLOR="1",
             PILOTHOUSE_REPLICA_ENV_PASSTHROUGH=MARKER_VAR,  # replicas carry the marker too
+            # as the suite's (tests/conftest.py): the e2e races fire dozens of mutations at once to
+            # test conflicts, not the rate limiter (tests/integration/test_rate_limits.py does)
+            PILOTHOUSE_RATE_LIMITS=os.environ.get("PILOTHOUSE_RATE_LIMITS", '{"enabled": false}'),
             **{MARKER_VAR: self.marker},
         )
         return env

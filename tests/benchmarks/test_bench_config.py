@@ -13,15 +13,13 @@ Nothing is asserted about time.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
 
 from pilothouse.embedded.gateway import GatewayServer, LocalGateway
 from tests.support.bench import report
-from tests.support.load_rounds import ROUNDS, Side, compare, process_cpu
+from tests.support.load_rounds import ROUNDS, Side, UvicornAnchor, compare, process_cpu
 from tests.support.specs import spec
 
 BATCH = 2000
@@ -81,43 +79,18 @@ def test_resolved_config_read_in_process(services):
     )
 
 
-class _Anchor:
+def _anchor(services) -> UvicornAnchor:
     """uvicorn (h11) + Starlette answering the same cached resolved-config read."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
 
-    def __init__(self, services) -> None:
-        import uvicorn
-        from starlette.applications import Starlette
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
+    from pilothouse.services import config_watch
 
-        from pilothouse.services import config_watch
+    def get_config(request):
+        served = config_watch.read(services, request.path_params["name"], "development")
+        return JSONResponse(served.body, headers={"ETag": served.etag})
 
-        def get_config(request):
-            served = config_watch.read(services, request.path_params["name"], "development")
-            return JSONResponse(served.body, headers={"ETag": served.etag})
-
-        app = Starlette(routes=[Route("/v1/components/{name}/config", get_config)])
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, http="h11", loop="asyncio", log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __enter__(self) -> _Anchor:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
-        self.sock.close()
+    return UvicornAnchor([Route("/v1/components/{name}/config", get_config)])
 
 
 @pytest.mark.slow
@@ -128,7 +101,7 @@ def test_config_reads_through_the_local_gateway(pool, cloud, services, admin_key
     _setup(services)
     auth = {"Authorization": f"Bearer {admin_key}"}
     server = GatewayServer(LocalGateway(cloud.routes, pool), "127.0.0.1", 0)
-    with _Anchor(services) as anchor:
+    with _anchor(services) as anchor:
         server.start()
         try:
             compare(

@@ -18,7 +18,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -27,48 +26,31 @@ from pilothouse.embedded.gateway import GatewayServer, LocalGateway
 from pilothouse.runtime.events import http_event
 from tests.support.bench import report
 from tests.support.e2e import DevProcess, make_admin_key
-from tests.support.load_rounds import CLIENTS, ROUNDS, SECONDS, Side, compare, load, process_cpu, row_of
+from tests.support.load_rounds import (
+    CLIENTS,
+    ROUNDS,
+    SECONDS,
+    Side,
+    UvicornAnchor,
+    compare,
+    load,
+    process_cpu,
+    row_of,
+)
 from tests.support.specs import spec
 
 
-class _Anchor:
+def _anchor(services) -> UvicornAnchor:
     """uvicorn with the pure-Python h11 parser + Starlette, reading the component from SQLite."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
 
-    def __init__(self, services) -> None:
-        import uvicorn
-        from starlette.applications import Starlette
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
+    from pilothouse.services import components as svc
 
-        from pilothouse.services import components as svc
+    def get_component(request):  # sync endpoint: Starlette runs it in its thread pool
+        return JSONResponse(svc.view(svc.get(services, request.path_params["name"])))
 
-        def get_component(request):  # sync endpoint: Starlette runs it in its thread pool
-            return JSONResponse(svc.view(svc.get(services, request.path_params["name"])))
-
-        app = Starlette(routes=[Route("/v1/components/{name}", get_component)])
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else 40 ms
-        # delayed-ACK stalls on every keep-alive response)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, http="h11", loop="asyncio", log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __enter__(self) -> _Anchor:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
-        self.sock.close()
+    return UvicornAnchor([Route("/v1/components/{name}", get_component)])
 
 
 ANCHOR_LABEL = "anchor: uvicorn h11 + Starlette, same SQLite read"
@@ -98,7 +80,7 @@ def test_gateway_against_uvicorn_h11_starlette(pool, cloud, services, admin_key)
 
     server = GatewayServer(LocalGateway(cloud.routes, pool), "127.0.0.1", 0)
     bare = GatewayServer(LocalGateway(cloud.routes, _AtOnce()), "127.0.0.1", 0)  # type: ignore[arg-type]
-    with _Anchor(services) as anchor:
+    with _anchor(services) as anchor:
         server.start()
         bare.start()
         try:
@@ -153,7 +135,7 @@ def test_pilothouse_dev_against_uvicorn_h11_starlette(tmp_path, services):
         time.sleep(2)
         idle = (dev_cpu() - before) / 2
         path = "/v1/components/web"
-        with _Anchor(services) as anchor:
+        with _anchor(services) as anchor:
             compare(
                 "pilothouse dev vs anchor",
                 path,

@@ -107,3 +107,43 @@ def compare(title: str, path: str, anchor: Side, gateway: Side, extra: dict[str,
     )
     for side in (anchor, gateway):
         assert all(r["errors"] == 0 and r["requests"] > 0 for r in side.rounds), side.rounds
+
+
+class UvicornAnchor:
+    """The anchor server: uvicorn with the pure-Python h11 parser + Starlette serving ``routes``
+    (Starlette routes) on 127.0.0.1 and a free port, in a thread, as a context manager."""
+
+    def __init__(self, routes: list) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+        from starlette.applications import Starlette
+
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else 40 ms
+        # delayed-ACK stalls on every keep-alive response)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                Starlette(routes=routes), http="h11", loop="asyncio", log_level="warning", lifespan="off"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __enter__(self) -> UvicornAnchor:
+        import time
+
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+        self.sock.close()

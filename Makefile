@@ -12,7 +12,7 @@ XDIST ?= -n 2 --dist loadgroup
 .PHONY: run test test-fast bench setup setup-dev lock lint typecheck clean layer sls-package infra
 
 ## Two locks from one resolution: requirements.lock is what the product needs (all `make run`
-## installs); requirements-dev.lock adds the AWS SDKs and the test, lint and type-check tools.
+## installs); requirements-dev.lock adds the AWS, Azure and GCP SDKs and the test, lint and type-check tools.
 $(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
@@ -80,7 +80,7 @@ lock:
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv
 	.tools/bin/uv lock --upgrade
 	.tools/bin/uv export --frozen --no-emit-project --no-header -o requirements.lock
-	.tools/bin/uv export --frozen --extra dev --extra aws --no-emit-project --no-header -o requirements-dev.lock
+	.tools/bin/uv export --frozen --extra dev --extra aws --extra azure --extra gcp --no-emit-project --no-header -o requirements-dev.lock
 
 ## The function entries of template.yaml and serverless.yml, from shared/pilothouse/catalogue.py.
 infra: setup-dev

@@ -131,3 +131,12 @@ class StoreError(PilothouseError):
     """A backend failed in a way the caller cannot fix; retrying later may help."""
 
     status, code, title = 503, "store-unavailable", "Store unavailable"
+
+
+class TransactionScopeError(PilothouseError):
+    """A transaction spans partitions on a store that commits only inside one (Azure Tables).
+
+    Always a bug in Pilothouse, never the caller's: each transaction the services issue must keep
+    to one partition (see ``Store.transaction_scope``)."""
+
+    status, code, title = 500, "transaction-scope", "Transaction spans partitions"

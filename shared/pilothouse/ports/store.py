@@ -64,6 +64,12 @@ class Store(Protocol):
     #: the clock that decides expiry (``Item.expires_at``)
     clock: Clock
 
+    #: what :meth:`transact` can commit atomically: ``"partition"`` (every operation of one
+    #: transaction has the same ``pk``; Azure Tables, Cosmos DB) or ``"store"`` (any items;
+    #: SQLite, DynamoDB, Firestore). A transaction wider than the scope raises
+    #: ``pilothouse.errors.TransactionScopeError``; no adapter fakes atomicity it cannot give.
+    transaction_scope: str
+
     def get(self, pk: str, sk: str) -> Item | None: ...
 
     def put(self, item: Item, *, if_absent: bool = False, if_version: int | None = None) -> Item: ...

@@ -67,6 +67,10 @@ def prefix_end(prefix: str) -> str:
 class Store(ABC):
     """Base class of the storage adapters (it implements :class:`pilothouse.ports.Store`)."""
 
+    #: see :attr:`pilothouse.ports.Store.transaction_scope`; adapters that commit only inside one
+    #: partition say ``"partition"``
+    transaction_scope = "store"
+
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()
 
@@ -131,6 +135,13 @@ class Store(ABC):
         keys = [(op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk) for op in operations]
         if len(set(keys)) != len(keys):
             raise BadRequest("a transaction may touch each item only once")
+        if self.transaction_scope == "partition" and len({pk for pk, _ in keys}) > 1:
+            from pilothouse.errors import TransactionScopeError
+
+            partitions = sorted({pk for pk, _ in keys})
+            raise TransactionScopeError(
+                f"this store commits a transaction inside one partition; got {partitions}"
+            )
         return self._transact(list(operations), self.clock.time())
 
     def purge_expired(self) -> int:

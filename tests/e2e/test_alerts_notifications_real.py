@@ -106,8 +106,11 @@ def test_error_rate_alert_signed_notification_dead_letter_and_crash(dev, tmp_pat
         spec["version"] = "2.2.0-flaky"
         (tmp_path / "flaky.yaml").write_text(yaml.safe_dump(spec))
         cli.ok("components", "register", str(tmp_path / "flaky.yaml"))
-        # the control plane dies before its dispatcher's first run (a minute after start)
+        # the control plane dies before its dispatcher's first run (a minute after start: this
+        # first start is on real time) ...
         dev.kill()
+        # ... and comes back with its sweeps (dispatch, collection, alerts) every 6 s
+        dev.schedule_scale = 10
         dev.start()
         cli.ok("components", "deploy", "counter", "--wait")
         cli.ok(

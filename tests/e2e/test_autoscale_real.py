@@ -39,9 +39,9 @@ def _replicas_reach(client: httpx.Client, want: int, timeout: float) -> dict:
     raise AssertionError(f"greeter never reached {want} replicas: {body}; decisions {decisions}")
 
 
-def test_load_scales_greeter_out_and_back_in(dev: DevProcess, cli: Cli):
+def test_load_scales_greeter_out_and_back_in(dev: DevProcess, cli: Cli, tmp_path):
     """Given greeter Running with 1 replica and a policy of 2 req/s per replica (scale-in cooldown
-    60 s) set with the CLI
+    60 s, over the last minute) set with the CLI, its sweeps every 6 s
     When about 8 req/s reach it for two minutes
     Then the autoscaler scales it out (events by the autoscaler, a decision with the readings)
     And when the load stops, after the cooldown, it scales back in to 1."""
@@ -53,9 +53,12 @@ def test_load_scales_greeter_out_and_back_in(dev: DevProcess, cli: Cli):
     assert client.post("/v1/components", json=spec).status_code == 201
     assert client.post("/v1/components/greeter/deploy", json={}).status_code == 202
     greeter = wait_at_rest(client, "greeter", timeout=60, want="Running")
+    # the policy judges the last complete minute (window 1): the scale-in comes a minute after the
+    # load stops rather than two (a policy setting; the decision logic is the same)
+    (tmp_path / "policy.yaml").write_text("window_minutes: 1\n")
     cli.ok(
         "autoscale", "set", "greeter", "--requests-per-replica", "2",
-        "--scale-out-cooldown", "0", "--scale-in-cooldown", "60",
+        "--scale-out-cooldown", "0", "--scale-in-cooldown", "60", "--file", str(tmp_path / "policy.yaml"),
     )  # fmt: skip
 
     stop = threading.Event()

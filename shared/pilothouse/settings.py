@@ -175,6 +175,13 @@ class Settings(BaseModel):
     #: "viewer", "rate": 1, "burst": 10}, {"operation_class": "reads", "principal": "key:ab12",
     #: "rate": 100, "burst": 1000}]}``; see ``pilothouse.domain.ratelimits``
     rate_limits: RateLimits = RateLimits()
+    #: the embedded scheduler's time scale (``pilothouse dev``): ``rate(...)`` schedules fire this
+    #: many times as often (10: the minute sweeps every 6 s), and the health sweep's period (how
+    #: long a sweep's batches are worth checking) shrinks with them. For tests and demos that should
+    #: not wait real minutes; 1 (real time) everywhere else. Cron schedules, the metric store's
+    #: minutes, autoscaling windows and cooldowns and alert periods are not scaled: they are
+    #: settings of each policy or rule
+    schedule_scale: float = Field(default=1.0, ge=1.0, le=600.0)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

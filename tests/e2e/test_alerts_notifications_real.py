@@ -106,13 +106,20 @@ def test_error_rate_alert_signed_notification_dead_letter_and_crash(dev, tmp_pat
         spec["version"] = "2.2.0-flaky"
         (tmp_path / "flaky.yaml").write_text(yaml.safe_dump(spec))
         cli.ok("components", "register", str(tmp_path / "flaky.yaml"))
-        # the control plane dies before its dispatcher's first run (a minute after start)
+        # the control plane dies before its dispatcher's first run (a minute after start: this
+        # first start is on real time) ...
         dev.kill()
+        # ... and comes back with its sweeps (dispatch, collection, alerts) every 6 s
+        dev.schedule_scale = 10
         dev.start()
         cli.ok("components", "deploy", "counter", "--wait")
+        # the rule judges the last complete minute as soon as the (6 s) collection has it: no
+        # allowance for late datapoints (a rule setting; the evaluation is the same)
+        (tmp_path / "rule.yaml").write_text("delay_seconds: 0\n")
         cli.ok(
             "alerts", "rules", "create", "counter-errors", "-k", "metric", "-c", "counter", "-m", "errors",
             "--denominator", "requests", "--stat", "Sum", "--comparator", ">", "--threshold", "0.2",
+            "--file", str(tmp_path / "rule.yaml"),
         )  # fmt: skip
         url = cli.ok("-o", "json", "components", "get", "counter").json()["url"]
         traffic = Traffic(url)

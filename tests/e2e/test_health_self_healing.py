@@ -7,7 +7,9 @@ health sweep every minute, the health queue's worker, and real greeter replicas.
   duplicate replica (exactly the recorded count runs), the half-started one is reaped, and the
   component is Healthy at the restarted control plane's first sweep.
 
-Each waits for the scheduler's minute (a sweep is ``rate(1 minute)`` as in template.yaml).
+A sweep is ``rate(1 minute)`` as in template.yaml; these run the scheduler on a faster time scale
+(``PILOTHOUSE_SCHEDULE_SCALE``), so the "minute" is 6 s (12 s for the restart test, whose slow
+replacement keeps its place within one sweep period as 20 s do within 60 s).
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ from tests.support.processes import replica_pids
 
 pytestmark = pytest.mark.slow
 
-SWEEP_WAIT = 150.0  # a minute to the first sweep, plus a loaded machine's slack
+SWEEP_WAIT = 150.0  # a sweep period to the first sweep, plus a loaded machine's (generous) slack
+#: the scheduler's time scale: the health sweep every 60 / SCALE s
+SCALE = 10.0
+#: the restart test's: a sweep every 12 s, the replacement slowed to 8 s (less than one period)
+RESTART_SCALE, SLOW_REPLACEMENT = 5.0, "8"
 
 # the greeter, started after a pause read from a file when it exists (a slow start on demand)
 SLOW_START = (
@@ -91,11 +97,13 @@ def healthy_with(client: httpx.Client, name: str, count: int) -> dict[str, Any] 
     return c if h["status"] == "Healthy" and len(ok) == count and c["state"] == "Running" else None
 
 
-def test_a_sigkilled_replica_is_replaced_by_the_next_sweep(running_dev: DevProcess, tmp_path: Path):
+def test_a_sigkilled_replica_is_replaced_by_the_next_sweep(dev: DevProcess, tmp_path: Path):
     """Given greeter Running with two replicas under `pilothouse dev`
     When one replica is SIGKILLed
     Then the next health sweep replaces it (replica.replaced, reason exited) and greeter reports
     Healthy with two live replicas again, still Running, serving on its URL."""
+    dev.schedule_scale = SCALE
+    running_dev = dev.start()
     client = running_dev.http()
     c = deployed(client, "greeter", tmp_path / "no-delay")
     victim = c["placement"]["details"]["replicas"][0]["pid"]
@@ -115,22 +123,27 @@ def test_a_sigkilled_replica_is_replaced_by_the_next_sweep(running_dev: DevProce
     from pilothouse.clock import parse_iso
 
     detected = parse_iso(replaced[0]["at"]) - killed
-    print(f"\ndead replica detected and replaced {detected:.1f} s after the SIGKILL (sweep every 60 s)")
+    period = 60 / SCALE
+    print(
+        f"\ndead replica detected and replaced {detected:.1f} s after the SIGKILL (sweep every {period:g} s)"
+    )
 
 
 def test_killing_dev_mid_replacement_leaves_no_duplicate_and_reaps_the_orphan(
     dev: DevProcess, tmp_path: Path
 ):
-    """Given greeter Running with two replicas, one SIGKILLed, and replacements made slow (20 s)
+    """Given greeter Running with two replicas, one SIGKILLed, and replacements made slow (8 s, in a
+    sweep period of 12 s)
     When `pilothouse dev` is SIGKILLed while the sweep is starting the replacement, and started again
     Then the half-started replica is stopped, exactly two replicas of greeter run (the survivor
     and one the restore started), each named by the placement, and greeter is Healthy."""
     delay = tmp_path / "delay"
+    dev.schedule_scale = RESTART_SCALE
     dev.start()
     client = dev.http()
     c = deployed(client, "greeter", delay)
     survivor, victim = (r["pid"] for r in c["placement"]["details"]["replicas"])
-    delay.write_text("20")
+    delay.write_text(SLOW_REPLACEMENT)
     os.kill(victim, signal.SIGKILL)
     processes = dev.data_dir / "processes"
     # the sweep's replacement has been spawned (a third tagged process: the survivor, and the newcomer)

@@ -73,3 +73,27 @@ def test_a_deploy_that_never_gets_healthy_fails_with_output(dev):
     web = wait_state(c, "counter")
     assert web["state"] == "Failed"
     assert "health" in web["last_error"]["reason"].lower()
+
+
+def test_the_schedule_scale_setting_runs_the_minute_sweeps_faster(dev, monkeypatch):
+    """Given PILOTHOUSE_SCHEDULE_SCALE=10, when the local control plane starts, then each of its
+    rate(1 minute) sweeps (template.yaml) is due 6 s after the start, not a minute; and without the
+    setting, a minute."""
+    import time
+
+    from pilothouse.embedded.template import read_cloud
+    from pilothouse.settings import get_settings
+
+    minutely = [
+        s.rule for s in read_cloud(ROOT, get_settings()).schedules if s.expression == "rate(1 minute)"
+    ]
+    assert minutely, "template.yaml has minute sweeps"
+    for scale, period in (("10", 6.0), ("1", 60.0)):
+        monkeypatch.setenv("PILOTHOUSE_SCHEDULE_SCALE", scale)
+        started = time.time()
+        server = dev()
+        assert server.wait_recovered(30)
+        for rule in minutely:
+            due = server.scheduler.next_fire(rule)
+            assert due is not None and started + period - 1 <= due <= time.time() + period, (rule, due)
+        server.stop()

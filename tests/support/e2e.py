@@ -85,6 +85,9 @@ class DevProcess:
         self.starts = 0
         self.log_path: Path | None = None
         self.clients: list[httpx.Client] = []
+        #: PILOTHOUSE_SCHEDULE_SCALE of the next start: the minute sweeps run this many times as
+        #: often (a test that waits on them sets it; 1 is real time)
+        self.schedule_scale = 1.0
 
     @property
     def env(self) -> dict[str, str]:
@@ -105,6 +108,8 @@ class DevProcess:
             PILOTHOUSE_RATE_LIMITS=os.environ.get("PILOTHOUSE_RATE_LIMITS", '{"enabled": false}'),
             **{MARKER_VAR: self.marker},
         )
+        if self.schedule_scale != 1:
+            env["PILOTHOUSE_SCHEDULE_SCALE"] = str(self.schedule_scale)
         return env
 
     def start(self, timeout: float = 30.0, *, wait_restored: bool = True) -> DevProcess:

@@ -454,3 +454,16 @@ def test_an_interval_longer_than_the_sweep_is_honoured(services, fake, clock):
         assert health.check(services, "web") == "skipped"
     clock.advance(60)
     assert health.check(services, "web") == "Healthy"
+
+
+def test_the_sweep_period_follows_the_schedule_scale(services, fake, clock, monkeypatch):
+    """Given schedule_scale 10 (the minute sweep every 6 s), when the sweep runs, then its batch is
+    worth checking for 6 s (not a minute), and a batch handled after those 6 s is dropped."""
+    running(services, fake)
+    monkeypatch.setattr(services, "settings", services.settings.model_copy(update={"schedule_scale": 10.0}))
+    assert health_sweep.sweep_period(services) == 6.0
+    health_sweep.sweep(services)
+    (message,) = services.queue.receive(services.settings.health_queue, max_messages=10)
+    assert json.loads(message.body)["not_after"] == pytest.approx(clock.time() + 6.0)
+    clock.advance(6.5)
+    assert health_sweep.handle_message(services, message.body) == {"dropped": 1}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pilothouse.embedded.schedule import CronSchedule, RateSchedule, ScheduleError, parse_schedule
+from pilothouse.embedded.schedule import CronSchedule, RateSchedule, ScheduleError, parse_schedule, scaled
 
 
 def at(text: str) -> float:
@@ -239,3 +239,17 @@ def test_a_schedule_event_without_an_expression_is_refused_when_the_template_is_
     )
     with pytest.raises(ScheduleError, match=r"Tick\.Every: a schedule expression must be a string"):
         read_cloud(tmp_path, Settings())
+
+
+def test_a_scaled_rate_fires_scale_times_as_often_and_cron_is_unchanged() -> None:
+    """Given rate(1 minute) and a cron expression on a time scale of 10, when stepping, then the
+    rate fires every 6 s from its anchor and the cron at its wall-clock minute as before; a scale
+    of 1 is the schedule itself and a scale of 0 is refused."""
+    rate = scaled(parse_schedule("rate(1 minute)"), 10).anchored(1000.0)
+    assert [rate.next_after(t) for t in (1000.0, 1006.0, 1011.9)] == [1006.0, 1012.0, 1012.0]
+    cron = parse_schedule("cron(0 10 * * ? *)")
+    assert scaled(cron, 10) is cron
+    same = parse_schedule("rate(5 minutes)")
+    assert scaled(same, 1) is same
+    with pytest.raises(ValueError, match="positive"):
+        scaled(same, 0)

@@ -223,3 +223,27 @@ def test_start_twice_is_an_error() -> None:
     finally:
         scheduler.stop()
         scheduler.stop()
+
+
+def test_a_time_scale_runs_rates_faster_and_leaves_cron_on_the_wall_clock() -> None:
+    """Given rate(1 minute) and cron(31 9 ...) jobs on a scheduler with time_scale 10
+    When ticking through 60 s
+    Then the rate job fires every 6 s (10 times), each event timed at its real fire time, and the
+    cron job once, at 09:31 as without a scale."""
+    clock = ManualClock(START)
+    record = Recorder()
+    scheduler = Scheduler(
+        clock,
+        [
+            ScheduledJob("minutely", "rate(1 minute)", record),
+            ScheduledJob("at931", "cron(31 9 * * ? *)", record),
+        ],
+        max_workers=0,
+        time_scale=10,
+    )
+    fired = [name for step in range(1, 121) for name in scheduler.tick(START + step * 0.5)]
+
+    assert fired.count("minutely") == 10 and fired.count("at931") == 1
+    times = [e["time"] for e in record.events if e["resources"][0].endswith("/minutely")]
+    assert times[:2] == ["2024-03-01T09:30:06Z", "2024-03-01T09:30:12Z"]
+    assert scheduler.next_fire("minutely") == START + 66

@@ -119,3 +119,13 @@ def test_conflict_names_state_and_allowed_commands():
 
 def test_429_carries_retry_after():
     assert TooManyRequests("slow down", retry_after=7).headers == {"Retry-After": "7"}
+
+
+def test_schedule_scale_is_real_time_by_default_and_at_least_one():
+    """Given no PILOTHOUSE_SCHEDULE_SCALE, the scale is 1; given 10 it is 10.0; given 0.5 or a
+    word, the settings error names the variable."""
+    assert Settings.from_environ({}).schedule_scale == 1.0
+    assert Settings.from_environ({"PILOTHOUSE_SCHEDULE_SCALE": "10"}).schedule_scale == 10.0
+    for bad in ("0.5", "fast"):
+        with pytest.raises(ConfigurationError, match="PILOTHOUSE_SCHEDULE_SCALE"):
+            Settings.from_environ({"PILOTHOUSE_SCHEDULE_SCALE": bad})

@@ -132,6 +132,7 @@ class DevServer:
         self.scheduler = Scheduler(
             SystemClock(),
             [ScheduledJob(s.rule, s.expression, self._scheduled(s.function)) for s in cloud.schedules],
+            time_scale=settings.schedule_scale,
         )
         self._stopping.clear()
         self._recovered.clear()

@@ -20,6 +20,9 @@ Semantics, and where they differ from EventBridge:
   skipped for that fire (logged), so one slow job cannot fill the pool. ``max_workers=0`` runs
   callbacks inline inside :meth:`Scheduler.tick`, serially, in job order.
 * A callback that raises is logged (``logging``) and changes nothing else.
+* ``time_scale`` (``pilothouse dev``: the ``schedule_scale`` setting, ``PILOTHOUSE_SCHEDULE_SCALE``,
+  default 1) runs rates that many times faster: at 10, ``rate(1 minute)`` fires every 6 s. Cron
+  expressions name wall-clock times and are not scaled. The event's ``time`` is the real fire time.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pilothouse.clock import Clock
-from pilothouse.embedded.schedule import parse_schedule
+from pilothouse.embedded.schedule import parse_schedule, scaled
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ class Scheduler:
         poll_interval: float = 1.0,
         account: str = ACCOUNT,
         region: str = REGION,
+        time_scale: float = 1.0,
     ) -> None:
         names = [job.name for job in jobs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -88,7 +92,9 @@ class Scheduler:
             raise ValueError(f"duplicate scheduled job names: {', '.join(duplicates)}")
         self._clock = clock
         self._jobs = {job.name: job for job in jobs}
-        self._schedules = {job.name: parse_schedule(job.expression) for job in jobs}  # ScheduleError early
+        self._schedules = {  # ScheduleError early
+            job.name: scaled(parse_schedule(job.expression), time_scale) for job in jobs
+        }
         self._max_workers = max_workers
         self._poll_interval = poll_interval
         self._account = account

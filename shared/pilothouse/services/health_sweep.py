@@ -26,12 +26,20 @@ from pilothouse.services.health import check, eligible
 
 log = logging.getLogger(__name__)
 
-#: a sweep's batches are worth checking until the next sweep starts
+#: a sweep's batches are worth checking until the next sweep starts (a minute, as the schedule;
+#: shorter on the embedded scheduler's faster time scale, see :func:`sweep_period`)
 SWEEP_PERIOD_SECONDS = 60.0
+#: a batch's last confirmation of a failing replica ends this long before the next sweep
+CONFIRM_MARGIN_SECONDS = 5.0
 #: most components one message may name (a larger one is cut: the next sweep covers the rest)
 MAX_BATCH = 1000
 #: components checked at once within one batch (their probes mostly wait on the network)
 BATCH_THREADS = 8
+
+
+def sweep_period(services: ServiceContext) -> float:
+    """Seconds from one sweep to the next: a minute, divided by the ``schedule_scale`` setting."""
+    return SWEEP_PERIOD_SECONDS / services.settings.schedule_scale
 
 
 def sweep(services: ServiceContext) -> dict[str, Any]:
@@ -52,7 +60,7 @@ def sweep(services: ServiceContext) -> dict[str, Any]:
             keep.update(str(r.get("id")) for r in (placement.get("details") or {}).get("replicas") or [])
     size = settings.health_batch_size
     batches = [names[i : i + size] for i in range(0, len(names), size)]
-    not_after = services.clock.time() + SWEEP_PERIOD_SECONDS
+    not_after = services.clock.time() + sweep_period(services)
     if batches:
         services.queue.send_batch(
             settings.health_queue,
@@ -74,10 +82,12 @@ def handle_message(services: ServiceContext, body: str) -> dict[str, Any]:
         log.warning("health: a malformed batch message was dropped: %s", exc)
         return {"invalid": 1}  # retrying cannot fix it; the next sweep sends well-formed batches
     names = names[:MAX_BATCH]
-    left = not_after - services.clock.time() if not_after else SWEEP_PERIOD_SECONDS
+    period = sweep_period(services)
+    left = not_after - services.clock.time() if not_after else period
     if left <= 0:
         return {"dropped": len(names)}  # the next sweep has these already
-    confirm_until = time.monotonic() + max(0.0, left - 5.0)
+    margin = CONFIRM_MARGIN_SECONDS * period / SWEEP_PERIOD_SECONDS
+    confirm_until = time.monotonic() + max(0.0, left - margin)
     return check_batch(services, names, confirm_until=confirm_until)
 
 

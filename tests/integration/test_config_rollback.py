@@ -174,3 +174,23 @@ def test_break_glass_rollback_of_a_config_deployment_in_flight_restores_the_conf
     body = _served(api)
     assert body["version"] == 3 and body["config"] == {"greeting": "calm"}
     assert _latest_version(api)["kind"] == "reverted"
+
+
+def test_a_change_written_while_the_rollback_runs_stands_and_rolls_out_after_it(api, run, provider):
+    """Given a component rolled back after a succeeded config change, when a new config change is
+    written before the rollback ran, then no restoring version overwrites it: once the rollback
+    ended, the change rolls out and the component runs it."""
+    running(api, run, config_schema=SCHEMA)
+    _set(api, {"greeting": "one"})
+    run()
+    _set(api, {"greeting": "two"})
+    run()
+    assert api.post("/v1/components/web/rollback")[0] == 202
+    out = _set(api, {"greeting": "three"})  # stored and queued behind the rollback
+    assert out["version"]["version"] == 3
+    run()
+    assert comp(api)["spec"]["config"] == {"greeting": "three"}
+    body = _served(api)
+    assert body["version"] == 3 and body["config"] == {"greeting": "three"}
+    kinds = [v["kind"] for v in api.get("/v1/components/web/config/versions")[2]["items"]]
+    assert "rollback" not in kinds

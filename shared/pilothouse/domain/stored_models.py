@@ -168,6 +168,8 @@ class DeploymentRecord(Stored):
     config_version: int | None = None
     #: the config version a rollback brings back (a new version copies it once the rollback succeeded)
     restores_config_version: int | None = None
+    #: the newest config version when that rollback began (a change written during it stands)
+    config_head: int | None = None
 
 
 class DeploymentEventRecord(Stored):

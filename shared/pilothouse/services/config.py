@@ -432,11 +432,20 @@ def deployment_ended(services: ServiceContext, deployment: dict[str, Any], succe
     """An update deployment ended. If it rolled out a config version and did not succeed, and that
     version is still the newest, write a version restoring the config that runs (so the stored and
     served config is what runs). Then, if a newer version is waiting (written while the deployment
-    ran), roll it out. Called by the deployment manager."""
+    ran), roll it out. A succeeded rollback to the previous revision writes a version restoring the
+    config that revision ran with, unless a change was written while it ran: that one rolls out.
+    Called by the deployment manager."""
     scope = component_scope(deployment["component"], deployment["environment"])
     head = repo(services).head(scope)
-    if succeeded and deployment.get("restores_config_version"):
-        _restore(services, deployment, head)
+    if (
+        succeeded
+        and deployment.get("restores_config_version")
+        and head is not None
+        and head.data["version"] == deployment.get("config_head")
+    ):  # no change was written while the rollback ran (one that was rolls out below)
+        from pilothouse.services.config_restore import restore
+
+        restore(services, deployment, head)
         return
     if head is None and not (succeeded and deployment.get("config") is not None):
         return
@@ -444,61 +453,13 @@ def deployment_ended(services: ServiceContext, deployment: dict[str, Any], succe
     if number and not succeeded and head is not None and head.data["version"] == number:
         _revert(services, deployment, head)
         return
-    if succeeded and not number and deployment.get("config") is not None:
+    restoring = deployment.get("restores_config_version") is not None
+    if succeeded and not number and not restoring and deployment.get("config") is not None:
         _record_update(services, deployment, head)
         return
     latest = repo(services).version(scope, head.data["version"]) if head is not None else None
     if latest is not None and latest.data.get("resolved") is not None:
         _rollout(services, deployment["component"], latest, actor="system", request_id=None, strategy=None)
-
-
-def version_running(
-    services: ServiceContext, name: str, environment: str, resolved: dict[str, Any] | None
-) -> int | None:
-    """The newest of the last 50 config versions of the component whose resolved config is
-    ``resolved`` (what a revision ran with), or None."""
-    scope = component_scope(name, environment)
-    head = repo(services).head(scope)
-    if head is None or resolved is None:
-        return None
-    for number in range(head.data["version"], max(0, head.data["version"] - 50), -1):
-        item = repo(services).version(scope, number)
-        if item is not None and item.data.get("resolved") == resolved:
-            return number
-    return None
-
-
-def _restore(services: ServiceContext, deployment: dict[str, Any], head: Item | None) -> None:
-    """A rollback to the previous revision succeeded: a new version copies the config version that
-    revision ran with, so history, watch and the next change start from what runs again."""
-    scope = component_scope(deployment["component"], deployment["environment"])
-    number = deployment["restores_config_version"]
-    old = repo(services).version(scope, number)
-    if old is None or head is None:
-        return
-    if head.data["version"] == number or (
-        (latest := repo(services).version(scope, head.data["version"])) is not None
-        and latest.data.get("resolved") == old.data.get("resolved")
-    ):
-        return  # what runs is the newest version already
-    try:
-        _append(
-            services,
-            head,
-            scope,
-            values=old.data["values"],
-            includes=old.data.get("includes", []),
-            resolved=old.data.get("resolved") or {},
-            sources=old.data.get("sources", {}),
-            kind="rollback",
-            actor=deployment.get("initiated_by") or "system",
-            message=f"rollback deployment {deployment['id']} restored version {number}",
-            restored_from=number,
-            deployment_id=deployment["id"],
-        )
-    except VersionConflict:  # someone else wrote a newer version meanwhile: theirs stands
-        return
-    repo(services).done(scope, head.data["version"] + 1)  # it restores what runs: nothing to roll out
 
 
 def _record_update(services: ServiceContext, deployment: dict[str, Any], head: Item | None) -> None:

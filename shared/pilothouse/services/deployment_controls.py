@@ -236,7 +236,7 @@ def rollback_component(
     replaced: its config runs again, and once the rollback succeeded a new config version restores
     the one that revision ran with (:func:`pilothouse.services.config.deployment_ended`). A named
     version other than the previous revision's keeps the config that runs."""
-    from pilothouse.services import components, config
+    from pilothouse.services import components, config_restore
 
     record = components.get(services, name)
     op = record.data.get("operation")
@@ -253,9 +253,11 @@ def rollback_component(
     params: dict[str, Any] = {"version": target}
     if previous and target == previous.get("version") and previous.get("config") is not None:
         params["config"] = previous["config"]
-        params["restores_config_version"] = config.version_running(
-            services, name, record.data["spec"]["environment"], previous["config"]
+        environment = record.data["spec"]["environment"]
+        params["restores_config_version"] = config_restore.version_running(
+            services, name, environment, previous["config"]
         )
+        params["config_head"] = config_restore.head_version(services, name, environment)
     return components.command(
         services,
         name,

@@ -133,7 +133,7 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
             # digests of the capability tokens of the shipped workflows acting on this deployment
             "capabilities": [digest] if is_shipped(workflow) else [],
         }
-        for key in ("config_version", "restores_config_version"):
+        for key in ("config_version", "restores_config_version", "config_head"):
             if pending.params.get(key) is not None:
                 data[key] = pending.params[key]
         try:

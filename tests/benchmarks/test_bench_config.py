@@ -93,11 +93,19 @@ def _anchor(services) -> UvicornAnchor:
     return UvicornAnchor([Route("/v1/components/{name}/config", get_config)])
 
 
+@pytest.fixture
+def production_answers(monkeypatch):
+    """Answers as a deployment sends them: the suite's check of every answer against its model
+    (``PILOTHOUSE_RESPONSE_VALIDATION``, tests/conftest.py) is off, as it is by default."""
+    monkeypatch.setenv("PILOTHOUSE_RESPONSE_VALIDATION", "false")
+
+
 @pytest.mark.slow
-def test_config_reads_through_the_local_gateway(pool, cloud, services, admin_key):
+def test_config_reads_through_the_local_gateway(production_answers, pool, cloud, services, admin_key):
     """Given a component with a config version, when keep-alive clients GET its config through the
     gateway and through the anchor in alternating rounds, then every answer is 200 and reads/s,
     p50/p99, CPU per request and the ratios are printed."""
+    assert not services.settings.response_validation
     _setup(services)
     auth = {"Authorization": f"Bearer {admin_key}"}
     server = GatewayServer(LocalGateway(cloud.routes, pool), "127.0.0.1", 0)

@@ -48,10 +48,10 @@ def get_component_config(
     after_version: Annotated[int | None, lazy.Query(ge=0, description="the version the caller has")] = None,
     if_none_match: Annotated[str | None, lazy.Header(alias="if-none-match")] = None,
 ) -> Response[dict[str, Any] | None]:
-    from pilothouse.services import components, config_watch
+    from pilothouse.services import config_watch
 
     services = current().services
-    env = environment or components.get(services, name).data["spec"]["environment"]
+    env = environment or config_watch.own_environment(services, name)
     if wait and after_version is not None:
         served = config_watch.wait_newer(services, name, env, after_version, wait)
     else:

@@ -426,8 +426,9 @@ def rollback(
 ) -> None:
     """Break-glass: roll back now, skipping gates, analysis and freezes.
 
-    Mid-deployment, that deployment goes back to its stable version; otherwise the previous (or
-    --version) version is deployed at once.
+    Mid-deployment, that deployment goes back to its stable version; otherwise the previous
+    revision (the version and config the last succeeded change replaced), or --version with the
+    config that runs, is deployed at once.
     """
     body = {"version": version} if version else {}
     _command(

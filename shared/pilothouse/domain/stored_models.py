@@ -86,6 +86,9 @@ class ComponentRecord(Stored):
     # the version an update replaced, and what a retry goes back to (the last Running and healthy)
     previous_version: str | None = None
     last_good: dict[str, Any] | None = None
+    # what ran before the last succeeded update or rollback ({"version", "config"}): what a
+    # rollback of the component (or of that deployment) goes back to, config included (issue 13)
+    previous_revision: dict[str, Any] | None = None
     # set while a control-plane restart brings the component's instances back
     restoring: dict[str, Any] | None = None
     # what the health sweep last found (written when it changes; see ComponentHealth)
@@ -163,6 +166,10 @@ class DeploymentRecord(Stored):
     capabilities: list[str] = []
     #: the config version a config change rolled out (issue 13)
     config_version: int | None = None
+    #: the config version a rollback brings back (a new version copies it once the rollback succeeded)
+    restores_config_version: int | None = None
+    #: the newest config version when that rollback began (a change written during it stands)
+    config_head: int | None = None
 
 
 class DeploymentEventRecord(Stored):

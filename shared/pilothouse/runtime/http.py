@@ -419,6 +419,11 @@ def add_operations(
         if not document and not _needs_request_validation(op):
             validation = False
             middlewares.append(_ResponseValidation(None))  # validated answers when the settings say
+        elif not document and not op.mutating:  # a read: Powertools' checks with a plan made once
+            from pilothouse.runtime.params import ReadValidation
+
+            validation = False
+            middlewares = [ReadValidation(), *middlewares, _ResponseValidation(None)]
         router.route(
             op.path,
             op.method,

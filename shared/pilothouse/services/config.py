@@ -432,16 +432,29 @@ def deployment_ended(services: ServiceContext, deployment: dict[str, Any], succe
     """An update deployment ended. If it rolled out a config version and did not succeed, and that
     version is still the newest, write a version restoring the config that runs (so the stored and
     served config is what runs). Then, if a newer version is waiting (written while the deployment
-    ran), roll it out. Called by the deployment manager."""
+    ran), roll it out. A succeeded rollback to the previous revision writes a version restoring the
+    config that revision ran with, unless a change was written while it ran: that one rolls out.
+    Called by the deployment manager."""
     scope = component_scope(deployment["component"], deployment["environment"])
     head = repo(services).head(scope)
+    if (
+        succeeded
+        and deployment.get("restores_config_version")
+        and head is not None
+        and head.data["version"] == deployment.get("config_head")
+    ):  # no change was written while the rollback ran (one that was rolls out below)
+        from pilothouse.services.config_restore import restore
+
+        restore(services, deployment, head)
+        return
     if head is None and not (succeeded and deployment.get("config") is not None):
         return
     number = deployment.get("config_version")
     if number and not succeeded and head is not None and head.data["version"] == number:
         _revert(services, deployment, head)
         return
-    if succeeded and not number and deployment.get("config") is not None:
+    restoring = deployment.get("restores_config_version") is not None
+    if succeeded and not number and not restoring and deployment.get("config") is not None:
         _record_update(services, deployment, head)
         return
     latest = repo(services).version(scope, head.data["version"]) if head is not None else None

@@ -46,6 +46,8 @@ _changed = threading.Condition(_lock)
 _answers: dict[tuple[int, str], Served] = {}
 #: (store, scope) → (monotonic time of the lookup, the head's version)
 _heads: dict[tuple[int, str], tuple[float, int]] = {}
+#: (store, component) → (monotonic time of the lookup, the component's own environment)
+_environments: dict[tuple[int, str], tuple[float, str]] = {}
 #: the long polls this process holds now (at most ``settings.config_max_watchers``)
 _watchers = 0
 #: what an over-the-cap watcher is told to wait before trying again (seconds)
@@ -90,6 +92,24 @@ def _answer(services: ServiceContext, name: str, environment: str, data: dict[st
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return Served(data["version"], f'"{data["version"]}-{digest}"', body)
+
+
+def own_environment(services: ServiceContext, name: str) -> str:
+    """The component's own environment (NotFound for an unknown component), looked up in the store
+    at most once per ``settings.config_cache_seconds``, as the head is: a read without
+    ``?environment=`` then costs no store read while both are fresh."""
+    from pilothouse.services import components
+
+    key = (id(services.store), name)
+    now = time.monotonic()
+    with _lock:
+        seen = _environments.get(key)
+    if seen is not None and now - seen[0] < services.settings.config_cache_seconds:
+        return seen[1]
+    environment = str(components.get(services, name).data["spec"]["environment"])
+    with _lock:
+        _environments[key] = (now, environment)
+    return environment
 
 
 def read(services: ServiceContext, name: str, environment: str, *, fresh: bool = False) -> Served:
@@ -163,3 +183,4 @@ def clear() -> None:
     with _lock:
         _answers.clear()
         _heads.clear()
+        _environments.clear()

@@ -192,6 +192,13 @@ def break_glass(
     """Roll back now: stop the deployment's workflow and send all traffic to the stable version."""
 
     data = get(services, deployment_id)
+    if data["status"] == "succeeded":
+        rollback = f"POST /v1/components/{data['component']}/rollback"
+        raise Conflict(
+            f"deployment {deployment_id} has ended (succeeded); roll its component back to the "
+            f"revision it replaced (version and config) with {rollback}",
+            extra={"status": data["status"]},
+        )
     _live(data)
     services.orchestrator.stop(data["workflow"], data["execution"], error="BreakGlass", cause=reason or actor)
 
@@ -223,26 +230,40 @@ def rollback_component(
     services: ServiceContext, name: str, *, version: str | None, actor: str, request_id: str | None
 ) -> dict[str, Any]:
     """Break-glass for a component: mid-deployment, roll that back; otherwise deploy the previous
-    (or named) version at once, skipping gates and analysis. Returns the component's view."""
-    from pilothouse.services import components
+    (or named) version at once, skipping gates and analysis. Returns the component's view.
+
+    The previous revision is the version *and config* the last succeeded update or rollback
+    replaced: its config runs again, and once the rollback succeeded a new config version restores
+    the one that revision ran with (:func:`pilothouse.services.config.deployment_ended`). A named
+    version other than the previous revision's keeps the config that runs."""
+    from pilothouse.services import components, config_restore
 
     record = components.get(services, name)
     op = record.data.get("operation")
     if op and repo(services).get(op["id"]) is not None:
         break_glass(services, op["id"], actor=actor, reason="break-glass rollback of the component")
         return components.view(components.get(services, name))
-    target = version or record.data.get("previous_version")
+    previous = record.data.get("previous_revision") or {}
+    target = version or previous.get("version") or record.data.get("previous_version")
     if not target:
         raise Conflict(
             f"component {name!r} has no previous version to roll back to; name one",
             extra={"field": "version"},
         )
+    params: dict[str, Any] = {"version": target}
+    if previous and target == previous.get("version") and previous.get("config") is not None:
+        params["config"] = previous["config"]
+        environment = record.data["spec"]["environment"]
+        params["restores_config_version"] = config_restore.version_running(
+            services, name, environment, previous["config"]
+        )
+        params["config_head"] = config_restore.head_version(services, name, environment)
     return components.command(
         services,
         name,
         Command.ROLLBACK,
         {
-            "version": target,
+            **params,
             "strategy": {
                 "type": "custom",
                 "preset": "rollback",

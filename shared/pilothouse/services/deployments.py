@@ -133,8 +133,9 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
             # digests of the capability tokens of the shipped workflows acting on this deployment
             "capabilities": [digest] if is_shipped(workflow) else [],
         }
-        if pending.params.get("config_version") is not None:
-            data["config_version"] = pending.params["config_version"]
+        for key in ("config_version", "restores_config_version", "config_head"):
+            if pending.params.get(key) is not None:
+                data[key] = pending.params[key]
         try:
             repo(services).create(
                 data, {"type": "created", "status": "pending", "actor": data["initiated_by"]}

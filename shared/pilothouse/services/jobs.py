@@ -251,6 +251,12 @@ def finish_operation(
     if outcome is Outcome.SUCCEEDED:
         if cmd in CHANGES_VERSION and data.get("version") and new_version != data.get("version"):
             data["previous_version"] = data["version"]
+        if (
+            cmd in CHANGES_VERSION
+            and data.get("version")
+            and (new_version != data.get("version") or (new_config not in (None, spec["config"])))
+        ):  # what a rollback goes back to: the revision this one replaced, its config included
+            data["previous_revision"] = {"version": data["version"], "config": spec["config"]}
         if cmd in (Command.DEPLOY, Command.RETRY, *CHANGES_VERSION) and new_version:
             spec["version"] = new_version
         if new_config is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pilothouse.providers.aws_lambda.alias import alias_weights
 from pilothouse.providers.aws_lambda.client import carrying, is_not_found
+from pilothouse.providers.aws_lambda.environment import _Environment
 from pilothouse.providers.aws_lambda.metrics import _MetricsAndAlarms
 from pilothouse.providers.aws_lambda.target import (
     Target,
@@ -22,7 +23,7 @@ from pilothouse.providers.base import Placement, ProviderError, Release
 __all__ = ["LambdaProvider"]
 
 
-class LambdaProvider(_MetricsAndAlarms):
+class LambdaProvider(_MetricsAndAlarms, _Environment):
     """A :class:`~pilothouse.providers.base.RevisionProvider` for AWS Lambda functions.
 
     ``lambda_client`` / ``cloudwatch_client`` (boto3 clients) are used as given when passed (tests,
@@ -40,12 +41,14 @@ class LambdaProvider(_MetricsAndAlarms):
         """Publish a version, point the alias at it (100 %), check its health."""
         t = Target.of(release)
         with self._function_lock(t):
+            access = self._configure(t, release)
             rev, arn = self._publish(t, release.version)
             alias = self._get_alias(t)
             self._put_alias(t, rev, None, exists=alias is not None)
             details = self._details(
                 t, release, arn, {rev: revision_info(release.version, 100)}, stable=rev, candidate=None
             )
+            details["secret_access"] = access
             placement = placement_of(details)
             self._wait_healthy(placement, rev, release)
             return placement
@@ -112,6 +115,8 @@ class LambdaProvider(_MetricsAndAlarms):
         with self._function_lock(t):
             d = dict(current.details)
             stable = str(d["stable"])
+            with carrying(current):
+                d["secret_access"] = self._configure(t, release)
             rev, _arn = self._publish(t, release.version, current=current)
             if rev in (d.get("revisions") or {}):
                 raise ProviderError(

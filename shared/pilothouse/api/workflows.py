@@ -145,7 +145,7 @@ def start_execution(workflow: str, request: StartExecution) -> Response[dict[str
             f"update, promote or roll back instead)"
         )
     name = request.name or ex.new_name()
-    with ops.starting(ctx.services, workflow, name, ctx.actor):
+    with ops.starting(ctx.services, workflow, name, ctx.actor, principal=ctx.principal):
         body = ctx.services.orchestrator.start(
             workflow,
             name=name,
@@ -237,7 +237,7 @@ def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
         raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")
     ctx = current()
-    with ops.starting(ctx.services, workflow, execution, ctx.actor, redrive=True):
+    with ops.starting(ctx.services, workflow, execution, ctx.actor, redrive=True, principal=ctx.principal):
         return ctx.services.orchestrator.redrive(workflow, execution, actor=ctx.actor)
 
 

@@ -174,7 +174,15 @@ def resolve_component(services: ServiceContext, endpoint: str, environment: str 
     repo = ComponentRepository(services.store)
     record = repo.get(name)
     if record is not None and environment and record.data["spec"].get("environment") != environment:
+        own = record.data["spec"].get("environment")
         record = repo.get(f"{name}-{environment}")
+        if record is None or record.data["spec"].get("environment") != environment:
+            raise FunctionError(
+                ERROR_SOCKET,
+                f"component://{name} in {environment}: {name!r} lives in {own} and no component "
+                f"{name}-{environment} is registered in {environment}; this execution calls "
+                f"components of {environment} only",
+            )
     if record is None:
         where = f" in {environment}" if environment else ""
         raise FunctionError(ERROR_SOCKET, f"no component {name!r}{where} to call")
@@ -237,12 +245,41 @@ def _response_body(content: bytes, content_type: str) -> Any:
 
 
 def invoke(services: ServiceContext, execution: dict[str, Any], args: Any, *, transport: Any = None) -> dict:
-    """Send the HTTP task's request; its result as Step Functions returns it, or FunctionError."""
+    """Send the HTTP task's request; its result as Step Functions returns it, or FunctionError.
+    ``component://`` leads to the component of the execution's environment."""
+    from pilothouse.services import execution_environments
+
+    def component_url(endpoint: str) -> str:
+        return resolve_component(services, endpoint, execution_environments.of(services, execution))
+
+    return send(services.settings, args, component_url, transport=transport)
+
+
+def offline_components(endpoint: str, components: dict[str, str]) -> str:
+    """``component://<name>/<path>`` for ``pilothouse workflow run`` (no control plane): ``<name>``'s
+    URL from ``components`` (``--component NAME=URL``), plus ``<path>``."""
+    m = _COMPONENT.match(endpoint)
+    if m is None or ".." in (m.group("path") or "").split("?")[0].split("/"):
+        raise _refuse("a component endpoint is component://<component name>/<path>")
+    url = components.get(m.group("name"))
+    if not url:
+        raise FunctionError(
+            ERROR_SOCKET,
+            f"no URL for component {m.group('name')!r} offline: give it with --component "
+            f"{m.group('name')}=http://127.0.0.1:PORT",
+        )
+    return url.rstrip("/") + (m.group("path") or "/")
+
+
+def send(settings: Any, args: Any, component_url: Any, *, transport: Any = None) -> dict:
+    """The request of an HTTP task's arguments ``args``, through the outbound guard of ``settings``
+    (:class:`~pilothouse.settings.Settings`): ``component_url(endpoint)`` resolves a
+    ``component://`` endpoint (then the guard's general policy applies); a plain URL must be on
+    ``http_task_allow_hosts``. The engine and ``pilothouse workflow run`` both send through here."""
     import httpx
 
     from pilothouse.net.outbound import request
 
-    settings = services.settings
     if not isinstance(args, dict):
         raise _refuse("an HTTP task needs Parameters with ApiEndpoint and Method")
     endpoint = args.get("ApiEndpoint")
@@ -250,7 +287,7 @@ def invoke(services: ServiceContext, execution: dict[str, Any], args: Any, *, tr
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise _refuse(f"Method must be one of {', '.join(sorted(METHODS))}")
     if isinstance(endpoint, str) and endpoint.startswith(COMPONENT_SCHEME):
-        url = resolve_component(services, endpoint, execution.get("environment"))
+        url = component_url(endpoint)
         guard = settings.outbound_policy()  # the component's own URL: the deployment's general policy
     else:
         why = endpoint_error(endpoint, settings.http_task_allow_hosts, settings.outbound_allow_private)

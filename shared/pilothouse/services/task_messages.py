@@ -53,10 +53,10 @@ def _run(services: ServiceContext, msg: dict[str, Any]) -> Any:
     if function == HTTP_INVOKE:  # a user workflow's HTTP task (services.http_tasks), guarded here
         from pilothouse.services.http_tasks import invoke
 
-        workflow, _ = _execution(services, msg.get("execution"))
+        workflow, name = _execution(services, msg.get("execution"))
         if workflow is None:
             raise FunctionError(ERROR_NOT_ALLOWED, "an HTTP task message must name its execution")
-        return invoke(services, {"workflow": workflow}, msg.get("payload"))
+        return invoke(services, {"workflow": workflow, "name": name}, msg.get("payload"))
     if canonical(function) in INTERNAL_TASKS:
         return services.invoker.invoke(function, msg.get("payload"))
     arn = msg.get("execution")

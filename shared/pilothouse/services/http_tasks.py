@@ -328,12 +328,41 @@ def send(settings: Any, args: Any, component_url: Any, *, transport: Any = None)
 
 # -- on Step Functions ----------------------------------------------------------------------------
 
+#: how a task message spells the HTTP task's ``States.Http.*`` errors on Step Functions. There the
+#: HTTP task is an SQS callback task failed with SendTaskFailure, and an error name starting with
+#: ``States.`` is not one a caller may report (moto's interpreter fails the execution with
+#: ``States.Runtime`` when it gets one, and refuses ``States.Http.*`` in ``ErrorEquals``); so the
+#: message reports ``Pilothouse.Http.StatusCode.<code>`` / ``Pilothouse.Http.Socket`` and
+#: :func:`http_tasks_over_sqs` rewrites the state's ``Retry`` and ``Catch`` to match: what the user
+#: wrote retries and catches the same, and only the error's spelling in the state's data differs.
+SFN_ERROR_PREFIX = "Pilothouse.Http."
+_STATES_HTTP = "States.Http."
+
+
+def sfn_error_name(name: str) -> str:
+    """``States.Http.StatusCode.503`` as a task message reports it on Step Functions.
+
+    >>> sfn_error_name("States.Http.StatusCode.503"), sfn_error_name("States.ALL")
+    ('Pilothouse.Http.StatusCode.503', 'States.ALL')
+    """
+    return SFN_ERROR_PREFIX + name[len(_STATES_HTTP) :] if name.startswith(_STATES_HTTP) else name
+
+
+def _sfn_error_names(state: dict[str, Any]) -> None:
+    for key in ("Retry", "Catch"):
+        for rule in state.get(key) or []:
+            if isinstance(rule, dict) and isinstance(rule.get("ErrorEquals"), list):
+                rule["ErrorEquals"] = [
+                    sfn_error_name(n) if isinstance(n, str) else n for n in rule["ErrorEquals"]
+                ]
+
 
 def http_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str, Any]:
     """A user definition for Step Functions: each HTTP task becomes a message on the task-messages
     queue (``run_task_message`` sends the request here, resolving ``component://`` and passing the
     outbound guard, and answers the task token: a non-2xx status fails it with
-    ``States.Http.StatusCode.<code>`` as Step Functions' own HTTP task does). JSONPath only."""
+    ``Pilothouse.Http.StatusCode.<code>``, which the state's Retry and Catch, rewritten here from
+    ``States.Http.*`` (see :data:`SFN_ERROR_PREFIX`), match). JSONPath only."""
     import copy
 
     from pilothouse.errors import ValidationFailed
@@ -361,6 +390,7 @@ def http_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str,
         }
         state["Resource"] = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
         state["Parameters"] = {"QueueUrl": queue_url, "MessageBody": body}
+        _sfn_error_names(state)
     return out
 
 

@@ -170,6 +170,9 @@ class Settings(BaseModel):
     #: authorizer): trust the claims it puts in the request context. Only when that authorizer is
     #: configured; everywhere else the function verifies the token itself
     oidc_gateway_authorizer: bool = False
+    #: how long a workflow started (or redriven) by an OIDC user may act for them: its tasks call
+    #: the public operations with the role that user held at the start, for this long at most
+    oidc_workflow_grant_seconds: int = Field(default=43_200, ge=60, le=30 * 86_400)
     #: token buckets per principal and operation class (reads, mutations, workflow_starts,
     #: webhooks), JSON: ``{"enabled": true, "rules": [{"operation_class": "mutations", "role":
     #: "viewer", "rate": 1, "burst": 10}, {"operation_class": "reads", "principal": "key:ab12",

@@ -1,7 +1,8 @@
 """HTTP tasks on AWS Step Functions: a user definition's HTTP task travels as a task message (as its
 function tasks do); ``run_task_message`` resolves ``component://``, sends the request through the
-guard and answers the token: the response on success, ``States.Http.StatusCode.<code>`` on a
-non-2xx status (so Step Functions' Retry and Catch match it)."""
+guard and answers the token: the response on success, ``Pilothouse.Http.StatusCode.<code>`` on a
+non-2xx status (a caller may not report a ``States.`` name; the state's Retry and Catch are
+rewritten to match)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_http_tasks_become_task_messages_with_their_parameters():
 
 def test_task_messages_answer_http_tasks_with_the_response_or_the_status_error(env):
     """Given a component answering 200 then 404, the first message's token gets the AWS-shaped
-    response, the second's fails with States.Http.StatusCode.404; a metadata address is refused."""
+    response, the second's fails with Pilothouse.Http.StatusCode.404; a metadata address is refused."""
     from pilothouse.services import task_messages
 
     tokens = Tokens()
@@ -83,5 +84,33 @@ def test_task_messages_answer_http_tasks_with_the_response_or_the_status_error(e
         server.close()
     ok, gone, meta = tokens.answers
     assert ok[:2] == ("success", "t1") and ok[2]["StatusCode"] == 200 and ok[2]["ResponseBody"] == {"ok": 1}
-    assert gone[:3] == ("failure", "t2", "States.Http.StatusCode.404")
+    assert gone[:3] == ("failure", "t2", "Pilothouse.Http.StatusCode.404")
     assert meta[:3] == ("failure", "t3", "Pilothouse.HttpTaskRefused") and "metadata" in meta[3]
+
+
+def test_retry_and_catch_of_an_http_task_are_rewritten_to_the_task_messages_spelling():
+    """Given Retry on States.Http.StatusCode.503 and Catch on States.Http.StatusCode.404 and
+    States.ALL, the definition for Step Functions retries and catches the Pilothouse.Http.* names
+    the task messages report, leaves every other name as written, and the user's own definition
+    is not changed."""
+    flow = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": HTTP_INVOKE,
+                "Parameters": {"ApiEndpoint": "component://api/x", "Method": "GET"},
+                "Retry": [{"ErrorEquals": ["States.Http.StatusCode.503", "States.Http.Socket"]}],
+                "Catch": [
+                    {"ErrorEquals": ["States.Http.StatusCode.404"], "Next": "Gone"},
+                    {"ErrorEquals": ["States.ALL"], "Next": "Gone"},
+                ],
+                "End": True,
+            },
+            "Gone": {"Type": "Pass", "End": True},
+        },
+    }
+    state = http_tasks_over_sqs(flow, QUEUE)["States"]["Call"]
+    assert state["Retry"][0]["ErrorEquals"] == ["Pilothouse.Http.StatusCode.503", "Pilothouse.Http.Socket"]
+    assert [c["ErrorEquals"] for c in state["Catch"]] == [["Pilothouse.Http.StatusCode.404"], ["States.ALL"]]
+    assert flow["States"]["Call"]["Retry"][0]["ErrorEquals"][0] == "States.Http.StatusCode.503"

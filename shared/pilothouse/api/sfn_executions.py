@@ -75,7 +75,9 @@ def _start(req: Request) -> tuple[str, dict[str, Any], dict[str, Any]]:
     req.ctx.resource = f"execution:{workflow}/{name}"
     if services.settings.orchestrator != "embedded":
         raise SfnError("ValidationException", "this endpoint serves the embedded engine only")
-    with _missing("StateMachineDoesNotExist", missing):
+    from pilothouse.services.workflow_grants import granting
+
+    with _missing("StateMachineDoesNotExist", missing), granting(services, req.principal):
         body = executions.start(
             services,
             workflow,

@@ -9,11 +9,13 @@ from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.api import lazy
+from pilothouse.domain.components import Environment
 from pilothouse.domain.security import Permission
 from pilothouse.errors import BadRequest, Forbidden, NotFound, ValidationFailed
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response
 from pilothouse.runtime.operations import operation
+from pilothouse.services import execution_environments
 from pilothouse.services import executions as ex
 from pilothouse.services import workflow_operations as ops
 from pilothouse.services import workflows as wf
@@ -44,6 +46,9 @@ class UpdateWorkflow(Strict):
 class StartExecution(Strict):
     name: str | None = Field(default=None, pattern=NAME)
     input: Any = None
+    #: where its HTTP tasks' ``component://<name>/<path>`` lead: ``<name>`` if it lives there, else
+    #: ``<name>-<environment>`` (None: each component where it lives)
+    environment: Environment | None = None
 
 
 class StopExecution(Strict):
@@ -127,6 +132,7 @@ def delete_workflow(workflow: str) -> Response[None]:
     services = current().services
     services.orchestrator.delete_workflow(workflow)
     ops.forget_starters(services, workflow)
+    execution_environments.forget(services, workflow)
     return Response(status_code=204, body=None)
 
 
@@ -145,7 +151,10 @@ def start_execution(workflow: str, request: StartExecution) -> Response[dict[str
             f"update, promote or roll back instead)"
         )
     name = request.name or ex.new_name()
-    with ops.starting(ctx.services, workflow, name, ctx.actor):
+    with (
+        ops.starting(ctx.services, workflow, name, ctx.actor, principal=ctx.principal),
+        execution_environments.recording(ctx.services, workflow, name, request.environment),
+    ):
         body = ctx.services.orchestrator.start(
             workflow,
             name=name,
@@ -237,7 +246,7 @@ def redrive_execution(workflow: str, execution: str) -> dict[str, Any]:
     if is_reserved(workflow):  # it would act on its deployment again, with the deployment's capability
         raise Forbidden(f"{workflow} is a shipped workflow: retry or roll back the component instead")
     ctx = current()
-    with ops.starting(ctx.services, workflow, execution, ctx.actor, redrive=True):
+    with ops.starting(ctx.services, workflow, execution, ctx.actor, redrive=True, principal=ctx.principal):
         return ctx.services.orchestrator.redrive(workflow, execution, actor=ctx.actor)
 
 

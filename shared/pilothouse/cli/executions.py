@@ -211,6 +211,14 @@ def start(
     timeout: Timeout = None,
     idempotency_key: IdemKey = None,
     output: OutputOption = None,
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            "--environment",
+            "-e",
+            help="where its HTTP tasks' component://NAME/... lead (NAME, or NAME-ENVIRONMENT)",
+        ),
+    ] = None,
 ) -> None:
     """Start an execution of a workflow's latest version."""
     s = settings(ctx, output)
@@ -218,6 +226,8 @@ def start(
     body: dict[str, Any] = {"input": _wire(payload)}
     if name:
         body["name"] = name
+    if environment:
+        body["environment"] = environment
     with s.client() as client:
         view = client.post(_path(workflow), body, idempotency_key=idempotency_key)
         if wait:

@@ -4,6 +4,11 @@
 and timeouts take no real time). Task states are answered by an AWS Step Functions Local mock file
 (``--mocks``/``--test-case``) or, without one, by the project's own functions; a
 ``.waitForTaskToken`` task then gets its answer from ``--callbacks``.
+
+HTTP tasks (``arn:aws:states:::http:invoke``) send their request for real, through the same
+outbound guard as the control plane: ``component://NAME/PATH`` goes to the URL given with
+``--component NAME=URL``; a plain URL only to a host of ``PILOTHOUSE_HTTP_TASK_ALLOW_HOSTS``;
+never to a link-local or metadata address, and no redirect is followed.
 """
 
 from __future__ import annotations
@@ -45,6 +50,29 @@ def _diagnose(definition: Any) -> tuple[list[dict[str, str]], list[dict[str, str
 
 def _errors(definition: Any) -> list[dict[str, str]]:
     return _diagnose(definition)[0]
+
+
+def _http_errors(definition: Any) -> list[dict[str, str]]:
+    """The HTTP tasks' literal endpoints, checked as registration checks them (a metadata
+    address, a host off the allow-list...)."""
+    from pilothouse.services.http_tasks import definition_errors
+    from pilothouse.settings import get_settings
+
+    if not isinstance(definition, dict):
+        return []
+    settings = get_settings()
+    return definition_errors(definition, settings.http_task_allow_hosts, settings.outbound_allow_private)
+
+
+def parse_components(values: list[str] | None) -> dict[str, str]:
+    """``--component NAME=URL`` options as ``{NAME: URL}`` (InputError naming a bad one)."""
+    found: dict[str, str] = {}
+    for value in values or ():
+        name, sep, url = value.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise InputError(f"--component {value!r}: give NAME=http(s)://HOST:PORT")
+        found[name] = url
+    return found
 
 
 def _print_errors(errors: list[dict[str, str]], console, colour: str = "red") -> None:
@@ -128,11 +156,20 @@ class ProjectTasks:
     """
 
     def __init__(
-        self, project_dir: Path, callbacks: dict[str, dict[str, Any]] | None = None, *, invoker: Any = None
+        self,
+        project_dir: Path,
+        callbacks: dict[str, dict[str, Any]] | None = None,
+        *,
+        invoker: Any = None,
+        components: dict[str, str] | None = None,
+        transport: Any = None,
     ):
         self.project_dir = project_dir
         self.callbacks = callbacks
         self._invoker = invoker
+        #: ``component://NAME/...`` of HTTP tasks: NAME's URL (``--component NAME=URL``)
+        self.components = components or {}
+        self._transport = transport
         self._load_error: str | None = None
         self._tokens: dict[str, str] = {}
 
@@ -164,10 +201,31 @@ class ProjectTasks:
             raise TaskFailure(exc.error_type, cause) from None
         return lambda_envelope(result) if call.lambda_envelope else result
 
+    def _http(self, payload: Any) -> Any:
+        """An HTTP task, through the outbound guard (:func:`pilothouse.services.http_tasks.send`)."""
+        from pilothouse.engine import TaskFailure
+        from pilothouse.ports import FunctionError
+        from pilothouse.services import http_tasks
+        from pilothouse.settings import get_settings
+
+        try:
+            return http_tasks.send(
+                get_settings(),
+                payload,
+                lambda endpoint: http_tasks.offline_components(endpoint, self.components),
+                transport=self._transport,
+            )
+        except FunctionError as exc:
+            cause = json.dumps({"errorMessage": exc.message, "errorType": exc.error_type})
+            raise TaskFailure(exc.error_type, cause) from None
+
     def __call__(self, resource: str, payload: Any, ctx: Any) -> Any:
         from pilothouse.engine import PENDING, TaskFailure
         from pilothouse.ports import task_call
+        from pilothouse.services.http_tasks import is_http_task
 
+        if is_http_task(resource):
+            return self._http(payload)
         waits = resource.endswith(".waitForTaskToken")
         if waits and ctx.state_name not in (self.callbacks or {}):
             raise TaskFailure(
@@ -304,6 +362,15 @@ def run(
         Path, typer.Option("--project-dir", help="the project whose functions Task states invoke; default: .")
     ] = Path("."),
     name: Annotated[str | None, typer.Option("--name", help="the execution's name")] = None,
+    component: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--component",
+            "-c",
+            help="NAME=URL: where an HTTP task's component://NAME/... goes (repeatable); the request "
+            "still passes the outbound guard",
+        ),
+    ] = None,
     s3_dir: Annotated[
         Path | None,
         typer.Option(
@@ -331,7 +398,7 @@ def run(
     if definition == "-" and input_file == "-":
         raise InputError("--definition and --input cannot both read stdin")
     document = load_document(definition)
-    errors = _errors(document)
+    errors = _errors(document) or _http_errors(document)
     if errors:
         console = err()
         console.print(f"[bold red]invalid definition[/] {escape(definition)}: {len(errors)} error(s)")
@@ -357,7 +424,11 @@ def run(
         if test_case:
             raise InputError("--test-case needs --mocks FILE")
         machine = state_machine or (Path(definition).stem if definition != "-" else "StateMachine")
-        tasks = ProjectTasks(project_dir.resolve(), load_callbacks(callbacks) if callbacks else None)
+        tasks = ProjectTasks(
+            project_dir.resolve(),
+            load_callbacks(callbacks) if callbacks else None,
+            components=parse_components(component),
+        )
         invoke, answer_callbacks = tasks, tasks.answer
 
     blobs = PlainFiles(s3_dir.resolve()) if s3_dir is not None else None

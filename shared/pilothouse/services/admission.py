@@ -40,6 +40,33 @@ def describe_principal(principal: Principal) -> dict[str, Any]:
     }
 
 
+#: environments from the least to the most protected: a request touching several is judged as
+#: one to the most protected of them
+_ENVIRONMENT_ORDER = ("development", "staging", "production")
+
+
+def resource_kind(operation: str) -> str | None:
+    """What the ``{name}`` route parameter of ``operation`` names: ``component``, ``system`` or
+    None (a policy, a channel, a webhook source, an alert...: never looked up as a component, so a
+    system or an alert rule named like a component is never judged with that component's facts).
+
+        >>> resource_kind("scale_component"), resource_kind("deploy_system"), resource_kind("ack_alert")
+        ('component', 'system', None)
+    """
+    from pilothouse.catalogue import entry
+
+    if operation == "create_system":
+        return "system"
+    try:
+        route = getattr(entry(operation).trigger, "route", "")
+    except KeyError:
+        return None
+    for prefix, kind in (("/v1/components/{name}", "component"), ("/v1/systems/{name}", "system")):
+        if route == prefix or route.startswith(prefix + "/"):
+            return kind
+    return None
+
+
 def _component_facts(services: ServiceContext, name: str | None) -> dict[str, Any] | None:
     if not name:
         return None
@@ -58,6 +85,38 @@ def _component_facts(services: ServiceContext, name: str | None) -> dict[str, An
     }
 
 
+def _system_facts(services: ServiceContext, name: Any, body: dict[str, Any]) -> dict[str, Any] | None:
+    """A system's facts: its name, labels, members and their environments (a system being
+    created: the members its body names)."""
+    from pilothouse.repositories.systems import SystemRepository
+
+    if not isinstance(name, str) or not name:
+        return None
+    item = SystemRepository(services.store).get(name)
+    spec = (item.data.get("spec") or {}) if item is not None else body
+    raw = spec.get("components")
+    members: list[Any] = raw if isinstance(raw, list) else []
+    names = [str(m.get("name", "")) for m in members if isinstance(m, dict)]
+    repo = ComponentRepository(services.store)
+    environments = set()
+    for member in names:
+        record = repo.get(member) if member else None
+        if record is not None:
+            environments.add(str((record.data.get("spec") or {}).get("environment", "")))
+    labels = spec.get("labels")
+    return {
+        "name": name,
+        "labels": dict(labels) if isinstance(labels, dict) else {},
+        "components": names,
+        "environments": sorted(e for e in environments if e),
+    }
+
+
+def _most_protected(environments: list[str]) -> str:
+    known = [e for e in _ENVIRONMENT_ORDER if e in environments]
+    return known[-1] if known else (environments[0] if environments else "")
+
+
 def request_facts(
     services: ServiceContext,
     principal: Principal,
@@ -70,7 +129,11 @@ def request_facts(
     """What a policy may look at: ``principal``, ``operation``, ``component``, ``environment``,
     ``request`` (the body, with ``strategy`` and ``replicas`` spelled out) and ``deployment``."""
     body = body if isinstance(body, dict) else {}
-    component = _component_facts(services, params.get("name"))
+    kind = resource_kind(operation)
+    component = _component_facts(services, params.get("name")) if kind == "component" else None
+    system = None
+    if kind == "system":
+        system = _system_facts(services, params.get("name") or body.get("name"), body)
     deployment = None
     if params.get("deployment_id"):
         item = DeploymentRepository(services.store).get(params["deployment_id"])
@@ -93,12 +156,21 @@ def request_facts(
             "replicas": 0,
         }
     environment = (component or deployment or {}).get("environment") or str(body.get("environment") or "")
+    environments = [environment] if environment else []
+    if system is not None:
+        environments = list(system["environments"])
+        if operation == "promote_system":  # what a promotion changes: the ``to`` system's members
+            target = _system_facts(services, body.get("to"), {})
+            environments = list((target or {}).get("environments") or [])
+        environment = _most_protected(environments)
     return {
         "principal": describe_principal(principal),
         "operation": operation,
         "component": component or {},
+        "system": system or {},
         "deployment": deployment or {},
         "environment": environment,
+        "environments": environments,
         "request": {
             **body,
             **_strategy_facts(body),
@@ -138,14 +210,14 @@ def check_environment_role(principal: Principal, permission: Permission, facts: 
     """403 when the principal's role holds ``permission`` elsewhere but not in this environment."""
     if not principal.environment_roles:
         return  # the role holds everywhere and the guard checked it
-    environment = facts["environment"] or None
-    if not principal.can_in(permission, environment):
-        where = environment or "resources without an environment"
-        raise Forbidden(
-            f"{permission.value} is held in {', '.join(e for e, _ in principal.environment_roles)} "
-            f"only, not for {where}",
-            extra={"required_permission": permission.value, "environment": environment or ""},
-        )
+    for environment in facts.get("environments") or [facts["environment"] or None]:
+        if not principal.can_in(permission, environment):
+            where = environment or "resources without an environment"
+            raise Forbidden(
+                f"{permission.value} is held in {', '.join(e for e, _ in principal.environment_roles)} "
+                f"only, not for {where}",
+                extra={"required_permission": permission.value, "environment": environment or ""},
+            )
 
 
 def admit(
@@ -183,6 +255,7 @@ def audit_facts(facts: dict[str, Any]) -> dict[str, Any]:
         "principal": {k: p[k] for k in ("id", "kind", "role", "environment_roles", "groups", "issuer")},
         "operation": facts["operation"],
         "component": facts["component"],
+        "system": facts.get("system") or {},
         "deployment": facts["deployment"],
         "environment": facts["environment"],
         "request": {k: facts["request"][k] for k in KEPT_FIELDS if k in facts["request"]},

@@ -174,7 +174,15 @@ def resolve_component(services: ServiceContext, endpoint: str, environment: str 
     repo = ComponentRepository(services.store)
     record = repo.get(name)
     if record is not None and environment and record.data["spec"].get("environment") != environment:
+        own = record.data["spec"].get("environment")
         record = repo.get(f"{name}-{environment}")
+        if record is None or record.data["spec"].get("environment") != environment:
+            raise FunctionError(
+                ERROR_SOCKET,
+                f"component://{name} in {environment}: {name!r} lives in {own} and no component "
+                f"{name}-{environment} is registered in {environment}; this execution calls "
+                f"components of {environment} only",
+            )
     if record is None:
         where = f" in {environment}" if environment else ""
         raise FunctionError(ERROR_SOCKET, f"no component {name!r}{where} to call")
@@ -237,12 +245,41 @@ def _response_body(content: bytes, content_type: str) -> Any:
 
 
 def invoke(services: ServiceContext, execution: dict[str, Any], args: Any, *, transport: Any = None) -> dict:
-    """Send the HTTP task's request; its result as Step Functions returns it, or FunctionError."""
+    """Send the HTTP task's request; its result as Step Functions returns it, or FunctionError.
+    ``component://`` leads to the component of the execution's environment."""
+    from pilothouse.services import execution_environments
+
+    def component_url(endpoint: str) -> str:
+        return resolve_component(services, endpoint, execution_environments.of(services, execution))
+
+    return send(services.settings, args, component_url, transport=transport)
+
+
+def offline_components(endpoint: str, components: dict[str, str]) -> str:
+    """``component://<name>/<path>`` for ``pilothouse workflow run`` (no control plane): ``<name>``'s
+    URL from ``components`` (``--component NAME=URL``), plus ``<path>``."""
+    m = _COMPONENT.match(endpoint)
+    if m is None or ".." in (m.group("path") or "").split("?")[0].split("/"):
+        raise _refuse("a component endpoint is component://<component name>/<path>")
+    url = components.get(m.group("name"))
+    if not url:
+        raise FunctionError(
+            ERROR_SOCKET,
+            f"no URL for component {m.group('name')!r} offline: give it with --component "
+            f"{m.group('name')}=http://127.0.0.1:PORT",
+        )
+    return url.rstrip("/") + (m.group("path") or "/")
+
+
+def send(settings: Any, args: Any, component_url: Any, *, transport: Any = None) -> dict:
+    """The request of an HTTP task's arguments ``args``, through the outbound guard of ``settings``
+    (:class:`~pilothouse.settings.Settings`): ``component_url(endpoint)`` resolves a
+    ``component://`` endpoint (then the guard's general policy applies); a plain URL must be on
+    ``http_task_allow_hosts``. The engine and ``pilothouse workflow run`` both send through here."""
     import httpx
 
     from pilothouse.net.outbound import request
 
-    settings = services.settings
     if not isinstance(args, dict):
         raise _refuse("an HTTP task needs Parameters with ApiEndpoint and Method")
     endpoint = args.get("ApiEndpoint")
@@ -250,7 +287,7 @@ def invoke(services: ServiceContext, execution: dict[str, Any], args: Any, *, tr
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise _refuse(f"Method must be one of {', '.join(sorted(METHODS))}")
     if isinstance(endpoint, str) and endpoint.startswith(COMPONENT_SCHEME):
-        url = resolve_component(services, endpoint, execution.get("environment"))
+        url = component_url(endpoint)
         guard = settings.outbound_policy()  # the component's own URL: the deployment's general policy
     else:
         why = endpoint_error(endpoint, settings.http_task_allow_hosts, settings.outbound_allow_private)
@@ -291,12 +328,41 @@ def invoke(services: ServiceContext, execution: dict[str, Any], args: Any, *, tr
 
 # -- on Step Functions ----------------------------------------------------------------------------
 
+#: how a task message spells the HTTP task's ``States.Http.*`` errors on Step Functions. There the
+#: HTTP task is an SQS callback task failed with SendTaskFailure, and an error name starting with
+#: ``States.`` is not one a caller may report (moto's interpreter fails the execution with
+#: ``States.Runtime`` when it gets one, and refuses ``States.Http.*`` in ``ErrorEquals``); so the
+#: message reports ``Pilothouse.Http.StatusCode.<code>`` / ``Pilothouse.Http.Socket`` and
+#: :func:`http_tasks_over_sqs` rewrites the state's ``Retry`` and ``Catch`` to match: what the user
+#: wrote retries and catches the same, and only the error's spelling in the state's data differs.
+SFN_ERROR_PREFIX = "Pilothouse.Http."
+_STATES_HTTP = "States.Http."
+
+
+def sfn_error_name(name: str) -> str:
+    """``States.Http.StatusCode.503`` as a task message reports it on Step Functions.
+
+    >>> sfn_error_name("States.Http.StatusCode.503"), sfn_error_name("States.ALL")
+    ('Pilothouse.Http.StatusCode.503', 'States.ALL')
+    """
+    return SFN_ERROR_PREFIX + name[len(_STATES_HTTP) :] if name.startswith(_STATES_HTTP) else name
+
+
+def _sfn_error_names(state: dict[str, Any]) -> None:
+    for key in ("Retry", "Catch"):
+        for rule in state.get(key) or []:
+            if isinstance(rule, dict) and isinstance(rule.get("ErrorEquals"), list):
+                rule["ErrorEquals"] = [
+                    sfn_error_name(n) if isinstance(n, str) else n for n in rule["ErrorEquals"]
+                ]
+
 
 def http_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str, Any]:
     """A user definition for Step Functions: each HTTP task becomes a message on the task-messages
     queue (``run_task_message`` sends the request here, resolving ``component://`` and passing the
     outbound guard, and answers the task token: a non-2xx status fails it with
-    ``States.Http.StatusCode.<code>`` as Step Functions' own HTTP task does). JSONPath only."""
+    ``Pilothouse.Http.StatusCode.<code>``, which the state's Retry and Catch, rewritten here from
+    ``States.Http.*`` (see :data:`SFN_ERROR_PREFIX`), match). JSONPath only."""
     import copy
 
     from pilothouse.errors import ValidationFailed
@@ -324,6 +390,7 @@ def http_tasks_over_sqs(definition: dict[str, Any], queue_url: str) -> dict[str,
         }
         state["Resource"] = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
         state["Parameters"] = {"QueueUrl": queue_url, "MessageBody": body}
+        _sfn_error_names(state)
     return out
 
 

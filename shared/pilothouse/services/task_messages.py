@@ -51,12 +51,15 @@ def _run(services: ServiceContext, msg: dict[str, Any]) -> Any:
 
     function = str(msg.get("function"))
     if function == HTTP_INVOKE:  # a user workflow's HTTP task (services.http_tasks), guarded here
-        from pilothouse.services.http_tasks import invoke
+        from pilothouse.services.http_tasks import invoke, sfn_error_name
 
-        workflow, _ = _execution(services, msg.get("execution"))
+        workflow, name = _execution(services, msg.get("execution"))
         if workflow is None:
             raise FunctionError(ERROR_NOT_ALLOWED, "an HTTP task message must name its execution")
-        return invoke(services, {"workflow": workflow}, msg.get("payload"))
+        try:
+            return invoke(services, {"workflow": workflow, "name": name}, msg.get("payload"))
+        except FunctionError as exc:  # as the state's rewritten Retry and Catch spell it
+            raise FunctionError(sfn_error_name(exc.error_type), exc.message) from None
     if canonical(function) in INTERNAL_TASKS:
         return services.invoker.invoke(function, msg.get("payload"))
     arn = msg.get("execution")

@@ -353,10 +353,27 @@ def record_starter(
 
 
 @contextlib.contextmanager
-def starting(services: ServiceContext, workflow: str, name: str, principal_id: str, *, redrive: bool = False):
-    """Record the starter (see :func:`record_starter`) around a start or redrive: if the call
-    fails, the record is put back as it was, so a refused redrive or a failed start changes
-    nobody's permissions."""
+def starting(
+    services: ServiceContext,
+    workflow: str,
+    name: str,
+    principal_id: str,
+    *,
+    redrive: bool = False,
+    principal: Principal | None = None,
+):
+    """Record the starter (see :func:`record_starter`) and, for an OIDC ``principal``, its grant
+    (:mod:`pilothouse.services.workflow_grants`) around a start or redrive: if the call fails,
+    both are put back as they were, so a refused redrive or a failed start changes nobody's
+    permissions."""
+    from pilothouse.services.workflow_grants import granting
+
+    with granting(services, principal), _starter(services, workflow, name, principal_id, redrive=redrive):
+        yield
+
+
+@contextlib.contextmanager
+def _starter(services: ServiceContext, workflow: str, name: str, principal_id: str, *, redrive: bool):
     if services.settings.orchestrator == "embedded":
         yield
         return
@@ -385,11 +402,13 @@ def starter_of(services: ServiceContext, workflow: str, name: str) -> str | None
 
 def principal_of(services: ServiceContext, principal_id: str) -> Principal:
     """The principal an execution acts for (who started or redrove it), as it stands now; Forbidden
-    if its key is gone, revoked or expired."""
-    from pilothouse.services import keys
+    if its key is gone, revoked or expired, or its OIDC grant lapsed or its issuer is untrusted."""
+    from pilothouse.services import keys, workflow_grants
 
     if principal_id == "system":  # recorded server-side only (the deployment manager, sweeps)
         return Principal(id="system", name="system", role=Role.ADMIN, kind="system")
+    if workflow_grants.is_oidc(principal_id):
+        return workflow_grants.principal_of(services, principal_id)
     if not principal_id.startswith("key:"):
         raise Forbidden(f"this execution acts for {principal_id!r}, who cannot be checked now")
     item = keys.repo(services).get(principal_id.removeprefix("key:"))
@@ -425,6 +444,33 @@ def _audit(
     )
 
 
+#: operations that act on the deployment a strategy execution runs (no request of a user's)
+_NOT_ADMITTED = frozenset({"strategy_step"})
+
+
+def _admit(services: ServiceContext, principal: Principal, name: str, op: Operation, args: Any) -> None:
+    """As an API request's admission: the principal's role must hold the permission in the
+    environment of what the task reads or changes, and a mutation passes the deployment policies."""
+    from pilothouse.services.admission import check_environment_role, request_facts
+
+    if name in _NOT_ADMITTED or principal.kind == "system":
+        return
+    params = {}
+    if hasattr(args, "name"):
+        params["name"] = args.name
+    elif hasattr(args, "deployment_id"):
+        params["deployment_id"] = args.deployment_id
+    if not params and not op.mutating:
+        return  # a listing: what it shows is filtered by nothing environment-specific
+    body = args.model_dump(mode="json", exclude={"name", "deployment_id"}, exclude_none=True)
+    facts = request_facts(services, principal, operation=name, params=params, body=body)
+    check_environment_role(principal, op.permission, facts)
+    if op.mutating:
+        from pilothouse.services import policies
+
+        policies.enforce(services, facts)
+
+
 def run(services: ServiceContext, caller: Caller, name: str, payload: Any) -> Any:
     """Run public operation ``name`` for ``caller``; :class:`OperationFailed` if refused or failed."""
     op = OPERATIONS[name]
@@ -441,9 +487,13 @@ def run(services: ServiceContext, caller: Caller, name: str, payload: Any) -> An
                 f"{name} needs the {op.permission.value} permission, which {principal.id} "
                 f"({principal.role.label}), for whom this execution acts, does not hold"
             )
+        _admit(services, principal, name, op, args)
     except Forbidden as exc:
         _audit(services, caller, name, target, exc.status, exc.detail)
         raise OperationFailed(ERROR_FORBIDDEN, exc.detail) from None
+    except PilothouseError as exc:  # a deploy window (409)
+        _audit(services, caller, name, target, exc.status, exc.detail)
+        raise OperationFailed(f"Pilothouse.{type(exc).__name__}", exc.detail) from None
     try:
         result = op.run(services, principal, args, caller)
     except PilothouseError as exc:

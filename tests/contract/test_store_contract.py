@@ -1,6 +1,12 @@
 """One contract for every storage adapter (DESIGN §7). Later adapters join the `store` fixture.
 
-DynamoDB runs against a moto server (one per session, a fresh table per test).
+DynamoDB runs against a moto server (one per session, a fresh table per test); Azure Tables against
+Azurite (one per session, a fresh table per test).
+
+What the port promises about transactions depends on the adapter's ``transaction_scope``: a
+"store" adapter commits any transaction atomically; a "partition" adapter (Azure Tables) commits
+one whose items share a partition key, and refuses a wider one with TransactionScopeError before
+writing anything. Tests of transactions keep to one partition unless they test the scope.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from pilothouse.clock import ManualClock
-from pilothouse.errors import AlreadyExists, BadRequest, VersionConflict
+from pilothouse.errors import AlreadyExists, BadRequest, TransactionScopeError, VersionConflict
 from pilothouse.store import Check, Delete, Item, Put
 from pilothouse.store.memory import MemoryStore
 from pilothouse.store.sqlite import SqliteStore
@@ -32,10 +38,14 @@ def dynamodb_endpoint():
         yield server.url
 
 
-@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb", "azure-tables"])
 def store(request, tmp_path, monkeypatch):
     clock = ManualClock()
-    if request.param == "memory":
+    if request.param == "azure-tables":
+        from tests.support.azurite import new_table_store
+
+        s = new_table_store(clock)
+    elif request.param == "memory":
         s = MemoryStore(clock)
     elif request.param == "sqlite":
         s = SqliteStore(tmp_path / "state.db", clock)
@@ -262,3 +272,44 @@ def test_sqlite_scan_is_one_snapshot(tmp_path):
     assert s.get("P", "049").data == {"i": "changed"}
     s.close()
     other.close()
+
+
+def test_transaction_across_partitions_follows_the_scope(store):
+    """Given items in two partitions, When one transaction writes both, Then a "store" adapter
+    commits both, and a "partition" adapter refuses it with TransactionScopeError, writing neither."""
+    store.put(Item("A", "1", {"v": 1}), if_absent=True)
+    operations = [Put(Item("A", "1", {"v": 2}), if_version=1), Put(Item("B", "1", {"new": True}), if_absent=True)]
+    assert store.transaction_scope in ("store", "partition")
+    if store.transaction_scope == "store":
+        assert [w.version for w in store.transact(operations)] == [2, 1]
+        assert store.get("B", "1").data == {"new": True}
+    else:
+        with pytest.raises(TransactionScopeError):
+            store.transact(operations)
+        assert store.get("A", "1") == Item("A", "1", {"v": 1}, 1, None)
+        assert store.get("B", "1") is None
+
+
+def test_keys_with_every_kind_of_character_keep_order_and_prefixes(store):
+    """Given sort keys with '#', '/', '?', '\\', control characters, spaces and non-ASCII text in a
+    partition named with them too, When the partition is queried by prefix (both ways), Then every
+    key reads back exactly, in code-point order, and only the prefix's keys come back."""
+    pk = "EVENTS#a/b?c\\d"
+    keys = ["a#1", "a#1/x", "a#1?", "a#\\", "a#\x01", "a# ", "a#~", "a#\x7f", "a#é", "a#.", "a#/", "a#0", "b#1"]
+    for key in keys:
+        store.put(Item(pk, key, {"k": key}))
+    expected = sorted(k for k in keys if k.startswith("a#"))
+    assert [i.sk for i in store.query(pk, "a#").items] == expected
+    assert [i.data["k"] for i in store.query(pk, "a#", reverse=True).items] == expected[::-1]
+    assert [i.sk for i in store.query(pk, "a#1").items] == ["a#1", "a#1/x", "a#1?"]
+    assert store.get(pk, "a#\x01").data == {"k": "a#\x01"}
+    assert store.query("EVENTS#a", "").items == []
+
+
+def test_large_records_round_trip(store):
+    """Given a record of about 300 KB of JSON (non-ASCII text included), When it is written and read,
+    Then it comes back exactly (adapters that split it over several properties join it again)."""
+    data = {"blob": "é" * 50_000 + "x" * 150_000, "list": list(range(10_000))}
+    store.put(Item("P", "big", data), if_absent=True)
+    assert store.get("P", "big").data == data
+    assert store.query("P").items[0].data == data

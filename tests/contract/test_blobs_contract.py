@@ -481,7 +481,11 @@ def test_azure_puts_ask_for_the_encryption_scope_and_keep_metadata_names() -> No
 
     assert ("PUT", "pilothouse-cmk") in seen
     assert blobs.head("k").metadata == {"schema-version": "7", "a_b": "1", "0x": "2"}
-    raw = ContainerClient.from_connection_string(connection, container).get_blob_client("k").get_blob_properties()
+    raw = (
+        ContainerClient.from_connection_string(connection, container)
+        .get_blob_client("k")
+        .get_blob_properties()
+    )
     assert all(name.isidentifier() for name in raw.metadata)
 
 
@@ -492,6 +496,10 @@ def test_azure_settings_are_checked() -> None:
     from tests.support.azurite import session_azurite
 
     connection = session_azurite().connection_string
-    for kwargs in ({"customer_key": b"k" * 32}, {"customer_key": b"short"}, {"customer_key": b"k" * 32, "encryption_scope": "s"}):
+    for kwargs in (
+        {"customer_key": b"k" * 32},
+        {"customer_key": b"short"},
+        {"customer_key": b"k" * 32, "encryption_scope": "s"},
+    ):
         with pytest.raises(InvalidBlobArgument):
             AzureBlobs("ph-any", connection_string=connection, **kwargs)

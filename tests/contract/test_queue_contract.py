@@ -907,7 +907,9 @@ def test_azure_large_messages_travel_as_blobs(azure, qname: Callable[[str], str]
     assert [b.name for b in container.list_blobs() if qname("") in b.name] == []
 
 
-def test_azure_messages_are_base64_envelopes_an_azure_trigger_can_read(azure, qname: Callable[[str], str]) -> None:
+def test_azure_messages_are_base64_envelopes_an_azure_trigger_can_read(
+    azure, qname: Callable[[str], str]
+) -> None:
     """Given a message sent through the adapter, When the raw Azure message is read as the Azure
     Functions queue trigger reads it (Base64 text), Then open_envelope gives our id, body and attributes."""
     import base64

@@ -278,7 +278,10 @@ def test_transaction_across_partitions_follows_the_scope(store):
     """Given items in two partitions, When one transaction writes both, Then a "store" adapter
     commits both, and a "partition" adapter refuses it with TransactionScopeError, writing neither."""
     store.put(Item("A", "1", {"v": 1}), if_absent=True)
-    operations = [Put(Item("A", "1", {"v": 2}), if_version=1), Put(Item("B", "1", {"new": True}), if_absent=True)]
+    operations = [
+        Put(Item("A", "1", {"v": 2}), if_version=1),
+        Put(Item("B", "1", {"new": True}), if_absent=True),
+    ]
     assert store.transaction_scope in ("store", "partition")
     if store.transaction_scope == "store":
         assert [w.version for w in store.transact(operations)] == [2, 1]
@@ -295,7 +298,21 @@ def test_keys_with_every_kind_of_character_keep_order_and_prefixes(store):
     partition named with them too, When the partition is queried by prefix (both ways), Then every
     key reads back exactly, in code-point order, and only the prefix's keys come back."""
     pk = "EVENTS#a/b?c\\d"
-    keys = ["a#1", "a#1/x", "a#1?", "a#\\", "a#\x01", "a# ", "a#~", "a#\x7f", "a#é", "a#.", "a#/", "a#0", "b#1"]
+    keys = [
+        "a#1",
+        "a#1/x",
+        "a#1?",
+        "a#\\",
+        "a#\x01",
+        "a# ",
+        "a#~",
+        "a#\x7f",
+        "a#é",
+        "a#.",
+        "a#/",
+        "a#0",
+        "b#1",
+    ]
     for key in keys:
         store.put(Item(pk, key, {"k": key}))
     expected = sorted(k for k in keys if k.startswith("a#"))

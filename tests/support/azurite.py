@@ -96,8 +96,9 @@ class Azurite:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Azurite exited ({self.process.returncode}): {self.log_tail()}")
             for service in sorted(waiting):
-                with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.ports[service]), timeout=1
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", self.ports[service]), timeout=1),
                 ):
                     waiting.discard(service)
             if waiting and time.monotonic() > deadline:

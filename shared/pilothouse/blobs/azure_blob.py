@@ -232,12 +232,13 @@ class AzureBlobs:
         check_prefix(prefix)
         check_list(limit, cursor)
         try:
-            pages = self._client.list_blobs(name_starts_with=prefix or None, results_per_page=limit).by_page(
-                continuation_token=cursor
-            )
-            page = next(pages, [])
+            pages: Any = self._client.list_blobs(
+                name_starts_with=prefix or None, results_per_page=limit
+            ).by_page(continuation_token=cursor)
+            page: list[Any] = list(next(pages, []))
             items = [
-                BlobInfo(b.name, int(b.size), str(b.etag).strip('"'), b.last_modified.timestamp()) for b in page
+                BlobInfo(b.name, int(b.size), str(b.etag).strip('"'), b.last_modified.timestamp())
+                for b in page
             ]
             return items, (pages.continuation_token or None)
         except self._HttpResponseError as exc:

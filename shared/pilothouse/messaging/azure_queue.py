@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import hashlib
 import json
 import math
@@ -102,7 +103,11 @@ def open_envelope(text: str) -> dict[str, Any]:
         envelope = json.loads(text)
     except ValueError as exc:
         raise AzureQueueError("not a Pilothouse queue message", "InvalidEnvelope") from exc
-    if not isinstance(envelope, dict) or "id" not in envelope or ("b" not in envelope and "ref" not in envelope):
+    if (
+        not isinstance(envelope, dict)
+        or "id" not in envelope
+        or ("b" not in envelope and "ref" not in envelope)
+    ):
         raise AzureQueueError("not a Pilothouse queue message", "InvalidEnvelope")
     return envelope
 
@@ -248,7 +253,12 @@ class AzureStorageQueue:
 
     def _envelope(self, queue: str, body: str, attributes: dict[str, str] | None) -> str:
         message_id = str(uuid.uuid4())
-        envelope: dict[str, Any] = {"id": message_id, "t": time.time(), "a": dict(attributes or {}), "b": body}
+        envelope: dict[str, Any] = {
+            "id": message_id,
+            "t": time.time(),
+            "a": dict(attributes or {}),
+            "b": body,
+        }
         text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         if len(text.encode("utf-8")) <= MAX_INLINE_BYTES:
             return text
@@ -262,7 +272,9 @@ class AzureStorageQueue:
         try:
             self._blobs().upload_blob(ref, body.encode("utf-8"), overwrite=True)
         except self._HttpResponseError as exc:
-            raise AzureQueueError(f"Azure upload of a large message failed: {_code(exc)}", _code(exc)) from exc
+            raise AzureQueueError(
+                f"Azure upload of a large message failed: {_code(exc)}", _code(exc)
+            ) from exc
 
     def _send_text(self, queue: str, text: str, delay: float) -> None:
         seconds = math.ceil(delay)
@@ -303,7 +315,9 @@ class AzureStorageQueue:
         try:
             return bytes(self._blobs().download_blob(ref).readall()).decode("utf-8")
         except self._HttpResponseError as exc:
-            raise AzureQueueError(f"Azure download of a large message failed: {_code(exc)}", _code(exc)) from exc
+            raise AzureQueueError(
+                f"Azure download of a large message failed: {_code(exc)}", _code(exc)
+            ) from exc
 
     def _dead_letter(self, queue: str, spec: QueueSpec, raw: Any) -> None:
         """Move a message received once too often to the dead-letter queue (same envelope)."""
@@ -328,13 +342,21 @@ class AzureStorageQueue:
         while len(out) < max_messages:
             want = max_messages - len(out)
             raws = list(
-                self._call(queue, "receive_messages", max_messages=want, messages_per_page=want,
-                           visibility_timeout=visibility)
+                self._call(
+                    queue,
+                    "receive_messages",
+                    max_messages=want,
+                    messages_per_page=want,
+                    visibility_timeout=visibility,
+                )
             )
             if not raws:
                 break
             for raw in raws:
-                over = spec.max_receive_count is not None and int(raw.dequeue_count or 1) > spec.max_receive_count
+                over = (
+                    spec.max_receive_count is not None
+                    and int(raw.dequeue_count or 1) > spec.max_receive_count
+                )
                 if over and spec.dead_letter_queue is not None:
                     self._dead_letter(queue, spec, raw)
                 else:
@@ -391,10 +413,8 @@ class AzureStorageQueue:
             self._delete_payload(ref)
 
     def _delete_payload(self, ref: str) -> None:
-        try:
+        with contextlib.suppress(self._HttpResponseError):  # already gone
             self._blobs().delete_blob(ref)
-        except self._HttpResponseError:
-            pass  # already gone
 
     def change_visibility(self, queue: str, receipt_handle: str, timeout: float) -> None:
         check_visibility(timeout)
@@ -411,7 +431,10 @@ class AzureStorageQueue:
             code = _code(exc)
             if code == "QueueNotFound":
                 raise self._error(exc, queue, "update_message") from exc
-            if code in ("MessageNotFound", "PopReceiptMismatch") or getattr(exc, "status_code", 0) in (400, 404):
+            if code in ("MessageNotFound", "PopReceiptMismatch") or getattr(exc, "status_code", 0) in (
+                400,
+                404,
+            ):
                 raise InvalidReceiptHandle(
                     f"receipt handle {receipt_handle!r} is not the latest of a message in {queue!r}: {code}"
                 ) from exc

@@ -191,7 +191,7 @@ class AzureTableStore(Store):
             return None
         except self._HttpResponseError as exc:
             raise self._error("GetEntity", exc) from exc
-        return self._item(entity), entity.metadata["etag"]
+        return self._item(entity), str(entity.metadata["etag"])
 
     def _get(self, pk: str, sk: str) -> Item | None:
         found = self._read(pk, sk)
@@ -401,4 +401,3 @@ def _key(op: Write) -> tuple[str, str]:
 def _code(exc: BaseException) -> str | None:
     code = getattr(exc, "error_code", None)
     return str(code.value if hasattr(code, "value") else code) if code else None
-

@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = path.relative_to(tests).parts if path.is_relative_to(tests) else ()
         if len(parts) > 1 and parts[0] in SERIAL_GROUPS:
             item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[parts[0]]))
-        elif _uses_azurite(item):
+        elif _uses_azurite(item) and item.config.pluginmanager.hasplugin("xdist"):
             item.add_marker(pytest.mark.xdist_group("azurite"))
 
 

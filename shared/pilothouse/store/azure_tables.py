@@ -36,7 +36,7 @@ Semantics
   exists is replaced or deleted with ``If-Match: <its ETag>``, an absent one is *inserted* (which
   fails if it exists). If any condition fails, someone wrote in between: the whole operation starts
   again from the reads (which then raise the conflict, or succeed for an unconditional put), at most
-  8 times. ``put(if_absent=True)`` alone skips the read: it inserts, and reads only if the insert
+  32 times. ``put(if_absent=True)`` alone skips the read: it inserts, and reads only if the insert
   finds an item (which may have expired).
 - **Check** in a transaction is honest: a *merge* of no properties with ``If-Match`` on the ETag
   read. It changes no data and no version, but Azure gives the entity a new ETag (a concurrent
@@ -72,7 +72,9 @@ from pilothouse.errors import BadRequest, PayloadTooLarge, StoreError
 from pilothouse.store.azure_keys import decode_key, encode_key, prefix_upper_bound
 from pilothouse.store.base import Delete, Item, Put, Store, Write
 
-MAX_ATTEMPTS = 8
+#: reads-and-writes of one operation before it gives up (503): each retry follows a write someone
+#: else made, so the store as a whole always progresses; a hot item's writers may take turns
+MAX_ATTEMPTS = 32
 PIECE_UNITS = 32_000
 MAX_PIECES = 15
 MAX_DOCUMENT_UNITS = PIECE_UNITS * MAX_PIECES
@@ -250,7 +252,7 @@ class AzureTableStore(Store):
                 self._send(steps, lone_check=len(operations) == 1)
                 return written
             except _Moved:
-                time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())
+                time.sleep(min(0.25, 0.005 * 2**attempt) * random.random())
         raise StoreError(f"the store is busy: {len(operations)} operation(s) kept conflicting; retry")
 
     def _try_insert(self, item: Item) -> Item | None:

@@ -47,7 +47,6 @@ The SDKs are imported when an adapter is created.
 
 from __future__ import annotations
 
-import base64
 import collections
 import contextlib
 import hashlib
@@ -251,7 +250,8 @@ class AzureStorageQueue:
         with self._lock:
             self._specs[spec.name] = spec
 
-    def _envelope(self, queue: str, body: str, attributes: dict[str, str] | None) -> str:
+    def _envelope(self, queue: str, body: str, attributes: dict[str, str] | None) -> tuple[str, str]:
+        """A new message's id and envelope (its body in a blob when too large to travel inline)."""
         message_id = str(uuid.uuid4())
         envelope: dict[str, Any] = {
             "id": message_id,
@@ -261,12 +261,12 @@ class AzureStorageQueue:
         }
         text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         if len(text.encode("utf-8")) <= MAX_INLINE_BYTES:
-            return text
+            return message_id, text
         ref = f"{azure_queue_name(self.name_prefix + queue)}/{message_id}"
         self._upload(ref, body)
         del envelope["b"]
         envelope["ref"] = ref
-        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+        return message_id, json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
 
     def _upload(self, ref: str, body: str) -> None:
         try:
@@ -288,9 +288,9 @@ class AzureStorageQueue:
     ) -> str:
         check_delay(delay_seconds)
         check_message(body, attributes)
-        text = self._envelope(queue, body, attributes)
+        message_id, text = self._envelope(queue, body, attributes)
         self._send_text(queue, text, delay_seconds)
-        return str(json.loads(text)["id"])
+        return message_id
 
     def send_batch(self, queue: str, bodies: list[str], *, delay_seconds: float = 0) -> list[str]:
         check_delay(delay_seconds)
@@ -471,8 +471,3 @@ class AzureStorageQueue:
                 self._delete_payload(blob.name)
         except self._HttpResponseError as exc:
             raise AzureQueueError(f"Azure purge of large messages failed: {_code(exc)}", _code(exc)) from exc
-
-
-def encode_for_trigger(text: str) -> str:
-    """What Azure stores for ``text`` (Base64 of UTF-8), e.g. to build a trigger's test message."""
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")

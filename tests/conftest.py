@@ -50,6 +50,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = path.relative_to(tests).parts if path.is_relative_to(tests) else ()
         if len(parts) > 1 and parts[0] in SERIAL_GROUPS:
             item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[parts[0]]))
+        elif _uses_azurite(item) and item.config.pluginmanager.hasplugin("xdist"):
+            item.add_marker(pytest.mark.xdist_group("azurite"))
+
+
+def _uses_azurite(item: pytest.Item) -> bool:
+    """Tests against Azurite (an ``azure-*`` adapter of a contract suite, a ``test_azure_*`` test or an
+    ``azure`` test module) share one xdist worker, so that one Azurite process serves them all."""
+    return "azure" in item.path.name or "azure" in item.name
 
 
 @pytest.fixture

@@ -33,10 +33,10 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    store: Literal["sqlite", "memory", "dynamodb"] = "sqlite"
-    queue: Literal["local", "memory", "sqs"] = "local"
-    blobs: Literal["local", "memory", "s3"] = "local"
-    #: the S3 bucket of the s3 blobs adapter
+    store: Literal["sqlite", "memory", "dynamodb", "azure-tables"] = "sqlite"
+    queue: Literal["local", "memory", "sqs", "azure-queue"] = "local"
+    blobs: Literal["local", "memory", "s3", "azure-blob"] = "local"
+    #: the S3 bucket of the s3 blobs adapter (the container of the azure-blob one)
     bucket_name: str = "pilothouse-backups"
     #: KMS key (id, ARN or alias) that encrypts S3 blobs; SSE-S3 (AES256) when unset
     kms_key_id: str | None = None
@@ -185,6 +185,18 @@ class Settings(BaseModel):
     #: minutes, autoscaling windows and cooldowns and alert periods are not scaled: they are
     #: settings of each policy or rule
     schedule_scale: float = Field(default=1.0, ge=1.0, le=600.0)
+    #: Azure (store azure-tables, queue azure-queue, blobs azure-blob): the storage account reached
+    #: with a managed identity (DefaultAzureCredential) when ``AZURE_STORAGE_CONNECTION_STRING`` is
+    #: not set; its endpoints are ``https://<account>.{table,queue,blob}.core.windows.net``
+    azure_storage_account: str | None = Field(default=None, pattern=r"^[a-z0-9]{3,24}$")
+    #: the Table API endpoint when it is not the storage account's (Cosmos DB for Table:
+    #: ``https://<account>.table.cosmos.azure.com``)
+    azure_table_endpoint: str | None = None
+    #: the encryption scope every Azure blob is written with (one backed by a customer-managed key
+    #: in Key Vault: infra/azure); unset: the account's default encryption
+    azure_blob_encryption_scope: str | None = None
+    #: a customer-provided key (base64 of 32 bytes) for Azure blobs instead of a scope (never logged)
+    azure_blob_customer_key: str | None = Field(default=None, repr=False)
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

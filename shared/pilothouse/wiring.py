@@ -114,6 +114,18 @@ class Services:
 
             # region and endpoint from the environment (AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)
             return DynamoStore(s.table_name, clock=self.clock, create_table=s.create_resources)
+        if s.store == "azure-tables":
+            from pilothouse.store.azure_tables import AzureTableStore
+
+            azure = azure_connection(s, "table")
+            return AzureTableStore(
+                s.table_name,
+                connection_string=azure.connection_string,
+                endpoint=s.azure_table_endpoint or azure.endpoint,
+                credential=azure.credential,
+                clock=self.clock,
+                create_table=s.create_resources,
+            )
         raise ProviderUnavailable(f"store {s.store!r} is not available in this build")
 
     @cached_property
@@ -132,24 +144,47 @@ class Services:
 
             # The template owns the deployed queues (and their dead-letter queues): not declared here.
             return SqsQueue()
+        elif s.queue == "azure-queue":
+            return self._azure_queue()
         else:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
         from pilothouse.ports import QueueSpec
 
-        for name, visibility in (
-            (s.jobs_queue, 900),
-            (s.executions_queue, 60),
-            (s.tasks_queue, 900),
-            (s.task_messages_queue, 900),
-            (s.notifications_queue, 360),
-            (s.health_queue, 180),
-        ):
+        for name, visibility in queue_visibilities(s):
             q.declare(QueueSpec(name + "-dlq"))
             q.declare(
                 QueueSpec(
                     name, visibility_timeout=visibility, max_receive_count=5, dead_letter_queue=name + "-dlq"
                 )
             )
+        return q
+
+    def _azure_queue(self) -> Queue:
+        """Azure Storage queues. infra/azure owns the deployed queues (their settings are queue
+        metadata); with ``create_resources`` (Azurite, dev) each is declared here with a
+        ``<name>-poison`` dead-letter queue, the Azure Functions convention."""
+        from pilothouse.messaging.azure_queue import AzureStorageQueue
+        from pilothouse.ports import QueueSpec
+
+        s = self.settings
+        azure = azure_connection(s, "queue")
+        q = AzureStorageQueue(
+            connection_string=azure.connection_string,
+            account_url=azure.endpoint,
+            blob_account_url=azure_connection(s, "blob").endpoint,
+            credential=azure.credential,
+        )
+        if s.create_resources:
+            for name, visibility in queue_visibilities(s):
+                q.declare(QueueSpec(name + "-poison"))
+                q.declare(
+                    QueueSpec(
+                        name,
+                        visibility_timeout=visibility,
+                        max_receive_count=5,
+                        dead_letter_queue=name + "-poison",
+                    )
+                )
         return q
 
     @cached_property
@@ -190,6 +225,22 @@ class Services:
             from pilothouse.blobs.s3 import S3Blobs
 
             return S3Blobs(s.bucket_name, kms_key_id=s.kms_key_id, create_bucket=s.create_resources)
+        if s.blobs == "azure-blob":
+            import base64
+
+            from pilothouse.blobs.azure_blob import AzureBlobs
+
+            azure = azure_connection(s, "blob")
+            key = base64.b64decode(s.azure_blob_customer_key) if s.azure_blob_customer_key else None
+            return AzureBlobs(
+                s.bucket_name,
+                connection_string=azure.connection_string,
+                account_url=azure.endpoint,
+                credential=azure.credential,
+                encryption_scope=s.azure_blob_encryption_scope,
+                customer_key=key,
+                create_container=s.create_resources,
+            )
         raise ProviderUnavailable(f"blobs {s.blobs!r} is not available in this build")
 
     @cached_property
@@ -416,3 +467,49 @@ class ServiceHooks:
 def request_hooks() -> ServiceHooks:
     """The hooks the HTTP runtime uses unless given others."""
     return ServiceHooks()
+
+
+def queue_visibilities(s: Settings) -> tuple[tuple[str, int], ...]:
+    """The control plane's queues and their visibility timeouts (seconds)."""
+    return (
+        (s.jobs_queue, 900),
+        (s.executions_queue, 60),
+        (s.tasks_queue, 900),
+        (s.task_messages_queue, 900),
+        (s.notifications_queue, 360),
+        (s.health_queue, 180),
+    )
+
+
+class AzureConnection:
+    """How an Azure adapter reaches its service: a connection string, or an endpoint and a credential."""
+
+    def __init__(self, connection_string: str | None, endpoint: str | None, credential: Any) -> None:
+        self.connection_string = connection_string
+        self.endpoint = endpoint
+        self.credential = credential
+
+
+def azure_connection(settings: Settings, service: str) -> AzureConnection:
+    """The SDKs' usual settings: ``AZURE_STORAGE_CONNECTION_STRING`` (Azurite, account keys), else the
+    account of ``PILOTHOUSE_AZURE_STORAGE_ACCOUNT`` with a managed identity (azure-identity's
+    DefaultAzureCredential, which the deployment installs)."""
+    import os
+
+    from pilothouse.errors import ConfigurationError
+
+    connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if connection_string:
+        return AzureConnection(connection_string, None, None)
+    if not settings.azure_storage_account:
+        raise ConfigurationError(
+            "Azure adapters need AZURE_STORAGE_CONNECTION_STRING or PILOTHOUSE_AZURE_STORAGE_ACCOUNT"
+        )
+    try:
+        from azure.identity import DefaultAzureCredential  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise ConfigurationError(
+            "PILOTHOUSE_AZURE_STORAGE_ACCOUNT uses a managed identity: install azure-identity"
+        ) from exc
+    endpoint = f"https://{settings.azure_storage_account}.{service}.core.windows.net"
+    return AzureConnection(None, endpoint, DefaultAzureCredential())

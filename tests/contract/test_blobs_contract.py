@@ -72,8 +72,23 @@ def _s3(tmp_path: Path) -> Iterator[BlobsCase]:
     yield BlobsCase(blobs, lambda: S3Blobs(bucket, client=client, kms_key_id=key), client, bucket, key)
 
 
-# Cloud adapters (Azure Blob, GCS) join here.
-ADAPTERS: dict[str, Callable[[Path], Iterator[BlobsCase]]] = {"memory": _memory, "local": _local, "s3": _s3}
+def _azure(tmp_path: Path) -> Iterator[BlobsCase]:
+    from pilothouse.blobs.azure_blob import AzureBlobs
+    from tests.support.azurite import session_azurite
+
+    connection = session_azurite().connection_string
+    container = f"ph-contract-{uuid.uuid4().hex[:12]}"
+    blobs = AzureBlobs(container, connection_string=connection, create_container=True)
+    yield BlobsCase(blobs, lambda: AzureBlobs(container, connection_string=connection), bucket=container)
+
+
+# Cloud adapters (GCS) join here.
+ADAPTERS: dict[str, Callable[[Path], Iterator[BlobsCase]]] = {
+    "memory": _memory,
+    "local": _local,
+    "s3": _s3,
+    "azure-blob": _azure,
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
@@ -434,3 +449,57 @@ def test_local_data_replaced_behind_the_sidecar_is_still_described_right(tmp_pat
     assert head.size == 10
     assert head.etag != old.etag
     assert blobs.get("k") == b"newer data"
+
+
+# -- Azure Blob Storage on Azurite: encryption settings and metadata names -------------------------
+
+
+def test_azure_puts_ask_for_the_encryption_scope_and_keep_metadata_names() -> None:
+    """Given an adapter with an encryption scope, When a blob with metadata named with '-' and '_' is
+    put, Then the upload request names the scope (Azurite accepts it without applying scopes) and the
+    names, stored as C# identifiers on Azure, read back as given."""
+    from azure.storage.blob import ContainerClient
+
+    from pilothouse.blobs.azure_blob import AzureBlobs
+    from tests.support.azurite import session_azurite
+
+    connection = session_azurite().connection_string
+    seen: list[tuple[str, str | None]] = []
+
+    def hook(request) -> None:
+        seen.append((request.http_request.method, request.http_request.headers.get("x-ms-encryption-scope")))
+
+    container = f"ph-scope-{uuid.uuid4().hex[:12]}"
+    blobs = AzureBlobs(
+        container,
+        connection_string=connection,
+        encryption_scope="pilothouse-cmk",
+        create_container=True,
+        client_options={"raw_request_hook": hook},
+    )
+    blobs.put("k", b"x", metadata={"schema-version": "7", "a_b": "1", "0x": "2"})
+
+    assert ("PUT", "pilothouse-cmk") in seen
+    assert blobs.head("k").metadata == {"schema-version": "7", "a_b": "1", "0x": "2"}
+    raw = (
+        ContainerClient.from_connection_string(connection, container)
+        .get_blob_client("k")
+        .get_blob_properties()
+    )
+    assert all(name.isidentifier() for name in raw.metadata)
+
+
+def test_azure_settings_are_checked() -> None:
+    """Given a customer-provided key over plain HTTP, a key of the wrong size, or a key with a scope,
+    When an adapter is made, Then InvalidBlobArgument says why (Azure takes such keys only over HTTPS)."""
+    from pilothouse.blobs.azure_blob import AzureBlobs
+    from tests.support.azurite import session_azurite
+
+    connection = session_azurite().connection_string
+    for kwargs in (
+        {"customer_key": b"k" * 32},
+        {"customer_key": b"short"},
+        {"customer_key": b"k" * 32, "encryption_scope": "s"},
+    ):
+        with pytest.raises(InvalidBlobArgument):
+            AzureBlobs("ph-any", connection_string=connection, **kwargs)

@@ -1,6 +1,12 @@
 """One contract for every storage adapter (DESIGN §7). Later adapters join the `store` fixture.
 
-DynamoDB runs against a moto server (one per session, a fresh table per test).
+DynamoDB runs against a moto server (one per session, a fresh table per test); Azure Tables against
+Azurite (one per session, a fresh table per test).
+
+What the port promises about transactions depends on the adapter's ``transaction_scope``: a
+"store" adapter commits any transaction atomically; a "partition" adapter (Azure Tables) commits
+one whose items share a partition key, and refuses a wider one with TransactionScopeError before
+writing anything. Tests of transactions keep to one partition unless they test the scope.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from pilothouse.clock import ManualClock
-from pilothouse.errors import AlreadyExists, BadRequest, VersionConflict
+from pilothouse.errors import AlreadyExists, BadRequest, TransactionScopeError, VersionConflict
 from pilothouse.store import Check, Delete, Item, Put
 from pilothouse.store.memory import MemoryStore
 from pilothouse.store.sqlite import SqliteStore
@@ -32,10 +38,14 @@ def dynamodb_endpoint():
         yield server.url
 
 
-@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb", "azure-tables"])
 def store(request, tmp_path, monkeypatch):
     clock = ManualClock()
-    if request.param == "memory":
+    if request.param == "azure-tables":
+        from tests.support.azurite import new_table_store
+
+        s = new_table_store(clock)
+    elif request.param == "memory":
         s = MemoryStore(clock)
     elif request.param == "sqlite":
         s = SqliteStore(tmp_path / "state.db", clock)
@@ -262,3 +272,148 @@ def test_sqlite_scan_is_one_snapshot(tmp_path):
     assert s.get("P", "049").data == {"i": "changed"}
     s.close()
     other.close()
+
+
+def test_transaction_across_partitions_follows_the_scope(store):
+    """Given items in two partitions, When one transaction writes both, Then a "store" adapter
+    commits both, and a "partition" adapter refuses it with TransactionScopeError, writing neither."""
+    store.put(Item("A", "1", {"v": 1}), if_absent=True)
+    operations = [
+        Put(Item("A", "1", {"v": 2}), if_version=1),
+        Put(Item("B", "1", {"new": True}), if_absent=True),
+    ]
+    assert store.transaction_scope in ("store", "partition")
+    if store.transaction_scope == "store":
+        assert [w.version for w in store.transact(operations)] == [2, 1]
+        assert store.get("B", "1").data == {"new": True}
+    else:
+        with pytest.raises(TransactionScopeError):
+            store.transact(operations)
+        assert store.get("A", "1") == Item("A", "1", {"v": 1}, 1, None)
+        assert store.get("B", "1") is None
+
+
+def test_keys_with_every_kind_of_character_keep_order_and_prefixes(store):
+    """Given sort keys with '#', '/', '?', '\\', control characters, spaces and non-ASCII text in a
+    partition named with them too, When the partition is queried by prefix (both ways), Then every
+    key reads back exactly, in code-point order, and only the prefix's keys come back."""
+    pk = "EVENTS#a/b?c\\d"
+    keys = [
+        "a#1",
+        "a#1/x",
+        "a#1?",
+        "a#\\",
+        "a#\x01",
+        "a# ",
+        "a#~",
+        "a#\x7f",
+        "a#é",
+        "a#.",
+        "a#/",
+        "a#0",
+        "b#1",
+    ]
+    for key in keys:
+        store.put(Item(pk, key, {"k": key}))
+    expected = sorted(k for k in keys if k.startswith("a#"))
+    assert [i.sk for i in store.query(pk, "a#").items] == expected
+    assert [i.data["k"] for i in store.query(pk, "a#", reverse=True).items] == expected[::-1]
+    assert [i.sk for i in store.query(pk, "a#1").items] == ["a#1", "a#1/x", "a#1?"]
+    assert store.get(pk, "a#\x01").data == {"k": "a#\x01"}
+    assert store.query("EVENTS#a", "").items == []
+
+
+def test_large_records_round_trip(store):
+    """Given a record of about 300 KB of JSON (non-ASCII text included), When it is written and read,
+    Then it comes back exactly (adapters that split it over several properties join it again)."""
+    data = {"blob": "é" * 50_000 + "x" * 150_000, "list": list(range(10_000))}
+    store.put(Item("P", "big", data), if_absent=True)
+    assert store.get("P", "big").data == data
+    assert store.query("P").items[0].data == data
+
+
+# -- Azure Tables (on Azurite): what the contract cannot see ---------------------------------------
+
+
+@pytest.fixture
+def azure_store():
+    from tests.support.azurite import new_table_store
+
+    s = new_table_store(ManualClock())
+    yield s
+    s.close()
+
+
+def test_azure_racing_transactions_exactly_one_wins(azure_store):
+    """Given 16 transactions racing from 8 threads, each expecting version 1 of one item and creating
+    an item of its own in the same partition, Then exactly one commits, and none of the losers' items
+    exists (the ETag conditions of one entity group transaction hold or fail together)."""
+    azure_store.put(Item("P", "a", {"winner": None}), if_absent=True)
+
+    def attempt(n: int) -> bool:
+        try:
+            azure_store.transact(
+                [
+                    Put(Item("P", "a", {"winner": n}), if_version=1),
+                    Put(Item("P", f"own-{n:02d}", {}), if_absent=True),
+                ]
+            )
+            return True
+        except VersionConflict:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(16)))
+    winner = results.index(True)
+    assert results.count(True) == 1
+    assert azure_store.get("P", "a").data == {"winner": winner}
+    assert [i.sk for i in azure_store.query("P", "own-").items] == [f"own-{winner:02d}"]
+
+
+def test_azure_unconditional_writes_lose_no_version(azure_store):
+    """Given 8 threads each putting one item 5 times without a condition, Then every write lands and
+    the version counts all 40 (each is conditioned on the ETag it read, and retried if it moved)."""
+
+    def writer(n: int) -> None:
+        for i in range(5):
+            azure_store.put(Item("P", "hot", {"by": n, "i": i}))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(writer, range(8)))
+    assert azure_store.get("P", "hot").version == 40
+
+
+def test_azure_a_check_changes_neither_data_nor_version(azure_store):
+    """Given an item at version 1, When a transaction checks it and writes another item, Then the checked
+    item keeps its data and version; a stale check fails the whole transaction."""
+    azure_store.put(Item("P", "checked", {"x": 1}), if_absent=True)
+    azure_store.transact([Check("P", "checked", 1), Put(Item("P", "other", {}), if_absent=True)])
+    assert azure_store.get("P", "checked") == Item("P", "checked", {"x": 1}, 1, None)
+    with pytest.raises(VersionConflict):
+        azure_store.transact([Check("P", "checked", 2), Put(Item("P", "more", {}), if_absent=True)])
+    assert azure_store.get("P", "more") is None
+
+
+def test_azure_limits_are_explicit(azure_store):
+    """Given a record past the adapter's 480,000 UTF-16 units or a key past Azure's 1 KiB, Then a 413
+    and a 400 naming the key say so before anything is written."""
+    from pilothouse.errors import PayloadTooLarge
+
+    with pytest.raises(PayloadTooLarge):
+        azure_store.put(Item("P", "huge", {"x": "y" * 500_000}))
+    with pytest.raises(BadRequest) as info:
+        azure_store.put(Item("P", "#" * 300, {}))
+    assert info.value.extra == {"field": "sk"}
+    assert azure_store.scan_all("P") == []
+
+
+def test_azure_purge_expired_removes_only_expired_items(azure_store):
+    """Given an expired item, a live one with an expiry and one without, When purged, Then only the
+    expired one is physically gone (Azure Tables has no TTL of its own)."""
+    now = azure_store.clock.time()
+    azure_store.put(Item("P", "old", {}, expires_at=now - 1))
+    azure_store.put(Item("P", "soon", {}, expires_at=now + 60))
+    azure_store.put(Item("Q", "kept", {}))
+    assert azure_store.purge_expired() == 1
+    assert azure_store.purge_expired() == 0
+    assert sorted((i.pk, i.sk) for i in azure_store.scan()) == [("P", "soon"), ("Q", "kept")]

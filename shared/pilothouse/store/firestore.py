@@ -78,7 +78,7 @@ from typing import Any
 
 from pilothouse.clock import Clock
 from pilothouse.errors import BadRequest, PayloadTooLarge, PilothouseError, StoreError
-from pilothouse.store.base import Check, Delete, Item, Put, Store, Write, prefix_end
+from pilothouse.store.base import Delete, Item, Put, Store, Write, prefix_end
 
 MAX_KEY_BYTES = 1500
 MAX_ID_BYTES = 1500

@@ -9,6 +9,7 @@ Adapter-specific checks follow the contract suite, at the end of the file.
 from __future__ import annotations
 
 import atexit
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -83,11 +84,40 @@ def _azure(tmp_path: Path) -> Iterator[BlobsCase]:
 
 
 # Cloud adapters (GCS) join here.
+_gcs: list = []  # the session's gcp-storage-emulator, started by the first GCS case
+
+#: a Cloud KMS key name (the emulator accepts kmsKeyName and does not model CMEK)
+GCS_KMS_KEY = "projects/pilothouse-test/locations/global/keyRings/pilothouse/cryptoKeys/blobs"
+
+
+def _gcs_emulator() -> Any:
+    if not _gcs:
+        from tests.support.gcs_emulator import GcsEmulator
+
+        _gcs.append(GcsEmulator().start())
+        atexit.register(_gcs[0].stop)
+    return _gcs[0]
+
+
+def _gcs_case(tmp_path: Path) -> Iterator[BlobsCase]:
+    from pilothouse.blobs.gcs import GcsBlobs
+
+    emulator = _gcs_emulator()
+    client = emulator.client()
+    bucket = f"ph-contract-{uuid.uuid4().hex[:12]}"
+    blobs = GcsBlobs(bucket, client=client, kms_key_name=GCS_KMS_KEY, create_bucket=True)
+    yield BlobsCase(
+        blobs, lambda: GcsBlobs(bucket, client=client, kms_key_name=GCS_KMS_KEY), None, bucket, GCS_KMS_KEY
+    )
+
+
+# Cloud adapters (Azure Blob) join here.
 ADAPTERS: dict[str, Callable[[Path], Iterator[BlobsCase]]] = {
     "memory": _memory,
     "local": _local,
     "s3": _s3,
     "azure-blob": _azure,
+    "gcs": _gcs_case,
 }
 
 
@@ -503,3 +533,64 @@ def test_azure_settings_are_checked() -> None:
     ):
         with pytest.raises(InvalidBlobArgument):
             AzureBlobs("ph-any", connection_string=connection, **kwargs)
+# -- Cloud Storage (on gcp-storage-emulator): what the contract cannot see ---------------------------
+
+
+@pytest.fixture
+def gcs_requests() -> Iterator[tuple[Any, list[tuple[str, str, Any]]]]:
+    """A storage client on the emulator whose requests (method, URL, JSON body) are recorded: the
+    emulator accepts and ignores CMEK and bucket IAM settings, so the tests read what was asked."""
+    client = _gcs_emulator().client()
+    sent: list[tuple[str, str, Any]] = []
+    session = client._http
+    real = session.request
+
+    def record(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append((method, url, kwargs.get("json") or kwargs.get("data")))
+        return real(method, url, *args, **kwargs)
+
+    session.request = record
+    yield client, sent
+
+
+def test_gcs_uploads_ask_for_the_kms_key(gcs_requests) -> None:
+    """Given a GCS adapter with a Cloud KMS key (CMEK), when an object is put, then its upload names
+    the key (kmsKeyName), and an adapter without one names none."""
+    from urllib.parse import parse_qs, urlparse
+
+    from pilothouse.blobs.gcs import GcsBlobs
+
+    client, sent = gcs_requests
+    bucket = f"ph-cmek-{uuid.uuid4().hex[:12]}"
+    GcsBlobs(bucket, client=client, kms_key_name=GCS_KMS_KEY, create_bucket=True).put("secret", b"x")
+    GcsBlobs(bucket, client=client).put("plain", b"x")
+
+    uploads = [parse_qs(urlparse(url).query) for method, url, _ in sent if "/upload/" in url]
+    assert len(uploads) == 2
+    assert uploads[0]["kmsKeyName"] == [GCS_KMS_KEY]
+    assert "kmsKeyName" not in uploads[1]
+
+
+def test_gcs_created_bucket_is_private_with_the_default_key(gcs_requests) -> None:
+    """Given create_bucket=True, when the adapter creates its bucket, then it asks for uniform
+    bucket-level access, enforced public access prevention and the KMS key as default."""
+    from pilothouse.blobs.gcs import GcsBlobs
+
+    client, sent = gcs_requests
+    GcsBlobs(f"ph-new-{uuid.uuid4().hex[:12]}", client=client, kms_key_name=GCS_KMS_KEY, create_bucket=True)
+
+    [(_, _, body)] = [(m, u, b) for m, u, b in sent if m == "POST" and u.split("?")[0].endswith("/b")]
+    body = json.loads(body) if isinstance(body, str | bytes) else body
+    assert body["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"] is True
+    assert body["iamConfiguration"]["publicAccessPrevention"] == "enforced"
+    assert body["encryption"] == {"defaultKmsKeyName": GCS_KMS_KEY}
+
+
+def test_gcs_cursor_not_handed_out_is_refused(gcs_requests) -> None:
+    """Given a GCS adapter, when list gets a cursor that is not one it handed out, then a BlobError."""
+    from pilothouse.blobs.gcs import GcsBlobs
+
+    client, _ = gcs_requests
+    blobs = GcsBlobs(f"ph-cur-{uuid.uuid4().hex[:12]}", client=client, create_bucket=True)
+    with pytest.raises(BlobError):
+        blobs.list(cursor="!!not base64!!")

@@ -151,11 +151,72 @@ def _azure(tmp_path: Path) -> Iterator[AdapterCase]:
 
 
 # Cloud adapters (Pub/Sub) join here.
+_pubsub_server: list = []  # the session's Pub/Sub test server (tests/support/pubsub_server.py)
+
+_DEPTH = (
+    "Pub/Sub's API has no message counts: PubSubQueue.depth raises (Cloud Monitoring's"
+    " num_undelivered_messages is the source); test_pubsub_* check the rest of these tests"
+)
+# Where Pub/Sub itself differs from the port (the test server models Pub/Sub, see its docstring).
+_PUBSUB_DEVIATIONS = {
+    name: Deviation(_DEPTH)
+    for name in (
+        "test_send_batch_of_nothing_is_a_no_op",
+        "test_deleted_message_never_comes_back",
+        "test_delete_with_a_stale_handle_is_ignored",
+        "test_message_moves_to_dead_letter_queue_after_max_receives",
+        "test_batch_delay_applies_to_every_message",
+        "test_depth_counts_visible_in_flight_and_delayed",
+        "test_purge_empties_the_queue",
+        "test_messages_and_specs_survive_a_reopen",
+        "test_message_over_256_kib_is_rejected",
+        "test_delayed_message_appears_after_its_delay",
+    )
+} | {
+    "test_change_visibility_with_a_stale_handle_fails": Deviation(
+        "without exactly-once delivery Pub/Sub ignores ModifyAckDeadline with an ack id that is no"
+        " longer the message's latest"
+    ),
+    "test_change_visibility_with_a_deleted_message_handle_fails": Deviation(
+        "Pub/Sub ignores ModifyAckDeadline with the ack id of an acknowledged message"
+    ),
+    "test_received_message_is_invisible_until_the_timeout": Deviation(
+        "Pub/Sub reports delivery attempts only on subscriptions with a dead-letter policy (receive"
+        " count stays 1 here); the hiding itself holds"
+    ),
+    "test_without_dead_letter_queue_messages_are_redelivered_forever": Deviation(
+        "Pub/Sub reports delivery attempts only on subscriptions with a dead-letter policy"
+    ),
+}
+
+
+def _pubsub(tmp_path: Path) -> Iterator[AdapterCase]:
+    from pilothouse.messaging.pubsub import PubSubQueue
+
+    if not _pubsub_server:
+        from tests.support.pubsub_server import PubSubServer
+
+        _pubsub_server.append(PubSubServer().start())
+        atexit.register(_pubsub_server[0].stop)
+    project = _pubsub_server[0].project
+    opened = [PubSubQueue(project)]
+
+    def reopen() -> Queue:
+        opened.append(PubSubQueue(project))
+        return opened[-1]
+
+    yield AdapterCase(opened[0], time.sleep, reopen, deviations=_PUBSUB_DEVIATIONS)
+    for queue in opened:
+        queue.close()
+
+
+# Cloud adapters (Azure Storage queues) join here.
 ADAPTERS: dict[str, Callable[[Path], Iterator[AdapterCase]]] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "sqs": _sqs,
     "azure-queue": _azure,
+    "pubsub": _pubsub,
 }
 
 

@@ -362,6 +362,17 @@ TARGETS: dict[str, tuple[Block, ...]] = {
 }
 
 
+def _gcp_operations(functions: Iterable[Function]) -> list[str]:
+    if str(ROOT / "tools") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tools"))
+    from gcp_terraform import gcp_operations  # tools/, beside this file
+
+    return gcp_operations(functions)
+
+
+TARGETS["infra/gcp/operations.tf"] = (Block("operations", _gcp_operations),)
+
+
 class MarkerError(ValueError):
     pass
 

@@ -2,7 +2,9 @@
 // its storage account (tables: the store; queues: the suite's queues; containers: backups and the
 // deployment package), a Key Vault, and one user-assigned managed identity holding only the roles
 // it needs, each scoped to the resource it is for. HTTPS only, TLS 1.2, no shared keys, no public
-// blob access; every resource sends its logs to one Log Analytics workspace.
+// blob access; the storage account and the vault take no traffic from the internet: the app reaches
+// them through its virtual network (VNet integration, private endpoints, private DNS); every
+// resource sends its logs to one Log Analytics workspace.
 //
 // az deployment group create -g <group> -f infra/azure/main.bicep -p name=pilothouse
 // then `make azure-package` and `func azure functionapp publish <app>` (or az functionapp deploy).
@@ -22,8 +24,14 @@ param logRetentionDays int = 30
 @description('The most instances the plan scales the function app to.')
 param maximumInstanceCount int = 100
 
-@description('Where callers come from: the storage account and the vault accept only Azure services and these ranges.')
-param allowedIpRanges array = []
+@description('The address space of the virtual network.')
+param vnetAddressPrefix string = '10.20.0.0/16'
+
+@description('The subnet the app sends its outbound traffic from (delegated to the Flex Consumption plan).')
+param appSubnetPrefix string = '10.20.0.0/24'
+
+@description('The subnet of the private endpoints of the storage account and the vault.')
+param endpointsSubnetPrefix string = '10.20.1.0/24'
 
 // The suite's queues (shared/pilothouse/settings.py defaults, PILOTHOUSE_<NAME>_QUEUE); the
 // Functions host creates each <queue>-poison itself after maxDequeueCount (host.json).
@@ -78,6 +86,7 @@ resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' 
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  //checkov:skip=CKV_AZURE_43:the name is computed (lower-cased prefix of at most 11 letters and digits + uniqueString): 3-24 lower-case letters and digits by construction
   name: storageName
   location: location
   kind: 'StorageV2'
@@ -89,11 +98,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
     allowCrossTenantReplication: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: 'Disabled'
     networkAcls: {
       bypass: 'AzureServices, Logging, Metrics'
       defaultAction: 'Deny'
-      ipRules: [for range in allowedIpRanges: { value: range, action: 'Allow' }]
     }
     encryption: {
       keySource: 'Microsoft.Storage'
@@ -161,11 +169,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: 'Disabled'
     networkAcls: {
       bypass: 'AzureServices'
       defaultAction: 'Deny'
-      ipRules: [for range in allowedIpRanges: { value: range }]
     }
   }
 }
@@ -192,15 +199,99 @@ resource masterKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
   }
 }
 
+// -- network: the app's outbound traffic goes through the VNet to private endpoints ------------
+resource vnet 'Microsoft.Network/virtualNetworks@2024-01-01' = {
+  name: '${name}-vnet-${suffix}'
+  location: location
+  properties: {
+    addressSpace: { addressPrefixes: [ vnetAddressPrefix ] }
+    subnets: [
+      {
+        name: 'app'
+        properties: {
+          addressPrefix: appSubnetPrefix
+          delegations: [ { name: 'flex', properties: { serviceName: 'Microsoft.App/environments' } } ]
+        }
+      }
+      {
+        name: 'endpoints'
+        properties: {
+          addressPrefix: endpointsSubnetPrefix
+          privateEndpointNetworkPolicies: 'Disabled'
+        }
+      }
+    ]
+  }
+}
+
+// one private endpoint (and private DNS zone) per storage service the app uses, and the vault's
+var privateLinks = [
+  { name: 'blob', group: 'blob', zone: 'privatelink.blob.${environment().suffixes.storage}', target: storage.id }
+  { name: 'queue', group: 'queue', zone: 'privatelink.queue.${environment().suffixes.storage}', target: storage.id }
+  { name: 'table', group: 'table', zone: 'privatelink.table.${environment().suffixes.storage}', target: storage.id }
+  { name: 'vault', group: 'vault', zone: 'privatelink.vaultcore.azure.net', target: vault.id }
+]
+
+resource zones 'Microsoft.Network/privateDnsZones@2020-06-01' = [
+  for link in privateLinks: {
+    name: link.zone
+    location: 'global'
+  }
+]
+
+resource zoneLinks 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2020-06-01' = [
+  for (link, i) in privateLinks: {
+    parent: zones[i]
+    name: '${name}-vnet'
+    location: 'global'
+    properties: {
+      virtualNetwork: { id: vnet.id }
+      registrationEnabled: false
+    }
+  }
+]
+
+resource endpoints 'Microsoft.Network/privateEndpoints@2024-01-01' = [
+  for link in privateLinks: {
+    name: '${name}-${link.name}-pe-${suffix}'
+    location: location
+    properties: {
+      subnet: { id: vnet.properties.subnets[1].id }
+      privateLinkServiceConnections: [
+        {
+          name: link.name
+          properties: {
+            privateLinkServiceId: link.target
+            groupIds: [ link.group ]
+          }
+        }
+      ]
+    }
+  }
+]
+
+resource endpointDns 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-01-01' = [
+  for (link, i) in privateLinks: {
+    parent: endpoints[i]
+    name: 'default'
+    properties: {
+      privateDnsZoneConfigs: [ { name: link.name, properties: { privateDnsZoneId: zones[i].id } } ]
+    }
+  }
+]
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${name}-plan-${suffix}'
   location: location
   kind: 'functionapp'
   sku: { tier: 'FlexConsumption', name: 'FC1' }
-  properties: { reserved: true }
+  properties: { reserved: true, zoneRedundant: true }
 }
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_222:the app serves the public HTTP API; callers authenticate with API keys or OIDC tokens checked by every function
+  //checkov:skip=CKV_AZURE_212:Flex Consumption scales each function from zero across zones; always-ready instances are a cost choice, not a failover setting
+  //checkov:skip=CKV_AZURE_213:Flex Consumption has no App Service health check (no fixed instances to take out of rotation); GET /v1/health is public for an external probe
   name: '${name}-${suffix}'
   location: location
   kind: 'functionapp,linux'
@@ -210,6 +301,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   }
   properties: {
     serverFarmId: plan.id
+    virtualNetworkSubnetId: vnet.properties.subnets[0].id
     httpsOnly: true
     clientCertEnabled: true
     clientCertMode: 'OptionalInteractiveUser' // the API authenticates callers by API key or OIDC token itself
@@ -220,6 +312,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       remoteDebuggingEnabled: false
+      vnetRouteAllEnabled: true
       appSettings: [
         // the host's own storage, through the managed identity (no connection string, no key)
         { name: 'AzureWebJobsStorage__accountName', value: storage.name }
@@ -268,7 +361,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       runtime: { name: 'python', version: '3.12' }
     }
   }
-  dependsOn: [ deploymentContainer ]
+  dependsOn: [ deploymentContainer, endpointDns ]
 }
 
 // -- least privilege: each role on the one resource it is needed for --------------------------

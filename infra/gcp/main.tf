@@ -267,6 +267,7 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscribe" {
 
 # -- the functions ---------------------------------------------------------------------------------
 resource "google_cloudfunctions2_function" "fn" {
+  #checkov:skip=CKV_GCP_124:HTTP functions are reached through API Gateway, which is not an internal source, and accept only its account (run.invoker); queue and sweep functions take internal traffic only (Pub/Sub push of this project)
   for_each = local.functions
   name     = "${var.name}-${replace(each.key, "_", "-")}"
   location = var.region
@@ -289,8 +290,8 @@ resource "google_cloudfunctions2_function" "fn" {
     max_instance_request_concurrency = 8
     available_cpu                    = "1"
     service_account_email            = google_service_account.fn[each.value.account].email
-    # callers arrive through the API gateway and Pub/Sub push, both authenticated (run.invoker)
-    ingress_settings               = "ALLOW_ALL"
+    # HTTP: through the API gateway (authenticated, run.invoker); the rest: Pub/Sub push, internal
+    ingress_settings               = each.value.kind == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     environment_variables          = merge(local.env, { PILOTHOUSE_FUNCTION = each.key })
   }

@@ -363,8 +363,9 @@ TARGETS: dict[str, tuple[Block, ...]] = {
 
 
 def _gcp_operations(functions: Iterable[Function]) -> list[str]:
-    if str(ROOT / "tools") not in sys.path:
-        sys.path.insert(0, str(ROOT / "tools"))
+    tools = str(Path(__file__).resolve().parent)
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
     from gcp_terraform import gcp_operations  # tools/, beside this file
 
     return gcp_operations(functions)

@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 ## pytest-xdist: two workers; the e2e and infrastructure tests keep to one (tests/conftest.py). XDIST= runs serially.
 XDIST ?= -n 2 --dist loadgroup
 
-.PHONY: run test test-fast bench setup setup-dev lock lint typecheck clean layer sls-package infra
+.PHONY: run test test-fast bench setup setup-dev lock lint typecheck clean layer sls-package infra azure-package gcp-package
 
 ## Two locks from one resolution: requirements.lock is what the product needs (all `make run`
 ## installs); requirements-dev.lock adds the AWS, Azure and GCP SDKs and the test, lint and type-check tools.
@@ -88,8 +88,8 @@ infra: setup-dev
 
 ## Lint: ruff's rules and formatting, and the import layers (pyproject.toml [tool.importlinter]).
 lint: setup-dev
-	$(BIN)/ruff check shared functions tests tools
-	$(BIN)/ruff format --check shared functions tests tools
+	$(BIN)/ruff check shared functions tests tools infra
+	$(BIN)/ruff format --check shared functions tests tools infra
 	$(BIN)/lint-imports
 
 typecheck: setup-dev
@@ -97,3 +97,25 @@ typecheck: setup-dev
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache node_modules build .serverless
+
+## The Azure function app as `func azure functionapp publish` (or a zip deploy) takes it: function_app.py,
+## host.json and requirements.txt of infra/azure, the functions, template.yaml (the task invoker's
+## table) and the pilothouse package, in build/azure. Deploy the resources first (infra/azure/main.bicep).
+AZURE_DIR := build/azure
+azure-package:
+	rm -rf $(AZURE_DIR) && mkdir -p $(AZURE_DIR)
+	cp infra/azure/function_app.py infra/azure/host.json infra/azure/requirements.txt template.yaml $(AZURE_DIR)/
+	cp -R functions $(AZURE_DIR)/functions
+	cp -R shared/pilothouse $(AZURE_DIR)/pilothouse
+	find $(AZURE_DIR) -name __pycache__ -prune -exec rm -rf {} +
+
+## The Cloud Run functions' source, zipped as infra/gcp's Terraform uploads it (build/gcp.zip):
+## main.py and requirements.txt of infra/gcp, the functions, template.yaml and the pilothouse package.
+GCP_DIR := build/gcp
+gcp-package:
+	rm -rf $(GCP_DIR) $(GCP_DIR).zip && mkdir -p $(GCP_DIR)
+	cp infra/gcp/main.py infra/gcp/requirements.txt template.yaml $(GCP_DIR)/
+	cp -R functions $(GCP_DIR)/functions
+	cp -R shared/pilothouse $(GCP_DIR)/pilothouse
+	find $(GCP_DIR) -name __pycache__ -prune -exec rm -rf {} +
+	$(PYTHON) -c "import shutil; shutil.make_archive('$(GCP_DIR)', 'zip', '$(GCP_DIR)')"

@@ -362,6 +362,18 @@ TARGETS: dict[str, tuple[Block, ...]] = {
 }
 
 
+def _gcp_operations(functions: Iterable[Function]) -> list[str]:
+    tools = str(Path(__file__).resolve().parent)
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    from gcp_terraform import gcp_operations  # tools/, beside this file
+
+    return gcp_operations(functions)
+
+
+TARGETS["infra/gcp/operations.tf"] = (Block("operations", _gcp_operations),)
+
+
 class MarkerError(ValueError):
     pass
 

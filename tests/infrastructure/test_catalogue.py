@@ -41,6 +41,7 @@ def test_the_generated_blocks_are_current(path):
 
 def test_check_mode_names_a_stale_file_and_changes_nothing(tmp_path, monkeypatch):
     for path in gen.TARGETS:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)  # infra/gcp/operations.tf
         (tmp_path / path).write_text((ROOT / path).read_text(encoding="utf-8"), encoding="utf-8")
     stale = (tmp_path / "serverless.yml").read_text().replace("timeout: 300", "timeout: 301", 1)
     (tmp_path / "serverless.yml").write_text(stale)

@@ -1,0 +1,240 @@
+"""infra/azure: the function app indexes every operation with its trigger (as the Functions host
+would, through ``app.get_functions()``), its functions answer ``azure.functions`` requests on the
+embedded SQLite store, and its requirements follow pyproject.toml."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from pilothouse.runtime.cloud_entries import entries
+
+from ._tools import ROOT
+
+func = pytest.importorskip("azure.functions")
+
+AZURE = ROOT / "infra" / "azure"
+
+
+def load_function_app(name: str = "azure_function_app"):
+    """infra/azure/function_app.py loaded by path, as the Functions worker loads it."""
+    spec = importlib.util.spec_from_file_location(name, AZURE / "function_app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def function_app():
+    return load_function_app()
+
+
+def _bindings(fn) -> tuple[str, dict]:
+    """(trigger type, trigger binding as the host reads it) of an indexed function."""
+    data = json.loads(fn.get_function_json())
+    (trigger,) = [b for b in data["bindings"] if b["type"].endswith("Trigger")]
+    return trigger["type"], trigger
+
+
+_INDEXED: dict[int, dict] = {}
+
+
+def functions_of(app) -> dict:
+    """name -> indexed function; the app is indexed once (as the worker does: a second
+    ``get_functions()`` refuses the names it has already seen)."""
+    if id(app) not in _INDEXED:
+        _INDEXED[id(app)] = {fn.get_function_name(): fn for fn in app.get_functions()}
+    return _INDEXED[id(app)]
+
+
+def indexed(app) -> dict[str, tuple]:
+    """function name -> its trigger, in the catalogue's terms."""
+    out = {}
+    for fn in functions_of(app).values():
+        kind, b = _bindings(fn)
+        if kind == "httpTrigger":
+            (method,) = b["methods"]
+            out[fn.get_function_name()] = ("http", method.upper(), "/" + b["route"], b["authLevel"])
+        elif kind == "queueTrigger":
+            out[fn.get_function_name()] = ("queue", b["queueName"], b["connection"])
+        elif kind == "timerTrigger":
+            out[fn.get_function_name()] = ("schedule", b["schedule"])
+        else:  # pragma: no cover
+            out[fn.get_function_name()] = (kind,)
+    return out
+
+
+def test_every_operation_is_indexed_with_its_trigger(function_app):
+    """Given the catalogue, When the function app is indexed
+    Then every HTTP operation is an anonymous HTTP trigger on its method and route, every queue
+    consumer a queue trigger on the queue its setting names, every sweep a timer on its schedule in
+    NCRONTAB, and only workflow tasks and the AWS-only event rule have no trigger."""
+    found = indexed(function_app.app)
+    wanted = {}
+    for e in entries():
+        if e.kind == "http":
+            wanted[e.name] = ("http", e.method, e.route, "ANONYMOUS")
+        elif e.kind == "queue":
+            wanted[e.name] = ("queue", f"%{e.queue_setting}%", "PilothouseStorage")
+        elif e.kind == "schedule":
+            wanted[e.name] = ("schedule", e.ncrontab)
+    assert found == wanted
+    untriggered = {e.name for e in entries()} - set(found)
+    assert untriggered == {e.name for e in entries() if e.kind in ("task", "aws-event")}
+    assert {"deployment_prepare", "system_advance", "execution_status_changed"} <= untriggered
+    assert len(found) > 100
+
+
+def test_the_queue_settings_name_real_settings_and_local_settings_set_them():
+    """Each %PILOTHOUSE_*_QUEUE% a trigger names is a setting, given in local.settings.json.example
+    and in main.bicep's app settings with the settings' default name."""
+    example = json.loads((AZURE / "local.settings.json.example").read_text())["Values"]
+    bicep = (AZURE / "main.bicep").read_text()
+    for e in entries():
+        if e.kind == "queue":
+            assert example[e.queue_setting] == e.queue_name
+            assert f"'{e.queue_name}'" in bicep and f"name: '{e.queue_setting}'" in bicep
+
+
+def test_host_json_serves_the_routes_without_prefix():
+    host = json.loads((AZURE / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensions"]["http"]["routePrefix"] == ""
+    assert host["extensions"]["queues"]["maxDequeueCount"] >= 1
+
+
+def _request(method: str, path: str, *, route_params=None, key: str | None = None, body=None, query=""):
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    raw = json.dumps(body).encode() if body is not None else b""
+    url = f"https://pilothouse.azurewebsites.net{path}" + (f"?{query}" if query else "")
+    return func.HttpRequest(
+        method=method, url=url, headers=headers, route_params=route_params or {}, body=raw
+    )
+
+
+def _user_function(app, name):
+    return functions_of(app)[name].get_user_function()
+
+
+def test_http_and_queue_functions_answer_azure_requests(env, admin_key, services):
+    """Given the embedded SQLite store and an admin key
+    When a backup is requested through the create_backup HTTP function, its job message is handed
+    to run_job as an Azure QueueMessage, and the run is read through get_backup_run
+    Then the request is accepted (202), the run succeeds, and callers without a key get 401
+    problem+json."""
+    from azure.functions.queue import QueueMessage  # what the worker passes a queue trigger
+
+    app = load_function_app("azure_function_app_invoke").app
+
+    created = _user_function(app, "create_backup")(_request("POST", "/v1/backups", key=admin_key, body={}))
+    assert created.status_code == 202, created.get_body()
+    run = json.loads(created.get_body())
+    assert created.headers["x-request-id"]
+
+    messages = services.queue.receive(services.settings.jobs_queue, max_messages=10)
+    assert len(messages) == 1
+    msg = messages[0]
+    _user_function(app, "run_job")(
+        QueueMessage(id=msg.id, body=msg.body.encode(), dequeue_count=1, pop_receipt=msg.receipt_handle)
+    )
+
+    got = _user_function(app, "get_backup_run")(
+        _request("GET", f"/v1/backup-runs/{run['id']}", route_params={"run_id": run["id"]}, key=admin_key)
+    )
+    assert got.status_code == 200
+    assert json.loads(got.get_body())["status"] == "succeeded"
+
+    refused = _user_function(app, "get_backup_run")(
+        _request("GET", f"/v1/backup-runs/{run['id']}", route_params={"run_id": run["id"]})
+    )
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_concurrent_requests_each_get_their_own_answer(env, admin_key):
+    """Given 50 requests for 50 different components at once on one Azure function
+    Then each answer is the 404 of its own component (no request is resolved with another's
+    event), and more than one instance of the function served them."""
+    app = load_function_app("azure_function_app_concurrent").app
+    get_component = _user_function(app, "get_component")
+    barrier = threading.Barrier(50)
+    answers: dict[int, tuple[int, dict]] = {}
+
+    def call(i: int) -> None:
+        barrier.wait()
+        name = f"component-{i}"
+        r = get_component(
+            _request("GET", f"/v1/components/{name}", route_params={"name": name}, key=admin_key)
+        )
+        answers[i] = (r.status_code, json.loads(r.get_body()))
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(answers) == 50
+    for i, (status, problem) in answers.items():
+        assert status == 404, problem
+        assert problem["instance"] == f"/v1/components/component-{i}"
+        assert re.search(rf"\bcomponent-{i}\b", problem["detail"]), problem
+
+
+def _requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            names.add(re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0].lower())
+    return names
+
+
+def _pyproject_names(extra: str) -> set[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + project["optional-dependencies"][extra]
+    return {re.split(r"[=<>!~\[; ]", s, maxsplit=1)[0].lower() for s in specs}
+
+
+@pytest.mark.parametrize("cloud", ["azure", "gcp"])
+def test_requirements_follow_pyproject_and_the_lock(cloud):
+    """infra/<cloud>/requirements.txt lists the package's dependencies and its cloud extra, each
+    pinned to requirements-dev.lock's version."""
+    path = ROOT / "infra" / cloud / "requirements.txt"
+    assert _requirement_names(path) == _pyproject_names(cloud)
+    lock = (ROOT / "requirements-dev.lock").read_text()
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert re.search(rf"^{re.escape(line)}\b", lock, re.MULTILINE | re.IGNORECASE), line
+
+
+def test_function_app_loads_no_function_module_when_indexed():
+    """Indexing the app imports no function's module (each loads on its first call) and no AWS or
+    Google SDK."""
+    import subprocess
+
+    script = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('fa', {str(AZURE / 'function_app.py')!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    modules = json.loads(out.stdout.splitlines()[-1])
+    assert not [m for m in modules if m.startswith("pilothouse_fn_")]
+    from tests.support.cloud_imports import top_level
+
+    assert not top_level(modules) & {"boto3", "botocore", "google", "flask", "functions_framework"}
+    assert "azure.functions" in modules

@@ -188,7 +188,7 @@
     var body = {};
     try {
       f.querySelectorAll("input[name], select[name], textarea[name]").forEach(function (field) {
-        if (field.value === "" && field.dataset.type !== "json") { return; }
+        if (field.value.trim() === "" && (field.dataset.type !== "json" || field.dataset.optional)) { return; }
         if (field.dataset.type === "number") { body[field.name] = Number(field.value); }
         else if (field.dataset.type === "json") { body[field.name] = JSON.parse(field.value || "null"); }
         else { body[field.name] = field.value; }

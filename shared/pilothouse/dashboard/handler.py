@@ -170,7 +170,12 @@ def fragment(path: str, query: dict[str, str], headers: dict[str, str], request_
         principal = hooks.authenticate(services, _presented(headers))
     except PilothouseError as exc:
         return _problem(exc.status, "Unauthorized", str(exc))
-    calls = ApiCalls(headers, request_id=request_id)
+    limit = getattr(hooks, "limit", None)
+    try:  # one token of the caller's read bucket per fragment, as one API read
+        rate_headers = limit(services, principal, operation="dashboard", method="GET") if limit else {}
+    except PilothouseError as exc:
+        return _problem(exc.status, "Too many requests", str(exc))
+    calls = ApiCalls(services, principal, request_id=request_id)
     parts = [unquote(p) for p in path.strip("/").split("/") if p]
     live = query.get("part") == "live"
     try:
@@ -202,7 +207,7 @@ def fragment(path: str, query: dict[str, str], headers: dict[str, str], request_
         **view.values,
     )
     etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:20] + '"'
-    cache_headers = {"Cache-Control": "no-store", "ETag": etag, "Vary": "Authorization"}
+    cache_headers = {"Cache-Control": "no-store", "ETag": etag, "Vary": "Authorization", **(rate_headers or {})}
     if etag in (headers.get("if-none-match") or ""):
         return {"statusCode": 304, "headers": cache_headers, "body": "", "isBase64Encoded": False}
     return _answer(200, body, "text/html; charset=utf-8", cache_headers)

@@ -55,17 +55,21 @@ def overview(calls: ApiCalls, principal: Principal, query: dict[str, str]) -> Vi
     env = query.get("environment") if query.get("environment") in ENVIRONMENTS else None
     state = query.get("state") if query.get("state") in STATES else None
     search = (query.get("q") or "").strip()[:100]
+    from pilothouse.domain.components import Environment
+    from pilothouse.domain.lifecycle import State
+
     items = calls.collect(
         "list_components",
-        "/v1/components",
-        query={"limit": 500, "environment": env, "state": state},
         most=MOST_COMPONENTS,
+        limit=500,
+        environment=Environment(env) if env else None,
+        state=State(state) if state else None,
     )
     if search:
         needle = search.lower()
         items = [c for c in items if needle in str(c.get("name", "")).lower()]
-    freezes = calls.get("list_freezes", "/v1/freezes").get("items") or []
-    recent = calls.get("list_deployments", "/v1/deployments", query={"limit": 50}).get("items") or []
+    freezes = calls.call("list_freezes").get("items") or []
+    recent = calls.call("list_deployments", limit=50).get("items") or []
     return View(
         "overview.html",
         {
@@ -81,12 +85,7 @@ def overview(calls: ApiCalls, principal: Principal, query: dict[str, str]) -> Vi
 
 
 def _series(calls: ApiCalls, name: str, metric: str, stat: str) -> list[tuple[float, float | None]]:
-    answer = calls.get(
-        "component_metrics",
-        "/v1/components/{name}/metrics",
-        params={"name": name},
-        query={"metric": metric, "stat": stat, "period": 60, "start": "1h ago"},
-    )
+    answer = calls.call("component_metrics", name=name, metric=metric, stat=stat, period=60, start="1h")
     out: list[tuple[float, float | None]] = []
     for p in answer.get("points") or []:
         t = epoch(p.get("timestamp"))
@@ -121,16 +120,9 @@ def component_charts(calls: ApiCalls, name: str, deployments: list[dict]) -> lis
 
 
 def component(calls: ApiCalls, principal: Principal, name: str) -> View:
-    comp = calls.get("get_component", "/v1/components/{name}", params={"name": name})
-    events = calls.get(
-        "component_events",
-        "/v1/components/{name}/events",
-        params={"name": name},
-        query={"order": "desc", "limit": 50},
-    ).get("items") or []
-    deployments = calls.get(
-        "list_deployments", "/v1/deployments", query={"component": name, "limit": 20}
-    ).get("items") or []
+    comp = calls.call("get_component", name=name)
+    events = calls.call("component_events", name=name, order="desc", limit=50).get("items") or []
+    deployments = calls.call("list_deployments", component=name, limit=20).get("items") or []
     placement = comp.get("placement") or {}
     allowed = set(comp.get("allowed_commands") or [])
     return View(
@@ -212,10 +204,8 @@ CONTROLS = (
 
 
 def deployment(calls: ApiCalls, principal: Principal, deployment_id: str) -> View:
-    d = calls.get("get_deployment", "/v1/deployments/{deployment_id}", params={"deployment_id": deployment_id})
-    events = calls.get(
-        "deployment_events", "/v1/deployments/{deployment_id}/events", params={"deployment_id": deployment_id}
-    ).get("items") or []
+    d = calls.call("get_deployment", deployment_id=deployment_id)
+    events = calls.call("deployment_events", deployment_id=deployment_id).get("items") or []
     status = d.get("status")
     paused = bool(d.get("paused"))
     buttons = []
@@ -240,15 +230,13 @@ def deployment(calls: ApiCalls, principal: Principal, deployment_id: str) -> Vie
 
 
 def workflows(calls: ApiCalls, principal: Principal) -> View:
-    items = calls.collect("list_workflows", "/v1/workflows", query={"limit": 500}, most=1000)
+    items = calls.collect("list_workflows", most=1000, limit=500)
     return View("workflows.html", {"workflows": items})
 
 
 def workflow(calls: ApiCalls, principal: Principal, name: str) -> View:
-    wf = calls.get("get_workflow", "/v1/workflows/{workflow}", params={"workflow": name})
-    executions = calls.get(
-        "list_executions", "/v1/workflows/{workflow}/executions", params={"workflow": name}, query={"limit": 50}
-    ).get("items") or []
+    wf = calls.call("get_workflow", workflow=name)
+    executions = calls.call("list_executions", workflow=name, limit=50).get("items") or []
     return View(
         "workflow.html",
         {
@@ -261,18 +249,11 @@ def workflow(calls: ApiCalls, principal: Principal, name: str) -> View:
 
 
 def execution(calls: ApiCalls, principal: Principal, name: str, execution_id: str) -> View:
-    params = {"workflow": name, "execution": execution_id}
-    ex = calls.get("describe_execution", "/v1/workflows/{workflow}/executions/{execution}", params=params)
-    history = calls.get(
-        "execution_history",
-        "/v1/workflows/{workflow}/executions/{execution}/history",
-        params=params,
-        query={"limit": 1000},
-    )
+    ex = calls.call("describe_execution", workflow=name, execution=execution_id)
+    history = calls.call("execution_history", workflow=name, execution=execution_id, limit=1000)
     events = history.get("events") or history.get("items") or []
-    wf = calls.get(
-        "get_workflow", "/v1/workflows/{workflow}", params={"workflow": name}, query={"version": ex.get("version")}
-    )
+    version = ex.get("version") if isinstance(ex.get("version"), int) else None
+    wf = calls.call("get_workflow", workflow=name, version=version)
     visited, current, failed = asl_graph.path_of(events)
     running = ex.get("status") == "RUNNING"
     return View(
@@ -294,9 +275,10 @@ def audit(calls: ApiCalls, principal: Principal, query: dict[str, str]) -> View:
     filters = {k: (query.get(k) or "").strip()[:200] for k in ("principal", "operation", "outcome", "since", "until")}
     items = calls.collect(
         "list_audit",
-        "/v1/audit",
-        query={"limit": 500, "principal": filters["principal"], "operation": filters["operation"]},
         most=500,
+        limit=500,
+        principal=filters["principal"] or None,
+        operation_name=filters["operation"] or None,
     )
     outcome = filters["outcome"]
     if outcome in ("success", "failure"):
@@ -314,5 +296,5 @@ def audit(calls: ApiCalls, principal: Principal, query: dict[str, str]) -> View:
 
 
 def keys(calls: ApiCalls, principal: Principal) -> View:
-    items = calls.collect("list_api_keys", "/v1/api-keys", query={"limit": 500}, most=2000)
+    items = calls.collect("list_api_keys", most=2000, limit=500)
     return View("keys.html", {"keys": items, "roles": ("viewer", "operator", "deployer", "admin")})

@@ -17,11 +17,10 @@ from __future__ import annotations
 import re
 import time
 
-from tests.support.bench import bare_hello, quantile, report
-from tests.support.specs import spec
-
 from pilothouse.domain.components import ComponentSpec
 from pilothouse.services import components as svc
+from tests.support.bench import bare_hello, quantile, report
+from tests.support.specs import spec
 
 FLEET = 1000
 ROUNDS = 15
@@ -54,7 +53,9 @@ def test_overview_of_1000_components_and_first_load(api, services):
         svc.register(services, ComponentSpec.model_validate(spec(name)), actor="bench", request_id=name)
     total, sizes = _first_load_bytes(api)
     for i in range(FLEET - 2):
-        svc.register(services, ComponentSpec.model_validate(spec(f"svc-{i:04d}")), actor="bench", request_id=str(i))
+        svc.register(
+            services, ComponentSpec.model_validate(spec(f"svc-{i:04d}")), actor="bench", request_id=str(i)
+        )
     status, page, _ = _get(api, "/ui/overview", key=api.key)
     assert status == 200 and page.count(b'href="/components/') == FLEET
     hello, hello_event = bare_hello()

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
 from tests.support import processes
 from tests.support.e2e import ROOT, DevProcess, kill_marked, make_admin_key
 
@@ -105,7 +106,7 @@ def browser(tmp_path_factory):
             str(profile), executable_path=str(CHROMIUM), args=FLAGS, headless=True
         )
         yield context
-        page.close()
+        context.close()
 
 
 def key_for(server: DevProcess, role: str, name: str | None = None) -> str:
@@ -155,7 +156,10 @@ def test_sign_in_overview_bytes_keyboard_and_axe(server, browser, artifacts):
     # Given a fresh browser, When it opens the dashboard, Then it asks for a key and nothing else loads
     page = browser.new_page()
     sizes: list[int] = []
-    page.on("requestfinished", lambda r: sizes.append(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"]))
+    page.on(
+        "requestfinished",
+        lambda r: sizes.append(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"]),
+    )
     page.goto(server.url + "/")
     assert page.get_by_label("API key").is_visible()
     page.keyboard.press("Tab")
@@ -183,7 +187,12 @@ def test_sign_in_overview_bytes_keyboard_and_axe(server, browser, artifacts):
 
 def test_phone_width_and_dark_theme(server, browser, artifacts):
     page = signed_in(
-        browser, server, server.admin_key, "/components/counter", viewport={"width": 390, "height": 844}, dark=True
+        browser,
+        server,
+        server.admin_key,
+        "/components/counter",
+        viewport={"width": 390, "height": 844},
+        dark=True,
     )
     page.wait_for_selector("text=Revisions and traffic")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -234,11 +243,17 @@ def test_canary_from_component_page_progress_and_approval(server, browser, artif
 
 
 def test_abort_rolls_back(server, browser, artifacts):
-    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=30)
+    api = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=30
+    )
     server.clients.append(api)
     r = api.post("/v1/components/greeter/update", json={"version": "2.0.0", "strategy": SLOW})
     assert r.status_code == 202, r.text
-    wait_for(lambda: api.get("/v1/deployments", params={"component": "greeter"}).json()["items"], 30, "a deployment")
+    wait_for(
+        lambda: api.get("/v1/deployments", params={"component": "greeter"}).json()["items"],
+        30,
+        "a deployment",
+    )
     dep = api.get("/v1/deployments", params={"component": "greeter"}).json()["items"][0]
     page = signed_in(browser, server, server.admin_key, f"/deployments/{dep['id']}")
     page.wait_for_selector("#deployment-live button:has-text('Abort')", timeout=30_000)

@@ -42,7 +42,7 @@ def test_assets_are_package_data_and_cached_by_version(api):
     status, headers, body = _get(api, "/", key=None)
     html = body
     for name in ("app.js", "app.css", "htmx.min.js"):
-        url = re.search(rf'/static/{re.escape(name)}\?v=([0-9a-f]+)', html)
+        url = re.search(rf"/static/{re.escape(name)}\?v=([0-9a-f]+)", html)
         assert url, name
         status, headers, _ = _get(api, "/static/" + name, key=None, query=f"v={url.group(1)}")
         assert status == 200 and "immutable" in headers["cache-control"], name

@@ -53,7 +53,8 @@ class ApiCalls:
         ApiProblem with the API's status when the caller may not read it or it fails."""
         op = operation_of(operation)
         if op.permission is not None and not self.principal.can(op.permission):
-            detail = f"{operation} needs permission {op.permission.value}; role {self.principal.role.label} does not hold it"
+            role = self.principal.role.label
+            detail = f"{operation} needs permission {op.permission.value}; role {role} does not hold it"
             raise ApiProblem(403, {"title": "Forbidden", "status": 403, "detail": detail})
         self.calls += 1
         ctx = RequestContext(
@@ -64,7 +65,9 @@ class ApiCalls:
         try:
             answer = op.func(**arguments)
         except PilothouseError as exc:
-            raise ApiProblem(exc.status, {"title": exc.title, "status": exc.status, "detail": str(exc)}) from None
+            raise ApiProblem(
+                exc.status, {"title": exc.title, "status": exc.status, "detail": str(exc)}
+            ) from None
         finally:
             deactivate(token)
         body = getattr(answer, "body", answer)  # a Response: its body

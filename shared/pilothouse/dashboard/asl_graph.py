@@ -43,7 +43,7 @@ def layers(definition: dict[str, Any]) -> list[list[str]]:
     start = definition.get("StartAt")
     depth: dict[str, int] = {}
     queue: deque[str] = deque()
-    if start in states:
+    if isinstance(start, str) and start in states:
         depth[start] = 0
         queue.append(start)
     while queue:
@@ -136,7 +136,9 @@ def path_of(history: list[dict[str, Any]]) -> tuple[set[str], str | None, str | 
     failed: str | None = None
     for event in history:
         kind = str(event.get("type") or "")
-        details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+        details = next(
+            (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
+        )
         name = details.get("name")
         if kind.endswith("StateEntered") and isinstance(name, str):
             visited.add(name)

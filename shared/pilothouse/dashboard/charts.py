@@ -46,7 +46,9 @@ def line_chart(
         f"<title>{escape(label)}</title>",
     ]
     if not known or not times:
-        parts.append(f'<text class="axis" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no data yet</text>')
+        parts.append(
+            f'<text class="axis" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no data yet</text>'
+        )
         parts.append("</svg>")
         return Markup("".join(parts))
     t0, t1 = min(times), max(times)
@@ -62,14 +64,18 @@ def line_chart(
         return PAD_TOP + plot_h - v / top * plot_h
 
     base = PAD_TOP + plot_h
-    parts.append(f'<line class="axis-line" x1="{PAD_LEFT}" y1="{base}" x2="{WIDTH - PAD_RIGHT}" y2="{base}"/>')
+    parts.append(
+        f'<line class="axis-line" x1="{PAD_LEFT}" y1="{base}" x2="{WIDTH - PAD_RIGHT}" y2="{base}"/>'
+    )
     for frac in (0.0, 0.5, 1.0):
         v = top / 1.1 * frac
         parts.append(
             f'<text class="axis" x="{PAD_LEFT - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>'
         )
     parts.append(f'<text class="axis" x="{PAD_LEFT}" y="{HEIGHT - 4}">{_clock(t0)}</text>')
-    parts.append(f'<text class="axis" x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 4}" text-anchor="end">{_clock(t1)}</text>')
+    parts.append(
+        f'<text class="axis" x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 4}" text-anchor="end">{_clock(t1)}</text>'
+    )
     if threshold is not None:
         parts.append(
             f'<line class="threshold" x1="{PAD_LEFT}" y1="{y(threshold):.1f}" x2="{WIDTH - PAD_RIGHT}" '
@@ -77,13 +83,13 @@ def line_chart(
         )
     segment: list[str] = []
     segments: list[list[str]] = []
-    for t, v in points:
-        if v is None:
+    for t, value in points:
+        if value is None:
             if segment:
                 segments.append(segment)
             segment = []
         else:
-            segment.append(f"{x(t):.1f},{y(v):.1f}")
+            segment.append(f"{x(t):.1f},{y(value):.1f}")
     if segment:
         segments.append(segment)
     for seg in segments:
@@ -116,9 +122,7 @@ def traffic_bar(weights: Sequence[tuple[str, float]]) -> Markup:
             continue
         parts.append(f'<rect class="seg seg{i % 4}" x="{x:.1f}" y="0" width="{width:.1f}" height="28"/>')
         if width > 60:
-            parts.append(
-                f'<text class="seg-label" x="{x + 6:.1f}" y="18">{escape(name)} {w:g}%</text>'
-            )
+            parts.append(f'<text class="seg-label" x="{x + 6:.1f}" y="18">{escape(name)} {w:g}%</text>')
         x += width
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -133,7 +137,8 @@ def analysis_chart(results: Sequence[tuple[str, float | None, float | None, bool
     top = max([abs(v) for _, v, _, _ in results if v is not None] + [abs(t) for _, _, t, _ in results if t])
     top = top * 1.15 if top else 1.0
     parts = [
-        f'<svg class="chart analysis" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="analysis results">',
+        f'<svg class="chart analysis" viewBox="0 0 {WIDTH} {height}" role="img" '
+        'aria-label="analysis results">',
         "<title>analysis measurements against thresholds</title>",
     ]
     for i, (label, value, threshold, passed) in enumerate(results):

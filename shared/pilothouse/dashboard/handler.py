@@ -32,7 +32,9 @@ STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-PAGES = re.compile(r"^/(components/[^/]+|deployments/[^/]+|workflows(/[^/]+(/executions/[^/]+)?)?|audit|keys|callback)?$")
+PAGES = re.compile(
+    r"^/(components/[^/]+|deployments/[^/]+|workflows(/[^/]+(/executions/[^/]+)?)?|audit|keys|callback)?$"
+)
 
 
 def csp(connect: tuple[str, ...] = ()) -> str:
@@ -66,7 +68,7 @@ def asset_version(name: str) -> str:
 @cache
 def environment() -> Any:
     """The Jinja2 environment (autoescape on for every template; loaded from package data)."""
-    from jinja2 import Environment, PackageLoader, ChainableUndefined, select_autoescape
+    from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
 
     env = Environment(
         loader=PackageLoader("pilothouse.dashboard", "templates"),
@@ -207,7 +209,12 @@ def fragment(path: str, query: dict[str, str], headers: dict[str, str], request_
         **view.values,
     )
     etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:20] + '"'
-    cache_headers = {"Cache-Control": "no-store", "ETag": etag, "Vary": "Authorization", **(rate_headers or {})}
+    cache_headers = {
+        "Cache-Control": "no-store",
+        "ETag": etag,
+        "Vary": "Authorization",
+        **(rate_headers or {}),
+    }
     if etag in (headers.get("if-none-match") or ""):
         return {"statusCode": 304, "headers": cache_headers, "body": "", "isBase64Encoded": False}
     return _answer(200, body, "text/html; charset=utf-8", cache_headers)
@@ -231,7 +238,9 @@ def handle(event: dict) -> dict:
     if path.startswith("/static/"):
         return static(path[len("/static/") :], query)
     if path == "/ui/oidc":
-        return _answer(200, json.dumps({"issuers": oidc_issuers()}), "application/json", {"Cache-Control": "no-cache"})
+        return _answer(
+            200, json.dumps({"issuers": oidc_issuers()}), "application/json", {"Cache-Control": "no-cache"}
+        )
     if path == "/ui/stream":
         return _problem(404, "Not found", "this gateway cannot stream; poll the fragment with If-None-Match")
     if path == "/ui" or path.startswith("/ui/"):

@@ -55,14 +55,13 @@ def overview(calls: ApiCalls, principal: Principal, query: dict[str, str]) -> Vi
     env = query.get("environment") if query.get("environment") in ENVIRONMENTS else None
     state = query.get("state") if query.get("state") in STATES else None
     search = (query.get("q") or "").strip()[:100]
-    from pilothouse.domain.components import Environment
     from pilothouse.domain.lifecycle import State
 
     items = calls.collect(
         "list_components",
         most=MOST_COMPONENTS,
         limit=500,
-        environment=Environment(env) if env else None,
+        environment=env,
         state=State(state) if state else None,
     )
     if search:
@@ -109,9 +108,7 @@ def component_charts(calls: ApiCalls, name: str, deployments: list[dict]) -> lis
         if t is not None and (start is None or t >= start):
             markers.append((t, f"deployment {d.get('id')} {d.get('to_version') or ''} ({d.get('status')})"))
     rate = [(t, None if v is None else v / 60.0) for t, v in requests]
-    error_rate = [
-        (t, None if not v else 100.0 * (errors.get(t) or 0.0) / v) for t, v in requests
-    ]
+    error_rate = [(t, None if not v else 100.0 * (errors.get(t) or 0.0) / v) for t, v in requests]
     return [
         charts.line_chart("request rate", rate, unit="req/s", markers=markers),
         charts.line_chart("error rate", error_rate, unit="%", markers=markers),
@@ -183,23 +180,72 @@ def _analysis_rows(d: dict[str, Any]) -> list[tuple[str, float | None, float | N
         if rate is not None:
             most = limit.get("max_error_rate")
             rows.append(
-                (f"step {m.get('step')} errors %", 100 * float(rate), None if most is None else 100 * float(most), passed)
+                (
+                    f"step {m.get('step')} errors %",
+                    100 * float(rate),
+                    None if most is None else 100 * float(most),
+                    passed,
+                )
             )
         if metrics.get("p99_ms") is not None:
-            rows.append((f"step {m.get('step')} p99 ms", float(metrics["p99_ms"]), limit.get("max_p99_ms"), passed))
+            rows.append(
+                (f"step {m.get('step')} p99 ms", float(metrics["p99_ms"]), limit.get("max_p99_ms"), passed)
+            )
     return rows
 
 
 CONTROLS = (
     # (action, label, permission, what happens, statuses where it applies)
-    ("approve", "Approve", "deployments:approve", "approves the waiting step; the deployment goes on", ("awaiting_approval",)),
-    ("reject", "Reject", "deployments:approve", "rejects the waiting step; the deployment rolls back", ("awaiting_approval",)),
-    ("promote", "Promote", "deployments:control", "ends the current pause or bake and goes to the next step", ("in_progress", "paused")),
-    ("promote_full", "Promote fully", "deployments:control", "skips every remaining step and sends all traffic to the new version", ("in_progress", "paused", "awaiting_approval")),
-    ("pause", "Pause", "deployments:control", "holds the deployment at its current step until resumed", ("in_progress",)),
+    (
+        "approve",
+        "Approve",
+        "deployments:approve",
+        "approves the waiting step; the deployment goes on",
+        ("awaiting_approval",),
+    ),
+    (
+        "reject",
+        "Reject",
+        "deployments:approve",
+        "rejects the waiting step; the deployment rolls back",
+        ("awaiting_approval",),
+    ),
+    (
+        "promote",
+        "Promote",
+        "deployments:control",
+        "ends the current pause or bake and goes to the next step",
+        ("in_progress", "paused"),
+    ),
+    (
+        "promote_full",
+        "Promote fully",
+        "deployments:control",
+        "skips every remaining step and sends all traffic to the new version",
+        ("in_progress", "paused", "awaiting_approval"),
+    ),
+    (
+        "pause",
+        "Pause",
+        "deployments:control",
+        "holds the deployment at its current step until resumed",
+        ("in_progress",),
+    ),
     ("resume", "Resume", "deployments:control", "lets a paused deployment go on", ("paused",)),
-    ("abort", "Abort", "deployments:control", "stops the deployment and rolls traffic back to the stable version", ACTIVE[:4]),
-    ("rollback", "Break-glass rollback", "deployments:control", "rolls back at once, past freezes and policies; the reason is audited", ACTIVE),
+    (
+        "abort",
+        "Abort",
+        "deployments:control",
+        "stops the deployment and rolls traffic back to the stable version",
+        ACTIVE[:4],
+    ),
+    (
+        "rollback",
+        "Break-glass rollback",
+        "deployments:control",
+        "rolls back at once, past freezes and policies; the reason is audited",
+        ACTIVE,
+    ),
 )
 
 
@@ -263,7 +309,10 @@ def execution(calls: ApiCalls, principal: Principal, name: str, execution_id: st
             "wf_name": name,
             "events": events[-200:],
             "graph": asl_graph.draw(
-                wf.get("definition") or {}, visited=visited, current=current if running else None, failed=failed
+                wf.get("definition") or {},
+                visited=visited,
+                current=current if running else None,
+                failed=failed,
             ),
             "can_run": _can(principal, "executions:run"),
             "running": running,
@@ -272,7 +321,9 @@ def execution(calls: ApiCalls, principal: Principal, name: str, execution_id: st
 
 
 def audit(calls: ApiCalls, principal: Principal, query: dict[str, str]) -> View:
-    filters = {k: (query.get(k) or "").strip()[:200] for k in ("principal", "operation", "outcome", "since", "until")}
+    filters = {
+        k: (query.get(k) or "").strip()[:200] for k in ("principal", "operation", "outcome", "since", "until")
+    }
     items = calls.collect(
         "list_audit",
         most=500,

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pilothouse.embedded.gateway import LocalGateway
 from pilothouse.embedded.gateway_problems import new_request_id
+from pilothouse.errors import PilothouseError
 
 STREAM_PATH = "/ui/stream"
 #: what a stream may follow: the dashboard's fragments, never the stream itself
@@ -83,7 +84,7 @@ async def stream(
     yield b"retry: 2000\n\n"
     while loop.time() - started < lifetime:
         found = gateway.resolve("GET", path)
-        if not hasattr(found, "route"):
+        if isinstance(found, PilothouseError):
             yield event_block("problem", f"no route for {path}")
             return
         ask = {**passed, **({"if-none-match": etag} if etag else {})}

@@ -23,19 +23,31 @@ $(BIN)/.dev-installed: $(BIN)/.installed requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	touch $@
 
-setup: $(BIN)/.installed
+setup: $(BIN)/.installed $(HTMX)
 
-setup-dev: $(BIN)/.dev-installed
+setup-dev: $(BIN)/.dev-installed $(HTMX)
 
 ## Node tools for the infrastructure checks (serverless@3 packages serverless.yml offline).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+## htmx, the dashboard's one script library: an npm package (package.json pins it), copied into the
+## dashboard's package data here, at set-up time, so the wheel, the Lambda layer and `pilothouse dev`
+## serve it from the package and nothing runs Node at run time (the copy is not committed).
+HTMX := shared/pilothouse/dashboard/static/htmx.min.js
+$(HTMX): node_modules/.installed
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+## Debian's Chromium, which Playwright drives in the dashboard's browser tests (no browser download).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 ## The Lambda layer serverless.yml ships: pilothouse + its dependencies for arm64/python3.13
 ## (`sam build` builds template.yaml's layers itself). Needs the package index.
 LAYER_DIR := build/layer
-$(LAYER_DIR)/.built: infra/layer/requirements.txt $(shell find shared/pilothouse -name '*.py' -o -name '*.json' 2>/dev/null)
+$(LAYER_DIR)/.built: $(HTMX) infra/layer/requirements.txt $(shell find shared/pilothouse -name '*.py' -o -name '*.json' 2>/dev/null)
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
 	cp -R shared/pilothouse $(LAYER_DIR)/python/pilothouse
 	find $(LAYER_DIR) -name __pycache__ -prune -exec rm -rf {} +
@@ -65,7 +77,7 @@ run: setup
 
 ## The whole suite, slow tests included (what CI runs), after lint, format, the import-layer
 ## contract and the type check.
-test: lint typecheck node_modules/.installed .tools/checkov/bin/checkov
+test: lint typecheck node_modules/.installed .tools/checkov/bin/checkov $(CHROMIUM)
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## The quick loop: everything but the tests marked slow.

@@ -192,15 +192,16 @@ def _sam_function(fn: Function) -> list[str]:
     else:
         out.append("      Policies: []  # no data access: answers from code alone")
     if isinstance(t, Http):
-        out += [
-            "      Events:",
-            "        Http:",
-            "          Type: HttpApi",
-            "          Properties:",
-            "            ApiId: !Ref HttpApi",
-            f"            Method: {t.method}",
-            f"            Path: {t.route}",
-        ]
+        out.append("      Events:")
+        for i, route in enumerate(t.routes):
+            out += [
+                f"        Http{i + 1 if i else ''}:",
+                "          Type: HttpApi",
+                "          Properties:",
+                "            ApiId: !Ref HttpApi",
+                f"            Method: {t.method}",
+                f"            Path: {route}",
+            ]
     elif isinstance(t, Consume):
         out += [
             "      Events:",
@@ -257,7 +258,8 @@ def sam_routes(functions: Iterable[Function]) -> list[str]:
     by_route: dict[str, list[Http]] = {}
     for fn in functions:
         if isinstance(fn.trigger, Http):
-            by_route.setdefault(fn.trigger.route, []).append(fn.trigger)
+            for route in fn.trigger.routes:
+                by_route.setdefault(route, []).append(fn.trigger)
     out = []
     for route, triggers in by_route.items():
         out.append(f"          {route}:")
@@ -298,7 +300,9 @@ def _sls_function(fn: Function) -> list[str]:
     if isinstance(t, Consume | Every | OnEvent):
         out += ["      Fn::GetAtt:", f"      - {dead_letter_queue(t)}", "      - Arn"]
     if isinstance(t, Http):
-        out += ["    events:", "    - httpApi:", f"        method: {t.method}", f"        path: {t.route}"]
+        out.append("    events:")
+        for route in t.routes:
+            out += ["    - httpApi:", f"        method: {t.method}", f"        path: {route}"]
     elif isinstance(t, Consume):
         out += [
             "    events:",

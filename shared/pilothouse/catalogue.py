@@ -63,6 +63,13 @@ class Http:
     route: str
     #: what the caller's role needs; None: public
     permission: Permission | None
+    #: more routes of the same method served by the same function (the dashboard's ``/{proxy+}``)
+    extra_routes: tuple[str, ...] = ()
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """Every route of the function, its own first."""
+        return (self.route, *self.extra_routes)
 
     @property
     def resolver_route(self) -> str:
@@ -116,8 +123,8 @@ class Function:
     note: str = ""
 
 
-def http(method: str, route: str, permission: Permission | None) -> Http:
-    return Http(method, route, permission)
+def http(method: str, route: str, permission: Permission | None, *extra_routes: str) -> Http:
+    return Http(method, route, permission, tuple(extra_routes))
 
 
 def consume(queue: str, *, batch_size: int, event: str) -> Consume:
@@ -844,6 +851,13 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         "test_policy", http("POST", "/v1/policies/test", Permission.POLICIES_WRITE), policies=(TABLE_READ,)
+    ),
+    Function(
+        "dashboard",
+        http("GET", "/", PUBLIC, "/{proxy+}"),
+        policies=(TABLE_READ,),
+        note="The web dashboard: public shell and assets; its fragments authenticate the bearer and read\n"
+        "through the API's own read operations in process.",
     ),
 )
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from pilothouse.embedded.gateway import Dispatch, LocalGateway, too_large
 from pilothouse.embedded.gateway_problems import Overloaded, RequestTimeout, new_request_id, problem_answer
-from pilothouse.errors import PilothouseError
+from pilothouse.embedded.gateway_sse import STREAM_PATH, StreamSlots, followed, stream
+from pilothouse.errors import PilothouseError, ValidationFailed
 
 __all__ = ["GatewayApp"]
 
@@ -140,11 +141,13 @@ class GatewayApp:
         *,
         body_timeout: float,
         max_buffered_bytes: int = 64 * 1024 * 1024,
+        max_streams: int = 64,
     ) -> None:
         self.gateway = gateway
         self.executor = executor
         self.body_timeout = body_timeout
         self.budget = _BodyBudget(max_buffered_bytes)
+        self.streams = StreamSlots(max_streams)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -158,6 +161,9 @@ class GatewayApp:
             answer = problem_answer(error, request_id=request_id, instance=path, close=close)
             return send_answer(send, *answer)
 
+        if path.split("?")[0] == STREAM_PATH and scope["method"] == "GET":
+            await self._stream(send, receive, query, headers, problem)
+            return
         found = self.gateway.resolve(scope["method"], path)
         if isinstance(found, PilothouseError):
             await problem(found)
@@ -191,6 +197,42 @@ class GatewayApp:
             await self._invoke(send, found, path, query, headers, body, request_id)
         finally:
             self.budget.give(held[0])
+
+    async def _stream(
+        self, send: Send, receive: Receive, query: str, headers: dict[str, str], problem: Any
+    ) -> None:
+        """Server-sent events of a dashboard fragment (:mod:`pilothouse.embedded.gateway_sse`)."""
+        target = followed(query)
+        if target is None:
+            await problem(ValidationFailed.field("path", "a path under /ui/ of this gateway"))
+            return
+        if not self.streams.take():
+            await problem(Overloaded("too many event streams are open; poll instead"))
+            return
+        gone = asyncio.Event()
+
+        async def watch() -> None:  # a stream ends within one interval of its client leaving
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        async def until_gone() -> AsyncIterator[bytes]:
+            async for chunk in stream(self.gateway, self.executor, target[0], target[1], headers):
+                if gone.is_set():
+                    return
+                yield chunk
+
+        watcher = asyncio.create_task(watch())
+        sse_headers = {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-store",
+            "x-content-type-options": "nosniff",
+        }
+        try:
+            await send_answer(send, 200, sse_headers, until_gone())
+        finally:
+            watcher.cancel()
+            self.streams.give()
 
     async def _invoke(
         self,

@@ -585,7 +585,7 @@ class AlertRecord(Stored):
 
 
 class AlertHistoryRecord(Stored):
-    """One change of an alert's state (partition ``ALERT_HISTORY#<rule>``)."""
+    """One change of an alert's state (partition ``ALERT``, sort key ``H#<rule>#...``)."""
 
     rule: str
     at: str

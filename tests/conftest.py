@@ -26,6 +26,10 @@ os.environ.setdefault("PILOTHOUSE_RESPONSE_VALIDATION", "true")
 #: the rate limiter (on by default in a deployment) is off under the suite, so load-shaped tests and
 #: benchmarks measure what they name; tests/integration/test_rate_limits.py turns it on
 os.environ.setdefault("PILOTHOUSE_RATE_LIMITS", '{"enabled": false}')
+#: every store the suite builds from settings commits a transaction inside one partition only, as
+#: Azure Tables does (Store.transaction_scope): a service whose transaction spans partitions fails
+#: here, not on Azure; processes the tests start inherit it
+os.environ.setdefault("PILOTHOUSE_STORE_TRANSACTION_SCOPE", "partition")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

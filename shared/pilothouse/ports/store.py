@@ -79,6 +79,12 @@ class Store(Protocol):
     #: written before or after the commit and repaired by a sweep: see
     #: ``pilothouse.repositories.derived`` and ``pilothouse.repositories.outbox``). ``"store"`` is
     #: the wider capability of SQLite, DynamoDB and Firestore, kept for restores and tools.
+    #:
+    #: Not yet reworked (they still need ``"store"`` scope; their tests are marked
+    #: ``wide_transactions``): webhook sources with their secrets and deliveries with their log
+    #: (``repositories.webhooks``), policies with their versions and generation
+    #: (``repositories.policies``), a system with its rollout (``repositories.systems``) and a config
+    #: head with its version and pending marker (``repositories.config``).
     transaction_scope: str
 
     def get(self, pk: str, sk: str) -> Item | None: ...

@@ -156,7 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{WIDE_TRANSACTIONS}: the test exercises a repository whose transactions still span partitions "
-        "(webhooks, policies, systems, config); its stores keep their own transaction scope",
+        "(webhooks, systems, config); its stores keep their own transaction scope",
     )
 
 

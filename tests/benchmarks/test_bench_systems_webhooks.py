@@ -17,7 +17,7 @@ from tests.support import deploying
 from tests.support.bench import bare_hello, ratio_rows, report
 from tests.support.deploying import spec
 
-# config, policies, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
+# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
 pytestmark = pytest.mark.wide_transactions
 
 services, provider, run = deploying.services, deploying.provider, deploying.run

@@ -22,7 +22,7 @@ from pilothouse.cli.demo_platform import run_platform
 from pilothouse.embedded.dev import DevServer
 from tests.support import processes
 
-# config, policies, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
+# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
 pytestmark = [pytest.mark.slow, pytest.mark.wide_transactions]
 
 ROOT = Path(__file__).resolve().parents[2]

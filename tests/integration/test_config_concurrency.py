@@ -12,7 +12,7 @@ import pytest
 from pilothouse.embedded.gateway import GatewayServer, LocalGateway
 from tests.support.deploying import spec
 
-# config, policies, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
+# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
 pytestmark = pytest.mark.wide_transactions
 
 

@@ -9,9 +9,6 @@ import pytest
 
 from tests.support.specs import spec
 
-# config, policies, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
-
 PROD_CANARY = {
     "name": "prod-canary",
     "match": {"operations": ["deploy_component", "update_component"], "environments": ["production"]},

@@ -8,7 +8,7 @@ import pytest
 from tests.support import deploying
 from tests.support.deploying import comp, spec
 
-# config, policies, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
+# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
 pytestmark = pytest.mark.wide_transactions
 
 # the shared deployment fixtures (manual clock, fake revision provider, drain)

@@ -410,7 +410,7 @@ class RateBucketRecord(Stored):
 
 
 class PolicyRecord(Stored):
-    """A deployment policy (partition ``POLICY``, and each version in ``POLICY-VERSION``)."""
+    """A deployment policy (partition ``POLICY``: ``P#<name>``, and each version ``V#<name>#...``)."""
 
     name: str
     description: str
@@ -428,7 +428,7 @@ class PolicyRecord(Stored):
 
 
 class PolicySetGeneration(Stored):
-    """A fresh token on every policy write (partition ``POLICY-SET``): readers' caches check it."""
+    """A fresh token on every policy write (``POLICY`` / ``#generation``): readers' caches check it."""
 
     token: str
 

@@ -82,8 +82,7 @@ class Store(Protocol):
     #:
     #: Not yet reworked (they still need ``"store"`` scope; their tests are marked
     #: ``wide_transactions``): webhook sources with their secrets and deliveries with their log
-    #: (``repositories.webhooks``), policies with their versions and generation
-    #: (``repositories.policies``), a system with its rollout (``repositories.systems``) and a config
+    #: (``repositories.webhooks``), a system with its rollout (``repositories.systems``) and a config
     #: head with its version and pending marker (``repositories.config``).
     transaction_scope: str
 

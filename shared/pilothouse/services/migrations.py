@@ -17,6 +17,8 @@ Version 2 (issue 15) keeps every transaction inside one partition (``Store.trans
   listing entry;
 - alert rules (``ALERT_RULE``), alerts (``ALERT/<rule>``) and their history
   (``ALERT_HISTORY#<rule>``) move into the one ``ALERT`` partition (``R#``, ``A#``, ``H#`` keys);
+- policies (``POLICY/<name>``), their versions (``POLICY-VERSION``) and generation
+  (``POLICY-SET``) move into the one ``POLICY`` partition (``P#``, ``V#``, ``#generation``);
 - an execution's record moves from ``EXEC#<workflow>/<name>`` to
   ``EXECUTION#<workflow>#<name>/RECORD``, its history from ``EXECHIST#<workflow>#<name>`` to
   ``HIST#...`` beside it; ``EXEC#<workflow>/<name>`` becomes its listing entry.
@@ -205,6 +207,9 @@ def migrate(store: Store) -> dict[str, Any]:
     from pilothouse.repositories.alerts import migrate_legacy as migrate_alerts
 
     moved["alert_items"] = migrate_alerts(store, legacy["ALERT_HISTORY#"])
+    from pilothouse.repositories.policies import migrate_legacy as migrate_policies
+
+    moved["policy_items"] = migrate_policies(store)
     current = store.get(SCHEMA_PK, LAYOUT_SK)
     with contextlib.suppress(AlreadyExists, VersionConflict):  # another migrator wrote it: same
         store.put(

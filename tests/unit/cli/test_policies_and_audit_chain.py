@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import yaml
-
-# config, policies, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
 
 POLICY = {
     "name": "dev-replicas",

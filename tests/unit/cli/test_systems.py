@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.specs import spec
 
-# config, policies, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
+# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
 pytestmark = pytest.mark.wide_transactions
 
 SYSTEM_YAML = """\

@@ -10,7 +10,7 @@ import json
 import httpx
 import pytest
 
-# config, policies, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
+# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
 pytestmark = pytest.mark.wide_transactions
 
 SOURCE = "name: gh\nkind: github\nrules: []\n"

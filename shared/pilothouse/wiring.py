@@ -101,14 +101,15 @@ class Services:
     @cached_property
     def store(self) -> Store:
         s = self.settings
+        scope = s.store_transaction_scope
         if s.store == "memory":
             from pilothouse.store.memory import MemoryStore
 
-            return MemoryStore(self.clock)
+            return MemoryStore(self.clock, transaction_scope=scope)
         if s.store == "sqlite":
             from pilothouse.store.sqlite import SqliteStore
 
-            return SqliteStore(s.sqlite_path, self.clock)
+            return SqliteStore(s.sqlite_path, self.clock, transaction_scope=scope)
         if s.store == "dynamodb":
             from pilothouse.store.dynamodb import DynamoStore
 
@@ -125,6 +126,8 @@ class Services:
                 credential=azure.credential,
                 clock=self.clock,
                 create_table=s.create_resources,
+            return DynamoStore(
+                s.table_name, clock=self.clock, create_table=s.create_resources, transaction_scope=scope
             )
         raise ProviderUnavailable(f"store {s.store!r} is not available in this build")
 

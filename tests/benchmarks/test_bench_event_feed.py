@@ -19,7 +19,7 @@ import time
 
 from pilothouse.clock import iso
 from pilothouse.ports import Item, Put
-from pilothouse.repositories.components import ComponentRepository, _stored
+from pilothouse.repositories.components import RECORD_SK, ComponentRepository, _stored, component_pk
 from pilothouse.repositories.notifications import ChannelRepository
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
@@ -63,7 +63,10 @@ def test_outbox_write_cost_and_dispatch_rate(tmp_path):
         data = _stored({**record.data, "replicas": i})
         event = repo._event(record.name, record.version + 1, {"type": "scaled", "replicas": i})
         store.transact(
-            [Put(Item("COMPONENT", record.name, data), if_version=record.version), Put(event, if_absent=True)]
+            [
+                Put(Item(component_pk(record.name), RECORD_SK, data), if_version=record.version),
+                Put(event, if_absent=True),
+            ]
         )
     anchor_write = time.perf_counter() - started
 

@@ -185,6 +185,55 @@ def test_transaction_all_or_nothing(store):
     assert store.get("P", "c") is None
 
 
+def test_a_transaction_in_one_partition_commits_on_every_store_and_scope(store):
+    """What every store promises whatever its scope: a transaction whose operations all have one
+    partition key commits all or nothing. Narrowed to ``partition`` (as Azure Tables), the store
+    still does."""
+    store.transaction_scope = "partition"
+    store.put(Item("P", "a", {"v": 1}), if_absent=True)
+    written = store.transact([Put(Item("P", "a", {"v": 2}), if_version=1), Put(Item("P", "b", {}))])
+    assert [w.version for w in written] == [2, 1]
+    with pytest.raises(VersionConflict):
+        store.transact([Put(Item("P", "a", {"v": 3}), if_version=1), Put(Item("P", "c", {}))])
+    assert store.get("P", "c") is None and store.get("P", "a").data == {"v": 2}
+
+
+def test_a_partition_scoped_store_refuses_a_transaction_across_partitions(store):
+    """Given a store narrowed to ``partition`` scope, when a transaction spans two partitions,
+    then it raises TransactionScopeError and writes nothing: no adapter fakes atomicity it was
+    told not to give. At the adapter's own scope (``store``: SQLite, DynamoDB, memory) the same
+    transaction commits all or nothing."""
+    from pilothouse.errors import TransactionScopeError
+
+    assert store.transaction_scope == "store"
+    store.transaction_scope = "partition"
+    with pytest.raises(TransactionScopeError):
+        store.transact([Put(Item("P", "a", {})), Put(Item("Q", "a", {}))])
+    assert store.get("P", "a") is None and store.get("Q", "a") is None
+    store.transaction_scope = "store"
+    store.put(Item("Q", "b", {}), if_absent=True)
+    with pytest.raises(AlreadyExists):
+        store.transact([Put(Item("P", "a", {})), Put(Item("Q", "b", {}), if_absent=True)])
+    assert store.get("P", "a") is None
+    store.transact([Put(Item("P", "a", {})), Delete("Q", "b")])
+    assert store.get("P", "a") is not None and store.get("Q", "b") is None
+
+
+def test_a_store_cannot_be_widened_beyond_what_it_can_commit():
+    """A store whose adapter commits only inside one partition cannot be told ``store`` scope, and
+    an unknown scope is refused (settings: PILOTHOUSE_STORE_TRANSACTION_SCOPE)."""
+    from pilothouse.store.memory import MemoryStore
+
+    class PartitionOnly(MemoryStore):
+        transaction_scope = "partition"
+
+    with pytest.raises(ValueError):
+        PartitionOnly(transaction_scope="store")
+    with pytest.raises(ValueError):
+        MemoryStore(transaction_scope="row")
+    assert MemoryStore(transaction_scope="partition").transaction_scope == "partition"
+
+
 def test_transaction_rejects_duplicate_keys(store):
     """A transaction touching one item twice is a bad request, as in DynamoDB."""
     with pytest.raises(BadRequest):

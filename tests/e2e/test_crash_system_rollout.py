@@ -11,7 +11,8 @@ import yaml
 
 from tests.support.e2e import ROOT, DevProcess
 
-pytestmark = pytest.mark.slow
+# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.wide_transactions]
 
 PARTS = ("parser", "detector", "generator")
 

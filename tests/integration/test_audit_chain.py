@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from pilothouse.repositories.audit import HEAD_PK, day_pk, seq_sk
+from pilothouse.repositories.audit import HEAD_SK, day_pk, seq_sk
 from pilothouse.services import audit, audit_verify
 from tests.support.specs import spec
 
@@ -85,7 +85,7 @@ def test_a_deleted_day_breaks_the_next_days_anchor(manual_services, clock):
     _record(manual_services, 9)
     for r in day1:
         manual_services.store.delete(day_pk(r["shard"]), seq_sk(r["seq"]))
-    manual_services.store.delete(HEAD_PK, day1[0]["shard"])
+    manual_services.store.delete(day_pk(day1[0]["shard"]), HEAD_SK)
     assert ("deleted", 2) in _problems(manual_services)
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pilothouse.repositories.workflows import executions_pk
+from pilothouse.repositories.workflows import ExecutionRepository, executions_pk
 from pilothouse.services import map_runs
 from pilothouse.services.execution_steps import sweep
 from tests.support.controlplane import drain
@@ -63,8 +63,10 @@ def put_items(services, items, key="items.json"):
 
 
 def children(services, workflow, map_run):
+    """The child executions' records (found through their workflow's listing)."""
     wf_key = map_runs.children_workflow(workflow, map_run)
-    return [i.data for i in services.store.scan_all(executions_pk(wf_key))]
+    repo = ExecutionRepository(services.store)
+    return [repo.require(wf_key, i.sk).data for i in services.store.scan_all(executions_pk(wf_key))]
 
 
 def blob_json(services, key):

@@ -9,7 +9,7 @@ import pytest
 
 from pilothouse.errors import VersionConflict
 from pilothouse.repositories.components import ComponentRepository
-from pilothouse.repositories.outbox import SHARDS, OutboxRepository, deployment_feed, shard_pk
+from pilothouse.repositories.outbox import OutboxRepository, deployment_feed
 from pilothouse.services import alerts
 from pilothouse.services.event_feed import dispatch
 from tests.support.controlplane import drain
@@ -20,7 +20,8 @@ QUEUE = "pilothouse-notifications"
 
 
 def outbox(services):
-    return [i.data for s in range(SHARDS) for i in services.store.scan_all(shard_pk(s))]
+    """The undispatched events, in the order they were written."""
+    return sorted((i.data for i in OutboxRepository(services.store).undispatched()), key=lambda e: e["at"])
 
 
 def test_every_component_event_has_its_outbox_entry_and_a_lost_race_has_none(api, services):

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from pilothouse.ports import Item
+from pilothouse.repositories.components import RECORD_SK, component_pk
 from pilothouse.services import components
 from tests.support import deploying
 from tests.support.deploying import comp, running
@@ -42,7 +43,7 @@ def stored_by_the_previous_release(services, extra_params: dict) -> str:
     }
     # written straight to the store, as the previous release left it (the repository would migrate it)
     services.store.put(
-        Item("COMPONENT", "web", {**record.data, "state": "Updating", "operation": op}),
+        Item(component_pk("web"), RECORD_SK, {**record.data, "state": "Updating", "operation": op}),
         if_version=record.version,
     )
     components.enqueue_job(services, "web", op["id"])
@@ -55,7 +56,7 @@ def test_an_operation_with_the_old_hidden_keys_runs_its_stored_plan(api, run, pr
     Then the deployment carries out exactly that stored plan (not a fresh one) and ends Running."""
     running(api, run)
     op_id = stored_by_the_previous_release(services, {})
-    assert "_steps" in services.store.get("COMPONENT", "web").data["operation"]["params"]
+    assert "_steps" in services.store.get(component_pk("web"), RECORD_SK).data["operation"]["params"]
     run()
 
     dep = api.get(f"/v1/deployments/{op_id}")[2]
@@ -74,7 +75,7 @@ def test_the_next_write_stores_the_operation_in_todays_spelling(api, run, provid
     op_id = stored_by_the_previous_release(services, {"_notify_token": "tok-prev"})
     record = components.get(services, "web")
     jobs._lease(services, record, op_id)
-    stored = services.store.get("COMPONENT", "web").data["operation"]
+    stored = services.store.get(component_pk("web"), RECORD_SK).data["operation"]
     assert stored["params"] == {"version": "2.0.0"}
     assert stored["steps"] == STEPS and stored["strategy"]["type"] == "custom"
     assert stored["notify_token"] == "tok-prev" and stored["attempt"] == 1

@@ -9,7 +9,8 @@ import pytest
 import pilothouse.services.jobs as jobs_module
 from pilothouse.domain.components import ComponentSpec
 from pilothouse.domain.lifecycle import Command
-from pilothouse.repositories.components import PK
+from pilothouse.repositories.components import PK, RECORD_SK, component_pk
+from pilothouse.repositories.derived import listing
 from pilothouse.services import components
 from pilothouse.services.maintenance import sweep
 from pilothouse.settings import get_settings
@@ -63,7 +64,9 @@ def test_an_operation_written_before_the_index_is_swept(services, monkeypatch):
     register(services, "old")
     record = components.repo(services).require("old")
     op = {"id": "0001-old", "command": "deploy", "params": {}, "requested_epoch": 0.0, "attempt": 0}
-    services.store.put(Item(PK, "old", {**record.data, "state": "Deploying", "operation": op}))
+    data = {**record.data, "state": "Deploying", "operation": op}
+    written = services.store.put(Item(component_pk("old"), RECORD_SK, data), if_version=record.version)
+    services.store.put(Item(PK, "old", listing(data, written.version)))  # listed, not indexed
     assert sweep(services)["requeued"] == ["old"]
     (message,) = services.queue.receive(services.settings.jobs_queue, max_messages=10)
     assert json.loads(message.body) == {"component": "old", "operation_id": "0001-old"}

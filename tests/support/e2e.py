@@ -106,6 +106,10 @@ class DevProcess:
             # as the suite's (tests/conftest.py): the e2e races fire dozens of mutations at once to
             # test conflicts, not the rate limiter (tests/integration/test_rate_limits.py does)
             PILOTHOUSE_RATE_LIMITS=os.environ.get("PILOTHOUSE_RATE_LIMITS", '{"enabled": false}'),
+            # as the suite's: the store refuses a transaction across partitions (as Azure Tables)
+            PILOTHOUSE_STORE_TRANSACTION_SCOPE=os.environ.get(
+                "PILOTHOUSE_STORE_TRANSACTION_SCOPE", "partition"
+            ),
             **{MARKER_VAR: self.marker},
         )
         if self.schedule_scale != 1:

@@ -28,7 +28,7 @@ def _services(tmp_path, *, store="memory", ring=None, clock=None, **settings):
 
 def _fill(store, n=120):
     for i in range(n):
-        store.put(Item("COMPONENT", f"c{i:04d}", {"name": f"c{i}", "nested": {"list": [i, None, "é"]}}))
+        store.put(Item("NOTE", f"c{i:04d}", {"name": f"c{i}", "nested": {"list": [i, None, "é"]}}))
     store.put(Item("EVENTS#c0001", "000000000000001#1", {"type": "registered"}))
     store.put(Item("EVENTS#c0001", "000000000000001#1", {"type": "registered", "again": True}))  # version 2
     store.put(Item("AUDIT", "0001", {"status": 200}, expires_at=store.clock.time() + 86_400))
@@ -51,7 +51,7 @@ def test_backup_then_restore_into_an_empty_store_item_for_item(tmp_path, kind):
     _fill(src.store)
     summary = backups.create(src)
     assert summary["items"] == 122 and summary["chunks"] >= 3
-    assert summary["counts"] == {"audit": 1, "component": 120, "events": 1}
+    assert summary["counts"] == {"audit": 1, "note": 120, "events": 1}
     assert summary["compression_ratio"] > 1
     dst = _services(tmp_path / "b", store=kind, ring=src.master_keys, clock=src.clock)
     dst.__dict__["blobs"] = src.blobs
@@ -105,7 +105,7 @@ def test_damaged_backups_are_refused_before_a_single_item_is_written(tmp_path, d
     elif damage == "drop chunk":
         s.blobs.delete(chunk1)
     elif damage == "edit manifest count":
-        manifest["counts"]["component"] += 1
+        manifest["counts"]["note"] += 1
         s.blobs.put(mkey, json.dumps(manifest).encode())
     elif damage == "unknown format":
         manifest["format_version"] = 99
@@ -162,15 +162,15 @@ def test_non_empty_store_needs_force_and_force_replaces(tmp_path):
     s = _services(tmp_path, backup_chunk_bytes=4096)
     _fill(s.store, 30)
     backup_id = backups.create(s)["id"]
-    s.store.put(Item("COMPONENT", "zz-new", {"name": "new"}))
-    s.store.delete("COMPONENT", "c0003")
+    s.store.put(Item("NOTE", "zz-new", {"name": "new"}))
+    s.store.delete("NOTE", "c0003")
     s.store.put(Item("APIKEY", "k1", {"id": "k1"}))
     with pytest.raises(Conflict) as info:
         backup_restore.restore(s, backup_id, reconcile_providers=False)
     assert info.value.extra["field"] == "force"
     backup_restore.restore(s, backup_id, force=True, reconcile_providers=False)
-    assert s.store.get("COMPONENT", "zz-new") is None
-    assert s.store.get("COMPONENT", "c0003") is not None
+    assert s.store.get("NOTE", "zz-new") is None
+    assert s.store.get("NOTE", "c0003") is not None
     assert s.store.get("APIKEY", "k1") is not None
 
 
@@ -341,7 +341,7 @@ def test_a_crashed_forced_restore_is_never_replayed_over_newer_data(tmp_path):
     s = _services(tmp_path, backup_chunk_bytes=4096)
     _fill(s.store, 60)
     backup_id = backups.create(s)["id"]
-    s.store.put(Item("COMPONENT", "before", {"name": "before"}))
+    s.store.put(Item("NOTE", "before", {"name": "before"}))
     first = backup_runs.start(s, "restore", requested_by="t", backup_id=backup_id, force=True)["id"]
     s.clock.advance(1)
     second = backup_runs.start(s, "restore", requested_by="t", backup_id=backup_id, force=True)["id"]
@@ -349,12 +349,12 @@ def test_a_crashed_forced_restore_is_never_replayed_over_newer_data(tmp_path):
     s.clock.advance(1)
     finisher = backup_runs.start(s, "restore", requested_by="t", backup_id=backup_id)["id"]
     assert "succeeded" in backup_runs.run(s, finisher)
-    s.store.put(Item("COMPONENT", "newer", {"name": "newer"}))
+    s.store.put(Item("NOTE", "newer", {"name": "newer"}))
     s.clock.advance(backup_runs.LEASE_SECONDS + 1)
     for rid in (first, second):
         backup_runs.run(s, rid)
         assert backup_runs.get(s, rid)["status"] == "interrupted"
-    assert s.store.get("COMPONENT", "newer") is not None
+    assert s.store.get("NOTE", "newer") is not None
     assert s.store.get("BACKUPRESTORE", "current") is None
 
 
@@ -368,12 +368,12 @@ def test_a_forced_restore_whose_lease_lapsed_is_interrupted_not_replayed(tmp_pat
     backup_id = backups.create(s)["id"]
     rid = backup_runs.start(s, "restore", requested_by="t", backup_id=backup_id, force=True)["id"]
     _crash_restore_run(s, rid)
-    s.store.put(Item("COMPONENT", "newer", {"name": "newer"}))
+    s.store.put(Item("NOTE", "newer", {"name": "newer"}))
     s.clock.advance(backup_runs.LEASE_SECONDS + 1)
     backup_runs.run(s, rid)
     run = backup_runs.get(s, rid)
     assert run["status"] == "interrupted" and run["finished_at"]
-    assert s.store.get("COMPONENT", "newer") is not None
+    assert s.store.get("NOTE", "newer") is not None
     s.clock.advance(backup_runs.LEASE_SECONDS + 1)
     assert "nothing to do" in backup_runs.run(s, rid)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pilothouse.clock import ManualClock
-from pilothouse.errors import NotFound
+from pilothouse.errors import AlreadyExists, NotFound
 from pilothouse.repositories.audit import AuditRepository
 from pilothouse.repositories.components import ComponentRepository
 from pilothouse.repositories.deployments import DeploymentRepository, FreezeRepository, PromotionRepository
@@ -57,10 +57,12 @@ def test_freezes_round_trip(store):
 def test_port_claims_live_in_the_component_repository(store):
     components = ComponentRepository(store)
     assert components.port_claim(8080) is None
-    store.transact([components.claim_port(8080, "web", None)])
+    components.claim_port(8080, "web", None)
     claim = components.port_claim(8080)
-    assert claim is not None and claim.data == {"port": 8080, "component": "web"}
-    store.transact([components.release_port(claim)])
+    assert claim is not None and claim.data == {"port": 8080, "component": "web", "at": store.clock.time()}
+    with pytest.raises(AlreadyExists):  # claimed meanwhile: a claim over "free" fails
+        components.claim_port(8080, "db", None)
+    components.release_port(claim)
     assert components.port_claim(8080) is None
 
 

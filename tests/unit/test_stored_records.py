@@ -19,8 +19,8 @@ from pilothouse.domain.stored_models import (
     stored,
 )
 from pilothouse.repositories.audit import AuditRepository
-from pilothouse.repositories.components import ComponentRepository, events_pk
-from pilothouse.repositories.deployments import DeploymentRepository
+from pilothouse.repositories.components import EVENT_PREFIX, RECORD_SK, ComponentRepository, component_pk
+from pilothouse.repositories.deployments import DeploymentRepository, deployment_pk
 from pilothouse.repositories.keys import ApiKeyRepository
 from pilothouse.store.memory import MemoryStore
 
@@ -105,8 +105,8 @@ def test_the_component_repository_writes_record_and_event_as_before(store):
     record, event = json.loads(COMPONENT), json.loads(EVENT)
     event_detail = {k: v for k, v in event.items() if k not in ("id", "component", "at")}
     ComponentRepository(store).create(record, event_detail)
-    assert dumped(store.get("COMPONENT", "web").data) == COMPONENT
-    (written,) = store.query(events_pk("web")).items
+    assert dumped(store.get(component_pk("web"), RECORD_SK).data) == COMPONENT
+    (written,) = store.query(component_pk("web"), EVENT_PREFIX).items
     assert dumped({k: v for k, v in written.data.items() if k not in ("id", "at")}) == dumped(
         {k: v for k, v in event.items() if k not in ("id", "at")}
     )
@@ -115,7 +115,7 @@ def test_the_component_repository_writes_record_and_event_as_before(store):
 def test_the_deployment_repository_writes_as_before(store):
     repo = DeploymentRepository(store)
     repo.create(json.loads(DEPLOYMENT), {"type": "created"})
-    assert dumped(store.get("DEPLOYMENT", "0001-ab").data) == DEPLOYMENT
+    assert dumped(store.get(deployment_pk("0001-ab"), "RECORD").data) == DEPLOYMENT
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_a_component_write_with_a_wrong_field_fails(store, change):
     repo = ComponentRepository(store)
     with pytest.raises(ValidationError):
         repo.create({**json.loads(COMPONENT), **change}, {"type": "registered"})
-    assert store.get("COMPONENT", "web") is None
+    assert store.get(component_pk("web"), RECORD_SK) is None
 
 
 def test_an_event_with_an_unknown_field_fails(store):
@@ -199,11 +199,11 @@ EXECUTION = {
 
 
 def test_an_execution_starts_as_the_engine_wrote_it_and_refuses_unknown_fields(store):
-    from pilothouse.repositories.workflows import ExecutionRepository, executions_pk
+    from pilothouse.repositories.workflows import ExecutionRepository
 
     repo = ExecutionRepository(store)
     repo.create(dict(EXECUTION), [{"id": 1, "type": "ExecutionStarted"}])
-    assert json.dumps(store.get(executions_pk("wf"), "e1").data) == json.dumps(EXECUTION)
+    assert json.dumps(repo.require("wf", "e1").data) == json.dumps(EXECUTION)
     with pytest.raises(ValidationError):
         repo.create({**EXECUTION, "name": "e2", "secret": "x"}, [{"id": 1, "type": "ExecutionStarted"}])
     with pytest.raises(ValidationError):

@@ -88,3 +88,23 @@ def invoke(
 
     result = invoke_function(project_dir.resolve(), function, payload)
     print(json.dumps(result, indent=2, default=str))
+
+
+def migrate(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="the control plane's data directory (embedded default)")
+    ] = None,
+) -> None:
+    """Bring the store to this release's layout (versioned, idempotent, resumable; see
+    pilothouse.services.migrations). Needs direct access to the store: the data directory, or the
+    cloud table through PILOTHOUSE_STORE and its credentials. Prints what it moved as JSON."""
+    import os
+
+    from pilothouse.services.migrations import migrate as run
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import get_services
+
+    if data_dir:
+        os.environ["PILOTHOUSE_DATA_DIR"] = str(data_dir)
+    services = get_services(get_settings())
+    typer.echo(json.dumps(run(services.store), sort_keys=True))

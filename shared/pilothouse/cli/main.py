@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "demo",
         "Start the local control plane, deploy the examples, and keep serving until Ctrl-C.",
     ),
+    "migrate": ("local", "migrate", "Bring the store to this release's layout (idempotent; resumable)."),
     "invoke": (
         "local",
         "invoke",

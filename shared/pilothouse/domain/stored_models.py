@@ -417,7 +417,7 @@ class RateBucketRecord(Stored):
 
 
 class PolicyRecord(Stored):
-    """A deployment policy (partition ``POLICY``, and each version in ``POLICY-VERSION``)."""
+    """A deployment policy (partition ``POLICY``: ``P#<name>``, and each version ``V#<name>#...``)."""
 
     name: str
     description: str
@@ -435,7 +435,7 @@ class PolicyRecord(Stored):
 
 
 class PolicySetGeneration(Stored):
-    """A fresh token on every policy write (partition ``POLICY-SET``): readers' caches check it."""
+    """A fresh token on every policy write (``POLICY`` / ``#generation``): readers' caches check it."""
 
     token: str
 
@@ -592,7 +592,7 @@ class AlertRecord(Stored):
 
 
 class AlertHistoryRecord(Stored):
-    """One change of an alert's state (partition ``ALERT_HISTORY#<rule>``)."""
+    """One change of an alert's state (partition ``ALERT``, sort key ``H#<rule>#...``)."""
 
     rule: str
     at: str

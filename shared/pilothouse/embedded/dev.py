@@ -111,6 +111,7 @@ class DevServer:
         # Task states share the gateway's pool; the functions the pool runs find these services.
         self.services = Services(settings, invoker=LocalInvoker(self.pool))
         register_services(self.services)
+        self._migrate()
         for q in sorted(cloud.queues.values(), key=lambda q: q.dead_letter is not None):
             dlq = cloud.queues[q.dead_letter].name if q.dead_letter in cloud.queues else None
             self.services.queue.declare(
@@ -206,6 +207,16 @@ class DevServer:
             self.pool.invoke(function, event)
 
         return fire
+
+    def _migrate(self) -> None:
+        """Bring a store of an older layout to this release's before anything reads it."""
+        from pilothouse.services.migrations import ensure_current
+
+        done = ensure_current(self.services.store)
+        if done and done["from"] != done["to"]:
+            moved = ", ".join(f"{k} {v}" for k, v in done["moved"].items() if v) or "nothing to move"
+            versions = f"{done['from']} to {done['to']}"
+            self.console.print(f"[dim]store layout migrated from version {versions}: {moved}[/dim]")
 
     def _admin_key(self) -> None:
         from pilothouse.services import keys

@@ -1,17 +1,21 @@
 """Alert rules, their alerts' state and history on the storage port.
 
-=========================  ==========================================  ===============================
-partition (pk)             sort key (sk)                               what
-=========================  ==========================================  ===============================
-``ALERT_RULE``             ``<rule name>``                             a rule as created
-``ALERT``                  ``<rule name>``                             its alert: state, since, values
-``ALERT_HISTORY#<rule>``   ``<epoch ms, 15 digits>#<history no, 8>``   one change (state, ack, silence)
-=========================  ==========================================  ===============================
+=========  ===================================================  =====================================
+partition  sort key (sk)                                        what
+=========  ===================================================  =====================================
+``ALERT``  ``R#<rule name>``                                    a rule as created
+``ALERT``  ``A#<rule name>``                                    its alert: state, since, values
+``ALERT``  ``H#<rule>#<epoch ms, 15 digits>#<history no, 8>``   one change (state, ack, silence)
+``ALERT``  ``OUTBOX#...``                                       an alert event, until dispatched
+=========  ===================================================  =====================================
 
-A rule and its alert are created and deleted together. Every change of an alert is a conditional
-write on the version read, with its history entry (keyed by the alert's own change counter, so
-two racing evaluations cannot both land) and, for ``alert.firing`` / ``alert.resolved``, its
-event-feed entry in the same transaction.
+Everything of the alerting lives in one partition, so that a rule and its alert are created and
+deleted in one transaction, and every change of an alert is a conditional write on the version
+read with its history entry (keyed by the alert's own change counter, so two racing evaluations
+cannot both land) and, for ``alert.firing`` / ``alert.resolved``, its event-feed entry, in one
+transaction that every store commits (Azure Tables included). Alert writes are few (a sweep a
+minute and people's acknowledgements), far below a partition's throughput. The layout before
+(``ALERT_RULE``, ``ALERT``, ``ALERT_HISTORY#<rule>``) is moved by :func:`migrate_legacy`.
 """
 
 from __future__ import annotations
@@ -23,14 +27,27 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound
 from pilothouse.ports import Delete, Item, Put, Store, Write
-from pilothouse.repositories.outbox import outbox_put
+from pilothouse.repositories.outbox import mark_dirty, outbox_put
 
-RULE_PK = "ALERT_RULE"
 ALERT_PK = "ALERT"
+RULE_PREFIX = "R#"
+STATE_PREFIX = "A#"
+HISTORY_PREFIX = "H#"
+#: where the layout before kept rules and alerts' history
+LEGACY_RULE_PK = "ALERT_RULE"
+LEGACY_HISTORY_PREFIX = "ALERT_HISTORY#"
 
 
-def history_pk(rule: str) -> str:
-    return f"ALERT_HISTORY#{rule}"
+def rule_sk(name: str) -> str:
+    return RULE_PREFIX + name
+
+
+def state_sk(name: str) -> str:
+    return STATE_PREFIX + name
+
+
+def history_prefix(rule: str) -> str:
+    return f"{HISTORY_PREFIX}{rule}#"
 
 
 class AlertRepository:
@@ -42,7 +59,7 @@ class AlertRepository:
     # -- rules ----------------------------------------------------------------------------------
 
     def get_rule(self, name: str) -> dict[str, Any] | None:
-        item = self.store.get(RULE_PK, name)
+        item = self.store.get(ALERT_PK, rule_sk(name))
         return item.data if item else None
 
     def require_rule(self, name: str) -> dict[str, Any]:
@@ -52,15 +69,17 @@ class AlertRepository:
         return rule
 
     def rules(self) -> builtins.list[dict[str, Any]]:
-        return [i.data for i in self.store.scan_all(RULE_PK)]
+        return [i.data for i in self.store.scan_all(ALERT_PK, RULE_PREFIX)]
 
     def create_rule(self, rule: dict[str, Any], alert: dict[str, Any]) -> None:
         """The rule and its alert (state OK), together; AlreadyExists if the name is taken."""
         try:
             self.store.transact(
                 [
-                    Put(Item(RULE_PK, rule["name"], stored("AlertRuleRecord", rule)), if_absent=True),
-                    Put(Item(ALERT_PK, rule["name"], stored("AlertRecord", alert))),
+                    Put(
+                        Item(ALERT_PK, rule_sk(rule["name"]), stored("AlertRuleRecord", rule)), if_absent=True
+                    ),
+                    Put(Item(ALERT_PK, state_sk(rule["name"]), stored("AlertRecord", alert))),
                 ]
             )
         except AlreadyExists:
@@ -68,15 +87,19 @@ class AlertRepository:
 
     def delete_rule(self, name: str) -> None:
         """Delete the rule and its alert (the history stays)."""
-        rule = self.store.get(RULE_PK, name)
+        rule = self.store.get(ALERT_PK, rule_sk(name))
         if rule is None:
             raise NotFound(f"no alert rule named {name[:100]!r}")
-        self.store.transact([Delete(RULE_PK, name, if_version=rule.version), Delete(ALERT_PK, name)])
+        self.store.transact(
+            [Delete(ALERT_PK, rule.sk, if_version=rule.version), Delete(ALERT_PK, state_sk(name))]
+        )
 
     # -- alerts ---------------------------------------------------------------------------------
 
     def alert(self, name: str) -> Item | None:
-        return self.store.get(ALERT_PK, name)
+        """The alert of rule ``name`` (its ``sk`` is :func:`state_sk`; the rule's name is
+        ``name_of(item)``)."""
+        return self.store.get(ALERT_PK, state_sk(name))
 
     def require_alert(self, name: str) -> Item:
         item = self.alert(name)
@@ -85,7 +108,7 @@ class AlertRepository:
         return item
 
     def alerts(self) -> builtins.list[Item]:
-        return self.store.scan_all(ALERT_PK)
+        return self.store.scan_all(ALERT_PK, STATE_PREFIX)
 
     def save(
         self,
@@ -97,14 +120,17 @@ class AlertRepository:
         """Write ``data`` over the alert ``read`` (VersionConflict if it changed since), with a
         history entry and a feed event if given, in one transaction."""
         writes: list[Write] = []
+        rule = name_of(read)
         if history is not None:
             data["history_count"] = read.data.get("history_count", 0) + 1
             now = self.store.clock.time()
-            entry = stored("AlertHistoryRecord", {"rule": read.sk, "at": iso(now), **history})
-            sk = f"{int(now * 1000):015d}#{data['history_count']:08d}"
-            writes.append(Put(Item(history_pk(read.sk), sk, entry), if_absent=True))
+            entry = stored("AlertHistoryRecord", {"rule": rule, "at": iso(now), **history})
+            sk = f"{history_prefix(rule)}{int(now * 1000):015d}#{data['history_count']:08d}"
+            writes.append(Put(Item(ALERT_PK, sk, entry), if_absent=True))
         if feed is not None:
-            writes.append(outbox_put(self.store, feed, subject=read.data.get("component") or read.sk))
+            subject = read.data.get("component") or rule
+            mark_dirty(self.store, ALERT_PK, subject=ALERT_PK)
+            writes.append(outbox_put(self.store, feed, subject=subject, partition=ALERT_PK))
         written = self.store.transact(
             [Put(Item(ALERT_PK, read.sk, stored("AlertRecord", data)), if_version=read.version), *writes]
         )
@@ -113,5 +139,34 @@ class AlertRepository:
     def history(
         self, name: str, *, limit: int = 50, cursor: str | None = None
     ) -> tuple[builtins.list[dict[str, Any]], str | None]:
-        page = self.store.query(history_pk(name), limit=limit, cursor=cursor, reverse=True)
+        page = self.store.query(ALERT_PK, history_prefix(name), limit=limit, cursor=cursor, reverse=True)
         return [i.data for i in page.items], page.cursor
+
+
+def name_of(alert: Item) -> str:
+    """The rule name of an alert item."""
+    return alert.sk[len(STATE_PREFIX) :]
+
+
+def migrate_legacy(store: Store, history_partitions: builtins.set[str]) -> int:
+    """Move rules, alerts and the history partitions (``ALERT_HISTORY#<rule>``, deleted rules'
+    too) of the layout before into the ``ALERT`` partition (versions kept; an item already at its
+    new place wins); idempotent. How many it moved."""
+    from dataclasses import replace
+
+    moved = 0
+    legacy: builtins.list[tuple[Item, str]] = [(i, rule_sk(i.sk)) for i in store.scan_all(LEGACY_RULE_PK)]
+    legacy += [
+        (i, state_sk(i.sk))
+        for i in store.scan_all(ALERT_PK)
+        if not i.sk.startswith((RULE_PREFIX, STATE_PREFIX, HISTORY_PREFIX, "OUTBOX#"))
+    ]
+    for pk in sorted(history_partitions):
+        rule = pk[len(LEGACY_HISTORY_PREFIX) :]
+        legacy += [(h, history_prefix(rule) + h.sk) for h in store.scan_all(pk)]
+    for item, sk in legacy:
+        if store.get(ALERT_PK, sk) is None:
+            store.load([replace(item, pk=ALERT_PK, sk=sk)])
+            moved += 1
+        store.delete(item.pk, item.sk)
+    return moved

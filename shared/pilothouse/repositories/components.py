@@ -2,30 +2,49 @@
 
 Keys (single-table design, the same on every adapter):
 
-=====================  ==========================================  =============================
-partition (pk)         sort key (sk)                               what
-=====================  ==========================================  =============================
-``COMPONENT``          ``<name>``                                  the component record
-``EVENTS#<name>``      ``<epoch ms, 15 digits>#<version>#<hex>``   one event per transition
-``CLAIM``              ``PORT#<port>``                             the component holding a port
-``COMPONENT_INFLIGHT`` ``<name>``                                  a component with a pending
-                                                                   command (for the sweeps)
-``MIGRATION``          ``component-inflight-index``                the index above is complete
-=====================  ==========================================  =============================
+======================  =========================================  ====================================
+partition (pk)          sort key (sk)                              what
+======================  =========================================  ====================================
+``COMPONENT#<name>``    ``RECORD``                                 the component record (the truth)
+``COMPONENT#<name>``    ``EVENT#<epoch ms>#<version>#<hex>``       one event per transition
+``COMPONENT#<name>``    ``OUTBOX#<epoch ms>#<hex>``                its feed entry, until dispatched
+``COMPONENT``           ``<name>``                                 the listing entry: a copy of the
+                                                                   record and its version (derived)
+``COMPONENT_INFLIGHT``  ``<name>``                                 a component with a pending command,
+                                                                   for the sweeps (derived)
+``CLAIM``               ``PORT#<port>``                            the component holding a port
+``MIGRATION``           ``component-inflight-index``               the in-flight index is complete
+======================  =========================================  ====================================
 
-Every write of a record appends its event in the same transaction, conditioned on the version
-read, so of two racing writers exactly one lands (with its event) and the other gets a conflict.
-The same transaction writes the record's in-flight index entry while it has a pending command
-(``operation``) and deletes it when the command ends, so the sweeps read the few components in
-flight instead of every component. Records written before the index existed are indexed once, by
+Every write of a record appends its event and its outbox entry in the same transaction, conditioned
+on the version read, so of two racing writers exactly one lands (with its event) and the other gets
+a conflict. That transaction stays inside the component's own partition, which every store commits
+atomically (Azure Tables included).
+
+The listing entry and the in-flight entry are derived from the record: written *after* the commit
+by :meth:`ComponentRepository.reconcile` (idempotent: it reads the entry, then the record, and
+writes the entry on the condition that it is unchanged since read, so a slow writer can never put
+back an older copy over a newer one). If the process dies between the commit and the reconcile,
+the partition's dirty marker, written before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`),
+brings it to the event feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the
+partition before it dispatches its entries: the listing converges within one dispatch run. Reads
+of one component (``get``) always read the record itself; listings read the entries (one query).
+
+A port claim is written before the record (and released after a deregistration commits); a claim
+whose holder does not have it (its registration failed, or its process died before releasing) is
+taken over once older than :data:`CLAIM_GRACE`, see ``pilothouse.services.components``.
+
+Records written before the in-flight index existed are indexed once, by
 :meth:`ComponentRepository.in_flight`'s first call on a store (a backfill), which then writes the
-``MIGRATION`` marker.
+``MIGRATION`` marker. Records of the layout before per-component partitions are moved by
+:func:`pilothouse.services.migrations.migrate`.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,9 +54,16 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound, VersionConflict
 from pilothouse.ports import Check, Delete, Item, Put, Store, Write
-from pilothouse.repositories.outbox import component_feed, outbox_put
+from pilothouse.repositories.derived import listed, listing, sync
+from pilothouse.repositories.outbox import component_feed, mark_dirty, outbox_put
 
+#: the listing partition (derived entries; the layout before 2026-12 kept the records there)
 PK = "COMPONENT"
+RECORD_SK = "RECORD"
+EVENT_PREFIX = "EVENT#"
+#: a claim younger than this whose holder does not hold it yet may belong to a registration
+#: still under way
+CLAIM_GRACE = 300.0
 CLAIM_PK = "CLAIM"
 INFLIGHT_PK = "COMPONENT_INFLIGHT"
 MIGRATION_PK = "MIGRATION"
@@ -48,7 +74,13 @@ def port_claim_sk(port: int) -> str:
     return f"PORT#{port}"
 
 
-def events_pk(name: str) -> str:
+def component_pk(name: str) -> str:
+    """The component's own partition: its record, events and outbox entries."""
+    return f"COMPONENT#{name}"
+
+
+def legacy_events_pk(name: str) -> str:
+    """Where the layout before per-component partitions kept a component's events."""
     return f"EVENTS#{name}"
 
 
@@ -75,15 +107,10 @@ class Record:
         return self.data["state"]
 
 
-def _index_write(name: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[Write]:
-    """The in-flight index write that goes with a record moving from ``before`` to ``after``
-    (None: absent): the entry while a pending command is recorded, none once it has ended."""
-    op = (after or {}).get("operation")
-    if op:
-        return [Put(Item(INFLIGHT_PK, name, {"component": name, "operation_id": op["id"]}))]
-    if (before or {}).get("operation"):
-        return [Delete(INFLIGHT_PK, name)]
-    return []
+def _inflight_entry(name: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The in-flight entry a record (None: absent) calls for: one while a command is pending."""
+    op = (data or {}).get("operation")
+    return {"component": name, "operation_id": op["id"]} if op else None
 
 
 class ComponentRepository:
@@ -94,7 +121,7 @@ class ComponentRepository:
         self.store = store
 
     def get(self, name: str) -> Record | None:
-        item = self.store.get(PK, name)
+        item = self.store.get(component_pk(name), RECORD_SK)
         return Record(item.data, item.version) if item else None
 
     def require(self, name: str) -> Record:
@@ -109,18 +136,19 @@ class ComponentRepository:
         """The claim on ``port`` (its data names the ``component``), if any."""
         return self.store.get(CLAIM_PK, port_claim_sk(port))
 
-    @staticmethod
-    def claim_port(port: int, name: str, current: Item | None) -> Put:
-        """The write that claims ``port`` for ``name`` over the claim ``current`` read (None: free)."""
-        item = Item(CLAIM_PK, port_claim_sk(port), {"port": port, "component": name})
-        if current is not None and current.data["component"] != name:
-            return Put(item, if_version=current.version)
-        return Put(item, if_absent=current is None, if_version=current.version if current else None)
+    def claim_port(self, port: int, name: str, current: Item | None) -> Item:
+        """Claim ``port`` for ``name`` over the claim ``current`` read (None: free), on the
+        condition that it is unchanged since read (AlreadyExists / VersionConflict otherwise)."""
+        now = self.store.clock.time()
+        item = Item(CLAIM_PK, port_claim_sk(port), {"port": port, "component": name, "at": now})
+        if current is None:
+            return self.store.put(item, if_absent=True)
+        return self.store.put(item, if_version=current.version)
 
-    @staticmethod
-    def release_port(claim: Item) -> Delete:
-        """The write that releases ``claim`` if it is unchanged since read."""
-        return Delete(CLAIM_PK, claim.sk, if_version=claim.version)
+    def release_port(self, claim: Item) -> None:
+        """Release ``claim`` if it is unchanged since read (else someone took it over: fine)."""
+        with contextlib.suppress(VersionConflict):
+            self.store.delete(CLAIM_PK, claim.sk, if_version=claim.version)
 
     def _event(self, name: str, version: int, event: dict[str, Any]) -> Item:
         now = self.store.clock.time()
@@ -129,50 +157,75 @@ class ComponentRepository:
         # millisecond included), while time and version still order them.
         sk = f"{int(now * 1000):015d}#{version:010d}#{secrets.token_hex(3)}"
         data = stored("ComponentEventRecord", {"id": sk, "component": name, "at": iso(now), **event})
-        return Item(events_pk(name), sk, data)
+        return Item(component_pk(name), EVENT_PREFIX + sk, data)
 
     def _feed(self, data: dict[str, Any], event: dict[str, Any]) -> Put:
         """The event's outbox entry for the dispatcher (same transaction; see repositories.outbox)."""
         environment = (data.get("spec") or {}).get("environment")
-        return outbox_put(self.store, component_feed(data["name"], environment, event), subject=data["name"])
+        return outbox_put(
+            self.store,
+            component_feed(data["name"], environment, event),
+            subject=data["name"],
+            partition=component_pk(data["name"]),
+        )
 
-    def create(self, data: dict[str, Any], event: dict[str, Any], extra: Sequence[Write] = ()) -> Record:
-        """Insert a new record (AlreadyExists if the name is taken) with its first event, and ``extra``
-        operations (claims) in the same transaction."""
-        written = self.store.transact(
+    def _commit(self, name: str, writes: Sequence[Write]) -> builtins.list[Item]:
+        """One transaction of the component's partition: mark it dirty first, then commit, then
+        bring the derived entries in step (see the module's docstring)."""
+        mark_dirty(self.store, component_pk(name), subject=name)
+        written = self.store.transact(writes)
+        self.reconcile(name)
+        return written
+
+    def reconcile(self, name: str) -> None:
+        """Bring the listing and in-flight entries of ``name`` in step with its record (after a
+        commit, and from the dispatcher for a marked partition). Idempotent."""
+
+        def entry() -> dict[str, Any] | None:
+            record = self.get(name)
+            return listing(record.data, record.version) if record else None
+
+        sync(self.store, PK, name, entry)
+        sync(self.store, INFLIGHT_PK, name, lambda: self._inflight(name))
+
+    def _inflight(self, name: str) -> dict[str, Any] | None:
+        record = self.get(name)
+        return _inflight_entry(name, record.data if record else None)
+
+    def create(self, data: dict[str, Any], event: dict[str, Any]) -> Record:
+        """Insert a new record (AlreadyExists if the name is taken) with its first event."""
+        name = data["name"]
+        written = self._commit(
+            name,
             [
-                Put(Item(PK, data["name"], _stored(data)), if_absent=True),
-                Put(self._event(data["name"], 1, event), if_absent=True),
+                Put(Item(component_pk(name), RECORD_SK, _stored(data)), if_absent=True),
+                Put(self._event(name, 1, event), if_absent=True),
                 self._feed(data, event),
-                *_index_write(data["name"], None, data),
-                *extra,
-            ]
+            ],
         )
         return Record(written[0].data, written[0].version)
 
     def update(self, record: Record, data: dict[str, Any], event: dict[str, Any]) -> Record:
         """Replace ``record`` if nobody changed it since it was read (VersionConflict otherwise)."""
-        written = self.store.transact(
+        written = self._commit(
+            record.name,
             [
-                Put(Item(PK, record.name, _stored(data)), if_version=record.version),
+                Put(Item(component_pk(record.name), RECORD_SK, _stored(data)), if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
                 self._feed(data, event),
-                *_index_write(record.name, record.data, data),
-            ]
+            ],
         )
         return Record(written[0].data, written[0].version)
 
-    def remove(self, record: Record, event: dict[str, Any], extra: Sequence[Write] = ()) -> None:
-        """Delete the record (history stays) if unchanged since read, with ``extra`` operations
-        (releasing its claims) in the same transaction."""
-        self.store.transact(
+    def remove(self, record: Record, event: dict[str, Any]) -> None:
+        """Delete the record (history stays) if unchanged since read."""
+        self._commit(
+            record.name,
             [
-                Delete(PK, record.name, if_version=record.version),
+                Delete(component_pk(record.name), RECORD_SK, if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
                 self._feed(record.data, event),
-                *_index_write(record.name, record.data, None),
-                *extra,
-            ]
+            ],
         )
 
     def list(
@@ -184,30 +237,33 @@ class ComponentRepository:
         environment: str | None = None,
         name_prefix: str = "",
     ) -> tuple[list[Record], str | None]:
-        """Records in name order, filtered; pages hold up to ``limit`` matches."""
+        """Records in name order, filtered, read from the listing entries (one query a page; an
+        entry lags its record only between a commit and its reconcile); pages hold up to
+        ``limit`` matches."""
         out: list[Record] = []
         while True:
             page = self.store.query(PK, name_prefix, limit=limit - len(out), cursor=cursor)
             for item in page.items:
-                if state and item.data["state"] != state:
+                listed = _listed(item)
+                if state and listed.data["state"] != state:
                     continue
-                if environment and item.data["spec"]["environment"] != environment:
+                if environment and listed.data["spec"]["environment"] != environment:
                     continue
-                out.append(Record(item.data, item.version))
+                out.append(listed)
             cursor = page.cursor
             if len(out) >= limit or cursor is None:
                 return out, cursor
 
     def all(self) -> builtins.list[Record]:
-        return [Record(i.data, i.version) for i in self.store.scan_all(PK)]
+        return [_listed(i) for i in self.store.scan_all(PK)]
 
     def each(self, *, page_size: int = 200) -> Iterator[Record]:
-        """Every record, one page in memory at a time (for the rare passes over all of them)."""
+        """Every record (as listed), one page in memory at a time (for the rare passes over all)."""
         cursor = None
         while True:
             page = self.store.query(PK, limit=page_size, cursor=cursor)
             for item in page.items:
-                yield Record(item.data, item.version)
+                yield _listed(item)
             if page.cursor is None:
                 return
             cursor = page.cursor
@@ -238,20 +294,11 @@ class ComponentRepository:
         Safe to run twice or from two processes at once. Returns how many entries it wrote."""
         written = 0
         have = {entry.sk for entry in self.store.scan_all(INFLIGHT_PK)}
-        for record in self.each():
-            if not record.data.get("operation") or record.name in have:
+        for seen in self.each():
+            if not seen.data.get("operation") or seen.name in have:
                 continue
-            entry = _index_write(record.name, None, record.data)
-            for _ in range(5):
-                try:
-                    self.store.transact([Check(PK, record.name, record.version), *entry])
-                    written += 1
-                    break
-                except VersionConflict:  # changed since read: its writer indexed it; look again
-                    latest = self.get(record.name)
-                    if latest is None or not latest.data.get("operation"):
-                        break
-                    record, entry = latest, _index_write(latest.name, None, latest.data)
+            # reads the record itself and writes conditionally: a racing writer is never undone
+            written += sync(self.store, INFLIGHT_PK, seen.name, functools.partial(self._inflight, seen.name))
         with contextlib.suppress(AlreadyExists):
             self.store.put(Item(MIGRATION_PK, INFLIGHT_INDEXED, {"indexed": True}), if_absent=True)
         return written
@@ -259,7 +306,9 @@ class ComponentRepository:
     def events(
         self, name: str, *, limit: int = 50, cursor: str | None = None, newest_first: bool = False
     ) -> tuple[builtins.list[dict[str, Any]], str | None]:
-        page = self.store.query(events_pk(name), limit=limit, cursor=cursor, reverse=newest_first)
+        page = self.store.query(
+            component_pk(name), EVENT_PREFIX, limit=limit, cursor=cursor, reverse=newest_first
+        )
         return [i.data for i in page.items], page.cursor
 
     # -- the health sweep: several events with one write, or an event alone ------------------------
@@ -270,13 +319,21 @@ class ComponentRepository:
         """Replace ``record`` by ``data`` (None: leave it as it is, but still on the condition that
         nobody changed it since read) and append ``events``, in one transaction."""
         writes: builtins.list[Write] = []
+        pk = component_pk(record.name)
         if data is None:
-            writes.append(Check(PK, record.name, record.version))
+            writes.append(Check(pk, RECORD_SK, record.version))
         else:
-            writes.append(Put(Item(PK, record.name, _stored(data)), if_version=record.version))
-            writes += _index_write(record.name, record.data, data)
+            writes.append(Put(Item(pk, RECORD_SK, _stored(data)), if_version=record.version))
         writes += [
             Put(self._event(record.name, record.version + 1, event), if_absent=True) for event in events
         ]
-        written = self.store.transact(writes)
-        return Record(written[0].data, written[0].version) if data is not None else record
+        if data is None:  # the record stays as it is: nothing derived changes
+            self.store.transact(writes)
+            return record
+        written = self._commit(record.name, writes)
+        return Record(written[0].data, written[0].version)
+
+
+def _listed(item: Item) -> Record:
+    """The record a listing entry copies."""
+    return Record(*listed(item))

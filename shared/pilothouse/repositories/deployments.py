@@ -1,13 +1,23 @@
 """Deployment records, their events and freezes on the storage port.
 
-=====================  ======================================  ===================================
-partition (pk)         sort key (sk)                           what
-=====================  ======================================  ===================================
-``DEPLOYMENT``         ``<id>`` (time-ordered)                  a deployment record
-``DEPLOYEVENTS#<id>``  ``<epoch ms, 15 digits>#<version>``      one event per change of the record
+=====================  =========================================  ===================================
+partition (pk)         sort key (sk)                              what
+=====================  =========================================  ===================================
+``DEPLOYMENT#<id>``    ``RECORD``                                 a deployment record (the truth)
+``DEPLOYMENT#<id>``    ``EVENT#<epoch ms, 15 digits>#<version>``  one event per change of the record
+``DEPLOYMENT#<id>``    ``OUTBOX#<epoch ms>#<hex>``                its feed entry, until dispatched
+``DEPLOYMENT``         ``<id>`` (time-ordered)                    the listing entry: a copy of the
+                                                                  record and its version (derived)
 ``FREEZE``             ``component:<name>`` / ``environment:<e>``  a freeze and its reason
-``PROMOTION``          ``<promotion id>``                       who started it, its capability digests
-=====================  ======================================  ===================================
+``PROMOTION``          ``<promotion id>``                         who started it, its capability digests
+=====================  =========================================  ===================================
+
+A change of a record, its event and its outbox entry are one transaction of the deployment's own
+partition (every store commits that, Azure Tables included); the listing entry follows after the
+commit and is repaired by the event feed's dispatcher if a crash came between the two
+(:mod:`pilothouse.repositories.derived`). ``get`` reads the record itself; listings read the
+entries. Deployments of the layout before per-deployment partitions are moved by
+:func:`pilothouse.services.migrations.migrate`.
 """
 
 from __future__ import annotations
@@ -20,15 +30,25 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
-from pilothouse.repositories.outbox import deployment_feed, outbox_put
+from pilothouse.repositories.derived import listed, listing, sync
+from pilothouse.repositories.outbox import deployment_feed, mark_dirty, outbox_put
 
+#: the listing partition (derived entries; the layout before 2026-12 kept the records there)
 PK = "DEPLOYMENT"
+RECORD_SK = "RECORD"
+EVENT_PREFIX = "EVENT#"
 FREEZE = "FREEZE"
 PROMOTION = "PROMOTION"
 ATTEMPTS = 20
 
 
-def events_pk(deployment_id: str) -> str:
+def deployment_pk(deployment_id: str) -> str:
+    """The deployment's own partition: its record, events and outbox entries."""
+    return f"DEPLOYMENT#{deployment_id}"
+
+
+def legacy_events_pk(deployment_id: str) -> str:
+    """Where the layout before per-deployment partitions kept a deployment's events."""
     return f"DEPLOYEVENTS#{deployment_id}"
 
 
@@ -39,10 +59,10 @@ class DeploymentRepository:
         self.store = store
 
     def get(self, deployment_id: str) -> Item | None:
-        return self.store.get(PK, deployment_id)
+        return self.store.get(deployment_pk(deployment_id), RECORD_SK)
 
     def require(self, deployment_id: str) -> Item:
-        item = self.store.get(PK, deployment_id)
+        item = self.get(deployment_id)
         if item is None:
             raise NotFound(f"no deployment {deployment_id!r}")
         return item
@@ -51,15 +71,43 @@ class DeploymentRepository:
         now = self.store.clock.time()
         sk = f"{int(now * 1000):015d}#{version:08d}"
         data = {"id": sk, "deployment": deployment_id, "at": iso(now), **event}
-        return Item(events_pk(deployment_id), sk, stored("DeploymentEventRecord", data))
+        return Item(deployment_pk(deployment_id), EVENT_PREFIX + sk, stored("DeploymentEventRecord", data))
+
+    def _feed(self, data: dict[str, Any], event: dict[str, Any]) -> Put:
+        return outbox_put(
+            self.store,
+            deployment_feed(data, event),
+            subject=data["component"],
+            partition=deployment_pk(data["id"]),
+        )
+
+    def _commit(self, data: dict[str, Any], writes: list[Put]) -> None:
+        """One transaction of the deployment's partition: mark it dirty, commit, then sync its
+        listing entry (see the module's docstring)."""
+        mark_dirty(self.store, deployment_pk(data["id"]), subject=data["component"])
+        self.store.transact(writes)
+        self.reconcile(data["id"])
+
+    def reconcile(self, deployment_id: str) -> None:
+        """Bring the listing entry of a deployment in step with its record. Idempotent."""
+
+        def entry() -> dict[str, Any] | None:
+            item = self.get(deployment_id)
+            return listing(item.data, item.version) if item else None
+
+        sync(self.store, PK, deployment_id, entry)
 
     def create(self, data: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-        self.store.transact(
+        self._commit(
+            data,
             [
-                Put(Item(PK, data["id"], stored("DeploymentRecord", data)), if_absent=True),
+                Put(
+                    Item(deployment_pk(data["id"]), RECORD_SK, stored("DeploymentRecord", data)),
+                    if_absent=True,
+                ),
                 Put(self._event(data["id"], 1, event), if_absent=True),
-                outbox_put(self.store, deployment_feed(data, event), subject=data["component"]),
-            ]
+                self._feed(data, event),
+            ],
         )
         return data
 
@@ -76,14 +124,16 @@ class DeploymentRepository:
                 return data
             data["updated_at"] = iso(self.store.clock.time())
             try:
-                self.store.transact(
+                self._commit(
+                    data,
                     [
                         Put(
-                            Item(PK, deployment_id, stored("DeploymentRecord", data)), if_version=item.version
+                            Item(deployment_pk(deployment_id), RECORD_SK, stored("DeploymentRecord", data)),
+                            if_version=item.version,
                         ),
                         Put(self._event(deployment_id, item.version + 1, event), if_absent=True),
-                        outbox_put(self.store, deployment_feed(data, event), subject=data["component"]),
-                    ]
+                        self._feed(data, event),
+                    ],
                 )
                 return data
             except VersionConflict:
@@ -103,7 +153,7 @@ class DeploymentRepository:
         while True:
             page = self.store.query(PK, limit=limit, cursor=cursor, reverse=True)
             for item in page.items:
-                d = item.data
+                d, _ = listed(item)
                 if (
                     (component and d["component"] != component)
                     or (environment and d["environment"] != environment)
@@ -119,7 +169,7 @@ class DeploymentRepository:
         self, deployment_id: str, *, limit: int, cursor: str | None
     ) -> tuple[builtins.list[dict], str | None]:
         self.require(deployment_id)
-        page = self.store.query(events_pk(deployment_id), limit=limit, cursor=cursor)
+        page = self.store.query(deployment_pk(deployment_id), EVENT_PREFIX, limit=limit, cursor=cursor)
         return [i.data for i in page.items], page.cursor
 
 

@@ -1,20 +1,36 @@
 """The event feed's outbox: every component, deployment and alert event, for the dispatcher.
 
-=====================  ============================================  ===========================
-partition (pk)         sort key (sk)                                 what
-=====================  ============================================  ===========================
-``OUTBOX#<shard>``     ``<epoch ms, 15 digits>#<hex>``               one event not dispatched yet
-=====================  ============================================  ===========================
+=======================  =======================================  ===================================
+partition (pk)           sort key (sk)                            what
+=======================  =======================================  ===================================
+*the change's own*       ``OUTBOX#<epoch ms, 15 digits>#<hex>``   one event not dispatched yet, beside
+                                                                  the record it reports
+``OUTBOX-DIRTY#<shard>`` ``<the change's partition>``             that partition may hold entries
+                                                                  (the dispatch index), ``at``
+``OUTBOX#<shard>``       ``<epoch ms, 15 digits>#<hex>``          an event that goes with no record
+                                                                  (:meth:`OutboxRepository.publish`)
+=======================  =======================================  ===================================
 
-Why an outbox and not a queue message after commit: the item is written in the *same transaction*
+Why an outbox and not a queue message after commit: the entry is written in the *same transaction*
 as the change it reports (the component's record and event, the deployment's...), so a crash can
 lose neither the change without its event nor the event without its change; a message sent after
-commit is lost when the process dies between the two. The dispatcher reads the shards, hands each
-event on, then deletes it; a crash before the delete dispatches it again, which is harmless: the
-event's id is stable and every delivery is keyed by it (``pilothouse.services.event_feed``).
+commit is lost when the process dies between the two. The entry lives in the changed record's own
+partition, so that transaction stays inside one partition (which every store commits, Azure Tables
+included; see ``Store.transaction_scope``).
 
-The items are spread over :data:`SHARDS` partitions by subject (a component's events stay in one
-shard, in time order) so that no single partition takes every write of the fleet.
+How the dispatcher finds them: before the transaction, the writer marks its partition dirty
+(:func:`mark_dirty`: one unconditional put in ``OUTBOX-DIRTY#<shard>``, which bumps the marker's
+version and ``at``). Written first, the marker cannot be lost to a crash after the commit, so no
+sweep has to look for entries nobody points at; a marker whose transaction then failed points at
+nothing and goes away. The dispatcher reads a shard's markers, hands each entry of the marked
+partition on (oldest first) and deletes it, and deletes a marker once its partition has no entries
+left *and* the marker is older than :data:`MARK_GRACE` (the longest a function runs, so its writer
+has committed or given up), on the condition that nobody marked it again since it was read. A crash
+before an entry's delete dispatches it again, which is harmless: the event's id is stable and every
+delivery is keyed by it (``pilothouse.services.event_feed``).
+
+The markers are spread over :data:`SHARDS` partitions by subject (a component's name) so that no
+single partition takes every write of the fleet.
 """
 
 from __future__ import annotations
@@ -30,7 +46,13 @@ from pilothouse.errors import VersionConflict
 from pilothouse.ports import Delete, Item, Put, Store
 
 PREFIX = "OUTBOX#"
+DIRTY_PREFIX = "OUTBOX-DIRTY#"
+#: the sort-key prefix of an entry inside the partition of the change it reports
+ENTRY_PREFIX = "OUTBOX#"
 SHARDS = 16
+#: a drained marker younger than this stays (its writer may not have committed yet): Lambda's
+#: longest run, 15 minutes
+MARK_GRACE = 900.0
 
 
 def shard_pk(shard: int) -> str:
@@ -42,15 +64,30 @@ def shard_of(subject: str) -> int:
     return zlib.crc32(subject.encode()) % SHARDS
 
 
-def outbox_put(store: Store, event: dict[str, Any], *, subject: str) -> Put:
+def dirty_pk(shard: int) -> str:
+    return f"{DIRTY_PREFIX}{shard:02d}"
+
+
+def outbox_put(store: Store, event: dict[str, Any], *, subject: str, partition: str | None = None) -> Put:
     """The write that queues ``event`` (``source``, ``type`` and the optional ``component``,
     ``environment``, ``deployment``, ``summary``, ``detail``) for the dispatcher; put it in the
-    transaction of the change it reports. Its ``id`` is stable: the dispatcher's deliveries key on it."""
+    transaction of the change it reports, whose partition is ``partition`` (call
+    :func:`mark_dirty` for it before that transaction). None: the shard's own partition, for an
+    event that goes with no other write. Its ``id`` is stable: the dispatcher's deliveries key on it."""
     now = store.clock.time()
     shard = shard_of(subject)
     sk = f"{int(now * 1000):015d}#{secrets.token_hex(4)}"
     data = stored("OutboxRecord", {"id": f"evt_{shard:02d}{sk.replace('#', '')}", "at": iso(now), **event})
-    return Put(Item(shard_pk(shard), sk, data), if_absent=True)
+    if partition is None:
+        return Put(Item(shard_pk(shard), sk, data), if_absent=True)
+    return Put(Item(partition, ENTRY_PREFIX + sk, data), if_absent=True)
+
+
+def mark_dirty(store: Store, partition: str, *, subject: str) -> None:
+    """Tell the dispatcher that ``partition`` may hold outbox entries (and derived records to
+    check); call it *before* the transaction that writes them (see the module's docstring)."""
+    now = store.clock.time()
+    store.put(Item(dirty_pk(shard_of(subject)), partition, {"partition": partition, "at": now}))
 
 
 class OutboxRepository:
@@ -60,8 +97,38 @@ class OutboxRepository:
         self.store = store
 
     def pending(self, shard: int, *, limit: int = 200) -> list[Item]:
-        """The oldest undispatched events of ``shard``, oldest first."""
+        """The oldest undispatched events of ``shard`` that go with no record, oldest first."""
         return self.store.query(shard_pk(shard), limit=limit).items
+
+    def dirty(self, shard: int, *, limit: int = 200) -> list[Item]:
+        """The partitions of ``shard`` marked dirty (``sk``: the partition; ``data["at"]``)."""
+        return self.store.query(dirty_pk(shard), limit=limit).items
+
+    def entries(self, partition: str, *, limit: int = 200) -> list[Item]:
+        """The undispatched events of a marked partition, oldest first."""
+        return self.store.query(partition, ENTRY_PREFIX, limit=limit).items
+
+    def undispatched(self) -> list[Item]:
+        """Every event not dispatched yet (shards first, then each marked partition; oldest first
+        within each), for tools and tests: the dispatcher reads them page by page instead."""
+        out: list[Item] = []
+        for shard in range(SHARDS):
+            out += self.store.scan_all(shard_pk(shard))
+        for shard in range(SHARDS):
+            for marker in self.store.scan_all(dirty_pk(shard)):
+                out += self.store.scan_all(marker.sk, ENTRY_PREFIX)
+        return out
+
+    def clean(self, marker: Item) -> bool:
+        """Drop a marker whose partition was found drained, if it is older than
+        :data:`MARK_GRACE` and nobody marked the partition again since it was read."""
+        if self.store.clock.time() - float(marker.data.get("at", 0.0)) < MARK_GRACE:
+            return False
+        try:
+            self.store.transact([Delete(marker.pk, marker.sk, if_version=marker.version)])
+        except VersionConflict:
+            return False
+        return True
 
     def done(self, item: Item) -> None:
         """Drop a dispatched event (if it is still the one read; a racing dispatcher that dropped

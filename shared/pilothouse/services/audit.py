@@ -31,9 +31,10 @@ def _placed(services: ServiceContext, data: dict[str, Any], day: str) -> tuple[d
     head = repo(services).head(day)
     if head is None:
         data = dict(data)
-        before = repo(services).latest_head()
-        if before is not None and before.sk < day:  # the first record of a day anchors the day before
-            data["anchor"] = {"shard": before.sk, "seq": before.data["seq"], "hash": before.data["hash"]}
+        latest = repo(services).latest_head()
+        if latest is not None and latest[0] < day:  # the first record of a day anchors the day before
+            before_day, before = latest
+            data["anchor"] = {"shard": before_day, "seq": before.data["seq"], "hash": before.data["hash"]}
         return seal(data, day=day, seq=1, prev=genesis(day)), None
     return seal(data, day=day, seq=head.data["seq"] + 1, prev=head.data["hash"]), head
 

@@ -29,8 +29,14 @@ def drill(ctx: ServiceContext, backup_id: str | None = None, *, progress: Any = 
         # the scratch store sees the world as at the backup's time: an item that expired since is
         # still compared (it is in the manifest's counts), though a real restore now would hide it
         with ctx.scratch_store(ManualClock(dom.id_time(backup_id))) as scratch:
+            # as taken (no layout migration): the drill compares what it restored with the manifest
             result = backup_restore.restore(
-                ctx, backup_id, store=scratch, reconcile_providers=False, progress=progress
+                ctx,
+                backup_id,
+                store=scratch,
+                reconcile_providers=False,
+                migrate_layout=False,
+                progress=progress,
             )
             rto = time.monotonic() - began
             found = dom.KindDigests()

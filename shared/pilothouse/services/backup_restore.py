@@ -38,7 +38,7 @@ from pilothouse.services import backup_reader
 from pilothouse.services.context import ServiceContext
 
 BATCH = 500
-KEPT = dom.BOOKKEEPING | {"APIKEY", "AUDIT", "AUDIT-ANON", "AUDIT-HEAD", "IDEMPOTENCY"}
+KEPT = dom.BOOKKEEPING | {"APIKEY", "AUDIT", "AUDIT-ANON", "AUDIT-HEAD", "AUDIT-DAYS", "IDEMPOTENCY"}
 #: partitions kept by prefix: the audit chain's day partitions (``AUDIT#<YYYY-MM-DD>``)
 KEPT_PREFIXES = ("AUDIT#",)
 
@@ -60,7 +60,8 @@ def is_empty(store: Store) -> bool:
 
 
 def clear(store: Store, *, progress: Callable[[int], None] | None = None) -> int:
-    """Delete every item outside :data:`KEPT`, 25 to a transaction; answer how many."""
+    """Delete every item outside :data:`KEPT`, up to 25 of one partition to a transaction (every
+    store commits that); answer how many."""
     doomed: list[Delete] = []
     removed = 0
     scan = store.scan(page_size=1000)
@@ -68,6 +69,10 @@ def clear(store: Store, *, progress: Callable[[int], None] | None = None) -> int
         for item in scan:
             if is_kept(item.pk):
                 continue
+            if doomed and doomed[0].pk != item.pk:
+                store.transact(doomed)
+                removed += len(doomed)
+                doomed = []
             doomed.append(Delete(item.pk, item.sk))
             if len(doomed) == 25:
                 store.transact(doomed)
@@ -92,9 +97,12 @@ def restore(
     force: bool = False,
     store: Store | None = None,
     reconcile_providers: bool = True,
+    migrate_layout: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Restore backup ``backup_id`` into ``store`` (the control plane's own by default)."""
+    """Restore backup ``backup_id`` into ``store`` (the control plane's own by default).
+    ``migrate_layout``: bring a backup of an older store layout to this release's afterwards
+    (:mod:`pilothouse.services.migrations`; a no-op for a backup of the current layout)."""
     target = store if store is not None else ctx.store
     began = time.monotonic()
     opened = backup_reader.open_backup(ctx, backup_id)
@@ -170,6 +178,12 @@ def restore(
         "verified": True,
         "seconds": round(time.monotonic() - began, 3),
     }
+    if migrate_layout:  # a backup taken before a layout change restores in its own layout
+        from pilothouse.services.migrations import ensure_current
+
+        migrated = ensure_current(target)
+        if migrated is not None and migrated["from"] != migrated["to"]:
+            result["migrated"] = migrated
     if reconcile_providers and target is ctx.store:
         result["reconciled"] = reconcile(ctx)
     return result

@@ -19,8 +19,15 @@ from pilothouse.clock import iso
 from pilothouse.domain.config_schema import check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
 from pilothouse.domain.records import PendingCommand, public_operation
-from pilothouse.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
-from pilothouse.ports import Put
+from pilothouse.errors import (
+    AlreadyExists,
+    Conflict,
+    IllegalTransition,
+    NotFound,
+    ValidationFailed,
+    VersionConflict,
+)
+from pilothouse.ports import Item
 from pilothouse.repositories.components import ComponentRepository, Record
 from pilothouse.services.context import ServiceContext
 
@@ -146,14 +153,29 @@ def _check_port(services: ServiceContext, spec: ComponentSpec) -> int | None:
     return int(port)
 
 
-def _claim_port(services: ServiceContext, port: int, name: str) -> Put:
-    """The write that claims ``port`` for ``name`` (taking over a stale claim of a component gone)."""
-    current = repo(services).port_claim(port)
-    if current is not None and current.data["component"] != name:
-        holder = repo(services).get(current.data["component"])
-        if holder is not None and holder.data["spec"]["target"].get("port") == port:
-            raise _port_taken(port, holder.name)
-    return repo(services).claim_port(port, name, current)
+def _claim_port(services: ServiceContext, port: int, name: str) -> Item | None:
+    """Claim ``port`` for ``name`` (before its record is written), taking over a stale claim: one
+    whose holder does not have the port and that is older than the repository's ``CLAIM_GRACE``
+    (younger, its holder's registration may be under way). The new claim, or None when ``name``
+    holds it already (then it is not this registration's to release)."""
+    from pilothouse.repositories.components import CLAIM_GRACE
+
+    for _ in range(5):
+        current = repo(services).port_claim(port)
+        if current is not None and current.data["component"] == name:
+            return None
+        if current is not None:
+            holder = repo(services).get(current.data["component"])
+            if holder is not None and holder.data["spec"]["target"].get("port") == port:
+                raise _port_taken(port, holder.name)
+            age = services.clock.time() - float(current.data.get("at", 0.0))
+            if holder is None and age < CLAIM_GRACE:
+                raise _port_taken(port, current.data["component"])
+        try:
+            return repo(services).claim_port(port, name, current)
+        except (AlreadyExists, VersionConflict):
+            continue  # claimed meanwhile: judge the new claim
+    raise Conflict(f"port {port} is too contended; retry")
 
 
 def register(
@@ -162,8 +184,8 @@ def register(
     """Create a component in state Registered (409 if the name is taken; 422 naming the field when
     a version, cwd, URL or port the spec names is not acceptable).
 
-    A stable port is claimed by an item written in the same transaction as the record, so of two
-    racing registrations of one port exactly one lands."""
+    A stable port is claimed by a conditional write before the record is written (and released
+    if the record cannot be), so of two racing registrations of one port exactly one lands."""
     spec_json = spec.model_dump(mode="json")
     check_version(spec_json, spec.version)
     if spec.provider == "local":
@@ -185,9 +207,7 @@ def register(
         "updated_at": now,
         "created_by": actor,
     }
-    from pilothouse.errors import AlreadyExists
-
-    claims = [_claim_port(services, port, spec.name)] if port is not None else []
+    claim = _claim_port(services, port, spec.name) if port is not None else None
     try:
         record = repo(services).create(
             data,
@@ -199,17 +219,13 @@ def register(
                 request_id=request_id,
                 version=spec.version,
             ),
-            claims,
         )
-    except (AlreadyExists, VersionConflict):
-        if repo(services).get(spec.name) is not None:
-            raise AlreadyExists(
-                f"a component named {spec.name!r} exists already", extra={"field": "name"}
-            ) from None
-        claim = repo(services).port_claim(port) if port is not None else None
-        if port is not None and claim is not None and claim.data["component"] != spec.name:
-            raise _port_taken(port, claim.data["component"]) from None
-        raise
+    except AlreadyExists:
+        if claim is not None:
+            repo(services).release_port(claim)
+        raise AlreadyExists(
+            f"a component named {spec.name!r} exists already", extra={"field": "name"}
+        ) from None
     return view(record)
 
 
@@ -252,18 +268,16 @@ def deregister(services: ServiceContext, name: str, *, actor: str, request_id: s
     record = get(services, name)
     _check(record, Command.DEREGISTER)
     port = record.data["spec"]["target"].get("port") if record.data["spec"]["provider"] == "local" else None
-    claim = repo(services).port_claim(port) if port is not None else None
-    releases = (
-        [repo(services).release_port(claim)] if claim is not None and claim.data["component"] == name else []
-    )
     try:
         repo(services).remove(
             record,
             _event("deregistered", before=record.state, after=None, actor=actor, request_id=request_id),
-            releases,
         )
     except VersionConflict:
         raise VersionConflict(f"component {name!r} changed while deregistering; read it again") from None
+    claim = repo(services).port_claim(port) if port is not None else None
+    if claim is not None and claim.data["component"] == name:
+        repo(services).release_port(claim)  # a crash before it leaves a stale claim, taken over later
 
 
 def _check(record: Record, command: Command) -> State | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pilothouse.errors import ValidationFailed, VersionConflict
 from pilothouse.ports import Item
-from pilothouse.repositories.workflows import executions_pk
+from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 from pilothouse.services.context import ServiceContext
 
 ATTEMPTS = 20
@@ -87,7 +87,7 @@ def check_case(services: ServiceContext, workflow: str, case: str) -> None:
 def _invocation(services: ServiceContext, execution: dict, state: str, task_id: str) -> int:
     """Which invocation of ``state`` task ``task_id`` is (0-based), recorded once on the execution."""
     for _ in range(ATTEMPTS):
-        item = services.store.get(executions_pk(execution["workflow"]), execution["name"])
+        item = services.store.get(execution_pk(execution["workflow"], execution["name"]), RECORD_SK)
         if item is None:
             return 0
         calls = {k: list(v) for k, v in (item.data.get("mock_calls") or {}).items()}

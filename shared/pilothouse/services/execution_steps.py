@@ -17,6 +17,7 @@ its retries allow).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,8 +27,17 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
-from pilothouse.ports import Delete, Item, Put, Write
-from pilothouse.repositories.workflows import RUNNING, executions_pk, history_pk, history_sk, running_sk
+from pilothouse.ports import Item, Put, Write
+from pilothouse.repositories.workflows import (
+    RECORD_SK,
+    RUNNING,
+    SUMMARY_KEYS,
+    execution_pk,
+    history_sk,
+    running_put,
+    running_sk,
+    sync_listing,
+)
 from pilothouse.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -43,27 +53,48 @@ class Skip(Exception):
     """Nothing to apply (stale message, finished execution, task already leased...)."""
 
 
-def _step_ops(
-    services: ServiceContext, item: Item, data: dict, events: list, extra: list[Write]
-) -> list[Write]:
+def _step_ops(item: Item, data: dict, events: list, extra: list[Write]) -> list[Write]:
+    """The step's transaction: the record and the history it drained, in the execution's own
+    partition (``extra`` must keep to it too)."""
     ops: list[Write] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
     if events:
-        ops.append(
-            Put(
-                Item(
-                    history_pk(data["workflow"], data["name"]),
-                    history_sk(events[0]["id"]),
-                    {"events": events},
-                ),
-                if_absent=True,
-            )
-        )
-    key = running_sk(data["workflow"], data["name"])
-    if data["status"] in TERMINAL:
-        ops.append(Delete(RUNNING, key))
-    elif item.data["status"] in TERMINAL:  # redriven
-        ops.append(Put(Item(RUNNING, key, {"workflow": data["workflow"], "name": data["name"]})))
+        ops.append(Put(Item(item.pk, history_sk(events[0]["id"]), {"events": events}), if_absent=True))
     return ops + extra
+
+
+def _before_step(services: ServiceContext, before: dict, after: dict) -> None:
+    """What goes before a step's commit: a redriven execution's running entry."""
+    if before["status"] in TERMINAL and after["status"] not in TERMINAL:
+        services.store.put(running_put(after["workflow"], after["name"], services.clock.time()))
+
+
+def _after_step(services: ServiceContext, before: dict, after: dict) -> None:
+    """What follows a step's commit (see :mod:`pilothouse.repositories.workflows`): the listing
+    entry when the summary changed, then an ended execution's running entry and its end marker
+    for a parent. A crash in between is repaired by the execution sweep (which syncs the listing
+    of every running entry, and drops an ended one) and by ``map_runs.recover`` (which reports a
+    child that ended without its marker)."""
+    workflow, name = after["workflow"], after["name"]
+    if any(before.get(k) != after.get(k) for k in SUMMARY_KEYS):
+        sync_listing(services.store, workflow, name)
+    if after["status"] in TERMINAL and before["status"] not in TERMINAL:
+        if after.get("parent"):
+            from pilothouse.services.map_runs import end_marker
+
+            services.store.transact([end_marker(after)])
+        drop_running(services, workflow, name)
+
+
+def drop_running(services: ServiceContext, workflow: str, name: str) -> None:
+    """Delete an ended execution's running entry: read the entry, then the record, and delete the
+    entry unchanged since read, so a redrive that wrote it again meanwhile keeps it."""
+    entry = services.store.get(RUNNING, running_sk(workflow, name))
+    if entry is None:
+        return
+    record = services.store.get(execution_pk(workflow, name), RECORD_SK)
+    if record is None or record.data["status"] in TERMINAL:
+        with contextlib.suppress(VersionConflict):
+            services.store.delete(RUNNING, entry.sk, if_version=entry.version)
 
 
 def apply_step(
@@ -100,7 +131,7 @@ def step_once(
     from pilothouse.engine import ExecutionState, InvokeTask, ResumeAt, StartChild, StopChild, advance
 
     for _ in range(ATTEMPTS):
-        item, known = known or services.store.get(executions_pk(workflow), name), None
+        item, known = known or services.store.get(execution_pk(workflow, name), RECORD_SK), None
         if item is None:
             return None
         data = item.data
@@ -136,15 +167,12 @@ def step_once(
                 resume_at=None,
                 outbox=[],
             )
-        ops = list(extra or [])
-        if new["status"] in TERMINAL and new.get("parent") and data["status"] not in TERMINAL:
-            from pilothouse.services.map_runs import end_marker
-
-            ops.append(end_marker(new))
+        _before_step(services, data, new)
         try:
-            written = services.store.transact(_step_ops(services, item, new, events, ops))[0]
+            written = services.store.transact(_step_ops(item, new, events, list(extra or [])))[0]
         except VersionConflict:
             continue
+        _after_step(services, data, new)
         send_followups(services, new, now, advance=hand_over_now or not due_at_once(new))
         children = [e for e in effects if isinstance(e, (StartChild, StopChild))]
         if children:
@@ -247,7 +275,7 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
     from pilothouse.ports import task_call
 
     for _ in range(ATTEMPTS):
-        item = services.store.get(executions_pk(workflow), name)
+        item = services.store.get(execution_pk(workflow, name), RECORD_SK)
         if item is None or item.data["status"] != "RUNNING":
             return None
         data = item.data

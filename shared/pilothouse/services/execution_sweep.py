@@ -11,7 +11,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from pilothouse.repositories.workflows import RUNNING, executions_pk
+from pilothouse.repositories.workflows import RECORD_SK, RUNNING, RUNNING_GRACE, execution_pk, sync_listing
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_steps import (
     MAX_DELAY_SECONDS,
@@ -86,9 +86,15 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, i
     now = services.clock.time()
     for idx in services.store.scan_all(RUNNING):
         workflow, name = idx.data["workflow"], idx.data["name"]
-        item = services.store.get(executions_pk(workflow), name)
+        item = services.store.get(execution_pk(workflow, name), RECORD_SK)
+        if item is None and now - float(idx.data.get("at", 0.0)) < RUNNING_GRACE:
+            continue  # written before its start's transaction, which may be under way
+        if item is not None:
+            sync_listing(services.store, workflow, name)  # a crash after a step's commit left it
         if item is None or item.data["status"] != "RUNNING":
-            services.store.delete(RUNNING, idx.sk)
+            from pilothouse.services.execution_steps import drop_running
+
+            drop_running(services, workflow, name)
             continue
         data = item.data
         tasks = {t["task_id"]: t for t in ExecutionState(data["state"]).outstanding_tasks()}
@@ -106,7 +112,7 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, i
                 apply_step(services, workflow, name, _lapse(task_id))
             counts["lapsed"] += 1
         if lapsed:  # those steps sent their own messages; look again at what is left
-            item = services.store.get(executions_pk(workflow), name)
+            item = services.store.get(execution_pk(workflow, name), RECORD_SK)
             if item is None or item.data["status"] != "RUNNING":
                 continue
             data = item.data

@@ -2,11 +2,13 @@
 
 The engine asks for a child execution with a :class:`~pilothouse.engine.StartChild` effect; the
 step that produced it is stored first, then :func:`follow` creates the child as an execution of
-its own (partition ``EXEC#<workflow>:<map run id>``, with its own steps and history) under a name
-that is unique to the item, so asking twice never runs an item twice. When a child ends, the step
-that ended it also stores an end marker for its parent and asks for a :func:`harvest`: one parent
+its own (workflow ``<workflow>:<map run id>``, with its own steps and history) under a name
+that is unique to the item, so asking twice never runs an item twice. When a child ends, an end
+marker for its parent is stored right after the step that ended it (the marker lives in the
+parent's ``MAPDONE#`` partition, so it cannot share the child's transaction), and a
+:func:`harvest` is asked for: one parent
 step counts every child that ended meanwhile (``complete_child`` ignores a child it already
-counted) and drops their markers in the same transaction. MaxConcurrency holds because the
+counted), then drops their markers. MaxConcurrency holds because the
 engine starts a new child only after one it counted as running has been reported ended.
 
 A process killed between those writes loses nothing: :func:`recover` (run by the sweep for every

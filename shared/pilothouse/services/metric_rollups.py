@@ -45,10 +45,16 @@ Slot = tuple[int, str, str, str, int]  # period, component, name, series key, st
 
 
 def apply(repo: MetricRepository, partial: dict[Slot, dict[str, Any]], batch: str) -> None:
-    """Merge partial rollups into the stored ones, ``CHUNK`` per conditional transaction."""
-    slots = list(partial.items())
-    for offset in range(0, len(slots), CHUNK):
-        _apply_chunk(repo, slots[offset : offset + CHUNK], batch)
+    """Merge partial rollups into the stored ones: the rollups of one partition (one series' day
+    of minutes or month of hours), ``CHUNK`` per conditional transaction, so every transaction
+    keeps to one partition. A batch need not land in all partitions at once: each rollup records
+    the batches it holds, so a batch retried after a crash lands only where it is missing."""
+    by_partition: dict[str, list[tuple[Slot, dict[str, Any]]]] = {}
+    for slot, part in partial.items():
+        by_partition.setdefault(rollup_key(*slot)[0], []).append((slot, part))
+    for slots in by_partition.values():
+        for offset in range(0, len(slots), CHUNK):
+            _apply_chunk(repo, slots[offset : offset + CHUNK], batch)
 
 
 def _merged(base: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:

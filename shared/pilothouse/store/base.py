@@ -9,7 +9,9 @@ current one. Conditions make optimistic concurrency possible:
 - ``put(item, if_absent=True)`` fails with :class:`~pilothouse.errors.AlreadyExists` if the key exists;
 - ``put(item, if_version=3)`` fails with :class:`~pilothouse.errors.VersionConflict` unless the
   stored version is 3 (and writes version 4);
-- ``transact([...])`` applies several puts/deletes/checks all or nothing.
+- ``transact([...])`` applies several puts/deletes/checks all or nothing: inside one partition
+  on every store; across partitions only where ``transaction_scope`` is ``"store"`` (see
+  :attr:`pilothouse.ports.Store.transaction_scope`).
 
 Adapters implement only ``_get``, ``_query`` and ``_transact`` (the shape of Powertools'
 persistence layers); keys, cursors, expiry and conditions are checked here once.
@@ -71,8 +73,15 @@ class Store(ABC):
     #: partition say ``"partition"``
     transaction_scope = "store"
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, transaction_scope: str | None = None) -> None:
         self.clock = clock or SystemClock()
+        if transaction_scope is not None:
+            if transaction_scope not in ("partition", "store"):
+                raise ValueError(f"transaction_scope is 'partition' or 'store', not {transaction_scope!r}")
+            if transaction_scope == "store" and type(self).transaction_scope == "partition":
+                raise ValueError(f"{type(self).__name__} commits a transaction inside one partition only")
+            # narrowing is always honest (a store that can do more refuses more); widening never is
+            self.transaction_scope = transaction_scope
 
     # -- public API --------------------------------------------------------------------------
 

@@ -28,31 +28,34 @@ Key layouts (every partition the repositories use)
 =========================  ==========================================  ==========================
 partition (pk)             sort key (sk)                               TTL
 =========================  ==========================================  ==========================
-``COMPONENT``              ``<name>``                                  no
-``EVENTS#<name>``          ``<epoch ms, 15 digits>#<version>#<hex>``   no (history stays)
+``COMPONENT#<name>``       ``RECORD`` / ``EVENT#...`` / ``OUTBOX#...``  no (history stays)
+``COMPONENT``              ``<name>`` (listing entry, derived)         no
 ``APIKEY``                 ``<key id>``                                no (expiry is in the data;
                                                                        revoked keys are kept)
-``AUDIT``                  ``<epoch µs, 17 digits>#<random>``          yes: ``audit_ttl_days``
+``AUDIT#<yyyy-mm-dd>``     ``<seq, 12 digits>`` / ``HEAD`` / ``ANON#``  yes: ``audit_ttl_days``
+``AUDIT-DAYS``             ``<yyyy-mm-dd>``                            yes: ``audit_ttl_days``
+``AUDIT``                  ``<epoch µs, 17 digits>#<random>``          yes (before the chain)
 ``IDEMPOTENCY``            ``<idempotency key>``                       yes: Powertools' expiry
 ``WORKFLOW``               ``<name>``                                  no
 ``WFVER#<name>``           ``<version, 8 digits>``                     no (immutable)
-``EXEC#<workflow>``        ``<execution name>``                        could, once finished
-``EXECHIST#<wf>#<name>``   ``<event id, 8 digits>``                    could, with its execution
+``EXECUTION#<wf>#<name>``  ``RECORD`` / ``HIST#<event id, 8 digits>``  could, once finished
+``EXEC#<workflow>``        ``<execution name>`` (listing, derived)     could, once finished
 ``EXECRUNNING``            ``<workflow>#<name>``                       no (deleted on finish)
-``TASKTOKEN``              ``<token>``                                 could (task timeout)
-``DEPLOYMENT``             ``<id>`` (time-ordered)                     no
-``DEPLOYEVENTS#<id>``      ``<epoch ms, 15 digits>#<version>``         no
+``DEPLOYMENT#<id>``        ``RECORD`` / ``EVENT#...`` / ``OUTBOX#...``  no
+``DEPLOYMENT``             ``<id>`` (time-ordered; listing, derived)   no
+``OUTBOX-DIRTY#<shard>``   ``<partition>``                             no (dropped once drained)
 ``FREEZE``                 ``component:<name>`` / ``environment:<e>``  no
+``SCHEMA``                 ``layout``                                  no (the layout version)
 =========================  ==========================================  ==========================
 
 Every read the control plane makes is "one item by key" or "a partition's items whose sort key
 starts with a prefix, in order, paged" — exactly GetItem and Query on the base table — so no
 secondary index is needed yet. Filters (components by state/environment, deployments by
 component/status, audit by principal) run over a partition page by page. The first index to add,
-when the ``DEPLOYMENT`` partition grows large, is a GSI keyed ``DEPLOYMENT#<component>`` →
-``<id>`` (sparse attributes ``gsi1pk``/``gsi1sk`` written with the record), so that a component's
-deployments need not be filtered out of all of them; ``AUDIT`` would be sharded by day
-(``AUDIT#<yyyy-mm-dd>``) before it nears a partition's 1,000 writes/s.
+when the ``DEPLOYMENT`` listing grows large, is a GSI keyed by component over the listing entries
+(sparse attributes ``gsi1pk``/``gsi1sk``), so that a component's deployments need not be filtered
+out of all of them. Every transaction the services issue keeps to one partition (the port's
+``transaction_scope``), so the same layout runs on Azure Tables.
 
 Semantics
 =========
@@ -174,8 +177,9 @@ class DynamoStore(Store):
         host: str | None = None,
         clock: Clock | None = None,
         create_table: bool = False,
+        transaction_scope: str | None = None,
     ) -> None:
-        super().__init__(clock)
+        super().__init__(clock, transaction_scope=transaction_scope)
         from pynamodb.exceptions import DoesNotExist, PynamoDBException
         from pynamodb.transactions import TransactWrite
 

@@ -12,8 +12,10 @@ from pilothouse.store.base import Delete, Item, Put, Store, Write, prefix_end
 
 
 class MemoryStore(Store):
-    def __init__(self, clock: Clock | None = None) -> None:
-        super().__init__(clock)
+    """``transaction_scope="partition"`` makes it refuse what Azure Tables refuses (tests)."""
+
+    def __init__(self, clock: Clock | None = None, *, transaction_scope: str | None = None) -> None:
+        super().__init__(clock, transaction_scope=transaction_scope)
         self._lock = threading.Lock()
         self._items: dict[str, dict[str, Item]] = {}
         self._keys: dict[str, list[str]] = {}

@@ -65,8 +65,10 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: Path, clock: Clock | None = None) -> None:
-        super().__init__(clock)
+    def __init__(
+        self, path: Path, clock: Clock | None = None, *, transaction_scope: str | None = None
+    ) -> None:
+        super().__init__(clock, transaction_scope=transaction_scope)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()

@@ -42,7 +42,7 @@ def _replicas_reach(client: httpx.Client, want: int, timeout: float) -> dict:
 def test_load_scales_greeter_out_and_back_in(dev: DevProcess, cli: Cli, tmp_path):
     """Given greeter Running with 1 replica and a policy of 2 req/s per replica (scale-in cooldown
     60 s, over the last minute) set with the CLI, its sweeps every 6 s
-    When about 8 req/s reach it for two minutes
+    When about 12 req/s reach it until it has scaled out
     Then the autoscaler scales it out (events by the autoscaler, a decision with the readings)
     And when the load stops, after the cooldown, it scales back in to 1."""
     dev.schedule_scale = 10  # collection and autoscale sweeps every 6 s
@@ -62,13 +62,19 @@ def test_load_scales_greeter_out_and_back_in(dev: DevProcess, cli: Cli, tmp_path
     )  # fmt: skip
 
     stop = threading.Event()
-    loader = threading.Thread(target=_load, args=(greeter["url"], stop, 8.0), daemon=True)
-    loader.start()
+    # two clients of 6 req/s each: on a loaded machine one sequential client falls short of its
+    # rate (a measured 6.4 req/s for 8 stalls at 3 replicas, within 10% of the target)
+    loaders = [
+        threading.Thread(target=_load, args=(greeter["url"], stop, 6.0), daemon=True) for _ in range(2)
+    ]
+    for loader in loaders:
+        loader.start()
     try:
         out = _replicas_reach(client, 4, timeout=240)
     finally:
         stop.set()
-        loader.join(10)
+        for loader in loaders:
+            loader.join(10)
     assert out["replicas"] == 4  # the spec's max
     scaled = [e for e in events_of(client, "greeter") if e["type"] == "scale.requested"]
     assert scaled and scaled[0]["actor"] == "autoscaler"

@@ -171,3 +171,44 @@ def test_many_watchers_do_not_stall_the_gateway(api, cloud, pool, admin_key):
         assert {status for status, _ in answers} <= {200, 429}
     finally:
         server.stop()
+
+
+def test_readers_racing_a_writer_see_versions_only_move_forward(api):
+    """Given readers polling a component's config (no environment given: its own, cached) while a
+    writer lands 12 versions, then every answer is 200 with an ETag naming its own version and
+    a body matching that version, each reader's versions never go back, and once the writer is
+    done every reader sees the last version within the cache's lifetime."""
+    import time
+
+    assert api.post("/v1/components", spec("web"))[0] == 201
+    assert api.call("PUT", "/v1/components/web/config", {"values": {"n": 0}})[0] == 200
+    done = threading.Event()
+    start = threading.Barrier(5)
+
+    def read() -> list[int]:
+        seen: list[int] = []
+        start.wait()
+        deadline = None
+        while True:
+            status, headers, body = api.get("/v1/components/web/config")
+            assert status == 200, body
+            etag = {k.lower(): v for k, v in headers.items()}["etag"]
+            assert etag.startswith(f'"{body["version"]}-') and body["config"] == {"n": body["version"] - 1}
+            assert not seen or body["version"] >= seen[-1], (seen[-1], body["version"])
+            seen.append(body["version"])
+            if done.is_set():
+                deadline = deadline or time.monotonic() + 5
+                if body["version"] == 13 or time.monotonic() > deadline:
+                    return seen
+
+    def write() -> None:
+        start.wait()
+        for n in range(1, 13):
+            assert api.call("PUT", "/v1/components/web/config", {"values": {"n": n}})[0] == 200
+        done.set()
+
+    with ThreadPoolExecutor(5) as pool:
+        readers = [pool.submit(read) for _ in range(4)]
+        pool.submit(write).result(timeout=120)
+        results = [r.result(timeout=120) for r in readers]
+    assert all(seen[-1] == 13 for seen in results), [seen[-3:] for seen in results]

@@ -61,7 +61,13 @@ def changed(services: ServiceContext, scope: str, version: int) -> None:
         _changed.notify_all()
 
 
-def _head_version(services: ServiceContext, key: tuple[int, str], fresh: bool) -> int:
+def _head_version(services: ServiceContext, key: tuple[int, str], fresh: bool, *, lost: bool = False) -> int:
+    """The scope's newest version number, looked up at most once per ``config_cache_seconds``.
+
+    Lookups race: one that read the store before another wrote its newer number must not put the
+    older number back (readers would see the config go back a version), so a number is kept only
+    if it is not older than the one cached, unless ``lost`` (the store no longer has that version).
+    """
     now = time.monotonic()
     with _lock:
         seen = _heads.get(key)
@@ -70,7 +76,11 @@ def _head_version(services: ServiceContext, key: tuple[int, str], fresh: bool) -
     head = ConfigRepository(services.store).head(key[1])
     number = head.data["version"] if head else 0
     with _lock:
-        _heads[key] = (now, number)
+        seen = _heads.get(key)
+        if lost or seen is None or number >= seen[1]:
+            _heads[key] = (now, number)
+        else:
+            number = seen[1]
     return number
 
 
@@ -130,7 +140,7 @@ def read(services: ServiceContext, name: str, environment: str, *, fresh: bool =
         return _answer(services, name, environment, data)
     item = ConfigRepository(services.store).version(scope, number)
     if item is None:  # the head moved past a version this store lost: read the head again
-        number = _head_version(services, key, True)
+        number = _head_version(services, key, True, lost=True)
         item = ConfigRepository(services.store).version(scope, number)
         if item is None:
             raise LookupError(scope)

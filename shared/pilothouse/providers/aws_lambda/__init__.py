@@ -38,6 +38,10 @@ How Lambda maps onto the port
   :meth:`~LambdaProvider.set_replicas` applies it only for the revision the alias points at and
   records the number for the others. An endpoint that does not implement the API (moto answers a
   bare HTTP 404) makes it a recorded no-op: ``details["provisioned_concurrency"]`` says so.
+* **Config and secrets.** Before publishing, the release's config and its secrets' Powertools
+  Parameters references are written into ``$LATEST``'s environment (``PILOTHOUSE_CONFIG``,
+  ``PILOTHOUSE_SECRET_REFS``), so each version carries its own; a config-only update is a new
+  version. See :mod:`pilothouse.providers.aws_lambda.environment`.
 * **Health.** ``health_url`` if given; otherwise the function URL of the alias plus
   ``release.health.path`` when the revision takes 100 % of the alias (a function URL cannot address
   one version); otherwise the version's ``State`` must be ``Active`` and a test invoke of the
@@ -55,8 +59,9 @@ AWS error code and its message.
 
 Modules, one idea each: ``client`` (clients, boto3 imported lazily, error mapping), ``target``
 (the function's coordinates and the recorded placement details), ``alias`` (versions, the alias and
-its weights, provisioned concurrency), ``health``, ``metrics`` (CloudWatch metrics and alarms) and
-``provider`` (:class:`LambdaProvider`: the port's operations).
+its weights, provisioned concurrency), ``environment`` (each published version's config and secret
+references, never values, and the IAM access they need), ``health``, ``metrics`` (CloudWatch
+metrics and alarms) and ``provider`` (:class:`LambdaProvider`: the port's operations).
 """
 
 from __future__ import annotations

@@ -189,3 +189,10 @@ def test_policies_apply_to_a_workflows_mutations(issuer, api, run, provider):
         "cause"
     ]
     assert api.get("/v1/components/web")[2]["replicas"] == 1
+    [denied] = [
+        a
+        for a in api.get("/v1/audit", query="operation=scale_component")[2]["items"]
+        if a["outcome"] == "denied"
+    ]
+    assert [(d["policy"], d["decision"]) for d in denied["policies"]] == [("dev-replicas", "deny")]
+    assert denied["principal"] == f"oidc:{issuer.url}#user-1"

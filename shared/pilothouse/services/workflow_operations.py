@@ -429,7 +429,13 @@ def principal_of(services: ServiceContext, principal_id: str) -> Principal:
 
 
 def _audit(
-    services: ServiceContext, caller: Caller, name: str, target: str | None, status: int, detail: str
+    services: ServiceContext,
+    caller: Caller,
+    name: str,
+    target: str | None,
+    status: int,
+    detail: str,
+    policies: list[dict[str, Any]] | None = None,
 ) -> None:
     from pilothouse.services import audit
 
@@ -441,6 +447,7 @@ def _audit(
         request_id=f"{caller.execution_arn}#{caller.task_id}",
         status=status,
         detail=f"workflow task {caller.workflow}/{caller.execution} ({caller.state_name}): {detail}",
+        policies=policies or None,
     )
 
 
@@ -448,27 +455,31 @@ def _audit(
 _NOT_ADMITTED = frozenset({"strategy_step"})
 
 
-def _admit(services: ServiceContext, principal: Principal, name: str, op: Operation, args: Any) -> None:
+def _admit(
+    services: ServiceContext, principal: Principal, name: str, op: Operation, args: Any
+) -> list[dict[str, Any]]:
     """As an API request's admission: the principal's role must hold the permission in the
-    environment of what the task reads or changes, and a mutation passes the deployment policies."""
+    environment of what the task reads or changes, and a mutation passes the deployment policies;
+    the policies' decisions (for the audit record)."""
     from pilothouse.services.admission import check_environment_role, request_facts
 
     if name in _NOT_ADMITTED or principal.kind == "system":
-        return
+        return []
     params = {}
     if hasattr(args, "name"):
         params["name"] = args.name
     elif hasattr(args, "deployment_id"):
         params["deployment_id"] = args.deployment_id
     if not params and not op.mutating:
-        return  # a listing: what it shows is filtered by nothing environment-specific
+        return []  # a listing: what it shows is filtered by nothing environment-specific
     body = args.model_dump(mode="json", exclude={"name", "deployment_id"}, exclude_none=True)
     facts = request_facts(services, principal, operation=name, params=params, body=body)
     check_environment_role(principal, op.permission, facts)
-    if op.mutating:
-        from pilothouse.services import policies
+    if not op.mutating:
+        return []
+    from pilothouse.services import policies
 
-        policies.enforce(services, facts)
+    return policies.enforce(services, facts)
 
 
 def run(services: ServiceContext, caller: Caller, name: str, payload: Any) -> Any:
@@ -487,12 +498,12 @@ def run(services: ServiceContext, caller: Caller, name: str, payload: Any) -> An
                 f"{name} needs the {op.permission.value} permission, which {principal.id} "
                 f"({principal.role.label}), for whom this execution acts, does not hold"
             )
-        _admit(services, principal, name, op, args)
+        decisions = _admit(services, principal, name, op, args)
     except Forbidden as exc:
-        _audit(services, caller, name, target, exc.status, exc.detail)
+        _audit(services, caller, name, target, exc.status, exc.detail, exc.extra.get("decisions"))
         raise OperationFailed(ERROR_FORBIDDEN, exc.detail) from None
     except PilothouseError as exc:  # a deploy window (409)
-        _audit(services, caller, name, target, exc.status, exc.detail)
+        _audit(services, caller, name, target, exc.status, exc.detail, exc.extra.get("decisions"))
         raise OperationFailed(f"Pilothouse.{type(exc).__name__}", exc.detail) from None
     try:
         result = op.run(services, principal, args, caller)
@@ -502,5 +513,5 @@ def run(services: ServiceContext, caller: Caller, name: str, payload: Any) -> An
         error = ERROR_FORBIDDEN if exc.status == 403 else f"Pilothouse.{type(exc).__name__}"
         raise OperationFailed(error, exc.detail) from None
     if op.mutating:
-        _audit(services, caller, name, target, 200, "done")
+        _audit(services, caller, name, target, 200, "done", decisions)
     return result

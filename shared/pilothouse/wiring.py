@@ -114,6 +114,12 @@ class Services:
 
             # region and endpoint from the environment (AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)
             return DynamoStore(s.table_name, clock=self.clock, create_table=s.create_resources)
+        if s.store == "firestore":
+            from pilothouse.store.firestore import FirestoreStore
+
+            return FirestoreStore(
+                s.firestore_collection, project=s.gcp_project, database=s.firestore_database, clock=self.clock
+            )
         raise ProviderUnavailable(f"store {s.store!r} is not available in this build")
 
     @cached_property
@@ -132,6 +138,14 @@ class Services:
 
             # The template owns the deployed queues (and their dead-letter queues): not declared here.
             return SqsQueue()
+        elif s.queue == "pubsub":
+            from pilothouse.messaging.pubsub import PubSubQueue
+
+            # Terraform owns deployed topics and subscriptions; `pilothouse dev` (create_resources)
+            # declares them below, as for the local queues
+            q = PubSubQueue(s.gcp_project)
+            if not s.create_resources:
+                return q
         else:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
         from pilothouse.ports import QueueSpec
@@ -190,6 +204,15 @@ class Services:
             from pilothouse.blobs.s3 import S3Blobs
 
             return S3Blobs(s.bucket_name, kms_key_id=s.kms_key_id, create_bucket=s.create_resources)
+        if s.blobs == "gcs":
+            from pilothouse.blobs.gcs import GcsBlobs
+
+            return GcsBlobs(
+                s.bucket_name,
+                project=s.gcp_project,
+                kms_key_name=s.gcs_kms_key_name,
+                create_bucket=s.create_resources,
+            )
         raise ProviderUnavailable(f"blobs {s.blobs!r} is not available in this build")
 
     @cached_property

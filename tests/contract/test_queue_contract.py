@@ -972,6 +972,6 @@ def test_pubsub_purge_and_stale_deletes(pubsub, pubsub_jobs: str) -> None:
 
 
 def test_pubsub_depth_says_what_pubsub_cannot_count(pubsub, pubsub_jobs: str) -> None:
-    """Given a declared queue, when depth is asked, then a MessagingError names the Cloud Monitoring metric."""
+    """Given a declared queue, when depth is asked, then a MessagingError names the Monitoring metric."""
     with pytest.raises(MessagingError, match="num_undelivered_messages"):
         pubsub.depth(pubsub_jobs)

@@ -47,9 +47,24 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 SERIAL_GROUPS = {"e2e": "processes", "infrastructure": "infrastructure"}
 
 
+#: tests on the Google Cloud stand-ins (the Firestore emulator, the GCS emulator, the Pub/Sub test
+#: server; each started once per worker) run on one worker, so a run starts each of them once
+GCP_SERVER_TESTS = (
+    "[firestore]",
+    "[pubsub]",
+    "[gcs]",
+    "test_firestore_",
+    "test_pubsub_",
+    "test_gcs_",
+    "test_gcp_",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests = Path(__file__).resolve().parent
     for item in items:
+        if any(mark in item.nodeid for mark in GCP_SERVER_TESTS) and "/unit/" not in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("gcp-servers"))
         path = item.path.resolve()
         parts = path.relative_to(tests).parts if path.is_relative_to(tests) else ()
         if len(parts) > 1 and parts[0] in SERIAL_GROUPS:

@@ -45,6 +45,9 @@ class Settings(BaseModel):
     store_transaction_scope: Literal["partition", "store"] | None = None
     queue: Literal["local", "memory", "sqs"] = "local"
     blobs: Literal["local", "memory", "s3"] = "local"
+    store: Literal["sqlite", "memory", "dynamodb", "firestore"] = "sqlite"
+    queue: Literal["local", "memory", "sqs", "pubsub"] = "local"
+    blobs: Literal["local", "memory", "s3", "gcs"] = "local"
     #: the S3 bucket of the s3 blobs adapter
     bucket_name: str = "pilothouse-backups"
     #: KMS key (id, ARN or alias) that encrypts S3 blobs; SSE-S3 (AES256) when unset
@@ -206,6 +209,15 @@ class Settings(BaseModel):
     azure_blob_encryption_scope: str | None = None
     #: a customer-provided key (base64 of 32 bytes) for Azure blobs instead of a scope (never logged)
     azure_blob_customer_key: str | None = Field(default=None, repr=False)
+    #: Google Cloud (store=firestore, queue=pubsub, blobs=gcs): the project (default: the SDK's,
+    #: ``GOOGLE_CLOUD_PROJECT`` or the credentials'), the Firestore database (default ``(default)``)
+    #: and collection, the Cloud Storage bucket (``bucket_name``) and its Cloud KMS key (CMEK; unset:
+    #: Google-managed keys). Emulators: FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST,
+    #: STORAGE_EMULATOR_HOST (the SDKs' own variables)
+    gcp_project: str | None = None
+    firestore_database: str | None = None
+    firestore_collection: str = "pilothouse"
+    gcs_kms_key_name: str | None = None
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

@@ -128,6 +128,11 @@ class Services:
                 create_table=s.create_resources,
             return DynamoStore(
                 s.table_name, clock=self.clock, create_table=s.create_resources, transaction_scope=scope
+        if s.store == "firestore":
+            from pilothouse.store.firestore import FirestoreStore
+
+            return FirestoreStore(
+                s.firestore_collection, project=s.gcp_project, database=s.firestore_database, clock=self.clock
             )
         raise ProviderUnavailable(f"store {s.store!r} is not available in this build")
 
@@ -149,6 +154,14 @@ class Services:
             return SqsQueue()
         elif s.queue == "azure-queue":
             return self._azure_queue()
+        elif s.queue == "pubsub":
+            from pilothouse.messaging.pubsub import PubSubQueue
+
+            # Terraform owns deployed topics and subscriptions; `pilothouse dev` (create_resources)
+            # declares them below, as for the local queues
+            q = PubSubQueue(s.gcp_project)
+            if not s.create_resources:
+                return q
         else:
             raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
         from pilothouse.ports import QueueSpec
@@ -243,6 +256,14 @@ class Services:
                 encryption_scope=s.azure_blob_encryption_scope,
                 customer_key=key,
                 create_container=s.create_resources,
+        if s.blobs == "gcs":
+            from pilothouse.blobs.gcs import GcsBlobs
+
+            return GcsBlobs(
+                s.bucket_name,
+                project=s.gcp_project,
+                kms_key_name=s.gcs_kms_key_name,
+                create_bucket=s.create_resources,
             )
         raise ProviderUnavailable(f"blobs {s.blobs!r} is not available in this build")
 

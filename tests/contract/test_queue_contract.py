@@ -1001,3 +1001,98 @@ def test_azure_queue_names_azure_refuses_are_spelled_safely(azure, qname: Callab
         queue.declare(QueueSpec(name))
         queue.send(name, name)
     assert [[m.body for m in queue.receive(n)] for n in names] == [[n] for n in names]
+# -- Pub/Sub (on the test server): what depth cannot show ----------------------------------------
+
+
+@pytest.fixture
+def pubsub(tmp_path: Path):
+    for case in _pubsub(Path(".")):
+        yield case.queue
+
+
+def test_pubsub_dead_letters_below_pubsubs_minimum_keeping_id_body_attributes(
+    pubsub, qname: Callable[[str], str]
+) -> None:
+    """Given max_receive_count 2 (Pub/Sub's own policy takes 5 at least), when a message is received
+    twice without an ack, then the next receive moves it to the DLQ with its id, body, attributes and
+    send time, and the DLQ's first receive counts 1."""
+    dlq, main = qname("dlq"), qname("main")
+    pubsub.declare(QueueSpec(dlq))
+    pubsub.declare(QueueSpec(main, visibility_timeout=1, max_receive_count=2, dead_letter_queue=dlq))
+    message_id = pubsub.send(main, "poison", attributes={"origin": "test"})
+    counts = []
+    for _ in range(2):
+        [first] = pubsub.receive(main)
+        counts.append(first.receive_count)
+        time.sleep(1.5)
+
+    assert counts == [1, 2]
+    assert pubsub.receive(main) == []
+    [dead] = pubsub.receive(dlq, wait_seconds=2)
+    assert (dead.id, dead.body, dead.attributes, dead.sent_at) == (
+        message_id,
+        "poison",
+        {"origin": "test"},
+        first.sent_at,
+    )
+    assert dead.receive_count == 1
+
+
+def test_pubsub_native_dead_letter_policy_from_five_attempts(pubsub, qname: Callable[[str], str]) -> None:
+    """Given max_receive_count 5 (Pub/Sub's dead-letter policy does the move), when a message is
+    received 5 times, then the 6th receive finds it in the DLQ only, same id."""
+    dlq, main = qname("dlq"), qname("main")
+    pubsub.declare(QueueSpec(dlq))
+    pubsub.declare(QueueSpec(main, visibility_timeout=1, max_receive_count=5, dead_letter_queue=dlq))
+    message_id = pubsub.send(main, "poison")
+    for expected in range(1, 6):
+        [message] = pubsub.receive(main, wait_seconds=2)
+        assert message.receive_count == expected
+    time.sleep(1.2)
+    assert pubsub.receive(main) == []
+    assert [m.id for m in pubsub.receive(dlq, wait_seconds=2)] == [message_id]
+
+
+@pytest.fixture
+def pubsub_jobs(pubsub, qname: Callable[[str], str]) -> str:
+    name = qname("jobs")
+    pubsub.declare(QueueSpec(name, visibility_timeout=2))
+    return name
+
+
+def test_pubsub_delays_hide_a_message_until_due(pubsub, pubsub_jobs: str) -> None:
+    """Given a message sent with a 2 s delay beside one without, when received at once, then only the
+    other comes; 2.5 s later the delayed one does (Pub/Sub has no delay: the adapter hides it)."""
+    pubsub.send(pubsub_jobs, "later", delay_seconds=2)
+    pubsub.send(pubsub_jobs, "now")
+
+    [now] = pubsub.receive(pubsub_jobs)
+    assert now.body == "now"
+    pubsub.delete(pubsub_jobs, now.receipt_handle)
+    assert pubsub.receive(pubsub_jobs) == []
+    time.sleep(2.5)
+    assert [m.body for m in pubsub.receive(pubsub_jobs)] == ["later"]
+
+
+def test_pubsub_purge_and_stale_deletes(pubsub, pubsub_jobs: str) -> None:
+    """Given messages, when the queue is purged, then none is received; a stale ack id is ignored
+    while the latest still deletes."""
+    pubsub.send_batch(pubsub_jobs, ["a", "b"])
+    pubsub.purge(pubsub_jobs)
+    assert pubsub.receive(pubsub_jobs) == []
+    pubsub.send(pubsub_jobs, "c")
+    [first] = pubsub.receive(pubsub_jobs)
+    time.sleep(2.5)
+    [second] = pubsub.receive(pubsub_jobs)
+    pubsub.delete(pubsub_jobs, first.receipt_handle)
+    pubsub.change_visibility(pubsub_jobs, second.receipt_handle, 0)
+    [third] = pubsub.receive(pubsub_jobs)
+    pubsub.delete(pubsub_jobs, third.receipt_handle)
+    time.sleep(2.5)
+    assert pubsub.receive(pubsub_jobs) == []
+
+
+def test_pubsub_depth_says_what_pubsub_cannot_count(pubsub, pubsub_jobs: str) -> None:
+    """Given a declared queue, when depth is asked, then a MessagingError names the Monitoring metric."""
+    with pytest.raises(MessagingError, match="num_undelivered_messages"):
+        pubsub.depth(pubsub_jobs)

@@ -60,9 +60,9 @@ class GcsBlobs:
         from google.api_core import exceptions as gexc
 
         if client is None:
-            from google.cloud import storage
+            from google.cloud.storage import Client as StorageClient
 
-            client = storage.Client(project=project)
+            client = StorageClient(project=project)
         self._client = client
         self._gexc = gexc
         self.bucket_name = bucket

@@ -131,11 +131,11 @@ class PubSubQueue:
         name_prefix: str = "",
     ) -> None:
         from google.api_core import exceptions as gexc
-        from google.cloud import pubsub_v1
+        from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
         self._gexc = gexc
-        self._publisher = publisher or pubsub_v1.PublisherClient()
-        self._subscriber = subscriber or pubsub_v1.SubscriberClient()
+        self._publisher = publisher or PublisherClient()
+        self._subscriber = subscriber or SubscriberClient()
         if project is None:
             import google.auth
 

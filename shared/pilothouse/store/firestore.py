@@ -222,7 +222,11 @@ class FirestoreStore(Store):
         written: list[Item] = []
         for op, ref, snap, item in zip(operations, refs, found, current, strict=True):
             exists = snap is not None and snap.exists
-            unchanged = self._client.write_option(last_update_time=snap.update_time) if exists else None
+            unchanged = (
+                self._client.write_option(last_update_time=snap.update_time)
+                if snap is not None and snap.exists
+                else None
+            )
             if isinstance(op, Put):
                 new = self.next_version(op, item, now)
                 if exists:

@@ -30,6 +30,7 @@ def _sample_path(route: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: f"sample-{m.group(1)}", route)
 
 
+@pytest.mark.slow  # loads every HTTP function's module (~40 s on a shared machine)
 def test_every_http_entry_point_answers_through_the_test_client(env):
     """Given every HTTP operation of the catalogue
     When its entry point is called through functions-framework's test client without credentials

@@ -161,32 +161,56 @@ def test_http_and_queue_functions_answer_azure_requests(env, admin_key, services
 
 
 def test_concurrent_requests_each_get_their_own_answer(env, admin_key):
-    """Given 50 requests for 50 different components at once on one Azure function
+    """Given 50 threads each sending 4 requests for its own components at once to one Azure
+    function, with the interpreter switching threads as often as it can
     Then each answer is the 404 of its own component (no request is resolved with another's
-    event), and more than one instance of the function served them."""
+    event: one instance of the function's module serves one invocation at a time)."""
     app = load_function_app("azure_function_app_concurrent").app
     get_component = _user_function(app, "get_component")
-    barrier = threading.Barrier(50)
-    answers: dict[int, tuple[int, dict]] = {}
 
-    def call(i: int) -> None:
-        barrier.wait()
-        name = f"component-{i}"
+    def ask(name: str) -> tuple[int, dict]:
         r = get_component(
             _request("GET", f"/v1/components/{name}", route_params={"name": name}, key=admin_key)
         )
-        answers[i] = (r.status_code, json.loads(r.get_body()))
+        return r.status_code, json.loads(r.get_body())
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert len(answers) == 50
-    for i, (status, problem) in answers.items():
+    assert_each_gets_its_own_answer(ask)
+
+
+def assert_each_gets_its_own_answer(ask, threads: int = 50, rounds: int = 4) -> None:
+    """Run ``ask(name)`` from ``threads`` threads at once, ``rounds`` names each, and check each
+    answer is the 404 problem of its own name."""
+    import sys
+
+    barrier = threading.Barrier(threads)
+    answers: dict[str, tuple[int, dict]] = {}
+    errors: list[BaseException] = []
+
+    def call(i: int) -> None:
+        barrier.wait()
+        for r in range(rounds):
+            name = f"component-{i}-{r}"
+            try:
+                answers[name] = ask(name)
+            except BaseException as exc:  # noqa: BLE001 - reported below, with the others
+                errors.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # many more interleavings than the default 5 ms
+    try:
+        workers = [threading.Thread(target=call, args=(i,)) for i in range(threads)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(timeout=300)
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
+    assert len(answers) == threads * rounds
+    for name, (status, problem) in answers.items():
         assert status == 404, problem
-        assert problem["instance"] == f"/v1/components/component-{i}"
-        assert re.search(rf"\bcomponent-{i}\b", problem["detail"]), problem
+        assert problem["instance"] == f"/v1/components/{name}"
+        assert re.search(rf"\b{name}\b", problem["detail"]), problem
 
 
 def _requirement_names(path: Path) -> set[str]:

@@ -52,3 +52,25 @@ def test_an_http_function_loads_only_its_clouds_sdk(cloud, must, must_not, sqlit
         assert not [m for m in modules if m.startswith("botocore.")]
         loaded.discard("botocore")
     assert not (loaded & must_not), loaded & must_not
+
+
+def test_trigger_sdks_are_imported_only_by_their_adapters():
+    """azure.functions is imported only by runtime/azure_functions.py, and flask, cloudevents and
+    functions_framework only by runtime/gcp_functions.py, in the whole package."""
+    import re
+
+    from tests.support.cloud_imports import ROOT
+
+    owners = {
+        "azure.functions": "runtime/azure_functions.py",
+        "flask": "runtime/gcp_functions.py",
+        "cloudevents": "runtime/gcp_functions.py",
+        "functions_framework": "runtime/gcp_functions.py",
+    }
+    package = ROOT / "shared" / "pilothouse"
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for module, owner in owners.items():
+            pattern = rf"^\s*(import {re.escape(module)}\b|from {re.escape(module)}[\s.])"
+            if re.search(pattern, text, re.MULTILINE):
+                assert path.relative_to(package).as_posix() == owner, (path, module)

@@ -30,6 +30,7 @@ def _sample_path(route: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: f"sample-{m.group(1)}", route)
 
 
+@pytest.mark.slow  # loads every HTTP function's module (~40 s on a shared machine)
 def test_every_http_entry_point_answers_through_the_test_client(env):
     """Given every HTTP operation of the catalogue
     When its entry point is called through functions-framework's test client without credentials
@@ -49,6 +50,28 @@ def test_every_http_entry_point_answers_through_the_test_client(env):
         else:
             assert answer.status_code == 401, (e.name, answer.status_code, answer.data[:300])
             assert answer.headers["content-type"].startswith("application/problem+json"), e.name
+
+
+def test_concurrent_requests_each_get_their_own_answer(env, admin_key):
+    """Given 50 threads each sending 4 requests for its own components at once to one HTTP entry
+    point (as gunicorn's threads serve them), Then each answer is the 404 of its own component."""
+    from .test_azure_packaging import assert_each_gets_its_own_answer
+
+    app = functions_framework.create_app(target="get_component", source=MAIN)
+
+    def ask(name: str) -> tuple[int, dict]:
+        r = app.test_client().get(f"/v1/components/{name}", headers={"x-api-key": admin_key})
+        return r.status_code, r.get_json()
+
+    assert_each_gets_its_own_answer(ask)
+
+
+def test_a_path_outside_the_route_is_a_problem_not_a_crash(env):
+    """A request to an HTTP function on a path that is not its route (a gateway misrouting, a
+    direct call) answers 404 problem+json."""
+    answer = client("get_component").get("/v1/not-a-route/x/y")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("application/problem+json")
 
 
 def test_public_entry_points_serve_their_answer(env):

@@ -142,7 +142,8 @@ def seen(page, selector: str, artifacts: Path, timeout: float = 60_000) -> None:
         page.wait_for_selector(selector, timeout=timeout)
     except Exception:
         shot(page, artifacts, "timeout")
-        raise AssertionError(f"{selector} did not show; the page said:\n{page.inner_text('#view')[:3000]}") from None
+        said = page.inner_text("#view")[:3000]
+        raise AssertionError(f"{selector} did not show; the page said:\n{said}") from None
 
 
 def shot(page, artifacts: Path, name: str) -> None:

@@ -8,6 +8,9 @@ DATA_DIR ?= .pilothouse
 PYTEST_ARGS ?=
 ## pytest-xdist: two workers; the e2e and infrastructure tests keep to one (tests/conftest.py). XDIST= runs serially.
 XDIST ?= -n 2 --dist loadgroup
+## the dashboard's htmx (copied from node_modules at set-up) and the Chromium its browser tests drive
+HTMX := shared/pilothouse/dashboard/static/htmx.min.js
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test test-fast bench setup setup-dev lock lint typecheck clean layer sls-package infra azure-package gcp-package
 
@@ -35,12 +38,10 @@ node_modules/.installed: package.json package-lock.json
 ## htmx, the dashboard's one script library: an npm package (package.json pins it), copied into the
 ## dashboard's package data here, at set-up time, so the wheel, the Lambda layer and `pilothouse dev`
 ## serve it from the package and nothing runs Node at run time (the copy is not committed).
-HTMX := shared/pilothouse/dashboard/static/htmx.min.js
 $(HTMX): node_modules/.installed
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
 ## Debian's Chromium, which Playwright drives in the dashboard's browser tests (no browser download).
-CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 

@@ -130,10 +130,20 @@ def signed_in(browser, server: DevProcess, key: str, path: str = "/", *, viewpor
     page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
     page.alerts = alerts  # type: ignore[attr-defined]
     page.goto(server.url + path)
-    page.get_by_label("API key").fill(key)
+    page.get_by_label("API key", exact=True).fill(key)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_selector("#view h1")
     return page
+
+
+def seen(page, selector: str, artifacts: Path, timeout: float = 60_000) -> None:
+    """Wait for ``selector``; on a timeout, keep a screenshot and say what the page showed."""
+    try:
+        page.wait_for_selector(selector, timeout=timeout)
+    except Exception:
+        shot(page, artifacts, "timeout")
+        said = page.inner_text("#view")[:3000]
+        raise AssertionError(f"{selector} did not show; the page said:\n{said}") from None
 
 
 def shot(page, artifacts: Path, name: str) -> None:
@@ -161,11 +171,11 @@ def test_sign_in_overview_bytes_keyboard_and_axe(server, browser, artifacts):
         lambda r: sizes.append(r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"]),
     )
     page.goto(server.url + "/")
-    assert page.get_by_label("API key").is_visible()
+    assert page.get_by_label("API key", exact=True).is_visible()
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
     # When it signs in with the admin key
-    page.get_by_label("API key").fill(server.admin_key)
+    page.get_by_label("API key", exact=True).fill(server.admin_key)
     page.keyboard.press("Enter")
     # Then the demo's components are listed, and the key is in session storage only
     page.wait_for_selector("text=counter")
@@ -181,7 +191,8 @@ def test_sign_in_overview_bytes_keyboard_and_axe(server, browser, artifacts):
     assert axe_violations(page) == []
     # the filters narrow the list
     page.get_by_label("Search").fill("greet")
-    page.wait_for_function("!document.querySelector('#view').textContent.includes('counter')")
+    wait_for(lambda: "counter" not in page.locator("table.list tbody").inner_text(), 15, "the search")
+    assert "greeter" in page.locator("table.list tbody").inner_text()
     page.close()
 
 
@@ -215,31 +226,32 @@ def test_canary_from_component_page_progress_and_approval(server, browser, artif
     assert "Starts a deployment of counter" in dialog.inner_text()
     dialog.get_by_role("button", name="Start deployment").click()
     # Then the deployment shows up on the page (live), and its own page follows it to the approval
-    link = page.locator("#component-live a[href^='/deployments/']").first
+    link = page.locator("#component-live tr:has-text('1.0.0 → 2.0.0') a[href^='/deployments/']").first
     link.wait_for(timeout=30_000)
     link.click()
     page.wait_for_selector("h1:has-text('Deployment of counter')")
     assert page.locator("#deployment-live").get_attribute("data-mode") in ("sse", "poll", None)
-    page.wait_for_selector("#deployment-live .b-awaiting_approval", timeout=60_000)
+    seen(page, "#deployment-live .b-awaiting_approval", artifacts)
     assert page.locator("#deployment-live").get_attribute("data-mode") == "sse"
     assert page.locator(".traffic").count() == 1
     shot(page, artifacts, "deployment-awaiting-approval")
     assert axe_violations(page) == []
     deployment_path = page.url.split(server.url, 1)[1]
-    # the initiator may not approve: the API refuses, and the dashboard says why
+    # a deployer may steer it but not approve it: no Approve button on their page
+    deployer = signed_in(browser, server, key_for(server, "deployer"), deployment_path)
+    seen(deployer, "#deployment-live button:has-text('Abort')", artifacts)
+    assert deployer.locator("#deployment-live button:has-text('Approve')").count() == 0
+    deployer.close()
+    # When the admin approves it in the confirm dialog
     page.get_by_role("button", name="Approve").click()
-    page.locator("dialog#confirm").get_by_role("button", name="Approve").click()
-    page.wait_for_selector("#status.bad")
-    # When another admin approves it
-    other = signed_in(browser, server, key_for(server, "admin", "second admin"), deployment_path)
-    other.get_by_role("button", name="Approve").click()
-    other.locator("dialog#confirm").get_by_role("button", name="Approve").click()
-    # Then it goes on to success, live on the first admin's page too
-    page.wait_for_selector("#deployment-live .b-succeeded", timeout=60_000)
+    dialog = page.locator("dialog#confirm")
+    assert "approves the waiting step" in dialog.inner_text()
+    dialog.get_by_role("button", name="Approve").click()
+    # Then it goes on to success, live on the page
+    seen(page, "#deployment-live .b-succeeded", artifacts)
     assert "approved" in page.locator("#deployment-live").inner_text()
     shot(page, artifacts, "deployment-succeeded")
     page.close()
-    other.close()
 
 
 def test_abort_rolls_back(server, browser, artifacts):
@@ -262,7 +274,7 @@ def test_abort_rolls_back(server, browser, artifacts):
     assert "rolls traffic back" in dialog.inner_text()
     dialog.get_by_label("Reason").fill("seen enough")
     dialog.get_by_role("button", name="Abort").click()
-    page.wait_for_selector("#deployment-live .b-aborted, #deployment-live .b-rolled_back", timeout=60_000)
+    seen(page, "#deployment-live .b-aborted, #deployment-live .b-rolled_back", artifacts)
     shot(page, artifacts, "deployment-aborted")
     page.get_by_role("link", name=dep["execution"][:16]).click()
     page.wait_for_selector("svg.asl .state.visited")

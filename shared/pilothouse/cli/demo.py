@@ -323,6 +323,7 @@ def summary(
     console.print()
     console.print(components_table(items))
     console.print()
+    console.print(f"[bold]Dashboard[/]  {escape(api_url)}/  (sign in with the admin key below)")
     console.print(f"[bold]API[/]        {escape(api_url)}")
     console.print(f"[bold]Admin key[/]  [yellow]{escape(admin_key)}[/]")
     console.print("[bold]Try[/]")

@@ -33,22 +33,15 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    store: Literal["sqlite", "memory", "dynamodb", "azure-tables"] = "sqlite"
-    queue: Literal["local", "memory", "sqs", "azure-queue"] = "local"
-    blobs: Literal["local", "memory", "s3", "azure-blob"] = "local"
-    #: the S3 bucket of the s3 blobs adapter (the container of the azure-blob one)
-    store: Literal["sqlite", "memory", "dynamodb"] = "sqlite"
+    store: Literal["sqlite", "memory", "dynamodb", "azure-tables", "firestore"] = "sqlite"
     #: how wide a transaction the store accepts (``Store.transaction_scope``): each adapter's own
     #: capability when unset; ``partition`` makes SQLite, DynamoDB and the memory store refuse a
     #: transaction across partitions as Azure Tables does (the test suite sets it, so a service
     #: that regresses fails there rather than on Azure)
     store_transaction_scope: Literal["partition", "store"] | None = None
-    queue: Literal["local", "memory", "sqs"] = "local"
-    blobs: Literal["local", "memory", "s3"] = "local"
-    store: Literal["sqlite", "memory", "dynamodb", "firestore"] = "sqlite"
-    queue: Literal["local", "memory", "sqs", "pubsub"] = "local"
-    blobs: Literal["local", "memory", "s3", "gcs"] = "local"
-    #: the S3 bucket of the s3 blobs adapter
+    queue: Literal["local", "memory", "sqs", "azure-queue", "pubsub"] = "local"
+    blobs: Literal["local", "memory", "s3", "azure-blob", "gcs"] = "local"
+    #: the S3 bucket of the s3 blobs adapter (the container of the azure-blob one, the bucket of gcs)
     bucket_name: str = "pilothouse-backups"
     #: KMS key (id, ARN or alias) that encrypts S3 blobs; SSE-S3 (AES256) when unset
     kms_key_id: str | None = None

@@ -114,7 +114,9 @@ class Services:
             from pilothouse.store.dynamodb import DynamoStore
 
             # region and endpoint from the environment (AWS_DEFAULT_REGION, AWS_ENDPOINT_URL)
-            return DynamoStore(s.table_name, clock=self.clock, create_table=s.create_resources)
+            return DynamoStore(
+                s.table_name, clock=self.clock, create_table=s.create_resources, transaction_scope=scope
+            )
         if s.store == "azure-tables":
             from pilothouse.store.azure_tables import AzureTableStore
 
@@ -126,8 +128,7 @@ class Services:
                 credential=azure.credential,
                 clock=self.clock,
                 create_table=s.create_resources,
-            return DynamoStore(
-                s.table_name, clock=self.clock, create_table=s.create_resources, transaction_scope=scope
+            )
         if s.store == "firestore":
             from pilothouse.store.firestore import FirestoreStore
 
@@ -256,6 +257,7 @@ class Services:
                 encryption_scope=s.azure_blob_encryption_scope,
                 customer_key=key,
                 create_container=s.create_resources,
+            )
         if s.blobs == "gcs":
             from pilothouse.blobs.gcs import GcsBlobs
 

@@ -150,7 +150,7 @@ def _azure(tmp_path: Path) -> Iterator[AdapterCase]:
     )
 
 
-# Cloud adapters (Pub/Sub) join here.
+# Pub/Sub, on the test server of tests/support/pubsub_server.py
 _pubsub_server: list = []  # the session's Pub/Sub test server (tests/support/pubsub_server.py)
 
 _DEPTH = (
@@ -210,7 +210,7 @@ def _pubsub(tmp_path: Path) -> Iterator[AdapterCase]:
         queue.close()
 
 
-# Cloud adapters (Azure Storage queues) join here.
+# every adapter the contract runs against
 ADAPTERS: dict[str, Callable[[Path], Iterator[AdapterCase]]] = {
     "memory": _memory,
     "sqlite": _sqlite,

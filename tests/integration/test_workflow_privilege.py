@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from pilothouse.repositories.workflows import executions_pk
+from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 from pilothouse.wiring import Services
 from tests.support import deploying
 
@@ -267,7 +267,9 @@ def test_internal_tasks_nested_in_map_and_parallel_are_refused_at_both_times(api
 
 def _capability(services, dep):
     """The capability token the deployment manager gave the deployment's strategy execution."""
-    return services.store.get(executions_pk(dep["workflow"]), dep["execution"]).data["input"]["capability"]
+    return services.store.get(execution_pk(dep["workflow"], dep["execution"]), RECORD_SK).data["input"][
+        "capability"
+    ]
 
 
 def test_internal_tasks_refuse_calls_without_the_deployments_capability(api, run, provider, services, pool):
@@ -697,7 +699,7 @@ def test_a_promotion_answer_hides_its_capability(api, run, provider, services):
     run()
     status, _, answer = api.post("/v1/promotions", {"source": "web-dev", "target": "web-stg"})
     assert status == 201, answer
-    record = services.store.get(executions_pk(answer["workflow"]), answer["name"]).data
+    record = services.store.get(execution_pk(answer["workflow"], answer["name"]), RECORD_SK).data
     token = record["input"]["capability"]
     run()
     described = execution(api, answer["workflow"], answer["name"])

@@ -307,7 +307,9 @@ def test_the_capability_never_shows(api, run, provider, services):
     gate cannot be answered with a bare task token either."""
     dep = awaiting_approval(api, run)
     token = _capability(services, dep)
-    record = services.store.get("DEPLOYMENT", dep["id"]).data
+    from pilothouse.repositories.deployments import DeploymentRepository
+
+    record = DeploymentRepository(services.store).require(dep["id"]).data
     gate = record["pending_token"]["token"]
     answers = [
         api.get(f"/v1/deployments/{dep['id']}")[2],

@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from pilothouse.repositories.deployments import DeploymentRepository
 from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 from pilothouse.wiring import Services
 from tests.support import deploying
@@ -280,7 +281,7 @@ def test_internal_tasks_refuse_calls_without_the_deployments_capability(api, run
 
     other = awaiting_approval(api, run, "other")
     dep = awaiting_approval(api, run)
-    before = services.store.get("DEPLOYMENT", dep["id"]).data
+    before = DeploymentRepository(services.store).require(dep["id"]).data
     for token in (None, "", "nope" * 10, _capability(services, other)):
         payload = {"deployment_id": dep["id"], **({"capability": token} if token is not None else {})}
         with pytest.raises(Exception) as raised:
@@ -291,7 +292,7 @@ def test_internal_tasks_refuse_calls_without_the_deployments_capability(api, run
                 getattr(deployment_tasks, name)(
                     services, {**payload, "index": 0, "kind": "gate", "token": "t"}
                 )
-    assert services.store.get("DEPLOYMENT", dep["id"]).data == before
+    assert DeploymentRepository(services.store).require(dep["id"]).data == before
     unchanged(api, dep)
     # with the right token the check passes, yet finalize still refuses to skip the approval
     with pytest.raises(deployment_tasks.DeploymentError, match="not approved"):
@@ -307,8 +308,6 @@ def test_the_capability_never_shows(api, run, provider, services):
     gate cannot be answered with a bare task token either."""
     dep = awaiting_approval(api, run)
     token = _capability(services, dep)
-    from pilothouse.repositories.deployments import DeploymentRepository
-
     record = DeploymentRepository(services.store).require(dep["id"]).data
     gate = record["pending_token"]["token"]
     answers = [

@@ -711,9 +711,9 @@ def test_a_task_whose_message_was_never_sent_is_not_lost_when_another_task_lapse
     task_1 = json.loads(first.body)["task_id"]
     assert execution_steps.lease(services, "flow", "m", task_1) is not None  # worker A ... dies
     send = services.queue.send
-    from pilothouse.repositories.workflows import executions_pk
+    from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 
-    record = lambda: services.store.get(executions_pk("flow"), "m").data  # noqa: E731
+    record = lambda: services.store.get(execution_pk("flow", "m"), RECORD_SK).data  # noqa: E731
     services.queue.send = lambda *a, **kw: None  # worker B: its sends never happen (it dies)...
     try:
         assert execution_steps.handle_task_message(services, second.body) == "applied"

@@ -253,7 +253,7 @@ def test_executions_run_on_the_durable_engine_and_page_their_history(sfn):
 
 def test_callback_tasks_answer_through_task_tokens_and_stop(server, sfn):
     from pilothouse.engine import ExecutionState
-    from pilothouse.repositories.workflows import executions_pk
+    from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 
     arn = sfn.create_state_machine(name="cb", definition=json.dumps(CALLBACK_FLOW), roleArn=ROLE)[
         "stateMachineArn"
@@ -262,7 +262,7 @@ def test_callback_tasks_answer_through_task_tokens_and_stop(server, sfn):
     def waiting_token(name: str) -> str:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            item = server.services.store.get(executions_pk("cb"), name)
+            item = server.services.store.get(execution_pk("cb", name), RECORD_SK)
             tasks = [t for t in ExecutionState(item.data["state"]).outstanding_tasks() if t.get("token")]
             if tasks and item.data.get("task_leases"):
                 return tasks[0]["token"]

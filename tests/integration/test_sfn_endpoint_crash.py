@@ -134,13 +134,13 @@ def _waiting_token(data_dir: Path, name: str) -> str | None:
     """The callback token of execution ``cb/<name>``, read from the store (tests only: the API
     never shows it)."""
     from pilothouse.engine import ExecutionState
-    from pilothouse.repositories.workflows import executions_pk
+    from pilothouse.repositories.workflows import RECORD_SK, execution_pk
     from pilothouse.settings import Settings
     from pilothouse.store.sqlite import SqliteStore
 
     store = SqliteStore(Settings.from_environ({"PILOTHOUSE_DATA_DIR": str(data_dir)}).sqlite_path)
     try:
-        item = store.get(executions_pk("cb"), name)
+        item = store.get(execution_pk("cb", name), RECORD_SK)
         tasks = (
             [t for t in ExecutionState(item.data["state"]).outstanding_tasks() if t.get("token")]
             if item

@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from pilothouse.repositories.workflows import executions_pk
+from pilothouse.repositories.deployments import DeploymentRepository
+from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 from pilothouse.wiring import Services
 from tests.support import deploying
 
@@ -267,7 +268,9 @@ def test_internal_tasks_nested_in_map_and_parallel_are_refused_at_both_times(api
 
 def _capability(services, dep):
     """The capability token the deployment manager gave the deployment's strategy execution."""
-    return services.store.get(executions_pk(dep["workflow"]), dep["execution"]).data["input"]["capability"]
+    return services.store.get(execution_pk(dep["workflow"], dep["execution"]), RECORD_SK).data["input"][
+        "capability"
+    ]
 
 
 def test_internal_tasks_refuse_calls_without_the_deployments_capability(api, run, provider, services, pool):
@@ -278,7 +281,7 @@ def test_internal_tasks_refuse_calls_without_the_deployments_capability(api, run
 
     other = awaiting_approval(api, run, "other")
     dep = awaiting_approval(api, run)
-    before = services.store.get("DEPLOYMENT", dep["id"]).data
+    before = DeploymentRepository(services.store).require(dep["id"]).data
     for token in (None, "", "nope" * 10, _capability(services, other)):
         payload = {"deployment_id": dep["id"], **({"capability": token} if token is not None else {})}
         with pytest.raises(Exception) as raised:
@@ -289,7 +292,7 @@ def test_internal_tasks_refuse_calls_without_the_deployments_capability(api, run
                 getattr(deployment_tasks, name)(
                     services, {**payload, "index": 0, "kind": "gate", "token": "t"}
                 )
-    assert services.store.get("DEPLOYMENT", dep["id"]).data == before
+    assert DeploymentRepository(services.store).require(dep["id"]).data == before
     unchanged(api, dep)
     # with the right token the check passes, yet finalize still refuses to skip the approval
     with pytest.raises(deployment_tasks.DeploymentError, match="not approved"):
@@ -305,7 +308,7 @@ def test_the_capability_never_shows(api, run, provider, services):
     gate cannot be answered with a bare task token either."""
     dep = awaiting_approval(api, run)
     token = _capability(services, dep)
-    record = services.store.get("DEPLOYMENT", dep["id"]).data
+    record = DeploymentRepository(services.store).require(dep["id"]).data
     gate = record["pending_token"]["token"]
     answers = [
         api.get(f"/v1/deployments/{dep['id']}")[2],
@@ -697,7 +700,7 @@ def test_a_promotion_answer_hides_its_capability(api, run, provider, services):
     run()
     status, _, answer = api.post("/v1/promotions", {"source": "web-dev", "target": "web-stg"})
     assert status == 201, answer
-    record = services.store.get(executions_pk(answer["workflow"]), answer["name"]).data
+    record = services.store.get(execution_pk(answer["workflow"], answer["name"]), RECORD_SK).data
     token = record["input"]["capability"]
     run()
     described = execution(api, answer["workflow"], answer["name"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from pilothouse.repositories.workflows import executions_pk
+from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 from pilothouse.services import execution_mocks
 from pilothouse.services import state_machines as machines
 
@@ -48,7 +48,8 @@ def test_racing_mocked_invocations_get_distinct_counts_and_redelivery_repeats(se
     once, and a task asking again (a redelivered message) gets its own number back."""
     from pilothouse.ports import Item
 
-    services.store.put(Item(executions_pk("wf"), "e1", {"workflow": "wf", "name": "e1", "status": "RUNNING"}))
+    record = {"workflow": "wf", "name": "e1", "status": "RUNNING"}
+    services.store.put(Item(execution_pk("wf", "e1"), RECORD_SK, record))
     execution = {"workflow": "wf", "name": "e1"}
     got = _together(8, lambda i: execution_mocks._invocation(services, execution, "Call", f"t{i}"))
     assert sorted(got) == list(range(8))

@@ -148,7 +148,7 @@ def test_a_deployment_change_adding_an_unknown_field_fails(store):
 
     with pytest.raises(ValidationError):
         repo.change("0001-ab", change)
-    assert "notfiy_token" not in store.get("DEPLOYMENT", "0001-ab").data
+    assert "notfiy_token" not in store.get(deployment_pk("0001-ab"), "RECORD").data
 
 
 def test_a_key_record_holds_a_hash_never_the_secret(store):
@@ -170,7 +170,7 @@ def test_a_deployment_event_with_a_mistyped_field_fails(store):
     repo = DeploymentRepository(store)
     with pytest.raises(ValidationError):
         repo.create(json.loads(DEPLOYMENT), {"type": "created", "step": "2"})
-    assert store.get("DEPLOYMENT", "0001-ab") is None
+    assert store.get(deployment_pk("0001-ab"), "RECORD") is None
 
 
 EXECUTION = {

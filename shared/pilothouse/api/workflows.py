@@ -214,7 +214,9 @@ def _drives_a_deployment(services: Any, workflow: str, execution: str) -> bool:
     except (NotFound, ValueError):
         return False
     dep_id = data.get("deployment_id") if isinstance(data, dict) else None
-    item = services.store.get("DEPLOYMENT", dep_id) if isinstance(dep_id, str) else None
+    from pilothouse.repositories.deployments import DeploymentRepository
+
+    item = DeploymentRepository(services.store).get(dep_id) if isinstance(dep_id, str) else None
     return item is not None and (item.data.get("workflow"), item.data.get("execution")) == (
         workflow,
         execution,

@@ -95,9 +95,11 @@ def migrate(
         Path | None, typer.Option("--data-dir", help="the control plane's data directory (embedded default)")
     ] = None,
 ) -> None:
-    """Bring the store to this release's layout (versioned, idempotent, resumable; see
-    pilothouse.services.migrations). Needs direct access to the store: the data directory, or the
-    cloud table through PILOTHOUSE_STORE and its credentials. Prints what it moved as JSON."""
+    """Bring the store to this release's layout (idempotent; resumable).
+
+    Versioned (see pilothouse.services.migrations). Needs direct access to the store: the data
+    directory, or the cloud table through PILOTHOUSE_STORE and its credentials. Prints what it
+    moved as JSON."""
     import os
 
     from pilothouse.services.migrations import migrate as run

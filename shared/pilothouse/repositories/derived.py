@@ -6,7 +6,12 @@ in the record's transaction. It is written after the commit instead, by :func:`s
 it what the record calls for and is safe to run any number of times, from any process, in any
 order: it reads the entry *first*, then the record, and writes the entry on the condition that it
 is unchanged since read. A writer holding an older record therefore cannot put back an older copy
-over a newer one: whoever wrote the newer copy read the record after the older writer's commit.
+over a newer entry: whoever wrote the newer entry read the record after the older writer's commit.
+One case is left: while the entry is *absent*, a writer whose record calls for none (a removed
+record, a command that ended) finds nothing to do, and a slower writer may still add the entry its
+older record called for. Such an entry names something that is no longer so; readers check the
+record (the in-flight index drops the entry on read) and the dispatcher's reconcile of the marked
+partition removes it; an entry is never missing for a record that calls for one.
 
 A crash between the commit and the sync leaves the entry behind; the partition's dirty marker,
 written before the commit, brings it to the event feed's dispatcher, which syncs it again

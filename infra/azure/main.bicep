@@ -325,6 +325,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
         { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
+        // the package is mounted read-only: what the embedded defaults would write goes to /tmp
+        { name: 'PILOTHOUSE_DATA_DIR', value: '/tmp/pilothouse' }
         { name: 'PILOTHOUSE_STORE', value: 'azure-tables' }
         { name: 'PILOTHOUSE_QUEUE', value: 'azure-queue' }
         { name: 'PILOTHOUSE_BLOBS', value: 'azure-blob' }

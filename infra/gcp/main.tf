@@ -22,6 +22,8 @@ locals {
     PILOTHOUSE_BLOBS       = "gcs"
     PILOTHOUSE_BUCKET_NAME = google_storage_bucket.blobs.name
     GOOGLE_CLOUD_PROJECT   = var.project
+    # the source is read-only: what the embedded defaults would write goes to /tmp (in memory)
+    PILOTHOUSE_DATA_DIR = "/tmp/pilothouse"
   }
 }
 

@@ -77,8 +77,8 @@ def test_a_deploy_that_never_gets_healthy_fails_with_output(dev):
 
 def test_the_schedule_scale_setting_runs_the_minute_sweeps_faster(dev, monkeypatch):
     """Given PILOTHOUSE_SCHEDULE_SCALE=10, when the local control plane starts, then each of its
-    rate(1 minute) sweeps (template.yaml) is due 6 s after the start, not a minute; and without the
-    setting, a minute."""
+    rate(1 minute) sweeps (template.yaml) is due 6 s after the start, not a minute (the scale of 1,
+    and cron left alone: tests/unit/test_scheduler.py)."""
     import time
 
     from pilothouse.embedded.template import read_cloud
@@ -88,12 +88,10 @@ def test_the_schedule_scale_setting_runs_the_minute_sweeps_faster(dev, monkeypat
         s.rule for s in read_cloud(ROOT, get_settings()).schedules if s.expression == "rate(1 minute)"
     ]
     assert minutely, "template.yaml has minute sweeps"
-    for scale, period in (("10", 6.0), ("1", 60.0)):
-        monkeypatch.setenv("PILOTHOUSE_SCHEDULE_SCALE", scale)
-        started = time.time()
-        server = dev()
-        assert server.wait_recovered(30)
-        for rule in minutely:
-            due = server.scheduler.next_fire(rule)
-            assert due is not None and started + period - 1 <= due <= time.time() + period, (rule, due)
-        server.stop()
+    monkeypatch.setenv("PILOTHOUSE_SCHEDULE_SCALE", "10")
+    started = time.time()
+    server = dev()
+    assert server.wait_recovered(30)
+    for rule in minutely:
+        due = server.scheduler.next_fire(rule)
+        assert due is not None and started + 5 <= due <= time.time() + 6, (rule, due)

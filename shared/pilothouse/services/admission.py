@@ -260,3 +260,25 @@ def audit_facts(facts: dict[str, Any]) -> dict[str, Any]:
         "environment": facts["environment"],
         "request": {k: facts["request"][k] for k in KEPT_FIELDS if k in facts["request"]},
     }
+
+
+def admit_task(
+    services: ServiceContext,
+    principal: Principal,
+    *,
+    operation: str,
+    permission: Permission,
+    mutating: bool,
+    params: dict[str, str],
+    body: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """A workflow task's call of a public operation, judged as the same API request would be: the
+    principal's role must hold ``permission`` in the environment of what it reads or changes, and
+    a mutation must pass the deployment policies; their decisions (for the audit record)."""
+    from pilothouse.services import policies
+
+    if not params and not mutating:
+        return []  # a listing: nothing environment-specific to judge
+    facts = request_facts(services, principal, operation=operation, params=params, body=body)
+    check_environment_role(principal, permission, facts)
+    return policies.enforce(services, facts) if mutating else []

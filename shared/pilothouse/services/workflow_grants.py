@@ -1,4 +1,5 @@
-"""What a workflow started by an OIDC user may do: the *grant* it acts under.
+"""Who an execution's public-operation tasks act for (:func:`principal_of`): an API key looked up
+again, or an OIDC user's *grant*, what a workflow started by that user may do.
 
 An API key can be looked up again when a task runs (revoked, expired, its role now). A bearer
 token cannot: it is gone when the request ends, and a workflow may run for hours. So when an OIDC
@@ -126,7 +127,7 @@ def record(services: ServiceContext, principal: Principal) -> None:
     services.store.put(Item(PK, principal.id, grant.model_dump(mode="json")))
 
 
-def principal_of(services: ServiceContext, principal_id: str) -> Principal:
+def oidc_principal(services: ServiceContext, principal_id: str) -> Principal:
     """The OIDC principal an execution acts for, as its grant stands; Forbidden when there is no
     grant, its issuer is no longer trusted, or it has lapsed."""
     item = services.store.get(PK, principal_id)
@@ -141,3 +142,31 @@ def principal_of(services: ServiceContext, principal_id: str) -> Principal:
             f"(oidc_workflow_grant_seconds after its start); start or redrive it again"
         )
     return grant.principal()
+
+
+def principal_of(services: ServiceContext, principal_id: str) -> Principal:
+    """The principal an execution acts for (who started or redrove it), as it stands now; Forbidden
+    if its key is gone, revoked or expired, or its OIDC grant lapsed or its issuer is untrusted."""
+    from pilothouse.services import keys
+
+    if principal_id == "system":  # recorded server-side only (the deployment manager, sweeps)
+        return Principal(id="system", name="system", role=Role.ADMIN, kind="system")
+    if is_oidc(principal_id):
+        return oidc_principal(services, principal_id)
+    if not principal_id.startswith("key:"):
+        raise Forbidden(f"this execution acts for {principal_id!r}, who cannot be checked now")
+    item = keys.repo(services).get(principal_id.removeprefix("key:"))
+    if item is None:
+        raise Forbidden(f"the API key this execution acts for ({principal_id}) no longer exists")
+    data = item.data
+    if data.get("revoked_at"):
+        raise Forbidden(f"the API key this execution acts for ({principal_id}) has been revoked")
+    if data.get("expires_epoch") and data["expires_epoch"] <= services.clock.time():
+        raise Forbidden(f"the API key this execution acts for ({principal_id}) has expired")
+    return Principal(
+        id=principal_id,
+        name=data["name"],
+        role=Role.parse(data["role"]),
+        permissions=frozenset(data.get("permissions") or ()),
+        environments=tuple(data.get("environments") or ()),
+    )

@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pilothouse.domain.components import DeployRequest, RetryRequest, ScaleRequest, UpdateRequest
 from pilothouse.domain.lifecycle import Command
-from pilothouse.domain.security import Permission, Principal, Role
+from pilothouse.domain.security import Permission, Principal
 from pilothouse.errors import Forbidden, PilothouseError
 from pilothouse.services.context import ServiceContext
+from pilothouse.services.workflow_grants import principal_of
 
 ERROR_FORBIDDEN = "Pilothouse.Forbidden"
 
@@ -400,34 +401,6 @@ def starter_of(services: ServiceContext, workflow: str, name: str) -> str | None
     return item.data["principal"] if item is not None else None
 
 
-def principal_of(services: ServiceContext, principal_id: str) -> Principal:
-    """The principal an execution acts for (who started or redrove it), as it stands now; Forbidden
-    if its key is gone, revoked or expired, or its OIDC grant lapsed or its issuer is untrusted."""
-    from pilothouse.services import keys, workflow_grants
-
-    if principal_id == "system":  # recorded server-side only (the deployment manager, sweeps)
-        return Principal(id="system", name="system", role=Role.ADMIN, kind="system")
-    if workflow_grants.is_oidc(principal_id):
-        return workflow_grants.principal_of(services, principal_id)
-    if not principal_id.startswith("key:"):
-        raise Forbidden(f"this execution acts for {principal_id!r}, who cannot be checked now")
-    item = keys.repo(services).get(principal_id.removeprefix("key:"))
-    if item is None:
-        raise Forbidden(f"the API key this execution acts for ({principal_id}) no longer exists")
-    data = item.data
-    if data.get("revoked_at"):
-        raise Forbidden(f"the API key this execution acts for ({principal_id}) has been revoked")
-    if data.get("expires_epoch") and data["expires_epoch"] <= services.clock.time():
-        raise Forbidden(f"the API key this execution acts for ({principal_id}) has expired")
-    return Principal(
-        id=principal_id,
-        name=data["name"],
-        role=Role.parse(data["role"]),
-        permissions=frozenset(data.get("permissions") or ()),
-        environments=tuple(data.get("environments") or ()),
-    )
-
-
 def _audit(
     services: ServiceContext,
     caller: Caller,
@@ -451,35 +424,30 @@ def _audit(
     )
 
 
-#: operations that act on the deployment a strategy execution runs (no request of a user's)
-_NOT_ADMITTED = frozenset({"strategy_step"})
-
-
 def _admit(
     services: ServiceContext, principal: Principal, name: str, op: Operation, args: Any
 ) -> list[dict[str, Any]]:
-    """As an API request's admission: the principal's role must hold the permission in the
-    environment of what the task reads or changes, and a mutation passes the deployment policies;
-    the policies' decisions (for the audit record)."""
-    from pilothouse.services.admission import check_environment_role, request_facts
+    """A task's admission, as an API request's (environment roles, deployment policies); a
+    strategy execution's own deployment steps and the system principal are not judged."""
+    from pilothouse.services.admission import admit_task
 
-    if name in _NOT_ADMITTED or principal.kind == "system":
+    if name == "strategy_step" or principal.kind == "system":
         return []
     params = {}
     if hasattr(args, "name"):
         params["name"] = args.name
     elif hasattr(args, "deployment_id"):
         params["deployment_id"] = args.deployment_id
-    if not params and not op.mutating:
-        return []  # a listing: what it shows is filtered by nothing environment-specific
     body = args.model_dump(mode="json", exclude={"name", "deployment_id"}, exclude_none=True)
-    facts = request_facts(services, principal, operation=name, params=params, body=body)
-    check_environment_role(principal, op.permission, facts)
-    if not op.mutating:
-        return []
-    from pilothouse.services import policies
-
-    return policies.enforce(services, facts)
+    return admit_task(
+        services,
+        principal,
+        operation=name,
+        permission=op.permission,
+        mutating=op.mutating,
+        params=params,
+        body=body,
+    )
 
 
 def run(services: ServiceContext, caller: Caller, name: str, payload: Any) -> Any:

@@ -8,6 +8,7 @@ printed). Every request goes to 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -90,7 +91,10 @@ def wait_for(check, timeout: float, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("dashboard-artifacts")
+    """Where the screenshots go: $PILOTHOUSE_TEST_ARTIFACTS/dashboard (CI keeps it), else pytest's tmp."""
+    chosen = os.environ.get("PILOTHOUSE_TEST_ARTIFACTS")
+    path = Path(chosen) / "dashboard" if chosen else tmp_path_factory.mktemp("dashboard-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
     print(f"\ndashboard screenshots: {path}")
     return path
 

@@ -175,8 +175,10 @@ def fragment(path: str, query: dict[str, str], headers: dict[str, str], request_
     limit = getattr(hooks, "limit", None)
     try:  # one token of the caller's read bucket per fragment, as one API read
         rate_headers = limit(services, principal, operation="dashboard", method="GET") if limit else {}
-    except PilothouseError as exc:
-        return _problem(exc.status, "Too many requests", str(exc))
+    except PilothouseError as exc:  # 429: Retry-After and the RateLimit headers, as the API answers
+        answer = _problem(exc.status, "Too many requests", str(exc))
+        answer["headers"].update(getattr(exc, "headers", None) or {})
+        return answer
     calls = ApiCalls(services, principal, request_id=request_id)
     parts = [unquote(p) for p in path.strip("/").split("/") if p]
     live = query.get("part") == "live"
@@ -202,12 +204,10 @@ def fragment(path: str, query: dict[str, str], headers: dict[str, str], request_
     except ApiProblem as exc:
         body = render("problem.html", problem=exc.problem, status=exc.status)
         return _answer(exc.status, body, "text/html; charset=utf-8", {"Cache-Control": "no-store"})
-    body = render(
-        view.template,
-        live=live,
-        me={"id": principal.id, "role": principal.role.label, "admin": principal.can(_keys_admin())},
-        **view.values,
-    )
+    me = {"id": principal.id, "role": principal.role.label, "admin": principal.can(_keys_admin())}
+    body = render(view.template, live=live, me=me, **view.values)
+    if not live:  # who is signed in, for the header (the shell itself holds nothing of the caller)
+        body = render("me.html", me=me) + body
     etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:20] + '"'
     cache_headers = {
         "Cache-Control": "no-store",

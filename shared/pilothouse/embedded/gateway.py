@@ -199,8 +199,11 @@ class GatewayServer:
         grace_seconds: float = 2.0,
         max_buffered_bytes: int = 64 * 1024 * 1024,
         tls: TlsFiles | None = None,
+        max_streams: int = 64,
     ) -> None:
         self.gateway = gateway
+        #: server-sent event streams open at once (the dashboard's live parts; 503 past it)
+        self.max_streams = max_streams
         #: serve HTTPS (TLS 1.3 at least, ``embedded.tls``) with this certificate and key
         self.tls = tls
         #: request bodies all connections together may hold in memory (503 past it)
@@ -244,6 +247,7 @@ class GatewayServer:
             self._executor,
             body_timeout=self.body_timeout,
             max_buffered_bytes=self.max_buffered_bytes,
+            max_streams=self.max_streams,
         )
         config = uvicorn.Config(
             app,

@@ -217,7 +217,9 @@ class GatewayApp:
             gone.set()
 
         async def until_gone() -> AsyncIterator[bytes]:
-            async for chunk in stream(self.gateway, self.executor, target[0], target[1], headers):
+            async for chunk in stream(
+                self.gateway, self.executor, target[0], target[1], headers, gone=gone.is_set
+            ):
                 if gone.is_set():
                     return
                 yield chunk

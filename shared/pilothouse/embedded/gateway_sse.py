@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from urllib.parse import parse_qsl, urlsplit
 
@@ -75,14 +75,16 @@ async def stream(
     interval: float = 1.0,
     lifetime: float = 60.0,
     keep_alive: float = 15.0,
+    gone: Callable[[], bool] = lambda: False,
 ) -> AsyncIterator[bytes]:
-    """The events of one stream (see the module's docstring)."""
+    """The events of one stream (see the module's docstring); it ends at the first tick after
+    ``gone()`` says the client left."""
     passed = {k: v for k, v in headers.items() if k in PASSED_HEADERS}
     etag: str | None = None
     loop = asyncio.get_running_loop()
     started = last_sent = loop.time()
     yield b"retry: 2000\n\n"
-    while loop.time() - started < lifetime:
+    while loop.time() - started < lifetime and not gone():
         found = gateway.resolve("GET", path)
         if isinstance(found, PilothouseError):
             yield event_block("problem", f"no route for {path}")

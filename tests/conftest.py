@@ -60,10 +60,11 @@ GCP_SERVER_TESTS = (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests = Path(__file__).resolve().parent
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
-        if any(mark in item.nodeid for mark in GCP_SERVER_TESTS) and "/unit/" not in item.nodeid:
+        if xdist and any(mark in item.nodeid for mark in GCP_SERVER_TESTS) and "/unit/" not in item.nodeid:
             item.add_marker(pytest.mark.xdist_group("gcp-servers"))
         path = item.path.resolve()
         parts = path.relative_to(tests).parts if path.is_relative_to(tests) else ()

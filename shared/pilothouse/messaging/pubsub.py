@@ -27,8 +27,9 @@ How the port maps onto Pub/Sub:
   with a dead-letter policy (every queue the wiring declares has one); elsewhere it is 1.
 * **Dead letters.** ``dead_letter_queue`` becomes the subscription's dead-letter policy. Pub/Sub
   takes ``max_delivery_attempts`` of 5..100 only: a ``max_receive_count`` below 5 is enforced by the
-  adapter as well (a message pulled for the ``max_receive_count + 1``-th time is published to the
-  dead-letter topic, attributes kept, and acknowledged), one over 100 is capped at 100. Pub/Sub's
+  adapter's pulls (push subscriptions get Pub/Sub's 5): a message pulled for the
+  ``max_receive_count + 1``-th time is published to the dead-letter topic, attributes kept, and
+  acknowledged; one over 100 is capped at 100. Pub/Sub's
   service agent needs publisher on the dead-letter topic and subscriber on the subscription.
 * **Delays.** Pub/Sub has no delayed delivery. A delayed message carries ``ph-deliver-at`` (epoch
   seconds); a pull that finds it early hides it again with ModifyAckDeadline until it is due and

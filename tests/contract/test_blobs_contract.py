@@ -533,6 +533,8 @@ def test_azure_settings_are_checked() -> None:
     ):
         with pytest.raises(InvalidBlobArgument):
             AzureBlobs("ph-any", connection_string=connection, **kwargs)
+
+
 # -- Cloud Storage (on gcp-storage-emulator): what the contract cannot see ---------------------------
 
 

@@ -1001,6 +1001,8 @@ def test_azure_queue_names_azure_refuses_are_spelled_safely(azure, qname: Callab
         queue.declare(QueueSpec(name))
         queue.send(name, name)
     assert [[m.body for m in queue.receive(n)] for n in names] == [[n] for n in names]
+
+
 # -- Pub/Sub (on the test server): what depth cannot show ----------------------------------------
 
 

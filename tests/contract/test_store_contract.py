@@ -420,6 +420,10 @@ def azure_store():
     from tests.support.azurite import new_table_store
 
     s = new_table_store(ManualClock())
+    yield s
+    s.close()
+
+
 # -- Firestore (on the emulator): what the contract cannot see ---------------------------------------
 
 
@@ -505,6 +509,8 @@ def test_azure_purge_expired_removes_only_expired_items(azure_store):
     assert azure_store.purge_expired() == 1
     assert azure_store.purge_expired() == 0
     assert sorted((i.pk, i.sk) for i in azure_store.scan()) == [("P", "soon"), ("Q", "kept")]
+
+
 def test_firestore_racing_creates_exactly_one_wins(firestore_store):
     """Given 32 threads putting one absent item (the emulator checks Firestore's exists=false
     precondition), then exactly one create wins and the others get AlreadyExists."""

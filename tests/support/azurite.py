@@ -36,6 +36,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """Linux: Azurite gets SIGTERM when the test process ends, even when no atexit runs (an xdist
+    worker's exit); elsewhere a no-op."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def azurite_binary() -> Path | None:
     """The project's Azurite, or None when ``node_modules`` was not installed."""
     path = ROOT / "node_modules" / ".bin" / "azurite"
@@ -78,7 +90,12 @@ class Azurite:
                 command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(self.ports[service])]
             env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
             self.process = subprocess.Popen(
-                command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self._workdir
+                command,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self._workdir,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
             )
             try:
                 self._wait_ready()

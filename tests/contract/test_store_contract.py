@@ -39,7 +39,6 @@ def dynamodb_endpoint():
         yield server.url
 
 
-@pytest.fixture(params=["memory", "sqlite", "dynamodb", "azure-tables"])
 @pytest.fixture(scope="session")
 def firestore_emulator():
     """One @firestore-emulator/server (node, on 127.0.0.1) for the session; each test gets its own
@@ -61,7 +60,7 @@ FIRESTORE_EMULATOR_DEVIATIONS = {
 }
 
 
-@pytest.fixture(params=["memory", "sqlite", "dynamodb", "firestore"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb", "azure-tables", "firestore"])
 def store(request, tmp_path, monkeypatch):
     clock = ManualClock()
     if request.param == "azure-tables":

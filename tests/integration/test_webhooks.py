@@ -13,7 +13,7 @@ import pytest
 
 from pilothouse.domain.webhooks import sign_generic
 from pilothouse.errors import ConfigurationError
-from pilothouse.repositories.webhooks import SECRETS
+from pilothouse.repositories.webhooks import PK, SECRET
 from pilothouse.services import sealing
 from tests.support import deploying
 from tests.support.deploying import comp, running, spec
@@ -304,7 +304,7 @@ def test_a_sources_secret_is_sealed_at_rest_and_bound_to_its_source(api, service
     in it (envelope-sealed under the master keys), and a sealed value copied onto another source
     does not open there."""
     secret = source(api, name="sealed")
-    raw = services.store.get(SECRETS, "sealed")
+    raw = services.store.get(PK, SECRET + "sealed")
     assert raw is not None and secret not in json.dumps(raw.data)
     assert sealing.unseal(services, raw.data["secret"], context="webhook:sealed") == secret
     with pytest.raises(ConfigurationError):

@@ -87,8 +87,10 @@ def test_webhooks_systems_and_config_read_and_work_after_the_migration(services)
     config = ConfigRepository(store)
     head = config.head("component:web@prod")
     assert head is not None and head.version == 2 and head.data["version"] == 2
-    assert [i.data["version"] for i in config.page("component:web@prod", limit=10, cursor=None).items] == [2, 1]
-    assert sorted(h.data["scope"] for h in config.heads("component:")) == ["component:db@prod", "component:web@prod"]
+    versions = config.page("component:web@prod", limit=10, cursor=None).items
+    assert [i.data["version"] for i in versions] == [2, 1]
+    heads = sorted(h.data["scope"] for h in config.heads("component:"))
+    assert heads == ["component:db@prod", "component:web@prod"]
     assert [(p.data["scope"], p.data["version"]) for p in config.pending()] == [("component:web@prod", 2)]
 
     # new writes of each area, each one transaction of one partition

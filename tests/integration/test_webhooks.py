@@ -18,9 +18,6 @@ from pilothouse.services import sealing
 from tests.support import deploying
 from tests.support.deploying import comp, running, spec
 
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
-
 services, provider, run = deploying.services, deploying.provider, deploying.run
 
 

@@ -75,13 +75,11 @@ class SystemRepository:
 
     def start_rollout(self, system: Item, data: dict[str, Any], rollout: dict[str, Any]) -> Item:
         """Write the new rollout and the system pointing at it, in one conditional transaction."""
+        record = Item(PK, rollout_prefix(system.sk) + rollout["id"], stored("SystemRolloutRecord", rollout))
         written = self.store.transact(
             [
                 Put(Item(PK, SYSTEM + system.sk, stored("SystemRecord", data)), if_version=system.version),
-                Put(
-                    Item(PK, rollout_prefix(system.sk) + rollout["id"], stored("SystemRolloutRecord", rollout)),
-                    if_absent=True,
-                ),
+                Put(record, if_absent=True),
             ]
         )
         return written[1]

@@ -169,24 +169,3 @@ def loopback_only(monkeypatch):
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-
-
-#: the repositories whose transactions still span partitions (issue 15 §1, listed in the store
-#: port's docs): the tests of their areas run at the store's own scope until they are reworked
-WIDE_TRANSACTIONS = "wide_transactions"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        f"{WIDE_TRANSACTIONS}: the test exercises a repository whose transactions still span partitions "
-        "(webhooks, systems, config); its stores keep their own transaction scope",
-    )
-
-
-@pytest.fixture(autouse=True)
-def _wide_transactions(request, monkeypatch):
-    """Tests marked ``wide_transactions`` build their stores at the adapter's own scope."""
-    if request.node.get_closest_marker(WIDE_TRANSACTIONS):
-        monkeypatch.setenv("PILOTHOUSE_STORE_TRANSACTION_SCOPE", "store")
-    yield

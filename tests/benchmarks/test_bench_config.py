@@ -22,9 +22,6 @@ from tests.support.bench import report
 from tests.support.load_rounds import ROUNDS, Side, UvicornAnchor, compare, process_cpu
 from tests.support.specs import spec
 
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
-
 BATCH = 2000
 
 

@@ -10,15 +10,10 @@ import os
 import time
 import uuid
 
-import pytest
-
 from pilothouse.runtime.events import http_event
 from tests.support import deploying
 from tests.support.bench import bare_hello, ratio_rows, report
 from tests.support.deploying import spec
-
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
 
 services, provider, run = deploying.services, deploying.provider, deploying.run
 N = int(os.environ.get("BENCH_N", "300"))

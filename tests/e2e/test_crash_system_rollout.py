@@ -11,8 +11,7 @@ import yaml
 
 from tests.support.e2e import ROOT, DevProcess
 
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = [pytest.mark.slow, pytest.mark.wide_transactions]
+pytestmark = pytest.mark.slow
 
 PARTS = ("parser", "detector", "generator")
 

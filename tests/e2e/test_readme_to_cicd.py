@@ -22,8 +22,7 @@ from pilothouse.cli.demo_platform import run_platform
 from pilothouse.embedded.dev import DevServer
 from tests.support import processes
 
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = [pytest.mark.slow, pytest.mark.wide_transactions]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = f"ph_{uuid.uuid4().hex[:12]}_e2e-readme-to-cicd-admin-key-000"

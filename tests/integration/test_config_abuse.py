@@ -8,9 +8,6 @@ import pytest
 
 from tests.support.deploying import spec
 
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
-
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():

@@ -90,10 +90,10 @@ def test_the_older_layout_reads_and_works_after_the_migration(services):
 
     assert migrations.layout_version(services.store) == 1
     done = migrations.migrate(services.store)
-    assert done["from"] == 1 and done["to"] == 2
+    assert done["from"] == 1 and done["to"] == migrations.LAYOUT_VERSION
     assert done["moved"]["components"] == 2 and done["moved"]["deployments"] == 1
     assert done["moved"]["executions"] == 2 and done["moved"]["audit_heads"] == 2
-    assert migrations.layout_version(services.store) == 2
+    assert migrations.layout_version(services.store) == migrations.LAYOUT_VERSION
     left = {i.pk.split("#", 1)[0] for i in services.store.scan()}
     assert not left & {"EVENTS", "DEPLOYEVENTS", "EXECHIST", "AUDIT-HEAD"}
 
@@ -170,7 +170,8 @@ def test_the_migration_is_idempotent_and_resumable(services):
     assert migrations.layout_version(services.store) == 1
     migrations.migrate(services.store)
     once = _snapshot(services.store)
-    assert migrations.migrate(services.store) == {"from": 2, "to": 2, "moved": {}}
+    last = migrations.LAYOUT_VERSION
+    assert migrations.migrate(services.store) == {"from": last, "to": last, "moved": {}}
     assert _snapshot(services.store) == once
     # a forced re-run of every step over the migrated store moves nothing and changes nothing
     services.store.delete(migrations.SCHEMA_PK, migrations.LAYOUT_SK)

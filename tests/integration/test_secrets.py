@@ -13,9 +13,6 @@ from tests.support import deploying
 from tests.support.deploying import comp, deployment, running
 from tests.support.fakes import RevisionFake
 
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
-
 services, run = deploying.services, deploying.run
 
 VALUE = "s3cr3t-Value-of-the-db-7f3a9c"

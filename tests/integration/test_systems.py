@@ -8,9 +8,6 @@ import pytest
 from tests.support import deploying
 from tests.support.deploying import comp, spec
 
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
-
 # the shared deployment fixtures (manual clock, fake revision provider, drain)
 services, provider, run = deploying.services, deploying.provider, deploying.run
 

@@ -13,13 +13,10 @@ import pytest
 
 from pilothouse.domain.webhooks import sign_generic
 from pilothouse.errors import ConfigurationError
-from pilothouse.repositories.webhooks import SECRETS
+from pilothouse.repositories.webhooks import PK, SECRET
 from pilothouse.services import sealing
 from tests.support import deploying
 from tests.support.deploying import comp, running, spec
-
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
 
 services, provider, run = deploying.services, deploying.provider, deploying.run
 
@@ -304,7 +301,7 @@ def test_a_sources_secret_is_sealed_at_rest_and_bound_to_its_source(api, service
     in it (envelope-sealed under the master keys), and a sealed value copied onto another source
     does not open there."""
     secret = source(api, name="sealed")
-    raw = services.store.get(SECRETS, "sealed")
+    raw = services.store.get(PK, SECRET + "sealed")
     assert raw is not None and secret not in json.dumps(raw.data)
     assert sealing.unseal(services, raw.data["secret"], context="webhook:sealed") == secret
     with pytest.raises(ConfigurationError):

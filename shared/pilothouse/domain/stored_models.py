@@ -270,7 +270,7 @@ class ExecutionRecord(Stored):
 
 
 class ConfigHeadRecord(Stored):
-    """The newest version of a config scope (partition ``CONFIG``): a component in an environment,
+    """The newest version of a config scope (``CONFIGS``/``H#<scope>``): a component in an environment,
     an environment's overrides or a shared set; a component's head also names the sets it includes."""
 
     scope: str
@@ -280,7 +280,7 @@ class ConfigHeadRecord(Stored):
 
 
 class ConfigVersionRecord(Stored):
-    """One immutable version of a config scope (partition ``CONFIGV#<scope>``). A component's
+    """One immutable version of a config scope (``CONFIGS``/``V#<scope>#<version>``). A component's
     version keeps its own overrides, the sets it includes and the config they resolved to (secret
     references as references, never values)."""
 
@@ -301,7 +301,7 @@ class ConfigVersionRecord(Stored):
 
 
 class ConfigPendingRecord(Stored):
-    """A component config version whose rollout is owed (partition ``CONFIG_PENDING``)."""
+    """A component config version whose rollout is owed (``CONFIGS``/``P#<scope>``)."""
 
     scope: str
     version: int
@@ -606,7 +606,7 @@ class AlertHistoryRecord(Stored):
 
 
 class SystemRecord(Stored):
-    """A system (partition ``SYSTEM``): its spec and its latest rollout's id and status."""
+    """A system (``SYSTEMS``/``S#<name>``): its spec and its latest rollout's id and status."""
 
     name: str
     spec: dict[str, Any]
@@ -617,7 +617,7 @@ class SystemRecord(Stored):
 
 
 class SystemRolloutRecord(Stored):
-    """One rollout of a system (partition ``SYSROLLOUT#<system>``): what it does to each member,
+    """One rollout of a system (``SYSTEMS``/``R#<system>#<id>``): what it does to each member,
     each member's step, and the workflow execution that runs it."""
 
     id: str
@@ -639,7 +639,7 @@ class SystemRolloutRecord(Stored):
 
 
 class WebhookSourceRecord(Stored):
-    """An inbound webhook source (partition ``WEBHOOKSOURCE``): its kind and trigger rules; its
+    """An inbound webhook source (``WEBHOOK``/``S#<name>``): its kind and trigger rules; its
     secret is kept apart (``WebhookSecretRecord``) and never answered after creation."""
 
     name: str
@@ -653,7 +653,7 @@ class WebhookSourceRecord(Stored):
 
 
 class WebhookSecretRecord(Stored):
-    """A webhook source's signing secret (partition ``WEBHOOKSECRET``), read only to verify."""
+    """A webhook source's signing secret (``WEBHOOK``/``K#<name>``), read only to verify."""
 
     source: str
     secret: str
@@ -661,7 +661,7 @@ class WebhookSecretRecord(Stored):
 
 
 class WebhookDeliveryRecord(Stored):
-    """One delivery a source sent (partition ``WEBHOOKDELIVERY#<source>``, key its delivery id):
+    """One delivery a source sent (``WEBHOOK#<source>``/``D#<delivery id>``):
     the payload as received, the event in one shape, and the outcome of each rule."""
 
     id: str

@@ -80,10 +80,10 @@ class Store(Protocol):
     #: ``pilothouse.repositories.derived`` and ``pilothouse.repositories.outbox``). ``"store"`` is
     #: the wider capability of SQLite, DynamoDB and Firestore, kept for restores and tools.
     #:
-    #: Not yet reworked (they still need ``"store"`` scope; their tests are marked
-    #: ``wide_transactions``): webhook sources with their secrets and deliveries with their log
-    #: (``repositories.webhooks``), a system with its rollout (``repositories.systems``) and a config
-    #: head with its version and pending marker (``repositories.config``).
+    #: There is no exception left: webhooks (``WEBHOOK``, ``WEBHOOK#<source>``), systems with their
+    #: rollouts (``SYSTEMS``) and config heads with their versions and pending markers
+    #: (``CONFIGS``) keep what commits together in one partition too (layout version 3,
+    #: ``pilothouse.services.migrations``), and the whole test suite runs at ``"partition"`` scope.
     transaction_scope: str
 
     def get(self, pk: str, sk: str) -> Item | None: ...

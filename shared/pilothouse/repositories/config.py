@@ -4,30 +4,40 @@ A *scope* is what one history of versions belongs to: ``component:<name>@<enviro
 component's own overrides in an environment), ``environment:<environment>`` (that environment's
 overrides) or ``set:<name>`` (a shared set components include).
 
-==================  ==============  ====================================================
-partition (pk)      sort key (sk)   what
-==================  ==============  ====================================================
-``CONFIG``          ``<scope>``     the head: the scope's newest version (and includes)
-``CONFIGV#<scope>`` ``<version:010>`` one immutable version
-``CONFIG_PENDING``  ``<scope>``     a component version not rolled out yet (the sweep's
-                                    worklist: a writer that died before its rollout)
-==================  ==============  ====================================================
+===========  ==============================  ==================================================
+partition    sort key (sk)                   what
+===========  ==============================  ==================================================
+``CONFIGS``  ``H#<scope>``                   the head: the scope's newest version (and includes)
+``CONFIGS``  ``V#<scope>#<version:010>``     one immutable version
+``CONFIGS``  ``P#<scope>``                   a component version not rolled out yet (the
+                                             sweep's worklist: a writer that died before its
+                                             rollout)
+===========  ==============================  ==================================================
 
-A new version is written with its head in one transaction, conditioned on the head read, so of
-two racing writers exactly one lands and the other gets VersionConflict.
+A new version is written with its head (and a component's pending marker) in one transaction of
+the one ``CONFIGS`` partition (``Store.transaction_scope``), conditioned on the head read, so of
+two racing writers exactly one lands and the other gets VersionConflict. The layout before
+(``CONFIG/<scope>``, ``CONFIGV#<scope>/<version>``, ``CONFIG_PENDING/<scope>``) is moved by
+:func:`migrate_legacy`.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from pilothouse.domain.records import stored
 from pilothouse.errors import VersionConflict
 from pilothouse.ports import Item, Page, Put, Store
 
-HEAD_PK = "CONFIG"
-PENDING_PK = "CONFIG_PENDING"
+PK = "CONFIGS"
+HEAD = "H#"
+PENDING = "P#"
+#: the partitions of the layout before (version 2)
+LEGACY_HEADS = "CONFIG"
+LEGACY_VERSIONS = "CONFIGV#"
+LEGACY_PENDING = "CONFIG_PENDING"
 
 
 def component_scope(name: str, environment: str) -> str:
@@ -42,12 +52,13 @@ def set_scope(name: str) -> str:
     return f"set:{name}"
 
 
-def versions_pk(scope: str) -> str:
-    return f"CONFIGV#{scope}"
+def versions_prefix(scope: str) -> str:
+    """The sort keys of a scope's versions start with this (scopes hold no ``#``)."""
+    return f"V#{scope}#"
 
 
-def version_sk(version: int) -> str:
-    return f"{version:010d}"
+def version_sk(scope: str, version: int) -> str:
+    return f"{versions_prefix(scope)}{version:010d}"
 
 
 class ConfigRepository:
@@ -56,10 +67,10 @@ class ConfigRepository:
 
     def head(self, scope: str) -> Item | None:
         """The scope's head (None: no version yet)."""
-        return self.store.get(HEAD_PK, scope)
+        return self.store.get(PK, HEAD + scope)
 
     def version(self, scope: str, version: int) -> Item | None:
-        return self.store.get(versions_pk(scope), version_sk(version))
+        return self.store.get(PK, version_sk(scope, version))
 
     def latest(self, scope: str) -> Item | None:
         """The scope's newest version (None: none yet)."""
@@ -68,10 +79,10 @@ class ConfigRepository:
 
     def heads(self, prefix: str) -> list[Item]:
         """The heads of every scope whose name starts with ``prefix`` (``component:``...)."""
-        return list(self.store.scan_all(HEAD_PK, prefix))
+        return list(self.store.scan_all(PK, HEAD + prefix))
 
     def page(self, scope: str, *, limit: int, cursor: str | None, newest_first: bool = True) -> Page:
-        return self.store.query(versions_pk(scope), limit=limit, cursor=cursor, reverse=newest_first)
+        return self.store.query(PK, versions_prefix(scope), limit=limit, cursor=cursor, reverse=newest_first)
 
     def append(self, head: Item | None, data: dict[str, Any], now: str) -> Item:
         """Write version ``data["version"]`` (the head's + 1) and move the head to it, if the head
@@ -89,27 +100,45 @@ class ConfigRepository:
                 "updated_at": now,
             },
         )
-        record = Item(versions_pk(scope), version_sk(data["version"]), stored("ConfigVersionRecord", data))
+        record = Item(PK, version_sk(scope, data["version"]), stored("ConfigVersionRecord", data))
         head_put = (
-            Put(Item(HEAD_PK, scope, head_data), if_version=head.version)
+            Put(Item(PK, HEAD + scope, head_data), if_version=head.version)
             if head is not None
-            else Put(Item(HEAD_PK, scope, head_data), if_absent=True)
+            else Put(Item(PK, HEAD + scope, head_data), if_absent=True)
         )
         ops = [head_put, Put(record, if_absent=True)]
         if scope.startswith("component:"):  # its rollout is owed until done()
             marker = {"scope": scope, "version": data["version"], "at": now}
-            ops.append(Put(Item(PENDING_PK, scope, stored("ConfigPendingRecord", marker))))
+            ops.append(Put(Item(PK, PENDING + scope, stored("ConfigPendingRecord", marker))))
         written = self.store.transact(ops)
         return written[1] if len(written) > 1 else record
 
     def pending(self) -> list[Item]:
         """The component scopes whose newest version's rollout is owed."""
-        return list(self.store.scan_all(PENDING_PK))
+        return list(self.store.scan_all(PK, PENDING))
 
     def done(self, scope: str, version: int) -> None:
         """The rollout of ``version`` (or a newer one) is settled: drop the marker if it is not newer."""
-        marker = self.store.get(PENDING_PK, scope)
+        marker = self.store.get(PK, PENDING + scope)
         if marker is not None and marker.data["version"] <= version:
             # a newer version's marker may have replaced it meanwhile: that one stays
             with contextlib.suppress(VersionConflict):
-                self.store.delete(PENDING_PK, scope, if_version=marker.version)
+                self.store.delete(PK, PENDING + scope, if_version=marker.version)
+
+
+def migrate_legacy(store: Store, partitions: set[str]) -> int:
+    """Move heads, versions (``partitions``: the ``CONFIGV#`` partitions found) and pending markers
+    of the layout before into ``CONFIGS`` (versions kept; an item already at its new place wins;
+    an old item is deleted only once its copy is there): idempotent and resumable."""
+    legacy = [(i, HEAD + i.sk) for i in store.scan_all(LEGACY_HEADS)]
+    legacy += [(i, PENDING + i.sk) for i in store.scan_all(LEGACY_PENDING)]
+    for pk in sorted(partitions):
+        scope = pk.split("#", 1)[1]
+        legacy += [(i, versions_prefix(scope) + i.sk) for i in store.scan_all(pk)]
+    moved = 0
+    for item, sk in legacy:
+        if store.get(PK, sk) is None:
+            store.load([replace(item, pk=PK, sk=sk)])
+            moved += 1
+        store.delete(item.pk, item.sk)
+    return moved

@@ -23,6 +23,18 @@ Version 2 (issue 15) keeps every transaction inside one partition (``Store.trans
   ``EXECUTION#<workflow>#<name>/RECORD``, its history from ``EXECHIST#<workflow>#<name>`` to
   ``HIST#...`` beside it; ``EXEC#<workflow>/<name>`` becomes its listing entry.
 
+Version 3 (issue 15, the rest) moves what still wrote across partitions into one partition each:
+
+- webhook sources (``WEBHOOKSOURCE``) and their secrets (``WEBHOOKSECRET``) into ``WEBHOOK``
+  (``S#``, ``K#``); a source's deliveries (``WEBHOOKDELIVERY#<source>``) and their log
+  (``WEBHOOKLOG#<source>``) into ``WEBHOOK#<source>`` (``D#``, ``L#``);
+- systems (``SYSTEM``) and their rollouts (``SYSROLLOUT#<system>``) into ``SYSTEMS`` (``S#``,
+  ``R#<system>#``);
+- config heads (``CONFIG``), versions (``CONFIGV#<scope>``) and pending markers
+  (``CONFIG_PENDING``) into ``CONFIGS`` (``H#``, ``V#<scope>#``, ``P#``).
+
+A store at version 1 gets both steps in one run (each step finds nothing of the other to move).
+
 Outbox entries of the older layout (``OUTBOX#<shard>``) stay where they are: the dispatcher still
 drains those partitions. Records keep their versions (copied with ``Store.load``), so a reader
 that read one before the migration conflicts, as it should, only if it changed since.
@@ -49,7 +61,7 @@ log = logging.getLogger(__name__)
 SCHEMA_PK = "SCHEMA"
 LAYOUT_SK = "layout"
 #: the layout this release reads and writes
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 #: deletes of one partition per transaction
 BATCH = 25
 
@@ -176,6 +188,10 @@ def _legacy_partitions(store: Store) -> dict[str, set[str]]:
         "EXECHIST#": set(),
         "EXEC#": set(),
         "ALERT_HISTORY#": set(),
+        "WEBHOOKDELIVERY#": set(),
+        "WEBHOOKLOG#": set(),
+        "SYSROLLOUT#": set(),
+        "CONFIGV#": set(),
     }
     scan = store.scan(page_size=1000)
     try:
@@ -188,6 +204,17 @@ def _legacy_partitions(store: Store) -> dict[str, set[str]]:
         if close:
             close()
     return found
+
+
+def _version_3(store: Store, legacy: dict[str, set[str]]) -> dict[str, int]:
+    """Webhooks, systems and config into one partition each (see the module's docstring)."""
+    from pilothouse.repositories import config, systems, webhooks
+
+    return {
+        "webhook_items": webhooks.migrate_legacy(store, legacy["WEBHOOKDELIVERY#"] | legacy["WEBHOOKLOG#"]),
+        "system_items": systems.migrate_legacy(store, legacy["SYSROLLOUT#"]),
+        "config_items": config.migrate_legacy(store, legacy["CONFIGV#"]),
+    }
 
 
 def migrate(store: Store) -> dict[str, Any]:
@@ -210,6 +237,7 @@ def migrate(store: Store) -> dict[str, Any]:
     from pilothouse.repositories.policies import migrate_legacy as migrate_policies
 
     moved["policy_items"] = migrate_policies(store)
+    moved.update(_version_3(store, legacy))
     current = store.get(SCHEMA_PK, LAYOUT_SK)
     with contextlib.suppress(AlreadyExists, VersionConflict):  # another migrator wrote it: same
         store.put(

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.support.deploying import spec
-
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
 
 
 def _register(api, cli, tmp_path, name="web"):

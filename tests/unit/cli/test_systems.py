@@ -9,9 +9,6 @@ import pytest
 
 from tests.support.specs import spec
 
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
-
 SYSTEM_YAML = """\
 name: shop
 max_parallel: 2

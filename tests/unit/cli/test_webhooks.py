@@ -8,10 +8,6 @@ import hmac
 import json
 
 import httpx
-import pytest
-
-# config, systems and webhooks still write across partitions (issue 15 §1; see tests/conftest.py)
-pytestmark = pytest.mark.wide_transactions
 
 SOURCE = "name: gh\nkind: github\nrules: []\n"
 

@@ -204,12 +204,14 @@ def test_a_partition_scoped_store_refuses_a_transaction_across_partitions(store)
     transaction commits all or nothing."""
     from pilothouse.errors import TransactionScopeError
 
-    assert store.transaction_scope == "store"
+    own_scope = store.transaction_scope
     store.transaction_scope = "partition"
     with pytest.raises(TransactionScopeError):
         store.transact([Put(Item("P", "a", {})), Put(Item("Q", "a", {}))])
     assert store.get("P", "a") is None and store.get("Q", "a") is None
-    store.transaction_scope = "store"
+    store.transaction_scope = own_scope
+    if own_scope == "partition":  # Azure Tables: partition is all it can give (see the scope test)
+        return
     store.put(Item("Q", "b", {}), if_absent=True)
     with pytest.raises(AlreadyExists):
         store.transact([Put(Item("P", "a", {})), Put(Item("Q", "b", {}), if_absent=True)])

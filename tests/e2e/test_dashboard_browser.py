@@ -235,7 +235,7 @@ def test_canary_from_component_page_progress_and_approval(server, browser, artif
     link.click()
     page.wait_for_selector("h1:has-text('Deployment of counter')")
     assert page.locator("#deployment-live").get_attribute("data-mode") in ("sse", "poll", None)
-    seen(page, "#deployment-live .b-awaiting_approval", artifacts)
+    seen(page, "#deployment-live .status-line .b-awaiting_approval", artifacts)
     assert page.locator("#deployment-live").get_attribute("data-mode") == "sse"
     assert page.locator(".traffic").count() == 1
     shot(page, artifacts, "deployment-awaiting-approval")
@@ -252,7 +252,7 @@ def test_canary_from_component_page_progress_and_approval(server, browser, artif
     assert "approves the waiting step" in dialog.inner_text()
     dialog.get_by_role("button", name="Approve").click()
     # Then it goes on to success, live on the page
-    seen(page, "#deployment-live .b-succeeded", artifacts)
+    seen(page, "#deployment-live .status-line .b-succeeded", artifacts)
     assert "approved" in page.locator("#deployment-live").inner_text()
     shot(page, artifacts, "deployment-succeeded")
     page.close()
@@ -278,7 +278,7 @@ def test_abort_rolls_back(server, browser, artifacts):
     assert "rolls traffic back" in dialog.inner_text()
     dialog.get_by_label("Reason").fill("seen enough")
     dialog.get_by_role("button", name="Abort").click()
-    seen(page, "#deployment-live .b-aborted, #deployment-live .b-rolled_back", artifacts)
+    seen(page, "#deployment-live .status-line .b-aborted, #deployment-live .status-line .b-rolled_back", artifacts)
     shot(page, artifacts, "deployment-aborted")
     page.get_by_role("link", name=dep["execution"][:16]).click()
     page.wait_for_selector("svg.asl .state.visited")

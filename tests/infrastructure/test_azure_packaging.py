@@ -312,3 +312,123 @@ def test_function_app_loads_no_function_module_when_indexed():
 
     assert not top_level(modules) & {"boto3", "botocore", "google", "flask", "functions_framework"}
     assert "azure.functions" in modules
+
+
+def _azurite_env(monkeypatch) -> str:
+    """Point the queue at the session's Azurite (queues of this test's own names, created on first
+    use); returns the connection string."""
+    import uuid
+
+    from tests.support.azurite import azurite_binary, session_azurite
+
+    if azurite_binary() is None:
+        pytest.skip("azurite is not installed (npm ci)")
+    connection = session_azurite().connection_string
+    suffix = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection)
+    monkeypatch.setenv("PILOTHOUSE_QUEUE", "azure-queue")
+    monkeypatch.setenv("PILOTHOUSE_CREATE_RESOURCES", "true")
+    for setting in ("JOBS", "EXECUTIONS", "TASKS", "TASK_MESSAGES", "NOTIFICATIONS", "HEALTH"):
+        monkeypatch.setenv(f"PILOTHOUSE_{setting}_QUEUE", f"{setting.lower().replace('_', '-')}-{suffix}")
+    return connection
+
+
+def _host_receive(connection: str, queue: str):
+    """One message of ``queue`` as the Functions host hands it to a queue trigger: received with
+    Base64 decoding (host.json messageEncoding), as an ``azure.functions.queue.QueueMessage``."""
+    from azure.functions.queue import QueueMessage
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    client = QueueClient.from_connection_string(
+        connection, queue, message_decode_policy=TextBase64DecodePolicy()
+    )
+    (raw,) = list(client.receive_messages(max_messages=1, visibility_timeout=60))
+    return (
+        client,
+        raw,
+        QueueMessage(
+            id=raw.id,
+            body=raw.content.encode("utf-8"),
+            dequeue_count=raw.dequeue_count,
+            pop_receipt=raw.pop_receipt,
+            insertion_time=raw.inserted_on,
+        ),
+    )
+
+
+def test_http_and_queue_functions_on_an_azurite_queue(env, admin_key, monkeypatch):
+    """Given the Azure queue adapter on Azurite (PILOTHOUSE_QUEUE=azure-queue)
+    When create_backup is called over HTTP, the job message it sent is received from Azurite as the
+    Functions host receives it (Base64-decoded) and handed to run_job
+    Then the run succeeds: the trigger opened the adapter's envelope."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import reset_services
+
+    connection = _azurite_env(monkeypatch)
+    reset_services()
+    app = load_function_app("azure_function_app_azurite").app
+    created = _user_function(app, "create_backup")(_request("POST", "/v1/backups", key=admin_key, body={}))
+    assert created.status_code == 202, created.get_body()
+    run = json.loads(created.get_body())
+
+    client, raw, message = _host_receive(connection, get_settings().jobs_queue)
+    _user_function(app, "run_job")(message)
+    client.delete_message(raw.id, raw.pop_receipt)  # what the host does after a success
+
+    got = _user_function(app, "get_backup_run")(
+        _request("GET", f"/v1/backup-runs/{run['id']}", route_params={"run_id": run["id"]}, key=admin_key)
+    )
+    assert got.status_code == 200 and json.loads(got.get_body())["status"] == "succeeded"
+    reset_services()
+
+
+def test_queue_trigger_reads_an_azurite_claim_check_and_deletes_it_once_handled(monkeypatch):
+    """Given a 200 KB message sent through the Azure queue adapter (a claim check in
+    pilothouse-queue-payloads) and a small one with attributes
+    When each is received from Azurite as the host receives it and handed to a queue trigger
+    Then the handler gets each body, id and attributes as sent; the large body's blob is deleted
+    after success, and kept when the handler fails (for the retry, and then the poison queue)."""
+    from pilothouse.messaging.azure_queue import AzureQueueError, AzureStorageQueue
+    from pilothouse.ports import QueueSpec
+    from pilothouse.runtime import azure_functions as adapt
+    from pilothouse.runtime.instances import HandlerPool
+
+    connection = _azurite_env(monkeypatch)
+    queue = AzureStorageQueue(connection_string=connection)
+    name = f"claims-{id(queue) % 100000}"
+    queue.declare(QueueSpec(name + "-poison"))
+    queue.declare(QueueSpec(name, max_receive_count=5, dead_letter_queue=name + "-poison"))
+    big = "é" * 100_000
+    seen: list[dict] = []
+    fail = {"now": False}
+
+    def handler(event, context):
+        seen.append(event["Records"][0])
+        return {"batchItemFailures": [{"itemIdentifier": "x"}] if fail["now"] else []}
+
+    run = adapt.queue_trigger(
+        HandlerPool(Path("unused/app.py"), loader=lambda path: handler),
+        name="run_job",
+        queue=name,
+        timeout=60,
+    )  # its claim checks: the adapter of the process's settings (AZURE_STORAGE_CONNECTION_STRING)
+
+    small_id = queue.send(name, "small", attributes={"trace": "t1"})
+    _, _, message = _host_receive(connection, name)
+    run(message)
+    assert (seen[-1]["messageId"], seen[-1]["body"]) == (small_id, "small")
+    assert seen[-1]["messageAttributes"]["trace"]["stringValue"] == "t1"
+
+    big_id = queue.send(name, big)
+    client, raw, message = _host_receive(connection, name)
+    ref = json.loads(raw.content)["ref"]
+    fail["now"] = True
+    with pytest.raises(adapt.QueueRecordFailed):
+        run(message)
+    assert queue.payload(ref) == big  # kept for the retry
+    fail["now"] = False
+    run(message)
+    assert (seen[-1]["messageId"], seen[-1]["body"]) == (big_id, big)
+    with pytest.raises(AzureQueueError):
+        queue.payload(ref)  # deleted once handled
+    client.delete_message(raw.id, raw.pop_receipt)

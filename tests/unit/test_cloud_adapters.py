@@ -217,6 +217,60 @@ def test_azure_queue_trigger_reads_claim_checks_and_deletes_them_once_handled():
     assert fake.deleted == ["pilothouse-jobs/ph-1"] and "pilothouse-jobs/ph-2" in fake.blobs
 
 
+def test_azure_claim_checks_make_one_queue_adapter_for_concurrent_messages():
+    """Given 40 claim-checked messages handled at once by one trigger (the host runs a batch of 16
+    in parallel), Then one queue adapter is made for all of them and each handler call gets its own
+    body; a blob that is gone (handled already) is skipped without calling the handler."""
+    from pilothouse.messaging.azure_queue import AzureQueueError
+    from pilothouse.runtime import azure_functions as adapt
+
+    made = []
+    blobs = {f"q/{i}": f"body-{i}" for i in range(40)}
+
+    class Claims(_FakeClaims):
+        def payload(self, ref: str) -> str:
+            threading.Event().wait(0.001)
+            if ref not in self.blobs:
+                raise AzureQueueError("gone", "BlobNotFound")
+            return super().payload(ref)
+
+    def factory():
+        threading.Event().wait(0.005)  # a slow first connection: every thread asks meanwhile
+        made.append(1)
+        return Claims(blobs)
+
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def handler(event, context):
+        with lock:
+            got.append(event["Records"][0]["body"])
+        return {"batchItemFailures": []}
+
+    run = adapt.queue_trigger(
+        _pool(handler), name="run_job", queue="q", timeout=60, claims=adapt.ClaimChecks(factory)
+    )
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(40)
+
+    def call(i: int) -> None:
+        barrier.wait()
+        try:
+            run(QueueMessage(id=f"m{i}", body=_envelope(ref=f"q/{i}")))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and made == [1]
+    assert sorted(got) == sorted(f"body-{i}" for i in range(40)) and blobs == {}
+    run(QueueMessage(id="m0", body=_envelope(ref="q/0")))  # redelivered after it was handled
+    assert len(got) == 40
+
+
 def test_azure_queue_trigger_refuses_a_message_that_is_not_an_envelope():
     """A message not sent by the queue adapter (raw text, JSON without id/body) raises before the
     handler runs: the host retries it and then moves it to <queue>-poison."""

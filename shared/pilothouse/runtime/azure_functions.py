@@ -19,6 +19,7 @@ context)``); this adapter translates at the edge, with the converters the embedd
 
 # No `from __future__ import annotations`: the Functions worker reads the real annotations
 # (func.HttpRequest, func.QueueMessage...) of the trigger bodies to pick each binding's converter.
+import logging
 import threading
 import time
 import uuid
@@ -34,10 +35,17 @@ from pilothouse.runtime.events import http_event, http_result, sqs_event, sqs_re
 from pilothouse.runtime.instances import HandlerPool, InvocationContext
 
 HOST = "azure-functions"
+_log = logging.getLogger(__name__)
 
 
 class QueueRecordFailed(RuntimeError):
     """The handler reported the message as failed: the host retries it, then poisons it."""
+
+
+class ClaimGone(RuntimeError):
+    """A claim-checked message whose blob is gone: it was handled already (the trigger deletes the
+    blob only after the handler succeeded; the host then failed to delete the message, so it came
+    back) or its queue was purged. Either way there is nothing left to do."""
 
 
 def _client_ip(req: func.HttpRequest) -> str:
@@ -91,7 +99,14 @@ class ClaimChecks:
             return self._queue
 
     def read(self, ref: str) -> str:
-        return self.queue.payload(ref)
+        from pilothouse.messaging.azure_queue import AzureQueueError
+
+        try:
+            return self.queue.payload(ref)
+        except AzureQueueError as exc:
+            if exc.code == "BlobNotFound":
+                raise ClaimGone(ref) from exc
+            raise
 
     def delete(self, ref: str) -> None:
         self.queue.delete_payload(ref)
@@ -176,7 +191,11 @@ def queue_trigger(
 
     def run(msg: func.QueueMessage) -> None:
         context = InvocationContext(name, timeout, host=HOST)
-        batch = queue_event_of(msg, queue=queue, claims=checks)
+        try:
+            batch = queue_event_of(msg, queue=queue, claims=checks)
+        except ClaimGone:
+            _log.warning("%s: message %s of %s was handled already (its body is gone)", name, msg.id, queue)
+            return  # the host deletes it
         with pool.instance() as handler:
             outcome = handler(batch, context)
         record = batch["Records"][0]

@@ -33,16 +33,24 @@ param appSubnetPrefix string = '10.20.0.0/24'
 @description('The subnet of the private endpoints of the storage account and the vault.')
 param endpointsSubnetPrefix string = '10.20.1.0/24'
 
-// The suite's queues (shared/pilothouse/settings.py defaults, PILOTHOUSE_<NAME>_QUEUE); the
-// Functions host creates each <queue>-poison itself after maxDequeueCount (host.json).
-var queueNames = [
-  'pilothouse-jobs'
-  'pilothouse-executions'
-  'pilothouse-tasks'
-  'pilothouse-task-messages'
-  'pilothouse-notifications'
-  'pilothouse-health'
+// The suite's queues (shared/pilothouse/settings.py defaults, PILOTHOUSE_<NAME>_QUEUE) with their
+// visibility timeouts (wiring.queue_visibilities), each with its <queue>-poison dead-letter queue.
+// The queue adapter (messaging/azure_queue.py) reads a queue's settings from its metadata
+// (visibilitytimeout, maxreceivecount, deadletterqueue); the Functions host's queue triggers move a
+// message to <queue>-poison after maxDequeueCount (host.json: 5) dequeues, the same number.
+var queues = [
+  { name: 'pilothouse-jobs', visibility: 900 }
+  { name: 'pilothouse-executions', visibility: 60 }
+  { name: 'pilothouse-tasks', visibility: 900 }
+  { name: 'pilothouse-task-messages', visibility: 900 }
+  { name: 'pilothouse-notifications', visibility: 360 }
+  { name: 'pilothouse-health', visibility: 180 }
 ]
+var queueNames = [for queue in queues: queue.name]
+var maxReceiveCount = 5
+// The queue adapter's claim-check container: a message body too large for a queue message (over
+// 48 KiB before Base64) travels as a blob here (azure_queue.AzureStorageQueue.payload_container).
+var queuePayloadsContainerName = 'pilothouse-queue-payloads'
 var tableName = 'pilothouse'
 var blobsContainerName = 'pilothouse-blobs'
 var deploymentContainerName = 'app-package'
@@ -131,6 +139,12 @@ resource blobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containe
   properties: { publicAccess: 'None' }
 }
 
+resource queuePayloadsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: queuePayloadsContainerName
+  properties: { publicAccess: 'None' }
+}
+
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: deploymentContainerName
@@ -142,10 +156,27 @@ resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-0
   name: 'default'
 }
 
-resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
-  for queue in queueNames: {
+resource poisonQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for queue in queues: {
     parent: queueService
-    name: queue
+    name: '${queue.name}-poison'
+    properties: {
+      metadata: { visibilitytimeout: '30' }
+    }
+  }
+]
+
+resource suiteQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for queue in queues: {
+    parent: queueService
+    name: queue.name
+    properties: {
+      metadata: {
+        visibilitytimeout: string(queue.visibility)
+        maxreceivecount: string(maxReceiveCount)
+        deadletterqueue: '${queue.name}-poison'
+      }
+    }
   }
 ]
 
@@ -332,11 +363,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'PILOTHOUSE_BLOBS', value: 'azure-blob' }
         { name: 'PILOTHOUSE_TABLE_NAME', value: tableName }
         { name: 'PILOTHOUSE_BUCKET_NAME', value: blobsContainerName }
-        // the adapters' endpoints (settings of the Azure adapters)
+        // the Azure adapters' account, reached with the managed identity (AZURE_CLIENT_ID above;
+        // azure-identity's DefaultAzureCredential): its queue and blob endpoints are
+        // https://<account>.{queue,blob}.core.windows.net, the table endpoint is given as well
+        { name: 'PILOTHOUSE_AZURE_STORAGE_ACCOUNT', value: storage.name }
         { name: 'PILOTHOUSE_AZURE_TABLE_ENDPOINT', value: storage.properties.primaryEndpoints.table }
-        { name: 'PILOTHOUSE_AZURE_QUEUE_ENDPOINT', value: storage.properties.primaryEndpoints.queue }
-        { name: 'PILOTHOUSE_AZURE_BLOB_ENDPOINT', value: storage.properties.primaryEndpoints.blob }
-        { name: 'PILOTHOUSE_AZURE_KEY_VAULT_URL', value: vault.properties.vaultUri }
         { name: 'PILOTHOUSE_JOBS_QUEUE', value: queueNames[0] }
         { name: 'PILOTHOUSE_EXECUTIONS_QUEUE', value: queueNames[1] }
         { name: 'PILOTHOUSE_TASKS_QUEUE', value: queueNames[2] }

@@ -16,12 +16,18 @@ locals {
   pubsub_agent  = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   storage_agent = "serviceAccount:service-${data.google_project.this.number}@gs-project-accounts.iam.gserviceaccount.com"
   firestore_db  = "projects/${var.project}/databases/(default)"
+  # the store's collection (settings.firestore_collection): its TTL policy and index exemptions below
+  firestore_collection = "pilothouse"
   env = {
     PILOTHOUSE_STORE       = "firestore"
     PILOTHOUSE_QUEUE       = "pubsub"
     PILOTHOUSE_BLOBS       = "gcs"
     PILOTHOUSE_BUCKET_NAME = google_storage_bucket.blobs.name
-    GOOGLE_CLOUD_PROJECT   = var.project
+    # the project of the adapters (settings.gcp_project; the SDKs read GOOGLE_CLOUD_PROJECT)
+    PILOTHOUSE_GCP_PROJECT          = var.project
+    GOOGLE_CLOUD_PROJECT            = var.project
+    PILOTHOUSE_FIRESTORE_DATABASE   = google_firestore_database.store.name
+    PILOTHOUSE_FIRESTORE_COLLECTION = local.firestore_collection
     # the source is read-only: what the embedded defaults would write goes to /tmp (in memory)
     PILOTHOUSE_DATA_DIR = "/tmp/pilothouse"
   }
@@ -88,6 +94,29 @@ resource "google_firestore_database" "store" {
     kms_key_name = google_kms_crypto_key.data.id
   }
   depends_on = [google_kms_crypto_key_iam_member.data_for_firestore]
+}
+
+# Expired items (store/firestore.py writes ``expire_time`` beside ``expires_at``) are deleted by a
+# TTL policy within about a day; reads filter them out meanwhile. The TTL field is exempt from
+# single-field indexes (a timestamp that grows with time makes an index hot spot; the store
+# queries ``expires_at``, never ``expire_time``).
+resource "google_firestore_field" "expire_time" {
+  project    = var.project
+  database   = google_firestore_database.store.name
+  collection = local.firestore_collection
+  field      = "expire_time"
+  ttl_config {}
+  index_config {}
+}
+
+# ``data`` is an item's JSON text (up to the item limit): never queried, so not indexed (an
+# indexed string is capped at 1,500 bytes of index entry and costs a write per index).
+resource "google_firestore_field" "data" {
+  project    = var.project
+  database   = google_firestore_database.store.name
+  collection = local.firestore_collection
+  field      = "data"
+  index_config {}
 }
 
 # -- buckets: blobs and backups; the functions' source; the access logs of both --------------------
@@ -201,12 +230,17 @@ resource "google_pubsub_subscription" "consumer" {
       service_account_email = google_service_account.pusher.email
     }
   }
+  # A delayed message (the port's delay_seconds: Pub/Sub has none) pushed before it is due is
+  # refused by the function (runtime/gcp_functions.py NotYetDue) and pushed again after this
+  # back-off: from 60 s doubling to 600 s, the port's longest delay (900 s) is refused at most 4
+  # times. Each refusal is a delivery attempt, so 10 attempts leave every message at least 5 real
+  # ones (Pub/Sub's minimum is 5) before it goes to the dead-letter topic.
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter["${each.value.topic}-dlq"].id
-    max_delivery_attempts = 5
+    max_delivery_attempts = 10
   }
   retry_policy {
-    minimum_backoff = "10s"
+    minimum_backoff = "60s"
     maximum_backoff = "600s"
   }
   expiration_policy {
@@ -295,7 +329,7 @@ resource "google_cloudfunctions2_function" "fn" {
     # HTTP: through the API gateway (authenticated, run.invoker); the rest: Pub/Sub push, internal
     ingress_settings               = each.value.kind == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-    environment_variables          = merge(local.env, { PILOTHOUSE_FUNCTION = each.key })
+    environment_variables          = local.env # the function is its entry_point: no setting names it
   }
 }
 

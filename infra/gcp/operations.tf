@@ -120,6 +120,7 @@ locals {
     update_policy = { method = "PUT", route = "/v1/policies/{name}", timeout = 29, account = "ph-write" }
     delete_policy = { method = "DELETE", route = "/v1/policies/{name}", timeout = 29, account = "ph-write" }
     test_policy = { method = "POST", route = "/v1/policies/test", timeout = 29, account = "ph-read" }
+    dashboard = { method = "GET", route = "/", timeout = 29, account = "ph-read" }
   }
   # queue consumers: a push subscription on the queue's topic delivers to the function
   queue_functions = {

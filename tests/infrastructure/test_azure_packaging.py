@@ -110,6 +110,45 @@ def test_host_json_serves_the_routes_without_prefix():
     assert host["extensions"]["queues"]["maxDequeueCount"] >= 1
 
 
+def _bicep_queues(bicep: str) -> dict[str, int]:
+    """main.bicep's ``queues`` variable: name -> visibility timeout."""
+    block = re.search(r"^var queues = \[(.*?)^\]", bicep, re.MULTILINE | re.DOTALL)
+    assert block, "main.bicep declares its queues in `var queues = [...]`"
+    found = re.findall(r"\{ name: '([a-z0-9-]+)', visibility: (\d+) \}", block.group(1))
+    return {name: int(seconds) for name, seconds in found}
+
+
+def test_queue_messages_are_base64_envelopes_and_queue_metadata_is_what_the_adapter_reads():
+    """The queue adapter sends Base64 envelopes, so host.json decodes Base64; main.bicep gives each
+    of the suite's queues (with the wiring's visibility timeout) the metadata the adapter reads
+    (visibilitytimeout, maxreceivecount = host.json's maxDequeueCount, deadletterqueue =
+    <queue>-poison, the host's poison queue), declares the poison queues, and the claim-check
+    container the adapter writes large messages to."""
+    from pilothouse.messaging.azure_queue import AzureStorageQueue
+    from pilothouse.settings import Settings
+    from pilothouse.wiring import queue_visibilities
+
+    host = json.loads((AZURE / "host.json").read_text())["extensions"]["queues"]
+    assert host["messageEncoding"] == "base64"
+    bicep = (AZURE / "main.bicep").read_text()
+    assert _bicep_queues(bicep) == dict(queue_visibilities(Settings()))
+    assert f"var maxReceiveCount = {host['maxDequeueCount']}" in bicep
+    metadata = re.search(r"resource suiteQueues .*?metadata: \{\n(.*?)\n\s*\}", bicep, re.DOTALL)
+    assert metadata
+    assert re.findall(r"(\w+): ", metadata.group(1)) == [
+        "visibilitytimeout",
+        "maxreceivecount",
+        "deadletterqueue",
+    ]
+    assert "deadletterqueue: '${queue.name}-poison'" in metadata.group(1)
+    assert "name: '${queue.name}-poison'" in bicep
+    import inspect
+
+    default = inspect.signature(AzureStorageQueue).parameters["payload_container"].default
+    assert f"var queuePayloadsContainerName = '{default}'" in bicep
+    assert "name: queuePayloadsContainerName" in bicep
+
+
 def _request(method: str, path: str, *, route_params=None, key: str | None = None, body=None, query=""):
     headers = {"content-type": "application/json"}
     if key:
@@ -143,8 +182,10 @@ def test_http_and_queue_functions_answer_azure_requests(env, admin_key, services
     messages = services.queue.receive(services.settings.jobs_queue, max_messages=10)
     assert len(messages) == 1
     msg = messages[0]
+    # as the Azure queue adapter sends it (messaging/azure_queue.py): the host undoes the Base64
+    envelope = {"id": msg.id, "t": msg.sent_at, "a": msg.attributes, "b": msg.body}
     _user_function(app, "run_job")(
-        QueueMessage(id=msg.id, body=msg.body.encode(), dequeue_count=1, pop_receipt=msg.receipt_handle)
+        QueueMessage(id="azure-1", body=json.dumps(envelope).encode(), dequeue_count=1, pop_receipt="pop")
     )
 
     got = _user_function(app, "get_backup_run")(
@@ -239,7 +280,16 @@ def test_requirements_follow_pyproject_and_the_lock(cloud):
     lock = (ROOT / "requirements-dev.lock").read_text()
     for line in path.read_text().splitlines():
         if line and not line.startswith("#"):
+            name = re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0].lower()
+            if name in AWAITING_LOCK:
+                # added to pyproject.toml, not locked yet: once the lock has it, drop it from the set
+                assert not re.search(rf"^{re.escape(name)}==", lock, re.MULTILINE | re.IGNORECASE), name
+                continue
             assert re.search(rf"^{re.escape(line)}\b", lock, re.MULTILINE | re.IGNORECASE), line
+
+
+#: packages of an extra that requirements-dev.lock does not pin yet (the integrator relocks)
+AWAITING_LOCK = {"azure-identity"}
 
 
 def test_function_app_loads_no_function_module_when_indexed():
@@ -262,3 +312,126 @@ def test_function_app_loads_no_function_module_when_indexed():
 
     assert not top_level(modules) & {"boto3", "botocore", "google", "flask", "functions_framework"}
     assert "azure.functions" in modules
+
+
+def _azurite_env(monkeypatch) -> str:
+    """Point the queue at the session's Azurite (queues of this test's own names, created on first
+    use); returns the connection string."""
+    import uuid
+
+    from tests.support.azurite import azurite_binary, session_azurite
+
+    if azurite_binary() is None:
+        pytest.skip("azurite is not installed (npm ci)")
+    connection = session_azurite().connection_string
+    suffix = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection)
+    monkeypatch.setenv("PILOTHOUSE_QUEUE", "azure-queue")
+    monkeypatch.setenv("PILOTHOUSE_CREATE_RESOURCES", "true")
+    for setting in ("JOBS", "EXECUTIONS", "TASKS", "TASK_MESSAGES", "NOTIFICATIONS", "HEALTH"):
+        monkeypatch.setenv(f"PILOTHOUSE_{setting}_QUEUE", f"{setting.lower().replace('_', '-')}-{suffix}")
+    return connection
+
+
+def _host_receive(connection: str, queue: str):
+    """One message of ``queue`` as the Functions host hands it to a queue trigger: received with
+    Base64 decoding (host.json messageEncoding), as an ``azure.functions.queue.QueueMessage``."""
+    from azure.functions.queue import QueueMessage
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    client = QueueClient.from_connection_string(
+        connection, queue, message_decode_policy=TextBase64DecodePolicy()
+    )
+    (raw,) = list(client.receive_messages(max_messages=1, visibility_timeout=60))
+    return (
+        client,
+        raw,
+        QueueMessage(
+            id=raw.id,
+            body=raw.content.encode("utf-8"),
+            dequeue_count=raw.dequeue_count,
+            pop_receipt=raw.pop_receipt,
+            insertion_time=raw.inserted_on,
+        ),
+    )
+
+
+def test_http_and_queue_functions_on_an_azurite_queue(env, admin_key, monkeypatch):
+    """Given the Azure queue adapter on Azurite (PILOTHOUSE_QUEUE=azure-queue)
+    When create_backup is called over HTTP, the job message it sent is received from Azurite as the
+    Functions host receives it (Base64-decoded) and handed to run_job
+    Then the run succeeds: the trigger opened the adapter's envelope."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import reset_services
+
+    connection = _azurite_env(monkeypatch)
+    reset_services()
+    app = load_function_app("azure_function_app_azurite").app
+    created = _user_function(app, "create_backup")(_request("POST", "/v1/backups", key=admin_key, body={}))
+    assert created.status_code == 202, created.get_body()
+    run = json.loads(created.get_body())
+
+    client, raw, message = _host_receive(connection, get_settings().jobs_queue)
+    _user_function(app, "run_job")(message)
+    client.delete_message(raw.id, raw.pop_receipt)  # what the host does after a success
+
+    got = _user_function(app, "get_backup_run")(
+        _request("GET", f"/v1/backup-runs/{run['id']}", route_params={"run_id": run["id"]}, key=admin_key)
+    )
+    assert got.status_code == 200 and json.loads(got.get_body())["status"] == "succeeded"
+    reset_services()
+
+
+def test_queue_trigger_reads_an_azurite_claim_check_and_deletes_it_once_handled(monkeypatch):
+    """Given a 200 KB message sent through the Azure queue adapter (a claim check in
+    pilothouse-queue-payloads) and a small one with attributes
+    When each is received from Azurite as the host receives it and handed to a queue trigger
+    Then the handler gets each body, id and attributes as sent; the large body's blob is deleted
+    after success, and kept when the handler fails (for the retry, and then the poison queue)."""
+    from pilothouse.messaging.azure_queue import AzureQueueError, AzureStorageQueue
+    from pilothouse.ports import QueueSpec
+    from pilothouse.runtime import azure_functions as adapt
+    from pilothouse.runtime.instances import HandlerPool
+
+    connection = _azurite_env(monkeypatch)
+    queue = AzureStorageQueue(connection_string=connection)
+    name = f"claims-{id(queue) % 100000}"
+    queue.declare(QueueSpec(name + "-poison"))
+    queue.declare(QueueSpec(name, max_receive_count=5, dead_letter_queue=name + "-poison"))
+    big = "é" * 100_000
+    seen: list[dict] = []
+    fail = {"now": False}
+
+    def handler(event, context):
+        seen.append(event["Records"][0])
+        return {"batchItemFailures": [{"itemIdentifier": "x"}] if fail["now"] else []}
+
+    run = adapt.queue_trigger(
+        HandlerPool(Path("unused/app.py"), loader=lambda path: handler),
+        name="run_job",
+        queue=name,
+        timeout=60,
+    )  # its claim checks: the adapter of the process's settings (AZURE_STORAGE_CONNECTION_STRING)
+
+    small_id = queue.send(name, "small", attributes={"trace": "t1"})
+    _, _, message = _host_receive(connection, name)
+    run(message)
+    assert (seen[-1]["messageId"], seen[-1]["body"]) == (small_id, "small")
+    assert seen[-1]["messageAttributes"]["trace"]["stringValue"] == "t1"
+
+    big_id = queue.send(name, big)
+    client, raw, message = _host_receive(connection, name)
+    ref = json.loads(raw.content)["ref"]
+    fail["now"] = True
+    with pytest.raises(adapt.QueueRecordFailed):
+        run(message)
+    assert queue.payload(ref) == big  # kept for the retry
+    fail["now"] = False
+    run(message)
+    assert (seen[-1]["messageId"], seen[-1]["body"]) == (big_id, big)
+    with pytest.raises(AzureQueueError):
+        queue.payload(ref)  # deleted once handled
+    handled = len(seen)
+    run(message)  # the host could not delete it and it came back: handled already, not again
+    assert len(seen) == handled
+    client.delete_message(raw.id, raw.pop_receipt)

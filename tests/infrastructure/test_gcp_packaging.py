@@ -200,7 +200,7 @@ def test_terraform_declares_what_the_brief_asks():
     assert db["type"] == "FIRESTORE_NATIVE" and db["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
     for name in ("consumer", "sweep"):
         sub = _resources("google_pubsub_subscription")[name]
-        assert sub["dead_letter_policy"][0]["max_delivery_attempts"] == 5
+        assert sub["dead_letter_policy"][0]["max_delivery_attempts"] >= 5
         assert sub["push_config"][0]["oidc_token"]
     assert _resources("google_cloud_scheduler_job")["sweep"]["time_zone"] == "Etc/UTC"
     for name, bucket in _resources("google_storage_bucket").items():
@@ -208,6 +208,61 @@ def test_terraform_declares_what_the_brief_asks():
         assert bucket["public_access_prevention"] == "enforced", name
         assert "google_kms_crypto_key.data" in bucket["encryption"][0]["default_kms_key_name"], name
     assert "fn" in _resources("google_service_account")
+
+
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s"), duration
+    return int(duration[:-1])
+
+
+def test_pubsub_consumers_leave_room_for_early_pushes_of_delayed_messages():
+    """A delayed message pushed early is refused (runtime/gcp_functions.NotYetDue) and comes back
+    after the retry back-off; every refusal is a delivery attempt. From the minimum back-off,
+    doubling up to the maximum, the port's longest delay (900 s) is refused a few times: the
+    subscription's max_delivery_attempts keeps at least Pub/Sub's minimum of 5 real attempts."""
+    from pilothouse.messaging.base import MAX_DELAY_SECONDS
+
+    sub = _resources("google_pubsub_subscription")["consumer"]
+    retry = sub["retry_policy"][0]
+    backoff, longest = _seconds(retry["minimum_backoff"]), _seconds(retry["maximum_backoff"])
+    early, waited = 1, 0  # the first push, at once
+    while True:
+        waited += backoff
+        if waited >= MAX_DELAY_SECONDS:
+            break
+        early += 1
+        backoff = min(longest, backoff * 2)
+    assert sub["dead_letter_policy"][0]["max_delivery_attempts"] - early >= 5
+
+
+def test_firestore_ttl_and_index_exemptions_and_the_service_agents_grants():
+    """The store's TTL field has a TTL policy, ``data`` (JSON text, never queried) and the TTL
+    field are exempt from single-field indexes, on the store's collection; Pub/Sub's service agent
+    publishes to every dead-letter topic and subscribes to every pushing subscription; the Cloud
+    Storage, Pub/Sub and Firestore service agents may use the CMEK key."""
+    from pilothouse.settings import Settings
+
+    fields = _resources("google_firestore_field")
+    collection = _locals()["firestore_collection"]
+    assert collection == Settings().firestore_collection
+    assert fields["expire_time"]["field"] == "expire_time" and "ttl_config" in fields["expire_time"]
+    assert fields["data"]["field"] == "data"
+    for field in fields.values():
+        assert field["collection"] == "${local.firestore_collection}"
+        assert field["index_config"] == [{}]  # no single-field index
+    publish = _resources("google_pubsub_topic_iam_member")["dead_letter_publish"]
+    assert publish["for_each"] == "${google_pubsub_topic.dead_letter}"
+    assert publish["role"] == "roles/pubsub.publisher" and publish["member"] == "${local.pubsub_agent}"
+    subscribe = _resources("google_pubsub_subscription_iam_member")["dead_letter_subscribe"]
+    assert "google_pubsub_subscription.consumer" in subscribe["for_each"]
+    assert "google_pubsub_subscription.sweep" in subscribe["for_each"]
+    assert subscribe["role"] == "roles/pubsub.subscriber" and subscribe["member"] == "${local.pubsub_agent}"
+    grants = _resources("google_kms_crypto_key_iam_member")
+    for name in ("data_for_storage", "data_for_pubsub", "data_for_firestore"):
+        assert grants[name]["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter", name
+        assert grants[name]["crypto_key_id"] == "${google_kms_crypto_key.data.id}", name
+    assert grants["data_for_storage"]["member"] == "${local.storage_agent}"
+    assert "google_project_service_identity.firestore" in grants["data_for_firestore"]["member"]
 
 
 def test_terraform_locals_name_the_triggered_operations():

@@ -143,9 +143,32 @@ def test_azure_binary_body_goes_base64_and_comes_back_raw():
     assert run(req).get_body() == raw
 
 
+def _envelope(body: str | None = None, *, ref: str | None = None, attributes: dict | None = None) -> bytes:
+    """An Azure queue message's text as the queue adapter sends it (the host has undone the Base64)."""
+    env: dict = {"id": "ph-1", "t": 1_765_000_000.5, "a": attributes or {}}
+    env.update({"b": body} if ref is None else {"ref": ref})
+    return json.dumps(env).encode()
+
+
+class _FakeClaims:
+    """The claim-check container of the queue adapter, as the trigger uses it (payload, delete)."""
+
+    def __init__(self, blobs: dict[str, str]) -> None:
+        self.blobs = blobs
+        self.deleted: list[str] = []
+
+    def payload(self, ref: str) -> str:
+        return self.blobs[ref]
+
+    def delete_payload(self, ref: str) -> None:
+        self.deleted.append(ref)
+        self.blobs.pop(ref, None)
+
+
 def test_azure_queue_message_becomes_one_sqs_record_and_failures_raise():
-    """Given an Azure QueueMessage, the handler gets a one-record SQS batch with its body, id and
-    dequeue count; a record the handler reports failed raises, so the host retries and poisons it."""
+    """Given an Azure QueueMessage holding the adapter's envelope, the handler gets a one-record SQS
+    batch with the envelope's body, id, attributes and send time and Azure's dequeue count; a record
+    the handler reports failed raises, so the host retries and poisons it."""
     from pilothouse.runtime import azure_functions as adapt
 
     batches = []
@@ -153,18 +176,115 @@ def test_azure_queue_message_becomes_one_sqs_record_and_failures_raise():
     def handler(event, context):
         batches.append(event)
         body = event["Records"][0]["body"]
-        return {"batchItemFailures": [{"itemIdentifier": "m1"}] if body == "bad" else []}
+        return {"batchItemFailures": [{"itemIdentifier": "ph-1"}] if body == "bad" else []}
 
     run = adapt.queue_trigger(_pool(handler), name="run_job", queue="pilothouse-jobs", timeout=900)
     inserted = datetime(2026, 12, 2, 7, 0, tzinfo=UTC)
-    run(QueueMessage(id="m1", body=b'{"job": 1}', dequeue_count=3, insertion_time=inserted, pop_receipt="r"))
+    raw = _envelope('{"job": 1}', attributes={"trace": "t1"})
+    run(QueueMessage(id="m1", body=raw, dequeue_count=3, insertion_time=inserted, pop_receipt="r"))
     record = batches[0]["Records"][0]
-    assert record["body"] == '{"job": 1}' and record["messageId"] == "m1"
+    assert record["body"] == '{"job": 1}' and record["messageId"] == "ph-1"
     assert record["attributes"]["ApproximateReceiveCount"] == "3"
-    assert record["attributes"]["SentTimestamp"] == str(int(inserted.timestamp() * 1000))
+    assert record["attributes"]["SentTimestamp"] == "1765000000500"
+    assert record["messageAttributes"]["trace"]["stringValue"] == "t1"
     assert record["eventSourceARN"].endswith(":pilothouse-jobs")
-    with pytest.raises(adapt.QueueRecordFailed, match="m1"):
-        run(QueueMessage(id="m1", body=b"bad"))
+    with pytest.raises(adapt.QueueRecordFailed, match="ph-1"):
+        run(QueueMessage(id="m1", body=_envelope("bad")))
+
+
+def test_azure_queue_trigger_reads_claim_checks_and_deletes_them_once_handled():
+    """A large message travels as a claim check: the handler gets the blob's body; the blob is
+    deleted when the handler succeeds and kept (for the retry, then the poison queue) when it fails."""
+    from pilothouse.runtime import azure_functions as adapt
+
+    big = "x" * 200_000
+    fake = _FakeClaims({"pilothouse-jobs/ph-1": big, "pilothouse-jobs/ph-2": "bad"})
+    claims = adapt.ClaimChecks(lambda: fake)  # type: ignore[arg-type, return-value]
+    seen = []
+
+    def handler(event, context):
+        body = event["Records"][0]["body"]
+        seen.append(body)
+        return {"batchItemFailures": [{"itemIdentifier": "x"}] if body == "bad" else []}
+
+    run = adapt.queue_trigger(
+        _pool(handler), name="run_job", queue="pilothouse-jobs", timeout=900, claims=claims
+    )
+    run(QueueMessage(id="m1", body=_envelope(ref="pilothouse-jobs/ph-1")))
+    assert seen == [big] and fake.deleted == ["pilothouse-jobs/ph-1"]
+    with pytest.raises(adapt.QueueRecordFailed):
+        run(QueueMessage(id="m2", body=_envelope(ref="pilothouse-jobs/ph-2")))
+    assert fake.deleted == ["pilothouse-jobs/ph-1"] and "pilothouse-jobs/ph-2" in fake.blobs
+
+
+def test_azure_claim_checks_make_one_queue_adapter_for_concurrent_messages():
+    """Given 40 claim-checked messages handled at once by one trigger (the host runs a batch of 16
+    in parallel), Then one queue adapter is made for all of them and each handler call gets its own
+    body; a blob that is gone (handled already) is skipped without calling the handler."""
+    from pilothouse.messaging.azure_queue import AzureQueueError
+    from pilothouse.runtime import azure_functions as adapt
+
+    made = []
+    blobs = {f"q/{i}": f"body-{i}" for i in range(40)}
+
+    class Claims(_FakeClaims):
+        def payload(self, ref: str) -> str:
+            threading.Event().wait(0.001)
+            if ref not in self.blobs:
+                raise AzureQueueError("gone", "BlobNotFound")
+            return super().payload(ref)
+
+    def factory():
+        threading.Event().wait(0.005)  # a slow first connection: every thread asks meanwhile
+        made.append(1)
+        return Claims(blobs)
+
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def handler(event, context):
+        with lock:
+            got.append(event["Records"][0]["body"])
+        return {"batchItemFailures": []}
+
+    run = adapt.queue_trigger(
+        _pool(handler), name="run_job", queue="q", timeout=60, claims=adapt.ClaimChecks(factory)
+    )
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(40)
+
+    def call(i: int) -> None:
+        barrier.wait()
+        try:
+            run(QueueMessage(id=f"m{i}", body=_envelope(ref=f"q/{i}")))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and made == [1]
+    assert sorted(got) == sorted(f"body-{i}" for i in range(40)) and blobs == {}
+    run(QueueMessage(id="m0", body=_envelope(ref="q/0")))  # redelivered after it was handled
+    assert len(got) == 40
+
+
+def test_azure_queue_trigger_refuses_a_message_that_is_not_an_envelope():
+    """A message not sent by the queue adapter (raw text, JSON without id/body) raises before the
+    handler runs: the host retries it and then moves it to <queue>-poison."""
+    from pilothouse.messaging.azure_queue import AzureQueueError
+    from pilothouse.runtime import azure_functions as adapt
+
+    calls = []
+    run = adapt.queue_trigger(
+        _pool(lambda e, c: calls.append(e)), name="run_job", queue="pilothouse-jobs", timeout=900
+    )
+    for raw in (b'{"job": 1}', b"plain text", b"[1]"):
+        with pytest.raises(AzureQueueError):
+            run(QueueMessage(id="m1", body=raw))
+    assert calls == []
 
 
 def test_azure_timer_becomes_a_scheduled_event():
@@ -195,22 +315,64 @@ def _push_envelope(body: str, attributes: dict | None = None) -> dict:
     }
 
 
-def test_pubsub_message_decodes_and_refuses_what_is_not_one():
-    from pilothouse.runtime.gcp_functions import NotAPubSubMessage, pubsub_message
+def _cloud_event(data):
+    from cloudevents.http import CloudEvent
 
-    m = pubsub_message(_push_envelope('{"a": "é"}', {"k": "v"}) | {"deliveryAttempt": 4})
-    assert (m.body, m.message_id, m.attributes, m.delivery_attempt) == ('{"a": "é"}', "1234", {"k": "v"}, 4)
-    assert m.published == datetime(2026, 12, 2, 7, 0, tzinfo=UTC).timestamp()
-    for bad in (
-        None,
-        {},
-        {"message": "x"},
-        {"message": {"data": "%%%"}},
-        {"message": {"data": "/w=="}},
-        {"message": {"data": "", "attributes": ["a"]}},
-    ):
-        with pytest.raises(NotAPubSubMessage):
-            pubsub_message(bad)
+    attrs = {
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "source": "//pubsub.googleapis.com/t",
+        "id": "ev1",
+    }
+    return CloudEvent(attrs, data)
+
+
+def test_gcp_queue_event_uses_the_adapters_push_decoder_and_refuses_what_is_not_one():
+    """The trigger decodes with messaging/pubsub.decode_push: the port's id and send time (ph-id,
+    ph-sent-at), user attributes only, Pub/Sub's delivery attempt as the receive count; anything
+    that is not a push delivery raises the port's InvalidParameter."""
+    from pilothouse.messaging.base import InvalidParameter
+    from pilothouse.runtime import gcp_functions as adapt
+
+    attrs = {"k": "v", "ph-id": "port-7", "ph-sent-at": "1765000000.25"}
+    event = _cloud_event(_push_envelope('{"a": "é"}', attrs) | {"deliveryAttempt": 4})
+    record = adapt.queue_event_of(event, queue="pilothouse-jobs")["Records"][0]
+    assert record["body"] == '{"a": "é"}' and record["messageId"] == "port-7"
+    assert record["attributes"]["ApproximateReceiveCount"] == "4"
+    assert record["attributes"]["SentTimestamp"] == "1765000000250"
+    assert set(record["messageAttributes"]) == {"k"}
+    plain = adapt.queue_event_of(_cloud_event(_push_envelope("x")), queue="q")["Records"][0]
+    assert plain["messageId"] == "1234"
+    assert plain["attributes"]["SentTimestamp"] == str(
+        int(datetime(2026, 12, 2, 7, 0, tzinfo=UTC).timestamp() * 1000)
+    )
+    for bad in (None, {}, {"message": "x"}, {"message": {"data": "%%%"}}, {"message": {"data": "/w=="}}):
+        with pytest.raises(InvalidParameter):
+            adapt.queue_event_of(_cloud_event(bad), queue="q")
+
+
+def test_gcp_delayed_message_pushed_early_is_refused_then_handled_when_due():
+    """A message sent with a delay carries ph-deliver-at; pushed before then, the function raises
+    NotYetDue without running the handler (Pub/Sub nacks and pushes it again); pushed when due,
+    the handler gets it."""
+    import time as _time
+
+    from pilothouse.runtime import gcp_functions as adapt
+
+    seen = []
+    run = adapt.queue_entry(
+        _pool(lambda e, c: seen.append(e) or {"batchItemFailures": []}),
+        name="run_job",
+        queue="pilothouse-jobs",
+        timeout=900,
+    )
+    early = _cloud_event(_push_envelope("later", {"ph-deliver-at": str(_time.time() + 120)}))
+    with pytest.raises(adapt.NotYetDue) as caught:
+        run(early)
+    assert 100 < caught.value.due_in <= 120 and seen == []
+    due = _cloud_event(_push_envelope("later", {"ph-deliver-at": str(_time.time() - 1)}))
+    run(due)
+    assert [e["Records"][0]["body"] for e in seen] == ["later"]
+    assert seen[0]["Records"][0]["messageAttributes"] == {}
 
 
 def test_gcp_http_request_becomes_the_api_gateway_event_and_back():

@@ -12,22 +12,24 @@ adapter translates at the edge with the embedded cloud's converters:
 - a CloudEvent from a Cloud Scheduler job (through its Pub/Sub topic) → an EventBridge scheduled
   event → the sweep.
 
+The Pub/Sub message is decoded by the queue adapter's push decoder
+(:func:`pilothouse.messaging.pubsub.decode_push`): the port's own message id, send time and
+attributes (``ph-*`` ones removed), Pub/Sub's delivery attempt as the receive count. A delayed
+message (the port's ``delay_seconds``: Pub/Sub has none) that arrives before it is due raises
+:class:`NotYetDue` before the handler runs: functions-framework answers 500, Pub/Sub nacks it and
+pushes it again after the subscription's retry back-off (infra/gcp: 60..600 s). Each early push
+counts as a delivery attempt; the subscriptions' ``max_delivery_attempts`` leaves room for them.
+
 ``flask`` and ``cloudevents`` are imported only by this module (and ``infra/gcp/main.py``).
-:func:`pubsub_message` decodes the Pub/Sub message (base64 data, attributes) here, until the
-Pub/Sub adapter's push-envelope decoder (``messaging/pubsub.py``) can be shared.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pilothouse.messaging.pubsub import decode_push
 from pilothouse.runtime.events import http_event, http_result, sqs_event, sqs_record
 from pilothouse.runtime.instances import HandlerPool, InvocationContext
 
@@ -42,57 +44,13 @@ class QueueRecordFailed(RuntimeError):
     """The handler reported the message as failed: Pub/Sub redelivers it, then dead-letters it."""
 
 
-class NotAPubSubMessage(ValueError):
-    """The CloudEvent carries no Pub/Sub message (wrong type, no data, data not base64 text)."""
+class NotYetDue(RuntimeError):
+    """A delayed message pushed before its time: refused, so Pub/Sub pushes it again later."""
 
-
-@dataclass(frozen=True)
-class PubSubMessage:
-    """One Pub/Sub message as delivered: its text body and attributes."""
-
-    message_id: str
-    body: str
-    attributes: dict[str, str] = field(default_factory=dict)
-    #: the publish time, seconds since the epoch (now when the envelope does not say)
-    published: float = 0.0
-    #: Pub/Sub's delivery attempt (set when the subscription has a dead-letter policy)
-    delivery_attempt: int = 1
-
-
-def _published(text: Any) -> float:
-    if not isinstance(text, str) or not text:
-        return time.time()
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return time.time()
-
-
-def pubsub_message(data: Any) -> PubSubMessage:
-    """The message of a ``messagePublished`` CloudEvent's data (``{"message": {...}}``).
-
-    >>> m = pubsub_message({"message": {"data": "eyJhIjogMX0=", "messageId": "7", "attributes": {"k": "v"}}})
-    >>> m.body, m.message_id, m.attributes
-    ('{"a": 1}', '7', {'k': 'v'})
-    """
-    message = data.get("message") if isinstance(data, dict) else None
-    if not isinstance(message, dict):
-        raise NotAPubSubMessage("the event's data holds no Pub/Sub message")
-    try:
-        body = base64.b64decode(message.get("data") or "", validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, TypeError) as exc:
-        raise NotAPubSubMessage("the message's data is not base64-encoded UTF-8 text") from exc
-    attributes = message.get("attributes") or {}
-    if not isinstance(attributes, dict):
-        raise NotAPubSubMessage("the message's attributes are not a map")
-    attempt = data.get("deliveryAttempt") or message.get("deliveryAttempt") or 1
-    return PubSubMessage(
-        message_id=str(message.get("messageId") or message.get("message_id") or uuid.uuid4().hex),
-        body=body,
-        attributes={str(k): str(v) for k, v in attributes.items()},
-        published=_published(message.get("publishTime") or message.get("publish_time")),
-        delivery_attempt=int(attempt) if str(attempt).isdigit() else 1,
-    )
+    def __init__(self, message_id: str, due_in: float) -> None:
+        super().__init__(f"message {message_id} is due in {due_in:.0f} s: refused for redelivery")
+        self.message_id = message_id
+        self.due_in = due_in
 
 
 def http_event_of(request: flask.Request, *, route: str, request_id: str | None = None) -> dict[str, Any]:
@@ -136,18 +94,24 @@ def flask_response_of(result: Any) -> flask.Response:
     return flask.Response(response=body, status=status, headers=headers)
 
 
-def queue_event_of(event: CloudEvent, *, queue: str) -> dict[str, Any]:
-    """A one-record SQS batch holding the Pub/Sub message of ``event``."""
-    message = pubsub_message(event.get_data())
+def queue_event_of(event: CloudEvent, *, queue: str, now: float | None = None) -> dict[str, Any]:
+    """A one-record SQS batch holding the Pub/Sub message of ``event``.
+
+    Raises :class:`~pilothouse.messaging.base.InvalidParameter` when the event holds no Pub/Sub
+    message and :class:`NotYetDue` when its message is a delayed one pushed early."""
+    push = decode_push({"data": event.get_data()}, now=now)
+    message = push.message
+    if push.due_in > 0:
+        raise NotYetDue(message.id, push.due_in)
     return sqs_event(
         [
             sqs_record(
                 queue,
-                message_id=message.message_id,
+                message_id=message.id,
                 receipt_handle=str(event["id"]),
                 body=message.body,
-                receive_count=message.delivery_attempt,
-                sent_at=message.published,
+                receive_count=message.receive_count,
+                sent_at=message.sent_at or time.time(),
                 attributes=message.attributes,
             )
         ]

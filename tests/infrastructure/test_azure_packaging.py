@@ -280,16 +280,7 @@ def test_requirements_follow_pyproject_and_the_lock(cloud):
     lock = (ROOT / "requirements-dev.lock").read_text()
     for line in path.read_text().splitlines():
         if line and not line.startswith("#"):
-            name = re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0].lower()
-            if name in AWAITING_LOCK:
-                # added to pyproject.toml, not locked yet: once the lock has it, drop it from the set
-                assert not re.search(rf"^{re.escape(name)}==", lock, re.MULTILINE | re.IGNORECASE), name
-                continue
             assert re.search(rf"^{re.escape(line)}\b", lock, re.MULTILINE | re.IGNORECASE), line
-
-
-#: packages of an extra that requirements-dev.lock does not pin yet (the integrator relocks)
-AWAITING_LOCK = {"azure-identity"}
 
 
 def test_function_app_loads_no_function_module_when_indexed():

@@ -23,7 +23,7 @@ from pathlib import Path
 import azure.functions as func
 
 from pilothouse.runtime import azure_functions as adapt
-from pilothouse.runtime.cloud_entries import entries
+from pilothouse.runtime.cloud_entries import azure_function_name, azure_route, entries
 from pilothouse.runtime.instances import HandlerPool, functions_dir
 
 HERE = Path(__file__).resolve().parent
@@ -51,14 +51,15 @@ def build_app() -> func.FunctionApp:
             continue
         pool = HandlerPool(folder / entry.name / "app.py")
         if entry.kind == "http":
-            body = adapt.http_trigger(pool, name=entry.name, route=entry.route, timeout=entry.timeout)
-            app.function_name(entry.name)(
-                app.route(
-                    route=entry.route.lstrip("/"),
-                    methods=[entry.method],
-                    auth_level=func.AuthLevel.ANONYMOUS,
-                )(body)
-            )
+            for index, route in enumerate(entry.routes):  # an Azure function has one route
+                body = adapt.http_trigger(pool, name=entry.name, route=route, timeout=entry.timeout)
+                app.function_name(azure_function_name(entry, index))(
+                    app.route(
+                        route=azure_route(route),
+                        methods=[entry.method],
+                        auth_level=func.AuthLevel.ANONYMOUS,
+                    )(body)
+                )
         elif entry.kind == "queue":
             body = adapt.queue_trigger(pool, name=entry.name, queue=entry.queue_name, timeout=entry.timeout)
             app.function_name(entry.name)(

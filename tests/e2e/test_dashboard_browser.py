@@ -278,7 +278,8 @@ def test_abort_rolls_back(server, browser, artifacts):
     assert "rolls traffic back" in dialog.inner_text()
     dialog.get_by_label("Reason").fill("seen enough")
     dialog.get_by_role("button", name="Abort").click()
-    seen(page, "#deployment-live .status-line .b-aborted, #deployment-live .status-line .b-rolled_back", artifacts)
+    ended = "#deployment-live .status-line .b-aborted, #deployment-live .status-line .b-rolled_back"
+    seen(page, ended, artifacts)
     shot(page, artifacts, "deployment-aborted")
     page.get_by_role("link", name=dep["execution"][:16]).click()
     page.wait_for_selector("svg.asl .state.visited")

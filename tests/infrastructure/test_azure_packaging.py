@@ -8,13 +8,13 @@ import importlib.util
 import json
 import re
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from pilothouse.runtime.cloud_entries import entries
+from pilothouse.runtime.cloud_entries import azure_function_name, azure_route, entries
 
+from ._clouds import assert_each_gets_its_own_answer, functions_of, indexed
 from ._tools import ROOT
 
 func = pytest.importorskip("azure.functions")
@@ -36,41 +36,6 @@ def function_app():
     return load_function_app()
 
 
-def _bindings(fn) -> tuple[str, dict]:
-    """(trigger type, trigger binding as the host reads it) of an indexed function."""
-    data = json.loads(fn.get_function_json())
-    (trigger,) = [b for b in data["bindings"] if b["type"].endswith("Trigger")]
-    return trigger["type"], trigger
-
-
-_INDEXED: dict[int, dict] = {}
-
-
-def functions_of(app) -> dict:
-    """name -> indexed function; the app is indexed once (as the worker does: a second
-    ``get_functions()`` refuses the names it has already seen)."""
-    if id(app) not in _INDEXED:
-        _INDEXED[id(app)] = {fn.get_function_name(): fn for fn in app.get_functions()}
-    return _INDEXED[id(app)]
-
-
-def indexed(app) -> dict[str, tuple]:
-    """function name -> its trigger, in the catalogue's terms."""
-    out = {}
-    for fn in functions_of(app).values():
-        kind, b = _bindings(fn)
-        if kind == "httpTrigger":
-            (method,) = b["methods"]
-            out[fn.get_function_name()] = ("http", method.upper(), "/" + b["route"], b["authLevel"])
-        elif kind == "queueTrigger":
-            out[fn.get_function_name()] = ("queue", b["queueName"], b["connection"])
-        elif kind == "timerTrigger":
-            out[fn.get_function_name()] = ("schedule", b["schedule"])
-        else:  # pragma: no cover
-            out[fn.get_function_name()] = (kind,)
-    return out
-
-
 def test_every_operation_is_indexed_with_its_trigger(function_app):
     """Given the catalogue, When the function app is indexed
     Then every HTTP operation is an anonymous HTTP trigger on its method and route, every queue
@@ -80,13 +45,19 @@ def test_every_operation_is_indexed_with_its_trigger(function_app):
     wanted = {}
     for e in entries():
         if e.kind == "http":
-            wanted[e.name] = ("http", e.method, e.route, "ANONYMOUS")
+            for index, route in enumerate(e.routes):  # one route per Azure function
+                wanted[azure_function_name(e, index)] = (
+                    "http",
+                    e.method,
+                    "/" + azure_route(route),
+                    "ANONYMOUS",
+                )
         elif e.kind == "queue":
             wanted[e.name] = ("queue", f"%{e.queue_setting}%", "PilothouseStorage")
         elif e.kind == "schedule":
             wanted[e.name] = ("schedule", e.ncrontab)
     assert found == wanted
-    untriggered = {e.name for e in entries()} - set(found)
+    untriggered = {e.name for e in entries()} - {re.sub(r"_route\d+$", "", name) for name in found}
     assert untriggered == {e.name for e in entries() if e.kind in ("task", "aws-event")}
     assert {"deployment_prepare", "system_advance", "execution_status_changed"} <= untriggered
     assert len(found) > 100
@@ -216,42 +187,6 @@ def test_concurrent_requests_each_get_their_own_answer(env, admin_key):
         return r.status_code, json.loads(r.get_body())
 
     assert_each_gets_its_own_answer(ask)
-
-
-def assert_each_gets_its_own_answer(ask, threads: int = 50, rounds: int = 4) -> None:
-    """Run ``ask(name)`` from ``threads`` threads at once, ``rounds`` names each, and check each
-    answer is the 404 problem of its own name."""
-    import sys
-
-    barrier = threading.Barrier(threads)
-    answers: dict[str, tuple[int, dict]] = {}
-    errors: list[BaseException] = []
-
-    def call(i: int) -> None:
-        barrier.wait()
-        for r in range(rounds):
-            name = f"component-{i}-{r}"
-            try:
-                answers[name] = ask(name)
-            except BaseException as exc:  # noqa: BLE001 - reported below, with the others
-                errors.append(exc)
-
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # many more interleavings than the default 5 ms
-    try:
-        workers = [threading.Thread(target=call, args=(i,)) for i in range(threads)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join(timeout=300)
-    finally:
-        sys.setswitchinterval(old)
-    assert errors == []
-    assert len(answers) == threads * rounds
-    for name, (status, problem) in answers.items():
-        assert status == 404, problem
-        assert problem["instance"] == f"/v1/components/{name}"
-        assert re.search(rf"\b{name}\b", problem["detail"]), problem
 
 
 def _requirement_names(path: Path) -> set[str]:

@@ -3,84 +3,15 @@ routes, queues, schedules and resources; every handler imports."""
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import json
 
 import pytest
-import yaml
 
-from ._tools import ROOT, SERVERLESS, TEMPLATE, load_cfn_yaml, sam_as_sls
+from ._clouds import _sam, _sam_functions, _sam_triggers, _sls, _sls_triggers
+from ._tools import ROOT, sam_as_sls
 
 WORKFLOWS = ROOT / "shared/pilothouse/workflows"
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
-
-
-@functools.cache
-def _sam() -> dict:
-    return load_cfn_yaml(TEMPLATE)
-
-
-@functools.cache
-def _sls() -> dict:
-    with open(SERVERLESS, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=yaml.SafeLoader)  # long-form intrinsics only: plain YAML
-
-
-def _sam_functions() -> dict[str, dict]:
-    """folder -> properties of its AWS::Serverless::Function."""
-    out = {}
-    for res in _sam()["Resources"].values():
-        if res["Type"] == "AWS::Serverless::Function":
-            props = res["Properties"]
-            out[props["CodeUri"].strip("/").removeprefix("functions/")] = props
-    return out
-
-
-def _sam_triggers() -> set[tuple]:
-    triggers = set()
-    for folder, props in _sam_functions().items():
-        for ev in (props.get("Events") or {}).values():
-            p = ev["Properties"]
-            if ev["Type"] == "HttpApi":
-                triggers.add((folder, "http", p["Method"].upper(), p["Path"]))
-            elif ev["Type"] == "SQS":
-                triggers.add(
-                    (
-                        folder,
-                        "sqs",
-                        p["Queue"]["Fn::GetAtt"][0],
-                        p["BatchSize"],
-                        tuple(p.get("FunctionResponseTypes") or ()),
-                    )
-                )
-            elif ev["Type"] == "ScheduleV2":
-                triggers.add((folder, "schedule", p["ScheduleExpression"]))
-            elif ev["Type"] == "EventBridgeRule":
-                triggers.add((folder, "eventbridge", json.dumps(p["Pattern"], sort_keys=True)))
-            else:
-                triggers.add((folder, ev["Type"]))
-    return triggers
-
-
-def _sls_triggers() -> set[tuple]:
-    triggers = set()
-    for folder, fn in _sls()["functions"].items():
-        for ev in fn.get("events") or []:
-            ((kind, p),) = ev.items()
-            if kind == "httpApi":
-                triggers.add((folder, "http", p["method"].upper(), p["path"]))
-            elif kind == "sqs":
-                types = (p["functionResponseType"],) if p.get("functionResponseType") else ()
-                triggers.add((folder, "sqs", p["arn"]["Fn::GetAtt"][0], p["batchSize"], types))
-            elif kind == "schedule":
-                for expr in p["rate"] if isinstance(p, dict) else [p]:
-                    triggers.add((folder, "schedule", expr))
-            elif kind == "eventBridge":
-                triggers.add((folder, "eventbridge", json.dumps(p["pattern"], sort_keys=True)))
-            else:
-                triggers.add((folder, kind))
-    return triggers
 
 
 def test_template_and_serverless_declare_every_function_and_nothing_else():

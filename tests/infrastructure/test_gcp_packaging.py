@@ -13,11 +13,10 @@ import pytest
 
 from pilothouse.runtime.cloud_entries import entries
 
-from ._tools import ROOT
+from ._clouds import GCP, _locals, _resources, terraform
 
 functions_framework = pytest.importorskip("functions_framework")
 
-GCP = ROOT / "infra" / "gcp"
 MAIN = str(GCP / "main.py")
 
 
@@ -44,7 +43,7 @@ def test_every_http_entry_point_answers_through_the_test_client(env):
             _sample_path(e.route), method=e.method, data=body, headers={"content-type": "application/json"}
         )
         assert answer.headers.get("x-request-id"), e.name
-        public = e.name in ("health", "openapi", "receive_webhook")
+        public = e.name in ("health", "openapi", "receive_webhook", "dashboard")
         if public:
             assert answer.status_code < 500, (e.name, answer.status_code, answer.data[:300])
         else:
@@ -55,7 +54,7 @@ def test_every_http_entry_point_answers_through_the_test_client(env):
 def test_concurrent_requests_each_get_their_own_answer(env, admin_key):
     """Given 50 threads each sending 4 requests for its own components at once to one HTTP entry
     point (as gunicorn's threads serve them), Then each answer is the 404 of its own component."""
-    from .test_azure_packaging import assert_each_gets_its_own_answer
+    from ._clouds import assert_each_gets_its_own_answer
 
     app = functions_framework.create_app(target="get_component", source=MAIN)
 
@@ -147,44 +146,6 @@ def test_entry_points_are_the_triggered_operations():
 
 
 # -- Terraform ---------------------------------------------------------------------------------------
-
-
-def _plain(value):
-    """python-hcl2's tree with HCL's quotes taken off strings and keys, and block markers dropped."""
-    if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items() if k != "__is_block__"}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1].replace('\\"', '"')
-    return value
-
-
-@functools.cache
-def terraform() -> dict[str, dict]:
-    hcl2 = pytest.importorskip("hcl2")
-    out = {}
-    for path in sorted(GCP.glob("*.tf")):
-        with open(path, encoding="utf-8") as fh:
-            out[path.name] = _plain(hcl2.load(fh))
-    return out
-
-
-def _resources(kind: str) -> dict:
-    found = {}
-    for parsed in terraform().values():
-        for block in parsed.get("resource", []):
-            for name, body in (block.get(kind) or {}).items():
-                found[name] = body
-    return found
-
-
-def _locals() -> dict:
-    merged = {}
-    for parsed in terraform().values():
-        for block in parsed.get("locals", []):
-            merged.update(block)
-    return merged
 
 
 def test_every_tf_file_parses():

@@ -227,14 +227,20 @@ def _keys_admin() -> Any:
 
 
 def handle(event: dict) -> dict:
-    """One request to the dashboard."""
+    """One request to the dashboard; every answer carries ``X-Request-Id`` as the API's do."""
+    request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+    answer = _route(event, request_id)
+    answer.setdefault("headers", {})["X-Request-Id"] = request_id
+    return answer
+
+
+def _route(event: dict, request_id: str) -> dict:
     path = event.get("rawPath") or "/"
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")
     if method not in ("GET", "HEAD"):
         return _problem(405, "Method not allowed", "the dashboard only answers GET")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     query = dict(parse_qsl(event.get("rawQueryString") or ""))
-    request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
     if path.startswith("/static/"):
         return static(path[len("/static/") :], query)
     if path == "/ui/oidc":

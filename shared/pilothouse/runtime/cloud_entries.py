@@ -41,6 +41,8 @@ class Entry:
     method: str = ""
     #: the API Gateway / OpenAPI spelling: ``/v1/components/{name}``
     route: str = ""
+    #: more routes the same function serves (the dashboard's ``/{proxy+}``)
+    extra_routes: tuple[str, ...] = ()
     #: the catalogue's queue (``jobs``) and the setting that names it (``PILOTHOUSE_JOBS_QUEUE``)
     queue: str = ""
     queue_setting: str = ""
@@ -48,6 +50,11 @@ class Entry:
     queue_name: str = ""
     #: the EventBridge expression of template.yaml (``rate(1 minute)``)
     schedule: str = ""
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """Every route of an ``http`` entry, its own first."""
+        return (self.route, *self.extra_routes)
 
     @property
     def ncrontab(self) -> str:
@@ -75,7 +82,16 @@ def entries() -> list[Entry]:
         timeout = fn.timeout or DEFAULT_TIMEOUT
         trigger = fn.trigger
         if isinstance(trigger, Http):
-            out.append(Entry(fn.name, "http", timeout, method=trigger.method, route=trigger.route))
+            out.append(
+                Entry(
+                    fn.name,
+                    "http",
+                    timeout,
+                    method=trigger.method,
+                    route=trigger.route,
+                    extra_routes=trigger.extra_routes,
+                )
+            )
         elif isinstance(trigger, Consume):
             field = queue_field(trigger.queue)
             out.append(
@@ -97,3 +113,16 @@ def entries() -> list[Entry]:
         else:  # pragma: no cover - a new trigger kind must be given a place here
             raise TypeError(f"{fn.name}: no Azure/GCP trigger for {type(trigger).__name__}")
     return out
+
+
+def azure_route(route: str) -> str:
+    """An API Gateway route in Azure Functions' spelling: no leading slash, and a greedy
+    ``{name+}`` as the catch-all ``{*name}``."""
+    import re
+
+    return re.sub(r"\{(\w+)\+\}", r"{*\1}", route.lstrip("/"))
+
+
+def azure_function_name(entry: Entry, index: int) -> str:
+    """The Azure function serving the ``index``-th route of ``entry`` (one route per Azure function)."""
+    return entry.name if index == 0 else f"{entry.name}_route{index}"

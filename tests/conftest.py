@@ -16,6 +16,7 @@ from pilothouse.embedded.template import read_cloud
 from pilothouse.settings import get_settings
 from pilothouse.wiring import get_services, reset_services
 from tests.support.controlplane import ADMIN_KEY, ROOT, Api
+from tests.support.processes import stop_session_servers
 
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
 
@@ -169,3 +170,9 @@ def loopback_only(monkeypatch):
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the servers tests shared across the session (moto, Azurite, the Pub/Sub and GCS
+    stand-ins): in every xdist worker too, where atexit handlers never run."""
+    stop_session_servers()

@@ -8,7 +8,6 @@ Adapter-specific checks follow the contract suite, at the end of the file.
 
 from __future__ import annotations
 
-import atexit
 import json
 import time
 import uuid
@@ -29,6 +28,7 @@ from pilothouse.blobs import (
     LocalBlobs,
     MemoryBlobs,
 )
+from tests.support.processes import stop_at_session_end
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _moto_s3() -> tuple[Any, str]:
         from tests.support.moto_server import MotoServer
 
         server = MotoServer().start()
-        atexit.register(server.stop)
+        stop_at_session_end(server.stop)
         key = server.client("kms").create_key(Description="pilothouse blobs contract")["KeyMetadata"]["Arn"]
         _moto.extend([server, key])
     return _moto[0], _moto[1]
@@ -95,7 +95,7 @@ def _gcs_emulator() -> Any:
         from tests.support.gcs_emulator import GcsEmulator
 
         _gcs.append(GcsEmulator().start())
-        atexit.register(_gcs[0].stop)
+        stop_at_session_end(_gcs[0].stop)
     return _gcs[0]
 
 

@@ -17,7 +17,6 @@ follow the contract suite, at the end of the file.
 
 from __future__ import annotations
 
-import atexit
 import multiprocessing
 import threading
 import time
@@ -39,6 +38,7 @@ from pilothouse.ports import (
     QueueNotFound,
     QueueSpec,
 )
+from tests.support.processes import stop_at_session_end
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def _moto_server():
         from tests.support.moto_server import MotoServer
 
         _moto.append(MotoServer().start())
-        atexit.register(_moto[0].stop)
+        stop_at_session_end(_moto[0].stop)
     return _moto[0]
 
 
@@ -197,7 +197,7 @@ def _pubsub(tmp_path: Path) -> Iterator[AdapterCase]:
         from tests.support.pubsub_server import PubSubServer
 
         _pubsub_server.append(PubSubServer().start())
-        atexit.register(_pubsub_server[0].stop)
+        stop_at_session_end(_pubsub_server[0].stop)
     project = _pubsub_server[0].project
     opened = [PubSubQueue(project)]
 

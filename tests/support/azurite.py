@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import end_process, stop_at_session_end
+
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "devstoreaccount1"
 #: the development account's key, published in Azurite's and Azure's documentation (not a secret)
@@ -133,13 +135,7 @@ class Azurite:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        end_process(process)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -158,12 +154,11 @@ _session: list[Azurite] = []
 
 
 def session_azurite() -> Azurite:
-    """One Azurite for the test session (started by the first test that asks, stopped at exit)."""
+    """One Azurite for the test session (started by the first test that asks, stopped when the
+    session ends)."""
     if not _session:
-        import atexit
-
         server = Azurite().start()
-        atexit.register(server.stop)
+        stop_at_session_end(server.stop)
         _session.append(server)
     return _session[0]
 

@@ -16,6 +16,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from tests.support.processes import end_process
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_suffix(".js")
 PROJECT = "pilothouse-test"
@@ -80,13 +82,7 @@ class FirestoreEmulator:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        end_process(process)
         if process is not None and process.stdin is not None:
             process.stdin.close()
         if self.set_environ and self.port:

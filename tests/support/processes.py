@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -72,3 +74,32 @@ def kill_replicas(data_dir: Path) -> list[int]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return pids
+
+
+def end_process(process: subprocess.Popen | None, *, grace: float = 10.0) -> None:
+    """Stop a test server's process: SIGTERM, then SIGKILL if it has not exited within ``grace``
+    seconds; a process that already exited (or None) is left as it is."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)
+
+
+#: stops of servers shared by a whole test session (the conftest's pytest_sessionfinish runs them)
+_SESSION_STOPS: list[Callable[[], None]] = []
+
+
+def stop_at_session_end(stop: Callable[[], None]) -> None:
+    """Run ``stop`` when the test session ends. Not ``atexit``: pytest-xdist's workers leave without
+    running atexit handlers, which left session servers (moto) running after CI."""
+    _SESSION_STOPS.append(stop)
+
+
+def stop_session_servers() -> None:
+    """Stop every server registered with :func:`stop_at_session_end`, newest first."""
+    while _SESSION_STOPS:
+        _SESSION_STOPS.pop()()

@@ -216,6 +216,24 @@ def narrowed(recorded: Principal, current: Principal) -> Principal:
     )
 
 
+def webhook_principal(services: ServiceContext, principal_id: str) -> Principal:
+    """The principal of a workflow a webhook rule started: the source's own, with the role the
+    admin stated on it (``workflow_role``); Forbidden when the source is gone or states none."""
+    from pilothouse.repositories.webhooks import WebhookRepository
+
+    name = principal_id.removeprefix("webhook:")
+    item = WebhookRepository(services.store).get(name)
+    if item is None:
+        raise Forbidden(f"the webhook source this execution acts for ({principal_id}) no longer exists")
+    role = item.data.get("workflow_role")
+    if not role:
+        raise Forbidden(
+            f"the webhook source {name!r}, for which this execution acts, states no workflow_role",
+            extra={"reason": "no-workflow-role"},
+        )
+    return Principal(id=principal_id, name=principal_id, role=Role.parse(role), kind="webhook")
+
+
 def principal_of(services: ServiceContext, principal_id: str) -> Principal:
     """The principal an execution acts for (who started or redrove it), as it stands now; Forbidden
     if its key is gone, revoked or expired, or its OIDC grant lapsed or its issuer is untrusted."""
@@ -225,6 +243,8 @@ def principal_of(services: ServiceContext, principal_id: str) -> Principal:
         return Principal(id="system", name="system", role=Role.ADMIN, kind="system")
     if is_oidc(principal_id):
         return oidc_principal(services, principal_id)
+    if principal_id.startswith("webhook:"):
+        return webhook_principal(services, principal_id)
     if not principal_id.startswith("key:"):
         raise Forbidden(f"this execution acts for {principal_id!r}, who cannot be checked now")
     item = keys.repo(services).get(principal_id.removeprefix("key:"))

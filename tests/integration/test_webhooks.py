@@ -306,3 +306,54 @@ def test_a_sources_secret_is_sealed_at_rest_and_bound_to_its_source(api, service
     assert sealing.unseal(services, raw.data["secret"], context="webhook:sealed") == secret
     with pytest.raises(ConfigurationError):
         sealing.unseal(services, raw.data["secret"], context="webhook:other")
+
+
+def test_a_rules_workflow_acts_as_the_sources_own_principal_with_its_stated_role(api, run, provider, clock):
+    """Given a source stating workflow_role deployer, When its rule starts a workflow updating a
+    component, Then the update succeeds acting as ``webhook:gh`` (recorded on the execution and in
+    the audit); a source stating no role gets the same workflow refused (Pilothouse.Forbidden), and
+    a source stating operator can scale but not update."""
+    running(api, run)
+    update = {
+        "StartAt": "T",
+        "States": {
+            "T": {
+                "Type": "Task",
+                "Resource": "update_component",
+                "Parameters": {"name": "web", "version": "3.0.0"},
+                "End": True,
+            }
+        },
+    }
+    assert api.post("/v1/workflows", {"name": "upd", "definition": update})[0] == 201
+    rules = [{"name": "go", "on": {"event": "any"}, "do": {"type": "start_workflow", "workflow": "upd"}}]
+    for name, role in (("none", None), ("ops", "operator"), ("gh", "deployer")):
+        body = {"name": name, "kind": "github", "rules": rules, **({"workflow_role": role} if role else {})}
+        status, _, created = api.post("/v1/webhook-sources", body)
+        assert status == 201, created
+        payload = push("refs/heads/main")
+        assert (
+            deliver(api, name, payload, github_headers(created["secret"], payload, delivery=f"d-{name}"))[0]
+            == 202
+        )
+        for _ in range(5):
+            run()
+            clock.advance(2)
+    executions = {
+        e["name"]: api.get(f"/v1/workflows/upd/executions/{e['name']}")[2]
+        for e in api.get("/v1/workflows/upd/executions")[2]["items"]
+    }
+    by_source = {n.split("-")[1]: e for n, e in executions.items()}
+    assert by_source["gh"]["status"] == "SUCCEEDED", by_source["gh"]
+    for refused in ("none", "ops"):
+        assert (by_source[refused]["status"], by_source[refused]["error"]) == (
+            "FAILED",
+            "Pilothouse.Forbidden",
+        )
+    assert "workflow_role" in by_source["none"]["cause"]
+    assert comp(api, "web")["version"] == "3.0.0"
+    audit = api.get("/v1/audit", query="operation=update_component")[2]["items"]
+    assert {(a["principal"], a["outcome"]) for a in audit} >= {
+        ("webhook:gh", "success"),
+        ("webhook:ops", "denied"),
+    }

@@ -196,3 +196,59 @@ def test_policies_apply_to_a_workflows_mutations(issuer, api, run, provider):
     ]
     assert [(d["policy"], d["decision"]) for d in denied["policies"]] == [("dev-replicas", "deny")]
     assert denied["principal"] == f"oidc:{issuer.url}#user-1"
+
+
+def _remap(monkeypatch, services, sre_role: str) -> None:
+    """The settings' mapping of ``sre`` changed by the operator while executions run."""
+    from pilothouse.domain.identity import RoleRule
+
+    issuer = services.settings.oidc_issuers[0]
+    roles = tuple(RoleRule(value=r.value, role=sre_role) if r.value == "sre" else r for r in issuer.roles)
+    changed = issuer.model_copy(update={"roles": roles})
+    monkeypatch.setattr(
+        services, "settings", services.settings.model_copy(update={"oidc_issuers": (changed,)})
+    )
+
+
+def test_a_changed_role_mapping_reaches_running_workflows_only_downwards(
+    issuer, api, run, provider, services, monkeypatch
+):
+    """Given an sre (deployer) user's execution waiting before its update, When the mapping of sre
+    is lowered to viewer, Then its task is refused (Pilothouse.Forbidden, audited as denied); When
+    it is raised to admin, Then the next execution's update succeeds and its tasks still act as a
+    deployer at most (the starter's role)."""
+    from pilothouse.domain.security import Role
+    from pilothouse.services.workflow_grants import principal_of
+
+    _running(api, run, "web")
+    later_update = {
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Seconds": 5, "Next": "T"}, "T": {**UPDATE["States"]["T"]}},
+    }
+    _workflow(api, "later-update", later_update)
+    token = issuer.mint({"groups": ["sre"]}, lifetime=600)
+    _start(api, "later-update", {"name": "web"}, token, "lowered")
+    run()
+    _remap(monkeypatch, services, "viewer")
+    clock = services.clock
+    clock.advance(10)
+    run()
+    lowered = _execution(api, "later-update", "lowered")
+    assert (lowered["status"], lowered["error"]) == ("FAILED", "Pilothouse.Forbidden"), lowered
+    assert api.get("/v1/components/web")[2]["version"] == "1.0.0"
+    denied = [
+        a
+        for a in api.get("/v1/audit", query="operation=update_component")[2]["items"]
+        if a["outcome"] == "denied"
+    ]
+    assert [a["principal"] for a in denied] == [f"oidc:{issuer.url}#user-1"]
+
+    _remap(monkeypatch, services, "deployer")  # as it was: the next start is granted deployer
+    _start(api, "later-update", {"name": "web"}, token, "raised")
+    run()
+    _remap(monkeypatch, services, "admin")
+    clock.advance(10)
+    run()
+    assert _execution(api, "later-update", "raised")["status"] == "SUCCEEDED"
+    assert principal_of(services, f"oidc:{issuer.url}#user-1").role == Role.DEPLOYER
+    assert api.get("/v1/components/web")[2]["version"] == "2.0.0"

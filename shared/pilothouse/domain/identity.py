@@ -155,4 +155,5 @@ def principal_from_claims(issuer: OidcIssuer, claims: dict[str, Any]) -> Princip
         subject=subject,
         email=email,
         groups=tuple(sorted(groups))[:64],
+        role_values=tuple(sorted(values))[:64],
     )

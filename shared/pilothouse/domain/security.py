@@ -104,6 +104,8 @@ class Principal:
     subject: str | None = None
     email: str | None = None
     groups: tuple[str, ...] = ()
+    #: for an OIDC principal: the values of the issuer's role claim that the role mapping read
+    role_values: tuple[str, ...] = ()
 
     def can(self, permission: Permission) -> bool:
         """Whether the permission is held in at least one environment."""

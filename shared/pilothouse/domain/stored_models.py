@@ -650,6 +650,8 @@ class WebhookSourceRecord(Stored):
     updated_at: str
     created_by: str | None = None
     secret_rotated_at: str | None = None
+    #: the role of the ``webhook:<name>`` principal its rules' workflows act as (None: no role)
+    workflow_role: str | None = None
 
 
 class WebhookSecretRecord(Stored):

@@ -212,6 +212,9 @@ class SourceSpec(Strict):
     kind: Kind
     description: str = Field(default="", max_length=1000)
     rules: list[Rule] = Field(default_factory=list, max_length=50)
+    #: the role of the ``webhook:<name>`` principal that workflows its rules start act as (stated
+    #: by the admin who creates the source; none: their tasks may call no public operation)
+    workflow_role: Literal["viewer", "operator", "deployer", "admin"] | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> SourceSpec:

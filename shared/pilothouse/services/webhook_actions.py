@@ -4,7 +4,9 @@ The delivery moves ``received`` → ``processing`` by a conditional write first,
 queue message (or two workers) runs its rules once; then it ends ``processed`` (every matching
 rule's action accepted), ``failed`` (one was refused: its reason is kept) or ``ignored`` (no rule
 matched). Actions act as the admin who created the source, with the request id
-``webhook:<source>:<delivery>`` in their audit and events.
+``webhook:<source>:<delivery>`` in their audit and events; a workflow a rule starts acts as the
+source's own principal ``webhook:<source>``, whose role is the source's ``workflow_role`` (none
+unless the admin stated one).
 
 * ``update_component`` — update the component to the version taken from the tag or commit;
 * ``update_system`` — a system rollout moving the named members to that version;
@@ -143,7 +145,8 @@ def _start_workflow(
 
     raw = f"webhook-{delivery['source']}-{rule.name}-{delivery['id']}-{delivery.get('attempts', 1)}"
     name = re.sub(r"[^A-Za-z0-9_-]", "-", raw)[-80:]
+    # the execution acts as the source's own principal (its stated workflow_role), never its creator
     started = services.orchestrator.start(
-        do.workflow, name=name, input=value, actor=actor, request_id=request_id
+        do.workflow, name=name, input=value, actor=f"webhook:{delivery['source']}", request_id=request_id
     )
     return f"execution {started.get('name', name)} of {do.workflow}"

@@ -9,6 +9,11 @@ environment, extra permissions, groups, issuer — is written down as the princi
 operations its executions' tasks call run with that grant, never more:
 
 * the issuer must still be trusted by the settings when the task runs;
+* the role mapping is applied again, as the settings state it now, to the claim values the grant
+  recorded at the start (the role claim's values and the groups, never the token), and the task
+  runs with the *lesser* of the recorded role and the current one, per environment
+  (:func:`narrowed`): a lowered mapping reaches running executions at their next task, a raised
+  one never widens them beyond what the starter had;
 * the grant lapses ``oidc_workflow_grant_seconds`` after the start that wrote it (then the task
   fails with ``Pilothouse.Forbidden``: start or redrive again with a fresh token);
 * a role held in some environments only is checked against the environment of what each task
@@ -29,10 +34,13 @@ Nothing of the control plane's own credentials is involved, and no token is stor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from pilothouse.domain.identity import OidcIssuer, principal_from_claims
 from pilothouse.domain.security import Principal, Role
 from pilothouse.errors import Forbidden
 from pilothouse.ports import Item
@@ -56,6 +64,9 @@ class Grant(BaseModel):
     permissions: list[str] = []
     environments: list[str] = []
     groups: list[str] = []
+    #: the role claim's values the mapping read at the start (None: a grant written before they
+    #: were recorded; the groups are read as the role claim's values then)
+    role_values: list[str] | None = None
     granted_epoch: float
     expires_epoch: float
 
@@ -72,6 +83,7 @@ class Grant(BaseModel):
             permissions=sorted(principal.permissions),
             environments=list(principal.environments),
             groups=list(principal.groups),
+            role_values=list(principal.role_values),
             granted_epoch=float(now),
             expires_epoch=float(now + lifetime),
         )
@@ -91,6 +103,7 @@ class Grant(BaseModel):
             subject=self.subject,
             email=self.email,
             groups=tuple(self.groups),
+            role_values=tuple(self.groups if self.role_values is None else self.role_values),
         )
 
 
@@ -134,14 +147,91 @@ def oidc_principal(services: ServiceContext, principal_id: str) -> Principal:
     if item is None:
         raise Forbidden(f"this execution acts for {principal_id!r}, for whom no grant is recorded")
     grant = Grant.model_validate(item.data)
-    if not any(i.issuer == grant.issuer for i in services.settings.oidc_issuers):
+    issuer = next((i for i in services.settings.oidc_issuers if i.issuer == grant.issuer), None)
+    if issuer is None:
         raise Forbidden(f"the issuer of {principal_id!r}, for whom this execution acts, is no longer trusted")
     if grant.expires_epoch <= services.clock.time():
         raise Forbidden(
             f"the grant of {principal_id!r}, for whom this execution acts, has lapsed "
             f"(oidc_workflow_grant_seconds after its start); start or redrive it again"
         )
-    return grant.principal()
+    recorded = grant.principal()
+    try:
+        current = principal_from_claims(issuer, _claims(issuer, recorded))
+    except Forbidden as exc:
+        raise Forbidden(
+            f"the role mapping no longer grants {principal_id!r}, for whom this execution acts, any role",
+            extra={"reason": "mapping-lowered"},
+        ) from exc
+    return narrowed(recorded, current)
+
+
+def _nest(claims: dict[str, Any], path: str, values: tuple[str, ...]) -> None:
+    node = claims
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = list(values)
+
+
+def _claims(issuer: OidcIssuer, recorded: Principal) -> dict[str, Any]:
+    """The claims the current mapping reads, rebuilt from what the grant recorded (no token)."""
+    claims: dict[str, Any] = {"sub": recorded.subject, "name": recorded.name}
+    if recorded.email:
+        claims["email"] = recorded.email
+    _nest(claims, issuer.role_claim, recorded.role_values)
+    if issuer.groups_claim and issuer.groups_claim != issuer.role_claim:
+        _nest(claims, issuer.groups_claim, recorded.groups)
+    return claims
+
+
+def narrowed(recorded: Principal, current: Principal) -> Principal:
+    """The lesser of two principals for the same subject: each environment's role is the lower of
+    the two, and a permission is kept only if both hold it (in the environments both allow).
+
+    >>> a = Principal(id="oidc:i#u", name="u", role=Role.DEPLOYER, kind="oidc")
+    >>> b = Principal(id="oidc:i#u", name="u", role=Role.ADMIN, kind="oidc",
+    ...     environment_roles=(("development", Role.ADMIN),))
+    >>> n = narrowed(a, b)
+    >>> n.role.label, n.role_in("development").label, narrowed(b, a).role_in("development").label
+    ('deployer', 'deployer', 'deployer')
+    """
+    role = min(recorded.role, current.role)
+    named = {env for env, _ in (*recorded.environment_roles, *current.environment_roles)}
+    env_roles = {env: min(recorded.role_in(env), current.role_in(env)) for env in named}
+    permissions = recorded.permissions & current.permissions
+    environments: tuple[str, ...] = ()
+    if recorded.environments and current.environments:
+        environments = tuple(sorted(set(recorded.environments) & set(current.environments)))
+        if not environments:  # allowed in no environment both name: not held at all
+            permissions = frozenset()
+    else:
+        environments = recorded.environments or current.environments
+    return dataclasses.replace(
+        recorded,
+        role=role,
+        environment_roles=tuple(sorted((e, r) for e, r in env_roles.items() if r > role)),
+        permissions=permissions,
+        environments=environments,
+    )
+
+
+def webhook_principal(services: ServiceContext, principal_id: str) -> Principal:
+    """The principal of a workflow a webhook rule started: the source's own, with the role the
+    admin stated on it (``workflow_role``); Forbidden when the source is gone or states none."""
+    from pilothouse.repositories.webhooks import WebhookRepository
+
+    name = principal_id.removeprefix("webhook:")
+    item = WebhookRepository(services.store).get(name)
+    if item is None:
+        raise Forbidden(f"the webhook source this execution acts for ({principal_id}) no longer exists")
+    role = item.data.get("workflow_role")
+    if not role:
+        raise Forbidden(
+            f"the webhook source {name!r}, for which this execution acts, states no workflow_role",
+            extra={"reason": "no-workflow-role"},
+        )
+    return Principal(id=principal_id, name=principal_id, role=Role.parse(role), kind="webhook")
 
 
 def principal_of(services: ServiceContext, principal_id: str) -> Principal:
@@ -153,6 +243,8 @@ def principal_of(services: ServiceContext, principal_id: str) -> Principal:
         return Principal(id="system", name="system", role=Role.ADMIN, kind="system")
     if is_oidc(principal_id):
         return oidc_principal(services, principal_id)
+    if principal_id.startswith("webhook:"):
+        return webhook_principal(services, principal_id)
     if not principal_id.startswith("key:"):
         raise Forbidden(f"this execution acts for {principal_id!r}, who cannot be checked now")
     item = keys.repo(services).get(principal_id.removeprefix("key:"))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
@@ -20,6 +22,7 @@ import yaml
 
 from tests.support import processes
 from tests.support.e2e import ROOT, DevProcess, kill_marked, make_admin_key
+from tests.support.oidc_issuer import LocalIssuer
 
 pytestmark = [pytest.mark.slow]
 
@@ -328,4 +331,112 @@ def test_xss_renders_as_text_workflows_audit_and_keys(server, browser, artifacts
     page.wait_for_selector("svg.asl")
     shot(page, artifacts, "workflow")
     assert axe_violations(page) == []
+    page.close()
+
+
+# -- OIDC sign-in: authorization code + PKCE against the local test issuer ----------------------------
+
+
+class OidcDev(DevProcess):
+    """``pilothouse dev`` trusting the issuers in ``issuers_json`` (PILOTHOUSE_OIDC_ISSUERS)."""
+
+    issuers_json = "[]"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, "PILOTHOUSE_OIDC_ISSUERS": self.issuers_json}
+
+
+@pytest.fixture(scope="module")
+def oidc(tmp_path_factory) -> Iterator[tuple[OidcDev, LocalIssuer]]:
+    """A dev server of its own trusting a local issuer whose test user is in group ``readers``
+    (viewer); the dashboard's ``/callback`` is the issuer's registered redirect URI."""
+    base = tmp_path_factory.mktemp("dashboard-oidc")
+    marker = uuid.uuid4().hex
+    with LocalIssuer() as iss:
+        dev = OidcDev(base / "data", base, make_admin_key(), marker)
+        dev.issuers_json = json.dumps(
+            [{"issuer": iss.url, "audience": "pilothouse", "roles": [{"value": "readers", "role": "viewer"}]}]
+        )
+        iss.redirect_uris = {dev.url + "/callback"}
+        iss.login_claims = {"sub": "oncall-7", "email": "oncall@example.test", "groups": ["readers"]}
+        try:
+            dev.start()
+            yield dev, iss
+        finally:
+            dev.kill()
+            kill_marked(marker)
+
+
+def start_oidc_sign_in(browser, dev: OidcDev, iss: LocalIssuer):
+    iss.issued.clear()
+    iss.refusals.clear()
+    page = browser.new_page()
+    page.goto(dev.url + "/")
+    return page
+
+
+def no_secret_kept(browser, page, secrets_: list[str]) -> None:
+    """No entry of the tab's history names a code or any of ``secrets_``; nor do localStorage or
+    cookies; the PKCE verifier is gone from session storage."""
+    history = browser.new_cdp_session(page).send("Page.getNavigationHistory")["entries"]
+    for entry in history:
+        assert "code=" not in entry["url"] and "token" not in entry["url"], entry["url"]
+        assert not any(s in entry["url"] for s in secrets_)
+    local = page.evaluate("JSON.stringify(Object.assign({}, localStorage))")
+    assert local == "{}"
+    assert browser.cookies() == [] and page.evaluate("document.cookie") == ""
+    assert page.evaluate("sessionStorage.getItem('pilothouse.oidc')") is None
+
+
+def test_oidc_sign_in_with_pkce_shows_the_overview(oidc, browser, artifacts):
+    dev, iss = oidc
+    # Given the sign-in page, When the on-call engineer signs in with the issuer
+    page = start_oidc_sign_in(browser, dev, iss)
+    page.get_by_role("button", name=f"Sign in with {iss.url}").click()
+    # Then the issuer redirected back, the code was exchanged, and the overview shows
+    seen(page, "#view h1", artifacts)
+    wait_for(lambda: "oncall-7" in page.inner_text("#whoami"), 15, "whoami")
+    assert "(viewer)" in page.inner_text("#whoami")
+    shot(page, artifacts, "oidc-overview")
+    assert iss.refusals == [] and len(iss.issued) == 3
+    id_token = iss.issued[0]
+    assert page.evaluate("sessionStorage.getItem('pilothouse.token')") == id_token
+    # And the address bar is back at / with no code; no token kept in history, localStorage or cookies
+    assert page.url == dev.url + "/"
+    no_secret_kept(browser, page, iss.issued)
+    # And the issuer saw a challenge, never a verifier, on the browser's way through /authorize
+    authorize = [r for r in iss.requests if r.startswith("/authorize?")][-1]
+    query = parse_qs(authorize.split("?", 1)[1])
+    assert query["code_challenge_method"] == ["S256"] and "code_verifier" not in query
+    page.close()
+
+
+def test_oidc_wrong_code_verifier_is_refused_and_no_token_kept(oidc, browser, artifacts):
+    dev, iss = oidc
+    # Given an attacker who swaps the code_verifier on the way to the token endpoint
+    sent: dict[str, str] = {}
+
+    def swap(route) -> None:
+        form = {k: v[0] for k, v in parse_qs(route.request.post_data or "").items()}
+        sent.update(form)
+        route.continue_(post_data=urlencode({**form, "code_verifier": secrets.token_urlsafe(32)}))
+
+    page = start_oidc_sign_in(browser, dev, iss)
+    page.route(iss.url + "/token", swap)
+    page.get_by_role("button", name=f"Sign in with {iss.url}").click()
+    # Then the issuer refuses it and the dashboard says so, signed out, with no token anywhere
+    wait_for(lambda: "code_verifier" in page.inner_text("#signin-error"), 30, "the refusal shown")
+    shot(page, artifacts, "oidc-refused")
+    assert iss.refusals == ["code_verifier does not match the code_challenge"]
+    assert iss.issued == []
+    assert page.get_by_label("API key", exact=True).is_visible()
+    assert page.evaluate("sessionStorage.getItem('pilothouse.token')") is None
+    assert page.inner_text("#view").strip() == ""
+    no_secret_kept(browser, page, [sent["code"]])
+    # And the code is spent: even the right verifier cannot redeem it afterwards
+    assert sent["grant_type"] == "authorization_code" and len(sent["code_verifier"]) == 43
+    replay = httpx.post(iss.url + "/token", data=sent, timeout=10)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert iss.issued == []
     page.close()

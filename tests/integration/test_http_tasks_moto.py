@@ -8,13 +8,11 @@ spells them ``Pilothouse.Http.*`` (:data:`pilothouse.services.http_tasks.SFN_ERR
 
 from __future__ import annotations
 
-import time
-import uuid
-
 import pytest
 
 from tests.support.http_tasks import Scripted, running_component
 from tests.support.moto_server import MotoServer
+from tests.support.sfn_moto import answer_task_messages, use_step_functions_on
 
 pytestmark = pytest.mark.slow
 
@@ -52,38 +50,7 @@ def moto():
 
 @pytest.fixture
 def sfn(moto, env, monkeypatch, loopback_only):
-    moto.reset()
-    moto.configure({"stepfunctions": {"execute_state_machine": True}})
-    suffix = uuid.uuid4().hex[:8]
-    for key, value in {
-        "PILOTHOUSE_ORCHESTRATOR": "stepfunctions",
-        "PILOTHOUSE_QUEUE": "sqs",
-        "PILOTHOUSE_SFN_ROLE_ARN": "arn:aws:iam::123456789012:role/pilothouse-states",
-        "PILOTHOUSE_TASK_MESSAGES_QUEUE": f"task-messages-{suffix}",
-        "PILOTHOUSE_JOBS_QUEUE": f"jobs-{suffix}",
-        "AWS_ENDPOINT_URL": moto.url,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return moto
-
-
-def _answer_until_done(services, api, workflow, name, timeout=40.0):
-    """Be the run_task_message function until the execution ends."""
-    from pilothouse.services import task_messages
-
-    queue = services.settings.task_messages_queue
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for msg in services.queue.receive(queue, max_messages=10, wait_seconds=0.2):
-            task_messages.handle(services, msg.body)
-            services.queue.delete(queue, msg.receipt_handle)
-        ex = api.get(f"/v1/workflows/{workflow}/executions/{name}")[2]
-        if ex["status"] != "RUNNING":
-            return ex
-    raise AssertionError(f"{workflow}/{name} still running")
+    return use_step_functions_on(moto, monkeypatch)
 
 
 def test_retry_on_503_and_catch_on_404_on_step_functions(sfn, api, services):
@@ -104,7 +71,7 @@ def test_retry_on_503_and_catch_on_404_on_step_functions(sfn, api, services):
             api.post("/v1/workflows/calls-parser/executions", {"name": "retried", "input": {"t": 1}})[0]
             == 201
         )
-        done = _answer_until_done(services, api, "calls-parser", "retried")
+        done = answer_task_messages(services, api, "calls-parser", "retried")
     finally:
         busy.close()
     assert done["status"] == "SUCCEEDED", done
@@ -115,7 +82,7 @@ def test_retry_on_503_and_catch_on_404_on_step_functions(sfn, api, services):
     try:
         running_component(services, "gen", gone.url)
         assert api.post("/v1/workflows/calls-gen/executions", {"name": "caught", "input": {"t": 2}})[0] == 201
-        done = _answer_until_done(services, api, "calls-gen", "caught")
+        done = answer_task_messages(services, api, "calls-gen", "caught")
     finally:
         gone.close()
     assert done["status"] == "SUCCEEDED", done

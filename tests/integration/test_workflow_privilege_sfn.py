@@ -4,12 +4,11 @@ principal who started it, through the task-messages queue, like on the embedded 
 from __future__ import annotations
 
 import json
-import time
-import uuid
 
 import pytest
 
 from tests.support.moto_server import MotoServer
+from tests.support.sfn_moto import answer_task_messages, use_step_functions_on
 
 pytestmark = pytest.mark.slow
 
@@ -22,39 +21,7 @@ def moto():
 
 @pytest.fixture
 def sfn(moto, env, monkeypatch):
-    moto.reset()
-    moto.configure({"stepfunctions": {"execute_state_machine": True}})
-    suffix = uuid.uuid4().hex[:8]
-    for key, value in {
-        "PILOTHOUSE_ORCHESTRATOR": "stepfunctions",
-        "PILOTHOUSE_QUEUE": "sqs",
-        "PILOTHOUSE_SFN_ROLE_ARN": "arn:aws:iam::123456789012:role/pilothouse-states",
-        "PILOTHOUSE_TASK_MESSAGES_QUEUE": f"task-messages-{suffix}",
-        "PILOTHOUSE_JOBS_QUEUE": f"jobs-{suffix}",
-        "AWS_ENDPOINT_URL": moto.url,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return moto
-
-
-def answer_task_messages(services, api, workflow, name, timeout=30.0):
-    """Be the run_task_message function: answer the task messages until the execution ends."""
-    from pilothouse.messaging.base import QueueSpec
-    from pilothouse.services import task_messages
-
-    queue = services.settings.task_messages_queue
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for msg in services.queue.receive(queue, max_messages=10, wait_seconds=0.2):
-            task_messages.handle(services, msg.body)
-            services.queue.delete(queue, msg.receipt_handle)
-        ex = api.get(f"/v1/workflows/{workflow}/executions/{name}")[2]
-        if ex["status"] != "RUNNING":
-            return ex
-    raise AssertionError(f"{workflow}/{name} still running ({QueueSpec})")
+    return use_step_functions_on(moto, monkeypatch)
 
 
 READ = {

@@ -24,6 +24,7 @@ from pilothouse.repositories.components import (
 )
 from pilothouse.repositories.derived import listing
 from pilothouse.store import Item
+from tests.support.component_records import EVENT, record
 from tests.support.stores import KINDS, make_store
 
 
@@ -43,39 +44,6 @@ def store(request, tmp_path, monkeypatch):
     s = make_store(request.param, tmp_path, monkeypatch, endpoint, transaction_scope="partition")
     yield s
     s.close()
-
-
-def record(name: str, *, op: str | None = None, state: str | None = None) -> dict:
-    """A component record as the repository stores it (Deploying with ``op``, else Registered)."""
-    return {
-        "name": name,
-        "spec": {
-            "name": name,
-            "provider": "local",
-            "environment": "development",
-            "version": "1.0.0",
-            "target": {"command": ["x"]},
-            "scaling": {"min": 1, "max": 1, "replicas": None},
-            "config": {},
-        },
-        "state": state or ("Deploying" if op else "Registered"),
-        "version": None,
-        "replicas": 0,
-        "url": None,
-        "placement": None,
-        "last_error": None,
-        "operation": (
-            {"id": op, "command": "deploy", "params": {}, "requested_epoch": 0.0, "attempt": 0}
-            if op
-            else None
-        ),
-        "created_at": "1970-01-01T00:00:00Z",
-        "updated_at": "1970-01-01T00:00:00Z",
-        "created_by": "t",
-    }
-
-
-EVENT = {"type": "t", "from": None, "to": "Registered", "actor": "t"}
 
 
 def seed(store, name: str, data: dict) -> None:

@@ -23,37 +23,7 @@ from pilothouse.repositories.components import (
 from pilothouse.repositories.outbox import MARK_GRACE, OutboxRepository, dirty_pk, shard_of
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
-
-EVENT = {"type": "t", "from": None, "to": "Registered", "actor": "t"}
-
-
-def record(name: str, *, op: str | None = None, state: str | None = None) -> dict:
-    return {
-        "name": name,
-        "spec": {
-            "name": name,
-            "provider": "local",
-            "environment": "development",
-            "version": "1.0.0",
-            "target": {"command": ["x"]},
-            "scaling": {"min": 1, "max": 1, "replicas": None},
-            "config": {},
-        },
-        "state": state or ("Deploying" if op else "Registered"),
-        "version": None,
-        "replicas": 0,
-        "url": None,
-        "placement": None,
-        "last_error": None,
-        "operation": (
-            {"id": op, "command": "deploy", "params": {}, "requested_epoch": 0.0, "attempt": 0}
-            if op
-            else None
-        ),
-        "created_at": "1970-01-01T00:00:00Z",
-        "updated_at": "1970-01-01T00:00:00Z",
-        "created_by": "t",
-    }
+from tests.support.component_records import EVENT, record
 
 
 @pytest.fixture

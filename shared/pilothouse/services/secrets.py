@@ -253,9 +253,9 @@ def bind(services: ServiceContext, release: Release, provider: str) -> Release:
             raise ProviderError(f"version {wanted} of secret {name!r} is not kept any more")
         if provider == "aws-lambda":
             runtime = services.secrets.runtime_reference(name, wanted, entry["ref"])
-            if runtime is None:
+            if runtime is None or not runtime.startswith(("ssm:", "secretsmanager:")):
                 raise ProviderError(
-                    f"secret {name!r} lives in the built-in store, which a Lambda function cannot read;"
+                    f"secret {name!r} lives in the {services.secrets.name} backend, which a Lambda function cannot read;"
                     " use secret_backend secretsmanager or ssm"
                 )
             env[env_name(path)] = runtime

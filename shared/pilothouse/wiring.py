@@ -292,8 +292,9 @@ class Services:
         if s.key_provider == "keyvault":
             from pilothouse.keyring.azure_keyvault import KeyVaultKeyWrapper
 
-            url, name = _require(s.azure_keyvault_url, "key_provider=keyvault", "AZURE_KEYVAULT_URL"), _require(
-                s.azure_keyvault_key_name, "key_provider=keyvault", "AZURE_KEYVAULT_KEY_NAME"
+            url, name = (
+                _require(s.azure_keyvault_url, "key_provider=keyvault", "AZURE_KEYVAULT_URL"),
+                _require(s.azure_keyvault_key_name, "key_provider=keyvault", "AZURE_KEYVAULT_KEY_NAME"),
             )
             return KeyVaultKeyWrapper(
                 url, name, key_version=s.azure_keyvault_key_version, algorithm=s.azure_keyvault_wrap_algorithm
@@ -324,12 +325,14 @@ class Services:
             url = _require(s.azure_keyvault_url, "secret_backend=keyvault", "AZURE_KEYVAULT_URL")
             return KeyVaultSecrets(url, prefix=s.cloud_secrets_prefix)
         if s.secret_backend == "gcp-secret-manager":
-            from pilothouse.secrets.gcp_secret_manager import GcpSecretManagerSecrets
-
             import os
 
+            from pilothouse.secrets.gcp_secret_manager import GcpSecretManagerSecrets
+
             project = _require(
-                s.gcp_project or os.environ.get("GOOGLE_CLOUD_PROJECT"), "secret_backend=gcp-secret-manager", "GCP_PROJECT"
+                s.gcp_project or os.environ.get("GOOGLE_CLOUD_PROJECT"),
+                "secret_backend=gcp-secret-manager",
+                "GCP_PROJECT",
             )
             return GcpSecretManagerSecrets(project, prefix=s.cloud_secrets_prefix)
         from pilothouse.secrets.builtin import BuiltinSecrets

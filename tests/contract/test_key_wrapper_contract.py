@@ -104,7 +104,9 @@ def _case(name: str, request: Any) -> Iterator[Case]:
         def disable_kv(key_id: str) -> None:
             vault.disable_key_version(key_name, key_id.rsplit("/", 1)[1])
 
-        yield Case(name, wrapper, lambda: vault.create_key(key_name, kty) and None, disable_kv, vault.requests)
+        yield Case(
+            name, wrapper, lambda: vault.create_key(key_name, kty) and None, disable_kv, vault.requests
+        )
     else:
         from pilothouse.keyring.gcp_kms import GcpKmsKeyWrapper
 
@@ -117,7 +119,11 @@ def _case(name: str, request: Any) -> Iterator[Case]:
             fake.set_version_state(key_id, "DISABLED")
 
         yield Case(
-            name, wrapper, lambda: fake.rotate(key_name) and None, disable_gcp, fake.requests,
+            name,
+            wrapper,
+            lambda: fake.rotate(key_name) and None,
+            disable_gcp,
+            fake.requests,
             sibling=f"{sibling}/cryptoKeyVersions/1",
         )
 

@@ -72,7 +72,9 @@ def _case(name: str, request: Any) -> Case:
         from pilothouse.store.memory import MemoryStore
 
         store = MemoryStore(SystemClock())
-        return Case(BuiltinSecrets(store, LocalKeyring.generate()), [], lambda: repr([i.data for i in store.scan()]))
+        return Case(
+            BuiltinSecrets(store, LocalKeyring.generate()), [], lambda: repr([i.data for i in store.scan()])
+        )
     if name in ("secretsmanager", "ssm"):
         from pilothouse.secrets.aws import SecretsManagerSecrets, SsmSecrets
 
@@ -80,14 +82,18 @@ def _case(name: str, request: Any) -> Case:
         moto.reset()
         if name == "ssm":
             return Case(SsmSecrets("/pilothouse/secrets/", client=moto.client("ssm")), [], lambda: "")
-        return Case(SecretsManagerSecrets("pilothouse/", client=moto.client("secretsmanager")), [], lambda: "")
+        return Case(
+            SecretsManagerSecrets("pilothouse/", client=moto.client("secretsmanager")), [], lambda: ""
+        )
     if name == "keyvault":
         from pilothouse.secrets.azure_keyvault import KeyVaultSecrets
 
         vault = request.getfixturevalue("keyvault")
         with vault.lock:
             vault.secrets.clear()
-        backend = KeyVaultSecrets(vault.url, credential=vault.credential(), client_options=vault.client_options())
+        backend = KeyVaultSecrets(
+            vault.url, credential=vault.credential(), client_options=vault.client_options()
+        )
         return Case(backend, vault.requests, lambda: repr(vault.secrets))
     from pilothouse.secrets.gcp_secret_manager import GcpSecretManagerSecrets
 
@@ -104,7 +110,9 @@ def test_versions_read_back_by_reference_and_a_rollback_reads_the_old_value(case
     b = case.backend
     refs = [b.put("db", n, f"{VALUE}-{n}") for n in (1, 2, 3)]
     assert len(set(refs)) == 3
-    assert [b.get("db", n, ref) for n, ref in zip((1, 2, 3), refs, strict=True)] == [f"{VALUE}-{n}" for n in (1, 2, 3)]
+    assert [b.get("db", n, ref) for n, ref in zip((1, 2, 3), refs, strict=True)] == [
+        f"{VALUE}-{n}" for n in (1, 2, 3)
+    ]
     runtime = b.runtime_reference("db", 3, refs[2])
     if b.name == "builtin":
         assert runtime is None
@@ -152,7 +160,17 @@ def test_an_unknown_secret_or_version_is_a_backend_error(case):
     b.delete("never-created")
 
 
-FORGED_NAMES = ["../db", "db/../../keys/x", "a/b", "db%2F..", "DB", "db\nx", "", "x" * 200, "db?api-version=1"]
+FORGED_NAMES = [
+    "../db",
+    "db/../../keys/x",
+    "a/b",
+    "db%2F..",
+    "DB",
+    "db\nx",
+    "",
+    "x" * 200,
+    "db?api-version=1",
+]
 FORGED_REFS = ["../../keys/master", "1/../../2", "", "1?x=y", "a" * 500, "-1", "0"]
 
 

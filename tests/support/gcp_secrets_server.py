@@ -41,11 +41,12 @@ from typing import Any
 import google_crc32c
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from tests.support.httpservers import ThreadedServer
 
 _SEG = r"[A-Za-z0-9_-]{1,63}"
-_KEY = re.compile(rf"^(projects/{_SEG}/locations/{_SEG}/keyRings/{_SEG}/cryptoKeys/{_SEG})(?:/cryptoKeyVersions/(\d+))?$")
+_KEY = re.compile(
+    rf"^(projects/{_SEG}/locations/{_SEG}/keyRings/{_SEG}/cryptoKeys/{_SEG})(?:/cryptoKeyVersions/(\d+))?$"
+)
 _SECRET = re.compile(rf"^projects/({_SEG})/secrets/([A-Za-z0-9_-]{{1,255}})(?:/versions/(\d+))?$")
 _STATUS = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "NOT_FOUND": 404, "ALREADY_EXISTS": 409}
 
@@ -218,7 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
             data = _unb64(payload, "data")
             _check_crc(payload, "dataCrc32c", data)
             versions.append(_SecretVersion(data))
-            return {"name": f"{secret_name}/versions/{len(versions)}", "state": "ENABLED", "createTime": _now()}
+            return {
+                "name": f"{secret_name}/versions/{len(versions)}",
+                "state": "ENABLED",
+                "createTime": _now(),
+            }
         if self.command == "DELETE" and not match.group(3) and not verb:
             del fake.secrets[secret_name]
             return {}
@@ -228,8 +233,13 @@ class _Handler(BaseHTTPRequestHandler):
         version = versions[number - 1]
         if verb == "access" and self.command == "GET":
             if version.state != "ENABLED":
-                raise _Refused("FAILED_PRECONDITION", f"Secret Version [{resource}] is in {version.state} state")
-            return {"name": resource, "payload": {"data": _b64(version.data), "dataCrc32c": str(_crc(version.data))}}
+                raise _Refused(
+                    "FAILED_PRECONDITION", f"Secret Version [{resource}] is in {version.state} state"
+                )
+            return {
+                "name": resource,
+                "payload": {"data": _b64(version.data), "dataCrc32c": str(_crc(version.data))},
+            }
         if verb == "destroy" and self.command == "POST":
             if version.state == "DESTROYED":
                 raise _Refused("FAILED_PRECONDITION", f"Secret Version [{resource}] is already destroyed")
@@ -270,7 +280,9 @@ def _kms(fake: GcpSecretsServer, resource: str, verb: str, body: dict[str, Any])
         plain_checked = _check_crc(body, "plaintextCrc32c", plaintext)
         nonce = os.urandom(12)
         header = _MAGIC + tag + struct.pack(">I", number)
-        ciphertext = header + nonce + AESGCM(key.versions[number - 1].material).encrypt(nonce, plaintext, header + aad)
+        ciphertext = (
+            header + nonce + AESGCM(key.versions[number - 1].material).encrypt(nonce, plaintext, header + aad)
+        )
         return {
             "name": f"{key_name}/cryptoKeyVersions/{number}",
             "ciphertext": _b64(ciphertext),
@@ -292,7 +304,9 @@ def _kms(fake: GcpSecretsServer, resource: str, verb: str, body: dict[str, Any])
     if version.state != "ENABLED":
         raise _Refused("FAILED_PRECONDITION", f"{key_name}/cryptoKeyVersions/{number} is not enabled")
     try:
-        plaintext = AESGCM(version.material).decrypt(ciphertext[12:24], ciphertext[24:], ciphertext[:12] + aad)
+        plaintext = AESGCM(version.material).decrypt(
+            ciphertext[12:24], ciphertext[24:], ciphertext[:12] + aad
+        )
     except InvalidTag:
         raise _Refused("INVALID_ARGUMENT", "Decryption failed: the ciphertext is invalid.") from None
     return {

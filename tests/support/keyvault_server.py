@@ -49,7 +49,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from cryptography.x509.oid import NameOID
 
-
 TENANT = "00000000-0000-0000-0000-00000000beef"
 _NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 
@@ -115,7 +114,9 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
@@ -256,7 +257,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- secrets ---------------------------------------------------------------------------------
 
-    def _bundle(self, vault: KeyVaultServer, name: str, v: _SecretVersion, *, value: bool = True) -> dict[str, Any]:
+    def _bundle(
+        self, vault: KeyVaultServer, name: str, v: _SecretVersion, *, value: bool = True
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": vault._sid(name, v.version),
             "attributes": {
@@ -287,12 +290,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, self._bundle(vault, name, version))
             return
         if secret is None or secret.deleted_at is not None:
-            self._error(404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault.")
+            self._error(
+                404, "SecretNotFound", f"A secret with (name/id) {name} was not found in this key vault."
+            )
             return
         if self.command == "DELETE" and len(parts) == 1:
             secret.deleted_at = int(time.time())
             latest = secret.versions[secret.latest]
-            self._answer(200, {**self._bundle(vault, name, latest, value=False), **self._deleted_fields(vault, name)})
+            self._answer(
+                200, {**self._bundle(vault, name, latest, value=False), **self._deleted_fields(vault, name)}
+            )
             return
         version = secret.versions.get(parts[1] if len(parts) > 1 and parts[1] else secret.latest)
         if version is None:
@@ -326,7 +333,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         latest = secret.versions[secret.latest]
         if self.command == "GET" and len(parts) == 1:
-            self._answer(200, {**self._bundle(vault, name, latest, value=False), **self._deleted_fields(vault, name)})
+            self._answer(
+                200, {**self._bundle(vault, name, latest, value=False), **self._deleted_fields(vault, name)}
+            )
         elif self.command == "DELETE" and len(parts) == 1:
             del vault.secrets[name]
             self._answer(204)

@@ -4,8 +4,8 @@ loaded here only).
 ``wrap`` is Key Vault's wrapKey through the SDK's CryptographyClient: RSA-OAEP-256 for an RSA key
 (the SDK may do it locally with the public key it fetched; the private key never leaves the vault)
 or A256KW for an ``oct-HSM`` key (Managed HSM), always in the vault (the SDK would otherwise wrap
-with a random local key: see :meth:`KeyVaultKeyWrapper._client`). The wrapped key's id is the *versioned* key id
-(``https://<vault>/keys/<name>/<version>``), so after a rotation (a new key version, or
+with a random local key: see :meth:`KeyVaultKeyWrapper._client`). The wrapped key's id is the
+*versioned* key id (``https://<vault>/keys/<name>/<version>``), so after a rotation (a new key version, or
 ``PILOTHOUSE_AZURE_KEYVAULT_KEY_NAME`` pointed at another key) new data keys name the new version
 and old ones still unwrap with theirs, as long as that version stays enabled.
 
@@ -58,8 +58,12 @@ class KeyVaultKeyWrapper:
             self.vault_url, loopback = vault_origin(vault_url)
         except ValueError as exc:
             raise KeyError_(f"key provider keyvault: {exc}") from None
-        if not _KEY_NAME.match(key_name or "") or (key_version and not re.match(r"^[0-9A-Za-z]{1,64}$", key_version)):
-            raise KeyError_("key provider keyvault: a key name is letters, digits and dashes; a version alphanumeric")
+        if not _KEY_NAME.match(key_name or "") or (
+            key_version and not re.match(r"^[0-9A-Za-z]{1,64}$", key_version)
+        ):
+            raise KeyError_(
+                "key provider keyvault: a key name is letters, digits and dashes; a version alphanumeric"
+            )
         if algorithm not in ALGORITHMS:
             raise KeyError_(f"key provider keyvault: the wrap algorithm is one of {', '.join(ALGORITHMS)}")
         if credential is None:

@@ -24,7 +24,9 @@ from pilothouse.ports.keys import KeyError_, UnknownKey, UnwrapFailed, WrappedKe
 
 _SEG = r"[A-Za-z0-9_-]{1,63}"
 KEY_NAME = re.compile(rf"^projects/{_SEG}/locations/{_SEG}/keyRings/{_SEG}/cryptoKeys/{_SEG}$")
-VERSION_NAME = re.compile(rf"^(projects/{_SEG}/locations/{_SEG}/keyRings/{_SEG}/cryptoKeys/{_SEG})/cryptoKeyVersions/[0-9]{{1,10}}$")
+VERSION_NAME = re.compile(
+    rf"^(projects/{_SEG}/locations/{_SEG}/keyRings/{_SEG}/cryptoKeys/{_SEG})/cryptoKeyVersions/[0-9]{{1,10}}$"
+)
 
 
 def _aad(key_name: str) -> bytes:

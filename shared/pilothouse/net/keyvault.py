@@ -22,12 +22,18 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
 
 
 def vault_origin(url: str) -> tuple[str, bool]:
     """``(origin, loopback)`` of a Key Vault URL; ValueError naming what is wrong."""
-    if not isinstance(url, str) or len(url) > 300 or any(c.isspace() or ord(c) < 32 or c == "\\" for c in url):
+    if (
+        not isinstance(url, str)
+        or len(url) > 300
+        or any(c.isspace() or ord(c) < 32 or c == "\\" for c in url)
+    ):
         raise ValueError("a Key Vault URL is a short https URL without spaces or backslashes")
     parts = urlsplit(url)
     if parts.scheme != "https":

@@ -19,6 +19,7 @@ Vault's error code only, and the SDK's HTTP logging does not log bodies.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -94,7 +95,9 @@ class KeyVaultSecrets:
                 self._client.begin_recover_deleted_secret(name).wait()
                 answer = self._client.set_secret(name, value)
         except HttpResponseError as exc:
-            raise SecretBackendError(f"Key Vault refused version {version} of {secret!r}: {_code(exc)}") from None
+            raise SecretBackendError(
+                f"Key Vault refused version {version} of {secret!r}: {_code(exc)}"
+            ) from None
         return str(answer.properties.version)
 
     def get(self, secret: str, version: int, ref: str) -> str:
@@ -120,7 +123,9 @@ class KeyVaultSecrets:
         except ResourceNotFoundError:
             return
         except HttpResponseError as exc:
-            raise SecretBackendError(f"Key Vault refused disabling {secret!r} v{version}: {_code(exc)}") from None
+            raise SecretBackendError(
+                f"Key Vault refused disabling {secret!r} v{version}: {_code(exc)}"
+            ) from None
 
     def delete(self, secret: str) -> None:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -132,10 +137,9 @@ class KeyVaultSecrets:
             return
         except HttpResponseError as exc:
             raise SecretBackendError(f"Key Vault refused deleting {secret!r}: {_code(exc)}") from None
-        try:
+        # purge protection or no purge right: the name stays soft-deleted, and put recovers it
+        with contextlib.suppress(HttpResponseError):
             self._client.purge_deleted_secret(name)
-        except HttpResponseError:
-            pass  # purge protection or no purge right: the name stays soft-deleted; put recovers it
 
     def runtime_reference(self, secret: str, version: int, ref: str) -> str | None:
         """``keyvault:<secret id>``: the versioned secret URI an Azure Functions app setting names

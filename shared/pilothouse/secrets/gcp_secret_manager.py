@@ -18,6 +18,7 @@ status name only.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -56,7 +57,9 @@ class GcpSecretManagerSecrets:
         if not isinstance(project, str) or not PROJECT.match(project):
             raise SecretBackendError("secret backend gcp-secret-manager needs a valid project id")
         if not PREFIX.match(prefix):
-            raise SecretBackendError("secret backend gcp-secret-manager: the prefix allows letters, digits, _ and -")
+            raise SecretBackendError(
+                "secret backend gcp-secret-manager: the prefix allows letters, digits, _ and -"
+            )
         self.project = project
         self.prefix = prefix
         if client is None:
@@ -101,7 +104,7 @@ class GcpSecretManagerSecrets:
     def _create(self, name: str) -> None:
         from google.api_core.exceptions import Conflict
 
-        try:
+        with contextlib.suppress(Conflict):  # ALREADY_EXISTS (a 409 on the REST transport)
             self._client.create_secret(
                 request={
                     "parent": f"projects/{self.project}",
@@ -109,8 +112,6 @@ class GcpSecretManagerSecrets:
                     "secret": {"replication": {"automatic": {}}, "labels": {"managed-by": "pilothouse"}},
                 }
             )
-        except Conflict:
-            pass  # ALREADY_EXISTS (a 409 on the REST transport)
 
     def get(self, secret: str, version: int, ref: str) -> str:
         from google.api_core.exceptions import GoogleAPICallError
@@ -141,7 +142,9 @@ class GcpSecretManagerSecrets:
         except GoogleAPICallError as exc:
             if _code(exc) == "FAILED_PRECONDITION":
                 return  # destroyed already
-            raise SecretBackendError(f"Secret Manager refused destroying {secret!r} v{version}: {_code(exc)}") from None
+            raise SecretBackendError(
+                f"Secret Manager refused destroying {secret!r} v{version}: {_code(exc)}"
+            ) from None
 
     def delete(self, secret: str) -> None:
         from google.api_core.exceptions import GoogleAPICallError, NotFound

@@ -255,8 +255,8 @@ def bind(services: ServiceContext, release: Release, provider: str) -> Release:
             runtime = services.secrets.runtime_reference(name, wanted, entry["ref"])
             if runtime is None or not runtime.startswith(("ssm:", "secretsmanager:")):
                 raise ProviderError(
-                    f"secret {name!r} lives in the {services.secrets.name} backend, which a Lambda function cannot read;"
-                    " use secret_backend secretsmanager or ssm"
+                    f"secret {name!r} lives in the {services.secrets.name} backend, which a Lambda"
+                    " function cannot read; use secret_backend secretsmanager or ssm"
                 )
             env[env_name(path)] = runtime
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -277,3 +278,47 @@ def test_data_keys_never_reach_a_log_line(case, caplog, request):
         base64.urlsafe_b64encode(data_key).decode().rstrip("="),
     ):
         assert form not in text
+
+
+@pytest.mark.parametrize("name", ["keyvault-rsa", "gcpkms"])
+def test_concurrent_seals_while_the_key_rotates(name, request, loopback_only):
+    """Given 8 threads sealing and opening while another rotates the key 5 times (the Key Vault
+    wrapper re-reading the current version on every wrap), every envelope opens to its value and
+    more than one key version was used."""
+    import threading
+
+    case = next(_case(name, request))
+    failures: list[BaseException] = []
+    ids: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(9)
+
+    def worker(n: int) -> None:
+        start.wait()
+        try:
+            for i in range(10):
+                value = f"{n}-{i}".encode()
+                sealed = seal(case.wrapper, value, aad=AAD)
+                with lock:
+                    ids.append(sealed_key_id(sealed))
+                assert open_sealed(case.wrapper, sealed, aad=AAD) == value
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    start.wait()
+    rotations = 0
+    while rotations < 5 and any(t.is_alive() for t in threads):
+        with lock:
+            sealed_so_far = len(ids)
+        if sealed_so_far >= (rotations + 1) * 12:  # rotate while the threads are sealing
+            case.rotate()
+            rotations += 1
+        time.sleep(0.001)
+    for t in threads:
+        t.join(60)
+    assert not failures, failures[:3]
+    assert len(ids) == 80 and all(not t.is_alive() for t in threads)
+    assert len(set(ids)) >= 2, "no rotation happened while the threads sealed"

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_secrets import BindingFake, _everything, every_log_line, put  # noqa: F401
+from tests.integration import test_secrets
+from tests.integration.test_secrets import BindingFake, _everything, put
 from tests.support import deploying
 from tests.support.deploying import deployment, running
 
-run = deploying.run
+run, every_log_line = deploying.run, test_secrets.every_log_line
 
 VALUE = "cl0ud-Value-of-the-db-5e21aa"
 ROTATED = "cl0ud-r0tated-Value-77c0d1"

@@ -11,9 +11,10 @@ clients call, on the real wire format (JSON bundles, base64url key material):
   401 with a ``WWW-Authenticate: Bearer authorization=..., resource=...`` challenge; the SDK then
   asks its credential for a token (:class:`StaticTokenCredential` hands out this vault's) and sends
   the request again. A wrong token is a 401 too.
-- Secrets: set (a new version each time), get by version or latest, update a version's ``enabled``
-  (a disabled version's value is 403 Forbidden), delete (soft: into the deleted collection, where
-  a set of the same name is a 409 until it is recovered or purged), get/purge/recover a deleted one.
+- Secrets: set (a new version each time; a value over 25 KiB is a 400 as in Key Vault), get by
+  version or latest, update a version's ``enabled`` (a disabled version's value is 403), delete
+  (soft: into the deleted collection, where a set of the same name is a 409 until it is recovered
+  or purged), get/purge/recover a deleted one.
 - Keys: get (the public JWK), wrapKey / unwrapKey with RSA-OAEP-256 (RSA keys) or A256KW (``oct-HSM``
   keys, as in a Managed HSM: no key material is ever returned for them). Keys are created and
   rotated through this object's Python API, not REST. A disabled version refuses operations (403).
@@ -282,6 +283,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if not isinstance(body.get("value"), str):
                 self._error(400, "BadParameter", "value is required")
+                return
+            if len(body["value"].encode()) > 25 * 1024:
+                self._error(400, "BadParameter", "The secret value exceeds the maximum size (25 KB).")
                 return
             secret = vault.secrets.setdefault(name, _Secret())
             version = _SecretVersion(secrets.token_hex(16), body["value"], int(time.time()))

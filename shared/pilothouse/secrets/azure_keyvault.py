@@ -41,6 +41,8 @@ class KeyVaultSecrets:
     """Secret values in one Azure Key Vault (see the module documentation)."""
 
     name = "keyvault"
+    #: Key Vault's limit on a secret value (25 KiB); the service refuses a larger one with a 422
+    max_value_bytes = 25 * 1024
 
     def __init__(
         self,
@@ -87,6 +89,10 @@ class KeyVaultSecrets:
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
         name = self._name(secret)
+        if len(value.encode("utf-8")) > self.max_value_bytes:
+            raise SecretBackendError(
+                f"version {version} of {secret!r} is over Key Vault's {self.max_value_bytes} bytes"
+            )
         try:
             try:
                 answer = self._client.set_secret(name, value)

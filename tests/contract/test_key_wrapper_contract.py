@@ -255,15 +255,9 @@ def test_a_forged_key_id_makes_no_request(cloud_case, forged):
     assert len(case.requests) == before
 
 
-def test_data_keys_never_reach_a_log_line(case, caplog, request):
-    if case.name == "kms":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="botocore logs KMS request and response bodies at DEBUG (botocore.endpoint, "
-                "botocore.parsers), the data key included: a gap of pilothouse.keyring.kms, not fixed here",
-            )
-        )
+def test_data_keys_never_reach_a_log_line(case, caplog):
+    """Given a wrap, an unwrap and a refused unwrap at DEBUG on every logger (the SDKs' HTTP
+    logging and botocore's included), no log line or error holds the data key in any encoding."""
     data_key = os.urandom(32)
     with caplog.at_level(logging.DEBUG):
         logging.getLogger().setLevel(logging.DEBUG)
@@ -280,11 +274,12 @@ def test_data_keys_never_reach_a_log_line(case, caplog, request):
         assert form not in text
 
 
+@pytest.mark.parametrize("round_", range(int(os.environ.get("PILOTHOUSE_RACE_ROUNDS", "1"))))
 @pytest.mark.parametrize("name", ["keyvault-rsa", "gcpkms"])
-def test_concurrent_seals_while_the_key_rotates(name, request, loopback_only):
-    """Given 8 threads sealing and opening while another rotates the key 5 times (the Key Vault
+def test_concurrent_seals_while_the_key_rotates(name, round_, request, loopback_only):
+    """Given 8 threads sealing and opening (5 each) while another rotates the key 5 times (the Key Vault
     wrapper re-reading the current version on every wrap), every envelope opens to its value and
-    more than one key version was used."""
+    more than one key version was used. (PILOTHOUSE_RACE_ROUNDS=50 repeats it, for the race loop.)"""
     import threading
 
     case = next(_case(name, request))
@@ -296,7 +291,7 @@ def test_concurrent_seals_while_the_key_rotates(name, request, loopback_only):
     def worker(n: int) -> None:
         start.wait()
         try:
-            for i in range(10):
+            for i in range(5):
                 value = f"{n}-{i}".encode()
                 sealed = seal(case.wrapper, value, aad=AAD)
                 with lock:
@@ -313,12 +308,12 @@ def test_concurrent_seals_while_the_key_rotates(name, request, loopback_only):
     while rotations < 5 and any(t.is_alive() for t in threads):
         with lock:
             sealed_so_far = len(ids)
-        if sealed_so_far >= (rotations + 1) * 12:  # rotate while the threads are sealing
+        if sealed_so_far >= (rotations + 1) * 6:  # rotate while the threads are sealing
             case.rotate()
             rotations += 1
         time.sleep(0.001)
     for t in threads:
         t.join(60)
     assert not failures, failures[:3]
-    assert len(ids) == 80 and all(not t.is_alive() for t in threads)
+    assert len(ids) == 40 and all(not t.is_alive() for t in threads)
     assert len(set(ids)) >= 2, "no rotation happened while the threads sealed"

@@ -82,6 +82,7 @@ class KeyVaultKeyWrapper:
         self._lock = threading.Lock()
         self._current: tuple[float, str] | None = None  # (read at, versioned key id)
         self._clients: dict[str, Any] = {}
+        self._key_client: Any = None
 
     def __repr__(self) -> str:
         return f"KeyVaultKeyWrapper(vault_url={self.vault_url!r}, key_name={self.key_name!r})"
@@ -114,8 +115,11 @@ class KeyVaultKeyWrapper:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
         from azure.keyvault.keys import KeyClient
 
+        with self._lock:
+            if self._key_client is None:
+                self._key_client = KeyClient(self.vault_url, self._credential, **self._options)
         try:
-            key = KeyClient(self.vault_url, self._credential, **self._options).get_key(self.key_name)
+            key = self._key_client.get_key(self.key_name)
         except ResourceNotFoundError as exc:
             raise UnknownKey(f"{self.vault_url}/keys/{self.key_name}") from exc
         except HttpResponseError as exc:

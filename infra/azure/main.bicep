@@ -53,6 +53,9 @@ var maxReceiveCount = 5
 var queuePayloadsContainerName = 'pilothouse-queue-payloads'
 var tableName = 'pilothouse'
 var blobsContainerName = 'pilothouse-blobs'
+// the encryption scope of the backups' container (a customer-managed key in the vault); the blob
+// adapter writes every blob with it (PILOTHOUSE_AZURE_BLOB_ENCRYPTION_SCOPE)
+var backupScopeName = 'pilothousebackups'
 var deploymentContainerName = 'app-package'
 var suffix = uniqueString(resourceGroup().id, name)
 var storageName = toLower('${take(name, 11)}${take(suffix, 13)}')
@@ -65,6 +68,7 @@ var roles = {
   tableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424'
+  keyVaultCryptoServiceEncryptionUser: 'e147488a-f6f5-4113-8e2d-b22465e65bf6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
@@ -99,6 +103,8 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   location: location
   kind: 'StorageV2'
   sku: { name: 'Standard_GRS' }
+  // the account's own identity reads the backups' encryption-scope key (wrap/unwrap only)
+  identity: { type: 'SystemAssigned' }
   properties: {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
@@ -133,10 +139,29 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   }
 }
 
+// Backups (and the other blobs of the blobs container) are encrypted with a key of the vault
+// through an encryption scope the container enforces; infrastructure encryption doubles it.
+resource backupScope 'Microsoft.Storage/storageAccounts/encryptionScopes@2023-05-01' = {
+  parent: storage
+  name: backupScopeName
+  properties: {
+    source: 'Microsoft.KeyVault'
+    state: 'Enabled'
+    requireInfrastructureEncryption: true
+    // versionless: the scope follows the key's rotation
+    keyVaultProperties: { keyUri: '${vault.properties.vaultUri}keys/${backupKey.name}' }
+  }
+  dependsOn: [ backupKeyAccess ]
+}
+
 resource blobsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: blobsContainerName
-  properties: { publicAccess: 'None' }
+  properties: {
+    publicAccess: 'None'
+    defaultEncryptionScope: backupScope.name
+    denyEncryptionScopeOverride: true
+  }
 }
 
 resource queuePayloadsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
@@ -195,7 +220,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   location: location
   properties: {
     tenantId: subscription().tenantId
-    sku: { family: 'A', name: 'standard' }
+    // premium: the keys below are HSM-backed (RSA-HSM), which a standard vault cannot hold
+    sku: { family: 'A', name: 'premium' }
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
@@ -212,6 +238,28 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 resource masterKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
   parent: vault
   name: 'pilothouse-master'
+  properties: {
+    kty: 'RSA-HSM'
+    keySize: 3072
+    keyOps: [ 'wrapKey', 'unwrapKey' ]
+    attributes: {
+      enabled: true
+      exp: 1893456000 // 2030-01-01: rotation below renews it long before
+    }
+    rotationPolicy: {
+      attributes: { expiryTime: 'P2Y' }
+      lifetimeActions: [
+        { action: { type: 'rotate' }, trigger: { timeAfterCreate: 'P1Y' } }
+        { action: { type: 'notify' }, trigger: { timeBeforeExpiry: 'P30D' } }
+      ]
+    }
+  }
+}
+
+// The key of the backups' encryption scope (the storage service wraps its blob keys with it).
+resource backupKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
+  parent: vault
+  name: 'pilothouse-backups'
   properties: {
     kty: 'RSA-HSM'
     keySize: 3072
@@ -374,6 +422,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'PILOTHOUSE_TASK_MESSAGES_QUEUE', value: queueNames[3] }
         { name: 'PILOTHOUSE_NOTIFICATIONS_QUEUE', value: queueNames[4] }
         { name: 'PILOTHOUSE_HEALTH_QUEUE', value: queueNames[5] }
+        // envelope encryption wraps data keys with the vault's master key; secret values live in
+        // the vault; blobs (backups) are written with the backups' encryption scope
+        { name: 'PILOTHOUSE_KEY_PROVIDER', value: 'keyvault' }
+        { name: 'PILOTHOUSE_AZURE_KEYVAULT_URL', value: vault.properties.vaultUri }
+        { name: 'PILOTHOUSE_AZURE_KEYVAULT_KEY_NAME', value: masterKey.name }
+        { name: 'PILOTHOUSE_AZURE_KEYVAULT_WRAP_ALGORITHM', value: 'RSA-OAEP-256' }
+        { name: 'PILOTHOUSE_SECRET_BACKEND', value: 'keyvault' }
+        { name: 'PILOTHOUSE_CLOUD_SECRETS_PREFIX', value: 'pilothouse-' }
+        { name: 'PILOTHOUSE_AZURE_BLOB_ENCRYPTION_SCOPE', value: backupScope.name }
       ]
     }
     functionAppConfig: {
@@ -450,6 +507,17 @@ resource keyAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCryptoUser)
     principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The storage service wraps the backups' blob keys with their key: that key only, wrap/unwrap only.
+resource backupKeyAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: backupKey
+  name: guid(backupKey.id, storage.id, roles.keyVaultCryptoServiceEncryptionUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCryptoServiceEncryptionUser)
+    principalId: storage.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
@@ -532,4 +600,5 @@ output functionAppName string = app.name
 output functionAppUrl string = 'https://${app.properties.defaultHostName}'
 output storageAccountName string = storage.name
 output keyVaultUri string = vault.properties.vaultUri
+output backupEncryptionScope string = backupScope.name
 output identityClientId string = identity.properties.clientId

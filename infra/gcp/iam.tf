@@ -47,13 +47,31 @@ resource "google_kms_crypto_key_iam_member" "master" {
   member        = "serviceAccount:${google_service_account.fn[each.key].email}"
 }
 
-# Secret values live in Secret Manager under the <name>- prefix, and only there. (Creating a secret
-# is checked against the project, where the condition names no secret: an operator creates each
-# secret's container once, or widens this one grant knowingly.)
+# Secret values live in Secret Manager under the <name>- prefix, and only there: a custom role with
+# exactly the calls of secret_backend=gcp-secret-manager (create a secret, add, access and destroy
+# its versions, delete it), conditioned on the prefix. (Creating a secret is checked against the
+# project, where the condition names no secret: an operator creates each secret's container once,
+# or widens this one grant knowingly.)
+resource "google_project_iam_custom_role" "secrets" {
+  project     = var.project
+  role_id     = "${replace(var.name, "-", "_")}_secret_values"
+  title       = "Pilothouse secret values"
+  description = "Write, read, destroy and delete the values of Pilothouse's secrets"
+  permissions = [
+    "secretmanager.secrets.create",
+    "secretmanager.secrets.delete",
+    "secretmanager.secrets.get",
+    "secretmanager.versions.add",
+    "secretmanager.versions.access",
+    "secretmanager.versions.destroy",
+    "secretmanager.versions.get",
+  ]
+}
+
 resource "google_project_iam_member" "secrets" {
   for_each = { for k, v in local.service_accounts : k => v if v.secrets }
   project  = var.project
-  role     = "roles/secretmanager.secretVersionManager"
+  role     = google_project_iam_custom_role.secrets.id
   member   = "serviceAccount:${google_service_account.fn[each.key].email}"
   condition {
     title      = "pilothouse-secrets"

@@ -30,6 +30,12 @@ locals {
     PILOTHOUSE_FIRESTORE_COLLECTION = local.firestore_collection
     # the source is read-only: what the embedded defaults would write goes to /tmp (in memory)
     PILOTHOUSE_DATA_DIR = "/tmp/pilothouse"
+    # envelope encryption wraps data keys with the master key (Cloud KMS Encrypt/Decrypt); secret
+    # values live in Secret Manager under the <name>- prefix the IAM condition below names
+    PILOTHOUSE_KEY_PROVIDER         = "gcpkms"
+    PILOTHOUSE_GCP_KMS_KEY_NAME     = google_kms_crypto_key.master.id
+    PILOTHOUSE_SECRET_BACKEND       = "gcp-secret-manager"
+    PILOTHOUSE_CLOUD_SECRETS_PREFIX = "${var.name}-"
   }
 }
 

@@ -106,8 +106,9 @@ class Settings(BaseModel):
     #: started as ``<stateMachineArn>#<TestCase>`` answer their Task states from it
     sfn_mock_config: Path | None = None
     #: who wraps the data keys of envelope encryption (backups, secrets): a local keyring
-    #: (``master_keys`` or the key file) or AWS KMS (``envelope_kms_key_id``)
-    key_provider: Literal["local", "kms"] = "local"
+    #: (``master_keys`` or the key file), AWS KMS (``envelope_kms_key_id``), an Azure Key Vault key
+    #: (``azure_keyvault_url``, ``azure_keyvault_key_name``) or a Cloud KMS key (``gcp_kms_key_name``)
+    key_provider: Literal["local", "kms", "keyvault", "gcpkms"] = "local"
     #: the local keyring's master keys, ``id:base64-32-bytes`` comma-separated (never logged);
     #: unset: the key file, created with mode 0600 on first use
     master_keys: str | None = Field(default=None, repr=False)
@@ -139,8 +140,9 @@ class Settings(BaseModel):
     #: once (with Retry-After). Below the embedded pool's 8 instances of a function, so waiting
     #: watches never take every instance (nor, queued behind them, every gateway thread)
     config_max_watchers: int = Field(default=4, ge=1, le=1000)
-    #: where secret values live (issue 13): the built-in encrypted store, AWS Secrets Manager or SSM
-    secret_backend: Literal["builtin", "secretsmanager", "ssm"] = "builtin"
+    #: where secret values live (issue 13): the built-in encrypted store, AWS Secrets Manager or SSM,
+    #: Azure Key Vault (``azure_keyvault_url``) or Google Secret Manager (``gcp_project``)
+    secret_backend: Literal["builtin", "secretsmanager", "ssm", "keyvault", "gcp-secret-manager"] = "builtin"
     #: the name prefix of secrets in Secrets Manager / parameters in SSM
     secrets_prefix: str = "/pilothouse/secrets/"
     #: how long a secret's superseded version stays available for rollback (default: 7 days)
@@ -211,6 +213,29 @@ class Settings(BaseModel):
     firestore_database: str | None = None
     firestore_collection: str = "pilothouse"
     gcs_kms_key_name: str | None = None
+    #: Azure Key Vault (secret_backend=keyvault, key_provider=keyvault): the vault
+    #: (``https://<vault>.vault.azure.net``), reached with a managed identity (DefaultAzureCredential)
+    azure_keyvault_url: str | None = None
+    #: the Key Vault key that wraps data keys, a pinned version of it (unset: its current version,
+    #: re-read every few minutes) and the wrap algorithm (A256KW needs a Managed HSM oct-HSM key)
+    azure_keyvault_key_name: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{1,127}$")
+    azure_keyvault_key_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{1,64}$")
+    azure_keyvault_wrap_algorithm: Literal["RSA-OAEP-256", "A256KW"] = "RSA-OAEP-256"
+    #: the name prefix of secrets in Key Vault and Secret Manager (letters, digits, dashes)
+    cloud_secrets_prefix: str = Field(default="pilothouse-", pattern=r"^[A-Za-z0-9-]{0,60}$")
+    #: Cloud KMS (key_provider=gcpkms): the crypto key that wraps data keys,
+    #: ``projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>``
+    gcp_kms_key_name: str | None = Field(
+        default=None,
+        pattern=r"^projects/[A-Za-z0-9_-]{1,63}/locations/[A-Za-z0-9_-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$",
+    )
+
+    @field_validator("azure_keyvault_url")
+    @classmethod
+    def _vault_url(cls, value: str | None) -> str | None:
+        from pilothouse.net.keyvault import vault_origin
+
+        return None if value is None else vault_origin(value)[0]
 
     @field_validator("local_cwd_roots", mode="before")
     @classmethod

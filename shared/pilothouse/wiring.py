@@ -289,6 +289,20 @@ class Services:
 
                 raise ConfigurationError("key_provider=kms needs PILOTHOUSE_ENVELOPE_KMS_KEY_ID")
             return KmsKeyWrapper(key_id)
+        if s.key_provider == "keyvault":
+            from pilothouse.keyring.azure_keyvault import KeyVaultKeyWrapper
+
+            url, name = (
+                _require(s.azure_keyvault_url, "key_provider=keyvault", "AZURE_KEYVAULT_URL"),
+                _require(s.azure_keyvault_key_name, "key_provider=keyvault", "AZURE_KEYVAULT_KEY_NAME"),
+            )
+            return KeyVaultKeyWrapper(
+                url, name, key_version=s.azure_keyvault_key_version, algorithm=s.azure_keyvault_wrap_algorithm
+            )
+        if s.key_provider == "gcpkms":
+            from pilothouse.keyring.gcp_kms import GcpKmsKeyWrapper
+
+            return GcpKmsKeyWrapper(_require(s.gcp_kms_key_name, "key_provider=gcpkms", "GCP_KMS_KEY_NAME"))
         from pilothouse.keyring.local import LocalKeyring
 
         return LocalKeyring.from_settings(s.master_keys, s.master_key_id, s.key_file_path)
@@ -305,6 +319,22 @@ class Services:
             from pilothouse.secrets.aws import SsmSecrets
 
             return SsmSecrets("/" + s.secrets_prefix.strip("/") + "/")
+        if s.secret_backend == "keyvault":
+            from pilothouse.secrets.azure_keyvault import KeyVaultSecrets
+
+            url = _require(s.azure_keyvault_url, "secret_backend=keyvault", "AZURE_KEYVAULT_URL")
+            return KeyVaultSecrets(url, prefix=s.cloud_secrets_prefix)
+        if s.secret_backend == "gcp-secret-manager":
+            import os
+
+            from pilothouse.secrets.gcp_secret_manager import GcpSecretManagerSecrets
+
+            project = _require(
+                s.gcp_project or os.environ.get("GOOGLE_CLOUD_PROJECT"),
+                "secret_backend=gcp-secret-manager",
+                "GCP_PROJECT",
+            )
+            return GcpSecretManagerSecrets(project, prefix=s.cloud_secrets_prefix)
         from pilothouse.secrets.builtin import BuiltinSecrets
 
         return BuiltinSecrets(self.store, self.master_keys)
@@ -505,6 +535,15 @@ def queue_visibilities(s: Settings) -> tuple[tuple[str, int], ...]:
         (s.notifications_queue, 360),
         (s.health_queue, 180),
     )
+
+
+def _require(value: str | None, what: str, variable: str) -> str:
+    """A setting a chosen backend needs (ConfigurationError naming its variable if unset)."""
+    if not value:
+        from pilothouse.errors import ConfigurationError
+
+        raise ConfigurationError(f"{what} needs PILOTHOUSE_{variable}")
+    return value
 
 
 class AzureConnection:

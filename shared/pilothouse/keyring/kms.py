@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilothouse.ports.keys import KeyError_, UnknownKey, UnwrapFailed, WrappedKey
+from pilothouse.sdklogs import quiet_aws_bodies
 
 CONTEXT = {"pilothouse": "data-key"}
 
@@ -27,6 +28,7 @@ class KmsKeyWrapper:
             client = boto3.client("kms", region_name=region)
         self._client = client
         self._key_id = key_id
+        quiet_aws_bodies()  # botocore would log each data key at DEBUG
 
     def __repr__(self) -> str:
         return f"KmsKeyWrapper(key_id={self._key_id!r})"

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilothouse.ports.secrets import SecretBackendError
+from pilothouse.sdklogs import quiet_aws_bodies
 
 
 def _client(service: str) -> Any:
@@ -31,6 +32,7 @@ class SecretsManagerSecrets:
     def __init__(self, prefix: str = "pilothouse/", client: Any = None) -> None:
         self.prefix = prefix
         self._client = client
+        quiet_aws_bodies()  # botocore would log each value at DEBUG
 
     @property
     def client(self) -> Any:
@@ -98,6 +100,7 @@ class SsmSecrets:
     def __init__(self, prefix: str = "/pilothouse/secrets/", client: Any = None) -> None:
         self.prefix = prefix
         self._client = client
+        quiet_aws_bodies()  # botocore would log each value at DEBUG
 
     @property
     def client(self) -> Any:

@@ -71,9 +71,11 @@ def _kept(versions: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
     return [v for v in versions if v.get("keep_until") is None or v["keep_until"] > now]
 
 
-def _check_value(value: str) -> None:
-    if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
-        raise ValidationFailed.field("value", f"at most {MAX_VALUE_BYTES} bytes")
+def _check_value(value: str, services: ServiceContext) -> None:
+    # a backend may hold less (Key Vault: 25 KiB); it says so with ``max_value_bytes``
+    limit = min(MAX_VALUE_BYTES, getattr(services.secrets, "max_value_bytes", MAX_VALUE_BYTES))
+    if len(value.encode("utf-8")) > limit:
+        raise ValidationFailed.field("value", f"at most {limit} bytes")
     if not value:
         raise ValidationFailed.field("value", "must not be empty")
 
@@ -89,7 +91,7 @@ def create(
     services: ServiceContext, name: str, value: str, *, description: str, actor: str
 ) -> dict[str, Any]:
     """A new secret at version 1 (409 naming ``name`` if it exists)."""
-    _check_value(value)
+    _check_value(value, services)
     if repo(services).get(name) is not None:
         raise AlreadyExists(f"a secret named {name!r} exists already; rotate it", extra={"field": "name"})
     now = services.clock.time()
@@ -155,7 +157,7 @@ def rotate(
     """A new version of the secret; every Running component referencing it (without a pinned
     version) is redeployed so its next revision starts with the new value. Versions past their
     retention are dropped from the backend."""
-    _check_value(value)
+    _check_value(value, services)
     item = require(services, name)
     now = services.clock.time()
     d = item.data
@@ -253,10 +255,10 @@ def bind(services: ServiceContext, release: Release, provider: str) -> Release:
             raise ProviderError(f"version {wanted} of secret {name!r} is not kept any more")
         if provider == "aws-lambda":
             runtime = services.secrets.runtime_reference(name, wanted, entry["ref"])
-            if runtime is None:
+            if runtime is None or not runtime.startswith(("ssm:", "secretsmanager:")):
                 raise ProviderError(
-                    f"secret {name!r} lives in the built-in store, which a Lambda function cannot read;"
-                    " use secret_backend secretsmanager or ssm"
+                    f"secret {name!r} lives in the {services.secrets.name} backend, which a Lambda"
+                    " function cannot read; use secret_backend secretsmanager or ssm"
                 )
             env[env_name(path)] = runtime
             continue

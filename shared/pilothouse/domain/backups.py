@@ -38,7 +38,7 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 #: the store's partitions of the backups' own bookkeeping: never in a backup, never replaced by a
 #: restore (operations and their progress, the unfinished-restore marker, events, verification)
-BOOKKEEPING = frozenset({"BACKUPRUN", "BACKUPRESTORE", "BACKUPEVENTS", "BACKUPSTATUS"})
+BOOKKEEPING = frozenset({"BACKUPRUN", "BACKUPRESTORE", "BACKUPEVENTS", "BACKUPSTATUS", "BACKUPSETUP"})
 
 
 class BackupRefused(PilothouseError):

@@ -508,6 +508,15 @@ class BackupEventRecord(Stored):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class BackupSetupRecord(Stored):
+    """A setup step of the backups' side done once (partition ``BACKUPSETUP``): the default alert
+    rules installed."""
+
+    step: str
+    rules: list[str] = Field(default_factory=list)
+    at: str
+
+
 # -- the event feed, notifications and alerts (issue 11 §3, §4) -----------------------------------
 
 

@@ -161,6 +161,8 @@ def run(ctx: ServiceContext, rid: str) -> str:
         log.exception("backup run %s failed", rid)
         status, result = "failed", None
         error = {"type": "internal-error", "status": 500, "detail": type(exc).__name__}
+    if data["kind"] == "create" and status == "failed":
+        _record_failed_backup(ctx, data, error)
     for _ in range(5):
         current = state.item
         final = {
@@ -184,6 +186,23 @@ def run(ctx: ServiceContext, rid: str) -> str:
     if data["kind"] == "restore" and status == "succeeded":
         _end_older_restores(ctx, rid)
     return f"backup run {rid} ({data['kind']}): {status}"
+
+
+def _record_failed_backup(ctx: ServiceContext, data: dict[str, Any], error: dict[str, Any] | None) -> None:
+    """A backup run that failed is a ``backup`` event (on the feed: the ``backup-failed`` alert)."""
+    from pilothouse.services import backup_status
+
+    try:
+        backup_status.event(
+            ctx,
+            "backup",
+            outcome="failed",
+            error=(error or {}).get("detail", "failed"),
+            trigger=data.get("trigger", "manual"),
+            run=data["id"],
+        )
+    except Exception:  # noqa: BLE001 - the run's own outcome is written next whatever happens here
+        log.exception("backup run %s: its failure event was not recorded", data["id"])
 
 
 def _restore_runs(ctx: ServiceContext) -> Iterator[Item]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from pilothouse.ports.clock import Clock
@@ -149,3 +149,26 @@ class Store(Protocol):
     def purge_expired(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+class ExportedItems(Protocol):
+    """The items of a store's native point-in-time export (:class:`PointInTimeExport`)."""
+
+    #: what the copy is (backup manifests record it)
+    consistency: str
+
+    def __iter__(self) -> Iterator[EncodedItem]: ...
+
+    def close(self) -> None:
+        """Remove what the export left (its files)."""
+        ...
+
+
+@runtime_checkable
+class PointInTimeExport(Protocol):
+    """A store with a native point-in-time export to object storage (DynamoDB's
+    ``ExportTableToPointInTime``): a backup may read that instead of a scan."""
+
+    def export_point_in_time(
+        self, *, bucket: str, prefix: str, kms_key_id: str | None, token: str
+    ) -> ExportedItems: ...

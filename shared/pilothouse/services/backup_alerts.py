@@ -110,8 +110,9 @@ def publish(ctx: ServiceContext, recorded: dict[str, Any]) -> dict[str, Any] | N
         detail["backup_id"] = recorded["backup_id"]
     detail["backup_event"] = recorded["id"]
     summary = f"{feed_type}" + (f" ({recorded['backup_id']})" if recorded.get("backup_id") else "")
-    if isinstance(detail.get("error"), str):
-        summary += f": {detail['error'][:200]}"
+    error = detail.get("error")
+    if isinstance(error, str):
+        summary += f": {error[:200]}"
     try:
         install_default_rules(ctx)
         return event_feed.publish(

@@ -107,3 +107,48 @@ def test_a_deleted_default_rule_stays_deleted_and_the_setting_turns_them_off(tmp
     off.clock.advance(3 * 86_400)
     backup_drill.check_rpo(off)
     assert alerts.list_rules(off) == []
+
+
+def test_runs_of_a_killed_local_worker_are_taken_up_again_at_start(tmp_path):
+    """Given three runs leased by a process of this host that is gone (a backup, a restore, a
+    forced restore) and one leased by a live process, When a local control plane starts
+    (``recover_local``), Then the backup and the restore are queued again with a job message
+    each, the forced restore ends interrupted, and the live one is left alone."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from pilothouse.repositories.backups import BackupRepository
+
+    s = _services(tmp_path)
+    backup_id = backups.create(s)["id"]
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead, host = int(gone.stdout), socket.gethostname()
+    repo = BackupRepository(s.store)
+    ids = {}
+    for name, kind, force, pid in (
+        ("backup", "create", False, dead),
+        ("restore", "restore", False, dead),
+        ("forced", "restore", True, dead),
+        ("live", "create", False, 1),
+    ):
+        run = backup_runs.start(
+            s, kind, requested_by="t", backup_id=backup_id if kind == "restore" else None, force=force
+        )
+        item = repo.get_run(run["id"])
+        lease = {
+            "status": "running",
+            "lease_until": s.clock.time() + 900,
+            "worker": {"host": host, "pid": pid},
+        }
+        repo.replace_run(item, {**item.data, **lease})
+        ids[name] = run["id"]
+    while s.queue.receive(s.settings.jobs_queue, max_messages=10):
+        pass
+    assert sorted(backup_runs.recover_local(s)) == sorted(ids[n] for n in ("backup", "restore", "forced"))
+    states = {name: backup_runs.get(s, rid)["status"] for name, rid in ids.items()}
+    assert states == {"backup": "queued", "restore": "queued", "forced": "interrupted", "live": "running"}
+    sent = [json.loads(m.body)["run_id"] for m in s.queue.receive(s.settings.jobs_queue, max_messages=10)]
+    assert sorted(sent) == sorted([ids["backup"], ids["restore"]])
+    assert backup_runs.recover_local(s) == []

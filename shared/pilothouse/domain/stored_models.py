@@ -469,6 +469,9 @@ class BackupRunRecord(Stored):
     started_at: str | None = None
     finished_at: str | None = None
     lease_until: Number | None = None
+    #: who holds the lease: ``{"host": ..., "pid": ...}`` (a local control plane finds the runs of
+    #: its killed predecessor by it)
+    worker: dict[str, Any] | None = None
     progress: dict[str, Any] = Field(default_factory=dict)
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None

@@ -131,6 +131,13 @@ class Settings(BaseModel):
     backup_rpo_seconds: int = Field(default=2 * 86_400, ge=60)
     #: the drill sweep (daily) drills when the last drill is older than this (default: weekly)
     backup_drill_interval_seconds: int = Field(default=7 * 86_400, ge=60)
+    #: DynamoDB store: take backups from DynamoDB's point-in-time export (ExportTableToPointInTime
+    #: into ``bucket_name``, under ``exports/<backup id>``; the table needs PITR) instead of a Scan:
+    #: one point in time for the whole table, no read capacity used
+    backup_dynamodb_export: bool = False
+    #: install the default backup alert rules (a failed backup, a failed drill, a missed RPO) the
+    #: first time a backup event is recorded (pilothouse.services.backup_alerts)
+    backup_default_alerts: bool = True
     #: the ``PILOTHOUSE_CONFIG_<COMPONENT>__<KEY>`` variables: the strongest layer of the control
     #: plane's own components' config (issue 13), as (name, value) pairs
     component_config_env: tuple[tuple[str, str], ...] = ()

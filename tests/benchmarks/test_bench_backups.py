@@ -30,11 +30,21 @@ N_DYNAMO = int(os.environ.get("BENCH_BACKUP_DYNAMO_ITEMS", "10000"))
 
 
 def _items(n: int):
-    for i in range(n):
-        kind = ("COMPONENT", f"EVENTS#c{i % 500}", f"EXECHIST#wf#r{i % 97}", "AUDIT")[i % 4]
+    """``n`` records in this release's layout (``SCHEMA``/``layout`` first, as a real store has it,
+    so a restore migrates nothing): component events, execution history, audit days and listings."""
+    from pilothouse.services.migrations import LAYOUT_SK, LAYOUT_VERSION, SCHEMA_PK
+
+    yield Item(SCHEMA_PK, LAYOUT_SK, {"version": LAYOUT_VERSION}, 1)
+    for i in range(n - 1):
+        pk, sk = (
+            (f"COMPONENT#c{i % 500}", f"EVENT#{i:012d}"),
+            (f"EXECUTION#wf#r{i % 97}", f"HIST#{i:012d}"),
+            (f"AUDIT#2026-12-{1 + i % 2:02d}", f"{i:012d}"),
+            ("COMPONENT", f"c{i:012d}"),
+        )[i % 4]
         yield Item(
-            kind,
-            f"{i:012d}",
+            pk,
+            sk,
             {
                 "name": f"component-{i}",
                 "state": "Running",
@@ -118,6 +128,7 @@ def test_sqlite_100k_backup_and_restore(tmp_path):
             "stored bytes per item": f"{summary['bytes'] / N_SQLITE:.1f}",
             "JSON bytes per item": f"{summary['raw_bytes'] / N_SQLITE:.1f}",
             "compression ratio": f"{summary['compression_ratio']}x",
+            "load average (1 min)": f"{os.getloadavg()[0]:.1f}",
         },
     )
 

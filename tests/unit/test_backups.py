@@ -187,7 +187,7 @@ def test_restore_interrupted_mid_way_is_finished_by_running_it_again(tmp_path):
     summary = backups.create(s)
     target = _services(tmp_path / "t", store="sqlite", ring=s.master_keys, clock=s.clock)
     target.__dict__["blobs"] = s.blobs
-    real_load = target.store.load
+    real_load = target.store.load_encoded
     calls = {"n": 0}
 
     def dying_load(items):
@@ -196,12 +196,12 @@ def test_restore_interrupted_mid_way_is_finished_by_running_it_again(tmp_path):
             raise RuntimeError("SIGKILL stand-in")
         real_load(items)
 
-    target.store.load = dying_load  # type: ignore[method-assign]
+    target.store.load_encoded = dying_load  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         backup_restore.restore(target, summary["id"], reconcile_providers=False)
     marker = target.store.get("BACKUPRESTORE", "current")
     assert marker.data["chunks_done"] == 2
-    target.store.load = real_load  # type: ignore[method-assign]
+    target.store.load_encoded = real_load  # type: ignore[method-assign]
     other = backups.create(s)["id"]
     with pytest.raises(Conflict, match="unfinished"):
         backup_restore.restore(target, other, reconcile_providers=False)
@@ -325,15 +325,15 @@ class _Killed(BaseException):
 def _crash_restore_run(s, rid):
     from pilothouse.services import backup_runs
 
-    real_load = s.store.load
+    real_load = s.store.load_encoded
 
     def dying_load(items):
         raise _Killed()
 
-    s.store.load = dying_load  # type: ignore[method-assign]
+    s.store.load_encoded = dying_load  # type: ignore[method-assign]
     with pytest.raises(_Killed):
         backup_runs.run(s, rid)
-    s.store.load = real_load  # type: ignore[method-assign]
+    s.store.load_encoded = real_load  # type: ignore[method-assign]
 
 
 def test_a_crashed_forced_restore_is_never_replayed_over_newer_data(tmp_path):

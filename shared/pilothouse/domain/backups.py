@@ -38,7 +38,7 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 #: the store's partitions of the backups' own bookkeeping: never in a backup, never replaced by a
 #: restore (operations and their progress, the unfinished-restore marker, events, verification)
-BOOKKEEPING = frozenset({"BACKUPRUN", "BACKUPRESTORE", "BACKUPEVENTS", "BACKUPSTATUS"})
+BOOKKEEPING = frozenset({"BACKUPRUN", "BACKUPRESTORE", "BACKUPEVENTS", "BACKUPSTATUS", "BACKUPSETUP"})
 
 
 class BackupRefused(PilothouseError):
@@ -109,15 +109,21 @@ class KindDigests:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
         self._sums: dict[str, int] = {}
+        #: the kind of each partition seen (a backup meets the same partitions again and again)
+        self._kinds: dict[str, str] = {}
 
     def add(self, pk: str, line: bytes) -> None:
-        kind = kind_of(pk)
+        kind = self._kinds.get(pk)
+        if kind is None:
+            kind = self._kinds[pk] = kind_of(pk)
+            if len(self._kinds) > 100_000:  # many tiny partitions: keep the memory bounded
+                self._kinds.clear()
         self.counts[kind] = self.counts.get(kind, 0) + 1
-        value = int.from_bytes(hashlib.sha256(line).digest(), "big")
-        self._sums[kind] = (self._sums.get(kind, 0) + value) % self.MOD
+        # summed unreduced (Python integers grow a bit), reduced modulo 2**256 when read
+        self._sums[kind] = self._sums.get(kind, 0) + int.from_bytes(hashlib.sha256(line).digest(), "big")
 
     def digests(self) -> dict[str, str]:
-        return {k: f"{v:064x}" for k, v in sorted(self._sums.items())}
+        return {k: f"{v % self.MOD:064x}" for k, v in sorted(self._sums.items())}
 
     @property
     def total(self) -> int:

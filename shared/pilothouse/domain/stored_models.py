@@ -469,6 +469,9 @@ class BackupRunRecord(Stored):
     started_at: str | None = None
     finished_at: str | None = None
     lease_until: Number | None = None
+    #: who holds the lease: ``{"host": ..., "pid": ...}`` (a local control plane finds the runs of
+    #: its killed predecessor by it)
+    worker: dict[str, Any] | None = None
     progress: dict[str, Any] = Field(default_factory=dict)
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
@@ -506,6 +509,15 @@ class BackupEventRecord(Stored):
     backup_id: str | None = None
     outcome: str
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class BackupSetupRecord(Stored):
+    """A setup step of the backups' side done once (partition ``BACKUPSETUP``): the default alert
+    rules installed."""
+
+    step: str
+    rules: list[str] = Field(default_factory=list)
+    at: str
 
 
 # -- the event feed, notifications and alerts (issue 11 §3, §4) -----------------------------------

@@ -123,6 +123,7 @@ class DevServer:
                 )
             )
         self._admin_key()
+        self._recover_backup_runs()
         # listen at once: until the restore has marked what it brings back, the gate answers for it
         # (their GET says restoring, commands on them 409), however many components there are
         restoring.begin(self.services)
@@ -217,6 +218,14 @@ class DevServer:
             moved = ", ".join(f"{k} {v}" for k, v in done["moved"].items() if v) or "nothing to move"
             versions = f"{done['from']} to {done['to']}"
             self.console.print(f"[dim]store layout migrated from version {versions}: {moved}[/dim]")
+
+    def _recover_backup_runs(self) -> None:
+        """Backup runs the last (killed) control plane held go back to the job worker now."""
+        from pilothouse.services.backup_runs import recover_local
+
+        recovered = recover_local(self.services)
+        if recovered:
+            self.console.print(f"[dim]backup runs taken up again after a crash: {', '.join(recovered)}[/dim]")
 
     def _admin_key(self) -> None:
         from pilothouse.services import keys

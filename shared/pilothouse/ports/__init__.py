@@ -145,6 +145,9 @@ if TYPE_CHECKING:
         Delete as Delete,
     )
     from pilothouse.ports.store import (
+        EncodedItem as EncodedItem,
+    )
+    from pilothouse.ports.store import (
         Item as Item,
     )
     from pilothouse.ports.store import (
@@ -170,6 +173,7 @@ _HOME = {
     "Clock": "clock",
     "DEFAULT_CONTENT_TYPE": "blobs",
     "Delete": "store",
+    "EncodedItem": "store",
     "FunctionError": "invoker",
     "HealthCheck": "providers",
     "HealthResult": "providers",

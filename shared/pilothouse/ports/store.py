@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from pilothouse.ports.clock import Clock
@@ -46,6 +47,24 @@ class Check:
 
 #: one write of a transaction (Store.transact)
 Write = Put | Delete | Check
+
+
+@dataclass(frozen=True)
+class EncodedItem:
+    """An item whose document is still JSON text: what a backup writes and a restore reads, without
+    decoding and encoding each document again (``data`` is compact JSON of an object, non-ASCII
+    characters as themselves: ``json.dumps(data, separators=(",", ":"), ensure_ascii=False)``)."""
+
+    pk: str
+    sk: str
+    version: int
+    expires_at: float | None
+    data: str
+
+
+def encode_document(data: dict[str, Any]) -> str:
+    """A document as :class:`EncodedItem` carries it: compact JSON, non-ASCII characters as themselves."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,40 @@ class Store(Protocol):
         keys, unconditionally (restore). Not atomic across items; re-running it is harmless."""
         ...
 
+    def scan_encoded(self, *, page_size: int = 500) -> Iterator[EncodedItem]:
+        """:meth:`scan` with each document as JSON text (see :class:`EncodedItem`): the same items,
+        the same promise; a store keeping documents as JSON text hands them over as they are."""
+        ...
+
+    def load_encoded(self, items: Sequence[EncodedItem]) -> None:
+        """:meth:`load` of documents given as JSON text (each must be a JSON object: a restore's
+        chunks are authenticated before this is called); one bulk write per call where the store
+        has one (SQLite: one transaction)."""
+        ...
+
     def purge_expired(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+class ExportedItems(Protocol):
+    """The items of a store's native point-in-time export (:class:`PointInTimeExport`)."""
+
+    #: what the copy is (backup manifests record it)
+    consistency: str
+
+    def __iter__(self) -> Iterator[EncodedItem]: ...
+
+    def close(self) -> None:
+        """Remove what the export left (its files)."""
+        ...
+
+
+@runtime_checkable
+class PointInTimeExport(Protocol):
+    """A store with a native point-in-time export to object storage (DynamoDB's
+    ``ExportTableToPointInTime``): a backup may read that instead of a scan."""
+
+    def export_point_in_time(
+        self, *, bucket: str, prefix: str, kms_key_id: str | None, token: str
+    ) -> ExportedItems: ...

@@ -8,11 +8,13 @@ partition            sort key                                 what
 ``BACKUPRESTORE``    ``current``                              an unfinished restore (resumed by a re-run)
 ``BACKUPSTATUS``     ``<backup id>``                          a backup's last verification and drill
 ``BACKUPEVENTS``     ``<epoch µs, 17 digits>#<hex>``          events: drills (RPO, RTO), failures, RPO
+``BACKUPSETUP``      ``<step>``                               a setup step done once (default alert rules)
 ===================  =======================================  =========================================
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
 
@@ -23,6 +25,7 @@ RUNS = "BACKUPRUN"
 RESTORE = "BACKUPRESTORE"
 STATUS = "BACKUPSTATUS"
 EVENTS = "BACKUPEVENTS"
+SETUP = "BACKUPSETUP"
 RESTORE_SK = "current"
 #: events are kept a year
 EVENT_TTL_SECONDS = 365 * 86_400
@@ -95,6 +98,18 @@ class BackupRepository:
 
     def forget(self, backup_id: str) -> None:
         self.store.delete(STATUS, backup_id)
+
+    def setup_done(self, step: str) -> bool:
+        return self.store.get(SETUP, step) is not None
+
+    def mark_setup(self, step: str, detail: dict[str, Any]) -> None:
+        """Record a setup step as done (the first record stays)."""
+        from pilothouse.errors import AlreadyExists
+
+        with contextlib.suppress(AlreadyExists):
+            self.store.put(
+                Item(SETUP, step, stored("BackupSetupRecord", {"step": step, **detail})), if_absent=True
+            )
 
     def append_event(self, now: float, data: dict[str, Any]) -> dict[str, Any]:
         sk = f"{int(now * 1_000_000):017d}#{secrets.token_hex(4)}"

@@ -20,7 +20,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AnyStr
 
 from pydantic import ValidationError
 
@@ -28,7 +28,8 @@ from pilothouse.crypto.envelope import EnvelopeError, StreamOpener
 from pilothouse.domain import backups as dom
 from pilothouse.domain.backups import BackupRefused, ChunkEntry, Manifest
 from pilothouse.jsonbounds import loads
-from pilothouse.ports import BlobNotFound, Item
+from pilothouse.ports import BlobNotFound, EncodedItem, Item
+from pilothouse.ports.store import encode_document
 from pilothouse.services.context import ServiceContext
 
 #: the largest a chunk may grow when decompressed (the writer's limit is far below)
@@ -140,6 +141,11 @@ def _fetch(ctx: ServiceContext, opened: OpenedBackup, entry: ChunkEntry) -> byte
 
 def read_chunk(ctx: ServiceContext, opened: OpenedBackup, entry: ChunkEntry) -> list[bytes]:
     """The JSON lines of one chunk, after checking its size, SHA-256, seal and content."""
+    return _lines(opened.id, entry, _open_chunk(ctx, opened, entry))
+
+
+def _open_chunk(ctx: ServiceContext, opened: OpenedBackup, entry: ChunkEntry) -> bytes:
+    """A chunk's JSON Lines, after checking its size, SHA-256, seal and decompressed size."""
     backup_id, index = opened.id, entry.index
     sealed = _fetch(ctx, opened, entry)
     try:
@@ -151,11 +157,19 @@ def read_chunk(ctx: ServiceContext, opened: OpenedBackup, entry: ChunkEntry) -> 
         raise BackupRefused(
             f"backup {backup_id}: chunk {index} holds {len(raw)} bytes, not {entry.raw_bytes}"
         )
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
+    return raw
+
+
+def _lines(backup_id: str, entry: ChunkEntry, raw: AnyStr) -> list[AnyStr]:
+    """The lines of a chunk's content (bytes or text), their number checked against its entry."""
+    # "\n" only (str.splitlines would also cut at U+2028 and the like, which JSON text may hold)
+    lines: list[Any] = raw.split("\n") if isinstance(raw, str) else raw.split(b"\n")
+    if lines and not lines[-1]:
         lines.pop()
-    if len(lines) != entry.items and not (entry.items == 0 and lines == [b""]):
-        raise BackupRefused(f"backup {backup_id}: chunk {index} holds {len(lines)} items, not {entry.items}")
+    if len(lines) != entry.items and not (entry.items == 0 and len(lines) <= 1 and not any(lines)):
+        raise BackupRefused(
+            f"backup {backup_id}: chunk {entry.index} holds {len(lines)} items, not {entry.items}"
+        )
     return [] if entry.items == 0 else lines
 
 
@@ -187,6 +201,64 @@ def parse_line(backup_id: str, line: bytes) -> Item:
     if not ok:
         raise BackupRefused(f"backup {backup_id}: an item line is malformed")
     return Item(pk, sk, data, version, float(expires) if expires is not None else None)
+
+
+#: where a line's document starts: ``item_line`` writes ``pk``, ``sk``, ``v`` and ``e`` (strings
+#: and numbers) before ``"d"``, and inside a JSON string every ``"`` is escaped, so the first
+#: occurrence is the document's key
+_DOCUMENT = ',"d":{'
+_HEAD_KEYS = ({"pk", "sk", "v"}, {"pk", "sk", "v", "e"})
+
+
+def encoded_items(backup_id: str, entry: ChunkEntry, raw: bytes) -> list[EncodedItem]:
+    """A chunk's items with their documents left as JSON text (what a restore writes).
+
+    Only for a chunk that authenticated (AES-GCM under the backup's data key, its SHA-256 in the
+    HMAC'd manifest): each line's head (``pk``, ``sk``, ``v``, ``e``) is parsed, the chunk's heads
+    in one JSON document, and checked as :func:`parse_line` checks them; the documents are cut out
+    as the writer wrote them (``json.dumps``), not parsed again. A chunk whose lines are not all of
+    the writer's shape goes through :func:`parse_line`, which refuses what is not an item."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise BackupRefused(f"backup {backup_id}: chunk {entry.index} is not UTF-8") from exc
+    lines = _lines(backup_id, entry, text)
+    cuts = [line.find(_DOCUMENT) for line in lines]
+    if any(c < 0 for c in cuts) or not all(line.endswith("}}") for line in lines):
+        return [_encoded(parse_line(backup_id, line.encode())) for line in lines]
+    try:
+        heads = json.loads("[" + ",".join(line[:c] + "}" for line, c in zip(lines, cuts, strict=True)) + "]")
+    except ValueError:
+        return [_encoded(parse_line(backup_id, line.encode())) for line in lines]
+    out = []
+    for head, line, cut in zip(heads, lines, cuts, strict=True):
+        pk, sk, version, expires = head.get("pk"), head.get("sk"), head.get("v"), head.get("e")
+        if not (
+            head.keys() in _HEAD_KEYS
+            and isinstance(pk, str)
+            and isinstance(sk, str)
+            and type(version) is int
+            and version >= 1
+            and (expires is None or (isinstance(expires, int | float) and not isinstance(expires, bool)))
+            and pk not in dom.BOOKKEEPING
+        ):
+            raise BackupRefused(f"backup {backup_id}: an item line is malformed")
+        out.append(
+            EncodedItem(pk, sk, version, float(expires) if expires is not None else None, line[cut + 5 : -1])
+        )
+    return out
+
+
+def _encoded(item: Item) -> EncodedItem:
+    return EncodedItem(item.pk, item.sk, item.version, item.expires_at, encode_document(item.data))
+
+
+def encoded_chunks(
+    ctx: ServiceContext, opened: OpenedBackup, *, start: int = 0
+) -> Iterator[tuple[ChunkEntry, list[EncodedItem]]]:
+    """:func:`chunks` with the documents left as JSON text (see :func:`encoded_items`)."""
+    for entry in opened.manifest.chunks[start:]:
+        yield entry, encoded_items(opened.id, entry, _open_chunk(ctx, opened, entry))
 
 
 def chunks(

@@ -32,12 +32,13 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.domain import backups as dom
 from pilothouse.errors import AlreadyExists, Conflict, VersionConflict
-from pilothouse.ports import Delete, Item, Store
+from pilothouse.ports import Delete, EncodedItem, Item, Store
 from pilothouse.repositories.backups import BackupRepository
 from pilothouse.services import backup_reader
 from pilothouse.services.context import ServiceContext
 
-BATCH = 500
+#: items written per ``Store.load_encoded`` call (one SQLite transaction; DynamoDB batches of 25)
+BATCH = 2000
 KEPT = dom.BOOKKEEPING | {"APIKEY", "AUDIT", "AUDIT-ANON", "AUDIT-HEAD", "AUDIT-DAYS", "IDEMPOTENCY"}
 #: partitions kept by prefix: the audit chain's day partitions (``AUDIT#<YYYY-MM-DD>``)
 KEPT_PREFIXES = ("AUDIT#",)
@@ -145,10 +146,11 @@ def restore(
     start = int(marker.data["chunks_done"])
     items_done = int(marker.data["items_done"])
     bytes_done = sum(c.bytes for c in m.chunks[:start])
-    for entry, items in backup_reader.chunks(ctx, opened, start=start):
-        fresh = _without_kept_records(target, items)
+    kept = _KeptRecords(target)
+    for entry, items in backup_reader.encoded_chunks(ctx, opened, start=start):
+        fresh = kept.without_present(items)
         for i in range(0, len(fresh), BATCH):
-            target.load(fresh[i : i + BATCH])
+            target.load_encoded(fresh[i : i + BATCH])
         items_done += len(items)
         bytes_done += entry.bytes
         marker = _advance(ctx, repo, target, marker, chunks_done=entry.index + 1, items_done=items_done)
@@ -189,10 +191,30 @@ def restore(
     return result
 
 
-def _without_kept_records(store: Store, items: list[Item]) -> list[Item]:
-    """``items`` less those of a :data:`KEPT` partition already in ``store``: the store's own API key,
-    audit and idempotency records win (a key revoked after the backup stays revoked)."""
-    return [i for i in items if not is_kept(i.pk) or store.get(i.pk, i.sk) is None]
+class _KeptRecords:
+    """Which items of a :data:`KEPT` partition a restore may write: those not in the store already
+    (the store's own API key, audit and idempotency records win: a key revoked after the backup
+    stays revoked). A kept partition this restore found empty is written whole without a look per
+    item (an audit trail is a large share of a store); in one that was not, each item is looked up."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._ours: set[str] = set()
+        self._theirs: set[str] = set()
+
+    def without_present(self, items: list[EncodedItem]) -> list[EncodedItem]:
+        return [i for i in items if not is_kept(i.pk) or self._absent(i)]
+
+    def _absent(self, item: EncodedItem) -> bool:
+        pk = item.pk
+        if pk in self._ours:
+            return True
+        if pk not in self._theirs:
+            if not self.store.query(pk, limit=1).items:
+                self._ours.add(pk)
+                return True
+            self._theirs.add(pk)
+        return self.store.get(pk, item.sk) is None
 
 
 def _advance(ctx: ServiceContext, repo: BackupRepository, store: Store, marker: Item, **changes: Any) -> Item:

@@ -8,7 +8,12 @@ its progress (items and bytes, at most twice a second) and its outcome. ``piloth
 
 A worker killed mid-run leaves it ``running`` with a lapsed lease, shown as ``interrupted``;
 running the same command again starts a new run (a restore resumes where the killed one
-stopped: see :mod:`pilothouse.services.backup_restore`).
+stopped: see :mod:`pilothouse.services.backup_restore`). A run records its worker (host and
+process id); a local control plane that starts again (``pilothouse dev`` after a crash) ends the
+leases of the runs its dead predecessor held and hands them to the job worker again
+(:func:`recover_local`): a backup, verification or drill runs again from the start, a restore
+resumes, a forced restore ends ``interrupted`` (it is not replayed: see below; the same restore
+requested again resumes).
 
 Restores are never replayed behind the caller's back: a forced restore whose lease lapsed ends
 ``interrupted`` when its message comes back (it would clear the store again), and once a restore
@@ -21,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -124,7 +131,13 @@ def _lease(ctx: ServiceContext, item: Item) -> Item | None:
     try:
         return _repo(ctx).replace_run(
             item,
-            {**data, "status": "running", "started_at": iso(now), "lease_until": now + LEASE_SECONDS},
+            {
+                **data,
+                "status": "running",
+                "started_at": iso(now),
+                "lease_until": now + LEASE_SECONDS,
+                "worker": _this_worker(),
+            },
         )
     except VersionConflict:
         return None
@@ -161,6 +174,8 @@ def run(ctx: ServiceContext, rid: str) -> str:
         log.exception("backup run %s failed", rid)
         status, result = "failed", None
         error = {"type": "internal-error", "status": 500, "detail": type(exc).__name__}
+    if data["kind"] == "create" and status == "failed":
+        _record_failed_backup(ctx, data, error)
     for _ in range(5):
         current = state.item
         final = {
@@ -184,6 +199,72 @@ def run(ctx: ServiceContext, rid: str) -> str:
     if data["kind"] == "restore" and status == "succeeded":
         _end_older_restores(ctx, rid)
     return f"backup run {rid} ({data['kind']}): {status}"
+
+
+def _record_failed_backup(ctx: ServiceContext, data: dict[str, Any], error: dict[str, Any] | None) -> None:
+    """A backup run that failed is a ``backup`` event (on the feed: the ``backup-failed`` alert)."""
+    from pilothouse.services import backup_status
+
+    try:
+        backup_status.event(
+            ctx,
+            "backup",
+            outcome="failed",
+            error=(error or {}).get("detail", "failed"),
+            trigger=data.get("trigger", "manual"),
+            run=data["id"],
+        )
+    except Exception:  # noqa: BLE001 - the run's own outcome is written next whatever happens here
+        log.exception("backup run %s: its failure event was not recorded", data["id"])
+
+
+def _this_worker() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def recover_local(ctx: ServiceContext, *, limit: int = 200) -> list[str]:
+    """At a local control plane's start: the runs still ``running`` under a lease held by a process
+    of this host that is gone (killed with its control plane) are taken up again at once rather
+    than when the lease would lapse: a forced restore ends ``interrupted`` (never replayed, as
+    :func:`_lease` decides for a lapsed one), any other run is queued again and its job message
+    sent (a backup, verification or drill starts over, a restore resumes). Answers their ids."""
+    host, recovered = socket.gethostname(), []
+    for item in _repo(ctx).runs(limit=limit):
+        data, worker = item.data, item.data.get("worker") or {}
+        if data.get("status") != "running" or worker.get("host") != host:
+            continue
+        pid = worker.get("pid")
+        if not isinstance(pid, int) or pid == os.getpid() or _alive(pid):
+            continue
+        if data.get("kind") == "restore" and data.get("force"):
+            _end(
+                ctx,
+                item,
+                "interrupted",
+                "the control plane was killed during this forced restore; it is not replayed: request it "
+                "again (it resumes where it stopped)",
+            )
+            recovered.append(item.sk)
+            continue
+        try:
+            _repo(ctx).replace_run(
+                item, {**data, "status": "queued", "lease_until": None, "worker": None, "progress": {}}
+            )
+        except VersionConflict:  # taken up meanwhile
+            continue
+        ctx.queue.send(ctx.settings.jobs_queue, json.dumps({"kind": MESSAGE_KIND, "run_id": item.sk}))
+        recovered.append(item.sk)
+    return recovered
 
 
 def _restore_runs(ctx: ServiceContext) -> Iterator[Item]:

@@ -1,6 +1,7 @@
 """What is known of backups beyond their manifests: last verification and drill per backup, and
 the backup events (a drill's RPO and RTO, failures, a missed RPO target). Events are also logged
-(one JSON line each) so an alert rule or a log subscription can act on them."""
+(one JSON line each) and put on the event feed (:mod:`pilothouse.services.backup_alerts`), where
+the default alert rules fire on a failed backup, a failed drill or a missed RPO target."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ def event(
     recorded = repo(ctx).append_event(ctx.clock.time(), data)
     level = logging.INFO if outcome == "ok" else logging.WARNING
     log.log(level, json.dumps({"backup_event": recorded}, default=str))
+    from pilothouse.services.backup_alerts import publish
+
+    publish(ctx, recorded)  # on the event feed: notifications and the default alert rules
     return recorded
 
 

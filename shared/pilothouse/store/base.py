@@ -27,10 +27,11 @@ from dataclasses import replace
 
 from pilothouse.clock import SystemClock
 from pilothouse.errors import BadRequest
-from pilothouse.ports import Check, Clock, Delete, Item, Page, Put, Write
+from pilothouse.ports import Check, Clock, Delete, EncodedItem, Item, Page, Put, Write
+from pilothouse.ports.store import encode_document
 
 # The value types are the port's (pilothouse.ports); they stay importable from here for the adapters.
-__all__ = ["Check", "Delete", "Item", "Page", "Put", "Store", "Write"]
+__all__ = ["Check", "Delete", "EncodedItem", "Item", "Page", "Put", "Store", "Write", "encode_document"]
 
 MAX_TRANSACTION_ITEMS = 25  # DynamoDB's transaction limit is 100; we stay well below it everywhere.
 MAX_PAGE = 1000
@@ -175,6 +176,23 @@ class Store(ABC):
         if items:
             self._load(list(items))
 
+    def scan_encoded(self, *, page_size: int = 500) -> Iterator[EncodedItem]:
+        """:meth:`scan` with documents as JSON text; adapters that keep JSON text override
+        :meth:`_scan_encoded` and skip the decoding."""
+        page_size = max(1, min(page_size, 10_000))
+        now = self.clock.time()
+        for item in self._scan_encoded(page_size):
+            if item.expires_at is None or item.expires_at > now:
+                yield item
+
+    def load_encoded(self, items: Sequence[EncodedItem]) -> None:
+        """:meth:`load` of documents given as JSON text (see the port)."""
+        for item in items:
+            if item.version < 1:
+                raise BadRequest(f"{item.pk}/{item.sk}: a loaded item needs a version >= 1")
+        if items:
+            self._load_encoded(list(items))
+
     def close(self) -> None:  # noqa: B027 - optional hook: adapters without connections keep this no-op
         """Release connections."""
 
@@ -199,6 +217,16 @@ class Store(ABC):
     @abstractmethod
     def _load(self, items: list[Item]) -> None:
         """Write these items as they are, unconditionally."""
+
+    def _scan_encoded(self, page_size: int) -> Iterator[EncodedItem]:
+        """Every stored item with its document encoded (the default decodes nothing it need not:
+        it encodes what :meth:`_scan` gives)."""
+        for item in self._scan(page_size):
+            yield EncodedItem(item.pk, item.sk, item.version, item.expires_at, encode_document(item.data))
+
+    def _load_encoded(self, items: list[EncodedItem]) -> None:
+        """Write these items as they are (the default decodes each document and calls :meth:`_load`)."""
+        self._load([Item(i.pk, i.sk, json.loads(i.data), i.version, i.expires_at) for i in items])
 
     # -- helpers for adapters --------------------------------------------------------------------
 

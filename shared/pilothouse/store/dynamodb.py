@@ -289,6 +289,32 @@ class DynamoStore(Store):
         except self._PynamoDBException as exc:
             raise self._store_error("Scan", exc) from exc
 
+    def export_point_in_time(
+        self, *, bucket: str, prefix: str, kms_key_id: str | None, token: str, s3_client: Any = None
+    ) -> Any:
+        """The table's items through DynamoDB's point-in-time export (see
+        :mod:`pilothouse.store.dynamodb_export`); ``s3_client`` defaults to one on this store's
+        endpoint when it has one (moto, LocalStack), else AWS's."""
+        from pilothouse.store.dynamodb_export import export_encoded
+
+        client = self._connection.client
+        if s3_client is None:
+            import boto3
+
+            s3_client = boto3.client(
+                "s3", region_name=client.meta.region_name, endpoint_url=self._Model.Meta.host or None
+            )
+        return export_encoded(
+            client,
+            s3_client,
+            self.table_name,
+            bucket=bucket,
+            prefix=prefix,
+            kms_key_id=kms_key_id,
+            token=token,
+            now=self.clock.time(),
+        )
+
     def _load(self, items: list[Item]) -> None:
         # BatchWriteItem, 25 items a request; PynamoDB resends unprocessed items with back-off
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pilothouse.clock import Clock
 from pilothouse.errors import StoreError
-from pilothouse.store.base import Delete, Item, Put, Store, Write, prefix_end
+from pilothouse.store.base import Delete, EncodedItem, Item, Put, Store, Write, encode_document, prefix_end
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -186,10 +186,34 @@ class SqliteStore(Store):
         finally:
             conn.close()
 
+    def _scan_encoded(self, page_size: int) -> Iterator[EncodedItem]:
+        # The documents are stored as compact JSON text (``json.dumps``, ASCII-escaped): without a
+        # ``\u`` escape that text is already what EncodedItem carries, so it goes out undecoded
+        # (most records); with one, it is decoded and encoded again with its characters as themselves.
+        conn = connect(self.path)
+        try:
+            conn.execute("BEGIN")
+            cursor = conn.execute("SELECT pk, sk, version, data, expires_at FROM items ORDER BY pk, sk")
+            while rows := cursor.fetchmany(page_size):
+                for pk, sk, version, data, expires_at in rows:
+                    if "\\u" in data:
+                        data = encode_document(json.loads(data))
+                    yield EncodedItem(pk, sk, version, expires_at, data)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
     def _load(self, items: list[Item]) -> None:
-        rows = [
-            (i.pk, i.sk, i.version, json.dumps(i.data, separators=(",", ":")), i.expires_at) for i in items
-        ]
+        self._insert_rows(
+            [(i.pk, i.sk, i.version, json.dumps(i.data, separators=(",", ":")), i.expires_at) for i in items]
+        )
+
+    def _load_encoded(self, items: list[EncodedItem]) -> None:
+        # the text is stored as given (the reader decodes either spelling of a character alike)
+        self._insert_rows([(i.pk, i.sk, i.version, i.data, i.expires_at) for i in items])
+
+    def _insert_rows(self, rows: list[tuple]) -> None:
+        """One transaction replacing these rows (pk, sk, version, data text, expires_at)."""
         with self._writing():
             conn = self._conn()
             try:

@@ -73,6 +73,8 @@ class Interpreter:
     @staticmethod
     def variables(chain: list) -> dict:
         """Variables visible from the innermost run of ``chain`` (inner shadows outer)."""
+        if len(chain) == 1:  # a top-level run: its own variables (read, never changed, by the flow)
+            return chain[0].get("vars") or {}
         merged: dict = {}
         for r in chain:
             merged.update(r.get("vars") or {})
@@ -195,7 +197,11 @@ class Interpreter:
     # ------------------------------------------------------------ transitions
     def exit_state(self, run: dict, st: dict, output: Any, assigns: dict, next_name: str | None) -> None:
         """Leave the current state: apply assignments, move on or end the run."""
-        text = history.dump(output)  # once: the event carries it, and its size is checked
+        last = self._last_output
+        # once: the event carries it, and its size is checked; a state whose output is the very
+        # value the state before it dumped (a Choice, a Pass of its input...) reuses that text, as
+        # values are never changed in place (paths and data flow are pure)
+        text = last[1] if last is not None and last[0] is output else history.dump(output)
         self._last_output = (output, text)  # the next state's input, unless something replaces it
         self.check_dumped(text, "state output")
         for name, value in (assigns or {}).items():

@@ -186,3 +186,60 @@ def test_a_viewer_reads_aliases_and_tags_but_cannot_change_them(server, sfn):
         sfn.describe_state_machine_alias(stateMachineAliasArn=live)["routingConfiguration"][0]["weight"]
         == 100
     )
+
+
+def test_forged_alias_arns_weights_and_tag_lists_are_refused(sfn):
+    """What a caller may forge: an alias ARN with a traversal, a test case or another account; a
+    boolean or fractional weight (boto3 is bypassed by a raw body through its serializer's model, so
+    the values are sent as given); a tag list far over the limit; a shipped workflow's name."""
+    arn, v1, _ = machine_with_two_versions(sfn, "forged")
+    for forged in (arn + ":../x", arn + ":live#Case", arn.replace("123456789012", "999999999999") + ":live"):
+        with pytest.raises(ClientError) as err:
+            sfn.describe_state_machine_alias(stateMachineAliasArn=forged)
+        assert code(err) in ("InvalidArn", "ResourceNotFound"), forged
+    with pytest.raises(ClientError) as err:
+        sfn.tag_resource(resourceArn=arn, tags=[{"key": f"k{i}", "value": "v"} for i in range(5000)])
+    assert code(err) == "TooManyTags"
+    reserved = arn.replace(":forged", ":pilothouse-deployment-plan")
+    with pytest.raises(ClientError) as err:
+        sfn.create_state_machine_alias(
+            name="mine", routingConfiguration=[{"stateMachineVersionArn": reserved + ":1", "weight": 100}]
+        )
+    assert code(err) in ("ResourceNotFound", "AccessDeniedException")
+    with pytest.raises(ClientError) as err:
+        sfn.tag_resource(resourceArn=reserved, tags=[{"key": "a", "value": "b"}])
+    assert code(err) in ("ResourceNotFound", "AccessDeniedException")
+
+
+def test_bodies_boto3_would_not_send_get_validation_errors(server):
+    """With boto3's own parameter checks off, the server still refuses a boolean or fractional
+    weight, a weight over 100, three routes and a tag key that is not a string."""
+    import boto3
+    from botocore.config import Config
+
+    from tests.support.controlplane import ADMIN_KEY
+
+    raw = boto3.client(
+        "stepfunctions",
+        endpoint_url=f"{server.url}/sfn",
+        region_name="us-east-1",
+        aws_access_key_id=ADMIN_KEY.split("_")[1],
+        aws_secret_access_key=ADMIN_KEY,
+        aws_session_token=ADMIN_KEY,
+        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False, parameter_validation=False),
+    )
+    arn, v1, v2 = machine_with_two_versions(raw, "rawbodies")
+    routings = [
+        [{"stateMachineVersionArn": v1, "weight": True}],
+        [{"stateMachineVersionArn": v1, "weight": 100.5}],
+        [{"stateMachineVersionArn": v1, "weight": 150}, {"stateMachineVersionArn": v2, "weight": -50}],
+        [{"stateMachineVersionArn": v} for v in (v1, v2, v1)],
+    ]
+    for routing in routings:
+        with pytest.raises(ClientError) as err:
+            raw.create_state_machine_alias(name="x", routingConfiguration=routing)
+        assert code(err) in ("ValidationException", "SerializationException"), routing
+    with pytest.raises(ClientError) as err:
+        raw.tag_resource(resourceArn=arn, tags=[{"key": 7, "value": "b"}])
+    assert code(err) in ("ValidationException", "SerializationException")
+    assert raw.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"] == []

@@ -5,11 +5,13 @@ Each operation checks its parameters as Step Functions does (``ValidationExcepti
 operation of the same meaning declares), then does the work through the HTTP API's endpoint
 functions where there is one (so the reserved-workflow rules hold here too) and shapes the answer
 with Step Functions' member names. ARNs read ``arn:aws:states:<region>:<account>:stateMachine:<name>``
-(``:<version>`` for a published version) and ``...:execution:<state machine>:<name>``, with the
-region and account of the settings ``sfn_region`` and ``sfn_account``.
+(``:<version>`` for a published version, ``:<alias>`` for an alias) and
+``...:execution:<state machine>:<name>``, with the region and account of the settings
+``sfn_region`` and ``sfn_account``.
 
 A workflow's own versions are what Step Functions calls revisions (``revisionId``);
-``PublishStateMachineVersion`` numbers them (:mod:`pilothouse.services.state_machines`).
+``PublishStateMachineVersion`` numbers them (:mod:`pilothouse.services.state_machines`). Aliases,
+version deletion and tags are in :mod:`pilothouse.api.sfn_aliases`.
 """
 
 from __future__ import annotations

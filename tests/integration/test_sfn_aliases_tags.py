@@ -243,3 +243,61 @@ def test_bodies_boto3_would_not_send_get_validation_errors(server):
         raw.tag_resource(resourceArn=arn, tags=[{"key": 7, "value": "b"}])
     assert code(err) in ("ValidationException", "SerializationException")
     assert raw.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"] == []
+
+
+def test_an_alias_never_routes_to_a_version_deleted_at_the_same_time(server, sfn):
+    """Given CreateStateMachineAlias and DeleteStateMachineVersion of the same version racing, 50
+    times, then either the alias exists and routes to a version that exists, or the version is gone
+    and the alias was refused: never an alias to a deleted version."""
+    import threading
+
+    from tests.support.controlplane import ADMIN_KEY
+
+    arn = sfn.create_state_machine(name="racing", definition=json.dumps(ONE), roleArn=ROLE)["stateMachineArn"]
+    creator, deleter = client(server, ADMIN_KEY), client(server, ADMIN_KEY)
+    outcomes: Counter = Counter()
+    for i in range(50):
+        sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps({**ONE, "Comment": str(i)}))
+        version = sfn.publish_state_machine_version(stateMachineArn=arn)["stateMachineVersionArn"]
+        barrier = threading.Barrier(2)
+        results: dict[str, str] = {}
+
+        def create(i=i, version=version, barrier=barrier, results=results):
+            barrier.wait()
+            try:
+                creator.create_state_machine_alias(
+                    name=f"a{i}", routingConfiguration=[{"stateMachineVersionArn": version, "weight": 100}]
+                )
+                results["create"] = "ok"
+            except ClientError as exc:
+                results["create"] = exc.response["Error"]["Code"]
+
+        def delete(version=version, barrier=barrier, results=results):
+            barrier.wait()
+            try:
+                deleter.delete_state_machine_version(stateMachineVersionArn=version)
+                results["delete"] = "ok"
+            except ClientError as exc:
+                results["delete"] = exc.response["Error"]["Code"]
+
+        threads = [threading.Thread(target=create), threading.Thread(target=delete)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        outcomes[(results["create"], results["delete"])] += 1
+        aliases = [
+            a["stateMachineAliasArn"]
+            for a in sfn.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"]
+        ]
+        try:
+            sfn.describe_state_machine(stateMachineArn=version)
+            exists = True
+        except sfn.exceptions.StateMachineDoesNotExist:
+            exists = False
+        if f"{arn}:a{i}" in aliases:
+            assert exists and results == {"create": "ok", "delete": "ConflictException"}, results
+            sfn.delete_state_machine_alias(stateMachineAliasArn=f"{arn}:a{i}")
+        else:
+            assert not exists and results == {"create": "ResourceNotFound", "delete": "ok"}, results
+    assert sum(outcomes.values()) == 50

@@ -135,6 +135,15 @@ def _routing(req: Request, name: str, value: Any) -> list[dict[str, int]]:
     return out
 
 
+def _check_versions(req: Request, name: str, data: dict[str, Any], routes: list[dict[str, int]]) -> None:
+    """Inside the conditional write: the routed versions still exist (a version deleted since the
+    routing was checked is not routed to)."""
+    known = {v["version"] for v in data["versions"]}
+    for r in routes:
+        if r["version"] not in known:
+            raise _not_found(sm_arn(req, name, r["version"]), "no such version")
+
+
 def _describe_routes(req: Request, name: str, routes: list[dict[str, int]]) -> list[dict[str, Any]]:
     return [
         {"stateMachineVersionArn": sm_arn(req, name, r["version"]), "weight": r["weight"]} for r in routes
@@ -164,6 +173,7 @@ def create_state_machine_alias(req: Request) -> dict[str, Any]:
     now = services.clock.time()
 
     def apply(data: dict[str, Any]) -> float:
+        _check_versions(req, owner, data, routes)
         aliases = data["aliases"]
         there = aliases.get(alias)
         if there is not None:
@@ -232,6 +242,7 @@ def update_state_machine_alias(req: Request) -> dict[str, Any]:
         if description is not None:
             changed["description"] = description
         if routes is not None:
+            _check_versions(req, name, data, routes)
             changed["routing"] = routes
         if changed != entry:  # the same values again change nothing (idempotent)
             changed["updated_epoch"] = now

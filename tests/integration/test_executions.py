@@ -80,7 +80,8 @@ def test_definition_warnings_are_answered_apart_from_errors(api):
 
 def test_pass_and_choice_run_in_one_step(api, run, services):
     """Given a workflow of Pass and Choice states, when started, then the states due at once are
-    applied by one persisted step and the execution succeeds with the right output and an AWS-shaped history."""
+    applied by one persisted step and the execution succeeds with the right output and an
+    AWS-shaped history."""
     wf(api, "flow", PASS_CHAIN)
     ex = start(api, "flow", {"n": 5}, name="first")
     assert ex["status"] == "RUNNING" and ex["execution_arn"].endswith(":flow:first")

@@ -61,8 +61,14 @@ class Settings(BaseModel):
     #: the task-messages queue answered with the task token (an endpoint that runs no Lambda code)
     sfn_task_transport: Literal["lambda", "sqs"] = "lambda"
     task_messages_queue: str = "pilothouse-task-messages"
-    #: states an execution step runs before it persists and hands over to the next queue message
-    workflow_states_per_step: int = Field(default=1, ge=1, le=1000)
+    #: states an execution step runs at most before it persists (one conditional write of the
+    #: record and the history the states produced): consecutive states due at once (Pass, Choice,
+    #: Wait 0, a Map's inline iterations ...) share one transaction; a Task ends a step, as it
+    #: is invoked only once the step that scheduled it is stored
+    workflow_states_per_step: int = Field(default=32, ge=1, le=1000)
+    #: and about this many characters of state input and output at most (the step's history item
+    #: stays well under a store item's size limit; a step always applies at least one state)
+    workflow_step_text_chars: int = Field(default=64 * 1024, ge=1024, le=4 * 1024 * 1024)
     table_name: str = "pilothouse"
     service_name: str = "pilothouse"
     log_level: str = "INFO"

@@ -66,6 +66,7 @@ def _memory(definition, payload):
 
 
 def _durable(services, pool, cloud, definition, payload, name):
+    """Seconds, status, states entered and steps stored of one durable run."""
     from pilothouse.services import executions, workflows
     from tests.support.controlplane import drain
 
@@ -76,7 +77,17 @@ def _durable(services, pool, cloud, definition, payload, name):
     elapsed = time.perf_counter() - t
     done = executions.describe(services, name, "run")
     events, _ = executions.history(services, name, "run", limit=100_000)
-    return elapsed, done["status"], states_entered(events)
+    return elapsed, done["status"], states_entered(events), done["step"]
+
+
+def _one_state_per_step(monkeypatch):
+    """The services the functions use with ``workflow_states_per_step=1`` (every state its own
+    transaction, as before steps applied the states due at once together)."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import get_services
+
+    monkeypatch.setenv("PILOTHOUSE_WORKFLOW_STATES_PER_STEP", "1")
+    return get_services(get_settings())
 
 
 def _moto(client, definition, payload, name):
@@ -107,12 +118,20 @@ def test_states_per_second(services, pool, cloud, monkeypatch):
     for label, (definition, payload) in CASES.items():
         _memory(definition, payload)  # warm: first compilation of paths and templates
         t_mem, s_mem, n_mem = min(_memory(definition, payload) for _ in range(ROUNDS_MEMORY))
-        t_dur, s_dur, n_dur = _durable(services, pool, cloud, definition, payload, f"bench{len(rows)}")
+        t_dur, s_dur, n_dur, steps = _durable(services, pool, cloud, definition, payload, f"bench{len(rows)}")
         assert s_mem == s_dur == "SUCCEEDED" and n_mem == n_dur
         with monkeypatch.context() as m:  # every step handed over by its own queue message
             m.setattr(execution_chain, "CHAIN_STEPS", 0)
-            t_msg, s_msg, n_msg = _durable(services, pool, cloud, definition, payload, f"bench{len(rows)}m")
+            t_msg, s_msg, n_msg, _ = _durable(
+                services, pool, cloud, definition, payload, f"bench{len(rows)}m"
+            )
         assert s_msg == "SUCCEEDED" and n_msg == n_dur
+        with monkeypatch.context() as m:  # one state per step, each its own transaction
+            one = _one_state_per_step(m)
+            t_one, s_one, n_one, steps_one = _durable(
+                one, pool, cloud, definition, payload, f"bench{len(rows)}o"
+            )
+        assert s_one == "SUCCEEDED" and n_one == n_dur
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -123,13 +142,15 @@ def test_states_per_second(services, pool, cloud, monkeypatch):
             )
         rows[label] = (
             f"memory {n_mem / t_mem:8.0f}/s   durable SQLite {n_dur / t_dur:6.0f}/s "
-            f"({t_dur / n_dur * 1000:.2f} ms/state; {t_msg / n_msg * 1000:.2f} with a message per step)   "
+            f"({t_dur / n_dur * 1000:.2f} ms/state in {steps} steps, {t_dur / steps * 1000:.2f} ms/step; "
+            f"{t_msg / n_msg * 1000:.2f} with a message per step; one state per step: "
+            f"{t_one / n_one * 1000:.2f} ms/state in {steps_one} steps)   "
             f"moto {n_moto / t_moto:6.0f}/s [{s_moto}, {n_moto} states]   "
             f"memory = {(n_mem / t_mem) / (n_moto / t_moto):.0f}x moto"
         )
     report(
-        f"states per second (one state per durable step, each its own conditional write; a worker "
-        f"chains the steps due at once; best of {ROUNDS_MEMORY} in memory, "
-        f"{ROUNDS_MOTO} on moto)",
+        f"states per second (a durable step applies the states due at once, up to "
+        f"{services.settings.workflow_states_per_step}, in one conditional write; a worker chains the "
+        f"steps due at once; best of {ROUNDS_MEMORY} in memory, {ROUNDS_MOTO} on moto)",
         rows,
     )

@@ -1,5 +1,10 @@
 """A queue worker goes on with the steps due at once itself (services/execution_chain.py): every
-state is still its own persisted step, the queue round trip is paid once per chain."""
+step is still its own persisted write, the queue round trip is paid once per chain.
+
+The chain's tests run one state per step (``workflow_states_per_step=1``), so that each state is a
+step they can count; the last tests check that a step applies the states due at once together
+(the default) and writes the same history.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +27,21 @@ def fns(monkeypatch):
 
 
 @pytest.fixture
-def services(env, clock, fns):
+def services(env, clock, fns, monkeypatch):
+    monkeypatch.setenv("PILOTHOUSE_WORKFLOW_STATES_PER_STEP", "1")
     s = Services(get_settings(), clock, invoker=fns)
+    register_services(s)
+    return s
+
+
+def batching(services, monkeypatch, states: int, text_chars: int = 64 * 1024) -> Services:
+    """The same store, queue and functions, with steps of up to ``states`` states, registered for
+    the settings the functions read (from the environment)."""
+    monkeypatch.setenv("PILOTHOUSE_WORKFLOW_STATES_PER_STEP", str(states))
+    monkeypatch.setenv("PILOTHOUSE_WORKFLOW_STEP_TEXT_CHARS", str(text_chars))
+    s = Services(
+        get_settings(), services.clock, store=services.store, queue=services.queue, invoker=services.invoker
+    )
     register_services(s)
     return s
 
@@ -214,3 +232,106 @@ def test_without_chains_every_step_is_a_message(services, pool, cloud, sent, mon
     assert done["status"] == "SUCCEEDED" and done["step"] == 8
     assert [m["step"] for m in sent] == list(range(8))
     assert_gapless(events_of(services, "n"))
+
+
+def comparable(events: list[dict]) -> list[dict]:
+    """Events without their timestamps (a step stamps all its events with its one time)."""
+    return [{k: v for k, v in e.items() if k != "timestamp"} for e in events]
+
+
+MIXED = {
+    "StartAt": "P0",
+    "States": {
+        **{
+            f"P{i}": {"Type": "Pass", "Result": i, "ResultPath": f"$.p{i}", "Next": f"P{i + 1}"}
+            for i in range(5)
+        },
+        "P5": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.p4", "NumericEquals": 4, "Next": "Call"}],
+            "Default": "Nope",
+        },
+        "Call": {
+            "Type": "Task",
+            "Resource": "double",
+            "InputPath": "$.p4",
+            "ResultPath": "$.call",
+            "Next": "Map",
+        },
+        "Map": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+            "ResultPath": "$.items",
+            "Next": "Done",
+        },
+        "Nope": {"Type": "Fail", "Error": "Nope"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def test_a_step_applies_the_states_due_at_once_and_writes_the_same_history(
+    api, services, pool, cloud, fns, monkeypatch
+):
+    """Given Pass, Choice and a Task, when run with one state per step and with up to 32 states per
+    step, then both write the same history (but for the times), the batched run takes far fewer
+    steps, and the task runs once in each: a Task ends a step, as its message is sent only once the
+    step that scheduled it is stored."""
+    fns.fns["double"] = lambda p: p * 2
+    linear = {**MIXED, "States": {**MIXED["States"], "Call": {**MIXED["States"]["Call"], "Next": "Done"}}}
+    del linear["States"]["Map"]
+    wf(api, "flow", linear)
+    start(api, "flow", {}, name="one")
+    run_all(services, pool, cloud)
+    batched = batching(services, monkeypatch, 32)
+    start(api, "flow", {}, name="many")
+    run_all(batched, pool, cloud)
+    one, many = executions.describe(services, "flow", "one"), executions.describe(batched, "flow", "many")
+    assert one["status"] == many["status"] == "SUCCEEDED", (one["cause"], many["cause"])
+    assert one["output"] == many["output"] and many["output"]["call"] == 8
+    assert fns.calls["double"] == 2
+    assert_gapless(events_of(services, "one"))
+    assert comparable(events_of(services, "many")) == comparable(events_of(services, "one"))
+    assert (one["step"], many["step"]) == (9, 2)  # 8 states and the answer | P0..Call, then the rest
+
+
+def test_a_batched_map_writes_the_history_of_the_in_memory_engine(
+    api, services, pool, cloud, fns, monkeypatch
+):
+    """Given an inline Map among Pass and Task states, when run durably with up to 32 states per step,
+    then its history is the one the in-memory engine writes for the same definition and input."""
+    from pilothouse.engine import run
+
+    fns.fns["double"] = lambda p: p * 2
+    batched = batching(services, monkeypatch, 32)
+    wf(api, "flow", MIXED)
+    start(api, "flow", {"items": list(range(6))}, name="m")
+    run_all(batched, pool, cloud)
+    done = executions.describe(batched, "flow", "m")
+    assert done["status"] == "SUCCEEDED", done["cause"]
+    memory = run(MIXED, {"items": list(range(6))}, invoke=lambda resource, payload, ctx: payload * 2)
+    assert done["output"] == memory.output
+    events = events_of(batched, "m")
+    assert_gapless(events)
+    drop = ("timestamp", "taskScheduledEventDetails", "taskStartedEventDetails", "taskSucceededEventDetails")
+    assert [{k: v for k, v in e.items() if k not in drop} for e in events] == [
+        {k: v for k, v in e.items() if k not in drop} for e in memory.history
+    ]
+    assert fns.calls["double"] == 1
+
+
+def test_a_step_applies_states_up_to_its_text_bound(services, pool, cloud, monkeypatch):
+    """Given states whose input and output are 20,000 characters each, when a step may apply 32
+    states but only about 64 KiB of their text, then it applies two per step (at least one always)."""
+    batched = batching(services, monkeypatch, 32, text_chars=64 * 1024)
+    workflows.create(batched, "flow", pass_chain(20), actor="test")
+    executions.start(batched, "flow", name="big", input={"blob": "x" * 20_000}, actor="test")
+    run_all(batched, pool, cloud)
+    done = executions.describe(batched, "flow", "big")
+    assert done["status"] == "SUCCEEDED" and done["step"] == 10
+    assert_gapless(events_of(batched, "big"))
+    tiny = batching(services, monkeypatch, 32, text_chars=1024)
+    executions.start(tiny, "flow", name="tiny", input={"blob": "x" * 20_000}, actor="test")
+    run_all(tiny, pool, cloud)
+    assert executions.describe(tiny, "flow", "tiny")["step"] == 20  # one state per step, not none

@@ -78,9 +78,10 @@ def test_definition_warnings_are_answered_apart_from_errors(api):
     assert status == 200 and "warnings" not in body
 
 
-def test_pass_and_choice_run_one_state_per_step(api, run, services):
-    """Given a workflow of Pass and Choice states, when started, then every state is its own
-    persisted step and the execution succeeds with the right output and an AWS-shaped history."""
+def test_pass_and_choice_run_in_one_step(api, run, services):
+    """Given a workflow of Pass and Choice states, when started, then the states due at once are
+    applied by one persisted step and the execution succeeds with the right output and an
+    AWS-shaped history."""
     wf(api, "flow", PASS_CHAIN)
     ex = start(api, "flow", {"n": 5}, name="first")
     assert ex["status"] == "RUNNING" and ex["execution_arn"].endswith(":flow:first")
@@ -88,7 +89,7 @@ def test_pass_and_choice_run_one_state_per_step(api, run, services):
     done = describe(api, "flow", "first")
     assert done["status"] == "SUCCEEDED"
     assert done["output"] == {"n": 5, "a": {"greeting": "hi"}, "size": "big"}
-    assert done["step"] == 3  # one persisted step per state: A, B, Big
+    assert done["step"] == 1  # the states due at once share one persisted step: A, B, Big
     events = history(api, "flow", "first")
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from pilothouse.api import workflows as wfapi
+from pilothouse.api.sfn_aliases import is_alias_arn, version_for_alias
 from pilothouse.api.sfn_params import (
     MAX_INPUT_BYTES,
     NAME_CHARS,
@@ -42,12 +43,18 @@ from pilothouse.services import state_machines as machines
 # -- executions ----------------------------------------------------------------------------------
 
 
-def _start(req: Request) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Start what StartExecution / StartSyncExecution asks; the workflow, its record and the execution."""
+def _target(req: Request) -> str:
+    """The state machine ARN a start names; for an alias, the version it picks (by its weights)."""
+    arn = _need(req.params, "stateMachineArn", max_len=2048)
+    return version_for_alias(req, arn) if is_alias_arn(arn) else arn
+
+
+def _start(req: Request, arn: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Start what StartExecution / StartSyncExecution asks (on ``arn``, a state machine or one of its
+    versions); the workflow, its record and the execution."""
     from pilothouse.services.workflow_access import is_reserved
 
     p, services = req.params, req.ctx.services
-    arn = _need(p, "stateMachineArn", max_len=2048)
     workflow, number, case = parse_sm_arn(req, arn, test_case=True)
     name = _str(p, "name", max_len=80) or str(uuid.uuid4())
     if not _valid_name(name):
@@ -92,7 +99,7 @@ def _start(req: Request) -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 
 def start_execution(req: Request) -> dict[str, Any]:
-    _, _, body = _start(req)
+    _, _, body = _start(req, _target(req))
     return {"executionArn": body["execution_arn"], "startDate": _epoch(body["start_date"])}
 
 
@@ -120,7 +127,7 @@ def _execution(req: Request, d: dict[str, Any], *, data: bool = True) -> dict[st
 
 def start_sync_execution(req: Request) -> dict[str, Any]:
     services = req.ctx.services
-    arn = _need(req.params, "stateMachineArn", max_len=2048)
+    arn = _target(req)
     workflow, _, _ = parse_sm_arn(req, arn, test_case=True)
     with _missing("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}'"):
         services.orchestrator.get_workflow(workflow)
@@ -128,7 +135,7 @@ def start_sync_execution(req: Request) -> dict[str, Any]:
         raise SfnError(
             "StateMachineTypeNotSupported", "This operation is not supported by this type of state machine"
         )
-    workflow, _, body = _start(req)
+    workflow, _, body = _start(req, arn)
     started = time.monotonic()
     delay = 0.002
     d = body

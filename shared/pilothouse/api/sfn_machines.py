@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from pilothouse.api import workflows as wfapi
+from pilothouse.api.sfn_aliases import MAX_TAGS, parse_tags
 from pilothouse.api.sfn_params import (
     NAME_CHARS,
     _bool,
@@ -53,10 +54,15 @@ def create_state_machine(req: Request) -> dict[str, Any]:
     kind = _enum(p, "type", ("STANDARD", "EXPRESS"), "STANDARD")
     logging, tracing = _object(p, "loggingConfiguration"), _object(p, "tracingConfiguration")
     description = _str(p, "versionDescription", max_len=256)
+    tags = parse_tags(p["tags"]) if p.get("tags") is not None else {}
+    if len(tags) > MAX_TAGS:
+        raise SfnError(
+            "TooManyTags", f"a resource has at most {MAX_TAGS} tags", fields={"resourceName": name}
+        )
     if not _valid_name(name):
         raise SfnError("InvalidName", f"Invalid Name: '{name[:100]}' (use {NAME_CHARS})")
     req.ctx.resource = f"workflow:{name}"
-    fields: dict[str, Any] = {"type": kind, "role_arn": role}
+    fields: dict[str, Any] = {"type": kind, "role_arn": role, "tags": tags}
     if logging is not None:
         fields["logging"] = logging
     if tracing is not None:
@@ -183,7 +189,7 @@ def delete_state_machine(req: Request) -> dict[str, Any]:
     arn = _need(req.params, "stateMachineArn", max_len=2048)
     name, number, _ = parse_sm_arn(req, arn)
     if number is not None:
-        raise SfnError("ValidationException", "use DeleteStateMachineVersion for a version (not served here)")
+        raise SfnError("ValidationException", "use DeleteStateMachineVersion to delete a version")
     req.ctx.resource = f"workflow:{name}"
     with contextlib.suppress(NotFound):  # Step Functions answers success for a missing one
         _call(wfapi.delete_workflow, name)

@@ -5,11 +5,13 @@ Each operation checks its parameters as Step Functions does (``ValidationExcepti
 operation of the same meaning declares), then does the work through the HTTP API's endpoint
 functions where there is one (so the reserved-workflow rules hold here too) and shapes the answer
 with Step Functions' member names. ARNs read ``arn:aws:states:<region>:<account>:stateMachine:<name>``
-(``:<version>`` for a published version) and ``...:execution:<state machine>:<name>``, with the
-region and account of the settings ``sfn_region`` and ``sfn_account``.
+(``:<version>`` for a published version, ``:<alias>`` for an alias) and
+``...:execution:<state machine>:<name>``, with the region and account of the settings
+``sfn_region`` and ``sfn_account``.
 
 A workflow's own versions are what Step Functions calls revisions (``revisionId``);
-``PublishStateMachineVersion`` numbers them (:mod:`pilothouse.services.state_machines`).
+``PublishStateMachineVersion`` numbers them (:mod:`pilothouse.services.state_machines`). Aliases,
+version deletion and tags are in :mod:`pilothouse.api.sfn_aliases`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pilothouse.api import sfn_aliases as aliases
 from pilothouse.api import workflows as wfapi
 from pilothouse.api.sfn_executions import (
     describe_execution,
@@ -98,5 +101,34 @@ OPERATIONS: dict[str, SfnOperation] = {
         _op("SendTaskHeartbeat", wfapi.send_task_heartbeat, send_task_heartbeat),
         _op("ValidateStateMachineDefinition", wfapi.get_workflow, validate_state_machine_definition),
         SfnOperation("TestState", Permission.EXECUTIONS_RUN, False, "test_state", test_state),
+        _op(
+            "DeleteStateMachineVersion",
+            wfapi.update_workflow,
+            aliases.delete_state_machine_version,
+            "delete_workflow_version",
+        ),
+        _op(
+            "CreateStateMachineAlias",
+            wfapi.update_workflow,
+            aliases.create_state_machine_alias,
+            "create_workflow_alias",
+        ),
+        _op("DescribeStateMachineAlias", wfapi.get_workflow, aliases.describe_state_machine_alias),
+        _op(
+            "UpdateStateMachineAlias",
+            wfapi.update_workflow,
+            aliases.update_state_machine_alias,
+            "update_workflow_alias",
+        ),
+        _op(
+            "DeleteStateMachineAlias",
+            wfapi.update_workflow,
+            aliases.delete_state_machine_alias,
+            "delete_workflow_alias",
+        ),
+        _op("ListStateMachineAliases", wfapi.get_workflow, aliases.list_state_machine_aliases),
+        _op("TagResource", wfapi.update_workflow, aliases.tag_resource, "tag_workflow"),
+        _op("UntagResource", wfapi.update_workflow, aliases.untag_resource, "untag_workflow"),
+        _op("ListTagsForResource", wfapi.get_workflow, aliases.list_tags_for_resource),
     )
 }

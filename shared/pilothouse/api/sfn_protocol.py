@@ -51,11 +51,15 @@ LOOPBACK = ("127.", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.")
 class SfnError(Exception):
     """An error as Step Functions reports it: its type (``ExecutionDoesNotExist``...) and message."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self, code: str, message: str, status: int = 400, *, fields: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        #: the error's own members besides the message (``resourceName`` of ResourceNotFound...)
+        self.fields = fields or {}
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def answer(status: int, body: dict[str, Any], request_id: str) -> dict[str, Any]
 
 
 def error_answer(error: SfnError, request_id: str) -> dict[str, Any]:
-    body = {"__type": ERROR_NAMESPACE + error.code, "message": error.message}
+    body = {"__type": ERROR_NAMESPACE + error.code, "message": error.message, **error.fields}
     out = answer(error.status, body, request_id)
     out["headers"]["x-amzn-ErrorType"] = error.code
     return out

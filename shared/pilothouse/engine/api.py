@@ -91,11 +91,15 @@ def start(
     return ExecutionState(data)
 
 
-def advance(state: ExecutionState, now: Any, *, max_states: int | None = None) -> tuple:
+def advance(
+    state: ExecutionState, now: Any, *, max_states: int | None = None, max_text: int | None = None
+) -> tuple:
     """Run every step possible at time ``now``; return ``(state, effects)``.
 
     With ``max_states``, stop once that many states have been left (a durable driver persists
-    after each state); a :class:`ResumeAt` at ``now`` then says there is more to do at once.
+    after them); a :class:`ResumeAt` at ``now`` then says there is more to do at once. With
+    ``max_text`` too, stop also once the states left carried about that many characters of input
+    and output (at least one state is always left).
 
     Effects are :class:`InvokeTask` (perform, then ``complete_task``),
     :class:`CancelTask` (best effort) and one :class:`ResumeAt` giving the
@@ -110,6 +114,7 @@ def advance(state: ExecutionState, now: Any, *, max_states: int | None = None) -
         return state, effects
     it = Interpreter(state, ts)
     it.budget = max_states
+    it.text_budget = max_text
     if data.get("timeout_at") is not None and ts >= data["timeout_at"]:
         it.abort_run(data["root"], "execution timed out")
         _finish(data, TIMED_OUT, ts, error=TIMEOUT, cause="The execution timed out.")

@@ -221,7 +221,10 @@ def _math_add(a: Any, b: Any) -> int:
     is 3, ``MathAdd(-1.5, 0)`` is -1; the developer guide: non-integers are rounded off)."""
     _need(_is_num(a) and _is_num(b), "States.MathAdd arguments must be numbers")
     x, y = _round(a), _round(b)
-    _need(all(INT_MIN <= v <= INT_MAX for v in (x, y)), "States.MathAdd arguments must be 32-bit integers")
+    _need(
+        INT_MIN <= x <= INT_MAX and INT_MIN <= y <= INT_MAX,
+        "States.MathAdd arguments must be 32-bit integers",
+    )
     return x + y
 
 

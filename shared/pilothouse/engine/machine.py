@@ -47,12 +47,23 @@ class Interpreter:
         #: ``now`` as history events and the context object show it (one time for the whole call)
         self.stamp = iso(now)
         self.effects: list = []
-        self.rng = rng or random.Random()
+        self._rng = rng
         #: state exits left before this call yields (None: run until blocked)
         self.budget: int | None = None
+        #: characters of state input and output text left before this call yields (None: no bound),
+        #: so that a durable step that applies several states stores a bounded history item
+        self.text_budget: int | None = None
         self.yielded = False
         #: while driving, an event that would be the last one the quota allows fails the execution
         self.guard_history = False
+
+    @property
+    def rng(self) -> random.Random:
+        """The random source of retry jitter: made on first use (seeding one costs more than most
+        states, and most calls never retry)."""
+        if self._rng is None:
+            self._rng = random.Random()
+        return self._rng
 
     # ------------------------------------------------------------- lookups
     def machine_of(self, run: dict) -> dict:
@@ -73,6 +84,8 @@ class Interpreter:
     @staticmethod
     def variables(chain: list) -> dict:
         """Variables visible from the innermost run of ``chain`` (inner shadows outer)."""
+        if len(chain) == 1:  # a top-level run: its own variables (read, never changed, by the flow)
+            return chain[0].get("vars") or {}
         merged: dict = {}
         for r in chain:
             merged.update(r.get("vars") or {})
@@ -129,7 +142,9 @@ class Interpreter:
         while run["status"] == RUNNING:
             if data.get("history_base", 0) + len(data["history"]) >= MAX_HISTORY_EVENTS - 1:
                 raise HistoryLimitExceeded()
-            if self.budget is not None and self.budget <= 0:
+            if self.budget is not None and (
+                self.budget <= 0 or (self.text_budget is not None and self.text_budget <= 0)
+            ):
                 self.yielded = True
                 return
             if not self.step(run, chain):
@@ -195,7 +210,11 @@ class Interpreter:
     # ------------------------------------------------------------ transitions
     def exit_state(self, run: dict, st: dict, output: Any, assigns: dict, next_name: str | None) -> None:
         """Leave the current state: apply assignments, move on or end the run."""
-        text = history.dump(output)  # once: the event carries it, and its size is checked
+        last = self._last_output
+        # once: the event carries it, and its size is checked; a state whose output is the very
+        # value the state before it dumped (a Choice, a Pass of its input...) reuses that text, as
+        # values are never changed in place (paths and data flow are pure)
+        text = last[1] if last is not None and last[0] is output else history.dump(output)
         self._last_output = (output, text)  # the next state's input, unless something replaces it
         self.check_dumped(text, "state output")
         for name, value in (assigns or {}).items():
@@ -204,6 +223,8 @@ class Interpreter:
         self.emit(run, f"{st['Type']}StateExited", {"name": run["state"], "output": text})
         if self.budget is not None:
             self.budget -= 1
+            if self.text_budget is not None:  # the output, and the next state's input (the same text)
+                self.text_budget -= 2 * len(text)
         self.clear_state(run)
         if next_name is None:
             run["status"] = SUCCEEDED

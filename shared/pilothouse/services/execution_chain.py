@@ -1,10 +1,11 @@
 """A queue worker applies the steps that follow its own at once, in process.
 
-A step applies one state (``workflow_states_per_step``) and stores it with its own conditional
-write. When the execution has more to do at once (a Pass, a Choice ... after it), the worker that
+A step applies the states due at once (up to ``workflow_states_per_step`` of them and about
+``workflow_step_text_chars`` of their input and output) and stores them with its own conditional
+write. When the execution has more to do at once after it (the bound stopped it), the worker that
 applied the step goes on with the next one itself instead of sending an advance message and
-receiving it again: every state is still its own persisted step, but the queue round trip and the
-function's batch envelope are paid once per chain, not once per state.
+receiving it again: every step is still its own persisted write, but the queue round trip and the
+function's batch envelope are paid once per chain, not once per step.
 
 A chain is bounded (:data:`CHAIN_STEPS` steps, :data:`CHAIN_SECONDS` of work) so that one long
 loop never holds a worker past its message's visibility timeout and other executions get their

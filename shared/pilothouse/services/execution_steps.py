@@ -144,7 +144,12 @@ def step_once(
                 change(st, data, now)
         except Skip:
             return None
-        st, effects = advance(st, now, max_states=services.settings.workflow_states_per_step)
+        st, effects = advance(
+            st,
+            now,
+            max_states=services.settings.workflow_states_per_step,
+            max_text=services.settings.workflow_step_text_chars,
+        )
         events = st.drain_history()
         outstanding = {t["task_id"] for t in st.outstanding_tasks()}
         resume = [e.time for e in effects if isinstance(e, ResumeAt)]

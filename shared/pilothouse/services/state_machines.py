@@ -3,12 +3,16 @@
 The workflow (:mod:`pilothouse.services.workflows`) stays the one definition; each of its versions
 is what Step Functions calls a *revision*. ``PublishStateMachineVersion`` numbers revisions as
 versions 1, 2, ... (publishing the revision the last version already has returns that version, as
-Step Functions does). Records are changed by conditional writes, retried on a lost race.
+Step Functions does); a deleted version's number is not given again. The record also holds the
+state machine's aliases and tags (:mod:`pilothouse.services.state_machine_aliases`). Records are
+changed by conditional writes, retried on a lost race.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pilothouse.errors import AlreadyExists, Conflict, VersionConflict
 from pilothouse.repositories.state_machines import StateMachineRepository
@@ -20,10 +24,13 @@ DEFAULTS: dict[str, Any] = {
     "logging": {"level": "OFF", "includeExecutionData": False},
     "tracing": {"enabled": False},
     "versions": [],
+    "aliases": {},
+    "tags": {},
 }
 #: versions one state machine may have (Step Functions' quota)
 MAX_VERSIONS = 1000
 ATTEMPTS = 20
+T = TypeVar("T")
 
 
 def repo(services: ServiceContext) -> StateMachineRepository:
@@ -39,7 +46,7 @@ def get(services: ServiceContext, name: str) -> dict[str, Any]:
 def record_new(services: ServiceContext, name: str, fields: dict[str, Any]) -> None:
     """The record of a workflow just created: what the caller gave, over the defaults. A record left
     by a workflow deleted through ``/v1/workflows`` is replaced."""
-    data = {**DEFAULTS, **fields, "name": name, "versions": []}
+    data = {**DEFAULTS, **fields, "name": name, "versions": [], "aliases": {}}
     try:
         repo(services).create(name, data)
     except AlreadyExists:
@@ -75,8 +82,11 @@ def publish(
             return versions[-1]
         if len(versions) >= MAX_VERSIONS:
             raise Conflict(f"state machine {name!r} has {MAX_VERSIONS} versions already (the quota)")
+        # numbers are never reused, not even those of deleted versions (as on Step Functions)
+        number = max(data.get("last_version", 0), versions[-1]["version"] if versions else 0) + 1
+        data["last_version"] = number
         entry = {
-            "version": versions[-1]["version"] + 1 if versions else 1,
+            "version": number,
             "revision": revision,
             "description": description or "",
             "created_epoch": now,
@@ -101,3 +111,22 @@ def version(services: ServiceContext, name: str, number: int) -> dict[str, Any] 
 def forget(services: ServiceContext, name: str) -> None:
     """A deleted state machine's record goes with it."""
     repo(services).delete(name)
+
+
+def mutate(services: ServiceContext, name: str, apply: Callable[[dict[str, Any]], T]) -> T:
+    """Change the record of ``name`` with ``apply(data)`` (which changes ``data`` in place and answers
+    what the caller gets; raising leaves the record as it was), under a conditional write retried on
+    a lost race."""
+    for _ in range(ATTEMPTS):
+        item = repo(services).get(name)
+        data = copy.deepcopy({**DEFAULTS, **(item.data if item else {}), "name": name})
+        result = apply(data)
+        try:
+            if item is None:
+                repo(services).create(name, data)
+            else:
+                repo(services).put(name, data, if_version=item.version)
+        except (VersionConflict, AlreadyExists):
+            continue
+        return result
+    raise Conflict(f"state machine {name!r} changed while updating it; retry")

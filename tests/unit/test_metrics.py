@@ -259,23 +259,36 @@ def test_concurrent_writers_of_one_rollup_lose_nothing(sqlite_ctx):
 
 
 def test_a_batch_interrupted_midway_completes_on_retry_without_counting_twice(ctx, monkeypatch):
-    """Given a batch whose writes die after the first transaction (a killed process), When the same
-    batch is sent again, Then every datapoint is counted exactly once."""
-    from pilothouse.services import metric_rollups
+    """Given a batch whose writes die after the first partition's transaction (a killed process),
+    When the same batch is sent again, Then every datapoint is counted exactly once."""
+    batch = [dp(1, minutes_ago=m, name=f"m{m % 40}") for m in range(120)]  # 40 series: 40 partitions
+    real, calls = ctx.store._transact, []
 
-    batch = [dp(1, minutes_ago=m, name=f"m{m % 40}") for m in range(120)]  # > 25 rollups: several chunks
-    real, calls = metric_rollups._apply_chunk, []
-
-    def dying(repo, chunk, bid):
-        calls.append(1)
+    def dying(operations, now):
+        if operations[0].item.pk.startswith("METRIC_MIN#"):
+            calls.append(1)
         if len(calls) == 2:
             raise SystemExit("killed")
-        return real(repo, chunk, bid)
+        return real(operations, now)
 
-    monkeypatch.setattr(metric_rollups, "_apply_chunk", dying)
+    monkeypatch.setattr(ctx.store, "_transact", dying)
     with pytest.raises(SystemExit):
         metrics.ingest(ctx, batch, batch="b-1")
-    monkeypatch.setattr(metric_rollups, "_apply_chunk", real)
+    monkeypatch.setattr(ctx.store, "_transact", real)
+    landed = sum(
+        p.value or 0
+        for m in range(40)
+        for p in metrics.query(
+            ctx,
+            "greeter",
+            f"m{m}",
+            stat="SampleCount",
+            period=3600,
+            start=T0 - timedelta(hours=3),
+            end=T0 + timedelta(hours=1),
+        )
+    )
+    assert 0 < landed < 120  # the kill left the batch half-landed
     metrics.ingest(ctx, batch, batch="b-1")
     counted = sum(
         p.value or 0

@@ -349,3 +349,30 @@ def test_prometheus_text_becomes_datapoints_and_oddities_are_skipped():
     assert ("hits_total", {"path": "/"}) in names and ("lat_count", {}) in names
     assert found.skipped == 2 and found.error is None
     assert parse("web", "this is { not prometheus", NOW).error.startswith("not Prometheus text")
+
+
+def test_a_minute_spread_over_every_magnitude_stays_small_and_counts_everything(ctx):
+    """Given 2,000 values spread over every magnitude a datapoint may have (each its own histogram
+    bucket) sent into one minute, Then the stored minute keeps at most MAX_BUCKETS buckets, every
+    value is counted, min and max are exact and the top percentiles stay within the sketch's 2 %."""
+    from pilothouse.domain.metric_histogram import ACCURACY, MAX_BUCKETS
+    from pilothouse.repositories.metrics import MetricRepository
+
+    values = [1.5 ** (e / 4) for e in range(-1400, 600)]  # 1e-62 .. 1e53: 2,000 distinct buckets
+    for offset in range(0, len(values), 1000):
+        metrics.ingest(ctx, [dp(v, minutes_ago=0.5) for v in values[offset : offset + 1000]])
+    [series] = MetricRepository(ctx.store).series("greeter", "latency_ms")
+    [minute] = MetricRepository(ctx.store).rollups(
+        60, "greeter", "latency_ms", series["key"], int(NOW) - 60, int(NOW)
+    )
+    assert len(minute["hist"]) <= MAX_BUCKETS and sum(minute["hist"].values()) == len(values)
+    start, end = T0 - timedelta(minutes=1), T0
+
+    def stat(name: str) -> float | None:
+        [point] = metrics.query(ctx, "greeter", "latency_ms", stat=name, period=60, start=start, end=end)
+        return point.value
+
+    assert stat("SampleCount") == len(values)
+    assert stat("Minimum") == min(values) and stat("Maximum") == max(values)
+    truth = sorted(values)[int(0.99 * (len(values) - 1))]
+    assert abs((p99 := stat("p99")) - truth) <= truth * ACCURACY * 1.01, (p99, truth)

@@ -97,15 +97,32 @@ def _place(key: str) -> tuple[int, int]:
     return place
 
 
-def ordered(buckets: Mapping[str, int]) -> Buckets:
+#: buckets one stored histogram keeps at most: beyond, the lowest collapse into one (DDSketch's
+#: bound), so a minute's rollup stays small whatever values a sender spreads over it (an hour's
+#: block of 60 minutes stays well under a DynamoDB item's 400 KB); the high percentiles, which
+#: alerts and scaling read, keep their accuracy
+MAX_BUCKETS = 400
+
+
+def ordered(buckets: Mapping[str, int], limit: int = MAX_BUCKETS) -> Buckets:
     """The buckets in the order of the values they hold (how rollups are stored, so that reading a
-    percentile of one stored rollup needs no sort)."""
+    percentile of one stored rollup needs no sort), at most ``limit`` of them: the lowest are
+    counted into the lowest one kept.
+
+    >>> ordered({"3": 1, "1": 2, "-2": 1, "2": 5}, limit=3)
+    {'1': 3, '2': 5, '3': 1}
+    """
     if len(buckets) < 2:
         return dict(buckets)
     try:
         keys = sorted(buckets, key=_places.__getitem__)  # every key seen before: no Python call each
     except KeyError:
         keys = sorted(buckets, key=_place)
+    if len(keys) > limit:
+        cut = len(keys) - limit
+        out = {keys[cut]: sum(buckets[k] for k in keys[: cut + 1])}
+        out.update((key, buckets[key]) for key in keys[cut + 1 :])
+        return out
     return {key: buckets[key] for key in keys}
 
 

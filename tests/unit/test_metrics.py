@@ -258,6 +258,44 @@ def test_concurrent_writers_of_one_rollup_lose_nothing(sqlite_ctx):
     assert point.value == 400.0
 
 
+def _ingest_in_a_process(data_dir: str, n: int, ready, go) -> None:
+    """One ingester process: its own Services on the shared SQLite file, one-partition scope."""
+    settings = Settings(store="sqlite", data_dir=data_dir, store_transaction_scope="partition")
+    services = Services(settings, ManualClock(NOW))
+    ready.release()
+    go.wait(60)
+    for b in range(20):
+        batch = [dp(n * 1000 + b * 10 + i, minutes_ago=0.1 + (i % 3)) for i in range(10)]
+        batch += [dp(1.0, minutes_ago=0.1, name="requests")]  # a second series in the same batch
+        metrics.ingest(services, batch)
+
+
+def test_two_ingester_processes_on_one_series_lose_nothing(tmp_path):
+    """Given two processes ingesting 20 batches each into the same series and minutes of one SQLite
+    file at once (each with its own cache of what it wrote last), Then every datapoint is counted
+    once."""
+    import multiprocessing
+
+    registered(Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW)))
+    spawn = multiprocessing.get_context("spawn")
+    ready, go = spawn.Semaphore(0), spawn.Event()
+    workers = [spawn.Process(target=_ingest_in_a_process, args=(str(tmp_path), n, ready, go)) for n in (1, 2)]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        assert ready.acquire(timeout=60)
+    go.set()  # both start writing at once
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    ctx = Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW))
+    window = {"period": 60, "start": T0 - timedelta(minutes=3), "end": T0}
+    counts = [p.value for p in metrics.query(ctx, "greeter", "latency_ms", stat="SampleCount", **window)]
+    assert sum(c or 0 for c in counts) == 2 * 20 * 10
+    requests = metrics.query(ctx, "greeter", "requests", stat="Sum", **window)
+    assert sum(p.value or 0 for p in requests) == 2 * 20
+
+
 def test_a_batch_interrupted_midway_completes_on_retry_without_counting_twice(ctx, monkeypatch):
     """Given a batch whose writes die after the first partition's transaction (a killed process),
     When the same batch is sent again, Then every datapoint is counted exactly once."""

@@ -389,6 +389,26 @@ def test_prometheus_text_becomes_datapoints_and_oddities_are_skipped():
     assert parse("web", "this is { not prometheus", NOW).error.startswith("not Prometheus text")
 
 
+def test_a_replica_label_cannot_be_spoofed_and_a_long_label_name_skips_only_its_sample():
+    """Given a scrape of replica r-1 whose exposition sets its own ``replica`` label and has a
+    sample with a 100-character label name, Then our ``replica`` label wins (theirs is kept as
+    ``exported_replica``), the long-named sample alone is skipped, and every datapoint passes the
+    ingest's checks."""
+    from pilothouse.services.metric_scrape import parse
+
+    long_name = "l" * 100
+    text = (
+        '# TYPE hits_total counter\nhits_total{replica="r-9",path="/"} 7\n'
+        f'# TYPE wide gauge\nwide{{{long_name}="v"}} 1\n'
+    )
+    found = parse("web", text, NOW, {"replica": "r-1"})
+    assert [dict(d.dimensions) for d in found.datapoints] == [
+        {"exported_replica": "r-9", "path": "/", "replica": "r-1"}
+    ]
+    assert found.skipped == 1
+    metrics.check(found.datapoints, NOW)
+
+
 def test_a_minute_spread_over_every_magnitude_stays_small_and_counts_everything(ctx):
     """Given 2,000 values spread over every magnitude a datapoint may have (each its own histogram
     bucket) sent into one minute, Then the stored minute keeps at most MAX_BUCKETS buckets, every

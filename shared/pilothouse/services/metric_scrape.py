@@ -9,7 +9,8 @@ replica's failure is a datapoint, not a stop. Requests go through the outbound g
 Each sample becomes a datapoint named as the sample (``http_requests_total``,
 ``latency_seconds_bucket``...) with its labels as dimensions: a gauge as it reads, a counter as its
 running total (what a Prometheus server stores too). Samples beyond :data:`MAX_SAMPLES`, or with
-more labels than a datapoint takes, are left out, and the scrape says how many.
+more labels (or longer label names) than a datapoint takes, are left out, and the scrape says how
+many: one odd sample never costs the component its whole scrape.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pilothouse.domain.metrics import MAX_DIMENSIONS, METRIC_NAME, Datapoint
+from pilothouse.domain.metrics import DIMENSION_NAME, MAX_DIMENSIONS, METRIC_NAME, Datapoint
 
 MAX_SAMPLES = 1000
 MAX_BODY = 1_048_576
@@ -53,6 +54,7 @@ def parse(component: str, text: str, now: float, labels: dict[str, str] | None =
                 if (
                     len(out.datapoints) >= MAX_SAMPLES
                     or len(labels) > MAX_DIMENSIONS
+                    or not all(DIMENSION_NAME.match(k) for k in labels)
                     or not math.isfinite(value)
                     or not METRIC_NAME.match(sample.name)
                 ):

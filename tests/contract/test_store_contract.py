@@ -235,6 +235,36 @@ def test_a_store_cannot_be_widened_beyond_what_it_can_commit():
     assert MemoryStore(transaction_scope="partition").transaction_scope == "partition"
 
 
+def test_independent_transactions_each_commit_or_fail_alone(store):
+    """Given three one-partition transactions of which the second's condition fails, When applied
+    with transact_each, Then the first and third commit whole, the second writes nothing and
+    answers its conflict; a transaction wider than the scope is refused before anything is written."""
+    from pilothouse.errors import AlreadyExists, TransactionScopeError
+
+    store.put(Item("Q", "taken", {"n": 0}), if_absent=True)
+    results = store.transact_each(
+        [
+            [Put(Item("P", "a", {"n": 1}), if_absent=True), Put(Item("P", "b", {"n": 2}), if_absent=True)],
+            [
+                Put(Item("Q", "new", {"n": 3}), if_absent=True),
+                Put(Item("Q", "taken", {"n": 4}), if_absent=True),
+            ],
+            [Put(Item("R", "c", {"n": 5}), if_absent=True)],
+        ]
+    )
+    assert [i.sk for i in results[0]] == ["a", "b"] and [i.version for i in results[0]] == [1, 1]
+    assert isinstance(results[1], AlreadyExists)
+    assert [i.data for i in results[2]] == [{"n": 5}]
+    assert store.get("Q", "new") is None and store.get("Q", "taken").data == {"n": 0}
+    assert store.get("P", "b").data == {"n": 2} and store.get("R", "c") is not None
+    if store.transaction_scope == "partition":
+        with pytest.raises(TransactionScopeError):
+            store.transact_each(
+                [[Put(Item("S", "x", {}))], [Put(Item("S", "y", {})), Put(Item("T", "z", {}))]]
+            )
+        assert store.get("S", "x") is None
+
+
 def test_transaction_rejects_duplicate_keys(store):
     """A transaction touching one item twice is a bad request, as in DynamoDB."""
     with pytest.raises(BadRequest):

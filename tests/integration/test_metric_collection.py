@@ -54,6 +54,48 @@ def test_router_figures_and_a_scrape_land_as_metrics(api, services, pool, cloud,
     assert total(services, "web", "requests") == 20.0
 
 
+def test_each_replica_is_scraped_on_its_own_port_and_a_dead_one_is_recorded(api, services, pool, cloud):
+    """Given a greeter with two replicas that declares metrics, one of them SIGKILLed, When the sweep
+    collects, Then the live replica's counter lands with its ``replica`` label (scraped on its own
+    port, not through the router), ``up`` is 1 for it and 0 for the dead one, whose failure the
+    outcome records without stopping the sweep."""
+    import os
+    import signal
+
+    from pilothouse.ports.providers import Placement
+
+    assert api.post("/v1/components", spec("web", metrics={"path": "/metrics"}, scaling={"min": 2, "max": 5}))[0] == 201
+    assert api.post("/v1/components/web/deploy")[0] == 202
+    drain(services, pool, cloud)
+    record = ComponentRepository(services.store).require("web").data
+    assert record["state"] == "Running", record.get("last_error")
+    provider = services.provider("local")
+    placement = Placement.from_dict(record["placement"])
+    endpoints = provider.replica_endpoints(placement)
+    assert len(endpoints) == 2 and all(e.alive for e in endpoints)
+    assert all(e.url.startswith("http://127.0.0.1:") and e.url != record["url"] for e in endpoints)
+    live, dead = endpoints
+    with httpx.Client(base_url=live.url, timeout=10) as client:
+        for _ in range(7):
+            assert client.get("/").status_code == 200
+    [victim] = [p for p in provider.probe_replicas(placement, 5.0) if p.id == dead.id]
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(
+        e.alive for e in provider.replica_endpoints(placement) if e.id == dead.id
+    ):
+        time.sleep(0.1)
+    until = time.time() // 60 * 60 + 60
+    outcome = collect_component(services, record, until)
+    assert list(outcome["scrape_errors"]) == [dead.id], outcome
+    assert total(services, "web", "up", stat="Maximum", replica=live.id) == 1.0
+    assert total(services, "web", "up", stat="SampleCount", replica=dead.id) == 1.0
+    assert total(services, "web", "up", stat="Maximum", replica=dead.id) == 0.0
+    assert total(services, "web", "greeter_requests_total", stat="Maximum", replica=live.id) >= 7.0
+    assert total(services, "web", "greeter_requests_total", stat="SampleCount", replica=dead.id) == 0.0
+
+
 def test_a_refused_scrape_is_reported_and_the_router_still_counts(api, services, pool, cloud):
     """Given a spec with metrics and outbound private addresses refused, When the sweep runs, Then the
     scrape is reported refused without a request, and the router's figures still land."""
@@ -82,3 +124,32 @@ def test_own_functions_emf_is_ingested_by_the_sweep(api, services):
     report = collect(services, own=emf.drain())
     assert report["own"] >= 9  # three metrics per invocation
     assert total(services, "pilothouse", "Invocations", function="list_components") == 3.0
+
+
+def test_queue_and_scheduled_functions_emf_is_ingested_by_the_sweep(services):
+    """Given a queue function (one batch with a failed record) and a scheduled function run on the
+    embedded default, When the sweep runs with the buffered EMF, Then component pilothouse has
+    their invocations and errors per function."""
+    from pilothouse.runtime.queue import scheduled_function, sqs_function
+
+    def queue_job(body: str) -> str:
+        if body == "bad":
+            raise ValueError("refused")
+        return body
+
+    def schedule_job(event: dict) -> int:
+        return 1
+
+    record = {"messageId": "m", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}}
+    batch = {"Records": [{**record, "body": "ok"}, {**record, "messageId": "n", "body": "bad"}]}
+    emf.drain()
+    sqs_function(queue_job)(batch, None)
+    for _ in range(2):
+        scheduled_function(schedule_job)({"resources": ["rule"]}, None)
+    report = collect(services, own=emf.drain())
+    assert report["own"] >= 9
+    assert total(services, "pilothouse", "Invocations", function="queue_job") == 1.0
+    assert total(services, "pilothouse", "Errors", function="queue_job") == 1.0
+    assert total(services, "pilothouse", "Invocations", function="schedule_job") == 2.0
+    assert total(services, "pilothouse", "Errors", function="schedule_job") == 0.0
+    assert total(services, "pilothouse", "Latency", stat="SampleCount", function="schedule_job") == 2.0

@@ -239,10 +239,34 @@ def test_some_unhealthy_replicas_make_it_degraded(services, fake, clock):
     assert view(services, "web")["health"]["status"] == "Degraded"
 
 
-@pytest.mark.parametrize("state", ["Deploying", "Updating", "Scaling", "Stopped"])
-def test_a_component_in_a_command_is_never_healed(services, fake, state):
+@pytest.mark.parametrize("state", ["Updating", "Scaling"])
+def test_a_component_in_a_command_is_probed_read_only_and_never_healed(services, fake, state):
     """Given a component in ``state`` (a command owns its replicas), when it is checked with a
-    dead replica, then nothing is probed, replaced or written."""
+    dead replica, then its health is refreshed in the view (Degraded, the dead replica named) but
+    nothing is replaced, the component's record keeps its version and no event is written; once
+    the command ends, the next check records the change with its event."""
+    running(services, fake, replicas=2)
+    repo = components.repo(services)
+    record = repo.require("web")
+    repo.update(record, {**record.data, "state": state}, {"type": "t", "from": "Running", "to": state})
+    dead = next(iter(fake.replicas["web"].values()))
+    dead["alive"] = False
+    version, before = repo.require("web").version, len(events(services, "web", "component.health"))
+    assert health.check(services, "web") == "Degraded"
+    assert fake.replaced == [] and repo.require("web").version == version
+    assert len(events(services, "web", "component.health")) == before
+    shown = view(services, "web")["health"]
+    assert shown["status"] == "Degraded" and sum(not r["healthy"] for r in shown["replicas"]) == 1
+    record = repo.require("web")
+    repo.update(record, {**record.data, "state": "Running"}, {"type": "t", "from": state, "to": "Running"})
+    health.check(services, "web")
+    assert events(services, "web", "component.health")[-1]["to"] in ("Degraded", "Healthy")
+
+
+@pytest.mark.parametrize("state", ["Deploying", "Stopped", "Stopping"])
+def test_a_component_not_serving_is_not_probed(services, fake, state):
+    """Given a component in ``state``, when it is checked with a dead replica, then nothing is
+    probed, replaced or written."""
     running(services, fake)
     repo = components.repo(services)
     record = repo.require("web")

@@ -258,24 +258,75 @@ def test_concurrent_writers_of_one_rollup_lose_nothing(sqlite_ctx):
     assert point.value == 400.0
 
 
+def _ingest_in_a_process(data_dir: str, n: int, ready, go) -> None:
+    """One ingester process: its own Services on the shared SQLite file, one-partition scope."""
+    settings = Settings(store="sqlite", data_dir=data_dir, store_transaction_scope="partition")
+    services = Services(settings, ManualClock(NOW))
+    ready.release()
+    go.wait(60)
+    for b in range(20):
+        batch = [dp(n * 1000 + b * 10 + i, minutes_ago=0.1 + (i % 3)) for i in range(10)]
+        batch += [dp(1.0, minutes_ago=0.1, name="requests")]  # a second series in the same batch
+        metrics.ingest(services, batch)
+
+
+def test_two_ingester_processes_on_one_series_lose_nothing(tmp_path):
+    """Given two processes ingesting 20 batches each into the same series and minutes of one SQLite
+    file at once (each with its own cache of what it wrote last), Then every datapoint is counted
+    once."""
+    import multiprocessing
+
+    registered(Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW)))
+    spawn = multiprocessing.get_context("spawn")
+    ready, go = spawn.Semaphore(0), spawn.Event()
+    workers = [spawn.Process(target=_ingest_in_a_process, args=(str(tmp_path), n, ready, go)) for n in (1, 2)]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        assert ready.acquire(timeout=60)
+    go.set()  # both start writing at once
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    ctx = Services(Settings(store="sqlite", data_dir=tmp_path), ManualClock(NOW))
+    window = {"period": 60, "start": T0 - timedelta(minutes=3), "end": T0}
+    counts = [p.value for p in metrics.query(ctx, "greeter", "latency_ms", stat="SampleCount", **window)]
+    assert sum(c or 0 for c in counts) == 2 * 20 * 10
+    requests = metrics.query(ctx, "greeter", "requests", stat="Sum", **window)
+    assert sum(p.value or 0 for p in requests) == 2 * 20
+
+
 def test_a_batch_interrupted_midway_completes_on_retry_without_counting_twice(ctx, monkeypatch):
-    """Given a batch whose writes die after the first transaction (a killed process), When the same
-    batch is sent again, Then every datapoint is counted exactly once."""
-    from pilothouse.services import metric_rollups
+    """Given a batch whose writes die after the first partition's transaction (a killed process),
+    When the same batch is sent again, Then every datapoint is counted exactly once."""
+    batch = [dp(1, minutes_ago=m, name=f"m{m % 40}") for m in range(120)]  # 40 series: 40 partitions
+    real, calls = ctx.store._transact, []
 
-    batch = [dp(1, minutes_ago=m, name=f"m{m % 40}") for m in range(120)]  # > 25 rollups: several chunks
-    real, calls = metric_rollups._apply_chunk, []
-
-    def dying(repo, chunk, bid):
-        calls.append(1)
+    def dying(operations, now):
+        if operations[0].item.pk.startswith("METRIC_MIN#"):
+            calls.append(1)
         if len(calls) == 2:
             raise SystemExit("killed")
-        return real(repo, chunk, bid)
+        return real(operations, now)
 
-    monkeypatch.setattr(metric_rollups, "_apply_chunk", dying)
+    monkeypatch.setattr(ctx.store, "_transact", dying)
     with pytest.raises(SystemExit):
         metrics.ingest(ctx, batch, batch="b-1")
-    monkeypatch.setattr(metric_rollups, "_apply_chunk", real)
+    monkeypatch.setattr(ctx.store, "_transact", real)
+    landed = sum(
+        p.value or 0
+        for m in range(40)
+        for p in metrics.query(
+            ctx,
+            "greeter",
+            f"m{m}",
+            stat="SampleCount",
+            period=3600,
+            start=T0 - timedelta(hours=3),
+            end=T0 + timedelta(hours=1),
+        )
+    )
+    assert 0 < landed < 120  # the kill left the batch half-landed
     metrics.ingest(ctx, batch, batch="b-1")
     counted = sum(
         p.value or 0
@@ -336,3 +387,50 @@ def test_prometheus_text_becomes_datapoints_and_oddities_are_skipped():
     assert ("hits_total", {"path": "/"}) in names and ("lat_count", {}) in names
     assert found.skipped == 2 and found.error is None
     assert parse("web", "this is { not prometheus", NOW).error.startswith("not Prometheus text")
+
+
+def test_a_replica_label_cannot_be_spoofed_and_a_long_label_name_skips_only_its_sample():
+    """Given a scrape of replica r-1 whose exposition sets its own ``replica`` label and has a
+    sample with a 100-character label name, Then our ``replica`` label wins (theirs is kept as
+    ``exported_replica``), the long-named sample alone is skipped, and every datapoint passes the
+    ingest's checks."""
+    from pilothouse.services.metric_scrape import parse
+
+    long_name = "l" * 100
+    text = (
+        '# TYPE hits_total counter\nhits_total{replica="r-9",path="/"} 7\n'
+        f'# TYPE wide gauge\nwide{{{long_name}="v"}} 1\n'
+    )
+    found = parse("web", text, NOW, {"replica": "r-1"})
+    assert [dict(d.dimensions) for d in found.datapoints] == [
+        {"exported_replica": "r-9", "path": "/", "replica": "r-1"}
+    ]
+    assert found.skipped == 1
+    metrics.check(found.datapoints, NOW)
+
+
+def test_a_minute_spread_over_every_magnitude_stays_small_and_counts_everything(ctx):
+    """Given 2,000 values spread over every magnitude a datapoint may have (each its own histogram
+    bucket) sent into one minute, Then the stored minute keeps at most MAX_BUCKETS buckets, every
+    value is counted, min and max are exact and the top percentiles stay within the sketch's 2 %."""
+    from pilothouse.domain.metric_histogram import ACCURACY, MAX_BUCKETS
+    from pilothouse.repositories.metrics import MetricRepository
+
+    values = [1.5 ** (e / 4) for e in range(-1400, 600)]  # 1e-62 .. 1e53: 2,000 distinct buckets
+    for offset in range(0, len(values), 1000):
+        metrics.ingest(ctx, [dp(v, minutes_ago=0.5) for v in values[offset : offset + 1000]])
+    [series] = MetricRepository(ctx.store).series("greeter", "latency_ms")
+    [minute] = MetricRepository(ctx.store).rollups(
+        60, "greeter", "latency_ms", series["key"], int(NOW) - 60, int(NOW)
+    )
+    assert len(minute["hist"]) <= MAX_BUCKETS and sum(minute["hist"].values()) == len(values)
+    start, end = T0 - timedelta(minutes=1), T0
+
+    def stat(name: str) -> float | None:
+        [point] = metrics.query(ctx, "greeter", "latency_ms", stat=name, period=60, start=start, end=end)
+        return point.value
+
+    assert stat("SampleCount") == len(values)
+    assert stat("Minimum") == min(values) and stat("Maximum") == max(values)
+    truth = sorted(values)[int(0.99 * (len(values) - 1))]
+    assert abs((p99 := stat("p99")) - truth) <= truth * ACCURACY * 1.01, (p99, truth)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 #: relative accuracy of every percentile read from the buckets
 ACCURACY = 0.02
@@ -32,8 +33,21 @@ _TINY = 1e-9
 Buckets = dict[str, int]
 
 
+#: the bucket keys of values seen lately (counts like 1.0 recur; kept small)
+_recent: dict[float, str] = {}
+
+
 def bucket_key(value: float) -> str:
     """The key of the bucket ``value`` falls into."""
+    key = _recent.get(value)
+    if key is None:
+        if len(_recent) >= 4096:
+            _recent.clear()
+        key = _recent[value] = _bucket_key(value)
+    return key
+
+
+def _bucket_key(value: float) -> str:
     if -_TINY < value < _TINY:
         return "z"
     index = math.ceil(math.log(abs(value)) / _LOG_GAMMA)
@@ -72,10 +86,44 @@ def _order(key: str) -> tuple[int, int]:
     return (2, int(key))
 
 
-def ordered(buckets: Mapping[str, int]) -> Buckets:
+#: each bucket key's place in value order, as computed once (there are a few thousand at most)
+_places: dict[str, tuple[int, int]] = {}
+
+
+def _place(key: str) -> tuple[int, int]:
+    place = _places.get(key)
+    if place is None:
+        place = _places[key] = _order(key)
+    return place
+
+
+#: buckets one stored histogram keeps at most: beyond, the lowest collapse into one (DDSketch's
+#: bound), so a minute's rollup stays small whatever values a sender spreads over it (an hour's
+#: block of 60 minutes stays well under a DynamoDB item's 400 KB); the high percentiles, which
+#: alerts and scaling read, keep their accuracy
+MAX_BUCKETS = 400
+
+
+def ordered(buckets: Mapping[str, int], limit: int = MAX_BUCKETS) -> Buckets:
     """The buckets in the order of the values they hold (how rollups are stored, so that reading a
-    percentile of one stored rollup needs no sort)."""
-    return {key: buckets[key] for key in sorted(buckets, key=_order)}
+    percentile of one stored rollup needs no sort), at most ``limit`` of them: the lowest are
+    counted into the lowest one kept.
+
+    >>> ordered({"3": 1, "1": 2, "-2": 1, "2": 5}, limit=3)
+    {'1': 3, '2': 5, '3': 1}
+    """
+    if len(buckets) < 2:
+        return dict(buckets)
+    try:
+        keys = sorted(buckets, key=_places.__getitem__)  # every key seen before: no Python call each
+    except KeyError:
+        keys = sorted(buckets, key=_place)
+    if len(keys) > limit:
+        cut = len(keys) - limit
+        out = {keys[cut]: sum(buckets[k] for k in keys[: cut + 1])}
+        out.update((key, buckets[key]) for key in keys[cut + 1 :])
+        return out
+    return {key: buckets[key] for key in keys}
 
 
 def percentile(
@@ -91,9 +139,28 @@ def percentile(
     if q >= 100:
         return high
     rank = q / 100 * (total - 1)
+    pairs: Any = buckets.items() if in_order else [(k, buckets[k]) for k in sorted(buckets, key=_place)]
+    if q > 50:  # walk from the top: a high percentile is a few buckets down
+        above = total  # values in this bucket and below
+        for key, count in reversed(pairs):
+            if above - count <= rank:
+                return min(max(_value_of(key), low), high)
+            above -= count
+        return low
     seen = 0
-    for key in buckets if in_order else sorted(buckets, key=_order):
-        seen += buckets[key]
+    for key, count in pairs:
+        seen += count
         if seen > rank:
-            return min(max(_representative(key), low), high)
+            return min(max(_value_of(key), low), high)
     return high
+
+
+#: each bucket's representative value, as computed once
+_values: dict[str, float] = {}
+
+
+def _value_of(key: str) -> float:
+    value = _values.get(key)
+    if value is None:
+        value = _values[key] = _representative(key)
+    return value

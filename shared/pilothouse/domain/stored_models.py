@@ -368,6 +368,24 @@ class MetricRollupRecord(Stored):
     batches: str
 
 
+#: one minute of a block: count, sum, min, max and the histogram's buckets in value order
+MinuteRollup = tuple[int, Number, Number, Number, dict[str, int]]
+
+
+class MetricMinutesRecord(Stored):
+    """The minute rollups of one hour of a series (partition ``METRIC_MIN#...#<day>``, sort key
+    ``H#<hour>``): one item where layout version 3 kept sixty."""
+
+    start: int
+    period: int
+    #: ``"MM"`` (00-59) to the minute's rollup, in minute order
+    minutes: dict[str, MinuteRollup]
+    #: the last batches folded in, comma-separated (a retried batch is not counted twice)
+    batches: str
+    #: the layout migration merged the hour's older minute items in (never twice)
+    moved: bool = False
+
+
 class MetricCollectCursorRecord(Stored):
     """How far the collection sweep measured a component (partition ``METRIC_COLLECT#<component>``)."""
 

@@ -238,3 +238,22 @@ class MetricsSource(Protocol):
         """Datapoints of [since, until) (epoch seconds) as dicts: ``name``, ``value``, ``timestamp``
         (epoch seconds), ``unit``, ``dimensions``."""
         ...
+
+
+@dataclass(frozen=True)
+class ReplicaEndpoint:
+    """Where one instance answers on its own (not through the router): ``alive`` False when its
+    process is gone (nothing should be sent to it)."""
+
+    id: str
+    url: str
+    alive: bool
+    revision: str | None = None
+
+
+class ReplicaEndpoints(Protocol):
+    """A provider whose instances can be reached one by one (per-replica Prometheus scrapes)."""
+
+    def replica_endpoints(self, placement: Placement) -> list[ReplicaEndpoint]:
+        """Every instance of every revision of ``placement``, as it is now."""
+        ...

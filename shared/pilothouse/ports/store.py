@@ -122,6 +122,14 @@ class Store(Protocol):
         :attr:`transaction_scope` is ``"store"``); the written items, one per Put, in order."""
         ...
 
+    def transact_each(self, transactions: Sequence[Sequence[Write]]) -> list[list[Item] | Exception]:
+        """Apply several independent transactions, each as :meth:`transact` would (all or nothing,
+        within its scope), in order: for each, its written items or the ``AlreadyExists`` /
+        ``VersionConflict`` that refused it (the others still apply). Any other error raises, and
+        then a transaction of the list may or may not have been applied. A store may commit them
+        together where that is cheaper (SQLite: one write lock and one commit)."""
+        ...
+
     #: what a :meth:`scan` promises about concurrent writes (backup manifests record it)
     scan_consistency: str
 

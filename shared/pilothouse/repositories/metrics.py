@@ -1,13 +1,19 @@
 """The metrics repository: series and their rollups on the storage port.
 
 - ``METRIC_SERIES`` / ``<component>#<metric>#<key>``: a series (component, name, dimensions, unit);
-- ``METRIC_MIN#<component>#<metric>#<key>#<YYYY-MM-DD>`` / ``HH:MM``: a minute rollup (15 days);
+- ``METRIC_MIN#<component>#<metric>#<key>#<YYYY-MM-DD>`` / ``H#HH``: the minute rollups of one
+  hour, one item holding up to 60 minutes (15 days; layout version 4, before it one item per
+  minute under ``HH:MM``, see :func:`migrate_minutes`);
 - ``METRIC_COLLECT#<component>`` / ``cursor``: how far the collection sweep measured the component
   (a partition per component: the sweep's writes spread like the fleet);
 - ``METRIC_HOUR#<component>#<metric>#<key>#<YYYY-MM>`` / ``DDTHH``: an hour rollup (400 days).
 
 Rollups are partitioned per series and per day (minutes) or month (hours), so the fleet's writes
-spread over as many partitions as there are series, and a query reads one partition per day.
+spread over as many partitions as there are series, and a query reads one partition per day: a
+24 h query at one-minute resolution is at most two partition reads of at most 24 items each.
+
+A minute block's ``minutes`` maps ``"MM"`` to ``[count, sum, min, max, histogram]`` (the histogram's
+buckets in value order), the compact spelling of a minute rollup.
 The series index is written once per new series, never per datapoint.
 """
 
@@ -20,9 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pilothouse.domain.metrics import HOUR_RETENTION_S, MINUTE_RETENTION_S
-from pilothouse.domain.records import stored
+from pilothouse.domain.records import checked, stored
 from pilothouse.errors import AlreadyExists, VersionConflict
-from pilothouse.ports import Item, Put, Store
+from pilothouse.ports import Delete, Item, Put, Store
 
 SERIES = "METRIC_SERIES"
 COLLECTED = "METRIC_COLLECT"
@@ -36,12 +42,41 @@ _REMEMBER_WRITES = 20_000
 MINUTE, HOUR = 60, 3600
 
 
+#: the sort-key prefix of the minute blocks in a series' day partition
+BLOCK = "H#"
+DAY = 86400
+
+
 def rollup_key(period: int, component: str, name: str, key: str, start: int) -> tuple[str, str]:
-    """The (partition, sort key) of the rollup of ``period`` seconds starting at ``start``."""
+    """The (partition, sort key) of the item holding the rollup of ``period`` seconds starting at
+    ``start``: for a minute, its hour's block."""
     moment = datetime.fromtimestamp(start, UTC)
     if period == MINUTE:
-        return f"METRIC_MIN#{component}#{name}#{key}#{moment:%Y-%m-%d}", f"{moment:%H:%M}"
+        return f"METRIC_MIN#{component}#{name}#{key}#{moment:%Y-%m-%d}", f"{BLOCK}{moment:%H}"
     return f"METRIC_HOUR#{component}#{name}#{key}#{moment:%Y-%m}", f"{moment:%dT%H}"
+
+
+def minute_rollups(block: dict[str, Any], start: int, end: int) -> list[dict[str, Any]]:
+    """The minute rollups of a stored block whose start lies in [start, end), in time order, each
+    with its histogram in value order (``"ordered": True``)."""
+    hour = block["start"]
+    out = []
+    for mm, (count, total, low, high, hist) in block["minutes"].items():
+        at = hour + int(mm) * MINUTE
+        if start <= at < end:
+            out.append(
+                {
+                    "start": at,
+                    "period": MINUTE,
+                    "count": count,
+                    "sum": total,
+                    "min": low,
+                    "max": high,
+                    "hist": hist,
+                    "ordered": True,
+                }
+            )
+    return out
 
 
 class MetricRepository:
@@ -101,9 +136,15 @@ class MetricRepository:
 
     @staticmethod
     def write(period: int, pk: str, sk: str, data: dict[str, Any], found: Item | None) -> Put:
-        """The conditional write of a rollup: created if absent, replaced if unchanged since read."""
-        keep = MINUTE_RETENTION_S if period == MINUTE else HOUR_RETENTION_S
-        item = Item(pk, sk, stored("MetricRollupRecord", data), expires_at=data["start"] + keep)
+        """The conditional write of an hour rollup or a minute block (``period`` 60): created if
+        absent, replaced if unchanged since read. A block lives as long as its last minute."""
+        if period == MINUTE:
+            record = checked("MetricMinutesRecord", data)  # validated; built of plain values
+            expires = data["start"] + HOUR + MINUTE_RETENTION_S
+        else:
+            record = stored("MetricRollupRecord", data)
+            expires = data["start"] + HOUR_RETENTION_S
+        item = Item(pk, sk, record, expires_at=expires)
         if found is None:
             return Put(item, if_absent=True)
         return Put(item, if_version=found.version)
@@ -117,13 +158,36 @@ class MetricRepository:
         for item in written:
             recent[(item.pk, item.sk)] = item
 
+    def transact_each(self, groups: Sequence[Sequence[Put]]) -> list[bool]:
+        """Write several groups of rollups, each all or none on its own (one partition each), and
+        remember what was written; for each group, whether it was (False: a concurrent writer
+        changed one of its rollups since it was read)."""
+        results = self.store.transact_each(groups)
+        recent = _written.setdefault(self.store, {})
+        if len(recent) > _REMEMBER_WRITES:
+            recent.clear()
+        out = []
+        for result in results:
+            if isinstance(result, AlreadyExists | VersionConflict):
+                out.append(False)
+                continue
+            if isinstance(result, Exception):
+                raise result
+            for item in result:
+                recent[(item.pk, item.sk)] = item
+            out.append(True)
+        return out
+
     def rollups(self, period: int, component: str, name: str, key: str, start: int, end: int) -> list[dict]:
         """The rollups of one series whose start lies in [start, end), in time order.
 
-        One read per hour (minute rollups) or per day (hour rollups) of the range, each narrowed by
-        its sort-key prefix, so a query decodes only the rollups it answers with.
+        Minutes: one read per day of the range (its blocks, at most 24 items). Hours: one read per
+        day of the range, narrowed by its sort-key prefix, so a query decodes only what it answers
+        with.
         """
-        block = 3600 if period == MINUTE else 86400
+        if period == MINUTE:
+            return self._minutes(component, name, key, start, end)
+        block = DAY
         out: list[dict] = []
         cursor = start - start % block
         while cursor < end:
@@ -134,6 +198,23 @@ class MetricRepository:
                     out.append(item.data)
             cursor += block
         return out
+
+    def _minutes(self, component: str, name: str, key: str, start: int, end: int) -> list[dict]:
+        out: list[dict] = []
+        day = start - start % DAY
+        while day < end:
+            pk, _ = rollup_key(MINUTE, component, name, key, day)
+            first, last = max(start, day), min(end, day + DAY)
+            lo = f"{BLOCK}{(first - day) // HOUR:02d}"
+            for item in self.store.query(pk, BLOCK, limit=24).items:
+                if item.sk >= lo and item.data["start"] < last:
+                    out.extend(minute_rollups(item.data, first, last))
+            day += DAY
+        return out
+
+    def block(self, component: str, name: str, key: str, hour: int) -> Item | None:
+        """The stored minute block of one hour."""
+        return self.store.get(*rollup_key(MINUTE, component, name, key, hour))
 
     # -- the collection sweep's cursor ------------------------------------------------------------
 
@@ -153,3 +234,60 @@ class MetricRepository:
         except (AlreadyExists, VersionConflict):
             return False
         return True
+
+
+def migrate_minutes(store: Store, partitions: set[str]) -> int:
+    """Layout version 4: fold the minute items (``HH:MM``) of these ``METRIC_MIN#`` partitions into
+    their hours' blocks (``H#HH``), then delete them; how many minute items were folded in.
+
+    Resumable and never counting twice: a block that took its hour's old minutes is marked
+    ``moved`` in the same write, and a rerun after a crash between that write and the deletes only
+    deletes. Every write stays in the series' day partition.
+    """
+    moved = 0
+    for pk in sorted(partitions):
+        legacy = [i for i in store.scan_all(pk, page_size=1000) if not i.sk.startswith(BLOCK)]
+        hours: dict[str, list[Item]] = {}
+        for item in legacy:
+            hours.setdefault(item.sk[:2], []).append(item)
+        for hh, items in sorted(hours.items()):
+            moved += _fold_legacy_hour(store, pk, hh, items)
+            for offset in range(0, len(items), 25):
+                store.transact([Delete(pk, i.sk) for i in items[offset : offset + 25]])
+    return moved
+
+
+def _fold_legacy_hour(store: Store, pk: str, hh: str, items: list[Item]) -> int:
+    from pilothouse.domain.metric_histogram import merge, ordered
+
+    sk = f"{BLOCK}{hh}"
+    for _ in range(40):
+        block = store.get(pk, sk)
+        if block is not None and block.data.get("moved"):
+            return 0  # folded in by an earlier run
+        hour = items[0].data["start"] - items[0].data["start"] % HOUR
+        stored_minutes = block.data["minutes"] if block else {}
+        minutes: dict[str, tuple] = {mm: tuple(m) for mm, m in stored_minutes.items()}
+        for item in items:
+            r = item.data
+            mm = f"{(r['start'] - hour) // MINUTE:02d}"
+            had = minutes.get(mm)
+            if had is None:
+                minutes[mm] = (r["count"], r["sum"], r["min"], r["max"], ordered(r["hist"]))
+            else:
+                hist = ordered(merge(dict(had[4]), r["hist"]))
+                low, high = min(had[2], r["min"]), max(had[3], r["max"])
+                minutes[mm] = (had[0] + r["count"], had[1] + r["sum"], low, high, hist)
+        data = {
+            "start": hour,
+            "period": MINUTE,
+            "minutes": {mm: minutes[mm] for mm in sorted(minutes)},
+            "batches": block.data["batches"] if block else "",
+            "moved": True,
+        }
+        try:
+            store.transact([MetricRepository.write(MINUTE, pk, sk, data, block)])
+            return len(items)
+        except (AlreadyExists, VersionConflict):
+            continue  # an ingest wrote the block meanwhile: fold again over its new state
+    raise VersionConflict(f"{pk}/{sk} kept changing while its minutes were folded in")

@@ -1,7 +1,9 @@
 """Pilothouse's own functions' metrics, as EMF documents printed through Powertools Metrics.
 
-Every HTTP function records, per invocation, ``Invocations``, ``Errors`` (a 5xx answer) and
-``Latency`` (ms) with the dimension ``function``. In Lambda the document is printed on stdout,
+Every function records, per invocation, ``Invocations``, ``Errors`` and ``Latency`` (ms) with the
+dimension ``function``: an HTTP function (an error is a 5xx answer), a queue function (an error is
+a batch with a failed record, or one that raised) and a scheduled function (an error is a run that
+raised). In Lambda the document is printed on stdout,
 where CloudWatch turns it into metrics; on the embedded default (no Lambda around) it is kept in a
 bounded buffer that the collection sweep drains and ingests (``functions/collect_metrics``).
 """
@@ -33,6 +35,11 @@ _METRICS = (
 
 
 def document(function: str, status: int, seconds: float) -> dict[str, Any]:
+    """The EMF document of one HTTP invocation (a 5xx answer is an error)."""
+    return outcome_document(function, status >= 500, seconds)
+
+
+def outcome_document(function: str, failed: bool, seconds: float) -> dict[str, Any]:
     """The EMF document of one invocation, as Powertools Metrics serializes it.
 
     Written out here rather than built with a Powertools ``AmazonCloudWatchEMFProvider`` per
@@ -53,15 +60,20 @@ def document(function: str, status: int, seconds: float) -> dict[str, Any]:
         "function": function,
         "service": SERVICE,
         "Invocations": [1.0],
-        "Errors": [1.0 if status >= 500 else 0.0],
+        "Errors": [1.0 if failed else 0.0],
         "Latency": [float(round(seconds * 1000, 3))],
     }
 
 
 def record(function: str, status: int, seconds: float) -> None:
-    """Emit one invocation's metrics (never raises: metrics must not fail a request)."""
+    """Emit one HTTP invocation's metrics (never raises: metrics must not fail a request)."""
+    record_outcome(function, status >= 500, seconds)
+
+
+def record_outcome(function: str, failed: bool, seconds: float) -> None:
+    """Emit one invocation's metrics (never raises: metrics must not fail an invocation)."""
     try:
-        doc = document(function, status, seconds)
+        doc = outcome_document(function, failed, seconds)
         if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             print(json.dumps(doc, separators=(",", ":")), flush=True)
         else:
@@ -69,6 +81,16 @@ def record(function: str, status: int, seconds: float) -> None:
                 _pending.append(doc)
     except Exception:  # noqa: BLE001, S110 - a lost metric is better than a failed request
         pass
+
+
+def function_name(job: Any) -> str:
+    """The name a queue or scheduled function's metrics carry: the folder of the module that
+    defines its job (``functions/health_check/app.py`` -> ``health_check``), as the catalogue and
+    the HTTP functions name it; the job's own name where it has no file."""
+    code = getattr(job, "__code__", None)
+    if code is not None and code.co_filename.endswith("app.py"):
+        return os.path.basename(os.path.dirname(code.co_filename)) or job.__name__
+    return str(getattr(job, "__name__", "function"))
 
 
 def drain() -> list[dict[str, Any]]:

@@ -2,16 +2,21 @@
 
 A record whose handler raises is reported in ``batchItemFailures`` and comes back after its
 visibility timeout; after the queue's maxReceiveCount it lands in the dead-letter queue.
+
+Queue and scheduled functions emit the same EMF metrics as the HTTP functions
+(:mod:`pilothouse.runtime.emf`: invocations, errors, latency per function).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from pilothouse.runtime import emf
 from pilothouse.runtime.logs import logger, with_context
 
 
@@ -23,13 +28,21 @@ def sqs_function(record_handler: Callable[[str], Any]) -> Callable[[dict, Any], 
         logger.info("queue record handled", extra={"message_id": record.message_id, "result": str(result)})
         return result
 
+    name = emf.function_name(record_handler)
+
     def handler(event: dict, context: Any) -> dict:
-        processor = BatchProcessor(event_type=EventType.SQS)
-        return dict(
-            process_partial_response(
-                event=event, record_handler=_record, processor=processor, context=context
+        started, failed = time.perf_counter(), True
+        try:
+            processor = BatchProcessor(event_type=EventType.SQS)
+            result = dict(
+                process_partial_response(
+                    event=event, record_handler=_record, processor=processor, context=context
+                )
             )
-        )
+            failed = bool(result.get("batchItemFailures"))
+            return result
+        finally:
+            emf.record_outcome(name, failed, time.perf_counter() - started)
 
     return with_context(handler)
 
@@ -37,8 +50,15 @@ def sqs_function(record_handler: Callable[[str], Any]) -> Callable[[dict, Any], 
 def scheduled_function(job: Callable[[dict], Any]) -> Callable[[dict, Any], Any]:
     """A Lambda handler for EventBridge scheduled events calling ``job(event)``."""
 
+    name = emf.function_name(job)
+
     def handler(event: dict, context: Any) -> Any:
-        result = job(event)
+        started, failed = time.perf_counter(), True
+        try:
+            result = job(event)
+            failed = False
+        finally:
+            emf.record_outcome(name, failed, time.perf_counter() - started)
         logger.info(
             "scheduled job done", extra={"rule": (event.get("resources") or ["?"])[0], "result": result}
         )

@@ -1,8 +1,12 @@
 """The health check of one component: probe its replicas, keep the counters, replace what died
 or failed past its threshold, and record what changed (with events).
 
-Only a component that is Running with no pending command is looked at or healed: a deployment,
-an update, a scale or a restore in progress owns the replicas until it ends. The provider's
+Only a component that is Running with no pending command is healed: a deployment, an update, a
+scale or a restore in progress owns the replicas until it ends. While a command (not a restore)
+runs, its replicas are still probed, read-only: the sweep's probe record (what every component view
+shows) is refreshed, and nothing else is touched -- no replacement, no write of the component's
+record (whose version the command's own conditional writes depend on), no event; the first check
+after the command records the change with its events. The provider's
 replacement runs under the revision set's lock (so it never interleaves with a deployment's
 operation on the same component), and the record is written on the condition that it is still
 the version read; a command that won the race meanwhile keeps its write, and the next sweep
@@ -52,6 +56,23 @@ def eligible(record: Record | None) -> bool:
         and not d.get("restoring")
         and bool(d.get("placement"))
     )
+
+
+#: states in which a command owns replicas that serve: probed read-only (see the module's
+#: docstring); a first deployment's replicas serve nothing yet, a stop's are going away
+IN_COMMAND = (State.UPDATING.value, State.SCALING.value)
+
+
+def observable(record: Record | None) -> bool:
+    """Whether the sweep probes this component read-only now: a command runs while its replicas
+    serve (an update's deployment, a scale), it has a placement, and no restore is replacing its
+    replicas."""
+    if record is None or eligible(record):
+        return False
+    d = record.data
+    pending = record.state == State.RUNNING.value and bool(d.get("operation"))
+    in_command = record.state in IN_COMMAND or pending
+    return in_command and not d.get("restoring") and bool(d.get("placement"))
 
 
 def probe_timeout(hc: dict[str, Any]) -> float:
@@ -115,7 +136,8 @@ def check(services: ServiceContext, name: str, *, confirm_until: float | None = 
     if record is None:
         probes_repo.forget(name)
         return "gone"
-    if not eligible(record):
+    read_only = not eligible(record)
+    if read_only and not observable(record):
         return "skipped"
     hc = record.data["spec"]["health_check"]
     previous = probes_repo.get(name)
@@ -125,9 +147,11 @@ def check(services: ServiceContext, name: str, *, confirm_until: float | None = 
     thresholds = rules.Thresholds.of(hc)
     found = probe(services, record)
     if found is None:
-        return _record(services, record, previous, [], [], status=rules.UNKNOWN)
+        return _record(services, record, previous, [], [], status=rules.UNKNOWN, read_only=read_only)
     counters = {r["id"]: r for r in (previous or {}).get("replicas") or []}
     states = _advance(counters, found, thresholds, iso(services.clock.time()))
+    if read_only:  # a command owns the replicas: look, record the probe, touch nothing else
+        return _record(services, record, previous, states, [], read_only=True)
     while confirm_until is not None and _unconfirmed(states, found, thresholds):
         if time.monotonic() + float(hc["interval_seconds"]) > confirm_until:
             break
@@ -198,9 +222,10 @@ def _record(
     *,
     status: str | None = None,
     placement: Placement | None = None,
+    read_only: bool = False,
 ) -> str:
-    """Write the probe record, and the component record with its events when its health changed
-    materially or replicas were replaced."""
+    """Write the probe record, and (unless ``read_only``: a command runs) the component record
+    with its events when its health changed materially or replicas were replaced."""
     now = services.clock.time()
     status = status or rules.status_of(states)
     stored = record.data.get("health") or {}
@@ -223,6 +248,8 @@ def _record(
             "replicas": states,
         }
     )
+    if read_only:
+        return status
     events = _events(record, health, old_status, replaced)
     if not events and rules.material(stored) == rules.material(health):
         return status

@@ -22,7 +22,7 @@ from pilothouse.errors import VersionConflict
 from pilothouse.repositories.components import Record
 from pilothouse.services.components import repo
 from pilothouse.services.context import ServiceContext
-from pilothouse.services.health import check, eligible
+from pilothouse.services.health import check, eligible, observable
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,15 @@ def sweep_period(services: ServiceContext) -> float:
 
 
 def sweep(services: ServiceContext) -> dict[str, Any]:
-    """Send one health-queue message per batch of eligible components and reap orphaned local
-    replicas; counts of what it did."""
+    """Send one health-queue message per batch of eligible components (and of components in a
+    command, probed read-only) and reap orphaned local replicas; counts of what it did."""
     settings = services.settings
     names: list[str] = []
     keep: set[str] = set()
     local = False
     restoring = False
     for record in repo(services).each(page_size=500):
-        if eligible(record):
+        if eligible(record) or observable(record):  # the latter probed read-only (a command runs)
             names.append(record.name)
         if record.data["spec"].get("provider") == "local":
             local = True

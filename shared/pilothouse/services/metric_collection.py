@@ -59,9 +59,54 @@ def _provider_points(
     ]
 
 
+def _scrape_points(
+    ctx: ServiceContext,
+    data: dict[str, Any],
+    spec_metrics: dict[str, Any],
+    now: float,
+    outcome: dict[str, Any],
+) -> list[Datapoint]:
+    """Scrape each replica on its own address with a ``replica`` label where the provider names
+    its replicas, else the component's URL; every target's ``up``. A failed target (a dead
+    replica: no request is sent to it) is recorded in ``outcome["scrape_errors"]`` and the others
+    still count."""
+    from pilothouse.ports.providers import Placement
+    from pilothouse.services.metric_scrape import Scrape, scrape, up
+
+    name = data["name"]
+    provider = ctx.provider(data["spec"]["provider"])
+    endpoints = getattr(provider, "replica_endpoints", None)
+    targets: list[tuple[str, str, bool, dict[str, str]]] = []
+    if endpoints is not None and data.get("placement"):
+        for ep in endpoints(Placement.from_dict(data["placement"])):
+            targets.append((ep.id, ep.url, ep.alive, {"replica": ep.id}))
+    elif data.get("url"):
+        targets.append(("component", data["url"], True, {}))
+    points: list[Datapoint] = []
+    errors: dict[str, str] = {}
+    skipped = 0
+    policy = ctx.settings.outbound_policy()
+    for target, url, alive, labels in targets:
+        if alive:
+            found = scrape(name, url, spec_metrics, policy=policy, now=now, labels=labels)
+        else:
+            found = Scrape(error="the replica's process has exited")
+        points.extend(found.datapoints)
+        points.append(up(name, found, now, labels))
+        skipped += found.skipped
+        if found.error:
+            errors[target] = found.error
+            logger.info("scrape failed", extra={"component": name, "target": target, "error": found.error})
+    if errors:
+        outcome["scrape_error"] = next(iter(errors.values()))
+        outcome["scrape_errors"] = errors
+    if skipped:
+        outcome["scrape_skipped"] = skipped
+    return points
+
+
 def collect_component(ctx: ServiceContext, data: dict[str, Any], until: float) -> dict[str, Any]:
     """Collect one component's complete minutes up to ``until``; what was found."""
-    from pilothouse.services.metric_scrape import scrape
 
     name = data["name"]
     repo = MetricRepository(ctx.store)
@@ -72,13 +117,8 @@ def collect_component(ctx: ServiceContext, data: dict[str, Any], until: float) -
     points = _provider_points(ctx, data, since, until)
     outcome: dict[str, Any] = {"component": name}
     spec_metrics = data["spec"].get("metrics")
-    if spec_metrics and data.get("url"):
-        found = scrape(name, data["url"], spec_metrics, policy=ctx.settings.outbound_policy(), now=until - 1)
-        points.extend(found.datapoints)
-        if found.error:
-            outcome["scrape_error"] = found.error
-        if found.skipped:
-            outcome["scrape_skipped"] = found.skipped
+    if spec_metrics:
+        points.extend(_scrape_points(ctx, data, spec_metrics, until - 1, outcome))
     for i, batch in enumerate(_batches(points)):  # a redo of this sweep names its batches alike
         metrics.ingest(ctx, batch, batch=metrics.batch_id("collect", name, repr(since), repr(until), str(i)))
     repo.advance_cursor(name, until, cursor)

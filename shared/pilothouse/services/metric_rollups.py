@@ -1,5 +1,6 @@
-"""Writing rollups: merging a batch's partial rollups into the stored ones, and compacting finished
-hours of minute rollups into hour rollups (the sweep's part).
+"""Writing rollups: merging a batch's minutes into the stored minute blocks (and a late batch's
+hours into the hour rollups), and compacting finished hours of minutes into hour rollups (the
+sweep's part).
 
 Every write is conditional (created if absent, replaced if unchanged since read): a concurrent
 writer of the same rollup makes this one read and merge again. A rollup remembers the ids of the
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from pilothouse.domain.metric_histogram import ordered
 from pilothouse.domain.metrics import combine, new_rollup
 from pilothouse.errors import AlreadyExists, VersionConflict
-from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository, rollup_key
+from pilothouse.ports import Item, Put
+from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository, minute_rollups, rollup_key
 
 if TYPE_CHECKING:
     from pilothouse.services.context import ServiceContext
@@ -42,11 +44,86 @@ TRIES = 40
 MAX_PAUSE_S = 0.05
 
 Slot = tuple[int, str, str, str, int]  # period, component, name, series key, start
+#: one minute of a batch, folded in memory: [count, sum, min, max, histogram]
+Minute = list[Any]
+Block = tuple[str, str, str, int]  # component, name, series key, hour
+Entry = tuple[tuple[str, str], int, dict[int, Minute]]  # (partition, sort key), hour, minutes
+
+
+def apply_minutes(repo: MetricRepository, blocks: dict[Block, dict[int, Minute]], batch: str) -> None:
+    """Merge a batch's minutes into the stored minute blocks: one conditional transaction per
+    partition (a series' day holds at most 24 blocks), each block read, merged in memory and
+    written back; the store may commit the partitions' transactions together
+    (:meth:`pilothouse.ports.Store.transact_each`). A partition whose blocks a concurrent writer
+    changed is read, merged and written again. Each block records the batches it holds, so a
+    batch retried after a crash lands only where it is missing."""
+    by_partition: dict[str, list[Entry]] = {}
+    for (component, name, key, hour), minutes in blocks.items():
+        pk, sk = rollup_key(MINUTE, component, name, key, hour)
+        by_partition.setdefault(pk, []).append(((pk, sk), hour, minutes))
+    pending = list(by_partition.values())
+    for attempt in range(TRIES):
+        keys = [key for entries in pending for key, _, _ in entries]
+        found = iter(repo.current(keys, cached=attempt == 0))
+        groups, waiting = [], []
+        for entries in pending:
+            ops = [_block_write(repo, entry, next(found), batch) for entry in entries]
+            if any(ops):
+                groups.append([op for op in ops if op is not None])
+                waiting.append(entries)
+        if not groups:
+            return
+        done = repo.transact_each(groups)
+        pending = [entries for entries, ok in zip(waiting, done, strict=True) if not ok]
+        if not pending:
+            return
+        if attempt == TRIES - 1:
+            raise VersionConflict(f"{len(pending)} metric partition(s) kept changing under this batch")
+        time.sleep(random.uniform(0, min(MAX_PAUSE_S, 0.001 * 2**attempt)))
+
+
+def _block_write(repo: MetricRepository, entry: Entry, item: Item | None, batch: str) -> Put | None:
+    """The write of one block merged with a batch's minutes; None when the batch is in it already."""
+    (pk, sk), hour, minutes = entry
+    base = item.data if item is not None else None
+    seen = base["batches"].split(",") if base and base["batches"] else []
+    if batch in seen:
+        return None
+    data: dict[str, Any] = {"start": hour, "period": MINUTE}
+    data["minutes"] = merge_minutes(base["minutes"] if base else {}, minutes, hour)
+    data["batches"] = ",".join([*seen, batch][-REMEMBERED:])
+    if base and base.get("moved"):
+        data["moved"] = True
+    return repo.write(MINUTE, pk, sk, data, item)
+
+
+def merge_minutes(stored: dict[str, Any], minutes: dict[int, Minute], hour: int) -> dict[str, tuple]:
+    """A block's minutes (``"MM"`` to ``[count, sum, min, max, histogram]``) with a batch's minutes
+    (by their start) added, in minute order, every histogram in value order."""
+    out: dict[str, tuple] = {mm: tuple(m) for mm, m in stored.items()}
+    for start, (count, total, low, high, hist) in minutes.items():
+        mm = f"{(start - hour) // MINUTE:02d}"
+        had = out.get(mm)
+        if had is None:
+            out[mm] = (count, total, low, high, ordered(hist))
+            continue
+        merged = dict(had[4])
+        grown = False  # a bucket the stored minute lacked: sort again, else the order holds
+        for bucket, n in hist.items():
+            if bucket in merged:
+                merged[bucket] += n
+            else:
+                merged[bucket] = n
+                grown = True
+        if grown:
+            merged = ordered(merged)
+        out[mm] = (had[0] + count, had[1] + total, min(had[2], low), max(had[3], high), merged)
+    return {mm: out[mm] for mm in sorted(out)}
 
 
 def apply(repo: MetricRepository, partial: dict[Slot, dict[str, Any]], batch: str) -> None:
-    """Merge partial rollups into the stored ones: the rollups of one partition (one series' day
-    of minutes or month of hours), ``CHUNK`` per conditional transaction, so every transaction
+    """Merge partial hour rollups into the stored ones: the rollups of one partition (one series'
+    month of hours), ``CHUNK`` per conditional transaction, so every transaction
     keeps to one partition. A batch need not land in all partitions at once: each rollup records
     the batches it holds, so a batch retried after a crash lands only where it is missing."""
     by_partition: dict[str, list[tuple[Slot, dict[str, Any]]]] = {}
@@ -122,11 +199,11 @@ def _compact_hour(repo: MetricRepository, series: dict[str, Any], hour: int) -> 
     pk, sk = rollup_key(HOUR, c, n, k, hour)
     for attempt in range(TRIES):
         [item] = repo.current([(pk, sk)])
-        minutes = repo.rollups(MINUTE, c, n, k, hour, hour + HOUR)
-        if not minutes:
+        block = repo.block(c, n, k, hour)
+        if block is None or not block.data["minutes"]:
             return 0
         total = new_rollup()
-        for m in minutes:
+        for m in minute_rollups(block.data, hour, hour + HOUR):
             combine(total, m)
         data: dict[str, Any] = {"start": hour, "period": HOUR}
         data.update(total)

@@ -1,11 +1,16 @@
 """Scraping a component's Prometheus text metrics (``metrics: {path: /metrics}`` in its spec).
 
-The URL is the component's own (its placement's) plus the path, requested through the outbound
-guard (:mod:`pilothouse.net.outbound`); the text is parsed with ``prometheus_client``'s parser.
+Each replica is scraped on its own address (as Prometheus scrapes every pod, not the service), with
+a ``replica`` label on its samples, where the provider can name its replicas
+(:class:`pilothouse.ports.providers.ReplicaEndpoints`); otherwise the component's own URL is. A
+scrape also records ``up`` (1 answered and parsed, 0 not), as a Prometheus server does, so a dead
+replica's failure is a datapoint, not a stop. Requests go through the outbound guard
+(:mod:`pilothouse.net.outbound`); the text is parsed with ``prometheus_client``'s parser.
 Each sample becomes a datapoint named as the sample (``http_requests_total``,
 ``latency_seconds_bucket``...) with its labels as dimensions: a gauge as it reads, a counter as its
 running total (what a Prometheus server stores too). Samples beyond :data:`MAX_SAMPLES`, or with
-more labels than a datapoint takes, are left out, and the scrape says how many.
+more labels (or longer label names) than a datapoint takes, are left out, and the scrape says how
+many: one odd sample never costs the component its whole scrape.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pilothouse.domain.metrics import MAX_DIMENSIONS, METRIC_NAME, Datapoint
+from pilothouse.domain.metrics import DIMENSION_NAME, MAX_DIMENSIONS, METRIC_NAME, Datapoint
 
 MAX_SAMPLES = 1000
 MAX_BODY = 1_048_576
@@ -30,20 +35,26 @@ class Scrape:
     error: str | None = None
 
 
-def parse(component: str, text: str, now: float) -> Scrape:
-    """The datapoints of a Prometheus text exposition (``error`` says why it did not parse)."""
+def parse(component: str, text: str, now: float, labels: dict[str, str] | None = None) -> Scrape:
+    """The datapoints of a Prometheus text exposition (``error`` says why it did not parse), each
+    with ``labels`` added (a sample's own label of the same name becomes ``exported_<name>``)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     out = Scrape()
+    extra = dict(labels or {})
     moment = datetime.fromtimestamp(now, UTC)
     try:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                labels = {k: v for k, v in sample.labels.items() if v and len(v) <= 256}
+                own = {k: v for k, v in sample.labels.items() if v and len(v) <= 256}
+                for key in extra.keys() & own.keys():
+                    own[f"exported_{key}"] = own.pop(key)
+                labels = {**own, **extra}
                 value = float(sample.value)
                 if (
                     len(out.datapoints) >= MAX_SAMPLES
                     or len(labels) > MAX_DIMENSIONS
+                    or not all(DIMENSION_NAME.match(k) for k in labels)
                     or not math.isfinite(value)
                     or not METRIC_NAME.match(sample.name)
                 ):
@@ -55,8 +66,17 @@ def parse(component: str, text: str, now: float) -> Scrape:
     return out
 
 
-def scrape(component: str, url: str, spec: dict[str, Any], *, policy: Any, now: float) -> Scrape:
-    """GET ``url`` + the spec's path through the outbound guard and parse the answer."""
+def scrape(
+    component: str,
+    url: str,
+    spec: dict[str, Any],
+    *,
+    policy: Any,
+    now: float,
+    labels: dict[str, str] | None = None,
+) -> Scrape:
+    """GET ``url`` + the spec's path through the outbound guard and parse the answer (``labels``
+    added to every sample)."""
     from pilothouse.net.outbound import OutboundRefused, request
 
     target = url.rstrip("/") + spec.get("path", "/metrics")
@@ -75,4 +95,10 @@ def scrape(component: str, url: str, spec: dict[str, Any], *, policy: Any, now: 
         return Scrape(error=f"{type(exc).__name__}: {str(exc)[:200]}")
     if answer.status_code != 200:
         return Scrape(error=f"answered {answer.status_code}")
-    return parse(component, answer.text, now)
+    return parse(component, answer.text, now, labels)
+
+
+def up(component: str, scraped: Scrape, now: float, labels: dict[str, str] | None = None) -> Datapoint:
+    """Prometheus's ``up``: 1 when the scrape answered and parsed, 0 when it did not."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return Datapoint(component, "up", 0.0 if scraped.error else 1.0, moment, "None", dict(labels or {}))

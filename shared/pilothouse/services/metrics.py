@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pilothouse.domain.metric_histogram import bucket_key
 from pilothouse.domain.metrics import (
     COMPONENT_NAME,
     DIMENSION_NAME,
@@ -46,7 +47,14 @@ from pilothouse.domain.metrics import (
 from pilothouse.errors import ValidationFailed
 from pilothouse.repositories.components import ComponentRepository
 from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository
-from pilothouse.services.metric_rollups import LATE_AFTER_S, apply, compacted_from
+from pilothouse.services.metric_rollups import (
+    LATE_AFTER_S,
+    Block,
+    Minute,
+    apply,
+    apply_minutes,
+    compacted_from,
+)
 
 if TYPE_CHECKING:
     from pilothouse.services.context import ServiceContext
@@ -95,7 +103,9 @@ def check(
             else:
                 good_names.add((dp.component, dp.name))
         value = dp.value
-        if not isinstance(value, float | int) or not math.isfinite(value):
+        if type(value) is float and MIN_MAGNITUDE <= value <= MAX_MAGNITUDE:
+            pass  # the common case, decided in one comparison
+        elif not isinstance(value, float | int) or not math.isfinite(value):
             bad(i, "value", "must be a finite number")
         elif abs(value) > MAX_MAGNITUDE or 0 < abs(value) < MIN_MAGNITUDE:
             bad(i, "value", "must be 0 or of a magnitude between 2^-260 and 2^360")
@@ -148,26 +158,40 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str |
     stamps = check(datapoints, now, lambda name: components.get(name) is not None)
     repo = MetricRepository(ctx.store)
     late = int(now) - LATE_AFTER_S
+    blocks: dict[Block, dict[int, Minute]] = {}
     partial: dict[tuple[int, str, str, str, int], dict[str, Any]] = {}
-    keys: dict[tuple[str, str, tuple], str] = {}
+    keys: dict[tuple[str, str, tuple], tuple[str, dict[int, Minute], int]] = {}
     fresh: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
     for dp, ts in zip(datapoints, stamps, strict=True):
+        # the batch folds in memory per (series, hour, minute): plain lists, no objects per datapoint
+        value = float(dp.value)
+        minute = ts - ts % MINUTE
+        hour = minute - minute % HOUR
         memo = (dp.component, dp.name, tuple(dp.dimensions.items()))
-        key = keys.get(memo)
-        if key is None:
-            key = keys[memo] = series_key(dp.component, dp.name, dp.dimensions)
+        seen = keys.get(memo)
+        if seen is None or seen[2] != hour:
+            key = seen[0] if seen is not None else series_key(dp.component, dp.name, dp.dimensions)
             ident = (dp.component, dp.name, key)
             if ident not in fresh:
                 fresh[ident] = (dp.dimensions, dp.unit, ts)
-        value = float(dp.value)
-        slot = (MINUTE, dp.component, dp.name, key, ts - ts % MINUTE)
-        rollup = partial.get(slot)
-        if rollup is None:
-            rollup = partial[slot] = new_rollup()
-        fold(rollup, value)
-        hour = ts - ts % HOUR
-        if hour + HOUR <= late:
-            slot = (HOUR, dp.component, dp.name, key, hour)
+            block = blocks.setdefault((dp.component, dp.name, key, hour), {})
+            keys[memo] = seen = (key, block, hour)
+        minutes = seen[1]
+        bucket = bucket_key(value)
+        into = minutes.get(minute)
+        if into is None:
+            minutes[minute] = [1, value, value, value, {bucket: 1}]
+        else:
+            into[0] += 1
+            into[1] += value
+            if value < into[2]:
+                into[2] = value
+            elif value > into[3]:
+                into[3] = value
+            hist = into[4]
+            hist[bucket] = hist.get(bucket, 0) + 1
+        if hour + HOUR <= late:  # late: its hour may be compacted already, so it goes there too
+            slot = (HOUR, dp.component, dp.name, seen[0], hour)
             rollup = partial.get(slot)
             if rollup is None:
                 rollup = partial[slot] = new_rollup()
@@ -178,7 +202,10 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str |
             record["dimensions"] = dict(dimensions)
             record.update({"unit": unit, "first_at": first, "compacted_until": compacted_from(now)})
             repo.add_series(record)
-    apply(repo, partial, batch if batch is not None else uuid.uuid4().hex[:16])
+    bid = batch if batch is not None else uuid.uuid4().hex[:16]
+    apply_minutes(repo, blocks, bid)
+    if partial:
+        apply(repo, partial, bid)
     return len(datapoints)
 
 
@@ -227,27 +254,25 @@ def query(
         for s in repo.series(component, metric)
         if s["name"] == metric and all(s["dimensions"].get(k) == v for k, v in wanted.items())
     ]
-    buckets: dict[int, dict[str, Any]] = {}
-    shared = len(chosen) > 1 or period != MINUTE  # a bucket merges several rollups
+    read = statistic_of(stat)
+    values: dict[int, float | None] = {}
     kept = int(ctx.clock.time()) - (HOUR_RETENTION_S if old else MINUTE_RETENTION_S) - HOUR
     first = max(lo, kept - kept % granularity)  # nothing older is stored: no reads for it
-    for s in chosen:
-        for rollup in _rollups(repo, s, first, hi, hours=old) if first < hi else ():
-            slot = lo + (rollup["start"] - lo) // period * period
-            into = buckets.get(slot)
-            if into is None:
-                if not shared:
-                    rollup["ordered"] = True  # as stored: its histogram in value order
-                    buckets[slot] = rollup
-                    continue
-                into = buckets[slot] = new_rollup()
-            combine(into, rollup)
-    read = statistic_of(stat)
-    out = []
-    for slot in range(lo, hi, period):
-        merged = buckets.get(slot)
-        out.append(MetricPoint(at(slot), read(merged) if merged else None))
-    return out
+    if len(chosen) == 1 and period == granularity:  # one rollup per bucket, read as stored
+        for rollup in _rollups(repo, chosen[0], first, hi, hours=old) if first < hi else ():
+            rollup["ordered"] = True  # as stored: its histogram in value order
+            values[rollup["start"]] = read(rollup)
+    else:  # a bucket merges several rollups
+        buckets: dict[int, dict[str, Any]] = {}
+        for s in chosen:
+            for rollup in _rollups(repo, s, first, hi, hours=old) if first < hi else ():
+                slot = lo + (rollup["start"] - lo) // period * period
+                into = buckets.get(slot)
+                if into is None:
+                    into = buckets[slot] = new_rollup()
+                combine(into, rollup)
+        values = {slot: read(merged) for slot, merged in buckets.items()}
+    return [MetricPoint(at(slot), values.get(slot)) for slot in range(lo, hi, period)]
 
 
 def _rollups(repo: MetricRepository, s: dict[str, Any], lo: int, hi: int, *, hours: bool) -> list[dict]:

@@ -33,7 +33,12 @@ Version 3 (issue 15, the rest) moves what still wrote across partitions into one
 - config heads (``CONFIG``), versions (``CONFIGV#<scope>``) and pending markers
   (``CONFIG_PENDING``) into ``CONFIGS`` (``H#``, ``V#<scope>#``, ``P#``).
 
-A store at version 1 gets both steps in one run (each step finds nothing of the other to move).
+Version 4 (issue 11) keeps a series' minute rollups as one item per hour: the minute items
+(``METRIC_MIN#<series>#<day>`` / ``HH:MM``) are folded into their hour's block (``H#HH``, marked
+``moved`` so that a rerun never counts them twice) and deleted
+(:func:`pilothouse.repositories.metrics.migrate_minutes`).
+
+A store at version 1 gets every step in one run (each step finds nothing of the others to move).
 
 Outbox entries of the older layout (``OUTBOX#<shard>``) stay where they are: the dispatcher still
 drains those partitions. Records keep their versions (copied with ``Store.load``), so a reader
@@ -61,7 +66,7 @@ log = logging.getLogger(__name__)
 SCHEMA_PK = "SCHEMA"
 LAYOUT_SK = "layout"
 #: the layout this release reads and writes
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 #: deletes of one partition per transaction
 BATCH = 25
 
@@ -192,12 +197,13 @@ def _legacy_partitions(store: Store) -> dict[str, set[str]]:
         "WEBHOOKLOG#": set(),
         "SYSROLLOUT#": set(),
         "CONFIGV#": set(),
+        "METRIC_MIN#": set(),
     }
     scan = store.scan(page_size=1000)
     try:
         for item in scan:
             for prefix, seen in found.items():
-                if item.pk.startswith(prefix):
+                if item.pk.startswith(prefix) and not (prefix == "METRIC_MIN#" and item.sk.startswith("H#")):
                     seen.add(item.pk)
     finally:
         close = getattr(scan, "close", None)
@@ -238,6 +244,9 @@ def migrate(store: Store) -> dict[str, Any]:
 
     moved["policy_items"] = migrate_policies(store)
     moved.update(_version_3(store, legacy))
+    from pilothouse.repositories.metrics import migrate_minutes
+
+    moved["metric_minutes"] = migrate_minutes(store, legacy["METRIC_MIN#"])
     current = store.get(SCHEMA_PK, LAYOUT_SK)
     with contextlib.suppress(AlreadyExists, VersionConflict):  # another migrator wrote it: same
         store.put(

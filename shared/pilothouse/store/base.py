@@ -140,6 +140,11 @@ class Store(ABC):
         """Apply all operations or none; return the written items (for each Put, in order)."""
         if not operations:
             return []
+        self._check_transaction(operations)
+        return self._transact(list(operations), self.clock.time())
+
+    def _check_transaction(self, operations: Sequence[Write]) -> None:
+        """BadRequest or TransactionScopeError when ``operations`` are not one transaction here."""
         if len(operations) > MAX_TRANSACTION_ITEMS:
             raise BadRequest(f"a transaction takes at most {MAX_TRANSACTION_ITEMS} items")
         keys = [(op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk) for op in operations]
@@ -152,7 +157,24 @@ class Store(ABC):
             raise TransactionScopeError(
                 f"this store commits a transaction inside one partition; got {partitions}"
             )
-        return self._transact(list(operations), self.clock.time())
+
+    def transact_each(self, transactions: Sequence[Sequence[Write]]) -> list[list[Item] | Exception]:
+        """Independent transactions, each all or nothing (see :meth:`pilothouse.ports.Store.transact_each`);
+        adapters that can commit several at once override :meth:`_transact_each`."""
+        for operations in transactions:
+            self._check_transaction(operations)
+        return self._transact_each([list(ops) for ops in transactions if ops], self.clock.time())
+
+    def _transact_each(self, transactions: list[list[Write]], now: float) -> list[list[Item] | Exception]:
+        from pilothouse.errors import AlreadyExists, VersionConflict
+
+        out: list[list[Item] | Exception] = []
+        for operations in transactions:
+            try:
+                out.append(self._transact(operations, now))
+            except (AlreadyExists, VersionConflict) as exc:
+                out.append(exc)
+        return out
 
     def purge_expired(self) -> int:
         """Physically remove expired items; return how many. Adapters with native TTL may no-op."""

@@ -137,35 +137,66 @@ class SqliteStore(Store):
         except sqlite3.OperationalError as exc:
             raise StoreError(f"the store is busy: {exc}") from exc
         try:
-            written: list[Item] = []
-            current: list[Item | None] = []
-            for op in operations:
-                pk, sk = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
-                found = self._stamp(conn, pk, sk)
-                self.check_condition(op, found, now)
-                current.append(found)
-            for op, found in zip(operations, current, strict=True):
-                if isinstance(op, Put):
-                    new = self.next_version(op, found, now)
-                    conn.execute(
-                        "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (
-                            new.pk,
-                            new.sk,
-                            new.version,
-                            json.dumps(new.data, separators=(",", ":")),
-                            new.expires_at,
-                        ),
-                    )
-                    written.append(new)
-                elif isinstance(op, Delete):
-                    conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
+            written = self._apply(conn, operations, now)
             conn.execute("COMMIT")
             return written
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _transact_each(self, transactions: list[list[Write]], now: float) -> list[list[Item] | Exception]:
+        """One write lock and one commit for them all: each transaction checks its conditions
+        before it writes anything, so a refused one leaves nothing behind, and the others commit."""
+        from pilothouse.errors import AlreadyExists, VersionConflict
+
+        if not transactions:
+            return []
+        with self._writing():
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"the store is busy: {exc}") from exc
+            try:
+                out: list[list[Item] | Exception] = []
+                for operations in transactions:
+                    try:
+                        out.append(self._apply(conn, operations, now))
+                    except (AlreadyExists, VersionConflict) as exc:
+                        out.append(exc)
+                conn.execute("COMMIT")
+                return out
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _apply(self, conn: sqlite3.Connection, operations: list[Write], now: float) -> list[Item]:
+        """Check every condition, then write (inside the caller's transaction): a failed condition
+        raises before anything is written."""
+        written: list[Item] = []
+        current: list[Item | None] = []
+        for op in operations:
+            pk, sk = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
+            found = self._stamp(conn, pk, sk)
+            self.check_condition(op, found, now)
+            current.append(found)
+        for op, found in zip(operations, current, strict=True):
+            if isinstance(op, Put):
+                new = self.next_version(op, found, now)
+                conn.execute(
+                    "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        new.pk,
+                        new.sk,
+                        new.version,
+                        json.dumps(new.data, separators=(",", ":")),
+                        new.expires_at,
+                    ),
+                )
+                written.append(new)
+            elif isinstance(op, Delete):
+                conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
+        return written
 
     scan_consistency = (
         "a point-in-time snapshot: one SQLite read transaction over the WAL (writes committed after "

@@ -12,7 +12,7 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pilothouse.ports.providers import Replacement, ReplicaProbe
+from pilothouse.ports.providers import Replacement, ReplicaEndpoint, ReplicaProbe
 from pilothouse.providers.base import Placement, ProviderError, Release
 from pilothouse.providers.local.journal import terminate
 from pilothouse.providers.local.lifecycle import _recorded_alive
@@ -46,24 +46,35 @@ class _Healing(_RevisionOps):
         """Probe every replica of every revision of ``placement`` (in parallel, ``timeout_seconds``
         each). A placement this object does not manage (a restore that failed) is probed from its
         record, so a dead replica reports exited and :meth:`replace_replicas` restores it."""
-        targets: list[tuple[Replica, str]] = []
-        rset = self._revision_set(stable_port_of(placement))
-        if rset is not None:
-            with rset.lock:
-                targets = [(r, rev.health_path) for rev in rset.revisions.values() for r in rev.replicas]
-        else:
-            paths = {
-                rid: str(info.get("health_path") or "/health")
-                for rid, info in (placement.details.get("revisions") or {}).items()
-            }
-            targets = [
-                (Replica.from_dict(d, host=self.host), paths.get(str(d.get("revision")), "/health"))
-                for d in placement.details.get("replicas") or []
-            ]
+        targets = self._replicas_of(placement)
         if len(targets) <= 1:
             return [_probe_one(r, path, timeout_seconds) for r, path in targets]
         with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
             return list(pool.map(lambda t: _probe_one(t[0], t[1], timeout_seconds), targets))
+
+    def replica_endpoints(self, placement: Placement) -> list[ReplicaEndpoint]:
+        """Each replica's own address (``http://127.0.0.1:<port>``), bypassing the router, and
+        whether its process still runs (a dead one is not to be asked)."""
+        return [
+            ReplicaEndpoint(r.replica_id or f"pid-{r.pid}", r.url, r.is_same_process(), r.revision)
+            for r, _ in self._replicas_of(placement)
+        ]
+
+    def _replicas_of(self, placement: Placement) -> list[tuple[Replica, str]]:
+        """Every replica of ``placement`` with its revision's health path: from the revision set
+        this object runs, or from the placement's record when it runs none."""
+        rset = self._revision_set(stable_port_of(placement))
+        if rset is not None:
+            with rset.lock:
+                return [(r, rev.health_path) for rev in rset.revisions.values() for r in rev.replicas]
+        paths = {
+            rid: str(info.get("health_path") or "/health")
+            for rid, info in (placement.details.get("revisions") or {}).items()
+        }
+        return [
+            (Replica.from_dict(d, host=self.host), paths.get(str(d.get("revision")), "/health"))
+            for d in placement.details.get("replicas") or []
+        ]
 
     def replace_replicas(
         self, placement: Placement, release: Release, replica_ids: list[str]

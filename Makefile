@@ -48,13 +48,17 @@ $(CHROMIUM):
 ## The Lambda layer serverless.yml ships: pilothouse + its dependencies for arm64/python3.13
 ## (`sam build` builds template.yaml's layers itself). Needs the package index.
 LAYER_DIR := build/layer
+## the layer's .pyc files are compiled by the runtime's Python (a read-only layer without them
+## compiles every module at each cold start; tools/compile_layer.py)
+LAYER_PYTHON ?= python3.13
 $(LAYER_DIR)/.built: $(HTMX) infra/layer/requirements.txt $(shell find shared/pilothouse -name '*.py' -o -name '*.json' 2>/dev/null)
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
 	cp -R shared/pilothouse $(LAYER_DIR)/python/pilothouse
 	find $(LAYER_DIR) -name __pycache__ -prune -exec rm -rf {} +
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(LAYER_DIR)/python \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all: \
-		-r infra/layer/requirements.txt
+		--no-compile -r infra/layer/requirements.txt
+	$(LAYER_PYTHON) tools/compile_layer.py $(LAYER_DIR)/python
 	touch $@
 
 layer: $(LAYER_DIR)/.built

@@ -184,6 +184,36 @@ def test_transaction_all_or_nothing(store):
     assert store.get("P", "c") is None
 
 
+def test_a_transaction_judges_each_item_by_its_own_version(store):
+    """Given items of one partition at versions 1 and 3, one expired and one absent, When a
+    transaction names them all, Then each condition is judged against its own item (an expired
+    item counts as absent and starts again at version 1), and a condition naming another item's
+    version fails the whole transaction."""
+    store.put(Item("P", "one", {"n": 1}))
+    for n in range(3):
+        store.put(Item("P", "three", {"n": n}))
+    store.put(Item("P", "gone", {"n": 0}, expires_at=store.clock.time() - 1))
+    with pytest.raises(VersionConflict):
+        store.transact(
+            [Put(Item("P", "one", {"n": 2}), if_version=3), Put(Item("P", "three", {"n": 3}), if_version=1)]
+        )
+    written = store.transact(
+        [
+            Put(Item("P", "three", {"n": 3}), if_version=3),
+            Put(Item("P", "gone", {"n": 1}), if_absent=True),
+            Put(Item("P", "one", {"n": 2}), if_version=1),
+            Put(Item("P", "new", {"n": 1}), if_absent=True),
+        ]
+    )
+    assert [(w.sk, w.version) for w in written] == [("three", 4), ("gone", 1), ("one", 2), ("new", 1)]
+    assert {sk: store.get("P", sk).version for sk in ("one", "three", "gone", "new")} == {
+        "one": 2,
+        "three": 4,
+        "gone": 1,
+        "new": 1,
+    }
+
+
 def test_a_transaction_in_one_partition_commits_on_every_store_and_scope(store):
     """What every store promises whatever its scope: a transaction whose operations all have one
     partition key commits all or nothing. Narrowed to ``partition`` (as Azure Tables), the store

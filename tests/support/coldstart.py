@@ -121,7 +121,16 @@ def code_copy(dest: Path, *, compiled: bool) -> Path:
         shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     if compiled:
         subprocess.run(
-            [sys.executable, "-m", "compileall", "-q", str(dest / "shared"), str(dest / "functions")],
+            [
+                sys.executable,
+                "-m",
+                "compileall",
+                "-q",
+                "--invalidation-mode",
+                "unchecked-hash",
+                str(dest / "shared"),
+                str(dest / "functions"),
+            ],
             check=True,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
         )

@@ -77,9 +77,15 @@ def health_view(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _allowed(state: str) -> list[str]:
+    return list(_allowed_in(state))
+
+
+@functools.lru_cache(maxsize=32)
+def _allowed_in(state: str) -> tuple[str, ...]:
+    """The commands a state allows (a fixed table: worked out once per state, not per view)."""
     from pilothouse.domain.lifecycle import allowed_commands
 
-    return allowed_commands(State(state))
+    return tuple(allowed_commands(State(state)))
 
 
 def _event(
@@ -109,6 +115,10 @@ def _project_base(project_dir: str) -> Path:
 
 
 def _check_cwd(services: ServiceContext, spec: ComponentSpec) -> None:
+    if spec.target.get("cwd") is None:
+        # the base itself (the project directory, resolved), which is always the first of the
+        # settings' cwd_roots: nothing to resolve (the launch confines it again anyway)
+        return
     from pilothouse.providers.local.launch import confine_cwd
 
     # the roots and base a replica's Sandbox gets (Sandbox.from_settings), without its other paths

@@ -114,6 +114,19 @@ class SqliteStore(Store):
         ).fetchone()
         return Item(pk, sk, {}, row[0], row[1]) if row else None
 
+    @classmethod
+    def _stamps(cls, conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> list[Item | None]:
+        """The stamps (see :meth:`_stamp`) of several items, in one statement."""
+        if len(keys) == 1:
+            return [cls._stamp(conn, *keys[0])]
+        where = " OR ".join(["(pk = ? AND sk = ?)"] * len(keys))
+        rows = conn.execute(
+            f"SELECT pk, sk, version, expires_at FROM items WHERE {where}",  # noqa: S608 - placeholders only
+            [part for key in keys for part in key],
+        ).fetchall()
+        found = {(pk, sk): Item(pk, sk, {}, version, expires_at) for pk, sk, version, expires_at in rows}
+        return [found.get(key) for key in keys]
+
     def _query(self, pk: str, prefix: str, *, after: str | None, limit: int, reverse: bool) -> list[Item]:
         lo, hi = prefix, prefix_end(prefix)
         sql = "SELECT pk, sk, version, data, expires_at FROM items WHERE pk = ? AND sk >= ? AND sk < ?"
@@ -138,6 +151,25 @@ class SqliteStore(Store):
             raise StoreError(f"the store is busy: {exc}") from exc
         try:
             written = self._apply(conn, operations, now)
+            written: list[Item] = []
+            keys = [(op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk) for op in operations]
+            current = self._stamps(conn, keys)
+            for op, found in zip(operations, current, strict=True):
+                self.check_condition(op, found, now)
+            rows: list[tuple] = []  # the puts' rows, written together (each key appears once)
+            for op, found in zip(operations, current, strict=True):
+                if isinstance(op, Put):
+                    new = self.next_version(op, found, now)
+                    data = json.dumps(new.data, separators=(",", ":"))
+                    rows.append((new.pk, new.sk, new.version, data, new.expires_at))
+                    written.append(new)
+                elif isinstance(op, Delete):
+                    conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
+            if rows:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
             conn.execute("COMMIT")
             return written
         except BaseException:

@@ -236,7 +236,7 @@ class _ReplicaLifecycle(_Registry):
         return started
 
     def _spawn_recorded(self, spec: LaunchSpec, release: Release, revision: str, log_dir: Path) -> Replica:
-        """Spawn one replica on a fresh port: its intent is recorded durably first, its pid as
+        """Spawn one replica on a fresh port: its intent is recorded first, its pid as
         soon as it runs (a crash in between leaves an intent that the tag resolves)."""
         self._check_open()
         port = self._pick_port()

@@ -11,12 +11,12 @@ import importlib.util
 import itertools
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pilothouse.embedded.ids import invocation_id
 from pilothouse.embedded.template import FunctionDef
 
 _counter = itertools.count()
@@ -31,7 +31,7 @@ class LambdaContext:
 
     function_name: str
     timeout: float
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    aws_request_id: str = field(default_factory=invocation_id)
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 512
     started: float = field(default_factory=time.monotonic)

@@ -130,6 +130,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:  # the cycle just made
+            cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
     # -- answers ---------------------------------------------------------------------------------
 
@@ -157,6 +160,49 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:  # uvicorn's own path, kept problem+json too
         self._refuse(BadRequest(msg))
+
+
+class _HeadWithBody:
+    """The connection's transport as one request's response cycle sees it: the response head is
+    held back and written together with the first body bytes, one ``send`` where uvicorn makes two
+    (each a system call, each a chance for a function thread to take the GIL from the event loop).
+
+    A head whose body does not follow in the same turn of the event loop (a stream waiting for its
+    first event) is written at the loop's next turn on its own, so no client ever waits for it;
+    closing writes what is held first. Everything else is the transport's own.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        if not self._started:  # the head: hold it until the body comes (or the loop turns)
+            self._started = True
+            self._held = data
+            self._loop.call_soon(self._flush)
+            return
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def protocol_class(

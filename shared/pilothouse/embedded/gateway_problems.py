@@ -9,8 +9,8 @@ request head: the gateway answers these without calling a function, always as
 from __future__ import annotations
 
 import json
-import uuid
 
+from pilothouse.embedded import ids
 from pilothouse.errors import PilothouseError
 
 __all__ = [
@@ -62,7 +62,7 @@ class BadGateway(PilothouseError):
 
 def new_request_id() -> str:
     """A fresh request id (what API Gateway puts in ``requestContext.requestId``)."""
-    return uuid.uuid4().hex
+    return ids.request_id()
 
 
 def problem_answer(

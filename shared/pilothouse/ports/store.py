@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -106,6 +107,14 @@ class Store(Protocol):
     transaction_scope: str
 
     def get(self, pk: str, sk: str) -> Item | None: ...
+
+    def change_stamp(self) -> Hashable | None:
+        """A cheap token of the store's state as the calling thread sees it: it differs from every
+        token this thread got before a write committed since, whoever wrote (this thread, another
+        thread, another process). Comparable only with tokens of the same thread. A cache of items
+        keyed by it never serves an item older than the newest commit (API keys: a revocation takes
+        effect at once). None: the store has nothing cheaper than reading the item (DynamoDB...)."""
+        ...
 
     def put(self, item: Item, *, if_absent: bool = False, if_version: int | None = None) -> Item: ...
 

@@ -38,6 +38,9 @@ class Served:
     version: int
     etag: str
     body: dict[str, Any]
+    #: ``body`` as JSON, serialized as the HTTP runtime serializes answers (compact separators),
+    #: once per version rather than once per read
+    text: str = ""
 
 
 _lock = threading.Lock()
@@ -101,7 +104,8 @@ def _answer(services: ServiceContext, name: str, environment: str, data: dict[st
         "created_at": data.get("created_at"),
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    return Served(data["version"], f'"{data["version"]}-{digest}"', body)
+    text = json.dumps(body, separators=(",", ":"))
+    return Served(data["version"], f'"{data["version"]}-{digest}"', body, text)
 
 
 def own_environment(services: ServiceContext, name: str) -> str:

@@ -17,6 +17,7 @@ from pilothouse.domain.security import Principal, Role
 from pilothouse.errors import Conflict, Unauthorized, ValidationFailed, VersionConflict
 from pilothouse.ports import Check, Page, Put
 from pilothouse.repositories.keys import ApiKeyRepository
+from pilothouse.services import key_cache
 from pilothouse.services.context import ServiceContext
 
 
@@ -94,20 +95,33 @@ def ensure_key(services: ServiceContext, key: str, *, name: str, role: str = "ad
 
 
 def authenticate(services: ServiceContext, key: str | None) -> Principal:
-    """The principal a presented key stands for, or Unauthorized (no hint as to why)."""
+    """The principal a presented key stands for, or Unauthorized (no hint as to why).
+
+    The key's record is read from the store, or from this thread's cache of it while the store's
+    :meth:`~pilothouse.ports.Store.change_stamp` says nothing was written since (see
+    :mod:`pilothouse.services.key_cache`): a revocation, a demotion or a deletion committed by any
+    process is seen by the very next request. The hash, the revocation and the expiry are checked
+    on every request either way."""
     if not key:
         raise Unauthorized()
     parts = _split(key)
     if parts is None:
         raise Unauthorized("the API key is not valid")
-    item = repo(services).get(parts[0])
-    if item is None or not hmac.compare_digest(item.data["hash"], _hash(key)):
+    known = key_cache.lookup(services.store, parts[0], repo(services).get)
+    if known is None or not hmac.compare_digest(known.data["hash"], _hash(key)):
         raise Unauthorized("the API key is not valid")
-    data = item.data
+    data = known.data
     if data.get("revoked_at"):
         raise Unauthorized("the API key has been revoked")
     if data.get("expires_epoch") and data["expires_epoch"] <= services.clock.time():
         raise Unauthorized("the API key has expired")
+    if known.principal is None:
+        known.principal = principal_of(data)
+    return known.principal
+
+
+def principal_of(data: dict[str, Any]) -> Principal:
+    """The principal a (valid) key record stands for."""
     return Principal(
         id=f"key:{data['id']}",
         name=data["name"],

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import replace
 
 from pilothouse.clock import SystemClock
@@ -85,6 +85,13 @@ class Store(ABC):
             self.transaction_scope = transaction_scope
 
     # -- public API --------------------------------------------------------------------------
+
+    def change_stamp(self) -> Hashable | None:
+        """A cheap token of what this thread can see of the store, for caches that must never serve
+        a stale item: a token differs from every token this thread got before any write (from this
+        thread, another thread or another process) committed since. None: the store cannot tell
+        more cheaply than a read (callers then read). See :meth:`pilothouse.ports.Store.change_stamp`."""
+        return None
 
     def get(self, pk: str, sk: str) -> Item | None:
         """The item, or None if absent or expired."""

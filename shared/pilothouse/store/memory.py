@@ -19,6 +19,11 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._items: dict[str, dict[str, Item]] = {}
         self._keys: dict[str, list[str]] = {}
+        self._writes = 0  # see change_stamp
+
+    def change_stamp(self) -> int:
+        """How many writes this store has taken (one store, one process: a counter is enough)."""
+        return self._writes
 
     def _get(self, pk: str, sk: str) -> Item | None:
         with self._lock:
@@ -42,6 +47,7 @@ class MemoryStore(Store):
 
     def _transact(self, operations: list[Write], now: float) -> list[Item]:
         with self._lock:
+            self._writes += 1
             for op in operations:
                 pk, sk = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
                 self.check_condition(op, self._items.get(pk, {}).get(sk), now)
@@ -72,6 +78,7 @@ class MemoryStore(Store):
 
     def _load(self, items: list[Item]) -> None:
         with self._lock:
+            self._writes += 1
             for item in items:
                 partition = self._items.setdefault(item.pk, {})
                 if item.sk not in partition:
@@ -81,6 +88,7 @@ class MemoryStore(Store):
     def purge_expired(self) -> int:
         now = self.clock.time()
         with self._lock:
+            self._writes += 1
             doomed = [
                 (pk, sk)
                 for pk, part in self._items.items()

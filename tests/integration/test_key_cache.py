@@ -1,0 +1,242 @@
+"""API-key records cached per thread (services.key_cache): a revocation, a demotion or a deletion
+still takes effect at the very next request, whichever process or thread wrote it.
+
+The store side first (``Store.change_stamp`` moves on every commit, seen from every thread and
+process), then through the functions and the real gateway: revoke through the API, through the
+CLI (another process, over HTTP), and straight in the store from another process; and a revocation
+in the middle of concurrent readers, after which no request that starts is served.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from pilothouse.embedded.gateway import GatewayServer, LocalGateway
+from pilothouse.ports import Item
+from pilothouse.services import key_cache
+from pilothouse.store.memory import MemoryStore
+from pilothouse.store.sqlite import SqliteStore
+from tests.support.controlplane import ROOT
+from tests.support.e2e import Cli
+
+
+def make_key(api, role: str) -> dict:
+    status, _, body = api.post("/v1/api-keys", {"name": f"{role}-key", "role": role})
+    assert status == 201, body
+    return body
+
+
+REVOKE = "from pilothouse.services.keys import revoke_key\nrevoke_key(services, {!r})\n"
+
+
+def in_another_process(code: str) -> None:
+    """Run ``code`` in a fresh interpreter on this test's data dir (the environment is inherited),
+    with ``services`` built from the settings as any control-plane process builds them."""
+    prelude = (
+        "from pilothouse.settings import get_settings\n"
+        "from pilothouse.wiring import get_services\n"
+        "services = get_services(get_settings())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+# -- the store's stamp ------------------------------------------------------------------------------
+
+
+def test_sqlite_stamp_moves_on_every_commit_from_any_thread_store_or_process(tmp_path):
+    path = tmp_path / "store.db"
+    store, other = SqliteStore(path), SqliteStore(path)
+    first = store.change_stamp()
+    assert store.change_stamp() == first  # nothing written: the same stamp
+    store.get("P", "a")
+    assert store.change_stamp() == first  # reads move nothing
+    store.put(Item("P", "a", {"n": 1}))  # this thread's own connection
+    second = store.change_stamp()
+    assert second != first
+    threading.Thread(target=lambda: store.put(Item("P", "a", {"n": 2}))).start()
+    time.sleep(0.2)
+    third = store.change_stamp()
+    assert third != second  # another thread of this process
+    other.put(Item("P", "b", {"n": 1}))  # another store object on the same file
+    fourth = store.change_stamp()
+    assert fourth != third
+    code = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute(\"UPDATE items SET data = '{\\\"n\\\": 9}', version = version + 1 WHERE sk = 'a'\")\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=60)
+    assert store.change_stamp() != fourth  # another process, by plain SQL even
+    store.close()
+    other.close()
+
+
+def test_sqlite_stamp_moves_after_a_failed_write_too(tmp_path):
+    """A refused conditional write moves the stamp as well: harmless (one more read), never stale."""
+    from pilothouse.errors import AlreadyExists
+
+    store = SqliteStore(tmp_path / "store.db")
+    store.put(Item("P", "a", {}))
+    before = store.change_stamp()
+    with pytest.raises(AlreadyExists):
+        store.put(Item("P", "a", {}), if_absent=True)
+    assert store.change_stamp() != before
+    store.close()
+
+
+def test_memory_stamp_counts_writes():
+    store = MemoryStore()
+    first = store.change_stamp()
+    store.get("P", "a")
+    assert store.change_stamp() == first
+    store.put(Item("P", "a", {}))
+    assert store.change_stamp() != first
+
+
+def test_a_store_without_a_stamp_is_read_every_time():
+    reads: list[str] = []
+
+    class NoStamp(MemoryStore):
+        def change_stamp(self):
+            return None
+
+    store = NoStamp()
+    store.put(Item("APIKEY", "k", {"hash": "h"}))
+
+    def read(key_id):
+        reads.append(key_id)
+        return store.get("APIKEY", key_id)
+
+    for _ in range(3):
+        assert key_cache.lookup(store, "k", read).data == {"hash": "h"}
+    assert reads == ["k", "k", "k"]
+
+
+def test_a_record_is_read_again_after_any_write_and_a_missing_one_is_never_kept(tmp_path):
+    store = SqliteStore(tmp_path / "store.db")
+    store.put(Item("APIKEY", "k", {"hash": "h", "role": "admin"}))
+    reads: list[str] = []
+
+    def read(key_id):
+        reads.append(key_id)
+        return store.get("APIKEY", key_id)
+
+    assert key_cache.lookup(store, "k", read).data["role"] == "admin"
+    assert key_cache.lookup(store, "k", read).data["role"] == "admin"
+    assert reads == ["k"]  # the second came from the cache
+    store.put(Item("P", "unrelated", {}))  # any write at all: read again
+    assert key_cache.lookup(store, "k", read).data["role"] == "admin"
+    assert reads == ["k", "k"]
+    assert key_cache.lookup(store, "nope", read) is None
+    assert key_cache.lookup(store, "nope", read) is None
+    assert reads == ["k", "k", "nope", "nope"]
+    store.close()
+
+
+# -- through the functions --------------------------------------------------------------------------
+
+
+def test_revoked_through_the_api_the_next_request_is_401(api):
+    viewer = make_key(api, "viewer")
+    for _ in range(5):  # warm this thread's cache
+        assert api.get("/v1/components", key=viewer["key"])[0] == 200
+    assert api.delete(f"/v1/api-keys/{viewer['id']}")[0] == 200
+    status, _, problem = api.get("/v1/components", key=viewer["key"])
+    assert status == 401 and "revoked" in problem["detail"]
+
+
+def test_revoked_or_demoted_by_another_process_the_next_request_sees_it(api):
+    """Each change is made right after reads only (a mutation, or a refusal, is audited: a write of
+    this process, which would move the stamp by itself), so only the other process's write can."""
+    admin = make_key(api, "admin")
+    viewer = make_key(api, "viewer")
+    for _ in range(5):  # warm this thread's cache
+        assert api.get("/v1/components", key=viewer["key"])[0] == 200
+    in_another_process(REVOKE.format(viewer["id"]))
+    status, _, problem = api.get("/v1/components", key=viewer["key"])
+    assert status == 401 and "revoked" in problem["detail"]
+    for _ in range(5):
+        assert api.get("/v1/api-keys", key=admin["key"])[0] == 200
+    # a demotion written straight into the store by another process (as a restore would)
+    in_another_process(
+        "from pilothouse.repositories.keys import ApiKeyRepository\n"
+        "repo = ApiKeyRepository(services.store)\n"
+        f"item = repo.require({admin['id']!r})\n"
+        "repo.transact([repo.replace(item, {**item.data, 'role': 'viewer'})])\n"
+    )
+    status, _, problem = api.get("/v1/api-keys", key=admin["key"])
+    assert status == 403 and problem["required_permission"] == "keys:admin"
+    for _ in range(5):
+        assert api.get("/v1/components", key=admin["key"])[0] == 200
+    in_another_process(f"services.store.delete('APIKEY', {admin['id']!r})\n")
+    assert api.get("/v1/components", key=admin["key"])[0] == 401
+
+
+def test_a_wrong_secret_for_a_cached_key_is_still_401(api):
+    viewer = make_key(api, "viewer")
+    assert api.get("/v1/components", key=viewer["key"])[0] == 200
+    forged = viewer["key"][:-4] + ("AAAA" if not viewer["key"].endswith("AAAA") else "BBBB")
+    assert api.get("/v1/components", key=forged)[0] == 401
+    assert api.get("/v1/components", key=viewer["key"])[0] == 200
+
+
+# -- through the real gateway -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway(cloud, pool, admin_key):
+    server = GatewayServer(LocalGateway(cloud.routes, pool), "127.0.0.1", 0)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_revoked_with_the_cli_the_next_request_through_the_gateway_is_401(api, gateway, admin_key):
+    viewer = make_key(api, "viewer")
+    auth = {"Authorization": f"Bearer {viewer['key']}"}
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        for _ in range(20):  # spread over the gateway's threads: each caches the key
+            assert client.get("/v1/components", headers=auth).status_code == 200
+        Cli(gateway.url, admin_key).ok("keys", "revoke", viewer["id"])
+        response = client.get("/v1/components", headers=auth)
+        assert response.status_code == 401 and "revoked" in response.json()["detail"]
+
+
+def test_no_request_that_starts_after_a_revocation_is_served(api, gateway):
+    """Eight clients read as fast as they can through the gateway while another process revokes
+    their key: every request sent after the revocation returned is 401."""
+    viewer = make_key(api, "viewer")
+    auth = {"Authorization": f"Bearer {viewer['key']}"}
+    revoked_at = [float("inf")]
+    stop = threading.Event()
+
+    def reader() -> list[tuple[float, int]]:
+        seen = []
+        with httpx.Client(base_url=gateway.url, timeout=30) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                seen.append((started, client.get("/v1/components", headers=auth).status_code))
+        return seen
+
+    with ThreadPoolExecutor(8) as readers:
+        futures = [readers.submit(reader) for _ in range(8)]
+        time.sleep(0.5)
+        in_another_process(REVOKE.format(viewer["id"]))
+        revoked_at[0] = time.monotonic()
+        time.sleep(0.5)
+        stop.set()
+        seen = [s for f in futures for s in f.result()]
+    before = [status for started, status in seen if started < revoked_at[0]]
+    after = [status for started, status in seen if started >= revoked_at[0]]
+    assert before and after and 200 in before
+    assert set(after) == {401}, sorted(set(after))

@@ -65,6 +65,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     tests = Path(__file__).resolve().parent
     xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
+        if xdist and item.path.parent.name == "scenarios":
+            # the portability scenario: one group per mode, so one worker starts that mode's servers
+            mode = item.callspec.params.get("mode") if hasattr(item, "callspec") else None
+            item.add_marker(pytest.mark.xdist_group(f"scenario-{mode or 'report'}"))
+            continue
         if xdist and any(mark in item.nodeid for mark in GCP_SERVER_TESTS) and "/unit/" not in item.nodeid:
             item.add_marker(pytest.mark.xdist_group("gcp-servers"))
         path = item.path.resolve()

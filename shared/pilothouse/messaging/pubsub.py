@@ -57,6 +57,7 @@ import base64
 import datetime as dt
 import itertools
 import math
+import os
 import threading
 import time
 import uuid
@@ -137,6 +138,8 @@ class PubSubQueue:
         self._gexc = gexc
         self._publisher = publisher or PublisherClient()
         self._subscriber = subscriber or SubscriberClient()
+        if project is None:  # as the other Google clients: the environment's project first
+            project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
         if project is None:
             import google.auth
 

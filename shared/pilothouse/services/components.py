@@ -353,8 +353,55 @@ def command(
     a 422 now); a freeze of the component or its environment refuses them (409) unless break-glass.
     ``notify_token`` is the task token of a promotion waiting for the deployment's end.
     """
-    params = params or {}
     record = get(services, name)
+    for attempt in range(ACCEPT_ATTEMPTS):
+        try:
+            written, operation_id = _accept(
+                services, record, cmd, dict(params or {}), actor, request_id, break_glass, notify_token
+            )
+            break
+        except VersionConflict:
+            fresh = repo(services).get(name)
+            if attempt + 1 < ACCEPT_ATTEMPTS and fresh is not None and _only_touched(record, fresh):
+                record = fresh  # a background write (health, restore marks): accept on the new version
+                continue
+            state = fresh.state if fresh else None
+            raise VersionConflict(
+                f"component {name!r} changed while this {cmd.value} was being accepted (now {state}); "
+                "read it again",
+                extra={"state": state, "allowed_commands": _allowed(state) if state else []},
+            ) from None
+    enqueue_job(services, name, operation_id)
+    return view(written)
+
+
+#: how often a command is accepted again when a background write (not a command) moved the
+#: record's version in between: racing commands still get 409, the loser sees the winner's state
+ACCEPT_ATTEMPTS = 3
+
+
+def _only_touched(before: Record, after: Record) -> bool:
+    """True if ``after`` is ``before`` touched by something that is not a command: the same state,
+    the same operation (none, or the same one) and the same spec."""
+    return (
+        after.state == before.state
+        and after.data.get("operation") == before.data.get("operation")
+        and after.data.get("spec") == before.data.get("spec")
+    )
+
+
+def _accept(
+    services: ServiceContext,
+    record: Record,
+    cmd: Command,
+    params: dict[str, Any],
+    actor: str,
+    request_id: str | None,
+    break_glass: bool,
+    notify_token: str | None,
+) -> tuple[Record, str]:
+    """One attempt at :func:`command` on ``record``: the written record and the operation's id
+    (VersionConflict if the record moved since it was read)."""
     _check_not_restoring(record)
     new_state = _check(record, cmd)
     assert new_state is not None, "deregister goes through deregister()"
@@ -367,7 +414,7 @@ def command(
         from pilothouse.services import deployments, freezes
 
         if not break_glass:
-            freezes.check_not_frozen(services, name, record.data["spec"]["environment"])
+            freezes.check_not_frozen(services, record.name, record.data["spec"]["environment"])
         # a retry starts afresh: what the failed attempt left is stopped before it deploys
         planned = {**record.data, "placement": None} if cmd is Command.RETRY else record.data
         strategy, steps = deployments.plan_for(planned, params)
@@ -387,30 +434,20 @@ def command(
         lease_until=None,
     )
     data = {**record.data, "state": new_state.value, "operation": operation.stored(), "updated_at": iso(now)}
-    try:
-        written = repo(services).update(
-            record,
-            data,
-            _event(
-                f"{cmd.value}.requested",
-                before=record.state,
-                after=new_state.value,
-                actor=actor,
-                request_id=request_id,
-                params=operation.event_params(),
-                operation_id=operation.id,
-            ),
-        )
-    except VersionConflict:
-        now_record = repo(services).get(name)
-        state = now_record.state if now_record else None
-        raise VersionConflict(
-            f"component {name!r} changed while this {cmd.value} was being accepted (now {state}); "
-            "read it again",
-            extra={"state": state, "allowed_commands": _allowed(state) if state else []},
-        ) from None
-    enqueue_job(services, name, operation.id)
-    return view(written)
+    written = repo(services).update(
+        record,
+        data,
+        _event(
+            f"{cmd.value}.requested",
+            before=record.state,
+            after=new_state.value,
+            actor=actor,
+            request_id=request_id,
+            params=operation.event_params(),
+            operation_id=operation.id,
+        ),
+    )
+    return written, operation.id
 
 
 def _check_not_restoring(record: Record) -> None:

@@ -175,25 +175,6 @@ class SqliteStore(Store):
             raise StoreError(f"the store is busy: {exc}") from exc
         try:
             written = self._apply(conn, operations, now)
-            written: list[Item] = []
-            keys = [(op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk) for op in operations]
-            current = self._stamps(conn, keys)
-            for op, found in zip(operations, current, strict=True):
-                self.check_condition(op, found, now)
-            rows: list[tuple] = []  # the puts' rows, written together (each key appears once)
-            for op, found in zip(operations, current, strict=True):
-                if isinstance(op, Put):
-                    new = self.next_version(op, found, now)
-                    data = json.dumps(new.data, separators=(",", ":"))
-                    rows.append((new.pk, new.sk, new.version, data, new.expires_at))
-                    written.append(new)
-                elif isinstance(op, Delete):
-                    conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
-            if rows:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
             conn.execute("COMMIT")
             return written
         except BaseException:
@@ -225,33 +206,33 @@ class SqliteStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:  # see _transact
+                _wrote(self._key)
 
     def _apply(self, conn: sqlite3.Connection, operations: list[Write], now: float) -> list[Item]:
         """Check every condition, then write (inside the caller's transaction): a failed condition
-        raises before anything is written."""
-        written: list[Item] = []
-        current: list[Item | None] = []
-        for op in operations:
-            pk, sk = (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
-            found = self._stamp(conn, pk, sk)
+        raises before anything is written. The stamps are read in one statement and the puts'
+        rows written with one ``executemany`` (each key appears once in a transaction)."""
+        keys = [(op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk) for op in operations]
+        current = self._stamps(conn, keys)
+        for op, found in zip(operations, current, strict=True):
             self.check_condition(op, found, now)
-            current.append(found)
+        written: list[Item] = []
+        rows: list[tuple] = []
         for op, found in zip(operations, current, strict=True):
             if isinstance(op, Put):
                 new = self.next_version(op, found, now)
-                conn.execute(
-                    "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        new.pk,
-                        new.sk,
-                        new.version,
-                        json.dumps(new.data, separators=(",", ":")),
-                        new.expires_at,
-                    ),
+                rows.append(
+                    (new.pk, new.sk, new.version, json.dumps(new.data, separators=(",", ":")), new.expires_at)
                 )
                 written.append(new)
             elif isinstance(op, Delete):
                 conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))
+        if rows:
+            conn.executemany(
+                "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
         return written
 
     scan_consistency = (

@@ -64,7 +64,8 @@ def test_each_replica_is_scraped_on_its_own_port_and_a_dead_one_is_recorded(api,
 
     from pilothouse.ports.providers import Placement
 
-    assert api.post("/v1/components", spec("web", metrics={"path": "/metrics"}, scaling={"min": 2, "max": 5}))[0] == 201
+    two = spec("web", metrics={"path": "/metrics"}, scaling={"min": 2, "max": 5})
+    assert api.post("/v1/components", two)[0] == 201
     assert api.post("/v1/components/web/deploy")[0] == 202
     drain(services, pool, cloud)
     record = ComponentRepository(services.store).require("web").data

@@ -127,11 +127,19 @@ def ordered(buckets: Mapping[str, int], limit: int = MAX_BUCKETS) -> Buckets:
 
 
 def percentile(
-    buckets: Mapping[str, int], q: float, *, low: float, high: float, in_order: bool = False
+    buckets: Mapping[str, int],
+    q: float,
+    *,
+    low: float,
+    high: float,
+    in_order: bool = False,
+    total: int | None = None,
 ) -> float | None:
     """The ``q``-th percentile (0..100) of the counted values, clamped to the exact ``low``/``high``
-    the rollup kept; None when nothing was counted. ``in_order``: the keys are :func:`ordered`."""
-    total = sum(buckets.values())
+    the rollup kept; None when nothing was counted. ``in_order``: the keys are :func:`ordered`;
+    ``total``: the buckets' sum where the caller knows it (a rollup's count)."""
+    if total is None:
+        total = sum(buckets.values())
     if total <= 0:
         return None
     if q <= 0:

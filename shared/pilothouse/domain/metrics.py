@@ -141,9 +141,10 @@ def statistic_of(stat: str) -> Callable[[Mapping[str, Any]], float | None]:
     if stat == "SampleCount":
         return lambda r: float(r["count"]) if r["count"] else None
     q = float(check_stat(stat)[1:])
+    percentile = metric_histogram.percentile
     return lambda r: (
-        metric_histogram.percentile(
-            r["hist"], q, low=r["min"], high=r["max"], in_order=r.get("ordered", False)
+        percentile(
+            r["hist"], q, low=r["min"], high=r["max"], in_order=r.get("ordered", False), total=r["count"]
         )
         if r["count"]
         else None

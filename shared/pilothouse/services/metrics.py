@@ -19,7 +19,7 @@ import hashlib
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.domain.metric_histogram import bucket_key
@@ -272,7 +272,11 @@ def query(
                     into = buckets[slot] = new_rollup()
                 combine(into, rollup)
         values = {slot: read(merged) for slot, merged in buckets.items()}
-    return [MetricPoint(at(slot), values.get(slot)) for slot in range(lo, hi, period)]
+    out, moment, step = [], at(lo), timedelta(seconds=period)
+    for slot in range(lo, hi, period):
+        out.append(MetricPoint(moment, values.get(slot)))
+        moment += step
+    return out
 
 
 def _rollups(repo: MetricRepository, s: dict[str, Any], lo: int, hi: int, *, hours: bool) -> list[dict]:

@@ -115,6 +115,26 @@ def test_put_if_version_increments_and_rejects_stale(store):
         store.put(Item("P", "missing", {}), if_version=1)
 
 
+def test_a_change_stamp_is_none_or_moves_with_every_write(store):
+    """``change_stamp`` (what the API-key cache trusts): None, or a token that stays while only
+    reads happen and moves with every put, delete and transaction."""
+    stamp = store.change_stamp()
+    if stamp is None:
+        store.put(Item("S", "a", {}))
+        assert store.change_stamp() is None
+        return
+    store.get("S", "a")
+    assert store.change_stamp() == stamp
+    for write in (
+        lambda: store.put(Item("S", "a", {"n": 1})),
+        lambda: store.transact([Put(Item("S", "b", {}))]),
+        lambda: store.delete("S", "a"),
+    ):
+        write()
+        assert store.change_stamp() != stamp
+        stamp = store.change_stamp()
+
+
 def test_delete_if_version(store):
     """Given an item, when deleted with a stale version, then it stays; with the right one, it goes."""
     store.put(Item("P", "a", {}), if_absent=True)

@@ -179,7 +179,8 @@ def parse_sm_arn(req: Request, arn: str, *, test_case: bool = False) -> tuple[st
     if len(parts) == 8:
         if not parts[7].isdigit():  # an alias
             raise SfnError(
-                "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}' (no aliases here)"
+                "StateMachineDoesNotExist",
+                f"State Machine Does Not Exist: '{arn[:300]}' (this operation takes no alias ARN)",
             )
         version = int(parts[7])
     if case is not None and not case:

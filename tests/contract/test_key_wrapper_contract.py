@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -277,43 +276,47 @@ def test_data_keys_never_reach_a_log_line(case, caplog):
 @pytest.mark.parametrize("round_", range(int(os.environ.get("PILOTHOUSE_RACE_ROUNDS", "1"))))
 @pytest.mark.parametrize("name", ["keyvault-rsa", "gcpkms"])
 def test_concurrent_seals_while_the_key_rotates(name, round_, request, loopback_only):
-    """Given 8 threads sealing and opening (5 each) while another rotates the key 5 times (the Key Vault
-    wrapper re-reading the current version on every wrap), every envelope opens to its value and
-    more than one key version was used. (PILOTHOUSE_RACE_ROUNDS=50 repeats it, for the race loop.)"""
+    """Given 8 threads sealing and opening (5 each) while another rotates the key 5 times (once
+    between their first 2 and their last 3; the Key Vault wrapper re-reading the current version
+    on every wrap), every envelope opens to its value and the seals after a rotation use a new key.
+    (PILOTHOUSE_RACE_ROUNDS=50 repeats it, for the race loop.)"""
     import threading
 
     case = next(_case(name, request))
     failures: list[BaseException] = []
     ids: list[str] = []
     lock = threading.Lock()
-    start = threading.Barrier(9)
+    start, halfway, resume = threading.Barrier(9), threading.Barrier(9), threading.Barrier(9)
+
+    def seal_some(n: int, rounds: range) -> None:
+        for i in rounds:
+            value = f"{n}-{i}".encode()
+            sealed = seal(case.wrapper, value, aad=AAD)
+            with lock:
+                ids.append(sealed_key_id(sealed))
+            assert open_sealed(case.wrapper, sealed, aad=AAD) == value
 
     def worker(n: int) -> None:
-        start.wait()
         try:
-            for i in range(5):
-                value = f"{n}-{i}".encode()
-                sealed = seal(case.wrapper, value, aad=AAD)
-                with lock:
-                    ids.append(sealed_key_id(sealed))
-                assert open_sealed(case.wrapper, sealed, aad=AAD) == value
+            start.wait(60)
+            seal_some(n, range(2))
+            halfway.wait(60)
+            resume.wait(60)  # the key has rotated once: the rest race further rotations
+            seal_some(n, range(2, 5))
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
-    start.wait()
-    rotations = 0
-    while rotations < 5 and any(t.is_alive() for t in threads):
-        with lock:
-            sealed_so_far = len(ids)
-        if sealed_so_far >= (rotations + 1) * 6:  # rotate while the threads are sealing
-            case.rotate()
-            rotations += 1
-        time.sleep(0.001)
+    start.wait(60)
+    halfway.wait(60)
+    case.rotate()
+    resume.wait(60)
+    for _ in range(4):
+        case.rotate()
     for t in threads:
         t.join(60)
     assert not failures, failures[:3]
     assert len(ids) == 40 and all(not t.is_alive() for t in threads)
-    assert len(set(ids)) >= 2, "no rotation happened while the threads sealed"
+    assert len(set(ids)) >= 2, "the seals after the rotation did not use the new key"

@@ -110,50 +110,6 @@ def test_a_stale_writer_never_puts_back_an_older_listing(services):
     assert services.store.get(INFLIGHT_PK, "web") is None
 
 
-def test_a_sync_whose_first_look_went_stale_looks_again(services):
-    """Given a caller that read the listing entry and then the record (reconcile reads both
-    entries first and the record once), When another writer changes the entry before the
-    caller's write, Then the caller's conditional write fails, it reads both again, and the entry
-    ends as the record now calls for."""
-    from pilothouse.ports import Item
-    from pilothouse.repositories.derived import listing, sync
-
-    store = services.store
-    repo = ComponentRepository(store)
-    r1 = repo.create(record("web"), EVENT)
-    entry = store.get(PK, "web")  # the caller's look at the entry...
-    r2 = repo.update(r1, record("web", state="Running"), EVENT)
-    seen = (entry, listing(r2.data, r2.version))  # ...then at the record
-    store.put(Item(PK, "web", {"record": {"stale": True}, "record_version": 0}))  # another write
-
-    def want() -> dict:
-        now = repo.require("web")
-        return listing(now.data, now.version)
-
-    assert sync(store, PK, "web", want, seen=seen) is True
-    (listed,) = repo.all()
-    assert listed.version == r2.version == 2 and listed.data["state"] == "Running"
-
-
-def test_reconcile_after_a_commit_writes_both_entries_from_one_read_of_the_record(services, monkeypatch):
-    """Given a command that leaves an operation pending, When its commit is reconciled, Then the
-    listing entry copies the new record and the in-flight entry names the operation, with the
-    record read once (both entries read before it)."""
-    store = services.store
-    repo = ComponentRepository(store)
-    r1 = repo.create(record("web"), EVENT)
-    reads: list[tuple[str, str]] = []
-    real_get = type(store).get
-    monkeypatch.setattr(
-        type(store), "get", lambda self, pk, sk: reads.append((pk, sk)) or real_get(self, pk, sk)
-    )
-    repo.update(r1, record("web", op="op-1"), EVENT)
-    assert reads == [(PK, "web"), (INFLIGHT_PK, "web"), (component_pk("web"), RECORD_SK)]
-    (listed,) = repo.all()
-    assert listed.version == 2 and listed.data["operation"]["id"] == "op-1"
-    assert store.get(INFLIGHT_PK, "web").data == {"component": "web", "operation_id": "op-1"}
-
-
 def test_racing_commands_keep_every_listing_and_index_exact(services):
     """Given 8 threads racing commands (start, end, deregister, register again) on 6 components,
     Then each command either lands with its event or conflicts; right away no component with a

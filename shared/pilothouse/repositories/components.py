@@ -185,14 +185,8 @@ class ComponentRepository:
             record = self.get(name)
             return listing(record.data, record.version) if record else None
 
-        # both entries first, then the record once (each entry read before the record, as sync
-        # requires; a retry of either reads again)
-        listed_now, inflight_now = self.store.get(PK, name), self.store.get(INFLIGHT_PK, name)
-        record = self.get(name)
-        want = listing(record.data, record.version) if record else None
-        sync(self.store, PK, name, entry, seen=(listed_now, want))
-        inflight = _inflight_entry(name, record.data if record else None)
-        sync(self.store, INFLIGHT_PK, name, lambda: self._inflight(name), seen=(inflight_now, inflight))
+        sync(self.store, PK, name, entry)
+        sync(self.store, INFLIGHT_PK, name, lambda: self._inflight(name))
 
     def _inflight(self, name: str) -> dict[str, Any] | None:
         record = self.get(name)

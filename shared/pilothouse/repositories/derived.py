@@ -29,26 +29,12 @@ from pilothouse.ports import Item, Store
 ATTEMPTS = 20
 
 
-def sync(
-    store: Store,
-    pk: str,
-    sk: str,
-    want_of: Callable[[], dict[str, Any] | None],
-    *,
-    seen: tuple[Item | None, dict[str, Any] | None] | None = None,
-) -> bool:
+def sync(store: Store, pk: str, sk: str, want_of: Callable[[], dict[str, Any] | None]) -> bool:
     """Make the derived item ``pk``/``sk`` hold what ``want_of()`` (it reads the record) answers,
-    None: absent. Whether it wrote anything.
-
-    ``seen``: the entry and what the record calls for, read in that order by the caller (who
-    syncs several entries of one record reads the entries first and the record once); the first
-    attempt uses them, a retry reads both again."""
-    for attempt in range(ATTEMPTS):
-        if attempt == 0 and seen is not None:
-            current, want = seen
-        else:
-            current = store.get(pk, sk)
-            want = want_of()
+    None: absent. Whether it wrote anything."""
+    for _ in range(ATTEMPTS):
+        current = store.get(pk, sk)
+        want = want_of()
         if (current.data if current else None) == want:
             return False
         try:

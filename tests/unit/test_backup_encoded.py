@@ -93,6 +93,17 @@ def test_a_line_not_of_an_item_is_refused_on_the_fast_path(line):
         encoded_items("b", entry, raw)
 
 
+def test_lines_of_another_shape_take_the_full_parse_and_read_right():
+    """A line whose document is not last (or with spaces) is not cut: its chunk is parsed whole."""
+    lines = [item_line("A", "ok", 1, None, {}), b'{"pk":"B","d":{"k":"v"},"sk":"x","v":2} ']
+    entry, raw = _chunk_of(lines)
+    got = encoded_items("b", entry, raw)
+    assert [(i.pk, i.sk, i.version, json.loads(i.data)) for i in got] == [
+        ("A", "ok", 1, {}),
+        ("B", "x", 2, {"k": "v"}),
+    ]
+
+
 def test_a_chunk_holding_more_or_fewer_lines_than_its_entry_is_refused():
     entry, raw = _chunk_of([item_line("A", "1", 1, None, {}), item_line("A", "2", 1, None, {})])
     with pytest.raises(BackupRefused, match="holds 3 items, not 2"):

@@ -201,9 +201,21 @@ class _KeptRecords:
         self.store = store
         self._ours: set[str] = set()
         self._theirs: set[str] = set()
+        self._kept: dict[str, bool] = {}  # is_kept by partition (a chunk meets few partitions)
 
     def without_present(self, items: list[EncodedItem]) -> list[EncodedItem]:
-        return [i for i in items if not is_kept(i.pk) or self._absent(i)]
+        kept = self._kept
+        if len(kept) > 100_000:
+            kept.clear()
+        out = []
+        for item in items:
+            pk = item.pk
+            flag = kept.get(pk)
+            if flag is None:
+                flag = kept[pk] = is_kept(pk)
+            if not flag or self._absent(item):
+                out.append(item)
+        return out
 
     def _absent(self, item: EncodedItem) -> bool:
         pk = item.pk

@@ -58,7 +58,8 @@ $(LAYER_DIR)/.built: $(HTMX) infra/layer/requirements.txt $(shell find shared/pi
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(LAYER_DIR)/python \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all: \
 		--no-compile -r infra/layer/requirements.txt
-	$(LAYER_PYTHON) tools/compile_layer.py $(LAYER_DIR)/python
+	if command -v $(LAYER_PYTHON) >/dev/null; then $(LAYER_PYTHON) tools/compile_layer.py $(LAYER_DIR)/python; \
+	else echo "note: $(LAYER_PYTHON) not found: the layer ships without .pyc (slower cold starts); set LAYER_PYTHON"; fi
 	touch $@
 
 layer: $(LAYER_DIR)/.built

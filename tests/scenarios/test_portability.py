@@ -29,7 +29,7 @@ from tests.support.scenario_modes import MODES, settings_for
 #: the machine may be loaded: a scenario takes minutes there (the default timeout is 300 s)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-#: what each mode took, step by step (printed at the end of the run with -s)
+#: what each mode took, step by step (printed with -s)
 DURATIONS: dict[str, dict[str, float]] = {}
 
 
@@ -223,6 +223,7 @@ def scenario(dev: ModeDev, mode: str, mid_canary: Callable[[Scenario, str], None
     listing = s.api.get("/v1/backups").json()
     assert [b["id"] for b in listing["items"]] == [backup_id]
     DURATIONS[mode]["total"] = time.monotonic() - t0
+    print(f"{mode} scenario: " + "  ".join(f"{k} {v:.1f}s" for k, v in DURATIONS[mode].items()))
 
 
 class _timer:
@@ -254,13 +255,3 @@ def test_racing_deploys_one_wins(dev: ModeDev, mode: str):
     assert answers == [202, 409, 409, 409], answers
     comp = s.at_rest("race")
     assert (comp["state"], comp["version"]) == ("Running", "1.0.0"), comp
-
-
-def test_durations(request):
-    """Prints each mode's step durations (when the scenario ran in this process)."""
-    if DURATIONS:
-        lines = [
-            f"{m:9s} " + "  ".join(f"{k} {v:.1f}s" for k, v in d.items())
-            for m, d in sorted(DURATIONS.items())
-        ]
-        print("\nscenario durations per mode\n" + "\n".join(lines))

@@ -106,7 +106,7 @@ class Scenario:
         assert r.status_code == 200, r.text
         return r.json()
 
-    def wait_deployment(self, dep_id: str, until: Any, timeout: float = 120.0) -> dict[str, Any]:
+    def wait_deployment(self, dep_id: str, until: Any, timeout: float = 240.0) -> dict[str, Any]:
         check = until if callable(until) else (lambda d: d["status"] in until)
         deadline = time.monotonic() + timeout
         while True:

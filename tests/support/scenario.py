@@ -62,7 +62,7 @@ class Scenario:
         assert r.status_code == 200, r.text
         return r.json()
 
-    def at_rest(self, name: str, timeout: float = 120.0) -> dict[str, Any]:
+    def at_rest(self, name: str, timeout: float = 240.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -15,7 +15,7 @@ import concurrent.futures
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -26,9 +26,10 @@ from tests.support.e2e import kill_marked, make_admin_key
 from tests.support.scenario import ANALYSIS, ModeDev, Scenario, Traffic, only_version, summary
 from tests.support.scenario_modes import MODES, settings_for
 
-pytestmark = pytest.mark.slow
+#: the machine may be loaded: a scenario takes minutes there (the default timeout is 300 s)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-#: what each mode took, step by step (printed at the end of the run with -s)
+#: what each mode took, step by step (printed with -s)
 DURATIONS: dict[str, dict[str, float]] = {}
 
 
@@ -63,6 +64,26 @@ def test_the_scenario(dev: ModeDev, mode: str):
     """Given a control plane of the mode, When a component goes through register → deploy → a
     canary with analysis → a bad version → scale → a user's strategy workflow with a Wait and an
     approval callback → stop → backup and restore, Then each step ends as it does in every mode."""
+    scenario(dev, mode)
+
+
+@pytest.mark.parametrize("mode", ["azure"], indirect=True)
+def test_the_scenario_survives_a_sigkill_of_the_control_plane(dev: ModeDev, mode: str):
+    """Given the scenario in azure mode, When the control plane's process group is SIGKILLed in the
+    middle of the canary (its replicas live on, in sessions of their own) and started again on the
+    same data dir and settings, Then the canary finishes and the rest of the scenario runs as
+    without the kill."""
+
+    def kill_and_restart(s: Scenario, dep_id: str) -> None:
+        s.wait_deployment(dep_id, lambda d: (d["current_step"] or 0) >= 1)
+        dev.kill()
+        dev.start(timeout=60)
+
+    scenario(dev, f"{mode}+sigkill", mid_canary=kill_and_restart)
+
+
+def scenario(dev: ModeDev, mode: str, mid_canary: Callable[[Scenario, str], None] | None = None) -> None:
+    """The scenario's steps and assertions (``mid_canary`` runs while the canary is under way)."""
     t0 = time.monotonic()
     with _timer(mode, "start"):
         dev.start(timeout=60)
@@ -89,6 +110,8 @@ def test_the_scenario(dev: ModeDev, mode: str):
         dep_id = s.deployment_of(
             s.command(name, "update", {"version": "2.0.0", "strategy": {"type": "custom", "steps": steps}})
         )
+        if mid_canary is not None:
+            mid_canary(s, dep_id)
         dep = s.wait_deployment(dep_id, {"succeeded", "rolled_back", "failed", "aborted"})
     assert dep["status"] == "succeeded", summary(dep)
     [measurement] = dep["analysis"]
@@ -108,7 +131,9 @@ def test_the_scenario(dev: ModeDev, mode: str):
     ]
     with _timer(mode, "rollback"), Traffic(url) as traffic:
         dep_id = s.deployment_of(
-            s.command(name, "update", {"version": "2.2.0-flaky", "strategy": {"type": "custom", "steps": bad_steps}})
+            s.command(
+                name, "update", {"version": "2.2.0-flaky", "strategy": {"type": "custom", "steps": bad_steps}}
+            )
         )
         dep = s.wait_deployment(dep_id, {"succeeded", "rolled_back", "failed", "aborted"})
     assert dep["status"] == "rolled_back", summary(dep)
@@ -132,7 +157,16 @@ def test_the_scenario(dev: ModeDev, mode: str):
     assert r.status_code == 201, r.text
     release = [
         {"kind": "set_weight", "weight": 50},
-        {"kind": "analysis", "analysis": {**ANALYSIS, "window_seconds": 1, "min_requests": 1, "measurements": 2, "interval_seconds": 1}},
+        {
+            "kind": "analysis",
+            "analysis": {
+                **ANALYSIS,
+                "window_seconds": 1,
+                "min_requests": 1,
+                "measurements": 2,
+                "interval_seconds": 1,
+            },
+        },
         {"kind": "approval"},
         {"kind": "set_weight", "weight": 100},
     ]
@@ -141,21 +175,28 @@ def test_the_scenario(dev: ModeDev, mode: str):
             s.command(
                 name,
                 "update",
-                {"version": "1.0.0", "strategy": {"type": "custom", "workflow": "my-release", "steps": release}},
+                {
+                    "version": "1.0.0",
+                    "strategy": {"type": "custom", "workflow": "my-release", "steps": release},
+                },
             )
         )
         waiting = s.wait_deployment(dep_id, {"awaiting_approval"})
         assert waiting["waiting_for"] == "approval", summary(waiting)
         execution = waiting["execution"]
         described = s.api.get(f"/v1/workflows/my-release/executions/{execution}").json()
-        assert described["status"] == "RUNNING" and any(t["callback"] for t in described["waiting_tasks"]), described
+        assert described["status"] == "RUNNING" and any(t["callback"] for t in described["waiting_tasks"]), (
+            described
+        )
         approved = s.api.post(f"/v1/deployments/{dep_id}/approve", json={"comment": "ship it"})
         assert approved.status_code == 200, approved.text
         dep = s.wait_deployment(dep_id, {"succeeded", "rolled_back", "failed", "aborted"})
     assert dep["status"] == "succeeded" and dep["workflow"] == "my-release", summary(dep)
     done = s.execution("my-release", execution, until={"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
     assert done["status"] == "SUCCEEDED", done
-    history = s.api.get(f"/v1/workflows/my-release/executions/{execution}/history", params={"limit": 1000}).json()
+    history = s.api.get(
+        f"/v1/workflows/my-release/executions/{execution}/history", params={"limit": 1000}
+    ).json()
     kinds = {e["type"] for e in history["events"]}
     assert {"WaitStateEntered", "TaskSucceeded"} <= kinds, sorted(kinds)
     comp = s.at_rest(name)
@@ -182,6 +223,7 @@ def test_the_scenario(dev: ModeDev, mode: str):
     listing = s.api.get("/v1/backups").json()
     assert [b["id"] for b in listing["items"]] == [backup_id]
     DURATIONS[mode]["total"] = time.monotonic() - t0
+    print(f"{mode} scenario: " + "  ".join(f"{k} {v:.1f}s" for k, v in DURATIONS[mode].items()))
 
 
 class _timer:
@@ -213,10 +255,3 @@ def test_racing_deploys_one_wins(dev: ModeDev, mode: str):
     assert answers == [202, 409, 409, 409], answers
     comp = s.at_rest("race")
     assert (comp["state"], comp["version"]) == ("Running", "1.0.0"), comp
-
-
-def test_durations(request):
-    """Prints each mode's step durations (when the scenario ran in this process)."""
-    if DURATIONS:
-        lines = [f"{m:9s} " + "  ".join(f"{k} {v:.1f}s" for k, v in d.items()) for m, d in sorted(DURATIONS.items())]
-        print("\nscenario durations per mode\n" + "\n".join(lines))

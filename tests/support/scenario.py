@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import yaml
-
 from tests.support.e2e import ROOT, TRANSITIONAL, DevProcess
 from tests.support.scenario_modes import FOREIGN
 
@@ -23,7 +22,9 @@ ANALYSIS = {"measurements": 1, "window_seconds": 3, "max_error_rate": 0.05, "min
 class ModeDev(DevProcess):
     """``pilothouse dev`` whose environment is the mode's settings and nothing of another cloud's."""
 
-    def __init__(self, mode: str, settings: dict[str, str], data_dir: Path, log_dir: Path, key: str, marker: str):
+    def __init__(
+        self, mode: str, settings: dict[str, str], data_dir: Path, log_dir: Path, key: str, marker: str
+    ):
         super().__init__(data_dir, log_dir, key, marker)
         self.mode = mode
         self.settings = settings
@@ -61,17 +62,23 @@ class Scenario:
         assert r.status_code == 200, r.text
         return r.json()
 
-    def at_rest(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    def at_rest(self, name: str, timeout: float = 240.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             try:
                 comp = self.component(name)
             except httpx.TransportError:  # restarting
                 comp = {"state": "unreachable"}
-            if comp["state"] not in TRANSITIONAL and comp["state"] != "unreachable" and not comp.get("restoring"):
+            if (
+                comp["state"] not in TRANSITIONAL
+                and comp["state"] != "unreachable"
+                and not comp.get("restoring")
+            ):
                 return comp
             if time.monotonic() > deadline:
-                raise AssertionError(f"{name} still {comp['state']} after {timeout}s: {comp}\n{self.dev.log()}")
+                raise AssertionError(
+                    f"{name} still {comp['state']} after {timeout}s: {comp}\n{self.dev.log()}"
+                )
             time.sleep(0.1)
 
     def command(self, name: str, command: str, body: dict[str, Any] | None = None) -> httpx.Response:
@@ -88,7 +95,9 @@ class Scenario:
         dep_id = accepted.json()["operation"]["id"]
         deadline = time.monotonic() + timeout
         while self.api.get(f"/v1/deployments/{dep_id}").status_code == 404:
-            assert time.monotonic() < deadline, f"no deployment {dep_id} {timeout}s after the command\n{self.dev.log()}"
+            assert time.monotonic() < deadline, (
+                f"no deployment {dep_id} {timeout}s after the command\n{self.dev.log()}"
+            )
             time.sleep(0.1)
         return dep_id
 
@@ -97,7 +106,7 @@ class Scenario:
         assert r.status_code == 200, r.text
         return r.json()
 
-    def wait_deployment(self, dep_id: str, until: Any, timeout: float = 60.0) -> dict[str, Any]:
+    def wait_deployment(self, dep_id: str, until: Any, timeout: float = 240.0) -> dict[str, Any]:
         check = until if callable(until) else (lambda d: d["status"] in until)
         deadline = time.monotonic() + timeout
         while True:
@@ -108,7 +117,15 @@ class Scenario:
             if dep["status"] != "unreachable" and check(dep):
                 return dep
             if dep["status"] in FINAL or time.monotonic() > deadline:
-                raise AssertionError(f"deployment {dep_id} never got {until}: {summary(dep)}\n{self.dev.log()}")
+                execution = None
+                if dep.get("workflow") and dep.get("execution"):
+                    execution = self.api.get(
+                        f"/v1/workflows/{dep['workflow']}/executions/{dep['execution']}"
+                    ).json()
+                raise AssertionError(
+                    f"deployment {dep_id} never got {until}: {summary(dep)}\nits execution: {execution}\n"
+                    f"{self.dev.log()}"
+                )
             time.sleep(0.1)
 
     def execution(self, workflow: str, name: str, until: set[str], timeout: float = 30.0) -> dict[str, Any]:
@@ -126,7 +143,9 @@ class Scenario:
         assert r.status_code == 200, r.text
         return [e["type"] for e in r.json()["items"]]
 
-    def backup_run(self, path: str, body: dict[str, Any] | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    def backup_run(
+        self, path: str, body: dict[str, Any] | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
         """Start a backup run (create, restore...) and wait for its end."""
         r = self.api.post(path, json=body or {})
         assert r.status_code == 202, r.text
@@ -136,7 +155,9 @@ class Scenario:
             run = self.api.get(f"/v1/backup-runs/{run_id}").json()
             if run["status"] in ("succeeded", "failed"):
                 return run
-            assert time.monotonic() < deadline, f"backup run {run} not done after {timeout}s\n{self.dev.log()}"
+            assert time.monotonic() < deadline, (
+                f"backup run {run} not done after {timeout}s\n{self.dev.log()}"
+            )
             time.sleep(0.2)
 
 
@@ -154,7 +175,9 @@ class _Timer:
 def summary(dep: dict[str, Any]) -> dict[str, Any]:
     return {k: dep.get(k) for k in ("status", "waiting_for", "weights", "error", "current_step")} | {
         "steps": [(s["kind"], s["status"]) for s in dep.get("steps", [])],
-        "analysis": [(m["verdict"], m["reasons"], m["metrics"].get("requests")) for m in dep.get("analysis", [])],
+        "analysis": [
+            (m["verdict"], m["reasons"], m["metrics"].get("requests")) for m in dep.get("analysis", [])
+        ],
     }
 
 
@@ -194,4 +217,3 @@ def only_version(url: str, version: str, n: int = 5) -> None:
         assert r.status_code == 200, r.text
         seen.add(r.json()["version"])
     assert seen == {version}, seen
-

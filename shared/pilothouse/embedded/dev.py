@@ -170,11 +170,15 @@ class DevServer:
                 reaped = provider.reap_unmanaged()
                 if reaped:
                     self.console.print(f"[dim]stopped {len(reaped)} replica(s) no component knows[/dim]")
-            if self.services.settings.store == "sqlite":  # our lock covers it: no other worker holds a lease
-                requeued = resume_operations(self.services)
-                if requeued:
-                    self.console.print(f"[dim]jobs resumed: {requeued}[/dim]")
-            swept = execution_steps.sweep(self.services, stale_after=0)  # what the last run left in flight
+            # one control plane per data dir and its settings (the store and queues it names, local or
+            # in a cloud): no other worker holds a lease, and a job the dead run held would otherwise
+            # wait out its message's visibility timeout (15 minutes on SQS, Azure and Pub/Sub)
+            requeued = resume_operations(self.services)
+            if requeued:
+                self.console.print(f"[dim]jobs resumed: {requeued}[/dim]")
+            # what the last run left in flight; the tasks its dead process held run again at once
+            # (on cloud queues their messages would stay invisible for the visibility timeout)
+            swept = execution_steps.sweep(self.services, stale_after=0, own_host=True)
             if any(swept.values()):
                 self.console.print(f"[dim]workflow executions resumed: {swept}[/dim]")
         except Exception as exc:  # a control plane that cannot restore still has to run

@@ -297,6 +297,8 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
             timeout = 60.0
         until = None if task.get("token") else now + timeout + LEASE_MARGIN_SECONDS
         lease = {"until": until, "taken_at": now, "host": socket.gethostname(), "pid": os.getpid()}
+        if until is None:
+            lease["invoked"] = False  # a callback task: mark_invoked once its function returned
         leases = {**data.get("task_leases", {}), task_id: lease}
         try:
             services.store.put(
@@ -306,6 +308,24 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
             continue
         return task, data
     return None
+
+
+def mark_invoked(services: ServiceContext, workflow: str, name: str, task_id: str) -> None:
+    """A callback task's function has returned: its lease says so, so that a sweep after a crash
+    runs again only the invocations a dead worker cut short (never one that handed its token on)."""
+    for _ in range(ATTEMPTS):
+        item = services.store.get(execution_pk(workflow, name), RECORD_SK)
+        held = item.data.get("task_leases", {}).get(task_id) if item is not None else None
+        if item is None or held is None or item.data["status"] != "RUNNING":
+            return  # already answered (the lease went with the task), or the execution ended
+        leases = {**item.data["task_leases"], task_id: {**held, "invoked": True}}
+        try:
+            services.store.put(
+                Item(item.pk, item.sk, {**item.data, "task_leases": leases}), if_version=item.version
+            )
+            return
+        except VersionConflict:
+            continue
 
 
 def handle_task_message(services: ServiceContext, body: str) -> str:
@@ -325,6 +345,7 @@ def handle_task_message(services: ServiceContext, body: str) -> str:
     else:
         output, error, cause, waiting = _invoke(services, execution, task)
         if waiting:
+            mark_invoked(services, workflow, name, task_id)
             return "waiting for callback"
 
     def change(st, data, now):
@@ -384,9 +405,9 @@ def _invoke(
     return output, error, cause, False
 
 
-def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, int]:
+def sweep(services: ServiceContext, *, stale_after: float = 60.0, own_host: bool = False) -> dict[str, int]:
     """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks
     (:mod:`pilothouse.services.execution_sweep`)."""
     from pilothouse.services.execution_sweep import sweep as sweep_executions
 
-    return sweep_executions(services, stale_after=stale_after)
+    return sweep_executions(services, stale_after=stale_after, own_host=own_host)

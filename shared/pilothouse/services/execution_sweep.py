@@ -1,7 +1,8 @@
 """The executions' sweep: what a dead worker left behind (see
 :mod:`pilothouse.services.execution_steps`): long timers coming due are handed over, messages a
 worker never sent are re-sent from the record's outbox, and a task whose worker stopped fails with
-``States.TaskFailed`` (Retry decides) or, for a Distributed Map's S3 call, runs again.
+``States.TaskFailed`` (Retry decides) or, for a Distributed Map's S3 call and a callback task whose
+function had not yet returned (its lease not yet marked ``invoked``), runs again.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from pilothouse.services.execution_steps import (
 )
 
 
-def _lapsed(services: ServiceContext, lease: dict, now: float) -> bool:
-    """A lease lapses at its time; on the embedded cloud also as soon as its worker process is gone."""
-    if lease.get("until") is None:
-        return False  # a callback task: TimeoutSeconds / HeartbeatSeconds decide
-    if lease["until"] < now:
+def _lapsed(services: ServiceContext, lease: dict, now: float, *, own_host: bool = False) -> bool:
+    """A lease lapses at its time; on the embedded cloud (the local queue, or ``own_host``: the
+    caller is the one control plane of this host's leases, as ``pilothouse dev`` after a restart
+    on whatever store and queues) also as soon as its worker process is gone."""
+    if lease.get("until") is None and lease.get("invoked", True):
+        return False  # a callback task whose function ran: TimeoutSeconds / HeartbeatSeconds decide
+    if lease["until"] is not None and lease["until"] < now:
         return True
-    if services.settings.queue == "local" and lease.get("host") == socket.gethostname():
+    if (own_host or services.settings.queue == "local") and lease.get("host") == socket.gethostname():
         return lease.get("pid") != os.getpid() and not _pid_alive(lease.get("pid", 0))
     return False
 
@@ -78,8 +81,9 @@ def _has_map_run(data: dict) -> bool:
     return any(r.get("dmap") for r in ExecutionState(data["state"]).runs())
 
 
-def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, int]:
-    """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks."""
+def sweep(services: ServiceContext, *, stale_after: float = 60.0, own_host: bool = False) -> dict[str, int]:
+    """Hand over long timers coming due, re-send what a dead worker did not, fail lapsed tasks
+    (``own_host``: see :func:`_lapsed`)."""
     from pilothouse.engine import ExecutionState
 
     counts = {"timers": 0, "resent": 0, "lapsed": 0}
@@ -102,10 +106,12 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0) -> dict[str, i
         lapsed = [
             t
             for t, lease in data.get("task_leases", {}).items()
-            if t in outstanding and _lapsed(services, lease, now)
+            if t in outstanding and _lapsed(services, lease, now, own_host=own_host)
         ]
         for task_id in lapsed:
-            if tasks[task_id].get("internal"):  # a Distributed Map's S3 call: safe to do again
+            # a Distributed Map's S3 call, or a callback task's function cut short (it only hands
+            # the token on): safe to do again
+            if tasks[task_id].get("internal") or data["task_leases"][task_id].get("until") is None:
                 if apply_step(services, workflow, name, _release(task_id)) is not None:
                     send_followups(services, {**data, "outbox": [task_id], "resume_at": None}, now)
             else:

@@ -368,8 +368,18 @@ class MetricRollupRecord(Stored):
     batches: str
 
 
-#: one minute of a block: count, sum, min, max and the histogram's buckets in value order
-MinuteRollup = tuple[int, Number, Number, Number, dict[str, int]]
+class MetricMinuteColumns(Stored):
+    """The minutes of a block as columns, each a packed array (pilothouse.domain.metric_minutes)."""
+
+    mm: str
+    count: str
+    sum: str
+    min: str
+    max: str
+    hist: list[str]
+    p50: str
+    p90: str
+    p99: str
 
 
 class MetricMinutesRecord(Stored):
@@ -378,8 +388,8 @@ class MetricMinutesRecord(Stored):
 
     start: int
     period: int
-    #: ``"MM"`` (00-59) to the minute's rollup, in minute order
-    minutes: dict[str, MinuteRollup]
+    #: the minutes held, in minute order, as columns
+    minutes: MetricMinuteColumns
     #: the last batches folded in, comma-separated (a retried batch is not counted twice)
     batches: str
     #: the layout migration merged the hour's older minute items in (never twice)

@@ -12,8 +12,9 @@ Rollups are partitioned per series and per day (minutes) or month (hours), so th
 spread over as many partitions as there are series, and a query reads one partition per day: a
 24 h query at one-minute resolution is at most two partition reads of at most 24 items each.
 
-A minute block's ``minutes`` maps ``"MM"`` to ``[count, sum, min, max, histogram]`` (the histogram's
-buckets in value order), the compact spelling of a minute rollup.
+A minute block's ``minutes`` holds its minute rollups as columns of packed arrays (count, sum, min,
+max, each minute's histogram packed into one string, and p50/p90/p99 kept beside them:
+:mod:`pilothouse.domain.metric_minutes`), so a query decodes only the columns it reads.
 The series index is written once per new series, never per datapoint.
 """
 
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pilothouse.domain.metric_minutes import decode, rollup, values
 from pilothouse.domain.metrics import HOUR_RETENTION_S, MINUTE_RETENTION_S
 from pilothouse.domain.records import checked, stored
 from pilothouse.errors import AlreadyExists, VersionConflict
@@ -58,24 +60,19 @@ def rollup_key(period: int, component: str, name: str, key: str, start: int) -> 
 
 def minute_rollups(block: dict[str, Any], start: int, end: int) -> list[dict[str, Any]]:
     """The minute rollups of a stored block whose start lies in [start, end), in time order, each
-    with its histogram in value order (``"ordered": True``)."""
+    with its histogram unpacked, in value order (``"ordered": True``)."""
+    return [rollup(entry, at, MINUTE) for at, entry in minute_entries(block, start, end)]
+
+
+def minute_entries(block: dict[str, Any], start: int, end: int) -> list[tuple[int, tuple]]:
+    """The minutes of a stored block whose start lies in [start, end), in time order, as stored
+    (:mod:`pilothouse.domain.metric_minutes`), each beside its start."""
     hour = block["start"]
     out = []
-    for mm, (count, total, low, high, hist) in block["minutes"].items():
+    for mm, entry in decode(block["minutes"]).items():
         at = hour + int(mm) * MINUTE
         if start <= at < end:
-            out.append(
-                {
-                    "start": at,
-                    "period": MINUTE,
-                    "count": count,
-                    "sum": total,
-                    "min": low,
-                    "max": high,
-                    "hist": hist,
-                    "ordered": True,
-                }
-            )
+            out.append((at, entry))
     return out
 
 
@@ -201,6 +198,32 @@ class MetricRepository:
 
     def _minutes(self, component: str, name: str, key: str, start: int, end: int) -> list[dict]:
         out: list[dict] = []
+        for block, first, last in self._blocks(component, name, key, start, end):
+            out.extend(minute_rollups(block, first, last))
+        return out
+
+    def minute_values(
+        self, component: str, name: str, key: str, start: int, end: int, stat: str
+    ) -> list[tuple[int, float | None]]:
+        """``stat`` of each stored minute of one series whose start lies in [start, end), in time
+        order, beside its start: decoded from the columns the statistic needs only (no histogram
+        for a sum or a kept percentile; :func:`pilothouse.domain.metric_minutes.values`)."""
+        out: list[tuple[int, float | None]] = []
+        for block, first, last in self._blocks(component, name, key, start, end):
+            hour = block["start"]
+            mm, got = values(block["minutes"], stat)
+            for m, value in zip(mm, got, strict=True):
+                at = hour + m * MINUTE
+                if first <= at < last:
+                    out.append((at, value))
+        return out
+
+    def _blocks(
+        self, component: str, name: str, key: str, start: int, end: int
+    ) -> list[tuple[dict, int, int]]:
+        """The stored minute blocks of one series overlapping [start, end), each with the part of
+        the range in its day: one read per day of the range (its blocks, at most 24 items)."""
+        out: list[tuple[dict, int, int]] = []
         day = start - start % DAY
         while day < end:
             pk, _ = rollup_key(MINUTE, component, name, key, day)
@@ -208,7 +231,7 @@ class MetricRepository:
             lo = f"{BLOCK}{(first - day) // HOUR:02d}"
             for item in self.store.query(pk, BLOCK, limit=24).items:
                 if item.sk >= lo and item.data["start"] < last:
-                    out.extend(minute_rollups(item.data, first, last))
+                    out.append((item.data, first, last))
             day += DAY
         return out
 
@@ -259,6 +282,7 @@ def migrate_minutes(store: Store, partitions: set[str]) -> int:
 
 def _fold_legacy_hour(store: Store, pk: str, hh: str, items: list[Item]) -> int:
     from pilothouse.domain.metric_histogram import merge, ordered
+    from pilothouse.domain.metric_minutes import decode, encode, minute, unpack
 
     sk = f"{BLOCK}{hh}"
     for _ in range(40):
@@ -266,22 +290,21 @@ def _fold_legacy_hour(store: Store, pk: str, hh: str, items: list[Item]) -> int:
         if block is not None and block.data.get("moved"):
             return 0  # folded in by an earlier run
         hour = items[0].data["start"] - items[0].data["start"] % HOUR
-        stored_minutes = block.data["minutes"] if block else {}
-        minutes: dict[str, tuple] = {mm: tuple(m) for mm, m in stored_minutes.items()}
+        minutes = decode(block.data["minutes"]) if block else {}
         for item in items:
             r = item.data
             mm = f"{(r['start'] - hour) // MINUTE:02d}"
             had = minutes.get(mm)
             if had is None:
-                minutes[mm] = (r["count"], r["sum"], r["min"], r["max"], ordered(r["hist"]))
+                minutes[mm] = minute(r["count"], r["sum"], r["min"], r["max"], ordered(r["hist"]))
             else:
-                hist = ordered(merge(dict(had[4]), r["hist"]))
+                hist = ordered(merge(unpack(had[4]), r["hist"]))
                 low, high = min(had[2], r["min"]), max(had[3], r["max"])
-                minutes[mm] = (had[0] + r["count"], had[1] + r["sum"], low, high, hist)
+                minutes[mm] = minute(had[0] + r["count"], had[1] + r["sum"], low, high, hist)
         data = {
             "start": hour,
             "period": MINUTE,
-            "minutes": {mm: minutes[mm] for mm in sorted(minutes)},
+            "minutes": encode({mm: minutes[mm] for mm in sorted(minutes)}),
             "batches": block.data["batches"] if block else "",
             "moved": True,
         }

@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.domain.metric_histogram import ordered
+from pilothouse.domain.metric_minutes import decode, encode, minute, unpack
 from pilothouse.domain.metrics import combine, new_rollup
 from pilothouse.errors import AlreadyExists, VersionConflict
 from pilothouse.ports import Item, Put
@@ -90,24 +91,25 @@ def _block_write(repo: MetricRepository, entry: Entry, item: Item | None, batch:
     if batch in seen:
         return None
     data: dict[str, Any] = {"start": hour, "period": MINUTE}
-    data["minutes"] = merge_minutes(base["minutes"] if base else {}, minutes, hour)
+    data["minutes"] = encode(merge_minutes(decode(base["minutes"]) if base else {}, minutes, hour))
     data["batches"] = ",".join([*seen, batch][-REMEMBERED:])
     if base and base.get("moved"):
         data["moved"] = True
     return repo.write(MINUTE, pk, sk, data, item)
 
 
-def merge_minutes(stored: dict[str, Any], minutes: dict[int, Minute], hour: int) -> dict[str, tuple]:
-    """A block's minutes (``"MM"`` to ``[count, sum, min, max, histogram]``) with a batch's minutes
-    (by their start) added, in minute order, every histogram in value order."""
-    out: dict[str, tuple] = {mm: tuple(m) for mm, m in stored.items()}
+def merge_minutes(stored: dict[str, tuple], minutes: dict[int, Minute], hour: int) -> dict[str, tuple]:
+    """A block's minutes (``"MM"`` to ``(count, sum, min, max, hist, p50, p90, p99)``,
+    :func:`pilothouse.domain.metric_minutes.decode`) with a batch's minutes (by their start) added,
+    in minute order; only the histograms of the minutes the batch touches are unpacked."""
+    out: dict[str, tuple] = dict(stored)
     for start, (count, total, low, high, hist) in minutes.items():
         mm = f"{(start - hour) // MINUTE:02d}"
         had = out.get(mm)
         if had is None:
-            out[mm] = (count, total, low, high, ordered(hist))
+            out[mm] = minute(count, total, low, high, ordered(hist))
             continue
-        merged = dict(had[4])
+        merged = unpack(had[4])
         grown = False  # a bucket the stored minute lacked: sort again, else the order holds
         for bucket, n in hist.items():
             if bucket in merged:
@@ -117,7 +119,7 @@ def merge_minutes(stored: dict[str, Any], minutes: dict[int, Minute], hour: int)
                 grown = True
         if grown:
             merged = ordered(merged)
-        out[mm] = (had[0] + count, had[1] + total, min(had[2], low), max(had[3], high), merged)
+        out[mm] = minute(had[0] + count, had[1] + total, min(had[2], low), max(had[3], high), merged)
     return {mm: out[mm] for mm in sorted(out)}
 
 
@@ -200,7 +202,7 @@ def _compact_hour(repo: MetricRepository, series: dict[str, Any], hour: int) -> 
     for attempt in range(TRIES):
         [item] = repo.current([(pk, sk)])
         block = repo.block(c, n, k, hour)
-        if block is None or not block.data["minutes"]:
+        if block is None:
             return 0
         total = new_rollup()
         for m in minute_rollups(block.data, hour, hour + HOUR):

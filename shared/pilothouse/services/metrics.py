@@ -258,7 +258,11 @@ def query(
     values: dict[int, float | None] = {}
     kept = int(ctx.clock.time()) - (HOUR_RETENTION_S if old else MINUTE_RETENTION_S) - HOUR
     first = max(lo, kept - kept % granularity)  # nothing older is stored: no reads for it
-    if len(chosen) == 1 and period == granularity:  # one rollup per bucket, read as stored
+    if len(chosen) == 1 and period == MINUTE and not old:  # each minute read as stored
+        s = chosen[0]
+        if first < hi:
+            values.update(repo.minute_values(s["component"], s["name"], s["key"], first, hi, stat))
+    elif len(chosen) == 1 and period == granularity:  # one rollup per bucket, read as stored
         for rollup in _rollups(repo, chosen[0], first, hi, hours=old) if first < hi else ():
             rollup["ordered"] = True  # as stored: its histogram in value order
             values[rollup["start"]] = read(rollup)

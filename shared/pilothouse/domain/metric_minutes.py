@@ -1,0 +1,197 @@
+"""A stored minute block's minutes, pure: their compact, columnar spelling and statistics read from it.
+
+A block (one series' hour, :mod:`pilothouse.repositories.metrics`) keeps its minutes as columns,
+each one string (JSON parsers are slow at numbers and quick at strings; a query decodes only the
+columns it reads): ``mm`` the minutes present (uint8, in order), ``count`` (uint64), ``sum``,
+``min``, ``max`` and the kept percentiles ``p50``, ``p90``, ``p99`` (float64), each the base64 of
+the little-endian array; ``hist`` a list of each minute's histogram
+(:mod:`pilothouse.domain.metric_histogram`) packed into one string: ``I`` (``Q`` when a count
+passes 2**32), the base64 of the bucket codes (int16, in value order), ``:``, the base64 of their
+counts (uint32, or uint64 after ``Q``).
+
+The kept percentiles are :func:`metric_histogram.percentile` of the minute's histogram, computed
+when the minute is written: a query of one of them at one-minute resolution reads one column and
+merges no histogram. Any other percentile, and any merge of minutes, unpacks the histograms.
+
+A bucket's code keeps the value order: ``0`` for zero, ``OFFSET + i`` for positive bucket ``i``,
+``-(OFFSET + i)`` for the negative values mirrored into bucket ``i``. The magnitudes a datapoint may
+have (2**-260 .. 2**360, :mod:`pilothouse.services.metrics`) keep ``|i|`` under 6,300.
+
+    >>> from pilothouse.domain.metric_histogram import ACCURACY, add
+    >>> hist = {}
+    >>> for v in (1.0, 2.0, 3.0):
+    ...     add(hist, v)
+    >>> m = minute(3, 6.0, 1.0, 3.0, hist)
+    >>> m[4], unpack(m[4]) == hist
+    ('IAEASQBxA:AQAAAAEAAAABAAAA', True)
+    >>> abs(m[5] - 2.0) <= 2.0 * ACCURACY, abs(m[7] - 2.0) <= 2.0 * ACCURACY  # p99 of 3: the 2nd
+    (True, True)
+    >>> columns = encode({"07": m})
+    >>> decode(columns) == {"07": m}
+    True
+    >>> values(columns, "p50") == ([7], [m[5]]), values(columns, "Sum"), values(columns, "p75")[1] == [m[7]]
+    (True, ([7], [6.0]), True)
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+import sys
+from array import array
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pilothouse.domain.metric_histogram import percentile
+
+#: the percentiles a minute keeps beside its histogram (what alerts, scaling and dashboards read)
+KEPT = (50.0, 90.0, 99.0)
+OFFSET = 16384
+_LITTLE = sys.byteorder == "little"
+
+#: bucket key -> code and back, as computed once (a few thousand keys at most)
+_codes: dict[str, int] = {}
+_keys: dict[int, str] = {}
+
+
+def _code(key: str) -> int:
+    code = _codes.get(key)
+    if code is None:
+        if key == "z":
+            code = 0
+        elif key[0] == "-":
+            code = -(OFFSET + int(key[1:]))
+        else:
+            code = OFFSET + int(key)
+        if not -32767 <= code <= 32767:
+            raise ValueError(f"histogram bucket {key!r} is out of the packed range")
+        _codes[key] = code
+        _keys[code] = key
+    return code
+
+
+def _key(code: int) -> str:
+    key = _keys.get(code)
+    if key is None:
+        key = "z" if code == 0 else str(code - OFFSET) if code > 0 else f"-{-code - OFFSET}"
+        _keys[code] = key
+        _codes[key] = code
+    return key
+
+
+def _b64(values: array) -> str:
+    if not _LITTLE:
+        values.byteswap()
+    return binascii.b2a_base64(values.tobytes(), newline=False).decode("ascii")
+
+
+def _arr(kind: str, text: str) -> array:
+    values = array(kind)
+    values.frombytes(binascii.a2b_base64(text))
+    if not _LITTLE:
+        values.byteswap()
+    return values
+
+
+def pack(buckets: Mapping[str, int]) -> str:
+    """The packed spelling of buckets given in value order (:func:`metric_histogram.ordered`)."""
+    counts = list(buckets.values())
+    wide = bool(counts) and max(counts) >= 2**32
+    codes = array("h", [_code(k) for k in buckets])
+    return ("Q" if wide else "I") + _b64(codes) + ":" + _b64(array("Q" if wide else "I", counts))
+
+
+def unpack(packed: str) -> dict[str, int]:
+    """The buckets of a packed histogram, in value order."""
+    codes, _, counts = packed[1:].partition(":")
+    keys = _keys
+    return {
+        keys[c] if c in keys else _key(c): n
+        for c, n in zip(_arr("h", codes), _arr(packed[0], counts), strict=True)
+    }
+
+
+def minute(count: int, total: float, low: float, high: float, hist: Mapping[str, int]) -> tuple:
+    """A block's minute of these figures; ``hist`` in value order."""
+    kept = [percentile(hist, q, low=low, high=high, in_order=True, total=count) for q in KEPT]
+    return (count, total, low, high, pack(hist), *kept)
+
+
+#: a block's number columns: name and array type, in a minute tuple's order
+COLUMNS = (("count", "Q"), ("sum", "d"), ("min", "d"), ("max", "d"))
+KEPT_COLUMNS = tuple((f"p{q:g}", "d") for q in KEPT)
+
+
+def encode(minutes: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """The columns of a block's minutes (``"MM"`` to :func:`minute` tuples, in minute order)."""
+    entries = list(minutes.values())
+    out: dict[str, Any] = {"mm": _b64(array("B", [int(mm) for mm in minutes]))}
+    for at, (name, kind) in enumerate(COLUMNS):
+        out[name] = _b64(array(kind, [e[at] for e in entries]))
+    out["hist"] = [e[4] for e in entries]
+    for at, (name, kind) in enumerate(KEPT_COLUMNS, start=5):
+        out[name] = _b64(array(kind, [math.nan if e[at] is None else e[at] for e in entries]))
+    return out
+
+
+def decode(columns: Mapping[str, Any]) -> dict[str, tuple]:
+    """A block's minutes as :func:`minute` tuples by ``"MM"`` (the inverse of :func:`encode`)."""
+    if not columns:
+        return {}
+    mm = _arr("B", columns["mm"])
+    numbers = [_arr(kind, columns[name]) for name, kind in COLUMNS]
+    kept = [[None if math.isnan(v) else v for v in _arr(kind, columns[name])] for name, kind in KEPT_COLUMNS]
+    rows = zip(*numbers, columns["hist"], *kept, strict=True)
+    return {
+        f"{m:02d}": (int(c), float(t), float(lo), float(hi), *rest)
+        for m, (c, t, lo, hi, *rest) in zip(mm, rows, strict=True)
+    }
+
+
+def minutes_of(columns: Mapping[str, Any]) -> list[int]:
+    """The minutes (0-59) a block holds, in order."""
+    return list(_arr("B", columns["mm"])) if columns else []
+
+
+def rollup(entry: Sequence[Any], start: int, period: int) -> dict[str, Any]:
+    """A minute tuple as a rollup (:func:`pilothouse.domain.metrics.new_rollup`'s keys), its
+    histogram unpacked and in value order (``"ordered": True``)."""
+    count, total, low, high, packed = entry[:5]
+    return {
+        "start": start,
+        "period": period,
+        "count": count,
+        "sum": total,
+        "min": low,
+        "max": high,
+        "hist": unpack(packed),
+        "ordered": True,
+    }
+
+
+def values(columns: Mapping[str, Any], stat: str) -> tuple[list[int], list[float | None]]:
+    """The minutes (0-59) a block holds and ``stat`` (checked already) of each, None where it
+    counted nothing: decoded from the columns ``stat`` needs only (a kept percentile: its column;
+    any other percentile: the histograms)."""
+    if not columns:
+        return [], []
+    mm = minutes_of(columns)
+    count = _arr("Q", columns["count"])
+    if stat == "SampleCount":
+        return mm, [float(c) if c else None for c in count]
+    if stat in ("Sum", "Average", "Minimum", "Maximum"):
+        figures = _arr(
+            "d", columns[{"Sum": "sum", "Average": "sum", "Minimum": "min", "Maximum": "max"}[stat]]
+        )
+        if stat == "Average":
+            return mm, [t / c if c else None for c, t in zip(count, figures, strict=True)]
+        return mm, [t if c else None for c, t in zip(count, figures, strict=True)]
+    q = float(stat[1:])
+    if q in KEPT:
+        kept = _arr("d", columns[f"p{q:g}"])
+        return mm, [None if not c or math.isnan(v) else v for c, v in zip(count, kept, strict=True)]
+    low, high = _arr("d", columns["min"]), _arr("d", columns["max"])
+    return mm, [
+        percentile(unpack(h), q, low=lo, high=hi, in_order=True, total=c) if c else None
+        for c, lo, hi, h in zip(count, low, high, columns["hist"], strict=True)
+    ]

@@ -13,6 +13,7 @@ commands with 409 (Retry-After) until they are back (:mod:`pilothouse.services.r
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -192,6 +193,10 @@ class DevServer:
                     self.worker.start()
                     self.scheduler.start()
                     self._workers_started = True
+            # what start-up loaded (modules, schemas, settings, the restored state) lives as long as
+            # the process: out of the collector's reach, a full collection walks only what requests
+            # made since, instead of pausing a request for the whole heap (tens of ms at p99)
+            gc.freeze()
             self._recovered.set()
 
     def _local_provider(self):

@@ -28,6 +28,7 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
 from pilothouse.ports import Item, Put, Write
+from pilothouse.repositories.execution_chunks import StateMoved, load_state, pack_state
 from pilothouse.repositories.workflows import (
     RECORD_SK,
     RUNNING,
@@ -47,19 +48,27 @@ SWEEP_HORIZON_SECONDS = 120  # the sweep hands over timers due within this windo
 LEASE_MARGIN_SECONDS = 30
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 ATTEMPTS = 20
+MAX_TRANSACTION = 25  # what every store commits atomically (``pilothouse.ports.store``)
 
 
 class Skip(Exception):
     """Nothing to apply (stale message, finished execution, task already leased...)."""
 
 
-def _step_ops(item: Item, data: dict, events: list, extra: list[Write]) -> list[Write]:
-    """The step's transaction: the record and the history it drained, in the execution's own
-    partition (``extra`` must keep to it too)."""
+def _step_ops(
+    item: Item, data: dict, events: list, extra: list[Write], chunks: tuple[list[Write], list[Write]]
+) -> tuple[list[Write], list[Write]]:
+    """The step's transaction: the record, the history it drained and the state chunks it wrote
+    and dropped (:mod:`pilothouse.repositories.execution_chunks`), in the execution's own
+    partition (``extra`` must keep to it too); and what is left for after the commit: the deletes
+    of dropped chunks that did not fit the store's 25 operations (garbage no record names)."""
     ops: list[Write] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
     if events:
         ops.append(Put(Item(item.pk, history_sk(events[0]["id"]), {"events": events}), if_absent=True))
-    return ops + extra
+    puts, deletes = chunks
+    ops += extra + puts
+    room = max(0, MAX_TRANSACTION - len(ops))
+    return ops + deletes[:room], deletes[room:]
 
 
 def _before_step(services: ServiceContext, before: dict, after: dict) -> None:
@@ -138,7 +147,10 @@ def step_once(
         if expect_step is not None and data["step"] != expect_step:
             return None
         now = services.clock.time()
-        st = ExecutionState(data["state"])
+        try:
+            st = ExecutionState(load_state(services.store, item))
+        except StateMoved:
+            continue
         try:
             if change is not None:
                 change(st, data, now)
@@ -153,9 +165,10 @@ def step_once(
         events = st.drain_history()
         outstanding = {t["task_id"] for t in st.outstanding_tasks()}
         resume = [e.time for e in effects if isinstance(e, ResumeAt)]
+        head, *chunks = pack_state(item.pk, st.data, data["state"])
         new = {
             **data,
-            "state": st.data,
+            "state": head,
             "status": st.status,
             "step": data["step"] + 1,
             "updated_epoch": now,
@@ -173,10 +186,14 @@ def step_once(
                 outbox=[],
             )
         _before_step(services, data, new)
+        ops, later = _step_ops(item, new, events, list(extra or []), (chunks[0], chunks[1]))
         try:
-            written = services.store.transact(_step_ops(item, new, events, list(extra or [])))[0]
+            written = services.store.transact(ops)[0]
         except VersionConflict:
             continue
+        for op in later:
+            with contextlib.suppress(Exception):
+                services.store.transact([op])
         _after_step(services, data, new)
         send_followups(services, new, now, advance=hand_over_now or not due_at_once(new))
         children = [e for e in effects if isinstance(e, (StartChild, StopChild))]

@@ -248,7 +248,10 @@ def recover(services: ServiceContext, parent: dict) -> dict[str, int]:
             return counts
         parent = item.data
     repo = ExecutionRepository(services.store)
-    for effect in pending_children(ExecutionState(parent["state"])):
+    state = full_state(services, parent["workflow"], parent["name"])
+    if state is None:
+        return counts
+    for effect in pending_children(ExecutionState(state)):
         item = repo.get(children_workflow(parent["workflow"], effect.map_run), effect.name)
         if item is None:
             counts["started"] += int(start_child(services, parent, effect))
@@ -256,6 +259,23 @@ def recover(services: ServiceContext, parent: dict) -> dict[str, int]:
             report_end(services, item.data)
             counts["reported"] += 1
     return counts
+
+
+def full_state(services: ServiceContext, workflow: str, name: str) -> dict | None:
+    """The whole engine state of an execution, its chunked map-run lists read back in
+    (:mod:`pilothouse.repositories.execution_chunks`); None if the execution is gone."""
+    from pilothouse.repositories.execution_chunks import StateMoved, load_state
+
+    repo = ExecutionRepository(services.store)
+    for _ in range(20):
+        item = repo.get(workflow, name)
+        if item is None:
+            return None
+        try:
+            return load_state(services.store, item)
+        except StateMoved:
+            continue
+    raise Conflict(f"execution {name!r} is too busy; retry")
 
 
 def describe_map_runs(services: ServiceContext, workflow: str, name: str) -> list[dict]:
@@ -266,7 +286,7 @@ def describe_map_runs(services: ServiceContext, workflow: str, name: str) -> lis
     from pilothouse.engine.states.distributed_map import map_run_summary
 
     item = ExecutionRepository(services.store).require(workflow, name)
-    state = ExecutionState(item.data["state"])
+    state = ExecutionState(full_state(services, workflow, name) or item.data["state"])
     out = [dict(m) for m in state.data.get("map_runs", [])]
     ended = {m["mapRunArn"] for m in out}
     for run in state.runs():

@@ -1,0 +1,130 @@
+"""A Distributed Map whose items and results outgrow one stored item (DynamoDB's 400 KB): its run
+keeps them in chunk items beside the execution record, on SQLite and on DynamoDB (moto server)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from pilothouse.repositories.execution_chunks import CHUNK_PREFIX, chunk_ids, load_state
+from pilothouse.repositories.workflows import RECORD_SK, execution_pk
+from pilothouse.services import map_runs
+from tests.support.controlplane import drain
+from tests.support.executions import Functions, describe, history, start, wf
+
+ITEM_LIMIT = 400_000  # DynamoDB's item size limit (bytes)
+
+
+@pytest.fixture(scope="module")
+def moto():
+    from tests.support.moto_server import MotoServer
+
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store_kind(request, env, monkeypatch):
+    if request.param == "dynamodb":
+        moto = request.getfixturevalue("moto")
+        monkeypatch.setenv("PILOTHOUSE_STORE", "dynamodb")
+        monkeypatch.setenv("PILOTHOUSE_TABLE_NAME", f"chunks-{uuid.uuid4().hex[:10]}")
+        monkeypatch.setenv("PILOTHOUSE_CREATE_RESOURCES", "true")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return request.param
+
+
+@pytest.fixture
+def fns(monkeypatch):
+    return Functions(monkeypatch)
+
+
+@pytest.fixture
+def services(store_kind, clock, fns):
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
+
+    s = Services(get_settings(), clock, invoker=fns)
+    register_services(s)
+    return s
+
+
+PAD = "x" * 880
+COUNT = 250
+
+
+def definition() -> dict:
+    """COUNT items of ~900 bytes made by a Pass state (the execution input stays small), each
+    answered by a child with a result as large: ~225 KB of items and ~225 KB of results."""
+    return {
+        "StartAt": "Make",
+        "States": {
+            "Make": {
+                "Type": "Pass",
+                "Parameters": {"items.$": f"States.ArrayRange(0, {COUNT - 1}, 1)"},
+                "Next": "Fan",
+            },
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"n.$": "$$.Map.Item.Value", "pad": PAD},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": "work", "End": True}},
+                },
+                "MaxConcurrency": 50,
+                "ResultSelector": {"count.$": "States.ArrayLength($)", "last.$": f"$[{COUNT - 1}].n"},
+                "End": True,
+            },
+        },
+    }
+
+
+def _size(data: dict) -> int:
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def test_a_map_run_larger_than_a_stored_item_succeeds(api, services, fns, pool, cloud):
+    """Given a map run whose items and results together exceed 400 KB, when it runs, then it
+    succeeds with every result, no stored item of the execution ever exceeds 400 KB while the
+    record stays small, the chunks it leaves are exactly those its record names, and the history
+    is the usual one."""
+    pk = execution_pk("big", "one")
+    largest = {"record": 0, "item": 0, "state": 0}
+
+    def work(p):
+        record = services.store.get(pk, RECORD_SK)
+        stored = services.store.scan_all(pk)
+        largest["record"] = max(largest["record"], _size(record.data))
+        largest["item"] = max(largest["item"], *(_size(i.data) for i in stored))
+        largest["state"] = max(largest["state"], _size(load_state(services.store, record)))
+        return {"n": p["n"] * 2, "pad": p["pad"]}
+
+    fns.fns["work"] = work
+    wf(api, "big", definition())
+    start(api, "big", {}, name="one")
+    drain(services, pool, cloud)
+    done = describe(api, "big", "one")
+    assert done["status"] == "SUCCEEDED", done
+    assert done["output"] == {"count": COUNT, "last": 2 * (COUNT - 1)}
+    assert fns.calls["work"] == COUNT
+    assert largest["state"] > ITEM_LIMIT  # inline, the record would have been refused
+    assert largest["item"] < ITEM_LIMIT // 2 and largest["record"] < 60_000
+    stored = services.store.scan_all(pk)
+    record = next(i for i in stored if i.sk == RECORD_SK)
+    chunks = {i.sk.removeprefix(CHUNK_PREFIX) for i in stored if i.sk.startswith(CHUNK_PREFIX)}
+    assert chunks == set(chunk_ids(record.data["state"]))  # none left behind
+    types = [e["type"] for e in history(api, "big", "one")]
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
+    assert types.count("MapRunStarted") == 1 and types.count("MapRunSucceeded") == 1
+    [described] = map_runs.describe_map_runs(services, "big", "one")
+    assert described["status"] == "SUCCEEDED" and described["itemCounts"]["succeeded"] == COUNT

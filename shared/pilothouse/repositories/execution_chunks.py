@@ -123,7 +123,7 @@ def load_state(store: Store, item: Item) -> dict:
     for d in _map_runs(state):
         for key in BULKY:
             ref = d.get(key)
-            if _is_ref(ref):
+            if isinstance(ref, dict) and REF in ref:
                 out: list = []
                 for chunk_id, _count in ref[REF]:
                     out.extend(json.loads(_text(store, item.pk, chunk_id)))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pilothouse.repositories.execution_chunks import SPILL_BYTES
 from pilothouse.services import executions, map_runs, workflows
 
 WORKER = Path(__file__).with_name("dmap_worker.py")
@@ -56,16 +57,18 @@ def definition() -> dict:
 
 
 @pytest.mark.slow
-def test_sigkilled_workers_lose_no_item_and_rerun_no_completed_child(env, monkeypatch, tmp_path):
+@pytest.mark.parametrize("pad", [0, 2000], ids=["inline", "chunked"])
+def test_sigkilled_workers_lose_no_item_and_rerun_no_completed_child(env, monkeypatch, tmp_path, pad):
+    """(``chunked``: the items are large enough to leave the record in STATE# chunks.)"""
     monkeypatch.setenv("PILOTHOUSE_WORKFLOW_TASK_FUNCTIONS", "work")
     from pilothouse.settings import get_settings
     from pilothouse.wiring import Services, register_services
 
     services = Services(get_settings())
     register_services(services)
-    services.blobs.put(
-        map_runs.S3_ROOT + "data/items.json", json.dumps([{"n": i} for i in range(ITEMS)]).encode()
-    )
+    items = [{"n": i, "pad": "x" * pad} for i in range(ITEMS)]
+    assert (len(json.dumps(items)) > SPILL_BYTES) == bool(pad)
+    services.blobs.put(map_runs.S3_ROOT + "data/items.json", json.dumps(items).encode())
     workflows.create(services, "fan", definition(), actor="test")
     executions.start(services, "fan", name="one", input={}, actor="test")
     calls = tmp_path / "calls.jsonl"

@@ -157,7 +157,7 @@ def _pack_list(pk: str, values: list, old: list | None, puts: list[Write], gone:
     def write(start: int, part_values: list) -> None:
         for part, text in _slices(part_values, start):
             chunk_id = uuid.uuid4().hex
-            puts.append(Put(Item(pk, chunk_sk(chunk_id), {"items": part})))
+            puts.append(Put(Item(pk, chunk_sk(chunk_id), {"items": part}), if_absent=True))
             _cache.put((pk, chunk_id), text)
             refs.append([chunk_id, len(part)])
 

@@ -8,6 +8,9 @@ partition (pk)             sort key (sk)                what
                                                         of the workflow as it was published)
 ``EXECUTION#<wf>#<name>``  ``RECORD``                   an execution: status, step, engine state
 ``EXECUTION#<wf>#<name>``  ``HIST#<event id, 8 digits>`` its history events (drained from the state)
+``EXECUTION#<wf>#<name>``  ``STATE#<chunk id>``          a large map run's items or results, named by
+                                                        the record's state (immutable; see
+                                                        :mod:`~pilothouse.repositories.execution_chunks`)
 ``EXEC#<workflow>``        ``<execution name>``         the listing entry: the execution's summary
                                                         (:func:`summary`; derived)
 ``EXECRUNNING``            ``<workflow>#<name>``        executions not yet finished (for the sweep;

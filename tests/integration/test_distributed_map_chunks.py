@@ -14,6 +14,9 @@ from pilothouse.services import map_runs
 from tests.support.controlplane import drain
 from tests.support.executions import Functions, describe, history, start, wf
 
+#: a hang guard, not a speed target: 100 child executions on moto's DynamoDB take minutes under load
+pytestmark = pytest.mark.timeout(900)
+
 ITEM_LIMIT = 400_000  # DynamoDB's item size limit (bytes)
 
 
@@ -26,7 +29,7 @@ def moto():
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", pytest.param("dynamodb", marks=pytest.mark.slow)])
 def store_kind(request, env, monkeypatch):
     if request.param == "dynamodb":
         moto = request.getfixturevalue("moto")

@@ -517,6 +517,17 @@ def wait_finished(dev: Dev, plans: list[Expected], timeout: float) -> dict[str, 
         if name not in done
     }
     lines = "".join(f"\n  {name}: {json.dumps(v)}" for name, v in stuck.items())
+    with (
+        dev.client() as c
+    ):  # the last events of each stuck execution, to tell a lost hand-off from a slow one
+        for name in stuck:
+            exp = next(e for e in plans if e.name == name)
+            r = c.get(
+                f"/v1/workflows/{exp.workflow}/executions/{name}/history",
+                params={"reverse": "true", "limit": 12},
+            )
+            events = r.json().get("events", []) if r.status_code == 200 else r.text
+            lines += f"\n  {name} last events: {json.dumps(events)[:3000]}"
     raise AssertionError(
         f"{len(stuck)} executions still RUNNING after {timeout}s:{lines}\n"
         f"--- failures logged by the dev runs ---\n{dev.errors()}"

@@ -11,12 +11,17 @@ from typing import Any
 
 import pytest
 
-from tests.integration import test_secrets
-from tests.integration.test_secrets import BindingFake, _everything, put
 from tests.support import deploying
 from tests.support.deploying import deployment, running
+from tests.support.secret_checks import BindingFake, everything, log_lines, put
 
-run, every_log_line = deploying.run, test_secrets.every_log_line
+run = deploying.run
+
+
+@pytest.fixture
+def every_log_line():
+    yield from log_lines()
+
 
 VALUE = "cl0ud-Value-of-the-db-5e21aa"
 ROTATED = "cl0ud-r0tated-Value-77c0d1"
@@ -131,7 +136,7 @@ def test_secrets_live_in_the_cloud_and_bind_by_version(
     release = Release(component="fn", version="1", target={}, config={"pw": {"$secret": "db"}})
     with pytest.raises(ProviderError, match="cannot read") as refused:
         secrets.bind(services, release, "aws-lambda")
-    answers += _everything(api, ["web"])
+    answers += everything(api, ["web"])
     assert VALUE in held() and ROTATED in held()
     text = repr(answers) + every_log_line.getvalue() + str(refused.value)
     assert "create_secret" in text or "rotate_secret" in text

@@ -4,14 +4,11 @@ and a leak test over every answer, event, audit record and log line of a run."""
 
 from __future__ import annotations
 
-import io
-import logging
-
 import pytest
 
 from tests.support import deploying
 from tests.support.deploying import comp, deployment, running
-from tests.support.fakes import RevisionFake
+from tests.support.secret_checks import BindingFake, everything, log_lines, put
 
 services, run = deploying.services, deploying.run
 
@@ -20,20 +17,9 @@ ROTATED = "r0tated-Value-of-the-db-19be42"
 NUMERIC = 424242424242
 
 
-class BindingFake(RevisionFake):
-    """Keeps the secret environment each revision started with (what a local process gets)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secret_envs: list[dict[str, str]] = []
-
-    def deploy(self, release):
-        self.secret_envs.append(dict(release.secret_env))
-        return super().deploy(release)
-
-    def prepare(self, current, release):
-        self.secret_envs.append(dict(release.secret_env))
-        return super().prepare(current, release)
+@pytest.fixture
+def every_log_line():
+    yield from log_lines()
 
 
 @pytest.fixture
@@ -48,10 +34,6 @@ def _fresh_cache():
     config_watch.clear()
     yield
     config_watch.clear()
-
-
-def put(api, path, body, **kw):
-    return api.call("PUT", path, body, **kw)
 
 
 def test_values_are_write_only(api):
@@ -112,40 +94,6 @@ def test_references_resolve_when_a_revision_starts_and_rotation_redeploys(api, r
     assert status == 409 and problem["components"] == ["web"]
 
 
-def _everything(api, names):
-    """Every answer the API gives about the run: components, events, deployments, their events,
-    config versions, secrets, the audit log."""
-    seen = [api.get("/v1/audit", query="limit=500")]
-    for name in names:
-        seen += [
-            api.get(f"/v1/components/{name}"),
-            api.get(f"/v1/components/{name}/events", query="limit=500"),
-            api.get(f"/v1/components/{name}/config"),
-            api.get(f"/v1/components/{name}/config/versions", query="limit=500"),
-        ]
-        for dep in api.get("/v1/deployments", query=f"component={name}&limit=500")[2]["items"]:
-            seen += [api.get(f"/v1/deployments/{dep['id']}"), api.get(f"/v1/deployments/{dep['id']}/events")]
-    seen += [api.get("/v1/secrets"), api.get("/v1/secrets/db")]
-    return seen
-
-
-@pytest.fixture
-def every_log_line():
-    """Every log record of the run, at DEBUG, from Pilothouse's functions and the libraries."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logging.Formatter("%(name)s %(message)s %(args)s"))
-    loggers = [logging.getLogger(n) for n in ("", "pilothouse", "aws_lambda_powertools", "botocore")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    yield buffer
-    for lg, level in zip(loggers, levels, strict=True):
-        lg.removeHandler(handler)
-        lg.setLevel(level)
-
-
 def test_no_value_leaks_anywhere(api, run, provider, services, env, capfd, caplog, every_log_line):
     """Given a run that creates, references, deploys, rotates and mis-uses a secret, no API answer,
     event, audit record or log line contains a value, and neither does the raw SQLite file."""
@@ -164,7 +112,7 @@ def test_no_value_leaks_anywhere(api, run, provider, services, env, capfd, caplo
     answers.append(api.post("/v1/secrets/db/rotate", {"value": VALUE + "-3"}))
     run()
     assert provider.secret_envs[-1] == {"PW": VALUE + "-3"}  # the values did reach the revisions
-    answers += _everything(api, ["web"])
+    answers += everything(api, ["web"])
     captured = capfd.readouterr()
     logs = every_log_line.getvalue()
     assert "create_secret" in logs and "rotate_secret" in logs  # the run's log lines are searched

@@ -1,5 +1,5 @@
 """Aliases, version deletion and tags on the Step Functions-compatible endpoint, driven by boto3 against
-a real `pilothouse dev` (the server and clients of test_sfn_endpoint, one server for this module)."""
+a real `pilothouse dev` (one server for this module, as test_sfn_endpoint has)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from collections import Counter
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration import test_sfn_endpoint as endpoint
-from tests.integration.test_sfn_endpoint import PASS_FLOW, ROLE, client, code, finished, new_key
+from tests.support.controlplane import ADMIN_KEY
+from tests.support.sfn_endpoint import PASS_FLOW, ROLE, client, code, finished, new_key, running_server
 
-#: the endpoint module's fixtures: one `pilothouse dev` for this module, and its admin client
-server = endpoint.server
-sfn = endpoint.sfn
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("sfn")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def sfn(server):
+    return client(server, ADMIN_KEY)
+
 
 ONE = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "one", "End": True}}}
 TWO = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "two", "End": True}}}

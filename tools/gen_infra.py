@@ -116,6 +116,10 @@ def _sam_policy(policy: Policy | Invoke) -> list[str]:
             "    - Effect: Allow  # the bucket's SSE-KMS and the backups' envelope (data keys)",
             "      Action: [kms:Encrypt, kms:Decrypt, kms:GenerateDataKey]",
             "      Resource: !GetAtt Key.Arn",
+            "    - Effect: Allow  # PILOTHOUSE_BACKUP_DYNAMODB_EXPORT: the table's point-in-time export",
+            "      Action: [dynamodb:ExportTableToPointInTime, dynamodb:DescribeExport,"
+            " dynamodb:DescribeContinuousBackups]",
+            '      Resource: [!GetAtt Table.Arn, !Sub "${Table.Arn}/export/*"]',
         ]
     if policy is Policy.TASK_TOKENS:
         return [

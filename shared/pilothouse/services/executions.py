@@ -181,22 +181,37 @@ def history(
     cursor: str | None = None,
     reverse: bool = False,
 ) -> tuple[list[dict], str | None]:
-    """History events in id order (a page holds whole steps, at least ``limit`` events when there are);
-    the execution's hidden values (:func:`hidden_values`) redacted."""
+    """At most ``limit`` history events in id order, and the cursor after them; the execution's
+    hidden values (:func:`hidden_values`) redacted.
+
+    History is stored a step per item, and a step may hold many events (the states due at once), so
+    a cursor names a store cursor and how many events of the steps read from it were given already.
+    """
     from pilothouse.domain.deployments import redact
 
+    given, _, store_cursor = (cursor or "0:").partition(":")
+    if not given.isdigit() or len(given) > 7:
+        raise ValidationFailed.field("cursor", "not a cursor this API gave")
+    skip = int(given)
     hidden = hidden_values(_load(services, workflow, name).data)
-    out: list[dict] = []
+    events: list[dict] = []
+    at: str | None = store_cursor or None
     while True:
         page = repo(services).history(
-            workflow, name, limit=max(1, limit // 4), cursor=cursor, reverse=reverse
+            workflow, name, limit=max(1, (skip + limit) // 4), cursor=at, reverse=reverse
         )
         for item in page.items:
-            events = item.data["events"]
-            out.extend(reversed(events) if reverse else events)
-        cursor = page.cursor
-        if len(out) >= limit or cursor is None:
-            return redact(out, hidden), cursor
+            step = item.data["events"]
+            events.extend(reversed(step) if reverse else step)
+        at = page.cursor
+        if len(events) >= skip + limit or at is None:
+            break
+    chunk = events[skip : skip + limit]
+    if skip + limit < len(events):
+        after: str | None = f"{skip + limit}:{store_cursor}"
+    else:
+        after = f"0:{at}" if at is not None else None
+    return redact(chunk, hidden), after
 
 
 # -- API operations ------------------------------------------------------------------------------

@@ -432,3 +432,26 @@ def test_unknown_token_exits_1(api, cli):
     assert result.exit_code == 1
     assert "TaskDoesNotExist" in result.stderr
     assert _body(api, "POST", "/v1/task-tokens/failure") == {"token": "orders/none"}
+
+
+def test_history_pages_hold_exactly_the_limit_even_inside_a_step(api, cli):
+    """Given an execution whose steps hold several events each, When its history is read two events
+    a page (forward and reversed), Then every event comes exactly once, in order, two per page."""
+    add_workflow(api, "orders")
+    add_execution(api, "orders", "o-1", {"fail": "bad"})
+    path = "/v1/workflows/orders/executions/o-1/history"
+    ids = [e["id"] for e in api.call("GET", f"{path}?limit=1000")["events"]]
+    assert len(ids) > 4
+    for reverse, expected in (("false", ids), ("true", ids[::-1])):
+        seen, cursor = [], None
+        while True:
+            query = f"limit=2&reverse={reverse}" + (f"&cursor={cursor}" if cursor else "")
+            page = api.call("GET", f"{path}?{query}")
+            assert len(page["events"]) <= 2
+            seen += [e["id"] for e in page["events"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == expected
+    refused = cli("executions", "history", "orders", "o-1", "--cursor", "x:y")
+    assert refused.exit_code != 0 and "cursor" in refused.output + refused.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pilothouse.google_calls import crc32c, status_name
 from pilothouse.ports.keys import KeyError_, UnknownKey, UnwrapFailed, WrappedKey
 
 _SEG = r"[A-Za-z0-9_-]{1,63}"
@@ -31,24 +32,6 @@ VERSION_NAME = re.compile(
 
 def _aad(key_name: str) -> bytes:
     return f"pilothouse:data-key:{key_name}".encode()
-
-
-def _code(exc: BaseException) -> str:
-    """The canonical status name of an API error, on gRPC (the exception's class) and on the REST
-    transport (where the class follows the HTTP status only and the body names the status)."""
-    status = getattr(exc, "grpc_status_code", None)
-    if status is not None:
-        return str(status.name)
-    try:
-        return str(exc.response.json()["error"]["status"])  # type: ignore[attr-defined]
-    except Exception:
-        return f"HTTP {getattr(exc, 'code', None) or type(exc).__name__}"
-
-
-def _crc(data: bytes) -> int:
-    import google_crc32c  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
-    return int(google_crc32c.value(data))
 
 
 class GcpKmsKeyWrapper:
@@ -83,17 +66,17 @@ class GcpKmsKeyWrapper:
                     "name": self.key_name,
                     "plaintext": data_key,
                     "additional_authenticated_data": aad,
-                    "plaintext_crc32c": _crc(data_key),
-                    "additional_authenticated_data_crc32c": _crc(aad),
+                    "plaintext_crc32c": crc32c(data_key),
+                    "additional_authenticated_data_crc32c": crc32c(aad),
                 }
             )
         except GoogleAPICallError as exc:
-            raise KeyError_(f"Cloud KMS Encrypt with {self.key_name!r} failed: {_code(exc)}") from None
+            raise KeyError_(f"Cloud KMS Encrypt with {self.key_name!r} failed: {status_name(exc)}") from None
         ciphertext = bytes(answer.ciphertext)
         if not (
             answer.verified_plaintext_crc32c
             and answer.verified_additional_authenticated_data_crc32c
-            and int(answer.ciphertext_crc32c or -1) == _crc(ciphertext)
+            and int(answer.ciphertext_crc32c or -1) == crc32c(ciphertext)
         ):
             raise KeyError_("Cloud KMS Encrypt: the request or its answer was corrupted in transit (CRC32C)")
         match = VERSION_NAME.match(str(answer.name))
@@ -115,18 +98,18 @@ class GcpKmsKeyWrapper:
                     "name": key_name,
                     "ciphertext": wrapped.ciphertext,
                     "additional_authenticated_data": aad,
-                    "ciphertext_crc32c": _crc(wrapped.ciphertext),
-                    "additional_authenticated_data_crc32c": _crc(aad),
+                    "ciphertext_crc32c": crc32c(wrapped.ciphertext),
+                    "additional_authenticated_data_crc32c": crc32c(aad),
                 }
             )
         except GoogleAPICallError as exc:
-            code = _code(exc)
+            code = status_name(exc)
             if code in ("NOT_FOUND", "FAILED_PRECONDITION", "PERMISSION_DENIED"):
                 raise UnknownKey(wrapped.key_id) from None  # gone, disabled or destroyed, or no right
             if code == "INVALID_ARGUMENT":
                 raise UnwrapFailed("Cloud KMS refused the wrapped key (INVALID_ARGUMENT)") from None
             raise KeyError_(f"Cloud KMS Decrypt failed: {code}") from None
         plaintext = bytes(answer.plaintext)
-        if int(answer.plaintext_crc32c or -1) != _crc(plaintext):
+        if int(answer.plaintext_crc32c or -1) != crc32c(plaintext):
             raise KeyError_("Cloud KMS Decrypt: the answer was corrupted in transit (CRC32C)")
         return plaintext

@@ -22,30 +22,13 @@ import contextlib
 import re
 from typing import Any
 
+from pilothouse.google_calls import crc32c, status_name
 from pilothouse.ports.secrets import SecretBackendError
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,60}$")
 PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$")
 _REF = re.compile(r"^[1-9][0-9]{0,9}$")
-
-
-def _code(exc: BaseException) -> str:
-    """The canonical status name of an API error, on gRPC (the exception's class) and on the REST
-    transport (where the class follows the HTTP status only and the body names the status)."""
-    status = getattr(exc, "grpc_status_code", None)
-    if status is not None:
-        return str(status.name)
-    try:
-        return str(exc.response.json()["error"]["status"])  # type: ignore[attr-defined]
-    except Exception:
-        return f"HTTP {getattr(exc, 'code', None) or type(exc).__name__}"
-
-
-def crc32c(data: bytes) -> int:
-    import google_crc32c  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
-    return int(google_crc32c.value(data))
 
 
 class GcpSecretManagerSecrets:
@@ -97,7 +80,7 @@ class GcpSecretManagerSecrets:
                 answer = self._client.add_secret_version(request=request)
         except GoogleAPICallError as exc:
             raise SecretBackendError(
-                f"Secret Manager refused version {version} of {secret!r}: {_code(exc)}"
+                f"Secret Manager refused version {version} of {secret!r}: {status_name(exc)}"
             ) from None
         return str(answer.name).rsplit("/", 1)[1]
 
@@ -121,7 +104,8 @@ class GcpSecretManagerSecrets:
             answer = self._client.access_secret_version(request={"name": name})
         except GoogleAPICallError as exc:
             raise SecretBackendError(
-                f"version {version} of secret {secret!r} is not readable in Secret Manager: {_code(exc)}"
+                f"version {version} of secret {secret!r} is not readable in Secret Manager:"
+                f" {status_name(exc)}"
             ) from None
         data = bytes(answer.payload.data)
         if crc32c(data) != int(answer.payload.data_crc32c or -1):
@@ -140,10 +124,10 @@ class GcpSecretManagerSecrets:
         except NotFound:
             return
         except GoogleAPICallError as exc:
-            if _code(exc) == "FAILED_PRECONDITION":
+            if status_name(exc) == "FAILED_PRECONDITION":
                 return  # destroyed already
             raise SecretBackendError(
-                f"Secret Manager refused destroying {secret!r} v{version}: {_code(exc)}"
+                f"Secret Manager refused destroying {secret!r} v{version}: {status_name(exc)}"
             ) from None
 
     def delete(self, secret: str) -> None:
@@ -154,7 +138,9 @@ class GcpSecretManagerSecrets:
         except NotFound:
             return
         except GoogleAPICallError as exc:
-            raise SecretBackendError(f"Secret Manager refused deleting {secret!r}: {_code(exc)}") from None
+            raise SecretBackendError(
+                f"Secret Manager refused deleting {secret!r}: {status_name(exc)}"
+            ) from None
 
     def runtime_reference(self, secret: str, version: int, ref: str) -> str | None:
         """``gcp-secret-manager:projects/<p>/secrets/<s>/versions/<n>``: the version a Cloud Run

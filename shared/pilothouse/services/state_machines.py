@@ -55,18 +55,13 @@ def record_new(services: ServiceContext, name: str, fields: dict[str, Any]) -> N
 
 def change(services: ServiceContext, name: str, fields: dict[str, Any]) -> dict[str, Any]:
     """Set ``fields`` on the record (created from the defaults if there is none)."""
-    for _ in range(ATTEMPTS):
-        item = repo(services).get(name)
-        data = {**DEFAULTS, **(item.data if item else {}), **fields, "name": name}
-        try:
-            if item is None:
-                repo(services).create(name, data)
-            else:
-                repo(services).put(name, data, if_version=item.version)
-        except (VersionConflict, AlreadyExists):
-            continue
+
+    def set_fields(data: dict[str, Any]) -> dict[str, Any]:
+        data.update(fields)
+        data["name"] = name
         return data
-    raise Conflict(f"state machine {name!r} changed while updating it; retry")
+
+    return mutate(services, name, set_fields)
 
 
 def publish(

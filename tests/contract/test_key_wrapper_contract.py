@@ -158,6 +158,34 @@ def test_symmetric_key_vault_wraps_never_happen_locally(request, loopback_only):
     assert fresh.unwrap(wrapped) == data_key  # another process (a fresh client) unwraps it
 
 
+@pytest.mark.parametrize("first", ["keyvault-rsa", "keyvault-aeskw"])
+def test_switching_the_key_vault_algorithm_keeps_older_data_keys(first, request, loopback_only):
+    """Given a data key wrapped with an RSA key (RSA-OAEP-256) or an oct-HSM key (A256KW), When the
+    wrapper is configured with the other algorithm and another key, Then the older data key still
+    unwraps (with its own algorithm, at its own key version) and new ones use the new setting."""
+    from pilothouse.keyring.azure_keyvault import KeyVaultKeyWrapper
+
+    old = next(_case(first, request))
+    data_key = os.urandom(32)
+    wrapped = old.wrapper.wrap(data_key)
+    vault = request.getfixturevalue("keyvault")
+    kty, algorithm = ("oct-HSM", "A256KW") if first == "keyvault-rsa" else ("RSA", "RSA-OAEP-256")
+    key_name = f"switched-{os.urandom(4).hex()}"
+    vault.create_key(key_name, kty)
+    switched = KeyVaultKeyWrapper(
+        vault.url,
+        key_name,
+        algorithm=algorithm,
+        credential=vault.credential(),
+        client_options=vault.client_options(),
+    )
+    assert switched.unwrap(wrapped) == data_key
+    newer = os.urandom(32)
+    rewrapped = switched.wrap(newer)
+    assert f"/keys/{key_name}/" in rewrapped.key_id
+    assert old.wrapper.unwrap(rewrapped) == newer  # and the other way round
+
+
 def test_seal_and_open_with_the_key_id_recorded(case):
     sealed = seal(case.wrapper, b"value-1", aad=AAD)
     assert open_sealed(case.wrapper, sealed, aad=AAD) == b"value-1"

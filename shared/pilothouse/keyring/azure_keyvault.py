@@ -9,6 +9,12 @@ with a random local key: see :meth:`KeyVaultKeyWrapper._client`). The wrapped ke
 ``PILOTHOUSE_AZURE_KEYVAULT_KEY_NAME`` pointed at another key) new data keys name the new version
 and old ones still unwrap with theirs, as long as that version stays enabled.
 
+The algorithm is the setting's for a wrap, and the wrapped key's own for an unwrap: the two
+algorithms' outputs cannot be mistaken for each other (RSA-OAEP-256 gives the modulus' size, at
+least 256 bytes for Key Vault's 2048-bit minimum; A256KW gives the data key plus 8 bytes, 40 for
+a 32-byte data key), so switching ``PILOTHOUSE_AZURE_KEYVAULT_WRAP_ALGORITHM`` (and the key with
+it) leaves every data key wrapped before the switch readable.
+
 The wrapper follows the key's current version: it re-reads which version is current every
 ``refresh_seconds`` (a pinned ``key_version`` never moves). ``unwrap`` accepts only key ids of
 this vault (a wrapped key cannot send the identity's token to another host) and maps Key Vault's
@@ -32,6 +38,17 @@ ALGORITHMS = ("RSA-OAEP-256", "A256KW")
 _KEY_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 _KEY_PATH = re.compile(r"^/keys/([0-9A-Za-z-]{1,127})/([0-9A-Za-z]{1,64})$")
 _MAX_CLIENTS = 64
+#: RSA-OAEP-256's output is the RSA modulus' size: at least 256 bytes (2048-bit keys and up)
+_RSA_MIN_BYTES = 256
+
+
+def algorithm_of(ciphertext: bytes) -> str:
+    """The algorithm that wrapped ``ciphertext``, from its size (see the module's docstring).
+
+    >>> algorithm_of(bytes(40)), algorithm_of(bytes(256)), algorithm_of(bytes(512))
+    ('A256KW', 'RSA-OAEP-256', 'RSA-OAEP-256')
+    """
+    return "RSA-OAEP-256" if len(ciphertext) >= _RSA_MIN_BYTES else "A256KW"
 
 
 def _code(exc: BaseException) -> str:
@@ -87,7 +104,7 @@ class KeyVaultKeyWrapper:
     def __repr__(self) -> str:
         return f"KeyVaultKeyWrapper(vault_url={self.vault_url!r}, key_name={self.key_name!r})"
 
-    def _client(self, key_id: str) -> Any:
+    def _client(self, key_id: str, algorithm: str) -> Any:
         with self._lock:
             client = self._clients.get(key_id)
             if client is None:
@@ -96,12 +113,12 @@ class KeyVaultKeyWrapper:
                 if len(self._clients) >= _MAX_CLIENTS:
                     self._clients.pop(next(iter(self._clients)))
                 client = self._clients[key_id] = CryptographyClient(key_id, self._credential, **self._options)
-                if self.algorithm == "A256KW":
-                    # An oct-HSM key's JWK carries no key material, and the SDK (4.11) then builds a
-                    # local symmetric provider around a *random* key and wraps with it: data keys no
-                    # other process could unwrap. Marking the client initialized keeps every
-                    # operation in the vault (test_key_wrapper_contract checks each wrap reaches it).
-                    client._initialized = True
+            if algorithm == "A256KW":
+                # An oct-HSM key's JWK carries no key material, and the SDK (4.11) then builds a
+                # local symmetric provider around a *random* key and wraps with it: data keys no
+                # other process could unwrap. Marking the client initialized keeps every
+                # operation in the vault (test_key_wrapper_contract checks each wrap reaches it).
+                client._initialized = True
             return client
 
     def current_key_id(self) -> str:
@@ -144,7 +161,7 @@ class KeyVaultKeyWrapper:
 
         key_id = self.current_key_id()
         try:
-            answer = self._client(key_id).wrap_key(KeyWrapAlgorithm(self.algorithm), data_key)
+            answer = self._client(key_id, self.algorithm).wrap_key(KeyWrapAlgorithm(self.algorithm), data_key)
         except HttpResponseError as exc:
             raise KeyError_(f"Key Vault wrapKey with {key_id!r} failed: {_code(exc)}") from None
         return WrappedKey(str(answer.key_id or key_id), bytes(answer.encrypted_key))
@@ -154,8 +171,10 @@ class KeyVaultKeyWrapper:
         from azure.keyvault.keys.crypto import KeyWrapAlgorithm
 
         key_id = self._check_key_id(wrapped.key_id)
+        algorithm = algorithm_of(wrapped.ciphertext)
+        client = self._client(key_id, algorithm)
         try:
-            answer = self._client(key_id).unwrap_key(KeyWrapAlgorithm(self.algorithm), wrapped.ciphertext)
+            answer = client.unwrap_key(KeyWrapAlgorithm(algorithm), wrapped.ciphertext)
         except ResourceNotFoundError as exc:
             raise UnknownKey(key_id) from exc
         except HttpResponseError as exc:

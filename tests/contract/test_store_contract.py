@@ -29,9 +29,9 @@ from pilothouse.store.sqlite import SqliteStore
 def dynamodb_endpoint():
     """One moto server (a subprocess on 127.0.0.1) for the session's DynamoDB stores.
 
-    Each test gets its own table instead of a reset, so nothing is shared between tests. moto
-    executes requests on several threads without DynamoDB's per-item atomicity (see
-    ``test_racing_conditional_writes_exactly_one_wins``).
+    Each test gets its own table instead of a reset, so nothing is shared between tests. The
+    server handles DynamoDB requests one at a time, which gives moto DynamoDB's per-request
+    atomicity (:mod:`tests.support.moto_serial_server`).
     """
     from tests.support.moto_server import MotoServer
 
@@ -57,6 +57,7 @@ FIRESTORE_EMULATOR_DEVIATIONS = {
         "(Firestore locks the documents a transaction reads). Racing creates, whose exists=false "
         "precondition the emulator does check, are test_firestore_racing_creates_exactly_one_wins"
     ),
+    "test_racing_transactions_exactly_one_wins": "the same (update_time preconditions are ignored)",
 }
 
 
@@ -334,13 +335,7 @@ def test_expired_items_disappear(store):
 
 
 def test_racing_conditional_writes_exactly_one_wins(store):
-    """Given 32 threads that all expect version 1, then exactly one write wins and none is lost.
-
-    On DynamoDB-on-moto each attempt is one conditional PutItem. moto (unlike DynamoDB) does not
-    make conditional writes atomic against concurrent requests; a PutItem's check-and-write is
-    short enough to pass here, but racing TransactWriteItems would not (a failed one restores a
-    snapshot of the whole table), so this race stays with single puts.
-    """
+    """Given 32 threads that all expect version 1, then exactly one write wins and none is lost."""
     store.put(Item("P", "a", {"winner": None}), if_absent=True)
 
     def attempt(n: int) -> bool:
@@ -355,6 +350,33 @@ def test_racing_conditional_writes_exactly_one_wins(store):
     assert results.count(True) == 1
     item = store.get("P", "a")
     assert item.version == 2 and item.data["winner"] == results.index(True)
+
+
+def test_racing_transactions_exactly_one_wins(store):
+    """Given 16 transactions racing from 8 threads, each expecting version 1 of one item and creating
+    an item of its own in the same partition, Then exactly one commits, and none of the losers' items
+    exists: a transaction's conditions hold or fail together (Azure: the ETags of one entity group
+    transaction; DynamoDB: TransactWriteItems, on moto one request at a time as DynamoDB applies it)."""
+    store.put(Item("P", "a", {"winner": None}), if_absent=True)
+
+    def attempt(n: int) -> bool:
+        try:
+            store.transact(
+                [
+                    Put(Item("P", "a", {"winner": n}), if_version=1),
+                    Put(Item("P", f"own-{n:02d}", {}), if_absent=True),
+                ]
+            )
+            return True
+        except VersionConflict:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(16)))
+    winner = results.index(True)
+    assert results.count(True) == 1
+    assert store.get("P", "a").data == {"winner": winner}
+    assert [i.sk for i in store.query("P", "own-").items] == [f"own-{winner:02d}"]
 
 
 def _increment(path: str, n: int) -> None:
@@ -515,32 +537,6 @@ def firestore_store(firestore_emulator):
     s = FirestoreStore(f"fs-{uuid.uuid4().hex[:12]}", client=firestore_emulator.client(), clock=ManualClock())
     yield s
     s.close()
-
-
-def test_azure_racing_transactions_exactly_one_wins(azure_store):
-    """Given 16 transactions racing from 8 threads, each expecting version 1 of one item and creating
-    an item of its own in the same partition, Then exactly one commits, and none of the losers' items
-    exists (the ETag conditions of one entity group transaction hold or fail together)."""
-    azure_store.put(Item("P", "a", {"winner": None}), if_absent=True)
-
-    def attempt(n: int) -> bool:
-        try:
-            azure_store.transact(
-                [
-                    Put(Item("P", "a", {"winner": n}), if_version=1),
-                    Put(Item("P", f"own-{n:02d}", {}), if_absent=True),
-                ]
-            )
-            return True
-        except VersionConflict:
-            return False
-
-    with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(attempt, range(16)))
-    winner = results.index(True)
-    assert results.count(True) == 1
-    assert azure_store.get("P", "a").data == {"winner": winner}
-    assert [i.sk for i in azure_store.query("P", "own-").items] == [f"own-{winner:02d}"]
 
 
 def test_azure_unconditional_writes_lose_no_version(azure_store):

@@ -218,7 +218,7 @@ def scenario(dev: ModeDev, mode: str, mid_canary: Callable[[Scenario, str], None
         backup_id = created["result"]["id"]
         s.register("extra")
         restored = s.backup_run(f"/v1/backups/{backup_id}/restore", {"force": True})
-    assert restored["status"] == "succeeded", json.dumps(restored)
+    assert restored["status"] == "succeeded", f"{json.dumps(restored)}\n{s.dev.log()[-30000:]}"
     assert s.api.get("/v1/components/extra").status_code == 404
     assert s.component(name)["state"] == "Stopped"
     listing = s.api.get("/v1/backups").json()

@@ -4,7 +4,8 @@
         lam = moto.client("lambda")
         ...
 
-A subprocess (rather than ``ThreadedMotoServer``) keeps moto's process-wide state (its backends,
+The server is moto's with DynamoDB requests handled one at a time (:mod:`.moto_serial_server`
+says why). A subprocess (rather than ``ThreadedMotoServer``) keeps moto's process-wide state (its backends,
 ``/moto-api/config``) out of the test process, so in-process ``mock_aws`` tests are not affected.
 Lambda runs with ``use_docker: false`` (moto's "lambda simple" backend): ``Invoke`` answers without
 running code ("Simple Lambda happy path OK", or the queued results of
@@ -28,6 +29,8 @@ from typing import Any
 from tests.support.processes import end_process
 
 REGION = "us-east-1"
+#: moto's server, its DynamoDB requests one at a time (moto's DynamoDB backend is not thread-safe)
+_SERVER = Path(__file__).with_name("moto_serial_server.py")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -56,7 +59,7 @@ class MotoServer:
             self._log = tempfile.NamedTemporaryFile(prefix="moto-server-", suffix=".log", delete=False)  # noqa: SIM115
             env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, str(_SERVER), "127.0.0.1", str(self.port)],
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -83,11 +83,11 @@ Semantics
   reverse``, ``ExclusiveStartKey = {pk, sk: after}`` for the cursor, ``Limit``.
 
 moto (the tests' DynamoDB) differs in ways the tests document: it never deletes expired items (the
-adapter's filtering is what the tests observe, as on DynamoDB before TTL runs), and it does not
-apply a conditional write atomically against concurrent requests — its TransactWriteItems even
-restores a snapshot of the whole table on a failed condition, undoing writes other requests made
-meanwhile — so racing conditional *transactions* can only be tested against real DynamoDB (single
-conditional puts, which moto handles in one short critical section, pass the contract's race).
+adapter's filtering is what the tests observe, as on DynamoDB before TTL runs), and its backend is
+not thread-safe — a TransactWriteItems snapshots the whole table while other requests' threads write
+to it (an HTTP 500 under load) and restores that snapshot on a failed condition — so the tests' moto
+server handles DynamoDB requests one at a time, as DynamoDB applies each atomically
+(``tests/support/moto_serial_server.py``); racing transactions are then part of the store contract.
 
 PynamoDB and botocore are imported when a :class:`DynamoStore` is created, never by importing
 this module, so the wiring and the HTTP functions pay for them only when this store is configured.

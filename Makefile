@@ -7,7 +7,7 @@ PORT ?= 8080
 DATA_DIR ?= .pilothouse
 PYTEST_ARGS ?=
 ## pytest-xdist: two workers; the e2e and infrastructure tests keep to one (tests/conftest.py). XDIST= runs serially.
-XDIST ?= -n 2 --dist loadgroup
+XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
 ## the dashboard's htmx (copied from node_modules at set-up) and the Chromium its browser tests drive
 HTMX := shared/pilothouse/dashboard/static/htmx.min.js
 CHROMIUM := /usr/bin/chromium

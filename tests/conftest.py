@@ -78,6 +78,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS[parts[0]]))
         elif _uses_azurite(item) and item.config.pluginmanager.hasplugin("xdist"):
             item.add_marker(pytest.mark.xdist_group("azurite"))
+    if xdist:
+        _order_by_group(items)
+
+
+#: the order in which xdist hands out the groups (`--no-loadscope-reorder`; by default it would hand
+#: out the groups with the most tests first): the longest first, so that the last to end is a short
+#: one and both workers finish together (each worker holds two units of work at a time: the first
+#: four go out at once, so the third, which follows the longest on the first worker, is short)
+GROUP_ORDER = (
+    "processes",
+    "scenario-azure",
+    "scenario-embedded",
+    "scenario-aws",
+    "infrastructure",
+    "scenario-gcp",
+    "azurite",
+    "gcp-servers",
+)
+
+
+def _order_by_group(items: list[pytest.Item]) -> None:
+    """Sort ``items`` (stably) by :data:`GROUP_ORDER`; the tests of no group, slow ones first, after."""
+    rank = {group: n for n, group in enumerate(GROUP_ORDER)}
+
+    def key(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("xdist_group")
+        group = (marker.args[0] if marker.args else marker.kwargs.get("name")) if marker else None
+        if group in rank:
+            return rank[group]
+        return len(rank) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=key)
 
 
 def _uses_azurite(item: pytest.Item) -> bool:

@@ -65,6 +65,8 @@ SUMMARY_KEYS = (
     "start_date",
     "stop_date",
     "redrive_count",
+    "sm_version",
+    "sm_alias",
 )
 
 

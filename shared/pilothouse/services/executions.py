@@ -118,6 +118,8 @@ def _view(data: dict[str, Any]) -> dict[str, Any]:
         "start_date": data["start_date"],
         "stop_date": data.get("stop_date"),
         "redrive_count": data.get("redrive_count", 0),
+        "sm_version": data.get("sm_version"),
+        "sm_alias": data.get("sm_alias"),
         "trusted": bool(data.get("trusted")),
         "step": data["step"],
         "positions": st.positions() if data["status"] == "RUNNING" else [],
@@ -164,6 +166,8 @@ def list_executions(
                         "start_date",
                         "stop_date",
                         "redrive_count",
+                        "sm_version",
+                        "sm_alias",
                     )
                 }
             )
@@ -228,6 +232,7 @@ def start(
     trusted: bool = False,
     version: int | None = None,
     mock_case: str | None = None,
+    started_with: tuple[int, str | None] | None = None,
 ) -> dict[str, Any]:
     """Start an execution (of the workflow's latest version, or of ``version``). Like Step Functions
     Standard, a name makes it idempotent: the same name and input while it runs returns it;
@@ -237,7 +242,9 @@ def start(
     that principal's permissions). ``trusted`` — set by the deployment manager only, never from a
     request — lets a shipped workflow's tasks call the internal task functions.
     ``mock_case`` names a test case of the mock configuration (setting ``sfn_mock_config``): the
-    execution's Task states are answered from it instead of being invoked."""
+    execution's Task states are answered from it instead of being invoked.
+    ``started_with``: the published state machine version (and alias, if any) the start named, as
+    Step Functions' DescribeExecution and ListExecutions report them (None: the unqualified ARN)."""
     from pilothouse.engine import start as engine_start
     from pilothouse.services.workflow_access import is_reserved
 
@@ -290,6 +297,8 @@ def start(
     }
     if mock_case is not None:
         data["mock_case"] = mock_case
+    if started_with is not None:
+        data["sm_version"], data["sm_alias"] = started_with
     try:
         repo(services).create(data, events)
     except Conflict:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from pilothouse.ports import Item
 from pilothouse.repositories.execution_chunks import CHUNK_PREFIX, chunk_ids, load_state
 from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 from pilothouse.services import map_runs
@@ -135,3 +136,67 @@ def test_a_map_run_larger_than_a_stored_item_succeeds(api, services, fns, pool, 
     assert types.count("MapRunStarted") == 1 and types.count("MapRunSucceeded") == 1
     [described] = map_runs.describe_map_runs(services, "big", "one")
     assert described["status"] == "SUCCEEDED" and described["itemCounts"]["succeeded"] == COUNT
+
+
+def test_steps_that_write_more_chunks_than_a_transaction_holds_stay_within_it(
+    api, services, fns, pool, cloud, monkeypatch
+):
+    """Given chunks shrunk to ~2 KB (so the step that starts the map run must write ~40 chunks of
+    items, and a harvest more of results), when the map run goes, then no transaction of the
+    store ever holds more than 25 operations, the run succeeds with every result, the chunks a
+    step wrote ahead of a commit that lost its race are gone, an orphan left by a killed worker
+    (written for a step that committed without it) is dropped when the execution ends, and a
+    chunk written for a step not yet committed is left alone."""
+    from pilothouse.repositories import execution_chunks as ch
+    from pilothouse.services import execution_steps
+
+    monkeypatch.setattr(ch, "SPILL_BYTES", 1_000)
+    monkeypatch.setattr(ch, "CHUNK_BYTES", 2_000)
+    monkeypatch.setattr(map_runs, "HARVEST_CHARS", 20_000)
+    count = 40
+    flow = definition()
+    flow["States"]["Make"]["Parameters"] = {"items.$": f"States.ArrayRange(0, {count - 1}, 1)"}
+    flow["States"]["Fan"]["ResultSelector"]["last.$"] = f"$[{count - 1}].n"
+    pk = execution_pk("many", "one")
+    largest = {"ops": 0, "ahead": 0, "lost": 0}
+    store_cls = type(services.store)
+    transact = store_cls.transact
+
+    def counting(self, operations):
+        largest["ops"] = max(largest["ops"], len(operations))
+        return transact(self, operations)
+
+    monkeypatch.setattr(store_cls, "transact", counting)
+    write_ahead = execution_steps._write_ahead
+
+    def racing(svc, ahead):
+        """Write ahead, then (once) lose the race: another step of the parent commits first."""
+        write_ahead(svc, ahead)
+        largest["ahead"] = max(largest["ahead"], len(ahead))
+        if ahead and not largest["lost"]:
+            largest["lost"] = 1
+            record = svc.store.get(pk, RECORD_SK)
+            svc.store.put(record, if_version=record.version)  # bumps the version under the step
+
+    monkeypatch.setattr(execution_steps, "_write_ahead", racing)
+    later = f"{10**9}.{uuid.uuid4().hex}"
+
+    def work(p):
+        if p["n"] == 0:  # a killed worker's orphan (for step 1, long committed) and a step in flight
+            services.store.put(Item(pk, ch.chunk_sk(f"1.{uuid.uuid4().hex}"), {"items": [1]}))
+            services.store.put(Item(pk, ch.chunk_sk(later), {"items": [2]}))
+        return {"n": p["n"] * 2, "pad": p["pad"]}
+
+    fns.fns["work"] = work
+    wf(api, "many", flow)
+    start(api, "many", {}, name="one")
+    assert drain(services, pool, cloud) == []
+    done = describe(api, "many", "one")
+    assert done["status"] == "SUCCEEDED", done
+    assert done["output"] == {"count": count, "last": 2 * (count - 1)}
+    assert fns.calls["work"] == count
+    assert largest["ahead"] > 0 and largest["lost"] == 1  # more than 25 in a step: some went ahead
+    assert largest["ops"] <= 25
+    stored = services.store.scan_all(pk)
+    left = {i.sk.removeprefix(CHUNK_PREFIX) for i in stored if i.sk.startswith(CHUNK_PREFIX)}
+    assert left == {later}

@@ -27,8 +27,8 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
-from pilothouse.ports import Item, Put, Write
-from pilothouse.repositories.execution_chunks import StateMoved, load_state, pack_state
+from pilothouse.ports import Delete, Item, Put, Write
+from pilothouse.repositories.execution_chunks import StateMoved, chunk_size, load_state, orphans, pack_state
 from pilothouse.repositories.workflows import (
     RECORD_SK,
     RUNNING,
@@ -49,6 +49,9 @@ LEASE_MARGIN_SECONDS = 30
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 ATTEMPTS = 20
 MAX_TRANSACTION = 25  # what every store commits atomically (``pilothouse.ports.store``)
+#: the chunk text a step's transaction carries at most (DynamoDB refuses a transaction over 4 MB;
+#: the record and its history item take up to 400 KB each); more chunks are written ahead of it
+CHUNK_TRANSACTION_CHARS = 2_000_000
 
 
 class Skip(Exception):
@@ -57,18 +60,52 @@ class Skip(Exception):
 
 def _step_ops(
     item: Item, data: dict, events: list, extra: list[Write], chunks: tuple[list[Write], list[Write]]
-) -> tuple[list[Write], list[Write]]:
+) -> tuple[list[Write], list[Write], list[Write]]:
     """The step's transaction: the record, the history it drained and the state chunks it wrote
     and dropped (:mod:`pilothouse.repositories.execution_chunks`), in the execution's own
-    partition (``extra`` must keep to it too); and what is left for after the commit: the deletes
-    of dropped chunks that did not fit the store's 25 operations (garbage no record names)."""
+    partition (``extra`` must keep to it too); what goes *ahead* of it: the chunk puts that do not
+    fit the store's 25 operations or :data:`CHUNK_TRANSACTION_CHARS` (each written on its own before
+    the record that names them); and what is left for after the commit: the deletes of dropped
+    chunks that did not fit (garbage no record names)."""
     ops: list[Write] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
     if events:
         ops.append(Put(Item(item.pk, history_sk(events[0]["id"]), {"events": events}), if_absent=True))
+    ops += extra
     puts, deletes = chunks
-    ops += extra + puts
+    ahead: list[Write] = []
+    size = 0
+    for put in puts:
+        n = chunk_size(put)
+        if len(ops) < MAX_TRANSACTION and (size + n <= CHUNK_TRANSACTION_CHARS or size == 0):
+            ops.append(put)
+            size += n
+        else:
+            ahead.append(put)
     room = max(0, MAX_TRANSACTION - len(ops))
-    return ops + deletes[:room], deletes[room:]
+    return ops + deletes[:room], ahead, deletes[room:]
+
+
+def _write_ahead(services: ServiceContext, ahead: list[Write]) -> None:
+    """Write the chunks a step names but cannot carry in its transaction, before it."""
+    for put in ahead:
+        services.store.transact([put])
+
+
+def _drop(services: ServiceContext, writes: list[Write]) -> None:
+    """Best effort: delete what ``writes`` put (chunks written ahead of a step that lost its race)
+    or delete (chunks left over by a committed step); what fails is garbage no record names."""
+    for w in writes:
+        with contextlib.suppress(Exception):
+            services.store.transact([w if isinstance(w, Delete) else Delete(w.item.pk, w.item.sk)])
+
+
+def _drop_orphans(services: ServiceContext, record: Item) -> None:
+    """An execution with map runs ended: delete the chunks written ahead of steps that never
+    committed (a worker killed in between, see :func:`execution_chunks.orphans`)."""
+    try:
+        _drop(services, orphans(services.store, record.pk, record))
+    except Exception:
+        log.exception("execution %s: orphan state chunks not dropped", record.pk)
 
 
 def _before_step(services: ServiceContext, before: dict, after: dict) -> None:
@@ -165,7 +202,7 @@ def step_once(
         events = st.drain_history()
         outstanding = {t["task_id"] for t in st.outstanding_tasks()}
         resume = [e.time for e in effects if isinstance(e, ResumeAt)]
-        head, *chunks = pack_state(item.pk, st.data, data["state"])
+        head, *chunks = pack_state(item.pk, st.data, data["state"], data["step"] + 1)
         new = {
             **data,
             "state": head,
@@ -186,14 +223,16 @@ def step_once(
                 outbox=[],
             )
         _before_step(services, data, new)
-        ops, later = _step_ops(item, new, events, list(extra or []), (chunks[0], chunks[1]))
+        ops, ahead, later = _step_ops(item, new, events, list(extra or []), (chunks[0], chunks[1]))
         try:
+            _write_ahead(services, ahead)
             written = services.store.transact(ops)[0]
         except VersionConflict:
+            _drop(services, ahead)
             continue
-        for op in later:
-            with contextlib.suppress(Exception):
-                services.store.transact([op])
+        _drop(services, later)
+        if new["status"] in TERMINAL and st.data.get("map_runs"):
+            _drop_orphans(services, written)
         _after_step(services, data, new)
         send_followups(services, new, now, advance=hand_over_now or not due_at_once(new))
         children = [e for e in effects if isinstance(e, (StartChild, StopChild))]

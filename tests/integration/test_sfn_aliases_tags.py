@@ -316,7 +316,8 @@ def test_executions_name_the_version_and_alias_they_were_started_through(sfn):
     the alias, on version 2 and on the state machine itself, then DescribeExecution and
     ListExecutions report stateMachineVersionArn / stateMachineAliasArn as AWS does (the version
     for a start by version or alias, the alias only for a start by alias, neither for the
-    unqualified ARN), and ListExecutions on a version or an alias ARN lists only those."""
+    unqualified ARN), as the ExecutionStarted event does, and ListExecutions on a version or an
+    alias ARN lists only those."""
     arn, v1, v2 = machine_with_two_versions(sfn, "qualified")
     live = sfn.create_state_machine_alias(
         name="live", routingConfiguration=[{"stateMachineVersionArn": v1, "weight": 100}]
@@ -329,6 +330,8 @@ def test_executions_name_the_version_and_alias_they_were_started_through(sfn):
 
     d = sfn.describe_execution(executionArn=by_alias)
     assert (d["stateMachineVersionArn"], d["stateMachineAliasArn"]) == (v1, live)
+    started = sfn.get_execution_history(executionArn=by_alias)["events"][0]["executionStartedEventDetails"]
+    assert (started["stateMachineVersionArn"], started["stateMachineAliasArn"]) == (v1, live)
     d = sfn.describe_execution(executionArn=by_version)
     assert d["stateMachineVersionArn"] == v2 and "stateMachineAliasArn" not in d
     d = sfn.describe_execution(executionArn=plain, includedData="METADATA_ONLY")

@@ -20,6 +20,7 @@ from pilothouse.api.sfn_params import (
     _enum,
     _epoch,
     _int,
+    _invalid,
     _json,
     _missing,
     _model,
@@ -63,6 +64,11 @@ def _start(req: Request, arn: str, alias: str | None) -> tuple[str, dict[str, An
     if not _valid_name(name):
         raise SfnError("InvalidName", f"Invalid Name: '{name[:100]}' (use {NAME_CHARS})")
     text = _str(p, "input", max_len=MAX_INPUT_BYTES)
+    if text is not None and len(text.encode()) > MAX_INPUT_BYTES:  # AWS counts UTF-8 bytes
+        raise _invalid(
+            "input",
+            f"failed to satisfy constraint: Member must have length less than or equal to {MAX_INPUT_BYTES}",
+        )
     payload = _json(text, "InvalidExecutionInput", "execution input") if text is not None else {}
     missing = f"State Machine Does Not Exist: '{arn[:300]}'"
     with _missing("StateMachineDoesNotExist", missing):

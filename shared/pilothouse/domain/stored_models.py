@@ -271,6 +271,9 @@ class ExecutionRecord(Stored):
     sm_version: int | None = None
     #: the alias a start named (its version is ``sm_version``)
     sm_alias: str | None = None
+    #: characters of text its history events carried so far (a large execution's record is
+    #: measured, and stored in pieces when it must be: ``repositories.execution_bodies``)
+    text_seen: int = 0
 
 
 class ConfigHeadRecord(Stored):

@@ -73,7 +73,7 @@ def _step_of(chunk_id: str) -> int | None:
     return int(head) if dot and head.isdigit() else None
 
 
-class _Cache:
+class TextCache:
     """Chunk texts by (partition, id): chunks never change, so a cached one is never stale."""
 
     def __init__(self, limit: int) -> None:
@@ -100,7 +100,7 @@ class _Cache:
                 self.size -= len(old)
 
 
-_cache = _Cache(CACHE_CHARS)
+_cache = TextCache(CACHE_CHARS)
 
 
 def _map_runs(state: dict) -> Iterator[dict]:
@@ -261,21 +261,24 @@ def chunk_size(write: Write) -> int:
     return len(text) if text is not None else len(json.dumps(write.item.data["items"]))
 
 
-def orphans(store: Store, pk: str, record: Item) -> list[Delete]:
+def orphans(
+    store: Store, pk: str, record: Item, prefix: str = CHUNK_PREFIX, named: list[str] | None = None
+) -> list[Delete]:
     """The deletes of the chunks of partition ``pk`` that no record will ever name: written ahead
     for a step at or before ``record``'s (read before this call) that ``record`` does not name.
     A chunk for a later step is left alone (its step may be committing now), as is one without a
-    step in its id."""
-    named = set(chunk_ids(record.data["state"]))
+    step in its id. ``prefix`` and ``named``: other pieces kept by the same rules (a record's body,
+    :mod:`pilothouse.repositories.execution_bodies`) and those the record names."""
+    keep = set(chunk_ids(record.data["state"]) if named is None else named)
     step = record.data["step"]
     out: list[Delete] = []
     cursor = None
     while True:
-        page = store.query(pk, CHUNK_PREFIX, limit=1000, cursor=cursor)
+        page = store.query(pk, prefix, limit=1000, cursor=cursor)
         for item in page.items:
-            chunk_id = item.sk.removeprefix(CHUNK_PREFIX)
+            chunk_id = item.sk.removeprefix(prefix)
             written_for = _step_of(chunk_id)
-            if chunk_id not in named and written_for is not None and written_for <= step:
+            if chunk_id not in keep and written_for is not None and written_for <= step:
                 out.append(Delete(pk, item.sk))
         cursor = page.cursor
         if cursor is None:

@@ -47,6 +47,7 @@ from typing import Any
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound
 from pilothouse.ports import Delete, Item, Page, Put, Store
+from pilothouse.repositories import execution_bodies as bodies
 from pilothouse.repositories.derived import sync
 
 WORKFLOW = "WORKFLOW"
@@ -191,7 +192,8 @@ class ExecutionRepository:
         self.store = store
 
     def get(self, workflow: str, name: str) -> Item | None:
-        return self.store.get(execution_pk(workflow, name), RECORD_SK)
+        """The record whole (a large one's body read back in, :mod:`.execution_bodies`)."""
+        return bodies.read(self.store, execution_pk(workflow, name), RECORD_SK)
 
     def require(self, workflow: str, name: str) -> Item:
         item = self.get(workflow, name)
@@ -205,12 +207,16 @@ class ExecutionRepository:
         workflow, name = data["workflow"], data["name"]
         self.store.put(running_put(workflow, name, self.store.clock.time()))
         pk = execution_pk(workflow, name)
-        self.store.transact(
-            [
-                Put(Item(pk, RECORD_SK, stored("ExecutionRecord", data)), if_absent=True),
-                Put(Item(pk, history_sk(first_events[0]["id"]), {"events": first_events}), if_absent=True),
-            ]
-        )
+        data = {**data, "text_seen": data.get("text_seen", 0) + bodies.event_chars(first_events)}
+        head, pieces, _ = bodies.split(pk, stored("ExecutionRecord", data), 0)
+        first = history_sk(first_events[0]["id"])
+        history = bodies.history_writes(pk, first, first_events, bodies.watched(head))
+        ops = [Put(Item(pk, RECORD_SK, head), if_absent=True), *history, *pieces]
+        if len(ops) > 25:  # pieces named by nobody until the record is written: they may go first
+            for piece in pieces:
+                self.store.transact([piece])
+            ops = ops[: 1 + len(history)]
+        self.store.transact(ops)
         sync_listing(self.store, workflow, name)
 
     def page(self, workflow: str, *, limit: int, cursor: str | None) -> Page:
@@ -218,7 +224,11 @@ class ExecutionRepository:
         return self.store.query(executions_pk(workflow), limit=limit, cursor=cursor)
 
     def history(self, workflow: str, name: str, *, limit: int, cursor: str | None, reverse: bool) -> Page:
-        """History items, each holding the ``events`` of one step."""
+        """History items, each holding the events of one step (read them with :meth:`events_of`)."""
         return self.store.query(
             execution_pk(workflow, name), HISTORY_PREFIX, limit=limit, cursor=cursor, reverse=reverse
         )
+
+    def events_of(self, item: Item) -> list[dict[str, Any]]:
+        """The events of a history item (a large one's read back from its pieces)."""
+        return bodies.events_of(self.store, item)

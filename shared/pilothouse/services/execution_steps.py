@@ -22,12 +22,14 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
 from pilothouse.ports import Delete, Item, Put, Write
+from pilothouse.repositories import execution_bodies as bodies
+from pilothouse.repositories.execution_bodies import piece_size
 from pilothouse.repositories.execution_chunks import StateMoved, chunk_size, load_state, orphans, pack_state
 from pilothouse.repositories.workflows import (
     RECORD_SK,
@@ -59,23 +61,27 @@ class Skip(Exception):
 
 
 def _step_ops(
-    item: Item, data: dict, events: list, extra: list[Write], chunks: tuple[list[Write], list[Write]]
+    item: Item,
+    data: dict,
+    history: list[Write],
+    extra: list[Write],
+    pieces: list[Write],
+    deletes: list[Write],
 ) -> tuple[list[Write], list[Write], list[Write]]:
-    """The step's transaction: the record, the history it drained and the state chunks it wrote
-    and dropped (:mod:`pilothouse.repositories.execution_chunks`), in the execution's own
-    partition (``extra`` must keep to it too); what goes *ahead* of it: the chunk puts that do not
-    fit the store's 25 operations or :data:`CHUNK_TRANSACTION_CHARS` (each written on its own before
-    the record that names them); and what is left for after the commit: the deletes of dropped
-    chunks that did not fit (garbage no record names)."""
-    ops: list[Write] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
-    if events:
-        ops.append(Put(Item(item.pk, history_sk(events[0]["id"]), {"events": events}), if_absent=True))
-    ops += extra
-    puts, deletes = chunks
+    """The step's transaction: the record (first), its history item, ``extra`` and the pieces it
+    names (state chunks, :mod:`~pilothouse.repositories.execution_chunks`; body and history pieces,
+    :mod:`~pilothouse.repositories.execution_bodies`), all in the execution's own partition
+    (``extra`` must keep to it too), and the deletes of those it stopped naming; what goes *ahead*
+    of it: the pieces that do not fit the store's 25 operations or :data:`CHUNK_TRANSACTION_CHARS`
+    (each written on its own before the record that names them); and what is left for after the
+    commit: the deletes that did not fit (garbage no record names)."""
+    ops: list[Write] = [Put(Item(item.pk, item.sk, data), if_version=item.version), *extra]
+    movable = [w for w in history if _piece_chars(w)] + pieces
+    ops += [w for w in history if not _piece_chars(w)]
     ahead: list[Write] = []
     size = 0
-    for put in puts:
-        n = chunk_size(put)
+    for put in movable:
+        n = _piece_chars(put)
         if len(ops) < MAX_TRANSACTION and (size + n <= CHUNK_TRANSACTION_CHARS or size == 0):
             ops.append(put)
             size += n
@@ -85,25 +91,34 @@ def _step_ops(
     return ops + deletes[:room], ahead, deletes[room:]
 
 
+def _piece_chars(write: Write) -> int:
+    """The text a piece put carries (0: not a piece, one that must stay in the transaction)."""
+    return chunk_size(write) or piece_size(write)
+
+
 def _write_ahead(services: ServiceContext, ahead: list[Write]) -> None:
     """Write the chunks a step names but cannot carry in its transaction, before it."""
     for put in ahead:
         services.store.transact([put])
 
 
-def _drop(services: ServiceContext, writes: list[Write]) -> None:
+def _drop(services: ServiceContext, writes: Sequence[Write]) -> None:
     """Best effort: delete what ``writes`` put (chunks written ahead of a step that lost its race)
     or delete (chunks left over by a committed step); what fails is garbage no record names."""
     for w in writes:
+        gone = Delete(w.item.pk, w.item.sk) if isinstance(w, Put) else w
         with contextlib.suppress(Exception):
-            services.store.transact([w if isinstance(w, Delete) else Delete(w.item.pk, w.item.sk)])
+            services.store.transact([gone])
 
 
 def _drop_orphans(services: ServiceContext, record: Item) -> None:
-    """An execution with map runs ended: delete the chunks written ahead of steps that never
-    committed (a worker killed in between, see :func:`execution_chunks.orphans`)."""
+    """An execution with map runs or a large record ended: delete the chunks and body pieces
+    written ahead of steps that never committed (a worker killed in between, see
+    :func:`execution_chunks.orphans`)."""
     try:
         _drop(services, orphans(services.store, record.pk, record))
+        named = record.data.get("body") or []
+        _drop(services, orphans(services.store, record.pk, record, bodies.BODY_PREFIX, named))
     except Exception:
         log.exception("execution %s: orphan state chunks not dropped", record.pk)
 
@@ -180,14 +195,15 @@ def step_once(
         item, known = known or services.store.get(execution_pk(workflow, name), RECORD_SK), None
         if item is None:
             return None
-        data = item.data
-        if expect_step is not None and data["step"] != expect_step:
+        if expect_step is not None and item.data["step"] != expect_step:
             return None
         now = services.clock.time()
         try:
+            item = bodies.join(services.store, item)
             st = ExecutionState(load_state(services.store, item))
         except StateMoved:
             continue
+        data = item.data
         try:
             if change is not None:
                 change(st, data, now)
@@ -213,6 +229,8 @@ def step_once(
             "outbox": [e.task_id for e in effects if isinstance(e, InvokeTask)],
             "task_leases": {k: v for k, v in data.get("task_leases", {}).items() if k in outstanding},
         }
+        if events:
+            new["text_seen"] = data.get("text_seen", 0) + bodies.event_chars(events)
         if st.status in TERMINAL:
             new.update(
                 output=st.output,
@@ -223,7 +241,15 @@ def step_once(
                 outbox=[],
             )
         _before_step(services, data, new)
-        ops, ahead, later = _step_ops(item, new, events, list(extra or []), (chunks[0], chunks[1]))
+        stored, body_puts, body_gone = bodies.split(item.pk, new, new["step"])
+        history = (
+            bodies.history_writes(item.pk, history_sk(events[0]["id"]), events, bodies.watched(new))
+            if events
+            else []
+        )
+        ops, ahead, later = _step_ops(
+            item, stored, history, list(extra or []), chunks[0] + body_puts, chunks[1] + body_gone
+        )
         try:
             _write_ahead(services, ahead)
             written = services.store.transact(ops)[0]
@@ -231,7 +257,11 @@ def step_once(
             _drop(services, ahead)
             continue
         _drop(services, later)
-        if new["status"] in TERMINAL and st.data.get("map_runs"):
+        new.pop("body", None)
+        if "body" in stored:
+            new["body"] = stored["body"]
+        written = Item(written.pk, written.sk, new, written.version, written.expires_at)
+        if new["status"] in TERMINAL and (st.data.get("map_runs") or bodies.watched(new)):
             _drop_orphans(services, written)
         _after_step(services, data, new)
         send_followups(services, new, now, advance=hand_over_now or not due_at_once(new))
@@ -339,7 +369,10 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
         item = services.store.get(execution_pk(workflow, name), RECORD_SK)
         if item is None or item.data["status"] != "RUNNING":
             return None
-        data = item.data
+        try:
+            data = bodies.join(services.store, item).data  # the lease is written on the head only
+        except StateMoved:
+            continue
         task = next(
             (t for t in ExecutionState(data["state"]).outstanding_tasks() if t["task_id"] == task_id), None
         )
@@ -358,7 +391,7 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
         leases = {**data.get("task_leases", {}), task_id: lease}
         try:
             services.store.put(
-                Item(item.pk, item.sk, {**data, "task_leases": leases}), if_version=item.version
+                Item(item.pk, item.sk, {**item.data, "task_leases": leases}), if_version=item.version
             )
         except VersionConflict:
             continue

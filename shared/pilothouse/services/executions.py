@@ -205,7 +205,7 @@ def history(
             workflow, name, limit=max(1, (skip + limit) // 4), cursor=at, reverse=reverse
         )
         for item in page.items:
-            step = item.data["events"]
+            step = repo(services).events_of(item)
             events.extend(reversed(step) if reverse else step)
         at = page.cursor
         if len(events) >= skip + limit or at is None:
@@ -219,6 +219,10 @@ def history(
 
 
 # -- API operations ------------------------------------------------------------------------------
+
+
+#: the largest execution input, as Step Functions measures it (UTF-8 bytes of its compact JSON)
+MAX_INPUT_BYTES = 256 * 1024
 
 
 def start(
@@ -255,7 +259,7 @@ def start(
         raise Forbidden(f"only the shipped workflows run trusted; {workflow!r} is not one")
     wf = workflows.get(services, workflow, version)
     payload = {} if input is None else input
-    if len(json.dumps(payload)) > 256 * 1024:
+    if len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_INPUT_BYTES:
         raise ValidationFailed.field("input", "must not exceed 256 KiB (States.DataLimitExceeded)")
     existing = repo(services).get(workflow, name)
     if existing is not None:
@@ -272,6 +276,15 @@ def start(
         token_prefix=token_prefix(workflow, name),
     )
     events = st.drain_history()
+    if started_with is not None:  # as AWS's ExecutionStarted event names them
+        details = events[0]["executionStartedEventDetails"]
+        details["stateMachineVersionArn"] = (
+            f"{state_machine_arn(workflow, services.settings)}:{started_with[0]}"
+        )
+        if started_with[1]:
+            details["stateMachineAliasArn"] = (
+                f"{state_machine_arn(workflow, services.settings)}:{started_with[1]}"
+            )
     data = {
         "arn": arn(workflow, name, services.settings),
         "name": name,

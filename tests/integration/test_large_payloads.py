@@ -1,0 +1,109 @@
+"""Executions whose input and output are as large as Step Functions allows (256 KiB each): the
+record and its history keep several copies of them (the context object, the state's input, the
+task's payload, the events), more than one stored item holds on DynamoDB (400 KB). They run, read
+back whole, and no stored item exceeds the limit, on SQLite and on DynamoDB (moto server)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from pilothouse.repositories.workflows import execution_pk
+from tests.support.controlplane import drain
+from tests.support.executions import Functions, describe, history, start, wf
+
+pytestmark = pytest.mark.timeout(600)
+
+ITEM_LIMIT = 400_000  # DynamoDB's item size limit (bytes)
+LIMIT = 256 * 1024  # Step Functions' payload limit (bytes of UTF-8 JSON)
+
+
+@pytest.fixture(scope="module")
+def moto():
+    from tests.support.moto_server import MotoServer
+
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("dynamodb", marks=pytest.mark.slow)])
+def store_kind(request, env, monkeypatch):
+    if request.param == "dynamodb":
+        moto = request.getfixturevalue("moto")
+        monkeypatch.setenv("PILOTHOUSE_STORE", "dynamodb")
+        monkeypatch.setenv("PILOTHOUSE_TABLE_NAME", f"large-{uuid.uuid4().hex[:10]}")
+        monkeypatch.setenv("PILOTHOUSE_CREATE_RESOURCES", "true")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return request.param
+
+
+@pytest.fixture
+def fns(monkeypatch):
+    return Functions(monkeypatch)
+
+
+@pytest.fixture
+def services(store_kind, clock, fns):
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
+
+    s = Services(get_settings(), clock, invoker=fns)
+    register_services(s)
+    return s
+
+
+def payload(fill: str) -> dict:
+    """A JSON object of exactly 256 KiB (compact, UTF-8), of quotes-heavy text: escaped again
+    inside the history's JSON strings it grows, as AWS's own strings do."""
+    body = {"pad": ""}
+    base = len(json.dumps(body, separators=(",", ":")).encode())
+    unit = json.dumps(fill)[1:-1]  # the fill as it appears escaped inside the JSON text
+    body["pad"] = fill * ((LIMIT - base) // len(unit.encode()))
+    short = LIMIT - len(json.dumps(body, separators=(",", ":")).encode())
+    body["pad"] += "x" * short
+    assert len(json.dumps(body, separators=(",", ":")).encode()) == LIMIT
+    return body
+
+
+def _size(data: dict) -> int:
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+FLOW = {
+    "StartAt": "Work",
+    "States": {
+        "Work": {"Type": "Task", "Resource": "echo", "Next": "Keep"},
+        "Keep": {"Type": "Pass", "End": True},
+    },
+}
+
+
+def test_an_execution_with_a_256_kib_input_and_output_runs_and_reads_back_whole(
+    api, services, fns, pool, cloud
+):
+    """Given an input of 256 KiB and a task answering 256 KiB, when the execution runs, then it
+    succeeds, describe gives the input and output whole, the history's first and last events
+    carry them whole, and no item of the execution's partition exceeds DynamoDB's 400 KB."""
+    given = payload('"')
+    answer = payload("é")
+    fns.fns["echo"] = lambda p: answer if p == given else {"wrong": True}
+    wf(api, "large", FLOW)
+    start(api, "large", given, name="one")
+    assert drain(services, pool, cloud) == []
+    done = describe(api, "large", "one")
+    assert done["status"] == "SUCCEEDED", {k: done[k] for k in ("status", "error", "cause")}
+    assert done["input"] == given and done["output"] == answer
+    events = history(api, "large", "one")
+    assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
+    assert json.loads(events[0]["executionStartedEventDetails"]["input"]) == given
+    assert json.loads(events[-1]["executionSucceededEventDetails"]["output"]) == answer
+    stored = services.store.scan_all(execution_pk("large", "one"))
+    assert max(_size(i.data) for i in stored) < ITEM_LIMIT

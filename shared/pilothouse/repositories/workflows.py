@@ -203,11 +203,12 @@ class ExecutionRepository:
 
     def create(self, data: dict[str, Any], first_events: list[dict[str, Any]]) -> None:
         """Insert the execution and its first history events (Conflict if the name is taken); its
-        running entry first, its listing entry after (see the module's docstring)."""
+        running entry first, its listing entry after (see the module's docstring). A record or
+        history item too large for one stored item is stored in pieces (:mod:`.execution_bodies`:
+        the writer sets ``text_seen``, the text its first events carry)."""
         workflow, name = data["workflow"], data["name"]
         self.store.put(running_put(workflow, name, self.store.clock.time()))
         pk = execution_pk(workflow, name)
-        data = {**data, "text_seen": data.get("text_seen", 0) + bodies.event_chars(first_events)}
         head, pieces, _ = bodies.split(pk, stored("ExecutionRecord", data), 0)
         first = history_sk(first_events[0]["id"])
         history = bodies.history_writes(pk, first, first_events, bodies.watched(head))

@@ -17,6 +17,7 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from pilothouse.ports import Item
+from pilothouse.repositories.execution_bodies import event_chars
 from pilothouse.repositories.workflows import ExecutionRepository
 from pilothouse.services import workflows
 from pilothouse.services.context import ServiceContext
@@ -308,6 +309,7 @@ def start(
         "request_id": request_id,
         "trusted": trusted,
     }
+    data["text_seen"] = event_chars(events)  # a large input makes a watched record
     if mock_case is not None:
         data["mock_case"] = mock_case
     if started_with is not None:

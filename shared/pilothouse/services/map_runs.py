@@ -28,6 +28,7 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict
 from pilothouse.ports import Delete, Item, Put, Write
+from pilothouse.repositories.execution_bodies import event_chars
 from pilothouse.repositories.workflows import ExecutionRepository
 from pilothouse.services.context import ServiceContext
 
@@ -203,6 +204,7 @@ def start_child(services: ServiceContext, parent: dict, effect: Any) -> bool:
             "index": effect.index,
         },
     }
+    data["text_seen"] = event_chars(events)  # a large input makes a watched record
     try:
         repo.create(data, events)
     except Conflict:

@@ -107,3 +107,55 @@ def test_an_execution_with_a_256_kib_input_and_output_runs_and_reads_back_whole(
     assert json.loads(events[-1]["executionSucceededEventDetails"]["output"]) == answer
     stored = services.store.scan_all(execution_pk("large", "one"))
     assert max(_size(i.data) for i in stored) < ITEM_LIMIT
+
+
+def test_a_large_execution_fails_is_redriven_and_its_map_runs_over_the_large_input(
+    api, services, fns, pool, cloud
+):
+    """Given a 256 KiB input whose inline Map's first run fails on one item, when it is
+    redriven, then only that item runs again, it succeeds with the whole result, and no stored
+    item exceeds the limit nor is any body piece left that its record does not name."""
+    from pilothouse.repositories import execution_bodies as bodies
+
+    given = {"items": [{"i": i, "pad": "\\u00e9" * 2000} for i in range(20)]}  # ~260 KB escaped
+    while len(json.dumps(given, separators=(",", ":")).encode()) > LIMIT:
+        given["items"].pop()
+    fixed: list[bool] = []
+
+    def work(p):
+        if p["i"] == 3 and not fixed:
+            raise RuntimeError("item 3 is broken")
+        return {"i": p["i"], "pad": p["pad"][:1000]}
+
+    fns.fns["work"] = work
+    flow = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "StartAt": "W",
+                    "States": {"W": {"Type": "Task", "Resource": "work", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    wf(api, "redo", flow)
+    start(api, "redo", given, name="one")
+    assert drain(services, pool, cloud) == []
+    assert describe(api, "redo", "one")["status"] == "FAILED"
+    fixed.append(True)
+    status, _, _ = api.post("/v1/workflows/redo/executions/one/redrive")
+    assert status == 200
+    assert drain(services, pool, cloud) == []
+    done = describe(api, "redo", "one")
+    assert done["status"] == "SUCCEEDED", {k: done[k] for k in ("status", "error", "cause")}
+    assert done["input"] == given
+    assert [o["i"] for o in done["output"]] == [i["i"] for i in given["items"]]
+    stored = services.store.scan_all(execution_pk("redo", "one"))
+    assert max(_size(i.data) for i in stored) < ITEM_LIMIT
+    record = next(i for i in stored if i.sk == "RECORD")
+    pieces = {i.sk.removeprefix(bodies.BODY_PREFIX) for i in stored if i.sk.startswith(bodies.BODY_PREFIX)}
+    assert pieces == set(record.data.get("body") or [])

@@ -171,8 +171,8 @@ def events_of(store: Store, item: Item) -> list[dict]:
 
 
 def piece_size(write: Write) -> int:
-    """The text (characters) a piece put carries (0 for any other write)."""
-    if not isinstance(write, Put):
-        return 0
-    text = write.item.data.get("text")
-    return len(text) if isinstance(text, str) and write.item.sk.startswith((BODY_PREFIX, PART_PREFIX)) else 0
+    """What a piece put weighs in a transaction (at most :data:`PIECE_BYTES`, counted in full: its
+    bytes may be several times its characters); 0 for any other write."""
+    if isinstance(write, Put) and write.item.sk.startswith((BODY_PREFIX, PART_PREFIX)):
+        return PIECE_BYTES
+    return 0

@@ -11,6 +11,10 @@ partition (pk)             sort key (sk)                what
 ``EXECUTION#<wf>#<name>``  ``STATE#<chunk id>``          a large map run's items or results, named by
                                                         the record's state (immutable; see
                                                         :mod:`~pilothouse.repositories.execution_chunks`)
+``EXECUTION#<wf>#<name>``  ``BODY#<piece id>``           a large record's body (state, input, output),
+                                                        named by its head (immutable; see
+                                                        :mod:`~pilothouse.repositories.execution_bodies`)
+``EXECUTION#<wf>#<name>``  ``HISTPART#<piece id>``       a large history item's events, named by it
 ``EXEC#<workflow>``        ``<execution name>``         the listing entry: the execution's summary
                                                         (:func:`summary`; derived)
 ``EXECRUNNING``            ``<workflow>#<name>``        executions not yet finished (for the sweep;

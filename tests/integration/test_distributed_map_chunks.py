@@ -148,7 +148,7 @@ def test_steps_that_write_more_chunks_than_a_transaction_holds_stay_within_it(
     (written for a step that committed without it) is dropped when the execution ends, and a
     chunk written for a step not yet committed is left alone."""
     from pilothouse.repositories import execution_chunks as ch
-    from pilothouse.services import execution_steps
+    from pilothouse.services import step_writes
 
     monkeypatch.setattr(ch, "SPILL_BYTES", 1_000)
     monkeypatch.setattr(ch, "CHUNK_BYTES", 2_000)
@@ -167,7 +167,7 @@ def test_steps_that_write_more_chunks_than_a_transaction_holds_stay_within_it(
         return transact(self, operations)
 
     monkeypatch.setattr(store_cls, "transact", counting)
-    write_ahead = execution_steps._write_ahead
+    write_ahead = step_writes.write_ahead
 
     def racing(svc, ahead):
         """Write ahead, then (once) lose the race: another step of the parent commits first."""
@@ -178,7 +178,7 @@ def test_steps_that_write_more_chunks_than_a_transaction_holds_stay_within_it(
             record = svc.store.get(pk, RECORD_SK)
             svc.store.put(record, if_version=record.version)  # bumps the version under the step
 
-    monkeypatch.setattr(execution_steps, "_write_ahead", racing)
+    monkeypatch.setattr(step_writes, "write_ahead", racing)
     later = f"{10**9}.{uuid.uuid4().hex}"
 
     def work(p):

@@ -22,15 +22,14 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
-from pilothouse.ports import Delete, Item, Put, Write
+from pilothouse.ports import Item, Write
 from pilothouse.repositories import execution_bodies as bodies
-from pilothouse.repositories.execution_bodies import piece_size
-from pilothouse.repositories.execution_chunks import StateMoved, chunk_size, load_state, orphans, pack_state
+from pilothouse.repositories.execution_chunks import StateMoved, load_state, pack_state
 from pilothouse.repositories.workflows import (
     RECORD_SK,
     RUNNING,
@@ -41,6 +40,7 @@ from pilothouse.repositories.workflows import (
     running_sk,
     sync_listing,
 )
+from pilothouse.services import step_writes
 from pilothouse.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -50,77 +50,10 @@ SWEEP_HORIZON_SECONDS = 120  # the sweep hands over timers due within this windo
 LEASE_MARGIN_SECONDS = 30
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 ATTEMPTS = 20
-MAX_TRANSACTION = 25  # what every store commits atomically (``pilothouse.ports.store``)
-#: the chunk text a step's transaction carries at most (DynamoDB refuses a transaction over 4 MB;
-#: the record and its history item take up to 400 KB each); more chunks are written ahead of it
-CHUNK_TRANSACTION_CHARS = 2_000_000
 
 
 class Skip(Exception):
     """Nothing to apply (stale message, finished execution, task already leased...)."""
-
-
-def _step_ops(
-    item: Item,
-    data: dict,
-    history: list[Write],
-    extra: list[Write],
-    pieces: list[Write],
-    deletes: list[Write],
-) -> tuple[list[Write], list[Write], list[Write]]:
-    """The step's transaction: the record (first), its history item, ``extra`` and the pieces it
-    names (state chunks, :mod:`~pilothouse.repositories.execution_chunks`; body and history pieces,
-    :mod:`~pilothouse.repositories.execution_bodies`), all in the execution's own partition
-    (``extra`` must keep to it too), and the deletes of those it stopped naming; what goes *ahead*
-    of it: the pieces that do not fit the store's 25 operations or :data:`CHUNK_TRANSACTION_CHARS`
-    (each written on its own before the record that names them); and what is left for after the
-    commit: the deletes that did not fit (garbage no record names)."""
-    ops: list[Write] = [Put(Item(item.pk, item.sk, data), if_version=item.version), *extra]
-    movable = [w for w in history if _piece_chars(w)] + pieces
-    ops += [w for w in history if not _piece_chars(w)]
-    ahead: list[Write] = []
-    size = 0
-    for put in movable:
-        n = _piece_chars(put)
-        if len(ops) < MAX_TRANSACTION and (size + n <= CHUNK_TRANSACTION_CHARS or size == 0):
-            ops.append(put)
-            size += n
-        else:
-            ahead.append(put)
-    room = max(0, MAX_TRANSACTION - len(ops))
-    return ops + deletes[:room], ahead, deletes[room:]
-
-
-def _piece_chars(write: Write) -> int:
-    """The text a piece put carries (0: not a piece, one that must stay in the transaction)."""
-    return chunk_size(write) or piece_size(write)
-
-
-def _write_ahead(services: ServiceContext, ahead: list[Write]) -> None:
-    """Write the chunks a step names but cannot carry in its transaction, before it."""
-    for put in ahead:
-        services.store.transact([put])
-
-
-def _drop(services: ServiceContext, writes: Sequence[Write]) -> None:
-    """Best effort: delete what ``writes`` put (chunks written ahead of a step that lost its race)
-    or delete (chunks left over by a committed step); what fails is garbage no record names."""
-    for w in writes:
-        gone = Delete(w.item.pk, w.item.sk) if isinstance(w, Put) else w
-        with contextlib.suppress(Exception):
-            services.store.transact([gone])
-
-
-def _drop_orphans(services: ServiceContext, record: Item) -> None:
-    """An execution with map runs or a large record ended: delete the chunks and body pieces
-    written ahead of steps that never committed (a worker killed in between, see
-    :func:`execution_chunks.orphans`)."""
-    try:
-        _drop(services, orphans(services.store, record.pk, record))
-        named = record.data.get("body") or []
-        _drop(services, orphans(services.store, record.pk, record, bodies.BODY_PREFIX, named))
-    except Exception:
-        log.exception("execution %s: orphan state chunks not dropped", record.pk)
 
 
 def _before_step(services: ServiceContext, before: dict, after: dict) -> None:
@@ -247,22 +180,22 @@ def step_once(
             if events
             else []
         )
-        ops, ahead, later = _step_ops(
+        ops, ahead, later = step_writes.compose(
             item, stored, history, list(extra or []), chunks[0] + body_puts, chunks[1] + body_gone
         )
         try:
-            _write_ahead(services, ahead)
+            step_writes.write_ahead(services, ahead)
             written = services.store.transact(ops)[0]
         except VersionConflict:
-            _drop(services, ahead)
+            step_writes.drop(services, ahead)
             continue
-        _drop(services, later)
+        step_writes.drop(services, later)
         new.pop("body", None)
         if "body" in stored:
             new["body"] = stored["body"]
         written = Item(written.pk, written.sk, new, written.version, written.expires_at)
         if new["status"] in TERMINAL and (st.data.get("map_runs") or bodies.watched(new)):
-            _drop_orphans(services, written)
+            step_writes.drop_orphans(services, written)
         _after_step(services, data, new)
         send_followups(services, new, now, advance=hand_over_now or not due_at_once(new))
         children = [e for e in effects if isinstance(e, (StartChild, StopChild))]

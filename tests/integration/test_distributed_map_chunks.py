@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from pilothouse.ports import Item
+from pilothouse.ports import Item, Put
 from pilothouse.repositories.execution_chunks import CHUNK_PREFIX, chunk_ids, load_state
 from pilothouse.repositories.workflows import RECORD_SK, execution_pk
 from pilothouse.services import map_runs
@@ -200,3 +200,71 @@ def test_steps_that_write_more_chunks_than_a_transaction_holds_stay_within_it(
     stored = services.store.scan_all(pk)
     left = {i.sk.removeprefix(CHUNK_PREFIX) for i in stored if i.sk.startswith(CHUNK_PREFIX)}
     assert left == {later}
+
+
+def test_a_result_writer_request_larger_than_a_stored_item_leaves_the_record(
+    api, services, fns, pool, cloud, monkeypatch
+):
+    """Given a map run with a ResultWriter whose result files (every item's input and output) make
+    the record's request larger than a stored item (shrunk to 20 KB for the test, as chunks are),
+    when it runs, then the record keeps its head and names its body's pieces, no stored item
+    exceeds the shrunk limit by more than a piece's margin, the result files are whole, and no
+    piece or chunk is left behind."""
+    from pilothouse.repositories import execution_bodies as bodies
+    from pilothouse.repositories import execution_chunks as ch
+
+    limit = 20_000
+    for module, name, value in (
+        (ch, "SPILL_BYTES", 4_000),
+        (ch, "CHUNK_BYTES", 8_000),
+        (bodies, "ITEM_BYTES", limit),
+        (bodies, "PIECE_BYTES", limit),
+        (bodies, "SLICE_CHARS", 2_000),
+    ):
+        monkeypatch.setattr(module, name, value)
+    count = 30
+    flow = definition()
+    flow["States"]["Make"]["Parameters"] = {"items.$": f"States.ArrayRange(0, {count - 1}, 1)"}
+    fan = flow["States"]["Fan"]
+    del fan["ResultSelector"]
+    fan["ResultWriter"] = {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "data", "Prefix": "out"},
+    }
+    pk = execution_pk("written", "one")
+    split_seen: list[bool] = []
+    largest = [0]
+    store_cls = type(services.store)
+    transact = store_cls.transact
+
+    def watching(self, operations):
+        for op in operations:
+            if isinstance(op, Put) and op.item.pk == pk:
+                largest[0] = max(largest[0], _size(op.item.data))
+                if op.item.sk == RECORD_SK:
+                    split_seen.append("body" in op.item.data)
+        return transact(self, operations)
+
+    monkeypatch.setattr(store_cls, "transact", watching)
+
+    def work(p):
+        return {"n": p["n"] * 2, "pad": p["pad"]}
+
+    fns.fns["work"] = work
+    wf(api, "written", flow)
+    start(api, "written", {}, name="one")
+    assert drain(services, pool, cloud) == []
+    done = describe(api, "written", "one")
+    assert done["status"] == "SUCCEEDED", done
+    key = done["output"]["ResultWriterDetails"]["Key"]
+    manifest = json.loads(services.blobs.get(map_runs.S3_ROOT + "data/" + key))
+    [succeeded] = manifest["ResultFiles"]["SUCCEEDED"]
+    entries = json.loads(services.blobs.get(map_runs.S3_ROOT + "data/" + succeeded["Key"]))
+    assert sorted(json.loads(e["Output"])["n"] for e in entries) == [2 * i for i in range(count)]
+    stored = services.store.scan_all(pk)
+    assert max(_size(i.data) for i in stored) < limit + 5_000
+    record = next(i for i in stored if i.sk == RECORD_SK)
+    left = [i.sk for i in stored if i.sk.startswith((CHUNK_PREFIX, bodies.BODY_PREFIX))]
+    assert sorted(left) == sorted(f"{bodies.BODY_PREFIX}{p}" for p in record.data.get("body") or [])
+    assert any(split_seen)  # the record was in pieces while its result files were written
+    assert largest[0] < limit + 5_000

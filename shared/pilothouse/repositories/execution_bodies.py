@@ -20,7 +20,8 @@ partition:
 
 Measuring a record costs a serialization, so only a *watched* execution is measured: one whose
 history events have carried :data:`WATCH_CHARS` characters in all (``text_seen`` on its record;
-every large value enters the state through an event). Others are stored exactly as before.
+every large value of a state's input or output enters through an event), or that runs a
+Distributed Map. Others are stored exactly as before.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import uuid
 from typing import Any
 
 from pilothouse.ports import Delete, Item, Put, Store, Write
-from pilothouse.repositories.execution_chunks import StateMoved, TextCache
+from pilothouse.repositories.execution_chunks import StateMoved, TextCache, has_map_run
 
 #: what leaves a large record (the rest, its head, stays: what listings, leases and sweeps read)
 BODY_KEYS = ("state", "input", "output")
@@ -61,8 +62,13 @@ def event_chars(events: list[dict]) -> int:
 
 
 def watched(data: dict) -> bool:
-    """The record must be measured when stored (see the module's docstring)."""
-    return data.get("text_seen", 0) >= WATCH_CHARS or "body" in data
+    """The record must be measured when stored (see the module's docstring): its events carried
+    much text, it is stored in pieces already, or it runs a Distributed Map (whose results reach
+    its ResultWriter's request through no event)."""
+    if data.get("text_seen", 0) >= WATCH_CHARS or "body" in data:
+        return True
+    state = data.get("state")
+    return isinstance(state, dict) and has_map_run(state)
 
 
 def _encode(data: Any) -> str:

@@ -119,6 +119,11 @@ def _is_ref(value: Any) -> bool:
     return isinstance(value, dict) and REF in value
 
 
+def has_map_run(state: dict) -> bool:
+    """The state has a Distributed Map's run under way."""
+    return next(_map_runs(state), None) is not None
+
+
 def is_chunked(state: dict) -> bool:
     """The state (as stored in a record) names chunks."""
     return any(_is_ref(d.get(k)) for d in _map_runs(state) for k in BULKY)

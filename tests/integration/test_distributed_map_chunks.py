@@ -222,7 +222,7 @@ def test_a_result_writer_request_larger_than_a_stored_item_leaves_the_record(
         (bodies, "SLICE_CHARS", 2_000),
     ):
         monkeypatch.setattr(module, name, value)
-    count = 30
+    count = 15
     flow = definition()
     flow["States"]["Make"]["Parameters"] = {"items.$": f"States.ArrayRange(0, {count - 1}, 1)"}
     fan = flow["States"]["Fan"]

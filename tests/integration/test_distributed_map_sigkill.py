@@ -57,9 +57,11 @@ def definition() -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pad", [0, 2000], ids=["inline", "chunked"])
+@pytest.mark.parametrize("pad", [0, 2000, 12_000], ids=["inline", "chunked", "pieces"])
 def test_sigkilled_workers_lose_no_item_and_rerun_no_completed_child(env, monkeypatch, tmp_path, pad):
-    """(``chunked``: the items are large enough to leave the record in STATE# chunks.)"""
+    """(``chunked``: the items are large enough to leave the record in STATE# chunks; ``pieces``:
+    so large that the ResultWriter's request leaves the record in BODY# pieces. Whatever it was,
+    no chunk or piece is left when the execution ends.)"""
     monkeypatch.setenv("PILOTHOUSE_WORKFLOW_TASK_FUNCTIONS", "work")
     from pilothouse.settings import get_settings
     from pilothouse.wiring import Services, register_services
@@ -123,6 +125,16 @@ def test_sigkilled_workers_lose_no_item_and_rerun_no_completed_child(env, monkey
         assert outputs[n] in {c["pid"] for c in ended}
         extra = [c for c in ended if c["pid"] != outputs[n]]
         assert all(c["pid"] in killed for c in extra), (n, extra, killed)
+    from pilothouse.repositories.execution_bodies import BODY_PREFIX
+    from pilothouse.repositories.execution_chunks import CHUNK_PREFIX
+    from pilothouse.repositories.workflows import execution_pk
+
+    left = [
+        i.sk
+        for i in services.store.scan_all(execution_pk("fan", "one"))
+        if i.sk.startswith((CHUNK_PREFIX, BODY_PREFIX))
+    ]
+    assert left == []
     print(
         f"\nSIGKILLs: {len(killed)} (after {progress} task calls); "
         f"task calls: {sum(1 for c in lines if c['at'] == 'start')} for {ITEMS} items"

@@ -309,3 +309,48 @@ def test_an_alias_never_routes_to_a_version_deleted_at_the_same_time(server, sfn
         else:
             assert not exists and results == {"create": "ResourceNotFound", "delete": "ok"}, results
     assert sum(outcomes.values()) == 50
+
+
+def test_executions_name_the_version_and_alias_they_were_started_through(sfn):
+    """Given a state machine with two versions and an alias on version 1, when executions start on
+    the alias, on version 2 and on the state machine itself, then DescribeExecution and
+    ListExecutions report stateMachineVersionArn / stateMachineAliasArn as AWS does (the version
+    for a start by version or alias, the alias only for a start by alias, neither for the
+    unqualified ARN), as the ExecutionStarted event does, and ListExecutions on a version or an
+    alias ARN lists only those."""
+    arn, v1, v2 = machine_with_two_versions(sfn, "qualified")
+    live = sfn.create_state_machine_alias(
+        name="live", routingConfiguration=[{"stateMachineVersionArn": v1, "weight": 100}]
+    )["stateMachineAliasArn"]
+    by_alias = sfn.start_execution(stateMachineArn=live, name="by-alias")["executionArn"]
+    by_version = sfn.start_execution(stateMachineArn=v2, name="by-version")["executionArn"]
+    plain = sfn.start_execution(stateMachineArn=arn, name="plain")["executionArn"]
+    for ex in (by_alias, by_version, plain):
+        finished(sfn, ex)
+
+    d = sfn.describe_execution(executionArn=by_alias)
+    assert (d["stateMachineVersionArn"], d["stateMachineAliasArn"]) == (v1, live)
+    started = sfn.get_execution_history(executionArn=by_alias)["events"][0]["executionStartedEventDetails"]
+    assert (started["stateMachineVersionArn"], started["stateMachineAliasArn"]) == (v1, live)
+    d = sfn.describe_execution(executionArn=by_version)
+    assert d["stateMachineVersionArn"] == v2 and "stateMachineAliasArn" not in d
+    d = sfn.describe_execution(executionArn=plain, includedData="METADATA_ONLY")
+    assert "stateMachineVersionArn" not in d and "stateMachineAliasArn" not in d
+
+    def listed(of: str) -> dict[str, dict]:
+        return {e["name"]: e for e in sfn.list_executions(stateMachineArn=of)["executions"]}
+
+    everything = listed(arn)
+    assert set(everything) == {"by-alias", "by-version", "plain"}
+    assert everything["by-alias"]["stateMachineAliasArn"] == live
+    assert everything["by-alias"]["stateMachineVersionArn"] == v1
+    assert "stateMachineAliasArn" not in everything["by-version"]
+    assert "stateMachineVersionArn" not in everything["plain"]
+    assert set(listed(live)) == {"by-alias"}
+    assert set(listed(v1)) == {"by-alias"}
+    assert set(listed(v2)) == {"by-version"}
+    # an alias or version that does not exist is StateMachineDoesNotExist, as on AWS
+    for missing in (arn + ":nope", arn + ":99"):
+        with pytest.raises(ClientError) as err:
+            sfn.list_executions(stateMachineArn=missing)
+        assert code(err) == "StateMachineDoesNotExist"

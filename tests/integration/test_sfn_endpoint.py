@@ -449,3 +449,33 @@ def test_test_state_reports_a_caught_error_and_a_state_that_goes_to_itself(sfn):
         definition=json.dumps({"Type": "Pass", "Next": "Loop"}), roleArn=ROLE, stateName="Loop"
     )
     assert (again["status"], again["nextState"]) == ("SUCCEEDED", "Loop")
+
+
+def test_an_input_and_output_of_256_kib_go_through_and_a_larger_input_is_refused(sfn):
+    """Given an input of exactly 256 KiB (UTF-8 bytes of its JSON, mostly characters JSON escapes),
+    when an execution of a Pass state runs on it, then DescribeExecution and GetExecutionHistory
+    give the input and the (equal) output whole; and an input one byte larger (a two-byte
+    character) is refused as AWS refuses it (ValidationException), starting nothing."""
+    echo = {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}}
+    arn = sfn.create_state_machine(name="large", definition=json.dumps(echo), roleArn=ROLE)["stateMachineArn"]
+    text = json.dumps({"pad": ""}, separators=(",", ":"))
+    text = text[:-2] + '\\"' * ((256 * 1024 - len(text)) // 2 - 1) + text[-2:]
+    text = text[:-2] + "x" * (256 * 1024 - len(text.encode())) + text[-2:]
+    assert len(text.encode()) == 256 * 1024
+    ex = sfn.start_execution(stateMachineArn=arn, name="big", input=text)["executionArn"]
+    done = finished(sfn, ex)
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["input"]) == json.loads(text) == json.loads(done["output"])
+    events = sfn.get_execution_history(executionArn=ex, maxResults=1000)["events"]
+    assert json.loads(events[0]["executionStartedEventDetails"]["input"]) == json.loads(text)
+    assert json.loads(events[-1]["executionSucceededEventDetails"]["output"]) == json.loads(text)
+    last = sfn.get_execution_history(executionArn=ex, maxResults=1, reverseOrder=True)["events"]
+    assert last[0]["type"] == "ExecutionSucceeded"
+    over = text[:-3] + "é" + text[-2:]  # one character replaced by two bytes
+    assert len(over.encode()) == 256 * 1024 + 1
+    with pytest.raises(ClientError) as err:
+        sfn.start_execution(stateMachineArn=arn, name="too-big", input=over)
+    assert code(err) == "ValidationException"
+    with pytest.raises(ClientError) as err:
+        sfn.describe_execution(executionArn=ex.replace(":big", ":too-big"))
+    assert code(err) == "ExecutionDoesNotExist"

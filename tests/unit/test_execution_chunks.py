@@ -87,3 +87,16 @@ def test_an_ended_map_run_drops_its_chunks(store):
     head, puts, deletes = ch.pack_state(PK, ended, item.data["state"])
     assert head == ended and puts == []
     assert {d.sk for d in deletes} == {ch.chunk_sk(c) for c in ch.chunk_ids(item.data["state"])}
+
+
+def test_orphans_are_the_unnamed_chunks_of_steps_already_committed(store):
+    """Given a record at step 5 naming its chunks, an orphan written for step 3 (a lost race or a
+    killed worker), one for step 6 (a step committing now) and an older id without a step, only
+    the step-3 orphan is to be deleted; and new chunks' ids carry their step."""
+    head, puts, _ = ch.pack_state(PK, state(200), None, 5)
+    assert puts and all(p.item.sk.startswith(f"{ch.CHUNK_PREFIX}5.") for p in puts)
+    store.transact([Put(Item(PK, "RECORD", {"state": head, "step": 5})), *puts])
+    for chunk_id in ("3.aa", "6.bb", "cc"):
+        store.put(Item(PK, ch.chunk_sk(chunk_id), {"items": []}))
+    record = store.get(PK, "RECORD")
+    assert [d.sk for d in ch.orphans(store, PK, record)] == [ch.chunk_sk("3.aa")]

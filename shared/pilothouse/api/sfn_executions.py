@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from pilothouse.api import workflows as wfapi
-from pilothouse.api.sfn_aliases import is_alias_arn, version_for_alias
+from pilothouse.api.sfn_aliases import alias_arn, is_alias_arn, parse_alias_arn, version_for_alias
 from pilothouse.api.sfn_params import (
     MAX_INPUT_BYTES,
     NAME_CHARS,
@@ -20,6 +20,7 @@ from pilothouse.api.sfn_params import (
     _enum,
     _epoch,
     _int,
+    _invalid,
     _json,
     _missing,
     _model,
@@ -43,15 +44,18 @@ from pilothouse.services import state_machines as machines
 # -- executions ----------------------------------------------------------------------------------
 
 
-def _target(req: Request) -> str:
-    """The state machine ARN a start names; for an alias, the version it picks (by its weights)."""
+def _target(req: Request) -> tuple[str, str | None]:
+    """The state machine ARN a start names (for an alias, the version it picks by its weights) and
+    the alias's name (None unless the start named one)."""
     arn = _need(req.params, "stateMachineArn", max_len=2048)
-    return version_for_alias(req, arn) if is_alias_arn(arn) else arn
+    if not is_alias_arn(arn):
+        return arn, None
+    return version_for_alias(req, arn), parse_alias_arn(req, arn.split("#", 1)[0])[1]
 
 
-def _start(req: Request, arn: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def _start(req: Request, arn: str, alias: str | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Start what StartExecution / StartSyncExecution asks (on ``arn``, a state machine or one of its
-    versions); the workflow, its record and the execution."""
+    versions, which ``alias`` picked if named); the workflow, its record and the execution."""
     from pilothouse.services.workflow_access import is_reserved
 
     p, services = req.params, req.ctx.services
@@ -60,6 +64,11 @@ def _start(req: Request, arn: str) -> tuple[str, dict[str, Any], dict[str, Any]]
     if not _valid_name(name):
         raise SfnError("InvalidName", f"Invalid Name: '{name[:100]}' (use {NAME_CHARS})")
     text = _str(p, "input", max_len=MAX_INPUT_BYTES)
+    if text is not None and len(text.encode()) > MAX_INPUT_BYTES:  # AWS counts UTF-8 bytes
+        raise _invalid(
+            "input",
+            f"failed to satisfy constraint: Member must have length less than or equal to {MAX_INPUT_BYTES}",
+        )
     payload = _json(text, "InvalidExecutionInput", "execution input") if text is not None else {}
     missing = f"State Machine Does Not Exist: '{arn[:300]}'"
     with _missing("StateMachineDoesNotExist", missing):
@@ -94,12 +103,13 @@ def _start(req: Request, arn: str) -> tuple[str, dict[str, Any], dict[str, Any]]
             request_id=req.ctx.request_id,
             version=revision,
             mock_case=case,
+            started_with=None if number is None else (number, alias),
         )
     return workflow, meta, body
 
 
 def start_execution(req: Request) -> dict[str, Any]:
-    _, _, body = _start(req, _target(req))
+    _, _, body = _start(req, *_target(req))
     return {"executionArn": body["execution_arn"], "startDate": _epoch(body["start_date"])}
 
 
@@ -113,6 +123,7 @@ def _execution(req: Request, d: dict[str, Any], *, data: bool = True) -> dict[st
     }
     if d.get("stop_date"):
         out["stopDate"] = _epoch(d["stop_date"])
+    out.update(_qualifiers(req, d))
     if data:
         out["input"] = json.dumps(d.get("input"))
         out["inputDetails"] = {"included": True}
@@ -125,9 +136,21 @@ def _execution(req: Request, d: dict[str, Any], *, data: bool = True) -> dict[st
     return out
 
 
+def _qualifiers(req: Request, d: dict[str, Any]) -> dict[str, str]:
+    """``stateMachineVersionArn`` and ``stateMachineAliasArn`` of an execution (or a listing
+    entry) as AWS reports them: the version a start named directly or through an alias, and the
+    alias; neither for a start on the unqualified state machine ARN."""
+    out: dict[str, str] = {}
+    if d.get("sm_version") is not None:
+        out["stateMachineVersionArn"] = sm_arn(req, d["workflow"], d["sm_version"])
+    if d.get("sm_alias"):
+        out["stateMachineAliasArn"] = alias_arn(req, d["workflow"], d["sm_alias"])
+    return out
+
+
 def start_sync_execution(req: Request) -> dict[str, Any]:
     services = req.ctx.services
-    arn = _target(req)
+    arn, alias = _target(req)
     workflow, _, _ = parse_sm_arn(req, arn, test_case=True)
     with _missing("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}'"):
         services.orchestrator.get_workflow(workflow)
@@ -135,7 +158,7 @@ def start_sync_execution(req: Request) -> dict[str, Any]:
         raise SfnError(
             "StateMachineTypeNotSupported", "This operation is not supported by this type of state machine"
         )
-    workflow, _, body = _start(req, arn)
+    workflow, _, body = _start(req, arn, alias)
     started = time.monotonic()
     delay = 0.002
     d = body
@@ -183,25 +206,33 @@ def list_executions(req: Request) -> dict[str, Any]:
     arn = _str(p, "stateMachineArn", max_len=2048)
     if arn is None:
         raise SfnError("ValidationException", "stateMachineArn is required (Map Runs are not served here)")
-    workflow, number, _ = parse_sm_arn(req, arn)
+    alias = None
+    if is_alias_arn(arn):  # AWS lists the executions started through that alias
+        workflow, alias = parse_alias_arn(req, arn)
+        number = None
+    else:
+        workflow, number, _ = parse_sm_arn(req, arn)
     status = _enum(
         p, "statusFilter", ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
     )
     redrive = _enum(p, "redriveFilter", ("REDRIVEN", "NOT_REDRIVEN"))
     limit = _int(p, "maxResults", low=0, high=1000, default=100) or 100
-    with _missing("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}'"):
+    missing = f"State Machine Does Not Exist: '{arn[:300]}'"
+    with _missing("StateMachineDoesNotExist", missing):
         services.orchestrator.get_workflow(workflow)
-    revision = None
-    if number is not None:
-        version = machines.version(services, workflow, number)
-        if version is None:
-            raise SfnError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn[:300]}'")
-        revision = version["revision"]
+    if number is not None and machines.version(services, workflow, number) is None:
+        raise SfnError("StateMachineDoesNotExist", missing)
+    if alias is not None and alias not in machines.get(services, workflow)["aliases"]:
+        raise SfnError("StateMachineDoesNotExist", missing)
 
     def keep(e: dict[str, Any]) -> bool:
+        """A version ARN lists the executions started on that version (directly or through an
+        alias), an alias ARN those started through the alias, as AWS does."""
         redriven = (e.get("redrive_count") or 0) > 0
-        return (revision is None or e.get("workflow_version") == revision) and (
-            redrive is None or redriven == (redrive == "REDRIVEN")
+        return (
+            (number is None or e.get("sm_version") == number)
+            and (alias is None or e.get("sm_alias") == alias)
+            and (redrive is None or redriven == (redrive == "REDRIVEN"))
         )
 
     def fetch(cursor: str | None, n: int) -> tuple[list[Any], str | None]:
@@ -230,6 +261,7 @@ def list_executions(req: Request) -> dict[str, Any]:
                 "startDate": _epoch(e["start_date"]),
                 **({"stopDate": _epoch(e["stop_date"])} if e.get("stop_date") else {}),
                 "redriveCount": e.get("redrive_count") or 0,
+                **_qualifiers(req, e),
             }
             for e in items
         ],

@@ -239,6 +239,8 @@ class ExecutionAnswer(Answer):
     start_date: str
     stop_date: str | None
     redrive_count: int
+    sm_version: int | None = None  # the published version a start named (directly or by alias)
+    sm_alias: str | None = None  # the alias a start named
     trusted: bool
     step: int | None  # None on Step Functions
     positions: list[Any]
@@ -256,6 +258,8 @@ class ExecutionSummary(Answer):
     start_date: str | None
     stop_date: str | None
     redrive_count: int
+    sm_version: int | None = None
+    sm_alias: str | None = None
 
 
 class ExecutionPage(Answer):

@@ -267,6 +267,13 @@ class ExecutionRecord(Stored):
     mock_case: str | None = None
     #: a Distributed Map's child execution: its parent {workflow, name, map_run, map_run_arn, index}
     parent: dict[str, Any] | None = None
+    #: the published state machine version a start named (directly or through an alias)
+    sm_version: int | None = None
+    #: the alias a start named (its version is ``sm_version``)
+    sm_alias: str | None = None
+    #: characters of text its history events carried so far (a large execution's record is
+    #: measured, and stored in pieces when it must be: ``repositories.execution_bodies``)
+    text_seen: int = 0
 
 
 class ConfigHeadRecord(Stored):

@@ -8,10 +8,22 @@ in one stored item (DynamoDB refuses items over 400 KB). So once such a list is 
 (``{"items": [...]}``, each at most about :data:`CHUNK_BYTES`).
 
 A chunk is immutable: a slice that changed is written as a new chunk (a new id) and the chunk it
-replaces is deleted, in the step's transaction, under the record's version condition. So a reader
-never sees a torn state: the record names exactly the chunks of its version, and a chunk it names
-that is gone means a later step committed meanwhile (:class:`StateMoved`: read the record again).
-Because chunks never change, a worker keeps the ones it read or wrote in a bounded cache.
+replaces is deleted with (or after) the record that stops naming it, under the record's version
+condition. A new chunk is written in the step's transaction while it fits the store's transaction
+(25 items, and a bounded size: DynamoDB also refuses a transaction over 4 MB); the rest are written
+*ahead* of the step, each on its own, before the record that names them (a step that must write
+many, such as the start of a map run over a large item list, never exceeds the transaction). So a
+reader never sees a torn state: the record names exactly the chunks of its version, all written
+before it or with it, and a chunk it names that is gone means a later step committed meanwhile
+(:class:`StateMoved`: read the record again). Because chunks never change, a worker keeps the ones
+it read or wrote in a bounded cache.
+
+A chunk written ahead by a step that then lost its race (or whose worker was killed before it
+committed) is named by no record: an *orphan*. Its id carries the step it was written for
+(``<step>.<uuid>``), so :func:`orphans` tells it apart from a chunk a step is writing right now: a
+chunk for step *n* can only be named by step *n*'s commit, so once the record's step is *n* or
+more, an unnamed one never will be. The executor drops its own after a lost race and drops every
+orphan when an execution with map runs ends.
 
 Old records (every list inline) read as they are: a record holding no reference needs no chunk,
 so no migration is needed. A list stays inline until it grows past :data:`SPILL_BYTES`, so small
@@ -50,7 +62,18 @@ def chunk_sk(chunk_id: str) -> str:
     return f"{CHUNK_PREFIX}{chunk_id}"
 
 
-class _Cache:
+def _new_id(step: int | None) -> str:
+    """A new chunk's id: ``<step>.<uuid>`` for the step that writes it (a bare uuid without one)."""
+    return uuid.uuid4().hex if step is None else f"{step}.{uuid.uuid4().hex}"
+
+
+def _step_of(chunk_id: str) -> int | None:
+    """The step a chunk was written for (None: an id without a step, as older chunks have)."""
+    head, dot, _ = chunk_id.partition(".")
+    return int(head) if dot and head.isdigit() else None
+
+
+class TextCache:
     """Chunk texts by (partition, id): chunks never change, so a cached one is never stale."""
 
     def __init__(self, limit: int) -> None:
@@ -77,7 +100,7 @@ class _Cache:
                 self.size -= len(old)
 
 
-_cache = _Cache(CACHE_CHARS)
+_cache = TextCache(CACHE_CHARS)
 
 
 def _map_runs(state: dict) -> Iterator[dict]:
@@ -94,6 +117,11 @@ def _map_runs(state: dict) -> Iterator[dict]:
 
 def _is_ref(value: Any) -> bool:
     return isinstance(value, dict) and REF in value
+
+
+def has_map_run(state: dict) -> bool:
+    """The state has a Distributed Map's run under way."""
+    return next(_map_runs(state), None) is not None
 
 
 def is_chunked(state: dict) -> bool:
@@ -146,7 +174,9 @@ def _slices(values: list, start: int) -> Iterator[tuple[list, str]]:
         yield part, json.dumps(part)
 
 
-def _pack_list(pk: str, values: list, old: list | None, puts: list[Write], gone: list[str]) -> Any:
+def _pack_list(
+    pk: str, values: list, old: list | None, puts: list[Write], gone: list[str], step: int | None
+) -> Any:
     """``values`` as stored: inline (small, never chunked before) or a reference to its chunks,
     adding the chunks written to ``puts`` and those no longer named to ``gone``."""
     if old is None and len(json.dumps(values)) <= SPILL_BYTES:
@@ -156,7 +186,7 @@ def _pack_list(pk: str, values: list, old: list | None, puts: list[Write], gone:
 
     def write(start: int, part_values: list) -> None:
         for part, text in _slices(part_values, start):
-            chunk_id = uuid.uuid4().hex
+            chunk_id = _new_id(step)
             puts.append(Put(Item(pk, chunk_sk(chunk_id), {"items": part}), if_absent=True))
             _cache.put((pk, chunk_id), text)
             refs.append([chunk_id, len(part)])
@@ -178,12 +208,15 @@ def _pack_list(pk: str, values: list, old: list | None, puts: list[Write], gone:
     return {REF: refs}
 
 
-def pack_state(pk: str, state: dict, before: dict | None) -> tuple[dict, list[Write], list[Write]]:
+def pack_state(
+    pk: str, state: dict, before: dict | None, step: int | None = None
+) -> tuple[dict, list[Write], list[Write]]:
     """The state as the record stores it, the chunk puts and the chunk deletes of a step that
-    replaces ``before`` (the state as the record stored it until now, or None for a new record).
+    replaces ``before`` (the state as the record stored it until now, or None for a new record);
+    ``step``: the step number the record will have (new chunks' ids carry it, see :func:`orphans`).
 
-    The caller writes puts and deletes in the record's transaction: a chunk it does not name any
-    more is deleted with the record that stops naming it."""
+    The caller writes each put before or with the record's transaction, and each delete with or
+    after it: a chunk it does not name any more is deleted with the record that stops naming it."""
     old_refs: dict[tuple[str, str], list] = {}
     for d in _map_runs(before or {}):
         for key in BULKY:
@@ -198,7 +231,7 @@ def pack_state(pk: str, state: dict, before: dict | None) -> tuple[dict, list[Wr
     for d in _map_runs(head):
         for key in BULKY:
             if isinstance(d.get(key), list):
-                d[key] = _pack_list(pk, d[key], old_refs.pop((d.get("id", ""), key), None), puts, gone)
+                d[key] = _pack_list(pk, d[key], old_refs.pop((d.get("id", ""), key), None), puts, gone, step)
     for refs in old_refs.values():  # a map run that ended (or left its stage): its chunks go
         gone.extend(chunk_id for chunk_id, _ in refs)
     return head, puts, [Delete(pk, chunk_sk(c)) for c in gone]
@@ -223,3 +256,35 @@ def chunk_ids(state: dict) -> list[str]:
         if _is_ref(d.get(key))
         for chunk_id, _ in d[key][REF]
     ]
+
+
+def chunk_size(write: Write) -> int:
+    """The size (JSON characters) of a chunk put (0 for any other write)."""
+    if not isinstance(write, Put) or not write.item.sk.startswith(CHUNK_PREFIX):
+        return 0
+    text = _cache.get((write.item.pk, write.item.sk.removeprefix(CHUNK_PREFIX)))
+    return len(text) if text is not None else len(json.dumps(write.item.data["items"]))
+
+
+def orphans(
+    store: Store, pk: str, record: Item, prefix: str = CHUNK_PREFIX, named: list[str] | None = None
+) -> list[Delete]:
+    """The deletes of the chunks of partition ``pk`` that no record will ever name: written ahead
+    for a step at or before ``record``'s (read before this call) that ``record`` does not name.
+    A chunk for a later step is left alone (its step may be committing now), as is one without a
+    step in its id. ``prefix`` and ``named``: other pieces kept by the same rules (a record's body,
+    :mod:`pilothouse.repositories.execution_bodies`) and those the record names."""
+    keep = set(chunk_ids(record.data["state"]) if named is None else named)
+    step = record.data["step"]
+    out: list[Delete] = []
+    cursor = None
+    while True:
+        page = store.query(pk, prefix, limit=1000, cursor=cursor)
+        for item in page.items:
+            chunk_id = item.sk.removeprefix(prefix)
+            written_for = _step_of(chunk_id)
+            if chunk_id not in keep and written_for is not None and written_for <= step:
+                out.append(Delete(pk, item.sk))
+        cursor = page.cursor
+        if cursor is None:
+            return out

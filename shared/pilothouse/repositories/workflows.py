@@ -11,6 +11,10 @@ partition (pk)             sort key (sk)                what
 ``EXECUTION#<wf>#<name>``  ``STATE#<chunk id>``          a large map run's items or results, named by
                                                         the record's state (immutable; see
                                                         :mod:`~pilothouse.repositories.execution_chunks`)
+``EXECUTION#<wf>#<name>``  ``BODY#<piece id>``           a large record's body (state, input, output),
+                                                        named by its head (immutable; see
+                                                        :mod:`~pilothouse.repositories.execution_bodies`)
+``EXECUTION#<wf>#<name>``  ``HISTPART#<piece id>``       a large history item's events, named by it
 ``EXEC#<workflow>``        ``<execution name>``         the listing entry: the execution's summary
                                                         (:func:`summary`; derived)
 ``EXECRUNNING``            ``<workflow>#<name>``        executions not yet finished (for the sweep;
@@ -47,6 +51,7 @@ from typing import Any
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound
 from pilothouse.ports import Delete, Item, Page, Put, Store
+from pilothouse.repositories import execution_bodies as bodies
 from pilothouse.repositories.derived import sync
 
 WORKFLOW = "WORKFLOW"
@@ -65,6 +70,8 @@ SUMMARY_KEYS = (
     "start_date",
     "stop_date",
     "redrive_count",
+    "sm_version",
+    "sm_alias",
 )
 
 
@@ -189,7 +196,8 @@ class ExecutionRepository:
         self.store = store
 
     def get(self, workflow: str, name: str) -> Item | None:
-        return self.store.get(execution_pk(workflow, name), RECORD_SK)
+        """The record whole (a large one's body read back in, :mod:`.execution_bodies`)."""
+        return bodies.read(self.store, execution_pk(workflow, name), RECORD_SK)
 
     def require(self, workflow: str, name: str) -> Item:
         item = self.get(workflow, name)
@@ -199,16 +207,21 @@ class ExecutionRepository:
 
     def create(self, data: dict[str, Any], first_events: list[dict[str, Any]]) -> None:
         """Insert the execution and its first history events (Conflict if the name is taken); its
-        running entry first, its listing entry after (see the module's docstring)."""
+        running entry first, its listing entry after (see the module's docstring). A record or
+        history item too large for one stored item is stored in pieces (:mod:`.execution_bodies`:
+        the writer sets ``text_seen``, the text its first events carry)."""
         workflow, name = data["workflow"], data["name"]
         self.store.put(running_put(workflow, name, self.store.clock.time()))
         pk = execution_pk(workflow, name)
-        self.store.transact(
-            [
-                Put(Item(pk, RECORD_SK, stored("ExecutionRecord", data)), if_absent=True),
-                Put(Item(pk, history_sk(first_events[0]["id"]), {"events": first_events}), if_absent=True),
-            ]
-        )
+        head, pieces, _ = bodies.split(pk, stored("ExecutionRecord", data), 0)
+        first = history_sk(first_events[0]["id"])
+        history = bodies.history_writes(pk, first, first_events, bodies.watched(head))
+        ops = [Put(Item(pk, RECORD_SK, head), if_absent=True), *history, *pieces]
+        if len(ops) > 25:  # pieces named by nobody until the record is written: they may go first
+            for piece in pieces:
+                self.store.transact([piece])
+            ops = ops[: 1 + len(history)]
+        self.store.transact(ops)
         sync_listing(self.store, workflow, name)
 
     def page(self, workflow: str, *, limit: int, cursor: str | None) -> Page:
@@ -216,7 +229,11 @@ class ExecutionRepository:
         return self.store.query(executions_pk(workflow), limit=limit, cursor=cursor)
 
     def history(self, workflow: str, name: str, *, limit: int, cursor: str | None, reverse: bool) -> Page:
-        """History items, each holding the ``events`` of one step."""
+        """History items, each holding the events of one step (read them with :meth:`events_of`)."""
         return self.store.query(
             execution_pk(workflow, name), HISTORY_PREFIX, limit=limit, cursor=cursor, reverse=reverse
         )
+
+    def events_of(self, item: Item) -> list[dict[str, Any]]:
+        """The events of a history item (a large one's read back from its pieces)."""
+        return bodies.events_of(self.store, item)

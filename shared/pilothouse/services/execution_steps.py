@@ -27,7 +27,8 @@ from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict, VersionConflict
-from pilothouse.ports import Item, Put, Write
+from pilothouse.ports import Item, Write
+from pilothouse.repositories import execution_bodies as bodies
 from pilothouse.repositories.execution_chunks import StateMoved, load_state, pack_state
 from pilothouse.repositories.workflows import (
     RECORD_SK,
@@ -39,6 +40,7 @@ from pilothouse.repositories.workflows import (
     running_sk,
     sync_listing,
 )
+from pilothouse.services import step_writes
 from pilothouse.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -48,27 +50,10 @@ SWEEP_HORIZON_SECONDS = 120  # the sweep hands over timers due within this windo
 LEASE_MARGIN_SECONDS = 30
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 ATTEMPTS = 20
-MAX_TRANSACTION = 25  # what every store commits atomically (``pilothouse.ports.store``)
 
 
 class Skip(Exception):
     """Nothing to apply (stale message, finished execution, task already leased...)."""
-
-
-def _step_ops(
-    item: Item, data: dict, events: list, extra: list[Write], chunks: tuple[list[Write], list[Write]]
-) -> tuple[list[Write], list[Write]]:
-    """The step's transaction: the record, the history it drained and the state chunks it wrote
-    and dropped (:mod:`pilothouse.repositories.execution_chunks`), in the execution's own
-    partition (``extra`` must keep to it too); and what is left for after the commit: the deletes
-    of dropped chunks that did not fit the store's 25 operations (garbage no record names)."""
-    ops: list[Write] = [Put(Item(item.pk, item.sk, data), if_version=item.version)]
-    if events:
-        ops.append(Put(Item(item.pk, history_sk(events[0]["id"]), {"events": events}), if_absent=True))
-    puts, deletes = chunks
-    ops += extra + puts
-    room = max(0, MAX_TRANSACTION - len(ops))
-    return ops + deletes[:room], deletes[room:]
 
 
 def _before_step(services: ServiceContext, before: dict, after: dict) -> None:
@@ -143,14 +128,15 @@ def step_once(
         item, known = known or services.store.get(execution_pk(workflow, name), RECORD_SK), None
         if item is None:
             return None
-        data = item.data
-        if expect_step is not None and data["step"] != expect_step:
+        if expect_step is not None and item.data["step"] != expect_step:
             return None
         now = services.clock.time()
         try:
+            item = bodies.join(services.store, item)
             st = ExecutionState(load_state(services.store, item))
         except StateMoved:
             continue
+        data = item.data
         try:
             if change is not None:
                 change(st, data, now)
@@ -165,7 +151,7 @@ def step_once(
         events = st.drain_history()
         outstanding = {t["task_id"] for t in st.outstanding_tasks()}
         resume = [e.time for e in effects if isinstance(e, ResumeAt)]
-        head, *chunks = pack_state(item.pk, st.data, data["state"])
+        head, *chunks = pack_state(item.pk, st.data, data["state"], data["step"] + 1)
         new = {
             **data,
             "state": head,
@@ -176,6 +162,8 @@ def step_once(
             "outbox": [e.task_id for e in effects if isinstance(e, InvokeTask)],
             "task_leases": {k: v for k, v in data.get("task_leases", {}).items() if k in outstanding},
         }
+        if events:
+            new["text_seen"] = data.get("text_seen", 0) + bodies.event_chars(events)
         if st.status in TERMINAL:
             new.update(
                 output=st.output,
@@ -186,14 +174,28 @@ def step_once(
                 outbox=[],
             )
         _before_step(services, data, new)
-        ops, later = _step_ops(item, new, events, list(extra or []), (chunks[0], chunks[1]))
+        stored, body_puts, body_gone = bodies.split(item.pk, new, new["step"])
+        history = (
+            bodies.history_writes(item.pk, history_sk(events[0]["id"]), events, bodies.watched(new))
+            if events
+            else []
+        )
+        ops, ahead, later = step_writes.compose(
+            item, stored, history, list(extra or []), chunks[0] + body_puts, chunks[1] + body_gone
+        )
         try:
+            step_writes.write_ahead(services, ahead)
             written = services.store.transact(ops)[0]
         except VersionConflict:
+            step_writes.drop(services, ahead)
             continue
-        for op in later:
-            with contextlib.suppress(Exception):
-                services.store.transact([op])
+        step_writes.drop(services, later)
+        new.pop("body", None)
+        if "body" in stored:
+            new["body"] = stored["body"]
+        written = Item(written.pk, written.sk, new, written.version, written.expires_at)
+        if new["status"] in TERMINAL and (st.data.get("map_runs") or bodies.watched(new)):
+            step_writes.drop_orphans(services, written)
         _after_step(services, data, new)
         send_followups(services, new, now, advance=hand_over_now or not due_at_once(new))
         children = [e for e in effects if isinstance(e, (StartChild, StopChild))]
@@ -300,7 +302,10 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
         item = services.store.get(execution_pk(workflow, name), RECORD_SK)
         if item is None or item.data["status"] != "RUNNING":
             return None
-        data = item.data
+        try:
+            data = bodies.join(services.store, item).data  # the lease is written on the head only
+        except StateMoved:
+            continue
         task = next(
             (t for t in ExecutionState(data["state"]).outstanding_tasks() if t["task_id"] == task_id), None
         )
@@ -319,7 +324,7 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
         leases = {**data.get("task_leases", {}), task_id: lease}
         try:
             services.store.put(
-                Item(item.pk, item.sk, {**data, "task_leases": leases}), if_version=item.version
+                Item(item.pk, item.sk, {**item.data, "task_leases": leases}), if_version=item.version
             )
         except VersionConflict:
             continue

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from pilothouse.repositories.workflows import RECORD_SK, RUNNING, RUNNING_GRACE, execution_pk, sync_listing
+from pilothouse.repositories.workflows import RUNNING, RUNNING_GRACE, ExecutionRepository, sync_listing
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_steps import (
     MAX_DELAY_SECONDS,
@@ -90,7 +90,7 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0, own_host: bool
     now = services.clock.time()
     for idx in services.store.scan_all(RUNNING):
         workflow, name = idx.data["workflow"], idx.data["name"]
-        item = services.store.get(execution_pk(workflow, name), RECORD_SK)
+        item = ExecutionRepository(services.store).get(workflow, name)
         if item is None and now - float(idx.data.get("at", 0.0)) < RUNNING_GRACE:
             continue  # written before its start's transaction, which may be under way
         if item is not None:
@@ -118,7 +118,7 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0, own_host: bool
                 apply_step(services, workflow, name, _lapse(task_id))
             counts["lapsed"] += 1
         if lapsed:  # those steps sent their own messages; look again at what is left
-            item = services.store.get(execution_pk(workflow, name), RECORD_SK)
+            item = ExecutionRepository(services.store).get(workflow, name)
             if item is None or item.data["status"] != "RUNNING":
                 continue
             data = item.data

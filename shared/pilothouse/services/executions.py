@@ -17,6 +17,7 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from pilothouse.ports import Item
+from pilothouse.repositories.execution_bodies import event_chars
 from pilothouse.repositories.workflows import ExecutionRepository
 from pilothouse.services import workflows
 from pilothouse.services.context import ServiceContext
@@ -118,6 +119,8 @@ def _view(data: dict[str, Any]) -> dict[str, Any]:
         "start_date": data["start_date"],
         "stop_date": data.get("stop_date"),
         "redrive_count": data.get("redrive_count", 0),
+        "sm_version": data.get("sm_version"),
+        "sm_alias": data.get("sm_alias"),
         "trusted": bool(data.get("trusted")),
         "step": data["step"],
         "positions": st.positions() if data["status"] == "RUNNING" else [],
@@ -164,6 +167,8 @@ def list_executions(
                         "start_date",
                         "stop_date",
                         "redrive_count",
+                        "sm_version",
+                        "sm_alias",
                     )
                 }
             )
@@ -201,7 +206,7 @@ def history(
             workflow, name, limit=max(1, (skip + limit) // 4), cursor=at, reverse=reverse
         )
         for item in page.items:
-            step = item.data["events"]
+            step = repo(services).events_of(item)
             events.extend(reversed(step) if reverse else step)
         at = page.cursor
         if len(events) >= skip + limit or at is None:
@@ -217,6 +222,10 @@ def history(
 # -- API operations ------------------------------------------------------------------------------
 
 
+#: the largest execution input, as Step Functions measures it (UTF-8 bytes of its compact JSON)
+MAX_INPUT_BYTES = 256 * 1024
+
+
 def start(
     services: ServiceContext,
     workflow: str,
@@ -228,6 +237,7 @@ def start(
     trusted: bool = False,
     version: int | None = None,
     mock_case: str | None = None,
+    started_with: tuple[int, str | None] | None = None,
 ) -> dict[str, Any]:
     """Start an execution (of the workflow's latest version, or of ``version``). Like Step Functions
     Standard, a name makes it idempotent: the same name and input while it runs returns it;
@@ -237,7 +247,9 @@ def start(
     that principal's permissions). ``trusted`` — set by the deployment manager only, never from a
     request — lets a shipped workflow's tasks call the internal task functions.
     ``mock_case`` names a test case of the mock configuration (setting ``sfn_mock_config``): the
-    execution's Task states are answered from it instead of being invoked."""
+    execution's Task states are answered from it instead of being invoked.
+    ``started_with``: the published state machine version (and alias, if any) the start named, as
+    Step Functions' DescribeExecution and ListExecutions report them (None: the unqualified ARN)."""
     from pilothouse.engine import start as engine_start
     from pilothouse.services.workflow_access import is_reserved
 
@@ -248,7 +260,7 @@ def start(
         raise Forbidden(f"only the shipped workflows run trusted; {workflow!r} is not one")
     wf = workflows.get(services, workflow, version)
     payload = {} if input is None else input
-    if len(json.dumps(payload)) > 256 * 1024:
+    if len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_INPUT_BYTES:
         raise ValidationFailed.field("input", "must not exceed 256 KiB (States.DataLimitExceeded)")
     existing = repo(services).get(workflow, name)
     if existing is not None:
@@ -265,6 +277,15 @@ def start(
         token_prefix=token_prefix(workflow, name),
     )
     events = st.drain_history()
+    if started_with is not None:  # as AWS's ExecutionStarted event names them
+        details = events[0]["executionStartedEventDetails"]
+        details["stateMachineVersionArn"] = (
+            f"{state_machine_arn(workflow, services.settings)}:{started_with[0]}"
+        )
+        if started_with[1]:
+            details["stateMachineAliasArn"] = (
+                f"{state_machine_arn(workflow, services.settings)}:{started_with[1]}"
+            )
     data = {
         "arn": arn(workflow, name, services.settings),
         "name": name,
@@ -288,8 +309,11 @@ def start(
         "request_id": request_id,
         "trusted": trusted,
     }
+    data["text_seen"] = event_chars(events)  # a large input makes a watched record
     if mock_case is not None:
         data["mock_case"] = mock_case
+    if started_with is not None:
+        data["sm_version"], data["sm_alias"] = started_with
     try:
         repo(services).create(data, events)
     except Conflict:

@@ -28,6 +28,7 @@ from typing import Any
 from pilothouse.clock import iso
 from pilothouse.errors import Conflict
 from pilothouse.ports import Delete, Item, Put, Write
+from pilothouse.repositories.execution_bodies import event_chars
 from pilothouse.repositories.workflows import ExecutionRepository
 from pilothouse.services.context import ServiceContext
 
@@ -40,6 +41,10 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 #: ended children not yet counted by their parent: ``MAPDONE#<workflow>#<name>`` / child name
 HARVEST_PAGE = 500
+#: the children's outputs (JSON characters) one harvest step takes at most (at least one child):
+#: the rest is left to the next harvest, so a step's new result chunks stay about what one
+#: transaction carries (:mod:`pilothouse.repositories.execution_chunks`)
+HARVEST_CHARS = 1_500_000
 
 
 def ended_pk(workflow: str, name: str) -> str:
@@ -69,8 +74,10 @@ def end_marker(child: dict) -> Put:
 
 
 def harvest(services: ServiceContext, workflow: str, name: str) -> bool:
-    """Count, in one step of the parent, every child that ended, then drop their markers (a marker
-    left by a crash is harvested again and ignored: ``complete_child`` counts a child once)."""
+    """Count, in one step of the parent, the children that ended (up to :data:`HARVEST_PAGE` of
+    them and :data:`HARVEST_CHARS` of their outputs; another harvest takes the rest), then drop
+    their markers (a marker left by a crash is harvested again and ignored: ``complete_child``
+    counts a child once)."""
     from pilothouse.engine import complete_child
     from pilothouse.services.execution_steps import Skip, apply_step
 
@@ -81,9 +88,15 @@ def harvest(services: ServiceContext, workflow: str, name: str) -> bool:
         page = services.store.query(ended_pk(workflow, name), limit=HARVEST_PAGE)
         if not page.items:
             raise Skip
-        counted = False
+        counted = more = False
+        taken = 0
         for marker in page.items:
             m = marker.data
+            size = len(json.dumps(m.get("output")))
+            if ops and taken + size > HARVEST_CHARS:
+                more = True
+                break
+            taken += size
             counted |= complete_child(
                 st,
                 m["map_run"],
@@ -96,7 +109,7 @@ def harvest(services: ServiceContext, workflow: str, name: str) -> bool:
                 stop_date=m.get("stop_date"),
             )
             ops.append(Delete(marker.pk, marker.sk))
-        if page.cursor:  # more than a page ended: another harvest takes the rest
+        if more or page.cursor:  # more ended than one step takes: another harvest takes the rest
             services.queue.send(
                 services.settings.executions_queue,
                 json.dumps({"workflow": workflow, "name": name, "harvest": True}),
@@ -191,6 +204,7 @@ def start_child(services: ServiceContext, parent: dict, effect: Any) -> bool:
             "index": effect.index,
         },
     }
+    data["text_seen"] = event_chars(events)  # a large input makes a watched record
     try:
         repo.create(data, events)
     except Conflict:

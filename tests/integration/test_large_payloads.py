@@ -188,8 +188,6 @@ def test_racing_heartbeats_and_answers_on_a_large_execution_leave_one_whole_reco
 
     from pilothouse.repositories import execution_bodies as bodies
 
-    if store_kind == "dynamodb":
-        pytest.skip("moto applies racing conditional transactions non-atomically (see store/dynamodb.py)")
     given = payload('"')
     answer = payload("\\")
     fns.fns["notify"] = lambda p: None

@@ -145,3 +145,27 @@ def test_the_direct_path_hands_back_what_it_does_not_serve(gateways, admin_key, 
     monkeypatch.setenv("PILOTHOUSE_RESPONSE_VALIDATION", "true")
     assert direct.handle("GET", "/v1/components/web/config", "", auth, b"")[0] == 200
     assert served == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/components/w%65b/config",
+        "/v1/components/%2e%2e/config",
+        "/v1/components/a%00b/config",
+        "/v1/components/" + "x" * 2000 + "/config",
+        "/v1/components/%E2%98%83/config",
+    ],
+)
+def test_odd_paths_answer_the_same_both_ways(gateways, admin_key, path):
+    """Given encoded, traversing, NUL-bearing, long or non-ASCII names, both paths agree."""
+    a, b = _both(gateways, "GET", path, "", {"authorization": f"Bearer {admin_key}"})
+    assert a == b
+
+
+def test_a_huge_query_answers_the_same_both_ways(gateways, admin_key):
+    query = "&".join(f"k{i}=" + "v" * 50 for i in range(150)) + "&environment=development"
+    a, b = _both(
+        gateways, "GET", "/v1/components/web/config", query, {"authorization": f"Bearer {admin_key}"}
+    )
+    assert a == b and a[0] == 200

@@ -31,6 +31,7 @@ from pilothouse.errors import (
 )
 from pilothouse.runtime import emf
 from pilothouse.runtime.context import RequestContext, activate, current, deactivate
+from pilothouse.runtime.http_direct import direct_handler
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 from pilothouse.runtime.operations import Operation, documented_responses
 from pilothouse.runtime.problems import (
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
     from pilothouse.domain.security import Principal
-    from pilothouse.runtime.events import HttpRequest
     from pilothouse.wiring import Services
 
 _stdlog = logging.getLogger(__name__)
@@ -564,28 +564,5 @@ def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> 
 
     handler = with_context(resolve, correlation_id=request_id_of)
     handler.resolver = app  # type: ignore[attr-defined]
-    handler.direct = _direct_handler(app, list(operations), name)  # type: ignore[attr-defined]
+    handler.direct = direct_handler(app, list(operations), name)  # type: ignore[attr-defined]
     return handler
-
-
-def _direct_handler(
-    app: APIGatewayHttpResolver, operations: list[Operation], name: str | None
-) -> Callable[[HttpRequest, Any], dict | None]:
-    """The handler's direct read path for the local gateway (``runtime.http_direct``), with the same
-    log context and metrics as the handler for the requests it serves (None: send the event).
-    Made on the first request: a cold start in the cloud, which never takes it, pays nothing."""
-    reads: list[Any] = []
-
-    def serve(request: HttpRequest, context: Any) -> dict | None:
-        started = time.perf_counter()
-        if not reads:
-            from pilothouse.runtime.http_direct import DirectReads
-
-            reads.append(DirectReads(app, operations))
-        result = reads[0].serve(request)
-        if result is not None:
-            metric = name or request.route_key
-            emf.record(metric, int(result.get("statusCode") or 500), time.perf_counter() - started)
-        return result
-
-    return with_context(serve, correlation_id=lambda request: request.request_id)

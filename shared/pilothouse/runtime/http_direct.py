@@ -22,6 +22,7 @@ Gateway hands a function an event, and the handler resolves it with Powertools a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -32,7 +33,9 @@ from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.shared.headers_serializer import HttpApiHeadersSerializer
 
+from pilothouse.runtime import emf
 from pilothouse.runtime.events import HttpRequest, event_headers, query_parameters
+from pilothouse.runtime.logs import with_context
 from pilothouse.runtime.params import validate
 
 if TYPE_CHECKING:
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
     from pilothouse.runtime.operations import Operation
     from pilothouse.runtime.params import ReadValidation
 
-__all__ = ["DirectReads"]
+__all__ = ["DirectReads", "direct_handler"]
 
 
 @dataclass(frozen=True)
@@ -201,3 +204,25 @@ class DirectReads:
             return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
         return call
+
+
+def direct_handler(
+    app: APIGatewayHttpResolver, operations: list[Operation], name: str | None
+) -> Callable[[HttpRequest, Any], dict | None]:
+    """A function handler's direct read path for the local gateway, with the same log context and
+    metrics as the handler for the requests it serves (None: send the event). ``name``: the
+    metrics' function name (None: the route key). :class:`DirectReads` is made on the first
+    request: a cold start in the cloud, which never takes this path, pays nothing for it."""
+    reads: list[DirectReads] = []
+
+    def serve(request: HttpRequest, context: Any) -> dict | None:
+        started = time.perf_counter()
+        if not reads:
+            reads.append(DirectReads(app, operations))
+        result = reads[0].serve(request)
+        if result is not None:
+            metric = name or request.route_key
+            emf.record(metric, int(result.get("statusCode") or 500), time.perf_counter() - started)
+        return result
+
+    return with_context(serve, correlation_id=lambda request: request.request_id)

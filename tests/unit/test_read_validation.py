@@ -150,8 +150,8 @@ def test_the_plan_is_made_once_and_a_route_it_does_not_cover_goes_to_powertools(
     assert isinstance(params._plan(_Route(listed)), _Fallback)
     middleware = ReadValidation()
     route = _Route(scalar)
-    plan = middleware._route_plan(route)
+    plan = middleware.plan_of(route)
     assert not isinstance(plan, _Fallback)
     assert [(p.name, p.source, p.default) for p in plan] == [("limit", "query", 5), ("env", "query", None)]
     route.dependant = None  # a second request must not look at the route's fields again
-    assert middleware._route_plan(route) is plan
+    assert middleware.plan_of(route) is plan

@@ -18,6 +18,7 @@ from typing import Any
 
 from pilothouse.embedded.ids import invocation_id
 from pilothouse.embedded.template import FunctionDef
+from pilothouse.runtime.events import HttpRequest
 
 _counter = itertools.count()
 #: Python's import machinery is not safe when several threads first-import the same packages at once
@@ -68,9 +69,13 @@ def load_module(fn: FunctionDef) -> Any:
 class FunctionPool:
     """Invokes functions by logical id, one event per instance at a time."""
 
-    def __init__(self, functions: dict[str, FunctionDef], max_instances: int = 8) -> None:
+    def __init__(
+        self, functions: dict[str, FunctionDef], max_instances: int = 8, *, direct: bool = True
+    ) -> None:
         self.functions = functions
         self.max_instances = max_instances
+        #: serve HTTP reads through the handlers' direct path (False: always send the event)
+        self.direct = direct
         self._idle: dict[str, list[Any]] = {name: [] for name in functions}
         self._count: dict[str, int] = dict.fromkeys(functions, 0)
         self._cond = threading.Condition()
@@ -103,6 +108,21 @@ class FunctionPool:
         handler = self._acquire(name)
         try:
             return handler(event, LambdaContext(name, self.functions[name].timeout))
+        finally:
+            self._release(name, handler)
+
+    def serve(self, name: str, request: HttpRequest) -> Any:
+        """Invoke the function with an HTTP request: through its handler's direct read path when
+        it has one that serves the request (``runtime.http_direct``), else with the request's
+        payload-2.0 event. Either way one instance, one context, one invocation."""
+        if name not in self.functions:
+            raise KeyError(f"no function {name!r} in the template")
+        handler = self._acquire(name)
+        try:
+            context = LambdaContext(name, self.functions[name].timeout)
+            direct = getattr(handler, "direct", None) if self.direct else None
+            result = direct(request, context) if direct is not None else None
+            return handler(request.event(), context) if result is None else result
         finally:
             self._release(name, handler)
 

@@ -26,7 +26,7 @@ from pilothouse.embedded.gateway_problems import BadGateway, new_request_id, pro
 from pilothouse.embedded.gateway_routes import Match, RouteTable
 from pilothouse.embedded.template import HttpRoute
 from pilothouse.errors import MethodNotAllowed, NotFound, PayloadTooLarge, PilothouseError
-from pilothouse.runtime.events import http_event, http_result
+from pilothouse.runtime.events import HttpRequest, http_result
 
 if TYPE_CHECKING:
     from pilothouse.embedded.tls import TlsFiles
@@ -116,20 +116,18 @@ class LocalGateway:
         *,
         request_id: str,
     ) -> tuple[int, dict[str, str], bytes]:
-        """Call the dispatch's function with a payload-2.0 event; its answer (or a 502 problem).
+        """Call the dispatch's function with the request (its payload-2.0 event, or the handler's
+        direct read path: ``FunctionPool.serve``); its answer (or a 502 problem).
         Blocking: the function runs in the calling thread."""
-        event = http_event(
-            dispatch.method,
-            path,
-            query=query,
-            headers=headers,
-            body=body,
-            route_key=dispatch.route_key,
-            path_parameters=dispatch.params,
-            request_id=request_id,
+        request = HttpRequest(
+            dispatch.method, path, query, headers, body, dispatch.route_key, dispatch.params, request_id
         )
+        serve = getattr(self.pool, "serve", None)  # a pool that only invokes takes the event
         try:
-            result = self.pool.invoke(dispatch.function, event)
+            if serve is not None:
+                result = serve(dispatch.function, request)
+            else:
+                result = self.pool.invoke(dispatch.function, request.event())
         except Exception as exc:  # what API Gateway answers when the integration fails
             # the type and where, never the message: it may carry a secret
             logger.error(

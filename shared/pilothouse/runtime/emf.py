@@ -22,7 +22,9 @@ SERVICE = "pilothouse"
 #: documents kept for the sweep at most (older ones are dropped first)
 BUFFERED = 20_000
 
-_pending: deque[dict[str, Any]] = deque(maxlen=BUFFERED)
+#: (function, failed, seconds, timestamp in ms) of each invocation not yet drained: the document is
+#: made when the sweep drains it, not on the request's path
+_pending: deque[tuple[str, bool, float, int]] = deque(maxlen=BUFFERED)
 _lock = threading.Lock()
 
 
@@ -39,7 +41,9 @@ def document(function: str, status: int, seconds: float) -> dict[str, Any]:
     return outcome_document(function, status >= 500, seconds)
 
 
-def outcome_document(function: str, failed: bool, seconds: float) -> dict[str, Any]:
+def outcome_document(
+    function: str, failed: bool, seconds: float, timestamp_ms: int | None = None
+) -> dict[str, Any]:
     """The EMF document of one invocation, as Powertools Metrics serializes it.
 
     Written out here rather than built with a Powertools ``AmazonCloudWatchEMFProvider`` per
@@ -48,7 +52,7 @@ def outcome_document(function: str, failed: bool, seconds: float) -> dict[str, A
     """
     return {
         "_aws": {
-            "Timestamp": int(time.time() * 1000),
+            "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
@@ -73,12 +77,13 @@ def record(function: str, status: int, seconds: float) -> None:
 def record_outcome(function: str, failed: bool, seconds: float) -> None:
     """Emit one invocation's metrics (never raises: metrics must not fail an invocation)."""
     try:
-        doc = outcome_document(function, failed, seconds)
         if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            doc = outcome_document(function, failed, seconds)
             print(json.dumps(doc, separators=(",", ":")), flush=True)
         else:
+            now_ms = int(time.time() * 1000)
             with _lock:
-                _pending.append(doc)
+                _pending.append((function, failed, seconds, now_ms))
     except Exception:  # noqa: BLE001, S110 - a lost metric is better than a failed request
         pass
 
@@ -96,6 +101,6 @@ def function_name(job: Any) -> str:
 def drain() -> list[dict[str, Any]]:
     """Take the buffered documents (the embedded default's collection sweep)."""
     with _lock:
-        out = list(_pending)
+        taken = list(_pending)
         _pending.clear()
-    return out
+    return [outcome_document(*invocation) for invocation in taken]

@@ -11,6 +11,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -46,17 +47,8 @@ def http_event(
     now: float | None = None,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload-2.0 event (headers lower-cased, repeated ones comma-joined)."""
-    lowered: dict[str, str] = {}
-    cookies: list[str] = []
-    for key, value in (headers or {}).items():
-        k = key.lower()
-        if k == "cookie":
-            cookies.extend(c.strip() for c in value.split(";") if c.strip())
-            continue
-        lowered[k] = f"{lowered[k]},{value}" if k in lowered else value
-    params: dict[str, str] = {}
-    for k, v in parse_qsl(query, keep_blank_values=True):
-        params[k] = f"{params[k]},{v}" if k in params else v
+    lowered, cookies = event_headers(headers)
+    params = query_parameters(query)
     raw = body.encode() if isinstance(body, str) else (body or b"")
     text = _is_text(lowered.get("content-type"))
     now = time.time() if now is None else now
@@ -95,6 +87,60 @@ def http_event(
     if raw:
         event["body"] = raw.decode("utf-8", errors="replace") if text else base64.b64encode(raw).decode()
     return event
+
+
+def event_headers(headers: dict[str, str] | None) -> tuple[dict[str, str], list[str]]:
+    """A request's headers as an event carries them: lower-cased names, repeats comma-joined, and
+    the cookies apart (``Cookie`` is split into the event's ``cookies``)."""
+    lowered: dict[str, str] = {}
+    cookies: list[str] = []
+    for key, value in (headers or {}).items():
+        k = key.lower()
+        if k == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        lowered[k] = f"{lowered[k]},{value}" if k in lowered else value
+    return lowered, cookies
+
+
+def query_parameters(query: str) -> dict[str, str]:
+    """An event's ``queryStringParameters`` of a raw query string (repeats comma-joined)."""
+    params: dict[str, str] = {}
+    if query:
+        for k, v in parse_qsl(query, keep_blank_values=True):
+            params[k] = f"{params[k]},{v}" if k in params else v
+    return params
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One request as the local gateway received and routed it: what :func:`http_event` turns into
+    an event, and what a function's direct read path (``runtime.http_direct``) serves without one.
+
+    ``headers`` are as received (any case); ``route_key`` and ``path_parameters`` are the route's.
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    route_key: str
+    path_parameters: dict[str, str] | None
+    request_id: str
+
+    def event(self) -> dict[str, Any]:
+        """The payload-2.0 event of this request."""
+        return http_event(
+            self.method,
+            self.path,
+            query=self.query,
+            headers=self.headers,
+            body=self.body,
+            route_key=self.route_key,
+            path_parameters=self.path_parameters,
+            request_id=self.request_id,
+        )
 
 
 def http_result(result: Any) -> tuple[int, dict[str, str], bytes]:

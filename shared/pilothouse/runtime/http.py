@@ -31,6 +31,7 @@ from pilothouse.errors import (
 )
 from pilothouse.runtime import emf
 from pilothouse.runtime.context import RequestContext, activate, current, deactivate
+from pilothouse.runtime.http_direct import direct_handler
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 from pilothouse.runtime.operations import Operation, documented_responses
 from pilothouse.runtime.problems import (
@@ -183,9 +184,12 @@ class _Guard:
         self.__name__ = f"guard_{op.name}"
 
     def _begin(self, app: APIGatewayHttpResolver) -> RequestContext:
-        event = app.current_event.raw_event
+        return self.begin(app.current_event.raw_event)
+
+    def begin(self, event: dict, services: Services | None = None) -> RequestContext:
+        """The request's context (``services``: the hooks' when not given)."""
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-        services = self.hooks.services()
+        services = services or self.hooks.services()
         params = event.get("pathParameters") or {}
         return RequestContext(
             request_id=request_id,
@@ -217,11 +221,22 @@ class _Guard:
 
     def __call__(self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
         event = app.current_event.raw_event
-        ctx = self._begin(app)
+        return self.run(app, self.begin(event), event, app.context.get("_body_problem"), next_middleware)
+
+    def run(
+        self,
+        app: APIGatewayHttpResolver,
+        ctx: RequestContext,
+        event: dict,
+        body_problem: PilothouseError | None,
+        next_middleware: Callable[..., Response],
+    ) -> Response:
+        """The guarded call of one request (``body_problem``: the body refused before parsing):
+        what the route middleware does, also the direct read path's (``runtime.http_direct``)."""
         token = activate(ctx)
         response: Response
         try:
-            response = self._handle(app, ctx, event, next_middleware)
+            response = self._handle(app, ctx, event, body_problem, next_middleware)
         finally:
             deactivate(token)
         if self.op.mutating or response.status_code in (401, 403):  # refused reads are audited too
@@ -230,12 +245,11 @@ class _Guard:
         response.headers["X-Request-Id"] = ctx.request_id
         return response
 
-    def _handle(self, app, ctx: RequestContext, event: dict, next_middleware) -> Response:
+    def _handle(self, app, ctx: RequestContext, event: dict, body_problem, next_middleware) -> Response:
         try:
             self._authorize(ctx, event)
-            problem = app.context.get("_body_problem")
-            if problem is not None:
-                raise problem
+            if body_problem is not None:
+                raise body_problem
             self._admit(app, ctx, event)
             key = _header(event, "idempotency-key") if self.op.mutating else None
             if key:
@@ -539,14 +553,16 @@ def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> 
     services, authentication and audit it uses; the wiring's by default)."""
     app = build_resolver(list(operations), hooks)
 
+    name = operations[0].name if len(operations) == 1 else None  # None: the route key names it
+
     def resolve(event: dict, context: Any) -> dict:
         started = time.perf_counter()
         result = app.resolve(event, context)
-        name = operations[0].name if len(operations) == 1 else str(event.get("routeKey") or "api")
-        emf.record(name, int(result.get("statusCode") or 500), time.perf_counter() - started)
+        metric = name or str(event.get("routeKey") or "api")
+        emf.record(metric, int(result.get("statusCode") or 500), time.perf_counter() - started)
         return result
 
     handler = with_context(resolve, correlation_id=request_id_of)
-
     handler.resolver = app  # type: ignore[attr-defined]
+    handler.direct = direct_handler(app, list(operations), name)  # type: ignore[attr-defined]
     return handler

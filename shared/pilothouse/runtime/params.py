@@ -171,7 +171,8 @@ class ReadValidation:
         self._lock = threading.Lock()
         self._powertools: Any = None
 
-    def _route_plan(self, route: Any) -> list[_Param] | _Fallback:
+    def plan_of(self, route: Any) -> list[_Param] | _Fallback:
+        """The route's plan (made on first use): its parameters, or a fallback to Powertools."""
         if self._plan is None:
             with self._lock:
                 if self._plan is None:
@@ -179,7 +180,7 @@ class ReadValidation:
         return self._plan
 
     def __call__(self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
-        plan = self._route_plan(app.context["_route"])
+        plan = self.plan_of(app.context["_route"])
         if isinstance(plan, _Fallback):
             if self._powertools is None:
                 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (

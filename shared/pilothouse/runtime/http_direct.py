@@ -1,0 +1,228 @@
+"""The direct read path of an HTTP function: a bodiless read served on the local gateway without
+building its payload-2.0 event or running Powertools' resolver, with the same answer.
+
+On a warm read such as ``GET /v1/components/{name}/config``, most of a function's CPU went to the
+machinery around the endpoint: the event (a dict of ~20 keys), Powertools' proxy-event wrappers,
+its route match, its middleware frames (rebuilt on every request) and its adapter. For a read
+route whose checks are all known when the function is built, :class:`DirectReads` does the same
+steps itself, in the same order and with the same parts:
+
+    match (Powertools' own route rules, in its order) → validate (the route's
+    :class:`~pilothouse.runtime.params.ReadValidation` plan) → the route's guard (context, auth,
+    rate limit, audit of a refusal, problem+json) → the endpoint → Powertools' ``ResponseBuilder``
+
+and answers what Powertools would have answered. Whatever it does not cover is handed back
+(``None``: the caller builds the event and calls the handler): a body, a mutating route, a route
+with a parameter the plan does not cover, answers being validated
+(``PILOTHOUSE_RESPONSE_VALIDATION``), and any request that fails validation (nothing has happened
+yet then: the full path answers the 401/403/422 as always). The cloud never takes this path: API
+Gateway hands a function an event, and the handler resolves it with Powertools as before.
+``tests/unit/test_http_direct.py`` compares the two paths' answers request by request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.shared.headers_serializer import HttpApiHeadersSerializer
+
+from pilothouse.runtime import emf
+from pilothouse.runtime.events import HttpRequest, event_headers, query_parameters
+from pilothouse.runtime.logs import with_context
+from pilothouse.runtime.params import validate
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    from pilothouse.runtime.http import _Guard
+    from pilothouse.runtime.operations import Operation
+    from pilothouse.runtime.params import ReadValidation
+
+__all__ = ["DirectReads", "direct_handler"]
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A read route served directly: its Powertools route, operation, guard and validation."""
+
+    route: Any  # Powertools' Route: its compiled rule, status code, cors/compress/cache settings
+    op: Operation
+    guard: _Guard
+    validation: ReadValidation | None  # None: the route's parameters are all text path captures
+    params: frozenset[str]  # the endpoint's parameters
+
+
+def _parts(route: Any, op: Operation) -> _Read | None:
+    """The route as a direct read, or None when the direct path does not cover it."""
+    from pilothouse.runtime.http import _Guard, _ResponseValidation
+    from pilothouse.runtime.params import ReadValidation
+
+    if op.mutating or getattr(route, "has_dependencies", False) or route.enable_validation is not False:
+        return None  # a route Powertools validates itself is resolved by it
+    found = list(route.middlewares or ())
+    kinds = [type(m) for m in found]
+    if kinds == [ReadValidation, _Guard, _ResponseValidation]:
+        validation, guard = found[0], found[1]
+    elif kinds == [_Guard, _ResponseValidation]:
+        validation, guard = None, found[0]
+    else:
+        return None
+    import inspect
+
+    params = frozenset(inspect.signature(op.func, eval_str=False).parameters)
+    return _Read(route, op, guard, validation, params)
+
+
+class _Headers:
+    """A request's headers as Powertools' HTTP API event resolves them (``resolved_headers_field``:
+    a value holding a comma as the list of its parts), looked up one name at a time."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = headers  # lower-case names, as the event's
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self._headers.get(name.lower())
+        if value is None:
+            return default
+        return value.split(",") if "," in value else value
+
+
+class _EventView:
+    """What Powertools' ``ResponseBuilder`` reads of the event: its resolved headers (compression,
+    CORS) and how an HTTP API answer's headers are written. Building the whole proxy event's
+    wrappers for that cost more than the endpoint."""
+
+    __slots__ = ("resolved_headers_field",)
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.resolved_headers_field = _Headers(headers)
+
+    @staticmethod
+    def header_serializer() -> HttpApiHeadersSerializer:
+        return HttpApiHeadersSerializer()
+
+
+class DirectReads:
+    """Serves the direct read path of one function's resolver (see the module's docstring)."""
+
+    def __init__(self, app: APIGatewayHttpResolver, operations: list[Operation]) -> None:
+        self.app = app
+        by_func = {op.func: op for op in operations}
+        global_middlewares = bool(app._router_middlewares)
+        #: every route in Powertools' matching order, with its direct parts (None: not served here)
+        self.routes: list[tuple[Any, _Read | None]] = []
+        for route in [*app._static_routes, *app._dynamic_routes]:
+            op = by_func.get(route.func)
+            parts = _parts(route, op) if op is not None and not global_middlewares else None
+            self.routes.append((route, parts))
+
+    def _match(self, method: str, path: str) -> tuple[_Read, dict[str, str]] | None:
+        for route, read in self.routes:  # as Powertools' _resolve: the first route that matches
+            if route.method != method:
+                continue
+            found = route.rule.match(path)
+            if found:
+                return (read, found.groupdict()) if read is not None else None
+        return None
+
+    def serve(self, request: HttpRequest) -> dict[str, Any] | None:
+        """The handler's answer to ``request`` (a proxy result), or None: not served here."""
+        if request.body:
+            return None
+        matched = self._match(request.method.upper(), request.path)
+        if matched is None:
+            return None
+        read, route_args = matched
+        services = read.guard.hooks.services()
+        if services.settings.response_validation:
+            return None  # Powertools validates the answer: the full path
+        headers, cookies = event_headers(request.headers)
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": request.route_key,
+            "rawPath": request.path,
+            "rawQueryString": request.query,
+            "headers": headers,
+            "requestContext": {
+                "requestId": request.request_id,
+                "http": {"method": request.method.upper(), "path": request.path},
+            },
+            "isBase64Encoded": False,
+        }
+        query = query_parameters(request.query)
+        if query:
+            event["queryStringParameters"] = query
+        if request.path_parameters:
+            event["pathParameters"] = request.path_parameters
+        if cookies:
+            event["cookies"] = cookies
+        values = self._validate(read, event, route_args)
+        if values is None:
+            return None
+        ctx = read.guard.begin(event, services)
+        response = read.guard.run(self.app, ctx, event, None, self._endpoint(read, values))
+        builder: ResponseBuilder[Any] = ResponseBuilder(response, self.app._serializer, read.route)
+        return builder.build(_EventView(headers), self.app._cors)
+
+    @staticmethod
+    def _validate(read: _Read, event: dict[str, Any], route_args: dict[str, str]) -> dict[str, Any] | None:
+        """The endpoint's arguments, or None when the request is not valid (the full path answers)."""
+        if read.validation is None:
+            values: dict[str, Any] = route_args
+        else:
+            plan = read.validation.plan_of(read.route)
+            if not isinstance(plan, list):
+                return None  # Powertools validates this route itself
+            try:
+                values = validate(plan, event, route_args)
+            except RequestValidationError:
+                return None
+        return values if set(values) == read.params else None
+
+    @staticmethod
+    def _endpoint(read: _Read, values: dict[str, Any]) -> Callable[[Any], Response]:
+        """The innermost call, as Powertools' adapter makes it: the endpoint with its arguments,
+        its result as a Response (a bare value: JSON with the route's status code)."""
+
+        def call(_app: Any) -> Response:
+            result = read.op.func(**values)
+            if isinstance(result, Response):
+                return result
+            if isinstance(result, tuple) and len(result) == 2:
+                body, status = result
+            else:
+                body, status = result, read.route.status_code or HTTPStatus.OK
+            return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+        return call
+
+
+def direct_handler(
+    app: APIGatewayHttpResolver, operations: list[Operation], name: str | None
+) -> Callable[[HttpRequest, Any], dict | None]:
+    """A function handler's direct read path for the local gateway, with the same log context and
+    metrics as the handler for the requests it serves (None: send the event). ``name``: the
+    metrics' function name (None: the route key). :class:`DirectReads` is made on the first
+    request: a cold start in the cloud, which never takes this path, pays nothing for it."""
+    reads: list[DirectReads] = []
+
+    def serve(request: HttpRequest, context: Any) -> dict | None:
+        started = time.perf_counter()
+        if not reads:
+            reads.append(DirectReads(app, operations))
+        result = reads[0].serve(request)
+        if result is not None:
+            metric = name or request.route_key
+            emf.record(metric, int(result.get("statusCode") or 500), time.perf_counter() - started)
+        return result
+
+    return with_context(serve, correlation_id=lambda request: request.request_id)

@@ -21,6 +21,7 @@ The series index is written once per new series, never per datapoint.
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -52,10 +53,17 @@ DAY = 86400
 def rollup_key(period: int, component: str, name: str, key: str, start: int) -> tuple[str, str]:
     """The (partition, sort key) of the item holding the rollup of ``period`` seconds starting at
     ``start``: for a minute, its hour's block."""
+    kind, when, sk = _spelled(period == MINUTE, start)
+    return f"{kind}#{component}#{name}#{key}#{when}", sk
+
+
+@functools.lru_cache(maxsize=4096)
+def _spelled(minutes: bool, start: int) -> tuple[str, str, str]:
+    """The partition's kind and date, and the sort key, of a rollup key (see :func:`rollup_key`)."""
     moment = datetime.fromtimestamp(start, UTC)
-    if period == MINUTE:
-        return f"METRIC_MIN#{component}#{name}#{key}#{moment:%Y-%m-%d}", f"{BLOCK}{moment:%H}"
-    return f"METRIC_HOUR#{component}#{name}#{key}#{moment:%Y-%m}", f"{moment:%dT%H}"
+    if minutes:
+        return "METRIC_MIN", f"{moment:%Y-%m-%d}", f"{BLOCK}{moment:%H}"
+    return "METRIC_HOUR", f"{moment:%Y-%m}", f"{moment:%dT%H}"
 
 
 def minute_rollups(block: dict[str, Any], start: int, end: int) -> list[dict[str, Any]]:

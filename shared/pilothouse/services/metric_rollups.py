@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.domain.metric_histogram import ordered
-from pilothouse.domain.metric_minutes import decode, encode, minute, unpack
+from pilothouse.domain.metric_minutes import add_minutes
 from pilothouse.domain.metrics import combine, new_rollup
 from pilothouse.errors import AlreadyExists, VersionConflict
 from pilothouse.ports import Item, Put
@@ -45,7 +45,7 @@ TRIES = 40
 MAX_PAUSE_S = 0.05
 
 Slot = tuple[int, str, str, str, int]  # period, component, name, series key, start
-#: one minute of a batch, folded in memory: [count, sum, min, max, histogram]
+#: one minute of a batch, folded in memory: [count, sum, min, max, {bucket code: count}]
 Minute = list[Any]
 Block = tuple[str, str, str, int]  # component, name, series key, hour
 Entry = tuple[tuple[str, str], int, dict[int, Minute]]  # (partition, sort key), hour, minutes
@@ -91,36 +91,12 @@ def _block_write(repo: MetricRepository, entry: Entry, item: Item | None, batch:
     if batch in seen:
         return None
     data: dict[str, Any] = {"start": hour, "period": MINUTE}
-    data["minutes"] = encode(merge_minutes(decode(base["minutes"]) if base else {}, minutes, hour))
+    touched = {(start - hour) // MINUTE: figures for start, figures in minutes.items()}
+    data["minutes"] = add_minutes(base["minutes"] if base else None, touched)
     data["batches"] = ",".join([*seen, batch][-REMEMBERED:])
     if base and base.get("moved"):
         data["moved"] = True
     return repo.write(MINUTE, pk, sk, data, item)
-
-
-def merge_minutes(stored: dict[str, tuple], minutes: dict[int, Minute], hour: int) -> dict[str, tuple]:
-    """A block's minutes (``"MM"`` to ``(count, sum, min, max, hist, p50, p90, p99)``,
-    :func:`pilothouse.domain.metric_minutes.decode`) with a batch's minutes (by their start) added,
-    in minute order; only the histograms of the minutes the batch touches are unpacked."""
-    out: dict[str, tuple] = dict(stored)
-    for start, (count, total, low, high, hist) in minutes.items():
-        mm = f"{(start - hour) // MINUTE:02d}"
-        had = out.get(mm)
-        if had is None:
-            out[mm] = minute(count, total, low, high, ordered(hist))
-            continue
-        merged = unpack(had[4])
-        grown = False  # a bucket the stored minute lacked: sort again, else the order holds
-        for bucket, n in hist.items():
-            if bucket in merged:
-                merged[bucket] += n
-            else:
-                merged[bucket] = n
-                grown = True
-        if grown:
-            merged = ordered(merged)
-        out[mm] = minute(had[0] + count, had[1] + total, min(had[2], low), max(had[3], high), merged)
-    return {mm: out[mm] for mm in sorted(out)}
 
 
 def apply(repo: MetricRepository, partial: dict[Slot, dict[str, Any]], batch: str) -> None:

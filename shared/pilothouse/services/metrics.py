@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pilothouse.domain.metric_histogram import bucket_key
+from pilothouse.domain.metric_histogram import bucket_code
 from pilothouse.domain.metrics import (
     COMPONENT_NAME,
     DIMENSION_NAME,
@@ -141,6 +141,19 @@ def batch_id(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+#: series keys computed lately, by (component, name, dimensions as items)
+_series_keys: dict[tuple[str, str, tuple], str] = {}
+
+
+def _series_key(memo: tuple[str, str, tuple], dimensions: Mapping[str, str]) -> str:
+    key = _series_keys.get(memo)
+    if key is None:
+        if len(_series_keys) >= 10_000:
+            _series_keys.clear()
+        key = _series_keys[memo] = series_key(memo[0], memo[1], dimensions)
+    return key
+
+
 def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str | None = None) -> int:
     """Fold a batch of datapoints into the rollups; the number of datapoints written.
 
@@ -170,14 +183,14 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str |
         memo = (dp.component, dp.name, tuple(dp.dimensions.items()))
         seen = keys.get(memo)
         if seen is None or seen[2] != hour:
-            key = seen[0] if seen is not None else series_key(dp.component, dp.name, dp.dimensions)
+            key = seen[0] if seen is not None else _series_key(memo, dp.dimensions)
             ident = (dp.component, dp.name, key)
             if ident not in fresh:
                 fresh[ident] = (dp.dimensions, dp.unit, ts)
             block = blocks.setdefault((dp.component, dp.name, key, hour), {})
             keys[memo] = seen = (key, block, hour)
         minutes = seen[1]
-        bucket = bucket_key(value)
+        bucket = bucket_code(value)
         into = minutes.get(minute)
         if into is None:
             minutes[minute] = [1, value, value, value, {bucket: 1}]

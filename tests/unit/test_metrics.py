@@ -144,6 +144,26 @@ def test_datapoints_of_an_unregistered_component_are_refused(ctx):
     assert metrics.ingest(ctx, [dp(1), dp(3, component="pilothouse")]) == 2
 
 
+def test_a_deregistered_component_is_refused_once_its_registration_is_no_longer_remembered(ctx):
+    """Given a component whose datapoints were taken, When its record goes (deregistered), Then its
+    datapoints are still taken for at most REGISTERED_FOR_S (as a batch checked just before would
+    be), and refused after; a component registered meanwhile is taken at once (absence is never
+    remembered)."""
+    from pilothouse.repositories.components import RECORD_SK, component_pk
+
+    assert metrics.ingest(ctx, [dp(1)]) == 1
+    with pytest.raises(ValidationFailed):
+        metrics.ingest(ctx, [dp(1, component="later")])
+    registered(ctx, "later")
+    assert metrics.ingest(ctx, [dp(1, component="later")]) == 1
+    ctx.store.delete(component_pk("greeter"), RECORD_SK)
+    assert metrics.ingest(ctx, [dp(2)]) == 1
+    ctx.clock.advance(metrics.REGISTERED_FOR_S)
+    with pytest.raises(ValidationFailed) as caught:
+        metrics.ingest(ctx, [dp(3)])
+    assert caught.value.errors[0]["field"] == "datapoints.0.component"
+
+
 def test_old_and_future_timestamps_are_refused(ctx):
     """Given a datapoint 15 days old and one 3 hours ahead, Then both are refused by index."""
     with pytest.raises(ValidationFailed) as caught:

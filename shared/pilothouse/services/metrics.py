@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -141,6 +142,34 @@ def batch_id(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+#: how long a component found registered is taken as registered without reading it again (a batch
+#: names the same few components batch after batch; one deregistered meanwhile has its datapoints
+#: taken this much longer, as a batch checked just before the deregistration would be)
+REGISTERED_FOR_S = 5.0
+#: per store, the components found registered lately and when
+_seen_registered: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
+
+
+def _registered(ctx: ServiceContext, now: float) -> Callable[[str], bool]:
+    """Whether a component is registered: read, or remembered for :data:`REGISTERED_FOR_S`."""
+    seen = _seen_registered.setdefault(ctx.store, {})
+    components = ComponentRepository(ctx.store)
+
+    def registered(name: str) -> bool:
+        at = seen.get(name)
+        if at is not None and 0 <= now - at < REGISTERED_FOR_S:
+            return True
+        if components.get(name) is None:
+            seen.pop(name, None)
+            return False
+        if len(seen) >= 10_000:
+            seen.clear()
+        seen[name] = now
+        return True
+
+    return registered
+
+
 #: series keys computed lately, by (component, name, dimensions as items)
 _series_keys: dict[tuple[str, str, tuple], str] = {}
 
@@ -167,8 +196,7 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str |
     if not datapoints:
         return 0
     now = ctx.clock.time()
-    components = ComponentRepository(ctx.store)
-    stamps = check(datapoints, now, lambda name: components.get(name) is not None)
+    stamps = check(datapoints, now, _registered(ctx, now))
     repo = MetricRepository(ctx.store)
     late = int(now) - LATE_AFTER_S
     blocks: dict[Block, dict[int, Minute]] = {}

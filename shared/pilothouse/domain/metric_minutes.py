@@ -35,10 +35,10 @@ have (2**-260 .. 2**360, :mod:`pilothouse.services.metrics`) keep ``|i|`` under 
 
 from __future__ import annotations
 
-import binascii
 import math
 import sys
 from array import array
+from binascii import a2b_base64, b2a_base64
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
@@ -83,12 +83,11 @@ def _key(code: int) -> str:
 def _b64(values: array) -> str:
     if not _LITTLE:
         values.byteswap()
-    return binascii.b2a_base64(values.tobytes(), newline=False).decode("ascii")
+    return b2a_base64(values, newline=False).decode("ascii")
 
 
 def _arr(kind: str, text: str) -> array:
-    values = array(kind)
-    values.frombytes(binascii.a2b_base64(text))
+    values = array(kind, a2b_base64(text))
     if not _LITTLE:
         values.byteswap()
     return values

@@ -364,6 +364,48 @@ def test_a_batch_interrupted_midway_completes_on_retry_without_counting_twice(ct
     assert counted == 120
 
 
+def test_a_batch_killed_inside_its_sqlite_commit_leaves_nothing_and_lands_once_on_retry(
+    sqlite_ctx, monkeypatch
+):
+    """Given a batch of 40 partitions whose one SQLite commit (every partition's transaction under
+    one write lock) dies while its rows are being spelled (a killed process), Then none of it
+    landed, and the same batch sent again is counted exactly once."""
+    import json
+
+    from pilothouse.store import sqlite as sqlite_store
+
+    batch = [dp(1, minutes_ago=m, name=f"m{m % 40}") for m in range(120)]
+    calls: list[int] = []
+
+    class Dying:
+        loads = staticmethod(json.loads)
+
+        @staticmethod
+        def dumps(*args, **kwargs):
+            if isinstance(args[0], dict) and "minutes" in args[0]:
+                calls.append(1)  # a minute block's row
+            if len(calls) == 20:
+                raise SystemExit("killed")
+            return json.dumps(*args, **kwargs)
+
+    def counted() -> float:
+        window = {"period": 3600, "start": T0 - timedelta(hours=3), "end": T0 + timedelta(hours=1)}
+        return sum(
+            p.value or 0
+            for m in range(40)
+            for p in metrics.query(sqlite_ctx, "greeter", f"m{m}", stat="SampleCount", **window)
+        )
+
+    monkeypatch.setattr(sqlite_store, "json", Dying)
+    with pytest.raises(SystemExit):
+        metrics.ingest(sqlite_ctx, batch, batch="b-1")
+    monkeypatch.setattr(sqlite_store, "json", json)
+    assert len(calls) == 20 and counted() == 0
+    metrics.ingest(sqlite_ctx, batch, batch="b-1")
+    metrics.ingest(sqlite_ctx, batch, batch="b-1")  # a second retry changes nothing
+    assert counted() == 120
+
+
 def test_a_range_of_decades_reads_only_what_is_kept(ctx):
     """Given a query from the epoch at hourly resolution, Then it is refused as too many periods,
     and 400 days of hours answer without reading beyond retention."""

@@ -13,9 +13,11 @@ The kept percentiles are :func:`metric_histogram.percentile` of the minute's his
 when the minute is written: a query of one of them at one-minute resolution reads one column and
 merges no histogram. Any other percentile, and any merge of minutes, unpacks the histograms.
 
-A bucket's code keeps the value order: ``0`` for zero, ``OFFSET + i`` for positive bucket ``i``,
-``-(OFFSET + i)`` for the negative values mirrored into bucket ``i``. The magnitudes a datapoint may
-have (2**-260 .. 2**360, :mod:`pilothouse.services.metrics`) keep ``|i|`` under 6,300.
+A bucket's code keeps the value order and the value's sign: ``0`` for zero, ``OFFSET + i`` for
+positive bucket ``i`` (``i`` may be negative: a value below 1), ``-(OFFSET + i)`` for the negative
+values mirrored into bucket ``i``; ``i`` stays within ``1 - OFFSET .. 32767 - OFFSET``
+(:func:`metric_histogram.index_of`). Blocks of layout version 4 spelled a positive value below 1
+as a negative code (:mod:`pilothouse.domain.metric_legacy`).
 
     >>> from pilothouse.domain.metric_histogram import ACCURACY, add
     >>> hist = {}
@@ -63,8 +65,8 @@ def _code(key: str) -> int:
         elif key[0] == "-":
             code = -(OFFSET + int(key[1:]))
         else:
-            code = OFFSET + int(key)
-        if not -32767 <= code <= 32767:
+            code = OFFSET + int(key[1:] if key[0] == "+" else key)
+        if key != "z" and (not 0 < abs(code) <= 32767 or (code > 0) == (key[0] == "-")):
             raise ValueError(f"histogram bucket {key!r} is out of the packed range")
         _codes[key] = code
         _keys[code] = key
@@ -74,7 +76,12 @@ def _code(key: str) -> int:
 def _key(code: int) -> str:
     key = _keys.get(code)
     if key is None:
-        key = "z" if code == 0 else str(code - OFFSET) if code > 0 else f"-{-code - OFFSET}"
+        if code == 0:
+            key = "z"
+        elif code > 0:
+            key = str(code - OFFSET) if code >= OFFSET else f"+{code - OFFSET}"
+        else:
+            key = f"-{-code - OFFSET}"
         _keys[code] = key
         _codes[key] = code
     return key

@@ -24,7 +24,15 @@ from pilothouse.domain.metric_minutes import add_minutes
 from pilothouse.domain.metrics import combine, new_rollup
 from pilothouse.errors import AlreadyExists, VersionConflict
 from pilothouse.ports import Item, Put
-from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository, minute_rollups, rollup_key
+from pilothouse.repositories.metrics import (
+    HOUR,
+    MINUTE,
+    MetricRepository,
+    block_columns,
+    hour_rollup,
+    minute_rollups,
+    rollup_key,
+)
 
 if TYPE_CHECKING:
     from pilothouse.services.context import ServiceContext
@@ -92,10 +100,11 @@ def _block_write(repo: MetricRepository, entry: Entry, item: Item | None, batch:
         return None
     data: dict[str, Any] = {"start": hour, "period": MINUTE}
     touched = {(start - hour) // MINUTE: figures for start, figures in minutes.items()}
-    data["minutes"] = add_minutes(base["minutes"] if base else None, touched)
+    data["minutes"] = add_minutes(block_columns(base) if base else None, touched)
     data["batches"] = ",".join([*seen, batch][-REMEMBERED:])
     if base and base.get("moved"):
         data["moved"] = True
+    data["buckets"] = 5  # an older block is read in today's codes above, so written in them
     return repo.write(MINUTE, pk, sk, data, item)
 
 
@@ -115,6 +124,7 @@ def apply(repo: MetricRepository, partial: dict[Slot, dict[str, Any]], batch: st
 def _merged(base: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
     if base is None:
         return part
+    base = hour_rollup(base)
     into = {"count": base["count"], "sum": base["sum"], "min": base["min"], "max": base["max"]}
     into["hist"] = dict(base["hist"])
     return combine(into, part)
@@ -134,6 +144,7 @@ def _apply_chunk(repo: MetricRepository, chunk: list[tuple[Slot, dict[str, Any]]
             data.update(_merged(base, part))
             data["hist"] = ordered(data["hist"])
             data["batches"] = ",".join([*seen, batch][-REMEMBERED:])
+            data["buckets"] = 5
             ops.append(repo.write(period, pk, sk, data, item))
         if not ops:
             return
@@ -187,6 +198,7 @@ def _compact_hour(repo: MetricRepository, series: dict[str, Any], hour: int) -> 
         data.update(total)
         data["hist"] = ordered(total["hist"])
         data["batches"] = item.data["batches"] if item is not None else ""
+        data["buckets"] = 5
         try:
             repo.transact([repo.write(HOUR, pk, sk, data, item)])
             return 1

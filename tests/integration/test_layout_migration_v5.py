@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -257,4 +258,32 @@ def test_an_ingest_into_an_old_block_writes_it_in_todays_codes(services, values)
     block = services.store.get(DAY_PK, "H#07")
     assert block is not None and block.data["buckets"] == 5
     assert migrations.migrate(services.store)["moved"]["metric_buckets"] == 3
+    _check(services, values)
+
+
+def test_two_migrators_and_an_ingest_racing_count_everything_once(services, values):
+    """Given layout 4 items, When two migrators and an ingest into the same blocks run at once,
+    Then every item is respelled exactly once between them and every value counts once."""
+    services.store.load(_layout_4_items(values))
+    partitions = {i.pk for i in _stored(services)}
+    done: list[int] = []
+    starts = sorted(values)[-30:]  # the last half hour: the second block
+
+    def migrator() -> None:
+        done.append(migrate_buckets(services.store, partitions))
+
+    def ingest() -> None:
+        for start in starts:
+            moment = datetime.fromtimestamp(start, UTC)
+            metrics.ingest(services, [metrics.Datapoint("greeter", "ratio", 0.25, moment)])
+
+    threads = [threading.Thread(target=f) for f in (migrator, migrator, ingest)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for start in starts:
+        values[start].append(0.25)
+    assert sum(done) <= 4  # an ingest may have respelled the second block first
+    assert all(i.data["buckets"] == 5 for i in _stored(services))
     _check(services, values)

@@ -316,6 +316,41 @@ def test_independent_transactions_each_commit_or_fail_alone(store):
         assert store.get("S", "x") is None
 
 
+def test_independent_transactions_apply_in_order(store):
+    """Given transactions of which two write the same item (and many more besides, past one
+    statement's worth of keys), When applied with transact_each, Then each sees the writes of those
+    before it: the second create of the item is refused and the update of its first version holds."""
+    from pilothouse.errors import AlreadyExists
+
+    many = [[Put(Item(f"M{n}", "x", {"n": n}), if_absent=True)] for n in range(450)]
+    results = store.transact_each(
+        [
+            [Put(Item("P", "a", {"n": 1}), if_absent=True)],
+            *many,
+            [Put(Item("P", "a", {"n": 2}), if_absent=True)],
+            [Put(Item("P", "a", {"n": 3}), if_version=1)],
+        ]
+    )
+    assert results[0][0].version == 1 and isinstance(results[451], AlreadyExists)
+    assert results[452][0].version == 2 and store.get("P", "a").data == {"n": 3}
+    assert all(r[0].version == 1 for r in results[1:451]) and store.get("M449", "x").data == {"n": 449}
+
+
+def test_independent_transactions_read_their_items_together(store):
+    """Given 450 items, some changed since read, When one transaction per item is applied with
+    transact_each (each with its condition), Then exactly the unchanged ones are written."""
+    from pilothouse.errors import VersionConflict
+
+    first = [store.put(Item(f"K{n}", "x", {"n": n}), if_absent=True) for n in range(450)]
+    for n in range(0, 450, 7):
+        store.put(Item(f"K{n}", "x", {"n": -n}))
+    results = store.transact_each(
+        [[Put(Item(i.pk, i.sk, {"n": 1000 + n}), if_version=i.version)] for n, i in enumerate(first)]
+    )
+    assert [isinstance(r, VersionConflict) for r in results] == [n % 7 == 0 for n in range(450)]
+    assert [store.get(f"K{n}", "x").data["n"] for n in (0, 1, 7, 449)] == [0, 1001, -7, 1449]
+
+
 def test_transaction_rejects_duplicate_keys(store):
     """A transaction touching one item twice is a bad request, as in DynamoDB."""
     with pytest.raises(BadRequest):

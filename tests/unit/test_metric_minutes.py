@@ -4,6 +4,7 @@ histogram says, and every figure survives the packing exactly."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -128,3 +129,69 @@ def test_columns_round_trip_and_a_full_hour_stays_under_a_dynamodb_item():
     assert metric_minutes.decode(json.loads(json.dumps(columns))) == minutes
     mm, counts = metric_minutes.values(columns, "SampleCount")
     assert mm == list(range(60)) and counts == [float(m[0]) for m in minutes.values()]
+
+
+def _magnitudes(rng: random.Random) -> float:
+    kind = rng.random()
+    if kind < 0.05:
+        return 0.0
+    if kind < 0.1:
+        return rng.choice([2.0**-260, -(2.0**-260), 2.0**360, -(2.0**360), 1.0, -1.0, 1e-9, -1e-9])
+    value = math.exp(rng.uniform(-180, 249))  # every magnitude a datapoint may have
+    return value if kind < 0.6 else -value
+
+
+def test_a_values_bucket_number_is_its_bucket_keys_packed_code():
+    """For values of every magnitude and sign, bucket_code (what ingest folds into) is exactly the
+    code the block packs for bucket_key's spelling, so the stored bytes are what they were."""
+    from pilothouse.domain.metric_histogram import bucket_code, bucket_key
+
+    rng = random.Random(8)
+    for _ in range(20_000):
+        value = _magnitudes(rng)
+        code = bucket_code(value)
+        assert code == metric_minutes._code(bucket_key(value)), value
+        assert metric_minutes._key(code) == bucket_key(value)
+
+
+def _merged_as_tuples(stored: dict[str, tuple], minutes: dict[int, list], hour: int) -> dict[str, tuple]:
+    """The reference merge: each minute decoded as a tuple, its histogram as string keys, merged
+    and spelled again with minute() (how blocks were merged before add_minutes)."""
+    from pilothouse.domain.metric_histogram import merge
+
+    out = dict(stored)
+    for m, (count, total, low, high, codes) in minutes.items():
+        hist = {metric_minutes._key(c): n for c, n in codes.items()}
+        had = out.get(f"{m:02d}")
+        if had is None:
+            out[f"{m:02d}"] = metric_minutes.minute(count, total, low, high, ordered(hist))
+            continue
+        merged = ordered(merge(metric_minutes.unpack(had[4]), hist))
+        figures = (had[0] + count, had[1] + total, min(had[2], low), max(had[3], high))
+        out[f"{m:02d}"] = metric_minutes.minute(*figures, merged)
+    return {mm: out[mm] for mm in sorted(out)}
+
+
+def test_adding_minutes_column_by_column_equals_merging_them_as_tuples():
+    """Given blocks built over many random batches (new and touched minutes, every magnitude, a
+    minute pushed past MAX_BUCKETS buckets), Then add_minutes gives, byte for byte, the columns of
+    the reference merge of decoded minutes."""
+    from pilothouse.domain.metric_histogram import bucket_code
+
+    rng = random.Random(9)
+    for _ in range(30):
+        columns: dict | None = None
+        for _ in range(rng.randint(1, 6)):
+            minutes: dict[int, list] = {}
+            for m in rng.sample(range(60), rng.randint(1, 5)):
+                values = [_magnitudes(rng) for _ in range(rng.choice([1, 3, 50, 700]))]
+                hist: dict[int, int] = {}
+                for v in values:
+                    hist[bucket_code(v)] = hist.get(bucket_code(v), 0) + 1
+                minutes[m] = [len(values), sum(values, -0.0), min(values), max(values), hist]
+            expected = metric_minutes.encode(
+                _merged_as_tuples(metric_minutes.decode(columns or {}), minutes, 0)
+            )
+            columns = metric_minutes.add_minutes(columns, minutes)
+            assert columns == expected
+            assert all(len(metric_minutes.unpack(h)) <= MAX_BUCKETS for h in columns["hist"])

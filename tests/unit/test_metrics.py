@@ -144,6 +144,26 @@ def test_datapoints_of_an_unregistered_component_are_refused(ctx):
     assert metrics.ingest(ctx, [dp(1), dp(3, component="pilothouse")]) == 2
 
 
+def test_a_deregistered_component_is_refused_once_its_registration_is_no_longer_remembered(ctx):
+    """Given a component whose datapoints were taken, When its record goes (deregistered), Then its
+    datapoints are still taken for at most REGISTERED_FOR_S (as a batch checked just before would
+    be), and refused after; a component registered meanwhile is taken at once (absence is never
+    remembered)."""
+    from pilothouse.repositories.components import RECORD_SK, component_pk
+
+    assert metrics.ingest(ctx, [dp(1)]) == 1
+    with pytest.raises(ValidationFailed):
+        metrics.ingest(ctx, [dp(1, component="later")])
+    registered(ctx, "later")
+    assert metrics.ingest(ctx, [dp(1, component="later")]) == 1
+    ctx.store.delete(component_pk("greeter"), RECORD_SK)
+    assert metrics.ingest(ctx, [dp(2)]) == 1
+    ctx.clock.advance(metrics.REGISTERED_FOR_S)
+    with pytest.raises(ValidationFailed) as caught:
+        metrics.ingest(ctx, [dp(3)])
+    assert caught.value.errors[0]["field"] == "datapoints.0.component"
+
+
 def test_old_and_future_timestamps_are_refused(ctx):
     """Given a datapoint 15 days old and one 3 hours ahead, Then both are refused by index."""
     with pytest.raises(ValidationFailed) as caught:
@@ -342,6 +362,48 @@ def test_a_batch_interrupted_midway_completes_on_retry_without_counting_twice(ct
         )
     )
     assert counted == 120
+
+
+def test_a_batch_killed_inside_its_sqlite_commit_leaves_nothing_and_lands_once_on_retry(
+    sqlite_ctx, monkeypatch
+):
+    """Given a batch of 40 partitions whose one SQLite commit (every partition's transaction under
+    one write lock) dies while its rows are being spelled (a killed process), Then none of it
+    landed, and the same batch sent again is counted exactly once."""
+    import json
+
+    from pilothouse.store import sqlite as sqlite_store
+
+    batch = [dp(1, minutes_ago=m, name=f"m{m % 40}") for m in range(120)]
+    calls: list[int] = []
+
+    class Dying:
+        loads = staticmethod(json.loads)
+
+        @staticmethod
+        def dumps(*args, **kwargs):
+            if isinstance(args[0], dict) and "minutes" in args[0]:
+                calls.append(1)  # a minute block's row
+            if len(calls) == 20:
+                raise SystemExit("killed")
+            return json.dumps(*args, **kwargs)
+
+    def counted() -> float:
+        window = {"period": 3600, "start": T0 - timedelta(hours=3), "end": T0 + timedelta(hours=1)}
+        return sum(
+            p.value or 0
+            for m in range(40)
+            for p in metrics.query(sqlite_ctx, "greeter", f"m{m}", stat="SampleCount", **window)
+        )
+
+    monkeypatch.setattr(sqlite_store, "json", Dying)
+    with pytest.raises(SystemExit):
+        metrics.ingest(sqlite_ctx, batch, batch="b-1")
+    monkeypatch.setattr(sqlite_store, "json", json)
+    assert len(calls) == 20 and counted() == 0
+    metrics.ingest(sqlite_ctx, batch, batch="b-1")
+    metrics.ingest(sqlite_ctx, batch, batch="b-1")  # a second retry changes nothing
+    assert counted() == 120
 
 
 def test_a_range_of_decades_reads_only_what_is_kept(ctx):

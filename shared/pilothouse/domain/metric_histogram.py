@@ -5,8 +5,11 @@ Values fall into logarithmic buckets: bucket ``i`` holds the positive values in
 buckets is within ``a`` (2 %) of a true sample value. Two histograms merge by adding their bucket
 counts, which is what makes per-minute rollups add up to hours and days with honest percentiles.
 
-Buckets are kept as a JSON-friendly dict: ``"12"`` for positive bucket 12, ``"-12"`` for the
-negative value mirrored into bucket 12, ``"z"`` for zero.
+Buckets are kept as a JSON-friendly dict keyed by a sign and the bucket's index: ``"12"`` for
+positive bucket 12, ``"+-17"`` for positive bucket -17 (a value below 1, here 0.5), ``"-12"`` for
+the negative value mirrored into bucket 12, ``"--17"`` for -0.5, ``"z"`` for zero. A key starting
+with ``-`` is always a negative value (layout version 5; before it a positive value below 1 was
+spelled ``"-17"`` too, :mod:`pilothouse.domain.metric_legacy`).
 
     >>> h = {}
     >>> for v in range(1, 101):
@@ -47,11 +50,59 @@ def bucket_key(value: float) -> str:
     return key
 
 
+#: a bucket's number (:func:`bucket_code`): ``OFFSET + i`` for positive bucket ``i``
+OFFSET = 16384
+#: the bucket indexes kept: ``0 < OFFSET + i <= 32767``, so a code is never 0 for a value that is
+#: not, keeps its value's sign, and fits the int16 a minute packs. The smallest index any value
+#: reaches is -518 (``_TINY``); the largest finite floats (about 1.8e308, index 17,745) would pass
+#: the top, so the index is clamped there: every value above ``GAMMA ** 16383`` (about 1e284)
+#: shares the top bucket (the ingest takes magnitudes up to 2**360 only, index 6,238)
+TOP_INDEX = 32767 - OFFSET
+BOTTOM_INDEX = 1 - OFFSET
+
+
+def index_of(magnitude: float) -> int:
+    """The bucket index of a magnitude (``> _TINY``), clamped to the kept range."""
+    index = math.ceil(math.log(magnitude) / _LOG_GAMMA)
+    return TOP_INDEX if index > TOP_INDEX else BOTTOM_INDEX if index < BOTTOM_INDEX else index
+
+
 def _bucket_key(value: float) -> str:
     if -_TINY < value < _TINY:
         return "z"
-    index = math.ceil(math.log(abs(value)) / _LOG_GAMMA)
-    return str(index) if value > 0 else f"-{index}"
+    if value > 0:
+        index = index_of(value)
+        return str(index) if index >= 0 else f"+{index}"
+    return f"-{index_of(-value)}"
+
+
+#: the bucket numbers of values seen lately
+_recent_codes: dict[float, int] = {}
+
+
+def bucket_code(value: float) -> int:
+    """The bucket ``value`` falls into as a number, :func:`bucket_key` spelled as a stored minute
+    packs it (:mod:`pilothouse.domain.metric_minutes`), in the order of :func:`ordered`: ``0`` for
+    ``"z"``, ``OFFSET + i`` for ``"i"`` and ``"+i"``, ``-(OFFSET + i)`` for ``"-i"``; computed
+    without the string. A positive value's code is positive, a negative value's negative.
+
+    >>> [bucket_code(v) for v in (-2.0, -0.5, 0.0, 0.5, 1.0, 2.0)] == [-16402, -16367, 0, 16367, 16384, 16402]
+    True
+    >>> bucket_code(2.0) == OFFSET + int(bucket_key(2.0)), bucket_code(-2.0) == -bucket_code(2.0)
+    (True, True)
+    """
+    code = _recent_codes.get(value)
+    if code is None:
+        if len(_recent_codes) >= 4096:
+            _recent_codes.clear()
+        if -_TINY < value < _TINY:
+            code = 0
+        elif value > 0:
+            code = OFFSET + index_of(value)
+        else:
+            code = -(OFFSET + index_of(-value))
+        _recent_codes[value] = code
+    return code
 
 
 def add(buckets: Buckets, value: float, count: int = 1) -> None:
@@ -70,8 +121,8 @@ def merge(into: Buckets, other: Mapping[str, int]) -> Buckets:
 def _representative(key: str) -> float:
     if key == "z":
         return 0.0
-    negative = key.startswith("-")
-    index = int(key[1:] if negative else key)
+    negative = key[0] == "-"
+    index = int(key[1:] if negative or key[0] == "+" else key)
     # the middle of (gamma**(i-1), gamma**i] in relative terms
     value = 2 * GAMMA**index / (GAMMA + 1)
     return -value if negative else value
@@ -83,6 +134,8 @@ def _order(key: str) -> tuple[int, int]:
         return (1, 0)
     if key[0] == "-":
         return (0, -int(key[1:]))
+    if key[0] == "+":
+        return (2, int(key[1:]))
     return (2, int(key))
 
 
@@ -152,14 +205,14 @@ def percentile(
         above = total  # values in this bucket and below
         for key, count in reversed(pairs):
             if above - count <= rank:
-                return min(max(_value_of(key), low), high)
+                return min(max(value_of(key), low), high)
             above -= count
         return low
     seen = 0
     for key, count in pairs:
         seen += count
         if seen > rank:
-            return min(max(_value_of(key), low), high)
+            return min(max(value_of(key), low), high)
     return high
 
 
@@ -167,7 +220,8 @@ def percentile(
 _values: dict[str, float] = {}
 
 
-def _value_of(key: str) -> float:
+def value_of(key: str) -> float:
+    """The value a bucket stands for in a percentile (the middle of its range, relatively)."""
     value = _values.get(key)
     if value is None:
         value = _values[key] = _representative(key)

@@ -373,6 +373,8 @@ class MetricRollupRecord(Stored):
     hist: dict[str, int]
     #: the last batches folded in, comma-separated (a retried batch is not counted twice)
     batches: str
+    #: the spelling of ``hist``'s keys: 5 today, 4 before (pilothouse.domain.metric_legacy)
+    buckets: int = 4
 
 
 class MetricMinuteColumns(Stored):
@@ -401,6 +403,8 @@ class MetricMinutesRecord(Stored):
     batches: str
     #: the layout migration merged the hour's older minute items in (never twice)
     moved: bool = False
+    #: the bucket codes of ``minutes.hist``: 5 today, 4 before (pilothouse.domain.metric_legacy)
+    buckets: int = 4
 
 
 class MetricCollectCursorRecord(Stored):

@@ -21,11 +21,13 @@ The series index is written once per new series, never per datapoint.
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pilothouse.domain import metric_legacy
 from pilothouse.domain.metric_minutes import decode, rollup, values
 from pilothouse.domain.metrics import HOUR_RETENTION_S, MINUTE_RETENTION_S
 from pilothouse.domain.records import checked, stored
@@ -52,10 +54,17 @@ DAY = 86400
 def rollup_key(period: int, component: str, name: str, key: str, start: int) -> tuple[str, str]:
     """The (partition, sort key) of the item holding the rollup of ``period`` seconds starting at
     ``start``: for a minute, its hour's block."""
+    kind, when, sk = _spelled(period == MINUTE, start)
+    return f"{kind}#{component}#{name}#{key}#{when}", sk
+
+
+@functools.lru_cache(maxsize=4096)
+def _spelled(minutes: bool, start: int) -> tuple[str, str, str]:
+    """The partition's kind and date, and the sort key, of a rollup key (see :func:`rollup_key`)."""
     moment = datetime.fromtimestamp(start, UTC)
-    if period == MINUTE:
-        return f"METRIC_MIN#{component}#{name}#{key}#{moment:%Y-%m-%d}", f"{BLOCK}{moment:%H}"
-    return f"METRIC_HOUR#{component}#{name}#{key}#{moment:%Y-%m}", f"{moment:%dT%H}"
+    if minutes:
+        return "METRIC_MIN", f"{moment:%Y-%m-%d}", f"{BLOCK}{moment:%H}"
+    return "METRIC_HOUR", f"{moment:%Y-%m}", f"{moment:%dT%H}"
 
 
 def minute_rollups(block: dict[str, Any], start: int, end: int) -> list[dict[str, Any]]:
@@ -64,12 +73,25 @@ def minute_rollups(block: dict[str, Any], start: int, end: int) -> list[dict[str
     return [rollup(entry, at, MINUTE) for at, entry in minute_entries(block, start, end)]
 
 
+def block_columns(block: dict[str, Any]) -> dict[str, Any]:
+    """A stored block's minutes (columns) in today's bucket codes, whatever layout wrote them
+    (:mod:`pilothouse.domain.metric_legacy`)."""
+    return block["minutes"] if metric_legacy.current(block) else metric_legacy.columns(block["minutes"])
+
+
+def hour_rollup(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored hour rollup with its histogram in today's bucket spelling."""
+    if metric_legacy.current(data):
+        return data
+    return {**data, "hist": metric_legacy.hist(data["hist"], data["min"], data["max"]), "buckets": 5}
+
+
 def minute_entries(block: dict[str, Any], start: int, end: int) -> list[tuple[int, tuple]]:
     """The minutes of a stored block whose start lies in [start, end), in time order, as stored
     (:mod:`pilothouse.domain.metric_minutes`), each beside its start."""
     hour = block["start"]
     out = []
-    for mm, entry in decode(block["minutes"]).items():
+    for mm, entry in decode(block_columns(block)).items():
         at = hour + int(mm) * MINUTE
         if start <= at < end:
             out.append((at, entry))
@@ -192,7 +214,7 @@ class MetricRepository:
             prefix = sk[:3]  # "HH:" of a minute's "HH:MM", "DDT" of an hour's "DDTHH"
             for item in self.store.query(pk, prefix, limit=100).items:
                 if start <= item.data["start"] < end:
-                    out.append(item.data)
+                    out.append(hour_rollup(item.data))
             cursor += block
         return out
 
@@ -211,7 +233,7 @@ class MetricRepository:
         out: list[tuple[int, float | None]] = []
         for block, first, last in self._blocks(component, name, key, start, end):
             hour = block["start"]
-            mm, got = values(block["minutes"], stat)
+            mm, got = values(block_columns(block), stat)
             for m, value in zip(mm, got, strict=True):
                 at = hour + m * MINUTE
                 if first <= at < last:
@@ -282,7 +304,7 @@ def migrate_minutes(store: Store, partitions: set[str]) -> int:
 
 def _fold_legacy_hour(store: Store, pk: str, hh: str, items: list[Item]) -> int:
     from pilothouse.domain.metric_histogram import merge, ordered
-    from pilothouse.domain.metric_minutes import decode, encode, minute, unpack
+    from pilothouse.domain.metric_minutes import encode, minute, unpack
 
     sk = f"{BLOCK}{hh}"
     for _ in range(40):
@@ -290,15 +312,16 @@ def _fold_legacy_hour(store: Store, pk: str, hh: str, items: list[Item]) -> int:
         if block is not None and block.data.get("moved"):
             return 0  # folded in by an earlier run
         hour = items[0].data["start"] - items[0].data["start"] % HOUR
-        minutes = decode(block.data["minutes"]) if block else {}
+        minutes = decode(block_columns(block.data)) if block else {}
         for item in items:
             r = item.data
             mm = f"{(r['start'] - hour) // MINUTE:02d}"
             had = minutes.get(mm)
+            old = metric_legacy.hist(r["hist"], r["min"], r["max"])  # the minute's own min/max
             if had is None:
-                minutes[mm] = minute(r["count"], r["sum"], r["min"], r["max"], ordered(r["hist"]))
+                minutes[mm] = minute(r["count"], r["sum"], r["min"], r["max"], old)
             else:
-                hist = ordered(merge(unpack(had[4]), r["hist"]))
+                hist = ordered(merge(unpack(had[4]), old))
                 low, high = min(had[2], r["min"]), max(had[3], r["max"])
                 minutes[mm] = minute(had[0] + r["count"], had[1] + r["sum"], low, high, hist)
         data = {
@@ -307,6 +330,7 @@ def _fold_legacy_hour(store: Store, pk: str, hh: str, items: list[Item]) -> int:
             "minutes": encode({mm: minutes[mm] for mm in sorted(minutes)}),
             "batches": block.data["batches"] if block else "",
             "moved": True,
+            "buckets": metric_legacy.CURRENT,
         }
         try:
             store.transact([MetricRepository.write(MINUTE, pk, sk, data, block)])
@@ -314,3 +338,65 @@ def _fold_legacy_hour(store: Store, pk: str, hh: str, items: list[Item]) -> int:
         except (AlreadyExists, VersionConflict):
             continue  # an ingest wrote the block meanwhile: fold again over its new state
     raise VersionConflict(f"{pk}/{sk} kept changing while its minutes were folded in")
+
+
+def migrate_buckets(store: Store, partitions: set[str]) -> int:
+    """Layout version 5: rewrite the minute blocks and hour rollups of these ``METRIC_MIN#`` /
+    ``METRIC_HOUR#`` partitions whose histograms are spelled as in version 4 (a positive value below
+    1 spelled like a negative one, :mod:`pilothouse.domain.metric_legacy`); how many it rewrote.
+
+    An hour rollup whose hour's minute block is still kept (15 days) takes its histogram from the
+    block's minutes (:func:`_hour_from_minutes`); an older one is respelled by its own min/max.
+    Each item is rewritten alone, conditional on the version read, marked ``buckets: 5`` in the
+    same write: a rerun, or a second migrator, skips what is marked, and a write that lost to
+    another writer (an ingest, which writes today's codes and the mark too) reads the item again.
+    Counts are only respelled, never added, so nothing is counted twice.
+    """
+    moved = 0
+    for pk in sorted(partitions):
+        for item in store.scan_all(pk, page_size=1000):
+            if pk.startswith("METRIC_MIN#") and not item.sk.startswith(BLOCK):
+                continue  # a version 3 minute item: migrate_minutes folds it
+            moved += _respell(store, item)
+    return moved
+
+
+def _hour_from_minutes(store: Store, item: Item) -> dict[str, Any] | None:
+    """An old hour rollup with its histogram merged again from its hour's minute block, where the
+    block is still kept and counts what the rollup counts (its minutes' own min/max decide their
+    ambiguous buckets, a far better guide than the hour's, which often spans both signs); None
+    otherwise (a late datapoint added to the hour alone, or the minutes expired)."""
+    from pilothouse.domain.metric_histogram import ordered
+    from pilothouse.domain.metrics import combine, new_rollup
+
+    data = item.data
+    series = item.pk[len("METRIC_HOUR#") : item.pk.rindex("#")]
+    _, day, sk = _spelled(True, data["start"])
+    block = store.get(f"METRIC_MIN#{series}#{day}", sk)
+    if block is None:
+        return None
+    total = new_rollup()
+    for m in minute_rollups(block.data, data["start"], data["start"] + HOUR):
+        combine(total, m)
+    if total["count"] != data["count"]:
+        return None
+    return {**data, "hist": ordered(total["hist"]), "buckets": metric_legacy.CURRENT}
+
+
+def _respell(store: Store, first: Item) -> int:
+    found: Item | None = first
+    for _ in range(40):
+        if found is None or metric_legacy.current(found.data):
+            return 0
+        data = dict(found.data)
+        if data["period"] == MINUTE:
+            data["minutes"] = metric_legacy.columns(data["minutes"])
+            data["buckets"] = metric_legacy.CURRENT
+        else:
+            data = _hour_from_minutes(store, found) or hour_rollup(data)
+        try:
+            store.transact([MetricRepository.write(data["period"], found.pk, found.sk, data, found)])
+            return 1
+        except (AlreadyExists, VersionConflict):
+            found = store.get(found.pk, found.sk)  # written meanwhile: look again
+    raise VersionConflict(f"{first.pk}/{first.sk} kept changing while its histograms were respelled")

@@ -20,11 +20,19 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.domain.metric_histogram import ordered
-from pilothouse.domain.metric_minutes import decode, encode, minute, unpack
+from pilothouse.domain.metric_minutes import add_minutes
 from pilothouse.domain.metrics import combine, new_rollup
 from pilothouse.errors import AlreadyExists, VersionConflict
 from pilothouse.ports import Item, Put
-from pilothouse.repositories.metrics import HOUR, MINUTE, MetricRepository, minute_rollups, rollup_key
+from pilothouse.repositories.metrics import (
+    HOUR,
+    MINUTE,
+    MetricRepository,
+    block_columns,
+    hour_rollup,
+    minute_rollups,
+    rollup_key,
+)
 
 if TYPE_CHECKING:
     from pilothouse.services.context import ServiceContext
@@ -45,7 +53,7 @@ TRIES = 40
 MAX_PAUSE_S = 0.05
 
 Slot = tuple[int, str, str, str, int]  # period, component, name, series key, start
-#: one minute of a batch, folded in memory: [count, sum, min, max, histogram]
+#: one minute of a batch, folded in memory: [count, sum, min, max, {bucket code: count}]
 Minute = list[Any]
 Block = tuple[str, str, str, int]  # component, name, series key, hour
 Entry = tuple[tuple[str, str], int, dict[int, Minute]]  # (partition, sort key), hour, minutes
@@ -91,36 +99,13 @@ def _block_write(repo: MetricRepository, entry: Entry, item: Item | None, batch:
     if batch in seen:
         return None
     data: dict[str, Any] = {"start": hour, "period": MINUTE}
-    data["minutes"] = encode(merge_minutes(decode(base["minutes"]) if base else {}, minutes, hour))
+    touched = {(start - hour) // MINUTE: figures for start, figures in minutes.items()}
+    data["minutes"] = add_minutes(block_columns(base) if base else None, touched)
     data["batches"] = ",".join([*seen, batch][-REMEMBERED:])
     if base and base.get("moved"):
         data["moved"] = True
+    data["buckets"] = 5  # an older block is read in today's codes above, so written in them
     return repo.write(MINUTE, pk, sk, data, item)
-
-
-def merge_minutes(stored: dict[str, tuple], minutes: dict[int, Minute], hour: int) -> dict[str, tuple]:
-    """A block's minutes (``"MM"`` to ``(count, sum, min, max, hist, p50, p90, p99)``,
-    :func:`pilothouse.domain.metric_minutes.decode`) with a batch's minutes (by their start) added,
-    in minute order; only the histograms of the minutes the batch touches are unpacked."""
-    out: dict[str, tuple] = dict(stored)
-    for start, (count, total, low, high, hist) in minutes.items():
-        mm = f"{(start - hour) // MINUTE:02d}"
-        had = out.get(mm)
-        if had is None:
-            out[mm] = minute(count, total, low, high, ordered(hist))
-            continue
-        merged = unpack(had[4])
-        grown = False  # a bucket the stored minute lacked: sort again, else the order holds
-        for bucket, n in hist.items():
-            if bucket in merged:
-                merged[bucket] += n
-            else:
-                merged[bucket] = n
-                grown = True
-        if grown:
-            merged = ordered(merged)
-        out[mm] = minute(had[0] + count, had[1] + total, min(had[2], low), max(had[3], high), merged)
-    return {mm: out[mm] for mm in sorted(out)}
 
 
 def apply(repo: MetricRepository, partial: dict[Slot, dict[str, Any]], batch: str) -> None:
@@ -139,6 +124,7 @@ def apply(repo: MetricRepository, partial: dict[Slot, dict[str, Any]], batch: st
 def _merged(base: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
     if base is None:
         return part
+    base = hour_rollup(base)
     into = {"count": base["count"], "sum": base["sum"], "min": base["min"], "max": base["max"]}
     into["hist"] = dict(base["hist"])
     return combine(into, part)
@@ -158,6 +144,7 @@ def _apply_chunk(repo: MetricRepository, chunk: list[tuple[Slot, dict[str, Any]]
             data.update(_merged(base, part))
             data["hist"] = ordered(data["hist"])
             data["batches"] = ",".join([*seen, batch][-REMEMBERED:])
+            data["buckets"] = 5
             ops.append(repo.write(period, pk, sk, data, item))
         if not ops:
             return
@@ -211,6 +198,7 @@ def _compact_hour(repo: MetricRepository, series: dict[str, Any], hour: int) -> 
         data.update(total)
         data["hist"] = ordered(total["hist"])
         data["batches"] = item.data["batches"] if item is not None else ""
+        data["buckets"] = 5
         try:
             repo.transact([repo.write(HOUR, pk, sk, data, item)])
             return 1

@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pilothouse.domain.metric_histogram import bucket_key
+from pilothouse.domain.metric_histogram import bucket_code
 from pilothouse.domain.metrics import (
     COMPONENT_NAME,
     DIMENSION_NAME,
@@ -141,6 +142,47 @@ def batch_id(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+#: how long a component found registered is taken as registered without reading it again (a batch
+#: names the same few components batch after batch; one deregistered meanwhile has its datapoints
+#: taken this much longer, as a batch checked just before the deregistration would be)
+REGISTERED_FOR_S = 5.0
+#: per store, the components found registered lately and when
+_seen_registered: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
+
+
+def _registered(ctx: ServiceContext, now: float) -> Callable[[str], bool]:
+    """Whether a component is registered: read, or remembered for :data:`REGISTERED_FOR_S`."""
+    seen = _seen_registered.setdefault(ctx.store, {})
+    components = ComponentRepository(ctx.store)
+
+    def registered(name: str) -> bool:
+        at = seen.get(name)
+        if at is not None and 0 <= now - at < REGISTERED_FOR_S:
+            return True
+        if components.get(name) is None:
+            seen.pop(name, None)
+            return False
+        if len(seen) >= 10_000:
+            seen.clear()
+        seen[name] = now
+        return True
+
+    return registered
+
+
+#: series keys computed lately, by (component, name, dimensions as items)
+_series_keys: dict[tuple[str, str, tuple], str] = {}
+
+
+def _series_key(memo: tuple[str, str, tuple], dimensions: Mapping[str, str]) -> str:
+    key = _series_keys.get(memo)
+    if key is None:
+        if len(_series_keys) >= 10_000:
+            _series_keys.clear()
+        key = _series_keys[memo] = series_key(memo[0], memo[1], dimensions)
+    return key
+
+
 def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str | None = None) -> int:
     """Fold a batch of datapoints into the rollups; the number of datapoints written.
 
@@ -154,48 +196,42 @@ def ingest(ctx: ServiceContext, datapoints: Sequence[Datapoint], *, batch: str |
     if not datapoints:
         return 0
     now = ctx.clock.time()
-    components = ComponentRepository(ctx.store)
-    stamps = check(datapoints, now, lambda name: components.get(name) is not None)
+    stamps = check(datapoints, now, _registered(ctx, now))
     repo = MetricRepository(ctx.store)
-    late = int(now) - LATE_AFTER_S
-    blocks: dict[Block, dict[int, Minute]] = {}
+    late = int(now) - LATE_AFTER_S - HOUR
+    late_before = late - late % HOUR + HOUR  # a datapoint before this is late (see LATE_AFTER_S)
+    # the batch groups its values per (series, minute) first (one dict operation per datapoint),
+    # then each group folds at once; a late datapoint also goes into its hour's partial rollup
+    groups: dict[tuple[str, str, tuple, int], tuple[Datapoint, int, list[Any]]] = {}
     partial: dict[tuple[int, str, str, str, int], dict[str, Any]] = {}
-    keys: dict[tuple[str, str, tuple], tuple[str, dict[int, Minute], int]] = {}
-    fresh: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
     for dp, ts in zip(datapoints, stamps, strict=True):
-        # the batch folds in memory per (series, hour, minute): plain lists, no objects per datapoint
-        value = float(dp.value)
-        minute = ts - ts % MINUTE
-        hour = minute - minute % HOUR
-        memo = (dp.component, dp.name, tuple(dp.dimensions.items()))
-        seen = keys.get(memo)
-        if seen is None or seen[2] != hour:
-            key = seen[0] if seen is not None else series_key(dp.component, dp.name, dp.dimensions)
-            ident = (dp.component, dp.name, key)
-            if ident not in fresh:
-                fresh[ident] = (dp.dimensions, dp.unit, ts)
-            block = blocks.setdefault((dp.component, dp.name, key, hour), {})
-            keys[memo] = seen = (key, block, hour)
-        minutes = seen[1]
-        bucket = bucket_key(value)
-        into = minutes.get(minute)
-        if into is None:
-            minutes[minute] = [1, value, value, value, {bucket: 1}]
+        memo = (dp.component, dp.name, tuple(dp.dimensions.items()), ts - ts % MINUTE)
+        group = groups.get(memo)
+        if group is None:
+            groups[memo] = (dp, ts, [dp.value])
         else:
-            into[0] += 1
-            into[1] += value
-            if value < into[2]:
-                into[2] = value
-            elif value > into[3]:
-                into[3] = value
-            hist = into[4]
-            hist[bucket] = hist.get(bucket, 0) + 1
-        if hour + HOUR <= late:  # late: its hour may be compacted already, so it goes there too
-            slot = (HOUR, dp.component, dp.name, seen[0], hour)
+            group[2].append(dp.value)
+        if ts < late_before:  # late: its hour may be compacted already, so it goes there too
+            key = _series_key(memo[:3], dp.dimensions)
+            slot = (HOUR, dp.component, dp.name, key, ts - ts % HOUR)
             rollup = partial.get(slot)
             if rollup is None:
                 rollup = partial[slot] = new_rollup()
-            fold(rollup, value)
+            fold(rollup, float(dp.value))
+    blocks: dict[Block, dict[int, Minute]] = {}
+    fresh: dict[tuple[str, str, str], tuple[Mapping[str, str], str, int]] = {}
+    for (component, name, items, minute), (dp, ts, values) in groups.items():
+        key = _series_key((component, name, items), dp.dimensions)
+        ident = (component, name, key)
+        if ident not in fresh:
+            fresh[ident] = (dp.dimensions, dp.unit, ts)
+        numbers = list(map(float, values))
+        hist: dict[int, int] = {}
+        for code in map(bucket_code, numbers):
+            hist[code] = hist.get(code, 0) + 1
+        # summed from -0.0 as a running total from the first value would be, bit for bit
+        figures = [len(numbers), sum(numbers, -0.0), min(numbers), max(numbers), hist]
+        blocks.setdefault((component, name, key, minute - minute % HOUR), {})[minute] = figures
     for (component, name, key), (dimensions, unit, first) in fresh.items():
         if not repo.has_series(component, name, key):
             record: dict[str, Any] = {"component": component, "name": name, "key": key}

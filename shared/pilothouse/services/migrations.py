@@ -38,6 +38,13 @@ Version 4 (issue 11) keeps a series' minute rollups as one item per hour: the mi
 ``moved`` so that a rerun never counts them twice) and deleted
 (:func:`pilothouse.repositories.metrics.migrate_minutes`).
 
+Version 5 (the histogram's bucket spelling) respells the histograms of the minute blocks and hour
+rollups written under version 4, where a positive value below 1 shared its key and code with a
+negative value (:func:`pilothouse.repositories.metrics.migrate_buckets`, each item marked
+``buckets: 5`` in the same conditional write, so never twice; the ambiguous buckets are decided by
+the item's min/max, :mod:`pilothouse.domain.metric_legacy`). Readers and writers of this release
+read an unmarked item in today's spelling already, so the store answers right before it is done.
+
 A store at version 1 gets every step in one run (each step finds nothing of the others to move).
 
 Outbox entries of the older layout (``OUTBOX#<shard>``) stay where they are: the dispatcher still
@@ -66,7 +73,7 @@ log = logging.getLogger(__name__)
 SCHEMA_PK = "SCHEMA"
 LAYOUT_SK = "layout"
 #: the layout this release reads and writes
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 #: deletes of one partition per transaction
 BATCH = 25
 
@@ -198,6 +205,8 @@ def _legacy_partitions(store: Store) -> dict[str, set[str]]:
         "SYSROLLOUT#": set(),
         "CONFIGV#": set(),
         "METRIC_MIN#": set(),
+        "METRIC_HOUR#": set(),
+        "METRIC_BLOCKS": set(),
     }
     scan = store.scan(page_size=1000)
     try:
@@ -205,6 +214,8 @@ def _legacy_partitions(store: Store) -> dict[str, set[str]]:
             for prefix, seen in found.items():
                 if item.pk.startswith(prefix) and not (prefix == "METRIC_MIN#" and item.sk.startswith("H#")):
                     seen.add(item.pk)
+            if item.pk.startswith("METRIC_MIN#") and item.sk.startswith("H#"):
+                found["METRIC_BLOCKS"].add(item.pk)
     finally:
         close = getattr(scan, "close", None)
         if close:
@@ -247,6 +258,9 @@ def migrate(store: Store) -> dict[str, Any]:
     from pilothouse.repositories.metrics import migrate_minutes
 
     moved["metric_minutes"] = migrate_minutes(store, legacy["METRIC_MIN#"])
+    from pilothouse.repositories.metrics import migrate_buckets
+
+    moved["metric_buckets"] = migrate_buckets(store, legacy["METRIC_BLOCKS"] | legacy["METRIC_HOUR#"])
     current = store.get(SCHEMA_PK, LAYOUT_SK)
     with contextlib.suppress(AlreadyExists, VersionConflict):  # another migrator wrote it: same
         store.put(

@@ -75,6 +75,13 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+Key = tuple[str, str]
+
+
+def _key(op: Write) -> Key:
+    return (op.item.pk, op.item.sk) if isinstance(op, Put) else (op.pk, op.sk)
+
+
 class SqliteStore(Store):
     def __init__(
         self, path: Path, clock: Clock | None = None, *, transaction_scope: str | None = None
@@ -183,11 +190,13 @@ class SqliteStore(Store):
 
     def _transact_each(self, transactions: list[list[Write]], now: float) -> list[list[Item] | Exception]:
         """One write lock and one commit for them all: each transaction checks its conditions
-        before it writes anything, so a refused one leaves nothing behind, and the others commit."""
-        from pilothouse.errors import AlreadyExists, VersionConflict
-
+        before it writes anything, so a refused one leaves nothing behind, and the others commit.
+        Where no key is in two of them (a transaction cannot see another's write then), every
+        stamp is read in one statement and every row written in one ``executemany``."""
         if not transactions:
             return []
+        keys = [_key(op) for operations in transactions for op in operations]
+        together = len(set(keys)) == len(keys)
         with self._writing():
             conn = self._conn()
             try:
@@ -195,12 +204,10 @@ class SqliteStore(Store):
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"the store is busy: {exc}") from exc
             try:
-                out: list[list[Item] | Exception] = []
-                for operations in transactions:
-                    try:
-                        out.append(self._apply(conn, operations, now))
-                    except (AlreadyExists, VersionConflict) as exc:
-                        out.append(exc)
+                if together:
+                    out = self._apply_each(conn, transactions, keys, now)
+                else:
+                    out = [self._apply_one(conn, operations, now) for operations in transactions]
                 conn.execute("COMMIT")
                 return out
             except BaseException:
@@ -208,6 +215,55 @@ class SqliteStore(Store):
                 raise
             finally:  # see _transact
                 _wrote(self._key)
+
+    def _apply_one(
+        self, conn: sqlite3.Connection, operations: list[Write], now: float
+    ) -> list[Item] | Exception:
+        from pilothouse.errors import AlreadyExists, VersionConflict
+
+        try:
+            return self._apply(conn, operations, now)
+        except (AlreadyExists, VersionConflict) as exc:
+            return exc
+
+    def _apply_each(
+        self, conn: sqlite3.Connection, transactions: list[list[Write]], keys: list[Key], now: float
+    ) -> list[list[Item] | Exception]:
+        """:meth:`_apply` of independent transactions with distinct keys: the stamps of all read
+        at once, each checked whole, and the rows of those whose conditions hold written at once."""
+        from pilothouse.errors import AlreadyExists, VersionConflict
+
+        stamps = [self._stamps(conn, keys[at : at + 400]) for at in range(0, len(keys), 400)]
+        current = (found for part in stamps for found in part)
+        out: list[list[Item] | Exception] = []
+        rows: list[tuple] = []
+        deletes: list[tuple[str, str]] = []
+        for operations in transactions:
+            found = [next(current) for _ in operations]
+            try:
+                for op, item in zip(operations, found, strict=True):
+                    self.check_condition(op, item, now)
+            except (AlreadyExists, VersionConflict) as exc:
+                out.append(exc)
+                continue
+            written: list[Item] = []
+            for op, item in zip(operations, found, strict=True):
+                if isinstance(op, Put):
+                    new = self.next_version(op, item, now)
+                    data = json.dumps(new.data, separators=(",", ":"))
+                    rows.append((new.pk, new.sk, new.version, data, new.expires_at))
+                    written.append(new)
+                else:
+                    deletes.append((op.pk, op.sk))
+            out.append(written)
+        if deletes:
+            conn.executemany("DELETE FROM items WHERE pk = ? AND sk = ?", deletes)
+        if rows:
+            conn.executemany(
+                "INSERT OR REPLACE INTO items (pk, sk, version, data, expires_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        return out
 
     def _apply(self, conn: sqlite3.Connection, operations: list[Write], now: float) -> list[Item]:
         """Check every condition, then write (inside the caller's transaction): a failed condition

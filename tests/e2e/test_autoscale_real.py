@@ -104,5 +104,5 @@ def test_load_scales_greeter_out_and_back_in(dev: DevProcess, cli: Cli, tmp_path
     counted = sum(p["value"] or 0 for p in metrics["points"])
     # the scale-in judged a whole minute without load, so every minute of load was collected: what
     # the loaders saw answered (the router may have answered some after a client gave up)
-    assert len(answered) > 100 and len(answered) <= counted <= len(answered) * 1.1, (counted, len(answered))
+    assert len(answered) > 20 and len(answered) <= counted <= len(answered) * 1.1, (counted, len(answered))
     print(f"\nscaled out and back in {time.monotonic() - began:.0f} s after the start (clock at {SCALE}x)")

@@ -145,7 +145,10 @@ def test_error_rate_alert_signed_notification_dead_letter_and_crash(dev, tmp_pat
             ),
             420,
         )
-        assert alert["last_values"]["values"][0] > 0.2, alert
+        # the evaluation that fired it (the latest may already be of a later minute: one of 3 s at 20x,
+        # which a loaded machine's traffic thread can leave without a request)
+        fired = next(h for h in alert["history"] if h.get("to") == "FIRING")
+        assert fired["values"]["values"][0] > 0.2, alert
         firing = until(lambda: [r for r in good.received if r["body"]["type"] == "alert.firing"], 120)
         assert all(good.verified), good.verified
         assert firing[0]["body"]["detail"]["rule"] == "counter-errors"

@@ -108,8 +108,6 @@ def handle_message(services: ServiceContext, body: str) -> str:
         if ok or attempt >= settings.notifications_max_attempts or (error or "").startswith("refused")
         else backoff_seconds(attempt, base=settings.notifications_retry_base_seconds)
     )
-    if retry_in is not None:
-        send_message(services, d["channel"], d["id"], delay=retry_in)
 
     def record(data: dict[str, Any]) -> bool:
         data.update(
@@ -128,6 +126,8 @@ def handle_message(services: ServiceContext, body: str) -> str:
         return True
 
     repo.change(d["channel"], item.sk, record, version=claimed.version)
+    if retry_in is not None:  # once recorded: sooner, the retry could find its attempt still leased
+        send_message(services, d["channel"], d["id"], delay=retry_in)  # and be dropped as a duplicate
     outcome = "delivered" if ok else ("retrying" if retry_in is not None else "dead_lettered")
     log.info("notification %s to %s: attempt %d %s (HTTP %s)", d["id"], d["channel"], attempt, outcome, code)
     return outcome

@@ -16,8 +16,16 @@ from tests.support.processes import replica_pids
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
+# the greeter, started after a pause read from a file when it exists (replicas slow to start on demand)
+SLOW_START = (
+    "import os, runpy, sys, time\n"
+    "time.sleep(float(open(sys.argv[1]).read()) if os.path.exists(sys.argv[1]) else 0)\n"
+    "sys.argv = sys.argv[2:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
 
-def test_sigkill_mid_scale_on_a_scaled_clock_then_a_restart_without_it(dev: DevProcess):
+
+def test_sigkill_mid_scale_on_a_scaled_clock_then_a_restart_without_it(dev: DevProcess, tmp_path):
     """Given greeter Running under dev at clock scale 10 (its events stamped ahead of the wall clock)
     When a scale to 3 is requested, dev is SIGKILLed while it runs, and dev starts without the scale
     Then greeter ends Running with 3 replicas (exactly those run), its events after the restart are
@@ -26,15 +34,28 @@ def test_sigkill_mid_scale_on_a_scaled_clock_then_a_restart_without_it(dev: DevP
     dev.start()
     client = dev.http()
     spec = yaml.safe_load((ROOT / "examples" / "greeter" / "component.yaml").read_text())
+    delay = tmp_path / "delay"
+    spec["target"]["command"] = [
+        "{python}",
+        "-c",
+        SLOW_START,
+        str(delay),
+        "examples/greeter/app.py",
+        "--port",
+        "{port}",
+    ]
     assert client.post("/v1/components", json=spec).status_code == 201
     assert client.post("/v1/components/greeter/deploy", json={}).status_code == 202
     wait_at_rest(client, "greeter", timeout=60, want="Running")
+    delay.write_text("5")  # the scale's replicas take 5 s to start: it is under way when dev dies
     assert client.post("/v1/components/greeter/scale", json={"replicas": 3}).status_code == 202
     deadline = time.monotonic() + 30
-    while client.get("/v1/components/greeter").json()["state"] != "Scaling" and time.monotonic() < deadline:
+    while "scale.started" not in [e["type"] for e in events_of(client, "greeter")]:  # its job leased
+        assert time.monotonic() < deadline, "the scale never started"
         time.sleep(0.05)
-    time.sleep(0.3)  # its job leased and starting replicas
+    time.sleep(0.5)
     dev.kill()
+    delay.unlink()
 
     dev.clock_scale = 1
     dev.start()
@@ -47,6 +68,6 @@ def test_sigkill_mid_scale_on_a_scaled_clock_then_a_restart_without_it(dev: DevP
     times = [parse_iso(e["at"]) for e in events]
     assert times == sorted(times), [(e["type"], e["at"]) for e in events]
     assert times[-1] > time.time()  # the lead the scaled clock took is kept
-    assert "scale.resumed" in (types := [e["type"] for e in events]), types  # the dead one's job
+    assert "scale.resumed" in (types := [e["type"] for e in events]), " ".join(types)  # the dead one's job
     assert client.post("/v1/components/greeter/scale", json={"replicas": 1}).status_code == 202
     assert wait_at_rest(client, "greeter", timeout=60, want="Running")["replicas"] == 1

@@ -250,3 +250,18 @@ def test_a_queue_on_a_scaled_clock_keeps_its_sqlite_times_on_that_clock(tmp_path
     finally:
         q1.close()
         q2.close()
+
+
+def test_the_memory_queue_times_visibility_in_real_seconds_on_a_scaled_clock():
+    """Given a memory queue on a clock at scale 100, when a message is received with a visibility
+    timeout of 1 s and looked for again at once, then it stays invisible (not 10 ms, a clock second)."""
+    from pilothouse.messaging.memory import MemoryQueue
+
+    queue = MemoryQueue(ScaledClock(100))
+    queue.declare(QueueSpec("work", visibility_timeout=30))
+    queue.send("work", "hello")
+    [message] = queue.receive("work", wait_seconds=0, visibility_timeout=1)
+    time.sleep(0.2)  # 20 clock seconds
+    assert queue.receive("work", wait_seconds=0) == []
+    [again] = queue.receive("work", wait_seconds=5)
+    assert again.id == message.id

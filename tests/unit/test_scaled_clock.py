@@ -22,7 +22,7 @@ from pilothouse.clock import (
     wall_time,
 )
 from pilothouse.embedded.datadir_lock import StartRefused
-from pilothouse.embedded.dev_clock import CLOCK_FILE, open_clock
+from pilothouse.embedded.dev_clock import CLOCK_FILE, close_clock, open_clock
 from pilothouse.embedded.scheduler import ScheduledJob, Scheduler
 from pilothouse.errors import ConfigurationError
 from pilothouse.messaging.local import LocalQueue
@@ -265,3 +265,19 @@ def test_the_memory_queue_times_visibility_in_real_seconds_on_a_scaled_clock():
     assert queue.receive("work", wait_seconds=0) == []
     [again] = queue.receive("work", wait_seconds=5)
     assert again.id == message.id
+
+
+def test_a_clean_stop_lets_the_downtime_pass_at_real_speed(tmp_path):
+    """Given a data dir whose clock ran at 600x and was stopped cleanly (close_clock)
+    When it starts again a day later, unscaled
+    Then its clock is a day past what it read at the stop, not 600 days (a SIGKILL, which cannot
+    record a stop, keeps the scale for its downtime: see the restart test above)."""
+    opened = open_clock(tmp_path, 600.0)
+    time.sleep(0.05)  # 30 clock seconds
+    close_clock(tmp_path, opened.clock)
+    stopped = json.loads((tmp_path / CLOCK_FILE).read_text())
+    assert stopped["scale"] == 1.0 and stopped["clock"] >= stopped["wall"] + 25
+    again = open_clock(tmp_path, 1.0, wall=stopped["wall"] + 86_400)
+    assert stopped["clock"] + 86_400 <= again.clock.time() < stopped["clock"] + 86_400 + 5
+    close_clock(tmp_path, SystemClock())  # on the wall clock: nothing to record
+    assert json.loads((tmp_path / CLOCK_FILE).read_text())["wall"] == stopped["wall"] + 86_400

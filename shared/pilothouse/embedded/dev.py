@@ -302,9 +302,11 @@ class DevServer:
                 self.scheduler.stop()
                 self.worker.stop()
                 self._workers_started = False
+        from pilothouse.embedded.dev_clock import close_clock
         from pilothouse.wiring import reset_services
 
         reset_services()  # stops local processes (they come back on the next start)
+        close_clock(self.data_dir, self.clock)  # still holding the lock
         self._lock.release()
 
 

@@ -7,9 +7,9 @@ keeps the clock's anchor -- ``{"scale": 10.0, "wall": <epoch s>, "clock": <epoch
 ``wall`` the clock read ``clock`` and ran ``scale`` times as fast from there. A start continues it:
 
 * the last run's clock is carried to now at its own scale, as if it had kept running while the
-  control plane was down (a killed run's leases have lapsed on it as they would have, so the
-  restore takes its jobs up at once), and the new clock starts there or at the wall clock, whichever
-  is later, and runs at the new scale;
+  control plane was down (a killed run's leases have lapsed on it as they would have), and the new
+  clock starts there or at the wall clock, whichever is later, and runs at the new scale. A clean
+  stop records its reading at scale 1 (:func:`close_clock`): its downtime passes at real speed;
 * so a data dir that ran scaled, started again without the scale, keeps its lead over the wall
   clock (a clock offset, said on the console) rather than going back: stored times stay in its past.
   Only a fresh data dir (or removing ``clock.json``, which puts stored times in the future) is back on
@@ -35,7 +35,7 @@ from pathlib import Path
 from pilothouse.clock import Clock, ScaledClock, SystemClock
 from pilothouse.embedded.datadir_lock import StartRefused
 
-__all__ = ["CLOCK_FILE", "DevClock", "open_clock"]
+__all__ = ["CLOCK_FILE", "DevClock", "close_clock", "open_clock"]
 
 CLOCK_FILE = "clock.json"
 #: a lead below this is no lead (a clock read a moment after the wall clock it started from)
@@ -65,10 +65,22 @@ def open_clock(data_dir: Path, scale: float, *, wall: float | None = None) -> De
         path.unlink(missing_ok=True)  # back on the wall clock
         return DevClock(SystemClock(), 0.0)
     clock = ScaledClock(scale, start=start)
-    tmp = path.with_name(f".{CLOCK_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps({"scale": float(scale), "wall": now, "clock": start}) + "\n")
-    os.replace(tmp, path)
+    _write(path, scale, now, start)
     return DevClock(clock, lead)
+
+
+def close_clock(data_dir: Path, clock: Clock) -> None:
+    """On a clean stop: record what a scaled ``clock`` reads now at scale 1, so that the time until
+    the next start passes at real speed (a 600x demo stopped for a day does not come back 600 days
+    on). A killed control plane cannot; its anchor keeps its scale."""
+    if isinstance(clock, ScaledClock):
+        _write(Path(data_dir) / CLOCK_FILE, 1.0, time.time(), clock.time())
+
+
+def _write(path: Path, scale: float, wall: float, clock: float) -> None:
+    tmp = path.with_name(f".{CLOCK_FILE}.{os.getpid()}")
+    tmp.write_text(json.dumps({"scale": float(scale), "wall": wall, "clock": max(clock, wall)}) + "\n")
+    os.replace(tmp, path)
 
 
 def _read(path: Path, now: float) -> float | None:

@@ -203,8 +203,19 @@ class Settings(BaseModel):
     #: long a sweep's batches are worth checking) shrinks with them. For tests and demos that should
     #: not wait real minutes; 1 (real time) everywhere else. Cron schedules, the metric store's
     #: minutes, autoscaling windows and cooldowns and alert periods are not scaled: they are
-    #: settings of each policy or rule
+    #: settings of each policy or rule (``clock_scale`` scales them all)
     schedule_scale: float = Field(default=1.0, ge=1.0, le=600.0)
+    #: ``pilothouse dev`` only: its control plane's clock runs this many times as fast as the wall
+    #: clock from its start (10: a minute every 6 s), and everything that stamps or judges time
+    #: reads it: metric minutes and the router's samples, rollups, alert windows, autoscaling
+    #: windows and cooldowns, the scheduler (the minute sweeps every 6 s; cron on this clock), Wait
+    #: states, TTLs. What measures real work stays real (leases and visibility timeouts count real
+    #: seconds; process, probe and HTTP timeouts), and so do signature timestamps and token expiry.
+    #: The clock's reading is kept in ``<data-dir>/clock.json``, so it never runs backwards over a
+    #: restart: a data dir that ran scaled keeps its lead over the wall clock when started again
+    #: without it (see ``pilothouse.embedded.dev_clock``). Only with the embedded store, queue and
+    #: engine (sqlite or memory, local or memory, embedded), never with ``schedule_scale``
+    clock_scale: float = Field(default=1.0, ge=1.0, le=600.0)
     #: Azure (store azure-tables, queue azure-queue, blobs azure-blob): the storage account reached
     #: with a managed identity (DefaultAzureCredential) when ``AZURE_STORAGE_CONNECTION_STRING`` is
     #: not set; its endpoints are ``https://<account>.{table,queue,blob}.core.windows.net``
@@ -242,6 +253,31 @@ class Settings(BaseModel):
         default=None,
         pattern=r"^projects/[A-Za-z0-9_-]{1,63}/locations/[A-Za-z0-9_-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$",
     )
+
+    @field_validator("clock_scale")
+    @classmethod
+    def _scaled_clock_is_embedded(cls, value: float, info: ValidationInfo) -> float:
+        """A scaled clock is for ``pilothouse dev``'s own state, never a cloud's (other functions
+        would read its future timestamps on the wall clock), and one scale at a time."""
+        if value == 1:
+            return value
+        data = info.data
+        backends = (data.get("store"), data.get("queue"), data.get("orchestrator"))
+        if (
+            backends[0] not in ("sqlite", "memory")
+            or backends[1] not in ("local", "memory")
+            or backends[2] != "embedded"
+        ):
+            raise ValueError(
+                "a scaled clock is for pilothouse dev on its own state: it needs the sqlite or memory "
+                f"store, the local or memory queue and the embedded orchestrator, not {backends}"
+            )
+        if data.get("schedule_scale", 1.0) != 1:
+            raise ValueError(
+                "set PILOTHOUSE_CLOCK_SCALE or PILOTHOUSE_SCHEDULE_SCALE, not both (under a scaled "
+                "clock the scheduler follows the clock)"
+            )
+        return value
 
     @field_validator("azure_keyvault_url")
     @classmethod

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pilothouse.clock import SystemClock
+from pilothouse.clock import SystemClock, wall_time
 from pilothouse.ports import ProviderUnavailable
 from pilothouse.settings import Settings, get_settings
 
@@ -366,7 +366,8 @@ class Services:
         from pilothouse.identity.oidc import OidcVerifier
 
         fetch = guarded_fetch(self.settings.outbound_policy())
-        return OidcVerifier(self.settings.oidc_issuers, fetch=fetch, now=self.clock.time)
+        # tokens carry the issuer's wall-clock times, whatever this control plane's clock reads
+        return OidcVerifier(self.settings.oidc_issuers, fetch=fetch, now=lambda: wall_time(self.clock))
 
     def provider(self, name: str) -> Provider:
         """The adapter for a component's provider, created on first use."""
@@ -379,7 +380,7 @@ class Services:
         if name == "local":
             from pilothouse.providers.local import LocalProvider
 
-            return LocalProvider(data_dir=self.settings.data_dir / "processes")
+            return LocalProvider(data_dir=self.settings.data_dir / "processes", clock=self.clock)
         if name == "aws-lambda":
             from pilothouse.providers.aws_lambda import LambdaProvider
 

@@ -88,6 +88,9 @@ class DevProcess:
         #: PILOTHOUSE_SCHEDULE_SCALE of the next start: the minute sweeps run this many times as
         #: often (a test that waits on them sets it; 1 is real time)
         self.schedule_scale = 1.0
+        #: PILOTHOUSE_CLOCK_SCALE of the next start: the control plane's clock (metric minutes,
+        #: alert and autoscaling windows, cooldowns, the sweeps) runs this many times as fast
+        self.clock_scale = 1.0
 
     @property
     def env(self) -> dict[str, str]:
@@ -114,6 +117,8 @@ class DevProcess:
         )
         if self.schedule_scale != 1:
             env["PILOTHOUSE_SCHEDULE_SCALE"] = str(self.schedule_scale)
+        if self.clock_scale != 1:
+            env["PILOTHOUSE_CLOCK_SCALE"] = str(self.clock_scale)
         return env
 
     def start(self, timeout: float = 30.0, *, wait_restored: bool = True) -> DevProcess:

@@ -9,6 +9,9 @@ port before it touches any state. After a restart it serves the API at once -- b
 a single component, so its start does not grow with their number -- and brings back what the last
 run left in the background: components still being restored say ``restoring: true`` and answer
 commands with 409 (Retry-After) until they are back (:mod:`pilothouse.services.restoring`).
+
+Its clock is the wall clock, or with ``PILOTHOUSE_CLOCK_SCALE`` one that many times as fast, kept
+in the data dir so that it never runs backwards over a restart (:mod:`pilothouse.embedded.dev_clock`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pilothouse.clock import SystemClock
+from pilothouse.clock import Clock
 from pilothouse.embedded.datadir_lock import DataDirLock, StartRefused, check_port_free
 from pilothouse.embedded.tls import TlsFiles
 
@@ -107,10 +110,11 @@ class DevServer:
         self._environment()
         settings = get_settings()
         cloud = read_cloud(self.project_dir, settings)
+        self.clock = self._clock(settings.clock_scale)
         mount_sfn(cloud)  # the Step Functions-compatible endpoint, POST /sfn
         self.pool = FunctionPool(cloud.functions)
         # Task states share the gateway's pool; the functions the pool runs find these services.
-        self.services = Services(settings, invoker=LocalInvoker(self.pool))
+        self.services = Services(settings, self.clock, invoker=LocalInvoker(self.pool))
         register_services(self.services)
         self._migrate()
         for q in sorted(cloud.queues.values(), key=lambda q: q.dead_letter is not None):
@@ -133,7 +137,7 @@ class DevServer:
         )
         self.worker = Worker(self.services.queue, cloud.queue_sources, self.pool)
         self.scheduler = Scheduler(
-            SystemClock(),
+            self.clock,
             [ScheduledJob(s.rule, s.expression, self._scheduled(s.function)) for s in cloud.schedules],
             time_scale=settings.schedule_scale,
         )
@@ -143,6 +147,23 @@ class DevServer:
         self._started = True
         self._recovery = threading.Thread(target=self._recover, name="pilothouse-restore", daemon=True)
         self._recovery.start()
+
+    def _clock(self, scale: float) -> Clock:
+        """The control plane's clock (scaled with ``PILOTHOUSE_CLOCK_SCALE``), continuing the data dir's."""
+        from pilothouse.embedded.dev_clock import open_clock
+
+        opened = open_clock(self.data_dir, scale)
+        if scale != 1:
+            self.console.print(
+                f"[bold yellow]the control plane's clock runs {scale:g}x as fast as the wall clock"
+                "[/bold yellow] (PILOTHOUSE_CLOCK_SCALE: for tests and demos)"
+            )
+        if opened.lead >= 1:
+            self.console.print(
+                f"[yellow]this data dir's clock is {opened.lead:.0f} s ahead of the wall clock[/yellow] "
+                "(it ran with a scaled clock before; it keeps that lead so that stored times stay past)"
+            )
+        return opened.clock
 
     def _recover(self) -> None:
         """In the background after start: settle the replicas of this data dir the last run left
@@ -281,9 +302,11 @@ class DevServer:
                 self.scheduler.stop()
                 self.worker.stop()
                 self._workers_started = False
+        from pilothouse.embedded.dev_clock import close_clock
         from pilothouse.wiring import reset_services
 
         reset_services()  # stops local processes (they come back on the next start)
+        close_clock(self.data_dir, self.clock)  # still holding the lock
         self._lock.release()
 
 

@@ -23,6 +23,9 @@ Semantics, and where they differ from EventBridge:
 * ``time_scale`` (``pilothouse dev``: the ``schedule_scale`` setting, ``PILOTHOUSE_SCHEDULE_SCALE``,
   default 1) runs rates that many times faster: at 10, ``rate(1 minute)`` fires every 6 s. Cron
   expressions name wall-clock times and are not scaled. The event's ``time`` is the real fire time.
+* On a :class:`~pilothouse.clock.ScaledClock` (``PILOTHOUSE_CLOCK_SCALE``) every schedule, rate and
+  cron, follows that clock: ``rate(1 minute)`` fires each clock minute (every 6 s at 10), and the
+  event's ``time`` is the clock's.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pilothouse.clock import Clock
+from pilothouse.clock import Clock, real_seconds
 from pilothouse.embedded.schedule import parse_schedule, scaled
 
 log = logging.getLogger(__name__)
@@ -184,7 +187,8 @@ class Scheduler:
                 self.tick(now)
                 with self._lock:
                     upcoming = [t for t in self._next.values() if t is not None]
-                delay = self._poll_interval if not upcoming else min(self._poll_interval, min(upcoming) - now)
+                soonest = real_seconds(self._clock, min(upcoming) - now) if upcoming else self._poll_interval
+                delay = min(self._poll_interval, soonest)  # real seconds, on a scaled clock too
             except Exception:  # pragma: no cover - tick only raises on bugs; keep the loop alive
                 log.exception("scheduler tick failed")
                 delay = self._poll_interval

@@ -11,6 +11,10 @@ variable per (file, queue) that every :class:`LocalQueue` of the process on that
 receiver otherwise sleeps until the queue's next message comes due (a delay or a visibility timeout
 ending; to the millisecond on the system clock), or at most ``cross_process_poll`` seconds (default
 1 s), the slow poll that notices a send from *another* process (which cannot signal us).
+
+On a :class:`~pilothouse.clock.ScaledClock` (``pilothouse dev`` with ``PILOTHOUSE_CLOCK_SCALE``)
+delays are clock seconds (a Wait state's minute passes with the clock's) and visibility timeouts
+real ones: they bound how long a consumer may take over real work.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pilothouse.clock import Clock, SystemClock
+from pilothouse.clock import Clock, ScaledClock, SystemClock, clock_seconds, real_seconds
 from pilothouse.messaging.base import (
     InvalidReceiptHandle,
     Message,
@@ -135,7 +139,7 @@ class LocalQueue:
             raise ValueError(f"cross_process_poll must be positive, got {cross_process_poll}")
         self.path = Path(path)
         self._clock = clock or SystemClock()
-        self._real_clock = isinstance(self._clock, SystemClock)
+        self._real_clock = isinstance(self._clock, SystemClock | ScaledClock)
         self.cross_process_poll = cross_process_poll
         self._local = threading.local()
         self._connections: list[tuple[int, sqlite3.Connection]] = []  # (opening pid, connection)
@@ -292,7 +296,7 @@ class LocalQueue:
                     receipt = f"{message_id}.{secrets.token_hex(8)}"
                     conn.execute(
                         "UPDATE messages SET receive_count = ?, receipt = ?, visible_at = ? WHERE seq = ?",
-                        (receive_count + 1, receipt, now + timeout, seq),
+                        (receive_count + 1, receipt, now + clock_seconds(self._clock, timeout), seq),
                     )
                     claimed.append(
                         Message(
@@ -394,7 +398,7 @@ class LocalQueue:
     def _until(self, due: float) -> float:
         """Real seconds until the clock reads ``due`` (a short poll on a clock other than the system's)."""
         if self._real_clock:
-            return due - self._clock.time()
+            return real_seconds(self._clock, due - self._clock.time())
         return _MANUAL_CLOCK_POLL
 
     def delete(self, queue: str, receipt_handle: str) -> None:
@@ -410,7 +414,7 @@ class LocalQueue:
             self._spec(conn, queue)
             changed = conn.execute(
                 "UPDATE messages SET visible_at = ? WHERE queue = ? AND receipt = ?",
-                (self._clock.time() + timeout, queue, receipt_handle),
+                (self._clock.time() + clock_seconds(self._clock, timeout), queue, receipt_handle),
             ).rowcount
             if changed == 0:
                 raise InvalidReceiptHandle(

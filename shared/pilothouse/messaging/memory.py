@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from pilothouse.clock import Clock, SystemClock
+from pilothouse.clock import Clock, SystemClock, clock_seconds
 from pilothouse.messaging.base import (
     InvalidReceiptHandle,
     Message,
@@ -106,7 +106,7 @@ class MemoryQueue:
                 continue
             stored.receive_count += 1
             stored.receipt = f"{stored.id}.{secrets.token_hex(8)}"
-            stored.visible_at = now + timeout
+            stored.visible_at = now + clock_seconds(self._clock, timeout)  # real seconds of work
             claimed.append(
                 Message(
                     id=stored.id,
@@ -203,7 +203,7 @@ class MemoryQueue:
                 raise InvalidReceiptHandle(
                     f"receipt handle {receipt_handle!r} is not the latest of a message in {queue!r}"
                 )
-            stored.visible_at = self._clock.time() + timeout
+            stored.visible_at = self._clock.time() + clock_seconds(self._clock, timeout)
             if timeout == 0:
                 self._cond.notify_all()
 

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from pilothouse.clock import iso
+from pilothouse.clock import clock_seconds, iso
 from pilothouse.domain import backups as dom
 from pilothouse.errors import NotFound, PilothouseError, ValidationFailed, VersionConflict
 from pilothouse.ports import Item
@@ -135,7 +135,7 @@ def _lease(ctx: ServiceContext, item: Item) -> Item | None:
                 **data,
                 "status": "running",
                 "started_at": iso(now),
-                "lease_until": now + LEASE_SECONDS,
+                "lease_until": now + clock_seconds(ctx.clock, LEASE_SECONDS),
                 "worker": _this_worker(),
             },
         )

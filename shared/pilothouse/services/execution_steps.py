@@ -25,7 +25,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from pilothouse.clock import iso
+from pilothouse.clock import clock_seconds, iso
 from pilothouse.errors import Conflict, VersionConflict
 from pilothouse.ports import Item, Write
 from pilothouse.repositories import execution_bodies as bodies
@@ -317,7 +317,8 @@ def lease(services: ServiceContext, workflow: str, name: str, task_id: str) -> t
             timeout = services.invoker.timeout_of(call.function)
         except Exception:  # unknown resource or function: the invocation reports it
             timeout = 60.0
-        until = None if task.get("token") else now + timeout + LEASE_MARGIN_SECONDS
+        leased_for = clock_seconds(services.clock, timeout + LEASE_MARGIN_SECONDS)  # real seconds of work
+        until = None if task.get("token") else now + leased_for
         lease = {"until": until, "taken_at": now, "host": socket.gethostname(), "pid": os.getpid()}
         if until is None:
             lease["invoked"] = False  # a callback task: mark_invoked once its function returned

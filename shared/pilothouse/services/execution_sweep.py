@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from pilothouse.clock import clock_seconds
 from pilothouse.repositories.workflows import RUNNING, RUNNING_GRACE, ExecutionRepository, sync_listing
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.execution_steps import (
@@ -128,7 +129,8 @@ def sweep(services: ServiceContext, *, stale_after: float = 60.0, own_host: bool
 
             moved = recover(services, data)
             counts["children"] = counts.get("children", 0) + sum(moved.values())
-        stale = now - data.get("updated_epoch", 0) >= stale_after
+        # a message lost, not one still in a queue or in flight: real seconds on any clock
+        stale = now - data.get("updated_epoch", 0) >= clock_seconds(services.clock, stale_after)
         # every outstanding task nobody holds may have lost its message (not only the last step's)
         unleased = sorted(t for t in outstanding if t not in data.get("task_leases", {}))
         if stale and unleased:

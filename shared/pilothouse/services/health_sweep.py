@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pilothouse.clock import real_seconds
 from pilothouse.errors import VersionConflict
 from pilothouse.repositories.components import Record
 from pilothouse.services.components import repo
@@ -38,7 +39,8 @@ BATCH_THREADS = 8
 
 
 def sweep_period(services: ServiceContext) -> float:
-    """Seconds from one sweep to the next: a minute, divided by the ``schedule_scale`` setting."""
+    """Seconds from one sweep to the next on the control plane's clock: a minute, divided by the
+    ``schedule_scale`` setting (a scaled clock's minute is already short in real time)."""
     return SWEEP_PERIOD_SECONDS / services.settings.schedule_scale
 
 
@@ -87,7 +89,7 @@ def handle_message(services: ServiceContext, body: str) -> dict[str, Any]:
     if left <= 0:
         return {"dropped": len(names)}  # the next sweep has these already
     margin = CONFIRM_MARGIN_SECONDS * period / SWEEP_PERIOD_SECONDS
-    confirm_until = time.monotonic() + max(0.0, left - margin)
+    confirm_until = time.monotonic() + real_seconds(services.clock, max(0.0, left - margin))
     return check_batch(services, names, confirm_until=confirm_until)
 
 

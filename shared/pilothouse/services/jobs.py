@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from pilothouse.clock import iso
+from pilothouse.clock import clock_seconds, iso
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, Outcome, State, complete
 from pilothouse.domain.records import PendingCommand
 from pilothouse.errors import ValidationFailed, VersionConflict
@@ -83,7 +83,8 @@ def _lease(services: ServiceContext, record: Record, operation_id: str) -> Recor
     now = services.clock.time()
     if op.get("lease_until") and op["lease_until"] > now:
         return None
-    lease = now + services.settings.provider_timeout_seconds * 2 + 60
+    # the lease guards real work (provider calls bounded in real seconds), on any clock's scale
+    lease = now + clock_seconds(services.clock, services.settings.provider_timeout_seconds * 2 + 60)
     new_op = {**op, "attempt": op.get("attempt", 0) + 1, "lease_until": lease, "started_at": iso(now)}
     data = {**record.data, "operation": new_op, "updated_at": iso(now)}
     event = {
@@ -307,7 +308,8 @@ def sweep_stalled(services: ServiceContext) -> list[str]:
         if State(record.state) not in TRANSITIONAL or not op or op.get("deployment_started"):
             continue
         lease = op.get("lease_until")
-        stalled = (lease is None and now - op["requested_epoch"] > STALLED_AFTER_SECONDS) or (
+        waited = now - op["requested_epoch"]
+        stalled = (lease is None and waited > clock_seconds(services.clock, STALLED_AFTER_SECONDS)) or (
             lease is not None and lease <= now
         )
         if stalled:

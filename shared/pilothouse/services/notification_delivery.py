@@ -17,7 +17,7 @@ import logging
 import time
 from typing import Any
 
-from pilothouse.clock import iso, parse_iso
+from pilothouse.clock import clock_seconds, iso, parse_iso, wall_time
 from pilothouse.domain.notifications import (
     SIGNATURE_HEADER,
     backoff_seconds,
@@ -85,7 +85,7 @@ def handle_message(services: ServiceContext, body: str) -> str:
         return "early"  # a duplicate of a message whose retry is not due
 
     def claim(data: dict[str, Any]) -> bool:
-        data.update(status="sending", next_attempt_at=iso(now + LEASE_SECONDS))
+        data.update(status="sending", next_attempt_at=iso(now + clock_seconds(services.clock, LEASE_SECONDS)))
         return True
 
     claimed = repo.change(d["channel"], item.sk, claim, version=item.version)
@@ -108,8 +108,6 @@ def handle_message(services: ServiceContext, body: str) -> str:
         if ok or attempt >= settings.notifications_max_attempts or (error or "").startswith("refused")
         else backoff_seconds(attempt, base=settings.notifications_retry_base_seconds)
     )
-    if retry_in is not None:
-        send_message(services, d["channel"], d["id"], delay=retry_in)
 
     def record(data: dict[str, Any]) -> bool:
         data.update(
@@ -128,6 +126,8 @@ def handle_message(services: ServiceContext, body: str) -> str:
         return True
 
     repo.change(d["channel"], item.sk, record, version=claimed.version)
+    if retry_in is not None:  # once recorded: sooner, the retry could find its attempt still leased
+        send_message(services, d["channel"], d["id"], delay=retry_in)  # and be dropped as a duplicate
     outcome = "delivered" if ok else ("retrying" if retry_in is not None else "dead_lettered")
     log.info("notification %s to %s: attempt %d %s (HTTP %s)", d["id"], d["channel"], attempt, outcome, code)
     return outcome
@@ -180,7 +180,7 @@ def _post(
     }
     if channel.get("secret_sealed"):
         secret = unseal(services, channel["secret_sealed"], context=f"channel:{channel['id']}:secret")
-        headers[SIGNATURE_HEADER] = signature_header(secret, body, timestamp=int(services.clock.time()))
+        headers[SIGNATURE_HEADER] = signature_header(secret, body, timestamp=int(wall_time(services.clock)))
     started = time.perf_counter()
     try:
         policy, _ = guard(services, url)

@@ -14,7 +14,7 @@ import json
 import secrets
 from typing import Any
 
-from pilothouse.clock import iso
+from pilothouse.clock import iso, wall_time
 from pilothouse.domain.webhooks import (
     SignatureInvalid,
     SourceChange,
@@ -168,7 +168,7 @@ def receive(services: ServiceContext, source: str, headers: dict[str, str], body
         raise Unauthorized("the delivery's signature does not check")
     kind = item.data["kind"]
     try:
-        verify(kind, secret, headers, body, now=now)
+        verify(kind, secret, headers, body, now=wall_time(services.clock))  # the sender's clock
     except SignatureInvalid as exc:
         raise Unauthorized(f"the delivery's signature does not check: {exc}") from None
     delivery = delivery_id(kind, headers)

@@ -3,30 +3,45 @@
 For each revision of a revision set, over [since, until): one ``requests`` and one ``errors``
 datapoint per minute (Count), and every request's ``latency_ms`` (Milliseconds), each with the
 dimensions ``revision`` (the version) and ``revision_id``. The router stamps samples with a
-monotonic clock; they are placed on the wall clock by the distance from now.
+monotonic clock; they are placed on the control plane's clock by the distance from now, times that
+clock's rate (a scaled clock, ``PILOTHOUSE_CLOCK_SCALE``, puts a real second's samples ``scale``
+seconds apart).
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
+
+from pilothouse.clock import Clock, SystemClock, rate
 
 if TYPE_CHECKING:
     from pilothouse.providers.local.revision_set import RevisionSet
 
 
-def router_datapoints(rset: RevisionSet, since: float, until: float) -> list[dict[str, Any]]:
-    """The router's samples of every revision of ``rset`` in [since, until) (epoch seconds)."""
+def router_datapoints(
+    rset: RevisionSet, since: float, until: float, clock: Clock | None = None
+) -> list[dict[str, Any]]:
+    """The router's samples of every revision of ``rset`` in [since, until) (seconds on ``clock``,
+    the system clock by default)."""
     router = rset.router
-    offset = time.time() - router.clock()  # wall = monotonic + offset
+    clock = clock or SystemClock()
+    speed = rate(clock)
+    now, mono = clock.time(), router.clock()
+
+    def placed(t: float) -> float:  # a router stamp on the clock
+        return now - (mono - t) * speed
+
+    def stamp(ts: float) -> float:  # a clock time as a router stamp
+        return mono - (now - ts) / speed
+
     out: list[dict[str, Any]] = []
     with rset.lock:
         revisions = [(rid, rev.version) for rid, rev in rset.revisions.items()]
     for rid, version in revisions:
         dims = {"revision": version, "revision_id": rid}
         minutes: dict[int, list[int]] = {}
-        for t, latency, error in router.samples_between(rid, since - offset, until - offset):
-            wall = t + offset
+        for t, latency, error in router.samples_between(rid, stamp(since), stamp(until)):
+            wall = placed(t)
             counts = minutes.setdefault(int(wall) - int(wall) % 60, [0, 0])
             counts[0] += 1
             counts[1] += error

@@ -130,7 +130,7 @@ class _RevisionOps(_Restoring):
         datapoints (:mod:`pilothouse.providers.local.metric_samples`)."""
         from pilothouse.providers.local.metric_samples import router_datapoints
 
-        return router_datapoints(self._managed(placement), since, until)
+        return router_datapoints(self._managed(placement), since, until, self.clock)
 
     def finalize(self, placement: Placement, revision: str) -> Placement:
         """Make ``revision`` the only one (100 %, the new stable); drain and stop the others."""

@@ -6,13 +6,13 @@ back whole, and no stored item exceeds the limit, on SQLite and on DynamoDB (mot
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from pilothouse.repositories.workflows import execution_pk
 from tests.support.controlplane import drain
 from tests.support.executions import Functions, describe, history, start, wf
+from tests.support.stores import engine_services, use_moto_dynamodb
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -32,16 +32,7 @@ def moto():
 @pytest.fixture(params=["sqlite", pytest.param("dynamodb", marks=pytest.mark.slow)])
 def store_kind(request, env, monkeypatch):
     if request.param == "dynamodb":
-        moto = request.getfixturevalue("moto")
-        monkeypatch.setenv("PILOTHOUSE_STORE", "dynamodb")
-        monkeypatch.setenv("PILOTHOUSE_TABLE_NAME", f"large-{uuid.uuid4().hex[:10]}")
-        monkeypatch.setenv("PILOTHOUSE_CREATE_RESOURCES", "true")
-        monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        use_moto_dynamodb(monkeypatch, request.getfixturevalue("moto").url, "large")
     return request.param
 
 
@@ -52,12 +43,7 @@ def fns(monkeypatch):
 
 @pytest.fixture
 def services(store_kind, clock, fns):
-    from pilothouse.settings import get_settings
-    from pilothouse.wiring import Services, register_services
-
-    s = Services(get_settings(), clock, invoker=fns)
-    register_services(s)
-    return s
+    return engine_services(clock, fns)
 
 
 def payload(fill: str) -> dict:

@@ -45,3 +45,27 @@ def make_store(
         create_table=True,
         transaction_scope=transaction_scope,
     )
+
+
+def use_moto_dynamodb(monkeypatch, endpoint: str, prefix: str) -> None:
+    """Settings for services built from the environment: DynamoDB on the moto server at
+    ``endpoint`` (a fresh table named ``prefix-…``, created on first use), with test credentials."""
+    monkeypatch.setenv("PILOTHOUSE_STORE", "dynamodb")
+    monkeypatch.setenv("PILOTHOUSE_TABLE_NAME", f"{prefix}-{uuid.uuid4().hex[:10]}")
+    monkeypatch.setenv("PILOTHOUSE_CREATE_RESOURCES", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def engine_services(clock, invoker):
+    """Services from the environment's settings with ``invoker`` as the task invoker, registered."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
+
+    services = Services(get_settings(), clock, invoker=invoker)
+    register_services(services)
+    return services

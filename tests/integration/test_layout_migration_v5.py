@@ -15,7 +15,7 @@ import pytest
 
 from pilothouse.clock import ManualClock
 from pilothouse.domain.components import ComponentSpec
-from pilothouse.domain.metric_histogram import _LOG_GAMMA, ACCURACY, OFFSET
+from pilothouse.domain.metric_histogram import ACCURACY
 from pilothouse.domain.metric_minutes import KEPT, encode, pack_codes
 from pilothouse.domain.metrics import series_key
 from pilothouse.ports import Item
@@ -23,6 +23,7 @@ from pilothouse.repositories.metrics import migrate_buckets
 from pilothouse.services import components, metrics, migrations
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
+from tests.support.metric_buckets_v4 import old_code, old_key
 from tests.support.specs import spec
 
 NOW = 1_800_000_000.0  # 08:00 UTC
@@ -32,27 +33,12 @@ MINUTES = 120  # 06:00 to 08:00: two blocks
 DAY_PK = f"METRIC_MIN#greeter#ratio#{KEY}#{T0:%Y-%m-%d}"
 
 
-def _old_key(value: float) -> str:
-    """Version 4's bucket key: a positive value below 1 spelled "-k" like a negative one."""
-    if -1e-9 < value < 1e-9:
-        return "z"
-    index = math.ceil(math.log(abs(value)) / _LOG_GAMMA)
-    return str(index) if value > 0 else f"-{index}"
-
-
-def _old_code(value: float) -> int:
-    key = _old_key(value)
-    if key == "z":
-        return 0
-    return -(OFFSET + int(key[1:])) if key[0] == "-" else OFFSET + int(key)
-
-
 def _old_minute(vals: list[float]) -> tuple:
     """A minute tuple as version 4 wrote it: old codes, and the kept percentiles it read from
     them (wrong ones: the value order of its codes was not the values')."""
     counts: dict[int, int] = {}
     for v in vals:
-        counts[_old_code(v)] = counts.get(_old_code(v), 0) + 1
+        counts[old_code(v)] = counts.get(old_code(v), 0) + 1
     codes = sorted(counts)
     return (
         len(vals),
@@ -96,7 +82,7 @@ def _layout_4_items(values: dict[int, list[float]]) -> list[Item]:
         vals = [v for s, vs in values.items() if hour <= s < hour + 3600 for v in vs]
         hist: dict[str, int] = {}
         for v in vals:
-            hist[_old_key(v)] = hist.get(_old_key(v), 0) + 1
+            hist[old_key(v)] = hist.get(old_key(v), 0) + 1
         rollup = {
             "start": hour,
             "period": 3600,

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from pilothouse.domain import metric_legacy, metric_minutes
 from pilothouse.domain.metric_histogram import (
-    _LOG_GAMMA,
     ACCURACY,
     MAX_BUCKETS,
     OFFSET,
@@ -24,6 +23,7 @@ from pilothouse.domain.metric_histogram import (
     value_of,
 )
 from pilothouse.domain.metric_minutes import kept_of, pack, unpack, unpack_codes
+from tests.support.metric_buckets_v4 import old_code, old_key
 
 #: magnitudes a datapoint may have (services.metrics): negative, sub-1, around 1 and large values
 _MAGNITUDE = st.one_of(
@@ -32,21 +32,6 @@ _MAGNITUDE = st.one_of(
     st.floats(min_value=10.0, max_value=1e12),
 )
 _VALUE = st.one_of(_MAGNITUDE, _MAGNITUDE.map(lambda m: -m), st.just(0.0))
-
-
-def _old_key(value: float) -> str:
-    """The bucket key as layout version 4 spelled it (a positive value below 1 as "-k")."""
-    if -1e-9 < value < 1e-9:
-        return "z"
-    index = math.ceil(math.log(abs(value)) / _LOG_GAMMA)
-    return str(index) if value > 0 else f"-{index}"
-
-
-def _old_code(value: float) -> int:
-    key = _old_key(value)
-    if key == "z":
-        return 0
-    return -(OFFSET + int(key[1:])) if key[0] == "-" else OFFSET + int(key)
 
 
 def _sample(values: list[float], q: float) -> float:
@@ -143,8 +128,8 @@ def test_a_version_4_histogram_of_one_sign_reads_back_exactly(values, q):
     old_codes: dict[int, int] = {}
     new: dict[str, int] = {}
     for v in values:
-        old_keys[_old_key(v)] = old_keys.get(_old_key(v), 0) + 1
-        old_codes[_old_code(v)] = old_codes.get(_old_code(v), 0) + 1
+        old_keys[old_key(v)] = old_keys.get(old_key(v), 0) + 1
+        old_codes[old_code(v)] = old_codes.get(old_code(v), 0) + 1
         add(new, v)
     low, high = min(values), max(values)
     assert metric_legacy.hist(old_keys, low, high) == ordered(new)

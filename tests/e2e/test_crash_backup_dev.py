@@ -20,6 +20,7 @@ import pytest
 
 from pilothouse.domain import backups as dom
 from pilothouse.ports import Item
+from pilothouse.repositories.backups import RESTORE, RESTORE_SK
 from tests.support import processes
 from tests.support.e2e import DevProcess, kill_marked, make_admin_key
 
@@ -98,12 +99,22 @@ def _wait(client: httpx.Client, run_id: str, until, timeout: float = 300) -> dic
     raise AssertionError(f"run {run_id} never got there: {_run(client, run_id)}")
 
 
-def _loading(run: dict[str, Any], *, chunks: int) -> bool:
-    return run["progress"].get("phase") == "restore" and run["progress"].get("chunks", 0) >= chunks
-
-
 def _done(run: dict[str, Any]) -> bool:
     return run["status"] not in ("queued", "running") and run.get("finished_at") is not None
+
+
+def _soon(check, what: str, timeout: float = 300) -> None:
+    """Poll ``check`` every 5 ms until it holds: the kill must land mid-run, and a backup or restore
+    of this size takes about a second on a quiet machine (its progress is recorded only every
+    0.5 s, too seldom to time a kill by)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"never {what}"
+        time.sleep(0.005)
+
+
+def _files(dev: DevProcess, pattern: str) -> list:
+    return list((dev.data_dir / "blobs").rglob(pattern))
 
 
 @pytest.mark.timeout(900)
@@ -122,9 +133,9 @@ def test_sigkill_of_pilothouse_dev_mid_backup_and_mid_restore(dev: BackupDev):
 
     # -- mid-backup ----------------------------------------------------------------------------
     run = client.post("/v1/backups", json={}).json()
-    _wait(client, run["id"], lambda r: r["progress"].get("chunks", 0) >= 3 or _done(r))
-    assert _run(client, run["id"])["status"] == "running", "the backup ended before the kill"
+    _soon(lambda: len(_files(dev, "chunk-*")) >= 3 or _files(dev, dom.MANIFEST), "3 chunks written")
     dev.kill()
+    assert not _files(dev, dom.MANIFEST), "the backup ended before the kill"
     dev.start()
     client = dev.http()
     backup = _wait(client, run["id"], _done)
@@ -154,9 +165,23 @@ def test_sigkill_of_pilothouse_dev_mid_backup_and_mid_restore(dev: BackupDev):
     dev.start()
     client = dev.http()
     first = client.post(f"/v1/backups/{backup_id}/restore", json={"force": True}).json()
-    _wait(client, first["id"], lambda r: _loading(r, chunks=3) or _done(r))
-    assert _run(client, first["id"])["status"] == "running", "the restore ended before the kill"
-    dev.kill()
+    store = _store(dev)
+    try:
+        seen: list[dict[str, Any] | None] = []
+
+        def marker() -> dict[str, Any] | None:
+            item = store.get(RESTORE, RESTORE_SK)
+            return item.data if item else None
+
+        def three_in_or_gone() -> bool:  # the marker goes when the restore ends
+            seen.append(marker())
+            return (seen[-1] or {}).get("chunks_done", 0) >= 3 or (seen[-1] is None and any(seen))
+
+        _soon(three_in_or_gone, "3 chunks in")
+        dev.kill()
+        assert marker() is not None, "the restore ended before the kill"
+    finally:
+        store.close()
     dev.start()
     client = dev.http()
     ended = _wait(client, first["id"], _done)

@@ -273,7 +273,9 @@ def query(
     check_stat(stat)
     if period < 60 or period % 60:
         raise ValidationFailed.field("period", "seconds, a positive multiple of 60")
-    lo, hi = epoch(start), epoch(end)
+    # the end is exclusive: a fraction of a second rounds it up, so that the minute "now" is in (at
+    # 12:00:00.3 that minute is under way) is one of the buckets, as it is at 12:00:01
+    lo, hi = epoch(start), epoch(end) + (1 if end.microsecond else 0)
     if hi <= lo:
         raise ValidationFailed.field("end", "must be later than start")
     old = lo < ctx.clock.time() - MINUTE_RETENTION_S

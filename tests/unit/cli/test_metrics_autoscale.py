@@ -81,3 +81,13 @@ def test_the_demo_sets_greeter_s_policy_and_sends_traffic(api, monkeypatch):
         policy = client.get("/v1/components/greeter/autoscaling")["policy"]
     assert run.problems == [] and policy["target_tracking"][0]["metric"] == "requests_per_replica"
     assert len(started) == 1 and "autoscale get greeter" in buffer.getvalue()
+
+
+def test_the_minute_under_way_is_a_point_even_in_its_first_second(api):
+    """Given a query ending 0.3 s into a minute, Then that minute is the last bucket (the end was
+    truncated to whole seconds, which dropped it during the first second of every minute)."""
+    end = datetime(2026, 12, 2, 17, 38, 0, 300_000, tzinfo=UTC)
+    points = metrics.query(
+        api.services, "web", "latency_ms", stat="p99", period=60, start=end - timedelta(hours=1), end=end
+    )
+    assert len(points) == 61 and points[-1].timestamp == end.replace(microsecond=0)

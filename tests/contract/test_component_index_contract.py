@@ -37,11 +37,14 @@ def dynamodb_endpoint():
         yield server.url
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=[(kind, scope) for kind in KINDS for scope in ("partition", "store")], ids="-".join)
 def store(request, tmp_path, monkeypatch):
-    endpoint = request.getfixturevalue("dynamodb_endpoint") if request.param == "dynamodb" else None
-    # as strict as Azure Tables: the repository's transactions keep to one partition
-    s = make_store(request.param, tmp_path, monkeypatch, endpoint, transaction_scope="partition")
+    """Each store as strict as Azure Tables (the repository's transactions keep to one partition,
+    the derived entries follow the commit), and as it is by default (one transaction writes them
+    with the record: pilothouse.repositories.derived.commit)."""
+    kind, scope = request.param
+    endpoint = request.getfixturevalue("dynamodb_endpoint") if kind == "dynamodb" else None
+    s = make_store(kind, tmp_path, monkeypatch, endpoint, transaction_scope=scope)
     yield s
     s.close()
 

@@ -27,8 +27,11 @@ writes the entry on the condition that it is unchanged since read, so a slow wri
 back an older copy over a newer one). If the process dies between the commit and the reconcile,
 the partition's dirty marker, written before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`),
 brings it to the event feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the
-partition before it dispatches its entries: the listing converges within one dispatch run. Reads
-of one component (``get``) always read the record itself; listings read the entries (one query).
+partition before it dispatches its entries: the listing converges within one dispatch run. Where
+the store's transactions span partitions (SQLite, DynamoDB, Firestore), the marker and the entries
+are written in the record's own transaction instead (:func:`pilothouse.repositories.derived.commit`).
+Reads of one component (``get``) always read the record itself; listings read the entries (one
+query).
 
 A port claim is written before the record (and released after a deregistration commits); a claim
 whose holder does not have it (its registration failed, or its process died before releasing) is
@@ -54,8 +57,8 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound, VersionConflict
 from pilothouse.ports import Check, Delete, Item, Put, Store, Write
-from pilothouse.repositories.derived import listed, listing, sync
-from pilothouse.repositories.outbox import component_feed, mark_dirty, outbox_put
+from pilothouse.repositories.derived import commit, listed, listing, sync
+from pilothouse.repositories.outbox import component_feed, dirty_put, outbox_put
 
 #: the listing partition (derived entries; the layout before 2026-12 kept the records there)
 PK = "COMPONENT"
@@ -169,13 +172,24 @@ class ComponentRepository:
             partition=component_pk(data["name"]),
         )
 
-    def _commit(self, name: str, writes: Sequence[Write]) -> builtins.list[Item]:
-        """One transaction of the component's partition: mark it dirty first, then commit, then
-        bring the derived entries in step (see the module's docstring)."""
-        mark_dirty(self.store, component_pk(name), subject=name)
-        written = self.store.transact(writes)
-        self.reconcile(name)
-        return written
+    def _commit(
+        self, name: str, writes: Sequence[Write], before: Record | None, after: Record | None
+    ) -> builtins.list[Item]:
+        """One transaction of the component's partition (the record goes from ``before`` to
+        ``after``; None: absent), its dirty marker and derived entries around or inside it (see the
+        module's docstring and :func:`pilothouse.repositories.derived.commit`)."""
+        derived: builtins.list[tuple[str, str, dict[str, Any] | None]] = [
+            (PK, name, listing(after.data, after.version) if after else None)
+        ]
+        if (before and before.data.get("operation")) or (after and after.data.get("operation")):
+            derived.append((INFLIGHT_PK, name, _inflight_entry(name, after.data if after else None)))
+        return commit(
+            self.store,
+            writes,
+            marker=dirty_put(self.store, component_pk(name), subject=name),
+            derived=derived,
+            reconcile=lambda: self.reconcile(name),
+        )
 
     def reconcile(self, name: str) -> None:
         """Bring the listing and in-flight entries of ``name`` in step with its record (after a
@@ -195,25 +209,31 @@ class ComponentRepository:
     def create(self, data: dict[str, Any], event: dict[str, Any]) -> Record:
         """Insert a new record (AlreadyExists if the name is taken) with its first event."""
         name = data["name"]
+        record = _stored(data)
         written = self._commit(
             name,
             [
-                Put(Item(component_pk(name), RECORD_SK, _stored(data)), if_absent=True),
+                Put(Item(component_pk(name), RECORD_SK, record), if_absent=True),
                 Put(self._event(name, 1, event), if_absent=True),
                 self._feed(data, event),
             ],
+            None,
+            Record(record, 1),
         )
         return Record(written[0].data, written[0].version)
 
     def update(self, record: Record, data: dict[str, Any], event: dict[str, Any]) -> Record:
         """Replace ``record`` if nobody changed it since it was read (VersionConflict otherwise)."""
+        stored_data = _stored(data)
         written = self._commit(
             record.name,
             [
-                Put(Item(component_pk(record.name), RECORD_SK, _stored(data)), if_version=record.version),
+                Put(Item(component_pk(record.name), RECORD_SK, stored_data), if_version=record.version),
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
                 self._feed(data, event),
             ],
+            record,
+            Record(stored_data, record.version + 1),
         )
         return Record(written[0].data, written[0].version)
 
@@ -226,6 +246,8 @@ class ComponentRepository:
                 Put(self._event(record.name, record.version + 1, event), if_absent=True),
                 self._feed(record.data, event),
             ],
+            record,
+            None,
         )
 
     def list(
@@ -320,17 +342,18 @@ class ComponentRepository:
         nobody changed it since read) and append ``events``, in one transaction."""
         writes: builtins.list[Write] = []
         pk = component_pk(record.name)
-        if data is None:
+        stored_data = _stored(data) if data is not None else None
+        if stored_data is None:
             writes.append(Check(pk, RECORD_SK, record.version))
         else:
-            writes.append(Put(Item(pk, RECORD_SK, _stored(data)), if_version=record.version))
+            writes.append(Put(Item(pk, RECORD_SK, stored_data), if_version=record.version))
         writes += [
             Put(self._event(record.name, record.version + 1, event), if_absent=True) for event in events
         ]
-        if data is None:  # the record stays as it is: nothing derived changes
+        if stored_data is None:  # the record stays as it is: nothing derived changes
             self.store.transact(writes)
             return record
-        written = self._commit(record.name, writes)
+        written = self._commit(record.name, writes, record, Record(stored_data, record.version + 1))
         return Record(written[0].data, written[0].version)
 
 

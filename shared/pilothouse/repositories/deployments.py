@@ -14,7 +14,8 @@ partition (pk)         sort key (sk)                              what
 
 A change of a record, its event and its outbox entry are one transaction of the deployment's own
 partition (every store commits that, Azure Tables included); the listing entry follows after the
-commit and is repaired by the event feed's dispatcher if a crash came between the two
+commit and is repaired by the event feed's dispatcher if a crash came between the two, or is
+written in the same transaction where the store's transactions span partitions
 (:mod:`pilothouse.repositories.derived`). ``get`` reads the record itself; listings read the
 entries. Deployments of the layout before per-deployment partitions are moved by
 :func:`pilothouse.services.migrations.migrate`.
@@ -30,8 +31,8 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
-from pilothouse.repositories.derived import listed, listing, sync
-from pilothouse.repositories.outbox import deployment_feed, mark_dirty, outbox_put
+from pilothouse.repositories.derived import commit, listed, listing, sync
+from pilothouse.repositories.outbox import deployment_feed, dirty_put, outbox_put
 
 #: the listing partition (derived entries; the layout before 2026-12 kept the records there)
 PK = "DEPLOYMENT"
@@ -81,12 +82,17 @@ class DeploymentRepository:
             partition=deployment_pk(data["id"]),
         )
 
-    def _commit(self, data: dict[str, Any], writes: list[Put]) -> None:
-        """One transaction of the deployment's partition: mark it dirty, commit, then sync its
-        listing entry (see the module's docstring)."""
-        mark_dirty(self.store, deployment_pk(data["id"]), subject=data["component"])
-        self.store.transact(writes)
-        self.reconcile(data["id"])
+    def _commit(self, data: dict[str, Any], writes: list[Put], version: int) -> None:
+        """One transaction of the deployment's partition (its record, ``writes[0]``, becomes
+        ``version``), with its dirty marker and listing entry around or inside it (see the
+        module's docstring and :func:`pilothouse.repositories.derived.commit`)."""
+        commit(
+            self.store,
+            writes,
+            marker=dirty_put(self.store, deployment_pk(data["id"]), subject=data["component"]),
+            derived=[(PK, data["id"], listing(writes[0].item.data, version))],
+            reconcile=lambda: self.reconcile(data["id"]),
+        )
 
     def reconcile(self, deployment_id: str) -> None:
         """Bring the listing entry of a deployment in step with its record. Idempotent."""
@@ -108,6 +114,7 @@ class DeploymentRepository:
                 Put(self._event(data["id"], 1, event), if_absent=True),
                 self._feed(data, event),
             ],
+            1,
         )
         return data
 
@@ -134,6 +141,7 @@ class DeploymentRepository:
                         Put(self._event(deployment_id, item.version + 1, event), if_absent=True),
                         self._feed(data, event),
                     ],
+                    item.version + 1,
                 )
                 return data
             except VersionConflict:

@@ -83,11 +83,18 @@ def outbox_put(store: Store, event: dict[str, Any], *, subject: str, partition: 
     return Put(Item(partition, ENTRY_PREFIX + sk, data), if_absent=True)
 
 
+def dirty_put(store: Store, partition: str, *, subject: str) -> Put:
+    """The (unconditional) write of ``partition``'s dirty marker: by itself before the transaction
+    of the change (:func:`mark_dirty`), or inside it where the store's transactions span
+    partitions (``Store.transaction_scope`` ``"store"``)."""
+    now = store.clock.time()
+    return Put(Item(dirty_pk(shard_of(subject)), partition, {"partition": partition, "at": now}))
+
+
 def mark_dirty(store: Store, partition: str, *, subject: str) -> None:
     """Tell the dispatcher that ``partition`` may hold outbox entries (and derived records to
     check); call it *before* the transaction that writes them (see the module's docstring)."""
-    now = store.clock.time()
-    store.put(Item(dirty_pk(shard_of(subject)), partition, {"partition": partition, "at": now}))
+    store.transact([dirty_put(store, partition, subject=subject)])
 
 
 class OutboxRepository:

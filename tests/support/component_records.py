@@ -37,3 +37,43 @@ def record(name: str, *, op: str | None = None, state: str | None = None) -> dic
         "updated_at": "1970-01-01T00:00:00Z",
         "created_by": "t",
     }
+
+
+def race_commands(repo: Any, names: list[str], *, threads: int = 8, rounds: int = 15) -> None:
+    """``threads`` threads racing commands on ``names`` through ``repo`` (a ComponentRepository,
+    each name registered first): start one, end it, deregister, register again. Each command lands
+    whole or conflicts (VersionConflict, AlreadyExists); anything else fails the caller."""
+    import threading
+
+    from pilothouse.errors import AlreadyExists, VersionConflict
+
+    for name in names:
+        repo.create(record(name), EVENT)
+    go = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        go.wait()
+        try:
+            for r in range(rounds):
+                name = names[(k + r) % len(names)]
+                current = repo.get(name)
+                try:
+                    if current is None:
+                        repo.create(record(name), EVENT)
+                    elif r % 5 == 4 and not current.data["operation"]:
+                        repo.remove(current, EVENT)
+                    else:
+                        op = None if current.data["operation"] else f"{name}-{k}-{r}"
+                        repo.update(current, record(name, op=op), EVENT)
+                except (VersionConflict, AlreadyExists):
+                    continue
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    running = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+    assert errors == []

@@ -8,8 +8,6 @@ no moment when a listing lags its record."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from pilothouse.clock import ManualClock
@@ -19,7 +17,7 @@ from pilothouse.repositories.deployments import DeploymentRepository
 from pilothouse.repositories.outbox import OutboxRepository, dirty_pk, shard_of
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
-from tests.support.component_records import EVENT, record
+from tests.support.component_records import EVENT, race_commands, record
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -144,36 +142,7 @@ def test_racing_commands_keep_every_listing_and_index_exact_at_once(services):
     entry equals its record and the in-flight index is exact."""
     repo = ComponentRepository(services.store)
     names = [f"c{i}" for i in range(6)]
-    for name in names:
-        repo.create(record(name), EVENT)
-    go = threading.Barrier(8)
-    errors: list[BaseException] = []
-
-    def worker(k: int) -> None:
-        go.wait()
-        try:
-            for r in range(15):
-                name = names[(k + r) % len(names)]
-                current = repo.get(name)
-                try:
-                    if current is None:
-                        repo.create(record(name), EVENT)
-                    elif r % 5 == 4 and not current.data["operation"]:
-                        repo.remove(current, EVENT)
-                    else:
-                        op = None if current.data["operation"] else f"{name}-{k}-{r}"
-                        repo.update(current, record(name, op=op), EVENT)
-                except (VersionConflict, AlreadyExists):
-                    continue
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    race_commands(repo, names)
     _exact(services.store)
     listed = {r.name for r in repo.all()}
     assert listed == {n for n in names if repo.get(n) is not None}

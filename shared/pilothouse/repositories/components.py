@@ -24,7 +24,9 @@ atomically (Azure Tables included).
 The listing entry and the in-flight entry are derived from the record: written *after* the commit
 by :meth:`ComponentRepository.reconcile` (idempotent: it reads the entry, then the record, and
 writes the entry on the condition that it is unchanged since read, so a slow writer can never put
-back an older copy over a newer one). If the process dies between the commit and the reconcile,
+back an older copy over a newer one). An entry no longer called for (a deregistered component, a
+command that ended) becomes a tombstone rather than going, so its key's version never repeats
+(:mod:`pilothouse.repositories.derived`); listings and the in-flight index skip tombstones. If the process dies between the commit and the reconcile,
 the partition's dirty marker, written before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`),
 brings it to the event feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the
 partition before it dispatches its entries: the listing converges within one dispatch run. Reads
@@ -54,7 +56,7 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound, VersionConflict
 from pilothouse.ports import Check, Delete, Item, Put, Store, Write
-from pilothouse.repositories.derived import listed, listing, sync
+from pilothouse.repositories.derived import drop, is_tombstone, listed, listing, live_page, sync
 from pilothouse.repositories.outbox import component_feed, mark_dirty, outbox_put
 
 #: the listing partition (derived entries; the layout before 2026-12 kept the records there)
@@ -186,7 +188,8 @@ class ComponentRepository:
             return listing(record.data, record.version) if record else None
 
         sync(self.store, PK, name, entry)
-        sync(self.store, INFLIGHT_PK, name, lambda: self._inflight(name))
+        # no tombstone where no entry is: most components have no command (see derived's docstring)
+        sync(self.store, INFLIGHT_PK, name, lambda: self._inflight(name), mark_absent=False)
 
     def _inflight(self, name: str) -> dict[str, Any] | None:
         record = self.get(name)
@@ -242,7 +245,7 @@ class ComponentRepository:
         ``limit`` matches."""
         out: list[Record] = []
         while True:
-            page = self.store.query(PK, name_prefix, limit=limit - len(out), cursor=cursor)
+            page = live_page(self.store, PK, name_prefix, limit=limit - len(out), cursor=cursor)
             for item in page.items:
                 listed = _listed(item)
                 if state and listed.data["state"] != state:
@@ -255,13 +258,13 @@ class ComponentRepository:
                 return out, cursor
 
     def all(self) -> builtins.list[Record]:
-        return [_listed(i) for i in self.store.scan_all(PK)]
+        return [_listed(i) for i in self.store.scan_all(PK) if not is_tombstone(i)]
 
     def each(self, *, page_size: int = 200) -> Iterator[Record]:
         """Every record (as listed), one page in memory at a time (for the rare passes over all)."""
         cursor = None
         while True:
-            page = self.store.query(PK, limit=page_size, cursor=cursor)
+            page = live_page(self.store, PK, limit=page_size, cursor=cursor)
             for item in page.items:
                 yield _listed(item)
             if page.cursor is None:
@@ -271,20 +274,23 @@ class ComponentRepository:
     # -- the in-flight index ---------------------------------------------------------------------
 
     def in_flight(self) -> builtins.list[Record]:
-        """The components with a pending command, read through the index (a stale entry, which
-        only a write that bypassed this repository leaves, is dropped on the way). On a store
+        """The components with a pending command, read through the index (tombstones skipped; a
+        stale entry, which a write that bypassed this repository or a slow sync of an ended command
+        leaves, is turned into one on the way). On a store
         never indexed, the index is first built from every record (once; see :meth:`backfill`)."""
         if self.store.get(MIGRATION_PK, INFLIGHT_INDEXED) is None:
             self.backfill()
         out: builtins.list[Record] = []
         for entry in self.store.scan_all(INFLIGHT_PK):
+            if is_tombstone(entry):
+                continue
             record = self.get(entry.sk)
             if record is not None and record.data.get("operation"):
                 out.append(record)
                 continue
-            # the record moved on without its entry: drop it, unless a writer rewrote it since
-            with contextlib.suppress(VersionConflict):
-                self.store.delete(INFLIGHT_PK, entry.sk, if_version=entry.version)
+            # the record moved on without its entry: drop it (a tombstone), unless a writer
+            # rewrote it since
+            drop(self.store, entry)
         return out
 
     def backfill(self) -> int:
@@ -293,12 +299,18 @@ class ComponentRepository:
         that its record is unchanged since read: a writer that changed it wrote its own entry.
         Safe to run twice or from two processes at once. Returns how many entries it wrote."""
         written = 0
-        have = {entry.sk for entry in self.store.scan_all(INFLIGHT_PK)}
+        have = {entry.sk for entry in self.store.scan_all(INFLIGHT_PK) if not is_tombstone(entry)}
         for seen in self.each():
             if not seen.data.get("operation") or seen.name in have:
                 continue
             # reads the record itself and writes conditionally: a racing writer is never undone
-            written += sync(self.store, INFLIGHT_PK, seen.name, functools.partial(self._inflight, seen.name))
+            written += sync(
+                self.store,
+                INFLIGHT_PK,
+                seen.name,
+                functools.partial(self._inflight, seen.name),
+                mark_absent=False,
+            )
         with contextlib.suppress(AlreadyExists):
             self.store.put(Item(MIGRATION_PK, INFLIGHT_INDEXED, {"indexed": True}), if_absent=True)
         return written

@@ -16,7 +16,7 @@ A change of a record, its event and its outbox entry are one transaction of the 
 partition (every store commits that, Azure Tables included); the listing entry follows after the
 commit and is repaired by the event feed's dispatcher if a crash came between the two
 (:mod:`pilothouse.repositories.derived`). ``get`` reads the record itself; listings read the
-entries. Deployments of the layout before per-deployment partitions are moved by
+entries (tombstones skipped). Deployments of the layout before per-deployment partitions are moved by
 :func:`pilothouse.services.migrations.migrate`.
 """
 
@@ -30,7 +30,7 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
-from pilothouse.repositories.derived import listed, listing, sync
+from pilothouse.repositories.derived import listed, listing, live_page, sync
 from pilothouse.repositories.outbox import deployment_feed, mark_dirty, outbox_put
 
 #: the listing partition (derived entries; the layout before 2026-12 kept the records there)
@@ -151,7 +151,7 @@ class DeploymentRepository:
     ) -> tuple[list[dict], str | None]:
         out: list[dict] = []
         while True:
-            page = self.store.query(PK, limit=limit, cursor=cursor, reverse=True)
+            page = live_page(self.store, PK, limit=limit - len(out), cursor=cursor, reverse=True)
             for item in page.items:
                 d, _ = listed(item)
                 if (

@@ -1,0 +1,193 @@
+"""Derived entries (listing entries, the in-flight index) never go back to an older copy, on every
+store of the store contract.
+
+:func:`pilothouse.repositories.derived.sync` reads an entry, then the record, then writes the entry
+on the condition that its version is unchanged since read. If an entry that stopped being called
+for were deleted, the next one under its key would start again at version 1 and a slow sync holding
+version 1 would land on it (ABA). These tests pause one sync right after a read (a store that runs
+a hook then), let other writers remove and recreate the entry meanwhile, and check that the slow
+sync's write does not land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pilothouse.repositories.components import (
+    INFLIGHT_PK,
+    PK,
+    RECORD_SK,
+    ComponentRepository,
+    component_pk,
+)
+from pilothouse.repositories.derived import TOMBSTONE_TTL, is_tombstone, listed
+from tests.support.component_records import EVENT, record
+from tests.support.stores import KINDS, make_store
+
+
+@pytest.fixture(scope="module")
+def dynamodb_endpoint():
+    """One moto server (a subprocess on 127.0.0.1) for this module's DynamoDB stores."""
+    from tests.support.moto_server import MotoServer
+
+    with MotoServer() as server:
+        yield server.url
+
+
+@pytest.fixture(params=KINDS)
+def store(request, tmp_path, monkeypatch):
+    endpoint = request.getfixturevalue("dynamodb_endpoint") if request.param == "dynamodb" else None
+    s = make_store(request.param, tmp_path, monkeypatch, endpoint, transaction_scope="partition")
+    yield s
+    s.close()
+
+
+class Paused:
+    """A store that runs a hook right after a given item has been read (once per hook): what a
+    sync does between its reads and its write is then up to the test. Everything else is the
+    wrapped store's."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._hooks: dict[tuple[str, str], Callable[[], None]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def after_read(self, pk: str, sk: str, hook: Callable[[], None]) -> None:
+        self._hooks[(pk, sk)] = hook
+
+    def get(self, pk: str, sk: str) -> Any:
+        item = self._store.get(pk, sk)
+        hook = self._hooks.pop((pk, sk), None)
+        if hook is not None:
+            hook()
+        return item
+
+
+def live(store, pk: str, sk: str) -> Any:
+    """The entry, None when absent or a tombstone."""
+    item = store.get(pk, sk)
+    return None if item is None or is_tombstone(item) else item
+
+
+def test_a_slow_listing_sync_does_not_put_an_older_copy_over_a_recreated_entry(store):
+    """Given a component whose update's listing sync read the entry (version 1) and the updated
+    record, when, before it writes, the listing is brought up to date, the component is
+    deregistered and registered again (a new entry under the same key), then the slow sync's
+    write does not land: the listing copies the new record."""
+    repo = ComponentRepository(store)
+    paused = Paused(store)
+    first = repo.create(record("web"), EVENT)
+
+    def meanwhile() -> None:
+        repo.reconcile("web")
+        repo.remove(repo.require("web"), EVENT)
+        repo.create(record("web"), EVENT)
+
+    # the slow sync reads the listing (version 1), then the record the update wrote; then waits
+    paused.after_read(PK, "web", lambda: paused.after_read(component_pk("web"), RECORD_SK, meanwhile))
+    ComponentRepository(paused).update(first, record("web", op="op-1"), EVENT)
+
+    now = repo.require("web")
+    data, version = listed(live(store, PK, "web"))
+    assert (data["state"], version) == ("Registered", now.version) and data == now.data
+    assert [r.data for r in repo.all()] == [now.data]
+
+
+def test_a_slow_listing_sync_of_a_removal_does_not_remove_the_recreated_entry(store):
+    """Given a deregistration whose listing sync read the entry and found no record, when, before
+    it writes, the name is registered again (a new entry under the same key), then the new entry
+    stays: the component is listed."""
+    repo = ComponentRepository(store)
+    paused = Paused(store)
+    first = repo.create(record("web"), EVENT)
+
+    def meanwhile() -> None:
+        repo.reconcile("web")
+        repo.create(record("web"), EVENT)
+
+    paused.after_read(PK, "web", lambda: paused.after_read(component_pk("web"), RECORD_SK, meanwhile))
+    ComponentRepository(paused).remove(first, EVENT)
+
+    assert [r.name for r in repo.all()] == ["web"]
+    assert listed(live(store, PK, "web"))[0] == repo.require("web").data
+
+
+def test_a_slow_inflight_sync_does_not_put_an_older_copy_over_a_recreated_entry(store):
+    """Given a component moving from command op-1 to op-2 whose in-flight sync read the entry of
+    op-1 (version 1) and the record of op-2, when, before it writes, op-2 ends and op-3 starts
+    (a new entry under the same key), then the slow sync's write does not land: the entry names op-3."""
+    repo = ComponentRepository(store)
+    repo.backfill()
+    paused = Paused(store)
+    busy = repo.update(repo.create(record("web"), EVENT), record("web", op="op-1"), EVENT)
+
+    def meanwhile() -> None:
+        repo.reconcile("web")
+        done = repo.update(repo.require("web"), record("web", state="Running"), EVENT)
+        repo.update(done, record("web", op="op-3"), EVENT)
+
+    paused.after_read(
+        INFLIGHT_PK, "web", lambda: paused.after_read(component_pk("web"), RECORD_SK, meanwhile)
+    )
+    ComponentRepository(paused).update(busy, record("web", op="op-2"), EVENT)
+
+    assert live(store, INFLIGHT_PK, "web").data == {"component": "web", "operation_id": "op-3"}
+    assert [r.data["operation"]["id"] for r in repo.in_flight()] == ["op-3"]
+
+
+def test_a_slow_inflight_sync_of_an_ended_command_does_not_remove_the_next_ones_entry(store):
+    """Given a command that ended whose in-flight sync read the entry (version 1) and the record
+    without a command, when, before it writes, the next command starts (a new entry under the
+    same key), then that entry stays: the sweeps still find the component."""
+    repo = ComponentRepository(store)
+    repo.backfill()
+    paused = Paused(store)
+    busy = repo.update(repo.create(record("web"), EVENT), record("web", op="op-1"), EVENT)
+
+    def meanwhile() -> None:
+        repo.reconcile("web")
+        repo.update(repo.require("web"), record("web", op="op-2"), EVENT)
+
+    paused.after_read(
+        INFLIGHT_PK, "web", lambda: paused.after_read(component_pk("web"), RECORD_SK, meanwhile)
+    )
+    ComponentRepository(paused).update(busy, record("web", state="Running"), EVENT)
+
+    assert live(store, INFLIGHT_PK, "web").data == {"component": "web", "operation_id": "op-2"}
+    assert [r.name for r in repo.in_flight()] == ["web"]
+
+
+def test_tombstones_are_never_listed_and_expire(store):
+    """Given five components of which three were deregistered (their entries now tombstones),
+    when they are listed a page of one at a time, counted and swept, then only the two live ones
+    show; a tombstone is gone once its time has passed, and the name registers again."""
+    repo = ComponentRepository(store)
+    repo.backfill()
+    for name in "abcde":
+        r = repo.create(record(name, op=f"op-{name}"), EVENT)
+        repo.update(r, record(name, state="Running"), EVENT)  # an in-flight tombstone each
+    for name in "abd":
+        repo.remove(repo.require(name), EVENT)
+    assert all(is_tombstone(store.get(PK, name)) for name in "abd")
+
+    pages, cursor = [], None
+    while True:
+        page, cursor = repo.list(limit=1, cursor=cursor)
+        pages.append([r.name for r in page])
+        if cursor is None:
+            break
+    assert [n for p in pages for n in p] == ["c", "e"] and all(len(p) <= 1 for p in pages)
+    assert [r.name for r in repo.list(limit=10)[0]] == ["c", "e"]
+    assert [r.name for r in repo.all()] == ["c", "e"] == [r.name for r in repo.each(page_size=1)]
+    assert repo.list(limit=10, name_prefix="a") == ([], None)
+    assert repo.in_flight() == []
+
+    store.clock.advance(TOMBSTONE_TTL + 1)
+    assert store.get(PK, "a") is None and store.get(INFLIGHT_PK, "c") is None
+    store.purge_expired()
+    assert [r.name for r in repo.create(record("a"), EVENT) and repo.all()] == ["a", "c", "e"]

@@ -23,7 +23,7 @@ from pilothouse.repositories.components import (
     ComponentRepository,
     component_pk,
 )
-from pilothouse.repositories.derived import TOMBSTONE_TTL, is_tombstone, listed
+from pilothouse.repositories.derived import TOMBSTONE_TTL, is_tombstone, listed, sync
 from tests.support.component_records import EVENT, record
 from tests.support.stores import KINDS, make_store
 
@@ -191,3 +191,64 @@ def test_tombstones_are_never_listed_and_expire(store):
     assert store.get(PK, "a") is None and store.get(INFLIGHT_PK, "c") is None
     store.purge_expired()
     assert [r.name for r in repo.create(record("a"), EVENT) and repo.all()] == ["a", "c", "e"]
+
+
+def test_deployment_and_execution_listings_skip_tombstones(store):
+    """Given deployment and execution listings holding tombstones between live entries (records
+    gone), when they are paged one at a time, then only the live entries show, in order."""
+    from pilothouse.repositories.deployments import PK as DEPLOYMENTS, DeploymentRepository
+    from pilothouse.repositories.workflows import ExecutionRepository, executions_pk
+
+    deployments = DeploymentRepository(store)
+    for i in range(4):
+        deployments.create(
+            {
+                "id": f"d{i}",
+                "component": "web",
+                "environment": "development",
+                "provider": "local",
+                "command": "deploy",
+                "workflow": "w",
+                "execution": "x",
+                "status": "running",
+                "created_at": "t",
+                "updated_at": "t",
+            },
+            {"type": "created"},
+        )
+    for gone in ("d0", "d2", "d9"):  # records removed (or never there): their entries tombstones
+        store.delete(f"DEPLOYMENT#{gone}", RECORD_SK)
+        deployments.reconcile(gone)
+    assert all(is_tombstone(store.get(DEPLOYMENTS, d)) for d in ("d0", "d2", "d9"))
+    seen, cursor = [], None
+    while True:
+        page, cursor = deployments.list(limit=1, cursor=cursor, component=None, environment=None, status=None)
+        assert len(page) <= 1
+        seen += [d["id"] for d in page]
+        if cursor is None:
+            break
+    assert seen == ["d3", "d1"]
+
+    for name in ("a", "b", "c"):
+        sync(store, executions_pk("w"), name, lambda n=name: {"name": n} if n != "b" else None)
+    page = ExecutionRepository(store).page("w", limit=2, cursor=None)
+    assert [i.sk for i in page.items] == ["a", "c"] and page.cursor is None
+
+
+def test_a_forced_migration_takes_no_tombstone_for_a_record(store):
+    """Given a migrated store whose listings hold tombstones (a deregistered component, a removed
+    deployment), when every step of the migration is forced to run again, then no tombstone is
+    moved as a record of the older layout: nothing comes back."""
+    from pilothouse.repositories.deployments import PK as DEPLOYMENTS
+    from pilothouse.services import migrations
+
+    migrations.migrate(store)
+    repo = ComponentRepository(store)
+    repo.remove(repo.create(record("gone"), EVENT), EVENT)
+    sync(store, DEPLOYMENTS, "d-gone", lambda: None)
+    assert is_tombstone(store.get(PK, "gone")) and is_tombstone(store.get(DEPLOYMENTS, "d-gone"))
+    store.delete(migrations.SCHEMA_PK, migrations.LAYOUT_SK)
+    again = migrations.migrate(store)
+    assert again["moved"]["components"] == 0 and again["moved"]["deployments"] == 0
+    assert repo.get("gone") is None and store.get("DEPLOYMENT#d-gone", RECORD_SK) is None
+    assert repo.all() == []

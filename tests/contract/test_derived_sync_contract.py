@@ -196,7 +196,8 @@ def test_tombstones_are_never_listed_and_expire(store):
 def test_deployment_and_execution_listings_skip_tombstones(store):
     """Given deployment and execution listings holding tombstones between live entries (records
     gone), when they are paged one at a time, then only the live entries show, in order."""
-    from pilothouse.repositories.deployments import PK as DEPLOYMENTS, DeploymentRepository
+    from pilothouse.repositories.deployments import PK as DEPLOYMENTS
+    from pilothouse.repositories.deployments import DeploymentRepository
     from pilothouse.repositories.workflows import ExecutionRepository, executions_pk
 
     deployments = DeploymentRepository(store)
@@ -252,3 +253,78 @@ def test_a_forced_migration_takes_no_tombstone_for_a_record(store):
     assert again["moved"]["components"] == 0 and again["moved"]["deployments"] == 0
     assert repo.get("gone") is None and store.get("DEPLOYMENT#d-gone", RECORD_SK) is None
     assert repo.all() == []
+
+
+def test_racing_syncs_never_leave_an_older_copy(store):
+    """Given one writer taking a component round and round (registered, a command, ended, another
+    command, ended, deregistered) while four other threads sync its derived entries without rest
+    (the dispatcher's reconciles), pausing at random after their reads, then whenever the writer
+    stops to look (after each command starts, and after a third of its other commits, at random;
+    once every sync under way has written) the listing copies the record exactly and the in-flight
+    index names the pending command (its entry never missing, never another command's)."""
+    if type(store).__name__ == "DynamoStore":
+        pytest.skip("moto applies transactions without DynamoDB's atomicity (see the store contract)")
+    import random
+    import sys
+    import threading
+    import time
+
+    repo = ComponentRepository(store)
+    repo.backfill()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    rng = random.Random()
+
+    class Napping(Paused):
+        """Syncs that pause now and then after a read: between their two reads (the entry's,
+        then the record's) and between those and their write."""
+
+        def get(self, pk: str, sk: str) -> Any:
+            item = self._store.get(pk, sk)
+            if rng.random() < 0.5:
+                time.sleep(rng.uniform(0, 0.006))
+            return item
+
+    slow = ComponentRepository(Napping(store))
+
+    def reconciler() -> None:
+        try:
+            while not stop.is_set():
+                slow.reconcile("web")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def check(step: str, *, always: bool = False) -> None:
+        if not always and rng.random() < 2 / 3:
+            return  # carry on at once: other syncs still under way see the entries come and go
+        time.sleep(0.015)  # every sync napping since before this commit has written by now
+        truth = repo.get("web")
+        entry = live(store, PK, "web")
+        assert (listed(entry) if entry else None) == ((truth.data, truth.version) if truth else None), step
+        op = truth.data["operation"] if truth else None
+        index = live(store, INFLIGHT_PK, "web")
+        if op:
+            assert index is not None and index.data["operation_id"] == op["id"], step
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads take turns often: more interleavings per round
+    threads = [threading.Thread(target=reconciler) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for n in range(120):
+            r = repo.create(record("web"), EVENT)
+            check(f"{n} created")
+            for op in (f"op-{n}a", f"op-{n}b"):
+                r = repo.update(r, record("web", op=op), EVENT)
+                check(f"{n} {op} started", always=True)
+                r = repo.update(r, record("web", state="Running"), EVENT)
+                time.sleep(0.001)  # a slow sync that read the entry before this reads the record now
+            repo.remove(r, EVENT)
+            check(f"{n} removed")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(switch)
+    assert errors == []

@@ -26,9 +26,10 @@ by :meth:`ComponentRepository.reconcile` (idempotent: it reads the entry, then t
 writes the entry on the condition that it is unchanged since read, so a slow writer can never put
 back an older copy over a newer one). An entry no longer called for (a deregistered component, a
 command that ended) becomes a tombstone rather than going, so its key's version never repeats
-(:mod:`pilothouse.repositories.derived`); listings and the in-flight index skip tombstones. If the process dies between the commit and the reconcile,
-the partition's dirty marker, written before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`),
-brings it to the event feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the
+(:mod:`pilothouse.repositories.derived`); listings and the in-flight index skip tombstones.
+If the process dies between the commit and the reconcile, the partition's dirty marker, written
+before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`), brings it to the event
+feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the
 partition before it dispatches its entries: the listing converges within one dispatch run. Reads
 of one component (``get``) always read the record itself; listings read the entries (one query).
 

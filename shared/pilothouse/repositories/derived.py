@@ -77,7 +77,8 @@ def sync(
         current = store.get(pk, sk)
         want = want_of()
         have = live(current)
-        if (have.data if have else None) == want and (want is not None or current is not None or not mark_absent):
+        settled = want is not None or current is not None or not mark_absent  # None needs no mark
+        if (have.data if have else None) == want and settled:
             return False
         item = Item(pk, sk, want) if want is not None else tombstone(store, pk, sk)
         try:

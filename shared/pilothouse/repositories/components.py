@@ -29,9 +29,9 @@ command that ended) becomes a tombstone rather than going, so its key's version 
 (:mod:`pilothouse.repositories.derived`); listings and the in-flight index skip tombstones.
 If the process dies between the commit and the reconcile, the partition's dirty marker, written
 before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`), brings it to the event
-feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the
-partition before it dispatches its entries: the listing converges within one dispatch run. Reads
-of one component (``get``) always read the record itself; listings read the entries (one query).
+feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the partition before it
+dispatches its entries: the listing converges within one dispatch run. Reads of one component
+(``get``) always read the record itself; listings read the entries (one query).
 
 A port claim is written before the record (and released after a deregistration commits); a claim
 whose holder does not have it (its registration failed, or its process died before releasing) is
@@ -277,8 +277,8 @@ class ComponentRepository:
     def in_flight(self) -> builtins.list[Record]:
         """The components with a pending command, read through the index (tombstones skipped; a
         stale entry, which a write that bypassed this repository or a slow sync of an ended command
-        leaves, is turned into one on the way). On a store
-        never indexed, the index is first built from every record (once; see :meth:`backfill`)."""
+        leaves, is turned into one on the way). On a store never indexed, the index is first built
+        from every record (once; see :meth:`backfill`)."""
         if self.store.get(MIGRATION_PK, INFLIGHT_INDEXED) is None:
             self.backfill()
         out: builtins.list[Record] = []

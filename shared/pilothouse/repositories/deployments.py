@@ -16,8 +16,8 @@ A change of a record, its event and its outbox entry are one transaction of the 
 partition (every store commits that, Azure Tables included); the listing entry follows after the
 commit and is repaired by the event feed's dispatcher if a crash came between the two
 (:mod:`pilothouse.repositories.derived`). ``get`` reads the record itself; listings read the
-entries (tombstones skipped). Deployments of the layout before per-deployment partitions are moved by
-:func:`pilothouse.services.migrations.migrate`.
+entries (tombstones skipped). Deployments of the layout before per-deployment partitions are moved
+by :func:`pilothouse.services.migrations.migrate`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pilothouse.repositories.components import (
     ComponentRepository,
     component_pk,
 )
-from pilothouse.repositories.derived import listing
+from pilothouse.repositories.derived import is_tombstone, listing
 from pilothouse.store import Item
 from tests.support.component_records import EVENT, record
 from tests.support.stores import KINDS, make_store
@@ -56,7 +56,8 @@ def seed(store, name: str, data: dict) -> None:
 
 
 def indexed(store) -> list[str]:
-    return [i.sk for i in store.scan_all(INFLIGHT_PK)]
+    """The components the index names (tombstones of ended commands skipped)."""
+    return [i.sk for i in store.scan_all(INFLIGHT_PK) if not is_tombstone(i)]
 
 
 def test_the_entry_follows_the_pending_command_right_after_the_commit(store):

@@ -369,6 +369,23 @@ def test_expired_items_disappear(store):
     assert store.purge_expired() in (0, 1)  # adapters with native TTL may leave it to the backend
 
 
+def test_a_write_without_expiry_over_an_expiring_item_keeps_it_and_its_version_rising(store):
+    """Given an item that expires in 10 s (a derived entry's tombstone), when it is written again
+    on its version without an expiry, then the new version follows on and never expires; written
+    again with an expiry, it expires then (what :mod:`pilothouse.repositories.derived` relies on)."""
+    first = store.put(Item("P", "a", {"gone": True}, expires_at=store.clock.time() + 10), if_absent=True)
+    again = store.put(Item("P", "a", {"n": 1}), if_version=first.version)
+    assert again.version == first.version + 1 and again.expires_at is None
+    store.clock.advance(3600)
+    got = store.get("P", "a")
+    assert got is not None and got.data == {"n": 1} and got.version == again.version
+    assert got.expires_at is None and [i.sk for i in store.query("P").items] == ["a"]
+    store.put(Item("P", "a", {"gone": True}, expires_at=store.clock.time() + 10), if_version=got.version)
+    store.clock.advance(11)
+    assert store.get("P", "a") is None
+    assert store.put(Item("P", "a", {"n": 2}), if_absent=True).version == 1
+
+
 def test_racing_conditional_writes_exactly_one_wins(store):
     """Given 32 threads that all expect version 1, then exactly one write wins and none is lost."""
     store.put(Item("P", "a", {"winner": None}), if_absent=True)

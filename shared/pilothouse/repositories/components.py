@@ -32,6 +32,14 @@ the store's transactions span partitions (SQLite, DynamoDB, Firestore), the mark
 are written in the record's own transaction instead (:func:`pilothouse.repositories.derived.commit`).
 Reads of one component (``get``) always read the record itself; listings read the entries (one
 query).
+back an older copy over a newer one). An entry no longer called for (a deregistered component, a
+command that ended) becomes a tombstone rather than going, so its key's version never repeats
+(:mod:`pilothouse.repositories.derived`); listings and the in-flight index skip tombstones.
+If the process dies between the commit and the reconcile, the partition's dirty marker, written
+before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`), brings it to the event
+feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the partition before it
+dispatches its entries: the listing converges within one dispatch run. Reads of one component
+(``get``) always read the record itself; listings read the entries (one query).
 
 A port claim is written before the record (and released after a deregistration commits); a claim
 whose holder does not have it (its registration failed, or its process died before releasing) is
@@ -59,6 +67,8 @@ from pilothouse.errors import AlreadyExists, NotFound, VersionConflict
 from pilothouse.ports import Check, Delete, Item, Put, Store, Write
 from pilothouse.repositories.derived import commit, listed, listing, sync
 from pilothouse.repositories.outbox import component_feed, dirty_put, outbox_put
+from pilothouse.repositories.derived import drop, is_tombstone, listed, listing, live_page, sync
+from pilothouse.repositories.outbox import component_feed, mark_dirty, outbox_put
 
 #: the listing partition (derived entries; the layout before 2026-12 kept the records there)
 PK = "COMPONENT"
@@ -200,7 +210,8 @@ class ComponentRepository:
             return listing(record.data, record.version) if record else None
 
         sync(self.store, PK, name, entry)
-        sync(self.store, INFLIGHT_PK, name, lambda: self._inflight(name))
+        # no tombstone where no entry is: most components have no command (see derived's docstring)
+        sync(self.store, INFLIGHT_PK, name, lambda: self._inflight(name), mark_absent=False)
 
     def _inflight(self, name: str) -> dict[str, Any] | None:
         record = self.get(name)
@@ -264,7 +275,7 @@ class ComponentRepository:
         ``limit`` matches."""
         out: list[Record] = []
         while True:
-            page = self.store.query(PK, name_prefix, limit=limit - len(out), cursor=cursor)
+            page = live_page(self.store, PK, name_prefix, limit=limit - len(out), cursor=cursor)
             for item in page.items:
                 listed = _listed(item)
                 if state and listed.data["state"] != state:
@@ -277,13 +288,13 @@ class ComponentRepository:
                 return out, cursor
 
     def all(self) -> builtins.list[Record]:
-        return [_listed(i) for i in self.store.scan_all(PK)]
+        return [_listed(i) for i in self.store.scan_all(PK) if not is_tombstone(i)]
 
     def each(self, *, page_size: int = 200) -> Iterator[Record]:
         """Every record (as listed), one page in memory at a time (for the rare passes over all)."""
         cursor = None
         while True:
-            page = self.store.query(PK, limit=page_size, cursor=cursor)
+            page = live_page(self.store, PK, limit=page_size, cursor=cursor)
             for item in page.items:
                 yield _listed(item)
             if page.cursor is None:
@@ -293,20 +304,23 @@ class ComponentRepository:
     # -- the in-flight index ---------------------------------------------------------------------
 
     def in_flight(self) -> builtins.list[Record]:
-        """The components with a pending command, read through the index (a stale entry, which
-        only a write that bypassed this repository leaves, is dropped on the way). On a store
-        never indexed, the index is first built from every record (once; see :meth:`backfill`)."""
+        """The components with a pending command, read through the index (tombstones skipped; a
+        stale entry, which a write that bypassed this repository or a slow sync of an ended command
+        leaves, is turned into one on the way). On a store never indexed, the index is first built
+        from every record (once; see :meth:`backfill`)."""
         if self.store.get(MIGRATION_PK, INFLIGHT_INDEXED) is None:
             self.backfill()
         out: builtins.list[Record] = []
         for entry in self.store.scan_all(INFLIGHT_PK):
+            if is_tombstone(entry):
+                continue
             record = self.get(entry.sk)
             if record is not None and record.data.get("operation"):
                 out.append(record)
                 continue
-            # the record moved on without its entry: drop it, unless a writer rewrote it since
-            with contextlib.suppress(VersionConflict):
-                self.store.delete(INFLIGHT_PK, entry.sk, if_version=entry.version)
+            # the record moved on without its entry: drop it (a tombstone), unless a writer
+            # rewrote it since
+            drop(self.store, entry)
         return out
 
     def backfill(self) -> int:
@@ -315,12 +329,18 @@ class ComponentRepository:
         that its record is unchanged since read: a writer that changed it wrote its own entry.
         Safe to run twice or from two processes at once. Returns how many entries it wrote."""
         written = 0
-        have = {entry.sk for entry in self.store.scan_all(INFLIGHT_PK)}
+        have = {entry.sk for entry in self.store.scan_all(INFLIGHT_PK) if not is_tombstone(entry)}
         for seen in self.each():
             if not seen.data.get("operation") or seen.name in have:
                 continue
             # reads the record itself and writes conditionally: a racing writer is never undone
-            written += sync(self.store, INFLIGHT_PK, seen.name, functools.partial(self._inflight, seen.name))
+            written += sync(
+                self.store,
+                INFLIGHT_PK,
+                seen.name,
+                functools.partial(self._inflight, seen.name),
+                mark_absent=False,
+            )
         with contextlib.suppress(AlreadyExists):
             self.store.put(Item(MIGRATION_PK, INFLIGHT_INDEXED, {"indexed": True}), if_absent=True)
         return written

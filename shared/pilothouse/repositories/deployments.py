@@ -17,8 +17,8 @@ partition (every store commits that, Azure Tables included); the listing entry f
 commit and is repaired by the event feed's dispatcher if a crash came between the two, or is
 written in the same transaction where the store's transactions span partitions
 (:mod:`pilothouse.repositories.derived`). ``get`` reads the record itself; listings read the
-entries. Deployments of the layout before per-deployment partitions are moved by
-:func:`pilothouse.services.migrations.migrate`.
+entries (tombstones skipped). Deployments of the layout before per-deployment partitions are moved
+by :func:`pilothouse.services.migrations.migrate`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from pilothouse.errors import AlreadyExists, Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
 from pilothouse.repositories.derived import commit, listed, listing, sync
 from pilothouse.repositories.outbox import deployment_feed, dirty_put, outbox_put
+from pilothouse.repositories.derived import listed, listing, live_page, sync
+from pilothouse.repositories.outbox import deployment_feed, mark_dirty, outbox_put
 
 #: the listing partition (derived entries; the layout before 2026-12 kept the records there)
 PK = "DEPLOYMENT"
@@ -159,7 +161,7 @@ class DeploymentRepository:
     ) -> tuple[list[dict], str | None]:
         out: list[dict] = []
         while True:
-            page = self.store.query(PK, limit=limit, cursor=cursor, reverse=True)
+            page = live_page(self.store, PK, limit=limit - len(out), cursor=cursor, reverse=True)
             for item in page.items:
                 d, _ = listed(item)
                 if (

@@ -7,11 +7,24 @@ it what the record calls for and is safe to run any number of times, from any pr
 order: it reads the entry *first*, then the record, and writes the entry on the condition that it
 is unchanged since read. A writer holding an older record therefore cannot put back an older copy
 over a newer entry: whoever wrote the newer entry read the record after the older writer's commit.
-One case is left: while the entry is *absent*, a writer whose record calls for none (a removed
-record, a command that ended) finds nothing to do, and a slower writer may still add the entry its
-older record called for. Such an entry names something that is no longer so; readers check the
-record (the in-flight index drops the entry on read) and the dispatcher's reconcile of the marked
-partition removes it; an entry is never missing for a record that calls for one.
+
+That argument needs an entry's version never to repeat. A deleted item that is written again
+starts at version 1, so a slow writer holding version 1 of the entry before a delete could land
+its older copy on the new entry (ABA). An entry that is no longer called for is therefore never
+deleted: it becomes a *tombstone* (:func:`is_tombstone`), written on the version read like any
+other write, so versions keep rising; readers of derived partitions skip tombstones (:func:`live`,
+:func:`live_page`). A tombstone expires after :data:`TOMBSTONE_TTL` (``Item.expires_at``: every
+store treats an expired item as absent; DynamoDB's and Firestore's TTL or ``purge_expired`` remove
+it), far longer than any sync takes between its reads and its write.
+
+While an entry is *absent* (never written, or its tombstone expired) a writer whose record calls
+for none finds nothing to delete, and a slower writer may still add the entry its older record
+called for. With ``mark_absent`` (listings), :func:`sync` closes that too: it writes a tombstone
+where nothing is, so the slower writer's create fails and it looks again. Without it (the
+in-flight index, where a component without a command is the rule and an entry for each would
+make the index as long as the listing) such an entry names a command that has ended: its readers
+check the record and turn it into a tombstone on the way; an entry is never missing for a record
+that calls for one.
 
 A crash between the commit and the sync leaves the entry behind; the partition's dirty marker,
 written before the commit, brings it to the event feed's dispatcher, which syncs it again
@@ -37,27 +50,83 @@ from pilothouse.ports import Delete, Item, Put, Store, Write
 ATTEMPTS = 20
 #: the most operations a transaction of the port holds
 MAX_OPERATIONS = 25
+from pilothouse.ports import Item, Page, Store
+
+ATTEMPTS = 20
+#: how long a tombstone keeps its key's version rising (seconds): longer than any sync can take
+#: between its first read and its write, which is what makes that write safe
+TOMBSTONE_TTL = 86400.0
+#: the document of a tombstone (a listing entry holds ``record``; an index entry its fields)
+TOMBSTONE: dict[str, Any] = {"tombstone": True}
 
 
-def sync(store: Store, pk: str, sk: str, want_of: Callable[[], dict[str, Any] | None]) -> bool:
+def is_tombstone(item: Item) -> bool:
+    """Whether ``item`` is the tombstone of an entry no longer called for (see the module)."""
+    return item.data.get("tombstone") is True
+
+
+def live(item: Item | None) -> Item | None:
+    """``item``, None when absent or a tombstone."""
+    return None if item is None or is_tombstone(item) else item
+
+
+def tombstone(store: Store, pk: str, sk: str) -> Item:
+    """The tombstone of ``pk``/``sk``, expiring :data:`TOMBSTONE_TTL` from now."""
+    return Item(pk, sk, dict(TOMBSTONE), expires_at=store.clock.time() + TOMBSTONE_TTL)
+
+
+def sync(
+    store: Store,
+    pk: str,
+    sk: str,
+    want_of: Callable[[], dict[str, Any] | None],
+    *,
+    mark_absent: bool = True,
+) -> bool:
     """Make the derived item ``pk``/``sk`` hold what ``want_of()`` (it reads the record) answers,
-    None: absent. Whether it wrote anything."""
+    None: no entry (a tombstone; where nothing is, one only with ``mark_absent``). Whether it
+    wrote anything."""
     for _ in range(ATTEMPTS):
         current = store.get(pk, sk)
         want = want_of()
-        if (current.data if current else None) == want:
+        have = live(current)
+        settled = want is not None or current is not None or not mark_absent  # None needs no mark
+        if (have.data if have else None) == want and settled:
             return False
+        item = Item(pk, sk, want) if want is not None else tombstone(store, pk, sk)
         try:
-            if want is None:
-                store.delete(pk, sk, if_version=current.version if current else None)
-            elif current is None:
-                store.put(Item(pk, sk, want), if_absent=True)
+            if current is None:
+                store.put(item, if_absent=True)
             else:
-                store.put(Item(pk, sk, want), if_version=current.version)
+                store.put(item, if_version=current.version)
             return True
         except (AlreadyExists, VersionConflict):
             continue  # another writer synced it meanwhile: look again
     return False
+
+
+def drop(store: Store, entry: Item) -> bool:
+    """Turn ``entry`` into a tombstone if it is unchanged since read (a reader that found it
+    stale); whether it did."""
+    try:
+        store.put(tombstone(store, entry.pk, entry.sk), if_version=entry.version)
+    except VersionConflict:
+        return False
+    return True
+
+
+def live_page(
+    store: Store, pk: str, prefix: str = "", *, limit: int, cursor: str | None, reverse: bool = False
+) -> Page:
+    """A page of up to ``limit`` entries of a derived partition, tombstones skipped (read past
+    them, so a page comes up short only at the end); the cursor continues after its last entry."""
+    items: list[Item] = []
+    while True:
+        page = store.query(pk, prefix, limit=limit - len(items), cursor=cursor, reverse=reverse)
+        items.extend(i for i in page.items if not is_tombstone(i))
+        cursor = page.cursor
+        if len(items) >= limit or cursor is None:
+            return Page(items, cursor)
 
 
 def listing(data: dict[str, Any], version: int) -> dict[str, Any]:

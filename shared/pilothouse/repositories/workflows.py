@@ -37,7 +37,7 @@ derived, with a repair for a crash between the writes:
 - the listing entry is synced (:func:`pilothouse.repositories.derived.sync`) after each step that
   changes the summary, and by the execution sweep for every running entry: a crash between the
   commit and the sync is repaired on the sweep's next run, since the running entry is deleted only
-  after the sync.
+  after the sync. An entry whose record is gone becomes a tombstone, which listings skip.
 
 Executions of the layout before per-execution partitions are moved by
 :func:`pilothouse.services.migrations.migrate`.
@@ -52,7 +52,7 @@ from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound
 from pilothouse.ports import Delete, Item, Page, Put, Store
 from pilothouse.repositories import execution_bodies as bodies
-from pilothouse.repositories.derived import sync
+from pilothouse.repositories.derived import live_page, sync
 
 WORKFLOW = "WORKFLOW"
 RUNNING = "EXECRUNNING"
@@ -225,8 +225,8 @@ class ExecutionRepository:
         sync_listing(self.store, workflow, name)
 
     def page(self, workflow: str, *, limit: int, cursor: str | None) -> Page:
-        """Listing entries (:func:`summary`) in name order."""
-        return self.store.query(executions_pk(workflow), limit=limit, cursor=cursor)
+        """Listing entries (:func:`summary`) in name order (tombstones skipped)."""
+        return live_page(self.store, executions_pk(workflow), limit=limit, cursor=cursor)
 
     def history(self, workflow: str, name: str, *, limit: int, cursor: str | None, reverse: bool) -> Page:
         """History items, each holding the events of one step (read them with :meth:`events_of`)."""

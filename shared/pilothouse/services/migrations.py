@@ -67,6 +67,7 @@ from typing import Any
 
 from pilothouse.errors import AlreadyExists, VersionConflict
 from pilothouse.ports import Delete, Item, Store
+from pilothouse.repositories.derived import is_tombstone
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _components(store: Store, legacy_events: set[str]) -> dict[str, int]:
             item,
             component_pk(name),
             lambda n=name: repo.reconcile(n),  # type: ignore[misc]
-            is_legacy=lambda i: "record_version" not in i.data,
+            is_legacy=lambda i: "record_version" not in i.data and not is_tombstone(i),
         )
     for pk in sorted(legacy_events):
         name = pk.split("#", 1)[1]
@@ -159,7 +160,7 @@ def _deployments(store: Store, legacy_events: set[str]) -> dict[str, int]:
             item,
             deployment_pk(item.sk),
             lambda d=item.sk: repo.reconcile(d),  # type: ignore[misc]
-            is_legacy=lambda i: "record_version" not in i.data,
+            is_legacy=lambda i: "record_version" not in i.data and not is_tombstone(i),
         )
     for pk in sorted(legacy_events):
         deployment_id = pk.split("#", 1)[1]

@@ -24,22 +24,16 @@ atomically (Azure Tables included).
 The listing entry and the in-flight entry are derived from the record: written *after* the commit
 by :meth:`ComponentRepository.reconcile` (idempotent: it reads the entry, then the record, and
 writes the entry on the condition that it is unchanged since read, so a slow writer can never put
-back an older copy over a newer one). If the process dies between the commit and the reconcile,
-the partition's dirty marker, written before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`),
-brings it to the event feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the
-partition before it dispatches its entries: the listing converges within one dispatch run. Where
-the store's transactions span partitions (SQLite, DynamoDB, Firestore), the marker and the entries
-are written in the record's own transaction instead (:func:`pilothouse.repositories.derived.commit`).
-Reads of one component (``get``) always read the record itself; listings read the entries (one
-query).
 back an older copy over a newer one). An entry no longer called for (a deregistered component, a
 command that ended) becomes a tombstone rather than going, so its key's version never repeats
 (:mod:`pilothouse.repositories.derived`); listings and the in-flight index skip tombstones.
 If the process dies between the commit and the reconcile, the partition's dirty marker, written
 before the commit (:func:`pilothouse.repositories.outbox.mark_dirty`), brings it to the event
 feed's dispatcher (the ``dispatch_events`` schedule), which reconciles the partition before it
-dispatches its entries: the listing converges within one dispatch run. Reads of one component
-(``get``) always read the record itself; listings read the entries (one query).
+dispatches its entries: the listing converges within one dispatch run. Where the store's
+transactions span partitions (SQLite, DynamoDB, Firestore), the marker and the entries are written
+in the record's own transaction instead (:func:`pilothouse.repositories.derived.commit`). Reads of
+one component (``get``) always read the record itself; listings read the entries (one query).
 
 A port claim is written before the record (and released after a deregistration commits); a claim
 whose holder does not have it (its registration failed, or its process died before releasing) is
@@ -65,10 +59,8 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound, VersionConflict
 from pilothouse.ports import Check, Delete, Item, Put, Store, Write
-from pilothouse.repositories.derived import commit, listed, listing, sync
+from pilothouse.repositories.derived import commit, drop, is_tombstone, listed, listing, live_page, sync
 from pilothouse.repositories.outbox import component_feed, dirty_put, outbox_put
-from pilothouse.repositories.derived import drop, is_tombstone, listed, listing, live_page, sync
-from pilothouse.repositories.outbox import component_feed, mark_dirty, outbox_put
 
 #: the listing partition (derived entries; the layout before 2026-12 kept the records there)
 PK = "COMPONENT"

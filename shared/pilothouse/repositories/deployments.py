@@ -31,10 +31,8 @@ from pilothouse.clock import iso
 from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, Conflict, NotFound, VersionConflict
 from pilothouse.ports import Item, Put, Store
-from pilothouse.repositories.derived import commit, listed, listing, sync
+from pilothouse.repositories.derived import commit, listed, listing, live_page, sync
 from pilothouse.repositories.outbox import deployment_feed, dirty_put, outbox_put
-from pilothouse.repositories.derived import listed, listing, live_page, sync
-from pilothouse.repositories.outbox import deployment_feed, mark_dirty, outbox_put
 
 #: the listing partition (derived entries; the layout before 2026-12 kept the records there)
 PK = "DEPLOYMENT"

@@ -45,14 +45,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pilothouse.errors import AlreadyExists, VersionConflict
-from pilothouse.ports import Delete, Item, Put, Store, Write
+from pilothouse.ports import Item, Page, Put, Store, Write
 
 ATTEMPTS = 20
 #: the most operations a transaction of the port holds
 MAX_OPERATIONS = 25
-from pilothouse.ports import Item, Page, Store
-
-ATTEMPTS = 20
 #: how long a tombstone keeps its key's version rising (seconds): longer than any sync can take
 #: between its first read and its write, which is what makes that write safe
 TOMBSTONE_TTL = 86400.0
@@ -149,11 +146,11 @@ def commit(
 ) -> list[Item]:
     """Commit ``writes`` (a transaction of the record's partition) with the partition's dirty
     ``marker`` and the ``derived`` entries: (pk, sk, what the record as written calls for; None:
-    absent). One transaction where the store's span partitions (see the module's docstring);
-    otherwise the marker alone first, then ``writes``, then ``reconcile()``, which syncs the
-    entries. Answers the items ``writes`` wrote, one per Put, in order."""
+    none, so a tombstone). One transaction where the store's span partitions (see the module's
+    docstring); otherwise the marker alone first, then ``writes``, then ``reconcile()``, which
+    syncs the entries. Answers the items ``writes`` wrote, one per Put, in order."""
     steps: list[Write] = [
-        Put(Item(pk, sk, want)) if want is not None else Delete(pk, sk) for pk, sk, want in derived
+        Put(Item(pk, sk, want) if want is not None else tombstone(store, pk, sk)) for pk, sk, want in derived
     ]
     if store.transaction_scope == "store" and len(writes) + len(steps) + 1 <= MAX_OPERATIONS:
         written = store.transact([*writes, *steps, marker])

@@ -51,8 +51,11 @@ ATTEMPTS = 20
 #: the most operations a transaction of the port holds
 MAX_OPERATIONS = 25
 #: how long a tombstone keeps its key's version rising (seconds): longer than any sync can take
-#: between its first read and its write, which is what makes that write safe
-TOMBSTONE_TTL = 86400.0
+#: between its first read and its write, which is what makes that write safe. A sync runs inside
+#: one function invocation (Lambda ends one at 15 minutes, ``outbox.MARK_GRACE``): four times that.
+#: Not longer, because readers of the in-flight index read past tombstones (every component whose
+#: command ended within it leaves one, and the sweeps read that index every minute)
+TOMBSTONE_TTL = 3600.0
 #: the document of a tombstone (a listing entry holds ``record``; an index entry its fields)
 TOMBSTONE: dict[str, Any] = {"tombstone": True}
 

@@ -7,12 +7,9 @@ Every store here is as strict as Azure Tables (``transaction_scope="partition"``
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from pilothouse.clock import ManualClock
-from pilothouse.errors import VersionConflict
 from pilothouse.repositories.components import (
     INFLIGHT_PK,
     PK,
@@ -24,7 +21,7 @@ from pilothouse.repositories.derived import is_tombstone, live
 from pilothouse.repositories.outbox import MARK_GRACE, OutboxRepository, dirty_pk, shard_of
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
-from tests.support.component_records import EVENT, record
+from tests.support.component_records import EVENT, race_commands, record
 
 
 @pytest.fixture
@@ -119,37 +116,7 @@ def test_racing_commands_keep_every_listing_and_index_exact(services):
     record no longer calls for), every listing entry equals its record and the index is exact."""
     repo = ComponentRepository(services.store)
     names = [f"c{i}" for i in range(6)]
-    for name in names:
-        repo.create(record(name), EVENT)
-    go = threading.Barrier(8)
-    errors: list[BaseException] = []
-
-    def worker(k: int) -> None:
-        go.wait()
-        try:
-            for r in range(15):
-                name = names[(k + r) % len(names)]
-                current = repo.get(name)
-                try:
-                    if current is None:
-                        repo.create(record(name), EVENT)
-                    elif r % 5 == 4 and not current.data["operation"]:
-                        repo.remove(current, EVENT)
-                    else:
-                        op = None if current.data["operation"] else f"{name}-{k}-{r}"
-                        repo.update(current, record(name, op=op), EVENT)
-                except (VersionConflict, Exception) as exc:  # noqa: BLE001 - conflicts are the point
-                    if not isinstance(exc, VersionConflict) and type(exc).__name__ != "AlreadyExists":
-                        raise
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    race_commands(repo, names)
     pending = {n for n in names if (r := repo.get(n)) is not None and r.data["operation"]}
     indexed = {i.sk for i in services.store.scan_all(INFLIGHT_PK) if not is_tombstone(i)}
     assert pending <= indexed  # never a missing entry

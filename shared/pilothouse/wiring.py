@@ -439,13 +439,14 @@ class ServiceHooks:
         return get_services()
 
     def authenticate(self, services: Services, key: str | None) -> Principal:
-        from pilothouse.identity.oidc import looks_like_jwt
+        if key and services.settings.oidc_issuers:  # the token verifier loads only where it can serve
+            from pilothouse.identity.oidc import looks_like_jwt
 
-        if key and services.settings.oidc_issuers and looks_like_jwt(key):
-            from pilothouse.domain.identity import principal_from_claims
+            if looks_like_jwt(key):
+                from pilothouse.domain.identity import principal_from_claims
 
-            issuer, claims = services.oidc.verify(key)
-            return principal_from_claims(issuer, claims)
+                issuer, claims = services.oidc.verify(key)
+                return principal_from_claims(issuer, claims)
         from pilothouse.services.keys import authenticate
 
         return authenticate(services, key)

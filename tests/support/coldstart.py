@@ -72,7 +72,11 @@ print(json.dumps({"import": t1 - t0, "first": t2 - t1, "cpu": c2 - c0, "status":
 #: what the test suite sets for itself (tests/conftest.py) and a deployment leaves unset: response
 #: validation (off in production), the one-partition transaction scope (SQLite's own scope in
 #: production) and the rate limiter's switch (on in production: a request reads and writes its bucket)
-SUITE_ONLY = ("PILOTHOUSE_RESPONSE_VALIDATION", "PILOTHOUSE_STORE_TRANSACTION_SCOPE", "PILOTHOUSE_RATE_LIMITS")
+SUITE_ONLY = (
+    "PILOTHOUSE_RESPONSE_VALIDATION",
+    "PILOTHOUSE_STORE_TRANSACTION_SCOPE",
+    "PILOTHOUSE_RATE_LIMITS",
+)
 
 
 def production(env: dict[str, str]) -> dict[str, str]:

@@ -24,6 +24,9 @@ ENVIRONMENTS = [
     {"KEY_PROVIDER": "kms", "SECRET_BACKEND": "ssm", "AZURE_KEYVAULT_WRAP_ALGORITHM": "A256KW"},
     {"SFN_AUTH": "local", "SFN_LOCAL_ROLE": "viewer", "SFN_MOCK_CONFIG": "mock.json"},
     {"LOG_LEVEL": " debug ", "SERVICE_NAME": "ph\u00e9", "SFN_PREFIX": "stack-"},
+    # undecodable bytes (os.environ keeps them as surrogates) and NULs, kept as they are
+    {"TABLE_NAME": "a\udcffb", "DATA_DIR": "d\x00ir", "ADMIN_KEY": "\x00"},
+    {"STORE": "sqlite\x00"},
     # what the plain path leaves to validation (values it must not guess)
     {"RESPONSE_VALIDATION": "yes"},
     {"RESPONSE_VALIDATION": "True"},

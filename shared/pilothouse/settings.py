@@ -5,7 +5,9 @@
     'memory'
 
 Every field maps to ``PILOTHOUSE_<FIELD>`` (upper case). Nothing here is read at import time;
-:func:`get_settings` reads ``os.environ`` on first use and caches the result.
+:func:`get_settings` reads ``os.environ`` on first use and caches the result. An environment that
+sets only plain values (a store, a queue, a data dir, a table name...) is taken as validation would
+take it without building the model's validator, a good part of a cold start (:func:`_plain_values`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import os
 from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -31,7 +34,9 @@ PREFIX = "PILOTHOUSE_"
 class Settings(BaseModel):
     """What a function needs to know about its environment."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    #: the validator is built on first validation: a cold start whose environment sets only plain
+    #: values never builds it (see :func:`_plain_values`)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     store: Literal["sqlite", "memory", "dynamodb", "azure-tables", "firestore"] = "sqlite"
     #: how wide a transaction the store accepts (``Store.transaction_scope``): each adapter's own
@@ -197,7 +202,7 @@ class Settings(BaseModel):
     #: webhooks), JSON: ``{"enabled": true, "rules": [{"operation_class": "mutations", "role":
     #: "viewer", "rate": 1, "burst": 10}, {"operation_class": "reads", "principal": "key:ab12",
     #: "rate": 100, "burst": 1000}]}``; see ``pilothouse.domain.ratelimits``
-    rate_limits: RateLimits = RateLimits()
+    rate_limits: RateLimits = RateLimits.model_construct()  # RateLimits(), its validator unbuilt
     #: the embedded scheduler's time scale (``pilothouse dev``): ``rate(...)`` schedules fire this
     #: many times as often (10: the minute sweeps every 6 s), and the health sweep's period (how
     #: long a sweep's batches are worth checking) shrinks with them. For tests and demos that should
@@ -356,6 +361,9 @@ class Settings(BaseModel):
         config_env = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(f"{PREFIX}CONFIG_")))
         if config_env:
             values["component_config_env"] = config_env  # type: ignore[assignment]
+        plain = _plain_values(cls, values)
+        if plain is not None:  # what validation would give, without building the validator
+            return cls.model_construct(**plain)
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
@@ -393,6 +401,63 @@ class Settings(BaseModel):
         return OutboundPolicy(
             allow_private=self.outbound_allow_private, allow_hosts=self.outbound_allow_hosts
         )
+
+
+#: the text a bool setting takes on the plain path (any other spelling is validated)
+_BOOLS = {"true": True, "false": False}
+
+
+@lru_cache(maxsize=1)
+def _plain_fields(cls: type[Settings]) -> dict[str, Any]:
+    """The fields whose value from the environment validation would keep as the text itself, make a
+    Path of, or accept only as one of its Literal's words (or ``true``/``false`` for a bool): no
+    constraint, no validator of ours. Each maps to how its text becomes the value."""
+    checked: set[str] = set()
+    for decorator in cls.__pydantic_decorators__.field_validators.values():
+        checked.update(decorator.info.fields)
+    plain: dict[str, Any] = {}
+    for name, field in cls.model_fields.items():
+        if name in checked or field.metadata:
+            continue
+        kinds = [field.annotation]
+        if get_origin(field.annotation) in (Union, UnionType):  # X | None: X, as None has no text
+            kinds = [a for a in get_args(field.annotation) if a is not type(None)]
+        if len(kinds) == 1:
+            kind = kinds[0]
+            if kind in (str, Path, bool):
+                plain[name] = kind
+            elif get_origin(kind) is Literal and all(isinstance(w, str) for w in get_args(kind)):
+                plain[name] = frozenset(get_args(kind))
+    return plain
+
+
+def _plain_values(cls: type[Settings], values: Mapping[str, str]) -> dict[str, Any] | None:
+    """``values`` (text from the environment) as validation would make them, when every one is of a
+    plain field (:func:`_plain_fields`) and in its plain form; None: validate them.
+
+    A cold start then builds no validator (tens of ms: the models' schemas); what it leaves to
+    validation (numbers, lists, JSON, a word a Literal does not know, ``yes`` for a bool...) is
+    validated as before, errors included. tests/unit/test_settings_fast.py compares both paths.
+    """
+    fields = _plain_fields(cls)
+    out: dict[str, Any] = {}
+    for name, text in values.items():
+        kind = fields.get(name)
+        if kind is None or not isinstance(text, str):
+            return None
+        if kind is str:
+            out[name] = text
+        elif kind is Path:
+            out[name] = Path(text)
+        elif kind is bool:
+            if text not in _BOOLS:
+                return None
+            out[name] = _BOOLS[text]
+        elif text in kind:
+            out[name] = text
+        else:
+            return None
+    return out
 
 
 @lru_cache(maxsize=8)

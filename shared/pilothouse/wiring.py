@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilothouse.clock import SystemClock, wall_time
-from pilothouse.ports import ProviderUnavailable
 from pilothouse.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "ProviderUnavailable",
     "ServiceHooks",
     "Services",
     "build_services",
@@ -135,7 +133,7 @@ class Services:
             return FirestoreStore(
                 s.firestore_collection, project=s.gcp_project, database=s.firestore_database, clock=self.clock
             )
-        raise ProviderUnavailable(f"store {s.store!r} is not available in this build")
+        raise _unavailable(f"store {s.store!r} is not available in this build")
 
     @cached_property
     def queue(self) -> Queue:
@@ -164,7 +162,7 @@ class Services:
             if not s.create_resources:
                 return q
         else:
-            raise ProviderUnavailable(f"queue {s.queue!r} is not available in this build")
+            raise _unavailable(f"queue {s.queue!r} is not available in this build")
         from pilothouse.ports import QueueSpec
 
         for name, visibility in queue_visibilities(s):
@@ -267,7 +265,7 @@ class Services:
                 kms_key_name=s.gcs_kms_key_name,
                 create_bucket=s.create_resources,
             )
-        raise ProviderUnavailable(f"blobs {s.blobs!r} is not available in this build")
+        raise _unavailable(f"blobs {s.blobs!r} is not available in this build")
 
     @cached_property
     def invoker(self) -> Invoker:
@@ -387,7 +385,7 @@ class Services:
             lam = LambdaProvider(timeout_seconds=self.settings.provider_timeout_seconds)
             lam.outbound = self.settings.outbound_policy()  # its HTTP health checks pass the guard
             return lam
-        raise ProviderUnavailable(f"provider {name!r} is not available in this deployment")
+        raise _unavailable(f"provider {name!r} is not available in this deployment")
 
     def close(self) -> None:
         """Stop what this process started (local processes) and release connections."""
@@ -439,13 +437,14 @@ class ServiceHooks:
         return get_services()
 
     def authenticate(self, services: Services, key: str | None) -> Principal:
-        from pilothouse.identity.oidc import looks_like_jwt
+        if key and services.settings.oidc_issuers:  # the token verifier loads only where it can serve
+            from pilothouse.identity.oidc import looks_like_jwt
 
-        if key and services.settings.oidc_issuers and looks_like_jwt(key):
-            from pilothouse.domain.identity import principal_from_claims
+            if looks_like_jwt(key):
+                from pilothouse.domain.identity import principal_from_claims
 
-            issuer, claims = services.oidc.verify(key)
-            return principal_from_claims(issuer, claims)
+                issuer, claims = services.oidc.verify(key)
+                return principal_from_claims(issuer, claims)
         from pilothouse.services.keys import authenticate
 
         return authenticate(services, key)
@@ -536,6 +535,13 @@ def queue_visibilities(s: Settings) -> tuple[tuple[str, int], ...]:
         (s.notifications_queue, 360),
         (s.health_queue, 180),
     )
+
+
+def _unavailable(message: str) -> Exception:
+    """ProviderUnavailable (loaded when raised: the providers' port is not a cold start's to load)."""
+    from pilothouse.ports import ProviderUnavailable
+
+    return ProviderUnavailable(message)
 
 
 def _require(value: str | None, what: str, variable: str) -> str:

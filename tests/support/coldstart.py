@@ -69,9 +69,19 @@ print(json.dumps({"import": t1 - t0, "first": t2 - t1, "cpu": c2 - c0, "status":
 """
 
 
+#: what the test suite sets for itself (tests/conftest.py) and a deployment leaves unset: response
+#: validation (off in production), the one-partition transaction scope (SQLite's own scope in
+#: production) and the rate limiter's switch (on in production: a request reads and writes its bucket)
+SUITE_ONLY = (
+    "PILOTHOUSE_RESPONSE_VALIDATION",
+    "PILOTHOUSE_STORE_TRANSACTION_SCOPE",
+    "PILOTHOUSE_RATE_LIMITS",
+)
+
+
 def production(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with the production default of response validation (off; the suite turns it on)."""
-    return {k: v for k, v in env.items() if k != "PILOTHOUSE_RESPONSE_VALIDATION"}
+    """``env`` with the production defaults of what the suite sets for itself (:data:`SUITE_ONLY`)."""
+    return {k: v for k, v in env.items() if k not in SUITE_ONLY}
 
 
 def cold_start(args: list[str], env: dict[str, str] | None = None) -> dict:

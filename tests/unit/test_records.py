@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pilothouse.domain.records import PendingCommand, public_operation
+from pilothouse.domain.pending import PendingCommand
+from pilothouse.domain.records import public_operation
 
 OLD = {
     "id": "0000000001000000001-abcdef12",

@@ -208,3 +208,32 @@ def test_an_execution_starts_as_the_engine_wrote_it_and_refuses_unknown_fields(s
         repo.create({**EXECUTION, "name": "e2", "secret": "x"}, [{"id": 1, "type": "ExecutionStarted"}])
     with pytest.raises(ValidationError):
         repo.create({**EXECUTION, "name": "e3", "step": "0"}, [{"id": 1, "type": "ExecutionStarted"}])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"tokens": 4.0, "at": 100.5},
+        {"tokens": 0, "at": 1},
+        {"at": 1.0, "tokens": 2.5},
+        {"tokens": "4", "at": 1.0},
+        {"tokens": True, "at": 1.0},
+        {"tokens": None, "at": 1.0},
+        {"tokens": 1.0},
+        {"tokens": 1.0, "at": 1.0, "extra": 1},
+        {},
+    ],
+)
+def test_a_rate_bucket_is_checked_as_its_stored_model_checks_it(data):
+    """The rate limiter's repository checks its record without loading the stored models (a cold
+    start's first request writes one): the same verdicts, and the same record when accepted."""
+    from pilothouse.domain.stored_models import RateBucketRecord
+    from pilothouse.repositories.ratelimits import bucket_record
+
+    try:
+        expected = stored(RateBucketRecord, data)
+    except ValidationError:
+        with pytest.raises(ValueError):
+            bucket_record(data)
+    else:
+        assert json.dumps(bucket_record(data)) == json.dumps(expected)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pilothouse.runtime.context import current
 from pilothouse.runtime.operations import operation
-from pilothouse.services import components as svc
+from pilothouse.services import component_views as svc
 
 TAG = "components"
 

@@ -30,7 +30,7 @@ EnvironmentName = Literal["development", "staging", "production"]
 class RoleRule(BaseModel):
     """A claim value (a group, an app role) that grants a role, everywhere or in some environments."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     value: str = Field(min_length=1, max_length=256)
     role: RoleName
@@ -41,7 +41,7 @@ class RoleRule(BaseModel):
 class ApproverRule(BaseModel):
     """A group whose members hold ``deployments:approve`` (in some environments only, if named)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     group: str = Field(min_length=1, max_length=256)
     environments: tuple[EnvironmentName, ...] = ()
@@ -50,7 +50,7 @@ class ApproverRule(BaseModel):
 class OidcIssuer(BaseModel):
     """One trusted issuer: where its tokens come from, for whom, signed how, and what they grant."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     #: the ``iss`` claim, exactly; discovery is read from ``<issuer>/.well-known/openid-configuration``
     issuer: str = Field(min_length=8, max_length=512)

@@ -28,7 +28,7 @@ WORKFLOW_STARTS = frozenset({"start_execution", "redrive_execution", "start_prom
 class Bucket(BaseModel):
     """A token bucket: ``burst`` tokens at most, refilled at ``rate`` tokens a second."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     rate: float = Field(gt=0, le=100_000)
     burst: int = Field(ge=1, le=1_000_000)
@@ -39,18 +39,21 @@ class Bucket(BaseModel):
         return max(1, math.ceil(self.burst / self.rate))
 
 
+#: the buckets of a class no rule names; made as validation makes them (``rate`` a float), without
+#: building the model's validator: a cold start's first request reads them
+#: (tests/unit/test_settings_fast.py checks them against validated ones)
 DEFAULTS: dict[str, Bucket] = {
-    "reads": Bucket(rate=20, burst=200),
-    "mutations": Bucket(rate=5, burst=60),
-    "workflow_starts": Bucket(rate=2, burst=30),
-    "webhooks": Bucket(rate=10, burst=100),
+    "reads": Bucket.model_construct(rate=20.0, burst=200),
+    "mutations": Bucket.model_construct(rate=5.0, burst=60),
+    "workflow_starts": Bucket.model_construct(rate=2.0, burst=30),
+    "webhooks": Bucket.model_construct(rate=10.0, burst=100),
 }
 
 
 class RateRule(BaseModel):
     """One limit: for a class of operations, for a role or one principal (or everyone)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     operation_class: OperationClass
     role: Literal["viewer", "operator", "deployer", "admin"] | None = None
@@ -63,7 +66,7 @@ class RateRule(BaseModel):
 class RateLimits(BaseModel):
     """The limits in force (``PILOTHOUSE_RATE_LIMITS``, JSON): defaults per class, then rules."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     enabled: bool = True
     rules: tuple[RateRule, ...] = ()

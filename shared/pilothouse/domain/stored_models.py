@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilothouse.domain.records import PendingCommand
+from pilothouse.domain.pending import PendingCommand
 
 # -- what is stored -------------------------------------------------------------------------------
 # The repositories validate every record they write with these models (:func:`stored`), so a write

@@ -31,7 +31,6 @@ from pilothouse.errors import (
 )
 from pilothouse.runtime import emf
 from pilothouse.runtime.context import RequestContext, activate, current, deactivate
-from pilothouse.runtime.http_direct import direct_handler
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 from pilothouse.runtime.operations import Operation, documented_responses
 from pilothouse.runtime.problems import (
@@ -564,5 +563,23 @@ def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> 
 
     handler = with_context(resolve, correlation_id=request_id_of)
     handler.resolver = app  # type: ignore[attr-defined]
-    handler.direct = direct_handler(app, list(operations), name)  # type: ignore[attr-defined]
+    handler.direct = _direct_path(app, list(operations), name)  # type: ignore[attr-defined]
     return handler
+
+
+def _direct_path(
+    app: APIGatewayHttpResolver, operations: list[Operation], name: str | None
+) -> Callable[[Any, Any], dict | None]:
+    """The handler's direct read path for the local gateway (``runtime.http_direct``), loaded on
+    its first request: a cold start in the cloud, which never takes it, does not import it. One
+    function instance serves one request at a time (the function pool's rule), so one is made."""
+    made: list[Callable[[Any, Any], dict | None]] = []
+
+    def direct(request: Any, context: Any) -> dict | None:
+        if not made:
+            from pilothouse.runtime.http_direct import direct_handler
+
+            made.append(direct_handler(app, operations, name))
+        return made[0](request, context)
+
+    return direct

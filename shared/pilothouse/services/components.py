@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pilothouse.clock import iso
 from pilothouse.domain.config_schema import check_config
 from pilothouse.domain.lifecycle import Command, State, TransitionError, apply
-from pilothouse.domain.records import PendingCommand, public_operation
+from pilothouse.domain.pending import PendingCommand
 from pilothouse.errors import (
     AlreadyExists,
     Conflict,
@@ -28,64 +28,18 @@ from pilothouse.errors import (
     VersionConflict,
 )
 from pilothouse.ports import Item
-from pilothouse.repositories.components import ComponentRepository, Record
+from pilothouse.repositories.components import Record
+from pilothouse.services import component_views
+from pilothouse.services.component_views import _allowed, get, repo, view
 from pilothouse.services.context import ServiceContext
 
 if TYPE_CHECKING:  # the spec models load with the endpoints that parse specs, not with every reader
     from pilothouse.domain.components import ComponentSpec
 
-
-def repo(services: ServiceContext) -> ComponentRepository:
-    return ComponentRepository(services.store)
-
-
-def view(record: Record) -> dict[str, Any]:
-    """The public shape of a component."""
-    d = record.data
-    return {
-        "name": d["name"],
-        "state": d["state"],
-        "allowed_commands": _allowed(d["state"]),
-        "environment": d["spec"]["environment"],
-        "provider": d["spec"]["provider"],
-        "version": d.get("version"),
-        "replicas": d.get("replicas", 0),
-        "url": d.get("url"),
-        "last_error": d.get("last_error"),
-        "operation": public_operation(d["operation"]) if d.get("operation") else d.get("operation"),
-        "restoring": bool(d.get("restoring")),
-        "spec": d["spec"],
-        "placement": d.get("placement"),
-        "created_at": d["created_at"],
-        "updated_at": d["updated_at"],
-        "record_version": record.version,
-        "health": health_view(d),
-    }
-
-
-#: the states in which a component's replicas serve (and the health sweep looks at them)
-SERVING_STATES = frozenset({State.RUNNING.value, State.SCALING.value, State.UPDATING.value})
-
-
-def health_view(d: dict[str, Any]) -> dict[str, Any]:
-    """The component's health as views show it: what the sweep last found while it serves,
-    ``Unknown`` (no replica) before the first sweep and in states where nothing serves."""
-    health = d.get("health")
-    if health and d["state"] in SERVING_STATES:
-        return health
-    return {"status": "Unknown", "since": None, "checked_at": None, "replicas": []}
-
-
-def _allowed(state: str) -> list[str]:
-    return list(_allowed_in(state))
-
-
-@functools.lru_cache(maxsize=32)
-def _allowed_in(state: str) -> tuple[str, ...]:
-    """The commands a state allows (a fixed table: worked out once per state, not per view)."""
-    from pilothouse.domain.lifecycle import allowed_commands
-
-    return tuple(allowed_commands(State(state)))
+#: what readers see of a component lives in :mod:`~pilothouse.services.component_views` (what a
+#: read of one loads); the manager's callers find it here too
+SERVING_STATES = component_views.SERVING_STATES
+health_view = component_views.health_view
 
 
 def _event(
@@ -237,14 +191,6 @@ def register(
             f"a component named {spec.name!r} exists already", extra={"field": "name"}
         ) from None
     return view(record)
-
-
-def get(services: ServiceContext, name: str) -> Record:
-    """The component (NotFound if none), marked ``restoring`` while a restart brings it back."""
-    from pilothouse.services import restoring
-    from pilothouse.services.health_view import fresh
-
-    return fresh(services, restoring.seen(services, repo(services).require(name)))
 
 
 def list_components(

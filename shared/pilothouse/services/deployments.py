@@ -24,7 +24,7 @@ from pilothouse.domain.deployments import (
     new_capability,
     parse_strategy,
 )
-from pilothouse.domain.records import PendingCommand
+from pilothouse.domain.pending import PendingCommand
 from pilothouse.errors import Conflict, NotFound, ValidationFailed
 from pilothouse.repositories.deployments import DeploymentRepository
 from pilothouse.services.context import ServiceContext

@@ -22,7 +22,7 @@ from typing import Any
 
 from pilothouse.clock import clock_seconds, iso
 from pilothouse.domain.lifecycle import TRANSITIONAL, Command, Outcome, State, complete
-from pilothouse.domain.records import PendingCommand
+from pilothouse.domain.pending import PendingCommand
 from pilothouse.errors import ValidationFailed, VersionConflict
 from pilothouse.ports import HealthCheck, Placement, ProviderError, ProviderUnavailable, Release
 from pilothouse.repositories.components import Record

@@ -1,0 +1,124 @@
+"""Settings from plain environment values are made without building pydantic's validator (a cold
+start's tens of ms): they must be exactly what validation makes of the same values, and anything
+else must still be validated, errors included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilothouse.domain.ratelimits import DEFAULTS, Bucket, RateLimits
+from pilothouse.errors import ConfigurationError
+from pilothouse.settings import PREFIX, Settings, _plain_fields
+
+ENVIRONMENTS = [
+    {},
+    {"STORE": "sqlite", "DATA_DIR": "/tmp/ph-data", "QUEUE": "local"},
+    {"STORE": "dynamodb", "TABLE_NAME": "pilothouse-prod", "QUEUE": "sqs", "BLOBS": "s3"},
+    {"STORE": "memory", "QUEUE": "memory", "DATA_DIR": "", "PROJECT_DIR": "."},
+    {"STORE_TRANSACTION_SCOPE": "partition"},
+    {"STORE_TRANSACTION_SCOPE": "store", "ORCHESTRATOR": "stepfunctions", "SFN_TASK_TRANSPORT": "sqs"},
+    {"RESPONSE_VALIDATION": "true", "CREATE_RESOURCES": "false", "OIDC_GATEWAY_AUTHORIZER": "true"},
+    {"KMS_KEY_ID": "", "ADMIN_KEY": "ph_a_b", "MASTER_KEYS": "k1:AAAA", "KEY_FILE": "keys/m.json"},
+    {"KEY_PROVIDER": "kms", "SECRET_BACKEND": "ssm", "AZURE_KEYVAULT_WRAP_ALGORITHM": "A256KW"},
+    {"SFN_AUTH": "local", "SFN_LOCAL_ROLE": "viewer", "SFN_MOCK_CONFIG": "mock.json"},
+    {"LOG_LEVEL": " debug ", "SERVICE_NAME": "ph\u00e9", "SFN_PREFIX": "stack-"},
+    # undecodable bytes (os.environ keeps them as surrogates) and NULs, kept as they are
+    {"TABLE_NAME": "a\udcffb", "DATA_DIR": "d\x00ir", "ADMIN_KEY": "\x00"},
+    {"STORE": "sqlite\x00"},
+    # what the plain path leaves to validation (values it must not guess)
+    {"RESPONSE_VALIDATION": "yes"},
+    {"RESPONSE_VALIDATION": "True"},
+    {"RESPONSE_VALIDATION": "1"},
+    {"RESPONSE_VALIDATION": "maybe"},
+    {"STORE": "SQLITE"},
+    {"STORE": "postgres"},
+    {"STORE_TRANSACTION_SCOPE": "everything"},
+    {"IDEMPOTENCY_TTL_SECONDS": "60"},
+    {"IDEMPOTENCY_TTL_SECONDS": "0"},
+    {"RATE_LIMITS": '{"enabled": false}'},
+    {"RATE_LIMITS": ""},
+    {"OIDC_ISSUERS": ""},
+    {"OUTBOUND_ALLOW_HOSTS": "A.example.com, b.example.com"},
+    {"SFN_REGION": "us-east-1"},
+    {"CLOCK_SCALE": "10"},
+    {"AZURE_KEYVAULT_URL": "https://vault.vault.azure.net/"},
+    {"CONFIG_WEB__GREETING": "hi", "STORE": "memory"},
+    {"STORE": "memory", "UNKNOWN_THING": "x"},
+]
+
+
+def _validated(environ: dict[str, str]) -> Settings | ConfigurationError:
+    """What validation makes of ``environ`` (the path taken before the plain one existed)."""
+    values = {k.lower(): v for k, v in environ.items() if k.lower() in Settings.model_fields}
+    config = tuple(sorted((PREFIX + k, v) for k, v in environ.items() if k.startswith("CONFIG_")))
+    if config:
+        values["component_config_env"] = config  # type: ignore[assignment]
+    try:
+        return Settings.model_validate(values)
+    except Exception as exc:  # noqa: BLE001 - compared below with what from_environ raises
+        return ConfigurationError(str(type(exc)))
+
+
+@pytest.mark.parametrize("environ", ENVIRONMENTS, ids=lambda e: ",".join(f"{k}={v}" for k, v in e.items()))
+def test_settings_from_the_environment_are_what_validation_makes(environ):
+    expected = _validated(environ)
+    full = {PREFIX + k: v for k, v in environ.items()}
+    if isinstance(expected, ConfigurationError):
+        with pytest.raises(ConfigurationError):
+            Settings.from_environ(full)
+        return
+    got = Settings.from_environ(full)
+    assert got == expected
+    assert hash(got) == hash(expected)
+    assert got.model_fields_set == expected.model_fields_set
+    for name in Settings.model_fields:
+        mine, theirs = getattr(got, name), getattr(expected, name)
+        assert (mine, type(mine)) == (theirs, type(theirs)), name
+    assert repr(got) == repr(expected)
+
+
+def test_plain_values_build_no_validator(monkeypatch):
+    """The cold start's environment (store, data dir, queue, a table name) never validates."""
+
+    def validate(*args, **kwargs):
+        raise AssertionError("validated")
+
+    monkeypatch.setattr(Settings, "model_validate", validate)
+    env = {"PILOTHOUSE_STORE": "sqlite", "PILOTHOUSE_DATA_DIR": "/d", "PILOTHOUSE_QUEUE": "local"}
+    assert Settings.from_environ(env).data_dir == Path("/d")
+    with pytest.raises(AssertionError):
+        Settings.from_environ({**env, "PILOTHOUSE_IDEMPOTENCY_TTL_SECONDS": "5"})
+
+
+def test_the_plain_fields_have_neither_constraints_nor_validators():
+    plain = _plain_fields(Settings)
+    assert {"store", "data_dir", "queue", "table_name", "response_validation"} <= set(plain)
+    for name in ("idempotency_ttl_seconds", "sfn_region", "rate_limits", "oidc_issuers", "clock_scale"):
+        assert name not in plain
+
+
+def test_a_frozen_settings_made_plainly_stays_frozen():
+    settings = Settings.from_environ({"PILOTHOUSE_STORE": "memory"})
+    with pytest.raises(Exception, match="frozen"):
+        settings.store = "sqlite"  # type: ignore[misc]
+
+
+def test_the_default_limits_are_what_validation_makes():
+    assert RateLimits.model_construct() == RateLimits()
+    assert Settings().rate_limits == RateLimits()
+    validated = {
+        "reads": Bucket(rate=20, burst=200),
+        "mutations": Bucket(rate=5, burst=60),
+        "workflow_starts": Bucket(rate=2, burst=30),
+        "webhooks": Bucket(rate=10, burst=100),
+    }
+    for cls, bucket in validated.items():
+        made = DEFAULTS[cls]
+        assert (made, repr(made), made.model_fields_set, made.window) == (
+            bucket,
+            repr(bucket),
+            bucket.model_fields_set,
+            bucket.window,
+        )

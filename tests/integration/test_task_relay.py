@@ -80,11 +80,13 @@ def test_a_relay_is_bounded(api, services, fns, pool, cloud, task_messages, monk
 def test_a_fan_out_goes_by_message(api, services, fns, pool, cloud, task_messages):
     """Given a Parallel of three Task branches, then each branch's task goes by message (none
     waits behind another in one worker), and the task after them is relayed."""
+
     def branch(i):
         return {
             "StartAt": f"B{i}",
             "States": {f"B{i}": {"Type": "Task", "Resource": "add", "End": True}},
         }  # noqa: E731
+
     definition = {
         "StartAt": "P",
         "States": {
@@ -174,3 +176,22 @@ def test_no_relay_off_the_local_queue(api, env, clock, fns, pool, cloud, monkeyp
     monkeypatch.setattr(s.queue, "send", send)
     done = run(api, s, fns, tasks(3), "m", pool, cloud)
     assert done["status"] == "SUCCEEDED" and len(sent) == 3
+
+
+def test_a_held_task_the_sweep_also_sends_runs_once(
+    api, services, fns, pool, cloud, task_messages, monkeypatch
+):
+    """Given the sweep sending the message of a task the worker holds (it has no lease yet), then
+    whichever of the worker and the message's receiver leases it first runs it; it runs once."""
+    run_held = execution_steps._run_held
+    swept: list[int] = []
+
+    def sweep_first(services_, take):
+        swept.append(execution_steps.sweep(services_, stale_after=0)["resent"])
+        run_held(services_, take)
+
+    monkeypatch.setattr(execution_steps, "_run_held", sweep_first)
+    done = run(api, services, fns, tasks(3), "d", pool, cloud)
+    assert done["status"] == "SUCCEEDED" and done["output"] == {"v": 3}
+    assert fns.calls["add"] == 3
+    assert sum(swept) >= 1 and len(task_messages) == 1 + sum(swept)

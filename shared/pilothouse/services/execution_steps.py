@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from pilothouse.clock import clock_seconds, iso
@@ -40,7 +41,7 @@ from pilothouse.repositories.workflows import (
     running_sk,
     sync_listing,
 )
-from pilothouse.services import step_writes
+from pilothouse.services import step_writes, task_relay
 from pilothouse.services.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,9 @@ def step_once(
         if new["status"] in TERMINAL and (st.data.get("map_runs") or bodies.watched(new)):
             step_writes.drop_orphans(services, written)
         _after_step(services, data, new)
-        send_followups(services, new, now, advance=hand_over_now or not due_at_once(new))
+        send_followups(
+            services, new, now, advance=hand_over_now or not due_at_once(new), relay=len(outstanding) == 1
+        )
         children = [e for e in effects if isinstance(e, (StartChild, StopChild))]
         if children:
             from pilothouse.services.map_runs import follow
@@ -251,16 +254,24 @@ def announce_end(services: ServiceContext, data: dict) -> None:
 
 
 def send_followups(
-    services: ServiceContext, data: dict, now: float, *, from_sweep: bool = False, advance: bool = True
+    services: ServiceContext,
+    data: dict,
+    now: float,
+    *,
+    from_sweep: bool = False,
+    advance: bool = True,
+    relay: bool = False,
 ) -> None:
     """Hand the step over: task messages for new tasks, an advance message when there is a timer
-    (``advance=False``: the tasks only; the caller goes on with the execution itself)."""
+    (``advance=False``: the tasks only; the caller goes on with the execution itself). With
+    ``relay`` (the new task is the execution's only outstanding one, so no sibling waits in the
+    queue before it) the worker handling this thread's message may run it next instead
+    (:mod:`pilothouse.services.task_relay`)."""
     s = services.settings
     for task_id in data.get("outbox", []):
-        services.queue.send(
-            s.tasks_queue,
-            json.dumps({"workflow": data["workflow"], "name": data["name"], "task_id": task_id}),
-        )
+        if relay and not from_sweep and task_relay.hold(data["workflow"], data["name"], task_id):
+            continue
+        send_task(services, data["workflow"], data["name"], task_id)
     at = data.get("resume_at")
     if at is not None and advance:
         delay = max(0.0, at - now)
@@ -273,7 +284,42 @@ def send_followups(
             )
 
 
+def send_task(services: ServiceContext, workflow: str, name: str, task_id: str) -> None:
+    """The task message of an outstanding task."""
+    services.queue.send(
+        services.settings.tasks_queue,
+        json.dumps({"workflow": workflow, "name": name, "task_id": task_id}),
+    )
+
+
 # -- queue handlers ------------------------------------------------------------------------------
+
+
+def _relaying(services: ServiceContext) -> AbstractContextManager[Callable[[], task_relay.HeldTask | None]]:
+    """The task relay around one queue message's handling (on the local queue only)."""
+
+    def send(task: task_relay.HeldTask) -> None:
+        try:
+            send_task(services, task.workflow, task.name, task.task_id)
+        except Exception:  # the sweep sends it (an outstanding task nobody holds)
+            log.exception(
+                "execution %s/%s: task %s could not be handed over", task.workflow, task.name, task.task_id
+            )
+
+    return task_relay.relaying(services.settings.queue == "local", send)
+
+
+def _run_held(services: ServiceContext, take: Callable[[], task_relay.HeldTask | None]) -> None:
+    """Run the tasks the steps of this message (and of those tasks) started, one after the other."""
+    while (task := take()) is not None:
+        try:
+            run_task(services, task.workflow, task.name, task.task_id)
+        except Exception:  # as if its message had failed: a message runs it again (or finds it done)
+            log.exception(
+                "execution %s/%s: task %s failed in the relay", task.workflow, task.name, task.task_id
+            )
+            with contextlib.suppress(Exception):
+                send_task(services, task.workflow, task.name, task.task_id)
 
 
 def handle_step_message(services: ServiceContext, body: str) -> str:
@@ -352,11 +398,18 @@ def mark_invoked(services: ServiceContext, workflow: str, name: str, task_id: st
 
 
 def handle_task_message(services: ServiceContext, body: str) -> str:
-    """Run one outstanding task (at most once) and apply its result."""
+    """Run one outstanding task (at most once) and apply its result; then the tasks that started."""
+    msg = json.loads(body)
+    with _relaying(services) as take:
+        outcome = run_task(services, msg["workflow"], msg["name"], msg["task_id"])
+        _run_held(services, take)
+    return outcome
+
+
+def run_task(services: ServiceContext, workflow: str, name: str, task_id: str) -> str:
+    """Run one outstanding task (at most once: its lease) and apply its result."""
     from pilothouse.engine import complete_task
 
-    msg = json.loads(body)
-    workflow, name, task_id = msg["workflow"], msg["name"], msg["task_id"]
     leased = lease(services, workflow, name, task_id)
     if leased is None:
         return "stale"

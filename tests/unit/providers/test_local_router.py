@@ -392,3 +392,23 @@ def test_reset_clears_windows_and_prune_forgets_old_revisions(
 
     assert router.window("A", 60)["requests"] == 0
     assert set(router.all_stats()) == {"A"}
+
+
+def test_a_router_starts_without_a_name_lookup(monkeypatch, backends: list[_Backend]) -> None:
+    """Given name resolution that would fail, a router still starts (no ``getfqdn`` of its host:
+    nothing reads the server name, and a slow resolver delayed every first deploy) and forwards."""
+
+    def no_lookup(*args: object) -> str:
+        raise AssertionError("the router looked a name up")
+
+    monkeypatch.setattr(socket, "getfqdn", no_lookup)
+    monkeypatch.setattr(socket, "gethostbyaddr", no_lookup)
+    router = Router(backend_timeout=5.0).start()
+    try:
+        router.set_backends({"r1": ([backends[0].url], 1.0)})
+        conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=5)
+        conn.request("GET", "/x")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        router.close()

@@ -18,6 +18,7 @@ import io
 import json
 import re
 import socket
+import socketserver
 import threading
 import time
 import uuid
@@ -208,6 +209,14 @@ class ProxyServer(ThreadingHTTPServer):
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(address, _ProxyHandler)
+
+    def server_bind(self) -> None:
+        """Bind without ``HTTPServer.server_bind``'s reverse lookup of the host (``socket.getfqdn``):
+        nothing reads ``server_name``, and the lookup cost ~2.5 ms of every router start here (a
+        first deploy's), seconds where name resolution is slow."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._conns_lock:

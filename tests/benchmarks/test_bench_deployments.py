@@ -155,7 +155,8 @@ def start_worker(cloud, pool):
         w.stop()
 
 
-def test_deploy_to_running_against_spawn_and_poll(env, api, start_worker):
+def test_deploy_to_running_against_spawn_and_poll(env, api, start_worker, monkeypatch):
+    monkeypatch.delenv("PILOTHOUSE_STORE_TRANSACTION_SCOPE", raising=False)  # production's scope
     services = Services(get_settings())
     register_services(services)
     start_worker(services)
@@ -186,8 +187,9 @@ def wait_stopped(api, name: str, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
-def test_deploy_to_running_control_plane_only(env, api, start_worker):
+def test_deploy_to_running_control_plane_only(env, api, start_worker, monkeypatch):
     """The same two deploys on a no-op provider: what is left is the control plane's own cost."""
+    monkeypatch.delenv("PILOTHOUSE_STORE_TRANSACTION_SCOPE", raising=False)  # production's scope
     services = Services(get_settings(), providers={"local": RevisionFake()})
     register_services(services)
     start_worker(services)

@@ -28,15 +28,6 @@ from tests.support.component_records import EVENT, record
 from tests.support.stores import KINDS, make_store
 
 
-@pytest.fixture(scope="module")
-def dynamodb_endpoint():
-    """One moto server (a subprocess on 127.0.0.1) for this module's DynamoDB stores."""
-    from tests.support.moto_server import MotoServer
-
-    with MotoServer() as server:
-        yield server.url
-
-
 @pytest.fixture(params=[(kind, scope) for kind in KINDS for scope in ("partition", "store")], ids="-".join)
 def store(request, tmp_path, monkeypatch):
     """Each store as strict as Azure Tables (the repository's transactions keep to one partition,

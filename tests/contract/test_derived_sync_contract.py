@@ -24,17 +24,8 @@ from pilothouse.repositories.components import (
     component_pk,
 )
 from pilothouse.repositories.derived import TOMBSTONE_TTL, is_tombstone, listed, sync
-from tests.support.component_records import EVENT, record
+from tests.support.component_records import EVENT, deployment_record, record
 from tests.support.stores import KINDS, make_store
-
-
-@pytest.fixture(scope="module")
-def dynamodb_endpoint():
-    """One moto server (a subprocess on 127.0.0.1) for this module's DynamoDB stores."""
-    from tests.support.moto_server import MotoServer
-
-    with MotoServer() as server:
-        yield server.url
 
 
 @pytest.fixture(params=KINDS)
@@ -202,21 +193,7 @@ def test_deployment_and_execution_listings_skip_tombstones(store):
 
     deployments = DeploymentRepository(store)
     for i in range(4):
-        deployments.create(
-            {
-                "id": f"d{i}",
-                "component": "web",
-                "environment": "development",
-                "provider": "local",
-                "command": "deploy",
-                "workflow": "w",
-                "execution": "x",
-                "status": "running",
-                "created_at": "t",
-                "updated_at": "t",
-            },
-            {"type": "created"},
-        )
+        deployments.create(deployment_record(f"d{i}"), {"type": "created"})
     for gone in ("d0", "d2", "d9"):  # records removed (or never there): their entries tombstones
         store.delete(f"DEPLOYMENT#{gone}", RECORD_SK)
         deployments.reconcile(gone)

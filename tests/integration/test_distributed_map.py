@@ -11,7 +11,7 @@ from pilothouse.repositories.workflows import ExecutionRepository, executions_pk
 from pilothouse.services import map_runs
 from pilothouse.services.execution_steps import sweep
 from tests.support.controlplane import drain
-from tests.support.executions import Functions, describe, history, start, wf
+from tests.support.executions import Functions, describe, engine_services, history, start, wf
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -23,12 +23,7 @@ def fns(monkeypatch):
 
 @pytest.fixture
 def services(env, clock, fns):
-    from pilothouse.settings import get_settings
-    from pilothouse.wiring import Services, register_services
-
-    s = Services(get_settings(), clock, invoker=fns)
-    register_services(s)
-    return s
+    return engine_services(clock, fns)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ step they can count; the last tests check that a step applies the states due at 
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
@@ -18,7 +17,7 @@ from pilothouse.services import execution_chain, execution_steps, executions, wo
 from pilothouse.settings import get_settings
 from pilothouse.wiring import Services, register_services
 from tests.support.controlplane import drain
-from tests.support.executions import Functions, pass_chain, start, wf
+from tests.support.executions import Functions, engine_services, pass_chain, sent_to, start, wf
 
 
 @pytest.fixture
@@ -29,9 +28,7 @@ def fns(monkeypatch):
 @pytest.fixture
 def services(env, clock, fns, monkeypatch):
     monkeypatch.setenv("PILOTHOUSE_WORKFLOW_STATES_PER_STEP", "1")
-    s = Services(get_settings(), clock, invoker=fns)
-    register_services(s)
-    return s
+    return engine_services(clock, fns)
 
 
 def batching(services, monkeypatch, states: int, text_chars: int = 64 * 1024) -> Services:
@@ -49,16 +46,7 @@ def batching(services, monkeypatch, states: int, text_chars: int = 64 * 1024) ->
 @pytest.fixture
 def sent(services, monkeypatch):
     """The bodies sent to the executions queue (advance messages), in order."""
-    bodies: list[dict] = []
-    original = services.queue.send
-
-    def send(queue, body, **kw):
-        if queue == services.settings.executions_queue:
-            bodies.append(json.loads(body))
-        return original(queue, body, **kw)
-
-    monkeypatch.setattr(services.queue, "send", send)
-    return bodies
+    return sent_to(services, monkeypatch, services.settings.executions_queue)
 
 
 def run_all(services, pool, cloud) -> None:

@@ -5,15 +5,11 @@ execution's next task is not sent. Fan-outs, the bound, a failure and a killed w
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from pilothouse.services import execution_steps, executions, task_relay
-from pilothouse.settings import get_settings
-from pilothouse.wiring import Services, register_services
 from tests.support.controlplane import drain
-from tests.support.executions import Functions, start, wf
+from tests.support.executions import Functions, engine_services, sent_to, start, wf
 
 
 @pytest.fixture
@@ -23,24 +19,17 @@ def fns(monkeypatch):
 
 @pytest.fixture
 def services(env, clock, fns):
-    s = Services(get_settings(), clock, invoker=fns)
-    register_services(s)
-    return s
+    return engine_services(clock, fns)
+
+
+def task_ids(services, monkeypatch) -> list[str]:
+    """The task ids sent to the tasks queue from now on, in order."""
+    return sent_to(services, monkeypatch, services.settings.tasks_queue, lambda body: body["task_id"])
 
 
 @pytest.fixture
 def task_messages(services, monkeypatch):
-    """The task ids sent to the tasks queue, in order."""
-    sent: list[str] = []
-    original = services.queue.send
-
-    def send(queue, body, **kw):
-        if queue == services.settings.tasks_queue:
-            sent.append(json.loads(body)["task_id"])
-        return original(queue, body, **kw)
-
-    monkeypatch.setattr(services.queue, "send", send)
-    return sent
+    return task_ids(services, monkeypatch)
 
 
 def tasks(n: int) -> dict:
@@ -163,17 +152,8 @@ def test_no_relay_off_the_local_queue(api, env, clock, fns, pool, cloud, monkeyp
     """Given the in-memory queue (a stand-in for a cloud queue, whose workers have deadlines), every
     task goes by message."""
     monkeypatch.setenv("PILOTHOUSE_QUEUE", "memory")
-    s = Services(get_settings(), clock, invoker=fns)
-    register_services(s)
-    sent: list[str] = []
-    original = s.queue.send
-
-    def send(queue, body, **kw):
-        if queue == s.settings.tasks_queue:
-            sent.append(json.loads(body)["task_id"])
-        return original(queue, body, **kw)
-
-    monkeypatch.setattr(s.queue, "send", send)
+    s = engine_services(clock, fns)
+    sent = task_ids(s, monkeypatch)
     done = run(api, s, fns, tasks(3), "m", pool, cloud)
     assert done["status"] == "SUCCEEDED" and len(sent) == 3
 

@@ -39,6 +39,24 @@ def record(name: str, *, op: str | None = None, state: str | None = None) -> dic
     }
 
 
+def deployment_record(
+    deployment_id: str, *, component: str = "web", status: str = "running", at: str = "t"
+) -> dict[str, Any]:
+    """A deployment record of ``component`` as DeploymentRepository.create takes it."""
+    return {
+        "id": deployment_id,
+        "component": component,
+        "environment": "development",
+        "provider": "local",
+        "command": "deploy",
+        "workflow": "deploy",
+        "execution": f"exec-{deployment_id}",
+        "status": status,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
 def race_commands(repo: Any, names: list[str], *, threads: int = 8, rounds: int = 15) -> None:
     """``threads`` threads racing commands on ``names`` through ``repo`` (a ComponentRepository,
     each name registered first): start one, end it, deregister, register again. Each command lands

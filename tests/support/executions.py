@@ -88,3 +88,30 @@ def pass_chain(n: int) -> dict:
     }
     states[f"S{n - 1}"] = {"Type": "Pass", "End": True}
     return {"StartAt": "S0", "States": states}
+
+
+def engine_services(clock, invoker):
+    """Wired services on the test environment's settings whose tasks call ``invoker``."""
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services, register_services
+
+    services = Services(get_settings(), clock, invoker=invoker)
+    register_services(services)
+    return services
+
+
+def sent_to(services, monkeypatch, queue: str, take=lambda body: body) -> list:
+    """What is sent to ``queue`` through ``services.queue`` from now on (``take`` of each decoded
+    body), in order."""
+    import json
+
+    sent: list = []
+    original = services.queue.send
+
+    def send(name, body, **kw):
+        if name == queue:
+            sent.append(take(json.loads(body)))
+        return original(name, body, **kw)
+
+    monkeypatch.setattr(services.queue, "send", send)
+    return sent

@@ -21,7 +21,7 @@ from pilothouse.repositories.derived import is_tombstone, live
 from pilothouse.repositories.outbox import MARK_GRACE, OutboxRepository, dirty_pk, shard_of
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
-from tests.support.component_records import EVENT, race_commands, record
+from tests.support.component_records import EVENT, deployment_record, race_commands, record
 
 
 @pytest.fixture
@@ -141,21 +141,7 @@ def test_every_repository_write_keeps_to_one_partition(services):
     web = repo.update_with_events(web, record("web", op="op-9"), [EVENT, EVENT])
     repo.update_with_events(web, None, [EVENT])
     deployments = DeploymentRepository(services.store)
-    deployments.create(
-        {
-            "id": "d1",
-            "component": "web",
-            "environment": "development",
-            "provider": "local",
-            "command": "deploy",
-            "workflow": "w",
-            "execution": "x",
-            "status": "running",
-            "created_at": "t",
-            "updated_at": "t",
-        },
-        {"type": "created"},
-    )
+    deployments.create(deployment_record("d1"), {"type": "created"})
     deployments.change(
         "d1", lambda d: d.update(status="succeeded") or {"type": "done", "status": "succeeded"}
     )

@@ -18,7 +18,7 @@ from pilothouse.repositories.derived import is_tombstone
 from pilothouse.repositories.outbox import OutboxRepository, dirty_pk, shard_of
 from pilothouse.settings import Settings
 from pilothouse.wiring import Services
-from tests.support.component_records import EVENT, race_commands, record
+from tests.support.component_records import EVENT, deployment_record, race_commands, record
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -107,18 +107,7 @@ def test_deployment_listing_is_written_with_its_record(services, monkeypatch):
 
     monkeypatch.setattr(DeploymentRepository, "reconcile", lambda self, d: pytest.fail("synced"))
     repo = DeploymentRepository(services.store)
-    data = {
-        "id": "dep-1",
-        "component": "web",
-        "environment": "development",
-        "provider": "local",
-        "command": "deploy",
-        "workflow": "deploy",
-        "execution": "exec-1",
-        "status": "Pending",
-        "created_at": "2027-01-15T08:00:00.000Z",
-        "updated_at": "2027-01-15T08:00:00.000Z",
-    }
+    data = deployment_record("dep-1", status="Pending", at="2027-01-15T08:00:00.000Z")
     repo.create(data, {"type": "DeploymentCreated"})
 
     def listed_is_record() -> str:

@@ -19,9 +19,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from types import MappingProxyType, UnionType
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
@@ -102,14 +101,9 @@ def _parse_json(value: object, info: ValidationInfo) -> object:
     return value
 
 
-#: set while pydantic makes a Settings from validated values (its ``__post_init__`` then has
-#: nothing left to check)
-_VALIDATING: ContextVar[bool] = ContextVar("pilothouse_settings_validating", default=False)
-
-
-#: repr and eq are written below, not generated: the dataclass's would compile a comparison and a
-#: format of ~100 fields at each cold start (several ms)
-@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+#: __init__, repr and eq are written below, not generated: the dataclass's would compile a
+#: ~100-parameter function, a comparison and a format of ~100 fields at each cold start (ms)
+@dataclass(frozen=True, kw_only=True, init=False, repr=False, eq=False)
 class Settings:
     """What a function needs to know about its environment."""
 
@@ -365,23 +359,18 @@ class Settings:
         """The hash of the fields' values (what equality compares), computed once."""
         return hash(self.field_values())
 
-    def __post_init__(self) -> None:
-        """``Settings(...)`` validates its values as pydantic did (coercing them, refusing bad
-        ones with a ValidationError); pydantic's own construction has validated them already."""
-        if _VALIDATING.get():
-            return
-        made = type(self).model_validate({f.name: getattr(self, f.name) for f in fields(self)})
+    def __init__(self, **values: Any) -> None:
+        """Settings from field values (the others at their defaults), validated and coerced by
+        pydantic as the model was: a bad or unknown value raises pydantic's ValidationError."""
+        made = type(self).model_validate(values)
         for name in self.model_fields:
             object.__setattr__(self, name, getattr(made, name))
 
     @classmethod
     def model_validate(cls, values: Mapping[str, Any]) -> Settings:
-        """Settings from ``values`` (field name -> value or text), validated by pydantic."""
-        token = _VALIDATING.set(True)
-        try:
-            return _adapter().validate_python(values)
-        finally:
-            _VALIDATING.reset(token)
+        """Settings from ``values`` (field name -> value or text), validated by pydantic (which
+        makes the instance itself, without calling ``__init__``)."""
+        return _adapter().validate_python(values)
 
     @classmethod
     def model_construct(cls, **values: Any) -> Settings:
@@ -487,47 +476,52 @@ def _message(error: Any) -> str:
 _BOOLS = {"true": True, "false": False}
 
 
-@lru_cache(maxsize=1)
-def _plain_fields() -> dict[str, Any]:
-    """The fields whose value from the environment validation would keep as the text itself, make a
-    Path of, or accept only as one of its Literal's words (or ``true``/``false`` for a bool): no
-    constraint, no validator of ours. Each maps to how its text becomes the value.
+@cache
+def _plain_kind(name: str) -> Any:
+    """How the text of field ``name`` becomes its value when validation would keep it as the text
+    itself (``str``), make a Path of it (``Path``), accept only one of its Literal's words (their
+    frozenset) or ``true``/``false`` (``bool``); None: not plain (a constraint, a validator of
+    ours, another type), or no such field.
 
-    A field's annotation is evaluated here without pydantic: one that names a constraint or a
-    validator (``Field``, ``BeforeValidator``...) or a model imported for type checkers only
-    does not evaluate, and is not plain.
+    The annotation is evaluated here without pydantic: one that names a constraint or a validator
+    (``Field``, ``BeforeValidator``...) or a model imported for type checkers only does not
+    evaluate, and is not plain. Only the fields an environment sets are looked at.
     """
-    namespace = vars(sys.modules[__name__])
-    plain: dict[str, Any] = {}
-    for f in fields(Settings):
-        try:
-            annotation = eval(f.type, namespace) if isinstance(f.type, str) else f.type  # noqa: S307
-        except NameError:
-            continue
-        kinds = [annotation]
-        if get_origin(annotation) in (Union, UnionType):  # X | None: X, as None has no text
-            kinds = [a for a in get_args(annotation) if a is not type(None)]
-        if len(kinds) == 1:
-            kind = kinds[0]
-            if kind in (str, Path, bool):
-                plain[f.name] = kind
-            elif get_origin(kind) is Literal and all(isinstance(w, str) for w in get_args(kind)):
-                plain[f.name] = frozenset(get_args(kind))
-    return plain
+    f = Settings.model_fields.get(name)
+    if f is None:
+        return None
+    try:
+        annotation = eval(f.type, vars(sys.modules[__name__])) if isinstance(f.type, str) else f.type  # noqa: S307
+    except NameError:
+        return None
+    kinds = [annotation]
+    if get_origin(annotation) in (Union, UnionType):  # X | None: X, as None has no text
+        kinds = [a for a in get_args(annotation) if a is not type(None)]
+    if len(kinds) == 1:
+        kind = kinds[0]
+        if kind in (str, Path, bool):
+            return kind
+        if get_origin(kind) is Literal and all(isinstance(w, str) for w in get_args(kind)):
+            return frozenset(get_args(kind))
+    return None
+
+
+def _plain_fields() -> dict[str, Any]:
+    """Every plain field and its kind (:func:`_plain_kind`)."""
+    return {name: kind for name in Settings.model_fields if (kind := _plain_kind(name)) is not None}
 
 
 def _plain_values(values: Mapping[str, Any]) -> dict[str, Any] | None:
     """``values`` (text from the environment) as validation would make them, when every one is of a
-    plain field (:func:`_plain_fields`) and in its plain form; None: validate them.
+    plain field (:func:`_plain_kind`) and in its plain form; None: validate them.
 
     A cold start then loads no pydantic (tens of ms, and its validator's schemas); what it leaves to
     validation (numbers, lists, JSON, a word a Literal does not know, ``yes`` for a bool...) is
     validated as before, errors included. tests/unit/test_settings_fast.py compares both paths.
     """
-    plain_fields = _plain_fields()
     out: dict[str, Any] = {}
     for name, text in values.items():
-        kind = plain_fields.get(name)
+        kind = _plain_kind(name)
         if kind is None or not isinstance(text, str):
             return None
         if kind is str:

@@ -56,7 +56,7 @@ def test_a_cold_get_loads_no_pydantic(pool, admin_key, env) -> None:
     not validated)
     When a fresh interpreter imports get_component and serves one authenticated GET
     Then pydantic (a third of a cold start) was never loaded: the settings, the rate limits, the
-    key lookup and the read are made without it."""
+    key lookup and the read are made without it; nor were the catalogue and uuid."""
     from pilothouse.runtime.events import http_event
     from tests.support.coldstart import production
     from tests.support.specs import spec
@@ -82,3 +82,6 @@ def test_a_cold_get_loads_no_pydantic(pool, admin_key, env) -> None:
     assert loaded["status"] == 200
     assert "pilothouse.services.ratelimits" in loaded["modules"]  # the limiter did run
     assert not [m for m in loaded["modules"] if m.split(".")[0] in ("pydantic", "pydantic_core")]
+    # nor the operation catalogue (its route comes from the generated table), nor uuid (the
+    # gateway's request id is used)
+    assert not {"pilothouse.catalogue", "uuid"} & set(loaded["modules"])

@@ -12,6 +12,7 @@ Adding a target (infra/azure, infra/gcp) means adding a renderer and its file to
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -34,6 +35,8 @@ from pilothouse.catalogue import (  # noqa: E402 - the package lives in shared/
 )
 
 SOURCE = "shared/pilothouse/catalogue.py"
+#: the line length of ``ruff format`` (pyproject.toml), for the generated Python
+LINE_LENGTH = 110
 
 #: queue key of the catalogue -> the queue's logical id in the templates
 QUEUES = {
@@ -380,6 +383,29 @@ def _gcp_operations(functions: Iterable[Function]) -> list[str]:
 
 
 TARGETS["infra/gcp/operations.tf"] = (Block("operations", _gcp_operations),)
+
+
+def catalogue_routes(functions: Iterable[Function]) -> list[str]:
+    """The entries of ``pilothouse.runtime.catalogue_routes.ROUTES``: each function's method,
+    resolver route and permission value (None: public), or None when no HTTP route triggers it;
+    laid out as ``ruff format`` lays them out (one line each, or a value per line when long)."""
+    lines = []
+    for fn in functions:
+        t = fn.trigger
+        if not isinstance(t, Http):
+            lines.append(f"    {json.dumps(fn.name)}: None,")
+            continue
+        values = [json.dumps(t.method), json.dumps(t.resolver_route)]
+        values.append(json.dumps(t.permission.value) if t.permission is not None else "None")
+        line = f"    {json.dumps(fn.name)}: ({', '.join(values)}),"
+        if len(line) <= LINE_LENGTH:
+            lines.append(line)
+        else:
+            lines += [f"    {json.dumps(fn.name)}: (", *(f"        {v}," for v in values), "    ),"]
+    return lines
+
+
+TARGETS["shared/pilothouse/runtime/catalogue_routes.py"] = (Block("routes", catalogue_routes),)
 
 
 class MarkerError(ValueError):

@@ -4,8 +4,9 @@ For each function: its name (= its folder under ``functions/``), what triggers i
 queue, a schedule, or nothing: a workflow task is invoked by name), the permission an HTTP caller
 needs, and the cloud permissions the function itself needs, in a vocabulary each packaging target
 translates. ``make infra`` (``tools/gen_infra.py``) renders the function entries of template.yaml and
-serverless.yml from this table, and :func:`pilothouse.runtime.operations.operation` reads an endpoint's
-method, route and permission here, so a route is written once.
+serverless.yml from this table, and the table of routes :func:`pilothouse.runtime.operations.operation`
+reads an endpoint's method, route and permission from (``pilothouse.runtime.catalogue_routes``: an
+HTTP function's cold start does not build this module), so a route is written once.
 
     >>> entry("get_component").trigger.route, entry("get_component").trigger.permission.value
     ('/v1/components/{name}', 'components:read')

@@ -1,42 +1,116 @@
-"""Settings: one pydantic model read from an injected environ, validated once per cold start.
+"""Settings: one frozen dataclass read from an injected environ, validated once per cold start.
 
     >>> s = Settings.from_environ({"PILOTHOUSE_STORE": "memory"})
     >>> s.store
     'memory'
 
 Every field maps to ``PILOTHOUSE_<FIELD>`` (upper case). Nothing here is read at import time;
-:func:`get_settings` reads ``os.environ`` on first use and caches the result. An environment that
-sets only plain values (a store, a queue, a data dir, a table name...) is taken as validation would
-take it without building the model's validator, a good part of a cold start (:func:`_plain_values`).
+:func:`get_settings` reads ``os.environ`` on first use and caches the result.
+
+Validation is pydantic's, loaded only when a value needs it: the fields' annotations carry their
+constraints and validators (``Annotated[int, Field(ge=1)]``) as text that only pydantic reads
+(:func:`_adapter`), so importing this module, and an environment that sets only plain values (a
+store, a queue, a data dir, a table name...; :func:`_plain_values`), load no pydantic at all, a
+good part of a cold start. ``Settings(...)`` validates as before; errors are pydantic's.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
-from functools import cached_property, lru_cache
+from dataclasses import dataclass, field, fields, replace
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
-from types import UnionType
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
+from types import MappingProxyType, UnionType
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-
-from pilothouse.domain.identity import OidcIssuer
 from pilothouse.domain.ratelimits import RateLimits
 from pilothouse.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from dataclasses import Field as DataclassField
+
+    # the names of the fields' constraints and validators, read by pydantic only (see _adapter)
+    from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationInfo
+
+    from pilothouse.domain.identity import OidcIssuer
     from pilothouse.net.outbound import OutboundPolicy
 
 PREFIX = "PILOTHOUSE_"
 
 
-class Settings(BaseModel):
+def _scaled_clock_is_embedded(value: float, info: ValidationInfo) -> float:
+    """A scaled clock is for ``pilothouse dev``'s own state, never a cloud's (other functions
+    would read its future timestamps on the wall clock), and one scale at a time."""
+    if value == 1:
+        return value
+    data = info.data
+    backends = (data.get("store"), data.get("queue"), data.get("orchestrator"))
+    if (
+        backends[0] not in ("sqlite", "memory")
+        or backends[1] not in ("local", "memory")
+        or backends[2] != "embedded"
+    ):
+        raise ValueError(
+            "a scaled clock is for pilothouse dev on its own state: it needs the sqlite or memory "
+            f"store, the local or memory queue and the embedded orchestrator, not {backends}"
+        )
+    if data.get("schedule_scale", 1.0) != 1:
+        raise ValueError(
+            "set PILOTHOUSE_CLOCK_SCALE or PILOTHOUSE_SCHEDULE_SCALE, not both (under a scaled "
+            "clock the scheduler follows the clock)"
+        )
+    return value
+
+
+def _vault_url(value: str | None) -> str | None:
+    from pilothouse.net.keyvault import vault_origin
+
+    return None if value is None else vault_origin(value)[0]
+
+
+def _split_roots(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(p for p in value.split(os.pathsep) if p.strip())
+    return value
+
+
+def _split_names(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(n.strip() for n in value.split(",") if n.strip())
+    return value
+
+
+def _split_hosts(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+    return value
+
+
+def _parse_json(value: object, info: ValidationInfo) -> object:
+    if isinstance(value, str):
+        import json
+
+        if not value.strip():
+            return () if info.field_name == "oidc_issuers" else {}
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc.msg}") from None
+    return value
+
+
+#: __init__, repr and eq are written below, not generated: the dataclass's would compile a
+#: ~100-parameter function, a comparison and a format of ~100 fields at each cold start (ms)
+@dataclass(frozen=True, kw_only=True, init=False, repr=False, eq=False)
+class Settings:
     """What a function needs to know about its environment."""
 
-    #: the validator is built on first validation: a cold start whose environment sets only plain
-    #: values never builds it (see :func:`_plain_values`)
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    #: unknown fields are refused (pydantic reads this for a standard dataclass)
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+    #: field name -> its dataclass field (``.default``), spelled as pydantic spells it (set below)
+    model_fields: ClassVar[Mapping[str, DataclassField[Any]]]
 
     store: Literal["sqlite", "memory", "dynamodb", "azure-tables", "firestore"] = "sqlite"
     #: how wide a transaction the store accepts (``Store.transaction_scope``): each adapter's own
@@ -70,44 +144,44 @@ class Settings(BaseModel):
     #: record and the history the states produced): consecutive states due at once (Pass, Choice,
     #: Wait 0, a Map's inline iterations ...) share one transaction; a Task ends a step, as it
     #: is invoked only once the step that scheduled it is stored
-    workflow_states_per_step: int = Field(default=32, ge=1, le=1000)
+    workflow_states_per_step: Annotated[int, Field(ge=1, le=1000)] = 32
     #: and about this many characters of state input and output at most (the step's history item
     #: stays well under a store item's size limit; a step always applies at least one state)
-    workflow_step_text_chars: int = Field(default=64 * 1024, ge=1024, le=4 * 1024 * 1024)
+    workflow_step_text_chars: Annotated[int, Field(ge=1024, le=4 * 1024 * 1024)] = 64 * 1024
     table_name: str = "pilothouse"
     service_name: str = "pilothouse"
     log_level: str = "INFO"
-    admin_key: str | None = Field(default=None, repr=False)
-    idempotency_ttl_seconds: int = Field(default=3600, ge=1)
-    audit_ttl_days: int = Field(default=365, ge=1)
-    provider_timeout_seconds: float = Field(default=60.0, gt=0)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    admin_key: str | None = field(default=None, repr=False)
+    idempotency_ttl_seconds: Annotated[int, Field(ge=1)] = 3600
+    audit_ttl_days: Annotated[int, Field(ge=1)] = 365
+    provider_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     #: check each HTTP answer against its endpoint's return annotation (Powertools' response
     #: validation) before it is sent; off in production (answers are built by our own code), on
     #: under the test suite (tests/conftest.py), where a wrong answer should fail loudly
     response_validation: bool = False
     #: more directories (besides the project and data dirs) a local component's ``target.cwd`` may
     #: lie under; os.pathsep-separated in the environment (``/srv/apps:/opt/tools``)
-    local_cwd_roots: tuple[Path, ...] = ()
+    local_cwd_roots: Annotated[tuple[Path, ...], BeforeValidator(_split_roots)] = ()
     #: names of more variables a local replica takes from the control plane's environment (comma-
     #: separated; e.g. SSL_CERT_FILE,HTTP_PROXY). Pilothouse's own settings are never passed on.
-    replica_env_passthrough: tuple[str, ...] = ()
+    replica_env_passthrough: Annotated[tuple[str, ...], BeforeValidator(_split_names)] = ()
     #: the port the control plane itself listens on (``pilothouse dev --port``): no spec may name it
-    control_port: int | None = Field(default=None, ge=1, le=65535)
+    control_port: Annotated[int | None, Field(ge=1, le=65535)] = None
     #: outbound requests to spec-named URLs may reach loopback and private ranges (local components
     #: live on 127.0.0.1); set false for cloud deployments. Link-local and metadata addresses never.
     outbound_allow_private: bool = True
     #: when set, outbound requests go only to these hosts (``*.example.com`` for a domain's hosts);
     #: comma-separated in the environment
-    outbound_allow_hosts: tuple[str, ...] = ()
+    outbound_allow_hosts: Annotated[tuple[str, ...], BeforeValidator(_split_hosts)] = ()
     #: functions this deployment adds (template.yaml) that user workflows' Tasks may call besides the
     #: public operations; invoked as they are, so they authorize their callers themselves. Never one
     #: of the control plane's internal task functions. Comma-separated in the environment
-    workflow_task_functions: tuple[str, ...] = ()
+    workflow_task_functions: Annotated[tuple[str, ...], BeforeValidator(_split_names)] = ()
     #: the Step Functions-compatible endpoint of ``pilothouse dev`` (``POST /sfn``): the region and
     #: account its ARNs name (``arn:aws:states:<region>:<account>:stateMachine:<name>``)
-    sfn_region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$|^local$")
-    sfn_account: str = Field(default="123456789012", pattern=r"^\d{12}$")
+    sfn_region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$|^local$")] = "us-east-1"
+    sfn_account: Annotated[str, Field(pattern=r"^\d{12}$")] = "123456789012"
     #: how it authenticates: ``keys`` (a SigV4 signature made with an API key, the key as session
     #: token) or ``local`` (any well-formed SigV4 signature, accepted only while the dev server
     #: listens on loopback; the caller acts with ``sfn_local_role``)
@@ -122,7 +196,7 @@ class Settings(BaseModel):
     key_provider: Literal["local", "kms", "keyvault", "gcpkms"] = "local"
     #: the local keyring's master keys, ``id:base64-32-bytes`` comma-separated (never logged);
     #: unset: the key file, created with mode 0600 on first use
-    master_keys: str | None = Field(default=None, repr=False)
+    master_keys: str | None = field(default=None, repr=False)
     #: which of them wraps new data keys (default: the last listed, or the key file's current)
     master_key_id: str | None = None
     #: the local keyring's key file (default ``<data_dir>/keys/master.json``)
@@ -130,18 +204,18 @@ class Settings(BaseModel):
     #: the KMS key (id, ARN or alias) of ``key_provider=kms`` (default: ``kms_key_id``)
     envelope_kms_key_id: str | None = None
     #: backups (issue 12): the uncompressed JSON a chunk holds at most
-    backup_chunk_bytes: int = Field(default=4 * 1024 * 1024, ge=4096, le=256 * 1024 * 1024)
+    backup_chunk_bytes: Annotated[int, Field(ge=4096, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
     #: the backup sweep (hourly) takes a backup when the newest is older than this (default: daily)
-    backup_interval_seconds: int = Field(default=86_400, ge=60)
+    backup_interval_seconds: Annotated[int, Field(ge=60)] = 86_400
     #: retention: the newest N, then the newest of each of the last days / ISO weeks / months
-    backup_keep_last: int = Field(default=7, ge=1)
-    backup_keep_daily: int = Field(default=7, ge=0)
-    backup_keep_weekly: int = Field(default=4, ge=0)
-    backup_keep_monthly: int = Field(default=6, ge=0)
+    backup_keep_last: Annotated[int, Field(ge=1)] = 7
+    backup_keep_daily: Annotated[int, Field(ge=0)] = 7
+    backup_keep_weekly: Annotated[int, Field(ge=0)] = 4
+    backup_keep_monthly: Annotated[int, Field(ge=0)] = 6
     #: the recovery point objective: a newest backup older than this raises an event
-    backup_rpo_seconds: int = Field(default=2 * 86_400, ge=60)
+    backup_rpo_seconds: Annotated[int, Field(ge=60)] = 2 * 86_400
     #: the drill sweep (daily) drills when the last drill is older than this (default: weekly)
-    backup_drill_interval_seconds: int = Field(default=7 * 86_400, ge=60)
+    backup_drill_interval_seconds: Annotated[int, Field(ge=60)] = 7 * 86_400
     #: DynamoDB store: take backups from DynamoDB's point-in-time export (ExportTableToPointInTime
     #: into ``bucket_name``, under ``exports/<backup id>``; the table needs PITR) instead of a Scan:
     #: one point in time for the whole table, no read capacity used
@@ -153,63 +227,63 @@ class Settings(BaseModel):
     #: plane's own components' config (issue 13), as (name, value) pairs
     component_config_env: tuple[tuple[str, str], ...] = ()
     #: config watches: how long a function instance trusts the config version it read (seconds)
-    config_cache_seconds: float = Field(default=0.5, ge=0, le=60)
+    config_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 0.5
     #: config watches: the most long polls one process holds at once; one more answers 429 at
     #: once (with Retry-After). Below the embedded pool's 8 instances of a function, so waiting
     #: watches never take every instance (nor, queued behind them, every gateway thread)
-    config_max_watchers: int = Field(default=4, ge=1, le=1000)
+    config_max_watchers: Annotated[int, Field(ge=1, le=1000)] = 4
     #: where secret values live (issue 13): the built-in encrypted store, AWS Secrets Manager or SSM,
     #: Azure Key Vault (``azure_keyvault_url``) or Google Secret Manager (``gcp_project``)
     secret_backend: Literal["builtin", "secretsmanager", "ssm", "keyvault", "gcp-secret-manager"] = "builtin"
     #: the name prefix of secrets in Secrets Manager / parameters in SSM
     secrets_prefix: str = "/pilothouse/secrets/"
     #: how long a secret's superseded version stays available for rollback (default: 7 days)
-    secret_retention_seconds: int = Field(default=7 * 86_400, ge=0)
+    secret_retention_seconds: Annotated[int, Field(ge=0)] = 7 * 86_400
     #: the queue notification deliveries run from
     notifications_queue: str = "pilothouse-notifications"
     #: hosts in private ranges notification channels may reach anyway (exact names or literals, or
     #: ``*.corp.example``); comma-separated in the environment. Link-local and metadata never
-    notifications_private_hosts: tuple[str, ...] = ()
+    notifications_private_hosts: Annotated[tuple[str, ...], BeforeValidator(_split_hosts)] = ()
     #: attempts of a notification delivery before it is dead-lettered, and the first retry's delay
     #: (each next one doubles, with jitter, up to 900 s)
-    notifications_max_attempts: int = Field(default=6, ge=1, le=20)
-    notifications_retry_base_seconds: float = Field(default=10.0, gt=0, le=900)
+    notifications_max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    notifications_retry_base_seconds: Annotated[float, Field(gt=0, le=900)] = 10.0
     #: the health sweep's queue: one message per batch of components to check
     health_queue: str = "pilothouse-health"
     #: components per health-queue message (a consumer checks a batch within its minute)
-    health_batch_size: int = Field(default=50, ge=1, le=1000)
+    health_batch_size: Annotated[int, Field(ge=1, le=1000)] = 50
     #: hosts a workflow's HTTP task (``arn:aws:states:::http:invoke``) may call by a plain URL
     #: (``*.example.com`` for a domain's hosts; comma-separated in the environment); empty: only
     #: ``component://<name>/<path>`` endpoints. The outbound guard applies to both.
-    http_task_allow_hosts: tuple[str, ...] = ()
+    http_task_allow_hosts: Annotated[tuple[str, ...], BeforeValidator(_split_hosts)] = ()
     #: how long an HTTP task waits for its answer, and how much of the answer it keeps
-    http_task_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
-    http_task_max_body_bytes: int = Field(default=262_144, ge=1024, le=4_194_304)
+    http_task_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    http_task_max_body_bytes: Annotated[int, Field(ge=1024, le=4_194_304)] = 262_144
     #: how long a system's rollout waits between two looks at its members
-    system_poll_seconds: int = Field(default=2, ge=1, le=300)
+    system_poll_seconds: Annotated[int, Field(ge=1, le=300)] = 2
     #: trusted OpenID Connect issuers whose bearer tokens authenticate callers (a JSON list of
     #: objects: issuer, audience, algorithms, clock_skew_seconds, role_claim, roles, approvers...;
     #: see ``pilothouse.domain.identity.OidcIssuer``)
-    oidc_issuers: tuple[OidcIssuer, ...] = ()
+    oidc_issuers: Annotated[tuple[OidcIssuer, ...], BeforeValidator(_parse_json)] = ()
     #: API Gateway's JWT authorizer checks tokens before the function runs (template.yaml's optional
     #: authorizer): trust the claims it puts in the request context. Only when that authorizer is
     #: configured; everywhere else the function verifies the token itself
     oidc_gateway_authorizer: bool = False
     #: how long a workflow started (or redriven) by an OIDC user may act for them: its tasks call
     #: the public operations with the role that user held at the start, for this long at most
-    oidc_workflow_grant_seconds: int = Field(default=43_200, ge=60, le=30 * 86_400)
+    oidc_workflow_grant_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = 43_200
     #: token buckets per principal and operation class (reads, mutations, workflow_starts,
     #: webhooks), JSON: ``{"enabled": true, "rules": [{"operation_class": "mutations", "role":
     #: "viewer", "rate": 1, "burst": 10}, {"operation_class": "reads", "principal": "key:ab12",
     #: "rate": 100, "burst": 1000}]}``; see ``pilothouse.domain.ratelimits``
-    rate_limits: RateLimits = RateLimits.model_construct()  # RateLimits(), its validator unbuilt
+    rate_limits: Annotated[RateLimits, BeforeValidator(_parse_json)] = RateLimits()
     #: the embedded scheduler's time scale (``pilothouse dev``): ``rate(...)`` schedules fire this
     #: many times as often (10: the minute sweeps every 6 s), and the health sweep's period (how
     #: long a sweep's batches are worth checking) shrinks with them. For tests and demos that should
     #: not wait real minutes; 1 (real time) everywhere else. Cron schedules, the metric store's
     #: minutes, autoscaling windows and cooldowns and alert periods are not scaled: they are
     #: settings of each policy or rule (``clock_scale`` scales them all)
-    schedule_scale: float = Field(default=1.0, ge=1.0, le=600.0)
+    schedule_scale: Annotated[float, Field(ge=1.0, le=600.0)] = 1.0
     #: ``pilothouse dev`` only: its control plane's clock runs this many times as fast as the wall
     #: clock from its start (10: a minute every 6 s), and everything that stamps or judges time
     #: reads it: metric minutes and the router's samples, rollups, alert windows, autoscaling
@@ -220,11 +294,11 @@ class Settings(BaseModel):
     #: restart: a data dir that ran scaled keeps its lead over the wall clock when started again
     #: without it (see ``pilothouse.embedded.dev_clock``). Only with the embedded store, queue and
     #: engine (sqlite or memory, local or memory, embedded), never with ``schedule_scale``
-    clock_scale: float = Field(default=1.0, ge=1.0, le=600.0)
+    clock_scale: Annotated[float, Field(ge=1.0, le=600.0), AfterValidator(_scaled_clock_is_embedded)] = 1.0
     #: Azure (store azure-tables, queue azure-queue, blobs azure-blob): the storage account reached
     #: with a managed identity (DefaultAzureCredential) when ``AZURE_STORAGE_CONNECTION_STRING`` is
     #: not set; its endpoints are ``https://<account>.{table,queue,blob}.core.windows.net``
-    azure_storage_account: str | None = Field(default=None, pattern=r"^[a-z0-9]{3,24}$")
+    azure_storage_account: Annotated[str | None, Field(pattern=r"^[a-z0-9]{3,24}$")] = None
     #: the Table API endpoint when it is not the storage account's (Cosmos DB for Table:
     #: ``https://<account>.table.cosmos.azure.com``)
     azure_table_endpoint: str | None = None
@@ -232,7 +306,7 @@ class Settings(BaseModel):
     #: in Key Vault: infra/azure); unset: the account's default encryption
     azure_blob_encryption_scope: str | None = None
     #: a customer-provided key (base64 of 32 bytes) for Azure blobs instead of a scope (never logged)
-    azure_blob_customer_key: str | None = Field(default=None, repr=False)
+    azure_blob_customer_key: str | None = field(default=None, repr=False)
     #: Google Cloud (store=firestore, queue=pubsub, blobs=gcs): the project (default: the SDK's,
     #: ``GOOGLE_CLOUD_PROJECT`` or the credentials'), the Firestore database (default ``(default)``)
     #: and collection, the Cloud Storage bucket (``bucket_name``) and its Cloud KMS key (CMEK; unset:
@@ -244,101 +318,36 @@ class Settings(BaseModel):
     gcs_kms_key_name: str | None = None
     #: Azure Key Vault (secret_backend=keyvault, key_provider=keyvault): the vault
     #: (``https://<vault>.vault.azure.net``), reached with a managed identity (DefaultAzureCredential)
-    azure_keyvault_url: str | None = None
+    azure_keyvault_url: Annotated[str | None, AfterValidator(_vault_url)] = None
     #: the Key Vault key that wraps data keys, a pinned version of it (unset: its current version,
     #: re-read every few minutes) and the wrap algorithm (A256KW needs a Managed HSM oct-HSM key)
-    azure_keyvault_key_name: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{1,127}$")
-    azure_keyvault_key_version: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{1,64}$")
+    azure_keyvault_key_name: Annotated[str | None, Field(pattern=r"^[0-9A-Za-z-]{1,127}$")] = None
+    azure_keyvault_key_version: Annotated[str | None, Field(pattern=r"^[0-9A-Za-z]{1,64}$")] = None
     azure_keyvault_wrap_algorithm: Literal["RSA-OAEP-256", "A256KW"] = "RSA-OAEP-256"
     #: the name prefix of secrets in Key Vault and Secret Manager (letters, digits, dashes)
-    cloud_secrets_prefix: str = Field(default="pilothouse-", pattern=r"^[A-Za-z0-9-]{0,60}$")
+    cloud_secrets_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{0,60}$")] = "pilothouse-"
     #: Cloud KMS (key_provider=gcpkms): the crypto key that wraps data keys,
     #: ``projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>``
-    gcp_kms_key_name: str | None = Field(
-        default=None,
-        pattern=r"^projects/[A-Za-z0-9_-]{1,63}/locations/[A-Za-z0-9_-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$",
-    )
+    gcp_kms_key_name: Annotated[
+        str | None,
+        Field(
+            pattern=r"^projects/[A-Za-z0-9_-]{1,63}/locations/[A-Za-z0-9_-]{1,63}/keyRings/[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
+        ),
+    ] = None
 
-    @field_validator("clock_scale")
-    @classmethod
-    def _scaled_clock_is_embedded(cls, value: float, info: ValidationInfo) -> float:
-        """A scaled clock is for ``pilothouse dev``'s own state, never a cloud's (other functions
-        would read its future timestamps on the wall clock), and one scale at a time."""
-        if value == 1:
-            return value
-        data = info.data
-        backends = (data.get("store"), data.get("queue"), data.get("orchestrator"))
-        if (
-            backends[0] not in ("sqlite", "memory")
-            or backends[1] not in ("local", "memory")
-            or backends[2] != "embedded"
-        ):
-            raise ValueError(
-                "a scaled clock is for pilothouse dev on its own state: it needs the sqlite or memory "
-                f"store, the local or memory queue and the embedded orchestrator, not {backends}"
-            )
-        if data.get("schedule_scale", 1.0) != 1:
-            raise ValueError(
-                "set PILOTHOUSE_CLOCK_SCALE or PILOTHOUSE_SCHEDULE_SCALE, not both (under a scaled "
-                "clock the scheduler follows the clock)"
-            )
-        return value
+    def __repr__(self) -> str:
+        """As a dataclass's, without the fields kept out of it (secrets)."""
+        shown = (f"{f.name}={getattr(self, f.name)!r}" for f in self.model_fields.values() if f.repr)
+        return f"{type(self).__qualname__}({', '.join(shown)})"
 
-    @field_validator("azure_keyvault_url")
-    @classmethod
-    def _vault_url(cls, value: str | None) -> str | None:
-        from pilothouse.net.keyvault import vault_origin
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.field_values() == other.field_values()
 
-        return None if value is None else vault_origin(value)[0]
-
-    @field_validator("local_cwd_roots", mode="before")
-    @classmethod
-    def _split_roots(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(p for p in value.split(os.pathsep) if p.strip())
-        return value
-
-    @field_validator("replica_env_passthrough", mode="before")
-    @classmethod
-    def _split_names(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(n.strip() for n in value.split(",") if n.strip())
-        return value
-
-    @field_validator("outbound_allow_hosts", "notifications_private_hosts", mode="before")
-    @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
-        return value
-
-    @field_validator("http_task_allow_hosts", mode="before")
-    @classmethod
-    def _split_http_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
-        return value
-
-    @field_validator("workflow_task_functions", mode="before")
-    @classmethod
-    def _split_functions(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(f.strip() for f in value.split(",") if f.strip())
-        return value
-
-    @field_validator("oidc_issuers", "rate_limits", mode="before")
-    @classmethod
-    def _parse_json(cls, value: object, info: ValidationInfo) -> object:
-        if isinstance(value, str):
-            import json
-
-            if not value.strip():
-                return () if info.field_name == "oidc_issuers" else {}
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"not JSON: {exc.msg}") from None
-        return value
+    def field_values(self) -> tuple[Any, ...]:
+        """The fields' values, in their order."""
+        return tuple(getattr(self, name) for name in self.model_fields)
 
     def __hash__(self) -> int:
         # the services of a process are looked up by their settings on every request: hash the
@@ -348,27 +357,54 @@ class Settings(BaseModel):
     @cached_property
     def fields_hash(self) -> int:
         """The hash of the fields' values (what equality compares), computed once."""
-        return hash(tuple(getattr(self, name) for name in type(self).model_fields))
+        return hash(self.field_values())
+
+    def __init__(self, **values: Any) -> None:
+        """Settings from field values (the others at their defaults), validated and coerced by
+        pydantic as the model was: a bad or unknown value raises pydantic's ValidationError."""
+        made = type(self).model_validate(values)
+        for name in self.model_fields:
+            object.__setattr__(self, name, getattr(made, name))
+
+    @classmethod
+    def model_validate(cls, values: Mapping[str, Any]) -> Settings:
+        """Settings from ``values`` (field name -> value or text), validated by pydantic (which
+        makes the instance itself, without calling ``__init__``)."""
+        return _adapter().validate_python(values)
+
+    @classmethod
+    def model_construct(cls, **values: Any) -> Settings:
+        """Settings from values already valid (the others at their defaults), without validation."""
+        self = object.__new__(cls)
+        for name, f in cls.model_fields.items():
+            object.__setattr__(self, name, values.get(name, f.default))
+        return self
+
+    def model_copy(self, *, update: Mapping[str, Any]) -> Settings:
+        """These settings with ``update`` applied (validated)."""
+        return replace(self, **update)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from ``PILOTHOUSE_*`` variables; raise ConfigurationError naming bad ones."""
-        values = {
+        values: dict[str, Any] = {
             key[len(PREFIX) :].lower(): value
             for key, value in environ.items()
             if key.startswith(PREFIX) and key[len(PREFIX) :].lower() in cls.model_fields
         }
         config_env = tuple(sorted((k, v) for k, v in environ.items() if k.startswith(f"{PREFIX}CONFIG_")))
         if config_env:
-            values["component_config_env"] = config_env  # type: ignore[assignment]
-        plain = _plain_values(cls, values)
-        if plain is not None:  # what validation would give, without building the validator
+            values["component_config_env"] = config_env
+        plain = _plain_values(values)
+        if plain is not None:  # what validation would give, without loading pydantic
             return cls.model_construct(**plain)
+        from pydantic import ValidationError
+
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+                f"{PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {_message(e)}" for e in exc.errors()
             )
             raise ConfigurationError(f"invalid settings: {problems}") from exc
 
@@ -407,42 +443,85 @@ class Settings(BaseModel):
 _BOOLS = {"true": True, "false": False}
 
 
+Settings.model_fields = MappingProxyType({f.name: f for f in fields(Settings)})
+
+
 @lru_cache(maxsize=1)
-def _plain_fields(cls: type[Settings]) -> dict[str, Any]:
-    """The fields whose value from the environment validation would keep as the text itself, make a
-    Path of, or accept only as one of its Literal's words (or ``true``/``false`` for a bool): no
-    constraint, no validator of ours. Each maps to how its text becomes the value."""
-    checked: set[str] = set()
-    for decorator in cls.__pydantic_decorators__.field_validators.values():
-        checked.update(decorator.info.fields)
-    plain: dict[str, Any] = {}
-    for name, field in cls.model_fields.items():
-        if name in checked or field.metadata:
-            continue
-        kinds = [field.annotation]
-        if get_origin(field.annotation) in (Union, UnionType):  # X | None: X, as None has no text
-            kinds = [a for a in get_args(field.annotation) if a is not type(None)]
-        if len(kinds) == 1:
-            kind = kinds[0]
-            if kind in (str, Path, bool):
-                plain[name] = kind
-            elif get_origin(kind) is Literal and all(isinstance(w, str) for w in get_args(kind)):
-                plain[name] = frozenset(get_args(kind))
-    return plain
+def _adapter() -> TypeAdapter[Settings]:
+    """Pydantic's validator of Settings, built on first use.
+
+    The fields' annotations are text naming pydantic's ``Field``, ``BeforeValidator`` and
+    ``AfterValidator`` and the domain's ``OidcIssuer``, which this module imports for type checkers
+    only: pydantic resolves names a type's module lacks in the namespace of the frame that makes
+    the adapter (``TypeAdapter``'s parent frame), this function's, where they are imported.
+    """
+    from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter  # noqa: F401
+
+    from pilothouse.domain.identity import OidcIssuer  # noqa: F401
+
+    return TypeAdapter(Settings)
 
 
-def _plain_values(cls: type[Settings], values: Mapping[str, str]) -> dict[str, Any] | None:
+def _message(error: Any) -> str:
+    """A validation error's message, worded as for a pydantic model: the rate limits and their
+    rules, now dataclasses, were models, and their errors keep the words they had."""
+    if error["type"] == "unexpected_keyword_argument":
+        return "Extra inputs are not permitted"
+    if error["type"] == "dataclass_type":
+        return f"Input should be a valid dictionary or instance of {error['ctx']['class_name']}"
+    return str(error["msg"])
+
+
+#: the text a bool setting takes on the plain path (any other spelling is validated)
+_BOOLS = {"true": True, "false": False}
+
+
+@cache
+def _plain_kind(name: str) -> Any:
+    """How the text of field ``name`` becomes its value when validation would keep it as the text
+    itself (``str``), make a Path of it (``Path``), accept only one of its Literal's words (their
+    frozenset) or ``true``/``false`` (``bool``); None: not plain (a constraint, a validator of
+    ours, another type), or no such field.
+
+    The annotation is evaluated here without pydantic: one that names a constraint or a validator
+    (``Field``, ``BeforeValidator``...) or a model imported for type checkers only does not
+    evaluate, and is not plain. Only the fields an environment sets are looked at.
+    """
+    f = Settings.model_fields.get(name)
+    if f is None:
+        return None
+    try:
+        annotation = eval(f.type, vars(sys.modules[__name__])) if isinstance(f.type, str) else f.type  # noqa: S307
+    except NameError:
+        return None
+    kinds = [annotation]
+    if get_origin(annotation) in (Union, UnionType):  # X | None: X, as None has no text
+        kinds = [a for a in get_args(annotation) if a is not type(None)]
+    if len(kinds) == 1:
+        kind = kinds[0]
+        if kind in (str, Path, bool):
+            return kind
+        if get_origin(kind) is Literal and all(isinstance(w, str) for w in get_args(kind)):
+            return frozenset(get_args(kind))
+    return None
+
+
+def _plain_fields() -> dict[str, Any]:
+    """Every plain field and its kind (:func:`_plain_kind`)."""
+    return {name: kind for name in Settings.model_fields if (kind := _plain_kind(name)) is not None}
+
+
+def _plain_values(values: Mapping[str, Any]) -> dict[str, Any] | None:
     """``values`` (text from the environment) as validation would make them, when every one is of a
-    plain field (:func:`_plain_fields`) and in its plain form; None: validate them.
+    plain field (:func:`_plain_kind`) and in its plain form; None: validate them.
 
-    A cold start then builds no validator (tens of ms: the models' schemas); what it leaves to
+    A cold start then loads no pydantic (tens of ms, and its validator's schemas); what it leaves to
     validation (numbers, lists, JSON, a word a Literal does not know, ``yes`` for a bool...) is
     validated as before, errors included. tests/unit/test_settings_fast.py compares both paths.
     """
-    fields = _plain_fields(cls)
     out: dict[str, Any] = {}
     for name, text in values.items():
-        kind = fields.get(name)
+        kind = _plain_kind(name)
         if kind is None or not isinstance(text, str):
             return None
         if kind is str:

@@ -83,6 +83,16 @@ def test_an_endpoint_missing_from_the_catalogue_is_refused_at_import():
         operation(summary="x", tag="x")(not_catalogued)
 
 
+def test_a_catalogued_function_without_a_route_is_no_http_operation():
+    from pilothouse.runtime.operations import operation
+
+    def deliver_notifications() -> None: ...
+
+    assert not isinstance(catalogue.entry("deliver_notifications").trigger, catalogue.Http)
+    with pytest.raises(TypeError, match="not an HTTP operation"):
+        operation(summary="x", tag="x")(deliver_notifications)
+
+
 def _sam(fn: Function) -> dict:
     text = "Resources:\n" + "\n".join(gen._sam_function(fn)) + "\n"
 

@@ -1,7 +1,7 @@
 """Rate limits (pure): token buckets per principal and operation class, configurable per role and
 per principal (an API key ``key:<id>`` or an OIDC subject), and the IETF RateLimit headers.
 
-    >>> limits = RateLimits(rules=(RateRule(operation_class="mutations", role="viewer", rate=1, burst=2),))
+    >>> limits = RateLimits(rules=(RateRule(operation_class="mutations", role="viewer", rate=1.0, burst=2),))
     >>> limits.bucket("key:k1", "viewer", "mutations")
     Bucket(rate=1.0, burst=2)
     >>> state, ok, wait = take(None, Bucket(rate=1, burst=2), now=100.0)
@@ -9,14 +9,20 @@ per principal (an API key ``key:<id>`` or an OIDC subject), and the IETF RateLim
     (True, 1.0, 0)
     >>> take({"tokens": 0.25, "at": 100.0}, Bucket(rate=1, burst=2), now=100.0)[1:]
     (False, 1)
+
+The rules are standard dataclasses: pydantic validates them (``PILOTHOUSE_RATE_LIMITS``, as part
+of the settings, see ``pilothouse.settings``) from the constraints their annotations carry as text,
+so a request's limiter loads no pydantic (made directly, they are not validated).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+if TYPE_CHECKING:
+    from pydantic import Field  # the fields' constraints, read by pydantic only
 
 OperationClass = Literal["reads", "mutations", "workflow_starts", "webhooks"]
 CLASSES: tuple[str, ...] = ("reads", "mutations", "workflow_starts", "webhooks")
@@ -25,13 +31,18 @@ CLASSES: tuple[str, ...] = ("reads", "mutations", "workflow_starts", "webhooks")
 WORKFLOW_STARTS = frozenset({"start_execution", "redrive_execution", "start_promotion"})
 
 
-class Bucket(BaseModel):
+#: how pydantic validates each of them: unknown keys are refused
+_STRICT_KEYS: dict[str, Any] = {"extra": "forbid"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bucket:
     """A token bucket: ``burst`` tokens at most, refilled at ``rate`` tokens a second."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT_KEYS
 
-    rate: float = Field(gt=0, le=100_000)
-    burst: int = Field(ge=1, le=1_000_000)
+    rate: Annotated[float, Field(gt=0, le=100_000)]
+    burst: Annotated[int, Field(ge=1, le=1_000_000)]
 
     @property
     def window(self) -> int:
@@ -39,34 +50,35 @@ class Bucket(BaseModel):
         return max(1, math.ceil(self.burst / self.rate))
 
 
-#: the buckets of a class no rule names; made as validation makes them (``rate`` a float), without
-#: building the model's validator: a cold start's first request reads them
+#: the buckets of a class no rule names; made as validation makes them (``rate`` a float)
 #: (tests/unit/test_settings_fast.py checks them against validated ones)
 DEFAULTS: dict[str, Bucket] = {
-    "reads": Bucket.model_construct(rate=20.0, burst=200),
-    "mutations": Bucket.model_construct(rate=5.0, burst=60),
-    "workflow_starts": Bucket.model_construct(rate=2.0, burst=30),
-    "webhooks": Bucket.model_construct(rate=10.0, burst=100),
+    "reads": Bucket(rate=20.0, burst=200),
+    "mutations": Bucket(rate=5.0, burst=60),
+    "workflow_starts": Bucket(rate=2.0, burst=30),
+    "webhooks": Bucket(rate=10.0, burst=100),
 }
 
 
-class RateRule(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class RateRule:
     """One limit: for a class of operations, for a role or one principal (or everyone)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT_KEYS
 
     operation_class: OperationClass
     role: Literal["viewer", "operator", "deployer", "admin"] | None = None
     #: ``key:<id>`` or ``oidc:<issuer>#<subject>``; takes precedence over a role's rule
-    principal: str | None = Field(default=None, max_length=600)
-    rate: float = Field(gt=0, le=100_000)
-    burst: int = Field(ge=1, le=1_000_000)
+    principal: Annotated[str | None, Field(max_length=600)] = None
+    rate: Annotated[float, Field(gt=0, le=100_000)]
+    burst: Annotated[int, Field(ge=1, le=1_000_000)]
 
 
-class RateLimits(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class RateLimits:
     """The limits in force (``PILOTHOUSE_RATE_LIMITS``, JSON): defaults per class, then rules."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT_KEYS
 
     enabled: bool = True
     rules: tuple[RateRule, ...] = ()

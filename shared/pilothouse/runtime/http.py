@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -90,6 +89,16 @@ def _stored_answer(response: Response, secret_fields: tuple[str, ...]) -> dict[s
         "body": body,
         "headers": headers,
     }
+
+
+def _request_id(event: dict) -> str:
+    """The gateway's request id, or a new one (uuid is loaded only then: gateways send one)."""
+    rid = (event.get("requestContext") or {}).get("requestId")
+    if rid:
+        return rid
+    import uuid
+
+    return uuid.uuid4().hex
 
 
 def _header(event: dict, name: str) -> str | None:
@@ -187,7 +196,7 @@ class _Guard:
 
     def begin(self, event: dict, services: Services | None = None) -> RequestContext:
         """The request's context (``services``: the hooks' when not given)."""
-        request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+        request_id = _request_id(event)
         services = services or self.hooks.services()
         params = event.get("pathParameters") or {}
         return RequestContext(
@@ -508,7 +517,7 @@ def build_resolver(
         from pilothouse.errors import NotFound
 
         event = app.current_event.raw_event
-        rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+        rid = _request_id(event)
         response = problem_response(
             NotFound(f"no route for {event.get('rawPath')}"), request_id=rid, instance=event.get("rawPath")
         )
@@ -525,7 +534,7 @@ def build_resolver(
         )
         guard = _Guard(op, hooks) if op else None
         if op is None or guard is None:
-            rid = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+            rid = _request_id(event)
             response = problem_response(
                 validation_problem(exc), request_id=rid, instance=event.get("rawPath")
             )

@@ -39,6 +39,10 @@ class Operation:
     media_type: str = "application/json"
 
 
+#: what ``ROUTES`` answers for a name it does not hold
+_MISSING: Any = object()
+
+
 def operation(
     *,
     summary: str,
@@ -52,23 +56,29 @@ def operation(
     media_type: str = "application/json",
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare an endpoint. The function's name is the operation's name; its method, route and
-    permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there."""
-    from pilothouse.catalogue import Http, entry
+    permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there
+    and read from its generated table of routes (:mod:`pilothouse.runtime.catalogue_routes`)."""
+    from pilothouse.runtime.catalogue_routes import ROUTES
 
     def wrap(func: Callable[..., Any]) -> Operation:
-        trigger = entry(func.__name__).trigger
-        if not isinstance(trigger, Http):
+        route = ROUTES.get(func.__name__, _MISSING)
+        if route is _MISSING:
+            raise KeyError(
+                f"{func.__name__!r} is not in the operation catalogue (shared/pilothouse/catalogue.py)"
+            )
+        if route is None:
             raise TypeError(f"{func.__name__} is not an HTTP operation in the catalogue")
+        method, path, permission = route
         return Operation(
             name=func.__name__,
-            method=trigger.method,
-            path=trigger.resolver_route,
+            method=method,
+            path=path,
             func=func,
-            permission=trigger.permission,
+            permission=Permission(permission) if permission is not None else None,
             summary=summary,
             tag=tag,
             status=status,
-            mutating=trigger.method not in ("GET", "HEAD", "OPTIONS"),
+            mutating=method not in ("GET", "HEAD", "OPTIONS"),
             resource=resource or (lambda params: None),
             secret_fields=secret_fields,
             response=response,

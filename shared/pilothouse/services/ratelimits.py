@@ -31,6 +31,7 @@ from typing import Any
 from pilothouse.domain.ratelimits import (
     LEASE_SECONDS,
     Bucket,
+    RateLimits,
     headers,
     lease_size,
     operation_class,
@@ -57,12 +58,18 @@ def limit(services: ServiceContext, principal: Principal, *, operation: str, met
     if not limits.enabled:
         return {}
     cls = operation_class(operation, method)
-    bucket = limits.bucket(principal.id, principal.role.label, cls)
+    role = principal.role.label
+    lease = _lease(services.store, principal.id, cls)
+    if lease is not None and lease.limits is limits and lease.role == role:
+        with lease.lock:  # a token of the lease, when one is left and the lease is current
+            now = services.clock.time()
+            if lease.tokens >= 1 and 0.0 <= now - lease.taken_at <= LEASE_SECONDS:
+                lease.tokens -= 1
+                return _lease_headers(lease, cls, now)
+    bucket = limits.bucket(principal.id, role, cls)
     size = lease_size(bucket)
-    if size > 1:
-        lease = _lease(services.store, principal.id, cls)
-        if lease is not None:
-            return _from_lease(services, lease, principal, cls, bucket, size)
+    if size > 1 and lease is not None:
+        return _from_lease(services, lease, principal, cls, bucket, size, limits)
     repo = RateBucketRepository(services.store)
     for _ in range(ATTEMPTS):
         now = services.clock.time()
@@ -84,6 +91,8 @@ class _Lease:
     """Tokens this process took from one stored bucket and has yet to spend."""
 
     bucket: Bucket | None = None  # the bucket they were taken under
+    limits: RateLimits | None = None  # the limits in force then, and the principal's role
+    role: str = ""
     tokens: int = 0
     taken_at: float = 0.0
     stored: dict[str, Any] = field(default_factory=dict)  # the bucket's state as this process wrote it
@@ -113,7 +122,13 @@ def _lease(store: Store, principal: str, cls: str) -> _Lease | None:
 
 
 def _from_lease(
-    services: ServiceContext, lease: _Lease, principal: Principal, cls: str, bucket: Bucket, size: int
+    services: ServiceContext,
+    lease: _Lease,
+    principal: Principal,
+    cls: str,
+    bucket: Bucket,
+    size: int,
+    limits: RateLimits,
 ) -> dict[str, str]:
     """A token from this process's lease, taking a new lease from the store when it is spent or
     older than ``LEASE_SECONDS`` (its unspent tokens then go back to the bucket)."""
@@ -122,7 +137,7 @@ def _from_lease(
         current = lease.bucket == bucket and 0.0 <= now - lease.taken_at <= LEASE_SECONDS
         if current and lease.tokens >= 1:
             lease.tokens -= 1
-            return _lease_headers(lease, cls, bucket, now)
+            return _lease_headers(lease, cls, now)
         hand_back = lease.tokens if lease.bucket == bucket else 0
         repo = RateBucketRepository(services.store)
         for _ in range(ATTEMPTS):
@@ -138,19 +153,23 @@ def _from_lease(
             except Conflict:
                 continue  # another instance took tokens meanwhile: read again
             lease.bucket, lease.tokens, lease.taken_at, lease.stored = bucket, taken - 1, now, state
-            return _lease_headers(lease, cls, bucket, now)
+            lease.limits, lease.role = limits, principal.role.label
+            return _lease_headers(lease, cls, now)
         raise _contended(principal, cls)
 
 
-def _lease_headers(lease: _Lease, cls: str, bucket: Bucket, now: float) -> dict[str, str]:
+def _lease_headers(lease: _Lease, cls: str, now: float) -> dict[str, str]:
     """The RateLimit headers as this process sees the bucket: what the store held when the lease
     was taken, refilled since, plus the lease's unspent tokens."""
-    stored = lease.stored
+    stored, bucket = lease.stored, lease.bucket
+    assert bucket is not None  # a lease with tokens has its bucket
     refilled = float(stored["tokens"]) + max(0.0, now - float(stored["at"])) * bucket.rate
     return headers(cls, bucket, {"tokens": min(float(bucket.burst), refilled + lease.tokens), "at": now})
 
 
-def _refused(principal: Principal, cls: str, bucket: Bucket, wait: int, answer: dict[str, str]) -> TooManyRequests:
+def _refused(
+    principal: Principal, cls: str, bucket: Bucket, wait: int, answer: dict[str, str]
+) -> TooManyRequests:
     error = TooManyRequests(
         f"too many {cls.replace('_', ' ')} for {principal.id}: {bucket.burst} per "
         f"{bucket.window} s; retry in {wait} s",
@@ -162,7 +181,9 @@ def _refused(principal: Principal, cls: str, bucket: Bucket, wait: int, answer: 
 
 
 def _contended(principal: Principal, cls: str) -> TooManyRequests:
-    return TooManyRequests(f"the {cls} bucket of {principal.id} is too contended; retry shortly", retry_after=1)
+    return TooManyRequests(
+        f"the {cls} bucket of {principal.id} is too contended; retry shortly", retry_after=1
+    )
 
 
 def forget_leases() -> None:

@@ -17,11 +17,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.api_gateway import ProxyEventType, Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.data_classes.common import CaseInsensitiveDict
 
 from pilothouse.errors import (
     Conflict,
@@ -41,8 +44,6 @@ from pilothouse.runtime.problems import (
 )
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-
     from pilothouse.domain.security import Principal
     from pilothouse.wiring import Services
 
@@ -382,7 +383,7 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
             headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
             event = {**event, "body": None, "isBase64Encoded": False, "headers": headers}
         # an HTTP API resolver wraps every event as a payload-2.0 event
-        self.current_event = self._wrapped = cast("APIGatewayProxyEventV2", super()._to_proxy_event(event))
+        self.current_event = self._wrapped = cast("APIGatewayProxyEventV2", self._proxy_event(event))
         self.lambda_context = context
         self.append_context(_body_problem=problem)
         try:
@@ -396,7 +397,34 @@ class IsolatedHttpResolver(APIGatewayHttpResolver):
         # Powertools' resolve wraps the event once more: during resolve(), reuse the wrapper made above
         if self._wrapped is not None and self._wrapped.raw_event is event:
             return self._wrapped
-        return super()._to_proxy_event(event)
+        return self._proxy_event(event)
+
+    def _proxy_event(self, event: dict) -> Any:
+        """Powertools' wrapper of ``event``: :class:`_ProxyEventV2` for the payload-2.0 events this
+        resolver reads (the resolver's own class for any other it was told to read)."""
+        if self._proxy_type is not ProxyEventType.APIGatewayProxyEventV2:
+            return super()._to_proxy_event(event)
+        return _ProxyEventV2(event, self._json_body_deserializer)
+
+
+class _ProxyEventV2(APIGatewayProxyEventV2):
+    """Powertools' payload-2.0 event, its resolved headers made in one pass.
+
+    Powertools reads ``resolved_headers_field`` on every answer (whether the client accepts gzip)
+    and builds it from ``headers``, itself a case-insensitive copy of the event's: two copies,
+    each through generators, for one lookup. This makes the same mapping (names in lower case,
+    a value holding a comma as the list of its parts, the later of two names differing in case
+    only) in one dict comprehension. tests/unit/test_http_runtime_perf.py compares the two.
+    """
+
+    @cached_property
+    def resolved_headers_field(self) -> dict[str, Any]:
+        resolved = CaseInsensitiveDict()
+        dict.update(
+            resolved,
+            {k.lower(): (v.split(",") if "," in v else v) for k, v in (self.get("headers") or {}).items()},
+        )
+        return resolved
 
 
 def _needs_request_validation(op: Operation) -> bool:

@@ -111,12 +111,23 @@ def take(state: dict[str, Any] | None, bucket: Bucket, *, now: float) -> tuple[d
 def headers(operation_class: str, bucket: Bucket, state: dict[str, Any]) -> dict[str, str]:
     """The IETF ``RateLimit-Policy`` and ``RateLimit`` headers (draft-ietf-httpapi-ratelimit-headers):
     quota ``q`` per window ``w``; remaining ``r`` and seconds ``t`` until the bucket is full again."""
-    remaining = max(0, math.floor(state["tokens"]))
-    full_in = max(0, math.ceil((bucket.burst - state["tokens"]) / bucket.rate))
     return {
-        "RateLimit-Policy": f'"{operation_class}";q={bucket.burst};w={bucket.window}',
-        "RateLimit": f'"{operation_class}";r={remaining};t={full_in}',
+        "RateLimit-Policy": policy(operation_class, bucket),
+        "RateLimit": left(operation_class, bucket, state["tokens"]),
     }
+
+
+def policy(operation_class: str, bucket: Bucket) -> str:
+    """The ``RateLimit-Policy`` header: quota ``q`` per window ``w``."""
+    return f'"{operation_class}";q={bucket.burst};w={bucket.window}'
+
+
+def left(operation_class: str, bucket: Bucket, tokens: float) -> str:
+    """The ``RateLimit`` header of a bucket holding ``tokens``: remaining ``r`` and seconds ``t``
+    until it is full again."""
+    remaining = max(0, math.floor(tokens))
+    full_in = max(0, math.ceil((bucket.burst - tokens) / bucket.rate))
+    return f'"{operation_class}";r={remaining};t={full_in}'
 
 
 #: a lease is at most this share of its bucket's burst (1/64: a bucket under 128 tokens is not leased)

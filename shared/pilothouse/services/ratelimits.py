@@ -34,11 +34,13 @@ from pilothouse.domain.ratelimits import (
     RateLimits,
     headers,
     lease_size,
+    left,
     operation_class,
+    policy,
     take,
     take_lease,
 )
-from pilothouse.domain.security import Principal
+from pilothouse.domain.security import Principal, Role
 from pilothouse.errors import Conflict, TooManyRequests
 from pilothouse.ports import Store
 from pilothouse.repositories.ratelimits import RateBucketRepository
@@ -58,15 +60,14 @@ def limit(services: ServiceContext, principal: Principal, *, operation: str, met
     if not limits.enabled:
         return {}
     cls = operation_class(operation, method)
-    role = principal.role.label
     lease = _lease(services.store, principal.id, cls)
-    if lease is not None and lease.limits is limits and lease.role == role:
+    if lease is not None and lease.limits is limits and lease.role is principal.role:
         with lease.lock:  # a token of the lease, when one is left and the lease is current
             now = services.clock.time()
             if lease.tokens >= 1 and 0.0 <= now - lease.taken_at <= LEASE_SECONDS:
                 lease.tokens -= 1
                 return _lease_headers(lease, cls, now)
-    bucket = limits.bucket(principal.id, role, cls)
+    bucket = limits.bucket(principal.id, principal.role.label, cls)
     size = lease_size(bucket)
     if size > 1 and lease is not None:
         return _from_lease(services, lease, principal, cls, bucket, size, limits)
@@ -92,7 +93,8 @@ class _Lease:
 
     bucket: Bucket | None = None  # the bucket they were taken under
     limits: RateLimits | None = None  # the limits in force then, and the principal's role
-    role: str = ""
+    role: Role | None = None
+    policy: str = ""  # the bucket's RateLimit-Policy header
     tokens: int = 0
     taken_at: float = 0.0
     stored: dict[str, Any] = field(default_factory=dict)  # the bucket's state as this process wrote it
@@ -106,13 +108,17 @@ _leases_lock = threading.Lock()
 def _lease(store: Store, principal: str, cls: str) -> _Lease | None:
     """This process's lease of ``principal``'s ``cls`` bucket in ``store`` (None: a store that
     cannot be weakly referenced, whose buckets are then taken from request by request)."""
+    try:
+        held = _leases.get(store)
+    except TypeError:
+        return None
+    lease = held.get((principal, cls)) if held is not None else None
+    if lease is not None:
+        return lease
     with _leases_lock:
-        try:
-            held = _leases.get(store)
-            if held is None:
-                held = _leases[store] = {}
-        except TypeError:
-            return None
+        held = _leases.get(store)
+        if held is None:
+            held = _leases[store] = {}
         lease = held.get((principal, cls))
         if lease is None:
             if len(held) >= MAX_LEASES:
@@ -153,7 +159,7 @@ def _from_lease(
             except Conflict:
                 continue  # another instance took tokens meanwhile: read again
             lease.bucket, lease.tokens, lease.taken_at, lease.stored = bucket, taken - 1, now, state
-            lease.limits, lease.role = limits, principal.role.label
+            lease.limits, lease.role, lease.policy = limits, principal.role, policy(cls, bucket)
             return _lease_headers(lease, cls, now)
         raise _contended(principal, cls)
 
@@ -163,8 +169,9 @@ def _lease_headers(lease: _Lease, cls: str, now: float) -> dict[str, str]:
     was taken, refilled since, plus the lease's unspent tokens."""
     stored, bucket = lease.stored, lease.bucket
     assert bucket is not None  # a lease with tokens has its bucket
-    refilled = float(stored["tokens"]) + max(0.0, now - float(stored["at"])) * bucket.rate
-    return headers(cls, bucket, {"tokens": min(float(bucket.burst), refilled + lease.tokens), "at": now})
+    refilled = stored["tokens"] + max(0.0, now - stored["at"]) * bucket.rate
+    tokens = min(float(bucket.burst), refilled + lease.tokens)
+    return {"RateLimit-Policy": lease.policy, "RateLimit": left(cls, bucket, tokens)}
 
 
 def _refused(

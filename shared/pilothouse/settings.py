@@ -492,7 +492,7 @@ def _os_environ_items() -> tuple[tuple[Any, Any], ...] | None:
             names = _names = (keys, tuple(sorted(k for k in keys if k.startswith(prefix))))
         except TypeError:  # keys not of the type expected
             return None
-    return tuple((k, v) for k in names[1] if (v := data.get(k)) is not None)
+    return tuple([(k, v) for k in names[1] if (v := data.get(k)) is not None])
 
 
 #: the names in ``os.environ``'s store when last looked at, and the ``PILOTHOUSE_*`` ones among

@@ -141,8 +141,9 @@ def _from_lease(
     with lease.lock:
         now = services.clock.time()
         current = lease.bucket == bucket and 0.0 <= now - lease.taken_at <= LEASE_SECONDS
-        if current and lease.tokens >= 1:
+        if current and lease.tokens >= 1:  # the same bucket under new settings: the fast path again
             lease.tokens -= 1
+            lease.limits, lease.role = limits, principal.role
             return _lease_headers(lease, cls, now)
         hand_back = lease.tokens if lease.bucket == bucket else 0
         repo = RateBucketRepository(services.store)

@@ -554,19 +554,29 @@ def _os_environ_items() -> tuple[tuple[Any, Any], ...] | None:
     text on Windows), sorted; None where ``os.environ`` keeps no such store.
 
     This is the cheap fingerprint of the process's environment: it reads the mapping's own store,
-    without decoding every variable as iterating ``os.environ`` does (that cost ~30 µs a call).
+    without decoding every variable as iterating ``os.environ`` does (that cost ~30 µs a call), and
+    looks for the ``PILOTHOUSE_*`` names among all others only when a name was set or unset since
+    the last call (that test cost ~8 µs a call; the tuple of names compared is ~1 µs).
     """
     data = getattr(os.environ, "_data", None)
     if not isinstance(data, dict):
         return None
-    prefix: Any = PREFIX.encode() if os.name != "nt" else PREFIX
-    keys = list(data)  # one atomic snapshot (as os.environ's own iteration takes): another thread
+    global _names
+    keys = tuple(data)  # one atomic snapshot (as os.environ's own iteration takes): another thread
     # may set or unset a variable meanwhile
-    try:
-        found = [(k, v) for k in keys if k.startswith(prefix) and (v := data.get(k)) is not None]
-    except TypeError:  # keys not of the type expected
-        return None
-    return tuple(sorted(found))
+    names = _names
+    if names is None or names[0] != keys:  # a variable set or unset since: find the names again
+        prefix: Any = PREFIX.encode() if os.name != "nt" else PREFIX
+        try:
+            names = _names = (keys, tuple(sorted(k for k in keys if k.startswith(prefix))))
+        except TypeError:  # keys not of the type expected
+            return None
+    return tuple([(k, v) for k in names[1] if (v := data.get(k)) is not None])
+
+
+#: the names in ``os.environ``'s store when last looked at, and the ``PILOTHOUSE_*`` ones among
+#: them, sorted: while the names are the same (one tuple comparison), only those are read again
+_names: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
 
 
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:

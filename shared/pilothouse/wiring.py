@@ -408,6 +408,9 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
 def get_services(settings: Settings | None = None) -> Services:
     """The services for these settings (from the environment by default), one per process."""
     settings = settings or get_settings()
+    found = _cache.get(settings)  # the common case, without the lock (a dict read is atomic)
+    if found is not None:
+        return found
     with _cache_lock:
         if settings not in _cache:
             _cache[settings] = build_services(settings)

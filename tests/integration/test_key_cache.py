@@ -143,6 +143,30 @@ def test_a_record_is_read_again_after_any_write_and_a_missing_one_is_never_kept(
     store.close()
 
 
+def test_a_record_read_again_unchanged_keeps_its_principal_and_a_changed_one_does_not(tmp_path):
+    """Given a key's record and the principal made from it, When something else is written (the
+    record is read again and found equal), Then the same principal serves; When the record itself
+    changes (a demotion), Then a new one is made from the new record."""
+    from pilothouse.services.keys import principal_of
+
+    store = SqliteStore(tmp_path / "store.db")
+    record = {"id": "k", "name": "n", "hash": "h", "role": "admin"}
+    store.put(Item("APIKEY", "k", record))
+
+    def read(key_id):
+        return store.get("APIKEY", key_id)
+
+    first = key_cache.lookup(store, "k", read)
+    first.principal = principal_of(first.data)
+    store.put(Item("P", "unrelated", {}))
+    again = key_cache.lookup(store, "k", read)
+    assert again is first and again.principal is first.principal
+    store.put(Item("APIKEY", "k", {**record, "role": "viewer"}))
+    demoted = key_cache.lookup(store, "k", read)
+    assert demoted.principal is None and demoted.data["role"] == "viewer"
+    store.close()
+
+
 # -- through the functions --------------------------------------------------------------------------
 
 

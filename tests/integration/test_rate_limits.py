@@ -130,3 +130,93 @@ def test_the_cli_gives_up_on_a_long_wait(monkeypatch):
     with client, pytest.raises(client_module.ApiError) as info:
         client.get("/v1/components")
     assert info.value.status == 429
+
+
+LARGE = {"rules": [{"operation_class": "reads", "rate": 1, "burst": 640}]}  # leases of 10 tokens
+
+
+@pytest.fixture
+def two_instances(env, monkeypatch, clock):
+    """Two instances of the control plane (each its own store object, as two processes have) on
+    one SQLite file, with a large reads bucket (taken from in leases) and a stopped clock."""
+    from pilothouse.services.ratelimits import forget_leases
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import Services
+
+    monkeypatch.setenv("PILOTHOUSE_RATE_LIMITS", json.dumps(LARGE))
+    forget_leases()
+    a, b = Services(get_settings(), clock), Services(get_settings(), clock)
+    assert a.store is not b.store
+    yield a, b
+    a.close()
+    b.close()
+    forget_leases()
+
+
+def test_a_flood_across_two_instances_is_refused_at_the_burst(two_instances):
+    """Given a bucket of 640 reads that two instances take from in leases of 10, When a flood of
+    reads alternates between them (the clock stopped), Then exactly 640 pass, and the rest are 429
+    on both instances."""
+    a, b = two_instances
+    who = Principal(id="key:flood", name="f", role=Role.VIEWER)
+    passed = {"a": 0, "b": 0}
+    refused = {"a": 0, "b": 0}
+    for n in range(1000):
+        name, services = ("a", a) if n % 2 == 0 else ("b", b)
+        try:
+            limit(services, who, operation="list_components", method="GET")
+            passed[name] += 1
+        except TooManyRequests as exc:
+            refused[name] += 1
+            assert exc.headers["RateLimit"].startswith('"reads";r=0;')
+    assert passed["a"] + passed["b"] == 640 and refused["a"] > 0 and refused["b"] > 0
+
+
+def test_a_lease_writes_the_bucket_once_per_lease(two_instances):
+    """Given a bucket taken from in leases of 10, When one instance takes 25 tokens, Then the
+    bucket was written three times, and the headers count the lease's tokens as remaining."""
+    from pilothouse.repositories.ratelimits import RateBucketRepository
+
+    a, _ = two_instances
+    who = Principal(id="key:lease", name="l", role=Role.VIEWER)
+    answers = [limit(a, who, operation="get_component", method="GET") for _ in range(25)]
+    item = RateBucketRepository(a.store).get(who.id, "reads")
+    assert item is not None and item.version == 3 and item.data["tokens"] == 610
+    assert [h["RateLimit"].split(";")[1] for h in answers[:2]] == ["r=639", "r=638"]
+    assert answers[-1]["RateLimit"].startswith('"reads";r=615;')
+    assert answers[0]["RateLimit-Policy"] == '"reads";q=640;w=640'
+
+
+def test_unspent_lease_tokens_go_back_to_the_bucket(two_instances, clock):
+    """Given an instance that took a lease of 10 and spent 1, When it comes back after the lease's
+    time, Then the 9 unspent tokens went back to the bucket before the next lease was taken."""
+    from pilothouse.domain.ratelimits import LEASE_SECONDS
+    from pilothouse.repositories.ratelimits import RateBucketRepository
+
+    a, b = two_instances
+    who = Principal(id="key:back", name="b", role=Role.VIEWER)
+    limit(a, who, operation="get_component", method="GET")
+    assert RateBucketRepository(a.store).get(who.id, "reads").data["tokens"] == 630
+    limit(b, who, operation="get_component", method="GET")  # the other instance's own lease
+    clock.advance(LEASE_SECONDS + 0.5)
+    limit(a, who, operation="get_component", method="GET")
+    # 620 left, refilled to the burst at most (1.5 s at 1 a second), 9 handed back, 10 taken
+    assert RateBucketRepository(a.store).get(who.id, "reads").data["tokens"] == 620 + 1.5 + 9 - 10
+
+
+def test_racing_threads_of_one_instance_share_its_lease(two_instances):
+    """Given a bucket of 640 reads in leases of 10 and a stopped clock, When 1000 requests race from
+    8 threads of each of two instances, Then exactly 640 pass."""
+    a, b = two_instances
+    who = Principal(id="key:racers", name="r", role=Role.VIEWER)
+
+    def one(n):
+        try:
+            limit(a if n % 2 else b, who, operation="list_components", method="GET")
+            return True
+        except TooManyRequests:
+            return False
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(1000)))
+    assert results.count(True) == 640

@@ -118,3 +118,18 @@ def test_a_function_is_named_by_its_folder_as_the_catalogue_names_it(name):
         v for k, v in vars(module).items() if k.startswith("_") and callable(v) and hasattr(v, "__code__")
     ]
     assert jobs and {emf.function_name(j) for j in jobs} == {name}
+
+
+def test_in_lambda_follows_the_environment(monkeypatch, capsys):
+    """Given no AWS_LAMBDA_FUNCTION_NAME, an invocation's document is buffered for the sweep; set
+    (as Lambda sets it), it is printed; set empty, buffered again."""
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    emf.drain()
+    emf.record("f", 200, 0.001)
+    assert [d["function"] for d in emf.drain()] == ["f"] and capsys.readouterr().out == ""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "pilothouse-f")
+    emf.record("f", 200, 0.001)
+    assert emf.drain() == [] and json.loads(capsys.readouterr().out)["function"] == "f"
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "")
+    emf.record("f", 200, 0.001)
+    assert len(emf.drain()) == 1 and capsys.readouterr().out == ""

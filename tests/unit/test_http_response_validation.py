@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pilothouse.embedded.functions import LambdaContext
 from pilothouse.runtime.events import http_event
 from pilothouse.runtime.http import _ResponseValidation, http_function
 from pilothouse.runtime.operations import Operation
@@ -100,3 +101,37 @@ def test_with_and_without_powertools_request_validation_the_answers_agree(func, 
 def test_settings_default_off_and_the_suite_turns_it_on():
     assert Settings().response_validation is False
     assert Settings.from_environ({"PILOTHOUSE_RESPONSE_VALIDATION": "true"}).response_validation is True
+
+
+def _wrong_mutation(name: str) -> dict[str, Any]:
+    return ["not", "a", "dict", name]  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "k1"])
+@pytest.mark.parametrize("validate", [True, False])
+def test_a_mutation_served_without_request_validation_has_its_answer_checked_too(validate, idempotency_key):
+    # Given a mutation that takes only its path's name (served without Powertools' validation),
+    # answering a list where its annotation says dict, called with and without an Idempotency-Key
+    settings = Settings(store="memory", queue="memory", response_validation=validate)
+    hooks = _hooks(settings)
+    hooks.audit = lambda services, **kwargs: None  # type: ignore[method-assign]
+    op = Operation(
+        name="wrong_mutation",
+        method="POST",
+        path="/x/<name>",
+        func=_wrong_mutation,
+        permission=None,
+        mutating=True,
+        summary="",
+        tag="t",
+    )
+    handler = http_function(op, hooks=hooks)
+    headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
+    # When it is called
+    event = http_event("POST", "/x/web", headers=headers, path_parameters={"name": "web"})
+    result = handler(event, LambdaContext("wrong_mutation", 30))
+    # Then the switch decides, on the idempotent path as on the other
+    if validate:
+        assert result["statusCode"] == 500, result
+    else:
+        assert result["statusCode"] == 200 and json.loads(result["body"]) == ["not", "a", "dict", "web"]

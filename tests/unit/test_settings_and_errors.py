@@ -44,6 +44,8 @@ def test_process_settings_follow_the_environment_as_it_is_now(monkeypatch):
     assert get_settings().max_body_bytes == 2048
     monkeypatch.delenv("PILOTHOUSE_MAX_BODY_BYTES")
     assert get_settings().max_body_bytes == 1_048_576
+    monkeypatch.setenv("PILOTHOUSE_MAX_BODY_BYTES", "4096")  # back, with another value
+    assert get_settings().max_body_bytes == 4096
     monkeypatch.setenv("UNRELATED_VARIABLE", "x")  # others do not matter
     assert get_settings() is get_settings(dict(os.environ))
     # And a bad value still names the variable

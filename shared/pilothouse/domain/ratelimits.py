@@ -123,9 +123,68 @@ def take(state: dict[str, Any] | None, bucket: Bucket, *, now: float) -> tuple[d
 def headers(operation_class: str, bucket: Bucket, state: dict[str, Any]) -> dict[str, str]:
     """The IETF ``RateLimit-Policy`` and ``RateLimit`` headers (draft-ietf-httpapi-ratelimit-headers):
     quota ``q`` per window ``w``; remaining ``r`` and seconds ``t`` until the bucket is full again."""
-    remaining = max(0, math.floor(state["tokens"]))
-    full_in = max(0, math.ceil((bucket.burst - state["tokens"]) / bucket.rate))
     return {
-        "RateLimit-Policy": f'"{operation_class}";q={bucket.burst};w={bucket.window}',
-        "RateLimit": f'"{operation_class}";r={remaining};t={full_in}',
+        "RateLimit-Policy": policy(operation_class, bucket),
+        "RateLimit": left(operation_class, bucket, state["tokens"]),
     }
+
+
+def policy(operation_class: str, bucket: Bucket) -> str:
+    """The ``RateLimit-Policy`` header: quota ``q`` per window ``w``."""
+    return f'"{operation_class}";q={bucket.burst};w={bucket.window}'
+
+
+def left(operation_class: str, bucket: Bucket, tokens: float) -> str:
+    """The ``RateLimit`` header of a bucket holding ``tokens``: remaining ``r`` and seconds ``t``
+    until it is full again."""
+    remaining = max(0, math.floor(tokens))
+    full_in = max(0, math.ceil((bucket.burst - tokens) / bucket.rate))
+    return f'"{operation_class}";r={remaining};t={full_in}'
+
+
+#: a lease is at most this share of its bucket's burst (1/64: a bucket under 128 tokens is not leased)
+LEASE_SHARE = 64
+#: and at most this many tokens
+LEASE_MAX = 32
+#: the seconds a lease's tokens may be spent after they were taken; the rest is handed back
+LEASE_SECONDS = 1.0
+
+
+def lease_size(bucket: Bucket) -> int:
+    """The tokens an instance takes from ``bucket`` at once: ``burst / LEASE_SHARE``, at most
+    ``LEASE_MAX``; 1 (no lease: every request takes its own token from the store) below 2.
+
+    >>> lease_size(Bucket(rate=20, burst=200)), lease_size(Bucket(rate=1, burst=5))
+    (3, 1)
+    >>> lease_size(Bucket(rate=100_000, burst=1_000_000))
+    32
+    """
+    return max(1, min(LEASE_MAX, bucket.burst // LEASE_SHARE))
+
+
+def take_lease(
+    state: dict[str, Any] | None, bucket: Bucket, *, now: float, want: int, hand_back: float = 0.0
+) -> tuple[dict[str, Any], int, int]:
+    """Take up to ``want`` tokens at once (at least one, else none), after putting back the
+    ``hand_back`` tokens of an expired lease (the bucket never over ``burst``): the bucket's new
+    state, the tokens taken (0: refused) and, if refused, the whole seconds to wait for a token.
+
+    >>> take_lease(None, Bucket(rate=1, burst=200), now=10.0, want=3)
+    ({'tokens': 197.0, 'at': 10.0}, 3, 0)
+    >>> take_lease({"tokens": 2.5, "at": 10.0}, Bucket(rate=1, burst=200), now=10.0, want=3)
+    ({'tokens': 0.5, 'at': 10.0}, 2, 0)
+    >>> take_lease({"tokens": 0.5, "at": 10.0}, Bucket(rate=1, burst=200), now=10.0, want=3, hand_back=1)
+    ({'tokens': 0.5, 'at': 10.0}, 1, 0)
+    >>> take_lease({"tokens": 0.5, "at": 10.0}, Bucket(rate=1, burst=200), now=10.0, want=3)
+    ({'tokens': 0.5, 'at': 10.0}, 0, 1)
+    """
+    if state is None:
+        tokens = float(bucket.burst)
+    else:
+        elapsed = max(0.0, now - float(state["at"]))
+        tokens = min(float(bucket.burst), float(state["tokens"]) + elapsed * bucket.rate)
+    tokens = min(float(bucket.burst), tokens + hand_back)
+    if tokens >= 1.0:
+        taken = min(want, math.floor(tokens))
+        return {"tokens": tokens - taken, "at": now}, taken, 0
+    return {"tokens": tokens, "at": now}, 0, max(1, math.ceil((1.0 - tokens) / bucket.rate))

@@ -61,19 +61,21 @@ class _Read:
 
 def _parts(route: Any, op: Operation) -> _Read | None:
     """The route as a direct read, or None when the direct path does not cover it."""
-    from pilothouse.runtime.http import _Guard, _ResponseValidation
+    from pilothouse.runtime.http import _Guard
     from pilothouse.runtime.params import ReadValidation
 
     if op.mutating or getattr(route, "has_dependencies", False) or route.enable_validation is not False:
         return None  # a route Powertools validates itself is resolved by it
     found = list(route.middlewares or ())
     kinds = [type(m) for m in found]
-    if kinds == [ReadValidation, _Guard, _ResponseValidation]:
+    if kinds == [ReadValidation, _Guard]:
         validation, guard = found[0], found[1]
-    elif kinds == [_Guard, _ResponseValidation]:
+    elif kinds == [_Guard]:
         validation, guard = None, found[0]
     else:
         return None
+    if guard.answers is None:
+        return None  # answers validated outside the guard: the full path
     import inspect
 
     params = frozenset(inspect.signature(op.func, eval_str=False).parameters)

@@ -33,15 +33,16 @@ def with_context(
 
     @functools.wraps(handler)
     def wrapped(event: Any, context: Any) -> Any:
-        logger.thread_safe_clear_keys()
+        formatter = logger.registered_formatter  # what the logger's thread-safe key methods call
+        formatter.thread_safe_clear_keys()
         keys = _context_keys(context)
         if correlation_id is not None:
             keys["correlation_id"] = correlation_id(event)
-        logger.thread_safe_append_keys(**keys)
+        formatter.thread_safe_append_keys(**keys)
         try:
             return handler(event, context)
         finally:
-            logger.thread_safe_clear_keys()
+            formatter.thread_safe_clear_keys()
 
     return wrapped
 

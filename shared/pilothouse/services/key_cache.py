@@ -8,6 +8,8 @@ is served again only while the store answers the same stamp, i.e. while nothing 
 committed to the store since (by this process or any other). So a revocation, a demotion or a
 deletion takes effect at the very next request, as it did without a cache; what is saved is the
 read and the decoding of the record (SQLite: one ``PRAGMA data_version`` instead of a point read).
+A record read again because something else was written (on a busy store, most requests) and found
+equal to the one kept keeps the principal made from it.
 A store without a cheap stamp (DynamoDB, Azure Tables, Firestore answer None) is read every time.
 
 Per thread because a stamp is only comparable with the stamps of the same thread (SQLite: each
@@ -72,6 +74,9 @@ def lookup(store: Store, key_id: str, read: Callable[[str], Item | None]) -> Kno
     if item is None:
         records.pop(key_id, None)
         return None
+    if known is not None and known.data == item.data:  # read again, unchanged: keep its principal
+        known.stamp = stamp
+        return known
     if len(records) >= MAX_KEYS:
         records.clear()
     known = records[key_id] = Known(stamp, item.data)

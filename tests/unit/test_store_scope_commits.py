@@ -147,3 +147,34 @@ def test_racing_commands_keep_every_listing_and_index_exact_at_once(services):
     _exact(services.store)
     listed = {r.name for r in repo.all()}
     assert listed == {n for n in names if repo.get(n) is not None}
+
+
+def test_an_execution_starts_with_its_running_and_listing_entries_in_one_transaction(services, monkeypatch):
+    """Given a store whose transactions span partitions, When an execution starts, Then its record,
+    first history, running entry and listing entry are one transaction (no sync reads after it),
+    the listing entry is the record's summary, and starting it again by name returns it."""
+    from pilothouse.repositories.workflows import RUNNING, executions_pk, running_sk, summary
+    from pilothouse.services import executions, workflows
+
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    workflows.create(services, "wf", definition, actor="t")
+    store = services.store
+    calls: list[int] = []
+    real = type(store).transact
+
+    def counted(self, operations):
+        calls.append(len(operations))
+        return real(self, operations)
+
+    monkeypatch.setattr(type(store), "transact", counted)
+    monkeypatch.setattr("pilothouse.repositories.workflows.sync", lambda *a, **k: pytest.fail("synced"))
+    executions.start(services, "wf", name="run-1", input={"a": 1}, actor="t")
+    assert calls == [4]  # record, first history, running entry, listing entry
+    monkeypatch.undo()
+
+    record = executions.repo(services).get("wf", "run-1")
+    assert record is not None and store.get(RUNNING, running_sk("wf", "run-1")) is not None
+    entry = store.get(executions_pk("wf"), "run-1")
+    assert entry is not None and entry.data == summary(record.data)
+    again = executions.start(services, "wf", name="run-1", input={"a": 1}, actor="t")
+    assert again["name"] == "run-1" and again["status"] == "RUNNING"

@@ -151,7 +151,7 @@ def test_racing_commands_keep_every_listing_and_index_exact_at_once(services):
 
 def test_an_execution_starts_with_its_running_and_listing_entries_in_one_transaction(services, monkeypatch):
     """Given a store whose transactions span partitions, When an execution starts, Then its record,
-    first history, running entry and listing entry are one transaction (no sync reads after it),
+    first history, definition, running entry and listing entry are one transaction (no sync reads after it),
     the listing entry is the record's summary, and starting it again by name returns it."""
     from pilothouse.repositories.workflows import RUNNING, executions_pk, running_sk, summary
     from pilothouse.services import executions, workflows
@@ -169,7 +169,7 @@ def test_an_execution_starts_with_its_running_and_listing_entries_in_one_transac
     monkeypatch.setattr(type(store), "transact", counted)
     monkeypatch.setattr("pilothouse.repositories.workflows.sync", lambda *a, **k: pytest.fail("synced"))
     executions.start(services, "wf", name="run-1", input={"a": 1}, actor="t")
-    assert calls == [4]  # record, first history, running entry, listing entry
+    assert calls == [5]  # record, first history, its definition, running entry, listing entry
     monkeypatch.undo()
 
     record = executions.repo(services).get("wf", "run-1")

@@ -15,6 +15,9 @@ partition (pk)             sort key (sk)                what
                                                         named by its head (immutable; see
                                                         :mod:`~pilothouse.repositories.execution_bodies`)
 ``EXECUTION#<wf>#<name>``  ``HISTPART#<piece id>``       a large history item's events, named by it
+``EXECUTION#<wf>#<name>``  ``DEF#<hash>``                the definition it runs, named by its state
+                                                        (immutable; see
+                                                        :mod:`~pilothouse.repositories.execution_chunks`)
 ``EXEC#<workflow>``        ``<execution name>``         the listing entry: the execution's summary
                                                         (:func:`summary`; derived)
 ``EXECRUNNING``            ``<workflow>#<name>``        executions not yet finished (for the sweep;
@@ -53,6 +56,7 @@ from pilothouse.errors import AlreadyExists, NotFound
 from pilothouse.ports import Delete, Item, Page, Put, Store
 from pilothouse.repositories import execution_bodies as bodies
 from pilothouse.repositories.derived import MAX_OPERATIONS, live_page, sync
+from pilothouse.repositories.execution_chunks import pack_definition
 
 WORKFLOW = "WORKFLOW"
 RUNNING = "EXECRUNNING"
@@ -216,16 +220,17 @@ class ExecutionRepository:
         workflow, name = data["workflow"], data["name"]
         running = running_put(workflow, name, self.store.clock.time())
         pk = execution_pk(workflow, name)
-        head, pieces, _ = bodies.split(pk, stored("ExecutionRecord", data), 0)
+        state, definition = pack_definition(pk, data["state"])
+        head, pieces, _ = bodies.split(pk, stored("ExecutionRecord", {**data, "state": state}), 0)
         first = history_sk(first_events[0]["id"])
         history = bodies.history_writes(pk, first, first_events, bodies.watched(head))
-        ops = [Put(Item(pk, RECORD_SK, head), if_absent=True), *history, *pieces]
+        ops = [Put(Item(pk, RECORD_SK, head), if_absent=True), *history, *definition, *pieces]
         if self.store.transaction_scope == "store" and len(ops) + 2 <= MAX_OPERATIONS:
             self.store.transact([Put(running), *ops, Put(Item(executions_pk(workflow), name, summary(head)))])
             return
         self.store.put(running)
         if len(ops) > MAX_OPERATIONS:  # pieces named by nobody until the record is written: they may go first
-            for piece in pieces:
+            for piece in [*definition, *pieces]:
                 self.store.transact([piece])
             ops = ops[: 1 + len(history)]
         self.store.transact(ops)

@@ -100,3 +100,39 @@ def test_orphans_are_the_unnamed_chunks_of_steps_already_committed(store):
         store.put(Item(PK, ch.chunk_sk(chunk_id), {"items": []}))
     record = store.get(PK, "RECORD")
     assert [d.sk for d in ch.orphans(store, PK, record)] == [ch.chunk_sk("3.aa")]
+
+
+DEFINITION = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"x": "y" * 200}, "End": True}}}
+
+
+def test_a_started_execution_names_its_definition_and_every_step_keeps_naming_it(store):
+    """Given an execution's state at its start (definition inline, as the engine makes it)
+    When it is stored, read back and stored again by later steps (the definition inline again)
+    Then the record names the definition, whose own item holds it once; a worker that never saw it
+    reads it from that item; the same definition is the same item wherever it runs."""
+    st = {"status": "RUNNING", "definition": copy.deepcopy(DEFINITION), "root": {"status": "RUNNING"}}
+    head, puts = ch.pack_definition(PK, st)
+    assert head["definition"] == {ch.DEF_REF: puts[0].item.sk.removeprefix(ch.DEF_PREFIX)}
+    assert puts[0].item.data == {"definition": DEFINITION} and len(json.dumps(head)) < 200
+    store.transact([Put(Item(PK, "RECORD", {"state": head})), *puts])
+    record = store.get(PK, "RECORD")
+    assert record is not None and ch.load_state(store, record)["definition"] == DEFINITION
+
+    ch._definitions.clear()  # another worker: it reads the definition's item once
+    loaded = ch.load_state(store, record)
+    assert loaded["definition"] == DEFINITION and record.data["state"] == head  # the record untouched
+    step = commit(store, {**loaded, "status": "SUCCEEDED"}, record)
+    assert (
+        step.data["state"]["definition"] == head["definition"] and step.data["state"]["status"] == "SUCCEEDED"
+    )
+    assert ch.pack_definition("EXECUTION#wf#two", st)[1][0].item.sk == puts[0].item.sk
+
+
+def test_a_record_of_an_earlier_release_keeps_its_definition_inline(store):
+    """Given a record written before definitions had their own item (inline), Then it reads as it
+    is and its steps keep the definition inline (no migration)."""
+    st = {"status": "RUNNING", "definition": copy.deepcopy(DEFINITION), "root": {"status": "RUNNING"}}
+    old = commit(store, st, None)
+    assert old.data["state"]["definition"] == DEFINITION
+    step = commit(store, {**ch.load_state(store, old), "status": "SUCCEEDED"}, old)
+    assert step.data["state"]["definition"] == DEFINITION

@@ -136,3 +136,72 @@ def test_racing_commands_keep_every_listing_and_index_exact_at_once(services):
     _exact(services.store)
     listed = {r.name for r in repo.all()}
     assert listed == {n for n in names if repo.get(n) is not None}
+
+
+def test_an_execution_starts_with_its_running_and_listing_entries_in_one_transaction(services, monkeypatch):
+    """Given a store whose transactions span partitions, When an execution starts, Then its record,
+    first history, definition, running entry and listing entry are one transaction (no sync reads after it),
+    the listing entry is the record's summary, and starting it again by name returns it."""
+    from pilothouse.repositories.workflows import RUNNING, executions_pk, running_sk, summary
+    from pilothouse.services import executions, workflows
+
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    workflows.create(services, "wf", definition, actor="t")
+    store = services.store
+    calls: list[int] = []
+    real = type(store).transact
+
+    def counted(self, operations):
+        calls.append(len(operations))
+        return real(self, operations)
+
+    monkeypatch.setattr(type(store), "transact", counted)
+    monkeypatch.setattr("pilothouse.repositories.workflows.sync", lambda *a, **k: pytest.fail("synced"))
+    executions.start(services, "wf", name="run-1", input={"a": 1}, actor="t")
+    assert calls == [5]  # record, first history, its definition, running entry, listing entry
+    monkeypatch.undo()
+
+    record = executions.repo(services).get("wf", "run-1")
+    assert record is not None and store.get(RUNNING, running_sk("wf", "run-1")) is not None
+    entry = store.get(executions_pk("wf"), "run-1")
+    assert entry is not None and entry.data == summary(record.data)
+    again = executions.start(services, "wf", name="run-1", input={"a": 1}, actor="t")
+    assert again["name"] == "run-1" and again["status"] == "RUNNING"
+
+
+def test_racing_starts_of_one_execution_name_create_it_once(services):
+    """Given 8 threads starting the same execution name at once (a redelivered job's start racing
+    the first), Then one start creates it and every caller gets that execution; its record, its
+    definition, its running entry and its listing entry are each there once, the entry its
+    record's summary."""
+    import threading
+
+    from pilothouse.repositories.execution_chunks import DEF_PREFIX
+    from pilothouse.repositories.workflows import RUNNING, execution_pk, executions_pk, running_sk, summary
+    from pilothouse.services import executions, workflows
+
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    workflows.create(services, "wf", definition, actor="t")
+    barrier, answers, errors = threading.Barrier(8), [], []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            answers.append(executions.start(services, "wf", name="run-1", input={"a": 1}, actor="t"))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(answers) == 8
+    assert {a["execution_arn"] for a in answers} == {answers[0]["execution_arn"]}
+    store = services.store
+    record = executions.repo(services).get("wf", "run-1")
+    assert record is not None and record.version == 1
+    assert len([i for i in store.scan_all(execution_pk("wf", "run-1")) if i.sk.startswith(DEF_PREFIX)]) == 1
+    assert [i.sk for i in store.scan_all(RUNNING)] == [running_sk("wf", "run-1")]
+    [entry] = store.scan_all(executions_pk("wf"))
+    assert entry.sk == "run-1" and entry.data == summary(record.data)

@@ -132,9 +132,11 @@ def wait_for(
 
     with area:
         while True:
+            # the deployment first: its steps lead to the component's events (a step, then the
+            # command's end), so what one poll finds reads in the order it happened
+            dep = tracker.poll() if tracker is not None else None
             for e in feed.poll():
                 console.print(f"  {event_line(e)}", soft_wrap=True)
-            dep = tracker.poll() if tracker is not None else None
             at_rest = view.get("state") not in TRANSITIONAL
             if at_rest and (dep is None or (tracker is not None and tracker.final) or settle >= SETTLE_POLLS):
                 break

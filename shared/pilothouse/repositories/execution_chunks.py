@@ -28,11 +28,22 @@ orphan when an execution with map runs ends.
 Old records (every list inline) read as they are: a record holding no reference needs no chunk,
 so no migration is needed. A list stays inline until it grows past :data:`SPILL_BYTES`, so small
 executions are stored exactly as before.
+
+The state machine *definition* an execution runs never changes while it runs (the engine sets it
+at the start, and nothing replaces it), yet the record carried it through every step and every
+task lease: most of a small execution's record (the shipped deployment workflow's ~10 KB of a
+~15 KB record), encoded and decoded on each write and read. An execution started now keeps it in
+one item of its own partition, ``DEF#<hash of its text>`` (``{"definition": ...}``, written in the
+start's transaction; never replaced, never deleted), and its state names it
+(``{"$definition": id}``). Content-addressed, an id means the same definition wherever it runs, so
+a worker keeps the definitions it read decoded, by id, and reads each one once. A record
+of an earlier release (its definition inline) keeps it inline.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
 import uuid
@@ -103,6 +114,53 @@ class TextCache:
 _cache = TextCache(CACHE_CHARS)
 
 
+#: how a stored state names its definition item, and where that item is
+DEF_REF = "$definition"
+DEF_PREFIX = "DEF#"
+#: definitions kept decoded in this process (by id: content-addressed, never stale)
+DEFINITIONS_KEPT = 256
+_definitions: OrderedDict[str, dict] = OrderedDict()
+_definitions_lock = threading.Lock()
+
+
+def _is_definition_ref(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get(DEF_REF), str) and len(value) == 1
+
+
+def _keep_definition(definition_id: str, definition: dict) -> None:
+    with _definitions_lock:
+        _definitions[definition_id] = definition
+        _definitions.move_to_end(definition_id)
+        while len(_definitions) > DEFINITIONS_KEPT:
+            _definitions.popitem(last=False)
+
+
+def _definition(store: Store, pk: str, definition_id: str) -> dict:
+    """The definition ``definition_id`` names: kept in this process, or read from its item."""
+    with _definitions_lock:
+        known = _definitions.get(definition_id)
+    if known is not None:
+        return known
+    item = store.get(pk, DEF_PREFIX + definition_id)
+    if item is None:
+        raise StateMoved(definition_id)
+    _keep_definition(definition_id, item.data["definition"])
+    return item.data["definition"]
+
+
+def pack_definition(pk: str, state: dict) -> tuple[dict, list[Write]]:
+    """At an execution's start: its state as the record stores it (the definition named by
+    reference) and the put of the definition's item, for the start's transaction (see the module)."""
+    definition = state.get("definition")
+    if not isinstance(definition, dict) or _is_definition_ref(definition):
+        return state, []
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    definition_id = hashlib.sha256(text.encode()).hexdigest()[:40]
+    _keep_definition(definition_id, json.loads(text))  # a copy of its own: the caller's may change
+    put = Put(Item(pk, DEF_PREFIX + definition_id, {"definition": definition}))
+    return {**state, "definition": {DEF_REF: definition_id}}, [put]
+
+
 def _map_runs(state: dict) -> Iterator[dict]:
     """Every ``dmap`` of the state's runs."""
     root = state.get("root")
@@ -145,6 +203,8 @@ def load_state(store: Store, item: Item) -> dict:
     """The whole engine state of an execution record (its chunks read back in); the record's own
     data is left as it is. Raises :class:`StateMoved` if a later step replaced a chunk meanwhile."""
     state = item.data["state"]
+    if _is_definition_ref(state.get("definition")):
+        state = {**state, "definition": _definition(store, item.pk, state["definition"][DEF_REF])}
     if not is_chunked(state):
         return state
     state = copy.deepcopy(state)
@@ -216,7 +276,11 @@ def pack_state(
     ``step``: the step number the record will have (new chunks' ids carry it, see :func:`orphans`).
 
     The caller writes each put before or with the record's transaction, and each delete with or
-    after it: a chunk it does not name any more is deleted with the record that stops naming it."""
+    after it: a chunk it does not name any more is deleted with the record that stops naming it.
+    A definition ``before`` names by reference stays named so (the engine never changes it)."""
+    named = (before or {}).get("definition")
+    if _is_definition_ref(named):
+        state = {**state, "definition": named}
     old_refs: dict[tuple[str, str], list] = {}
     for d in _map_runs(before or {}):
         for key in BULKY:

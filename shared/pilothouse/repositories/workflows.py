@@ -15,6 +15,9 @@ partition (pk)             sort key (sk)                what
                                                         named by its head (immutable; see
                                                         :mod:`~pilothouse.repositories.execution_bodies`)
 ``EXECUTION#<wf>#<name>``  ``HISTPART#<piece id>``       a large history item's events, named by it
+``EXECUTION#<wf>#<name>``  ``DEF#<hash>``                the definition it runs, named by its state
+                                                        (immutable; see
+                                                        :mod:`~pilothouse.repositories.execution_chunks`)
 ``EXEC#<workflow>``        ``<execution name>``         the listing entry: the execution's summary
                                                         (:func:`summary`; derived)
 ``EXECRUNNING``            ``<workflow>#<name>``        executions not yet finished (for the sweep;
@@ -52,7 +55,8 @@ from pilothouse.domain.records import stored
 from pilothouse.errors import AlreadyExists, NotFound
 from pilothouse.ports import Delete, Item, Page, Put, Store
 from pilothouse.repositories import execution_bodies as bodies
-from pilothouse.repositories.derived import live_page, sync
+from pilothouse.repositories.derived import MAX_OPERATIONS, live_page, sync
+from pilothouse.repositories.execution_chunks import pack_definition
 
 WORKFLOW = "WORKFLOW"
 RUNNING = "EXECRUNNING"
@@ -207,18 +211,26 @@ class ExecutionRepository:
 
     def create(self, data: dict[str, Any], first_events: list[dict[str, Any]]) -> None:
         """Insert the execution and its first history events (Conflict if the name is taken); its
-        running entry first, its listing entry after (see the module's docstring). A record or
-        history item too large for one stored item is stored in pieces (:mod:`.execution_bodies`:
-        the writer sets ``text_seen``, the text its first events carry)."""
+        running entry first, its listing entry after (see the module's docstring), or both in the
+        record's own transaction where the store's transactions span partitions (as
+        :func:`pilothouse.repositories.derived.commit` writes a record's derived entries: the
+        record's ``if_absent`` orders them). A record or history item too large for one stored
+        item is stored in pieces (:mod:`.execution_bodies`: the writer sets ``text_seen``, the
+        text its first events carry)."""
         workflow, name = data["workflow"], data["name"]
-        self.store.put(running_put(workflow, name, self.store.clock.time()))
+        running = running_put(workflow, name, self.store.clock.time())
         pk = execution_pk(workflow, name)
-        head, pieces, _ = bodies.split(pk, stored("ExecutionRecord", data), 0)
+        state, definition = pack_definition(pk, data["state"])
+        head, pieces, _ = bodies.split(pk, stored("ExecutionRecord", {**data, "state": state}), 0)
         first = history_sk(first_events[0]["id"])
         history = bodies.history_writes(pk, first, first_events, bodies.watched(head))
-        ops = [Put(Item(pk, RECORD_SK, head), if_absent=True), *history, *pieces]
-        if len(ops) > 25:  # pieces named by nobody until the record is written: they may go first
-            for piece in pieces:
+        ops = [Put(Item(pk, RECORD_SK, head), if_absent=True), *history, *definition, *pieces]
+        if self.store.transaction_scope == "store" and len(ops) + 2 <= MAX_OPERATIONS:
+            self.store.transact([Put(running), *ops, Put(Item(executions_pk(workflow), name, summary(head)))])
+            return
+        self.store.put(running)
+        if len(ops) > MAX_OPERATIONS:  # pieces named by nobody until the record is written: they may go first
+            for piece in [*definition, *pieces]:
                 self.store.transact([piece])
             ops = ops[: 1 + len(history)]
         self.store.transact(ops)

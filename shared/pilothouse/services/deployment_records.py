@@ -37,6 +37,11 @@ class DeploymentError(DeploymentTaskError):
     pass
 
 
+class Paused(DeploymentTaskError):
+    """A gated step task found its deployment paused before the step started: nothing was done,
+    and the workflow holds the step at its Gate (a callback task) until the deployment resumes."""
+
+
 def close_waits(d: dict[str, Any], *, before: int, now: str) -> None:
     """A step that waited (a bake, a pause until promoted, a gate) has ended once a later step
     starts or the deployment succeeds: it is succeeded, not waiting for ever."""

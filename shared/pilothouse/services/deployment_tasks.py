@@ -25,19 +25,47 @@ from pilothouse.ports import Placement, PortUnavailable, ProviderError
 from pilothouse.services import deployment_records as records
 from pilothouse.services.context import ServiceContext
 from pilothouse.services.deployment_records import (
+    Aborted,
     AnalysisFailed,
     CapabilityRefused,
     DeploymentError,
     HealthCheckFailed,
+    Paused,
 )
 from pilothouse.services.jobs import finish_operation
 
 # -- steps ---------------------------------------------------------------------------------------
 
+Record = dict[str, Any] | None
 
-def _prepare(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
+
+def _read(services: ServiceContext, payload: dict[str, Any], known: Record) -> dict[str, Any]:
+    """The deployment a step acts on: ``known`` (as the capability check read it a moment ago) or
+    read now."""
+    return known if known is not None else records.dep(services, payload["deployment_id"])
+
+
+def _pass_gate(services: ServiceContext, dep: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """The gate of a step that does work, passed in the step's own task when the workflow says so
+    (``gated``, the shipped plan workflow): what the Gate state's task does before a step, without
+    a callback task and an execution step of its own. An abort requested fails the step with
+    ``Aborted`` (the workflow rolls back); a pause raises :class:`Paused`, which the workflow
+    catches to hold the step at its Gate until it is resumed; otherwise the step is marked
+    started. Only the first time: a step that is no longer pending has passed its gate already (a
+    Gate state of an earlier definition, a hold, an analysis measuring again, a retry)."""
+    index = payload["index"]
+    if not payload.get("gated") or dep["steps"][index]["status"] != "pending":
+        return dep
+    if dep.get("abort_requested"):
+        raise Aborted(dep["abort_requested"].get("reason") or "aborted")
+    if dep["paused"]:
+        raise Paused(f"deployment {dep['id']} is paused before step {index}")
+    return records.mark(services, dep["id"], index, "running", "step.started")
+
+
+def _prepare(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = records.dep(services, dep_id)
+    dep = _pass_gate(services, _read(services, payload, known), payload)
     stable, candidate = records.revisions(dep)
     if candidate and dep["steps"][index]["status"] == "succeeded":
         return {"candidate": candidate}
@@ -56,9 +84,9 @@ def _prepare(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any
     return {"candidate": placement.details.get("candidate")}
 
 
-def _shift(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
+def _shift(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = records.dep(services, dep_id)
+    dep = _pass_gate(services, _read(services, payload, known), payload)
     weight = dep["steps"][index]["weight"]
     if dep.get("promote_full"):
         weight = 100
@@ -74,9 +102,9 @@ def _shift(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"weights": weights}
 
 
-def _set_replicas(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
+def _set_replicas(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = records.dep(services, dep_id)
+    dep = _pass_gate(services, _read(services, payload, known), payload)
     step = dep["steps"][index]
     stable, candidate = records.revisions(dep)
     revision = stable if step["revision"] == "stable" else candidate
@@ -90,9 +118,9 @@ def _set_replicas(services: ServiceContext, payload: dict[str, Any]) -> dict[str
     return {"revision": revision, "replicas": step["replicas"]}
 
 
-def _health(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
+def _health(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> dict[str, Any]:
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = records.dep(services, dep_id)
+    dep = _pass_gate(services, _read(services, payload, known), payload)
     _, candidate = records.revisions(dep)
     result = records.provider_call(
         records.provider(services, dep).check_health, records.placement(dep), candidate
@@ -104,10 +132,10 @@ def _health(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]
     return result.to_dict()
 
 
-def _analyze(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
+def _analyze(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> dict[str, Any]:
     """One measurement of the step's analysis; says whether to measure again, pause, or go on."""
     dep_id, index = payload["deployment_id"], payload["index"]
-    dep = records.dep(services, dep_id)
+    dep = _pass_gate(services, _read(services, payload, known), payload)
     if dep.get("promote_full"):
         records.mark(services, dep_id, index, "skipped", "analysis.skipped")
         return {"next": "pass"}
@@ -170,12 +198,12 @@ def _analyze(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any
     return {"next": "pass"}
 
 
-def _gate(services: ServiceContext, payload: dict[str, Any]) -> None:
+def _gate(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> None:
     """Before each step (kind gate), a bake or an indefinite pause (kind pause), an approval: record
     the task token; complete it at once when nothing needs to hold the deployment."""
 
     dep_id, index, kind, token = payload["deployment_id"], payload["index"], payload["kind"], payload["token"]
-    dep = records.dep(services, dep_id)
+    dep = _read(services, payload, known)
     if dep.get("abort_requested"):
         services.orchestrator.send_task_failure(
             token, "Aborted", dep["abort_requested"].get("reason") or "aborted"
@@ -304,9 +332,9 @@ def unapproved_steps(dep: dict[str, Any]) -> list[int]:
     return [s["index"] for s in dep["steps"] if s.get("kind") == "approval" and s["index"] not in approved]
 
 
-def _finalize(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
+def _finalize(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> dict[str, Any]:
     dep_id = payload["deployment_id"]
-    dep = records.dep(services, dep_id)
+    dep = _read(services, payload, known)
     if dep["status"] in FINAL:
         return {"status": dep["status"]}
     unapproved = unapproved_steps(dep)
@@ -325,19 +353,18 @@ def _finalize(services: ServiceContext, payload: dict[str, Any]) -> dict[str, An
     return {"status": "succeeded"}
 
 
-def _rollback(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
+def _rollback(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> dict[str, Any]:
     """Back to the stable revision (restarting it if a recreate had stopped it)."""
     dep_id = payload["deployment_id"]
     error = payload.get("error") or {}
-    dep = records.dep(services, dep_id)
+    dep = _read(services, payload, known)
     if dep["status"] in FINAL:
         return {"status": dep["status"]}
     reason = _reason(error)
     aborted = error.get("Error") == "Aborted" or (
         dep.get("abort_requested") and not dep["abort_requested"].get("break_glass")
     )
-    records.mark(services, dep_id, None, "", "rolling_back", status="rolling_back", error=reason)
-    dep = records.dep(services, dep_id)
+    dep = records.mark(services, dep_id, None, "", "rolling_back", status="rolling_back", error=reason)
     stable, candidate = records.revisions(dep)
     provider = records.provider(services, dep)
     placement = records.placement(dep)
@@ -361,7 +388,7 @@ def _rollback(services: ServiceContext, payload: dict[str, Any]) -> dict[str, An
     return {"status": dep["status"]}
 
 
-def _failed(services: ServiceContext, payload: dict[str, Any]) -> dict[str, Any]:
+def _failed(services: ServiceContext, payload: dict[str, Any], known: Record = None) -> dict[str, Any]:
     """The rollback itself failed: the deployment failed and the component is Failed."""
     dep_id = payload["deployment_id"]
     error = payload.get("error") or {}
@@ -397,8 +424,8 @@ def authorize(services: ServiceContext, payload: Any) -> dict[str, Any]:
 
 def _task(step):
     def entry(services: ServiceContext, payload: dict[str, Any]) -> Any:
-        authorize(services, payload)
-        return step(services, {k: v for k, v in payload.items() if k != CAPABILITY_FIELD})
+        known = authorize(services, payload)
+        return step(services, {k: v for k, v in payload.items() if k != CAPABILITY_FIELD}, known)
 
     entry.__name__ = step.__name__.lstrip("_")
     entry.__qualname__ = entry.__name__

@@ -84,6 +84,7 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
     dep_id = pending.id
     existing = repo(services).get(dep_id)
     capability: str | None = None
+    dep: dict[str, Any] | None = None
     if existing is None:
         strategy, steps = pending.strategy or {}, pending.steps or []
         cmd = pending.command
@@ -137,12 +138,13 @@ def start(services: ServiceContext, component: dict[str, Any]) -> dict[str, Any]
             if pending.params.get(key) is not None:
                 data[key] = pending.params[key]
         try:
-            repo(services).create(
+            dep = repo(services).create(
                 data, {"type": "created", "status": "pending", "actor": data["initiated_by"]}
             )
         except AlreadyExists:
             capability = None
-    dep = repo(services).require(dep_id).data
+    if dep is None:  # created before (a retried job), or by a racing one
+        dep = repo(services).require(dep_id).data
     if capability is None:  # started before (a retried job): start only if the execution is missing
         try:
             services.orchestrator.describe(dep["workflow"], dep["execution"])

@@ -108,6 +108,8 @@ class StrategyStepArgs(DeploymentArgs):
     token: str | None = Field(default=None, max_length=1024)
     seconds: int | None = None
     error: dict[str, Any] | None = None
+    #: the step passes its gate itself (a pause or abort checked before it starts; see the plan workflow)
+    gated: bool | None = None
 
 
 @dataclass(frozen=True)

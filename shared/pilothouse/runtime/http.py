@@ -437,6 +437,11 @@ def add_operations(
 
             validation = False
             middlewares = [ReadValidation(), *middlewares, _ResponseValidation(None)]
+        elif not document:  # a mutation: Powertools' checks, made once per route (runtime.body_params)
+            from pilothouse.runtime.body_params import BodyValidation
+
+            validation = False
+            middlewares = [BodyValidation(), *middlewares, _ResponseValidation(None)]
         router.route(
             op.path,
             op.method,

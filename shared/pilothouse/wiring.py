@@ -493,6 +493,13 @@ class ServiceHooks:
             break_glass=break_glass,
         )
 
+    def audit_in_commit(self, services: Services, **fields: Any) -> contextlib.AbstractContextManager[Any]:
+        """The audit record of a call written with the change it commits (see
+        :class:`pilothouse.services.audit.InCommit`); ``record`` holds it once it landed."""
+        from pilothouse.services.audit import in_commit
+
+        return in_commit(services, **fields)
+
     def audit(
         self,
         services: Services,

@@ -33,7 +33,9 @@ def _page(items: list, cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": cursor}
 
 
-@operation(summary="Register a component", tag=TAG, status=201, response="ComponentAnswer")
+@operation(
+    summary="Register a component", tag=TAG, status=201, response="ComponentAnswer", audit_in_commit=True
+)
 def register_component(spec: ComponentSpec) -> Response[dict[str, Any]]:
     ctx = current()
     ctx.resource = f"component:{spec.name}"

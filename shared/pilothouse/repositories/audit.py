@@ -17,7 +17,10 @@ One partition per day keeps no partition hot for long nor growing without bound.
 day's head (and a refusal counter's pointer) are written in one transaction *inside the day's
 partition* (every store commits that, Azure Tables included), the head conditionally (absent, or
 at the version read), so of two racing appends one wins and the other retries with the new head:
-the chain never forks. Records' sort keys are 12-digit sequence numbers, so they all start with
+the chain never forks. Where the store's transactions span partitions, the record of a call that
+changes a component may ride in that change's transaction instead
+(:meth:`AuditRepository.append_writes`, ``pilothouse.services.audit.InCommit``): the head is
+conditioned the same way. Records' sort keys are 12-digit sequence numbers, so they all start with
 ``0`` (:data:`RECORD_PREFIX`; a day never holds 10^11 records) and sort before ``HEAD`` and
 ``ANON#``.
 
@@ -116,10 +119,17 @@ class AuditRepository:
         """Write record ``data`` (its ``seq`` and ``hash`` set) and move the head to it, in one
         transaction of the day's partition, or raise Conflict when another record took that place
         first."""
+        self.store.transact(self.append_writes(day, data, head, expires_at=expires_at))
+
+    def append_writes(
+        self, day: str, data: dict[str, Any], head: Item | None, *, expires_at: float
+    ) -> list[Put]:
+        """The writes of :meth:`append` (the day listed first when ``head`` is None), for a
+        transaction that also carries others (a change and its audit record together)."""
         if head is None:
             self.note_day(day, expires_at=expires_at)
         record = Item(day_pk(day), seq_sk(data["seq"]), stored("AuditEntry", data), expires_at=expires_at)
-        self.store.transact([Put(record, if_absent=True), self._head_put(day, data, head, expires_at)])
+        return [Put(record, if_absent=True), self._head_put(day, data, head, expires_at)]
 
     def get(self, day: str, sk: str) -> Item | None:
         return self.store.get(day_pk(day), sk) if day else self.store.get(LEGACY_PK, sk)

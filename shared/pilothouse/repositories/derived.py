@@ -36,13 +36,17 @@ Firestore; not Azure Tables, nor the test suite, which narrows every store to ``
 sync follows: the entries are what the record as written calls for, and the record's condition
 orders every transaction that writes them, so they cannot be older than their record. A sync that
 runs meanwhile (the dispatcher's, for an older marker) reads the entry before the record, so it
-either sees both or writes on a version that has moved and looks again.
+either sees both or writes on a version that has moved and looks again. That transaction may also
+carry a :class:`Rider`: the audit record of the request making the change (:func:`riding`), so a
+change and its record commit together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
 
 from pilothouse.errors import AlreadyExists, VersionConflict
 from pilothouse.ports import Item, Page, Put, Store, Write
@@ -139,6 +143,42 @@ def listed(item: Item) -> tuple[dict[str, Any], int]:
     return item.data["record"], int(item.data["record_version"])
 
 
+class Rider(Protocol):
+    """Writes of another partition that ride in the transaction of a change (the audit record of
+    the request that makes it: see :func:`riding`). Its writes are conditional on what it read
+    (a chain's head), so a transaction may fail because of them alone: :meth:`moved` says so, and
+    the transaction is tried again with writes placed anew."""
+
+    def writes(self) -> list[Write]:
+        """The writes, placed on what the store holds now."""
+        ...
+
+    def moved(self) -> bool:
+        """Whether what the last :meth:`writes` were placed on has changed since."""
+        ...
+
+    def landed(self) -> None:
+        """The last :meth:`writes` were committed."""
+        ...
+
+
+_rider: ContextVar[Rider | None] = ContextVar("pilothouse_rider", default=None)
+R = TypeVar("R", bound=Rider)
+
+
+@contextmanager
+def riding(rider: R) -> Iterator[R]:
+    """While inside, the first :func:`commit` of one transaction (a store whose transactions span
+    partitions) carries ``rider``'s writes; a commit that cannot (another scope, too many
+    operations) leaves it for the next, and none may take it at all (its owner then writes
+    them by themselves)."""
+    token = _rider.set(rider)
+    try:
+        yield rider
+    finally:
+        _rider.reset(token)
+
+
 def commit(
     store: Store,
     writes: Sequence[Write],
@@ -150,15 +190,41 @@ def commit(
     """Commit ``writes`` (a transaction of the record's partition) with the partition's dirty
     ``marker`` and the ``derived`` entries: (pk, sk, what the record as written calls for; None:
     none, so a tombstone). One transaction where the store's span partitions (see the module's
-    docstring); otherwise the marker alone first, then ``writes``, then ``reconcile()``, which
-    syncs the entries. Answers the items ``writes`` wrote, one per Put, in order."""
+    docstring), with the writes of the :class:`Rider` in effect, if any (:func:`riding`);
+    otherwise the marker alone first, then ``writes``, then ``reconcile()``, which syncs the
+    entries. Answers the items ``writes`` wrote, one per Put, in order."""
     steps: list[Write] = [
         Put(Item(pk, sk, want) if want is not None else tombstone(store, pk, sk)) for pk, sk, want in derived
     ]
-    if store.transaction_scope == "store" and len(writes) + len(steps) + 1 <= MAX_OPERATIONS:
+    own = len(writes) + len(steps) + 1
+    if store.transaction_scope == "store" and own <= MAX_OPERATIONS:
+        rider = _rider.get()
+        if rider is not None:
+            _rider.set(None)  # one transaction carries it
+            return _commit_riding(store, [*writes, *steps, marker], rider, len(writes))
         written = store.transact([*writes, *steps, marker])
         return written[: sum(isinstance(w, Put) for w in writes)]
     store.transact([marker])
     written = store.transact(writes)
     reconcile()
     return written
+
+
+def _commit_riding(store: Store, operations: list[Write], rider: Rider, mine: int) -> list[Item]:
+    """``operations`` and ``rider``'s writes in one transaction (when they do not fit, or fail on
+    the rider's conditions more than :data:`ATTEMPTS` times, ``operations`` alone: the rider's
+    owner then writes its own); the items the first ``mine`` operations wrote."""
+    puts = sum(isinstance(w, Put) for w in operations[:mine])
+    for _ in range(ATTEMPTS):
+        extra = rider.writes()
+        if len(operations) + len(extra) > MAX_OPERATIONS:
+            break
+        try:
+            written = store.transact([*operations, *extra])
+        except (AlreadyExists, VersionConflict):
+            if rider.moved():  # the rider's conditions failed (maybe the change's too): again
+                continue
+            raise
+        rider.landed()
+        return written[:puts]
+    return store.transact(operations)[:puts]

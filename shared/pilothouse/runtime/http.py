@@ -305,6 +305,20 @@ class _Guard:
         ctx.notes["audit"] = {k: v for k, v in (judged or {}).items() if v}
 
     def _call(self, app, ctx: RequestContext, next_middleware) -> Response:
+        carry = getattr(self.hooks, "audit_in_commit", None) if self.op.audit_in_commit else None
+        if carry is None:
+            return self._answer(app, ctx, next_middleware)
+        # the record of a success rides in the change's transaction; _audit writes any other
+        fields = self._audit_fields(ctx)
+        fields["target"] = lambda: ctx.resource  # the endpoint names it as it runs
+        with carry(ctx.services, status=self.op.status, **fields) as carried:
+            response = self._answer(app, ctx, next_middleware)
+        if carried.record is not None:
+            ctx.notes["audited"] = self.op.status
+        return response
+
+    def _answer(self, app, ctx: RequestContext, next_middleware) -> Response:
+        """The endpoint's answer, validated when the settings say."""
         if self.answers is not None and ctx.services.settings.response_validation:
             return self.answers(app, next_middleware)
         return next_middleware(app)
@@ -360,22 +374,21 @@ class _Guard:
             headers=headers,
         )
 
-    def _audit(self, ctx: RequestContext, status: int, detail: str | None = None) -> None:
+    def _audit_fields(self, ctx: RequestContext) -> dict[str, Any]:
+        fields: dict[str, Any] = {"principal": ctx.actor, "operation": self.op.name}
+        fields["request_id"] = ctx.request_id
         # who an OIDC principal is (issuer, subject, e-mail, name) goes with the record
-        actor = ctx.principal.audit_view() if ctx.principal and ctx.principal.kind == "oidc" else None
-        more = dict(ctx.notes.get("audit") or {})  # the request's facts and its policy decisions
-        if actor:
-            more["actor"] = actor
+        if ctx.principal and ctx.principal.kind == "oidc":
+            fields["actor"] = ctx.principal.audit_view()
+        fields.update(ctx.notes.get("audit") or {})  # the request's facts and its policy decisions
+        return fields
+
+    def _audit(self, ctx: RequestContext, status: int, detail: str | None = None) -> None:
+        if ctx.notes.get("audited") == status:  # written with the change (see _call)
+            return
         try:
             self.hooks.audit(
-                ctx.services,
-                principal=ctx.actor,
-                operation=self.op.name,
-                resource=ctx.resource,
-                request_id=ctx.request_id,
-                status=status,
-                detail=detail,
-                **more,
+                ctx.services, resource=ctx.resource, status=status, detail=detail, **self._audit_fields(ctx)
             )
         except Exception:  # the answer stands; a lost audit record is logged loudly
             logger.exception("could not write the audit record", extra={"request_id": ctx.request_id})
@@ -473,13 +486,18 @@ def add_operations(
     for op in operations:
         middlewares: list[Callable[..., Any]]
         validation = None  # the resolver's
-        if document or (op.mutating and _needs_request_validation(op)):
+        if document:
             middlewares = [_Guard(op, hooks)]  # the resolver validates requests and answers
         else:
             # answers validated when the settings say, by the guard (not a middleware frame of its own)
             validation = False
             middlewares = [_Guard(op, hooks, _ResponseValidation(None))]
-            if _needs_request_validation(op):  # a read: Powertools' checks with a plan made once
+            checked = _needs_request_validation(op)
+            if checked and op.mutating:  # Powertools' checks of a body, planned once (runtime.body_params)
+                from pilothouse.runtime.body_params import BodyValidation
+
+                middlewares.insert(0, BodyValidation())
+            elif checked:  # a read: Powertools' checks with a plan made once
                 from pilothouse.runtime.params import ReadValidation
 
                 middlewares.insert(0, ReadValidation())

@@ -37,6 +37,9 @@ class Operation:
     errors: tuple[int, ...] = ()
     #: the media type of a successful answer
     media_type: str = "application/json"
+    #: the audit record of a successful call goes in the transaction of the change it makes (where
+    #: the store's transactions span partitions): for endpoints whose one change is their last write
+    audit_in_commit: bool = False
 
 
 #: what ``ROUTES`` answers for a name it does not hold
@@ -54,6 +57,7 @@ def operation(
     also: tuple[int, ...] = (),
     errors: tuple[int, ...] = (),
     media_type: str = "application/json",
+    audit_in_commit: bool = False,
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare an endpoint. The function's name is the operation's name; its method, route and
     permission are the operation catalogue's (:mod:`pilothouse.catalogue`), written once there
@@ -85,6 +89,7 @@ def operation(
             also=also,
             errors=errors,
             media_type=media_type,
+            audit_in_commit=audit_in_commit,
         )
 
     return wrap

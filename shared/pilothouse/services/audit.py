@@ -7,12 +7,14 @@ import base64
 import hashlib
 import json
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from pilothouse.clock import iso
 from pilothouse.domain.audit_chain import genesis, seal
 from pilothouse.errors import BadRequest, Conflict
-from pilothouse.ports import Item
+from pilothouse.ports import Item, Write
 from pilothouse.repositories.audit import AuditRepository
 from pilothouse.services.context import ServiceContext
 
@@ -64,6 +66,33 @@ def record(
         return _count_refusal(
             services, operation=operation, target=target, request_id=request_id, now=now, detail=detail
         )
+    data = _entry(now, principal, operation, target, request_id, status, detail, actor, request, policies)
+    ttl = now + services.settings.audit_ttl_days * 86400
+    for _ in range(100):
+        day = day_of(now)
+        sealed, head = _placed(services, data, day)
+        try:
+            repo(services).append(day, sealed, head, expires_at=ttl)
+            return sealed
+        except Conflict:  # another record took this place: follow the new head
+            now = services.clock.time()
+            continue
+    raise Conflict("the audit chain is too contended; retry")
+
+
+def _entry(
+    now: float,
+    principal: str,
+    operation: str,
+    target: str | None,
+    request_id: str,
+    status: int,
+    detail: str | None,
+    actor: dict[str, Any] | None,
+    request: dict[str, Any] | None,
+    policies: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """An audit record's fields before it is placed in its day's chain."""
     data: dict[str, Any] = {
         "at": iso(now),
         "principal": principal,
@@ -80,17 +109,66 @@ def record(
         data["request"] = request  # the facts policies judged it on (policies test replays them)
     if policies:
         data["policies"] = policies  # every matching policy's decision
-    ttl = now + services.settings.audit_ttl_days * 86400
-    for _ in range(100):
+    return data
+
+
+class InCommit:
+    """The audit record of a successful call, written in the transaction of the change the call
+    makes (a :class:`pilothouse.repositories.derived.Rider`): one commit instead of two, and no
+    change without its record. ``record`` is the record once it landed; until then (a store whose
+    transactions stay in one partition, a change that failed) the caller appends it by itself
+    with :func:`record`, as for any other call.
+
+    The record says ``status`` (the call's answer when it succeeds) and what :func:`record` would
+    say of it; its target is asked for when it is placed (an endpoint names it as it runs)."""
+
+    def __init__(
+        self,
+        services: ServiceContext,
+        *,
+        principal: str,
+        operation: str,
+        target: Callable[[], str | None],
+        request_id: str,
+        status: int,
+        actor: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+        policies: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.services = services
+        self.fields = (principal, operation, target, request_id, status, actor, request, policies)
+        self.record: dict[str, Any] | None = None
+        self._placed: tuple[str, dict[str, Any], Item | None] | None = None
+
+    def writes(self) -> list[Write]:
+        principal, operation, target, request_id, status, actor, request, policies = self.fields
+        now = self.services.clock.time()
+        data = _entry(now, principal, operation, target(), request_id, status, None, actor, request, policies)
         day = day_of(now)
-        sealed, head = _placed(services, data, day)
-        try:
-            repo(services).append(day, sealed, head, expires_at=ttl)
-            return sealed
-        except Conflict:  # another record took this place: follow the new head
-            now = services.clock.time()
-            continue
-    raise Conflict("the audit chain is too contended; retry")
+        sealed, head = _placed(self.services, data, day)
+        self._placed = (day, sealed, head)
+        ttl = now + self.services.settings.audit_ttl_days * 86400
+        return list(repo(self.services).append_writes(day, sealed, head, expires_at=ttl))
+
+    def moved(self) -> bool:
+        if self._placed is None:
+            return False
+        day, _, head = self._placed
+        now = repo(self.services).head(day)
+        return day != day_of(self.services.clock.time()) or (
+            (now.version, now.data.get("hash")) if now else None
+        ) != ((head.version, head.data.get("hash")) if head else None)
+
+    def landed(self) -> None:
+        self.record = self._placed[1] if self._placed else None
+
+
+def in_commit(services: ServiceContext, **fields: Any) -> AbstractContextManager[InCommit]:
+    """While inside, the first change committed in one transaction carries this call's audit
+    record (:class:`InCommit`, ``fields`` as it takes them)."""
+    from pilothouse.repositories.derived import riding
+
+    return riding(InCommit(services, **fields))
 
 
 def _count_refusal(

@@ -62,6 +62,23 @@ CHECKED_BEYOND_THE_SCHEMA = frozenset(
         "create_policy",
         "update_policy",
         "test_policy",
+        # a system's members and a webhook source's rules name components: they must exist (and a
+        # rule's JSONPath/JSONata must compile)
+        "create_system",
+        "update_system",
+        "create_webhook_source",
+        "update_webhook_source",
+        # an autoscaling policy needs one of target_tracking, step_scaling or scheduled, and config
+        # content needs its format: rules across fields (each 422 names the body)
+        "set_autoscaling",
+        "set_component_config",
+        "put_config_set",
+        "put_environment_config",
+        # an EMF document's directives name members of the document (CloudWatch's EMF spec)
+        "put_metrics",
+        # start/end are an ISO 8601 time, epoch seconds or a duration: which ISO times exist
+        # (no February 30th) is not something a pattern says
+        "component_metrics",
     }
 )
 

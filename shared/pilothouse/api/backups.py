@@ -40,7 +40,11 @@ def list_backups(limit: Annotated[int, lazy.Query(ge=1, le=500)] = 100) -> dict[
 
 
 @operation(
-    summary="A backup's manifest (no key material)", tag=TAG, resource=_backup, response="BackupAnswer"
+    summary="A backup's manifest (no key material)",
+    tag=TAG,
+    resource=_backup,
+    response="BackupAnswer",
+    errors=(422,),  # a malformed backup id (the service's check of its form)
 )
 def get_backup(backup_id: str) -> dict[str, Any]:
     from pilothouse.services import backups

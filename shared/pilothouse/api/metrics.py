@@ -12,7 +12,7 @@ from pilothouse.api import lazy
 from pilothouse.api.component_reads import _resource
 from pilothouse.domain.components import NAME_PATTERN
 from pilothouse.domain.metric_requests import MAX_DATAPOINTS, MetricsRequest
-from pilothouse.domain.metrics import Datapoint
+from pilothouse.domain.metrics import STAT_PATTERN, Datapoint
 from pilothouse.errors import NotFound, ValidationFailed
 from pilothouse.runtime.context import current
 from pilothouse.runtime.http import json_response
@@ -90,7 +90,12 @@ def component_metrics(
         str | None, lazy.Query(max_length=255, description="a metric name; none: list them")
     ] = None,
     stat: Annotated[
-        str, lazy.Query(max_length=16, description="Sum, Average, Minimum, Maximum, SampleCount, pNN")
+        str,
+        lazy.Query(
+            max_length=16,
+            pattern=STAT_PATTERN,
+            description="Sum, Average, Minimum, Maximum, SampleCount, pNN",
+        ),
     ] = "Average",
     period: Annotated[int, lazy.Query(ge=60, le=86400 * 31, description="seconds, a multiple of 60")] = 60,
     start: Annotated[

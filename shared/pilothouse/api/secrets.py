@@ -32,7 +32,7 @@ class NewSecret(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
-    value: SecretStr = Field(description="write-only: never shown again")
+    value: SecretStr = Field(min_length=1, description="write-only: never shown again")
     description: str = Field(default="", max_length=500)
 
     _text = field_validator("value", mode="before")(_value_only_as_text)
@@ -41,7 +41,7 @@ class NewSecret(BaseModel):
 class SecretRotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: SecretStr = Field(description="write-only: never shown again")
+    value: SecretStr = Field(min_length=1, description="write-only: never shown again")
     #: redeploy the Running components that reference it (default) or leave them to their next deploy
     redeploy: bool = True
 

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pilothouse.domain.metrics import check_stat
+from pilothouse.domain.metrics import STAT_PATTERN, check_stat
 from pilothouse.domain.notifications import Subscription
 
 State = Literal["OK", "PENDING", "FIRING", "RESOLVED"]
@@ -75,7 +75,9 @@ class MetricRule(_Rule):
         "the error rate); a period where it is 0 or missing is missing",
     )
     stat: str = Field(
-        default="Average", description="Average, Sum, Minimum, Maximum, SampleCount, p50, p99.9..."
+        default="Average",
+        pattern=STAT_PATTERN,
+        description="Average, Sum, Minimum, Maximum, SampleCount, p50, p99.9...",
     )
     comparator: Literal[
         "GreaterThanThreshold",

@@ -50,6 +50,8 @@ METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,254}$")
 DIMENSION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
 COMPONENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")  # as domain.components.NAME_PATTERN
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,3})?|100)$")
+#: a statistic we compute, as a JSON Schema pattern (what :func:`check_stat` accepts)
+STAT_PATTERN = r"^(Sum|Average|Minimum|Maximum|SampleCount|p(\d{1,2}(\.\d{1,3})?|100))$"
 
 
 @dataclass(frozen=True, slots=True)

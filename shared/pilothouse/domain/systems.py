@@ -13,7 +13,7 @@ and a cycle's message spells its path.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,7 +76,7 @@ class SystemChange(Strict):
 class SystemDeployRequest(Strict):
     """Deploy every member (its registered version unless ``versions`` names another)."""
 
-    versions: dict[str, str] = Field(default_factory=dict)
+    versions: dict[str, Annotated[str, Field(pattern=VERSION_PATTERN)]] = Field(default_factory=dict)
     max_parallel: int | None = Field(default=None, ge=1, le=20)
 
     @field_validator("versions")
@@ -93,7 +93,7 @@ class SystemDeployRequest(Strict):
 class SystemUpdateRequest(SystemDeployRequest):
     """Update the named members to new versions (the others are left as they are)."""
 
-    versions: dict[str, str] = Field(min_length=1)
+    versions: dict[str, Annotated[str, Field(pattern=VERSION_PATTERN)]] = Field(min_length=1)
 
 
 class SystemPromoteRequest(Strict):

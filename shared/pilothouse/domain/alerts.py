@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pilothouse.domain.metrics import STAT_PATTERN, check_stat
-from pilothouse.domain.notifications import Subscription
+from pilothouse.domain.notifications import EventPattern
 
 State = Literal["OK", "PENDING", "FIRING", "RESOLVED"]
 #: what one evaluation concluded: the condition holds (breaching), holds in part (partial: some
@@ -123,18 +123,12 @@ class EventRule(_Rule):
     kind: Literal["event"]
     component: str | None = Field(default=None, pattern=_NAME, description="none: any component")
     environment: Literal["development", "staging", "production"] | None = None
-    events: list[str] = Field(
+    #: the same pattern syntax as subscriptions
+    events: list[EventPattern] = Field(
         default_factory=lambda: ["deployment.rolled_back", "deployment.failed"], min_length=1, max_length=20
     )
-    resolve_on: list[str] = Field(default_factory=lambda: ["deployment.succeeded"], max_length=20)
+    resolve_on: list[EventPattern] = Field(default_factory=lambda: ["deployment.succeeded"], max_length=20)
     resolve_after_minutes: float | None = Field(default=60, gt=0, le=10080)
-
-    @model_validator(mode="after")
-    def _patterns(self) -> EventRule:
-        Subscription(events=self.events)  # the same pattern syntax as subscriptions
-        if self.resolve_on:
-            Subscription(events=self.resolve_on)
-        return self
 
 
 class BackupAgeRule(_Rule):

@@ -37,6 +37,7 @@ BACKOFF_CAP_SECONDS = 900.0
 ChannelKind = Literal["webhook", "slack", "teams"]
 #: an event-type pattern (a.b, a.*, or *), as a JSON Schema pattern
 EVENT_PATTERN = r"^(\*|[a-z][a-z0-9_]*(\.([a-z][a-z0-9_]*|\*))*)$"
+EventPattern = Annotated[str, Field(max_length=100, pattern=EVENT_PATTERN)]
 
 
 def matches(pattern: str, event_type: str) -> bool:
@@ -55,7 +56,7 @@ class Subscription(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[Annotated[str, Field(max_length=100, pattern=EVENT_PATTERN)]] = Field(
+    events: list[EventPattern] = Field(
         min_length=1,
         max_length=50,
         description="event-type patterns: deployment.*, approval.requested, alert.firing, *",

@@ -127,3 +127,40 @@ def test_keys_show_their_secret_only_in_the_create_answer():
     for name in ("ApiKeyAnswer", "ApiKeyPage"):
         assert "key" not in schemas[name].get("properties", {})
         assert "hash" not in schemas[name].get("properties", {})
+
+
+def test_rules_the_models_check_by_pattern_or_length_are_in_their_schemas():
+    """Given the rules schemathesis found the server checking beyond the document, then each is in
+    the model's JSON Schema, so a schema-valid body is not refused for it."""
+    from pilothouse.api.secrets import NewSecret, SecretRotation
+    from pilothouse.domain.alerts import EventRule, MetricRule
+    from pilothouse.domain.components import VERSION_PATTERN
+    from pilothouse.domain.metrics import STAT_PATTERN
+    from pilothouse.domain.notifications import EVENT_PATTERN, Subscription
+    from pilothouse.domain.systems import SystemDeployRequest, SystemUpdateRequest
+
+    for model in (NewSecret, SecretRotation):
+        assert model.model_json_schema()["properties"]["value"]["minLength"] == 1
+    assert MetricRule.model_json_schema()["properties"]["stat"]["pattern"] == STAT_PATTERN
+    assert Subscription.model_json_schema()["properties"]["events"]["items"]["pattern"] == EVENT_PATTERN
+    for field in ("events", "resolve_on"):
+        assert EventRule.model_json_schema()["properties"][field]["items"]["pattern"] == EVENT_PATTERN
+    for model in (SystemDeployRequest, SystemUpdateRequest):
+        versions = model.model_json_schema()["properties"]["versions"]
+        assert versions["additionalProperties"]["pattern"] == VERSION_PATTERN
+    get_backup = openapi_document()["paths"]["/v1/backups/{backup_id}"]["get"]
+    assert "422" in get_backup["responses"]  # a malformed backup id
+
+
+@pytest.mark.parametrize(
+    "stat", ["Sum", "Average", "SampleCount", "p50", "p99.9", "p100", "p0", "x", "p101", "avg", ""]
+)
+def test_the_stat_pattern_accepts_what_check_stat_accepts(stat):
+    from pilothouse.domain.metrics import STAT_PATTERN, check_stat
+
+    try:
+        check_stat(stat)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert bool(re.match(STAT_PATTERN, stat)) is accepted

@@ -1,9 +1,11 @@
-"""The direct read path (``runtime.http_direct``) answers what the event path answers.
+"""The direct read path (``runtime.http_direct``) answers what Powertools' resolver answers.
 
-Every read route of template.yaml is called through two gateways over the same store, one whose
-pool sends every request as an event to Powertools' resolver and one whose pool takes the
-handlers' direct path, with the same request ids: status, headers and body bytes must match, and
-the direct path must have served the plain reads itself (it hands the rest back)."""
+Every read route of template.yaml is called three ways over the same store, with the same request
+ids: as an event resolved by Powertools, as an event a handler serves directly (what a function
+does with a bodiless read in the cloud: :meth:`~pilothouse.runtime.http_direct.DirectReads.serve_event`),
+and as the local gateway's request served without an event
+(:meth:`~pilothouse.runtime.http_direct.DirectReads.serve`). Status, headers and body bytes must
+match, and both direct paths must have served the plain reads themselves (they hand the rest back)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def gateways(cloud, services, admin_key, monkeypatch):
     components.register(services, components.parse_spec(spec("web", config_schema=SCHEMA)), actor="t")
     config.set_config(services, "web", values={"port": 8080, "s": "h\u00e9 \u2603"}, message="m", actor="t")
     served: list[int] = []
-    real = http_direct.DirectReads.serve
+    real, real_event = http_direct.DirectReads.serve, http_direct.DirectReads.serve_event
 
     def spy(self, request):
         result = real(self, request)
@@ -38,15 +40,38 @@ def gateways(cloud, services, admin_key, monkeypatch):
             served.append(result["statusCode"])
         return result
 
+    def event_spy(self, event):
+        if RESOLVER_ONLY:
+            return None
+        result = real_event(self, event)
+        if result is not None:
+            SERVED_EVENTS.append(result["statusCode"])
+        return result
+
     monkeypatch.setattr(http_direct.DirectReads, "serve", spy)
+    monkeypatch.setattr(http_direct.DirectReads, "serve_event", event_spy)
+    SERVED_EVENTS.clear()
     events = LocalGateway(cloud.routes, FunctionPool(cloud.functions, direct=False))
     direct = LocalGateway(cloud.routes, FunctionPool(cloud.functions))
     return events, direct, served
 
 
+#: set while the event gateway's handlers are to resolve every event with Powertools
+RESOLVER_ONLY: list[bool] = []
+#: the statuses the handlers' event direct path answered
+SERVED_EVENTS: list[int] = []
+
+
 def _both(gateways, method, path, query="", headers=None, rid="r" * 32):
+    """(Powertools' answer, the local direct path's); the event direct path's must be the first."""
     events, direct, _ = gateways
-    a = events.handle(method, path, query, dict(headers or {}), b"", request_id=rid)
+    RESOLVER_ONLY.append(True)
+    try:
+        a = events.handle(method, path, query, dict(headers or {}), b"", request_id=rid)
+    finally:
+        RESOLVER_ONLY.clear()
+    via_event = events.handle(method, path, query, dict(headers or {}), b"", request_id=rid)
+    assert via_event == a, (method, path)
     b = direct.handle(method, path, query, dict(headers or {}), b"", request_id=rid)
     return a, b
 
@@ -77,6 +102,7 @@ def test_every_read_route_answers_the_same_both_ways(gateways, cloud, services, 
             compared += 1
     assert compared > 40
     assert gateways[2], "the direct path served nothing"
+    assert sorted(SERVED_EVENTS) == sorted(gateways[2]), "the event direct path served other reads"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +157,7 @@ def test_refused_reads_are_audited_and_problem_json_both_ways(gateways, monkeypa
     assert a[1]["content-type"] == "application/problem+json"
     assert json.loads(a[2])["request_id"] == "r" * 32
     assert 401 in gateways[2]
-    assert len(audited) == 2 and audited[0] == audited[1]
+    assert len(audited) == 3 and audited[0] == audited[1] == audited[2]
     assert audited[0]["status"] == 401 and audited[0]["operation"] == "get_component_config"
 
 
@@ -169,3 +195,37 @@ def test_a_huge_query_answers_the_same_both_ways(gateways, admin_key):
         gateways, "GET", "/v1/components/web/config", query, {"authorization": f"Bearer {admin_key}"}
     )
     assert a == b and a[0] == 200
+
+
+@pytest.mark.parametrize("stage", ["$default", "prod"])
+def test_a_cloud_event_is_served_directly_as_powertools_would(cloud, pool, admin_key, stage):
+    """Given a gateway's payload-2.0 event of a read (a named stage's path starting with the
+    stage), when the function handles it, then the direct path answers it, with the resolver's
+    answer; an event with a body or of a mutation goes to the resolver."""
+    from pilothouse.embedded.functions import LambdaContext, load_module
+    from pilothouse.runtime.events import http_event
+
+    SERVED_EVENTS.clear()
+    handler = load_module(pool.functions["GetComponentFunction"])
+    auth = {"authorization": f"Bearer {admin_key}"}
+    prefix = "" if stage == "$default" else f"/{stage}"
+    event = http_event("GET", "/v1/components/nope", headers=auth, path_parameters={"name": "nope"})
+    event["rawPath"] = prefix + event["rawPath"]
+    event["requestContext"]["stage"] = stage
+    real = http_direct.DirectReads.serve_event
+    served: list[dict] = []
+
+    def spy(self, e):
+        result = real(self, e)
+        served.append(result)
+        return result
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PILOTHOUSE_RESPONSE_VALIDATION", "false")
+        mp.setattr(http_direct.DirectReads, "serve_event", spy)
+        direct = handler(event, LambdaContext("get", 30))
+        resolved = handler.resolver.resolve(event, LambdaContext("get", 30))
+        assert served and served[0] is direct and direct["statusCode"] == 404
+        assert direct == resolved
+        handler({**event, "body": "{}"}, LambdaContext("get", 30))
+        assert len(served) == 1

@@ -620,9 +620,13 @@ def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> 
 
     name = operations[0].name if len(operations) == 1 else None  # None: the route key names it
 
+    reads = _event_reads(app, list(operations))
+
     def resolve(event: dict, context: Any) -> dict:
         started = time.perf_counter()
-        result = app.resolve(event, context)
+        result = reads(event) if event.get("body") is None else None
+        if result is None:
+            result = app.resolve(event, context)
         metric = name or str(event.get("routeKey") or "api")
         emf.record(metric, int(result.get("statusCode") or 500), time.perf_counter() - started)
         return result
@@ -633,12 +637,31 @@ def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> 
     return handler
 
 
+def _event_reads(app: APIGatewayHttpResolver, operations: list[Operation]) -> Callable[[dict], dict | None]:
+    """The direct read path (``runtime.http_direct``) for a bodiless read's event, as a gateway
+    hands it over (None: the resolver answers it). Made on the first such event, so that a function
+    serving only mutations never loads it; read routes are known when the function is built, so a
+    function without any answers None at once."""
+    if not any(not op.mutating for op in operations):
+        return lambda event: None
+    made: list[Callable[[dict], dict | None]] = []
+
+    def reads(event: dict) -> dict | None:
+        if not made:
+            from pilothouse.runtime.http_direct import DirectReads
+
+            made.append(DirectReads(app, operations).serve_event)
+        return made[0](event)
+
+    return reads
+
+
 def _direct_path(
     app: APIGatewayHttpResolver, operations: list[Operation], name: str | None
 ) -> Callable[[Any, Any], dict | None]:
-    """The handler's direct read path for the local gateway (``runtime.http_direct``), loaded on
-    its first request: a cold start in the cloud, which never takes it, does not import it. One
-    function instance serves one request at a time (the function pool's rule), so one is made."""
+    """The handler's direct read path for the local gateway's requests (``runtime.http_direct``),
+    loaded on its first request. One function instance serves one request at a time (the function
+    pool's rule), so one is made."""
     made: list[Callable[[Any, Any], dict | None]] = []
 
     def direct(request: Any, context: Any) -> dict | None:

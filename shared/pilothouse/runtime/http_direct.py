@@ -1,5 +1,5 @@
-"""The direct read path of an HTTP function: a bodiless read served on the local gateway without
-building its payload-2.0 event or running Powertools' resolver, with the same answer.
+"""The direct read path of an HTTP function: a bodiless read served without Powertools' resolver
+(and, on the local gateway, without building its payload-2.0 event), with the same answer.
 
 On a warm read such as ``GET /v1/components/{name}/config``, most of a function's CPU went to the
 machinery around the endpoint: the event (a dict of ~20 keys), Powertools' proxy-event wrappers,
@@ -15,13 +15,18 @@ and answers what Powertools would have answered. Whatever it does not cover is h
 (``None``: the caller builds the event and calls the handler): a body, a mutating route, a route
 with a parameter the plan does not cover, answers being validated
 (``PILOTHOUSE_RESPONSE_VALIDATION``), and any request that fails validation (nothing has happened
-yet then: the full path answers the 401/403/422 as always). The cloud never takes this path: API
-Gateway hands a function an event, and the handler resolves it with Powertools as before.
-``tests/unit/test_http_direct.py`` compares the two paths' answers request by request.
+yet then: the full path answers the 401/403/422 as always).
+
+Two ways in: :meth:`DirectReads.serve` takes the local gateway's request as it was received (no
+event is built), :meth:`DirectReads.serve_event` a gateway's event as a function receives it in the
+cloud (API Gateway's, with a named stage's prefix taken off its path as Powertools does).
+``tests/unit/test_http_direct.py`` compares the three answers (resolver, event, request) request by
+request.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,13 +39,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.shared.headers_serializer import HttpApiHeadersSerializer
 
 from pilothouse.runtime import emf
-from pilothouse.runtime.events import HttpRequest, event_headers, query_parameters
 from pilothouse.runtime.logs import with_context
-from pilothouse.runtime.params import validate
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
+    from pilothouse.runtime.events import HttpRequest
     from pilothouse.runtime.http import _Guard
     from pilothouse.runtime.operations import Operation
     from pilothouse.runtime.params import ReadValidation
@@ -62,13 +66,16 @@ class _Read:
 def _parts(route: Any, op: Operation) -> _Read | None:
     """The route as a direct read, or None when the direct path does not cover it."""
     from pilothouse.runtime.http import _Guard
-    from pilothouse.runtime.params import ReadValidation
 
+    # a route checked by a ReadValidation plan has one only if its module is loaded: a function
+    # whose reads take only path captures (a cold start's get) need not load it
+    loaded = sys.modules.get("pilothouse.runtime.params")
+    read_validation = loaded.ReadValidation if loaded is not None else None
     if op.mutating or getattr(route, "has_dependencies", False) or route.enable_validation is not False:
         return None  # a route Powertools validates itself is resolved by it
     found = list(route.middlewares or ())
     kinds = [type(m) for m in found]
-    if kinds == [ReadValidation, _Guard]:
+    if read_validation is not None and kinds == [read_validation, _Guard]:
         validation, guard = found[0], found[1]
     elif kinds == [_Guard]:
         validation, guard = None, found[0]
@@ -140,13 +147,12 @@ class DirectReads:
         """The handler's answer to ``request`` (a proxy result), or None: not served here."""
         if request.body:
             return None
-        matched = self._match(request.method.upper(), request.path)
+        method = request.method.upper()
+        matched = self._match(method, request.path)
         if matched is None:
             return None
-        read, route_args = matched
-        services = read.guard.hooks.services()
-        if services.settings.response_validation:
-            return None  # Powertools validates the answer: the full path
+        from pilothouse.runtime.events import event_headers, query_parameters  # the local gateway's
+
         headers, cookies = event_headers(request.headers)
         event: dict[str, Any] = {
             "version": "2.0",
@@ -156,7 +162,7 @@ class DirectReads:
             "headers": headers,
             "requestContext": {
                 "requestId": request.request_id,
-                "http": {"method": request.method.upper(), "path": request.path},
+                "http": {"method": method, "path": request.path},
             },
             "isBase64Encoded": False,
         }
@@ -167,6 +173,33 @@ class DirectReads:
             event["pathParameters"] = request.path_parameters
         if cookies:
             event["cookies"] = cookies
+        return self._answer(matched, event, headers)
+
+    def serve_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The handler's answer to an API Gateway payload-2.0 ``event`` of a bodiless read (the
+        cloud's: its headers lower-case, its query parsed as the gateway parses it), or None: the
+        resolver answers it."""
+        if event.get("body"):
+            return None
+        try:
+            context = event["requestContext"]
+            method, stage, path = context["http"]["method"].upper(), context["stage"], event["rawPath"]
+        except (KeyError, TypeError, AttributeError):
+            return None  # the resolver's answer to a malformed event
+        if stage != "$default":  # a named stage's path starts with it (Powertools strips it)
+            path = path[len(stage) + 1 :]
+        matched = self._match(method, path)
+        if matched is None:
+            return None
+        return self._answer(matched, event, event.get("headers") or {})
+
+    def _answer(
+        self, matched: tuple[_Read, dict[str, str]], event: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any] | None:
+        read, route_args = matched
+        services = read.guard.hooks.services()
+        if services.settings.response_validation:
+            return None  # Powertools validates the answer: the full path
         values = self._validate(read, event, route_args)
         if values is None:
             return None
@@ -185,6 +218,8 @@ class DirectReads:
             if not isinstance(plan, list):
                 return None  # Powertools validates this route itself
             try:
+                from pilothouse.runtime.params import validate
+
                 values = validate(plan, event, route_args)
             except RequestValidationError:
                 return None
@@ -214,7 +249,7 @@ def direct_handler(
     """A function handler's direct read path for the local gateway, with the same log context and
     metrics as the handler for the requests it serves (None: send the event). ``name``: the
     metrics' function name (None: the route key). :class:`DirectReads` is made on the first
-    request: a cold start in the cloud, which never takes this path, pays nothing for it."""
+    request."""
     reads: list[DirectReads] = []
 
     def serve(request: HttpRequest, context: Any) -> dict | None:

@@ -16,7 +16,7 @@ import pstats
 import pytest
 
 from pilothouse.runtime.events import http_event
-from tests.benchmarks import test_bench_handlers as bench
+from tests.support import bench
 from tests.support.specs import spec
 
 N = int(os.environ.get("BENCH_N", "2000"))

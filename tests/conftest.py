@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,20 @@ os.environ.setdefault("PILOTHOUSE_RATE_LIMITS", '{"enabled": false}')
 #: Azure Tables does (Store.transaction_scope): a service whose transaction spans partitions fails
 #: here, not on Azure; processes the tests start inherit it
 os.environ.setdefault("PILOTHOUSE_STORE_TRANSACTION_SCOPE", "partition")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _environment_per_module() -> Iterator[None]:
+    """Each test module leaves the process environment as it found it: an in-process dev server
+    sets variables for its functions (``DevServer._environment``), and one test module's leftovers
+    must not reach the next (a cold start test once loaded pydantic for a leaked control port)."""
+    before = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    for name, value in before.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

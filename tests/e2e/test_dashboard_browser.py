@@ -268,12 +268,15 @@ def test_abort_rolls_back(server, browser, artifacts):
     server.clients.append(api)
     r = api.post("/v1/components/greeter/update", json={"version": "2.0.0", "strategy": SLOW})
     assert r.status_code == 202, r.text
-    wait_for(
-        lambda: api.get("/v1/deployments", params={"component": "greeter"}).json()["items"],
-        30,
-        "a deployment",
-    )
-    dep = api.get("/v1/deployments", params={"component": "greeter"}).json()["items"][0]
+
+    # the list already holds greeter's first deployment: wait for this one (of 2.0.0)
+    def this_one() -> dict | None:
+        items = api.get("/v1/deployments", params={"component": "greeter"}).json()["items"]
+        return next((d for d in items if d["to_version"] == "2.0.0"), None)
+
+    wait_for(this_one, 30, "the deployment of 2.0.0")
+    dep = this_one()
+    assert dep is not None
     page = signed_in(browser, server, server.admin_key, f"/deployments/{dep['id']}")
     page.wait_for_selector("#deployment-live button:has-text('Abort')", timeout=30_000)
     page.get_by_role("button", name="Abort", exact=True).click()

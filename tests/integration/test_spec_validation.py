@@ -266,7 +266,9 @@ def test_dev_server_refuses_its_own_port(env, monkeypatch):
     from tests.support.devserver import client_for
 
     monkeypatch.setenv("PILOTHOUSE_ADMIN_KEY", ADMIN_KEY)
-    monkeypatch.delenv("PILOTHOUSE_CONTROL_PORT", raising=False)  # restored (unset) after the test
+    # set (so that monkeypatch restores it, unset, after the test) then unset: the server sets it
+    monkeypatch.setenv("PILOTHOUSE_CONTROL_PORT", "1")
+    monkeypatch.delenv("PILOTHOUSE_CONTROL_PORT")
     port = free_port()
     server = DevServer("127.0.0.1", port, env / "data", ROOT)
     server.start()

@@ -84,3 +84,28 @@ def test_profile_get_interleaved(pool, admin_key, monkeypatch, limiter):
     )
     bench.handler_latency(pool, admin_key, prefix=f"profile{limiter}")
     _print(profile, f"get_component interleaved, rate limiter {limiter}")
+
+
+@pytest.mark.parametrize("limiter", ["on", "off"])
+def test_profile_register(pool, admin_key, monkeypatch, limiter):
+    """BENCH_N warm register_component calls one after another, each of a new component, on a store
+    already holding 50 (as test_handler_latency's register)."""
+    from pilothouse.embedded.functions import LambdaContext, load_module
+
+    _setup(monkeypatch, limiter)
+    auth = {"authorization": f"Bearer {admin_key}", "content-type": "application/json"}
+    fn = load_module(pool.functions["RegisterComponentFunction"])
+
+    def register(name: str) -> None:
+        event = http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec(name)))
+        assert fn(event, LambdaContext("register", 30))["statusCode"] == 201
+
+    for i in range(50):
+        register(f"seed{i:03d}")
+    bodies = [f"r{limiter}{i:05d}" for i in range(N)]
+    profile = cProfile.Profile()
+    profile.enable()
+    for name in bodies:
+        register(name)
+    profile.disable()
+    _print(profile, f"register_component, rate limiter {limiter}")

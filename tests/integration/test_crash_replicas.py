@@ -248,7 +248,7 @@ def test_closing_a_second_provider_leaves_the_lock_holders_replicas_alone(tmp_pa
     process's provider on the same data dir closes (a one-off command, a test), then that replica
     is not reaped; once nobody holds the lock, a close reaps what no record knows."""
     from pilothouse.embedded.datadir_lock import DataDirLock
-    from pilothouse.providers.local.process import pid_alive
+    from pilothouse.providers.local.identity import pid_alive
 
     lock = DataDirLock(tmp_path)
     lock.acquire()

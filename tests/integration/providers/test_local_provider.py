@@ -29,7 +29,8 @@ from tests.support.processes import kill_marked, marked_pids
 
 from pilothouse.providers.base import HealthCheck, Placement, ProviderError, Release
 from pilothouse.providers.local import LocalProvider
-from pilothouse.providers.local.process import free_port, pid_alive
+from pilothouse.providers.local.identity import pid_alive
+from pilothouse.providers.local.process import free_port
 
 pytestmark = pytest.mark.slow  # real processes and servers
 

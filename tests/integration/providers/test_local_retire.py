@@ -20,7 +20,7 @@ from tests.support.processes import kill_marked, marked_pids
 
 from pilothouse.providers.base import HealthCheck, Placement, Release
 from pilothouse.providers.local import LocalProvider
-from pilothouse.providers.local.process import pid_alive
+from pilothouse.providers.local.identity import pid_alive
 
 pytestmark = pytest.mark.slow  # real processes and servers
 

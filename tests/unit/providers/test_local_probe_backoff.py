@@ -13,14 +13,8 @@ from pathlib import Path
 import pytest
 
 from pilothouse.providers.local import process
-from pilothouse.providers.local.process import (
-    Replica,
-    StartFailure,
-    probe_pause,
-    probe_pauses,
-    process_identity,
-    wait_healthy,
-)
+from pilothouse.providers.local.identity import process_identity
+from pilothouse.providers.local.process import Replica, StartFailure, probe_pause, probe_pauses, wait_healthy
 
 
 class RecordingCancel(threading.Event):

@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 
 from pilothouse.providers.base import ProviderError
+from pilothouse.providers.local.identity import pid_alive, process_identity, process_start_time, same_process
 from pilothouse.providers.local.launch import Sandbox, build_launch_spec
-from pilothouse.providers.local.process import (
-    expand,
-    pid_alive,
-    process_identity,
-    process_start_time,
-    same_process,
-    tail_file,
-)
+from pilothouse.providers.local.process import expand, tail_file
 
 TARGET = {
     "command": ["{python}", "app.py", "--port", "{port}"],

@@ -46,7 +46,8 @@ from typing import Any
 
 import psutil
 
-from pilothouse.providers.local.process import TAG_VAR, identity_of
+from pilothouse.providers.local.identity import identity_of
+from pilothouse.providers.local.process import TAG_VAR
 
 __all__ = ["ReplicaJournal", "TaggedProcess", "data_dir_tag", "terminate"]
 

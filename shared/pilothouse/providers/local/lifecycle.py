@@ -11,15 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pilothouse.providers.base import HealthResult, Placement, PortUnavailable, ProviderError, Release
+from pilothouse.providers.local.identity import process_start_time, same_process
 from pilothouse.providers.local.journal import TaggedProcess, terminate
 from pilothouse.providers.local.launch import LaunchSpec, build_launch_spec
 from pilothouse.providers.local.process import (
     Replica,
     StartFailure,
     probe,
-    process_start_time,
     safe_name,
-    same_process,
     spawn,
     wait_healthy,
 )

@@ -36,12 +36,14 @@ os.environ.setdefault("PILOTHOUSE_STORE_TRANSACTION_SCOPE", "partition")
 
 @pytest.fixture(autouse=True, scope="module")
 def _environment_per_module() -> Iterator[None]:
-    """Each test module leaves the process environment as it found it: an in-process dev server
-    sets variables for its functions (``DevServer._environment``), and one test module's leftovers
-    must not reach the next (a cold start test once loaded pydantic for a leaked control port)."""
-    before = dict(os.environ)
+    """Each test module leaves Pilothouse's variables (``PILOTHOUSE_*``) as it found them: an
+    in-process dev server sets some for its functions (``DevServer._environment``), and one module's
+    leftovers must not reach the next (a cold-start test once loaded pydantic for a leaked control
+    port). Other variables are left alone: the emulators started once per worker (Pub/Sub,
+    Firestore, GCS) announce themselves by theirs for the rest of the run."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("PILOTHOUSE_")}
     yield
-    for name in set(os.environ) - set(before):
+    for name in [k for k in os.environ if k.startswith("PILOTHOUSE_") and k not in before]:
         del os.environ[name]
     for name, value in before.items():
         if os.environ.get(name) != value:

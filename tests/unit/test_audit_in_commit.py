@@ -221,3 +221,64 @@ def test_racing_registers_and_audit_appends_keep_one_record_each_and_the_chain_w
     assert len(ComponentRepository(s.store).all()) == 45
     assert isinstance(s.store.get("AUDIT-DAYS", audit.day_of(s.clock.time())), Item)
     s.close()
+
+
+def test_a_register_writes_what_the_stored_models_make_of_its_records(services, monkeypatch):
+    """Given a register, whose record, event, outbox entry and audit record are checked by their
+    stored models rather than re-serialised (plain values), then each is byte for byte what the
+    model's validation and dump make of it, and its head too."""
+    resolver = _resolver(services)
+    assert _register(resolver, "warm", "req-0") == 201
+    puts = []
+    real = type(services.store).transact
+
+    def seen(self, operations):
+        puts.extend(op.item for op in operations if hasattr(op, "item"))
+        return real(self, operations)
+
+    monkeypatch.setattr(type(services.store), "transact", seen)
+    assert _register(resolver, "web", "req-1", config_schema=None, config={"a": [1, 2.5, None]}) == 201
+    monkeypatch.undo()
+    kinds = {
+        "RECORD": "ComponentRecord",
+        "EVENT#": "ComponentEventRecord",
+        "OUTBOX#": "OutboxRecord",
+        "HEAD": "AuditChainHead",
+        "0": "AuditEntry",
+    }
+    checked = []
+    for item in puts:
+        kind = next((k for prefix, k in kinds.items() if item.sk.startswith(prefix)), None)
+        if kind is None or item.pk in ("COMPONENT", "RATE") or item.pk.startswith("OUTBOX-DIRTY#"):
+            continue
+        assert json.dumps(item.data) == json.dumps(_stored(kind, item.data)), kind
+        checked.append(kind)
+    assert sorted(checked) == sorted(kinds.values())
+
+
+def _stored(kind: str, data: dict) -> dict:
+    from pilothouse.domain import stored_models
+
+    return stored_models.stored(getattr(stored_models, kind), data)
+
+
+def test_a_registration_record_with_a_wrong_field_still_fails(services):
+    """Given a new record without a pending command (checked by its model, not re-serialised), when
+    it has a mistyped or unknown field, then it is refused and nothing is written."""
+    from pydantic import ValidationError
+
+    repo = ComponentRepository(services.store)
+    good = {
+        "name": "web",
+        "spec": {},
+        "state": "Registered",
+        "operation": None,
+        "created_at": "t",
+        "updated_at": "t",
+    }
+    for change in ({"replicas": "2"}, {"replica": 2}):
+        with pytest.raises(ValidationError):
+            repo.create({**good, **change}, {"type": "registered"})
+    with pytest.raises(ValidationError):
+        repo.create(good, {"type": "registered", "version": 2})
+    assert repo.get("web") is None

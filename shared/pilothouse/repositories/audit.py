@@ -37,7 +37,7 @@ import time
 import uuid
 from typing import Any
 
-from pilothouse.domain.records import stored
+from pilothouse.domain.records import checked
 from pilothouse.errors import AlreadyExists
 from pilothouse.ports import Delete, Item, Page, Put, Store
 
@@ -108,27 +108,28 @@ class AuditRepository:
         new_head = Item(
             day_pk(day),
             HEAD_SK,
-            stored("AuditChainHead", {"seq": data["seq"], "hash": data["hash"]}),
+            checked("AuditChainHead", {"seq": data["seq"], "hash": data["hash"]}),
             expires_at=expires_at,
         )
         if head is None or head.version == 0:  # none yet, or the older layout's (see head())
             return Put(new_head, if_absent=True)
         return Put(new_head, if_version=head.version)
 
-    def append(self, day: str, data: dict[str, Any], head: Item | None, *, expires_at: float) -> None:
+    def append(self, day: str, data: dict[str, Any], head: Item | None, *, expires_at: float) -> Item:
         """Write record ``data`` (its ``seq`` and ``hash`` set) and move the head to it, in one
         transaction of the day's partition, or raise Conflict when another record took that place
-        first."""
-        self.store.transact(self.append_writes(day, data, head, expires_at=expires_at))
+        first. Answers the day's new head."""
+        return self.store.transact(self.append_writes(day, data, head, expires_at=expires_at))[-1]
 
     def append_writes(
         self, day: str, data: dict[str, Any], head: Item | None, *, expires_at: float
     ) -> list[Put]:
         """The writes of :meth:`append` (the day listed first when ``head`` is None), for a
-        transaction that also carries others (a change and its audit record together)."""
+        transaction that also carries others (a change and its audit record together): the
+        record's, then the head's."""
         if head is None:
             self.note_day(day, expires_at=expires_at)
-        record = Item(day_pk(day), seq_sk(data["seq"]), stored("AuditEntry", data), expires_at=expires_at)
+        record = Item(day_pk(day), seq_sk(data["seq"]), checked("AuditEntry", data), expires_at=expires_at)
         return [Put(record, if_absent=True), self._head_put(day, data, head, expires_at)]
 
     def get(self, day: str, sk: str) -> Item | None:
@@ -138,7 +139,7 @@ class AuditRepository:
         """Replace ``item`` if unchanged since read (Conflict otherwise)."""
         pk = day_pk(day) if day else LEGACY_PK
         self.store.put(
-            Item(pk, item.sk, stored("AuditEntry", data), expires_at=expires_at), if_version=item.version
+            Item(pk, item.sk, checked("AuditEntry", data), expires_at=expires_at), if_version=item.version
         )
 
     def all_days(self) -> list[str]:
@@ -201,17 +202,17 @@ class AuditRepository:
         head: Item | None,
         *,
         expires_at: float,
-    ) -> None:
+    ) -> Item:
         """Append the minute's counting record to the chain with its pointer, in one transaction
         of the day's partition (Conflict if either was taken meanwhile). ``day`` is the day of
-        ``now`` (so of its minute)."""
+        ``now`` (so of its minute). Answers the day's new head."""
         if minute_day(now) != day:
             raise ValueError("a refusal count starts in the day of its minute")
         if head is None:
             self.note_day(day, expires_at=expires_at)
-        record = Item(day_pk(day), seq_sk(data["seq"]), stored("AuditEntry", data), expires_at=expires_at)
+        record = Item(day_pk(day), seq_sk(data["seq"]), checked("AuditEntry", data), expires_at=expires_at)
         pointer = {"day": day, "sk": seq_sk(data["seq"])}
-        self.store.transact(
+        return self.store.transact(
             [
                 Put(
                     Item(day_pk(day), refusal_sk(now, operation), pointer, expires_at=now + 3600),
@@ -220,7 +221,7 @@ class AuditRepository:
                 Put(record, if_absent=True),
                 self._head_put(day, data, head, expires_at),
             ]
-        )
+        )[-1]
 
     def drop_refusal_pointer(self, operation: str, now: float) -> None:
         self.store.transact([Delete(day_pk(minute_day(now)), refusal_sk(now, operation))])

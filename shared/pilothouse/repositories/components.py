@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.domain.records import stored
+from pilothouse.domain.records import checked, stored
 from pilothouse.errors import AlreadyExists, NotFound, VersionConflict
 from pilothouse.ports import Check, Delete, Item, Put, Store, Write
 from pilothouse.repositories.derived import commit, drop, is_tombstone, listed, listing, live_page, sync
@@ -155,16 +155,19 @@ class ComponentRepository:
         with contextlib.suppress(VersionConflict):
             self.store.delete(CLAIM_PK, claim.sk, if_version=claim.version)
 
-    def _event(self, name: str, version: int, event: dict[str, Any]) -> Item:
+    def _event(self, name: str, version: int, event: dict[str, Any], *, plain: bool = False) -> Item:
+        """The event's item; ``plain``: its writer built plain JSON values only (see :meth:`create`)."""
         now = self.store.clock.time()
         # A name can be registered again after it was deregistered, and the new record's versions
         # start again at 1: the random tail keeps its events apart from the old ones (same
         # millisecond included), while time and version still order them.
         sk = f"{int(now * 1000):015d}#{version:010d}#{secrets.token_hex(3)}"
-        data = stored("ComponentEventRecord", {"id": sk, "component": name, "at": iso(now), **event})
+        data = (checked if plain else stored)(
+            "ComponentEventRecord", {"id": sk, "component": name, "at": iso(now), **event}
+        )
         return Item(component_pk(name), EVENT_PREFIX + sk, data)
 
-    def _feed(self, data: dict[str, Any], event: dict[str, Any]) -> Put:
+    def _feed(self, data: dict[str, Any], event: dict[str, Any], *, plain: bool = False) -> Put:
         """The event's outbox entry for the dispatcher (same transaction; see repositories.outbox)."""
         environment = (data.get("spec") or {}).get("environment")
         return outbox_put(
@@ -172,6 +175,7 @@ class ComponentRepository:
             component_feed(data["name"], environment, event),
             subject=data["name"],
             partition=component_pk(data["name"]),
+            plain=plain,
         )
 
     def _commit(
@@ -210,15 +214,22 @@ class ComponentRepository:
         return _inflight_entry(name, record.data if record else None)
 
     def create(self, data: dict[str, Any], event: dict[str, Any]) -> Record:
-        """Insert a new record (AlreadyExists if the name is taken) with its first event."""
+        """Insert a new record (AlreadyExists if the name is taken) with its first event.
+
+        A registration builds the record and its event of plain JSON values (the spec as its
+        model dumps it in JSON mode, strings, numbers, None) and no pending command or health: the
+        stored models' check is then all :func:`stored` would do (its dump gives the same document
+        back), so they are checked (:func:`checked`) rather than re-serialised, the outbox entry
+        made of the event too. Any other record goes through :func:`stored`."""
         name = data["name"]
-        record = _stored(data)
+        plain = data.get("operation") is None and data.get("health") is None
+        record = checked("ComponentRecord", data) if plain else _stored(data)
         written = self._commit(
             name,
             [
                 Put(Item(component_pk(name), RECORD_SK, record), if_absent=True),
-                Put(self._event(name, 1, event), if_absent=True),
-                self._feed(data, event),
+                Put(self._event(name, 1, event, plain=plain), if_absent=True),
+                self._feed(data, event, plain=plain),
             ],
             None,
             Record(record, 1),

@@ -157,8 +157,8 @@ class Rider(Protocol):
         """Whether what the last :meth:`writes` were placed on has changed since."""
         ...
 
-    def landed(self) -> None:
-        """The last :meth:`writes` were committed."""
+    def landed(self, written: Sequence[Item]) -> None:
+        """The last :meth:`writes` were committed; ``written``: the items their puts wrote, in order."""
         ...
 
 
@@ -215,6 +215,7 @@ def _commit_riding(store: Store, operations: list[Write], rider: Rider, mine: in
     the rider's conditions more than :data:`ATTEMPTS` times, ``operations`` alone: the rider's
     owner then writes its own); the items the first ``mine`` operations wrote."""
     puts = sum(isinstance(w, Put) for w in operations[:mine])
+    theirs = sum(isinstance(w, Put) for w in operations)  # the rider's items follow
     for _ in range(ATTEMPTS):
         extra = rider.writes()
         if len(operations) + len(extra) > MAX_OPERATIONS:
@@ -225,6 +226,6 @@ def _commit_riding(store: Store, operations: list[Write], rider: Rider, mine: in
             if rider.moved():  # the rider's conditions failed (maybe the change's too): again
                 continue
             raise
-        rider.landed()
+        rider.landed(written[theirs:])
         return written[:puts]
     return store.transact(operations)[:puts]

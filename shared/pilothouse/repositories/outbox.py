@@ -41,7 +41,7 @@ import zlib
 from typing import Any
 
 from pilothouse.clock import iso
-from pilothouse.domain.records import stored
+from pilothouse.domain.records import checked, stored
 from pilothouse.errors import VersionConflict
 from pilothouse.ports import Delete, Item, Put, Store
 
@@ -68,16 +68,21 @@ def dirty_pk(shard: int) -> str:
     return f"{DIRTY_PREFIX}{shard:02d}"
 
 
-def outbox_put(store: Store, event: dict[str, Any], *, subject: str, partition: str | None = None) -> Put:
+def outbox_put(
+    store: Store, event: dict[str, Any], *, subject: str, partition: str | None = None, plain: bool = False
+) -> Put:
     """The write that queues ``event`` (``source``, ``type`` and the optional ``component``,
     ``environment``, ``deployment``, ``summary``, ``detail``) for the dispatcher; put it in the
     transaction of the change it reports, whose partition is ``partition`` (call
     :func:`mark_dirty` for it before that transaction). None: the shard's own partition, for an
-    event that goes with no other write. Its ``id`` is stable: the dispatcher's deliveries key on it."""
+    event that goes with no other write. Its ``id`` is stable: the dispatcher's deliveries key on it.
+    ``plain``: the event holds plain JSON values only, so the model's check suffices
+    (:func:`~pilothouse.domain.records.checked`: the entry is the same document)."""
     now = store.clock.time()
     shard = shard_of(subject)
     sk = f"{int(now * 1000):015d}#{secrets.token_hex(4)}"
-    data = stored("OutboxRecord", {"id": f"evt_{shard:02d}{sk.replace('#', '')}", "at": iso(now), **event})
+    entry = {"id": f"evt_{shard:02d}{sk.replace('#', '')}", "at": iso(now), **event}
+    data = (checked if plain else stored)("OutboxRecord", entry)
     if partition is None:
         return Put(Item(shard_pk(shard), sk, data), if_absent=True)
     return Put(Item(partition, ENTRY_PREFIX + sk, data), if_absent=True)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -28,9 +30,52 @@ def day_of(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
-def _placed(services: ServiceContext, data: dict[str, Any], day: str) -> tuple[dict[str, Any], Item | None]:
-    """``data`` sealed at the next place of its day's chain, and the head it follows."""
+# -- the head this process last saw ----------------------------------------------------------------
+# Placing a record needs its day's chain head. Most of the time the head is the one this process
+# wrote with its last record (or read), so that one is kept, per store, and the next record is
+# placed on it without reading it again. A kept head that another process (or a racing thread)
+# has moved since costs nothing in correctness: the head is written on the condition that its
+# version is the one the record was placed on and the record's place on the condition that it is
+# free, so the write fails and the record is placed again on the head read afresh (``record``
+# retries with ``fresh``; ``InCommit.moved`` reads it), exactly as when a head read from the store
+# moves before the write. That argument needs a head's version never to come back within its day:
+# nothing deletes a head (a restore keeps the audit partitions as they are, and a head expires at
+# the earliest a day after its day began: ``audit_ttl_days`` >= 1), and a kept head serves only its
+# own day.
+_heads: weakref.WeakKeyDictionary[Any, tuple[str, Item]] = weakref.WeakKeyDictionary()
+_heads_lock = threading.Lock()
+
+
+def _head(services: ServiceContext, day: str, *, fresh: bool) -> Item | None:
+    """The day's chain head: the one this process last saw unless ``fresh`` (then read)."""
+    if not fresh:
+        known = _heads.get(services.store)
+        if known is not None and known[0] == day:
+            return known[1]
     head = repo(services).head(day)
+    _saw(services, day, head, read=True)
+    return head
+
+
+def _saw(services: ServiceContext, day: str, head: Item | None, *, read: bool) -> None:
+    """Keep ``head`` as the day's: a head read replaces what was kept (it is the store's word); one
+    written only moves it forward (this process's threads may land theirs in another order)."""
+    with _heads_lock:
+        known = _heads.get(services.store)
+        if head is None:
+            if read and known is not None and known[0] == day:
+                del _heads[services.store]
+            return
+        if read or known is None or known[0] < day or (known[0] == day and known[1].version < head.version):
+            _heads[services.store] = (day, head)
+
+
+def _placed(
+    services: ServiceContext, data: dict[str, Any], day: str, *, fresh: bool = False
+) -> tuple[dict[str, Any], Item | None]:
+    """``data`` sealed at the next place of its day's chain, and the head it follows (the one this
+    process last saw unless ``fresh``; see above)."""
+    head = _head(services, day, fresh=fresh)
     if head is None:
         data = dict(data)
         latest = repo(services).latest_head()
@@ -68,11 +113,11 @@ def record(
         )
     data = _entry(now, principal, operation, target, request_id, status, detail, actor, request, policies)
     ttl = now + services.settings.audit_ttl_days * 86400
-    for _ in range(100):
+    for attempt in range(100):
         day = day_of(now)
-        sealed, head = _placed(services, data, day)
+        sealed, head = _placed(services, data, day, fresh=attempt > 0)
         try:
-            repo(services).append(day, sealed, head, expires_at=ttl)
+            _saw(services, day, repo(services).append(day, sealed, head, expires_at=ttl), read=False)
             return sealed
         except Conflict:  # another record took this place: follow the new head
             now = services.clock.time()
@@ -154,13 +199,16 @@ class InCommit:
         if self._placed is None:
             return False
         day, _, head = self._placed
-        now = repo(self.services).head(day)
+        now = _head(self.services, day, fresh=True)  # and kept: the next writes() follow it
         return day != day_of(self.services.clock.time()) or (
             (now.version, now.data.get("hash")) if now else None
         ) != ((head.version, head.data.get("hash")) if head else None)
 
-    def landed(self) -> None:
-        self.record = self._placed[1] if self._placed else None
+    def landed(self, written: Sequence[Item]) -> None:
+        if self._placed is None:
+            return
+        day, self.record, _ = self._placed
+        _saw(self.services, day, written[-1], read=False)  # append_writes puts the head last
 
 
 def in_commit(services: ServiceContext, **fields: Any) -> AbstractContextManager[InCommit]:
@@ -189,7 +237,7 @@ def _count_refusal(
     ttl = now + services.settings.audit_ttl_days * 86400
     reason = (detail or "no credential")[:300]
     counted = f"{operation}#{hashlib.sha256(reason.encode()).hexdigest()[:12]}" if detail else operation
-    for _ in range(50):
+    for attempt in range(50):
         pointer = repo(services).refusal_pointer(counted, now)
         if pointer is None:
             day = day_of(now)
@@ -206,9 +254,10 @@ def _count_refusal(
                 "detail": f"{reason} (requests without a valid credential, counted per operation, "
                 "reason and minute)",
             }
-            sealed, head = _placed(services, data, day)
+            sealed, head = _placed(services, data, day, fresh=attempt > 0)
             try:
-                repo(services).start_refusal_count(counted, now, day, sealed, head, expires_at=ttl)
+                written = repo(services).start_refusal_count(counted, now, day, sealed, head, expires_at=ttl)
+                _saw(services, day, written, read=False)
                 return sealed
             except Conflict:
                 continue

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pilothouse.clock import Clock
 from pilothouse.errors import AlreadyExists, StoreError, VersionConflict
+from pilothouse.store import sqlite_wal
 from pilothouse.store.base import Delete, EncodedItem, Item, Put, Store, Write, encode_document, prefix_end
 
 #: A rowid table with its primary key as a separate index: the index holds only the short keys
@@ -65,13 +66,15 @@ def _write_lock(path: Path) -> threading.Lock:
 
 #: writes this process has made to each database file (by its resolved path), counted after each
 #: commit: half of :meth:`SqliteStore.change_stamp` (SQLite's ``data_version`` does not change for
-#: a connection's own commits)
+#: a connection's own commits), and what makes a checkpoint due (:mod:`pilothouse.store.sqlite_wal`)
 _generations: dict[str, int] = {}
 
 
 def _wrote(key: str) -> None:
     with _write_locks_lock:
-        _generations[key] = _generations.get(key, 0) + 1
+        generation = _generations[key] = _generations.get(key, 0) + 1
+    if generation % sqlite_wal.EVERY == 0:
+        sqlite_wal.checkpoints.due(key)
 
 
 def _forget_write_locks_after_fork() -> None:

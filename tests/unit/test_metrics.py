@@ -370,23 +370,19 @@ def test_a_batch_killed_inside_its_sqlite_commit_leaves_nothing_and_lands_once_o
     """Given a batch of 40 partitions whose one SQLite commit (every partition's transaction under
     one write lock) dies while its rows are being spelled (a killed process), Then none of it
     landed, and the same batch sent again is counted exactly once."""
-    import json
 
     from pilothouse.store import sqlite as sqlite_store
 
     batch = [dp(1, minutes_ago=m, name=f"m{m % 40}") for m in range(120)]
     calls: list[int] = []
+    encode = sqlite_store._encode  # how the store spells a row's document
 
-    class Dying:
-        loads = staticmethod(json.loads)
-
-        @staticmethod
-        def dumps(*args, **kwargs):
-            if isinstance(args[0], dict) and "minutes" in args[0]:
-                calls.append(1)  # a minute block's row
-            if len(calls) == 20:
-                raise SystemExit("killed")
-            return json.dumps(*args, **kwargs)
+    def dying(data):
+        if isinstance(data, dict) and "minutes" in data:
+            calls.append(1)  # a minute block's row
+        if len(calls) == 20:
+            raise SystemExit("killed")
+        return encode(data)
 
     def counted() -> float:
         window = {"period": 3600, "start": T0 - timedelta(hours=3), "end": T0 + timedelta(hours=1)}
@@ -396,10 +392,10 @@ def test_a_batch_killed_inside_its_sqlite_commit_leaves_nothing_and_lands_once_o
             for p in metrics.query(sqlite_ctx, "greeter", f"m{m}", stat="SampleCount", **window)
         )
 
-    monkeypatch.setattr(sqlite_store, "json", Dying)
+    monkeypatch.setattr(sqlite_store, "_encode", dying)
     with pytest.raises(SystemExit):
         metrics.ingest(sqlite_ctx, batch, batch="b-1")
-    monkeypatch.setattr(sqlite_store, "json", json)
+    monkeypatch.setattr(sqlite_store, "_encode", encode)
     assert len(calls) == 20 and counted() == 0
     metrics.ingest(sqlite_ctx, batch, batch="b-1")
     metrics.ingest(sqlite_ctx, batch, batch="b-1")  # a second retry changes nothing

@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator, Sequence
 
 from pilothouse.clock import SystemClock
-from pilothouse.errors import BadRequest
+from pilothouse.errors import AlreadyExists, BadRequest, VersionConflict
 from pilothouse.ports import Check, Clock, Delete, EncodedItem, Item, Page, Put, Write
 from pilothouse.ports.store import encode_document
 
@@ -172,8 +172,6 @@ class Store(ABC):
         return self._transact_each([list(ops) for ops in transactions if ops], self.clock.time())
 
     def _transact_each(self, transactions: list[list[Write]], now: float) -> list[list[Item] | Exception]:
-        from pilothouse.errors import AlreadyExists, VersionConflict
-
         out: list[list[Item] | Exception] = []
         for operations in transactions:
             try:
@@ -264,8 +262,8 @@ class Store(ABC):
     @staticmethod
     def check_condition(op: Write, current: Item | None, now: float) -> None:
         """Raise the right Conflict if ``op``'s condition fails against ``current``."""
-        from pilothouse.errors import AlreadyExists, VersionConflict
-
+        if isinstance(op, Put) and not op.if_absent and op.if_version is None:
+            return  # an unconditional put holds whatever is stored
         live = (
             current
             if current is not None and not (current.expires_at is not None and current.expires_at <= now)
@@ -291,10 +289,7 @@ class Store(ABC):
 
     @staticmethod
     def next_version(op: Put, current: Item | None, now: float) -> Item:
-        live = (
-            current
-            if current is not None and not (current.expires_at is not None and current.expires_at <= now)
-            else None
-        )
         item = op.item  # built field by field: dataclasses.replace costs several times more
-        return Item(item.pk, item.sk, item.data, (live.version + 1) if live else 1, item.expires_at)
+        if current is None or (current.expires_at is not None and current.expires_at <= now):
+            return Item(item.pk, item.sk, item.data, 1, item.expires_at)
+        return Item(item.pk, item.sk, item.data, current.version + 1, item.expires_at)

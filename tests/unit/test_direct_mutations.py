@@ -192,3 +192,35 @@ def test_a_function_of_reads_only_never_loads_the_direct_mutation_path():
 
     handler = http_function(get_component)
     assert _event_mutations(handler.resolver, [get_component])({"body": "{}"}, None) is None
+
+
+def test_racing_registers_through_the_gateway_each_get_their_own_answer(api, monkeypatch):
+    """Given the local gateway's function instances (threads of one process), when 8 threads
+    register 48 components at once, each through the direct path, then every answer names the
+    component of its own request and each component was registered once, by its own request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("PILOTHOUSE_RESPONSE_VALIDATION", "false")
+    served: list[int] = []
+    real = direct_mutations.DirectMutations.serve_event
+
+    def spy(self, event, context):
+        result = real(self, event, context)
+        served.append(result["statusCode"] if result else 0)
+        return result
+
+    monkeypatch.setattr(direct_mutations.DirectMutations, "serve_event", spy)
+
+    def register(n: int) -> tuple[int, int, dict[str, str], dict]:
+        status, headers, body = api.post("/v1/components", spec(f"race-{n:02d}"))
+        return n, status, headers, body
+
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(register, range(48)))
+    assert served == [201] * 48
+    for n, status, headers, body in results:
+        assert status == 201, (n, body)
+        assert body["name"] == f"race-{n:02d}" and headers["location"] == f"/v1/components/race-{n:02d}"
+    for n in range(48):
+        events = api.get(f"/v1/components/race-{n:02d}/events")[2]["items"]
+        assert [e["type"] for e in events] == ["registered"]

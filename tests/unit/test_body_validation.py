@@ -205,3 +205,25 @@ def test_a_route_with_more_than_a_path_and_a_body_goes_to_powertools():
     assert ([f.name for f in plan.path], plan.body.name) == (["name"], "request")
     route.dependant = None  # a second request must not look at the route's fields again
     assert middleware.plan_of(route) is plan
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        {},
+        {"content-type": "application/json"},
+        {"Content-Type": " application/json; charset=utf-8 "},
+        {"content-type": "text/plain", "Content-Type": "application/json"},
+        {"CONTENT-TYPE": "application/json", "content-type": "text/plain", "x": "a,b"},
+        {"authorization": "Bearer x", "accept": "*/*"},
+    ],
+)
+def test_the_content_type_is_read_as_powertools_event_headers_give_it(headers):
+    """Given raw event headers (any case, a name repeated in another case), when the plan reads
+    the content type, then it is the value Powertools' case-insensitive ``event.headers`` gives."""
+    from aws_lambda_powertools.utilities.data_classes.common import CaseInsensitiveDict
+
+    from pilothouse.runtime.body_params import _header
+
+    assert _header(headers, "content-type") == CaseInsensitiveDict(headers).get("content-type", "")

@@ -63,13 +63,23 @@ def _plan(route: Any) -> _Plan | _Fallback:
     return _Plan(tuple(dependant.path_params), body)
 
 
+def _header(headers: dict[str, str] | None, name: str) -> str:
+    """The value of header ``name`` (lower case) as Powertools' ``event.headers`` gives it (names
+    compared in lower case, the last of two differing in case only), without copying them all."""
+    value = ""
+    for key, found in (headers or {}).items():
+        if key.lower() == name:
+            value = found
+    return value
+
+
 def _arguments(plan: _Plan, app: APIGatewayHttpResolver) -> dict[str, Any] | None:
     """The endpoint's arguments when the request passes every check, else None (Powertools then
     validates it and names what is wrong)."""
     if app.context.get("_body_problem") is not None:
         return None
     event = app.current_event
-    content_type = event.headers.get("content-type", "").strip()
+    content_type = _header(event.get("headers"), "content-type").strip()
     if content_type and not content_type.startswith(_JSON):
         return None
     try:

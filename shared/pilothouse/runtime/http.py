@@ -621,10 +621,11 @@ def http_function(*operations: Operation, hooks: RequestHooks | None = None) -> 
     name = operations[0].name if len(operations) == 1 else None  # None: the route key names it
 
     reads = _event_reads(app, list(operations))
+    mutations = _event_mutations(app, list(operations))
 
     def resolve(event: dict, context: Any) -> dict:
         started = time.perf_counter()
-        result = reads(event) if event.get("body") is None else None
+        result = reads(event) if event.get("body") is None else mutations(event, context)
         if result is None:
             result = app.resolve(event, context)
         metric = name or str(event.get("routeKey") or "api")
@@ -654,6 +655,26 @@ def _event_reads(app: APIGatewayHttpResolver, operations: list[Operation]) -> Ca
         return made[0](event)
 
     return reads
+
+
+def _event_mutations(
+    app: APIGatewayHttpResolver, operations: list[Operation]
+) -> Callable[[dict, Any], dict | None]:
+    """The direct mutation path (``runtime.direct_mutations``) for an event with a body (None: the
+    resolver answers it). Made on the first such event, so that a function serving only reads
+    never loads it; a function without a mutation answers None at once."""
+    if not any(op.mutating for op in operations):
+        return lambda event, context: None
+    made: list[Callable[[dict, Any], dict | None]] = []
+
+    def mutations(event: dict, context: Any) -> dict | None:
+        if not made:
+            from pilothouse.runtime.direct_mutations import DirectMutations
+
+            made.append(DirectMutations(app, operations).serve_event)
+        return made[0](event, context)
+
+    return mutations
 
 
 def _direct_path(

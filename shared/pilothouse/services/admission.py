@@ -15,6 +15,7 @@ Deployment policies (:mod:`pilothouse.services.policies`) are then evaluated ove
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pilothouse.domain.security import Permission, Principal
@@ -45,6 +46,7 @@ def describe_principal(principal: Principal) -> dict[str, Any]:
 _ENVIRONMENT_ORDER = ("development", "staging", "production")
 
 
+@functools.lru_cache(maxsize=512)
 def resource_kind(operation: str) -> str | None:
     """What the ``{name}`` route parameter of ``operation`` names: ``component``, ``system`` or
     None (a policy, a channel, a webhook source, an alert...: never looked up as a component, so a
@@ -52,6 +54,8 @@ def resource_kind(operation: str) -> str | None:
 
         >>> resource_kind("scale_component"), resource_kind("deploy_system"), resource_kind("ack_alert")
         ('component', 'system', None)
+
+    Kept per operation name: the catalogue is fixed when the process starts.
     """
     from pilothouse.catalogue import entry
 

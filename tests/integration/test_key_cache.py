@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from pilothouse.embedded.gateway import GatewayServer, LocalGateway
-from pilothouse.ports import Item
+from pilothouse.ports import Item, Put
 from pilothouse.services import key_cache
 from pilothouse.store.memory import MemoryStore
 from pilothouse.store.sqlite import SqliteStore
@@ -94,6 +94,53 @@ def test_sqlite_stamp_moves_after_a_failed_write_too(tmp_path):
     store.close()
 
 
+def _in_a_thread(work) -> None:
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+
+
+def test_sqlite_partition_stamp_stays_for_this_threads_writes_elsewhere_and_moves_for_the_rest(tmp_path):
+    """Given a partition's stamp, When this thread writes another partition, Then it stays (a
+    register does not make the next request read its key again); When anything writes the
+    partition, or another connection (thread, store object, process) commits anything, or a bulk
+    write (a load, a purge) may have written it, Then it moves."""
+    path = tmp_path / "store.db"
+    store, other = SqliteStore(path), SqliteStore(path)
+    stamp = store.change_stamp("APIKEY")
+    store.put(Item("COMPONENT#a", "#", {}))
+    store.transact([Put(Item("COMPONENT#b", "#", {})), Put(Item("OUTBOX-DIRTY#01", "x", {}))])
+    assert store.change_stamp("APIKEY") == stamp
+    for write in (
+        lambda: store.put(Item("APIKEY", "k", {"n": 1})),
+        lambda: store.transact([Put(Item("APIKEY", "k", {"n": 2})), Put(Item("P", "x", {}))]),
+        lambda: store.delete("APIKEY", "k"),
+        lambda: store.transact_each([[Put(Item("APIKEY", "j", {}))], [Put(Item("P", "y", {}))]]),
+        lambda: store.load([Item("Q", "z", {}, 1)]),
+        lambda: store.purge_expired(),
+        lambda: _in_a_thread(lambda: store.put(Item("P", "t", {}))),
+        lambda: other.put(Item("P", "o", {})),
+    ):
+        write()
+        assert store.change_stamp("APIKEY") != stamp
+        stamp = store.change_stamp("APIKEY")
+    store.close()
+    other.close()
+
+
+def test_a_key_kept_across_writes_elsewhere_is_refused_once_revoked_by_another_process(api):
+    """Given a key whose record this thread keeps while it registers components (writes to other
+    partitions), When another process revokes it, Then the very next request is 401."""
+    from tests.support.specs import spec
+
+    deployer = make_key(api, "deployer")
+    for i in range(3):
+        assert api.post("/v1/components", spec(f"kept{i}"), key=deployer["key"])[0] == 201
+    in_another_process(REVOKE.format(deployer["id"]))
+    status, _, problem = api.post("/v1/components", spec("kept9"), key=deployer["key"])
+    assert status == 401 and "revoked" in problem["detail"]
+
+
 def test_memory_stamp_counts_writes():
     store = MemoryStore()
     first = store.change_stamp()
@@ -107,7 +154,7 @@ def test_a_store_without_a_stamp_is_read_every_time():
     reads: list[str] = []
 
     class NoStamp(MemoryStore):
-        def change_stamp(self):
+        def change_stamp(self, partition=None):
             return None
 
     store = NoStamp()

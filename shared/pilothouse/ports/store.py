@@ -107,12 +107,15 @@ class Store(Protocol):
 
     def get(self, pk: str, sk: str) -> Item | None: ...
 
-    def change_stamp(self) -> Hashable | None:
+    def change_stamp(self, partition: str | None = None) -> Hashable | None:
         """A cheap token of the store's state as the calling thread sees it: it differs from every
         token this thread got before a write committed since, whoever wrote (this thread, another
-        thread, another process). Comparable only with tokens of the same thread. A cache of items
-        keyed by it never serves an item older than the newest commit (API keys: a revocation takes
-        effect at once). None: the store has nothing cheaper than reading the item (DynamoDB...)."""
+        thread, another process). Comparable only with tokens of the same thread and ``partition``.
+        With a ``partition``, only the commits that wrote it have to move the token (others may): a
+        cache of that partition's items is then not emptied by every write elsewhere. A cache of
+        items keyed by it never serves an item older than the newest commit (API keys: a revocation
+        takes effect at once). None: the store has nothing cheaper than reading the item
+        (DynamoDB...)."""
         ...
 
     def put(self, item: Item, *, if_absent: bool = False, if_version: int | None = None) -> Item: ...

@@ -4,8 +4,9 @@
 
 Each request used to read its key's record from the store. A record is now kept per thread and per
 store with the store's :meth:`~pilothouse.ports.Store.change_stamp` taken *before* it was read; it
-is served again only while the store answers the same stamp, i.e. while nothing at all was
-committed to the store since (by this process or any other). So a revocation, a demotion or a
+is served again only while the store answers the same stamp of the keys' partition, i.e. while
+nothing was committed to that partition since (by this process or any other; SQLite: by this
+process, or anything at all by any other connection). So a revocation, a demotion or a
 deletion takes effect at the very next request, as it did without a cache; what is saved is the
 read and the decoding of the record (SQLite: one ``PRAGMA data_version`` instead of a point read).
 A record read again because something else was written (on a busy store, most requests) and found
@@ -53,10 +54,13 @@ class _Local(threading.local):
 _local = _Local()
 
 
-def lookup(store: Store, key_id: str, read: Callable[[str], Item | None]) -> Known | None:
+def lookup(
+    store: Store, key_id: str, read: Callable[[str], Item | None], partition: str | None = None
+) -> Known | None:
     """The record of key ``key_id`` (None: no such key), from this thread's cache while the
-    store's stamp is unchanged, else from ``read`` (then cached under the stamp taken before it)."""
-    stamp = store.change_stamp()
+    store's stamp (of the keys' ``partition``, when given) is unchanged, else from ``read`` (then
+    cached under the stamp taken before it)."""
+    stamp = store.change_stamp(partition)
     if stamp is None:
         item = read(key_id)
         return Known(None, item.data) if item is not None else None

@@ -16,6 +16,7 @@ from pilothouse.clock import iso
 from pilothouse.domain.security import Principal, Role
 from pilothouse.errors import Conflict, Unauthorized, ValidationFailed, VersionConflict
 from pilothouse.ports import Check, Page, Put
+from pilothouse.repositories.keys import PK as KEYS_PK
 from pilothouse.repositories.keys import ApiKeyRepository
 from pilothouse.services import key_cache
 from pilothouse.services.context import ServiceContext
@@ -107,7 +108,7 @@ def authenticate(services: ServiceContext, key: str | None) -> Principal:
     parts = _split(key)
     if parts is None:
         raise Unauthorized("the API key is not valid")
-    known = key_cache.lookup(services.store, parts[0], repo(services).get)
+    known = key_cache.lookup(services.store, parts[0], repo(services).get, KEYS_PK)
     if known is None or not hmac.compare_digest(known.data["hash"], _hash(key)):
         raise Unauthorized("the API key is not valid")
     data = known.data

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from pilothouse.clock import iso
 from pilothouse.domain.policies import Policy, PolicyMatch, compile_rule, context, evaluate
 from pilothouse.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from pilothouse.repositories.deployments import FreezeRepository
+from pilothouse.repositories.policies import PK as POLICY_PK
 from pilothouse.repositories.policies import PolicyRepository
 from pilothouse.services.context import ServiceContext
 
@@ -188,9 +190,39 @@ def decide(policies: list[tuple[Policy, int]], facts: dict[str, Any], *, now: fl
 _cache: weakref.WeakKeyDictionary[Any, tuple[str, list[tuple[Policy, int]]]] = weakref.WeakKeyDictionary()
 
 
+class _Generations(threading.local):
+    """The policy set's generation token each store had as this thread last read it, with the
+    store's stamp of the policies' partition taken before (a stamp compares only with the same
+    thread's)."""
+
+    def __init__(self) -> None:
+        self.stores: weakref.WeakKeyDictionary[Any, tuple[Hashable, str | None]] = weakref.WeakKeyDictionary()
+
+
+_generations = _Generations()
+
+
+def _generation(services: ServiceContext) -> str | None:
+    """The policy set's generation token, read again only when the store's stamp of the policies'
+    partition moved (:meth:`~pilothouse.ports.Store.change_stamp`: a policy written by any process
+    moves it, so the next request sees it, as when the token was read every time)."""
+    store = services.store
+    stamp = store.change_stamp(POLICY_PK)
+    try:
+        known = _generations.stores.get(store) if stamp is not None else None
+    except TypeError:  # a store that cannot be weakly referenced: read every time
+        return repo(services).generation()
+    if known is not None and known[0] == stamp:
+        return known[1]
+    generation = repo(services).generation()
+    if stamp is not None:
+        _generations.stores[store] = (stamp, generation)
+    return generation
+
+
 def stored_policies(services: ServiceContext) -> list[tuple[Policy, int]]:
     """The stored policies (parsed), read again only when the policy set's generation changed."""
-    generation = repo(services).generation()
+    generation = _generation(services)
     if generation is None:
         return []
     try:

@@ -85,7 +85,7 @@ class Store(ABC):
 
     # -- public API --------------------------------------------------------------------------
 
-    def change_stamp(self) -> Hashable | None:
+    def change_stamp(self, partition: str | None = None) -> Hashable | None:
         """A cheap token of what this thread can see of the store, for caches that must never serve
         a stale item: a token differs from every token this thread got before any write (from this
         thread, another thread or another process) committed since. None: the store cannot tell

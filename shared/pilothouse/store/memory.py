@@ -21,8 +21,9 @@ class MemoryStore(Store):
         self._keys: dict[str, list[str]] = {}
         self._writes = 0  # see change_stamp
 
-    def change_stamp(self) -> int:
-        """How many writes this store has taken (one store, one process: a counter is enough)."""
+    def change_stamp(self, partition: str | None = None) -> int:
+        """How many writes this store has taken (one store, one process: a counter is enough; it
+        moves for every partition)."""
         return self._writes
 
     def _get(self, pk: str, sk: str) -> Item | None:

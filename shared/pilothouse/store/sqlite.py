@@ -12,13 +12,23 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pilothouse.clock import Clock
 from pilothouse.errors import AlreadyExists, StoreError, VersionConflict
 from pilothouse.store import sqlite_wal
-from pilothouse.store.base import Delete, EncodedItem, Item, Put, Store, Write, encode_document, prefix_end
+from pilothouse.store.base import (
+    Check,
+    Delete,
+    EncodedItem,
+    Item,
+    Put,
+    Store,
+    Write,
+    encode_document,
+    prefix_end,
+)
 
 #: A rowid table with its primary key as a separate index: the index holds only the short keys
 #: (about 80 to a page) and the table's interior pages only rowids, so a write dirties a table leaf
@@ -68,11 +78,23 @@ def _write_lock(path: Path) -> threading.Lock:
 #: commit: half of :meth:`SqliteStore.change_stamp` (SQLite's ``data_version`` does not change for
 #: a connection's own commits), and what makes a checkpoint due (:mod:`pilothouse.store.sqlite_wal`)
 _generations: dict[str, int] = {}
+#: of those, the writes each partition took (a transaction's puts' and deletes' partitions), and
+#: the bulk writes that may have written any (a load, a purge), per file: what a partition's stamp
+#: counts (:meth:`SqliteStore.change_stamp`)
+_partition_generations: dict[str, dict[str, int]] = {}
+_bulk_generations: dict[str, int] = {}
 
 
-def _wrote(key: str) -> None:
+def _wrote(key: str, partitions: Iterable[str] | None = None) -> None:
+    """Count a write of this process to the file ``key``: to these ``partitions`` (None: to any)."""
     with _write_locks_lock:
         generation = _generations[key] = _generations.get(key, 0) + 1
+        if partitions is None:
+            _bulk_generations[key] = _bulk_generations.get(key, 0) + 1
+        else:
+            counts = _partition_generations.setdefault(key, {})
+            for pk in partitions:
+                counts[pk] = counts.get(pk, 0) + 1
     if generation % sqlite_wal.EVERY == 0:
         sqlite_wal.checkpoints.due(key)
 
@@ -121,14 +143,24 @@ class SqliteStore(Store):
         lock = _write_locks.get(self._key)
         return lock if lock is not None else _write_lock(self.path)
 
-    def change_stamp(self) -> tuple[int, int]:
-        """(this process's writes to the file, this thread's connection's ``PRAGMA data_version``).
+    def change_stamp(self, partition: str | None = None) -> tuple[int, int]:
+        """(this process's writes to the file, this thread's connection's ``PRAGMA data_version``);
+        with a ``partition``, the writes counted are this process's transactions that wrote it
+        (and the bulk writes, which may write any).
 
         ``data_version`` changes when another connection (another thread's, another process's)
         committed since this connection last asked; this process's own writes, this thread's
         included, are counted in ``_generations`` once committed. One pragma costs less than half
-        a point read, and needs no document decoded."""
-        generation = _generations.get(self._key, 0)  # before the pragma: a write in between is seen
+        a point read, and needs no document decoded. So a write to another partition by this
+        thread leaves a partition's stamp as it was (a register does not make the next request read
+        its API key again); any other connection's commit moves every stamp."""
+        # read before the pragma: a write in between is seen
+        if partition is None:
+            generation = _generations.get(self._key, 0)
+        else:
+            generation = _bulk_generations.get(self._key, 0) + _partition_generations.get(self._key, {}).get(
+                partition, 0
+            )
         return generation, self._conn().execute("PRAGMA data_version").fetchone()[0]
 
     def _conn(self) -> sqlite3.Connection:
@@ -193,7 +225,7 @@ class SqliteStore(Store):
             try:
                 return self._transact_locked(operations, now)
             finally:  # counted whether it committed or not: a stamp that moves for nothing is harmless
-                _wrote(self._key)
+                _wrote(self._key, {_key(op)[0] for op in operations if not isinstance(op, Check)})
 
     def _transact_locked(self, operations: list[Write], now: float) -> list[Item]:
         conn = self._conn()
@@ -235,7 +267,7 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
                 raise
             finally:  # see _transact
-                _wrote(self._key)
+                _wrote(self._key, {pk for pk, _ in keys})
 
     def _apply_one(
         self, conn: sqlite3.Connection, operations: list[Write], now: float

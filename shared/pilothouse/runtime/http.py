@@ -665,14 +665,14 @@ def _event_mutations(
     never loads it; a function without a mutation answers None at once."""
     if not any(op.mutating for op in operations):
         return lambda event, context: None
-    made: list[Callable[[dict, Any], dict | None]] = []
+    made: list[Any] = []  # the DirectMutations, once made
 
     def mutations(event: dict, context: Any) -> dict | None:
         if not made:
             from pilothouse.runtime.direct_mutations import DirectMutations
 
-            made.append(DirectMutations(app, operations).serve_event)
-        return made[0](event, context)
+            made.append(DirectMutations(app, operations))
+        return made[0].serve_event(event, context)
 
     return mutations
 

@@ -33,7 +33,7 @@ from aws_lambda_powertools.event_handler import api_gateway
 from aws_lambda_powertools.event_handler.api_gateway import ProxyEventType
 
 from pilothouse.runtime.body_params import BodyValidation, _arguments, _Plan
-from pilothouse.runtime.http_direct import _EventView
+from pilothouse.runtime.http_direct import _EventView, event_route
 from pilothouse.runtime.problems import body_problem
 
 if TYPE_CHECKING:
@@ -107,13 +107,10 @@ class DirectMutations:
         answers it."""
         if not self.any or not event.get("body"):
             return None
-        try:
-            request = event["requestContext"]
-            method, stage, path = request["http"]["method"].upper(), request["stage"], event["rawPath"]
-        except (KeyError, TypeError, AttributeError):
+        route = event_route(event)
+        if route is None:
             return None  # the resolver's answer to a malformed event
-        if stage != "$default":  # a named stage's path starts with it (Powertools strips it)
-            path = path[len(stage) + 1 :]
+        method, path = route
         matched = self._match(method, path)
         if matched is None:
             return None

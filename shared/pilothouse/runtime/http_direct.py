@@ -120,6 +120,19 @@ class _EventView:
         return HttpApiHeadersSerializer()
 
 
+def event_route(event: dict[str, Any]) -> tuple[str, str] | None:
+    """The method and the path a payload-2.0 ``event`` asks for, as Powertools matches them (a
+    named stage's prefix taken off the path); None for a malformed event (the resolver answers it)."""
+    try:
+        context = event["requestContext"]
+        method, stage, path = context["http"]["method"].upper(), context["stage"], event["rawPath"]
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if stage != "$default":  # a named stage's path starts with it (Powertools strips it)
+        path = path[len(stage) + 1 :]
+    return method, path
+
+
 class DirectReads:
     """Serves the direct read path of one function's resolver (see the module's docstring)."""
 
@@ -181,14 +194,8 @@ class DirectReads:
         resolver answers it."""
         if event.get("body"):
             return None
-        try:
-            context = event["requestContext"]
-            method, stage, path = context["http"]["method"].upper(), context["stage"], event["rawPath"]
-        except (KeyError, TypeError, AttributeError):
-            return None  # the resolver's answer to a malformed event
-        if stage != "$default":  # a named stage's path starts with it (Powertools strips it)
-            path = path[len(stage) + 1 :]
-        matched = self._match(method, path)
+        route = event_route(event)
+        matched = self._match(*route) if route is not None else None  # None: malformed, the resolver's
         if matched is None:
             return None
         return self._answer(matched, event, event.get("headers") or {})

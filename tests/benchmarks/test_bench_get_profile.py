@@ -2,7 +2,8 @@
 
 Not a benchmark of its own (test_bench_handlers.py measures it against the anchor): each test
 prints the costliest functions (PROFILE_ROWS, by own and by cumulative time) over BENCH_N calls,
-with the rate limiter on (as production runs it) and off (as the suite runs it).
+with the rate limiter on (as production runs it) and off (as the suite runs it). PROFILE_DUMP names a
+directory to keep each profile in (pstats files).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def _setup(monkeypatch, limiter: str) -> None:
 
 
 def _print(profile: cProfile.Profile, title: str) -> None:
+    if dump := os.environ.get("PROFILE_DUMP"):  # a directory: one pstats file per profile, to dig into
+        profile.dump_stats(os.path.join(dump, "".join(c if c.isalnum() else "_" for c in title) + ".pstats"))
     for order in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats(order).print_stats(ROWS)

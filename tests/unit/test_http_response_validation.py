@@ -135,3 +135,21 @@ def test_a_mutation_served_without_request_validation_has_its_answer_checked_too
         assert result["statusCode"] == 500, result
     else:
         assert result["statusCode"] == 200 and json.loads(result["body"]) == ["not", "a", "dict", "web"]
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("names", [["register_component"], ["get_component", "list_components"]])
+@pytest.mark.parametrize("method,body", [("GET", None), ("POST", "{}"), ("DELETE", None)])
+def test_a_path_no_route_matches_is_a_404_problem_either_way(validate, names, method, body):
+    # Given a function serving operations that answer a model (the resolver validates answers, and
+    # its not-found runs that validation with no guard, so no request context is active)
+    from pilothouse.api import components
+
+    settings = Settings(store="memory", queue="memory", response_validation=validate)
+    handler = http_function(*(getattr(components, n) for n in names), hooks=_hooks(settings))
+    # When a request names a path it does not serve
+    result = handler(http_event(method, "/nowhere/at/all", body=body), LambdaContext("x", 30))
+    # Then the answer is the not-found problem, not an exception out of the handler
+    assert result["statusCode"] == 404, result
+    assert result["headers"]["Content-Type"] == "application/problem+json"
+    assert json.loads(result["body"])["detail"] == "no route for /nowhere/at/all"

@@ -43,6 +43,12 @@ def current() -> RequestContext:
     return _current.get()
 
 
+def current_or_none() -> RequestContext | None:
+    """The context of the request this thread is handling, if a guarded route is handling one (the
+    resolver's own answers, such as its not-found, run without)."""
+    return _current.get(None)
+
+
 def activate(ctx: RequestContext):
     return _current.set(ctx)
 

@@ -32,7 +32,7 @@ from pilothouse.errors import (
     ValidationFailed,
 )
 from pilothouse.runtime import emf
-from pilothouse.runtime.context import RequestContext, activate, current, deactivate
+from pilothouse.runtime.context import RequestContext, activate, current_or_none, deactivate
 from pilothouse.runtime.logs import logger, request_id_of, with_context
 from pilothouse.runtime.operations import Operation, documented_responses
 from pilothouse.runtime.problems import (
@@ -534,7 +534,8 @@ class _ResponseValidation:
         self.validate = validate  # Powertools' OpenAPIResponseValidationMiddleware, or None
 
     def __call__(self, app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
-        if not current().services.settings.response_validation:
+        ctx = current_or_none()  # None: no route matched (the resolver's not-found has no model)
+        if ctx is None or not ctx.services.settings.response_validation:
             return next_middleware(app)
         if self.validate is None:
             from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (

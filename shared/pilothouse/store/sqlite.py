@@ -98,6 +98,32 @@ def _encode_reusing(data: Any) -> str:
 _encode: Callable[[Any], str] = _encode_reusing if c_make_encoder is not None else _encode_each_time
 
 
+def _encode_within(data: dict[str, Any], texts: dict[int, str]) -> str:
+    """``_encode(data)`` of one document of a transaction, where ``texts`` holds the text of the
+    documents encoded before it by their ``id`` (all alive and unchanged meanwhile): a top-level
+    value that *is* one of them is spliced in as already encoded, the same text (a component's
+    listing entry holds its record, the largest document of a register). Adds ``data``'s own."""
+    if texts and type(data) is dict and not texts.keys().isdisjoint(map(id, data.values())):
+        text = _splice(data, texts)
+    else:
+        text = _encode(data)
+    texts[id(data)] = text
+    return text
+
+
+def _splice(data: dict[str, Any], texts: dict[int, str]) -> str:
+    """``_encode(data)`` built member by member, a value found in ``texts`` (by identity) not
+    encoded again: the encoder writes an object as exactly these parts (compact separators,
+    keys in order, ASCII-escaped strings). Keys other than strings are left to the encoder."""
+    parts = []
+    for key, value in data.items():
+        if type(key) is not str:
+            return _encode(data)
+        text = texts.get(id(value))
+        parts.append(encode_basestring_ascii(key) + ":" + (_encode(value) if text is None else text))
+    return "{" + ",".join(parts) + "}"
+
+
 #: one writer at a time per database file in this process: a thread waiting for another thread's
 #: write is woken the moment it commits, where SQLite's busy handler would sleep 1, 2, 5, 10 ... ms
 #: between tries (other processes still meet the busy handler)
@@ -382,11 +408,12 @@ class SqliteStore(Store):
             _check(op, live)
         written: list[Item] = []
         rows: list[tuple] = []
+        texts: dict[int, str] = {}  # the documents encoded so far, by identity (see _encode_within)
         for op, live in zip(operations, lives, strict=True):
             if isinstance(op, Put):
                 item = op.item  # built field by field: dataclasses.replace costs several times more
                 new = Item(item.pk, item.sk, item.data, 1 if live is None else live + 1, item.expires_at)
-                rows.append((new.pk, new.sk, new.version, _encode(new.data), new.expires_at))
+                rows.append((new.pk, new.sk, new.version, _encode_within(new.data, texts), new.expires_at))
                 written.append(new)
             elif isinstance(op, Delete):
                 conn.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (op.pk, op.sk))

@@ -265,26 +265,32 @@ class Store(ABC):
         if isinstance(op, Put) and not op.if_absent and op.if_version is None:
             return  # an unconditional put holds whatever is stored
         live = (
-            current
+            current.version
             if current is not None and not (current.expires_at is not None and current.expires_at <= now)
             else None
         )
+        Store.check_version(op, live)
+
+    @staticmethod
+    def check_version(op: Write, live: int | None) -> None:
+        """:meth:`check_condition` given the stored version of the live item (None: absent or
+        expired): for adapters that read the version without building an :class:`Item`."""
         if isinstance(op, Put):
             if op.if_absent and live is not None:
                 raise AlreadyExists(f"{op.item.pk}/{op.item.sk} already exists")
-            if op.if_version is not None and (live is None or live.version != op.if_version):
-                found = "absent" if live is None else f"version {live.version}"
+            if op.if_version is not None and live != op.if_version:
+                found = "absent" if live is None else f"version {live}"
                 raise VersionConflict(
                     f"{op.item.pk}/{op.item.sk} changed: expected version {op.if_version}, found {found}"
                 )
         elif isinstance(op, Delete):
-            if op.if_version is not None and (live is None or live.version != op.if_version):
-                found = "absent" if live is None else f"version {live.version}"
+            if op.if_version is not None and live != op.if_version:
+                found = "absent" if live is None else f"version {live}"
                 raise VersionConflict(
                     f"{op.pk}/{op.sk} changed: expected version {op.if_version}, found {found}"
                 )
-        elif live is None or live.version != op.version:
-            found = "absent" if live is None else f"version {live.version}"
+        elif live != op.version:
+            found = "absent" if live is None else f"version {live}"
             raise VersionConflict(f"{op.pk}/{op.sk} changed: expected version {op.version}, found {found}")
 
     @staticmethod

@@ -9,6 +9,8 @@ in the middle of concurrent readers, after which no request that starts is serve
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -126,6 +128,83 @@ def test_sqlite_partition_stamp_stays_for_this_threads_writes_elsewhere_and_move
         stamp = store.change_stamp("APIKEY")
     store.close()
     other.close()
+
+
+def _raw(path) -> sqlite3.Connection:
+    """A connection of its own to the store's file, outside the store (as another process's)."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+def _raw_put(conn: sqlite3.Connection, pk: str, sk: str) -> None:
+    conn.execute(
+        "INSERT INTO items (pk, sk, version, data) VALUES (?, ?, 1, '{}')"
+        " ON CONFLICT (pk, sk) DO UPDATE SET version = version + 1",
+        (pk, sk),
+    )
+
+
+def _pragmas(store: SqliteStore) -> list[str]:
+    """The data_version pragmas this thread's connection of ``store`` runs from now on."""
+    seen: list[str] = []
+    store._conn().set_trace_callback(lambda sql: seen.append(sql) if "data_version" in sql else None)
+    return seen
+
+
+def test_sqlite_pinned_stamps_ask_once_and_a_stamp_after_the_pin_sees_what_others_committed(tmp_path):
+    """Given a pin (one request), When two stamps are taken, Then the store is asked once; When
+    another connection commits inside it, Then stamps inside stay (the request happened at its
+    first stamp) and the first stamp after it moves; this thread's own writes move its stamps
+    inside as outside; a nested pin is the outer one's."""
+    path = tmp_path / "store.db"
+    store = SqliteStore(path)
+    other = _raw(path)
+    asked = _pragmas(store)
+    with store.pinned_stamps():
+        first = store.change_stamp("APIKEY")
+        assert store.change_stamp("POLICY") is not None and len(asked) == 1
+        _raw_put(other, "APIKEY", "k")  # another connection commits (as another process would)
+        assert store.change_stamp("APIKEY") == first
+        with store.pinned_stamps():  # nested: the same pin
+            assert store.change_stamp("APIKEY") == first
+        assert store.change_stamp("APIKEY") == first  # the inner block's end keeps the outer pin
+        store.put(Item("APIKEY", "j", {}))  # this thread's own write moves it at once
+        own = store.change_stamp("APIKEY")
+        assert own != first
+        assert len(asked) == 1
+    after = store.change_stamp("APIKEY")
+    assert after != own and after != first and len(asked) == 2  # asked again, and it moved
+    assert store.change_stamp("APIKEY") == after and len(asked) == 3  # outside: asked every time
+    with store.pinned_stamps():  # a new pin asks again
+        assert store.change_stamp("APIKEY") == after and len(asked) == 4
+    store.close()
+    other.close()
+
+
+def test_sqlite_pins_are_per_thread(tmp_path):
+    """A pin of one thread leaves another thread's stamps unpinned."""
+    path = tmp_path / "store.db"
+    store = SqliteStore(path)
+    other = _raw(path)
+    with store.pinned_stamps():
+        mine = store.change_stamp()
+        _raw_put(other, "P", "a")
+        outside: list = []
+        _in_a_thread(
+            lambda: outside.extend([store.change_stamp(), _raw_put(other, "P", "b"), store.change_stamp()])
+        )
+        assert outside[0] != outside[2]  # the other thread's stamps moved with the commit
+        assert store.change_stamp() == mine
+    assert store.change_stamp() != mine
+    store.close()
+    other.close()
+
+
+def test_memory_store_pins_are_no_ops():
+    store = MemoryStore()
+    with store.pinned_stamps(), store.pinned_stamps():
+        before = store.change_stamp()
+        store.put(Item("P", "a", {}))
+        assert store.change_stamp() != before
 
 
 def test_a_key_kept_across_writes_elsewhere_is_refused_once_revoked_by_another_process(api):
@@ -311,3 +390,28 @@ def test_no_request_that_starts_after_a_revocation_is_served(api, gateway):
     after = [status for started, status in seen if started >= revoked_at[0]]
     assert before and after and 200 in before
     assert set(after) == {401}, sorted(set(after))
+
+
+def test_a_register_asks_sqlite_what_others_committed_once(pool, admin_key):
+    """A mutation checks its key and the deployment policies, each through a cache kept by a
+    stamp: the request pins its stamps, so the store's data_version is asked once, not twice."""
+    from pilothouse.embedded.functions import LambdaContext, load_module
+    from pilothouse.runtime.events import http_event
+    from pilothouse.settings import get_settings
+    from pilothouse.wiring import get_services
+    from tests.support.specs import spec
+
+    register = load_module(pool.functions["RegisterComponentFunction"])
+    auth = {"authorization": f"Bearer {admin_key}", "content-type": "application/json"}
+
+    def call(name: str) -> None:
+        event = http_event("POST", "/v1/components", headers=auth, body=json.dumps(spec(name)))
+        assert register(event, LambdaContext("register", 30))["statusCode"] == 201
+
+    call("pinned-warm")  # the handler's first call builds its caches
+    store = get_services(get_settings()).store
+    assert isinstance(store, SqliteStore)
+    asked = _pragmas(store)
+    call("pinned-one")
+    call("pinned-two")
+    assert len(asked) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -128,6 +129,15 @@ class Store(Protocol):
         items keyed by it never serves an item older than the newest commit (API keys: a revocation
         takes effect at once). None: the store has nothing cheaper than reading the item
         (DynamoDB...)."""
+        ...
+
+    def pinned_stamps(self) -> AbstractContextManager[object]:
+        """While inside (one request), this thread's :meth:`change_stamp` may ask the store what
+        others committed once, at its first call, and answer the later ones from that: a cache
+        read then serves what was current at that first call or newer, as if the request had
+        happened at that moment (this thread's own writes still move its stamps). A stamp taken
+        inside may thus equal one taken before a commit by someone else; it never equals a stamp
+        taken after the block. Nests; a store with nothing to save answers a no-op."""
         ...
 
     def put(self, item: Item, *, if_absent: bool = False, if_version: int | None = None) -> Item: ...

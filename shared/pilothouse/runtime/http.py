@@ -250,7 +250,11 @@ class _Guard:
         token = activate(ctx)
         response: Response
         try:
-            response = self._handle(app, ctx, event, body_problem, next_middleware)
+            if self.op.permission is None:  # no key or policy to look up: no stamp taken
+                response = self._handle(app, ctx, event, body_problem, next_middleware)
+            else:  # the key's and the policies' caches see the store as of one moment
+                with ctx.services.store.pinned_stamps():
+                    response = self._handle(app, ctx, event, body_problem, next_middleware)
         finally:
             deactivate(token)
         if self.op.mutating or response.status_code in (401, 403):  # refused reads are audited too

@@ -23,11 +23,15 @@ import base64
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from pilothouse.clock import SystemClock
 from pilothouse.errors import AlreadyExists, BadRequest, VersionConflict
 from pilothouse.ports import Check, Clock, Delete, EncodedItem, Item, Page, Put, Write
 from pilothouse.ports.store import encode_document
+
+#: the pin of a store with nothing to save (nullcontext is reentrant and keeps no state)
+_NO_PIN: AbstractContextManager[object] = nullcontext()
 
 # The value types are the port's (pilothouse.ports); they stay importable from here for the adapters.
 __all__ = ["Check", "Delete", "EncodedItem", "Item", "Page", "Put", "Store", "Write", "encode_document"]
@@ -91,6 +95,10 @@ class Store(ABC):
         thread, another thread or another process) committed since. None: the store cannot tell
         more cheaply than a read (callers then read). See :meth:`pilothouse.ports.Store.change_stamp`."""
         return None
+
+    def pinned_stamps(self) -> AbstractContextManager[object]:
+        """See :meth:`pilothouse.ports.Store.pinned_stamps` (here: nothing to save)."""
+        return _NO_PIN
 
     def get(self, pk: str, sk: str) -> Item | None:
         """The item, or None if absent or expired."""

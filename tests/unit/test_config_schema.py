@@ -60,6 +60,11 @@ CASES = [
     ({"properties": {"a": {"minimum": "one"}}}, {"a": 1}),
     ({"required": ("a",)}, {}),  # a tuple is no JSON array: the metaschema refuses it, as before
     ({"properties": {1: {"type": "string"}}}, {"1": 2}),  # a non-text key, checked as it is
+    ({"const": True}, 1),  # True is not 1 to JSON Schema: the key tells them apart
+    ({"const": 1}, True),
+    ({"const": 1.0}, 1),
+    ({"enum": [float("nan")]}, float("nan")),  # a NaN equals no copy of itself: checked as it is
+    ({"const": {"b": 1, "a": 2}}, {"a": 2, "b": 1}),
 ]
 
 
@@ -131,3 +136,38 @@ def test_threads_share_the_compiled_validators():
         t.join()
     # Then every answer is the uncached one
     assert wrong == []
+
+
+def test_schemas_differing_only_in_types_get_their_own_validators():
+    # Given schemas JSON-equal in Python's eyes (1 == True == 1.0) but not to JSON Schema
+    # When each checks the same config
+    # Then each answers for itself, whichever was cached first
+    assert said({"const": 1}, 1) is None
+    assert said({"const": True}, 1) == "True was expected"
+    assert said({"const": 1.0}, 1) is None
+    assert said({"const": True}, True) is None
+    assert config_schema._compiled.cache_info().currsize == 3
+
+
+def test_a_nan_in_a_schema_is_checked_as_it_is_every_time():
+    # Given a schema holding a NaN (Python's JSON reader accepts the literal) and a config holding
+    # the very same NaN object (JSON Schema's equality sees identity first)
+    nan = float("nan")
+    schema = {"enum": [nan]}
+    # When checked twice
+    # Then both answers are the uncached one (a copy's NaN would not be the config's)
+    assert said(schema, nan) is None
+    assert said(schema, nan) is None
+    assert said(schema, float("nan")) == uncached(schema, float("nan"))
+
+
+def test_a_schema_marshal_refuses_is_checked_as_it_is():
+    # Given a schema holding a value of a type marshal does not carry (a str subclass)
+    class Text(str):
+        pass
+
+    schema = {"type": Text("string")}
+    # When checked; Then the answer is the uncached one, and nothing was cached
+    assert said(schema, "x") == uncached(schema, "x")
+    assert said(schema, 1) == uncached(schema, 1)
+    assert config_schema._compiled.cache_info().currsize == 0

@@ -42,8 +42,10 @@ def said(schema, config) -> str | None:
 @pytest.fixture(autouse=True)
 def fresh_cache():
     config_schema._compiled.cache_clear()
+    config_schema._outcome.cache_clear()
     yield
     config_schema._compiled.cache_clear()
+    config_schema._outcome.cache_clear()
 
 
 CASES = [
@@ -65,6 +67,9 @@ CASES = [
     ({"const": 1.0}, 1),
     ({"enum": [float("nan")]}, float("nan")),  # a NaN equals no copy of itself: checked as it is
     ({"const": {"b": 1, "a": 2}}, {"a": 2, "b": 1}),
+    ({"items": {"type": "string"}}, (1, 2)),  # a tuple is no JSON array: not checked as one
+    ({"items": {"type": "string"}}, [1, 2]),
+    ({"const": [1.0]}, [float("nan")]),
 ]
 
 
@@ -171,3 +176,53 @@ def test_a_schema_marshal_refuses_is_checked_as_it_is():
     assert said(schema, "x") == uncached(schema, "x")
     assert said(schema, 1) == uncached(schema, 1)
     assert config_schema._compiled.cache_info().currsize == 0
+
+
+def test_a_pair_checked_again_is_answered_from_the_cache():
+    # Given a schema and a good and a bad config, each checked once
+    good, bad = {"greeting": "hi"}, {"greeting": 5}
+    first = said(SCHEMA, good), said(SCHEMA, bad)
+    # When the same pairs are checked again (equal dicts, new objects)
+    again = said(dict(SCHEMA), dict(good)), said(dict(SCHEMA), dict(bad))
+    # Then the answers are the same and came from the cache
+    assert again == first == (None, uncached(SCHEMA, bad))
+    assert config_schema._outcome.cache_info().hits == 2
+
+
+def test_configs_differing_only_in_types_get_their_own_answers():
+    # Given a schema telling integers from booleans
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    # When configs Python finds equal (1 == True) are checked one after the other
+    # Then each gets its own answer
+    assert said(schema, {"n": 1}) is None
+    assert said(schema, {"n": True}) == "n: True is not of type 'integer'"
+    assert said(schema, {"n": 1}) is None
+
+
+def test_a_config_holding_a_nan_is_checked_as_it_is():
+    # Given a schema whose const is the very NaN object the config holds
+    nan = float("nan")
+    schema, config = {"const": [nan]}, [nan]
+    # When checked twice; Then both times as it is (a copy's NaN would not be the schema's)
+    assert said(schema, config) is None
+    assert said(schema, config) is None
+    assert said(schema, [float("nan")]) == uncached(schema, [float("nan")]) is not None
+
+
+def test_a_large_pair_is_checked_every_time():
+    # Given a config whose key is beyond what the cache keeps
+    config = {"greeting": "x" * config_schema.OUTCOME_MAX_BYTES}
+    # When checked twice; Then answered each time, nothing kept
+    assert said(SCHEMA, config) is None
+    assert said(SCHEMA, {**config, "n": 0}) == uncached(SCHEMA, {**config, "n": 0})
+    assert config_schema._outcome.cache_info().currsize == 0
+
+
+def test_a_secret_reference_is_not_reported_the_second_time_either():
+    # Given a config whose field is a secret reference, the schema wanting a number there
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+    # When checked twice, alone and beside a wrong field
+    # Then the reference is never reported, the wrong field always
+    for _ in range(2):
+        assert said(schema, {"a": {"$secret": "s"}}) is None
+        assert said(schema, {"a": {"$secret": "s"}, "b": "x"}) == "b: 'x' is not of type 'integer'"

@@ -21,6 +21,13 @@ threads share them. A schema the copy would not stand for exactly (a NaN, which 
 itself) or that ``marshal`` does not carry (another type, a subclass) is checked as it is, every
 time, as before the cache. Making the key costs a tenth of the JSON text it replaced (which was
 encoded, decoded again and compared on every call).
+
+Validating a config is a pure function of the schema and the config (no format assertions, no
+remote references), and the same pair comes back just as often (a component registered again,
+updated with its config unchanged, promoted). So what a check concluded (nothing, or the message
+naming the field) is kept too, per pair of keys, for pairs up to ``OUTCOME_MAX_BYTES`` of keys
+(``OUTCOME_CACHE_SIZE`` of them at most): read back from its key, the config validates exactly as
+the caller's (a config holding a NaN, or anything marshal does not carry, is checked every time).
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ if TYPE_CHECKING:
 
 #: distinct schemas kept compiled (the least recently used one is dropped beyond it)
 CACHE_SIZE = 256
+
+#: checks of a (schema, config) pair whose conclusion is kept, and the largest pair kept (bytes of
+#: both keys): at most about 4 MB of keys
+OUTCOME_CACHE_SIZE = 256
+OUTCOME_MAX_BYTES = 16 * 1024
 
 #: marshal's format without back-references and interning flags: the bytes depend on the values
 #: (and their types) alone, never on which objects happen to be shared
@@ -77,23 +89,54 @@ def compiled(schema: Any) -> Validator | str:
     return _validator(schema)
 
 
-def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
-    """Validate ``config`` against a JSON Schema; raise ValueError naming the offending field. A
-    ``{"$secret": name}`` reference stands for a value that is not there yet: nothing at or under
-    one is reported."""
-    if schema is None:
-        return
-    validator = _validator(schema)
+#: what _outcome answers for a pair it cannot stand for (the caller's values are checked as they are)
+_AS_IS = object()
+
+
+@lru_cache(maxsize=OUTCOME_CACHE_SIZE)
+def _outcome(schema_key: bytes, config_key: bytes) -> str | None | object:
+    """What checking the config marshalled as ``config_key`` against the schema marshalled as
+    ``schema_key`` concludes (None: valid; else the message), from copies read back from the keys;
+    ``_AS_IS`` when the copies would not stand for them (a NaN)."""
+    validator = _compiled(schema_key)
+    config = marshal.loads(config_key)
+    if validator is None or config != marshal.loads(config_key):
+        return _AS_IS
+    return _problem(validator, config)
+
+
+def _problem(validator: Validator | str, config: Any) -> str | None:
+    """What is wrong with ``config`` by ``validator`` (or the schema's own problem), or None."""
     if isinstance(validator, str):
-        raise ValueError(validator)
+        return validator
     if validator.is_valid(config):  # no error at all (the common case): nothing to rank
-        return
+        return None
     import jsonschema
 
     from pilothouse.domain.config_layers import under_secret_ref
 
     errors = (e for e in validator.iter_errors(config) if not under_secret_ref(config, list(e.absolute_path)))
     error = jsonschema.exceptions.best_match(errors)
-    if error is not None:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise ValueError(f"{where.lstrip('.') + ': ' if where else ''}{error.message}")
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"{where.lstrip('.') + ': ' if where else ''}{error.message}"
+
+
+def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
+    """Validate ``config`` against a JSON Schema; raise ValueError naming the offending field. A
+    ``{"$secret": name}`` reference stands for a value that is not there yet: nothing at or under
+    one is reported."""
+    if schema is None:
+        return
+    try:
+        schema_key = marshal.dumps(schema, _MARSHAL_VERSION)
+        config_key = marshal.dumps(config, _MARSHAL_VERSION)
+    except ValueError:
+        found: str | None | object = _AS_IS
+    else:
+        small = len(schema_key) + len(config_key) <= OUTCOME_MAX_BYTES
+        found = _outcome(schema_key, config_key) if small else _AS_IS
+    problem = _problem(_validator(schema), config) if found is _AS_IS else found
+    if problem is not None:
+        raise ValueError(problem)

@@ -260,8 +260,13 @@ class ComponentSpec(Strict):
         provider = info.data.get("provider")
         if provider is None:
             return value
+        model = TARGETS[provider]
         try:
-            return TARGETS[provider].model_validate(value).model_dump(exclude_none=True)
+            # model.model_validate(value).model_dump(exclude_none=True), through the model's own
+            # compiled validator and serializer: the same calls without their Python wrappers
+            return model.__pydantic_serializer__.to_python(
+                model.__pydantic_validator__.validate_python(value), exclude_none=True
+            )
         except ValidationError as exc:  # re-raised with each error's place inside the target
             raise ValidationError.from_exception_data(
                 "target",

@@ -3,9 +3,12 @@ out); a wrong target is named field by field, for its provider."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from pydantic import ValidationError
 
+from pilothouse.domain import components
 from pilothouse.domain.components import TARGETS, ComponentSpec
 
 TARGET_CASES = [
@@ -59,3 +62,60 @@ def test_a_wrong_target_is_named_field_by_field_for_its_provider(provider, targe
         for e in own.value.errors()
     ]
     assert [(e["loc"], e["msg"], e["type"]) for e in caught.value.errors()] == expected
+
+
+@pytest.fixture
+def fresh_targets():
+    components._valid_target.cache_clear()
+    yield
+    components._valid_target.cache_clear()
+
+
+@pytest.mark.parametrize(("provider", "target"), TARGET_CASES)
+def test_a_target_validated_again_comes_from_the_cache_as_a_new_copy(fresh_targets, provider, target):
+    # Given a target validated once, and the spec's copy of it changed afterwards
+    first = ComponentSpec.model_validate(spec(provider, target))
+    first.target["changed"] = {"by": "the caller"}
+    # When an equal target is validated again
+    again = ComponentSpec.model_validate(spec(provider, copy.deepcopy(target)))
+    # Then it is the model's dump (types included), a copy of its own, from the cache
+    expected = TARGETS[provider].model_validate(target).model_dump(exclude_none=True)
+    assert repr(again.target) == repr(expected)
+    assert components._valid_target.cache_info().hits == 1
+
+
+@pytest.mark.parametrize(("provider", "target"), WRONG_TARGETS)
+def test_a_wrong_target_is_named_the_second_time_too(fresh_targets, provider, target):
+    # Given a wrong target validated once; When validated again; Then the same errors
+    errors = []
+    for _ in range(2):
+        with pytest.raises(ValidationError) as caught:
+            ComponentSpec.model_validate(spec(provider, target))
+        errors.append(caught.value.errors())
+    assert errors[0] == errors[1]
+
+
+def test_targets_differing_only_in_types_are_validated_each_for_itself(fresh_targets):
+    # Given targets Python finds equal (1 == True) but a model does not
+    one = {"command": ["x", "{port}"], "port": 8080, "grace_seconds": 1}
+    other = {"command": ["x", "{port}"], "port": 8080, "grace_seconds": True}
+    # When both are validated, one after the other
+    first = ComponentSpec.model_validate(spec("local", one)).target
+    second = ComponentSpec.model_validate(spec("local", other)).target
+    # Then each is its own model's dump
+    assert repr(first) == repr(TARGETS["local"].model_validate(one).model_dump(exclude_none=True))
+    assert repr(second) == repr(TARGETS["local"].model_validate(other).model_dump(exclude_none=True))
+
+
+def test_a_large_or_unusual_target_is_validated_as_it_is(fresh_targets):
+    # Given a target beyond the size kept, and one holding a str subclass marshal does not carry
+    class Text(str):
+        pass
+
+    large = {"command": ["x", "{port}"], "env": {"A": "x" * components.TARGET_MAX_BYTES}}
+    unusual = {"command": [Text("x"), "{port}"]}
+    # When validated; Then as the model dumps them, and nothing was kept
+    for target in (large, unusual):
+        validated = ComponentSpec.model_validate(spec("local", target)).target
+        assert validated == TARGETS["local"].model_validate(target).model_dump(exclude_none=True)
+    assert components._valid_target.cache_info().currsize == 0

@@ -4,6 +4,7 @@ out); a wrong target is named field by field, for its provider."""
 from __future__ import annotations
 
 import copy
+import threading
 
 import pytest
 from pydantic import ValidationError
@@ -119,3 +120,39 @@ def test_a_large_or_unusual_target_is_validated_as_it_is(fresh_targets):
         validated = ComponentSpec.model_validate(spec("local", target)).target
         assert validated == TARGETS["local"].model_validate(target).model_dump(exclude_none=True)
     assert components._valid_target.cache_info().currsize == 0
+
+
+def test_threads_validating_targets_at_once_each_get_their_own_answer(fresh_targets):
+    # Given 8 threads validating good and wrong targets of several providers at once
+    cases = [*TARGET_CASES, *WRONG_TARGETS]
+    expected = {}
+    for provider, target in cases:
+        try:
+            expected[repr((provider, target))] = repr(
+                TARGETS[provider].model_validate(target).model_dump(exclude_none=True)
+            )
+        except ValidationError:
+            expected[repr((provider, target))] = None
+    wrong: list[str] = []
+    start = threading.Barrier(8)
+
+    def worker(t: int) -> None:
+        start.wait()
+        for i in range(100):
+            provider, target = cases[(t + i) % len(cases)]
+            try:
+                got = ComponentSpec.model_validate(spec(provider, copy.deepcopy(target))).target
+            except ValidationError:
+                got = None
+            if (repr(got) if got is not None else None) != expected[repr((provider, target))]:
+                wrong.append(f"thread {t} call {i}")
+            elif got is not None:
+                got["changed"] = t  # a copy of its own: no other thread sees this
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every answer is the model's own
+    assert wrong == []

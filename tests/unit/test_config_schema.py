@@ -226,3 +226,35 @@ def test_a_secret_reference_is_not_reported_the_second_time_either():
     for _ in range(2):
         assert said(schema, {"a": {"$secret": "s"}}) is None
         assert said(schema, {"a": {"$secret": "s"}, "b": "x"}) == "b: 'x' is not of type 'integer'"
+
+
+def test_a_schema_with_a_reference_is_checked_anew_every_time(monkeypatch):
+    # Given a schema referring to a remote document, which jsonschema fetches on every check
+    import io
+    import json
+    import urllib.request
+    import warnings
+
+    fetched: list[str] = []
+
+    class Answer(io.StringIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(request):
+        fetched.append(request.full_url)
+        return Answer(json.dumps({"type": "integer"}))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    schema = {"properties": {"a": {"$ref": "https://schemas.example/n.json"}}}
+    # When the same config is checked twice
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        answers = [said(schema, {"a": "x"}) for _ in range(2)]
+    # Then it is looked up both times, as without any cache, and nothing is kept of its checks
+    assert answers == ["a: 'x' is not of type 'integer'"] * 2
+    assert fetched == ["https://schemas.example/n.json"] * 2
+    assert config_schema._outcome.cache_info().currsize == 0

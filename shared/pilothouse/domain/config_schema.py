@@ -22,12 +22,14 @@ itself) or that ``marshal`` does not carry (another type, a subclass) is checked
 time, as before the cache. Making the key costs a tenth of the JSON text it replaced (which was
 encoded, decoded again and compared on every call).
 
-Validating a config is a pure function of the schema and the config (no format assertions, no
-remote references), and the same pair comes back just as often (a component registered again,
-updated with its config unchanged, promoted). So what a check concluded (nothing, or the message
-naming the field) is kept too, per pair of keys, for pairs up to ``OUTCOME_MAX_BYTES`` of keys
-(``OUTCOME_CACHE_SIZE`` of them at most): read back from its key, the config validates exactly as
-the caller's (a config holding a NaN, or anything marshal does not carry, is checked every time).
+Validating a config against a schema without references is a pure function of the two (formats
+are not asserted), and the same pair comes back just as often (a component registered again,
+updated with its config unchanged, promoted). So what such a check concluded (nothing, or the
+message naming the field) is kept too, per pair of keys, for pairs up to ``OUTCOME_MAX_BYTES`` of
+keys (``OUTCOME_CACHE_SIZE`` of them at most): read back from its key, the config validates exactly
+as the caller's. A config holding a NaN or anything marshal does not carry is checked every time,
+and so is one whose schema holds a reference (``$ref``, ``$dynamicRef``, ``$recursiveRef``, or
+anything spelled so): jsonschema may look what it names up anew on every check.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ CACHE_SIZE = 256
 #: both keys): at most about 4 MB of keys
 OUTCOME_CACHE_SIZE = 256
 OUTCOME_MAX_BYTES = 16 * 1024
+
+#: what marks a schema whose checks are not kept (a reference may be looked up on every check)
+_REFERENCES = (b"$ref", b"$dynamicRef", b"$recursiveRef")
 
 #: marshal's format without back-references and interning flags: the bytes depend on the values
 #: (and their types) alone, never on which objects happen to be shared
@@ -109,8 +114,6 @@ def _problem(validator: Validator | str, config: Any) -> str | None:
     """What is wrong with ``config`` by ``validator`` (or the schema's own problem), or None."""
     if isinstance(validator, str):
         return validator
-    if validator.is_valid(config):  # no error at all (the common case): nothing to rank
-        return None
     import jsonschema
 
     from pilothouse.domain.config_layers import under_secret_ref
@@ -135,8 +138,10 @@ def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
     except ValueError:
         found: str | None | object = _AS_IS
     else:
-        small = len(schema_key) + len(config_key) <= OUTCOME_MAX_BYTES
-        found = _outcome(schema_key, config_key) if small else _AS_IS
+        kept = len(schema_key) + len(config_key) <= OUTCOME_MAX_BYTES and not any(
+            mark in schema_key for mark in _REFERENCES
+        )
+        found = _outcome(schema_key, config_key) if kept else _AS_IS
     problem = _problem(_validator(schema), config) if found is _AS_IS else found
     if problem is not None:
         raise ValueError(problem)

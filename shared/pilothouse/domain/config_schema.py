@@ -35,6 +35,7 @@ anything spelled so): jsonschema may look what it names up anew on every check.
 from __future__ import annotations
 
 import marshal
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,7 @@ OUTCOME_CACHE_SIZE = 256
 OUTCOME_MAX_BYTES = 16 * 1024
 
 #: what marks a schema whose checks are not kept (a reference may be looked up on every check)
-_REFERENCES = (b"$ref", b"$dynamicRef", b"$recursiveRef")
+_REFERENCE = re.compile(rb"\$ref|\$dynamicRef|\$recursiveRef")
 
 #: marshal's format without back-references and interning flags: the bytes depend on the values
 #: (and their types) alone, never on which objects happen to be shared
@@ -138,9 +139,7 @@ def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
     except ValueError:
         found: str | None | object = _AS_IS
     else:
-        kept = len(schema_key) + len(config_key) <= OUTCOME_MAX_BYTES and not any(
-            mark in schema_key for mark in _REFERENCES
-        )
+        kept = len(schema_key) + len(config_key) <= OUTCOME_MAX_BYTES and not _REFERENCE.search(schema_key)
         found = _outcome(schema_key, config_key) if kept else _AS_IS
     problem = _problem(_validator(schema), config) if found is _AS_IS else found
     if problem is not None:

@@ -42,8 +42,10 @@ def said(schema, config) -> str | None:
 @pytest.fixture(autouse=True)
 def fresh_cache():
     config_schema._compiled.cache_clear()
+    config_schema._outcome.cache_clear()
     yield
     config_schema._compiled.cache_clear()
+    config_schema._outcome.cache_clear()
 
 
 CASES = [
@@ -60,6 +62,14 @@ CASES = [
     ({"properties": {"a": {"minimum": "one"}}}, {"a": 1}),
     ({"required": ("a",)}, {}),  # a tuple is no JSON array: the metaschema refuses it, as before
     ({"properties": {1: {"type": "string"}}}, {"1": 2}),  # a non-text key, checked as it is
+    ({"const": True}, 1),  # True is not 1 to JSON Schema: the key tells them apart
+    ({"const": 1}, True),
+    ({"const": 1.0}, 1),
+    ({"enum": [float("nan")]}, float("nan")),  # a NaN equals no copy of itself: checked as it is
+    ({"const": {"b": 1, "a": 2}}, {"a": 2, "b": 1}),
+    ({"items": {"type": "string"}}, (1, 2)),  # a tuple is no JSON array: not checked as one
+    ({"items": {"type": "string"}}, [1, 2]),
+    ({"const": [1.0]}, [float("nan")]),
 ]
 
 
@@ -131,3 +141,120 @@ def test_threads_share_the_compiled_validators():
         t.join()
     # Then every answer is the uncached one
     assert wrong == []
+
+
+def test_schemas_differing_only_in_types_get_their_own_validators():
+    # Given schemas JSON-equal in Python's eyes (1 == True == 1.0) but not to JSON Schema
+    # When each checks the same config
+    # Then each answers for itself, whichever was cached first
+    assert said({"const": 1}, 1) is None
+    assert said({"const": True}, 1) == "True was expected"
+    assert said({"const": 1.0}, 1) is None
+    assert said({"const": True}, True) is None
+    assert config_schema._compiled.cache_info().currsize == 3
+
+
+def test_a_nan_in_a_schema_is_checked_as_it_is_every_time():
+    # Given a schema holding a NaN (Python's JSON reader accepts the literal) and a config holding
+    # the very same NaN object (JSON Schema's equality sees identity first)
+    nan = float("nan")
+    schema = {"enum": [nan]}
+    # When checked twice
+    # Then both answers are the uncached one (a copy's NaN would not be the config's)
+    assert said(schema, nan) is None
+    assert said(schema, nan) is None
+    assert said(schema, float("nan")) == uncached(schema, float("nan"))
+
+
+def test_a_schema_marshal_refuses_is_checked_as_it_is():
+    # Given a schema holding a value of a type marshal does not carry (a str subclass)
+    class Text(str):
+        pass
+
+    schema = {"type": Text("string")}
+    # When checked; Then the answer is the uncached one, and nothing was cached
+    assert said(schema, "x") == uncached(schema, "x")
+    assert said(schema, 1) == uncached(schema, 1)
+    assert config_schema._compiled.cache_info().currsize == 0
+
+
+def test_a_pair_checked_again_is_answered_from_the_cache():
+    # Given a schema and a good and a bad config, each checked once
+    good, bad = {"greeting": "hi"}, {"greeting": 5}
+    first = said(SCHEMA, good), said(SCHEMA, bad)
+    # When the same pairs are checked again (equal dicts, new objects)
+    again = said(dict(SCHEMA), dict(good)), said(dict(SCHEMA), dict(bad))
+    # Then the answers are the same and came from the cache
+    assert again == first == (None, uncached(SCHEMA, bad))
+    assert config_schema._outcome.cache_info().hits == 2
+
+
+def test_configs_differing_only_in_types_get_their_own_answers():
+    # Given a schema telling integers from booleans
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    # When configs Python finds equal (1 == True) are checked one after the other
+    # Then each gets its own answer
+    assert said(schema, {"n": 1}) is None
+    assert said(schema, {"n": True}) == "n: True is not of type 'integer'"
+    assert said(schema, {"n": 1}) is None
+
+
+def test_a_config_holding_a_nan_is_checked_as_it_is():
+    # Given a schema whose const is the very NaN object the config holds
+    nan = float("nan")
+    schema, config = {"const": [nan]}, [nan]
+    # When checked twice; Then both times as it is (a copy's NaN would not be the schema's)
+    assert said(schema, config) is None
+    assert said(schema, config) is None
+    assert said(schema, [float("nan")]) == uncached(schema, [float("nan")]) is not None
+
+
+def test_a_large_pair_is_checked_every_time():
+    # Given a config whose key is beyond what the cache keeps
+    config = {"greeting": "x" * config_schema.OUTCOME_MAX_BYTES}
+    # When checked twice; Then answered each time, nothing kept
+    assert said(SCHEMA, config) is None
+    assert said(SCHEMA, {**config, "n": 0}) == uncached(SCHEMA, {**config, "n": 0})
+    assert config_schema._outcome.cache_info().currsize == 0
+
+
+def test_a_secret_reference_is_not_reported_the_second_time_either():
+    # Given a config whose field is a secret reference, the schema wanting a number there
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+    # When checked twice, alone and beside a wrong field
+    # Then the reference is never reported, the wrong field always
+    for _ in range(2):
+        assert said(schema, {"a": {"$secret": "s"}}) is None
+        assert said(schema, {"a": {"$secret": "s"}, "b": "x"}) == "b: 'x' is not of type 'integer'"
+
+
+def test_a_schema_with_a_reference_is_checked_anew_every_time(monkeypatch):
+    # Given a schema referring to a remote document, which jsonschema fetches on every check
+    import io
+    import json
+    import urllib.request
+    import warnings
+
+    fetched: list[str] = []
+
+    class Answer(io.StringIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(request):
+        fetched.append(request.full_url)
+        return Answer(json.dumps({"type": "integer"}))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    schema = {"properties": {"a": {"$ref": "https://schemas.example/n.json"}}}
+    # When the same config is checked twice
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        answers = [said(schema, {"a": "x"}) for _ in range(2)]
+    # Then it is looked up both times, as without any cache, and nothing is kept of its checks
+    assert answers == ["a: 'x' is not of type 'integer'"] * 2
+    assert fetched == ["https://schemas.example/n.json"] * 2
+    assert config_schema._outcome.cache_info().currsize == 0

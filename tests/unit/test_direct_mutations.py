@@ -122,6 +122,25 @@ REQUESTS: list[tuple[str, str, Any, dict[str, str], dict[str, str] | None]] = [
     ("POST", "/v1/components/web/stop", {}, ADMIN, {"name": "web"}),  # 409
     ("POST", "/v1/components/web/stop", {}, VIEWER, {"name": "web"}),
     ("DELETE", "/v1/components/web2", None, ADMIN, {"name": "web2"}),  # no body: the resolver
+    # targets and configs validated again (their checks kept), each provider's target as it dumps
+    ("POST", "/v1/components", spec("web8", config={"greeting": 5}), ADMIN, None),  # 422: config
+    ("POST", "/v1/components", spec("web8", target={"command": ["x"]}), ADMIN, None),  # 422: target
+    ("POST", "/v1/components", spec("web8", target={"command": "x --port {port}"}), ADMIN, None),
+    (
+        "POST",
+        "/v1/components",
+        spec("web9", provider="aws-lambda", target={"function_name": "f", "health_url": "https://h.x/"}),
+        ADMIN,
+        None,
+    ),
+    (
+        "POST",
+        "/v1/components",
+        spec("web10", provider="cloud-run", target={"service": "s", "region": "r"}),
+        ADMIN,
+        None,
+    ),
+    ("POST", "/v1/components", spec("web11", config={"greeting": {"$secret": "g"}}), ADMIN, None),
 ]
 
 
@@ -143,7 +162,10 @@ def test_every_mutation_answers_audits_and_stores_the_same_both_ways(worlds, mon
     assert _stored(resolved) == _stored(direct)
     # the direct path served the requests its plan passes (the 401/403/404/409 of a valid body
     # included); the bodies refused before parsing or by validation went to the resolver
-    assert served == [201, 409, 403, 401, 401, 201, 201, 409, 201, 201, 201, 201, 409, 404, 409, 409, 403]
+    assert (
+        served
+        == [201, 409, 403, 401, 401, 201, 201, 409, 201, 201, 201, 201, 409, 404, 409, 409, 403] + [201] * 4
+    )
 
 
 def test_a_named_stage_and_a_base64_body_are_served_as_powertools_would(worlds, monkeypatch):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import marshal
 import re
 import shlex
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -225,6 +227,30 @@ TARGETS: dict[str, type[Strict]] = {
 }
 
 
+#: targets kept validated (by provider and value), and the largest value kept (bytes of its key)
+TARGET_CACHE_SIZE = 256
+TARGET_MAX_BYTES = 4096
+
+
+@lru_cache(maxsize=TARGET_CACHE_SIZE)
+def _valid_target(provider: str, key: bytes) -> bytes | None:
+    """The target marshalled as ``key`` as ``provider``'s model validates and dumps it (None left
+    out), marshalled; None when that model refuses it (the spec's validator then names why).
+
+    A target's validation depends on its value alone, and the same few targets come back on every
+    register, update and promotion of a component: the value read back from ``key`` has the
+    caller's types exactly (``marshal`` format 2), and the answer is read back from its bytes, a
+    new copy for every spec."""
+    model = TARGETS[provider]
+    try:
+        dumped = model.__pydantic_serializer__.to_python(
+            model.__pydantic_validator__.validate_python(marshal.loads(key)), exclude_none=True
+        )
+        return marshal.dumps(dumped, 2)
+    except (ValidationError, ValueError):
+        return None
+
+
 class DeploymentPolicy(Strict):
     """How this component is deployed unless a request says otherwise."""
 
@@ -261,7 +287,20 @@ class ComponentSpec(Strict):
         if provider is None:
             return value
         try:
-            return TARGETS[provider].model_validate(value).model_dump(exclude_none=True)
+            key = marshal.dumps(value, 2)
+        except ValueError:  # a value marshal does not carry (a subclass ...): validated as it is
+            key = None
+        if key is not None and len(key) <= TARGET_MAX_BYTES:
+            found = _valid_target(provider, key)
+            if found is not None:
+                return marshal.loads(found)
+        model = TARGETS[provider]
+        try:
+            # model.model_validate(value).model_dump(exclude_none=True), through the model's own
+            # compiled validator and serializer: the same calls without their Python wrappers
+            return model.__pydantic_serializer__.to_python(
+                model.__pydantic_validator__.validate_python(value), exclude_none=True
+            )
         except ValidationError as exc:  # re-raised with each error's place inside the target
             raise ValidationError.from_exception_data(
                 "target",

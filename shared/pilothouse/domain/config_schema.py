@@ -9,17 +9,33 @@
 Checking a schema against the Draft 2020-12 metaschema costs far more than validating a config
 with it, and a control plane sees the same few schemas again and again (every register, update
 and promotion of a component repeats its schema). So the metaschema check and the compiled
-validator are kept per schema, in a bounded LRU keyed by the schema's JSON text. The key keeps the
-schema's own key order: the same schema written in another order is compiled again, so the error
-reported for a bad config (``best_match`` breaks ties by order) is always the one an uncached check
-would report. The cached validator is compiled from a private copy of the schema (a caller that
-mutates its dict afterwards does not change it); jsonschema validators are immutable, so threads
-share them.
+validator are kept per schema, in a bounded LRU keyed by the schema's ``marshal`` bytes (format
+2: every value with its exact type, ``True`` apart from ``1``, a tuple apart from a list, a text
+key apart from a number, in the schema's own key order, and no back-references, so equal schemas
+give equal bytes). The key keeps the schema's own key order: the same schema written in another
+order is compiled again, so the error reported for a bad config (``best_match`` breaks ties by
+order) is always the one an uncached check would report. The cached validator is compiled from a
+private copy of the schema (read back from its key: the same values of the same types; a caller
+that mutates its dict afterwards does not change it); jsonschema validators are immutable, so
+threads share them. A schema the copy would not stand for exactly (a NaN, which equals no copy of
+itself) or that ``marshal`` does not carry (another type, a subclass) is checked as it is, every
+time, as before the cache. Making the key costs a tenth of the JSON text it replaced (which was
+encoded, decoded again and compared on every call).
+
+Validating a config against a schema without references is a pure function of the two (formats
+are not asserted), and the same pair comes back just as often (a component registered again,
+updated with its config unchanged, promoted). So what such a check concluded (nothing, or the
+message naming the field) is kept too, per pair of keys, for pairs up to ``OUTCOME_MAX_BYTES`` of
+keys (``OUTCOME_CACHE_SIZE`` of them at most): read back from its key, the config validates exactly
+as the caller's. A config holding a NaN or anything marshal does not carry is checked every time,
+and so is one whose schema holds a reference (``$ref``, ``$dynamicRef``, ``$recursiveRef``, or
+anything spelled so): jsonschema may look what it names up anew on every check.
 """
 
 from __future__ import annotations
 
-import json
+import marshal
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +44,18 @@ if TYPE_CHECKING:
 
 #: distinct schemas kept compiled (the least recently used one is dropped beyond it)
 CACHE_SIZE = 256
+
+#: checks of a (schema, config) pair whose conclusion is kept, and the largest pair kept (bytes of
+#: both keys): at most about 4 MB of keys
+OUTCOME_CACHE_SIZE = 256
+OUTCOME_MAX_BYTES = 16 * 1024
+
+#: what marks a schema whose checks are not kept (a reference may be looked up on every check)
+_REFERENCE = re.compile(rb"\$ref|\$dynamicRef|\$recursiveRef")
+
+#: marshal's format without back-references and interning flags: the bytes depend on the values
+#: (and their types) alone, never on which objects happen to be shared
+_MARSHAL_VERSION = 2
 
 
 def _compile(schema: Any) -> Validator | str:
@@ -42,25 +70,61 @@ def _compile(schema: Any) -> Validator | str:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _compiled(schema_json: str) -> Validator | str:
-    return _compile(json.loads(schema_json))
+def _compiled(key: bytes) -> Validator | str | None:
+    """The validator of the schema marshalled as ``key``, compiled from a copy read back from it;
+    None when such a copy would not stand for the schema (a NaN: two copies differ)."""
+    copy = marshal.loads(key)
+    if copy != marshal.loads(key):
+        return None
+    return _compile(copy)
 
 
 def _validator(schema: Any) -> Validator | str:
-    """The (cached) validator of ``schema``. A schema that JSON would not carry as it is (a Python
-    caller's tuple, non-text keys, NaN) is checked as it is, every time, as before the cache."""
+    """The (cached) validator of ``schema``. A schema ``marshal`` does not carry exactly (a type
+    or subclass it refuses, nesting too deep, a NaN) is checked as it is, every time."""
     try:
-        key = json.dumps(schema, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
+        key = marshal.dumps(schema, _MARSHAL_VERSION)
+    except ValueError:
         return _compile(schema)
-    if json.loads(key) != schema:
-        return _compile(schema)
-    return _compiled(key)
+    found = _compiled(key)
+    return _compile(schema) if found is None else found
 
 
 def compiled(schema: Any) -> Validator | str:
     """The cached validator of ``schema``, or the message saying why it is not a JSON Schema."""
     return _validator(schema)
+
+
+#: what _outcome answers for a pair it cannot stand for (the caller's values are checked as they are)
+_AS_IS = object()
+
+
+@lru_cache(maxsize=OUTCOME_CACHE_SIZE)
+def _outcome(schema_key: bytes, config_key: bytes) -> str | None | object:
+    """What checking the config marshalled as ``config_key`` against the schema marshalled as
+    ``schema_key`` concludes (None: valid; else the message), from copies read back from the keys;
+    ``_AS_IS`` when the copies would not stand for them (a NaN)."""
+    validator = _compiled(schema_key)
+    config = marshal.loads(config_key)
+    if validator is None or config != marshal.loads(config_key):
+        return _AS_IS
+    return _problem(validator, config)
+
+
+def _problem(validator: Validator | str, config: Any) -> str | None:
+    """What is wrong with ``config`` by ``validator`` (or the schema's own problem), or None."""
+    if isinstance(validator, str):
+        return validator
+    import jsonschema
+
+    from pilothouse.domain.config_layers import under_secret_ref
+
+    errors = (e for e in validator.iter_errors(config) if not under_secret_ref(config, list(e.absolute_path)))
+    error = jsonschema.exceptions.best_match(errors)
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"{where.lstrip('.') + ': ' if where else ''}{error.message}"
 
 
 def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
@@ -69,15 +133,14 @@ def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
     one is reported."""
     if schema is None:
         return
-    import jsonschema
-
-    from pilothouse.domain.config_layers import under_secret_ref
-
-    validator = _validator(schema)
-    if isinstance(validator, str):
-        raise ValueError(validator)
-    errors = (e for e in validator.iter_errors(config) if not under_secret_ref(config, list(e.absolute_path)))
-    error = jsonschema.exceptions.best_match(errors)
-    if error is not None:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise ValueError(f"{where.lstrip('.') + ': ' if where else ''}{error.message}")
+    try:
+        schema_key = marshal.dumps(schema, _MARSHAL_VERSION)
+        config_key = marshal.dumps(config, _MARSHAL_VERSION)
+    except ValueError:
+        found: str | None | object = _AS_IS
+    else:
+        kept = len(schema_key) + len(config_key) <= OUTCOME_MAX_BYTES and not _REFERENCE.search(schema_key)
+        found = _outcome(schema_key, config_key) if kept else _AS_IS
+    problem = _problem(_validator(schema), config) if found is _AS_IS else found
+    if problem is not None:
+        raise ValueError(problem)

@@ -311,3 +311,49 @@ def test_local_target_fields_without_control_characters(api, target, field):
     env name with '=', or a version key outside the version pattern, when registered, then 422 naming
     the field (not a 500 from the process launcher later)."""
     assert_422(api.post("/v1/components", spec(target=target)), field)
+
+
+@pytest.fixture
+def counting_server():
+    """An HTTP server on 127.0.0.1 counting the requests it gets (its URL, the count)."""
+    import http.server
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            hits.append(self.path)
+            body = b'{"type": "integer"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_config_schema_reference_to_a_url_is_422_and_never_fetched(api, counting_server, loopback_only):
+    # Given config schemas naming documents on a server and on the cloud's metadata address
+    url, hits = counting_server
+    for ref in (f"{url}/port.json", "http://169.254.169.254/latest/meta-data/iam/security-credentials/"):
+        schema = {"type": "object", "properties": {"port": {"$ref": ref}}}
+        # When a component is registered with one (and a config the reference would check)
+        problem = assert_422(
+            api.post("/v1/components", spec("refd", config_schema=schema, config={"port": 80})),
+            "config",
+            "cannot be resolved",
+        )
+        assert ref in problem["detail"]
+    # Then the control plane made no request (the loopback server saw none; any other address
+    # would have failed the test), and nothing was registered
+    assert hits == []
+    assert api.get("/v1/components/refd")[0] == 404

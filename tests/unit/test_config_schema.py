@@ -228,33 +228,48 @@ def test_a_secret_reference_is_not_reported_the_second_time_either():
         assert said(schema, {"a": {"$secret": "s"}, "b": "x"}) == "b: 'x' is not of type 'integer'"
 
 
-def test_a_schema_with_a_reference_is_checked_anew_every_time(monkeypatch):
-    # Given a schema referring to a remote document, which jsonschema fetches on every check
-    import io
-    import json
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://schemas.example/n.json",
+        "file:///etc/passwd",
+        "other.json",
+    ],
+)
+def test_a_reference_outside_the_schema_is_refused_and_never_fetched(monkeypatch, ref):
+    # Given a schema naming a document outside itself (jsonschema's default registry fetched any
+    # http(s) URL on every check, from the control plane's network)
     import urllib.request
-    import warnings
+
+    from pilothouse.domain.config_layers import validation_errors
 
     fetched: list[str] = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda request, *a, **k: fetched.append(str(request)))
+    schema = {"properties": {"a": {"$ref": ref}}}
+    # When a config is checked against it (twice), and its problems listed
+    answers = [said(schema, {"a": "x"}) for _ in range(2)]
+    listed = validation_errors(schema, {"a": "x"})
+    # Then nothing is fetched, and each answer names the reference the schema cannot follow
+    message = (
+        f"config_schema: the reference {ref!r} cannot be resolved; only references inside the "
+        "schema (and to the JSON Schema metaschemas) are followed"
+    )
+    assert fetched == []
+    assert answers == [message] * 2
+    assert listed == [{"field": "config_schema", "message": message}]
 
-    class Answer(io.StringIO):
-        def __enter__(self):
-            return self
 
-        def __exit__(self, *exc):
-            return False
-
-    def urlopen(request):
-        fetched.append(request.full_url)
-        return Answer(json.dumps({"type": "integer"}))
-
-    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
-    schema = {"properties": {"a": {"$ref": "https://schemas.example/n.json"}}}
-    # When the same config is checked twice
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        answers = [said(schema, {"a": "x"}) for _ in range(2)]
-    # Then it is looked up both times, as without any cache, and nothing is kept of its checks
-    assert answers == ["a: 'x' is not of type 'integer'"] * 2
-    assert fetched == ["https://schemas.example/n.json"] * 2
-    assert config_schema._outcome.cache_info().currsize == 0
+def test_references_inside_the_schema_and_to_the_metaschemas_are_followed():
+    # Given a schema referring to its own definitions and to the 2020-12 metaschema
+    schema = {
+        "properties": {
+            "n": {"$ref": "#/$defs/port"},
+            "inner": {"$ref": "https://json-schema.org/draft/2020-12/schema"},
+        },
+        "$defs": {"port": {"type": "integer", "minimum": 1}},
+    }
+    # Then both are resolved, offline
+    assert said(schema, {"n": 80, "inner": {"type": "string"}}) is None
+    assert said(schema, {"n": 0}) == "n: 0 is less than the minimum of 1"
+    assert said(schema, {"inner": {"type": 5}}) is not None

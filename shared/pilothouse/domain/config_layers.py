@@ -120,17 +120,22 @@ def validation_errors(schema: dict[str, Any] | None, config: dict[str, Any]) -> 
     (or under) one."""
     if schema is None:
         return []
-    from pilothouse.domain.config_schema import compiled
+    from referencing.exceptions import Unresolvable
+
+    from pilothouse.domain.config_schema import compiled, unresolvable
 
     validator = compiled(schema)
     if isinstance(validator, str):
         return [{"field": "config_schema", "message": validator}]
     found = []
-    for error in validator.iter_errors(config):
-        path = list(error.absolute_path)
-        if under_secret_ref(config, path):
-            continue
-        found.append({"field": json_path(path), "message": error.message})
+    try:
+        for error in validator.iter_errors(config):
+            path = list(error.absolute_path)
+            if under_secret_ref(config, path):
+                continue
+            found.append({"field": json_path(path), "message": error.message})
+    except Unresolvable as exc:
+        return [{"field": "config_schema", "message": unresolvable(exc)}]
     return sorted(found, key=lambda e: (e["field"], e["message"]))
 
 

@@ -27,15 +27,14 @@ are not asserted), and the same pair comes back just as often (a component regis
 updated with its config unchanged, promoted). So what such a check concluded (nothing, or the
 message naming the field) is kept too, per pair of keys, for pairs up to ``OUTCOME_MAX_BYTES`` of
 keys (``OUTCOME_CACHE_SIZE`` of them at most): read back from its key, the config validates exactly
-as the caller's. A config holding a NaN or anything marshal does not carry is checked every time,
-and so is one whose schema holds a reference (``$ref``, ``$dynamicRef``, ``$recursiveRef``, or
-anything spelled so): jsonschema may look what it names up anew on every check.
+as the caller's. A config holding a NaN or anything marshal does not carry is checked every time.
+A reference a schema names resolves inside the schema or to the metaschemas, offline: nothing is
+ever fetched (see :func:`_compile`), so a check stays a function of the pair.
 """
 
 from __future__ import annotations
 
 import marshal
-import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +49,6 @@ CACHE_SIZE = 256
 OUTCOME_CACHE_SIZE = 256
 OUTCOME_MAX_BYTES = 16 * 1024
 
-#: what marks a schema whose checks are not kept (a reference may be looked up on every check)
-_REFERENCE = re.compile(rb"\$ref|\$dynamicRef|\$recursiveRef")
-
 #: marshal's format without back-references and interning flags: the bytes depend on the values
 #: (and their types) alone, never on which objects happen to be shared
 _MARSHAL_VERSION = 2
@@ -61,12 +57,26 @@ _MARSHAL_VERSION = 2
 def _compile(schema: Any) -> Validator | str:
     """The validator of ``schema``, or the message saying why it is not a JSON Schema."""
     import jsonschema  # imported here: only registrations with a schema pay for it
+    from jsonschema_specifications import REGISTRY  # the metaschemas, offline
 
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         return f"config_schema is not a valid JSON Schema: {exc.message}"
-    return jsonschema.Draft202012Validator(schema)
+    # The registry holds the schema itself and the JSON Schema metaschemas, and retrieves nothing:
+    # jsonschema's default one fetches any http(s) URL a "$ref" names, on every check, from the
+    # control plane's network (a schema naming http://169.254.169.254/... would have it read the
+    # cloud's metadata). A reference to anything else is unresolvable (see unresolvable()).
+    return jsonschema.Draft202012Validator(schema, registry=REGISTRY)
+
+
+def unresolvable(exc: Exception) -> str:
+    """The message for a reference a config schema names that is not inside it."""
+    ref = getattr(exc, "ref", None)
+    return (
+        f"config_schema: the reference {ref!r} cannot be resolved; only references inside the "
+        "schema (and to the JSON Schema metaschemas) are followed"
+    )
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -116,11 +126,15 @@ def _problem(validator: Validator | str, config: Any) -> str | None:
     if isinstance(validator, str):
         return validator
     import jsonschema
+    from referencing.exceptions import Unresolvable
 
     from pilothouse.domain.config_layers import under_secret_ref
 
     errors = (e for e in validator.iter_errors(config) if not under_secret_ref(config, list(e.absolute_path)))
-    error = jsonschema.exceptions.best_match(errors)
+    try:
+        error = jsonschema.exceptions.best_match(errors)
+    except Unresolvable as exc:
+        return unresolvable(exc)
     if error is None:
         return None
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
@@ -139,7 +153,7 @@ def check_config(schema: dict[str, Any] | None, config: dict[str, Any]) -> None:
     except ValueError:
         found: str | None | object = _AS_IS
     else:
-        kept = len(schema_key) + len(config_key) <= OUTCOME_MAX_BYTES and not _REFERENCE.search(schema_key)
+        kept = len(schema_key) + len(config_key) <= OUTCOME_MAX_BYTES
         found = _outcome(schema_key, config_key) if kept else _AS_IS
     problem = _problem(_validator(schema), config) if found is _AS_IS else found
     if problem is not None:

@@ -11,6 +11,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from pilothouse.errors import PayloadTooLarge, PilothouseError, UnsupportedMediaType, ValidationFailed
+from pilothouse.jsonbounds import MAX_DEPTH, depth_exceeds
+from pilothouse.settings import get_settings
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -74,12 +76,11 @@ def body_problem(event: dict) -> PilothouseError | None:
     body = event.get("body") if isinstance(event, dict) else None
     if not body:
         return None
-    from pilothouse.jsonbounds import MAX_DEPTH, depth_exceeds
-    from pilothouse.settings import get_settings
-
-    content_type = next(
-        (str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), ""
-    )
+    content_type = ""
+    for key, value in (event.get("headers") or {}).items():  # the first spelling, in any case
+        if key.lower() == "content-type":
+            content_type = str(value)
+            break
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type and media_type != "application/json":
         return UnsupportedMediaType(

@@ -25,9 +25,25 @@ def repo(services: ServiceContext) -> AuditRepository:
     return AuditRepository(services.store)
 
 
+#: the last day :func:`day_of` spelled: (days since the epoch, its name)
+_last_day: tuple[int, str] = (-1, "")
+
+
 def day_of(now: float) -> str:
-    """The UTC day a record made at ``now`` belongs to (its shard)."""
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
+    """The UTC day a record made at ``now`` belongs to (its shard); the day's name is spelled once
+    per day (``time.gmtime`` floors ``now`` as ``//`` does).
+
+    >>> day_of(86399.999), day_of(86400.0)
+    ('1970-01-01', '1970-01-02')
+    """
+    global _last_day
+    number = int(now // 86400)
+    known = _last_day
+    if known[0] == number:
+        return known[1]
+    name = time.strftime("%Y-%m-%d", time.gmtime(now))
+    _last_day = (number, name)
+    return name
 
 
 # -- the head this process last saw ----------------------------------------------------------------

@@ -209,7 +209,7 @@ class InCommit:
         sealed, head = _placed(self.services, data, day)
         self._placed = (day, sealed, head)
         ttl = now + self.services.settings.audit_ttl_days * 86400
-        return list(repo(self.services).append_writes(day, sealed, head, expires_at=ttl))
+        return repo(self.services).append_writes(day, sealed, head, expires_at=ttl)
 
     def moved(self) -> bool:
         if self._placed is None:

@@ -26,7 +26,7 @@ def repo(services: ServiceContext) -> AuditRepository:
 
 
 #: the last day :func:`day_of` spelled: (days since the epoch, its name)
-_last_day: tuple[int, str] = (-1, "")
+_last_day: tuple[int | None, str] = (None, "")
 
 
 def day_of(now: float) -> str:

@@ -71,3 +71,37 @@ def test_no_service_names_a_partition_literally():
     literal = re.compile(r"""store\.\w+\(\s*["'][A-Z]""")
     offenders = [p.name for p in SERVICES.glob("*.py") if literal.search(p.read_text())]
     assert offenders == []
+
+
+class _TickingClock(ManualClock):
+    """A clock that moves a millisecond every time it is read."""
+
+    def time(self) -> float:
+        now = super().time()
+        self.advance(0.001)
+        return now
+
+
+def test_an_event_and_its_outbox_entry_share_one_time():
+    """Given a clock that moves on every read, when a component is created, updated and removed,
+    then each event and its outbox entry carry the same time (one stamp for both), and the entries'
+    keys order as their events do."""
+    store = MemoryStore(_TickingClock(1_700_000_000.0))
+    repo = ComponentRepository(store)
+    data = {
+        "name": "web",
+        "spec": {"environment": "staging"},
+        "state": "Registered",
+        "created_at": "t",
+        "updated_at": "t",
+    }
+    record = repo.create(data, {"type": "registered", "to": "Registered"})
+    record = repo.update(record, {**data, "state": "Deploying"}, {"type": "deploy", "to": "Deploying"})
+    repo.remove(record, {"type": "deregistered"})
+    events = store.scan_all("COMPONENT#web", "EVENT#")
+    entries = store.scan_all("COMPONENT#web", "OUTBOX#")
+    assert len(events) == len(entries) == 3
+    for event, entry in zip(events, entries, strict=True):
+        assert event.data["at"] == entry.data["at"]
+        assert event.sk.split("#")[1] == entry.sk.split("#")[1]  # the same millisecond
+    assert len({e.data["at"] for e in events}) == 3

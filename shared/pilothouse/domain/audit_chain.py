@@ -32,9 +32,19 @@ def genesis(day: str) -> str:
     return hashlib.sha256(f"pilothouse-audit-genesis:{day}".encode()).hexdigest()
 
 
+#: the canonical JSON encoder, made once: ``json.dumps`` with these arguments builds one per call
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(record: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in record.items() if k not in MUTABLE}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes a record's hash covers: its JSON with sorted keys, no whitespace, non-ASCII
+    characters as themselves (UTF-8), without the fields in :data:`MUTABLE`.
+
+    >>> canonical({"b": 1, "a": "x", "hash": "h", "count": 2})
+    b'{"a":"x","b":1}'
+    """
+    body = record if MUTABLE.isdisjoint(record) else {k: v for k, v in record.items() if k not in MUTABLE}
+    return _canonical(body).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ from typing import Any
 
 from pilothouse.domain.records import checked
 from pilothouse.errors import AlreadyExists
-from pilothouse.ports import Delete, Item, Page, Put, Store
+from pilothouse.ports import Delete, Item, Page, Put, Store, Write
 
 LEGACY_PK = "AUDIT"
 DAYS_PK = "AUDIT-DAYS"
@@ -123,7 +123,7 @@ class AuditRepository:
 
     def append_writes(
         self, day: str, data: dict[str, Any], head: Item | None, *, expires_at: float
-    ) -> list[Put]:
+    ) -> list[Write]:
         """The writes of :meth:`append` (the day listed first when ``head`` is None), for a
         transaction that also carries others (a change and its audit record together): the
         record's, then the head's."""

@@ -155,20 +155,42 @@ class ComponentRepository:
         with contextlib.suppress(VersionConflict):
             self.store.delete(CLAIM_PK, claim.sk, if_version=claim.version)
 
-    def _event(self, name: str, version: int, event: dict[str, Any], *, plain: bool = False) -> Item:
-        """The event's item; ``plain``: its writer built plain JSON values only (see :meth:`create`)."""
+    def _stamp(self) -> tuple[float, str]:
+        """Now, and as the documents spell it: one event and its outbox entry share it."""
         now = self.store.clock.time()
+        return now, iso(now)
+
+    def _event(
+        self,
+        name: str,
+        version: int,
+        event: dict[str, Any],
+        *,
+        plain: bool = False,
+        stamp: tuple[float, str] | None = None,
+    ) -> Item:
+        """The event's item; ``plain``: its writer built plain JSON values only (see :meth:`create`);
+        ``stamp``: its time (:meth:`_stamp`; now by default)."""
+        now, at = stamp or self._stamp()
         # A name can be registered again after it was deregistered, and the new record's versions
         # start again at 1: the random tail keeps its events apart from the old ones (same
         # millisecond included), while time and version still order them.
         sk = f"{int(now * 1000):015d}#{version:010d}#{secrets.token_hex(3)}"
         data = (checked if plain else stored)(
-            "ComponentEventRecord", {"id": sk, "component": name, "at": iso(now), **event}
+            "ComponentEventRecord", {"id": sk, "component": name, "at": at, **event}
         )
         return Item(component_pk(name), EVENT_PREFIX + sk, data)
 
-    def _feed(self, data: dict[str, Any], event: dict[str, Any], *, plain: bool = False) -> Put:
-        """The event's outbox entry for the dispatcher (same transaction; see repositories.outbox)."""
+    def _feed(
+        self,
+        data: dict[str, Any],
+        event: dict[str, Any],
+        *,
+        plain: bool = False,
+        stamp: tuple[float, str] | None = None,
+    ) -> Put:
+        """The event's outbox entry for the dispatcher (same transaction; see repositories.outbox),
+        stamped as the event is."""
         environment = (data.get("spec") or {}).get("environment")
         return outbox_put(
             self.store,
@@ -176,6 +198,7 @@ class ComponentRepository:
             subject=data["name"],
             partition=component_pk(data["name"]),
             plain=plain,
+            stamp=stamp,
         )
 
     def _commit(
@@ -224,12 +247,13 @@ class ComponentRepository:
         name = data["name"]
         plain = data.get("operation") is None and data.get("health") is None
         record = checked("ComponentRecord", data) if plain else _stored(data)
+        stamp = self._stamp()
         written = self._commit(
             name,
             [
                 Put(Item(component_pk(name), RECORD_SK, record), if_absent=True),
-                Put(self._event(name, 1, event, plain=plain), if_absent=True),
-                self._feed(data, event, plain=plain),
+                Put(self._event(name, 1, event, plain=plain, stamp=stamp), if_absent=True),
+                self._feed(data, event, plain=plain, stamp=stamp),
             ],
             None,
             Record(record, 1),
@@ -239,12 +263,13 @@ class ComponentRepository:
     def update(self, record: Record, data: dict[str, Any], event: dict[str, Any]) -> Record:
         """Replace ``record`` if nobody changed it since it was read (VersionConflict otherwise)."""
         stored_data = _stored(data)
+        stamp = self._stamp()
         written = self._commit(
             record.name,
             [
                 Put(Item(component_pk(record.name), RECORD_SK, stored_data), if_version=record.version),
-                Put(self._event(record.name, record.version + 1, event), if_absent=True),
-                self._feed(data, event),
+                Put(self._event(record.name, record.version + 1, event, stamp=stamp), if_absent=True),
+                self._feed(data, event, stamp=stamp),
             ],
             record,
             Record(stored_data, record.version + 1),
@@ -253,12 +278,13 @@ class ComponentRepository:
 
     def remove(self, record: Record, event: dict[str, Any]) -> None:
         """Delete the record (history stays) if unchanged since read."""
+        stamp = self._stamp()
         self._commit(
             record.name,
             [
                 Delete(component_pk(record.name), RECORD_SK, if_version=record.version),
-                Put(self._event(record.name, record.version + 1, event), if_absent=True),
-                self._feed(record.data, event),
+                Put(self._event(record.name, record.version + 1, event, stamp=stamp), if_absent=True),
+                self._feed(record.data, event, stamp=stamp),
             ],
             record,
             None,

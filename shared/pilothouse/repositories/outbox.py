@@ -69,7 +69,13 @@ def dirty_pk(shard: int) -> str:
 
 
 def outbox_put(
-    store: Store, event: dict[str, Any], *, subject: str, partition: str | None = None, plain: bool = False
+    store: Store,
+    event: dict[str, Any],
+    *,
+    subject: str,
+    partition: str | None = None,
+    plain: bool = False,
+    stamp: tuple[float, str] | None = None,
 ) -> Put:
     """The write that queues ``event`` (``source``, ``type`` and the optional ``component``,
     ``environment``, ``deployment``, ``summary``, ``detail``) for the dispatcher; put it in the
@@ -77,11 +83,16 @@ def outbox_put(
     :func:`mark_dirty` for it before that transaction). None: the shard's own partition, for an
     event that goes with no other write. Its ``id`` is stable: the dispatcher's deliveries key on it.
     ``plain``: the event holds plain JSON values only, so the model's check suffices
-    (:func:`~pilothouse.domain.records.checked`: the entry is the same document)."""
-    now = store.clock.time()
+    (:func:`~pilothouse.domain.records.checked`: the entry is the same document). ``stamp``: the
+    time of the change it reports and its ISO spelling, when its writer has them (now otherwise)."""
+    if stamp is None:
+        now = store.clock.time()
+        at = iso(now)
+    else:
+        now, at = stamp
     shard = shard_of(subject)
     sk = f"{int(now * 1000):015d}#{secrets.token_hex(4)}"
-    entry = {"id": f"evt_{shard:02d}{sk.replace('#', '')}", "at": iso(now), **event}
+    entry = {"id": f"evt_{shard:02d}{sk.replace('#', '')}", "at": at, **event}
     data = (checked if plain else stored)("OutboxRecord", entry)
     if partition is None:
         return Put(Item(shard_pk(shard), sk, data), if_absent=True)
@@ -159,6 +170,20 @@ class OutboxRepository:
 #: the deployment statuses that end one; their event reaches the feed as ``deployment.<status>``
 FINAL_STATUSES = frozenset({"succeeded", "rolled_back", "failed", "aborted"})
 _OWN_PREFIXES = ("component.", "replica.", "backup.", "alert.")
+#: the fields of a component event its feed entry's ``detail`` carries (those set), in this order
+_DETAIL = (
+    "from",
+    "to",
+    "actor",
+    "version",
+    "replicas",
+    "deployment_id",
+    "reason",
+    "replica",
+    "replacement",
+    "healthy_replicas",
+    "total_replicas",
+)
 
 
 def component_feed(name: str, environment: str | None, event: dict[str, Any]) -> dict[str, Any]:
@@ -172,23 +197,7 @@ def component_feed(name: str, environment: str | None, event: dict[str, Any]) ->
         else ""
     )
     summary = "; ".join(str(s) for s in (moved, event.get("reason")) if s)
-    detail = {
-        k: event[k]
-        for k in (
-            "from",
-            "to",
-            "actor",
-            "version",
-            "replicas",
-            "deployment_id",
-            "reason",
-            "replica",
-            "replacement",
-            "healthy_replicas",
-            "total_replicas",
-        )
-        if event.get(k) is not None
-    }
+    detail = {k: value for k in _DETAIL if (value := event.get(k)) is not None}
     out: dict[str, Any] = {"source": "component", "type": feed_type, "component": name, "detail": detail}
     if environment:
         out["environment"] = environment

@@ -25,9 +25,25 @@ def repo(services: ServiceContext) -> AuditRepository:
     return AuditRepository(services.store)
 
 
+#: the last day :func:`day_of` spelled: (days since the epoch, its name)
+_last_day: tuple[int | None, str] = (None, "")
+
+
 def day_of(now: float) -> str:
-    """The UTC day a record made at ``now`` belongs to (its shard)."""
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
+    """The UTC day a record made at ``now`` belongs to (its shard); the day's name is spelled once
+    per day (``time.gmtime`` floors ``now`` as ``//`` does).
+
+    >>> day_of(86399.999), day_of(86400.0)
+    ('1970-01-01', '1970-01-02')
+    """
+    global _last_day
+    number = int(now // 86400)
+    known = _last_day
+    if known[0] == number:
+        return known[1]
+    name = time.strftime("%Y-%m-%d", time.gmtime(now))
+    _last_day = (number, name)
+    return name
 
 
 # -- the head this process last saw ----------------------------------------------------------------
@@ -193,7 +209,7 @@ class InCommit:
         sealed, head = _placed(self.services, data, day)
         self._placed = (day, sealed, head)
         ttl = now + self.services.settings.audit_ttl_days * 86400
-        return list(repo(self.services).append_writes(day, sealed, head, expires_at=ttl))
+        return repo(self.services).append_writes(day, sealed, head, expires_at=ttl)
 
     def moved(self) -> bool:
         if self._placed is None:

@@ -315,30 +315,26 @@ def test_local_target_fields_without_control_characters(api, target, field):
 
 @pytest.fixture
 def counting_server():
-    """An HTTP server on 127.0.0.1 counting the requests it gets (its URL, the count)."""
-    import http.server
+    """An HTTP server on 127.0.0.1 keeping the path of every request it gets (its URL, the paths)."""
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.support.httpservers import ThreadedServer
 
     hits: list[str] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the stdlib's name
             hits.append(self.path)
-            body = b'{"type": "integer"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
             self.end_headers()
-            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
-    server.server_close()
+    server = ThreadedServer(Handler)
+    yield server.url, hits
+    server.close()
 
 
 def test_a_config_schema_reference_to_a_url_is_422_and_never_fetched(api, counting_server, loopback_only):

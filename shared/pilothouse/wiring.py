@@ -433,7 +433,7 @@ def reset_services() -> None:
 
 
 class ServiceHooks:
-    """The HTTP runtime's :class:`~pilothouse.runtime.http.RequestHooks`: the services of this
+    """The HTTP runtime's :class:`~pilothouse.runtime.guard.RequestHooks`: the services of this
     process, API-key authentication and the audit log."""
 
     def services(self) -> Services:

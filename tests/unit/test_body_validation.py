@@ -14,7 +14,7 @@ import pytest
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel
 
-from pilothouse.runtime import http
+from pilothouse.runtime import guard
 from pilothouse.runtime.body_params import BodyValidation, _Fallback, _plan
 from pilothouse.runtime.events import http_event
 from pilothouse.runtime.http import build_resolver
@@ -100,7 +100,7 @@ def echoed(monkeypatch):
         args = {k: _echo(v) for k, v in sorted(app.context.get("_route_args", {}).items())}
         return Response(200, "application/json", json.dumps(args, sort_keys=True, default=repr))
 
-    monkeypatch.setattr(http._Guard, "_call", call)
+    monkeypatch.setattr(guard.Guard, "_call", call)
 
 
 def _answer(resolver, op, body: Any, headers: dict, key: str | None, *, base64_body: bool = False):

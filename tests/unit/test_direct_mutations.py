@@ -192,12 +192,12 @@ def test_an_exception_escaping_the_guard_goes_to_the_resolvers_handlers(worlds, 
     """Given a guard that raises past its own error mapping, when a register comes in, then the
     direct path raises it as Powertools' resolver does (no handler is registered for it)."""
     from pilothouse.embedded.functions import LambdaContext
-    from pilothouse.runtime.http import _Guard
+    from pilothouse.runtime.guard import Guard
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(_Guard, "run", broken)
+    monkeypatch.setattr(Guard, "run", broken)
     handler = http_function(*components.OPERATIONS)
     event = _event("POST", "/v1/components", spec("web"), ADMIN, 1)
     with pytest.raises(RuntimeError, match="boom"):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-    from pilothouse.runtime.http import _Guard
+    from pilothouse.runtime.guard import Guard
     from pilothouse.runtime.operations import Operation
 
 __all__ = ["DirectMutations"]
@@ -54,18 +54,18 @@ class _Mutation:
     route: Any  # Powertools' Route: its compiled rule, status code, cors/compress/cache settings
     op: Operation
     validation: BodyValidation
-    guard: _Guard
+    guard: Guard
     params: frozenset[str]  # the endpoint's parameters
 
 
 def _parts(route: Any, op: Operation) -> _Mutation | None:
     """The route as a direct mutation, or None when the direct path does not cover it."""
-    from pilothouse.runtime.http import _Guard
+    from pilothouse.runtime.guard import Guard
 
     if not op.mutating or getattr(route, "has_dependencies", False) or route.enable_validation is not False:
         return None
     found = list(route.middlewares or ())
-    if [type(m) for m in found] != [BodyValidation, _Guard]:
+    if [type(m) for m in found] != [BodyValidation, Guard]:
         return None
     validation, guard = found
     if guard.answers is None:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
     from pilothouse.runtime.events import HttpRequest
-    from pilothouse.runtime.http import _Guard
+    from pilothouse.runtime.guard import Guard
     from pilothouse.runtime.operations import Operation
     from pilothouse.runtime.params import ReadValidation
 
@@ -58,14 +58,14 @@ class _Read:
 
     route: Any  # Powertools' Route: its compiled rule, status code, cors/compress/cache settings
     op: Operation
-    guard: _Guard
+    guard: Guard
     validation: ReadValidation | None  # None: the route's parameters are all text path captures
     params: frozenset[str]  # the endpoint's parameters
 
 
 def _parts(route: Any, op: Operation) -> _Read | None:
     """The route as a direct read, or None when the direct path does not cover it."""
-    from pilothouse.runtime.http import _Guard
+    from pilothouse.runtime.guard import Guard
 
     # a route checked by a ReadValidation plan has one only if its module is loaded: a function
     # whose reads take only path captures (a cold start's get) need not load it
@@ -75,9 +75,9 @@ def _parts(route: Any, op: Operation) -> _Read | None:
         return None  # a route Powertools validates itself is resolved by it
     found = list(route.middlewares or ())
     kinds = [type(m) for m in found]
-    if read_validation is not None and kinds == [read_validation, _Guard]:
+    if read_validation is not None and kinds == [read_validation, Guard]:
         validation, guard = found[0], found[1]
-    elif kinds == [_Guard]:
+    elif kinds == [Guard]:
         validation, guard = None, found[0]
     else:
         return None
